@@ -1,0 +1,80 @@
+# carbonmkt: China's national carbon market inside PostgreSQL (PGXS build).
+#
+#   make demo   build, install and run the demo on a throwaway cluster
+#   make test   build, install and run every test layer on a throwaway cluster
+#
+# Both first run test/deps.sh, which installs missing Debian packages when run as
+# root and prints the apt command otherwise.
+
+EXTENSION   = carbonmkt
+EXTVERSION  = 0.1.0
+
+PG_CONFIG  ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+MODULE_big  = $(EXTENSION)
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+PG_CFLAGS   = -Wall -Werror
+
+# The install script is the concatenation of src/<room>.sql in this fixed order
+# (types first: everything else uses them; access and reporting last: they grant
+# on and read from every other room).  See doc/development.md.
+SQL_ORDER   = types allowance ccer registry mrv allocation market compliance access reporting
+SQL_PARTS   = $(foreach s,$(SQL_ORDER),$(wildcard src/$(s).sql))
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+
+REGRESS     = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+ISOLATION   = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --load-extension=$(EXTENSION)
+
+EXTRA_CLEAN = results/ output_iso/ regression.diffs regression.out \
+	test/fuzz/fuzz_io test/bench/*.log
+
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+all install installcheck:
+	@echo "PostgreSQL 15 server development files not found; run 'make deps' (as root) first." >&2
+	@false
+endif
+
+$(DATA_built): $(SQL_PARTS) Makefile
+	cat $(SQL_PARTS) > $@
+
+# Client-side programs built on libpq (fuzzer; later the order-flow tool).
+LIBPQ_CFLAGS = -O2 -g -Wall -Werror -I$(shell $(PG_CONFIG) --includedir)
+LIBPQ_LIBS   = -L$(shell $(PG_CONFIG) --libdir) -lpq
+
+test/fuzz/fuzz_io: test/fuzz/fuzz_io.c
+	$(CC) $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS)
+
+.PHONY: deps demo test fuzz bench
+deps:
+	@test/deps.sh
+
+test: deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) test/fuzz/fuzz_io
+	test/cluster.sh test/run-tests.sh
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/cluster.sh test/demo/run.sh
+
+# Full fuzz run: 1,000,000 inputs per input/receive function (see test/fuzz/README.md).
+FUZZ_ITERATIONS ?= 1000000
+fuzz: deps
+	$(MAKE) all
+	$(MAKE) install
+	$(MAKE) test/fuzz/fuzz_io
+	test/cluster.sh test/fuzz/run.sh $(FUZZ_ITERATIONS)
+
+# Benchmarks: make bench [BENCH=name]; each prints ratios (see doc/performance.md).
+BENCH ?=
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/cluster.sh test/bench/run.sh $(BENCH)

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every test layer against the cluster that test/cluster.sh started:
+#   1. pg_regress          sql/*.sql against expected/*.out
+#   2. isolation           test/isolation/specs/*.spec against test/isolation/expected/*.out
+#   3. fuzz (short run)    test/fuzz/fuzz_io, a fixed seed, FUZZ_SHORT inputs per function
+#   4. pgTAP               test/pgtap/*.sql through pg_prove
+# Every layer runs even if an earlier one fails; the exit status is non-zero if any failed.
+# The last lines printed are pg_prove's own summary.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+: "${CARBONMKT_PG_BINDIR:?run me through test/cluster.sh}"
+pgxs=$(dirname "$(${PG_CONFIG:-$(ls /usr/lib/postgresql/15/bin/pg_config 2>/dev/null || echo pg_config)} --pgxs)")/..
+regress="$pgxs/test/regress/pg_regress"
+isolation="$pgxs/test/isolation/pg_isolation_regress"
+failed=()
+layers=" ${LAYERS:-regress isolation fuzz pgtap} "	# LAYERS="regress pgtap" runs a subset
+want() { [[ "$layers" == *" $1 "* ]]; }
+
+regress_tests=$(ls sql/*.sql 2>/dev/null | sed 's|sql/||; s|\.sql$||' | sort)
+want regress && echo "== pg_regress" && { "$regress" --inputdir=. --bindir="$CARBONMKT_PG_BINDIR" --dbname=carbonmkt_regression \
+	--load-extension=carbonmkt $regress_tests || {
+	failed+=(regress)
+	[ -f regression.diffs ] && head -200 regression.diffs
+}; }
+
+specs=$(ls test/isolation/specs/*.spec 2>/dev/null | sed 's|.*/||; s|\.spec$||' | sort)
+if [ -n "$specs" ] && want isolation; then
+	echo "== isolation"
+	"$isolation" --inputdir=test/isolation --outputdir=output_iso --bindir="$CARBONMKT_PG_BINDIR" \
+		--dbname=carbonmkt_isolation --load-extension=carbonmkt $specs || {
+		failed+=(isolation)
+		[ -f output_iso/regression.diffs ] && head -200 output_iso/regression.diffs
+	}
+fi
+
+want fuzz && echo "== fuzz (short run; 'make fuzz' runs 1,000,000 inputs per function)" && { psql -X -q -c "DROP DATABASE IF EXISTS carbonmkt_fuzz" -c "CREATE DATABASE carbonmkt_fuzz" &&
+	psql -X -q -d carbonmkt_fuzz -c "CREATE EXTENSION carbonmkt" &&
+	PGDATABASE=carbonmkt_fuzz test/fuzz/fuzz_io --seed 20261121 --iterations "${FUZZ_SHORT:-20000}" ||
+	failed+=(fuzz); }
+
+echo "== server log check"
+if grep -E "terminated by signal|PANIC|server process .* was terminated" "$CARBONMKT_SERVER_LOG"; then
+	echo "a backend crashed during the tests (see above)"
+	failed+=(crash)
+else
+	echo "no backend crashed"
+fi
+
+want pgtap || { [ ${#failed[@]} -eq 0 ]; exit; }
+echo "== pgTAP"
+psql -X -q -c "DROP DATABASE IF EXISTS carbonmkt_tap" -c "CREATE DATABASE carbonmkt_tap" &&
+	psql -X -q -d carbonmkt_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION carbonmkt" || failed+=(pgtap-setup)
+if [ ${#failed[@]} -ne 0 ]; then
+	echo "FAILED layers: ${failed[*]}"
+fi
+pg_prove --dbname carbonmkt_tap --ext .sql -r test/pgtap || failed+=(pgtap)
+[ ${#failed[@]} -eq 0 ]
