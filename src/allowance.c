@@ -27,7 +27,6 @@
 #include "parser/scansup.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
-#include "utils/sortsupport.h"
 
 #include "carbonmkt.h"
 
@@ -56,7 +55,6 @@ PG_FUNCTION_INFO_V1(allowance_le);
 PG_FUNCTION_INFO_V1(allowance_gt);
 PG_FUNCTION_INFO_V1(allowance_ge);
 PG_FUNCTION_INFO_V1(allowance_cmp);
-PG_FUNCTION_INFO_V1(allowance_sortsupport);
 PG_FUNCTION_INFO_V1(allowance_hash);
 PG_FUNCTION_INFO_V1(allowance_hash_extended);
 PG_FUNCTION_INFO_V1(allowance_smaller);
@@ -787,29 +785,6 @@ allowance_cmp(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(allowance_cmp_internal(PG_GETARG_ALLOWANCE_P(0),
 										   PG_GETARG_ALLOWANCE_P(1)));
-}
-
-/*
- * allowance_fastcmp
- *		Sort support comparator.
- */
-static int
-allowance_fastcmp(Datum x, Datum y, SortSupport ssup)
-{
-	return allowance_cmp_internal(DatumGetAllowanceP(x), DatumGetAllowanceP(y));
-}
-
-/*
- * allowance_sortsupport
- *		btree support function 2.
- */
-Datum
-allowance_sortsupport(PG_FUNCTION_ARGS)
-{
-	SortSupport ssup = (SortSupport) PG_GETARG_POINTER(0);
-
-	ssup->comparator = allowance_fastcmp;
-	PG_RETURN_VOID();
 }
 
 /*
