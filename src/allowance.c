@@ -62,7 +62,8 @@ PG_FUNCTION_INFO_V1(allowance_larger);
 PG_FUNCTION_INFO_V1(allowance_sum_accum);
 PG_FUNCTION_INFO_V1(allowance_sum_inv);
 
-static void allowance_syntax_error(const char *input, const char *detail) pg_attribute_noreturn();
+static void allowance_syntax_error(const char *input,
+								   const char *detail) pg_attribute_noreturn();
 static void allowance_out_of_range(const char *operation) pg_attribute_noreturn();
 
 /*
