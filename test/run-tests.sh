@@ -34,7 +34,7 @@ if [ -n "$specs" ] && want isolation; then
 	}
 fi
 
-want fuzz && echo "== fuzz (short run; 'make fuzz' runs 1,000,000 inputs per function)" && { psql -X -q -c "DROP DATABASE IF EXISTS carbonmkt_fuzz" -c "CREATE DATABASE carbonmkt_fuzz" &&
+want fuzz && echo "== fuzz (short run; 'make fuzz' runs 1,000,000 inputs per function)" && { psql -X -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS carbonmkt_fuzz" -c "CREATE DATABASE carbonmkt_fuzz" &&
 	psql -X -q -d carbonmkt_fuzz -c "CREATE EXTENSION carbonmkt" &&
 	PGDATABASE=carbonmkt_fuzz test/fuzz/fuzz_io --seed 20261121 --iterations "${FUZZ_SHORT:-20000}" ||
 	failed+=(fuzz); }
@@ -49,7 +49,7 @@ fi
 
 want pgtap || { [ ${#failed[@]} -eq 0 ]; exit; }
 echo "== pgTAP"
-psql -X -q -c "DROP DATABASE IF EXISTS carbonmkt_tap" -c "CREATE DATABASE carbonmkt_tap" &&
+psql -X -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS carbonmkt_tap" -c "CREATE DATABASE carbonmkt_tap" &&
 	psql -X -q -d carbonmkt_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION carbonmkt" || failed+=(pgtap-setup)
 if [ ${#failed[@]} -ne 0 ]; then
 	echo "FAILED layers: ${failed[*]}"

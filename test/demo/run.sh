@@ -3,7 +3,7 @@
 # installs the extension and plays test/demo/*.sql in order, printing what happens.
 set -euo pipefail
 cd "$(dirname "$0")"
-psql -X -q -c "DROP DATABASE IF EXISTS carbonmkt_demo" -c "CREATE DATABASE carbonmkt_demo"
+psql -X -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS carbonmkt_demo" -c "CREATE DATABASE carbonmkt_demo"
 export PGDATABASE=carbonmkt_demo
 psql -X -q -c "CREATE EXTENSION carbonmkt"
 for f in $(ls [0-9]*.sql | sort); do
