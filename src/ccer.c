@@ -412,7 +412,7 @@ ccer_in(PG_FUNCTION_ARGS)
 	{
 		if (flen[0] == 4 && pg_strncasecmp(fstart[0], "CCER", 4) == 0)
 			ccer_syntax_error(input,
-							  "The project id is missing. A project named CCER must be written with the prefix, as in CCER:CCER:2024:1-100.");
+							  "Three fields were given and the first is CCER, so a field is missing. A project named CCER must be written with the prefix, as in CCER:CCER:2024:1-100.");
 		project = fstart[0];
 		projlen = flen[0];
 		vtext = fstart[1];
@@ -810,8 +810,11 @@ ccer_split_block(PG_FUNCTION_ARGS)
 	if (n > tonnes)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot split %lld tonnes off CCER block %s of %lld tonnes",
-						(long long) n, ccer_to_cstring(block), (long long) tonnes)));
+				 errmsg_plural("cannot split %lld tonnes off CCER block %s of %lld tonne",
+							   "cannot split %lld tonnes off CCER block %s of %lld tonnes",
+							   tonnes,
+							   (long long) n, ccer_to_cstring(block),
+							   (long long) tonnes)));
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		ereport(ERROR,
