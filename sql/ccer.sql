@@ -172,6 +172,12 @@ FROM (VALUES
 	('GD:2024:999999999999999999', 'GD:2024:0-999999999999999998')
 ) AS t(a, b);
 
+-- the examples of doc/types.md
+SELECT 'GD:2024:1-100'::ccer && 'GD:2024:100-200';
+SELECT 'GD:2024:1-100'::ccer -|- 'GD:2024:101-200';
+SELECT 'GD:2024:1-100'::ccer @> 'GD:2024:50';
+SELECT 'GD:2024:1-100'::ccer && 'GD:2025:1-100';
+
 --
 -- split_block and merge_blocks
 --
