@@ -242,6 +242,8 @@ SELECT count(DISTINCT b), count(DISTINCT ccer_hash(b)) FROM ccer_small;
 SELECT ccer_hash('CCER:GD:2024:1-5') = ccer_hash('gd:2024:1..5') AS hash_eq,
 	   ccer_hash_extended('CCER:GD:2024:1-5', 42) = ccer_hash_extended('gd 2024 1-5', 42) AS hash_ext_eq,
 	   ccer_hash_extended('CCER:GD:2024:1-5', 0) <> ccer_hash_extended('CCER:GD:2024:1-5', 1) AS seed_matters;
+SELECT count(*) AS low_bits_differ FROM ccer_small
+WHERE (ccer_hash_extended(b, 0) & 4294967295) <> (ccer_hash(b)::bigint & 4294967295);
 SELECT b, count(*) FROM (SELECT b FROM ccer_small UNION ALL SELECT b FROM ccer_small2) u
 GROUP BY b HAVING count(*) > 1 ORDER BY b LIMIT 3;
 DROP TABLE ccer_small, ccer_small2;

@@ -665,7 +665,7 @@ ccer_cmp(PG_FUNCTION_ARGS)
 }
 
 /*
- * ccer_hash_int64
+ * ccer_fold_int64
  *		Reduce an int64 to 32 bits the way hashint8 does, so that the hash
  *		does not depend on byte order.
  */
@@ -682,6 +682,13 @@ ccer_fold_int64(int64 v)
  * ccer_hash
  *		Hash support: combines the hashes of all four fields, so equal blocks
  *		(ccer_compare() == 0) hash equally.
+ *
+ * The fields are combined as h = h * 31 + field_hash.  ccer_hash_extended
+ * does the same in 64 bits; since the low 32 bits of a product or sum
+ * depend only on the low 32 bits of the operands, and hash_any_extended and
+ * hash_uint32_extended with seed 0 agree with hash_any and hash_uint32 in
+ * their low 32 bits, ccer_hash_extended(x, 0) agrees with ccer_hash(x) in
+ * its low 32 bits, as the hash opclass contract requires.
  */
 Datum
 ccer_hash(PG_FUNCTION_ARGS)
@@ -691,16 +698,15 @@ ccer_hash(PG_FUNCTION_ARGS)
 
 	h = DatumGetUInt32(hash_any((const unsigned char *) c->project,
 								strlen(c->project)));
-	h = hash_combine(h, DatumGetUInt32(hash_uint32((uint32) c->vintage)));
-	h = hash_combine(h, DatumGetUInt32(hash_uint32(ccer_fold_int64(c->first_serial))));
-	h = hash_combine(h, DatumGetUInt32(hash_uint32(ccer_fold_int64(c->last_serial))));
+	h = h * 31 + DatumGetUInt32(hash_uint32((uint32) c->vintage));
+	h = h * 31 + DatumGetUInt32(hash_uint32(ccer_fold_int64(c->first_serial)));
+	h = h * 31 + DatumGetUInt32(hash_uint32(ccer_fold_int64(c->last_serial)));
 	PG_RETURN_UINT32(h);
 }
 
 /*
  * ccer_hash_extended
- *		64-bit seeded hash support; with seed 0 its low 32 bits need not match
- *		ccer_hash (only hash partitioning uses it, consistently).
+ *		64-bit seeded hash support; see ccer_hash.
  */
 Datum
 ccer_hash_extended(PG_FUNCTION_ARGS)
@@ -711,9 +717,9 @@ ccer_hash_extended(PG_FUNCTION_ARGS)
 
 	h = DatumGetUInt64(hash_any_extended((const unsigned char *) c->project,
 										 strlen(c->project), seed));
-	h = hash_combine64(h, DatumGetUInt64(hash_uint32_extended((uint32) c->vintage, seed)));
-	h = hash_combine64(h, DatumGetUInt64(hash_uint32_extended(ccer_fold_int64(c->first_serial), seed)));
-	h = hash_combine64(h, DatumGetUInt64(hash_uint32_extended(ccer_fold_int64(c->last_serial), seed)));
+	h = h * 31 + DatumGetUInt64(hash_uint32_extended((uint32) c->vintage, seed));
+	h = h * 31 + DatumGetUInt64(hash_uint32_extended(ccer_fold_int64(c->first_serial), seed));
+	h = h * 31 + DatumGetUInt64(hash_uint32_extended(ccer_fold_int64(c->last_serial), seed));
 	PG_RETURN_UINT64(h);
 }
 

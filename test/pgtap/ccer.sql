@@ -1,6 +1,6 @@
 -- pgTAP invariants of the ccer type over randomised data (fixed seed).
 BEGIN;
-SELECT plan(32);
+SELECT plan(33);
 SET LOCAL search_path = carbonmkt, public;
 SELECT setseed(0.20261121);
 
@@ -34,6 +34,10 @@ SELECT is((SELECT count(*) FROM blocks
 			  OR tonnes(b) <> last_serial(b) - first_serial(b) + 1
 			  OR project(b) <> upper(project(b))),
 		  0::bigint, 'constructor and accessors agree; projects are upper case');
+
+SELECT is((SELECT count(*) FROM blocks
+		   WHERE (ccer_hash_extended(b, 0) & 4294967295) <> (ccer_hash(b)::bigint & 4294967295)),
+		  0::bigint, 'ccer_hash_extended with seed 0 matches ccer_hash in the low 32 bits');
 
 -- split_block then merge_blocks gives back the block
 CREATE TEMP TABLE splits ON COMMIT DROP AS
