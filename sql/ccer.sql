@@ -94,12 +94,15 @@ SELECT b, b::text::ccer = b AS text_round_trip
 FROM (VALUES ('CCER:GD-OW-0042:2024:1-50000'::ccer), ('x:2100:999999999999999999'),
 			 ('CCER:a:2005:0')) v(b);
 SELECT ccer_send('CCER:GD-OW-0042:2024:1-50000');
--- binary round trip through COPY
+-- binary round trip through COPY (a file named after this backend, removed after)
+SELECT '/tmp/carbonmkt_ccer_' || pg_backend_pid() || '.bin' AS binfile,
+	   'rm -f /tmp/carbonmkt_ccer_' || pg_backend_pid() || '.bin' AS rmbinfile \gset
 CREATE TEMP TABLE bin_src (b ccer);
 INSERT INTO bin_src VALUES ('CCER:GD-OW-0042:2024:1-50000'), ('p:2030:7'), (('CCER:' || repeat('q', 64) || ':2100:0-999999999999999999')::ccer);
-COPY bin_src TO '/tmp/carbonmkt_ccer_regress.bin' WITH (FORMAT binary);
+COPY bin_src TO :'binfile' WITH (FORMAT binary);
 CREATE TEMP TABLE bin_dst (b ccer);
-COPY bin_dst FROM '/tmp/carbonmkt_ccer_regress.bin' WITH (FORMAT binary);
+COPY bin_dst FROM :'binfile' WITH (FORMAT binary);
+COPY (SELECT 1 WHERE false) TO PROGRAM :'rmbinfile';
 SELECT b FROM bin_dst ORDER BY b;
 SELECT (SELECT array_agg(b ORDER BY b) FROM bin_src) = (SELECT array_agg(b ORDER BY b) FROM bin_dst) AS binary_round_trip;
 
