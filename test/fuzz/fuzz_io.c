@@ -434,6 +434,7 @@ sanitize_utf8(Buf *b)
 	size_t		i = 0;
 
 	buf_reserve(&out, b->len + 16);
+	out.data[0] = '\0';
 	while (i < b->len)
 	{
 		int			n = utf8_seq_len(b->data + i, b->len - i);
@@ -1374,7 +1375,7 @@ create_check_function(TypeKind kind)
 			 "			RETURN 'E canonical text is not stable: ' || t || ' re-parses and prints as ' || coalesce(t2, 'NULL');\n"
 			 "		END IF;\n"
 			 "		stage := 'operator =';\n"
-			 "		IF (w = v) IS NOT TRUE THEN\n"
+			 "		IF (w OPERATOR(carbonmkt.=) v) IS NOT TRUE THEN\n"
 			 "			RETURN 'E canonical text ' || t || ' re-parses to a value that is not = the input';\n"
 			 "		END IF;\n"
 			 "		stage := 'send function';\n"
@@ -1401,6 +1402,8 @@ prepare_statements(void)
 		unsigned int ptype = tg->binary ? type_oid[tg->kind] : 25;	/* text */
 		PGresult   *res;
 
+		if (type_oid[tg->kind] == 0)
+			continue;
 		if (tg->binary)
 			snprintf(sql, sizeof(sql), "SELECT pg_temp.fuzz_check_%s($1)",
 					 type_names[tg->kind]);
@@ -1439,13 +1442,15 @@ connect_db(bool retry)
 	}
 	PQsetNoticeReceiver(conn, quiet_notices, NULL);
 
-	res = exec_ok("SELECT 'carbonmkt.allowance'::regtype::oid, "
-				  "'carbonmkt.ccer'::regtype::oid", PGRES_TUPLES_OK);
+	/* 0 when the type is not installed (yet): its targets are skipped */
+	res = exec_ok("SELECT coalesce(to_regtype('carbonmkt.allowance')::oid, 0), "
+				  "coalesce(to_regtype('carbonmkt.ccer')::oid, 0)", PGRES_TUPLES_OK);
 	type_oid[KIND_ALLOWANCE] = (unsigned int) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
 	type_oid[KIND_CCER] = (unsigned int) strtoul(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
-	create_check_function(KIND_ALLOWANCE);
-	create_check_function(KIND_CCER);
+	for (int k = KIND_ALLOWANCE; k <= KIND_CCER; k++)
+		if (type_oid[k] != 0)
+			create_check_function((TypeKind) k);
 	prepare_statements();
 	return true;
 }
@@ -1992,6 +1997,8 @@ replay_file(const char *path)
 	}
 	if (tg == NULL)
 		die("--replay needs --target (could not tell it from the file name %s)", base);
+	if (type_oid[tg->kind] == 0)
+		die("type carbonmkt.%s is not installed", type_names[tg->kind]);
 	f = fopen(path, "rb");
 	if (f == NULL)
 		die("could not open %s: %s", path, strerror(errno));
@@ -2138,8 +2145,9 @@ main(int argc, char **argv)
 
 	load_corpus(KIND_ALLOWANCE);
 	load_corpus(KIND_CCER);
-	load_encodings(KIND_ALLOWANCE);
-	load_encodings(KIND_CCER);
+	for (int k = KIND_ALLOWANCE; k <= KIND_CCER; k++)
+		if (type_oid[k] != 0)
+			load_encodings((TypeKind) k);
 
 	for (int i = 0; i < NTARGETS; i++)
 	{
@@ -2151,6 +2159,16 @@ main(int argc, char **argv)
 
 		if (strcmp(opt_target, "all") != 0 && strcmp(opt_target, tg->name) != 0)
 			continue;
+		if (type_oid[tg->kind] == 0)
+		{
+			/* a failure only when this target was asked for by name */
+			bool		asked = strcmp(opt_target, tg->name) == 0;
+
+			printf("fuzz %s: skipped, type carbonmkt.%s is not installed%s\n",
+				   tg->name, type_names[tg->kind], asked ? " (1 failure)" : "");
+			total_failures += asked;
+			continue;
+		}
 		memset(&st, 0, sizeof(st));
 		pid = backend_pid();
 		t0 = now_seconds();
