@@ -189,6 +189,16 @@ xstrdup(const char *s)
 	return p;
 }
 
+/* strip trailing newlines (libpq messages end in one) */
+static void
+trim_newline(char *s)
+{
+	size_t		n = strlen(s);
+
+	while (n > 0 && s[n - 1] == '\n')
+		s[--n] = '\0';
+}
+
 static double
 now_seconds(void)
 {
@@ -1053,6 +1063,7 @@ gen_structured_binary(TypeKind kind, Buf *b)
 		int64_t		last = one_in(3) ? first + (int64_t) rnd_below(3) - 1 : rnd_int64();
 		CcerLayout	layout = ccer_layout;
 
+		buf_set(&proj, "", 0);
 		append_project(&proj, true);
 		if (layout == LAYOUT_UNKNOWN || one_in(10))
 			layout = (CcerLayout) (1 + rnd_below(3));
@@ -1182,7 +1193,7 @@ gen_binary_input(TypeKind kind, Buf *b)
 	size_t		r = rnd_below(100);
 
 	if (enc->nlines == 0)
-		r = 40 + rnd_below(60);
+		r = 60 + rnd_below(40);	/* nothing to mutate */
 	if (r < 5)
 	{
 		const Buf  *e = random_line(enc);
@@ -1334,13 +1345,18 @@ quiet_notices(void *arg, const PGresult *res)
 	(void) res;
 }
 
+/* Run a set-up query; NULL (and a message) if it fails. */
 static PGresult *
 exec_ok(const char *sql, ExecStatusType want)
 {
 	PGresult   *res = PQexec(conn, sql);
 
 	if (PQresultStatus(res) != want)
-		die("query failed: %s\n%s", sql, PQerrorMessage(conn));
+	{
+		fprintf(stderr, "fuzz_io: query failed: %s\n%s", sql, PQerrorMessage(conn));
+		PQclear(res);
+		return NULL;
+	}
 	return res;
 }
 
@@ -1350,11 +1366,12 @@ exec_ok(const char *sql, ExecStatusType want)
  * mistaken for the input being rejected.  It returns 'ok <canonical text>'
  * or 'E <what went wrong>'.
  */
-static void
+static bool
 create_check_function(TypeKind kind)
 {
 	const char *t = type_names[kind];
 	char		sql[4096];
+	PGresult   *res;
 
 	snprintf(sql, sizeof(sql),
 			 "CREATE FUNCTION pg_temp.fuzz_check_%s(v carbonmkt.%s) RETURNS text\n"
@@ -1389,10 +1406,12 @@ create_check_function(TypeKind kind)
 			 "END\n"
 			 "$fuzz$",
 			 t, t, t, t, t, t);
-	PQclear(exec_ok(sql, PGRES_COMMAND_OK));
+	res = exec_ok(sql, PGRES_COMMAND_OK);
+	PQclear(res);
+	return res != NULL;
 }
 
-static void
+static bool
 prepare_statements(void)
 {
 	for (int i = 0; i < NTARGETS; i++)
@@ -1413,26 +1432,57 @@ prepare_statements(void)
 					 type_names[tg->kind], type_names[tg->kind]);
 		res = PQprepare(conn, tg->name, sql, 1, &ptype);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			die("could not prepare %s: %s", tg->name, PQerrorMessage(conn));
+		{
+			fprintf(stderr, "fuzz_io: could not prepare %s: %s", tg->name,
+					PQerrorMessage(conn));
+			PQclear(res);
+			return false;
+		}
 		PQclear(res);
 	}
+	return true;
 }
 
-/* Connect (retrying while the server recovers from a crash) and set up. */
+/* Look up the types, create the check functions, prepare the statements. */
+static bool
+setup_session(void)
+{
+	PGresult   *res;
+
+	PQsetNoticeReceiver(conn, quiet_notices, NULL);
+
+	/* 0 when the type is not installed (yet): its targets are skipped */
+	res = exec_ok("SELECT coalesce(to_regtype('carbonmkt.allowance')::oid, 0), "
+				  "coalesce(to_regtype('carbonmkt.ccer')::oid, 0)", PGRES_TUPLES_OK);
+	if (res == NULL)
+		return false;
+	type_oid[KIND_ALLOWANCE] = (unsigned int) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+	type_oid[KIND_CCER] = (unsigned int) strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	for (int k = KIND_ALLOWANCE; k <= KIND_CCER; k++)
+		if (type_oid[k] != 0 && !create_check_function((TypeKind) k))
+			return false;
+	return prepare_statements();
+}
+
+/*
+ * Connect and set up the session.  With retry, keep trying for a while: after
+ * a backend crash the server refuses connections during crash recovery, and a
+ * connection made just before the postmaster noticed the crash is killed too.
+ */
 static bool
 connect_db(bool retry)
 {
 	double		deadline = now_seconds() + (retry ? RECONNECT_SECONDS : 0);
-	PGresult   *res;
 
 	for (;;)
 	{
 		conn = PQconnectdb("");
-		if (PQstatus(conn) == CONNECTION_OK)
-			break;
+		if (PQstatus(conn) == CONNECTION_OK && setup_session())
+			return true;
 		if (now_seconds() >= deadline)
 		{
-			fprintf(stderr, "fuzz_io: could not connect: %s", PQerrorMessage(conn));
+			fprintf(stderr, "fuzz_io: could not connect and set up: %s", PQerrorMessage(conn));
 			PQfinish(conn);
 			conn = NULL;
 			return false;
@@ -1440,19 +1490,6 @@ connect_db(bool retry)
 		PQfinish(conn);
 		usleep(200 * 1000);
 	}
-	PQsetNoticeReceiver(conn, quiet_notices, NULL);
-
-	/* 0 when the type is not installed (yet): its targets are skipped */
-	res = exec_ok("SELECT coalesce(to_regtype('carbonmkt.allowance')::oid, 0), "
-				  "coalesce(to_regtype('carbonmkt.ccer')::oid, 0)", PGRES_TUPLES_OK);
-	type_oid[KIND_ALLOWANCE] = (unsigned int) strtoul(PQgetvalue(res, 0, 0), NULL, 10);
-	type_oid[KIND_CCER] = (unsigned int) strtoul(PQgetvalue(res, 0, 1), NULL, 10);
-	PQclear(res);
-	for (int k = KIND_ALLOWANCE; k <= KIND_CCER; k++)
-		if (type_oid[k] != 0)
-			create_check_function((TypeKind) k);
-	prepare_statements();
-	return true;
 }
 
 static int
@@ -1732,16 +1769,13 @@ classify(const Target *tg, const PGresult *res, char *code, char *why, size_t wh
 			/* FATAL or PANIC end the session: reconnect and replay */
 			snprintf(why, whylen, "connection lost: %s %s: %s",
 					 severity ? severity : "?", sqlstate ? sqlstate : "(no SQLSTATE)", msg);
-			if (strlen(why) > 0 && why[strlen(why) - 1] == '\n')
-				why[strlen(why) - 1] = '\0';
+			trim_newline(why);
 			return OUT_LOST;
 		}
 		if (severity == NULL || !allowed_code(tg, sqlstate))
 		{
 			snprintf(why, whylen, "%s %s: %s", severity ? severity : "?", sqlstate, msg);
-			/* strip the trailing newline of the message */
-			if (strlen(why) > 0 && why[strlen(why) - 1] == '\n')
-				why[strlen(why) - 1] = '\0';
+			trim_newline(why);
 			return OUT_FAILED;
 		}
 		snprintf(code, 6, "%s", sqlstate);
@@ -1953,8 +1987,11 @@ fuzz_target(const Target *tg, Stats *st)
 			}
 		}
 		else
+		{
 			snprintf(why, sizeof(why), "connection lost while sending: %s",
 					 PQerrorMessage(conn));
+			trim_newline(why);
+		}
 
 		replay_after_loss(tg, st, ring, opt_window, next_done, next_gen, why);
 		next_done = next_gen;

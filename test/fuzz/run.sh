@@ -19,7 +19,7 @@ if [ ! -x test/fuzz/fuzz_io ]; then
 	exit 2
 fi
 
-psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS carbonmkt_fuzz" -c "CREATE DATABASE carbonmkt_fuzz" &&
+psql -X -q -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS carbonmkt_fuzz" -c "CREATE DATABASE carbonmkt_fuzz" &&
 	psql -X -q -v ON_ERROR_STOP=1 -d carbonmkt_fuzz -c "CREATE EXTENSION carbonmkt" || exit 2
 
 echo "== fuzz: seed $seed, $iterations inputs per target"
