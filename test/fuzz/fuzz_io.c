@@ -1703,6 +1703,7 @@ print_summary(const Target *tg, Stats *st)
  * Running inputs
  * ----------
  */
+#ifdef LIBPQ_HAS_PIPELINING
 static bool
 send_input(const Target *tg, const Buf *in)
 {
@@ -1712,6 +1713,7 @@ send_input(const Target *tg, const Buf *in)
 
 	return PQsendQueryPrepared(conn, tg->name, 1, values, lengths, formats, 0) == 1;
 }
+#endif
 
 static bool
 allowed_code(const Target *tg, const char *code)
@@ -1874,7 +1876,7 @@ replay_after_loss(const Target *tg, Stats *st, Slot *ring, int window,
 	if (!reproduced)
 	{
 		/* the lost connection is a failure even if no input reproduces it */
-		snprintf(why, sizeof(why), "%s (did not reproduce when replayed alone)", first_why);
+		snprintf(why, sizeof(why), "%.900s (did not reproduce when replayed alone)", first_why);
 		record_failure(tg, st, &ring[from % window].in, ring[from % window].index, why);
 	}
 }
@@ -1888,45 +1890,46 @@ generate(const Target *tg, Buf *b)
 		gen_text_input(tg->kind, b);
 }
 
+/* One input at a time: without pipeline support, or with --window 1. */
 static void
-fuzz_target(const Target *tg, Stats *st)
+fuzz_serial(const Target *tg, Stats *st)
 {
-	Slot	   *ring = calloc(opt_window > 0 ? opt_window : 1, sizeof(Slot));
+	Slot		s = {{0}};
+	char		code[6];
+	char		why[1024];
+
+	for (long i = 0; i < opt_iterations; i++)
+	{
+		Outcome		o;
+
+		generate(tg, &s.in);
+		s.index = i;
+		o = run_single(tg, &s.in, code, why, sizeof(why));
+		if (o == OUT_LOST)
+			replay_after_loss(tg, st, &s, 1, i, i + 1, why);
+		else
+			tally(tg, st, &s.in, i, o, code, why);
+	}
+	free(s.in.data);
+}
+
+#ifdef LIBPQ_HAS_PIPELINING
+/*
+ * Pipelined: keep opt_window queries in flight, each followed by a sync so
+ * that an error aborts only its own query.  Inputs are generated in order,
+ * so the PRNG sequence does not depend on the server's answers.
+ */
+static void
+fuzz_pipelined(const Target *tg, Stats *st)
+{
+	Slot	   *ring = calloc(opt_window, sizeof(Slot));
 	long		next_gen = 0;
 	long		next_done = 0;
 	char		code[6];
 	char		why[1024];
-	bool		pipelined = false;
 
 	if (ring == NULL)
 		die("out of memory");
-	seed_target(tg->name);
-
-#ifdef LIBPQ_HAS_PIPELINING
-	pipelined = opt_window > 1 && !opt_verbose;
-#endif
-
-	if (!pipelined)
-	{
-		Slot	   *s = &ring[0];
-
-		for (long i = 0; i < opt_iterations; i++)
-		{
-			Outcome		o;
-
-			generate(tg, &s->in);
-			s->index = i;
-			o = run_single(tg, &s->in, code, why, sizeof(why));
-			if (o == OUT_LOST)
-				replay_after_loss(tg, st, ring, 1, i, i + 1, why);
-			else
-				tally(tg, st, &s->in, i, o, code, why);
-		}
-		free(ring);
-		return;
-	}
-
-#ifdef LIBPQ_HAS_PIPELINING
 	if (PQenterPipelineMode(conn) != 1)
 		die("could not enter pipeline mode: %s", PQerrorMessage(conn));
 	while (next_done < opt_iterations)
@@ -1972,8 +1975,9 @@ fuzz_target(const Target *tg, Stats *st)
 					res = PQgetResult(conn);
 					if (PQresultStatus(res) != PGRES_PIPELINE_SYNC)
 					{
-						snprintf(why, sizeof(why), "expected a pipeline sync, got %s: %s",
+						snprintf(why, sizeof(why), "expected a pipeline sync, got %s: %.800s",
 								 PQresStatus(PQresultStatus(res)), PQerrorMessage(conn));
+						trim_newline(why);
 						o = OUT_LOST;
 					}
 					PQclear(res);
@@ -1988,7 +1992,7 @@ fuzz_target(const Target *tg, Stats *st)
 		}
 		else
 		{
-			snprintf(why, sizeof(why), "connection lost while sending: %s",
+			snprintf(why, sizeof(why), "connection lost while sending: %.900s",
 					 PQerrorMessage(conn));
 			trim_newline(why);
 		}
@@ -2000,10 +2004,24 @@ fuzz_target(const Target *tg, Stats *st)
 	}
 	if (PQexitPipelineMode(conn) != 1)
 		die("could not leave pipeline mode: %s", PQerrorMessage(conn));
-#endif
 	for (int i = 0; i < opt_window; i++)
 		free(ring[i].in.data);
 	free(ring);
+}
+#endif
+
+static void
+fuzz_target(const Target *tg, Stats *st)
+{
+	seed_target(tg->name);
+#ifdef LIBPQ_HAS_PIPELINING
+	if (opt_window > 1 && !opt_verbose)
+	{
+		fuzz_pipelined(tg, st);
+		return;
+	}
+#endif
+	fuzz_serial(tg, st);
 }
 
 /* ----------
