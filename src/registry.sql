@@ -1117,7 +1117,7 @@ $$ SELECT carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('ca
 COMMENT ON FUNCTION carbonmkt._may_read(bigint) IS
   'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, BI).';
 
-CREATE VIEW carbonmkt.account_balance AS
+CREATE VIEW carbonmkt.account_balance WITH (security_invoker = true) AS
 SELECT h.account_id, a.kind AS account_kind, a.participant_id, h.instrument, h.vintage, h.project,
        carbonmkt.format_asset(h.instrument, h.vintage, h.project) AS asset,
        h.balance, h.held, h.balance - h.held AS available
