@@ -269,7 +269,7 @@ credit_code_report(const CreditCode *cc, const char *expected_length)
 		case CREDIT_CODE_BAD_LENGTH:
 			ereport(ERROR,
 					(errcode(ERRCODE_CARBONMKT_INVALID_CREDIT_CODE),
-					 errmsg("invalid unified social credit code \"%s\": length is %d characters, expected %s",
+					 errmsg("invalid unified social credit code \"%s\": wrong length %d, expected %s characters",
 							cc->code, cc->nchars, expected_length),
 					 errdetail(CREDIT_CODE_DETAIL)));
 			break;
@@ -1225,9 +1225,13 @@ verify_chains(PG_FUNCTION_ARGS)
 
 	verify_query(&vs,
 				 "SELECT 'head_mismatch'::text, a.account_id, l.entry_id, "
-				 "format('account head is seq %s hash %s, last entry is seq %s hash %s', "
-				 "a.head_seq, '\\x' || encode(a.head_hash, 'hex'), coalesce(l.seq, 0), "
-				 "'\\x' || encode(coalesce(l.hash, g.genesis), 'hex')) "
+				 "CASE WHEN l.seq IS NULL "
+				 "THEN format('account head is seq %s hash %s, but the account has no entries "
+				 "(expected seq 0 and the zero hash)', "
+				 "a.head_seq, '\\x' || encode(a.head_hash, 'hex')) "
+				 "ELSE format('account head is seq %s hash %s, last entry is seq %s hash %s', "
+				 "a.head_seq, '\\x' || encode(a.head_hash, 'hex'), l.seq, "
+				 "'\\x' || encode(l.hash, 'hex')) END "
 				 "FROM carbonmkt.account a "
 				 "CROSS JOIN (SELECT decode(repeat('00', 32), 'hex') AS genesis) g "
 				 "LEFT JOIN LATERAL (SELECT j.entry_id, j.seq, j.hash FROM carbonmkt.journal j "
