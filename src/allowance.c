@@ -27,7 +27,6 @@
 #include "parser/scansup.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
-#include "utils/sortsupport.h"
 
 #include "carbonmkt.h"
 
@@ -56,7 +55,6 @@ PG_FUNCTION_INFO_V1(allowance_le);
 PG_FUNCTION_INFO_V1(allowance_gt);
 PG_FUNCTION_INFO_V1(allowance_ge);
 PG_FUNCTION_INFO_V1(allowance_cmp);
-PG_FUNCTION_INFO_V1(allowance_sortsupport);
 PG_FUNCTION_INFO_V1(allowance_hash);
 PG_FUNCTION_INFO_V1(allowance_hash_extended);
 PG_FUNCTION_INFO_V1(allowance_smaller);
@@ -64,7 +62,8 @@ PG_FUNCTION_INFO_V1(allowance_larger);
 PG_FUNCTION_INFO_V1(allowance_sum_accum);
 PG_FUNCTION_INFO_V1(allowance_sum_inv);
 
-static void allowance_syntax_error(const char *input, const char *detail) pg_attribute_noreturn();
+static void allowance_syntax_error(const char *input,
+								   const char *detail) pg_attribute_noreturn();
 static void allowance_out_of_range(const char *operation) pg_attribute_noreturn();
 
 /*
@@ -787,29 +786,6 @@ allowance_cmp(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(allowance_cmp_internal(PG_GETARG_ALLOWANCE_P(0),
 										   PG_GETARG_ALLOWANCE_P(1)));
-}
-
-/*
- * allowance_fastcmp
- *		Sort support comparator.
- */
-static int
-allowance_fastcmp(Datum x, Datum y, SortSupport ssup)
-{
-	return allowance_cmp_internal(DatumGetAllowanceP(x), DatumGetAllowanceP(y));
-}
-
-/*
- * allowance_sortsupport
- *		btree support function 2.
- */
-Datum
-allowance_sortsupport(PG_FUNCTION_ARGS)
-{
-	SortSupport ssup = (SortSupport) PG_GETARG_POINTER(0);
-
-	ssup->comparator = allowance_fastcmp;
-	PG_RETURN_VOID();
 }
 
 /*

@@ -202,11 +202,6 @@ CREATE FUNCTION carbonmkt.allowance_cmp(carbonmkt.allowance, carbonmkt.allowance
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION carbonmkt.allowance_cmp(carbonmkt.allowance, carbonmkt.allowance) IS
 	'btree comparison of allowances: -1, 0 or 1 by (vintage, tonnes)';
-CREATE FUNCTION carbonmkt.allowance_sortsupport(internal) RETURNS void
-	AS 'MODULE_PATHNAME', 'allowance_sortsupport'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION carbonmkt.allowance_sortsupport(internal) IS
-	'btree sort support for allowances';
 CREATE FUNCTION carbonmkt.allowance_hash(carbonmkt.allowance) RETURNS int
 	AS 'MODULE_PATHNAME', 'allowance_hash'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
@@ -298,8 +293,7 @@ CREATE OPERATOR CLASS carbonmkt.allowance_ops
 		OPERATOR 3 carbonmkt.=,
 		OPERATOR 4 carbonmkt.>=,
 		OPERATOR 5 carbonmkt.>,
-		FUNCTION 1 carbonmkt.allowance_cmp(carbonmkt.allowance, carbonmkt.allowance),
-		FUNCTION 2 carbonmkt.allowance_sortsupport(internal);
+		FUNCTION 1 carbonmkt.allowance_cmp(carbonmkt.allowance, carbonmkt.allowance);
 
 CREATE OPERATOR CLASS carbonmkt.allowance_hash_ops
 	DEFAULT FOR TYPE carbonmkt.allowance USING hash AS
