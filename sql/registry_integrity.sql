@@ -55,7 +55,8 @@ RETURNING credit_code;
 -- The journal hash chain
 -------------------------------------------------------------------------------
 INSERT INTO account (kind, participant_id, label)
-VALUES ('holding', 1, 'A'), ('holding', 1, 'B'), ('cash', 1, 'C'), ('holding', 1, 'empty');
+VALUES ('holding', 1, 'A'), ('holding', 1, 'B'), ('cash', 1, 'C'), ('holding', 1, 'empty'),
+       ('holding', 1, 'D');
 SELECT account_id, label, head_seq, head_hash FROM account ORDER BY account_id;
 
 INSERT INTO posting (operation, initiator, reference, request, business_date, recorded_at)
@@ -87,6 +88,12 @@ INSERT INTO journal (posting_id, account_id, kind, instrument, vintage, project,
 VALUES (5, 2, 'surrender', 'CEA', 2024, '', -100, 0, 200, 0, 2024, '2026-01-07',
         '2026-01-07 16:00:00+08', '');
 
+-- a CCER block is written by the ccer type's canonical output
+INSERT INTO journal (posting_id, account_id, kind, instrument, vintage, project, block, amount,
+                     held_change, balance_after, held_after, business_date, recorded_at)
+VALUES (6, 5, 'credit', 'CCER', 2024, 'GD-OW-0042', 'CCER:gd-ow-0042:2024:1-50000', 50000,
+        0, 50000, 0, '2026-01-08', '2026-01-08 09:00:00+08');
+
 SELECT entry_id, account_id, seq, kind, encode(prev_hash, 'hex') AS prev_hash,
        encode(hash, 'hex') AS hash
 FROM journal ORDER BY entry_id;
@@ -94,6 +101,7 @@ FROM journal ORDER BY entry_id;
 -- the canonical payload
 SELECT journal_payload(j) FROM journal j WHERE entry_id = 1;
 SELECT journal_payload(j) FROM journal j WHERE entry_id = 5;
+SELECT journal_payload(j) FROM journal j WHERE entry_id = 7;
 
 -- by hand: hash = sha256(prev_hash || UTF-8 payload) and prev_hash links to the previous entry
 SELECT entry_id,
