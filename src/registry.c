@@ -188,8 +188,8 @@ credit_code_value(char c)
 /*
  * credit_code_examine
  *		Normalise (trim ASCII white space, upper-case ASCII letters) and
- *		examine a code.  Never raises an error.  nchars_ok lists the accepted
- *		lengths: min_len..CREDIT_CODE_LEN characters.  When the status is OK
+ *		examine a code.  Never raises an error.  The accepted
+ *		lengths are min_len..CREDIT_CODE_LEN characters.  When the status is OK
  *		or BAD_CHECK, check_char holds the check character of the first 17.
  */
 static void
