@@ -411,9 +411,10 @@ BEGIN
     bdate := carbonmkt.business_date(ts);
     SELECT max(s.business_date) INTO sealed FROM carbonmkt.day_seal s;
     IF sealed IS NOT NULL AND bdate <= sealed THEN
-        RAISE EXCEPTION 'business day % is sealed', bdate
+        RAISE EXCEPTION 'business day % is sealed', to_char(bdate, 'YYYY-MM-DD')
             USING ERRCODE = 'CM012',
-                  DETAIL = format('Days up to %s are sealed; no posting may be dated on or before them.', sealed);
+                  DETAIL = format('Days up to %s are sealed; no posting may be dated on or before them.',
+                                  to_char(sealed, 'YYYY-MM-DD'));
     END IF;
 
     INSERT INTO carbonmkt.posting AS p (operation, initiator, reference, request, business_date, recorded_at)
@@ -449,8 +450,9 @@ BEGIN
     LOOP
         n := n + 1;
         IF NOT r.may_hold THEN
-            RAISE EXCEPTION 'account % is a % account and cannot hold %', r.account_id, r.kind, p_instrument
-                USING ERRCODE = 'CM005';
+            RAISE EXCEPTION 'account % (kind %) cannot hold %', r.account_id, r.kind, p_instrument
+                USING ERRCODE = 'CM005',
+                      HINT = 'See carbonmkt.account_kind_instrument for the instruments each account kind holds.';
         END IF;
         IF r.status = 'closed' THEN
             RAISE EXCEPTION 'account % is closed', r.account_id USING ERRCODE = 'CM003';
@@ -706,6 +708,27 @@ BEGIN
         RAISE EXCEPTION 'city code "%" is not a city of province %', city, coalesce(province, '(none)')
             USING ERRCODE = '22023', HINT = 'City codes are GB/T 2260 codes PPCC00 inside province PP0000.';
     END IF;
+    IF kind = 'key_emitter' AND (province IS NULL OR sector IS NULL) THEN
+        RAISE EXCEPTION 'a key emitting unit (重点排放单位) needs a province and a sector'
+            USING ERRCODE = '22023', DETAIL = format('Province %s, sector %s.', coalesce(province, 'missing'),
+                                                     coalesce(sector, 'missing'));
+    END IF;
+    IF kind = 'provincial_authority' AND province IS NULL THEN
+        RAISE EXCEPTION 'a provincial authority needs its province' USING ERRCODE = '22023';
+    END IF;
+    IF kind = 'city_authority' AND city IS NULL THEN
+        RAISE EXCEPTION 'a city authority needs its city' USING ERRCODE = '22023';
+    END IF;
+    IF sector IS NOT NULL AND NOT EXISTS (SELECT 1 FROM carbonmkt.sector s WHERE s.code = sector) THEN
+        RAISE EXCEPTION 'unknown sector "%"', sector
+            USING ERRCODE = '22023', HINT = 'Sectors are listed in table carbonmkt.sector.';
+    END IF;
+    SELECT p.participant_id INTO id FROM carbonmkt.participant p
+     WHERE p.credit_code = upper(btrim(register_participant.credit_code));
+    IF FOUND THEN
+        RAISE EXCEPTION 'credit code % is already registered to participant %', upper(btrim(credit_code)), id
+            USING ERRCODE = '23505';
+    END IF;
     INSERT INTO carbonmkt.participant AS p (name, kind, credit_code, province, city, sector)
     VALUES (register_participant.name, register_participant.kind, register_participant.credit_code,
             register_participant.province, register_participant.city, register_participant.sector)
@@ -814,7 +837,7 @@ BEGIN
     SELECT kind INTO k FROM carbonmkt.account WHERE account_id = p_account;
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument
                     WHERE kind = k AND instrument = p_instrument AND may_issue) THEN
-        RAISE EXCEPTION 'account % is a % account: % cannot be issued into it', p_account, k, p_instrument
+        RAISE EXCEPTION 'account % (kind %) cannot receive issuance of %', p_account, k, p_instrument
             USING ERRCODE = 'CM006',
                   HINT = 'CEA is issued into the national reserve or a provincial allocation account, CCER into the national reserve, cash into cash accounts.';
     END IF;
@@ -1063,9 +1086,10 @@ BEGIN
     PERFORM carbonmkt._move(b.posting_id, b.ts, b.bdate, h.account_id, to_account, h.instrument, h.vintage, h.project,
                             quantity, 'debit', 'credit', h.hold_id, NULL, memo);
     UPDATE carbonmkt.hold x
-       SET remaining = x.remaining - quantity,
-           status = CASE WHEN x.remaining = quantity THEN 'consumed'::carbonmkt.hold_status ELSE 'active' END,
-           ended_posting = CASE WHEN x.remaining = quantity THEN b.posting_id END
+       SET remaining = x.remaining - transfer_from_hold.quantity,
+           status = CASE WHEN x.remaining = transfer_from_hold.quantity
+                         THEN 'consumed'::carbonmkt.hold_status ELSE 'active' END,
+           ended_posting = CASE WHEN x.remaining = transfer_from_hold.quantity THEN b.posting_id END
      WHERE x.hold_id = h.hold_id;
     RETURN b.posting_id;
 END
@@ -1137,11 +1161,12 @@ BEGIN
         RAISE EXCEPTION 'only the registry may seal a business day' USING ERRCODE = '42501';
     END IF;
     IF seal_day.business_date >= carbonmkt.business_date() THEN
-        RAISE EXCEPTION 'business day % is not over yet', seal_day.business_date
-            USING ERRCODE = '22023', DETAIL = format('Today is %s.', carbonmkt.business_date());
+        RAISE EXCEPTION 'business day % is not over yet', to_char(seal_day.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = '22023', DETAIL = format('Today is %s.', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
     END IF;
     IF EXISTS (SELECT 1 FROM carbonmkt.day_seal s WHERE s.business_date >= seal_day.business_date) THEN
-        RAISE EXCEPTION 'business day % or a later one is already sealed', seal_day.business_date USING ERRCODE = 'CM012';
+        RAISE EXCEPTION 'business day % or a later one is already sealed', to_char(seal_day.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM012';
     END IF;
     -- every account's chain, as it stands: no other posting may interleave
     LOCK TABLE carbonmkt.day_seal IN EXCLUSIVE MODE;
