@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * carbonmkt.c
- *	  Module entry point and helpers shared by every room of carbonmkt.
+ *	  Module entry point, GUCs and helpers shared by every room of carbonmkt.
  *
  * Copyright (c) 2026, carbonmkt developers
  *
@@ -12,10 +12,42 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "carbonmkt.h"
 
 PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/*
+ * carbonmkt.clock: when set (superuser only), the extension's clock is frozen
+ * at this instant, so a business day can be replayed.  Empty means real time.
+ */
+static char *carbonmkt_clock = NULL;
+
+/*
+ * Module load: define the GUCs.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("carbonmkt.clock",
+							   "Freezes carbonmkt's business clock at this timestamptz (empty: real time).",
+							   "Used to replay a business day; only superusers may set it.",
+							   &carbonmkt_clock,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("carbonmkt");
+#else
+	EmitWarningsOnPlaceholders("carbonmkt");
+#endif
+}
 
 /*
  * carbonmkt_check_vintage
@@ -32,4 +64,20 @@ carbonmkt_check_vintage(int32 vintage, const char *what)
 				 errmsg("%s %d is out of range", what, vintage),
 				 errdetail("Vintages must be between %d and %d.",
 						   CARBONMKT_MIN_VINTAGE, CARBONMKT_MAX_VINTAGE)));
+}
+
+/*
+ * carbonmkt_clock_now
+ *		The extension's clock: carbonmkt.clock when set, else the real time.
+ */
+PG_FUNCTION_INFO_V1(carbonmkt_clock_now);
+Datum
+carbonmkt_clock_now(PG_FUNCTION_ARGS)
+{
+	if (carbonmkt_clock != NULL && carbonmkt_clock[0] != '\0')
+		PG_RETURN_DATUM(DirectFunctionCall3(timestamptz_in,
+											CStringGetDatum(carbonmkt_clock),
+											ObjectIdGetDatum(InvalidOid),
+											Int32GetDatum(-1)));
+	PG_RETURN_TIMESTAMPTZ(GetCurrentTimestamp());
 }

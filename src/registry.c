@@ -1,0 +1,1259 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  The C core of the registry ledger (注册登记): unified social credit
+ *	  codes, the per-account SHA-256 hash chain of the journal, the
+ *	  append-only guard and chain verification.
+ *
+ * Journal chain: every journal row carries seq (1, 2, 3 ... per account),
+ * prev_hash (the hash of the account's previous entry, 32 zero bytes for
+ * the first) and hash = SHA-256(prev_hash || UTF-8 canonical payload).  The
+ * head of each chain (head_seq, head_hash) lives in the account row, so
+ * appending an entry locks nothing but that one account row.  The payload
+ * format is described at journal_payload_build() and in
+ * doc/registry-chain.md.
+ *
+ * Copyright (c) 2026, carbonmkt developers
+ *
+ * src/registry.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/int.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/bitmapset.h"
+#include "parser/scansup.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/typcache.h"
+
+#if PG_VERSION_NUM >= 140000
+#include "common/cryptohash.h"
+#endif
+#include "common/sha2.h"
+
+#include "carbonmkt.h"
+
+/* SQLSTATEs of the registry room (doc/registry.md) */
+#define ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT		MAKE_SQLSTATE('C','M','0','0','1')
+#define ERRCODE_CARBONMKT_INVALID_CREDIT_CODE	MAKE_SQLSTATE('C','M','0','0','9')
+#define ERRCODE_CARBONMKT_APPEND_ONLY			MAKE_SQLSTATE('C','M','0','1','1')
+
+#define CHAIN_HASH_LEN			PG_SHA256_DIGEST_LENGTH
+#define VERIFY_BATCH_ROWS		1000
+
+PG_FUNCTION_INFO_V1(credit_code_check_char);
+PG_FUNCTION_INFO_V1(valid_credit_code);
+PG_FUNCTION_INFO_V1(check_credit_code);
+PG_FUNCTION_INFO_V1(journal_payload);
+PG_FUNCTION_INFO_V1(journal_hash);
+PG_FUNCTION_INFO_V1(journal_chain);
+PG_FUNCTION_INFO_V1(forbid_change);
+PG_FUNCTION_INFO_V1(verify_chains);
+
+/* ----------------------------------------------------------------
+ *		SHA-256
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * sha256_two
+ *		out = SHA-256(a || b).  out must have room for CHAIN_HASH_LEN bytes.
+ */
+static void
+sha256_two(const uint8 *a, size_t alen, const uint8 *b, size_t blen,
+		   uint8 *out)
+{
+#if PG_VERSION_NUM >= 140000
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, a, alen) < 0 ||
+		pg_cryptohash_update(ctx, b, blen) < 0 ||
+		pg_cryptohash_final(ctx, out, CHAIN_HASH_LEN) < 0)
+	{
+#if PG_VERSION_NUM >= 150000
+		const char *msg = pg_cryptohash_error(ctx);
+#else
+		const char *msg = "cryptohash failure";
+#endif
+
+		pg_cryptohash_free(ctx);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256 hash: %s", msg)));
+	}
+	pg_cryptohash_free(ctx);
+#else
+	pg_sha256_ctx ctx;
+
+	pg_sha256_init(&ctx);
+	pg_sha256_update(&ctx, a, alen);
+	pg_sha256_update(&ctx, b, blen);
+	pg_sha256_final(&ctx, out);
+#endif
+}
+
+/*
+ * hex_text
+ *		"\x" followed by the lower-case hex digits of len bytes, palloc'd.
+ */
+static char *
+hex_text(const uint8 *bytes, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	char	   *result = palloc(len * 2 + 3);
+	char	   *p = result;
+
+	*p++ = '\\';
+	*p++ = 'x';
+	for (size_t i = 0; i < len; i++)
+	{
+		*p++ = digits[bytes[i] >> 4];
+		*p++ = digits[bytes[i] & 0x0F];
+	}
+	*p = '\0';
+	return result;
+}
+
+/* ----------------------------------------------------------------
+ *		Unified social credit code (统一社会信用代码, GB 32100-2015)
+ * ----------------------------------------------------------------
+ */
+
+#define CREDIT_CODE_LEN		18
+#define CREDIT_CODE_DETAIL	"A unified social credit code has 18 characters (GB 32100-2015)."
+#define CREDIT_CODE_CHARS_DETAIL \
+	"GB 32100-2015 uses the digits 0-9 and the upper-case letters A-H, J-N, P-R, T-U and W-Y; I, O, S, V and Z do not occur."
+
+/* The 31 characters of the code, in the order of their values 0..30. */
+static const char credit_code_alphabet[] = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+
+/* Weights of positions 1..17: 3^(i-1) mod 31. */
+static const int credit_code_weights[CREDIT_CODE_LEN - 1] =
+{1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28};
+
+typedef enum CreditCodeStatus
+{
+	CREDIT_CODE_OK,
+	CREDIT_CODE_BAD_LENGTH,
+	CREDIT_CODE_BAD_CHAR,
+	CREDIT_CODE_BAD_CHECK
+} CreditCodeStatus;
+
+typedef struct CreditCode
+{
+	char	   *code;			/* trimmed, ASCII letters upper-cased */
+	int			nbytes;			/* strlen(code) */
+	int			nchars;			/* length in characters */
+	CreditCodeStatus status;
+	int			bad_position;	/* 1-based character position */
+	char		bad_char[MAX_MULTIBYTE_CHAR_LEN + 1];
+	char		check_char;		/* computed from the first 17 characters */
+} CreditCode;
+
+static int
+credit_code_value(char c)
+{
+	const char *p;
+
+	if (c == '\0')
+		return -1;
+	p = strchr(credit_code_alphabet, c);
+	return p ? (int) (p - credit_code_alphabet) : -1;
+}
+
+/*
+ * credit_code_examine
+ *		Normalise (trim ASCII white space, upper-case ASCII letters) and
+ *		examine a code.  Never raises an error.  The accepted
+ *		lengths are min_len..CREDIT_CODE_LEN characters.  When the status is OK
+ *		or BAD_CHECK, check_char holds the check character of the first 17.
+ */
+static void
+credit_code_examine(text *input, int min_len, CreditCode *cc)
+{
+	char	   *s = VARDATA_ANY(input);
+	int			len = VARSIZE_ANY_EXHDR(input);
+	int			pos;
+	int			sum = 0;
+	int			check;
+
+	while (len > 0 && scanner_isspace(*s))
+	{
+		s++;
+		len--;
+	}
+	while (len > 0 && scanner_isspace(s[len - 1]))
+		len--;
+
+	cc->code = palloc(len + 1);
+	for (int i = 0; i < len; i++)
+		cc->code[i] = pg_ascii_toupper((unsigned char) s[i]);
+	cc->code[len] = '\0';
+	cc->nbytes = len;
+	cc->nchars = pg_mbstrlen_with_len(cc->code, len);
+	cc->check_char = '\0';
+	cc->bad_position = 0;
+	cc->bad_char[0] = '\0';
+
+	if (cc->nchars < min_len || cc->nchars > CREDIT_CODE_LEN)
+	{
+		cc->status = CREDIT_CODE_BAD_LENGTH;
+		return;
+	}
+
+	pos = 0;
+	for (int i = 0; i < len; pos++)
+	{
+		int			mblen = pg_mblen(cc->code + i);
+		int			value = (mblen == 1) ? credit_code_value(cc->code[i]) : -1;
+
+		if (value < 0)
+		{
+			mblen = Min(mblen, len - i);
+			memcpy(cc->bad_char, cc->code + i, mblen);
+			cc->bad_char[mblen] = '\0';
+			cc->bad_position = pos + 1;
+			cc->status = CREDIT_CODE_BAD_CHAR;
+			return;
+		}
+		if (pos < CREDIT_CODE_LEN - 1)
+			sum += value * credit_code_weights[pos];
+		i += mblen;
+	}
+
+	check = 31 - sum % 31;
+	if (check == 31)
+		check = 0;
+	cc->check_char = credit_code_alphabet[check];
+
+	if (cc->nchars == CREDIT_CODE_LEN &&
+		cc->code[CREDIT_CODE_LEN - 1] != cc->check_char)
+		cc->status = CREDIT_CODE_BAD_CHECK;
+	else
+		cc->status = CREDIT_CODE_OK;
+}
+
+/*
+ * credit_code_report
+ *		Raise CM009 describing why cc is not acceptable.
+ */
+static void
+credit_code_report(const CreditCode *cc, const char *expected_length)
+{
+	switch (cc->status)
+	{
+		case CREDIT_CODE_BAD_LENGTH:
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_INVALID_CREDIT_CODE),
+					 errmsg("invalid unified social credit code \"%s\": wrong length %d, expected %s characters",
+							cc->code, cc->nchars, expected_length),
+					 errdetail(CREDIT_CODE_DETAIL)));
+			break;
+		case CREDIT_CODE_BAD_CHAR:
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_INVALID_CREDIT_CODE),
+					 errmsg("invalid unified social credit code \"%s\": invalid character \"%s\" at position %d",
+							cc->code, cc->bad_char, cc->bad_position),
+					 errdetail(CREDIT_CODE_CHARS_DETAIL)));
+			break;
+		case CREDIT_CODE_BAD_CHECK:
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_INVALID_CREDIT_CODE),
+					 errmsg("invalid unified social credit code \"%s\": check character is \"%c\", expected \"%c\"",
+							cc->code, cc->code[CREDIT_CODE_LEN - 1], cc->check_char),
+					 errdetail("The 18th character is the check character computed from the first 17 as specified by GB 32100-2015.")));
+			break;
+		case CREDIT_CODE_OK:
+			break;
+	}
+}
+
+/*
+ * credit_code_check_char(text) -> text
+ *		The check character (18th) of a code, computed from its first 17
+ *		characters.  Accepts 17 or 18 characters; with 18 the last one is
+ *		only checked to be a character of the alphabet.
+ */
+Datum
+credit_code_check_char(PG_FUNCTION_ARGS)
+{
+	CreditCode	cc;
+
+	credit_code_examine(PG_GETARG_TEXT_PP(0), CREDIT_CODE_LEN - 1, &cc);
+	if (cc.status == CREDIT_CODE_BAD_LENGTH || cc.status == CREDIT_CODE_BAD_CHAR)
+		credit_code_report(&cc, "17 or 18");
+
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(&cc.check_char, 1));
+}
+
+/*
+ * valid_credit_code(text) -> boolean
+ *		True when check_credit_code() would accept the code.  Never errors.
+ */
+Datum
+valid_credit_code(PG_FUNCTION_ARGS)
+{
+	CreditCode	cc;
+
+	credit_code_examine(PG_GETARG_TEXT_PP(0), CREDIT_CODE_LEN, &cc);
+	PG_RETURN_BOOL(cc.status == CREDIT_CODE_OK);
+}
+
+/*
+ * check_credit_code(text) -> text
+ *		The code trimmed and upper-cased, or error CM009.
+ */
+Datum
+check_credit_code(PG_FUNCTION_ARGS)
+{
+	CreditCode	cc;
+
+	credit_code_examine(PG_GETARG_TEXT_PP(0), CREDIT_CODE_LEN, &cc);
+	if (cc.status != CREDIT_CODE_OK)
+		credit_code_report(&cc, "18");
+
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(cc.code, cc.nbytes));
+}
+
+/* ----------------------------------------------------------------
+ *		Canonical payload of a journal row
+ * ----------------------------------------------------------------
+ */
+
+/* The fields of the payload, in payload order. */
+static const char *const payload_fields[] = {
+	"entry_id", "posting_id", "account_id", "seq", "kind", "instrument",
+	"vintage", "project", "block", "amount", "held_change", "balance_after",
+	"held_after", "counterparty", "hold_id", "period", "business_date",
+	"recorded_at", "memo"
+};
+
+#define PAYLOAD_NFIELDS lengthof(payload_fields)
+
+/*
+ * How to read a journal row of a given tuple descriptor: the attribute
+ * numbers of the payload fields and of the chain columns, and the output
+ * functions of the fields that are written by their type's output function
+ * (enums and ccer).
+ */
+typedef struct JournalLayout
+{
+	int			attnums[PAYLOAD_NFIELDS];
+	Oid			typids[PAYLOAD_NFIELDS];
+	FmgrInfo	outfuncs[PAYLOAD_NFIELDS];
+	int			entry_id_att;
+	int			account_id_att;
+	int			seq_att;
+	int			prev_hash_att;
+	int			hash_att;
+} JournalLayout;
+
+static int
+journal_attnum(TupleDesc tupdesc, const char *name)
+{
+	int			attnum = SPI_fnumber(tupdesc, name);
+
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("journal row has no column \"%s\"", name)));
+	return attnum;
+}
+
+/*
+ * journal_layout_init
+ *		Fill *layout for rows of tupdesc; output functions live in cxt.
+ */
+static void
+journal_layout_init(JournalLayout *layout, TupleDesc tupdesc, MemoryContext cxt)
+{
+	for (int i = 0; i < PAYLOAD_NFIELDS; i++)
+	{
+		int			attnum = journal_attnum(tupdesc, payload_fields[i]);
+		Oid			typid = TupleDescAttr(tupdesc, attnum - 1)->atttypid;
+
+		layout->attnums[i] = attnum;
+		layout->typids[i] = typid;
+		switch (typid)
+		{
+			case INT8OID:
+			case INT4OID:
+			case TEXTOID:
+			case DATEOID:
+			case TIMESTAMPTZOID:
+				break;
+			default:
+				{
+					Oid			outfunc;
+					bool		isvarlena;
+
+					getTypeOutputInfo(typid, &outfunc, &isvarlena);
+					fmgr_info_cxt(outfunc, &layout->outfuncs[i], cxt);
+				}
+				break;
+		}
+	}
+	layout->entry_id_att = journal_attnum(tupdesc, "entry_id");
+	layout->account_id_att = journal_attnum(tupdesc, "account_id");
+	layout->seq_att = journal_attnum(tupdesc, "seq");
+	layout->prev_hash_att = journal_attnum(tupdesc, "prev_hash");
+	layout->hash_att = journal_attnum(tupdesc, "hash");
+}
+
+/*
+ * format_date
+ *		YYYY-MM-DD (proleptic Gregorian, at least four year digits), whatever
+ *		DateStyle says.  Dates before 0001-01-01 get " BC" as in ISO output.
+ */
+static void
+format_date(char *buf, size_t size, DateADT date)
+{
+	int			year,
+				month,
+				day;
+
+	if (DATE_IS_NOBEGIN(date))
+		snprintf(buf, size, "-infinity");
+	else if (DATE_IS_NOEND(date))
+		snprintf(buf, size, "infinity");
+	else
+	{
+		j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
+		if (year > 0)
+			snprintf(buf, size, "%04d-%02d-%02d", year, month, day);
+		else
+			snprintf(buf, size, "%04d-%02d-%02d BC", 1 - year, month, day);
+	}
+}
+
+/*
+ * format_epoch_usec
+ *		Microseconds since 1970-01-01 00:00:00 UTC, whatever TimeZone says.
+ */
+static void
+format_epoch_usec(char *buf, size_t size, TimestampTz ts)
+{
+	const int64 offset = (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+
+	if (TIMESTAMP_IS_NOBEGIN(ts))
+		snprintf(buf, size, "-infinity");
+	else if (TIMESTAMP_IS_NOEND(ts))
+		snprintf(buf, size, "infinity");
+	else if (ts >= 0)
+		snprintf(buf, size, UINT64_FORMAT, (uint64) ts + (uint64) offset);
+	else
+		snprintf(buf, size, INT64_FORMAT, ts + offset);
+}
+
+/*
+ * journal_payload_build
+ *		Append the canonical payload of a journal row (deformed into
+ *		values/isnull, indexed by attnum - 1) to buf, in the server encoding.
+ *
+ *		For each field of payload_fields, in order, one line
+ *			<field>=<n>:<value>\n		or, for NULL,	<field>=\N\n
+ *		where value is: integers in decimal; text (project, memo) as stored;
+ *		business_date as YYYY-MM-DD; recorded_at as Unix-epoch microseconds
+ *		in decimal; anything else (the enums kind and instrument, the ccer
+ *		block) by its type's output function.  n is the length in bytes of
+ *		the UTF-8 encoding of value.
+ */
+static void
+journal_payload_build(StringInfo buf, const JournalLayout *layout,
+					  const Datum *values, const bool *isnull)
+{
+	for (int i = 0; i < PAYLOAD_NFIELDS; i++)
+	{
+		int			att = layout->attnums[i] - 1;
+		Datum		value = values[att];
+		char		numbuf[64];
+		const char *str;
+		int			len;
+		const char *utf8;
+		int			utf8len;
+
+		if (isnull[att])
+		{
+			appendStringInfo(buf, "%s=\\N\n", payload_fields[i]);
+			continue;
+		}
+
+		switch (layout->typids[i])
+		{
+			case INT8OID:
+				snprintf(numbuf, sizeof(numbuf), INT64_FORMAT, DatumGetInt64(value));
+				str = numbuf;
+				len = strlen(str);
+				break;
+			case INT4OID:
+				snprintf(numbuf, sizeof(numbuf), "%d", DatumGetInt32(value));
+				str = numbuf;
+				len = strlen(str);
+				break;
+			case TEXTOID:
+				{
+					text	   *t = DatumGetTextPP(value);
+
+					str = VARDATA_ANY(t);
+					len = VARSIZE_ANY_EXHDR(t);
+				}
+				break;
+			case DATEOID:
+				format_date(numbuf, sizeof(numbuf), DatumGetDateADT(value));
+				str = numbuf;
+				len = strlen(str);
+				break;
+			case TIMESTAMPTZOID:
+				format_epoch_usec(numbuf, sizeof(numbuf), DatumGetTimestampTz(value));
+				str = numbuf;
+				len = strlen(str);
+				break;
+			default:
+				str = OutputFunctionCall((FmgrInfo *) &layout->outfuncs[i], value);
+				len = strlen(str);
+				break;
+		}
+
+		utf8 = pg_server_to_any(str, len, PG_UTF8);
+		utf8len = (utf8 == str) ? len : (int) strlen(utf8);
+
+		appendStringInfo(buf, "%s=%d:", payload_fields[i], utf8len);
+		appendBinaryStringInfo(buf, str, len);
+		appendStringInfoChar(buf, '\n');
+	}
+}
+
+/*
+ * journal_hash_compute
+ *		out = SHA-256(prev || UTF-8 payload of the row).
+ */
+static void
+journal_hash_compute(const JournalLayout *layout, const Datum *values,
+					 const bool *isnull, const uint8 *prev, size_t prevlen,
+					 uint8 *out)
+{
+	StringInfoData buf;
+	const char *utf8;
+	size_t		utf8len;
+
+	initStringInfo(&buf);
+	journal_payload_build(&buf, layout, values, isnull);
+	utf8 = pg_server_to_any(buf.data, buf.len, PG_UTF8);
+	utf8len = (utf8 == buf.data) ? (size_t) buf.len : strlen(utf8);
+	sha256_two(prev, prevlen, (const uint8 *) utf8, utf8len, out);
+	if (utf8 != buf.data)
+		pfree((char *) utf8);
+	pfree(buf.data);
+}
+
+/*
+ * deform_journal_arg
+ *		Deform a carbonmkt.journal composite argument; sets up *layout.
+ */
+static void
+deform_journal_arg(HeapTupleHeader rec, JournalLayout *layout,
+				   Datum **values, bool **isnull)
+{
+	TupleDesc	tupdesc;
+	HeapTupleData tuple;
+
+	tupdesc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec),
+									 HeapTupleHeaderGetTypMod(rec));
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+
+	journal_layout_init(layout, tupdesc, CurrentMemoryContext);
+	*values = palloc(tupdesc->natts * sizeof(Datum));
+	*isnull = palloc(tupdesc->natts * sizeof(bool));
+	heap_deform_tuple(&tuple, tupdesc, *values, *isnull);
+	ReleaseTupleDesc(tupdesc);
+}
+
+/*
+ * journal_payload(carbonmkt.journal) -> text
+ */
+Datum
+journal_payload(PG_FUNCTION_ARGS)
+{
+	JournalLayout layout;
+	Datum	   *values;
+	bool	   *isnull;
+	StringInfoData buf;
+
+	deform_journal_arg(PG_GETARG_HEAPTUPLEHEADER(0), &layout, &values, &isnull);
+	initStringInfo(&buf);
+	journal_payload_build(&buf, &layout, values, isnull);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/*
+ * journal_hash(prev bytea, carbonmkt.journal) -> bytea
+ *		SHA-256(prev || UTF-8 payload).  The row's own prev_hash is not used.
+ */
+Datum
+journal_hash(PG_FUNCTION_ARGS)
+{
+	bytea	   *prev = PG_GETARG_BYTEA_PP(0);
+	JournalLayout layout;
+	Datum	   *values;
+	bool	   *isnull;
+	bytea	   *result;
+
+	deform_journal_arg(PG_GETARG_HEAPTUPLEHEADER(1), &layout, &values, &isnull);
+	result = palloc(VARHDRSZ + CHAIN_HASH_LEN);
+	SET_VARSIZE(result, VARHDRSZ + CHAIN_HASH_LEN);
+	journal_hash_compute(&layout, values, isnull,
+						 (const uint8 *) VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev),
+						 (uint8 *) VARDATA(result));
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* ----------------------------------------------------------------
+ *		The chain trigger
+ * ----------------------------------------------------------------
+ */
+
+static SPIPlanPtr head_select_plan = NULL;
+static SPIPlanPtr head_update_plan = NULL;
+
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+static void
+prepare_head_plans(void)
+{
+	if (head_select_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+
+		head_select_plan =
+			keep_plan("SELECT head_seq, head_hash FROM carbonmkt.account "
+					  "WHERE account_id = $1 FOR NO KEY UPDATE",
+					  1, argtypes);
+	}
+	if (head_update_plan == NULL)
+	{
+		Oid			argtypes[3] = {INT8OID, INT8OID, BYTEAOID};
+
+		head_update_plan =
+			keep_plan("UPDATE carbonmkt.account SET head_seq = $2, head_hash = $3 "
+					  "WHERE account_id = $1",
+					  3, argtypes);
+	}
+}
+
+/*
+ * journal_chain()
+ *		BEFORE INSERT FOR EACH ROW trigger on carbonmkt.journal: sets seq,
+ *		prev_hash and hash from the account's chain head and advances the
+ *		head.  The account row is locked FOR NO KEY UPDATE until the end of
+ *		the transaction, which serialises appends to one account and nothing
+ *		else.
+ */
+Datum
+journal_chain(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	HeapTuple	tuple;
+	JournalLayout layout;
+	Datum	   *values;
+	bool	   *isnull;
+	int64		account_id;
+	int64		head_seq;
+	int64		new_seq;
+	bytea	   *head_hash;
+	bytea	   *new_hash;
+	Datum		args[3];
+	int			ret;
+	MemoryContext callercxt;
+	int			cols[3];
+	Datum		newvals[3];
+	bool		newnulls[3] = {false, false, false};
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						"journal_chain")));
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE INSERT FOR EACH ROW",
+						"journal_chain")));
+
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	tuple = trigdata->tg_trigtuple;
+	journal_layout_init(&layout, tupdesc, CurrentMemoryContext);
+
+	values = palloc(tupdesc->natts * sizeof(Datum));
+	isnull = palloc(tupdesc->natts * sizeof(bool));
+	heap_deform_tuple(tuple, tupdesc, values, isnull);
+
+	if (isnull[layout.account_id_att - 1])
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("null value in column \"account_id\" of relation \"%s\" violates not-null constraint",
+						RelationGetRelationName(trigdata->tg_relation))));
+	account_id = DatumGetInt64(values[layout.account_id_att - 1]);
+
+	callercxt = CurrentMemoryContext;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	prepare_head_plans();
+
+	args[0] = Int64GetDatum(account_id);
+	ret = SPI_execute_plan(head_select_plan, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading the head of account " INT64_FORMAT " failed: %s",
+			 account_id, SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT),
+				 errmsg("account " INT64_FORMAT " does not exist", account_id),
+				 errdetail("A journal entry must belong to an account of carbonmkt.account.")));
+
+	{
+		bool		null_seq;
+		bool		null_hash;
+		Datum		d_seq = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_seq);
+		Datum		d_hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &null_hash);
+		MemoryContext spicxt;
+
+		if (null_seq || null_hash)
+			elog(ERROR, "account " INT64_FORMAT " has a null chain head", account_id);
+		head_seq = DatumGetInt64(d_seq);
+		spicxt = MemoryContextSwitchTo(callercxt);
+		head_hash = DatumGetByteaPCopy(d_hash);
+		MemoryContextSwitchTo(spicxt);
+	}
+
+	if (pg_add_s64_overflow(head_seq, 1, &new_seq))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("journal sequence of account " INT64_FORMAT " is out of range", account_id)));
+
+	/* Compute the new row's chain columns in the caller's context. */
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
+
+		values[layout.seq_att - 1] = Int64GetDatum(new_seq);
+		isnull[layout.seq_att - 1] = false;
+		values[layout.prev_hash_att - 1] = PointerGetDatum(head_hash);
+		isnull[layout.prev_hash_att - 1] = false;
+
+		new_hash = palloc(VARHDRSZ + CHAIN_HASH_LEN);
+		SET_VARSIZE(new_hash, VARHDRSZ + CHAIN_HASH_LEN);
+		journal_hash_compute(&layout, values, isnull,
+							 (const uint8 *) VARDATA(head_hash),
+							 VARSIZE(head_hash) - VARHDRSZ,
+							 (uint8 *) VARDATA(new_hash));
+		MemoryContextSwitchTo(spicxt);
+	}
+
+	args[1] = Int64GetDatum(new_seq);
+	args[2] = PointerGetDatum(new_hash);
+	ret = SPI_execute_plan(head_update_plan, args, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE || SPI_processed != 1)
+		elog(ERROR, "advancing the head of account " INT64_FORMAT " failed: %s",
+			 account_id, SPI_result_code_string(ret));
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+
+	cols[0] = layout.seq_att;
+	newvals[0] = Int64GetDatum(new_seq);
+	cols[1] = layout.prev_hash_att;
+	newvals[1] = PointerGetDatum(head_hash);
+	cols[2] = layout.hash_att;
+	newvals[2] = PointerGetDatum(new_hash);
+
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, tupdesc, 3,
+													 cols, newvals, newnulls));
+}
+
+/* ----------------------------------------------------------------
+ *		Append-only guard
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * describe_primary_key
+ *		"entry_id = 5" for the primary key columns of the row, or "" when
+ *		the table has none.
+ */
+static char *
+describe_primary_key(Relation rel, HeapTuple tuple)
+{
+	Bitmapset  *pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	StringInfoData buf;
+	int			member = -1;
+
+	initStringInfo(&buf);
+	while ((member = bms_next_member(pk, member)) >= 0)
+	{
+		int			attnum = member + FirstLowInvalidHeapAttributeNumber;
+		char	   *value;
+
+		if (attnum <= 0)
+			continue;
+		value = SPI_getvalue(tuple, tupdesc, attnum);
+		appendStringInfo(&buf, "%s%s = %s", buf.len > 0 ? ", " : "",
+						 NameStr(TupleDescAttr(tupdesc, attnum - 1)->attname),
+						 value ? value : "NULL");
+	}
+	return buf.data;
+}
+
+/*
+ * only_sets_column_once
+ *		True when newtuple differs from oldtuple only in column attnum, which
+ *		goes from NULL to a value.
+ */
+static bool
+only_sets_column_once(TupleDesc tupdesc, HeapTuple oldtuple,
+					  HeapTuple newtuple, int attnum)
+{
+	for (int i = 1; i <= tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i - 1);
+		bool		oldnull;
+		bool		newnull;
+		Datum		oldval;
+		Datum		newval;
+
+		if (att->attisdropped)
+			continue;
+		oldval = heap_getattr(oldtuple, i, tupdesc, &oldnull);
+		newval = heap_getattr(newtuple, i, tupdesc, &newnull);
+		if (i == attnum)
+		{
+			if (!oldnull || newnull)
+				return false;
+		}
+		else if (oldnull != newnull)
+			return false;
+		else if (!oldnull &&
+				 !datum_image_eq(oldval, newval, att->attbyval, att->attlen))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * forbid_change()
+ *		BEFORE UPDATE OR DELETE FOR EACH ROW and BEFORE TRUNCATE FOR EACH
+ *		STATEMENT trigger of the append-only tables.  An optional trigger
+ *		argument names a column that an UPDATE may set once, from NULL to a
+ *		value, leaving every other column unchanged (posting.result).
+ */
+Datum
+forbid_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	const char *relname;
+	const char *op;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						"forbid_change")));
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired BEFORE", "forbid_change")));
+
+	rel = trigdata->tg_relation;
+	relname = RelationGetRelationName(rel);
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_APPEND_ONLY),
+				 errmsg("table %s is append-only", relname),
+				 errdetail("Attempted TRUNCATE of table %s.", relname),
+				 errhint("Post a correcting entry instead.")));
+
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired FOR EACH ROW for UPDATE and DELETE",
+						"forbid_change")));
+
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		op = "UPDATE";
+		if (trigdata->tg_trigger->tgnargs >= 1)
+		{
+			const char *colname = trigdata->tg_trigger->tgargs[0];
+			TupleDesc	tupdesc = RelationGetDescr(rel);
+			int			attnum = SPI_fnumber(tupdesc, colname);
+
+			if (attnum <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s\" does not exist",
+								colname, relname)));
+			if (only_sets_column_once(tupdesc, trigdata->tg_trigtuple,
+									  trigdata->tg_newtuple, attnum))
+				return PointerGetDatum(trigdata->tg_newtuple);
+
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_APPEND_ONLY),
+					 errmsg("table %s is append-only", relname),
+					 errdetail("Attempted UPDATE of the row with %s; only %s may be set, once, from NULL to a value.",
+							   describe_primary_key(rel, trigdata->tg_trigtuple),
+							   colname),
+					 errhint("Post a correcting entry instead.")));
+		}
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		op = "DELETE";
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired for UPDATE, DELETE or TRUNCATE",
+						"forbid_change")));
+
+	ereport(ERROR,
+			(errcode(ERRCODE_CARBONMKT_APPEND_ONLY),
+			 errmsg("table %s is append-only", relname),
+			 errdetail("Attempted %s of the row with %s.", op,
+					   describe_primary_key(rel, trigdata->tg_trigtuple)),
+			 errhint("Post a correcting entry instead.")));
+	PG_RETURN_NULL();			/* keep compiler quiet */
+}
+
+/* ----------------------------------------------------------------
+ *		Verification
+ * ----------------------------------------------------------------
+ */
+
+typedef struct VerifyState
+{
+	Tuplestorestate *tupstore;
+	TupleDesc	tupdesc;
+} VerifyState;
+
+static void
+emit_problem(VerifyState *vs, const char *problem, int64 account_id,
+			 bool account_null, int64 entry_id, bool entry_null,
+			 const char *detail)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	values[0] = CStringGetTextDatum(problem);
+	values[1] = Int64GetDatum(account_id);
+	nulls[1] = account_null;
+	values[2] = Int64GetDatum(entry_id);
+	nulls[2] = entry_null;
+	values[3] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(vs->tupstore, vs->tupdesc, values, nulls);
+}
+
+static bytea *
+getattr_bytea(const Datum *values, const bool *isnull, int attnum)
+{
+	if (isnull[attnum - 1])
+	{
+		bytea	   *empty = palloc(VARHDRSZ);
+
+		SET_VARSIZE(empty, VARHDRSZ);
+		return empty;
+	}
+	return DatumGetByteaPP(values[attnum - 1]);
+}
+
+static bool
+bytes_equal(const uint8 *a, size_t alen, const uint8 *b, size_t blen)
+{
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/*
+ * verify_journal
+ *		Stream the journal in (account_id, seq) order and check every link.
+ */
+static void
+verify_journal(VerifyState *vs)
+{
+	static const uint8 genesis[CHAIN_HASH_LEN] = {0};
+	SPIPlanPtr	plan;
+	Portal		portal;
+	MemoryContext rowcxt;
+	MemoryContext spicxt = CurrentMemoryContext;
+	JournalLayout layout;
+	bool		layout_ready = false;
+	Datum	   *values = NULL;
+	bool	   *isnull = NULL;
+	bool		have_prev = false;
+	int64		prev_account = 0;
+	int64		prev_seq = 0;
+	uint8	   *prev_hash = palloc(CHAIN_HASH_LEN);
+	size_t		prev_hash_len = 0;
+	size_t		prev_hash_cap = CHAIN_HASH_LEN;
+
+	plan = SPI_prepare("SELECT * FROM carbonmkt.journal ORDER BY account_id, seq",
+					   0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+
+	rowcxt = AllocSetContextCreate(spicxt, "verify_chains row",
+								   ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		SPITupleTable *tuptable;
+
+		SPI_cursor_fetch(portal, true, VERIFY_BATCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		tuptable = SPI_tuptable;
+
+		if (!layout_ready)
+		{
+			journal_layout_init(&layout, tuptable->tupdesc, spicxt);
+			values = palloc(tuptable->tupdesc->natts * sizeof(Datum));
+			isnull = palloc(tuptable->tupdesc->natts * sizeof(bool));
+			layout_ready = true;
+		}
+
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			MemoryContext oldcxt;
+			int64		account_id;
+			int64		entry_id;
+			int64		seq;
+			int64		expected_seq;
+			bytea	   *stored_prev;
+			bytea	   *stored_hash;
+			const uint8 *expected_prev;
+			size_t		expected_prev_len;
+			uint8		recomputed[CHAIN_HASH_LEN];
+
+			CHECK_FOR_INTERRUPTS();
+			oldcxt = MemoryContextSwitchTo(rowcxt);
+
+			heap_deform_tuple(tuptable->vals[r], tuptable->tupdesc, values, isnull);
+			account_id = DatumGetInt64(values[layout.account_id_att - 1]);
+			entry_id = DatumGetInt64(values[layout.entry_id_att - 1]);
+			seq = DatumGetInt64(values[layout.seq_att - 1]);
+			stored_prev = getattr_bytea(values, isnull, layout.prev_hash_att);
+			stored_hash = getattr_bytea(values, isnull, layout.hash_att);
+
+			if (have_prev && account_id == prev_account)
+			{
+				expected_seq = prev_seq + 1;
+				expected_prev = prev_hash;
+				expected_prev_len = prev_hash_len;
+			}
+			else
+			{
+				expected_seq = 1;
+				expected_prev = genesis;
+				expected_prev_len = CHAIN_HASH_LEN;
+			}
+
+			/* A missing predecessor makes its link uncheckable: report the gap. */
+			if (seq != expected_seq)
+				emit_problem(vs, "seq_gap", account_id, false, entry_id, false,
+							 psprintf("expected seq " INT64_FORMAT ", found seq " INT64_FORMAT,
+									  expected_seq, seq));
+			else if (!bytes_equal((const uint8 *) VARDATA_ANY(stored_prev),
+								  VARSIZE_ANY_EXHDR(stored_prev),
+								  expected_prev, expected_prev_len))
+				emit_problem(vs, "prev_hash_mismatch", account_id, false, entry_id, false,
+							 psprintf("seq " INT64_FORMAT ": prev_hash is %s, the previous entry's hash is %s",
+									  seq,
+									  hex_text((const uint8 *) VARDATA_ANY(stored_prev),
+											   VARSIZE_ANY_EXHDR(stored_prev)),
+									  hex_text(expected_prev, expected_prev_len)));
+
+			journal_hash_compute(&layout, values, isnull,
+								 (const uint8 *) VARDATA_ANY(stored_prev),
+								 VARSIZE_ANY_EXHDR(stored_prev), recomputed);
+			if (!bytes_equal((const uint8 *) VARDATA_ANY(stored_hash),
+							 VARSIZE_ANY_EXHDR(stored_hash),
+							 recomputed, CHAIN_HASH_LEN))
+				emit_problem(vs, "hash_mismatch", account_id, false, entry_id, false,
+							 psprintf("seq " INT64_FORMAT ": stored hash is %s, recomputed %s",
+									  seq,
+									  hex_text((const uint8 *) VARDATA_ANY(stored_hash),
+											   VARSIZE_ANY_EXHDR(stored_hash)),
+									  hex_text(recomputed, CHAIN_HASH_LEN)));
+
+			/* Carry this entry's stored hash to the next row. */
+			prev_hash_len = VARSIZE_ANY_EXHDR(stored_hash);
+			if (prev_hash_len > prev_hash_cap)
+			{
+				prev_hash = repalloc(prev_hash, prev_hash_len);
+				prev_hash_cap = prev_hash_len;
+			}
+			memcpy(prev_hash, VARDATA_ANY(stored_hash), prev_hash_len);
+			prev_seq = seq;
+			prev_account = account_id;
+			have_prev = true;
+
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextReset(rowcxt);
+		}
+		SPI_freetuptable(tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+	MemoryContextDelete(rowcxt);
+}
+
+/*
+ * verify_query
+ *		Run a query returning (problem text, account_id bigint, entry_id
+ *		bigint, detail text) with a cursor and emit its rows.
+ */
+static void
+verify_query(VerifyState *vs, const char *sql)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+	Portal		portal;
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, VERIFY_BATCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			Datum		values[4];
+			bool		nulls[4];
+
+			for (int c = 0; c < 4; c++)
+				values[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
+										  c + 1, &nulls[c]);
+			tuplestore_putvalues(vs->tupstore, vs->tupdesc, values, nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+}
+
+/*
+ * verify_chains() -> TABLE (problem text, account_id bigint, entry_id bigint,
+ *							 detail text)
+ *		Every inconsistency of the journal chains, the account heads and the
+ *		day seals; no rows when all is well.  All queries run on the
+ *		caller's snapshot, so the three checks see one state.
+ */
+Datum
+verify_chains(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	VerifyState vs;
+
+#if PG_VERSION_NUM >= 150000
+	InitMaterializedSRF(fcinfo, 0);
+#else
+	{
+		TupleDesc	tupdesc;
+		MemoryContext oldcxt;
+
+		if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+			(rsinfo->allowedModes & SFRM_Materialize) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("set-valued function called in context that cannot accept a set")));
+		oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		rsinfo->returnMode = SFRM_Materialize;
+		rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+		rsinfo->setDesc = tupdesc;
+		MemoryContextSwitchTo(oldcxt);
+	}
+#endif
+	vs.tupstore = rsinfo->setResult;
+	vs.tupdesc = rsinfo->setDesc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	verify_journal(&vs);
+
+	verify_query(&vs,
+				 "SELECT 'head_mismatch'::text, a.account_id, l.entry_id, "
+				 "CASE WHEN l.seq IS NULL "
+				 "THEN format('account head is seq %s hash %s, but the account has no entries "
+				 "(expected seq 0 and the zero hash)', "
+				 "a.head_seq, '\\x' || encode(a.head_hash, 'hex')) "
+				 "ELSE format('account head is seq %s hash %s, last entry is seq %s hash %s', "
+				 "a.head_seq, '\\x' || encode(a.head_hash, 'hex'), l.seq, "
+				 "'\\x' || encode(l.hash, 'hex')) END "
+				 "FROM carbonmkt.account a "
+				 "CROSS JOIN (SELECT decode(repeat('00', 32), 'hex') AS genesis) g "
+				 "LEFT JOIN LATERAL (SELECT j.entry_id, j.seq, j.hash FROM carbonmkt.journal j "
+				 "WHERE j.account_id = a.account_id ORDER BY j.seq DESC LIMIT 1) l ON true "
+				 "WHERE a.head_seq IS DISTINCT FROM coalesce(l.seq, 0) "
+				 "OR a.head_hash IS DISTINCT FROM coalesce(l.hash, g.genesis) "
+				 "ORDER BY a.account_id");
+
+	verify_query(&vs,
+				 "SELECT 'seal_mismatch'::text, NULL::bigint, NULL::bigint, "
+				 "format('day seal of %s records digest %s over %s accounts and %s entries, "
+				 "recomputed digest %s over %s accounts and %s entries', "
+				 "to_char(s.business_date, 'YYYY-MM-DD'), '\\x' || encode(s.digest, 'hex'), "
+				 "s.accounts, s.entries, '\\x' || encode(h.digest, 'hex'), h.accounts, h.entries) "
+				 "FROM carbonmkt.day_seal s "
+				 "CROSS JOIN LATERAL carbonmkt.heads_digest(s.business_date) h "
+				 "WHERE (s.digest, s.accounts, s.entries) IS DISTINCT FROM "
+				 "(h.digest, h.accounts, h.entries) "
+				 "ORDER BY s.business_date");
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+
+	return (Datum) 0;
+}

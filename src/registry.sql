@@ -1,0 +1,1260 @@
+
+-------------------------------------------------------------------------------
+-- registry (注册登记): participants, accounts, holdings, holds, CCER blocks and the
+-- immutable hash-chained journal.  Every other room moves units only through the
+-- posting functions defined here (ARCHITECTURE.md principle 1).
+-- C: src/registry.c.  Documentation: doc/registry.md.
+-------------------------------------------------------------------------------
+
+-- Parties -------------------------------------------------------------------
+
+CREATE TYPE carbonmkt.participant_kind AS ENUM (
+    'key_emitter',           -- 重点排放单位 key emitting unit
+    'institution',           -- 机构 financial or other institution
+    'individual',            -- 个人 natural person
+    'exchange',              -- 全国碳排放权交易机构 the exchange
+    'registry',              -- 全国碳排放权注册登记机构 the registry operator
+    'national_authority',    -- 国务院生态环境主管部门 MEE
+    'provincial_authority',  -- 省级生态环境主管部门
+    'city_authority',        -- 设区市生态环境主管部门
+    'service_firm'           -- 技术服务机构 / 核查机构 technical service firm, verifier
+);
+COMMENT ON TYPE carbonmkt.participant_kind IS
+  'Kind of market party (RULES.md 1): key_emitter 重点排放单位, institution, individual, exchange, registry, national/provincial/city authority, service_firm 技术服务机构.';
+
+CREATE TABLE carbonmkt.region (
+    code        char(6) PRIMARY KEY CHECK (code ~ '^[1-9][0-9]0000$'),
+    name        text NOT NULL,
+    name_zh     text NOT NULL
+);
+COMMENT ON TABLE carbonmkt.region IS
+  'Provincial-level administrative regions (省级行政区) with their GB/T 2260 codes.  City codes are checked against their province by carbonmkt.valid_city_code().';
+
+INSERT INTO carbonmkt.region (code, name, name_zh) VALUES
+  ('110000', 'Beijing', '北京市'), ('120000', 'Tianjin', '天津市'),
+  ('130000', 'Hebei', '河北省'), ('140000', 'Shanxi', '山西省'),
+  ('150000', 'Inner Mongolia', '内蒙古自治区'), ('210000', 'Liaoning', '辽宁省'),
+  ('220000', 'Jilin', '吉林省'), ('230000', 'Heilongjiang', '黑龙江省'),
+  ('310000', 'Shanghai', '上海市'), ('320000', 'Jiangsu', '江苏省'),
+  ('330000', 'Zhejiang', '浙江省'), ('340000', 'Anhui', '安徽省'),
+  ('350000', 'Fujian', '福建省'), ('360000', 'Jiangxi', '江西省'),
+  ('370000', 'Shandong', '山东省'), ('410000', 'Henan', '河南省'),
+  ('420000', 'Hubei', '湖北省'), ('430000', 'Hunan', '湖南省'),
+  ('440000', 'Guangdong', '广东省'), ('450000', 'Guangxi', '广西壮族自治区'),
+  ('460000', 'Hainan', '海南省'), ('500000', 'Chongqing', '重庆市'),
+  ('510000', 'Sichuan', '四川省'), ('520000', 'Guizhou', '贵州省'),
+  ('530000', 'Yunnan', '云南省'), ('540000', 'Xizang', '西藏自治区'),
+  ('610000', 'Shaanxi', '陕西省'), ('620000', 'Gansu', '甘肃省'),
+  ('630000', 'Qinghai', '青海省'), ('640000', 'Ningxia', '宁夏回族自治区'),
+  ('650000', 'Xinjiang', '新疆维吾尔自治区');
+
+CREATE TABLE carbonmkt.sector (
+    code        text PRIMARY KEY,
+    name        text NOT NULL,
+    name_zh     text NOT NULL,
+    covered_from int            -- first compliance year in the national market, NULL if not yet
+);
+COMMENT ON TABLE carbonmkt.sector IS
+  'Sectors of key emitting units (RULES.md 2: power since 2021; cement, steel, aluminium from the 2024 year; the other target sectors not yet covered).';
+INSERT INTO carbonmkt.sector VALUES
+  ('power', 'Power generation', '发电', 2021),
+  ('cement', 'Cement clinker', '水泥', 2024),
+  ('steel', 'Iron and steel', '钢铁', 2024),
+  ('aluminium', 'Aluminium smelting', '电解铝', 2024),
+  ('petrochemical', 'Petrochemicals', '石化', NULL),
+  ('chemical', 'Chemicals', '化工', NULL),
+  ('paper', 'Paper', '造纸', NULL),
+  ('aviation', 'Civil aviation', '航空', NULL);
+
+CREATE FUNCTION carbonmkt.valid_city_code(city char(6), province char(6))
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT city ~ '^[1-9][0-9][0-9][0-9]00$' AND substr(city, 1, 2) = substr(province, 1, 2)
+          AND substr(city, 3, 2) <> '00' $$;
+COMMENT ON FUNCTION carbonmkt.valid_city_code(char, char) IS
+  'True when a GB/T 2260 city (prefecture-level, 设区市) code has the form PPCC00 and lies in the given province PP0000.';
+
+CREATE TABLE carbonmkt.participant (
+    participant_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text NOT NULL CHECK (btrim(name) <> ''),
+    kind            carbonmkt.participant_kind NOT NULL,
+    credit_code     text NOT NULL UNIQUE,     -- 统一社会信用代码, GB 32100-2015, checked by trigger
+    province        char(6) REFERENCES carbonmkt.region,
+    city            char(6),
+    sector          text REFERENCES carbonmkt.sector,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK (city IS NULL OR (province IS NOT NULL AND carbonmkt.valid_city_code(city, province))),
+    CHECK (kind <> 'provincial_authority' OR province IS NOT NULL),
+    CHECK (kind <> 'city_authority' OR city IS NOT NULL),
+    CHECK (kind <> 'key_emitter' OR (province IS NOT NULL AND sector IS NOT NULL))
+);
+COMMENT ON TABLE carbonmkt.participant IS
+  'Market parties identified by their unified social credit code (统一社会信用代码).  Insert through carbonmkt.register_participant().';
+
+CREATE TABLE carbonmkt.participant_login (
+    role_name       name PRIMARY KEY,
+    participant_id  bigint NOT NULL REFERENCES carbonmkt.participant
+);
+COMMENT ON TABLE carbonmkt.participant_login IS
+  'Maps a PostgreSQL login role to the participant it acts for; row-level security and the posting functions use it.';
+
+-- Accounts ------------------------------------------------------------------
+
+CREATE TYPE carbonmkt.instrument AS ENUM ('CEA', 'CCER', 'CNY');
+COMMENT ON TYPE carbonmkt.instrument IS
+  'CEA 碳排放配额 (tonnes, per vintage), CCER 国家核证自愿减排量 (tonnes, per project and vintage, serial blocks), CNY (fen).';
+
+CREATE TYPE carbonmkt.account_kind AS ENUM (
+    'holding',            -- 持有账户: a participant's CEA/CCER holding account
+    'cash',               -- 资金账户: a participant's CNY account (fen)
+    'national_reserve',   -- 国家储备: national reserve, source of CCER issuance and auctions
+    'allocation',         -- 省级配额账户: one per province, source of free allocation
+    'clearing',           -- 结算账户: the exchange's clearing account
+    'cancellation'        -- 注销账户: sink of surrendered and voluntarily cancelled units
+);
+COMMENT ON TYPE carbonmkt.account_kind IS 'Registry account kinds (doc/registry.md).';
+
+CREATE TYPE carbonmkt.account_status AS ENUM ('open', 'frozen', 'closed');
+COMMENT ON TYPE carbonmkt.account_status IS
+  'open: all postings; frozen: credits only, nothing leaves the account; closed: no postings.';
+
+CREATE TABLE carbonmkt.account_kind_instrument (
+    kind        carbonmkt.account_kind,
+    instrument  carbonmkt.instrument,
+    may_issue   boolean NOT NULL DEFAULT false,   -- issuance (创建/签发) may credit this kind
+    PRIMARY KEY (kind, instrument)
+);
+COMMENT ON TABLE carbonmkt.account_kind_instrument IS
+  'Which instruments each account kind may hold, and which kinds receive issuance.';
+INSERT INTO carbonmkt.account_kind_instrument VALUES
+  ('holding', 'CEA', false), ('holding', 'CCER', false),
+  ('cash', 'CNY', true),
+  ('national_reserve', 'CEA', true), ('national_reserve', 'CCER', true),
+  ('allocation', 'CEA', true),
+  ('clearing', 'CEA', false), ('clearing', 'CCER', false), ('clearing', 'CNY', false),
+  ('cancellation', 'CEA', false), ('cancellation', 'CCER', false);
+
+CREATE TABLE carbonmkt.account (
+    account_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind            carbonmkt.account_kind NOT NULL,
+    participant_id  bigint REFERENCES carbonmkt.participant,
+    province        char(6) REFERENCES carbonmkt.region,   -- allocation accounts only
+    label           text,
+    status          carbonmkt.account_status NOT NULL DEFAULT 'open',
+    opened_at       timestamptz NOT NULL DEFAULT now(),
+    -- head of this account's hash chain, maintained by the journal trigger
+    head_seq        bigint NOT NULL DEFAULT 0,
+    head_hash       bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
+    CHECK ((kind = 'allocation') = (province IS NOT NULL)),
+    CHECK (kind IN ('national_reserve', 'cancellation') OR participant_id IS NOT NULL)
+);
+CREATE UNIQUE INDEX account_one_allocation_per_province ON carbonmkt.account (province)
+  WHERE kind = 'allocation';
+CREATE UNIQUE INDEX account_one_reserve ON carbonmkt.account ((true)) WHERE kind = 'national_reserve';
+CREATE UNIQUE INDEX account_one_cancellation ON carbonmkt.account ((true)) WHERE kind = 'cancellation';
+CREATE INDEX account_participant ON carbonmkt.account (participant_id);
+COMMENT ON TABLE carbonmkt.account IS
+  'Registry accounts.  head_seq/head_hash are the head of the account''s SHA-256 journal chain.';
+
+-- Balances: one row per account and asset (instrument, vintage, project).
+CREATE TABLE carbonmkt.holding (
+    account_id  bigint NOT NULL REFERENCES carbonmkt.account,
+    instrument  carbonmkt.instrument NOT NULL,
+    vintage     int NOT NULL DEFAULT 0,        -- 0 for CNY
+    project     text NOT NULL DEFAULT '',      -- CCER project id, '' otherwise
+    balance     bigint NOT NULL DEFAULT 0 CHECK (balance >= 0),
+    held        bigint NOT NULL DEFAULT 0 CHECK (held >= 0 AND held <= balance),
+    PRIMARY KEY (account_id, instrument, vintage, project)
+);
+COMMENT ON TABLE carbonmkt.holding IS
+  'Current balance and held (frozen) quantity per account and asset; available = balance - held.  Rebuilt from the journal by verify_ledger().';
+
+-- Where every CCER serial is now.  The exclusion constraint means no serial can
+-- exist twice: surrendered and cancelled blocks stay here, in the cancellation account.
+CREATE TABLE carbonmkt.ccer_block (
+    block       carbonmkt.ccer NOT NULL,
+    account_id  bigint NOT NULL REFERENCES carbonmkt.account,
+    EXCLUDE USING gist (block WITH &&)
+);
+CREATE INDEX ccer_block_owner ON carbonmkt.ccer_block
+  (account_id, carbonmkt.project(block), carbonmkt.vintage(block), carbonmkt.first_serial(block));
+COMMENT ON TABLE carbonmkt.ccer_block IS
+  'Current location of every CCER serial block; adjacent blocks in one account are kept merged.';
+
+-- Holds -----------------------------------------------------------------------
+
+CREATE TYPE carbonmkt.hold_reason AS ENUM ('order', 'pledge', 'judicial', 'other');
+COMMENT ON TYPE carbonmkt.hold_reason IS 'Why units are frozen: order (open order), pledge 质押, judicial 司法冻结, other.';
+CREATE TYPE carbonmkt.hold_status AS ENUM ('active', 'released', 'consumed');
+
+CREATE TABLE carbonmkt.hold (
+    hold_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id  bigint NOT NULL REFERENCES carbonmkt.account,
+    instrument  carbonmkt.instrument NOT NULL,
+    vintage     int NOT NULL DEFAULT 0,
+    project     text NOT NULL DEFAULT '',
+    quantity    bigint NOT NULL CHECK (quantity > 0),
+    remaining   bigint NOT NULL CHECK (remaining >= 0 AND remaining <= quantity),
+    reason      carbonmkt.hold_reason NOT NULL,
+    status      carbonmkt.hold_status NOT NULL DEFAULT 'active',
+    created_posting bigint NOT NULL,
+    ended_posting   bigint,
+    CHECK ((status = 'active') = (ended_posting IS NULL)),
+    CHECK (status <> 'consumed' OR remaining = 0)
+);
+CREATE INDEX hold_account ON carbonmkt.hold (account_id) WHERE status = 'active';
+COMMENT ON TABLE carbonmkt.hold IS
+  'Frozen quantities.  A hold ends exactly once: released (the remainder is freed) or consumed (fully used by transfers from the hold).';
+
+-- Postings and the journal ---------------------------------------------------
+
+-- One row per externally initiated posting (one SQL call).  (initiator, reference)
+-- is the idempotency key: the same reference with the same request returns the
+-- original posting; with a different request it is an error.
+CREATE TABLE carbonmkt.posting (
+    posting_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    operation       text NOT NULL,
+    initiator       name NOT NULL,
+    reference       text,
+    request         text NOT NULL,           -- canonical text of the request
+    result          bigint,                  -- e.g. the hold id a hold() returned
+    business_date   date NOT NULL,
+    recorded_at     timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX posting_reference ON carbonmkt.posting (initiator, reference)
+  WHERE reference IS NOT NULL;
+COMMENT ON TABLE carbonmkt.posting IS
+  'Every externally initiated posting, with its idempotency key (initiator, reference).';
+
+CREATE TYPE carbonmkt.entry_kind AS ENUM (
+    'issue',          -- 签发: units created in an authority account / cash deposited
+    'withdraw',       -- cash withdrawn from the market
+    'debit',          -- units leave the account (transfer, settlement)
+    'credit',         -- units arrive
+    'hold',           -- units frozen (held_change > 0)
+    'release',        -- frozen units freed (held_change < 0)
+    'surrender',      -- 清缴: units leave for the cancellation account for a compliance period
+    'cancel',         -- 注销: voluntary cancellation
+    'retire'          -- the cancellation account's side of a surrender or cancellation
+);
+COMMENT ON TYPE carbonmkt.entry_kind IS 'Kinds of journal entries (doc/registry.md).';
+
+CREATE TABLE carbonmkt.journal (
+    entry_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    posting_id      bigint NOT NULL REFERENCES carbonmkt.posting,
+    account_id      bigint NOT NULL REFERENCES carbonmkt.account,
+    seq             bigint NOT NULL,          -- 1, 2, 3 ... per account (set by trigger)
+    kind            carbonmkt.entry_kind NOT NULL,
+    instrument      carbonmkt.instrument NOT NULL,
+    vintage         int NOT NULL,
+    project         text NOT NULL,
+    block           carbonmkt.ccer,           -- CCER serials moved, NULL otherwise
+    amount          bigint NOT NULL,          -- signed change of balance
+    held_change     bigint NOT NULL,          -- signed change of held
+    balance_after   bigint NOT NULL,
+    held_after      bigint NOT NULL,
+    counterparty    bigint,                   -- the other account of a movement
+    hold_id         bigint,
+    period          int,                      -- compliance period a surrender serves
+    business_date   date NOT NULL,
+    recorded_at     timestamptz NOT NULL,
+    memo            text,
+    prev_hash       bytea NOT NULL,           -- set by trigger
+    hash            bytea NOT NULL,           -- set by trigger
+    UNIQUE (account_id, seq)
+);
+CREATE INDEX journal_posting ON carbonmkt.journal (posting_id);
+CREATE INDEX journal_date ON carbonmkt.journal (business_date, account_id);
+COMMENT ON TABLE carbonmkt.journal IS
+  'The legal record: append-only, one row per account leg of a posting, SHA-256 hash-chained per account (doc/registry.md).';
+
+CREATE TABLE carbonmkt.day_seal (
+    business_date   date PRIMARY KEY,
+    digest          bytea NOT NULL,
+    accounts        int NOT NULL,
+    entries         bigint NOT NULL,
+    sealed_at       timestamptz NOT NULL,
+    sealed_by       name NOT NULL
+);
+COMMENT ON TABLE carbonmkt.day_seal IS
+  'One row per sealed business day: SHA-256 over every account''s chain head at the end of that day (doc/registry.md).';
+
+-- Clock and business date --------------------------------------------------------
+
+CREATE FUNCTION carbonmkt.clock_now() RETURNS timestamptz
+LANGUAGE C VOLATILE PARALLEL SAFE AS 'MODULE_PATHNAME', 'carbonmkt_clock_now';
+COMMENT ON FUNCTION carbonmkt.clock_now() IS
+  'The extension''s clock: the GUC carbonmkt.clock when a superuser set it (to replay a business day), else the real time.';
+
+CREATE FUNCTION carbonmkt.business_date(ts timestamptz DEFAULT carbonmkt.clock_now()) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT (ts AT TIME ZONE 'Asia/Shanghai')::date $$;
+COMMENT ON FUNCTION carbonmkt.business_date(timestamptz) IS
+  'The business date of an instant: its calendar date in China Standard Time (Asia/Shanghai), whatever the session TimeZone.';
+
+-- Small helpers ---------------------------------------------------------------
+
+CREATE FUNCTION carbonmkt.format_quantity(instrument carbonmkt.instrument, quantity bigint) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
+$$ SELECT CASE WHEN instrument = 'CNY'
+               THEN to_char(quantity / 100.0, 'FM999,999,999,999,999,990.00') || ' CNY'
+               ELSE to_char(quantity, 'FM999,999,999,999,999,999,990') || ' t' END $$;
+COMMENT ON FUNCTION carbonmkt.format_quantity(carbonmkt.instrument, bigint) IS
+  'Formats a quantity for messages: tonnes with thousands separators ("50,001 t"), or fen as yuan ("1,234.56 CNY").';
+
+CREATE FUNCTION carbonmkt.format_asset(instrument carbonmkt.instrument, vintage int, project text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT CASE instrument WHEN 'CEA' THEN 'CEA ' || vintage
+                          WHEN 'CCER' THEN 'CCER ' || project || ' ' || vintage
+                          ELSE 'CNY' END $$;
+COMMENT ON FUNCTION carbonmkt.format_asset(carbonmkt.instrument, int, text) IS
+  'Names an asset for messages: "CEA 2024", "CCER GD-OW-0042 2024", "CNY".';
+
+-- The identity a posting is made by: the login (session_user).  SET ROLE does not
+-- change whose accounts a session may move (doc/registry.md, Access).
+CREATE FUNCTION carbonmkt.caller_participant() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt AS
+$$ SELECT participant_id FROM carbonmkt.participant_login WHERE role_name = session_user $$;
+COMMENT ON FUNCTION carbonmkt.caller_participant() IS
+  'The participant the session''s login role acts for (participant_login), or NULL.';
+
+CREATE FUNCTION carbonmkt._is_member(role_name text) RETURNS boolean
+LANGUAGE sql STABLE AS
+$$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+       OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name)
+           AND pg_catalog.pg_has_role(session_user, role_name, 'MEMBER')) $$;
+COMMENT ON FUNCTION carbonmkt._is_member(text) IS
+  'Internal: true when the login is a superuser or a member of the named carbonmkt role.';
+
+-- Who may do what to an account (doc/registry.md, Access).
+CREATE FUNCTION carbonmkt._authorize(p_account bigint, p_action text, p_reason carbonmkt.hold_reason DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    a       carbonmkt.account;
+    me      bigint;
+    my_kind carbonmkt.participant_kind;
+    my_prov char(6);
+BEGIN
+    SELECT * INTO a FROM carbonmkt.account WHERE account_id = p_account;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % does not exist', p_account USING ERRCODE = 'CM001';
+    END IF;
+    IF carbonmkt._is_member('carbonmkt_registry') THEN
+        RETURN;
+    END IF;
+    me := carbonmkt.caller_participant();
+    SELECT kind, province INTO my_kind, my_prov FROM carbonmkt.participant WHERE participant_id = me;
+
+    IF p_action = 'issue' THEN
+        IF carbonmkt._is_member('carbonmkt_authority')
+           AND (my_kind IS DISTINCT FROM 'provincial_authority' OR a.province = my_prov) THEN
+            RETURN;
+        END IF;
+    ELSIF p_action = 'cash' THEN
+        IF carbonmkt._is_member('carbonmkt_settlement') THEN
+            RETURN;
+        END IF;
+    ELSIF a.kind IN ('allocation', 'national_reserve') THEN
+        -- authority accounts move only by their authority
+        IF carbonmkt._is_member('carbonmkt_authority')
+           AND (my_kind IS DISTINCT FROM 'provincial_authority' OR a.province = my_prov) THEN
+            RETURN;
+        END IF;
+    ELSIF p_reason = 'judicial' THEN
+        NULL;   -- judicial freezes are laid and lifted by the registry only
+    ELSIF p_reason = 'pledge' AND p_action <> 'hold' THEN
+        NULL;   -- a pledge is released or enforced by the registry only
+    ELSIF p_action IN ('hold', 'settle') AND p_reason IS DISTINCT FROM 'pledge'
+          AND carbonmkt._is_member('carbonmkt_exchange') THEN
+        RETURN; -- the exchange holds and settles for orders
+    ELSIF a.participant_id = me AND p_action IN ('transfer', 'hold', 'release', 'surrender', 'cancel') THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'role "%" may not % on account %', session_user, replace(p_action, '_', ' '), p_account
+        USING ERRCODE = '42501',
+              DETAIL = format('Account %s is a %s account of participant %s.', p_account, a.kind,
+                              coalesce(a.participant_id::text, '(none)')),
+              HINT = 'Participants move only their own accounts; issuance needs carbonmkt_authority, cash needs carbonmkt_settlement.';
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._authorize(bigint, text, carbonmkt.hold_reason) IS
+  'Internal: raises 42501 unless the login may perform the action on the account.';
+
+-- Idempotency: start a posting, or find the one this client reference made.
+CREATE FUNCTION carbonmkt._begin_posting(p_operation text, p_reference text, p_request text,
+                                         OUT posting_id bigint, OUT replay boolean, OUT result bigint,
+                                         OUT ts timestamptz, OUT bdate date)
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    old     carbonmkt.posting;
+    sealed  date;
+BEGIN
+    replay := false;
+    IF p_reference IS NOT NULL THEN
+        SELECT * INTO old FROM carbonmkt.posting p
+         WHERE p.initiator = session_user AND p.reference = p_reference;
+        IF FOUND THEN
+            IF old.operation <> p_operation OR old.request <> p_request THEN
+                RAISE EXCEPTION 'client reference "%" was already used for a different request', p_reference
+                    USING ERRCODE = 'CM007',
+                          DETAIL = format('Posting %s was %s. This request is %s.', old.posting_id, old.request, p_request),
+                          HINT = 'Use a new client reference for a new request; resend the same request to get the original result.';
+            END IF;
+            posting_id := old.posting_id; replay := true; result := old.result;
+            ts := old.recorded_at; bdate := old.business_date;
+            RETURN;
+        END IF;
+    END IF;
+
+    ts := carbonmkt.clock_now();
+    bdate := carbonmkt.business_date(ts);
+    SELECT max(s.business_date) INTO sealed FROM carbonmkt.day_seal s;
+    IF sealed IS NOT NULL AND bdate <= sealed THEN
+        RAISE EXCEPTION 'business day % is sealed', to_char(bdate, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM012',
+                  DETAIL = format('Days up to %s are sealed; no posting may be dated on or before them.',
+                                  to_char(sealed, 'YYYY-MM-DD'));
+    END IF;
+
+    INSERT INTO carbonmkt.posting AS p (operation, initiator, reference, request, business_date, recorded_at)
+    VALUES (p_operation, session_user, p_reference, p_request, bdate, ts)
+    ON CONFLICT (initiator, reference) WHERE reference IS NOT NULL DO NOTHING
+    RETURNING p.posting_id INTO posting_id;
+    IF posting_id IS NULL THEN
+        -- a concurrent session committed the same reference while we looked: retry the lookup
+        SELECT b.posting_id, b.replay, b.result, b.ts, b.bdate INTO posting_id, replay, result, ts, bdate
+          FROM carbonmkt._begin_posting(p_operation, p_reference, p_request) b;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._begin_posting(text, text, text) IS
+  'Internal: records a posting, or returns the original one for a repeated client reference (idempotency).';
+
+-- Lock the accounts of a posting in account_id order (no deadlocks), check that
+-- they exist, are in a state that allows the posting and may hold the instrument.
+CREATE FUNCTION carbonmkt._lock_accounts(p_debit bigint[], p_credit bigint[], p_instrument carbonmkt.instrument)
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    r       record;
+    n       int := 0;
+    ids     bigint[] := ARRAY(SELECT DISTINCT x FROM unnest(p_debit || p_credit) x WHERE x IS NOT NULL ORDER BY x);
+BEGIN
+    FOR r IN SELECT a.account_id, a.kind, a.status, k.instrument IS NOT NULL AS may_hold
+               FROM carbonmkt.account a
+               LEFT JOIN carbonmkt.account_kind_instrument k ON k.kind = a.kind AND k.instrument = p_instrument
+              WHERE a.account_id = ANY (ids)
+              ORDER BY a.account_id
+                FOR NO KEY UPDATE OF a
+    LOOP
+        n := n + 1;
+        IF NOT r.may_hold THEN
+            RAISE EXCEPTION 'account % (kind %) cannot hold %', r.account_id, r.kind, p_instrument
+                USING ERRCODE = 'CM005',
+                      HINT = 'See carbonmkt.account_kind_instrument for the instruments each account kind holds.';
+        END IF;
+        IF r.status = 'closed' THEN
+            RAISE EXCEPTION 'account % is closed', r.account_id USING ERRCODE = 'CM003';
+        END IF;
+        IF r.status = 'frozen' AND r.account_id = ANY (p_debit) THEN
+            RAISE EXCEPTION 'account % is frozen', r.account_id
+                USING ERRCODE = 'CM003', DETAIL = 'Nothing can leave a frozen account.';
+        END IF;
+    END LOOP;
+    IF n <> cardinality(ids) THEN
+        RAISE EXCEPTION 'account % does not exist',
+            (SELECT min(x) FROM unnest(ids) x WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.account a WHERE a.account_id = x))
+            USING ERRCODE = 'CM001';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._lock_accounts(bigint[], bigint[], carbonmkt.instrument) IS
+  'Internal: locks accounts in account_id order and checks existence, status and instrument.';
+
+CREATE FUNCTION carbonmkt._check_quantity(p_instrument carbonmkt.instrument, p_quantity bigint)
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS
+$$
+BEGIN
+    IF p_quantity IS NULL OR p_quantity <= 0 THEN
+        RAISE EXCEPTION 'quantity must be positive: %', coalesce(carbonmkt.format_quantity(p_instrument, p_quantity), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_quantity(carbonmkt.instrument, bigint) IS 'Internal: quantities must be positive (22023).';
+
+CREATE FUNCTION carbonmkt._require_available(p_account bigint, p_instrument carbonmkt.instrument,
+                                             p_vintage int, p_project text, p_quantity bigint)
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    bal bigint; hld bigint;
+BEGIN
+    SELECT balance, held INTO bal, hld FROM carbonmkt.holding
+     WHERE account_id = p_account AND instrument = p_instrument AND vintage = p_vintage AND project = p_project;
+    IF coalesce(bal - hld, 0) < p_quantity THEN
+        RAISE EXCEPTION 'insufficient available % in account %: available %, requested %',
+            carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_account,
+            carbonmkt.format_quantity(p_instrument, coalesce(bal - hld, 0)),
+            carbonmkt.format_quantity(p_instrument, p_quantity)
+            USING ERRCODE = 'CM004',
+                  DETAIL = format('Balance %s, of which %s held.', carbonmkt.format_quantity(p_instrument, coalesce(bal, 0)),
+                                  carbonmkt.format_quantity(p_instrument, coalesce(hld, 0)));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_available(bigint, carbonmkt.instrument, int, text, bigint) IS
+  'Internal: raises CM004 naming available and requested unless available (balance - held) covers the quantity.';
+
+-- One journal leg: change a holding and append the journal row (the chain
+-- trigger sets seq, prev_hash and hash).
+CREATE FUNCTION carbonmkt._leg(p_posting bigint, p_ts timestamptz, p_date date, p_account bigint,
+                               p_kind carbonmkt.entry_kind, p_instrument carbonmkt.instrument,
+                               p_vintage int, p_project text, p_amount bigint, p_held_change bigint,
+                               p_counterparty bigint, p_hold bigint, p_period int,
+                               p_block carbonmkt.ccer, p_memo text)
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    bal bigint; hld bigint;
+BEGIN
+    UPDATE carbonmkt.holding
+       SET balance = balance + p_amount, held = held + p_held_change
+     WHERE account_id = p_account AND instrument = p_instrument AND vintage = p_vintage AND project = p_project
+    RETURNING balance, held INTO bal, hld;
+    IF NOT FOUND THEN
+        INSERT INTO carbonmkt.holding (account_id, instrument, vintage, project, balance, held)
+        VALUES (p_account, p_instrument, p_vintage, p_project, p_amount, p_held_change)
+        RETURNING balance, held INTO bal, hld;
+    END IF;
+    INSERT INTO carbonmkt.journal (posting_id, account_id, seq, kind, instrument, vintage, project, block,
+                                   amount, held_change, balance_after, held_after, counterparty, hold_id,
+                                   period, business_date, recorded_at, memo, prev_hash, hash)
+    VALUES (p_posting, p_account, 0, p_kind, p_instrument, p_vintage, p_project, p_block,
+            p_amount, p_held_change, bal, hld, p_counterparty, p_hold,
+            p_period, p_date, p_ts, p_memo, '\x', '\x');
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._leg(bigint, timestamptz, date, bigint, carbonmkt.entry_kind, carbonmkt.instrument, int, text, bigint, bigint, bigint, bigint, int, carbonmkt.ccer, text) IS
+  'Internal: applies one journal leg to a holding and appends it to the journal.';
+
+-- Put a CCER block into an account, merged with any adjacent block it already holds.
+CREATE FUNCTION carbonmkt._place_block(p_account bigint, p_block carbonmkt.ccer)
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    merged carbonmkt.ccer := p_block;
+    nb     carbonmkt.ccer;
+BEGIN
+    FOR nb IN DELETE FROM carbonmkt.ccer_block
+               WHERE account_id = p_account AND block OPERATOR(carbonmkt.-|-) p_block
+              RETURNING block
+    LOOP
+        merged := carbonmkt.merge_blocks(merged, nb);
+    END LOOP;
+    INSERT INTO carbonmkt.ccer_block (block, account_id) VALUES (merged, p_account);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._place_block(bigint, carbonmkt.ccer) IS
+  'Internal: places a CCER block in an account, merging it with adjacent blocks there.';
+
+-- Move a quantity between two accounts: the legs for one asset.  CCER moves
+-- whole serial blocks, lowest serials first, splitting the last one.
+CREATE FUNCTION carbonmkt._move(p_posting bigint, p_ts timestamptz, p_date date,
+                                p_from bigint, p_to bigint, p_instrument carbonmkt.instrument,
+                                p_vintage int, p_project text, p_quantity bigint,
+                                p_debit_kind carbonmkt.entry_kind, p_credit_kind carbonmkt.entry_kind,
+                                p_hold bigint, p_period int, p_memo text,
+                                p_exact carbonmkt.ccer DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    need    bigint := p_quantity;
+    blk     carbonmkt.ccer;
+    piece   carbonmkt.ccer;
+    part    record;
+    held    bigint := CASE WHEN p_hold IS NULL THEN 0 ELSE p_quantity END;
+BEGIN
+    IF p_instrument <> 'CCER' THEN
+        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_from, p_debit_kind, p_instrument, p_vintage, p_project,
+                               -p_quantity, -held, p_to, p_hold, p_period, NULL, p_memo);
+        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_to, p_credit_kind, p_instrument, p_vintage, p_project,
+                               p_quantity, 0, p_from, p_hold, p_period, NULL, p_memo);
+        RETURN;
+    END IF;
+
+    IF p_exact IS NOT NULL THEN
+        -- exactly this block: cut it out of the block that contains it
+        DELETE FROM carbonmkt.ccer_block
+         WHERE account_id = p_from AND block OPERATOR(carbonmkt.@>) p_exact
+        RETURNING block INTO blk;
+        IF blk IS NULL THEN
+            RAISE EXCEPTION 'CCER block % is not held by account %', p_exact, p_from
+                USING ERRCODE = 'CM010',
+                      HINT = 'A block moves only from the account that holds all of its serials.';
+        END IF;
+        IF carbonmkt.first_serial(blk) < carbonmkt.first_serial(p_exact) THEN
+            INSERT INTO carbonmkt.ccer_block VALUES
+              (carbonmkt.ccer(carbonmkt.project(blk), carbonmkt.vintage(blk), carbonmkt.first_serial(blk),
+                              carbonmkt.first_serial(p_exact) - 1), p_from);
+        END IF;
+        IF carbonmkt.last_serial(blk) > carbonmkt.last_serial(p_exact) THEN
+            INSERT INTO carbonmkt.ccer_block VALUES
+              (carbonmkt.ccer(carbonmkt.project(blk), carbonmkt.vintage(blk), carbonmkt.last_serial(p_exact) + 1,
+                              carbonmkt.last_serial(blk)), p_from);
+        END IF;
+        PERFORM carbonmkt._place_block(p_to, p_exact);
+        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_from, p_debit_kind, 'CCER', p_vintage, p_project,
+                               -p_quantity, -held, p_to, p_hold, p_period, p_exact, p_memo);
+        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_to, p_credit_kind, 'CCER', p_vintage, p_project,
+                               p_quantity, 0, p_from, p_hold, p_period, p_exact, p_memo);
+        RETURN;
+    END IF;
+
+    -- n tonnes: lowest serials first
+    FOR blk IN SELECT b.block FROM carbonmkt.ccer_block b
+                WHERE b.account_id = p_from AND carbonmkt.project(b.block) = p_project
+                  AND carbonmkt.vintage(b.block) = p_vintage
+                ORDER BY carbonmkt.first_serial(b.block)
+    LOOP
+        EXIT WHEN need = 0;
+        DELETE FROM carbonmkt.ccer_block WHERE block = blk;
+        IF carbonmkt.tonnes(blk) > need THEN
+            part := carbonmkt.split_block(blk, need);
+            piece := part.head;
+            INSERT INTO carbonmkt.ccer_block VALUES (part.tail, p_from);
+        ELSE
+            piece := blk;
+        END IF;
+        PERFORM carbonmkt._place_block(p_to, piece);
+        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_from, p_debit_kind, 'CCER', p_vintage, p_project,
+                               -carbonmkt.tonnes(piece),
+                               CASE WHEN p_hold IS NULL THEN 0 ELSE -carbonmkt.tonnes(piece) END,
+                               p_to, p_hold, p_period, piece, p_memo);
+        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_to, p_credit_kind, 'CCER', p_vintage, p_project,
+                               carbonmkt.tonnes(piece), 0, p_from, p_hold, p_period, piece, p_memo);
+        need := need - carbonmkt.tonnes(piece);
+    END LOOP;
+    IF need <> 0 THEN
+        RAISE EXCEPTION 'CCER blocks of account % do not cover % of %', p_from,
+            carbonmkt.format_quantity('CCER', p_quantity), carbonmkt.format_asset('CCER', p_vintage, p_project)
+            USING ERRCODE = 'XX000', DETAIL = 'The holding and the serial blocks disagree; run carbonmkt.verify_ledger().';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._move(bigint, timestamptz, date, bigint, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.entry_kind, carbonmkt.entry_kind, bigint, int, text, carbonmkt.ccer) IS
+  'Internal: the debit and credit legs that move a quantity of one asset between two accounts (CCER by serial block).';
+
+CREATE FUNCTION carbonmkt._cancellation_account() RETURNS bigint
+LANGUAGE sql STABLE AS $$ SELECT account_id FROM carbonmkt.account WHERE kind = 'cancellation' $$;
+COMMENT ON FUNCTION carbonmkt._cancellation_account() IS 'Internal: the id of the cancellation (注销) account.';
+
+-- The one generic movement behind every public transfer-like function.
+CREATE FUNCTION carbonmkt._transfer(p_operation text, p_action text, p_from bigint, p_to bigint,
+                                    p_instrument carbonmkt.instrument, p_vintage int, p_project text,
+                                    p_quantity bigint, p_debit_kind carbonmkt.entry_kind,
+                                    p_credit_kind carbonmkt.entry_kind, p_period int,
+                                    p_reference text, p_memo text, p_exact carbonmkt.ccer DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql AS
+$$
+DECLARE
+    b record;
+BEGIN
+    PERFORM carbonmkt._check_quantity(p_instrument, p_quantity);
+    IF p_instrument <> 'CNY' THEN
+        PERFORM carbonmkt.cea(p_vintage, 0);    -- vintage window check (22003)
+    END IF;
+    b := carbonmkt._begin_posting(p_operation, p_reference,
+            format('%s(from=%s,to=%s,%s,quantity=%s,period=%s,block=%s,memo=%s)', p_operation, p_from, p_to,
+                   carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_quantity, p_period, p_exact, p_memo));
+    IF b.replay THEN
+        RETURN b.posting_id;
+    END IF;
+    IF p_from = p_to THEN
+        RAISE EXCEPTION 'cannot move units from account % to itself', p_from USING ERRCODE = '22023';
+    END IF;
+    PERFORM carbonmkt._authorize(p_from, p_action);
+    PERFORM carbonmkt._lock_accounts(ARRAY[p_from], ARRAY[p_to], p_instrument);
+    PERFORM carbonmkt._require_available(p_from, p_instrument, p_vintage, p_project, p_quantity);
+    PERFORM carbonmkt._move(b.posting_id, b.ts, b.bdate, p_from, p_to, p_instrument, p_vintage, p_project,
+                            p_quantity, p_debit_kind, p_credit_kind, NULL, p_period, p_memo, p_exact);
+    RETURN b.posting_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._transfer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer) IS
+  'Internal: one posting that moves a quantity of one asset from one account to another.';
+
+-- Public API: parties and accounts -------------------------------------------------
+-- Every public function is SECURITY DEFINER with a pinned search_path; who may
+-- call it is decided by carbonmkt._authorize() and the grants in src/access.sql.
+
+CREATE FUNCTION carbonmkt.register_participant(name text, kind carbonmkt.participant_kind, credit_code text,
+                                               province char(6) DEFAULT NULL, city char(6) DEFAULT NULL,
+                                               sector text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    id bigint;
+BEGIN
+    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
+        RAISE EXCEPTION 'only the registry may register participants' USING ERRCODE = '42501';
+    END IF;
+    IF province IS NOT NULL AND NOT EXISTS (SELECT 1 FROM carbonmkt.region r WHERE r.code = province) THEN
+        RAISE EXCEPTION 'unknown province code "%"', province
+            USING ERRCODE = '22023', HINT = 'Province codes are GB/T 2260 codes of the form PP0000, see table carbonmkt.region.';
+    END IF;
+    IF city IS NOT NULL AND NOT carbonmkt.valid_city_code(city, coalesce(province, '')) THEN
+        RAISE EXCEPTION 'city code "%" is not a city of province %', city, coalesce(province, '(none)')
+            USING ERRCODE = '22023', HINT = 'City codes are GB/T 2260 codes PPCC00 inside province PP0000.';
+    END IF;
+    IF kind = 'key_emitter' AND (province IS NULL OR sector IS NULL) THEN
+        RAISE EXCEPTION 'a key emitting unit (重点排放单位) needs a province and a sector'
+            USING ERRCODE = '22023', DETAIL = format('Province %s, sector %s.', coalesce(province, 'missing'),
+                                                     coalesce(sector, 'missing'));
+    END IF;
+    IF kind = 'provincial_authority' AND province IS NULL THEN
+        RAISE EXCEPTION 'a provincial authority needs its province' USING ERRCODE = '22023';
+    END IF;
+    IF kind = 'city_authority' AND city IS NULL THEN
+        RAISE EXCEPTION 'a city authority needs its city' USING ERRCODE = '22023';
+    END IF;
+    IF sector IS NOT NULL AND NOT EXISTS (SELECT 1 FROM carbonmkt.sector s WHERE s.code = sector) THEN
+        RAISE EXCEPTION 'unknown sector "%"', sector
+            USING ERRCODE = '22023', HINT = 'Sectors are listed in table carbonmkt.sector.';
+    END IF;
+    SELECT p.participant_id INTO id FROM carbonmkt.participant p
+     WHERE p.credit_code = upper(btrim(register_participant.credit_code));
+    IF FOUND THEN
+        RAISE EXCEPTION 'credit code % is already registered to participant %', upper(btrim(credit_code)), id
+            USING ERRCODE = '23505';
+    END IF;
+    INSERT INTO carbonmkt.participant AS p (name, kind, credit_code, province, city, sector)
+    VALUES (register_participant.name, register_participant.kind, register_participant.credit_code,
+            register_participant.province, register_participant.city, register_participant.sector)
+    RETURNING p.participant_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.register_participant(text, carbonmkt.participant_kind, text, char, char, text) IS
+  'Registers a market party; the unified social credit code (统一社会信用代码) is validated including its GB 32100-2015 check character.  Registry only.';
+
+CREATE FUNCTION carbonmkt.map_login(role_name name, participant_id bigint)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
+        RAISE EXCEPTION 'only the registry may map logins' USING ERRCODE = '42501';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.participant p WHERE p.participant_id = map_login.participant_id) THEN
+        RAISE EXCEPTION 'participant % does not exist', map_login.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    INSERT INTO carbonmkt.participant_login AS l VALUES (map_login.role_name, map_login.participant_id)
+    ON CONFLICT (role_name) DO UPDATE SET participant_id = excluded.participant_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.map_login(name, bigint) IS
+  'Maps a login role to the participant it acts for (row-level security and posting rights follow it).  Registry only.';
+
+CREATE FUNCTION carbonmkt.open_account(participant_id bigint, kind carbonmkt.account_kind, label text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    p   carbonmkt.participant;
+    id  bigint;
+BEGIN
+    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
+        RAISE EXCEPTION 'only the registry may open accounts' USING ERRCODE = '42501';
+    END IF;
+    SELECT * INTO p FROM carbonmkt.participant x WHERE x.participant_id = open_account.participant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % does not exist', open_account.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    IF kind IN ('national_reserve', 'cancellation') THEN
+        RAISE EXCEPTION 'the % account exists once and is created with the extension', kind USING ERRCODE = '22023';
+    END IF;
+    IF kind = 'allocation' AND p.kind <> 'provincial_authority' THEN
+        RAISE EXCEPTION 'allocation accounts belong to a provincial authority, not to a %', p.kind USING ERRCODE = '22023';
+    END IF;
+    IF kind = 'clearing' AND p.kind <> 'exchange' THEN
+        RAISE EXCEPTION 'clearing accounts belong to the exchange, not to a %', p.kind USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO carbonmkt.account AS a (kind, participant_id, province, label)
+    VALUES (kind, p.participant_id, CASE WHEN kind = 'allocation' THEN p.province END,
+            coalesce(label, p.name || ' ' || kind))
+    RETURNING a.account_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.open_account(bigint, carbonmkt.account_kind, text) IS
+  'Opens an account of the given kind for a participant (allocation: one per province, for its provincial authority; clearing: the exchange).  Registry only.';
+
+CREATE FUNCTION carbonmkt.set_account_status(account_id bigint, status carbonmkt.account_status, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    b record;
+BEGIN
+    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
+        RAISE EXCEPTION 'only the registry may change account status' USING ERRCODE = '42501';
+    END IF;
+    b := carbonmkt._begin_posting('set_account_status', NULL,
+                                  format('set_account_status(%s,%s,%s)', account_id, status, memo));
+    UPDATE carbonmkt.account a SET status = set_account_status.status WHERE a.account_id = set_account_status.account_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
+    END IF;
+    RETURN b.posting_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.set_account_status(bigint, carbonmkt.account_status, text) IS
+  'Opens, freezes or closes an account; the change is recorded as a posting.  Registry only.';
+
+-- Public API: postings ----------------------------------------------------------
+
+CREATE FUNCTION carbonmkt._issue(p_operation text, p_account bigint, p_instrument carbonmkt.instrument,
+                                 p_vintage int, p_project text, p_quantity bigint, p_block carbonmkt.ccer,
+                                 p_reference text, p_memo text)
+RETURNS bigint LANGUAGE plpgsql AS
+$$
+DECLARE
+    b       record;
+    k       carbonmkt.account_kind;
+    other   carbonmkt.ccer;
+BEGIN
+    PERFORM carbonmkt._check_quantity(p_instrument, p_quantity);
+    IF p_instrument <> 'CNY' THEN
+        PERFORM carbonmkt.cea(p_vintage, 0);
+    END IF;
+    b := carbonmkt._begin_posting(p_operation, p_reference,
+            format('%s(account=%s,%s,quantity=%s,block=%s,memo=%s)', p_operation, p_account,
+                   carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_quantity, p_block, p_memo));
+    IF b.replay THEN
+        RETURN b.posting_id;
+    END IF;
+    PERFORM carbonmkt._authorize(p_account, CASE WHEN p_instrument = 'CNY' THEN 'cash' ELSE 'issue' END);
+    PERFORM carbonmkt._lock_accounts('{}', ARRAY[p_account], p_instrument);
+    SELECT kind INTO k FROM carbonmkt.account WHERE account_id = p_account;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument
+                    WHERE kind = k AND instrument = p_instrument AND may_issue) THEN
+        RAISE EXCEPTION 'account % (kind %) cannot receive issuance of %', p_account, k, p_instrument
+            USING ERRCODE = 'CM006',
+                  HINT = 'CEA is issued into the national reserve or a provincial allocation account, CCER into the national reserve, cash into cash accounts.';
+    END IF;
+    IF p_block IS NOT NULL THEN
+        SELECT block INTO other FROM carbonmkt.ccer_block WHERE block OPERATOR(carbonmkt.&&) p_block LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'CCER block % overlaps serials already issued in block %', p_block, other
+                USING ERRCODE = '23P01', DETAIL = 'No CCER serial may be issued twice.';
+        END IF;
+        INSERT INTO carbonmkt.ccer_block (block, account_id) VALUES (p_block, p_account);
+        -- keep the account's blocks merged
+        DELETE FROM carbonmkt.ccer_block WHERE block = p_block;
+        PERFORM carbonmkt._place_block(p_account, p_block);
+    END IF;
+    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, p_account, 'issue', p_instrument, p_vintage, p_project,
+                           p_quantity, 0, NULL, NULL, NULL, p_block, p_memo);
+    RETURN b.posting_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._issue(text, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.ccer, text, text) IS
+  'Internal: creates units (or deposits cash) in an account that may receive issuance.';
+
+CREATE FUNCTION carbonmkt.issue_cea(account_id bigint, vintage int, tonnes bigint,
+                                    reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._issue('issue_cea', account_id, 'CEA', vintage, '', tonnes, NULL, reference, memo) $$;
+COMMENT ON FUNCTION carbonmkt.issue_cea(bigint, int, bigint, text, text) IS
+  'Issues (签发) tonnes of CEA of a vintage into the national reserve or a provincial allocation account; returns the posting id.  Authorities only.';
+
+CREATE FUNCTION carbonmkt.issue_ccer(account_id bigint, block carbonmkt.ccer,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._issue('issue_ccer', account_id, 'CCER', carbonmkt.vintage(block), carbonmkt.project(block),
+                           carbonmkt.tonnes(block), block, reference, memo) $$;
+COMMENT ON FUNCTION carbonmkt.issue_ccer(bigint, carbonmkt.ccer, text, text) IS
+  'Issues a CCER serial block into the national reserve; a serial that exists anywhere already is refused (23P01).  Authorities only.';
+
+CREATE FUNCTION carbonmkt.deposit_cny(account_id bigint, fen bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._issue('deposit_cny', account_id, 'CNY', 0, '', fen, NULL, reference, memo) $$;
+COMMENT ON FUNCTION carbonmkt.deposit_cny(bigint, bigint, text, text) IS
+  'Deposits cash (in fen) into a cash account (入金).  Settlement role only.';
+
+CREATE FUNCTION carbonmkt.withdraw_cny(account_id bigint, fen bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    b record;
+BEGIN
+    PERFORM carbonmkt._check_quantity('CNY', fen);
+    b := carbonmkt._begin_posting('withdraw_cny', reference,
+                                  format('withdraw_cny(account=%s,fen=%s,memo=%s)', account_id, fen, memo));
+    IF b.replay THEN
+        RETURN b.posting_id;
+    END IF;
+    PERFORM carbonmkt._authorize(account_id, 'cash');
+    PERFORM carbonmkt._lock_accounts(ARRAY[account_id], '{}', 'CNY');
+    PERFORM carbonmkt._require_available(account_id, 'CNY', 0, '', fen);
+    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, account_id, 'withdraw', 'CNY', 0, '', -fen, 0,
+                           NULL, NULL, NULL, NULL, memo);
+    RETURN b.posting_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.withdraw_cny(bigint, bigint, text, text) IS
+  'Withdraws available cash (in fen) from a cash account (出金).  Settlement role only.';
+
+CREATE FUNCTION carbonmkt.transfer_cea(from_account bigint, to_account bigint, vintage int, tonnes bigint,
+                                       reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._transfer('transfer_cea', 'transfer', from_account, to_account, 'CEA', vintage, '', tonnes,
+                              'debit', 'credit', NULL, reference, memo) $$;
+COMMENT ON FUNCTION carbonmkt.transfer_cea(bigint, bigint, int, bigint, text, text) IS
+  'Transfers available CEA of a vintage between accounts (转移); returns the posting id.  Idempotent per client reference.';
+
+CREATE FUNCTION carbonmkt.transfer_cny(from_account bigint, to_account bigint, fen bigint,
+                                       reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._transfer('transfer_cny', 'transfer', from_account, to_account, 'CNY', 0, '', fen,
+                              'debit', 'credit', NULL, reference, memo) $$;
+COMMENT ON FUNCTION carbonmkt.transfer_cny(bigint, bigint, bigint, text, text) IS
+  'Transfers available cash (in fen) between cash or clearing accounts; returns the posting id.';
+
+CREATE FUNCTION carbonmkt.transfer_ccer(from_account bigint, to_account bigint, project text, vintage int,
+                                        tonnes bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._transfer('transfer_ccer', 'transfer', from_account, to_account, 'CCER', vintage,
+                              upper(project), tonnes, 'debit', 'credit', NULL, reference, memo) $$;
+COMMENT ON FUNCTION carbonmkt.transfer_ccer(bigint, bigint, text, int, bigint, text, text) IS
+  'Transfers n tonnes of CCER of a project and vintage, lowest serials first, splitting the last block.';
+
+CREATE FUNCTION carbonmkt.transfer_ccer_block(from_account bigint, to_account bigint, block carbonmkt.ccer,
+                                              reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._transfer('transfer_ccer_block', 'transfer', from_account, to_account, 'CCER',
+                              carbonmkt.vintage(block), carbonmkt.project(block), carbonmkt.tonnes(block),
+                              'debit', 'credit', NULL, reference, memo, block) $$;
+COMMENT ON FUNCTION carbonmkt.transfer_ccer_block(bigint, bigint, carbonmkt.ccer, text, text) IS
+  'Transfers exactly the serials of a CCER block; the sender must hold all of them.';
+
+CREATE FUNCTION carbonmkt.surrender_cea(account_id bigint, vintage int, tonnes bigint, period int,
+                                        reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._transfer('surrender_cea', 'surrender', account_id, carbonmkt._cancellation_account(), 'CEA',
+                              vintage, '', tonnes, 'surrender', 'retire', period, reference, memo) $$;
+COMMENT ON FUNCTION carbonmkt.surrender_cea(bigint, int, bigint, int, text, text) IS
+  'Surrenders (清缴) CEA into the cancellation account for a compliance period; the compliance room adds its rules on top.';
+
+CREATE FUNCTION carbonmkt.surrender_ccer(account_id bigint, project text, vintage int, tonnes bigint, period int,
+                                         reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._transfer('surrender_ccer', 'surrender', account_id, carbonmkt._cancellation_account(), 'CCER',
+                              vintage, upper(project), tonnes, 'surrender', 'retire', period, reference, memo) $$;
+COMMENT ON FUNCTION carbonmkt.surrender_ccer(bigint, text, int, bigint, int, text, text) IS
+  'Surrenders CCER (lowest serials first) into the cancellation account for a compliance period.';
+
+CREATE FUNCTION carbonmkt.cancel_cea(account_id bigint, vintage int, tonnes bigint,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._transfer('cancel_cea', 'cancel', account_id, carbonmkt._cancellation_account(), 'CEA',
+                              vintage, '', tonnes, 'cancel', 'retire', NULL, reference, memo) $$;
+COMMENT ON FUNCTION carbonmkt.cancel_cea(bigint, int, bigint, text, text) IS
+  'Voluntarily cancels (注销) CEA, e.g. for carbon neutrality; the units end in the cancellation account.';
+
+CREATE FUNCTION carbonmkt.cancel_ccer(account_id bigint, project text, vintage int, tonnes bigint,
+                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._transfer('cancel_ccer', 'cancel', account_id, carbonmkt._cancellation_account(), 'CCER',
+                              vintage, upper(project), tonnes, 'cancel', 'retire', NULL, reference, memo) $$;
+COMMENT ON FUNCTION carbonmkt.cancel_ccer(bigint, text, int, bigint, text, text) IS
+  'Voluntarily cancels (注销) CCER, lowest serials first.';
+
+-- Holds ------------------------------------------------------------------------------
+
+CREATE FUNCTION carbonmkt.hold(account_id bigint, instrument carbonmkt.instrument, quantity bigint,
+                               reason carbonmkt.hold_reason, vintage int DEFAULT 0, project text DEFAULT '',
+                               reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    b   record;
+    h   bigint;
+    prj text := upper(coalesce(project, ''));
+BEGIN
+    PERFORM carbonmkt._check_quantity(instrument, quantity);
+    b := carbonmkt._begin_posting('hold', reference,
+            format('hold(account=%s,%s,quantity=%s,reason=%s,memo=%s)', account_id,
+                   carbonmkt.format_asset(instrument, vintage, prj), quantity, reason, memo));
+    IF b.replay THEN
+        RETURN b.result;
+    END IF;
+    PERFORM carbonmkt._authorize(account_id, 'hold', reason);
+    -- a judicial freeze may be laid on a frozen account; other holds need it open
+    PERFORM carbonmkt._lock_accounts(CASE WHEN reason = 'judicial' THEN '{}'::bigint[] ELSE ARRAY[account_id] END,
+                                     ARRAY[account_id], instrument);
+    PERFORM carbonmkt._require_available(account_id, instrument, vintage, prj, quantity);
+    INSERT INTO carbonmkt.hold AS x (account_id, instrument, vintage, project, quantity, remaining, reason, created_posting)
+    VALUES (account_id, instrument, vintage, prj, quantity, quantity, reason, b.posting_id)
+    RETURNING x.hold_id INTO h;
+    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, account_id, 'hold', instrument, vintage, prj, 0, quantity,
+                           NULL, h, NULL, NULL, memo);
+    UPDATE carbonmkt.posting p SET result = h WHERE p.posting_id = b.posting_id;
+    RETURN h;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.hold(bigint, carbonmkt.instrument, bigint, carbonmkt.hold_reason, int, text, text, text) IS
+  'Freezes a quantity of an asset on an account (order, pledge 质押, judicial 司法冻结) and returns the hold id; held units cannot be spent elsewhere.';
+
+CREATE FUNCTION carbonmkt._active_hold(p_hold bigint) RETURNS carbonmkt.hold
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    h carbonmkt.hold;
+BEGIN
+    SELECT * INTO h FROM carbonmkt.hold WHERE hold_id = p_hold;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'hold % does not exist', p_hold USING ERRCODE = 'CM008';
+    END IF;
+    -- lock the account first (fixed order), then re-read the hold under the lock
+    PERFORM 1 FROM carbonmkt.account WHERE account_id = h.account_id FOR NO KEY UPDATE;
+    SELECT * INTO h FROM carbonmkt.hold WHERE hold_id = p_hold;
+    IF h.status <> 'active' THEN
+        RAISE EXCEPTION 'hold % is already %', p_hold, h.status
+            USING ERRCODE = 'CM008', DETAIL = 'A hold is released or consumed exactly once.';
+    END IF;
+    RETURN h;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._active_hold(bigint) IS 'Internal: locks a hold''s account and returns the hold if it is still active (CM008 otherwise).';
+
+CREATE FUNCTION carbonmkt.release_hold(hold_id bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    b record;
+    h carbonmkt.hold;
+BEGIN
+    b := carbonmkt._begin_posting('release_hold', reference, format('release_hold(hold=%s,memo=%s)', hold_id, memo));
+    IF b.replay THEN
+        RETURN b.posting_id;
+    END IF;
+    SELECT * INTO h FROM carbonmkt.hold x WHERE x.hold_id = release_hold.hold_id;
+    IF FOUND THEN
+        PERFORM carbonmkt._authorize(h.account_id, CASE WHEN h.reason = 'order' THEN 'settle' ELSE 'release' END,
+                                     CASE WHEN h.reason IN ('judicial', 'pledge') THEN h.reason END);
+    END IF;
+    h := carbonmkt._active_hold(hold_id);
+    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, h.account_id, 'release', h.instrument, h.vintage, h.project,
+                           0, -h.remaining, NULL, h.hold_id, NULL, NULL, memo);
+    UPDATE carbonmkt.hold x SET status = 'released', ended_posting = b.posting_id WHERE x.hold_id = h.hold_id;
+    RETURN b.posting_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.release_hold(bigint, text, text) IS
+  'Releases what remains of an active hold (exactly once); returns the posting id.';
+
+CREATE FUNCTION carbonmkt.transfer_from_hold(hold_id bigint, to_account bigint, quantity bigint,
+                                             reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    b record;
+    h carbonmkt.hold;
+BEGIN
+    b := carbonmkt._begin_posting('transfer_from_hold', reference,
+            format('transfer_from_hold(hold=%s,to=%s,quantity=%s,memo=%s)', hold_id, to_account, quantity, memo));
+    IF b.replay THEN
+        RETURN b.posting_id;
+    END IF;
+    SELECT * INTO h FROM carbonmkt.hold x WHERE x.hold_id = transfer_from_hold.hold_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'hold % does not exist', hold_id USING ERRCODE = 'CM008';
+    END IF;
+    PERFORM carbonmkt._check_quantity(h.instrument, quantity);
+    PERFORM carbonmkt._authorize(h.account_id, CASE WHEN h.reason = 'order' THEN 'settle' ELSE 'transfer' END,
+                                 CASE WHEN h.reason IN ('judicial', 'pledge') THEN h.reason END);
+    IF h.reason = 'judicial' THEN
+        RAISE EXCEPTION 'a judicial hold cannot be spent; release it first' USING ERRCODE = 'CM008';
+    END IF;
+    PERFORM carbonmkt._lock_accounts(ARRAY[h.account_id], ARRAY[to_account], h.instrument);
+    h := carbonmkt._active_hold(hold_id);
+    IF quantity > h.remaining THEN
+        RAISE EXCEPTION 'hold % has % remaining, requested %', hold_id,
+            carbonmkt.format_quantity(h.instrument, h.remaining), carbonmkt.format_quantity(h.instrument, quantity)
+            USING ERRCODE = 'CM004';
+    END IF;
+    PERFORM carbonmkt._move(b.posting_id, b.ts, b.bdate, h.account_id, to_account, h.instrument, h.vintage, h.project,
+                            quantity, 'debit', 'credit', h.hold_id, NULL, memo);
+    UPDATE carbonmkt.hold x
+       SET remaining = x.remaining - transfer_from_hold.quantity,
+           status = CASE WHEN x.remaining = transfer_from_hold.quantity
+                         THEN 'consumed'::carbonmkt.hold_status ELSE 'active' END,
+           ended_posting = CASE WHEN x.remaining = transfer_from_hold.quantity THEN b.posting_id END
+     WHERE x.hold_id = h.hold_id;
+    RETURN b.posting_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.transfer_from_hold(bigint, bigint, bigint, text, text) IS
+  'Consumes part or all of an active hold by moving that quantity to another account (settlement); the hold is consumed when nothing remains.';
+
+-- Statements and history ------------------------------------------------------------
+
+CREATE FUNCTION carbonmkt.statement(account_id bigint, from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (entry_id bigint, seq bigint, recorded_at timestamptz, business_date date,
+               kind carbonmkt.entry_kind, asset text, block carbonmkt.ccer, amount bigint,
+               held_change bigint, balance_after bigint, held_after bigint, counterparty bigint,
+               posting_id bigint, memo text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+    SELECT j.entry_id, j.seq, j.recorded_at, j.business_date, j.kind,
+           carbonmkt.format_asset(j.instrument, j.vintage, j.project), j.block, j.amount,
+           j.held_change, j.balance_after, j.held_after, j.counterparty, j.posting_id, j.memo
+      FROM carbonmkt.journal j
+     WHERE j.account_id = statement.account_id
+       AND j.recorded_at >= from_time AND j.recorded_at < to_time
+       AND carbonmkt._may_read(statement.account_id)
+     ORDER BY j.seq
+$$;
+COMMENT ON FUNCTION carbonmkt.statement(bigint, timestamptz, timestamptz) IS
+  'An account''s journal entries recorded in [from_time, to_time), with the running balance and held quantity of each asset after each entry.';
+
+CREATE FUNCTION carbonmkt.balance_as_of(account_id bigint, at_time timestamptz)
+RETURNS TABLE (instrument carbonmkt.instrument, vintage int, project text, balance bigint, held bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+    SELECT DISTINCT ON (j.instrument, j.vintage, j.project)
+           j.instrument, j.vintage, j.project, j.balance_after, j.held_after
+      FROM carbonmkt.journal j
+     WHERE j.account_id = balance_as_of.account_id AND j.recorded_at <= at_time
+       AND carbonmkt._may_read(balance_as_of.account_id)
+     ORDER BY j.instrument, j.vintage, j.project, j.seq DESC
+$$;
+COMMENT ON FUNCTION carbonmkt.balance_as_of(bigint, timestamptz) IS
+  'An account''s balance and held quantity of every asset at a past instant, from the journal.';
+
+CREATE FUNCTION carbonmkt._may_read(p_account bigint) RETURNS boolean
+LANGUAGE sql STABLE AS
+$$ SELECT carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('carbonmkt_authority')
+       OR carbonmkt._is_member('carbonmkt_bi') OR carbonmkt._is_member('carbonmkt_exchange')
+       OR EXISTS (SELECT 1 FROM carbonmkt.account a
+                   WHERE a.account_id = p_account AND a.participant_id = carbonmkt.caller_participant()) $$;
+COMMENT ON FUNCTION carbonmkt._may_read(bigint) IS
+  'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, BI).';
+
+CREATE VIEW carbonmkt.account_balance WITH (security_invoker = true) AS
+SELECT h.account_id, a.kind AS account_kind, a.participant_id, h.instrument, h.vintage, h.project,
+       carbonmkt.format_asset(h.instrument, h.vintage, h.project) AS asset,
+       h.balance, h.held, h.balance - h.held AS available
+  FROM carbonmkt.holding h JOIN carbonmkt.account a USING (account_id);
+COMMENT ON VIEW carbonmkt.account_balance IS
+  'Balance, held and available quantity per account and asset (CNY in fen).  Row-level security limits participants to their own accounts.';
+
+-- Day seals --------------------------------------------------------------------------
+
+CREATE FUNCTION carbonmkt.seal_day(business_date date)
+RETURNS bytea LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    d record;
+BEGIN
+    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
+        RAISE EXCEPTION 'only the registry may seal a business day' USING ERRCODE = '42501';
+    END IF;
+    IF seal_day.business_date >= carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'business day % is not over yet', to_char(seal_day.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = '22023', DETAIL = format('Today is %s.', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.day_seal s WHERE s.business_date >= seal_day.business_date) THEN
+        RAISE EXCEPTION 'business day % or a later one is already sealed', to_char(seal_day.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM012';
+    END IF;
+    -- every account's chain, as it stands: no other posting may interleave
+    LOCK TABLE carbonmkt.day_seal IN EXCLUSIVE MODE;
+    d := carbonmkt.heads_digest(seal_day.business_date);
+    INSERT INTO carbonmkt.day_seal VALUES (seal_day.business_date, d.digest, d.accounts, d.entries,
+                                           carbonmkt.clock_now(), session_user);
+    RETURN d.digest;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.seal_day(date) IS
+  'Seals a finished business day with a SHA-256 digest over every account''s chain head at its end; no posting may be dated on or before a sealed day.  Registry only.';
+
+-- Verification -----------------------------------------------------------------------
+
+CREATE FUNCTION carbonmkt.verify_ledger()
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+    -- 1. chains, heads and seals (C)
+    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM carbonmkt.verify_chains() v
+    UNION ALL
+    -- 2. each entry's balance_after/held_after is the running sum of the asset's entries
+    SELECT 'running_balance_mismatch', r.account_id, r.entry_id,
+           format('%s: balance_after %s, held_after %s, rebuilt %s and %s', r.asset, r.balance_after,
+                  r.held_after, r.run_balance, r.run_held)
+      FROM (SELECT j.account_id, j.entry_id, j.balance_after, j.held_after,
+                   carbonmkt.format_asset(j.instrument, j.vintage, j.project) AS asset,
+                   sum(j.amount) OVER w AS run_balance, sum(j.held_change) OVER w AS run_held
+              FROM carbonmkt.journal j
+            WINDOW w AS (PARTITION BY j.account_id, j.instrument, j.vintage, j.project ORDER BY j.seq)) r
+     WHERE r.balance_after <> r.run_balance OR r.held_after <> r.run_held
+    UNION ALL
+    -- 3. holdings rebuilt from the journal
+    SELECT 'balance_mismatch', coalesce(h.account_id, j.account_id), NULL::bigint,
+           format('%s: holding %s/%s held, journal %s/%s held',
+                  carbonmkt.format_asset(coalesce(h.instrument, j.instrument), coalesce(h.vintage, j.vintage),
+                                         coalesce(h.project, j.project)),
+                  h.balance, h.held, j.balance, j.held)
+      FROM carbonmkt.holding h
+      FULL JOIN (SELECT x.account_id, x.instrument, x.vintage, x.project,
+                        sum(x.amount) AS balance, sum(x.held_change) AS held
+                   FROM carbonmkt.journal x GROUP BY 1, 2, 3, 4) j
+             ON (h.account_id, h.instrument, h.vintage, h.project) = (j.account_id, j.instrument, j.vintage, j.project)
+     WHERE h.balance IS DISTINCT FROM j.balance::bigint OR h.held IS DISTINCT FROM j.held::bigint
+    UNION ALL
+    -- 4. no negative balance or available, holds never exceed balances
+    SELECT 'negative_or_overheld', h.account_id, NULL,
+           format('%s: balance %s, held %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project), h.balance, h.held)
+      FROM carbonmkt.holding h WHERE h.balance < 0 OR h.held < 0 OR h.held > h.balance
+    UNION ALL
+    -- 5. held = what active holds still freeze
+    SELECT 'held_mismatch', h.account_id, NULL,
+           format('%s: held %s, active holds %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project),
+                  h.held, coalesce(x.remaining, 0))
+      FROM carbonmkt.holding h
+      LEFT JOIN (SELECT y.account_id, y.instrument, y.vintage, y.project, sum(y.remaining) AS remaining
+                   FROM carbonmkt.hold y WHERE y.status = 'active' GROUP BY 1, 2, 3, 4) x
+             ON (h.account_id, h.instrument, h.vintage, h.project) = (x.account_id, x.instrument, x.vintage, x.project)
+     WHERE h.held <> coalesce(x.remaining, 0)
+    UNION ALL
+    -- 6. CCER serial blocks cover exactly each CCER holding
+    SELECT 'ccer_blocks_mismatch', coalesce(h.account_id, b.account_id), NULL,
+           format('CCER %s %s: holding %s t, blocks %s t', coalesce(h.project, b.project), coalesce(h.vintage, b.vintage),
+                  coalesce(h.balance, 0), coalesce(b.tonnes, 0))
+      FROM (SELECT * FROM carbonmkt.holding WHERE instrument = 'CCER') h
+      FULL JOIN (SELECT c.account_id, carbonmkt.project(c.block) AS project, carbonmkt.vintage(c.block) AS vintage,
+                        sum(carbonmkt.tonnes(c.block)) AS tonnes
+                   FROM carbonmkt.ccer_block c GROUP BY 1, 2, 3) b
+             ON (h.account_id, h.project, h.vintage) = (b.account_id, b.project, b.vintage)
+     WHERE coalesce(h.balance, 0) <> coalesce(b.tonnes, 0)
+    UNION ALL
+    -- 7. conservation: issued - retired - withdrawn = holdings outside the cancellation account
+    SELECT 'conservation', NULL, NULL,
+           format('%s: issued %s, retired %s, withdrawn %s, held outside cancellation %s',
+                  carbonmkt.format_asset(c.instrument, c.vintage, c.project), c.issued, c.retired, c.withdrawn, c.holdings)
+      FROM (SELECT j.instrument, j.vintage, j.project,
+                   sum(j.amount) FILTER (WHERE j.kind = 'issue') AS issued,
+                   coalesce(sum(j.amount) FILTER (WHERE j.kind = 'retire'), 0) AS retired,
+                   coalesce(-sum(j.amount) FILTER (WHERE j.kind = 'withdraw'), 0) AS withdrawn,
+                   coalesce(sum(j.amount) FILTER (WHERE a.kind <> 'cancellation'), 0) AS holdings
+              FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
+             GROUP BY 1, 2, 3) c
+     WHERE coalesce(c.issued, 0) - c.retired - c.withdrawn <> c.holdings
+$$;
+COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
+  'Recomputes every hash chain and day seal, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings); one row per problem, empty when all is well.';
+
+-- The two singleton accounts exist from the start.
+INSERT INTO carbonmkt.account (kind, label) VALUES
+  ('national_reserve', 'National reserve (国家储备)'),
+  ('cancellation', 'Cancellation account (注销账户)');
