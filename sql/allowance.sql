@@ -165,7 +165,7 @@ SELECT pg_temp.copy_in(int4send(1999) || int8send(5)) AS vintage_1999,
 -- constructor and accessors
 --
 SELECT cea(2024, 1500), cea(2024, -1500), cea(2005, 0), cea(2100, 9223372036854775807);
-SELECT vintage('CEA2024:1500t'), tonnes('CEA2024:1500t'), tonnes('CEA2024:-1500t');
+SELECT vintage('CEA2024:1500t'::allowance), tonnes('CEA2024:1500t'::allowance), tonnes('CEA2024:-1500t'::allowance);
 SELECT cea(2004, 1);
 SELECT pg_temp.try('SELECT carbonmkt.cea(2101, 1)'),
 	pg_temp.try('SELECT carbonmkt.cea(-2024, 1)');

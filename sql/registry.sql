@@ -1,6 +1,7 @@
 -- Registry ledger: parties, accounts, postings, holds, CCER blocks, idempotency,
 -- statements, append-only journal, verification and seals.
 -- Runs in its own database so that account and posting ids are deterministic.
+SET client_min_messages = warning;
 DROP DATABASE IF EXISTS regress_registry;
 CREATE DATABASE regress_registry;
 \c regress_registry

@@ -1,5 +1,14 @@
 -- Registry integrity: unified social credit codes, the journal hash chain,
 -- the append-only guard, day-seal digests and chain verification.
+-- Runs in its own database: it writes journal rows directly, as a superuser,
+-- to exercise the triggers underneath the posting functions.
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_registry_integrity;
+CREATE DATABASE regress_registry_integrity;
+\c regress_registry_integrity
+SET client_min_messages = warning;
+CREATE EXTENSION carbonmkt;
+RESET client_min_messages;
 SET search_path = carbonmkt, public;
 \set VERBOSITY default
 
