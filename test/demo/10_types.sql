@@ -54,7 +54,7 @@ SELECT (s).head AS delivered, (s).tail AS kept
   FROM (SELECT split_block('CCER:GD-OW-0042:2024:1-50000', 30000) AS s) x;
 SELECT merge_blocks('CCER:GD-OW-0042:2024:30001-50000', 'CCER:GD-OW-0042:2024:1-30000') AS merged;
 
-\echo '   Malformed input is refused with the expected form in the hint:'
+\echo '   Bad input is refused with a message that names the numbers:'
 DO $$
 BEGIN
   PERFORM 'CCER:GD-OW-0042:2024:5000-100'::ccer;
