@@ -77,6 +77,10 @@ SELECT (SELECT sum(pg_total_relation_size(c))::bigint
        (SELECT count(*) FROM carbonmkt.posting WHERE operation = 'transfer_cea') AS carbonmkt_transfers,
        (SELECT count(*) FROM bench_journal) AS floor_transfers;
 VACUUM ANALYZE;
+CREATE TABLE bench_size0 AS
+SELECT c::text AS relation, pg_table_size(c) AS table_bytes, pg_indexes_size(c) AS index_bytes
+  FROM unnest(ARRAY['carbonmkt.journal', 'carbonmkt.posting', 'carbonmkt.holding', 'carbonmkt.account',
+                    'bench_journal', 'bench_balance']::regclass[]) c;
 CHECKPOINT;
 SQL
 
@@ -182,6 +186,17 @@ echo "failed transactions (deadlocks, serialization): carbonmkt ${FAILED[carbonm
 	"floor ${FAILED[floor-uniform]} + ${FAILED[floor-contended]}; floor balances below zero: $neg"
 
 echo
+echo "-- storage growth per transfer, both scenarios together (table incl. TOAST and free space; indexes)"
+psql -X -v ON_ERROR_STOP=1 <<'SQL'
+WITH n AS (SELECT count(*) AS f FROM bench_journal),
+     c AS (SELECT count(*) AS c FROM carbonmkt.posting WHERE operation = 'transfer_cea' AND reference IS NULL)
+SELECT s.relation,
+       round((pg_table_size(s.relation::regclass) - s.table_bytes)::numeric
+             / CASE WHEN s.relation LIKE 'bench%' THEN n.f ELSE c.c END, 1) AS table_bytes_per_transfer,
+       round((pg_indexes_size(s.relation::regclass) - s.index_bytes)::numeric
+             / CASE WHEN s.relation LIKE 'bench%' THEN n.f ELSE c.c END, 1) AS index_bytes_per_transfer
+  FROM bench_size0 s, n, c;
+SQL
 echo "-- verify_ledger() over $(q "SELECT count(*) FROM carbonmkt.journal") journal entries"
 t0=$(date +%s%N)
 problems=$(q "SELECT count(*) FROM carbonmkt.verify_ledger()")
