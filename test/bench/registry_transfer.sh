@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# test/bench/registry_transfer.sh -- make bench BENCH=registry_transfer
+#
+# CEA transfers between holding accounts under pgbench: carbonmkt.transfer_cea()
+# against the floor, the same work in plain SQL on two bare tables (a balance
+# update on each side, locked in account-id order, and one journal row).
+# 1,000 key emitting units, each with a holding account of 1,000,000 t of CEA 2024
+# (issued into one provincial allocation account and transferred out).  Scenarios:
+#   uniform    random transfers of 1..100 t among all 1,000 accounts
+#   contended  the same among only 10 accounts
+# Each is pgbench -n -M prepared -c 8 -j 2 -T ${BENCH_SECONDS:-60}, carbonmkt and floor
+# in the same run on the same cluster, the order swapped between the scenarios.
+# Prints TPS, the ratio carbonmkt/floor (target >= 0.90), storage bytes per transfer
+# (growth of pg_total_relation_size, indexes included) and pgbench's failed
+# transactions; then a short profile pass with track_functions = 'all'.
+# Fails if pgbench fails, a balance sum disagrees, or verify_ledger() reports anything.
+set -euo pipefail
+
+SECONDS_PER_RUN=${BENCH_SECONDS:-60}
+PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-5}
+CLIENTS=8
+THREADS=2
+ACCOUNTS=1000
+HOT=10
+PER_ACCOUNT=1000000
+PGBENCH=${CARBONMKT_PG_BINDIR:+$CARBONMKT_PG_BINDIR/}pgbench
+: "${PGDATABASE:=carbonmkt_bench}"
+export PGDATABASE
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/carbonmkt-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+q() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
+
+echo "-- setup: 1 provincial authority + allocation account, $ACCOUNTS key emitting units with holding accounts"
+t0=$(date +%s)
+psql -X -q -v ON_ERROR_STOP=1 <<SQL
+SET search_path = carbonmkt, public;
+DO \$\$
+DECLARE
+    r       record;
+    code17  text;
+    pid     bigint;
+    alloc   bigint;
+    sectors text[] := ARRAY['power', 'power', 'power', 'power', 'power', 'cement', 'steel', 'aluminium'];
+BEGIN
+    code17 := '11440000MB2C9251X';
+    pid := register_participant('Guangdong Department of Ecology and Environment', 'provincial_authority',
+                                code17 || credit_code_check_char(code17), '440000');
+    alloc := open_account(pid, 'allocation', '广东省配额账户');
+    FOR i IN 1..$ACCOUNTS LOOP
+        SELECT code INTO r FROM region ORDER BY code OFFSET (i * 7) % 31 LIMIT 1;
+        code17 := '91' || r.code || 'MA' || lpad(i::text, 7, '0');
+        pid := register_participant(format('Unit %s (%s)', lpad(i::text, 4, '0'), sectors[1 + i % 8]), 'key_emitter',
+                                    code17 || credit_code_check_char(code17), r.code,
+                                    substr(r.code, 1, 2) || '0100', sectors[1 + i % 8]);
+        PERFORM open_account(pid, 'holding');
+    END LOOP;
+    PERFORM issue_cea(alloc, 2024, $ACCOUNTS::bigint * $PER_ACCOUNT, 'bench-2024', 'bench issuance');
+    FOR r IN SELECT account_id FROM account WHERE kind = 'holding' ORDER BY account_id LOOP
+        PERFORM transfer_cea(alloc, r.account_id, 2024, $PER_ACCOUNT, 'bench-alloc-' || r.account_id);
+    END LOOP;
+END \$\$;
+RESET search_path;
+
+CREATE TABLE bench_balance (account_id bigint PRIMARY KEY, balance bigint);
+CREATE TABLE bench_journal (id bigserial PRIMARY KEY, from_account bigint, to_account bigint, amount bigint,
+                            at timestamptz DEFAULT now());
+INSERT INTO bench_balance SELECT account_id, $PER_ACCOUNT FROM carbonmkt.account WHERE kind = 'holding';
+
+CREATE VIEW bench_sizes AS
+SELECT (SELECT sum(pg_total_relation_size(c))::bigint
+          FROM unnest(ARRAY['carbonmkt.journal', 'carbonmkt.posting', 'carbonmkt.holding',
+                            'carbonmkt.account']::regclass[]) c) AS carbonmkt_bytes,
+       (SELECT sum(pg_total_relation_size(c))::bigint
+          FROM unnest(ARRAY['bench_journal', 'bench_balance']::regclass[]) c) AS floor_bytes,
+       (SELECT count(*) FROM carbonmkt.posting WHERE operation = 'transfer_cea') AS carbonmkt_transfers,
+       (SELECT count(*) FROM bench_journal) AS floor_transfers;
+VACUUM ANALYZE;
+CREATE TABLE bench_size0 AS
+SELECT c::text AS relation, pg_table_size(c) AS table_bytes, pg_indexes_size(c) AS index_bytes
+  FROM unnest(ARRAY['carbonmkt.journal', 'carbonmkt.posting', 'carbonmkt.holding', 'carbonmkt.account',
+                    'bench_journal', 'bench_balance']::regclass[]) c;
+CHECKPOINT;
+SQL
+
+read -r lo hi n <<<"$(q "SELECT min(account_id), max(account_id), count(*) FROM carbonmkt.account WHERE kind = 'holding'" | tr '|' ' ')"
+[ "$n" -eq "$ACCOUNTS" ] && [ $((hi - lo + 1)) -eq "$ACCOUNTS" ] ||
+	{ echo "registry_transfer: holding accounts not contiguous ($lo..$hi, $n)" >&2; exit 1; }
+echo "   holding accounts $lo..$hi, $(q "SELECT to_char(sum(balance), 'FM999,999,999,990') FROM carbonmkt.holding h JOIN carbonmkt.account a USING (account_id) WHERE a.kind = 'holding'") t CEA 2024; $(( $(date +%s) - t0 )) s"
+
+# The two pgbench scripts.  Variables: lo (first account id), n (how many accounts).
+cat >"$work/carbonmkt.sql" <<'SQL'
+\set a :lo + random(0, :n - 1)
+\set b :lo + (:a - :lo + random(1, :n - 1)) % :n
+\set q random(1, 100)
+SELECT carbonmkt.transfer_cea(:a, :b, 2024, :q);
+SQL
+cat >"$work/floor.sql" <<'SQL'
+\set a :lo + random(0, :n - 1)
+\set b :lo + (:a - :lo + random(1, :n - 1)) % :n
+\set q random(1, 100)
+\set first least(:a, :b)
+\set second greatest(:a, :b)
+\set dfirst CASE WHEN :first = :a THEN -:q ELSE :q END
+\set dsecond -:dfirst
+BEGIN;
+UPDATE bench_balance SET balance = balance + :dfirst WHERE account_id = :first;
+UPDATE bench_balance SET balance = balance + :dsecond WHERE account_id = :second;
+INSERT INTO bench_journal (from_account, to_account, amount) VALUES (:a, :b, :q);
+END;
+SQL
+
+# run_pgbench SIDE SCENARIO NACCOUNTS SECONDS -> sets tps, failed, done, grown
+run_pgbench() {
+	local side=$1 scen=$2 nacc=$3 secs=$4 before after out rc col
+	q "CHECKPOINT" >/dev/null
+	before=$(q "SELECT * FROM bench_sizes")
+	out="$work/$side-$scen.out"
+	set +e
+	"$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$secs" -D lo="$lo" -D n="$nacc" \
+		-f "$work/$side.sql" >"$out" 2>&1
+	rc=$?
+	set -e
+	if [ "$rc" -ne 0 ]; then
+		echo "registry_transfer: pgbench $side $scen failed (exit $rc):" >&2
+		cat "$out" >&2
+		exit 1
+	fi
+	after=$(q "SELECT * FROM bench_sizes")
+	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
+	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
+	failed=${failed:-0}
+	if [ "$side" = carbonmkt ]; then col=1; else col=2; fi
+	grown=$(( $(cut -d'|' -f$col <<<"$after") - $(cut -d'|' -f$col <<<"$before") ))
+	done=$(( $(cut -d'|' -f$((col + 2)) <<<"$after") - $(cut -d'|' -f$((col + 2)) <<<"$before") ))
+	[ -n "$tps" ] && [ "$done" -gt 0 ] ||
+		{ echo "registry_transfer: no result from pgbench $side $scen" >&2; cat "$out" >&2; exit 1; }
+	printf '   %-9s %-9s %8.1f tps, %7d transfers, %d failed, %+d bytes\n' \
+		"$side" "$scen" "$tps" "$done" "$failed" "$grown"
+}
+
+declare -A TPS FAILED BPT
+scenario() {
+	local scen=$1 nacc=$2 order=$3 side
+	for side in $order; do
+		run_pgbench "$side" "$scen" "$nacc" "$SECONDS_PER_RUN"
+		TPS[$side-$scen]=$tps
+		FAILED[$side-$scen]=$failed
+		BPT[$side-$scen]=$(awk -v g="$grown" -v d="$done" 'BEGIN { printf "%.0f", g / d }')
+	done
+}
+
+echo "-- pgbench -n -M prepared -c $CLIENTS -j $THREADS -T $SECONDS_PER_RUN, transfers of 1..100 t"
+scenario uniform "$ACCOUNTS" "carbonmkt floor"
+scenario contended "$HOT" "floor carbonmkt"
+
+# Results must agree with what was done: total conserved on both sides.
+sum_c=$(q "SELECT sum(balance) FROM carbonmkt.holding h JOIN carbonmkt.account a USING (account_id) WHERE a.kind = 'holding'")
+sum_f=$(q "SELECT sum(balance) FROM bench_balance")
+want=$((ACCOUNTS * PER_ACCOUNT))
+[ "$sum_c" -eq "$want" ] && [ "$sum_f" -eq "$want" ] ||
+	{ echo "registry_transfer: balances do not add up: carbonmkt $sum_c, floor $sum_f, expected $want" >&2; exit 1; }
+neg=$(q "SELECT count(*) FROM bench_balance WHERE balance < 0")
+
+echo
+printf '| %-9s | %14s | %10s | %-32s | %20s | %16s | %6s |\n' scenario "carbonmkt TPS" "floor TPS" \
+	"ratio carbonmkt/floor (>= 0.90)" "carbonmkt bytes/xfer" "floor bytes/xfer" failed
+echo '|-----------|---------------:|-----------:|----------------------------------|---------------------:|-----------------:|-------:|'
+misses=0
+for scen in uniform contended; do
+	ratio=$(awk -v c="${TPS[carbonmkt-$scen]}" -v f="${TPS[floor-$scen]}" 'BEGIN { printf "%.2f", c / f }')
+	verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.90) ? "ok" : "MISSED" }')
+	[ "$verdict" = ok ] || misses=$((misses + 1))
+	printf '| %-9s | %14.1f | %10.1f | %-32s | %20s | %16s | %6s |\n' "$scen" \
+		"${TPS[carbonmkt-$scen]}" "${TPS[floor-$scen]}" "$ratio $verdict" \
+		"${BPT[carbonmkt-$scen]}" "${BPT[floor-$scen]}" \
+		"${FAILED[carbonmkt-$scen]}/${FAILED[floor-$scen]}"
+done
+echo
+for scen in uniform contended; do
+	ratio=$(awk -v c="${TPS[carbonmkt-$scen]}" -v f="${TPS[floor-$scen]}" 'BEGIN { printf "%.2f", c / f }')
+	echo "ratio carbonmkt/floor $scen $ratio (target >= 0.90) $(awk -v r="$ratio" 'BEGIN { print (r >= 0.90) ? "ok" : "MISSED" }')"
+done
+echo "failed transactions (deadlocks, serialization): carbonmkt ${FAILED[carbonmkt-uniform]} + ${FAILED[carbonmkt-contended]}," \
+	"floor ${FAILED[floor-uniform]} + ${FAILED[floor-contended]}; floor balances below zero: $neg"
+
+echo
+echo "-- storage growth per transfer, both scenarios together (table incl. TOAST and free space; indexes)"
+psql -X -v ON_ERROR_STOP=1 <<'SQL'
+WITH n AS (SELECT count(*) AS f FROM bench_journal),
+     c AS (SELECT count(*) AS c FROM carbonmkt.posting WHERE operation = 'transfer_cea' AND reference IS NULL)
+SELECT s.relation,
+       round((pg_table_size(s.relation::regclass) - s.table_bytes)::numeric
+             / CASE WHEN s.relation LIKE 'bench%' THEN n.f ELSE c.c END, 1) AS table_bytes_per_transfer,
+       round((pg_indexes_size(s.relation::regclass) - s.index_bytes)::numeric
+             / CASE WHEN s.relation LIKE 'bench%' THEN n.f ELSE c.c END, 1) AS index_bytes_per_transfer
+  FROM bench_size0 s, n, c;
+SQL
+echo "-- verify_ledger() over $(q "SELECT count(*) FROM carbonmkt.journal") journal entries"
+t0=$(date +%s%N)
+problems=$(q "SELECT count(*) FROM carbonmkt.verify_ledger()")
+echo "   $problems problems ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
+if [ "$problems" -ne 0 ]; then
+	q "SELECT problem, count(*) FROM carbonmkt.verify_ledger() GROUP BY 1 ORDER BY 1" >&2
+	echo "registry_transfer: verify_ledger() found $problems problems" >&2
+	exit 1
+fi
+
+if [ "$PROFILE_SECONDS" -gt 0 ]; then
+	echo
+	echo "-- profile: carbonmkt uniform again for $PROFILE_SECONDS s with track_functions = 'all' (not timed above)"
+	q "SELECT pg_stat_reset()" >/dev/null
+	PGOPTIONS="-c track_functions=all" "$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$PROFILE_SECONDS" \
+		-D lo="$lo" -D n="$ACCOUNTS" -f "$work/carbonmkt.sql" >"$work/profile.out" 2>&1 ||
+		{ cat "$work/profile.out" >&2; exit 1; }
+	sleep 1
+	psql -X -v ON_ERROR_STOP=1 <<'SQL'
+WITH t AS (SELECT max(calls) FILTER (WHERE funcname = 'transfer_cea') AS n,
+                  sum(self_time) AS all_self FROM pg_stat_user_functions)
+SELECT schemaname || '.' || funcname AS function, calls,
+       round((calls::numeric / t.n), 1) AS per_transfer,
+       round((total_time * 1000 / t.n)::numeric, 1) AS total_us_per_transfer,
+       round((self_time * 1000 / t.n)::numeric, 1) AS self_us_per_transfer,
+       round((100 * self_time / t.all_self)::numeric, 1) AS self_pct
+  FROM pg_stat_user_functions, t
+ ORDER BY self_time DESC LIMIT 15;
+SQL
+	verify=$(q "SELECT count(*) FROM carbonmkt.verify_ledger()")
+	[ "$verify" -eq 0 ] || { echo "registry_transfer: verify_ledger() found $verify problems after the profile pass" >&2; exit 1; }
+fi
+echo "registry_transfer: $misses of 2 ratio targets missed (a miss is reported, not a failure)"
