@@ -339,6 +339,11 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'account % does not exist', p_account USING ERRCODE = 'CM001';
     END IF;
+    -- retired units never move again, whoever asks (清缴/注销 are final)
+    IF a.kind = 'cancellation' AND p_action NOT IN ('issue', 'cash') THEN
+        RAISE EXCEPTION 'units in the cancellation account % are retired and can never move', p_account
+            USING ERRCODE = 'CM003', DETAIL = format('Refused action: %s.', replace(p_action, '_', ' '));
+    END IF;
     IF carbonmkt._is_member('carbonmkt_registry') THEN
         RETURN;
     END IF;
@@ -364,9 +369,9 @@ BEGIN
         NULL;   -- judicial freezes are laid and lifted by the registry only
     ELSIF p_reason = 'pledge' AND p_action <> 'hold' THEN
         NULL;   -- a pledge is released or enforced by the registry only
-    ELSIF p_action IN ('hold', 'settle') AND p_reason IS DISTINCT FROM 'pledge'
+    ELSIF ((p_action = 'hold' AND p_reason = 'order') OR p_action = 'settle')
           AND carbonmkt._is_member('carbonmkt_exchange') THEN
-        RETURN; -- the exchange holds and settles for orders
+        RETURN; -- the exchange lays, settles and releases order holds, nothing else
     ELSIF a.participant_id = me AND p_action IN ('transfer', 'hold', 'release', 'surrender', 'cancel') THEN
         RETURN;
     END IF;
@@ -750,7 +755,7 @@ BEGIN
         RAISE EXCEPTION 'participant % does not exist', map_login.participant_id USING ERRCODE = 'CM002';
     END IF;
     INSERT INTO carbonmkt.participant_login AS l VALUES (map_login.role_name, map_login.participant_id)
-    ON CONFLICT (role_name) DO UPDATE SET participant_id = excluded.participant_id;
+    ON CONFLICT ON CONSTRAINT participant_login_pkey DO UPDATE SET participant_id = excluded.participant_id;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.map_login(name, bigint) IS
