@@ -111,6 +111,11 @@ SELECT release_hold(1) IS NOT NULL AS released;
 SELECT pg_temp.err($$SELECT release_hold(1)$$);
 SELECT pg_temp.err($$SELECT transfer_from_hold(1, 8, 1)$$);
 SELECT pg_temp.err($$SELECT release_hold(999)$$);
+-- a hold names a well-formed asset
+SELECT pg_temp.err($$SELECT hold(6, 'CEA', 10, 'order')$$);                      -- no vintage
+SELECT pg_temp.err($$SELECT hold(6, 'CEA', 10, 'order', 2024, 'GD-OW-0042')$$);  -- CEA has no project
+SELECT pg_temp.err($$SELECT hold(6, 'CCER', 10, 'order', 2024)$$);               -- CCER needs a project
+SELECT pg_temp.err($$SELECT hold(7, 'CNY', 10, 'order', 2024)$$);                -- cash has no vintage
 SELECT hold(6, 'CEA', 500, 'order', 2024) AS h2;
 SELECT transfer_from_hold(2, 8, 500) IS NOT NULL AS full_fill;
 SELECT hold_id, quantity, remaining, status FROM hold ORDER BY 1;

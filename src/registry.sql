@@ -185,6 +185,8 @@ COMMENT ON TABLE carbonmkt.ccer_block IS
 CREATE TYPE carbonmkt.hold_reason AS ENUM ('order', 'pledge', 'judicial', 'other');
 COMMENT ON TYPE carbonmkt.hold_reason IS 'Why units are frozen: order (open order), pledge 质押, judicial 司法冻结, other.';
 CREATE TYPE carbonmkt.hold_status AS ENUM ('active', 'released', 'consumed');
+COMMENT ON TYPE carbonmkt.hold_status IS
+  'A hold is active until it ends exactly once: released (the remainder freed) or consumed (fully spent).';
 
 CREATE TABLE carbonmkt.hold (
     hold_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -324,6 +326,20 @@ $$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_
            AND pg_catalog.pg_has_role(session_user, role_name, 'MEMBER')) $$;
 COMMENT ON FUNCTION carbonmkt._is_member(text) IS
   'Internal: true when the login is a superuser or a member of the named carbonmkt role.';
+
+CREATE FUNCTION carbonmkt._require_registry(p_action text) RETURNS void
+LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
+        RAISE EXCEPTION 'only the registry may %', p_action
+            USING ERRCODE = '42501',
+                  HINT = 'This needs membership in carbonmkt_registry (the registry operator, 注册登记机构).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_registry(text) IS
+  'Internal: raises 42501 unless the login is a member of carbonmkt_registry (or a superuser).';
 
 -- Who may do what to an account (doc/registry.md, Access).
 CREATE FUNCTION carbonmkt._authorize(p_account bigint, p_action text, p_reason carbonmkt.hold_reason DEFAULT NULL)
@@ -488,6 +504,29 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt._check_quantity(carbonmkt.instrument, bigint) IS 'Internal: quantities must be positive (22023).';
+
+CREATE FUNCTION carbonmkt._check_asset(p_instrument carbonmkt.instrument, p_vintage int, p_project text)
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS
+$$
+BEGIN
+    IF p_instrument = 'CNY' THEN
+        IF p_vintage <> 0 OR p_project <> '' THEN
+            RAISE EXCEPTION 'cash (CNY) has no vintage or project: got vintage %, project "%"', p_vintage, p_project
+                USING ERRCODE = '22023';
+        END IF;
+        RETURN;
+    END IF;
+    PERFORM carbonmkt.cea(p_vintage, 0);        -- the vintage window (22003)
+    IF p_instrument = 'CEA' AND p_project <> '' THEN
+        RAISE EXCEPTION 'CEA has no project: got "%"', p_project USING ERRCODE = '22023';
+    END IF;
+    IF p_instrument = 'CCER' AND p_project = '' THEN
+        RAISE EXCEPTION 'a CCER asset needs its project id' USING ERRCODE = '22023';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_asset(carbonmkt.instrument, int, text) IS
+  'Internal: an asset is CNY (no vintage, no project), CEA (a vintage in the types'' window, no project) or CCER (vintage and project).';
 
 CREATE FUNCTION carbonmkt._require_available(p_account bigint, p_instrument carbonmkt.instrument,
                                              p_vintage int, p_project text, p_quantity bigint)
@@ -702,9 +741,7 @@ $$
 DECLARE
     id bigint;
 BEGIN
-    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
-        RAISE EXCEPTION 'only the registry may register participants' USING ERRCODE = '42501';
-    END IF;
+    PERFORM carbonmkt._require_registry('register participants');
     IF province IS NOT NULL AND NOT EXISTS (SELECT 1 FROM carbonmkt.region r WHERE r.code = province) THEN
         RAISE EXCEPTION 'unknown province code "%"', province
             USING ERRCODE = '22023', HINT = 'Province codes are GB/T 2260 codes of the form PP0000, see table carbonmkt.region.';
@@ -748,9 +785,7 @@ CREATE FUNCTION carbonmkt.map_login(role_name name, participant_id bigint)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 BEGIN
-    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
-        RAISE EXCEPTION 'only the registry may map logins' USING ERRCODE = '42501';
-    END IF;
+    PERFORM carbonmkt._require_registry('map logins');
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.participant p WHERE p.participant_id = map_login.participant_id) THEN
         RAISE EXCEPTION 'participant % does not exist', map_login.participant_id USING ERRCODE = 'CM002';
     END IF;
@@ -768,9 +803,7 @@ DECLARE
     p   carbonmkt.participant;
     id  bigint;
 BEGIN
-    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
-        RAISE EXCEPTION 'only the registry may open accounts' USING ERRCODE = '42501';
-    END IF;
+    PERFORM carbonmkt._require_registry('open accounts');
     SELECT * INTO p FROM carbonmkt.participant x WHERE x.participant_id = open_account.participant_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'participant % does not exist', open_account.participant_id USING ERRCODE = 'CM002';
@@ -800,9 +833,7 @@ $$
 DECLARE
     b record;
 BEGIN
-    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
-        RAISE EXCEPTION 'only the registry may change account status' USING ERRCODE = '42501';
-    END IF;
+    PERFORM carbonmkt._require_registry('change account status');
     b := carbonmkt._begin_posting('set_account_status', NULL,
                                   format('set_account_status(%s,%s,%s)', account_id, status, memo));
     UPDATE carbonmkt.account a SET status = set_account_status.status WHERE a.account_id = set_account_status.account_id;
@@ -987,6 +1018,7 @@ DECLARE
     prj text := upper(coalesce(project, ''));
 BEGIN
     PERFORM carbonmkt._check_quantity(instrument, quantity);
+    PERFORM carbonmkt._check_asset(instrument, vintage, prj);
     b := carbonmkt._begin_posting('hold', reference,
             format('hold(account=%s,%s,quantity=%s,reason=%s,memo=%s)', account_id,
                    carbonmkt.format_asset(instrument, vintage, prj), quantity, reason, memo));
@@ -1162,9 +1194,7 @@ $$
 DECLARE
     d record;
 BEGIN
-    IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
-        RAISE EXCEPTION 'only the registry may seal a business day' USING ERRCODE = '42501';
-    END IF;
+    PERFORM carbonmkt._require_registry('seal a business day');
     IF seal_day.business_date >= carbonmkt.business_date() THEN
         RAISE EXCEPTION 'business day % is not over yet', to_char(seal_day.business_date, 'YYYY-MM-DD')
             USING ERRCODE = '22023', DETAIL = format('Today is %s.', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
