@@ -16,15 +16,17 @@ isolation="$pgxs/test/isolation/pg_isolation_regress"
 failed=()
 layers=" ${LAYERS:-regress isolation fuzz pgtap} "	# LAYERS="regress pgtap" runs a subset
 want() { [[ "$layers" == *" $1 "* ]]; }
+# ONLY="mrv market" limits regress tests, isolation specs and pgTAP files to names starting so.
+only() { [ -z "${ONLY:-}" ] && cat && return; grep -E "^($(echo $ONLY | tr ' ' '|'))" || true; }
 
-regress_tests=$(ls sql/*.sql 2>/dev/null | sed 's|sql/||; s|\.sql$||' | sort)
-want regress && echo "== pg_regress" && { "$regress" --inputdir=. --bindir="$CARBONMKT_PG_BINDIR" --dbname=carbonmkt_regression \
+regress_tests=$(ls sql/*.sql 2>/dev/null | sed 's|sql/||; s|\.sql$||' | sort | only)
+[ -n "$regress_tests" ] && want regress && echo "== pg_regress" && { "$regress" --inputdir=. --bindir="$CARBONMKT_PG_BINDIR" --dbname=carbonmkt_regression \
 	--load-extension=carbonmkt $regress_tests || {
 	failed+=(regress)
 	[ -f regression.diffs ] && head -200 regression.diffs
 }; }
 
-specs=$(ls test/isolation/specs/*.spec 2>/dev/null | sed 's|.*/||; s|\.spec$||' | sort)
+specs=$(ls test/isolation/specs/*.spec 2>/dev/null | sed 's|.*/||; s|\.spec$||' | sort | only)
 if [ -n "$specs" ] && want isolation; then
 	echo "== isolation"
 	"$isolation" --inputdir=test/isolation --outputdir=output_iso --bindir="$CARBONMKT_PG_BINDIR" \
@@ -54,5 +56,6 @@ psql -X -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS ca
 if [ ${#failed[@]} -ne 0 ]; then
 	echo "FAILED layers: ${failed[*]}"
 fi
-pg_prove --dbname carbonmkt_tap --ext .sql -r test/pgtap || failed+=(pgtap)
+tap_files=$(ls test/pgtap/*.sql | sed 's|.*/||' | only | sed 's|^|test/pgtap/|')
+[ -z "$tap_files" ] || pg_prove --dbname carbonmkt_tap --ext .sql $tap_files || failed+=(pgtap)
 [ ${#failed[@]} -eq 0 ]
