@@ -8,19 +8,8 @@
 -- through a SECURITY DEFINER function with a pinned search_path.
 -------------------------------------------------------------------------------
 
-DO $$
-DECLARE
-    r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['carbonmkt_registry', 'carbonmkt_authority', 'carbonmkt_exchange',
-                             'carbonmkt_settlement', 'carbonmkt_participant', 'carbonmkt_bi']
-    LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-        END IF;
-    END LOOP;
-END
-$$;
+-- The roles themselves are created at the top of src/registry.sql, so that every room can
+-- grant to them in its own file.
 
 GRANT USAGE ON SCHEMA carbonmkt TO PUBLIC;
 

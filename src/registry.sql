@@ -6,6 +6,22 @@
 -- C: src/registry.c.  Documentation: doc/registry.md.
 -------------------------------------------------------------------------------
 
+-- Roles per party (granted here and in each room's file; see src/access.sql) --
+
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['carbonmkt_registry', 'carbonmkt_authority', 'carbonmkt_exchange',
+                             'carbonmkt_settlement', 'carbonmkt_participant', 'carbonmkt_bi']
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$$;
+
 -- Parties -------------------------------------------------------------------
 
 CREATE TYPE carbonmkt.participant_kind AS ENUM (
