@@ -223,6 +223,24 @@ SELECT pg_temp.err($$UPDATE holding SET held = 0$$);
 SELECT pg_temp.err($$SELECT * FROM participant_login$$);
 RESET SESSION AUTHORIZATION;
 
+-- The acting room: only a room's SECURITY DEFINER function can claim it ------------
+SET SESSION AUTHORIZATION regress_unit1;
+SELECT pg_temp.err($$SET carbonmkt.acting_room = 'market'$$);
+SELECT pg_temp.err($$SELECT set_config('carbonmkt.acting_room', 'market', true)$$);
+SELECT current_setting('carbonmkt.acting_room') = '' AS no_room_outside_a_room_function;
+SELECT pg_temp.err($$SELECT transfer_cea(7, 5, 2024, 1)$$);
+RESET SESSION AUTHORIZATION;
+-- a function declared the way the rooms declare theirs (owned by the superuser)
+CREATE FUNCTION pg_temp.as_market_room() RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'market'
+AS $$ SELECT carbonmkt.transfer_cea(7, 5, 2024, 1, 'room-test-1') $$;
+SET SESSION AUTHORIZATION regress_unit1;
+SELECT pg_temp.as_market_room() > 0 AS room_posting_made;
+SELECT current_setting('carbonmkt.acting_room') = '' AS room_reset_after_the_function;
+SELECT pg_temp.err($$SELECT transfer_cea(7, 5, 2024, 1)$$);
+RESET SESSION AUTHORIZATION;
+
 -- Where everything ended, and every posting's initiator -----------------------------
 SELECT account_id, asset, balance, held, available FROM account_balance ORDER BY 1, 2;
 SELECT hold_id, account_id, reason, quantity, remaining, status FROM hold ORDER BY 1;

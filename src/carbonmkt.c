@@ -29,6 +29,16 @@ void		_PG_init(void);
 static char *carbonmkt_clock = NULL;
 
 /*
+ * carbonmkt.acting_room: set only through the SET clause of a room's
+ * SECURITY DEFINER function (e.g. SET carbonmkt.acting_room = 'market'), so
+ * that the registry knows the posting comes from a room that has already
+ * authorised its caller by its own rules (doc/registry.md, Access).  It is
+ * PGC_SUSET, so no ordinary role can set it; the function-level SET is undone
+ * when the function returns.
+ */
+static char *acting_room = NULL;
+
+/*
  * Module load: define the GUCs.
  */
 void
@@ -41,6 +51,14 @@ _PG_init(void)
 							   "",
 							   PGC_SUSET,
 							   0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("carbonmkt.acting_room",
+							   "The carbonmkt room whose SECURITY DEFINER function is posting to the registry.",
+							   "Set only by the SET clause of a room's functions; only superusers may set it.",
+							   &acting_room,
+							   "",
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL,
 							   NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("carbonmkt");
@@ -80,4 +98,19 @@ carbonmkt_clock_now(PG_FUNCTION_ARGS)
 											ObjectIdGetDatum(InvalidOid),
 											Int32GetDatum(-1)));
 	PG_RETURN_TIMESTAMPTZ(GetCurrentTimestamp());
+}
+
+/*
+ * carbonmkt_acting_room
+ *		The room named by carbonmkt.acting_room, or NULL outside a room's
+ *		function.  Calling it loads the module, so a placeholder value that a
+ *		non-superuser set before the module was loaded is discarded first.
+ */
+PG_FUNCTION_INFO_V1(carbonmkt_acting_room);
+Datum
+carbonmkt_acting_room(PG_FUNCTION_ARGS)
+{
+	if (acting_room == NULL || acting_room[0] == '\0')
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(acting_room));
 }

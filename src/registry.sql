@@ -296,6 +296,13 @@ CREATE TABLE carbonmkt.day_seal (
 COMMENT ON TABLE carbonmkt.day_seal IS
   'One row per sealed business day: SHA-256 over every account''s chain head at the end of that day (doc/registry.md).';
 
+-- Acting room --------------------------------------------------------------
+
+CREATE FUNCTION carbonmkt._acting_room() RETURNS text
+LANGUAGE C STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'carbonmkt_acting_room';
+COMMENT ON FUNCTION carbonmkt._acting_room() IS
+  'Internal: the room (mrv, allocation, market, compliance) whose SECURITY DEFINER function is posting, from the SET clause of that function (GUC carbonmkt.acting_room, superuser-only), or NULL.';
+
 -- Clock and business date --------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.clock_now() RETURNS timestamptz
@@ -377,6 +384,11 @@ BEGIN
             USING ERRCODE = 'CM003', DETAIL = format('Refused action: %s.', replace(p_action, '_', ' '));
     END IF;
     IF carbonmkt._is_member('carbonmkt_registry') THEN
+        RETURN;
+    END IF;
+    -- a room's SECURITY DEFINER function (SET carbonmkt.acting_room = '<room>') has
+    -- authorised its caller by the room's own rules before it posts
+    IF carbonmkt._acting_room() IN ('allocation', 'market', 'compliance') THEN
         RETURN;
     END IF;
     me := carbonmkt.caller_participant();
