@@ -76,6 +76,9 @@ typedef enum InvalidKind
 typedef struct Options
 {
 	const char *conninfo;		/* NULL: the PG* environment */
+	char	  **set_names;		/* --set NAME=VALUE, on every connection */
+	char	  **set_values;
+	int			nsets;
 	int			clients;
 	long		orders;			/* total; -1 when not given */
 	long		orders_per_client;	/* -1 when not given */

@@ -340,6 +340,8 @@ usage(void)
 		   "                             connection (default %d)\n"
 		   "      --sync-every=N         orders per pipeline sync, i.e. per transaction (default 1;\n"
 		   "                             an error rolls back its group, the others are resent)\n"
+		   "      --set=NAME=VALUE       set a parameter on every connection, e.g.\n"
+		   "                             --set carbonmkt.clock='2025-04-01 10:00+08' (repeatable)\n"
 		   "  -r, --references           send client references (retries are then idempotent)\n"
 		   "      --reference-prefix=P   references are P-SEED-INDEX (default \"load\")\n"
 		   "      --retries=N            resends after a serialization failure, deadlock or lost\n"
@@ -403,7 +405,8 @@ enum
 	OPT_FILLS_SQL,
 	OPT_PARTICIPANTS_SQL,
 	OPT_DRY_RUN,
-	OPT_PROGRESS
+	OPT_PROGRESS,
+	OPT_SET
 };
 
 void
@@ -438,6 +441,7 @@ parse_options(int argc, char **argv, Options *opt)
 		{"fills-sql", required_argument, NULL, OPT_FILLS_SQL},
 		{"participants-sql", required_argument, NULL, OPT_PARTICIPANTS_SQL},
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+		{"set", required_argument, NULL, OPT_SET},
 		{"progress", required_argument, NULL, OPT_PROGRESS},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -585,6 +589,22 @@ parse_options(int argc, char **argv, Options *opt)
 			case OPT_DRY_RUN:
 				opt->dry_run = true;
 				break;
+			case OPT_SET:
+				{
+					const char *eq = strchr(optarg, '=');
+
+					if (eq == NULL || eq == optarg)
+						fatal(EXIT_USAGE, "invalid value for --set: \"%s\" (NAME=VALUE)", optarg);
+					opt->set_names = realloc(opt->set_names, (opt->nsets + 1) * sizeof(char *));
+					opt->set_values = realloc(opt->set_values, (opt->nsets + 1) * sizeof(char *));
+					if (opt->set_names == NULL || opt->set_values == NULL)
+						fatal(EXIT_FATAL, "out of memory");
+					opt->set_names[opt->nsets] = xmalloc(eq - optarg + 1);
+					memcpy(opt->set_names[opt->nsets], optarg, eq - optarg);
+					opt->set_names[opt->nsets][eq - optarg] = '\0';
+					opt->set_values[opt->nsets++] = xstrdup(eq + 1);
+				}
+				break;
 			case OPT_PROGRESS:
 				if (!parse_fixed(optarg, 3, false, &v) || v <= 0)
 					fatal(EXIT_USAGE, "invalid value for --progress: \"%s\" (seconds, positive)", optarg);
@@ -640,6 +660,16 @@ parse_options(int argc, char **argv, Options *opt)
 void
 free_options(Options *opt)
 {
+	for (int i = 0; i < opt->nsets; i++)
+	{
+		free(opt->set_names[i]);
+		free(opt->set_values[i]);
+	}
+	free(opt->set_names);
+	free(opt->set_values);
+	opt->set_names = NULL;
+	opt->set_values = NULL;
+	opt->nsets = 0;
 	for (int i = 0; i < opt->nproducts; i++)
 		free(opt->products[i]);
 	free(opt->products);

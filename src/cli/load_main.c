@@ -24,6 +24,8 @@
 
 #include "load.h"
 
+#define SETUP_SECONDS		10.0	/* to finish the set-up despite lost connections */
+
 typedef struct Fills
 {
 	bool		ok;
@@ -58,21 +60,37 @@ first_line(const char *s)
  * Set-up
  * ----------
  */
-static void
+/*
+ * The set-up steps return false when the connection was lost (main then
+ * starts the set-up again on a new one); a query that fails on a live
+ * connection is an answer: fatal, or the documented fallback.
+ */
+static bool
+connection_lost(PGconn *conn, PGresult *res)
+{
+	if (PQstatus(conn) != CONNECTION_BAD)
+		return false;
+	PQclear(res);
+	return true;
+}
+
+static bool
 load_participants(const Options *opt, PGconn *conn, Market *mkt)
 {
 	PGresult   *res;
 
 	if (opt->participant_source == PARTICIPANTS_SELF)
-		return;
+		return true;
 	if (opt->participant_source == PARTICIPANTS_LIST)
 	{
 		mkt->nparticipants = opt->nparticipant_ids;
 		mkt->participants = xmalloc(mkt->nparticipants * sizeof(int64_t));
 		memcpy(mkt->participants, opt->participant_ids, mkt->nparticipants * sizeof(int64_t));
-		return;
+		return true;
 	}
 	res = PQexec(conn, opt->participants_sql);
+	if (connection_lost(conn, res))
+		return false;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 1)
 	{
 		char	   *m = first_line(PQerrorMessage(conn));
@@ -94,10 +112,11 @@ load_participants(const Options *opt, PGconn *conn, Market *mkt)
 	for (long i = 0; i < mkt->nparticipants; i++)
 		mkt->participants[i] = strtoll(PQgetvalue(res, (int) i, 0), NULL, 10);
 	PQclear(res);
+	return true;
 }
 
 /* previous close of each product, else the fallback */
-static void
+static bool
 load_centers(const Options *opt, PGconn *conn, Market *mkt, char **why)
 {
 	mkt->center_fen = xcalloc(opt->nproducts, sizeof(int64_t));
@@ -119,6 +138,8 @@ load_centers(const Options *opt, PGconn *conn, Market *mkt, char **why)
 		if (conn == NULL)
 			continue;
 		res = PQexecParams(conn, opt->price_sql, 1, NULL, param, NULL, NULL, 0);
+		if (connection_lost(conn, res))
+			return false;
 		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 			PQnfields(res) >= 1 && !PQgetisnull(res, 0, 0) &&
 			parse_fixed(PQgetvalue(res, 0, 0), 2, true, &fen) && fen > 0)
@@ -146,9 +167,10 @@ load_centers(const Options *opt, PGconn *conn, Market *mkt, char **why)
 		if (mkt->center_fen[i] < t)
 			mkt->center_fen[i] = t;
 	}
+	return true;
 }
 
-static void
+static bool
 read_fills(const Options *opt, PGconn *conn, Fills *f)
 {
 	PGresult   *res;
@@ -157,9 +179,14 @@ read_fills(const Options *opt, PGconn *conn, Fills *f)
 	if (conn == NULL)
 	{
 		f->why = xstrdup("no connection left");
-		return;
+		return false;
 	}
 	res = PQexec(conn, opt->fills_sql);
+	if (connection_lost(conn, res))
+	{
+		f->why = xstrdup("connection lost");
+		return false;
+	}
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) >= 2 &&
 		!PQgetisnull(res, 0, 0) && !PQgetisnull(res, 0, 1))
 	{
@@ -172,6 +199,7 @@ read_fills(const Options *opt, PGconn *conn, Fills *f)
 	else
 		f->why = xstrdup("the fills query must answer one row of two bigint columns");
 	PQclear(res);
+	return true;
 }
 
 static void
@@ -198,7 +226,7 @@ dry_run(const Options *opt)
 	long		takes = 0;
 	int64_t		tonnes = 0;
 
-	load_centers(opt, NULL, &mkt, &why);
+	(void) load_centers(opt, NULL, &mkt, &why);
 	if (opt->participant_source == PARTICIPANTS_LIST)
 	{
 		mkt.participants = opt->participant_ids;
@@ -398,6 +426,8 @@ main(int argc, char **argv)
 	char	   *center_why = NULL;
 	PGconn	   *first;
 	struct sigaction sa;
+	double		deadline;
+	bool		lost_once = false;
 	int			rc;
 
 	parse_options(argc, argv, &opt);
@@ -414,22 +444,41 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	first = connect_one(&opt, false);
-	if (first == NULL)
+	/* set-up, again on a new connection if the connection is lost meanwhile */
+	deadline = now_seconds() + SETUP_SECONDS;
+	for (;;)
 	{
-		free_options(&opt);
-		return EXIT_FATAL;
+		first = connect_one(&opt, false);
+		if (first == NULL && (!lost_once || now_seconds() > deadline))
+		{
+			free_options(&opt);
+			return EXIT_FATAL;
+		}
+		if (first && load_participants(&opt, first, &mkt) &&
+			load_centers(&opt, first, &mkt, &center_why) &&
+			read_fills(&opt, first, &before))
+			break;
+		if (now_seconds() > deadline)
+			fatal(EXIT_FATAL, "the connection was lost during set-up, again and again");
+		if (!opt.quiet && first)
+			fprintf(stderr, LOAD_NAME ": connection lost during set-up, starting again\n");
+		if (first)
+			PQfinish(first);
+		free_market(&mkt);
+		free(center_why);
+		free(before.why);
+		center_why = NULL;
+		memset(&before, 0, sizeof(before));
+		lost_once = true;
+		usleep(100 * 1000);
 	}
-	load_participants(&opt, first, &mkt);
-	load_centers(&opt, first, &mkt, &center_why);
-	read_fills(&opt, first, &before);
 
 	memset(&st, 0, sizeof(st));
 	run_load(&opt, &mkt, first, &st);
 	if (opt.process_queue != PROCESS_NONE && !st.all_lost && !st.interrupted)
 		run_process_queue(&opt, &st);
 	if (before.ok)
-		read_fills(&opt, idle_connection(), &after);
+		(void) read_fills(&opt, idle_connection(), &after);
 	fflush(stderr);
 	report(&opt, &mkt, &st, &before, &after, center_why);
 

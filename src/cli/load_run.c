@@ -15,7 +15,8 @@
  * on the server, so a sync follows every order by default; with
  * --sync-every N a sync follows every N orders (fewer commits), and an error
  * in one order rolls back the whole group: the failing order gets its
- * answer, the others are sent again.  An order's outcome is decided only
+ * answer, the others are sent again; an order retried after a serialization
+ * failure or deadlock goes alone.  An order's outcome is decided only
  * when its transaction's end is known: at the sync (pipeline) or at the end
  * of its result (no pipeline).
  *
@@ -81,6 +82,7 @@ typedef struct Job
 	bool		maybe_applied;	/* requeued after a lost connection */
 	int			attempts;		/* resends after failures counted by --retries */
 	bool		group_end;		/* a pipeline sync follows it */
+	bool		solo;			/* in a transaction of its own (after 40001/40P01) */
 	double		sent_at;
 	ResultKind	result;			/* of the latest send */
 	int64_t		value;			/* order id returned */
@@ -496,7 +498,12 @@ finalize_group(Client *c)
 			requeue(j);			/* rolled back with its group: send again */
 		else if (is_retryable_code(j->code) && j->attempts < opt->retries)
 		{
+			/*
+			 * Alone next time: two orders that keep failing in turn in one
+			 * group would otherwise roll each other back for ever.
+			 */
 			j->attempts++;
+			j->solo = true;
 			st->retried++;
 			requeue(j);
 		}
@@ -550,6 +557,22 @@ connect_one(const Options *o, bool quiet_failure)
 	if (opt == NULL)
 		opt = o;
 	PQsetNoticeProcessor(conn, notice_processor, NULL);
+	for (int i = 0; i < o->nsets; i++)
+	{
+		const char *params[2] = {o->set_names[i], o->set_values[i]};
+		PGresult   *res = PQexecParams(conn, "SELECT pg_catalog.set_config($1, $2, false)",
+										2, NULL, params, NULL, NULL, 0);
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			fprintf(stderr, LOAD_NAME ": could not set %s: %s", o->set_names[i],
+					PQerrorMessage(conn));
+			PQclear(res);
+			PQfinish(conn);
+			return NULL;
+		}
+		PQclear(res);
+	}
 	return conn;
 }
 
@@ -817,6 +840,18 @@ fill(Client *c)
 
 		if (j == NULL)
 			break;
+		if (opt->pipeline && j->solo && c->since_sync > 0)
+		{
+			/* close the group before it */
+			if (PQpipelineSync(c->conn) != 1)
+			{
+				list_push_front(&retry_queue, j);
+				connection_lost(c, "could not send a pipeline sync");
+				return;
+			}
+			c->inflight.tail->group_end = true;
+			c->since_sync = 0;
+		}
 		if (!send_job(c, j))
 		{
 			char		why[MAX_MESSAGE];
@@ -832,7 +867,7 @@ fill(Client *c)
 			c->cursor = j;
 		if (!opt->pipeline)
 			j->group_end = true;
-		else if (++c->since_sync >= opt->sync_every)
+		else if (++c->since_sync >= opt->sync_every || j->solo)
 		{
 			if (PQpipelineSync(c->conn) != 1)
 			{
@@ -1045,12 +1080,19 @@ run_load(const Options *o, const Market *m, PGconn *first, RunStats *s)
 		Client	   *c = &clients[i];
 
 		c->id = i;
+		c->alive = true;
 		c->conn = i == 0 ? first : connect_one(opt, false);
 		if (c->conn == NULL)
 			fatal(EXIT_FATAL, "could not open connection %d of %d", i + 1, nclients);
 		if (!setup_connection(c->conn))
-			fatal(EXIT_FATAL, "could not set up connection %d of %d", i + 1, nclients);
-		c->alive = true;
+		{
+			/* a real error ends the run; a lost connection is replaced */
+			if (PQstatus(c->conn) == CONNECTION_OK)
+				fatal(EXIT_FATAL, "could not set up connection %d of %d", i + 1, nclients);
+			reconnect(c);
+			if (!c->alive)
+				fatal(EXIT_FATAL, "could not set up connection %d of %d", i + 1, nclients);
+		}
 	}
 
 	t0 = now_seconds();

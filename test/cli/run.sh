@@ -253,6 +253,11 @@ check "no market API: 3" 3 "$(rc X2)"
 check "... says which function is missing" 1 "$(grep -c 'could not prepare.*submit_order' "$tmp/X2.err")"
 load X3 -n 10 dbname=postgres
 check "no participants table: 3" 3 "$(rc X3)"
+load U5 --set carbonmkt.clock
+check "--set without a value: 2" 2 "$(rc U5)"
+load X4 -n 10 --set statement_timeout=soon
+check "--set with a bad value: 3" 3 "$(rc X4)"
+check "... names the parameter" 1 "$(grep -c 'could not set statement_timeout' "$tmp/X4.err")"
 
 echo "# lost connections: backends terminated during a pipelined run"
 # kill_loop PID: terminate the tool's backends every 0.2 s while PID runs
@@ -264,7 +269,8 @@ kill_loop() {
 	done
 }
 expected exp_k_dry exp_k -n 40000 -s 9 -P 1-40 --price-center 60 -r --reference-prefix K
-"$LOAD" -n 40000 -c 4 -s 9 -r --reference-prefix K --pipeline=32 --retries 20 >"$tmp/K.out" 2>"$tmp/K.err" &
+"$LOAD" -n 40000 -c 4 -s 9 -r --reference-prefix K --pipeline=32 --retries 20 --set carbonmkt.stub_tag=K9 \
+	>"$tmp/K.out" 2>"$tmp/K.err" &
 pid=$!
 kill_loop $pid
 wait $pid
@@ -277,6 +283,8 @@ check "with references: accepted = calls recorded" \
 same_set "with references: every acceptable order recorded exactly once" \
 	"SELECT product, side, quantity, price, reference, participant_id FROM carbonmkt.stub_call WHERE reference LIKE 'K-%'" \
 	"SELECT * FROM exp_k WHERE $ACCEPTABLE"
+check "--set on every connection, also after reconnecting" 0 \
+	"$(sql "SELECT count(*) FROM carbonmkt.stub_call WHERE reference LIKE 'K-%' AND tag IS DISTINCT FROM 'K9'")"
 [ "$(rc K)" = 0 ] || show K
 : >"$tmp/kills"
 sql "UPDATE carbonmkt.stub_call SET reference = 'A1-' || order_id WHERE reference IS NULL"
@@ -293,6 +301,23 @@ check_true "without references: accepted <= recorded <= accepted + unknown ($rec
 	test "$(kv accepted L)" -le "$recorded" -a "$recorded" -le "$(( $(kv accepted L) + $(kv unknown L) ))"
 check "without references: exit status 1 exactly when outcomes are unknown" \
 	"$([ "$(kv unknown L)" -gt 0 ] && echo 1 || echo 0)" "$(rc L)"
+
+echo "# a connection lost during set-up: set-up starts again on a new one"
+"$LOAD" -n 1000 -c 2 -s 9 -r --reference-prefix N \
+	--price-sql 'SELECT carbonmkt.previous_close($1) FROM pg_sleep(2)' >"$tmp/N.out" 2>"$tmp/N.err" &
+pid=$!
+for _ in $(seq 200); do
+	[ "$(sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	          WHERE application_name = 'carbonmkt-load' AND query LIKE '%pg_sleep%' AND state = 'active'")" = t ] && break
+	sleep 0.05
+done
+wait $pid
+echo $? >"$tmp/N.rc"
+check "exit status" 0 "$(rc N)"
+check "set-up started again" 1 "$(grep -c 'connection lost during set-up, starting again' "$tmp/N.err")"
+check "the centre is still the previous close, not the fallback" 1 \
+	"$(grep -c 'CEA2024    centre 60.00 CNY/t (previous close)' "$tmp/N.out")"
+check "accepted = calls recorded" "$(sql "SELECT count(*) FROM carbonmkt.stub_call WHERE reference LIKE 'N-%'")" "$(kv accepted N)"
 
 echo "# interrupted: stops taking orders, answers what is in flight, reports"
 "$LOAD" -T 60 -c 2 -s 3 -r --reference-prefix M --pipeline=8 >"$tmp/M.out" 2>"$tmp/M.err" &
@@ -314,7 +339,7 @@ if command -v valgrind >/dev/null; then
 		--invalid-share 0.1 --mode queue --process-queue >"$tmp/V1.out" 2>"$tmp/V1.err"
 	check "valgrind: dry run" 0 "$?"
 	"${VG[@]}" "$LOAD" -n 600 -c 3 -s 2 -r --reference-prefix V2 -p CEA2024,CEA2023,BOOM --pipeline=8 \
-		--sync-every=3 --cancel-share 0.2 --take-share 0.2 --invalid-share 0.1 >"$tmp/V2.out" 2>"$tmp/V2.err"
+		--sync-every=3 --cancel-share 0.2 --take-share 0.2 --invalid-share 0.1 --set carbonmkt.stub_tag=V2 >"$tmp/V2.out" 2>"$tmp/V2.err"
 	check "valgrind: pipelined run with errors, cancels and takes (exit 1 for BOOM)" 1 "$?"
 	"${VG[@]}" "$LOAD" -n 400 -c 2 -s 2 -r --reference-prefix V3 --mode queue --process-queue \
 		-p CEA2024,CEA2023 >"$tmp/V3.out" 2>"$tmp/V3.err"

@@ -17,6 +17,7 @@
 -- A trade of the whole quantity is recorded for accepted orders whose quantity is
 -- a multiple of 7 (submit at once, queue when processed): the tool's fills counter.
 -- carbonmkt.previous_close() answers 60.00 for CEA2024 and NULL otherwise.
+-- Each call records the session's carbonmkt.stub_tag (set by the tool's --set).
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS carbonmkt CASCADE;
 CREATE SCHEMA carbonmkt;
@@ -68,7 +69,8 @@ CREATE TABLE carbonmkt.stub_call (
     participant_id  bigint,
     processed       boolean NOT NULL DEFAULT false,
     cancelled       boolean NOT NULL DEFAULT false,
-    cancel_reference text UNIQUE
+    cancel_reference text UNIQUE,
+    tag             text DEFAULT current_setting('carbonmkt.stub_tag', true)  -- carbonmkt-load --set
 );
 CREATE TABLE carbonmkt.stub_replay (reference text NOT NULL);
 CREATE TABLE carbonmkt.stub_process (product text, max_orders int, orders bigint);
