@@ -237,6 +237,23 @@ check "the other product still traded: accepted = calls recorded" \
 	"$(sql "SELECT count(*) FROM carbonmkt.stub_call WHERE reference LIKE 'H-%'")" "$(kv accepted H)"
 check "every order answered" "$(kv sent H)" "$(( $(kv accepted H) + $(kv rejected H) + $(kv errors H) ))"
 
+echo "# other options"
+load O1 -T 0.5 -c 2 -s 21 -r --reference-prefix O1
+check_true "--duration: stops by itself, exit status 0 ($(kv generated O1) orders)" \
+	test "$(rc O1)" = 0 -a "$(kv generated O1)" -gt 0
+check "--duration: accepted = calls recorded" \
+	"$(sql "SELECT count(*) FROM carbonmkt.stub_call WHERE reference LIKE 'O1-%'")" "$(kv accepted O1)"
+load O2 -n 999 --orders-per-client 25 -c 3
+check "--orders and --orders-per-client together: 2" 2 "$(rc O2)"
+load O3 --orders-per-client 25 -c 3 -s 21 -r --reference-prefix O3 -P self
+check "--orders-per-client 25 with 3 connections: 75 orders" 75 "$(kv sent O3)"
+check "--participants self: participant_id NULL" "$(kv accepted O3) 0" \
+	"$(sql "SELECT count(*) FILTER (WHERE participant_id IS NULL) || ' ' || count(*) FILTER (WHERE participant_id IS NOT NULL)
+	        FROM carbonmkt.stub_call WHERE reference LIKE 'O3-%'")"
+load O4 -n 40 -c 2 -s 21 -r --reference-prefix O4 -v --progress 0.001
+check "--verbose: one line per order on stderr" 40 "$(grep -cE '^order [0-9]+: CEA2024 (buy|sell) [0-9]+ t at [0-9.]+ for participant [0-9]+: (accepted, order id [0-9]+|rejected CM301: .*)$' "$tmp/O4.err")"
+check_true "--progress: progress lines on stderr" grep -q '^progress: ' "$tmp/O4.err"
+
 echo "# exit statuses"
 load U1 --clients 0
 check "bad option value: 2" 2 "$(rc U1)"
