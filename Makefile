@@ -29,7 +29,7 @@ ISOLATION   = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/is
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=$(EXTENSION)
 
 EXTRA_CLEAN = results/ output_iso/ regression.diffs regression.out \
-	test/fuzz/fuzz_io test/bench/*.log
+	test/fuzz/fuzz_io test/bench/*.log src/cli/carbonmkt-load src/cli/*.o
 
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
@@ -42,12 +42,17 @@ endif
 $(DATA_built): $(SQL_PARTS) Makefile
 	cat $(SQL_PARTS) > $@
 
-# Client-side programs built on libpq (fuzzer; later the order-flow tool).
+# Client-side programs built on libpq: the fuzzer and the order-flow tool.
 LIBPQ_CFLAGS = -O2 -g -Wall -Werror -I$(shell $(PG_CONFIG) --includedir)
 LIBPQ_LIBS   = -L$(shell $(PG_CONFIG) --libdir) -lpq
 
 test/fuzz/fuzz_io: test/fuzz/fuzz_io.c
 	$(CC) $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS)
+
+# carbonmkt-load, the order-flow generator (src/cli/README.md): built by `make`, not installed.
+all: src/cli/carbonmkt-load
+src/cli/carbonmkt-load: $(wildcard src/cli/*.c src/cli/*.h) src/cli/Makefile
+	$(MAKE) -C src/cli PG_CONFIG=$(PG_CONFIG)
 
 .PHONY: deps demo test fuzz bench
 deps:

@@ -3,6 +3,7 @@
 #   1. pg_regress          sql/*.sql against expected/*.out
 #   2. isolation           test/isolation/specs/*.spec against test/isolation/expected/*.out
 #   3. fuzz (short run)    test/fuzz/fuzz_io, a fixed seed, FUZZ_SHORT inputs per function
+#   3b. cli                test/cli/run.sh: carbonmkt-load against a stub of the market API
 #   4. pgTAP               test/pgtap/*.sql through pg_prove
 # Every layer runs even if an earlier one fails; the exit status is non-zero if any failed.
 # The last lines printed are pg_prove's own summary.
@@ -14,7 +15,7 @@ pgxs=$(dirname "$(${PG_CONFIG:-$(ls /usr/lib/postgresql/15/bin/pg_config 2>/dev/
 regress="$pgxs/test/regress/pg_regress"
 isolation="$pgxs/test/isolation/pg_isolation_regress"
 failed=()
-layers=" ${LAYERS:-regress isolation fuzz pgtap} "	# LAYERS="regress pgtap" runs a subset
+layers=" ${LAYERS:-regress isolation fuzz cli pgtap} "	# LAYERS="regress pgtap" runs a subset
 want() { [[ "$layers" == *" $1 "* ]]; }
 # ONLY="mrv market" limits regress tests, isolation specs and pgTAP files to names starting so.
 only() { [ -z "${ONLY:-}" ] && cat && return; grep -E "^($(echo $ONLY | tr ' ' '|'))" || true; }
@@ -40,6 +41,8 @@ want fuzz && echo "== fuzz (short run; 'make fuzz' runs 1,000,000 inputs per fun
 	psql -X -q -d carbonmkt_fuzz -c "CREATE EXTENSION carbonmkt" &&
 	PGDATABASE=carbonmkt_fuzz test/fuzz/fuzz_io --seed 20261121 --iterations "${FUZZ_SHORT:-20000}" ||
 	failed+=(fuzz); }
+
+want cli && echo "== cli (carbonmkt-load against a stub of the market API)" && { test/cli/run.sh || failed+=(cli); }
 
 echo "== server log check"
 if grep -E "terminated by signal|PANIC|server process .* was terminated" "$CARBONMKT_SERVER_LOG"; then
