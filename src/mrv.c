@@ -578,18 +578,21 @@ prepare_review_plans(void)
 {
 	if (review_lock_plan == NULL)
 	{
-		Oid			argtypes[1] = {INT8OID};
+		Oid			argtypes[2] = {INT8OID, INT8OID};
 
+		/* the report (locked), its unit, and the reviewer ($2) in one statement */
 		review_lock_plan = mrv_keep_plan(
 										 "SELECT r.status::text, r.pending_tier::text, r.data_version, r.participant_id, "
 										 "       r.compiled_by, r.verifier_id, r.estimator_id, "
 										 "       cardinality(r.national_reasons) > 0, "
 										 "       array_to_string(r.national_reasons, ', '), "
-										 "       u.province::text, u.city::text, r.return_reason "
+										 "       u.province::text, u.city::text, r.return_reason, "
+										 "       a.participant_id IS NOT NULL, a.kind::text, a.province::text, a.city::text "
 										 "  FROM carbonmkt.mrv_report r "
 										 "  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
+										 "  LEFT JOIN carbonmkt.participant a ON a.participant_id = $2 "
 										 " WHERE r.report_id = $1 FOR UPDATE OF r",
-										 1, argtypes);
+										 2, argtypes);
 	}
 	if (participant_plan == NULL)
 	{
@@ -707,6 +710,7 @@ mrv_review_guard(PG_FUNCTION_ARGS)
 	char	   *unit_province;
 	char	   *unit_city;
 	MrvParty	reviewer;
+	bool		reviewer_found;
 	int			next;
 	Datum		args[7];
 	char		argnulls[7];
@@ -759,6 +763,7 @@ mrv_review_guard(PG_FUNCTION_ARGS)
 
 	/* lock the report: reviews and corrections of one report serialise here */
 	args[0] = Int64GetDatum(report_id);
+	args[1] = Int64GetDatum(reviewer_id);
 	if (mrv_select(review_lock_plan, args, NULL, 1, "locking the report") != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_MRV_UNKNOWN_OBJECT),
@@ -775,6 +780,10 @@ mrv_review_guard(PG_FUNCTION_ARGS)
 	national_reasons = spi_str(9);
 	unit_province = spi_str(10);
 	unit_city = spi_str(11);
+	reviewer_found = DatumGetBool(spi_col(13, &isnull));
+	reviewer.kind = spi_str(14);
+	reviewer.province = spi_str(15);
+	reviewer.city = spi_str(16);
 
 	/* 1. the report must be under review */
 	if (strcmp(status, "in_review") != 0)
@@ -805,7 +814,10 @@ mrv_review_guard(PG_FUNCTION_ARGS)
 	}
 
 	/* 2. the reviewer: an authority of this tier and of the unit's jurisdiction */
-	read_party(reviewer_id, &reviewer);
+	if (!reviewer_found)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_UNKNOWN_PARTICIPANT),
+				 errmsg("participant " INT64_FORMAT " does not exist", reviewer_id)));
 	if (!str_eq(reviewer.kind, tier_kinds[tier]))
 		ereport(ERROR,
 				(errcode(ERRCODE_MRV_WRONG_AUTHORITY),

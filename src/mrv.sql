@@ -272,7 +272,7 @@ CREATE TABLE carbonmkt.mrv_report (
     CHECK (estimated = (estimator_id IS NOT NULL)),
     CHECK (estimated OR compiled_by IS NOT NULL)
 );
-CREATE INDEX mrv_report_by_status ON carbonmkt.mrv_report (status, pending_tier);
+ALTER TABLE carbonmkt.mrv_report SET (fillfactor = 80);   -- room for HOT updates as a report moves on
 COMMENT ON TABLE carbonmkt.mrv_report IS
   'Annual emission reports (年度排放报告) per unit and year, and their place in the workflow.  data_version grows with every change of the data under review (correction, verification, appeal outcome, re-opening); approvals count only for the current version.  national_reasons: why national review is required (named, verification_problems, random_sample, deviation, deposits_missing, deposits_late, reopened), with the numbers in assessment.';
 
