@@ -147,7 +147,7 @@ COMMENT ON COLUMN carbonmkt.mrv_rule.anomaly_threshold IS
   'A monthly value is an anomaly (data-quality view) when it deviates from the mean of the same parameter''s other months by more than this ratio.';
 INSERT INTO carbonmkt.mrv_rule VALUES
   ('CN', 2019, 0.100000, 0.050000, 40, 0, 2, 0.5000, 3, 31, 'AR5',
-   'carbonmkt national defaults (doc/mrv.md): report due 31 March of the following year (RULES.md 4); deposits due 40 days after the month (power-sector monthly deposit practice); the sources name no sample share (Art. 29(3) "一定比例"), deviation threshold or tolerances: 10 %, 5 %, 0 missing and 2 late months, anomaly 50 % are carbonmkt defaults; GWP IPCC AR5.');
+   'carbonmkt national defaults (doc/mrv.md): report due 31 March of the following year (RULES.md 4); the sources name no deposit deadline, sample share (Art. 29(3) "一定比例"), deviation threshold or tolerances: 40 days after the month, 10 %, 5 %, 0 missing and 2 late months, anomaly 50 % are carbonmkt defaults; GWP IPCC AR5 (CF4 and C2F6 for aluminium, S0).');
 
 CREATE FUNCTION carbonmkt.mrv_rule_for(province char(6), year int) RETURNS carbonmkt.mrv_rule
 LANGUAGE sql STABLE PARALLEL SAFE AS
