@@ -736,11 +736,8 @@ mrv_review_guard(PG_FUNCTION_ARGS)
 	reason = SPI_getvalue(tuple, tupdesc, SPI_fnumber(tupdesc, "reason"));
 	reviewed_at = tuple_attr(tuple, tupdesc, "reviewed_at", &isnull);
 	require_not_null(isnull, "reviewed_at", rel);
-	if (strcmp(decision, "approve") == 0)
-		approve = true;
-	else if (strcmp(decision, "reject") == 0)
-		approve = false;
-	else
+	approve = strcmp(decision, "approve") == 0;
+	if (!approve && strcmp(decision, "reject") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a review decision is approve or reject: got \"%s\"", decision)));

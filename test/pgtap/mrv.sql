@@ -283,11 +283,6 @@ SELECT is((SELECT count(*) FROM outcomes WHERE outcome NOT IN ('ok', 'CM106', 'C
           0::bigint, 'no random act failed for any other reason');
 SELECT ok((SELECT count(*) FILTER (WHERE outcome = 'ok') > 300 FROM outcomes), 'hundreds of the random acts succeeded');
 
-SELECT diag('random acts: ' || string_agg(act || ' ' || outcome || ' ' || n, ', ' ORDER BY act, outcome))
-  FROM (SELECT act, outcome, count(*) AS n FROM outcomes GROUP BY 1, 2) s;
-SELECT diag('reasons: ' || string_agg(r || ' ' || n, ', ' ORDER BY r))
-  FROM (SELECT r, count(*) AS n FROM mrv_report, unnest(national_reasons) r GROUP BY r) s;
-
 -- Confirmed figures are immutable ------------------------------------------------------------------
 SELECT throws_ok($$UPDATE confirmed_emission SET emissions_t = emissions_t + 1$$, 'CM112', NULL,
                  'confirmed emissions cannot be updated');
