@@ -47,7 +47,7 @@ SELECT u.participant_id AS unit, u.province, u.city, u.sector,
  WHERE u.kind = 'key_emitter';
 CREATE UNIQUE INDEX ON season (unit);
 ANALYZE season;
-SELECT (SELECT id FROM (SELECT participant_id AS id FROM participant WHERE kind = 'national_authority') m) AS mee \gset
+SELECT participant_id AS mee FROM participant WHERE kind = 'national_authority' \gset
 SELECT kind, count(*) AS participants FROM participant
  WHERE kind IN ('national_authority', 'provincial_authority', 'city_authority', 'service_firm', 'key_emitter')
  GROUP BY kind ORDER BY kind;
