@@ -726,9 +726,12 @@ power_f_load(struct varlena *params, PowerResult *r)
 										num_sub(pivot[best],
 												num_mul(int64_to_numeric(100), F))));
 
-		r->load_rule = psprintf("%s + %s × (%s − 100F)",
-								numeric_normalize(a[best]), numeric_normalize(b[best]),
-								numeric_normalize(pivot[best]));
+		if (num_cmp(b[best], int64_to_numeric(0)) == 0)
+			r->load_rule = psprintf("%s", numeric_normalize(a[best]));
+		else
+			r->load_rule = psprintf("%s + %s x (%s - 100F)",
+									numeric_normalize(a[best]), numeric_normalize(b[best]),
+									numeric_normalize(pivot[best]));
 		return v;
 	}
 	if (kind[best] != NULL && strcmp(kind[best], "power") == 0 &&
@@ -742,7 +745,7 @@ power_f_load(struct varlena *params, PowerResult *r)
 		v = DatumGetNumeric(DirectFunctionCall2(numeric_power,
 												NumericGetDatum(scaled_base),
 												NumericGetDatum(exponent)));
-		r->load_rule = psprintf("%s^(%s − %sF)", numeric_normalize(base[best]),
+		r->load_rule = psprintf("%s^(%s - %sF)", numeric_normalize(base[best]),
 								numeric_normalize(c[best]), numeric_normalize(d[best]));
 		return num_round(v, RATIO_SCALE);
 	}

@@ -234,8 +234,9 @@ BEGIN
         RAISE EXCEPTION 'participant % does not exist', NEW.participant_id USING ERRCODE = 'CM002';
     END IF;
     IF p.kind <> 'key_emitter' THEN
-        RAISE EXCEPTION 'participant % is a %, not a key emitting unit (重点排放单位)', p.participant_id, p.kind
-            USING ERRCODE = 'CM206', HINT = 'Facilities belong to key emitting units.';
+        RAISE EXCEPTION 'participant % is not a key emitting unit (重点排放单位)', p.participant_id
+            USING ERRCODE = 'CM206', DETAIL = format('Its kind is %s.', p.kind),
+                  HINT = 'Facilities belong to key emitting units.';
     END IF;
     SELECT * INTO c FROM carbonmkt.alloc_category WHERE code = NEW.category;
     IF NOT FOUND THEN
@@ -256,8 +257,8 @@ BEGIN
                   HINT = 'The load factor needs the capacity (MW); F_cool needs the cooling type (water or air).';
     END IF;
     IF c.method <> 'power' AND (NEW.capacity_mw IS NOT NULL OR NEW.cooling IS NOT NULL) THEN
-        RAISE EXCEPTION 'production line "%" (category %) has no rated capacity or cooling type', NEW.code, c.code
-            USING ERRCODE = 'CM206';
+        RAISE EXCEPTION 'production line "%" (category %) takes no rated capacity or cooling type', NEW.code, c.code
+            USING ERRCODE = 'CM206', HINT = 'Capacity and cooling type are for generating units (机组).';
     END IF;
     RETURN NEW;
 END
@@ -320,10 +321,14 @@ BEGIN
                             NEW.year, lpad(NEW.month::text, 2, '0')
                 USING ERRCODE = 'CM203', DETAIL = format('Facility %s.', NEW.facility_id);
         END IF;
+        IF NEW.operating_minutes = 0 AND NEW.generation_kwh > 0 THEN
+            RAISE EXCEPTION 'load factor of facility % in %-% is undefined: generation % kWh with zero operating minutes',
+                            NEW.facility_id, NEW.year, lpad(NEW.month::text, 2, '0'), NEW.generation_kwh
+                USING ERRCODE = 'CM205', DETAIL = 'The load factor is generation / (rated capacity x operating time) and lies in [0, 1].';
+        END IF;
         IF NEW.generation_kwh::numeric * 60 > f.capacity_mw * 1000 * NEW.operating_minutes THEN
             RAISE EXCEPTION 'load factor % of facility % in %-% is outside [0, 1]',
-                            CASE WHEN NEW.operating_minutes = 0 THEN 'undefined'
-                                 ELSE round(NEW.generation_kwh::numeric * 60 / (f.capacity_mw * 1000 * NEW.operating_minutes), 4)::text END,
+                            round(NEW.generation_kwh::numeric * 60 / (f.capacity_mw * 1000 * NEW.operating_minutes), 6),
                             NEW.facility_id, NEW.year, lpad(NEW.month::text, 2, '0')
                 USING ERRCODE = 'CM205',
                       DETAIL = format('Generation %s kWh in %s operating minutes at a rated capacity of %s MW.',
@@ -773,7 +778,7 @@ BEGIN
           (1, 'output of this line (产量)', line_output::numeric, f.output_unit, NULL::text),
           (2, 'reference intensity (基准/参考强度)', b.benchmark, 'tCO2/t',
               format('category %s, %s%s', f.category, p_year, CASE WHEN b.illustrative THEN ', illustrative default' ELSE '' END)),
-          (3, 'this line: output x intensity', line_output * b.benchmark, 'tCO2', NULL),
+          (3, 'this line: output x intensity', trim_scale(line_output * b.benchmark), 'tCO2', NULL),
           (4, 'participant: all lines, output x intensity', pe.benchmark_t, 'tCO2', format('%s monthly rows', pe.rows)),
           (5, 'confirmed emissions (经确认排放量)', pe.verified_t::numeric, 'tCO2', format('%s', p_year)),
           (6, 'lower limit (largest gap)', pe.lower_t, 'tCO2', format('verified x (1 - %s)', pe.max_gap)),
