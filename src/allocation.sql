@@ -1367,8 +1367,10 @@ BEGIN
         RETURN;
     END IF;
 
-    CREATE TEMP TABLE IF NOT EXISTS alloc_candidates (participant_id bigint, province char(6), basis_year int,
-                                                      basis_t bigint, share numeric, tonnes bigint) ON COMMIT DROP;
+    IF to_regclass('pg_temp.alloc_candidates') IS NULL THEN
+        CREATE TEMP TABLE alloc_candidates (participant_id bigint, province char(6), basis_year int,
+                                            basis_t bigint, share numeric, tonnes bigint) ON COMMIT DROP;
+    END IF;
     TRUNCATE alloc_candidates;
     INSERT INTO alloc_candidates
     SELECT * FROM carbonmkt._preallocation_candidates(preallocate.jurisdiction, preallocate.year, preallocate.province);
@@ -1428,13 +1430,14 @@ BEGIN
     PERFORM carbonmkt._require_rules(p_jurisdiction, p_year,
                                      ARRAY(SELECT p.participant_id FROM carbonmkt.participant p
                                             WHERE p_province IS NULL OR p.province = p_province));
-    CREATE TEMP TABLE IF NOT EXISTS alloc_final_work (participant_id bigint, province char(6), sector text, method text,
-                                                      computed_t bigint, final_t bigint, basis text, status text)
-        ON COMMIT DROP;
+    IF to_regclass('pg_temp.alloc_final_work') IS NULL THEN
+        CREATE TEMP TABLE alloc_final_work (participant_id bigint, province char(6), sector text, method text,
+                                            computed_t bigint, final_t bigint, basis text, status text) ON COMMIT DROP;
+    END IF;
     TRUNCATE alloc_final_work;
     INSERT INTO alloc_final_work
     SELECT p.participant_id, p.province, p.sector, a.method, a.allowance_t,
-           CASE WHEN a.participant_id IS NOT NULL THEN coalesce(a.allowance_t, 0) END,
+           a.allowance_t,
            CASE a.method WHEN 'power' THEN format('benchmark method, %s generating unit(s)', a.facilities)
                          WHEN 'performance' THEN format('performance method, %s production line(s)', a.facilities) END,
            CASE WHEN NOT EXISTS (SELECT 1 FROM carbonmkt.facility f WHERE f.participant_id = p.participant_id)
@@ -1444,15 +1447,13 @@ BEGIN
                               JOIN carbonmkt.production x ON x.facility_id = f.facility_id AND x.year = p_year
                               WHERE f.participant_id = p.participant_id AND c.method = 'performance')
                      THEN format('pending: no %s confirmed emissions', p_year)
-                WHEN a.participant_id IS NULL THEN format('no %s production data: final allocation 0', p_year)
+                WHEN a.participant_id IS NULL THEN format('pending: no %s production data', p_year)
                 ELSE 'computed' END
       FROM carbonmkt.participant p
       JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= p_year
       LEFT JOIN carbonmkt.participant_allowance(p_year, p_jurisdiction, NULL, p_province, true) a
              ON a.participant_id = p.participant_id
      WHERE p.kind = 'key_emitter' AND (p_province IS NULL OR p.province = p_province);
-    UPDATE alloc_final_work w SET final_t = 0, computed_t = 0
-     WHERE w.status LIKE 'no % production data%';
 
     -- total-quantity control: scale each capped sector to its cap
     FOR cap IN SELECT c.sector, c.cap_t FROM carbonmkt.alloc_cap c
@@ -1503,8 +1504,10 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM carbonmkt.region g WHERE g.code = finalize_allocation.province) THEN
         RAISE EXCEPTION 'unknown province code "%"', finalize_allocation.province USING ERRCODE = '22023';
     END IF;
-    CREATE TEMP TABLE IF NOT EXISTS alloc_final (participant_id bigint, province char(6), sector text, method text,
-                                                 computed_t bigint, final_t bigint, basis text, status text) ON COMMIT DROP;
+    IF to_regclass('pg_temp.alloc_final') IS NULL THEN
+        CREATE TEMP TABLE alloc_final (participant_id bigint, province char(6), sector text, method text,
+                                       computed_t bigint, final_t bigint, basis text, status text) ON COMMIT DROP;
+    END IF;
     TRUNCATE alloc_final;
     INSERT INTO alloc_final
     SELECT * FROM carbonmkt._final_candidates(finalize_allocation.jurisdiction, finalize_allocation.year,
