@@ -5,8 +5,9 @@
  *
  * Three aggregates turn monthly production rows into allowances:
  *
- *	power_allowance(month, power_supplied_kwh, generation_kwh,
- *					operating_minutes, heat_supplied_mj, heat_total_mj, params)
+ *	power_allowance(facility_id, year, month, power_supplied_kwh,
+ *					generation_kwh, operating_minutes, heat_supplied_mj,
+ *					heat_total_mj, jurisdiction)
  *		The 2021-22 power formula of RULES.md 3 for one generating unit
  *		(机组) and year:
  *			B_power x Q_e x F_load x F_heat x F_cool + B_heat x Q_h
@@ -15,21 +16,26 @@
  *		the final function computes F, the heat ratio, the factors and the
  *		allowance from the year's totals.
  *
- *	performance_allowance(month, output_t, intensity, params)
+ *	performance_allowance(participant_id, year, month, output_t, category,
+ *						  jurisdiction)
  *		The performance (intensity) method of cement, steel and aluminium:
- *		sum(output x reference intensity) over a participant's production
- *		lines, clamped so that the surplus or gap stays inside the band
- *		around the participant's verified emissions.
+ *		sum(output x benchmark of its category) over a participant's
+ *		production lines, clamped so that the surplus or gap stays inside the
+ *		band around the participant's confirmed emissions.
  *
  *	benchmark_allowance(month, output, benchmark, rounding)
- *		Plain sum(benchmark x output).
+ *		Plain sum(benchmark x output), rounded once.
  *
- * Every policy number (benchmarks, correction factors, the F_load pieces,
- * the band, the rounding rule) arrives as an argument, read by SQL from the
- * rule tables of src/allocation.sql: nothing here is a policy number.  The
- * "params" argument of a group (a composite row, or the rounding rule) must be
- * byte-identical in every row of the group; that also catches a group that
- * mixes facilities or years.
+ * Rules.  Every policy number (benchmarks, correction factors, the F_load
+ * pieces, the band, the rounding rule) is a row of a rule table of
+ * src/allocation.sql; nothing here is a policy number.  The final functions
+ * read the rules of the group's jurisdiction and year through SPI (saved
+ * plans over carbonmkt.facility_power_params(),
+ * carbonmkt.participant_performance_params() and carbonmkt.alloc_benchmark),
+ * once per query: the rows are cached in the final function's fn_extra for
+ * the rest of the query.  So a monthly row carries only ids and quantities,
+ * and the transition functions do int64 additions.  A group is one facility
+ * (or participant) and year: a row of another one is an error (CM207).
  *
  * Exactness: quantities are summed as int64 (kWh, MJ, minutes, tonnes).  The
  * final functions work in numeric.  Two ratios need a division: the load
@@ -41,8 +47,9 @@
  * doc/allocation.md, "Precision", gives the error bound.
  *
  * All aggregates are PARALLEL SAFE (internal state with combine, serialise
- * and deserialise functions) and have an inverse transition function, so
- * they can run as moving window aggregates.
+ * and deserialise functions; the final functions, which read the rules, run
+ * in the leader) and have an inverse transition function, so they can run as
+ * moving window aggregates.
  *
  * Copyright (c) 2026, carbonmkt developers
  *
@@ -55,19 +62,22 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
-#include "executor/executor.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/typcache.h"
 
 #include "carbonmkt.h"
 
 /* SQLSTATEs of the allocation room (doc/allocation.md, Errors) */
+#define ERRCODE_ALLOC_UNKNOWN_FACILITY		MAKE_SQLSTATE('C','M','2','0','1')
 #define ERRCODE_ALLOC_PERIOD_OUT_OF_RANGE	MAKE_SQLSTATE('C','M','2','0','2')
 #define ERRCODE_ALLOC_BAD_QUANTITY			MAKE_SQLSTATE('C','M','2','0','3')
 #define ERRCODE_ALLOC_MISSING_RULE			MAKE_SQLSTATE('C','M','2','0','4')
@@ -83,7 +93,7 @@
  */
 #define RATIO_SCALE			20
 
-/* Distinct intensities an intensity state keeps apart before folding. */
+/* Distinct benchmarks (categories) a state keeps apart. */
 #define INTENSITY_SLOTS		8
 
 #define MONTHS				12
@@ -95,14 +105,410 @@ PG_FUNCTION_INFO_V1(power_alloc_serialize);
 PG_FUNCTION_INFO_V1(power_alloc_deserialize);
 PG_FUNCTION_INFO_V1(power_alloc_final);
 PG_FUNCTION_INFO_V1(power_alloc_explain_final);
-PG_FUNCTION_INFO_V1(intensity_alloc_trans);
-PG_FUNCTION_INFO_V1(intensity_alloc_inv);
+PG_FUNCTION_INFO_V1(performance_alloc_trans);
+PG_FUNCTION_INFO_V1(performance_alloc_inv);
+PG_FUNCTION_INFO_V1(benchmark_alloc_trans);
+PG_FUNCTION_INFO_V1(benchmark_alloc_inv);
 PG_FUNCTION_INFO_V1(intensity_alloc_combine);
 PG_FUNCTION_INFO_V1(intensity_alloc_serialize);
 PG_FUNCTION_INFO_V1(intensity_alloc_deserialize);
 PG_FUNCTION_INFO_V1(benchmark_alloc_final);
 PG_FUNCTION_INFO_V1(performance_alloc_final);
 PG_FUNCTION_INFO_V1(performance_alloc_explain_final);
+
+/* ----------------------------------------------------------------
+ *		Varlena helpers and the group key
+ * ----------------------------------------------------------------
+ */
+
+/* A copy of a varlena with a 4-byte header, in context ctx. */
+static struct varlena *
+copy_plain_varlena(struct varlena *v, MemoryContext ctx)
+{
+	Size		len = VARSIZE_ANY_EXHDR(v);
+	struct varlena *copy = (struct varlena *) MemoryContextAlloc(ctx, VARHDRSZ + len);
+
+	SET_VARSIZE(copy, VARHDRSZ + len);
+	memcpy(VARDATA(copy), VARDATA_ANY(v), len);
+	return copy;
+}
+
+static inline bool
+varlena_equal(struct varlena *a, struct varlena *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/*
+ * The identity of a group: a facility (power) or participant (performance)
+ * and the year and jurisdiction whose rules apply; for benchmark_allowance
+ * only "text", the rounding rule.  Every row of a group must carry the same.
+ */
+typedef struct GroupKey
+{
+	bool		set;
+	int64		id;
+	int32		year;
+	struct varlena *jurisdiction;	/* text, plain header; or the rounding rule */
+} GroupKey;
+
+static void
+group_mismatch(const char *aggname, GroupKey *key, int64 id, int32 year)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ALLOC_BAD_GROUP),
+			 errmsg("%s: rows of different groups in one aggregate", aggname),
+			 errdetail("The group is " INT64_FORMAT " in %d; a row is of " INT64_FORMAT " in %d, or of another jurisdiction or rounding rule.",
+					   key->id, key->year, id, year),
+			 errhint("Group by the facility (power_allowance) or participant (performance_allowance) and the year.")));
+}
+
+/* Take the key of a row: the first row sets it, every later one must match. */
+static void
+group_accept(GroupKey *key, int64 id, int32 year, Datum text_datum, MemoryContext ctx,
+			 const char *aggname)
+{
+	struct varlena *t = PG_DETOAST_DATUM_PACKED(text_datum);
+
+	if (!key->set)
+	{
+		key->set = true;
+		key->id = id;
+		key->year = year;
+		key->jurisdiction = copy_plain_varlena(t, ctx);
+	}
+	else if (key->id != id || key->year != year || !varlena_equal(key->jurisdiction, t))
+		group_mismatch(aggname, key, id, year);
+}
+
+static void
+group_merge(GroupKey *key, GroupKey *other, MemoryContext ctx, const char *aggname)
+{
+	if (!other->set)
+		return;
+	if (!key->set)
+	{
+		key->set = true;
+		key->id = other->id;
+		key->year = other->year;
+		key->jurisdiction = copy_plain_varlena(other->jurisdiction, ctx);
+	}
+	else if (key->id != other->id || key->year != other->year ||
+			 !varlena_equal(key->jurisdiction, other->jurisdiction))
+		group_mismatch(aggname, key, other->id, other->year);
+}
+
+static void
+send_varlena(StringInfo buf, struct varlena *v)
+{
+	if (v == NULL)
+		pq_sendint32(buf, (uint32) -1);
+	else
+	{
+		pq_sendint32(buf, (uint32) VARSIZE_ANY_EXHDR(v));
+		pq_sendbytes(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+	}
+}
+
+/* A read-only message buffer over a serialised state. */
+static void
+init_read_buffer(StringInfo buf, bytea *b)
+{
+	buf->data = VARDATA_ANY(b);
+	buf->len = VARSIZE_ANY_EXHDR(b);
+	buf->maxlen = buf->len;
+	buf->cursor = 0;
+}
+
+static struct varlena *
+get_varlena(StringInfo buf)
+{
+	int32		len = (int32) pq_getmsgint(buf, 4);
+	struct varlena *v;
+
+	if (len < 0)
+		return NULL;
+	v = (struct varlena *) palloc(VARHDRSZ + len);
+	SET_VARSIZE(v, VARHDRSZ + len);
+	memcpy(VARDATA(v), pq_getmsgbytes(buf, len), len);
+	return v;
+}
+
+static void
+send_group_key(StringInfo buf, GroupKey *key)
+{
+	pq_sendbyte(buf, key->set ? 1 : 0);
+	pq_sendint64(buf, key->id);
+	pq_sendint32(buf, (uint32) key->year);
+	send_varlena(buf, key->set ? key->jurisdiction : NULL);
+}
+
+static void
+get_group_key(StringInfo buf, GroupKey *key)
+{
+	key->set = pq_getmsgbyte(buf) != 0;
+	key->id = pq_getmsgint64(buf);
+	key->year = (int32) pq_getmsgint(buf, 4);
+	key->jurisdiction = get_varlena(buf);
+	if (key->set && key->jurisdiction == NULL)
+		elog(ERROR, "allocation aggregate: corrupt serialised state");
+}
+
+/* ----------------------------------------------------------------
+ *		Rules, read once per query
+ *
+ * The final functions look the rules of a group up in maps built by one
+ * SPI query per (kind, jurisdiction, year) and kept in fn_extra, in the
+ * final function's fn_mcxt, for the rest of the query.
+ * ----------------------------------------------------------------
+ */
+
+typedef enum RuleKind
+{
+	RULES_POWER,				/* facility_id -> carbonmkt.power_params */
+	RULES_PERFORMANCE,			/* participant_id -> carbonmkt.performance_params */
+	RULES_BENCHMARK,			/* category -> benchmark (numeric) */
+	RULES_KINDS
+} RuleKind;
+
+static const char *const rule_sql[RULES_KINDS] = {
+	"SELECT facility_id, params FROM carbonmkt.facility_power_params($1, $2)",
+	"SELECT participant_id, params FROM carbonmkt.participant_performance_params($1, $2)",
+	"SELECT category, benchmark FROM carbonmkt.alloc_benchmark WHERE jurisdiction = $1 AND year = $2"
+};
+
+static SPIPlanPtr rule_plans[RULES_KINDS];
+
+typedef struct RuleEntry
+{
+	int64		id;				/* hash key (ids) */
+	struct varlena *value;		/* params row or benchmark, NULL if NULL */
+} RuleEntry;
+
+typedef struct CategoryEntry
+{
+	char		category[NAMEDATALEN];	/* hash key (categories) */
+	struct varlena *value;
+} CategoryEntry;
+
+typedef struct RuleMap
+{
+	RuleKind	kind;
+	int32		year;
+	char	   *jurisdiction;
+	HTAB	   *map;
+	struct RuleMap *next;
+} RuleMap;
+
+static RuleMap *
+rule_map(FunctionCallInfo fcinfo, RuleKind kind, const char *jurisdiction, int32 year)
+{
+	RuleMap   **head = (RuleMap **) &fcinfo->flinfo->fn_extra;
+	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+	RuleMap    *m;
+	HASHCTL		ctl;
+	Datum		args[2];
+	int			ret;
+
+	for (m = *head; m != NULL; m = m->next)
+		if (m->kind == kind && m->year == year && strcmp(m->jurisdiction, jurisdiction) == 0)
+			return m;
+
+	m = (RuleMap *) MemoryContextAllocZero(mcxt, sizeof(RuleMap));
+	m->kind = kind;
+	m->year = year;
+	m->jurisdiction = MemoryContextStrdup(mcxt, jurisdiction);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.hcxt = mcxt;
+	if (kind == RULES_BENCHMARK)
+	{
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(CategoryEntry);
+		m->map = hash_create("carbonmkt allocation benchmarks", 16, &ctl,
+							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	else
+	{
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(RuleEntry);
+		m->map = hash_create("carbonmkt allocation rules", 1024, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "allocation rules: SPI_connect failed");
+	if (rule_plans[kind] == NULL)
+	{
+		Oid			argtypes[2] = {TEXTOID, INT4OID};
+		SPIPlanPtr	plan = SPI_prepare(rule_sql[kind], 2, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "allocation rules: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "allocation rules: SPI_keepplan failed");
+		rule_plans[kind] = plan;
+	}
+	args[0] = CStringGetTextDatum(jurisdiction);
+	args[1] = Int32GetDatum(year);
+	ret = SPI_execute_plan(rule_plans[kind], args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "allocation rules: SPI_execute_plan returned %s", SPI_result_code_string(ret));
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+		bool		keynull;
+		bool		valnull;
+		Datum		k = SPI_getbinval(tuple, tupdesc, 1, &keynull);
+		Datum		v = SPI_getbinval(tuple, tupdesc, 2, &valnull);
+		struct varlena *value = valnull ? NULL :
+			copy_plain_varlena(PG_DETOAST_DATUM(v), mcxt);
+
+		if (keynull)
+			continue;
+		if (kind == RULES_BENCHMARK)
+		{
+			char		key[NAMEDATALEN];
+			CategoryEntry *e;
+
+			memset(key, 0, sizeof(key));
+			strlcpy(key, TextDatumGetCString(k), NAMEDATALEN);
+			e = (CategoryEntry *) hash_search(m->map, key, HASH_ENTER, NULL);
+			e->value = value;
+		}
+		else
+		{
+			int64		id = DatumGetInt64(k);
+			RuleEntry  *e = (RuleEntry *) hash_search(m->map, &id, HASH_ENTER, NULL);
+
+			e->value = value;
+		}
+	}
+	SPI_finish();
+
+	m->next = *head;
+	*head = m;
+	return m;
+}
+
+/*
+ * A params row (a composite datum stored as a plain varlena), deformed once
+ * per final-function call; fields are then found by name.
+ */
+typedef struct ParamsRow
+{
+	TupleDesc	tupdesc;		/* pinned until params_close() */
+	Datum	   *values;
+	bool	   *nulls;
+} ParamsRow;
+
+static void
+params_open(struct varlena *params, ParamsRow *row)
+{
+	HeapTupleHeader th = (HeapTupleHeader) params;
+	HeapTupleData tuple;
+
+	row->tupdesc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(th), HeapTupleHeaderGetTypMod(th));
+	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = th;
+	row->values = (Datum *) palloc(sizeof(Datum) * row->tupdesc->natts);
+	row->nulls = (bool *) palloc(sizeof(bool) * row->tupdesc->natts);
+	heap_deform_tuple(&tuple, row->tupdesc, row->values, row->nulls);
+}
+
+static void
+params_close(ParamsRow *row)
+{
+	ReleaseTupleDesc(row->tupdesc);
+}
+
+static Datum
+param_datum(ParamsRow *params, const char *name, bool *isnull)
+{
+	for (int i = 0; i < params->tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(params->tupdesc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+		{
+			*isnull = params->nulls[i];
+			return params->values[i];
+		}
+	}
+	elog(ERROR, "allocation params have no field \"%s\"", name);
+	return (Datum) 0;			/* keep compiler quiet */
+}
+
+static Numeric
+param_numeric(ParamsRow *params, const char *name)
+{
+	bool		isnull;
+	Datum		d = param_datum(params, name, &isnull);
+
+	return isnull ? NULL : DatumGetNumeric(d);
+}
+
+static char *
+param_text(ParamsRow *params, const char *name)
+{
+	bool		isnull;
+	Datum		d = param_datum(params, name, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static int64
+param_int64(ParamsRow *params, const char *name, bool *isnull)
+{
+	Datum		d = param_datum(params, name, isnull);
+
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+/* A numeric[] field as an array of Numeric (NULL elements stay NULL). */
+static int
+param_numeric_array(ParamsRow *params, const char *name, Numeric **out)
+{
+	bool		isnull;
+	Datum		d = param_datum(params, name, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	*out = NULL;
+	if (isnull)
+		return 0;
+	deconstruct_array(DatumGetArrayTypeP(d), NUMERICOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	*out = (Numeric *) palloc0(sizeof(Numeric) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		(*out)[i] = nulls[i] ? NULL : DatumGetNumeric(elems[i]);
+	return n;
+}
+
+static int
+param_text_array(ParamsRow *params, const char *name, char ***out)
+{
+	bool		isnull;
+	Datum		d = param_datum(params, name, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	*out = NULL;
+	if (isnull)
+		return 0;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	*out = (char **) palloc0(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		(*out)[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return n;
+}
 
 /* ----------------------------------------------------------------
  *		Numeric helpers
@@ -205,187 +611,6 @@ round_tonnes(Numeric exact, const char *mode)
 }
 
 /* ----------------------------------------------------------------
- *		Group parameters
- * ----------------------------------------------------------------
- */
-
-/* A copy of a varlena with a 4-byte header, in context ctx. */
-static struct varlena *
-copy_plain_varlena(struct varlena *v, MemoryContext ctx)
-{
-	Size		len = VARSIZE_ANY_EXHDR(v);
-	struct varlena *copy = (struct varlena *) MemoryContextAlloc(ctx, VARHDRSZ + len);
-
-	SET_VARSIZE(copy, VARHDRSZ + len);
-	memcpy(VARDATA(copy), VARDATA_ANY(v), len);
-	return copy;
-}
-
-static inline bool
-varlena_equal(struct varlena *a, struct varlena *b)
-{
-	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
-		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
-}
-
-static void
-params_mismatch(const char *aggname)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_ALLOC_BAD_GROUP),
-			 errmsg("%s: the rows of one group carry different parameters", aggname),
-			 errdetail("Every row of a group must carry the same params value (one facility and year for power_allowance, one participant and year for performance_allowance, one rounding rule for benchmark_allowance)."),
-			 errhint("Group by the facility (or participant) and the year, and join the parameters once per group.")));
-}
-
-/*
- * params_accept
- *		Keeps the first params value of a group (copied into ctx) and checks
- *		that every later one is byte-identical.
- */
-static void
-params_accept(struct varlena **slot, Datum d, MemoryContext ctx, const char *aggname)
-{
-	struct varlena *v = PG_DETOAST_DATUM(d);
-
-	if (*slot == NULL)
-		*slot = copy_plain_varlena(v, ctx);
-	else if (!varlena_equal(*slot, v))
-		params_mismatch(aggname);
-}
-
-/* Merge params of two partial states (combine). */
-static void
-params_merge(struct varlena **slot, struct varlena *other, MemoryContext ctx, const char *aggname)
-{
-	if (other == NULL)
-		return;
-	if (*slot == NULL)
-		*slot = copy_plain_varlena(other, ctx);
-	else if (!varlena_equal(*slot, other))
-		params_mismatch(aggname);
-}
-
-static void
-send_varlena(StringInfo buf, struct varlena *v)
-{
-	if (v == NULL)
-		pq_sendint32(buf, (uint32) -1);
-	else
-	{
-		pq_sendint32(buf, (uint32) VARSIZE_ANY_EXHDR(v));
-		pq_sendbytes(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
-	}
-}
-
-/* A read-only message buffer over a serialised state. */
-static void
-init_read_buffer(StringInfo buf, bytea *b)
-{
-	buf->data = VARDATA_ANY(b);
-	buf->len = VARSIZE_ANY_EXHDR(b);
-	buf->maxlen = buf->len;
-	buf->cursor = 0;
-}
-
-static struct varlena *
-get_varlena(StringInfo buf)
-{
-	int32		len = (int32) pq_getmsgint(buf, 4);
-	struct varlena *v;
-
-	if (len < 0)
-		return NULL;
-	v = (struct varlena *) palloc(VARHDRSZ + len);
-	SET_VARSIZE(v, VARHDRSZ + len);
-	memcpy(VARDATA(v), pq_getmsgbytes(buf, len), len);
-	return v;
-}
-
-/* Fields of a params row (a composite datum stored as a plain varlena). */
-static Datum
-param_datum(struct varlena *params, const char *name, bool *isnull)
-{
-	return GetAttributeByName((HeapTupleHeader) params, name, isnull);
-}
-
-static Numeric
-param_numeric(struct varlena *params, const char *name)
-{
-	bool		isnull;
-	Datum		d = param_datum(params, name, &isnull);
-
-	return isnull ? NULL : DatumGetNumeric(d);
-}
-
-static char *
-param_text(struct varlena *params, const char *name)
-{
-	bool		isnull;
-	Datum		d = param_datum(params, name, &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(d);
-}
-
-static int64
-param_int64(struct varlena *params, const char *name, bool *isnull)
-{
-	Datum		d = param_datum(params, name, isnull);
-
-	return *isnull ? 0 : DatumGetInt64(d);
-}
-
-static int32
-param_int32(struct varlena *params, const char *name)
-{
-	bool		isnull;
-	Datum		d = param_datum(params, name, &isnull);
-
-	return isnull ? 0 : DatumGetInt32(d);
-}
-
-/* A numeric[] field as an array of Numeric (NULL elements stay NULL). */
-static int
-param_numeric_array(struct varlena *params, const char *name, Numeric **out)
-{
-	bool		isnull;
-	Datum		d = param_datum(params, name, &isnull);
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	*out = NULL;
-	if (isnull)
-		return 0;
-	deconstruct_array(DatumGetArrayTypeP(d), NUMERICOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	*out = (Numeric *) palloc0(sizeof(Numeric) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		(*out)[i] = nulls[i] ? NULL : DatumGetNumeric(elems[i]);
-	return n;
-}
-
-static int
-param_text_array(struct varlena *params, const char *name, char ***out)
-{
-	bool		isnull;
-	Datum		d = param_datum(params, name, &isnull);
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	*out = NULL;
-	if (isnull)
-		return 0;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	*out = (char **) palloc0(sizeof(char *) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		(*out)[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
-	return n;
-}
-
-/* ----------------------------------------------------------------
  *		Row checks shared by the aggregates
  * ----------------------------------------------------------------
  */
@@ -444,11 +669,16 @@ add_checked(int64 *acc, int64 v, int sign)
 
 /* ----------------------------------------------------------------
  *		power_allowance
+ *
+ * Arguments of the transition function: 1 facility_id, 2 year, 3 month,
+ * 4 power_supplied_kwh, 5 generation_kwh, 6 operating_minutes,
+ * 7 heat_supplied_mj, 8 heat_total_mj, 9 jurisdiction.
  * ----------------------------------------------------------------
  */
 
 typedef struct PowerState
 {
+	GroupKey	key;			/* facility, year, jurisdiction */
 	int64		nrows;
 	int64		power_kwh;		/* 供电量, kWh */
 	int64		generation_kwh; /* 发电量, kWh */
@@ -456,41 +686,38 @@ typedef struct PowerState
 	int64		heat_mj;		/* 供热量, MJ */
 	int64		heat_total_mj;	/* total heat consumption, MJ */
 	int32		month_rows[MONTHS];
-	struct varlena *params;		/* carbonmkt.power_params, or NULL */
 } PowerState;
 
 static void
 power_apply_row(FunctionCallInfo fcinfo, PowerState *state, MemoryContext ctx, int sign)
 {
 	const char *agg = "power_allowance";
-	int32		month = check_month(fcinfo, 1, agg);
-	int64		power = check_quantity(fcinfo, 2, agg, "power supplied", month);
-	int64		generation = check_quantity(fcinfo, 3, agg, "generation", month);
+	int32		month = check_month(fcinfo, 3, agg);
+	int64		power = check_quantity(fcinfo, 4, agg, "power supplied", month);
+	int64		generation = check_quantity(fcinfo, 5, agg, "generation", month);
 	int64		minutes;
 	int64		heat;
 	int64		heat_total;
 
-	if (PG_ARGISNULL(4))
+	if (PG_ARGISNULL(6))
 		ereport(ERROR,
 				(errcode(ERRCODE_ALLOC_BAD_QUANTITY),
 				 errmsg("%s: operating minutes is NULL in month %d", agg, month)));
-	minutes = PG_GETARG_INT32(4);
+	minutes = PG_GETARG_INT32(6);
 	if (minutes < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ALLOC_BAD_QUANTITY),
 				 errmsg("%s: operating minutes is negative in month %d: " INT64_FORMAT, agg, month, minutes)));
-	heat = check_quantity(fcinfo, 5, agg, "heat supplied", month);
-	heat_total = check_quantity(fcinfo, 6, agg, "total heat", month);
-	if (PG_ARGISNULL(7))
+	heat = check_quantity(fcinfo, 7, agg, "heat supplied", month);
+	heat_total = check_quantity(fcinfo, 8, agg, "total heat", month);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(9))
 		ereport(ERROR,
-				(errcode(ERRCODE_ALLOC_MISSING_RULE),
-				 errmsg("%s: params is NULL in month %d", agg, month),
-				 errhint("Join carbonmkt.facility_power_params(jurisdiction, year) for the facility.")));
-
+				(errcode(ERRCODE_ALLOC_BAD_GROUP),
+				 errmsg("%s: facility, year and jurisdiction must not be NULL (month %d)", agg, month)));
 	if (sign > 0)
-		params_accept(&state->params, PG_GETARG_DATUM(7), ctx, agg);
-	else if (state->params == NULL || !varlena_equal(state->params, PG_DETOAST_DATUM(PG_GETARG_DATUM(7))))
-		params_mismatch(agg);
+		group_accept(&state->key, PG_GETARG_INT64(1), PG_GETARG_INT32(2), PG_GETARG_DATUM(9), ctx, agg);
+	else if (!state->key.set || state->key.id != PG_GETARG_INT64(1) || state->key.year != PG_GETARG_INT32(2))
+		group_mismatch(agg, &state->key, PG_GETARG_INT64(1), PG_GETARG_INT32(2));
 
 	state->month_rows[month - 1] += sign;
 	if (state->month_rows[month - 1] > 1)
@@ -568,7 +795,7 @@ power_alloc_combine(PG_FUNCTION_ARGS)
 	if (s1 == NULL)
 		s1 = (PowerState *) MemoryContextAllocZero(aggcontext, sizeof(PowerState));
 
-	params_merge(&s1->params, s2->params, aggcontext, "power_allowance");
+	group_merge(&s1->key, &s2->key, aggcontext, "power_allowance");
 	for (int m = 0; m < MONTHS; m++)
 	{
 		s1->month_rows[m] += s2->month_rows[m];
@@ -598,6 +825,7 @@ power_alloc_serialize(PG_FUNCTION_ARGS)
 	state = (PowerState *) PG_GETARG_POINTER(0);
 
 	pq_begintypsend(&buf);
+	send_group_key(&buf, &state->key);
 	pq_sendint64(&buf, state->nrows);
 	pq_sendint64(&buf, state->power_kwh);
 	pq_sendint64(&buf, state->generation_kwh);
@@ -606,7 +834,6 @@ power_alloc_serialize(PG_FUNCTION_ARGS)
 	pq_sendint64(&buf, state->heat_total_mj);
 	for (int m = 0; m < MONTHS; m++)
 		pq_sendint32(&buf, (uint32) state->month_rows[m]);
-	send_varlena(&buf, state->params);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -623,6 +850,7 @@ power_alloc_deserialize(PG_FUNCTION_ARGS)
 
 	init_read_buffer(&buf, sstate);
 	state = (PowerState *) palloc0(sizeof(PowerState));
+	get_group_key(&buf, &state->key);
 	state->nrows = pq_getmsgint64(&buf);
 	state->power_kwh = pq_getmsgint64(&buf);
 	state->generation_kwh = pq_getmsgint64(&buf);
@@ -631,9 +859,24 @@ power_alloc_deserialize(PG_FUNCTION_ARGS)
 	state->heat_total_mj = pq_getmsgint64(&buf);
 	for (int m = 0; m < MONTHS; m++)
 		state->month_rows[m] = (int32) pq_getmsgint(&buf, 4);
-	state->params = get_varlena(&buf);
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(state);
+}
+
+/* The rules of a power group: its row of carbonmkt.facility_power_params(). */
+static struct varlena *
+power_rules(FunctionCallInfo fcinfo, PowerState *state)
+{
+	char	   *jurisdiction = text_to_cstring((text *) state->key.jurisdiction);
+	RuleMap    *m = rule_map(fcinfo, RULES_POWER, jurisdiction, state->key.year);
+	RuleEntry  *e = (RuleEntry *) hash_search(m->map, &state->key.id, HASH_FIND, NULL);
+
+	if (e == NULL || e->value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_ALLOC_UNKNOWN_FACILITY),
+				 errmsg("facility " INT64_FORMAT " is not a registered generating unit", state->key.id),
+				 errhint("power_allowance() computes the allowance of a facility whose category has the power method (carbonmkt.facility, carbonmkt.alloc_category).")));
+	return e->value;
 }
 
 /* Everything the power formula computed, for the allowance and its explanation. */
@@ -675,7 +918,7 @@ typedef struct PowerResult
  *			power:	base ^ (c - d x F), to RATIO_SCALE decimal places
  */
 static Numeric
-power_f_load(struct varlena *params, PowerResult *r)
+power_f_load(ParamsRow *params, PowerResult *r)
 {
 	Numeric    *lower,
 			   *a,
@@ -762,9 +1005,10 @@ power_f_load(struct varlena *params, PowerResult *r)
  *			B_power x Q_e x F_load x F_heat x F_cool + B_heat x Q_h
  */
 static void
-power_compute(PowerState *state, PowerResult *r)
+power_compute(FunctionCallInfo fcinfo, PowerState *state, PowerResult *r)
 {
-	struct varlena *params = state->params;
+	ParamsRow	prow;
+	ParamsRow  *params = &prow;
 	char	   *jurisdiction;
 	char	   *fuel;
 	bool		isnull;
@@ -773,10 +1017,11 @@ power_compute(PowerState *state, PowerResult *r)
 	Numeric		one = int64_to_numeric(1);
 
 	memset(r, 0, sizeof(PowerResult));
-	r->facility_id = param_int64(params, "facility_id", &isnull);
-	r->year = param_int32(params, "year");
+	params_open(power_rules(fcinfo, state), params);
+	r->facility_id = state->key.id;
+	r->year = state->key.year;
 	r->category = param_text(params, "category");
-	jurisdiction = param_text(params, "jurisdiction");
+	jurisdiction = text_to_cstring((text *) state->key.jurisdiction);
 	fuel = param_text(params, "fuel");
 	r->cooling = param_text(params, "cooling");
 	r->capacity_mw = param_numeric(params, "capacity_mw");
@@ -939,6 +1184,7 @@ power_compute(PowerState *state, PowerResult *r)
 		r->heat_part = zero;
 	r->exact = num_add(r->power_part, r->heat_part);
 	r->allowance = round_tonnes(r->exact, r->rounding);
+	params_close(params);
 }
 
 /*
@@ -954,9 +1200,9 @@ power_alloc_final(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (PowerState *) PG_GETARG_POINTER(0);
-	if (state->nrows == 0 || state->params == NULL)
+	if (state->nrows == 0)
 		PG_RETURN_NULL();
-	power_compute(state, &r);
+	power_compute(fcinfo, state, &r);
 	PG_RETURN_INT64(r.allowance);
 }
 
@@ -1015,9 +1261,9 @@ power_alloc_explain_final(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (PowerState *) PG_GETARG_POINTER(0);
-	if (state->nrows == 0 || state->params == NULL)
+	if (state->nrows == 0)
 		PG_RETURN_NULL();
-	power_compute(state, &r);
+	power_compute(fcinfo, state, &r);
 
 	tupdesc = result_tupdesc(fcinfo, PE_NATTS, "carbonmkt.power_explanation");
 	memset(nulls, 0, sizeof(nulls));
@@ -1053,35 +1299,52 @@ power_alloc_explain_final(PG_FUNCTION_ARGS)
 /* ----------------------------------------------------------------
  *		performance_allowance and benchmark_allowance
  *
- * Both sum output x intensity.  A state keeps up to INTENSITY_SLOTS
- * distinct intensities with the output summed under each (int64), so a
- * row costs one int64 addition; rows whose intensity finds no slot are
- * folded into an exact numeric sum of products.
+ * Both sum output x benchmark.  A state keeps up to INTENSITY_SLOTS distinct
+ * keys with the output summed under each (int64), so a row costs one int64
+ * addition: for performance_allowance the key is the category (its benchmark
+ * is read from the rules in the final function), for benchmark_allowance the
+ * benchmark itself, and rows whose benchmark finds no slot are folded into an
+ * exact numeric sum of products.
  * ----------------------------------------------------------------
  */
 
 typedef struct IntensitySlot
 {
-	struct varlena *intensity;	/* numeric, plain header */
+	struct varlena *key;		/* category (text) or benchmark (numeric) */
 	int64		output;
 } IntensitySlot;
 
 typedef struct IntensityState
 {
+	bool		by_category;	/* performance_allowance: slots keyed by category */
+	GroupKey	key;			/* participant, year, jurisdiction; or the rounding rule */
 	int64		nrows;
 	int64		output;
 	int32		nslots;
 	IntensitySlot slots[INTENSITY_SLOTS];
-	Numeric		folded;			/* sum of products beyond the slots, or NULL */
-	struct varlena *params;		/* performance_params row, or the rounding rule */
-	const char *aggname;		/* for messages */
+	Numeric		folded;			/* benchmark x output beyond the slots, or NULL */
 } IntensityState;
+
+static inline const char *
+intensity_aggname(IntensityState *state)
+{
+	return state->by_category ? "performance_allowance" : "benchmark_allowance";
+}
+
+static IntensityState *
+intensity_state_new(MemoryContext ctx, bool by_category)
+{
+	IntensityState *state = (IntensityState *) MemoryContextAllocZero(ctx, sizeof(IntensityState));
+
+	state->by_category = by_category;
+	return state;
+}
 
 /* A benchmark must be a finite number >= 0 (checked once per distinct value). */
 static Numeric
-check_intensity(struct varlena *intensity, const char *agg)
+check_benchmark(struct varlena *benchmark, const char *agg)
 {
-	Numeric		n = (Numeric) copy_plain_varlena(intensity, CurrentMemoryContext);
+	Numeric		n = (Numeric) copy_plain_varlena(benchmark, CurrentMemoryContext);
 
 	if (numeric_is_nan(n) || numeric_is_inf(n) || num_cmp(n, int64_to_numeric(0)) < 0)
 		ereport(ERROR,
@@ -1109,14 +1372,14 @@ intensity_fold(IntensityState *state, MemoryContext ctx, Numeric product, int si
 	MemoryContextSwitchTo(old);
 }
 
-/* Add (sign 1) or remove (sign -1) output under an intensity. */
+/* Add (sign 1) or remove (sign -1) output under a key. */
 static void
-intensity_add(IntensityState *state, MemoryContext ctx, struct varlena *intensity,
+intensity_add(IntensityState *state, MemoryContext ctx, struct varlena *key,
 			  int64 output, int sign)
 {
 	for (int i = 0; i < state->nslots; i++)
 	{
-		if (varlena_equal(state->slots[i].intensity, intensity))
+		if (varlena_equal(state->slots[i].key, key))
 		{
 			add_checked(&state->slots[i].output, output, sign);
 			return;
@@ -1126,95 +1389,131 @@ intensity_add(IntensityState *state, MemoryContext ctx, struct varlena *intensit
 	{
 		IntensitySlot *slot = &state->slots[state->nslots];
 
-		(void) check_intensity(intensity, state->aggname);
-		slot->intensity = copy_plain_varlena(intensity, ctx);
+		if (!state->by_category)
+			(void) check_benchmark(key, intensity_aggname(state));
+		slot->key = copy_plain_varlena(key, ctx);
 		slot->output = output;
 		state->nslots++;
 		return;
 	}
+	if (state->by_category)
+		ereport(ERROR,
+				(errcode(ERRCODE_ALLOC_BAD_GROUP),
+				 errmsg("performance_allowance: more than %d categories in one group", INTENSITY_SLOTS)));
 	intensity_fold(state, ctx,
-				   num_mul(int64_to_numeric(output), check_intensity(intensity, state->aggname)),
+				   num_mul(int64_to_numeric(output), check_benchmark(key, intensity_aggname(state))),
 				   sign);
 }
 
+/*
+ * performance_alloc_trans, performance_alloc_inv
+ *		Arguments: 1 participant_id, 2 year, 3 month, 4 output_t, 5 category,
+ *		6 jurisdiction.
+ */
 static void
-intensity_apply_row(FunctionCallInfo fcinfo, IntensityState *state, MemoryContext ctx,
-					int sign)
+performance_apply_row(FunctionCallInfo fcinfo, IntensityState *state, MemoryContext ctx, int sign)
 {
-	const char *agg = state->aggname;
+	const char *agg = "performance_allowance";
+	int32		month = check_month(fcinfo, 3, agg);
+	int64		output = check_quantity(fcinfo, 4, agg, "output", month);
+
+	if (PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_ALLOC_BAD_FACILITY),
+				 errmsg("%s: category is NULL in month %d", agg, month)));
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_ALLOC_BAD_GROUP),
+				 errmsg("%s: participant, year and jurisdiction must not be NULL (month %d)", agg, month)));
+	if (sign > 0)
+		group_accept(&state->key, PG_GETARG_INT64(1), PG_GETARG_INT32(2), PG_GETARG_DATUM(6), ctx, agg);
+	else if (!state->key.set || state->key.id != PG_GETARG_INT64(1) || state->key.year != PG_GETARG_INT32(2))
+		group_mismatch(agg, &state->key, PG_GETARG_INT64(1), PG_GETARG_INT32(2));
+	add_checked(&state->nrows, 1, sign);
+	add_checked(&state->output, output, sign);
+	intensity_add(state, ctx, PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(5)), output, sign);
+}
+
+/*
+ * benchmark_alloc_trans, benchmark_alloc_inv
+ *		Arguments: 1 month, 2 output, 3 benchmark, 4 rounding.
+ */
+static void
+benchmark_apply_row(FunctionCallInfo fcinfo, IntensityState *state, MemoryContext ctx, int sign)
+{
+	const char *agg = "benchmark_allowance";
 	int32		month = check_month(fcinfo, 1, agg);
 	int64		output = check_quantity(fcinfo, 2, agg, "output", month);
-	struct varlena *intensity;
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_ALLOC_MISSING_RULE),
-				 errmsg("%s: no benchmark (reference intensity) for a row of month %d", agg, month),
-				 errhint("Every production line needs the benchmark of its category and year in carbonmkt.alloc_benchmark.")));
-	intensity = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(3));
+				 errmsg("%s: no benchmark for a row of month %d", agg, month),
+				 errhint("Every row needs the benchmark of its category and year (carbonmkt.alloc_benchmark).")));
 	if (PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_ALLOC_MISSING_RULE),
-				 errmsg("%s: params is NULL in month %d", agg, month)));
+				 errmsg("%s: no rounding rule in month %d", agg, month)));
 	if (sign > 0)
-		params_accept(&state->params, PG_GETARG_DATUM(4), ctx, agg);
-	else if (state->params == NULL || !varlena_equal(state->params, PG_DETOAST_DATUM(PG_GETARG_DATUM(4))))
-		params_mismatch(agg);
-
+		group_accept(&state->key, 0, 0, PG_GETARG_DATUM(4), ctx, agg);
+	else if (!state->key.set || !varlena_equal(state->key.jurisdiction, PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(4))))
+		group_mismatch(agg, &state->key, 0, 0);
 	add_checked(&state->nrows, 1, sign);
 	add_checked(&state->output, output, sign);
-	intensity_add(state, ctx, intensity, output, sign);
+	intensity_add(state, ctx, PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(3)), output, sign);
 }
 
-/* A new state; which aggregate it serves shows in the type of its params. */
 static IntensityState *
-intensity_state_new(FunctionCallInfo fcinfo, MemoryContext ctx)
+intensity_trans_state(FunctionCallInfo fcinfo, MemoryContext *aggcontext, bool by_category, bool inverse)
 {
-	IntensityState *state = (IntensityState *) MemoryContextAllocZero(ctx, sizeof(IntensityState));
-
-	/* the 5th argument is the rounding rule (text) for benchmark_allowance */
-	if (fcinfo != NULL && get_fn_expr_argtype(fcinfo->flinfo, 4) == TEXTOID)
-		state->aggname = "benchmark_allowance";
-	else if (fcinfo != NULL)
-		state->aggname = "performance_allowance";
-	else
-		state->aggname = "allocation aggregate";
-	return state;
+	if (!AggCheckCallContext(fcinfo, aggcontext))
+		elog(ERROR, "allocation aggregate transition called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+	{
+		if (inverse)
+			elog(ERROR, "allocation aggregate inverse transition called with a NULL state");
+		return intensity_state_new(*aggcontext, by_category);
+	}
+	return (IntensityState *) PG_GETARG_POINTER(0);
 }
 
-/*
- * intensity_alloc_trans
- *		Transition (and moving-transition) function of performance_allowance
- *		and benchmark_allowance.
- */
 Datum
-intensity_alloc_trans(PG_FUNCTION_ARGS)
+performance_alloc_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	IntensityState *state;
+	IntensityState *state = intensity_trans_state(fcinfo, &aggcontext, true, false);
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "intensity_alloc_trans called in non-aggregate context");
-	if (PG_ARGISNULL(0))
-		state = intensity_state_new(fcinfo, aggcontext);
-	else
-		state = (IntensityState *) PG_GETARG_POINTER(0);
-	intensity_apply_row(fcinfo, state, aggcontext, 1);
+	performance_apply_row(fcinfo, state, aggcontext, 1);
 	PG_RETURN_POINTER(state);
 }
 
 Datum
-intensity_alloc_inv(PG_FUNCTION_ARGS)
+performance_alloc_inv(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	IntensityState *state;
+	IntensityState *state = intensity_trans_state(fcinfo, &aggcontext, true, true);
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "intensity_alloc_inv called in non-aggregate context");
-	if (PG_ARGISNULL(0))
-		elog(ERROR, "intensity_alloc_inv called with a NULL state");
-	state = (IntensityState *) PG_GETARG_POINTER(0);
-	intensity_apply_row(fcinfo, state, aggcontext, -1);
+	performance_apply_row(fcinfo, state, aggcontext, -1);
+	PG_RETURN_POINTER(state);
+}
+
+Datum
+benchmark_alloc_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	IntensityState *state = intensity_trans_state(fcinfo, &aggcontext, false, false);
+
+	benchmark_apply_row(fcinfo, state, aggcontext, 1);
+	PG_RETURN_POINTER(state);
+}
+
+Datum
+benchmark_alloc_inv(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	IntensityState *state = intensity_trans_state(fcinfo, &aggcontext, false, true);
+
+	benchmark_apply_row(fcinfo, state, aggcontext, -1);
 	PG_RETURN_POINTER(state);
 }
 
@@ -1236,13 +1535,13 @@ intensity_alloc_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(s1);
 	}
 	if (s1 == NULL)
-		s1 = intensity_state_new(NULL, aggcontext);
+		s1 = intensity_state_new(aggcontext, s2->by_category);
 
-	params_merge(&s1->params, s2->params, aggcontext, s1->aggname);
+	group_merge(&s1->key, &s2->key, aggcontext, intensity_aggname(s1));
 	add_checked(&s1->nrows, s2->nrows, 1);
 	add_checked(&s1->output, s2->output, 1);
 	for (int i = 0; i < s2->nslots; i++)
-		intensity_add(s1, aggcontext, s2->slots[i].intensity, s2->slots[i].output, 1);
+		intensity_add(s1, aggcontext, s2->slots[i].key, s2->slots[i].output, 1);
 	if (s2->folded != NULL)
 		intensity_fold(s1, aggcontext, s2->folded, 1);
 	PG_RETURN_POINTER(s1);
@@ -1259,16 +1558,17 @@ intensity_alloc_serialize(PG_FUNCTION_ARGS)
 	state = (IntensityState *) PG_GETARG_POINTER(0);
 
 	pq_begintypsend(&buf);
+	pq_sendbyte(&buf, state->by_category ? 1 : 0);
+	send_group_key(&buf, &state->key);
 	pq_sendint64(&buf, state->nrows);
 	pq_sendint64(&buf, state->output);
 	pq_sendint32(&buf, (uint32) state->nslots);
 	for (int i = 0; i < state->nslots; i++)
 	{
-		send_varlena(&buf, state->slots[i].intensity);
+		send_varlena(&buf, state->slots[i].key);
 		pq_sendint64(&buf, state->slots[i].output);
 	}
 	send_varlena(&buf, (struct varlena *) state->folded);
-	send_varlena(&buf, state->params);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -1284,7 +1584,8 @@ intensity_alloc_deserialize(PG_FUNCTION_ARGS)
 	sstate = PG_GETARG_BYTEA_PP(0);
 
 	init_read_buffer(&buf, sstate);
-	state = intensity_state_new(NULL, CurrentMemoryContext);
+	state = intensity_state_new(CurrentMemoryContext, pq_getmsgbyte(&buf) != 0);
+	get_group_key(&buf, &state->key);
 	state->nrows = pq_getmsgint64(&buf);
 	state->output = pq_getmsgint64(&buf);
 	state->nslots = (int32) pq_getmsgint(&buf, 4);
@@ -1292,18 +1593,17 @@ intensity_alloc_deserialize(PG_FUNCTION_ARGS)
 		elog(ERROR, "intensity_alloc_deserialize: %d slots", state->nslots);
 	for (int i = 0; i < state->nslots; i++)
 	{
-		state->slots[i].intensity = get_varlena(&buf);
-		if (state->slots[i].intensity == NULL)
+		state->slots[i].key = get_varlena(&buf);
+		if (state->slots[i].key == NULL)
 			elog(ERROR, "intensity_alloc_deserialize: empty slot");
 		state->slots[i].output = pq_getmsgint64(&buf);
 	}
 	state->folded = (Numeric) get_varlena(&buf);
-	state->params = get_varlena(&buf);
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(state);
 }
 
-/* sum(output x intensity), exact. */
+/* benchmark_allowance: sum(output x benchmark), exact. */
 static Numeric
 intensity_total(IntensityState *state)
 {
@@ -1311,8 +1611,55 @@ intensity_total(IntensityState *state)
 
 	for (int i = 0; i < state->nslots; i++)
 		total = num_add(total, num_mul(int64_to_numeric(state->slots[i].output),
-									   (Numeric) state->slots[i].intensity));
+									   (Numeric) state->slots[i].key));
 	return total;
+}
+
+/*
+ * performance_allowance: sum(output x benchmark of its category), exact;
+ * the benchmarks are the rules of the group's jurisdiction and year.
+ */
+static Numeric
+category_total(FunctionCallInfo fcinfo, IntensityState *state, const char *jurisdiction)
+{
+	RuleMap    *m = rule_map(fcinfo, RULES_BENCHMARK, jurisdiction, state->key.year);
+	Numeric		total = int64_to_numeric(0);
+
+	for (int i = 0; i < state->nslots; i++)
+	{
+		char		key[NAMEDATALEN];
+		char	   *category = text_to_cstring((text *) state->slots[i].key);
+		CategoryEntry *e;
+
+		memset(key, 0, sizeof(key));
+		strlcpy(key, category, NAMEDATALEN);
+		e = (CategoryEntry *) hash_search(m->map, key, HASH_FIND, NULL);
+		if (e == NULL || e->value == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_ALLOC_MISSING_RULE),
+					 errmsg("no benchmark for category \"%s\" in %d (jurisdiction %s)",
+							category, state->key.year, jurisdiction),
+					 errdetail("Participant " INT64_FORMAT " has production of that category.", state->key.id),
+					 errhint("Add the row to carbonmkt.alloc_benchmark.")));
+		total = num_add(total, num_mul(int64_to_numeric(state->slots[i].output), (Numeric) e->value));
+	}
+	return total;
+}
+
+/* The rules of a performance group: its row of participant_performance_params(). */
+static struct varlena *
+performance_rules(FunctionCallInfo fcinfo, IntensityState *state, const char *jurisdiction)
+{
+	RuleMap    *m = rule_map(fcinfo, RULES_PERFORMANCE, jurisdiction, state->key.year);
+	RuleEntry  *e = (RuleEntry *) hash_search(m->map, &state->key.id, HASH_FIND, NULL);
+
+	if (e == NULL || e->value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_ALLOC_BAD_FACILITY),
+				 errmsg("participant " INT64_FORMAT " has no production lines of the performance method",
+						state->key.id),
+				 errhint("performance_allowance() computes the allowance of a key emitting unit with cement, steel or aluminium lines.")));
+	return e->value;
 }
 
 /*
@@ -1327,9 +1674,9 @@ benchmark_alloc_final(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (IntensityState *) PG_GETARG_POINTER(0);
-	if (state->nrows == 0 || state->params == NULL)
+	if (state->nrows == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_INT64(round_tonnes(intensity_total(state), text_to_cstring((text *) state->params)));
+	PG_RETURN_INT64(round_tonnes(intensity_total(state), text_to_cstring((text *) state->key.jurisdiction)));
 }
 
 typedef struct PerformanceResult
@@ -1355,18 +1702,22 @@ typedef struct PerformanceResult
  *		participant's gap or surplus stays inside the band (RULES.md 3).
  */
 static void
-performance_compute(IntensityState *state, PerformanceResult *r)
+performance_compute(FunctionCallInfo fcinfo, IntensityState *state, PerformanceResult *r)
 {
-	struct varlena *params = state->params;
+	ParamsRow	prow;
+	ParamsRow  *params = &prow;
 	bool		isnull;
-	char	   *jurisdiction = param_text(params, "jurisdiction");
-	char	   *sector = param_text(params, "sector");
+	char	   *jurisdiction;
+	char	   *sector;
 	Numeric		one = int64_to_numeric(1);
 	Numeric		verified;
 
 	memset(r, 0, sizeof(PerformanceResult));
-	r->participant_id = param_int64(params, "participant_id", &isnull);
-	r->year = param_int32(params, "year");
+	jurisdiction = text_to_cstring((text *) state->key.jurisdiction);
+	params_open(performance_rules(fcinfo, state, jurisdiction), params);
+	sector = param_text(params, "sector");
+	r->participant_id = state->key.id;
+	r->year = state->key.year;
 	r->max_gap = param_numeric(params, "max_gap");
 	r->max_surplus = param_numeric(params, "max_surplus");
 	r->rounding = param_text(params, "rounding");
@@ -1396,7 +1747,7 @@ performance_compute(IntensityState *state, PerformanceResult *r)
 				 errhint("Add the year's row to carbonmkt.alloc_year_rule.")));
 
 	verified = int64_to_numeric(r->verified);
-	r->raw = intensity_total(state);
+	r->raw = category_total(fcinfo, state, jurisdiction);
 	r->lower = num_mul(verified, num_sub(one, r->max_gap));
 	r->upper = num_mul(verified, num_add(one, r->max_surplus));
 	if (num_cmp(r->raw, r->lower) < 0)
@@ -1415,6 +1766,7 @@ performance_compute(IntensityState *state, PerformanceResult *r)
 		r->clamp = "none";
 	}
 	r->allowance = round_tonnes(r->exact, r->rounding);
+	params_close(params);
 }
 
 Datum
@@ -1426,9 +1778,9 @@ performance_alloc_final(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (IntensityState *) PG_GETARG_POINTER(0);
-	if (state->nrows == 0 || state->params == NULL)
+	if (state->nrows == 0)
 		PG_RETURN_NULL();
-	performance_compute(state, &r);
+	performance_compute(fcinfo, state, &r);
 	PG_RETURN_INT64(r.allowance);
 }
 
@@ -1453,9 +1805,9 @@ performance_alloc_explain_final(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (IntensityState *) PG_GETARG_POINTER(0);
-	if (state->nrows == 0 || state->params == NULL)
+	if (state->nrows == 0)
 		PG_RETURN_NULL();
-	performance_compute(state, &r);
+	performance_compute(fcinfo, state, &r);
 
 	tupdesc = result_tupdesc(fcinfo, XE_NATTS, "carbonmkt.performance_explanation");
 	memset(nulls, 0, sizeof(nulls));

@@ -169,6 +169,11 @@ CREATE TABLE carbonmkt.alloc_cap (
 COMMENT ON TABLE carbonmkt.alloc_cap IS
   'Total-quantity control (总量控制, from 2027): when a row exists, the final allocations of the sector are scaled pro rata to sum to cap_t exactly (largest remainder).  No caps are seeded.';
 
+-- The planner's statistics for the seeded reference rows (small tables that autovacuum
+-- would not analyse soon): they decide how production data is joined to its categories.
+ANALYZE carbonmkt.alloc_category, carbonmkt.alloc_benchmark, carbonmkt.alloc_heat_factor,
+        carbonmkt.alloc_cooling_factor, carbonmkt.alloc_load_piece, carbonmkt.alloc_year_rule, carbonmkt.alloc_band;
+
 -- Facilities (机组 / 生产线) --------------------------------------------------------
 
 CREATE TABLE carbonmkt.facility (
@@ -444,9 +449,9 @@ CREATE TYPE carbonmkt.performance_explanation AS (
 COMMENT ON TYPE carbonmkt.performance_explanation IS
   'Every step of a participant''s performance-method allowance for a year, as computed by carbonmkt.performance_allowance_explain().';
 
-CREATE FUNCTION carbonmkt.power_alloc_trans(internal, int, bigint, bigint, int, bigint, bigint, carbonmkt.power_params)
+CREATE FUNCTION carbonmkt.power_alloc_trans(internal, bigint, int, int, bigint, bigint, int, bigint, bigint, text)
 RETURNS internal AS 'MODULE_PATHNAME', 'power_alloc_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION carbonmkt.power_alloc_inv(internal, int, bigint, bigint, int, bigint, bigint, carbonmkt.power_params)
+CREATE FUNCTION carbonmkt.power_alloc_inv(internal, bigint, int, int, bigint, bigint, int, bigint, bigint, text)
 RETURNS internal AS 'MODULE_PATHNAME', 'power_alloc_inv' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION carbonmkt.power_alloc_combine(internal, internal)
 RETURNS internal AS 'MODULE_PATHNAME', 'power_alloc_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -455,51 +460,52 @@ RETURNS bytea AS 'MODULE_PATHNAME', 'power_alloc_serialize' LANGUAGE C IMMUTABLE
 CREATE FUNCTION carbonmkt.power_alloc_deserialize(bytea, internal)
 RETURNS internal AS 'MODULE_PATHNAME', 'power_alloc_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION carbonmkt.power_alloc_final(internal)
-RETURNS bigint AS 'MODULE_PATHNAME', 'power_alloc_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+RETURNS bigint AS 'MODULE_PATHNAME', 'power_alloc_final' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION carbonmkt.power_alloc_explain_final(internal)
-RETURNS carbonmkt.power_explanation AS 'MODULE_PATHNAME', 'power_alloc_explain_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION carbonmkt.power_alloc_trans(internal, int, bigint, bigint, int, bigint, bigint, carbonmkt.power_params) IS
-  'Transition function of power_allowance: sums the month''s quantities (int64), checks the month and the group''s params.';
-COMMENT ON FUNCTION carbonmkt.power_alloc_inv(internal, int, bigint, bigint, int, bigint, bigint, carbonmkt.power_params) IS
+RETURNS carbonmkt.power_explanation AS 'MODULE_PATHNAME', 'power_alloc_explain_final' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION carbonmkt.power_alloc_trans(internal, bigint, int, int, bigint, bigint, int, bigint, bigint, text) IS
+  'Transition function of power_allowance: sums the month''s quantities (int64), checks the month and that the row is of the group''s facility, year and jurisdiction.';
+COMMENT ON FUNCTION carbonmkt.power_alloc_inv(internal, bigint, int, int, bigint, bigint, int, bigint, bigint, text) IS
   'Inverse transition function of power_allowance (moving window frames).';
 COMMENT ON FUNCTION carbonmkt.power_alloc_combine(internal, internal) IS 'Combine function of power_allowance (parallel aggregation).';
 COMMENT ON FUNCTION carbonmkt.power_alloc_serialize(internal) IS 'Serialise function of power_allowance (parallel aggregation).';
 COMMENT ON FUNCTION carbonmkt.power_alloc_deserialize(bytea, internal) IS 'Deserialise function of power_allowance (parallel aggregation).';
-COMMENT ON FUNCTION carbonmkt.power_alloc_final(internal) IS 'Final function of power_allowance: the formula on the year''s totals, rounded once.';
+COMMENT ON FUNCTION carbonmkt.power_alloc_final(internal) IS
+  'Final function of power_allowance: reads the unit''s rules (facility_power_params, once per query) and applies the formula to the year''s totals, rounded once.';
 COMMENT ON FUNCTION carbonmkt.power_alloc_explain_final(internal) IS 'Final function of power_allowance_explain: every factor and the allowance.';
 
-CREATE AGGREGATE carbonmkt.power_allowance(month int, power_supplied_kwh bigint, generation_kwh bigint,
-                                           operating_minutes int, heat_supplied_mj bigint, heat_total_mj bigint,
-                                           params carbonmkt.power_params) (
+CREATE AGGREGATE carbonmkt.power_allowance(facility_id bigint, year int, month int, power_supplied_kwh bigint,
+                                           generation_kwh bigint, operating_minutes int, heat_supplied_mj bigint,
+                                           heat_total_mj bigint, jurisdiction text) (
     SFUNC = carbonmkt.power_alloc_trans, STYPE = internal, FINALFUNC = carbonmkt.power_alloc_final,
     COMBINEFUNC = carbonmkt.power_alloc_combine,
     SERIALFUNC = carbonmkt.power_alloc_serialize, DESERIALFUNC = carbonmkt.power_alloc_deserialize,
     MSFUNC = carbonmkt.power_alloc_trans, MINVFUNC = carbonmkt.power_alloc_inv, MSTYPE = internal,
     MFINALFUNC = carbonmkt.power_alloc_final,
     PARALLEL = SAFE);
-COMMENT ON AGGREGATE carbonmkt.power_allowance(int, bigint, bigint, int, bigint, bigint, carbonmkt.power_params) IS
-  'A generating unit''s allowance (机组配额量, whole tonnes) from its monthly rows: B_power x Q_e x F_load x F_heat x F_cool + B_heat x Q_h on the year''s totals (load factor and heat ratio are annual), rounded once by the rule.  One group = one unit and year.';
+COMMENT ON AGGREGATE carbonmkt.power_allowance(bigint, int, int, bigint, bigint, int, bigint, bigint, text) IS
+  'A generating unit''s allowance (机组配额量, whole tonnes) for a year from its monthly rows, with the rules of the year and jurisdiction: B_power x Q_e x F_load x F_heat x F_cool + B_heat x Q_h on the year''s totals (load factor and heat ratio are annual), rounded once by the rule.  One group = one unit and year.';
 
-CREATE AGGREGATE carbonmkt.power_allowance_explain(month int, power_supplied_kwh bigint, generation_kwh bigint,
-                                                   operating_minutes int, heat_supplied_mj bigint, heat_total_mj bigint,
-                                                   params carbonmkt.power_params) (
+CREATE AGGREGATE carbonmkt.power_allowance_explain(facility_id bigint, year int, month int, power_supplied_kwh bigint,
+                                                   generation_kwh bigint, operating_minutes int, heat_supplied_mj bigint,
+                                                   heat_total_mj bigint, jurisdiction text) (
     SFUNC = carbonmkt.power_alloc_trans, STYPE = internal, FINALFUNC = carbonmkt.power_alloc_explain_final,
     COMBINEFUNC = carbonmkt.power_alloc_combine,
     SERIALFUNC = carbonmkt.power_alloc_serialize, DESERIALFUNC = carbonmkt.power_alloc_deserialize,
     MSFUNC = carbonmkt.power_alloc_trans, MINVFUNC = carbonmkt.power_alloc_inv, MSTYPE = internal,
     MFINALFUNC = carbonmkt.power_alloc_explain_final,
     PARALLEL = SAFE);
-COMMENT ON AGGREGATE carbonmkt.power_allowance_explain(int, bigint, bigint, int, bigint, bigint, carbonmkt.power_params) IS
+COMMENT ON AGGREGATE carbonmkt.power_allowance_explain(bigint, int, int, bigint, bigint, int, bigint, bigint, text) IS
   'Like power_allowance, but returns every factor (load factor, F_load and its piece, heat ratio, F_heat, F_cool, benchmarks, both parts, exact and rounded allowance) as a carbonmkt.power_explanation.';
 
-CREATE FUNCTION carbonmkt.intensity_alloc_trans(internal, int, bigint, numeric, carbonmkt.performance_params)
-RETURNS internal AS 'MODULE_PATHNAME', 'intensity_alloc_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION carbonmkt.intensity_alloc_inv(internal, int, bigint, numeric, carbonmkt.performance_params)
-RETURNS internal AS 'MODULE_PATHNAME', 'intensity_alloc_inv' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION carbonmkt.intensity_alloc_trans(internal, int, bigint, numeric, text)
-RETURNS internal AS 'MODULE_PATHNAME', 'intensity_alloc_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION carbonmkt.intensity_alloc_inv(internal, int, bigint, numeric, text)
-RETURNS internal AS 'MODULE_PATHNAME', 'intensity_alloc_inv' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION carbonmkt.performance_alloc_trans(internal, bigint, int, int, bigint, text, text)
+RETURNS internal AS 'MODULE_PATHNAME', 'performance_alloc_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION carbonmkt.performance_alloc_inv(internal, bigint, int, int, bigint, text, text)
+RETURNS internal AS 'MODULE_PATHNAME', 'performance_alloc_inv' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION carbonmkt.benchmark_alloc_trans(internal, int, bigint, numeric, text)
+RETURNS internal AS 'MODULE_PATHNAME', 'benchmark_alloc_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION carbonmkt.benchmark_alloc_inv(internal, int, bigint, numeric, text)
+RETURNS internal AS 'MODULE_PATHNAME', 'benchmark_alloc_inv' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION carbonmkt.intensity_alloc_combine(internal, internal)
 RETURNS internal AS 'MODULE_PATHNAME', 'intensity_alloc_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION carbonmkt.intensity_alloc_serialize(internal)
@@ -509,51 +515,52 @@ RETURNS internal AS 'MODULE_PATHNAME', 'intensity_alloc_deserialize' LANGUAGE C 
 CREATE FUNCTION carbonmkt.benchmark_alloc_final(internal)
 RETURNS bigint AS 'MODULE_PATHNAME', 'benchmark_alloc_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION carbonmkt.performance_alloc_final(internal)
-RETURNS bigint AS 'MODULE_PATHNAME', 'performance_alloc_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+RETURNS bigint AS 'MODULE_PATHNAME', 'performance_alloc_final' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION carbonmkt.performance_alloc_explain_final(internal)
-RETURNS carbonmkt.performance_explanation AS 'MODULE_PATHNAME', 'performance_alloc_explain_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION carbonmkt.intensity_alloc_trans(internal, int, bigint, numeric, carbonmkt.performance_params) IS
-  'Transition function of performance_allowance: sums output per distinct intensity (int64).';
-COMMENT ON FUNCTION carbonmkt.intensity_alloc_inv(internal, int, bigint, numeric, carbonmkt.performance_params) IS
+RETURNS carbonmkt.performance_explanation AS 'MODULE_PATHNAME', 'performance_alloc_explain_final' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION carbonmkt.performance_alloc_trans(internal, bigint, int, int, bigint, text, text) IS
+  'Transition function of performance_allowance: sums output per category (int64).';
+COMMENT ON FUNCTION carbonmkt.performance_alloc_inv(internal, bigint, int, int, bigint, text, text) IS
   'Inverse transition function of performance_allowance (moving window frames).';
-COMMENT ON FUNCTION carbonmkt.intensity_alloc_trans(internal, int, bigint, numeric, text) IS
+COMMENT ON FUNCTION carbonmkt.benchmark_alloc_trans(internal, int, bigint, numeric, text) IS
   'Transition function of benchmark_allowance: sums output per distinct benchmark (int64).';
-COMMENT ON FUNCTION carbonmkt.intensity_alloc_inv(internal, int, bigint, numeric, text) IS
+COMMENT ON FUNCTION carbonmkt.benchmark_alloc_inv(internal, int, bigint, numeric, text) IS
   'Inverse transition function of benchmark_allowance (moving window frames).';
 COMMENT ON FUNCTION carbonmkt.intensity_alloc_combine(internal, internal) IS 'Combine function of performance_allowance and benchmark_allowance.';
 COMMENT ON FUNCTION carbonmkt.intensity_alloc_serialize(internal) IS 'Serialise function of performance_allowance and benchmark_allowance.';
 COMMENT ON FUNCTION carbonmkt.intensity_alloc_deserialize(bytea, internal) IS 'Deserialise function of performance_allowance and benchmark_allowance.';
 COMMENT ON FUNCTION carbonmkt.benchmark_alloc_final(internal) IS 'Final function of benchmark_allowance: sum(benchmark x output), rounded once.';
-COMMENT ON FUNCTION carbonmkt.performance_alloc_final(internal) IS 'Final function of performance_allowance: sum(output x intensity) clamped to the band, rounded once.';
+COMMENT ON FUNCTION carbonmkt.performance_alloc_final(internal) IS
+  'Final function of performance_allowance: reads the benchmarks and the participant''s band and confirmed emissions (once per query); sum(output x benchmark) clamped to the band, rounded once.';
 COMMENT ON FUNCTION carbonmkt.performance_alloc_explain_final(internal) IS 'Final function of performance_allowance_explain.';
 
-CREATE AGGREGATE carbonmkt.performance_allowance(month int, output_t bigint, intensity numeric,
-                                                 params carbonmkt.performance_params) (
-    SFUNC = carbonmkt.intensity_alloc_trans, STYPE = internal, FINALFUNC = carbonmkt.performance_alloc_final,
+CREATE AGGREGATE carbonmkt.performance_allowance(participant_id bigint, year int, month int, output_t bigint,
+                                                 category text, jurisdiction text) (
+    SFUNC = carbonmkt.performance_alloc_trans, STYPE = internal, FINALFUNC = carbonmkt.performance_alloc_final,
     COMBINEFUNC = carbonmkt.intensity_alloc_combine,
     SERIALFUNC = carbonmkt.intensity_alloc_serialize, DESERIALFUNC = carbonmkt.intensity_alloc_deserialize,
-    MSFUNC = carbonmkt.intensity_alloc_trans, MINVFUNC = carbonmkt.intensity_alloc_inv, MSTYPE = internal,
+    MSFUNC = carbonmkt.performance_alloc_trans, MINVFUNC = carbonmkt.performance_alloc_inv, MSTYPE = internal,
     MFINALFUNC = carbonmkt.performance_alloc_final,
     PARALLEL = SAFE);
-COMMENT ON AGGREGATE carbonmkt.performance_allowance(int, bigint, numeric, carbonmkt.performance_params) IS
-  'A participant''s allowance by the performance (intensity) method: sum(output x reference intensity) over its production lines'' monthly rows, clamped so the surplus or gap stays inside the band around its verified emissions, rounded once.  One group = one participant and year.';
+COMMENT ON AGGREGATE carbonmkt.performance_allowance(bigint, int, int, bigint, text, text) IS
+  'A participant''s allowance by the performance (intensity) method for a year: sum(output x benchmark of the line''s category) over its production lines'' monthly rows, clamped so the surplus or gap stays inside the band around its confirmed emissions of the year, rounded once.  One group = one participant and year.';
 
-CREATE AGGREGATE carbonmkt.performance_allowance_explain(month int, output_t bigint, intensity numeric,
-                                                         params carbonmkt.performance_params) (
-    SFUNC = carbonmkt.intensity_alloc_trans, STYPE = internal, FINALFUNC = carbonmkt.performance_alloc_explain_final,
+CREATE AGGREGATE carbonmkt.performance_allowance_explain(participant_id bigint, year int, month int, output_t bigint,
+                                                         category text, jurisdiction text) (
+    SFUNC = carbonmkt.performance_alloc_trans, STYPE = internal, FINALFUNC = carbonmkt.performance_alloc_explain_final,
     COMBINEFUNC = carbonmkt.intensity_alloc_combine,
     SERIALFUNC = carbonmkt.intensity_alloc_serialize, DESERIALFUNC = carbonmkt.intensity_alloc_deserialize,
-    MSFUNC = carbonmkt.intensity_alloc_trans, MINVFUNC = carbonmkt.intensity_alloc_inv, MSTYPE = internal,
+    MSFUNC = carbonmkt.performance_alloc_trans, MINVFUNC = carbonmkt.performance_alloc_inv, MSTYPE = internal,
     MFINALFUNC = carbonmkt.performance_alloc_explain_final,
     PARALLEL = SAFE);
-COMMENT ON AGGREGATE carbonmkt.performance_allowance_explain(int, bigint, numeric, carbonmkt.performance_params) IS
+COMMENT ON AGGREGATE carbonmkt.performance_allowance_explain(bigint, int, int, bigint, text, text) IS
   'Like performance_allowance, but returns every step (output, benchmark amount, band limits, clamp, exact and rounded allowance) as a carbonmkt.performance_explanation.';
 
 CREATE AGGREGATE carbonmkt.benchmark_allowance(month int, output bigint, benchmark numeric, rounding text) (
-    SFUNC = carbonmkt.intensity_alloc_trans, STYPE = internal, FINALFUNC = carbonmkt.benchmark_alloc_final,
+    SFUNC = carbonmkt.benchmark_alloc_trans, STYPE = internal, FINALFUNC = carbonmkt.benchmark_alloc_final,
     COMBINEFUNC = carbonmkt.intensity_alloc_combine,
     SERIALFUNC = carbonmkt.intensity_alloc_serialize, DESERIALFUNC = carbonmkt.intensity_alloc_deserialize,
-    MSFUNC = carbonmkt.intensity_alloc_trans, MINVFUNC = carbonmkt.intensity_alloc_inv, MSTYPE = internal,
+    MSFUNC = carbonmkt.benchmark_alloc_trans, MINVFUNC = carbonmkt.benchmark_alloc_inv, MSTYPE = internal,
     MFINALFUNC = carbonmkt.benchmark_alloc_final,
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE carbonmkt.benchmark_allowance(int, bigint, numeric, text) IS
@@ -563,8 +570,11 @@ COMMENT ON AGGREGATE carbonmkt.benchmark_allowance(int, bigint, numeric, text) I
 
 CREATE FUNCTION carbonmkt.facility_power_params(jurisdiction text, year int)
 RETURNS TABLE (facility_id bigint, participant_id bigint, params carbonmkt.power_params)
-LANGUAGE sql STABLE PARALLEL SAFE AS
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 3000 AS
 $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT f.facility_id, f.participant_id,
            ROW(f.facility_id, $1, $2, f.category, c.fuel, f.cooling, f.capacity_mw,
                b.benchmark, b.heat_benchmark, h.coefficient,
@@ -584,15 +594,19 @@ $$
                          array_agg(p.pivot ORDER BY p.lower_bound) AS pivot,
                          array_agg(p.base ORDER BY p.lower_bound) AS base,
                          array_agg(p.c ORDER BY p.lower_bound) AS c, array_agg(p.d ORDER BY p.lower_bound) AS d
-                    FROM carbonmkt.alloc_load_piece p WHERE p.jurisdiction = $1 AND p.year = $2) l
+                    FROM carbonmkt.alloc_load_piece p WHERE p.jurisdiction = $1 AND p.year = $2) l;
+END
 $$;
 COMMENT ON FUNCTION carbonmkt.facility_power_params(text, int) IS
   'For every generating unit: its rules for a jurisdiction and year as a carbonmkt.power_params row (NULL fields where a rule is missing: power_allowance() then names it).  Join it to carbonmkt.production to call power_allowance().';
 
 CREATE FUNCTION carbonmkt.participant_performance_params(jurisdiction text, year int)
 RETURNS TABLE (participant_id bigint, params carbonmkt.performance_params)
-LANGUAGE sql STABLE PARALLEL SAFE AS
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 500 AS
 $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT p.participant_id,
            ROW(p.participant_id, $1, $2, p.sector, ce.emissions_t, bd.max_gap, bd.max_surplus, y.rounding)::carbonmkt.performance_params
       FROM carbonmkt.participant p
@@ -601,7 +615,8 @@ $$
       LEFT JOIN carbonmkt.alloc_year_rule y ON y.jurisdiction = $1 AND y.year = $2
      WHERE p.kind = 'key_emitter'
        AND EXISTS (SELECT 1 FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category
-                    WHERE f.participant_id = p.participant_id AND c.method = 'performance')
+                    WHERE f.participant_id = p.participant_id AND c.method = 'performance');
+END
 $$;
 COMMENT ON FUNCTION carbonmkt.participant_performance_params(text, int) IS
   'For every participant with production lines: its confirmed emissions, band and rounding rule for a jurisdiction and year as a carbonmkt.performance_params row.';
@@ -654,13 +669,14 @@ CREATE FUNCTION carbonmkt.facility_allowance(year int, jurisdiction text DEFAULT
 RETURNS TABLE (facility_id bigint, participant_id bigint, category text, method text, allowance_t bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS
 $$
-    SELECT x.facility_id, pp.participant_id, (pp.params).category, 'power',
-           carbonmkt.power_allowance(x.month, x.power_supplied_kwh, x.generation_kwh, x.operating_minutes,
-                                     x.heat_supplied_mj, x.heat_total_mj, pp.params)
+    SELECT x.facility_id, f.participant_id, f.category, 'power',
+           carbonmkt.power_allowance(x.facility_id, $1, x.month, x.power_supplied_kwh, x.generation_kwh,
+                                     x.operating_minutes, x.heat_supplied_mj, x.heat_total_mj, $2)
       FROM carbonmkt.production x
-      JOIN carbonmkt.facility_power_params($2, $1) pp ON pp.facility_id = x.facility_id
+      JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
+      JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
      WHERE x.year = $1
-     GROUP BY x.facility_id, pp.participant_id, pp.params
+     GROUP BY x.facility_id, f.participant_id, f.category
     UNION ALL
     SELECT x.facility_id, f.participant_id, f.category, 'performance (before the band)',
            carbonmkt.benchmark_allowance(x.month, x.output_t, b.benchmark, y.rounding)
@@ -681,33 +697,49 @@ RETURNS TABLE (participant_id bigint, method text, facilities bigint, allowance_
 LANGUAGE sql STABLE PARALLEL SAFE AS
 $$
     WITH power AS (
-        SELECT pp.participant_id, x.facility_id,
-               carbonmkt.power_allowance(x.month, x.power_supplied_kwh, x.generation_kwh, x.operating_minutes,
-                                         x.heat_supplied_mj, x.heat_total_mj, pp.params) AS t
-          FROM carbonmkt.production x
-          JOIN carbonmkt.facility_power_params($2, $1) pp ON pp.facility_id = x.facility_id
-          JOIN carbonmkt.participant p ON p.participant_id = pp.participant_id
-         WHERE x.year = coalesce($3, $1) AND ($4 IS NULL OR p.province = $4)
-         GROUP BY pp.participant_id, x.facility_id, pp.params
-    ), performance AS (
-        SELECT f.participant_id, count(DISTINCT f.facility_id) AS facilities,
-               carbonmkt.performance_allowance(x.month, x.output_t, b.benchmark, pp.params) AS t
+        SELECT x.facility_id,
+               carbonmkt.power_allowance(x.facility_id, $1, x.month, x.power_supplied_kwh, x.generation_kwh,
+                                         x.operating_minutes, x.heat_supplied_mj, x.heat_total_mj, $2) AS t
           FROM carbonmkt.production x
           JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
-          JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'performance'
-          JOIN carbonmkt.participant_performance_params($2, coalesce($3, $1)) pp ON pp.participant_id = f.participant_id
-          JOIN carbonmkt.participant p ON p.participant_id = f.participant_id
-          LEFT JOIN carbonmkt.alloc_benchmark b ON b.jurisdiction = $2 AND b.year = $1 AND b.category = f.category
-         WHERE x.year = coalesce($3, $1) AND ($4 IS NULL OR p.province = $4)
-           AND (NOT $5 OR (pp.params).verified_t IS NOT NULL)
-         GROUP BY f.participant_id, pp.params
+         WHERE x.year = coalesce($3, $1)
+           AND f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'power')
+           AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
+                                                     WHERE p.province = $4))
+         GROUP BY x.facility_id
+    ), lines AS (
+        SELECT f.facility_id, f.participant_id, f.category
+          FROM carbonmkt.facility f
+         WHERE f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'performance')
+           AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
+                                                     WHERE p.province = $4))
+           AND (NOT $5 OR EXISTS (SELECT 1 FROM carbonmkt.confirmed_emission ce
+                                   WHERE ce.participant_id = f.participant_id AND ce.year = $1))
+    ), performance AS (
+        -- the same year: the performance method, clamped to the band around the confirmed emissions
+        SELECT l.participant_id, count(DISTINCT l.facility_id) AS facilities,
+               carbonmkt.performance_allowance(l.participant_id, $1, x.month, x.output_t, l.category, $2) AS t
+          FROM carbonmkt.production x JOIN lines l ON l.facility_id = x.facility_id
+         WHERE x.year = $1 AND coalesce($3, $1) = $1
+         GROUP BY l.participant_id
+        UNION ALL
+        -- another year's output (a pre-allocation basis): benchmark x output
+        SELECT l.participant_id, count(DISTINCT l.facility_id),
+               carbonmkt.benchmark_allowance(x.month, x.output_t, b.benchmark, y.rounding)
+          FROM carbonmkt.production x JOIN lines l ON l.facility_id = x.facility_id
+          LEFT JOIN carbonmkt.alloc_benchmark b ON b.jurisdiction = $2 AND b.year = $1 AND b.category = l.category
+          LEFT JOIN carbonmkt.alloc_year_rule y ON y.jurisdiction = $2 AND y.year = $1
+         WHERE x.year = $3 AND $3 <> $1
+         GROUP BY l.participant_id
     )
-    SELECT participant_id, 'power', count(*), sum(t)::bigint FROM power GROUP BY participant_id
+    SELECT f.participant_id, 'power', count(*), sum(w.t)::bigint
+      FROM power w JOIN carbonmkt.facility f ON f.facility_id = w.facility_id
+     GROUP BY f.participant_id
     UNION ALL
     SELECT participant_id, 'performance', facilities, t FROM performance
 $$;
 COMMENT ON FUNCTION carbonmkt.participant_allowance(int, text, int, char, boolean) IS
-  'Allowance per participant computed with the rules of a jurisdiction and year from the production data of data_year (default: the same year), optionally for one province: the sum of its generating units'' power_allowance(), or performance_allowance() over its production lines (clamped to the band around its confirmed emissions of data_year; CM208 when they are missing, unless skip_unconfirmed leaves such participants out).';
+  'Allowance per participant with the rules of a jurisdiction and year, optionally for one province: the sum of its generating units'' power_allowance(), or performance_allowance() over its production lines (clamped to the band around its confirmed emissions; CM208 when they are missing, unless skip_unconfirmed leaves such participants out).  With data_year (a pre-allocation basis) the production of that year is used, and production lines count benchmark x output without the band.';
 
 -- The explanation ------------------------------------------------------------------
 
@@ -733,10 +765,10 @@ BEGIN
             USING ERRCODE = 'CM201', HINT = 'Record the monthly data first (carbonmkt.record_production).';
     END IF;
     IF f.method = 'power' THEN
-        e := (SELECT carbonmkt.power_allowance_explain(x.month, x.power_supplied_kwh, x.generation_kwh, x.operating_minutes,
-                                                       x.heat_supplied_mj, x.heat_total_mj, pp.params)
+        e := (SELECT carbonmkt.power_allowance_explain(x.facility_id, p_year, x.month, x.power_supplied_kwh,
+                                                       x.generation_kwh, x.operating_minutes, x.heat_supplied_mj,
+                                                       x.heat_total_mj, p_jurisdiction)
                 FROM carbonmkt.production x
-                JOIN carbonmkt.facility_power_params(p_jurisdiction, p_year) pp ON pp.facility_id = x.facility_id
                WHERE x.facility_id = p_facility AND x.year = p_year);
         RETURN QUERY VALUES
           (1, 'months of data', e.months::numeric, 'months', NULL::text),
@@ -766,13 +798,11 @@ BEGIN
                 USING ERRCODE = 'CM204', HINT = 'Add the row to carbonmkt.alloc_benchmark.';
         END IF;
         SELECT sum(x.output_t) INTO line_output FROM carbonmkt.production x WHERE x.facility_id = p_facility AND x.year = p_year;
-        pe := (SELECT carbonmkt.performance_allowance_explain(x.month, x.output_t, ab.benchmark, pp.params)
+        pe := (SELECT carbonmkt.performance_allowance_explain(fa.participant_id, p_year, x.month, x.output_t,
+                                                              fa.category, p_jurisdiction)
                  FROM carbonmkt.production x
                  JOIN carbonmkt.facility fa ON fa.facility_id = x.facility_id
                  JOIN carbonmkt.alloc_category c ON c.code = fa.category AND c.method = 'performance'
-                 JOIN carbonmkt.participant_performance_params(p_jurisdiction, p_year) pp ON pp.participant_id = fa.participant_id
-                 LEFT JOIN carbonmkt.alloc_benchmark ab ON ab.jurisdiction = p_jurisdiction AND ab.year = p_year
-                                                        AND ab.category = fa.category
                 WHERE fa.participant_id = f.participant_id AND x.year = p_year);
         RETURN QUERY VALUES
           (1, 'output of this line (产量)', line_output::numeric, f.output_unit, NULL::text),
