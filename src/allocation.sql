@@ -786,9 +786,9 @@ BEGIN
           (12, 'F_cool (冷却方式修正系数)', e.f_cool, 'factor', format('%s-cooled', e.cooling)),
           (13, 'B_power (供电基准值)', e.b_power, 'tCO2/MWh', format('category %s, %s', e.category, e.year)),
           (14, 'B_heat (供热基准值)', e.b_heat, 'tCO2/GJ', format('category %s, %s', e.category, e.year)),
-          (15, 'power part', round(e.power_part_t, 6), 'tCO2', 'B_power x Q_e x F_load x F_heat x F_cool'),
-          (16, 'heat part', round(e.heat_part_t, 6), 'tCO2', 'B_heat x Q_h'),
-          (17, 'exact allowance', round(e.exact_t, 6), 'tCO2', 'power part + heat part (shown to 6 places; rounded from the exact value)'),
+          (15, 'power part', trim_scale(round(e.power_part_t, 6)), 'tCO2', 'B_power x Q_e x F_load x F_heat x F_cool'),
+          (16, 'heat part', trim_scale(round(e.heat_part_t, 6)), 'tCO2', 'B_heat x Q_h'),
+          (17, 'exact allowance', trim_scale(round(e.exact_t, 6)), 'tCO2', 'power part + heat part (shown to 6 places)'),
           (18, 'allowance (机组配额量)', e.allowance_t::numeric, 't', format('rounded %s', e.rounding));
     ELSE
         SELECT * INTO b FROM carbonmkt.alloc_benchmark ab
