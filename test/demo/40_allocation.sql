@@ -166,8 +166,12 @@ SELECT month, power_allowance(facility_id, year, month, power_supplied_kwh, gene
                               heat_supplied_mj, heat_total_mj, 'CN') OVER (ORDER BY month) AS allowance_year_to_date_t
   FROM production WHERE facility_id = :demo_unit AND year = 2025 ORDER BY month;
 \echo '   A cement unit under the performance method (the band around its confirmed emissions):'
-SELECT step, item, value, unit, rule
-  FROM explain_allocation((SELECT min(facility_id) FROM facility WHERE category = 'cement_clinker'), 2024);
+SELECT e.step, e.item, e.value, e.unit, e.rule
+  FROM (SELECT min(f.facility_id) AS line FROM facility f
+          JOIN confirmed_emission ce ON ce.participant_id = f.participant_id AND ce.year = 2024
+         WHERE f.category = 'cement_clinker') s,
+       LATERAL explain_allocation(s.line, 2024) e
+ WHERE s.line IS NOT NULL;
 
 \echo
 \echo '== Allocation 8. The runs, as recorded, and the ledger'
