@@ -280,6 +280,8 @@ SELECT * FROM participant_allowance(2024) WHERE method = 'performance' ORDER BY 
 -- a surplus beyond the band is cut: were E's confirmed emissions 380,000 t, its upper limit would be
 -- 399,000 t and its 408,000 t cut to it
 BEGIN;
+-- fixture only: step around the MRV room's immutability guard inside this rolled-back block
+SET LOCAL session_replication_role = replica;
 UPDATE confirmed_emission SET emissions_t = 380000 WHERE participant_id = 8 AND year = 2024;
 SELECT step, item, value, rule FROM explain_allocation(6, 2024) WHERE step >= 5;
 ROLLBACK;
@@ -289,6 +291,7 @@ SELECT pg_temp.err($$SELECT performance_allowance(4, 2024, 1, 100, 'cement_clink
 SELECT pg_temp.err($$SELECT performance_allowance(7, 2024, 1, 100, NULL, 'CN')$$) AS no_category;
 SELECT pg_temp.err($$SELECT performance_allowance(7, 2024, 1, -100, 'cement_clinker', 'CN')$$) AS negative_output;
 BEGIN;
+SET LOCAL session_replication_role = replica;  -- fixture only, as above
 DELETE FROM confirmed_emission WHERE participant_id = 8 AND year = 2024;
 SELECT pg_temp.err($$SELECT * FROM participant_allowance(2024) WHERE participant_id = 8$$) AS no_confirmed;
 SELECT pg_temp.err($$SELECT * FROM explain_allocation(6, 2024)$$) AS no_confirmed_explain;
