@@ -910,11 +910,11 @@ COMMENT ON FUNCTION carbonmkt._match_order(bigint) IS
 CREATE FUNCTION carbonmkt._process_queue(product_id int, max_orders int,
                                          OUT orders bigint, OUT trades bigint, OUT resting bigint, OUT ended bigint,
                                          OUT registry_calls bigint, OUT load_ms float8, OUT match_ms float8,
-                                         OUT write_ms float8, OUT settle_ms float8)
+                                         OUT write_ms float8, OUT settle_ms float8, OUT settlement text)
 	AS 'MODULE_PATHNAME', 'market_process_queue'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION carbonmkt._process_queue(int, int) IS
-  'Internal (C): takes the product''s matcher lock, loads the day''s book into memory, matches up to max_orders queued listed orders (all when NULL) in order id sequence, then writes all trades and order states set-wise and settles the batch DvP.  Returns counts and the time of each phase.';
+  'Internal (C): takes the product''s matcher lock, loads the day''s book into memory, matches up to max_orders queued listed orders (all when NULL) in order id sequence, then writes all trades and order states set-wise and settles the batch DvP.  Returns counts, the time of each phase and the settlement plan used (netted or direct).';
 
 CREATE FUNCTION carbonmkt._settle_fills(p_mode carbonmkt.trade_mode, buy_orders bigint[], sell_orders bigint[],
                                         quantities bigint[], prices bigint[]) RETURNS bigint

@@ -188,6 +188,7 @@ typedef struct Engine
 	int64		resting;
 	int64		ended;
 	int64		registry_calls;
+	const char *plan;			/* settlement plan of the flush */
 	double		write_ms;
 	double		settle_ms;
 } Engine;
@@ -1042,73 +1043,208 @@ registry_call(Engine *e, PlanId id, Datum *v)
 	e->registry_calls++;
 }
 
+/* A direct delivery or payment from one hold to one account (the direct plan). */
+typedef struct PairKey
+{
+	int64		hold_id;
+	int64		account;
+} PairKey;
+
+typedef struct Pair
+{
+	PairKey		key;
+	int64		amount;
+	int64		order_id;		/* the order whose hold pays */
+} Pair;
+
+static void
+add_pair(HTAB *pairs, int64 hold_id, int64 account, int64 amount, int64 order_id)
+{
+	PairKey		k;
+	bool		found;
+	Pair	   *p;
+
+	if (amount == 0)
+		return;
+	memset(&k, 0, sizeof(k));
+	k.hold_id = hold_id;
+	k.account = account;
+	p = (Pair *) hash_search(pairs, &k, HASH_ENTER, &found);
+	p->amount = found ? add_checked(p->amount, amount) : amount;
+	p->order_id = order_id;
+}
+
+static int
+cmp_pair(const void *a, const void *b)
+{
+	const PairKey *x = &((const Pair *) a)->key;
+	const PairKey *y = &((const Pair *) b)->key;
+
+	if (x->hold_id != y->hold_id)
+		return x->hold_id < y->hold_id ? -1 : 1;
+	return x->account < y->account ? -1 : x->account > y->account ? 1 : 0;
+}
+
+static Pair *
+sorted_pairs(HTAB *pairs, int *n)
+{
+	long		count = hash_get_num_entries(pairs);
+	Pair	   *arr = palloc(sizeof(Pair) * Max(count, 1));
+	HASH_SEQ_STATUS seq;
+	Pair	   *p;
+	int			i = 0;
+
+	hash_seq_init(&seq, pairs);
+	while ((p = (Pair *) hash_seq_search(&seq)) != NULL)
+		arr[i++] = *p;
+	qsort(arr, i, sizeof(Pair), cmp_pair);
+	*n = i;
+	return arr;
+}
+
+static void
+transfer_from_hold(Engine *e, int64 hold_id, int64 to, int64 amount, const char *memo)
+{
+	Datum		v[4];
+
+	v[0] = Int64GetDatum(hold_id);
+	v[1] = Int64GetDatum(to);
+	v[2] = Int64GetDatum(amount);
+	v[3] = CStringGetTextDatum(memo);
+	registry_call(e, P_FROM_HOLD, v);
+}
+
 /*
  * settle
  *		Delivery versus payment for everything this engine filled, through
- *		the registry: holds into the clearing account, the clearing account
- *		out to the receiving accounts, then the releases of ended orders.
+ *		the registry's public functions, in one of two plans -- whichever
+ *		needs fewer registry calls (ties go to the direct plan):
+ *
+ *		netted: each touched hold once into the product's clearing account,
+ *		then the clearing account once out to each receiving account
+ *		(allowances to buyers' holding accounts, price minus seller fee to
+ *		sellers' cash accounts); the fees stay in the clearing account.
+ *		Calls: touched holds + receiving accounts.  Wins for batches, where
+ *		many orders of few parties trade with each other.
+ *
+ *		direct: each (hold, receiving account) pair once: allowances from a
+ *		sell order's hold to the buyer's holding account, price minus seller
+ *		fee from a buy order's hold to the seller's cash account, both fees
+ *		from the buy order's hold to the clearing account.  Calls: pairs.
+ *		Wins for a single incoming order (one fill: 3 calls instead of 4).
+ *
+ *		Then, in both, each order that ended releases what its hold still
+ *		freezes.  Calls are made in a fixed order (hold id, then account id).
  */
 static void
 settle(Engine *e)
 {
 	Datum		v[6];
 	Credit	   *cr;
+	Pair	   *pr;
 	int			n;
+	int			touched = 0;
+	long		netted_calls;
+	long		direct_calls;
+	HTAB	   *cea_pairs;
+	HTAB	   *cash_pairs;
+	HASHCTL		hc;
 
-	/* 1. each touched hold once into the clearing account */
+	/* the direct plan's pairs */
+	memset(&hc, 0, sizeof(hc));
+	hc.keysize = sizeof(PairKey);
+	hc.entrysize = sizeof(Pair);
+	hc.hcxt = CurrentMemoryContext;
+	cea_pairs = hash_create("carbonmkt deliveries", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	cash_pairs = hash_create("carbonmkt payments", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = 0; i < e->nfills; i++)
+	{
+		Fill	   *f = &e->fills[i];
+		int64		notional = f->quantity * f->price;	/* checked in fill() */
+
+		add_pair(cea_pairs, f->sell->hold_id, f->buy->holding_account, f->quantity, f->sell->order_id);
+		add_pair(cash_pairs, f->buy->hold_id, f->sell->cash_account, notional - f->sell_fee, f->buy->order_id);
+		add_pair(cash_pairs, f->buy->hold_id, e->clearing, f->buy_fee + f->sell_fee, f->buy->order_id);
+	}
 	for (int i = 0; i < e->ndirty; i++)
-	{
-		MktOrder   *o = e->dirty[i];
-
-		if (o->settle == 0)
-			continue;
-		v[0] = Int64GetDatum(o->hold_id);
-		v[1] = Int64GetDatum(e->clearing);
-		v[2] = Int64GetDatum(o->settle);
-		v[3] = CStringGetTextDatum(psprintf("market order " INT64_FORMAT ": %d fill%s", o->order_id,
-											o->nfills, o->nfills == 1 ? "" : "s"));
-		registry_call(e, P_FROM_HOLD, v);
-	}
-
-	/* 2. allowances to each buyer's holding account */
-	cr = sorted_credits(e->cea_credits, &n);
-	for (int i = 0; i < n; i++)
-	{
-		char	   *memo = psprintf("market %s %s: bought", e->code, e->mode);
-
-		v[0] = Int64GetDatum(e->clearing);
-		v[1] = Int64GetDatum(cr[i].account);
-		if (strcmp(e->instrument, "CCER") == 0)
-		{
-			v[2] = CStringGetTextDatum(e->project);
-			v[3] = Int32GetDatum(e->vintage);
-			v[4] = Int64GetDatum(cr[i].amount);
-			v[5] = CStringGetTextDatum(memo);
-			registry_call(e, P_CCER, v);
-		}
-		else
-		{
-			v[2] = Int32GetDatum(e->vintage);
-			v[3] = Int64GetDatum(cr[i].amount);
-			v[4] = CStringGetTextDatum(memo);
-			registry_call(e, P_CEA, v);
-		}
-	}
-
-	/* 3. cash (price minus seller fee) to each seller's cash account */
+		if (e->dirty[i]->settle != 0)
+			touched++;
+	direct_calls = hash_get_num_entries(cea_pairs) + hash_get_num_entries(cash_pairs);
+	netted_calls = touched + hash_get_num_entries(e->cea_credits);
 	cr = sorted_credits(e->cash_credits, &n);
 	for (int i = 0; i < n; i++)
+		if (cr[i].amount != 0)
+			netted_calls++;
+
+	if (direct_calls <= netted_calls)
 	{
-		if (cr[i].amount == 0)
-			continue;
-		v[0] = Int64GetDatum(e->clearing);
-		v[1] = Int64GetDatum(cr[i].account);
-		v[2] = Int64GetDatum(cr[i].amount);
-		v[3] = CStringGetTextDatum(psprintf("market %s %s: sold", e->code, e->mode));
-		registry_call(e, P_CNY, v);
+		e->plan = "direct";
+		pr = sorted_pairs(cea_pairs, &n);
+		for (int i = 0; i < n; i++)
+			transfer_from_hold(e, pr[i].key.hold_id, pr[i].key.account, pr[i].amount,
+							   psprintf("market order " INT64_FORMAT ": delivery", pr[i].order_id));
+		pr = sorted_pairs(cash_pairs, &n);
+		for (int i = 0; i < n; i++)
+			transfer_from_hold(e, pr[i].key.hold_id, pr[i].key.account, pr[i].amount,
+							   psprintf("market order " INT64_FORMAT ": %s", pr[i].order_id,
+										pr[i].key.account == e->clearing ? "fees" : "payment"));
+	}
+	else
+	{
+		e->plan = "netted";
+
+		/* 1. each touched hold once into the clearing account */
+		for (int i = 0; i < e->ndirty; i++)
+		{
+			MktOrder   *o = e->dirty[i];
+
+			if (o->settle == 0)
+				continue;
+			transfer_from_hold(e, o->hold_id, e->clearing, o->settle,
+							   psprintf("market order " INT64_FORMAT ": %d fill%s", o->order_id,
+										o->nfills, o->nfills == 1 ? "" : "s"));
+		}
+
+		/* 2. allowances to each buyer's holding account */
+		cr = sorted_credits(e->cea_credits, &n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *memo = psprintf("market %s %s: bought", e->code, e->mode);
+
+			v[0] = Int64GetDatum(e->clearing);
+			v[1] = Int64GetDatum(cr[i].account);
+			if (strcmp(e->instrument, "CCER") == 0)
+			{
+				v[2] = CStringGetTextDatum(e->project);
+				v[3] = Int32GetDatum(e->vintage);
+				v[4] = Int64GetDatum(cr[i].amount);
+				v[5] = CStringGetTextDatum(memo);
+				registry_call(e, P_CCER, v);
+			}
+			else
+			{
+				v[2] = Int32GetDatum(e->vintage);
+				v[3] = Int64GetDatum(cr[i].amount);
+				v[4] = CStringGetTextDatum(memo);
+				registry_call(e, P_CEA, v);
+			}
+		}
+
+		/* 3. cash (price minus seller fee) to each seller's cash account */
+		cr = sorted_credits(e->cash_credits, &n);
+		for (int i = 0; i < n; i++)
+		{
+			if (cr[i].amount == 0)
+				continue;
+			v[0] = Int64GetDatum(e->clearing);
+			v[1] = Int64GetDatum(cr[i].account);
+			v[2] = Int64GetDatum(cr[i].amount);
+			v[3] = CStringGetTextDatum(psprintf("market %s %s: sold", e->code, e->mode));
+			registry_call(e, P_CNY, v);
+		}
 	}
 
-	/* 4. what the ended orders' holds still freeze */
+	/* what the ended orders' holds still freeze */
 	for (int i = 0; i < e->ndirty; i++)
 	{
 		MktOrder   *o = e->dirty[i];
@@ -1120,6 +1256,8 @@ settle(Engine *e)
 											state_label[o->state], o->end_reason));
 		registry_call(e, P_RELEASE, v);
 	}
+	hash_destroy(cea_pairs);
+	hash_destroy(cash_pairs);
 }
 
 /*
@@ -1221,8 +1359,8 @@ market_process_queue(PG_FUNCTION_ARGS)
 	int32		product_id;
 	int64		max_orders = PG_ARGISNULL(1) ? -1 : (int64) PG_GETARG_INT32(1);
 	TupleDesc	tupdesc;
-	Datum		result[9];
-	bool		nulls[9] = {0};
+	Datum		result[10];
+	bool		nulls[10] = {0};
 	Engine	   *e;
 	Datum		v[3];
 	char		vnulls[3] = {' ', ' ', ' '};
@@ -1285,6 +1423,7 @@ market_process_queue(PG_FUNCTION_ARGS)
 	result[6] = Float8GetDatum(match_ms);
 	result[7] = Float8GetDatum(e->write_ms);
 	result[8] = Float8GetDatum(e->settle_ms);
+	result[9] = CStringGetTextDatum(e->plan ? e->plan : "none");
 	engine_end(e);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, nulls)));
 }
