@@ -263,17 +263,17 @@ SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 10, 66.93, participa
 SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 10, 54.75, participant_id => 6)$$) AS below_new_band;
 SELECT submit_order('CEA2024', 'sell', 1300, 66.92, participant_id => 6) AS fund_sells_yesterdays_units;
 SELECT business_date, prev_close_fen FROM product_day WHERE product_id = 1 ORDER BY 1;
--- Settlement plans.  A single incoming order settles directly (seller's hold -> buyer,
--- buyer's hold -> seller and -> the clearing account for the fees), as above.  A batch in
--- which three sells of unit 1 meet three buys of unit 2 nets through the clearing account:
--- direct would take 9 registry calls (3 deliveries, 3 payments, 3 fee payments); netted
--- takes 8 (6 holds into clearing, 1 delivery to unit 2, 1 payment to unit 1).
+-- Settlement of a batch.  A single incoming order settles directly and its buy hold pays
+-- both fees (above).  In a batch (process_queue) each party pays its fees of the batch once
+-- from its cash account: three sells of unit 1 meet three buys of unit 2: 3 deliveries,
+-- 3 payments of the whole price, 3 releases of what the filled buys still held (their fees
+-- among it), then unit 1 and unit 2 each pay their fees (11 registry calls).
 SELECT max(posting_id) AS p FROM posting \gset
 SELECT queue_order('CEA2024', 'sell', 100, 60.00, participant_id => 4) FROM generate_series(1, 3);
 SELECT queue_order('CEA2024', 'buy', 100, 60.00, participant_id => 5) FROM generate_series(1, 3);
 SELECT max(posting_id) AS p FROM posting \gset
 SELECT orders, trades, resting, ended, registry_calls, settlement FROM _process_queue(1, NULL);
-SELECT j.account_id, j.kind, j.amount, j.held_change, j.counterparty, j.memo FROM journal j
+SELECT j.account_id, j.kind, j.instrument, j.amount, j.held_change, j.counterparty, j.memo FROM journal j
  WHERE j.posting_id > :p ORDER BY j.entry_id;
 -- the exchange closes CEA2025 early: no more orders in it today
 SELECT * FROM end_of_day(product => 'CEA2025');

@@ -20,17 +20,16 @@
  *	  time, so a deep book costs nothing for an order that does not reach it.
  *
  * Settlement goes through the registry's public functions only, with saved
- * plans.  The product's clearing account (the exchange's 结算账户) is the
- * central counterparty inside the transaction: each touched order's hold is
- * spent into it once (transfer_from_hold: the allowances of a sell, the
- * price plus buyer fee of a buy), then one transfer per receiving account
- * pays out (transfer_cea/_ccer to each buyer's holding account, transfer_cny
- * of price minus seller fee to each seller's cash account), and finally each
- * order that ended releases what its hold still freezes (release_hold).
- * The clearing account ends with the allowances it started with plus the
- * fees.  Registry calls per batch: one per touched hold (two when an ended
- * order still had something held) plus one per receiving account, instead
- * of three or four per fill.
+ * plans, directly between the parties (plan_settlement): each sell order's
+ * hold delivers to each buyer's holding account and each buy order's hold
+ * pays each seller's cash account -- one call per pair of hold and
+ * receiving account, so a fill between two orders costs two calls plus the
+ * fees.  Fees go to the product's clearing account (the exchange's): for one
+ * incoming order straight from the buy order's hold; for a batch once per
+ * party's cash account, so that no account receives a posting per order
+ * (postings on one account within one transaction get slower with their
+ * number; doc/market.md).  Orders that ended release what their holds still
+ * freeze.  Everything commits or rolls back with the trades.
  *
  * The caller holds the product's matcher lock: the row of
  * carbonmkt.product_day for the product and the business date, locked FOR
@@ -112,8 +111,8 @@ typedef struct MktOrder
 	int64		fees;			/* fen of fees paid so far */
 	int64		holding_account;
 	int64		cash_account;
-	int64		settle;			/* to spend from the hold in this flush */
-	int64		release;		/* to release from the hold in this flush */
+	int64		fees_now;		/* fees of this order's fills in this flush */
+	int64		release;		/* to release from the hold at the flush */
 	int64		auction_id;		/* 0 for none */
 	int32		product_id;
 	DateADT		business_date;
@@ -182,13 +181,11 @@ typedef struct Engine
 	MktOrder  **dirty;
 	int			ndirty;
 	int			maxdirty;
-	HTAB	   *cea_credits;
-	HTAB	   *cash_credits;
+	bool		batch;			/* fees collected per cash account (see settle) */
 	/* statistics */
 	int64		resting;
 	int64		ended;
 	int64		registry_calls;
-	const char *plan;			/* settlement plan of the flush */
 	double		write_ms;
 	double		settle_ms;
 } Engine;
@@ -227,8 +224,6 @@ typedef enum PlanId
 	P_UPDATE_ORDERS,
 	P_SET_SEQ,
 	P_FROM_HOLD,
-	P_CEA,
-	P_CCER,
 	P_CNY,
 	P_RELEASE,
 	NUM_PLANS
@@ -293,10 +288,6 @@ static const PlanDef plan_defs[NUM_PLANS] = {
 	3, {INT4OID, DATEOID, INT8OID}},
 	[P_FROM_HOLD] = {"SELECT carbonmkt.transfer_from_hold($1, $2, $3, NULL, $4)", 4,
 	{INT8OID, INT8OID, INT8OID, TEXTOID}},
-	[P_CEA] = {"SELECT carbonmkt.transfer_cea($1, $2, $3, $4, NULL, $5)", 5,
-	{INT8OID, INT8OID, INT4OID, INT8OID, TEXTOID}},
-	[P_CCER] = {"SELECT carbonmkt.transfer_ccer($1, $2, $3, $4, $5, NULL, $6)", 6,
-	{INT8OID, INT8OID, TEXTOID, INT4OID, INT8OID, TEXTOID}},
 	[P_CNY] = {"SELECT carbonmkt.transfer_cny($1, $2, $3, NULL, $4)", 4, {INT8OID, INT8OID, INT8OID, TEXTOID}},
 	[P_RELEASE] = {"SELECT carbonmkt.release_hold($1, NULL, $2)", 2, {INT8OID, TEXTOID}},
 };
@@ -509,7 +500,7 @@ order_from_tuple(Engine *e, HeapTuple tup, TupleDesc desc, bool *fresh)
 	o->business_date = DatumGetDateADT(SPI_getbinval(tup, desc, 17, &isnull));
 	o->listed = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
 	o->auction_id = get_int8(tup, desc, 19);
-	o->settle = 0;
+	o->fees_now = 0;
 	o->release = 0;
 	o->dirty = false;
 	o->end_reason = NULL;
@@ -594,19 +585,8 @@ end_order(Engine *e, MktOrder *o, OrderState state, const char *reason)
 		return;
 	o->state = state;
 	o->end_reason = reason;
-	o->release = o->hold_left;
-	o->hold_left = 0;
 	e->ended++;
 	mark_dirty(e, o);
-}
-
-static void
-add_credit(Engine *e, HTAB *credits, int64 account, int64 amount)
-{
-	bool		found;
-	Credit	   *c = (Credit *) hash_search(credits, &account, HASH_ENTER, &found);
-
-	c->amount = found ? add_checked(c->amount, amount) : amount;
 }
 
 /*
@@ -636,19 +616,16 @@ fill(Engine *e, MktOrder *buy, MktOrder *sell, int64 quantity, int64 price, int 
 	buy->notional = buy_after;
 	buy->fees += buy_fee;
 	buy->hold_left -= notional + buy_fee;
-	buy->settle += notional + buy_fee;
+	buy->fees_now += buy_fee;
 	buy->nfills++;
 	sell->remaining -= quantity;
 	sell->notional = sell_after;
 	sell->fees += sell_fee;
 	sell->hold_left -= quantity;
-	sell->settle += quantity;
+	sell->fees_now += sell_fee;
 	sell->nfills++;
 	mark_dirty(e, buy);
 	mark_dirty(e, sell);
-
-	add_credit(e, e->cea_credits, buy->holding_account, quantity);
-	add_credit(e, e->cash_credits, sell->cash_account, notional - sell_fee);
 
 	if (e->nfills == e->maxfills)
 	{
@@ -808,7 +785,7 @@ match_incoming(Engine *e, MktOrder *in)
  *		context under the caller's, so it survives SPI calls.
  */
 static Engine *
-engine_begin(int32 product_id, const char *mode, bool lazy)
+engine_begin(int32 product_id, const char *mode, bool lazy, bool batch)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "carbonmkt matching engine",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -824,6 +801,7 @@ engine_begin(int32 product_id, const char *mode, bool lazy)
 	e->product_id = product_id;
 	e->mode = mode;
 	e->lazy = lazy;
+	e->batch = batch;
 	e->bids.bids = true;
 	e->more[SIDE_BIDS] = e->more[SIDE_ASKS] = lazy;
 	e->key_price[SIDE_ASKS] = 0;
@@ -836,9 +814,6 @@ engine_begin(int32 product_id, const char *mode, bool lazy)
 	hc.entrysize = sizeof(MktOrder);
 	hc.hcxt = cxt;
 	e->orders = hash_create("carbonmkt orders", 1024, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	hc.entrysize = sizeof(Credit);
-	e->cea_credits = hash_create("carbonmkt allowance credits", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	e->cash_credits = hash_create("carbonmkt cash credits", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -1115,136 +1090,122 @@ transfer_from_hold(Engine *e, int64 hold_id, int64 to, int64 amount, const char 
 }
 
 /*
- * settle
- *		Delivery versus payment for everything this engine filled, through
- *		the registry's public functions, in one of two plans -- whichever
- *		needs fewer registry calls (ties go to the direct plan):
- *
- *		netted: each touched hold once into the product's clearing account,
- *		then the clearing account once out to each receiving account
- *		(allowances to buyers' holding accounts, price minus seller fee to
- *		sellers' cash accounts); the fees stay in the clearing account.
- *		Calls: touched holds + receiving accounts.  Wins for batches, where
- *		many orders of few parties trade with each other.
- *
- *		direct: each (hold, receiving account) pair once: allowances from a
- *		sell order's hold to the buyer's holding account, price minus seller
- *		fee from a buy order's hold to the seller's cash account, both fees
- *		from the buy order's hold to the clearing account.  Calls: pairs.
- *		Wins for a single incoming order (one fill: 3 calls instead of 4).
- *
- *		Then, in both, each order that ended releases what its hold still
- *		freezes.  Calls are made in a fixed order (hold id, then account id).
+ * The settlement of a flush, planned in memory before anything is written:
+ * deliveries and payments are (hold, account) pairs spent with
+ * transfer_from_hold, fee collections are per cash account (transfer_cny).
  */
-static void
-settle(Engine *e)
+typedef struct Settlement
 {
-	Datum		v[6];
-	Credit	   *cr;
-	Pair	   *pr;
-	int			n;
-	int			touched = 0;
-	long		netted_calls;
-	long		direct_calls;
-	HTAB	   *cea_pairs;
-	HTAB	   *cash_pairs;
+	HTAB	   *deliveries;		/* sell order's hold -> buyer's holding account: t */
+	HTAB	   *payments;		/* buy order's hold -> seller's cash / clearing account: fen */
+	HTAB	   *collections;	/* cash account -> clearing account: fees, fen */
+} Settlement;
+
+static void
+add_credit(HTAB *credits, int64 account, int64 amount)
+{
+	bool		found;
+	Credit	   *c;
+
+	if (amount == 0)
+		return;
+	c = (Credit *) hash_search(credits, &account, HASH_ENTER, &found);
+	c->amount = found ? add_checked(c->amount, amount) : amount;
+}
+
+/*
+ * plan_settlement
+ *		Delivery versus payment for everything this engine filled, directly
+ *		between the parties: each sell order's hold delivers to each buyer's
+ *		holding account, each buy order's hold pays each seller's cash account
+ *		(one registry call per pair of hold and receiving account).  Fees go
+ *		to the product's clearing account (the exchange's), in one of two ways:
+ *
+ *		- one incoming order (submit_order, block acceptance): the buy order's
+ *		  hold pays both fees to the clearing account and the seller receives
+ *		  the price minus its fee -- the fewest calls;
+ *		- a batch (process_queue, auction uncross): the seller receives the
+ *		  whole price and each party pays its fees of the batch from its cash
+ *		  account in one transfer (a buy order that ended first releases what
+ *		  its hold still froze, fee included; one that stays open pays its fee
+ *		  from its hold).  The clearing account then takes one posting per
+ *		  party, not one per order: postings on one account within one
+ *		  transaction get slower the more there are (doc/market.md).
+ *
+ *		Every order that ended releases what its hold still freezes.  The
+ *		orders' hold_left become their final values here.
+ */
+static Settlement
+plan_settlement(Engine *e)
+{
+	Settlement	st;
 	HASHCTL		hc;
 
-	/* the direct plan's pairs */
 	memset(&hc, 0, sizeof(hc));
 	hc.keysize = sizeof(PairKey);
 	hc.entrysize = sizeof(Pair);
 	hc.hcxt = CurrentMemoryContext;
-	cea_pairs = hash_create("carbonmkt deliveries", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	cash_pairs = hash_create("carbonmkt payments", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	st.deliveries = hash_create("carbonmkt deliveries", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	st.payments = hash_create("carbonmkt payments", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	hc.keysize = sizeof(int64);
+	hc.entrysize = sizeof(Credit);
+	st.collections = hash_create("carbonmkt fee collections", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
 	for (int i = 0; i < e->nfills; i++)
 	{
 		Fill	   *f = &e->fills[i];
 		int64		notional = f->quantity * f->price;	/* checked in fill() */
 
-		add_pair(cea_pairs, f->sell->hold_id, f->buy->holding_account, f->quantity, f->sell->order_id);
-		add_pair(cash_pairs, f->buy->hold_id, f->sell->cash_account, notional - f->sell_fee, f->buy->order_id);
-		add_pair(cash_pairs, f->buy->hold_id, e->clearing, f->buy_fee + f->sell_fee, f->buy->order_id);
+		add_pair(st.deliveries, f->sell->hold_id, f->buy->holding_account, f->quantity, f->sell->order_id);
+		if (e->batch)
+		{
+			add_pair(st.payments, f->buy->hold_id, f->sell->cash_account, notional, f->buy->order_id);
+			add_credit(st.collections, f->sell->cash_account, f->sell_fee);
+		}
+		else
+		{
+			add_pair(st.payments, f->buy->hold_id, f->sell->cash_account, notional - f->sell_fee, f->buy->order_id);
+			add_pair(st.payments, f->buy->hold_id, e->clearing, f->buy_fee + f->sell_fee, f->buy->order_id);
+		}
 	}
 	for (int i = 0; i < e->ndirty; i++)
-		if (e->dirty[i]->settle != 0)
-			touched++;
-	direct_calls = hash_get_num_entries(cea_pairs) + hash_get_num_entries(cash_pairs);
-	netted_calls = touched + hash_get_num_entries(e->cea_credits);
-	cr = sorted_credits(e->cash_credits, &n);
+	{
+		MktOrder   *o = e->dirty[i];
+		bool		ended = STATE_ENDED(o->state);
+		int64		unpaid = (e->batch && o->buy) ? o->fees_now : 0;	/* fees still in the hold */
+
+		if (unpaid > 0 && !ended)
+		{
+			add_pair(st.payments, o->hold_id, e->clearing, unpaid, o->order_id);
+			unpaid = 0;
+		}
+		if (ended)
+		{
+			o->release = o->hold_left + unpaid;
+			o->hold_left = 0;
+			add_credit(st.collections, o->cash_account, unpaid);
+		}
+	}
+	return st;
+}
+
+static void
+execute_settlement(Engine *e, Settlement *st)
+{
+	Pair	   *pr;
+	Credit	   *cr;
+	int			n;
+	Datum		v[4];
+
+	pr = sorted_pairs(st->deliveries, &n);
 	for (int i = 0; i < n; i++)
-		if (cr[i].amount != 0)
-			netted_calls++;
-
-	if (direct_calls <= netted_calls)
-	{
-		e->plan = "direct";
-		pr = sorted_pairs(cea_pairs, &n);
-		for (int i = 0; i < n; i++)
-			transfer_from_hold(e, pr[i].key.hold_id, pr[i].key.account, pr[i].amount,
-							   psprintf("market order " INT64_FORMAT ": delivery", pr[i].order_id));
-		pr = sorted_pairs(cash_pairs, &n);
-		for (int i = 0; i < n; i++)
-			transfer_from_hold(e, pr[i].key.hold_id, pr[i].key.account, pr[i].amount,
-							   psprintf("market order " INT64_FORMAT ": %s", pr[i].order_id,
-										pr[i].key.account == e->clearing ? "fees" : "payment"));
-	}
-	else
-	{
-		e->plan = "netted";
-
-		/* 1. each touched hold once into the clearing account */
-		for (int i = 0; i < e->ndirty; i++)
-		{
-			MktOrder   *o = e->dirty[i];
-
-			if (o->settle == 0)
-				continue;
-			transfer_from_hold(e, o->hold_id, e->clearing, o->settle,
-							   psprintf("market order " INT64_FORMAT ": %d fill%s", o->order_id,
-										o->nfills, o->nfills == 1 ? "" : "s"));
-		}
-
-		/* 2. allowances to each buyer's holding account */
-		cr = sorted_credits(e->cea_credits, &n);
-		for (int i = 0; i < n; i++)
-		{
-			char	   *memo = psprintf("market %s %s: bought", e->code, e->mode);
-
-			v[0] = Int64GetDatum(e->clearing);
-			v[1] = Int64GetDatum(cr[i].account);
-			if (strcmp(e->instrument, "CCER") == 0)
-			{
-				v[2] = CStringGetTextDatum(e->project);
-				v[3] = Int32GetDatum(e->vintage);
-				v[4] = Int64GetDatum(cr[i].amount);
-				v[5] = CStringGetTextDatum(memo);
-				registry_call(e, P_CCER, v);
-			}
-			else
-			{
-				v[2] = Int32GetDatum(e->vintage);
-				v[3] = Int64GetDatum(cr[i].amount);
-				v[4] = CStringGetTextDatum(memo);
-				registry_call(e, P_CEA, v);
-			}
-		}
-
-		/* 3. cash (price minus seller fee) to each seller's cash account */
-		cr = sorted_credits(e->cash_credits, &n);
-		for (int i = 0; i < n; i++)
-		{
-			if (cr[i].amount == 0)
-				continue;
-			v[0] = Int64GetDatum(e->clearing);
-			v[1] = Int64GetDatum(cr[i].account);
-			v[2] = Int64GetDatum(cr[i].amount);
-			v[3] = CStringGetTextDatum(psprintf("market %s %s: sold", e->code, e->mode));
-			registry_call(e, P_CNY, v);
-		}
-	}
-
-	/* what the ended orders' holds still freeze */
+		transfer_from_hold(e, pr[i].key.hold_id, pr[i].key.account, pr[i].amount,
+						   psprintf("market order " INT64_FORMAT ": delivery", pr[i].order_id));
+	pr = sorted_pairs(st->payments, &n);
+	for (int i = 0; i < n; i++)
+		transfer_from_hold(e, pr[i].key.hold_id, pr[i].key.account, pr[i].amount,
+						   psprintf("market order " INT64_FORMAT ": %s", pr[i].order_id,
+									pr[i].key.account == e->clearing ? "fees" : "payment"));
 	for (int i = 0; i < e->ndirty; i++)
 	{
 		MktOrder   *o = e->dirty[i];
@@ -1256,14 +1217,22 @@ settle(Engine *e)
 											state_label[o->state], o->end_reason));
 		registry_call(e, P_RELEASE, v);
 	}
-	hash_destroy(cea_pairs);
-	hash_destroy(cash_pairs);
+	cr = sorted_credits(st->collections, &n);
+	for (int i = 0; i < n; i++)
+	{
+		v[0] = Int64GetDatum(cr[i].account);
+		v[1] = Int64GetDatum(e->clearing);
+		v[2] = Int64GetDatum(cr[i].amount);
+		v[3] = CStringGetTextDatum(psprintf("market %s %s: fees", e->code, e->mode));
+		registry_call(e, P_CNY, v);
+	}
 }
 
 /*
  * engine_flush
- *		Write the trades and the orders, settle, advance the book's priority
- *		counter.  Returns the first trade id (0 when nothing traded).
+ *		Plan the settlement, write the trades and the orders, advance the
+ *		book's priority counter, settle.  Returns the first trade id (0 when
+ *		nothing traded).
  */
 static int64
 engine_flush(Engine *e)
@@ -1272,8 +1241,10 @@ engine_flush(Engine *e)
 				t1,
 				t2;
 	int64		first;
+	Settlement	st;
 
 	INSTR_TIME_SET_CURRENT(t0);
+	st = plan_settlement(e);
 	first = write_trades(e);
 	write_orders(e);
 	if (e->book_seq != e->book_seq0)
@@ -1286,7 +1257,7 @@ engine_flush(Engine *e)
 		run(P_SET_SEQ, v, NULL, 0, SPI_OK_UPDATE);
 	}
 	INSTR_TIME_SET_CURRENT(t1);
-	settle(e);
+	execute_settlement(e, &st);
 	INSTR_TIME_SET_CURRENT(t2);
 	INSTR_TIME_SUBTRACT(t2, t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
@@ -1335,7 +1306,7 @@ market_match_order(PG_FUNCTION_ARGS)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 
-	e = engine_begin(product_id, "listed", true);
+	e = engine_begin(product_id, "listed", true, false);
 	in = find_order(e, order_id);
 	if (in == NULL || in->state != OS_QUEUED || !in->listed || in->business_date != e->bdate)
 		ereport(ERROR,
@@ -1380,7 +1351,7 @@ market_process_queue(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	INSTR_TIME_SET_CURRENT(t0);
-	e = engine_begin(product_id, "listed", false);
+	e = engine_begin(product_id, "listed", false, true);
 
 	/* the whole open book of the day */
 	v[0] = Int32GetDatum(product_id);
@@ -1423,7 +1394,7 @@ market_process_queue(PG_FUNCTION_ARGS)
 	result[6] = Float8GetDatum(match_ms);
 	result[7] = Float8GetDatum(e->write_ms);
 	result[8] = Float8GetDatum(e->settle_ms);
-	result[9] = CStringGetTextDatum(e->plan ? e->plan : "none");
+	result[9] = CStringGetTextDatum(e->batch ? "direct, fees per account" : "direct, fees from holds");
 	engine_end(e);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, nulls)));
 }
@@ -1479,7 +1450,7 @@ market_settle_fills(PG_FUNCTION_ARGS)
 		product_id = (int32) get_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 16);
 		if (SPI_finish() != SPI_OK_FINISH)
 			elog(ERROR, "SPI_finish failed");
-		e = engine_begin(product_id, mode, true);
+		e = engine_begin(product_id, mode, true, false);
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -1561,7 +1532,7 @@ market_uncross_auction(PG_FUNCTION_ARGS)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 
-	e = engine_begin(product_id, "auction", true);
+	e = engine_begin(product_id, "auction", true, true);
 	lot = find_order(e, lot_id);
 	if (lot == NULL || lot->state != OS_OPEN)
 		ereport(ERROR, (errcode(ERRCODE_CARBONMKT_ORDER_STATE),

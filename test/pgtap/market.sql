@@ -198,11 +198,13 @@ SELECT is_empty($$SELECT o.order_id FROM market_order o
 SELECT is_empty($$SELECT o.order_id FROM market_order o
                    WHERE o.fees_fen <> fee_fen(o.filled_notional, (market_rule_at(o.mode, o.business_date)).fee_rate)$$,
                 'every order paid the fee of its total value, rounded half up once');
-SELECT is_empty($$SELECT o.order_id FROM market_order o JOIN hold h USING (hold_id)
-                   WHERE o.side = 'buy' AND (o.filled_notional + o.fees_fen > o.hold_amount
-                                             OR h.quantity - o.filled_notional - o.fees_fen
-                                                <> coalesce((SELECT -sum(j.held_change) FROM journal j WHERE j.hold_id = h.hold_id AND j.kind = 'release'), 0))$$,
-                'a buy spent at most its hold and the rest was released');
+SELECT is_empty($$SELECT o.order_id FROM market_order o JOIN hold h USING (hold_id),
+                   LATERAL (SELECT coalesce(-sum(j.amount) FILTER (WHERE j.kind = 'debit'), 0) AS spent,
+                                   coalesce(-sum(j.held_change) FILTER (WHERE j.kind = 'release'), 0) AS released
+                              FROM journal j WHERE j.hold_id = h.hold_id AND j.account_id = h.account_id) x
+                   WHERE o.side = 'buy' AND (x.spent + x.released <> h.quantity
+                                             OR x.spent NOT BETWEEN o.filled_notional AND o.filled_notional + o.fees_fen)$$,
+                'a buy''s hold paid its value (and at most its fees) and released the rest');
 
 -- Fills -------------------------------------------------------------------------------------
 SELECT is_empty($$SELECT t.trade_id FROM trade t JOIN market_order b ON b.order_id = t.buy_order_id
