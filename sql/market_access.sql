@@ -91,7 +91,7 @@ SELECT pg_temp.err($$SELECT carbonmkt.cancel_order(2)$$) AS cancel_u2_order;
 SELECT pg_temp.err($$CALL carbonmkt.process_queue()$$) AS process_queue;
 SELECT pg_temp.err($$SELECT * FROM carbonmkt.end_of_day()$$) AS end_of_day;
 SELECT pg_temp.err($$SELECT carbonmkt.accept_block(1)$$) AS accept_block;
-SELECT pg_temp.err($$SELECT carbonmkt._match_order(4)$$) AS internal_matcher;
+SELECT pg_temp.err($$SELECT carbonmkt._match_order(4, 1)$$) AS internal_matcher;
 SELECT pg_temp.err($$SELECT carbonmkt._settle_fills('block', '{3}', '{1}', '{1}', '{6000}')$$) AS internal_settlement;
 SELECT pg_temp.err($$UPDATE carbonmkt.market_order SET remaining = 0$$) AS update_orders;
 SELECT pg_temp.err($$INSERT INTO carbonmkt.trade (product_id, mode, business_date, executed_at, price_fen, quantity, buy_order_id, sell_order_id, buyer_id, seller_id, buyer_fee_fen, seller_fee_fen) VALUES (1, 'listed', '2025-04-01', now(), 1, 1, 3, 1, 2, 3, 0, 0)$$) AS insert_trade;

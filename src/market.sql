@@ -634,6 +634,35 @@ COMMENT ON FUNCTION carbonmkt._available(bigint, carbonmkt.instrument, int, text
 
 -- Order entry ---------------------------------------------------------------------------
 
+-- The order a client reference (per login) already made, or NULL; CM311 when it was made
+-- for a different order.
+CREATE FUNCTION carbonmkt._order_by_reference(p_reference text, p_mode carbonmkt.trade_mode, p_side carbonmkt.order_side,
+                                              p_participant bigint, p_product carbonmkt.product, p_quantity bigint,
+                                              p_price numeric, p_take bigint, p_auction bigint)
+RETURNS carbonmkt.market_order LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    old carbonmkt.market_order;
+BEGIN
+    IF p_reference IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO old FROM carbonmkt.market_order o WHERE o.initiator = session_user AND o.reference = p_reference;
+    IF FOUND AND ((old.mode, old.side, old.participant_id, old.product_id, old.quantity, old.price_fen::numeric, old.take_order_id)
+                  IS DISTINCT FROM (p_mode, p_side, p_participant, p_product.product_id, p_quantity, p_price * 100, p_take)
+                  OR (p_auction IS NOT NULL AND old.auction_id IS DISTINCT FROM p_auction)) THEN
+        RAISE EXCEPTION 'client reference "%" was already used for a different order', p_reference
+            USING ERRCODE = 'CM311',
+                  DETAIL = format('Order %s: %s %s %s %s at %s.', old.order_id, old.mode, old.side,
+                                  carbonmkt._t(old.quantity), p_product.code, carbonmkt._cny(old.price_fen)),
+                  HINT = 'Use a new client reference for a new order; resend the same order to get its id.';
+    END IF;
+    RETURN old;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._order_by_reference(text, carbonmkt.trade_mode, carbonmkt.order_side, bigint, carbonmkt.product, bigint, numeric, bigint, bigint) IS
+  'Internal: the order a client reference of this login already made (NULL if none); CM311 when that order differs from this one.';
+
 -- Validates an order, lays its hold and records it as 'queued'.  Shared by
 -- submit_order, queue_order, block agreements and one-way bidding.  Every check comes
 -- before the hold, so a refused order holds and moves nothing.  p_lock takes the
@@ -676,30 +705,18 @@ BEGIN
     END IF;
     sd := lower(btrim(p_side))::carbonmkt.order_side;
     prod := carbonmkt._product(p_product);
-    IF p_lock THEN
-        day := carbonmkt._product_day(prod.product_id, d, true);
-    END IF;
 
     -- idempotency: the same client reference (per login) returns the original order
-    IF p_reference IS NOT NULL THEN
-        SELECT * INTO old FROM carbonmkt.market_order o WHERE o.initiator = session_user AND o.reference = p_reference;
-        IF FOUND THEN
-            IF (old.mode, old.side, old.participant_id, old.product_id, old.quantity, old.price_fen::numeric,
-                old.take_order_id)
-               IS DISTINCT FROM (p_mode, sd, me, prod.product_id, p_quantity, p_price * 100, p_take)
-               OR (p_auction IS NOT NULL AND old.auction_id IS DISTINCT FROM p_auction) THEN
-                RAISE EXCEPTION 'client reference "%" was already used for a different order', p_reference
-                    USING ERRCODE = 'CM311',
-                          DETAIL = format('Order %s: %s %s %s %s at %s.', old.order_id, old.mode, old.side,
-                                          carbonmkt._t(old.quantity), prod.code, carbonmkt._cny(old.price_fen)),
-                          HINT = 'Use a new client reference for a new order; resend the same order to get its id.';
-            END IF;
-            order_id := old.order_id;
-            replay := true;
-            RETURN;
-        END IF;
+    -- (looked up again under the matcher lock below, for a concurrent twin)
+    old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+    IF old.order_id IS NOT NULL THEN
+        order_id := old.order_id;
+        replay := true;
+        RETURN;
     END IF;
 
+    -- checks that do not depend on the book or the balances: before the matcher lock,
+    -- so that the lock is held as briefly as possible
     r := carbonmkt._rule(p_mode, d, prod.jurisdiction);
     px := carbonmkt._price_fen(p_price, r);
     PERFORM carbonmkt._check_quantity(p_quantity, r);
@@ -708,16 +725,8 @@ BEGIN
     ELSIF NOT carbonmkt.is_trading_day(d, prod.jurisdiction) THEN
         RAISE EXCEPTION 'the market is closed on %: not a trading day', to_char(d, 'YYYY-MM-DD') USING ERRCODE = 'CM302';
     END IF;
-    IF NOT p_lock THEN
-        day := carbonmkt._product_day(prod.product_id, d, false);
-    END IF;
-    IF day.closed_at IS NOT NULL THEN
-        RAISE EXCEPTION 'trading in % is closed for %', prod.code, to_char(d, 'YYYY-MM-DD')
-            USING ERRCODE = 'CM302', DETAIL = format('The exchange ran end_of_day() at %s.',
-                                               to_char(day.closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'));
-    END IF;
-    PERFORM carbonmkt._check_band(px, day.prev_close_fen, r);
-
+    day := carbonmkt._product_day(prod.product_id, d, false);
+    PERFORM carbonmkt._check_band(px, day.prev_close_fen, r);      -- the previous close is fixed for the day
     tr := carbonmkt._trader(me, d, prod.jurisdiction, p_role);
     acc := carbonmkt._trading_accounts(me);
     asset := carbonmkt.format_asset(prod.instrument, prod.vintage, prod.project);
@@ -726,6 +735,24 @@ BEGIN
             USING ERRCODE = '22003';
     END IF;
     notional := px * p_quantity;
+
+    -- the matcher lock (everything that matches at once takes it before its hold, so that
+    -- the hold never waits for an account the matcher holds while it waits for the product);
+    -- from here on the book, the day's trades and the balances are as the matcher sees them
+    IF p_lock THEN
+        day := carbonmkt._product_day(prod.product_id, d, true);
+        old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+        IF old.order_id IS NOT NULL THEN
+            order_id := old.order_id;
+            replay := true;
+            RETURN;
+        END IF;
+    END IF;
+    IF day.closed_at IS NOT NULL THEN
+        RAISE EXCEPTION 'trading in % is closed for %', prod.code, to_char(d, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302', DETAIL = format('The exchange ran end_of_day() at %s.',
+                                               to_char(day.closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'));
+    END IF;
 
     IF sd = 'sell' THEN
         avail := carbonmkt._available(acc.holding, prod.instrument, prod.vintage, prod.project);
@@ -834,7 +861,7 @@ DECLARE
 BEGIN
     e := carbonmkt._enter_order('listed', product, side, quantity, price, take_order_id, reference, participant_id, true);
     IF NOT e.replay THEN
-        PERFORM carbonmkt._match_order(e.order_id);
+        PERFORM carbonmkt._match_order(e.order_id, (carbonmkt._product(product)).product_id);
     END IF;
     RETURN e.order_id;
 END
@@ -901,10 +928,10 @@ $$;
 COMMENT ON FUNCTION carbonmkt.cancel_order(bigint, text) IS
   'Cancels an open or queued order (撤单) and releases what remains of its hold; it waits for a matcher working on the product, so a fill and a cancel never overlap.  A participant cancels only its own orders, staff any.  Repeating it with the same client reference is a no-op.';
 
-CREATE FUNCTION carbonmkt._match_order(order_id bigint) RETURNS void
+CREATE FUNCTION carbonmkt._match_order(order_id bigint, product_id int) RETURNS void
 	AS 'MODULE_PATHNAME', 'market_match_order'
 	LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
-COMMENT ON FUNCTION carbonmkt._match_order(bigint) IS
+COMMENT ON FUNCTION carbonmkt._match_order(bigint, int) IS
   'Internal (C): matches one queued listed order against the book (price-time priority, 摘牌, self-trade prevention), writes the trades and order states and settles the fills DvP through the registry.  The caller holds the product''s matcher lock.';
 
 CREATE FUNCTION carbonmkt._process_queue(product_id int, max_orders int,

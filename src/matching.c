@@ -1280,35 +1280,21 @@ engine_end(Engine *e)
  */
 
 /*
- * _match_order(order_id bigint): match one queued listed order at once
- * (submit_order).  The book is read lazily.
+ * _match_order(order_id bigint, product_id int): match one queued listed
+ * order of that product at once (submit_order).  The book is read lazily.
  */
 Datum
 market_match_order(PG_FUNCTION_ARGS)
 {
 	int64		order_id = PG_GETARG_INT64(0);
-	int32		product_id;
+	int32		product_id = PG_GETARG_INT32(1);
 	Engine	   *e;
 	MktOrder   *in;
 
-	/* which product: a small query before the engine exists */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	{
-		Datum		v[1] = {Int64GetDatum(order_id)};
-
-		if (run(P_ONE, v, NULL, 1, SPI_OK_SELECT) != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_CARBONMKT_ORDER_STATE),
-					 errmsg("order " INT64_FORMAT " does not exist", order_id)));
-		product_id = (int32) get_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 16);
-	}
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
-
 	e = engine_begin(product_id, "listed", true, false);
 	in = find_order(e, order_id);
-	if (in == NULL || in->state != OS_QUEUED || !in->listed || in->business_date != e->bdate)
+	if (in == NULL || in->state != OS_QUEUED || !in->listed || in->business_date != e->bdate ||
+		in->product_id != product_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_ORDER_STATE),
 				 errmsg("order " INT64_FORMAT " is not a queued listed order of today", order_id)));
