@@ -8,9 +8,9 @@
  *
  * One engine serves every entry point.  An Engine holds, in its own memory
  * context, the orders it touches (a hash by order id), the two sides of the
- * book as binary heaps in price-time order, the fills it made and the cash
- * and allowance credits they owe.  Matching happens in memory; at the end
- * engine_flush() writes every trade with one INSERT and every changed order
+ * book as binary heaps in price-time order, and the fills it made.
+ * Matching happens in memory; at the end engine_flush() plans the
+ * settlement, writes every trade with one INSERT and every changed order
  * with one UPDATE (arrays through unnest), then settles.
  *
  *	- process_queue loads the day's whole book of a product once and matches
@@ -145,7 +145,7 @@ typedef struct Fill
 	int			aggressor;		/* 1 buy, 2 sell, 0 none */
 } Fill;
 
-/* A credit owed to an account by the clearing account; account is the key. */
+/* An amount per account (fees a cash account pays); account is the key. */
 typedef struct Credit
 {
 	int64		account;

@@ -2,7 +2,7 @@
 --
 -- The queue procedure's engine on one book: BENCH_ORDERS (default 100,000) queued listed
 -- orders of CEA 2024 that cross (buys around 60.20, sells around 59.80, ±0.50, 1..100 t,
--- every 50th a 摘牌 of the order before it) from 500 key emitting units, processed
+-- every 50th a 摘牌 of the order before it) from 2,000 key emitting units (the national market has 2,096), processed
 --   candidate  by the C engine, carbonmkt._process_queue() (what CALL process_queue() runs
 --              per product), which reports the time of each phase;
 --   baseline   by bench.plpgsql_process_queue() (test/bench/market_batch_baseline.sql),
@@ -29,7 +29,7 @@
 \else
 \set base_orders 20000
 \endif
-\set units 500
+\set units 2000
 \set market_bench_include 1
 \timing off
 SET client_min_messages = warning;
@@ -37,7 +37,7 @@ SET client_min_messages = warning;
 SET search_path = carbonmkt, bench, public;
 SET carbonmkt.clock = '2025-06-03 10:00:00+08';
 
-\echo '-- setup:' :units 'key emitting units, each 1,000,000 t of CEA 2024 and 10,000,000 CNY; product CEA2024'
+\echo '-- setup:' :units 'key emitting units, each 200,000 t of CEA 2024 and 10,000,000 CNY; product CEA2024'
 SELECT clock_timestamp() AS t0 \gset
 SET bench.units = :units;
 DO $$
@@ -52,7 +52,7 @@ BEGIN
     FOR i IN 1..current_setting('bench.units')::int LOOP
         c17 := '9144030000BEN' || lpad(i::text, 4, '0');
         p := register_participant('Bench unit ' || i, 'key_emitter', c17 || credit_code_check_char(c17), '440000', '440300', 'power');
-        PERFORM transfer_cea(1, open_account(p, 'holding'), 2024, 1000000), deposit_cny(open_account(p, 'cash'), 1000000000);
+        PERFORM transfer_cea(1, open_account(p, 'holding'), 2024, 200000), deposit_cny(open_account(p, 'cash'), 1000000000);
     END LOOP;
 END $$;
 SELECT round(extract(epoch FROM clock_timestamp() - :'t0')::numeric, 1) AS setup_s;
