@@ -1,0 +1,231 @@
+-- pgTAP: a randomised multi-order run of the market (fixed seed), then every invariant.
+-- Eight units trade CEA 2024 and CEA 2025 over two trading days: submit_order (limit
+-- orders and 摘牌), queue_order + process_queue, cancel_order, a block agreement and a
+-- one-way bidding auction per day, end_of_day.  Each operation runs in its own
+-- subtransaction; refusals (insufficient funds, T+1, band, ...) are counted and roll back.
+-- Then: verify_ledger() is clean, cash and allowances are conserved to the fen and the
+-- tonne (buyer + seller + fees), every order and hold ended exactly once, every fill
+-- respects its limits, the band and self-trade prevention.  Everything is rolled back.
+BEGIN;
+SELECT plan(22);
+SET LOCAL search_path = carbonmkt, public;
+SELECT setseed(0.42);
+
+CREATE TEMP TABLE units (n int, participant_id bigint, holding_id bigint, cash_id bigint) ON COMMIT DROP;
+CREATE TEMP TABLE outcomes (day int, op text, outcome text) ON COMMIT DROP;
+CREATE TEMP TABLE start (account_id bigint, instrument instrument, vintage int, balance bigint) ON COMMIT DROP;
+
+SET LOCAL carbonmkt.clock = '2025-06-03 09:00:00+08';
+DO $$
+DECLARE
+    ex  bigint;
+    p   bigint;
+BEGIN
+    ex := register_participant('TAP exchange', 'exchange', '9131000000MKT0000' || credit_code_check_char('9131000000MKT0000'));
+    PERFORM list_product('CEA2024', 60.00, open_account(ex, 'clearing')),
+            list_product('CEA2025', 58.00, open_account(ex, 'clearing'));
+    FOR i IN 1..8 LOOP
+        p := register_participant('TAP market unit ' || i, CASE WHEN i <= 6 THEN 'key_emitter' ELSE 'institution' END::participant_kind,
+                                  '9144030000MKT' || lpad(i::text, 4, '0') || credit_code_check_char('9144030000MKT' || lpad(i::text, 4, '0')),
+                                  '440000', '440300', 'power');
+        INSERT INTO units VALUES (i, p, open_account(p, 'holding'), open_account(p, 'cash'));
+    END LOOP;
+    PERFORM issue_cea(1, 2024, 2000000), issue_cea(1, 2025, 2000000);
+    PERFORM transfer_cea(1, u.holding_id, 2024, 200000), transfer_cea(1, u.holding_id, 2025, 150000),
+            deposit_cny(u.cash_id, 3000000000)          -- 30,000,000.00 CNY each
+       FROM units u WHERE u.n <= 6;
+    PERFORM deposit_cny(u.cash_id, 1000000000) FROM units u WHERE u.n > 6;   -- institutions: cash only
+    INSERT INTO start SELECT h.account_id, h.instrument, h.vintage, h.balance FROM holding h;
+END $$;
+
+-- The random run ---------------------------------------------------------------------
+CREATE FUNCTION pg_temp.run_day(d int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    ids     bigint[] := ARRAY(SELECT participant_id FROM units WHERE n <> 6 ORDER BY n);  -- unit 6: block and auction seller
+    seller  bigint := (SELECT participant_id FROM units WHERE n = 6);
+    codes   text[] := ARRAY['CEA2024', 'CEA2025'];
+    prod    text;
+    pid     bigint;
+    other   bigint;
+    r       float8;
+    px      numeric;
+    prev    numeric;
+    qty     bigint;
+    op      text;
+    x       bigint;
+    deal    bigint;
+    auc     bigint;
+BEGIN
+    FOR i IN 1..700 LOOP
+        prod := codes[1 + floor(random() * 2)::int];
+        pid := ids[1 + floor(random() * 7)::int];
+        SELECT (prev_close_fen / 100.0) INTO prev FROM product_day pd JOIN product p USING (product_id)
+         WHERE p.code = prod AND pd.business_date = business_date();
+        prev := coalesce(prev, CASE prod WHEN 'CEA2024' THEN 60.00 ELSE 58.00 END);
+        -- prices mostly inside the ±10% band, sometimes just outside; quantities 1..3,000 t
+        px := round(prev * (0.91 + random() * 0.18)::numeric, 2);
+        qty := 1 + floor(random() ^ 3 * 3000)::bigint;
+        r := random();
+        op := CASE WHEN r < 0.55 THEN 'submit' WHEN r < 0.65 THEN 'take' WHEN r < 0.80 THEN 'queue'
+                   WHEN r < 0.88 THEN 'cancel' WHEN r < 0.92 THEN 'process' WHEN r < 0.94 THEN 'offtick'
+                   WHEN r < 0.95 THEN 'outband' ELSE 'selloff' END;
+        BEGIN
+            CASE op
+            WHEN 'submit' THEN
+                PERFORM submit_order(prod, CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END, qty, px, participant_id => pid);
+            WHEN 'take' THEN
+                SELECT o.order_id INTO x FROM market_order o JOIN product p USING (product_id)
+                 WHERE p.code = prod AND o.status = 'open' AND o.mode = 'listed' ORDER BY random() LIMIT 1;
+                IF x IS NULL THEN
+                    RAISE EXCEPTION 'empty book' USING ERRCODE = 'P0001';
+                END IF;
+                PERFORM submit_order(prod, CASE (SELECT side FROM market_order WHERE order_id = x) WHEN 'buy' THEN 'sell' ELSE 'buy' END,
+                                     qty, (SELECT price_fen FROM market_order WHERE order_id = x) / 100.0,
+                                     take_order_id => x, participant_id => pid);
+            WHEN 'queue' THEN
+                PERFORM queue_order(prod, CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END, qty, px, participant_id => pid);
+            WHEN 'cancel' THEN
+                SELECT o.order_id INTO x FROM market_order o
+                 WHERE o.status IN ('open', 'queued') AND o.mode = 'listed' ORDER BY random() LIMIT 1;
+                IF x IS NULL THEN
+                    RAISE EXCEPTION 'nothing to cancel' USING ERRCODE = 'P0001';
+                END IF;
+                PERFORM cancel_order(x);
+            WHEN 'process' THEN
+                CALL process_queue(CASE WHEN random() < 0.5 THEN prod END, CASE WHEN random() < 0.5 THEN 5 END);
+            WHEN 'offtick' THEN
+                PERFORM submit_order(prod, 'buy', qty, px + 0.005, participant_id => pid);
+            WHEN 'outband' THEN
+                PERFORM submit_order(prod, 'buy', qty, round(prev * 1.11, 2), participant_id => pid);
+            WHEN 'selloff' THEN     -- large sells: exercise insufficient allowances and T+1
+                PERFORM submit_order(prod, 'sell', 99999, px, participant_id => pid);
+            END CASE;
+            INSERT INTO outcomes VALUES (d, op, 'ok');
+        EXCEPTION WHEN OTHERS THEN
+            INSERT INTO outcomes VALUES (d, op, SQLSTATE);
+        END;
+    END LOOP;
+    CALL process_queue();
+
+    -- a block agreement and a one-way bidding auction in the afternoon
+    PERFORM set_config('carbonmkt.clock', format('2025-06-0%s 13:30:00+08', d + 2), true);
+    other := (SELECT participant_id FROM units WHERE n = 6 + d);    -- an institution buys the block
+    BEGIN
+        deal := propose_block('CEA2024', 'sell', 100000, 60.00, other, participant_id => seller);
+        PERFORM confirm_block(deal, participant_id => other);
+        PERFORM accept_block(deal);
+        INSERT INTO outcomes VALUES (d, 'block', 'ok');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO outcomes VALUES (d, 'block', SQLSTATE);
+    END;
+    auc := announce_auction('CEA2025', 'sell', 20000, 55.00, format('2025-06-0%s 13:30+08', d + 2)::timestamptz,
+                            format('2025-06-0%s 14:00+08', d + 2)::timestamptz, participant_id => seller);
+    FOR i IN 1..12 LOOP
+        BEGIN
+            PERFORM bid_auction(auc, 1000 + floor(random() * 4000)::bigint, 55.00 + floor(random() * 500)::numeric / 100,
+                                participant_id => ids[1 + i % 7]);
+            INSERT INTO outcomes VALUES (d, 'bid', 'ok');
+        EXCEPTION WHEN OTHERS THEN
+            INSERT INTO outcomes VALUES (d, 'bid', SQLSTATE);
+        END;
+    END LOOP;
+    PERFORM set_config('carbonmkt.clock', format('2025-06-0%s 15:30:00+08', d + 2), true);
+    PERFORM * FROM end_of_day();
+END $$;
+
+SET LOCAL carbonmkt.clock = '2025-06-03 10:00:00+08';
+SELECT pg_temp.run_day(1);
+SET LOCAL carbonmkt.clock = '2025-06-04 10:00:00+08';
+SELECT pg_temp.run_day(2);
+
+-- The run did something -------------------------------------------------------------------
+SELECT is((SELECT count(*) FROM outcomes WHERE op IN ('block', 'bid') AND outcome <> 'ok'), 0::bigint,
+          'both block deals and all 24 bids went through');
+SELECT cmp_ok((SELECT count(*) FROM trade WHERE mode = 'listed'), '>', 300::bigint, 'more than 300 listed trades');
+SELECT is((SELECT count(DISTINCT mode) FROM trade), 3::bigint, 'trades in all three modes');
+SELECT cmp_ok((SELECT count(*) FROM outcomes WHERE outcome <> 'ok' AND outcome <> 'P0001'), '>', 50::bigint,
+              'more than 50 refused operations');
+SELECT set_has($$SELECT DISTINCT outcome FROM outcomes$$,
+               $$VALUES ('CM303'), ('CM304'), ('CM306'), ('CM307'), ('CM309')$$,
+               'refusals seen: price step, band, funds or allowances, T+1, taking one''s own listing');
+
+-- The ledger ------------------------------------------------------------------------------
+SELECT is_empty('SELECT * FROM verify_ledger()', 'verify_ledger() is clean');
+SELECT is((SELECT sum(balance) FROM holding WHERE instrument = 'CNY'),
+          (SELECT sum(amount) FROM journal WHERE kind = 'issue' AND instrument = 'CNY'),
+          'cash conserved: the sum of all cash balances equals the deposits');
+SELECT is((SELECT sum(balance) FROM holding h JOIN account a USING (account_id) WHERE a.kind = 'clearing' AND h.instrument = 'CNY')::numeric,
+          (SELECT sum(buyer_fee_fen + seller_fee_fen) FROM trade),
+          'the clearing accounts hold exactly the fees');
+SELECT is_empty($$SELECT 1 FROM holding h JOIN account a USING (account_id)
+                   WHERE a.kind = 'clearing' AND h.instrument = 'CEA' AND h.balance <> 0$$,
+                'the clearing accounts end with no allowances');
+-- per party: cash now = cash before + Σ (value - seller fee) of its sales - Σ (value + buyer fee) of its purchases
+SELECT is_empty($$
+    SELECT u.n FROM units u
+      JOIN holding h ON h.account_id = u.cash_id AND h.instrument = 'CNY'
+      JOIN start s ON s.account_id = u.cash_id AND s.instrument = 'CNY'
+     WHERE h.balance <> s.balance
+           + coalesce((SELECT sum(t.price_fen * t.quantity - t.seller_fee_fen) FROM trade t WHERE t.seller_id = u.participant_id), 0)
+           - coalesce((SELECT sum(t.price_fen * t.quantity + t.buyer_fee_fen) FROM trade t WHERE t.buyer_id = u.participant_id), 0)$$,
+    'every party''s cash = start + sales - seller fees - purchases - buyer fees, to the fen');
+SELECT is_empty($$
+    SELECT u.n, p.code FROM units u CROSS JOIN product p
+      LEFT JOIN holding h ON h.account_id = u.holding_id AND h.instrument = 'CEA' AND h.vintage = p.vintage
+      LEFT JOIN start s ON s.account_id = u.holding_id AND s.instrument = 'CEA' AND s.vintage = p.vintage
+     WHERE coalesce(h.balance, 0) <> coalesce(s.balance, 0)
+           + coalesce((SELECT sum(t.quantity) FROM trade t WHERE t.product_id = p.product_id AND t.buyer_id = u.participant_id), 0)
+           - coalesce((SELECT sum(t.quantity) FROM trade t WHERE t.product_id = p.product_id AND t.seller_id = u.participant_id), 0)$$,
+    'every party''s allowances = start + bought - sold, per vintage');
+SELECT is((SELECT sum(balance) FROM holding h JOIN account a USING (account_id) WHERE h.instrument = 'CEA' AND a.kind = 'national_reserve')
+          + (SELECT sum(balance) FROM holding h JOIN units u ON h.account_id = u.holding_id WHERE h.instrument = 'CEA'),
+          4000000::numeric, 'allowances conserved: reserve + units = issued');
+
+-- Orders and holds --------------------------------------------------------------------------
+SELECT is((SELECT count(*) FROM market_order WHERE status IN ('queued', 'open')), 0::bigint, 'no live order after end_of_day');
+SELECT is((SELECT count(*) FROM hold WHERE status = 'active'), 0::bigint, 'no active hold after end_of_day');
+SELECT is_empty($$SELECT o.order_id FROM market_order o JOIN hold h USING (hold_id)
+                   WHERE o.hold_left <> 0 OR h.remaining <> CASE h.status WHEN 'consumed' THEN 0 ELSE h.remaining END
+                      OR h.quantity <> o.hold_amount
+                      OR (h.status = 'consumed') <> (h.remaining = 0)$$,
+                'every order''s hold ended exactly once: consumed when spent, released otherwise');
+SELECT is_empty($$SELECT o.order_id FROM market_order o
+                   WHERE o.quantity - o.remaining <> coalesce((SELECT sum(t.quantity) FROM trade t WHERE o.order_id IN (t.buy_order_id, t.sell_order_id)), 0)
+                      OR o.filled_notional <> coalesce((SELECT sum(t.quantity * t.price_fen) FROM trade t WHERE o.order_id IN (t.buy_order_id, t.sell_order_id)), 0)
+                      OR o.fees_fen <> coalesce((SELECT sum(CASE WHEN o.order_id = t.buy_order_id THEN t.buyer_fee_fen ELSE t.seller_fee_fen END)
+                                                   FROM trade t WHERE o.order_id IN (t.buy_order_id, t.sell_order_id)), 0)$$,
+                'every order''s filled quantity, value and fees are the sum of its trades');
+SELECT is_empty($$SELECT o.order_id FROM market_order o
+                   WHERE o.fees_fen <> fee_fen(o.filled_notional, (market_rule_at(o.mode, o.business_date)).fee_rate)$$,
+                'every order paid the fee of its total value, rounded half up once');
+SELECT is_empty($$SELECT o.order_id FROM market_order o JOIN hold h USING (hold_id),
+                   LATERAL (SELECT coalesce(-sum(j.amount) FILTER (WHERE j.kind = 'debit'), 0) AS spent,
+                                   coalesce(-sum(j.held_change) FILTER (WHERE j.kind = 'release'), 0) AS released
+                              FROM journal j WHERE j.hold_id = h.hold_id AND j.account_id = h.account_id) x
+                   WHERE o.side = 'buy' AND (x.spent + x.released <> h.quantity
+                                             OR x.spent NOT BETWEEN o.filled_notional AND o.filled_notional + o.fees_fen)$$,
+                'a buy''s hold paid its value (and at most its fees) and released the rest');
+
+-- Fills -------------------------------------------------------------------------------------
+SELECT is_empty($$SELECT t.trade_id FROM trade t JOIN market_order b ON b.order_id = t.buy_order_id
+                   JOIN market_order s ON s.order_id = t.sell_order_id
+                   WHERE t.price_fen > b.price_fen OR t.price_fen < s.price_fen OR b.product_id <> t.product_id
+                      OR s.product_id <> t.product_id OR t.buyer_id = t.seller_id
+                      OR b.participant_id <> t.buyer_id OR s.participant_id <> t.seller_id$$,
+                'every trade respects both limits, one product, two different parties');
+SELECT is_empty($$SELECT t.trade_id FROM trade t JOIN market_order b ON b.order_id = t.buy_order_id
+                   JOIN market_order s ON s.order_id = t.sell_order_id
+                   WHERE t.mode = 'listed' AND t.price_fen <> CASE t.aggressor WHEN 'buy' THEN s.price_fen ELSE b.price_fen END$$,
+                'every listed trade is at the resting order''s price');
+SELECT is_empty($$SELECT t.trade_id FROM trade t JOIN product_day d USING (product_id, business_date)
+                   WHERE t.mode = 'listed' AND (t.price_fen < ceil(d.prev_close_fen * 0.9) OR t.price_fen > floor(d.prev_close_fen * 1.1))$$,
+                'every listed trade is inside the ±10% band of its day');
+SELECT is_empty($$SELECT s.order_id FROM market_order s
+                   WHERE s.side = 'sell' AND s.business_date = '2025-06-04'
+                     AND s.quantity > (SELECT coalesce(sum(h.balance), 0) FROM holding h JOIN units u ON u.holding_id = h.account_id
+                                        WHERE u.participant_id = s.participant_id)
+                                      + (SELECT coalesce(sum(t.quantity), 0) FROM trade t WHERE t.seller_id = s.participant_id)$$,
+                'no sell exceeded what its party ever held');
+
+SELECT * FROM finish();
+ROLLBACK;
