@@ -281,6 +281,8 @@ SELECT pg_temp.errd($$SELECT submit_order('CEA2025', 'buy', 10, 60.00, participa
 SELECT closing_price('CEA2024', '2025-03-31') AS before_first_trade, closing_price('CEA2024', '2025-04-01') AS apr_1,
        closing_price('CEA2024', '2025-04-03') AS apr_3_carried, closing_price('CEA2025', '2025-04-01') AS cea2025_apr_1,
        closing_price('CEA2099', '2025-04-01') AS unknown;
+-- the previous close for the clock's business date: the centre of today's band (carbonmkt-load uses it)
+SELECT current_setting('carbonmkt.clock') AS clock, previous_close('CEA2024') AS cea2024, previous_close('CEA2099') AS unknown;
 SELECT * FROM average_price('CEA2024', '2025-04-01', '2025-04-30');
 
 -- Block agreement (大宗协议交易): >= 100,000 t, ±30% (60.84: 42.59–79.09), 13:00–15:00 --------

@@ -1534,6 +1534,13 @@ $$ SELECT (carbonmkt._previous_close(p.product_id, closing_price.business_date +
 COMMENT ON FUNCTION carbonmkt.closing_price(text, date) IS
   'The closing price of a product on any date, CNY per t: the VWAP of that day''s listed-agreement trades, else the previous close (carried from the latest earlier day with listed trades, else the reference price).  NULL for an unknown product.  For the compliance room''s price-based penalties.';
 
+CREATE FUNCTION carbonmkt.previous_close(product text) RETURNS numeric
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT (carbonmkt._previous_close(p.product_id, carbonmkt.business_date()) / 100.0)::numeric(14, 2)
+     FROM carbonmkt.product p WHERE p.code = upper(btrim(previous_close.product)) $$;
+COMMENT ON FUNCTION carbonmkt.previous_close(text) IS
+  'The previous close (前收盘价) of a product for today''s business date, CNY per t: the centre of today''s price band.  NULL for an unknown product.  carbonmkt-load centres its order flow on it.';
+
 CREATE FUNCTION carbonmkt.average_price(product text, from_date date, to_date date,
                                         OUT vwap numeric, OUT mean_close numeric, OUT volume bigint, OUT trading_days int)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
