@@ -433,13 +433,15 @@ SELECT pr.period, p.participant_id, p.province, p.city, p.sector, pr.status AS p
   LEFT JOIN (SELECT ce.participant_id, cp.period, count(*)::int AS years_confirmed,
                     sum(ce.emissions_t)::bigint AS emissions_t, bool_or(ce.basis = 'estimated') AS estimated
                FROM carbonmkt.confirmed_emission ce
-               JOIN carbonmkt.compliance_period cp ON ce.year BETWEEN cp.first_year AND cp.last_year
+               JOIN carbonmkt.compliance_period cp
+                 ON cp.status = 'open' AND ce.year BETWEEN cp.first_year AND cp.last_year
               GROUP BY ce.participant_id, cp.period) e
          ON e.participant_id = p.participant_id AND e.period = pr.period
   LEFT JOIN (SELECT a.participant_id, cp.period, sum(a.allocated_t)::bigint AS allocated_t,
                     sum(a.initial_t)::bigint AS initial_t
                FROM carbonmkt._allocation_source a
-               JOIN carbonmkt.compliance_period cp ON a.year BETWEEN cp.first_year AND cp.last_year
+               JOIN carbonmkt.compliance_period cp
+                 ON cp.status = 'open' AND a.year BETWEEN cp.first_year AND cp.last_year
               GROUP BY a.participant_id, cp.period) al
          ON al.participant_id = p.participant_id AND al.period = pr.period
   LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
@@ -467,9 +469,10 @@ SELECT pr.period, p.participant_id, p.province, p.city, p.sector, pr.status AS p
         SELECT CASE pr.offset_basis WHEN 'obligation' THEN ob.obligation_t
                                     WHEN 'issued_allowances' THEN coalesce(al.allocated_t, 0)
                                     WHEN 'initial_allowances' THEN coalesce(al.initial_t, 0)
-                                    WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2;
+                                    WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
+ WHERE pr.status = 'open';
 COMMENT ON VIEW carbonmkt._obligation_figures IS
-  'Internal, THE obligation formula: for every period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
+  'Internal, THE obligation formula: for every open period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
 
 -- Who sees which unit ----------------------------------------------------------------
 
