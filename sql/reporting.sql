@@ -79,7 +79,32 @@ SELECT period, sector, sector_name, units, obligation_t, surrendered_t, remainin
 
 -- Allowance supply per vintage: issued = unallocated + held + surrendered + cancelled ---------
 SELECT * FROM bi_allowance_supply ORDER BY vintage;
-SELECT vintage, issued_t = unallocated_t + held_t + surrendered_t + cancelled_t AS adds_up FROM bi_allowance_supply ORDER BY 1;
+-- checked against the journal itself
+SELECT s.vintage, s.issued_t = j.issued AS issued_ok, s.surrendered_t = j.surrendered AS surrendered_ok,
+       s.cancelled_t = j.cancelled AS cancelled_ok, s.issued_t = s.unallocated_t + s.held_t + s.surrendered_t + s.cancelled_t AS adds_up
+  FROM bi_allowance_supply s
+  JOIN (SELECT vintage, sum(amount) FILTER (WHERE kind = 'issue') AS issued,
+               -sum(amount) FILTER (WHERE kind = 'surrender') AS surrendered,
+               coalesce(-sum(amount) FILTER (WHERE kind = 'cancel'), 0) AS cancelled
+          FROM journal WHERE instrument = 'CEA' GROUP BY vintage) j USING (vintage)
+ ORDER BY 1;
+
+-- The allocation source: cache plus the legs after its marks, always equal to the journal --
+CREATE TEMP VIEW allocation_truth AS
+SELECT a.participant_id, j.vintage AS year, sum(j.amount)::bigint AS allocated_t
+  FROM journal j JOIN account a ON a.account_id = j.account_id JOIN account src ON src.account_id = j.counterparty
+ WHERE j.instrument = 'CEA' AND src.kind = 'allocation' AND a.kind <> 'allocation'
+ GROUP BY 1, 2;
+SELECT count(*) AS cached_unit_years FROM allocation_cache;
+SELECT transfer_cea(3, 5, 2024, 12345) IS NOT NULL AS late_true_up, transfer_cea(6, 3, 2024, 345) IS NOT NULL AS deduction;
+SELECT count(*) AS differences_with_a_delta FROM (
+  (SELECT participant_id, year, allocated_t FROM _allocation_source EXCEPT SELECT * FROM allocation_truth)
+  UNION ALL (SELECT * FROM allocation_truth EXCEPT SELECT participant_id, year, allocated_t FROM _allocation_source)) d;
+SELECT refresh_allocation_cache() AS unit_years_refreshed, refresh_allocation_cache() AS nothing_left;
+SELECT count(*) AS differences_after_refresh FROM (
+  (SELECT participant_id, year, allocated_t FROM _allocation_source EXCEPT SELECT * FROM allocation_truth)
+  UNION ALL (SELECT * FROM allocation_truth EXCEPT SELECT participant_id, year, allocated_t FROM _allocation_source)) d;
+SELECT participant_id, year, allocated_t, initial_t FROM _allocation_source WHERE participant_id IN (4, 5) ORDER BY 1, 2;
 
 -- CCER use per period and project type -----------------------------------------------------
 SELECT * FROM bi_ccer_use ORDER BY period, project_type;

@@ -30,7 +30,9 @@
  * updates the running totals kept there under that lock, so two sessions
  * surrendering for one unit are serialised and can never exceed the cap or
  * the obligation together.  The period row is read FOR SHARE, so a
- * surrender and the closing of its period cannot interleave.
+ * surrender and the closing of its period cannot interleave.  Under the
+ * same lock it adds the row's tonnes to carbonmkt.surrender_detail (per
+ * unit, period and asset), the summary the BI views read.
  *
  * Copyright (c) 2026, carbonmkt developers
  *
@@ -76,11 +78,19 @@ static SPIPlanPtr obligation_lock_plan = NULL;
 static SPIPlanPtr figures_plan = NULL;
 static SPIPlanPtr project_plan = NULL;
 static SPIPlanPtr obligation_update_plan = NULL;
+static SPIPlanPtr detail_plan = NULL;
 
+/*
+ * Prepare and keep a plan.  custom: plan every execution with its parameter
+ * values (CURSOR_OPT_CUSTOM_PLAN), for the one query whose best plan depends
+ * on the size of the journal: a generic plan made while the journal is small
+ * would scan it whole for every surrender later.
+ */
 static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
+prepare_kept(const char *sql, int nargs, Oid *argtypes, bool custom)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  custom ? CURSOR_OPT_CUSTOM_PLAN : 0);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
@@ -98,37 +108,38 @@ prepare_plans(void)
 	Oid			int8[1] = {INT8OID};
 	Oid			text_int4[2] = {TEXTOID, INT4OID};
 	Oid			update_args[7] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID};
+	Oid			detail_args[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, INT8OID};
 
 	if (period_plan == NULL)
 		period_plan = prepare_kept(
 			"SELECT p.name, p.status = 'closed', p.first_year, p.last_year,"
 			"       to_char(carbonmkt.business_date(p.closed_at), 'YYYY-MM-DD')"
 			"  FROM carbonmkt.compliance_period p WHERE p.period = $1 FOR SHARE",
-			1, int4);
+			1, int4, false);
 	if (account_plan == NULL)
 		account_plan = prepare_kept(
 			"SELECT a.kind::text, a.participant_id, p.kind::text, p.name"
 			"  FROM carbonmkt.account a"
 			"  LEFT JOIN carbonmkt.participant p ON p.participant_id = a.participant_id"
 			" WHERE a.account_id = $1",
-			1, int8);
+			1, int8, false);
 	if (obligation_insert_plan == NULL)
 		obligation_insert_plan = prepare_kept(
 			"INSERT INTO carbonmkt.obligation (participant_id, period) VALUES ($1, $2)"
 			"    ON CONFLICT ON CONSTRAINT obligation_pkey DO NOTHING",
-			2, int8_int4);
+			2, int8_int4, false);
 	if (obligation_lock_plan == NULL)
 		obligation_lock_plan = prepare_kept(
 			"SELECT o.surrendered_cea_t, o.surrendered_ccer_t, o.ccer_local_t, o.cea_borrowed_used_t"
 			"  FROM carbonmkt.obligation o WHERE o.participant_id = $1 AND o.period = $2 FOR UPDATE",
-			2, int8_int4);
+			2, int8_int4, false);
 	if (figures_plan == NULL)
 		figures_plan = prepare_kept(
 			"SELECT f.years, f.years_confirmed, f.emissions_t, f.obligation_t, f.borrowed_t,"
 			"       replace(f.offset_basis::text, '_', ' '), f.offset_ratio_pct, f.offset_basis_t,"
 			"       f.offset_cap_t, f.local_share_min, f.local_share_pct, f.province, f.jurisdiction"
 			"  FROM carbonmkt._obligation_figures f WHERE f.participant_id = $1 AND f.period = $2",
-			2, int8_int4);
+			2, int8_int4, true);
 	if (project_plan == NULL)
 		project_plan = prepare_kept(
 			"SELECT c.project IS NOT NULL, c.project_type, t.name_zh, c.province,"
@@ -141,7 +152,7 @@ prepare_plans(void)
 			"  LEFT JOIN carbonmkt.ccer_project_type t ON t.code = c.project_type"
 			"  LEFT JOIN carbonmkt.participant h ON h.participant_id = c.host_participant"
 			" WHERE r.period = $2",
-			2, text_int4);
+			2, text_int4, false);
 	if (obligation_update_plan == NULL)
 		obligation_update_plan = prepare_kept(
 			"UPDATE carbonmkt.obligation"
@@ -151,7 +162,15 @@ prepare_plans(void)
 			"       cea_borrowed_used_t = cea_borrowed_used_t + $6,"
 			"       last_surrender_at = $7"
 			" WHERE participant_id = $1 AND period = $2",
-			7, update_args);
+			7, update_args, false);
+	if (detail_plan == NULL)
+		detail_plan = prepare_kept(
+			"INSERT INTO carbonmkt.surrender_detail AS d"
+			"       (participant_id, period, instrument, vintage, project, tonnes)"
+			"VALUES ($1, $2, $3::carbonmkt.instrument, $4, $5, $6)"
+			"    ON CONFLICT ON CONSTRAINT surrender_detail_pkey"
+			"    DO UPDATE SET tonnes = d.tonnes + excluded.tonnes",
+			6, detail_args, false);
 }
 
 /*
@@ -608,6 +627,11 @@ compliance_surrender(PG_FUNCTION_ARGS)
 	args[5] = Int64GetDatum(add_borrowed);
 	args[6] = recorded_at;
 	run_plan(obligation_update_plan, args, nulls, SPI_OK_UPDATE, "updating the obligation");
+	args[2] = CStringGetTextDatum(instrument);
+	args[3] = Int32GetDatum(vintage);
+	args[4] = CStringGetTextDatum(project);
+	args[5] = Int64GetDatum(qty);
+	run_plan(detail_plan, args, NULL, SPI_OK_INSERT, "recording the surrender detail");
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");

@@ -262,6 +262,19 @@ CREATE INDEX obligation_period ON carbonmkt.obligation (period);
 COMMENT ON TABLE carbonmkt.obligation IS
   'One row per key emitting unit and period: the surrender totals kept by the trigger (its row lock serialises surrenders of one unit, so the offset cap cannot be exceeded by concurrent sessions), and the figures close_period() froze.  Read it through the view carbonmkt.obligation_status.';
 
+CREATE TABLE carbonmkt.surrender_detail (
+    participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
+    period          int NOT NULL REFERENCES carbonmkt.compliance_period,
+    instrument      carbonmkt.instrument NOT NULL,
+    vintage         int NOT NULL,
+    project         text NOT NULL,      -- CCER project, '' for CEA
+    tonnes          bigint NOT NULL CHECK (tonnes > 0),
+    PRIMARY KEY (participant_id, period, instrument, vintage, project)
+);
+CREATE INDEX surrender_detail_period ON carbonmkt.surrender_detail (period);
+COMMENT ON TABLE carbonmkt.surrender_detail IS
+  'What each unit surrendered for each period, per asset (CEA vintage; CCER project and vintage), kept by the surrender trigger under the unit''s obligation lock: the journal is the record, this is its summary for the BI views (allowance supply, CCER use).';
+
 CREATE TABLE carbonmkt.borrowing (
     borrowing_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
@@ -351,22 +364,99 @@ COMMENT ON FUNCTION carbonmkt._average_price_fen(date, date) IS
   'Internal, THE price source of the compliance room: average CEA price in fen per tonne over [from_date, to_date] from carbonmkt.reference_price (volume-weighted when every day has a volume, else the plain mean; rounded half up), NULL when no price is recorded.  To be rewired to the market room''s daily statistics first.';
 
 -- Allocation, from the ledger (ONE place) -----------------------------------------------
+-- A unit's allocation of a year is what moved into its accounts from provincial allocation
+-- accounts, net of what moved back.  Reading that from the whole journal on every surrender
+-- and every dashboard query does not scale (doc/bi.md, Performance), so the legs of the
+-- allocation accounts are folded into allocation_cache up to a watermark per account, and
+-- the view adds the legs after each watermark (a short index range scan): reads are always
+-- exact; refresh_allocation_cache() only keeps them fast.
+
+CREATE TABLE carbonmkt.allocation_cache (
+    participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
+    year            int NOT NULL,
+    allocated_t     bigint NOT NULL,
+    initial_posting bigint,           -- the first posting that allocated to the unit (pre-allocation)
+    initial_t       bigint,
+    PRIMARY KEY (participant_id, year)
+);
+COMMENT ON TABLE carbonmkt.allocation_cache IS
+  'Internal: allocation per unit and year folded from the allocation accounts'' journal legs up to allocation_cache_mark; read only through carbonmkt._allocation_source, which adds the legs after the marks.';
+
+CREATE TABLE carbonmkt.allocation_cache_mark (
+    account_id  bigint PRIMARY KEY REFERENCES carbonmkt.account,
+    seq         bigint NOT NULL
+);
+COMMENT ON TABLE carbonmkt.allocation_cache_mark IS
+  'Internal: per allocation account, the journal seq up to which its legs are folded into allocation_cache.';
 
 CREATE VIEW carbonmkt._allocation_source AS
-SELECT x.participant_id, x.vintage AS year,
-       sum(x.amount)::bigint AS allocated_t,
-       coalesce(sum(x.amount) FILTER (WHERE x.posting_id = x.first_posting), 0)::bigint AS initial_t
-  FROM (SELECT a.participant_id, j.vintage, j.amount, j.posting_id,
-               min(j.posting_id) FILTER (WHERE j.amount > 0)
-                   OVER (PARTITION BY a.participant_id, j.vintage) AS first_posting
-          FROM carbonmkt.journal j
-          JOIN carbonmkt.account a ON a.account_id = j.account_id
-          JOIN carbonmkt.account src ON src.account_id = j.counterparty
-         WHERE j.instrument = 'CEA' AND src.kind = 'allocation' AND a.kind <> 'allocation'
-           AND a.participant_id IS NOT NULL) x
- GROUP BY x.participant_id, x.vintage;
+SELECT u.participant_id, u.year, sum(u.allocated_t)::bigint AS allocated_t,
+       -- the first allocation: the cache's when it has one (older), else the newer legs' first
+       coalesce(max(u.cache_initial_t), max(u.delta_initial_t), 0)::bigint AS initial_t
+  FROM (SELECT c.participant_id, c.year, c.allocated_t, c.initial_t AS cache_initial_t, NULL::bigint AS delta_initial_t
+          FROM carbonmkt.allocation_cache c
+        UNION ALL
+        -- the legs after each allocation account's mark (LATERAL ... OFFSET 0: an index range scan)
+        SELECT a.participant_id, l.vintage, -sum(l.amount), NULL,
+               (min(ARRAY[l.posting_id, -l.amount]) FILTER (WHERE l.amount < 0))[2]   -- arrays compare element-wise
+          FROM carbonmkt.account src
+          LEFT JOIN carbonmkt.allocation_cache_mark m ON m.account_id = src.account_id
+          CROSS JOIN LATERAL (SELECT j.vintage, j.amount, j.posting_id, j.counterparty
+                                FROM carbonmkt.journal j
+                               WHERE j.account_id = src.account_id AND j.seq > coalesce(m.seq, 0)
+                                 AND j.instrument = 'CEA' AND j.counterparty IS NOT NULL
+                              OFFSET 0) l
+          JOIN carbonmkt.account a ON a.account_id = l.counterparty
+         WHERE src.kind = 'allocation' AND a.kind <> 'allocation' AND a.participant_id IS NOT NULL
+         GROUP BY a.participant_id, l.vintage) u
+ GROUP BY u.participant_id, u.year;
 COMMENT ON VIEW carbonmkt._allocation_source IS
-  'Internal, THE allocation source of the compliance room: per participant and year, allocated_t = CEA of that vintage moved from provincial allocation accounts into the participant''s accounts minus what moved back (deductions 扣减), and initial_t = the first such posting (the pre-allocation 预分配, basis of the Hubei offset rule).  To be rewired to the allocation room''s tables.';
+  'Internal, THE allocation source of the compliance room: per participant and year, allocated_t = CEA of that vintage moved from provincial allocation accounts into the participant''s accounts minus what moved back (deductions 扣减), and initial_t = the amount of the first such posting (the pre-allocation 预分配, basis of the Hubei offset rule).  allocation_cache plus the journal legs after its marks: always exact.  To be rewired to the allocation room''s tables.';
+
+CREATE FUNCTION carbonmkt.refresh_allocation_cache() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    r       record;
+    new_mark bigint;
+    n       bigint := 0;
+    k       bigint;
+BEGIN
+    -- one refresher at a time; readers are never blocked
+    LOCK TABLE carbonmkt.allocation_cache_mark IN SHARE ROW EXCLUSIVE MODE;
+    FOR r IN SELECT src.account_id, coalesce(m.seq, 0) AS mark
+               FROM carbonmkt.account src
+               LEFT JOIN carbonmkt.allocation_cache_mark m ON m.account_id = src.account_id
+              WHERE src.kind = 'allocation' ORDER BY src.account_id LOOP
+        -- the mark first: every leg up to it is committed (an account's legs commit in seq
+        -- order, under its row lock), so the fold below sees exactly (mark, new_mark]
+        SELECT max(j.seq) INTO new_mark FROM carbonmkt.journal j WHERE j.account_id = r.account_id;
+        CONTINUE WHEN new_mark IS NULL OR new_mark <= r.mark;
+        INSERT INTO carbonmkt.allocation_cache AS c (participant_id, year, allocated_t, initial_posting, initial_t)
+        SELECT a.participant_id, l.vintage, -sum(l.amount),
+               min(l.posting_id) FILTER (WHERE l.amount < 0),
+               (min(ARRAY[l.posting_id, -l.amount]) FILTER (WHERE l.amount < 0))[2]
+          FROM carbonmkt.journal l
+          JOIN carbonmkt.account a ON a.account_id = l.counterparty
+         WHERE l.account_id = r.account_id AND l.seq > r.mark AND l.seq <= new_mark
+           AND l.instrument = 'CEA' AND a.kind <> 'allocation' AND a.participant_id IS NOT NULL
+         GROUP BY a.participant_id, l.vintage
+        ON CONFLICT ON CONSTRAINT allocation_cache_pkey DO UPDATE
+           SET allocated_t = c.allocated_t + excluded.allocated_t,
+               initial_t = CASE WHEN excluded.initial_posting < coalesce(c.initial_posting, excluded.initial_posting + 1)
+                                THEN excluded.initial_t ELSE c.initial_t END,
+               initial_posting = CASE WHEN excluded.initial_posting < coalesce(c.initial_posting, excluded.initial_posting + 1)
+                                      THEN excluded.initial_posting ELSE c.initial_posting END;
+        GET DIAGNOSTICS k = ROW_COUNT;
+        n := n + k;
+        INSERT INTO carbonmkt.allocation_cache_mark AS m VALUES (r.account_id, new_mark)
+        ON CONFLICT ON CONSTRAINT allocation_cache_mark_pkey DO UPDATE SET seq = excluded.seq;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.refresh_allocation_cache() IS
+  'Folds the allocation accounts'' journal legs written since the last refresh into allocation_cache and returns the number of unit-years updated.  Reads are exact without it (they add the newer legs); it keeps them fast.  Called by open_period() and close_period(); call it after an allocation run (or on a schedule).  Authorities and the registry.';
 
 CREATE FUNCTION carbonmkt._allocated_tonnes(participant_id bigint, year int) RETURNS bigint
 LANGUAGE sql STABLE PARALLEL SAFE AS
@@ -403,7 +493,8 @@ COMMENT ON VIEW carbonmkt._period_rules IS
   'Internal: each compliance period with the offset, relief and penalty rule rows that apply to it (its jurisdiction''s rows with the greatest from_year <= its first year).';
 
 CREATE VIEW carbonmkt._obligation_figures AS
-SELECT pr.period, p.participant_id, p.province, p.city, p.sector, pr.status AS period_status,
+SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.province, p.city, p.sector,
+       pr.status AS period_status, pr.deadline,
        pr.last_year - pr.first_year + 1 AS years, coalesce(e.years_confirmed, 0) AS years_confirmed,
        em.emissions_t,
        CASE WHEN em.emissions_t IS NULL THEN NULL WHEN e.estimated THEN 'estimated' ELSE 'verified' END AS emissions_basis,
@@ -449,25 +540,25 @@ SELECT pr.period, p.participant_id, p.province, p.city, p.sector, pr.status AS p
                FROM carbonmkt.borrowing b GROUP BY b.participant_id, b.period) bw
          ON bw.participant_id = p.participant_id AND bw.period = pr.period
   CROSS JOIN LATERAL (SELECT CASE WHEN e.years_confirmed = pr.last_year - pr.first_year + 1
-                                  THEN e.emissions_t END AS emissions_t) em
+                                  THEN e.emissions_t END AS emissions_t,
+                             coalesce(al.allocated_t, 0) AS allocation_t,
+                             coalesce(p.sector = ANY (pr.relief_sectors), false) AS relief_sector) em
   CROSS JOIN LATERAL (
         SELECT CASE WHEN em.emissions_t IS NULL THEN NULL
-                    WHEN p.sector = ANY (pr.relief_sectors) AND pr.gas_cap AND coalesce(uc.gas_fired, false)
-                         AND coalesce(al.allocated_t, 0) < em.emissions_t THEN 'gas_cap'
-                    WHEN p.sector = ANY (pr.relief_sectors) AND pr.gap_cap_share IS NOT NULL
-                         AND coalesce(al.allocated_t, 0) + floor(pr.gap_cap_share * em.emissions_t) < em.emissions_t
-                         THEN 'gap_cap'
-                    ELSE 'none' END AS relief,
-               CASE WHEN em.emissions_t IS NULL THEN NULL
-                    WHEN p.sector = ANY (pr.relief_sectors) AND pr.gas_cap AND coalesce(uc.gas_fired, false)
-                         THEN least(em.emissions_t, coalesce(al.allocated_t, 0))
-                    WHEN p.sector = ANY (pr.relief_sectors) AND pr.gap_cap_share IS NOT NULL
-                         THEN least(em.emissions_t,
-                                    coalesce(al.allocated_t, 0) + floor(pr.gap_cap_share * em.emissions_t)::bigint)
-                    ELSE em.emissions_t END AS obligation_t) ob
+                    WHEN em.relief_sector AND pr.gas_cap AND coalesce(uc.gas_fired, false)
+                         THEN least(em.emissions_t, em.allocation_t)
+                    WHEN em.relief_sector AND pr.gap_cap_share IS NOT NULL
+                         THEN least(em.emissions_t, em.allocation_t + floor(pr.gap_cap_share * em.emissions_t)::bigint)
+                    ELSE em.emissions_t END AS obligation_t) o1
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN o1.obligation_t IS NULL THEN NULL
+                    WHEN o1.obligation_t = em.emissions_t THEN 'none'
+                    WHEN em.relief_sector AND pr.gas_cap AND coalesce(uc.gas_fired, false) THEN 'gas_cap'
+                    ELSE 'gap_cap' END AS relief,
+               o1.obligation_t) ob
   CROSS JOIN LATERAL (
         SELECT CASE pr.offset_basis WHEN 'obligation' THEN ob.obligation_t
-                                    WHEN 'issued_allowances' THEN coalesce(al.allocated_t, 0)
+                                    WHEN 'issued_allowances' THEN em.allocation_t
                                     WHEN 'initial_allowances' THEN coalesce(al.initial_t, 0)
                                     WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
  WHERE pr.status = 'open';
@@ -524,8 +615,9 @@ COMMENT ON FUNCTION carbonmkt.caller_may_see_unit(bigint) IS
 -- obligation_status: one row per unit and period -------------------------------------
 
 CREATE VIEW carbonmkt.obligation_status AS
-SELECT f.period, f.participant_id, p.name AS unit_name, p.credit_code, f.province, f.city, f.sector,
-       f.period_status, pr.deadline,
+WITH s AS MATERIALIZED (SELECT c.*, carbonmkt.business_date() AS today FROM carbonmkt.caller_scope() c)
+SELECT f.period, f.participant_id, f.unit_name, f.credit_code, f.province, f.city, f.sector,
+       f.period_status, f.deadline,
        f.emissions_t, f.emissions_basis, f.allocation_t, f.relief, f.relief_t, f.relief_reason,
        f.obligation_t, coalesce(o.surrendered_cea_t, 0) AS surrendered_cea_t,
        coalesce(o.surrendered_ccer_t, 0) AS surrendered_ccer_t,
@@ -538,18 +630,15 @@ SELECT f.period, f.participant_id, p.name AS unit_name, p.credit_code, f.provinc
             WHEN f.emissions_basis = 'estimated' THEN 'D'
             WHEN st.status = 'compliant' THEN 'A' ELSE 'B' END::char(1) AS compliance_code
   FROM carbonmkt._obligation_figures f
-  JOIN carbonmkt._period_rules pr ON pr.period = f.period
-  JOIN carbonmkt.participant p ON p.participant_id = f.participant_id
   LEFT JOIN carbonmkt.obligation o ON o.participant_id = f.participant_id AND o.period = f.period
-  CROSS JOIN carbonmkt.caller_scope() s
+  CROSS JOIN s
   CROSS JOIN LATERAL (
         SELECT CASE WHEN f.obligation_t IS NULL THEN 'no_emissions'
                     WHEN coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) >= f.obligation_t
                          THEN 'compliant'
-                    WHEN carbonmkt.business_date() > pr.deadline THEN 'shortfall'
+                    WHEN s.today > f.deadline THEN 'shortfall'
                     ELSE 'open' END::carbonmkt.compliance_status AS status) st
- WHERE f.period_status = 'open'
-   AND (s.sees_all OR f.participant_id = s.participant_id OR f.province = s.province OR f.city = s.city)
+ WHERE s.sees_all OR f.participant_id = s.participant_id OR f.province = s.province OR f.city = s.city
 UNION ALL
 SELECT o.period, o.participant_id, p.name, p.credit_code, p.province, p.city, p.sector,
        per.status, per.deadline,
@@ -559,7 +648,7 @@ SELECT o.period, o.participant_id, p.name, p.credit_code, p.province, p.city, p.
   FROM carbonmkt.obligation o
   JOIN carbonmkt.compliance_period per ON per.period = o.period AND per.status = 'closed'
   JOIN carbonmkt.participant p ON p.participant_id = o.participant_id
-  CROSS JOIN carbonmkt.caller_scope() s
+  CROSS JOIN s
  WHERE s.sees_all OR o.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city;
 COMMENT ON VIEW carbonmkt.obligation_status IS
   'Compliance of each key emitting unit in each period (清缴履约情况): confirmed emissions, allocation, relief applied and why, obligation, CEA and CCER surrendered, remaining, borrowing, offset cap, status and EUTL-style code (A surrendered >= obligation, B less, C no confirmed emissions, D emissions estimated by the authority).  Live for open periods, frozen at close for closed ones.  A participant''s login sees its own rows, a provincial authority its province.';
@@ -648,6 +737,7 @@ BEGIN
         RAISE EXCEPTION 'no offset rule of jurisdiction % applies from %', jurisdiction, first_year
             USING ERRCODE = 'CM413', HINT = 'Add a row to carbonmkt.offset_rule first.';
     END IF;
+    PERFORM carbonmkt.refresh_allocation_cache();
     INSERT INTO carbonmkt.compliance_period AS p (period, jurisdiction, name, first_year, last_year, deadline,
                                                   opened_at, opened_by)
     VALUES (open_period.period, open_period.jurisdiction, open_period.name, open_period.first_year,
@@ -959,6 +1049,7 @@ BEGIN
     END IF;
 
     -- freeze every covered unit's figures
+    PERFORM carbonmkt.refresh_allocation_cache();
     INSERT INTO carbonmkt.obligation AS o (participant_id, period)
     SELECT f.participant_id, f.period FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period
     ON CONFLICT ON CONSTRAINT obligation_pkey DO NOTHING;
@@ -1097,7 +1188,7 @@ GRANT SELECT ON carbonmkt.jurisdiction, carbonmkt.compliance_period, carbonmkt.o
 
 -- unit data: staff and the unit itself, rows filtered by RLS (caller_may_see_unit)
 GRANT SELECT ON carbonmkt.obligation, carbonmkt.borrowing, carbonmkt.hardship, carbonmkt.unit_class,
-                carbonmkt.sanction, carbonmkt.allocation_adjustment
+                carbonmkt.sanction, carbonmkt.allocation_adjustment, carbonmkt.surrender_detail
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_participant, carbonmkt_bi;
 GRANT SELECT ON carbonmkt.obligation_status
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_participant, carbonmkt_bi;
@@ -1107,7 +1198,8 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['obligation', 'borrowing', 'hardship', 'unit_class', 'sanction', 'allocation_adjustment']
+    FOREACH t IN ARRAY ARRAY['obligation', 'borrowing', 'hardship', 'unit_class', 'sanction', 'allocation_adjustment',
+                             'surrender_detail']
     LOOP
         EXECUTE format('ALTER TABLE carbonmkt.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY scoped_read ON carbonmkt.%I FOR SELECT
@@ -1118,7 +1210,8 @@ END
 $$;
 
 -- internal views and functions are not for the public
-REVOKE ALL ON carbonmkt._allocation_source, carbonmkt._period_rules, carbonmkt._obligation_figures FROM PUBLIC;
+REVOKE ALL ON carbonmkt._allocation_source, carbonmkt._period_rules, carbonmkt._obligation_figures,
+              carbonmkt.allocation_cache, carbonmkt.allocation_cache_mark FROM PUBLIC;
 REVOKE ALL ON FUNCTION carbonmkt._average_price_fen(date, date), carbonmkt._allocated_tonnes(bigint, int),
                        carbonmkt._require_authority_over(bigint, text), carbonmkt._require_national(text),
                        carbonmkt._check_borrowing(bigint, int, bigint), carbonmkt.compliance_surrender(),
@@ -1127,7 +1220,8 @@ REVOKE ALL ON FUNCTION carbonmkt._average_price_fen(date, date), carbonmkt._allo
                        carbonmkt.set_gas_fired(bigint, boolean), carbonmkt.flag_hardship(bigint, int, text),
                        carbonmkt.record_reference_price(date, bigint, text, bigint),
                        carbonmkt.borrow_allowances(bigint, int, bigint, text, text),
-                       carbonmkt.close_period(int), carbonmkt.revise_fine(bigint, int, numeric, bigint, text)
+                       carbonmkt.close_period(int), carbonmkt.revise_fine(bigint, int, numeric, bigint, text),
+                       carbonmkt.refresh_allocation_cache()
    FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     carbonmkt.open_period(int, text, int, int, date, text),
@@ -1135,7 +1229,8 @@ GRANT EXECUTE ON FUNCTION
     carbonmkt.set_gas_fired(bigint, boolean),
     carbonmkt.flag_hardship(bigint, int, text),
     carbonmkt.close_period(int),
-    carbonmkt.revise_fine(bigint, int, numeric, bigint, text)
+    carbonmkt.revise_fine(bigint, int, numeric, bigint, text),
+    carbonmkt.refresh_allocation_cache()
    TO carbonmkt_registry, carbonmkt_authority;
 GRANT EXECUTE ON FUNCTION carbonmkt.record_reference_price(date, bigint, text, bigint)
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange;

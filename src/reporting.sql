@@ -91,49 +91,42 @@ COMMENT ON VIEW carbonmkt.bi_completion_by_sector IS
   'BI: completion per period and sector (行业: power, cement, steel, aluminium): the columns of bi_completion_by_period for the units of each sector.';
 
 CREATE VIEW carbonmkt.bi_allowance_supply AS
-WITH flows AS (
-    SELECT j.vintage,
-           coalesce(sum(j.amount) FILTER (WHERE j.kind = 'issue'), 0)::bigint AS issued_t,
-           coalesce(-sum(j.amount) FILTER (WHERE j.kind = 'surrender'), 0)::bigint AS surrendered_t,
-           coalesce(-sum(j.amount) FILTER (WHERE j.kind = 'cancel'), 0)::bigint AS cancelled_t
-      FROM carbonmkt.journal j
-     WHERE j.instrument = 'CEA' AND j.kind IN ('issue', 'surrender', 'cancel')
-     GROUP BY j.vintage),
-stock AS (
+WITH stock AS (                 -- every CEA in existence is in some account (verify_ledger: conservation)
     SELECT h.vintage,
+           sum(h.balance)::bigint AS issued_t,
            coalesce(sum(h.balance) FILTER (WHERE a.kind IN ('allocation', 'national_reserve')), 0)::bigint AS unallocated_t,
-           coalesce(sum(h.balance) FILTER (WHERE a.kind IN ('holding', 'clearing')), 0)::bigint AS held_t
+           coalesce(sum(h.balance) FILTER (WHERE a.kind IN ('holding', 'clearing')), 0)::bigint AS held_t,
+           coalesce(sum(h.balance) FILTER (WHERE a.kind = 'cancellation'), 0)::bigint AS retired_t
       FROM carbonmkt.holding h JOIN carbonmkt.account a ON a.account_id = h.account_id
      WHERE h.instrument = 'CEA'
      GROUP BY h.vintage),
-alloc AS (
-    SELECT s.year AS vintage, sum(s.allocated_t)::bigint AS allocated_t
-      FROM carbonmkt._allocation_source s GROUP BY s.year)
-SELECT f.vintage, f.issued_t, coalesce(al.allocated_t, 0) AS allocated_t, coalesce(st.unallocated_t, 0) AS unallocated_t,
-       coalesce(st.held_t, 0) AS held_t,
-       CASE WHEN cl.closed THEN coalesce(st.held_t, 0) ELSE 0 END AS banked_t,
-       f.surrendered_t, f.cancelled_t, coalesce(cl.closed, false) AS compliance_closed
-  FROM flows f
-  LEFT JOIN stock st ON st.vintage = f.vintage
-  LEFT JOIN alloc al ON al.vintage = f.vintage
+surrendered AS (
+    SELECT d.vintage, sum(d.tonnes)::bigint AS surrendered_t
+      FROM carbonmkt.surrender_detail d WHERE d.instrument = 'CEA' GROUP BY d.vintage)
+SELECT st.vintage, st.issued_t, st.unallocated_t, st.held_t,
+       CASE WHEN cl.closed THEN st.held_t ELSE 0 END AS banked_t,
+       coalesce(su.surrendered_t, 0) AS surrendered_t,
+       st.retired_t - coalesce(su.surrendered_t, 0) AS cancelled_t,
+       coalesce(cl.closed, false) AS compliance_closed
+  FROM stock st
+  LEFT JOIN surrendered su ON su.vintage = st.vintage
   LEFT JOIN LATERAL (SELECT true AS closed FROM carbonmkt.compliance_period p
                       WHERE p.jurisdiction = 'national' AND p.status = 'closed'
-                        AND f.vintage BETWEEN p.first_year AND p.last_year LIMIT 1) cl ON true;
+                        AND st.vintage BETWEEN p.first_year AND p.last_year LIMIT 1) cl ON true;
 COMMENT ON VIEW carbonmkt.bi_allowance_supply IS
-  'BI: CEA supply per vintage (配额供给): issued_t (签发), allocated_t (net, to participants from provincial allocation accounts), unallocated_t (still in allocation accounts and the national reserve), held_t (in holding and clearing accounts), banked_t (held_t once the national period of the vintage is closed: carried over, 结转), surrendered_t (清缴), cancelled_t (voluntarily, 注销), compliance_closed.  issued = unallocated + held + surrendered + cancelled.';
+  'BI: CEA supply per vintage (配额供给): issued_t (签发; = everything held in any account, by the ledger''s conservation invariant), unallocated_t (in allocation accounts and the national reserve), held_t (in holding and clearing accounts), banked_t (held_t once the national period of the vintage is closed: carried over, 结转), surrendered_t (清缴, from surrender_detail), cancelled_t (voluntarily, 注销: the rest of the cancellation account), compliance_closed.  issued = unallocated + held + surrendered + cancelled.';
 
 CREATE VIEW carbonmkt.bi_ccer_use AS
-SELECT j.period, coalesce(cp.project_type, 'unregistered') AS project_type, t.name_zh AS project_type_name,
-       count(DISTINCT a.participant_id) AS units, count(DISTINCT j.project) AS projects,
-       (-sum(j.amount))::bigint AS tonnes,
-       coalesce(-sum(j.amount) FILTER (WHERE cp.province = p.province), 0)::bigint AS local_tonnes
-  FROM carbonmkt.journal j
-  JOIN carbonmkt.account a ON a.account_id = j.account_id
-  JOIN carbonmkt.participant p ON p.participant_id = a.participant_id
-  LEFT JOIN carbonmkt.ccer_project cp ON cp.project = j.project
+SELECT d.period, coalesce(cp.project_type, 'unregistered') AS project_type, t.name_zh AS project_type_name,
+       count(DISTINCT d.participant_id) AS units, count(DISTINCT d.project) AS projects,
+       sum(d.tonnes)::bigint AS tonnes,
+       coalesce(sum(d.tonnes) FILTER (WHERE cp.province = p.province), 0)::bigint AS local_tonnes
+  FROM carbonmkt.surrender_detail d
+  JOIN carbonmkt.participant p ON p.participant_id = d.participant_id
+  LEFT JOIN carbonmkt.ccer_project cp ON cp.project = d.project
   LEFT JOIN carbonmkt.ccer_project_type t ON t.code = cp.project_type
- WHERE j.kind = 'surrender' AND j.instrument = 'CCER'
- GROUP BY j.period, coalesce(cp.project_type, 'unregistered'), t.name_zh;
+ WHERE d.instrument = 'CCER'
+ GROUP BY d.period, coalesce(cp.project_type, 'unregistered'), t.name_zh;
 COMMENT ON VIEW carbonmkt.bi_ccer_use IS
   'BI: CCER used for compliance (抵销) per period and project type: units, projects, tonnes surrendered, of which from projects in the unit''s own province (local_tonnes).';
 
