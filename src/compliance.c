@@ -306,7 +306,7 @@ compliance_surrender(PG_FUNCTION_ARGS)
 	int32		period;
 	char	   *instrument;
 	char	   *project;
-	bool		is_ccer;
+	bool		is_ccer = false;
 	Datum		recorded_at;
 	Datum		args[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
