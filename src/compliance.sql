@@ -389,26 +389,32 @@ CREATE TABLE carbonmkt.allocation_cache_mark (
 COMMENT ON TABLE carbonmkt.allocation_cache_mark IS
   'Internal: per allocation account, the journal seq up to which its legs are folded into allocation_cache.';
 
-CREATE VIEW carbonmkt._allocation_source AS
-SELECT u.participant_id, u.year, sum(u.allocated_t)::bigint AS allocated_t,
-       -- the first allocation: the cache's when it has one (older), else the newer legs' first
-       coalesce(max(u.cache_initial_t), max(u.delta_initial_t), 0)::bigint AS initial_t
-  FROM (SELECT c.participant_id, c.year, c.allocated_t, c.initial_t AS cache_initial_t, NULL::bigint AS delta_initial_t
-          FROM carbonmkt.allocation_cache c
-        UNION ALL
-        -- the legs after each allocation account's mark (LATERAL ... OFFSET 0: an index range scan)
-        SELECT a.participant_id, l.vintage, -sum(l.amount), NULL,
-               (min(ARRAY[l.posting_id, -l.amount]) FILTER (WHERE l.amount < 0))[2]   -- arrays compare element-wise
+CREATE VIEW carbonmkt._allocation_delta AS
+SELECT x.participant_id, x.year, x.allocated_t,
+       CASE WHEN c.initial_posting IS NULL THEN x.initial_t END AS initial_t   -- the cache's first posting is older
+  FROM (SELECT a.participant_id, l.vintage AS year, (-sum(l.amount))::bigint AS allocated_t,
+               (min(ARRAY[l.posting_id, -l.amount]) FILTER (WHERE l.amount < 0))[2] AS initial_t  -- arrays compare element-wise
           FROM carbonmkt.account src
           LEFT JOIN carbonmkt.allocation_cache_mark m ON m.account_id = src.account_id
+          -- only the legs after the account's mark: LATERAL ... OFFSET 0 keeps it an index range scan
           CROSS JOIN LATERAL (SELECT j.vintage, j.amount, j.posting_id, j.counterparty
                                 FROM carbonmkt.journal j
                                WHERE j.account_id = src.account_id AND j.seq > coalesce(m.seq, 0)
                                  AND j.instrument = 'CEA' AND j.counterparty IS NOT NULL
                               OFFSET 0) l
           JOIN carbonmkt.account a ON a.account_id = l.counterparty
-         WHERE src.kind = 'allocation' AND a.kind <> 'allocation' AND a.participant_id IS NOT NULL
-         GROUP BY a.participant_id, l.vintage) u
+         WHERE src.kind = 'allocation' AND src.head_seq > coalesce(m.seq, 0)
+           AND a.kind <> 'allocation' AND a.participant_id IS NOT NULL
+         GROUP BY a.participant_id, l.vintage) x
+  LEFT JOIN carbonmkt.allocation_cache c ON c.participant_id = x.participant_id AND c.year = x.year;
+COMMENT ON VIEW carbonmkt._allocation_delta IS
+  'Internal: allocation per unit and year from the allocation accounts'' journal legs after allocation_cache_mark (empty right after refresh_allocation_cache()); initial_t only where the cache has no first posting for that unit and year.';
+
+CREATE VIEW carbonmkt._allocation_source AS
+SELECT u.participant_id, u.year, sum(u.allocated_t)::bigint AS allocated_t, coalesce(sum(u.initial_t), 0)::bigint AS initial_t
+  FROM (SELECT c.participant_id, c.year, c.allocated_t, c.initial_t FROM carbonmkt.allocation_cache c
+        UNION ALL
+        SELECT d.participant_id, d.year, d.allocated_t, d.initial_t FROM carbonmkt._allocation_delta d) u
  GROUP BY u.participant_id, u.year;
 COMMENT ON VIEW carbonmkt._allocation_source IS
   'Internal, THE allocation source of the compliance room: per participant and year, allocated_t = CEA of that vintage moved from provincial allocation accounts into the participant''s accounts minus what moved back (deductions 扣减), and initial_t = the amount of the first such posting (the pre-allocation 预分配, basis of the Hubei offset rule).  allocation_cache plus the journal legs after its marks: always exact.  To be rewired to the allocation room''s tables.';
@@ -521,20 +527,26 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
     ON p.kind = 'key_emitter'
    AND (pr.j_province IS NULL OR p.province = pr.j_province) AND (pr.j_city IS NULL OR p.city = pr.j_city)
   JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= pr.last_year
-  LEFT JOIN (SELECT ce.participant_id, cp.period, count(*)::int AS years_confirmed,
-                    sum(ce.emissions_t)::bigint AS emissions_t, bool_or(ce.basis = 'estimated') AS estimated
-               FROM carbonmkt.confirmed_emission ce
+  -- per unit, by primary key: confirmed emissions and cached allocation of the period's years
+  -- (LATERAL keeps every plan linear in the units, whatever the row estimates)
+  CROSS JOIN LATERAL (SELECT count(*)::int AS years_confirmed, sum(ce.emissions_t)::bigint AS emissions_t,
+                             bool_or(ce.basis = 'estimated') AS estimated
+                        FROM carbonmkt.confirmed_emission ce
+                       WHERE ce.participant_id = p.participant_id AND ce.year BETWEEN pr.first_year AND pr.last_year) e
+  CROSS JOIN LATERAL (SELECT sum(c.allocated_t)::bigint AS allocated_t, sum(c.initial_t)::bigint AS initial_t
+                        FROM carbonmkt.allocation_cache c
+                       WHERE c.participant_id = p.participant_id AND c.year BETWEEN pr.first_year AND pr.last_year) ac
+  -- plus the allocation legs after the cache's marks (usually none)
+  LEFT JOIN (SELECT d.participant_id, cp.period, sum(d.allocated_t)::bigint AS allocated_t,
+                    sum(d.initial_t)::bigint AS initial_t
+               FROM carbonmkt._allocation_delta d
                JOIN carbonmkt.compliance_period cp
-                 ON cp.status = 'open' AND ce.year BETWEEN cp.first_year AND cp.last_year
-              GROUP BY ce.participant_id, cp.period) e
-         ON e.participant_id = p.participant_id AND e.period = pr.period
-  LEFT JOIN (SELECT a.participant_id, cp.period, sum(a.allocated_t)::bigint AS allocated_t,
-                    sum(a.initial_t)::bigint AS initial_t
-               FROM carbonmkt._allocation_source a
-               JOIN carbonmkt.compliance_period cp
-                 ON cp.status = 'open' AND a.year BETWEEN cp.first_year AND cp.last_year
-              GROUP BY a.participant_id, cp.period) al
-         ON al.participant_id = p.participant_id AND al.period = pr.period
+                 ON cp.status = 'open' AND d.year BETWEEN cp.first_year AND cp.last_year
+              GROUP BY d.participant_id, cp.period) ad
+         ON ad.participant_id = p.participant_id AND ad.period = pr.period
+  CROSS JOIN LATERAL (SELECT CASE WHEN ac.allocated_t IS NULL AND ad.allocated_t IS NULL THEN NULL
+                                  ELSE coalesce(ac.allocated_t, 0) + coalesce(ad.allocated_t, 0) END AS allocated_t,
+                             coalesce(ac.initial_t, 0) + coalesce(ad.initial_t, 0) AS initial_t) al
   LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
   LEFT JOIN (SELECT b.participant_id, b.period, sum(b.tonnes)::bigint AS borrowed_t
                FROM carbonmkt.borrowing b GROUP BY b.participant_id, b.period) bw
@@ -1210,7 +1222,7 @@ END
 $$;
 
 -- internal views and functions are not for the public
-REVOKE ALL ON carbonmkt._allocation_source, carbonmkt._period_rules, carbonmkt._obligation_figures,
+REVOKE ALL ON carbonmkt._allocation_source, carbonmkt._allocation_delta, carbonmkt._period_rules, carbonmkt._obligation_figures,
               carbonmkt.allocation_cache, carbonmkt.allocation_cache_mark FROM PUBLIC;
 REVOKE ALL ON FUNCTION carbonmkt._average_price_fen(date, date), carbonmkt._allocated_tonnes(bigint, int),
                        carbonmkt._require_authority_over(bigint, text), carbonmkt._require_national(text),

@@ -235,7 +235,9 @@ INSERT INTO q VALUES
   ('credit_platform_record', 'SELECT count(*), sum(length(x::text)) FROM carbonmkt.credit_platform_record x', 10),
   ('dash: 2025 worst 20 shortfalls', 'SELECT count(*), sum(length(x::text)) FROM (SELECT * FROM carbonmkt.bi_compliance_status WHERE period = 2025 ORDER BY remaining_t DESC NULLS LAST LIMIT 20) x', 11),
   ('dash: 2025 per province', 'SELECT count(*), sum(length(x::text)) FROM (SELECT * FROM carbonmkt.bi_completion_by_province WHERE period = 2025) x', 12),
-  ('dash: one unit, all periods', 'SELECT count(*), sum(length(x::text)) FROM (SELECT * FROM carbonmkt.bi_compliance_status WHERE participant_id = 1500) x', 13);
+  ('dash: one unit, all periods', 'SELECT count(*), sum(length(x::text)) FROM (SELECT * FROM carbonmkt.bi_compliance_status WHERE participant_id = 1500) x', 13),
+  ('dash: 2025 compliant units', 'SELECT count(*), sum(length(x::text)) FROM (SELECT * FROM carbonmkt.bi_compliance_status WHERE period = 2025 AND status = ''compliant'') x', 14),
+  ('dash: 2025 units short, cement', 'SELECT count(*), sum(length(x::text)) FROM (SELECT * FROM carbonmkt.bi_compliance_status WHERE period = 2025 AND remaining_t > 0 AND sector = ''cement'') x', 15);
 
 CREATE TEMP TABLE times (name text, round int, ms double precision);
 CREATE FUNCTION pg_temp.time_all() RETURNS void LANGUAGE plpgsql AS $$
