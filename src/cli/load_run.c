@@ -544,36 +544,53 @@ connect_one(const Options *o, bool quiet_failure)
 	values[n++] = LOAD_NAME;
 	keys[n] = NULL;
 	values[n] = NULL;
-	conn = PQconnectdbParams(keys, values, 1);
-	if (conn == NULL)
-		fatal(EXIT_FATAL, "out of memory");
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		if (!quiet_failure)
-			fprintf(stderr, LOAD_NAME ": could not connect: %s", PQerrorMessage(conn));
-		PQfinish(conn);
-		return NULL;
-	}
-	if (opt == NULL)
-		opt = o;
-	PQsetNoticeProcessor(conn, notice_processor, NULL);
-	for (int i = 0; i < o->nsets; i++)
-	{
-		const char *params[2] = {o->set_names[i], o->set_values[i]};
-		PGresult   *res = PQexecParams(conn, "SELECT pg_catalog.set_config($1, $2, false)",
-										2, NULL, params, NULL, NULL, 0);
 
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	/*
+	 * A connection lost while the --set values are applied (e.g. a backend
+	 * terminated by an administrator) is opened again, a few times; a value
+	 * the server refuses ends the attempt.
+	 */
+	for (int attempt = 0;; attempt++)
+	{
+		bool		lost = false;
+
+		conn = PQconnectdbParams(keys, values, 1);
+		if (conn == NULL)
+			fatal(EXIT_FATAL, "out of memory");
+		if (PQstatus(conn) != CONNECTION_OK)
 		{
-			fprintf(stderr, LOAD_NAME ": could not set %s: %s", o->set_names[i],
-					PQerrorMessage(conn));
-			PQclear(res);
+			if (!quiet_failure)
+				fprintf(stderr, LOAD_NAME ": could not connect: %s", PQerrorMessage(conn));
 			PQfinish(conn);
 			return NULL;
 		}
-		PQclear(res);
+		if (opt == NULL)
+			opt = o;
+		PQsetNoticeProcessor(conn, notice_processor, NULL);
+		for (int i = 0; i < o->nsets && !lost; i++)
+		{
+			const char *params[2] = {o->set_names[i], o->set_values[i]};
+			PGresult   *res = PQexecParams(conn, "SELECT pg_catalog.set_config($1, $2, false)",
+											2, NULL, params, NULL, NULL, 0);
+
+			if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			{
+				lost = PQstatus(conn) != CONNECTION_OK;
+				if (!lost || attempt >= 10)
+				{
+					fprintf(stderr, LOAD_NAME ": could not set %s: %s", o->set_names[i],
+							PQerrorMessage(conn));
+					PQclear(res);
+					PQfinish(conn);
+					return NULL;
+				}
+			}
+			PQclear(res);
+		}
+		if (!lost)
+			return conn;
+		PQfinish(conn);
 	}
-	return conn;
 }
 
 /* false, with the message on stderr, if the market's functions are missing */
