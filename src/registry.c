@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/int.h"
@@ -33,10 +34,12 @@
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
 #include "parser/scansup.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -51,6 +54,7 @@
 #include "common/sha2.h"
 
 #include "carbonmkt.h"
+#include "posting.h"
 
 /* SQLSTATEs of the registry room (doc/registry.md) */
 #define ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT		MAKE_SQLSTATE('C','M','0','0','1')
@@ -639,13 +643,17 @@ journal_hash(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-static SPIPlanPtr head_select_plan = NULL;
-static SPIPlanPtr head_update_plan = NULL;
-
-static SPIPlanPtr
-keep_plan(const char *sql, int nargs, Oid *argtypes)
+/*
+ * registry_keep_plan
+ *		SPI_prepare a statement and keep the plan for the life of the backend.
+ *		The plan is generic (parameters are never looked at when planning):
+ *		every statement prepared this way is a lookup by key.
+ */
+SPIPlanPtr
+registry_keep_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
@@ -653,6 +661,119 @@ keep_plan(const char *sql, int nargs, Oid *argtypes)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	return plan;
+}
+
+/*
+ * Chain heads known to this backend.
+ *
+ * The trigger needs the head (seq, hash) of the account it appends to, with
+ * the account row locked.  Reading it costs a statement; but whoever locked
+ * the row in this transaction already knows it: the posting functions read
+ * it when they lock their accounts (registry_chain_seed()), and the trigger
+ * itself knows the head it just wrote.  An entry is trusted only within the
+ * local transaction and subtransaction that recorded it: the row lock is
+ * held there, and nothing it recorded can have been rolled back (a
+ * subtransaction that aborts ends, and its id is never current again).  Any
+ * relcache invalidation (TRUNCATE, DDL) forgets every entry.  The entry also
+ * remembers the TID of the account row version that holds the head, so the
+ * next head update goes straight to it instead of walking a long HOT chain
+ * of versions when one transaction posts many times to one account.
+ */
+#define CHAIN_CACHE_SIZE	64
+
+typedef struct ChainHead
+{
+	int64		account_id;
+	LocalTransactionId lxid;
+	SubTransactionId subxid;
+	int64		seq;
+	uint8		hash[CHAIN_HASH_LEN];
+	ItemPointerData tid;		/* invalid when not known */
+} ChainHead;
+
+static ChainHead chain_heads[CHAIN_CACHE_SIZE];
+
+/* The layout of journal rows, for the relation descriptor it was built for. */
+static JournalLayout *chain_layout = NULL;
+static TupleDesc chain_layout_desc = NULL;
+static MemoryContext chain_layout_cxt = NULL;
+
+static bool chain_callback_registered = false;
+
+static SPIPlanPtr head_select_plan = NULL;
+static SPIPlanPtr head_update_plan = NULL;
+static SPIPlanPtr head_update_tid_plan = NULL;
+
+static void
+chain_cache_forget(Datum arg, Oid relid)
+{
+	for (int i = 0; i < CHAIN_CACHE_SIZE; i++)
+		chain_heads[i].lxid = InvalidLocalTransactionId;
+	chain_layout = NULL;
+	chain_layout_desc = NULL;
+	if (chain_layout_cxt != NULL)
+		MemoryContextReset(chain_layout_cxt);
+}
+
+static void
+chain_cache_init(void)
+{
+	if (!chain_callback_registered)
+	{
+		chain_cache_forget((Datum) 0, InvalidOid);
+		CacheRegisterRelcacheCallback(chain_cache_forget, (Datum) 0);
+		chain_callback_registered = true;
+	}
+}
+
+static ChainHead *
+chain_head_slot(int64 account_id)
+{
+	return &chain_heads[(uint64) account_id % CHAIN_CACHE_SIZE];
+}
+
+static bool
+chain_head_valid(const ChainHead *h, int64 account_id)
+{
+	return h->account_id == account_id &&
+		h->lxid == MyProc->lxid &&
+		h->lxid != InvalidLocalTransactionId &&
+		h->subxid == GetCurrentSubTransactionId();
+}
+
+static void
+chain_head_store(int64 account_id, int64 seq, const uint8 *hash,
+				 const ItemPointerData *tid)
+{
+	ChainHead  *h = chain_head_slot(account_id);
+
+	chain_cache_init();
+	h->account_id = account_id;
+	h->lxid = MyProc->lxid;
+	h->subxid = GetCurrentSubTransactionId();
+	h->seq = seq;
+	memcpy(h->hash, hash, CHAIN_HASH_LEN);
+	if (tid != NULL)
+		ItemPointerCopy(tid, &h->tid);
+	else
+		ItemPointerSetInvalid(&h->tid);
+}
+
+/*
+ * registry_chain_seed
+ *		Tell the chain trigger the head of an account whose row the caller
+ *		has just locked FOR NO KEY UPDATE (or more strongly) in the current
+ *		subtransaction, as read under that lock, with the TID of the row
+ *		version read.  A head that is not a SHA-256 hash is not recorded (the
+ *		trigger then reads it itself).
+ */
+void
+registry_chain_seed(int64 account_id, int64 seq, const bytea *hash,
+					const ItemPointerData *tid)
+{
+	if (VARSIZE_ANY_EXHDR(hash) != CHAIN_HASH_LEN)
+		return;
+	chain_head_store(account_id, seq, (const uint8 *) VARDATA_ANY(hash), tid);
 }
 
 static void
@@ -663,19 +784,56 @@ prepare_head_plans(void)
 		Oid			argtypes[1] = {INT8OID};
 
 		head_select_plan =
-			keep_plan("SELECT head_seq, head_hash FROM carbonmkt.account "
-					  "WHERE account_id = $1 FOR NO KEY UPDATE",
-					  1, argtypes);
+			registry_keep_plan("SELECT head_seq, head_hash, ctid FROM carbonmkt.account "
+							   "WHERE account_id = $1 FOR NO KEY UPDATE",
+							   1, argtypes);
 	}
 	if (head_update_plan == NULL)
 	{
 		Oid			argtypes[3] = {INT8OID, INT8OID, BYTEAOID};
 
 		head_update_plan =
-			keep_plan("UPDATE carbonmkt.account SET head_seq = $2, head_hash = $3 "
-					  "WHERE account_id = $1",
-					  3, argtypes);
+			registry_keep_plan("UPDATE carbonmkt.account SET head_seq = $2, head_hash = $3 "
+							   "WHERE account_id = $1 RETURNING ctid",
+							   3, argtypes);
 	}
+	if (head_update_tid_plan == NULL)
+	{
+		Oid			argtypes[4] = {INT8OID, INT8OID, BYTEAOID, TIDOID};
+
+		head_update_tid_plan =
+			registry_keep_plan("UPDATE carbonmkt.account SET head_seq = $2, head_hash = $3 "
+							   "WHERE ctid = $4 AND account_id = $1 RETURNING ctid",
+							   4, argtypes);
+	}
+}
+
+/*
+ * chain_layout_for
+ *		The journal layout for a relation descriptor, built once per backend
+ *		(and again after a relcache invalidation).
+ */
+static const JournalLayout *
+chain_layout_for(TupleDesc tupdesc)
+{
+	chain_cache_init();
+	if (chain_layout == NULL || chain_layout_desc != tupdesc)
+	{
+		MemoryContext oldcxt;
+
+		if (chain_layout_cxt == NULL)
+			chain_layout_cxt = AllocSetContextCreate(TopMemoryContext,
+													 "carbonmkt journal layout",
+													 ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(chain_layout_cxt);
+		chain_layout = NULL;
+		oldcxt = MemoryContextSwitchTo(chain_layout_cxt);
+		chain_layout = palloc(sizeof(JournalLayout));
+		journal_layout_init(chain_layout, tupdesc, chain_layout_cxt);
+		MemoryContextSwitchTo(oldcxt);
+		chain_layout_desc = tupdesc;
+	}
+	return chain_layout;
 }
 
 /*
@@ -684,7 +842,9 @@ prepare_head_plans(void)
  *		prev_hash and hash from the account's chain head and advances the
  *		head.  The account row is locked FOR NO KEY UPDATE until the end of
  *		the transaction, which serialises appends to one account and nothing
- *		else.
+ *		else.  When this transaction already holds that lock and knows the
+ *		head (see "Chain heads known to this backend"), the head is not read
+ *		again.
  */
 Datum
 journal_chain(PG_FUNCTION_ARGS)
@@ -692,7 +852,7 @@ journal_chain(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	tupdesc;
 	HeapTuple	tuple;
-	JournalLayout layout;
+	const JournalLayout *layout;
 	Datum	   *values;
 	bool	   *isnull;
 	int64		account_id;
@@ -700,7 +860,9 @@ journal_chain(PG_FUNCTION_ARGS)
 	int64		new_seq;
 	bytea	   *head_hash;
 	bytea	   *new_hash;
-	Datum		args[3];
+	ItemPointerData head_tid;
+	ChainHead  *cached;
+	Datum		args[4];
 	int			ret;
 	MemoryContext callercxt;
 	int			cols[3];
@@ -722,48 +884,68 @@ journal_chain(PG_FUNCTION_ARGS)
 
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	tuple = trigdata->tg_trigtuple;
-	journal_layout_init(&layout, tupdesc, CurrentMemoryContext);
+	layout = chain_layout_for(tupdesc);
 
 	values = palloc(tupdesc->natts * sizeof(Datum));
 	isnull = palloc(tupdesc->natts * sizeof(bool));
 	heap_deform_tuple(tuple, tupdesc, values, isnull);
 
-	if (isnull[layout.account_id_att - 1])
+	if (isnull[layout->account_id_att - 1])
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("null value in column \"account_id\" of relation \"%s\" violates not-null constraint",
 						RelationGetRelationName(trigdata->tg_relation))));
-	account_id = DatumGetInt64(values[layout.account_id_att - 1]);
+	account_id = DatumGetInt64(values[layout->account_id_att - 1]);
 
 	callercxt = CurrentMemoryContext;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	prepare_head_plans();
 
-	args[0] = Int64GetDatum(account_id);
-	ret = SPI_execute_plan(head_select_plan, args, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading the head of account " INT64_FORMAT " failed: %s",
-			 account_id, SPI_result_code_string(ret));
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT),
-				 errmsg("account " INT64_FORMAT " does not exist", account_id),
-				 errdetail("A journal entry must belong to an account of carbonmkt.account.")));
-
+	cached = chain_head_slot(account_id);
+	if (chain_head_valid(cached, account_id))
+	{
+		/* locked in this subtransaction, head known: no need to read it */
+		head_seq = cached->seq;
+		head_hash = palloc(VARHDRSZ + CHAIN_HASH_LEN);
+		SET_VARSIZE(head_hash, VARHDRSZ + CHAIN_HASH_LEN);
+		memcpy(VARDATA(head_hash), cached->hash, CHAIN_HASH_LEN);
+		ItemPointerCopy(&cached->tid, &head_tid);
+	}
+	else
 	{
 		bool		null_seq;
 		bool		null_hash;
-		Datum		d_seq = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_seq);
-		Datum		d_hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &null_hash);
+		bool		null_tid;
+		Datum		d_seq;
+		Datum		d_hash;
+		Datum		d_tid;
 		MemoryContext spicxt;
 
+		args[0] = Int64GetDatum(account_id);
+		ret = SPI_execute_plan(head_select_plan, args, NULL, false, 1);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "reading the head of account " INT64_FORMAT " failed: %s",
+				 account_id, SPI_result_code_string(ret));
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT),
+					 errmsg("account " INT64_FORMAT " does not exist", account_id),
+					 errdetail("A journal entry must belong to an account of carbonmkt.account.")));
+
+		d_seq = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_seq);
+		d_hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &null_hash);
+		d_tid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &null_tid);
 		if (null_seq || null_hash)
 			elog(ERROR, "account " INT64_FORMAT " has a null chain head", account_id);
 		head_seq = DatumGetInt64(d_seq);
 		spicxt = MemoryContextSwitchTo(callercxt);
 		head_hash = DatumGetByteaPCopy(d_hash);
 		MemoryContextSwitchTo(spicxt);
+		if (null_tid)
+			ItemPointerSetInvalid(&head_tid);
+		else
+			ItemPointerCopy((ItemPointer) DatumGetPointer(d_tid), &head_tid);
 	}
 
 	if (pg_add_s64_overflow(head_seq, 1, &new_seq))
@@ -775,35 +957,55 @@ journal_chain(PG_FUNCTION_ARGS)
 	{
 		MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
 
-		values[layout.seq_att - 1] = Int64GetDatum(new_seq);
-		isnull[layout.seq_att - 1] = false;
-		values[layout.prev_hash_att - 1] = PointerGetDatum(head_hash);
-		isnull[layout.prev_hash_att - 1] = false;
+		values[layout->seq_att - 1] = Int64GetDatum(new_seq);
+		isnull[layout->seq_att - 1] = false;
+		values[layout->prev_hash_att - 1] = PointerGetDatum(head_hash);
+		isnull[layout->prev_hash_att - 1] = false;
 
 		new_hash = palloc(VARHDRSZ + CHAIN_HASH_LEN);
 		SET_VARSIZE(new_hash, VARHDRSZ + CHAIN_HASH_LEN);
-		journal_hash_compute(&layout, values, isnull,
+		journal_hash_compute(layout, values, isnull,
 							 (const uint8 *) VARDATA(head_hash),
 							 VARSIZE(head_hash) - VARHDRSZ,
 							 (uint8 *) VARDATA(new_hash));
 		MemoryContextSwitchTo(spicxt);
 	}
 
+	/*
+	 * Advance the head: straight at the row version that holds it when that
+	 * is known (it is ours, locked), else by key.
+	 */
+	args[0] = Int64GetDatum(account_id);
 	args[1] = Int64GetDatum(new_seq);
 	args[2] = PointerGetDatum(new_hash);
-	ret = SPI_execute_plan(head_update_plan, args, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE || SPI_processed != 1)
+	ret = SPI_OK_UPDATE_RETURNING;
+	SPI_processed = 0;
+	if (ItemPointerIsValid(&head_tid))
+	{
+		args[3] = PointerGetDatum(&head_tid);
+		ret = SPI_execute_plan(head_update_tid_plan, args, NULL, false, 1);
+	}
+	if (ret == SPI_OK_UPDATE_RETURNING && SPI_processed == 0)
+		ret = SPI_execute_plan(head_update_plan, args, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
 		elog(ERROR, "advancing the head of account " INT64_FORMAT " failed: %s",
 			 account_id, SPI_result_code_string(ret));
+	{
+		bool		null_tid;
+		Datum		d_tid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_tid);
+
+		chain_head_store(account_id, new_seq, (const uint8 *) VARDATA(new_hash),
+						 null_tid ? NULL : (ItemPointer) DatumGetPointer(d_tid));
+	}
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 
-	cols[0] = layout.seq_att;
+	cols[0] = layout->seq_att;
 	newvals[0] = Int64GetDatum(new_seq);
-	cols[1] = layout.prev_hash_att;
+	cols[1] = layout->prev_hash_att;
 	newvals[1] = PointerGetDatum(head_hash);
-	cols[2] = layout.hash_att;
+	cols[2] = layout->hash_att;
 	newvals[2] = PointerGetDatum(new_hash);
 
 	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, tupdesc, 3,

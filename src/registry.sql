@@ -233,7 +233,7 @@ CREATE TABLE carbonmkt.posting (
     operation       text NOT NULL,
     initiator       name NOT NULL,
     reference       text,
-    request         text NOT NULL,           -- canonical text of the request
+    request         text,                    -- canonical text of the request (NULL: see below)
     result          bigint,                  -- e.g. the hold id a hold() returned
     business_date   date NOT NULL,
     recorded_at     timestamptz NOT NULL
@@ -241,7 +241,7 @@ CREATE TABLE carbonmkt.posting (
 CREATE UNIQUE INDEX posting_reference ON carbonmkt.posting (initiator, reference)
   WHERE reference IS NOT NULL;
 COMMENT ON TABLE carbonmkt.posting IS
-  'Every externally initiated posting, with its idempotency key (initiator, reference).';
+  'Every externally initiated posting, with its idempotency key (initiator, reference).  request, the canonical text of the request, is what a retry with the same reference is compared with; the postings made in C (src/posting.c) store it only when a reference is given, since their journal rows carry every field of the request.';
 
 CREATE TYPE carbonmkt.entry_kind AS ENUM (
     'issue',          -- 签发: units created in an authority account / cash deposited
@@ -364,68 +364,22 @@ $$;
 COMMENT ON FUNCTION carbonmkt._require_registry(text) IS
   'Internal: raises 42501 unless the login is a member of carbonmkt_registry (or a superuser).';
 
--- Who may do what to an account (doc/registry.md, Access).
+-- Who may do what to an account (doc/registry.md, Access).  C: src/posting.c, authorize().
+--   The account must exist (CM001); units in the cancellation account never move (CM003).
+--   The registry (or a superuser) may do anything; so may a room's SECURITY DEFINER function
+--   (carbonmkt._acting_room() is allocation, market or compliance), which has authorised its
+--   caller by the room's own rules.  Otherwise, for the login's participant:
+--     issue          carbonmkt_authority (a provincial authority: its own province's account)
+--     cash           carbonmkt_settlement
+--     allocation and national_reserve accounts: carbonmkt_authority as for issue
+--     judicial holds, and pledges except laying them: the registry only
+--     order holds ('hold' with reason order) and 'settle': carbonmkt_exchange
+--     transfer, hold, release, surrender, cancel: the account's own participant
+--   anything else: 42501.
 CREATE FUNCTION carbonmkt._authorize(p_account bigint, p_action text, p_reason carbonmkt.hold_reason DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql STABLE AS
-$$
-DECLARE
-    a       carbonmkt.account;
-    me      bigint;
-    my_kind carbonmkt.participant_kind;
-    my_prov char(6);
-BEGIN
-    SELECT * INTO a FROM carbonmkt.account WHERE account_id = p_account;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'account % does not exist', p_account USING ERRCODE = 'CM001';
-    END IF;
-    -- retired units never move again, whoever asks (清缴/注销 are final)
-    IF a.kind = 'cancellation' AND p_action NOT IN ('issue', 'cash') THEN
-        RAISE EXCEPTION 'units in the cancellation account % are retired and can never move', p_account
-            USING ERRCODE = 'CM003', DETAIL = format('Refused action: %s.', replace(p_action, '_', ' '));
-    END IF;
-    IF carbonmkt._is_member('carbonmkt_registry') THEN
-        RETURN;
-    END IF;
-    -- a room's SECURITY DEFINER function (SET carbonmkt.acting_room = '<room>') has
-    -- authorised its caller by the room's own rules before it posts
-    IF carbonmkt._acting_room() IN ('allocation', 'market', 'compliance') THEN
-        RETURN;
-    END IF;
-    me := carbonmkt.caller_participant();
-    SELECT kind, province INTO my_kind, my_prov FROM carbonmkt.participant WHERE participant_id = me;
-
-    IF p_action = 'issue' THEN
-        IF carbonmkt._is_member('carbonmkt_authority')
-           AND (my_kind IS DISTINCT FROM 'provincial_authority' OR a.province = my_prov) THEN
-            RETURN;
-        END IF;
-    ELSIF p_action = 'cash' THEN
-        IF carbonmkt._is_member('carbonmkt_settlement') THEN
-            RETURN;
-        END IF;
-    ELSIF a.kind IN ('allocation', 'national_reserve') THEN
-        -- authority accounts move only by their authority
-        IF carbonmkt._is_member('carbonmkt_authority')
-           AND (my_kind IS DISTINCT FROM 'provincial_authority' OR a.province = my_prov) THEN
-            RETURN;
-        END IF;
-    ELSIF p_reason = 'judicial' THEN
-        NULL;   -- judicial freezes are laid and lifted by the registry only
-    ELSIF p_reason = 'pledge' AND p_action <> 'hold' THEN
-        NULL;   -- a pledge is released or enforced by the registry only
-    ELSIF ((p_action = 'hold' AND p_reason = 'order') OR p_action = 'settle')
-          AND carbonmkt._is_member('carbonmkt_exchange') THEN
-        RETURN; -- the exchange lays, settles and releases order holds, nothing else
-    ELSIF a.participant_id = me AND p_action IN ('transfer', 'hold', 'release', 'surrender', 'cancel') THEN
-        RETURN;
-    END IF;
-    RAISE EXCEPTION 'role "%" may not % on account %', session_user, replace(p_action, '_', ' '), p_account
-        USING ERRCODE = '42501',
-              DETAIL = format('Account %s is a %s account of participant %s.', p_account, a.kind,
-                              coalesce(a.participant_id::text, '(none)')),
-              HINT = 'Participants move only their own accounts; issuance needs carbonmkt_authority, cash needs carbonmkt_settlement.';
-END
-$$;
+RETURNS void
+	AS 'MODULE_PATHNAME', 'carbonmkt_authorize'
+	LANGUAGE C STABLE;
 COMMENT ON FUNCTION carbonmkt._authorize(bigint, text, carbonmkt.hold_reason) IS
   'Internal: raises 42501 unless the login may perform the action on the account.';
 
@@ -722,8 +676,8 @@ CREATE FUNCTION carbonmkt._cancellation_account() RETURNS bigint
 LANGUAGE sql STABLE AS $$ SELECT account_id FROM carbonmkt.account WHERE kind = 'cancellation' $$;
 COMMENT ON FUNCTION carbonmkt._cancellation_account() IS 'Internal: the id of the cancellation (注销) account.';
 
--- The one generic movement behind every public transfer-like function.
-CREATE FUNCTION carbonmkt._transfer(p_operation text, p_action text, p_from bigint, p_to bigint,
+-- The movement of CCER (serial blocks) behind carbonmkt._transfer().
+CREATE FUNCTION carbonmkt._transfer_ccer(p_operation text, p_action text, p_from bigint, p_to bigint,
                                     p_instrument carbonmkt.instrument, p_vintage int, p_project text,
                                     p_quantity bigint, p_debit_kind carbonmkt.entry_kind,
                                     p_credit_kind carbonmkt.entry_kind, p_period int,
@@ -754,6 +708,19 @@ BEGIN
     RETURN b.posting_id;
 END
 $$;
+COMMENT ON FUNCTION carbonmkt._transfer_ccer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer) IS
+  'Internal: carbonmkt._transfer() for CCER, which moves serial blocks.';
+
+-- The one generic movement behind every public transfer-like function: CEA and CNY in C
+-- (src/posting.c), CCER through carbonmkt._transfer_ccer().
+CREATE FUNCTION carbonmkt._transfer(p_operation text, p_action text, p_from bigint, p_to bigint,
+                                    p_instrument carbonmkt.instrument, p_vintage int, p_project text,
+                                    p_quantity bigint, p_debit_kind carbonmkt.entry_kind,
+                                    p_credit_kind carbonmkt.entry_kind, p_period int,
+                                    p_reference text, p_memo text, p_exact carbonmkt.ccer DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer'
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION carbonmkt._transfer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer) IS
   'Internal: one posting that moves a quantity of one asset from one account to another.';
 
@@ -970,17 +937,17 @@ COMMENT ON FUNCTION carbonmkt.withdraw_cny(bigint, bigint, text, text) IS
 
 CREATE FUNCTION carbonmkt.transfer_cea(from_account bigint, to_account bigint, vintage int, tonnes bigint,
                                        reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('transfer_cea', 'transfer', from_account, to_account, 'CEA', vintage, '', tonnes,
-                              'debit', 'credit', NULL, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.transfer_cea(bigint, bigint, int, bigint, text, text) IS
   'Transfers available CEA of a vintage between accounts (转移); returns the posting id.  Idempotent per client reference.';
 
 CREATE FUNCTION carbonmkt.transfer_cny(from_account bigint, to_account bigint, fen bigint,
                                        reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('transfer_cny', 'transfer', from_account, to_account, 'CNY', 0, '', fen,
-                              'debit', 'credit', NULL, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_cny'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.transfer_cny(bigint, bigint, bigint, text, text) IS
   'Transfers available cash (in fen) between cash or clearing accounts; returns the posting id.';
 
@@ -1003,9 +970,9 @@ COMMENT ON FUNCTION carbonmkt.transfer_ccer_block(bigint, bigint, carbonmkt.ccer
 
 CREATE FUNCTION carbonmkt.surrender_cea(account_id bigint, vintage int, tonnes bigint, period int,
                                         reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('surrender_cea', 'surrender', account_id, carbonmkt._cancellation_account(), 'CEA',
-                              vintage, '', tonnes, 'surrender', 'retire', period, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_surrender_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.surrender_cea(bigint, int, bigint, int, text, text) IS
   'Surrenders (清缴) CEA into the cancellation account for a compliance period; the compliance room adds its rules on top.';
 
@@ -1019,9 +986,9 @@ COMMENT ON FUNCTION carbonmkt.surrender_ccer(bigint, text, int, bigint, int, tex
 
 CREATE FUNCTION carbonmkt.cancel_cea(account_id bigint, vintage int, tonnes bigint,
                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('cancel_cea', 'cancel', account_id, carbonmkt._cancellation_account(), 'CEA',
-                              vintage, '', tonnes, 'cancel', 'retire', NULL, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_cancel_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.cancel_cea(bigint, int, bigint, text, text) IS
   'Voluntarily cancels (注销) CEA, e.g. for carbon neutrality; the units end in the cancellation account.';
 
