@@ -296,6 +296,52 @@ SELECT a.account_id, a.head_seq, (SELECT max(seq) FROM journal j WHERE j.account
        a.head_hash = (SELECT hash FROM journal j WHERE j.account_id = a.account_id ORDER BY seq DESC LIMIT 1) AS head_ok
   FROM account a WHERE a.account_id IN (3, 5, 7) ORDER BY 1;
 
+-- Another room's trigger on journal rows ------------------------------------------------------
+-- (the compliance room will put one on surrender rows) may append to the journal in the
+-- middle of a posting, before or after the posting's own rows, in the same subtransaction,
+-- in one that commits and in one that rolls back: every chain and head stays right.
+CREATE FUNCTION public.regress_echo_surrender() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  what text;
+BEGIN
+  IF NEW.kind = 'surrender' AND NEW.memo LIKE 'echo%' THEN
+    what := TG_WHEN || ' ' || NEW.memo;
+    INSERT INTO carbonmkt.journal (posting_id, account_id, kind, instrument, vintage, project, amount, held_change,
+                                   balance_after, held_after, business_date, recorded_at, memo)
+    VALUES (NEW.posting_id, NEW.account_id, 'credit', NEW.instrument, NEW.vintage, NEW.project, 0, 0,
+            NEW.balance_after, NEW.held_after, NEW.business_date, NEW.recorded_at, what || ': same subtransaction');
+    BEGIN
+      INSERT INTO carbonmkt.journal (posting_id, account_id, kind, instrument, vintage, project, amount, held_change,
+                                     balance_after, held_after, business_date, recorded_at, memo)
+      VALUES (NEW.posting_id, NEW.account_id, 'credit', NEW.instrument, NEW.vintage, NEW.project, 0, 0,
+              NEW.balance_after, NEW.held_after, NEW.business_date, NEW.recorded_at, what || ': subtransaction');
+    EXCEPTION WHEN division_by_zero THEN NULL;
+    END;
+    BEGIN
+      INSERT INTO carbonmkt.journal (posting_id, account_id, kind, instrument, vintage, project, amount, held_change,
+                                     balance_after, held_after, business_date, recorded_at, memo)
+      VALUES (NEW.posting_id, NEW.account_id, 'credit', NEW.instrument, NEW.vintage, NEW.project, 0, 0,
+              NEW.balance_after, NEW.held_after, NEW.business_date, NEW.recorded_at, what || ': rolled back');
+      PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN NULL;
+    END;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER regress_echo BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION public.regress_echo_surrender();
+SELECT surrender_cea(5, 2024, 3, 2024, NULL, 'echo 1') IS NOT NULL AS surrendered;
+DROP TRIGGER regress_echo ON journal;
+CREATE TRIGGER regress_echo AFTER INSERT ON journal FOR EACH ROW EXECUTE FUNCTION public.regress_echo_surrender();
+SELECT surrender_cea(5, 2024, 4, 2024, NULL, 'echo 2') IS NOT NULL AS surrendered,
+       transfer_cea(5, 7, 2024, 1) IS NOT NULL AS then_a_transfer;
+DROP TRIGGER regress_echo ON journal;
+DROP FUNCTION public.regress_echo_surrender();
+SELECT j.seq, j.kind, j.amount, j.balance_after, j.memo FROM journal j
+ WHERE j.account_id = 5 AND j.seq > (SELECT max(seq) - 9 FROM journal WHERE account_id = 5) ORDER BY j.seq;
+SELECT a.account_id, a.head_seq = j.seq AND a.head_hash = j.hash AS head_is_last_entry
+  FROM account a, LATERAL (SELECT seq, hash FROM journal WHERE account_id = a.account_id ORDER BY seq DESC LIMIT 1) j
+ WHERE a.account_id IN (2, 5, 7) ORDER BY 1;
+
 -- Everything adds up -------------------------------------------------------------------------
 SELECT account_id, asset, balance, held, available FROM account_balance ORDER BY 1, 2;
 SELECT count(*) AS postings, (SELECT count(*) FROM journal) AS entries FROM posting;

@@ -77,6 +77,7 @@ typedef enum PostingPlanId
 	PLAN_CALLER,				/* the login's participant */
 	PLAN_CANCELLATION,			/* the cancellation account */
 	PLAN_LEG_UPDATE,			/* guarded change of a holding */
+	PLAN_LEGS_UPDATE_TWO,		/* the same for two accounts */
 	PLAN_LEG_INSERT,			/* first holding of an asset */
 	PLAN_JOURNAL_TWO,			/* two journal legs */
 	NUM_POSTING_PLANS
@@ -145,6 +146,15 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		"AND project = $4 AND balance + $5 >= held + $6 AND held + $6 >= 0 "
 		"RETURNING balance, held",
 		6, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID}
+	},
+	[PLAN_LEGS_UPDATE_TWO] = {
+		"UPDATE carbonmkt.holding h SET balance = h.balance + v.amount, held = h.held + v.held_change "
+		"FROM (VALUES ($1, $5, $6), ($7, $8, $9)) v(account_id, amount, held_change) "
+		"WHERE h.account_id = v.account_id AND h.instrument = $2::carbonmkt.instrument "
+		"AND h.vintage = $3 AND h.project = $4 "
+		"AND h.balance + v.amount >= h.held + v.held_change AND h.held + v.held_change >= 0 "
+		"RETURNING h.account_id, h.balance, h.held",
+		9, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
 	},
 	[PLAN_LEG_INSERT] = {
 		"INSERT INTO carbonmkt.holding (account_id, instrument, vintage, project, balance, held) "
@@ -598,16 +608,19 @@ lock_problem(const AccountRow *rows, int n, int64 debit, bool debit_null,
 }
 
 /*
- * seed_chain_heads
- *		Tell the chain trigger the heads read under the locks just taken.
+ * chain_begin
+ *		Start the journal legs of a posting: the chain trigger keeps the heads
+ *		of these just-locked accounts in memory until chain_finish() writes
+ *		them (registry.c, "What this backend knows about chain heads").
  */
 static void
-seed_chain_heads(const AccountRow *rows, int n)
+chain_begin(const AccountRow *rows, int n)
 {
+	registry_chain_begin();
 	for (int i = 0; i < n; i++)
 		if (rows[i].head_hash != NULL)
-			registry_chain_seed(rows[i].account_id, rows[i].head_seq,
-								rows[i].head_hash, &rows[i].tid);
+			registry_chain_add(rows[i].account_id, rows[i].head_seq,
+							   rows[i].head_hash, &rows[i].tid);
 }
 
 /* ----------------------------------------------------------------
@@ -755,6 +768,13 @@ typedef struct Asset
 	text	   *project;
 } Asset;
 
+static void
+leg_returned(Leg *leg, uint64 r)
+{
+	leg->balance_after = col_int64(r, 2, NULL);
+	leg->held_after = col_int64(r, 3, NULL);
+}
+
 /*
  * apply_leg
  *		Change the holding of a leg, unless that would make available
@@ -787,6 +807,54 @@ apply_leg(Leg *leg, const Asset *asset)
 	}
 	leg->balance_after = col_int64(0, 1, NULL);
 	leg->held_after = col_int64(0, 2, NULL);
+	return true;
+}
+
+/*
+ * apply_two_legs
+ *		apply_leg() for the two legs of a movement, debit first: one
+ *		statement when they are on two different accounts.  Returns false
+ *		when the debit is refused.
+ */
+static bool
+apply_two_legs(Leg *legs, const Asset *asset)
+{
+	Datum		args[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		done[2] = {false, false};
+	uint64		n;
+
+	if (legs[0].account_null || legs[1].account_null ||
+		legs[0].account_id == legs[1].account_id)
+		return apply_leg(&legs[0], asset) && apply_leg(&legs[1], asset);
+
+	args[0] = Int64GetDatum(legs[0].account_id);
+	args[1] = CStringGetTextDatum(asset->instrument);
+	args[2] = Int32GetDatum(asset->vintage);
+	nulls[2] = asset->vintage_null ? 'n' : ' ';
+	args[3] = PointerGetDatum(asset->project);
+	nulls[3] = asset->project == NULL ? 'n' : ' ';
+	args[4] = Int64GetDatum(legs[0].amount);
+	args[5] = Int64GetDatum(legs[0].held_change);
+	args[6] = Int64GetDatum(legs[1].account_id);
+	args[7] = Int64GetDatum(legs[1].amount);
+	args[8] = Int64GetDatum(legs[1].held_change);
+	n = run_plan(PLAN_LEGS_UPDATE_TWO, args, nulls, SPI_OK_UPDATE_RETURNING);
+	for (uint64 r = 0; r < n; r++)
+	{
+		int64		id = col_int64(r, 1, NULL);
+
+		for (int k = 0; k < 2; k++)
+			if (!done[k] && legs[k].account_id == id)
+			{
+				leg_returned(&legs[k], r);
+				done[k] = true;
+			}
+	}
+	if (!done[0])
+		return false;
+	if (!done[1] && !apply_leg(&legs[1], asset))
+		elog(ERROR, "crediting account " INT64_FORMAT " failed", legs[1].account_id);
 	return true;
 }
 
@@ -1017,7 +1085,6 @@ post_transfer(const TransferRequest *t)
 	}
 	if (lock_problem(rows, nrows, t->from, t->from_null, t->to, t->to_null))
 		refuse_accounts(t->from, t->from_null, t->to, t->to_null, t->asset.instrument);
-	seed_chain_heads(rows, nrows);
 
 	memset(legs, 0, sizeof(legs));
 	legs[0].account_id = t->from;
@@ -1035,11 +1102,11 @@ post_transfer(const TransferRequest *t)
 	legs[1].counterparty_null = t->from_null;
 	legs[1].hold_null = true;
 
-	if (!apply_leg(&legs[0], &t->asset))
+	if (!apply_two_legs(legs, &t->asset))
 		refuse_unavailable(t->from, &t->asset, t->quantity);
-	if (!apply_leg(&legs[1], &t->asset))
-		elog(ERROR, "crediting account " INT64_FORMAT " failed", t->to);
+	chain_begin(rows, nrows);
 	insert_journal_two(&p, &t->asset, legs, t->period_null, t->period, t->memo);
+	registry_chain_finish();
 	return p.posting_id;
 }
 

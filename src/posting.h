@@ -20,8 +20,11 @@
 
 /* registry.c */
 extern SPIPlanPtr registry_keep_plan(const char *sql, int nargs, Oid *argtypes);
-extern void registry_chain_seed(int64 account_id, int64 seq, const bytea *hash,
-								const ItemPointerData *tid);
+extern void registry_chain_begin(void);
+extern void registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
+							   const ItemPointerData *tid);
+extern void registry_chain_finish(void);
+extern bool registry_chain_tid(int64 account_id, ItemPointer tid);
 
 /* carbonmkt.c: the C functions behind carbonmkt.clock_now() and carbonmkt._acting_room() */
 extern PGDLLEXPORT Datum carbonmkt_clock_now(PG_FUNCTION_ARGS);
