@@ -342,6 +342,14 @@ SELECT a.account_id, a.head_seq = j.seq AND a.head_hash = j.hash AS head_is_last
   FROM account a, LATERAL (SELECT seq, hash FROM journal WHERE account_id = a.account_id ORDER BY seq DESC LIMIT 1) j
  WHERE a.account_id IN (2, 5, 7) ORDER BY 1;
 
+-- journal.account_id: the chain trigger refuses an unknown account; an account keeps its journal
+SELECT pg_temp.diag($$INSERT INTO journal (posting_id, account_id, kind, instrument, vintage, project, amount,
+                       held_change, balance_after, held_after, business_date, recorded_at)
+                     VALUES (1, 99, 'credit', 'CEA', 2024, '', 1, 0, 1, 0, '2024-07-17', now())$$);
+SELECT pg_temp.diag($$DELETE FROM account WHERE account_id = 8$$);
+SELECT open_account(4, 'holding', 'never used') AS unused \gset
+SELECT pg_temp.diag(format('DELETE FROM account WHERE account_id = %s', :unused));
+
 -- Everything adds up -------------------------------------------------------------------------
 SELECT account_id, asset, balance, held, available FROM account_balance ORDER BY 1, 2;
 SELECT count(*) AS postings, (SELECT count(*) FROM journal) AS entries FROM posting;
