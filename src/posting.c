@@ -122,7 +122,7 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 	},
 	[PLAN_ACCOUNTS_LOCK] = {
 		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
-		"EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument k "
+		"(SELECT true FROM carbonmkt.account_kind_instrument k "
 		"WHERE k.kind = a.kind AND k.instrument = $3::carbonmkt.instrument), "
 		"a.head_seq, a.head_hash, a.ctid "
 		"FROM carbonmkt.account a WHERE a.account_id IN ($1, $2) "
@@ -558,7 +558,8 @@ lock_accounts(int64 first, bool first_null, int64 second, bool second_null,
 		Datum		d;
 
 		account_from_row(r, &rows[r]);
-		rows[r].may_hold = DatumGetBool(col_datum(r, 6, &isnull));
+		d = col_datum(r, 6, &isnull);
+		rows[r].may_hold = !isnull && DatumGetBool(d);
 		rows[r].head_seq = col_int64(r, 7, &isnull);
 		d = col_datum(r, 8, &isnull);
 		rows[r].head_hash = isnull ? NULL : DatumGetByteaPP(d);

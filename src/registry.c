@@ -501,23 +501,22 @@ journal_payload_build(StringInfo buf, const JournalLayout *layout,
 		const char *utf8;
 		int			utf8len;
 
+		appendStringInfoString(buf, payload_fields[i]);
 		if (isnull[att])
 		{
-			appendStringInfo(buf, "%s=\\N\n", payload_fields[i]);
+			appendBinaryStringInfo(buf, "=\\N\n", 4);
 			continue;
 		}
 
 		switch (layout->typids[i])
 		{
 			case INT8OID:
-				snprintf(numbuf, sizeof(numbuf), INT64_FORMAT, DatumGetInt64(value));
+				len = pg_lltoa(DatumGetInt64(value), numbuf);
 				str = numbuf;
-				len = strlen(str);
 				break;
 			case INT4OID:
-				snprintf(numbuf, sizeof(numbuf), "%d", DatumGetInt32(value));
+				len = pg_ltoa(DatumGetInt32(value), numbuf);
 				str = numbuf;
-				len = strlen(str);
 				break;
 			case TEXTOID:
 				{
@@ -546,7 +545,10 @@ journal_payload_build(StringInfo buf, const JournalLayout *layout,
 		utf8 = pg_server_to_any(str, len, PG_UTF8);
 		utf8len = (utf8 == str) ? len : (int) strlen(utf8);
 
-		appendStringInfo(buf, "%s=%d:", payload_fields[i], utf8len);
+		appendStringInfoChar(buf, '=');
+		enlargeStringInfo(buf, 12);
+		buf->len += pg_ltoa(utf8len, buf->data + buf->len);
+		appendStringInfoChar(buf, ':');
 		appendBinaryStringInfo(buf, str, len);
 		appendStringInfoChar(buf, '\n');
 	}
@@ -716,6 +718,7 @@ typedef struct ChainPostingAccount
 	ItemPointerData tid;		/* the row version locked by the posting */
 	bool		pending;		/* appended to; the row's head lags */
 	bool		disturbed;		/* appended to by another path meanwhile */
+	bool		written_before; /* this transaction wrote the row before */
 } ChainPostingAccount;
 
 typedef struct ChainPosting
@@ -741,6 +744,7 @@ static SPIPlanPtr head_last_entry_plan = NULL;
 static SPIPlanPtr head_update_plan = NULL;
 static SPIPlanPtr head_update_tid_plan = NULL;
 static SPIPlanPtr head_update_two_plan = NULL;
+static SPIPlanPtr head_update_two_id_plan = NULL;
 
 static void
 chain_cache_forget(Datum arg, Oid relid)
@@ -865,6 +869,12 @@ registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 		chain_posting_account(account_id) != NULL)
 		return;
 	a = &chain_posting.acc[chain_posting.n++];
+	{
+		ChainHead  *h = chain_head_slot(account_id);
+
+		a->written_before = h->account_id == account_id &&
+			h->lxid != InvalidLocalTransactionId && h->lxid == MyProc->lxid;
+	}
 	a->account_id = account_id;
 	a->seq = seq;
 	memcpy(a->hash, VARDATA_ANY(hash), CHAIN_HASH_LEN);
@@ -925,6 +935,18 @@ prepare_head_plans(void)
 			registry_keep_plan("UPDATE carbonmkt.account a SET head_seq = v.seq, head_hash = v.hash "
 							   "FROM (VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)) v(account_id, seq, hash, tid) "
 							   "WHERE a.ctid = v.tid AND a.account_id = v.account_id "
+							   "RETURNING a.account_id, a.ctid",
+							   8, argtypes);
+	}
+	if (head_update_two_id_plan == NULL)
+	{
+		Oid			argtypes[8] = {INT8OID, INT8OID, BYTEAOID, TIDOID,
+		INT8OID, INT8OID, BYTEAOID, TIDOID};
+
+		head_update_two_id_plan =
+			registry_keep_plan("UPDATE carbonmkt.account a SET head_seq = v.seq, head_hash = v.hash "
+							   "FROM (VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)) v(account_id, seq, hash, tid) "
+							   "WHERE a.account_id = v.account_id "
 							   "RETURNING a.account_id, a.ctid",
 							   8, argtypes);
 	}
@@ -1076,7 +1098,14 @@ registry_chain_finish(void)
 			if (!ItemPointerIsValid(&fast[k]->tid))
 				nulls[4 * k + 3] = 'n';
 		}
-		ret = SPI_execute_plan(head_update_two_plan, args, nulls, false, 0);
+		/*
+		 * Straight at the locked row versions when this transaction wrote
+		 * either row before (a long HOT chain to walk by key); by key
+		 * otherwise, which spares a TID scan's relation-size lookup.
+		 */
+		ret = SPI_execute_plan(fast[0]->written_before || fast[1]->written_before ?
+							   head_update_two_plan : head_update_two_id_plan,
+							   args, nulls, false, 0);
 		if (ret != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "advancing the heads of a posting failed: %s",
 				 SPI_result_code_string(ret));
