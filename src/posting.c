@@ -31,15 +31,20 @@
  */
 #include "postgres.h"
 
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "pgtime.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/inval.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -69,7 +74,7 @@ PG_FUNCTION_INFO_V1(carbonmkt_cancel_cea);
 
 typedef enum PostingPlanId
 {
-	PLAN_POSTING_NEW,			/* a posting without client reference */
+	PLAN_POSTING_NEW_ID,		/* a posting without client reference, id drawn */
 	PLAN_POSTING_NEW_REF,		/* with one; nothing if it is taken */
 	PLAN_POSTING_FIND,			/* the posting of a client reference */
 	PLAN_ACCOUNT_READ,			/* an account, unlocked (authorisation) */
@@ -79,7 +84,6 @@ typedef enum PostingPlanId
 	PLAN_LEG_UPDATE,			/* guarded change of a holding */
 	PLAN_LEGS_UPDATE_TWO,		/* the same for two accounts */
 	PLAN_LEG_INSERT,			/* first holding of an asset */
-	PLAN_JOURNAL_TWO,			/* two journal legs */
 	NUM_POSTING_PLANS
 } PostingPlanId;
 
@@ -95,12 +99,10 @@ typedef struct PostingPlanDef
  * no enum OID is ever cached here.
  */
 static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
-	[PLAN_POSTING_NEW] = {
-		"INSERT INTO carbonmkt.posting (operation, initiator, business_date, recorded_at) "
-		"SELECT $1, session_user, $2, $3 "
-		"WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.day_seal s WHERE s.business_date >= $2) "
-		"RETURNING posting_id",
-		3, {TEXTOID, DATEOID, TIMESTAMPTZOID}
+	[PLAN_POSTING_NEW_ID] = {
+		"INSERT INTO carbonmkt.posting (posting_id, operation, initiator, result, business_date, recorded_at) "
+		"OVERRIDING SYSTEM VALUE VALUES ($1, $2, session_user, $3, $4, $5)",
+		5, {INT8OID, TEXTOID, INT8OID, DATEOID, TIMESTAMPTZOID}
 	},
 	[PLAN_POSTING_NEW_REF] = {
 		"INSERT INTO carbonmkt.posting AS p (operation, initiator, reference, request, business_date, recorded_at) "
@@ -116,7 +118,8 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		1, {TEXTOID}
 	},
 	[PLAN_ACCOUNT_READ] = {
-		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text "
+		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
+		"(SELECT max(s.business_date) FROM carbonmkt.day_seal s) "
 		"FROM carbonmkt.account a WHERE a.account_id = $1",
 		1, {INT8OID}
 	},
@@ -124,7 +127,8 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
 		"(SELECT true FROM carbonmkt.account_kind_instrument k "
 		"WHERE k.kind = a.kind AND k.instrument = $3::carbonmkt.instrument), "
-		"a.head_seq, a.head_hash, a.ctid "
+		"a.head_seq, a.head_hash, a.ctid, "
+		"(SELECT max(s.business_date) FROM carbonmkt.day_seal s) "
 		"FROM carbonmkt.account a WHERE a.account_id IN ($1, $2) "
 		"ORDER BY a.account_id FOR NO KEY UPDATE OF a",
 		3, {INT8OID, INT8OID, TEXTOID}
@@ -160,18 +164,6 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		"INSERT INTO carbonmkt.holding (account_id, instrument, vintage, project, balance, held) "
 		"VALUES ($1, $2::carbonmkt.instrument, $3, $4, $5, $6) RETURNING balance, held",
 		6, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID}
-	},
-	[PLAN_JOURNAL_TWO] = {
-		"INSERT INTO carbonmkt.journal (posting_id, account_id, seq, kind, instrument, vintage, project, "
-		"block, amount, held_change, balance_after, held_after, counterparty, hold_id, period, "
-		"business_date, recorded_at, memo, prev_hash, hash) VALUES "
-		"($1, $9, 0, $10::carbonmkt.entry_kind, $2::carbonmkt.instrument, $3, $4, NULL, $11, $12, "
-		"$13, $14, $15, $16, $5, $6, $7, $8, '\\x'::bytea, '\\x'::bytea), "
-		"($1, $17, 0, $18::carbonmkt.entry_kind, $2::carbonmkt.instrument, $3, $4, NULL, $19, $20, "
-		"$21, $22, $23, $24, $5, $6, $7, $8, '\\x'::bytea, '\\x'::bytea)",
-		24, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT4OID, DATEOID, TIMESTAMPTZOID, TEXTOID,
-			INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-		INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
 	},
 };
 
@@ -356,6 +348,8 @@ typedef struct AccountRow
 	int64		head_seq;
 	bytea	   *head_hash;
 	ItemPointerData tid;
+	bool		sealed_null;	/* the last sealed business day, as read */
+	DateADT		sealed;
 } AccountRow;
 
 static const char *
@@ -389,6 +383,8 @@ account_from_row(uint64 r, AccountRow *a)
 	a->may_hold = false;
 	a->head_hash = NULL;
 	ItemPointerSetInvalid(&a->tid);
+	a->sealed_null = true;
+	a->sealed = 0;
 }
 
 static void
@@ -401,7 +397,13 @@ account_read(int64 account_id, bool account_null, AccountRow *a)
 		return;
 	args[0] = Int64GetDatum(account_id);
 	if (run_plan(PLAN_ACCOUNT_READ, args, NULL, SPI_OK_SELECT) == 1)
+	{
+		Datum		d;
+
 		account_from_row(0, a);
+		d = col_datum(0, 6, &a->sealed_null);
+		a->sealed = a->sealed_null ? 0 : DatumGetDateADT(d);
+	}
 }
 
 /*
@@ -566,6 +568,8 @@ lock_accounts(int64 first, bool first_null, int64 second, bool second_null,
 		d = col_datum(r, 9, &isnull);
 		if (!isnull)
 			ItemPointerCopy((ItemPointer) DatumGetPointer(d), &rows[r].tid);
+		d = col_datum(r, 10, &rows[r].sealed_null);
+		rows[r].sealed = rows[r].sealed_null ? 0 : DatumGetDateADT(d);
 	}
 	return (int) n;
 }
@@ -608,22 +612,6 @@ lock_problem(const AccountRow *rows, int n, int64 debit, bool debit_null,
 	return n != wanted;
 }
 
-/*
- * chain_begin
- *		Start the journal legs of a posting: the chain trigger keeps the heads
- *		of these just-locked accounts in memory until chain_finish() writes
- *		them (registry.c, "What this backend knows about chain heads").
- */
-static void
-chain_begin(const AccountRow *rows, int n)
-{
-	registry_chain_begin();
-	for (int i = 0; i < n; i++)
-		if (rows[i].head_hash != NULL)
-			registry_chain_add(rows[i].account_id, rows[i].head_seq,
-							   rows[i].head_hash, &rows[i].tid);
-}
-
 /* ----------------------------------------------------------------
  *		Postings: idempotency and the sealed-day rule
  * ----------------------------------------------------------------
@@ -631,9 +619,12 @@ chain_begin(const AccountRow *rows, int n)
 
 typedef struct Posting
 {
+	const char *operation;
 	TimestampTz ts;
 	DateADT		bdate;
-	int64		posting_id;
+	bool		recorded;		/* the posting row is in (else the legs' statement
+								 * inserts it) */
+	int64		posting_id;		/* 0 until check_sealed() */
 	bool		replay;			/* the client reference was already used */
 	bool		result_null;	/* the original posting's result, on replay */
 	int64		result;
@@ -668,38 +659,34 @@ raise_if_sealed(DateADT bdate)
 
 /*
  * posting_begin
- *		carbonmkt._begin_posting(): record a posting dated now by the
- *		extension's clock, or find the one this login's client reference
- *		made.  request, the canonical text of the request, is needed (and
- *		stored) only with a reference: it is what a retry is compared with.
- *		A posting without reference stores no request text; its journal rows
- *		carry every field of it.
+ *		carbonmkt._begin_posting(): a posting dated now by the extension's
+ *		clock.  With a client reference, record it now, or find the one this
+ *		login's reference made (p->replay); request, the canonical text of
+ *		the request, is what a retry is compared with and is stored only
+ *		then.  Without a reference the row is inserted with the journal legs
+ *		(insert_legs), and the sealed-day rule is checked by check_sealed()
+ *		on the first statement's reading, so it still wins over every later
+ *		check, as it did when _begin_posting came first.
  */
 static void
 posting_begin(Posting *p, const char *operation, text *reference, const char *request)
 {
 	Datum		args[5];
 
+	p->operation = operation;
 	p->ts = posting_clock_now();
 	p->bdate = posting_business_date(p->ts);
+	p->recorded = false;
+	p->posting_id = 0;
 	p->replay = false;
 	p->result_null = true;
 	p->result = 0;
+	if (reference == NULL)
+		return;
 
 	args[0] = CStringGetTextDatum(operation);
 	args[1] = DateADTGetDatum(p->bdate);
 	args[2] = TimestampTzGetDatum(p->ts);
-	if (reference == NULL)
-	{
-		if (run_plan(PLAN_POSTING_NEW, args, NULL, SPI_OK_INSERT_RETURNING) != 1)
-		{
-			raise_if_sealed(p->bdate);
-			elog(ERROR, "recording a posting failed");
-		}
-		p->posting_id = col_int64(0, 1, NULL);
-		return;
-	}
-
 	args[3] = PointerGetDatum(reference);
 	args[4] = CStringGetTextDatum(request);
 	for (;;)
@@ -723,6 +710,7 @@ posting_begin(Posting *p, const char *operation, text *reference, const char *re
 								   old_id, old_request ? old_request : "", request),
 						 errhint("Use a new client reference for a new request; resend the same request to get the original result.")));
 			p->posting_id = old_id;
+			p->recorded = true;
 			p->replay = true;
 			p->result = col_int64(0, 4, &p->result_null);
 			return;
@@ -730,12 +718,71 @@ posting_begin(Posting *p, const char *operation, text *reference, const char *re
 		if (run_plan(PLAN_POSTING_NEW_REF, args, NULL, SPI_OK_INSERT_RETURNING) == 1)
 		{
 			p->posting_id = col_int64(0, 1, NULL);
+			p->recorded = true;
 			return;
 		}
 		raise_if_sealed(p->bdate);
 		/* a concurrent session committed the same reference: look again */
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * The posting id is drawn from posting's identity sequence when the posting
+ * passes the sealed-day check, where _begin_posting inserted the row, so a
+ * refused posting uses up an id exactly as before.  The row itself is
+ * inserted with the journal legs (OVERRIDING SYSTEM VALUE).
+ */
+static Oid	posting_seq_relid = InvalidOid;
+static bool posting_callback_registered = false;
+
+static void
+posting_forget(Datum arg, Oid relid)
+{
+	posting_seq_relid = InvalidOid;
+}
+
+static void
+reserve_posting_id(Posting *p)
+{
+	if (p->recorded)
+		return;
+	if (!OidIsValid(posting_seq_relid))
+	{
+		Oid			relid = get_relname_relid("posting", get_namespace_oid("carbonmkt", false));
+
+		if (!posting_callback_registered)
+		{
+			CacheRegisterRelcacheCallback(posting_forget, (Datum) 0);
+			posting_callback_registered = true;
+		}
+		if (!OidIsValid(relid))
+			elog(ERROR, "table carbonmkt.posting does not exist");
+		posting_seq_relid = getIdentitySequence(relid, 1, false);
+	}
+	p->posting_id = nextval_internal(posting_seq_relid, false);
+}
+
+/*
+ * check_sealed
+ *		CM012 when the posting's business day is sealed, as a first read
+ *		(account_read, lock_accounts) saw the day seals; a posting recorded
+ *		by posting_begin() was checked there.  With no row read (no such
+ *		account), read the seals here.
+ */
+static void
+check_sealed(Posting *p, const AccountRow *rows, int n)
+{
+	if (p->recorded)
+		return;
+	if (n == 0)
+		raise_if_sealed(p->bdate);
+	else if (!rows[0].sealed_null && p->bdate <= rows[0].sealed)
+	{
+		raise_if_sealed(p->bdate);
+		elog(ERROR, "business day seal changed while posting");
+	}
+	reserve_posting_id(p);
 }
 
 /* ----------------------------------------------------------------
@@ -860,16 +907,152 @@ apply_two_legs(Leg *legs, const Asset *asset)
 }
 
 /*
- * insert_journal_two
- *		Append the two legs of a posting to the journal, in order (the chain
- *		trigger sets seq, prev_hash and hash).
+ * The statement that appends the journal legs of a posting (one or two)
+ * when the chain trigger leaves the heads to the posting
+ * (registry_chain_can_defer()): the journal INSERT, with two data-modifying
+ * CTEs that PostgreSQL runs after it, once it has inserted every leg
+ * (ExecPostprocessPlan): the posting row, when it is not in yet, and the
+ * heads of the posting's accounts, as the trigger advanced them
+ * (carbonmkt._posting_head_seq/_hash, which refuse to answer before the
+ * trigger did).  One statement instead of three.  Parameters:
+ *		$1  posting id
+ *		$2  instrument, $3 vintage, $4 project, $5 period, $6 business date,
+ *		$7  recorded at, $8 memo
+ *		per leg, from $9 on, 8 each: account, entry kind, amount, held change,
+ *		balance after, held after, counterparty, hold id
+ *		then, with heads: the two accounts whose heads to write (the same one
+ *		twice for one), and with TIDs the TIDs of their locked row versions
+ *		then, with the posting: the operation and the result
+ */
+#define LEG_NPARAMS		8
+#define LEGS_BASE		9
+#define LEGS_MAXARGS	(LEGS_BASE - 1 + 2 * LEG_NPARAMS + 5)
+
+/* [legs - 1][inserts the posting][writes the heads][by TID] */
+static SPIPlanPtr journal_plans[2][2][2][2];
+
+static SPIPlanPtr
+journal_plan(int nlegs, bool with_posting, bool with_heads, bool by_tid)
+{
+	SPIPlanPtr *slot = &journal_plans[nlegs - 1][with_posting][with_heads][by_tid];
+
+	if (*slot == NULL)
+	{
+		StringInfoData sql;
+		Oid			argtypes[LEGS_MAXARGS];
+		int			nargs = 0;
+		int			heads_arg = 0;
+		int			operation_arg = 0;
+		static const Oid shared[LEGS_BASE - 1] = {INT8OID, TEXTOID, INT4OID, TEXTOID, INT4OID,
+		DATEOID, TIMESTAMPTZOID, TEXTOID};
+		static const Oid leg[LEG_NPARAMS] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, INT8OID};
+
+		for (int i = 0; i < LEGS_BASE - 1; i++)
+			argtypes[nargs++] = shared[i];
+		for (int l = 0; l < nlegs; l++)
+			for (int i = 0; i < LEG_NPARAMS; i++)
+				argtypes[nargs++] = leg[i];
+		if (with_heads)
+		{
+			heads_arg = nargs + 1;
+			argtypes[nargs++] = INT8OID;
+			argtypes[nargs++] = INT8OID;
+			if (by_tid)
+				argtypes[nargs++] = TIDARRAYOID;
+		}
+		if (with_posting)
+		{
+			operation_arg = nargs + 1;
+			argtypes[nargs++] = TEXTOID;
+			argtypes[nargs++] = INT8OID;
+		}
+
+		initStringInfo(&sql);
+		if (with_posting || with_heads)
+			appendStringInfoString(&sql, "WITH ");
+		if (with_posting)
+			appendStringInfo(&sql,
+							 "p AS (INSERT INTO carbonmkt.posting (posting_id, operation, initiator, result, "
+							 "business_date, recorded_at) OVERRIDING SYSTEM VALUE "
+							 "VALUES ($1, $%d, session_user, $%d, $6, $7))%s ",
+							 operation_arg, operation_arg + 1, with_heads ? "," : "");
+		if (with_heads)
+			appendStringInfo(&sql,
+							 "h AS (UPDATE carbonmkt.account a "
+							 "SET head_seq = carbonmkt._posting_head_seq(a.account_id), "
+							 "head_hash = carbonmkt._posting_head_hash(a.account_id) "
+							 "WHERE %sa.account_id IN ($%d, $%d)) ",
+							 by_tid ? psprintf("a.ctid = ANY ($%d) AND ", heads_arg + 2) : "",
+							 heads_arg, heads_arg + 1);
+		appendStringInfoString(&sql,
+							   "INSERT INTO carbonmkt.journal (posting_id, account_id, seq, kind, instrument, "
+							   "vintage, project, block, amount, held_change, balance_after, held_after, "
+							   "counterparty, hold_id, period, business_date, recorded_at, memo, prev_hash, hash) "
+							   "VALUES ");
+		for (int l = 0; l < nlegs; l++)
+		{
+			int			b = LEGS_BASE + l * LEG_NPARAMS;
+
+			appendStringInfo(&sql, "%s($1, $%d, 0, $%d::carbonmkt.entry_kind, $2::carbonmkt.instrument, "
+							 "$3, $4, NULL, $%d, $%d, $%d, $%d, $%d, $%d, $5, $6, $7, $8, "
+							 "'\\x'::bytea, '\\x'::bytea)",
+							 l > 0 ? ", " : "", b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7);
+		}
+		*slot = registry_keep_plan(sql.data, nargs, argtypes);
+		pfree(sql.data);
+	}
+	return *slot;
+}
+
+/*
+ * insert_legs
+ *		Append the legs of a posting to the journal, in order, with the
+ *		posting row when it is not in yet (result: what the posting returns,
+ *		e.g. a hold id, or NULL), and leave the account heads right.  rows
+ *		are the posting's accounts as locked (with their chain heads).  The
+ *		chain trigger sets seq, prev_hash and hash of every leg.
  */
 static void
-insert_journal_two(const Posting *p, const Asset *asset, const Leg *legs,
-				   bool period_null, int32 period, text *memo)
+insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
+			bool period_null, int32 period, text *memo, bool result_null, int64 result,
+			const AccountRow *rows, int nrows)
 {
-	Datum		args[24];
-	char		nulls[24];
+	Datum		args[LEGS_MAXARGS];
+	char		nulls[LEGS_MAXARGS];
+	bool		defer = registry_chain_can_defer();
+	bool		by_tid = false;
+	bool		with_posting;
+	int			nargs;
+	int			ret;
+
+	Assert(nlegs >= 1 && nlegs <= 2);
+	Assert(p->posting_id != 0);
+	registry_chain_begin(defer);
+	for (int i = 0; i < nrows; i++)
+		if (rows[i].head_hash != NULL)
+			by_tid |= registry_chain_add(rows[i].account_id, rows[i].head_seq,
+										 rows[i].head_hash, &rows[i].tid);
+
+	if (!defer && !p->recorded)
+	{
+		/*
+		 * Another room's trigger will run while the legs go in: the posting
+		 * row must be there before them, as it always was.
+		 */
+		Datum		pargs[5];
+		char		pnulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+		pargs[0] = Int64GetDatum(p->posting_id);
+		pargs[1] = CStringGetTextDatum(p->operation);
+		pargs[2] = Int64GetDatum(result);
+		pnulls[2] = result_null ? 'n' : ' ';
+		pargs[3] = DateADTGetDatum(p->bdate);
+		pargs[4] = TimestampTzGetDatum(p->ts);
+		run_plan(PLAN_POSTING_NEW_ID, pargs, pnulls, SPI_OK_INSERT);
+		p->recorded = true;
+	}
+	with_posting = !p->recorded;
 
 	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int64GetDatum(p->posting_id);
@@ -884,9 +1067,9 @@ insert_journal_two(const Posting *p, const Asset *asset, const Leg *legs,
 	args[6] = TimestampTzGetDatum(p->ts);
 	args[7] = PointerGetDatum(memo);
 	nulls[7] = memo == NULL ? 'n' : ' ';
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < nlegs; i++)
 	{
-		int			b = 8 + 8 * i;
+		int			b = LEGS_BASE - 1 + LEG_NPARAMS * i;
 
 		args[b] = Int64GetDatum(legs[i].account_id);
 		nulls[b] = legs[i].account_null ? 'n' : ' ';
@@ -900,8 +1083,38 @@ insert_journal_two(const Posting *p, const Asset *asset, const Leg *legs,
 		args[b + 7] = Int64GetDatum(legs[i].hold_id);
 		nulls[b + 7] = legs[i].hold_null ? 'n' : ' ';
 	}
-	if (run_plan(PLAN_JOURNAL_TWO, args, nulls, SPI_OK_INSERT) != 2)
-		elog(ERROR, "appending two journal legs failed");
+	nargs = LEGS_BASE - 1 + LEG_NPARAMS * nlegs;
+	if (defer)
+	{
+		/* the accounts of the legs (never null here: their holdings changed) */
+		args[nargs++] = Int64GetDatum(legs[0].account_id);
+		args[nargs++] = Int64GetDatum(legs[nlegs - 1].account_id);
+		if (by_tid)
+		{
+			Datum		tids[2];
+			int			ntids = 0;
+
+			for (int i = 0; i < nrows; i++)
+				if (ItemPointerIsValid(&rows[i].tid))
+					tids[ntids++] = PointerGetDatum(&rows[i].tid);
+			args[nargs++] = PointerGetDatum(construct_array_builtin(tids, ntids, TIDOID));
+		}
+	}
+	if (with_posting)
+	{
+		args[nargs++] = CStringGetTextDatum(p->operation);
+		args[nargs] = Int64GetDatum(result);
+		nulls[nargs++] = result_null ? 'n' : ' ';
+	}
+
+	ret = SPI_execute_plan(journal_plan(nlegs, with_posting, defer, by_tid), args, nulls,
+						   false, 0);
+	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) nlegs)
+		elog(ERROR, "appending the journal legs of a posting failed: %s",
+			 SPI_result_code_string(ret));
+	p->recorded = true;
+	/* any head the statement did not write */
+	registry_chain_finish();
 }
 
 /* ----------------------------------------------------------------
@@ -1027,6 +1240,16 @@ refuse_accounts(int64 debit, bool debit_null, int64 credit, bool credit_null,
 			   3, argtypes, args, nulls, "the account check");
 }
 
+/* a movement needs two accounts (22023) */
+static void
+check_same_account(const TransferRequest *t)
+{
+	if (!t->from_null && !t->to_null && t->from == t->to)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot move units from account " INT64_FORMAT " to itself", t->from)));
+}
+
 /*
  * post_transfer
  *		carbonmkt._transfer() for CEA and CNY: one posting that moves a
@@ -1055,11 +1278,6 @@ post_transfer(const TransferRequest *t)
 	if (p.replay)
 		return p.posting_id;
 
-	if (!t->from_null && !t->to_null && t->from == t->to)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot move units from account " INT64_FORMAT " to itself", t->from)));
-
 	/*
 	 * Who may move the sender's units.  The registry and the rooms may move
 	 * any account's: for them it is enough to know that the account exists
@@ -1072,6 +1290,8 @@ post_transfer(const TransferRequest *t)
 		AccountRow	a;
 
 		account_read(t->from, t->from_null, &a);
+		check_sealed(&p, &a, a.found ? 1 : 0);
+		check_same_account(t);
 		authorize(t->from, t->from_null, &a, t->action, NULL);
 	}
 
@@ -1082,6 +1302,8 @@ post_transfer(const TransferRequest *t)
 	{
 		AccountRow	missing = {0};
 
+		check_sealed(&p, rows, nrows);
+		check_same_account(t);
 		authorize(t->from, t->from_null, from_row ? from_row : &missing, t->action, NULL);
 	}
 	if (lock_problem(rows, nrows, t->from, t->from_null, t->to, t->to_null))
@@ -1105,9 +1327,8 @@ post_transfer(const TransferRequest *t)
 
 	if (!apply_two_legs(legs, &t->asset))
 		refuse_unavailable(t->from, &t->asset, t->quantity);
-	chain_begin(rows, nrows);
-	insert_journal_two(&p, &t->asset, legs, t->period_null, t->period, t->memo);
-	registry_chain_finish();
+	insert_legs(&p, &t->asset, legs, 2, t->period_null, t->period, t->memo, true, 0,
+				rows, nrows);
 	return p.posting_id;
 }
 

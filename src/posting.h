@@ -20,8 +20,9 @@
 
 /* registry.c */
 extern SPIPlanPtr registry_keep_plan(const char *sql, int nargs, Oid *argtypes);
-extern void registry_chain_begin(void);
-extern void registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
+extern bool registry_chain_can_defer(void);
+extern void registry_chain_begin(bool defer);
+extern bool registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 							   const ItemPointerData *tid);
 extern void registry_chain_finish(void);
 extern bool registry_chain_tid(int64 account_id, ItemPointer tid);

@@ -22,7 +22,9 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -71,6 +73,8 @@ PG_FUNCTION_INFO_V1(check_credit_code);
 PG_FUNCTION_INFO_V1(journal_payload);
 PG_FUNCTION_INFO_V1(journal_hash);
 PG_FUNCTION_INFO_V1(journal_chain);
+PG_FUNCTION_INFO_V1(carbonmkt_posting_head_seq);
+PG_FUNCTION_INFO_V1(carbonmkt_posting_head_hash);
 PG_FUNCTION_INFO_V1(forbid_change);
 PG_FUNCTION_INFO_V1(verify_chains);
 
@@ -719,12 +723,14 @@ typedef struct ChainPostingAccount
 	bool		pending;		/* appended to; the row's head lags */
 	bool		disturbed;		/* appended to by another path meanwhile */
 	bool		written_before; /* this transaction wrote the row before */
+	int64		written_seq;	/* head the posting's statement wrote, or -1 */
 } ChainPostingAccount;
 
 typedef struct ChainPosting
 {
 	LocalTransactionId lxid;	/* InvalidLocalTransactionId: none */
 	SubTransactionId subxid;
+	bool		defer;			/* registry_chain_can_defer() said so */
 	int			n;
 	ChainPostingAccount acc[CHAIN_POSTING_MAX];
 } ChainPosting;
@@ -738,6 +744,7 @@ static TupleDesc chain_layout_desc = NULL;
 static MemoryContext chain_layout_cxt = NULL;
 
 static bool chain_callback_registered = false;
+static Oid	journal_relid = InvalidOid;
 
 static SPIPlanPtr head_select_plan = NULL;
 static SPIPlanPtr head_last_entry_plan = NULL;
@@ -755,6 +762,7 @@ chain_cache_forget(Datum arg, Oid relid)
 	chain_layout_desc = NULL;
 	if (chain_layout_cxt != NULL)
 		MemoryContextReset(chain_layout_cxt);
+	journal_relid = InvalidOid;
 }
 
 static void
@@ -841,12 +849,56 @@ chain_posting_account(int64 account_id)
  *		back its subtransaction with everything it appended.
  */
 void
-registry_chain_begin(void)
+registry_chain_begin(bool defer)
 {
 	chain_cache_init();
 	chain_posting.lxid = MyProc->lxid;
 	chain_posting.subxid = GetCurrentSubTransactionId();
+	chain_posting.defer = defer;
 	chain_posting.n = 0;
+}
+
+/*
+ * registry_chain_can_defer
+ *		Whether a posting's journal legs may leave the heads to be written
+ *		after the legs are in: true when carbonmkt.journal has the
+ *		journal_chain trigger enabled and no other enabled INSERT trigger
+ *		(internal foreign-key triggers aside).  Takes the lock an INSERT
+ *		takes, which blocks CREATE/ALTER/DROP TRIGGER on the journal until the
+ *		end of the transaction, so the answer holds for the posting.
+ */
+bool
+registry_chain_can_defer(void)
+{
+	Relation	rel;
+	const TriggerDesc *td;
+	bool		have_chain = false;
+	bool		others = false;
+
+	chain_cache_init();
+	if (!OidIsValid(journal_relid))
+	{
+		Oid			relid = get_relname_relid("journal", get_namespace_oid("carbonmkt", false));
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "table carbonmkt.journal does not exist");
+		journal_relid = relid;
+	}
+	rel = table_open(journal_relid, RowExclusiveLock);
+	td = rel->trigdesc;
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		const Trigger *t = &td->triggers[i];
+
+		if (t->tgisinternal || !TRIGGER_FOR_INSERT(t->tgtype))
+			continue;
+		if (strcmp(t->tgname, "journal_chain") == 0)
+			have_chain = t->tgenabled != TRIGGER_DISABLED;
+		else if (t->tgenabled != TRIGGER_DISABLED)
+			others = true;
+	}
+	table_close(rel, NoLock);
+	return have_chain && !others;
 }
 
 /*
@@ -856,7 +908,7 @@ registry_chain_begin(void)
  *		that lock.  An account that cannot be registered simply takes the
  *		trigger's ordinary path.
  */
-void
+bool
 registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 				   const ItemPointerData *tid)
 {
@@ -867,7 +919,7 @@ registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 		chain_posting.n >= CHAIN_POSTING_MAX ||
 		VARSIZE_ANY_EXHDR(hash) != CHAIN_HASH_LEN ||
 		chain_posting_account(account_id) != NULL)
-		return;
+		return false;
 	a = &chain_posting.acc[chain_posting.n++];
 	{
 		ChainHead  *h = chain_head_slot(account_id);
@@ -884,7 +936,55 @@ registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 		ItemPointerSetInvalid(&a->tid);
 	a->pending = false;
 	a->disturbed = false;
+	a->written_seq = -1;
 	chain_head_store(account_id, seq, (const uint8 *) VARDATA_ANY(hash), tid);
+	return a->written_before;
+}
+
+/*
+ * posting_head_account
+ *		The posting's entry of an account whose head its statement is now
+ *		writing: the legs must be in (the trigger advanced the head), in this
+ *		subtransaction, and the trigger must have left the writing to the
+ *		posting.
+ */
+static ChainPostingAccount *
+posting_head_account(int64 account_id)
+{
+	ChainPostingAccount *a = chain_posting_account(account_id);
+
+	if (a == NULL || !chain_posting.defer || a->disturbed || !a->pending ||
+		chain_posting.subxid != GetCurrentSubTransactionId())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no journal head of account " INT64_FORMAT " is waiting to be written",
+						account_id),
+				 errdetail("Only a posting of the registry writes the heads its legs advanced, after the legs.")));
+	a->written_seq = a->seq;
+	return a;
+}
+
+/*
+ * carbonmkt._posting_head_seq(account bigint) -> bigint
+ * carbonmkt._posting_head_hash(account bigint) -> bytea
+ *		The head a posting's legs advanced an account's chain to, for the
+ *		statement of posting.c that writes it into the account row.
+ */
+Datum
+carbonmkt_posting_head_seq(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(posting_head_account(PG_GETARG_INT64(0))->seq);
+}
+
+Datum
+carbonmkt_posting_head_hash(PG_FUNCTION_ARGS)
+{
+	ChainPostingAccount *a = posting_head_account(PG_GETARG_INT64(0));
+	bytea	   *h = palloc(VARHDRSZ + CHAIN_HASH_LEN);
+
+	SET_VARSIZE(h, VARHDRSZ + CHAIN_HASH_LEN);
+	memcpy(VARDATA(h), a->hash, CHAIN_HASH_LEN);
+	PG_RETURN_BYTEA_P(h);
 }
 
 static void
@@ -1066,6 +1166,12 @@ registry_chain_finish(void)
 			/* whatever happened meanwhile, the journal has the truth */
 			head_from_journal(a->account_id, &seq, hash);
 			write_head(a->account_id, seq, hash, NULL, NULL);
+		}
+		else if (a->pending && a->written_seq == a->seq)
+		{
+			/* the posting's statement wrote it (the row version is new) */
+			a->pending = false;
+			chain_head_store(a->account_id, a->seq, a->hash, NULL);
 		}
 		else if (a->pending)
 		{
@@ -1260,7 +1366,7 @@ journal_chain(PG_FUNCTION_ARGS)
 		head_seq = posting->seq;
 		memcpy(VARDATA(head_hash), posting->hash, CHAIN_HASH_LEN);
 		ItemPointerCopy(&posting->tid, &head_tid);
-		defer = journal_only_trigger(trigdata);
+		defer = chain_posting.defer && journal_only_trigger(trigdata);
 	}
 	else
 	{

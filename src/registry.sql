@@ -1380,6 +1380,17 @@ CREATE TRIGGER journal_chain
 	BEFORE INSERT ON carbonmkt.journal
 	FOR EACH ROW EXECUTE FUNCTION carbonmkt.journal_chain();
 
+CREATE FUNCTION carbonmkt._posting_head_seq(account_id bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_posting_head_seq'
+	LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION carbonmkt._posting_head_seq(bigint) IS
+  'Internal: the seq the legs of the posting being made (src/posting.c) advanced an account''s chain head to, for the statement that writes it into the account row; an error at any other time.';
+CREATE FUNCTION carbonmkt._posting_head_hash(account_id bigint) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'carbonmkt_posting_head_hash'
+	LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION carbonmkt._posting_head_hash(bigint) IS
+  'Internal: the hash the legs of the posting being made advanced an account''s chain head to (see _posting_head_seq).';
+
 -- Append-only guard ------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.forbid_change() RETURNS trigger
