@@ -34,6 +34,7 @@
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "commands/sequence.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -61,6 +62,7 @@
 #define ERRCODE_CARBONMKT_DAY_SEALED			MAKE_SQLSTATE('C','M','0','1','2')
 
 PG_FUNCTION_INFO_V1(carbonmkt_authorize);
+PG_FUNCTION_INFO_V1(carbonmkt_rules_changed);
 PG_FUNCTION_INFO_V1(carbonmkt_transfer);
 PG_FUNCTION_INFO_V1(carbonmkt_transfer_cea);
 PG_FUNCTION_INFO_V1(carbonmkt_transfer_cny);
@@ -118,20 +120,16 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		1, {TEXTOID}
 	},
 	[PLAN_ACCOUNT_READ] = {
-		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
-		"(SELECT max(s.business_date) FROM carbonmkt.day_seal s) "
+		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text "
 		"FROM carbonmkt.account a WHERE a.account_id = $1",
 		1, {INT8OID}
 	},
 	[PLAN_ACCOUNTS_LOCK] = {
 		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
-		"(SELECT true FROM carbonmkt.account_kind_instrument k "
-		"WHERE k.kind = a.kind AND k.instrument = $3::carbonmkt.instrument), "
-		"a.head_seq, a.head_hash, a.ctid, "
-		"(SELECT max(s.business_date) FROM carbonmkt.day_seal s) "
+		"a.head_seq, a.head_hash, a.ctid "
 		"FROM carbonmkt.account a WHERE a.account_id IN ($1, $2) "
 		"ORDER BY a.account_id FOR NO KEY UPDATE OF a",
-		3, {INT8OID, INT8OID, TEXTOID}
+		2, {INT8OID, INT8OID}
 	},
 	[PLAN_CALLER] = {
 		"SELECT l.participant_id, p.kind::text, p.province::text "
@@ -331,6 +329,119 @@ acting_room_authorises(void)
 }
 
 /* ----------------------------------------------------------------
+ *		Rules read by every posting
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Which instruments each account kind may hold (account_kind_instrument)
+ * and the last sealed business day (day_seal) change rarely and are read by
+ * every posting, so each backend keeps them, read once.  Every change of
+ * either table fires carbonmkt.rules_changed(), which sends a relcache
+ * invalidation of the table; PostgreSQL delivers it to every backend (to
+ * this one at its next command, to the others at their next transaction
+ * or lock), and posting_forget() drops what was read.  As in any snapshot,
+ * a seal committed while a posting is under way may be seen by the next.
+ */
+#define RULES_MAX_PAIRS 64
+
+static bool rules_loaded = false;
+static int	rules_npairs;
+static char rules_kind[RULES_MAX_PAIRS][NAMEDATALEN];
+static char rules_instrument[RULES_MAX_PAIRS][NAMEDATALEN];
+static bool rules_sealed_null;
+static DateADT rules_sealed;
+
+static Oid	posting_seq_relid = InvalidOid;
+static bool posting_callback_registered = false;
+
+static void
+posting_forget(Datum arg, Oid relid)
+{
+	rules_loaded = false;
+	posting_seq_relid = InvalidOid;
+}
+
+static void
+posting_callback_init(void)
+{
+	if (!posting_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(posting_forget, (Datum) 0);
+		posting_callback_registered = true;
+	}
+}
+
+/* read the rules (within SPI) */
+static void
+rules_load(void)
+{
+	uint64		n;
+
+	if (rules_loaded)
+		return;
+	posting_callback_init();
+	if (SPI_execute("SELECT kind::text, instrument::text FROM carbonmkt.account_kind_instrument",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading carbonmkt.account_kind_instrument failed");
+	n = SPI_processed;
+	if (n > RULES_MAX_PAIRS)
+		elog(ERROR, "carbonmkt.account_kind_instrument has more than %d rows", RULES_MAX_PAIRS);
+	for (uint64 r = 0; r < n; r++)
+	{
+		strlcpy(rules_kind[r], col_cstring(r, 1), NAMEDATALEN);
+		strlcpy(rules_instrument[r], col_cstring(r, 2), NAMEDATALEN);
+	}
+	rules_npairs = (int) n;
+	if (SPI_execute("SELECT max(business_date) FROM carbonmkt.day_seal", false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "reading carbonmkt.day_seal failed");
+	{
+		Datum		d = col_datum(0, 1, &rules_sealed_null);
+
+		rules_sealed = rules_sealed_null ? 0 : DatumGetDateADT(d);
+	}
+	rules_loaded = true;
+}
+
+/* whether an account kind may hold an instrument */
+static bool
+rules_may_hold(const char *kind, const char *instrument)
+{
+	rules_load();
+	for (int i = 0; i < rules_npairs; i++)
+		if (strcmp(rules_kind[i], kind) == 0 && strcmp(rules_instrument[i], instrument) == 0)
+			return true;
+	return false;
+}
+
+/* whether business day bdate is sealed */
+static bool
+rules_day_sealed(DateADT bdate)
+{
+	rules_load();
+	return !rules_sealed_null && bdate <= rules_sealed;
+}
+
+/*
+ * carbonmkt.rules_changed() trigger: AFTER INSERT OR UPDATE OR DELETE OR
+ * TRUNCATE FOR EACH STATEMENT on the rule tables the postings keep.
+ */
+Datum
+carbonmkt_rules_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						"carbonmkt_rules_changed")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+/* ----------------------------------------------------------------
  *		Accounts and who may move them
  * ----------------------------------------------------------------
  */
@@ -348,8 +459,6 @@ typedef struct AccountRow
 	int64		head_seq;
 	bytea	   *head_hash;
 	ItemPointerData tid;
-	bool		sealed_null;	/* the last sealed business day, as read */
-	DateADT		sealed;
 } AccountRow;
 
 static const char *
@@ -383,8 +492,6 @@ account_from_row(uint64 r, AccountRow *a)
 	a->may_hold = false;
 	a->head_hash = NULL;
 	ItemPointerSetInvalid(&a->tid);
-	a->sealed_null = true;
-	a->sealed = 0;
 }
 
 static void
@@ -397,13 +504,7 @@ account_read(int64 account_id, bool account_null, AccountRow *a)
 		return;
 	args[0] = Int64GetDatum(account_id);
 	if (run_plan(PLAN_ACCOUNT_READ, args, NULL, SPI_OK_SELECT) == 1)
-	{
-		Datum		d;
-
 		account_from_row(0, a);
-		d = col_datum(0, 6, &a->sealed_null);
-		a->sealed = a->sealed_null ? 0 : DatumGetDateADT(d);
-	}
 }
 
 /*
@@ -542,15 +643,14 @@ static int
 lock_accounts(int64 first, bool first_null, int64 second, bool second_null,
 			  const char *instrument, AccountRow *rows)
 {
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
 	uint64		n;
 
 	args[0] = Int64GetDatum(first);
 	nulls[0] = first_null ? 'n' : ' ';
 	args[1] = Int64GetDatum(second);
 	nulls[1] = second_null ? 'n' : ' ';
-	args[2] = CStringGetTextDatum(instrument);
 	n = run_plan(PLAN_ACCOUNTS_LOCK, args, nulls, SPI_OK_SELECT);
 	if (n > 2)
 		elog(ERROR, "locking accounts returned " UINT64_FORMAT " rows", n);
@@ -560,17 +660,15 @@ lock_accounts(int64 first, bool first_null, int64 second, bool second_null,
 		Datum		d;
 
 		account_from_row(r, &rows[r]);
-		d = col_datum(r, 6, &isnull);
-		rows[r].may_hold = !isnull && DatumGetBool(d);
-		rows[r].head_seq = col_int64(r, 7, &isnull);
-		d = col_datum(r, 8, &isnull);
+		rows[r].head_seq = col_int64(r, 6, &isnull);
+		d = col_datum(r, 7, &isnull);
 		rows[r].head_hash = isnull ? NULL : DatumGetByteaPP(d);
-		d = col_datum(r, 9, &isnull);
+		d = col_datum(r, 8, &isnull);
 		if (!isnull)
 			ItemPointerCopy((ItemPointer) DatumGetPointer(d), &rows[r].tid);
-		d = col_datum(r, 10, &rows[r].sealed_null);
-		rows[r].sealed = rows[r].sealed_null ? 0 : DatumGetDateADT(d);
 	}
+	for (uint64 r = 0; r < n; r++)
+		rows[r].may_hold = rules_may_hold(rows[r].kind, instrument);
 	return (int) n;
 }
 
@@ -733,15 +831,6 @@ posting_begin(Posting *p, const char *operation, text *reference, const char *re
  * refused posting uses up an id exactly as before.  The row itself is
  * inserted with the journal legs (OVERRIDING SYSTEM VALUE).
  */
-static Oid	posting_seq_relid = InvalidOid;
-static bool posting_callback_registered = false;
-
-static void
-posting_forget(Datum arg, Oid relid)
-{
-	posting_seq_relid = InvalidOid;
-}
-
 static void
 reserve_posting_id(Posting *p)
 {
@@ -751,11 +840,7 @@ reserve_posting_id(Posting *p)
 	{
 		Oid			relid = get_relname_relid("posting", get_namespace_oid("carbonmkt", false));
 
-		if (!posting_callback_registered)
-		{
-			CacheRegisterRelcacheCallback(posting_forget, (Datum) 0);
-			posting_callback_registered = true;
-		}
+		posting_callback_init();
 		if (!OidIsValid(relid))
 			elog(ERROR, "table carbonmkt.posting does not exist");
 		posting_seq_relid = getIdentitySequence(relid, 1, false);
@@ -765,22 +850,18 @@ reserve_posting_id(Posting *p)
 
 /*
  * check_sealed
- *		CM012 when the posting's business day is sealed, as a first read
- *		(account_read, lock_accounts) saw the day seals; a posting recorded
- *		by posting_begin() was checked there.  With no row read (no such
- *		account), read the seals here.
+ *		CM012 when the posting's business day is sealed (a posting recorded
+ *		by posting_begin() was checked there), then draw its id.
  */
 static void
-check_sealed(Posting *p, const AccountRow *rows, int n)
+check_sealed(Posting *p)
 {
 	if (p->recorded)
 		return;
-	if (n == 0)
-		raise_if_sealed(p->bdate);
-	else if (!rows[0].sealed_null && p->bdate <= rows[0].sealed)
+	if (rules_day_sealed(p->bdate))
 	{
 		raise_if_sealed(p->bdate);
-		elog(ERROR, "business day seal changed while posting");
+		elog(ERROR, "the day seals changed while posting");
 	}
 	reserve_posting_id(p);
 }
@@ -1277,6 +1358,7 @@ post_transfer(const TransferRequest *t)
 				  t->reference ? transfer_request_text(t) : NULL);
 	if (p.replay)
 		return p.posting_id;
+	check_sealed(&p);
 
 	/*
 	 * Who may move the sender's units.  The registry and the rooms may move
@@ -1290,7 +1372,6 @@ post_transfer(const TransferRequest *t)
 		AccountRow	a;
 
 		account_read(t->from, t->from_null, &a);
-		check_sealed(&p, &a, a.found ? 1 : 0);
 		check_same_account(t);
 		authorize(t->from, t->from_null, &a, t->action, NULL);
 	}
@@ -1302,7 +1383,6 @@ post_transfer(const TransferRequest *t)
 	{
 		AccountRow	missing = {0};
 
-		check_sealed(&p, rows, nrows);
 		check_same_account(t);
 		authorize(t->from, t->from_null, from_row ? from_row : &missing, t->action, NULL);
 	}

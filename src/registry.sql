@@ -1418,6 +1418,20 @@ CREATE TRIGGER day_seal_no_truncate
 	BEFORE TRUNCATE ON carbonmkt.day_seal
 	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.forbid_change();
 
+-- Rules every posting reads -----------------------------------------------------
+
+CREATE FUNCTION carbonmkt.rules_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'carbonmkt_rules_changed'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION carbonmkt.rules_changed() IS
+  'AFTER ... FOR EACH STATEMENT trigger of account_kind_instrument and day_seal: tells every backend (by a relcache invalidation of the table) to read them again; the postings in C keep them (src/posting.c).';
+CREATE TRIGGER account_kind_instrument_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON carbonmkt.account_kind_instrument
+	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.rules_changed();
+CREATE TRIGGER day_seal_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON carbonmkt.day_seal
+	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.rules_changed();
+
 -- Day seals --------------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.heads_digest(d date, OUT digest bytea, OUT accounts int, OUT entries bigint)
