@@ -350,6 +350,18 @@ SELECT pg_temp.diag($$DELETE FROM account WHERE account_id = 8$$);
 SELECT open_account(4, 'holding', 'never used') AS unused \gset
 SELECT pg_temp.diag(format('DELETE FROM account WHERE account_id = %s', :unused));
 
+-- The rules of every account and holding (whatever writes the tables)
+SELECT pg_temp.diag($$INSERT INTO account (kind, participant_id) VALUES ('allocation', 2)$$);
+SELECT pg_temp.diag($$INSERT INTO account (kind, participant_id, province) VALUES ('holding', 4, '440000')$$);
+SELECT pg_temp.diag($$INSERT INTO account (kind) VALUES ('holding')$$);
+SELECT pg_temp.diag($$UPDATE account SET kind = 'allocation' WHERE account_id = 5$$);
+SELECT pg_temp.diag($$UPDATE account SET participant_id = NULL WHERE account_id = 5$$);
+SELECT pg_temp.diag($$UPDATE account SET province = NULL WHERE account_id = 3$$);
+SELECT pg_temp.diag($$UPDATE account SET kind = 'cash', participant_id = NULL, label = 'x' WHERE account_id = 1$$);
+SELECT pg_temp.diag($$UPDATE holding SET held = balance + 1 WHERE account_id = 5 AND instrument = 'CEA'$$);
+SELECT pg_temp.diag($$UPDATE holding SET held = -1 WHERE account_id = 5 AND instrument = 'CEA'$$);
+SELECT pg_temp.diag($$UPDATE holding SET balance = -1, held = 0 WHERE account_id = 5 AND instrument = 'CEA'$$);
+
 -- Everything adds up -------------------------------------------------------------------------
 SELECT account_id, asset, balance, held, available FROM account_balance ORDER BY 1, 2;
 SELECT count(*) AS postings, (SELECT count(*) FROM journal) AS entries FROM posting;

@@ -159,15 +159,43 @@ CREATE TABLE carbonmkt.account (
     opened_at       timestamptz NOT NULL DEFAULT now(),
     -- head of this account's hash chain, maintained by the journal trigger
     head_seq        bigint NOT NULL DEFAULT 0,
-    head_hash       bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
-    CHECK ((kind = 'allocation') = (province IS NOT NULL)),
-    CHECK (kind IN ('national_reserve', 'cancellation') OR participant_id IS NOT NULL)
+    head_hash       bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000'
+    -- two rules on kind, province and participant_id: trigger account_rules below
 );
 CREATE UNIQUE INDEX account_one_allocation_per_province ON carbonmkt.account (province)
   WHERE kind = 'allocation';
 -- one national reserve and one cancellation account
 CREATE UNIQUE INDEX account_one_of_kind ON carbonmkt.account (kind) WHERE kind IN ('national_reserve', 'cancellation');
 CREATE INDEX account_participant ON carbonmkt.account (participant_id);
+
+-- Two rules of every account, enforced by a trigger on the columns they read rather than by
+-- CHECK constraints: PostgreSQL compiles and evaluates every CHECK constraint of a table on
+-- every UPDATE of it, and every posting updates its accounts' chain heads (doc/performance.md).
+CREATE FUNCTION carbonmkt.account_rules() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    IF (NEW.kind = 'allocation') <> (NEW.province IS NOT NULL) THEN
+        RAISE EXCEPTION 'an account of kind % %', NEW.kind,
+                        CASE WHEN NEW.kind = 'allocation' THEN 'must have a province' ELSE 'cannot have a province' END
+            USING ERRCODE = '23514',
+                  DETAIL = format('Account %s, province %s.', NEW.account_id, coalesce(NEW.province::text, '(none)')),
+                  HINT = 'Only allocation accounts (省级配额账户) belong to a province.';
+    END IF;
+    IF NEW.kind NOT IN ('national_reserve', 'cancellation') AND NEW.participant_id IS NULL THEN
+        RAISE EXCEPTION 'an account of kind % must belong to a participant', NEW.kind
+            USING ERRCODE = '23514',
+                  DETAIL = format('Account %s has no participant.', NEW.account_id),
+                  HINT = 'Only the national reserve and the cancellation account belong to no participant.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.account_rules() IS
+  'BEFORE INSERT OR UPDATE OF kind, province, participant_id trigger of carbonmkt.account: an allocation account, and only one, has a province; every account but the national reserve and the cancellation account has a participant (23514).';
+CREATE TRIGGER account_rules
+	BEFORE INSERT OR UPDATE OF kind, province, participant_id ON carbonmkt.account
+	FOR EACH ROW EXECUTE FUNCTION carbonmkt.account_rules();
 COMMENT ON TABLE carbonmkt.account IS
   'Registry accounts.  head_seq/head_hash are the head of the account''s SHA-256 journal chain.';
 
@@ -177,9 +205,11 @@ CREATE TABLE carbonmkt.holding (
     instrument  carbonmkt.instrument NOT NULL,
     vintage     int NOT NULL DEFAULT 0,        -- 0 for CNY
     project     text NOT NULL DEFAULT '',      -- CCER project id, '' otherwise
-    balance     bigint NOT NULL DEFAULT 0 CHECK (balance >= 0),
-    held        bigint NOT NULL DEFAULT 0 CHECK (held >= 0 AND held <= balance),
-    PRIMARY KEY (account_id, instrument, vintage, project)
+    balance     bigint NOT NULL DEFAULT 0,
+    held        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, instrument, vintage, project),
+    -- one constraint, not two: each is compiled on every UPDATE (doc/performance.md)
+    CONSTRAINT holding_balance_check CHECK (balance >= 0 AND held >= 0 AND held <= balance)
 );
 COMMENT ON TABLE carbonmkt.holding IS
   'Current balance and held (frozen) quantity per account and asset; available = balance - held.  Rebuilt from the journal by verify_ledger().';
