@@ -22,6 +22,10 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/int.h"
@@ -33,10 +37,12 @@
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
 #include "parser/scansup.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -51,6 +57,7 @@
 #include "common/sha2.h"
 
 #include "carbonmkt.h"
+#include "posting.h"
 
 /* SQLSTATEs of the registry room (doc/registry.md) */
 #define ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT		MAKE_SQLSTATE('C','M','0','0','1')
@@ -66,6 +73,8 @@ PG_FUNCTION_INFO_V1(check_credit_code);
 PG_FUNCTION_INFO_V1(journal_payload);
 PG_FUNCTION_INFO_V1(journal_hash);
 PG_FUNCTION_INFO_V1(journal_chain);
+PG_FUNCTION_INFO_V1(carbonmkt_posting_head_seq);
+PG_FUNCTION_INFO_V1(carbonmkt_posting_head_hash);
 PG_FUNCTION_INFO_V1(forbid_change);
 PG_FUNCTION_INFO_V1(verify_chains);
 
@@ -496,23 +505,22 @@ journal_payload_build(StringInfo buf, const JournalLayout *layout,
 		const char *utf8;
 		int			utf8len;
 
+		appendStringInfoString(buf, payload_fields[i]);
 		if (isnull[att])
 		{
-			appendStringInfo(buf, "%s=\\N\n", payload_fields[i]);
+			appendBinaryStringInfo(buf, "=\\N\n", 4);
 			continue;
 		}
 
 		switch (layout->typids[i])
 		{
 			case INT8OID:
-				snprintf(numbuf, sizeof(numbuf), INT64_FORMAT, DatumGetInt64(value));
+				len = pg_lltoa(DatumGetInt64(value), numbuf);
 				str = numbuf;
-				len = strlen(str);
 				break;
 			case INT4OID:
-				snprintf(numbuf, sizeof(numbuf), "%d", DatumGetInt32(value));
+				len = pg_ltoa(DatumGetInt32(value), numbuf);
 				str = numbuf;
-				len = strlen(str);
 				break;
 			case TEXTOID:
 				{
@@ -541,7 +549,10 @@ journal_payload_build(StringInfo buf, const JournalLayout *layout,
 		utf8 = pg_server_to_any(str, len, PG_UTF8);
 		utf8len = (utf8 == str) ? len : (int) strlen(utf8);
 
-		appendStringInfo(buf, "%s=%d:", payload_fields[i], utf8len);
+		appendStringInfoChar(buf, '=');
+		enlargeStringInfo(buf, 12);
+		buf->len += pg_ltoa(utf8len, buf->data + buf->len);
+		appendStringInfoChar(buf, ':');
 		appendBinaryStringInfo(buf, str, len);
 		appendStringInfoChar(buf, '\n');
 	}
@@ -639,13 +650,17 @@ journal_hash(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-static SPIPlanPtr head_select_plan = NULL;
-static SPIPlanPtr head_update_plan = NULL;
-
-static SPIPlanPtr
-keep_plan(const char *sql, int nargs, Oid *argtypes)
+/*
+ * registry_keep_plan
+ *		SPI_prepare a statement and keep the plan for the life of the backend.
+ *		The plan is generic (parameters are never looked at when planning):
+ *		every statement prepared this way is a lookup by key.
+ */
+SPIPlanPtr
+registry_keep_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
@@ -653,6 +668,323 @@ keep_plan(const char *sql, int nargs, Oid *argtypes)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	return plan;
+}
+
+/*
+ * What this backend knows about chain heads.
+ *
+ * The trigger needs the head (seq, hash) of the account it appends to, with
+ * the account row locked, and must leave the new head in the row.  Reading
+ * and writing the row costs two statements per journal row; two kinds of
+ * knowledge save them.
+ *
+ * 1. chain_heads: the head as written in an account row, and the TID of
+ * that row version, as seen by the local transaction and subtransaction
+ * that locked the row.  Within them the lock is held and nothing recorded
+ * can have been rolled back (a subtransaction that aborts ends, and its id
+ * is never current again), so the trigger need not read the head again;
+ * the TID takes the next head update straight to the row version instead of
+ * walking a long HOT chain when one transaction posts to one account many
+ * times.  Any relcache invalidation (TRUNCATE, DDL) forgets everything.
+ *
+ * 2. chain_posting: the accounts of the posting that posting.c is making,
+ * locked and read by it (registry_chain_begin/_add).  While it inserts its
+ * journal legs, in the same subtransaction, the trigger takes their heads
+ * from memory.  If the journal has no INSERT trigger but this one (and the
+ * internal foreign-key checks), nothing but those legs can be appended until
+ * the posting ends, so the trigger only advances the heads in memory and
+ * registry_chain_finish() writes all of them with one statement.  Otherwise
+ * (another room's trigger may append to the journal, or read account heads,
+ * in the middle of the posting) every head is written as it advances.  Any
+ * append to one of these accounts by another path (a nested subtransaction,
+ * say) marks it disturbed; from then on the trigger reads the row again and,
+ * should the row lag behind the posting's legs, takes the head from the
+ * account's last journal row, which under the lock is the truth.
+ */
+#define CHAIN_CACHE_SIZE	64
+#define CHAIN_POSTING_MAX	4
+
+typedef struct ChainHead
+{
+	int64		account_id;
+	LocalTransactionId lxid;
+	SubTransactionId subxid;
+	int64		seq;
+	uint8		hash[CHAIN_HASH_LEN];
+	ItemPointerData tid;		/* invalid when not known */
+} ChainHead;
+
+typedef struct ChainPostingAccount
+{
+	int64		account_id;
+	int64		seq;
+	uint8		hash[CHAIN_HASH_LEN];
+	ItemPointerData tid;		/* the row version locked by the posting */
+	bool		pending;		/* appended to; the row's head lags */
+	bool		disturbed;		/* appended to by another path meanwhile */
+	bool		written_before; /* this transaction wrote the row before */
+	int64		written_seq;	/* head the posting's statement wrote, or -1 */
+} ChainPostingAccount;
+
+typedef struct ChainPosting
+{
+	LocalTransactionId lxid;	/* InvalidLocalTransactionId: none */
+	SubTransactionId subxid;
+	bool		defer;			/* registry_chain_can_defer() said so */
+	int			n;
+	ChainPostingAccount acc[CHAIN_POSTING_MAX];
+} ChainPosting;
+
+static ChainHead chain_heads[CHAIN_CACHE_SIZE];
+static ChainPosting chain_posting;
+
+/* The layout of journal rows, for the relation descriptor it was built for. */
+static JournalLayout *chain_layout = NULL;
+static TupleDesc chain_layout_desc = NULL;
+static MemoryContext chain_layout_cxt = NULL;
+
+static bool chain_callback_registered = false;
+static Oid	journal_relid = InvalidOid;
+
+static SPIPlanPtr head_select_plan = NULL;
+static SPIPlanPtr head_last_entry_plan = NULL;
+static SPIPlanPtr head_update_plan = NULL;
+static SPIPlanPtr head_update_tid_plan = NULL;
+static SPIPlanPtr head_update_two_plan = NULL;
+static SPIPlanPtr head_update_two_id_plan = NULL;
+
+static void
+chain_cache_forget(Datum arg, Oid relid)
+{
+	for (int i = 0; i < CHAIN_CACHE_SIZE; i++)
+		chain_heads[i].lxid = InvalidLocalTransactionId;
+	chain_layout = NULL;
+	chain_layout_desc = NULL;
+	if (chain_layout_cxt != NULL)
+		MemoryContextReset(chain_layout_cxt);
+	journal_relid = InvalidOid;
+}
+
+static void
+chain_cache_init(void)
+{
+	if (!chain_callback_registered)
+	{
+		chain_cache_forget((Datum) 0, InvalidOid);
+		chain_posting.lxid = InvalidLocalTransactionId;
+		CacheRegisterRelcacheCallback(chain_cache_forget, (Datum) 0);
+		chain_callback_registered = true;
+	}
+}
+
+static ChainHead *
+chain_head_slot(int64 account_id)
+{
+	return &chain_heads[(uint64) account_id % CHAIN_CACHE_SIZE];
+}
+
+static bool
+chain_head_valid(const ChainHead *h, int64 account_id)
+{
+	return h->account_id == account_id &&
+		h->lxid != InvalidLocalTransactionId &&
+		h->lxid == MyProc->lxid &&
+		h->subxid == GetCurrentSubTransactionId();
+}
+
+static void
+chain_head_store(int64 account_id, int64 seq, const uint8 *hash,
+				 const ItemPointerData *tid)
+{
+	ChainHead  *h = chain_head_slot(account_id);
+
+	chain_cache_init();
+	h->account_id = account_id;
+	h->lxid = MyProc->lxid;
+	h->subxid = GetCurrentSubTransactionId();
+	h->seq = seq;
+	memcpy(h->hash, hash, CHAIN_HASH_LEN);
+	if (tid != NULL && ItemPointerIsValid(tid))
+		ItemPointerCopy(tid, &h->tid);
+	else
+		ItemPointerSetInvalid(&h->tid);
+}
+
+/*
+ * registry_chain_tid
+ *		The TID of the version of an account row that this transaction last
+ *		locked or wrote, if known: a hint (the row may have moved on since).
+ */
+bool
+registry_chain_tid(int64 account_id, ItemPointer tid)
+{
+	ChainHead  *h = chain_head_slot(account_id);
+
+	if (!chain_callback_registered || h->account_id != account_id ||
+		h->lxid == InvalidLocalTransactionId || h->lxid != MyProc->lxid ||
+		!ItemPointerIsValid(&h->tid))
+		return false;
+	ItemPointerCopy(&h->tid, tid);
+	return true;
+}
+
+/* the entry of an account in the posting being made, if any */
+static ChainPostingAccount *
+chain_posting_account(int64 account_id)
+{
+	if (chain_posting.lxid == InvalidLocalTransactionId ||
+		chain_posting.lxid != MyProc->lxid)
+		return NULL;
+	for (int i = 0; i < chain_posting.n; i++)
+		if (chain_posting.acc[i].account_id == account_id)
+			return &chain_posting.acc[i];
+	return NULL;
+}
+
+/*
+ * registry_chain_begin
+ *		Start the journal legs of a posting (posting.c), in the current
+ *		subtransaction.  Any earlier posting's state is forgotten: a posting
+ *		always finishes (registry_chain_finish) or fails, and a failure rolls
+ *		back its subtransaction with everything it appended.
+ */
+void
+registry_chain_begin(bool defer)
+{
+	chain_cache_init();
+	chain_posting.lxid = MyProc->lxid;
+	chain_posting.subxid = GetCurrentSubTransactionId();
+	chain_posting.defer = defer;
+	chain_posting.n = 0;
+}
+
+/*
+ * registry_chain_can_defer
+ *		Whether a posting's journal legs may leave the heads to be written
+ *		after the legs are in: true when carbonmkt.journal has the
+ *		journal_chain trigger enabled and no other enabled INSERT trigger
+ *		(internal foreign-key triggers aside).  Takes the lock an INSERT
+ *		takes, which blocks CREATE/ALTER/DROP TRIGGER on the journal until the
+ *		end of the transaction, so the answer holds for the posting.
+ */
+bool
+registry_chain_can_defer(void)
+{
+	Relation	rel;
+	const TriggerDesc *td;
+	bool		have_chain = false;
+	bool		others = false;
+
+	chain_cache_init();
+	if (!OidIsValid(journal_relid))
+	{
+		Oid			relid = get_relname_relid("journal", get_namespace_oid("carbonmkt", false));
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "table carbonmkt.journal does not exist");
+		journal_relid = relid;
+	}
+	rel = table_open(journal_relid, RowExclusiveLock);
+	td = rel->trigdesc;
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		const Trigger *t = &td->triggers[i];
+
+		if (t->tgisinternal || !TRIGGER_FOR_INSERT(t->tgtype))
+			continue;
+		if (strcmp(t->tgname, "journal_chain") == 0)
+			have_chain = t->tgenabled != TRIGGER_DISABLED;
+		else if (t->tgenabled != TRIGGER_DISABLED)
+			others = true;
+	}
+	table_close(rel, NoLock);
+	return have_chain && !others;
+}
+
+/*
+ * registry_chain_add
+ *		Register an account of the posting: its row has just been locked FOR
+ *		NO KEY UPDATE in this subtransaction, and seq/hash/tid were read under
+ *		that lock.  An account that cannot be registered simply takes the
+ *		trigger's ordinary path.
+ */
+bool
+registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
+				   const ItemPointerData *tid)
+{
+	ChainPostingAccount *a;
+
+	if (chain_posting.lxid != MyProc->lxid ||
+		chain_posting.subxid != GetCurrentSubTransactionId() ||
+		chain_posting.n >= CHAIN_POSTING_MAX ||
+		VARSIZE_ANY_EXHDR(hash) != CHAIN_HASH_LEN ||
+		chain_posting_account(account_id) != NULL)
+		return false;
+	a = &chain_posting.acc[chain_posting.n++];
+	{
+		ChainHead  *h = chain_head_slot(account_id);
+
+		a->written_before = h->account_id == account_id &&
+			h->lxid != InvalidLocalTransactionId && h->lxid == MyProc->lxid;
+	}
+	a->account_id = account_id;
+	a->seq = seq;
+	memcpy(a->hash, VARDATA_ANY(hash), CHAIN_HASH_LEN);
+	if (tid != NULL)
+		ItemPointerCopy(tid, &a->tid);
+	else
+		ItemPointerSetInvalid(&a->tid);
+	a->pending = false;
+	a->disturbed = false;
+	a->written_seq = -1;
+	chain_head_store(account_id, seq, (const uint8 *) VARDATA_ANY(hash), tid);
+	return a->written_before;
+}
+
+/*
+ * posting_head_account
+ *		The posting's entry of an account whose head its statement is now
+ *		writing: the legs must be in (the trigger advanced the head), in this
+ *		subtransaction, and the trigger must have left the writing to the
+ *		posting.
+ */
+static ChainPostingAccount *
+posting_head_account(int64 account_id)
+{
+	ChainPostingAccount *a = chain_posting_account(account_id);
+
+	if (a == NULL || !chain_posting.defer || a->disturbed || !a->pending ||
+		chain_posting.subxid != GetCurrentSubTransactionId())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no journal head of account " INT64_FORMAT " is waiting to be written",
+						account_id),
+				 errdetail("Only a posting of the registry writes the heads its legs advanced, after the legs.")));
+	a->written_seq = a->seq;
+	return a;
+}
+
+/*
+ * carbonmkt._posting_head_seq(account bigint) -> bigint
+ * carbonmkt._posting_head_hash(account bigint) -> bytea
+ *		The head a posting's legs advanced an account's chain to, for the
+ *		statement of posting.c that writes it into the account row.
+ */
+Datum
+carbonmkt_posting_head_seq(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(posting_head_account(PG_GETARG_INT64(0))->seq);
+}
+
+Datum
+carbonmkt_posting_head_hash(PG_FUNCTION_ARGS)
+{
+	ChainPostingAccount *a = posting_head_account(PG_GETARG_INT64(0));
+	bytea	   *h = palloc(VARHDRSZ + CHAIN_HASH_LEN);
+
+	SET_VARSIZE(h, VARHDRSZ + CHAIN_HASH_LEN);
+	memcpy(VARDATA(h), a->hash, CHAIN_HASH_LEN);
+	PG_RETURN_BYTEA_P(h);
 }
 
 static void
@@ -663,19 +995,302 @@ prepare_head_plans(void)
 		Oid			argtypes[1] = {INT8OID};
 
 		head_select_plan =
-			keep_plan("SELECT head_seq, head_hash FROM carbonmkt.account "
-					  "WHERE account_id = $1 FOR NO KEY UPDATE",
-					  1, argtypes);
+			registry_keep_plan("SELECT head_seq, head_hash, ctid FROM carbonmkt.account "
+							   "WHERE account_id = $1 FOR NO KEY UPDATE",
+							   1, argtypes);
+	}
+	if (head_last_entry_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+
+		head_last_entry_plan =
+			registry_keep_plan("SELECT seq, hash FROM carbonmkt.journal "
+							   "WHERE account_id = $1 ORDER BY seq DESC LIMIT 1",
+							   1, argtypes);
 	}
 	if (head_update_plan == NULL)
 	{
 		Oid			argtypes[3] = {INT8OID, INT8OID, BYTEAOID};
 
 		head_update_plan =
-			keep_plan("UPDATE carbonmkt.account SET head_seq = $2, head_hash = $3 "
-					  "WHERE account_id = $1",
-					  3, argtypes);
+			registry_keep_plan("UPDATE carbonmkt.account SET head_seq = $2, head_hash = $3 "
+							   "WHERE account_id = $1 RETURNING ctid",
+							   3, argtypes);
 	}
+	if (head_update_tid_plan == NULL)
+	{
+		Oid			argtypes[4] = {INT8OID, INT8OID, BYTEAOID, TIDOID};
+
+		head_update_tid_plan =
+			registry_keep_plan("UPDATE carbonmkt.account SET head_seq = $2, head_hash = $3 "
+							   "WHERE ctid = $4 AND account_id = $1 RETURNING ctid",
+							   4, argtypes);
+	}
+	if (head_update_two_plan == NULL)
+	{
+		Oid			argtypes[8] = {INT8OID, INT8OID, BYTEAOID, TIDOID,
+		INT8OID, INT8OID, BYTEAOID, TIDOID};
+
+		head_update_two_plan =
+			registry_keep_plan("UPDATE carbonmkt.account a SET head_seq = v.seq, head_hash = v.hash "
+							   "FROM (VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)) v(account_id, seq, hash, tid) "
+							   "WHERE a.ctid = v.tid AND a.account_id = v.account_id "
+							   "RETURNING a.account_id, a.ctid",
+							   8, argtypes);
+	}
+	if (head_update_two_id_plan == NULL)
+	{
+		Oid			argtypes[8] = {INT8OID, INT8OID, BYTEAOID, TIDOID,
+		INT8OID, INT8OID, BYTEAOID, TIDOID};
+
+		head_update_two_id_plan =
+			registry_keep_plan("UPDATE carbonmkt.account a SET head_seq = v.seq, head_hash = v.hash "
+							   "FROM (VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)) v(account_id, seq, hash, tid) "
+							   "WHERE a.account_id = v.account_id "
+							   "RETURNING a.account_id, a.ctid",
+							   8, argtypes);
+	}
+}
+
+/*
+ * head_from_journal
+ *		An account's head as its last journal row says (genesis without one).
+ *		Under the row lock this is the truth whatever this transaction rolled
+ *		back.  Call within SPI; hash must have room for CHAIN_HASH_LEN bytes.
+ */
+static void
+head_from_journal(int64 account_id, int64 *seq, uint8 *hash)
+{
+	Datum		args[1];
+	int			ret;
+
+	args[0] = Int64GetDatum(account_id);
+	ret = SPI_execute_plan(head_last_entry_plan, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading the last journal entry of account " INT64_FORMAT " failed: %s",
+			 account_id, SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+	{
+		*seq = 0;
+		memset(hash, 0, CHAIN_HASH_LEN);
+	}
+	else
+	{
+		bool		null_seq;
+		bool		null_hash;
+		Datum		d_seq = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_seq);
+		Datum		d_hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &null_hash);
+		bytea	   *h;
+
+		if (null_seq || null_hash)
+			elog(ERROR, "the last journal entry of account " INT64_FORMAT " has no seq or hash", account_id);
+		h = DatumGetByteaPP(d_hash);
+		if (VARSIZE_ANY_EXHDR(h) != CHAIN_HASH_LEN)
+			elog(ERROR, "the last journal entry of account " INT64_FORMAT " has a hash of %d bytes",
+				 account_id, (int) VARSIZE_ANY_EXHDR(h));
+		*seq = DatumGetInt64(d_seq);
+		memcpy(hash, VARDATA_ANY(h), CHAIN_HASH_LEN);
+	}
+}
+
+/*
+ * write_head
+ *		Write an account's head into its row: straight at the row version
+ *		that holds it when that is known (ours, locked), else by key; and
+ *		remember it.  Call within SPI.
+ */
+static void
+write_head(int64 account_id, int64 seq, const uint8 *hash, const ItemPointerData *tid,
+		   ItemPointer new_tid)
+{
+	Datum		args[4];
+	bytea	   *h = palloc(VARHDRSZ + CHAIN_HASH_LEN);
+	int			ret = SPI_OK_UPDATE_RETURNING;
+	bool		null_tid;
+	Datum		d_tid;
+
+	SET_VARSIZE(h, VARHDRSZ + CHAIN_HASH_LEN);
+	memcpy(VARDATA(h), hash, CHAIN_HASH_LEN);
+	args[0] = Int64GetDatum(account_id);
+	args[1] = Int64GetDatum(seq);
+	args[2] = PointerGetDatum(h);
+	SPI_processed = 0;
+	if (tid != NULL && ItemPointerIsValid(tid))
+	{
+		args[3] = PointerGetDatum(tid);
+		ret = SPI_execute_plan(head_update_tid_plan, args, NULL, false, 1);
+	}
+	if (ret == SPI_OK_UPDATE_RETURNING && SPI_processed == 0)
+		ret = SPI_execute_plan(head_update_plan, args, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
+		elog(ERROR, "advancing the head of account " INT64_FORMAT " failed: %s",
+			 account_id, SPI_result_code_string(ret));
+	d_tid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_tid);
+	chain_head_store(account_id, seq, hash,
+					 null_tid ? NULL : (ItemPointer) DatumGetPointer(d_tid));
+	if (new_tid != NULL)
+	{
+		if (null_tid)
+			ItemPointerSetInvalid(new_tid);
+		else
+			ItemPointerCopy((ItemPointer) DatumGetPointer(d_tid), new_tid);
+	}
+}
+
+/*
+ * registry_chain_finish
+ *		Write the heads of the posting's accounts (those it appended to) into
+ *		their rows, two with one statement, and end the posting.  Call within
+ *		SPI, in the subtransaction of registry_chain_begin().
+ */
+void
+registry_chain_finish(void)
+{
+	ChainPostingAccount *fast[2];
+	int			nfast = 0;
+
+	if (chain_posting.lxid != MyProc->lxid ||
+		chain_posting.subxid != GetCurrentSubTransactionId())
+		elog(ERROR, "no journal posting in progress in this subtransaction");
+	prepare_head_plans();
+
+	for (int i = 0; i < chain_posting.n; i++)
+	{
+		ChainPostingAccount *a = &chain_posting.acc[i];
+
+		if (a->disturbed)
+		{
+			int64		seq;
+			uint8		hash[CHAIN_HASH_LEN];
+
+			/* whatever happened meanwhile, the journal has the truth */
+			head_from_journal(a->account_id, &seq, hash);
+			write_head(a->account_id, seq, hash, NULL, NULL);
+		}
+		else if (a->pending && a->written_seq == a->seq)
+		{
+			/* the posting's statement wrote it (the row version is new) */
+			a->pending = false;
+			chain_head_store(a->account_id, a->seq, a->hash, NULL);
+		}
+		else if (a->pending)
+		{
+			if (nfast < 2)
+				fast[nfast++] = a;
+			else
+				write_head(a->account_id, a->seq, a->hash, &a->tid, NULL);
+		}
+	}
+
+	if (nfast == 1)
+		write_head(fast[0]->account_id, fast[0]->seq, fast[0]->hash, &fast[0]->tid, NULL);
+	else if (nfast == 2)
+	{
+		Datum		args[8];
+		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		int			ret;
+		bool		done[2] = {false, false};
+
+		for (int k = 0; k < 2; k++)
+		{
+			bytea	   *h = palloc(VARHDRSZ + CHAIN_HASH_LEN);
+
+			SET_VARSIZE(h, VARHDRSZ + CHAIN_HASH_LEN);
+			memcpy(VARDATA(h), fast[k]->hash, CHAIN_HASH_LEN);
+			args[4 * k] = Int64GetDatum(fast[k]->account_id);
+			args[4 * k + 1] = Int64GetDatum(fast[k]->seq);
+			args[4 * k + 2] = PointerGetDatum(h);
+			args[4 * k + 3] = PointerGetDatum(&fast[k]->tid);
+			if (!ItemPointerIsValid(&fast[k]->tid))
+				nulls[4 * k + 3] = 'n';
+		}
+		/*
+		 * Straight at the locked row versions when this transaction wrote
+		 * either row before (a long HOT chain to walk by key); by key
+		 * otherwise, which spares a TID scan's relation-size lookup.
+		 */
+		ret = SPI_execute_plan(fast[0]->written_before || fast[1]->written_before ?
+							   head_update_two_plan : head_update_two_id_plan,
+							   args, nulls, false, 0);
+		if (ret != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "advancing the heads of a posting failed: %s",
+				 SPI_result_code_string(ret));
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+			Datum		d_tid = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
+
+			for (int k = 0; k < 2; k++)
+				if (!done[k] && fast[k]->account_id == id)
+				{
+					chain_head_store(id, fast[k]->seq, fast[k]->hash,
+									 (ItemPointer) DatumGetPointer(d_tid));
+					done[k] = true;
+				}
+		}
+		/* a row version that moved on after all: by key */
+		for (int k = 0; k < 2; k++)
+			if (!done[k])
+				write_head(fast[k]->account_id, fast[k]->seq, fast[k]->hash, NULL, NULL);
+	}
+	chain_posting.lxid = InvalidLocalTransactionId;
+	chain_posting.n = 0;
+}
+
+/*
+ * journal_only_trigger
+ *		True when the trigger being fired is the only enabled INSERT trigger of
+ *		its table apart from the internal foreign-key checks: then nothing else
+ *		can append to the journal, or read a head, while a posting inserts its
+ *		legs.
+ */
+static bool
+journal_only_trigger(const TriggerData *trigdata)
+{
+	const TriggerDesc *td = trigdata->tg_relation->trigdesc;
+
+	if (td == NULL)
+		return false;
+	for (int i = 0; i < td->numtriggers; i++)
+	{
+		const Trigger *t = &td->triggers[i];
+
+		if (t->tgoid == trigdata->tg_trigger->tgoid || t->tgisinternal ||
+			t->tgenabled == TRIGGER_DISABLED || !TRIGGER_FOR_INSERT(t->tgtype))
+			continue;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * chain_layout_for
+ *		The journal layout for a relation descriptor, built once per backend
+ *		(and again after a relcache invalidation).
+ */
+static const JournalLayout *
+chain_layout_for(TupleDesc tupdesc)
+{
+	chain_cache_init();
+	if (chain_layout == NULL || chain_layout_desc != tupdesc)
+	{
+		MemoryContext oldcxt;
+
+		if (chain_layout_cxt == NULL)
+			chain_layout_cxt = AllocSetContextCreate(TopMemoryContext,
+													 "carbonmkt journal layout",
+													 ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(chain_layout_cxt);
+		chain_layout = NULL;
+		oldcxt = MemoryContextSwitchTo(chain_layout_cxt);
+		chain_layout = palloc(sizeof(JournalLayout));
+		journal_layout_init(chain_layout, tupdesc, chain_layout_cxt);
+		MemoryContextSwitchTo(oldcxt);
+		chain_layout_desc = tupdesc;
+	}
+	return chain_layout;
 }
 
 /*
@@ -684,7 +1299,8 @@ prepare_head_plans(void)
  *		prev_hash and hash from the account's chain head and advances the
  *		head.  The account row is locked FOR NO KEY UPDATE until the end of
  *		the transaction, which serialises appends to one account and nothing
- *		else.
+ *		else.  What this backend already knows (see "What this backend knows
+ *		about chain heads") spares reading and writing the row.
  */
 Datum
 journal_chain(PG_FUNCTION_ARGS)
@@ -692,7 +1308,7 @@ journal_chain(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	tupdesc;
 	HeapTuple	tuple;
-	JournalLayout layout;
+	const JournalLayout *layout;
 	Datum	   *values;
 	bool	   *isnull;
 	int64		account_id;
@@ -700,9 +1316,11 @@ journal_chain(PG_FUNCTION_ARGS)
 	int64		new_seq;
 	bytea	   *head_hash;
 	bytea	   *new_hash;
-	Datum		args[3];
-	int			ret;
-	MemoryContext callercxt;
+	ItemPointerData head_tid;
+	ChainPostingAccount *posting;
+	bool		in_posting;
+	bool		defer = false;
+	MemoryContext callercxt = CurrentMemoryContext;
 	int			cols[3];
 	Datum		newvals[3];
 	bool		newnulls[3] = {false, false, false};
@@ -722,48 +1340,98 @@ journal_chain(PG_FUNCTION_ARGS)
 
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	tuple = trigdata->tg_trigtuple;
-	journal_layout_init(&layout, tupdesc, CurrentMemoryContext);
+	layout = chain_layout_for(tupdesc);
 
 	values = palloc(tupdesc->natts * sizeof(Datum));
 	isnull = palloc(tupdesc->natts * sizeof(bool));
 	heap_deform_tuple(tuple, tupdesc, values, isnull);
 
-	if (isnull[layout.account_id_att - 1])
+	if (isnull[layout->account_id_att - 1])
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("null value in column \"account_id\" of relation \"%s\" violates not-null constraint",
 						RelationGetRelationName(trigdata->tg_relation))));
-	account_id = DatumGetInt64(values[layout.account_id_att - 1]);
+	account_id = DatumGetInt64(values[layout->account_id_att - 1]);
 
-	callercxt = CurrentMemoryContext;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	prepare_head_plans();
+	head_hash = palloc(VARHDRSZ + CHAIN_HASH_LEN);
+	SET_VARSIZE(head_hash, VARHDRSZ + CHAIN_HASH_LEN);
+	ItemPointerSetInvalid(&head_tid);
 
-	args[0] = Int64GetDatum(account_id);
-	ret = SPI_execute_plan(head_select_plan, args, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading the head of account " INT64_FORMAT " failed: %s",
-			 account_id, SPI_result_code_string(ret));
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT),
-				 errmsg("account " INT64_FORMAT " does not exist", account_id),
-				 errdetail("A journal entry must belong to an account of carbonmkt.account.")));
-
+	posting = chain_posting_account(account_id);
+	in_posting = posting != NULL && !posting->disturbed &&
+		chain_posting.subxid == GetCurrentSubTransactionId();
+	if (in_posting)
 	{
-		bool		null_seq;
-		bool		null_hash;
-		Datum		d_seq = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_seq);
-		Datum		d_hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &null_hash);
-		MemoryContext spicxt;
+		/* a leg of the posting being made: the head is in memory */
+		head_seq = posting->seq;
+		memcpy(VARDATA(head_hash), posting->hash, CHAIN_HASH_LEN);
+		ItemPointerCopy(&posting->tid, &head_tid);
+		defer = chain_posting.defer && journal_only_trigger(trigdata);
+	}
+	else
+	{
+		ChainHead  *cached = chain_head_slot(account_id);
+		bool		row_lags = false;
 
-		if (null_seq || null_hash)
-			elog(ERROR, "account " INT64_FORMAT " has a null chain head", account_id);
-		head_seq = DatumGetInt64(d_seq);
-		spicxt = MemoryContextSwitchTo(callercxt);
-		head_hash = DatumGetByteaPCopy(d_hash);
-		MemoryContextSwitchTo(spicxt);
+		if (posting != NULL)
+		{
+			/* the posting's view of this account is no longer complete */
+			row_lags = posting->pending || posting->disturbed;
+			posting->disturbed = true;
+		}
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		prepare_head_plans();
+
+		if (!row_lags && chain_head_valid(cached, account_id))
+		{
+			/* locked in this subtransaction, head known */
+			head_seq = cached->seq;
+			memcpy(VARDATA(head_hash), cached->hash, CHAIN_HASH_LEN);
+			ItemPointerCopy(&cached->tid, &head_tid);
+		}
+		else
+		{
+			Datum		args[1];
+			int			ret;
+			bool		null_seq;
+			bool		null_hash;
+			bool		null_tid;
+			Datum		d_seq;
+			Datum		d_hash;
+			Datum		d_tid;
+
+			args[0] = Int64GetDatum(account_id);
+			ret = SPI_execute_plan(head_select_plan, args, NULL, false, 1);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "reading the head of account " INT64_FORMAT " failed: %s",
+					 account_id, SPI_result_code_string(ret));
+			if (SPI_processed != 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT),
+						 errmsg("account " INT64_FORMAT " does not exist", account_id),
+						 errdetail("A journal entry must belong to an account of carbonmkt.account.")));
+
+			d_seq = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_seq);
+			d_hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &null_hash);
+			d_tid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &null_tid);
+			if (null_seq || null_hash)
+				elog(ERROR, "account " INT64_FORMAT " has a null chain head", account_id);
+			if (!null_tid)
+				ItemPointerCopy((ItemPointer) DatumGetPointer(d_tid), &head_tid);
+			if (row_lags)
+				head_from_journal(account_id, &head_seq, (uint8 *) VARDATA(head_hash));
+			else
+			{
+				MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
+
+				head_seq = DatumGetInt64(d_seq);
+				/* whatever the row holds (a tampered head may not be 32 bytes) */
+				head_hash = DatumGetByteaPCopy(d_hash);
+				MemoryContextSwitchTo(spicxt);
+			}
+		}
 	}
 
 	if (pg_add_s64_overflow(head_seq, 1, &new_seq))
@@ -773,37 +1441,54 @@ journal_chain(PG_FUNCTION_ARGS)
 
 	/* Compute the new row's chain columns in the caller's context. */
 	{
-		MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
+		MemoryContext oldcxt = MemoryContextSwitchTo(callercxt);
 
-		values[layout.seq_att - 1] = Int64GetDatum(new_seq);
-		isnull[layout.seq_att - 1] = false;
-		values[layout.prev_hash_att - 1] = PointerGetDatum(head_hash);
-		isnull[layout.prev_hash_att - 1] = false;
+		values[layout->seq_att - 1] = Int64GetDatum(new_seq);
+		isnull[layout->seq_att - 1] = false;
+		values[layout->prev_hash_att - 1] = PointerGetDatum(head_hash);
+		isnull[layout->prev_hash_att - 1] = false;
 
 		new_hash = palloc(VARHDRSZ + CHAIN_HASH_LEN);
 		SET_VARSIZE(new_hash, VARHDRSZ + CHAIN_HASH_LEN);
-		journal_hash_compute(&layout, values, isnull,
+		journal_hash_compute(layout, values, isnull,
 							 (const uint8 *) VARDATA(head_hash),
 							 VARSIZE(head_hash) - VARHDRSZ,
 							 (uint8 *) VARDATA(new_hash));
-		MemoryContextSwitchTo(spicxt);
+		MemoryContextSwitchTo(oldcxt);
 	}
 
-	args[1] = Int64GetDatum(new_seq);
-	args[2] = PointerGetDatum(new_hash);
-	ret = SPI_execute_plan(head_update_plan, args, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE || SPI_processed != 1)
-		elog(ERROR, "advancing the head of account " INT64_FORMAT " failed: %s",
-			 account_id, SPI_result_code_string(ret));
+	if (defer)
+	{
+		/* the posting writes the head when all its legs are in */
+		posting->seq = new_seq;
+		memcpy(posting->hash, VARDATA(new_hash), CHAIN_HASH_LEN);
+		posting->pending = true;
+	}
+	else if (in_posting)
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		prepare_head_plans();
+		write_head(account_id, new_seq, (const uint8 *) VARDATA(new_hash), &head_tid,
+				   &posting->tid);
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		posting->seq = new_seq;
+		memcpy(posting->hash, VARDATA(new_hash), CHAIN_HASH_LEN);
+		posting->pending = false;
+	}
+	else
+	{
+		write_head(account_id, new_seq, (const uint8 *) VARDATA(new_hash), &head_tid, NULL);
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+	}
 
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
-
-	cols[0] = layout.seq_att;
+	cols[0] = layout->seq_att;
 	newvals[0] = Int64GetDatum(new_seq);
-	cols[1] = layout.prev_hash_att;
+	cols[1] = layout->prev_hash_att;
 	newvals[1] = PointerGetDatum(head_hash);
-	cols[2] = layout.hash_att;
+	cols[2] = layout->hash_att;
 	newvals[2] = PointerGetDatum(new_hash);
 
 	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, tupdesc, 3,

@@ -159,15 +159,43 @@ CREATE TABLE carbonmkt.account (
     opened_at       timestamptz NOT NULL DEFAULT now(),
     -- head of this account's hash chain, maintained by the journal trigger
     head_seq        bigint NOT NULL DEFAULT 0,
-    head_hash       bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
-    CHECK ((kind = 'allocation') = (province IS NOT NULL)),
-    CHECK (kind IN ('national_reserve', 'cancellation') OR participant_id IS NOT NULL)
+    head_hash       bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000'
+    -- two rules on kind, province and participant_id: trigger account_rules below
 );
 CREATE UNIQUE INDEX account_one_allocation_per_province ON carbonmkt.account (province)
   WHERE kind = 'allocation';
-CREATE UNIQUE INDEX account_one_reserve ON carbonmkt.account ((true)) WHERE kind = 'national_reserve';
-CREATE UNIQUE INDEX account_one_cancellation ON carbonmkt.account ((true)) WHERE kind = 'cancellation';
+-- one national reserve and one cancellation account
+CREATE UNIQUE INDEX account_one_of_kind ON carbonmkt.account (kind) WHERE kind IN ('national_reserve', 'cancellation');
 CREATE INDEX account_participant ON carbonmkt.account (participant_id);
+
+-- Two rules of every account, enforced by a trigger on the columns they read rather than by
+-- CHECK constraints: PostgreSQL compiles and evaluates every CHECK constraint of a table on
+-- every UPDATE of it, and every posting updates its accounts' chain heads (doc/performance.md).
+CREATE FUNCTION carbonmkt.account_rules() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    IF (NEW.kind = 'allocation') <> (NEW.province IS NOT NULL) THEN
+        RAISE EXCEPTION 'an account of kind % %', NEW.kind,
+                        CASE WHEN NEW.kind = 'allocation' THEN 'must have a province' ELSE 'cannot have a province' END
+            USING ERRCODE = '23514',
+                  DETAIL = format('Account %s, province %s.', NEW.account_id, coalesce(NEW.province::text, '(none)')),
+                  HINT = 'Only allocation accounts (省级配额账户) belong to a province.';
+    END IF;
+    IF NEW.kind NOT IN ('national_reserve', 'cancellation') AND NEW.participant_id IS NULL THEN
+        RAISE EXCEPTION 'an account of kind % must belong to a participant', NEW.kind
+            USING ERRCODE = '23514',
+                  DETAIL = format('Account %s has no participant.', NEW.account_id),
+                  HINT = 'Only the national reserve and the cancellation account belong to no participant.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.account_rules() IS
+  'BEFORE INSERT OR UPDATE OF kind, province, participant_id trigger of carbonmkt.account: an allocation account, and only one, has a province; every account but the national reserve and the cancellation account has a participant (23514).';
+CREATE TRIGGER account_rules
+	BEFORE INSERT OR UPDATE OF kind, province, participant_id ON carbonmkt.account
+	FOR EACH ROW EXECUTE FUNCTION carbonmkt.account_rules();
 COMMENT ON TABLE carbonmkt.account IS
   'Registry accounts.  head_seq/head_hash are the head of the account''s SHA-256 journal chain.';
 
@@ -177,9 +205,11 @@ CREATE TABLE carbonmkt.holding (
     instrument  carbonmkt.instrument NOT NULL,
     vintage     int NOT NULL DEFAULT 0,        -- 0 for CNY
     project     text NOT NULL DEFAULT '',      -- CCER project id, '' otherwise
-    balance     bigint NOT NULL DEFAULT 0 CHECK (balance >= 0),
-    held        bigint NOT NULL DEFAULT 0 CHECK (held >= 0 AND held <= balance),
-    PRIMARY KEY (account_id, instrument, vintage, project)
+    balance     bigint NOT NULL DEFAULT 0,
+    held        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, instrument, vintage, project),
+    -- one constraint, not two: each is compiled on every UPDATE (doc/performance.md)
+    CONSTRAINT holding_balance_check CHECK (balance >= 0 AND held >= 0 AND held <= balance)
 );
 COMMENT ON TABLE carbonmkt.holding IS
   'Current balance and held (frozen) quantity per account and asset; available = balance - held.  Rebuilt from the journal by verify_ledger().';
@@ -233,7 +263,7 @@ CREATE TABLE carbonmkt.posting (
     operation       text NOT NULL,
     initiator       name NOT NULL,
     reference       text,
-    request         text NOT NULL,           -- canonical text of the request
+    request         text,                    -- canonical text of the request (NULL: see below)
     result          bigint,                  -- e.g. the hold id a hold() returned
     business_date   date NOT NULL,
     recorded_at     timestamptz NOT NULL
@@ -241,7 +271,7 @@ CREATE TABLE carbonmkt.posting (
 CREATE UNIQUE INDEX posting_reference ON carbonmkt.posting (initiator, reference)
   WHERE reference IS NOT NULL;
 COMMENT ON TABLE carbonmkt.posting IS
-  'Every externally initiated posting, with its idempotency key (initiator, reference).';
+  'Every externally initiated posting, with its idempotency key (initiator, reference).  request, the canonical text of the request, is what a retry with the same reference is compared with; the postings made in C (src/posting.c) store it only when a reference is given, since their journal rows carry every field of the request.';
 
 CREATE TYPE carbonmkt.entry_kind AS ENUM (
     'issue',          -- 签发: units created in an authority account / cash deposited
@@ -259,7 +289,7 @@ COMMENT ON TYPE carbonmkt.entry_kind IS 'Kinds of journal entries (doc/registry.
 CREATE TABLE carbonmkt.journal (
     entry_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     posting_id      bigint NOT NULL REFERENCES carbonmkt.posting,
-    account_id      bigint NOT NULL REFERENCES carbonmkt.account,
+    account_id      bigint NOT NULL,          -- checked and locked by the chain trigger (below)
     seq             bigint NOT NULL,          -- 1, 2, 3 ... per account (set by trigger)
     kind            carbonmkt.entry_kind NOT NULL,
     instrument      carbonmkt.instrument NOT NULL,
@@ -281,9 +311,35 @@ CREATE TABLE carbonmkt.journal (
     UNIQUE (account_id, seq)
 );
 CREATE INDEX journal_posting ON carbonmkt.journal (posting_id);
-CREATE INDEX journal_date ON carbonmkt.journal (business_date, account_id);
+-- Entries arrive in business-date order, so a block-range index serves date ranges (day
+-- seals, reports) at a fraction of a b-tree's size and insertion cost.
+CREATE INDEX journal_date ON carbonmkt.journal USING brin (business_date)
+  WITH (pages_per_range = 32, autosummarize = on);
 COMMENT ON TABLE carbonmkt.journal IS
   'The legal record: append-only, one row per account leg of a posting, SHA-256 hash-chained per account (doc/registry.md).';
+
+-- journal.account_id needs no foreign key: every row goes in through the chain trigger
+-- (journal_chain, below), which refuses an unknown account (CM001) and holds the account
+-- row locked FOR NO KEY UPDATE, more strongly than a foreign-key check would; and an
+-- account with journal entries can never be deleted:
+CREATE FUNCTION carbonmkt.account_keeps_journal() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    IF EXISTS (SELECT 1 FROM carbonmkt.journal j WHERE j.account_id = OLD.account_id) THEN
+        RAISE EXCEPTION 'account % has journal entries and cannot be deleted', OLD.account_id
+            USING ERRCODE = '23503',
+                  DETAIL = 'The journal is the legal record (注册登记) of the account.',
+                  HINT = 'Close the account instead: carbonmkt.set_account_status(account, ''closed'').';
+    END IF;
+    RETURN OLD;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.account_keeps_journal() IS
+  'BEFORE DELETE trigger of carbonmkt.account: an account with journal entries cannot be deleted (23503), as a foreign key from journal.account_id would ensure.';
+CREATE TRIGGER account_keeps_journal
+	BEFORE DELETE ON carbonmkt.account
+	FOR EACH ROW EXECUTE FUNCTION carbonmkt.account_keeps_journal();
 
 CREATE TABLE carbonmkt.day_seal (
     business_date   date PRIMARY KEY,
@@ -364,68 +420,22 @@ $$;
 COMMENT ON FUNCTION carbonmkt._require_registry(text) IS
   'Internal: raises 42501 unless the login is a member of carbonmkt_registry (or a superuser).';
 
--- Who may do what to an account (doc/registry.md, Access).
+-- Who may do what to an account (doc/registry.md, Access).  C: src/posting.c, authorize().
+--   The account must exist (CM001); units in the cancellation account never move (CM003).
+--   The registry (or a superuser) may do anything; so may a room's SECURITY DEFINER function
+--   (carbonmkt._acting_room() is allocation, market or compliance), which has authorised its
+--   caller by the room's own rules.  Otherwise, for the login's participant:
+--     issue          carbonmkt_authority (a provincial authority: its own province's account)
+--     cash           carbonmkt_settlement
+--     allocation and national_reserve accounts: carbonmkt_authority as for issue
+--     judicial holds, and pledges except laying them: the registry only
+--     order holds ('hold' with reason order) and 'settle': carbonmkt_exchange
+--     transfer, hold, release, surrender, cancel: the account's own participant
+--   anything else: 42501.
 CREATE FUNCTION carbonmkt._authorize(p_account bigint, p_action text, p_reason carbonmkt.hold_reason DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql STABLE AS
-$$
-DECLARE
-    a       carbonmkt.account;
-    me      bigint;
-    my_kind carbonmkt.participant_kind;
-    my_prov char(6);
-BEGIN
-    SELECT * INTO a FROM carbonmkt.account WHERE account_id = p_account;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'account % does not exist', p_account USING ERRCODE = 'CM001';
-    END IF;
-    -- retired units never move again, whoever asks (清缴/注销 are final)
-    IF a.kind = 'cancellation' AND p_action NOT IN ('issue', 'cash') THEN
-        RAISE EXCEPTION 'units in the cancellation account % are retired and can never move', p_account
-            USING ERRCODE = 'CM003', DETAIL = format('Refused action: %s.', replace(p_action, '_', ' '));
-    END IF;
-    IF carbonmkt._is_member('carbonmkt_registry') THEN
-        RETURN;
-    END IF;
-    -- a room's SECURITY DEFINER function (SET carbonmkt.acting_room = '<room>') has
-    -- authorised its caller by the room's own rules before it posts
-    IF carbonmkt._acting_room() IN ('allocation', 'market', 'compliance') THEN
-        RETURN;
-    END IF;
-    me := carbonmkt.caller_participant();
-    SELECT kind, province INTO my_kind, my_prov FROM carbonmkt.participant WHERE participant_id = me;
-
-    IF p_action = 'issue' THEN
-        IF carbonmkt._is_member('carbonmkt_authority')
-           AND (my_kind IS DISTINCT FROM 'provincial_authority' OR a.province = my_prov) THEN
-            RETURN;
-        END IF;
-    ELSIF p_action = 'cash' THEN
-        IF carbonmkt._is_member('carbonmkt_settlement') THEN
-            RETURN;
-        END IF;
-    ELSIF a.kind IN ('allocation', 'national_reserve') THEN
-        -- authority accounts move only by their authority
-        IF carbonmkt._is_member('carbonmkt_authority')
-           AND (my_kind IS DISTINCT FROM 'provincial_authority' OR a.province = my_prov) THEN
-            RETURN;
-        END IF;
-    ELSIF p_reason = 'judicial' THEN
-        NULL;   -- judicial freezes are laid and lifted by the registry only
-    ELSIF p_reason = 'pledge' AND p_action <> 'hold' THEN
-        NULL;   -- a pledge is released or enforced by the registry only
-    ELSIF ((p_action = 'hold' AND p_reason = 'order') OR p_action = 'settle')
-          AND carbonmkt._is_member('carbonmkt_exchange') THEN
-        RETURN; -- the exchange lays, settles and releases order holds, nothing else
-    ELSIF a.participant_id = me AND p_action IN ('transfer', 'hold', 'release', 'surrender', 'cancel') THEN
-        RETURN;
-    END IF;
-    RAISE EXCEPTION 'role "%" may not % on account %', session_user, replace(p_action, '_', ' '), p_account
-        USING ERRCODE = '42501',
-              DETAIL = format('Account %s is a %s account of participant %s.', p_account, a.kind,
-                              coalesce(a.participant_id::text, '(none)')),
-              HINT = 'Participants move only their own accounts; issuance needs carbonmkt_authority, cash needs carbonmkt_settlement.';
-END
-$$;
+RETURNS void
+	AS 'MODULE_PATHNAME', 'carbonmkt_authorize'
+	LANGUAGE C STABLE;
 COMMENT ON FUNCTION carbonmkt._authorize(bigint, text, carbonmkt.hold_reason) IS
   'Internal: raises 42501 unless the login may perform the action on the account.';
 
@@ -722,8 +732,8 @@ CREATE FUNCTION carbonmkt._cancellation_account() RETURNS bigint
 LANGUAGE sql STABLE AS $$ SELECT account_id FROM carbonmkt.account WHERE kind = 'cancellation' $$;
 COMMENT ON FUNCTION carbonmkt._cancellation_account() IS 'Internal: the id of the cancellation (注销) account.';
 
--- The one generic movement behind every public transfer-like function.
-CREATE FUNCTION carbonmkt._transfer(p_operation text, p_action text, p_from bigint, p_to bigint,
+-- The movement of CCER (serial blocks) behind carbonmkt._transfer().
+CREATE FUNCTION carbonmkt._transfer_ccer(p_operation text, p_action text, p_from bigint, p_to bigint,
                                     p_instrument carbonmkt.instrument, p_vintage int, p_project text,
                                     p_quantity bigint, p_debit_kind carbonmkt.entry_kind,
                                     p_credit_kind carbonmkt.entry_kind, p_period int,
@@ -754,6 +764,19 @@ BEGIN
     RETURN b.posting_id;
 END
 $$;
+COMMENT ON FUNCTION carbonmkt._transfer_ccer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer) IS
+  'Internal: carbonmkt._transfer() for CCER, which moves serial blocks.';
+
+-- The one generic movement behind every public transfer-like function: CEA and CNY in C
+-- (src/posting.c), CCER through carbonmkt._transfer_ccer().
+CREATE FUNCTION carbonmkt._transfer(p_operation text, p_action text, p_from bigint, p_to bigint,
+                                    p_instrument carbonmkt.instrument, p_vintage int, p_project text,
+                                    p_quantity bigint, p_debit_kind carbonmkt.entry_kind,
+                                    p_credit_kind carbonmkt.entry_kind, p_period int,
+                                    p_reference text, p_memo text, p_exact carbonmkt.ccer DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer'
+	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION carbonmkt._transfer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer) IS
   'Internal: one posting that moves a quantity of one asset from one account to another.';
 
@@ -970,17 +993,17 @@ COMMENT ON FUNCTION carbonmkt.withdraw_cny(bigint, bigint, text, text) IS
 
 CREATE FUNCTION carbonmkt.transfer_cea(from_account bigint, to_account bigint, vintage int, tonnes bigint,
                                        reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('transfer_cea', 'transfer', from_account, to_account, 'CEA', vintage, '', tonnes,
-                              'debit', 'credit', NULL, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.transfer_cea(bigint, bigint, int, bigint, text, text) IS
   'Transfers available CEA of a vintage between accounts (转移); returns the posting id.  Idempotent per client reference.';
 
 CREATE FUNCTION carbonmkt.transfer_cny(from_account bigint, to_account bigint, fen bigint,
                                        reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('transfer_cny', 'transfer', from_account, to_account, 'CNY', 0, '', fen,
-                              'debit', 'credit', NULL, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_cny'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.transfer_cny(bigint, bigint, bigint, text, text) IS
   'Transfers available cash (in fen) between cash or clearing accounts; returns the posting id.';
 
@@ -1003,9 +1026,9 @@ COMMENT ON FUNCTION carbonmkt.transfer_ccer_block(bigint, bigint, carbonmkt.ccer
 
 CREATE FUNCTION carbonmkt.surrender_cea(account_id bigint, vintage int, tonnes bigint, period int,
                                         reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('surrender_cea', 'surrender', account_id, carbonmkt._cancellation_account(), 'CEA',
-                              vintage, '', tonnes, 'surrender', 'retire', period, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_surrender_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.surrender_cea(bigint, int, bigint, int, text, text) IS
   'Surrenders (清缴) CEA into the cancellation account for a compliance period; the compliance room adds its rules on top.';
 
@@ -1019,9 +1042,9 @@ COMMENT ON FUNCTION carbonmkt.surrender_ccer(bigint, text, int, bigint, int, tex
 
 CREATE FUNCTION carbonmkt.cancel_cea(account_id bigint, vintage int, tonnes bigint,
                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('cancel_cea', 'cancel', account_id, carbonmkt._cancellation_account(), 'CEA',
-                              vintage, '', tonnes, 'cancel', 'retire', NULL, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_cancel_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.cancel_cea(bigint, int, bigint, text, text) IS
   'Voluntarily cancels (注销) CEA, e.g. for carbon neutrality; the units end in the cancellation account.';
 
@@ -1387,6 +1410,17 @@ CREATE TRIGGER journal_chain
 	BEFORE INSERT ON carbonmkt.journal
 	FOR EACH ROW EXECUTE FUNCTION carbonmkt.journal_chain();
 
+CREATE FUNCTION carbonmkt._posting_head_seq(account_id bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_posting_head_seq'
+	LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION carbonmkt._posting_head_seq(bigint) IS
+  'Internal: the seq the legs of the posting being made (src/posting.c) advanced an account''s chain head to, for the statement that writes it into the account row; an error at any other time.';
+CREATE FUNCTION carbonmkt._posting_head_hash(account_id bigint) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'carbonmkt_posting_head_hash'
+	LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION carbonmkt._posting_head_hash(bigint) IS
+  'Internal: the hash the legs of the posting being made advanced an account''s chain head to (see _posting_head_seq).';
+
 -- Append-only guard ------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.forbid_change() RETURNS trigger
@@ -1413,6 +1447,20 @@ CREATE TRIGGER day_seal_append_only
 CREATE TRIGGER day_seal_no_truncate
 	BEFORE TRUNCATE ON carbonmkt.day_seal
 	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.forbid_change();
+
+-- Rules every posting reads -----------------------------------------------------
+
+CREATE FUNCTION carbonmkt.rules_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'carbonmkt_rules_changed'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION carbonmkt.rules_changed() IS
+  'AFTER ... FOR EACH STATEMENT trigger of account_kind_instrument and day_seal: tells every backend (by a relcache invalidation of the table) to read them again; the postings in C keep them (src/posting.c).';
+CREATE TRIGGER account_kind_instrument_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON carbonmkt.account_kind_instrument
+	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.rules_changed();
+CREATE TRIGGER day_seal_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON carbonmkt.day_seal
+	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.rules_changed();
 
 -- Day seals --------------------------------------------------------------------
 

@@ -1,0 +1,1650 @@
+/*-------------------------------------------------------------------------
+ *
+ * posting.c
+ *	  The registry's hot posting path in C: transfers of CEA and cash,
+ *	  surrender (清缴) and voluntary cancellation (注销) of CEA, holds,
+ *	  their release and settlement from them, and who may post
+ *	  (carbonmkt._authorize).  These are what the market and allocation rooms
+ *	  call many times per transaction, so every statement is an SPI plan
+ *	  prepared once per backend, and a posting runs as few of them as it can:
+ *
+ *		1. the posting row (idempotency key, sealed-day check), before any lock;
+ *		2. one statement that locks the accounts in account_id order and reads
+ *		   everything the checks need (kind, status, owner, whether the kind
+ *		   may hold the instrument, the chain head);
+ *		3. one guarded UPDATE ... RETURNING per holding (the guard is the
+ *		   available-quantity rule, so no separate read);
+ *		4. one INSERT of all journal legs; the chain trigger is told the heads
+ *		   read in step 2, so it does not read them again.
+ *
+ *	  Every rule, message and SQLSTATE is the PL/pgSQL one it replaces.  When a
+ *	  check fails, the message is raised by the SQL helper that states that
+ *	  rule (carbonmkt._check_quantity, _lock_accounts, _require_available), so
+ *	  the refusal reads exactly as before; CCER movements, which move serial
+ *	  blocks, stay in PL/pgSQL (carbonmkt._transfer_ccer, _move).
+ *
+ * Copyright (c) 2026, carbonmkt developers
+ *
+ * src/posting.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "commands/sequence.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgtime.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/inval.h"
+#include "utils/datetime.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "carbonmkt.h"
+#include "posting.h"
+
+/* SQLSTATEs of the registry room (doc/registry.md) */
+#define ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT		MAKE_SQLSTATE('C','M','0','0','1')
+#define ERRCODE_CARBONMKT_ACCOUNT_STATE			MAKE_SQLSTATE('C','M','0','0','3')
+#define ERRCODE_CARBONMKT_INSUFFICIENT			MAKE_SQLSTATE('C','M','0','0','4')
+#define ERRCODE_CARBONMKT_REFERENCE_REUSED		MAKE_SQLSTATE('C','M','0','0','7')
+#define ERRCODE_CARBONMKT_HOLD					MAKE_SQLSTATE('C','M','0','0','8')
+#define ERRCODE_CARBONMKT_DAY_SEALED			MAKE_SQLSTATE('C','M','0','1','2')
+
+PG_FUNCTION_INFO_V1(carbonmkt_authorize);
+PG_FUNCTION_INFO_V1(carbonmkt_rules_changed);
+PG_FUNCTION_INFO_V1(carbonmkt_transfer);
+PG_FUNCTION_INFO_V1(carbonmkt_transfer_cea);
+PG_FUNCTION_INFO_V1(carbonmkt_transfer_cny);
+PG_FUNCTION_INFO_V1(carbonmkt_surrender_cea);
+PG_FUNCTION_INFO_V1(carbonmkt_cancel_cea);
+
+/* ----------------------------------------------------------------
+ *		Saved plans
+ * ----------------------------------------------------------------
+ */
+
+typedef enum PostingPlanId
+{
+	PLAN_POSTING_NEW_ID,		/* a posting without client reference, id drawn */
+	PLAN_POSTING_NEW_REF,		/* with one; nothing if it is taken */
+	PLAN_POSTING_FIND,			/* the posting of a client reference */
+	PLAN_ACCOUNT_READ,			/* an account, unlocked (authorisation) */
+	PLAN_ACCOUNTS_LOCK,			/* lock one or two accounts, read them */
+	PLAN_CALLER,				/* the login's participant */
+	PLAN_CANCELLATION,			/* the cancellation account */
+	PLAN_LEG_UPDATE,			/* guarded change of a holding */
+	PLAN_LEGS_UPDATE_TWO,		/* the same for two accounts */
+	PLAN_LEG_INSERT,			/* first holding of an asset */
+	NUM_POSTING_PLANS
+} PostingPlanId;
+
+typedef struct PostingPlanDef
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[24];
+} PostingPlanDef;
+
+/*
+ * The statements.  Enum-typed values travel as text and are cast in SQL, so
+ * no enum OID is ever cached here.
+ */
+static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
+	[PLAN_POSTING_NEW_ID] = {
+		"INSERT INTO carbonmkt.posting (posting_id, operation, initiator, result, business_date, recorded_at) "
+		"OVERRIDING SYSTEM VALUE VALUES ($1, $2, session_user, $3, $4, $5)",
+		5, {INT8OID, TEXTOID, INT8OID, DATEOID, TIMESTAMPTZOID}
+	},
+	[PLAN_POSTING_NEW_REF] = {
+		"INSERT INTO carbonmkt.posting AS p (operation, initiator, reference, request, business_date, recorded_at) "
+		"SELECT $1, session_user, $4, $5, $2, $3 "
+		"WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.day_seal s WHERE s.business_date >= $2) "
+		"ON CONFLICT (initiator, reference) WHERE reference IS NOT NULL DO NOTHING "
+		"RETURNING p.posting_id",
+		5, {TEXTOID, DATEOID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
+	},
+	[PLAN_POSTING_FIND] = {
+		"SELECT p.posting_id, p.operation, p.request, p.result FROM carbonmkt.posting p "
+		"WHERE p.initiator = session_user AND p.reference = $1",
+		1, {TEXTOID}
+	},
+	[PLAN_ACCOUNT_READ] = {
+		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text "
+		"FROM carbonmkt.account a WHERE a.account_id = $1",
+		1, {INT8OID}
+	},
+	[PLAN_ACCOUNTS_LOCK] = {
+		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
+		"a.head_seq, a.head_hash, a.ctid "
+		"FROM carbonmkt.account a WHERE a.account_id IN ($1, $2) "
+		"ORDER BY a.account_id FOR NO KEY UPDATE OF a",
+		2, {INT8OID, INT8OID}
+	},
+	[PLAN_CALLER] = {
+		"SELECT l.participant_id, p.kind::text, p.province::text "
+		"FROM carbonmkt.participant_login l "
+		"LEFT JOIN carbonmkt.participant p ON p.participant_id = l.participant_id "
+		"WHERE l.role_name = session_user",
+		0, {InvalidOid}
+	},
+	[PLAN_CANCELLATION] = {
+		"SELECT account_id FROM carbonmkt.account WHERE kind = 'cancellation'",
+		0, {InvalidOid}
+	},
+	[PLAN_LEG_UPDATE] = {
+		"UPDATE carbonmkt.holding SET balance = balance + $5, held = held + $6 "
+		"WHERE account_id = $1 AND instrument = $2::carbonmkt.instrument AND vintage = $3 "
+		"AND project = $4 AND balance + $5 >= held + $6 AND held + $6 >= 0 "
+		"RETURNING balance, held",
+		6, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID}
+	},
+	[PLAN_LEGS_UPDATE_TWO] = {
+		"UPDATE carbonmkt.holding h SET balance = h.balance + v.amount, held = h.held + v.held_change "
+		"FROM (VALUES ($1, $5, $6), ($7, $8, $9)) v(account_id, amount, held_change) "
+		"WHERE h.account_id = v.account_id AND h.instrument = $2::carbonmkt.instrument "
+		"AND h.vintage = $3 AND h.project = $4 "
+		"AND h.balance + v.amount >= h.held + v.held_change AND h.held + v.held_change >= 0 "
+		"RETURNING h.account_id, h.balance, h.held",
+		9, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
+	},
+	[PLAN_LEG_INSERT] = {
+		"INSERT INTO carbonmkt.holding (account_id, instrument, vintage, project, balance, held) "
+		"VALUES ($1, $2::carbonmkt.instrument, $3, $4, $5, $6) RETURNING balance, held",
+		6, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID}
+	},
+};
+
+static SPIPlanPtr posting_plans[NUM_POSTING_PLANS];
+
+static SPIPlanPtr
+posting_plan(PostingPlanId id)
+{
+	if (posting_plans[id] == NULL)
+	{
+		const PostingPlanDef *def = &plan_defs[id];
+
+		posting_plans[id] = registry_keep_plan(def->sql, def->nargs,
+											   (Oid *) def->argtypes);
+	}
+	return posting_plans[id];
+}
+
+/*
+ * run_plan
+ *		Execute a saved plan (nulls: ' ' or 'n' per argument, or NULL for none)
+ *		and check that it returned the expected kind of result.
+ */
+static uint64
+run_plan(PostingPlanId id, Datum *values, const char *nulls, int expected)
+{
+	int			ret = SPI_execute_plan(posting_plan(id), values, nulls, false, 0);
+
+	if (ret != expected)
+		elog(ERROR, "carbonmkt posting statement %d failed: %s",
+			 (int) id, SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/* result column accessors for row r of SPI_tuptable (columns from 1) */
+static Datum
+col_datum(uint64 r, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, col, isnull);
+}
+
+static int64
+col_int64(uint64 r, int col, bool *isnull)
+{
+	bool		n;
+	Datum		d = col_datum(r, col, &n);
+
+	if (isnull)
+		*isnull = n;
+	return n ? 0 : DatumGetInt64(d);
+}
+
+static char *
+col_cstring(uint64 r, int col)
+{
+	bool		n;
+	Datum		d = col_datum(r, col, &n);
+
+	return n ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * sql_raises
+ *		Run a statement that calls the SQL helper stating a rule, which is
+ *		expected to raise the refusal; if it does not, the C check and the
+ *		helper disagree, which is a bug.
+ */
+static void
+sql_raises(const char *sql, int nargs, Oid *argtypes, Datum *values,
+		   const char *nulls, const char *rule)
+{
+	SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	elog(ERROR, "carbonmkt posting: %s refused the posting, but %s did not",
+		 rule, sql);
+}
+
+/* ----------------------------------------------------------------
+ *		Clock, identity
+ * ----------------------------------------------------------------
+ */
+
+/* carbonmkt.clock_now() */
+static TimestampTz
+posting_clock_now(void)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	return DatumGetTimestampTz(carbonmkt_clock_now(fcinfo));
+}
+
+/*
+ * carbonmkt.business_date(ts): the calendar date of ts in China Standard
+ * Time, i.e. (ts AT TIME ZONE 'Asia/Shanghai')::date.
+ */
+static DateADT
+posting_business_date(TimestampTz ts)
+{
+	static pg_tz *shanghai = NULL;
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+	DateADT		result;
+
+	if (TIMESTAMP_IS_NOBEGIN(ts))
+	{
+		DATE_NOBEGIN(result);
+		return result;
+	}
+	if (TIMESTAMP_IS_NOEND(ts))
+	{
+		DATE_NOEND(result);
+		return result;
+	}
+	if (shanghai == NULL)
+	{
+		shanghai = pg_tzset("Asia/Shanghai");
+		if (shanghai == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("time zone \"%s\" not recognized", "Asia/Shanghai")));
+	}
+	if (timestamp2tm(ts, &tzoff, &tm, &fsec, NULL, shanghai) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE;
+}
+
+/*
+ * carbonmkt._is_member(role): the login (session_user) is a superuser or a
+ * member of the role (pg_has_role(..., 'MEMBER')).  PostgreSQL caches role
+ * membership per backend.
+ */
+static bool
+login_is_member(const char *rolname)
+{
+	Oid			login = GetSessionUserId();
+	Oid			role;
+
+	if (superuser_arg(login))
+		return true;
+	role = get_role_oid(rolname, true);
+	return OidIsValid(role) && is_member_of_role(login, role);
+}
+
+/*
+ * The room posting through a SECURITY DEFINER function, as carbonmkt._acting_room()
+ * says: true for the rooms that authorise their callers themselves.
+ */
+static bool
+acting_room_authorises(void)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+	Datum		room;
+	const char *name;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+	room = carbonmkt_acting_room(fcinfo);
+	if (fcinfo->isnull)
+		return false;
+	name = TextDatumGetCString(room);
+	return strcmp(name, "allocation") == 0 || strcmp(name, "market") == 0 ||
+		strcmp(name, "compliance") == 0;
+}
+
+/* ----------------------------------------------------------------
+ *		Rules read by every posting
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Which instruments each account kind may hold (account_kind_instrument)
+ * and the last sealed business day (day_seal) change rarely and are read by
+ * every posting, so each backend keeps them, read once.  Every change of
+ * either table fires carbonmkt.rules_changed(), which sends a relcache
+ * invalidation of the table; PostgreSQL delivers it to every backend (to
+ * this one at its next command, to the others at their next transaction
+ * or lock), and posting_forget() drops what was read.  As in any snapshot,
+ * a seal committed while a posting is under way may be seen by the next.
+ */
+#define RULES_MAX_PAIRS 64
+
+static bool rules_loaded = false;
+static int	rules_npairs;
+static char rules_kind[RULES_MAX_PAIRS][NAMEDATALEN];
+static char rules_instrument[RULES_MAX_PAIRS][NAMEDATALEN];
+static bool rules_sealed_null;
+static DateADT rules_sealed;
+
+static Oid	posting_seq_relid = InvalidOid;
+static bool posting_callback_registered = false;
+
+static void
+posting_forget(Datum arg, Oid relid)
+{
+	rules_loaded = false;
+	posting_seq_relid = InvalidOid;
+}
+
+static void
+posting_callback_init(void)
+{
+	if (!posting_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(posting_forget, (Datum) 0);
+		posting_callback_registered = true;
+	}
+}
+
+/* read the rules (within SPI) */
+static void
+rules_load(void)
+{
+	uint64		n;
+
+	if (rules_loaded)
+		return;
+	posting_callback_init();
+	if (SPI_execute("SELECT kind::text, instrument::text FROM carbonmkt.account_kind_instrument",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading carbonmkt.account_kind_instrument failed");
+	n = SPI_processed;
+	if (n > RULES_MAX_PAIRS)
+		elog(ERROR, "carbonmkt.account_kind_instrument has more than %d rows", RULES_MAX_PAIRS);
+	for (uint64 r = 0; r < n; r++)
+	{
+		strlcpy(rules_kind[r], col_cstring(r, 1), NAMEDATALEN);
+		strlcpy(rules_instrument[r], col_cstring(r, 2), NAMEDATALEN);
+	}
+	rules_npairs = (int) n;
+	if (SPI_execute("SELECT max(business_date) FROM carbonmkt.day_seal", false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "reading carbonmkt.day_seal failed");
+	{
+		Datum		d = col_datum(0, 1, &rules_sealed_null);
+
+		rules_sealed = rules_sealed_null ? 0 : DatumGetDateADT(d);
+	}
+	rules_loaded = true;
+}
+
+/* whether an account kind may hold an instrument */
+static bool
+rules_may_hold(const char *kind, const char *instrument)
+{
+	rules_load();
+	for (int i = 0; i < rules_npairs; i++)
+		if (strcmp(rules_kind[i], kind) == 0 && strcmp(rules_instrument[i], instrument) == 0)
+			return true;
+	return false;
+}
+
+/* whether business day bdate is sealed */
+static bool
+rules_day_sealed(DateADT bdate)
+{
+	rules_load();
+	return !rules_sealed_null && bdate <= rules_sealed;
+}
+
+/*
+ * carbonmkt.rules_changed() trigger: AFTER INSERT OR UPDATE OR DELETE OR
+ * TRUNCATE FOR EACH STATEMENT on the rule tables the postings keep.
+ */
+Datum
+carbonmkt_rules_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager",
+						"carbonmkt_rules_changed")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+/* ----------------------------------------------------------------
+ *		Accounts and who may move them
+ * ----------------------------------------------------------------
+ */
+
+typedef struct AccountRow
+{
+	bool		found;
+	int64		account_id;
+	char	   *kind;
+	char	   *status;
+	bool		participant_null;
+	int64		participant_id;
+	char	   *province;		/* NULL when null */
+	bool		may_hold;		/* locked reads only */
+	int64		head_seq;
+	bytea	   *head_hash;
+	ItemPointerData tid;
+} AccountRow;
+
+static const char *
+int64_text(int64 v, bool isnull)
+{
+	return isnull ? "<NULL>" : psprintf(INT64_FORMAT, v);
+}
+
+/* an action as the messages name it: "issue", "settle", "set up" ... */
+static char *
+action_words(const char *action)
+{
+	char	   *s = pstrdup(action);
+
+	for (char *p = s; *p; p++)
+		if (*p == '_')
+			*p = ' ';
+	return s;
+}
+
+/* fill *a from columns 1..5 of row r of SPI_tuptable */
+static void
+account_from_row(uint64 r, AccountRow *a)
+{
+	a->found = true;
+	a->account_id = col_int64(r, 1, NULL);
+	a->kind = col_cstring(r, 2);
+	a->status = col_cstring(r, 3);
+	a->participant_id = col_int64(r, 4, &a->participant_null);
+	a->province = col_cstring(r, 5);
+	a->may_hold = false;
+	a->head_hash = NULL;
+	ItemPointerSetInvalid(&a->tid);
+}
+
+static void
+account_read(int64 account_id, bool account_null, AccountRow *a)
+{
+	Datum		args[1];
+
+	a->found = false;
+	if (account_null)
+		return;
+	args[0] = Int64GetDatum(account_id);
+	if (run_plan(PLAN_ACCOUNT_READ, args, NULL, SPI_OK_SELECT) == 1)
+		account_from_row(0, a);
+}
+
+/*
+ * authorize
+ *		carbonmkt._authorize(account, action, reason): raise 42501 unless the
+ *		login may perform the action on the account (doc/registry.md, Access);
+ *		CM001 for an unknown account, CM003 for any attempt to move units out
+ *		of the cancellation account.  a is the account as read (found or not).
+ *		reason is a hold reason or NULL; action may be NULL (nothing matches).
+ */
+static void
+authorize(int64 account_id, bool account_null, const AccountRow *a,
+		  const char *action, const char *reason)
+{
+	bool		me_null = true;
+	int64		me = 0;
+	char	   *my_kind = NULL;
+	char	   *my_prov = NULL;
+	bool		is_issue = action && strcmp(action, "issue") == 0;
+	bool		is_cash = action && strcmp(action, "cash") == 0;
+	bool		own_province;
+
+	if (!a->found)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT),
+				 errmsg("account %s does not exist", int64_text(account_id, account_null))));
+	/* retired units never move again, whoever asks (清缴/注销 are final) */
+	if (strcmp(a->kind, "cancellation") == 0 && action && !is_issue && !is_cash)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
+				 errmsg("units in the cancellation account " INT64_FORMAT " are retired and can never move",
+						account_id),
+				 errdetail("Refused action: %s.", action_words(action))));
+	if (login_is_member("carbonmkt_registry"))
+		return;
+
+	/*
+	 * a room's SECURITY DEFINER function (SET carbonmkt.acting_room =
+	 * '<room>') has authorised its caller by the room's own rules before it
+	 * posts
+	 */
+	if (acting_room_authorises())
+		return;
+
+	if (run_plan(PLAN_CALLER, NULL, NULL, SPI_OK_SELECT) >= 1)
+	{
+		me = col_int64(0, 1, &me_null);
+		my_kind = col_cstring(0, 2);
+		my_prov = col_cstring(0, 3);
+	}
+	/* my_kind IS DISTINCT FROM 'provincial_authority' OR a.province = my_prov */
+	own_province = (my_kind == NULL || strcmp(my_kind, "provincial_authority") != 0) ||
+		(a->province != NULL && my_prov != NULL && strcmp(a->province, my_prov) == 0);
+
+	if (is_issue)
+	{
+		if (login_is_member("carbonmkt_authority") && own_province)
+			return;
+	}
+	else if (is_cash)
+	{
+		if (login_is_member("carbonmkt_settlement"))
+			return;
+	}
+	else if (strcmp(a->kind, "allocation") == 0 || strcmp(a->kind, "national_reserve") == 0)
+	{
+		/* authority accounts move only by their authority */
+		if (login_is_member("carbonmkt_authority") && own_province)
+			return;
+	}
+	else if (reason && strcmp(reason, "judicial") == 0)
+	{
+		/* judicial freezes are laid and lifted by the registry only */
+	}
+	else if (reason && strcmp(reason, "pledge") == 0 && action && strcmp(action, "hold") != 0)
+	{
+		/* a pledge is released or enforced by the registry only */
+	}
+	else if (action &&
+			 ((strcmp(action, "hold") == 0 && reason && strcmp(reason, "order") == 0) ||
+			  strcmp(action, "settle") == 0) &&
+			 login_is_member("carbonmkt_exchange"))
+	{
+		/* the exchange lays, settles and releases order holds, nothing else */
+		return;
+	}
+	else if (!a->participant_null && !me_null && a->participant_id == me && action &&
+			 (strcmp(action, "transfer") == 0 || strcmp(action, "hold") == 0 ||
+			  strcmp(action, "release") == 0 || strcmp(action, "surrender") == 0 ||
+			  strcmp(action, "cancel") == 0))
+		return;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("role \"%s\" may not %s on account " INT64_FORMAT,
+					GetUserNameFromId(GetSessionUserId(), false),
+					action ? action_words(action) : "<NULL>", account_id),
+			 errdetail("Account " INT64_FORMAT " is a %s account of participant %s.",
+					   account_id, a->kind,
+					   a->participant_null ? "(none)" : psprintf(INT64_FORMAT, a->participant_id)),
+			 errhint("Participants move only their own accounts; issuance needs carbonmkt_authority, cash needs carbonmkt_settlement.")));
+}
+
+/*
+ * carbonmkt._authorize(account bigint, action text, reason hold_reason) -> void
+ *		The SQL face of authorize(), for the PL/pgSQL postings.
+ */
+Datum
+carbonmkt_authorize(PG_FUNCTION_ARGS)
+{
+	bool		account_null = PG_ARGISNULL(0);
+	int64		account_id = account_null ? 0 : PG_GETARG_INT64(0);
+	char	   *action = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *reason = NULL;
+	AccountRow	a;
+
+	if (!PG_ARGISNULL(2))
+		reason = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(2)));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	account_read(account_id, account_null, &a);
+	authorize(account_id, account_null, &a, action, reason);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_VOID();
+}
+
+/*
+ * lock_accounts
+ *		Lock the accounts (one or two; a NULL id locks nothing) FOR NO KEY
+ *		UPDATE in account_id order and read them, with whether their kind may
+ *		hold the instrument.  rows[] receives them in account_id order;
+ *		returns how many were found.
+ */
+static int
+lock_accounts(int64 first, bool first_null, int64 second, bool second_null,
+			  const char *instrument, AccountRow *rows)
+{
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	uint64		n;
+
+	args[0] = Int64GetDatum(first);
+	nulls[0] = first_null ? 'n' : ' ';
+	args[1] = Int64GetDatum(second);
+	nulls[1] = second_null ? 'n' : ' ';
+	n = run_plan(PLAN_ACCOUNTS_LOCK, args, nulls, SPI_OK_SELECT);
+	if (n > 2)
+		elog(ERROR, "locking accounts returned " UINT64_FORMAT " rows", n);
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+		Datum		d;
+
+		account_from_row(r, &rows[r]);
+		rows[r].head_seq = col_int64(r, 6, &isnull);
+		d = col_datum(r, 7, &isnull);
+		rows[r].head_hash = isnull ? NULL : DatumGetByteaPP(d);
+		d = col_datum(r, 8, &isnull);
+		if (!isnull)
+			ItemPointerCopy((ItemPointer) DatumGetPointer(d), &rows[r].tid);
+	}
+	for (uint64 r = 0; r < n; r++)
+		rows[r].may_hold = rules_may_hold(rows[r].kind, instrument);
+	return (int) n;
+}
+
+static const AccountRow *
+find_row(const AccountRow *rows, int n, int64 account_id, bool account_null)
+{
+	if (account_null)
+		return NULL;
+	for (int i = 0; i < n; i++)
+		if (rows[i].account_id == account_id)
+			return &rows[i];
+	return NULL;
+}
+
+/*
+ * lock_problem
+ *		Whether carbonmkt._lock_accounts() would refuse these locked rows: an
+ *		account whose kind cannot hold the instrument, a closed account, a
+ *		frozen one that is debited, or an unknown one.
+ */
+static bool
+lock_problem(const AccountRow *rows, int n, int64 debit, bool debit_null,
+			 int64 credit, bool credit_null)
+{
+	int			wanted = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!rows[i].may_hold || strcmp(rows[i].status, "closed") == 0)
+			return true;
+		if (strcmp(rows[i].status, "frozen") == 0 && !debit_null &&
+			rows[i].account_id == debit)
+			return true;
+	}
+	if (!debit_null)
+		wanted++;
+	if (!credit_null && (debit_null || credit != debit))
+		wanted++;
+	return n != wanted;
+}
+
+/* ----------------------------------------------------------------
+ *		Postings: idempotency and the sealed-day rule
+ * ----------------------------------------------------------------
+ */
+
+typedef struct Posting
+{
+	const char *operation;
+	TimestampTz ts;
+	DateADT		bdate;
+	bool		recorded;		/* the posting row is in (else the legs' statement
+								 * inserts it) */
+	int64		posting_id;		/* 0 until check_sealed() */
+	bool		replay;			/* the client reference was already used */
+	bool		result_null;	/* the original posting's result, on replay */
+	int64		result;
+} Posting;
+
+/*
+ * raise_if_sealed
+ *		CM012 when business day bdate is sealed.
+ */
+static void
+raise_if_sealed(DateADT bdate)
+{
+	Oid			argtypes[1] = {DATEOID};
+	Datum		args[1];
+	char	   *day;
+	char	   *sealed;
+
+	args[0] = DateADTGetDatum(bdate);
+	if (SPI_execute_with_args("SELECT to_char($1, 'YYYY-MM-DD'), to_char(max(s.business_date), 'YYYY-MM-DD') "
+							  "FROM carbonmkt.day_seal s HAVING max(s.business_date) >= $1",
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading the day seals failed");
+	if (SPI_processed == 0)
+		return;
+	day = col_cstring(0, 1);
+	sealed = col_cstring(0, 2);
+	ereport(ERROR,
+			(errcode(ERRCODE_CARBONMKT_DAY_SEALED),
+			 errmsg("business day %s is sealed", day),
+			 errdetail("Days up to %s are sealed; no posting may be dated on or before them.", sealed)));
+}
+
+/*
+ * posting_begin
+ *		carbonmkt._begin_posting(): a posting dated now by the extension's
+ *		clock.  With a client reference, record it now, or find the one this
+ *		login's reference made (p->replay); request, the canonical text of
+ *		the request, is what a retry is compared with and is stored only
+ *		then.  Without a reference the row is inserted with the journal legs
+ *		(insert_legs), and the sealed-day rule is checked by check_sealed()
+ *		on the first statement's reading, so it still wins over every later
+ *		check, as it did when _begin_posting came first.
+ */
+static void
+posting_begin(Posting *p, const char *operation, text *reference, const char *request)
+{
+	Datum		args[5];
+
+	p->operation = operation;
+	p->ts = posting_clock_now();
+	p->bdate = posting_business_date(p->ts);
+	p->recorded = false;
+	p->posting_id = 0;
+	p->replay = false;
+	p->result_null = true;
+	p->result = 0;
+	if (reference == NULL)
+		return;
+
+	args[0] = CStringGetTextDatum(operation);
+	args[1] = DateADTGetDatum(p->bdate);
+	args[2] = TimestampTzGetDatum(p->ts);
+	args[3] = PointerGetDatum(reference);
+	args[4] = CStringGetTextDatum(request);
+	for (;;)
+	{
+		Datum		find[1];
+
+		find[0] = PointerGetDatum(reference);
+		if (run_plan(PLAN_POSTING_FIND, find, NULL, SPI_OK_SELECT) == 1)
+		{
+			int64		old_id = col_int64(0, 1, NULL);
+			char	   *old_operation = col_cstring(0, 2);
+			char	   *old_request = col_cstring(0, 3);
+
+			if (strcmp(old_operation, operation) != 0 ||
+				(old_request != NULL && strcmp(old_request, request) != 0))
+				ereport(ERROR,
+						(errcode(ERRCODE_CARBONMKT_REFERENCE_REUSED),
+						 errmsg("client reference \"%s\" was already used for a different request",
+								text_to_cstring(reference)),
+						 errdetail("Posting " INT64_FORMAT " was %s. This request is %s.",
+								   old_id, old_request ? old_request : "", request),
+						 errhint("Use a new client reference for a new request; resend the same request to get the original result.")));
+			p->posting_id = old_id;
+			p->recorded = true;
+			p->replay = true;
+			p->result = col_int64(0, 4, &p->result_null);
+			return;
+		}
+		if (run_plan(PLAN_POSTING_NEW_REF, args, NULL, SPI_OK_INSERT_RETURNING) == 1)
+		{
+			p->posting_id = col_int64(0, 1, NULL);
+			p->recorded = true;
+			return;
+		}
+		raise_if_sealed(p->bdate);
+		/* a concurrent session committed the same reference: look again */
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * The posting id is drawn from posting's identity sequence when the posting
+ * passes the sealed-day check, where _begin_posting inserted the row, so a
+ * refused posting uses up an id exactly as before.  The row itself is
+ * inserted with the journal legs (OVERRIDING SYSTEM VALUE).
+ */
+static void
+reserve_posting_id(Posting *p)
+{
+	if (p->recorded)
+		return;
+	if (!OidIsValid(posting_seq_relid))
+	{
+		Oid			relid = get_relname_relid("posting", get_namespace_oid("carbonmkt", false));
+
+		posting_callback_init();
+		if (!OidIsValid(relid))
+			elog(ERROR, "table carbonmkt.posting does not exist");
+		posting_seq_relid = getIdentitySequence(relid, 1, false);
+	}
+	p->posting_id = nextval_internal(posting_seq_relid, false);
+}
+
+/*
+ * check_sealed
+ *		CM012 when the posting's business day is sealed (a posting recorded
+ *		by posting_begin() was checked there), then draw its id.
+ */
+static void
+check_sealed(Posting *p)
+{
+	if (p->recorded)
+		return;
+	if (rules_day_sealed(p->bdate))
+	{
+		raise_if_sealed(p->bdate);
+		elog(ERROR, "the day seals changed while posting");
+	}
+	reserve_posting_id(p);
+}
+
+/* ----------------------------------------------------------------
+ *		Legs
+ * ----------------------------------------------------------------
+ */
+
+/* one account's side of a posting */
+typedef struct Leg
+{
+	int64		account_id;
+	bool		account_null;
+	const char *kind;			/* entry_kind */
+	int64		amount;			/* signed change of balance */
+	int64		held_change;	/* signed change of held */
+	int64		counterparty;
+	bool		counterparty_null;
+	int64		hold_id;
+	bool		hold_null;
+	/* set by apply_leg() */
+	int64		balance_after;
+	int64		held_after;
+} Leg;
+
+/* the asset of a posting */
+typedef struct Asset
+{
+	const char *instrument;
+	int32		vintage;
+	bool		vintage_null;
+	text	   *project;
+} Asset;
+
+static void
+leg_returned(Leg *leg, uint64 r)
+{
+	leg->balance_after = col_int64(r, 2, NULL);
+	leg->held_after = col_int64(r, 3, NULL);
+}
+
+/*
+ * apply_leg
+ *		Change the holding of a leg, unless that would make available
+ *		(balance - held) or held negative; insert the holding when a credit
+ *		finds none.  Returns false when the holding would go negative or a
+ *		debit finds no holding.
+ */
+static bool
+apply_leg(Leg *leg, const Asset *asset)
+{
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+	args[0] = Int64GetDatum(leg->account_id);
+	nulls[0] = leg->account_null ? 'n' : ' ';
+	args[1] = CStringGetTextDatum(asset->instrument);
+	args[2] = Int32GetDatum(asset->vintage);
+	nulls[2] = asset->vintage_null ? 'n' : ' ';
+	args[3] = PointerGetDatum(asset->project);
+	nulls[3] = asset->project == NULL ? 'n' : ' ';
+	args[4] = Int64GetDatum(leg->amount);
+	args[5] = Int64GetDatum(leg->held_change);
+	if (run_plan(PLAN_LEG_UPDATE, args, nulls, SPI_OK_UPDATE_RETURNING) != 1)
+	{
+		if (leg->amount < 0 || leg->held_change < 0)
+			return false;
+		/* first units of this asset in the account */
+		if (run_plan(PLAN_LEG_INSERT, args, nulls, SPI_OK_INSERT_RETURNING) != 1)
+			elog(ERROR, "inserting a holding failed");
+	}
+	leg->balance_after = col_int64(0, 1, NULL);
+	leg->held_after = col_int64(0, 2, NULL);
+	return true;
+}
+
+/*
+ * apply_two_legs
+ *		apply_leg() for the two legs of a movement, debit first: one
+ *		statement when they are on two different accounts.  Returns false
+ *		when the debit is refused.
+ */
+static bool
+apply_two_legs(Leg *legs, const Asset *asset)
+{
+	Datum		args[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		done[2] = {false, false};
+	uint64		n;
+
+	if (legs[0].account_null || legs[1].account_null ||
+		legs[0].account_id == legs[1].account_id)
+		return apply_leg(&legs[0], asset) && apply_leg(&legs[1], asset);
+
+	args[0] = Int64GetDatum(legs[0].account_id);
+	args[1] = CStringGetTextDatum(asset->instrument);
+	args[2] = Int32GetDatum(asset->vintage);
+	nulls[2] = asset->vintage_null ? 'n' : ' ';
+	args[3] = PointerGetDatum(asset->project);
+	nulls[3] = asset->project == NULL ? 'n' : ' ';
+	args[4] = Int64GetDatum(legs[0].amount);
+	args[5] = Int64GetDatum(legs[0].held_change);
+	args[6] = Int64GetDatum(legs[1].account_id);
+	args[7] = Int64GetDatum(legs[1].amount);
+	args[8] = Int64GetDatum(legs[1].held_change);
+	n = run_plan(PLAN_LEGS_UPDATE_TWO, args, nulls, SPI_OK_UPDATE_RETURNING);
+	for (uint64 r = 0; r < n; r++)
+	{
+		int64		id = col_int64(r, 1, NULL);
+
+		for (int k = 0; k < 2; k++)
+			if (!done[k] && legs[k].account_id == id)
+			{
+				leg_returned(&legs[k], r);
+				done[k] = true;
+			}
+	}
+	if (!done[0])
+		return false;
+	if (!done[1] && !apply_leg(&legs[1], asset))
+		elog(ERROR, "crediting account " INT64_FORMAT " failed", legs[1].account_id);
+	return true;
+}
+
+/*
+ * The statement that appends the journal legs of a posting (one or two)
+ * when the chain trigger leaves the heads to the posting
+ * (registry_chain_can_defer()): the journal INSERT, with two data-modifying
+ * CTEs that PostgreSQL runs after it, once it has inserted every leg
+ * (ExecPostprocessPlan): the posting row, when it is not in yet, and the
+ * heads of the posting's accounts, as the trigger advanced them
+ * (carbonmkt._posting_head_seq/_hash, which refuse to answer before the
+ * trigger did).  One statement instead of three.  Parameters:
+ *		$1  posting id
+ *		$2  instrument, $3 vintage, $4 project, $5 period, $6 business date,
+ *		$7  recorded at, $8 memo
+ *		per leg, from $9 on, 8 each: account, entry kind, amount, held change,
+ *		balance after, held after, counterparty, hold id
+ *		then, with heads: the two accounts whose heads to write (the same one
+ *		twice for one), and with TIDs the TIDs of their locked row versions
+ *		then, with the posting: the operation and the result
+ */
+#define LEG_NPARAMS		8
+#define LEGS_BASE		9
+#define LEGS_MAXARGS	(LEGS_BASE - 1 + 2 * LEG_NPARAMS + 5)
+
+/* [legs - 1][inserts the posting][writes the heads][by TID] */
+static SPIPlanPtr journal_plans[2][2][2][2];
+
+static SPIPlanPtr
+journal_plan(int nlegs, bool with_posting, bool with_heads, bool by_tid)
+{
+	SPIPlanPtr *slot = &journal_plans[nlegs - 1][with_posting][with_heads][by_tid];
+
+	if (*slot == NULL)
+	{
+		StringInfoData sql;
+		Oid			argtypes[LEGS_MAXARGS];
+		int			nargs = 0;
+		int			heads_arg = 0;
+		int			operation_arg = 0;
+		static const Oid shared[LEGS_BASE - 1] = {INT8OID, TEXTOID, INT4OID, TEXTOID, INT4OID,
+		DATEOID, TIMESTAMPTZOID, TEXTOID};
+		static const Oid leg[LEG_NPARAMS] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, INT8OID};
+
+		for (int i = 0; i < LEGS_BASE - 1; i++)
+			argtypes[nargs++] = shared[i];
+		for (int l = 0; l < nlegs; l++)
+			for (int i = 0; i < LEG_NPARAMS; i++)
+				argtypes[nargs++] = leg[i];
+		if (with_heads)
+		{
+			heads_arg = nargs + 1;
+			argtypes[nargs++] = INT8OID;
+			argtypes[nargs++] = INT8OID;
+			if (by_tid)
+				argtypes[nargs++] = TIDARRAYOID;
+		}
+		if (with_posting)
+		{
+			operation_arg = nargs + 1;
+			argtypes[nargs++] = TEXTOID;
+			argtypes[nargs++] = INT8OID;
+		}
+
+		initStringInfo(&sql);
+		if (with_posting || with_heads)
+			appendStringInfoString(&sql, "WITH ");
+		if (with_posting)
+			appendStringInfo(&sql,
+							 "p AS (INSERT INTO carbonmkt.posting (posting_id, operation, initiator, result, "
+							 "business_date, recorded_at) OVERRIDING SYSTEM VALUE "
+							 "VALUES ($1, $%d, session_user, $%d, $6, $7))%s ",
+							 operation_arg, operation_arg + 1, with_heads ? "," : "");
+		if (with_heads)
+			appendStringInfo(&sql,
+							 "h AS (UPDATE carbonmkt.account a "
+							 "SET head_seq = carbonmkt._posting_head_seq(a.account_id), "
+							 "head_hash = carbonmkt._posting_head_hash(a.account_id) "
+							 "WHERE %sa.account_id IN ($%d, $%d)) ",
+							 by_tid ? psprintf("a.ctid = ANY ($%d) AND ", heads_arg + 2) : "",
+							 heads_arg, heads_arg + 1);
+		appendStringInfoString(&sql,
+							   "INSERT INTO carbonmkt.journal (posting_id, account_id, seq, kind, instrument, "
+							   "vintage, project, block, amount, held_change, balance_after, held_after, "
+							   "counterparty, hold_id, period, business_date, recorded_at, memo, prev_hash, hash) "
+							   "VALUES ");
+		for (int l = 0; l < nlegs; l++)
+		{
+			int			b = LEGS_BASE + l * LEG_NPARAMS;
+
+			appendStringInfo(&sql, "%s($1, $%d, 0, $%d::carbonmkt.entry_kind, $2::carbonmkt.instrument, "
+							 "$3, $4, NULL, $%d, $%d, $%d, $%d, $%d, $%d, $5, $6, $7, $8, "
+							 "'\\x'::bytea, '\\x'::bytea)",
+							 l > 0 ? ", " : "", b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7);
+		}
+		*slot = registry_keep_plan(sql.data, nargs, argtypes);
+		pfree(sql.data);
+	}
+	return *slot;
+}
+
+/*
+ * insert_legs
+ *		Append the legs of a posting to the journal, in order, with the
+ *		posting row when it is not in yet (result: what the posting returns,
+ *		e.g. a hold id, or NULL), and leave the account heads right.  rows
+ *		are the posting's accounts as locked (with their chain heads).  The
+ *		chain trigger sets seq, prev_hash and hash of every leg.
+ */
+static void
+insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
+			bool period_null, int32 period, text *memo, bool result_null, int64 result,
+			const AccountRow *rows, int nrows)
+{
+	Datum		args[LEGS_MAXARGS];
+	char		nulls[LEGS_MAXARGS];
+	bool		defer = registry_chain_can_defer();
+	bool		by_tid = false;
+	bool		with_posting;
+	int			nargs;
+	int			ret;
+
+	Assert(nlegs >= 1 && nlegs <= 2);
+	Assert(p->posting_id != 0);
+	registry_chain_begin(defer);
+	for (int i = 0; i < nrows; i++)
+		if (rows[i].head_hash != NULL)
+			by_tid |= registry_chain_add(rows[i].account_id, rows[i].head_seq,
+										 rows[i].head_hash, &rows[i].tid);
+
+	if (!defer && !p->recorded)
+	{
+		/*
+		 * Another room's trigger will run while the legs go in: the posting
+		 * row must be there before them, as it always was.
+		 */
+		Datum		pargs[5];
+		char		pnulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+		pargs[0] = Int64GetDatum(p->posting_id);
+		pargs[1] = CStringGetTextDatum(p->operation);
+		pargs[2] = Int64GetDatum(result);
+		pnulls[2] = result_null ? 'n' : ' ';
+		pargs[3] = DateADTGetDatum(p->bdate);
+		pargs[4] = TimestampTzGetDatum(p->ts);
+		run_plan(PLAN_POSTING_NEW_ID, pargs, pnulls, SPI_OK_INSERT);
+		p->recorded = true;
+	}
+	with_posting = !p->recorded;
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = Int64GetDatum(p->posting_id);
+	args[1] = CStringGetTextDatum(asset->instrument);
+	args[2] = Int32GetDatum(asset->vintage);
+	nulls[2] = asset->vintage_null ? 'n' : ' ';
+	args[3] = PointerGetDatum(asset->project);
+	nulls[3] = asset->project == NULL ? 'n' : ' ';
+	args[4] = Int32GetDatum(period);
+	nulls[4] = period_null ? 'n' : ' ';
+	args[5] = DateADTGetDatum(p->bdate);
+	args[6] = TimestampTzGetDatum(p->ts);
+	args[7] = PointerGetDatum(memo);
+	nulls[7] = memo == NULL ? 'n' : ' ';
+	for (int i = 0; i < nlegs; i++)
+	{
+		int			b = LEGS_BASE - 1 + LEG_NPARAMS * i;
+
+		args[b] = Int64GetDatum(legs[i].account_id);
+		nulls[b] = legs[i].account_null ? 'n' : ' ';
+		args[b + 1] = CStringGetTextDatum(legs[i].kind);
+		args[b + 2] = Int64GetDatum(legs[i].amount);
+		args[b + 3] = Int64GetDatum(legs[i].held_change);
+		args[b + 4] = Int64GetDatum(legs[i].balance_after);
+		args[b + 5] = Int64GetDatum(legs[i].held_after);
+		args[b + 6] = Int64GetDatum(legs[i].counterparty);
+		nulls[b + 6] = legs[i].counterparty_null ? 'n' : ' ';
+		args[b + 7] = Int64GetDatum(legs[i].hold_id);
+		nulls[b + 7] = legs[i].hold_null ? 'n' : ' ';
+	}
+	nargs = LEGS_BASE - 1 + LEG_NPARAMS * nlegs;
+	if (defer)
+	{
+		/* the accounts of the legs (never null here: their holdings changed) */
+		args[nargs++] = Int64GetDatum(legs[0].account_id);
+		args[nargs++] = Int64GetDatum(legs[nlegs - 1].account_id);
+		if (by_tid)
+		{
+			Datum		tids[2];
+			int			ntids = 0;
+
+			for (int i = 0; i < nrows; i++)
+				if (ItemPointerIsValid(&rows[i].tid))
+					tids[ntids++] = PointerGetDatum(&rows[i].tid);
+			args[nargs++] = PointerGetDatum(construct_array_builtin(tids, ntids, TIDOID));
+		}
+	}
+	if (with_posting)
+	{
+		args[nargs++] = CStringGetTextDatum(p->operation);
+		args[nargs] = Int64GetDatum(result);
+		nulls[nargs++] = result_null ? 'n' : ' ';
+	}
+
+	ret = SPI_execute_plan(journal_plan(nlegs, with_posting, defer, by_tid), args, nulls,
+						   false, 0);
+	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) nlegs)
+		elog(ERROR, "appending the journal legs of a posting failed: %s",
+			 SPI_result_code_string(ret));
+	p->recorded = true;
+	/* any head the statement did not write */
+	registry_chain_finish();
+}
+
+/* ----------------------------------------------------------------
+ *		Transfers (转移), surrender (清缴), cancellation (注销)
+ * ----------------------------------------------------------------
+ */
+
+typedef struct TransferRequest
+{
+	const char *operation;		/* transfer_cea, surrender_cea, ... */
+	const char *action;			/* for _authorize: transfer, surrender, cancel */
+	int64		from;
+	bool		from_null;
+	int64		to;
+	bool		to_null;
+	Asset		asset;
+	int64		quantity;
+	bool		quantity_null;
+	const char *debit_kind;
+	const char *credit_kind;
+	int32		period;
+	bool		period_null;
+	text	   *reference;
+	text	   *memo;
+	const char *block;			/* CCER block text for the request, or NULL */
+} TransferRequest;
+
+/*
+ * format_asset_text
+ *		carbonmkt.format_asset(instrument, vintage, project) for the request
+ *		text; NULL when it is NULL.
+ */
+static char *
+format_asset_text(const Asset *asset)
+{
+	if (asset->instrument != NULL && strcmp(asset->instrument, "CEA") == 0)
+		return asset->vintage_null ? NULL : psprintf("CEA %d", asset->vintage);
+	if (asset->instrument != NULL && strcmp(asset->instrument, "CCER") == 0)
+		return (asset->vintage_null || asset->project == NULL) ? NULL :
+			psprintf("CCER %s %d", text_to_cstring(asset->project), asset->vintage);
+	return pstrdup("CNY");
+}
+
+/* format()'s %s: NULL is the empty string */
+static const char *
+opt_int64(int64 v, bool isnull)
+{
+	return isnull ? "" : psprintf(INT64_FORMAT, v);
+}
+
+static const char *
+opt_text(const char *s)
+{
+	return s ? s : "";
+}
+
+/*
+ * The request text of a transfer, as _transfer() formats it:
+ * <operation>(from=..,to=..,<asset>,quantity=..,period=..,block=..,memo=..)
+ */
+static char *
+transfer_request_text(const TransferRequest *t)
+{
+	return psprintf("%s(from=%s,to=%s,%s,quantity=%s,period=%s,block=%s,memo=%s)",
+					t->operation, opt_int64(t->from, t->from_null),
+					opt_int64(t->to, t->to_null), opt_text(format_asset_text(&t->asset)),
+					opt_int64(t->quantity, t->quantity_null),
+					t->period_null ? "" : psprintf("%d", t->period),
+					opt_text(t->block), t->memo ? text_to_cstring(t->memo) : "");
+}
+
+/* carbonmkt._check_quantity(): quantities are positive (22023) */
+static void
+check_quantity(const char *instrument, int64 quantity, bool quantity_null)
+{
+	Oid			argtypes[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+
+	if (!quantity_null && quantity > 0)
+		return;
+	args[0] = CStringGetTextDatum(instrument);
+	args[1] = Int64GetDatum(quantity);
+	nulls[1] = quantity_null ? 'n' : ' ';
+	sql_raises("SELECT carbonmkt._check_quantity($1::carbonmkt.instrument, $2)",
+			   2, argtypes, args, nulls, "the quantity check");
+}
+
+/* carbonmkt._require_available() states the refusal of a debit */
+static void
+refuse_unavailable(int64 account_id, const Asset *asset, int64 quantity)
+{
+	Oid			argtypes[5] = {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	args[0] = Int64GetDatum(account_id);
+	args[1] = CStringGetTextDatum(asset->instrument);
+	args[2] = Int32GetDatum(asset->vintage);
+	nulls[2] = asset->vintage_null ? 'n' : ' ';
+	args[3] = PointerGetDatum(asset->project);
+	nulls[3] = asset->project == NULL ? 'n' : ' ';
+	args[4] = Int64GetDatum(quantity);
+	sql_raises("SELECT carbonmkt._require_available($1, $2::carbonmkt.instrument, $3, $4, $5)",
+			   5, argtypes, args, nulls, "the available-quantity check");
+}
+
+/* carbonmkt._lock_accounts() states the refusal of a locked account */
+static void
+refuse_accounts(int64 debit, bool debit_null, int64 credit, bool credit_null,
+				const char *instrument)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	args[0] = Int64GetDatum(debit);
+	nulls[0] = debit_null ? 'n' : ' ';
+	args[1] = Int64GetDatum(credit);
+	nulls[1] = credit_null ? 'n' : ' ';
+	args[2] = CStringGetTextDatum(instrument);
+	sql_raises("SELECT carbonmkt._lock_accounts(ARRAY[$1], ARRAY[$2], $3::carbonmkt.instrument)",
+			   3, argtypes, args, nulls, "the account check");
+}
+
+/* a movement needs two accounts (22023) */
+static void
+check_same_account(const TransferRequest *t)
+{
+	if (!t->from_null && !t->to_null && t->from == t->to)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot move units from account " INT64_FORMAT " to itself", t->from)));
+}
+
+/*
+ * post_transfer
+ *		carbonmkt._transfer() for CEA and CNY: one posting that moves a
+ *		quantity of one asset from one account to another.  The checks run in
+ *		the order of the PL/pgSQL original, so the same refusal wins when
+ *		several apply: quantity, vintage, client reference (a retry answers
+ *		before anything else is checked), sealed day, same account,
+ *		authorisation, account states, available quantity.
+ */
+static int64
+post_transfer(const TransferRequest *t)
+{
+	Posting		p;
+	bool		privileged;
+	AccountRow	rows[2];
+	int			nrows;
+	const AccountRow *from_row;
+	Leg			legs[2];
+
+	check_quantity(t->asset.instrument, t->quantity, t->quantity_null);
+	if (strcmp(t->asset.instrument, "CNY") != 0 && !t->asset.vintage_null)
+		carbonmkt_check_vintage(t->asset.vintage, "allowance vintage");
+
+	posting_begin(&p, t->operation, t->reference,
+				  t->reference ? transfer_request_text(t) : NULL);
+	if (p.replay)
+		return p.posting_id;
+	check_sealed(&p);
+
+	/*
+	 * Who may move the sender's units.  The registry and the rooms may move
+	 * any account's: for them it is enough to know that the account exists
+	 * and is not the cancellation account, which the locked row tells.
+	 * Anyone else is authorised before any lock is taken.
+	 */
+	privileged = login_is_member("carbonmkt_registry") || acting_room_authorises();
+	if (!privileged)
+	{
+		AccountRow	a;
+
+		account_read(t->from, t->from_null, &a);
+		check_same_account(t);
+		authorize(t->from, t->from_null, &a, t->action, NULL);
+	}
+
+	nrows = lock_accounts(t->from, t->from_null, t->to, t->to_null,
+						  t->asset.instrument, rows);
+	from_row = find_row(rows, nrows, t->from, t->from_null);
+	if (privileged)
+	{
+		AccountRow	missing = {0};
+
+		check_same_account(t);
+		authorize(t->from, t->from_null, from_row ? from_row : &missing, t->action, NULL);
+	}
+	if (lock_problem(rows, nrows, t->from, t->from_null, t->to, t->to_null))
+		refuse_accounts(t->from, t->from_null, t->to, t->to_null, t->asset.instrument);
+
+	memset(legs, 0, sizeof(legs));
+	legs[0].account_id = t->from;
+	legs[0].account_null = t->from_null;
+	legs[0].kind = t->debit_kind;
+	legs[0].amount = -t->quantity;
+	legs[0].counterparty = t->to;
+	legs[0].counterparty_null = t->to_null;
+	legs[0].hold_null = true;
+	legs[1].account_id = t->to;
+	legs[1].account_null = t->to_null;
+	legs[1].kind = t->credit_kind;
+	legs[1].amount = t->quantity;
+	legs[1].counterparty = t->from;
+	legs[1].counterparty_null = t->from_null;
+	legs[1].hold_null = true;
+
+	if (!apply_two_legs(legs, &t->asset))
+		refuse_unavailable(t->from, &t->asset, t->quantity);
+	insert_legs(&p, &t->asset, legs, 2, t->period_null, t->period, t->memo, true, 0,
+				rows, nrows);
+	return p.posting_id;
+}
+
+static int64
+cancellation_account(void)
+{
+	if (run_plan(PLAN_CANCELLATION, NULL, NULL, SPI_OK_SELECT) != 1)
+		elog(ERROR, "the cancellation account is missing");
+	return col_int64(0, 1, NULL);
+}
+
+static text *
+opt_text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n);
+}
+
+static text *
+empty_text(void)
+{
+	return cstring_to_text("");
+}
+
+/*
+ * run_transfer
+ *		post_transfer() inside its own SPI connection.
+ */
+static int64
+run_transfer(TransferRequest *t)
+{
+	int64		posting_id;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	posting_id = post_transfer(t);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	return posting_id;
+}
+
+static void
+transfer_init(TransferRequest *t, const char *operation, const char *action,
+			  const char *instrument, const char *debit_kind, const char *credit_kind)
+{
+	memset(t, 0, sizeof(*t));
+	t->operation = operation;
+	t->action = action;
+	t->asset.instrument = instrument;
+	t->debit_kind = debit_kind;
+	t->credit_kind = credit_kind;
+	t->period_null = true;
+	t->asset.vintage_null = false;
+	t->asset.project = empty_text();
+}
+
+/*
+ * transfer_cea(from_account, to_account, vintage, tonnes, reference, memo)
+ */
+Datum
+carbonmkt_transfer_cea(PG_FUNCTION_ARGS)
+{
+	TransferRequest t;
+
+	transfer_init(&t, "transfer_cea", "transfer", "CEA", "debit", "credit");
+	t.from_null = PG_ARGISNULL(0);
+	t.from = t.from_null ? 0 : PG_GETARG_INT64(0);
+	t.to_null = PG_ARGISNULL(1);
+	t.to = t.to_null ? 0 : PG_GETARG_INT64(1);
+	t.asset.vintage_null = PG_ARGISNULL(2);
+	t.asset.vintage = t.asset.vintage_null ? 0 : PG_GETARG_INT32(2);
+	t.quantity_null = PG_ARGISNULL(3);
+	t.quantity = t.quantity_null ? 0 : PG_GETARG_INT64(3);
+	t.reference = opt_text_arg(fcinfo, 4);
+	t.memo = opt_text_arg(fcinfo, 5);
+	PG_RETURN_INT64(run_transfer(&t));
+}
+
+/*
+ * transfer_cny(from_account, to_account, fen, reference, memo)
+ */
+Datum
+carbonmkt_transfer_cny(PG_FUNCTION_ARGS)
+{
+	TransferRequest t;
+
+	transfer_init(&t, "transfer_cny", "transfer", "CNY", "debit", "credit");
+	t.from_null = PG_ARGISNULL(0);
+	t.from = t.from_null ? 0 : PG_GETARG_INT64(0);
+	t.to_null = PG_ARGISNULL(1);
+	t.to = t.to_null ? 0 : PG_GETARG_INT64(1);
+	t.asset.vintage = 0;
+	t.quantity_null = PG_ARGISNULL(2);
+	t.quantity = t.quantity_null ? 0 : PG_GETARG_INT64(2);
+	t.reference = opt_text_arg(fcinfo, 3);
+	t.memo = opt_text_arg(fcinfo, 4);
+	PG_RETURN_INT64(run_transfer(&t));
+}
+
+/*
+ * surrender_cea / cancel_cea (account_id, vintage, tonnes, [period,] reference, memo):
+ * into the cancellation account.
+ */
+static Datum
+retire_cea(FunctionCallInfo fcinfo, bool surrender)
+{
+	TransferRequest t;
+	int			a = 0;
+	int64		posting_id;
+
+	if (surrender)
+		transfer_init(&t, "surrender_cea", "surrender", "CEA", "surrender", "retire");
+	else
+		transfer_init(&t, "cancel_cea", "cancel", "CEA", "cancel", "retire");
+	t.from_null = PG_ARGISNULL(a);
+	t.from = t.from_null ? 0 : PG_GETARG_INT64(a);
+	a++;
+	t.asset.vintage_null = PG_ARGISNULL(a);
+	t.asset.vintage = t.asset.vintage_null ? 0 : PG_GETARG_INT32(a);
+	a++;
+	t.quantity_null = PG_ARGISNULL(a);
+	t.quantity = t.quantity_null ? 0 : PG_GETARG_INT64(a);
+	a++;
+	if (surrender)
+	{
+		t.period_null = PG_ARGISNULL(a);
+		t.period = t.period_null ? 0 : PG_GETARG_INT32(a);
+		a++;
+	}
+	t.reference = opt_text_arg(fcinfo, a);
+	t.memo = opt_text_arg(fcinfo, a + 1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	t.to = cancellation_account();
+	posting_id = post_transfer(&t);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(posting_id);
+}
+
+Datum
+carbonmkt_surrender_cea(PG_FUNCTION_ARGS)
+{
+	return retire_cea(fcinfo, true);
+}
+
+Datum
+carbonmkt_cancel_cea(PG_FUNCTION_ARGS)
+{
+	return retire_cea(fcinfo, false);
+}
+
+/*
+ * carbonmkt._transfer(operation, action, from, to, instrument, vintage,
+ *					   project, quantity, debit_kind, credit_kind, period,
+ *					   reference, memo, exact ccer) -> posting id
+ *		The one generic movement: CEA and CNY here, CCER (serial blocks) in
+ *		carbonmkt._transfer_ccer().
+ */
+Datum
+carbonmkt_transfer(PG_FUNCTION_ARGS)
+{
+	TransferRequest t;
+	char	   *instrument;
+	int64		posting_id;
+
+	instrument = PG_ARGISNULL(4) ? NULL :
+		DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(4)));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (instrument == NULL || strcmp(instrument, "CCER") == 0)
+	{
+		Oid			argtypes[14];
+		Datum		args[14];
+		char		nulls[14];
+
+		for (int i = 0; i < 14; i++)
+		{
+			argtypes[i] = get_fn_expr_argtype(fcinfo->flinfo, i);
+			if (!OidIsValid(argtypes[i]))
+				elog(ERROR, "could not determine the argument types of carbonmkt._transfer");
+			args[i] = PG_GETARG_DATUM(i);
+			nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		}
+		if (SPI_execute_with_args("SELECT carbonmkt._transfer_ccer($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+								  "$10, $11, $12, $13, $14)",
+								  14, argtypes, args, nulls, false, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "carbonmkt._transfer_ccer failed");
+		{
+			bool		isnull;
+
+			posting_id = col_int64(0, 1, &isnull);
+			if (isnull)
+				elog(ERROR, "carbonmkt._transfer_ccer returned NULL");
+		}
+	}
+	else
+	{
+		memset(&t, 0, sizeof(t));
+		t.operation = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+		t.action = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+		t.from_null = PG_ARGISNULL(2);
+		t.from = t.from_null ? 0 : PG_GETARG_INT64(2);
+		t.to_null = PG_ARGISNULL(3);
+		t.to = t.to_null ? 0 : PG_GETARG_INT64(3);
+		t.asset.instrument = instrument;
+		t.asset.vintage_null = PG_ARGISNULL(5);
+		t.asset.vintage = t.asset.vintage_null ? 0 : PG_GETARG_INT32(5);
+		t.asset.project = opt_text_arg(fcinfo, 6);
+		t.quantity_null = PG_ARGISNULL(7);
+		t.quantity = t.quantity_null ? 0 : PG_GETARG_INT64(7);
+		if (PG_ARGISNULL(8) || PG_ARGISNULL(9))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("journal entry kinds must not be null")));
+		t.debit_kind = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(8)));
+		t.credit_kind = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(9)));
+		t.period_null = PG_ARGISNULL(10);
+		t.period = t.period_null ? 0 : PG_GETARG_INT32(10);
+		t.reference = opt_text_arg(fcinfo, 11);
+		t.memo = opt_text_arg(fcinfo, 12);
+		if (!PG_ARGISNULL(13))
+		{
+			Oid			outfunc;
+			bool		isvarlena;
+
+			getTypeOutputInfo(get_fn_expr_argtype(fcinfo->flinfo, 13), &outfunc, &isvarlena);
+			t.block = OidOutputFunctionCall(outfunc, PG_GETARG_DATUM(13));
+		}
+		posting_id = post_transfer(&t);
+	}
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(posting_id);
+}
