@@ -81,6 +81,10 @@ SELECT 'hardship flagged' AS province_decision
   FROM (SELECT flag_hardship(:hard_id, 2024, 'coal price spike and a four-month outage in 2024 (demo)')) x;
 \echo '   It may borrow up to 50% of its gap, not one tonne more:'
 SELECT pg_temp.try(format('SELECT borrow_allowances(%s, 2024, %s)', :hard_acct, :hard_max + 1)) AS above_half_the_gap;
+\echo '   The province lends from its allocation account: it issues the 2025 allowances it lends there first:'
+SELECT issue_cea(a.account_id, 2025, :hard_max, 'demo-borrow-reserve', 'reserve for borrowing (预支)') IS NOT NULL AS lending_reserve_issued
+  FROM account a
+ WHERE a.kind = 'allocation' AND a.province = (SELECT province FROM participant WHERE participant_id = :hard_id);
 SELECT borrow_allowances(:hard_acct, 2024, :hard_max, 'demo-borrow-1') AS borrowing_id;
 SELECT participant_id, period, vintage, pg_temp.t(tonnes) AS tonnes, pg_temp.t(gap_t) AS gap_t FROM borrowing;
 \echo '   ... and next year''s allocation records the cut (the allocation room reads allocation_adjustment):'
