@@ -115,7 +115,10 @@ BEGIN
         END LOOP;
         SELECT coalesce(sum(balance - held), 0) INTO have FROM holding
          WHERE account_id = r.account_id AND instrument = 'CEA' AND vintage = 2025;
-        IF have > 0 AND EXISTS (SELECT 1 FROM borrowing b WHERE b.account_id = r.account_id) THEN
+        -- of the 2025 vintage only what was borrowed for 2024 (the rest is its 2025 pre-allocation)
+        have := least(have, (SELECT coalesce(sum(b.tonnes), 0) FROM borrowing b
+                              WHERE b.account_id = r.account_id AND b.period = 2024));
+        IF have > 0 THEN
             PERFORM surrender_cea(r.account_id, 2025, least(have, need), 2024);
             need := need - least(have, need);
         END IF;
@@ -163,8 +166,8 @@ SELECT h.account_id AS some_acct, h2.account_id AS other_acct, s.participant_id 
   JOIN account h2 ON h2.participant_id = s.participant_id + 1 AND h2.kind = 'holding'
   JOIN account a ON a.kind = 'allocation' AND a.province = p.province
  WHERE s.period = 2024 AND s.status = 'compliant' ORDER BY s.participant_id LIMIT 1 \gset
-\echo '   ':some_name' has complied and holds allowances left over; its province delivers 1,000 t of its 2025 pre-allocation early:'
-SELECT transfer_cea(:some_alloc, :some_acct, 2025, 1000, 'demo-early-2025', '2025 pre-allocation (预分配), early') IS NOT NULL AS delivered;
+\echo '   ':some_name' has complied, holds 2024 allowances left over and its 2025 pre-allocation (预分配):'
+SELECT asset, balance FROM account_balance WHERE account_id = :some_acct AND asset LIKE 'CEA%' ORDER BY asset;
 SELECT 'a period that does not exist' AS attempt, pg_temp.try(format('SELECT surrender_cea(%s, 2024, 1, 2023)', :some_acct)) AS outcome
 UNION ALL
 SELECT 'a unit without confirmed emissions', pg_temp.try(format('SELECT surrender_cea(%s, 2024, 1, 2024)',
