@@ -341,13 +341,8 @@ rule_map(FunctionCallInfo fcinfo, RuleKind kind, const char *jurisdiction, int32
 	if (rule_plans[kind] == NULL)
 	{
 		Oid			argtypes[2] = {TEXTOID, INT4OID};
-		SPIPlanPtr	plan = SPI_prepare(rule_sql[kind], 2, argtypes);
 
-		if (plan == NULL)
-			elog(ERROR, "allocation rules: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "allocation rules: SPI_keepplan failed");
-		rule_plans[kind] = plan;
+		rule_plans[kind] = carbonmkt_keep_plan(rule_sql[kind], 2, argtypes, 0);
 	}
 	args[0] = CStringGetTextDatum(jurisdiction);
 	args[1] = Int32GetDatum(year);

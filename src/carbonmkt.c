@@ -114,3 +114,23 @@ carbonmkt_acting_room(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(acting_room));
 }
+
+/*
+ * carbonmkt_keep_plan
+ *		SPI_prepare a statement with the given cursor options (e.g.
+ *		CURSOR_OPT_GENERIC_PLAN, CURSOR_OPT_CUSTOM_PLAN, or 0 for the default
+ *		choice) and keep the plan for the life of the backend.  Every room's
+ *		saved plans are made here; the caller must be connected to SPI.
+ */
+SPIPlanPtr
+carbonmkt_keep_plan(const char *sql, int nargs, Oid *argtypes, int cursor_options)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
+	return plan;
+}

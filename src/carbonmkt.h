@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 #include "fmgr.h"
+#include "executor/spi.h"
 
 /*
  * Vintage (compliance year) window accepted by the allowance and ccer types.
@@ -66,5 +67,7 @@ typedef struct Ccer
 
 /* carbonmkt.c */
 extern void carbonmkt_check_vintage(int32 vintage, const char *what);
+extern SPIPlanPtr carbonmkt_keep_plan(const char *sql, int nargs, Oid *argtypes,
+									  int cursor_options);
 
 #endif							/* CARBONMKT_H */

@@ -89,15 +89,7 @@ static SPIPlanPtr detail_plan = NULL;
 static SPIPlanPtr
 prepare_kept(const char *sql, int nargs, Oid *argtypes, bool custom)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
-										  custom ? CURSOR_OPT_CUSTOM_PLAN : 0);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-			 sql, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
+	return carbonmkt_keep_plan(sql, nargs, argtypes, custom ? CURSOR_OPT_CUSTOM_PLAN : 0);
 }
 
 static void

@@ -304,13 +304,7 @@ plan(PlanId id)
 	if (plans[id] == NULL)
 	{
 		const PlanDef *d = &plan_defs[id];
-		SPIPlanPtr	p = SPI_prepare(d->sql, d->nargs, (Oid *) d->argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", d->sql, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		plans[id] = p;
+		plans[id] = carbonmkt_keep_plan(d->sql, d->nargs, (Oid *) d->argtypes, 0);
 	}
 	return plans[id];
 }

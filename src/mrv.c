@@ -89,18 +89,6 @@ tier_index(const char *name)
  * ----------------------------------------------------------------
  */
 
-static SPIPlanPtr
-mrv_keep_plan(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-			 sql, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
 
 /*
  * Run a saved SELECT plan; returns the number of rows (at most "limit",
@@ -295,7 +283,7 @@ prepare_assess_plans(void)
 	{
 		Oid			argtypes[1] = {INT8OID};
 
-		assess_report_plan = mrv_keep_plan(
+		assess_report_plan = carbonmkt_keep_plan(
 										   "SELECT r.participant_id, r.year, u.province::text, u.sector, "
 										   "       coalesce(r.verified_t, r.emissions_t), r.findings::text, "
 										   "       EXISTS (SELECT 1 FROM carbonmkt.mrv_national_naming n "
@@ -304,27 +292,27 @@ prepare_assess_plans(void)
 										   "  FROM carbonmkt.mrv_report r "
 										   "  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
 										   " WHERE r.report_id = $1",
-										   1, argtypes);
+										   1, argtypes, 0);
 	}
 	if (assess_rule_plan == NULL)
 	{
 		Oid			argtypes[2] = {TEXTOID, INT4OID};
 
-		assess_rule_plan = mrv_keep_plan(
+		assess_rule_plan = carbonmkt_keep_plan(
 										 "SELECT jurisdiction, from_year, review_sample_share, deviation_threshold, "
 										 "       deposit_due_days, deposit_missing_tolerance, deposit_late_tolerance "
 										 "  FROM carbonmkt.mrv_rule "
 										 " WHERE jurisdiction IN ($1, 'CN') AND from_year <= $2 "
 										 " ORDER BY jurisdiction = 'CN', from_year DESC LIMIT 1",
-										 2, argtypes);
+										 2, argtypes, 0);
 	}
 	if (assess_seed_plan == NULL)
 	{
 		Oid			argtypes[1] = {INT4OID};
 
-		assess_seed_plan = mrv_keep_plan(
+		assess_seed_plan = carbonmkt_keep_plan(
 										 "SELECT seed FROM carbonmkt.mrv_sample_seed WHERE year = $1",
-										 1, argtypes);
+										 1, argtypes, 0);
 	}
 	if (assess_deposit_plan == NULL)
 	{
@@ -338,7 +326,7 @@ prepare_assess_plans(void)
 		 * parameter never deposited although due, and the months first
 		 * deposited late.
 		 */
-		assess_deposit_plan = mrv_keep_plan(
+		assess_deposit_plan = carbonmkt_keep_plan(
 											"WITH req AS ("
 											"  SELECT sp.parameter, sp.counts_to_emissions "
 											"    FROM carbonmkt.mrv_sector_parameter sp "
@@ -365,7 +353,7 @@ prepare_assess_plans(void)
 											"       (SELECT count(DISTINCT dep.month)::int FROM dep JOIN req USING (parameter) "
 											"         WHERE dep.version = 1 AND dep.late) "
 											"  FROM monthly m",
-											5, argtypes);
+											5, argtypes, 0);
 	}
 }
 
@@ -581,7 +569,7 @@ prepare_review_plans(void)
 		Oid			argtypes[2] = {INT8OID, INT8OID};
 
 		/* the report (locked), its unit, and the reviewer ($2) in one statement */
-		review_lock_plan = mrv_keep_plan(
+		review_lock_plan = carbonmkt_keep_plan(
 										 "SELECT r.status::text, r.pending_tier::text, r.data_version, r.participant_id, "
 										 "       r.compiled_by, r.verifier_id, r.estimator_id, "
 										 "       cardinality(r.national_reasons) > 0, "
@@ -592,38 +580,38 @@ prepare_review_plans(void)
 										 "  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
 										 "  LEFT JOIN carbonmkt.participant a ON a.participant_id = $2 "
 										 " WHERE r.report_id = $1 FOR UPDATE OF r",
-										 2, argtypes);
+										 2, argtypes, 0);
 	}
 	if (participant_plan == NULL)
 	{
 		Oid			argtypes[1] = {INT8OID};
 
-		participant_plan = mrv_keep_plan(
+		participant_plan = carbonmkt_keep_plan(
 										 "SELECT kind::text, province::text, city::text "
 										 "  FROM carbonmkt.participant WHERE participant_id = $1",
-										 1, argtypes);
+										 1, argtypes, 0);
 	}
 	if (review_advance_plan == NULL)
 	{
 		Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 
-		review_advance_plan = mrv_keep_plan(
+		review_advance_plan = carbonmkt_keep_plan(
 											"UPDATE carbonmkt.mrv_report "
 											"   SET status = $2::carbonmkt.mrv_report_status, "
 											"       pending_tier = $3::carbonmkt.mrv_tier, "
 											"       return_reason = $4, state_since = $5 "
 											" WHERE report_id = $1",
-											5, argtypes);
+											5, argtypes, 0);
 	}
 	if (event_plan == NULL)
 	{
 		Oid			argtypes[7] = {INT8OID, INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID};
 
-		event_plan = mrv_keep_plan(
+		event_plan = carbonmkt_keep_plan(
 								   "INSERT INTO carbonmkt.mrv_report_event "
 								   "       (report_id, data_version, event, tier, actor_id, at, detail) "
 								   "VALUES ($1, $2, $3, $4::carbonmkt.mrv_tier, $5, $6, $7)",
-								   7, argtypes);
+								   7, argtypes, 0);
 	}
 }
 
@@ -927,24 +915,24 @@ prepare_verify_plans(void)
 	{
 		Oid			argtypes[1] = {INT8OID};
 
-		verify_lock_plan = mrv_keep_plan(
+		verify_lock_plan = carbonmkt_keep_plan(
 										 "SELECT r.status::text, r.estimated, r.estimator_id, r.year, u.province::text "
 										 "  FROM carbonmkt.mrv_report r "
 										 "  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
 										 " WHERE r.report_id = $1 FOR UPDATE OF r",
-										 1, argtypes);
+										 1, argtypes, 0);
 	}
 	if (verify_conflict_plan == NULL)
 	{
 		Oid			argtypes[3] = {INT8OID, TEXTOID, INT4OID};
 
-		verify_conflict_plan = mrv_keep_plan(
+		verify_conflict_plan = carbonmkt_keep_plan(
 											 "SELECT r.report_id "
 											 "  FROM carbonmkt.mrv_report r "
 											 "  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
 											 " WHERE r.compiled_by = $1 AND u.province = $2 AND r.year = $3 "
 											 " ORDER BY r.report_id LIMIT 1",
-											 3, argtypes);
+											 3, argtypes, 0);
 	}
 }
 
@@ -1107,10 +1095,10 @@ mrv_confirmed_guard(PG_FUNCTION_ARGS)
 		{
 			Oid			argtypes[3] = {INT8OID, INT4OID, TIMESTAMPTZOID};
 
-			reopening_plan = mrv_keep_plan(
+			reopening_plan = carbonmkt_keep_plan(
 										   "SELECT 1 FROM carbonmkt.mrv_reopening "
 										   " WHERE participant_id = $1 AND year = $2 AND old_confirmed_at = $3",
-										   3, argtypes);
+										   3, argtypes, 0);
 		}
 		found = isnull ? 0 : mrv_select(reopening_plan, args, NULL, 1, "reading carbonmkt.mrv_reopening");
 		if (SPI_finish() != SPI_OK_FINISH)

@@ -659,15 +659,7 @@ journal_hash(PG_FUNCTION_ARGS)
 SPIPlanPtr
 registry_keep_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
-										  CURSOR_OPT_GENERIC_PLAN);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-			 sql, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
+	return carbonmkt_keep_plan(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 }
 
 /*
