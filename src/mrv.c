@@ -89,16 +89,167 @@ tier_index(const char *name)
  * ----------------------------------------------------------------
  */
 
+/*
+ * The room's statements, prepared and kept on first use (mrv_plan).
+ */
+typedef enum MrvPlan
+{
+	PLAN_ASSESS_REPORT,
+	PLAN_ASSESS_RULE,
+	PLAN_ASSESS_SEED,
+	PLAN_ASSESS_DEPOSIT,
+	PLAN_REVIEW_LOCK,
+	PLAN_PARTICIPANT,
+	PLAN_REVIEW_ADVANCE,
+	PLAN_EVENT,
+	PLAN_VERIFY_LOCK,
+	PLAN_VERIFY_CONFLICT,
+	PLAN_REOPENING,
+	MRV_NPLANS
+} MrvPlan;
+
+static struct
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[7];
+}			mrv_plan_def[MRV_NPLANS] =
+{
+	[PLAN_ASSESS_REPORT] = {
+		"SELECT r.participant_id, r.year, u.province::text, u.sector, "
+		"       coalesce(r.verified_t, r.emissions_t), r.findings::text, "
+		"       EXISTS (SELECT 1 FROM carbonmkt.mrv_national_naming n "
+		"                WHERE n.participant_id = r.participant_id AND n.year = r.year), "
+		"       EXISTS (SELECT 1 FROM carbonmkt.mrv_reopening o WHERE o.report_id = r.report_id) "
+		"  FROM carbonmkt.mrv_report r "
+		"  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
+		" WHERE r.report_id = $1",
+		1, {INT8OID}
+	},
+	[PLAN_ASSESS_RULE] = {
+		"SELECT jurisdiction, from_year, review_sample_share, deviation_threshold, "
+		"       deposit_due_days, deposit_missing_tolerance, deposit_late_tolerance "
+		"  FROM carbonmkt.mrv_rule "
+		" WHERE jurisdiction IN ($1, 'CN') AND from_year <= $2 "
+		" ORDER BY jurisdiction = 'CN', from_year DESC LIMIT 1",
+		2, {TEXTOID, INT4OID}
+	},
+	[PLAN_ASSESS_SEED] = {
+		"SELECT seed FROM carbonmkt.mrv_sample_seed WHERE year = $1",
+		1, {INT4OID}
+	},
+	/*
+	 * $1 unit, $2 year, $3 sector, $4 deposit_due_days, $5 annual figure.
+	 * Returns the sum of the latest version of each month's emissions
+	 * deposit, the deviation |annual - sum| / annual (NULL when the
+	 * annual figure is 0 and the sum is not), the months with a required
+	 * parameter never deposited although due, and the months first
+	 * deposited late.
+	 */
+	[PLAN_ASSESS_DEPOSIT] = {
+		"WITH req AS ("
+		"  SELECT sp.parameter, sp.counts_to_emissions "
+		"    FROM carbonmkt.mrv_sector_parameter sp "
+		"   WHERE sp.sector = $3 AND sp.from_year <= $2 "
+		"     AND (sp.until_year IS NULL OR sp.until_year >= $2)), "
+		"dep AS ("
+		"  SELECT d.month, d.parameter, d.version, d.value, d.late "
+		"    FROM carbonmkt.mrv_deposit d "
+		"   WHERE d.participant_id = $1 AND d.year = $2), "
+		"monthly AS ("
+		"  SELECT sum(l.value) AS s FROM ("
+		"    SELECT DISTINCT ON (dep.month) dep.value "
+		"      FROM dep JOIN req USING (parameter) "
+		"     WHERE req.counts_to_emissions "
+		"     ORDER BY dep.month, dep.version DESC) l) "
+		"SELECT m.s, "
+		"       CASE WHEN $5 IS NULL THEN NULL "
+		"            WHEN $5 = 0 THEN CASE WHEN coalesce(m.s, 0) = 0 THEN 0::numeric END "
+		"            ELSE round(abs($5 - coalesce(m.s, 0)) / $5, 6) END, "
+		"       (SELECT count(*)::int FROM generate_series(1, 12) AS mo(n) "
+		"         WHERE carbonmkt.mrv_deposit_due($2, mo.n, $4) < carbonmkt.business_date() "
+		"           AND EXISTS (SELECT 1 FROM req WHERE NOT EXISTS ("
+		"                 SELECT 1 FROM dep WHERE dep.month = mo.n AND dep.parameter = req.parameter))), "
+		"       (SELECT count(DISTINCT dep.month)::int FROM dep JOIN req USING (parameter) "
+		"         WHERE dep.version = 1 AND dep.late) "
+		"  FROM monthly m",
+		5, {INT8OID, INT4OID, TEXTOID, INT4OID, INT8OID}
+	},
+	/* the report (locked), its unit, and the reviewer ($2) in one statement */
+	[PLAN_REVIEW_LOCK] = {
+		"SELECT r.status::text, r.pending_tier::text, r.data_version, r.participant_id, "
+		"       r.compiled_by, r.verifier_id, r.estimator_id, "
+		"       cardinality(r.national_reasons) > 0, "
+		"       array_to_string(r.national_reasons, ', '), "
+		"       u.province::text, u.city::text, r.return_reason, "
+		"       a.participant_id IS NOT NULL, a.kind::text, a.province::text, a.city::text "
+		"  FROM carbonmkt.mrv_report r "
+		"  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
+		"  LEFT JOIN carbonmkt.participant a ON a.participant_id = $2 "
+		" WHERE r.report_id = $1 FOR UPDATE OF r",
+		2, {INT8OID, INT8OID}
+	},
+	[PLAN_PARTICIPANT] = {
+		"SELECT kind::text, province::text, city::text "
+		"  FROM carbonmkt.participant WHERE participant_id = $1",
+		1, {INT8OID}
+	},
+	[PLAN_REVIEW_ADVANCE] = {
+		"UPDATE carbonmkt.mrv_report "
+		"   SET status = $2::carbonmkt.mrv_report_status, "
+		"       pending_tier = $3::carbonmkt.mrv_tier, "
+		"       return_reason = $4, state_since = $5 "
+		" WHERE report_id = $1",
+		5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	},
+	[PLAN_EVENT] = {
+		"INSERT INTO carbonmkt.mrv_report_event "
+		"       (report_id, data_version, event, tier, actor_id, at, detail) "
+		"VALUES ($1, $2, $3, $4::carbonmkt.mrv_tier, $5, $6, $7)",
+		7, {INT8OID, INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID}
+	},
+	[PLAN_VERIFY_LOCK] = {
+		"SELECT r.status::text, r.estimated, r.estimator_id, r.year, u.province::text "
+		"  FROM carbonmkt.mrv_report r "
+		"  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
+		" WHERE r.report_id = $1 FOR UPDATE OF r",
+		1, {INT8OID}
+	},
+	[PLAN_VERIFY_CONFLICT] = {
+		"SELECT r.report_id "
+		"  FROM carbonmkt.mrv_report r "
+		"  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
+		" WHERE r.compiled_by = $1 AND u.province = $2 AND r.year = $3 "
+		" ORDER BY r.report_id LIMIT 1",
+		3, {INT8OID, TEXTOID, INT4OID}
+	},
+	[PLAN_REOPENING] = {
+		"SELECT 1 FROM carbonmkt.mrv_reopening "
+		" WHERE participant_id = $1 AND year = $2 AND old_confirmed_at = $3",
+		3, {INT8OID, INT4OID, TIMESTAMPTZOID}
+	},
+};
+
+static SPIPlanPtr mrv_plans[MRV_NPLANS];
+
+static SPIPlanPtr
+mrv_plan(MrvPlan id)
+{
+	if (mrv_plans[id] == NULL)
+		mrv_plans[id] = carbonmkt_keep_plan(mrv_plan_def[id].sql, mrv_plan_def[id].nargs,
+											 mrv_plan_def[id].argtypes, 0);
+	return mrv_plans[id];
+}
 
 /*
  * Run a saved SELECT plan; returns the number of rows (at most "limit",
  * 0 for no limit).
  */
 static uint64
-mrv_select(SPIPlanPtr plan, Datum *args, const char *nulls, long limit,
+mrv_select(MrvPlan plan, Datum *args, const char *nulls, long limit,
 		   const char *what)
 {
-	int			ret = SPI_execute_plan(plan, args, nulls, false, limit);
+	int			ret = SPI_execute_plan(mrv_plan(plan), args, nulls, false, limit);
 
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
@@ -106,10 +257,10 @@ mrv_select(SPIPlanPtr plan, Datum *args, const char *nulls, long limit,
 }
 
 static void
-mrv_modify(SPIPlanPtr plan, Datum *args, const char *nulls, int expected_ret,
+mrv_modify(MrvPlan plan, Datum *args, const char *nulls, int expected_ret,
 		   const char *what)
 {
-	int			ret = SPI_execute_plan(plan, args, nulls, false, 0);
+	int			ret = SPI_execute_plan(mrv_plan(plan), args, nulls, false, 0);
 
 	if (ret != expected_ret)
 		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
@@ -271,92 +422,6 @@ mrv_sample_draw(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-static SPIPlanPtr assess_report_plan = NULL;
-static SPIPlanPtr assess_rule_plan = NULL;
-static SPIPlanPtr assess_seed_plan = NULL;
-static SPIPlanPtr assess_deposit_plan = NULL;
-
-static void
-prepare_assess_plans(void)
-{
-	if (assess_report_plan == NULL)
-	{
-		Oid			argtypes[1] = {INT8OID};
-
-		assess_report_plan = carbonmkt_keep_plan(
-										   "SELECT r.participant_id, r.year, u.province::text, u.sector, "
-										   "       coalesce(r.verified_t, r.emissions_t), r.findings::text, "
-										   "       EXISTS (SELECT 1 FROM carbonmkt.mrv_national_naming n "
-										   "                WHERE n.participant_id = r.participant_id AND n.year = r.year), "
-										   "       EXISTS (SELECT 1 FROM carbonmkt.mrv_reopening o WHERE o.report_id = r.report_id) "
-										   "  FROM carbonmkt.mrv_report r "
-										   "  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
-										   " WHERE r.report_id = $1",
-										   1, argtypes, 0);
-	}
-	if (assess_rule_plan == NULL)
-	{
-		Oid			argtypes[2] = {TEXTOID, INT4OID};
-
-		assess_rule_plan = carbonmkt_keep_plan(
-										 "SELECT jurisdiction, from_year, review_sample_share, deviation_threshold, "
-										 "       deposit_due_days, deposit_missing_tolerance, deposit_late_tolerance "
-										 "  FROM carbonmkt.mrv_rule "
-										 " WHERE jurisdiction IN ($1, 'CN') AND from_year <= $2 "
-										 " ORDER BY jurisdiction = 'CN', from_year DESC LIMIT 1",
-										 2, argtypes, 0);
-	}
-	if (assess_seed_plan == NULL)
-	{
-		Oid			argtypes[1] = {INT4OID};
-
-		assess_seed_plan = carbonmkt_keep_plan(
-										 "SELECT seed FROM carbonmkt.mrv_sample_seed WHERE year = $1",
-										 1, argtypes, 0);
-	}
-	if (assess_deposit_plan == NULL)
-	{
-		Oid			argtypes[5] = {INT8OID, INT4OID, TEXTOID, INT4OID, INT8OID};
-
-		/*
-		 * $1 unit, $2 year, $3 sector, $4 deposit_due_days, $5 annual figure.
-		 * Returns the sum of the latest version of each month's emissions
-		 * deposit, the deviation |annual - sum| / annual (NULL when the
-		 * annual figure is 0 and the sum is not), the months with a required
-		 * parameter never deposited although due, and the months first
-		 * deposited late.
-		 */
-		assess_deposit_plan = carbonmkt_keep_plan(
-											"WITH req AS ("
-											"  SELECT sp.parameter, sp.counts_to_emissions "
-											"    FROM carbonmkt.mrv_sector_parameter sp "
-											"   WHERE sp.sector = $3 AND sp.from_year <= $2 "
-											"     AND (sp.until_year IS NULL OR sp.until_year >= $2)), "
-											"dep AS ("
-											"  SELECT d.month, d.parameter, d.version, d.value, d.late "
-											"    FROM carbonmkt.mrv_deposit d "
-											"   WHERE d.participant_id = $1 AND d.year = $2), "
-											"monthly AS ("
-											"  SELECT sum(l.value) AS s FROM ("
-											"    SELECT DISTINCT ON (dep.month) dep.value "
-											"      FROM dep JOIN req USING (parameter) "
-											"     WHERE req.counts_to_emissions "
-											"     ORDER BY dep.month, dep.version DESC) l) "
-											"SELECT m.s, "
-											"       CASE WHEN $5 IS NULL THEN NULL "
-											"            WHEN $5 = 0 THEN CASE WHEN coalesce(m.s, 0) = 0 THEN 0::numeric END "
-											"            ELSE round(abs($5 - coalesce(m.s, 0)) / $5, 6) END, "
-											"       (SELECT count(*)::int FROM generate_series(1, 12) AS mo(n) "
-											"         WHERE carbonmkt.mrv_deposit_due($2, mo.n, $4) < carbonmkt.business_date() "
-											"           AND EXISTS (SELECT 1 FROM req WHERE NOT EXISTS ("
-											"                 SELECT 1 FROM dep WHERE dep.month = mo.n AND dep.parameter = req.parameter))), "
-											"       (SELECT count(DISTINCT dep.month)::int FROM dep JOIN req USING (parameter) "
-											"         WHERE dep.version = 1 AND dep.late) "
-											"  FROM monthly m",
-											5, argtypes, 0);
-	}
-}
-
 /* result columns of carbonmkt.mrv_assessment */
 enum
 {
@@ -431,11 +496,10 @@ mrv_assess(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	spicxt = CurrentMemoryContext;
-	prepare_assess_plans();
 
 	/* the report and its unit */
 	args[0] = Int64GetDatum(report_id);
-	if (mrv_select(assess_report_plan, args, NULL, 1, "reading the report") != 1)
+	if (mrv_select(PLAN_ASSESS_REPORT, args, NULL, 1, "reading the report") != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_MRV_UNKNOWN_OBJECT),
 				 errmsg("report " INT64_FORMAT " does not exist", report_id)));
@@ -452,7 +516,7 @@ mrv_assess(PG_FUNCTION_ARGS)
 	/* the rule in force */
 	args[0] = CStringGetTextDatum(province ? province : "");
 	args[1] = Int32GetDatum(year);
-	if (mrv_select(assess_rule_plan, args, NULL, 1, "reading carbonmkt.mrv_rule") != 1)
+	if (mrv_select(PLAN_ASSESS_RULE, args, NULL, 1, "reading carbonmkt.mrv_rule") != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_MRV_NO_RULE),
 				 errmsg("no MRV rule for province %s and year %d", province ? province : "(none)", year),
@@ -473,7 +537,7 @@ mrv_assess(PG_FUNCTION_ARGS)
 
 	/* the year's seed and this unit's draw */
 	args[0] = Int32GetDatum(year);
-	if (mrv_select(assess_seed_plan, args, NULL, 1, "reading carbonmkt.mrv_sample_seed") != 1)
+	if (mrv_select(PLAN_ASSESS_SEED, args, NULL, 1, "reading carbonmkt.mrv_sample_seed") != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_MRV_NO_RULE),
 				 errmsg("no re-review sample seed is recorded for %d", year),
@@ -492,7 +556,7 @@ mrv_assess(PG_FUNCTION_ARGS)
 	args[3] = Int32GetDatum(due_days);
 	args[4] = Int64GetDatum(annual);
 	argnulls[4] = annual_null ? 'n' : ' ';
-	if (mrv_select(assess_deposit_plan, args, argnulls, 1, "reading carbonmkt.mrv_deposit") != 1)
+	if (mrv_select(PLAN_ASSESS_DEPOSIT, args, argnulls, 1, "reading carbonmkt.mrv_deposit") != 1)
 		elog(ERROR, "the deposit assessment returned no row");
 	{
 		bool		sum_null;
@@ -556,64 +620,6 @@ mrv_assess(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-static SPIPlanPtr review_lock_plan = NULL;
-static SPIPlanPtr participant_plan = NULL;
-static SPIPlanPtr review_advance_plan = NULL;
-static SPIPlanPtr event_plan = NULL;
-
-static void
-prepare_review_plans(void)
-{
-	if (review_lock_plan == NULL)
-	{
-		Oid			argtypes[2] = {INT8OID, INT8OID};
-
-		/* the report (locked), its unit, and the reviewer ($2) in one statement */
-		review_lock_plan = carbonmkt_keep_plan(
-										 "SELECT r.status::text, r.pending_tier::text, r.data_version, r.participant_id, "
-										 "       r.compiled_by, r.verifier_id, r.estimator_id, "
-										 "       cardinality(r.national_reasons) > 0, "
-										 "       array_to_string(r.national_reasons, ', '), "
-										 "       u.province::text, u.city::text, r.return_reason, "
-										 "       a.participant_id IS NOT NULL, a.kind::text, a.province::text, a.city::text "
-										 "  FROM carbonmkt.mrv_report r "
-										 "  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
-										 "  LEFT JOIN carbonmkt.participant a ON a.participant_id = $2 "
-										 " WHERE r.report_id = $1 FOR UPDATE OF r",
-										 2, argtypes, 0);
-	}
-	if (participant_plan == NULL)
-	{
-		Oid			argtypes[1] = {INT8OID};
-
-		participant_plan = carbonmkt_keep_plan(
-										 "SELECT kind::text, province::text, city::text "
-										 "  FROM carbonmkt.participant WHERE participant_id = $1",
-										 1, argtypes, 0);
-	}
-	if (review_advance_plan == NULL)
-	{
-		Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-
-		review_advance_plan = carbonmkt_keep_plan(
-											"UPDATE carbonmkt.mrv_report "
-											"   SET status = $2::carbonmkt.mrv_report_status, "
-											"       pending_tier = $3::carbonmkt.mrv_tier, "
-											"       return_reason = $4, state_since = $5 "
-											" WHERE report_id = $1",
-											5, argtypes, 0);
-	}
-	if (event_plan == NULL)
-	{
-		Oid			argtypes[7] = {INT8OID, INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID};
-
-		event_plan = carbonmkt_keep_plan(
-								   "INSERT INTO carbonmkt.mrv_report_event "
-								   "       (report_id, data_version, event, tier, actor_id, at, detail) "
-								   "VALUES ($1, $2, $3, $4::carbonmkt.mrv_tier, $5, $6, $7)",
-								   7, argtypes, 0);
-	}
-}
 
 /* The reviewer (or verifier) participant: kind, province, city. */
 typedef struct MrvParty
@@ -629,7 +635,7 @@ read_party(int64 participant_id, MrvParty *party)
 	Datum		args[1];
 
 	args[0] = Int64GetDatum(participant_id);
-	if (mrv_select(participant_plan, args, NULL, 1, "reading the participant") != 1)
+	if (mrv_select(PLAN_PARTICIPANT, args, NULL, 1, "reading the participant") != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_UNKNOWN_PARTICIPANT),
 				 errmsg("participant " INT64_FORMAT " does not exist", participant_id)));
@@ -744,12 +750,11 @@ mrv_review_guard(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	prepare_review_plans();
 
 	/* lock the report: reviews and corrections of one report serialise here */
 	args[0] = Int64GetDatum(report_id);
 	args[1] = Int64GetDatum(reviewer_id);
-	if (mrv_select(review_lock_plan, args, NULL, 1, "locking the report") != 1)
+	if (mrv_select(PLAN_REVIEW_LOCK, args, NULL, 1, "locking the report") != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_MRV_UNKNOWN_OBJECT),
 				 errmsg("report " INT64_FORMAT " does not exist", report_id)));
@@ -878,7 +883,7 @@ mrv_review_guard(PG_FUNCTION_ARGS)
 	args[3] = approve ? (Datum) 0 : CStringGetTextDatum(reason);
 	argnulls[3] = approve ? 'n' : ' ';
 	args[4] = reviewed_at;
-	mrv_modify(review_advance_plan, args, argnulls, SPI_OK_UPDATE, "moving the report on");
+	mrv_modify(PLAN_REVIEW_ADVANCE, args, argnulls, SPI_OK_UPDATE, "moving the report on");
 
 	memset(argnulls, ' ', sizeof(argnulls));
 	args[0] = Int64GetDatum(report_id);
@@ -893,7 +898,7 @@ mrv_review_guard(PG_FUNCTION_ARGS)
 		args[6] = CStringGetTextDatum(psprintf("next: %s review", tier_names[next]));
 	else
 		args[6] = CStringGetTextDatum("every required tier approved; waiting for confirmation");
-	mrv_modify(event_plan, args, argnulls, SPI_OK_INSERT, "logging the review");
+	mrv_modify(PLAN_EVENT, args, argnulls, SPI_OK_INSERT, "logging the review");
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
@@ -905,36 +910,6 @@ mrv_review_guard(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-static SPIPlanPtr verify_lock_plan = NULL;
-static SPIPlanPtr verify_conflict_plan = NULL;
-
-static void
-prepare_verify_plans(void)
-{
-	if (verify_lock_plan == NULL)
-	{
-		Oid			argtypes[1] = {INT8OID};
-
-		verify_lock_plan = carbonmkt_keep_plan(
-										 "SELECT r.status::text, r.estimated, r.estimator_id, r.year, u.province::text "
-										 "  FROM carbonmkt.mrv_report r "
-										 "  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
-										 " WHERE r.report_id = $1 FOR UPDATE OF r",
-										 1, argtypes, 0);
-	}
-	if (verify_conflict_plan == NULL)
-	{
-		Oid			argtypes[3] = {INT8OID, TEXTOID, INT4OID};
-
-		verify_conflict_plan = carbonmkt_keep_plan(
-											 "SELECT r.report_id "
-											 "  FROM carbonmkt.mrv_report r "
-											 "  JOIN carbonmkt.participant u ON u.participant_id = r.participant_id "
-											 " WHERE r.compiled_by = $1 AND u.province = $2 AND r.year = $3 "
-											 " ORDER BY r.report_id LIMIT 1",
-											 3, argtypes, 0);
-	}
-}
 
 /*
  * mrv_verification_guard()
@@ -978,11 +953,9 @@ mrv_verification_guard(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	prepare_verify_plans();
-	prepare_review_plans();
 
 	args[0] = Int64GetDatum(report_id);
-	if (mrv_select(verify_lock_plan, args, NULL, 1, "locking the report") != 1)
+	if (mrv_select(PLAN_VERIFY_LOCK, args, NULL, 1, "locking the report") != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_MRV_UNKNOWN_OBJECT),
 				 errmsg("report " INT64_FORMAT " does not exist", report_id)));
@@ -1027,7 +1000,7 @@ mrv_verification_guard(PG_FUNCTION_ARGS)
 	args[0] = Int64GetDatum(verifier_id);
 	args[1] = CStringGetTextDatum(province ? province : "");
 	args[2] = Int32GetDatum(year);
-	if (mrv_select(verify_conflict_plan, args, NULL, 1, "checking the conflict of interest") == 1)
+	if (mrv_select(PLAN_VERIFY_CONFLICT, args, NULL, 1, "checking the conflict of interest") == 1)
 	{
 		bool		n;
 		int64		compiled = spi_int8(1, &n);
@@ -1049,7 +1022,6 @@ mrv_verification_guard(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-static SPIPlanPtr reopening_plan = NULL;
 
 /*
  * mrv_confirmed_guard()
@@ -1091,16 +1063,7 @@ mrv_confirmed_guard(PG_FUNCTION_ARGS)
 		args[2] = tuple_attr(tuple, tupdesc, "confirmed_at", &isnull);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (reopening_plan == NULL)
-		{
-			Oid			argtypes[3] = {INT8OID, INT4OID, TIMESTAMPTZOID};
-
-			reopening_plan = carbonmkt_keep_plan(
-										   "SELECT 1 FROM carbonmkt.mrv_reopening "
-										   " WHERE participant_id = $1 AND year = $2 AND old_confirmed_at = $3",
-										   3, argtypes, 0);
-		}
-		found = isnull ? 0 : mrv_select(reopening_plan, args, NULL, 1, "reading carbonmkt.mrv_reopening");
+		found = isnull ? 0 : mrv_select(PLAN_REOPENING, args, NULL, 1, "reading carbonmkt.mrv_reopening");
 		if (SPI_finish() != SPI_OK_FINISH)
 			elog(ERROR, "SPI_finish failed");
 		if (found == 1)
