@@ -620,7 +620,6 @@ mrv_assess(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-
 /* The reviewer (or verifier) participant: kind, province, city. */
 typedef struct MrvParty
 {
@@ -910,7 +909,6 @@ mrv_review_guard(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-
 /*
  * mrv_verification_guard()
  *		BEFORE INSERT FOR EACH ROW trigger of carbonmkt.mrv_verification:
@@ -1021,7 +1019,6 @@ mrv_verification_guard(PG_FUNCTION_ARGS)
  *		Confirmed emissions are immutable (经确认排放量)
  * ----------------------------------------------------------------
  */
-
 
 /*
  * mrv_confirmed_guard()
