@@ -99,6 +99,7 @@ CREATE TABLE bench_balances (account_id bigint, instrument carbonmkt.instrument,
 \echo '-- candidate on the first' :base_orders 'orders: the C engine (carbonmkt._process_queue)'
 BEGIN;
 SELECT clock_timestamp() AS t0 \gset
+SET LOCAL carbonmkt.acting_room = 'market';  -- what CALL process_queue() sets
 CREATE TEMP TABLE r AS SELECT * FROM carbonmkt._process_queue(1, :base_orders);
 ALTER TABLE r ADD COLUMN ms float8;
 UPDATE r SET ms = extract(epoch FROM clock_timestamp() - :'t0') * 1000;
@@ -160,6 +161,7 @@ SELECT :trades_differing = 0 AND :trade_count_difference = 0 AND :orders_differi
 CHECKPOINT;
 BEGIN;
 SELECT clock_timestamp() AS t0 \gset
+SET LOCAL carbonmkt.acting_room = 'market';  -- what CALL process_queue() sets
 CREATE TEMP TABLE r AS SELECT * FROM carbonmkt._process_queue(1, NULL);
 ALTER TABLE r ADD COLUMN ms float8;
 UPDATE r SET ms = extract(epoch FROM clock_timestamp() - :'t0') * 1000;
