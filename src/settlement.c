@@ -351,6 +351,7 @@ find_holding(Holding *h, int n, const AssetKey *k)
 {
 	Holding		probe;
 
+	memset(&probe, 0, sizeof(probe));
 	probe.key = *k;
 	return (Holding *) bsearch(&probe, h, n, sizeof(Holding), cmp_holding);
 }
@@ -720,6 +721,7 @@ carbonmkt_settle_batch(PG_FUNCTION_ARGS)
 			BatchHold	probe;
 			BatchHold  *h;
 
+			memset(&probe, 0, sizeof(probe));
 			probe.hold_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 			h = bsearch(&probe, holds, nholds, sizeof(BatchHold), cmp_hold);
 			if (h == NULL)
