@@ -19,17 +19,21 @@
  *	  orders that cross the incoming limit, in price-time order, a chunk at a
  *	  time, so a deep book costs nothing for an order that does not reach it.
  *
- * Settlement goes through the registry's public functions only, with saved
- * plans, directly between the parties (plan_settlement): each sell order's
- * hold delivers to each buyer's holding account and each buy order's hold
- * pays each seller's cash account -- one call per pair of hold and
- * receiving account, so a fill between two orders costs two calls plus the
- * fees.  Fees go to the product's clearing account (the exchange's): for one
- * incoming order straight from the buy order's hold; for a batch once per
- * party's cash account, so that no account receives a posting per order
- * (postings on one account within one transaction get slower with their
- * number; doc/market.md).  Orders that ended release what their holds still
- * freeze.  Everything commits or rolls back with the trades.
+ * Settlement goes through the registry's functions only, with saved plans.
+ * A flush of CEA settles as the national rules do, "逐笔全额清算、统一交收"
+ * (plan_unified, execute_unified): every fill is cleared gross in memory --
+ * the seller's hold gives up the tonnes, the buyer's hold the value plus its
+ * fee; the buyer's holding account gets the tonnes, the seller's cash
+ * account the value minus its fee, the product's clearing account (the
+ * exchange's) both fees -- and the whole flush then settles in one registry
+ * posting, carbonmkt.settle_batch (src/settlement.c): per hold what it
+ * spends and whether the rest is released (the order ended), per receiving
+ * account the net credit.  CCER moves by serial block and keeps the per-call
+ * path (plan_settlement, execute_settlement): transfer_from_hold per pair of
+ * hold and receiving account, fees from the buy order's hold for one
+ * incoming order and once per party's cash account for a batch, and
+ * release_hold per ended order.  Everything commits or rolls back with the
+ * trades.
  *
  * The caller holds the product's matcher lock: the row of
  * carbonmkt.product_day for the product and the business date, locked FOR
