@@ -19,7 +19,7 @@ PG_CFLAGS   = -Wall -Werror
 # The install script is the concatenation of src/<room>.sql in this fixed order
 # (types first: everything else uses them; access and reporting last: they grant
 # on and read from every other room).  See doc/development.md.
-SQL_ORDER   = types registry mrv allocation market compliance access reporting
+SQL_ORDER   = types registry settlement mrv allocation market compliance access reporting
 SQL_PARTS   = $(foreach s,$(SQL_ORDER),$(wildcard src/$(s).sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 

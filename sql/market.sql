@@ -161,7 +161,10 @@ SELECT * FROM orders WHERE id >= 3;
 SELECT o.id, o.notional, o.fees, fee_fen(o.notional, 0.0005) AS fee_of_total FROM orders o WHERE o.id IN (3, 4, 6);
 -- the buyer's hold was 1,200 t x 61.00 + fee = 73,236.60 CNY; it paid 72,950.00 + 36.48 and the rest was released
 SELECT hold_id, account_id, quantity, remaining, status FROM hold WHERE hold_id = (SELECT hold_id FROM market_order WHERE order_id = 6);
--- delivery versus payment: allowances seller -> clearing -> buyer, cash buyer -> clearing -> sellers, fees stay in clearing
+-- delivery versus payment in one registry posting (统一交收, carbonmkt.settle_batch): one journal row
+-- per hold (sellers' holds 3 and 4 deliver 700 t and 500 t; the buyer's hold 6 pays value + its fee and
+-- releases the rest), one per receiving account (the buyer's 1,200 t, each seller value - its fee,
+-- the clearing account both fees)
 SELECT * FROM bal;
 SELECT j.account_id, j.kind, j.instrument, j.amount, j.held_change, j.counterparty, j.hold_id, j.memo
   FROM journal j JOIN posting p USING (posting_id)
@@ -263,18 +266,25 @@ SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 10, 66.93, participa
 SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 10, 54.75, participant_id => 6)$$) AS below_new_band;
 SELECT submit_order('CEA2024', 'sell', 1300, 66.92, participant_id => 6) AS fund_sells_yesterdays_units;
 SELECT business_date, prev_close_fen FROM product_day WHERE product_id = 1 ORDER BY 1;
--- Settlement of a batch.  A single incoming order settles directly and its buy hold pays
--- both fees (above).  In a batch (process_queue) each party pays its fees of the batch once
--- from its cash account: three sells of unit 1 meet three buys of unit 2: 3 deliveries,
--- 3 payments of the whole price, 3 releases of what the filled buys still held (their fees
--- among it), then unit 1 and unit 2 each pay their fees (11 registry calls).
+-- Settlement of a batch: like a single order (above), one posting for the whole batch
+-- (统一交收): three sells of unit 1 meet three buys of unit 2 at their limit; one journal row per
+-- hold (all consumed: each buy held exactly value + fee, 600,300 fen) and one per receiving
+-- account (unit 2's 300 t, unit 1's value - its fees, the clearing account both sides' fees):
+-- 1 registry call.  _process_queue is internal: process_queue runs it as the market room, so
+-- calling it directly needs the room set (carbonmkt.settle_batch refuses anyone else).
 SELECT max(posting_id) AS p FROM posting \gset
 SELECT queue_order('CEA2024', 'sell', 100, 60.00, participant_id => 4) FROM generate_series(1, 3);
 SELECT queue_order('CEA2024', 'buy', 100, 60.00, participant_id => 5) FROM generate_series(1, 3);
 SELECT max(posting_id) AS p FROM posting \gset
+SELECT pg_temp.err($$SELECT _process_queue(1, NULL)$$) AS not_as_the_market_room;
+SET carbonmkt.acting_room = 'market';
 SELECT orders, trades, resting, ended, registry_calls, settlement FROM _process_queue(1, NULL);
-SELECT j.account_id, j.kind, j.instrument, j.amount, j.held_change, j.counterparty, j.memo FROM journal j
+RESET carbonmkt.acting_room;
+SELECT j.account_id, j.kind, j.instrument, j.amount, j.held_change, j.counterparty, j.hold_id, j.memo FROM journal j
  WHERE j.posting_id > :p ORDER BY j.entry_id;
+SELECT hold_id, quantity, remaining, status, ended_posting = :p + 1 AS ended_by_the_batch FROM hold
+ WHERE hold_id IN (SELECT hold_id FROM market_order WHERE order_id BETWEEN 20 AND 25) ORDER BY hold_id;
+SELECT * FROM verify_ledger();
 -- the exchange closes CEA2025 early: no more orders in it today
 SELECT * FROM end_of_day(product => 'CEA2025');
 SELECT pg_temp.errd($$SELECT submit_order('CEA2025', 'buy', 10, 60.00, participant_id => 6)$$) AS product_closed;

@@ -6,8 +6,9 @@
 -- C: src/matching.c.  Documentation: doc/market.md.
 --
 -- The market never writes registry tables: every movement of allowances and
--- cash goes through the registry's public functions (hold, release_hold,
--- transfer_from_hold, transfer_cea/_ccer/_cny), called from SECURITY DEFINER
+-- cash goes through the registry's functions (hold, release_hold, and for the
+-- fills of a flush the unified settlement settle_batch, 统一交收; CCER:
+-- transfer_from_hold), called from SECURITY DEFINER
 -- functions that carry SET carbonmkt.acting_room = 'market' after the market has
 -- authorised its caller (doc/registry.md, "Rooms that post").
 -------------------------------------------------------------------------------
@@ -941,7 +942,7 @@ CREATE FUNCTION carbonmkt._process_queue(product_id int, max_orders int,
 	AS 'MODULE_PATHNAME', 'market_process_queue'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION carbonmkt._process_queue(int, int) IS
-  'Internal (C): takes the product''s matcher lock, loads the day''s book into memory, matches up to max_orders queued listed orders (all when NULL) in order id sequence, then writes all trades and order states set-wise and settles the batch DvP.  Returns counts, the time of each phase and the settlement plan used (netted or direct).';
+  'Internal (C): takes the product''s matcher lock, loads the day''s book into memory, matches up to max_orders queued listed orders (all when NULL) in order id sequence, then writes all trades and order states set-wise and settles the batch DvP.  Returns counts, the time of each phase and the settlement used (unified: one carbonmkt.settle_batch posting; direct: per-call, CCER).  Settles as the market room only (process_queue sets carbonmkt.acting_room).';
 
 CREATE FUNCTION carbonmkt._settle_fills(p_mode carbonmkt.trade_mode, buy_orders bigint[], sell_orders bigint[],
                                         quantities bigint[], prices bigint[]) RETURNS bigint

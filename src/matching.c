@@ -19,17 +19,21 @@
  *	  orders that cross the incoming limit, in price-time order, a chunk at a
  *	  time, so a deep book costs nothing for an order that does not reach it.
  *
- * Settlement goes through the registry's public functions only, with saved
- * plans, directly between the parties (plan_settlement): each sell order's
- * hold delivers to each buyer's holding account and each buy order's hold
- * pays each seller's cash account -- one call per pair of hold and
- * receiving account, so a fill between two orders costs two calls plus the
- * fees.  Fees go to the product's clearing account (the exchange's): for one
- * incoming order straight from the buy order's hold; for a batch once per
- * party's cash account, so that no account receives a posting per order
- * (postings on one account within one transaction get slower with their
- * number; doc/market.md).  Orders that ended release what their holds still
- * freeze.  Everything commits or rolls back with the trades.
+ * Settlement goes through the registry's functions only, with saved plans.
+ * A flush of CEA settles as the national rules do, "逐笔全额清算、统一交收"
+ * (plan_unified, execute_unified): every fill is cleared gross in memory --
+ * the seller's hold gives up the tonnes, the buyer's hold the value plus its
+ * fee; the buyer's holding account gets the tonnes, the seller's cash
+ * account the value minus its fee, the product's clearing account (the
+ * exchange's) both fees -- and the whole flush then settles in one registry
+ * posting, carbonmkt.settle_batch (src/settlement.c): per hold what it
+ * spends and whether the rest is released (the order ended), per receiving
+ * account the net credit.  CCER moves by serial block and keeps the per-call
+ * path (plan_settlement, execute_settlement): transfer_from_hold per pair of
+ * hold and receiving account, fees from the buy order's hold for one
+ * incoming order and once per party's cash account for a batch, and
+ * release_hold per ended order.  Everything commits or rolls back with the
+ * trades.
  *
  * The caller holds the product's matcher lock: the row of
  * carbonmkt.product_day for the product and the business date, locked FOR
@@ -107,6 +111,7 @@ typedef struct MktOrder
 	int64		take_order_id;	/* 摘牌 target, 0 for none */
 	int64		hold_id;
 	int64		hold_left;		/* what the hold still freezes: t or fen */
+	int64		hold_left0;		/* hold_left when loaded */
 	int64		notional;		/* fen traded so far */
 	int64		fees;			/* fen of fees paid so far */
 	int64		holding_account;
@@ -226,6 +231,7 @@ typedef enum PlanId
 	P_FROM_HOLD,
 	P_CNY,
 	P_RELEASE,
+	P_SETTLE_BATCH,
 	NUM_PLANS
 } PlanId;
 
@@ -235,6 +241,8 @@ typedef struct PlanDef
 	int			nargs;
 	Oid			argtypes[13];
 } PlanDef;
+
+
 
 static const PlanDef plan_defs[NUM_PLANS] = {
 	[P_NOW] = {"SELECT t, carbonmkt.business_date(t) FROM carbonmkt.clock_now() t", 0, {0}},
@@ -290,6 +298,9 @@ static const PlanDef plan_defs[NUM_PLANS] = {
 	{INT8OID, INT8OID, INT8OID, TEXTOID}},
 	[P_CNY] = {"SELECT carbonmkt.transfer_cny($1, $2, $3, NULL, $4)", 4, {INT8OID, INT8OID, INT8OID, TEXTOID}},
 	[P_RELEASE] = {"SELECT carbonmkt.release_hold($1, NULL, $2)", 2, {INT8OID, TEXTOID}},
+	[P_SETTLE_BATCH] = {"SELECT carbonmkt.settle_batch($1, $2, $3, $4, $5::text[]::carbonmkt.instrument[], $6, $7, $8, "
+		"NULL, $9)", 9, {INT8ARRAYOID, INT8ARRAYOID, BOOLARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+	TEXTARRAYOID, INT8ARRAYOID, TEXTOID}},
 };
 
 static SPIPlanPtr plans[NUM_PLANS];
@@ -483,6 +494,7 @@ order_from_tuple(Engine *e, HeapTuple tup, TupleDesc desc, bool *fresh)
 	o->take_order_id = get_int8(tup, desc, 8);
 	o->hold_id = get_int8(tup, desc, 9);
 	o->hold_left = get_int8(tup, desc, 10);
+	o->hold_left0 = o->hold_left;
 	o->notional = get_int8(tup, desc, 11);
 	o->fees = get_int8(tup, desc, 12);
 	o->holding_account = get_int8(tup, desc, 13);
@@ -1223,6 +1235,157 @@ execute_settlement(Engine *e, Settlement *st)
 }
 
 /*
+ * The unified settlement (统一交收) of a flush: every trade cleared gross in
+ * memory, then one registry posting for all of them (carbonmkt.settle_batch,
+ * src/settlement.c): what each order's hold gives up and whether the rest is
+ * released, and what each receiving account gets, net.
+ */
+typedef struct Unified
+{
+	int			nholds;
+	int64	   *hold_ids;
+	int64	   *spent;
+	bool	   *release;
+	HTAB	   *units;			/* buyer's holding account -> t of the product */
+	HTAB	   *cash;			/* seller's cash / the clearing account -> fen */
+} Unified;
+
+static bool
+use_unified(const Engine *e)
+{
+	/*
+	 * Every CEA flush, a single incoming order too (faster than the per-call
+	 * path under market_continuous, doc/performance.md).  CCER moves by
+	 * serial block: the per-call path (transfer_from_hold).
+	 */
+	return strcmp(e->instrument, "CEA") == 0;
+}
+
+/*
+ * plan_unified
+ *		Clear every fill gross: the buyer's hold pays value + the buyer's fee,
+ *		the seller's hold delivers the tonnes; the buyer's holding account
+ *		receives the tonnes, the seller's cash account value - the seller's
+ *		fee, the product's clearing account both fees.  Every order that ended
+ *		releases what its hold still freezes.  The orders' hold_left become
+ *		their final values here (before the orders are written).
+ */
+static Unified
+plan_unified(Engine *e)
+{
+	Unified		u;
+	HASHCTL		hc;
+
+	memset(&hc, 0, sizeof(hc));
+	hc.keysize = sizeof(int64);
+	hc.entrysize = sizeof(Credit);
+	hc.hcxt = CurrentMemoryContext;
+	u.units = hash_create("carbonmkt unit credits", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	u.cash = hash_create("carbonmkt cash credits", 256, &hc, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = 0; i < e->nfills; i++)
+	{
+		Fill	   *f = &e->fills[i];
+		int64		notional = f->quantity * f->price;	/* checked in fill() */
+
+		add_credit(u.units, f->buy->holding_account, f->quantity);
+		add_credit(u.cash, f->sell->cash_account, notional - f->sell_fee);
+		add_credit(u.cash, e->clearing, add_checked(f->buy_fee, f->sell_fee));
+	}
+
+	u.nholds = 0;
+	u.hold_ids = palloc(sizeof(int64) * Max(e->ndirty, 1));
+	u.spent = palloc(sizeof(int64) * Max(e->ndirty, 1));
+	u.release = palloc(sizeof(bool) * Max(e->ndirty, 1));
+	for (int i = 0; i < e->ndirty; i++)
+	{
+		MktOrder   *o = e->dirty[i];
+		bool		ended = STATE_ENDED(o->state);
+		int64		spent = o->hold_left0 - o->hold_left;
+
+		if (ended)
+		{
+			o->release = o->hold_left;
+			o->hold_left = 0;
+		}
+		if (spent == 0 && o->release == 0)
+			continue;
+		if (o->hold_id == 0)
+			elog(ERROR, "market: order " INT64_FORMAT " has no hold to settle", o->order_id);
+		u.hold_ids[u.nholds] = o->hold_id;
+		u.spent[u.nholds] = spent;
+		u.release[u.nholds] = ended;
+		u.nholds++;
+	}
+	return u;
+}
+
+static void
+execute_unified(Engine *e, Unified *u)
+{
+	Credit	   *units;
+	Credit	   *cash;
+	int			nunits;
+	int			ncash;
+	int			n;
+	int64	   *acc;
+	int64	   *amt;
+	const char **instr;
+	int32	   *vintage;
+	const char **project;
+	Datum		v[9];
+
+	if (u->nholds == 0)
+		return;
+	units = sorted_credits(u->units, &nunits);
+	cash = sorted_credits(u->cash, &ncash);
+	n = nunits + ncash;
+	acc = palloc(sizeof(int64) * Max(n, 1));
+	amt = palloc(sizeof(int64) * Max(n, 1));
+	instr = palloc(sizeof(char *) * Max(n, 1));
+	vintage = palloc(sizeof(int32) * Max(n, 1));
+	project = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < nunits; i++)
+	{
+		acc[i] = units[i].account;
+		amt[i] = units[i].amount;
+		instr[i] = e->instrument;
+		vintage[i] = e->vintage;
+		project[i] = e->project;
+	}
+	for (int i = 0; i < ncash; i++)
+	{
+		acc[nunits + i] = cash[i].account;
+		amt[nunits + i] = cash[i].amount;
+		instr[nunits + i] = "CNY";
+		vintage[nunits + i] = 0;
+		project[nunits + i] = "";
+	}
+	v[0] = int8_array(u->hold_ids, u->nholds);
+	v[1] = int8_array(u->spent, u->nholds);
+	{
+		Datum	   *d = palloc(sizeof(Datum) * u->nholds);
+
+		for (int i = 0; i < u->nholds; i++)
+			d[i] = BoolGetDatum(u->release[i]);
+		v[2] = PointerGetDatum(construct_array(d, u->nholds, BOOLOID, 1, true, TYPALIGN_CHAR));
+	}
+	v[3] = int8_array(acc, n);
+	v[4] = text_array(instr, n);
+	{
+		Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+		for (int i = 0; i < n; i++)
+			d[i] = Int32GetDatum(vintage[i]);
+		v[5] = PointerGetDatum(construct_array(d, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	}
+	v[6] = text_array(project, n);
+	v[7] = int8_array(amt, n);
+	v[8] = CStringGetTextDatum(psprintf("market %s %s: unified settlement (统一交收) of %d trades",
+										e->code, e->mode, e->nfills));
+	registry_call(e, P_SETTLE_BATCH, v);
+}
+
+/*
  * engine_flush
  *		Plan the settlement, write the trades and the orders, advance the
  *		book's priority counter, settle.  Returns the first trade id (0 when
@@ -1235,10 +1398,14 @@ engine_flush(Engine *e)
 				t1,
 				t2;
 	int64		first;
-	Settlement	st;
+	Settlement	st = {0};
+	Unified		un = {0};
 
 	INSTR_TIME_SET_CURRENT(t0);
-	st = plan_settlement(e);
+	if (use_unified(e))
+		un = plan_unified(e);
+	else
+		st = plan_settlement(e);
 	first = write_trades(e);
 	write_orders(e);
 	if (e->book_seq != e->book_seq0)
@@ -1251,7 +1418,10 @@ engine_flush(Engine *e)
 		run(P_SET_SEQ, v, NULL, 0, SPI_OK_UPDATE);
 	}
 	INSTR_TIME_SET_CURRENT(t1);
-	execute_settlement(e, &st);
+	if (use_unified(e))
+		execute_unified(e, &un);
+	else
+		execute_settlement(e, &st);
 	INSTR_TIME_SET_CURRENT(t2);
 	INSTR_TIME_SUBTRACT(t2, t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
@@ -1374,7 +1544,8 @@ market_process_queue(PG_FUNCTION_ARGS)
 	result[6] = Float8GetDatum(match_ms);
 	result[7] = Float8GetDatum(e->write_ms);
 	result[8] = Float8GetDatum(e->settle_ms);
-	result[9] = CStringGetTextDatum(e->batch ? "direct, fees per account" : "direct, fees from holds");
+	result[9] = CStringGetTextDatum(use_unified(e) ? "unified, one posting" :
+									e->batch ? "direct, fees per account" : "direct, fees from holds");
 	engine_end(e);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, nulls)));
 }

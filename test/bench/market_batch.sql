@@ -16,6 +16,8 @@
 -- transaction on the same queue, rolled back; timed in the server.  On the common prefix
 -- the candidate's and the baseline's trades, order states and account balances must be
 -- identical, and verify_ledger() clean after each run: the benchmark fails otherwise.
+-- The candidate settles each batch in one registry posting (统一交收, carbonmkt.settle_batch):
+-- one journal row per hold it spends or releases and one per receiving account and asset.
 -- Prints orders/s and the ratios; targets: candidate >= 20x the baseline, <= 2x the floor.
 \set ON_ERROR_STOP on
 \set QUIET on
@@ -90,7 +92,7 @@ VACUUM ANALYZE;
 CHECKPOINT;
 
 CREATE TABLE bench_result (side text, ms float8, orders bigint, trades bigint, registry_calls bigint,
-                           load_ms float8, match_ms float8, write_ms float8, settle_ms float8);
+                           load_ms float8, match_ms float8, write_ms float8, settle_ms float8, journal_rows bigint);
 CREATE TABLE bench_trades (LIKE carbonmkt.trade);
 CREATE TABLE bench_orders (LIKE carbonmkt.market_order);
 CREATE TABLE bench_balances (account_id bigint, instrument carbonmkt.instrument, vintage int, balance bigint, held bigint);
@@ -99,14 +101,17 @@ CREATE TABLE bench_balances (account_id bigint, instrument carbonmkt.instrument,
 \echo '-- candidate on the first' :base_orders 'orders: the C engine (carbonmkt._process_queue)'
 BEGIN;
 SELECT clock_timestamp() AS t0 \gset
+SET LOCAL carbonmkt.acting_room = 'market';  -- what CALL process_queue() sets
+SELECT coalesce(max(entry_id), 0) AS e0 FROM carbonmkt.journal \gset
 CREATE TEMP TABLE r AS SELECT * FROM carbonmkt._process_queue(1, :base_orders);
-ALTER TABLE r ADD COLUMN ms float8;
-UPDATE r SET ms = extract(epoch FROM clock_timestamp() - :'t0') * 1000;
+ALTER TABLE r ADD COLUMN ms float8, ADD COLUMN journal_rows bigint;
+UPDATE r SET ms = extract(epoch FROM clock_timestamp() - :'t0') * 1000,
+             journal_rows = (SELECT count(*) FROM carbonmkt.journal WHERE entry_id > :e0);
 SELECT count(*) AS problems FROM verify_ledger() \gset
 \copy (SELECT * FROM carbonmkt.trade ORDER BY trade_id) TO '/tmp/carbonmkt_bench_market_trades.copy'
 \copy (SELECT * FROM carbonmkt.market_order ORDER BY order_id) TO '/tmp/carbonmkt_bench_market_orders.copy'
 \copy (SELECT account_id, instrument, vintage, balance, held FROM carbonmkt.holding) TO '/tmp/carbonmkt_bench_market_balances.copy'
-\copy (SELECT 'candidate (prefix)', ms, orders, trades, registry_calls, load_ms, match_ms, write_ms, settle_ms FROM r) TO '/tmp/carbonmkt_bench_market_result.copy'
+\copy (SELECT 'candidate (prefix)', ms, orders, trades, registry_calls, load_ms, match_ms, write_ms, settle_ms, journal_rows FROM r) TO '/tmp/carbonmkt_bench_market_result.copy'
 ROLLBACK;
 \copy bench_trades FROM '/tmp/carbonmkt_bench_market_trades.copy'
 \copy bench_orders FROM '/tmp/carbonmkt_bench_market_orders.copy'
@@ -160,13 +165,16 @@ SELECT :trades_differing = 0 AND :trade_count_difference = 0 AND :orders_differi
 CHECKPOINT;
 BEGIN;
 SELECT clock_timestamp() AS t0 \gset
+SET LOCAL carbonmkt.acting_room = 'market';  -- what CALL process_queue() sets
+SELECT coalesce(max(entry_id), 0) AS e0 FROM carbonmkt.journal \gset
 CREATE TEMP TABLE r AS SELECT * FROM carbonmkt._process_queue(1, NULL);
-ALTER TABLE r ADD COLUMN ms float8;
-UPDATE r SET ms = extract(epoch FROM clock_timestamp() - :'t0') * 1000;
+ALTER TABLE r ADD COLUMN ms float8, ADD COLUMN journal_rows bigint;
+UPDATE r SET ms = extract(epoch FROM clock_timestamp() - :'t0') * 1000,
+             journal_rows = (SELECT count(*) FROM carbonmkt.journal WHERE entry_id > :e0);
 SELECT count(*) AS problems FROM verify_ledger() \gset
 \copy (SELECT * FROM carbonmkt.trade ORDER BY trade_id) TO '/tmp/carbonmkt_bench_market_trades.copy'
 \copy (SELECT * FROM carbonmkt.market_order ORDER BY order_id) TO '/tmp/carbonmkt_bench_market_orders.copy'
-\copy (SELECT 'candidate', ms, orders, trades, registry_calls, load_ms, match_ms, write_ms, settle_ms FROM r) TO '/tmp/carbonmkt_bench_market_result.copy'
+\copy (SELECT 'candidate', ms, orders, trades, registry_calls, load_ms, match_ms, write_ms, settle_ms, journal_rows FROM r) TO '/tmp/carbonmkt_bench_market_result.copy'
 ROLLBACK;
 TRUNCATE bench_trades, bench_orders;
 \copy bench_trades FROM '/tmp/carbonmkt_bench_market_trades.copy'
@@ -222,8 +230,10 @@ SELECT format('without settlement (matching and writing only): baseline/candidat
               round(((a.ms - a.settle_ms) / f.ms)::numeric, 2))
   FROM a, b, c, f
 UNION ALL
-SELECT format('registry calls per order: candidate %s, baseline %s; µs per registry call: candidate %s, baseline %s',
-              round(a.registry_calls::numeric / a.orders, 2), round(b.registry_calls::numeric / b.orders, 2),
-              round((a.settle_ms * 1000 / a.registry_calls)::numeric), round((b.settle_ms * 1000 / b.registry_calls)::numeric))
+-- the candidate settles a batch in one registry call (统一交收, carbonmkt.settle_batch): its cost is per journal row
+SELECT format('settlement: candidate %s registry call(s), %s journal rows (%s per order), %s µs per journal row; baseline %s registry calls per order, %s µs per call',
+              a.registry_calls, a.journal_rows, round(a.journal_rows::numeric / a.orders, 2),
+              round((a.settle_ms * 1000 / nullif(a.journal_rows, 0))::numeric, 1),
+              round(b.registry_calls::numeric / b.orders, 2), round((b.settle_ms * 1000 / b.registry_calls)::numeric))
   FROM a, b;
 \! rm -f /tmp/carbonmkt_bench_market_*.copy

@@ -174,7 +174,7 @@ SELECT p.code AS product, count(*) AS orders, count(*) FILTER (WHERE o.status = 
   FROM carbonmkt.market_order o JOIN carbonmkt.product p USING (product_id)
  GROUP BY p.product_id, p.code ORDER BY p.code;
 SELECT round(count(*)::numeric / (SELECT count(*) FROM carbonmkt.market_order), 2) AS trades_per_order,
-       round((SELECT count(*) FROM carbonmkt.posting WHERE operation IN ('hold', 'transfer_from_hold', 'release_hold', 'transfer_cny'))::numeric
+       round((SELECT count(*) FROM carbonmkt.posting WHERE operation IN ('hold', 'transfer_from_hold', 'release_hold', 'transfer_cny', 'settle_batch'))::numeric
              / (SELECT count(*) FROM carbonmkt.market_order), 2) AS registry_postings_per_order
   FROM carbonmkt.trade;
 SQL

@@ -1,13 +1,14 @@
 -- pgTAP: a randomised multi-order run of the market (fixed seed), then every invariant.
 -- Eight units trade CEA 2024 and CEA 2025 over two trading days: submit_order (limit
 -- orders and 摘牌), queue_order + process_queue, cancel_order, a block agreement and a
--- one-way bidding auction per day, end_of_day.  Each operation runs in its own
+-- one-way bidding auction per day, end_of_day; on a third day one randomised batch of 400
+-- queued orders settles through carbonmkt.settle_batch (统一交收).  Each operation runs in its own
 -- subtransaction; refusals (insufficient funds, T+1, band, ...) are counted and roll back.
 -- Then: verify_ledger() is clean, cash and allowances are conserved to the fen and the
 -- tonne (buyer + seller + fees), every order and hold ended exactly once, every fill
 -- respects its limits, the band and self-trade prevention.  Everything is rolled back.
 BEGIN;
-SELECT plan(22);
+SELECT plan(27);
 SET LOCAL search_path = carbonmkt, public;
 SELECT setseed(0.42);
 
@@ -138,6 +139,50 @@ SELECT pg_temp.run_day(1);
 SET LOCAL carbonmkt.clock = '2025-06-04 10:00:00+08';
 SELECT pg_temp.run_day(2);
 
+-- Day 3: one randomised batch.  400 random listed orders of both products are queued, then
+-- one CALL process_queue() matches them all and settles each product's batch in one registry
+-- posting (统一交收, carbonmkt.settle_batch); then the registry's invariants of that posting.
+SET LOCAL carbonmkt.clock = '2025-06-05 10:00:00+08';
+DO $$
+DECLARE
+    ids     bigint[] := ARRAY(SELECT participant_id FROM units ORDER BY n);
+    prod    text;
+    prev    numeric;
+BEGIN
+    FOR i IN 1..400 LOOP
+        prod := CASE WHEN random() < 0.5 THEN 'CEA2024' ELSE 'CEA2025' END;
+        prev := carbonmkt.previous_close(prod);
+        BEGIN
+            PERFORM queue_order(prod, CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END,
+                                1 + floor(random() ^ 2 * 2000)::bigint, round(prev * (0.95 + random() * 0.10)::numeric, 2),
+                                participant_id => ids[1 + floor(random() * 8)::int]);
+            INSERT INTO outcomes VALUES (3, 'queue', 'ok');
+        EXCEPTION WHEN OTHERS THEN
+            INSERT INTO outcomes VALUES (3, 'queue', SQLSTATE);
+        END;
+    END LOOP;
+END $$;
+CREATE TEMP TABLE batch_mark ON COMMIT DROP AS
+SELECT (SELECT max(posting_id) FROM posting) AS posting_id, (SELECT count(*) FROM trade) AS trades;
+CALL process_queue();
+SELECT is((SELECT count(*) FROM posting WHERE posting_id > (SELECT posting_id FROM batch_mark)),
+          (SELECT count(DISTINCT product_id) FROM trade WHERE trade_id > (SELECT trades FROM batch_mark)),
+          'the batch settled in one registry posting per product traded');
+SELECT cmp_ok((SELECT count(*) FROM trade) - (SELECT trades FROM batch_mark), '>', 50::bigint,
+              'the batch made more than 50 trades');
+SELECT is_empty('SELECT * FROM verify_ledger()', 'verify_ledger() is clean after the batch');
+SELECT is_empty($$SELECT j.instrument, j.vintage FROM journal j
+                   WHERE j.posting_id > (SELECT posting_id FROM batch_mark)
+                   GROUP BY j.posting_id, j.instrument, j.vintage HAVING sum(j.amount) <> 0$$,
+                'each batch posting balances per asset, to the tonne and the fen');
+SELECT is_empty($$SELECT o.order_id FROM market_order o
+                   WHERE o.business_date = '2025-06-05' AND o.status <> 'open'
+                     AND (SELECT count(*) FROM journal j WHERE j.hold_id = o.hold_id
+                           AND j.posting_id > (SELECT posting_id FROM batch_mark)) <> 1$$,
+                'every order the batch filled or ended has exactly one journal row for its hold in the batch');
+SET LOCAL carbonmkt.clock = '2025-06-05 15:30:00+08';
+DO $$ BEGIN PERFORM * FROM carbonmkt.end_of_day(); END $$;
+
 -- The run did something -------------------------------------------------------------------
 SELECT is((SELECT count(*) FROM outcomes WHERE op IN ('block', 'bid') AND outcome <> 'ok'), 0::bigint,
           'both block deals and all 24 bids went through');
@@ -200,9 +245,10 @@ SELECT is_empty($$SELECT o.order_id FROM market_order o
                 'every order paid the fee of its total value, rounded half up once');
 SELECT is_empty($$SELECT o.order_id FROM market_order o JOIN hold h USING (hold_id),
                    LATERAL (SELECT coalesce(-sum(j.amount) FILTER (WHERE j.kind = 'debit'), 0) AS spent,
-                                   coalesce(-sum(j.held_change) FILTER (WHERE j.kind = 'release'), 0) AS released
+                                   -- a batch's journal row of a hold spends and releases at once
+                                   coalesce(-sum(j.held_change) FILTER (WHERE j.kind IN ('debit', 'release')), 0) AS freed
                               FROM journal j WHERE j.hold_id = h.hold_id AND j.account_id = h.account_id) x
-                   WHERE o.side = 'buy' AND (x.spent + x.released <> h.quantity
+                   WHERE o.side = 'buy' AND (x.freed <> h.quantity
                                              OR x.spent NOT BETWEEN o.filled_notional AND o.filled_notional + o.fees_fen)$$,
                 'a buy''s hold paid its value (and at most its fees) and released the rest');
 
