@@ -1492,6 +1492,7 @@ market_process_queue(PG_FUNCTION_ARGS)
 				t2;
 	double		load_ms,
 				match_ms;
+	const char *how;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("product_id must not be NULL")));
@@ -1544,9 +1545,11 @@ market_process_queue(PG_FUNCTION_ARGS)
 	result[6] = Float8GetDatum(match_ms);
 	result[7] = Float8GetDatum(e->write_ms);
 	result[8] = Float8GetDatum(e->settle_ms);
-	result[9] = CStringGetTextDatum(use_unified(e) ? "unified, one posting" :
-									e->batch ? "direct, fees per account" : "direct, fees from holds");
+	how = use_unified(e) ? "unified, one posting" :
+		e->batch ? "direct, fees per account" : "direct, fees from holds";
 	engine_end(e);
+	/* after SPI_finish: the text must live in the caller's memory context */
+	result[9] = CStringGetTextDatum(how);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, nulls)));
 }
 
