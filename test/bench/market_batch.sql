@@ -1,8 +1,9 @@
 -- test/bench/market_batch.sql -- make bench BENCH=market_batch
 --
 -- The queue procedure's engine on one book: BENCH_ORDERS (default 100,000) queued listed
--- orders of CEA 2024 that cross (buys around 60.20, sells around 59.80, ±0.50, 1..100 t,
--- every 50th a 摘牌 of the order before it) from 2,000 key emitting units (the national market has 2,096), processed
+-- orders of CEA 2024 that cross (queued by carbonmkt-load, src/cli: buys at or above 60.00, sells
+-- at or below, within 1%, 1..100 t, 2% a 摘牌 of a queued order of the other side) from 2,000 key
+-- emitting units (the national market has 2,096), processed
 --   candidate  by the C engine, carbonmkt._process_queue() (what CALL process_queue() runs
 --              per product), which reports the time of each phase;
 --   baseline   by bench.plpgsql_process_queue() (test/bench/market_batch_baseline.sql),
@@ -59,35 +60,22 @@ BEGIN
 END $$;
 SELECT round(extract(epoch FROM clock_timestamp() - :'t0')::numeric, 1) AS setup_s;
 
-\echo '-- queue_order x' :orders
-SELECT setseed(0.2024);
-CREATE TABLE bench_flow AS
-SELECT i, 1 + floor(random() * :units)::int AS unit, CASE WHEN i % 2 = 0 THEN 'buy' ELSE 'sell' END AS side,
-       1 + floor(random() * 100)::bigint AS qty,
-       round((CASE WHEN i % 2 = 0 THEN 60.20 ELSE 59.80 END + (random() - 0.5))::numeric, 2) AS px
-  FROM generate_series(1, :orders) i;
+\echo '-- queue_order x' :orders 'from carbonmkt-load (src/cli/README.md): 2 connections, pipeline, seed 2024'
+-- All crossing: buys at or above the centre 60.00, sells at or below it, within 1% (59.40 to
+-- 60.60); lots uniform in 1..100 t; 2% name a queued order of the other side to take (摘牌) at its
+-- price; the 2,000 key emitting units (the tool's participants query).
 SELECT clock_timestamp() AS t0 \gset
-DO $$
-DECLARE
-    r       record;
-    p0      bigint := (SELECT min(participant_id) - 1 FROM participant WHERE kind = 'key_emitter');
-    units   int := (SELECT count(*) FROM participant WHERE kind = 'key_emitter');
-    ids     bigint[] := '{}';
-    prev    record;
-BEGIN
-    FOR r IN SELECT * FROM bench_flow ORDER BY i LOOP
-        IF r.i % 50 = 0 THEN
-            -- 摘牌: take the order before (opposite side) at its price, as another unit
-            ids := ids || queue_order('CEA2024', r.side, r.qty, prev.px, take_order_id => ids[r.i - 1],
-                                      participant_id => p0 + 1 + prev.unit % units);
-        ELSE
-            ids := ids || queue_order('CEA2024', r.side, r.qty, r.px, participant_id => p0 + r.unit);
-        END IF;
-        prev := r;
-    END LOOP;
-END $$;
+\setenv BENCH_LOAD_ORDERS :orders
+\! src/cli/carbonmkt-load -q -c 2 --pipeline -n "$BENCH_LOAD_ORDERS" -s 2024 --mode queue --price-center 60.00 --spread 1 --aggressive-share 1 --lot-range 1-100 --take-share 0.02 --set 'carbonmkt.clock=2025-06-03 10:00:00+08'
 SELECT count(*) AS queued, round(count(*) / extract(epoch FROM clock_timestamp() - :'t0')::numeric) AS queue_orders_per_s
-  FROM market_order WHERE status = 'queued';
+  FROM market_order WHERE status = 'queued' \gset
+\echo '   queued:' :queued ', queue_order calls per s (client included):' :queue_orders_per_s
+SELECT :queued = :orders AS queue_ok \gset
+\if :queue_ok
+\else
+\warn 'market_batch: carbonmkt-load did not queue every order (its summary line is above)'
+\quit 1
+\endif
 VACUUM ANALYZE;
 CHECKPOINT;
 
