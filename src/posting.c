@@ -32,6 +32,7 @@
 #include "postgres.h"
 
 #include "catalog/dependency.h"
+#include "common/hashfn.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -41,6 +42,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "pgtime.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -48,6 +50,7 @@
 #include "utils/inval.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "carbonmkt.h"
@@ -81,10 +84,14 @@ typedef enum PostingPlanId
 	PLAN_POSTING_FIND,			/* the posting of a client reference */
 	PLAN_ACCOUNT_READ,			/* an account, unlocked (authorisation) */
 	PLAN_ACCOUNTS_LOCK,			/* lock one or two accounts, read them */
+	PLAN_ACCOUNTS_LOCK_TID,		/* the same, at known row versions */
+	PLAN_ACCOUNT_LOCK_ONE,		/* lock one account, read it */
+	PLAN_ACCOUNT_LOCK_ONE_TID,	/* the same, at a known row version */
 	PLAN_CALLER,				/* the login's participant */
 	PLAN_CANCELLATION,			/* the cancellation account */
 	PLAN_LEG_UPDATE,			/* guarded change of a holding */
 	PLAN_LEGS_UPDATE_TWO,		/* the same for two accounts */
+	PLAN_LEGS_UPDATE_TWO_TID,	/* the same, at known row versions */
 	PLAN_LEG_INSERT,			/* first holding of an asset */
 	NUM_POSTING_PLANS
 } PostingPlanId;
@@ -98,7 +105,9 @@ typedef struct PostingPlanDef
 
 /*
  * The statements.  Enum-typed values travel as text and are cast in SQL, so
- * no enum OID is ever cached here.
+ * no enum OID is ever cached here.  In the statements that go to a known row
+ * version (ctid = ...), the key is compared as "column + 0", which no index
+ * can serve, so that the planner always takes the TID scan.
  */
 static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 	[PLAN_POSTING_NEW_ID] = {
@@ -131,6 +140,25 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		"ORDER BY a.account_id FOR NO KEY UPDATE OF a",
 		2, {INT8OID, INT8OID}
 	},
+	[PLAN_ACCOUNTS_LOCK_TID] = {
+		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
+		"a.head_seq, a.head_hash, a.ctid "
+		"FROM carbonmkt.account a WHERE a.ctid = ANY ($3) AND a.account_id + 0 IN ($1, $2) "
+		"ORDER BY a.account_id FOR NO KEY UPDATE OF a",
+		3, {INT8OID, INT8OID, TIDARRAYOID}
+	},
+	[PLAN_ACCOUNT_LOCK_ONE] = {
+		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
+		"a.head_seq, a.head_hash, a.ctid "
+		"FROM carbonmkt.account a WHERE a.account_id = $1 FOR NO KEY UPDATE OF a",
+		1, {INT8OID}
+	},
+	[PLAN_ACCOUNT_LOCK_ONE_TID] = {
+		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
+		"a.head_seq, a.head_hash, a.ctid "
+		"FROM carbonmkt.account a WHERE a.ctid = $2 AND a.account_id + 0 = $1 FOR NO KEY UPDATE OF a",
+		2, {INT8OID, TIDOID}
+	},
 	[PLAN_CALLER] = {
 		"SELECT l.participant_id, p.kind::text, p.province::text "
 		"FROM carbonmkt.participant_login l "
@@ -146,7 +174,7 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		"UPDATE carbonmkt.holding SET balance = balance + $5, held = held + $6 "
 		"WHERE account_id = $1 AND instrument = $2::carbonmkt.instrument AND vintage = $3 "
 		"AND project = $4 AND balance + $5 >= held + $6 AND held + $6 >= 0 "
-		"RETURNING balance, held",
+		"RETURNING account_id, balance, held, ctid",
 		6, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID}
 	},
 	[PLAN_LEGS_UPDATE_TWO] = {
@@ -155,12 +183,22 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		"WHERE h.account_id = v.account_id AND h.instrument = $2::carbonmkt.instrument "
 		"AND h.vintage = $3 AND h.project = $4 "
 		"AND h.balance + v.amount >= h.held + v.held_change AND h.held + v.held_change >= 0 "
-		"RETURNING h.account_id, h.balance, h.held",
+		"RETURNING h.account_id, h.balance, h.held, h.ctid",
 		9, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
+	},
+	[PLAN_LEGS_UPDATE_TWO_TID] = {
+		"UPDATE carbonmkt.holding h SET balance = h.balance + v.amount, held = h.held + v.held_change "
+		"FROM (VALUES ($1, $5, $6, $10), ($7, $8, $9, $11)) v(account_id, amount, held_change, tid) "
+		"WHERE h.ctid = v.tid AND h.account_id + 0 = v.account_id "
+		"AND h.instrument = $2::carbonmkt.instrument AND h.vintage = $3 AND h.project = $4 "
+		"AND h.balance + v.amount >= h.held + v.held_change AND h.held + v.held_change >= 0 "
+		"RETURNING h.account_id, h.balance, h.held, h.ctid",
+		11, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		TIDOID, TIDOID}
 	},
 	[PLAN_LEG_INSERT] = {
 		"INSERT INTO carbonmkt.holding (account_id, instrument, vintage, project, balance, held) "
-		"VALUES ($1, $2::carbonmkt.instrument, $3, $4, $5, $6) RETURNING balance, held",
+		"VALUES ($1, $2::carbonmkt.instrument, $3, $4, $5, $6) RETURNING account_id, balance, held, ctid",
 		6, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID}
 	},
 };
@@ -355,10 +393,13 @@ static DateADT rules_sealed;
 static Oid	posting_seq_relid = InvalidOid;
 static bool posting_callback_registered = false;
 
+static uint64 holding_hint_generation = 1;
+
 static void
 posting_forget(Datum arg, Oid relid)
 {
 	rules_loaded = false;
+	holding_hint_generation++;
 	posting_seq_relid = InvalidOid;
 }
 
@@ -639,33 +680,120 @@ carbonmkt_authorize(PG_FUNCTION_ARGS)
  *		hold the instrument.  rows[] receives them in account_id order;
  *		returns how many were found.
  */
+/* fill rows[r] from row r of a lock statement */
+static void
+locked_row(uint64 r, AccountRow *row)
+{
+	bool		isnull;
+	Datum		d;
+
+	account_from_row(r, row);
+	row->head_seq = col_int64(r, 6, &isnull);
+	d = col_datum(r, 7, &isnull);
+	row->head_hash = isnull ? NULL : DatumGetByteaPP(d);
+	d = col_datum(r, 8, &isnull);
+	if (!isnull)
+		ItemPointerCopy((ItemPointer) DatumGetPointer(d), &row->tid);
+}
+
+/* lock one account (straight at the row version this transaction left, if known) */
+static bool
+lock_one_account(int64 account_id, AccountRow *row)
+{
+	ItemPointerData tid;
+	Datum		args[2];
+
+	args[0] = Int64GetDatum(account_id);
+	if (registry_chain_tid(account_id, &tid))
+	{
+		args[1] = PointerGetDatum(&tid);
+		if (run_plan(PLAN_ACCOUNT_LOCK_ONE_TID, args, NULL, SPI_OK_SELECT) == 1)
+		{
+			locked_row(0, row);
+			return true;
+		}
+	}
+	if (run_plan(PLAN_ACCOUNT_LOCK_ONE, args, NULL, SPI_OK_SELECT) != 1)
+		return false;
+	locked_row(0, row);
+	return true;
+}
+
+/*
+ * lock_accounts
+ *		Lock the accounts (one or two; a NULL id locks nothing) FOR NO KEY
+ *		UPDATE in account_id order and read them, with whether their kind may
+ *		hold the instrument.  rows[] receives them in account_id order;
+ *		returns how many were found.
+ *
+ *		When this transaction has written these rows before, the locks go
+ *		straight to the row versions it left: by key, PostgreSQL would visit
+ *		every version the transaction made (a posting makes one per account,
+ *		and none can be pruned before the transaction ends), so many
+ *		postings to one account in one transaction would cost each more than
+ *		the last.
+ */
 static int
 lock_accounts(int64 first, bool first_null, int64 second, bool second_null,
 			  const char *instrument, AccountRow *rows)
 {
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
-	uint64		n;
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	uint64		n = 0;
+	ItemPointerData tids[2];
+	bool		hint[2];
+	int			want;
 
-	args[0] = Int64GetDatum(first);
-	nulls[0] = first_null ? 'n' : ' ';
-	args[1] = Int64GetDatum(second);
-	nulls[1] = second_null ? 'n' : ' ';
-	n = run_plan(PLAN_ACCOUNTS_LOCK, args, nulls, SPI_OK_SELECT);
-	if (n > 2)
-		elog(ERROR, "locking accounts returned " UINT64_FORMAT " rows", n);
-	for (uint64 r = 0; r < n; r++)
+	if (!first_null && !second_null && first == second)
+		second_null = true;
+	if (!first_null && !second_null && second < first)
 	{
-		bool		isnull;
-		Datum		d;
+		int64		x = first;
 
-		account_from_row(r, &rows[r]);
-		rows[r].head_seq = col_int64(r, 6, &isnull);
-		d = col_datum(r, 7, &isnull);
-		rows[r].head_hash = isnull ? NULL : DatumGetByteaPP(d);
-		d = col_datum(r, 8, &isnull);
-		if (!isnull)
-			ItemPointerCopy((ItemPointer) DatumGetPointer(d), &rows[r].tid);
+		first = second;
+		second = x;
+	}
+	else if (first_null && !second_null)
+	{
+		first = second;
+		first_null = false;
+		second_null = true;
+	}
+	want = (first_null ? 0 : 1) + (second_null ? 0 : 1);
+	hint[0] = !first_null && registry_chain_tid(first, &tids[0]);
+	hint[1] = !second_null && registry_chain_tid(second, &tids[1]);
+
+	if (want == 2 && hint[0] != hint[1])
+	{
+		/* one row known, one not: one at a time, in account_id order */
+		if (lock_one_account(first, &rows[n]))
+			n++;
+		if (lock_one_account(second, &rows[n]))
+			n++;
+	}
+	else
+	{
+		args[0] = Int64GetDatum(first);
+		nulls[0] = first_null ? 'n' : ' ';
+		args[1] = Int64GetDatum(second);
+		nulls[1] = second_null ? 'n' : ' ';
+		if (want > 0 && hint[0] && (want == 1 || hint[1]))
+		{
+			Datum		td[2];
+
+			td[0] = PointerGetDatum(&tids[0]);
+			td[1] = PointerGetDatum(&tids[1]);
+			args[2] = PointerGetDatum(construct_array_builtin(td, want, TIDOID));
+			n = run_plan(PLAN_ACCOUNTS_LOCK_TID, args, nulls, SPI_OK_SELECT);
+			if (n != (uint64) want)
+				n = 0;			/* a row moved on: by key */
+		}
+		if (n == 0 && want > 0)
+			n = run_plan(PLAN_ACCOUNTS_LOCK, args, nulls, SPI_OK_SELECT);
+		if (n > 2)
+			elog(ERROR, "locking accounts returned " UINT64_FORMAT " rows", n);
+		for (uint64 r = 0; r < n; r++)
+			locked_row(r, &rows[r]);
 	}
 	for (uint64 r = 0; r < n; r++)
 		rows[r].may_hold = rules_may_hold(rows[r].kind, instrument);
@@ -897,11 +1025,104 @@ typedef struct Asset
 	text	   *project;
 } Asset;
 
-static void
-leg_returned(Leg *leg, uint64 r)
+/*
+ * Where this transaction last left each holding row it changed: a hint that
+ * takes the next change of the row straight to that version (see
+ * lock_accounts), checked against the key.  Entries of another transaction,
+ * or from before a relcache invalidation, say nothing.
+ */
+typedef struct HoldingHintKey
 {
+	int64		account_id;
+	int32		vintage;
+	char		instrument[8];
+	char		project[CCER_MAX_PROJECT_LEN + 8];
+} HoldingHintKey;
+
+typedef struct HoldingHint
+{
+	HoldingHintKey key;
+	uint64		generation;		/* 0: empty */
+	LocalTransactionId lxid;
+	ItemPointerData tid;
+} HoldingHint;
+
+/* direct-mapped, in static memory (an entry another key takes is forgotten) */
+#define HOLDING_HINTS_SIZE	4096	/* a power of two */
+
+static HoldingHint holding_hints[HOLDING_HINTS_SIZE];
+
+static bool
+holding_hint_key(HoldingHintKey *key, int64 account_id, const Asset *asset)
+{
+	const char *project;
+	int			len;
+
+	if (asset->vintage_null || asset->project == NULL)
+		return false;
+	project = VARDATA_ANY(asset->project);
+	len = VARSIZE_ANY_EXHDR(asset->project);
+	if (len >= (int) sizeof(key->project) || strlen(asset->instrument) >= sizeof(key->instrument))
+		return false;
+	memset(key, 0, sizeof(*key));
+	key->account_id = account_id;
+	key->vintage = asset->vintage;
+	strlcpy(key->instrument, asset->instrument, sizeof(key->instrument));
+	memcpy(key->project, project, len);
+	return true;
+}
+
+static HoldingHint *
+holding_hint_slot(const HoldingHintKey *key)
+{
+	return &holding_hints[hash_bytes((const unsigned char *) key, sizeof(*key)) &
+						  (HOLDING_HINTS_SIZE - 1)];
+}
+
+/* the row version this transaction last left a holding at, if known */
+static HoldingHint *
+holding_hint(int64 account_id, const Asset *asset)
+{
+	HoldingHintKey key;
+	HoldingHint *h;
+
+	if (!holding_hint_key(&key, account_id, asset))
+		return NULL;
+	h = holding_hint_slot(&key);
+	if (h->generation != holding_hint_generation || h->lxid != MyProc->lxid ||
+		memcmp(&h->key, &key, sizeof(key)) != 0)
+		return NULL;
+	return h;
+}
+
+static void
+holding_hint_store(int64 account_id, const Asset *asset, Datum tid)
+{
+	HoldingHintKey key;
+	HoldingHint *h;
+
+	if (!holding_hint_key(&key, account_id, asset))
+		return;
+	posting_callback_init();
+	h = holding_hint_slot(&key);
+	memcpy(&h->key, &key, sizeof(key));
+	h->generation = holding_hint_generation;
+	h->lxid = MyProc->lxid;
+	ItemPointerCopy((ItemPointer) DatumGetPointer(tid), &h->tid);
+}
+
+/* the new balance and held of a leg, from row r of a holding change */
+static void
+leg_returned(Leg *leg, const Asset *asset, uint64 r)
+{
+	bool		isnull;
+	Datum		tid;
+
 	leg->balance_after = col_int64(r, 2, NULL);
 	leg->held_after = col_int64(r, 3, NULL);
+	tid = col_datum(r, 4, &isnull);
+	if (!isnull)
+		holding_hint_store(leg->account_id, asset, tid);
 }
 
 /*
@@ -934,23 +1155,24 @@ apply_leg(Leg *leg, const Asset *asset)
 		if (run_plan(PLAN_LEG_INSERT, args, nulls, SPI_OK_INSERT_RETURNING) != 1)
 			elog(ERROR, "inserting a holding failed");
 	}
-	leg->balance_after = col_int64(0, 1, NULL);
-	leg->held_after = col_int64(0, 2, NULL);
+	leg_returned(leg, asset, 0);
 	return true;
 }
 
 /*
  * apply_two_legs
  *		apply_leg() for the two legs of a movement, debit first: one
- *		statement when they are on two different accounts.  Returns false
- *		when the debit is refused.
+ *		statement when they are on two different accounts (straight at the
+ *		row versions this transaction left, when it changed both rows
+ *		before).  Returns false when the debit is refused.
  */
 static bool
 apply_two_legs(Leg *legs, const Asset *asset)
 {
-	Datum		args[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		done[2] = {false, false};
+	HoldingHint *hints[2];
 	uint64		n;
 
 	if (legs[0].account_null || legs[1].account_null ||
@@ -968,7 +1190,16 @@ apply_two_legs(Leg *legs, const Asset *asset)
 	args[6] = Int64GetDatum(legs[1].account_id);
 	args[7] = Int64GetDatum(legs[1].amount);
 	args[8] = Int64GetDatum(legs[1].held_change);
-	n = run_plan(PLAN_LEGS_UPDATE_TWO, args, nulls, SPI_OK_UPDATE_RETURNING);
+	hints[0] = holding_hint(legs[0].account_id, asset);
+	hints[1] = holding_hint(legs[1].account_id, asset);
+	if (hints[0] != NULL && hints[1] != NULL)
+	{
+		args[9] = PointerGetDatum(&hints[0]->tid);
+		args[10] = PointerGetDatum(&hints[1]->tid);
+		n = run_plan(PLAN_LEGS_UPDATE_TWO_TID, args, nulls, SPI_OK_UPDATE_RETURNING);
+	}
+	else
+		n = run_plan(PLAN_LEGS_UPDATE_TWO, args, nulls, SPI_OK_UPDATE_RETURNING);
 	for (uint64 r = 0; r < n; r++)
 	{
 		int64		id = col_int64(r, 1, NULL);
@@ -976,11 +1207,12 @@ apply_two_legs(Leg *legs, const Asset *asset)
 		for (int k = 0; k < 2; k++)
 			if (!done[k] && legs[k].account_id == id)
 			{
-				leg_returned(&legs[k], r);
+				leg_returned(&legs[k], asset, r);
 				done[k] = true;
 			}
 	}
-	if (!done[0])
+	/* a leg not changed at its hint, or refused there: once more by key */
+	if (!done[0] && !apply_leg(&legs[0], asset))
 		return false;
 	if (!done[1] && !apply_leg(&legs[1], asset))
 		elog(ERROR, "crediting account " INT64_FORMAT " failed", legs[1].account_id);
@@ -1104,6 +1336,7 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 	bool		defer = registry_chain_can_defer();
 	bool		by_tid = false;
 	bool		with_posting;
+	bool		with_heads;
 	int			nargs;
 	int			ret;
 
@@ -1165,21 +1398,17 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 		nulls[b + 7] = legs[i].hold_null ? 'n' : ' ';
 	}
 	nargs = LEGS_BASE - 1 + LEG_NPARAMS * nlegs;
-	if (defer)
+	/*
+	 * The heads are written by the statement itself, unless this transaction
+	 * wrote these account rows before: registry_chain_finish() then writes
+	 * them straight at the row versions, instead of walking their HOT chains.
+	 */
+	with_heads = defer && !by_tid;
+	if (with_heads)
 	{
 		/* the accounts of the legs (never null here: their holdings changed) */
 		args[nargs++] = Int64GetDatum(legs[0].account_id);
 		args[nargs++] = Int64GetDatum(legs[nlegs - 1].account_id);
-		if (by_tid)
-		{
-			Datum		tids[2];
-			int			ntids = 0;
-
-			for (int i = 0; i < nrows; i++)
-				if (ItemPointerIsValid(&rows[i].tid))
-					tids[ntids++] = PointerGetDatum(&rows[i].tid);
-			args[nargs++] = PointerGetDatum(construct_array_builtin(tids, ntids, TIDOID));
-		}
 	}
 	if (with_posting)
 	{
@@ -1188,7 +1417,7 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 		nulls[nargs++] = result_null ? 'n' : ' ';
 	}
 
-	ret = SPI_execute_plan(journal_plan(nlegs, with_posting, defer, by_tid), args, nulls,
+	ret = SPI_execute_plan(journal_plan(nlegs, with_posting, with_heads, false), args, nulls,
 						   false, 0);
 	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) nlegs)
 		elog(ERROR, "appending the journal legs of a posting failed: %s",

@@ -28,6 +28,7 @@
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -701,12 +702,13 @@ registry_keep_plan(const char *sql, int nargs, Oid *argtypes)
  * should the row lag behind the posting's legs, takes the head from the
  * account's last journal row, which under the lock is the truth.
  */
-#define CHAIN_CACHE_SIZE	64
+#define CHAIN_CACHE_SIZE	4096	/* a power of two */
 #define CHAIN_POSTING_MAX	4
 
 typedef struct ChainHead
 {
-	int64		account_id;
+	int64		account_id;		/* hash key */
+	uint64		generation;		/* chain_generation when recorded */
 	LocalTransactionId lxid;
 	SubTransactionId subxid;
 	int64		seq;
@@ -735,7 +737,13 @@ typedef struct ChainPosting
 	ChainPostingAccount acc[CHAIN_POSTING_MAX];
 } ChainPosting;
 
+/*
+ * A fixed, direct-mapped table in static memory: an entry that another
+ * account takes over is simply forgotten (the knowledge is only ever a
+ * shortcut), and nothing here ever allocates.
+ */
 static ChainHead chain_heads[CHAIN_CACHE_SIZE];
+static uint64 chain_generation = 1;
 static ChainPosting chain_posting;
 
 /* The layout of journal rows, for the relation descriptor it was built for. */
@@ -756,8 +764,8 @@ static SPIPlanPtr head_update_two_id_plan = NULL;
 static void
 chain_cache_forget(Datum arg, Oid relid)
 {
-	for (int i = 0; i < CHAIN_CACHE_SIZE; i++)
-		chain_heads[i].lxid = InvalidLocalTransactionId;
+	/* entries go stale; the table itself is dropped at a safe point */
+	chain_generation++;
 	chain_layout = NULL;
 	chain_layout_desc = NULL;
 	if (chain_layout_cxt != NULL)
@@ -777,18 +785,39 @@ chain_cache_init(void)
 	}
 }
 
+/*
+ * chain_head_slot
+ *		The slot of an account (its fields say nothing unless account_id
+ *		matches and the entry is current).
+ */
 static ChainHead *
 chain_head_slot(int64 account_id)
 {
-	return &chain_heads[(uint64) account_id % CHAIN_CACHE_SIZE];
+	ChainHead  *h;
+
+	chain_cache_init();
+	h = &chain_heads[hash_bytes_uint32((uint32) account_id ^ (uint32) (account_id >> 32)) &
+					 (CHAIN_CACHE_SIZE - 1)];
+	if (h->account_id != account_id)
+	{
+		h->account_id = account_id;
+		h->generation = 0;
+	}
+	return h;
+}
+
+/* the entry records this transaction's knowledge of the row */
+static bool
+chain_head_current(const ChainHead *h)
+{
+	return h->generation == chain_generation &&
+		h->lxid != InvalidLocalTransactionId && h->lxid == MyProc->lxid;
 }
 
 static bool
 chain_head_valid(const ChainHead *h, int64 account_id)
 {
-	return h->account_id == account_id &&
-		h->lxid != InvalidLocalTransactionId &&
-		h->lxid == MyProc->lxid &&
+	return h->account_id == account_id && chain_head_current(h) &&
 		h->subxid == GetCurrentSubTransactionId();
 }
 
@@ -798,8 +827,7 @@ chain_head_store(int64 account_id, int64 seq, const uint8 *hash,
 {
 	ChainHead  *h = chain_head_slot(account_id);
 
-	chain_cache_init();
-	h->account_id = account_id;
+	h->generation = chain_generation;
 	h->lxid = MyProc->lxid;
 	h->subxid = GetCurrentSubTransactionId();
 	h->seq = seq;
@@ -820,9 +848,7 @@ registry_chain_tid(int64 account_id, ItemPointer tid)
 {
 	ChainHead  *h = chain_head_slot(account_id);
 
-	if (!chain_callback_registered || h->account_id != account_id ||
-		h->lxid == InvalidLocalTransactionId || h->lxid != MyProc->lxid ||
-		!ItemPointerIsValid(&h->tid))
+	if (!chain_head_current(h) || !ItemPointerIsValid(&h->tid))
 		return false;
 	ItemPointerCopy(&h->tid, tid);
 	return true;
@@ -921,12 +947,7 @@ registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 		chain_posting_account(account_id) != NULL)
 		return false;
 	a = &chain_posting.acc[chain_posting.n++];
-	{
-		ChainHead  *h = chain_head_slot(account_id);
-
-		a->written_before = h->account_id == account_id &&
-			h->lxid != InvalidLocalTransactionId && h->lxid == MyProc->lxid;
-	}
+	a->written_before = chain_head_current(chain_head_slot(account_id));
 	a->account_id = account_id;
 	a->seq = seq;
 	memcpy(a->hash, VARDATA_ANY(hash), CHAIN_HASH_LEN);
@@ -1023,7 +1044,7 @@ prepare_head_plans(void)
 
 		head_update_tid_plan =
 			registry_keep_plan("UPDATE carbonmkt.account SET head_seq = $2, head_hash = $3 "
-							   "WHERE ctid = $4 AND account_id = $1 RETURNING ctid",
+							   "WHERE ctid = $4 AND account_id + 0 = $1 RETURNING ctid",
 							   4, argtypes);
 	}
 	if (head_update_two_plan == NULL)
@@ -1034,7 +1055,7 @@ prepare_head_plans(void)
 		head_update_two_plan =
 			registry_keep_plan("UPDATE carbonmkt.account a SET head_seq = v.seq, head_hash = v.hash "
 							   "FROM (VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)) v(account_id, seq, hash, tid) "
-							   "WHERE a.ctid = v.tid AND a.account_id = v.account_id "
+							   "WHERE a.ctid = v.tid AND a.account_id + 0 = v.account_id "
 							   "RETURNING a.account_id, a.ctid",
 							   8, argtypes);
 	}
@@ -1370,7 +1391,7 @@ journal_chain(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		ChainHead  *cached = chain_head_slot(account_id);
+		ChainHead  *cached;
 		bool		row_lags = false;
 
 		if (posting != NULL)
@@ -1383,6 +1404,7 @@ journal_chain(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		prepare_head_plans();
+		cached = chain_head_slot(account_id);
 
 		if (!row_lags && chain_head_valid(cached, account_id))
 		{
