@@ -34,6 +34,7 @@
 #include "catalog/dependency.h"
 #include "common/hashfn.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "commands/sequence.h"
@@ -71,6 +72,9 @@ PG_FUNCTION_INFO_V1(carbonmkt_transfer_cea);
 PG_FUNCTION_INFO_V1(carbonmkt_transfer_cny);
 PG_FUNCTION_INFO_V1(carbonmkt_surrender_cea);
 PG_FUNCTION_INFO_V1(carbonmkt_cancel_cea);
+PG_FUNCTION_INFO_V1(carbonmkt_hold);
+PG_FUNCTION_INFO_V1(carbonmkt_release_hold);
+PG_FUNCTION_INFO_V1(carbonmkt_transfer_from_hold);
 
 /* ----------------------------------------------------------------
  *		Saved plans
@@ -1149,7 +1153,8 @@ apply_leg(Leg *leg, const Asset *asset)
 	args[5] = Int64GetDatum(leg->held_change);
 	if (run_plan(PLAN_LEG_UPDATE, args, nulls, SPI_OK_UPDATE_RETURNING) != 1)
 	{
-		if (leg->amount < 0 || leg->held_change < 0)
+		/* only a credit may find no holding: it makes the first */
+		if (leg->amount <= 0 || leg->held_change != 0)
 			return false;
 		/* first units of this asset in the account */
 		if (run_plan(PLAN_LEG_INSERT, args, nulls, SPI_OK_INSERT_RETURNING) != 1)
@@ -1876,4 +1881,559 @@ carbonmkt_transfer(PG_FUNCTION_ARGS)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	PG_RETURN_INT64(posting_id);
+}
+
+/* ----------------------------------------------------------------
+ *		Holds (冻结): hold, release_hold, transfer_from_hold
+ * ----------------------------------------------------------------
+ */
+
+/* a hold as read, with its account (for who may touch it) */
+typedef struct HoldRow
+{
+	bool		found;
+	int64		hold_id;
+	int64		account_id;
+	char	   *instrument;
+	int32		vintage;
+	text	   *project;
+	int64		quantity;
+	int64		remaining;
+	char	   *reason;
+	char	   *status;
+	AccountRow	account;		/* unlocked read */
+} HoldRow;
+
+static SPIPlanPtr hold_find_plan = NULL;
+static SPIPlanPtr hold_reread_plan = NULL;
+static SPIPlanPtr hold_insert_plan = NULL;
+static SPIPlanPtr hold_release_plan = NULL;
+static SPIPlanPtr hold_consume_plan = NULL;
+static SPIPlanPtr posting_result_plan = NULL;
+
+static void
+prepare_hold_plans(void)
+{
+	if (hold_find_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+
+		hold_find_plan = registry_keep_plan(
+			"SELECT h.hold_id, h.account_id, h.instrument::text, h.vintage, h.project, h.quantity, "
+			"h.remaining, h.reason::text, h.status::text, "
+			"a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text "
+			"FROM carbonmkt.hold h JOIN carbonmkt.account a ON a.account_id = h.account_id "
+			"WHERE h.hold_id = $1", 1, argtypes);
+	}
+	if (hold_reread_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+
+		hold_reread_plan = registry_keep_plan(
+			"SELECT h.remaining, h.status::text FROM carbonmkt.hold h WHERE h.hold_id = $1",
+			1, argtypes);
+	}
+	if (hold_insert_plan == NULL)
+	{
+		Oid			argtypes[7] = {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, TEXTOID, INT8OID};
+
+		hold_insert_plan = registry_keep_plan(
+			"INSERT INTO carbonmkt.hold (account_id, instrument, vintage, project, quantity, remaining, "
+			"reason, created_posting) VALUES ($1, $2::carbonmkt.instrument, $3, $4, $5, $5, "
+			"$6::carbonmkt.hold_reason, $7) RETURNING hold_id", 7, argtypes);
+	}
+	if (hold_release_plan == NULL)
+	{
+		Oid			argtypes[2] = {INT8OID, INT8OID};
+
+		hold_release_plan = registry_keep_plan(
+			"UPDATE carbonmkt.hold SET status = 'released', ended_posting = $2 WHERE hold_id = $1",
+			2, argtypes);
+	}
+	if (hold_consume_plan == NULL)
+	{
+		Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+
+		hold_consume_plan = registry_keep_plan(
+			"UPDATE carbonmkt.hold SET remaining = remaining - $2, "
+			"status = CASE WHEN remaining = $2 THEN 'consumed'::carbonmkt.hold_status ELSE 'active' END, "
+			"ended_posting = CASE WHEN remaining = $2 THEN $3 END WHERE hold_id = $1",
+			3, argtypes);
+	}
+	if (posting_result_plan == NULL)
+	{
+		Oid			argtypes[2] = {INT8OID, INT8OID};
+
+		posting_result_plan = registry_keep_plan(
+			"UPDATE carbonmkt.posting SET result = $2 WHERE posting_id = $1", 2, argtypes);
+	}
+}
+
+static void
+hold_find(int64 hold_id, bool hold_null, HoldRow *h)
+{
+	Datum		args[1];
+	bool		isnull;
+
+	h->found = false;
+	if (hold_null)
+		return;
+	prepare_hold_plans();
+	args[0] = Int64GetDatum(hold_id);
+	if (SPI_execute_plan(hold_find_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading hold " INT64_FORMAT " failed", hold_id);
+	if (SPI_processed != 1)
+		return;
+	h->found = true;
+	h->hold_id = col_int64(0, 1, NULL);
+	h->account_id = col_int64(0, 2, NULL);
+	h->instrument = col_cstring(0, 3);
+	h->vintage = DatumGetInt32(col_datum(0, 4, &isnull));
+	h->project = DatumGetTextPP(col_datum(0, 5, &isnull));
+	h->quantity = col_int64(0, 6, NULL);
+	h->remaining = col_int64(0, 7, NULL);
+	h->reason = col_cstring(0, 8);
+	h->status = col_cstring(0, 9);
+	h->account.found = true;
+	h->account.account_id = col_int64(0, 10, NULL);
+	h->account.kind = col_cstring(0, 11);
+	h->account.status = col_cstring(0, 12);
+	h->account.participant_id = col_int64(0, 13, &h->account.participant_null);
+	h->account.province = col_cstring(0, 14);
+	h->account.may_hold = false;
+	h->account.head_hash = NULL;
+	ItemPointerSetInvalid(&h->account.tid);
+}
+
+/* raise CM008: the hold does not exist */
+static void
+refuse_missing_hold(int64 hold_id, bool hold_null)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CARBONMKT_HOLD),
+			 errmsg("hold %s does not exist", int64_text(hold_id, hold_null))));
+}
+
+/*
+ * hold_reread
+ *		carbonmkt._active_hold() once its account is locked: the hold as it
+ *		stands under the lock, which must still be active (CM008).
+ */
+static void
+hold_reread(HoldRow *h)
+{
+	Datum		args[1];
+
+	args[0] = Int64GetDatum(h->hold_id);
+	if (SPI_execute_plan(hold_reread_plan, args, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		refuse_missing_hold(h->hold_id, false);
+	h->remaining = col_int64(0, 1, NULL);
+	h->status = col_cstring(0, 2);
+	if (strcmp(h->status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_HOLD),
+				 errmsg("hold " INT64_FORMAT " is already %s", h->hold_id, h->status),
+				 errdetail("A hold is released or consumed exactly once.")));
+}
+
+/* the action and reason _authorize() is asked for on a hold's account */
+static void
+hold_action(const HoldRow *h, bool spend, const char **action, const char **reason)
+{
+	if (strcmp(h->reason, "order") == 0)
+		*action = "settle";
+	else
+		*action = spend ? "transfer" : "release";
+	*reason = (strcmp(h->reason, "judicial") == 0 || strcmp(h->reason, "pledge") == 0) ?
+		h->reason : NULL;
+}
+
+/* carbonmkt._check_asset(): a well-formed asset for the instrument */
+static void
+check_asset(const Asset *asset)
+{
+	const char *instrument = asset->instrument;
+	const char *project = asset->project ? VARDATA_ANY(asset->project) : NULL;
+	int			plen = asset->project ? VARSIZE_ANY_EXHDR(asset->project) : 0;
+	bool		bad = false;
+
+	if (instrument != NULL && strcmp(instrument, "CNY") == 0)
+		bad = (!asset->vintage_null && asset->vintage != 0) || (project != NULL && plen != 0);
+	else
+	{
+		if (!asset->vintage_null &&
+			(asset->vintage < CARBONMKT_MIN_VINTAGE || asset->vintage > CARBONMKT_MAX_VINTAGE))
+			bad = true;
+		if (instrument != NULL && strcmp(instrument, "CEA") == 0 && project != NULL && plen != 0)
+			bad = true;
+		if (instrument != NULL && strcmp(instrument, "CCER") == 0 && project != NULL && plen == 0)
+			bad = true;
+	}
+	if (bad)
+	{
+		Oid			argtypes[3] = {TEXTOID, INT4OID, TEXTOID};
+		Datum		args[3];
+		char		nulls[3] = {' ', ' ', ' '};
+
+		args[0] = instrument ? CStringGetTextDatum(instrument) : (Datum) 0;
+		nulls[0] = instrument ? ' ' : 'n';
+		args[1] = Int32GetDatum(asset->vintage);
+		nulls[1] = asset->vintage_null ? 'n' : ' ';
+		args[2] = PointerGetDatum(asset->project);
+		nulls[2] = asset->project ? ' ' : 'n';
+		sql_raises("SELECT carbonmkt._check_asset($1::carbonmkt.instrument, $2, $3)",
+				   3, argtypes, args, nulls, "the asset check");
+	}
+}
+
+/*
+ * hold(account_id, instrument, quantity, reason, vintage, project, reference, memo) -> hold id
+ *		Freeze a quantity of an asset on an account: its held rises, its
+ *		available falls.  A judicial freeze may be laid on a frozen account.
+ */
+Datum
+carbonmkt_hold(PG_FUNCTION_ARGS)
+{
+	bool		account_null = PG_ARGISNULL(0);
+	int64		account_id = account_null ? 0 : PG_GETARG_INT64(0);
+	char	   *instrument = PG_ARGISNULL(1) ? NULL :
+		DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(1)));
+	bool		quantity_null = PG_ARGISNULL(2);
+	int64		quantity = quantity_null ? 0 : PG_GETARG_INT64(2);
+	char	   *reason = PG_ARGISNULL(3) ? NULL :
+		DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(3)));
+	Asset		asset;
+	text	   *reference = opt_text_arg(fcinfo, 6);
+	text	   *memo = opt_text_arg(fcinfo, 7);
+	bool		judicial = reason != NULL && strcmp(reason, "judicial") == 0;
+	Posting		p;
+	bool		privileged;
+	AccountRow	rows[2];
+	int			nrows;
+	Leg			leg;
+	int64		hold_id;
+	char	   *request = NULL;
+
+	/* the project, upper-cased; '' for none */
+	asset.instrument = instrument;
+	asset.vintage_null = PG_ARGISNULL(4);
+	asset.vintage = asset.vintage_null ? 0 : PG_GETARG_INT32(4);
+	asset.project = PG_ARGISNULL(5) ? cstring_to_text("") :
+		DatumGetTextPP(DirectFunctionCall1Coll(upper, DEFAULT_COLLATION_OID,
+											   PointerGetDatum(PG_GETARG_TEXT_PP(5))));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	prepare_hold_plans();
+
+	check_quantity(instrument, quantity, quantity_null);
+	check_asset(&asset);
+	if (reference)
+		request = psprintf("hold(account=%s,%s,quantity=%s,reason=%s,memo=%s)",
+						   opt_int64(account_id, account_null), opt_text(format_asset_text(&asset)),
+						   opt_int64(quantity, quantity_null), opt_text(reason),
+						   memo ? text_to_cstring(memo) : "");
+	posting_begin(&p, "hold", reference, request);
+	if (p.replay)
+	{
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		if (p.result_null)
+			PG_RETURN_NULL();
+		PG_RETURN_INT64(p.result);
+	}
+	check_sealed(&p);
+
+	privileged = login_is_member("carbonmkt_registry") || acting_room_authorises();
+	if (!privileged)
+	{
+		AccountRow	a;
+
+		account_read(account_id, account_null, &a);
+		authorize(account_id, account_null, &a, "hold", reason);
+	}
+	nrows = instrument ? lock_accounts(account_id, account_null, 0, true, instrument, rows) :
+		lock_accounts(account_id, account_null, 0, true, "", rows);
+	if (instrument == NULL)
+		for (int i = 0; i < nrows; i++)
+			rows[i].may_hold = false;
+	if (privileged)
+	{
+		AccountRow	missing = {0};
+
+		authorize(account_id, account_null, nrows == 1 ? &rows[0] : &missing, "hold", reason);
+	}
+	/* a judicial freeze may be laid on a frozen account; other holds need it open */
+	if (lock_problem(rows, nrows, account_id, account_null || judicial, account_id, account_null))
+	{
+		Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
+		Datum		args[3];
+		char		nulls[3] = {' ', ' ', ' '};
+
+		args[0] = Int64GetDatum(account_id);
+		nulls[0] = (account_null || judicial) ? 'n' : ' ';
+		args[1] = Int64GetDatum(account_id);
+		nulls[1] = account_null ? 'n' : ' ';
+		args[2] = instrument ? CStringGetTextDatum(instrument) : (Datum) 0;
+		nulls[2] = instrument ? ' ' : 'n';
+		sql_raises("SELECT carbonmkt._lock_accounts(ARRAY[$1], ARRAY[$2], $3::carbonmkt.instrument)",
+				   3, argtypes, args, nulls, "the account check");
+	}
+
+	memset(&leg, 0, sizeof(leg));
+	leg.account_id = account_id;
+	leg.account_null = account_null;
+	leg.kind = "hold";
+	leg.amount = 0;
+	leg.held_change = quantity;
+	leg.counterparty_null = true;
+	if (instrument == NULL || !apply_leg(&leg, &asset))
+		refuse_unavailable(account_id, &asset, quantity);
+
+	{
+		Datum		args[7];
+		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		args[0] = Int64GetDatum(account_id);
+		args[1] = CStringGetTextDatum(instrument);
+		args[2] = Int32GetDatum(asset.vintage);
+		nulls[2] = asset.vintage_null ? 'n' : ' ';
+		args[3] = PointerGetDatum(asset.project);
+		args[4] = Int64GetDatum(quantity);
+		args[5] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+		nulls[5] = reason ? ' ' : 'n';
+		args[6] = Int64GetDatum(p.posting_id);
+		if (SPI_execute_plan(hold_insert_plan, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
+			SPI_processed != 1)
+			elog(ERROR, "recording a hold failed");
+		hold_id = col_int64(0, 1, NULL);
+	}
+	leg.hold_id = hold_id;
+	leg.hold_null = false;
+	if (p.recorded)
+	{
+		/* posted with a client reference: the result a retry returns */
+		Datum		args[2];
+
+		args[0] = Int64GetDatum(p.posting_id);
+		args[1] = Int64GetDatum(hold_id);
+		if (SPI_execute_plan(posting_result_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "recording the result of posting " INT64_FORMAT " failed", p.posting_id);
+	}
+	insert_legs(&p, &asset, &leg, 1, true, 0, memo, false, hold_id, rows, nrows);
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(hold_id);
+}
+
+/*
+ * release_hold(hold_id, reference, memo) -> posting id
+ *		Free what remains of an active hold, exactly once.
+ */
+Datum
+carbonmkt_release_hold(PG_FUNCTION_ARGS)
+{
+	bool		hold_null = PG_ARGISNULL(0);
+	int64		hold_id = hold_null ? 0 : PG_GETARG_INT64(0);
+	text	   *reference = opt_text_arg(fcinfo, 1);
+	text	   *memo = opt_text_arg(fcinfo, 2);
+	Posting		p;
+	HoldRow		h;
+	AccountRow	rows[2];
+	int			nrows;
+	Asset		asset;
+	Leg			leg;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	prepare_hold_plans();
+
+	posting_begin(&p, "release_hold", reference,
+				  reference ? psprintf("release_hold(hold=%s,memo=%s)", opt_int64(hold_id, hold_null),
+									   memo ? text_to_cstring(memo) : "") : NULL);
+	if (p.replay)
+	{
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		PG_RETURN_INT64(p.posting_id);
+	}
+	check_sealed(&p);
+
+	hold_find(hold_id, hold_null, &h);
+	if (!h.found)
+		refuse_missing_hold(hold_id, hold_null);
+	{
+		const char *action;
+		const char *reason;
+
+		hold_action(&h, false, &action, &reason);
+		authorize(h.account_id, false, &h.account, action, reason);
+	}
+	nrows = lock_accounts(h.account_id, false, 0, true, h.instrument, rows);
+	hold_reread(&h);
+
+	asset.instrument = h.instrument;
+	asset.vintage = h.vintage;
+	asset.vintage_null = false;
+	asset.project = h.project;
+	memset(&leg, 0, sizeof(leg));
+	leg.account_id = h.account_id;
+	leg.kind = "release";
+	leg.amount = 0;
+	leg.held_change = -h.remaining;
+	leg.counterparty_null = true;
+	leg.hold_id = h.hold_id;
+	if (!apply_leg(&leg, &asset))
+		elog(ERROR, "releasing hold " INT64_FORMAT " found its account's holding short", h.hold_id);
+	{
+		Datum		args[2];
+
+		args[0] = Int64GetDatum(h.hold_id);
+		args[1] = Int64GetDatum(p.posting_id);
+		if (SPI_execute_plan(hold_release_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "ending hold " INT64_FORMAT " failed", h.hold_id);
+	}
+	insert_legs(&p, &asset, &leg, 1, true, 0, memo, true, 0, rows, nrows);
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(p.posting_id);
+}
+
+/*
+ * transfer_from_hold(hold_id, to_account, quantity, reference, memo) -> posting id
+ *		Spend part or all of an active hold: move the quantity to another
+ *		account (settlement); the hold is consumed when nothing remains.
+ *		A CCER hold moves serial blocks: carbonmkt._transfer_from_hold_blocks().
+ */
+Datum
+carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
+{
+	bool		hold_null = PG_ARGISNULL(0);
+	int64		hold_id = hold_null ? 0 : PG_GETARG_INT64(0);
+	bool		to_null = PG_ARGISNULL(1);
+	int64		to = to_null ? 0 : PG_GETARG_INT64(1);
+	bool		quantity_null = PG_ARGISNULL(2);
+	int64		quantity = quantity_null ? 0 : PG_GETARG_INT64(2);
+	text	   *reference = opt_text_arg(fcinfo, 3);
+	text	   *memo = opt_text_arg(fcinfo, 4);
+	Posting		p;
+	HoldRow		h;
+	AccountRow	rows[2];
+	int			nrows;
+	Asset		asset;
+	Leg			legs[2];
+	int64		posting_id;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	prepare_hold_plans();
+
+	hold_find(hold_id, hold_null, &h);
+	if (!h.found || strcmp(h.instrument, "CCER") == 0)
+	{
+		/* serial blocks, or no such hold: as carbonmkt._transfer_from_hold_blocks() says */
+		Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID};
+		Datum		args[5];
+		char		nulls[5];
+
+		for (int i = 0; i < 5; i++)
+		{
+			args[i] = PG_GETARG_DATUM(i);
+			nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		}
+		if (SPI_execute_with_args("SELECT carbonmkt._transfer_from_hold_blocks($1, $2, $3, $4, $5)",
+								  5, argtypes, args, nulls, false, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "carbonmkt._transfer_from_hold_blocks failed");
+		posting_id = col_int64(0, 1, NULL);
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		PG_RETURN_INT64(posting_id);
+	}
+
+	posting_begin(&p, "transfer_from_hold", reference,
+				  reference ? psprintf("transfer_from_hold(hold=%s,to=%s,quantity=%s,memo=%s)",
+									   opt_int64(hold_id, hold_null), opt_int64(to, to_null),
+									   opt_int64(quantity, quantity_null),
+									   memo ? text_to_cstring(memo) : "") : NULL);
+	if (p.replay)
+	{
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		PG_RETURN_INT64(p.posting_id);
+	}
+	check_sealed(&p);
+
+	check_quantity(h.instrument, quantity, quantity_null);
+	{
+		const char *action;
+		const char *reason;
+
+		hold_action(&h, true, &action, &reason);
+		authorize(h.account_id, false, &h.account, action, reason);
+	}
+	if (strcmp(h.reason, "judicial") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_HOLD),
+				 errmsg("a judicial hold cannot be spent; release it first")));
+
+	nrows = lock_accounts(h.account_id, false, to, to_null, h.instrument, rows);
+	if (lock_problem(rows, nrows, h.account_id, false, to, to_null))
+		refuse_accounts(h.account_id, false, to, to_null, h.instrument);
+	hold_reread(&h);
+	if (quantity > h.remaining)
+	{
+		Oid			argtypes[3] = {TEXTOID, INT8OID, INT8OID};
+		Datum		args[3];
+
+		args[0] = CStringGetTextDatum(h.instrument);
+		args[1] = Int64GetDatum(h.remaining);
+		args[2] = Int64GetDatum(quantity);
+		if (SPI_execute_with_args("SELECT carbonmkt.format_quantity($1::carbonmkt.instrument, $2), "
+								  "carbonmkt.format_quantity($1::carbonmkt.instrument, $3)",
+								  3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "formatting quantities failed");
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_INSUFFICIENT),
+				 errmsg("hold " INT64_FORMAT " has %s remaining, requested %s",
+						h.hold_id, col_cstring(0, 1), col_cstring(0, 2))));
+	}
+
+	asset.instrument = h.instrument;
+	asset.vintage = h.vintage;
+	asset.vintage_null = false;
+	asset.project = h.project;
+	memset(legs, 0, sizeof(legs));
+	legs[0].account_id = h.account_id;
+	legs[0].kind = "debit";
+	legs[0].amount = -quantity;
+	legs[0].held_change = -quantity;
+	legs[0].counterparty = to;
+	legs[0].counterparty_null = to_null;
+	legs[0].hold_id = h.hold_id;
+	legs[1].account_id = to;
+	legs[1].account_null = to_null;
+	legs[1].kind = "credit";
+	legs[1].amount = quantity;
+	legs[1].counterparty = h.account_id;
+	legs[1].hold_id = h.hold_id;
+	if (!apply_two_legs(legs, &asset))
+		elog(ERROR, "spending hold " INT64_FORMAT " found its account's holding short", h.hold_id);
+	{
+		Datum		args[3];
+
+		args[0] = Int64GetDatum(h.hold_id);
+		args[1] = Int64GetDatum(quantity);
+		args[2] = Int64GetDatum(p.posting_id);
+		if (SPI_execute_plan(hold_consume_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "spending hold " INT64_FORMAT " failed", h.hold_id);
+	}
+	insert_legs(&p, &asset, legs, 2, true, 0, memo, true, 0, rows, nrows);
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(p.posting_id);
 }
