@@ -43,6 +43,9 @@
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/plancache.h"
+#include "utils/resowner.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -655,19 +658,34 @@ journal_hash(PG_FUNCTION_ARGS)
  * registry_keep_plan
  *		SPI_prepare a statement and keep the plan for the life of the backend.
  *		The plan is generic (parameters are never looked at when planning):
- *		every statement prepared this way is a lookup by key.
+ *		every statement prepared this way is a lookup by key, so it is
+ *		planned with sequential scans disabled; otherwise a backend that
+ *		first posts while a table is still empty (or analysed so) would keep
+ *		a sequential scan of it until the next ANALYZE.
  */
 SPIPlanPtr
 registry_keep_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
-										  CURSOR_OPT_GENERIC_PLAN);
+	int			nestlevel = NewGUCNestLevel();
+	SPIPlanPtr	plan;
 
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
+	{
+		/* plan now, under this setting (else the first execution would) */
+		CachedPlan *cplan = SPI_plan_get_cached_plan(plan);
+
+		if (cplan != NULL)
+			ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	}
+	AtEOXact_GUC(true, nestlevel);
+
 	return plan;
 }
 
