@@ -261,7 +261,7 @@ COMMENT ON TABLE carbonmkt.hold IS
 CREATE TABLE carbonmkt.posting (
     posting_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     operation       text NOT NULL,
-    initiator       name NOT NULL,
+    initiator       text NOT NULL,           -- the login (session_user)
     reference       text,
     request         text,                    -- canonical text of the request (NULL: see below)
     result          bigint,                  -- e.g. the hold id a hold() returned
