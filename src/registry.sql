@@ -3,7 +3,9 @@
 -- registry (注册登记): participants, accounts, holdings, holds, CCER blocks and the
 -- immutable hash-chained journal.  Every other room moves units only through the
 -- posting functions defined here (ARCHITECTURE.md principle 1).
--- C: src/registry.c.  Documentation: doc/registry.md.
+-- C: src/registry.c (credit codes, chain trigger, append-only guard, verification) and
+-- src/posting.c (the posting path: transfers, surrender, cancellation, holds, _authorize).
+-- Documentation: doc/registry.md.
 -------------------------------------------------------------------------------
 
 -- Roles per party (granted here and in each room's file; see src/access.sql) --
