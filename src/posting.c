@@ -854,6 +854,8 @@ typedef struct Posting
 	DateADT		bdate;
 	bool		recorded;		/* the posting row is in (else the legs' statement
 								 * inserts it) */
+	bool		quick;			/* no room's trigger on the tables it writes:
+								 * see posting_mode() */
 	int64		posting_id;		/* 0 until check_sealed() */
 	bool		replay;			/* the client reference was already used */
 	bool		result_null;	/* the original posting's result, on replay */
@@ -985,17 +987,51 @@ reserve_posting_id(Posting *p)
  *		CM012 when the posting's business day is sealed (a posting recorded
  *		by posting_begin() was checked there), then draw its id.
  */
+static void posting_mode(Posting *p);
+
 static void
 check_sealed(Posting *p)
 {
-	if (p->recorded)
-		return;
-	if (rules_day_sealed(p->bdate))
+	if (!p->recorded)
 	{
-		raise_if_sealed(p->bdate);
-		elog(ERROR, "the day seals changed while posting");
+		if (rules_day_sealed(p->bdate))
+		{
+			raise_if_sealed(p->bdate);
+			elog(ERROR, "the day seals changed while posting");
+		}
+		reserve_posting_id(p);
 	}
-	reserve_posting_id(p);
+	posting_mode(p);
+}
+
+/*
+ * posting_mode
+ *		How the posting writes.  When no room has a trigger on the tables a
+ *		posting writes (registry_chain_can_defer()), nothing can run between
+ *		its statements, and it writes in as few statements as it can: both
+ *		holdings in one, then the journal legs with the posting row and the
+ *		heads.  Otherwise another room's trigger may post, or read what this
+ *		posting wrote, in the middle of it, so it writes in the order of the
+ *		PL/pgSQL original: the posting row now (as _begin_posting did), then
+ *		each leg's holding and journal row in turn (as _leg did).
+ */
+static void
+posting_mode(Posting *p)
+{
+	p->quick = registry_chain_can_defer();
+	if (!p->quick && !p->recorded)
+	{
+		Datum		args[5];
+		char		nulls[5] = {' ', ' ', 'n', ' ', ' '};
+
+		args[0] = Int64GetDatum(p->posting_id);
+		args[1] = CStringGetTextDatum(p->operation);
+		args[2] = (Datum) 0;
+		args[3] = DateADTGetDatum(p->bdate);
+		args[4] = TimestampTzGetDatum(p->ts);
+		run_plan(PLAN_POSTING_NEW_ID, args, nulls, SPI_OK_INSERT);
+		p->recorded = true;
+	}
 }
 
 /* ----------------------------------------------------------------
@@ -1338,7 +1374,7 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 {
 	Datum		args[LEGS_MAXARGS];
 	char		nulls[LEGS_MAXARGS];
-	bool		defer = registry_chain_can_defer();
+	bool		defer = p->quick;
 	bool		by_tid = false;
 	bool		with_posting;
 	bool		with_heads;
@@ -1430,6 +1466,37 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 	p->recorded = true;
 	/* any head the statement did not write */
 	registry_chain_finish();
+}
+
+/*
+ * post_legs
+ *		Change the holdings of the legs and append them to the journal
+ *		(posting_mode() says how).  Returns false, having changed nothing,
+ *		when the first leg's holding would go negative (the caller refuses).
+ */
+static bool
+post_legs(Posting *p, const Asset *asset, Leg *legs, int nlegs,
+		  bool period_null, int32 period, text *memo,
+		  const AccountRow *rows, int nrows)
+{
+	if (p->quick)
+	{
+		if (!(nlegs == 2 ? apply_two_legs(legs, asset) : apply_leg(&legs[0], asset)))
+			return false;
+		insert_legs(p, asset, legs, nlegs, period_null, period, memo, true, 0, rows, nrows);
+		return true;
+	}
+	for (int i = 0; i < nlegs; i++)
+	{
+		if (!apply_leg(&legs[i], asset))
+		{
+			if (i == 0)
+				return false;
+			elog(ERROR, "crediting account " INT64_FORMAT " failed", legs[i].account_id);
+		}
+		insert_legs(p, asset, &legs[i], 1, period_null, period, memo, true, 0, rows, nrows);
+	}
+	return true;
 }
 
 /* ----------------------------------------------------------------
@@ -1639,10 +1706,8 @@ post_transfer(const TransferRequest *t)
 	legs[1].counterparty_null = t->from_null;
 	legs[1].hold_null = true;
 
-	if (!apply_two_legs(legs, &t->asset))
+	if (!post_legs(&p, &t->asset, legs, 2, t->period_null, t->period, t->memo, rows, nrows))
 		refuse_unavailable(t->from, &t->asset, t->quantity);
-	insert_legs(&p, &t->asset, legs, 2, t->period_null, t->period, t->memo, true, 0,
-				rows, nrows);
 	return p.posting_id;
 }
 
@@ -2213,15 +2278,17 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 	leg.hold_null = false;
 	if (p.recorded)
 	{
-		/* posted with a client reference: the result a retry returns */
+		/* the posting row is in already: its result (what a retry returns) after the leg */
 		Datum		args[2];
 
+		insert_legs(&p, &asset, &leg, 1, true, 0, memo, true, 0, rows, nrows);
 		args[0] = Int64GetDatum(p.posting_id);
 		args[1] = Int64GetDatum(hold_id);
 		if (SPI_execute_plan(posting_result_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "recording the result of posting " INT64_FORMAT " failed", p.posting_id);
 	}
-	insert_legs(&p, &asset, &leg, 1, true, 0, memo, false, hold_id, rows, nrows);
+	else
+		insert_legs(&p, &asset, &leg, 1, true, 0, memo, false, hold_id, rows, nrows);
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
@@ -2285,7 +2352,7 @@ carbonmkt_release_hold(PG_FUNCTION_ARGS)
 	leg.held_change = -h.remaining;
 	leg.counterparty_null = true;
 	leg.hold_id = h.hold_id;
-	if (!apply_leg(&leg, &asset))
+	if (!post_legs(&p, &asset, &leg, 1, true, 0, memo, rows, nrows))
 		elog(ERROR, "releasing hold " INT64_FORMAT " found its account's holding short", h.hold_id);
 	{
 		Datum		args[2];
@@ -2295,7 +2362,6 @@ carbonmkt_release_hold(PG_FUNCTION_ARGS)
 		if (SPI_execute_plan(hold_release_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "ending hold " INT64_FORMAT " failed", h.hold_id);
 	}
-	insert_legs(&p, &asset, &leg, 1, true, 0, memo, true, 0, rows, nrows);
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
@@ -2420,7 +2486,7 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 	legs[1].amount = quantity;
 	legs[1].counterparty = h.account_id;
 	legs[1].hold_id = h.hold_id;
-	if (!apply_two_legs(legs, &asset))
+	if (!post_legs(&p, &asset, legs, 2, true, 0, memo, rows, nrows))
 		elog(ERROR, "spending hold " INT64_FORMAT " found its account's holding short", h.hold_id);
 	{
 		Datum		args[3];
@@ -2431,7 +2497,6 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 		if (SPI_execute_plan(hold_consume_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "spending hold " INT64_FORMAT " failed", h.hold_id);
 	}
-	insert_legs(&p, &asset, legs, 2, true, 0, memo, true, 0, rows, nrows);
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");

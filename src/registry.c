@@ -903,23 +903,67 @@ registry_chain_begin(bool defer)
 }
 
 /*
+ * no_user_trigger
+ *		Whether a table has no enabled trigger (internal ones aside) firing on
+ *		the event, but the one named.
+ */
+static bool
+no_user_trigger(const char *relname, int16 event, const char *allowed)
+{
+	Oid			relid = get_relname_relid(relname, get_namespace_oid("carbonmkt", false));
+	Relation	rel;
+	bool		none = true;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table carbonmkt.%s does not exist", relname);
+	rel = table_open(relid, AccessShareLock);
+	for (int i = 0; rel->trigdesc != NULL && i < rel->trigdesc->numtriggers; i++)
+	{
+		const Trigger *t = &rel->trigdesc->triggers[i];
+
+		if (!t->tgisinternal && t->tgenabled != TRIGGER_DISABLED && (t->tgtype & event) &&
+			(allowed == NULL || strcmp(t->tgname, allowed) != 0))
+			none = false;
+	}
+	table_close(rel, NoLock);
+	return none;
+}
+
+/*
  * registry_chain_can_defer
  *		Whether a posting's journal legs may leave the heads to be written
  *		after the legs are in: true when carbonmkt.journal has the
  *		journal_chain trigger enabled and no other enabled INSERT trigger
- *		(internal foreign-key triggers aside).  Takes the lock an INSERT
- *		takes, which blocks CREATE/ALTER/DROP TRIGGER on the journal until the
- *		end of the transaction, so the answer holds for the posting.
+ *		(internal foreign-key triggers aside), and no room's trigger runs
+ *		when a posting writes its posting row, holdings, hold or heads
+ *		(nothing, then, can post or read a head in between).  Takes the lock
+ *		an INSERT into the journal takes, which blocks CREATE/ALTER/DROP
+ *		TRIGGER on it until the end of the transaction, so the answer holds
+ *		for the posting; the other two tables are looked at again after any
+ *		relcache invalidation (a trigger created on them meanwhile makes the
+ *		posting fail with an error, never write a wrong head).
  */
 bool
 registry_chain_can_defer(void)
 {
+	static uint64 others_generation = 0;
+	static bool others_quiet = false;
 	Relation	rel;
 	const TriggerDesc *td;
 	bool		have_chain = false;
 	bool		others = false;
 
 	chain_cache_init();
+	if (others_generation != chain_generation)
+	{
+		others_quiet = no_user_trigger("posting", TRIGGER_TYPE_INSERT, NULL) &&
+			no_user_trigger("account", TRIGGER_TYPE_UPDATE, "account_rules") &&
+			no_user_trigger("holding", TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE, NULL) &&
+			no_user_trigger("hold", TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE, NULL);
+		others_generation = chain_generation;
+	}
+	if (!others_quiet)
+		return false;
 	if (!OidIsValid(journal_relid))
 	{
 		Oid			relid = get_relname_relid("journal", get_namespace_oid("carbonmkt", false));
@@ -1190,7 +1234,7 @@ registry_chain_finish(void)
 
 	if (chain_posting.lxid != MyProc->lxid ||
 		chain_posting.subxid != GetCurrentSubTransactionId())
-		elog(ERROR, "no journal posting in progress in this subtransaction");
+		return;					/* a nested posting finished it; nothing waits */
 	prepare_head_plans();
 
 	for (int i = 0; i < chain_posting.n; i++)
