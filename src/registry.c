@@ -28,6 +28,7 @@
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -42,6 +43,9 @@
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/plancache.h"
+#include "utils/resowner.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -654,12 +658,29 @@ journal_hash(PG_FUNCTION_ARGS)
  * registry_keep_plan
  *		SPI_prepare a statement and keep the plan for the life of the backend.
  *		The plan is generic (parameters are never looked at when planning):
- *		every statement prepared this way is a lookup by key.
+ *		every statement prepared this way is a lookup by key, so it is
+ *		planned with sequential scans disabled; otherwise a backend that
+ *		first posts while a table is still empty (or analysed so) would keep
+ *		a sequential scan of it until the next ANALYZE.
  */
 SPIPlanPtr
 registry_keep_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	return carbonmkt_keep_plan(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	int			nestlevel = NewGUCNestLevel();
+	SPIPlanPtr	plan;
+	CachedPlan *cplan;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	plan = carbonmkt_keep_plan(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+	/* plan now, under this setting (else the first execution would) */
+	cplan = SPI_plan_get_cached_plan(plan);
+	if (cplan != NULL)
+		ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	AtEOXact_GUC(true, nestlevel);
+
+	return plan;
 }
 
 /*
@@ -693,12 +714,13 @@ registry_keep_plan(const char *sql, int nargs, Oid *argtypes)
  * should the row lag behind the posting's legs, takes the head from the
  * account's last journal row, which under the lock is the truth.
  */
-#define CHAIN_CACHE_SIZE	64
+#define CHAIN_CACHE_SIZE	4096	/* a power of two */
 #define CHAIN_POSTING_MAX	4
 
 typedef struct ChainHead
 {
-	int64		account_id;
+	int64		account_id;		/* hash key */
+	uint64		generation;		/* chain_generation when recorded */
 	LocalTransactionId lxid;
 	SubTransactionId subxid;
 	int64		seq;
@@ -727,7 +749,13 @@ typedef struct ChainPosting
 	ChainPostingAccount acc[CHAIN_POSTING_MAX];
 } ChainPosting;
 
+/*
+ * A fixed, direct-mapped table in static memory: an entry that another
+ * account takes over is simply forgotten (the knowledge is only ever a
+ * shortcut), and nothing here ever allocates.
+ */
 static ChainHead chain_heads[CHAIN_CACHE_SIZE];
+static uint64 chain_generation = 1;
 static ChainPosting chain_posting;
 
 /* The layout of journal rows, for the relation descriptor it was built for. */
@@ -748,8 +776,8 @@ static SPIPlanPtr head_update_two_id_plan = NULL;
 static void
 chain_cache_forget(Datum arg, Oid relid)
 {
-	for (int i = 0; i < CHAIN_CACHE_SIZE; i++)
-		chain_heads[i].lxid = InvalidLocalTransactionId;
+	/* entries go stale; the table itself is dropped at a safe point */
+	chain_generation++;
 	chain_layout = NULL;
 	chain_layout_desc = NULL;
 	if (chain_layout_cxt != NULL)
@@ -769,18 +797,39 @@ chain_cache_init(void)
 	}
 }
 
+/*
+ * chain_head_slot
+ *		The slot of an account (its fields say nothing unless account_id
+ *		matches and the entry is current).
+ */
 static ChainHead *
 chain_head_slot(int64 account_id)
 {
-	return &chain_heads[(uint64) account_id % CHAIN_CACHE_SIZE];
+	ChainHead  *h;
+
+	chain_cache_init();
+	h = &chain_heads[hash_bytes_uint32((uint32) account_id ^ (uint32) (account_id >> 32)) &
+					 (CHAIN_CACHE_SIZE - 1)];
+	if (h->account_id != account_id)
+	{
+		h->account_id = account_id;
+		h->generation = 0;
+	}
+	return h;
+}
+
+/* the entry records this transaction's knowledge of the row */
+static bool
+chain_head_current(const ChainHead *h)
+{
+	return h->generation == chain_generation &&
+		h->lxid != InvalidLocalTransactionId && h->lxid == MyProc->lxid;
 }
 
 static bool
 chain_head_valid(const ChainHead *h, int64 account_id)
 {
-	return h->account_id == account_id &&
-		h->lxid != InvalidLocalTransactionId &&
-		h->lxid == MyProc->lxid &&
+	return h->account_id == account_id && chain_head_current(h) &&
 		h->subxid == GetCurrentSubTransactionId();
 }
 
@@ -790,8 +839,7 @@ chain_head_store(int64 account_id, int64 seq, const uint8 *hash,
 {
 	ChainHead  *h = chain_head_slot(account_id);
 
-	chain_cache_init();
-	h->account_id = account_id;
+	h->generation = chain_generation;
 	h->lxid = MyProc->lxid;
 	h->subxid = GetCurrentSubTransactionId();
 	h->seq = seq;
@@ -812,9 +860,7 @@ registry_chain_tid(int64 account_id, ItemPointer tid)
 {
 	ChainHead  *h = chain_head_slot(account_id);
 
-	if (!chain_callback_registered || h->account_id != account_id ||
-		h->lxid == InvalidLocalTransactionId || h->lxid != MyProc->lxid ||
-		!ItemPointerIsValid(&h->tid))
+	if (!chain_head_current(h) || !ItemPointerIsValid(&h->tid))
 		return false;
 	ItemPointerCopy(&h->tid, tid);
 	return true;
@@ -851,23 +897,67 @@ registry_chain_begin(bool defer)
 }
 
 /*
+ * no_user_trigger
+ *		Whether a table has no enabled trigger (internal ones aside) firing on
+ *		the event, but the one named.
+ */
+static bool
+no_user_trigger(const char *relname, int16 event, const char *allowed)
+{
+	Oid			relid = get_relname_relid(relname, get_namespace_oid("carbonmkt", false));
+	Relation	rel;
+	bool		none = true;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table carbonmkt.%s does not exist", relname);
+	rel = table_open(relid, AccessShareLock);
+	for (int i = 0; rel->trigdesc != NULL && i < rel->trigdesc->numtriggers; i++)
+	{
+		const Trigger *t = &rel->trigdesc->triggers[i];
+
+		if (!t->tgisinternal && t->tgenabled != TRIGGER_DISABLED && (t->tgtype & event) &&
+			(allowed == NULL || strcmp(t->tgname, allowed) != 0))
+			none = false;
+	}
+	table_close(rel, NoLock);
+	return none;
+}
+
+/*
  * registry_chain_can_defer
  *		Whether a posting's journal legs may leave the heads to be written
  *		after the legs are in: true when carbonmkt.journal has the
  *		journal_chain trigger enabled and no other enabled INSERT trigger
- *		(internal foreign-key triggers aside).  Takes the lock an INSERT
- *		takes, which blocks CREATE/ALTER/DROP TRIGGER on the journal until the
- *		end of the transaction, so the answer holds for the posting.
+ *		(internal foreign-key triggers aside), and no room's trigger runs
+ *		when a posting writes its posting row, holdings, hold or heads
+ *		(nothing, then, can post or read a head in between).  Takes the lock
+ *		an INSERT into the journal takes, which blocks CREATE/ALTER/DROP
+ *		TRIGGER on it until the end of the transaction, so the answer holds
+ *		for the posting; the other two tables are looked at again after any
+ *		relcache invalidation (a trigger created on them meanwhile makes the
+ *		posting fail with an error, never write a wrong head).
  */
 bool
 registry_chain_can_defer(void)
 {
+	static uint64 others_generation = 0;
+	static bool others_quiet = false;
 	Relation	rel;
 	const TriggerDesc *td;
 	bool		have_chain = false;
 	bool		others = false;
 
 	chain_cache_init();
+	if (others_generation != chain_generation)
+	{
+		others_quiet = no_user_trigger("posting", TRIGGER_TYPE_INSERT, NULL) &&
+			no_user_trigger("account", TRIGGER_TYPE_UPDATE, "account_rules") &&
+			no_user_trigger("holding", TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE, NULL) &&
+			no_user_trigger("hold", TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE, NULL);
+		others_generation = chain_generation;
+	}
+	if (!others_quiet)
+		return false;
 	if (!OidIsValid(journal_relid))
 	{
 		Oid			relid = get_relname_relid("journal", get_namespace_oid("carbonmkt", false));
@@ -913,12 +1003,7 @@ registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 		chain_posting_account(account_id) != NULL)
 		return false;
 	a = &chain_posting.acc[chain_posting.n++];
-	{
-		ChainHead  *h = chain_head_slot(account_id);
-
-		a->written_before = h->account_id == account_id &&
-			h->lxid != InvalidLocalTransactionId && h->lxid == MyProc->lxid;
-	}
+	a->written_before = chain_head_current(chain_head_slot(account_id));
 	a->account_id = account_id;
 	a->seq = seq;
 	memcpy(a->hash, VARDATA_ANY(hash), CHAIN_HASH_LEN);
@@ -1015,7 +1100,7 @@ prepare_head_plans(void)
 
 		head_update_tid_plan =
 			registry_keep_plan("UPDATE carbonmkt.account SET head_seq = $2, head_hash = $3 "
-							   "WHERE ctid = $4 AND account_id = $1 RETURNING ctid",
+							   "WHERE ctid = $4 AND account_id + 0 = $1 RETURNING ctid",
 							   4, argtypes);
 	}
 	if (head_update_two_plan == NULL)
@@ -1026,7 +1111,7 @@ prepare_head_plans(void)
 		head_update_two_plan =
 			registry_keep_plan("UPDATE carbonmkt.account a SET head_seq = v.seq, head_hash = v.hash "
 							   "FROM (VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)) v(account_id, seq, hash, tid) "
-							   "WHERE a.ctid = v.tid AND a.account_id = v.account_id "
+							   "WHERE a.ctid = v.tid AND a.account_id + 0 = v.account_id "
 							   "RETURNING a.account_id, a.ctid",
 							   8, argtypes);
 	}
@@ -1143,7 +1228,7 @@ registry_chain_finish(void)
 
 	if (chain_posting.lxid != MyProc->lxid ||
 		chain_posting.subxid != GetCurrentSubTransactionId())
-		elog(ERROR, "no journal posting in progress in this subtransaction");
+		return;					/* a nested posting finished it; nothing waits */
 	prepare_head_plans();
 
 	for (int i = 0; i < chain_posting.n; i++)
@@ -1362,7 +1447,7 @@ journal_chain(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		ChainHead  *cached = chain_head_slot(account_id);
+		ChainHead  *cached;
 		bool		row_lags = false;
 
 		if (posting != NULL)
@@ -1375,6 +1460,7 @@ journal_chain(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		prepare_head_plans();
+		cached = chain_head_slot(account_id);
 
 		if (!row_lags && chain_head_valid(cached, account_id))
 		{

@@ -3,7 +3,9 @@
 -- registry (注册登记): participants, accounts, holdings, holds, CCER blocks and the
 -- immutable hash-chained journal.  Every other room moves units only through the
 -- posting functions defined here (ARCHITECTURE.md principle 1).
--- C: src/registry.c.  Documentation: doc/registry.md.
+-- C: src/registry.c (credit codes, chain trigger, append-only guard, verification) and
+-- src/posting.c (the posting path: transfers, surrender, cancellation, holds, _authorize).
+-- Documentation: doc/registry.md.
 -------------------------------------------------------------------------------
 
 -- Roles per party (granted here and in each room's file; see src/access.sql) --
@@ -261,7 +263,7 @@ COMMENT ON TABLE carbonmkt.hold IS
 CREATE TABLE carbonmkt.posting (
     posting_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     operation       text NOT NULL,
-    initiator       name NOT NULL,
+    initiator       text NOT NULL,           -- the login (session_user)
     reference       text,
     request         text,                    -- canonical text of the request (NULL: see below)
     result          bigint,                  -- e.g. the hold id a hold() returned
@@ -1061,35 +1063,9 @@ COMMENT ON FUNCTION carbonmkt.cancel_ccer(bigint, text, int, bigint, text, text)
 CREATE FUNCTION carbonmkt.hold(account_id bigint, instrument carbonmkt.instrument, quantity bigint,
                                reason carbonmkt.hold_reason, vintage int DEFAULT 0, project text DEFAULT '',
                                reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$
-DECLARE
-    b   record;
-    h   bigint;
-    prj text := upper(coalesce(project, ''));
-BEGIN
-    PERFORM carbonmkt._check_quantity(instrument, quantity);
-    PERFORM carbonmkt._check_asset(instrument, vintage, prj);
-    b := carbonmkt._begin_posting('hold', reference,
-            format('hold(account=%s,%s,quantity=%s,reason=%s,memo=%s)', account_id,
-                   carbonmkt.format_asset(instrument, vintage, prj), quantity, reason, memo));
-    IF b.replay THEN
-        RETURN b.result;
-    END IF;
-    PERFORM carbonmkt._authorize(account_id, 'hold', reason);
-    -- a judicial freeze may be laid on a frozen account; other holds need it open
-    PERFORM carbonmkt._lock_accounts(CASE WHEN reason = 'judicial' THEN '{}'::bigint[] ELSE ARRAY[account_id] END,
-                                     ARRAY[account_id], instrument);
-    PERFORM carbonmkt._require_available(account_id, instrument, vintage, prj, quantity);
-    INSERT INTO carbonmkt.hold AS x (account_id, instrument, vintage, project, quantity, remaining, reason, created_posting)
-    VALUES (account_id, instrument, vintage, prj, quantity, quantity, reason, b.posting_id)
-    RETURNING x.hold_id INTO h;
-    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, account_id, 'hold', instrument, vintage, prj, 0, quantity,
-                           NULL, h, NULL, NULL, memo);
-    UPDATE carbonmkt.posting p SET result = h WHERE p.posting_id = b.posting_id;
-    RETURN h;
-END
-$$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_hold'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.hold(bigint, carbonmkt.instrument, bigint, carbonmkt.hold_reason, int, text, text, text) IS
   'Freezes a quantity of an asset on an account (order, pledge 质押, judicial 司法冻结) and returns the hold id; held units cannot be spent elsewhere.';
 
@@ -1116,34 +1092,17 @@ $$;
 COMMENT ON FUNCTION carbonmkt._active_hold(bigint) IS 'Internal: locks a hold''s account and returns the hold if it is still active (CM008 otherwise).';
 
 CREATE FUNCTION carbonmkt.release_hold(hold_id bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$
-DECLARE
-    b record;
-    h carbonmkt.hold;
-BEGIN
-    b := carbonmkt._begin_posting('release_hold', reference, format('release_hold(hold=%s,memo=%s)', hold_id, memo));
-    IF b.replay THEN
-        RETURN b.posting_id;
-    END IF;
-    SELECT * INTO h FROM carbonmkt.hold x WHERE x.hold_id = release_hold.hold_id;
-    IF FOUND THEN
-        PERFORM carbonmkt._authorize(h.account_id, CASE WHEN h.reason = 'order' THEN 'settle' ELSE 'release' END,
-                                     CASE WHEN h.reason IN ('judicial', 'pledge') THEN h.reason END);
-    END IF;
-    h := carbonmkt._active_hold(hold_id);
-    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, h.account_id, 'release', h.instrument, h.vintage, h.project,
-                           0, -h.remaining, NULL, h.hold_id, NULL, NULL, memo);
-    UPDATE carbonmkt.hold x SET status = 'released', ended_posting = b.posting_id WHERE x.hold_id = h.hold_id;
-    RETURN b.posting_id;
-END
-$$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_release_hold'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.release_hold(bigint, text, text) IS
   'Releases what remains of an active hold (exactly once); returns the posting id.';
 
-CREATE FUNCTION carbonmkt.transfer_from_hold(hold_id bigint, to_account bigint, quantity bigint,
+-- A hold of CCER is spent by moving serial blocks (carbonmkt._move); carbonmkt.transfer_from_hold()
+-- (C, src/posting.c) hands such holds, and unknown ones, to this function.
+CREATE FUNCTION carbonmkt._transfer_from_hold_blocks(hold_id bigint, to_account bigint, quantity bigint,
                                              reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+RETURNS bigint LANGUAGE plpgsql AS
 $$
 DECLARE
     b record;
@@ -1154,7 +1113,7 @@ BEGIN
     IF b.replay THEN
         RETURN b.posting_id;
     END IF;
-    SELECT * INTO h FROM carbonmkt.hold x WHERE x.hold_id = transfer_from_hold.hold_id;
+    SELECT * INTO h FROM carbonmkt.hold x WHERE x.hold_id = _transfer_from_hold_blocks.hold_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'hold % does not exist', hold_id USING ERRCODE = 'CM008';
     END IF;
@@ -1174,14 +1133,22 @@ BEGIN
     PERFORM carbonmkt._move(b.posting_id, b.ts, b.bdate, h.account_id, to_account, h.instrument, h.vintage, h.project,
                             quantity, 'debit', 'credit', h.hold_id, NULL, memo);
     UPDATE carbonmkt.hold x
-       SET remaining = x.remaining - transfer_from_hold.quantity,
-           status = CASE WHEN x.remaining = transfer_from_hold.quantity
+       SET remaining = x.remaining - _transfer_from_hold_blocks.quantity,
+           status = CASE WHEN x.remaining = _transfer_from_hold_blocks.quantity
                          THEN 'consumed'::carbonmkt.hold_status ELSE 'active' END,
-           ended_posting = CASE WHEN x.remaining = transfer_from_hold.quantity THEN b.posting_id END
+           ended_posting = CASE WHEN x.remaining = _transfer_from_hold_blocks.quantity THEN b.posting_id END
      WHERE x.hold_id = h.hold_id;
     RETURN b.posting_id;
 END
 $$;
+COMMENT ON FUNCTION carbonmkt._transfer_from_hold_blocks(bigint, bigint, bigint, text, text) IS
+  'Internal: carbonmkt.transfer_from_hold() for a CCER hold (serial blocks) or an unknown hold.';
+
+CREATE FUNCTION carbonmkt.transfer_from_hold(hold_id bigint, to_account bigint, quantity bigint,
+                                             reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_from_hold'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.transfer_from_hold(bigint, bigint, bigint, text, text) IS
   'Consumes part or all of an active hold by moving that quantity to another account (settlement); the hold is consumed when nothing remains.';
 
