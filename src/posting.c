@@ -698,6 +698,10 @@ locked_row(uint64 r, AccountRow *row)
 	d = col_datum(r, 8, &isnull);
 	if (!isnull)
 		ItemPointerCopy((ItemPointer) DatumGetPointer(d), &row->tid);
+	else
+		ItemPointerSetInvalid(&row->tid);
+	/* from here on the chain trigger knows this head (registry.c) */
+	registry_chain_locked(row->account_id, row->head_seq, row->head_hash, &row->tid);
 }
 
 /* lock one account (straight at the row version this transaction left, if known) */
@@ -985,12 +989,14 @@ reserve_posting_id(Posting *p)
 /*
  * check_sealed
  *		CM012 when the posting's business day is sealed (a posting recorded
- *		by posting_begin() was checked there), then draw its id.
+ *		by posting_begin() was checked there), then draw its id and choose
+ *		how the posting writes, for journal rows of the given entry kinds
+ *		(kind2 NULL for a posting of one leg).
  */
-static void posting_mode(Posting *p);
+static void posting_mode(Posting *p, const char *kind1, const char *kind2);
 
 static void
-check_sealed(Posting *p)
+check_sealed(Posting *p, const char *kind1, const char *kind2)
 {
 	if (!p->recorded)
 	{
@@ -1001,24 +1007,28 @@ check_sealed(Posting *p)
 		}
 		reserve_posting_id(p);
 	}
-	posting_mode(p);
+	posting_mode(p, kind1, kind2);
 }
 
 /*
  * posting_mode
- *		How the posting writes.  When no room has a trigger on the tables a
- *		posting writes (registry_chain_can_defer()), nothing can run between
- *		its statements, and it writes in as few statements as it can: both
+ *		How the posting writes.  When no room's trigger runs on the tables a
+ *		posting writes, nor on the journal for rows of the posting's entry
+ *		kinds (registry_chain_can_defer()), nothing can run between its
+ *		statements, and it writes in as few statements as it can: both
  *		holdings in one, then the journal legs with the posting row and the
  *		heads.  Otherwise another room's trigger may post, or read what this
  *		posting wrote, in the middle of it, so it writes in the order of the
  *		PL/pgSQL original: the posting row now (as _begin_posting did), then
- *		each leg's holding and journal row in turn (as _leg did).
+ *		each leg's holding and journal row in turn (as _leg did), each head
+ *		written by the chain trigger as it advances.
  */
 static void
-posting_mode(Posting *p)
+posting_mode(Posting *p, const char *kind1, const char *kind2)
 {
-	p->quick = registry_chain_can_defer();
+	const char *kinds[2] = {kind1, kind2};
+
+	p->quick = registry_chain_can_defer(kinds, kind2 == NULL ? 1 : 2);
 	if (!p->quick && !p->recorded)
 	{
 		Datum		args[5];
@@ -1365,7 +1375,12 @@ journal_plan(int nlegs, bool with_posting, bool with_heads, bool by_tid)
  *		posting row when it is not in yet (result: what the posting returns,
  *		e.g. a hold id, or NULL), and leave the account heads right.  rows
  *		are the posting's accounts as locked (with their chain heads).  The
- *		chain trigger sets seq, prev_hash and hash of every leg.
+ *		chain trigger sets seq, prev_hash and hash of every leg: for a quick
+ *		posting (posting_mode) from the heads registered here, advanced in
+ *		memory and written after the legs; otherwise from what the trigger
+ *		knows when the leg goes in (registry.c), which includes anything a
+ *		room's trigger appended since the accounts were locked, each head
+ *		written as it advances.
  */
 static void
 insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
@@ -1383,11 +1398,15 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 
 	Assert(nlegs >= 1 && nlegs <= 2);
 	Assert(p->posting_id != 0);
-	registry_chain_begin(defer);
-	for (int i = 0; i < nrows; i++)
-		if (rows[i].head_hash != NULL)
-			by_tid |= registry_chain_add(rows[i].account_id, rows[i].head_seq,
-										 rows[i].head_hash, &rows[i].tid);
+	if (defer)
+	{
+		/* the trigger advances these heads in memory; written below */
+		registry_chain_begin();
+		for (int i = 0; i < nrows; i++)
+			if (rows[i].head_hash != NULL)
+				by_tid |= registry_chain_add(rows[i].account_id, rows[i].head_seq,
+											 rows[i].head_hash, &rows[i].tid);
+	}
 
 	if (!defer && !p->recorded)
 	{
@@ -1465,7 +1484,8 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 			 SPI_result_code_string(ret));
 	p->recorded = true;
 	/* any head the statement did not write */
-	registry_chain_finish();
+	if (defer)
+		registry_chain_finish();
 }
 
 /*
@@ -1659,7 +1679,7 @@ post_transfer(const TransferRequest *t)
 				  t->reference ? transfer_request_text(t) : NULL);
 	if (p.replay)
 		return p.posting_id;
-	check_sealed(&p);
+	check_sealed(&p, t->debit_kind, t->credit_kind);
 
 	/*
 	 * Who may move the sender's units.  The registry and the rooms may move
@@ -2208,7 +2228,7 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_INT64(p.result);
 	}
-	check_sealed(&p);
+	check_sealed(&p, "hold", NULL);
 
 	privileged = login_is_member("carbonmkt_registry") || acting_room_authorises();
 	if (!privileged)
@@ -2326,7 +2346,7 @@ carbonmkt_release_hold(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_finish failed");
 		PG_RETURN_INT64(p.posting_id);
 	}
-	check_sealed(&p);
+	check_sealed(&p, "release", NULL);
 
 	hold_find(hold_id, hold_null, &h);
 	if (!h.found)
@@ -2431,7 +2451,7 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_finish failed");
 		PG_RETURN_INT64(p.posting_id);
 	}
-	check_sealed(&p);
+	check_sealed(&p, "debit", "credit");
 
 	check_quantity(h.instrument, quantity, quantity_null);
 	{
