@@ -17,6 +17,17 @@ ALTER TABLE carbonmkt.journal DISABLE TRIGGER compliance_surrender;
 SET search_path = carbonmkt, public;
 SET carbonmkt.clock = '2024-07-16 10:00:00+08';
 
+-- helper: SQLSTATE, message and detail of an expected error
+CREATE FUNCTION pg_temp.diag(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  st text; msg text; det text;
+BEGIN
+  EXECUTE sql;
+  RETURN 'no error';
+EXCEPTION WHEN others THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+  RETURN st || ': ' || msg || CASE WHEN det <> '' THEN E'\nDETAIL: ' || det ELSE '' END;
+END $$;
 -- helper: a valid unified social credit code from its first 17 characters
 CREATE FUNCTION pg_temp.uscc(p text) RETURNS text LANGUAGE sql AS
 $$ SELECT p || carbonmkt.credit_code_check_char(p) $$;
@@ -290,6 +301,21 @@ SELECT pg_temp.c_ccer_c(), pg_temp.retire();
 COMMIT;
 DROP TRIGGER regress_look ON journal;
 DROP FUNCTION public.regress_look();
+
+-- journal.posting_id: every entry belongs to a posting -------------------------------------------
+-- (no foreign key: the chain trigger checks it, verify_ledger() reports an entry without one)
+SELECT pg_temp.diag($$INSERT INTO journal (posting_id, account_id, kind, instrument, vintage, project, amount,
+                       held_change, balance_after, held_after, business_date, recorded_at)
+                     VALUES (999999, 3, 'credit', 'CEA', 2024, '', 0, 0, 0, 0, '2024-07-16', now())$$);
+SELECT pg_temp.diag($$INSERT INTO journal (posting_id, account_id, kind, instrument, vintage, project, amount,
+                       held_change, balance_after, held_after, business_date, recorded_at)
+                     VALUES (999999, 99, 'credit', 'CEA', 2024, '', 0, 0, 0, 0, '2024-07-16', now())$$);
+BEGIN;
+ALTER TABLE journal DISABLE TRIGGER USER;
+UPDATE journal SET posting_id = 999999 WHERE entry_id = 7;
+ALTER TABLE journal ENABLE TRIGGER USER;
+SELECT problem, account_id, entry_id FROM verify_ledger() ORDER BY 1, 2, 3;
+ROLLBACK;
 
 -- Everything adds up ------------------------------------------------------------------------------
 SELECT account_id, asset, balance, held, available FROM account_balance ORDER BY 1, 2;

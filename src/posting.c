@@ -1401,7 +1401,7 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 	if (defer)
 	{
 		/* the trigger advances these heads in memory; written below */
-		registry_chain_begin();
+		registry_chain_begin(p->posting_id);
 		for (int i = 0; i < nrows; i++)
 			if (rows[i].head_hash != NULL)
 				by_tid |= registry_chain_add(rows[i].account_id, rows[i].head_seq,

@@ -384,6 +384,7 @@ typedef struct JournalLayout
 	Oid			typids[PAYLOAD_NFIELDS];
 	FmgrInfo	outfuncs[PAYLOAD_NFIELDS];
 	int			entry_id_att;
+	int			posting_id_att;
 	int			account_id_att;
 	int			kind_att;
 	int			seq_att;
@@ -437,6 +438,7 @@ journal_layout_init(JournalLayout *layout, TupleDesc tupdesc, MemoryContext cxt)
 		}
 	}
 	layout->entry_id_att = journal_attnum(tupdesc, "entry_id");
+	layout->posting_id_att = journal_attnum(tupdesc, "posting_id");
 	layout->account_id_att = journal_attnum(tupdesc, "account_id");
 	layout->kind_att = journal_attnum(tupdesc, "kind");
 	layout->seq_att = journal_attnum(tupdesc, "seq");
@@ -760,6 +762,7 @@ typedef struct ChainPosting
 {
 	LocalTransactionId lxid;	/* InvalidLocalTransactionId: none */
 	SubTransactionId subxid;
+	int64		posting_id;		/* its posting row, inserted by its statement */
 	int			n;
 	ChainPostingAccount acc[CHAIN_POSTING_MAX];
 } ChainPosting;
@@ -783,6 +786,7 @@ static bool chain_callback_registered = false;
 static Oid	journal_relid = InvalidOid;
 
 static SPIPlanPtr head_select_plan = NULL;
+static SPIPlanPtr posting_exists_plan = NULL;
 static SPIPlanPtr head_last_entry_plan = NULL;
 static SPIPlanPtr head_update_plan = NULL;
 static SPIPlanPtr head_update_tid_plan = NULL;
@@ -939,16 +943,19 @@ chain_posting_account(int64 account_id)
  * registry_chain_begin
  *		Start the journal legs of a posting (posting.c) whose heads are
  *		written after its legs (registry_chain_can_defer() said so), in the
- *		current subtransaction.  Any earlier posting's state is forgotten: a
- *		posting always finishes (registry_chain_finish) or fails, and a
- *		failure rolls back its subtransaction with everything it appended.
+ *		current subtransaction.  posting_id is its posting row, which is in
+ *		already or is inserted by the statement that inserts the legs.  Any
+ *		earlier posting's state is forgotten: a posting always finishes
+ *		(registry_chain_finish) or fails, and a failure rolls back its
+ *		subtransaction with everything it appended.
  */
 void
-registry_chain_begin(void)
+registry_chain_begin(int64 posting_id)
 {
 	chain_cache_init();
 	chain_posting.lxid = MyProc->lxid;
 	chain_posting.subxid = GetCurrentSubTransactionId();
+	chain_posting.posting_id = posting_id;
 	chain_posting.n = 0;
 }
 
@@ -1480,6 +1487,14 @@ carbonmkt_posting_head_hash(PG_FUNCTION_ARGS)
 static void
 prepare_head_plans(void)
 {
+	if (posting_exists_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+
+		posting_exists_plan =
+			registry_keep_plan("SELECT 1 FROM carbonmkt.posting WHERE posting_id = $1",
+							   1, argtypes);
+	}
 	if (head_select_plan == NULL)
 	{
 		Oid			argtypes[1] = {INT8OID};
@@ -1771,6 +1786,31 @@ chain_layout_for(TupleDesc tupdesc)
 }
 
 /*
+ * require_posting
+ *		Every journal row belongs to a posting row (journal.posting_id has no
+ *		foreign key: this trigger checks it, see registry.sql).  Postings are
+ *		append-only and never deleted, so the row needs no lock.  Call within
+ *		SPI, after prepare_head_plans().
+ */
+static void
+require_posting(int64 posting_id)
+{
+	Datum		args[1];
+	int			ret;
+
+	args[0] = Int64GetDatum(posting_id);
+	ret = SPI_execute_plan(posting_exists_plan, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "looking up posting " INT64_FORMAT " failed: %s",
+			 posting_id, SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("posting " INT64_FORMAT " does not exist", posting_id),
+				 errdetail("A journal entry must belong to a posting of carbonmkt.posting.")));
+}
+
+/*
  * journal_chain()
  *		BEFORE INSERT FOR EACH ROW trigger on carbonmkt.journal: sets seq,
  *		prev_hash and hash from the account's chain head and advances the
@@ -1796,6 +1836,7 @@ journal_chain(PG_FUNCTION_ARGS)
 	ItemPointerData head_tid;
 	ChainPostingAccount *posting;
 	bool		in_posting;
+	bool		posting_known;
 	bool		defer = false;
 	MemoryContext callercxt = CurrentMemoryContext;
 	int			cols[3];
@@ -1846,6 +1887,18 @@ journal_chain(PG_FUNCTION_ARGS)
 		memcpy(VARDATA(head_hash), posting->hash, CHAIN_HASH_LEN);
 		ItemPointerCopy(&posting->tid, &head_tid);
 		defer = journal_only_trigger(isnull[layout->kind_att - 1], values[layout->kind_att - 1]);
+		/* the posting's statement inserts (or inserted) its posting row */
+		posting_known = isnull[layout->posting_id_att - 1] ||
+			DatumGetInt64(values[layout->posting_id_att - 1]) == chain_posting.posting_id;
+		if (!posting_known)
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			prepare_head_plans();
+			require_posting(DatumGetInt64(values[layout->posting_id_att - 1]));
+			if (SPI_finish() != SPI_OK_FINISH)
+				elog(ERROR, "SPI_finish failed");
+		}
 	}
 	else
 	{
@@ -1912,6 +1965,9 @@ journal_chain(PG_FUNCTION_ARGS)
 				MemoryContextSwitchTo(spicxt);
 			}
 		}
+		/* (a null posting_id is refused by its NOT NULL constraint) */
+		if (!isnull[layout->posting_id_att - 1])
+			require_posting(DatumGetInt64(values[layout->posting_id_att - 1]));
 	}
 
 	if (pg_add_s64_overflow(head_seq, 1, &new_seq))

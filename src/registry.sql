@@ -290,7 +290,7 @@ COMMENT ON TYPE carbonmkt.entry_kind IS 'Kinds of journal entries (doc/registry.
 
 CREATE TABLE carbonmkt.journal (
     entry_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    posting_id      bigint NOT NULL REFERENCES carbonmkt.posting,
+    posting_id      bigint NOT NULL,          -- checked by the chain trigger (below)
     account_id      bigint NOT NULL,          -- checked and locked by the chain trigger (below)
     seq             bigint NOT NULL,          -- 1, 2, 3 ... per account (set by trigger)
     kind            carbonmkt.entry_kind NOT NULL,
@@ -312,14 +312,23 @@ CREATE TABLE carbonmkt.journal (
     hash            bytea NOT NULL,           -- set by trigger
     UNIQUE (account_id, seq)
 );
-CREATE INDEX journal_posting ON carbonmkt.journal (posting_id);
--- Entries arrive in business-date order, so a block-range index serves date ranges (day
--- seals, reports) at a fraction of a b-tree's size and insertion cost.
+-- Entries arrive in business-date and posting order, so block-range indexes serve date
+-- ranges (day seals, reports) and a posting's legs (a posting's id is drawn just before its
+-- legs go in) at a fraction of a b-tree's size and insertion cost: nothing on the posting
+-- path looks a posting's legs up.
 CREATE INDEX journal_date ON carbonmkt.journal USING brin (business_date)
+  WITH (pages_per_range = 32, autosummarize = on);
+CREATE INDEX journal_posting ON carbonmkt.journal USING brin (posting_id)
   WITH (pages_per_range = 32, autosummarize = on);
 COMMENT ON TABLE carbonmkt.journal IS
   'The legal record: append-only, one row per account leg of a posting, SHA-256 hash-chained per account (doc/registry.md).';
 
+-- journal.posting_id needs no foreign key either: the chain trigger refuses a row whose
+-- posting does not exist (23503), except for the legs of the posting that posting.c is
+-- making, whose statement inserts the posting row with them; postings are append-only
+-- (posting_append_only, posting_no_truncate), so none can go away; and verify_ledger()
+-- reports any entry without its posting.  (A foreign key would lock the posting row FOR KEY
+-- SHARE for every leg: a tenth of a transfer's server time and WAL.)
 -- journal.account_id needs no foreign key: every row goes in through the chain trigger
 -- (journal_chain, below), which refuses an unknown account (CM001) and holds the account
 -- row locked FOR NO KEY UPDATE, more strongly than a foreign-key check would; and an
@@ -1303,9 +1312,14 @@ $$
               FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
              GROUP BY 1, 2, 3) c
      WHERE coalesce(c.issued, 0) - c.retired - c.withdrawn <> c.holdings
+    UNION ALL
+    -- 8. every entry belongs to a posting (journal.posting_id has no foreign key)
+    SELECT 'unknown_posting', j.account_id, j.entry_id, format('posting %s does not exist', j.posting_id)
+      FROM carbonmkt.journal j
+     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = j.posting_id)
 $$;
 COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
-  'Recomputes every hash chain and day seal, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings); one row per problem, empty when all is well.';
+  'Recomputes every hash chain and day seal, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings, every entry belongs to a posting); one row per problem, empty when all is well.';
 
 -- The two singleton accounts exist from the start.
 INSERT INTO carbonmkt.account (kind, label) VALUES
