@@ -1040,11 +1040,11 @@ static struct
 	JournalTrigger trig[JOURNAL_TRIGGERS_MAX];
 } journal_triggers;
 
-/* whether the trigger manager fires this trigger now */
+/* whether the trigger manager fires a trigger of this tgenabled state now */
 static bool
-trigger_fires_now(const Trigger *t)
+trigger_fires_now(char tgenabled)
 {
-	switch (t->tgenabled)
+	switch (tgenabled)
 	{
 		case TRIGGER_FIRES_ON_ORIGIN:
 			return SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA;
@@ -1313,12 +1313,8 @@ journal_others_may_fire(const char *label, Oid kind)
 	for (int i = 0; i < journal_triggers.n; i++)
 	{
 		const JournalTrigger *jt = &journal_triggers.trig[i];
-		Trigger		t;
 
-		if (jt->is_chain)
-			continue;
-		t.tgenabled = jt->tgenabled;
-		if (!trigger_fires_now(&t))
+		if (jt->is_chain || !trigger_fires_now(jt->tgenabled))
 			continue;
 		if (jt->kinds.any)
 			return true;
@@ -1335,13 +1331,9 @@ static bool
 journal_chain_fires(void)
 {
 	for (int i = 0; i < journal_triggers.n; i++)
-	{
-		Trigger		t;
-
-		t.tgenabled = journal_triggers.trig[i].tgenabled;
-		if (journal_triggers.trig[i].is_chain && trigger_fires_now(&t))
+		if (journal_triggers.trig[i].is_chain &&
+			trigger_fires_now(journal_triggers.trig[i].tgenabled))
 			return true;
-	}
 	return false;
 }
 
