@@ -344,6 +344,38 @@ SELECT a.account_id, a.head_seq = j.seq AND a.head_hash = j.hash AS head_is_last
   FROM account a, LATERAL (SELECT seq, hash FROM journal WHERE account_id = a.account_id ORDER BY seq DESC LIMIT 1) j
  WHERE a.account_id IN (2, 5, 7) ORDER BY 1;
 
+-- A room's trigger on posting rows may itself post (a fee taken on every cash transfer)
+CREATE FUNCTION public.regress_fee() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.operation = 'transfer_cny' AND pg_trigger_depth() = 1 THEN
+    PERFORM carbonmkt.transfer_cny(8, 4, 1, NULL, 'fee for posting ' || NEW.posting_id);
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER regress_fee AFTER INSERT ON posting FOR EACH ROW EXECUTE FUNCTION public.regress_fee();
+SELECT transfer_cny(6, 8, 100) IS NOT NULL AS paid, transfer_cny(6, 8, 100, 'paid-ref') IS NOT NULL AS paid_with_reference;
+DROP TRIGGER regress_fee ON posting;
+DROP FUNCTION public.regress_fee();
+SELECT j.account_id, j.kind, j.amount, j.balance_after, j.counterparty, j.memo LIKE 'fee for posting %' AS fee
+  FROM journal j WHERE j.instrument = 'CNY' AND j.entry_id > (SELECT max(entry_id) - 8 FROM journal) ORDER BY j.entry_id;
+SELECT a.account_id, a.head_seq = j.seq AND a.head_hash = j.hash AS head_is_last_entry
+  FROM account a, LATERAL (SELECT seq, hash FROM journal WHERE account_id = a.account_id ORDER BY seq DESC LIMIT 1) j
+ WHERE a.account_id IN (4, 6, 8) ORDER BY 1;
+
+-- Holds of assets never held, of CCER (spent by serial block), of cash
+SELECT pg_temp.diag($$SELECT hold(5, 'CEA', 1, 'order', 2030)$$);
+SELECT pg_temp.diag($$SELECT hold(6, 'CNY', 1000000000, 'order')$$);
+SELECT hold(5, 'CCER', 20, 'order', 2024, 'gd-ow-0042', 'h-ccer') AS h_ccer \gset
+SELECT transfer_from_hold(:h_ccer, 7, 15, 'fill-ccer') IS NOT NULL AS ccer_fill,
+       transfer_from_hold(:h_ccer, 7, 15, 'fill-ccer') IS NOT NULL AS ccer_fill_retry;
+SELECT pg_temp.diag(format('SELECT transfer_from_hold(%s, 7, 6)', :h_ccer));
+SELECT release_hold(:h_ccer) IS NOT NULL AS ccer_released;
+SELECT account_id, block FROM ccer_block WHERE account_id IN (5, 7) ORDER BY block;
+SELECT hold(6, 'CNY', 300, 'order', 0, NULL, 'h-cny') AS h_cny \gset
+SELECT transfer_from_hold(:h_cny, 4, 300) IS NOT NULL AS cny_fill;
+SELECT hold_id = :h_cny AS same_hold, quantity, remaining, status FROM hold WHERE hold_id = :h_cny;
+SELECT posting_id IS NOT NULL AS posted, operation, result = :h_cny AS result_is_hold FROM posting WHERE reference = 'h-cny';
+
 -- journal.account_id: the chain trigger refuses an unknown account; an account keeps its journal
 SELECT pg_temp.diag($$INSERT INTO journal (posting_id, account_id, kind, instrument, vintage, project, amount,
                        held_change, balance_after, held_after, business_date, recorded_at)

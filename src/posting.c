@@ -32,7 +32,9 @@
 #include "postgres.h"
 
 #include "catalog/dependency.h"
+#include "common/hashfn.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "commands/sequence.h"
@@ -41,6 +43,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "pgtime.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -48,6 +51,7 @@
 #include "utils/inval.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "carbonmkt.h"
@@ -68,6 +72,9 @@ PG_FUNCTION_INFO_V1(carbonmkt_transfer_cea);
 PG_FUNCTION_INFO_V1(carbonmkt_transfer_cny);
 PG_FUNCTION_INFO_V1(carbonmkt_surrender_cea);
 PG_FUNCTION_INFO_V1(carbonmkt_cancel_cea);
+PG_FUNCTION_INFO_V1(carbonmkt_hold);
+PG_FUNCTION_INFO_V1(carbonmkt_release_hold);
+PG_FUNCTION_INFO_V1(carbonmkt_transfer_from_hold);
 
 /* ----------------------------------------------------------------
  *		Saved plans
@@ -81,10 +88,14 @@ typedef enum PostingPlanId
 	PLAN_POSTING_FIND,			/* the posting of a client reference */
 	PLAN_ACCOUNT_READ,			/* an account, unlocked (authorisation) */
 	PLAN_ACCOUNTS_LOCK,			/* lock one or two accounts, read them */
+	PLAN_ACCOUNTS_LOCK_TID,		/* the same, at known row versions */
+	PLAN_ACCOUNT_LOCK_ONE,		/* lock one account, read it */
+	PLAN_ACCOUNT_LOCK_ONE_TID,	/* the same, at a known row version */
 	PLAN_CALLER,				/* the login's participant */
 	PLAN_CANCELLATION,			/* the cancellation account */
 	PLAN_LEG_UPDATE,			/* guarded change of a holding */
 	PLAN_LEGS_UPDATE_TWO,		/* the same for two accounts */
+	PLAN_LEGS_UPDATE_TWO_TID,	/* the same, at known row versions */
 	PLAN_LEG_INSERT,			/* first holding of an asset */
 	NUM_POSTING_PLANS
 } PostingPlanId;
@@ -98,7 +109,9 @@ typedef struct PostingPlanDef
 
 /*
  * The statements.  Enum-typed values travel as text and are cast in SQL, so
- * no enum OID is ever cached here.
+ * no enum OID is ever cached here.  In the statements that go to a known row
+ * version (ctid = ...), the key is compared as "column + 0", which no index
+ * can serve, so that the planner always takes the TID scan.
  */
 static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 	[PLAN_POSTING_NEW_ID] = {
@@ -131,6 +144,25 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		"ORDER BY a.account_id FOR NO KEY UPDATE OF a",
 		2, {INT8OID, INT8OID}
 	},
+	[PLAN_ACCOUNTS_LOCK_TID] = {
+		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
+		"a.head_seq, a.head_hash, a.ctid "
+		"FROM carbonmkt.account a WHERE a.ctid = ANY ($3) AND a.account_id + 0 IN ($1, $2) "
+		"ORDER BY a.account_id FOR NO KEY UPDATE OF a",
+		3, {INT8OID, INT8OID, TIDARRAYOID}
+	},
+	[PLAN_ACCOUNT_LOCK_ONE] = {
+		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
+		"a.head_seq, a.head_hash, a.ctid "
+		"FROM carbonmkt.account a WHERE a.account_id = $1 FOR NO KEY UPDATE OF a",
+		1, {INT8OID}
+	},
+	[PLAN_ACCOUNT_LOCK_ONE_TID] = {
+		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text, "
+		"a.head_seq, a.head_hash, a.ctid "
+		"FROM carbonmkt.account a WHERE a.ctid = $2 AND a.account_id + 0 = $1 FOR NO KEY UPDATE OF a",
+		2, {INT8OID, TIDOID}
+	},
 	[PLAN_CALLER] = {
 		"SELECT l.participant_id, p.kind::text, p.province::text "
 		"FROM carbonmkt.participant_login l "
@@ -146,7 +178,7 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		"UPDATE carbonmkt.holding SET balance = balance + $5, held = held + $6 "
 		"WHERE account_id = $1 AND instrument = $2::carbonmkt.instrument AND vintage = $3 "
 		"AND project = $4 AND balance + $5 >= held + $6 AND held + $6 >= 0 "
-		"RETURNING balance, held",
+		"RETURNING account_id, balance, held, ctid",
 		6, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID}
 	},
 	[PLAN_LEGS_UPDATE_TWO] = {
@@ -155,12 +187,22 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		"WHERE h.account_id = v.account_id AND h.instrument = $2::carbonmkt.instrument "
 		"AND h.vintage = $3 AND h.project = $4 "
 		"AND h.balance + v.amount >= h.held + v.held_change AND h.held + v.held_change >= 0 "
-		"RETURNING h.account_id, h.balance, h.held",
+		"RETURNING h.account_id, h.balance, h.held, h.ctid",
 		9, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
+	},
+	[PLAN_LEGS_UPDATE_TWO_TID] = {
+		"UPDATE carbonmkt.holding h SET balance = h.balance + v.amount, held = h.held + v.held_change "
+		"FROM (VALUES ($1, $5, $6, $10), ($7, $8, $9, $11)) v(account_id, amount, held_change, tid) "
+		"WHERE h.ctid = v.tid AND h.account_id + 0 = v.account_id "
+		"AND h.instrument = $2::carbonmkt.instrument AND h.vintage = $3 AND h.project = $4 "
+		"AND h.balance + v.amount >= h.held + v.held_change AND h.held + v.held_change >= 0 "
+		"RETURNING h.account_id, h.balance, h.held, h.ctid",
+		11, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		TIDOID, TIDOID}
 	},
 	[PLAN_LEG_INSERT] = {
 		"INSERT INTO carbonmkt.holding (account_id, instrument, vintage, project, balance, held) "
-		"VALUES ($1, $2::carbonmkt.instrument, $3, $4, $5, $6) RETURNING balance, held",
+		"VALUES ($1, $2::carbonmkt.instrument, $3, $4, $5, $6) RETURNING account_id, balance, held, ctid",
 		6, {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, INT8OID}
 	},
 };
@@ -355,10 +397,13 @@ static DateADT rules_sealed;
 static Oid	posting_seq_relid = InvalidOid;
 static bool posting_callback_registered = false;
 
+static uint64 holding_hint_generation = 1;
+
 static void
 posting_forget(Datum arg, Oid relid)
 {
 	rules_loaded = false;
+	holding_hint_generation++;
 	posting_seq_relid = InvalidOid;
 }
 
@@ -639,33 +684,124 @@ carbonmkt_authorize(PG_FUNCTION_ARGS)
  *		hold the instrument.  rows[] receives them in account_id order;
  *		returns how many were found.
  */
+/* fill rows[r] from row r of a lock statement */
+static void
+locked_row(uint64 r, AccountRow *row)
+{
+	bool		isnull;
+	Datum		d;
+
+	account_from_row(r, row);
+	row->head_seq = col_int64(r, 6, &isnull);
+	d = col_datum(r, 7, &isnull);
+	row->head_hash = isnull ? NULL : DatumGetByteaPP(d);
+	d = col_datum(r, 8, &isnull);
+	if (!isnull)
+		ItemPointerCopy((ItemPointer) DatumGetPointer(d), &row->tid);
+	else
+		ItemPointerSetInvalid(&row->tid);
+	/* from here on the chain trigger knows this head (registry.c) */
+	registry_chain_locked(row->account_id, row->head_seq, row->head_hash, &row->tid);
+}
+
+/* lock one account (straight at the row version this transaction left, if known) */
+static bool
+lock_one_account(int64 account_id, AccountRow *row)
+{
+	ItemPointerData tid;
+	Datum		args[2];
+
+	args[0] = Int64GetDatum(account_id);
+	if (registry_chain_tid(account_id, &tid))
+	{
+		args[1] = PointerGetDatum(&tid);
+		if (run_plan(PLAN_ACCOUNT_LOCK_ONE_TID, args, NULL, SPI_OK_SELECT) == 1)
+		{
+			locked_row(0, row);
+			return true;
+		}
+	}
+	if (run_plan(PLAN_ACCOUNT_LOCK_ONE, args, NULL, SPI_OK_SELECT) != 1)
+		return false;
+	locked_row(0, row);
+	return true;
+}
+
+/*
+ * lock_accounts
+ *		Lock the accounts (one or two; a NULL id locks nothing) FOR NO KEY
+ *		UPDATE in account_id order and read them, with whether their kind may
+ *		hold the instrument.  rows[] receives them in account_id order;
+ *		returns how many were found.
+ *
+ *		When this transaction has written these rows before, the locks go
+ *		straight to the row versions it left: by key, PostgreSQL would visit
+ *		every version the transaction made (a posting makes one per account,
+ *		and none can be pruned before the transaction ends), so many
+ *		postings to one account in one transaction would cost each more than
+ *		the last.
+ */
 static int
 lock_accounts(int64 first, bool first_null, int64 second, bool second_null,
 			  const char *instrument, AccountRow *rows)
 {
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
-	uint64		n;
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	uint64		n = 0;
+	ItemPointerData tids[2];
+	bool		hint[2];
+	int			want;
 
-	args[0] = Int64GetDatum(first);
-	nulls[0] = first_null ? 'n' : ' ';
-	args[1] = Int64GetDatum(second);
-	nulls[1] = second_null ? 'n' : ' ';
-	n = run_plan(PLAN_ACCOUNTS_LOCK, args, nulls, SPI_OK_SELECT);
-	if (n > 2)
-		elog(ERROR, "locking accounts returned " UINT64_FORMAT " rows", n);
-	for (uint64 r = 0; r < n; r++)
+	if (!first_null && !second_null && first == second)
+		second_null = true;
+	if (!first_null && !second_null && second < first)
 	{
-		bool		isnull;
-		Datum		d;
+		int64		x = first;
 
-		account_from_row(r, &rows[r]);
-		rows[r].head_seq = col_int64(r, 6, &isnull);
-		d = col_datum(r, 7, &isnull);
-		rows[r].head_hash = isnull ? NULL : DatumGetByteaPP(d);
-		d = col_datum(r, 8, &isnull);
-		if (!isnull)
-			ItemPointerCopy((ItemPointer) DatumGetPointer(d), &rows[r].tid);
+		first = second;
+		second = x;
+	}
+	else if (first_null && !second_null)
+	{
+		first = second;
+		first_null = false;
+		second_null = true;
+	}
+	want = (first_null ? 0 : 1) + (second_null ? 0 : 1);
+	hint[0] = !first_null && registry_chain_tid(first, &tids[0]);
+	hint[1] = !second_null && registry_chain_tid(second, &tids[1]);
+
+	if (want == 2 && hint[0] != hint[1])
+	{
+		/* one row known, one not: one at a time, in account_id order */
+		if (lock_one_account(first, &rows[n]))
+			n++;
+		if (lock_one_account(second, &rows[n]))
+			n++;
+	}
+	else
+	{
+		args[0] = Int64GetDatum(first);
+		nulls[0] = first_null ? 'n' : ' ';
+		args[1] = Int64GetDatum(second);
+		nulls[1] = second_null ? 'n' : ' ';
+		if (want > 0 && hint[0] && (want == 1 || hint[1]))
+		{
+			Datum		td[2];
+
+			td[0] = PointerGetDatum(&tids[0]);
+			td[1] = PointerGetDatum(&tids[1]);
+			args[2] = PointerGetDatum(construct_array_builtin(td, want, TIDOID));
+			n = run_plan(PLAN_ACCOUNTS_LOCK_TID, args, nulls, SPI_OK_SELECT);
+			if (n != (uint64) want)
+				n = 0;			/* a row moved on: by key */
+		}
+		if (n == 0 && want > 0)
+			n = run_plan(PLAN_ACCOUNTS_LOCK, args, nulls, SPI_OK_SELECT);
+		if (n > 2)
+			elog(ERROR, "locking accounts returned " UINT64_FORMAT " rows", n);
+		for (uint64 r = 0; r < n; r++)
+			locked_row(r, &rows[r]);
 	}
 	for (uint64 r = 0; r < n; r++)
 		rows[r].may_hold = rules_may_hold(rows[r].kind, instrument);
@@ -722,6 +858,8 @@ typedef struct Posting
 	DateADT		bdate;
 	bool		recorded;		/* the posting row is in (else the legs' statement
 								 * inserts it) */
+	bool		quick;			/* no room's trigger on the tables it writes:
+								 * see posting_mode() */
 	int64		posting_id;		/* 0 until check_sealed() */
 	bool		replay;			/* the client reference was already used */
 	bool		result_null;	/* the original posting's result, on replay */
@@ -851,19 +989,59 @@ reserve_posting_id(Posting *p)
 /*
  * check_sealed
  *		CM012 when the posting's business day is sealed (a posting recorded
- *		by posting_begin() was checked there), then draw its id.
+ *		by posting_begin() was checked there), then draw its id and choose
+ *		how the posting writes, for journal rows of the given entry kinds
+ *		(kind2 NULL for a posting of one leg).
+ */
+static void posting_mode(Posting *p, const char *kind1, const char *kind2);
+
+static void
+check_sealed(Posting *p, const char *kind1, const char *kind2)
+{
+	if (!p->recorded)
+	{
+		if (rules_day_sealed(p->bdate))
+		{
+			raise_if_sealed(p->bdate);
+			elog(ERROR, "the day seals changed while posting");
+		}
+		reserve_posting_id(p);
+	}
+	posting_mode(p, kind1, kind2);
+}
+
+/*
+ * posting_mode
+ *		How the posting writes.  When no room's trigger runs on the tables a
+ *		posting writes, nor on the journal for rows of the posting's entry
+ *		kinds (registry_chain_can_defer()), nothing can run between its
+ *		statements, and it writes in as few statements as it can: both
+ *		holdings in one, then the journal legs with the posting row and the
+ *		heads.  Otherwise another room's trigger may post, or read what this
+ *		posting wrote, in the middle of it, so it writes in the order of the
+ *		PL/pgSQL original: the posting row now (as _begin_posting did), then
+ *		each leg's holding and journal row in turn (as _leg did), each head
+ *		written by the chain trigger as it advances.
  */
 static void
-check_sealed(Posting *p)
+posting_mode(Posting *p, const char *kind1, const char *kind2)
 {
-	if (p->recorded)
-		return;
-	if (rules_day_sealed(p->bdate))
+	const char *kinds[2] = {kind1, kind2};
+
+	p->quick = registry_chain_can_defer(kinds, kind2 == NULL ? 1 : 2);
+	if (!p->quick && !p->recorded)
 	{
-		raise_if_sealed(p->bdate);
-		elog(ERROR, "the day seals changed while posting");
+		Datum		args[5];
+		char		nulls[5] = {' ', ' ', 'n', ' ', ' '};
+
+		args[0] = Int64GetDatum(p->posting_id);
+		args[1] = CStringGetTextDatum(p->operation);
+		args[2] = (Datum) 0;
+		args[3] = DateADTGetDatum(p->bdate);
+		args[4] = TimestampTzGetDatum(p->ts);
+		run_plan(PLAN_POSTING_NEW_ID, args, nulls, SPI_OK_INSERT);
+		p->recorded = true;
 	}
-	reserve_posting_id(p);
 }
 
 /* ----------------------------------------------------------------
@@ -897,11 +1075,104 @@ typedef struct Asset
 	text	   *project;
 } Asset;
 
-static void
-leg_returned(Leg *leg, uint64 r)
+/*
+ * Where this transaction last left each holding row it changed: a hint that
+ * takes the next change of the row straight to that version (see
+ * lock_accounts), checked against the key.  Entries of another transaction,
+ * or from before a relcache invalidation, say nothing.
+ */
+typedef struct HoldingHintKey
 {
+	int64		account_id;
+	int32		vintage;
+	char		instrument[8];
+	char		project[CCER_MAX_PROJECT_LEN + 8];
+} HoldingHintKey;
+
+typedef struct HoldingHint
+{
+	HoldingHintKey key;
+	uint64		generation;		/* 0: empty */
+	LocalTransactionId lxid;
+	ItemPointerData tid;
+} HoldingHint;
+
+/* direct-mapped, in static memory (an entry another key takes is forgotten) */
+#define HOLDING_HINTS_SIZE	4096	/* a power of two */
+
+static HoldingHint holding_hints[HOLDING_HINTS_SIZE];
+
+static bool
+holding_hint_key(HoldingHintKey *key, int64 account_id, const Asset *asset)
+{
+	const char *project;
+	int			len;
+
+	if (asset->vintage_null || asset->project == NULL)
+		return false;
+	project = VARDATA_ANY(asset->project);
+	len = VARSIZE_ANY_EXHDR(asset->project);
+	if (len >= (int) sizeof(key->project) || strlen(asset->instrument) >= sizeof(key->instrument))
+		return false;
+	memset(key, 0, sizeof(*key));
+	key->account_id = account_id;
+	key->vintage = asset->vintage;
+	strlcpy(key->instrument, asset->instrument, sizeof(key->instrument));
+	memcpy(key->project, project, len);
+	return true;
+}
+
+static HoldingHint *
+holding_hint_slot(const HoldingHintKey *key)
+{
+	return &holding_hints[hash_bytes((const unsigned char *) key, sizeof(*key)) &
+						  (HOLDING_HINTS_SIZE - 1)];
+}
+
+/* the row version this transaction last left a holding at, if known */
+static HoldingHint *
+holding_hint(int64 account_id, const Asset *asset)
+{
+	HoldingHintKey key;
+	HoldingHint *h;
+
+	if (!holding_hint_key(&key, account_id, asset))
+		return NULL;
+	h = holding_hint_slot(&key);
+	if (h->generation != holding_hint_generation || h->lxid != MyProc->lxid ||
+		memcmp(&h->key, &key, sizeof(key)) != 0)
+		return NULL;
+	return h;
+}
+
+static void
+holding_hint_store(int64 account_id, const Asset *asset, Datum tid)
+{
+	HoldingHintKey key;
+	HoldingHint *h;
+
+	if (!holding_hint_key(&key, account_id, asset))
+		return;
+	posting_callback_init();
+	h = holding_hint_slot(&key);
+	memcpy(&h->key, &key, sizeof(key));
+	h->generation = holding_hint_generation;
+	h->lxid = MyProc->lxid;
+	ItemPointerCopy((ItemPointer) DatumGetPointer(tid), &h->tid);
+}
+
+/* the new balance and held of a leg, from row r of a holding change */
+static void
+leg_returned(Leg *leg, const Asset *asset, uint64 r)
+{
+	bool		isnull;
+	Datum		tid;
+
 	leg->balance_after = col_int64(r, 2, NULL);
 	leg->held_after = col_int64(r, 3, NULL);
+	tid = col_datum(r, 4, &isnull);
+	if (!isnull)
+		holding_hint_store(leg->account_id, asset, tid);
 }
 
 /*
@@ -928,29 +1199,31 @@ apply_leg(Leg *leg, const Asset *asset)
 	args[5] = Int64GetDatum(leg->held_change);
 	if (run_plan(PLAN_LEG_UPDATE, args, nulls, SPI_OK_UPDATE_RETURNING) != 1)
 	{
-		if (leg->amount < 0 || leg->held_change < 0)
+		/* only a credit may find no holding: it makes the first */
+		if (leg->amount <= 0 || leg->held_change != 0)
 			return false;
 		/* first units of this asset in the account */
 		if (run_plan(PLAN_LEG_INSERT, args, nulls, SPI_OK_INSERT_RETURNING) != 1)
 			elog(ERROR, "inserting a holding failed");
 	}
-	leg->balance_after = col_int64(0, 1, NULL);
-	leg->held_after = col_int64(0, 2, NULL);
+	leg_returned(leg, asset, 0);
 	return true;
 }
 
 /*
  * apply_two_legs
  *		apply_leg() for the two legs of a movement, debit first: one
- *		statement when they are on two different accounts.  Returns false
- *		when the debit is refused.
+ *		statement when they are on two different accounts (straight at the
+ *		row versions this transaction left, when it changed both rows
+ *		before).  Returns false when the debit is refused.
  */
 static bool
 apply_two_legs(Leg *legs, const Asset *asset)
 {
-	Datum		args[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		done[2] = {false, false};
+	HoldingHint *hints[2];
 	uint64		n;
 
 	if (legs[0].account_null || legs[1].account_null ||
@@ -968,7 +1241,16 @@ apply_two_legs(Leg *legs, const Asset *asset)
 	args[6] = Int64GetDatum(legs[1].account_id);
 	args[7] = Int64GetDatum(legs[1].amount);
 	args[8] = Int64GetDatum(legs[1].held_change);
-	n = run_plan(PLAN_LEGS_UPDATE_TWO, args, nulls, SPI_OK_UPDATE_RETURNING);
+	hints[0] = holding_hint(legs[0].account_id, asset);
+	hints[1] = holding_hint(legs[1].account_id, asset);
+	if (hints[0] != NULL && hints[1] != NULL)
+	{
+		args[9] = PointerGetDatum(&hints[0]->tid);
+		args[10] = PointerGetDatum(&hints[1]->tid);
+		n = run_plan(PLAN_LEGS_UPDATE_TWO_TID, args, nulls, SPI_OK_UPDATE_RETURNING);
+	}
+	else
+		n = run_plan(PLAN_LEGS_UPDATE_TWO, args, nulls, SPI_OK_UPDATE_RETURNING);
 	for (uint64 r = 0; r < n; r++)
 	{
 		int64		id = col_int64(r, 1, NULL);
@@ -976,11 +1258,12 @@ apply_two_legs(Leg *legs, const Asset *asset)
 		for (int k = 0; k < 2; k++)
 			if (!done[k] && legs[k].account_id == id)
 			{
-				leg_returned(&legs[k], r);
+				leg_returned(&legs[k], asset, r);
 				done[k] = true;
 			}
 	}
-	if (!done[0])
+	/* a leg not changed at its hint, or refused there: once more by key */
+	if (!done[0] && !apply_leg(&legs[0], asset))
 		return false;
 	if (!done[1] && !apply_leg(&legs[1], asset))
 		elog(ERROR, "crediting account " INT64_FORMAT " failed", legs[1].account_id);
@@ -1092,7 +1375,12 @@ journal_plan(int nlegs, bool with_posting, bool with_heads, bool by_tid)
  *		posting row when it is not in yet (result: what the posting returns,
  *		e.g. a hold id, or NULL), and leave the account heads right.  rows
  *		are the posting's accounts as locked (with their chain heads).  The
- *		chain trigger sets seq, prev_hash and hash of every leg.
+ *		chain trigger sets seq, prev_hash and hash of every leg: for a quick
+ *		posting (posting_mode) from the heads registered here, advanced in
+ *		memory and written after the legs; otherwise from what the trigger
+ *		knows when the leg goes in (registry.c), which includes anything a
+ *		room's trigger appended since the accounts were locked, each head
+ *		written as it advances.
  */
 static void
 insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
@@ -1101,19 +1389,24 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 {
 	Datum		args[LEGS_MAXARGS];
 	char		nulls[LEGS_MAXARGS];
-	bool		defer = registry_chain_can_defer();
+	bool		defer = p->quick;
 	bool		by_tid = false;
 	bool		with_posting;
+	bool		with_heads;
 	int			nargs;
 	int			ret;
 
 	Assert(nlegs >= 1 && nlegs <= 2);
 	Assert(p->posting_id != 0);
-	registry_chain_begin(defer);
-	for (int i = 0; i < nrows; i++)
-		if (rows[i].head_hash != NULL)
-			by_tid |= registry_chain_add(rows[i].account_id, rows[i].head_seq,
-										 rows[i].head_hash, &rows[i].tid);
+	if (defer)
+	{
+		/* the trigger advances these heads in memory; written below */
+		registry_chain_begin(p->posting_id);
+		for (int i = 0; i < nrows; i++)
+			if (rows[i].head_hash != NULL)
+				by_tid |= registry_chain_add(rows[i].account_id, rows[i].head_seq,
+											 rows[i].head_hash, &rows[i].tid);
+	}
 
 	if (!defer && !p->recorded)
 	{
@@ -1165,21 +1458,17 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 		nulls[b + 7] = legs[i].hold_null ? 'n' : ' ';
 	}
 	nargs = LEGS_BASE - 1 + LEG_NPARAMS * nlegs;
-	if (defer)
+	/*
+	 * The heads are written by the statement itself, unless this transaction
+	 * wrote these account rows before: registry_chain_finish() then writes
+	 * them straight at the row versions, instead of walking their HOT chains.
+	 */
+	with_heads = defer && !by_tid;
+	if (with_heads)
 	{
 		/* the accounts of the legs (never null here: their holdings changed) */
 		args[nargs++] = Int64GetDatum(legs[0].account_id);
 		args[nargs++] = Int64GetDatum(legs[nlegs - 1].account_id);
-		if (by_tid)
-		{
-			Datum		tids[2];
-			int			ntids = 0;
-
-			for (int i = 0; i < nrows; i++)
-				if (ItemPointerIsValid(&rows[i].tid))
-					tids[ntids++] = PointerGetDatum(&rows[i].tid);
-			args[nargs++] = PointerGetDatum(construct_array_builtin(tids, ntids, TIDOID));
-		}
 	}
 	if (with_posting)
 	{
@@ -1188,14 +1477,46 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 		nulls[nargs++] = result_null ? 'n' : ' ';
 	}
 
-	ret = SPI_execute_plan(journal_plan(nlegs, with_posting, defer, by_tid), args, nulls,
+	ret = SPI_execute_plan(journal_plan(nlegs, with_posting, with_heads, false), args, nulls,
 						   false, 0);
 	if (ret != SPI_OK_INSERT || SPI_processed != (uint64) nlegs)
 		elog(ERROR, "appending the journal legs of a posting failed: %s",
 			 SPI_result_code_string(ret));
 	p->recorded = true;
 	/* any head the statement did not write */
-	registry_chain_finish();
+	if (defer)
+		registry_chain_finish();
+}
+
+/*
+ * post_legs
+ *		Change the holdings of the legs and append them to the journal
+ *		(posting_mode() says how).  Returns false, having changed nothing,
+ *		when the first leg's holding would go negative (the caller refuses).
+ */
+static bool
+post_legs(Posting *p, const Asset *asset, Leg *legs, int nlegs,
+		  bool period_null, int32 period, text *memo,
+		  const AccountRow *rows, int nrows)
+{
+	if (p->quick)
+	{
+		if (!(nlegs == 2 ? apply_two_legs(legs, asset) : apply_leg(&legs[0], asset)))
+			return false;
+		insert_legs(p, asset, legs, nlegs, period_null, period, memo, true, 0, rows, nrows);
+		return true;
+	}
+	for (int i = 0; i < nlegs; i++)
+	{
+		if (!apply_leg(&legs[i], asset))
+		{
+			if (i == 0)
+				return false;
+			elog(ERROR, "crediting account " INT64_FORMAT " failed", legs[i].account_id);
+		}
+		insert_legs(p, asset, &legs[i], 1, period_null, period, memo, true, 0, rows, nrows);
+	}
+	return true;
 }
 
 /* ----------------------------------------------------------------
@@ -1358,7 +1679,7 @@ post_transfer(const TransferRequest *t)
 				  t->reference ? transfer_request_text(t) : NULL);
 	if (p.replay)
 		return p.posting_id;
-	check_sealed(&p);
+	check_sealed(&p, t->debit_kind, t->credit_kind);
 
 	/*
 	 * Who may move the sender's units.  The registry and the rooms may move
@@ -1405,10 +1726,8 @@ post_transfer(const TransferRequest *t)
 	legs[1].counterparty_null = t->from_null;
 	legs[1].hold_null = true;
 
-	if (!apply_two_legs(legs, &t->asset))
+	if (!post_legs(&p, &t->asset, legs, 2, t->period_null, t->period, t->memo, rows, nrows))
 		refuse_unavailable(t->from, &t->asset, t->quantity);
-	insert_legs(&p, &t->asset, legs, 2, t->period_null, t->period, t->memo, true, 0,
-				rows, nrows);
 	return p.posting_id;
 }
 
@@ -1647,4 +1966,559 @@ carbonmkt_transfer(PG_FUNCTION_ARGS)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	PG_RETURN_INT64(posting_id);
+}
+
+/* ----------------------------------------------------------------
+ *		Holds (冻结): hold, release_hold, transfer_from_hold
+ * ----------------------------------------------------------------
+ */
+
+/* a hold as read, with its account (for who may touch it) */
+typedef struct HoldRow
+{
+	bool		found;
+	int64		hold_id;
+	int64		account_id;
+	char	   *instrument;
+	int32		vintage;
+	text	   *project;
+	int64		quantity;
+	int64		remaining;
+	char	   *reason;
+	char	   *status;
+	AccountRow	account;		/* unlocked read */
+} HoldRow;
+
+static SPIPlanPtr hold_find_plan = NULL;
+static SPIPlanPtr hold_reread_plan = NULL;
+static SPIPlanPtr hold_insert_plan = NULL;
+static SPIPlanPtr hold_release_plan = NULL;
+static SPIPlanPtr hold_consume_plan = NULL;
+static SPIPlanPtr posting_result_plan = NULL;
+
+static void
+prepare_hold_plans(void)
+{
+	if (hold_find_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+
+		hold_find_plan = registry_keep_plan(
+			"SELECT h.hold_id, h.account_id, h.instrument::text, h.vintage, h.project, h.quantity, "
+			"h.remaining, h.reason::text, h.status::text, "
+			"a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text "
+			"FROM carbonmkt.hold h JOIN carbonmkt.account a ON a.account_id = h.account_id "
+			"WHERE h.hold_id = $1", 1, argtypes);
+	}
+	if (hold_reread_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+
+		hold_reread_plan = registry_keep_plan(
+			"SELECT h.remaining, h.status::text FROM carbonmkt.hold h WHERE h.hold_id = $1",
+			1, argtypes);
+	}
+	if (hold_insert_plan == NULL)
+	{
+		Oid			argtypes[7] = {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, TEXTOID, INT8OID};
+
+		hold_insert_plan = registry_keep_plan(
+			"INSERT INTO carbonmkt.hold (account_id, instrument, vintage, project, quantity, remaining, "
+			"reason, created_posting) VALUES ($1, $2::carbonmkt.instrument, $3, $4, $5, $5, "
+			"$6::carbonmkt.hold_reason, $7) RETURNING hold_id", 7, argtypes);
+	}
+	if (hold_release_plan == NULL)
+	{
+		Oid			argtypes[2] = {INT8OID, INT8OID};
+
+		hold_release_plan = registry_keep_plan(
+			"UPDATE carbonmkt.hold SET status = 'released', ended_posting = $2 WHERE hold_id = $1",
+			2, argtypes);
+	}
+	if (hold_consume_plan == NULL)
+	{
+		Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+
+		hold_consume_plan = registry_keep_plan(
+			"UPDATE carbonmkt.hold SET remaining = remaining - $2, "
+			"status = CASE WHEN remaining = $2 THEN 'consumed'::carbonmkt.hold_status ELSE 'active' END, "
+			"ended_posting = CASE WHEN remaining = $2 THEN $3 END WHERE hold_id = $1",
+			3, argtypes);
+	}
+	if (posting_result_plan == NULL)
+	{
+		Oid			argtypes[2] = {INT8OID, INT8OID};
+
+		posting_result_plan = registry_keep_plan(
+			"UPDATE carbonmkt.posting SET result = $2 WHERE posting_id = $1", 2, argtypes);
+	}
+}
+
+static void
+hold_find(int64 hold_id, bool hold_null, HoldRow *h)
+{
+	Datum		args[1];
+	bool		isnull;
+
+	h->found = false;
+	if (hold_null)
+		return;
+	prepare_hold_plans();
+	args[0] = Int64GetDatum(hold_id);
+	if (SPI_execute_plan(hold_find_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading hold " INT64_FORMAT " failed", hold_id);
+	if (SPI_processed != 1)
+		return;
+	h->found = true;
+	h->hold_id = col_int64(0, 1, NULL);
+	h->account_id = col_int64(0, 2, NULL);
+	h->instrument = col_cstring(0, 3);
+	h->vintage = DatumGetInt32(col_datum(0, 4, &isnull));
+	h->project = DatumGetTextPP(col_datum(0, 5, &isnull));
+	h->quantity = col_int64(0, 6, NULL);
+	h->remaining = col_int64(0, 7, NULL);
+	h->reason = col_cstring(0, 8);
+	h->status = col_cstring(0, 9);
+	h->account.found = true;
+	h->account.account_id = col_int64(0, 10, NULL);
+	h->account.kind = col_cstring(0, 11);
+	h->account.status = col_cstring(0, 12);
+	h->account.participant_id = col_int64(0, 13, &h->account.participant_null);
+	h->account.province = col_cstring(0, 14);
+	h->account.may_hold = false;
+	h->account.head_hash = NULL;
+	ItemPointerSetInvalid(&h->account.tid);
+}
+
+/* raise CM008: the hold does not exist */
+static void
+refuse_missing_hold(int64 hold_id, bool hold_null)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CARBONMKT_HOLD),
+			 errmsg("hold %s does not exist", int64_text(hold_id, hold_null))));
+}
+
+/*
+ * hold_reread
+ *		carbonmkt._active_hold() once its account is locked: the hold as it
+ *		stands under the lock, which must still be active (CM008).
+ */
+static void
+hold_reread(HoldRow *h)
+{
+	Datum		args[1];
+
+	args[0] = Int64GetDatum(h->hold_id);
+	if (SPI_execute_plan(hold_reread_plan, args, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		refuse_missing_hold(h->hold_id, false);
+	h->remaining = col_int64(0, 1, NULL);
+	h->status = col_cstring(0, 2);
+	if (strcmp(h->status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_HOLD),
+				 errmsg("hold " INT64_FORMAT " is already %s", h->hold_id, h->status),
+				 errdetail("A hold is released or consumed exactly once.")));
+}
+
+/* the action and reason _authorize() is asked for on a hold's account */
+static void
+hold_action(const HoldRow *h, bool spend, const char **action, const char **reason)
+{
+	if (strcmp(h->reason, "order") == 0)
+		*action = "settle";
+	else
+		*action = spend ? "transfer" : "release";
+	*reason = (strcmp(h->reason, "judicial") == 0 || strcmp(h->reason, "pledge") == 0) ?
+		h->reason : NULL;
+}
+
+/* carbonmkt._check_asset(): a well-formed asset for the instrument */
+static void
+check_asset(const Asset *asset)
+{
+	const char *instrument = asset->instrument;
+	const char *project = asset->project ? VARDATA_ANY(asset->project) : NULL;
+	int			plen = asset->project ? VARSIZE_ANY_EXHDR(asset->project) : 0;
+	bool		bad = false;
+
+	if (instrument != NULL && strcmp(instrument, "CNY") == 0)
+		bad = (!asset->vintage_null && asset->vintage != 0) || (project != NULL && plen != 0);
+	else
+	{
+		if (!asset->vintage_null &&
+			(asset->vintage < CARBONMKT_MIN_VINTAGE || asset->vintage > CARBONMKT_MAX_VINTAGE))
+			bad = true;
+		if (instrument != NULL && strcmp(instrument, "CEA") == 0 && project != NULL && plen != 0)
+			bad = true;
+		if (instrument != NULL && strcmp(instrument, "CCER") == 0 && project != NULL && plen == 0)
+			bad = true;
+	}
+	if (bad)
+	{
+		Oid			argtypes[3] = {TEXTOID, INT4OID, TEXTOID};
+		Datum		args[3];
+		char		nulls[3] = {' ', ' ', ' '};
+
+		args[0] = instrument ? CStringGetTextDatum(instrument) : (Datum) 0;
+		nulls[0] = instrument ? ' ' : 'n';
+		args[1] = Int32GetDatum(asset->vintage);
+		nulls[1] = asset->vintage_null ? 'n' : ' ';
+		args[2] = PointerGetDatum(asset->project);
+		nulls[2] = asset->project ? ' ' : 'n';
+		sql_raises("SELECT carbonmkt._check_asset($1::carbonmkt.instrument, $2, $3)",
+				   3, argtypes, args, nulls, "the asset check");
+	}
+}
+
+/*
+ * hold(account_id, instrument, quantity, reason, vintage, project, reference, memo) -> hold id
+ *		Freeze a quantity of an asset on an account: its held rises, its
+ *		available falls.  A judicial freeze may be laid on a frozen account.
+ */
+Datum
+carbonmkt_hold(PG_FUNCTION_ARGS)
+{
+	bool		account_null = PG_ARGISNULL(0);
+	int64		account_id = account_null ? 0 : PG_GETARG_INT64(0);
+	char	   *instrument = PG_ARGISNULL(1) ? NULL :
+		DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(1)));
+	bool		quantity_null = PG_ARGISNULL(2);
+	int64		quantity = quantity_null ? 0 : PG_GETARG_INT64(2);
+	char	   *reason = PG_ARGISNULL(3) ? NULL :
+		DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(3)));
+	Asset		asset;
+	text	   *reference = opt_text_arg(fcinfo, 6);
+	text	   *memo = opt_text_arg(fcinfo, 7);
+	bool		judicial = reason != NULL && strcmp(reason, "judicial") == 0;
+	Posting		p;
+	bool		privileged;
+	AccountRow	rows[2];
+	int			nrows;
+	Leg			leg;
+	int64		hold_id;
+	char	   *request = NULL;
+
+	/* the project, upper-cased; '' for none */
+	asset.instrument = instrument;
+	asset.vintage_null = PG_ARGISNULL(4);
+	asset.vintage = asset.vintage_null ? 0 : PG_GETARG_INT32(4);
+	asset.project = PG_ARGISNULL(5) ? cstring_to_text("") :
+		DatumGetTextPP(DirectFunctionCall1Coll(upper, DEFAULT_COLLATION_OID,
+											   PointerGetDatum(PG_GETARG_TEXT_PP(5))));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	prepare_hold_plans();
+
+	check_quantity(instrument, quantity, quantity_null);
+	check_asset(&asset);
+	if (reference)
+		request = psprintf("hold(account=%s,%s,quantity=%s,reason=%s,memo=%s)",
+						   opt_int64(account_id, account_null), opt_text(format_asset_text(&asset)),
+						   opt_int64(quantity, quantity_null), opt_text(reason),
+						   memo ? text_to_cstring(memo) : "");
+	posting_begin(&p, "hold", reference, request);
+	if (p.replay)
+	{
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		if (p.result_null)
+			PG_RETURN_NULL();
+		PG_RETURN_INT64(p.result);
+	}
+	check_sealed(&p, "hold", NULL);
+
+	privileged = login_is_member("carbonmkt_registry") || acting_room_authorises();
+	if (!privileged)
+	{
+		AccountRow	a;
+
+		account_read(account_id, account_null, &a);
+		authorize(account_id, account_null, &a, "hold", reason);
+	}
+	nrows = instrument ? lock_accounts(account_id, account_null, 0, true, instrument, rows) :
+		lock_accounts(account_id, account_null, 0, true, "", rows);
+	if (instrument == NULL)
+		for (int i = 0; i < nrows; i++)
+			rows[i].may_hold = false;
+	if (privileged)
+	{
+		AccountRow	missing = {0};
+
+		authorize(account_id, account_null, nrows == 1 ? &rows[0] : &missing, "hold", reason);
+	}
+	/* a judicial freeze may be laid on a frozen account; other holds need it open */
+	if (lock_problem(rows, nrows, account_id, account_null || judicial, account_id, account_null))
+	{
+		Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
+		Datum		args[3];
+		char		nulls[3] = {' ', ' ', ' '};
+
+		args[0] = Int64GetDatum(account_id);
+		nulls[0] = (account_null || judicial) ? 'n' : ' ';
+		args[1] = Int64GetDatum(account_id);
+		nulls[1] = account_null ? 'n' : ' ';
+		args[2] = instrument ? CStringGetTextDatum(instrument) : (Datum) 0;
+		nulls[2] = instrument ? ' ' : 'n';
+		sql_raises("SELECT carbonmkt._lock_accounts(ARRAY[$1], ARRAY[$2], $3::carbonmkt.instrument)",
+				   3, argtypes, args, nulls, "the account check");
+	}
+
+	memset(&leg, 0, sizeof(leg));
+	leg.account_id = account_id;
+	leg.account_null = account_null;
+	leg.kind = "hold";
+	leg.amount = 0;
+	leg.held_change = quantity;
+	leg.counterparty_null = true;
+	if (instrument == NULL || !apply_leg(&leg, &asset))
+		refuse_unavailable(account_id, &asset, quantity);
+
+	{
+		Datum		args[7];
+		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		args[0] = Int64GetDatum(account_id);
+		args[1] = CStringGetTextDatum(instrument);
+		args[2] = Int32GetDatum(asset.vintage);
+		nulls[2] = asset.vintage_null ? 'n' : ' ';
+		args[3] = PointerGetDatum(asset.project);
+		args[4] = Int64GetDatum(quantity);
+		args[5] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+		nulls[5] = reason ? ' ' : 'n';
+		args[6] = Int64GetDatum(p.posting_id);
+		if (SPI_execute_plan(hold_insert_plan, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
+			SPI_processed != 1)
+			elog(ERROR, "recording a hold failed");
+		hold_id = col_int64(0, 1, NULL);
+	}
+	leg.hold_id = hold_id;
+	leg.hold_null = false;
+	if (p.recorded)
+	{
+		/* the posting row is in already: its result (what a retry returns) after the leg */
+		Datum		args[2];
+
+		insert_legs(&p, &asset, &leg, 1, true, 0, memo, true, 0, rows, nrows);
+		args[0] = Int64GetDatum(p.posting_id);
+		args[1] = Int64GetDatum(hold_id);
+		if (SPI_execute_plan(posting_result_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "recording the result of posting " INT64_FORMAT " failed", p.posting_id);
+	}
+	else
+		insert_legs(&p, &asset, &leg, 1, true, 0, memo, false, hold_id, rows, nrows);
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(hold_id);
+}
+
+/*
+ * release_hold(hold_id, reference, memo) -> posting id
+ *		Free what remains of an active hold, exactly once.
+ */
+Datum
+carbonmkt_release_hold(PG_FUNCTION_ARGS)
+{
+	bool		hold_null = PG_ARGISNULL(0);
+	int64		hold_id = hold_null ? 0 : PG_GETARG_INT64(0);
+	text	   *reference = opt_text_arg(fcinfo, 1);
+	text	   *memo = opt_text_arg(fcinfo, 2);
+	Posting		p;
+	HoldRow		h;
+	AccountRow	rows[2];
+	int			nrows;
+	Asset		asset;
+	Leg			leg;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	prepare_hold_plans();
+
+	posting_begin(&p, "release_hold", reference,
+				  reference ? psprintf("release_hold(hold=%s,memo=%s)", opt_int64(hold_id, hold_null),
+									   memo ? text_to_cstring(memo) : "") : NULL);
+	if (p.replay)
+	{
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		PG_RETURN_INT64(p.posting_id);
+	}
+	check_sealed(&p, "release", NULL);
+
+	hold_find(hold_id, hold_null, &h);
+	if (!h.found)
+		refuse_missing_hold(hold_id, hold_null);
+	{
+		const char *action;
+		const char *reason;
+
+		hold_action(&h, false, &action, &reason);
+		authorize(h.account_id, false, &h.account, action, reason);
+	}
+	nrows = lock_accounts(h.account_id, false, 0, true, h.instrument, rows);
+	hold_reread(&h);
+
+	asset.instrument = h.instrument;
+	asset.vintage = h.vintage;
+	asset.vintage_null = false;
+	asset.project = h.project;
+	memset(&leg, 0, sizeof(leg));
+	leg.account_id = h.account_id;
+	leg.kind = "release";
+	leg.amount = 0;
+	leg.held_change = -h.remaining;
+	leg.counterparty_null = true;
+	leg.hold_id = h.hold_id;
+	if (!post_legs(&p, &asset, &leg, 1, true, 0, memo, rows, nrows))
+		elog(ERROR, "releasing hold " INT64_FORMAT " found its account's holding short", h.hold_id);
+	{
+		Datum		args[2];
+
+		args[0] = Int64GetDatum(h.hold_id);
+		args[1] = Int64GetDatum(p.posting_id);
+		if (SPI_execute_plan(hold_release_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "ending hold " INT64_FORMAT " failed", h.hold_id);
+	}
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(p.posting_id);
+}
+
+/*
+ * transfer_from_hold(hold_id, to_account, quantity, reference, memo) -> posting id
+ *		Spend part or all of an active hold: move the quantity to another
+ *		account (settlement); the hold is consumed when nothing remains.
+ *		A CCER hold moves serial blocks: carbonmkt._transfer_from_hold_blocks().
+ */
+Datum
+carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
+{
+	bool		hold_null = PG_ARGISNULL(0);
+	int64		hold_id = hold_null ? 0 : PG_GETARG_INT64(0);
+	bool		to_null = PG_ARGISNULL(1);
+	int64		to = to_null ? 0 : PG_GETARG_INT64(1);
+	bool		quantity_null = PG_ARGISNULL(2);
+	int64		quantity = quantity_null ? 0 : PG_GETARG_INT64(2);
+	text	   *reference = opt_text_arg(fcinfo, 3);
+	text	   *memo = opt_text_arg(fcinfo, 4);
+	Posting		p;
+	HoldRow		h;
+	AccountRow	rows[2];
+	int			nrows;
+	Asset		asset;
+	Leg			legs[2];
+	int64		posting_id;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	prepare_hold_plans();
+
+	hold_find(hold_id, hold_null, &h);
+	if (!h.found || strcmp(h.instrument, "CCER") == 0)
+	{
+		/* serial blocks, or no such hold: as carbonmkt._transfer_from_hold_blocks() says */
+		Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID};
+		Datum		args[5];
+		char		nulls[5];
+
+		for (int i = 0; i < 5; i++)
+		{
+			args[i] = PG_GETARG_DATUM(i);
+			nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		}
+		if (SPI_execute_with_args("SELECT carbonmkt._transfer_from_hold_blocks($1, $2, $3, $4, $5)",
+								  5, argtypes, args, nulls, false, 0) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "carbonmkt._transfer_from_hold_blocks failed");
+		posting_id = col_int64(0, 1, NULL);
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		PG_RETURN_INT64(posting_id);
+	}
+
+	posting_begin(&p, "transfer_from_hold", reference,
+				  reference ? psprintf("transfer_from_hold(hold=%s,to=%s,quantity=%s,memo=%s)",
+									   opt_int64(hold_id, hold_null), opt_int64(to, to_null),
+									   opt_int64(quantity, quantity_null),
+									   memo ? text_to_cstring(memo) : "") : NULL);
+	if (p.replay)
+	{
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		PG_RETURN_INT64(p.posting_id);
+	}
+	check_sealed(&p, "debit", "credit");
+
+	check_quantity(h.instrument, quantity, quantity_null);
+	{
+		const char *action;
+		const char *reason;
+
+		hold_action(&h, true, &action, &reason);
+		authorize(h.account_id, false, &h.account, action, reason);
+	}
+	if (strcmp(h.reason, "judicial") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_HOLD),
+				 errmsg("a judicial hold cannot be spent; release it first")));
+
+	nrows = lock_accounts(h.account_id, false, to, to_null, h.instrument, rows);
+	if (lock_problem(rows, nrows, h.account_id, false, to, to_null))
+		refuse_accounts(h.account_id, false, to, to_null, h.instrument);
+	hold_reread(&h);
+	if (quantity > h.remaining)
+	{
+		Oid			argtypes[3] = {TEXTOID, INT8OID, INT8OID};
+		Datum		args[3];
+
+		args[0] = CStringGetTextDatum(h.instrument);
+		args[1] = Int64GetDatum(h.remaining);
+		args[2] = Int64GetDatum(quantity);
+		if (SPI_execute_with_args("SELECT carbonmkt.format_quantity($1::carbonmkt.instrument, $2), "
+								  "carbonmkt.format_quantity($1::carbonmkt.instrument, $3)",
+								  3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "formatting quantities failed");
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_INSUFFICIENT),
+				 errmsg("hold " INT64_FORMAT " has %s remaining, requested %s",
+						h.hold_id, col_cstring(0, 1), col_cstring(0, 2))));
+	}
+
+	asset.instrument = h.instrument;
+	asset.vintage = h.vintage;
+	asset.vintage_null = false;
+	asset.project = h.project;
+	memset(legs, 0, sizeof(legs));
+	legs[0].account_id = h.account_id;
+	legs[0].kind = "debit";
+	legs[0].amount = -quantity;
+	legs[0].held_change = -quantity;
+	legs[0].counterparty = to;
+	legs[0].counterparty_null = to_null;
+	legs[0].hold_id = h.hold_id;
+	legs[1].account_id = to;
+	legs[1].account_null = to_null;
+	legs[1].kind = "credit";
+	legs[1].amount = quantity;
+	legs[1].counterparty = h.account_id;
+	legs[1].hold_id = h.hold_id;
+	if (!post_legs(&p, &asset, legs, 2, true, 0, memo, rows, nrows))
+		elog(ERROR, "spending hold " INT64_FORMAT " found its account's holding short", h.hold_id);
+	{
+		Datum		args[3];
+
+		args[0] = Int64GetDatum(h.hold_id);
+		args[1] = Int64GetDatum(quantity);
+		args[2] = Int64GetDatum(p.posting_id);
+		if (SPI_execute_plan(hold_consume_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "spending hold " INT64_FORMAT " failed", h.hold_id);
+	}
+
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(p.posting_id);
 }

@@ -20,8 +20,10 @@
 
 /* registry.c */
 extern SPIPlanPtr registry_keep_plan(const char *sql, int nargs, Oid *argtypes);
-extern bool registry_chain_can_defer(void);
-extern void registry_chain_begin(bool defer);
+extern bool registry_chain_can_defer(const char *const *kinds, int nkinds);
+extern void registry_chain_locked(int64 account_id, int64 seq, const bytea *hash,
+								  const ItemPointerData *tid);
+extern void registry_chain_begin(int64 posting_id);
 extern bool registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 							   const ItemPointerData *tid);
 extern void registry_chain_finish(void);

@@ -25,9 +25,11 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_enum.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -36,17 +38,24 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
+#include "nodes/primnodes.h"
 #include "parser/scansup.h"
 #include "storage/proc.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/plancache.h"
+#include "utils/resowner.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
@@ -375,7 +384,9 @@ typedef struct JournalLayout
 	Oid			typids[PAYLOAD_NFIELDS];
 	FmgrInfo	outfuncs[PAYLOAD_NFIELDS];
 	int			entry_id_att;
+	int			posting_id_att;
 	int			account_id_att;
+	int			kind_att;
 	int			seq_att;
 	int			prev_hash_att;
 	int			hash_att;
@@ -427,7 +438,9 @@ journal_layout_init(JournalLayout *layout, TupleDesc tupdesc, MemoryContext cxt)
 		}
 	}
 	layout->entry_id_att = journal_attnum(tupdesc, "entry_id");
+	layout->posting_id_att = journal_attnum(tupdesc, "posting_id");
 	layout->account_id_att = journal_attnum(tupdesc, "account_id");
+	layout->kind_att = journal_attnum(tupdesc, "kind");
 	layout->seq_att = journal_attnum(tupdesc, "seq");
 	layout->prev_hash_att = journal_attnum(tupdesc, "prev_hash");
 	layout->hash_att = journal_attnum(tupdesc, "hash");
@@ -654,12 +667,29 @@ journal_hash(PG_FUNCTION_ARGS)
  * registry_keep_plan
  *		SPI_prepare a statement and keep the plan for the life of the backend.
  *		The plan is generic (parameters are never looked at when planning):
- *		every statement prepared this way is a lookup by key.
+ *		every statement prepared this way is a lookup by key, so it is
+ *		planned with sequential scans disabled; otherwise a backend that
+ *		first posts while a table is still empty (or analysed so) would keep
+ *		a sequential scan of it until the next ANALYZE.
  */
 SPIPlanPtr
 registry_keep_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	return carbonmkt_keep_plan(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	int			nestlevel = NewGUCNestLevel();
+	SPIPlanPtr	plan;
+	CachedPlan *cplan;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	plan = carbonmkt_keep_plan(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+	/* plan now, under this setting (else the first execution would) */
+	cplan = SPI_plan_get_cached_plan(plan);
+	if (cplan != NULL)
+		ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	AtEOXact_GUC(true, nestlevel);
+
+	return plan;
 }
 
 /*
@@ -670,37 +700,47 @@ registry_keep_plan(const char *sql, int nargs, Oid *argtypes)
  * and writing the row costs two statements per journal row; two kinds of
  * knowledge save them.
  *
- * 1. chain_heads: the head as written in an account row, and the TID of
- * that row version, as seen by the local transaction and subtransaction
- * that locked the row.  Within them the lock is held and nothing recorded
- * can have been rolled back (a subtransaction that aborts ends, and its id
- * is never current again), so the trigger need not read the head again;
- * the TID takes the next head update straight to the row version instead of
- * walking a long HOT chain when one transaction posts to one account many
- * times.  Any relcache invalidation (TRUNCATE, DDL) forgets everything.
+ * 1. chain_heads: the head of an account as this transaction last read it
+ * under the row lock or wrote it, and the TID of that row version.  Every
+ * path that locks an account row for a posting (registry_chain_locked) or
+ * advances a head (write_head, registry_chain_finish) records it here, so
+ * in a transaction the entry is never older than the row: it is what the
+ * trigger, the C posting path and the PL/pgSQL one all take the head from,
+ * in whatever order they post.  An entry holds while no subtransaction has
+ * rolled back since it was recorded: until then every subtransaction that
+ * ended did commit, so what the entry says is still in the row and the
+ * row is still locked by this transaction (its lock passed to the parent).
+ * A rollback of any subtransaction, a new transaction or any relcache
+ * invalidation (TRUNCATE, DDL) forgets everything.  The TID takes the next
+ * head update straight to the row version instead of walking a long HOT
+ * chain when one transaction posts to one account many times.
  *
- * 2. chain_posting: the accounts of the posting that posting.c is making,
- * locked and read by it (registry_chain_begin/_add).  While it inserts its
- * journal legs, in the same subtransaction, the trigger takes their heads
- * from memory.  If the journal has no INSERT trigger but this one (and the
- * internal foreign-key checks), nothing but those legs can be appended until
- * the posting ends, so the trigger only advances the heads in memory and
- * registry_chain_finish() writes all of them with one statement.  Otherwise
- * (another room's trigger may append to the journal, or read account heads,
- * in the middle of the posting) every head is written as it advances.  Any
- * append to one of these accounts by another path (a nested subtransaction,
- * say) marks it disturbed; from then on the trigger reads the row again and,
- * should the row lag behind the posting's legs, takes the head from the
- * account's last journal row, which under the lock is the truth.
+ * 2. chain_posting: the accounts of a posting that posting.c is making
+ * with deferred heads (registry_chain_begin/_add): when no trigger on the
+ * journal but this one may fire for the posting's rows and no room's
+ * trigger runs when a posting writes its other tables
+ * (registry_chain_can_defer), nothing but the posting's own legs can be
+ * appended until it ends, so the trigger only advances the heads in memory
+ * and the posting's statement (or registry_chain_finish) writes all of them
+ * at once.  Otherwise the posting registers nothing: its legs go through
+ * the trigger one by one, each head written as it advances, and anything a
+ * room's trigger appends in between simply advances the same entries.  Any
+ * append to an account of a deferred posting by another path (a nested
+ * subtransaction, say) marks it disturbed; from then on the trigger reads
+ * the row again and, should the row lag behind the posting's legs, takes
+ * the head from the account's last journal row, which under the lock is
+ * the truth.
  */
-#define CHAIN_CACHE_SIZE	64
+#define CHAIN_CACHE_SIZE	4096	/* a power of two */
 #define CHAIN_POSTING_MAX	4
 
 typedef struct ChainHead
 {
-	int64		account_id;
+	int64		account_id;		/* hash key */
+	uint64		generation;		/* chain_generation when recorded */
 	LocalTransactionId lxid;
-	SubTransactionId subxid;
+	uint64		aborts;			/* chain_subxact_aborts when recorded */
+	bool		written;		/* this transaction wrote the row's head */
 	int64		seq;
 	uint8		hash[CHAIN_HASH_LEN];
 	ItemPointerData tid;		/* invalid when not known */
@@ -722,12 +762,19 @@ typedef struct ChainPosting
 {
 	LocalTransactionId lxid;	/* InvalidLocalTransactionId: none */
 	SubTransactionId subxid;
-	bool		defer;			/* registry_chain_can_defer() said so */
+	int64		posting_id;		/* its posting row, inserted by its statement */
 	int			n;
 	ChainPostingAccount acc[CHAIN_POSTING_MAX];
 } ChainPosting;
 
+/*
+ * A fixed, direct-mapped table in static memory: an entry that another
+ * account takes over is simply forgotten (the knowledge is only ever a
+ * shortcut), and nothing here ever allocates.
+ */
 static ChainHead chain_heads[CHAIN_CACHE_SIZE];
+static uint64 chain_generation = 1;
+static uint64 chain_subxact_aborts = 0;
 static ChainPosting chain_posting;
 
 /* The layout of journal rows, for the relation descriptor it was built for. */
@@ -739,6 +786,7 @@ static bool chain_callback_registered = false;
 static Oid	journal_relid = InvalidOid;
 
 static SPIPlanPtr head_select_plan = NULL;
+static SPIPlanPtr posting_exists_plan = NULL;
 static SPIPlanPtr head_last_entry_plan = NULL;
 static SPIPlanPtr head_update_plan = NULL;
 static SPIPlanPtr head_update_tid_plan = NULL;
@@ -748,13 +796,25 @@ static SPIPlanPtr head_update_two_id_plan = NULL;
 static void
 chain_cache_forget(Datum arg, Oid relid)
 {
-	for (int i = 0; i < CHAIN_CACHE_SIZE; i++)
-		chain_heads[i].lxid = InvalidLocalTransactionId;
+	/* entries go stale; the table itself is dropped at a safe point */
+	chain_generation++;
 	chain_layout = NULL;
 	chain_layout_desc = NULL;
 	if (chain_layout_cxt != NULL)
 		MemoryContextReset(chain_layout_cxt);
 	journal_relid = InvalidOid;
+}
+
+/* a subtransaction that rolls back takes what it wrote with it */
+static void
+chain_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	chain_subxact_aborts++;
+	if (chain_posting.lxid == MyProc->lxid && chain_posting.subxid == mySubid)
+		chain_posting.lxid = InvalidLocalTransactionId;
 }
 
 static void
@@ -765,35 +825,63 @@ chain_cache_init(void)
 		chain_cache_forget((Datum) 0, InvalidOid);
 		chain_posting.lxid = InvalidLocalTransactionId;
 		CacheRegisterRelcacheCallback(chain_cache_forget, (Datum) 0);
+		RegisterSubXactCallback(chain_subxact_callback, NULL);
 		chain_callback_registered = true;
 	}
 }
 
+/*
+ * chain_head_slot
+ *		The slot of an account (its fields say nothing unless account_id
+ *		matches and the entry is current).
+ */
 static ChainHead *
 chain_head_slot(int64 account_id)
 {
-	return &chain_heads[(uint64) account_id % CHAIN_CACHE_SIZE];
+	ChainHead  *h;
+
+	chain_cache_init();
+	h = &chain_heads[hash_bytes_uint32((uint32) account_id ^ (uint32) (account_id >> 32)) &
+					 (CHAIN_CACHE_SIZE - 1)];
+	if (h->account_id != account_id)
+	{
+		h->account_id = account_id;
+		h->generation = 0;
+	}
+	return h;
 }
 
+/* the entry was recorded by this transaction (a hint, for TIDs) */
+static bool
+chain_head_current(const ChainHead *h)
+{
+	return h->generation == chain_generation &&
+		h->lxid != InvalidLocalTransactionId && h->lxid == MyProc->lxid;
+}
+
+/* the entry is the account's head now, under this transaction's lock */
 static bool
 chain_head_valid(const ChainHead *h, int64 account_id)
 {
-	return h->account_id == account_id &&
-		h->lxid != InvalidLocalTransactionId &&
-		h->lxid == MyProc->lxid &&
-		h->subxid == GetCurrentSubTransactionId();
+	return h->account_id == account_id && chain_head_current(h) &&
+		h->aborts == chain_subxact_aborts;
 }
 
+/*
+ * chain_head_store
+ *		Record an account's head as just read under the row lock or written
+ *		(written: this transaction wrote it into the row).
+ */
 static void
 chain_head_store(int64 account_id, int64 seq, const uint8 *hash,
-				 const ItemPointerData *tid)
+				 const ItemPointerData *tid, bool written)
 {
 	ChainHead  *h = chain_head_slot(account_id);
 
-	chain_cache_init();
-	h->account_id = account_id;
+	h->written = written || (chain_head_current(h) && h->written);
+	h->generation = chain_generation;
 	h->lxid = MyProc->lxid;
-	h->subxid = GetCurrentSubTransactionId();
+	h->aborts = chain_subxact_aborts;
 	h->seq = seq;
 	memcpy(h->hash, hash, CHAIN_HASH_LEN);
 	if (tid != NULL && ItemPointerIsValid(tid))
@@ -812,12 +900,30 @@ registry_chain_tid(int64 account_id, ItemPointer tid)
 {
 	ChainHead  *h = chain_head_slot(account_id);
 
-	if (!chain_callback_registered || h->account_id != account_id ||
-		h->lxid == InvalidLocalTransactionId || h->lxid != MyProc->lxid ||
-		!ItemPointerIsValid(&h->tid))
+	if (!chain_head_current(h) || !ItemPointerIsValid(&h->tid))
 		return false;
 	ItemPointerCopy(&h->tid, tid);
 	return true;
+}
+
+/*
+ * registry_chain_locked
+ *		A posting (posting.c) has just locked an account row FOR NO KEY
+ *		UPDATE and read its head and TID: record them, so that whatever
+ *		appends to the account next, in this transaction, starts from them
+ *		(a head that is not 32 bytes long, which only tampering makes, is
+ *		left to the trigger to read).
+ */
+void
+registry_chain_locked(int64 account_id, int64 seq, const bytea *hash,
+					  const ItemPointerData *tid)
+{
+	if (hash == NULL || VARSIZE_ANY_EXHDR(hash) != CHAIN_HASH_LEN)
+	{
+		chain_head_slot(account_id)->generation = 0;
+		return;
+	}
+	chain_head_store(account_id, seq, (const uint8 *) VARDATA_ANY(hash), tid, false);
 }
 
 /* the entry of an account in the posting being made, if any */
@@ -835,39 +941,437 @@ chain_posting_account(int64 account_id)
 
 /*
  * registry_chain_begin
- *		Start the journal legs of a posting (posting.c), in the current
- *		subtransaction.  Any earlier posting's state is forgotten: a posting
- *		always finishes (registry_chain_finish) or fails, and a failure rolls
- *		back its subtransaction with everything it appended.
+ *		Start the journal legs of a posting (posting.c) whose heads are
+ *		written after its legs (registry_chain_can_defer() said so), in the
+ *		current subtransaction.  posting_id is its posting row, which is in
+ *		already or is inserted by the statement that inserts the legs.  Any
+ *		earlier posting's state is forgotten: a posting always finishes
+ *		(registry_chain_finish) or fails, and a failure rolls back its
+ *		subtransaction with everything it appended.
  */
 void
-registry_chain_begin(bool defer)
+registry_chain_begin(int64 posting_id)
 {
 	chain_cache_init();
 	chain_posting.lxid = MyProc->lxid;
 	chain_posting.subxid = GetCurrentSubTransactionId();
-	chain_posting.defer = defer;
+	chain_posting.posting_id = posting_id;
 	chain_posting.n = 0;
 }
 
 /*
- * registry_chain_can_defer
- *		Whether a posting's journal legs may leave the heads to be written
- *		after the legs are in: true when carbonmkt.journal has the
- *		journal_chain trigger enabled and no other enabled INSERT trigger
- *		(internal foreign-key triggers aside).  Takes the lock an INSERT
- *		takes, which blocks CREATE/ALTER/DROP TRIGGER on the journal until the
- *		end of the transaction, so the answer holds for the posting.
+ * no_user_trigger
+ *		Whether a table has no enabled trigger (internal ones aside) firing on
+ *		the event, but the one named.
  */
-bool
-registry_chain_can_defer(void)
+static bool
+no_user_trigger(const char *relname, int16 event, const char *allowed)
 {
+	Oid			relid = get_relname_relid(relname, get_namespace_oid("carbonmkt", false));
 	Relation	rel;
-	const TriggerDesc *td;
-	bool		have_chain = false;
-	bool		others = false;
+	bool		none = true;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table carbonmkt.%s does not exist", relname);
+	rel = table_open(relid, AccessShareLock);
+	for (int i = 0; rel->trigdesc != NULL && i < rel->trigdesc->numtriggers; i++)
+	{
+		const Trigger *t = &rel->trigdesc->triggers[i];
+
+		if (!t->tgisinternal && t->tgenabled != TRIGGER_DISABLED && (t->tgtype & event) &&
+			(allowed == NULL || strcmp(t->tgname, allowed) != 0))
+			none = false;
+	}
+	table_close(rel, NoLock);
+	return none;
+}
+
+/* ----------------------------------------------------------------
+ *		Which journal rows the other triggers on the journal fire for
+ *
+ * A posting may write its heads after its legs only when no trigger on
+ * the journal but journal_chain can run while the legs go in.  A room's
+ * trigger that fires only for some entry kinds, as the compliance room's
+ * BEFORE INSERT ... WHEN (NEW.kind = 'surrender') does, is no reason to
+ * write each head as it goes for a posting none of whose rows it fires for
+ * (a transfer's debit and credit).  So the WHEN clause of every INSERT
+ * trigger on the journal is read, once per relcache state, for the entry
+ * kinds it can let through:
+ *
+ *		NEW.kind = 'k' (either side), NEW.kind IN ('k', ...) and
+ *		NEW.kind = ANY ('{k,...}'): those kinds (a NULL one: none);
+ *		a AND b: the kinds both let through (a condition on anything else
+ *		lets every kind through);
+ *		a OR b: the kinds either lets through;
+ *		anything else (NOT, <>, a cast of kind, a function, no WHEN clause at
+ *		all): every kind.
+ *
+ * This errs only one way: a clause it cannot read counts as firing for
+ * every row.  Statement-level INSERT triggers count as firing for every
+ * posting.  Whether a trigger fires at all follows its enabled state and
+ * session_replication_role, as the trigger manager decides it.
+ * ----------------------------------------------------------------
+ */
+#define JOURNAL_TRIGGERS_MAX	16
+#define JOURNAL_KINDS_MAX		16
+
+typedef struct KindSet
+{
+	bool		any;			/* every kind (or cannot tell) */
+	int			n;
+	Oid			kinds[JOURNAL_KINDS_MAX];	/* else only these (pg_enum OIDs) */
+} KindSet;
+
+typedef struct JournalTrigger
+{
+	char		tgenabled;
+	bool		is_chain;		/* journal_chain itself */
+	bool		for_row;
+	KindSet		kinds;			/* the kinds its WHEN clause lets through */
+	NameData	labels[JOURNAL_KINDS_MAX];	/* their labels */
+} JournalTrigger;
+
+static struct
+{
+	uint64		generation;		/* chain_generation when read; 0: never */
+	Oid			relid;
+	bool		too_many;		/* more triggers than room: defer nothing */
+	int			n;
+	JournalTrigger trig[JOURNAL_TRIGGERS_MAX];
+} journal_triggers;
+
+/* whether the trigger manager fires a trigger of this tgenabled state now */
+static bool
+trigger_fires_now(char tgenabled)
+{
+	switch (tgenabled)
+	{
+		case TRIGGER_FIRES_ON_ORIGIN:
+			return SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA;
+		case TRIGGER_FIRES_ON_REPLICA:
+			return SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA;
+		case TRIGGER_FIRES_ALWAYS:
+			return true;
+		default:
+			return false;
+	}
+}
+
+static bool
+kindset_has(const KindSet *s, Oid kind)
+{
+	if (s->any)
+		return true;
+	for (int i = 0; i < s->n; i++)
+		if (s->kinds[i] == kind)
+			return true;
+	return false;
+}
+
+static void
+kindset_add(KindSet *s, Oid kind)
+{
+	if (s->any || kindset_has(s, kind))
+		return;
+	if (s->n >= JOURNAL_KINDS_MAX)
+		s->any = true;
+	else
+		s->kinds[s->n++] = kind;
+}
+
+/* NEW.kind of the journal row, in a stored trigger WHEN clause */
+static bool
+is_new_kind(Node *node, AttrNumber kind_att)
+{
+	while (node != NULL && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node != NULL && IsA(node, Var) &&
+		((Var *) node)->varno == PRS2_NEW_VARNO &&
+		((Var *) node)->varattno == kind_att &&
+		((Var *) node)->varlevelsup == 0;
+}
+
+static Const *
+as_const(Node *node)
+{
+	while (node != NULL && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node != NULL && IsA(node, Const) ? (Const *) node : NULL;
+}
+
+/*
+ * qual_kinds
+ *		The entry kinds for which a trigger's WHEN clause may be true (see
+ *		above).
+ */
+static void
+qual_kinds(Node *node, AttrNumber kind_att, Oid kind_type, KindSet *out)
+{
+	out->any = true;
+	out->n = 0;
+	if (node == NULL)
+		return;
+	if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == AND_EXPR)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) node)->args)
+		{
+			KindSet		arg;
+			KindSet		both;
+
+			qual_kinds(lfirst(lc), kind_att, kind_type, &arg);
+			if (arg.any)
+				continue;
+			if (out->any)
+			{
+				*out = arg;
+				continue;
+			}
+			both.any = false;
+			both.n = 0;
+			for (int i = 0; i < out->n; i++)
+				if (kindset_has(&arg, out->kinds[i]))
+					both.kinds[both.n++] = out->kinds[i];
+			*out = both;
+		}
+	}
+	else if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop == OR_EXPR)
+	{
+		ListCell   *lc;
+
+		out->any = false;
+		foreach(lc, ((BoolExpr *) node)->args)
+		{
+			KindSet		arg;
+
+			qual_kinds(lfirst(lc), kind_att, kind_type, &arg);
+			if (arg.any)
+			{
+				out->any = true;
+				out->n = 0;
+				return;
+			}
+			for (int i = 0; i < arg.n; i++)
+				kindset_add(out, arg.kinds[i]);
+		}
+	}
+	else if (IsA(node, OpExpr) && list_length(((OpExpr *) node)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) node;
+		Node	   *l = linitial(op->args);
+		Node	   *r = lsecond(op->args);
+		Const	   *c = NULL;
+
+		if (get_opcode(op->opno) != F_ENUM_EQ)
+			return;
+		if (is_new_kind(l, kind_att))
+			c = as_const(r);
+		else if (is_new_kind(r, kind_att))
+			c = as_const(l);
+		if (c == NULL || c->consttype != kind_type)
+			return;
+		out->any = false;
+		if (!c->constisnull)
+			kindset_add(out, DatumGetObjectId(c->constvalue));
+	}
+	else if (IsA(node, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) node;
+		Node	   *array;
+		KindSet		set;
+
+		if (!sa->useOr || list_length(sa->args) != 2 ||
+			get_opcode(sa->opno) != F_ENUM_EQ ||
+			!is_new_kind(linitial(sa->args), kind_att))
+			return;
+		array = lsecond(sa->args);
+		set.any = false;
+		set.n = 0;
+		if (IsA(array, ArrayExpr))
+		{
+			ListCell   *lc;
+
+			foreach(lc, ((ArrayExpr *) array)->elements)
+			{
+				Const	   *c = as_const(lfirst(lc));
+
+				if (c == NULL || c->consttype != kind_type)
+					return;
+				if (!c->constisnull)
+					kindset_add(&set, DatumGetObjectId(c->constvalue));
+			}
+		}
+		else if (as_const(array) != NULL)
+		{
+			Const	   *c = as_const(array);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			nelems;
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+
+			if (c->constisnull)
+			{
+				*out = set;		/* = ANY (NULL) is never true */
+				return;
+			}
+			if (get_element_type(c->consttype) != kind_type)
+				return;
+			get_typlenbyvalalign(kind_type, &typlen, &typbyval, &typalign);
+			deconstruct_array(DatumGetArrayTypeP(c->constvalue), kind_type,
+							  typlen, typbyval, typalign, &elems, &nulls, &nelems);
+			for (int i = 0; i < nelems; i++)
+				if (!nulls[i])
+					kindset_add(&set, DatumGetObjectId(elems[i]));
+		}
+		else
+			return;
+		*out = set;
+	}
+}
+
+/*
+ * journal_triggers_read
+ *		Read the INSERT triggers of the journal (rel, locked) unless they were
+ *		read since the last relcache invalidation.
+ */
+static void
+journal_triggers_read(Relation rel)
+{
+	const TriggerDesc *td = rel->trigdesc;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	AttrNumber	kind_att;
+	Oid			kind_type;
+	uint64		generation;
 
 	chain_cache_init();
+	if (journal_triggers.generation == chain_generation &&
+		journal_triggers.relid == RelationGetRelid(rel))
+		return;
+	generation = chain_generation;
+	journal_triggers.generation = 0;
+	journal_triggers.relid = RelationGetRelid(rel);
+	journal_triggers.too_many = false;
+	journal_triggers.n = 0;
+	kind_att = journal_attnum(tupdesc, "kind");
+	kind_type = TupleDescAttr(tupdesc, kind_att - 1)->atttypid;
+
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		const Trigger *t = &td->triggers[i];
+		JournalTrigger *jt;
+
+		if (t->tgisinternal || !TRIGGER_FOR_INSERT(t->tgtype))
+			continue;
+		if (journal_triggers.n >= JOURNAL_TRIGGERS_MAX)
+		{
+			journal_triggers.too_many = true;
+			break;
+		}
+		jt = &journal_triggers.trig[journal_triggers.n++];
+		jt->tgenabled = t->tgenabled;
+		jt->is_chain = strcmp(t->tgname, "journal_chain") == 0;
+		jt->for_row = TRIGGER_FOR_ROW(t->tgtype);
+		if (jt->for_row && t->tgqual != NULL)
+			qual_kinds((Node *) stringToNode(t->tgqual), kind_att, kind_type, &jt->kinds);
+		else
+		{
+			jt->kinds.any = true;
+			jt->kinds.n = 0;
+		}
+		for (int k = 0; !jt->kinds.any && k < jt->kinds.n; k++)
+		{
+			HeapTuple	tup = SearchSysCache1(ENUMOID, ObjectIdGetDatum(jt->kinds.kinds[k]));
+
+			if (!HeapTupleIsValid(tup))
+			{
+				/* not a label of the type after all: cannot tell */
+				jt->kinds.any = true;
+				break;
+			}
+			namestrcpy(&jt->labels[k], NameStr(((Form_pg_enum) GETSTRUCT(tup))->enumlabel));
+			ReleaseSysCache(tup);
+		}
+	}
+	/* an invalidation taken in meanwhile makes the next call read again */
+	journal_triggers.generation = generation;
+}
+
+/*
+ * journal_others_may_fire
+ *		Whether an INSERT trigger of the journal other than journal_chain
+ *		fires now for a row of this kind (by label, or else by pg_enum OID);
+ *		journal_triggers_read() first.
+ */
+static bool
+journal_others_may_fire(const char *label, Oid kind)
+{
+	if (journal_triggers.too_many)
+		return true;
+	for (int i = 0; i < journal_triggers.n; i++)
+	{
+		const JournalTrigger *jt = &journal_triggers.trig[i];
+
+		if (jt->is_chain || !trigger_fires_now(jt->tgenabled))
+			continue;
+		if (jt->kinds.any)
+			return true;
+		for (int k = 0; k < jt->kinds.n; k++)
+			if (label != NULL ? strcmp(NameStr(jt->labels[k]), label) == 0 :
+				jt->kinds.kinds[k] == kind)
+				return true;
+	}
+	return false;
+}
+
+/* whether journal_chain fires now; journal_triggers_read() first */
+static bool
+journal_chain_fires(void)
+{
+	for (int i = 0; i < journal_triggers.n; i++)
+		if (journal_triggers.trig[i].is_chain &&
+			trigger_fires_now(journal_triggers.trig[i].tgenabled))
+			return true;
+	return false;
+}
+
+/*
+ * registry_chain_can_defer
+ *		Whether a posting whose journal rows have these entry kinds may leave
+ *		the heads to be written after its legs are in: true when
+ *		carbonmkt.journal's journal_chain trigger fires and no other INSERT
+ *		trigger on it may fire for a row of these kinds (internal
+ *		foreign-key triggers aside; see "Which journal rows the other
+ *		triggers on the journal fire for"), and no room's trigger runs when a
+ *		posting writes its posting row, holdings, hold or heads (nothing,
+ *		then, can post or read a head in between).  Takes the lock an INSERT
+ *		into the journal takes, which blocks CREATE/ALTER/DROP TRIGGER on it
+ *		until the end of the transaction, so the answer holds for the
+ *		posting; the other tables are looked at again after any relcache
+ *		invalidation (a trigger created on them meanwhile makes the posting
+ *		fail with an error, never write a wrong head).
+ */
+bool
+registry_chain_can_defer(const char *const *kinds, int nkinds)
+{
+	static uint64 others_generation = 0;
+	static bool others_quiet = false;
+	Relation	rel;
+	bool		quiet;
+
+	chain_cache_init();
+	if (others_generation != chain_generation)
+	{
+		others_quiet = no_user_trigger("posting", TRIGGER_TYPE_INSERT, NULL) &&
+			no_user_trigger("account", TRIGGER_TYPE_UPDATE, "account_rules") &&
+			no_user_trigger("holding", TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE, NULL) &&
+			no_user_trigger("hold", TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE, NULL);
+		others_generation = chain_generation;
+	}
+	if (!others_quiet)
+		return false;
 	if (!OidIsValid(journal_relid))
 	{
 		Oid			relid = get_relname_relid("journal", get_namespace_oid("carbonmkt", false));
@@ -877,59 +1381,52 @@ registry_chain_can_defer(void)
 		journal_relid = relid;
 	}
 	rel = table_open(journal_relid, RowExclusiveLock);
-	td = rel->trigdesc;
-	for (int i = 0; td != NULL && i < td->numtriggers; i++)
-	{
-		const Trigger *t = &td->triggers[i];
-
-		if (t->tgisinternal || !TRIGGER_FOR_INSERT(t->tgtype))
-			continue;
-		if (strcmp(t->tgname, "journal_chain") == 0)
-			have_chain = t->tgenabled != TRIGGER_DISABLED;
-		else if (t->tgenabled != TRIGGER_DISABLED)
-			others = true;
-	}
+	journal_triggers_read(rel);
+	quiet = journal_chain_fires();
+	for (int i = 0; quiet && i < nkinds; i++)
+		quiet = !journal_others_may_fire(kinds[i], InvalidOid);
 	table_close(rel, NoLock);
-	return have_chain && !others;
+	return quiet;
 }
 
 /*
  * registry_chain_add
- *		Register an account of the posting: its row has just been locked FOR
- *		NO KEY UPDATE in this subtransaction, and seq/hash/tid were read under
- *		that lock.  An account that cannot be registered simply takes the
- *		trigger's ordinary path.
+ *		Register an account of a posting begun by registry_chain_begin(): its
+ *		row has been locked FOR NO KEY UPDATE in this transaction, and
+ *		seq/hash/tid were read under that lock.  If anything advanced the
+ *		head since (chain_heads knows), the posting starts from there.
+ *		Returns whether this transaction wrote the row's head before.  An
+ *		account that cannot be registered simply takes the trigger's
+ *		ordinary path.
  */
 bool
 registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 				   const ItemPointerData *tid)
 {
 	ChainPostingAccount *a;
+	ChainHead  *h;
 
 	if (chain_posting.lxid != MyProc->lxid ||
 		chain_posting.subxid != GetCurrentSubTransactionId() ||
 		chain_posting.n >= CHAIN_POSTING_MAX ||
-		VARSIZE_ANY_EXHDR(hash) != CHAIN_HASH_LEN ||
 		chain_posting_account(account_id) != NULL)
 		return false;
-	a = &chain_posting.acc[chain_posting.n++];
+	h = chain_head_slot(account_id);
+	if (!chain_head_valid(h, account_id))
 	{
-		ChainHead  *h = chain_head_slot(account_id);
-
-		a->written_before = h->account_id == account_id &&
-			h->lxid != InvalidLocalTransactionId && h->lxid == MyProc->lxid;
+		if (VARSIZE_ANY_EXHDR(hash) != CHAIN_HASH_LEN)
+			return false;
+		chain_head_store(account_id, seq, (const uint8 *) VARDATA_ANY(hash), tid, false);
 	}
+	a = &chain_posting.acc[chain_posting.n++];
+	a->written_before = h->written;
 	a->account_id = account_id;
-	a->seq = seq;
-	memcpy(a->hash, VARDATA_ANY(hash), CHAIN_HASH_LEN);
-	if (tid != NULL)
-		ItemPointerCopy(tid, &a->tid);
-	else
-		ItemPointerSetInvalid(&a->tid);
+	a->seq = h->seq;
+	memcpy(a->hash, h->hash, CHAIN_HASH_LEN);
+	ItemPointerCopy(&h->tid, &a->tid);
 	a->pending = false;
 	a->disturbed = false;
 	a->written_seq = -1;
-	chain_head_store(account_id, seq, (const uint8 *) VARDATA_ANY(hash), tid);
 	return a->written_before;
 }
 
@@ -945,7 +1442,7 @@ posting_head_account(int64 account_id)
 {
 	ChainPostingAccount *a = chain_posting_account(account_id);
 
-	if (a == NULL || !chain_posting.defer || a->disturbed || !a->pending ||
+	if (a == NULL || a->disturbed || !a->pending ||
 		chain_posting.subxid != GetCurrentSubTransactionId())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -982,6 +1479,14 @@ carbonmkt_posting_head_hash(PG_FUNCTION_ARGS)
 static void
 prepare_head_plans(void)
 {
+	if (posting_exists_plan == NULL)
+	{
+		Oid			argtypes[1] = {INT8OID};
+
+		posting_exists_plan =
+			registry_keep_plan("SELECT 1 FROM carbonmkt.posting WHERE posting_id = $1",
+							   1, argtypes);
+	}
 	if (head_select_plan == NULL)
 	{
 		Oid			argtypes[1] = {INT8OID};
@@ -1015,7 +1520,7 @@ prepare_head_plans(void)
 
 		head_update_tid_plan =
 			registry_keep_plan("UPDATE carbonmkt.account SET head_seq = $2, head_hash = $3 "
-							   "WHERE ctid = $4 AND account_id = $1 RETURNING ctid",
+							   "WHERE ctid = $4 AND account_id + 0 = $1 RETURNING ctid",
 							   4, argtypes);
 	}
 	if (head_update_two_plan == NULL)
@@ -1026,7 +1531,7 @@ prepare_head_plans(void)
 		head_update_two_plan =
 			registry_keep_plan("UPDATE carbonmkt.account a SET head_seq = v.seq, head_hash = v.hash "
 							   "FROM (VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)) v(account_id, seq, hash, tid) "
-							   "WHERE a.ctid = v.tid AND a.account_id = v.account_id "
+							   "WHERE a.ctid = v.tid AND a.account_id + 0 = v.account_id "
 							   "RETURNING a.account_id, a.ctid",
 							   8, argtypes);
 	}
@@ -1119,7 +1624,7 @@ write_head(int64 account_id, int64 seq, const uint8 *hash, const ItemPointerData
 			 account_id, SPI_result_code_string(ret));
 	d_tid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null_tid);
 	chain_head_store(account_id, seq, hash,
-					 null_tid ? NULL : (ItemPointer) DatumGetPointer(d_tid));
+					 null_tid ? NULL : (ItemPointer) DatumGetPointer(d_tid), true);
 	if (new_tid != NULL)
 	{
 		if (null_tid)
@@ -1143,7 +1648,7 @@ registry_chain_finish(void)
 
 	if (chain_posting.lxid != MyProc->lxid ||
 		chain_posting.subxid != GetCurrentSubTransactionId())
-		elog(ERROR, "no journal posting in progress in this subtransaction");
+		return;					/* a nested posting finished it; nothing waits */
 	prepare_head_plans();
 
 	for (int i = 0; i < chain_posting.n; i++)
@@ -1163,7 +1668,7 @@ registry_chain_finish(void)
 		{
 			/* the posting's statement wrote it (the row version is new) */
 			a->pending = false;
-			chain_head_store(a->account_id, a->seq, a->hash, NULL);
+			chain_head_store(a->account_id, a->seq, a->hash, NULL, true);
 		}
 		else if (a->pending)
 		{
@@ -1218,7 +1723,7 @@ registry_chain_finish(void)
 				if (!done[k] && fast[k]->account_id == id)
 				{
 					chain_head_store(id, fast[k]->seq, fast[k]->hash,
-									 (ItemPointer) DatumGetPointer(d_tid));
+									 (ItemPointer) DatumGetPointer(d_tid), true);
 					done[k] = true;
 				}
 		}
@@ -1233,28 +1738,15 @@ registry_chain_finish(void)
 
 /*
  * journal_only_trigger
- *		True when the trigger being fired is the only enabled INSERT trigger of
- *		its table apart from the internal foreign-key checks: then nothing else
- *		can append to the journal, or read a head, while a posting inserts its
- *		legs.
+ *		True when no INSERT trigger of the journal but journal_chain fires for
+ *		a row of this entry kind (internal foreign-key checks aside): then
+ *		nothing else can append to the journal, or read a head, while a
+ *		posting inserts its legs.  journal_triggers_read() first.
  */
 static bool
-journal_only_trigger(const TriggerData *trigdata)
+journal_only_trigger(bool kind_null, Datum kind)
 {
-	const TriggerDesc *td = trigdata->tg_relation->trigdesc;
-
-	if (td == NULL)
-		return false;
-	for (int i = 0; i < td->numtriggers; i++)
-	{
-		const Trigger *t = &td->triggers[i];
-
-		if (t->tgoid == trigdata->tg_trigger->tgoid || t->tgisinternal ||
-			t->tgenabled == TRIGGER_DISABLED || !TRIGGER_FOR_INSERT(t->tgtype))
-			continue;
-		return false;
-	}
-	return true;
+	return !kind_null && !journal_others_may_fire(NULL, DatumGetObjectId(kind));
 }
 
 /*
@@ -1286,6 +1778,31 @@ chain_layout_for(TupleDesc tupdesc)
 }
 
 /*
+ * require_posting
+ *		Every journal row belongs to a posting row (journal.posting_id has no
+ *		foreign key: this trigger checks it, see registry.sql).  Postings are
+ *		append-only and never deleted, so the row needs no lock.  Call within
+ *		SPI, after prepare_head_plans().
+ */
+static void
+require_posting(int64 posting_id)
+{
+	Datum		args[1];
+	int			ret;
+
+	args[0] = Int64GetDatum(posting_id);
+	ret = SPI_execute_plan(posting_exists_plan, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "looking up posting " INT64_FORMAT " failed: %s",
+			 posting_id, SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("posting " INT64_FORMAT " does not exist", posting_id),
+				 errdetail("A journal entry must belong to a posting of carbonmkt.posting.")));
+}
+
+/*
  * journal_chain()
  *		BEFORE INSERT FOR EACH ROW trigger on carbonmkt.journal: sets seq,
  *		prev_hash and hash from the account's chain head and advances the
@@ -1311,6 +1828,7 @@ journal_chain(PG_FUNCTION_ARGS)
 	ItemPointerData head_tid;
 	ChainPostingAccount *posting;
 	bool		in_posting;
+	bool		posting_known;
 	bool		defer = false;
 	MemoryContext callercxt = CurrentMemoryContext;
 	int			cols[3];
@@ -1332,6 +1850,8 @@ journal_chain(PG_FUNCTION_ARGS)
 
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	tuple = trigdata->tg_trigtuple;
+	/* (this may take invalidations: before the layout is taken) */
+	journal_triggers_read(trigdata->tg_relation);
 	layout = chain_layout_for(tupdesc);
 
 	values = palloc(tupdesc->natts * sizeof(Datum));
@@ -1358,11 +1878,23 @@ journal_chain(PG_FUNCTION_ARGS)
 		head_seq = posting->seq;
 		memcpy(VARDATA(head_hash), posting->hash, CHAIN_HASH_LEN);
 		ItemPointerCopy(&posting->tid, &head_tid);
-		defer = chain_posting.defer && journal_only_trigger(trigdata);
+		defer = journal_only_trigger(isnull[layout->kind_att - 1], values[layout->kind_att - 1]);
+		/* the posting's statement inserts (or inserted) its posting row */
+		posting_known = isnull[layout->posting_id_att - 1] ||
+			DatumGetInt64(values[layout->posting_id_att - 1]) == chain_posting.posting_id;
+		if (!posting_known)
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			prepare_head_plans();
+			require_posting(DatumGetInt64(values[layout->posting_id_att - 1]));
+			if (SPI_finish() != SPI_OK_FINISH)
+				elog(ERROR, "SPI_finish failed");
+		}
 	}
 	else
 	{
-		ChainHead  *cached = chain_head_slot(account_id);
+		ChainHead  *cached;
 		bool		row_lags = false;
 
 		if (posting != NULL)
@@ -1375,10 +1907,11 @@ journal_chain(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		prepare_head_plans();
+		cached = chain_head_slot(account_id);
 
 		if (!row_lags && chain_head_valid(cached, account_id))
 		{
-			/* locked in this subtransaction, head known */
+			/* locked by this transaction, head known (see chain_heads) */
 			head_seq = cached->seq;
 			memcpy(VARDATA(head_hash), cached->hash, CHAIN_HASH_LEN);
 			ItemPointerCopy(&cached->tid, &head_tid);
@@ -1424,6 +1957,9 @@ journal_chain(PG_FUNCTION_ARGS)
 				MemoryContextSwitchTo(spicxt);
 			}
 		}
+		/* (a null posting_id is refused by its NOT NULL constraint) */
+		if (!isnull[layout->posting_id_att - 1])
+			require_posting(DatumGetInt64(values[layout->posting_id_att - 1]));
 	}
 
 	if (pg_add_s64_overflow(head_seq, 1, &new_seq))

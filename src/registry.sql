@@ -3,7 +3,9 @@
 -- registry (注册登记): participants, accounts, holdings, holds, CCER blocks and the
 -- immutable hash-chained journal.  Every other room moves units only through the
 -- posting functions defined here (ARCHITECTURE.md principle 1).
--- C: src/registry.c.  Documentation: doc/registry.md.
+-- C: src/registry.c (credit codes, chain trigger, append-only guard, verification) and
+-- src/posting.c (the posting path: transfers, surrender, cancellation, holds, _authorize).
+-- Documentation: doc/registry.md.
 -------------------------------------------------------------------------------
 
 -- Roles per party (granted here and in each room's file; see src/access.sql) --
@@ -261,7 +263,7 @@ COMMENT ON TABLE carbonmkt.hold IS
 CREATE TABLE carbonmkt.posting (
     posting_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     operation       text NOT NULL,
-    initiator       name NOT NULL,
+    initiator       text NOT NULL,           -- the login (session_user)
     reference       text,
     request         text,                    -- canonical text of the request (NULL: see below)
     result          bigint,                  -- e.g. the hold id a hold() returned
@@ -288,7 +290,7 @@ COMMENT ON TYPE carbonmkt.entry_kind IS 'Kinds of journal entries (doc/registry.
 
 CREATE TABLE carbonmkt.journal (
     entry_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    posting_id      bigint NOT NULL REFERENCES carbonmkt.posting,
+    posting_id      bigint NOT NULL,          -- checked by the chain trigger (below)
     account_id      bigint NOT NULL,          -- checked and locked by the chain trigger (below)
     seq             bigint NOT NULL,          -- 1, 2, 3 ... per account (set by trigger)
     kind            carbonmkt.entry_kind NOT NULL,
@@ -310,14 +312,23 @@ CREATE TABLE carbonmkt.journal (
     hash            bytea NOT NULL,           -- set by trigger
     UNIQUE (account_id, seq)
 );
-CREATE INDEX journal_posting ON carbonmkt.journal (posting_id);
--- Entries arrive in business-date order, so a block-range index serves date ranges (day
--- seals, reports) at a fraction of a b-tree's size and insertion cost.
+-- Entries arrive in business-date and posting order, so block-range indexes serve date
+-- ranges (day seals, reports) and a posting's legs (a posting's id is drawn just before its
+-- legs go in) at a fraction of a b-tree's size and insertion cost: nothing on the posting
+-- path looks a posting's legs up.
 CREATE INDEX journal_date ON carbonmkt.journal USING brin (business_date)
+  WITH (pages_per_range = 32, autosummarize = on);
+CREATE INDEX journal_posting ON carbonmkt.journal USING brin (posting_id)
   WITH (pages_per_range = 32, autosummarize = on);
 COMMENT ON TABLE carbonmkt.journal IS
   'The legal record: append-only, one row per account leg of a posting, SHA-256 hash-chained per account (doc/registry.md).';
 
+-- journal.posting_id needs no foreign key either: the chain trigger refuses a row whose
+-- posting does not exist (23503), except for the legs of the posting that posting.c is
+-- making, whose statement inserts the posting row with them; postings are append-only
+-- (posting_append_only, posting_no_truncate), so none can go away; and verify_ledger()
+-- reports any entry without its posting.  (A foreign key would lock the posting row FOR KEY
+-- SHARE for every leg: a tenth of a transfer's server time and WAL.)
 -- journal.account_id needs no foreign key: every row goes in through the chain trigger
 -- (journal_chain, below), which refuses an unknown account (CM001) and holds the account
 -- row locked FOR NO KEY UPDATE, more strongly than a foreign-key check would; and an
@@ -1061,35 +1072,9 @@ COMMENT ON FUNCTION carbonmkt.cancel_ccer(bigint, text, int, bigint, text, text)
 CREATE FUNCTION carbonmkt.hold(account_id bigint, instrument carbonmkt.instrument, quantity bigint,
                                reason carbonmkt.hold_reason, vintage int DEFAULT 0, project text DEFAULT '',
                                reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$
-DECLARE
-    b   record;
-    h   bigint;
-    prj text := upper(coalesce(project, ''));
-BEGIN
-    PERFORM carbonmkt._check_quantity(instrument, quantity);
-    PERFORM carbonmkt._check_asset(instrument, vintage, prj);
-    b := carbonmkt._begin_posting('hold', reference,
-            format('hold(account=%s,%s,quantity=%s,reason=%s,memo=%s)', account_id,
-                   carbonmkt.format_asset(instrument, vintage, prj), quantity, reason, memo));
-    IF b.replay THEN
-        RETURN b.result;
-    END IF;
-    PERFORM carbonmkt._authorize(account_id, 'hold', reason);
-    -- a judicial freeze may be laid on a frozen account; other holds need it open
-    PERFORM carbonmkt._lock_accounts(CASE WHEN reason = 'judicial' THEN '{}'::bigint[] ELSE ARRAY[account_id] END,
-                                     ARRAY[account_id], instrument);
-    PERFORM carbonmkt._require_available(account_id, instrument, vintage, prj, quantity);
-    INSERT INTO carbonmkt.hold AS x (account_id, instrument, vintage, project, quantity, remaining, reason, created_posting)
-    VALUES (account_id, instrument, vintage, prj, quantity, quantity, reason, b.posting_id)
-    RETURNING x.hold_id INTO h;
-    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, account_id, 'hold', instrument, vintage, prj, 0, quantity,
-                           NULL, h, NULL, NULL, memo);
-    UPDATE carbonmkt.posting p SET result = h WHERE p.posting_id = b.posting_id;
-    RETURN h;
-END
-$$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_hold'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.hold(bigint, carbonmkt.instrument, bigint, carbonmkt.hold_reason, int, text, text, text) IS
   'Freezes a quantity of an asset on an account (order, pledge 质押, judicial 司法冻结) and returns the hold id; held units cannot be spent elsewhere.';
 
@@ -1116,34 +1101,17 @@ $$;
 COMMENT ON FUNCTION carbonmkt._active_hold(bigint) IS 'Internal: locks a hold''s account and returns the hold if it is still active (CM008 otherwise).';
 
 CREATE FUNCTION carbonmkt.release_hold(hold_id bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$
-DECLARE
-    b record;
-    h carbonmkt.hold;
-BEGIN
-    b := carbonmkt._begin_posting('release_hold', reference, format('release_hold(hold=%s,memo=%s)', hold_id, memo));
-    IF b.replay THEN
-        RETURN b.posting_id;
-    END IF;
-    SELECT * INTO h FROM carbonmkt.hold x WHERE x.hold_id = release_hold.hold_id;
-    IF FOUND THEN
-        PERFORM carbonmkt._authorize(h.account_id, CASE WHEN h.reason = 'order' THEN 'settle' ELSE 'release' END,
-                                     CASE WHEN h.reason IN ('judicial', 'pledge') THEN h.reason END);
-    END IF;
-    h := carbonmkt._active_hold(hold_id);
-    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, h.account_id, 'release', h.instrument, h.vintage, h.project,
-                           0, -h.remaining, NULL, h.hold_id, NULL, NULL, memo);
-    UPDATE carbonmkt.hold x SET status = 'released', ended_posting = b.posting_id WHERE x.hold_id = h.hold_id;
-    RETURN b.posting_id;
-END
-$$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_release_hold'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.release_hold(bigint, text, text) IS
   'Releases what remains of an active hold (exactly once); returns the posting id.';
 
-CREATE FUNCTION carbonmkt.transfer_from_hold(hold_id bigint, to_account bigint, quantity bigint,
+-- A hold of CCER is spent by moving serial blocks (carbonmkt._move); carbonmkt.transfer_from_hold()
+-- (C, src/posting.c) hands such holds, and unknown ones, to this function.
+CREATE FUNCTION carbonmkt._transfer_from_hold_blocks(hold_id bigint, to_account bigint, quantity bigint,
                                              reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+RETURNS bigint LANGUAGE plpgsql AS
 $$
 DECLARE
     b record;
@@ -1154,7 +1122,7 @@ BEGIN
     IF b.replay THEN
         RETURN b.posting_id;
     END IF;
-    SELECT * INTO h FROM carbonmkt.hold x WHERE x.hold_id = transfer_from_hold.hold_id;
+    SELECT * INTO h FROM carbonmkt.hold x WHERE x.hold_id = _transfer_from_hold_blocks.hold_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'hold % does not exist', hold_id USING ERRCODE = 'CM008';
     END IF;
@@ -1174,14 +1142,22 @@ BEGIN
     PERFORM carbonmkt._move(b.posting_id, b.ts, b.bdate, h.account_id, to_account, h.instrument, h.vintage, h.project,
                             quantity, 'debit', 'credit', h.hold_id, NULL, memo);
     UPDATE carbonmkt.hold x
-       SET remaining = x.remaining - transfer_from_hold.quantity,
-           status = CASE WHEN x.remaining = transfer_from_hold.quantity
+       SET remaining = x.remaining - _transfer_from_hold_blocks.quantity,
+           status = CASE WHEN x.remaining = _transfer_from_hold_blocks.quantity
                          THEN 'consumed'::carbonmkt.hold_status ELSE 'active' END,
-           ended_posting = CASE WHEN x.remaining = transfer_from_hold.quantity THEN b.posting_id END
+           ended_posting = CASE WHEN x.remaining = _transfer_from_hold_blocks.quantity THEN b.posting_id END
      WHERE x.hold_id = h.hold_id;
     RETURN b.posting_id;
 END
 $$;
+COMMENT ON FUNCTION carbonmkt._transfer_from_hold_blocks(bigint, bigint, bigint, text, text) IS
+  'Internal: carbonmkt.transfer_from_hold() for a CCER hold (serial blocks) or an unknown hold.';
+
+CREATE FUNCTION carbonmkt.transfer_from_hold(hold_id bigint, to_account bigint, quantity bigint,
+                                             reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_from_hold'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.transfer_from_hold(bigint, bigint, bigint, text, text) IS
   'Consumes part or all of an active hold by moving that quantity to another account (settlement); the hold is consumed when nothing remains.';
 
@@ -1336,9 +1312,14 @@ $$
               FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
              GROUP BY 1, 2, 3) c
      WHERE coalesce(c.issued, 0) - c.retired - c.withdrawn <> c.holdings
+    UNION ALL
+    -- 8. every entry belongs to a posting (journal.posting_id has no foreign key)
+    SELECT 'unknown_posting', j.account_id, j.entry_id, format('posting %s does not exist', j.posting_id)
+      FROM carbonmkt.journal j
+     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = j.posting_id)
 $$;
 COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
-  'Recomputes every hash chain and day seal, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings); one row per problem, empty when all is well.';
+  'Recomputes every hash chain and day seal, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings, every entry belongs to a posting); one row per problem, empty when all is well.';
 
 -- The two singleton accounts exist from the start.
 INSERT INTO carbonmkt.account (kind, label) VALUES
