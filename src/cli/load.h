@@ -96,6 +96,7 @@ typedef struct Options
 	const char *price_sql;
 	const char *fills_sql;
 	const char *participants_sql;
+	bool		participants_sql_given;	/* --participants-sql replaced the default */
 	int64_t		spread_bp;		/* half-width of the price band, basis points */
 	int64_t		tick_fen;
 	int64_t		max_lot;

@@ -585,6 +585,7 @@ parse_options(int argc, char **argv, Options *opt)
 				break;
 			case OPT_PARTICIPANTS_SQL:
 				opt->participants_sql = optarg;
+				opt->participants_sql_given = true;
 				break;
 			case OPT_DRY_RUN:
 				opt->dry_run = true;

@@ -253,6 +253,14 @@ check "--participants self: participant_id NULL" "$(kv accepted O3) 0" \
 load O4 -n 40 -c 2 -s 21 -r --reference-prefix O4 -v --progress 0.001
 check "--verbose: one line per order on stderr" 40 "$(grep -cE '^order [0-9]+: CEA2024 (buy|sell) [0-9]+ t at [0-9.]+ for participant [0-9]+: (accepted, order id [0-9]+|rejected CM301: .*)$' "$tmp/O4.err")"
 check_true "--progress: progress lines on stderr" grep -q '^progress: ' "$tmp/O4.err"
+# the demo picks its traders with its own query
+load O5 -n 300 -c 2 -s 21 -r --reference-prefix O5 \
+	--participants-sql "SELECT participant_id FROM carbonmkt.participant WHERE kind = 'key_emitter' ORDER BY 1 OFFSET 10 LIMIT 5"
+check "--participants-sql: exit status, the report names it" "0 1" \
+	"$(rc O5) $(grep -c 'participants: 5 (--participants-sql)$' "$tmp/O5.out")"
+check "--participants-sql: every order for one of its 5 participants (11-15), all 5 used" "0 5" \
+	"$(sql "SELECT count(*) FILTER (WHERE participant_id NOT BETWEEN 11 AND 15) || ' ' || count(DISTINCT participant_id)
+	        FROM carbonmkt.stub_call WHERE reference LIKE 'O5-%'")"
 
 echo "# exit statuses"
 load U1 --clients 0
