@@ -51,7 +51,7 @@ echo '== 9. The morning session (挂牌协议交易), replayed at 10:00: 4,000 o
 echo '   carbonmkt-load sends them in pipeline mode with client references (P-SEED-INDEX), about 5% naming a'
 echo '   listing to take (摘牌), 5% cancelled soon after, 2% deliberately bad (off-tick, out of band, block-sized);'
 echo '   the market answers each order at once: refusals are counted per SQLSTATE with the first message.'
-echo '   (UNITS_SQL: units 0011..0200 of the 200 funded traders)'
+echo "   UNITS_SQL=\"$units_sql\"  (units 0011..0200 of the 200 funded traders)"
 load morning -c 4 --pipeline=16 -r --reference-prefix demo-am -s 603 -n 4000 \
 	--take-share 0.05 --cancel-share 0.05 --invalid-share 0.02 \
 	--participants-sql "$units_sql" --set 'carbonmkt.clock=2025-06-03 10:00:00+08'
@@ -59,8 +59,8 @@ sql <<'SQL'
 SET search_path = carbonmkt, public;
 SET carbonmkt.clock = '2025-06-03 10:00:00+08';
 \echo '   The morning''s orders by how they ended, and its trades:'
-SELECT status, count(*) AS orders, sum(quantity) AS tonnes, sum(quantity - remaining) AS filled_t
-  FROM market_order WHERE reference LIKE 'demo-am-%' GROUP BY status ORDER BY status;
+SELECT status, end_reason, count(*) AS orders, sum(quantity) AS tonnes, sum(quantity - remaining) AS filled_t
+  FROM market_order WHERE reference LIKE 'demo-am-%' GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT count(*) AS trades, sum(t.quantity) AS tonnes, (min(t.price_fen) / 100.0)::numeric(14, 2) AS low,
        (max(t.price_fen) / 100.0)::numeric(14, 2) AS high,
        (sum(t.price_fen * t.quantity)::numeric / sum(t.quantity) / 100)::numeric(14, 2) AS vwap,
@@ -89,8 +89,8 @@ load batch -c 2 --pipeline=16 -r --reference-prefix demo-q -s 1100 -n 3000 --agg
 sql <<'SQL'
 SET search_path = carbonmkt, public;
 SET carbonmkt.clock = '2025-06-03 11:00:00+08';
-SELECT status, count(*) AS orders, sum(quantity) AS tonnes, sum(quantity - remaining) AS filled_t
-  FROM market_order WHERE reference LIKE 'demo-q-%' GROUP BY status ORDER BY status;
+SELECT status, end_reason, count(*) AS orders, sum(quantity) AS tonnes, sum(quantity - remaining) AS filled_t
+  FROM market_order WHERE reference LIKE 'demo-q-%' GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT count(*) AS trades_so_far, sum(quantity) AS tonnes, min(price) AS low, max(price) AS high FROM market_trades;
 \echo '   The book after the batch:'
 SELECT * FROM order_book('CEA2024', 3);

@@ -67,6 +67,12 @@ SELECT product, mode, open, high, low, close, volume, turnover_cny, trades FROM 
 SELECT product, business_date, previous_close, close, final FROM market_close;
 SELECT count(*) AS live_orders, (SELECT count(*) FROM hold WHERE status = 'active') AS active_holds FROM market_order
  WHERE status IN ('queued', 'open');
+\echo '   Allowances and cash only changed hands today (the day''s ledger entries, other than issues, sum to zero);'
+\echo '   the buyers received exactly the tonnes traded:'
+SELECT sum(amount) FILTER (WHERE instrument = 'CEA') AS cea_net_t, sum(amount) FILTER (WHERE instrument = 'CNY') AS cny_net_fen,
+       sum(amount) FILTER (WHERE instrument = 'CEA' AND amount > 0) AS cea_delivered_t,
+       (SELECT sum(quantity) FROM trade WHERE business_date = '2025-06-03') AS traded_t
+  FROM journal WHERE business_date = '2025-06-03' AND kind <> 'issue';
 \echo '   Cash is conserved to the fen; the clearing account keeps exactly the fees; the ledger verifies:'
 SELECT (SELECT sum(balance) FROM holding WHERE instrument = 'CNY') = (SELECT sum(amount) FROM journal WHERE kind = 'issue' AND instrument = 'CNY')
        AS cash_conserved,
