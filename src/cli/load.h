@@ -100,6 +100,8 @@ typedef struct Options
 	int64_t		spread_bp;		/* half-width of the price band, basis points */
 	int64_t		tick_fen;
 	int64_t		max_lot;
+	int64_t		lot_min;		/* --lot-range: uniform lots in [lot_min, lot_max]; */
+	int64_t		lot_max;		/* 0 and 0: the realistic lot mix */
 	int			buy_ppm;
 	int			aggressive_ppm;
 	int			invalid_ppm;

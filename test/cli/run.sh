@@ -99,6 +99,18 @@ load dry_some --dry-run -n 5000 -s $SEED -P 1-40 --price-center 60 -r --invalid-
 changed=$(diff <(grep '^SELECT' "$tmp/dry1.out") <(grep '^SELECT' "$tmp/dry_some.out") | grep -c '^>')
 check "--invalid-share changes only the invalid orders, the rest of the stream stays" \
 	"$(kv invalid dry_some)" "$changed"
+load dry_lots --dry-run -n 5000 -s $SEED -P 1-40 --price-center 60 -r --lot-range 1-100
+awk -F"[(,]" '/^SELECT/ { q = $4 + 0; if (q < 1 || q > 100) bad++; if (q <= 10) low++; if (q > 90) high++ }
+	END { printf "%d %d %d\n", bad, low, high }' "$tmp/dry_lots.out" >"$tmp/dry_lots.stats"
+read -r bad_lots low_lots high_lots <"$tmp/dry_lots.stats"
+check "--lot-range 1-100: every lot within 1..100 t" 0 "$bad_lots"
+check_true "--lot-range 1-100: uniform, both ends drawn ($low_lots <= 10 t, $high_lots > 90 t of 5000)" \
+	test "$low_lots" -ge 350 -a "$low_lots" -le 650 -a "$high_lots" -ge 350 -a "$high_lots" -le 650
+check "--lot-range changes only the lots, the rest of the stream stays" "" \
+	"$(diff <(grep '^SELECT' "$tmp/dry1.out" | sed -E 's/^([^,]*,[^,]*,) [0-9]+,/\1/') \
+		<(grep '^SELECT' "$tmp/dry_lots.out" | sed -E 's/^([^,]*,[^,]*,) [0-9]+,/\1/'))"
+load dry_lots_bad --dry-run -n 5 --lot-range 100-1
+check "--lot-range 100-1: bad usage, 2" 2 "$(rc dry_lots_bad)"
 
 echo "# submit mode: 4 connections, one order per transaction"
 expected exp_a_dry exp_a -n 3000 -s $SEED -P 1-40 --price-center 60 -r --reference-prefix A
