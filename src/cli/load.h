@@ -96,9 +96,12 @@ typedef struct Options
 	const char *price_sql;
 	const char *fills_sql;
 	const char *participants_sql;
+	bool		participants_sql_given;	/* --participants-sql replaced the default */
 	int64_t		spread_bp;		/* half-width of the price band, basis points */
 	int64_t		tick_fen;
 	int64_t		max_lot;
+	int64_t		lot_min;		/* --lot-range: uniform lots in [lot_min, lot_max]; */
+	int64_t		lot_max;		/* 0 and 0: the realistic lot mix */
 	int			buy_ppm;
 	int			aggressive_ppm;
 	int			invalid_ppm;

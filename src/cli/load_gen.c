@@ -208,6 +208,26 @@ parse_long_opt(const char *name, const char *s, long min, long max)
 	return v;
 }
 
+/* --lot-range MIN-MAX: whole tonnes, 1 <= MIN <= MAX */
+static void
+parse_lot_range(const char *s, int64_t *lo, int64_t *hi)
+{
+	char	   *end;
+	char	   *end2;
+	long		a,
+				b;
+
+	errno = 0;
+	a = strtol(s, &end, 10);
+	if (errno || end == s || *end != '-')
+		fatal(EXIT_USAGE, "invalid value for --lot-range: \"%s\" (MIN-MAX in tonnes, e.g. 1-100)", s);
+	b = strtol(end + 1, &end2, 10);
+	if (errno || end2 == end + 1 || *end2 || a < 1 || b < a || b > INT32_MAX)
+		fatal(EXIT_USAGE, "invalid value for --lot-range: \"%s\" (MIN-MAX in tonnes, 1 <= MIN <= MAX)", s);
+	*lo = a;
+	*hi = b;
+}
+
 /* A share between 0 and 1 ("0.25"), kept in parts per million. */
 static int
 parse_share(const char *name, const char *s)
@@ -359,6 +379,7 @@ usage(void)
 		   "      --buy-share=F          share of buy orders (default 0.5)\n"
 		   "      --aggressive-share=F   share priced through the centre, likely to trade (default 0.3)\n"
 		   "      --max-lot=T            largest lot in tonnes (default %d)\n"
+		   "      --lot-range=MIN-MAX    lots uniform in MIN..MAX t instead of the realistic mix\n"
 		   "      --invalid-share=F      share of deliberately bad orders: off-tick, out of band,\n"
 		   "                             block-sized (default 0)\n"
 		   "      --take-share=F         share naming a resting listing to take (default 0; the\n"
@@ -398,6 +419,7 @@ enum
 	OPT_BUY_SHARE,
 	OPT_AGGRESSIVE_SHARE,
 	OPT_MAX_LOT,
+	OPT_LOT_RANGE,
 	OPT_INVALID_SHARE,
 	OPT_TAKE_SHARE,
 	OPT_CANCEL_SHARE,
@@ -434,6 +456,7 @@ parse_options(int argc, char **argv, Options *opt)
 		{"buy-share", required_argument, NULL, OPT_BUY_SHARE},
 		{"aggressive-share", required_argument, NULL, OPT_AGGRESSIVE_SHARE},
 		{"max-lot", required_argument, NULL, OPT_MAX_LOT},
+		{"lot-range", required_argument, NULL, OPT_LOT_RANGE},
 		{"invalid-share", required_argument, NULL, OPT_INVALID_SHARE},
 		{"take-share", required_argument, NULL, OPT_TAKE_SHARE},
 		{"cancel-share", required_argument, NULL, OPT_CANCEL_SHARE},
@@ -568,6 +591,9 @@ parse_options(int argc, char **argv, Options *opt)
 			case OPT_MAX_LOT:
 				opt->max_lot = parse_long_opt("--max-lot", optarg, 1, INT32_MAX);
 				break;
+			case OPT_LOT_RANGE:
+				parse_lot_range(optarg, &opt->lot_min, &opt->lot_max);
+				break;
 			case OPT_INVALID_SHARE:
 				opt->invalid_ppm = parse_share("--invalid-share", optarg);
 				break;
@@ -585,6 +611,7 @@ parse_options(int argc, char **argv, Options *opt)
 				break;
 			case OPT_PARTICIPANTS_SQL:
 				opt->participants_sql = optarg;
+				opt->participants_sql_given = true;
 				break;
 			case OPT_DRY_RUN:
 				opt->dry_run = true;
@@ -797,6 +824,8 @@ generate_order(const Options *opt, const Market *mkt, long index, Order *o)
 		q = q / 100 * 100;
 	else if (q >= 100 && rounding < 85)
 		q = q / 10 * 10;
+	if (opt->lot_max > 0)		/* --lot-range: uniform, from the same draw */
+		q = opt->lot_min + in_bucket % (opt->lot_max - opt->lot_min + 1);
 	if (q > opt->max_lot)
 		q = opt->max_lot;
 

@@ -345,8 +345,9 @@ report(const Options *opt, const Market *mkt, const RunStats *st, const Fills *b
 			printf("  participants: self (participant_id NULL)\n");
 		else
 			printf("  participants: %ld%s\n", mkt->nparticipants,
-				   opt->participant_source == PARTICIPANTS_QUERY
-				   ? " (key emitters with holding and cash accounts)" : " (--participants)");
+				   opt->participant_source != PARTICIPANTS_QUERY ? " (--participants)"
+				   : opt->participants_sql_given ? " (--participants-sql)"
+				   : " (key emitters with holding and cash accounts)");
 		printf("orders    %8ld sent, %ld accepted, %ld rejected, %ld errors, %ld unknown",
 			   st->orders.sent, st->orders.accepted, st->orders.rejected, st->orders.errors,
 			   st->orders.unknown);

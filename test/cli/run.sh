@@ -99,6 +99,18 @@ load dry_some --dry-run -n 5000 -s $SEED -P 1-40 --price-center 60 -r --invalid-
 changed=$(diff <(grep '^SELECT' "$tmp/dry1.out") <(grep '^SELECT' "$tmp/dry_some.out") | grep -c '^>')
 check "--invalid-share changes only the invalid orders, the rest of the stream stays" \
 	"$(kv invalid dry_some)" "$changed"
+load dry_lots --dry-run -n 5000 -s $SEED -P 1-40 --price-center 60 -r --lot-range 1-100
+awk -F"[(,]" '/^SELECT/ { q = $4 + 0; if (q < 1 || q > 100) bad++; if (q <= 10) low++; if (q > 90) high++ }
+	END { printf "%d %d %d\n", bad, low, high }' "$tmp/dry_lots.out" >"$tmp/dry_lots.stats"
+read -r bad_lots low_lots high_lots <"$tmp/dry_lots.stats"
+check "--lot-range 1-100: every lot within 1..100 t" 0 "$bad_lots"
+check_true "--lot-range 1-100: uniform, both ends drawn ($low_lots <= 10 t, $high_lots > 90 t of 5000)" \
+	test "$low_lots" -ge 350 -a "$low_lots" -le 650 -a "$high_lots" -ge 350 -a "$high_lots" -le 650
+check "--lot-range changes only the lots, the rest of the stream stays" "" \
+	"$(diff <(grep '^SELECT' "$tmp/dry1.out" | sed -E 's/^([^,]*,[^,]*,) [0-9]+,/\1/') \
+		<(grep '^SELECT' "$tmp/dry_lots.out" | sed -E 's/^([^,]*,[^,]*,) [0-9]+,/\1/'))"
+load dry_lots_bad --dry-run -n 5 --lot-range 100-1
+check "--lot-range 100-1: bad usage, 2" 2 "$(rc dry_lots_bad)"
 
 echo "# submit mode: 4 connections, one order per transaction"
 expected exp_a_dry exp_a -n 3000 -s $SEED -P 1-40 --price-center 60 -r --reference-prefix A
@@ -253,6 +265,14 @@ check "--participants self: participant_id NULL" "$(kv accepted O3) 0" \
 load O4 -n 40 -c 2 -s 21 -r --reference-prefix O4 -v --progress 0.001
 check "--verbose: one line per order on stderr" 40 "$(grep -cE '^order [0-9]+: CEA2024 (buy|sell) [0-9]+ t at [0-9.]+ for participant [0-9]+: (accepted, order id [0-9]+|rejected CM301: .*)$' "$tmp/O4.err")"
 check_true "--progress: progress lines on stderr" grep -q '^progress: ' "$tmp/O4.err"
+# the demo picks its traders with its own query
+load O5 -n 300 -c 2 -s 21 -r --reference-prefix O5 \
+	--participants-sql "SELECT participant_id FROM carbonmkt.participant WHERE kind = 'key_emitter' ORDER BY 1 OFFSET 10 LIMIT 5"
+check "--participants-sql: exit status, the report names it" "0 1" \
+	"$(rc O5) $(grep -c 'participants: 5 (--participants-sql)$' "$tmp/O5.out")"
+check "--participants-sql: every order for one of its 5 participants (11-15), all 5 used" "0 5" \
+	"$(sql "SELECT count(*) FILTER (WHERE participant_id NOT BETWEEN 11 AND 15) || ' ' || count(DISTINCT participant_id)
+	        FROM carbonmkt.stub_call WHERE reference LIKE 'O5-%'")"
 
 echo "# exit statuses"
 load U1 --clients 0
