@@ -1507,8 +1507,9 @@ COMMENT ON FUNCTION carbonmkt.preallocate(int, char, text, boolean) IS
 
 CREATE FUNCTION carbonmkt._net_memo(p_borrowed bigint, p_cut bigint) RETURNS text
 LANGUAGE sql IMMUTABLE AS
-$$ SELECT CASE WHEN p_borrowed > 0 OR p_cut > 0
-               THEN format('net of %s t borrowed (预支, delivered early) and %s t penalty cut (核减)', p_borrowed, p_cut) END $$;
+$$ SELECT 'net of ' || nullif(concat_ws(' and ',
+                                         CASE WHEN p_borrowed > 0 THEN format('%s t borrowed (预支, delivered early)', p_borrowed) END,
+                                         CASE WHEN p_cut > 0 THEN format('%s t penalty cut (核减)', p_cut) END), '') $$;
 COMMENT ON FUNCTION carbonmkt._net_memo(bigint, bigint) IS
   'Internal: the memo of a posting made net of the compliance room''s reductions (NULL without any).';
 

@@ -349,21 +349,21 @@ CREATE TABLE carbonmkt.reference_price (
     recorded_at         timestamptz NOT NULL
 );
 COMMENT ON TABLE carbonmkt.reference_price IS
-  'Average CEA price of a day in fen per tonne, recorded by hand with its source (e.g. the exchange''s daily or monthly report): the fallback of the price source for days the market (carbonmkt.market_daily) did not trade, e.g. before the market ran here, or a published figure.  Read only through carbonmkt._daily_prices().';
+  'Average CEA price of a day in fen per tonne, recorded by hand with its source (e.g. the exchange''s daily or monthly report): the fallback of the price source for days the market (carbonmkt.market_trades) did not trade, e.g. before the market ran here, or a published figure.  Read only through carbonmkt._daily_prices().';
 
 CREATE FUNCTION carbonmkt._daily_prices(p_jurisdiction text, p_from date, p_to date)
 RETURNS TABLE (price_date date, average_price_fen bigint, volume_t bigint, turnover_fen numeric, trades bigint,
                price_source text, source text)
 LANGUAGE sql STABLE AS
 $$
-    WITH m AS (SELECT d.business_date AS day, sum(d.volume)::bigint AS volume_t, sum(d.turnover_cny) * 100 AS turnover_fen,
-                      sum(d.trades)::bigint AS trades
-                 FROM carbonmkt.market_daily d JOIN carbonmkt.product pr ON pr.code = d.product
+    WITH m AS (SELECT t.business_date AS day, sum(t.quantity)::bigint AS volume_t, sum(t.value_cny) * 100 AS turnover_fen,
+                      count(*) AS trades
+                 FROM carbonmkt.market_trades t JOIN carbonmkt.product pr ON pr.code = t.product
                 WHERE pr.instrument = 'CEA' AND pr.jurisdiction = p_jurisdiction
-                  AND d.business_date BETWEEN p_from AND p_to
-                GROUP BY d.business_date)
+                  AND t.business_date BETWEEN p_from AND p_to
+                GROUP BY t.business_date)
     SELECT m.day, round(m.turnover_fen / m.volume_t)::bigint, m.volume_t, m.turnover_fen, m.trades, 'market',
-           format('%s trade(s) of CEA on the exchange (market_daily)', m.trades)
+           format('%s trade(s) of CEA on the exchange', m.trades)
       FROM m
     UNION ALL
     SELECT r.price_date, r.average_price_fen, r.volume_t, r.average_price_fen::numeric * r.volume_t, NULL::bigint,
@@ -372,7 +372,7 @@ $$
      WHERE r.price_date BETWEEN p_from AND p_to AND NOT EXISTS (SELECT 1 FROM m WHERE m.day = r.price_date)
 $$;
 COMMENT ON FUNCTION carbonmkt._daily_prices(text, date, date) IS
-  'Internal, THE price source of the compliance room: one row per day in [p_from, p_to] with a CEA price of the jurisdiction''s market: the market''s own statistics where it traded (market_daily, every CEA product and mode: the day''s average transaction price = turnover / volume, price_source market), else a reference price recorded by hand (price_source reference_price, with its source).';
+  'Internal, THE price source of the compliance room: one row per day in [p_from, p_to] with a CEA price of the jurisdiction''s market: the market''s own trades where it traded (the public trade tape market_trades, every CEA product and mode: the day''s average transaction price = turnover / volume, price_source market), else a reference price recorded by hand (price_source reference_price, with its source).';
 
 CREATE FUNCTION carbonmkt._average_price(p_jurisdiction text, p_from date, p_to date,
                                          OUT average_price_fen bigint, OUT price_source text,
@@ -1115,7 +1115,8 @@ SELECT x.sanction_id, p.credit_code, p.name AS unit_name, p.province, r.name_zh 
               p.name, per.name, x.shortfall_t, to_char(x.fine_fen / 100.0, 'FM999,999,999,999,990.00'),
               x.cut_year, coalesce(aj.in_force_t, 0))
        || CASE WHEN x.corrected_t > 0
-               THEN format('已于 %s 补缴 %s 吨%s。', to_char(coalesce(x.corrected_at, o.last_surrender_at), 'YYYY-MM-DD'),
+               THEN format('已于 %s 补缴 %s 吨%s。',
+                           to_char(carbonmkt.business_date(coalesce(x.corrected_at, o.last_surrender_at)), 'YYYY-MM-DD'),
                            x.corrected_t, CASE WHEN x.corrected_at IS NOT NULL THEN '，已改正' ELSE '' END)
                ELSE '' END AS record_text
   FROM carbonmkt.sanction x

@@ -5,7 +5,7 @@
 -- registry ledger.  Runs after access.sql: the grants at the end are final.
 --
 -- Market statistics per day read the market room's public views (market_close,
--- market_daily).  MRV's own data-quality view is the MRV room's; bi_emissions_coverage
+-- market_daily; prices: market_trades).  MRV's own data-quality view is the MRV room's; bi_emissions_coverage
 -- is what can be computed from confirmed emissions alone.
 -------------------------------------------------------------------------------
 
@@ -145,39 +145,36 @@ SELECT d.price_date, d.average_price_fen, round(d.average_price_fen / 100.0, 2) 
        d.price_source, d.source
   FROM carbonmkt._daily_prices('national', '-infinity', 'infinity') d;
 COMMENT ON VIEW carbonmkt.bi_price_history IS
-  'BI: CEA average price per day of the national market (fen and CNY per tonne) with volume: the market''s own daily statistics where it traded (price_source market: turnover / volume of every CEA trade of the day, from market_daily), else the reference price recorded by hand (price_source reference_price, with its source).  The price source of the Decree 775 penalties.';
+  'BI: CEA average price per day of the national market (fen and CNY per tonne) with volume: the market''s own trades where it traded (price_source market: turnover / volume of every CEA trade of the day, from the trade tape market_trades), else the reference price recorded by hand (price_source reference_price, with its source).  The price source of the Decree 775 penalties.';
 
 -- market statistics per day (RULES.md 5: open, high, low, close, volume, turnover)
 CREATE VIEW carbonmkt.bi_market_daily AS
-WITH m AS (
-    SELECT d.product, d.business_date,
-           max(d.open) FILTER (WHERE d.mode = 'listed') AS open, max(d.high) FILTER (WHERE d.mode = 'listed') AS high,
-           min(d.low) FILTER (WHERE d.mode = 'listed') AS low, max(d.last) FILTER (WHERE d.mode = 'listed') AS last,
-           coalesce(sum(d.volume) FILTER (WHERE d.mode = 'listed'), 0)::bigint AS listed_volume_t,
-           coalesce(sum(d.turnover_cny) FILTER (WHERE d.mode = 'listed'), 0) AS listed_turnover_cny,
-           coalesce(sum(d.volume) FILTER (WHERE d.mode = 'block'), 0)::bigint AS block_volume_t,
-           coalesce(sum(d.turnover_cny) FILTER (WHERE d.mode = 'block'), 0) AS block_turnover_cny,
-           coalesce(sum(d.volume) FILTER (WHERE d.mode = 'auction'), 0)::bigint AS auction_volume_t,
-           coalesce(sum(d.turnover_cny) FILTER (WHERE d.mode = 'auction'), 0) AS auction_turnover_cny,
-           sum(d.volume)::bigint AS volume_t, sum(d.turnover_cny) AS turnover_cny, sum(d.trades)::bigint AS trades
-      FROM carbonmkt.market_daily d
-     GROUP BY d.product, d.business_date)
-SELECT coalesce(c.business_date, m.business_date) AS trade_date, pr.code AS product, pr.instrument, pr.vintage,
-       nullif(pr.project, '') AS project,
-       c.previous_close AS previous_close_cny, c.close AS close_cny, coalesce(c.final, false) AS close_final,
+SELECT c.business_date AS trade_date, pr.code AS product, pr.instrument, pr.vintage, nullif(pr.project, '') AS project,
+       c.previous_close AS previous_close_cny, c.close AS close_cny, c.final AS close_final,
        c.close - c.previous_close AS change_cny,
        round((c.close - c.previous_close) / c.previous_close, 4) AS change_rate,
        m.open AS open_cny, m.high AS high_cny, m.low AS low_cny, m.last AS last_cny,
-       coalesce(m.listed_volume_t, 0) AS listed_volume_t, coalesce(m.listed_turnover_cny, 0) AS listed_turnover_cny,
-       coalesce(m.block_volume_t, 0) AS block_volume_t, coalesce(m.block_turnover_cny, 0) AS block_turnover_cny,
-       coalesce(m.auction_volume_t, 0) AS auction_volume_t, coalesce(m.auction_turnover_cny, 0) AS auction_turnover_cny,
-       coalesce(m.volume_t, 0) AS volume_t, coalesce(m.turnover_cny, 0) AS turnover_cny, coalesce(m.trades, 0) AS trades,
+       m.listed_volume_t, m.listed_turnover_cny, m.block_volume_t, m.block_turnover_cny,
+       m.auction_volume_t, m.auction_turnover_cny, m.volume_t, m.turnover_cny, m.trades,
        round(m.turnover_cny / nullif(m.volume_t, 0), 2) AS average_price_cny
   FROM carbonmkt.market_close c
-  FULL JOIN m ON m.product = c.product AND m.business_date = c.business_date
-  JOIN carbonmkt.product pr ON pr.code = coalesce(c.product, m.product);
+  JOIN carbonmkt.product pr ON pr.code = c.product
+  -- per product and day (the trade tape's index): filters on the day stay cheap
+  CROSS JOIN LATERAL (
+        SELECT max(d.open) FILTER (WHERE d.mode = 'listed') AS open, max(d.high) FILTER (WHERE d.mode = 'listed') AS high,
+               min(d.low) FILTER (WHERE d.mode = 'listed') AS low, max(d.last) FILTER (WHERE d.mode = 'listed') AS last,
+               coalesce(sum(d.volume) FILTER (WHERE d.mode = 'listed'), 0)::bigint AS listed_volume_t,
+               coalesce(sum(d.turnover_cny) FILTER (WHERE d.mode = 'listed'), 0) AS listed_turnover_cny,
+               coalesce(sum(d.volume) FILTER (WHERE d.mode = 'block'), 0)::bigint AS block_volume_t,
+               coalesce(sum(d.turnover_cny) FILTER (WHERE d.mode = 'block'), 0) AS block_turnover_cny,
+               coalesce(sum(d.volume) FILTER (WHERE d.mode = 'auction'), 0)::bigint AS auction_volume_t,
+               coalesce(sum(d.turnover_cny) FILTER (WHERE d.mode = 'auction'), 0) AS auction_turnover_cny,
+               coalesce(sum(d.volume), 0)::bigint AS volume_t, coalesce(sum(d.turnover_cny), 0) AS turnover_cny,
+               coalesce(sum(d.trades), 0)::bigint AS trades
+          FROM carbonmkt.market_daily d
+         WHERE d.product = c.product AND d.business_date = c.business_date) m;
 COMMENT ON VIEW carbonmkt.bi_market_daily IS
-  'BI: market statistics per trading day and product (CEA by vintage, CCER by project and vintage), from the market''s views market_close and market_daily (RULES.md 5, [S1 Art. 35]): previous close, official close (收盘价: the VWAP of the day''s listed-agreement trades, else the previous close) and whether end_of_day() fixed it, change against the previous close, open, high, low and last of listed agreement (挂牌协议), volume and turnover of listed agreement, block agreement (大宗协议) and one-way bidding (单向竞价) and in total, trades, and the average price of all trades (turnover / volume).  Prices and money in CNY, volumes in tonnes.  One row per product and day with market activity (an order or a trade).';
+  'BI: market statistics per trading day and product (CEA by vintage, CCER by project and vintage), from the market''s views market_close and market_daily (RULES.md 5, [S1 Art. 35]): previous close, official close (收盘价: the VWAP of the day''s listed-agreement trades, else the previous close) and whether end_of_day() fixed it, change against the previous close, open, high, low and last of listed agreement (挂牌协议), volume and turnover of listed agreement, block agreement (大宗协议) and one-way bidding (单向竞价) and in total, trades, and the average price of all trades (turnover / volume).  Prices and money in CNY, volumes in tonnes.  One row per product and day with market activity (the market''s product_day: a day''s first order creates it, and every trade follows an order of its day).';
 COMMENT ON COLUMN carbonmkt.bi_market_daily.trade_date IS 'Business (trading) day.';
 COMMENT ON COLUMN carbonmkt.bi_market_daily.product IS 'Product code, e.g. CEA2024.';
 COMMENT ON COLUMN carbonmkt.bi_market_daily.instrument IS 'CEA or CCER.';
