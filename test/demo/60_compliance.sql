@@ -225,7 +225,7 @@ SELECT x.participant_id AS late_id, p.name AS late_name, h.account_id AS late_ac
   FROM sanction x JOIN participant p USING (participant_id)
   JOIN account h ON h.participant_id = x.participant_id AND h.kind = 'holding'
  WHERE x.period = 2024 ORDER BY x.shortfall_t DESC, x.participant_id LIMIT 1 \gset
-\echo '   ':late_name' owes ':late_t' t; it buys them from a unit with a surplus and surrenders them for 2024:'
+\echo '   ':late_name' owes ':late_t' t; it buys what a unit with a surplus can sell and surrenders it for 2024:'
 SELECT transfer_cea(:some_acct, :late_acct, 2024, least(:late_t, b.balance - b.held), NULL, 'block trade (大宗协议)') IS NOT NULL AS bought
   FROM holding b WHERE b.account_id = :some_acct AND b.instrument = 'CEA' AND b.vintage = 2024;
 SELECT pg_temp.try(format('SELECT surrender_cea(%s, 2024, %s, 2024)', :late_acct,
