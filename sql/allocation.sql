@@ -383,6 +383,45 @@ SELECT pg_temp.err($$SELECT * FROM adopt_preallocation(2025, ARRAY[1]::bigint[])
 INSERT INTO production (facility_id, year, month, power_supplied_kwh, generation_kwh, operating_minutes, heat_supplied_mj, heat_total_mj)
 SELECT facility_id, 2022, month, power_supplied_kwh, generation_kwh, operating_minutes, heat_supplied_mj, heat_total_mj
   FROM production WHERE facility_id IN (1, 3) AND year = 2021;
+-- The compliance room's reductions of 2022 (allocation_adjustment, RULES.md 6): the runs
+-- issue net of them.  Fixture (rolled back): B borrowed 100,000 t of 2022 for its 2021
+-- obligation (the compliance room moved them from Guangdong's allocation account) and A
+-- was cut 60,000 t for a 2021 shortfall; the rows are written as the compliance room
+-- writes them (its flows and foreign keys are tested in sql/compliance.sql).
+BEGIN;
+SELECT issue_cea(3, 2022, 100000) IS NOT NULL AS lent, transfer_cea(3, 6, 2022, 100000) IS NOT NULL AS b_borrowed;
+SET LOCAL session_replication_role = replica;   -- no compliance period 2021 here: skip its foreign keys
+INSERT INTO allocation_adjustment (participant_id, year, tonnes, reason, period, borrowing_id, sanction_id, recorded_at, recorded_by)
+VALUES (5, 2022, 100000, 'borrowing', 2021, 1, NULL, '2022-06-30 10:00+08', 'fixture'),
+       (4, 2022, 60000, 'penalty_cut', 2021, NULL, 1, '2022-06-30 10:00+08', 'fixture');
+SET LOCAL session_replication_role = origin;
+-- before any run: the reductions wait (pending_t); B already holds what it borrowed
+SELECT participant_id, year, allocated_t, borrowed_t, penalty_cut_t, adjustment_t, entitlement_t, issued_t, pending_t
+  FROM allocation_result WHERE year = 2022 ORDER BY 1;
+-- pre-allocation 70% of 2021: A 1,960,001 - cut 60,000 = 1,900,001 issued; B 1,330,000 - borrowed 100,000 = 1,230,000
+SELECT participant_id, tonnes, status FROM preallocate(2022);
+SELECT participant_id, kind, entitlement_t, moved_t, owed_t, memo FROM allocation_posting WHERE year = 2022 ORDER BY entry_id;
+-- final allocation scaled to the cap (A 2,525,496, B 1,141,396, C 333,108): the true-ups need no new netting
+INSERT INTO alloc_cap VALUES ('CN', 2022, 'power', 4000000, 'regression test cap');
+SELECT participant_id, final_t, preallocated_t, topup_t, deducted_t, owed_t, status FROM finalize_allocation(2022);
+SELECT participant_id, year, preallocated_t, final_t, allocated_t, borrowed_t, penalty_cut_t, entitlement_t, issued_t,
+       owed_t, pending_t, is_final
+  FROM allocation_result WHERE year = 2022 ORDER BY 1;
+-- A corrects its 2021 shortfall after the close: the compliance room withdraws the cut, the
+-- final year is settled by a posting of kind compliance (A gets its 60,000 t back)
+SET LOCAL session_replication_role = replica;
+UPDATE allocation_adjustment SET withdrawn_t = 60000, withdrawn_at = '2022-07-01 10:00+08', withdrawn_by = 'fixture'
+ WHERE participant_id = 4 AND year = 2022;
+SET LOCAL session_replication_role = origin;
+SELECT participant_id, pending_t FROM allocation_result WHERE year = 2022 AND pending_t <> 0;
+SELECT participant_id, pending_t, moved_t, owed_t FROM settle_allocation_adjustments(2022);
+SELECT count(*) AS nothing_left FROM settle_allocation_adjustments(2022);
+SELECT participant_id, entitlement_t, issued_t, owed_t, pending_t,
+       issued_t - owed_t + pending_t = entitlement_t AS balanced
+  FROM allocation_result WHERE year = 2022 ORDER BY 1;
+SELECT account_id, asset, balance FROM account_balance WHERE asset = 'CEA 2022' ORDER BY 1;
+ROLLBACK;
+
 SELECT participant_id, tonnes, status FROM preallocate(2022);
 INSERT INTO alloc_cap VALUES ('CN', 2022, 'power', 4000000, 'regression test cap');
 SELECT pg_temp.err($$SELECT * FROM finalize_allocation(2022, province => '440000')$$) AS capped_sector_by_province;
@@ -402,7 +441,8 @@ SELECT jsonb_array_length(rules -> 'benchmark') AS benchmarks, rules -> 'year_ru
 SELECT count(DISTINCT inputs_digest) AS distinct_digests FROM allocation_run WHERE kind = 'final' AND year = 2021;
 
 -- Invariants: issued - owed = entitlement, nothing negative, the ledger verifies ---------------
-SELECT bool_and(issued_t - owed_t = entitlement_t) AS issued_minus_owed_is_entitlement,
+SELECT bool_and(issued_t - owed_t + pending_t = entitlement_t) AS issued_minus_owed_is_entitlement,
+       bool_and(pending_t = 0) AS nothing_pending,
        bool_and(owed_t >= 0) AS owed_not_negative FROM allocation_result;
 SELECT count(*) AS negative_balances FROM holding WHERE balance < 0;
 SELECT pg_temp.err($$UPDATE allocation SET tonnes = 1 WHERE participant_id = 4$$) AS append_only;

@@ -80,26 +80,30 @@ SELECT open_account(2, 'allocation') AS gd_alloc,   -- 3
        open_account(11, 'holding') AS g;            -- 12
 SELECT set_gas_fired(6, true);
 
--- 2024 allocation: a pre-allocation, then the true-up (追加); 2025 issued early (for borrowing)
+-- 2024 allocation through the allocation room: the pre-allocations the provinces transferred
+-- (adopted as pre-allocations), then A's true-up (追加) and C's deduction (扣减) as adjustments;
+-- 2025 issued early (for borrowing)
 SELECT issue_cea(3, 2024, 5000000) IS NOT NULL AS gd_issued, issue_cea(4, 2024, 2000000) IS NOT NULL AS hb_issued,
        issue_cea(3, 2025, 1000000) IS NOT NULL AS gd_2025_issued, issue_cea(3, 2023, 1000000) IS NOT NULL AS gd_2023_issued;
-SELECT transfer_cea(3, 5, 2024, 630000, memo => 'pre-allocation') IS NOT NULL AS a_pre,
-       transfer_cea(3, 5, 2024, 270000, memo => 'true-up') IS NOT NULL AS a_trueup,                  -- A: 900,000
-       transfer_cea(3, 6, 2024, 700000) IS NOT NULL AS b_alloc,                                      -- B: 700,000
-       transfer_cea(3, 7, 2024, 480000) IS NOT NULL AS c_alloc,                                      -- C: 480,000 ...
-       transfer_cea(7, 3, 2024, 30000, memo => 'deduction') IS NOT NULL AS c_deducted,               -- ... less 30,000
-       transfer_cea(4, 8, 2024, 400000) IS NOT NULL AS d_alloc,
-       transfer_cea(4, 9, 2024, 300000) IS NOT NULL AS e_alloc,
-       transfer_cea(3, 10, 2024, 10000) IS NOT NULL AS fund_gets_some,
-       transfer_cea(4, 11, 2024, 50000) IS NOT NULL AS f_alloc,
-       transfer_cea(3, 12, 2024, 100000) IS NOT NULL AS g_alloc,
-       transfer_cea(3, 5, 2023, 200000) IS NOT NULL AS a_2023_banked,
-       transfer_cea(3, 10, 2025, 10000) IS NOT NULL AS fund_2025;
+SELECT participant_id, tonnes FROM adopt_preallocation(2024, ARRAY[
+         transfer_cea(3, 5, 2024, 630000, memo => 'pre-allocation'),      -- A: 630,000 ...
+         transfer_cea(3, 6, 2024, 700000),                                 -- B: 700,000
+         transfer_cea(3, 7, 2024, 480000),                                 -- C: 480,000 ...
+         transfer_cea(4, 8, 2024, 400000),
+         transfer_cea(4, 9, 2024, 300000),
+         transfer_cea(4, 11, 2024, 50000),
+         transfer_cea(3, 12, 2024, 100000)]) ORDER BY 1;
+SELECT moved_t FROM adjust_allocation(4, 2024, 270000, 'correction', 'a-2024-trueup', 'true-up');   -- ... + 270,000 = 900,000
+SELECT moved_t FROM adjust_allocation(6, 2024, -30000, 'correction', 'c-2024-deduction');          -- ... - 30,000 = 450,000
+SELECT participant_id, tonnes FROM adopt_preallocation(2023, ARRAY[transfer_cea(3, 5, 2023, 200000)]);   -- A's 2023, banked
+SELECT transfer_cea(3, 10, 2024, 10000) IS NOT NULL AS fund_gets_some,      -- not an allocation: a fund
+       transfer_cea(3, 10, 2025, 10000) IS NOT NULL AS fund_2025,
+       transfer_cea(3, 12, 2024, 5000) IS NOT NULL AS g_not_adopted;         -- a transfer the allocation room does not know
 -- A and B buy some 2025 CEA from the fund
 SELECT transfer_cea(10, 5, 2025, 1000) IS NOT NULL AS a_buys_2025, transfer_cea(10, 6, 2025, 5000) IS NOT NULL AS b_buys_2025;
--- the allocation the compliance room reads from the ledger (_allocation_source)
-SELECT participant_id, year, allocated_t, initial_t FROM _allocation_source ORDER BY 1, 2;
-SELECT _allocated_tonnes(4, 2024) AS a_2024, _allocated_tonnes(4, 2023) AS a_2023;
+-- the allocation the compliance room reads: the allocation room's allocation_result (_allocation_source)
+SELECT participant_id, year, allocated_t, initial_t, entitlement_t, is_final FROM _allocation_source ORDER BY 1, 2;
+SELECT _allocated_tonnes(4, 2024) AS a_2024, _allocated_tonnes(4, 2023) AS a_2023, _allocated_tonnes(11, 2024) AS g_2024;
 
 -- CCER: projects and blocks
 SELECT register_ccer_project('GD-OW-0042', 'Yangjiang offshore wind', 'offshore_wind', '440000') AS p1,
@@ -206,8 +210,11 @@ SELECT pg_temp.err($$SELECT borrow_allowances(6, 2024, 1000, 'b-borrow-1')$$);
 SELECT pg_temp.errd($$SELECT borrow_allowances(6, 2024, 40001)$$);
 SELECT borrow_allowances(6, 2024, 40000) AS borrowing_2;
 SELECT borrowing_id, participant_id, period, account_id, vintage, tonnes, gap_t, emissions_t FROM borrowing ORDER BY 1;
--- next year's allocation records the reduction
+-- next year's allocation records the reduction: the allocation room shows the 100,000 t as
+-- delivered early and will issue B's 2025 allocation net of them (pending_t)
 SELECT participant_id, year, tonnes, reason, period, borrowing_id FROM allocation_adjustment ORDER BY 1;
+SELECT participant_id, year, allocated_t, borrowed_t, penalty_cut_t, adjustment_t, entitlement_t, issued_t, pending_t
+  FROM allocation_result WHERE year = 2025 ORDER BY 1;
 -- the borrowed 2025 CEA can be surrendered for 2024, and no more than that
 SELECT account_id, asset, balance FROM account_balance WHERE account_id = 6 ORDER BY asset;
 SELECT surrender_cea(6, 2025, 100000, 2024) IS NOT NULL AS b_surrenders_borrowed;
@@ -241,7 +248,29 @@ SELECT pg_temp.errd($$SELECT * FROM close_period(2024)$$);
 SELECT record_reference_price('2025-11-28', 7600, 'SEEE daily report 2025-11-28');   -- before the window
 SELECT record_reference_price(d::date, 7000 + 10 * extract(day FROM d)::int, 'SEEE daily report ' || d::date)
   FROM generate_series('2025-12-01'::date, '2025-12-31', '1 day') d WHERE extract(isodow FROM d) < 6;
+SELECT _average_price_fen('2025-12-01', '2025-12-31') AS december_average_fen_reference_only;
+-- the market's own prices come first: fixture trades of CEA2025 on 1 and 2 December (written
+-- directly; the market's flows are tested in sql/market.sql).  1 Dec: 10,000 t at 74.00 listed
+-- and 30,000 t at 76.00 block = 75.50; 2 Dec: 20,000 t at 73.00
+BEGIN;
+SET LOCAL session_replication_role = replica;     -- fixture: no orders or clearing account behind these rows
+INSERT INTO product (code, instrument, vintage, reference_price_fen, clearing_account, listed_at)
+VALUES ('CEA2025', 'CEA', 2025, 7500, 1, '2025-06-02 09:00+08');
+INSERT INTO trade (product_id, mode, business_date, executed_at, price_fen, quantity, buy_order_id, sell_order_id,
+                   buyer_id, seller_id, buyer_fee_fen, seller_fee_fen)
+SELECT pr.product_id, t.mode::trade_mode, t.d, t.d + time '10:00', t.price, t.q, 1, 2, 4, 5, 0, 0
+  FROM product pr, (VALUES ('listed', date '2025-12-01', 7400, 10000), ('block', '2025-12-01', 7600, 30000),
+                           ('listed', '2025-12-02', 7300, 20000)) t(mode, d, price, q);
+COMMIT;
+SELECT price_date, average_price_fen, volume_t, price_source, source FROM _daily_prices('national', '2025-11-28', '2025-12-03');
+-- the two market days alone: volume-weighted, (302,000,000 + 146,000,000) / 60,000 = 7,466.67 -> 7,467
+SELECT * FROM _average_price('national', '2025-12-01', '2025-12-02');
+-- December: 2 market days and 21 days of reference prices without volume: the mean of the
+-- 23 daily prices, (164,600 - 7,010 - 7,020 + 7,550 + 7,300) / 23 = 7,192.17 -> 7,192
+SELECT * FROM _average_price('national', '2025-12-01', '2025-12-31');
 SELECT _average_price_fen('2025-12-01', '2025-12-31') AS december_average_fen;
+-- a pilot's market is not the national one: reference prices only
+SELECT * FROM _average_price('shenzhen', '2025-12-01', '2025-12-02');
 SELECT pg_temp.err($$SELECT record_reference_price('2025-12-01', 0, 'x')$$);
 SELECT pg_temp.err($$SELECT record_reference_price('2025-12-01', 7000, '')$$);
 SELECT * FROM close_period(2024);
@@ -249,8 +278,8 @@ SELECT pg_temp.err($$SELECT * FROM close_period(2024)$$);
 SELECT participant_id, emissions_t, allocation_t, relief, obligation_t, surrendered_t, remaining_t, borrowed_t,
        status, compliance_code
   FROM obligation_status WHERE period = 2024 ORDER BY participant_id;
-SELECT participant_id, period, shortfall_t, fine_basis, price_from, price_to, average_price_fen, multiple, fine_fen,
-       cut_multiple, cut_t, cut_year
+SELECT participant_id, period, shortfall_t, fine_basis, price_from, price_to, average_price_fen, price_source,
+       price_market_days, price_reference_days, multiple, fine_fen, cut_multiple, cut_t, cut_unless_corrected, cut_year
   FROM sanction ORDER BY 1;
 SELECT participant_id, year, tonnes, reason, period FROM allocation_adjustment ORDER BY adjustment_id;
 SELECT credit_code, unit_name, province_name, period, shortfall_t, fine, cut_t, cut_year, decided_on, record_text
@@ -260,6 +289,31 @@ SELECT revise_fine(5, 2024, 8, note => 'repeat offence') AS revised_fine_fen;
 SELECT pg_temp.err($$SELECT revise_fine(5, 2024, 11)$$);
 SELECT pg_temp.err($$SELECT revise_fine(5, 2024, fine_fen => 100)$$);
 SELECT pg_temp.err($$SELECT revise_fine(4, 2024, 6)$$);
+-- B's 2025 allocation records both reductions: 100,000 t borrowed, 180,000 t cut
+SELECT participant_id, year, borrowed_t, penalty_cut_t, adjustment_t, entitlement_t, pending_t
+  FROM allocation_result WHERE year = 2025 ORDER BY 1;
+
+-- Correction after the close (改正): Decree 775 cuts next year's allocation only if the
+-- shortfall is not corrected; the fine stands.  B buys 2024 allowances and surrenders late.
+SELECT transfer_cea(3, 6, 2024, 100000) IS NOT NULL AS b_buys_2024, transfer_ccer(1, 6, 'GD-OW-0042', 2024, 100) IS NOT NULL AS b_buys_ccer;
+SELECT pg_temp.errd($$SELECT surrender_ccer(6, 'GD-OW-0042', 2024, 1, 2024)$$);       -- CEA only
+SELECT pg_temp.errd($$SELECT surrender_cea(6, 2025, 1, 2024)$$);                      -- borrowing used up
+SELECT pg_temp.errd($$SELECT surrender_cea(6, 2024, 180001, 2024)$$);                 -- beyond the shortfall
+SELECT pg_temp.errd($$SELECT surrender_cea(5, 2023, 1, 2024)$$);                      -- A: nothing to correct
+SET carbonmkt.clock = '2026-01-20 09:00:00+08';
+SELECT surrender_cea(6, 2024, 80000, 2024) IS NOT NULL AS b_corrects_80000;
+-- partly corrected: the cut in force is the 100,000 t still owed
+SELECT participant_id, shortfall_t, corrected_t, corrected_at, fine_fen, cut_t FROM sanction WHERE period = 2024;
+SELECT participant_id, year, tonnes, withdrawn_t, withdrawn_at FROM allocation_adjustment WHERE reason = 'penalty_cut' AND period = 2024;
+SET carbonmkt.clock = '2026-02-02 09:00:00+08';
+SELECT surrender_cea(6, 2024, 100000, 2024) IS NOT NULL AS b_corrects_the_rest;
+-- corrected: the cut is withdrawn, the fine stands; the status stays the verdict at the deadline
+SELECT participant_id, shortfall_t, corrected_t, corrected_at, fine_fen, cut_t FROM sanction WHERE period = 2024;
+SELECT participant_id, year, tonnes, withdrawn_t, withdrawn_at FROM allocation_adjustment WHERE reason = 'penalty_cut' AND period = 2024;
+SELECT participant_id, year, borrowed_t, penalty_cut_t, entitlement_t, pending_t FROM allocation_result WHERE year = 2025 ORDER BY 1;
+SELECT participant_id, obligation_t, surrendered_t, remaining_t, status, compliance_code
+  FROM obligation_status WHERE period = 2024 AND participant_id = 5;
+SELECT shortfall_t, fine, cut_t, cut_in_force_t, corrected_t, corrected_on, record_text FROM credit_platform_record;
 -- closed: nothing more is accepted
 SELECT pg_temp.errd($$SELECT surrender_cea(6, 2024, 1, 2024)$$);
 SELECT pg_temp.err($$SELECT borrow_allowances(6, 2024, 1)$$);
@@ -293,7 +347,12 @@ ROLLBACK;
 -- closing the pilot period: no fine, a cut of 2x the shortfall
 SET carbonmkt.clock = '2026-07-01 09:00:00+08';
 SELECT * FROM close_period(442023);
-SELECT participant_id, period, shortfall_t, fine_basis, fine_fen, cut_multiple, cut_t, cut_year FROM sanction WHERE period = 442023;
+SELECT participant_id, period, shortfall_t, fine_basis, fine_fen, cut_multiple, cut_t, cut_unless_corrected, cut_year
+  FROM sanction WHERE period = 442023;
+-- the Guangdong rule cuts 2x the shortfall whether or not it is corrected: a late surrender counts, the cut stays
+SELECT surrender_cea(5, 2023, 1000, 442023) IS NOT NULL AS a_late_1000;
+SELECT x.shortfall_t, x.corrected_t, a.tonnes, a.withdrawn_t
+  FROM sanction x JOIN allocation_adjustment a USING (sanction_id) WHERE x.period = 442023;
 
 -- The ledger is intact, and the trigger's totals match it ------------------------------
 SELECT count(*) AS ledger_problems FROM verify_ledger();

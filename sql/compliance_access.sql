@@ -58,9 +58,10 @@ SELECT open_account(2, 'allocation') AS gd_alloc,   -- 3
        open_account(6, 'holding') AS u1,            -- 5
        open_account(7, 'holding') AS u2,            -- 6
        open_account(8, 'holding') AS u3;            -- 7
-SELECT issue_cea(3, 2024, 3000000) IS NOT NULL, issue_cea(3, 2025, 500000) IS NOT NULL, issue_cea(4, 2024, 1000000) IS NOT NULL,
-       transfer_cea(3, 5, 2024, 850000) IS NOT NULL, transfer_cea(3, 6, 2024, 950000) IS NOT NULL,
-       transfer_cea(4, 7, 2024, 500000) IS NOT NULL;
+SELECT issue_cea(3, 2024, 3000000) IS NOT NULL, issue_cea(3, 2025, 500000) IS NOT NULL, issue_cea(4, 2024, 1000000) IS NOT NULL;
+-- the 2024 allocation, adopted by the allocation room as pre-allocations
+SELECT count(*) AS adopted FROM adopt_preallocation(2024, ARRAY[transfer_cea(3, 5, 2024, 850000), transfer_cea(3, 6, 2024, 950000),
+                                                                transfer_cea(4, 7, 2024, 500000)]);
 SELECT register_ccer_project('GD-OW-0042', 'Offshore wind', 'offshore_wind', '440000'),
        issue_ccer(1, 'CCER:GD-OW-0042:2024:1-100000') IS NOT NULL,
        transfer_ccer(1, 5, 'GD-OW-0042', 2024, 20000) IS NOT NULL,

@@ -1019,7 +1019,8 @@ COMMENT ON FUNCTION carbonmkt.record_production(bigint, int, int, bigint, bigint
 
 CREATE TABLE carbonmkt.allocation_run (
     run_id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind                text NOT NULL CHECK (kind IN ('preallocation', 'final', 'adjustment', 'recovery', 'adoption')),
+    kind                text NOT NULL CHECK (kind IN ('preallocation', 'final', 'adjustment', 'recovery', 'adoption',
+                                                      'compliance')),
     jurisdiction        text NOT NULL,
     year                int NOT NULL,
     province            char(6),                -- NULL: every province
@@ -1058,7 +1059,8 @@ CREATE TABLE carbonmkt.allocation_posting (
     run_id          bigint NOT NULL REFERENCES carbonmkt.allocation_run,
     participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
     year            int NOT NULL,
-    kind            text NOT NULL CHECK (kind IN ('preallocation', 'topup', 'deduction', 'adjustment', 'recovery')),
+    kind            text NOT NULL CHECK (kind IN ('preallocation', 'topup', 'deduction', 'adjustment', 'recovery',
+                                                  'compliance')),
     reason          text CHECK (reason IN ('closure', 'stoppage', 'merger', 'split', 'capacity_change', 'correction')),
     entitlement_t   bigint NOT NULL,    -- change of the participant's entitlement for the year
     moved_t         bigint NOT NULL,    -- CEA of the year moved to (+) or from (-) its holding account
@@ -1078,7 +1080,7 @@ CREATE UNIQUE INDEX allocation_posting_reference ON carbonmkt.allocation_posting
     WHERE kind = 'adjustment';
 CREATE INDEX allocation_posting_participant ON carbonmkt.allocation_posting (participant_id, year);
 COMMENT ON TABLE carbonmkt.allocation_posting IS
-  'Every allocation movement with its reason: pre-allocation, top-up (追加), deduction (扣减), adjustment (closure, stoppage, merger, split, capacity change, correction), recovery of owed tonnes.  entitlement_t = moved_t - owed_t: a deduction beyond what the unit holds is owed, never a negative balance.  Append-only.';
+  'Every allocation movement with its reason: pre-allocation, top-up (追加), deduction (扣减), adjustment (closure, stoppage, merger, split, capacity change, correction), recovery of owed tonnes, compliance (the compliance room''s reductions settled after the final allocation).  Pre-allocations and true-ups are posted net of those reductions (allocation_adjustment).  entitlement_t = moved_t - owed_t: a deduction beyond what the unit holds is owed, never a negative balance.  Append-only.';
 
 CREATE TRIGGER allocation_append_only BEFORE UPDATE OR DELETE ON carbonmkt.allocation
     FOR EACH ROW EXECUTE FUNCTION carbonmkt.forbid_change();
@@ -1087,26 +1089,74 @@ CREATE TRIGGER allocation_posting_append_only BEFORE UPDATE OR DELETE ON carbonm
 -- No TRUNCATE guard: only the owner can truncate, and the registry's own tests reset the
 -- ledger with TRUNCATE participant ... CASCADE, which reaches these tables.
 
+-- Reductions the compliance room decides (RULES.md 6) -------------------------------------
+-- The compliance room writes this table (src/compliance.sql: borrowing, penalty cuts and
+-- their withdrawal after a correction); the allocation room reads it: allocation_result
+-- shows the reductions, and the runs issue net of them.  Defined here because the view
+-- below reads it; the compliance room adds its foreign keys and row-level security.
+
+CREATE TABLE carbonmkt.allocation_adjustment (
+    adjustment_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
+    year            int NOT NULL CHECK (year BETWEEN 2005 AND 2100),
+    tonnes          bigint NOT NULL CHECK (tonnes > 0),
+    reason          text NOT NULL CHECK (reason IN ('borrowing', 'penalty_cut')),
+    period          int NOT NULL,               -- compliance period (foreign key: src/compliance.sql)
+    borrowing_id    bigint,                     -- carbonmkt.borrowing
+    sanction_id     bigint,                     -- carbonmkt.sanction
+    withdrawn_t     bigint NOT NULL DEFAULT 0,  -- of a penalty cut: withdrawn after a correction
+    withdrawn_at    timestamptz,
+    withdrawn_by    name,
+    recorded_at     timestamptz NOT NULL,
+    recorded_by     name NOT NULL,
+    CHECK ((reason = 'borrowing') = (borrowing_id IS NOT NULL)),
+    CHECK ((reason = 'penalty_cut') = (sanction_id IS NOT NULL)),
+    CHECK (withdrawn_t >= 0 AND withdrawn_t <= tonnes AND (reason = 'penalty_cut' OR withdrawn_t = 0)),
+    CHECK ((withdrawn_t > 0) = (withdrawn_at IS NOT NULL))
+);
+CREATE INDEX allocation_adjustment_unit ON carbonmkt.allocation_adjustment (participant_id, year);
+COMMENT ON TABLE carbonmkt.allocation_adjustment IS
+  'Reductions of a unit''s allocation of a year that the compliance room decided and the allocation room applies: borrowing (预支: those tonnes of the year were delivered early, from the province''s allocation account) and penalty_cut (核减: the shortfall times the penalty rule''s cut multiple; withdrawn_t of it withdrawn when the unit corrects its shortfall after the close).  In force: tonnes - withdrawn_t.  allocation_result shows them; preallocate(), finalize_allocation() and settle_allocation_adjustments() issue net of them.';
+
 CREATE VIEW carbonmkt.allocation_result WITH (security_invoker = true) AS
 SELECT k.participant_id, k.year,
        pre.tonnes AS preallocated_t,
        fin.tonnes AS final_t,
-       coalesce(s.adjusted_t, 0)::bigint AS adjusted_t,
-       coalesce(s.entitlement_t, 0)::bigint AS entitlement_t,
-       coalesce(s.issued_t, 0)::bigint AS issued_t,
-       coalesce(s.owed_t, 0)::bigint AS owed_t,
+       s.adjusted_t,
+       (coalesce(fin.tonnes, pre.tonnes, 0) + s.adjusted_t)::bigint AS allocated_t,
+       c.borrowed_t,
+       c.penalty_cut_t,
+       (c.borrowed_t + c.penalty_cut_t)::bigint AS adjustment_t,
+       (coalesce(fin.tonnes, pre.tonnes, 0) + s.adjusted_t - c.penalty_cut_t)::bigint AS entitlement_t,
+       (s.moved_t + c.borrowed_t)::bigint AS issued_t,
+       s.owed_t,
+       (coalesce(fin.tonnes, pre.tonnes, 0) + s.adjusted_t - c.borrowed_t - c.penalty_cut_t - s.posted_t)::bigint AS pending_t,
        fin.tonnes IS NOT NULL AS is_final
   FROM (SELECT participant_id, year FROM carbonmkt.allocation
-        UNION SELECT participant_id, year FROM carbonmkt.allocation_posting) k
+        UNION SELECT participant_id, year FROM carbonmkt.allocation_posting
+        UNION SELECT participant_id, year FROM carbonmkt.allocation_adjustment) k
   LEFT JOIN carbonmkt.allocation pre ON (pre.participant_id, pre.year, pre.stage) = (k.participant_id, k.year, 'preallocation')
   LEFT JOIN carbonmkt.allocation fin ON (fin.participant_id, fin.year, fin.stage) = (k.participant_id, k.year, 'final')
-  LEFT JOIN (SELECT participant_id, year,
-                    sum(entitlement_t) FILTER (WHERE kind = 'adjustment') AS adjusted_t,
-                    sum(entitlement_t) AS entitlement_t, sum(moved_t) AS issued_t, sum(owed_t) AS owed_t
-               FROM carbonmkt.allocation_posting GROUP BY participant_id, year) s
-         ON (s.participant_id, s.year) = (k.participant_id, k.year);
+  -- per key, by index: plans stay linear in the keys whatever reads the view
+  CROSS JOIN LATERAL (SELECT coalesce(sum(p.entitlement_t) FILTER (WHERE p.kind = 'adjustment'), 0) AS adjusted_t,
+                             coalesce(sum(p.entitlement_t), 0) AS posted_t,
+                             coalesce(sum(p.moved_t), 0) AS moved_t, coalesce(sum(p.owed_t), 0)::bigint AS owed_t
+                        FROM carbonmkt.allocation_posting p
+                       WHERE p.participant_id = k.participant_id AND p.year = k.year) s
+  CROSS JOIN LATERAL (SELECT coalesce(sum(a.tonnes) FILTER (WHERE a.reason = 'borrowing'), 0)::bigint AS borrowed_t,
+                             coalesce(sum(a.tonnes - a.withdrawn_t) FILTER (WHERE a.reason = 'penalty_cut'), 0)::bigint
+                                 AS penalty_cut_t
+                        FROM carbonmkt.allocation_adjustment a
+                       WHERE a.participant_id = k.participant_id AND a.year = k.year) c;
 COMMENT ON VIEW carbonmkt.allocation_result IS
-  'Per participant and year: pre-allocation, final allocation (NULL until final), adjustments, entitlement (final or pre-allocation, plus adjustments), CEA issued to it net, and tonnes owed (deducted but not held).  issued_t - owed_t = entitlement_t.  The compliance room reads allocations here.';
+  'Per participant and year: pre-allocation, final allocation (NULL until final), the allocation room''s adjustments (closure, ...), allocated_t = final (else pre-allocation) + adjustments; the compliance room''s reductions (allocation_adjustment): borrowed_t (delivered early by borrowing, 预支), penalty_cut_t (核减, in force), adjustment_t = both; entitlement_t = allocated_t - penalty_cut_t; issued_t = CEA of the year moved to the unit, net (allocation postings and borrowing); owed_t (deducted but not held); pending_t = what the allocation room has still to post for the reductions (applied by the next run of the year, or by settle_allocation_adjustments once final).  issued_t - owed_t + pending_t = entitlement_t.  The compliance room reads allocations here (allocated_t: the gap cap and the borrowing gap).';
+
+CREATE FUNCTION carbonmkt._pending_t(p_participant bigint, p_year int) RETURNS bigint
+LANGUAGE sql STABLE AS
+$$ SELECT coalesce((SELECT r.pending_t FROM carbonmkt.allocation_result r
+                     WHERE r.participant_id = p_participant AND r.year = p_year), 0) $$;
+COMMENT ON FUNCTION carbonmkt._pending_t(bigint, int) IS
+  'Internal: allocation_result.pending_t of a participant and year: what is allocated but not posted yet, net of the compliance room''s reductions (0 when none).';
 
 -- Helpers of the runs -----------------------------------------------------------------
 
@@ -1414,19 +1464,29 @@ BEGIN
       FROM alloc_candidates c WHERE c.basis_t IS NOT NULL
     ON CONFLICT (participant_id, year, stage) DO NOTHING;
 
+    -- what each unit gets: the pre-allocation net of the compliance room's reductions of
+    -- the year (borrowing delivered early, penalty cuts): allocation_result.pending_t
+    IF to_regclass('pg_temp.alloc_net') IS NULL THEN
+        CREATE TEMP TABLE alloc_net (participant_id bigint, province char(6), net bigint, borrowed bigint, cut bigint)
+            ON COMMIT DROP;
+    END IF;
+    TRUNCATE alloc_net;
+    INSERT INTO alloc_net
+    SELECT a.participant_id, p.province, r.pending_t, r.borrowed_t, r.penalty_cut_t
+      FROM carbonmkt.allocation a JOIN carbonmkt.participant p USING (participant_id)
+      JOIN carbonmkt.allocation_result r ON (r.participant_id, r.year) = (a.participant_id, a.year)
+     WHERE a.run_id = run;
     -- issue what each province's allocation account lacks, once per province
-    FOR r IN SELECT p.province, sum(a.tonnes)::bigint AS total
-               FROM carbonmkt.allocation a JOIN carbonmkt.participant p USING (participant_id)
-              WHERE a.run_id = run GROUP BY p.province ORDER BY p.province LOOP
+    FOR r IN SELECT n.province, sum(n.net)::bigint AS total
+               FROM alloc_net n WHERE n.net > 0 GROUP BY n.province ORDER BY n.province LOOP
         PERFORM carbonmkt._ensure_available(carbonmkt._allocation_account(r.province), preallocate.year, r.total,
                                             format('carbonmkt:alloc:%s:%s:preallocation:run%s:%s', preallocate.jurisdiction,
                                                    preallocate.year, run, r.province),
                                             format('%s pre-allocation (预分配), run %s', preallocate.year, run));
     END LOOP;
-    FOR r IN SELECT a.participant_id, a.tonnes FROM carbonmkt.allocation a
-              WHERE a.run_id = run AND a.tonnes > 0 ORDER BY a.participant_id LOOP
+    FOR r IN SELECT n.* FROM alloc_net n WHERE n.net <> 0 ORDER BY n.participant_id LOOP
         PERFORM carbonmkt._post_entry(run, r.participant_id, preallocate.year, preallocate.jurisdiction,
-                                      'preallocation', r.tonnes, NULL, NULL, NULL);
+                                      'preallocation', r.net, NULL, NULL, carbonmkt._net_memo(r.borrowed, r.cut));
     END LOOP;
     SELECT count(*) INTO skipped FROM alloc_candidates c WHERE c.basis_t IS NULL;
     PERFORM carbonmkt._finish_run(run, skipped);
@@ -1444,6 +1504,14 @@ END
 $$;
 COMMENT ON FUNCTION carbonmkt.preallocate(int, char, text, boolean) IS
   'Pre-allocation (预分配) of a year by the year''s rule (2021-22: 70% of the 2021 verified emissions) for every covered key emitting unit of a province (or all): issues what the province''s allocation account lacks, transfers each unit its amount, records the run.  Idempotent: a unit is pre-allocated at most once per year.  preview => true computes without recording or issuing.  Authorities only.';
+
+CREATE FUNCTION carbonmkt._net_memo(p_borrowed bigint, p_cut bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS
+$$ SELECT 'net of ' || nullif(concat_ws(' and ',
+                                         CASE WHEN p_borrowed > 0 THEN format('%s t borrowed (预支, delivered early)', p_borrowed) END,
+                                         CASE WHEN p_cut > 0 THEN format('%s t penalty cut (核减)', p_cut) END), '') $$;
+COMMENT ON FUNCTION carbonmkt._net_memo(bigint, bigint) IS
+  'Internal: the memo of a posting made net of the compliance room''s reductions (NULL without any).';
 
 -- Final allocation and true-up ----------------------------------------------------------
 
@@ -1544,15 +1612,18 @@ BEGIN
 
     IF preview THEN
         RETURN QUERY
+        -- the true-up: final - pre-allocation + what is pending (the compliance room's reductions)
         SELECT c.participant_id, c.province, c.method, c.computed_t, c.final_t, pre.tonnes,
-               greatest(c.final_t - coalesce(pre.tonnes, 0), 0),
-               least(greatest(coalesce(pre.tonnes, 0) - c.final_t, 0), coalesce(h.available, 0)),
-               greatest(coalesce(pre.tonnes, 0) - c.final_t - coalesce(h.available, 0), 0),
+               greatest(d.diff, 0),
+               least(greatest(-d.diff, 0), coalesce(h.available, 0)),
+               greatest(-d.diff - coalesce(h.available, 0), 0),
                CASE WHEN fin.run_id IS NOT NULL THEN format('already final (run %s)', fin.run_id)
                     WHEN c.final_t IS NULL THEN c.status ELSE 'preview' END,
                NULL::bigint
           FROM alloc_final c
           LEFT JOIN carbonmkt.allocation pre ON (pre.participant_id, pre.year, pre.stage) = (c.participant_id, finalize_allocation.year, 'preallocation')
+          CROSS JOIN LATERAL (SELECT c.final_t - coalesce(pre.tonnes, 0)
+                                     + carbonmkt._pending_t(c.participant_id, finalize_allocation.year) AS diff) d
           LEFT JOIN carbonmkt.allocation fin ON (fin.participant_id, fin.year, fin.stage) = (c.participant_id, finalize_allocation.year, 'final')
           LEFT JOIN LATERAL (SELECT sum(b.balance - b.held)::bigint AS available FROM carbonmkt.holding b
                               JOIN carbonmkt.account ac ON ac.account_id = b.account_id
@@ -1580,25 +1651,30 @@ BEGIN
       FROM alloc_final c WHERE c.final_t IS NOT NULL
     ON CONFLICT (participant_id, year, stage) DO NOTHING;
 
+    -- the true-up of each unit: final allocation less what was posted, net of the
+    -- compliance room's reductions of the year (allocation_result.pending_t)
+    IF to_regclass('pg_temp.alloc_net') IS NULL THEN
+        CREATE TEMP TABLE alloc_net (participant_id bigint, province char(6), net bigint, borrowed bigint, cut bigint)
+            ON COMMIT DROP;
+    END IF;
+    TRUNCATE alloc_net;
+    INSERT INTO alloc_net
+    SELECT a.participant_id, p.province, r.pending_t, r.borrowed_t, r.penalty_cut_t
+      FROM carbonmkt.allocation a JOIN carbonmkt.participant p USING (participant_id)
+      JOIN carbonmkt.allocation_result r ON (r.participant_id, r.year) = (a.participant_id, a.year)
+     WHERE a.run_id = run;
     -- top-ups: issue what each province lacks once, then transfer
-    FOR r IN SELECT p.province, sum(a.tonnes - coalesce(pre.tonnes, 0))::bigint AS total
-               FROM carbonmkt.allocation a
-               JOIN carbonmkt.participant p USING (participant_id)
-               LEFT JOIN carbonmkt.allocation pre ON (pre.participant_id, pre.year, pre.stage) = (a.participant_id, a.year, 'preallocation')
-              WHERE a.run_id = run AND a.tonnes > coalesce(pre.tonnes, 0)
-              GROUP BY p.province ORDER BY p.province LOOP
+    FOR r IN SELECT n.province, sum(n.net)::bigint AS total
+               FROM alloc_net n WHERE n.net > 0 GROUP BY n.province ORDER BY n.province LOOP
         PERFORM carbonmkt._ensure_available(carbonmkt._allocation_account(r.province), finalize_allocation.year, r.total,
                                             format('carbonmkt:alloc:%s:%s:topup:run%s:%s', finalize_allocation.jurisdiction,
                                                    finalize_allocation.year, run, r.province),
                                             format('%s final allocation top-ups (追加), run %s', finalize_allocation.year, run));
     END LOOP;
-    FOR r IN SELECT a.participant_id, a.tonnes - coalesce(pre.tonnes, 0) AS diff
-               FROM carbonmkt.allocation a
-               LEFT JOIN carbonmkt.allocation pre ON (pre.participant_id, pre.year, pre.stage) = (a.participant_id, a.year, 'preallocation')
-              WHERE a.run_id = run AND a.tonnes <> coalesce(pre.tonnes, 0)
-              ORDER BY a.participant_id LOOP
+    FOR r IN SELECT n.* FROM alloc_net n WHERE n.net <> 0 ORDER BY n.participant_id LOOP
         e := carbonmkt._post_entry(run, r.participant_id, finalize_allocation.year, finalize_allocation.jurisdiction,
-                                   CASE WHEN r.diff > 0 THEN 'topup' ELSE 'deduction' END, r.diff, NULL, NULL, NULL);
+                                   CASE WHEN r.net > 0 THEN 'topup' ELSE 'deduction' END, r.net, NULL, NULL,
+                                   carbonmkt._net_memo(r.borrowed, r.cut));
     END LOOP;
     SELECT count(*) INTO skipped FROM alloc_final c WHERE c.final_t IS NULL;
     PERFORM carbonmkt._finish_run(run, skipped);
@@ -1610,7 +1686,7 @@ BEGIN
                      CASE WHEN tp.entry_id IS NOT NULL THEN 'final: topped up (追加)'
                           WHEN dd.owed_t > 0 THEN 'final: deducted (扣减), rest owed'
                           WHEN dd.entry_id IS NOT NULL THEN 'final: deducted (扣减)'
-                          ELSE 'final: equal to the pre-allocation' END
+                          ELSE 'final: equal to what was posted' END
                 WHEN fin.run_id IS NOT NULL THEN
                      format('already final (run %s)%s', fin.run_id,
                             CASE WHEN fin.tonnes <> c.final_t THEN format('; recomputed %s t now', c.final_t) ELSE '' END)
@@ -1744,6 +1820,64 @@ $$;
 COMMENT ON FUNCTION carbonmkt.recover_owed(bigint, int, text) IS
   'Takes back owed tonnes (deducted but not held at the time) of a year as far as the unit now holds available CEA of that year, recorded as a recovery posting.  Authorities only.';
 
+CREATE FUNCTION carbonmkt.settle_allocation_adjustments(year int, province char(6) DEFAULT NULL,
+                                                        jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (participant_id bigint, pending_t bigint, moved_t bigint, owed_t bigint, run_id bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    run     bigint;
+    r       record;
+    inputs  text;
+BEGIN
+    PERFORM carbonmkt._require_authority(settle_allocation_adjustments.province, 'settle allocation adjustments');
+    IF settle_allocation_adjustments.province IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.region g WHERE g.code = settle_allocation_adjustments.province) THEN
+        RAISE EXCEPTION 'unknown province code "%"', settle_allocation_adjustments.province USING ERRCODE = '22023';
+    END IF;
+    -- one settlement of a year at a time; what is pending is read after the lock
+    PERFORM pg_advisory_xact_lock(hashtext('carbonmkt.settle_allocation_adjustments'), settle_allocation_adjustments.year);
+    IF to_regclass('pg_temp.alloc_net') IS NULL THEN
+        CREATE TEMP TABLE alloc_net (participant_id bigint, province char(6), net bigint, borrowed bigint, cut bigint)
+            ON COMMIT DROP;
+    END IF;
+    TRUNCATE alloc_net;
+    -- only final years: before that the final true-up nets the reductions (and borrowed
+    -- tonnes are not taken back before the unit could surrender them)
+    INSERT INTO alloc_net
+    SELECT x.participant_id, p.province, x.pending_t, x.borrowed_t, x.penalty_cut_t
+      FROM carbonmkt.allocation_result x JOIN carbonmkt.participant p ON p.participant_id = x.participant_id
+     WHERE x.year = settle_allocation_adjustments.year AND x.is_final AND x.pending_t <> 0
+       AND (settle_allocation_adjustments.province IS NULL OR p.province = settle_allocation_adjustments.province);
+    IF NOT EXISTS (SELECT 1 FROM alloc_net) THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(format('%s:%s:%s:%s', n.participant_id, n.net, n.borrowed, n.cut), E'\n' ORDER BY n.participant_id)
+      INTO inputs FROM alloc_net n;
+    run := carbonmkt._begin_run('compliance', settle_allocation_adjustments.jurisdiction, settle_allocation_adjustments.year,
+                                settle_allocation_adjustments.province, inputs);
+    FOR r IN SELECT n.province, sum(n.net)::bigint AS total FROM alloc_net n WHERE n.net > 0
+              GROUP BY n.province ORDER BY n.province LOOP
+        PERFORM carbonmkt._ensure_available(carbonmkt._allocation_account(r.province), settle_allocation_adjustments.year, r.total,
+                                            format('carbonmkt:alloc:%s:%s:compliance:run%s:%s', settle_allocation_adjustments.jurisdiction,
+                                                   settle_allocation_adjustments.year, run, r.province),
+                                            format('%s withdrawn penalty cuts, run %s', settle_allocation_adjustments.year, run));
+    END LOOP;
+    FOR r IN SELECT n.* FROM alloc_net n ORDER BY n.participant_id LOOP
+        PERFORM carbonmkt._post_entry(run, r.participant_id, settle_allocation_adjustments.year,
+                                      settle_allocation_adjustments.jurisdiction, 'compliance', r.net, NULL,
+                                      format('run%s:%s', run, r.participant_id), carbonmkt._net_memo(r.borrowed, r.cut));
+    END LOOP;
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.participant_id, p.entitlement_t, p.moved_t, p.owed_t, p.run_id
+                   FROM carbonmkt.allocation_posting p WHERE p.run_id = run ORDER BY p.participant_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.settle_allocation_adjustments(int, char, text) IS
+  'Applies to a year whose allocation is final the compliance room''s reductions recorded or withdrawn since (allocation_result.pending_t <> 0: a penalty cut recorded after the final allocation is taken back as far as the unit holds CEA of the year and owed for the rest; a cut withdrawn after a correction is issued back), as postings of kind compliance.  Before the final allocation there is nothing to settle: the final true-up nets them.  Authorities only.';
+
 CREATE FUNCTION carbonmkt.adopt_preallocation(year int, postings bigint[], jurisdiction text DEFAULT 'CN')
 RETURNS TABLE (participant_id bigint, posting_id bigint, tonnes bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
@@ -1840,6 +1974,7 @@ REVOKE ALL ON FUNCTION
     carbonmkt.finalize_allocation(int, char, text, boolean),
     carbonmkt.adjust_allocation(bigint, int, bigint, text, text, text, text),
     carbonmkt.recover_owed(bigint, int, text),
+    carbonmkt.settle_allocation_adjustments(int, char, text),
     carbonmkt.adopt_preallocation(int, bigint[], text),
     carbonmkt.explain_allocation(bigint, int, text),
     carbonmkt.facility_allowance(int, text),
@@ -1855,6 +1990,7 @@ GRANT EXECUTE ON FUNCTION
     carbonmkt.finalize_allocation(int, char, text, boolean),
     carbonmkt.adjust_allocation(bigint, int, bigint, text, text, text, text),
     carbonmkt.recover_owed(bigint, int, text),
+    carbonmkt.settle_allocation_adjustments(int, char, text),
     carbonmkt.adopt_preallocation(int, bigint[], text)
   TO carbonmkt_authority;
 GRANT EXECUTE ON FUNCTION carbonmkt.explain_allocation(bigint, int, text)

@@ -11,7 +11,10 @@
  * for those rows only (WHEN (NEW.kind = 'surrender')), whichever function
  * inserted them, and refuses the row unless
  *
- *	 - the period exists and is open;
+ *	 - the period exists and is open, or it is closed and the row corrects
+ *	   the unit's sanctioned shortfall (carbonmkt._late_surrender: CEA, up to
+ *	   what is not corrected yet; the fine stands, the allocation cut is
+ *	   withdrawn in proportion where the penalty rule says so);
  *	 - the account is a key emitting unit's holding account, and the unit is
  *	   covered by the period (jurisdiction, sector) with confirmed emissions
  *	   for every year of it;
@@ -79,6 +82,7 @@ static SPIPlanPtr figures_plan = NULL;
 static SPIPlanPtr project_plan = NULL;
 static SPIPlanPtr obligation_update_plan = NULL;
 static SPIPlanPtr detail_plan = NULL;
+static SPIPlanPtr late_plan = NULL;
 
 /*
  * Prepare and keep a plan.  custom: plan every execution with its parameter
@@ -101,6 +105,7 @@ prepare_plans(void)
 	Oid			text_int4[2] = {TEXTOID, INT4OID};
 	Oid			update_args[7] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID};
 	Oid			detail_args[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, INT8OID};
+	Oid			late_args[6] = {INT8OID, INT4OID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID};
 
 	if (period_plan == NULL)
 		period_plan = prepare_kept(
@@ -163,6 +168,10 @@ prepare_plans(void)
 			"    ON CONFLICT ON CONSTRAINT surrender_detail_pkey"
 			"    DO UPDATE SET tonnes = d.tonnes + excluded.tonnes",
 			6, detail_args, false);
+	if (late_plan == NULL)
+		late_plan = prepare_kept(
+			"SELECT carbonmkt._late_surrender($1, $2, $3, $4, $5, $6)",
+			6, late_args, false);
 }
 
 /*
@@ -327,6 +336,8 @@ compliance_surrender(PG_FUNCTION_ARGS)
 	char	   *local_pct;
 	char	   *unit_province;
 	char	   *jurisdiction;
+	bool		closed;
+	char	   *closed_on;
 
 	/* what this row adds */
 	int64		add_cea = 0;
@@ -396,7 +407,7 @@ compliance_surrender(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	prepare_plans();
 
-	/* 1. The period: exists and is open (read FOR SHARE: closing waits). */
+	/* 1. The period: exists; open, or closed (read FOR SHARE: closing waits). */
 	args[0] = Int32GetDatum(period);
 	run_plan(period_plan, args, NULL, SPI_OK_SELECT, "reading the period");
 	if (SPI_processed != 1)
@@ -407,12 +418,8 @@ compliance_surrender(PG_FUNCTION_ARGS)
 	period_name = spi_text(1);
 	first_year = spi_int4(3, &isnull);
 	last_year = spi_int4(4, &isnull);
-	if (spi_bool(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_CM_PERIOD_CLOSED),
-				 errmsg("compliance period %d (%s) is closed", period, period_name),
-				 errdetail("It was closed on %s; no surrender for it is accepted any more.", spi_text(5)),
-				 errhint("Shortfalls of a closed period are sanctioned (carbonmkt.sanction).")));
+	closed = spi_bool(2);
+	closed_on = spi_text(5);
 
 	/* 2. The unit: a key emitting unit's holding account. */
 	args[0] = Int64GetDatum(account_id);
@@ -431,6 +438,36 @@ compliance_surrender(PG_FUNCTION_ARGS)
 							 spi_text(1), participant_id, spi_text(3)),
 				 errhint("Only key emitting units (重点排放单位) surrender for a compliance period; other holders cancel units (cancel_cea, cancel_ccer).")));
 	unit_name = spi_text(4);
+
+	/*
+	 * 2a. A closed period takes only the correction of a sanctioned shortfall
+	 * (改正), checked and recorded by carbonmkt._late_surrender under the
+	 * unit's obligation and sanction locks.
+	 */
+	if (closed)
+	{
+		char		late_nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+		args[0] = Int64GetDatum(participant_id);
+		args[1] = Int32GetDatum(period);
+		args[2] = CStringGetTextDatum(instrument);
+		args[3] = Int32GetDatum(vintage);
+		args[4] = Int64GetDatum(qty);
+		args[5] = recorded_at;
+		if (nulls[6] == 'n')
+			late_nulls[5] = 'n';
+		run_plan(late_plan, args, late_nulls, SPI_OK_SELECT, "checking a correction");
+		if (SPI_processed != 1 || !spi_bool(1))
+			ereport(ERROR,
+					(errcode(ERRCODE_CM_PERIOD_CLOSED),
+					 errmsg("compliance period %d (%s) is closed", period, period_name),
+					 errdetail("It was closed on %s; participant " INT64_FORMAT " (%s) has no shortfall to correct for it.",
+							   closed_on, participant_id, unit_name),
+					 errhint("After the close only a sanctioned shortfall can be made up (改正, carbonmkt.sanction).")));
+		if (SPI_finish() != SPI_OK_FINISH)
+			elog(ERROR, "SPI_finish failed");
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	}
 
 	/* 3. Lock the unit's obligation row: one surrender per unit at a time. */
 	args[0] = Int64GetDatum(participant_id);

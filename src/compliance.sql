@@ -6,10 +6,11 @@
 -- period close, sanctions and the record for the national credit platform.
 -- C: src/compliance.c.  Documentation: doc/compliance.md.
 --
--- Reads: carbonmkt.confirmed_emission (MRV), the registry ledger (allocation, in ONE
--- place: the view carbonmkt._allocation_source), reference prices (in ONE place:
--- carbonmkt._average_price_fen).  Writes for the allocation room: next year's
--- allocation cuts in carbonmkt.allocation_adjustment.
+-- Reads: carbonmkt.confirmed_emission (MRV), the allocation room's allocation_result
+-- (in ONE place: the view carbonmkt._allocation_source), prices (in ONE place:
+-- carbonmkt._daily_prices: the market's daily statistics, reference prices where the
+-- market did not trade).  Writes for the allocation room: next year's allocation
+-- reductions in carbonmkt.allocation_adjustment (src/allocation.sql reads them).
 -------------------------------------------------------------------------------
 
 -- Jurisdictions and compliance periods -------------------------------------------
@@ -145,6 +146,7 @@ CREATE TABLE carbonmkt.penalty_rule (
     multiple_default    numeric,
     price_months        int CHECK (price_months BETWEEN 1 AND 24),
     cut_multiple        numeric NOT NULL DEFAULT 0 CHECK (cut_multiple >= 0),
+    cut_unless_corrected boolean NOT NULL DEFAULT false,
     source              text NOT NULL,
     PRIMARY KEY (jurisdiction, from_year),
     CHECK (fine_basis <> 'fixed' OR (fine_min_fen IS NOT NULL AND fine_max_fen >= fine_min_fen
@@ -154,18 +156,19 @@ CREATE TABLE carbonmkt.penalty_rule (
                                               AND price_months IS NOT NULL))
 );
 COMMENT ON TABLE carbonmkt.penalty_rule IS
-  'Penalties for a surrender shortfall (未足额清缴): the fine (fixed range, or multiple_default x the average reference price of the price_months months up to the deadline x the shortfall) and the cut of next year''s allocation (cut_multiple x the shortfall, 等量核减 when 1).  Defaults are the lower bounds; an authority may revise a fine within the range (revise_fine).';
+  'Penalties for a surrender shortfall (未足额清缴): the fine (fixed range, or multiple_default x the average reference price of the price_months months up to the deadline x the shortfall) and the cut of next year''s allocation (cut_multiple x the shortfall, 等量核减 when 1); cut_unless_corrected: the cut applies only to what is not corrected (逾期未改正 / 拒不改正), so a late surrender after the close withdraws it in proportion, the fine stands.  Defaults are the lower bounds; an authority may revise a fine within the range (revise_fine).  The price of price_multiple fines is the average transaction price (平均交易价格: turnover / volume) of the market''s CEA trades in the window, reference prices for days the market did not trade (_daily_prices).';
 INSERT INTO carbonmkt.penalty_rule (jurisdiction, from_year, fine_basis, fine_min_fen, fine_max_fen, fine_default_fen,
-                                    multiple_min, multiple_max, multiple_default, price_months, cut_multiple, source) VALUES
-  ('national', 2019, 'fixed', 2000000, 3000000, 2000000, NULL, NULL, NULL, NULL, 1,
-   '2021 Measures (碳排放权交易管理办法（试行）): fine 20,000-30,000 CNY, next year''s allocation cut by the shortfall'),
-  ('national', 2023, 'price_multiple', NULL, NULL, NULL, 5, 10, 5, 1, 1,
-   'Decree 775 (碳排放权交易管理暂行条例, from 2024-05-01): fine 5-10x the average price of the month before the deadline x shortfall; equal cut of next year''s allocation'),
-  ('hubei', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2,
+                                    multiple_min, multiple_max, multiple_default, price_months, cut_multiple,
+                                    cut_unless_corrected, source) VALUES
+  ('national', 2019, 'fixed', 2000000, 3000000, 2000000, NULL, NULL, NULL, NULL, 1, true,
+   '2021 Measures (碳排放权交易管理办法（试行）): fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall'),
+  ('national', 2023, 'price_multiple', NULL, NULL, NULL, 5, 10, 5, 1, 1, true,
+   'Decree 775 (碳排放权交易管理暂行条例, from 2024-05-01): fine 5-10x the average price of the month before the deadline x shortfall; if not corrected (拒不改正), an equal cut of next year''s allocation'),
+  ('hubei', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
    'S1 L1685-1753: next year''s allocation cut by 2x the shortfall'),
-  ('guangdong', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2,
+  ('guangdong', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
    'S1 L1685-1753: next year''s allocation cut by 2x the shortfall'),
-  ('shenzhen', 2013, 'price_multiple', NULL, NULL, NULL, 3, 3, 3, 6, 0,
+  ('shenzhen', 2013, 'price_multiple', NULL, NULL, NULL, 3, 3, 3, 6, 0, false,
    'S1 L1685-1753: fine 3x the average price of the 6 months before the deadline x shortfall');
 
 -- CCER project registry ------------------------------------------------------------
@@ -213,7 +216,7 @@ CREATE TABLE carbonmkt.unit_class (
     set_at          timestamptz NOT NULL
 );
 COMMENT ON TABLE carbonmkt.unit_class IS
-  'Whether a key emitting unit is gas-fired (燃气机组; gas units owe at most their allocation under relief_rule.gas_cap).  Set with set_gas_fired(); meant to come from the allocation room''s unit category once merged.';
+  'Whether a key emitting unit is gas-fired (燃气机组; gas units owe at most their allocation under relief_rule.gas_cap).  Set with set_gas_fired().';
 
 CREATE TABLE carbonmkt.hardship (
     participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
@@ -303,10 +306,14 @@ CREATE TABLE carbonmkt.sanction (
     price_from          date,
     price_to            date,
     average_price_fen   bigint,
+    price_source        text CHECK (price_source IN ('market', 'reference_price', 'market+reference_price')),
+    price_market_days   int,
+    price_reference_days int,
     multiple            numeric,
     fine_fen            bigint NOT NULL CHECK (fine_fen >= 0),
     cut_multiple        numeric NOT NULL,
     cut_t               bigint NOT NULL CHECK (cut_t >= 0),
+    cut_unless_corrected boolean NOT NULL,
     cut_year            int NOT NULL,
     legal_basis         text NOT NULL,
     imposed_at          timestamptz NOT NULL,
@@ -314,28 +321,22 @@ CREATE TABLE carbonmkt.sanction (
     revised_at          timestamptz,
     revised_by          name,
     revision_note       text,
-    UNIQUE (participant_id, period)
+    corrected_t         bigint NOT NULL DEFAULT 0,   -- surrendered late, after the close (改正)
+    corrected_at        timestamptz,                 -- when the whole shortfall was made up
+    UNIQUE (participant_id, period),
+    CHECK (corrected_t >= 0 AND corrected_t <= shortfall_t),
+    CHECK ((corrected_at IS NOT NULL) = (corrected_t = shortfall_t)),
+    CHECK ((fine_basis = 'price_multiple') = (price_source IS NOT NULL))
 );
 COMMENT ON TABLE carbonmkt.sanction IS
-  'Sanctions (处罚) for surrender shortfalls, computed by close_period() from the period''s penalty_rule: the fine in fen and the cut of next year''s allocation (also in allocation_adjustment).  Fines may be revised within the rule''s range by revise_fine().';
+  'Sanctions (处罚) for surrender shortfalls, computed by close_period() from the period''s penalty_rule: the fine in fen (for price-based fines the average price, its window and its source: the market''s trades, reference prices, or both, with the number of days of each) and the cut of next year''s allocation (also in allocation_adjustment).  corrected_t: tonnes surrendered late for the closed period (改正); where the rule cuts only what is not corrected, the cut in force shrinks with it; the fine stands.  Fines may be revised within the rule''s range by revise_fine().';
 
-CREATE TABLE carbonmkt.allocation_adjustment (
-    adjustment_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
-    year            int NOT NULL CHECK (year BETWEEN 2005 AND 2100),
-    tonnes          bigint NOT NULL CHECK (tonnes > 0),
-    reason          text NOT NULL CHECK (reason IN ('borrowing', 'penalty_cut')),
-    period          int NOT NULL REFERENCES carbonmkt.compliance_period,
-    borrowing_id    bigint REFERENCES carbonmkt.borrowing,
-    sanction_id     bigint REFERENCES carbonmkt.sanction,
-    recorded_at     timestamptz NOT NULL,
-    recorded_by     name NOT NULL,
-    CHECK ((reason = 'borrowing') = (borrowing_id IS NOT NULL)),
-    CHECK ((reason = 'penalty_cut') = (sanction_id IS NOT NULL))
-);
-CREATE INDEX allocation_adjustment_unit ON carbonmkt.allocation_adjustment (participant_id, year);
-COMMENT ON TABLE carbonmkt.allocation_adjustment IS
-  'Reductions of a unit''s allocation for a year that the compliance room decided and the allocation room applies: borrowing (预支: those tonnes were delivered early) and penalty_cut (核减: the shortfall times the rule''s cut multiple).  Contract: the allocation room reads this table when it computes that year''s allocation.';
+-- carbonmkt.allocation_adjustment (the contract with the allocation room) is created by
+-- src/allocation.sql, which reads it; the compliance room writes it and ties its rows here.
+ALTER TABLE carbonmkt.allocation_adjustment
+    ADD FOREIGN KEY (period) REFERENCES carbonmkt.compliance_period,
+    ADD FOREIGN KEY (borrowing_id) REFERENCES carbonmkt.borrowing,
+    ADD FOREIGN KEY (sanction_id) REFERENCES carbonmkt.sanction;
 
 -- Reference prices (Decree 775 fines) ------------------------------------------------
 
@@ -348,128 +349,78 @@ CREATE TABLE carbonmkt.reference_price (
     recorded_at         timestamptz NOT NULL
 );
 COMMENT ON TABLE carbonmkt.reference_price IS
-  'Average CEA price of a trading day in fen per tonne, recorded by hand with its source (e.g. the exchange''s daily report), for penalties that are a multiple of an average price.  Read only through carbonmkt._average_price_fen().';
+  'Average CEA price of a day in fen per tonne, recorded by hand with its source (e.g. the exchange''s daily or monthly report): the fallback of the price source for days the market (carbonmkt.market_trades) did not trade, e.g. before the market ran here, or a published figure.  Read only through carbonmkt._daily_prices().';
 
-CREATE FUNCTION carbonmkt._average_price_fen(from_date date, to_date date) RETURNS bigint
-LANGUAGE sql STABLE PARALLEL SAFE AS
+CREATE FUNCTION carbonmkt._daily_prices(p_jurisdiction text, p_from date, p_to date)
+RETURNS TABLE (price_date date, average_price_fen bigint, volume_t bigint, turnover_fen numeric, trades bigint,
+               price_source text, source text)
+LANGUAGE sql STABLE AS
+$$
+    WITH m AS (SELECT t.business_date AS day, sum(t.quantity)::bigint AS volume_t, sum(t.value_cny) * 100 AS turnover_fen,
+                      count(*) AS trades
+                 FROM carbonmkt.market_trades t JOIN carbonmkt.product pr ON pr.code = t.product
+                WHERE pr.instrument = 'CEA' AND pr.jurisdiction = p_jurisdiction
+                  AND t.business_date BETWEEN p_from AND p_to
+                GROUP BY t.business_date)
+    SELECT m.day, round(m.turnover_fen / m.volume_t)::bigint, m.volume_t, m.turnover_fen, m.trades, 'market',
+           format('%s trade(s) of CEA on the exchange', m.trades)
+      FROM m
+    UNION ALL
+    SELECT r.price_date, r.average_price_fen, r.volume_t, r.average_price_fen::numeric * r.volume_t, NULL::bigint,
+           'reference_price', r.source
+      FROM carbonmkt.reference_price r
+     WHERE r.price_date BETWEEN p_from AND p_to AND NOT EXISTS (SELECT 1 FROM m WHERE m.day = r.price_date)
+$$;
+COMMENT ON FUNCTION carbonmkt._daily_prices(text, date, date) IS
+  'Internal, THE price source of the compliance room: one row per day in [p_from, p_to] with a CEA price of the jurisdiction''s market: the market''s own trades where it traded (the public trade tape market_trades, every CEA product and mode: the day''s average transaction price = turnover / volume, price_source market), else a reference price recorded by hand (price_source reference_price, with its source).';
+
+CREATE FUNCTION carbonmkt._average_price(p_jurisdiction text, p_from date, p_to date,
+                                         OUT average_price_fen bigint, OUT price_source text,
+                                         OUT market_days int, OUT reference_days int, OUT volume_t bigint)
+LANGUAGE sql STABLE AS
 $$
     SELECT CASE WHEN count(*) = 0 THEN NULL
-                WHEN count(r.volume_t) = count(*) AND sum(r.volume_t) > 0
-                THEN round(sum(r.average_price_fen::numeric * r.volume_t) / sum(r.volume_t))::bigint
-                ELSE round(avg(r.average_price_fen))::bigint END
-      FROM carbonmkt.reference_price r
-     WHERE r.price_date BETWEEN from_date AND to_date
+                WHEN count(d.volume_t) = count(*) AND sum(d.volume_t) > 0
+                THEN round(sum(d.turnover_fen) / sum(d.volume_t))::bigint
+                ELSE round(avg(d.average_price_fen))::bigint END,
+           CASE WHEN count(*) = 0 THEN NULL
+                WHEN bool_and(d.price_source = 'market') THEN 'market'
+                WHEN bool_and(d.price_source = 'reference_price') THEN 'reference_price'
+                ELSE 'market+reference_price' END,
+           (count(*) FILTER (WHERE d.price_source = 'market'))::int,
+           (count(*) FILTER (WHERE d.price_source = 'reference_price'))::int,
+           sum(d.volume_t)::bigint
+      FROM carbonmkt._daily_prices(p_jurisdiction, p_from, p_to) d
 $$;
-COMMENT ON FUNCTION carbonmkt._average_price_fen(date, date) IS
-  'Internal, THE price source of the compliance room: average CEA price in fen per tonne over [from_date, to_date] from carbonmkt.reference_price (volume-weighted when every day has a volume, else the plain mean; rounded half up), NULL when no price is recorded.  To be rewired to the market room''s daily statistics first.';
+COMMENT ON FUNCTION carbonmkt._average_price(text, date, date) IS
+  'Internal: the average CEA price of a window for price-based penalties (Decree 775: 平均交易价格, the average transaction price): turnover / volume over the days of _daily_prices() when every day has a volume, else the mean of the daily prices; rounded half up to the fen; NULL without any price.  With the source (market, reference_price or market+reference_price) and the days of each.';
 
--- Allocation, from the ledger (ONE place) -----------------------------------------------
--- A unit's allocation of a year is what moved into its accounts from provincial allocation
--- accounts, net of what moved back.  Reading that from the whole journal on every surrender
--- and every dashboard query does not scale (doc/bi.md, Performance), so the legs of the
--- allocation accounts are folded into allocation_cache up to a watermark per account, and
--- the view adds the legs after each watermark (a short index range scan): reads are always
--- exact; refresh_allocation_cache() only keeps them fast.
+CREATE FUNCTION carbonmkt._average_price_fen(from_date date, to_date date, jurisdiction text DEFAULT 'national')
+RETURNS bigint LANGUAGE sql STABLE AS
+$$ SELECT (carbonmkt._average_price(jurisdiction, from_date, to_date)).average_price_fen $$;
+COMMENT ON FUNCTION carbonmkt._average_price_fen(date, date, text) IS
+  'Internal: _average_price(jurisdiction, from_date, to_date).average_price_fen: the average CEA price in fen per tonne over the window, NULL without any price.';
 
-CREATE TABLE carbonmkt.allocation_cache (
-    participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
-    year            int NOT NULL,
-    allocated_t     bigint NOT NULL,
-    initial_posting bigint,           -- the first posting that allocated to the unit (pre-allocation)
-    initial_t       bigint,
-    PRIMARY KEY (participant_id, year)
-);
-COMMENT ON TABLE carbonmkt.allocation_cache IS
-  'Internal: allocation per unit and year folded from the allocation accounts'' journal legs up to allocation_cache_mark; read only through carbonmkt._allocation_source, which adds the legs after the marks.';
-
-CREATE TABLE carbonmkt.allocation_cache_mark (
-    account_id  bigint PRIMARY KEY REFERENCES carbonmkt.account,
-    seq         bigint NOT NULL
-);
-COMMENT ON TABLE carbonmkt.allocation_cache_mark IS
-  'Internal: per allocation account, the journal seq up to which its legs are folded into allocation_cache.';
-
-CREATE VIEW carbonmkt._allocation_delta AS
-SELECT x.participant_id, x.year, x.allocated_t,
-       CASE WHEN c.initial_posting IS NULL THEN x.initial_t END AS initial_t   -- the cache's first posting is older
-  FROM (SELECT a.participant_id, l.vintage AS year, (-sum(l.amount))::bigint AS allocated_t,
-               (min(ARRAY[l.posting_id, -l.amount]) FILTER (WHERE l.amount < 0))[2] AS initial_t  -- arrays compare element-wise
-          FROM carbonmkt.account src
-          LEFT JOIN carbonmkt.allocation_cache_mark m ON m.account_id = src.account_id
-          -- only the legs after the account's mark: LATERAL ... OFFSET 0 keeps it an index range scan
-          CROSS JOIN LATERAL (SELECT j.vintage, j.amount, j.posting_id, j.counterparty
-                                FROM carbonmkt.journal j
-                               WHERE j.account_id = src.account_id AND j.seq > coalesce(m.seq, 0)
-                                 AND j.instrument = 'CEA' AND j.counterparty IS NOT NULL
-                              OFFSET 0) l
-          JOIN carbonmkt.account a ON a.account_id = l.counterparty
-         WHERE src.kind = 'allocation' AND src.head_seq > coalesce(m.seq, 0)
-           AND a.kind <> 'allocation' AND a.participant_id IS NOT NULL
-         GROUP BY a.participant_id, l.vintage) x
-  LEFT JOIN carbonmkt.allocation_cache c ON c.participant_id = x.participant_id AND c.year = x.year;
-COMMENT ON VIEW carbonmkt._allocation_delta IS
-  'Internal: allocation per unit and year from the allocation accounts'' journal legs after allocation_cache_mark (empty right after refresh_allocation_cache()); initial_t only where the cache has no first posting for that unit and year.';
+-- Allocation, from the allocation room (ONE place) ----------------------------------------
+-- The figure the relief rules use is allocation_result.allocated_t: the final allocation
+-- (the pre-allocation until it is final) with the allocation room's own adjustments, before
+-- the compliance room's reductions.  The gap cap limits the obligation to "the free
+-- allowances it obtained + 20%" (RULES.md 6): borrowed tonnes are part of that year's
+-- allocation (delivered early), and a penalty cut must not be given back by the gap cap.
 
 CREATE VIEW carbonmkt._allocation_source AS
-SELECT u.participant_id, u.year, sum(u.allocated_t)::bigint AS allocated_t, coalesce(sum(u.initial_t), 0)::bigint AS initial_t
-  FROM (SELECT c.participant_id, c.year, c.allocated_t, c.initial_t FROM carbonmkt.allocation_cache c
-        UNION ALL
-        SELECT d.participant_id, d.year, d.allocated_t, d.initial_t FROM carbonmkt._allocation_delta d) u
- GROUP BY u.participant_id, u.year;
+SELECT r.participant_id, r.year, r.allocated_t, coalesce(r.preallocated_t, r.final_t, 0)::bigint AS initial_t,
+       r.entitlement_t, r.is_final
+  FROM carbonmkt.allocation_result r;
 COMMENT ON VIEW carbonmkt._allocation_source IS
-  'Internal, THE allocation source of the compliance room: per participant and year, allocated_t = CEA of that vintage moved from provincial allocation accounts into the participant''s accounts minus what moved back (deductions 扣减), and initial_t = the amount of the first such posting (the pre-allocation 预分配, basis of the Hubei offset rule).  allocation_cache plus the journal legs after its marks: always exact.  To be rewired to the allocation room''s tables.';
-
-CREATE FUNCTION carbonmkt.refresh_allocation_cache() RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$
-DECLARE
-    r       record;
-    new_mark bigint;
-    n       bigint := 0;
-    k       bigint;
-BEGIN
-    -- one refresher at a time; readers are never blocked
-    LOCK TABLE carbonmkt.allocation_cache_mark IN SHARE ROW EXCLUSIVE MODE;
-    FOR r IN SELECT src.account_id, coalesce(m.seq, 0) AS mark
-               FROM carbonmkt.account src
-               LEFT JOIN carbonmkt.allocation_cache_mark m ON m.account_id = src.account_id
-              WHERE src.kind = 'allocation' ORDER BY src.account_id LOOP
-        -- the mark first: every leg up to it is committed (an account's legs commit in seq
-        -- order, under its row lock), so the fold below sees exactly (mark, new_mark]
-        SELECT max(j.seq) INTO new_mark FROM carbonmkt.journal j WHERE j.account_id = r.account_id;
-        CONTINUE WHEN new_mark IS NULL OR new_mark <= r.mark;
-        INSERT INTO carbonmkt.allocation_cache AS c (participant_id, year, allocated_t, initial_posting, initial_t)
-        SELECT a.participant_id, l.vintage, -sum(l.amount),
-               min(l.posting_id) FILTER (WHERE l.amount < 0),
-               (min(ARRAY[l.posting_id, -l.amount]) FILTER (WHERE l.amount < 0))[2]
-          FROM carbonmkt.journal l
-          JOIN carbonmkt.account a ON a.account_id = l.counterparty
-         WHERE l.account_id = r.account_id AND l.seq > r.mark AND l.seq <= new_mark
-           AND l.instrument = 'CEA' AND a.kind <> 'allocation' AND a.participant_id IS NOT NULL
-         GROUP BY a.participant_id, l.vintage
-        ON CONFLICT ON CONSTRAINT allocation_cache_pkey DO UPDATE
-           SET allocated_t = c.allocated_t + excluded.allocated_t,
-               initial_t = CASE WHEN excluded.initial_posting < coalesce(c.initial_posting, excluded.initial_posting + 1)
-                                THEN excluded.initial_t ELSE c.initial_t END,
-               initial_posting = CASE WHEN excluded.initial_posting < coalesce(c.initial_posting, excluded.initial_posting + 1)
-                                      THEN excluded.initial_posting ELSE c.initial_posting END;
-        GET DIAGNOSTICS k = ROW_COUNT;
-        n := n + k;
-        INSERT INTO carbonmkt.allocation_cache_mark AS m VALUES (r.account_id, new_mark)
-        ON CONFLICT ON CONSTRAINT allocation_cache_mark_pkey DO UPDATE SET seq = excluded.seq;
-    END LOOP;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt.refresh_allocation_cache() IS
-  'Folds the allocation accounts'' journal legs written since the last refresh into allocation_cache and returns the number of unit-years updated.  Reads are exact without it (they add the newer legs); it keeps them fast.  Called by open_period() and close_period(); call it after an allocation run (or on a schedule).  Authorities and the registry.';
+  'Internal, THE allocation source of the compliance room, from the allocation room''s allocation_result: per participant and year allocated_t (final allocation, else pre-allocation, with the allocation room''s adjustments: the basis of the gap cap, the borrowing gap and the issued-allowances offset basis), initial_t (the pre-allocation 预分配, else the final allocation: the initial-allowances offset basis of Hubei), entitlement_t (after penalty cuts) and is_final.  A year without an allocation run has no row: allocation 0.';
 
 CREATE FUNCTION carbonmkt._allocated_tonnes(participant_id bigint, year int) RETURNS bigint
 LANGUAGE sql STABLE PARALLEL SAFE AS
 $$ SELECT coalesce((SELECT s.allocated_t FROM carbonmkt._allocation_source s
                      WHERE s.participant_id = _allocated_tonnes.participant_id AND s.year = _allocated_tonnes.year), 0) $$;
 COMMENT ON FUNCTION carbonmkt._allocated_tonnes(bigint, int) IS
-  'Internal: a unit''s net allocation of a year in tonnes, from carbonmkt._allocation_source.';
+  'Internal: a unit''s allocation of a year in tonnes (allocated_t of carbonmkt._allocation_source, 0 without any).';
 
 -- The rules of each period, and each unit's figures ------------------------------------
 
@@ -483,7 +434,8 @@ SELECT per.period, per.jurisdiction, per.name, per.first_year, per.last_year, pe
        r.sectors AS relief_sectors, r.gap_cap_share, trim_scale(r.gap_cap_share * 100)::text AS gap_cap_pct,
        coalesce(r.gas_cap, false) AS gas_cap, r.borrowing_min_gap_share, r.borrowing_max_share,
        pr.fine_basis, pr.fine_min_fen, pr.fine_max_fen, pr.fine_default_fen, pr.multiple_min,
-       pr.multiple_max, pr.multiple_default, pr.price_months, pr.cut_multiple, pr.source AS penalty_source
+       pr.multiple_max, pr.multiple_default, pr.price_months, pr.cut_multiple, pr.cut_unless_corrected,
+       pr.source AS penalty_source
   FROM carbonmkt.compliance_period per
   JOIN carbonmkt.jurisdiction jr ON jr.code = per.jurisdiction
   LEFT JOIN LATERAL (SELECT * FROM carbonmkt.offset_rule x
@@ -505,6 +457,7 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
        em.emissions_t,
        CASE WHEN em.emissions_t IS NULL THEN NULL WHEN e.estimated THEN 'estimated' ELSE 'verified' END AS emissions_basis,
        coalesce(al.allocated_t, 0) AS allocation_t, coalesce(al.initial_t, 0) AS initial_allocation_t,
+       al.allocation_final,
        coalesce(uc.gas_fired, false) AS gas_fired,
        ob.relief, em.emissions_t - ob.obligation_t AS relief_t,
        CASE ob.relief
@@ -515,7 +468,7 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
                                     carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)), pr.gap_cap_pct,
                                     carbonmkt.format_quantity('CEA', em.emissions_t),
                                     carbonmkt.format_quantity('CEA', ob.obligation_t))
-       END AS relief_reason,
+       END || CASE WHEN al.allocation_final THEN '' ELSE ' (allocation not final yet)' END AS relief_reason,
        ob.obligation_t,
        greatest(ob.obligation_t - coalesce(al.allocated_t, 0), 0) AS gap_t,
        coalesce(bw.borrowed_t, 0) AS borrowed_t,
@@ -527,26 +480,16 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
     ON p.kind = 'key_emitter'
    AND (pr.j_province IS NULL OR p.province = pr.j_province) AND (pr.j_city IS NULL OR p.city = pr.j_city)
   JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= pr.last_year
-  -- per unit, by primary key: confirmed emissions and cached allocation of the period's years
+  -- per unit, by primary key: confirmed emissions and allocation of the period's years
   -- (LATERAL keeps every plan linear in the units, whatever the row estimates)
   CROSS JOIN LATERAL (SELECT count(*)::int AS years_confirmed, sum(ce.emissions_t)::bigint AS emissions_t,
                              bool_or(ce.basis = 'estimated') AS estimated
                         FROM carbonmkt.confirmed_emission ce
                        WHERE ce.participant_id = p.participant_id AND ce.year BETWEEN pr.first_year AND pr.last_year) e
-  CROSS JOIN LATERAL (SELECT sum(c.allocated_t)::bigint AS allocated_t, sum(c.initial_t)::bigint AS initial_t
-                        FROM carbonmkt.allocation_cache c
-                       WHERE c.participant_id = p.participant_id AND c.year BETWEEN pr.first_year AND pr.last_year) ac
-  -- plus the allocation legs after the cache's marks (usually none)
-  LEFT JOIN (SELECT d.participant_id, cp.period, sum(d.allocated_t)::bigint AS allocated_t,
-                    sum(d.initial_t)::bigint AS initial_t
-               FROM carbonmkt._allocation_delta d
-               JOIN carbonmkt.compliance_period cp
-                 ON cp.status = 'open' AND d.year BETWEEN cp.first_year AND cp.last_year
-              GROUP BY d.participant_id, cp.period) ad
-         ON ad.participant_id = p.participant_id AND ad.period = pr.period
-  CROSS JOIN LATERAL (SELECT CASE WHEN ac.allocated_t IS NULL AND ad.allocated_t IS NULL THEN NULL
-                                  ELSE coalesce(ac.allocated_t, 0) + coalesce(ad.allocated_t, 0) END AS allocated_t,
-                             coalesce(ac.initial_t, 0) + coalesce(ad.initial_t, 0) AS initial_t) al
+  CROSS JOIN LATERAL (SELECT sum(a.allocated_t)::bigint AS allocated_t, sum(a.initial_t)::bigint AS initial_t,
+                             count(*) FILTER (WHERE a.is_final) = pr.last_year - pr.first_year + 1 AS allocation_final
+                        FROM carbonmkt._allocation_source a
+                       WHERE a.participant_id = p.participant_id AND a.year BETWEEN pr.first_year AND pr.last_year) al
   LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
   LEFT JOIN (SELECT b.participant_id, b.period, sum(b.tonnes)::bigint AS borrowed_t
                FROM carbonmkt.borrowing b GROUP BY b.participant_id, b.period) bw
@@ -575,7 +518,7 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
                                     WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
  WHERE pr.status = 'open';
 COMMENT ON VIEW carbonmkt._obligation_figures IS
-  'Internal, THE obligation formula: for every open period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
+  'Internal, THE obligation formula: for every open period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation (_allocation_source: allocation_result.allocated_t) and whether it is final for every year, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
 
 -- Who sees which unit ----------------------------------------------------------------
 
@@ -749,7 +692,6 @@ BEGIN
         RAISE EXCEPTION 'no offset rule of jurisdiction % applies from %', jurisdiction, first_year
             USING ERRCODE = 'CM413', HINT = 'Add a row to carbonmkt.offset_rule first.';
     END IF;
-    PERFORM carbonmkt.refresh_allocation_cache();
     INSERT INTO carbonmkt.compliance_period AS p (period, jurisdiction, name, first_year, last_year, deadline,
                                                   opened_at, opened_by)
     VALUES (open_period.period, open_period.jurisdiction, open_period.name, open_period.first_year,
@@ -1024,7 +966,7 @@ DECLARE
     ts      timestamptz := carbonmkt.clock_now();
     p_from  date;
     p_to    date;
-    price   bigint;
+    price   record;
     r       record;
     fine    bigint;
     cut     bigint;
@@ -1049,19 +991,21 @@ BEGIN
     IF per.fine_basis = 'price_multiple' THEN
         p_to := per.deadline;
         p_from := (per.deadline - make_interval(months => per.price_months))::date + 1;
-        price := carbonmkt._average_price_fen(p_from, p_to);
-        IF price IS NULL THEN
-            RAISE EXCEPTION 'no reference price recorded between % and % for the penalties of period %',
+        price := carbonmkt._average_price(per.jurisdiction, p_from, p_to);
+        IF price.average_price_fen IS NULL THEN
+            RAISE EXCEPTION 'no CEA price between % and % for the penalties of period %: the market did not trade and no reference price is recorded',
                 to_char(p_from, 'YYYY-MM-DD'), to_char(p_to, 'YYYY-MM-DD'), period
                 USING ERRCODE = 'CM411',
                       DETAIL = format('The %s rule sets fines at a multiple of the average price of the %s month(s) before the deadline.',
                                       per.jurisdiction, per.price_months),
-                      HINT = 'Record prices with carbonmkt.record_reference_price().';
+                      HINT = 'Record the published price with carbonmkt.record_reference_price().';
         END IF;
+    ELSE
+        SELECT NULL::bigint AS average_price_fen, NULL::text AS price_source, NULL::int AS market_days,
+               NULL::int AS reference_days INTO price;
     END IF;
 
     -- freeze every covered unit's figures
-    PERFORM carbonmkt.refresh_allocation_cache();
     INSERT INTO carbonmkt.obligation AS o (participant_id, period)
     SELECT f.participant_id, f.period FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period
     ON CONFLICT ON CONSTRAINT obligation_pkey DO NOTHING;
@@ -1082,14 +1026,16 @@ BEGIN
               WHERE o.period = close_period.period AND o.status = 'shortfall' ORDER BY o.participant_id LOOP
         fine := CASE per.fine_basis WHEN 'none' THEN 0
                                     WHEN 'fixed' THEN per.fine_default_fen
-                                    ELSE round(per.multiple_default * price * r.remaining_t)::bigint END;
+                                    ELSE round(per.multiple_default * price.average_price_fen * r.remaining_t)::bigint END;
         cut := ceil(per.cut_multiple * r.remaining_t)::bigint;
         INSERT INTO carbonmkt.sanction AS x (participant_id, period, shortfall_t, fine_basis, price_from, price_to,
-                                             average_price_fen, multiple, fine_fen, cut_multiple, cut_t, cut_year,
+                                             average_price_fen, price_source, price_market_days, price_reference_days,
+                                             multiple, fine_fen, cut_multiple, cut_t, cut_unless_corrected, cut_year,
                                              legal_basis, imposed_at, imposed_by)
-        VALUES (r.participant_id, per.period, r.remaining_t, per.fine_basis, p_from, p_to, price,
+        VALUES (r.participant_id, per.period, r.remaining_t, per.fine_basis, p_from, p_to, price.average_price_fen,
+                price.price_source, price.market_days, price.reference_days,
                 CASE WHEN per.fine_basis = 'price_multiple' THEN per.multiple_default END, fine,
-                per.cut_multiple, cut, per.last_year + 1, per.penalty_source, ts, session_user)
+                per.cut_multiple, cut, per.cut_unless_corrected, per.last_year + 1, per.penalty_source, ts, session_user)
         RETURNING x.sanction_id INTO sid;
         IF cut > 0 THEN
             INSERT INTO carbonmkt.allocation_adjustment (participant_id, year, tonnes, reason, period, sanction_id,
@@ -1112,7 +1058,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.close_period(int) IS
-  'Closes a compliance period after its deadline: freezes every covered unit''s figures, status and code; for each shortfall (未足额清缴) records a sanction by the period''s penalty_rule (fine: fixed default, or default multiple x average reference price of the months before the deadline x shortfall; cut of next year''s allocation: cut multiple x shortfall, also in allocation_adjustment); no surrender is accepted afterwards.  Returns the counts.  National authority or registry.';
+  'Closes a compliance period after its deadline: freezes every covered unit''s figures, status and code; for each shortfall (未足额清缴) records a sanction by the period''s penalty_rule (fine: fixed default, or default multiple x the average CEA price of the months before the deadline x shortfall, the price from the market''s trades and, for days it did not trade, reference prices, the source recorded in the sanction; cut of next year''s allocation: cut multiple x shortfall, also in allocation_adjustment); afterwards only late surrenders that correct a sanctioned shortfall are accepted.  Returns the counts.  National authority or registry.';
 
 CREATE FUNCTION carbonmkt.revise_fine(participant_id bigint, period int, multiple numeric DEFAULT NULL,
                                       fine_fen bigint DEFAULT NULL, note text DEFAULT NULL)
@@ -1163,17 +1109,105 @@ SELECT x.sanction_id, p.credit_code, p.name AS unit_name, p.province, r.name_zh 
        x.period, per.name AS period_name, x.shortfall_t, x.fine_fen,
        carbonmkt.format_quantity('CNY', x.fine_fen) AS fine, x.cut_t, x.cut_year, x.legal_basis,
        carbonmkt.business_date(x.imposed_at) AS decided_on,
+       x.corrected_t, carbonmkt.business_date(x.corrected_at) AS corrected_on,
+       coalesce(aj.in_force_t, 0) AS cut_in_force_t,
        format('%s 未按时足额清缴 %s 履约周期碳排放配额，欠缴 %s 吨；罚款 %s 元；核减 %s 年度配额 %s 吨。',
               p.name, per.name, x.shortfall_t, to_char(x.fine_fen / 100.0, 'FM999,999,999,999,990.00'),
-              x.cut_year, x.cut_t) AS record_text
+              x.cut_year, coalesce(aj.in_force_t, 0))
+       || CASE WHEN x.corrected_t > 0
+               THEN format('已于 %s 补缴 %s 吨%s。',
+                           to_char(carbonmkt.business_date(coalesce(x.corrected_at, o.last_surrender_at)), 'YYYY-MM-DD'),
+                           x.corrected_t, CASE WHEN x.corrected_at IS NOT NULL THEN '，已改正' ELSE '' END)
+               ELSE '' END AS record_text
   FROM carbonmkt.sanction x
+  LEFT JOIN carbonmkt.obligation o ON o.participant_id = x.participant_id AND o.period = x.period
+  LEFT JOIN LATERAL (SELECT sum(a.tonnes - a.withdrawn_t)::bigint AS in_force_t FROM carbonmkt.allocation_adjustment a
+                      WHERE a.sanction_id = x.sanction_id) aj ON true
   JOIN carbonmkt.participant p ON p.participant_id = x.participant_id
   JOIN carbonmkt.region r ON r.code = p.province
   JOIN carbonmkt.compliance_period per ON per.period = x.period
   CROSS JOIN carbonmkt.caller_scope() s
  WHERE s.sees_all OR p.province = s.province OR p.city = s.city OR p.participant_id = s.participant_id;
 COMMENT ON VIEW carbonmkt.credit_platform_record IS
-  'Records of surrender shortfalls for the national credit information sharing platform (全国信用信息共享平台): unit and its unified social credit code, period, shortfall, fine, allocation cut, legal basis, decision date and a record text in Chinese.';
+  'Records of surrender shortfalls for the national credit information sharing platform (全国信用信息共享平台): unit and its unified social credit code, period, shortfall, fine, allocation cut (as decided, and in force after corrections), legal basis, decision date, tonnes surrendered late (补缴) and the date the shortfall was corrected (改正), and a record text in Chinese.';
+
+-- Correction after the close (改正) ------------------------------------------------------
+-- Decree 775 and the 2021 Measures order a unit that fell short to correct (责令改正) and
+-- cut next year's allocation only for what it does not correct (拒不改正 / 逾期未改正); the
+-- fine stands.  A late surrender for a closed period is accepted only as such a correction:
+-- CEA, up to the sanctioned shortfall not yet corrected.  The surrender trigger calls this
+-- function for a closed period; it returns false when there is nothing to correct.
+
+CREATE FUNCTION carbonmkt._late_surrender(p_participant bigint, p_period int, p_instrument text, p_vintage int,
+                                          p_tonnes bigint, p_at timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    per         carbonmkt._period_rules;
+    o           carbonmkt.obligation;
+    x           carbonmkt.sanction;
+    outstanding bigint;
+    left_t      bigint;
+    add_borrowed bigint := 0;
+    cut_now     bigint;
+    ts          timestamptz := coalesce(p_at, carbonmkt.clock_now());
+BEGIN
+    -- the obligation row, then the sanction: the lock order of every surrender
+    SELECT * INTO o FROM carbonmkt.obligation b WHERE b.participant_id = p_participant AND b.period = p_period FOR UPDATE;
+    SELECT * INTO x FROM carbonmkt.sanction s WHERE s.participant_id = p_participant AND s.period = p_period FOR UPDATE;
+    IF NOT FOUND OR x.corrected_t >= x.shortfall_t THEN
+        RETURN false;
+    END IF;
+    SELECT * INTO per FROM carbonmkt._period_rules r WHERE r.period = p_period;
+    outstanding := x.shortfall_t - x.corrected_t;
+    IF p_instrument <> 'CEA' THEN
+        RAISE EXCEPTION 'CCER is not eligible to correct the shortfall of closed period % (%): a correction surrenders allowances (CEA)',
+            p_period, per.name
+            USING ERRCODE = 'CM406',
+                  DETAIL = format('Participant %s still owes %s for the period; its CCER use was frozen at the close.',
+                                  p_participant, carbonmkt.format_quantity('CEA', outstanding));
+    END IF;
+    IF p_vintage > per.last_year THEN
+        left_t := coalesce(o.borrowed_t, 0) - o.cea_borrowed_used_t;
+        IF p_vintage <> per.last_year + 1 OR p_tonnes > left_t THEN
+            RAISE EXCEPTION 'CEA vintage % is later than compliance period % (%)', p_vintage, p_period, per.name
+                USING ERRCODE = 'CM405',
+                      DETAIL = format('Allowances of %s or earlier (banked) may correct the shortfall; of %s only what was borrowed and not surrendered: %s.',
+                                      per.last_year, per.last_year + 1, carbonmkt.format_quantity('CEA', greatest(left_t, 0)));
+        END IF;
+        add_borrowed := p_tonnes;
+    END IF;
+    IF p_tonnes > outstanding THEN
+        RAISE EXCEPTION 'surrender of % exceeds the outstanding shortfall of % of closed period % (%)',
+            carbonmkt.format_quantity('CEA', p_tonnes), carbonmkt.format_quantity('CEA', outstanding), p_period, per.name
+            USING ERRCODE = 'CM409',
+                  DETAIL = format('Participant %s: shortfall %s at the close, corrected since %s.', p_participant,
+                                  carbonmkt.format_quantity('CEA', x.shortfall_t), carbonmkt.format_quantity('CEA', x.corrected_t)),
+                  HINT = 'After the close a unit surrenders only what it still owes (改正).';
+    END IF;
+    UPDATE carbonmkt.obligation b
+       SET surrendered_cea_t = b.surrendered_cea_t + p_tonnes, cea_borrowed_used_t = b.cea_borrowed_used_t + add_borrowed,
+           remaining_t = b.remaining_t - p_tonnes, last_surrender_at = ts
+     WHERE b.participant_id = p_participant AND b.period = p_period;
+    INSERT INTO carbonmkt.surrender_detail AS d (participant_id, period, instrument, vintage, project, tonnes)
+    VALUES (p_participant, p_period, 'CEA', p_vintage, '', p_tonnes)
+    ON CONFLICT ON CONSTRAINT surrender_detail_pkey DO UPDATE SET tonnes = d.tonnes + excluded.tonnes;
+    UPDATE carbonmkt.sanction s
+       SET corrected_t = s.corrected_t + p_tonnes,
+           corrected_at = CASE WHEN s.corrected_t + p_tonnes = s.shortfall_t THEN ts END
+     WHERE s.sanction_id = x.sanction_id;
+    -- the cut applies to what is not corrected: withdraw the rest
+    IF x.cut_unless_corrected THEN
+        cut_now := ceil(x.cut_multiple * (outstanding - p_tonnes))::bigint;
+        UPDATE carbonmkt.allocation_adjustment a
+           SET withdrawn_t = a.tonnes - cut_now, withdrawn_at = ts, withdrawn_by = session_user
+         WHERE a.sanction_id = x.sanction_id AND a.tonnes - a.withdrawn_t > cut_now;
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._late_surrender(bigint, int, text, int, bigint, timestamptz) IS
+  'Internal, called by the surrender trigger for a closed period: accepts a late surrender as the correction (改正) of a sanctioned shortfall (CEA only; a vintage later than the period only up to the borrowing not used; at most the shortfall not yet corrected: CM406, CM405, CM409), adds it to the obligation''s totals and the sanction''s corrected_t, and where the penalty rule cuts only what is not corrected, withdraws that part of the allocation cut (allocation_adjustment.withdrawn_t).  The fine stands.  Returns false when the unit has no shortfall left to correct.';
 
 -- The surrender trigger (C) -------------------------------------------------------------
 
@@ -1222,9 +1256,10 @@ END
 $$;
 
 -- internal views and functions are not for the public
-REVOKE ALL ON carbonmkt._allocation_source, carbonmkt._allocation_delta, carbonmkt._period_rules, carbonmkt._obligation_figures,
-              carbonmkt.allocation_cache, carbonmkt.allocation_cache_mark FROM PUBLIC;
-REVOKE ALL ON FUNCTION carbonmkt._average_price_fen(date, date), carbonmkt._allocated_tonnes(bigint, int),
+REVOKE ALL ON carbonmkt._allocation_source, carbonmkt._period_rules, carbonmkt._obligation_figures FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._average_price_fen(date, date, text), carbonmkt._average_price(text, date, date),
+                       carbonmkt._daily_prices(text, date, date), carbonmkt._allocated_tonnes(bigint, int),
+                       carbonmkt._late_surrender(bigint, int, text, int, bigint, timestamptz),
                        carbonmkt._require_authority_over(bigint, text), carbonmkt._require_national(text),
                        carbonmkt._check_borrowing(bigint, int, bigint), carbonmkt.compliance_surrender(),
                        carbonmkt.open_period(int, text, int, int, date, text),
@@ -1232,8 +1267,7 @@ REVOKE ALL ON FUNCTION carbonmkt._average_price_fen(date, date), carbonmkt._allo
                        carbonmkt.set_gas_fired(bigint, boolean), carbonmkt.flag_hardship(bigint, int, text),
                        carbonmkt.record_reference_price(date, bigint, text, bigint),
                        carbonmkt.borrow_allowances(bigint, int, bigint, text, text),
-                       carbonmkt.close_period(int), carbonmkt.revise_fine(bigint, int, numeric, bigint, text),
-                       carbonmkt.refresh_allocation_cache()
+                       carbonmkt.close_period(int), carbonmkt.revise_fine(bigint, int, numeric, bigint, text)
    FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     carbonmkt.open_period(int, text, int, int, date, text),
@@ -1241,8 +1275,7 @@ GRANT EXECUTE ON FUNCTION
     carbonmkt.set_gas_fired(bigint, boolean),
     carbonmkt.flag_hardship(bigint, int, text),
     carbonmkt.close_period(int),
-    carbonmkt.revise_fine(bigint, int, numeric, bigint, text),
-    carbonmkt.refresh_allocation_cache()
+    carbonmkt.revise_fine(bigint, int, numeric, bigint, text)
    TO carbonmkt_registry, carbonmkt_authority;
 GRANT EXECUTE ON FUNCTION carbonmkt.record_reference_price(date, bigint, text, bigint)
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange;

@@ -4,8 +4,8 @@
 -- participant's login sees its own unit, a provincial authority its province) and the
 -- registry ledger.  Runs after access.sql: the grants at the end are final.
 --
--- Not here yet: market statistics per day (the market room's tables are not on this
--- branch) and MRV's own data-quality view (the MRV room builds it); bi_emissions_coverage
+-- Market statistics per day read the market room's public views (market_close,
+-- market_trades).  MRV's own data-quality view is the MRV room's; bi_emissions_coverage
 -- is what can be computed from confirmed emissions alone.
 -------------------------------------------------------------------------------
 
@@ -26,67 +26,62 @@ SELECT s.period, per.name AS period_name, s.participant_id, s.unit_name, s.credi
 COMMENT ON VIEW carbonmkt.bi_compliance_status IS
   'BI: compliance status per key emitting unit and period (清缴履约情况): obligation_status with period, province and sector names and the completion ratio (surrendered, up to the obligation, / obligation).  Rows limited to what the login may see.';
 
--- completion rates: by tonnes (配额清缴完成率, what the MEE publishes) and by units
-CREATE VIEW carbonmkt.bi_completion_by_period AS
-SELECT s.period, per.name AS period_name, per.status AS period_status, per.deadline,
-       count(*) AS units,
-       count(*) FILTER (WHERE s.obligation_t IS NOT NULL) AS units_with_obligation,
-       count(*) FILTER (WHERE s.status = 'compliant') AS compliant_units,
-       count(*) FILTER (WHERE s.status = 'shortfall') AS shortfall_units,
-       count(*) FILTER (WHERE s.status = 'open') AS open_units,
-       count(*) FILTER (WHERE s.status = 'no_emissions') AS no_emissions_units,
-       coalesce(sum(s.obligation_t), 0)::bigint AS obligation_t,
-       coalesce(sum(least(s.surrendered_t, s.obligation_t)), 0)::bigint AS surrendered_t,
-       coalesce(sum(s.surrendered_ccer_t), 0)::bigint AS ccer_t,
-       coalesce(sum(s.remaining_t), 0)::bigint AS remaining_t,
-       round(sum(least(s.surrendered_t, s.obligation_t))::numeric / nullif(sum(s.obligation_t), 0), 4) AS completion_rate,
+-- completion rates: by tonnes (配额清缴完成率, what the MEE publishes) and by units, per
+-- period and one key (none, province or sector): one block for the three views.  An
+-- inlinable SQL function: with its constant argument the planner folds the key and
+-- pushes a view's filters (e.g. period = 2024) down into obligation_status.
+CREATE FUNCTION carbonmkt._completion(by_key text)
+RETURNS TABLE (period int, key text, units bigint, units_with_obligation bigint, compliant_units bigint,
+               shortfall_units bigint, open_units bigint, no_emissions_units bigint, obligation_t bigint,
+               surrendered_t bigint, ccer_t bigint, remaining_t bigint, completion_rate numeric,
+               unit_completion_rate numeric)
+LANGUAGE sql STABLE AS
+$$
+SELECT s.period,
+       CASE by_key WHEN 'province' THEN s.province::text WHEN 'sector' THEN s.sector END,
+       count(*),
+       count(*) FILTER (WHERE s.obligation_t IS NOT NULL),
+       count(*) FILTER (WHERE s.status = 'compliant'),
+       count(*) FILTER (WHERE s.status = 'shortfall'),
+       count(*) FILTER (WHERE s.status = 'open'),
+       count(*) FILTER (WHERE s.status = 'no_emissions'),
+       coalesce(sum(s.obligation_t), 0)::bigint,
+       coalesce(sum(least(s.surrendered_t, s.obligation_t)), 0)::bigint,
+       coalesce(sum(s.surrendered_ccer_t), 0)::bigint,
+       coalesce(sum(s.remaining_t), 0)::bigint,
+       round(sum(least(s.surrendered_t, s.obligation_t))::numeric / nullif(sum(s.obligation_t), 0), 4),
        round((count(*) FILTER (WHERE s.status = 'compliant'))::numeric
-             / nullif(count(*) FILTER (WHERE s.obligation_t IS NOT NULL), 0), 4) AS unit_completion_rate
+             / nullif(count(*) FILTER (WHERE s.obligation_t IS NOT NULL), 0), 4)
   FROM carbonmkt.obligation_status s
-  JOIN carbonmkt.compliance_period per ON per.period = s.period
- GROUP BY s.period, per.name, per.status, per.deadline;
+ GROUP BY 1, 2
+$$;
+COMMENT ON FUNCTION carbonmkt._completion(text) IS
+  'Internal: the completion columns of the bi_completion_* views per period and key (by_key: ''period'' none, ''province'', ''sector''), over the units the login sees in obligation_status.';
+
+CREATE VIEW carbonmkt.bi_completion_by_period AS
+SELECT c.period, per.name AS period_name, per.status AS period_status, per.deadline,
+       c.units, c.units_with_obligation, c.compliant_units, c.shortfall_units, c.open_units, c.no_emissions_units,
+       c.obligation_t, c.surrendered_t, c.ccer_t, c.remaining_t, c.completion_rate, c.unit_completion_rate
+  FROM carbonmkt._completion('period') c
+  JOIN carbonmkt.compliance_period per ON per.period = c.period;
 COMMENT ON VIEW carbonmkt.bi_completion_by_period IS
   'BI: completion per period over the units the login sees (national for BI, registry and the national authority): units by status, tonnes due and surrendered, completion_rate = surrendered (up to each obligation) / obligation (配额清缴完成率), unit_completion_rate = compliant units / units with an obligation.';
 
 CREATE VIEW carbonmkt.bi_completion_by_province AS
-SELECT s.period, s.province, r.name AS province_name_en, r.name_zh AS province_name,
-       count(*) AS units,
-       count(*) FILTER (WHERE s.obligation_t IS NOT NULL) AS units_with_obligation,
-       count(*) FILTER (WHERE s.status = 'compliant') AS compliant_units,
-       count(*) FILTER (WHERE s.status = 'shortfall') AS shortfall_units,
-       count(*) FILTER (WHERE s.status = 'open') AS open_units,
-       count(*) FILTER (WHERE s.status = 'no_emissions') AS no_emissions_units,
-       coalesce(sum(s.obligation_t), 0)::bigint AS obligation_t,
-       coalesce(sum(least(s.surrendered_t, s.obligation_t)), 0)::bigint AS surrendered_t,
-       coalesce(sum(s.surrendered_ccer_t), 0)::bigint AS ccer_t,
-       coalesce(sum(s.remaining_t), 0)::bigint AS remaining_t,
-       round(sum(least(s.surrendered_t, s.obligation_t))::numeric / nullif(sum(s.obligation_t), 0), 4) AS completion_rate,
-       round((count(*) FILTER (WHERE s.status = 'compliant'))::numeric
-             / nullif(count(*) FILTER (WHERE s.obligation_t IS NOT NULL), 0), 4) AS unit_completion_rate
-  FROM carbonmkt.obligation_status s
-  JOIN carbonmkt.region r ON r.code = s.province
- GROUP BY s.period, s.province, r.name, r.name_zh;
+SELECT c.period, r.code AS province, r.name AS province_name_en, r.name_zh AS province_name,
+       c.units, c.units_with_obligation, c.compliant_units, c.shortfall_units, c.open_units, c.no_emissions_units,
+       c.obligation_t, c.surrendered_t, c.ccer_t, c.remaining_t, c.completion_rate, c.unit_completion_rate
+  FROM carbonmkt._completion('province') c
+  JOIN carbonmkt.region r ON r.code = c.key::char(6);
 COMMENT ON VIEW carbonmkt.bi_completion_by_province IS
   'BI: completion per period and province (省): the columns of bi_completion_by_period for the units of each province.';
 
 CREATE VIEW carbonmkt.bi_completion_by_sector AS
-SELECT s.period, s.sector, sec.name AS sector_name_en, sec.name_zh AS sector_name,
-       count(*) AS units,
-       count(*) FILTER (WHERE s.obligation_t IS NOT NULL) AS units_with_obligation,
-       count(*) FILTER (WHERE s.status = 'compliant') AS compliant_units,
-       count(*) FILTER (WHERE s.status = 'shortfall') AS shortfall_units,
-       count(*) FILTER (WHERE s.status = 'open') AS open_units,
-       count(*) FILTER (WHERE s.status = 'no_emissions') AS no_emissions_units,
-       coalesce(sum(s.obligation_t), 0)::bigint AS obligation_t,
-       coalesce(sum(least(s.surrendered_t, s.obligation_t)), 0)::bigint AS surrendered_t,
-       coalesce(sum(s.surrendered_ccer_t), 0)::bigint AS ccer_t,
-       coalesce(sum(s.remaining_t), 0)::bigint AS remaining_t,
-       round(sum(least(s.surrendered_t, s.obligation_t))::numeric / nullif(sum(s.obligation_t), 0), 4) AS completion_rate,
-       round((count(*) FILTER (WHERE s.status = 'compliant'))::numeric
-             / nullif(count(*) FILTER (WHERE s.obligation_t IS NOT NULL), 0), 4) AS unit_completion_rate
-  FROM carbonmkt.obligation_status s
-  JOIN carbonmkt.sector sec ON sec.code = s.sector
- GROUP BY s.period, s.sector, sec.name, sec.name_zh;
+SELECT c.period, sec.code AS sector, sec.name AS sector_name_en, sec.name_zh AS sector_name,
+       c.units, c.units_with_obligation, c.compliant_units, c.shortfall_units, c.open_units, c.no_emissions_units,
+       c.obligation_t, c.surrendered_t, c.ccer_t, c.remaining_t, c.completion_rate, c.unit_completion_rate
+  FROM carbonmkt._completion('sector') c
+  JOIN carbonmkt.sector sec ON sec.code = c.key;
 COMMENT ON VIEW carbonmkt.bi_completion_by_sector IS
   'BI: completion per period and sector (行业: power, cement, steel, aluminium): the columns of bi_completion_by_period for the units of each sector.';
 
@@ -146,10 +141,69 @@ COMMENT ON VIEW carbonmkt.bi_emissions_coverage IS
   'BI: data quality as compliance sees it, per period and province: covered units, units with confirmed emissions (经确认排放量) for every year of the period, units without (missing), units whose emissions were estimated by the province (估算, RULES.md 4), tonnes.  The MRV room''s own data-quality view (review tiers, deposits) is separate.';
 
 CREATE VIEW carbonmkt.bi_price_history AS
-SELECT r.price_date, r.average_price_fen, round(r.average_price_fen / 100.0, 2) AS average_price_cny, r.volume_t, r.source
-  FROM carbonmkt.reference_price r;
+SELECT d.price_date, d.average_price_fen, round(d.average_price_fen / 100.0, 2) AS average_price_cny, d.volume_t,
+       d.price_source, d.source
+  FROM carbonmkt._daily_prices('national', '-infinity', 'infinity') d;
 COMMENT ON VIEW carbonmkt.bi_price_history IS
-  'BI: CEA average price per day (fen and CNY per tonne) as recorded in carbonmkt.reference_price, with volume and source.  To read the market room''s daily statistics first once merged.';
+  'BI: CEA average price per day of the national market (fen and CNY per tonne) with volume: the market''s own trades where it traded (price_source market: turnover / volume of every CEA trade of the day, from the trade tape market_trades), else the reference price recorded by hand (price_source reference_price, with its source).  The price source of the Decree 775 penalties.';
+
+-- market statistics per day (RULES.md 5: open, high, low, close, volume, turnover)
+CREATE VIEW carbonmkt.bi_market_daily AS
+WITH m AS (     -- the trade tape per product and day, one pass without sorting
+    SELECT t.product, t.business_date,
+           min(t.trade_id) FILTER (WHERE t.mode = 'listed') AS first_id,
+           max(t.trade_id) FILTER (WHERE t.mode = 'listed') AS last_id,
+           max(t.price) FILTER (WHERE t.mode = 'listed') AS high, min(t.price) FILTER (WHERE t.mode = 'listed') AS low,
+           coalesce(sum(t.quantity) FILTER (WHERE t.mode = 'listed'), 0)::bigint AS listed_volume_t,
+           coalesce(sum(t.value_cny) FILTER (WHERE t.mode = 'listed'), 0) AS listed_turnover_cny,
+           coalesce(sum(t.quantity) FILTER (WHERE t.mode = 'block'), 0)::bigint AS block_volume_t,
+           coalesce(sum(t.value_cny) FILTER (WHERE t.mode = 'block'), 0) AS block_turnover_cny,
+           coalesce(sum(t.quantity) FILTER (WHERE t.mode = 'auction'), 0)::bigint AS auction_volume_t,
+           coalesce(sum(t.value_cny) FILTER (WHERE t.mode = 'auction'), 0) AS auction_turnover_cny,
+           sum(t.quantity)::bigint AS volume_t, sum(t.value_cny) AS turnover_cny, count(*) AS trades
+      FROM carbonmkt.market_trades t
+     GROUP BY t.product, t.business_date)
+SELECT c.business_date AS trade_date, pr.code AS product, pr.instrument, pr.vintage, nullif(pr.project, '') AS project,
+       c.previous_close AS previous_close_cny, c.close AS close_cny, c.final AS close_final,
+       c.close - c.previous_close AS change_cny,
+       round((c.close - c.previous_close) / c.previous_close, 4) AS change_rate,
+       fo.price AS open_cny, m.high AS high_cny, m.low AS low_cny, lo.price AS last_cny,
+       coalesce(m.listed_volume_t, 0) AS listed_volume_t, coalesce(m.listed_turnover_cny, 0) AS listed_turnover_cny,
+       coalesce(m.block_volume_t, 0) AS block_volume_t, coalesce(m.block_turnover_cny, 0) AS block_turnover_cny,
+       coalesce(m.auction_volume_t, 0) AS auction_volume_t, coalesce(m.auction_turnover_cny, 0) AS auction_turnover_cny,
+       coalesce(m.volume_t, 0) AS volume_t, coalesce(m.turnover_cny, 0) AS turnover_cny, coalesce(m.trades, 0) AS trades,
+       round(m.turnover_cny / nullif(m.volume_t, 0), 2) AS average_price_cny
+  FROM carbonmkt.market_close c
+  JOIN carbonmkt.product pr ON pr.code = c.product
+  LEFT JOIN m ON m.product = c.product AND m.business_date = c.business_date
+  LEFT JOIN carbonmkt.market_trades fo ON fo.trade_id = m.first_id      -- the open: first listed trade
+  LEFT JOIN carbonmkt.market_trades lo ON lo.trade_id = m.last_id;      -- the last listed trade
+COMMENT ON VIEW carbonmkt.bi_market_daily IS
+  'BI: market statistics per trading day and product (CEA by vintage, CCER by project and vintage), from the market''s public views market_close and market_trades (the trade tape; the same figures as market_daily) (RULES.md 5, [S1 Art. 35]): previous close, official close (收盘价: the VWAP of the day''s listed-agreement trades, else the previous close) and whether end_of_day() fixed it, change against the previous close, open, high, low and last of listed agreement (挂牌协议), volume and turnover of listed agreement, block agreement (大宗协议) and one-way bidding (单向竞价) and in total, trades, and the average price of all trades (turnover / volume).  Prices and money in CNY, volumes in tonnes.  One row per product and day with market activity (the market''s product_day: a day''s first order creates it, and every trade follows an order of its day).';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.trade_date IS 'Business (trading) day.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.product IS 'Product code, e.g. CEA2024.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.instrument IS 'CEA or CCER.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.vintage IS 'Vintage of the product.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.project IS 'CCER project, NULL for CEA.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.previous_close_cny IS 'Previous close (前收盘价), the centre of the day''s price band, CNY per t.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.close_cny IS 'Closing price (收盘价), CNY per t: VWAP of the day''s listed-agreement trades, else the previous close.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.close_final IS 'Whether end_of_day() fixed the close (before that, the value so far).';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.change_cny IS 'close_cny - previous_close_cny.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.change_rate IS 'change_cny / previous_close_cny, 4 decimals (0.0125 = +1.25%).';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.open_cny IS 'First listed-agreement trade price of the day, NULL without listed trades.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.high_cny IS 'Highest listed-agreement trade price of the day.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.low_cny IS 'Lowest listed-agreement trade price of the day.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.last_cny IS 'Last listed-agreement trade price of the day.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.listed_volume_t IS 'Volume of listed agreement (挂牌协议交易), t.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.listed_turnover_cny IS 'Turnover of listed agreement, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.block_volume_t IS 'Volume of block agreement (大宗协议交易), t.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.block_turnover_cny IS 'Turnover of block agreement, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.auction_volume_t IS 'Volume of one-way bidding (单向竞价), t.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.auction_turnover_cny IS 'Turnover of one-way bidding, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.volume_t IS 'Volume of every mode, t.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.turnover_cny IS 'Turnover of every mode, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.trades IS 'Number of trades of every mode.';
+COMMENT ON COLUMN carbonmkt.bi_market_daily.average_price_cny IS 'Average price of every trade of the day (turnover / volume), CNY per t; NULL without trades.';
 
 -- Access --------------------------------------------------------------------------
 GRANT SELECT ON carbonmkt.bi_compliance_status
@@ -158,4 +212,8 @@ GRANT SELECT ON carbonmkt.bi_completion_by_period, carbonmkt.bi_completion_by_pr
                 carbonmkt.bi_completion_by_sector, carbonmkt.bi_emissions_coverage,
                 carbonmkt.bi_allowance_supply, carbonmkt.bi_ccer_use
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
-GRANT SELECT ON carbonmkt.bi_price_history TO PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt._completion(text) TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+REVOKE ALL ON FUNCTION carbonmkt._completion(text) FROM PUBLIC;
+-- public market data: the price source reads only public tables and views
+GRANT EXECUTE ON FUNCTION carbonmkt._daily_prices(text, date, date) TO PUBLIC;
+GRANT SELECT ON carbonmkt.bi_price_history, carbonmkt.bi_market_daily TO PUBLIC;

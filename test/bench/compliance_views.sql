@@ -2,11 +2,14 @@
 -- scale (issue 7): 3,000 key emitting units in 31 provinces, 5 annual periods
 -- (2021-2024 closed, 2025 open with half the units surrendered).
 --
--- The market is built through the public functions (allocation by transfer_cea from
--- each province's allocation account, purchases, surrender_cea/surrender_ccer through
--- the C trigger, close_period), except the trading volume: 300,000 journal legs
+-- The market is built through the public functions (allocation: transfer_cea from each
+-- province's allocation account adopted by the allocation room as pre-allocations, the
+-- true-up of one unit in five by adjust_allocation; purchases, surrender_cea/surrender_ccer
+-- through the C trigger, close_period), except the trading volume: 300,000 journal legs
 -- (150,000 CEA trades between units) are inserted directly, as journal volume for the
--- views to read past (they do not move holdings; the views do not read them).
+-- views to read past (they do not move holdings; the views do not read them), and the
+-- exchange's trade tape of 2025 (150,000 trades of CEA2021-CEA2025 on 245 trading days,
+-- with the products' day rows), inserted directly for the market views to read.
 --
 -- Then, per view: the full result (every column: count(*) and sum(length(row::text)))
 -- and a typical dashboard query, each timed in the server (clock_timestamp() around
@@ -96,15 +99,16 @@ BEGIN
     PERFORM issue_cea(1, y, 400000000);
     PERFORM issue_ccer(1, format('CCER:%s:%s:1-20000000', p, y)::ccer) FROM unnest(prj) p;
     PERFORM transfer_cea(1, current_setting('bench.fund')::bigint, y, 400000000);
-    FOR r IN SELECT u.*, s.covered_from FROM unit u JOIN sector s ON s.code = u.sector ORDER BY n LOOP
-        IF r.n % 5 = 0 THEN
-            PERFORM transfer_cea(r.alloc_account, r.account_id, y, pg_temp.allocation(r.n, y) * 7 / 10);
-            PERFORM transfer_cea(r.alloc_account, r.account_id, y, pg_temp.allocation(r.n, y) - pg_temp.allocation(r.n, y) * 7 / 10);
-        ELSE
-            PERFORM transfer_cea(r.alloc_account, r.account_id, y, pg_temp.allocation(r.n, y));
-        END IF;
-    END LOOP;
-    PERFORM refresh_allocation_cache();     -- after an allocation run (doc/compliance.md)
+    -- the provinces' transfers, adopted by the allocation room as pre-allocations; the
+    -- true-up (追加) of one unit in five as an adjustment
+    PERFORM adopt_preallocation(y, ARRAY(
+                SELECT transfer_cea(u.alloc_account, u.account_id, y,
+                                    CASE WHEN u.n % 5 = 0 THEN pg_temp.allocation(u.n, y) * 7 / 10
+                                         ELSE pg_temp.allocation(u.n, y) END)
+                  FROM unit u ORDER BY u.n));
+    PERFORM adjust_allocation(u.participant_id, y, pg_temp.allocation(u.n, y) - pg_temp.allocation(u.n, y) * 7 / 10,
+                              'correction', format('bench-trueup-%s-%s', y, u.n))
+       FROM unit u WHERE u.n % 5 = 0 ORDER BY u.n;
     INSERT INTO build_times VALUES (y || ' allocation', extract(epoch FROM clock_timestamp() - t0));
 
     INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confirmed_at)
@@ -185,6 +189,36 @@ BEGIN
      ORDER BY i, leg;
     INSERT INTO build_times VALUES ('trading volume (' || 2 * current_setting('bench.trades')::int || ' legs)', extract(epoch FROM clock_timestamp() - t0));
 END $$;
+-- The exchange's 2025 tape: products CEA2021-CEA2025, a day row per product and trading day,
+-- bench.trades trades (95% listed, 4% block, 1% one-way bidding), prices around 75 CNY
+SET session_replication_role = replica;    -- fixture rows: no orders behind the trades
+DO $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    INSERT INTO product (code, instrument, vintage, reference_price_fen, clearing_account, listed_at)
+    SELECT 'CEA' || v, 'CEA', v, 7500, current_setting('bench.fund')::bigint, '2025-01-02 09:00+08'
+      FROM generate_series(2021, 2025) v;
+    CREATE TEMP TABLE bench_day AS
+    SELECT d::date AS d, row_number() OVER (ORDER BY d) AS k
+      FROM generate_series('2025-01-02'::date, '2025-12-31', '1 day') d
+     WHERE carbonmkt.is_trading_day(d::date, 'national');
+    INSERT INTO product_day (product_id, business_date, prev_close_fen, close_fen, closed_at)
+    SELECT p.product_id, b.d, 7000 + (b.k * 37 + p.product_id * 11) % 1000, 7000 + ((b.k + 1) * 37 + p.product_id * 11) % 1000,
+           b.d + time '15:05'
+      FROM product p CROSS JOIN bench_day b;
+    INSERT INTO trade (product_id, mode, business_date, executed_at, price_fen, quantity, buy_order_id, sell_order_id,
+                       buyer_id, seller_id, buyer_fee_fen, seller_fee_fen)
+    SELECT p.product_id, CASE WHEN i % 100 < 95 THEN 'listed' WHEN i % 100 < 99 THEN 'block' ELSE 'auction' END::trade_mode,
+           b.d, b.d + time '09:30' + make_interval(secs => i % 18000), 7000 + (i * 7919) % 1000,
+           CASE WHEN i % 100 BETWEEN 95 AND 98 THEN 100000 + i % 50000 ELSE 1 + (i * 31) % 5000 END,
+           2 * i, 2 * i + 1, 1 + (i * 7) % 3000, 2 + (i * 7) % 3000, 0, 0
+      FROM generate_series(1, current_setting('bench.trades')::int) i
+      JOIN bench_day b ON b.k = 1 + i % (SELECT count(*) FROM bench_day)
+      JOIN product p ON p.code = 'CEA' || (2021 + i % 5);
+    INSERT INTO build_times VALUES ('market tape (' || current_setting('bench.trades') || ' trades)', extract(epoch FROM clock_timestamp() - t0));
+END $$;
+SET session_replication_role = origin;
 VACUUM ANALYZE;
 
 SELECT format('  %-32s %6s s', step, to_char(s, 'FM9990.0')) FROM build_times;
@@ -215,6 +249,16 @@ BEGIN
         RAISE EXCEPTION 'compliance_views: CCER use disagrees with the obligations';
     END IF;
 END $$;
+DO $$
+BEGIN
+    IF (SELECT sum(volume_t) FROM bi_market_daily) <> (SELECT sum(quantity) FROM trade)
+       OR (SELECT count(*) FROM bi_market_daily) <> (SELECT count(*) FROM product_day) THEN
+        RAISE EXCEPTION 'compliance_views: bi_market_daily disagrees with the trade tape';
+    END IF;
+    IF EXISTS (SELECT 1 FROM allocation_result WHERE issued_t - owed_t + pending_t <> entitlement_t) THEN
+        RAISE EXCEPTION 'compliance_views: allocation_result does not balance';
+    END IF;
+END $$;
 SELECT format('  national completion %s: %s (%s of %s units compliant)', period, completion_rate, compliant_units,
               units_with_obligation)
   FROM bi_completion_by_period ORDER BY period;
@@ -233,6 +277,8 @@ INSERT INTO q VALUES
   ('bi_emissions_coverage', 'SELECT count(*), sum(length(x::text)) FROM carbonmkt.bi_emissions_coverage x', 8),
   ('bi_price_history', 'SELECT count(*), sum(length(x::text)) FROM carbonmkt.bi_price_history x', 9),
   ('credit_platform_record', 'SELECT count(*), sum(length(x::text)) FROM carbonmkt.credit_platform_record x', 10),
+  ('bi_market_daily', 'SELECT count(*), sum(length(x::text)) FROM carbonmkt.bi_market_daily x', 16),
+  ('dash: market, December 2025', 'SELECT count(*), sum(length(x::text)) FROM (SELECT * FROM carbonmkt.bi_market_daily WHERE trade_date >= ''2025-12-01'') x', 17),
   ('dash: 2025 worst 20 shortfalls', 'SELECT count(*), sum(length(x::text)) FROM (SELECT * FROM carbonmkt.bi_compliance_status WHERE period = 2025 ORDER BY remaining_t DESC NULLS LAST LIMIT 20) x', 11),
   ('dash: 2025 per province', 'SELECT count(*), sum(length(x::text)) FROM (SELECT * FROM carbonmkt.bi_completion_by_province WHERE period = 2025) x', 12),
   ('dash: one unit, all periods', 'SELECT count(*), sum(length(x::text)) FROM (SELECT * FROM carbonmkt.bi_compliance_status WHERE participant_id = 1500) x', 13),

@@ -2,8 +2,8 @@
 -- The obligations with their relief, CCER and the 5% offset cap enforced by the C trigger
 -- on the journal, a hard case that borrows from the 2025 pre-allocation, the surrender
 -- season, refusals, and the close of the period with Decree 775 sanctions.
--- Reads the confirmed 2024 emissions (act 3), the allocation in the ledger (acts 2 and 4)
--- and the reference prices (act 5).
+-- Reads the confirmed 2024 emissions (act 3), the allocation room's allocation_result (act 4)
+-- and the market's prices (act 5), reference prices where the market did not trade.
 SET search_path = carbonmkt, public;
 SET carbonmkt.clock = '2025-10-09 09:00:00+08';
 \set QUIET on
@@ -22,10 +22,11 @@ CREATE FUNCTION pg_temp.t(v numeric) RETURNS text LANGUAGE sql AS $$ SELECT to_c
 \echo '== 10. Compliance period 2024 (2024年度清缴): every covered unit''s obligation and its relief'
 SELECT open_period(2024, '2024 annual compliance (2024年度清缴)', 2024, 2024, '2025-12-31') AS period_opened
  WHERE NOT EXISTS (SELECT 1 FROM compliance_period WHERE period = 2024);
-\echo '   The provinces mark their gas-fired units (燃气机组); the allocation cache is brought up to date:'
+\echo '   The provinces mark their gas-fired units (燃气机组); the allocation is the allocation room''s (allocation_result, act 4):'
 SELECT count(set_gas_fired(p.participant_id, true)) AS gas_units_marked
   FROM participant p WHERE p.kind = 'key_emitter' AND p.sector = 'power' AND p.participant_id % 12 = 5;
-SELECT count(*) AS cached_unit_years, refresh_allocation_cache() AS folded_since_opening FROM allocation_cache;
+SELECT count(*) AS units_allocated_2024, count(*) FILTER (WHERE is_final) AS final, pg_temp.t(sum(allocated_t)) AS allocated_t
+  FROM allocation_result WHERE year = 2024;
 \echo '   Obligation = confirmed emissions, capped for power units at allocation + 20% (gap cap) and for gas units at allocation:'
 SELECT coalesce(relief, '(no emissions)') AS relief, count(*) AS units, pg_temp.t(sum(emissions_t)) AS emissions_t,
        pg_temp.t(sum(allocation_t)) AS allocation_t, pg_temp.t(sum(obligation_t)) AS obligation_t,
@@ -87,8 +88,12 @@ SELECT issue_cea(a.account_id, 2025, :hard_max, 'demo-borrow-reserve', 'reserve 
  WHERE a.kind = 'allocation' AND a.province = (SELECT province FROM participant WHERE participant_id = :hard_id);
 SELECT borrow_allowances(:hard_acct, 2024, :hard_max, 'demo-borrow-1') AS borrowing_id;
 SELECT participant_id, period, vintage, pg_temp.t(tonnes) AS tonnes, pg_temp.t(gap_t) AS gap_t FROM borrowing;
-\echo '   ... and next year''s allocation records the cut (the allocation room reads allocation_adjustment):'
+\echo '   ... and next year''s allocation records it (the allocation room reads allocation_adjustment): delivered early,'
+\echo '   so the final 2025 true-up will issue that much less (pending_t):'
 SELECT participant_id, year, pg_temp.t(tonnes) AS tonnes, reason FROM allocation_adjustment;
+SELECT participant_id, year, pg_temp.t(preallocated_t) AS preallocated_t, pg_temp.t(borrowed_t) AS borrowed_t,
+       pg_temp.t(entitlement_t) AS entitlement_t, pg_temp.t(issued_t) AS issued_t, pg_temp.t(pending_t) AS pending_t
+  FROM allocation_result WHERE participant_id = :hard_id AND year = 2025;
 
 \echo
 \echo '== 13. The surrender season: units surrender; those short buy from units with a surplus first'
@@ -192,12 +197,15 @@ RESET SESSION AUTHORIZATION;
 \echo
 \echo '== 15. Closing the period (2026-01-05): statuses frozen, shortfalls sanctioned by Decree 775'
 SET carbonmkt.clock = '2026-01-05 09:00:00+08';
--- the fine is 5x the average price of December 2025: from the market's prices (act 5) or,
--- where none were recorded, from the exchange's monthly report
+-- the fine is 5x the average price of December 2025: the market's own trades (act 5) where it
+-- traded, else a reference price: here the exchange's monthly report, entered by the MEE
+\echo '   Decree 775 prices the fine at the average price of the month before the deadline; the market did not trade'
+\echo '   in December in this demo, so the MEE enters the exchange''s published monthly figure:'
 SELECT count(record_reference_price('2025-12-31', 7512, 'SEEE monthly report December 2025 (entered by the MEE)'))
        AS monthly_price_entered
- WHERE _average_price_fen('2025-12-01', '2025-12-31') IS NULL;
-SELECT to_char(_average_price_fen('2025-12-01', '2025-12-31') / 100.0, 'FM990.00') AS december_average_cny;
+ WHERE (_average_price('national', '2025-12-01', '2025-12-31')).market_days = 0;
+SELECT to_char(average_price_fen / 100.0, 'FM990.00') AS december_average_cny, price_source, market_days, reference_days
+  FROM _average_price('national', '2025-12-01', '2025-12-31');
 SELECT units, compliant, shortfalls, no_emissions, pg_temp.t(shortfall_t) AS shortfall_t,
        to_char(fines_fen / 100.0, 'FM999,999,999,990.00') AS fines_cny, pg_temp.t(cut_t) AS cut_of_2025_t
   FROM close_period(2024);
@@ -205,6 +213,26 @@ SELECT units, compliant, shortfalls, no_emissions, pg_temp.t(shortfall_t) AS sho
 SELECT credit_code, unit_name, province_name, pg_temp.t(shortfall_t) AS shortfall_t, fine, pg_temp.t(cut_t) AS cut_t, cut_year
   FROM credit_platform_record ORDER BY credit_platform_record.shortfall_t DESC LIMIT 5;
 SELECT record_text FROM credit_platform_record ORDER BY shortfall_t DESC LIMIT 1;
-\echo '   After the close nothing more is accepted for 2024:'
+SELECT DISTINCT price_source, price_market_days, price_reference_days, to_char(average_price_fen / 100.0, 'FM990.00') AS price_cny
+  FROM sanction WHERE period = 2024;
+\echo '   After the close nothing more is accepted for 2024 from a unit that complied:'
 SELECT pg_temp.try(format('SELECT surrender_cea(%s, 2024, 1, 2024)', :some_acct)) AS late_surrender;
+
+\echo
+\echo '== 16. Correction (改正): a sanctioned unit buys and surrenders its shortfall late (2026-01-20)'
+SET carbonmkt.clock = '2026-01-20 09:00:00+08';
+SELECT x.participant_id AS late_id, p.name AS late_name, h.account_id AS late_acct, x.shortfall_t AS late_t
+  FROM sanction x JOIN participant p USING (participant_id)
+  JOIN account h ON h.participant_id = x.participant_id AND h.kind = 'holding'
+ WHERE x.period = 2024 ORDER BY x.shortfall_t DESC, x.participant_id LIMIT 1 \gset
+\echo '   ':late_name' owes ':late_t' t; it buys what a unit with a surplus can sell and surrenders it for 2024:'
+SELECT transfer_cea(:some_acct, :late_acct, 2024, least(:late_t, b.balance - b.held), NULL, 'block trade (大宗协议)') IS NOT NULL AS bought
+  FROM holding b WHERE b.account_id = :some_acct AND b.instrument = 'CEA' AND b.vintage = 2024;
+SELECT pg_temp.try(format('SELECT surrender_cea(%s, 2024, %s, 2024)', :late_acct,
+                          (SELECT least(:late_t, b.balance - b.held) FROM holding b
+                            WHERE b.account_id = :late_acct AND b.instrument = 'CEA' AND b.vintage = 2024))) AS late_surrender;
+\echo '   The fine stands; the cut of its 2025 allocation is withdrawn for what it corrected:'
+SELECT unit_name, pg_temp.t(shortfall_t) AS shortfall_t, pg_temp.t(corrected_t) AS corrected_t, corrected_on, fine,
+       pg_temp.t(cut_t) AS cut_decided_t, pg_temp.t(cut_in_force_t) AS cut_in_force_t
+  FROM credit_platform_record WHERE credit_platform_record.shortfall_t = :late_t ORDER BY sanction_id LIMIT 1;
 SELECT count(*) AS ledger_problems FROM verify_ledger();

@@ -49,9 +49,18 @@ SELECT province_name, covered_units, confirmed_units, missing_units, estimated_u
   FROM bi_emissions_coverage WHERE period = 2024 AND (missing_units > 0 OR estimated_units > 0) ORDER BY province;
 
 \echo
-\echo '== Dashboard: price history (CEA, CNY per tonne, monthly)'
-SELECT to_char(date_trunc('month', price_date), 'YYYY-MM') AS month, count(*) AS days,
+\echo '== Dashboard: price history (CEA, CNY per tonne, monthly): the market''s own trades, reference prices for other days'
+SELECT to_char(date_trunc('month', price_date), 'YYYY-MM') AS month, string_agg(DISTINCT price_source, ', ') AS source,
+       count(*) AS days,
        to_char(sum(average_price_cny * coalesce(volume_t, 1)) / sum(coalesce(volume_t, 1)), 'FM990.00') AS average_cny,
        to_char(min(average_price_cny), 'FM990.00') AS low_cny, to_char(max(average_price_cny), 'FM990.00') AS high_cny,
        pg_temp.t(sum(volume_t)) AS volume_t
   FROM bi_price_history GROUP BY 1 ORDER BY 1;
+
+\echo
+\echo '== Dashboard: market statistics per day (行情: close, change, volume and turnover per mode)'
+SELECT trade_date, product, previous_close_cny AS prev_close, close_cny AS close, to_char(100 * change_rate, 'FM990.00') || '%' AS change,
+       open_cny AS open, high_cny AS high, low_cny AS low, pg_temp.t(listed_volume_t) AS listed_t, pg_temp.t(block_volume_t) AS block_t,
+       pg_temp.t(auction_volume_t) AS auction_t, pg_temp.t(volume_t) AS volume_t,
+       to_char(turnover_cny, 'FM999,999,999,990.00') AS turnover_cny, trades
+  FROM bi_market_daily ORDER BY trade_date, product;

@@ -7,7 +7,7 @@
 -- within its limits, every running total equal to the journal, the ledger intact; then
 -- the period is closed and the sanctions checked against the rule.  Rolled back at the end.
 BEGIN;
-SELECT plan(24);
+SELECT plan(33);
 SET LOCAL search_path = carbonmkt, public;
 SET LOCAL carbonmkt.clock = '2025-06-02 10:00:00+08';
 SELECT setseed(0.42);
@@ -34,12 +34,16 @@ BEGIN
                                   pv, substr(pv, 1, 2) || '0100', CASE WHEN i % 4 = 0 THEN 'cement' ELSE 'power' END);
         INSERT INTO unit VALUES (i, p, open_account(p, 'holding'), pv);
     END LOOP;
-    -- allocation 70%-110% of emissions; 2023 vintage banked; some 2025 in the market
-    PERFORM transfer_cea(a.account_id, u.account_id, 2024, (e.t * (70 + (u.n * 7) % 41) / 100)::bigint),
-            transfer_cea(a.account_id, u.account_id, 2023, 20000),
-            transfer_cea(a.account_id, u.account_id, 2025, 5000)
-       FROM unit u JOIN account a ON a.kind = 'allocation' AND a.province = u.province
-       CROSS JOIN LATERAL (SELECT 100000 + (u.n * 7919) % 400000 AS t) e;
+    -- allocation 70%-110% of emissions; 2023 vintage banked; some 2025 already: transferred by
+    -- the provinces and adopted by the allocation room as pre-allocations
+    PERFORM adopt_preallocation(2024, ARRAY(
+                SELECT transfer_cea(a.account_id, u.account_id, 2024, (e.t * (70 + (u.n * 7) % 41) / 100)::bigint)
+                  FROM unit u JOIN account a ON a.kind = 'allocation' AND a.province = u.province
+                 CROSS JOIN LATERAL (SELECT 100000 + (u.n * 7919) % 400000 AS t) e ORDER BY u.n));
+    PERFORM adopt_preallocation(v, ARRAY(
+                SELECT transfer_cea(a.account_id, u.account_id, v, CASE v WHEN 2023 THEN 20000 ELSE 5000 END)
+                  FROM unit u JOIN account a ON a.kind = 'allocation' AND a.province = u.province ORDER BY u.n))
+       FROM unnest(ARRAY[2023, 2025]) v;
     INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confirmed_at)
     SELECT u.participant_id, y, 100000 + (u.n * 7919) % 400000, 'verified', '2025-05-30'
       FROM unit u, generate_series(2023, 2024) y WHERE u.n % 13 <> 0;     -- three units never confirmed
@@ -153,10 +157,18 @@ SELECT set_eq($$SELECT participant_id, period, instrument, vintage, project, ton
                   FROM journal j JOIN account a USING (account_id) WHERE j.kind = 'surrender' GROUP BY 1, 2, 3, 4, 5$$,
               'surrender_detail equals the journal per unit, period and asset');
 SELECT set_eq($$SELECT participant_id, year, allocated_t FROM _allocation_source$$,
+              $$SELECT participant_id, year, allocated_t FROM allocation_result$$,
+              'the allocation source is the allocation room''s allocation_result');
+SELECT set_eq($$SELECT participant_id, year, issued_t FROM allocation_result WHERE issued_t <> 0$$,
               $$SELECT a.participant_id, j.vintage, sum(j.amount)::bigint
                   FROM journal j JOIN account a USING (account_id) JOIN account s ON s.account_id = j.counterparty
                  WHERE j.instrument = 'CEA' AND s.kind = 'allocation' AND a.kind <> 'allocation' GROUP BY 1, 2$$,
-              'the allocation source equals the journal');
+              'allocation_result.issued_t (allocation and borrowing) equals what the journal moved from allocation accounts');
+SELECT set_eq($$SELECT participant_id, sum(borrowed_t) FROM allocation_result WHERE year = 2025 AND borrowed_t > 0 GROUP BY 1$$,
+              $$SELECT participant_id, sum(tonnes) FROM borrowing WHERE period = 2024 GROUP BY 1$$,
+              'every borrowing is recorded in next year''s allocation');
+SELECT is_empty($$SELECT 1 FROM allocation_result WHERE issued_t - owed_t + pending_t <> entitlement_t$$,
+                'allocation_result balances: issued - owed + pending = entitlement');
 SELECT is_empty('SELECT * FROM verify_ledger()', 'verify_ledger() finds no problem');
 
 -- Closing the period: the sanctions follow the rule ----------------------------------------
@@ -176,6 +188,48 @@ SELECT set_eq($$SELECT participant_id, shortfall_t, fine_fen, cut_t, cut_year FR
 SELECT is_empty($$SELECT 1 FROM obligation o JOIN obligation_status s USING (participant_id, period)
                    WHERE o.period = 2024 AND (o.remaining_t, o.status) IS DISTINCT FROM (s.remaining_t, s.status)$$,
                 'the closed period shows its frozen figures');
+SELECT set_eq($$SELECT participant_id, penalty_cut_t FROM allocation_result WHERE year = 2025 AND penalty_cut_t > 0$$,
+              $$SELECT participant_id, cut_t FROM sanction WHERE period = 2024 AND cut_t > 0$$,
+              'every cut is recorded in the 2025 allocation');
+
+-- Corrections after the close: random late surrenders; the cut in force is what is not corrected
+SET LOCAL carbonmkt.clock = '2026-02-02 09:00:00+08';
+DO $$
+DECLARE
+    r   record;
+    q   bigint;
+BEGIN
+    FOR r IN SELECT x.participant_id, x.shortfall_t, u.account_id, a.account_id AS alloc
+               FROM sanction x JOIN unit u USING (participant_id)
+               JOIN account a ON a.kind = 'allocation' AND a.province = u.province
+              WHERE x.period = 2024 ORDER BY x.participant_id LOOP
+        PERFORM transfer_cea(r.alloc, r.account_id, 2024, r.shortfall_t);    -- bought on the market
+        FOR i IN 1..3 LOOP
+            q := 1 + floor(random() * r.shortfall_t * 0.6)::bigint;
+            BEGIN
+                PERFORM surrender_cea(r.account_id, 2024, q, 2024);
+            EXCEPTION WHEN SQLSTATE 'CM409' OR SQLSTATE 'CM402' OR SQLSTATE 'CM004' THEN
+                NULL;   -- beyond what is left to correct
+            END;
+        END LOOP;
+    END LOOP;
+END
+$$;
+SELECT isnt_empty($$SELECT 1 FROM sanction WHERE period = 2024 AND corrected_t > 0$$, 'some shortfalls were corrected');
+SELECT is_empty($$SELECT 1 FROM sanction x JOIN allocation_adjustment a USING (sanction_id)
+                   WHERE x.period = 2024 AND a.tonnes - a.withdrawn_t <> x.shortfall_t - x.corrected_t$$,
+                'Decree 775: the cut in force equals the shortfall not corrected');
+SELECT is_empty($$SELECT 1 FROM sanction WHERE period = 2024 AND (corrected_at IS NOT NULL) <> (corrected_t = shortfall_t)$$,
+                'a sanction is marked corrected exactly when its whole shortfall was surrendered');
+SELECT is_empty($$SELECT 1 FROM obligation o JOIN sanction x USING (participant_id, period)
+                   WHERE o.period = 2024 AND o.remaining_t <> x.shortfall_t - x.corrected_t$$,
+                'what remains of a closed obligation is the shortfall not corrected');
+SELECT is_empty($$SELECT 1 FROM obligation x
+                   FULL JOIN (SELECT a.participant_id, j.period, -sum(j.amount) FILTER (WHERE j.instrument = 'CEA') AS cea
+                                FROM journal j JOIN account a USING (account_id) WHERE j.kind = 'surrender' GROUP BY 1, 2) y
+                        USING (participant_id, period)
+                  WHERE x.surrendered_cea_t IS DISTINCT FROM coalesce(y.cea, 0)$$,
+                'late surrenders are in the obligations'' totals and the journal alike');
 
 SELECT * FROM finish();
 ROLLBACK;
