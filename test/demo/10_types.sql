@@ -5,7 +5,7 @@ SET search_path = carbonmkt, public;
 SET client_min_messages = notice;
 
 \echo
-\echo '== 1. A power plant''s allowance account, in the allowance type'
+\echo '== 1.1 A power plant''s allowance account, in the allowance type'
 \echo '   Pre-allocation is 70% of the 2023 verified emissions of 1,234,567 t (RULES.md 3):'
 SELECT cea(2024, 1234567) * 0.70        AS pre_allocation_half_up,
        mul_floor(cea(2024, 1234567), 0.70) AS pre_allocation_floor;
@@ -30,7 +30,7 @@ EXCEPTION WHEN others THEN
 END $$;
 
 \echo
-\echo '== 2. CCER serial blocks: no serial can ever exist twice'
+\echo '== 1.2 CCER serial blocks: no serial can ever exist twice'
 CREATE TEMP TABLE ccer_issued (
   block ccer NOT NULL,
   EXCLUDE USING gist (block WITH &&)

@@ -7,7 +7,7 @@ SET carbonmkt.clock = '2025-03-31 09:00:00+08';
 \set QUIET on
 
 \echo
-\echo '== 3. Registering the market: authorities, exchange, 2,100 key emitting units'
+\echo '== 2.1 Registering the market: authorities, exchange, 2,100 key emitting units'
 DO $$
 DECLARE
     r       record;
@@ -40,7 +40,7 @@ SELECT kind, count(*) AS participants FROM participant GROUP BY kind ORDER BY ki
 SELECT kind AS account_kind, count(*) AS accounts FROM account GROUP BY kind ORDER BY kind;
 
 \echo
-\echo '== 4. Pre-allocation 2024: issued into each province''s allocation account, then transferred'
+\echo '== 2.2 Pre-allocation 2024: issued into each province''s allocation account, then transferred'
 \echo '   (here 70% of a made-up 2023 verified emission figure per unit, rounded half-up)'
 DO $$
 DECLARE
@@ -81,7 +81,7 @@ END $$;
 SELECT count(*) - :postings_before AS new_postings_after_retry FROM posting;
 
 \echo
-\echo '== 5. A trading morning, as the registry sees it'
+\echo '== 2.3 A trading morning, as the registry sees it'
 SET carbonmkt.clock = '2025-04-01 09:35:00+08';
 SELECT deposit_cny(h.account_id + 1, 50000000000, 'dep-' || h.account_id) IS NOT NULL AS cash_deposited
   FROM account h JOIN participant p USING (participant_id)
@@ -109,7 +109,7 @@ EXCEPTION WHEN others THEN
 END $$;
 
 \echo
-\echo '== 6. Integrity: every chain, balance and invariant rechecked; the 31 March day sealed'
+\echo '== 2.4 Integrity: every chain, balance and invariant rechecked; the 31 March day sealed'
 SELECT count(*) AS journal_entries, count(DISTINCT account_id) AS chained_accounts FROM journal;
 SELECT count(*) AS problems FROM verify_ledger();
 SELECT encode(seal_day('2025-03-31'), 'hex') AS seal_digest_2025_03_31;

@@ -11,7 +11,7 @@ SET intervalstyle = 'postgres';
 \set QUIET on
 
 \echo
-\echo '== 7. MRV parties: a city authority (设区市) for every city with units, a compiling and a verifying service firm per province'
+\echo '== 3.1 MRV parties: a city authority (设区市) for every city with units, a compiling and a verifying service firm per province'
 DO $$
 BEGIN
     PERFORM register_participant(r.name || ' city ' || substr(r.code, 1, 2) || '01 Bureau of Ecology and Environment',
@@ -53,7 +53,7 @@ SELECT kind, count(*) AS participants FROM participant
  GROUP BY kind ORDER BY kind;
 
 \echo
-\echo '== 8. Monitoring plans (监测计划) filed in December 2023 and approved by each province; the sample seed'
+\echo '== 3.2 Monitoring plans (监测计划) filed in December 2023 and approved by each province; the sample seed'
 SET carbonmkt.clock = '2023-12-15 10:00:00+08';
 DO $$
 BEGIN
@@ -65,7 +65,7 @@ SELECT record_sample_seed(2024, 'MEE 2024 re-review draw, recorded 2025-01-02', 
 SELECT status, count(*) AS plans FROM mrv_plan GROUP BY status;
 
 \echo
-\echo '== 9. Monthly deposits of key parameters (关键参数月度存证) through 2024: 40 days after each month, a few late, one missing'
+\echo '== 3.3 Monthly deposits of key parameters (关键参数月度存证) through 2024: 40 days after each month, a few late, one missing'
 -- each month: most units deposit 20 days after the month, the late ones 45 days after it
 DO $$
 DECLARE
@@ -98,7 +98,7 @@ SELECT count(*) AS deposits, count(DISTINCT participant_id) AS units, count(*) F
 SELECT status, count(*) AS unit_months FROM mrv_deposit_status WHERE year = 2024 GROUP BY status ORDER BY status;
 
 \echo
-\echo '== 10. Annual reports for 2024 (due 31 March 2025), converted to tCO2e with the AR5 GWPs; verification in April'
+\echo '== 3.4 Annual reports for 2024 (due 31 March 2025), converted to tCO2e with the AR5 GWPs; verification in April'
 SET carbonmkt.clock = '2025-03-20 10:00:00+08';
 DO $$
 BEGIN
@@ -139,7 +139,7 @@ SELECT coalesce(reason, '(none: city and province only)') AS reason, count(*) AS
  GROUP BY reason ORDER BY count(*) DESC;
 
 \echo
-\echo '== 11. Art. 40: three units did not report by 31 March; their provinces appoint the verifier to estimate'
+\echo '== 3.5 Art. 40: three units did not report by 31 March; their provinces appoint the verifier to estimate'
 SET carbonmkt.clock = '2025-04-15 10:00:00+08';
 DO $$
 BEGIN
@@ -152,7 +152,7 @@ SELECT r.report_id, r.participant_id AS unit, r.verified_t AS estimate_tco2e, r.
   FROM mrv_report r WHERE r.estimated ORDER BY 1;
 
 \echo
-\echo '== 12. The tiered review: cities in April, provinces, then the nation; rejections go back to the unit'
+\echo '== 3.6 The tiered review: cities in April, provinces, then the nation; rejections go back to the unit'
 SET carbonmkt.clock = '2025-04-22 10:00:00+08';
 \echo '   A province may not skip the city tier, even by a direct INSERT (the C trigger):'
 DO $$
@@ -229,7 +229,7 @@ BEGIN
 END $$;
 
 \echo
-\echo '== 13. Confirmation (经确认排放量) by the provinces at the end of May; the appeal is still open'
+\echo '== 3.7 Confirmation (经确认排放量) by the provinces at the end of May; the appeal is still open'
 SET carbonmkt.clock = '2025-05-31 10:00:00+08';
 \echo '   Confirming a report under appeal is refused:'
 DO $$
@@ -253,7 +253,7 @@ EXCEPTION WHEN others THEN
 END $$;
 
 \echo
-\echo '== 14. June: a national re-opening after a tip-off; re-verified higher, three tiers again, confirmed again'
+\echo '== 3.8 June: a national re-opening after a tip-off; re-verified higher, three tiers again, confirmed again'
 SET carbonmkt.clock = '2025-06-10 10:00:00+08';
 SELECT s.unit AS reopened_unit, s.verifier, s.city_authority, s.province_authority
   FROM season s JOIN confirmed_emission c ON c.participant_id = s.unit AND c.year = 2024
@@ -271,7 +271,7 @@ SELECT data_version AS v, event, tier, actor_id, to_char(at, 'YYYY-MM-DD') AS da
   FROM mrv_report_event WHERE report_id = :reopened_report ORDER BY event_id;
 
 \echo
-\echo '== 15. The season in numbers'
+\echo '== 3.9 The season in numbers'
 SELECT status, count(*) AS reports, count(*) FILTER (WHERE estimated) AS estimated,
        count(*) FILTER (WHERE cardinality(national_reasons) > 0) AS national_review
   FROM mrv_report GROUP BY status ORDER BY status;

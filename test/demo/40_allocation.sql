@@ -9,7 +9,7 @@ SET carbonmkt.clock = '2025-09-30 10:00:00+08';
 \set QUIET on
 
 \echo
-\echo '== Allocation 1. Rules for 2024 and 2025'
+\echo '== 4.1 Rules for 2024 and 2025'
 \echo '   The published power benchmarks end with 2022; for this demo the 2022 values are carried'
 \echo '   forward to 2024 and 2025 (marked illustrative).  Cement, steel and aluminium use the'
 \echo '   seeded illustrative intensities and the 5% band; the 2025 pre-allocation is 70% of the'
@@ -36,7 +36,7 @@ SELECT year, category, benchmark, heat_benchmark, illustrative FROM alloc_benchm
  WHERE year = 2024 ORDER BY category;
 
 \echo
-\echo '== Allocation 2. Facilities (机组 / 生产线) and monthly production data'
+\echo '== 4.2 Facilities (机组 / 生产线) and monthly production data'
 -- Each unit's output is made up from act 2's "2023 verified emission" figure e so that its
 -- 2024 allowance is near e (0.92-1.08 e); one unit in 37 ran at about half load.
 CREATE TEMP TABLE demo_facility AS
@@ -93,7 +93,7 @@ SELECT year, count(*) AS monthly_rows, count(DISTINCT facility_id) AS facilities
   FROM production GROUP BY year ORDER BY year;
 
 \echo
-\echo '== Allocation 3. The 2024 pre-allocation of act 2, recorded as each unit''s pre-allocation'
+\echo '== 4.3 The 2024 pre-allocation of act 2, recorded as each unit''s pre-allocation'
 SELECT count(*) AS adopted, to_char(sum(tonnes), 'FM999,999,999,999') AS preallocated_t
   FROM adopt_preallocation(2024, ARRAY(SELECT posting_id FROM posting
                                         WHERE operation = 'transfer_cea' AND reference LIKE 'alloc-2024-%'
@@ -109,7 +109,7 @@ SELECT p.name AS seller, b.balance AS cea_2024_held,
  WHERE p.participant_id = (SELECT min(pid) FROM demo_facility WHERE pid % 37 = 0 AND sector = 'power');
 
 \echo
-\echo '== Allocation 4. The 2024 true-up after MRV confirmation (核定, 追加 / 扣减)'
+\echo '== 4.4 The 2024 true-up after MRV confirmation (核定, 追加 / 扣减)'
 \echo '   A preview first (nothing is issued), then the run:'
 SELECT status, count(*) AS units FROM finalize_allocation(2024, preview => true) GROUP BY status ORDER BY status;
 CREATE TEMP TABLE trueup AS SELECT * FROM finalize_allocation(2024);
@@ -122,7 +122,7 @@ SELECT t.participant_id, p.name, t.final_t, t.preallocated_t, t.deducted_t, t.ow
   FROM trueup t JOIN participant p USING (participant_id) WHERE t.owed_t > 0 ORDER BY 1;
 
 \echo
-\echo '== Allocation 5. The 2025 pre-allocation: 70% of the confirmed 2024 emissions'
+\echo '== 4.5 The 2025 pre-allocation: 70% of the confirmed 2024 emissions'
 CREATE TEMP TABLE pre2025 AS SELECT * FROM preallocate(2025);
 SELECT CASE WHEN status LIKE 'no basis%' THEN 'no basis (no confirmed 2024 emissions)' ELSE status END AS status,
        count(*) AS units, to_char(sum(tonnes), 'FM999,999,999,999') AS tonnes
@@ -133,7 +133,7 @@ SELECT (SELECT count(*) FROM finalize_allocation(2024)) AS trueup_units, (SELECT
 SELECT count(*) - :postings_before AS new_postings FROM posting;
 
 \echo
-\echo '== Allocation 6. Per province (2024 final, true-up, 2025 pre-allocation), tonnes'
+\echo '== 4.6 Per province (2024 final, true-up, 2025 pre-allocation), tonnes'
 SELECT g.name_zh AS province, count(*) AS units,
        to_char(sum(r.preallocated_t), 'FM999,999,999') AS pre_2024,
        to_char(sum(r.final_t), 'FM999,999,999') AS final_2024,
@@ -153,7 +153,7 @@ SELECT to_char(sum(final_t), 'FM999,999,999,999') AS national_final_2024,
   FROM allocation_result WHERE year = 2024;
 
 \echo
-\echo '== Allocation 7. One unit''s 2024 allowance, factor by factor (a coal CHP unit at low load)'
+\echo '== 4.7 One unit''s 2024 allowance, factor by factor (a coal CHP unit at low load)'
 SELECT f.facility_id AS demo_unit FROM facility f JOIN demo_facility d USING (facility_id)
  WHERE d.chp AND d.category = 'coal_300mw_plus' AND d.pid % 37 <> 0
    AND 0.62 + ((d.pid + d.k) % 30) / 100.0 < 0.75
@@ -174,7 +174,7 @@ SELECT e.step, e.item, e.value, e.unit, e.rule
  WHERE s.line IS NOT NULL;
 
 \echo
-\echo '== Allocation 8. The runs, as recorded, and the ledger'
+\echo '== 4.8 The runs, as recorded, and the ledger'
 SELECT run_id, kind, year, initiator, business_date, participants, to_char(issued_t, 'FM999,999,999,999') AS issued_t,
        returned_t, owed_t, skipped, left(encode(inputs_digest, 'hex'), 16) AS inputs_digest,
        left(encode(rules_digest, 'hex'), 16) AS rules_digest

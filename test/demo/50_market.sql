@@ -13,7 +13,7 @@ SET search_path = carbonmkt, public;
 SET carbonmkt.clock = '2025-06-03 09:00:00+08';
 
 \echo
-\echo '== 7. The market opens: clearing account, product CEA2024, trading cash'
+\echo '== 5.1 The market opens: clearing account, product CEA2024, trading cash'
 SELECT participant_id AS exchange FROM participant WHERE kind = 'exchange' \gset
 SELECT participant_id AS mee FROM participant WHERE kind = 'national_authority' \gset
 SELECT list_product('CEA2024', 75.00, open_account(:exchange, 'clearing', 'SEEE clearing CEA2024')) AS product_id;
@@ -35,7 +35,7 @@ SELECT participant_id AS u6 FROM trader WHERE n = 6 \gset
 SELECT participant_id AS u7 FROM trader WHERE n = 7 \gset
 
 \echo
-\echo '== 8. Listed agreement (挂牌协议交易), 09:30: the first quotes by hand, price-time priority, 摘牌'
+\echo '== 5.2 Listed agreement (挂牌协议交易), 09:30: the first quotes by hand, price-time priority, 摘牌'
 SET carbonmkt.clock = '2025-06-03 09:30:00+08';
 SELECT submit_order('CEA2024', 'sell', 5000, 75.50, participant_id => :u2) AS u2_sells_5000_at_7550,
        submit_order('CEA2024', 'sell', 3000, 75.20, participant_id => :u3) AS u3_sells_3000_at_7520,

@@ -47,7 +47,7 @@ load() {
 }
 
 echo
-echo '== 9. The morning session (挂牌协议交易), replayed at 10:00: 4,000 orders of 190 units from 4 connections'
+echo '== 5.3 The morning session (挂牌协议交易), replayed at 10:00: 4,000 orders of 190 units from 4 connections'
 echo '   carbonmkt-load sends them in pipeline mode with client references (P-SEED-INDEX), about 5% naming a'
 echo '   listing to take (摘牌), 5% cancelled soon after, 2% deliberately bad (off-tick, out of band, block-sized);'
 echo '   the market answers each order at once: refusals are counted per SQLSTATE with the first message.'
@@ -80,7 +80,7 @@ SELECT (SELECT count(*) FROM trade) AS trades_before,
 SQL
 
 echo
-echo '== 10. A batch at 11:00: 3,000 orders queued from 2 connections, matched in sequence by the C engine'
+echo '== 5.4 A batch at 11:00: 3,000 orders queued from 2 connections, matched in sequence by the C engine'
 echo "   (--mode queue: each order is validated and its hold laid, then CALL process_queue('CEA2024')"
 echo '   matches the queue in order-id sequence with the engine that submit_order uses)'
 load batch -c 2 --pipeline=16 -r --reference-prefix demo-q -s 1100 -n 3000 --aggressive-share 0.6 \

@@ -12,7 +12,7 @@ SELECT row_number() OVER (ORDER BY p.participant_id)::int AS n, p.participant_id
  WHERE p.kind = 'key_emitter' ORDER BY p.participant_id LIMIT 200;
 
 \echo
-\echo '== 11. Block agreement (大宗协议交易), 13:30: 150,000 t proposed, confirmed, accepted'
+\echo '== 5.5 Block agreement (大宗协议交易), 13:30: 150,000 t proposed, confirmed, accepted'
 SET carbonmkt.clock = '2025-06-03 13:30:00+08';
 SELECT t.participant_id AS seller, t.n AS seller_unit FROM trader t JOIN account_balance b ON b.account_id = t.holding
  ORDER BY b.available DESC LIMIT 1 \gset
@@ -37,7 +37,7 @@ BEGIN
 END $$;
 
 \echo
-\echo '== 12. One-way bidding (单向竞价), 14:00-14:30: 200,000 t from the national reserve (paid allocation)'
+\echo '== 5.6 One-way bidding (单向竞价), 14:00-14:30: 200,000 t from the national reserve (paid allocation)'
 SET carbonmkt.clock = '2025-06-03 13:55:00+08';
 SELECT issue_cea(1, 2024, 1000000, 'reserve-2024', 'national reserve for paid allocation') IS NOT NULL AS reserve_issued,
        open_account(:mee, 'cash', 'MEE auction proceeds') AS mee_cash;
@@ -54,7 +54,7 @@ SELECT t.n AS unit, o.quantity AS bid_t, (o.price_fen / 100.0)::numeric(14, 2) A
   FROM market_order o JOIN trader t USING (participant_id) WHERE o.auction_id = :auction AND o.side = 'buy' ORDER BY o.priority;
 
 \echo
-\echo '== 13. The close, 15:00: live orders expire, the closing price is the VWAP of the listed trades'
+\echo '== 5.7 The close, 15:00: live orders expire, the closing price is the VWAP of the listed trades'
 SET carbonmkt.clock = '2025-06-03 15:00:00+08';
 SELECT count(*) AS live_orders_before_close FROM market_order WHERE status IN ('queued', 'open');
 \echo '   The book''s depth at the close (order_book_depth: every level):'

@@ -19,7 +19,7 @@ END $$;
 CREATE FUNCTION pg_temp.t(v numeric) RETURNS text LANGUAGE sql AS $$ SELECT to_char(v, 'FM999,999,999,990') $$;
 
 \echo
-\echo '== 10. Compliance period 2024 (2024年度清缴): every covered unit''s obligation and its relief'
+\echo '== 6.1 Compliance period 2024 (2024年度清缴): every covered unit''s obligation and its relief'
 SELECT open_period(2024, '2024 annual compliance (2024年度清缴)', 2024, 2024, '2025-12-31') AS period_opened
  WHERE NOT EXISTS (SELECT 1 FROM compliance_period WHERE period = 2024);
 \echo '   The provinces mark their gas-fired units (燃气机组); the allocation is the allocation room''s (allocation_result, act 4):'
@@ -36,7 +36,7 @@ SELECT DISTINCT ON (relief) unit_name, relief_reason
   FROM obligation_status WHERE period = 2024 AND relief IN ('gap_cap', 'gas_cap') ORDER BY relief, participant_id;
 
 \echo
-\echo '== 11. CCER (国家核证自愿减排量): projects, purchases, and the 5% cap enforced by the surrender trigger'
+\echo '== 6.2 CCER (国家核证自愿减排量): projects, purchases, and the 5% cap enforced by the surrender trigger'
 SELECT register_ccer_project('GD-OW-0042', 'Yangjiang offshore wind farm', 'offshore_wind', '440000') AS p1,
        register_ccer_project('FJ-FR-0007', 'Sanming afforestation', 'afforestation', '350000') AS p2,
        register_ccer_project('HI-MG-0003', 'Dongzhai harbour mangrove', 'mangrove', '460000') AS p3,
@@ -66,7 +66,7 @@ SELECT transfer_ccer(1, :cap_acct, 'GD-CH4-0009', 2024, 100) IS NOT NULL AS boug
 SELECT pg_temp.try(format('SELECT surrender_ccer(%s, %L, 2024, 100, 2024)', :cap_acct, 'GD-CH4-0009')) AS covered_unit_project;
 
 \echo
-\echo '== 12. A hard case: borrowing (预支) from the 2025 pre-allocation'
+\echo '== 6.3 A hard case: borrowing (预支) from the 2025 pre-allocation'
 SELECT s.participant_id AS hard_id, s.unit_name AS hard_name, h.account_id AS hard_acct, s.gap_t AS hard_gap,
        floor(s.gap_t * 0.5)::bigint AS hard_max
   FROM _obligation_figures s JOIN account h ON h.participant_id = s.participant_id AND h.kind = 'holding'
@@ -96,7 +96,7 @@ SELECT participant_id, year, pg_temp.t(preallocated_t) AS preallocated_t, pg_tem
   FROM allocation_result WHERE participant_id = :hard_id AND year = 2025;
 
 \echo
-\echo '== 13. The surrender season: units surrender; those short buy from units with a surplus first'
+\echo '== 6.4 The surrender season: units surrender; those short buy from units with a surplus first'
 DO $$
 DECLARE
     r       record;
@@ -160,7 +160,7 @@ SELECT status, count(*) AS units, pg_temp.t(sum(obligation_t)) AS obligation_t, 
   FROM obligation_status WHERE period = 2024 GROUP BY status ORDER BY status;
 
 \echo
-\echo '== 14. Refused, and nothing moves'
+\echo '== 6.5 Refused, and nothing moves'
 -- a unit that has complied and still holds 2024 allowances, and its neighbour
 SELECT h.account_id AS some_acct, h2.account_id AS other_acct, s.participant_id AS some_unit, s.unit_name AS some_name,
        a.account_id AS some_alloc
@@ -195,7 +195,7 @@ SELECT count(*) AS obligation_rows_it_sees FROM carbonmkt.obligation_status;
 RESET SESSION AUTHORIZATION;
 
 \echo
-\echo '== 15. Closing the period (2026-01-05): statuses frozen, shortfalls sanctioned by Decree 775'
+\echo '== 6.6 Closing the period (2026-01-05): statuses frozen, shortfalls sanctioned by Decree 775'
 SET carbonmkt.clock = '2026-01-05 09:00:00+08';
 -- the fine is 5x the average price of December 2025: the market's own trades (act 5) where it
 -- traded, else a reference price: here the exchange's monthly report, entered by the MEE
@@ -219,7 +219,7 @@ SELECT DISTINCT price_source, price_market_days, price_reference_days, to_char(a
 SELECT pg_temp.try(format('SELECT surrender_cea(%s, 2024, 1, 2024)', :some_acct)) AS late_surrender;
 
 \echo
-\echo '== 16. Correction (改正): a sanctioned unit buys and surrenders its shortfall late (2026-01-20)'
+\echo '== 6.7 Correction (改正): a sanctioned unit buys and surrenders its shortfall late (2026-01-20)'
 SET carbonmkt.clock = '2026-01-20 09:00:00+08';
 SELECT x.participant_id AS late_id, p.name AS late_name, h.account_id AS late_acct, x.shortfall_t AS late_t
   FROM sanction x JOIN participant p USING (participant_id)
