@@ -2201,16 +2201,24 @@ journal_chain(PG_FUNCTION_ARGS)
 	}
 	else if (in_posting)
 	{
+		ItemPointerData new_tid;
+
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		prepare_head_plans();
 		write_head(account_id, new_seq, (const uint8 *) VARDATA(new_hash), &head_tid,
-				   &posting->tid);
+				   &new_tid);
 		if (SPI_finish() != SPI_OK_FINISH)
 			elog(ERROR, "SPI_finish failed");
-		posting->seq = new_seq;
-		memcpy(posting->hash, VARDATA(new_hash), CHAIN_HASH_LEN);
-		posting->pending = false;
+		/* (looked up again: the statement ran triggers, which may post) */
+		posting = chain_posting_account(account_id);
+		if (posting != NULL)
+		{
+			ItemPointerCopy(&new_tid, &posting->tid);
+			posting->seq = new_seq;
+			memcpy(posting->hash, VARDATA(new_hash), CHAIN_HASH_LEN);
+			posting->pending = false;
+		}
 	}
 	else
 	{
