@@ -23,7 +23,11 @@
  * and one per receiving account and asset.  The journal rows go through the
  * chain trigger (journal_chain, src/registry.c) like every other row, which
  * sets seq, prev_hash and hash and advances each account's head; the rows of
- * one account are consecutive, so the trigger reads each head once.
+ * one account are consecutive.  When no other trigger may fire for the rows
+ * (registry_chain_can_defer), the batch registers its accounts with the
+ * heads it read under their locks, the trigger advances them in memory and
+ * one UPDATE writes each account's head once after the INSERT (deferred
+ * heads, src/registry.c); otherwise the trigger writes each head as it goes.
  *
  * Only the market room may call it (carbonmkt.acting_room = 'market'): the
  * market has authorised the orders behind the holds by its own rules.
