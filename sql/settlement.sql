@@ -157,6 +157,88 @@ SELECT j.account_id, j.kind, j.amount, j.held_change, j.balance_after, j.held_af
 SELECT hold_id, remaining, status FROM hold WHERE hold_id IN (1, 4) ORDER BY 1;
 SELECT set_account_status(6, 'open') IS NOT NULL AS reopened, set_account_status(9, 'open') IS NOT NULL AS reopened;
 
+-- Many accounts: each head written once per batch -----------------------------------------
+-- A batch of seven accounts (more than a posting keeps without allocating): unit 1 sells
+-- 150 t twice and unit 3 200 t, unit 2 buys the 500 t at 60.00 with two orders (each fee
+-- 0.05%), the exchange takes the four fees, and an order of unit 3 ends without a fill.
+-- When no trigger but the chain's fires for its rows (the compliance room's fires for
+-- surrenders only), the chain trigger advances each account's head in memory and the
+-- batch writes them all with one UPDATE: as many account row updates as accounts, not as
+-- journal rows.  With a trigger that may fire for its rows, each head is written as it
+-- goes.  The result is the same chain.
+-- helper: every account's head is its last journal row, seq runs 1..n without gaps, and
+-- verify_ledger() finds nothing
+CREATE FUNCTION pg_temp.heads() RETURNS text LANGUAGE sql AS
+$$ SELECT CASE WHEN bad.n = 0 AND v.n = 0 THEN 'heads agree, ledger verified'
+               ELSE format('%s heads wrong, %s problems', bad.n, v.n) END
+     FROM (SELECT count(*) AS n FROM carbonmkt.account a
+            LEFT JOIN LATERAL (SELECT j.seq, j.hash, count(*) OVER () AS rows FROM carbonmkt.journal j
+                                WHERE j.account_id = a.account_id ORDER BY j.seq DESC LIMIT 1) j ON true
+           WHERE a.head_seq <> coalesce(j.seq, 0) OR coalesce(j.rows, 0) <> a.head_seq
+              OR (j.seq IS NOT NULL AND a.head_hash <> j.hash)) bad,
+          (SELECT count(*) AS n FROM carbonmkt.verify_ledger()) v $$;
+-- helper: the order holds of the batch
+CREATE FUNCTION pg_temp.lay() RETURNS bigint[] LANGUAGE sql AS
+$$ SELECT ARRAY[hold(4, 'CEA', 150, 'order', 2024), hold(4, 'CEA', 150, 'order', 2024),
+                hold(8, 'CEA', 200, 'order', 2024), hold(7, 'CNY', 1800900, 'order'),
+                hold(7, 'CNY', 1200600, 'order'), hold(9, 'CNY', 1000, 'order')] $$;
+-- helper: settle the batch; its journal rows, accounts, and the account row updates it made
+CREATE FUNCTION pg_temp.many(h bigint[]) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  e0 bigint; upd bigint; nrows bigint; naccts bigint;
+BEGIN
+  SELECT max(entry_id) INTO e0 FROM carbonmkt.journal;
+  upd := pg_stat_get_xact_tuples_updated('carbonmkt.account'::regclass);
+  PERFORM carbonmkt.settle_batch(h, '{150,150,200,1800900,1200600,0}', '{f,f,f,f,f,t}',
+                                 '{6,5,9,3}', '{CEA,CNY,CNY,CNY}', '{2024,0,0,0}', '{"","","",""}',
+                                 '{500,1799100,1199400,3000}');
+  upd := pg_stat_get_xact_tuples_updated('carbonmkt.account'::regclass) - upd;
+  SELECT count(*), count(DISTINCT account_id) INTO nrows, naccts FROM carbonmkt.journal WHERE entry_id > e0;
+  RETURN format('%s journal rows on %s accounts, %s account row updates', nrows, naccts, upd);
+END $$;
+SELECT pg_temp.lay() AS h \gset
+SELECT max(entry_id) AS e0 FROM journal \gset
+SELECT pg_temp.many(:'h') AS heads_once;
+SELECT j.account_id, j.seq, j.kind, j.amount, j.held_change, j.balance_after, j.held_after, j.hold_id
+  FROM journal j WHERE j.entry_id > :e0 ORDER BY j.entry_id;
+SELECT hold_id, remaining, status FROM hold WHERE hold_id = ANY (:'h') ORDER BY 1;
+SELECT pg_temp.heads();
+-- the holds laid and the batch settled in one transaction (the batch writes rows this
+-- transaction wrote before: at their row versions), twice
+BEGIN;
+SELECT pg_temp.many(pg_temp.lay()) AS same_transaction;
+SELECT pg_temp.many(pg_temp.lay()) AS again;
+SELECT pg_temp.heads();
+COMMIT;
+-- a trigger that may fire for a credit: each head is written as it goes, same chain
+CREATE FUNCTION public.regress_credit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER regress_credit BEFORE INSERT ON journal FOR EACH ROW WHEN (NEW.kind = 'credit')
+  EXECUTE FUNCTION public.regress_credit();
+SELECT pg_temp.lay() AS h \gset
+SELECT pg_temp.many(:'h') AS heads_as_it_goes;
+SELECT pg_temp.heads();
+DROP TRIGGER regress_credit ON journal;
+DROP FUNCTION public.regress_credit();
+-- a batch rolled back with its subtransaction, then postings on the same accounts: a C
+-- transfer and another batch, in the same transaction
+CREATE FUNCTION pg_temp.rolled_back() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  gone text;
+BEGIN
+  BEGIN
+    gone := pg_temp.many(pg_temp.lay());
+    PERFORM 1 / 0;
+  EXCEPTION WHEN division_by_zero THEN NULL;
+  END;
+  PERFORM transfer_cea(4, 6, 2024, 1);
+  PERFORM transfer_cny(7, 5, 1);
+  RETURN gone || ' (rolled back); then ' || pg_temp.many(pg_temp.lay()) || '; ' || pg_temp.heads();
+END $$;
+SELECT max(entry_id) AS e0 FROM journal \gset
+SELECT pg_temp.rolled_back();
+SELECT count(*) AS rows_kept, count(DISTINCT posting_id) AS postings_kept FROM journal WHERE entry_id > :e0;
+SELECT pg_temp.heads();
+
 -- At the end: cash and units conserved, to the fen and the tonne, and the ledger verifies
 SELECT instrument, sum(balance) AS total, sum(held) AS held FROM holding GROUP BY 1 ORDER BY 1;
 SELECT * FROM verify_ledger();

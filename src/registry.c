@@ -730,9 +730,26 @@ registry_keep_plan(const char *sql, int nargs, Oid *argtypes)
  * the row again and, should the row lag behind the posting's legs, takes
  * the head from the account's last journal row, which under the lock is
  * the truth.
+ *
+ * A posting may have any number of accounts: the market's unified
+ * settlement (settle_batch, src/settlement.c) registers every account of a
+ * batch, thousands of them, and inserts all its journal rows with one
+ * statement.  The accounts are kept sorted by account_id (the order every
+ * posting locks them in, so registering is an append) and found by binary
+ * search, after a look at the one found last (the legs of one account are
+ * consecutive).  Up to CHAIN_POSTING_MAX of them live in the static
+ * chain_posting itself, so the posting path of posting.c never allocates;
+ * beyond that they move to chain_posting_cxt, which is reset when the
+ * posting ends: when it finishes, when its subtransaction rolls back and at
+ * the end of the transaction, whichever comes first.  registry_chain_finish
+ * writes the heads of up to two accounts with one statement of parameters
+ * and of more with one UPDATE over arrays (unnest), so a batch writes each
+ * account's head once however many legs it appended.  Nothing else changes:
+ * a posting still lives in one subtransaction, and the rules above about
+ * rollbacks and disturbed accounts hold for every account of it.
  */
 #define CHAIN_CACHE_SIZE	4096	/* a power of two */
-#define CHAIN_POSTING_MAX	4
+#define CHAIN_POSTING_MAX	4		/* accounts kept without allocating */
 
 typedef struct ChainHead
 {
@@ -764,7 +781,11 @@ typedef struct ChainPosting
 	SubTransactionId subxid;
 	int64		posting_id;		/* its posting row, inserted by its statement */
 	int			n;
-	ChainPostingAccount acc[CHAIN_POSTING_MAX];
+	int			cap;			/* room in acc */
+	int			last;			/* the entry found last (a hint) */
+	ChainPostingAccount *acc;	/* sorted by account_id: fixed, or palloc'd
+								 * in chain_posting_cxt */
+	ChainPostingAccount fixed[CHAIN_POSTING_MAX];
 } ChainPosting;
 
 /*
@@ -776,6 +797,7 @@ static ChainHead chain_heads[CHAIN_CACHE_SIZE];
 static uint64 chain_generation = 1;
 static uint64 chain_subxact_aborts = 0;
 static ChainPosting chain_posting;
+static MemoryContext chain_posting_cxt = NULL;
 
 /* The layout of journal rows, for the relation descriptor it was built for. */
 static JournalLayout *chain_layout = NULL;
@@ -792,6 +814,8 @@ static SPIPlanPtr head_update_plan = NULL;
 static SPIPlanPtr head_update_tid_plan = NULL;
 static SPIPlanPtr head_update_two_plan = NULL;
 static SPIPlanPtr head_update_two_id_plan = NULL;
+static SPIPlanPtr head_update_many_plan = NULL;
+static SPIPlanPtr head_update_many_tid_plan = NULL;
 
 static void
 chain_cache_forget(Datum arg, Oid relid)
@@ -805,6 +829,26 @@ chain_cache_forget(Datum arg, Oid relid)
 	journal_relid = InvalidOid;
 }
 
+/*
+ * chain_posting_end
+ *		Forget the posting being made, and free its accounts if they
+ *		outgrew the static array.
+ */
+static void
+chain_posting_end(void)
+{
+	chain_posting.lxid = InvalidLocalTransactionId;
+	chain_posting.n = 0;
+	chain_posting.last = 0;
+	if (chain_posting.acc != chain_posting.fixed)
+	{
+		chain_posting.acc = chain_posting.fixed;
+		chain_posting.cap = CHAIN_POSTING_MAX;
+		if (chain_posting_cxt != NULL)
+			MemoryContextReset(chain_posting_cxt);
+	}
+}
+
 /* a subtransaction that rolls back takes what it wrote with it */
 static void
 chain_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -814,7 +858,16 @@ chain_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		return;
 	chain_subxact_aborts++;
 	if (chain_posting.lxid == MyProc->lxid && chain_posting.subxid == mySubid)
-		chain_posting.lxid = InvalidLocalTransactionId;
+		chain_posting_end();
+}
+
+/* no posting outlives its transaction (one that failed never finished) */
+static void
+chain_xact_callback(XactEvent event, void *arg)
+{
+	if (chain_posting.lxid != InvalidLocalTransactionId ||
+		chain_posting.acc != chain_posting.fixed)
+		chain_posting_end();
 }
 
 static void
@@ -823,9 +876,12 @@ chain_cache_init(void)
 	if (!chain_callback_registered)
 	{
 		chain_cache_forget((Datum) 0, InvalidOid);
-		chain_posting.lxid = InvalidLocalTransactionId;
+		chain_posting.acc = chain_posting.fixed;
+		chain_posting.cap = CHAIN_POSTING_MAX;
+		chain_posting_end();
 		CacheRegisterRelcacheCallback(chain_cache_forget, (Datum) 0);
 		RegisterSubXactCallback(chain_subxact_callback, NULL);
+		RegisterXactCallback(chain_xact_callback, NULL);
 		chain_callback_registered = true;
 	}
 }
@@ -926,17 +982,53 @@ registry_chain_locked(int64 account_id, int64 seq, const bytea *hash,
 	chain_head_store(account_id, seq, (const uint8 *) VARDATA_ANY(hash), tid, false);
 }
 
+/*
+ * chain_posting_search
+ *		Binary search of the posting's accounts: whether account_id is one,
+ *		and its index, or where it would go.
+ */
+static bool
+chain_posting_search(int64 account_id, int *pos)
+{
+	int			lo = 0;
+	int			hi = chain_posting.n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int64		id = chain_posting.acc[mid].account_id;
+
+		if (id == account_id)
+		{
+			*pos = mid;
+			return true;
+		}
+		if (id < account_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos = lo;
+	return false;
+}
+
 /* the entry of an account in the posting being made, if any */
 static ChainPostingAccount *
 chain_posting_account(int64 account_id)
 {
+	int			pos;
+
 	if (chain_posting.lxid == InvalidLocalTransactionId ||
 		chain_posting.lxid != MyProc->lxid)
 		return NULL;
-	for (int i = 0; i < chain_posting.n; i++)
-		if (chain_posting.acc[i].account_id == account_id)
-			return &chain_posting.acc[i];
-	return NULL;
+	/* the legs of one account come one after another */
+	if (chain_posting.last < chain_posting.n &&
+		chain_posting.acc[chain_posting.last].account_id == account_id)
+		return &chain_posting.acc[chain_posting.last];
+	if (!chain_posting_search(account_id, &pos))
+		return NULL;
+	chain_posting.last = pos;
+	return &chain_posting.acc[pos];
 }
 
 /*
@@ -953,10 +1045,10 @@ void
 registry_chain_begin(int64 posting_id)
 {
 	chain_cache_init();
+	chain_posting_end();
 	chain_posting.lxid = MyProc->lxid;
 	chain_posting.subxid = GetCurrentSubTransactionId();
 	chain_posting.posting_id = posting_id;
-	chain_posting.n = 0;
 }
 
 /*
@@ -1405,11 +1497,11 @@ registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 {
 	ChainPostingAccount *a;
 	ChainHead  *h;
+	int			pos;
 
 	if (chain_posting.lxid != MyProc->lxid ||
 		chain_posting.subxid != GetCurrentSubTransactionId() ||
-		chain_posting.n >= CHAIN_POSTING_MAX ||
-		chain_posting_account(account_id) != NULL)
+		chain_posting_search(account_id, &pos))
 		return false;
 	h = chain_head_slot(account_id);
 	if (!chain_head_valid(h, account_id))
@@ -1418,7 +1510,35 @@ registry_chain_add(int64 account_id, int64 seq, const bytea *hash,
 			return false;
 		chain_head_store(account_id, seq, (const uint8 *) VARDATA_ANY(hash), tid, false);
 	}
-	a = &chain_posting.acc[chain_posting.n++];
+	if (chain_posting.n == chain_posting.cap)
+	{
+		/* more accounts than the static array holds: into the context */
+		int			cap;
+		ChainPostingAccount *grown;
+
+		if ((Size) chain_posting.cap * 4 > MaxAllocSize / sizeof(ChainPostingAccount))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a posting cannot have more than %d accounts", chain_posting.cap)));
+		cap = chain_posting.cap * 4;
+		if (chain_posting_cxt == NULL)
+			chain_posting_cxt = AllocSetContextCreate(TopMemoryContext,
+													  "carbonmkt chain posting",
+													  ALLOCSET_DEFAULT_SIZES);
+		grown = MemoryContextAlloc(chain_posting_cxt, cap * sizeof(ChainPostingAccount));
+		memcpy(grown, chain_posting.acc, chain_posting.n * sizeof(ChainPostingAccount));
+		if (chain_posting.acc != chain_posting.fixed)
+			pfree(chain_posting.acc);
+		chain_posting.acc = grown;
+		chain_posting.cap = cap;
+	}
+	/* in account_id order (registering in that order appends) */
+	if (pos < chain_posting.n)
+		memmove(&chain_posting.acc[pos + 1], &chain_posting.acc[pos],
+				(chain_posting.n - pos) * sizeof(ChainPostingAccount));
+	chain_posting.n++;
+	chain_posting.last = pos;
+	a = &chain_posting.acc[pos];
 	a->written_before = h->written;
 	a->account_id = account_id;
 	a->seq = h->seq;
@@ -1547,6 +1667,28 @@ prepare_head_plans(void)
 							   "RETURNING a.account_id, a.ctid",
 							   8, argtypes);
 	}
+	if (head_update_many_plan == NULL)
+	{
+		Oid			argtypes[3] = {INT8ARRAYOID, INT8ARRAYOID, BYTEAARRAYOID};
+
+		head_update_many_plan =
+			registry_keep_plan("UPDATE carbonmkt.account a SET head_seq = v.seq, head_hash = v.hash "
+							   "FROM unnest($1, $2, $3) v(account_id, seq, hash) "
+							   "WHERE a.account_id = v.account_id "
+							   "RETURNING a.account_id, a.ctid",
+							   3, argtypes);
+	}
+	if (head_update_many_tid_plan == NULL)
+	{
+		Oid			argtypes[4] = {INT8ARRAYOID, INT8ARRAYOID, BYTEAARRAYOID, TIDARRAYOID};
+
+		head_update_many_tid_plan =
+			registry_keep_plan("UPDATE carbonmkt.account a SET head_seq = v.seq, head_hash = v.hash "
+							   "FROM unnest($1, $2, $3, $4) v(account_id, seq, hash, tid) "
+							   "WHERE a.ctid = v.tid AND a.account_id + 0 = v.account_id "
+							   "RETURNING a.account_id, a.ctid",
+							   4, argtypes);
+	}
 }
 
 /*
@@ -1635,21 +1777,90 @@ write_head(int64 account_id, int64 seq, const uint8 *hash, const ItemPointerData
 }
 
 /*
+ * write_heads_many
+ *		Write the heads of more than two accounts of the posting with one
+ *		UPDATE over arrays: straight at the locked row versions when this
+ *		transaction wrote any of the rows before (see registry_chain_finish),
+ *		by key otherwise; a row version that moved on after all, by key.
+ *		Call within SPI.
+ */
+static void
+write_heads_many(ChainPostingAccount **acc, int n)
+{
+	Datum	   *ids = palloc(n * sizeof(Datum));
+	Datum	   *seqs = palloc(n * sizeof(Datum));
+	Datum	   *hashes = palloc(n * sizeof(Datum));
+	Datum	   *tids = palloc(n * sizeof(Datum));
+	Datum		args[4];
+	bool		by_tid = false;
+	int			ret;
+
+	for (int k = 0; k < n; k++)
+	{
+		bytea	   *h = palloc(VARHDRSZ + CHAIN_HASH_LEN);
+
+		SET_VARSIZE(h, VARHDRSZ + CHAIN_HASH_LEN);
+		memcpy(VARDATA(h), acc[k]->hash, CHAIN_HASH_LEN);
+		ids[k] = Int64GetDatum(acc[k]->account_id);
+		seqs[k] = Int64GetDatum(acc[k]->seq);
+		hashes[k] = PointerGetDatum(h);
+		tids[k] = PointerGetDatum(&acc[k]->tid);
+		by_tid |= acc[k]->written_before && ItemPointerIsValid(&acc[k]->tid);
+	}
+	args[0] = PointerGetDatum(construct_array(ids, n, INT8OID, sizeof(int64),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(seqs, n, INT8OID, sizeof(int64),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(hashes, n, BYTEAOID, -1, false, TYPALIGN_INT));
+	if (by_tid)
+		args[3] = PointerGetDatum(construct_array(tids, n, TIDOID, sizeof(ItemPointerData),
+												  false, TYPALIGN_SHORT));
+	ret = SPI_execute_plan(by_tid ? head_update_many_tid_plan : head_update_many_plan,
+						   args, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "advancing the heads of a posting failed: %s",
+			 SPI_result_code_string(ret));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		d_tid = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
+		ChainPostingAccount *a = chain_posting_account(id);
+
+		if (a == NULL || !a->pending)
+			elog(ERROR, "the head of account " INT64_FORMAT " was written twice", id);
+		chain_head_store(id, a->seq, a->hash, (ItemPointer) DatumGetPointer(d_tid), true);
+		a->pending = false;
+	}
+	for (int k = 0; k < n; k++)
+		if (acc[k]->pending)
+		{
+			write_head(acc[k]->account_id, acc[k]->seq, acc[k]->hash, NULL, NULL);
+			acc[k]->pending = false;
+		}
+}
+
+/*
  * registry_chain_finish
  *		Write the heads of the posting's accounts (those it appended to) into
- *		their rows, two with one statement, and end the posting.  Call within
- *		SPI, in the subtransaction of registry_chain_begin().
+ *		their rows, two with one statement of parameters and more with one
+ *		statement over arrays, and end the posting.  Call within SPI, in the
+ *		subtransaction of registry_chain_begin().
  */
 void
 registry_chain_finish(void)
 {
-	ChainPostingAccount *fast[2];
+	ChainPostingAccount *fast_few[CHAIN_POSTING_MAX];
+	ChainPostingAccount **fast = fast_few;
 	int			nfast = 0;
 
 	if (chain_posting.lxid != MyProc->lxid ||
 		chain_posting.subxid != GetCurrentSubTransactionId())
 		return;					/* a nested posting finished it; nothing waits */
 	prepare_head_plans();
+	if (chain_posting.n > CHAIN_POSTING_MAX)
+		fast = palloc(chain_posting.n * sizeof(ChainPostingAccount *));
 
 	for (int i = 0; i < chain_posting.n; i++)
 	{
@@ -1671,15 +1882,12 @@ registry_chain_finish(void)
 			chain_head_store(a->account_id, a->seq, a->hash, NULL, true);
 		}
 		else if (a->pending)
-		{
-			if (nfast < 2)
-				fast[nfast++] = a;
-			else
-				write_head(a->account_id, a->seq, a->hash, &a->tid, NULL);
-		}
+			fast[nfast++] = a;
 	}
 
-	if (nfast == 1)
+	if (nfast > 2)
+		write_heads_many(fast, nfast);
+	else if (nfast == 1)
 		write_head(fast[0]->account_id, fast[0]->seq, fast[0]->hash, &fast[0]->tid, NULL);
 	else if (nfast == 2)
 	{
@@ -1732,8 +1940,7 @@ registry_chain_finish(void)
 			if (!done[k])
 				write_head(fast[k]->account_id, fast[k]->seq, fast[k]->hash, NULL, NULL);
 	}
-	chain_posting.lxid = InvalidLocalTransactionId;
-	chain_posting.n = 0;
+	chain_posting_end();
 }
 
 /*
@@ -1994,16 +2201,24 @@ journal_chain(PG_FUNCTION_ARGS)
 	}
 	else if (in_posting)
 	{
+		ItemPointerData new_tid;
+
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		prepare_head_plans();
 		write_head(account_id, new_seq, (const uint8 *) VARDATA(new_hash), &head_tid,
-				   &posting->tid);
+				   &new_tid);
 		if (SPI_finish() != SPI_OK_FINISH)
 			elog(ERROR, "SPI_finish failed");
-		posting->seq = new_seq;
-		memcpy(posting->hash, VARDATA(new_hash), CHAIN_HASH_LEN);
-		posting->pending = false;
+		/* (looked up again: the statement ran triggers, which may post) */
+		posting = chain_posting_account(account_id);
+		if (posting != NULL)
+		{
+			ItemPointerCopy(&new_tid, &posting->tid);
+			posting->seq = new_seq;
+			memcpy(posting->hash, VARDATA(new_hash), CHAIN_HASH_LEN);
+			posting->pending = false;
+		}
 	}
 	else
 	{

@@ -23,7 +23,11 @@
  * and one per receiving account and asset.  The journal rows go through the
  * chain trigger (journal_chain, src/registry.c) like every other row, which
  * sets seq, prev_hash and hash and advances each account's head; the rows of
- * one account are consecutive, so the trigger reads each head once.
+ * one account are consecutive.  When no other trigger may fire for the rows
+ * (registry_chain_can_defer), the batch registers its accounts with the
+ * heads it read under their locks, the trigger advances them in memory and
+ * one UPDATE writes each account's head once after the INSERT (deferred
+ * heads, src/registry.c); otherwise the trigger writes each head as it goes.
  *
  * Only the market room may call it (carbonmkt.acting_room = 'market'): the
  * market has authorised the orders behind the holds by its own rules.
@@ -138,6 +142,10 @@ typedef struct BatchAccount
 	char	   *status;
 	bool		debited;		/* a hold of it is spent */
 	bool		credited;
+	/* its chain head, read under the lock (for deferred heads) */
+	int64		head_seq;
+	bytea	   *head_hash;		/* NULL if null */
+	ItemPointerData tid;		/* the locked row version */
 } BatchAccount;
 
 /* ----------------------------------------------------------------
@@ -169,7 +177,8 @@ static const SettlePlanDef settle_plan_defs[NUM_SETTLE_PLANS] = {
 	[SP_BEGIN] = {"SELECT b.posting_id, b.replay, b.ts, b.bdate "
 		"FROM carbonmkt._begin_posting('settle_batch', $1, $2) b", 2, {TEXTOID, TEXTOID}},
 	/* every account of the batch, locked in account_id order (the registry's fixed order) */
-	[SP_LOCK] = {"SELECT a.account_id, a.kind::text, a.status::text FROM carbonmkt.account a "
+	[SP_LOCK] = {"SELECT a.account_id, a.kind::text, a.status::text, a.head_seq, a.head_hash, a.ctid "
+		"FROM carbonmkt.account a "
 		"WHERE a.account_id IN (SELECT h.account_id FROM carbonmkt.hold h WHERE h.hold_id = ANY ($1) "
 		"UNION SELECT unnest($2::int8[])) "
 		"ORDER BY a.account_id FOR NO KEY UPDATE OF a", 2, {INT8ARRAYOID, INT8ARRAYOID}},
@@ -692,6 +701,7 @@ carbonmkt_settle_batch(PG_FUNCTION_ARGS)
 		Datum		v[2];
 		SPITupleTable *tt;
 		MemoryContext old;
+		Datum		d;
 
 		for (int i = 0; i < nholds; i++)
 			ids[i] = holds[i].hold_id;
@@ -708,6 +718,16 @@ carbonmkt_settle_batch(PG_FUNCTION_ARGS)
 			accounts[i].account_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 			accounts[i].kind = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
 			accounts[i].status = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+			accounts[i].head_seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+			if (isnull)
+				accounts[i].head_seq = -1;
+			d = SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull);
+			accounts[i].head_hash = isnull ? NULL : DatumGetByteaPCopy(d);
+			d = SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull);
+			if (isnull)
+				ItemPointerSetInvalid(&accounts[i].tid);
+			else
+				ItemPointerCopy((ItemPointer) DatumGetPointer(d), &accounts[i].tid);
 		}
 		MemoryContextSwitchTo(old);
 		SPI_freetuptable(tt);
@@ -1100,6 +1120,8 @@ carbonmkt_settle_batch(PG_FUNCTION_ARGS)
 		int64	   *jh = palloc(sizeof(int64) * nrows);
 		Datum		v[14];
 		char		nulls[14];
+		static const char *const row_kinds[3] = {"debit", "release", "credit"};
+		bool		defer;
 
 		for (int i = 0; i < nrows; i++)
 		{
@@ -1132,9 +1154,31 @@ carbonmkt_settle_batch(PG_FUNCTION_ARGS)
 		v[11] = int8_array_datum(jba, nrows);
 		v[12] = int8_array_datum(jha, nrows);
 		v[13] = int8_array_datum(jh, nrows);
+
+		/*
+		 * Deferred heads (registry.c, "What this backend knows about chain
+		 * heads"): when no trigger but the chain's can run while the rows go
+		 * in, the trigger advances each account's head in memory and
+		 * registry_chain_finish() writes all of them with one UPDATE, once
+		 * per account instead of once per row.  The accounts were locked
+		 * and their heads read above (step 4), in account_id order, and
+		 * nothing has appended to them since.  Otherwise each row's head is
+		 * written as it goes, as for any journal row.
+		 */
+		defer = registry_chain_can_defer(row_kinds, lengthof(row_kinds));
+		if (defer)
+		{
+			registry_chain_begin(posting_id);
+			for (int i = 0; i < naccounts; i++)
+				if (accounts[i].head_hash != NULL && accounts[i].head_seq >= 0)
+					(void) registry_chain_add(accounts[i].account_id, accounts[i].head_seq,
+											  accounts[i].head_hash, &accounts[i].tid);
+		}
 		if (settle_run(SP_WRITE_JOURNAL, v, nulls, SPI_OK_INSERT) != (uint64) nrows)
 			elog(ERROR, "settle_batch: %d journal rows to write but " UINT64_FORMAT " were inserted",
 				 nrows, SPI_processed);
+		if (defer)
+			registry_chain_finish();
 	}
 
 	if (SPI_finish() != SPI_OK_FINISH)
