@@ -356,13 +356,13 @@ RETURNS TABLE (price_date date, average_price_fen bigint, volume_t bigint, turno
                price_source text, source text)
 LANGUAGE sql STABLE AS
 $$
-    -- the market's daily statistics per product (_market_day: kept by end_of_day(), live for
-    -- a day not closed yet), summed over the jurisdiction's CEA products
+    -- the trade tape's statistics per product and day (_market_day_figures: integer sums in
+    -- fen, one pass), summed over the jurisdiction's CEA products
     WITH m AS (SELECT d.business_date AS day, sum(d.volume_t)::bigint AS volume_t,
                       round(sum(d.turnover_fen), 2) AS turnover_fen, sum(d.trades)::bigint AS trades
-                 FROM carbonmkt._market_day d JOIN carbonmkt.product pr ON pr.product_id = d.product_id
+                 FROM carbonmkt._market_day_figures d JOIN carbonmkt.product pr ON pr.product_id = d.product_id
                 WHERE pr.instrument = 'CEA' AND pr.jurisdiction = p_jurisdiction
-                  AND d.business_date BETWEEN p_from AND p_to AND d.trades > 0
+                  AND d.business_date BETWEEN p_from AND p_to
                 GROUP BY d.business_date)
     SELECT m.day, round(m.turnover_fen / m.volume_t)::bigint, m.volume_t, m.turnover_fen, m.trades, 'market',
            format('%s trade(s) of CEA on the exchange', m.trades)
@@ -374,7 +374,7 @@ $$
      WHERE r.price_date BETWEEN p_from AND p_to AND NOT EXISTS (SELECT 1 FROM m WHERE m.day = r.price_date)
 $$;
 COMMENT ON FUNCTION carbonmkt._daily_prices(text, date, date) IS
-  'Internal, THE price source of the compliance room: one row per day in [p_from, p_to] with a CEA price of the jurisdiction''s market: the market''s own trades where it traded (the trade tape''s daily statistics _market_day, every CEA product and mode: the day''s average transaction price = turnover / volume, price_source market), else a reference price recorded by hand (price_source reference_price, with its source).';
+  'Internal, THE price source of the compliance room: one row per day in [p_from, p_to] with a CEA price of the jurisdiction''s market: the market''s own trades where it traded (the trade tape''s statistics per product and day _market_day_figures, every CEA product and mode: the day''s average transaction price = turnover / volume, price_source market), else a reference price recorded by hand (price_source reference_price, with its source).';
 
 CREATE FUNCTION carbonmkt._average_price(p_jurisdiction text, p_from date, p_to date,
                                          OUT average_price_fen bigint, OUT price_source text,

@@ -1419,7 +1419,7 @@ SELECT t.product_id, t.business_date,
   FROM carbonmkt.trade t
  GROUP BY t.product_id, t.business_date;
 COMMENT ON VIEW carbonmkt._market_day_figures IS
-  'Internal: the trade tape''s statistics per product and day with trades (fen and t): open, high, low and last of listed agreement (挂牌协议: first and last by trade id), volume and turnover (price x quantity) per mode (listed, block, auction: NULL without trades of the mode) and in total, trades.  end_of_day() stores them in market_day_stats; bi_market_daily reads them live for a day not closed yet.';
+  'Internal: the trade tape''s statistics per product and day with trades (fen and t): open, high, low and last of listed agreement (挂牌协议: first and last by trade id), volume and turnover (price x quantity) per mode (listed, block, auction: NULL without trades of the mode) and in total, trades.  end_of_day() stores them in market_day_stats; bi_market_daily (through _market_day) reads them live for a day not closed yet, the compliance room''s price source (_daily_prices) for its CEA days.  Public market data.';
 
 CREATE TABLE carbonmkt.market_day_stats (
     product_id              int NOT NULL,
@@ -1453,15 +1453,17 @@ SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at
                             s.block_volume_t, s.block_turnover_fen, s.auction_volume_t, s.auction_turnover_fen,
                             s.volume_t, s.turnover_fen, s.trades
                        FROM carbonmkt.market_day_stats s
-                      WHERE s.product_id = d.product_id AND s.business_date = d.business_date AND d.closed_at IS NOT NULL
+                      WHERE s.product_id = d.product_id AND s.business_date = d.business_date
                      UNION ALL
                      SELECT f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t, f.listed_turnover_fen,
                             f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
                             f.volume_t, f.turnover_fen, f.trades
                        FROM carbonmkt._market_day_figures f
-                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date AND d.closed_at IS NULL) m ON true;
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date
+                        AND NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                                         WHERE s.product_id = d.product_id AND s.business_date = d.business_date)) m ON true;
 COMMENT ON VIEW carbonmkt._market_day IS
-  'Internal, public market data: every product_day (previous close, close, closed_at) with the day''s statistics in fen and t: a closed day''s row of market_day_stats, a day not closed yet computed from the tape (_market_day_figures, by index); NULLs and trades 0 without trades.  A filter on business_date reaches product_day.  Read by bi_market_daily and the compliance room''s price source (_daily_prices).';
+  'Internal, public market data: every product_day (previous close, close, closed_at) with the day''s statistics in fen and t: the row end_of_day() kept in market_day_stats, else (a day not closed yet) computed from the tape (_market_day_figures, by index); NULLs and trades 0 without trades.  A filter on business_date reaches product_day.  Read by bi_market_daily.';
 
 -- End of day ---------------------------------------------------------------------------------
 
@@ -1640,7 +1642,8 @@ COMMENT ON FUNCTION carbonmkt.average_price(text, date, date) IS
 -- through the SECURITY DEFINER functions above.
 
 GRANT SELECT ON carbonmkt.market_rule, carbonmkt.market_session, carbonmkt.trading_calendar, carbonmkt.trader_rule,
-                carbonmkt.product, carbonmkt.product_day, carbonmkt.market_day_stats, carbonmkt._market_day, carbonmkt.auction,
+                carbonmkt.product, carbonmkt.product_day, carbonmkt.market_day_stats, carbonmkt._market_day,
+                carbonmkt._market_day_figures, carbonmkt.auction,
                 carbonmkt.market_trades, carbonmkt.order_book_depth, carbonmkt.market_daily, carbonmkt.market_close
    TO PUBLIC;
 GRANT SELECT ON carbonmkt.market_order, carbonmkt.trade, carbonmkt.block_deal
