@@ -1151,6 +1151,31 @@ SELECT k.participant_id, k.year,
 COMMENT ON VIEW carbonmkt.allocation_result IS
   'Per participant and year: pre-allocation, final allocation (NULL until final), the allocation room''s adjustments (closure, ...), allocated_t = final (else pre-allocation) + adjustments; the compliance room''s reductions (allocation_adjustment): borrowed_t (delivered early by borrowing, 预支), penalty_cut_t (核减, in force), adjustment_t = both; entitlement_t = allocated_t - penalty_cut_t; issued_t = CEA of the year moved to the unit, net (allocation postings and borrowing); owed_t (deducted but not held); pending_t = what the allocation room has still to post for the reductions (applied by the next run of the year, or by settle_allocation_adjustments once final).  issued_t - owed_t + pending_t = entitlement_t.  The compliance room reads allocations here (allocated_t: the gap cap and the borrowing gap).';
 
+-- The allocated figures alone, for readers that need nothing else (the compliance room reads
+-- them per unit and period: the gap cap, the borrowing gap, the offset bases).  Same figures
+-- as allocation_result's allocated_t, initial and is_final, without the postings' and the
+-- reductions' sums: per key two index lookups, and filters on participant_id and year reach
+-- both branches (grouping columns), so a per-unit read scans only that unit's rows.
+CREATE VIEW carbonmkt._allocated_by_year WITH (security_invoker = true) AS
+SELECT x.participant_id, x.year, sum(x.allocated_t)::bigint AS allocated_t, sum(x.initial_t)::bigint AS initial_t,
+       bool_or(x.is_final) AS is_final
+  FROM (SELECT a.participant_id, a.year,
+               coalesce(max(a.tonnes) FILTER (WHERE a.stage = 'final'),
+                        max(a.tonnes) FILTER (WHERE a.stage = 'preallocation')) AS allocated_t,
+               coalesce(max(a.tonnes) FILTER (WHERE a.stage = 'preallocation'),
+                        max(a.tonnes) FILTER (WHERE a.stage = 'final')) AS initial_t,
+               bool_or(a.stage = 'final') AS is_final
+          FROM carbonmkt.allocation a
+         GROUP BY a.participant_id, a.year
+        UNION ALL
+        SELECT p.participant_id, p.year, sum(p.entitlement_t), 0, false
+          FROM carbonmkt.allocation_posting p
+         WHERE p.kind = 'adjustment'
+         GROUP BY p.participant_id, p.year) x
+ GROUP BY x.participant_id, x.year;
+COMMENT ON VIEW carbonmkt._allocated_by_year IS
+  'Internal: per participant and year with an allocation or an adjustment (closure, ...): allocated_t = final allocation (else pre-allocation) + the allocation room''s adjustments, initial_t = pre-allocation (else final allocation), is_final: the same figures as allocation_result''s allocated_t, coalesce(preallocated_t, final_t) and is_final, read by index per unit (the compliance room''s _allocation_source).  A year without either has no row: allocation 0 (allocation_result may have a row with allocated_t 0 for it, e.g. only a compliance reduction).';
+
 CREATE FUNCTION carbonmkt._pending_t(p_participant bigint, p_year int) RETURNS bigint
 LANGUAGE sql STABLE AS
 $$ SELECT coalesce((SELECT r.pending_t FROM carbonmkt.allocation_result r

@@ -356,12 +356,14 @@ RETURNS TABLE (price_date date, average_price_fen bigint, volume_t bigint, turno
                price_source text, source text)
 LANGUAGE sql STABLE AS
 $$
-    WITH m AS (SELECT t.business_date AS day, sum(t.quantity)::bigint AS volume_t, sum(t.value_cny) * 100 AS turnover_fen,
-                      count(*) AS trades
-                 FROM carbonmkt.market_trades t JOIN carbonmkt.product pr ON pr.code = t.product
+    -- the trade tape's statistics per product and day (_market_day_figures: integer sums in
+    -- fen, one pass), summed over the jurisdiction's CEA products
+    WITH m AS (SELECT d.business_date AS day, sum(d.volume_t)::bigint AS volume_t,
+                      round(sum(d.turnover_fen), 2) AS turnover_fen, sum(d.trades)::bigint AS trades
+                 FROM carbonmkt._market_day_figures d JOIN carbonmkt.product pr ON pr.product_id = d.product_id
                 WHERE pr.instrument = 'CEA' AND pr.jurisdiction = p_jurisdiction
-                  AND t.business_date BETWEEN p_from AND p_to
-                GROUP BY t.business_date)
+                  AND d.business_date BETWEEN p_from AND p_to
+                GROUP BY d.business_date)
     SELECT m.day, round(m.turnover_fen / m.volume_t)::bigint, m.volume_t, m.turnover_fen, m.trades, 'market',
            format('%s trade(s) of CEA on the exchange', m.trades)
       FROM m
@@ -372,7 +374,7 @@ $$
      WHERE r.price_date BETWEEN p_from AND p_to AND NOT EXISTS (SELECT 1 FROM m WHERE m.day = r.price_date)
 $$;
 COMMENT ON FUNCTION carbonmkt._daily_prices(text, date, date) IS
-  'Internal, THE price source of the compliance room: one row per day in [p_from, p_to] with a CEA price of the jurisdiction''s market: the market''s own trades where it traded (the public trade tape market_trades, every CEA product and mode: the day''s average transaction price = turnover / volume, price_source market), else a reference price recorded by hand (price_source reference_price, with its source).';
+  'Internal, THE price source of the compliance room: one row per day in [p_from, p_to] with a CEA price of the jurisdiction''s market: the market''s own trades where it traded (the trade tape''s statistics per product and day _market_day_figures, every CEA product and mode: the day''s average transaction price = turnover / volume, price_source market), else a reference price recorded by hand (price_source reference_price, with its source).';
 
 CREATE FUNCTION carbonmkt._average_price(p_jurisdiction text, p_from date, p_to date,
                                          OUT average_price_fen bigint, OUT price_source text,
@@ -486,9 +488,11 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
                              bool_or(ce.basis = 'estimated') AS estimated
                         FROM carbonmkt.confirmed_emission ce
                        WHERE ce.participant_id = p.participant_id AND ce.year BETWEEN pr.first_year AND pr.last_year) e
+  -- (the allocation by the allocation room's slim _allocated_by_year: the same allocated_t,
+  -- initial_t and is_final as _allocation_source, by index, without allocation_result's sums)
   CROSS JOIN LATERAL (SELECT sum(a.allocated_t)::bigint AS allocated_t, sum(a.initial_t)::bigint AS initial_t,
                              count(*) FILTER (WHERE a.is_final) = pr.last_year - pr.first_year + 1 AS allocation_final
-                        FROM carbonmkt._allocation_source a
+                        FROM carbonmkt._allocated_by_year a
                        WHERE a.participant_id = p.participant_id AND a.year BETWEEN pr.first_year AND pr.last_year) al
   LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
   LEFT JOIN (SELECT b.participant_id, b.period, sum(b.tonnes)::bigint AS borrowed_t

@@ -1395,6 +1395,76 @@ $$;
 COMMENT ON FUNCTION carbonmkt.cancel_auction(bigint) IS
   'Cancels an auction that has not closed: the lot and every bid are released.  The exchange or the announcer.';
 
+-- Daily statistics (RULES.md 5: open, high, low, close, volume, turnover) ------------------
+-- _market_day_figures computes them from the trade tape, per product and day (a filter on
+-- product_id and business_date reaches the index trade_product_day); end_of_day() keeps
+-- them in market_day_stats in the transaction that closes the day, after which the day
+-- takes no more trades (the matcher checks product_day.closed_at under the day's row lock).
+-- bi_market_daily reads the stored row of a closed day and computes an open day live.
+
+CREATE VIEW carbonmkt._market_day_figures AS
+SELECT t.product_id, t.business_date,
+       (array_agg(t.price_fen ORDER BY t.trade_id) FILTER (WHERE t.mode = 'listed'))[1] AS open_fen,
+       max(t.price_fen) FILTER (WHERE t.mode = 'listed') AS high_fen,
+       min(t.price_fen) FILTER (WHERE t.mode = 'listed') AS low_fen,
+       (array_agg(t.price_fen ORDER BY t.trade_id DESC) FILTER (WHERE t.mode = 'listed'))[1] AS last_fen,
+       (sum(t.quantity) FILTER (WHERE t.mode = 'listed'))::bigint AS listed_volume_t,
+       (sum(t.price_fen * t.quantity) FILTER (WHERE t.mode = 'listed'))::bigint AS listed_turnover_fen,
+       (sum(t.quantity) FILTER (WHERE t.mode = 'block'))::bigint AS block_volume_t,
+       (sum(t.price_fen * t.quantity) FILTER (WHERE t.mode = 'block'))::bigint AS block_turnover_fen,
+       (sum(t.quantity) FILTER (WHERE t.mode = 'auction'))::bigint AS auction_volume_t,
+       (sum(t.price_fen * t.quantity) FILTER (WHERE t.mode = 'auction'))::bigint AS auction_turnover_fen,
+       sum(t.quantity)::bigint AS volume_t, sum(t.price_fen * t.quantity)::bigint AS turnover_fen,
+       count(*) AS trades
+  FROM carbonmkt.trade t
+ GROUP BY t.product_id, t.business_date;
+COMMENT ON VIEW carbonmkt._market_day_figures IS
+  'Internal: the trade tape''s statistics per product and day with trades (fen and t): open, high, low and last of listed agreement (挂牌协议: first and last by trade id), volume and turnover (price x quantity) per mode (listed, block, auction: NULL without trades of the mode) and in total, trades.  end_of_day() stores them in market_day_stats; bi_market_daily (through _market_day) reads them live for a day not closed yet, the compliance room''s price source (_daily_prices) for its CEA days.  Public market data.';
+
+CREATE TABLE carbonmkt.market_day_stats (
+    product_id              int NOT NULL,
+    business_date           date NOT NULL,
+    open_fen                bigint,
+    high_fen                bigint,
+    low_fen                 bigint,
+    last_fen                bigint,
+    listed_volume_t         bigint,
+    listed_turnover_fen     bigint,
+    block_volume_t          bigint,
+    block_turnover_fen      bigint,
+    auction_volume_t        bigint,
+    auction_turnover_fen    bigint,
+    volume_t                bigint,
+    turnover_fen            bigint,
+    trades                  bigint NOT NULL CHECK (trades >= 0),
+    PRIMARY KEY (product_id, business_date),
+    FOREIGN KEY (product_id, business_date) REFERENCES carbonmkt.product_day
+);
+COMMENT ON TABLE carbonmkt.market_day_stats IS
+  'Daily statistics of a closed trading day per product (日行情), the row of _market_day_figures (NULLs and trades 0 without trades) written by end_of_day() in the transaction that closes the day (product_day.closed_at): after the close the day takes no trades, so the row stays the tape''s.  Read by bi_market_daily; public market data.';
+
+CREATE VIEW carbonmkt._market_day AS
+SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
+       m.open_fen, m.high_fen, m.low_fen, m.last_fen, m.listed_volume_t, m.listed_turnover_fen,
+       m.block_volume_t, m.block_turnover_fen, m.auction_volume_t, m.auction_turnover_fen,
+       m.volume_t, m.turnover_fen, coalesce(m.trades, 0) AS trades
+  FROM carbonmkt.product_day d
+  LEFT JOIN LATERAL (SELECT s.open_fen, s.high_fen, s.low_fen, s.last_fen, s.listed_volume_t, s.listed_turnover_fen,
+                            s.block_volume_t, s.block_turnover_fen, s.auction_volume_t, s.auction_turnover_fen,
+                            s.volume_t, s.turnover_fen, s.trades
+                       FROM carbonmkt.market_day_stats s
+                      WHERE s.product_id = d.product_id AND s.business_date = d.business_date
+                     UNION ALL
+                     SELECT f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t, f.listed_turnover_fen,
+                            f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
+                            f.volume_t, f.turnover_fen, f.trades
+                       FROM carbonmkt._market_day_figures f
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date
+                        AND NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                                         WHERE s.product_id = d.product_id AND s.business_date = d.business_date)) m ON true;
+COMMENT ON VIEW carbonmkt._market_day IS
+  'Internal, public market data: every product_day (previous close, close, closed_at) with the day''s statistics in fen and t: the row end_of_day() kept in market_day_stats, else (a day not closed yet) computed from the tape (_market_day_figures, by index); NULLs and trades 0 without trades.  A filter on business_date reaches product_day.  Read by bi_market_daily.';
+
 -- End of day ---------------------------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.end_of_day(business_date date DEFAULT NULL, product text DEFAULT NULL)
@@ -1456,6 +1526,13 @@ BEGIN
             UPDATE carbonmkt.product_day y SET close_fen = coalesce(vwap, y.prev_close_fen), closed_at = carbonmkt.clock_now()
              WHERE y.product_id = p.product_id AND y.business_date = d
             RETURNING * INTO dayrow;
+            -- the day's statistics, kept with the close (no trades after it)
+            INSERT INTO carbonmkt.market_day_stats
+            SELECT p.product_id, d, f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t,
+                   f.listed_turnover_fen, f.block_volume_t, f.block_turnover_fen, f.auction_volume_t,
+                   f.auction_turnover_fen, f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
+              FROM (SELECT 1) one
+              LEFT JOIN carbonmkt._market_day_figures f ON f.product_id = p.product_id AND f.business_date = d;
         END IF;
         product_code := p.code;
         day := d;
@@ -1468,7 +1545,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.end_of_day(date, text) IS
-  'Closes a trading day (收盘) per product: closes auctions whose window ended (cancels the others), expires block deals not accepted and every live order (releasing its hold), and fixes the closing price = volume-weighted average price of the day''s listed-agreement trades, else the previous close.  No more orders that day afterwards.  Idempotent.  Exchange or registry staff only.';
+  'Closes a trading day (收盘) per product: closes auctions whose window ended (cancels the others), expires block deals not accepted and every live order (releasing its hold), and fixes the closing price = volume-weighted average price of the day''s listed-agreement trades, else the previous close, with the day''s statistics (market_day_stats).  No more orders that day afterwards.  Idempotent.  Exchange or registry staff only.';
 
 -- Market data -------------------------------------------------------------------------------
 
@@ -1565,7 +1642,8 @@ COMMENT ON FUNCTION carbonmkt.average_price(text, date, date) IS
 -- through the SECURITY DEFINER functions above.
 
 GRANT SELECT ON carbonmkt.market_rule, carbonmkt.market_session, carbonmkt.trading_calendar, carbonmkt.trader_rule,
-                carbonmkt.product, carbonmkt.product_day, carbonmkt.auction,
+                carbonmkt.product, carbonmkt.product_day, carbonmkt.market_day_stats, carbonmkt._market_day,
+                carbonmkt._market_day_figures, carbonmkt.auction,
                 carbonmkt.market_trades, carbonmkt.order_book_depth, carbonmkt.market_daily, carbonmkt.market_close
    TO PUBLIC;
 GRANT SELECT ON carbonmkt.market_order, carbonmkt.trade, carbonmkt.block_deal

@@ -4,8 +4,8 @@
 -- participant's login sees its own unit, a provincial authority its province) and the
 -- registry ledger.  Runs after access.sql: the grants at the end are final.
 --
--- Market statistics per day read the market room's public views (market_close,
--- market_trades).  MRV's own data-quality view is the MRV room's; bi_emissions_coverage
+-- Market statistics per day read the market room's product_day and the daily statistics
+-- end_of_day() keeps (market_day_stats; live from the tape for a day not closed yet).  MRV's own data-quality view is the MRV room's; bi_emissions_coverage
 -- is what can be computed from confirmed emissions alone.
 -------------------------------------------------------------------------------
 
@@ -147,39 +147,33 @@ SELECT d.price_date, d.average_price_fen, round(d.average_price_fen / 100.0, 2) 
 COMMENT ON VIEW carbonmkt.bi_price_history IS
   'BI: CEA average price per day of the national market (fen and CNY per tonne) with volume: the market''s own trades where it traded (price_source market: turnover / volume of every CEA trade of the day, from the trade tape market_trades), else the reference price recorded by hand (price_source reference_price, with its source).  The price source of the Decree 775 penalties.';
 
--- market statistics per day (RULES.md 5: open, high, low, close, volume, turnover)
+-- market statistics per day (RULES.md 5: open, high, low, close, volume, turnover), from the
+-- market's _market_day: a closed day from the row end_of_day() kept (market_day_stats), a day
+-- not closed yet live from the tape by index; a filter on trade_date reaches both.
 CREATE VIEW carbonmkt.bi_market_daily AS
-WITH m AS (     -- the trade tape per product and day, one pass without sorting
-    SELECT t.product, t.business_date,
-           min(t.trade_id) FILTER (WHERE t.mode = 'listed') AS first_id,
-           max(t.trade_id) FILTER (WHERE t.mode = 'listed') AS last_id,
-           max(t.price) FILTER (WHERE t.mode = 'listed') AS high, min(t.price) FILTER (WHERE t.mode = 'listed') AS low,
-           coalesce(sum(t.quantity) FILTER (WHERE t.mode = 'listed'), 0)::bigint AS listed_volume_t,
-           coalesce(sum(t.value_cny) FILTER (WHERE t.mode = 'listed'), 0) AS listed_turnover_cny,
-           coalesce(sum(t.quantity) FILTER (WHERE t.mode = 'block'), 0)::bigint AS block_volume_t,
-           coalesce(sum(t.value_cny) FILTER (WHERE t.mode = 'block'), 0) AS block_turnover_cny,
-           coalesce(sum(t.quantity) FILTER (WHERE t.mode = 'auction'), 0)::bigint AS auction_volume_t,
-           coalesce(sum(t.value_cny) FILTER (WHERE t.mode = 'auction'), 0) AS auction_turnover_cny,
-           sum(t.quantity)::bigint AS volume_t, sum(t.value_cny) AS turnover_cny, count(*) AS trades
-      FROM carbonmkt.market_trades t
-     GROUP BY t.product, t.business_date)
-SELECT c.business_date AS trade_date, pr.code AS product, pr.instrument, pr.vintage, nullif(pr.project, '') AS project,
-       c.previous_close AS previous_close_cny, c.close AS close_cny, c.final AS close_final,
+SELECT m.business_date AS trade_date, pr.code AS product, pr.instrument, pr.vintage, nullif(pr.project, '') AS project,
+       c.previous_close AS previous_close_cny, c.close AS close_cny, m.closed_at IS NOT NULL AS close_final,
        c.close - c.previous_close AS change_cny,
        round((c.close - c.previous_close) / c.previous_close, 4) AS change_rate,
-       fo.price AS open_cny, m.high AS high_cny, m.low AS low_cny, lo.price AS last_cny,
-       coalesce(m.listed_volume_t, 0) AS listed_volume_t, coalesce(m.listed_turnover_cny, 0) AS listed_turnover_cny,
-       coalesce(m.block_volume_t, 0) AS block_volume_t, coalesce(m.block_turnover_cny, 0) AS block_turnover_cny,
-       coalesce(m.auction_volume_t, 0) AS auction_volume_t, coalesce(m.auction_turnover_cny, 0) AS auction_turnover_cny,
-       coalesce(m.volume_t, 0) AS volume_t, coalesce(m.turnover_cny, 0) AS turnover_cny, coalesce(m.trades, 0) AS trades,
-       round(m.turnover_cny / nullif(m.volume_t, 0), 2) AS average_price_cny
-  FROM carbonmkt.market_close c
-  JOIN carbonmkt.product pr ON pr.code = c.product
-  LEFT JOIN m ON m.product = c.product AND m.business_date = c.business_date
-  LEFT JOIN carbonmkt.market_trades fo ON fo.trade_id = m.first_id      -- the open: first listed trade
-  LEFT JOIN carbonmkt.market_trades lo ON lo.trade_id = m.last_id;      -- the last listed trade
+       (m.open_fen / 100.0)::numeric(14, 2) AS open_cny,
+       ((m.high_fen / 100.0)::numeric(14, 2))::numeric AS high_cny, ((m.low_fen / 100.0)::numeric(14, 2))::numeric AS low_cny,
+       (m.last_fen / 100.0)::numeric(14, 2) AS last_cny,
+       coalesce(m.listed_volume_t, 0) AS listed_volume_t, coalesce(round(m.listed_turnover_fen / 100.0, 2), 0) AS listed_turnover_cny,
+       coalesce(m.block_volume_t, 0) AS block_volume_t, coalesce(round(m.block_turnover_fen / 100.0, 2), 0) AS block_turnover_cny,
+       coalesce(m.auction_volume_t, 0) AS auction_volume_t,
+       coalesce(round(m.auction_turnover_fen / 100.0, 2), 0) AS auction_turnover_cny,
+       coalesce(m.volume_t, 0) AS volume_t, coalesce(round(m.turnover_fen / 100.0, 2), 0) AS turnover_cny,
+       m.trades,
+       round(round(m.turnover_fen / 100.0, 2) / nullif(m.volume_t, 0), 2) AS average_price_cny
+  FROM carbonmkt._market_day m
+  JOIN carbonmkt.product pr ON pr.product_id = m.product_id
+  -- the official close as market_close has it: fixed by end_of_day(), else the VWAP so far
+  -- of listed agreement, else the previous close
+  CROSS JOIN LATERAL (SELECT (m.prev_close_fen / 100.0)::numeric(14, 2) AS previous_close,
+                             (coalesce(m.close_fen, round(m.listed_turnover_fen::numeric / m.listed_volume_t)::bigint,
+                                       m.prev_close_fen) / 100.0)::numeric(14, 2) AS close) c;
 COMMENT ON VIEW carbonmkt.bi_market_daily IS
-  'BI: market statistics per trading day and product (CEA by vintage, CCER by project and vintage), from the market''s public views market_close and market_trades (the trade tape; the same figures as market_daily) (RULES.md 5, [S1 Art. 35]): previous close, official close (收盘价: the VWAP of the day''s listed-agreement trades, else the previous close) and whether end_of_day() fixed it, change against the previous close, open, high, low and last of listed agreement (挂牌协议), volume and turnover of listed agreement, block agreement (大宗协议) and one-way bidding (单向竞价) and in total, trades, and the average price of all trades (turnover / volume).  Prices and money in CNY, volumes in tonnes.  One row per product and day with market activity (the market''s product_day: a day''s first order creates it, and every trade follows an order of its day).';
+  'BI: market statistics per trading day and product (CEA by vintage, CCER by project and vintage), the figures of the market''s public views market_close and market_trades (the trade tape; the same figures as market_daily), kept per closed day by end_of_day() (market_day_stats) and computed live for a day not closed yet (RULES.md 5, [S1 Art. 35]): previous close, official close (收盘价: the VWAP of the day''s listed-agreement trades, else the previous close) and whether end_of_day() fixed it, change against the previous close, open, high, low and last of listed agreement (挂牌协议), volume and turnover of listed agreement, block agreement (大宗协议) and one-way bidding (单向竞价) and in total, trades, and the average price of all trades (turnover / volume).  Prices and money in CNY, volumes in tonnes.  One row per product and day with market activity (the market''s product_day: a day''s first order creates it, and every trade follows an order of its day).';
 COMMENT ON COLUMN carbonmkt.bi_market_daily.trade_date IS 'Business (trading) day.';
 COMMENT ON COLUMN carbonmkt.bi_market_daily.product IS 'Product code, e.g. CEA2024.';
 COMMENT ON COLUMN carbonmkt.bi_market_daily.instrument IS 'CEA or CCER.';

@@ -9,7 +9,8 @@
 -- (150,000 CEA trades between units) are inserted directly, as journal volume for the
 -- views to read past (they do not move holdings; the views do not read them), and the
 -- exchange's trade tape of 2025 (150,000 trades of CEA2021-CEA2025 on 245 trading days,
--- with the products' day rows), inserted directly for the market views to read.
+-- with the products' day rows, closed, and the daily statistics end_of_day() keeps with
+-- each close), inserted directly for the market views to read.
 --
 -- Then, per view: the full result (every column: count(*) and sum(length(row::text)))
 -- and a typical dashboard query, each timed in the server (clock_timestamp() around
@@ -216,6 +217,14 @@ BEGIN
       FROM generate_series(1, current_setting('bench.trades')::int) i
       JOIN bench_day b ON b.k = 1 + i % (SELECT count(*) FROM bench_day)
       JOIN product p ON p.code = 'CEA' || (2021 + i % 5);
+    -- the daily statistics end_of_day() keeps with each close (market_day_stats)
+    INSERT INTO market_day_stats
+    SELECT d.product_id, d.business_date, f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t,
+           f.listed_turnover_fen, f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
+           f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
+      FROM product_day d
+      LEFT JOIN _market_day_figures f ON f.product_id = d.product_id AND f.business_date = d.business_date
+     WHERE d.closed_at IS NOT NULL;
     INSERT INTO build_times VALUES ('market tape (' || current_setting('bench.trades') || ' trades)', extract(epoch FROM clock_timestamp() - t0));
 END $$;
 SET session_replication_role = origin;

@@ -7,7 +7,7 @@
 -- within its limits, every running total equal to the journal, the ledger intact; then
 -- the period is closed and the sanctions checked against the rule.  Rolled back at the end.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 SET LOCAL search_path = carbonmkt, public;
 SET LOCAL carbonmkt.clock = '2025-06-02 10:00:00+08';
 SELECT setseed(0.42);
@@ -156,6 +156,12 @@ SELECT set_eq($$SELECT participant_id, period, instrument, vintage, project, ton
               $$SELECT a.participant_id, j.period, j.instrument, j.vintage, j.project, -sum(j.amount)
                   FROM journal j JOIN account a USING (account_id) WHERE j.kind = 'surrender' GROUP BY 1, 2, 3, 4, 5$$,
               'surrender_detail equals the journal per unit, period and asset');
+SELECT set_eq($$SELECT participant_id, year, allocated_t, initial_t, is_final FROM _allocated_by_year$$,
+              $$SELECT participant_id, year, allocated_t, coalesce(preallocated_t, final_t, 0), is_final FROM allocation_result r
+                 WHERE EXISTS (SELECT 1 FROM allocation a WHERE (a.participant_id, a.year) = (r.participant_id, r.year))
+                    OR EXISTS (SELECT 1 FROM allocation_posting p
+                                WHERE (p.participant_id, p.year, p.kind) = (r.participant_id, r.year, 'adjustment'))$$,
+              'the obligations'' slim allocation figures are allocation_result''s (every year with an allocation or adjustment)');
 SELECT set_eq($$SELECT participant_id, year, allocated_t FROM _allocation_source$$,
               $$SELECT participant_id, year, allocated_t FROM allocation_result$$,
               'the allocation source is the allocation room''s allocation_result');

@@ -8,7 +8,7 @@
 -- tonne (buyer + seller + fees), every order and hold ended exactly once, every fill
 -- respects its limits, the band and self-trade prevention.  Everything is rolled back.
 BEGIN;
-SELECT plan(27);
+SELECT plan(30);
 SET LOCAL search_path = carbonmkt, public;
 SELECT setseed(0.42);
 
@@ -272,6 +272,33 @@ SELECT is_empty($$SELECT s.order_id FROM market_order s
                                         WHERE u.participant_id = s.participant_id)
                                       + (SELECT coalesce(sum(t.quantity), 0) FROM trade t WHERE t.seller_id = s.participant_id)$$,
                 'no sell exceeded what its party ever held');
+
+-- Daily statistics kept by end_of_day -----------------------------------------------------------
+SELECT set_eq($$SELECT product_id, business_date FROM market_day_stats$$,
+              $$SELECT product_id, business_date FROM product_day WHERE closed_at IS NOT NULL$$,
+              'end_of_day kept the statistics of every closed day, and only of those');
+SELECT is_empty($$SELECT s.product_id, s.business_date FROM market_day_stats s
+                   LEFT JOIN _market_day_figures f USING (product_id, business_date)
+                   WHERE (s.open_fen, s.high_fen, s.low_fen, s.last_fen, s.listed_volume_t, s.listed_turnover_fen,
+                          s.block_volume_t, s.block_turnover_fen, s.auction_volume_t, s.auction_turnover_fen,
+                          s.volume_t, s.turnover_fen, s.trades)
+                         IS DISTINCT FROM
+                         (f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t, f.listed_turnover_fen,
+                          f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
+                          f.volume_t, f.turnover_fen, coalesce(f.trades, 0))$$,
+                'the kept statistics are the trade tape''s');
+SELECT is_empty($$SELECT b.trade_date, b.product FROM bi_market_daily b
+                   JOIN market_close c ON (c.product, c.business_date) = (b.product, b.trade_date)
+                   LEFT JOIN market_daily l ON (l.product, l.business_date, l.mode) = (b.product, b.trade_date, 'listed')
+                   LEFT JOIN (SELECT product, business_date, sum(volume) AS volume, sum(turnover_cny) AS turnover, sum(trades) AS trades
+                                FROM market_daily GROUP BY 1, 2) a ON (a.product, a.business_date) = (b.product, b.trade_date)
+                   WHERE (b.close_cny, b.previous_close_cny, b.close_final, b.open_cny, b.high_cny, b.low_cny, b.last_cny,
+                          b.listed_volume_t, b.listed_turnover_cny, b.volume_t, b.turnover_cny, b.trades)
+                         IS DISTINCT FROM
+                         (c.close, c.previous_close, c.final, l.open, l.high, l.low, l.last, coalesce(l.volume, 0),
+                          coalesce(l.turnover_cny, 0), coalesce(a.volume, 0), coalesce(a.turnover, 0), coalesce(a.trades, 0))
+                      OR (SELECT count(*) FROM bi_market_daily) <> (SELECT count(*) FROM product_day)$$,
+                'bi_market_daily (kept statistics) agrees with market_close and market_daily (the tape)');
 
 SELECT * FROM finish();
 ROLLBACK;
