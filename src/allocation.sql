@@ -1491,24 +1491,9 @@ BEGIN
 
     -- what each unit gets: the pre-allocation net of the compliance room's reductions of
     -- the year (borrowing delivered early, penalty cuts): allocation_result.pending_t
-    IF to_regclass('pg_temp.alloc_net') IS NULL THEN
-        CREATE TEMP TABLE alloc_net (participant_id bigint, province char(6), net bigint, borrowed bigint, cut bigint)
-            ON COMMIT DROP;
-    END IF;
-    TRUNCATE alloc_net;
-    INSERT INTO alloc_net
-    SELECT a.participant_id, p.province, r.pending_t, r.borrowed_t, r.penalty_cut_t
-      FROM carbonmkt.allocation a JOIN carbonmkt.participant p USING (participant_id)
-      JOIN carbonmkt.allocation_result r ON (r.participant_id, r.year) = (a.participant_id, a.year)
-     WHERE a.run_id = run;
-    -- issue what each province's allocation account lacks, once per province
-    FOR r IN SELECT n.province, sum(n.net)::bigint AS total
-               FROM alloc_net n WHERE n.net > 0 GROUP BY n.province ORDER BY n.province LOOP
-        PERFORM carbonmkt._ensure_available(carbonmkt._allocation_account(r.province), preallocate.year, r.total,
-                                            format('carbonmkt:alloc:%s:%s:preallocation:run%s:%s', preallocate.jurisdiction,
-                                                   preallocate.year, run, r.province),
-                                            format('%s pre-allocation (预分配), run %s', preallocate.year, run));
-    END LOOP;
+    PERFORM carbonmkt._alloc_net_of_run(run);
+    PERFORM carbonmkt._alloc_net_provide(run, preallocate.year, preallocate.jurisdiction, 'preallocation',
+                                         format('%s pre-allocation (预分配), run %s', preallocate.year, run));
     FOR r IN SELECT n.* FROM alloc_net n WHERE n.net <> 0 ORDER BY n.participant_id LOOP
         PERFORM carbonmkt._post_entry(run, r.participant_id, preallocate.year, preallocate.jurisdiction,
                                       'preallocation', r.net, NULL, NULL, carbonmkt._net_memo(r.borrowed, r.cut));
@@ -1529,6 +1514,57 @@ END
 $$;
 COMMENT ON FUNCTION carbonmkt.preallocate(int, char, text, boolean) IS
   'Pre-allocation (预分配) of a year by the year''s rule (2021-22: 70% of the 2021 verified emissions) for every covered key emitting unit of a province (or all): issues what the province''s allocation account lacks, transfers each unit its amount, records the run.  Idempotent: a unit is pre-allocated at most once per year.  preview => true computes without recording or issuing.  Authorities only.';
+
+-- alloc_net: what a run posts to each unit, net of the compliance room's reductions -------------
+
+CREATE FUNCTION carbonmkt._alloc_net_reset() RETURNS void LANGUAGE plpgsql AS
+$$
+BEGIN
+    IF to_regclass('pg_temp.alloc_net') IS NULL THEN
+        CREATE TEMP TABLE alloc_net (participant_id bigint, province char(6), net bigint, borrowed bigint, cut bigint)
+            ON COMMIT DROP;
+    END IF;
+    TRUNCATE alloc_net;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._alloc_net_reset() IS
+  'Internal: an empty temporary table alloc_net (participant, province, net tonnes to post, borrowed, penalty cut) for the run being made.';
+
+CREATE FUNCTION carbonmkt._alloc_net_of_run(p_run bigint) RETURNS void LANGUAGE plpgsql AS
+$$
+BEGIN
+    PERFORM carbonmkt._alloc_net_reset();
+    -- what each unit of the run gets: its allocation net of the compliance room's reductions of
+    -- the year (borrowing delivered early, penalty cuts): allocation_result.pending_t
+    INSERT INTO alloc_net
+    SELECT a.participant_id, p.province, r.pending_t, r.borrowed_t, r.penalty_cut_t
+      FROM carbonmkt.allocation a JOIN carbonmkt.participant p USING (participant_id)
+      JOIN carbonmkt.allocation_result r ON (r.participant_id, r.year) = (a.participant_id, a.year)
+     WHERE a.run_id = p_run;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._alloc_net_of_run(bigint) IS
+  'Internal: fills alloc_net with the units of a run and what is still to be posted to each (allocation_result.pending_t).';
+
+CREATE FUNCTION carbonmkt._alloc_net_provide(p_run bigint, p_year int, p_jurisdiction text, p_stage text, p_memo text)
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    r   record;
+BEGIN
+    -- issue what each province's allocation account lacks for alloc_net's positive nets, once
+    -- per province (idempotent per run and province)
+    FOR r IN SELECT n.province, sum(n.net)::bigint AS total
+               FROM alloc_net n WHERE n.net > 0 GROUP BY n.province ORDER BY n.province LOOP
+        PERFORM carbonmkt._ensure_available(carbonmkt._allocation_account(r.province), p_year, r.total,
+                                            format('carbonmkt:alloc:%s:%s:%s:run%s:%s', p_jurisdiction, p_year,
+                                                   p_stage, p_run, r.province),
+                                            p_memo);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._alloc_net_provide(bigint, int, text, text, text) IS
+  'Internal: makes each province''s allocation account hold what alloc_net''s positive nets need, issuing the difference once per province and run.';
 
 CREATE FUNCTION carbonmkt._net_memo(p_borrowed bigint, p_cut bigint) RETURNS text
 LANGUAGE sql IMMUTABLE AS
@@ -1678,24 +1714,10 @@ BEGIN
 
     -- the true-up of each unit: final allocation less what was posted, net of the
     -- compliance room's reductions of the year (allocation_result.pending_t)
-    IF to_regclass('pg_temp.alloc_net') IS NULL THEN
-        CREATE TEMP TABLE alloc_net (participant_id bigint, province char(6), net bigint, borrowed bigint, cut bigint)
-            ON COMMIT DROP;
-    END IF;
-    TRUNCATE alloc_net;
-    INSERT INTO alloc_net
-    SELECT a.participant_id, p.province, r.pending_t, r.borrowed_t, r.penalty_cut_t
-      FROM carbonmkt.allocation a JOIN carbonmkt.participant p USING (participant_id)
-      JOIN carbonmkt.allocation_result r ON (r.participant_id, r.year) = (a.participant_id, a.year)
-     WHERE a.run_id = run;
+    PERFORM carbonmkt._alloc_net_of_run(run);
     -- top-ups: issue what each province lacks once, then transfer
-    FOR r IN SELECT n.province, sum(n.net)::bigint AS total
-               FROM alloc_net n WHERE n.net > 0 GROUP BY n.province ORDER BY n.province LOOP
-        PERFORM carbonmkt._ensure_available(carbonmkt._allocation_account(r.province), finalize_allocation.year, r.total,
-                                            format('carbonmkt:alloc:%s:%s:topup:run%s:%s', finalize_allocation.jurisdiction,
-                                                   finalize_allocation.year, run, r.province),
-                                            format('%s final allocation top-ups (追加), run %s', finalize_allocation.year, run));
-    END LOOP;
+    PERFORM carbonmkt._alloc_net_provide(run, finalize_allocation.year, finalize_allocation.jurisdiction, 'topup',
+                                         format('%s final allocation top-ups (追加), run %s', finalize_allocation.year, run));
     FOR r IN SELECT n.* FROM alloc_net n WHERE n.net <> 0 ORDER BY n.participant_id LOOP
         e := carbonmkt._post_entry(run, r.participant_id, finalize_allocation.year, finalize_allocation.jurisdiction,
                                    CASE WHEN r.net > 0 THEN 'topup' ELSE 'deduction' END, r.net, NULL, NULL,
@@ -1864,11 +1886,7 @@ BEGIN
     END IF;
     -- one settlement of a year at a time; what is pending is read after the lock
     PERFORM pg_advisory_xact_lock(hashtext('carbonmkt.settle_allocation_adjustments'), settle_allocation_adjustments.year);
-    IF to_regclass('pg_temp.alloc_net') IS NULL THEN
-        CREATE TEMP TABLE alloc_net (participant_id bigint, province char(6), net bigint, borrowed bigint, cut bigint)
-            ON COMMIT DROP;
-    END IF;
-    TRUNCATE alloc_net;
+    PERFORM carbonmkt._alloc_net_reset();
     -- only final years: before that the final true-up nets the reductions (and borrowed
     -- tonnes are not taken back before the unit could surrender them)
     INSERT INTO alloc_net
@@ -1883,13 +1901,8 @@ BEGIN
       INTO inputs FROM alloc_net n;
     run := carbonmkt._begin_run('compliance', settle_allocation_adjustments.jurisdiction, settle_allocation_adjustments.year,
                                 settle_allocation_adjustments.province, inputs);
-    FOR r IN SELECT n.province, sum(n.net)::bigint AS total FROM alloc_net n WHERE n.net > 0
-              GROUP BY n.province ORDER BY n.province LOOP
-        PERFORM carbonmkt._ensure_available(carbonmkt._allocation_account(r.province), settle_allocation_adjustments.year, r.total,
-                                            format('carbonmkt:alloc:%s:%s:compliance:run%s:%s', settle_allocation_adjustments.jurisdiction,
-                                                   settle_allocation_adjustments.year, run, r.province),
-                                            format('%s withdrawn penalty cuts, run %s', settle_allocation_adjustments.year, run));
-    END LOOP;
+    PERFORM carbonmkt._alloc_net_provide(run, settle_allocation_adjustments.year, settle_allocation_adjustments.jurisdiction,
+                                         'compliance', format('%s withdrawn penalty cuts, run %s', settle_allocation_adjustments.year, run));
     FOR r IN SELECT n.* FROM alloc_net n ORDER BY n.participant_id LOOP
         PERFORM carbonmkt._post_entry(run, r.participant_id, settle_allocation_adjustments.year,
                                       settle_allocation_adjustments.jurisdiction, 'compliance', r.net, NULL,
