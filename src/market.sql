@@ -1335,6 +1335,25 @@ END
 $$;
 COMMENT ON FUNCTION carbonmkt._close_auction(bigint) IS 'Internal: uncrosses and settles an open auction (C engine) and records the result.';
 
+CREATE FUNCTION carbonmkt._auction_for_staff_or_announcer(p_auction bigint, p_verb text)
+RETURNS carbonmkt.auction LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    a carbonmkt.auction;
+BEGIN
+    SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = p_auction;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'auction % does not exist', p_auction USING ERRCODE = 'CM314';
+    END IF;
+    IF NOT carbonmkt._is_market_staff() AND carbonmkt.caller_participant() IS DISTINCT FROM a.announced_by THEN
+        RAISE EXCEPTION 'only the exchange or the announcer % auction %', p_verb, p_auction USING ERRCODE = '42501';
+    END IF;
+    RETURN a;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._auction_for_staff_or_announcer(bigint, text) IS
+  'Internal: the auction, if the caller is the exchange (market staff) or its announcer; CM314 unknown auction, 42501 anyone else ("only the exchange or the announcer <verb> auction N").';
+
 CREATE FUNCTION carbonmkt.close_auction(auction_id bigint, OUT allocated bigint, OUT clearing_price numeric)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
@@ -1343,13 +1362,7 @@ DECLARE
     a carbonmkt.auction;
     r record;
 BEGIN
-    SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = close_auction.auction_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'auction % does not exist', auction_id USING ERRCODE = 'CM314';
-    END IF;
-    IF NOT carbonmkt._is_market_staff() AND carbonmkt.caller_participant() IS DISTINCT FROM a.announced_by THEN
-        RAISE EXCEPTION 'only the exchange or the announcer closes auction %', auction_id USING ERRCODE = '42501';
-    END IF;
+    a := carbonmkt._auction_for_staff_or_announcer(close_auction.auction_id, 'closes');
     IF carbonmkt.clock_now() < a.closes_at THEN
         RAISE EXCEPTION 'auction % is still bidding until %', auction_id,
             to_char(a.closes_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI')
@@ -1371,13 +1384,7 @@ DECLARE
     a carbonmkt.auction;
     o bigint;
 BEGIN
-    SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = cancel_auction.auction_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'auction % does not exist', auction_id USING ERRCODE = 'CM314';
-    END IF;
-    IF NOT carbonmkt._is_market_staff() AND carbonmkt.caller_participant() IS DISTINCT FROM a.announced_by THEN
-        RAISE EXCEPTION 'only the exchange or the announcer cancels auction %', auction_id USING ERRCODE = '42501';
-    END IF;
+    a := carbonmkt._auction_for_staff_or_announcer(cancel_auction.auction_id, 'cancels');
     PERFORM carbonmkt._product_day(a.product_id, carbonmkt.business_date(a.opens_at), true);
     SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = cancel_auction.auction_id FOR UPDATE;
     IF a.status <> 'open' THEN
