@@ -996,24 +996,32 @@ cmp_credit(const void *a, const void *b)
 }
 
 /*
- * sorted_credits
- *		The credits of a hash in account order (stable lock order).
+ * sorted_entries
+ *		The entries of a hash, copied into an array and sorted by cmp (a
+ *		stable lock order: accounts, or holds then accounts).
  */
+static void *
+sorted_entries(HTAB *hash, Size entrysize, int (*cmp) (const void *, const void *), int *n)
+{
+	long		count = hash_get_num_entries(hash);
+	char	   *arr = palloc(entrysize * Max(count, 1));
+	HASH_SEQ_STATUS seq;
+	void	   *entry;
+	int			i = 0;
+
+	hash_seq_init(&seq, hash);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		memcpy(arr + entrysize * i++, entry, entrysize);
+	qsort(arr, i, entrysize, cmp);
+	*n = i;
+	return arr;
+}
+
+/* The credits of a hash in account order. */
 static Credit *
 sorted_credits(HTAB *credits, int *n)
 {
-	long		count = hash_get_num_entries(credits);
-	Credit	   *arr = palloc(sizeof(Credit) * Max(count, 1));
-	HASH_SEQ_STATUS seq;
-	Credit	   *c;
-	int			i = 0;
-
-	hash_seq_init(&seq, credits);
-	while ((c = (Credit *) hash_seq_search(&seq)) != NULL)
-		arr[i++] = *c;
-	qsort(arr, i, sizeof(Credit), cmp_credit);
-	*n = i;
-	return arr;
+	return (Credit *) sorted_entries(credits, sizeof(Credit), cmp_credit, n);
 }
 
 static void
@@ -1066,21 +1074,11 @@ cmp_pair(const void *a, const void *b)
 	return x->account < y->account ? -1 : x->account > y->account ? 1 : 0;
 }
 
+/* The pairs of a hash in hold, then account order. */
 static Pair *
 sorted_pairs(HTAB *pairs, int *n)
 {
-	long		count = hash_get_num_entries(pairs);
-	Pair	   *arr = palloc(sizeof(Pair) * Max(count, 1));
-	HASH_SEQ_STATUS seq;
-	Pair	   *p;
-	int			i = 0;
-
-	hash_seq_init(&seq, pairs);
-	while ((p = (Pair *) hash_seq_search(&seq)) != NULL)
-		arr[i++] = *p;
-	qsort(arr, i, sizeof(Pair), cmp_pair);
-	*n = i;
-	return arr;
+	return (Pair *) sorted_entries(pairs, sizeof(Pair), cmp_pair, n);
 }
 
 static void
