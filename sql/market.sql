@@ -5,6 +5,7 @@
 -- was held or moved.  Runs in its own database so that ids are deterministic.
 SET client_min_messages = warning;
 DROP DATABASE IF EXISTS regress_market;
+DROP ROLE IF EXISTS regress_mkt_bidder;
 CREATE DATABASE regress_market;
 \c regress_market
 SET client_min_messages = warning;
@@ -396,6 +397,15 @@ SELECT announce_auction('CEA2024', 'sell', 1000, 60.00, '2025-06-04 11:10+08', '
 SELECT bid_auction(:auction, 500, 60.00, participant_id => 6) AS bid \gset
 SELECT cancel_order(:bid);
 SELECT status, hold_left, end_reason FROM market_order WHERE order_id = :bid;
+-- only the exchange or the announcer closes or cancels an auction: a bidder's login may not
+CREATE ROLE regress_mkt_bidder LOGIN IN ROLE carbonmkt_participant;
+SELECT map_login('regress_mkt_bidder', 6);
+GRANT EXECUTE ON FUNCTION pg_temp.err(text) TO PUBLIC;
+SET SESSION AUTHORIZATION regress_mkt_bidder;
+SELECT pg_temp.err(format('SELECT carbonmkt.close_auction(%s)', :auction)) AS bidder_closes,
+       pg_temp.err(format('SELECT carbonmkt.cancel_auction(%s)', :auction)) AS bidder_cancels;
+RESET SESSION AUTHORIZATION;
+SELECT status FROM auction WHERE auction_id = :auction;
 -- an auction left open past its window is closed by end_of_day
 SELECT bid_auction(:auction, 400, 60.10, participant_id => 5) AS late_bid;
 SET carbonmkt.clock = '2025-06-04 15:30:00+08';
