@@ -7,7 +7,7 @@
 # root and prints the apt command otherwise.
 
 EXTENSION   = carbonmkt
-EXTVERSION  = 0.1.0
+EXTVERSION  = 0.2.0
 
 PG_CONFIG  ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -16,14 +16,17 @@ MODULE_big  = $(EXTENSION)
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 PG_CFLAGS   = -Wall -Werror
 
-# The install script is the concatenation of src/<room>.sql in this fixed order
-# (types first: everything else uses them; access and reporting last: they grant
-# on and read from every other room).  See doc/development.md.
+# The install script of the version in development (EXTVERSION) is the concatenation
+# of src/<room>.sql in this fixed order (types first: everything else uses them; access
+# and reporting last: they grant on and read from every other room).  Released
+# versions are frozen in sql/ (carbonmkt--A.sql) with hand-written upgrade scripts
+# (carbonmkt--A--B.sql), installed beside it.  See doc/development.md.
 SQL_ORDER   = types registry settlement mrv allocation market compliance access reporting
 SQL_PARTS   = $(foreach s,$(SQL_ORDER),$(wildcard src/$(s).sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+DATA        = $(filter-out sql/$(EXTENSION)--$(EXTVERSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))
 
-REGRESS     = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS     = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 ISOLATION   = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=$(EXTENSION)

@@ -4,6 +4,7 @@
 #   2. isolation           test/isolation/specs/*.spec against test/isolation/expected/*.out
 #   3. fuzz (short run)    test/fuzz/fuzz_io, a fixed seed, FUZZ_SHORT inputs per function
 #   3b. cli                test/cli/run.sh: carbonmkt-load against a stub of the market API
+#   3c. ops                test/ops/*.sh: upgrades, dump/restore, drop guard, recovery
 #   4. pgTAP               test/pgtap/*.sql through pg_prove
 # Every layer runs even if an earlier one fails; the exit status is non-zero if any failed.
 # The last lines printed are pg_prove's own summary.
@@ -15,12 +16,12 @@ pgxs=$(dirname "$(${PG_CONFIG:-$(ls /usr/lib/postgresql/15/bin/pg_config 2>/dev/
 regress="$pgxs/test/regress/pg_regress"
 isolation="$pgxs/test/isolation/pg_isolation_regress"
 failed=()
-layers=" ${LAYERS:-regress isolation fuzz cli pgtap} "	# LAYERS="regress pgtap" runs a subset
+layers=" ${LAYERS:-regress isolation fuzz cli ops pgtap} "	# LAYERS="regress pgtap" runs a subset
 want() { [[ "$layers" == *" $1 "* ]]; }
 # ONLY="mrv market" limits regress tests, isolation specs and pgTAP files to names starting so.
 only() { [ -z "${ONLY:-}" ] && cat && return; grep -E "^($(echo $ONLY | tr ' ' '|'))" || true; }
 
-regress_tests=$(ls sql/*.sql 2>/dev/null | sed 's|sql/||; s|\.sql$||' | sort | only)
+regress_tests=$(ls sql/*.sql 2>/dev/null | grep -v '^sql/carbonmkt--' | sed 's|sql/||; s|\.sql$||' | sort | only)
 [ -n "$regress_tests" ] && want regress && echo "== pg_regress" && { "$regress" --inputdir=. --bindir="$CARBONMKT_PG_BINDIR" --dbname=carbonmkt_regression \
 	--load-extension=carbonmkt $regress_tests || {
 	failed+=(regress)
@@ -43,6 +44,14 @@ want fuzz && echo "== fuzz (short run; 'make fuzz' runs 1,000,000 inputs per fun
 	failed+=(fuzz); }
 
 want cli && echo "== cli (carbonmkt-load against a stub of the market API)" && { test/cli/run.sh || failed+=(cli); }
+
+if want ops; then
+	echo "== ops (test/ops: upgrades, backups, recovery)"
+	for t in $(ls test/ops/*.sh | grep -v -e '/schema-snapshot.sh$' | sed 's|.*/||' | only); do
+		echo "-- test/ops/$t"
+		test/ops/$t || failed+=("ops/$t")
+	done
+fi
 
 echo "== server log check"
 if grep -E "terminated by signal|PANIC|server process .* was terminated" "$CARBONMKT_SERVER_LOG"; then

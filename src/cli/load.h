@@ -33,7 +33,7 @@
 #include "libpq-fe.h"
 
 #define LOAD_NAME			"carbonmkt-load"
-#define LOAD_VERSION		"0.1.0"
+#define LOAD_VERSION		"0.2.0"
 
 #define LI_PER_FEN			10		/* 1 fen = 0.01 CNY = 10 li */
 #define LI_PER_YUAN			1000
