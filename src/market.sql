@@ -1101,12 +1101,17 @@ DECLARE
     e   record;
 BEGIN
     SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = confirm_block.deal_id;
-    IF NOT FOUND OR (me NOT IN (d.proposer_id, d.counterparty_id)) THEN
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
     END IF;
-    IF me <> d.counterparty_id THEN
+    IF me = d.proposer_id THEN
         RAISE EXCEPTION 'only the counterparty (participant %) confirms block deal %', d.counterparty_id, deal_id
             USING ERRCODE = 'CM313', DETAIL = format('Participant %s proposed it.', d.proposer_id);
+    END IF;
+    IF me <> d.counterparty_id THEN
+        -- a third party: the deal exists, but its parties are not the caller's to know
+        RAISE EXCEPTION 'participant % is not the counterparty of block deal %', me, deal_id
+            USING ERRCODE = 'CM313', HINT = 'Only the participant the proposer named confirms a block deal.';
     END IF;
     e := carbonmkt._enter_order('block', (SELECT p.code FROM carbonmkt.product p WHERE p.product_id = d.product_id),
                                 CASE d.side WHEN 'buy' THEN 'sell' ELSE 'buy' END, d.quantity, d.price_fen / 100.0,
