@@ -755,12 +755,12 @@ COMMENT ON COLUMN carbonmkt.bi_data_quality.confirmed IS 'Reports confirmed.';
 
 CREATE VIEW carbonmkt.bi_as_of AS
 SELECT coalesce(CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_xact_replay_timestamp() END,
-                pg_catalog.now()) AS as_of,
+                carbonmkt.clock_now()) AS as_of,
        pg_catalog.pg_is_in_recovery() AS replica, carbonmkt.clock_now() AS market_clock,
        carbonmkt.business_date() AS business_date, pg_catalog.current_database() AS database;
 COMMENT ON VIEW carbonmkt.bi_as_of IS
-  'BI: how current the data read is: as_of is the commit time of the last transaction replayed on a hot-standby replica (pg_last_xact_replay_timestamp), else the time of the query on the primary; replica says which; the market''s clock (clock_now, replayed in the demo) and business date; the database.';
-COMMENT ON COLUMN carbonmkt.bi_as_of.as_of IS 'Data as of: last replayed commit on a replica, now() on the primary.';
+  'BI: how current the data read is: as_of is the commit time of the last transaction replayed on a hot-standby replica (pg_last_xact_replay_timestamp), else the time of the query on the primary by the extension''s clock (clock_now(): the real time, or the replayed time a superuser set in carbonmkt.clock); replica says which; the market''s clock and business date; the database.';
+COMMENT ON COLUMN carbonmkt.bi_as_of.as_of IS 'Data as of: the last replayed commit on a replica, clock_now() on the primary.';
 COMMENT ON COLUMN carbonmkt.bi_as_of.replica IS 'Whether the session reads a hot-standby replica (pg_is_in_recovery).';
 COMMENT ON COLUMN carbonmkt.bi_as_of.market_clock IS 'The extension''s clock (clock_now()).';
 COMMENT ON COLUMN carbonmkt.bi_as_of.business_date IS 'The market''s business date (China Standard Time).';
