@@ -457,6 +457,11 @@ SELECT pg_temp.err($$UPDATE allocation SET tonnes = 1 WHERE participant_id = 4$$
 SELECT pg_temp.err($$DELETE FROM allocation_posting$$) AS append_only_postings;
 SELECT * FROM verify_ledger();
 
+-- CM211: a participant without an open holding account (nothing can be taken back from it)
+SELECT pg_temp.err(format('SELECT recover_owed(%s, 2021)',
+       register_participant('Guangdong Power Z (no account yet)', 'key_emitter', pg_temp.uscc('91440300MA5F00099'),
+                            '440000', '440300', 'power'))) AS no_holding_account;
+
 \c postgres
 SET client_min_messages = warning;
 DROP DATABASE regress_allocation;

@@ -662,6 +662,520 @@ $$;
 COMMENT ON FUNCTION carbonmkt.close_period(int) IS
   'Closes a compliance period after its deadline: freezes every covered unit''s figures, status and code; for each shortfall (未足额清缴) records a sanction by the period''s penalty_rule (fine: fixed default, or default multiple x the average CEA price of the months before the deadline x shortfall, the price from the market''s trades and, for days it did not trade, reference prices, the source recorded in the sanction; cut of next year''s allocation: cut multiple x shortfall, also in allocation_adjustment); afterwards only late surrenders that correct a sanctioned shortfall are accepted.  Returns the counts.  National authority or registry.';
 
+-- One lock order across the registry and the market (doc/registry.md, "Lock order").
+
+CREATE OR REPLACE FUNCTION carbonmkt._lock_market(p_products int[], p_date date, p_accounts bigint[])
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    p int;
+BEGIN
+    FOR p IN SELECT DISTINCT x FROM unnest(p_products) x WHERE x IS NOT NULL ORDER BY x LOOP
+        PERFORM carbonmkt._product_day(p, p_date, true);
+    END LOOP;
+    PERFORM 1 FROM carbonmkt.account a
+      WHERE a.account_id = ANY (p_accounts)
+      ORDER BY a.account_id FOR NO KEY UPDATE;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._lock_market(int[], date, bigint[]) IS
+  'Internal: takes a market call''s locks up front in the one global order: the matcher locks of the products (product_day rows FOR NO KEY UPDATE, in product_id order), then the accounts (FOR NO KEY UPDATE, in account_id order, as every registry posting locks them).';
+
+CREATE OR REPLACE FUNCTION carbonmkt._order_accounts(p_orders bigint[]) RETURNS bigint[]
+LANGUAGE sql STABLE AS
+$$
+    SELECT coalesce(array_agg(DISTINCT a), '{}')
+      FROM carbonmkt.market_order o, unnest(ARRAY[o.holding_account, o.cash_account]) a
+     WHERE o.order_id = ANY (p_orders) AND a IS NOT NULL
+$$;
+COMMENT ON FUNCTION carbonmkt._order_accounts(bigint[]) IS
+  'Internal: the holding and cash accounts of the given orders (what a release or a settlement of them may post to).';
+
+CREATE OR REPLACE FUNCTION carbonmkt._enter_order(p_mode carbonmkt.trade_mode, p_product text, p_side text, p_quantity bigint,
+                                       p_price numeric, p_take bigint, p_reference text, p_participant bigint,
+                                       p_lock boolean, p_auction bigint DEFAULT NULL, p_role text DEFAULT 'trade',
+                                       OUT order_id bigint, OUT replay boolean)
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    me      bigint;
+    prod    carbonmkt.product;
+    sd      carbonmkt.order_side;
+    ts      timestamptz := carbonmkt.clock_now();
+    d       date := carbonmkt.business_date(ts);
+    r       carbonmkt.market_rule;
+    day     carbonmkt.product_day;
+    tr      carbonmkt.trader_rule;
+    acc     record;
+    old     carbonmkt.market_order;
+    lst     carbonmkt.market_order;
+    px      bigint;
+    notional bigint;
+    fee     bigint;
+    need    bigint;
+    avail   bigint;
+    bought  bigint;
+    bal     bigint;
+    openbuy bigint;
+    h       bigint;
+    asset   text;
+BEGIN
+    replay := false;
+    me := carbonmkt._market_actor(p_participant);
+    IF p_side IS NULL OR lower(btrim(p_side)) NOT IN ('buy', 'sell') THEN
+        RAISE EXCEPTION 'side must be ''buy'' or ''sell'', not %', coalesce(quote_literal(p_side), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    sd := lower(btrim(p_side))::carbonmkt.order_side;
+    prod := carbonmkt._product(p_product);
+
+    -- idempotency: the same client reference (per login) returns the original order
+    -- (looked up again under the matcher lock below, for a concurrent twin)
+    old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+    IF old.order_id IS NOT NULL THEN
+        order_id := old.order_id;
+        replay := true;
+        RETURN;
+    END IF;
+
+    -- checks that do not depend on the book or the balances: before the matcher lock,
+    -- so that the lock is held as briefly as possible
+    r := carbonmkt._rule(p_mode, d, prod.jurisdiction);
+    px := carbonmkt._price_fen(p_price, r);
+    PERFORM carbonmkt._check_quantity(p_quantity, r);
+    IF p_mode <> 'auction' THEN
+        PERFORM carbonmkt._check_session(p_mode, ts, prod.jurisdiction);
+    ELSIF NOT carbonmkt.is_trading_day(d, prod.jurisdiction) THEN
+        RAISE EXCEPTION 'the market is closed on %: not a trading day', to_char(d, 'YYYY-MM-DD') USING ERRCODE = 'CM302';
+    END IF;
+    day := carbonmkt._product_day(prod.product_id, d, false);
+    PERFORM carbonmkt._check_band(px, day.prev_close_fen, r);      -- the previous close is fixed for the day
+    tr := carbonmkt._trader(me, d, prod.jurisdiction, p_role);
+    acc := carbonmkt._trading_accounts(me);
+    asset := carbonmkt.format_asset(prod.instrument, prod.vintage, prod.project);
+    IF px::numeric * p_quantity > 9000000000000000000 THEN
+        RAISE EXCEPTION 'order value % x % CNY is out of range', carbonmkt._t(p_quantity), carbonmkt._cny(px)
+            USING ERRCODE = '22003';
+    END IF;
+    notional := px * p_quantity;
+
+    -- the matcher lock (everything that matches at once takes it before its hold, so that
+    -- the hold never waits for an account the matcher holds while it waits for the product);
+    -- from here on the book, the day's trades and the balances are as the matcher sees them
+    IF p_lock THEN
+        day := carbonmkt._product_day(prod.product_id, d, true);
+        old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+        IF old.order_id IS NOT NULL THEN
+            order_id := old.order_id;
+            replay := true;
+            RETURN;
+        END IF;
+    END IF;
+    IF day.closed_at IS NOT NULL THEN
+        RAISE EXCEPTION 'trading in % is closed for %', prod.code, to_char(d, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302', DETAIL = format('The exchange ran end_of_day() at %s.',
+                                               to_char(day.closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'));
+    END IF;
+
+    IF sd = 'sell' THEN
+        avail := carbonmkt._available(acc.holding, prod.instrument, prod.vintage, prod.project);
+        IF avail < p_quantity THEN
+            RAISE EXCEPTION 'insufficient available % to sell: available %, requested %', asset,
+                carbonmkt._t(avail), carbonmkt._t(p_quantity)
+                USING ERRCODE = 'CM306',
+                      DETAIL = format('Holding account %s; units held for other orders or pledges are not available.', acc.holding);
+        END IF;
+        IF NOT r.same_day_resale THEN
+            SELECT coalesce(sum(t.quantity), 0) INTO bought FROM carbonmkt.trade t
+             WHERE t.buyer_id = me AND t.product_id = prod.product_id AND t.business_date = d;
+            IF avail - bought < p_quantity THEN
+                RAISE EXCEPTION 'units bought today cannot be resold today: sellable %, requested %',
+                    carbonmkt._t(greatest(avail - bought, 0)), carbonmkt._t(p_quantity)
+                    USING ERRCODE = 'CM307',
+                          DETAIL = format('Participant %s bought %s of %s on %s; available %s.', me, carbonmkt._t(bought),
+                                          asset, to_char(d, 'YYYY-MM-DD'), carbonmkt._t(avail)),
+                          HINT = 'Units bought on a trading day can be sold from the next trading day (T+1).';
+            END IF;
+        END IF;
+        need := p_quantity;
+    ELSE
+        IF tr.max_position IS NOT NULL THEN
+            SELECT coalesce(sum(h.balance), 0) INTO bal FROM carbonmkt.holding h
+             WHERE h.account_id = acc.holding AND h.instrument = prod.instrument
+               AND h.vintage = prod.vintage AND h.project = prod.project;
+            SELECT coalesce(sum(o.remaining), 0) INTO openbuy FROM carbonmkt.market_order o
+             WHERE o.participant_id = me AND o.product_id = prod.product_id AND o.side = 'buy'
+               AND o.status IN ('queued', 'open');
+            IF bal + openbuy + p_quantity > tr.max_position THEN
+                RAISE EXCEPTION 'position limit: buying % would bring participant % to % of %, above its limit of %',
+                    carbonmkt._t(p_quantity), me, carbonmkt._t(bal + openbuy + p_quantity), asset, carbonmkt._t(tr.max_position)
+                    USING ERRCODE = 'CM308',
+                          DETAIL = format('Holding %s, open buy orders %s, this order %s.', carbonmkt._t(bal),
+                                          carbonmkt._t(openbuy), carbonmkt._t(p_quantity)),
+                          HINT = 'Position limits (最大持仓量) per participant kind are in carbonmkt.trader_rule.';
+            END IF;
+        END IF;
+        fee := carbonmkt.fee_fen(notional, r.fee_rate);
+        need := notional + fee;
+        avail := carbonmkt._available(acc.cash, 'CNY', 0, '');
+        IF avail < need THEN
+            RAISE EXCEPTION 'insufficient available cash to buy % at %: available %, requested %',
+                carbonmkt._t(p_quantity), carbonmkt._cny(px), carbonmkt.format_quantity('CNY', avail),
+                carbonmkt.format_quantity('CNY', need)
+                USING ERRCODE = 'CM306',
+                      DETAIL = format('%s for the allowances plus a fee of %s (%s%% of the value); cash account %s.',
+                                      carbonmkt.format_quantity('CNY', notional), carbonmkt.format_quantity('CNY', fee),
+                                      trim_scale(r.fee_rate * 100), acc.cash);
+        END IF;
+    END IF;
+
+    -- 摘牌: the listing this order takes
+    IF p_take IS NOT NULL THEN
+        SELECT * INTO lst FROM carbonmkt.market_order o WHERE o.order_id = p_take;
+        IF NOT FOUND OR lst.mode <> 'listed' OR lst.product_id <> prod.product_id THEN
+            RAISE EXCEPTION 'order % is not a listed order of %', p_take, prod.code USING ERRCODE = 'CM310';
+        END IF;
+        IF lst.side = sd THEN
+            RAISE EXCEPTION 'listing % is a % order: a % order cannot take it', p_take, lst.side, sd USING ERRCODE = 'CM310';
+        END IF;
+        IF lst.participant_id = me THEN
+            RAISE EXCEPTION 'self-trade: listing % is participant %''s own order', p_take, me
+                USING ERRCODE = 'CM309', HINT = 'A participant never trades with itself (doc/market.md, self-trade prevention).';
+        END IF;
+        IF p_lock AND (lst.status <> 'open' OR lst.business_date <> d) THEN
+            RAISE EXCEPTION 'listing % is no longer open: it is %', p_take,
+                CASE WHEN lst.status = 'open' THEN 'from ' || to_char(lst.business_date, 'YYYY-MM-DD') ELSE lst.status::text END
+                USING ERRCODE = 'CM310';
+        END IF;
+        IF (sd = 'buy' AND px < lst.price_fen) OR (sd = 'sell' AND px > lst.price_fen) THEN
+            RAISE EXCEPTION 'a % at % cannot take listing % at %', sd, carbonmkt._cny(px), p_take, carbonmkt._cny(lst.price_fen)
+                USING ERRCODE = 'CM310', HINT = '摘牌 trades at the listing''s price: the order''s limit must reach it.';
+        END IF;
+    END IF;
+
+    -- a listed order matched at once (submit_order) settles with the resting orders it
+    -- reaches: lock their accounts, its own and the clearing account in account order before
+    -- its hold (doc/registry.md, "Lock order").  Under the matcher lock the book cannot change,
+    -- so these are the orders the engine will fill, in its price-time order, up to the
+    -- quantity; own orders in the way (self-trade prevention) only touch its own accounts.
+    IF p_lock AND p_mode = 'listed' THEN
+        PERFORM carbonmkt._lock_market('{}', d,
+            ARRAY[acc.holding, acc.cash, prod.clearing_account]
+            || CASE WHEN p_take IS NOT NULL THEN ARRAY[lst.holding_account, lst.cash_account]
+                    ELSE (SELECT coalesce(array_agg(a), '{}')
+                            FROM (SELECT o.holding_account, o.cash_account,
+                                         coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> me) OVER w, 0)
+                                         - CASE WHEN o.participant_id <> me THEN o.remaining ELSE 0 END AS before
+                                    FROM carbonmkt.market_order o
+                                   WHERE o.product_id = prod.product_id AND o.business_date = d AND o.mode = 'listed'
+                                     AND o.status = 'open' AND o.side <> sd
+                                     AND CASE WHEN sd = 'buy' THEN o.price_fen <= px ELSE o.price_fen >= px END
+                                  WINDOW w AS (ORDER BY CASE WHEN sd = 'buy' THEN o.price_fen ELSE -o.price_fen END,
+                                                        o.priority ROWS UNBOUNDED PRECEDING)) reach,
+                                 unnest(ARRAY[reach.holding_account, reach.cash_account]) a
+                           WHERE reach.before < p_quantity) END);
+    END IF;
+
+    -- the hold, then the order row
+    order_id := nextval('carbonmkt.market_order_id_seq');
+    IF sd = 'sell' THEN
+        h := carbonmkt.hold(acc.holding, prod.instrument, need, 'order', prod.vintage, prod.project, NULL,
+                            'market order ' || order_id);
+    ELSE
+        h := carbonmkt.hold(acc.cash, 'CNY', need, 'order', 0, '', NULL, 'market order ' || order_id);
+    END IF;
+    INSERT INTO carbonmkt.market_order (order_id, product_id, mode, side, participant_id, quantity, price_fen, remaining,
+                                        status, take_order_id, auction_id, holding_account, cash_account, hold_id,
+                                        hold_amount, hold_left, business_date, entered_at, initiator, reference)
+    VALUES (order_id, prod.product_id, p_mode, sd, me, p_quantity, px, p_quantity, 'queued', p_take, p_auction,
+            acc.holding, acc.cash, h, need, need, d, ts, session_user, p_reference);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._enter_order(carbonmkt.trade_mode, text, text, bigint, numeric, bigint, text, bigint, boolean, bigint, text) IS
+  'Internal: validates an order against the rules (session, price step, size, band, funds or allowances, T+1, position limit, 摘牌), lays its registry hold and records it as queued; the same client reference returns the original order.';
+
+CREATE OR REPLACE PROCEDURE carbonmkt.process_queue(product text DEFAULT NULL, max_orders int DEFAULT NULL)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    p       record;
+    s       record;
+    budget  int := max_orders;
+    pid     int;
+    prods   int[];
+    serials boolean;
+BEGIN
+    PERFORM carbonmkt._require_exchange('process the order queue');
+    IF max_orders IS NOT NULL AND max_orders < 0 THEN
+        RAISE EXCEPTION 'max_orders must not be negative: %', max_orders USING ERRCODE = '22023';
+    END IF;
+    IF product IS NOT NULL THEN
+        pid := (carbonmkt._product(product)).product_id;
+    END IF;
+    -- more than one product, or serial blocks (CCER settles by one posting per hold and
+    -- account): the matcher locks of all of them, then every account their queues and books
+    -- may settle to, up front (doc/registry.md, "Lock order"); one CEA product settles in
+    -- one posting, which locks its accounts in order itself
+    SELECT array_agg(x.product_id ORDER BY x.product_id), bool_or(x.instrument <> 'CEA') INTO prods, serials
+      FROM carbonmkt.product x
+     WHERE (pid IS NULL OR x.product_id = pid)
+       AND EXISTS (SELECT 1 FROM carbonmkt.market_order o WHERE o.product_id = x.product_id AND o.status = 'queued');
+    IF cardinality(prods) > 1 OR serials THEN
+        PERFORM carbonmkt._lock_market(prods, carbonmkt.business_date(),
+            (SELECT coalesce(array_agg(DISTINCT a), '{}')
+               FROM (SELECT o.holding_account, o.cash_account FROM carbonmkt.market_order o
+                      WHERE o.product_id = ANY (prods) AND o.business_date = carbonmkt.business_date()
+                        AND o.mode = 'listed' AND o.status IN ('queued', 'open')
+                     UNION ALL
+                     SELECT x.clearing_account, NULL FROM carbonmkt.product x WHERE x.product_id = ANY (prods)) live,
+                    unnest(ARRAY[live.holding_account, live.cash_account]) a
+              WHERE a IS NOT NULL));
+    END IF;
+    FOR p IN SELECT x.product_id FROM carbonmkt.product x
+              WHERE (pid IS NULL OR x.product_id = pid)
+                AND EXISTS (SELECT 1 FROM carbonmkt.market_order o WHERE o.product_id = x.product_id AND o.status = 'queued')
+              ORDER BY x.product_id
+    LOOP
+        EXIT WHEN budget IS NOT NULL AND budget <= 0;
+        s := carbonmkt._process_queue(p.product_id, budget);
+        budget := budget - s.orders;
+        RAISE DEBUG 'process_queue: product %: % orders, % trades, % resting, % ended, % registry calls',
+            p.product_id, s.orders, s.trades, s.resting, s.ended, s.registry_calls;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE carbonmkt.process_queue(text, int) IS
+  'Matches the queued listed orders of today (of one product, or of every product in turn) in order id sequence with the C engine that submit_order uses: replay of a day, batch matching.  At most max_orders orders (all when NULL).  One transaction; exchange or registry staff only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.accept_block(deal_id bigint)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    d       carbonmkt.block_deal;
+    prod    carbonmkt.product;
+    day     carbonmkt.product_day;
+    t       bigint;
+BEGIN
+    PERFORM carbonmkt._require_exchange('accept block agreements');
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = accept_block.deal_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
+    END IF;
+    SELECT * INTO prod FROM carbonmkt.product p WHERE p.product_id = d.product_id;
+    day := carbonmkt._product_day(d.product_id, carbonmkt.business_date(), true);
+    PERFORM carbonmkt._lock_market('{}', day.business_date,
+                                   carbonmkt._order_accounts(ARRAY[d.proposer_order, d.counter_order])
+                                   || prod.clearing_account);
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = accept_block.deal_id FOR UPDATE;
+    IF d.status <> 'confirmed' OR d.business_date <> day.business_date THEN
+        RAISE EXCEPTION 'block deal % is %', deal_id,
+            CASE WHEN d.status = 'confirmed' THEN 'from ' || to_char(d.business_date, 'YYYY-MM-DD') ELSE d.status END
+            USING ERRCODE = 'CM313', HINT = 'The exchange accepts a block deal of today after its counterparty confirmed it.';
+    END IF;
+    PERFORM carbonmkt._check_session('block', carbonmkt.clock_now(), prod.jurisdiction);
+    PERFORM carbonmkt._check_band(d.price_fen, day.prev_close_fen,
+                                  carbonmkt._rule('block', day.business_date, prod.jurisdiction));
+    IF d.side = 'buy' THEN
+        t := carbonmkt._settle_fills('block', ARRAY[d.proposer_order], ARRAY[d.counter_order], ARRAY[d.quantity], ARRAY[d.price_fen]);
+    ELSE
+        t := carbonmkt._settle_fills('block', ARRAY[d.counter_order], ARRAY[d.proposer_order], ARRAY[d.quantity], ARRAY[d.price_fen]);
+    END IF;
+    UPDATE carbonmkt.block_deal x SET status = 'accepted', trade_id = t, ended_at = carbonmkt.clock_now()
+     WHERE x.deal_id = accept_block.deal_id;
+    RETURN t;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.accept_block(bigint) IS
+  'The exchange accepts a confirmed block deal in the block session and within the band: it settles delivery-versus-payment at once (the C engine''s fill and settlement code).  Returns the trade id.  Exchange or registry staff only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_block(deal_id bigint, participant_id bigint DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    d   carbonmkt.block_deal;
+    me  bigint;
+BEGIN
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = cancel_block.deal_id;
+    IF participant_id IS NOT NULL OR NOT carbonmkt._is_market_staff() THEN
+        me := carbonmkt._market_actor(participant_id);
+        IF NOT FOUND OR me NOT IN (d.proposer_id, d.counterparty_id) THEN
+            RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
+        END IF;
+    ELSIF NOT FOUND THEN
+        RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
+    END IF;
+    PERFORM carbonmkt._product_day(d.product_id, d.business_date, true);
+    PERFORM carbonmkt._lock_market('{}', d.business_date,
+                                   carbonmkt._order_accounts(ARRAY[d.proposer_order, d.counter_order]));
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = cancel_block.deal_id FOR UPDATE;
+    IF d.status NOT IN ('proposed', 'confirmed') THEN
+        RAISE EXCEPTION 'block deal % is already %', deal_id, d.status USING ERRCODE = 'CM313';
+    END IF;
+    PERFORM carbonmkt._end_order(d.proposer_order, 'cancelled', 'block deal cancelled');
+    IF d.counter_order IS NOT NULL THEN
+        PERFORM carbonmkt._end_order(d.counter_order, 'cancelled', 'block deal cancelled');
+    END IF;
+    UPDATE carbonmkt.block_deal x SET status = 'cancelled', ended_at = carbonmkt.clock_now()
+     WHERE x.deal_id = cancel_block.deal_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.cancel_block(bigint, bigint) IS
+  'Withdraws (proposer), declines (counterparty) or rejects (exchange) a block deal that is not accepted yet; both holds are released.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._close_auction(p_auction bigint, OUT allocated bigint, OUT clearing_price numeric)
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    a carbonmkt.auction;
+    r record;
+BEGIN
+    SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = p_auction;
+    PERFORM carbonmkt._product_day(a.product_id, carbonmkt.business_date(), true);
+    PERFORM carbonmkt._lock_market('{}', carbonmkt.business_date(),
+        carbonmkt._order_accounts(ARRAY(SELECT o.order_id FROM carbonmkt.market_order o
+                                         WHERE o.auction_id = p_auction AND o.status IN ('queued', 'open')))
+        || (SELECT x.clearing_account FROM carbonmkt.product x WHERE x.product_id = a.product_id));
+    SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = p_auction FOR UPDATE;
+    IF a.status <> 'open' THEN
+        RAISE EXCEPTION 'auction % is already %', p_auction, a.status USING ERRCODE = 'CM314';
+    END IF;
+    r := carbonmkt._uncross_auction(p_auction);
+    UPDATE carbonmkt.auction x SET status = 'closed', clearing_fen = r.clearing_fen, allocated = r.allocated,
+                                   closed_at = carbonmkt.clock_now()
+     WHERE x.auction_id = p_auction;
+    allocated := r.allocated;
+    clearing_price := (r.clearing_fen / 100.0)::numeric(14, 2);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._close_auction(bigint) IS 'Internal: uncrosses and settles an open auction (C engine) and records the result.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_auction(auction_id bigint)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    a carbonmkt.auction;
+    o bigint;
+BEGIN
+    a := carbonmkt._auction_for_staff_or_announcer(cancel_auction.auction_id, 'cancels');
+    PERFORM carbonmkt._product_day(a.product_id, carbonmkt.business_date(a.opens_at), true);
+    PERFORM carbonmkt._lock_market('{}', carbonmkt.business_date(a.opens_at),
+        carbonmkt._order_accounts(ARRAY(SELECT o.order_id FROM carbonmkt.market_order o
+                                         WHERE o.auction_id = cancel_auction.auction_id AND o.status IN ('queued', 'open'))));
+    SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = cancel_auction.auction_id FOR UPDATE;
+    IF a.status <> 'open' THEN
+        RAISE EXCEPTION 'auction % is already %', auction_id, a.status USING ERRCODE = 'CM314';
+    END IF;
+    FOR o IN SELECT x.order_id FROM carbonmkt.market_order x
+              WHERE x.auction_id = cancel_auction.auction_id AND x.status IN ('queued', 'open') ORDER BY x.order_id
+    LOOP
+        PERFORM carbonmkt._end_order(o, 'cancelled', 'auction cancelled');
+    END LOOP;
+    UPDATE carbonmkt.auction x SET status = 'cancelled', closed_at = carbonmkt.clock_now()
+     WHERE x.auction_id = cancel_auction.auction_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.cancel_auction(bigint) IS
+  'Cancels an auction that has not closed: the lot and every bid are released.  The exchange or the announcer.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.end_of_day(business_date date DEFAULT NULL, product text DEFAULT NULL)
+RETURNS TABLE (product_code text, day date, close numeric, listed_trades bigint, expired_orders bigint)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    d       date := coalesce(end_of_day.business_date, carbonmkt.business_date());
+    pid     int;
+    p       record;
+    x       record;
+    dayrow  carbonmkt.product_day;
+    n       bigint;
+    vwap    bigint;
+BEGIN
+    PERFORM carbonmkt._require_exchange('close the trading day');
+    IF d > carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'business day % has not begun', to_char(d, 'YYYY-MM-DD') USING ERRCODE = '22023';
+    END IF;
+    IF end_of_day.product IS NOT NULL THEN
+        pid := (carbonmkt._product(end_of_day.product)).product_id;
+    END IF;
+    -- every product's matcher lock, then every account an expiry, release or auction
+    -- settlement may post to, up front (doc/registry.md, "Lock order")
+    PERFORM carbonmkt._lock_market(
+        ARRAY(SELECT y.product_id FROM carbonmkt.product y WHERE pid IS NULL OR y.product_id = pid),
+        d,
+        (SELECT coalesce(array_agg(DISTINCT a), '{}')
+           FROM (SELECT o.holding_account, o.cash_account FROM carbonmkt.market_order o
+                  WHERE (pid IS NULL OR o.product_id = pid) AND o.status IN ('queued', 'open') AND o.business_date <= d
+                 UNION ALL
+                 SELECT y.clearing_account, NULL FROM carbonmkt.product y WHERE pid IS NULL OR y.product_id = pid) live,
+                unnest(ARRAY[live.holding_account, live.cash_account]) a
+          WHERE a IS NOT NULL));
+    FOR p IN SELECT y.product_id, y.code FROM carbonmkt.product y
+              WHERE (pid IS NULL OR y.product_id = pid) ORDER BY y.product_id
+    LOOP
+        dayrow := carbonmkt._product_day(p.product_id, d, true);
+        n := 0;
+        IF dayrow.closed_at IS NULL THEN
+            -- one-way bidding: close what has finished bidding, cancel the rest
+            FOR x IN SELECT a.auction_id, a.closes_at FROM carbonmkt.auction a
+                      WHERE a.product_id = p.product_id AND a.status = 'open'
+                        AND carbonmkt.business_date(a.opens_at) <= d ORDER BY a.auction_id
+            LOOP
+                IF carbonmkt.clock_now() >= x.closes_at AND d = carbonmkt.business_date() THEN
+                    PERFORM carbonmkt._close_auction(x.auction_id);
+                ELSE
+                    PERFORM carbonmkt._end_order(o.order_id, 'expired', 'end_of_day')
+                       FROM carbonmkt.market_order o
+                      WHERE o.auction_id = x.auction_id AND o.status IN ('queued', 'open');
+                    UPDATE carbonmkt.auction a SET status = 'cancelled', closed_at = carbonmkt.clock_now()
+                     WHERE a.auction_id = x.auction_id;
+                END IF;
+            END LOOP;
+            -- block deals that were not accepted expire with the session
+            UPDATE carbonmkt.block_deal b SET status = 'expired', ended_at = carbonmkt.clock_now()
+             WHERE b.product_id = p.product_id AND b.business_date <= d AND b.status IN ('proposed', 'confirmed');
+            -- every live order of the day (or earlier) expires and releases its hold
+            FOR x IN SELECT o.order_id FROM carbonmkt.market_order o
+                      WHERE o.product_id = p.product_id AND o.status IN ('queued', 'open') AND o.business_date <= d
+                      ORDER BY o.order_id
+            LOOP
+                PERFORM carbonmkt._end_order(x.order_id, 'expired', 'end_of_day');
+                n := n + 1;
+            END LOOP;
+            SELECT round(sum(t.price_fen::numeric * t.quantity) / sum(t.quantity))::bigint INTO vwap
+              FROM carbonmkt.trade t
+             WHERE t.product_id = p.product_id AND t.business_date = d AND t.mode = 'listed';
+            UPDATE carbonmkt.product_day y SET close_fen = coalesce(vwap, y.prev_close_fen), closed_at = carbonmkt.clock_now()
+             WHERE y.product_id = p.product_id AND y.business_date = d
+            RETURNING * INTO dayrow;
+            -- the day's statistics, kept with the close (no trades after it)
+            INSERT INTO carbonmkt.market_day_stats
+            SELECT p.product_id, d, f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t,
+                   f.listed_turnover_fen, f.block_volume_t, f.block_turnover_fen, f.auction_volume_t,
+                   f.auction_turnover_fen, f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
+              FROM (SELECT 1) one
+              LEFT JOIN carbonmkt._market_day_figures f ON f.product_id = p.product_id AND f.business_date = d;
+        END IF;
+        product_code := p.code;
+        day := d;
+        close := (dayrow.close_fen / 100.0)::numeric(14, 2);
+        SELECT count(*) INTO listed_trades FROM carbonmkt.trade t
+         WHERE t.product_id = p.product_id AND t.business_date = d AND t.mode = 'listed';
+        expired_orders := n;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.end_of_day(date, text) IS
+  'Closes a trading day (收盘) per product: closes auctions whose window ended (cancels the others), expires block deals not accepted and every live order (releasing its hold), and fixes the closing price = volume-weighted average price of the day''s listed-agreement trades, else the previous close, with the day''s statistics (market_day_stats).  No more orders that day afterwards.  Idempotent.  Exchange or registry staff only.';
+
+REVOKE ALL ON FUNCTION carbonmkt._lock_market(int[], date, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._order_accounts(bigint[]) FROM PUBLIC;
+
 
 -- == One way in: one C posting engine, one API vocabulary =================================
 
