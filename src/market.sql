@@ -730,6 +730,7 @@ DECLARE
     openbuy bigint;
     h       bigint;
     asset   text;
+    reach   bigint[];
 BEGIN
     replay := false;
     me := carbonmkt._market_actor(p_participant);
@@ -870,21 +871,28 @@ BEGIN
     -- so these are the orders the engine will fill, in its price-time order, up to the
     -- quantity; own orders in the way (self-trade prevention) only touch its own accounts.
     IF p_lock AND p_mode = 'listed' THEN
-        PERFORM carbonmkt._lock_market('{}', d,
-            ARRAY[acc.holding, acc.cash, prod.clearing_account]
-            || CASE WHEN p_take IS NOT NULL THEN ARRAY[lst.holding_account, lst.cash_account]
-                    ELSE (SELECT coalesce(array_agg(a), '{}')
-                            FROM (SELECT o.holding_account, o.cash_account,
-                                         coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> me) OVER w, 0)
-                                         - CASE WHEN o.participant_id <> me THEN o.remaining ELSE 0 END AS before
-                                    FROM carbonmkt.market_order o
-                                   WHERE o.product_id = prod.product_id AND o.business_date = d AND o.mode = 'listed'
-                                     AND o.status = 'open' AND o.side <> sd
-                                     AND CASE WHEN sd = 'buy' THEN o.price_fen <= px ELSE o.price_fen >= px END
-                                  WINDOW w AS (ORDER BY CASE WHEN sd = 'buy' THEN o.price_fen ELSE -o.price_fen END,
-                                                        o.priority ROWS UNBOUNDED PRECEDING)) reach,
-                                 unnest(ARRAY[reach.holding_account, reach.cash_account]) a
-                           WHERE reach.before < p_quantity) END);
+        IF p_take IS NOT NULL THEN
+            reach := ARRAY[lst.holding_account, lst.cash_account];
+        ELSE
+            SELECT array_agg(a) INTO reach
+              FROM (SELECT o.holding_account, o.cash_account,
+                           coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> me) OVER w, 0)
+                           - CASE WHEN o.participant_id <> me THEN o.remaining ELSE 0 END AS before
+                      FROM carbonmkt.market_order o
+                     WHERE o.product_id = prod.product_id AND o.business_date = d AND o.mode = 'listed'
+                       AND o.status = 'open' AND o.side <> sd
+                       AND CASE WHEN sd = 'buy' THEN o.price_fen <= px ELSE o.price_fen >= px END
+                    WINDOW w AS (ORDER BY CASE WHEN sd = 'buy' THEN o.price_fen ELSE -o.price_fen END,
+                                          o.priority ROWS UNBOUNDED PRECEDING)) ro,
+                   unnest(ARRAY[ro.holding_account, ro.cash_account]) a
+             WHERE ro.before < p_quantity;
+        END IF;
+        -- an order that reaches nobody only holds (one account): nothing to take up front
+        IF reach IS NOT NULL THEN
+            PERFORM 1 FROM carbonmkt.account a
+              WHERE a.account_id = ANY (reach || ARRAY[acc.holding, acc.cash, prod.clearing_account])
+              ORDER BY a.account_id FOR NO KEY UPDATE;
+        END IF;
     END IF;
 
     -- the hold, then the order row
