@@ -1181,6 +1181,37 @@ $$;
 COMMENT ON FUNCTION carbonmkt.end_of_day(date, text) IS
   'Closes a trading day (收盘) per product: closes auctions whose window ended (cancels the others), expires block deals not accepted and every live order (releasing its hold), and fixes the closing price = volume-weighted average price of the day''s listed-agreement trades, else the previous close, with the day''s statistics (market_day_stats).  No more orders that day afterwards.  Idempotent.  Exchange or registry staff only.';
 
+CREATE OR REPLACE FUNCTION carbonmkt._alloc_net_provide(p_run bigint, p_year int, p_jurisdiction text, p_stage text, p_memo text)
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    r   record;
+BEGIN
+    -- the one lock order (doc/registry.md, "Lock order"): every account the run will post to
+    -- (the provinces' allocation accounts, the units' holding accounts), up front in account
+    -- order, since the run posts unit after unit in participant order
+    PERFORM 1 FROM carbonmkt.account a
+      WHERE a.account_id IN (SELECT x.account_id FROM carbonmkt.account x
+                              WHERE x.kind = 'allocation' AND x.province IN (SELECT n.province FROM alloc_net n)
+                             UNION ALL
+                             SELECT x.account_id FROM carbonmkt.account x
+                              WHERE x.kind = 'holding' AND x.status <> 'closed'
+                                AND x.participant_id IN (SELECT n.participant_id FROM alloc_net n WHERE n.net <> 0))
+      ORDER BY a.account_id FOR NO KEY UPDATE;
+    -- issue what each province's allocation account lacks for alloc_net's positive nets, once
+    -- per province (idempotent per run and province)
+    FOR r IN SELECT n.province, sum(n.net)::bigint AS total
+               FROM alloc_net n WHERE n.net > 0 GROUP BY n.province ORDER BY n.province LOOP
+        PERFORM carbonmkt._ensure_available(carbonmkt._allocation_account(r.province), p_year, r.total,
+                                            format('carbonmkt:alloc:%s:%s:%s:run%s:%s', p_jurisdiction, p_year,
+                                                   p_stage, p_run, r.province),
+                                            p_memo);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._alloc_net_provide(bigint, int, text, text, text) IS
+  'Internal: locks every account the run will post to in account order (the global lock order), then makes each province''s allocation account hold what alloc_net''s positive nets need, issuing the difference once per province and run.';
+
 REVOKE ALL ON FUNCTION carbonmkt._lock_market(int[], date, bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION carbonmkt._order_accounts(bigint[]) FROM PUBLIC;
 

@@ -1564,6 +1564,17 @@ $$
 DECLARE
     r   record;
 BEGIN
+    -- the one lock order (doc/registry.md, "Lock order"): every account the run will post to
+    -- (the provinces' allocation accounts, the units' holding accounts), up front in account
+    -- order, since the run posts unit after unit in participant order
+    PERFORM 1 FROM carbonmkt.account a
+      WHERE a.account_id IN (SELECT x.account_id FROM carbonmkt.account x
+                              WHERE x.kind = 'allocation' AND x.province IN (SELECT n.province FROM alloc_net n)
+                             UNION ALL
+                             SELECT x.account_id FROM carbonmkt.account x
+                              WHERE x.kind = 'holding' AND x.status <> 'closed'
+                                AND x.participant_id IN (SELECT n.participant_id FROM alloc_net n WHERE n.net <> 0))
+      ORDER BY a.account_id FOR NO KEY UPDATE;
     -- issue what each province's allocation account lacks for alloc_net's positive nets, once
     -- per province (idempotent per run and province)
     FOR r IN SELECT n.province, sum(n.net)::bigint AS total
@@ -1576,7 +1587,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt._alloc_net_provide(bigint, int, text, text, text) IS
-  'Internal: makes each province''s allocation account hold what alloc_net''s positive nets need, issuing the difference once per province and run.';
+  'Internal: locks every account the run will post to in account order (the global lock order), then makes each province''s allocation account hold what alloc_net''s positive nets need, issuing the difference once per province and run.';
 
 CREATE FUNCTION carbonmkt._net_memo(p_borrowed bigint, p_cut bigint) RETURNS text
 LANGUAGE sql IMMUTABLE AS
