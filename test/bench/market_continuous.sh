@@ -12,6 +12,8 @@
 # participant and account status, available balance), the registry's hold row, posting row and
 # hash chain, the order's priority; for crossing orders also the match, the trade and its
 # delivery-versus-payment settlement (the candidate does all of it; the floor does not).
+# Every carbonmkt run trades on a business day of its own (the next trading day after the last
+# run's), so each starts from an empty book, as the floor's runs start from nothing to match.
 # Each run is pgbench -n -M prepared -c 8 -j 2 -T ${BENCH_SECONDS:-15} --max-tries=10; per
 # durability mode (${BENCH_FSYNC_MODES:-on off}: on = fsync, synchronous_commit and
 # full_page_writes on, the headline) and scenario a warm-up of each side (${BENCH_WARMUP:-5} s,
@@ -80,6 +82,10 @@ VACUUM ANALYZE;
 CHECKPOINT;
 SQL
 p0=$(q "SELECT min(participant_id) - 1 FROM carbonmkt.participant WHERE kind = 'key_emitter'")
+# the trading days the carbonmkt runs use, one each
+mapfile -t DAYS < <(psql -X -At -c "SELECT d::date FROM generate_series(date '2025-06-03', '2025-12-31', '1 day') d
+                                     WHERE carbonmkt.is_trading_day(d::date, 'national') ORDER BY 1")
+day=0
 cash0=$(q "SELECT sum(balance) FROM carbonmkt.holding WHERE instrument = 'CNY'")
 echo "   $(( $(date +%s) - t0 )) s"
 
@@ -113,11 +119,15 @@ SQL
 
 # run_pgbench SIDE CROSS SECONDS -> sets tps, failed, retried
 run_pgbench() {
-	local side=$1 cross=$2 secs=$3 out rc
+	local side=$1 cross=$2 secs=$3 out rc clock=$CLOCK
 	q "CHECKPOINT" >/dev/null
+	if [ "$side" = carbonmkt ]; then
+		clock="${DAYS[$day]} 10:00:00+08"
+		day=$((day + 1))
+	fi
 	out="$work/$side.out"
 	set +e
-	PGOPTIONS="-c carbonmkt.clock=${CLOCK// /\\ }" "$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$secs" \
+	PGOPTIONS="-c carbonmkt.clock=${clock// /\\ }" "$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$secs" \
 		--max-tries=10 -D units="$UNITS" -D cross="$cross" -D p0="$p0" -f "$work/$side.sql" >"$out" 2>&1
 	rc=$?
 	set -e
