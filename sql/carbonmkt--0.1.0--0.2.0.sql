@@ -20,6 +20,104 @@
 
 -- == One way in: one C posting engine, one API vocabulary =================================
 
+-- Every posting with journal legs is made by the one C posting engine (src/posting.c):
+-- issuance, cash deposit and withdrawal and every CCER posting move there from PL/pgSQL, and
+-- the PL/pgSQL posting helpers go.  A posting without legs (set_account_status) is recorded
+-- by carbonmkt._record_posting().
+
+CREATE FUNCTION carbonmkt._record_posting(p_operation text, p_request text)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_record_posting'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION carbonmkt._record_posting(text, text) IS
+  'Internal: records a posting without journal legs (CM012 on a sealed day) and returns its id.';
+
+REVOKE ALL ON FUNCTION carbonmkt._record_posting(text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION carbonmkt.set_account_status(account_id bigint, status carbonmkt.account_status, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    posting_id bigint;
+BEGIN
+    PERFORM carbonmkt._require_registry('change account status');
+    posting_id := carbonmkt._record_posting('set_account_status',
+                                            format('set_account_status(%s,%s,%s)', account_id, status, memo));
+    UPDATE carbonmkt.account a SET status = set_account_status.status WHERE a.account_id = set_account_status.account_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
+    END IF;
+    RETURN posting_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.set_account_status(bigint, carbonmkt.account_status, text) IS
+  'Opens, freezes or closes an account; the change is recorded as a posting.  Registry only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.issue_cea(account_id bigint, vintage int, tonnes bigint,
+                                    reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_issue_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.issue_ccer(account_id bigint, block carbonmkt.ccer,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_issue_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.deposit_cny(account_id bigint, fen bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_deposit_cny'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.withdraw_cny(account_id bigint, fen bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_withdraw_cny'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.transfer_ccer(from_account bigint, to_account bigint, project text, vintage int,
+                                        tonnes bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.transfer_ccer_block(from_account bigint, to_account bigint, block carbonmkt.ccer,
+                                              reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_ccer_block'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.surrender_ccer(account_id bigint, project text, vintage int, tonnes bigint, period int,
+                                         reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_surrender_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_ccer(account_id bigint, project text, vintage int, tonnes bigint,
+                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_cancel_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+DROP FUNCTION carbonmkt._transfer_from_hold_blocks(bigint, bigint, bigint, text, text);
+DROP FUNCTION carbonmkt._active_hold(bigint);
+DROP FUNCTION carbonmkt._issue(text, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.ccer, text, text);
+DROP FUNCTION carbonmkt._transfer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint,
+                                  carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._transfer_ccer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint,
+                                       carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._cancellation_account();
+DROP FUNCTION carbonmkt._move(bigint, timestamptz, date, bigint, bigint, carbonmkt.instrument, int, text, bigint,
+                              carbonmkt.entry_kind, carbonmkt.entry_kind, bigint, int, text, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._place_block(bigint, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._leg(bigint, timestamptz, date, bigint, carbonmkt.entry_kind, carbonmkt.instrument, int, text,
+                             bigint, bigint, bigint, bigint, int, carbonmkt.ccer, text);
+DROP FUNCTION carbonmkt._require_available(bigint, carbonmkt.instrument, int, text, bigint);
+DROP FUNCTION carbonmkt._check_asset(carbonmkt.instrument, int, text);
+DROP FUNCTION carbonmkt._check_quantity(carbonmkt.instrument, bigint);
+DROP FUNCTION carbonmkt._lock_accounts(bigint[], bigint[], carbonmkt.instrument);
+DROP FUNCTION carbonmkt._begin_posting(text, text, text);
+
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
 

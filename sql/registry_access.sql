@@ -115,8 +115,8 @@ SELECT pg_temp.err($$SELECT deposit_cny(6, 1)$$);
 SELECT pg_temp.err($$SELECT open_account(4, 'holding')$$);
 SELECT pg_temp.err($$SELECT map_login('regress_unit1', 5)$$);
 SELECT pg_temp.err($$SELECT set_account_status(7, 'frozen')$$);
-SELECT pg_temp.err($$SELECT _transfer('transfer_cea', 'transfer', 7, 5, 'CEA', 2024, '', 1, 'debit', 'credit', NULL, NULL, NULL)$$);
-SELECT pg_temp.err($$SELECT _leg(1, now(), current_date, 5, 'credit', 'CEA', 2024, '', 1000, 0, NULL, NULL, NULL, NULL, NULL)$$);
+SELECT pg_temp.err($$SELECT _record_posting('transfer_cea', NULL)$$);
+SELECT pg_temp.err($$SELECT _authorize(5, 'transfer')$$);
 SELECT pg_temp.err($$SELECT verify_ledger()$$);
 -- no table is written directly
 SELECT pg_temp.err($$INSERT INTO holding VALUES (5, 'CEA', 2025, '', 1000, 0)$$);
