@@ -1572,8 +1572,8 @@ static const PostingPlanDef block_plan_defs[NUM_BLOCK_PLANS] = {
 	[BLK_OF_ACCOUNT] = {
 		"SELECT carbonmkt.first_serial(b.block), carbonmkt.last_serial(b.block), b.ctid "
 		"FROM carbonmkt.ccer_block b WHERE b.account_id = $1 AND carbonmkt.project(b.block) = $2 "
-		"AND carbonmkt.vintage(b.block) = $3 ORDER BY carbonmkt.first_serial(b.block)",
-		3, {INT8OID, TEXTOID, INT4OID}
+		"AND carbonmkt.vintage(b.block) = $3 ORDER BY carbonmkt.first_serial(b.block) LIMIT $4",
+		4, {INT8OID, TEXTOID, INT4OID, INT8OID}
 	},
 	[BLK_DELETE_TIDS] = {
 		"DELETE FROM carbonmkt.ccer_block WHERE ctid = ANY ($1)",
@@ -1707,18 +1707,35 @@ block_cut(int64 account_id, const Asset *asset, int64 first, int64 last)
 static int
 block_take(int64 account_id, const Asset *asset, int64 quantity, BlockPiece **pieces)
 {
-	Datum		args[3];
+	Datum		args[4];
 	uint64		n;
 	int64		need = quantity;
 	int			npieces = 0;
 	Datum	   *tids;
 	int64		tail_first = 0;
 	int64		tail_last = -1;
+	int64		limit = 8;
 
+	/*
+	 * The lowest blocks first: a few, and more only when they do not cover
+	 * the quantity (an account's blocks of one lot are merged, so one
+	 * usually does).
+	 */
 	args[0] = Int64GetDatum(account_id);
 	args[1] = PointerGetDatum(asset->project);
 	args[2] = Int32GetDatum(asset->vintage);
-	n = run_block_plan(BLK_OF_ACCOUNT, args, NULL, SPI_OK_SELECT);
+	for (;;)
+	{
+		int64		have = 0;
+
+		args[3] = Int64GetDatum(limit);
+		n = run_block_plan(BLK_OF_ACCOUNT, args, NULL, SPI_OK_SELECT);
+		for (uint64 r = 0; r < n && have < quantity; r++)
+			have += col_int64(r, 2, NULL) - col_int64(r, 1, NULL) + 1;
+		if (have >= quantity || n < (uint64) limit)
+			break;
+		limit *= 8;
+	}
 	*pieces = palloc(sizeof(BlockPiece) * Max(n, 1));
 	tids = palloc(sizeof(Datum) * Max(n, 1));
 	for (uint64 r = 0; r < n && need > 0; r++)
