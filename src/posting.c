@@ -90,6 +90,128 @@ PG_FUNCTION_INFO_V1(carbonmkt_withdraw_cny);
 PG_FUNCTION_INFO_V1(carbonmkt_record_posting);
 
 /* ----------------------------------------------------------------
+ *		The registry's vocabulary, as enumerations
+ * ----------------------------------------------------------------
+ *
+ * Names arrive from SQL (enum labels, the action of _authorize) and are
+ * turned into these once, where they arrive; the posting path compares
+ * these, never strings.
+ */
+
+/* instruments, in the order of enum carbonmkt.instrument */
+typedef enum Instrument
+{
+	INSTRUMENT_CEA,
+	INSTRUMENT_CCER,
+	INSTRUMENT_CNY,
+	INSTRUMENT_UNKNOWN			/* NULL */
+} Instrument;
+
+static const char *const instrument_names[] = {"CEA", "CCER", "CNY", NULL};
+
+/* what _authorize() is asked for (doc/registry.md, Access) */
+typedef enum PostingAction
+{
+	ACTION_NONE,				/* NULL: no rule allows it */
+	ACTION_OTHER,				/* a name no rule knows */
+	ACTION_ISSUE,
+	ACTION_CASH,
+	ACTION_TRANSFER,
+	ACTION_HOLD,
+	ACTION_RELEASE,
+	ACTION_SETTLE,
+	ACTION_SURRENDER,
+	ACTION_CANCEL
+} PostingAction;
+
+static const char *const action_names[] = {
+	NULL, NULL, "issue", "cash", "transfer", "hold", "release", "settle", "surrender", "cancel"
+};
+
+/* why units are held, in the order of enum carbonmkt.hold_reason */
+typedef enum HoldReason
+{
+	REASON_ORDER,
+	REASON_PLEDGE,
+	REASON_JUDICIAL,
+	REASON_OTHER,
+	REASON_NONE					/* NULL */
+} HoldReason;
+
+static const char *const reason_names[] = {"order", "pledge", "judicial", "other", NULL};
+
+/* the journal's entry kinds a posting writes (enum carbonmkt.entry_kind) */
+typedef enum EntryKind
+{
+	ENTRY_ISSUE,
+	ENTRY_WITHDRAW,
+	ENTRY_DEBIT,
+	ENTRY_CREDIT,
+	ENTRY_HOLD,
+	ENTRY_RELEASE,
+	ENTRY_SURRENDER,
+	ENTRY_CANCEL,
+	ENTRY_RETIRE,
+	ENTRY_UNKNOWN
+} EntryKind;
+
+static const char *const entry_kind_names[] = {
+	"issue", "withdraw", "debit", "credit", "hold", "release", "surrender", "cancel", "retire", NULL
+};
+
+/* account states (enum carbonmkt.account_status) and the kinds the rules name */
+typedef enum AccountStatus
+{
+	STATUS_OPEN,
+	STATUS_FROZEN,
+	STATUS_CLOSED,
+	STATUS_OTHER
+} AccountStatus;
+
+typedef enum AccountClass
+{
+	CLASS_ORDINARY,				/* holding, cash, clearing, ... */
+	CLASS_AUTHORITY,			/* allocation, national_reserve: moved by their authority */
+	CLASS_CANCELLATION			/* retired units: never move */
+} AccountClass;
+
+/* the index of name in names[0..n-1], or dflt (NULL matches nothing) */
+static int
+name_index(const char *name, const char *const *names, int n, int dflt)
+{
+	if (name != NULL)
+		for (int i = 0; i < n; i++)
+			if (names[i] != NULL && strcmp(name, names[i]) == 0)
+				return i;
+	return dflt;
+}
+
+static Instrument
+instrument_of(const char *name)
+{
+	return (Instrument) name_index(name, instrument_names, INSTRUMENT_UNKNOWN, INSTRUMENT_UNKNOWN);
+}
+
+static PostingAction
+action_of(const char *name)
+{
+	return name == NULL ? ACTION_NONE :
+		(PostingAction) name_index(name, action_names, lengthof(action_names), ACTION_OTHER);
+}
+
+static HoldReason
+reason_of(const char *name)
+{
+	return (HoldReason) name_index(name, reason_names, REASON_NONE, REASON_NONE);
+}
+
+static EntryKind
+entry_kind_of(const char *name)
+{
+	return (EntryKind) name_index(name, entry_kind_names, ENTRY_UNKNOWN, ENTRY_UNKNOWN);
+}
+
+/* ----------------------------------------------------------------
  *		Saved plans
  * ----------------------------------------------------------------
  */
@@ -394,7 +516,7 @@ acting_room_authorises(void)
 static bool rules_loaded = false;
 static int	rules_npairs;
 static char rules_kind[RULES_MAX_PAIRS][NAMEDATALEN];
-static char rules_instrument[RULES_MAX_PAIRS][NAMEDATALEN];
+static Instrument rules_instrument[RULES_MAX_PAIRS];
 static bool rules_issue[RULES_MAX_PAIRS];
 static bool rules_sealed_null;
 static DateADT rules_sealed;
@@ -441,7 +563,7 @@ rules_load(void)
 	for (uint64 r = 0; r < n; r++)
 	{
 		strlcpy(rules_kind[r], col_cstring(r, 1), NAMEDATALEN);
-		strlcpy(rules_instrument[r], col_cstring(r, 2), NAMEDATALEN);
+		rules_instrument[r] = instrument_of(col_cstring(r, 2));
 		rules_issue[r] = DatumGetBool(col_datum(r, 3, &isnull)) && !isnull;
 	}
 	rules_npairs = (int) n;
@@ -458,22 +580,22 @@ rules_load(void)
 
 /* whether an account kind may hold an instrument */
 static bool
-rules_may_hold(const char *kind, const char *instrument)
+rules_may_hold(const char *kind, Instrument instrument)
 {
 	rules_load();
 	for (int i = 0; i < rules_npairs; i++)
-		if (strcmp(rules_kind[i], kind) == 0 && strcmp(rules_instrument[i], instrument) == 0)
+		if (rules_instrument[i] == instrument && strcmp(rules_kind[i], kind) == 0)
 			return true;
 	return false;
 }
 
 /* whether issuance may credit an account kind with an instrument */
 static bool
-rules_may_issue(const char *kind, const char *instrument)
+rules_may_issue(const char *kind, Instrument instrument)
 {
 	rules_load();
 	for (int i = 0; i < rules_npairs; i++)
-		if (strcmp(rules_kind[i], kind) == 0 && strcmp(rules_instrument[i], instrument) == 0)
+		if (rules_instrument[i] == instrument && strcmp(rules_kind[i], kind) == 0)
 			return rules_issue[i];
 	return false;
 }
@@ -515,6 +637,8 @@ typedef struct AccountRow
 	int64		account_id;
 	char	   *kind;
 	char	   *status;
+	AccountStatus status_code;	/* status, as an enumeration */
+	AccountClass class;			/* what the rules make of the kind */
 	bool		participant_null;
 	int64		participant_id;
 	char	   *province;		/* NULL when null */
@@ -542,6 +666,21 @@ action_words(const char *action)
 	return s;
 }
 
+/* status_code and class from the status and kind read */
+static void
+account_classify(AccountRow *a)
+{
+	static const char *const statuses[] = {"open", "frozen", "closed"};
+
+	a->status_code = (AccountStatus) name_index(a->status, statuses, lengthof(statuses), STATUS_OTHER);
+	if (strcmp(a->kind, "cancellation") == 0)
+		a->class = CLASS_CANCELLATION;
+	else if (strcmp(a->kind, "allocation") == 0 || strcmp(a->kind, "national_reserve") == 0)
+		a->class = CLASS_AUTHORITY;
+	else
+		a->class = CLASS_ORDINARY;
+}
+
 /* fill *a from columns 1..5 of row r of SPI_tuptable */
 static void
 account_from_row(uint64 r, AccountRow *a)
@@ -552,6 +691,7 @@ account_from_row(uint64 r, AccountRow *a)
 	a->status = col_cstring(r, 3);
 	a->participant_id = col_int64(r, 4, &a->participant_null);
 	a->province = col_cstring(r, 5);
+	account_classify(a);
 	a->may_hold = false;
 	a->head_hash = NULL;
 	ItemPointerSetInvalid(&a->tid);
@@ -579,15 +719,15 @@ account_read(int64 account_id, bool account_null, AccountRow *a)
  *		reason is a hold reason or NULL; action may be NULL (nothing matches).
  */
 static void
-authorize(int64 account_id, bool account_null, const AccountRow *a,
-		  const char *action, const char *reason)
+authorize_named(int64 account_id, bool account_null, const AccountRow *a,
+				PostingAction action, const char *action_name, HoldReason reason)
 {
 	bool		me_null = true;
 	int64		me = 0;
 	char	   *my_kind = NULL;
 	char	   *my_prov = NULL;
-	bool		is_issue = action && strcmp(action, "issue") == 0;
-	bool		is_cash = action && strcmp(action, "cash") == 0;
+	bool		is_issue = action == ACTION_ISSUE;
+	bool		is_cash = action == ACTION_CASH;
 	bool		own_province;
 
 	if (!a->found)
@@ -595,12 +735,12 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 				(errcode(ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT),
 				 errmsg("account %s does not exist", int64_text(account_id, account_null))));
 	/* retired units never move again, whoever asks (清缴/注销 are final) */
-	if (strcmp(a->kind, "cancellation") == 0 && action && !is_issue && !is_cash)
+	if (a->class == CLASS_CANCELLATION && action != ACTION_NONE && !is_issue && !is_cash)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
 				 errmsg("units in the cancellation account " INT64_FORMAT " are retired and can never move",
 						account_id),
-				 errdetail("Refused action: %s.", action_words(action))));
+				 errdetail("Refused action: %s.", action_words(action_name))));
 	if (login_is_member("carbonmkt_registry"))
 		return;
 
@@ -632,48 +772,53 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 		if (login_is_member("carbonmkt_settlement"))
 			return;
 	}
-	else if (strcmp(a->kind, "allocation") == 0 || strcmp(a->kind, "national_reserve") == 0)
+	else if (a->class == CLASS_AUTHORITY)
 	{
 		/* authority accounts move only by their authority */
 		if (login_is_member("carbonmkt_authority") && own_province)
 			return;
 	}
-	else if (reason && strcmp(reason, "judicial") == 0)
+	else if (reason == REASON_JUDICIAL)
 	{
 		/* judicial freezes are laid and lifted by the registry only */
 	}
-	else if (reason && strcmp(reason, "pledge") == 0 && action && strcmp(action, "hold") != 0)
+	else if (reason == REASON_PLEDGE && action != ACTION_NONE && action != ACTION_HOLD)
 	{
 		/* a pledge is released or enforced by the registry only */
 	}
-	else if (action &&
-			 ((strcmp(action, "hold") == 0 && reason && strcmp(reason, "order") == 0) ||
-			  strcmp(action, "settle") == 0) &&
+	else if (((action == ACTION_HOLD && reason == REASON_ORDER) || action == ACTION_SETTLE) &&
 			 login_is_member("carbonmkt_exchange"))
 	{
 		/* the exchange lays, settles and releases order holds, nothing else */
 		return;
 	}
-	else if (!a->participant_null && !me_null && a->participant_id == me && action &&
-			 (strcmp(action, "transfer") == 0 || strcmp(action, "hold") == 0 ||
-			  strcmp(action, "release") == 0 || strcmp(action, "surrender") == 0 ||
-			  strcmp(action, "cancel") == 0))
+	else if (!a->participant_null && !me_null && a->participant_id == me &&
+			 (action == ACTION_TRANSFER || action == ACTION_HOLD || action == ACTION_RELEASE ||
+			  action == ACTION_SURRENDER || action == ACTION_CANCEL))
 		return;
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("role \"%s\" may not %s on account " INT64_FORMAT,
 					GetUserNameFromId(GetSessionUserId(), false),
-					action ? action_words(action) : "<NULL>", account_id),
+					action_name ? action_words(action_name) : "<NULL>", account_id),
 			 errdetail("Account " INT64_FORMAT " is a %s account of participant %s.",
 					   account_id, a->kind,
 					   a->participant_null ? "(none)" : psprintf(INT64_FORMAT, a->participant_id)),
 			 errhint("Participants move only their own accounts; issuance needs carbonmkt_authority, cash needs carbonmkt_settlement.")));
 }
 
+/* authorize_named() for an action of the enumeration */
+static void
+authorize(int64 account_id, bool account_null, const AccountRow *a,
+		  PostingAction action, HoldReason reason)
+{
+	authorize_named(account_id, account_null, a, action, action_names[action], reason);
+}
+
 /*
  * carbonmkt._authorize(account bigint, action text, reason hold_reason) -> void
- *		The SQL face of authorize(), for the PL/pgSQL postings.
+ *		The SQL face of authorize(), for the rooms' own checks.
  */
 Datum
 carbonmkt_authorize(PG_FUNCTION_ARGS)
@@ -681,15 +826,15 @@ carbonmkt_authorize(PG_FUNCTION_ARGS)
 	bool		account_null = PG_ARGISNULL(0);
 	int64		account_id = account_null ? 0 : PG_GETARG_INT64(0);
 	char	   *action = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *reason = NULL;
+	HoldReason	reason = REASON_NONE;
 	AccountRow	a;
 
 	if (!PG_ARGISNULL(2))
-		reason = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(2)));
+		reason = reason_of(DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(2))));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	account_read(account_id, account_null, &a);
-	authorize(account_id, account_null, &a, action, reason);
+	authorize_named(account_id, account_null, &a, action_of(action), action, reason);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	PG_RETURN_VOID();
@@ -761,7 +906,7 @@ lock_one_account(int64 account_id, AccountRow *row)
  */
 static int
 lock_accounts(int64 first, bool first_null, int64 second, bool second_null,
-			  const char *instrument, AccountRow *rows)
+			  Instrument instrument, AccountRow *rows)
 {
 	Datum		args[3];
 	char		nulls[3] = {' ', ' ', ' '};
@@ -851,9 +996,9 @@ lock_problem(const AccountRow *rows, int n, int64 debit, bool debit_null,
 
 	for (int i = 0; i < n; i++)
 	{
-		if (!rows[i].may_hold || strcmp(rows[i].status, "closed") == 0)
+		if (!rows[i].may_hold || rows[i].status_code == STATUS_CLOSED)
 			return true;
-		if (strcmp(rows[i].status, "frozen") == 0 && !debit_null &&
+		if (rows[i].status_code == STATUS_FROZEN && !debit_null &&
 			rows[i].account_id == debit)
 			return true;
 	}
@@ -1072,7 +1217,7 @@ typedef struct Leg
 {
 	int64		account_id;
 	bool		account_null;
-	const char *kind;			/* entry_kind */
+	EntryKind	kind;
 	int64		amount;			/* signed change of balance */
 	int64		held_change;	/* signed change of held */
 	int64		counterparty;
@@ -1088,11 +1233,20 @@ typedef struct Leg
 /* the asset of a posting */
 typedef struct Asset
 {
-	const char *instrument;
+	const char *instrument;		/* its name, for SQL */
+	Instrument	instr;
 	int32		vintage;
 	bool		vintage_null;
 	text	   *project;
 } Asset;
+
+/* set the instrument of an asset (a label of enum carbonmkt.instrument, or NULL) */
+static void
+asset_instrument(Asset *asset, const char *name)
+{
+	asset->instr = instrument_of(name);
+	asset->instrument = name;
+}
 
 /*
  * Where this transaction last left each holding row it changed: a hint that
@@ -1466,7 +1620,7 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 
 		args[b] = Int64GetDatum(legs[i].account_id);
 		nulls[b] = legs[i].account_null ? 'n' : ' ';
-		args[b + 1] = CStringGetTextDatum(legs[i].kind);
+		args[b + 1] = CStringGetTextDatum(entry_kind_names[legs[i].kind]);
 		args[b + 2] = Int64GetDatum(legs[i].amount);
 		args[b + 3] = Int64GetDatum(legs[i].held_change);
 		args[b + 4] = Int64GetDatum(legs[i].balance_after);
@@ -1842,7 +1996,7 @@ available_covers(int64 account_id, const Asset *asset, int64 quantity, bool from
 static bool
 post_movement(Posting *p, const Asset *asset, int64 from, bool from_null,
 			  int64 to, bool to_null, int64 quantity,
-			  const char *debit_kind, const char *credit_kind,
+			  EntryKind debit_kind, EntryKind credit_kind,
 			  int64 hold_id, bool hold_null, bool period_null, int32 period, text *memo,
 			  const BlockPiece *exact, const AccountRow *rows, int nrows)
 {
@@ -1850,7 +2004,7 @@ post_movement(Posting *p, const Asset *asset, int64 from, bool from_null,
 	Leg		   *legs;
 	BlockPiece *pieces;
 	int			npieces;
-	bool		ccer = strcmp(asset->instrument, "CCER") == 0;
+	bool		ccer = asset->instr == INSTRUMENT_CCER;
 
 	memset(two, 0, sizeof(two));
 	two[0].account_id = from;
@@ -1949,7 +2103,7 @@ post_movement(Posting *p, const Asset *asset, int64 from, bool from_null,
 typedef struct TransferRequest
 {
 	const char *operation;		/* transfer_cea, surrender_cea, ... */
-	const char *action;			/* for _authorize: transfer, surrender, cancel */
+	PostingAction action;		/* for authorize(): transfer, surrender, cancel */
 	int64		from;
 	bool		from_null;
 	int64		to;
@@ -1957,8 +2111,8 @@ typedef struct TransferRequest
 	Asset		asset;
 	int64		quantity;
 	bool		quantity_null;
-	const char *debit_kind;
-	const char *credit_kind;
+	EntryKind	debit_kind;
+	EntryKind	credit_kind;
 	int32		period;
 	bool		period_null;
 	text	   *reference;
@@ -1976,9 +2130,9 @@ typedef struct TransferRequest
 static char *
 format_asset_text(const Asset *asset)
 {
-	if (asset->instrument != NULL && strcmp(asset->instrument, "CEA") == 0)
+	if (asset->instr == INSTRUMENT_CEA)
 		return asset->vintage_null ? NULL : psprintf("CEA %d", asset->vintage);
-	if (asset->instrument != NULL && strcmp(asset->instrument, "CCER") == 0)
+	if (asset->instr == INSTRUMENT_CCER)
 		return (asset->vintage_null || asset->project == NULL) ? NULL :
 			psprintf("CCER %s %d", text_to_cstring(asset->project), asset->vintage);
 	return pstrdup("CNY");
@@ -2125,11 +2279,11 @@ refuse_accounts(const AccountRow *rows, int nrows, int64 debit, bool debit_null,
 					 errmsg("account " INT64_FORMAT " (kind %s) cannot hold %s",
 							rows[i].account_id, rows[i].kind, raise_text(instrument)),
 					 errhint("See carbonmkt.account_kind_instrument for the instruments each account kind holds.")));
-		if (strcmp(rows[i].status, "closed") == 0)
+		if (rows[i].status_code == STATUS_CLOSED)
 			ereport(ERROR,
 					(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
 					 errmsg("account " INT64_FORMAT " is closed", rows[i].account_id)));
-		if (strcmp(rows[i].status, "frozen") == 0 && !debit_null && rows[i].account_id == debit)
+		if (rows[i].status_code == STATUS_FROZEN && !debit_null && rows[i].account_id == debit)
 			ereport(ERROR,
 					(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
 					 errmsg("account " INT64_FORMAT " is frozen", rows[i].account_id),
@@ -2182,14 +2336,14 @@ post_transfer(const TransferRequest *t)
 	const AccountRow *from_row;
 
 	check_quantity(t->asset.instrument, t->quantity, t->quantity_null);
-	if (strcmp(t->asset.instrument, "CNY") != 0 && !t->asset.vintage_null)
+	if (t->asset.instr != INSTRUMENT_CNY && !t->asset.vintage_null)
 		carbonmkt_check_vintage(t->asset.vintage, "allowance vintage");
 
 	posting_begin(&p, t->operation, t->reference,
 				  t->reference ? transfer_request_text(t) : NULL);
 	if (p.replay)
 		return p.posting_id;
-	check_sealed(&p, t->debit_kind, t->credit_kind);
+	check_sealed(&p, entry_kind_names[t->debit_kind], entry_kind_names[t->credit_kind]);
 
 	/*
 	 * Who may move the sender's units.  The registry and the rooms may move
@@ -2204,18 +2358,18 @@ post_transfer(const TransferRequest *t)
 
 		account_read(t->from, t->from_null, &a);
 		check_same_account(t);
-		authorize(t->from, t->from_null, &a, t->action, NULL);
+		authorize(t->from, t->from_null, &a, t->action, REASON_NONE);
 	}
 
 	nrows = lock_accounts(t->from, t->from_null, t->to, t->to_null,
-						  t->asset.instrument, rows);
+						  t->asset.instr, rows);
 	from_row = find_row(rows, nrows, t->from, t->from_null);
 	if (privileged)
 	{
 		AccountRow	missing = {0};
 
 		check_same_account(t);
-		authorize(t->from, t->from_null, from_row ? from_row : &missing, t->action, NULL);
+		authorize(t->from, t->from_null, from_row ? from_row : &missing, t->action, REASON_NONE);
 	}
 	if (lock_problem(rows, nrows, t->from, t->from_null, t->to, t->to_null))
 		refuse_accounts(rows, nrows, t->from, t->from_null, t->to, t->to_null, t->asset.instrument);
@@ -2265,13 +2419,13 @@ run_transfer(TransferRequest *t)
 }
 
 static void
-transfer_init(TransferRequest *t, const char *operation, const char *action,
-			  const char *instrument, const char *debit_kind, const char *credit_kind)
+transfer_init(TransferRequest *t, const char *operation, PostingAction action,
+			  const char *instrument, EntryKind debit_kind, EntryKind credit_kind)
 {
 	memset(t, 0, sizeof(*t));
 	t->operation = operation;
 	t->action = action;
-	t->asset.instrument = instrument;
+	asset_instrument(&t->asset, instrument);
 	t->debit_kind = debit_kind;
 	t->credit_kind = credit_kind;
 	t->period_null = true;
@@ -2287,7 +2441,7 @@ carbonmkt_transfer_cea(PG_FUNCTION_ARGS)
 {
 	TransferRequest t;
 
-	transfer_init(&t, "transfer_cea", "transfer", "CEA", "debit", "credit");
+	transfer_init(&t, "transfer_cea", ACTION_TRANSFER, "CEA", ENTRY_DEBIT, ENTRY_CREDIT);
 	t.from_null = PG_ARGISNULL(0);
 	t.from = t.from_null ? 0 : PG_GETARG_INT64(0);
 	t.to_null = PG_ARGISNULL(1);
@@ -2309,7 +2463,7 @@ carbonmkt_transfer_cny(PG_FUNCTION_ARGS)
 {
 	TransferRequest t;
 
-	transfer_init(&t, "transfer_cny", "transfer", "CNY", "debit", "credit");
+	transfer_init(&t, "transfer_cny", ACTION_TRANSFER, "CNY", ENTRY_DEBIT, ENTRY_CREDIT);
 	t.from_null = PG_ARGISNULL(0);
 	t.from = t.from_null ? 0 : PG_GETARG_INT64(0);
 	t.to_null = PG_ARGISNULL(1);
@@ -2334,9 +2488,9 @@ retire_cea(FunctionCallInfo fcinfo, bool surrender)
 	int64		posting_id;
 
 	if (surrender)
-		transfer_init(&t, "surrender_cea", "surrender", "CEA", "surrender", "retire");
+		transfer_init(&t, "surrender_cea", ACTION_SURRENDER, "CEA", ENTRY_SURRENDER, ENTRY_RETIRE);
 	else
-		transfer_init(&t, "cancel_cea", "cancel", "CEA", "cancel", "retire");
+		transfer_init(&t, "cancel_cea", ACTION_CANCEL, "CEA", ENTRY_CANCEL, ENTRY_RETIRE);
 	t.from_null = PG_ARGISNULL(a);
 	t.from = t.from_null ? 0 : PG_GETARG_INT64(a);
 	a++;
@@ -2415,7 +2569,7 @@ carbonmkt_transfer_ccer(PG_FUNCTION_ARGS)
 {
 	TransferRequest t;
 
-	transfer_init(&t, "transfer_ccer", "transfer", "CCER", "debit", "credit");
+	transfer_init(&t, "transfer_ccer", ACTION_TRANSFER, "CCER", ENTRY_DEBIT, ENTRY_CREDIT);
 	t.from_null = PG_ARGISNULL(0);
 	t.from = t.from_null ? 0 : PG_GETARG_INT64(0);
 	t.to_null = PG_ARGISNULL(1);
@@ -2439,7 +2593,7 @@ carbonmkt_transfer_ccer_block(PG_FUNCTION_ARGS)
 {
 	TransferRequest t;
 
-	transfer_init(&t, "transfer_ccer_block", "transfer", "CCER", "debit", "credit");
+	transfer_init(&t, "transfer_ccer_block", ACTION_TRANSFER, "CCER", ENTRY_DEBIT, ENTRY_CREDIT);
 	t.from_null = PG_ARGISNULL(0);
 	t.from = t.from_null ? 0 : PG_GETARG_INT64(0);
 	t.to_null = PG_ARGISNULL(1);
@@ -2469,9 +2623,9 @@ retire_ccer(FunctionCallInfo fcinfo, bool surrender)
 	int64		posting_id;
 
 	if (surrender)
-		transfer_init(&t, "surrender_ccer", "surrender", "CCER", "surrender", "retire");
+		transfer_init(&t, "surrender_ccer", ACTION_SURRENDER, "CCER", ENTRY_SURRENDER, ENTRY_RETIRE);
 	else
-		transfer_init(&t, "cancel_ccer", "cancel", "CCER", "cancel", "retire");
+		transfer_init(&t, "cancel_ccer", ACTION_CANCEL, "CCER", ENTRY_CANCEL, ENTRY_RETIRE);
 	t.from_null = PG_ARGISNULL(a);
 	t.from = t.from_null ? 0 : PG_GETARG_INT64(a);
 	a++;
@@ -2531,19 +2685,23 @@ carbonmkt_transfer(PG_FUNCTION_ARGS)
 				 errmsg("the instrument and the journal entry kinds of a movement must not be null")));
 	memset(&t, 0, sizeof(t));
 	t.operation = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	t.action = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	t.action = action_of(PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	t.from_null = PG_ARGISNULL(2);
 	t.from = t.from_null ? 0 : PG_GETARG_INT64(2);
 	t.to_null = PG_ARGISNULL(3);
 	t.to = t.to_null ? 0 : PG_GETARG_INT64(3);
-	t.asset.instrument = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(4)));
+	asset_instrument(&t.asset, DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(4))));
 	t.asset.vintage_null = PG_ARGISNULL(5);
 	t.asset.vintage = t.asset.vintage_null ? 0 : PG_GETARG_INT32(5);
 	t.asset.project = opt_text_arg(fcinfo, 6);
 	t.quantity_null = PG_ARGISNULL(7);
 	t.quantity = t.quantity_null ? 0 : PG_GETARG_INT64(7);
-	t.debit_kind = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(8)));
-	t.credit_kind = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(9)));
+	t.debit_kind = entry_kind_of(DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(8))));
+	t.credit_kind = entry_kind_of(DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(9))));
+	if (t.debit_kind == ENTRY_UNKNOWN || t.credit_kind == ENTRY_UNKNOWN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a movement posts debit and credit entries of the kinds the registry knows")));
 	t.period_null = PG_ARGISNULL(10);
 	t.period = t.period_null ? 0 : PG_GETARG_INT32(10);
 	t.reference = opt_text_arg(fcinfo, 11);
@@ -2581,7 +2739,7 @@ post_single(const char *operation, int64 account_id, bool account_null, Asset *a
 	AccountRow	rows[2];
 	int			nrows;
 	Leg			leg;
-	bool		cash = strcmp(asset->instrument, "CNY") == 0;
+	bool		cash = asset->instr == INSTRUMENT_CNY;
 	char	   *request = NULL;
 
 	check_quantity(asset->instrument, quantity, quantity_null);
@@ -2603,11 +2761,11 @@ post_single(const char *operation, int64 account_id, bool account_null, Asset *a
 	posting_begin(&p, operation, reference, request);
 	if (p.replay)
 		return p.posting_id;
-	check_sealed(&p, withdraw ? "withdraw" : "issue", NULL);
+	check_sealed(&p, entry_kind_names[withdraw ? ENTRY_WITHDRAW : ENTRY_ISSUE], NULL);
 
 	account_read(account_id, account_null, &a);
-	authorize(account_id, account_null, &a, cash ? "cash" : "issue", NULL);
-	nrows = lock_accounts(account_id, account_null, 0, true, asset->instrument, rows);
+	authorize(account_id, account_null, &a, cash ? ACTION_CASH : ACTION_ISSUE, REASON_NONE);
+	nrows = lock_accounts(account_id, account_null, 0, true, asset->instr, rows);
 	if (withdraw ?
 		lock_problem(rows, nrows, account_id, account_null, 0, true) :
 		lock_problem(rows, nrows, 0, true, account_id, account_null))
@@ -2616,7 +2774,7 @@ post_single(const char *operation, int64 account_id, bool account_null, Asset *a
 			refuse_accounts(rows, nrows, account_id, account_null, 0, true, asset->instrument);
 		refuse_accounts(rows, nrows, 0, true, account_id, account_null, asset->instrument);
 	}
-	if (!withdraw && !rules_may_issue(rows[0].kind, asset->instrument))
+	if (!withdraw && !rules_may_issue(rows[0].kind, asset->instr))
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_NO_ISSUANCE),
 				 errmsg("account " INT64_FORMAT " (kind %s) cannot receive issuance of %s",
@@ -2627,7 +2785,7 @@ post_single(const char *operation, int64 account_id, bool account_null, Asset *a
 
 	memset(&leg, 0, sizeof(leg));
 	leg.account_id = account_id;
-	leg.kind = withdraw ? "withdraw" : "issue";
+	leg.kind = withdraw ? ENTRY_WITHDRAW : ENTRY_ISSUE;
 	leg.amount = withdraw ? -quantity : quantity;
 	leg.counterparty_null = true;
 	leg.hold_null = true;
@@ -2663,7 +2821,7 @@ carbonmkt_issue_cea(PG_FUNCTION_ARGS)
 {
 	Asset		asset;
 
-	asset.instrument = "CEA";
+	asset_instrument(&asset, "CEA");
 	asset.vintage_null = PG_ARGISNULL(1);
 	asset.vintage = asset.vintage_null ? 0 : PG_GETARG_INT32(1);
 	asset.project = empty_text();
@@ -2679,7 +2837,7 @@ carbonmkt_issue_ccer(PG_FUNCTION_ARGS)
 	int64		posting_id;
 	Ccer	   *c;
 
-	asset.instrument = "CCER";
+	asset_instrument(&asset, "CCER");
 	if (PG_ARGISNULL(1))
 	{
 		asset.vintage_null = true;
@@ -2709,7 +2867,7 @@ carbonmkt_deposit_cny(PG_FUNCTION_ARGS)
 {
 	Asset		asset;
 
-	asset.instrument = "CNY";
+	asset_instrument(&asset, "CNY");
 	asset.vintage_null = false;
 	asset.vintage = 0;
 	asset.project = empty_text();
@@ -2722,7 +2880,7 @@ carbonmkt_withdraw_cny(PG_FUNCTION_ARGS)
 {
 	Asset		asset;
 
-	asset.instrument = "CNY";
+	asset_instrument(&asset, "CNY");
 	asset.vintage_null = false;
 	asset.vintage = 0;
 	asset.project = empty_text();
@@ -2816,11 +2974,13 @@ typedef struct HoldRow
 	int64		hold_id;
 	int64		account_id;
 	char	   *instrument;
+	Instrument	instr;
 	int32		vintage;
 	text	   *project;
 	int64		quantity;
 	int64		remaining;
 	char	   *reason;
+	HoldReason	reason_code;
 	char	   *status;
 	AccountRow	account;		/* unlocked read */
 } HoldRow;
@@ -2909,11 +3069,13 @@ hold_find(int64 hold_id, bool hold_null, HoldRow *h)
 	h->hold_id = col_int64(0, 1, NULL);
 	h->account_id = col_int64(0, 2, NULL);
 	h->instrument = col_cstring(0, 3);
+	h->instr = instrument_of(h->instrument);
 	h->vintage = DatumGetInt32(col_datum(0, 4, &isnull));
 	h->project = DatumGetTextPP(col_datum(0, 5, &isnull));
 	h->quantity = col_int64(0, 6, NULL);
 	h->remaining = col_int64(0, 7, NULL);
 	h->reason = col_cstring(0, 8);
+	h->reason_code = reason_of(h->reason);
 	h->status = col_cstring(0, 9);
 	h->account.found = true;
 	h->account.account_id = col_int64(0, 10, NULL);
@@ -2921,6 +3083,7 @@ hold_find(int64 hold_id, bool hold_null, HoldRow *h)
 	h->account.status = col_cstring(0, 12);
 	h->account.participant_id = col_int64(0, 13, &h->account.participant_null);
 	h->account.province = col_cstring(0, 14);
+	account_classify(&h->account);
 	h->account.may_hold = false;
 	h->account.head_hash = NULL;
 	ItemPointerSetInvalid(&h->account.tid);
@@ -2958,16 +3121,16 @@ hold_reread(HoldRow *h)
 				 errdetail("A hold is released or consumed exactly once.")));
 }
 
-/* the action and reason _authorize() is asked for on a hold's account */
+/* the action and reason authorize() is asked for on a hold's account */
 static void
-hold_action(const HoldRow *h, bool spend, const char **action, const char **reason)
+hold_action(const HoldRow *h, bool spend, PostingAction *action, HoldReason *reason)
 {
-	if (strcmp(h->reason, "order") == 0)
-		*action = "settle";
+	if (h->reason_code == REASON_ORDER)
+		*action = ACTION_SETTLE;
 	else
-		*action = spend ? "transfer" : "release";
-	*reason = (strcmp(h->reason, "judicial") == 0 || strcmp(h->reason, "pledge") == 0) ?
-		h->reason : NULL;
+		*action = spend ? ACTION_TRANSFER : ACTION_RELEASE;
+	*reason = (h->reason_code == REASON_JUDICIAL || h->reason_code == REASON_PLEDGE) ?
+		h->reason_code : REASON_NONE;
 }
 
 /*
@@ -2979,10 +3142,9 @@ hold_action(const HoldRow *h, bool spend, const char **action, const char **reas
 static void
 check_asset(const Asset *asset)
 {
-	const char *instrument = asset->instrument;
 	char	   *project = asset->project ? text_to_cstring(asset->project) : NULL;
 
-	if (instrument != NULL && strcmp(instrument, "CNY") == 0)
+	if (asset->instr == INSTRUMENT_CNY)
 	{
 		if ((!asset->vintage_null && asset->vintage != 0) || (project != NULL && project[0] != '\0'))
 			ereport(ERROR,
@@ -2994,11 +3156,11 @@ check_asset(const Asset *asset)
 	}
 	if (!asset->vintage_null)
 		carbonmkt_check_vintage(asset->vintage, "allowance vintage");
-	if (instrument != NULL && strcmp(instrument, "CEA") == 0 && project != NULL && project[0] != '\0')
+	if (asset->instr == INSTRUMENT_CEA && project != NULL && project[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("CEA has no project: got \"%s\"", project)));
-	if (instrument != NULL && strcmp(instrument, "CCER") == 0 && project != NULL && project[0] == '\0')
+	if (asset->instr == INSTRUMENT_CCER && project != NULL && project[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a CCER asset needs its project id")));
@@ -3023,7 +3185,8 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 	Asset		asset;
 	text	   *reference = opt_text_arg(fcinfo, 6);
 	text	   *memo = opt_text_arg(fcinfo, 7);
-	bool		judicial = reason != NULL && strcmp(reason, "judicial") == 0;
+	HoldReason	reason_code = reason_of(reason);
+	bool		judicial = reason_code == REASON_JUDICIAL;
 	Posting		p;
 	bool		privileged;
 	AccountRow	rows[2];
@@ -3033,7 +3196,7 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 	char	   *request = NULL;
 
 	/* the project, upper-cased; '' for none */
-	asset.instrument = instrument;
+	asset_instrument(&asset, instrument);
 	asset.vintage_null = PG_ARGISNULL(4);
 	asset.vintage = asset.vintage_null ? 0 : PG_GETARG_INT32(4);
 	asset.project = PG_ARGISNULL(5) ? cstring_to_text("") :
@@ -3060,7 +3223,7 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_INT64(p.result);
 	}
-	check_sealed(&p, "hold", NULL);
+	check_sealed(&p, entry_kind_names[ENTRY_HOLD], NULL);
 
 	privileged = login_is_member("carbonmkt_registry") || acting_room_authorises();
 	if (!privileged)
@@ -3068,10 +3231,9 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 		AccountRow	a;
 
 		account_read(account_id, account_null, &a);
-		authorize(account_id, account_null, &a, "hold", reason);
+		authorize(account_id, account_null, &a, ACTION_HOLD, reason_code);
 	}
-	nrows = instrument ? lock_accounts(account_id, account_null, 0, true, instrument, rows) :
-		lock_accounts(account_id, account_null, 0, true, "", rows);
+	nrows = lock_accounts(account_id, account_null, 0, true, asset.instr, rows);
 	if (instrument == NULL)
 		for (int i = 0; i < nrows; i++)
 			rows[i].may_hold = false;
@@ -3079,7 +3241,7 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 	{
 		AccountRow	missing = {0};
 
-		authorize(account_id, account_null, nrows == 1 ? &rows[0] : &missing, "hold", reason);
+		authorize(account_id, account_null, nrows == 1 ? &rows[0] : &missing, ACTION_HOLD, reason_code);
 	}
 	/* a judicial freeze may be laid on a frozen account; other holds need it open */
 	if (lock_problem(rows, nrows, account_id, account_null || judicial, account_id, account_null))
@@ -3089,7 +3251,7 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 	memset(&leg, 0, sizeof(leg));
 	leg.account_id = account_id;
 	leg.account_null = account_null;
-	leg.kind = "hold";
+	leg.kind = ENTRY_HOLD;
 	leg.amount = 0;
 	leg.held_change = quantity;
 	leg.counterparty_null = true;
@@ -3166,28 +3328,28 @@ carbonmkt_release_hold(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_finish failed");
 		PG_RETURN_INT64(p.posting_id);
 	}
-	check_sealed(&p, "release", NULL);
+	check_sealed(&p, entry_kind_names[ENTRY_RELEASE], NULL);
 
 	hold_find(hold_id, hold_null, &h);
 	if (!h.found)
 		refuse_missing_hold(hold_id, hold_null);
 	{
-		const char *action;
-		const char *reason;
+		PostingAction action;
+		HoldReason	reason;
 
 		hold_action(&h, false, &action, &reason);
 		authorize(h.account_id, false, &h.account, action, reason);
 	}
-	nrows = lock_accounts(h.account_id, false, 0, true, h.instrument, rows);
+	nrows = lock_accounts(h.account_id, false, 0, true, h.instr, rows);
 	hold_reread(&h);
 
-	asset.instrument = h.instrument;
+	asset_instrument(&asset, h.instrument);
 	asset.vintage = h.vintage;
 	asset.vintage_null = false;
 	asset.project = h.project;
 	memset(&leg, 0, sizeof(leg));
 	leg.account_id = h.account_id;
-	leg.kind = "release";
+	leg.kind = ENTRY_RELEASE;
 	leg.amount = 0;
 	leg.held_change = -h.remaining;
 	leg.counterparty_null = true;
@@ -3247,24 +3409,24 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_finish failed");
 		PG_RETURN_INT64(p.posting_id);
 	}
-	check_sealed(&p, "debit", "credit");
+	check_sealed(&p, entry_kind_names[ENTRY_DEBIT], entry_kind_names[ENTRY_CREDIT]);
 	if (!h.found)
 		refuse_missing_hold(hold_id, hold_null);
 
 	check_quantity(h.instrument, quantity, quantity_null);
 	{
-		const char *action;
-		const char *reason;
+		PostingAction action;
+		HoldReason	reason;
 
 		hold_action(&h, true, &action, &reason);
 		authorize(h.account_id, false, &h.account, action, reason);
 	}
-	if (strcmp(h.reason, "judicial") == 0)
+	if (h.reason_code == REASON_JUDICIAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_HOLD),
 				 errmsg("a judicial hold cannot be spent; release it first")));
 
-	nrows = lock_accounts(h.account_id, false, to, to_null, h.instrument, rows);
+	nrows = lock_accounts(h.account_id, false, to, to_null, h.instr, rows);
 	if (lock_problem(rows, nrows, h.account_id, false, to, to_null))
 		refuse_accounts(rows, nrows, h.account_id, false, to, to_null, h.instrument);
 	hold_reread(&h);
@@ -3286,11 +3448,11 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 						h.hold_id, col_cstring(0, 1), col_cstring(0, 2))));
 	}
 
-	asset.instrument = h.instrument;
+	asset_instrument(&asset, h.instrument);
 	asset.vintage = h.vintage;
 	asset.vintage_null = false;
 	asset.project = h.project;
-	if (!post_movement(&p, &asset, h.account_id, false, to, to_null, quantity, "debit", "credit",
+	if (!post_movement(&p, &asset, h.account_id, false, to, to_null, quantity, ENTRY_DEBIT, ENTRY_CREDIT,
 					   h.hold_id, false, true, 0, memo, NULL, rows, nrows))
 		elog(ERROR, "spending hold " INT64_FORMAT " found its account's holding short", h.hold_id);
 	{
