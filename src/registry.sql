@@ -868,7 +868,7 @@ INSERT INTO carbonmkt.account (kind, label) VALUES
 -------------------------------------------------------------------------------
 -- registry, C core: unified social credit codes, the per-account SHA-256 journal
 -- hash chain, the append-only guard, day-seal digests and chain verification.
--- C: src/registry.c.  Documentation: doc/registry.md (chain format: doc/registry-chain.md).
+-- C: src/registry.c and src/chain.c.  Documentation: doc/registry.md.
 -------------------------------------------------------------------------------
 
 -- Unified social credit code (统一社会信用代码, GB 32100-2015) ------------------
