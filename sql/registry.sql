@@ -138,7 +138,10 @@ SELECT account_id, asset, balance FROM account_balance WHERE instrument = 'CCER'
 -- Surrender (清缴) and voluntary cancellation (注销) ----------------------------------------
 SELECT surrender_cea(6, 2024, 700000, 2024) IS NOT NULL AS surrendered;
 SELECT surrender_ccer(6, 'GD-OW-0042', 2024, 2500, 2024) IS NOT NULL AS ccer_surrendered;
-SELECT cancel_ccer(10, 'GD-OW-0042', 2024, 100) IS NOT NULL AS cancelled;
+SELECT retire_ccer(10, 'GD-OW-0042', 2024, 100) IS NOT NULL AS cancelled;
+BEGIN;   -- the name of 0.1.0, deprecated
+SELECT cancel_ccer(10, 'GD-OW-0042', 2024, 1) IS NOT NULL AS cancelled_by_old_name;
+ROLLBACK;
 SELECT pg_temp.err($$SELECT surrender_cea(6, 2024, 10000000, 2024)$$);
 SELECT account_id, account_kind, asset, balance FROM account_balance WHERE account_kind = 'cancellation' ORDER BY asset;
 SELECT account_id, block FROM ccer_block WHERE account_id = 2 ORDER BY block;

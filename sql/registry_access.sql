@@ -92,7 +92,7 @@ SELECT pg_temp.err($$SELECT * FROM participant_login$$);
 SELECT transfer_cea(5, 7, 2024, 100) IS NOT NULL AS own_transfer,
        transfer_ccer(5, 7, 'GD-OW-0042', 2024, 10) IS NOT NULL AS own_ccer_transfer,
        surrender_cea(5, 2024, 500, 2024) IS NOT NULL AS own_surrender,
-       cancel_ccer(5, 'GD-OW-0042', 2024, 5) IS NOT NULL AS own_cancel,
+       retire_ccer(5, 'GD-OW-0042', 2024, 5) IS NOT NULL AS own_cancel,
        transfer_cny(6, 8, 1000) IS NOT NULL AS own_cash_transfer;
 SELECT hold(5, 'CEA', 200, 'order', 2024) AS u1_order_hold \gset
 SELECT hold(5, 'CEA', 300, 'pledge', 2024) AS u1_pledge \gset

@@ -1,5 +1,5 @@
 -- Chain heads when postings of every kind -- CEA and cash (transfer_cea/_cny, surrender_cea,
--- cancel_cea, holds) and serial blocks (CCER), issue, withdraw; once two posting paths, now the
+-- retire_cea, holds) and serial blocks (CCER), issue, withdraw; once two posting paths, now the
 -- one C engine (src/posting.c) -- post to the same accounts in one transaction,
 -- in every order, with and without savepoints; both when the posting path may write the
 -- heads after the legs (no other trigger on the journal) and when it must write each head
@@ -98,8 +98,8 @@ CREATE FUNCTION pg_temp.retire() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM surrender_cea(3, 2024, 10, 2024);
   PERFORM surrender_ccer(3, 'GD-OW-0042', 2024, 10, 2024);
-  PERFORM cancel_cea(3, 2024, 1);
-  PERFORM cancel_ccer(4, 'GD-OW-0042', 2024, 1);
+  PERFORM retire_cea(3, 2024, 1);
+  PERFORM retire_ccer(4, 'GD-OW-0042', 2024, 1);
   PERFORM surrender_cea(4, 2024, 1, 2024);
   RETURN pg_temp.heads();
 END $$;
@@ -236,13 +236,13 @@ INSERT INTO modes (when_clause, post) VALUES
   (NULL, 'surrender_cea(3, 2024, 1, 2024)'),
   ($$NEW.kind = 'surrender'$$, 'transfer_cea(3, 4, 2024, 1)'),
   ($$NEW.kind = 'surrender'$$, 'surrender_cea(3, 2024, 1, 2024)'),
-  ($$NEW.kind = 'surrender'$$, 'cancel_cea(3, 2024, 1)'),
+  ($$NEW.kind = 'surrender'$$, 'retire_cea(3, 2024, 1)'),
   ($$'surrender' = NEW.kind$$, 'transfer_cny(5, 6, 1)'),
   ($$NEW.kind = 'debit'$$, 'transfer_cea(3, 4, 2024, 1)'),
   ($$NEW.kind = 'credit'$$, 'transfer_cea(3, 4, 2024, 1)'),
   ($$NEW.kind = 'retire'$$, 'surrender_cea(3, 2024, 1, 2024)'),
   ($$NEW.kind IN ('surrender', 'cancel')$$, 'transfer_cea(3, 4, 2024, 1)'),
-  ($$NEW.kind IN ('surrender', 'cancel')$$, 'cancel_cea(3, 2024, 1)'),
+  ($$NEW.kind IN ('surrender', 'cancel')$$, 'retire_cea(3, 2024, 1)'),
   ($$NEW.kind = 'surrender' OR NEW.kind = 'hold'$$, 'hold(3, ''CEA'', 1, ''order'', 2024)'),
   ($$NEW.kind = 'surrender' OR NEW.kind = 'hold'$$, 'transfer_cea(3, 4, 2024, 1)'),
   ($$NEW.kind = 'surrender' AND NEW.amount < 0$$, 'transfer_cea(3, 4, 2024, 1)'),

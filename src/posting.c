@@ -83,6 +83,8 @@ PG_FUNCTION_INFO_V1(carbonmkt_transfer_ccer);
 PG_FUNCTION_INFO_V1(carbonmkt_transfer_ccer_block);
 PG_FUNCTION_INFO_V1(carbonmkt_surrender_ccer);
 PG_FUNCTION_INFO_V1(carbonmkt_cancel_ccer);
+PG_FUNCTION_INFO_V1(carbonmkt_retire_cea);
+PG_FUNCTION_INFO_V1(carbonmkt_retire_ccer);
 PG_FUNCTION_INFO_V1(carbonmkt_issue_cea);
 PG_FUNCTION_INFO_V1(carbonmkt_issue_ccer);
 PG_FUNCTION_INFO_V1(carbonmkt_deposit_cny);
@@ -2477,7 +2479,7 @@ carbonmkt_transfer_cny(PG_FUNCTION_ARGS)
 }
 
 /*
- * surrender_cea / cancel_cea (account_id, vintage, tonnes, [period,] reference, memo):
+ * surrender_cea / retire_cea (account_id, vintage, tonnes, [period,] reference, memo):
  * into the cancellation account.
  */
 static Datum
@@ -2522,6 +2524,13 @@ Datum
 carbonmkt_surrender_cea(PG_FUNCTION_ARGS)
 {
 	return retire_cea(fcinfo, true);
+}
+
+/* retire_cea(); the symbol of 0.1.0's cancel_cea() likewise */
+Datum
+carbonmkt_retire_cea(PG_FUNCTION_ARGS)
+{
+	return retire_cea(fcinfo, false);
 }
 
 Datum
@@ -2612,7 +2621,7 @@ carbonmkt_transfer_ccer_block(PG_FUNCTION_ARGS)
 }
 
 /*
- * surrender_ccer / cancel_ccer (account_id, project, vintage, tonnes, [period,] reference, memo):
+ * surrender_ccer / retire_ccer (account_id, project, vintage, tonnes, [period,] reference, memo):
  * lowest serials first, into the cancellation account.
  */
 static Datum
@@ -2659,6 +2668,13 @@ Datum
 carbonmkt_surrender_ccer(PG_FUNCTION_ARGS)
 {
 	return retire_ccer(fcinfo, true);
+}
+
+/* retire_ccer(); the symbol of 0.1.0's cancel_ccer() likewise */
+Datum
+carbonmkt_retire_ccer(PG_FUNCTION_ARGS)
+{
+	return retire_ccer(fcinfo, false);
 }
 
 Datum

@@ -658,21 +658,49 @@ RETURNS bigint
 COMMENT ON FUNCTION carbonmkt.surrender_ccer(bigint, text, int, bigint, int, text, text) IS
   'Surrenders CCER (lowest serials first) into the cancellation account for a compliance period.';
 
-CREATE FUNCTION carbonmkt.cancel_cea(account_id bigint, vintage int, tonnes bigint,
+-- Voluntary cancellation (自愿注销) retires units: retire_cea, retire_ccer (doc/api.md, Verbs).
+-- The postings keep their operation names of 0.1.0 (cancel_cea, cancel_ccer), so that a client
+-- reference used before the rename is recognised after it.
+CREATE FUNCTION carbonmkt.retire_cea(account_id bigint, vintage int, tonnes bigint,
                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
 RETURNS bigint
-	AS 'MODULE_PATHNAME', 'carbonmkt_cancel_cea'
+	AS 'MODULE_PATHNAME', 'carbonmkt_retire_cea'
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.retire_cea(bigint, int, bigint, text, text) IS
+  'Voluntarily cancels (注销) CEA, e.g. for carbon neutrality: retires the units into the cancellation account; returns the posting id.';
+
+CREATE FUNCTION carbonmkt.retire_ccer(account_id bigint, project text, vintage int, tonnes bigint,
+                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_retire_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.retire_ccer(bigint, text, int, bigint, text, text) IS
+  'Voluntarily cancels (注销) CCER, lowest serials first: retires them into the cancellation account; returns the posting id.';
+
+-- The names of 0.1.0, for one release.
+CREATE FUNCTION carbonmkt.cancel_cea(account_id bigint, vintage int, tonnes bigint,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.cancel_cea() is deprecated and goes after 0.2.0: call carbonmkt.retire_cea()';
+    RETURN carbonmkt.retire_cea(account_id, vintage, tonnes, reference, memo);
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.cancel_cea(bigint, int, bigint, text, text) IS
-  'Voluntarily cancels (注销) CEA, e.g. for carbon neutrality; the units end in the cancellation account.';
+  'Deprecated (goes after 0.2.0): carbonmkt.retire_cea().';
 
 CREATE FUNCTION carbonmkt.cancel_ccer(account_id bigint, project text, vintage int, tonnes bigint,
                                       reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint
-	AS 'MODULE_PATHNAME', 'carbonmkt_cancel_ccer'
-	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.cancel_ccer() is deprecated and goes after 0.2.0: call carbonmkt.retire_ccer()';
+    RETURN carbonmkt.retire_ccer(account_id, project, vintage, tonnes, reference, memo);
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.cancel_ccer(bigint, text, int, bigint, text, text) IS
-  'Voluntarily cancels (注销) CCER, lowest serials first.';
+  'Deprecated (goes after 0.2.0): carbonmkt.retire_ccer().';
 
 -- Holds ------------------------------------------------------------------------------
 
