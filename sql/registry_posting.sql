@@ -403,8 +403,9 @@ SELECT * FROM verify_ledger();
 
 -- The names of 0.1.0 work for 0.2.0, with a deprecation notice (doc/api.md, Verbs)
 BEGIN;
-SELECT cancel_cea(5, 2024, 1) = (SELECT max(posting_id) FROM posting) AS cancel_cea_retires,
-       (SELECT operation FROM posting ORDER BY posting_id DESC LIMIT 1) AS operation;
+SELECT cancel_cea(5, 2024, 1) AS old_name \gset
+SELECT p.operation, array_agg(j.kind::text || ' ' || j.amount ORDER BY j.entry_id) AS entries
+  FROM posting p JOIN journal j USING (posting_id) WHERE p.posting_id = :old_name GROUP BY 1;
 ROLLBACK;
 
 \c postgres
