@@ -68,6 +68,7 @@
 #define ERRCODE_CARBONMKT_REFERENCE_REUSED		MAKE_SQLSTATE('C','M','0','0','7')
 #define ERRCODE_CARBONMKT_HOLD					MAKE_SQLSTATE('C','M','0','0','8')
 #define ERRCODE_CARBONMKT_DAY_SEALED			MAKE_SQLSTATE('C','M','0','1','2')
+#define ERRCODE_CARBONMKT_MISSING_ARGUMENT		MAKE_SQLSTATE('C','M','9','0','4')
 
 PG_FUNCTION_INFO_V1(carbonmkt_authorize);
 PG_FUNCTION_INFO_V1(carbonmkt_rules_changed);
@@ -730,7 +731,7 @@ authorize_named(int64 account_id, bool account_null, const AccountRow *a,
 	char	   *my_prov = NULL;
 	bool		is_issue = action == ACTION_ISSUE;
 	bool		is_cash = action == ACTION_CASH;
-	bool		own_province;
+	bool		authority_over;
 
 	if (!a->found)
 		ereport(ERROR,
@@ -760,13 +761,34 @@ authorize_named(int64 account_id, bool account_null, const AccountRow *a,
 		my_kind = col_cstring(0, 2);
 		my_prov = col_cstring(0, 3);
 	}
-	/* my_kind IS DISTINCT FROM 'provincial_authority' OR a.province = my_prov */
-	own_province = (my_kind == NULL || strcmp(my_kind, "provincial_authority") != 0) ||
-		(a->province != NULL && my_prov != NULL && strcmp(a->province, my_prov) == 0);
+	/*
+	 * Authority accounts fail closed (doc/security.md): only a login mapped
+	 * to the national authority (any allocation account, the national
+	 * reserve) or to a provincial authority (its own province's allocation
+	 * account) issues into or moves them.  A city authority, and an
+	 * authority login mapped to no authority, never create units.
+	 */
+	authority_over = false;
+	if (my_kind != NULL && login_is_member("carbonmkt_authority"))
+	{
+		if (strcmp(my_kind, "national_authority") == 0)
+			authority_over = a->class == CLASS_AUTHORITY;
+		else if (strcmp(my_kind, "provincial_authority") == 0)
+			authority_over = strcmp(a->kind, "allocation") == 0 &&
+				a->province != NULL && my_prov != NULL && strcmp(a->province, my_prov) == 0;
+	}
 
 	if (is_issue)
 	{
-		if (login_is_member("carbonmkt_authority") && own_province)
+		/*
+		 * a mapped national or provincial authority issuing into an account
+		 * kind that receives no issuance hears so (CM006) further on
+		 */
+		if (authority_over ||
+			(my_kind != NULL && login_is_member("carbonmkt_authority") &&
+			 a->class != CLASS_AUTHORITY &&
+			 (strcmp(my_kind, "national_authority") == 0 ||
+			  strcmp(my_kind, "provincial_authority") == 0)))
 			return;
 	}
 	else if (is_cash)
@@ -777,7 +799,7 @@ authorize_named(int64 account_id, bool account_null, const AccountRow *a,
 	else if (a->class == CLASS_AUTHORITY)
 	{
 		/* authority accounts move only by their authority */
-		if (login_is_member("carbonmkt_authority") && own_province)
+		if (authority_over)
 			return;
 	}
 	else if (reason == REASON_JUDICIAL)
@@ -804,10 +826,10 @@ authorize_named(int64 account_id, bool account_null, const AccountRow *a,
 			 errmsg("role \"%s\" may not %s on account " INT64_FORMAT,
 					GetUserNameFromId(GetSessionUserId(), false),
 					action_name ? action_words(action_name) : "<NULL>", account_id),
-			 errdetail("Account " INT64_FORMAT " is a %s account of participant %s.",
-					   account_id, a->kind,
-					   a->participant_null ? "(none)" : psprintf(INT64_FORMAT, a->participant_id)),
-			 errhint("Participants move only their own accounts; issuance needs carbonmkt_authority, cash needs carbonmkt_settlement.")));
+			 errdetail("The login acts for participant %s%s%s.",
+					   me_null ? "(none)" : psprintf(INT64_FORMAT, me),
+					   my_kind ? ", a " : "", my_kind ? my_kind : ""),
+			 errhint("Participants move only their own accounts; authority accounts need a login mapped to their authority (doc/security.md).")));
 }
 
 /* authorize_named() for an action of the enumeration */
@@ -1665,6 +1687,23 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 		registry_chain_finish();
 }
 
+static void refuse_into_cancellation(int64 account_id, const char *entry_kind,
+									 const char *instrument);
+
+/* only surrender and cancellation (retire legs) reach the cancellation account */
+static void
+check_sink(const Leg *legs, int nlegs, const Asset *asset, const AccountRow *rows, int nrows)
+{
+	for (int i = 0; i < nlegs; i++)
+	{
+		const AccountRow *r = find_row(rows, nrows, legs[i].account_id, legs[i].account_null);
+
+		if (r != NULL && r->class == CLASS_CANCELLATION && legs[i].kind != ENTRY_RETIRE)
+			refuse_into_cancellation(r->account_id, entry_kind_names[legs[i].kind],
+									 asset->instrument);
+	}
+}
+
 /*
  * post_legs
  *		Change the holdings of the legs and append them to the journal
@@ -1676,6 +1715,7 @@ post_legs(Posting *p, const Asset *asset, Leg *legs, int nlegs,
 		  bool period_null, int32 period, text *memo,
 		  const AccountRow *rows, int nrows)
 {
+	check_sink(legs, nlegs, asset, rows, nrows);
 	if (p->quick)
 	{
 		if (!(nlegs == 2 ? apply_two_legs(legs, asset) : apply_leg(&legs[0], asset)))
@@ -2028,6 +2068,7 @@ post_movement(Posting *p, const Asset *asset, int64 from, bool from_null,
 	two[1].hold_null = hold_null;
 	if (!ccer)
 		return post_legs(p, asset, two, 2, period_null, period, memo, rows, nrows);
+	check_sink(two, 2, asset, rows, nrows);
 
 	/*
 	 * CCER.  Quick: both holdings change by the whole quantity in one
@@ -2389,6 +2430,18 @@ cancellation_account(void)
 	if (run_plan(PLAN_CANCELLATION, NULL, NULL, SPI_OK_SELECT) != 1)
 		elog(ERROR, "the cancellation account is missing");
 	return col_int64(0, 1, NULL);
+}
+
+/* CM003: only surrender and cancellation (retire entries) credit the cancellation account */
+static void
+refuse_into_cancellation(int64 account_id, const char *entry_kind, const char *instrument)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
+			 errmsg("account " INT64_FORMAT " is the cancellation account: only surrender and cancellation reach it",
+					account_id),
+			 errdetail("Refused journal entry: %s of %s.", entry_kind, instrument),
+			 errhint("Use carbonmkt.surrender_cea/surrender_ccer or cancel_cea/cancel_ccer.")));
 }
 
 static text *
@@ -3414,6 +3467,27 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 	prepare_hold_plans();
 
 	hold_find(hold_id, hold_null, &h);
+	if (h.found)
+	{
+		/* who may spend the hold, then where it may go */
+		PostingAction action;
+		HoldReason	reason;
+
+		hold_action(&h, true, &action, &reason);
+		authorize(h.account_id, false, &h.account, action, reason);
+		if (to_null)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
+					 errmsg("transfer_from_hold needs the account to credit: to_account is NULL")));
+		if (to == h.account_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot spend hold " INT64_FORMAT " into its own account " INT64_FORMAT,
+							h.hold_id, to),
+					 errhint("To free held units, use carbonmkt.release_hold().")));
+		if (to == cancellation_account())
+			refuse_into_cancellation(to, entry_kind_names[ENTRY_CREDIT], h.instrument);
+	}
 	posting_begin(&p, "transfer_from_hold", reference,
 				  reference ? psprintf("transfer_from_hold(hold=%s,to=%s,quantity=%s,memo=%s)",
 									   opt_int64(hold_id, hold_null), opt_int64(to, to_null),
@@ -3430,6 +3504,7 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 		refuse_missing_hold(hold_id, hold_null);
 
 	check_quantity(h.instrument, quantity, quantity_null);
+
 	{
 		PostingAction action;
 		HoldReason	reason;
