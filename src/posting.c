@@ -2441,7 +2441,7 @@ refuse_into_cancellation(int64 account_id, const char *entry_kind, const char *i
 			 errmsg("account " INT64_FORMAT " is the cancellation account: only surrender and cancellation reach it",
 					account_id),
 			 errdetail("Refused journal entry: %s of %s.", entry_kind, instrument),
-			 errhint("Use carbonmkt.surrender_cea/surrender_ccer or cancel_cea/cancel_ccer.")));
+			 errhint("Use carbonmkt.surrender_cea/surrender_ccer or retire_cea/retire_ccer.")));
 }
 
 static text *
