@@ -24,7 +24,7 @@ here=$(dirname "$0")
 echo "-- load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 psql -X -q -v ON_ERROR_STOP=1 -f "$here/posting_paths_baseline.sql"
 psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
-SET search_path = carbonmkt, public;
+SET search_path = public, carbonmkt;
 CREATE TABLE bench_ids (name text PRIMARY KEY, id bigint);
 CREATE TABLE bench_result (round int, op text, side text, us_per_posting float8);
 CREATE TABLE bench_next (side text PRIMARY KEY, issue_serial bigint, cut_serial bigint);

@@ -357,3 +357,10 @@ BEGIN
     RETURN b.posting_id;
 END
 $$;
+
+-- the public functions that called them were SECURITY DEFINER with this search_path
+ALTER FUNCTION bench_plpgsql._issue(text, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.ccer, text, text)
+    SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+ALTER FUNCTION bench_plpgsql._transfer_ccer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint,
+                                            carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer)
+    SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
