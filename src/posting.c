@@ -367,7 +367,7 @@ acting_room_authorises(void)
 		return false;
 	name = TextDatumGetCString(room);
 	return strcmp(name, "allocation") == 0 || strcmp(name, "market") == 0 ||
-		strcmp(name, "compliance") == 0;
+		strcmp(name, "compliance") == 0 || strcmp(name, "finance") == 0;
 }
 
 /* ----------------------------------------------------------------
@@ -620,9 +620,12 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 		if (login_is_member("carbonmkt_authority") && own_province)
 			return;
 	}
-	else if (reason && strcmp(reason, "judicial") == 0)
+	else if (reason && (strcmp(reason, "judicial") == 0 || strcmp(reason, "paid_lock") == 0))
 	{
-		/* judicial freezes are laid and lifted by the registry only */
+		/*
+		 * judicial freezes are laid and lifted by the registry only; so are
+		 * paid-allocation locks (or the finance room, above)
+		 */
 	}
 	else if (reason && strcmp(reason, "pledge") == 0 && action && strcmp(action, "hold") != 0)
 	{
@@ -2130,8 +2133,8 @@ hold_action(const HoldRow *h, bool spend, const char **action, const char **reas
 		*action = "settle";
 	else
 		*action = spend ? "transfer" : "release";
-	*reason = (strcmp(h->reason, "judicial") == 0 || strcmp(h->reason, "pledge") == 0) ?
-		h->reason : NULL;
+	*reason = (strcmp(h->reason, "judicial") == 0 || strcmp(h->reason, "pledge") == 0 ||
+			   strcmp(h->reason, "paid_lock") == 0) ? h->reason : NULL;
 }
 
 /* carbonmkt._check_asset(): a well-formed asset for the instrument */
@@ -2461,10 +2464,10 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 		hold_action(&h, true, &action, &reason);
 		authorize(h.account_id, false, &h.account, action, reason);
 	}
-	if (strcmp(h.reason, "judicial") == 0)
+	if (strcmp(h.reason, "judicial") == 0 || strcmp(h.reason, "paid_lock") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_HOLD),
-				 errmsg("a judicial hold cannot be spent; release it first")));
+				 errmsg("a %s hold cannot be spent; release it first", h.reason)));
 
 	nrows = lock_accounts(h.account_id, false, to, to_null, h.instrument, rows);
 	if (lock_problem(rows, nrows, h.account_id, false, to, to_null))

@@ -230,8 +230,8 @@ COMMENT ON TABLE carbonmkt.ccer_block IS
 
 -- Holds -----------------------------------------------------------------------
 
-CREATE TYPE carbonmkt.hold_reason AS ENUM ('order', 'pledge', 'judicial', 'other');
-COMMENT ON TYPE carbonmkt.hold_reason IS 'Why units are frozen: order (open order), pledge 质押, judicial 司法冻结, other.';
+CREATE TYPE carbonmkt.hold_reason AS ENUM ('order', 'pledge', 'judicial', 'other', 'paid_lock');
+COMMENT ON TYPE carbonmkt.hold_reason IS 'Why units are frozen: order (open order), pledge 质押, judicial 司法冻结, other, paid_lock (free allowances locked until the unit has bought its paid share, 有偿分配; the finance room lays and lifts it).';
 CREATE TYPE carbonmkt.hold_status AS ENUM ('active', 'released', 'consumed');
 COMMENT ON TYPE carbonmkt.hold_status IS
   'A hold is active until it ends exactly once: released (the remainder freed) or consumed (fully spent).';
@@ -586,6 +586,19 @@ DECLARE
 BEGIN
     SELECT balance, held INTO bal, hld FROM carbonmkt.holding
      WHERE account_id = p_account AND instrument = p_instrument AND vintage = p_vintage AND project = p_project;
+    IF coalesce(bal - hld, 0) < p_quantity AND p_instrument = 'CEA' AND EXISTS (
+           SELECT 1 FROM carbonmkt.hold h
+            WHERE h.account_id = p_account AND h.status = 'active' AND h.reason = 'paid_lock'
+              AND h.instrument = p_instrument AND h.vintage = p_vintage) THEN
+        -- free allowances locked until the unit has bought its paid share (有偿分配, the finance room)
+        RAISE EXCEPTION 'insufficient available % in account %: available %, requested %',
+            carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_account,
+            carbonmkt.format_quantity(p_instrument, coalesce(bal - hld, 0)),
+            carbonmkt.format_quantity(p_instrument, p_quantity)
+            USING ERRCODE = 'CM004',
+                  DETAIL = carbonmkt._paid_lock_detail(p_account, p_vintage),
+                  HINT = 'Buy the paid share (carbonmkt.buy_paid_allocation, or the paid allocation auction); the lock is lifted once it is bought.';
+    END IF;
     IF coalesce(bal - hld, 0) < p_quantity THEN
         RAISE EXCEPTION 'insufficient available % in account %: available %, requested %',
             carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_account,
