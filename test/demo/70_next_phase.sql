@@ -89,10 +89,10 @@ BEGIN
             k := k + 1;
             price := CASE WHEN k <= 20 THEN 60.00 + (k % 3) * 0.50
                           ELSE trunc(price * 1.099, 2) END;
-            PERFORM set_config('carbonmkt.clock', (d + time '10:00')::text || '+08', false);
+            PERFORM set_config('carbonmkt.clock', d::text || ' 10:00:00+08', false);
             PERFORM submit_order('CEA2027', 'sell', 1000, price, participant_id => seller);
             PERFORM submit_order('CEA2027', 'buy', 1000, price, participant_id => buyer);
-            PERFORM set_config('carbonmkt.clock', (d + time '15:30')::text || '+08', false);
+            PERFORM set_config('carbonmkt.clock', d::text || ' 15:30:00+08', false);
             PERFORM end_of_day(d, 'CEA2027');
             PERFORM evaluate_market_adjustment(d);
         END IF;
@@ -103,21 +103,23 @@ SELECT business_date, close FROM market_close WHERE product = 'CEA2027' ORDER BY
 \echo '   The decisions that were not "no action", with why:'
 SELECT business_date, trigger_id, kind, status, explanation FROM market_adjustment_decisions
  WHERE status <> 'no_action' ORDER BY business_date, trigger_id;
-SELECT decision_id AS release_decision, business_date AS release_day FROM market_adjustment_decisions
+SELECT decision_id AS release_decision FROM market_adjustment_decisions
  WHERE status = 'scheduled' ORDER BY decision_id LIMIT 1 \gset
 \echo '   The next trading day the national authority executes it: a one-way bidding lot from the reserve'
-SELECT d AS release_exec_day FROM generate_series(:'release_day'::date + 1, :'release_day'::date + 10, interval '1 day') g(d)
- WHERE is_trading_day(d::date) ORDER BY d LIMIT 1 \gset
-SELECT set_config('carbonmkt.clock', (:'release_exec_day'::date + time '10:00')::text || '+08', false) IS NOT NULL AS clock_set;
-SELECT execute_reserve_decision(:release_decision, (:'release_exec_day'::date + time '13:00')::text || '+08',
-                                (:'release_exec_day'::date + time '14:00')::text || '+08') AS release_auction \gset
+SELECT min(d)::date AS exec_day
+  FROM generate_series((SELECT max(business_date) FROM market_close WHERE product = 'CEA2027') + 1,
+                       (SELECT max(business_date) FROM market_close WHERE product = 'CEA2027') + 10, interval '1 day') g(d)
+ WHERE is_trading_day(d::date) \gset
+SELECT set_config('carbonmkt.clock', :'exec_day' || ' 10:00:00+08', false) IS NOT NULL AS clock_set;
+SELECT execute_reserve_decision(:release_decision, (:'exec_day' || ' 13:00+08')::timestamptz,
+                                (:'exec_day' || ' 14:00+08')::timestamptz) AS release_auction \gset
 SELECT auction_id, side, quantity, (reserve_fen / 100.0)::numeric(10, 2) AS reserve_price FROM auction
  WHERE auction_id = :release_auction;
-SELECT set_config('carbonmkt.clock', (:'release_exec_day'::date + time '13:30')::text || '+08', false) IS NOT NULL AS clock_set;
+SELECT set_config('carbonmkt.clock', :'exec_day' || ' 13:30:00+08', false) IS NOT NULL AS clock_set;
 SELECT count(bid_auction(:release_auction, 20000, (SELECT reserve_fen FROM auction WHERE auction_id = :release_auction) / 100.0
                          + n * 0.01, 'release-bid-' || n, participant_id)) AS bids
   FROM bidder WHERE n BETWEEN 3 AND 22;
-SELECT set_config('carbonmkt.clock', (:'release_exec_day'::date + time '14:00')::text || '+08', false) IS NOT NULL AS clock_set;
+SELECT set_config('carbonmkt.clock', :'exec_day' || ' 14:00:00+08', false) IS NOT NULL AS clock_set;
 SELECT allocated, clearing_price FROM close_auction(:release_auction);
 SELECT decision_id, status, quantity_t, auction_allocated_t, (auction_clearing_fen / 100.0)::numeric(10, 2) AS clearing_price
   FROM market_adjustment_decisions WHERE decision_id = :release_decision;
@@ -144,10 +146,10 @@ SELECT pledge_id, status, registration_no, tonnes, (secured_fen / 100.0)::numeri
 \echo
 \echo '== 7.5 A repo (回购): a unit sells 30,000 t to the bank now and buys them back in a month'
 SELECT participant_id AS repo_seller, holding AS seller_holding, cash AS seller_cash FROM bidder WHERE n = 24 \gset
-SELECT propose_repo(:bank, 2027, 30000, 70.00, 70.35, (:'release_exec_day'::date + 30), 'demo-repo-1', :repo_seller) AS repo \gset
+SELECT propose_repo(:bank, 2027, 30000, 70.00, 70.35, :'exec_day'::date + 30, 'demo-repo-1', :repo_seller) AS repo \gset
 SELECT confirm_repo(:repo, :bank);
 SELECT repo_id, leg, business_date, (price_fen / 100.0)::numeric(10, 2) AS price, tonnes FROM repo_leg;
-SELECT set_config('carbonmkt.clock', ((:'release_exec_day'::date + 30) + time '16:00')::text || '+08', false) IS NOT NULL AS clock_set;
+SELECT set_config('carbonmkt.clock', (:'exec_day'::date + 30)::text || ' 16:00:00+08', false) IS NOT NULL AS clock_set;
 SELECT * FROM settle_repos();
 SELECT repo_id, status, attempts FROM repo;
 SELECT repo_id, leg, business_date, (price_fen / 100.0)::numeric(10, 2) AS price, tonnes FROM repo_leg ORDER BY leg;
