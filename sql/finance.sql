@@ -208,6 +208,13 @@ INSERT INTO alloc_cap VALUES ('CN', 2027, 'power', 4500000000, 'test fixture');
 SELECT feed_reserve(2027) AS set_aside, feed_reserve(2027) AS again;
 SELECT pg_temp.diag($$SELECT feed_reserve(2028)$$) AS no_rule;
 SELECT acct, asset, balance FROM bal WHERE acct = 1;
+-- allowances of a closed unit go into the reserve: B's only generating unit closes (so B has no
+-- free 2027 units left to lock below)
+SELECT register_facility(6, 'B-G1', 'coal_300mw_plus', 600, 'water') AS b_facility \gset
+SELECT pg_temp.diag($$SELECT absorb_closed_unit(6, 2027)$$) AS not_closed;
+SELECT change_facility(:b_facility, 'closure', '2027-09-06') IS NOT NULL AS closed;
+SELECT absorb_closed_unit(6, 2027) AS absorbed_t;
+SELECT acct, asset, balance FROM bal WHERE acct IN (1, 9);
 SELECT count(*), min(business_date), max(business_date) FROM product_day;
 SELECT business_date, trigger_id, met, status, quantity_t, explanation
   FROM evaluate_market_adjustment('2027-09-03') ORDER BY trigger_id;
@@ -262,3 +269,30 @@ RESET SESSION AUTHORIZATION;
 SELECT * FROM bi_paid_allocation;
 SELECT acct, asset, balance, held FROM bal WHERE acct IN (4, 5, 7, 8);
 SELECT count(*) AS clean FROM verify_ledger();
+
+-- Paid allocation by auction: 2028, 5% of unit A's allocation sold by one-way bidding at a reserve
+-- price of 60.00 (a 2028 rule row and allocation as fixtures)
+INSERT INTO paid_allocation_rule (jurisdiction, sector, year_from, year_to, paid_share, method, price_fen, lock_free, source)
+VALUES ('national', 'power', 2028, 2028, 0.05, 'auction', 6000, false, 'test fixture');
+INSERT INTO allocation (participant_id, year, stage, computed_t, tonnes, basis, run_id)
+VALUES (5, 2028, 'final', 30000, 30000, 'fixture', 1);
+SELECT * FROM apply_paid_allocation(2028, 'power');
+SET carbonmkt.clock = '2027-09-08 10:00:00+08';
+SELECT list_product('CEA2028', 60.00, 6, 2028) AS product_2028;
+SELECT pg_temp.diag($$SELECT offer_paid_allocation(2027, 'power', '2027-09-08 13:00+08', '2027-09-08 14:00+08')$$) AS fixed_price_year;
+SELECT offer_paid_allocation(2028, 'power', '2027-09-08 13:00+08', '2027-09-08 14:00+08') AS paid_auction \gset
+SELECT a.quantity, a.reserve_fen, a.clearing_rule, o.holding_account, o.cash_account
+  FROM auction a JOIN market_order o ON o.order_id = a.lot_order_id WHERE a.auction_id = :paid_auction;
+-- A bids 1,000 t at 61.00 for its 1,500 t; the bank 800 t at 60.50: uniform price 60.50, A gets 1,000 t, the bank 500 t
+SELECT deposit_cny(8, 10000000) IS NOT NULL AS a_cash;
+SET carbonmkt.clock = '2027-09-08 13:30:00+08';
+SELECT bid_auction(:paid_auction, 1000, 61.00, NULL, 5) IS NOT NULL AS a_bids, bid_auction(:paid_auction, 800, 60.50, NULL, 7) IS NOT NULL AS bank_bids;
+SET carbonmkt.clock = '2027-09-08 14:00:00+08';
+SELECT * FROM close_auction(:paid_auction);
+SELECT record_paid_auction(:paid_auction, 2028) AS recorded_t, record_paid_auction(:paid_auction, 2028) AS again_t;
+SELECT participant_id, year, tonnes, price_fen, method FROM paid_sale WHERE year = 2028 ORDER BY participant_id;
+SELECT participant_id, year, paid_due_t, bought_t FROM paid_entitlement WHERE year = 2028;
+SELECT * FROM bi_paid_allocation ORDER BY year;
+SELECT acct, asset, balance FROM bal WHERE acct = 3;
+SELECT count(*) AS clean FROM verify_ledger();
+
