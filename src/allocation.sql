@@ -1112,8 +1112,8 @@ CREATE TABLE carbonmkt.allocation_adjustment (
     participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
     year            int NOT NULL CHECK (year BETWEEN 2005 AND 2100),
     tonnes          bigint NOT NULL CHECK (tonnes > 0),
-    reason          text NOT NULL CHECK (reason IN ('borrowing', 'penalty_cut')),
-    period          int NOT NULL,               -- compliance period (foreign key: src/compliance.sql)
+    reason          text NOT NULL CHECK (reason IN ('borrowing', 'penalty_cut', 'paid_share')),
+    period          int,                        -- compliance period (foreign key: src/compliance.sql); NULL for paid_share
     borrowing_id    bigint,                     -- carbonmkt.borrowing
     sanction_id     bigint,                     -- carbonmkt.sanction
     withdrawn_t     bigint NOT NULL DEFAULT 0,  -- of a penalty cut: withdrawn after a correction
@@ -1124,11 +1124,12 @@ CREATE TABLE carbonmkt.allocation_adjustment (
     CHECK ((reason = 'borrowing') = (borrowing_id IS NOT NULL)),
     CHECK ((reason = 'penalty_cut') = (sanction_id IS NOT NULL)),
     CHECK (withdrawn_t >= 0 AND withdrawn_t <= tonnes AND (reason = 'penalty_cut' OR withdrawn_t = 0)),
-    CHECK ((withdrawn_t > 0) = (withdrawn_at IS NOT NULL))
+    CHECK ((withdrawn_t > 0) = (withdrawn_at IS NOT NULL)),
+    CONSTRAINT allocation_adjustment_period_check CHECK ((reason = 'paid_share') = (period IS NULL))
 );
 CREATE INDEX allocation_adjustment_unit ON carbonmkt.allocation_adjustment (participant_id, year);
 COMMENT ON TABLE carbonmkt.allocation_adjustment IS
-  'Reductions of a unit''s allocation of a year that the compliance room decided and the allocation room applies: borrowing (预支: those tonnes of the year were delivered early, from the province''s allocation account) and penalty_cut (核减: the shortfall times the penalty rule''s cut multiple; withdrawn_t of it withdrawn when the unit corrects its shortfall after the close).  In force: tonnes - withdrawn_t.  allocation_result shows them; preallocate(), finalize_allocation() and settle_allocation_adjustments() issue net of them.';
+  'Reductions of a unit''s allocation of a year that the compliance room decided and the allocation room applies: borrowing (预支: those tonnes of the year were delivered early, from the province''s allocation account) and penalty_cut (核减: the shortfall times the penalty rule''s cut multiple; withdrawn_t of it withdrawn when the unit corrects its shortfall after the close); and the paid part of the allocation (paid_share, 有偿分配, written by the finance room: sold, not issued free; no compliance period).  In force: tonnes - withdrawn_t.  allocation_result shows them; preallocate(), finalize_allocation() and settle_allocation_adjustments() issue net of them.';
 
 CREATE VIEW carbonmkt.allocation_result WITH (security_invoker = true) AS
 SELECT k.participant_id, k.year,
@@ -1142,8 +1143,9 @@ SELECT k.participant_id, k.year,
        (coalesce(fin.tonnes, pre.tonnes, 0) + s.adjusted_t - c.penalty_cut_t)::bigint AS entitlement_t,
        (s.moved_t + c.borrowed_t)::bigint AS issued_t,
        s.owed_t,
-       (coalesce(fin.tonnes, pre.tonnes, 0) + s.adjusted_t - c.borrowed_t - c.penalty_cut_t - s.posted_t)::bigint AS pending_t,
-       fin.tonnes IS NOT NULL AS is_final
+       (coalesce(fin.tonnes, pre.tonnes, 0) + s.adjusted_t - c.borrowed_t - c.penalty_cut_t - c.paid_t - s.posted_t)::bigint AS pending_t,
+       fin.tonnes IS NOT NULL AS is_final,
+       c.paid_t
   FROM (SELECT participant_id, year FROM carbonmkt.allocation
         UNION SELECT participant_id, year FROM carbonmkt.allocation_posting
         UNION SELECT participant_id, year FROM carbonmkt.allocation_adjustment) k
@@ -1157,11 +1159,12 @@ SELECT k.participant_id, k.year,
                        WHERE p.participant_id = k.participant_id AND p.year = k.year) s
   CROSS JOIN LATERAL (SELECT coalesce(sum(a.tonnes) FILTER (WHERE a.reason = 'borrowing'), 0)::bigint AS borrowed_t,
                              coalesce(sum(a.tonnes - a.withdrawn_t) FILTER (WHERE a.reason = 'penalty_cut'), 0)::bigint
-                                 AS penalty_cut_t
+                                 AS penalty_cut_t,
+                             coalesce(sum(a.tonnes) FILTER (WHERE a.reason = 'paid_share'), 0)::bigint AS paid_t
                         FROM carbonmkt.allocation_adjustment a
                        WHERE a.participant_id = k.participant_id AND a.year = k.year) c;
 COMMENT ON VIEW carbonmkt.allocation_result IS
-  'Per participant and year: pre-allocation, final allocation (NULL until final), the allocation room''s adjustments (closure, ...), allocated_t = final (else pre-allocation) + adjustments; the compliance room''s reductions (allocation_adjustment): borrowed_t (delivered early by borrowing, 预支), penalty_cut_t (核减, in force), adjustment_t = both; entitlement_t = allocated_t - penalty_cut_t; issued_t = CEA of the year moved to the unit, net (allocation postings and borrowing); owed_t (deducted but not held); pending_t = what the allocation room has still to post for the reductions (applied by the next run of the year, or by settle_allocation_adjustments once final).  issued_t - owed_t + pending_t = entitlement_t.  The compliance room reads allocations here (allocated_t: the gap cap and the borrowing gap).';
+  'Per participant and year: pre-allocation, final allocation (NULL until final), the allocation room''s adjustments (closure, ...), allocated_t = final (else pre-allocation) + adjustments; the compliance room''s reductions (allocation_adjustment): borrowed_t (delivered early by borrowing, 预支), penalty_cut_t (核减, in force), adjustment_t = both; entitlement_t = allocated_t - penalty_cut_t; issued_t = CEA of the year moved to the unit, net (allocation postings and borrowing); owed_t (deducted but not held); pending_t = what the allocation room has still to post for the reductions (applied by the next run of the year, or by settle_allocation_adjustments once final); paid_t = the paid part of the allocation (有偿分配, allocation_adjustment reason paid_share), sold by the finance room instead of issued free.  issued_t - owed_t + pending_t + paid_t = entitlement_t.  The compliance room reads allocations here (allocated_t: the gap cap and the borrowing gap).';
 
 -- The allocated figures alone, for readers that need nothing else (the compliance room reads
 -- them per unit and period: the gap cap, the borrowing gap, the offset bases).  Same figures

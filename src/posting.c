@@ -138,10 +138,11 @@ typedef enum HoldReason
 	REASON_PLEDGE,
 	REASON_JUDICIAL,
 	REASON_OTHER,
+	REASON_PAID_LOCK,
 	REASON_NONE					/* NULL */
 } HoldReason;
 
-static const char *const reason_names[] = {"order", "pledge", "judicial", "other", NULL};
+static const char *const reason_names[] = {"order", "pledge", "judicial", "other", "paid_lock", NULL};
 
 /* the journal's entry kinds a posting writes (enum carbonmkt.entry_kind) */
 typedef enum EntryKind
@@ -496,7 +497,7 @@ acting_room_authorises(void)
 		return false;
 	name = TextDatumGetCString(room);
 	return strcmp(name, "allocation") == 0 || strcmp(name, "market") == 0 ||
-		strcmp(name, "compliance") == 0;
+		strcmp(name, "compliance") == 0 || strcmp(name, "finance") == 0;
 }
 
 /* ----------------------------------------------------------------
@@ -802,9 +803,12 @@ authorize_named(int64 account_id, bool account_null, const AccountRow *a,
 		if (authority_over)
 			return;
 	}
-	else if (reason == REASON_JUDICIAL)
+	else if (reason == REASON_JUDICIAL || reason == REASON_PAID_LOCK)
 	{
-		/* judicial freezes are laid and lifted by the registry only */
+		/*
+		 * judicial freezes are laid and lifted by the registry only; so are
+		 * paid-allocation locks (or the finance room, above)
+		 */
 	}
 	else if (reason == REASON_PLEDGE && action != ACTION_NONE && action != ACTION_HOLD)
 	{
@@ -2291,6 +2295,24 @@ refuse_unavailable(int64 account_id, const Asset *asset, int64 quantity)
 		char	   *bal = fmt_quantity(asset->instrument, balance, false);
 		char	   *hld = fmt_quantity(asset->instrument, held, false);
 
+		/*
+		 * free allowances locked until the unit has bought its paid share
+		 * (有偿分配): the finance room says whose, the share and what is
+		 * still to buy (an error path only: no saved plan)
+		 */
+		if (strcmp(asset->instrument, "CEA") == 0 && !asset->vintage_null &&
+			SPI_execute_with_args("SELECT carbonmkt._paid_lock_detail($1, $3) "
+								  "WHERE EXISTS (SELECT 1 FROM carbonmkt.hold h WHERE h.account_id = $1 "
+								  "AND h.status = 'active' AND h.reason = 'paid_lock' "
+								  "AND h.instrument = $2::carbonmkt.instrument AND h.vintage = $3)",
+								  3, argtypes, args, nulls, false, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_INSUFFICIENT),
+					 errmsg("insufficient available %s in account " INT64_FORMAT ": available %s, requested %s",
+							raise_text(format_asset_text(asset)), account_id, avail, req),
+					 errdetail("%s", col_cstring(0, 1)),
+					 errhint("Buy the paid share (carbonmkt.buy_paid_allocation, or the paid allocation auction); the lock is lifted once it is bought.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_INSUFFICIENT),
 				 errmsg("insufficient available %s in account " INT64_FORMAT ": available %s, requested %s",
@@ -3198,8 +3220,8 @@ hold_action(const HoldRow *h, bool spend, PostingAction *action, HoldReason *rea
 		*action = ACTION_SETTLE;
 	else
 		*action = spend ? ACTION_TRANSFER : ACTION_RELEASE;
-	*reason = (h->reason_code == REASON_JUDICIAL || h->reason_code == REASON_PLEDGE) ?
-		h->reason_code : REASON_NONE;
+	*reason = (h->reason_code == REASON_JUDICIAL || h->reason_code == REASON_PLEDGE ||
+			   h->reason_code == REASON_PAID_LOCK) ? h->reason_code : REASON_NONE;
 }
 
 /*
@@ -3512,10 +3534,10 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 		hold_action(&h, true, &action, &reason);
 		authorize(h.account_id, false, &h.account, action, reason);
 	}
-	if (h.reason_code == REASON_JUDICIAL)
+	if (h.reason_code == REASON_JUDICIAL || h.reason_code == REASON_PAID_LOCK)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_HOLD),
-				 errmsg("a judicial hold cannot be spent; release it first")));
+				 errmsg("a %s hold cannot be spent; release it first", h.reason)));
 
 	nrows = lock_accounts(h.account_id, false, to, to_null, h.instr, rows);
 	if (lock_problem(rows, nrows, h.account_id, false, to, to_null))

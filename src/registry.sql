@@ -230,8 +230,8 @@ COMMENT ON TABLE carbonmkt.ccer_block IS
 
 -- Holds -----------------------------------------------------------------------
 
-CREATE TYPE carbonmkt.hold_reason AS ENUM ('order', 'pledge', 'judicial', 'other');
-COMMENT ON TYPE carbonmkt.hold_reason IS 'Why units are frozen: order (open order), pledge 质押, judicial 司法冻结, other.';
+CREATE TYPE carbonmkt.hold_reason AS ENUM ('order', 'pledge', 'judicial', 'other', 'paid_lock');
+COMMENT ON TYPE carbonmkt.hold_reason IS 'Why units are frozen: order (open order), pledge 质押, judicial 司法冻结, other, paid_lock (free allowances locked until the unit has bought its paid share, 有偿分配; the finance room lays and lifts it).';
 CREATE TYPE carbonmkt.hold_status AS ENUM ('active', 'released', 'consumed');
 COMMENT ON TYPE carbonmkt.hold_status IS
   'A hold is active until it ends exactly once: released (the remainder freed) or consumed (fully spent).';
