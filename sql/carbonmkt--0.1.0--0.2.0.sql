@@ -2063,9 +2063,13 @@ BEGIN
     IF pledgee_id = me THEN
         RAISE EXCEPTION 'participant % cannot pledge to itself', me USING ERRCODE = 'CM703';
     END IF;
-    IF term_end IS NULL OR term_end <= carbonmkt.business_date() THEN
-        RAISE EXCEPTION 'term_end % must be after today, %', coalesce(term_end::text, 'NULL'), carbonmkt.business_date()
-            USING ERRCODE = 'CM701';
+    IF term_end IS NULL OR NOT isfinite(term_end) OR term_end <= carbonmkt.business_date()
+       OR term_end > carbonmkt.business_date() + 3660 THEN
+        RAISE EXCEPTION 'term_end % must be after today, %, and within ten years', coalesce(term_end::text, 'NULL'),
+            carbonmkt.business_date() USING ERRCODE = 'CM701';
+    END IF;
+    IF vintage IS NULL OR vintage NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'vintage must be a year within 2005-2100, got %', coalesce(vintage::text, 'NULL') USING ERRCODE = 'CM701';
     END IF;
     acct := carbonmkt._finance_account(me, 'holding');
     IF carbonmkt._available(acct, 'CEA', vintage, '') < tonnes THEN
@@ -2355,6 +2359,9 @@ DECLARE
     id    bigint;
 BEGIN
     PERFORM carbonmkt._finance_quantity(tonnes, 'tonnes');
+    IF vintage IS NULL OR vintage NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'vintage must be a year within 2005-2100, got %', coalesce(vintage::text, 'NULL') USING ERRCODE = 'CM701';
+    END IF;
     IF reference IS NOT NULL THEN
         SELECT x.repo_id INTO id FROM carbonmkt.repo x WHERE x.initiator = session_user AND x.reference = propose_repo.reference;
         IF FOUND THEN
@@ -2454,6 +2461,9 @@ DECLARE
     why   text;
 BEGIN
     PERFORM carbonmkt._require_exchange('settle repos');
+    IF NOT isfinite(d) THEN
+        RAISE EXCEPTION 'business_date must be a finite date, got %', d USING ERRCODE = 'CM701';
+    END IF;
     r := carbonmkt._repo_rule(d);
     FOR x IN SELECT * FROM carbonmkt.repo y WHERE y.status = 'open' AND y.repurchase_date <= d
               ORDER BY y.repo_id FOR UPDATE LOOP
@@ -2696,6 +2706,9 @@ DECLARE
 BEGIN
     IF NOT (carbonmkt._is_member('carbonmkt_exchange') OR carbonmkt._is_member('carbonmkt_registry')) THEN
         PERFORM carbonmkt._require_national_authority('evaluate the market adjustment triggers');
+    END IF;
+    IF NOT isfinite(d) THEN
+        RAISE EXCEPTION 'business_date must be a finite date, got %', d USING ERRCODE = 'CM701';
     END IF;
     FOR t IN SELECT * FROM carbonmkt.reserve_trigger x
               WHERE x.valid_from <= d AND (x.valid_to IS NULL OR x.valid_to >= d) ORDER BY x.trigger_id LOOP
@@ -3046,6 +3059,9 @@ DECLARE
     n   bigint := 0;
 BEGIN
     PERFORM carbonmkt._require_national_authority('record a paid allocation auction');
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'year must be within 2005-2100, got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM701';
+    END IF;
     SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = record_paid_auction.auction_id;
     IF NOT FOUND OR a.status <> 'closed' THEN
         RAISE EXCEPTION 'auction % is not a closed auction', coalesce(auction_id::text, 'NULL') USING ERRCODE = 'CM706';
