@@ -135,7 +135,7 @@ COMMENT ON FUNCTION carbonmkt._require_national_authority(text) IS
 CREATE TABLE carbonmkt.voluntary_retirement (
     retirement_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     certificate     text NOT NULL UNIQUE,         -- VR<year>-<id, 8 digits>-<first 8 hex of the entry hash>
-    posting_id      bigint NOT NULL,              -- the registry posting (cancel_cea / cancel_ccer)
+    posting_id      bigint NOT NULL,              -- the registry posting (retire_cea / retire_ccer)
     entry_id        bigint NOT NULL,              -- the journal entry that took the units out of the account
     account_id      bigint NOT NULL REFERENCES carbonmkt.account,
     participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
@@ -200,10 +200,10 @@ BEGIN
     END IF;
     -- the registry authorises the caller on the account (its own participant, or the registry)
     IF instrument = 'CEA' THEN
-        v_posting := carbonmkt.cancel_cea(account_id, vintage, tonnes, reference,
+        v_posting := carbonmkt.retire_cea(account_id, vintage, tonnes, reference,
                                           format('voluntary retirement for %s: %s', v_benef, v_purpose));
     ELSE
-        v_posting := carbonmkt.cancel_ccer(account_id, v_project, vintage, tonnes, reference,
+        v_posting := carbonmkt.retire_ccer(account_id, v_project, vintage, tonnes, reference,
                                            format('voluntary retirement for %s: %s', v_benef, v_purpose));
     END IF;
     SELECT * INTO v_entry FROM carbonmkt.journal j
