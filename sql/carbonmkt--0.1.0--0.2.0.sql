@@ -1639,42 +1639,6 @@ COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
 ALTER TYPE carbonmkt.hold_reason ADD VALUE 'paid_lock';
 COMMENT ON TYPE carbonmkt.hold_reason IS 'Why units are frozen: order (open order), pledge 质押, judicial 司法冻结, other, paid_lock (free allowances locked until the unit has bought its paid share, 有偿分配; the finance room lays and lifts it).';
 
--- The available-quantity refusal names a paid-allocation lock (unit, share, still to buy).
-CREATE OR REPLACE FUNCTION carbonmkt._require_available(p_account bigint, p_instrument carbonmkt.instrument,
-                                             p_vintage int, p_project text, p_quantity bigint)
-RETURNS void LANGUAGE plpgsql AS
-$$
-DECLARE
-    bal bigint; hld bigint;
-BEGIN
-    SELECT balance, held INTO bal, hld FROM carbonmkt.holding
-     WHERE account_id = p_account AND instrument = p_instrument AND vintage = p_vintage AND project = p_project;
-    IF coalesce(bal - hld, 0) < p_quantity AND p_instrument = 'CEA' AND EXISTS (
-           SELECT 1 FROM carbonmkt.hold h
-            WHERE h.account_id = p_account AND h.status = 'active' AND h.reason = 'paid_lock'
-              AND h.instrument = p_instrument AND h.vintage = p_vintage) THEN
-        -- free allowances locked until the unit has bought its paid share (有偿分配, the finance room)
-        RAISE EXCEPTION 'insufficient available % in account %: available %, requested %',
-            carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_account,
-            carbonmkt.format_quantity(p_instrument, coalesce(bal - hld, 0)),
-            carbonmkt.format_quantity(p_instrument, p_quantity)
-            USING ERRCODE = 'CM004',
-                  DETAIL = carbonmkt._paid_lock_detail(p_account, p_vintage),
-                  HINT = 'Buy the paid share (carbonmkt.buy_paid_allocation, or the paid allocation auction); the lock is lifted once it is bought.';
-    END IF;
-    IF coalesce(bal - hld, 0) < p_quantity THEN
-        RAISE EXCEPTION 'insufficient available % in account %: available %, requested %',
-            carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_account,
-            carbonmkt.format_quantity(p_instrument, coalesce(bal - hld, 0)),
-            carbonmkt.format_quantity(p_instrument, p_quantity)
-            USING ERRCODE = 'CM004',
-                  DETAIL = format('Balance %s, of which %s held.', carbonmkt.format_quantity(p_instrument, coalesce(bal, 0)),
-                                  carbonmkt.format_quantity(p_instrument, coalesce(hld, 0)));
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._require_available(bigint, carbonmkt.instrument, int, text, bigint) IS
-  'Internal: raises CM004 naming available and requested unless available (balance - held) covers the quantity.';
 
 -- allocation_adjustment: reason paid_share (no compliance period); allocation_result.paid_t.
 ALTER TABLE carbonmkt.allocation_adjustment DROP CONSTRAINT allocation_adjustment_reason_check;
@@ -1718,6 +1682,7 @@ SELECT k.participant_id, k.year,
                        WHERE a.participant_id = k.participant_id AND a.year = k.year) c;
 COMMENT ON VIEW carbonmkt.allocation_result IS
   'Per participant and year: pre-allocation, final allocation (NULL until final), the allocation room''s adjustments (closure, ...), allocated_t = final (else pre-allocation) + adjustments; the compliance room''s reductions (allocation_adjustment): borrowed_t (delivered early by borrowing, 预支), penalty_cut_t (核减, in force), adjustment_t = both; entitlement_t = allocated_t - penalty_cut_t; issued_t = CEA of the year moved to the unit, net (allocation postings and borrowing); owed_t (deducted but not held); pending_t = what the allocation room has still to post for the reductions (applied by the next run of the year, or by settle_allocation_adjustments once final); paid_t = the paid part of the allocation (有偿分配, allocation_adjustment reason paid_share), sold by the finance room instead of issued free.  issued_t - owed_t + pending_t + paid_t = entitlement_t.  The compliance room reads allocations here (allocated_t: the gap cap and the borrowing gap).';
+
 
 -- The finance room (src/finance.sql), as in a fresh install.
 -- Small helpers ---------------------------------------------------------------------------
