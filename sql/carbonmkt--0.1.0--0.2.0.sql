@@ -238,8 +238,9 @@ ALTER POLICY staff_read ON carbonmkt.block_deal USING ((SELECT carbonmkt.caller_
 -- == Dashboard and BI views ==================================================================
 -- MRV views rebuilt (src/mrv.sql): every key emitting unit, also without a monitoring plan
 -- (no_plan) or report (not_filed); run as their owner with the rows filtered by mrv_visible
--- (once for staff and BI) instead of security_invoker.  mrv_review_queue is unchanged.
+-- (once for staff and BI) instead of security_invoker; mrv_review_queue likewise.
 DROP VIEW carbonmkt.mrv_data_quality;
+DROP VIEW carbonmkt.mrv_review_queue;
 DROP VIEW carbonmkt.mrv_deposit_status;
 DROP VIEW carbonmkt.mrv_deposit_anomaly;
 DROP VIEW carbonmkt.mrv_report_waiting;
@@ -415,6 +416,8 @@ COMMENT ON VIEW carbonmkt.mrv_deposit_anomaly IS
 CREATE VIEW carbonmkt.mrv_report_waiting AS
 WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
+), clock AS MATERIALIZED (
+    SELECT carbonmkt.clock_now() AS now
 )
 SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year, r.status::text AS status,
        CASE r.status WHEN 'in_review' THEN r.pending_tier::text
@@ -423,8 +426,9 @@ SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year
                      WHEN 'returned' THEN 'unit correction'
                      WHEN 'submitted' THEN CASE WHEN r.estimated THEN 'estimate' ELSE 'verification' END END AS waiting_for,
        r.data_version, r.national_reasons, r.state_since AS since,
-       carbonmkt.clock_now() - r.state_since AS waiting, r.due_date
+       clock.now - r.state_since AS waiting, r.due_date
   FROM carbonmkt.mrv_report r JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+ CROSS JOIN clock
  WHERE r.status <> 'confirmed'
    AND ((SELECT carbonmkt.mrv_reads_all())
         OR carbonmkt.mrv_visible(r.participant_id, r.compiled_by, r.verifier_id, r.estimator_id))
@@ -433,10 +437,11 @@ UNION ALL
 -- January of the next year, and is due by the rule's report deadline
 SELECT NULL, uy.participant_id, uy.name, uy.province, uy.city, uy.year, 'not_filed',
        CASE WHEN uy.has_plan THEN 'report' ELSE 'monitoring plan and report' END,
-       NULL, '{}', f.since, carbonmkt.clock_now() - f.since,
+       NULL, '{}', f.since, clock.now - f.since,
        make_date(uy.year + 1, rl.report_due_month, rl.report_due_day)
   FROM uy
  CROSS JOIN LATERAL (SELECT make_timestamptz(uy.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since) f
+ CROSS JOIN clock
  JOIN (SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).*
          FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) k) rl
    ON rl.province = uy.province AND rl.year = uy.year
@@ -457,6 +462,54 @@ COMMENT ON COLUMN carbonmkt.mrv_report_waiting.national_reasons IS 'Why national
 COMMENT ON COLUMN carbonmkt.mrv_report_waiting.since IS 'Since when it waits: its last change of state, or 1 January of the following year (China Standard Time) when not filed.';
 COMMENT ON COLUMN carbonmkt.mrv_report_waiting.waiting IS 'clock_now() - since.';
 COMMENT ON COLUMN carbonmkt.mrv_report_waiting.due_date IS 'The report''s deadline (mrv_rule report_due_month and report_due_day of the following year).';
+
+CREATE VIEW carbonmkt.mrv_review_queue AS
+SELECT q.authority_id, a.name AS authority, q.task, q.report_id, q.plan_id, q.appeal_id,
+       q.unit_id, u.name AS unit, u.province, u.city, q.year, q.detail,
+       q.since, carbonmkt.clock_now() - q.since AS waiting
+  FROM (
+    SELECT a.participant_id AS authority_id, 'review ' || r.pending_tier AS task, r.report_id,
+           NULL::bigint AS plan_id, NULL::bigint AS appeal_id, r.participant_id AS unit_id, r.year,
+           format('data version %s, %s %s tCO2e%s', r.data_version, CASE WHEN r.estimated THEN 'estimated' ELSE 'verified' END,
+                  r.verified_t, CASE WHEN cardinality(r.national_reasons) > 0
+                                     THEN '; national review: ' || array_to_string(r.national_reasons, ', ') ELSE '' END) AS detail,
+           r.state_since AS since
+      FROM carbonmkt.mrv_report r
+      JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+      JOIN carbonmkt.participant a
+        ON (r.pending_tier = 'city' AND a.kind = 'city_authority' AND a.city = u.city)
+        OR (r.pending_tier = 'province' AND a.kind = 'provincial_authority' AND a.province = u.province)
+        OR (r.pending_tier = 'national' AND a.kind = 'national_authority')
+     WHERE r.status = 'in_review'
+    UNION ALL
+    SELECT a.participant_id, 'confirm', r.report_id, NULL, NULL, r.participant_id, r.year,
+           format('%s %s tCO2e, every required tier approved', CASE WHEN r.estimated THEN 'estimated' ELSE 'verified' END, r.verified_t),
+           r.state_since
+      FROM carbonmkt.mrv_report r
+      JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+      JOIN carbonmkt.participant a ON a.kind = 'provincial_authority' AND a.province = u.province
+     WHERE r.status = 'approved'
+    UNION ALL
+    SELECT a.participant_id, 'decide appeal', x.report_id, NULL, x.appeal_id, r.participant_id, r.year,
+           x.grounds, x.filed_at
+      FROM carbonmkt.mrv_appeal x
+      JOIN carbonmkt.mrv_report r ON r.report_id = x.report_id
+      JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+      JOIN carbonmkt.participant a ON a.kind = 'provincial_authority' AND a.province = u.province
+     WHERE x.decision IS NULL
+    UNION ALL
+    SELECT a.participant_id, 'approve monitoring plan', NULL, p.plan_id, NULL, p.participant_id, p.from_year,
+           format('version %s from %s', p.version, p.from_year), p.filed_at
+      FROM carbonmkt.mrv_plan p
+      JOIN carbonmkt.participant u ON u.participant_id = p.participant_id
+      JOIN carbonmkt.participant a ON a.kind = 'provincial_authority' AND a.province = u.province
+     WHERE p.status = 'filed'
+  ) q
+  JOIN carbonmkt.participant a ON a.participant_id = q.authority_id
+  JOIN carbonmkt.participant u ON u.participant_id = q.unit_id
+ WHERE (SELECT carbonmkt.mrv_reads_all()) OR q.authority_id = (SELECT carbonmkt.caller_participant());
+COMMENT ON VIEW carbonmkt.mrv_review_queue IS
+  'What waits for each authority (待办): tier reviews at its tier and jurisdiction, confirmations, appeal decisions and monitoring plans to approve (provincial authority), since when and for how long.  An authority''s login sees its own queue; staff and BI see every queue (the view runs with its owner''s rights and filters the rows itself, once per query).';
 
 CREATE VIEW carbonmkt.mrv_data_quality AS
 -- the deposit figures counted per unit and year (_mrv_deposit_year), without spreading them
@@ -567,7 +620,7 @@ COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports_not_filed IS 'Units without
 
 GRANT SELECT ON carbonmkt.mrv_deposit_status, carbonmkt.mrv_deposit_anomaly, carbonmkt.mrv_report_waiting
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_participant, carbonmkt_bi;
-GRANT SELECT ON carbonmkt.mrv_data_quality TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+GRANT SELECT ON carbonmkt.mrv_review_queue, carbonmkt.mrv_data_quality TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
 
 -- BI views added (src/reporting.sql)
 -- the columns of the views above

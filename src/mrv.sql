@@ -1601,6 +1601,8 @@ COMMENT ON VIEW carbonmkt.mrv_deposit_anomaly IS
 CREATE VIEW carbonmkt.mrv_report_waiting AS
 WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
+), clock AS MATERIALIZED (
+    SELECT carbonmkt.clock_now() AS now
 )
 SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year, r.status::text AS status,
        CASE r.status WHEN 'in_review' THEN r.pending_tier::text
@@ -1609,8 +1611,9 @@ SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year
                      WHEN 'returned' THEN 'unit correction'
                      WHEN 'submitted' THEN CASE WHEN r.estimated THEN 'estimate' ELSE 'verification' END END AS waiting_for,
        r.data_version, r.national_reasons, r.state_since AS since,
-       carbonmkt.clock_now() - r.state_since AS waiting, r.due_date
+       clock.now - r.state_since AS waiting, r.due_date
   FROM carbonmkt.mrv_report r JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+ CROSS JOIN clock
  WHERE r.status <> 'confirmed'
    AND ((SELECT carbonmkt.mrv_reads_all())
         OR carbonmkt.mrv_visible(r.participant_id, r.compiled_by, r.verifier_id, r.estimator_id))
@@ -1619,10 +1622,11 @@ UNION ALL
 -- January of the next year, and is due by the rule's report deadline
 SELECT NULL, uy.participant_id, uy.name, uy.province, uy.city, uy.year, 'not_filed',
        CASE WHEN uy.has_plan THEN 'report' ELSE 'monitoring plan and report' END,
-       NULL, '{}', f.since, carbonmkt.clock_now() - f.since,
+       NULL, '{}', f.since, clock.now - f.since,
        make_date(uy.year + 1, rl.report_due_month, rl.report_due_day)
   FROM uy
  CROSS JOIN LATERAL (SELECT make_timestamptz(uy.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since) f
+ CROSS JOIN clock
  JOIN (SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).*
          FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) k) rl
    ON rl.province = uy.province AND rl.year = uy.year
@@ -1644,7 +1648,7 @@ COMMENT ON COLUMN carbonmkt.mrv_report_waiting.since IS 'Since when it waits: it
 COMMENT ON COLUMN carbonmkt.mrv_report_waiting.waiting IS 'clock_now() - since.';
 COMMENT ON COLUMN carbonmkt.mrv_report_waiting.due_date IS 'The report''s deadline (mrv_rule report_due_month and report_due_day of the following year).';
 
-CREATE VIEW carbonmkt.mrv_review_queue WITH (security_invoker = true) AS
+CREATE VIEW carbonmkt.mrv_review_queue AS
 SELECT q.authority_id, a.name AS authority, q.task, q.report_id, q.plan_id, q.appeal_id,
        q.unit_id, u.name AS unit, u.province, u.city, q.year, q.detail,
        q.since, carbonmkt.clock_now() - q.since AS waiting
@@ -1688,9 +1692,9 @@ SELECT q.authority_id, a.name AS authority, q.task, q.report_id, q.plan_id, q.ap
   ) q
   JOIN carbonmkt.participant a ON a.participant_id = q.authority_id
   JOIN carbonmkt.participant u ON u.participant_id = q.unit_id
- WHERE q.authority_id = carbonmkt.caller_participant() OR carbonmkt.mrv_reads_all();
+ WHERE (SELECT carbonmkt.mrv_reads_all()) OR q.authority_id = (SELECT carbonmkt.caller_participant());
 COMMENT ON VIEW carbonmkt.mrv_review_queue IS
-  'What waits for each authority (待办): tier reviews at its tier and jurisdiction, confirmations, appeal decisions and monitoring plans to approve (provincial authority), since when and for how long.  An authority''s login sees its own queue; staff and BI see every queue.';
+  'What waits for each authority (待办): tier reviews at its tier and jurisdiction, confirmations, appeal decisions and monitoring plans to approve (provincial authority), since when and for how long.  An authority''s login sees its own queue; staff and BI see every queue (the view runs with its owner''s rights and filters the rows itself, once per query).';
 
 CREATE VIEW carbonmkt.mrv_data_quality AS
 -- the deposit figures counted per unit and year (_mrv_deposit_year), without spreading them
