@@ -67,12 +67,13 @@ DECLARE
     n  bigint;
     k  int := (SELECT count(*) FROM q WHERE q.old = time_all.old);
 BEGIN
-    FOR r IN SELECT * FROM q WHERE q.old = time_all.old LOOP       -- warm-up, row counts
+    FOR r IN SELECT * FROM q WHERE q.old = time_all.old AND (who = 'superuser' OR q.ord > 0) LOOP   -- warm-up, row counts
         EXECUTE r.sql INTO n;
         INSERT INTO rows_read VALUES (r.name, n);
     END LOOP;
     FOR rnd IN 1..rounds LOOP
-        FOR r IN SELECT * FROM q WHERE q.old = time_all.old ORDER BY (q.ord + rnd) % k LOOP
+        -- the yardstick as the superuser only (a BI login reads the table through its row-level security)
+        FOR r IN SELECT * FROM q WHERE q.old = time_all.old AND (who = 'superuser' OR q.ord > 0) ORDER BY (q.ord + rnd) % k LOOP
             t0 := clock_timestamp();
             EXECUTE r.sql;
             INSERT INTO times VALUES (r.name, who, rnd, extract(epoch FROM clock_timestamp() - t0) * 1000);
