@@ -1677,7 +1677,7 @@ $$
         SELECT DISTINCT ON (n.account_id, n.instrument, n.vintage, n.project)
                n.account_id, n.instrument, n.vintage, n.project, n.seq
           FROM n ORDER BY n.account_id, n.instrument, n.vintage, n.project, n.seq),
-    base AS (
+    base AS MATERIALIZED (
         SELECT f.account_id, f.instrument, f.vintage, f.project,
                coalesce(b.balance_after, 0) AS balance, coalesce(b.held_after, 0) AS held
           FROM first f
