@@ -296,3 +296,8 @@ SELECT * FROM bi_paid_allocation ORDER BY year;
 SELECT acct, asset, balance FROM bal WHERE acct = 3;
 SELECT count(*) AS clean FROM verify_ledger();
 
+
+-- A party without the account an operation needs: CM702 naming it
+SELECT register_participant('Bank without accounts', 'institution', pg_temp.uscc('91440300MA5G00009')) AS bare_bank \gset
+SELECT pg_temp.diag(format($$SELECT propose_repo(5, 2027, 10, 70.00, 71.00, '2027-12-01', NULL, %s)$$, :bare_bank)) AS buyer_without_accounts;
+SELECT pg_temp.diag(format($$SELECT propose_pledge(7, 2027, 10, 1000.00, '2027-12-01', %s)$$, :bare_bank)) AS no_holding_account;

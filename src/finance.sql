@@ -667,6 +667,9 @@ BEGIN
     IF buyer_id = me THEN
         RAISE EXCEPTION 'participant % cannot enter a repo with itself', me USING ERRCODE = 'CM704';
     END IF;
+    -- both legs move units and cash: each side needs a holding and a cash account (CM702)
+    PERFORM carbonmkt._finance_account(me, 'holding'), carbonmkt._finance_account(me, 'cash'),
+            carbonmkt._finance_account(buyer_id, 'holding'), carbonmkt._finance_account(buyer_id, 'cash');
     IF repurchase_date IS NULL OR repurchase_date <= today OR repurchase_date > today + r.max_term_days THEN
         RAISE EXCEPTION 'repurchase_date % must be after today (%) and at most % days ahead (repo_rule)',
             coalesce(repurchase_date::text, 'NULL'), today, r.max_term_days USING ERRCODE = 'CM704';
