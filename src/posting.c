@@ -1707,6 +1707,10 @@ post_transfer(const TransferRequest *t)
 	Leg			legs[2];
 
 	check_quantity(t->asset.instrument, t->quantity, t->quantity_null);
+	if (t->to_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
+				 errmsg("%s: the account to credit must not be NULL", t->operation)));
 	if (strcmp(t->asset.instrument, "CNY") != 0 && !t->asset.vintage_null)
 		carbonmkt_check_vintage(t->asset.vintage, "allowance vintage");
 
@@ -1792,6 +1796,33 @@ opt_text_arg(FunctionCallInfo fcinfo, int n)
 	return PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n);
 }
 
+/*
+ * carbonmkt._check_text(): CM903 when a memo or reference is longer than its
+ * plausibility limit (a rule row, doc/security.md).  Within SPI.
+ */
+static void
+check_text_arg(const char *function, const char *argument, text *value)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		args[3];
+
+	if (value == NULL)
+		return;
+	if (plan == NULL)
+	{
+		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+
+		plan = SPI_prepare("SELECT carbonmkt._check_text($1, $2, $3)", 3, argtypes);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "preparing the text limit check failed");
+	}
+	args[0] = CStringGetTextDatum(function);
+	args[1] = CStringGetTextDatum(argument);
+	args[2] = PointerGetDatum(value);
+	if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "the text limit check failed");
+}
+
 static text *
 empty_text(void)
 {
@@ -1809,6 +1840,8 @@ run_transfer(TransferRequest *t)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	check_text_arg(t->operation, "reference", t->reference);
+	check_text_arg(t->operation, "memo", t->memo);
 	posting_id = post_transfer(t);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
@@ -1946,6 +1979,12 @@ carbonmkt_transfer(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	{
+		const char *op = PG_ARGISNULL(0) ? "transfer" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		check_text_arg(op, "reference", opt_text_arg(fcinfo, 11));
+		check_text_arg(op, "memo", opt_text_arg(fcinfo, 12));
+	}
 
 	if (instrument == NULL || strcmp(instrument, "CCER") == 0)
 	{
@@ -2263,9 +2302,15 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 		DatumGetTextPP(DirectFunctionCall1Coll(upper, DEFAULT_COLLATION_OID,
 											   PointerGetDatum(PG_GETARG_TEXT_PP(5))));
 
+	if (instrument == NULL || reason == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
+				 errmsg("hold: argument %s must not be NULL", instrument == NULL ? "instrument" : "reason")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	prepare_hold_plans();
+	check_text_arg("hold", "reference", reference);
+	check_text_arg("hold", "memo", memo);
 
 	check_quantity(instrument, quantity, quantity_null);
 	check_asset(&asset);
@@ -2391,6 +2436,8 @@ carbonmkt_release_hold(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	prepare_hold_plans();
+	check_text_arg("release_hold", "reference", reference);
+	check_text_arg("release_hold", "memo", memo);
 
 	posting_begin(&p, "release_hold", reference,
 				  reference ? psprintf("release_hold(hold=%s,memo=%s)", opt_int64(hold_id, hold_null),
@@ -2412,6 +2459,21 @@ carbonmkt_release_hold(PG_FUNCTION_ARGS)
 
 		hold_action(&h, false, &action, &reason);
 		authorize(h.account_id, false, &h.account, action, reason);
+	}
+	if (strcmp(h.reason, "judicial") == 0)
+	{
+		/* four-eyes: the login that laid a judicial freeze does not lift it */
+		Oid			argtypes[1] = {INT8OID};
+		Datum		args[1];
+
+		args[0] = Int64GetDatum(h.hold_id);
+		if (SPI_execute_with_args("SELECT carbonmkt._require_second_person("
+								  "format('release judicial hold %s', $1), 'laid it', "
+								  "(SELECT p.initiator FROM carbonmkt.hold h "
+								  "JOIN carbonmkt.posting p ON p.posting_id = h.created_posting "
+								  "WHERE h.hold_id = $1)::name, 'carbonmkt_registry')",
+								  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "the four-eyes check of hold " INT64_FORMAT " failed", h.hold_id);
 	}
 	nrows = lock_accounts(h.account_id, false, 0, true, h.instrument, rows);
 	hold_reread(&h);
@@ -2471,6 +2533,8 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	prepare_hold_plans();
+	check_text_arg("transfer_from_hold", "reference", reference);
+	check_text_arg("transfer_from_hold", "memo", memo);
 
 	hold_find(hold_id, hold_null, &h);
 	if (h.found)
