@@ -1784,7 +1784,8 @@ SELECT st.project, cp.name AS project_name, cp.project_type, t.name_zh AS projec
   LEFT JOIN surrendered su ON su.project = st.project
   LEFT JOIN carbonmkt.ccer_project cp ON cp.project = st.project
   LEFT JOIN carbonmkt.ccer_project_type t ON t.code = cp.project_type
-  LEFT JOIN carbonmkt.region r ON r.code = cp.province;
+  LEFT JOIN carbonmkt.region r ON r.code = cp.province
+ WHERE (SELECT carbonmkt.caller_sees_staff_rows());   -- fail closed (doc/security.md)
 COMMENT ON VIEW carbonmkt.bi_ccer_supply IS
   'BI: CCER supply per project (核证自愿减排量供给): issued_t (签发; = everything held in any account, by the ledger''s conservation invariant), reserve_t (still in the national reserve), held_t (in holding and clearing accounts) and holders, surrendered_t (清缴抵销, from surrender_detail), cancelled_t (voluntarily, 注销: the rest of the cancellation account).  issued = reserve + held + surrendered + cancelled.  Project name, type and province from ccer_project (NULL for a project not registered there).';
 COMMENT ON COLUMN carbonmkt.bi_ccer_supply.project IS 'CCER project id.';

@@ -91,7 +91,8 @@ SELECT object AS no_longer_public FROM matrix WHERE object NOT IN (SELECT object
 -- to every carbonmkt role (doc/mrv.md).
 SELECT object, label, got FROM outcome
  WHERE ord IN (4, 13) AND object !~ '^function ' AND got ~ '^[0-9]{1,4}$' AND got <> '0'
-   AND object NOT IN (SELECT 'table carbonmkt.' || c.relname FROM pg_class c
+   AND object NOT IN (SELECT CASE c.relkind WHEN 'v' THEN 'view ' ELSE 'table ' END || 'carbonmkt.' || c.relname
+                        FROM pg_class c
                        WHERE c.relnamespace = 'carbonmkt'::regnamespace
                          AND has_table_privilege('public', c.oid, 'SELECT'))
    AND object <> 'table carbonmkt.confirmed_emission'
