@@ -72,7 +72,7 @@ SELECT m.object, l.ord, l.label,
  CROSS JOIN login_kind l
  WHERE m.object IN (SELECT object FROM public_object);
 
-SELECT count(DISTINCT object) AS objects, count(*) AS calls FROM outcome;
+SELECT count(DISTINCT object) > 200 AS many_objects, count(*) = 13 * count(DISTINCT object) AS every_login FROM outcome;
 -- a row of the table has one outcome, or one per login kind
 SELECT object, expect AS malformed_expect FROM matrix
  WHERE cardinality(regexp_split_to_array(btrim(expect), '\s+')) NOT IN (1, 13) ORDER BY 1;
