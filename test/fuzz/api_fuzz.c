@@ -20,7 +20,7 @@
  * Every call must end in success or in an API refusal.  A failure is:
  *	- a lost connection (a crashed backend; the test runner also checks the
  *	  server log);
- *	- SQLSTATE class XX (internal error), 58, 54 (stack depth), P0 (RAISE
+ *	- SQLSTATE class XX (internal error), 58, 54 (stack depth), P0001 (RAISE
  *	  without the API's own code), 42 other than 42501 (a programming
  *	  error: unknown column, function, ambiguous name ...);
  *	- a raw error from a lower layer: a constraint's name or "null value in
@@ -502,7 +502,7 @@ static const char *const raw_patterns[] = {
 	"violates exclusion constraint", "conflicting key value", "bigint out of range",
 	"integer out of range", "smallint out of range", "numeric field overflow",
 	"value out of range", "out of range for type", "value too long for type", "division by zero",
-	"more than one row", "array subscript out of range", "cannot take logarithm",
+	"more than one row", "query returned no rows", "array subscript out of range", "cannot take logarithm",
 	"date out of range", "timestamp out of range", "cannot be matched", "cannot cast",
 	"could not determine", "cache lookup failed", NULL
 };
@@ -668,7 +668,7 @@ one_call(long callno)
 				fprintf(stderr, "timeout: %s\n", f->signature);
 		}
 		else if (strncmp(state, "XX", 2) == 0 || strncmp(state, "58", 2) == 0 ||
-				 strncmp(state, "54", 2) == 0 || strncmp(state, "P0", 2) == 0 ||
+				 strncmp(state, "54", 2) == 0 || strcmp(state, "P0001") == 0 ||
 				 (strncmp(state, "42", 2) == 0 && strcmp(state, "42501") != 0))
 			kind = state;
 		else
