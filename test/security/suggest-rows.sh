@@ -70,18 +70,18 @@ SELECT 'function ' || p.oid::regprocedure::text AS object,
              ELSE 'NULL::' || t::regtype::text END, ', ' ORDER BY i)
            FROM unnest(p.proargtypes::oid[], coalesce(p.proargnames, array_fill(''::text, ARRAY[p.pronargs])))
                 WITH ORDINALITY x(t, n, i)
-          WHERE i <= p.pronargs - p.pronargdefaults), '') || ')' AS call
+          WHERE i <= p.pronargs - p.pronargdefaults), '') || ')' AS call, false AS public
   FROM pg_proc p
  WHERE p.pronamespace = 'carbonmkt'::regnamespace AND p.proname NOT LIKE '\_%'
    AND p.prokind = 'f' AND p.prorettype <> 'trigger'::regtype
    AND NOT EXISTS (SELECT 1 FROM unnest(p.proargtypes) t WHERE t IN ('cstring'::regtype, 'internal'::regtype))
 UNION ALL
 SELECT CASE c.relkind WHEN 'v' THEN 'view ' ELSE 'table ' END || 'carbonmkt.' || c.relname,
-       'SELECT count(*) FROM carbonmkt.' || quote_ident(c.relname)
+       'SELECT count(*) FROM carbonmkt.' || quote_ident(c.relname), has_table_privilege('public', c.oid, 'SELECT')
   FROM pg_class c WHERE c.relnamespace = 'carbonmkt'::regnamespace AND c.relkind IN ('r', 'v', 'm') AND c.relname NOT LIKE '\_%';
 SELECT g.object || E'\t' || g.call || E'\t' ||
        (SELECT CASE WHEN t ~ '^(\S+)( \1)*$' THEN split_part(t, ' ', 1) ELSE t END
-          FROM (SELECT string_agg(pg_temp.try(l.login, g.call, g.object !~ '^function '), ' ' ORDER BY l.ord) AS t
-                  FROM login_kind l) s)
+          FROM (SELECT string_agg(CASE WHEN g.public AND o ~ '^[0-9]+$' THEN 'ok' ELSE o END, ' ' ORDER BY l.ord) AS t
+                  FROM login_kind l, LATERAL pg_temp.try(l.login, g.call, g.object !~ '^function ') o) s)
   FROM gen g WHERE g.object NOT IN (SELECT object FROM matrix) ORDER BY 1;
 SQL
