@@ -572,6 +572,12 @@ call_text(const Func *f, int n, const char *const *vals, const char *login)
 	char	   *s = malloc(cap);
 	size_t		used;
 
+	if (s == NULL)
+	{
+		fprintf(stderr, "api_fuzz: out of memory\n");
+		exit(2);
+	}
+
 	used = (size_t) snprintf(s, cap, "-- as %s\nSELECT %s(", login ? login : "(superuser)", f->name);
 	for (int i = 0; i < n; i++)
 	{
@@ -580,8 +586,16 @@ call_text(const Func *f, int n, const char *const *vals, const char *login)
 
 		if (used + need + 8 >= cap)
 		{
+			char	   *grown;
+
 			cap = (used + need) * 2;
-			s = realloc(s, cap);
+			grown = realloc(s, cap);
+			if (grown == NULL)
+			{
+				fprintf(stderr, "api_fuzz: out of memory\n");
+				exit(2);
+			}
+			s = grown;
 		}
 		used += (size_t) snprintf(s + used, cap - used, "%s%s", i ? ", " : "",
 								  (f->variadic && i == f->nargs - 1) ? "VARIADIC " : "");
