@@ -258,6 +258,26 @@ $$;
 COMMENT ON FUNCTION carbonmkt._check_text(text, text, text) IS
   'Internal: CM903 when a text argument is longer than its limit (plausibility_limit, subject text_length, scope the argument name or ''*'').';
 
+-- Issuance and deposits: the quantity within its plausibility limit (issue_quantity), and no
+-- balance beyond the int8 range (src/posting.c, post_single).
+CREATE FUNCTION carbonmkt._check_issue(p_operation text, p_account bigint, p_instrument carbonmkt.instrument,
+                                       p_vintage int, p_project text, p_quantity bigint)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    PERFORM carbonmkt._check_plausible(p_operation, 'quantity', 'issue_quantity', p_instrument::text, p_quantity);
+    IF EXISTS (SELECT 1 FROM carbonmkt.holding h
+                WHERE h.account_id = p_account AND h.instrument = p_instrument AND h.vintage = p_vintage
+                  AND h.project = p_project AND h.balance > 9223372036854775807 - p_quantity) THEN
+        RAISE EXCEPTION '%: % more would take the balance of account % beyond the largest quantity a balance holds',
+            p_operation, carbonmkt.format_quantity(p_instrument, p_quantity), p_account
+            USING ERRCODE = 'CM902';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_issue(text, bigint, carbonmkt.instrument, int, text, bigint) IS
+  'Internal: CM902 when an issuance or deposit exceeds its plausibility limit (issue_quantity) or would take the account''s balance beyond the int8 range.';
+
 -- Registration authority and organisation type codes of GB 32100-2015 (统一社会信用代码, positions
 -- 1 and 2: 登记管理部门代码 and 机构类别代码), doc/security.md.
 CREATE TABLE carbonmkt.credit_code_org_type (
@@ -356,7 +376,7 @@ CREATE OR REPLACE FUNCTION carbonmkt.set_account_status(account_id bigint, statu
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
-    b record;
+    posting_id bigint;
 BEGIN
     PERFORM carbonmkt._require_registry('change account status');
     IF status IS NULL THEN
@@ -369,13 +389,13 @@ BEGIN
             USING ERRCODE = 'CM003',
                   DETAIL = 'Every surrender and cancellation credits it; retired units never leave it anyway.';
     END IF;
-    b := carbonmkt._begin_posting('set_account_status', NULL,
-                                  format('set_account_status(%s,%s,%s)', account_id, status, memo));
+    posting_id := carbonmkt._record_posting('set_account_status',
+                                            format('set_account_status(%s,%s,%s)', account_id, status, memo));
     UPDATE carbonmkt.account a SET status = set_account_status.status WHERE a.account_id = set_account_status.account_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
     END IF;
-    RETURN b.posting_id;
+    RETURN posting_id;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.set_account_status(bigint, carbonmkt.account_status, text) IS
@@ -496,40 +516,11 @@ END
 $$;
 COMMENT ON FUNCTION carbonmkt.open_account(bigint, carbonmkt.account_kind, text) IS
   'Opens an account of the given kind for a participant (allocation: one per province, for its provincial authority; clearing: the exchange).  Registry only.';
-CREATE OR REPLACE FUNCTION carbonmkt._issue(p_operation text, p_account bigint, p_instrument carbonmkt.instrument,
-                                 p_vintage int, p_project text, p_quantity bigint, p_block carbonmkt.ccer,
-                                 p_reference text, p_memo text)
-RETURNS bigint LANGUAGE plpgsql AS
+CREATE OR REPLACE FUNCTION carbonmkt._check_issue(p_operation text, p_account bigint, p_instrument carbonmkt.instrument,
+                                       p_vintage int, p_project text, p_quantity bigint)
+RETURNS void LANGUAGE plpgsql STABLE AS
 $$
-DECLARE
-    b       record;
-    k       carbonmkt.account_kind;
-    other   carbonmkt.ccer;
 BEGIN
-    PERFORM carbonmkt._check_text(p_operation, 'reference', p_reference);
-    PERFORM carbonmkt._check_text(p_operation, 'memo', p_memo);
-    PERFORM carbonmkt._check_quantity(p_instrument, p_quantity);
-    IF p_instrument <> 'CNY' AND p_vintage IS NULL THEN
-        RAISE EXCEPTION '%: argument vintage must not be NULL', p_operation USING ERRCODE = 'CM904';
-    END IF;
-    IF p_instrument <> 'CNY' THEN
-        PERFORM carbonmkt.cea(p_vintage, 0);
-    END IF;
-    b := carbonmkt._begin_posting(p_operation, p_reference,
-            format('%s(account=%s,%s,quantity=%s,block=%s,memo=%s)', p_operation, p_account,
-                   carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_quantity, p_block, p_memo));
-    IF b.replay THEN
-        RETURN b.posting_id;
-    END IF;
-    PERFORM carbonmkt._authorize(p_account, CASE WHEN p_instrument = 'CNY' THEN 'cash' ELSE 'issue' END);
-    PERFORM carbonmkt._lock_accounts('{}', ARRAY[p_account], p_instrument);
-    SELECT kind INTO k FROM carbonmkt.account WHERE account_id = p_account;
-    IF NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument
-                    WHERE kind = k AND instrument = p_instrument AND may_issue) THEN
-        RAISE EXCEPTION 'account % (kind %) cannot receive issuance of %', p_account, k, p_instrument
-            USING ERRCODE = 'CM006',
-                  HINT = 'CEA is issued into the national reserve or a provincial allocation account, CCER into the national reserve, cash into cash accounts.';
-    END IF;
     PERFORM carbonmkt._check_plausible(p_operation, 'quantity', 'issue_quantity', p_instrument::text, p_quantity);
     IF EXISTS (SELECT 1 FROM carbonmkt.holding h
                 WHERE h.account_id = p_account AND h.instrument = p_instrument AND h.vintage = p_vintage
@@ -538,24 +529,10 @@ BEGIN
             p_operation, carbonmkt.format_quantity(p_instrument, p_quantity), p_account
             USING ERRCODE = 'CM902';
     END IF;
-    IF p_block IS NOT NULL THEN
-        SELECT block INTO other FROM carbonmkt.ccer_block WHERE block OPERATOR(carbonmkt.&&) p_block LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'CCER block % overlaps serials already issued in block %', p_block, other
-                USING ERRCODE = '23P01', DETAIL = 'No CCER serial may be issued twice.';
-        END IF;
-        INSERT INTO carbonmkt.ccer_block (block, account_id) VALUES (p_block, p_account);
-        -- keep the account's blocks merged
-        DELETE FROM carbonmkt.ccer_block WHERE block = p_block;
-        PERFORM carbonmkt._place_block(p_account, p_block);
-    END IF;
-    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, p_account, 'issue', p_instrument, p_vintage, p_project,
-                           p_quantity, 0, NULL, NULL, NULL, p_block, p_memo);
-    RETURN b.posting_id;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt._issue(text, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.ccer, text, text) IS
-  'Internal: creates units (or deposits cash) in an account that may receive issuance.';
+COMMENT ON FUNCTION carbonmkt._check_issue(text, bigint, carbonmkt.instrument, int, text, bigint) IS
+  'Internal: CM902 when an issuance or deposit exceeds its plausibility limit (issue_quantity) or would take the account''s balance beyond the int8 range.';
 
 REVOKE ALL ON FUNCTION carbonmkt._require_second_person(text, text, name, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION carbonmkt._check_plausible(text, text, text, text, numeric) FROM PUBLIC;
@@ -1349,6 +1326,163 @@ ALTER POLICY staff_read ON carbonmkt.block_deal USING ((SELECT carbonmkt.caller_
 
 
 -- == One way in: one C posting engine, one API vocabulary =================================
+
+-- Every posting with journal legs is made by the one C posting engine (src/posting.c):
+-- issuance, cash deposit and withdrawal and every CCER posting move there from PL/pgSQL, and
+-- the PL/pgSQL posting helpers go.  A posting without legs (set_account_status) is recorded
+-- by carbonmkt._record_posting().
+
+CREATE FUNCTION carbonmkt._record_posting(p_operation text, p_request text)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_record_posting'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION carbonmkt._record_posting(text, text) IS
+  'Internal: records a posting without journal legs (CM012 on a sealed day) and returns its id.';
+
+REVOKE ALL ON FUNCTION carbonmkt._record_posting(text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION carbonmkt.set_account_status(account_id bigint, status carbonmkt.account_status, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    posting_id bigint;
+BEGIN
+    PERFORM carbonmkt._require_registry('change account status');
+    IF status IS NULL THEN
+        RAISE EXCEPTION 'set_account_status: argument status must not be NULL'
+            USING ERRCODE = 'CM904', HINT = 'An account is open, frozen or closed.';
+    END IF;
+    IF status <> 'open' AND EXISTS (SELECT 1 FROM carbonmkt.account a
+                                     WHERE a.account_id = set_account_status.account_id AND a.kind = 'cancellation') THEN
+        RAISE EXCEPTION 'the cancellation account % cannot be %', account_id, status
+            USING ERRCODE = 'CM003',
+                  DETAIL = 'Every surrender and cancellation credits it; retired units never leave it anyway.';
+    END IF;
+    posting_id := carbonmkt._record_posting('set_account_status',
+                                            format('set_account_status(%s,%s,%s)', account_id, status, memo));
+    UPDATE carbonmkt.account a SET status = set_account_status.status WHERE a.account_id = set_account_status.account_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
+    END IF;
+    RETURN posting_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.set_account_status(bigint, carbonmkt.account_status, text) IS
+  'Opens, freezes or closes an account; the change is recorded as a posting.  Registry only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.issue_cea(account_id bigint, vintage int, tonnes bigint,
+                                    reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_issue_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.issue_ccer(account_id bigint, block carbonmkt.ccer,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_issue_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.deposit_cny(account_id bigint, fen bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_deposit_cny'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.withdraw_cny(account_id bigint, fen bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_withdraw_cny'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.transfer_ccer(from_account bigint, to_account bigint, project text, vintage int,
+                                        tonnes bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.transfer_ccer_block(from_account bigint, to_account bigint, block carbonmkt.ccer,
+                                              reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_ccer_block'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.surrender_ccer(account_id bigint, project text, vintage int, tonnes bigint, period int,
+                                         reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_surrender_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_ccer(account_id bigint, project text, vintage int, tonnes bigint,
+                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_cancel_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+DROP FUNCTION carbonmkt._transfer_from_hold_blocks(bigint, bigint, bigint, text, text);
+DROP FUNCTION carbonmkt._active_hold(bigint);
+DROP FUNCTION carbonmkt._issue(text, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.ccer, text, text);
+DROP FUNCTION carbonmkt._transfer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint,
+                                  carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._transfer_ccer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint,
+                                       carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._cancellation_account();
+DROP FUNCTION carbonmkt._move(bigint, timestamptz, date, bigint, bigint, carbonmkt.instrument, int, text, bigint,
+                              carbonmkt.entry_kind, carbonmkt.entry_kind, bigint, int, text, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._place_block(bigint, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._leg(bigint, timestamptz, date, bigint, carbonmkt.entry_kind, carbonmkt.instrument, int, text,
+                             bigint, bigint, bigint, bigint, int, carbonmkt.ccer, text);
+DROP FUNCTION carbonmkt._require_available(bigint, carbonmkt.instrument, int, text, bigint);
+DROP FUNCTION carbonmkt._check_asset(carbonmkt.instrument, int, text);
+DROP FUNCTION carbonmkt._check_quantity(carbonmkt.instrument, bigint);
+DROP FUNCTION carbonmkt._lock_accounts(bigint[], bigint[], carbonmkt.instrument);
+DROP FUNCTION carbonmkt._begin_posting(text, text, text);
+
+-- Voluntary cancellation (自愿注销) retires units: retire_cea, retire_ccer (doc/api.md, Verbs).
+-- The postings keep their operation names of 0.1.0 (cancel_cea, cancel_ccer), so that a client
+-- reference used before the rename is recognised after it.
+CREATE FUNCTION carbonmkt.retire_cea(account_id bigint, vintage int, tonnes bigint,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_retire_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.retire_cea(bigint, int, bigint, text, text) IS
+  'Voluntarily cancels (注销) CEA, e.g. for carbon neutrality: retires the units into the cancellation account; returns the posting id.';
+
+CREATE FUNCTION carbonmkt.retire_ccer(account_id bigint, project text, vintage int, tonnes bigint,
+                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_retire_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.retire_ccer(bigint, text, int, bigint, text, text) IS
+  'Voluntarily cancels (注销) CCER, lowest serials first: retires them into the cancellation account; returns the posting id.';
+
+-- The names of 0.1.0, for one release.
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_cea(account_id bigint, vintage int, tonnes bigint,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.cancel_cea() is deprecated and goes after 0.2.0: call carbonmkt.retire_cea()';
+    RETURN carbonmkt.retire_cea(account_id, vintage, tonnes, reference, memo);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.cancel_cea(bigint, int, bigint, text, text) IS
+  'Deprecated (goes after 0.2.0): carbonmkt.retire_cea().';
+
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_ccer(account_id bigint, project text, vintage int, tonnes bigint,
+                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.cancel_ccer() is deprecated and goes after 0.2.0: call carbonmkt.retire_ccer()';
+    RETURN carbonmkt.retire_ccer(account_id, project, vintage, tonnes, reference, memo);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.cancel_ccer(bigint, text, int, bigint, text, text) IS
+  'Deprecated (goes after 0.2.0): carbonmkt.retire_ccer().';
+REVOKE ALL ON FUNCTION carbonmkt.retire_cea(bigint, int, bigint, text, text),
+                      carbonmkt.retire_ccer(bigint, text, int, bigint, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.retire_cea(bigint, int, bigint, text, text),
+                          carbonmkt.retire_ccer(bigint, text, int, bigint, text, text)
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_participant;
 
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
