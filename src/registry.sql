@@ -163,26 +163,6 @@ $$;
 COMMENT ON FUNCTION carbonmkt._check_text(text, text, text) IS
   'Internal: CM903 when a text argument is longer than its limit (plausibility_limit, subject text_length, scope the argument name or ''*'').';
 
--- Issuance and deposits: the quantity within its plausibility limit (issue_quantity), and no
--- balance beyond the int8 range (src/posting.c, post_single).
-CREATE FUNCTION carbonmkt._check_issue(p_operation text, p_account bigint, p_instrument carbonmkt.instrument,
-                                       p_vintage int, p_project text, p_quantity bigint)
-RETURNS void LANGUAGE plpgsql STABLE AS
-$$
-BEGIN
-    PERFORM carbonmkt._check_plausible(p_operation, 'quantity', 'issue_quantity', p_instrument::text, p_quantity);
-    IF EXISTS (SELECT 1 FROM carbonmkt.holding h
-                WHERE h.account_id = p_account AND h.instrument = p_instrument AND h.vintage = p_vintage
-                  AND h.project = p_project AND h.balance > 9223372036854775807 - p_quantity) THEN
-        RAISE EXCEPTION '%: % more would take the balance of account % beyond the largest quantity a balance holds',
-            p_operation, carbonmkt.format_quantity(p_instrument, p_quantity), p_account
-            USING ERRCODE = 'CM902';
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._check_issue(text, bigint, carbonmkt.instrument, int, text, bigint) IS
-  'Internal: CM902 when an issuance or deposit exceeds its plausibility limit (issue_quantity) or would take the account''s balance beyond the int8 range.';
-
 -- Registration authority and organisation type codes of GB 32100-2015 (统一社会信用代码, positions
 -- 1 and 2: 登记管理部门代码 and 机构类别代码), doc/security.md.
 CREATE TABLE carbonmkt.credit_code_org_type (
@@ -812,6 +792,26 @@ COMMENT ON FUNCTION carbonmkt.set_account_status(bigint, carbonmkt.account_statu
   'Opens, freezes or closes an account; the change is recorded as a posting.  Registry only.';
 
 -- Public API: postings ----------------------------------------------------------
+
+-- Issuance and deposits: the quantity within its plausibility limit (issue_quantity), and no
+-- balance beyond the int8 range (src/posting.c, post_single).
+CREATE FUNCTION carbonmkt._check_issue(p_operation text, p_account bigint, p_instrument carbonmkt.instrument,
+                                       p_vintage int, p_project text, p_quantity bigint)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    PERFORM carbonmkt._check_plausible(p_operation, 'quantity', 'issue_quantity', p_instrument::text, p_quantity);
+    IF EXISTS (SELECT 1 FROM carbonmkt.holding h
+                WHERE h.account_id = p_account AND h.instrument = p_instrument AND h.vintage = p_vintage
+                  AND h.project = p_project AND h.balance > 9223372036854775807 - p_quantity) THEN
+        RAISE EXCEPTION '%: % more would take the balance of account % beyond the largest quantity a balance holds',
+            p_operation, carbonmkt.format_quantity(p_instrument, p_quantity), p_account
+            USING ERRCODE = 'CM902';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_issue(text, bigint, carbonmkt.instrument, int, text, bigint) IS
+  'Internal: CM902 when an issuance or deposit exceeds its plausibility limit (issue_quantity) or would take the account''s balance beyond the int8 range.';
 
 CREATE FUNCTION carbonmkt.issue_cea(account_id bigint, vintage int, tonnes bigint,
                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
