@@ -517,6 +517,7 @@ COMMENT ON FUNCTION carbonmkt._check_issue(text, bigint, carbonmkt.instrument, i
 REVOKE ALL ON FUNCTION carbonmkt._require_second_person(text, text, name, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION carbonmkt._check_plausible(text, text, text, text, numeric) FROM PUBLIC;
 REVOKE ALL ON FUNCTION carbonmkt._check_text(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._check_issue(text, bigint, carbonmkt.instrument, int, text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION carbonmkt._refuse(anyelement, text, text, text) TO PUBLIC;
 GRANT SELECT ON carbonmkt.plausibility_limit, carbonmkt.credit_code_org_type TO PUBLIC;
 
