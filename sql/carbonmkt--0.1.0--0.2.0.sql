@@ -384,10 +384,11 @@ CREATE OR REPLACE FUNCTION carbonmkt._may_read(p_account bigint) RETURNS boolean
 LANGUAGE sql STABLE AS
 $$ SELECT carbonmkt._is_member('carbonmkt_registry') OR (carbonmkt.caller_authority()).participant_id IS NOT NULL
        OR carbonmkt._is_member('carbonmkt_bi') OR carbonmkt._is_member('carbonmkt_exchange')
+       OR carbonmkt._is_member('carbonmkt_settlement')
        OR EXISTS (SELECT 1 FROM carbonmkt.account a
                    WHERE a.account_id = p_account AND a.participant_id = carbonmkt.caller_participant()) $$;
 COMMENT ON FUNCTION carbonmkt._may_read(bigint) IS
-  'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, BI).';
+  'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, settlement, BI: the roles whose row-level security policy staff_read shows every account).';
 CREATE OR REPLACE FUNCTION carbonmkt.register_participant(name text, kind carbonmkt.participant_kind, credit_code text,
                                                province char(6) DEFAULT NULL, city char(6) DEFAULT NULL,
                                                sector text DEFAULT NULL)
@@ -635,6 +636,7 @@ RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carb
 $$
 DECLARE
     other int;
+    oj    text;
 BEGIN
     PERFORM carbonmkt._require_national('open compliance periods');
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.jurisdiction j WHERE j.code = open_period.jurisdiction) THEN
@@ -665,6 +667,25 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION 'years %-% overlap compliance period % of jurisdiction %', first_year, last_year, other, jurisdiction
             USING ERRCODE = '22023', DETAIL = 'A year''s emissions are due in one period only.';
+    END IF;
+    -- a unit takes part in one market per year: no period of another jurisdiction whose
+    -- units intersect this one's (the national market and any pilot; Guangdong and Shenzhen)
+    -- may cover the same years, or its units would owe the same emissions twice
+    SELECT p.period, p.jurisdiction INTO other, oj
+      FROM carbonmkt.compliance_period p
+      JOIN carbonmkt.jurisdiction a ON a.code = p.jurisdiction
+      JOIN carbonmkt.jurisdiction b ON b.code = open_period.jurisdiction
+     WHERE p.jurisdiction <> open_period.jurisdiction
+       AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year
+       AND (a.province IS NULL OR b.province IS NULL
+            OR (a.province = b.province AND (a.city IS NULL OR b.city IS NULL OR a.city = b.city)))
+     ORDER BY p.period LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'years %-% of jurisdiction % overlap compliance period % of jurisdiction %, which covers the same units',
+            first_year, last_year, jurisdiction, other, oj
+            USING ERRCODE = '22023',
+                  DETAIL = 'A key emitting unit takes part in one carbon market for a year: its emissions would otherwise be due twice and counted twice in the completion views.',
+                  HINT = 'Decree 775 (碳排放权交易管理暂行条例): units in the national market no longer take part in a local market for the same gas and sector.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.offset_rule r
                     WHERE r.jurisdiction = open_period.jurisdiction AND r.from_year <= open_period.first_year) THEN
@@ -1593,6 +1614,13 @@ BEGIN
         RAISE EXCEPTION 'the surrender deadline % must be after the period''s last year %',
             coalesce(to_char(deadline, 'YYYY-MM-DD'), 'NULL'), last_year
             USING ERRCODE = '22023';
+    END IF;
+    IF NOT isfinite(deadline)
+       OR deadline > make_date(last_year + carbonmkt.plausibility_max('deadline_years')::int, 12, 31) THEN
+        RAISE EXCEPTION 'open_period: deadline % is more than % years after the period''s last year %',
+            deadline, carbonmkt.plausibility_max('deadline_years'), last_year
+            USING ERRCODE = 'CM902',
+                  HINT = 'The limit is the rule row deadline_years of carbonmkt.plausibility_limit (doc/security.md).';
     END IF;
     SELECT p.period INTO other FROM carbonmkt.compliance_period p
      WHERE p.jurisdiction = open_period.jurisdiction
