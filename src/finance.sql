@@ -1490,7 +1490,8 @@ GRANT SELECT ON carbonmkt.voluntary_retirement, carbonmkt.voluntary_retirements,
   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_participant, carbonmkt_bi;
 GRANT SELECT ON carbonmkt.bi_paid_allocation TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_bi;
 
--- Row-level security: staff read everything; a participant reads what it is a party to.
+-- Row-level security: staff read everything (an unmapped authority login nothing: fail closed,
+-- doc/security.md); a participant reads what it is a party to.
 ALTER TABLE carbonmkt.voluntary_retirement ENABLE ROW LEVEL SECURITY;
 ALTER TABLE carbonmkt.pledge ENABLE ROW LEVEL SECURITY;
 ALTER TABLE carbonmkt.pledge_offer ENABLE ROW LEVEL SECURITY;
@@ -1500,31 +1501,38 @@ ALTER TABLE carbonmkt.paid_entitlement ENABLE ROW LEVEL SECURITY;
 ALTER TABLE carbonmkt.paid_sale ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY staff_read ON carbonmkt.voluntary_retirement FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.voluntary_retirement FOR SELECT TO carbonmkt_participant
     USING (participant_id = carbonmkt.caller_participant());
 CREATE POLICY staff_read ON carbonmkt.pledge FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY party_read ON carbonmkt.pledge FOR SELECT TO carbonmkt_participant
     USING (carbonmkt.caller_participant() IN (pledgor_id, pledgee_id));
 CREATE POLICY staff_read ON carbonmkt.pledge_offer FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.pledge_offer FOR SELECT TO carbonmkt_participant
     USING (buyer_id = carbonmkt.caller_participant());
 CREATE POLICY staff_read ON carbonmkt.repo FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY party_read ON carbonmkt.repo FOR SELECT TO carbonmkt_participant
     USING (carbonmkt.caller_participant() IN (seller_id, buyer_id));
 CREATE POLICY staff_read ON carbonmkt.repo_leg FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY party_read ON carbonmkt.repo_leg FOR SELECT TO carbonmkt_participant
     USING (repo_id IN (SELECT r.repo_id FROM carbonmkt.repo r));
 CREATE POLICY staff_read ON carbonmkt.paid_entitlement FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.paid_entitlement FOR SELECT TO carbonmkt_participant
     USING (participant_id = carbonmkt.caller_participant());
 CREATE POLICY staff_read ON carbonmkt.paid_sale FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.paid_sale FOR SELECT TO carbonmkt_participant
     USING (participant_id = carbonmkt.caller_participant());
 
