@@ -1324,6 +1324,38 @@ ALTER POLICY staff_read ON carbonmkt.block_deal USING ((SELECT carbonmkt.caller_
 -- << security (generated part) <<
 
 
+-- seal_day: a date that is not finite is refused (22023), found by the API fuzzer.
+CREATE OR REPLACE FUNCTION carbonmkt.seal_day(business_date date)
+RETURNS bytea LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    d record;
+BEGIN
+    PERFORM carbonmkt._require_registry('seal a business day');
+    IF seal_day.business_date IS NULL OR NOT isfinite(seal_day.business_date) THEN
+        RAISE EXCEPTION 'seal_day: business_date must be a finite date, got %', coalesce(seal_day.business_date::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF seal_day.business_date >= carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'business day % is not over yet', to_char(seal_day.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = '22023', DETAIL = format('Today is %s.', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.day_seal s WHERE s.business_date >= seal_day.business_date) THEN
+        RAISE EXCEPTION 'business day % or a later one is already sealed', to_char(seal_day.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM012';
+    END IF;
+    -- every account's chain, as it stands: no other posting may interleave
+    LOCK TABLE carbonmkt.day_seal IN EXCLUSIVE MODE;
+    d := carbonmkt.heads_digest(seal_day.business_date);
+    INSERT INTO carbonmkt.day_seal VALUES (seal_day.business_date, d.digest, d.accounts, d.entries,
+                                           carbonmkt.clock_now(), session_user);
+    RETURN d.digest;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.seal_day(date) IS
+  'Seals a finished business day with a SHA-256 digest over every account''s chain head at its end; no posting may be dated on or before a sealed day.  Registry only.';
+
+
 -- == Correctness: lock order, business time, messages ====================================
 
 -- Business time everywhere: the last defaults that read the wall clock.

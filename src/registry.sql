@@ -1052,6 +1052,10 @@ DECLARE
     d record;
 BEGIN
     PERFORM carbonmkt._require_registry('seal a business day');
+    IF seal_day.business_date IS NULL OR NOT isfinite(seal_day.business_date) THEN
+        RAISE EXCEPTION 'seal_day: business_date must be a finite date, got %', coalesce(seal_day.business_date::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
     IF seal_day.business_date >= carbonmkt.business_date() THEN
         RAISE EXCEPTION 'business day % is not over yet', to_char(seal_day.business_date, 'YYYY-MM-DD')
             USING ERRCODE = '22023', DETAIL = format('Today is %s.', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
