@@ -88,4 +88,4 @@ BENCH ?=
 bench: deps
 	$(MAKE) all
 	$(MAKE) install
-	test/cluster.sh test/bench/run.sh $(BENCH)
+	CARBONMKT_DURABLE=1 test/cluster.sh test/bench/run.sh $(BENCH)

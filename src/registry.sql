@@ -358,10 +358,12 @@ CREATE TABLE carbonmkt.day_seal (
     accounts        int NOT NULL,
     entries         bigint NOT NULL,
     sealed_at       timestamptz NOT NULL,
-    sealed_by       name NOT NULL
+    sealed_by       name NOT NULL,
+    prev_seal       bytea NOT NULL,           -- seal_hash of the previous seal (set by trigger)
+    seal_hash       bytea NOT NULL            -- the anchor published outside (set by trigger)
 );
 COMMENT ON TABLE carbonmkt.day_seal IS
-  'One row per sealed business day: SHA-256 over every account''s chain head at the end of that day (doc/registry.md).';
+  'One row per sealed business day: SHA-256 over every account''s chain head at the end of that day, chained to the previous seal; seal_hash is the day''s anchor for publication outside the database (doc/registry.md, Day seals).';
 
 -- Acting room --------------------------------------------------------------
 
@@ -1356,9 +1358,32 @@ $$
     SELECT 'unknown_posting', j.account_id, j.entry_id, format('posting %s does not exist', j.posting_id)
       FROM carbonmkt.journal j
      WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = j.posting_id)
+    UNION ALL
+    -- 9. units and cash are created only where issuance may land (account_kind_instrument.may_issue)
+    SELECT 'issue_outside_issuance_account', j.account_id, j.entry_id,
+           format('%s issued into account %s of kind %s, which cannot receive issuance of %s',
+                  carbonmkt.format_quantity(j.instrument, j.amount), j.account_id, a.kind, j.instrument)
+      FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
+     WHERE j.kind = 'issue'
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument k
+                        WHERE k.kind = a.kind AND k.instrument = j.instrument AND k.may_issue)
 $$;
 COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
-  'Recomputes every hash chain and day seal, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings, every entry belongs to a posting); one row per problem, empty when all is well.';
+  'Recomputes every hash chain, day seal and the seal chain, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings, every entry belongs to a posting, issue entries only in accounts that may receive issuance); one row per problem, empty when all is well.';
+
+CREATE FUNCTION carbonmkt.verify_ledger(anchors text[])
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+    SELECT * FROM carbonmkt.verify_ledger()
+    UNION ALL
+    SELECT * FROM carbonmkt.verify_anchors(anchors)
+$$;
+COMMENT ON FUNCTION carbonmkt.verify_ledger(text[]) IS
+  'verify_ledger() and, against the anchors kept outside the database (seal_anchor()), verify_anchors(): together they catch a consistent rewrite of history (re-hashed journal, rebuilt holdings and heads, resealed days) and deleted seals.';
+REVOKE ALL ON FUNCTION carbonmkt.verify_ledger(text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.verify_ledger(text[])
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
 
 -- The two singleton accounts exist from the start.
 INSERT INTO carbonmkt.account (kind, label) VALUES
@@ -1485,7 +1510,7 @@ CREATE TRIGGER day_seal_changed
 -- Day seals --------------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.heads_digest(d date, OUT digest bytea, OUT accounts int, OUT entries bigint)
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 	WITH heads AS (
 		SELECT DISTINCT ON (j.account_id) j.account_id, j.seq, j.hash
@@ -1503,11 +1528,128 @@ $$;
 COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
   'Chain heads as of the end of business day d: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= d, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= d.';
 
+-- The anchored seal chain (链式存证): every seal carries the previous seal's hash, and
+-- its own hash is the day's anchor, published outside the database.
+
+CREATE FUNCTION carbonmkt.seal_hash(business_date date, digest bytea, accounts int, entries bigint,
+                                    prev_seal bytea)
+RETURNS bytea LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+	SELECT sha256(convert_to('carbonmkt day seal 1' || E'\n'
+	                         || 'business_date=' || to_char(business_date, 'YYYY-MM-DD') || E'\n'
+	                         || 'digest=' || encode(digest, 'hex') || E'\n'
+	                         || 'accounts=' || accounts || E'\n'
+	                         || 'entries=' || entries || E'\n'
+	                         || 'prev_seal=' || encode(prev_seal, 'hex') || E'\n', 'UTF8'))
+$$;
+COMMENT ON FUNCTION carbonmkt.seal_hash(date, bytea, int, bigint, bytea) IS
+  'The hash of a day seal, its anchor: SHA-256 over the six lines "carbonmkt day seal 1", business_date=YYYY-MM-DD, digest=<hex>, accounts=<n>, entries=<n>, prev_seal=<hex>, each ending in a newline (doc/registry.md, Day seals).';
+
+CREATE FUNCTION carbonmkt.day_seal_chain() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    -- a restore writes both columns as they were; anything else gets them computed
+    IF NEW.prev_seal IS NULL THEN
+        NEW.prev_seal := coalesce((SELECT s.seal_hash FROM carbonmkt.day_seal s
+                                    WHERE s.business_date < NEW.business_date
+                                    ORDER BY s.business_date DESC LIMIT 1),
+                                  decode(repeat('00', 32), 'hex'));
+    END IF;
+    IF NEW.seal_hash IS NULL THEN
+        NEW.seal_hash := carbonmkt.seal_hash(NEW.business_date, NEW.digest, NEW.accounts, NEW.entries,
+                                             NEW.prev_seal);
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.day_seal_chain() IS
+  'BEFORE INSERT trigger of carbonmkt.day_seal: links the seal to the previous one (prev_seal = its seal_hash, 32 zero bytes for the first) and computes seal_hash, unless the inserter gives them (a restore); verify_chains() checks both.';
+REVOKE ALL ON FUNCTION carbonmkt.day_seal_chain() FROM PUBLIC;
+CREATE TRIGGER day_seal_chain
+	BEFORE INSERT ON carbonmkt.day_seal
+	FOR EACH ROW EXECUTE FUNCTION carbonmkt.day_seal_chain();
+
+CREATE FUNCTION carbonmkt.seal_anchor(business_date date) RETURNS text
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    h bytea;
+BEGIN
+    SELECT s.seal_hash INTO h FROM carbonmkt.day_seal s WHERE s.business_date = seal_anchor.business_date;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'business day % is not sealed', to_char(seal_anchor.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'P0002',
+                  HINT = 'Seal it first with carbonmkt.seal_day(); only a sealed day has an anchor.';
+    END IF;
+    RETURN to_char(seal_anchor.business_date, 'YYYY-MM-DD') || ' ' || encode(h, 'hex');
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.seal_anchor(date) IS
+  'The anchor of a sealed business day for publication outside the database: "YYYY-MM-DD <64 hex digits of seal_hash>".  Keep every day''s anchor outside (a newspaper, a notary, another registry); verify_anchors() and verify_ledger(text[]) compare them with the database.  P0002 when the day is not sealed.';
+
+CREATE FUNCTION carbonmkt.verify_anchors(anchors text[])
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    pattern constant text := '^\s*(\d{4}-\d{2}-\d{2})\s+(?:\\x)?([0-9A-Fa-f]{64})\s*$';
+BEGIN
+    IF anchors IS NULL THEN
+        RAISE EXCEPTION 'anchors must not be NULL' USING ERRCODE = '22004',
+              HINT = 'Pass the anchors kept outside the database, one "YYYY-MM-DD <64 hex digits>" per element.';
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(anchors, 1), 0) LOOP
+        IF regexp_match(anchors[i], pattern) IS NULL THEN
+            RAISE EXCEPTION 'anchor % is not a day seal anchor: %', i, coalesce(quote_literal(left(anchors[i], 100)), 'NULL')
+                USING ERRCODE = '22P02',
+                      HINT = 'An anchor is "YYYY-MM-DD <64 hex digits>", as carbonmkt.seal_anchor() returns it.';
+        END IF;
+    END LOOP;
+    RETURN QUERY
+    WITH a AS (SELECT m[1]::date AS business_date, decode(lower(m[2]), 'hex') AS seal_hash, u.line
+                 FROM unnest(anchors) WITH ORDINALITY u(t, line), LATERAL regexp_match(u.t, pattern) m),
+    s AS (SELECT s.business_date, s.seal_hash,
+                 carbonmkt.seal_hash(s.business_date, s.digest, s.accounts, s.entries, s.prev_seal) AS recomputed
+            FROM carbonmkt.day_seal s),
+    problems AS (
+        -- two different anchors for one day: the outside record itself is inconsistent
+        SELECT a1.business_date AS d, 1 AS o, 'anchor_conflict'::text AS p,
+               format('anchors %s and %s for %s differ', a1.line, a2.line, to_char(a1.business_date, 'YYYY-MM-DD')) AS t
+          FROM a a1 JOIN a a2 ON a1.business_date = a2.business_date AND a1.line < a2.line
+                              AND a1.seal_hash <> a2.seal_hash
+        UNION ALL
+        -- a published day whose seal is gone (deleted, or never made here)
+        SELECT a.business_date, 2, 'seal_missing',
+               format('day %s was published with anchor %s but has no seal', to_char(a.business_date, 'YYYY-MM-DD'),
+                      encode(a.seal_hash, 'hex'))
+          FROM a WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.business_date = a.business_date)
+        UNION ALL
+        -- a published day whose seal (as recomputed from its row) is not the published one
+        SELECT a.business_date, 3, 'anchor_mismatch',
+               format('day %s was published with anchor %s; its seal now hashes to %s', to_char(a.business_date, 'YYYY-MM-DD'),
+                      encode(a.seal_hash, 'hex'), encode(s.recomputed, 'hex'))
+          FROM a JOIN s USING (business_date)
+         WHERE a.seal_hash <> s.recomputed
+        UNION ALL
+        -- a seal between the first and the last published day that was never published
+        SELECT s.business_date, 4, 'seal_unanchored',
+               format('day %s is sealed but has no anchor, although earlier and later days have', to_char(s.business_date, 'YYYY-MM-DD'))
+          FROM s
+         WHERE s.business_date > (SELECT min(a.business_date) FROM a)
+           AND s.business_date < (SELECT max(a.business_date) FROM a)
+           AND NOT EXISTS (SELECT 1 FROM a WHERE a.business_date = s.business_date))
+    SELECT DISTINCT ON (x.d, x.o) x.p, NULL::bigint, NULL::bigint, x.t FROM problems x ORDER BY x.d, x.o;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.verify_anchors(text[]) IS
+  'Compares day seals with anchors kept outside the database ("YYYY-MM-DD <64 hex>", from seal_anchor()); one row per problem: anchor_conflict (two different anchors for one day), seal_missing (a published day has no seal: deleted), anchor_mismatch (the seal, recomputed from its row, differs from the published anchor: history or seals rewritten), seal_unanchored (a sealed day between published days that was never published).  Empty when all agree.  Use verify_ledger(anchors) to check the journal against the seals as well.';
+
 -- Verification -----------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.verify_chains()
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
 	AS 'MODULE_PATHNAME', 'verify_chains'
-	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_chains() IS
-  'Checks every journal chain (streamed in account_id, seq order), every account head and every day seal; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch.  No rows when all is well.';
+  'Checks every journal chain (streamed in account_id, seq order), every account head, every day seal and the seal chain; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch, seal_link_mismatch, seal_hash_mismatch.  No rows when all is well.  Runs with a pinned search_path.';
