@@ -179,4 +179,5 @@ SELECT run_id, kind, year, initiator, business_date, participants, to_char(issue
        returned_t, owed_t, skipped, left(encode(inputs_digest, 'hex'), 16) AS inputs_digest,
        left(encode(rules_digest, 'hex'), 16) AS rules_digest
   FROM allocation_run ORDER BY run_id;
-SELECT count(*) AS ledger_problems FROM verify_ledger();
+-- (test/ops: verify_ledger() is checked after the update by test/ops/upgrade.sh; through the
+-- frozen catalog it calls the new library's verify_chains, which may refuse an old catalog)

@@ -79,7 +79,9 @@ SELECT (SELECT sum(balance) FROM holding WHERE instrument = 'CNY') = (SELECT sum
        ((SELECT sum(h.balance) FROM holding h JOIN product p ON h.account_id = p.clearing_account AND h.instrument = 'CNY') / 100.0)::numeric(20, 2)
        AS clearing_cny,
        ((SELECT sum(buyer_fee_fen + seller_fee_fen) FROM trade) / 100.0)::numeric(20, 2) AS fees_cny;
-SELECT count(*) AS journal_entries, (SELECT count(*) FROM verify_ledger()) AS problems FROM journal;
+-- (test/ops: verify_ledger() is checked after the update by test/ops/upgrade.sh; through the
+-- frozen catalog it calls the new library's verify_chains, which may refuse an old catalog)
+SELECT count(*) AS journal_entries FROM journal;
 \echo '   The compliance room reads the closing price of any day (Decree 775 penalties use the average price):'
 SELECT closing_price('CEA2024', '2025-06-03') AS close_0603, closing_price('CEA2024', '2025-06-04') AS carried_0604,
        (average_price('CEA2024', '2025-06-01', '2025-06-30')).vwap AS june_vwap;

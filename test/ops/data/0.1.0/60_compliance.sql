@@ -235,4 +235,5 @@ SELECT pg_temp.try(format('SELECT surrender_cea(%s, 2024, %s, 2024)', :late_acct
 SELECT unit_name, pg_temp.t(shortfall_t) AS shortfall_t, pg_temp.t(corrected_t) AS corrected_t, corrected_on, fine,
        pg_temp.t(cut_t) AS cut_decided_t, pg_temp.t(cut_in_force_t) AS cut_in_force_t
   FROM credit_platform_record WHERE credit_platform_record.shortfall_t = :late_t ORDER BY sanction_id LIMIT 1;
-SELECT count(*) AS ledger_problems FROM verify_ledger();
+-- (test/ops: verify_ledger() is checked after the update by test/ops/upgrade.sh; through the
+-- frozen catalog it calls the new library's verify_chains, which may refuse an old catalog)
