@@ -46,7 +46,8 @@ digest() {	# digest LABEL QUERY: one line, LABEL, row count and md5 of the sorte
 }
 {
 	echo "SET carbonmkt.clock = '2026-01-05 12:00:00+08';   -- views that say how long something waits"
-	for v in $(on primary qa -d registry -c "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'carbonmkt'::regnamespace AND c.relkind IN ('v', 'm') ORDER BY 1"); do
+	# (bi_as_of says which side it reads and how current that is: checked below)
+	for v in $(on primary qa -d registry -c "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'carbonmkt'::regnamespace AND c.relkind IN ('v', 'm') AND c.relname <> 'bi_as_of' ORDER BY 1"); do
 		digest "$v" "SELECT * FROM carbonmkt.$v"
 	done
 	for a in $(on primary qa -d registry -c "SELECT account_id FROM carbonmkt.account WHERE account_id % 97 = 1 ORDER BY 1"); do
@@ -68,6 +69,9 @@ else
 	head -20 "$work/reads.diff"
 fi
 ok "$(grep -q '^verify_ledger 0 -$' "$work/standby.reads" && echo 0 || echo 1)" "verify_ledger() is empty on the standby"
+ok "$([ "$(on standby qa -d registry -c "SELECT replica AND as_of = pg_last_xact_replay_timestamp() FROM carbonmkt.bi_as_of")" = t ] &&
+	[ "$(on primary qa -d registry -c "SELECT replica FROM carbonmkt.bi_as_of")" = f ] && echo 0 || echo 1)" \
+	"bi_as_of says replica on the standby, with the last replayed commit as its as-of time"
 
 # the monitoring queries of doc/operations.md run on the replica
 ok "$(st on standby psql -X -q -v ON_ERROR_STOP=1 -d registry -f "$repo/test/ops/lib/monitoring.sql")" \
