@@ -99,7 +99,7 @@ CREATE TABLE carbonmkt.participant (
     province        char(6) REFERENCES carbonmkt.region,
     city            char(6),
     sector          text REFERENCES carbonmkt.sector,
-    created_at      timestamptz NOT NULL DEFAULT now(),
+    created_at      timestamptz NOT NULL,     -- DEFAULT carbonmkt.clock_now(), set below the clock
     CHECK (city IS NULL OR (province IS NOT NULL AND carbonmkt.valid_city_code(city, province))),
     CHECK (kind <> 'provincial_authority' OR province IS NOT NULL),
     CHECK (kind <> 'city_authority' OR city IS NOT NULL),
@@ -158,7 +158,7 @@ CREATE TABLE carbonmkt.account (
     province        char(6) REFERENCES carbonmkt.region,   -- allocation accounts only
     label           text,
     status          carbonmkt.account_status NOT NULL DEFAULT 'open',
-    opened_at       timestamptz NOT NULL DEFAULT now(),
+    opened_at       timestamptz NOT NULL,     -- DEFAULT carbonmkt.clock_now(), set below the clock
     -- head of this account's hash chain, maintained by the journal trigger
     head_seq        bigint NOT NULL DEFAULT 0,
     head_hash       bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000'
@@ -384,6 +384,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT (ts AT TIME ZONE 'Asia/Shanghai')::date $$;
 COMMENT ON FUNCTION carbonmkt.business_date(timestamptz) IS
   'The business date of an instant: its calendar date in China Standard Time (Asia/Shanghai), whatever the session TimeZone.';
+
+-- Every instant the extension records is business time: the defaults of the tables above
+-- (created before the clock) come from it too, so a replayed day carries no wall-clock time.
+ALTER TABLE carbonmkt.participant ALTER COLUMN created_at SET DEFAULT carbonmkt.clock_now();
+ALTER TABLE carbonmkt.account ALTER COLUMN opened_at SET DEFAULT carbonmkt.clock_now();
 
 -- Small helpers ---------------------------------------------------------------
 
@@ -776,42 +781,67 @@ RETURNS TABLE (entry_id bigint, seq bigint, recorded_at timestamptz, business_da
                kind carbonmkt.entry_kind, asset text, block carbonmkt.ccer, amount bigint,
                held_change bigint, balance_after bigint, held_after bigint, counterparty bigint,
                posting_id bigint, memo text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
+BEGIN
+    PERFORM carbonmkt._require_read(statement.account_id, 'statement');
+    RETURN QUERY
     SELECT j.entry_id, j.seq, j.recorded_at, j.business_date, j.kind,
            carbonmkt.format_asset(j.instrument, j.vintage, j.project), j.block, j.amount,
            j.held_change, j.balance_after, j.held_after, j.counterparty, j.posting_id, j.memo
       FROM carbonmkt.journal j
      WHERE j.account_id = statement.account_id
        AND j.recorded_at >= from_time AND j.recorded_at < to_time
-       AND carbonmkt._may_read(statement.account_id)
-     ORDER BY j.seq
+     ORDER BY j.seq;
+END
 $$;
 COMMENT ON FUNCTION carbonmkt.statement(bigint, timestamptz, timestamptz) IS
-  'An account''s journal entries recorded in [from_time, to_time), with the running balance and held quantity of each asset after each entry.';
+  'An account''s journal entries recorded in [from_time, to_time), with the running balance and held quantity of each asset after each entry.  42501 for another party''s account (carbonmkt._may_read), CM001 for an unknown one.';
 
 CREATE FUNCTION carbonmkt.balance_as_of(account_id bigint, at_time timestamptz)
 RETURNS TABLE (instrument carbonmkt.instrument, vintage int, project text, balance bigint, held bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
+BEGIN
+    PERFORM carbonmkt._require_read(balance_as_of.account_id, 'balance');
+    RETURN QUERY
     SELECT DISTINCT ON (j.instrument, j.vintage, j.project)
            j.instrument, j.vintage, j.project, j.balance_after, j.held_after
       FROM carbonmkt.journal j
      WHERE j.account_id = balance_as_of.account_id AND j.recorded_at <= at_time
-       AND carbonmkt._may_read(balance_as_of.account_id)
-     ORDER BY j.instrument, j.vintage, j.project, j.seq DESC
+     ORDER BY j.instrument, j.vintage, j.project, j.seq DESC;
+END
 $$;
 COMMENT ON FUNCTION carbonmkt.balance_as_of(bigint, timestamptz) IS
-  'An account''s balance and held quantity of every asset at a past instant, from the journal.';
+  'An account''s balance and held quantity of every asset at a past instant, from the journal.  42501 for another party''s account (carbonmkt._may_read), CM001 for an unknown one.';
 
 CREATE FUNCTION carbonmkt._may_read(p_account bigint) RETURNS boolean
 LANGUAGE sql STABLE AS
 $$ SELECT carbonmkt._is_member('carbonmkt_registry') OR (carbonmkt.caller_authority()).participant_id IS NOT NULL
        OR carbonmkt._is_member('carbonmkt_bi') OR carbonmkt._is_member('carbonmkt_exchange')
+       OR carbonmkt._is_member('carbonmkt_settlement')
        OR EXISTS (SELECT 1 FROM carbonmkt.account a
                    WHERE a.account_id = p_account AND a.participant_id = carbonmkt.caller_participant()) $$;
 COMMENT ON FUNCTION carbonmkt._may_read(bigint) IS
-  'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, BI).';
+  'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, settlement, BI: the roles whose row-level security policy staff_read shows every account).';
+
+CREATE FUNCTION carbonmkt._require_read(p_account bigint, p_what text) RETURNS void
+LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    IF NOT carbonmkt._may_read(p_account) THEN
+        -- the same answer whether or not the account exists: a participant learns nothing
+        RAISE EXCEPTION 'role "%" may not read the % of account %', session_user, p_what, p_account
+            USING ERRCODE = '42501',
+                  HINT = 'A participant''s login reads only its own accounts; registry, authority, exchange, settlement and BI staff read every account.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.account a WHERE a.account_id = p_account) THEN
+        RAISE EXCEPTION 'account % does not exist', p_account USING ERRCODE = 'CM001';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_read(bigint, text) IS
+  'Internal: 42501 unless the login may read the account''s history (carbonmkt._may_read), then CM001 if it does not exist; statement() and balance_as_of() call it first.';
 
 CREATE VIEW carbonmkt.account_balance WITH (security_invoker = true) AS
 SELECT h.account_id, a.kind AS account_kind, a.participant_id, h.instrument, h.vintage, h.project,
