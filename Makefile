@@ -18,10 +18,11 @@ PG_CFLAGS   = -Wall -Werror
 
 # The install script of the version in development (EXTVERSION) is the concatenation
 # of src/<room>.sql in this fixed order (types first: everything else uses them; access
-# and reporting last: they grant on and read from every other room).  Released
+# and reporting next: they grant on and read from every other room; operations last: it
+# registers every table for pg_dump, src/operations.sql).  Released
 # versions are frozen in sql/ (carbonmkt--A.sql) with hand-written upgrade scripts
 # (carbonmkt--A--B.sql), installed beside it.  See doc/development.md.
-SQL_ORDER   = types registry settlement mrv allocation market compliance finance access reporting
+SQL_ORDER   = types registry settlement mrv allocation market compliance finance access reporting operations
 SQL_PARTS   = $(foreach s,$(SQL_ORDER),$(wildcard src/$(s).sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(filter-out sql/$(EXTENSION)--$(EXTVERSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))

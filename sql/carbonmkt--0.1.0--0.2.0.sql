@@ -10,6 +10,479 @@
 \echo Use "ALTER EXTENSION carbonmkt UPDATE TO '0.2.0'" to load this file. \quit
 
 -- == Operations: dump registration, restore, drop guard ==================================
+-- (src/operations.sql, src/operations.c, doc/operations.md)
+
+-- Seeded rows ------------------------------------------------------------------
+
+-- CREATE EXTENSION seeds rule tables with the national defaults (regions, sectors, GWP
+-- sets, benchmarks, market and compliance rules ...) and the registry with its two
+-- system accounts.  A dump must carry only the rows a user changed or added, or a restore
+-- (which runs CREATE EXTENSION first) would meet every seeded row twice.  Design:
+--   1. a snapshot of every seeded row as the install script left it (seeded_row);
+--   2. the dump filter of a seeded table keeps the rows not in the snapshot (changed or
+--      added);
+--   3. a restore (session_replication_role = replica, doc/operations.md) that meets a
+--      dumped row whose key exists replaces the seeded row by the dumped one
+--      (_restore_seeded_row, a trigger enabled ALWAYS), and refuses (CM903) when this
+--      database changed that seeded row too.
+CREATE TABLE carbonmkt.seeded_row (
+    tab         name NOT NULL,     -- table of schema carbonmkt
+    content     jsonb NOT NULL     -- to_jsonb() of the row as the install script left it
+);
+CREATE INDEX seeded_row_tab ON carbonmkt.seeded_row (tab);
+COMMENT ON TABLE carbonmkt.seeded_row IS
+  'Every row CREATE EXTENSION (or ALTER EXTENSION UPDATE from 0.1.0) seeded, as it was seeded: the dump filters of the seeded tables leave these rows out (doc/operations.md, "What a dump holds").  Not dumped itself: each install writes its own.';
+
+CREATE FUNCTION carbonmkt._seeded_filter(tab regclass) RETURNS text
+LANGUAGE sql STABLE STRICT AS
+$$ SELECT format('WHERE NOT EXISTS (SELECT FROM carbonmkt.seeded_row s WHERE s.tab = %L AND s.content = pg_catalog.to_jsonb(%I))',
+                 c.relname, c.relname)
+     FROM pg_catalog.pg_class c WHERE c.oid = tab $$;
+COMMENT ON FUNCTION carbonmkt._seeded_filter(regclass) IS
+  'Internal: the pg_dump filter of a seeded table: the rows that are not in carbonmkt.seeded_row as they are (changed or added by a user).';
+
+CREATE FUNCTION carbonmkt._restore_seeded_row() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    cond    text;
+    keytext text;
+    cur     jsonb;
+    dumped  jsonb := pg_catalog.to_jsonb(NEW);
+BEGIN
+    -- only a restore: everywhere else a duplicate key is the unique violation it is
+    IF pg_catalog.current_setting('session_replication_role') <> 'replica' THEN
+        RETURN NEW;
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.format('t.%I = ($1).%I', a.attname, a.attname), ' AND '),
+           pg_catalog.string_agg(pg_catalog.format('%s = %s', a.attname,
+                                 dumped ->> a.attname::text), ', ')
+      INTO cond, keytext
+      FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+     WHERE i.indrelid = TG_RELID AND i.indisprimary;
+    EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(t) FROM %s t WHERE %s', TG_RELID::regclass, cond)
+       INTO cur USING NEW;
+    IF cur IS NULL THEN
+        RETURN NEW;                     -- a row a user added
+    ELSIF cur = dumped THEN
+        RETURN NULL;                    -- already as dumped
+    ELSIF NOT EXISTS (SELECT FROM carbonmkt.seeded_row s WHERE s.tab = TG_TABLE_NAME AND s.content = cur) THEN
+        RAISE EXCEPTION 'cannot restore the row with % of carbonmkt.%: this database changed it too', keytext, TG_TABLE_NAME
+            USING ERRCODE = 'CM903',
+                  DETAIL = pg_catalog.format('Here: %s.  In the dump: %s.', cur, dumped),
+                  HINT = 'Restore into a database fresh from CREATE EXTENSION carbonmkt (doc/operations.md).';
+    END IF;
+    -- a seeded row as seeded: the dumped row replaces it
+    EXECUTE pg_catalog.format('DELETE FROM %s t WHERE %s', TG_RELID::regclass, cond) USING NEW;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._restore_seeded_row() IS
+  'Internal: BEFORE INSERT trigger (enabled ALWAYS) of every seeded table.  In a restore (session_replication_role = replica) a dumped row whose primary key exists replaces the seeded row; the same row again is skipped; a row this database changed too is refused (CM903).  Otherwise it does nothing.';
+
+-- Registration -------------------------------------------------------------------
+
+CREATE FUNCTION carbonmkt._dump_register(tab regclass, seeded boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    seq regclass;
+BEGIN
+    IF (SELECT c.relnamespace <> 'carbonmkt'::regnamespace FROM pg_catalog.pg_class c WHERE c.oid = tab) THEN
+        RAISE EXCEPTION '% is not a table of schema carbonmkt', tab USING ERRCODE = '22023';
+    END IF;
+    IF seeded THEN
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = tab AND i.indisprimary) THEN
+            RAISE EXCEPTION 'seeded table % has no primary key', tab
+                USING ERRCODE = '22023', HINT = 'A restore replaces a seeded row by its primary key.';
+        END IF;
+        PERFORM pg_catalog.pg_extension_config_dump(tab, carbonmkt._seeded_filter(tab));
+        EXECUTE pg_catalog.format('CREATE TRIGGER restore_seeded BEFORE INSERT ON %s '
+                                  'FOR EACH ROW EXECUTE FUNCTION carbonmkt._restore_seeded_row()', tab);
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER restore_seeded', tab);
+    ELSE
+        PERFORM pg_catalog.pg_extension_config_dump(tab, '');
+    END IF;
+    -- the sequences behind its identity and serial columns: their positions
+    FOR seq IN SELECT d.objid::regclass FROM pg_catalog.pg_depend d
+                JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+               WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                 AND d.refobjid = tab AND d.deptype IN ('a', 'i')
+               ORDER BY 1::text
+    LOOP
+        PERFORM pg_catalog.pg_extension_config_dump(seq, '');
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._dump_register(regclass, boolean) IS
+  'Internal, for install and upgrade scripts: registers a table of the extension with pg_extension_config_dump so pg_dump keeps its rows, and the sequences of its identity/serial columns so it keeps their positions.  seeded: the table has rows CREATE EXTENSION seeds; only changed or added rows are dumped (carbonmkt._seeded_filter) and a restore replaces seeded rows (carbonmkt._restore_seeded_row).';
+
+CREATE FUNCTION carbonmkt._seed_snapshot() RETURNS bigint
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    t regclass;
+    n bigint := 0;
+    k bigint;
+BEGIN
+    FOR t IN SELECT tg.tgrelid::regclass FROM pg_catalog.pg_trigger tg
+              WHERE tg.tgname = 'restore_seeded'
+                AND tg.tgfoid = 'carbonmkt._restore_seeded_row()'::regprocedure
+              ORDER BY 1::text
+    LOOP
+        EXECUTE pg_catalog.format('INSERT INTO carbonmkt.seeded_row (tab, content) '
+                                  'SELECT %L, pg_catalog.to_jsonb(t) FROM %s t',
+                                  (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = t), t);
+        GET DIAGNOSTICS k = ROW_COUNT;
+        n := n + k;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._seed_snapshot() IS
+  'Internal, for the install script: records every row of every seeded table in carbonmkt.seeded_row, as seeded.  Returns the number of rows.';
+
+REVOKE ALL ON FUNCTION carbonmkt._seeded_filter(regclass), carbonmkt._restore_seeded_row(),
+                       carbonmkt._dump_register(regclass, boolean), carbonmkt._seed_snapshot()
+  FROM PUBLIC;
+
+-- What pg_dump keeps: every table and sequence of the extension --------------------
+-- (as in src/operations.sql; a table added later is registered in its room's section)
+
+-- registry
+SELECT carbonmkt._dump_register('carbonmkt.region', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.sector', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.participant');
+SELECT carbonmkt._dump_register('carbonmkt.participant_login');
+SELECT carbonmkt._dump_register('carbonmkt.account_kind_instrument', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.account', seeded => true);   -- the two system accounts
+SELECT carbonmkt._dump_register('carbonmkt.holding');
+SELECT carbonmkt._dump_register('carbonmkt.ccer_block');
+SELECT carbonmkt._dump_register('carbonmkt.hold');
+SELECT carbonmkt._dump_register('carbonmkt.posting');
+SELECT carbonmkt._dump_register('carbonmkt.journal');
+SELECT carbonmkt._dump_register('carbonmkt.day_seal');
+-- mrv
+SELECT carbonmkt._dump_register('carbonmkt.confirmed_emission');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_gas', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.mrv_gwp_set', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.mrv_gwp', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.mrv_sector_gas', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.mrv_sector_parameter', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.mrv_rule', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.mrv_sample_seed');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_plan');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_deposit');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_report');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_report_gas');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_verification');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_review');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_appeal');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_national_naming');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_reopening');
+SELECT carbonmkt._dump_register('carbonmkt.mrv_report_event');
+-- allocation
+SELECT carbonmkt._dump_register('carbonmkt.alloc_category', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.alloc_benchmark', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.alloc_heat_factor', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.alloc_cooling_factor', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.alloc_load_piece', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.alloc_year_rule', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.alloc_band', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.alloc_cap');
+SELECT carbonmkt._dump_register('carbonmkt.facility');
+SELECT carbonmkt._dump_register('carbonmkt.facility_event');
+SELECT carbonmkt._dump_register('carbonmkt.production');
+SELECT carbonmkt._dump_register('carbonmkt.allocation_run');
+SELECT carbonmkt._dump_register('carbonmkt.allocation');
+SELECT carbonmkt._dump_register('carbonmkt.allocation_posting');
+SELECT carbonmkt._dump_register('carbonmkt.allocation_adjustment');
+-- market
+SELECT carbonmkt._dump_register('carbonmkt.market_rule', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.market_session', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.trading_calendar', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.trader_rule', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.product');
+SELECT carbonmkt._dump_register('carbonmkt.product_day');
+SELECT pg_catalog.pg_extension_config_dump('carbonmkt.market_order_id_seq', '');   -- shared by order kinds
+SELECT carbonmkt._dump_register('carbonmkt.auction');
+SELECT carbonmkt._dump_register('carbonmkt.market_order');
+SELECT carbonmkt._dump_register('carbonmkt.trade');
+SELECT carbonmkt._dump_register('carbonmkt.block_deal');
+SELECT carbonmkt._dump_register('carbonmkt.market_day_stats');
+-- compliance
+SELECT carbonmkt._dump_register('carbonmkt.jurisdiction', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.compliance_period');
+SELECT carbonmkt._dump_register('carbonmkt.offset_rule', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.relief_rule', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.penalty_rule', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.ccer_project_type', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.ccer_project');
+SELECT carbonmkt._dump_register('carbonmkt.unit_class');
+SELECT carbonmkt._dump_register('carbonmkt.hardship');
+SELECT carbonmkt._dump_register('carbonmkt.obligation');
+SELECT carbonmkt._dump_register('carbonmkt.surrender_detail');
+SELECT carbonmkt._dump_register('carbonmkt.borrowing');
+SELECT carbonmkt._dump_register('carbonmkt.sanction');
+SELECT carbonmkt._dump_register('carbonmkt.reference_price');
+
+-- the snapshot of what 0.1.0 seeded, as its install script seeded it (a row a DBA changed
+-- since is a changed row, and dumped); the two system accounts are not in it: their
+-- install time differs per database, so they are always dumped (and replaced on restore)
+INSERT INTO carbonmkt.seeded_row (tab, content) VALUES
+  ('region', '{"code": "110000", "name": "Beijing", "name_zh": "北京市"}'),
+  ('region', '{"code": "120000", "name": "Tianjin", "name_zh": "天津市"}'),
+  ('region', '{"code": "130000", "name": "Hebei", "name_zh": "河北省"}'),
+  ('region', '{"code": "140000", "name": "Shanxi", "name_zh": "山西省"}'),
+  ('region', '{"code": "150000", "name": "Inner Mongolia", "name_zh": "内蒙古自治区"}'),
+  ('region', '{"code": "210000", "name": "Liaoning", "name_zh": "辽宁省"}'),
+  ('region', '{"code": "220000", "name": "Jilin", "name_zh": "吉林省"}'),
+  ('region', '{"code": "230000", "name": "Heilongjiang", "name_zh": "黑龙江省"}'),
+  ('region', '{"code": "310000", "name": "Shanghai", "name_zh": "上海市"}'),
+  ('region', '{"code": "320000", "name": "Jiangsu", "name_zh": "江苏省"}'),
+  ('region', '{"code": "330000", "name": "Zhejiang", "name_zh": "浙江省"}'),
+  ('region', '{"code": "340000", "name": "Anhui", "name_zh": "安徽省"}'),
+  ('region', '{"code": "350000", "name": "Fujian", "name_zh": "福建省"}'),
+  ('region', '{"code": "360000", "name": "Jiangxi", "name_zh": "江西省"}'),
+  ('region', '{"code": "370000", "name": "Shandong", "name_zh": "山东省"}'),
+  ('region', '{"code": "410000", "name": "Henan", "name_zh": "河南省"}'),
+  ('region', '{"code": "420000", "name": "Hubei", "name_zh": "湖北省"}'),
+  ('region', '{"code": "430000", "name": "Hunan", "name_zh": "湖南省"}'),
+  ('region', '{"code": "440000", "name": "Guangdong", "name_zh": "广东省"}'),
+  ('region', '{"code": "450000", "name": "Guangxi", "name_zh": "广西壮族自治区"}'),
+  ('region', '{"code": "460000", "name": "Hainan", "name_zh": "海南省"}'),
+  ('region', '{"code": "500000", "name": "Chongqing", "name_zh": "重庆市"}'),
+  ('region', '{"code": "510000", "name": "Sichuan", "name_zh": "四川省"}'),
+  ('region', '{"code": "520000", "name": "Guizhou", "name_zh": "贵州省"}'),
+  ('region', '{"code": "530000", "name": "Yunnan", "name_zh": "云南省"}'),
+  ('region', '{"code": "540000", "name": "Xizang", "name_zh": "西藏自治区"}'),
+  ('region', '{"code": "610000", "name": "Shaanxi", "name_zh": "陕西省"}'),
+  ('region', '{"code": "620000", "name": "Gansu", "name_zh": "甘肃省"}'),
+  ('region', '{"code": "630000", "name": "Qinghai", "name_zh": "青海省"}'),
+  ('region', '{"code": "640000", "name": "Ningxia", "name_zh": "宁夏回族自治区"}'),
+  ('region', '{"code": "650000", "name": "Xinjiang", "name_zh": "新疆维吾尔自治区"}'),
+  ('sector', '{"code": "power", "name": "Power generation", "name_zh": "发电", "covered_from": 2021}'),
+  ('sector', '{"code": "cement", "name": "Cement clinker", "name_zh": "水泥", "covered_from": 2024}'),
+  ('sector', '{"code": "steel", "name": "Iron and steel", "name_zh": "钢铁", "covered_from": 2024}'),
+  ('sector', '{"code": "aluminium", "name": "Aluminium smelting", "name_zh": "电解铝", "covered_from": 2024}'),
+  ('sector', '{"code": "petrochemical", "name": "Petrochemicals", "name_zh": "石化", "covered_from": null}'),
+  ('sector', '{"code": "chemical", "name": "Chemicals", "name_zh": "化工", "covered_from": null}'),
+  ('sector', '{"code": "paper", "name": "Paper", "name_zh": "造纸", "covered_from": null}'),
+  ('sector', '{"code": "aviation", "name": "Civil aviation", "name_zh": "航空", "covered_from": null}'),
+  ('account_kind_instrument', '{"kind": "holding", "may_issue": false, "instrument": "CEA"}'),
+  ('account_kind_instrument', '{"kind": "holding", "may_issue": false, "instrument": "CCER"}'),
+  ('account_kind_instrument', '{"kind": "cash", "may_issue": true, "instrument": "CNY"}'),
+  ('account_kind_instrument', '{"kind": "national_reserve", "may_issue": true, "instrument": "CEA"}'),
+  ('account_kind_instrument', '{"kind": "national_reserve", "may_issue": true, "instrument": "CCER"}'),
+  ('account_kind_instrument', '{"kind": "allocation", "may_issue": true, "instrument": "CEA"}'),
+  ('account_kind_instrument', '{"kind": "clearing", "may_issue": false, "instrument": "CEA"}'),
+  ('account_kind_instrument', '{"kind": "clearing", "may_issue": false, "instrument": "CCER"}'),
+  ('account_kind_instrument', '{"kind": "clearing", "may_issue": false, "instrument": "CNY"}'),
+  ('account_kind_instrument', '{"kind": "cancellation", "may_issue": false, "instrument": "CEA"}'),
+  ('account_kind_instrument', '{"kind": "cancellation", "may_issue": false, "instrument": "CCER"}'),
+  ('mrv_gas', '{"gas": "CO2", "name": "Carbon dioxide", "name_zh": "二氧化碳"}'),
+  ('mrv_gas', '{"gas": "CF4", "name": "Tetrafluoromethane (perfluoromethane)", "name_zh": "四氟化碳"}'),
+  ('mrv_gas', '{"gas": "C2F6", "name": "Hexafluoroethane (perfluoroethane)", "name_zh": "六氟化二碳"}'),
+  ('mrv_gwp_set', '{"source": "IPCC AR5 WG1 (2013), chapter 8, table 8.A.1: CO2 1, CF4 6630, C2F6 11100", "gwp_set": "AR5", "description": "100-year GWP of the IPCC Fifth Assessment Report"}'),
+  ('mrv_gwp_set', '{"source": "IPCC AR4 WG1 (2007), chapter 2, table 2.14: CO2 1, CF4 7390, C2F6 12200", "gwp_set": "AR4", "description": "100-year GWP of the IPCC Fourth Assessment Report"}'),
+  ('mrv_gwp', '{"gas": "CO2", "gwp": 1, "gwp_set": "AR5"}'),
+  ('mrv_gwp', '{"gas": "CF4", "gwp": 6630, "gwp_set": "AR5"}'),
+  ('mrv_gwp', '{"gas": "C2F6", "gwp": 11100, "gwp_set": "AR5"}'),
+  ('mrv_gwp', '{"gas": "CO2", "gwp": 1, "gwp_set": "AR4"}'),
+  ('mrv_gwp', '{"gas": "CF4", "gwp": 7390, "gwp_set": "AR4"}'),
+  ('mrv_gwp', '{"gas": "C2F6", "gwp": 12200, "gwp_set": "AR4"}'),
+  ('mrv_sector_gas', '{"gas": "CO2", "sector": "power", "from_year": 2013}'),
+  ('mrv_sector_gas', '{"gas": "CO2", "sector": "cement", "from_year": 2013}'),
+  ('mrv_sector_gas', '{"gas": "CO2", "sector": "steel", "from_year": 2013}'),
+  ('mrv_sector_gas', '{"gas": "CO2", "sector": "aluminium", "from_year": 2013}'),
+  ('mrv_sector_gas', '{"gas": "CO2", "sector": "petrochemical", "from_year": 2013}'),
+  ('mrv_sector_gas', '{"gas": "CO2", "sector": "chemical", "from_year": 2013}'),
+  ('mrv_sector_gas', '{"gas": "CO2", "sector": "paper", "from_year": 2013}'),
+  ('mrv_sector_gas', '{"gas": "CO2", "sector": "aviation", "from_year": 2013}'),
+  ('mrv_sector_gas', '{"gas": "CF4", "sector": "aluminium", "from_year": 2024}'),
+  ('mrv_sector_gas', '{"gas": "C2F6", "sector": "aluminium", "from_year": 2024}'),
+  ('mrv_sector_parameter', '{"uom": "t", "sector": "power", "name_zh": "燃料消耗量", "from_year": 2013, "parameter": "fuel_consumption", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "tC/GJ", "sector": "power", "name_zh": "单位热值含碳量", "from_year": 2013, "parameter": "carbon_content", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "MWh", "sector": "power", "name_zh": "供电量", "from_year": 2013, "parameter": "power_supplied", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "tCO2e", "sector": "power", "name_zh": "月度排放量", "from_year": 2013, "parameter": "emissions", "until_year": null, "counts_to_emissions": true}'),
+  ('mrv_sector_parameter', '{"uom": "t", "sector": "cement", "name_zh": "燃料消耗量", "from_year": 2013, "parameter": "fuel_consumption", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "t", "sector": "cement", "name_zh": "熟料产量", "from_year": 2013, "parameter": "clinker_output", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "tCO2e", "sector": "cement", "name_zh": "月度排放量", "from_year": 2013, "parameter": "emissions", "until_year": null, "counts_to_emissions": true}'),
+  ('mrv_sector_parameter', '{"uom": "t", "sector": "steel", "name_zh": "燃料消耗量", "from_year": 2013, "parameter": "fuel_consumption", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "t", "sector": "steel", "name_zh": "粗钢产量", "from_year": 2013, "parameter": "crude_steel_output", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "tCO2e", "sector": "steel", "name_zh": "月度排放量", "from_year": 2013, "parameter": "emissions", "until_year": null, "counts_to_emissions": true}'),
+  ('mrv_sector_parameter', '{"uom": "MWh", "sector": "aluminium", "name_zh": "电解用电量", "from_year": 2013, "parameter": "power_consumed", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "t", "sector": "aluminium", "name_zh": "原铝产量", "from_year": 2013, "parameter": "aluminium_output", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "tCO2e", "sector": "aluminium", "name_zh": "月度排放量", "from_year": 2013, "parameter": "emissions", "until_year": null, "counts_to_emissions": true}'),
+  ('mrv_sector_parameter', '{"uom": "t", "sector": "petrochemical", "name_zh": "燃料消耗量", "from_year": 2013, "parameter": "fuel_consumption", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "tCO2e", "sector": "petrochemical", "name_zh": "月度排放量", "from_year": 2013, "parameter": "emissions", "until_year": null, "counts_to_emissions": true}'),
+  ('mrv_sector_parameter', '{"uom": "t", "sector": "chemical", "name_zh": "燃料消耗量", "from_year": 2013, "parameter": "fuel_consumption", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "tCO2e", "sector": "chemical", "name_zh": "月度排放量", "from_year": 2013, "parameter": "emissions", "until_year": null, "counts_to_emissions": true}'),
+  ('mrv_sector_parameter', '{"uom": "t", "sector": "paper", "name_zh": "燃料消耗量", "from_year": 2013, "parameter": "fuel_consumption", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "tCO2e", "sector": "paper", "name_zh": "月度排放量", "from_year": 2013, "parameter": "emissions", "until_year": null, "counts_to_emissions": true}'),
+  ('mrv_sector_parameter', '{"uom": "t", "sector": "aviation", "name_zh": "燃料消耗量", "from_year": 2013, "parameter": "fuel_consumption", "until_year": null, "counts_to_emissions": false}'),
+  ('mrv_sector_parameter', '{"uom": "tCO2e", "sector": "aviation", "name_zh": "月度排放量", "from_year": 2013, "parameter": "emissions", "until_year": null, "counts_to_emissions": true}'),
+  ('mrv_rule', E'{"source": "carbonmkt national defaults (doc/mrv.md): report due 31 March of the following year (RULES.md 4); the sources name no deposit deadline, sample share (Art. 29(3) \\"一定比例\\"), deviation threshold or tolerances: 40 days after the month, 10 %, 5 %, 0 missing and 2 late months, anomaly 50 % are carbonmkt defaults; GWP IPCC AR5 (CF4 and C2F6 for aluminium, S0).", "gwp_set": "AR5", "from_year": 2019, "jurisdiction": "CN", "report_due_day": 31, "deposit_due_days": 40, "report_due_month": 3, "anomaly_threshold": 0.5000, "deviation_threshold": 0.050000, "review_sample_share": 0.100000, "deposit_late_tolerance": 2, "deposit_missing_tolerance": 0}'),
+  ('alloc_category', '{"code": "coal_300mw_plus", "fuel": "coal", "name": "Conventional coal, 300 MW class and above", "method": "power", "sector": "power", "name_zh": "300MW等级以上常规燃煤机组", "output_unit": "MWh"}'),
+  ('alloc_category', '{"code": "coal_300mw_below", "fuel": "coal", "name": "Conventional coal, 300 MW class and below", "method": "power", "sector": "power", "name_zh": "300MW等级及以下常规燃煤机组", "output_unit": "MWh"}'),
+  ('alloc_category', '{"code": "coal_unconventional", "fuel": "coal", "name": "Unconventional coal (coal gangue, slime, coal-water slurry; incl. CFB)", "method": "power", "sector": "power", "name_zh": "燃煤矸石、煤泥、水煤浆等非常规燃煤机组（含燃煤循环流化床机组）", "output_unit": "MWh"}'),
+  ('alloc_category', '{"code": "gas", "fuel": "gas", "name": "Gas-fired", "method": "power", "sector": "power", "name_zh": "燃气机组", "output_unit": "MWh"}'),
+  ('alloc_category', '{"code": "cement_clinker", "fuel": null, "name": "Cement clinker", "method": "performance", "sector": "cement", "name_zh": "水泥熟料", "output_unit": "t clinker"}'),
+  ('alloc_category', '{"code": "steel_crude", "fuel": null, "name": "Crude steel", "method": "performance", "sector": "steel", "name_zh": "粗钢", "output_unit": "t crude steel"}'),
+  ('alloc_category', '{"code": "aluminium_smelting", "fuel": null, "name": "Primary aluminium (electrolysis)", "method": "performance", "sector": "aluminium", "name_zh": "电解铝", "output_unit": "t aluminium"}'),
+  ('alloc_benchmark', '{"year": 2021, "source": "2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values", "category": "coal_300mw_plus", "benchmark": 0.8218, "cool_applies": true, "illustrative": false, "jurisdiction": "CN", "load_applies": true, "heat_benchmark": 0.1111}'),
+  ('alloc_benchmark', '{"year": 2021, "source": "2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values", "category": "coal_300mw_below", "benchmark": 0.8773, "cool_applies": true, "illustrative": false, "jurisdiction": "CN", "load_applies": true, "heat_benchmark": 0.1111}'),
+  ('alloc_benchmark', '{"year": 2021, "source": "2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values", "category": "coal_unconventional", "benchmark": 0.9350, "cool_applies": true, "illustrative": false, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": 0.1111}'),
+  ('alloc_benchmark', '{"year": 2021, "source": "2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values", "category": "gas", "benchmark": 0.3920, "cool_applies": false, "illustrative": false, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": 0.0560}'),
+  ('alloc_benchmark', '{"year": 2022, "source": "2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values", "category": "coal_300mw_plus", "benchmark": 0.8177, "cool_applies": true, "illustrative": false, "jurisdiction": "CN", "load_applies": true, "heat_benchmark": 0.1105}'),
+  ('alloc_benchmark', '{"year": 2022, "source": "2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values", "category": "coal_300mw_below", "benchmark": 0.8729, "cool_applies": true, "illustrative": false, "jurisdiction": "CN", "load_applies": true, "heat_benchmark": 0.1105}'),
+  ('alloc_benchmark', '{"year": 2022, "source": "2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values", "category": "coal_unconventional", "benchmark": 0.9303, "cool_applies": true, "illustrative": false, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": 0.1105}'),
+  ('alloc_benchmark', '{"year": 2022, "source": "2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values", "category": "gas", "benchmark": 0.3901, "cool_applies": false, "illustrative": false, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": 0.0557}'),
+  ('alloc_benchmark', '{"year": 2024, "source": "illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0", "category": "cement_clinker", "benchmark": 0.8600, "cool_applies": false, "illustrative": true, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": null}'),
+  ('alloc_benchmark', '{"year": 2024, "source": "illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0", "category": "steel_crude", "benchmark": 1.8000, "cool_applies": false, "illustrative": true, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": null}'),
+  ('alloc_benchmark', '{"year": 2024, "source": "illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0", "category": "aluminium_smelting", "benchmark": 1.7000, "cool_applies": false, "illustrative": true, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": null}'),
+  ('alloc_benchmark', '{"year": 2025, "source": "illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0", "category": "cement_clinker", "benchmark": 0.8600, "cool_applies": false, "illustrative": true, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": null}'),
+  ('alloc_benchmark', '{"year": 2025, "source": "illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0", "category": "steel_crude", "benchmark": 1.8000, "cool_applies": false, "illustrative": true, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": null}'),
+  ('alloc_benchmark', '{"year": 2025, "source": "illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0", "category": "aluminium_smelting", "benchmark": 1.7000, "cool_applies": false, "illustrative": true, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": null}'),
+  ('alloc_benchmark', '{"year": 2026, "source": "illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0", "category": "cement_clinker", "benchmark": 0.8600, "cool_applies": false, "illustrative": true, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": null}'),
+  ('alloc_benchmark', '{"year": 2026, "source": "illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0", "category": "steel_crude", "benchmark": 1.8000, "cool_applies": false, "illustrative": true, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": null}'),
+  ('alloc_benchmark', '{"year": 2026, "source": "illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0", "category": "aluminium_smelting", "benchmark": 1.7000, "cool_applies": false, "illustrative": true, "jurisdiction": "CN", "load_applies": false, "heat_benchmark": null}'),
+  ('alloc_heat_factor', '{"fuel": "coal", "year": 2021, "source": "2021-22 power allocation plan; S4 L102 (1 - 0.22 x heat ratio coal, 1 - 0.6 x heat ratio gas)", "coefficient": 0.22, "jurisdiction": "CN"}'),
+  ('alloc_heat_factor', '{"fuel": "gas", "year": 2021, "source": "2021-22 power allocation plan; S4 L102 (1 - 0.22 x heat ratio coal, 1 - 0.6 x heat ratio gas)", "coefficient": 0.6, "jurisdiction": "CN"}'),
+  ('alloc_heat_factor', '{"fuel": "coal", "year": 2022, "source": "2021-22 power allocation plan; S4 L102 (1 - 0.22 x heat ratio coal, 1 - 0.6 x heat ratio gas)", "coefficient": 0.22, "jurisdiction": "CN"}'),
+  ('alloc_heat_factor', '{"fuel": "gas", "year": 2022, "source": "2021-22 power allocation plan; S4 L102 (1 - 0.22 x heat ratio coal, 1 - 0.6 x heat ratio gas)", "coefficient": 0.6, "jurisdiction": "CN"}'),
+  ('alloc_cooling_factor', '{"fuel": "coal", "year": 2021, "factor": 1.00, "source": "2021-22 power allocation plan; S4 L103 (water-cooled 1, air-cooled 1.05)", "cooling": "water", "jurisdiction": "CN"}'),
+  ('alloc_cooling_factor', '{"fuel": "coal", "year": 2021, "factor": 1.05, "source": "2021-22 power allocation plan; S4 L103 (water-cooled 1, air-cooled 1.05)", "cooling": "air", "jurisdiction": "CN"}'),
+  ('alloc_cooling_factor', '{"fuel": "coal", "year": 2022, "factor": 1.00, "source": "2021-22 power allocation plan; S4 L103 (water-cooled 1, air-cooled 1.05)", "cooling": "water", "jurisdiction": "CN"}'),
+  ('alloc_cooling_factor', '{"fuel": "coal", "year": 2022, "factor": 1.05, "source": "2021-22 power allocation plan; S4 L103 (water-cooled 1, air-cooled 1.05)", "cooling": "air", "jurisdiction": "CN"}'),
+  ('alloc_load_piece', '{"a": null, "b": null, "c": 16, "d": 20, "base": 1.015, "kind": "power", "year": 2021, "pivot": null, "source": "2019-20 and 2021-22 power allocation plans (RULES.md 3)", "lower_bound": 0.00, "jurisdiction": "CN"}'),
+  ('alloc_load_piece', '{"a": 1.007, "b": 0.0016, "c": null, "d": null, "base": null, "kind": "linear", "year": 2021, "pivot": 80, "source": "2019-20 and 2021-22 power allocation plans (RULES.md 3)", "lower_bound": 0.75, "jurisdiction": "CN"}'),
+  ('alloc_load_piece', '{"a": 1, "b": 0.0014, "c": null, "d": null, "base": null, "kind": "linear", "year": 2021, "pivot": 85, "source": "2019-20 and 2021-22 power allocation plans (RULES.md 3)", "lower_bound": 0.80, "jurisdiction": "CN"}'),
+  ('alloc_load_piece', '{"a": 1, "b": 0, "c": null, "d": null, "base": null, "kind": "linear", "year": 2021, "pivot": 85, "source": "2019-20 and 2021-22 power allocation plans (RULES.md 3)", "lower_bound": 0.85, "jurisdiction": "CN"}'),
+  ('alloc_load_piece', '{"a": null, "b": null, "c": 16, "d": 20, "base": 1.015, "kind": "power", "year": 2022, "pivot": null, "source": "2019-20 and 2021-22 power allocation plans (RULES.md 3)", "lower_bound": 0.00, "jurisdiction": "CN"}'),
+  ('alloc_load_piece', '{"a": 1.007, "b": 0.0016, "c": null, "d": null, "base": null, "kind": "linear", "year": 2022, "pivot": 80, "source": "2019-20 and 2021-22 power allocation plans (RULES.md 3)", "lower_bound": 0.75, "jurisdiction": "CN"}'),
+  ('alloc_load_piece', '{"a": 1, "b": 0.0014, "c": null, "d": null, "base": null, "kind": "linear", "year": 2022, "pivot": 85, "source": "2019-20 and 2021-22 power allocation plans (RULES.md 3)", "lower_bound": 0.80, "jurisdiction": "CN"}'),
+  ('alloc_load_piece', '{"a": 1, "b": 0, "c": null, "d": null, "base": null, "kind": "linear", "year": 2022, "pivot": 85, "source": "2019-20 and 2021-22 power allocation plans (RULES.md 3)", "lower_bound": 0.85, "jurisdiction": "CN"}'),
+  ('alloc_year_rule', '{"year": 2021, "source": "2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); rounding: carbonmkt default (whole tonnes, half up)", "rounding": "half_up", "basis_year": 2021, "jurisdiction": "CN", "preallocation_basis": "verified_emissions", "preallocation_share": 0.70}'),
+  ('alloc_year_rule', '{"year": 2022, "source": "2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); rounding: carbonmkt default (whole tonnes, half up)", "rounding": "half_up", "basis_year": 2021, "jurisdiction": "CN", "preallocation_basis": "verified_emissions", "preallocation_share": 0.70}'),
+  ('alloc_year_rule', '{"year": 2024, "source": "carbonmkt default (whole tonnes, half up); no pre-allocation rule", "rounding": "half_up", "basis_year": null, "jurisdiction": "CN", "preallocation_basis": null, "preallocation_share": null}'),
+  ('alloc_year_rule', '{"year": 2025, "source": "carbonmkt default (whole tonnes, half up); no pre-allocation rule", "rounding": "half_up", "basis_year": null, "jurisdiction": "CN", "preallocation_basis": null, "preallocation_share": null}'),
+  ('alloc_year_rule', '{"year": 2026, "source": "carbonmkt default (whole tonnes, half up); no pre-allocation rule", "rounding": "half_up", "basis_year": null, "jurisdiction": "CN", "preallocation_basis": null, "preallocation_share": null}'),
+  ('alloc_band', '{"year": 2024, "sector": "cement", "source": "illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true, "jurisdiction": "CN"}'),
+  ('alloc_band', '{"year": 2024, "sector": "steel", "source": "illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true, "jurisdiction": "CN"}'),
+  ('alloc_band', '{"year": 2024, "sector": "aluminium", "source": "illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true, "jurisdiction": "CN"}'),
+  ('alloc_band', '{"year": 2025, "sector": "cement", "source": "illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true, "jurisdiction": "CN"}'),
+  ('alloc_band', '{"year": 2025, "sector": "steel", "source": "illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true, "jurisdiction": "CN"}'),
+  ('alloc_band', '{"year": 2025, "sector": "aluminium", "source": "illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true, "jurisdiction": "CN"}'),
+  ('alloc_band', '{"year": 2026, "sector": "cement", "source": "illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true, "jurisdiction": "CN"}'),
+  ('alloc_band', '{"year": 2026, "sector": "steel", "source": "illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true, "jurisdiction": "CN"}'),
+  ('alloc_band', '{"year": 2026, "sector": "aluminium", "source": "illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true, "jurisdiction": "CN"}'),
+  ('market_rule', '{"lot": 1, "band": 0.10, "mode": "listed", "fee_rate": 0.0005, "tick_fen": 1, "valid_from": "2021-07-16", "jurisdiction": "national", "min_quantity": 1, "clearing_rule": null, "below_quantity": 100000, "same_day_resale": false}'),
+  ('market_rule', '{"lot": 1, "band": 0.30, "mode": "block", "fee_rate": 0.00025, "tick_fen": 1, "valid_from": "2021-07-16", "jurisdiction": "national", "min_quantity": 100000, "clearing_rule": null, "below_quantity": null, "same_day_resale": false}'),
+  ('market_rule', '{"lot": 1, "band": null, "mode": "auction", "fee_rate": 0.0005, "tick_fen": 1, "valid_from": "2025-06-01", "jurisdiction": "national", "min_quantity": 1, "clearing_rule": "uniform", "below_quantity": null, "same_day_resale": false}'),
+  ('market_session', '{"mode": "listed", "opens": "09:30:00", "closes": "11:30:00", "valid_from": "2021-07-16", "jurisdiction": "national"}'),
+  ('market_session', '{"mode": "listed", "opens": "13:00:00", "closes": "15:00:00", "valid_from": "2021-07-16", "jurisdiction": "national"}'),
+  ('market_session', '{"mode": "block", "opens": "13:00:00", "closes": "15:00:00", "valid_from": "2021-07-16", "jurisdiction": "national"}'),
+  ('trading_calendar', '{"note": "元旦 New Year''s Day", "jurisdiction": "national", "business_date": "2025-01-01", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "春节 Spring Festival", "jurisdiction": "national", "business_date": "2025-01-28", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "春节 Spring Festival", "jurisdiction": "national", "business_date": "2025-01-29", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "春节 Spring Festival", "jurisdiction": "national", "business_date": "2025-01-30", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "春节 Spring Festival", "jurisdiction": "national", "business_date": "2025-01-31", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "春节 Spring Festival", "jurisdiction": "national", "business_date": "2025-02-03", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "春节 Spring Festival", "jurisdiction": "national", "business_date": "2025-02-04", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "清明节 Qingming", "jurisdiction": "national", "business_date": "2025-04-04", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "劳动节 Labour Day", "jurisdiction": "national", "business_date": "2025-05-01", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "劳动节 Labour Day", "jurisdiction": "national", "business_date": "2025-05-02", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "劳动节 Labour Day", "jurisdiction": "national", "business_date": "2025-05-05", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "端午节 Dragon Boat Festival", "jurisdiction": "national", "business_date": "2025-06-02", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "国庆节、中秋节 National Day and Mid-Autumn Festival", "jurisdiction": "national", "business_date": "2025-10-01", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "国庆节、中秋节 National Day and Mid-Autumn Festival", "jurisdiction": "national", "business_date": "2025-10-02", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "国庆节、中秋节 National Day and Mid-Autumn Festival", "jurisdiction": "national", "business_date": "2025-10-03", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "国庆节、中秋节 National Day and Mid-Autumn Festival", "jurisdiction": "national", "business_date": "2025-10-06", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "国庆节、中秋节 National Day and Mid-Autumn Festival", "jurisdiction": "national", "business_date": "2025-10-07", "is_trading_day": false}'),
+  ('trading_calendar', '{"note": "国庆节、中秋节 National Day and Mid-Autumn Festival", "jurisdiction": "national", "business_date": "2025-10-08", "is_trading_day": false}'),
+  ('trader_rule', '{"may_trade": true, "valid_from": "2021-07-16", "jurisdiction": "national", "max_position": null, "may_announce": true, "participant_kind": "key_emitter"}'),
+  ('trader_rule', '{"may_trade": true, "valid_from": "2021-07-16", "jurisdiction": "national", "max_position": 1000000, "may_announce": true, "participant_kind": "institution"}'),
+  ('trader_rule', '{"may_trade": true, "valid_from": "2021-07-16", "jurisdiction": "national", "max_position": 50000, "may_announce": false, "participant_kind": "individual"}'),
+  ('trader_rule', '{"may_trade": false, "valid_from": "2021-07-16", "jurisdiction": "national", "max_position": null, "may_announce": true, "participant_kind": "national_authority"}'),
+  ('trader_rule', '{"may_trade": false, "valid_from": "2021-07-16", "jurisdiction": "national", "max_position": null, "may_announce": true, "participant_kind": "provincial_authority"}'),
+  ('jurisdiction', '{"city": null, "code": "national", "name": "National carbon market", "name_zh": "全国碳排放权交易市场", "province": null}'),
+  ('jurisdiction', '{"city": null, "code": "beijing", "name": "Beijing pilot", "name_zh": "北京试点", "province": "110000"}'),
+  ('jurisdiction', '{"city": null, "code": "tianjin", "name": "Tianjin pilot", "name_zh": "天津试点", "province": "120000"}'),
+  ('jurisdiction', '{"city": null, "code": "shanghai", "name": "Shanghai pilot", "name_zh": "上海试点", "province": "310000"}'),
+  ('jurisdiction', '{"city": null, "code": "chongqing", "name": "Chongqing pilot", "name_zh": "重庆试点", "province": "500000"}'),
+  ('jurisdiction', '{"city": null, "code": "hubei", "name": "Hubei pilot", "name_zh": "湖北试点", "province": "420000"}'),
+  ('jurisdiction', '{"city": null, "code": "guangdong", "name": "Guangdong pilot", "name_zh": "广东试点", "province": "440000"}'),
+  ('jurisdiction', '{"city": "440300", "code": "shenzhen", "name": "Shenzhen pilot", "name_zh": "深圳试点", "province": "440000"}'),
+  ('jurisdiction', '{"city": null, "code": "fujian", "name": "Fujian pilot", "name_zh": "福建试点", "province": "350000"}'),
+  ('offset_rule', '{"basis": "obligation", "ratio": 0.05, "source": "RULES.md 6: at most 5% of the allowances due; CCER from projects inside covered units not eligible [S3, public]", "from_year": 2019, "ccer_max_age": null, "jurisdiction": "national", "excluded_types": [], "local_share_min": null, "ccer_min_vintage": null, "exclude_covered_hosts": true}'),
+  ('offset_rule', '{"basis": "issued_allowances", "ratio": 0.05, "source": "S1 L1397-1505: <=5% of issued allowances, non-local <=2.5% (local share >=50%), reductions from 2013, no hydro", "from_year": 2013, "ccer_max_age": null, "jurisdiction": "beijing", "excluded_types": ["hydro"], "local_share_min": 0.50, "ccer_min_vintage": 2013, "exclude_covered_hosts": true}'),
+  ('offset_rule', '{"basis": "verified_emissions", "ratio": 0.10, "source": "S1 L1397-1505: <=10% of emissions, reductions from 2013, no hydro", "from_year": 2013, "ccer_max_age": null, "jurisdiction": "tianjin", "excluded_types": ["hydro"], "local_share_min": null, "ccer_min_vintage": 2013, "exclude_covered_hosts": true}'),
+  ('offset_rule', '{"basis": "issued_allowances", "ratio": 0.01, "source": "S1 L1397-1505: <=1% of allowances, reductions from 2013", "from_year": 2013, "ccer_max_age": null, "jurisdiction": "shanghai", "excluded_types": [], "local_share_min": null, "ccer_min_vintage": 2013, "exclude_covered_hosts": true}'),
+  ('offset_rule', '{"basis": "verified_emissions", "ratio": 0.08, "source": "S1 L1397-1505: <=8% of verified emissions, no hydro", "from_year": 2013, "ccer_max_age": null, "jurisdiction": "chongqing", "excluded_types": ["hydro"], "local_share_min": null, "ccer_min_vintage": null, "exclude_covered_hosts": true}'),
+  ('offset_rule', '{"basis": "initial_allowances", "ratio": 0.10, "source": "S1 L1397-1505: <=10% of initial allowances, no large or medium hydro", "from_year": 2013, "ccer_max_age": null, "jurisdiction": "hubei", "excluded_types": ["hydro"], "local_share_min": null, "ccer_min_vintage": null, "exclude_covered_hosts": true}'),
+  ('offset_rule', '{"basis": "verified_emissions", "ratio": 0.10, "source": "S1 L1397-1505: <=10% of emissions, >=70% local CCER, no hydro", "from_year": 2013, "ccer_max_age": null, "jurisdiction": "guangdong", "excluded_types": ["hydro"], "local_share_min": 0.70, "ccer_min_vintage": null, "exclude_covered_hosts": true}'),
+  ('offset_rule', '{"basis": "verified_emissions", "ratio": 0.10, "source": "S1 L1397-1505: <=10% of emissions", "from_year": 2013, "ccer_max_age": null, "jurisdiction": "shenzhen", "excluded_types": [], "local_share_min": null, "ccer_min_vintage": null, "exclude_covered_hosts": true}'),
+  ('offset_rule', '{"basis": "verified_emissions", "ratio": 0.05, "source": "RULES.md 6: CCER <=5% of emissions (FFCER <=10%, not modelled)", "from_year": 2013, "ccer_max_age": null, "jurisdiction": "fujian", "excluded_types": [], "local_share_min": null, "ccer_min_vintage": null, "exclude_covered_hosts": true}'),
+  ('relief_rule', '{"source": "RULES.md 6, power-sector relief [S4 L91-96, public]: gap cap allocation + 20% of verified emissions; gas units <= allocation; gap >= 10% in hardship may borrow <= 50% of the gap", "gas_cap": true, "sectors": ["power"], "from_year": 2019, "jurisdiction": "national", "gap_cap_share": 0.20, "borrowing_max_share": 0.50, "borrowing_min_gap_share": 0.10}'),
+  ('penalty_rule', '{"source": "2021 Measures (碳排放权交易管理办法（试行）): fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall", "from_year": 2019, "fine_basis": "fixed", "cut_multiple": 1, "fine_max_fen": 3000000, "fine_min_fen": 2000000, "jurisdiction": "national", "multiple_max": null, "multiple_min": null, "price_months": null, "fine_default_fen": 2000000, "multiple_default": null, "cut_unless_corrected": true}'),
+  ('penalty_rule', '{"source": "Decree 775 (碳排放权交易管理暂行条例, from 2024-05-01): fine 5-10x the average price of the month before the deadline x shortfall; if not corrected (拒不改正), an equal cut of next year''s allocation", "from_year": 2023, "fine_basis": "price_multiple", "cut_multiple": 1, "fine_max_fen": null, "fine_min_fen": null, "jurisdiction": "national", "multiple_max": 10, "multiple_min": 5, "price_months": 1, "fine_default_fen": null, "multiple_default": 5, "cut_unless_corrected": true}'),
+  ('penalty_rule', '{"source": "S1 L1685-1753: next year''s allocation cut by 2x the shortfall", "from_year": 2013, "fine_basis": "none", "cut_multiple": 2, "fine_max_fen": null, "fine_min_fen": null, "jurisdiction": "hubei", "multiple_max": null, "multiple_min": null, "price_months": null, "fine_default_fen": null, "multiple_default": null, "cut_unless_corrected": false}'),
+  ('penalty_rule', '{"source": "S1 L1685-1753: next year''s allocation cut by 2x the shortfall", "from_year": 2013, "fine_basis": "none", "cut_multiple": 2, "fine_max_fen": null, "fine_min_fen": null, "jurisdiction": "guangdong", "multiple_max": null, "multiple_min": null, "price_months": null, "fine_default_fen": null, "multiple_default": null, "cut_unless_corrected": false}'),
+  ('penalty_rule', '{"source": "S1 L1685-1753: fine 3x the average price of the 6 months before the deadline x shortfall", "from_year": 2013, "fine_basis": "price_multiple", "cut_multiple": 0, "fine_max_fen": null, "fine_min_fen": null, "jurisdiction": "shenzhen", "multiple_max": 3, "multiple_min": 3, "price_months": 6, "fine_default_fen": null, "multiple_default": 3, "cut_unless_corrected": false}'),
+  ('ccer_project_type', '{"code": "afforestation", "name": "Afforestation carbon sink", "name_zh": "造林碳汇"}'),
+  ('ccer_project_type', '{"code": "mangrove", "name": "Mangrove restoration", "name_zh": "红树林营造"}'),
+  ('ccer_project_type', '{"code": "offshore_wind", "name": "Grid-connected offshore wind", "name_zh": "并网海上风力发电"}'),
+  ('ccer_project_type', '{"code": "solar_thermal", "name": "Grid-connected solar thermal power", "name_zh": "并网光热发电"}'),
+  ('ccer_project_type', '{"code": "onshore_wind", "name": "Onshore wind power", "name_zh": "陆上风力发电"}'),
+  ('ccer_project_type', '{"code": "solar_pv", "name": "Solar photovoltaic power", "name_zh": "光伏发电"}'),
+  ('ccer_project_type', '{"code": "hydro", "name": "Hydropower", "name_zh": "水电"}'),
+  ('ccer_project_type', '{"code": "methane_recovery", "name": "Methane recovery and use", "name_zh": "甲烷回收利用"}'),
+  ('ccer_project_type', '{"code": "biomass", "name": "Biomass energy", "name_zh": "生物质能"}'),
+  ('ccer_project_type', '{"code": "waste_heat", "name": "Waste heat and pressure recovery", "name_zh": "余热余压利用"}'),
+  ('ccer_project_type', '{"code": "energy_efficiency", "name": "Energy efficiency", "name_zh": "节能"}');
+
+-- The drop guard ---------------------------------------------------------------------
+-- DROP EXTENSION carbonmkt (with or without CASCADE), DROP SCHEMA carbonmkt CASCADE and
+-- TRUNCATE of a ledger table are refused while the journal holds entries (CM901), unless a
+-- superuser sets carbonmkt.allow_ledger_drop for the one transaction.  Enabled ALWAYS, so a
+-- session in replica mode (a restore) does not pass by them either.
+
+CREATE FUNCTION carbonmkt._drop_guard() RETURNS event_trigger
+	AS 'MODULE_PATHNAME', 'carbonmkt_drop_guard'
+	LANGUAGE C;
+COMMENT ON FUNCTION carbonmkt._drop_guard() IS
+  'Internal: ddl_command_start event trigger carbonmkt_drop_guard: DROP EXTENSION carbonmkt and DROP SCHEMA carbonmkt are refused while the journal holds entries (CM901), unless carbonmkt.allow_ledger_drop is on (superuser, SET LOCAL).';
+REVOKE ALL ON FUNCTION carbonmkt._drop_guard() FROM PUBLIC;
+CREATE EVENT TRIGGER carbonmkt_drop_guard ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+	EXECUTE FUNCTION carbonmkt._drop_guard();
+ALTER EVENT TRIGGER carbonmkt_drop_guard ENABLE ALWAYS;
+
+-- TRUNCATE: forbid_change() as a BEFORE TRUNCATE trigger is the guard (src/registry.c);
+-- journal, posting and day_seal have theirs in src/registry.sql.
+CREATE TRIGGER participant_no_truncate BEFORE TRUNCATE ON carbonmkt.participant
+	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.forbid_change();
+CREATE TRIGGER participant_login_no_truncate BEFORE TRUNCATE ON carbonmkt.participant_login
+	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.forbid_change();
+CREATE TRIGGER account_no_truncate BEFORE TRUNCATE ON carbonmkt.account
+	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.forbid_change();
+CREATE TRIGGER holding_no_truncate BEFORE TRUNCATE ON carbonmkt.holding
+	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.forbid_change();
+CREATE TRIGGER ccer_block_no_truncate BEFORE TRUNCATE ON carbonmkt.ccer_block
+	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.forbid_change();
+CREATE TRIGGER hold_no_truncate BEFORE TRUNCATE ON carbonmkt.hold
+	FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt.forbid_change();
+ALTER TABLE carbonmkt.participant ENABLE ALWAYS TRIGGER participant_no_truncate;
+ALTER TABLE carbonmkt.participant_login ENABLE ALWAYS TRIGGER participant_login_no_truncate;
+ALTER TABLE carbonmkt.account ENABLE ALWAYS TRIGGER account_no_truncate;
+ALTER TABLE carbonmkt.holding ENABLE ALWAYS TRIGGER holding_no_truncate;
+ALTER TABLE carbonmkt.ccer_block ENABLE ALWAYS TRIGGER ccer_block_no_truncate;
+ALTER TABLE carbonmkt.hold ENABLE ALWAYS TRIGGER hold_no_truncate;
+ALTER TABLE carbonmkt.journal ENABLE ALWAYS TRIGGER journal_no_truncate;
+ALTER TABLE carbonmkt.posting ENABLE ALWAYS TRIGGER posting_no_truncate;
+ALTER TABLE carbonmkt.day_seal ENABLE ALWAYS TRIGGER day_seal_no_truncate;
 
 
 -- == Security: fail-closed scope, four-eyes, anchored seal chain, plausibility ============
@@ -4312,6 +4785,26 @@ CREATE TRIGGER repo_leg_append_only BEFORE UPDATE OR DELETE ON carbonmkt.repo_le
     FOR EACH ROW EXECUTE FUNCTION carbonmkt.forbid_change();
 CREATE TRIGGER paid_sale_append_only BEFORE UPDATE OR DELETE ON carbonmkt.paid_sale
     FOR EACH ROW EXECUTE FUNCTION carbonmkt.forbid_change();
+
+
+-- The finance room's tables in every dump (src/operations.sql registers them in a fresh install),
+-- and its seeded rule rows in the snapshot of what was seeded.
+SELECT carbonmkt._dump_register('carbonmkt.voluntary_retirement');
+SELECT carbonmkt._dump_register('carbonmkt.pledge');
+SELECT carbonmkt._dump_register('carbonmkt.pledge_offer');
+SELECT carbonmkt._dump_register('carbonmkt.repo_rule', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.repo');
+SELECT carbonmkt._dump_register('carbonmkt.repo_leg');
+SELECT carbonmkt._dump_register('carbonmkt.reserve_feed_rule', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.reserve_trigger', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.reserve_decision');
+SELECT carbonmkt._dump_register('carbonmkt.paid_allocation_rule', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.paid_entitlement');
+SELECT carbonmkt._dump_register('carbonmkt.paid_sale');
+INSERT INTO carbonmkt.seeded_row (tab, content) SELECT 'repo_rule', pg_catalog.to_jsonb(t) FROM carbonmkt.repo_rule t;
+INSERT INTO carbonmkt.seeded_row (tab, content) SELECT 'reserve_feed_rule', pg_catalog.to_jsonb(t) FROM carbonmkt.reserve_feed_rule t;
+INSERT INTO carbonmkt.seeded_row (tab, content) SELECT 'reserve_trigger', pg_catalog.to_jsonb(t) FROM carbonmkt.reserve_trigger t;
+INSERT INTO carbonmkt.seeded_row (tab, content) SELECT 'paid_allocation_rule', pg_catalog.to_jsonb(t) FROM carbonmkt.paid_allocation_rule t;
 
 
 -- == Dashboard and BI views ==================================================================

@@ -60,6 +60,7 @@ _PG_init(void)
 							   PGC_SUSET,
 							   GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL,
 							   NULL, NULL, NULL);
+	carbonmkt_operations_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("carbonmkt");
 #else

@@ -70,4 +70,9 @@ extern void carbonmkt_check_vintage(int32 vintage, const char *what);
 extern SPIPlanPtr carbonmkt_keep_plan(const char *sql, int nargs, Oid *argtypes,
 									  int cursor_options);
 
+/* operations.c */
+extern void carbonmkt_operations_init(void);
+extern void carbonmkt_ledger_guard(const char *what);
+extern void carbonmkt_refuse_history(int64 account_id);
+
 #endif							/* CARBONMKT_H */

@@ -1700,6 +1700,10 @@ journal_chain(PG_FUNCTION_ARGS)
 				 errmsg("null value in column \"account_id\" of relation \"%s\" violates not-null constraint",
 						RelationGetRelationName(trigdata->tg_relation))));
 	account_id = DatumGetInt64(values[layout->account_id_att - 1]);
+	/* a row with its hash already set is history: only a restore writes it */
+	if (!isnull[layout->hash_att - 1] &&
+		VARSIZE_ANY_EXHDR(DatumGetByteaPP(values[layout->hash_att - 1])) == CHAIN_HASH_LEN)
+		carbonmkt_refuse_history(account_id);
 
 	head_hash = palloc(VARHDRSZ + CHAIN_HASH_LEN);
 	SET_VARSIZE(head_hash, VARHDRSZ + CHAIN_HASH_LEN);
@@ -1941,7 +1945,9 @@ only_sets_column_once(TupleDesc tupdesc, HeapTuple oldtuple,
  *		BEFORE UPDATE OR DELETE FOR EACH ROW and BEFORE TRUNCATE FOR EACH
  *		STATEMENT trigger of the append-only tables.  An optional trigger
  *		argument names a column that an UPDATE may set once, from NULL to a
- *		value, leaving every other column unchanged (posting.result).
+ *		value, leaving every other column unchanged (posting.result).  As a
+ *		TRUNCATE trigger (also of the other ledger tables, src/operations.sql)
+ *		it is the drop guard: refused while the journal holds entries.
  */
 Datum
 forbid_change(PG_FUNCTION_ARGS)
@@ -1965,11 +1971,13 @@ forbid_change(PG_FUNCTION_ARGS)
 	relname = RelationGetRelationName(rel);
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_CARBONMKT_APPEND_ONLY),
-				 errmsg("table %s is append-only", relname),
-				 errdetail("Attempted TRUNCATE of table %s.", relname),
-				 errhint("Post a correcting entry instead.")));
+	{
+		/* the drop guard of src/operations.c: refused while the journal has entries */
+		carbonmkt_ledger_guard(psprintf("truncate table %s",
+										quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+																   relname)));
+		return PointerGetDatum(NULL);
+	}
 
 	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		ereport(ERROR,

@@ -1,6 +1,18 @@
 #!/usr/bin/env bash
 # test/ops/upgrade.sh: ALTER EXTENSION carbonmkt UPDATE from every frozen version reaches
-# exactly the schema of a fresh install of the version in development.
+# exactly the schema of a fresh install of the version in development, on a populated
+# database, keeping every row (doc/operations.md, "Upgrades").
+#   - each frozen version is installed and loaded with a realistic data set made with that
+#     version's API (test/ops/data/VERSION/: the demo's acts as that version knew them), so
+#     the frozen catalog runs against the NEW library: every room's C code (postings,
+#     matching, MRV review, allocation aggregates, the surrender trigger) is called through
+#     the frozen script's definitions; then a spread of read functions, each of which must
+#     answer or be refused with an error, never crash;
+#   - after ALTER EXTENSION ... UPDATE: the schema equals a fresh install (compared object
+#     by object, test/ops/schema-snapshot.sh), every row of every data table is still there
+#     (count and md5 over the frozen version's columns), the heads digest is unchanged and
+#     verify_ledger() is empty;
+#   - an update to or from an unknown version fails clearly and changes nothing.
 # Runs against the cluster of test/cluster.sh (PGHOST/PGPORT set); prints "ok"/"not ok"
 # lines and exits non-zero on any failure.
 set -euo pipefail
@@ -11,16 +23,83 @@ fail=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/carbonmkt-upgrade.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 psql() { command psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+check() {	# check STATUS MESSAGE
+	if [ "$1" -eq 0 ]; then echo "ok - $2"; else echo "not ok - $2"; fail=1; fi
+}
 
 psql -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS ops_fresh" -c "CREATE DATABASE ops_fresh"
 psql -d ops_fresh -c "CREATE EXTENSION carbonmkt"
 "$here/schema-snapshot.sh" ops_fresh >"$work/fresh.sql"
 
+# the rows of every table, over the columns it has now (run again after the update)
+row_digest_queries() {
+	psql -At -d "$1" <<'SQL'
+SELECT format($q$SELECT %L || ' ' || count(*) || ' ' || coalesce(md5(string_agg(t::text, E'\n' ORDER BY t::text)), '-') FROM (SELECT %s FROM carbonmkt.%I) t;$q$,
+              c.relname, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), c.relname)
+  FROM pg_class c
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relnamespace = 'carbonmkt'::regnamespace AND c.relkind = 'r'
+ GROUP BY c.relname ORDER BY c.relname;
+SQL
+}
+# what the frozen catalog serves through the new library (reads; the data set did the
+# writes): each answers, or is refused with an error (a C function that only serves the new
+# catalog may say so); none may crash the server
+reads=(
+	"SELECT count(*) FROM carbonmkt.verify_ledger()"
+	"SELECT count(*) FROM carbonmkt.verify_chains()"
+	"SELECT encode(digest, 'hex'), accounts, entries FROM carbonmkt.heads_digest('2100-01-01')"
+	"SELECT count(*) FROM carbonmkt.statement(3, '2020-01-01', '2030-01-01')"
+	"SELECT count(*) FROM carbonmkt.balance_as_of(3, '2025-12-31')"
+	"SELECT 'CEA2024:1500000t'::carbonmkt.allowance OPERATOR(carbonmkt.*) 0.7"
+	"SELECT carbonmkt.split_block('CCER:GD-OW-0042:2024:1-50000', 30000)"
+	"SELECT count(*) FROM carbonmkt.obligation_status"
+	"SELECT count(*) FROM carbonmkt.account_balance"
+	"SELECT count(*) FROM carbonmkt.market_trades"
+	"SELECT count(*) FROM carbonmkt.mrv_review_queue"
+	"SELECT count(*) FROM carbonmkt.bi_compliance_status"
+	"SELECT carbonmkt.valid_credit_code('91350100M000100Y43')"
+	"SELECT length(carbonmkt.journal_payload(j)) FROM carbonmkt.journal j ORDER BY entry_id LIMIT 1"
+	"SELECT encode(carbonmkt.journal_hash(j.prev_hash, j), 'hex') = encode(j.hash, 'hex') FROM carbonmkt.journal j ORDER BY entry_id LIMIT 1"
+)
+
 for frozen in $(ls sql/carbonmkt--*.sql | sed -n 's|^sql/carbonmkt--\([0-9.]*\)\.sql$|\1|p'); do
 	[ "$frozen" = "$version" ] && continue
 	db=ops_from_${frozen//./_}
-	psql -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-	psql -d "$db" -c "CREATE EXTENSION carbonmkt VERSION '$frozen'"
+	psql -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db"
+	if [ -d "$here/data/$frozen" ]; then
+		if "$here/lib/dataset.sh" "$db" "$frozen" >"$work/$db.load" 2>&1; then
+			check 0 "$frozen: a data set made with its API loaded ($(psql -At -d "$db" -c "SELECT count(*) FROM carbonmkt.journal") journal entries; every room's C code ran through the $frozen catalog)"
+		else
+			check 1 "$frozen: loading the data set failed:"
+			tail -20 "$work/$db.load"
+			continue
+		fi
+	else
+		psql -c "CREATE DATABASE $db"
+		psql -d "$db" -c "CREATE EXTENSION carbonmkt VERSION '$frozen'"
+		echo "# $frozen: no data set in $here/data/$frozen (an empty database is upgraded)"
+	fi
+	answered=0
+	refused=()
+	crashed=0
+	for r in "${reads[@]}"; do
+		if out=$(psql -At -d "$db" -c "$r" 2>&1); then
+			answered=$((answered + 1))
+		elif grep -q -E 'server closed the connection|terminated abnormally|connection to server .* lost' <<<"$out"; then
+			crashed=1
+			echo "# crashed: $r: $out"
+		else
+			refused+=("$r: $(grep -m1 -o 'ERROR: .*' <<<"$out")")
+		fi
+	done
+	check "$([ "$crashed" -eq 0 ] && [ "$(psql -At -d "$db" -c 'SELECT 1')" = 1 ] && echo 0 || echo 1)" \
+		"$frozen catalog against the new library: $answered of ${#reads[@]} reads answered, ${#refused[@]} refused with an error, no crash"
+	for r in "${refused[@]}"; do echo "#   refused: $r"; done
+	row_digest_queries "$db" >"$work/$db.rows.sql"
+	psql -At -d "$db" -f "$work/$db.rows.sql" >"$work/$db.rows.before"
+	heads_before=$(psql -At -d "$db" -c "SELECT encode(digest, 'hex') FROM carbonmkt.heads_digest('2100-01-01')")
+
 	psql -d "$db" -c "ALTER EXTENSION carbonmkt UPDATE TO '$version'"
 	"$here/schema-snapshot.sh" "$db" >"$work/$db.sql"
 	if diff -u "$work/fresh.sql" "$work/$db.sql" >"$work/$db.diff"; then
@@ -30,5 +109,38 @@ for frozen in $(ls sql/carbonmkt--*.sql | sed -n 's|^sql/carbonmkt--\([0-9.]*\)\
 		head -80 "$work/$db.diff"
 		fail=1
 	fi
+	# every row kept: the data tables (not the seeded rule tables, which an update may revise)
+	psql -At -d "$db" -f "$work/$db.rows.sql" >"$work/$db.rows.after"
+	psql -At -d "$db" -c "SELECT c.conf::regclass::text FROM pg_extension e, unnest(e.extconfig, e.extcondition) c(conf, cond)
+	                      WHERE e.extname = 'carbonmkt' AND c.cond <> ''" | sed 's/^carbonmkt\.//' | sort >"$work/$db.seeded"
+	filter() { awk 'NR == FNR { seeded[$1] = 1; next } !($1 in seeded)' "$work/$db.seeded" "$1"; }
+	rows=$(filter "$work/$db.rows.before" | awk '{ s += $2 } END { print s + 0 }')
+	if diff <(filter "$work/$db.rows.before") <(filter "$work/$db.rows.after") >"$work/$db.rows.diff"; then
+		check 0 "$frozen -> $version: every row of every data table is kept ($rows rows in $(filter "$work/$db.rows.before" | wc -l) tables)"
+	else
+		check 1 "$frozen -> $version: rows changed by the update (< before, > after):"
+		head -20 "$work/$db.rows.diff"
+	fi
+	check "$([ "$(psql -At -d "$db" -c "SELECT count(*) FROM carbonmkt.verify_ledger()")" = 0 ] &&
+		[ "$(psql -At -d "$db" -c "SELECT encode(digest, 'hex') FROM carbonmkt.heads_digest('2100-01-01')")" = "$heads_before" ] &&
+		echo 0 || echo 1)" "$frozen -> $version: verify_ledger() is empty and the heads digest unchanged after the update"
 done
+
+# bad input: an unknown version, to or from
+psql -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS ops_unknown" -c "CREATE DATABASE ops_unknown"
+out=$(psql -d ops_unknown -c "CREATE EXTENSION carbonmkt VERSION '0.0.9'" 2>&1 || true)
+check "$(grep -q 'extension "carbonmkt" has no installation script nor update path for version "0.0.9"' <<<"$out" && echo 0 || echo 1)" \
+	"an install of an unknown version is refused: $(grep -m1 -o 'ERROR: .*' <<<"$out")"
+psql -d ops_unknown -c "CREATE EXTENSION carbonmkt" -c "SELECT carbonmkt.issue_cea(1, 2024, 100, 'ops-unknown')" >/dev/null
+out=$(psql -d ops_unknown -c "ALTER EXTENSION carbonmkt UPDATE TO '9.9.9'" 2>&1 || true)
+check "$(grep -q 'no update path from version "'"$version"'" to version "9.9.9"' <<<"$out" && echo 0 || echo 1)" \
+	"an update to an unknown version is refused: $(grep -m1 -o 'ERROR: .*' <<<"$out")"
+# a database whose catalog says an unknown version (e.g. built from an unreleased script)
+psql -d ops_unknown -c "UPDATE pg_extension SET extversion = '0.1.5' WHERE extname = 'carbonmkt'"
+out=$(psql -d ops_unknown -c "ALTER EXTENSION carbonmkt UPDATE" 2>&1 || true)
+check "$(grep -q 'no update path from version "0.1.5"' <<<"$out" &&
+	[ "$(psql -At -d ops_unknown -c "SELECT extversion FROM pg_extension WHERE extname = 'carbonmkt'")" = 0.1.5 ] &&
+	[ "$(psql -At -d ops_unknown -c "SELECT count(*) FROM carbonmkt.verify_ledger()")" = 0 ] && echo 0 || echo 1)" \
+	"an update from an unknown version is refused and changes nothing: $(grep -m1 -o 'ERROR: .*' <<<"$out")"
+psql -c "SET client_min_messages = warning" -c "DROP DATABASE ops_unknown"
 exit $fail
