@@ -1797,6 +1797,13 @@ ALTER POLICY staff_read ON carbonmkt.block_deal USING ((SELECT carbonmkt.caller_
 -- << security (generated part) <<
 
 
+-- The Security section's rule tables in every dump (src/operations.sql registers them in a
+-- fresh install), their seeded rows in the snapshot of what was seeded.
+SELECT carbonmkt._dump_register('carbonmkt.plausibility_limit', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.credit_code_org_type', seeded => true);
+INSERT INTO carbonmkt.seeded_row (tab, content) SELECT 'plausibility_limit', pg_catalog.to_jsonb(t) FROM carbonmkt.plausibility_limit t;
+INSERT INTO carbonmkt.seeded_row (tab, content) SELECT 'credit_code_org_type', pg_catalog.to_jsonb(t) FROM carbonmkt.credit_code_org_type t;
+
 -- seal_day: a date that is not finite is refused (22023), found by the API fuzzer.
 CREATE OR REPLACE FUNCTION carbonmkt.seal_day(business_date date)
 RETURNS bytea LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS

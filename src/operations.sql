@@ -225,6 +225,9 @@ SELECT carbonmkt._dump_register('carbonmkt.surrender_detail');
 SELECT carbonmkt._dump_register('carbonmkt.borrowing');
 SELECT carbonmkt._dump_register('carbonmkt.sanction');
 SELECT carbonmkt._dump_register('carbonmkt.reference_price');
+-- security (doc/security.md): plausibility limits and the credit code's organisation types
+SELECT carbonmkt._dump_register('carbonmkt.plausibility_limit', seeded => true);
+SELECT carbonmkt._dump_register('carbonmkt.credit_code_org_type', seeded => true);
 -- finance (doc/finance.md)
 SELECT carbonmkt._dump_register('carbonmkt.voluntary_retirement');
 SELECT carbonmkt._dump_register('carbonmkt.pledge');
