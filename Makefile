@@ -21,7 +21,7 @@ PG_CFLAGS   = -Wall -Werror
 # and reporting last: they grant on and read from every other room).  Released
 # versions are frozen in sql/ (carbonmkt--A.sql) with hand-written upgrade scripts
 # (carbonmkt--A--B.sql), installed beside it.  See doc/development.md.
-SQL_ORDER   = types registry settlement mrv allocation market compliance access reporting
+SQL_ORDER   = types registry settlement jurisdiction mrv allocation market compliance rules access reporting
 SQL_PARTS   = $(foreach s,$(SQL_ORDER),$(wildcard src/$(s).sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(filter-out sql/$(EXTENSION)--$(EXTVERSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))
