@@ -177,7 +177,9 @@ SELECT pg_temp.diag($$SELECT transfer_from_hold(1, 7, 601)$$);
 SELECT pg_temp.diag($$SELECT transfer_from_hold(1, 7, 0)$$);
 SELECT pg_temp.diag($$SELECT transfer_from_hold(1, 99, 10)$$);
 SELECT pg_temp.diag($$SELECT transfer_from_hold(1, 6, 10)$$);
-SELECT transfer_from_hold(1, 5, 10) IS NOT NULL AS spent_into_its_own_account;   -- frees 10 t of the hold
+SELECT pg_temp.diag($$SELECT transfer_from_hold(1, 5, 10)$$);   -- into its own account: refused (issue 13, defect 7)
+SELECT pg_temp.diag($$SELECT transfer_from_hold(1, NULL, 10)$$);
+SELECT transfer_from_hold(1, 7, 10) IS NOT NULL AS spent_10_more;
 SELECT pg_temp.diag($$SELECT transfer_from_hold(4, 7, 1)$$);          -- judicial
 SELECT pg_temp.diag($$SELECT transfer_from_hold(999, 7, 1)$$);
 SELECT pg_temp.diag($$SELECT transfer_from_hold(NULL, 7, 1)$$);

@@ -90,40 +90,47 @@ ALTER TABLE carbonmkt.posting     ENABLE ROW LEVEL SECURITY;
 ALTER TABLE carbonmkt.ccer_block  ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY staff_read ON carbonmkt.participant FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.participant FOR SELECT TO carbonmkt_participant
     USING (participant_id = carbonmkt.caller_participant());
 
 CREATE POLICY staff_read ON carbonmkt.account FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.account FOR SELECT TO carbonmkt_participant
     USING (participant_id = carbonmkt.caller_participant());
 
 CREATE POLICY staff_read ON carbonmkt.holding FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.holding FOR SELECT TO carbonmkt_participant
     USING (account_id IN (SELECT a.account_id FROM carbonmkt.account a
                            WHERE a.participant_id = carbonmkt.caller_participant()));
 
 CREATE POLICY staff_read ON carbonmkt.hold FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.hold FOR SELECT TO carbonmkt_participant
     USING (account_id IN (SELECT a.account_id FROM carbonmkt.account a
                            WHERE a.participant_id = carbonmkt.caller_participant()));
 
 CREATE POLICY staff_read ON carbonmkt.journal FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.journal FOR SELECT TO carbonmkt_participant
     USING (account_id IN (SELECT a.account_id FROM carbonmkt.account a
                            WHERE a.participant_id = carbonmkt.caller_participant()));
 
 CREATE POLICY staff_read ON carbonmkt.posting FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.posting FOR SELECT TO carbonmkt_participant
     USING (initiator = session_user);
 
 CREATE POLICY staff_read ON carbonmkt.ccer_block FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.ccer_block FOR SELECT TO carbonmkt_participant
     USING (account_id IN (SELECT a.account_id FROM carbonmkt.account a
                            WHERE a.participant_id = carbonmkt.caller_participant()));

@@ -1997,22 +1997,28 @@ ALTER TABLE carbonmkt.allocation ENABLE ROW LEVEL SECURITY;
 ALTER TABLE carbonmkt.allocation_posting ENABLE ROW LEVEL SECURITY;
 ALTER TABLE carbonmkt.allocation_run ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY staff_read ON carbonmkt.facility FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi USING (true);
+CREATE POLICY staff_read ON carbonmkt.facility FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.facility FOR SELECT TO carbonmkt_participant
     USING (participant_id = carbonmkt.caller_participant());
-CREATE POLICY staff_read ON carbonmkt.facility_event FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi USING (true);
+CREATE POLICY staff_read ON carbonmkt.facility_event FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.facility_event FOR SELECT TO carbonmkt_participant
     USING (facility_id IN (SELECT f.facility_id FROM carbonmkt.facility f WHERE f.participant_id = carbonmkt.caller_participant()));
-CREATE POLICY staff_read ON carbonmkt.production FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi USING (true);
+CREATE POLICY staff_read ON carbonmkt.production FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.production FOR SELECT TO carbonmkt_participant
     USING (facility_id IN (SELECT f.facility_id FROM carbonmkt.facility f WHERE f.participant_id = carbonmkt.caller_participant()));
-CREATE POLICY staff_read ON carbonmkt.allocation FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi USING (true);
+CREATE POLICY staff_read ON carbonmkt.allocation FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.allocation FOR SELECT TO carbonmkt_participant
     USING (participant_id = carbonmkt.caller_participant());
-CREATE POLICY staff_read ON carbonmkt.allocation_posting FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi USING (true);
+CREATE POLICY staff_read ON carbonmkt.allocation_posting FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.allocation_posting FOR SELECT TO carbonmkt_participant
     USING (participant_id = carbonmkt.caller_participant());
-CREATE POLICY staff_read ON carbonmkt.allocation_run FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi USING (true);
+CREATE POLICY staff_read ON carbonmkt.allocation_run FOR SELECT TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 
 -- The run and data functions: authorities (each checks its caller's province).
 REVOKE ALL ON FUNCTION

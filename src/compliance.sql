@@ -551,14 +551,16 @@ BEGIN
         RETURN;
     END IF;
     IF carbonmkt._is_member('carbonmkt_authority') THEN
-        SELECT p.kind, p.province, p.city INTO k, pv, ct
-          FROM carbonmkt.participant p WHERE p.participant_id = caller_scope.participant_id;
+        -- fail closed: an authority login sees only through its mapping to an authority
+        SELECT a.kind, a.province, a.city INTO k, pv, ct FROM carbonmkt.caller_authority() a;
         IF k = 'provincial_authority' THEN
             province := pv;
         ELSIF k = 'city_authority' THEN
             city := ct;
-        ELSE
+        ELSIF k = 'national_authority' THEN
             sees_all := true;
+        ELSE
+            participant_id := NULL;
         END IF;
         RETURN;
     END IF;
@@ -568,7 +570,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.caller_scope() IS
-  'Which key emitting units the login sees in the compliance views: all (registry, BI, national authority), its province (provincial authority), its city (city authority), or only itself (a participant''s login).';
+  'Which key emitting units the login sees in the compliance views: all (registry, BI, national authority), its province (provincial authority), its city (city authority), or only itself (a participant''s login).  An authority login not mapped to an authority sees nothing (fail closed).';
 
 CREATE FUNCTION carbonmkt.caller_may_see_unit(participant_id bigint) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
@@ -641,11 +643,10 @@ BEGIN
     IF carbonmkt._is_member('carbonmkt_registry') THEN
         RETURN;
     END IF;
-    IF carbonmkt._is_member('carbonmkt_authority') THEN
-        SELECT * INTO s FROM carbonmkt.caller_scope();
-        IF s.sees_all OR u.province = s.province OR u.city = s.city THEN
-            RETURN;
-        END IF;
+    SELECT * INTO s FROM carbonmkt.caller_authority();
+    IF s.kind = 'national_authority' OR (s.kind = 'provincial_authority' AND u.province = s.province)
+       OR (s.kind = 'city_authority' AND u.city = s.city) THEN
+        RETURN;
     END IF;
     RAISE EXCEPTION 'role "%" may not % for participant %', session_user, p_action, p_participant
         USING ERRCODE = '42501',
@@ -661,7 +662,7 @@ LANGUAGE plpgsql STABLE AS
 $$
 BEGIN
     IF carbonmkt._is_member('carbonmkt_registry')
-       OR (carbonmkt._is_member('carbonmkt_authority') AND (carbonmkt.caller_scope()).sees_all) THEN
+       OR (carbonmkt.caller_authority()).kind IS NOT DISTINCT FROM 'national_authority' THEN
         RETURN;
     END IF;
     RAISE EXCEPTION 'only the national authority may %', p_action
@@ -826,7 +827,7 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, car
 $$
 BEGIN
     IF NOT (carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('carbonmkt_exchange')
-            OR (carbonmkt._is_member('carbonmkt_authority') AND (carbonmkt.caller_scope()).sees_all)) THEN
+            OR (carbonmkt.caller_authority()).kind IS NOT DISTINCT FROM 'national_authority') THEN
         RAISE EXCEPTION 'only the exchange, the national authority or the registry may record reference prices'
             USING ERRCODE = '42501';
     END IF;

@@ -1710,15 +1710,18 @@ ALTER TABLE carbonmkt.market_order ENABLE ROW LEVEL SECURITY;
 ALTER TABLE carbonmkt.trade ENABLE ROW LEVEL SECURITY;
 ALTER TABLE carbonmkt.block_deal ENABLE ROW LEVEL SECURITY;
 CREATE POLICY staff_read ON carbonmkt.market_order FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.market_order FOR SELECT TO carbonmkt_participant
     USING (participant_id = carbonmkt.caller_participant());
 CREATE POLICY staff_read ON carbonmkt.trade FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.trade FOR SELECT TO carbonmkt_participant
     USING (carbonmkt.caller_participant() IN (buyer_id, seller_id));
 CREATE POLICY staff_read ON carbonmkt.block_deal FOR SELECT
-    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi USING (true);
+    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.block_deal FOR SELECT TO carbonmkt_participant
     USING (carbonmkt.caller_participant() IN (proposer_id, counterparty_id));
 

@@ -64,6 +64,7 @@
 #define ERRCODE_CARBONMKT_REFERENCE_REUSED		MAKE_SQLSTATE('C','M','0','0','7')
 #define ERRCODE_CARBONMKT_HOLD					MAKE_SQLSTATE('C','M','0','0','8')
 #define ERRCODE_CARBONMKT_DAY_SEALED			MAKE_SQLSTATE('C','M','0','1','2')
+#define ERRCODE_CARBONMKT_MISSING_ARGUMENT		MAKE_SQLSTATE('C','M','9','0','4')
 
 PG_FUNCTION_INFO_V1(carbonmkt_authorize);
 PG_FUNCTION_INFO_V1(carbonmkt_rules_changed);
@@ -570,7 +571,7 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 	char	   *my_prov = NULL;
 	bool		is_issue = action && strcmp(action, "issue") == 0;
 	bool		is_cash = action && strcmp(action, "cash") == 0;
-	bool		own_province;
+	bool		authority_over;
 
 	if (!a->found)
 		ereport(ERROR,
@@ -600,13 +601,35 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 		my_kind = col_cstring(0, 2);
 		my_prov = col_cstring(0, 3);
 	}
-	/* my_kind IS DISTINCT FROM 'provincial_authority' OR a.province = my_prov */
-	own_province = (my_kind == NULL || strcmp(my_kind, "provincial_authority") != 0) ||
-		(a->province != NULL && my_prov != NULL && strcmp(a->province, my_prov) == 0);
+	/*
+	 * Authority accounts fail closed (doc/security.md): only a login mapped
+	 * to the national authority (any allocation account, the national
+	 * reserve) or to a provincial authority (its own province's allocation
+	 * account) issues into or moves them.  A city authority, and an
+	 * authority login mapped to no authority, never create units.
+	 */
+	authority_over = false;
+	if (my_kind != NULL && login_is_member("carbonmkt_authority"))
+	{
+		if (strcmp(my_kind, "national_authority") == 0)
+			authority_over = strcmp(a->kind, "allocation") == 0 ||
+				strcmp(a->kind, "national_reserve") == 0;
+		else if (strcmp(my_kind, "provincial_authority") == 0)
+			authority_over = strcmp(a->kind, "allocation") == 0 &&
+				a->province != NULL && my_prov != NULL && strcmp(a->province, my_prov) == 0;
+	}
 
 	if (is_issue)
 	{
-		if (login_is_member("carbonmkt_authority") && own_province)
+		/*
+		 * a mapped national or provincial authority issuing into an account
+		 * kind that receives no issuance hears so (CM006) further on
+		 */
+		if (authority_over ||
+			(my_kind != NULL && login_is_member("carbonmkt_authority") &&
+			 strcmp(a->kind, "allocation") != 0 && strcmp(a->kind, "national_reserve") != 0 &&
+			 (strcmp(my_kind, "national_authority") == 0 ||
+			  strcmp(my_kind, "provincial_authority") == 0)))
 			return;
 	}
 	else if (is_cash)
@@ -617,7 +640,7 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 	else if (strcmp(a->kind, "allocation") == 0 || strcmp(a->kind, "national_reserve") == 0)
 	{
 		/* authority accounts move only by their authority */
-		if (login_is_member("carbonmkt_authority") && own_province)
+		if (authority_over)
 			return;
 	}
 	else if (reason && strcmp(reason, "judicial") == 0)
@@ -647,10 +670,10 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 			 errmsg("role \"%s\" may not %s on account " INT64_FORMAT,
 					GetUserNameFromId(GetSessionUserId(), false),
 					action ? action_words(action) : "<NULL>", account_id),
-			 errdetail("Account " INT64_FORMAT " is a %s account of participant %s.",
-					   account_id, a->kind,
-					   a->participant_null ? "(none)" : psprintf(INT64_FORMAT, a->participant_id)),
-			 errhint("Participants move only their own accounts; issuance needs carbonmkt_authority, cash needs carbonmkt_settlement.")));
+			 errdetail("The login acts for participant %s%s%s.",
+					   me_null ? "(none)" : psprintf(INT64_FORMAT, me),
+					   my_kind ? ", a " : "", my_kind ? my_kind : ""),
+			 errhint("Participants move only their own accounts; authority accounts need a login mapped to their authority (doc/security.md).")));
 }
 
 /*
@@ -1488,6 +1511,9 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 		registry_chain_finish();
 }
 
+static void refuse_into_cancellation(int64 account_id, const char *entry_kind,
+									 const char *instrument);
+
 /*
  * post_legs
  *		Change the holdings of the legs and append them to the journal
@@ -1499,6 +1525,15 @@ post_legs(Posting *p, const Asset *asset, Leg *legs, int nlegs,
 		  bool period_null, int32 period, text *memo,
 		  const AccountRow *rows, int nrows)
 {
+	/* only surrender and cancellation (retire legs) reach the cancellation account */
+	for (int i = 0; i < nlegs; i++)
+	{
+		const AccountRow *r = find_row(rows, nrows, legs[i].account_id, legs[i].account_null);
+
+		if (r != NULL && strcmp(r->kind, "cancellation") == 0 &&
+			strcmp(legs[i].kind, "retire") != 0)
+			refuse_into_cancellation(r->account_id, legs[i].kind, asset->instrument);
+	}
 	if (p->quick)
 	{
 		if (!(nlegs == 2 ? apply_two_legs(legs, asset) : apply_leg(&legs[0], asset)))
@@ -1739,6 +1774,18 @@ cancellation_account(void)
 	return col_int64(0, 1, NULL);
 }
 
+/* CM003: only surrender and cancellation (retire entries) credit the cancellation account */
+static void
+refuse_into_cancellation(int64 account_id, const char *entry_kind, const char *instrument)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
+			 errmsg("account " INT64_FORMAT " is the cancellation account: only surrender and cancellation reach it",
+					account_id),
+			 errdetail("Refused journal entry: %s of %s.", entry_kind, instrument),
+			 errhint("Use carbonmkt.surrender_cea/surrender_ccer or cancel_cea/cancel_ccer.")));
+}
+
 static text *
 opt_text_arg(FunctionCallInfo fcinfo, int n)
 {
@@ -1905,6 +1952,14 @@ carbonmkt_transfer(PG_FUNCTION_ARGS)
 		Oid			argtypes[14];
 		Datum		args[14];
 		char		nulls[14];
+
+		if (instrument != NULL && !PG_ARGISNULL(3) && !PG_ARGISNULL(9))
+		{
+			char	   *credit_kind = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(9)));
+
+			if (strcmp(credit_kind, "retire") != 0 && PG_GETARG_INT64(3) == cancellation_account())
+				refuse_into_cancellation(PG_GETARG_INT64(3), credit_kind, instrument);
+		}
 
 		for (int i = 0; i < 14; i++)
 		{
@@ -2418,6 +2473,27 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 	prepare_hold_plans();
 
 	hold_find(hold_id, hold_null, &h);
+	if (h.found)
+	{
+		/* who may spend the hold, then where it may go */
+		const char *action;
+		const char *reason;
+
+		hold_action(&h, true, &action, &reason);
+		authorize(h.account_id, false, &h.account, action, reason);
+		if (to_null)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
+					 errmsg("transfer_from_hold needs the account to credit: to_account is NULL")));
+		if (to == h.account_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot spend hold " INT64_FORMAT " into its own account " INT64_FORMAT,
+							h.hold_id, to),
+					 errhint("To free held units, use carbonmkt.release_hold().")));
+		if (to == cancellation_account())
+			refuse_into_cancellation(to, "credit", h.instrument);
+	}
 	if (!h.found || strcmp(h.instrument, "CCER") == 0)
 	{
 		/* serial blocks, or no such hold: as carbonmkt._transfer_from_hold_blocks() says */
@@ -2454,6 +2530,7 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 	check_sealed(&p, "debit", "credit");
 
 	check_quantity(h.instrument, quantity, quantity_null);
+
 	{
 		const char *action;
 		const char *reason;

@@ -417,6 +417,28 @@ $$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_
 COMMENT ON FUNCTION carbonmkt._is_member(text) IS
   'Internal: true when the login is a superuser or a member of the named carbonmkt role.';
 
+-- Staff scope fails closed (doc/security.md): an authority login acts, and sees, only
+-- through its explicit mapping login -> participant (an authority) -> jurisdiction.
+CREATE FUNCTION carbonmkt.caller_authority(OUT participant_id bigint, OUT kind carbonmkt.participant_kind,
+                                           OUT province char(6), OUT city char(6))
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT p.participant_id, p.kind, p.province, p.city
+     FROM carbonmkt.participant_login l
+     JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+    WHERE l.role_name = session_user
+      AND p.kind IN ('national_authority', 'provincial_authority', 'city_authority')
+      AND carbonmkt._is_member('carbonmkt_authority') $$;
+COMMENT ON FUNCTION carbonmkt.caller_authority() IS
+  'The authority (生态环境主管部门) the login acts for: its participant, kind (national/provincial/city) and jurisdiction, when the login is in carbonmkt_authority and mapped (map_login) to an authority; no values otherwise.  An unmapped authority login can do nothing and sees nothing (doc/security.md).';
+
+CREATE FUNCTION carbonmkt.caller_sees_staff_rows() RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('carbonmkt_exchange')
+       OR carbonmkt._is_member('carbonmkt_settlement') OR carbonmkt._is_member('carbonmkt_bi')
+       OR (carbonmkt.caller_authority()).participant_id IS NOT NULL $$;
+COMMENT ON FUNCTION carbonmkt.caller_sees_staff_rows() IS
+  'Row-level security of the staff_read policies: true for the registry, the exchange, settlement and BI, and for an authority login mapped to an authority; false for an unmapped authority login (fail closed, doc/security.md).';
+
 CREATE FUNCTION carbonmkt._require_registry(p_action text) RETURNS void
 LANGUAGE plpgsql STABLE AS
 $$
@@ -436,9 +458,11 @@ COMMENT ON FUNCTION carbonmkt._require_registry(text) IS
 --   The registry (or a superuser) may do anything; so may a room's SECURITY DEFINER function
 --   (carbonmkt._acting_room() is allocation, market or compliance), which has authorised its
 --   caller by the room's own rules.  Otherwise, for the login's participant:
---     issue          carbonmkt_authority (a provincial authority: its own province's account)
+--     issue, and allocation and national_reserve accounts: carbonmkt_authority with a login
+--                    mapped to the national authority (any allocation account, the national
+--                    reserve) or to a provincial authority (its own province's allocation
+--                    account); a city authority or an unmapped authority login: never
 --     cash           carbonmkt_settlement
---     allocation and national_reserve accounts: carbonmkt_authority as for issue
 --     judicial holds, and pledges except laying them: the registry only
 --     order holds ('hold' with reason order) and 'settle': carbonmkt_exchange
 --     transfer, hold, release, surrender, cancel: the account's own participant
@@ -848,6 +872,11 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, car
 $$
 BEGIN
     PERFORM carbonmkt._require_registry('map logins');
+    IF role_name IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = map_login.role_name) THEN
+        RAISE EXCEPTION 'map_login: login role "%" does not exist', coalesce(role_name::text, 'NULL')
+            USING ERRCODE = 'CM905',
+                  HINT = 'Create the login role first: a mapping to a role created later would hand that role the participant''s rights (doc/security.md).';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.participant p WHERE p.participant_id = map_login.participant_id) THEN
         RAISE EXCEPTION 'participant % does not exist', map_login.participant_id USING ERRCODE = 'CM002';
     END IF;
@@ -896,6 +925,16 @@ DECLARE
     b record;
 BEGIN
     PERFORM carbonmkt._require_registry('change account status');
+    IF status IS NULL THEN
+        RAISE EXCEPTION 'set_account_status: argument status must not be NULL'
+            USING ERRCODE = 'CM904', HINT = 'An account is open, frozen or closed.';
+    END IF;
+    IF status <> 'open' AND EXISTS (SELECT 1 FROM carbonmkt.account a
+                                     WHERE a.account_id = set_account_status.account_id AND a.kind = 'cancellation') THEN
+        RAISE EXCEPTION 'the cancellation account % cannot be %', account_id, status
+            USING ERRCODE = 'CM003',
+                  DETAIL = 'Every surrender and cancellation credits it; retired units never leave it anyway.';
+    END IF;
     b := carbonmkt._begin_posting('set_account_status', NULL,
                                   format('set_account_status(%s,%s,%s)', account_id, status, memo));
     UPDATE carbonmkt.account a SET status = set_account_status.status WHERE a.account_id = set_account_status.account_id;
@@ -1198,7 +1237,7 @@ COMMENT ON FUNCTION carbonmkt.balance_as_of(bigint, timestamptz) IS
 
 CREATE FUNCTION carbonmkt._may_read(p_account bigint) RETURNS boolean
 LANGUAGE sql STABLE AS
-$$ SELECT carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('carbonmkt_authority')
+$$ SELECT carbonmkt._is_member('carbonmkt_registry') OR (carbonmkt.caller_authority()).participant_id IS NOT NULL
        OR carbonmkt._is_member('carbonmkt_bi') OR carbonmkt._is_member('carbonmkt_exchange')
        OR EXISTS (SELECT 1 FROM carbonmkt.account a
                    WHERE a.account_id = p_account AND a.participant_id = carbonmkt.caller_participant()) $$;
@@ -1329,7 +1368,7 @@ INSERT INTO carbonmkt.account (kind, label) VALUES
 -------------------------------------------------------------------------------
 -- registry, C core: unified social credit codes, the per-account SHA-256 journal
 -- hash chain, the append-only guard, day-seal digests and chain verification.
--- C: src/registry.c.  Documentation: doc/registry.md (chain format: doc/registry-chain.md).
+-- C: src/registry.c and src/chain.c.  Documentation: doc/registry.md.
 -------------------------------------------------------------------------------
 
 -- Unified social credit code (统一社会信用代码, GB 32100-2015) ------------------
