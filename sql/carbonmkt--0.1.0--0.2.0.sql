@@ -419,7 +419,7 @@ INSERT INTO carbonmkt.trading_calendar_year VALUES
    'carbonmkt', '2025-01-01 00:00:00+08');
 INSERT INTO carbonmkt.trading_calendar_year
 SELECT DISTINCT c.jurisdiction, extract(year FROM c.business_date)::int,
-       'carried over from carbonmkt 0.1.0: the exceptions in carbonmkt.trading_calendar', 'carbonmkt', now()
+       'carried over from carbonmkt 0.1.0: the exceptions in carbonmkt.trading_calendar', 'carbonmkt 0.1.0', now()
   FROM carbonmkt.trading_calendar c
  WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
                     WHERE y.jurisdiction = c.jurisdiction AND y.year = extract(year FROM c.business_date));
@@ -1215,7 +1215,42 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
                         FROM carbonmkt._allocated_by_year a
                        WHERE a.participant_id = p.participant_id AND a.year BETWEEN pr.first_year AND pr.last_year) al
   LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
-  -- gas-fired (燃气机组): every generating unit registered in a gas category;
+  -- gas-fired (燃气机组): every generating unit registered in a gas category, or the authority's
+  -- override (unit_class, set_gas_fired) where the facilities do not decide it
+  CROSS JOIN LATERAL (SELECT bool_and(c.fuel = 'gas') AS all_gas
+                        FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+                       WHERE f.participant_id = p.participant_id) gu
+  CROSS JOIN LATERAL (SELECT coalesce(uc.gas_fired, gu.all_gas, false) AS gas_fired,
+                             CASE WHEN uc.gas_fired IS NOT NULL THEN 'override' WHEN gu.all_gas IS NOT NULL THEN 'facilities' END
+                                 AS gas_basis) gas
+  LEFT JOIN (SELECT b.participant_id, b.period, sum(b.tonnes)::bigint AS borrowed_t
+               FROM carbonmkt.borrowing b GROUP BY b.participant_id, b.period) bw
+         ON bw.participant_id = p.participant_id AND bw.period = pr.period
+  CROSS JOIN LATERAL (SELECT CASE WHEN e.years_confirmed = pr.last_year - pr.first_year + 1
+                                  THEN e.emissions_t END AS emissions_t,
+                             coalesce(al.allocated_t, 0) AS allocation_t,
+                             coalesce(p.sector = ANY (pr.relief_sectors), false) AS relief_sector) em
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN em.emissions_t IS NULL THEN NULL
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired
+                         THEN least(em.emissions_t, em.allocation_t)
+                    WHEN em.relief_sector AND pr.gap_cap_share IS NOT NULL
+                         THEN least(em.emissions_t, em.allocation_t + floor(pr.gap_cap_share * em.emissions_t)::bigint)
+                    ELSE em.emissions_t END AS obligation_t) o1
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN o1.obligation_t IS NULL THEN NULL
+                    WHEN o1.obligation_t = em.emissions_t THEN 'none'
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired THEN 'gas_cap'
+                    ELSE 'gap_cap' END AS relief,
+               o1.obligation_t) ob
+  CROSS JOIN LATERAL (
+        SELECT CASE pr.offset_basis WHEN 'obligation' THEN ob.obligation_t
+                                    WHEN 'issued_allowances' THEN em.allocation_t
+                                    WHEN 'initial_allowances' THEN coalesce(al.initial_t, 0)
+                                    WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
+ WHERE pr.status = 'open';
+COMMENT ON VIEW carbonmkt._obligation_figures IS
+  'Internal, THE obligation formula: for every open period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation (_allocation_source: allocation_result.allocated_t) and whether it is final for every year, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap; whether the unit is gas-fired (gas_basis facilities: every generating unit in a gas category; override: set_gas_fired) and, while a year of the period has no allocation at all (no pre-allocation, final allocation or adjustment) and a relief makes the obligation depend on it, why the obligation is pending.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
 
 CREATE OR REPLACE VIEW carbonmkt.obligation_status AS
 WITH s AS MATERIALIZED (SELECT c.*, carbonmkt.business_date() AS today FROM carbonmkt.caller_scope() c)
@@ -2660,6 +2695,10 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Dump: the years the exchange loaded (the shipped 2025 row is recreated by CREATE EXTENSION)
+SELECT pg_catalog.pg_extension_config_dump('carbonmkt.trading_calendar_year',
+                                           'WHERE NOT (jurisdiction = ''CN'' AND year = 2025 AND loaded_by = ''carbonmkt'')');
 
 -- Access -------------------------------------------------------------------------------------
 -- The rules are public; every change goes through the functions above (who may call

@@ -496,7 +496,7 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
                         FROM carbonmkt._allocated_by_year a
                        WHERE a.participant_id = p.participant_id AND a.year BETWEEN pr.first_year AND pr.last_year) al
   LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
-  -- gas-fired (燃气机组): every generating unit registered in a gas category; the authority's
+  -- gas-fired (燃气机组): every generating unit registered in a gas category, or the authority's
   -- override (unit_class, set_gas_fired) where the facilities do not decide it
   CROSS JOIN LATERAL (SELECT bool_and(c.fuel = 'gas') AS all_gas
                         FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'

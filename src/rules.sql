@@ -1165,6 +1165,10 @@ BEGIN
 END
 $$;
 
+-- Dump: the years the exchange loaded (the shipped 2025 row is recreated by CREATE EXTENSION)
+SELECT pg_catalog.pg_extension_config_dump('carbonmkt.trading_calendar_year',
+                                           'WHERE NOT (jurisdiction = ''CN'' AND year = 2025 AND loaded_by = ''carbonmkt'')');
+
 -- Access -------------------------------------------------------------------------------------
 -- The rules are public; every change goes through the functions above (who may call
 -- what is checked inside them: doc/rules.md).
