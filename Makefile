@@ -32,7 +32,8 @@ ISOLATION   = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/is
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=$(EXTENSION)
 
 EXTRA_CLEAN = results/ output_iso/ regression.diffs regression.out \
-	test/fuzz/fuzz_io test/bench/*.log src/cli/carbonmkt-load src/cli/*.o
+	test/fuzz/fuzz_io test/bench/*.log src/cli/carbonmkt-load src/cli/*.o \
+	src/cli/carbonmkt-dashboard src/cli/dashboard_template.h
 
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
@@ -52,9 +53,10 @@ LIBPQ_LIBS   = -L$(shell $(PG_CONFIG) --libdir) -lpq
 test/fuzz/fuzz_io: test/fuzz/fuzz_io.c
 	$(CC) $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS)
 
-# carbonmkt-load, the order-flow generator (src/cli/README.md): built by `make`, not installed.
-all: src/cli/carbonmkt-load
-src/cli/carbonmkt-load: $(wildcard src/cli/*.c src/cli/*.h) src/cli/Makefile
+# The libpq client programs (src/cli/README.md): carbonmkt-load, the order-flow generator, and
+# carbonmkt-dashboard, the HTML dashboard of the bi_* views; built by `make`, not installed.
+all: src/cli/carbonmkt-load src/cli/carbonmkt-dashboard
+src/cli/carbonmkt-load src/cli/carbonmkt-dashboard: $(wildcard src/cli/*.c src/cli/*.h) src/cli/dashboard.html src/cli/Makefile
 	$(MAKE) -C src/cli PG_CONFIG=$(PG_CONFIG)
 
 .PHONY: deps demo test fuzz bench
@@ -85,4 +87,4 @@ BENCH ?=
 bench: deps
 	$(MAKE) all
 	$(MAKE) install
-	test/cluster.sh test/bench/run.sh $(BENCH)
+	CARBONMKT_DURABLE=1 test/cluster.sh test/bench/run.sh $(BENCH)

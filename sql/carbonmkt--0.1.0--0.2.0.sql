@@ -2737,6 +2737,750 @@ $$;
 
 
 -- == Dashboard and BI views ==================================================================
+-- MRV views rebuilt (src/mrv.sql): every key emitting unit, also without a monitoring plan
+-- (no_plan) or report (not_filed); run as their owner with the rows filtered by mrv_visible
+-- (once for staff and BI) instead of security_invoker.  mrv_review_queue is unchanged.
+DROP VIEW carbonmkt.mrv_data_quality;
+DROP VIEW carbonmkt.mrv_deposit_status;
+DROP VIEW carbonmkt.mrv_deposit_anomaly;
+DROP VIEW carbonmkt.mrv_report_waiting;
+
+-- The units MRV expects data from, and the years: every key emitting unit with an approved
+-- monitoring plan, from the plan's first year; and every key emitting unit of a covered sector
+-- without one ("no plan"), from its sector's first covered year (sector.covered_from) but not
+-- before the first year any monitoring plan covers; up to the current business year.  Rows
+-- limited to the units the login may read (mrv_visible), evaluated once for staff and BI.
+CREATE VIEW carbonmkt._mrv_unit_year AS
+WITH plan AS (
+    SELECT x.participant_id, min(x.from_year) AS first_year
+      FROM carbonmkt.mrv_plan x
+     WHERE x.decided_at IS NOT NULL AND x.status <> 'rejected'
+     GROUP BY x.participant_id
+), span AS MATERIALIZED (
+    SELECT (SELECT min(x.from_year) FROM carbonmkt.mrv_plan x) AS mrv_first_year,
+           carbonmkt.business_date() AS today,
+           extract(year FROM carbonmkt.business_date())::int AS this_year
+)
+SELECT u.participant_id, u.name, u.province, u.city, u.sector, p.participant_id IS NOT NULL AS has_plan,
+       y.year, span.today, span.this_year
+  FROM carbonmkt.participant u
+  JOIN carbonmkt.sector sec ON sec.code = u.sector
+  LEFT JOIN plan p ON p.participant_id = u.participant_id
+ CROSS JOIN span
+  -- the years as a join on a constant series (the range of mrv_plan.from_year), not a series
+  -- per unit: the planner then knows it is a few years a unit, not a thousand
+  JOIN generate_series(2005, 2100) AS y(year)
+    ON y.year BETWEEN coalesce(p.first_year, greatest(sec.covered_from, span.mrv_first_year)) AND span.this_year
+ WHERE u.kind = 'key_emitter'
+   AND (p.participant_id IS NOT NULL OR sec.covered_from IS NOT NULL)
+   AND ((SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id));
+COMMENT ON VIEW carbonmkt._mrv_unit_year IS
+  'Internal: the units and years the MRV views expect data for (key emitting units with an approved monitoring plan from its first year; those of a covered sector without one, has_plan false, from the sector''s first covered year but not before the first year of any plan), up to the current business year, limited to the units the login may read (mrv_visible).';
+
+CREATE VIEW carbonmkt.mrv_deposit_status AS
+WITH uy AS MATERIALIZED (
+    SELECT * FROM carbonmkt._mrv_unit_year
+), due AS MATERIALIZED (
+    -- the rule of each province and year, looked up once (materialized: not once per row)
+    SELECT k.province, k.year, m.month, carbonmkt.mrv_deposit_due(k.year, m.month, k.due_days) AS due_date,
+           carbonmkt.mrv_deposit_due(k.year, m.month, k.due_days) >= k.today AS not_due
+      FROM (SELECT p.province, p.year, p.today, (carbonmkt.mrv_rule_for(p.province, p.year)).deposit_due_days AS due_days
+              FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) p) k
+     CROSS JOIN generate_series(1, 12) AS m(month)
+), req AS MATERIALIZED (
+    SELECT y.sector, y.year, count(sp.parameter)::int AS required
+      FROM (SELECT DISTINCT uy.sector, uy.year FROM uy) y
+      LEFT JOIN carbonmkt.mrv_sector_parameter sp
+        ON sp.sector = y.sector AND sp.from_year <= y.year AND (sp.until_year IS NULL OR sp.until_year >= y.year)
+     GROUP BY y.sector, y.year
+), dep AS (
+    -- every parameter's first version (deposit_parameters accepts only the parameters the
+    -- unit's sector requires for the year): how many, and whether one came late; a later
+    -- version is a correction
+    SELECT d.participant_id, d.year, d.month,
+           count(*) FILTER (WHERE d.version = 1)::int AS deposited,
+           coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false) AS late,
+           max(d.version) > 1 AS corrected
+      FROM carbonmkt.mrv_deposit d
+     GROUP BY d.participant_id, d.year, d.month
+)
+SELECT uy.participant_id, uy.province, uy.city, uy.sector, uy.year, due.month, due.due_date,
+       req.required, coalesce(dep.deposited, 0) AS deposited,
+       coalesce(dep.late, false) AS late, coalesce(dep.corrected, false) AS corrected,
+       CASE WHEN NOT uy.has_plan THEN 'no_plan'
+            WHEN coalesce(dep.deposited, 0) >= req.required THEN CASE WHEN dep.late THEN 'late' ELSE 'on_time' END
+            WHEN due.not_due THEN 'open'
+            ELSE 'missing' END AS status
+  FROM uy
+  JOIN due ON due.province = uy.province AND due.year = uy.year
+  JOIN req ON req.sector = uy.sector AND req.year = uy.year
+  LEFT JOIN dep ON dep.participant_id = uy.participant_id AND dep.year = uy.year AND dep.month = due.month;
+COMMENT ON VIEW carbonmkt.mrv_deposit_status IS
+  'Monthly deposit status (关键参数月度存证) of every key emitting unit, per year and month: units with an approved monitoring plan from the plan''s first year to now; units of a covered sector without one (status no_plan) from the sector''s first covered year, not before the first year of any plan.  Required and deposited key parameters, the due date, and status on_time, late (some parameter first deposited after the due date), missing (incomplete after the due date), open (incomplete, not yet due) or no_plan (no approved monitoring plan, 未备案监测计划); corrected when a parameter has more than one version.  An authority sees its jurisdiction, a unit itself, staff and BI every unit.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.participant_id IS 'The key emitting unit.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.province IS 'Its province (GB/T 2260 code).';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.city IS 'Its city (GB/T 2260 code).';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.sector IS 'Its sector.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.year IS 'Reporting year.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.month IS 'Month 1-12.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.due_date IS 'The month''s deposit deadline (mrv_deposit_due with the rule''s deposit_due_days).';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.required IS 'Key parameters the sector deposits each month of the year (mrv_sector_parameter).';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.deposited IS 'Required parameters deposited for the month (any version).';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.late IS 'Some parameter''s first version came after the due date.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.corrected IS 'Some parameter has more than one version.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.status IS 'on_time, late, missing, open or no_plan.';
+
+CREATE VIEW carbonmkt.mrv_deposit_anomaly AS
+WITH unit AS MATERIALIZED (
+    SELECT u.participant_id, u.province, u.city
+      FROM carbonmkt.participant u
+     WHERE (SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id)
+), corrected AS MATERIALIZED (
+    -- parameters with a correction (version > 1, few): their latest version
+    SELECT d.participant_id, d.year, d.month, d.parameter, max(d.version) AS version
+      FROM carbonmkt.mrv_deposit d
+     WHERE d.version > 1
+     GROUP BY d.participant_id, d.year, d.month, d.parameter
+), latest AS MATERIALIZED (
+    -- the value in force of every parameter and month (its latest version)
+    SELECT d.participant_id, u.province, u.city, d.year, d.month, d.parameter, d.value, d.version
+      FROM carbonmkt.mrv_deposit d
+      JOIN unit u ON u.participant_id = d.participant_id
+      LEFT JOIN corrected c
+        ON c.participant_id = d.participant_id AND c.year = d.year AND c.month = d.month AND c.parameter = d.parameter
+     WHERE d.version = coalesce(c.version, 1)
+), total AS MATERIALIZED (
+    -- per unit, year and parameter: the sum and number of months, and the rule's threshold
+    SELECT t.*, (carbonmkt.mrv_rule_for(t.province, t.year)).anomaly_threshold AS threshold
+      FROM (SELECT l.participant_id, l.province, l.year, l.parameter, sum(l.value) AS total, count(*) AS months
+              FROM latest l
+             GROUP BY l.participant_id, l.province, l.year, l.parameter
+            HAVING count(*) > 1) t
+)
+SELECT x.participant_id, x.province, x.city, x.year, x.month, x.parameter, x.version, x.value,
+       round(m.others_mean, 3) AS others_mean,
+       round(abs(x.value - m.others_mean) / m.others_mean, 4) AS deviation,
+       t.threshold AS anomaly_threshold
+  FROM latest x
+  JOIN total t ON t.participant_id = x.participant_id AND t.year = x.year AND t.parameter = x.parameter
+ CROSS JOIN LATERAL (SELECT (t.total - x.value) / (t.months - 1) AS others_mean) m
+ WHERE m.others_mean > 0 AND abs(x.value - m.others_mean) / m.others_mean > t.threshold;
+COMMENT ON VIEW carbonmkt.mrv_deposit_anomaly IS
+  'Anomaly screening of monthly deposits: the latest value of a parameter in a month that deviates from the mean of the same parameter''s other months of the year by more than mrv_rule.anomaly_threshold.  An authority sees its jurisdiction, a unit itself, staff and BI every unit.';
+
+CREATE VIEW carbonmkt.mrv_report_waiting AS
+WITH uy AS MATERIALIZED (
+    SELECT * FROM carbonmkt._mrv_unit_year
+)
+SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year, r.status::text AS status,
+       CASE r.status WHEN 'in_review' THEN r.pending_tier::text
+                     WHEN 'approved' THEN 'confirmation'
+                     WHEN 'appealed' THEN 'appeal decision'
+                     WHEN 'returned' THEN 'unit correction'
+                     WHEN 'submitted' THEN CASE WHEN r.estimated THEN 'estimate' ELSE 'verification' END END AS waiting_for,
+       r.data_version, r.national_reasons, r.state_since AS since,
+       carbonmkt.clock_now() - r.state_since AS waiting, r.due_date
+  FROM carbonmkt.mrv_report r JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+ WHERE r.status <> 'confirmed'
+   AND ((SELECT carbonmkt.mrv_reads_all())
+        OR carbonmkt.mrv_visible(r.participant_id, r.compiled_by, r.verifier_id, r.estimator_id))
+UNION ALL
+-- a year that is over without a report of the unit (未报送): the report can be filed from 1
+-- January of the next year, and is due by the rule's report deadline
+SELECT NULL, uy.participant_id, uy.name, uy.province, uy.city, uy.year, 'not_filed',
+       CASE WHEN uy.has_plan THEN 'report' ELSE 'monitoring plan and report' END,
+       NULL, '{}', f.since, carbonmkt.clock_now() - f.since,
+       make_date(uy.year + 1, rl.report_due_month, rl.report_due_day)
+  FROM uy
+ CROSS JOIN LATERAL (SELECT make_timestamptz(uy.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since) f
+ JOIN (SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).*
+         FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) k) rl
+   ON rl.province = uy.province AND rl.year = uy.year
+ WHERE uy.year < uy.this_year
+   AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year);
+COMMENT ON VIEW carbonmkt.mrv_report_waiting IS
+  'Every annual report not yet confirmed, and every year that is over without a report (status not_filed, 未报送): what it waits for (verification, estimate, a tier''s review, an appeal decision, the unit''s correction, confirmation; the report, or the monitoring plan and the report, of a unit that has filed neither), since when and for how long (by carbonmkt.clock_now()), and the report''s due date.  An authority sees its jurisdiction, a unit (and the service firm of a report) its own, staff and BI everything.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.report_id IS 'The report; NULL for a year without one (not_filed).';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.participant_id IS 'The key emitting unit.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.unit IS 'Its name.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.province IS 'Its province.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.city IS 'Its city.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.year IS 'Reporting year.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.status IS 'The report''s status (mrv_report_status as text), or not_filed.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.waiting_for IS 'What the report waits for.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.data_version IS 'The report''s data version; NULL when not filed.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.national_reasons IS 'Why national review is required (empty when not).';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.since IS 'Since when it waits: its last change of state, or 1 January of the following year (China Standard Time) when not filed.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.waiting IS 'clock_now() - since.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.due_date IS 'The report''s deadline (mrv_rule report_due_month and report_due_day of the following year).';
+
+CREATE VIEW carbonmkt.mrv_data_quality AS
+-- the deposit figures by counting, without the unit-month grid of mrv_deposit_status: a
+-- unit-month is due when complete or past its deadline, missing when past it incomplete
+WITH uy AS MATERIALIZED (
+    SELECT * FROM carbonmkt._mrv_unit_year
+), due AS MATERIALIZED (
+    SELECT k.province, k.year, m.month,
+           carbonmkt.mrv_deposit_due(k.year, m.month, k.due_days) < k.today AS past_due
+      FROM (SELECT p.province, p.year, p.today, (carbonmkt.mrv_rule_for(p.province, p.year)).deposit_due_days AS due_days
+              FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) p) k
+     CROSS JOIN generate_series(1, 12) AS m(month)
+), req AS MATERIALIZED (
+    SELECT y.sector, y.year, count(sp.parameter)::int AS required
+      FROM (SELECT DISTINCT uy.sector, uy.year FROM uy) y
+      LEFT JOIN carbonmkt.mrv_sector_parameter sp
+        ON sp.sector = y.sector AND sp.from_year <= y.year AND (sp.until_year IS NULL OR sp.until_year >= y.year)
+     GROUP BY y.sector, y.year
+), units AS (
+    SELECT uy.province, uy.year, count(*) AS units, count(*) FILTER (WHERE NOT uy.has_plan) AS units_no_plan,
+           count(*) FILTER (WHERE uy.has_plan) * max(pd.months) AS months_past_due
+      FROM uy
+      JOIN (SELECT due.province, due.year, count(*) FILTER (WHERE due.past_due) AS months
+              FROM due GROUP BY due.province, due.year) pd ON pd.province = uy.province AND pd.year = uy.year
+     GROUP BY uy.province, uy.year
+), months AS (
+    SELECT uy.province, uy.year,
+           count(*) FILTER (WHERE dm.deposited >= req.required AND NOT due.past_due) AS complete_not_due,
+           count(*) FILTER (WHERE dm.deposited >= req.required AND due.past_due) AS complete_past_due,
+           count(*) FILTER (WHERE dm.deposited >= req.required AND dm.late) AS months_late,
+           count(*) FILTER (WHERE dm.corrected) AS months_corrected
+      FROM (SELECT d.participant_id, d.year, d.month,
+                   count(*) FILTER (WHERE d.version = 1) AS deposited,
+                   coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false) AS late,
+                   max(d.version) > 1 AS corrected
+              FROM carbonmkt.mrv_deposit d
+             GROUP BY d.participant_id, d.year, d.month) dm
+      JOIN uy ON uy.participant_id = dm.participant_id AND uy.year = dm.year AND uy.has_plan
+      JOIN req ON req.sector = uy.sector AND req.year = uy.year
+      JOIN due ON due.province = uy.province AND due.year = uy.year AND due.month = dm.month
+     GROUP BY uy.province, uy.year
+), d AS (
+    SELECT n.province, n.year, n.units, n.units_no_plan,
+           n.months_past_due + coalesce(m.complete_not_due, 0) AS months_due,
+           n.months_past_due - coalesce(m.complete_past_due, 0) AS months_missing,
+           coalesce(m.months_late, 0) AS months_late, coalesce(m.months_corrected, 0) AS months_corrected
+      FROM units n LEFT JOIN months m ON m.province = n.province AND m.year = n.year
+), nf AS (
+    SELECT uy.province, uy.year, count(*) AS not_filed
+      FROM uy
+     WHERE uy.year < uy.this_year
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year)
+     GROUP BY uy.province, uy.year
+), a AS (
+    SELECT x.province, x.year, count(*) AS anomalies
+      FROM carbonmkt.mrv_deposit_anomaly x GROUP BY x.province, x.year
+), r AS (
+    SELECT u.province, r.year, count(*) AS reports,
+           count(*) FILTER (WHERE r.late) AS reports_late,
+           count(*) FILTER (WHERE r.estimated) AS estimated,
+           count(*) FILTER (WHERE 'deviation' = ANY (r.national_reasons)) AS deviating,
+           count(*) FILTER (WHERE cardinality(r.national_reasons) > 0) AS national_review,
+           count(*) FILTER (WHERE r.status = 'submitted') AS waiting_verification,
+           count(*) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'city') AS waiting_city,
+           max(n.now - r.state_since) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'city') AS longest_city,
+           count(*) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'province') AS waiting_province,
+           max(n.now - r.state_since) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'province') AS longest_province,
+           count(*) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'national') AS waiting_national,
+           max(n.now - r.state_since) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'national') AS longest_national,
+           count(*) FILTER (WHERE r.status = 'appealed') AS appealed,
+           count(*) FILTER (WHERE r.status = 'returned') AS returned,
+           count(*) FILTER (WHERE r.status = 'approved') AS waiting_confirmation,
+           count(*) FILTER (WHERE r.status = 'confirmed') AS confirmed
+      FROM carbonmkt.mrv_report r
+      JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+     CROSS JOIN (SELECT carbonmkt.clock_now() AS now) n
+     WHERE (SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id)
+     GROUP BY u.province, r.year
+)
+SELECT coalesce(d.province, r.province) AS province, g.name_zh AS province_name, coalesce(d.year, r.year) AS year,
+       coalesce(d.units, 0) AS units, coalesce(d.months_due, 0) AS months_due,
+       coalesce(d.months_missing, 0) AS months_missing, coalesce(d.months_late, 0) AS months_late,
+       coalesce(d.months_corrected, 0) AS months_corrected, coalesce(a.anomalies, 0) AS deposit_anomalies,
+       coalesce(r.reports, 0) AS reports, coalesce(r.reports_late, 0) AS reports_late,
+       coalesce(r.estimated, 0) AS reports_estimated, coalesce(r.deviating, 0) AS reports_deviating,
+       coalesce(r.national_review, 0) AS national_review_required,
+       coalesce(r.waiting_verification, 0) AS waiting_verification,
+       coalesce(r.waiting_city, 0) AS waiting_city, r.longest_city,
+       coalesce(r.waiting_province, 0) AS waiting_province, r.longest_province,
+       coalesce(r.waiting_national, 0) AS waiting_national, r.longest_national,
+       coalesce(r.appealed, 0) AS appealed, coalesce(r.returned, 0) AS returned,
+       coalesce(r.waiting_confirmation, 0) AS waiting_confirmation, coalesce(r.confirmed, 0) AS confirmed,
+       coalesce(d.units_no_plan, 0) AS units_no_plan, coalesce(nf.not_filed, 0) AS reports_not_filed
+  FROM d
+  FULL JOIN r ON r.province = d.province AND r.year = d.year
+  LEFT JOIN a ON a.province = coalesce(d.province, r.province) AND a.year = coalesce(d.year, r.year)
+  LEFT JOIN nf ON nf.province = coalesce(d.province, r.province) AND nf.year = coalesce(d.year, r.year)
+  LEFT JOIN carbonmkt.region g ON g.code = coalesce(d.province, r.province);
+COMMENT ON VIEW carbonmkt.mrv_data_quality IS
+  'Data quality per province and year (数据质量): key emitting units expected to report (with and without an approved monitoring plan), months due, missing, late and corrected monthly deposits (mrv_deposit_status), deposit anomalies, reports (late, estimated, deviating from their deposits, needing national review), how many reports wait at each stage with the longest wait per tier, units without a monitoring plan (未备案) and years over without a report (未报送).  An authority sees its jurisdiction, staff and BI every province.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.province IS 'Province (GB/T 2260 code).';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.province_name IS 'Its Chinese name.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.year IS 'Reporting year.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.units IS 'Key emitting units expected to report for the year, with or without an approved monitoring plan.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.months_due IS 'Unit-months complete or past their deposit deadline (units with a plan).';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.months_missing IS 'Unit-months incomplete after the deadline.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.months_late IS 'Unit-months with a parameter first deposited late.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.months_corrected IS 'Unit-months with a corrected parameter.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.deposit_anomalies IS 'Rows of mrv_deposit_anomaly.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports IS 'Annual reports filed.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports_late IS 'Of which filed after the deadline.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports_estimated IS 'Of which estimated by an appointed verifier (Art. 40).';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports_deviating IS 'Of which deviating from the sum of their monthly deposits.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.national_review_required IS 'Of which needing national review.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.waiting_verification IS 'Reports waiting for verification or estimate.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.waiting_city IS 'Reports in review at city tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.longest_city IS 'Longest wait at city tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.waiting_province IS 'Reports in review at province tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.longest_province IS 'Longest wait at province tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.waiting_national IS 'Reports in review at national tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.longest_national IS 'Longest wait at national tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.appealed IS 'Reports under appeal.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.returned IS 'Reports returned to the unit for correction.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.waiting_confirmation IS 'Reports approved, waiting for confirmation.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.confirmed IS 'Reports confirmed.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.units_no_plan IS 'Units without an approved monitoring plan (no plan, 未备案监测计划).';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports_not_filed IS 'Units without a report for a year that is over (not filed, 未报送).';
+
+GRANT SELECT ON carbonmkt.mrv_deposit_status, carbonmkt.mrv_deposit_anomaly, carbonmkt.mrv_report_waiting
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_participant, carbonmkt_bi;
+GRANT SELECT ON carbonmkt.mrv_data_quality TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+
+-- BI views added (src/reporting.sql)
+-------------------------------------------------------------------------------
+-- Positions, trading, concentration, CCER supply, cancellations, penalties, the monthly
+-- market summary, data quality and the as-of time (issue 18).  Views that show a
+-- participant's rows filter them by caller_scope() (the compliance room's scope: registry and
+-- BI every participant, an authority its province or city, a participant's login itself),
+-- evaluated once per query; the aggregates are granted to staff, authorities and BI only.
+-- CNY is never a "vintage 0": cash has its own view.
+-------------------------------------------------------------------------------
+
+CREATE VIEW carbonmkt.bi_positions AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT p.participant_id, p.name AS participant_name, p.kind::text AS participant_kind, p.province,
+       r.name_zh AS province_name, p.sector, sec.name_zh AS sector_name, a.kind::text AS account_kind,
+       h.instrument::text AS instrument, h.vintage, nullif(h.project, '') AS project,
+       sum(h.balance)::bigint AS balance_t, sum(h.held)::bigint AS held_t,
+       sum(h.balance - h.held)::bigint AS available_t, count(*)::int AS accounts
+  FROM carbonmkt.holding h
+  JOIN carbonmkt.account a ON a.account_id = h.account_id
+  JOIN carbonmkt.participant p ON p.participant_id = a.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ CROSS JOIN s
+ WHERE h.instrument <> 'CNY' AND (h.balance <> 0 OR h.held <> 0)
+   AND (s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city)
+ GROUP BY p.participant_id, p.name, p.kind, p.province, r.name_zh, p.sector, sec.name_zh, a.kind,
+          h.instrument, h.vintage, h.project;
+COMMENT ON VIEW carbonmkt.bi_positions IS
+  'BI: positions (持仓) per participant, account kind and asset: CEA per vintage, CCER per project and vintage, in tonnes, with the participant''s name, province and sector.  Only non-zero positions; CNY is in bi_cash_positions.  A participant''s login sees its own rows, an authority its jurisdiction, registry and BI every participant.';
+COMMENT ON COLUMN carbonmkt.bi_positions.participant_id IS 'The account holder.';
+COMMENT ON COLUMN carbonmkt.bi_positions.participant_name IS 'Its name.';
+COMMENT ON COLUMN carbonmkt.bi_positions.participant_kind IS 'key_emitter (重点排放单位), institution, individual, exchange, ... (participant_kind).';
+COMMENT ON COLUMN carbonmkt.bi_positions.province IS 'Its province (GB/T 2260 code), NULL if none.';
+COMMENT ON COLUMN carbonmkt.bi_positions.province_name IS 'The province''s Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_positions.sector IS 'Its sector (key emitting units), NULL otherwise.';
+COMMENT ON COLUMN carbonmkt.bi_positions.sector_name IS 'The sector''s Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_positions.account_kind IS 'holding (持有账户), clearing (the exchange''s 结算账户) or allocation (省级配额账户).';
+COMMENT ON COLUMN carbonmkt.bi_positions.instrument IS 'CEA or CCER.';
+COMMENT ON COLUMN carbonmkt.bi_positions.vintage IS 'Vintage (年度).';
+COMMENT ON COLUMN carbonmkt.bi_positions.project IS 'CCER project, NULL for CEA.';
+COMMENT ON COLUMN carbonmkt.bi_positions.balance_t IS 'Balance, t (tCO2e).';
+COMMENT ON COLUMN carbonmkt.bi_positions.held_t IS 'Of which frozen (冻结: open orders, pledges, judicial holds), t.';
+COMMENT ON COLUMN carbonmkt.bi_positions.available_t IS 'balance_t - held_t, t.';
+COMMENT ON COLUMN carbonmkt.bi_positions.accounts IS 'Accounts of this kind summed.';
+
+CREATE VIEW carbonmkt.bi_cash_positions AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT p.participant_id, p.name AS participant_name, p.kind::text AS participant_kind, p.province,
+       r.name_zh AS province_name, p.sector, sec.name_zh AS sector_name, a.kind::text AS account_kind,
+       sum(h.balance)::bigint AS balance_fen, sum(h.held)::bigint AS held_fen,
+       round(sum(h.balance) / 100.0, 2) AS balance_cny, round(sum(h.held) / 100.0, 2) AS held_cny,
+       round(sum(h.balance - h.held) / 100.0, 2) AS available_cny, count(*)::int AS accounts
+  FROM carbonmkt.holding h
+  JOIN carbonmkt.account a ON a.account_id = h.account_id
+  JOIN carbonmkt.participant p ON p.participant_id = a.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ CROSS JOIN s
+ WHERE h.instrument = 'CNY'
+   AND (s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city)
+ GROUP BY p.participant_id, p.name, p.kind, p.province, r.name_zh, p.sector, sec.name_zh, a.kind;
+COMMENT ON VIEW carbonmkt.bi_cash_positions IS
+  'BI: cash (资金, CNY) per participant and account kind (cash accounts; the exchange''s clearing account), in fen and CNY, with what is frozen for open buy orders and fees.  A participant''s login sees its own rows, an authority its jurisdiction, registry and BI every participant.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.participant_id IS 'The account holder.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.participant_name IS 'Its name.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.participant_kind IS 'participant_kind of the holder.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.province IS 'Its province, NULL if none.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.province_name IS 'The province''s Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.sector IS 'Its sector, NULL if none.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.sector_name IS 'The sector''s Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.account_kind IS 'cash (资金账户) or clearing (结算账户).';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.balance_fen IS 'Balance in fen (1/100 CNY).';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.held_fen IS 'Frozen, fen.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.balance_cny IS 'Balance, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.held_cny IS 'Frozen, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.available_cny IS 'balance - held, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_cash_positions.accounts IS 'Accounts of this kind summed.';
+
+CREATE VIEW carbonmkt.bi_positions_by_province AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT p.province, r.name AS province_name_en, r.name_zh AS province_name,
+       h.instrument::text AS instrument, h.vintage, count(DISTINCT p.participant_id) AS holders,
+       sum(h.balance)::bigint AS balance_t, sum(h.held)::bigint AS held_t, sum(h.balance - h.held)::bigint AS available_t
+  FROM carbonmkt.holding h
+  JOIN carbonmkt.account a ON a.account_id = h.account_id
+  JOIN carbonmkt.participant p ON p.participant_id = a.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province
+ CROSS JOIN s
+ WHERE a.kind = 'holding' AND h.instrument <> 'CNY' AND h.balance > 0
+   AND (s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city)
+ GROUP BY p.province, r.name, r.name_zh, h.instrument, h.vintage;
+COMMENT ON VIEW carbonmkt.bi_positions_by_province IS
+  'BI: CEA and CCER held in participants'' holding accounts per province of the holder (省), instrument and vintage (CCER: all projects of the vintage): holders and tonnes.  province NULL: holders without a province.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_province.province IS 'The holders'' province (GB/T 2260), NULL for holders without one.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_province.province_name_en IS 'Its English name.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_province.province_name IS 'Its Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_province.instrument IS 'CEA or CCER.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_province.vintage IS 'Vintage.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_province.holders IS 'Participants with a positive balance.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_province.balance_t IS 'Balance, t.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_province.held_t IS 'Of which frozen, t.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_province.available_t IS 'balance_t - held_t, t.';
+
+CREATE VIEW carbonmkt.bi_positions_by_sector AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT p.sector, sec.name AS sector_name_en, coalesce(sec.name_zh, '非重点排放单位') AS sector_name,
+       h.instrument::text AS instrument, h.vintage, count(DISTINCT p.participant_id) AS holders,
+       sum(h.balance)::bigint AS balance_t, sum(h.held)::bigint AS held_t, sum(h.balance - h.held)::bigint AS available_t
+  FROM carbonmkt.holding h
+  JOIN carbonmkt.account a ON a.account_id = h.account_id
+  JOIN carbonmkt.participant p ON p.participant_id = a.participant_id
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ CROSS JOIN s
+ WHERE a.kind = 'holding' AND h.instrument <> 'CNY' AND h.balance > 0
+   AND (s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city)
+ GROUP BY p.sector, sec.name, sec.name_zh, h.instrument, h.vintage;
+COMMENT ON VIEW carbonmkt.bi_positions_by_sector IS
+  'BI: CEA and CCER held in participants'' holding accounts per sector of the holder (行业), instrument and vintage: holders and tonnes.  sector NULL: holders that are not key emitting units (institutions, individuals; 非重点排放单位).';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_sector.sector IS 'The holders'' sector, NULL for participants without one.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_sector.sector_name_en IS 'Its English name.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_sector.sector_name IS 'Its Chinese name (非重点排放单位 when none).';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_sector.instrument IS 'CEA or CCER.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_sector.vintage IS 'Vintage.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_sector.holders IS 'Participants with a positive balance.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_sector.balance_t IS 'Balance, t.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_sector.held_t IS 'Of which frozen, t.';
+COMMENT ON COLUMN carbonmkt.bi_positions_by_sector.available_t IS 'balance_t - held_t, t.';
+
+CREATE VIEW carbonmkt.bi_holder_concentration AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c),
+pos AS (
+    SELECT h.instrument::text AS instrument, h.vintage, a.participant_id, sum(h.balance)::bigint AS balance_t
+      FROM carbonmkt.holding h
+      JOIN carbonmkt.account a ON a.account_id = h.account_id
+      JOIN carbonmkt.participant p ON p.participant_id = a.participant_id
+     CROSS JOIN s
+     WHERE a.kind = 'holding' AND h.instrument <> 'CNY' AND h.balance > 0
+       AND (s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city)
+     GROUP BY h.instrument, h.vintage, a.participant_id
+), ranked AS (
+    SELECT pos.*, row_number() OVER (PARTITION BY pos.instrument, pos.vintage ORDER BY pos.balance_t DESC, pos.participant_id) AS rank,
+           sum(pos.balance_t) OVER (PARTITION BY pos.instrument, pos.vintage) AS total_t
+      FROM pos
+)
+SELECT x.instrument, x.vintage, count(*) AS holders, sum(x.balance_t)::bigint AS held_t, max(x.balance_t) AS largest_t,
+       round(sum(x.balance_t) FILTER (WHERE x.rank = 1) / max(x.total_t), 4) AS top1_share,
+       round(sum(x.balance_t) FILTER (WHERE x.rank <= 5) / max(x.total_t), 4) AS top5_share,
+       round(sum(x.balance_t) FILTER (WHERE x.rank <= 10) / max(x.total_t), 4) AS top10_share,
+       round(sum((10000.0 * x.balance_t / x.total_t) ^ 2) / 10000, 1) AS hhi
+  FROM ranked x
+ GROUP BY x.instrument, x.vintage;
+COMMENT ON VIEW carbonmkt.bi_holder_concentration IS
+  'BI: large-holder concentration (持仓集中度) per instrument and vintage over the participants'' holding accounts: holders, tonnes held, the largest holding, the shares of the largest 1, 5 and 10 holders, and the Herfindahl-Hirschman index (0-10,000).  Aggregates only, no names.';
+COMMENT ON COLUMN carbonmkt.bi_holder_concentration.instrument IS 'CEA or CCER.';
+COMMENT ON COLUMN carbonmkt.bi_holder_concentration.vintage IS 'Vintage (CCER: all projects of the vintage).';
+COMMENT ON COLUMN carbonmkt.bi_holder_concentration.holders IS 'Participants with a positive balance.';
+COMMENT ON COLUMN carbonmkt.bi_holder_concentration.held_t IS 'Tonnes in holding accounts.';
+COMMENT ON COLUMN carbonmkt.bi_holder_concentration.largest_t IS 'The largest single holding, t.';
+COMMENT ON COLUMN carbonmkt.bi_holder_concentration.top1_share IS 'Share of the largest holder (0-1, 4 decimals).';
+COMMENT ON COLUMN carbonmkt.bi_holder_concentration.top5_share IS 'Share of the 5 largest holders.';
+COMMENT ON COLUMN carbonmkt.bi_holder_concentration.top10_share IS 'Share of the 10 largest holders.';
+COMMENT ON COLUMN carbonmkt.bi_holder_concentration.hhi IS 'Herfindahl-Hirschman index: sum of the squared percentage shares (10,000 = one holder).';
+
+-- one leg per side of every trade
+CREATE VIEW carbonmkt._trade_legs AS
+SELECT t.trade_id, t.buyer_id AS participant_id, 'buy'::text AS side, t.business_date, t.product_id, t.mode,
+       t.quantity, t.price_fen * t.quantity AS notional_fen, t.buyer_fee_fen AS fee_fen
+  FROM carbonmkt.trade t
+UNION ALL
+SELECT t.trade_id, t.seller_id, 'sell', t.business_date, t.product_id, t.mode,
+       t.quantity, t.price_fen * t.quantity, t.seller_fee_fen
+  FROM carbonmkt.trade t;
+COMMENT ON VIEW carbonmkt._trade_legs IS
+  'Internal: every trade twice, once per side (buy: the buyer, sell: the seller), with its quantity, value and that side''s fee in fen.';
+
+CREATE VIEW carbonmkt.bi_trading_activity AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT l.participant_id, p.name AS participant_name, p.kind::text AS participant_kind, p.province,
+       r.name_zh AS province_name, p.sector, sec.name_zh AS sector_name,
+       date_trunc('month', l.business_date)::date AS month, pr.instrument::text AS instrument,
+       count(*) AS trades,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
+       (coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0) - coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0))::bigint AS net_t,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
+       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'listed'), 0)::bigint AS listed_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'block'), 0)::bigint AS block_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode NOT IN ('listed', 'block')), 0)::bigint AS auction_t,
+       min(l.business_date) AS first_trade_date, max(l.business_date) AS last_trade_date
+  FROM carbonmkt._trade_legs l
+  JOIN carbonmkt.product pr ON pr.product_id = l.product_id
+  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ CROSS JOIN s
+ WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city
+ GROUP BY l.participant_id, p.name, p.kind, p.province, r.name_zh, p.sector, sec.name_zh,
+          date_trunc('month', l.business_date), pr.instrument;
+COMMENT ON VIEW carbonmkt.bi_trading_activity IS
+  'BI: trading activity (交易情况) per participant, month and instrument, from the trade tape: trades (fills, 成交), tonnes bought, sold and net, their value and the fees paid in CNY, tonnes per trading mode (listed 挂牌协议, block 大宗协议, one-way bidding 单向竞价), first and last trading day.  A participant''s login sees its own rows, an authority its jurisdiction, registry and BI every participant.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.participant_id IS 'The trading participant.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.participant_name IS 'Its name.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.participant_kind IS 'participant_kind.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.province IS 'Its province, NULL if none.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.province_name IS 'The province''s Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.sector IS 'Its sector, NULL if none.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.sector_name IS 'The sector''s Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.month IS 'First day of the month of the business dates.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.instrument IS 'CEA or CCER.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.trades IS 'Fills the participant took part in.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.bought_t IS 'Tonnes bought.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.sold_t IS 'Tonnes sold.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.net_t IS 'bought_t - sold_t.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.bought_cny IS 'Value bought (price x quantity), CNY.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.sold_cny IS 'Value sold, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.fees_cny IS 'Fees (手续费) paid, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.listed_t IS 'Tonnes traded by listed agreement (挂牌协议).';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.block_t IS 'Tonnes traded by block agreement (大宗协议).';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.auction_t IS 'Tonnes traded by one-way bidding (单向竞价).';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.first_trade_date IS 'First business day with a trade in the month.';
+COMMENT ON COLUMN carbonmkt.bi_trading_activity.last_trade_date IS 'Last business day with a trade in the month.';
+
+CREATE VIEW carbonmkt.bi_trading_by_sector AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT date_trunc('month', l.business_date)::date AS month, p.sector, sec.name AS sector_name_en,
+       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, pr.instrument::text AS instrument,
+       count(DISTINCT l.participant_id) AS participants, count(*) AS trades,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
+       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny
+  FROM carbonmkt._trade_legs l
+  JOIN carbonmkt.product pr ON pr.product_id = l.product_id
+  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ CROSS JOIN s
+ WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city
+ GROUP BY date_trunc('month', l.business_date), p.sector, sec.name, sec.name_zh, pr.instrument;
+COMMENT ON VIEW carbonmkt.bi_trading_by_sector IS
+  'BI: trading activity per month, sector of the participant (NULL: not a key emitting unit, 非重点排放单位) and instrument: participants, trades (a trade between two participants of one sector counts once per side), tonnes bought and sold, their value and fees in CNY.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.month IS 'First day of the month.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.sector IS 'Sector code, NULL for participants without one.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.sector_name_en IS 'Its English name.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.sector_name IS 'Its Chinese name (非重点排放单位 when none).';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.instrument IS 'CEA or CCER.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.participants IS 'Participants of the sector that traded.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.trades IS 'Trade sides (fills) of the sector''s participants.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.bought_t IS 'Tonnes bought.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.sold_t IS 'Tonnes sold.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.bought_cny IS 'Value bought, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.sold_cny IS 'Value sold, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.fees_cny IS 'Fees paid, CNY.';
+
+CREATE VIEW carbonmkt.bi_ccer_supply AS
+WITH stock AS (                 -- every CCER in existence is in some account (verify_ledger: conservation)
+    SELECT h.project,
+           sum(h.balance)::bigint AS issued_t,
+           coalesce(sum(h.balance) FILTER (WHERE a.kind = 'national_reserve'), 0)::bigint AS reserve_t,
+           coalesce(sum(h.balance) FILTER (WHERE a.kind IN ('holding', 'clearing')), 0)::bigint AS held_t,
+           coalesce(sum(h.balance) FILTER (WHERE a.kind = 'cancellation'), 0)::bigint AS retired_t,
+           count(DISTINCT a.participant_id) FILTER (WHERE a.kind = 'holding' AND h.balance > 0) AS holders
+      FROM carbonmkt.holding h JOIN carbonmkt.account a ON a.account_id = h.account_id
+     WHERE h.instrument = 'CCER'
+     GROUP BY h.project),
+surrendered AS (
+    SELECT d.project, sum(d.tonnes)::bigint AS surrendered_t
+      FROM carbonmkt.surrender_detail d WHERE d.instrument = 'CCER' GROUP BY d.project)
+SELECT st.project, cp.name AS project_name, cp.project_type, t.name_zh AS project_type_name,
+       cp.province, r.name_zh AS province_name,
+       st.issued_t, st.reserve_t, st.held_t, st.holders, coalesce(su.surrendered_t, 0) AS surrendered_t,
+       st.retired_t - coalesce(su.surrendered_t, 0) AS cancelled_t
+  FROM stock st
+  LEFT JOIN surrendered su ON su.project = st.project
+  LEFT JOIN carbonmkt.ccer_project cp ON cp.project = st.project
+  LEFT JOIN carbonmkt.ccer_project_type t ON t.code = cp.project_type
+  LEFT JOIN carbonmkt.region r ON r.code = cp.province;
+COMMENT ON VIEW carbonmkt.bi_ccer_supply IS
+  'BI: CCER supply per project (核证自愿减排量供给): issued_t (签发; = everything held in any account, by the ledger''s conservation invariant), reserve_t (still in the national reserve), held_t (in holding and clearing accounts) and holders, surrendered_t (清缴抵销, from surrender_detail), cancelled_t (voluntarily, 注销: the rest of the cancellation account).  issued = reserve + held + surrendered + cancelled.  Project name, type and province from ccer_project (NULL for a project not registered there).';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.project IS 'CCER project id.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.project_name IS 'Its name (ccer_project).';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.project_type IS 'Project type code (项目类型).';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.project_type_name IS 'The type''s Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.province IS 'The project''s province.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.province_name IS 'Its Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.issued_t IS 'Issued (签发), t.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.reserve_t IS 'Still in the national reserve, t.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.held_t IS 'In holding and clearing accounts, t.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.holders IS 'Participants holding some of it.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.surrendered_t IS 'Surrendered for compliance (清缴抵销), t.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_supply.cancelled_t IS 'Voluntarily cancelled (自愿注销), t.';
+
+CREATE VIEW carbonmkt.bi_voluntary_cancellations AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT j.entry_id, j.posting_id, j.business_date, j.recorded_at, p.participant_id, p.name AS participant_name,
+       p.kind::text AS participant_kind, p.province, r.name_zh AS province_name, p.sector,
+       j.instrument::text AS instrument, j.vintage, nullif(j.project, '') AS project, cp.project_type,
+       (-j.amount)::bigint AS tonnes, j.memo
+  FROM carbonmkt.journal j
+  JOIN carbonmkt.account a ON a.account_id = j.account_id
+  JOIN carbonmkt.participant p ON p.participant_id = a.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province
+  LEFT JOIN carbonmkt.ccer_project cp ON cp.project = nullif(j.project, '')
+ CROSS JOIN s
+ WHERE j.kind = 'cancel'
+   AND (s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city);
+COMMENT ON VIEW carbonmkt.bi_voluntary_cancellations IS
+  'BI: every voluntary cancellation (自愿注销, cancel_cea / cancel_ccer: e.g. for carbon neutrality), one row per cancellation from the journal: when, who, what (CEA vintage, CCER project and vintage) and how many tonnes, with the memo.  Surrenders for compliance are not here (bi_compliance_status, bi_ccer_use).  A participant''s login sees its own rows, an authority its jurisdiction, registry and BI every participant.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.entry_id IS 'The journal entry (the account''s debit).';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.posting_id IS 'Its posting.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.business_date IS 'Business day of the cancellation.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.recorded_at IS 'When it was recorded.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.participant_id IS 'The participant that cancelled.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.participant_name IS 'Its name.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.participant_kind IS 'participant_kind.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.province IS 'Its province, NULL if none.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.province_name IS 'The province''s Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.sector IS 'Its sector, NULL if none.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.instrument IS 'CEA or CCER.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.vintage IS 'Vintage.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.project IS 'CCER project, NULL for CEA.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.project_type IS 'CCER project type, NULL for CEA or an unregistered project.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.tonnes IS 'Tonnes cancelled.';
+COMMENT ON COLUMN carbonmkt.bi_voluntary_cancellations.memo IS 'The memo given with the cancellation.';
+
+CREATE VIEW carbonmkt.bi_penalties AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT x.period, p.province, r.name_zh AS province_name, count(*) AS sanctions,
+       sum(x.shortfall_t)::bigint AS shortfall_t, sum(x.corrected_t)::bigint AS corrected_t,
+       sum(x.fine_fen)::bigint AS fine_fen, round(sum(x.fine_fen) / 100.0, 2) AS fine_cny,
+       sum(x.cut_t)::bigint AS cut_t,
+       count(*) FILTER (WHERE x.revised_at IS NOT NULL) AS revised,
+       count(*) FILTER (WHERE x.corrected_at IS NOT NULL) AS fully_corrected
+  FROM carbonmkt.sanction x
+  JOIN carbonmkt.participant p ON p.participant_id = x.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province
+ CROSS JOIN s
+ WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city
+ GROUP BY x.period, p.province, r.name_zh;
+COMMENT ON VIEW carbonmkt.bi_penalties IS
+  'BI: penalty and fine totals (处罚) per compliance period and province, from the sanctions close_period() imposed for surrender shortfalls: sanctions, tonnes short, tonnes surrendered late (改正), fines in fen and CNY (罚款), allocation cuts in tonnes (核减), fines revised, sanctions fully corrected.  Sum over provinces for the national totals.';
+COMMENT ON COLUMN carbonmkt.bi_penalties.period IS 'Compliance period.';
+COMMENT ON COLUMN carbonmkt.bi_penalties.province IS 'Province of the sanctioned units.';
+COMMENT ON COLUMN carbonmkt.bi_penalties.province_name IS 'Its Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_penalties.sanctions IS 'Units sanctioned.';
+COMMENT ON COLUMN carbonmkt.bi_penalties.shortfall_t IS 'Tonnes not surrendered by the deadline.';
+COMMENT ON COLUMN carbonmkt.bi_penalties.corrected_t IS 'Of which surrendered late (改正).';
+COMMENT ON COLUMN carbonmkt.bi_penalties.fine_fen IS 'Fines, fen.';
+COMMENT ON COLUMN carbonmkt.bi_penalties.fine_cny IS 'Fines, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_penalties.cut_t IS 'Cuts of the next year''s allocation (核减), t.';
+COMMENT ON COLUMN carbonmkt.bi_penalties.revised IS 'Fines revised by revise_fine().';
+COMMENT ON COLUMN carbonmkt.bi_penalties.fully_corrected IS 'Sanctions whose whole shortfall was made up.';
+
+CREATE VIEW carbonmkt.bi_market_monthly AS
+SELECT date_trunc('month', d.trade_date)::date AS month, d.product, d.instrument::text AS instrument, d.vintage, d.project,
+       count(*) AS days, count(*) FILTER (WHERE d.trades > 0) AS trading_days,
+       (array_agg(d.previous_close_cny ORDER BY d.trade_date))[1] AS previous_close_cny,
+       (array_agg(d.open_cny ORDER BY d.trade_date) FILTER (WHERE d.open_cny IS NOT NULL))[1] AS open_cny,
+       max(d.high_cny) AS high_cny, min(d.low_cny) AS low_cny,
+       (array_agg(d.close_cny ORDER BY d.trade_date DESC))[1] AS close_cny,
+       sum(d.listed_volume_t)::bigint AS listed_volume_t, sum(d.block_volume_t)::bigint AS block_volume_t,
+       sum(d.auction_volume_t)::bigint AS auction_volume_t, sum(d.volume_t)::bigint AS volume_t,
+       sum(d.turnover_cny) AS turnover_cny, sum(d.trades)::bigint AS trades,
+       round(sum(d.turnover_cny) / nullif(sum(d.volume_t), 0), 2) AS average_price_cny
+  FROM carbonmkt.bi_market_daily d
+ GROUP BY date_trunc('month', d.trade_date), d.product, d.instrument, d.vintage, d.project;
+COMMENT ON VIEW carbonmkt.bi_market_monthly IS
+  'BI: monthly market summary (月度行情) per product, from bi_market_daily: days with market activity and with trades, the previous close before the month, the first listed-agreement price (open), high, low, the last close of the month, volume per trading mode and in total, turnover, trades, average price.  Prices and money in CNY, volumes in tonnes.  Public, like the market''s own statistics.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.month IS 'First day of the month.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.product IS 'Product code, e.g. CEA2024.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.instrument IS 'CEA or CCER.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.vintage IS 'Vintage of the product.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.project IS 'CCER project, NULL for CEA.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.days IS 'Days of the month with market activity (bi_market_daily rows).';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.trading_days IS 'Of which days with trades.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.previous_close_cny IS 'Close before the month''s first day (前收盘价), CNY per t.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.open_cny IS 'First listed-agreement price of the month, CNY per t; NULL without listed trades.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.high_cny IS 'Highest listed-agreement price, CNY per t.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.low_cny IS 'Lowest listed-agreement price, CNY per t.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.close_cny IS 'Close of the month''s last day (收盘价), CNY per t.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.listed_volume_t IS 'Listed agreement (挂牌协议) volume, t.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.block_volume_t IS 'Block agreement (大宗协议) volume, t.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.auction_volume_t IS 'One-way bidding (单向竞价) volume, t.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.volume_t IS 'Volume of every mode, t.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.turnover_cny IS 'Turnover of every mode, CNY.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.trades IS 'Trades of every mode.';
+COMMENT ON COLUMN carbonmkt.bi_market_monthly.average_price_cny IS 'turnover / volume, CNY per t; NULL without trades.';
+
+CREATE VIEW carbonmkt.bi_data_quality AS
+SELECT q.province, q.province_name, q.year, q.units, q.units_no_plan, q.months_due, q.months_missing, q.months_late,
+       q.months_corrected, q.deposit_anomalies, q.reports, q.reports_not_filed, q.reports_late, q.reports_estimated,
+       q.national_review_required, q.confirmed
+  FROM carbonmkt.mrv_data_quality q;
+COMMENT ON VIEW carbonmkt.bi_data_quality IS
+  'BI: MRV data quality per province and year (数据质量), the figures of mrv_data_quality a dashboard shows: units expected to report, of which without an approved monitoring plan (no plan, 未备案), monthly deposits due, missing, late and corrected, anomalies, reports filed, years over without a report (not filed, 未报送), late and estimated reports, reports needing national review, confirmed.  An authority sees its jurisdiction, staff and BI every province.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.province IS 'Province (GB/T 2260).';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.province_name IS 'Its Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.year IS 'Reporting year.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.units IS 'Key emitting units expected to report.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.units_no_plan IS 'Of which without an approved monitoring plan (未备案监测计划).';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.months_due IS 'Unit-months of deposits complete or past their deadline.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.months_missing IS 'Unit-months incomplete after the deadline.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.months_late IS 'Unit-months first deposited late.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.months_corrected IS 'Unit-months with a correction.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.deposit_anomalies IS 'Anomalous monthly values (mrv_deposit_anomaly).';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.reports IS 'Annual reports filed.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.reports_not_filed IS 'Units without a report for a year that is over (未报送).';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.reports_late IS 'Reports filed after the deadline.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.reports_estimated IS 'Reports estimated by an appointed verifier (Art. 40).';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.national_review_required IS 'Reports needing national review.';
+COMMENT ON COLUMN carbonmkt.bi_data_quality.confirmed IS 'Reports confirmed.';
+
+CREATE VIEW carbonmkt.bi_as_of AS
+SELECT coalesce(CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_xact_replay_timestamp() END,
+                carbonmkt.clock_now()) AS as_of,
+       pg_catalog.pg_is_in_recovery() AS replica, carbonmkt.clock_now() AS market_clock,
+       carbonmkt.business_date() AS business_date, pg_catalog.current_database() AS database;
+COMMENT ON VIEW carbonmkt.bi_as_of IS
+  'BI: how current the data read is: as_of is the commit time of the last transaction replayed on a hot-standby replica (pg_last_xact_replay_timestamp), else the time of the query on the primary by the extension''s clock (clock_now(): the real time, or the replayed time a superuser set in carbonmkt.clock); replica says which; the market''s clock and business date; the database.';
+COMMENT ON COLUMN carbonmkt.bi_as_of.as_of IS 'Data as of: the last replayed commit on a replica, clock_now() on the primary.';
+COMMENT ON COLUMN carbonmkt.bi_as_of.replica IS 'Whether the session reads a hot-standby replica (pg_is_in_recovery).';
+COMMENT ON COLUMN carbonmkt.bi_as_of.market_clock IS 'The extension''s clock (clock_now()).';
+COMMENT ON COLUMN carbonmkt.bi_as_of.business_date IS 'The market''s business date (China Standard Time).';
+COMMENT ON COLUMN carbonmkt.bi_as_of.database IS 'The database read.';
+
+-- positions, trading, cancellations: rows filtered by caller_scope(); aggregates: staff, authorities and BI
+GRANT SELECT ON carbonmkt.bi_positions, carbonmkt.bi_cash_positions, carbonmkt.bi_trading_activity,
+                carbonmkt.bi_voluntary_cancellations
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_participant, carbonmkt_bi;
+GRANT SELECT ON carbonmkt.bi_positions_by_province, carbonmkt.bi_positions_by_sector, carbonmkt.bi_holder_concentration,
+                carbonmkt.bi_trading_by_sector, carbonmkt.bi_ccer_supply, carbonmkt.bi_penalties,
+                carbonmkt.bi_data_quality
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+GRANT SELECT ON carbonmkt.bi_market_monthly, carbonmkt.bi_as_of TO PUBLIC;
 
 
 -- == End of 0.1.0 -> 0.2.0 ====================================================================

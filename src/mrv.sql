@@ -1433,88 +1433,174 @@ COMMENT ON FUNCTION carbonmkt.mrv_visible(bigint, bigint[]) IS
 
 -- Views for authorities -----------------------------------------------------------------
 
-CREATE VIEW carbonmkt.mrv_deposit_status WITH (security_invoker = true) AS
-WITH plan_year AS (
+-- The units MRV expects data from, and the years: every key emitting unit with an approved
+-- monitoring plan, from the plan's first year; and every key emitting unit of a covered sector
+-- without one ("no plan"), from its sector's first covered year (sector.covered_from) but not
+-- before the first year any monitoring plan covers; up to the current business year.  Rows
+-- limited to the units the login may read (mrv_visible), evaluated once for staff and BI.
+CREATE VIEW carbonmkt._mrv_unit_year AS
+WITH plan AS (
     SELECT x.participant_id, min(x.from_year) AS first_year
       FROM carbonmkt.mrv_plan x
      WHERE x.decided_at IS NOT NULL AND x.status <> 'rejected'
      GROUP BY x.participant_id
-), unit_year AS (
-    SELECT u.participant_id, u.province, u.city, u.sector, y.year
-      FROM plan_year p JOIN carbonmkt.participant u USING (participant_id)
-     CROSS JOIN LATERAL generate_series(p.first_year, extract(year FROM carbonmkt.business_date())::int) AS y(year)
-), rule AS (
-    SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).deposit_due_days AS due_days
-      FROM (SELECT DISTINCT uy.province, uy.year FROM unit_year uy) k
-), req AS (
-    SELECT uy.participant_id, uy.year, sp.parameter
-      FROM unit_year uy
-      JOIN carbonmkt.mrv_sector_parameter sp
-        ON sp.sector = uy.sector AND sp.from_year <= uy.year AND (sp.until_year IS NULL OR sp.until_year >= uy.year)
-), dep AS (
-    SELECT d.participant_id, d.year, d.month, d.parameter,
-           bool_or(d.late AND d.version = 1) AS late, max(d.version) AS versions
-      FROM carbonmkt.mrv_deposit d
-     GROUP BY d.participant_id, d.year, d.month, d.parameter
+), span AS MATERIALIZED (
+    SELECT (SELECT min(x.from_year) FROM carbonmkt.mrv_plan x) AS mrv_first_year,
+           carbonmkt.business_date() AS today,
+           extract(year FROM carbonmkt.business_date())::int AS this_year
 )
-SELECT uy.participant_id, uy.province, uy.city, uy.sector, uy.year, m.month, due.due_date,
-       count(q.parameter)::int AS required,
-       count(d.parameter)::int AS deposited,
-       coalesce(bool_or(d.late), false) AS late,
-       coalesce(max(d.versions), 0) > 1 AS corrected,
-       CASE WHEN count(d.parameter) = count(q.parameter)
-            THEN CASE WHEN coalesce(bool_or(d.late), false) THEN 'late' ELSE 'on_time' END
-            WHEN due.due_date >= carbonmkt.business_date() THEN 'open'
-            ELSE 'missing' END AS status
-  FROM unit_year uy
-  JOIN rule r ON r.province = uy.province AND r.year = uy.year
- CROSS JOIN generate_series(1, 12) AS m(month)
- CROSS JOIN LATERAL (SELECT carbonmkt.mrv_deposit_due(uy.year, m.month, r.due_days) AS due_date) due
-  LEFT JOIN req q ON q.participant_id = uy.participant_id AND q.year = uy.year
-  LEFT JOIN dep d ON d.participant_id = q.participant_id AND d.year = q.year AND d.month = m.month
-                 AND d.parameter = q.parameter
- GROUP BY uy.participant_id, uy.province, uy.city, uy.sector, uy.year, m.month, due.due_date;
-COMMENT ON VIEW carbonmkt.mrv_deposit_status IS
-  'Monthly deposit status (关键参数月度存证) of every unit with an approved monitoring plan, per year from the plan''s first year to now and month: required and deposited key parameters, the due date, and status on_time, late (some parameter first deposited after the due date), missing (incomplete after the due date) or open (incomplete, not yet due); corrected when a parameter has more than one version.  Row-level security applies.';
+SELECT u.participant_id, u.name, u.province, u.city, u.sector, p.participant_id IS NOT NULL AS has_plan,
+       y.year, span.today, span.this_year
+  FROM carbonmkt.participant u
+  JOIN carbonmkt.sector sec ON sec.code = u.sector
+  LEFT JOIN plan p ON p.participant_id = u.participant_id
+ CROSS JOIN span
+  -- the years as a join on a constant series (the range of mrv_plan.from_year), not a series
+  -- per unit: the planner then knows it is a few years a unit, not a thousand
+  JOIN generate_series(2005, 2100) AS y(year)
+    ON y.year BETWEEN coalesce(p.first_year, greatest(sec.covered_from, span.mrv_first_year)) AND span.this_year
+ WHERE u.kind = 'key_emitter'
+   AND (p.participant_id IS NOT NULL OR sec.covered_from IS NOT NULL)
+   AND ((SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id));
+COMMENT ON VIEW carbonmkt._mrv_unit_year IS
+  'Internal: the units and years the MRV views expect data for (key emitting units with an approved monitoring plan from its first year; those of a covered sector without one, has_plan false, from the sector''s first covered year but not before the first year of any plan), up to the current business year, limited to the units the login may read (mrv_visible).';
 
-CREATE VIEW carbonmkt.mrv_deposit_anomaly WITH (security_invoker = true) AS
-WITH latest AS (
-    SELECT DISTINCT ON (d.participant_id, d.year, d.month, d.parameter)
-           d.participant_id, d.year, d.month, d.parameter, d.value, d.version
+CREATE VIEW carbonmkt.mrv_deposit_status AS
+WITH uy AS MATERIALIZED (
+    SELECT * FROM carbonmkt._mrv_unit_year
+), due AS MATERIALIZED (
+    -- the rule of each province and year, looked up once (materialized: not once per row)
+    SELECT k.province, k.year, m.month, carbonmkt.mrv_deposit_due(k.year, m.month, k.due_days) AS due_date,
+           carbonmkt.mrv_deposit_due(k.year, m.month, k.due_days) >= k.today AS not_due
+      FROM (SELECT p.province, p.year, p.today, (carbonmkt.mrv_rule_for(p.province, p.year)).deposit_due_days AS due_days
+              FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) p) k
+     CROSS JOIN generate_series(1, 12) AS m(month)
+), req AS MATERIALIZED (
+    SELECT y.sector, y.year, count(sp.parameter)::int AS required
+      FROM (SELECT DISTINCT uy.sector, uy.year FROM uy) y
+      LEFT JOIN carbonmkt.mrv_sector_parameter sp
+        ON sp.sector = y.sector AND sp.from_year <= y.year AND (sp.until_year IS NULL OR sp.until_year >= y.year)
+     GROUP BY y.sector, y.year
+), dep AS (
+    -- every parameter's first version (deposit_parameters accepts only the parameters the
+    -- unit's sector requires for the year): how many, and whether one came late; a later
+    -- version is a correction
+    SELECT d.participant_id, d.year, d.month,
+           count(*) FILTER (WHERE d.version = 1)::int AS deposited,
+           coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false) AS late,
+           max(d.version) > 1 AS corrected
       FROM carbonmkt.mrv_deposit d
-     ORDER BY d.participant_id, d.year, d.month, d.parameter, d.version DESC
-), w AS (
-    SELECT l.*, (sum(l.value) OVER p - l.value) / nullif(count(*) OVER p - 1, 0) AS others_mean
-      FROM latest l
-    WINDOW p AS (PARTITION BY l.participant_id, l.year, l.parameter)
-), unit AS (
-    SELECT w.*, u.province, u.city FROM w JOIN carbonmkt.participant u USING (participant_id)
-), rule AS (
-    SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).anomaly_threshold AS threshold
-      FROM (SELECT DISTINCT x.province, x.year FROM unit x) k
+     GROUP BY d.participant_id, d.year, d.month
+)
+SELECT uy.participant_id, uy.province, uy.city, uy.sector, uy.year, due.month, due.due_date,
+       req.required, coalesce(dep.deposited, 0) AS deposited,
+       coalesce(dep.late, false) AS late, coalesce(dep.corrected, false) AS corrected,
+       CASE WHEN NOT uy.has_plan THEN 'no_plan'
+            WHEN coalesce(dep.deposited, 0) >= req.required THEN CASE WHEN dep.late THEN 'late' ELSE 'on_time' END
+            WHEN due.not_due THEN 'open'
+            ELSE 'missing' END AS status
+  FROM uy
+  JOIN due ON due.province = uy.province AND due.year = uy.year
+  JOIN req ON req.sector = uy.sector AND req.year = uy.year
+  LEFT JOIN dep ON dep.participant_id = uy.participant_id AND dep.year = uy.year AND dep.month = due.month;
+COMMENT ON VIEW carbonmkt.mrv_deposit_status IS
+  'Monthly deposit status (关键参数月度存证) of every key emitting unit, per year and month: units with an approved monitoring plan from the plan''s first year to now; units of a covered sector without one (status no_plan) from the sector''s first covered year, not before the first year of any plan.  Required and deposited key parameters, the due date, and status on_time, late (some parameter first deposited after the due date), missing (incomplete after the due date), open (incomplete, not yet due) or no_plan (no approved monitoring plan, 未备案监测计划); corrected when a parameter has more than one version.  An authority sees its jurisdiction, a unit itself, staff and BI every unit.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.participant_id IS 'The key emitting unit.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.province IS 'Its province (GB/T 2260 code).';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.city IS 'Its city (GB/T 2260 code).';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.sector IS 'Its sector.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.year IS 'Reporting year.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.month IS 'Month 1-12.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.due_date IS 'The month''s deposit deadline (mrv_deposit_due with the rule''s deposit_due_days).';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.required IS 'Key parameters the sector deposits each month of the year (mrv_sector_parameter).';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.deposited IS 'Required parameters deposited for the month (any version).';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.late IS 'Some parameter''s first version came after the due date.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.corrected IS 'Some parameter has more than one version.';
+COMMENT ON COLUMN carbonmkt.mrv_deposit_status.status IS 'on_time, late, missing, open or no_plan.';
+
+CREATE VIEW carbonmkt.mrv_deposit_anomaly AS
+WITH unit AS MATERIALIZED (
+    SELECT u.participant_id, u.province, u.city
+      FROM carbonmkt.participant u
+     WHERE (SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id)
+), corrected AS MATERIALIZED (
+    -- parameters with a correction (version > 1, few): their latest version
+    SELECT d.participant_id, d.year, d.month, d.parameter, max(d.version) AS version
+      FROM carbonmkt.mrv_deposit d
+     WHERE d.version > 1
+     GROUP BY d.participant_id, d.year, d.month, d.parameter
+), latest AS MATERIALIZED (
+    -- the value in force of every parameter and month (its latest version)
+    SELECT d.participant_id, u.province, u.city, d.year, d.month, d.parameter, d.value, d.version
+      FROM carbonmkt.mrv_deposit d
+      JOIN unit u ON u.participant_id = d.participant_id
+      LEFT JOIN corrected c
+        ON c.participant_id = d.participant_id AND c.year = d.year AND c.month = d.month AND c.parameter = d.parameter
+     WHERE d.version = coalesce(c.version, 1)
+), total AS MATERIALIZED (
+    -- per unit, year and parameter: the sum and number of months, and the rule's threshold
+    SELECT t.*, (carbonmkt.mrv_rule_for(t.province, t.year)).anomaly_threshold AS threshold
+      FROM (SELECT l.participant_id, l.province, l.year, l.parameter, sum(l.value) AS total, count(*) AS months
+              FROM latest l
+             GROUP BY l.participant_id, l.province, l.year, l.parameter
+            HAVING count(*) > 1) t
 )
 SELECT x.participant_id, x.province, x.city, x.year, x.month, x.parameter, x.version, x.value,
-       round(x.others_mean, 3) AS others_mean,
-       round(abs(x.value - x.others_mean) / x.others_mean, 4) AS deviation,
-       r.threshold AS anomaly_threshold
-  FROM unit x JOIN rule r ON r.province = x.province AND r.year = x.year
- WHERE x.others_mean > 0 AND abs(x.value - x.others_mean) / x.others_mean > r.threshold;
+       round(m.others_mean, 3) AS others_mean,
+       round(abs(x.value - m.others_mean) / m.others_mean, 4) AS deviation,
+       t.threshold AS anomaly_threshold
+  FROM latest x
+  JOIN total t ON t.participant_id = x.participant_id AND t.year = x.year AND t.parameter = x.parameter
+ CROSS JOIN LATERAL (SELECT (t.total - x.value) / (t.months - 1) AS others_mean) m
+ WHERE m.others_mean > 0 AND abs(x.value - m.others_mean) / m.others_mean > t.threshold;
 COMMENT ON VIEW carbonmkt.mrv_deposit_anomaly IS
-  'Anomaly screening of monthly deposits: the latest value of a parameter in a month that deviates from the mean of the same parameter''s other months of the year by more than mrv_rule.anomaly_threshold.  Row-level security applies.';
+  'Anomaly screening of monthly deposits: the latest value of a parameter in a month that deviates from the mean of the same parameter''s other months of the year by more than mrv_rule.anomaly_threshold.  An authority sees its jurisdiction, a unit itself, staff and BI every unit.';
 
-CREATE VIEW carbonmkt.mrv_report_waiting WITH (security_invoker = true) AS
-SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year, r.status,
+CREATE VIEW carbonmkt.mrv_report_waiting AS
+WITH uy AS MATERIALIZED (
+    SELECT * FROM carbonmkt._mrv_unit_year
+)
+SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year, r.status::text AS status,
        CASE r.status WHEN 'in_review' THEN r.pending_tier::text
                      WHEN 'approved' THEN 'confirmation'
                      WHEN 'appealed' THEN 'appeal decision'
                      WHEN 'returned' THEN 'unit correction'
                      WHEN 'submitted' THEN CASE WHEN r.estimated THEN 'estimate' ELSE 'verification' END END AS waiting_for,
        r.data_version, r.national_reasons, r.state_since AS since,
-       carbonmkt.clock_now() - r.state_since AS waiting
+       carbonmkt.clock_now() - r.state_since AS waiting, r.due_date
   FROM carbonmkt.mrv_report r JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
- WHERE r.status <> 'confirmed';
+ WHERE r.status <> 'confirmed'
+   AND ((SELECT carbonmkt.mrv_reads_all())
+        OR carbonmkt.mrv_visible(r.participant_id, r.compiled_by, r.verifier_id, r.estimator_id))
+UNION ALL
+-- a year that is over without a report of the unit (未报送): the report can be filed from 1
+-- January of the next year, and is due by the rule's report deadline
+SELECT NULL, uy.participant_id, uy.name, uy.province, uy.city, uy.year, 'not_filed',
+       CASE WHEN uy.has_plan THEN 'report' ELSE 'monitoring plan and report' END,
+       NULL, '{}', f.since, carbonmkt.clock_now() - f.since,
+       make_date(uy.year + 1, rl.report_due_month, rl.report_due_day)
+  FROM uy
+ CROSS JOIN LATERAL (SELECT make_timestamptz(uy.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since) f
+ JOIN (SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).*
+         FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) k) rl
+   ON rl.province = uy.province AND rl.year = uy.year
+ WHERE uy.year < uy.this_year
+   AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year);
 COMMENT ON VIEW carbonmkt.mrv_report_waiting IS
-  'Every report not yet confirmed: what it waits for (verification, estimate, a tier''s review, an appeal decision, the unit''s correction, confirmation), since when and for how long (by carbonmkt.clock_now()).  Row-level security applies.';
+  'Every annual report not yet confirmed, and every year that is over without a report (status not_filed, 未报送): what it waits for (verification, estimate, a tier''s review, an appeal decision, the unit''s correction, confirmation; the report, or the monitoring plan and the report, of a unit that has filed neither), since when and for how long (by carbonmkt.clock_now()), and the report''s due date.  An authority sees its jurisdiction, a unit (and the service firm of a report) its own, staff and BI everything.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.report_id IS 'The report; NULL for a year without one (not_filed).';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.participant_id IS 'The key emitting unit.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.unit IS 'Its name.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.province IS 'Its province.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.city IS 'Its city.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.year IS 'Reporting year.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.status IS 'The report''s status (mrv_report_status as text), or not_filed.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.waiting_for IS 'What the report waits for.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.data_version IS 'The report''s data version; NULL when not filed.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.national_reasons IS 'Why national review is required (empty when not).';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.since IS 'Since when it waits: its last change of state, or 1 January of the following year (China Standard Time) when not filed.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.waiting IS 'clock_now() - since.';
+COMMENT ON COLUMN carbonmkt.mrv_report_waiting.due_date IS 'The report''s deadline (mrv_rule report_due_month and report_due_day of the following year).';
 
 CREATE VIEW carbonmkt.mrv_review_queue WITH (security_invoker = true) AS
 SELECT q.authority_id, a.name AS authority, q.task, q.report_id, q.plan_id, q.appeal_id,
@@ -1564,15 +1650,58 @@ SELECT q.authority_id, a.name AS authority, q.task, q.report_id, q.plan_id, q.ap
 COMMENT ON VIEW carbonmkt.mrv_review_queue IS
   'What waits for each authority (待办): tier reviews at its tier and jurisdiction, confirmations, appeal decisions and monitoring plans to approve (provincial authority), since when and for how long.  An authority''s login sees its own queue; staff and BI see every queue.';
 
-CREATE VIEW carbonmkt.mrv_data_quality WITH (security_invoker = true) AS
-WITH d AS (
-    SELECT s.province, s.year, count(DISTINCT s.participant_id) AS units,
-           count(*) FILTER (WHERE s.status <> 'open') AS months_due,
-           count(*) FILTER (WHERE s.status = 'missing') AS months_missing,
-           count(*) FILTER (WHERE s.status = 'late') AS months_late,
-           count(*) FILTER (WHERE s.corrected) AS months_corrected
-      FROM carbonmkt.mrv_deposit_status s
-     GROUP BY s.province, s.year
+CREATE VIEW carbonmkt.mrv_data_quality AS
+-- the deposit figures by counting, without the unit-month grid of mrv_deposit_status: a
+-- unit-month is due when complete or past its deadline, missing when past it incomplete
+WITH uy AS MATERIALIZED (
+    SELECT * FROM carbonmkt._mrv_unit_year
+), due AS MATERIALIZED (
+    SELECT k.province, k.year, m.month,
+           carbonmkt.mrv_deposit_due(k.year, m.month, k.due_days) < k.today AS past_due
+      FROM (SELECT p.province, p.year, p.today, (carbonmkt.mrv_rule_for(p.province, p.year)).deposit_due_days AS due_days
+              FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) p) k
+     CROSS JOIN generate_series(1, 12) AS m(month)
+), req AS MATERIALIZED (
+    SELECT y.sector, y.year, count(sp.parameter)::int AS required
+      FROM (SELECT DISTINCT uy.sector, uy.year FROM uy) y
+      LEFT JOIN carbonmkt.mrv_sector_parameter sp
+        ON sp.sector = y.sector AND sp.from_year <= y.year AND (sp.until_year IS NULL OR sp.until_year >= y.year)
+     GROUP BY y.sector, y.year
+), units AS (
+    SELECT uy.province, uy.year, count(*) AS units, count(*) FILTER (WHERE NOT uy.has_plan) AS units_no_plan,
+           count(*) FILTER (WHERE uy.has_plan) * max(pd.months) AS months_past_due
+      FROM uy
+      JOIN (SELECT due.province, due.year, count(*) FILTER (WHERE due.past_due) AS months
+              FROM due GROUP BY due.province, due.year) pd ON pd.province = uy.province AND pd.year = uy.year
+     GROUP BY uy.province, uy.year
+), months AS (
+    SELECT uy.province, uy.year,
+           count(*) FILTER (WHERE dm.deposited >= req.required AND NOT due.past_due) AS complete_not_due,
+           count(*) FILTER (WHERE dm.deposited >= req.required AND due.past_due) AS complete_past_due,
+           count(*) FILTER (WHERE dm.deposited >= req.required AND dm.late) AS months_late,
+           count(*) FILTER (WHERE dm.corrected) AS months_corrected
+      FROM (SELECT d.participant_id, d.year, d.month,
+                   count(*) FILTER (WHERE d.version = 1) AS deposited,
+                   coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false) AS late,
+                   max(d.version) > 1 AS corrected
+              FROM carbonmkt.mrv_deposit d
+             GROUP BY d.participant_id, d.year, d.month) dm
+      JOIN uy ON uy.participant_id = dm.participant_id AND uy.year = dm.year AND uy.has_plan
+      JOIN req ON req.sector = uy.sector AND req.year = uy.year
+      JOIN due ON due.province = uy.province AND due.year = uy.year AND due.month = dm.month
+     GROUP BY uy.province, uy.year
+), d AS (
+    SELECT n.province, n.year, n.units, n.units_no_plan,
+           n.months_past_due + coalesce(m.complete_not_due, 0) AS months_due,
+           n.months_past_due - coalesce(m.complete_past_due, 0) AS months_missing,
+           coalesce(m.months_late, 0) AS months_late, coalesce(m.months_corrected, 0) AS months_corrected
+      FROM units n LEFT JOIN months m ON m.province = n.province AND m.year = n.year
+), nf AS (
+    SELECT uy.province, uy.year, count(*) AS not_filed
+      FROM uy
+     WHERE uy.year < uy.this_year
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year)
+     GROUP BY uy.province, uy.year
 ), a AS (
     SELECT x.province, x.year, count(*) AS anomalies
       FROM carbonmkt.mrv_deposit_anomaly x GROUP BY x.province, x.year
@@ -1584,16 +1713,19 @@ WITH d AS (
            count(*) FILTER (WHERE cardinality(r.national_reasons) > 0) AS national_review,
            count(*) FILTER (WHERE r.status = 'submitted') AS waiting_verification,
            count(*) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'city') AS waiting_city,
-           max(carbonmkt.clock_now() - r.state_since) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'city') AS longest_city,
+           max(n.now - r.state_since) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'city') AS longest_city,
            count(*) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'province') AS waiting_province,
-           max(carbonmkt.clock_now() - r.state_since) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'province') AS longest_province,
+           max(n.now - r.state_since) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'province') AS longest_province,
            count(*) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'national') AS waiting_national,
-           max(carbonmkt.clock_now() - r.state_since) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'national') AS longest_national,
+           max(n.now - r.state_since) FILTER (WHERE r.status = 'in_review' AND r.pending_tier = 'national') AS longest_national,
            count(*) FILTER (WHERE r.status = 'appealed') AS appealed,
            count(*) FILTER (WHERE r.status = 'returned') AS returned,
            count(*) FILTER (WHERE r.status = 'approved') AS waiting_confirmation,
            count(*) FILTER (WHERE r.status = 'confirmed') AS confirmed
-      FROM carbonmkt.mrv_report r JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+      FROM carbonmkt.mrv_report r
+      JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+     CROSS JOIN (SELECT carbonmkt.clock_now() AS now) n
+     WHERE (SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id)
      GROUP BY u.province, r.year
 )
 SELECT coalesce(d.province, r.province) AS province, g.name_zh AS province_name, coalesce(d.year, r.year) AS year,
@@ -1608,13 +1740,42 @@ SELECT coalesce(d.province, r.province) AS province, g.name_zh AS province_name,
        coalesce(r.waiting_province, 0) AS waiting_province, r.longest_province,
        coalesce(r.waiting_national, 0) AS waiting_national, r.longest_national,
        coalesce(r.appealed, 0) AS appealed, coalesce(r.returned, 0) AS returned,
-       coalesce(r.waiting_confirmation, 0) AS waiting_confirmation, coalesce(r.confirmed, 0) AS confirmed
+       coalesce(r.waiting_confirmation, 0) AS waiting_confirmation, coalesce(r.confirmed, 0) AS confirmed,
+       coalesce(d.units_no_plan, 0) AS units_no_plan, coalesce(nf.not_filed, 0) AS reports_not_filed
   FROM d
   FULL JOIN r ON r.province = d.province AND r.year = d.year
   LEFT JOIN a ON a.province = coalesce(d.province, r.province) AND a.year = coalesce(d.year, r.year)
+  LEFT JOIN nf ON nf.province = coalesce(d.province, r.province) AND nf.year = coalesce(d.year, r.year)
   LEFT JOIN carbonmkt.region g ON g.code = coalesce(d.province, r.province);
 COMMENT ON VIEW carbonmkt.mrv_data_quality IS
-  'Data quality per province and year (数据质量): units, months due, missing, late and corrected monthly deposits, deposit anomalies, reports (late, estimated, deviating from their deposits, needing national review), and how many reports wait at each stage with the longest wait per tier.  Row-level security applies: an authority sees its jurisdiction.';
+  'Data quality per province and year (数据质量): key emitting units expected to report (with and without an approved monitoring plan), months due, missing, late and corrected monthly deposits (mrv_deposit_status), deposit anomalies, reports (late, estimated, deviating from their deposits, needing national review), how many reports wait at each stage with the longest wait per tier, units without a monitoring plan (未备案) and years over without a report (未报送).  An authority sees its jurisdiction, staff and BI every province.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.province IS 'Province (GB/T 2260 code).';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.province_name IS 'Its Chinese name.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.year IS 'Reporting year.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.units IS 'Key emitting units expected to report for the year, with or without an approved monitoring plan.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.months_due IS 'Unit-months complete or past their deposit deadline (units with a plan).';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.months_missing IS 'Unit-months incomplete after the deadline.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.months_late IS 'Unit-months with a parameter first deposited late.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.months_corrected IS 'Unit-months with a corrected parameter.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.deposit_anomalies IS 'Rows of mrv_deposit_anomaly.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports IS 'Annual reports filed.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports_late IS 'Of which filed after the deadline.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports_estimated IS 'Of which estimated by an appointed verifier (Art. 40).';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports_deviating IS 'Of which deviating from the sum of their monthly deposits.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.national_review_required IS 'Of which needing national review.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.waiting_verification IS 'Reports waiting for verification or estimate.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.waiting_city IS 'Reports in review at city tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.longest_city IS 'Longest wait at city tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.waiting_province IS 'Reports in review at province tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.longest_province IS 'Longest wait at province tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.waiting_national IS 'Reports in review at national tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.longest_national IS 'Longest wait at national tier.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.appealed IS 'Reports under appeal.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.returned IS 'Reports returned to the unit for correction.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.waiting_confirmation IS 'Reports approved, waiting for confirmation.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.confirmed IS 'Reports confirmed.';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.units_no_plan IS 'Units without an approved monitoring plan (no plan, 未备案监测计划).';
+COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports_not_filed IS 'Units without a report for a year that is over (not filed, 未报送).';
 
 -- Access ----------------------------------------------------------------------------------
 -- Tables are written only through the SECURITY DEFINER functions above.  Reading: staff

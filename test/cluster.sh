@@ -7,6 +7,9 @@
 # PGHOST, PGPORT, PGUSER and PGDATABASE point at it while COMMAND runs; the server is
 # stopped and the directory removed afterwards, also when COMMAND fails or is interrupted.
 # COMMAND's exit status is returned.  CARBONMKT_SERVER_LOG names the server log.
+# Tests run with fsync, synchronous_commit and full_page_writes off (nothing here must
+# survive a crash); CARBONMKT_DURABLE=1 keeps PostgreSQL's durable defaults (all three on),
+# which make bench uses so that benchmark figures are the ones a DBA will see.
 set -euo pipefail
 
 PG_CONFIG=${PG_CONFIG:-$(ls /usr/lib/postgresql/15/bin/pg_config 2>/dev/null || command -v pg_config)}
@@ -41,12 +44,17 @@ trap 'exit 130' INT TERM
 	--locale=C --no-sync >"$tmp/initdb.log" 2>&1 ||
 	{ cat "$tmp/initdb.log" >&2; exit 1; }
 
+if [ -n "${CARBONMKT_DURABLE:-}" ]; then
+	durability="# durable defaults: fsync, synchronous_commit, full_page_writes on (CARBONMKT_DURABLE)"
+else
+	durability="fsync = off
+synchronous_commit = off
+full_page_writes = off"
+fi
 cat >>"$tmp/data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$tmp'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$durability
 shared_buffers = '512MB'
 work_mem = '64MB'
 maintenance_work_mem = '256MB'

@@ -4,7 +4,8 @@
 #   2. isolation           test/isolation/specs/*.spec against test/isolation/expected/*.out
 #   3. fuzz (short run)    test/fuzz/fuzz_io, a fixed seed, FUZZ_SHORT inputs per function
 #   3b. cli                test/cli/run.sh: carbonmkt-load against a stub of the market API
-#   3c. ops                test/ops/*.sh: upgrades, dump/restore, drop guard, recovery
+#   3c. browser            test/browser/run.sh: carbonmkt-dashboard's page in headless Chromium
+#   3d. ops                test/ops/*.sh: upgrades, dump/restore, drop guard, recovery
 #   4. pgTAP               test/pgtap/*.sql through pg_prove
 # Every layer runs even if an earlier one fails; the exit status is non-zero if any failed.
 # The last lines printed are pg_prove's own summary.
@@ -16,7 +17,7 @@ pgxs=$(dirname "$(${PG_CONFIG:-$(ls /usr/lib/postgresql/15/bin/pg_config 2>/dev/
 regress="$pgxs/test/regress/pg_regress"
 isolation="$pgxs/test/isolation/pg_isolation_regress"
 failed=()
-layers=" ${LAYERS:-regress isolation fuzz cli ops pgtap} "	# LAYERS="regress pgtap" runs a subset
+layers=" ${LAYERS:-regress isolation fuzz cli browser ops pgtap} "	# LAYERS="regress pgtap" runs a subset
 want() { [[ "$layers" == *" $1 "* ]]; }
 # ONLY="mrv market" limits regress tests, isolation specs and pgTAP files to names starting so.
 only() { [ -z "${ONLY:-}" ] && cat && return; grep -E "^($(echo $ONLY | tr ' ' '|'))" || true; }
@@ -44,6 +45,8 @@ want fuzz && echo "== fuzz (short run; 'make fuzz' runs 1,000,000 inputs per fun
 	failed+=(fuzz); }
 
 want cli && echo "== cli (carbonmkt-load against a stub of the market API)" && { test/cli/run.sh || failed+=(cli); }
+
+want browser && echo "== browser (carbonmkt-dashboard's page in headless Chromium)" && { test/browser/run.sh || failed+=(browser); }
 
 if want ops; then
 	echo "== ops (test/ops: upgrades, backups, recovery)"

@@ -13,9 +13,14 @@
 -- an order that ends releases what its hold still freezes.  The resulting trades, orders
 -- and balances must equal the C engine's (market_batch.sql checks it).
 --
--- Settlement per fill (the direct plan): the sell order's hold delivers to the buyer's
--- holding account, the buy order's hold pays the seller's cash account (price minus
--- seller fee) and the clearing account (both fees).
+-- Settlement, gross per fill and net per batch: the sell order's hold gives the tonnes
+-- to the buyer's holding account, the buy order's hold the value and the buyer's fee to
+-- the seller's cash account (value minus the seller's fee) and the clearing account (both
+-- fees); an order that ends releases what its hold still freezes.  Per fill the baseline
+-- appends these amounts to two temporary tables; at the end one settle_batch call gets them
+-- summed per hold and per receiving account.  settle_batch is the market room's (the
+-- function runs with carbonmkt.acting_room = 'market' like process_queue; only this
+-- benchmark's superuser can create such a function).
 \if :{?market_bench_include}
 \else
 \echo 'test/bench/market_batch_baseline.sql is the baseline of market_batch.sql, not a benchmark of its own'
@@ -27,7 +32,7 @@ CREATE SCHEMA IF NOT EXISTS bench;
 CREATE FUNCTION bench.plpgsql_process_queue(p_product int, p_max int,
                                            OUT orders bigint, OUT trades bigint, OUT registry_calls bigint,
                                            OUT settle_ms float8)
-LANGUAGE plpgsql AS
+LANGUAGE plpgsql SET carbonmkt.acting_room = 'market' AS
 $$
 DECLARE
     d           date := carbonmkt.business_date();
@@ -45,9 +50,18 @@ DECLARE
     sf          bigint;
     t0          timestamptz;
     reason      text;
+    p_instr     carbonmkt.instrument;
+    p_vintage   int;
+    p_project   text;
+    h           record;
+    c           record;
 BEGIN
     orders := 0; trades := 0; registry_calls := 0; settle_ms := 0;
-    SELECT p.clearing_account INTO clearing FROM carbonmkt.product p WHERE p.product_id = p_product;
+    CREATE TEMP TABLE IF NOT EXISTS bench_spend (hold_id bigint, spent bigint, released bigint) ON COMMIT DROP;
+    CREATE TEMP TABLE IF NOT EXISTS bench_credit (account_id bigint, instrument carbonmkt.instrument, vintage int,
+                                                  project text, amount bigint) ON COMMIT DROP;
+    SELECT p.clearing_account, p.instrument, p.vintage, p.project INTO clearing, p_instr, p_vintage, p_project
+      FROM carbonmkt.product p WHERE p.product_id = p_product;
     SELECT pd.book_seq INTO seq FROM carbonmkt.product_day pd
      WHERE pd.product_id = p_product AND pd.business_date = d FOR NO KEY UPDATE;
 
@@ -89,10 +103,7 @@ BEGIN
 
             IF best.participant_id = inc.participant_id THEN
                 -- self-trade prevention: the resting order is cancelled
-                t0 := clock_timestamp();
-                PERFORM carbonmkt.release_hold(best.hold_id, NULL, 'market order ' || best.order_id || ' cancelled (self_trade)');
-                settle_ms := settle_ms + extract(epoch FROM clock_timestamp() - t0) * 1000;
-                registry_calls := registry_calls + 1;
+                INSERT INTO bench_spend VALUES (best.hold_id, 0, best.hold_left);
                 UPDATE carbonmkt.market_order o SET status = 'cancelled', hold_left = 0, ended_at = ts, end_reason = 'self_trade'
                  WHERE o.order_id = best.order_id;
                 CONTINUE;
@@ -110,18 +121,9 @@ BEGIN
                     sell.participant_id, bf, sf, inc.side);
             trades := trades + 1;
 
-            t0 := clock_timestamp();
-            PERFORM carbonmkt.transfer_from_hold(sell.hold_id, buy.holding_account, q, NULL,
-                                                 'market order ' || sell.order_id || ': delivery');
-            PERFORM carbonmkt.transfer_from_hold(buy.hold_id, sell.cash_account, n - sf, NULL,
-                                                 'market order ' || buy.order_id || ': payment');
-            registry_calls := registry_calls + 2;
-            IF bf + sf > 0 THEN
-                PERFORM carbonmkt.transfer_from_hold(buy.hold_id, clearing, bf + sf, NULL,
-                                                     'market order ' || buy.order_id || ': fees');
-                registry_calls := registry_calls + 1;
-            END IF;
-            settle_ms := settle_ms + extract(epoch FROM clock_timestamp() - t0) * 1000;
+            INSERT INTO bench_spend VALUES (sell.hold_id, q, NULL), (buy.hold_id, n + bf, NULL);
+            INSERT INTO bench_credit VALUES (buy.holding_account, p_instr, p_vintage, p_project, q),
+                                            (sell.cash_account, 'CNY', 0, '', n - sf), (clearing, 'CNY', 0, '', bf + sf);
 
             buy.remaining := buy.remaining - q;
             buy.filled_notional := buy.filled_notional + n;
@@ -134,11 +136,8 @@ BEGIN
             IF inc.side = 'buy' THEN inc := buy; best := sell; ELSE inc := sell; best := buy; END IF;
 
             -- the resting order now
-            IF best.remaining = 0 AND best.hold_left > 0 THEN
-                t0 := clock_timestamp();
-                PERFORM carbonmkt.release_hold(best.hold_id, NULL, 'market order ' || best.order_id || ' filled (filled)');
-                settle_ms := settle_ms + extract(epoch FROM clock_timestamp() - t0) * 1000;
-                registry_calls := registry_calls + 1;
+            IF best.remaining = 0 THEN
+                INSERT INTO bench_spend VALUES (best.hold_id, 0, best.hold_left);
             END IF;
             UPDATE carbonmkt.market_order o
                SET remaining = best.remaining, filled_notional = best.filled_notional, fees_fen = best.fees_fen,
@@ -155,12 +154,7 @@ BEGIN
 
         -- the incoming order now: filled, cancelled (摘牌) or resting
         IF inc.remaining = 0 OR reason IS NOT NULL THEN
-            IF inc.hold_left > 0 THEN
-                t0 := clock_timestamp();
-                PERFORM carbonmkt.release_hold(inc.hold_id, NULL, 'market order ' || inc.order_id || ' ended');
-                settle_ms := settle_ms + extract(epoch FROM clock_timestamp() - t0) * 1000;
-                registry_calls := registry_calls + 1;
-            END IF;
+            INSERT INTO bench_spend VALUES (inc.hold_id, 0, inc.hold_left);
             UPDATE carbonmkt.market_order o
                SET remaining = inc.remaining, filled_notional = inc.filled_notional, fees_fen = inc.fees_fen, hold_left = 0,
                    status = CASE WHEN inc.remaining = 0 THEN 'filled' ELSE 'cancelled' END::carbonmkt.order_status,
@@ -175,5 +169,27 @@ BEGIN
         END IF;
     END LOOP;
     UPDATE carbonmkt.product_day pd SET book_seq = seq WHERE pd.product_id = p_product AND pd.business_date = d;
+
+    -- the batch's settlement: one set-based registry posting (统一交收), like the engine's
+    t0 := clock_timestamp();
+    SELECT array_agg(x.hold_id ORDER BY x.hold_id) AS ids, array_agg(x.spent ORDER BY x.hold_id) AS spent,
+           array_agg(x.released IS NOT NULL ORDER BY x.hold_id) AS rel INTO h
+      FROM (SELECT b.hold_id, sum(b.spent)::bigint AS spent, max(b.released) AS released FROM bench_spend b
+             GROUP BY b.hold_id HAVING sum(b.spent) > 0 OR coalesce(max(b.released), 0) > 0) x;
+    SELECT array_agg(x.account_id ORDER BY x.account_id, x.instrument) AS acc,
+           array_agg(x.instrument ORDER BY x.account_id, x.instrument) AS instr,
+           array_agg(x.vintage ORDER BY x.account_id, x.instrument) AS vin,
+           array_agg(x.project ORDER BY x.account_id, x.instrument) AS proj,
+           array_agg(x.amount ORDER BY x.account_id, x.instrument) AS amt INTO c
+      FROM (SELECT b.account_id, b.instrument, b.vintage, b.project, sum(b.amount)::bigint AS amount FROM bench_credit b
+             GROUP BY 1, 2, 3, 4 HAVING sum(b.amount) > 0) x;
+    IF h.ids IS NOT NULL THEN
+        PERFORM carbonmkt.settle_batch(h.ids, h.spent, h.rel, coalesce(c.acc, '{}'), coalesce(c.instr, '{}'),
+                                       coalesce(c.vin, '{}'), coalesce(c.proj, '{}'), coalesce(c.amt, '{}'),
+                                       NULL, 'market ' || p_product || ': baseline batch');
+        registry_calls := 1;
+    END IF;
+    settle_ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+    TRUNCATE bench_spend, bench_credit;
 END
 $$;

@@ -22,7 +22,7 @@ benches=()
 if [ $# -eq 0 ]; then
 	for f in test/bench/*.sql test/bench/*.sh; do
 		[ -e "$f" ] || continue
-		[ "$(basename "$f")" = run.sh ] && continue
+		case $(basename "$f") in run.sh | lib.sh) continue ;; esac
 		benches+=("$f")
 	done
 	mapfile -t benches < <(printf '%s\n' "${benches[@]}" | sort)
@@ -31,7 +31,7 @@ else
 		name=${name%.sql}; name=${name%.sh}
 		if [ -f "test/bench/$name.sql" ]; then
 			benches+=("test/bench/$name.sql")
-		elif [ -f "test/bench/$name.sh" ] && [ "$name" != run ]; then
+		elif [ -f "test/bench/$name.sh" ] && [ "$name" != run ] && [ "$name" != lib ]; then
 			benches+=("test/bench/$name.sh")
 		else
 			echo "bench: no benchmark test/bench/$name.sql or .sh" >&2
@@ -42,11 +42,13 @@ fi
 [ ${#benches[@]} -gt 0 ] || { echo "bench: no benchmarks found" >&2; exit 2; }
 
 echo "== bench: PostgreSQL $(psql -X -At -d postgres -c 'SHOW server_version'), $(nproc) CPUs," \
-	"$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+	"$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo);" \
+	"fsync/synchronous_commit/full_page_writes $(psql -X -At -d postgres -c "SELECT current_setting('fsync') || '/' || current_setting('synchronous_commit') || '/' || current_setting('full_page_writes')");" \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
 for f in "${benches[@]}"; do
 	name=$(basename "$f"); name=${name%.*}
-	echo "== bench $name"
+	echo "== bench $name (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
 		-c "DROP DATABASE IF EXISTS carbonmkt_bench" \
 		-c "CREATE DATABASE carbonmkt_bench" &&
@@ -57,7 +59,7 @@ for f in "${benches[@]}"; do
 	*.sh) bash "$f" 2>&1 ;;
 	esac | tee "test/bench/$name.log"
 	rc=${PIPESTATUS[0]}
-	echo "== bench $name: $([ "$rc" -eq 0 ] && echo done || echo FAILED) in $(( $(date +%s) - start )) s"
+	echo "== bench $name: $([ "$rc" -eq 0 ] && echo done || echo FAILED) in $(( $(date +%s) - start )) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	[ "$rc" -eq 0 ] || failed+=("$name")
 done
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS carbonmkt_bench"

@@ -4,7 +4,9 @@
 # happens: NN_*.sql through psql, executable NN_*.sh as programs (other files are skipped).
 # Both see the same PG* environment (PGDATABASE=carbonmkt_demo); the shell acts drive the
 # market with the libpq order-flow tool, whose path is in CARBONMKT_LOAD (default: the
-# repository's src/cli/carbonmkt-load, built here if it is missing or out of date).
+# repository's src/cli/carbonmkt-load, built here if it is missing or out of date).  Last, a
+# login with the BI role writes the dashboard, carbonmkt-dashboard.html at the repository's
+# root, with src/cli/carbonmkt-dashboard; its path is the last line printed.
 set -euo pipefail
 cd "$(dirname "$0")"
 repo=$(cd ../.. && pwd)
@@ -24,5 +26,15 @@ for f in $(ls [0-9]* | sort); do
 	*) if [ -x "$f" ]; then "./$f"; fi ;;
 	esac
 done
+
+# The dashboard of the demo's market year, as a BI tool would read it: a login with the BI
+# role (carbonmkt_bi) runs carbonmkt-dashboard, which reads only the bi_* views and writes
+# one self-contained HTML file (src/cli/README.md, doc/bi.md).
+echo
+echo '== The dashboard (carbonmkt-dashboard as a login with the BI role carbonmkt_bi)'
+psql -X -q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS demo_bi" -c "CREATE ROLE demo_bi LOGIN IN ROLE carbonmkt_bi"
+echo "   \$ PGUSER=demo_bi carbonmkt-dashboard -o carbonmkt-dashboard.html"
+PGUSER=demo_bi "$repo/src/cli/carbonmkt-dashboard" -o "$repo/carbonmkt-dashboard.html" | sed 's/^/   /'
 echo
 echo "demo finished: the throwaway cluster is stopped and removed now."
+echo "The dashboard: $repo/carbonmkt-dashboard.html"
