@@ -81,11 +81,11 @@ SELECT * FROM _average_price('national', '2024-12-01', '2024-12-31');
 SELECT * FROM close_period(2023);
 -- 2024 so far: u1 banks 4,500 t of 2023 and surrenders 300,000 t of 2024; u3 in full; the fund cancels 1,000 t
 SELECT surrender_cea(5, 2023, 4500, 2024) IS NOT NULL, surrender_cea(5, 2024, 300000, 2024) IS NOT NULL,
-       surrender_cea(7, 2024, 95000, 2024) IS NOT NULL, cancel_cea(10, 2023, 1000) IS NOT NULL;
+       surrender_cea(7, 2024, 95000, 2024) IS NOT NULL, retire_cea(10, 2023, 1000) IS NOT NULL;
 -- the fund buys 2,000 t of CCER and cancels 500 t of it; unit 4 pledges 2,000 t of 2024;
 -- cash: the fund deposits 1,234,567.89 CNY
 SELECT open_account(9, 'cash') AS fund_cash;                                                    -- 11
-SELECT transfer_ccer(1, 10, 'GD-OW-0042', 2023, 2000) IS NOT NULL, cancel_ccer(10, 'GD-OW-0042', 2023, 500, 'bv-c2', 'neutral event') IS NOT NULL,
+SELECT transfer_ccer(1, 10, 'GD-OW-0042', 2023, 2000) IS NOT NULL, retire_ccer(10, 'GD-OW-0042', 2023, 500, 'bv-c2', 'neutral event') IS NOT NULL,
        hold(5, 'CEA', 2000, 'pledge', 2024) IS NOT NULL, deposit_cny(11, 123456789) IS NOT NULL;
 
 -- Positions: per participant and asset, with names; CNY apart --------------------------------

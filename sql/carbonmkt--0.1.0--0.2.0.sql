@@ -14,6 +14,169 @@
 
 -- == Security: fail-closed scope, four-eyes, anchored seal chain, plausibility ============
 
+-- -- The anchored seal chain (Chain engineer; doc/registry.md "Day seals", doc/security.md) --
+-- Every day seal carries the previous seal's hash; its own hash is the day's anchor.
+ALTER TABLE carbonmkt.day_seal ADD COLUMN prev_seal bytea, ADD COLUMN seal_hash bytea;
+COMMENT ON TABLE carbonmkt.day_seal IS
+  'One row per sealed business day: SHA-256 over every account''s chain head at the end of that day, chained to the previous seal; seal_hash is the day''s anchor for publication outside the database (doc/registry.md, Day seals).';
+
+CREATE FUNCTION carbonmkt.seal_hash(business_date date, digest bytea, accounts int, entries bigint,
+                                    prev_seal bytea)
+RETURNS bytea LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+	SELECT sha256(convert_to('carbonmkt day seal 1' || E'\n'
+	                         || 'business_date=' || to_char(business_date, 'YYYY-MM-DD') || E'\n'
+	                         || 'digest=' || encode(digest, 'hex') || E'\n'
+	                         || 'accounts=' || accounts || E'\n'
+	                         || 'entries=' || entries || E'\n'
+	                         || 'prev_seal=' || encode(prev_seal, 'hex') || E'\n', 'UTF8'))
+$$;
+COMMENT ON FUNCTION carbonmkt.seal_hash(date, bytea, int, bigint, bytea) IS
+  'The hash of a day seal, its anchor: SHA-256 over the six lines "carbonmkt day seal 1", business_date=YYYY-MM-DD, digest=<hex>, accounts=<n>, entries=<n>, prev_seal=<hex>, each ending in a newline (doc/registry.md, Day seals).';
+
+-- the seals made by 0.1.0, chained in date order (their rows are otherwise unchanged)
+ALTER TABLE carbonmkt.day_seal DISABLE TRIGGER day_seal_append_only;
+DO $$
+DECLARE
+    s record;
+    prev bytea := decode(repeat('00', 32), 'hex');
+BEGIN
+    FOR s IN SELECT * FROM carbonmkt.day_seal ORDER BY business_date LOOP
+        UPDATE carbonmkt.day_seal d
+           SET prev_seal = prev,
+               seal_hash = carbonmkt.seal_hash(s.business_date, s.digest, s.accounts, s.entries, prev)
+         WHERE d.business_date = s.business_date
+        RETURNING d.seal_hash INTO prev;
+    END LOOP;
+END
+$$;
+ALTER TABLE carbonmkt.day_seal ENABLE TRIGGER day_seal_append_only;
+ALTER TABLE carbonmkt.day_seal ALTER COLUMN prev_seal SET NOT NULL, ALTER COLUMN seal_hash SET NOT NULL;
+
+CREATE FUNCTION carbonmkt.day_seal_chain() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    -- a restore writes both columns as they were; anything else gets them computed
+    IF NEW.prev_seal IS NULL THEN
+        NEW.prev_seal := coalesce((SELECT s.seal_hash FROM carbonmkt.day_seal s
+                                    WHERE s.business_date < NEW.business_date
+                                    ORDER BY s.business_date DESC LIMIT 1),
+                                  decode(repeat('00', 32), 'hex'));
+    END IF;
+    IF NEW.seal_hash IS NULL THEN
+        NEW.seal_hash := carbonmkt.seal_hash(NEW.business_date, NEW.digest, NEW.accounts, NEW.entries,
+                                             NEW.prev_seal);
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.day_seal_chain() IS
+  'BEFORE INSERT trigger of carbonmkt.day_seal: links the seal to the previous one (prev_seal = its seal_hash, 32 zero bytes for the first) and computes seal_hash, unless the inserter gives them (a restore); verify_chains() checks both.';
+REVOKE ALL ON FUNCTION carbonmkt.day_seal_chain() FROM PUBLIC;
+CREATE TRIGGER day_seal_chain
+	BEFORE INSERT ON carbonmkt.day_seal
+	FOR EACH ROW EXECUTE FUNCTION carbonmkt.day_seal_chain();
+
+CREATE FUNCTION carbonmkt.seal_anchor(business_date date) RETURNS text
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    h bytea;
+BEGIN
+    SELECT s.seal_hash INTO h FROM carbonmkt.day_seal s WHERE s.business_date = seal_anchor.business_date;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'business day % is not sealed', to_char(seal_anchor.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'P0002',
+                  HINT = 'Seal it first with carbonmkt.seal_day(); only a sealed day has an anchor.';
+    END IF;
+    RETURN to_char(seal_anchor.business_date, 'YYYY-MM-DD') || ' ' || encode(h, 'hex');
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.seal_anchor(date) IS
+  'The anchor of a sealed business day for publication outside the database: "YYYY-MM-DD <64 hex digits of seal_hash>".  Keep every day''s anchor outside (a newspaper, a notary, another registry); verify_anchors() and verify_ledger(text[]) compare them with the database.  P0002 when the day is not sealed.';
+
+CREATE FUNCTION carbonmkt.verify_anchors(anchors text[])
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    pattern constant text := '^\s*(\d{4}-\d{2}-\d{2})\s+(?:\\x)?([0-9A-Fa-f]{64})\s*$';
+BEGIN
+    IF anchors IS NULL THEN
+        RAISE EXCEPTION 'anchors must not be NULL' USING ERRCODE = '22004',
+              HINT = 'Pass the anchors kept outside the database, one "YYYY-MM-DD <64 hex digits>" per element.';
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(anchors, 1), 0) LOOP
+        IF regexp_match(anchors[i], pattern) IS NULL THEN
+            RAISE EXCEPTION 'anchor % is not a day seal anchor: %', i, coalesce(quote_literal(left(anchors[i], 100)), 'NULL')
+                USING ERRCODE = '22P02',
+                      HINT = 'An anchor is "YYYY-MM-DD <64 hex digits>", as carbonmkt.seal_anchor() returns it.';
+        END IF;
+    END LOOP;
+    RETURN QUERY
+    WITH a AS (SELECT m[1]::date AS business_date, decode(lower(m[2]), 'hex') AS seal_hash, u.line
+                 FROM unnest(anchors) WITH ORDINALITY u(t, line), LATERAL regexp_match(u.t, pattern) m),
+    s AS (SELECT s.business_date, s.seal_hash,
+                 carbonmkt.seal_hash(s.business_date, s.digest, s.accounts, s.entries, s.prev_seal) AS recomputed
+            FROM carbonmkt.day_seal s),
+    problems AS (
+        -- two different anchors for one day: the outside record itself is inconsistent
+        SELECT a1.business_date AS d, 1 AS o, 'anchor_conflict'::text AS p,
+               format('anchors %s and %s for %s differ', a1.line, a2.line, to_char(a1.business_date, 'YYYY-MM-DD')) AS t
+          FROM a a1 JOIN a a2 ON a1.business_date = a2.business_date AND a1.line < a2.line
+                              AND a1.seal_hash <> a2.seal_hash
+        UNION ALL
+        -- a published day whose seal is gone (deleted, or never made here)
+        SELECT a.business_date, 2, 'seal_missing',
+               format('day %s was published with anchor %s but has no seal', to_char(a.business_date, 'YYYY-MM-DD'),
+                      encode(a.seal_hash, 'hex'))
+          FROM a WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.business_date = a.business_date)
+        UNION ALL
+        -- a published day whose seal (as recomputed from its row) is not the published one
+        SELECT a.business_date, 3, 'anchor_mismatch',
+               format('day %s was published with anchor %s; its seal now hashes to %s', to_char(a.business_date, 'YYYY-MM-DD'),
+                      encode(a.seal_hash, 'hex'), encode(s.recomputed, 'hex'))
+          FROM a JOIN s USING (business_date)
+         WHERE a.seal_hash <> s.recomputed
+        UNION ALL
+        -- a seal between the first and the last published day that was never published
+        SELECT s.business_date, 4, 'seal_unanchored',
+               format('day %s is sealed but has no anchor, although earlier and later days have', to_char(s.business_date, 'YYYY-MM-DD'))
+          FROM s
+         WHERE s.business_date > (SELECT min(a.business_date) FROM a)
+           AND s.business_date < (SELECT max(a.business_date) FROM a)
+           AND NOT EXISTS (SELECT 1 FROM a WHERE a.business_date = s.business_date))
+    SELECT DISTINCT ON (x.d, x.o) x.p, NULL::bigint, NULL::bigint, x.t FROM problems x ORDER BY x.d, x.o;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.verify_anchors(text[]) IS
+  'Compares day seals with anchors kept outside the database ("YYYY-MM-DD <64 hex>", from seal_anchor()); one row per problem: anchor_conflict (two different anchors for one day), seal_missing (a published day has no seal: deleted), anchor_mismatch (the seal, recomputed from its row, differs from the published anchor: history or seals rewritten), seal_unanchored (a sealed day between published days that was never published).  Empty when all agree.  Use verify_ledger(anchors) to check the journal against the seals as well.';
+
+-- verify_chains() and heads_digest() run with a pinned search_path: a caller's shadowing
+-- operator (an `=` for bytea) or function (sha256) can no longer hide a mismatch.
+ALTER FUNCTION carbonmkt.heads_digest(date) SET search_path = pg_catalog, carbonmkt, pg_temp;
+ALTER FUNCTION carbonmkt.verify_chains() SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.verify_chains() IS
+  'Checks every journal chain (streamed in account_id, seq order), every account head, every day seal and the seal chain; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch, seal_link_mismatch, seal_hash_mismatch.  No rows when all is well.  Runs with a pinned search_path.';
+
+-- verify_ledger() itself (issue entries only in issuance accounts) is replaced in the
+-- Performance section below, which holds its final definition.
+CREATE FUNCTION carbonmkt.verify_ledger(anchors text[])
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+    SELECT * FROM carbonmkt.verify_ledger()
+    UNION ALL
+    SELECT * FROM carbonmkt.verify_anchors(anchors)
+$$;
+COMMENT ON FUNCTION carbonmkt.verify_ledger(text[]) IS
+  'verify_ledger() and, against the anchors kept outside the database (seal_anchor()), verify_anchors(): together they catch a consistent rewrite of history (re-hashed journal, rebuilt holdings and heads, resealed days) and deleted seals.';
+REVOKE ALL ON FUNCTION carbonmkt.verify_ledger(text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.verify_ledger(text[])
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+
+
 -- >> security (generated part) >>
 -- fail-closed staff scope: an authority login acts and sees only through its mapping
 -- login -> participant (an authority) -> jurisdiction (doc/security.md)
@@ -224,6 +387,163 @@ ALTER POLICY staff_read ON carbonmkt.block_deal USING ((SELECT carbonmkt.caller_
 
 
 -- == One way in: one C posting engine, one API vocabulary =================================
+
+-- Every posting with journal legs is made by the one C posting engine (src/posting.c):
+-- issuance, cash deposit and withdrawal and every CCER posting move there from PL/pgSQL, and
+-- the PL/pgSQL posting helpers go.  A posting without legs (set_account_status) is recorded
+-- by carbonmkt._record_posting().
+
+CREATE FUNCTION carbonmkt._record_posting(p_operation text, p_request text)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_record_posting'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION carbonmkt._record_posting(text, text) IS
+  'Internal: records a posting without journal legs (CM012 on a sealed day) and returns its id.';
+
+REVOKE ALL ON FUNCTION carbonmkt._record_posting(text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION carbonmkt.set_account_status(account_id bigint, status carbonmkt.account_status, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    posting_id bigint;
+BEGIN
+    PERFORM carbonmkt._require_registry('change account status');
+    IF status IS NULL THEN
+        RAISE EXCEPTION 'set_account_status: argument status must not be NULL'
+            USING ERRCODE = 'CM904', HINT = 'An account is open, frozen or closed.';
+    END IF;
+    IF status <> 'open' AND EXISTS (SELECT 1 FROM carbonmkt.account a
+                                     WHERE a.account_id = set_account_status.account_id AND a.kind = 'cancellation') THEN
+        RAISE EXCEPTION 'the cancellation account % cannot be %', account_id, status
+            USING ERRCODE = 'CM003',
+                  DETAIL = 'Every surrender and cancellation credits it; retired units never leave it anyway.';
+    END IF;
+    posting_id := carbonmkt._record_posting('set_account_status',
+                                            format('set_account_status(%s,%s,%s)', account_id, status, memo));
+    UPDATE carbonmkt.account a SET status = set_account_status.status WHERE a.account_id = set_account_status.account_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
+    END IF;
+    RETURN posting_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.set_account_status(bigint, carbonmkt.account_status, text) IS
+  'Opens, freezes or closes an account; the change is recorded as a posting.  Registry only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.issue_cea(account_id bigint, vintage int, tonnes bigint,
+                                    reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_issue_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.issue_ccer(account_id bigint, block carbonmkt.ccer,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_issue_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.deposit_cny(account_id bigint, fen bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_deposit_cny'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.withdraw_cny(account_id bigint, fen bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_withdraw_cny'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.transfer_ccer(from_account bigint, to_account bigint, project text, vintage int,
+                                        tonnes bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.transfer_ccer_block(from_account bigint, to_account bigint, block carbonmkt.ccer,
+                                              reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_ccer_block'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.surrender_ccer(account_id bigint, project text, vintage int, tonnes bigint, period int,
+                                         reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_surrender_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_ccer(account_id bigint, project text, vintage int, tonnes bigint,
+                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_cancel_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+
+DROP FUNCTION carbonmkt._transfer_from_hold_blocks(bigint, bigint, bigint, text, text);
+DROP FUNCTION carbonmkt._active_hold(bigint);
+DROP FUNCTION carbonmkt._issue(text, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.ccer, text, text);
+DROP FUNCTION carbonmkt._transfer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint,
+                                  carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._transfer_ccer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint,
+                                       carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._cancellation_account();
+DROP FUNCTION carbonmkt._move(bigint, timestamptz, date, bigint, bigint, carbonmkt.instrument, int, text, bigint,
+                              carbonmkt.entry_kind, carbonmkt.entry_kind, bigint, int, text, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._place_block(bigint, carbonmkt.ccer);
+DROP FUNCTION carbonmkt._leg(bigint, timestamptz, date, bigint, carbonmkt.entry_kind, carbonmkt.instrument, int, text,
+                             bigint, bigint, bigint, bigint, int, carbonmkt.ccer, text);
+DROP FUNCTION carbonmkt._require_available(bigint, carbonmkt.instrument, int, text, bigint);
+DROP FUNCTION carbonmkt._check_asset(carbonmkt.instrument, int, text);
+DROP FUNCTION carbonmkt._check_quantity(carbonmkt.instrument, bigint);
+DROP FUNCTION carbonmkt._lock_accounts(bigint[], bigint[], carbonmkt.instrument);
+DROP FUNCTION carbonmkt._begin_posting(text, text, text);
+
+-- Voluntary cancellation (自愿注销) retires units: retire_cea, retire_ccer (doc/api.md, Verbs).
+-- The postings keep their operation names of 0.1.0 (cancel_cea, cancel_ccer), so that a client
+-- reference used before the rename is recognised after it.
+CREATE FUNCTION carbonmkt.retire_cea(account_id bigint, vintage int, tonnes bigint,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_retire_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.retire_cea(bigint, int, bigint, text, text) IS
+  'Voluntarily cancels (注销) CEA, e.g. for carbon neutrality: retires the units into the cancellation account; returns the posting id.';
+
+CREATE FUNCTION carbonmkt.retire_ccer(account_id bigint, project text, vintage int, tonnes bigint,
+                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_retire_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.retire_ccer(bigint, text, int, bigint, text, text) IS
+  'Voluntarily cancels (注销) CCER, lowest serials first: retires them into the cancellation account; returns the posting id.';
+
+-- The names of 0.1.0, for one release.
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_cea(account_id bigint, vintage int, tonnes bigint,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.cancel_cea() is deprecated and goes after 0.2.0: call carbonmkt.retire_cea()';
+    RETURN carbonmkt.retire_cea(account_id, vintage, tonnes, reference, memo);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.cancel_cea(bigint, int, bigint, text, text) IS
+  'Deprecated (goes after 0.2.0): carbonmkt.retire_cea().';
+
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_ccer(account_id bigint, project text, vintage int, tonnes bigint,
+                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.cancel_ccer() is deprecated and goes after 0.2.0: call carbonmkt.retire_ccer()';
+    RETURN carbonmkt.retire_ccer(account_id, project, vintage, tonnes, reference, memo);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.cancel_ccer(bigint, text, int, bigint, text, text) IS
+  'Deprecated (goes after 0.2.0): carbonmkt.retire_ccer().';
+REVOKE ALL ON FUNCTION carbonmkt.retire_cea(bigint, int, bigint, text, text),
+                      carbonmkt.retire_ccer(bigint, text, int, bigint, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.retire_cea(bigint, int, bigint, text, text),
+                          carbonmkt.retire_ccer(bigint, text, int, bigint, text, text)
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_participant;
 
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
@@ -2732,6 +3052,93 @@ $$;
 
 -- == Performance: incremental verification, storage =======================================
 
+-- -- verify_ledger (Chain engineer; doc/registry.md "Verification", doc/performance.md) --
+CREATE OR REPLACE FUNCTION carbonmkt.verify_ledger()
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+    -- 1. chains, heads and seals (C)
+    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM carbonmkt.verify_chains() v
+    UNION ALL
+    -- 2. each entry's balance_after/held_after is the running sum of the asset's entries
+    SELECT 'running_balance_mismatch', r.account_id, r.entry_id,
+           format('%s: balance_after %s, held_after %s, rebuilt %s and %s', r.asset, r.balance_after,
+                  r.held_after, r.run_balance, r.run_held)
+      FROM (SELECT j.account_id, j.entry_id, j.balance_after, j.held_after,
+                   carbonmkt.format_asset(j.instrument, j.vintage, j.project) AS asset,
+                   sum(j.amount) OVER w AS run_balance, sum(j.held_change) OVER w AS run_held
+              FROM carbonmkt.journal j
+            WINDOW w AS (PARTITION BY j.account_id, j.instrument, j.vintage, j.project ORDER BY j.seq)) r
+     WHERE r.balance_after <> r.run_balance OR r.held_after <> r.run_held
+    UNION ALL
+    -- 3. holdings rebuilt from the journal
+    SELECT 'balance_mismatch', coalesce(h.account_id, j.account_id), NULL::bigint,
+           format('%s: holding %s/%s held, journal %s/%s held',
+                  carbonmkt.format_asset(coalesce(h.instrument, j.instrument), coalesce(h.vintage, j.vintage),
+                                         coalesce(h.project, j.project)),
+                  h.balance, h.held, j.balance, j.held)
+      FROM carbonmkt.holding h
+      FULL JOIN (SELECT x.account_id, x.instrument, x.vintage, x.project,
+                        sum(x.amount) AS balance, sum(x.held_change) AS held
+                   FROM carbonmkt.journal x GROUP BY 1, 2, 3, 4) j
+             ON (h.account_id, h.instrument, h.vintage, h.project) = (j.account_id, j.instrument, j.vintage, j.project)
+     WHERE h.balance IS DISTINCT FROM j.balance::bigint OR h.held IS DISTINCT FROM j.held::bigint
+    UNION ALL
+    -- 4. no negative balance or available, holds never exceed balances
+    SELECT 'negative_or_overheld', h.account_id, NULL,
+           format('%s: balance %s, held %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project), h.balance, h.held)
+      FROM carbonmkt.holding h WHERE h.balance < 0 OR h.held < 0 OR h.held > h.balance
+    UNION ALL
+    -- 5. held = what active holds still freeze
+    SELECT 'held_mismatch', h.account_id, NULL,
+           format('%s: held %s, active holds %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project),
+                  h.held, coalesce(x.remaining, 0))
+      FROM carbonmkt.holding h
+      LEFT JOIN (SELECT y.account_id, y.instrument, y.vintage, y.project, sum(y.remaining) AS remaining
+                   FROM carbonmkt.hold y WHERE y.status = 'active' GROUP BY 1, 2, 3, 4) x
+             ON (h.account_id, h.instrument, h.vintage, h.project) = (x.account_id, x.instrument, x.vintage, x.project)
+     WHERE h.held <> coalesce(x.remaining, 0)
+    UNION ALL
+    -- 6. CCER serial blocks cover exactly each CCER holding
+    SELECT 'ccer_blocks_mismatch', coalesce(h.account_id, b.account_id), NULL,
+           format('CCER %s %s: holding %s t, blocks %s t', coalesce(h.project, b.project), coalesce(h.vintage, b.vintage),
+                  coalesce(h.balance, 0), coalesce(b.tonnes, 0))
+      FROM (SELECT * FROM carbonmkt.holding WHERE instrument = 'CCER') h
+      FULL JOIN (SELECT c.account_id, carbonmkt.project(c.block) AS project, carbonmkt.vintage(c.block) AS vintage,
+                        sum(carbonmkt.tonnes(c.block)) AS tonnes
+                   FROM carbonmkt.ccer_block c GROUP BY 1, 2, 3) b
+             ON (h.account_id, h.project, h.vintage) = (b.account_id, b.project, b.vintage)
+     WHERE coalesce(h.balance, 0) <> coalesce(b.tonnes, 0)
+    UNION ALL
+    -- 7. conservation: issued - retired - withdrawn = holdings outside the cancellation account
+    SELECT 'conservation', NULL, NULL,
+           format('%s: issued %s, retired %s, withdrawn %s, held outside cancellation %s',
+                  carbonmkt.format_asset(c.instrument, c.vintage, c.project), c.issued, c.retired, c.withdrawn, c.holdings)
+      FROM (SELECT j.instrument, j.vintage, j.project,
+                   sum(j.amount) FILTER (WHERE j.kind = 'issue') AS issued,
+                   coalesce(sum(j.amount) FILTER (WHERE j.kind = 'retire'), 0) AS retired,
+                   coalesce(-sum(j.amount) FILTER (WHERE j.kind = 'withdraw'), 0) AS withdrawn,
+                   coalesce(sum(j.amount) FILTER (WHERE a.kind <> 'cancellation'), 0) AS holdings
+              FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
+             GROUP BY 1, 2, 3) c
+     WHERE coalesce(c.issued, 0) - c.retired - c.withdrawn <> c.holdings
+    UNION ALL
+    -- 8. every entry belongs to a posting (journal.posting_id has no foreign key)
+    SELECT 'unknown_posting', j.account_id, j.entry_id, format('posting %s does not exist', j.posting_id)
+      FROM carbonmkt.journal j
+     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = j.posting_id)
+    UNION ALL
+    -- 9. units and cash are created only where issuance may land (account_kind_instrument.may_issue)
+    SELECT 'issue_outside_issuance_account', j.account_id, j.entry_id,
+           format('%s issued into account %s of kind %s, which cannot receive issuance of %s',
+                  carbonmkt.format_quantity(j.instrument, j.amount), j.account_id, a.kind, j.instrument)
+      FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
+     WHERE j.kind = 'issue'
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument k
+                        WHERE k.kind = a.kind AND k.instrument = j.instrument AND k.may_issue)
+$$;
+COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
+  'Recomputes every hash chain, day seal and the seal chain, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings, every entry belongs to a posting, issue entries only in accounts that may receive issuance); one row per problem, empty when all is well.';
 
 -- == Next phase: paid allocation, reserve, pledge and repo, voluntary cancellation ==========
 

@@ -138,7 +138,7 @@ SELECT account_id, asset, balance FROM account_balance WHERE instrument = 'CCER'
 -- Surrender (清缴) and voluntary cancellation (注销) ----------------------------------------
 SELECT surrender_cea(6, 2024, 700000, 2024) IS NOT NULL AS surrendered;
 SELECT surrender_ccer(6, 'GD-OW-0042', 2024, 2500, 2024) IS NOT NULL AS ccer_surrendered;
-SELECT cancel_ccer(10, 'GD-OW-0042', 2024, 100) IS NOT NULL AS cancelled;
+SELECT retire_ccer(10, 'GD-OW-0042', 2024, 100) IS NOT NULL AS cancelled;
 SELECT pg_temp.err($$SELECT surrender_cea(6, 2024, 10000000, 2024)$$);
 SELECT account_id, account_kind, asset, balance FROM account_balance WHERE account_kind = 'cancellation' ORDER BY asset;
 SELECT account_id, block FROM ccer_block WHERE account_id = 2 ORDER BY block;
@@ -183,3 +183,10 @@ ALTER TABLE journal ENABLE TRIGGER USER;
 SELECT problem, account_id, entry_id FROM verify_ledger() ORDER BY 1, 2, 3;
 ROLLBACK;
 SELECT count(*) AS problems_after_rollback FROM verify_ledger();
+
+-- The name of 0.1.0 retires units for 0.2.0, with a deprecation notice (doc/api.md, Verbs)
+BEGIN;
+SELECT cancel_ccer(10, 'GD-OW-0042', 2024, 1) AS old_name \gset
+SELECT p.operation, array_agg(j.kind::text || ' ' || j.amount ORDER BY j.entry_id) AS entries
+  FROM posting p JOIN journal j USING (posting_id) WHERE p.posting_id = :old_name GROUP BY 1;
+ROLLBACK;

@@ -92,7 +92,7 @@ SELECT pg_temp.err($$SELECT * FROM participant_login$$);
 SELECT transfer_cea(5, 7, 2024, 100) IS NOT NULL AS own_transfer,
        transfer_ccer(5, 7, 'GD-OW-0042', 2024, 10) IS NOT NULL AS own_ccer_transfer,
        surrender_cea(5, 2024, 500, 2024) IS NOT NULL AS own_surrender,
-       cancel_ccer(5, 'GD-OW-0042', 2024, 5) IS NOT NULL AS own_cancel,
+       retire_ccer(5, 'GD-OW-0042', 2024, 5) IS NOT NULL AS own_cancel,
        transfer_cny(6, 8, 1000) IS NOT NULL AS own_cash_transfer;
 SELECT hold(5, 'CEA', 200, 'order', 2024) AS u1_order_hold \gset
 SELECT hold(5, 'CEA', 300, 'pledge', 2024) AS u1_pledge \gset
@@ -115,8 +115,8 @@ SELECT pg_temp.err($$SELECT deposit_cny(6, 1)$$);
 SELECT pg_temp.err($$SELECT open_account(4, 'holding')$$);
 SELECT pg_temp.err($$SELECT map_login('regress_unit1', 5)$$);
 SELECT pg_temp.err($$SELECT set_account_status(7, 'frozen')$$);
-SELECT pg_temp.err($$SELECT _transfer('transfer_cea', 'transfer', 7, 5, 'CEA', 2024, '', 1, 'debit', 'credit', NULL, NULL, NULL)$$);
-SELECT pg_temp.err($$SELECT _leg(1, now(), current_date, 5, 'credit', 'CEA', 2024, '', 1000, 0, NULL, NULL, NULL, NULL, NULL)$$);
+SELECT pg_temp.err($$SELECT _record_posting('transfer_cea', NULL)$$);
+SELECT pg_temp.err($$SELECT _authorize(5, 'transfer')$$);
 SELECT pg_temp.err($$SELECT verify_ledger()$$);
 -- no table is written directly
 SELECT pg_temp.err($$INSERT INTO holding VALUES (5, 'CEA', 2025, '', 1000, 0)$$);

@@ -1,5 +1,6 @@
--- Chain heads when the C posting path (transfer_cea/_cny, surrender_cea, cancel_cea, holds)
--- and the PL/pgSQL one (CCER, issue, withdraw) post to the same accounts in one transaction,
+-- Chain heads when postings of every kind -- CEA and cash (transfer_cea/_cny, surrender_cea,
+-- retire_cea, holds) and serial blocks (CCER), issue, withdraw; once two posting paths, now the
+-- one C engine (src/posting.c) -- post to the same accounts in one transaction,
 -- in every order, with and without savepoints; both when the posting path may write the
 -- heads after the legs (no other trigger on the journal) and when it must write each head
 -- as it goes (a trigger on the journal that may fire for the posting's rows), and when a
@@ -72,7 +73,7 @@ SELECT issue_cea(1, 2024, 100000) IS NOT NULL AS cea, issue_ccer(1, 'CCER:GD-OW-
        deposit_cny(5, 1000000) IS NOT NULL AS cash;
 
 -- The sequences, each in one transaction ------------------------------------------------------
--- C, CCER (PL/pgSQL), C on the same two accounts; then the other way round
+-- CEA, CCER, CEA on the same two accounts; then the other way round
 CREATE FUNCTION pg_temp.c_ccer_c() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM transfer_cea(3, 4, 2024, 10);
@@ -82,7 +83,7 @@ BEGIN
   PERFORM transfer_cea(4, 3, 2024, 5);
   RETURN pg_temp.heads();
 END $$;
--- PL/pgSQL first, C last; issue (PL/pgSQL) in between on the national reserve
+-- CCER first, CEA last; issue in between on the national reserve
 CREATE FUNCTION pg_temp.ccer_c_issue() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM transfer_ccer(3, 4, 'GD-OW-0042', 2024, 1);
@@ -92,17 +93,17 @@ BEGIN
   PERFORM transfer_ccer(4, 3, 'GD-OW-0042', 2024, 1);
   RETURN pg_temp.heads();
 END $$;
--- surrender and cancellation: C, PL/pgSQL, C into the cancellation account
+-- surrender and cancellation: CEA, CCER, CEA into the cancellation account
 CREATE FUNCTION pg_temp.retire() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM surrender_cea(3, 2024, 10, 2024);
   PERFORM surrender_ccer(3, 'GD-OW-0042', 2024, 10, 2024);
-  PERFORM cancel_cea(3, 2024, 1);
-  PERFORM cancel_ccer(4, 'GD-OW-0042', 2024, 1);
+  PERFORM retire_cea(3, 2024, 1);
+  PERFORM retire_ccer(4, 'GD-OW-0042', 2024, 1);
   PERFORM surrender_cea(4, 2024, 1, 2024);
   RETURN pg_temp.heads();
 END $$;
--- holds (C), a CCER hold spent by serial block (PL/pgSQL), cash (C) and a withdrawal (PL/pgSQL)
+-- holds, a CCER hold spent by serial block, cash and a withdrawal
 CREATE FUNCTION pg_temp.holds() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   h bigint;
@@ -118,7 +119,7 @@ BEGIN
   PERFORM withdraw_cny(5, 1);
   RETURN pg_temp.heads();
 END $$;
--- savepoints: a PL/pgSQL posting rolled back, a C one released, both between C postings
+-- savepoints: a CCER posting rolled back, a CEA one released, both between CEA postings
 CREATE FUNCTION pg_temp.savepoints() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM transfer_cea(3, 4, 2024, 1);
@@ -174,7 +175,7 @@ SELECT pg_temp.heads();
 
 -- A room's trigger posts to the posting's account between its lock and its legs ---------------
 -- (when a CEA debit of account 3 changes its holding, a CCER transfer out of account 3 follows
--- in PL/pgSQL, then a CNY transfer in C out of its cash account)
+-- then a CNY transfer out of its cash account)
 -- (and the same once more in a subtransaction that commits, and in one that rolls back)
 CREATE FUNCTION public.regress_side_posting() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -235,13 +236,13 @@ INSERT INTO modes (when_clause, post) VALUES
   (NULL, 'surrender_cea(3, 2024, 1, 2024)'),
   ($$NEW.kind = 'surrender'$$, 'transfer_cea(3, 4, 2024, 1)'),
   ($$NEW.kind = 'surrender'$$, 'surrender_cea(3, 2024, 1, 2024)'),
-  ($$NEW.kind = 'surrender'$$, 'cancel_cea(3, 2024, 1)'),
+  ($$NEW.kind = 'surrender'$$, 'retire_cea(3, 2024, 1)'),
   ($$'surrender' = NEW.kind$$, 'transfer_cny(5, 6, 1)'),
   ($$NEW.kind = 'debit'$$, 'transfer_cea(3, 4, 2024, 1)'),
   ($$NEW.kind = 'credit'$$, 'transfer_cea(3, 4, 2024, 1)'),
   ($$NEW.kind = 'retire'$$, 'surrender_cea(3, 2024, 1, 2024)'),
   ($$NEW.kind IN ('surrender', 'cancel')$$, 'transfer_cea(3, 4, 2024, 1)'),
-  ($$NEW.kind IN ('surrender', 'cancel')$$, 'cancel_cea(3, 2024, 1)'),
+  ($$NEW.kind IN ('surrender', 'cancel')$$, 'retire_cea(3, 2024, 1)'),
   ($$NEW.kind = 'surrender' OR NEW.kind = 'hold'$$, 'hold(3, ''CEA'', 1, ''order'', 2024)'),
   ($$NEW.kind = 'surrender' OR NEW.kind = 'hold'$$, 'transfer_cea(3, 4, 2024, 1)'),
   ($$NEW.kind = 'surrender' AND NEW.amount < 0$$, 'transfer_cea(3, 4, 2024, 1)'),
@@ -282,7 +283,7 @@ SELECT pg_temp.mode(NULL, 'transfer_cea(3, 4, 2024, 1)') AS with_compliance;
 ALTER TABLE journal DISABLE TRIGGER compliance_surrender;
 
 -- A trigger that fires only for surrender rows sees the posting row and the holdings as they
--- were when it fired in PL/pgSQL, and its heads stay right around transfers that defer theirs
+-- were when it fired in the posting, and its heads stay right around transfers that defer theirs
 CREATE FUNCTION public.regress_look() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE NOTICE 'surrender row of account %: posting row in: %, balance after %, holding now %', NEW.account_id,

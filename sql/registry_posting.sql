@@ -1,4 +1,4 @@
--- Registry posting paths in detail: transfer_cea/_cny, surrender_cea, cancel_cea, hold,
+-- Registry posting paths in detail: transfer_cea/_cny, surrender_cea, retire_cea, hold,
 -- release_hold and transfer_from_hold (the functions the market and allocation rooms call).
 -- Every refusal is shown with its SQLSTATE, message, detail and hint, in the order the
 -- checks run (which error wins when several apply); idempotency, sealed days, NULL
@@ -76,7 +76,7 @@ SELECT transfer_cea(5, 7, 2024, 1234, NULL, 'trade 成交 #1') AS p8;
 SELECT posting_id, operation, initiator, reference, result, business_date, recorded_at FROM posting WHERE posting_id = 8;
 SELECT * FROM pg_temp.entries((SELECT min(entry_id) FROM journal WHERE posting_id = 8));
 SELECT transfer_cny(6, 8, 2550) AS p9, surrender_cea(7, 2024, 1000, 2023, NULL, 'for 2023') AS p10,
-       cancel_cea(5, 2024, 1, NULL, 'carbon neutral') AS p11;
+       retire_cea(5, 2024, 1, NULL, 'carbon neutral') AS p11;
 SELECT * FROM pg_temp.entries((SELECT min(entry_id) FROM journal WHERE posting_id = 9));
 SELECT account_id, asset, balance, held, available FROM account_balance ORDER BY 1, 2;
 
@@ -102,7 +102,7 @@ SELECT pg_temp.diag($$SELECT transfer_cea(5, 7, 2025, 1)$$);          -- an asse
 SELECT pg_temp.diag($$SELECT transfer_cea(5, 7, NULL, 1)$$);
 SELECT pg_temp.diag($$SELECT transfer_cny(6, 8, 97451)$$);
 SELECT pg_temp.diag($$SELECT surrender_cea(5, 2024, 8766, 2024)$$);
-SELECT pg_temp.diag($$SELECT cancel_cea(5, 2024, 8766)$$);
+SELECT pg_temp.diag($$SELECT retire_cea(5, 2024, 8766)$$);
 -- frozen: credits arrive, nothing leaves; closed: nothing at all
 SELECT set_account_status(9, 'frozen') IS NOT NULL AS frozen;
 SELECT transfer_cea(5, 9, 2024, 10) IS NOT NULL AS credit_to_frozen;
@@ -227,7 +227,7 @@ SELECT hold(7, 'CEA', 100, 'order', 2024) AS h5_u2_order, hold(7, 'CEA', 50, 'pl
 SET SESSION AUTHORIZATION regress_post_unit1;
 SELECT transfer_cea(5, 7, 2024, 3, 'u1-ref') IS NOT NULL AS own_transfer,
        transfer_cea(5, 7, 2024, 3, 'u1-ref') IS NOT NULL AS own_retry,
-       surrender_cea(5, 2024, 2, 2024) IS NOT NULL AS own_surrender, cancel_cea(5, 2024, 1) IS NOT NULL AS own_cancel,
+       surrender_cea(5, 2024, 2, 2024) IS NOT NULL AS own_surrender, retire_cea(5, 2024, 1) IS NOT NULL AS own_cancel,
        transfer_cny(6, 8, 5) IS NOT NULL AS own_cash;
 SELECT hold(5, 'CEA', 20, 'pledge', 2024) AS h8_u1_pledge;
 SELECT pg_temp.diag($$SELECT transfer_cea(7, 5, 2024, 1)$$);
@@ -235,7 +235,7 @@ SELECT pg_temp.diag($$SELECT transfer_cea(99, 5, 2024, 1)$$);
 SELECT pg_temp.diag($$SELECT transfer_cea(5, 99, 2024, 1)$$);
 SELECT pg_temp.diag($$SELECT transfer_cea(3, 5, 2024, 1)$$);
 SELECT pg_temp.diag($$SELECT surrender_cea(7, 2024, 1, 2024)$$);
-SELECT pg_temp.diag($$SELECT cancel_cea(7, 2024, 1)$$);
+SELECT pg_temp.diag($$SELECT retire_cea(7, 2024, 1)$$);
 SELECT pg_temp.diag($$SELECT transfer_cny(8, 6, 1)$$);
 SELECT pg_temp.diag($$SELECT hold(7, 'CEA', 1, 'order', 2024)$$);
 SELECT pg_temp.diag($$SELECT hold(5, 'CEA', 1, 'judicial', 2024)$$);
@@ -402,6 +402,13 @@ SELECT pg_temp.diag($$UPDATE holding SET balance = -1, held = 0 WHERE account_id
 SELECT account_id, asset, balance, held, available FROM account_balance ORDER BY 1, 2;
 SELECT count(*) AS postings, (SELECT count(*) FROM journal) AS entries FROM posting;
 SELECT * FROM verify_ledger();
+
+-- The names of 0.1.0 work for 0.2.0, with a deprecation notice (doc/api.md, Verbs)
+BEGIN;
+SELECT cancel_cea(5, 2024, 1) AS old_name \gset
+SELECT p.operation, array_agg(j.kind::text || ' ' || j.amount ORDER BY j.entry_id) AS entries
+  FROM posting p JOIN journal j USING (posting_id) WHERE p.posting_id = :old_name GROUP BY 1;
+ROLLBACK;
 
 \c postgres
 SET client_min_messages = warning;

@@ -80,7 +80,7 @@ SELECT * FROM _average_price('CN', '2024-12-01', '2024-12-31');
 SELECT * FROM close_period(2023);
 -- 2024 so far: u1 banks 4,500 t of 2023 and surrenders 300,000 t of 2024; u3 in full; the fund cancels 1,000 t
 SELECT surrender_cea(5, 2023, 4500, 2024) IS NOT NULL, surrender_cea(5, 2024, 300000, 2024) IS NOT NULL,
-       surrender_cea(7, 2024, 95000, 2024) IS NOT NULL, cancel_cea(10, 2023, 1000) IS NOT NULL;
+       surrender_cea(7, 2024, 95000, 2024) IS NOT NULL, retire_cea(10, 2023, 1000) IS NOT NULL;
 
 -- Per unit ------------------------------------------------------------------------------
 SELECT period, participant_id, unit_name, province_name, sector_name, obligation_t, surrendered_t, remaining_t,

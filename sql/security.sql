@@ -118,7 +118,7 @@ SELECT pg_temp.err($$SELECT transfer_from_hold(1, 2, 1)$$) AS transfer_from_hold
 RESET SESSION AUTHORIZATION;
 SELECT pg_temp.err($$SELECT transfer_cea(5, 2, 2024, 1)$$) AS registry_transfer_in;
 SELECT pg_temp.err($$SELECT transfer_from_hold(1, 2, 1)$$) AS registry_from_hold_in;
-SELECT cancel_cea(5, 2024, 1) IS NOT NULL AS cancellation_still_works;
+SELECT retire_cea(5, 2024, 1) IS NOT NULL AS cancellation_still_works;
 SELECT count(*) AS ledger_problems FROM verify_ledger();
 
 -- Defect 7: holds, the cancellation account's status, login mapping ----------------------

@@ -35,7 +35,7 @@ BEGIN
                      'register_participant', 'map_login', 'open_account', 'set_account_status',
                      'issue_cea', 'issue_ccer', 'deposit_cny', 'withdraw_cny',
                      'transfer_cea', 'transfer_cny', 'transfer_ccer', 'transfer_ccer_block',
-                     'surrender_cea', 'surrender_ccer', 'cancel_cea', 'cancel_ccer',
+                     'surrender_cea', 'surrender_ccer', 'retire_cea', 'retire_ccer', 'cancel_cea', 'cancel_ccer',
                      'hold', 'release_hold', 'transfer_from_hold',
                      'statement', 'balance_as_of', 'seal_day', 'verify_ledger',
                      'verify_chains', 'heads_digest', 'journal_chain', 'forbid_change'))
@@ -58,6 +58,8 @@ GRANT EXECUTE ON FUNCTION
     carbonmkt.transfer_ccer_block(bigint, bigint, carbonmkt.ccer, text, text),
     carbonmkt.surrender_cea(bigint, int, bigint, int, text, text),
     carbonmkt.surrender_ccer(bigint, text, int, bigint, int, text, text),
+    carbonmkt.retire_cea(bigint, int, bigint, text, text),
+    carbonmkt.retire_ccer(bigint, text, int, bigint, text, text),
     carbonmkt.cancel_cea(bigint, int, bigint, text, text),
     carbonmkt.cancel_ccer(bigint, text, int, bigint, text, text),
     carbonmkt.hold(bigint, carbonmkt.instrument, bigint, carbonmkt.hold_reason, int, text, text, text),

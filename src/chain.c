@@ -698,6 +698,37 @@ verify_chains(PG_FUNCTION_ARGS)
 				 "(h.digest, h.accounts, h.entries) "
 				 "ORDER BY s.business_date");
 
+	/*
+	 * The seal chain: each seal links to the previous one's hash, and its own
+	 * hash recomputes from its row.  A seal deleted from the middle breaks
+	 * the next link; a deleted last seal, or a consistent rewrite of history
+	 * and seals, needs the anchors published outside (verify_anchors()).
+	 */
+	verify_query(&vs,
+				 "SELECT x.problem, NULL::bigint, NULL::bigint, x.detail FROM ("
+				 "SELECT s.business_date, 1 AS o, 'seal_link_mismatch'::text AS problem, "
+				 "format('day seal of %s links to %s, but %s', "
+				 "to_char(s.business_date, 'YYYY-MM-DD'), '\\x' || encode(s.prev_seal, 'hex'), "
+				 "CASE WHEN s.prev_date IS NULL "
+				 "THEN 'it is the first seal (expected the zero hash)' "
+				 "ELSE format('the previous seal (%s) hashes to %s', "
+				 "to_char(s.prev_date, 'YYYY-MM-DD'), '\\x' || encode(s.prev_hash, 'hex')) END) AS detail "
+				 "FROM (SELECT d.*, lag(d.seal_hash) OVER w AS prev_hash, "
+				 "lag(d.business_date) OVER w AS prev_date "
+				 "FROM carbonmkt.day_seal d WINDOW w AS (ORDER BY d.business_date)) s "
+				 "WHERE s.prev_seal IS DISTINCT FROM "
+				 "coalesce(s.prev_hash, decode(repeat('00', 32), 'hex')) "
+				 "UNION ALL "
+				 "SELECT s.business_date, 2, 'seal_hash_mismatch', "
+				 "format('day seal of %s records seal hash %s, its row hashes to %s', "
+				 "to_char(s.business_date, 'YYYY-MM-DD'), '\\x' || encode(s.seal_hash, 'hex'), "
+				 "'\\x' || encode(carbonmkt.seal_hash(s.business_date, s.digest, s.accounts, "
+				 "s.entries, s.prev_seal), 'hex')) "
+				 "FROM carbonmkt.day_seal s "
+				 "WHERE s.seal_hash IS DISTINCT FROM carbonmkt.seal_hash(s.business_date, s.digest, "
+				 "s.accounts, s.entries, s.prev_seal)) x "
+				 "ORDER BY x.business_date, x.o");
+
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 

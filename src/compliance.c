@@ -436,7 +436,7 @@ compliance_surrender(PG_FUNCTION_ARGS)
 				 isnull ? errdetail("It is the %s account.", spi_text(1))
 				 : errdetail("Account kind %s, owned by participant " INT64_FORMAT " of kind %s.",
 							 spi_text(1), participant_id, spi_text(3)),
-				 errhint("Only key emitting units (重点排放单位) surrender for a compliance period; other holders cancel units (cancel_cea, cancel_ccer).")));
+				 errhint("Only key emitting units (重点排放单位) surrender for a compliance period; other holders retire units (retire_cea, retire_ccer).")));
 	unit_name = spi_text(4);
 
 	/*

@@ -1,27 +1,28 @@
 /*-------------------------------------------------------------------------
  *
  * posting.c
- *	  The registry's hot posting path in C: transfers of CEA and cash,
- *	  surrender (清缴) and voluntary cancellation (注销) of CEA, holds,
- *	  their release and settlement from them, and who may post
- *	  (carbonmkt._authorize).  These are what the market and allocation rooms
- *	  call many times per transaction, so every statement is an SPI plan
- *	  prepared once per backend, and a posting runs as few of them as it can:
+ *	  The registry's one posting engine: every posting that writes the journal
+ *	  is made here -- issuance (签发) of CEA and CCER, cash deposit (入金) and
+ *	  withdrawal (出金), transfers (转移) of every instrument, surrender (清缴)
+ *	  and voluntary cancellation (注销), holds (冻结), their release and
+ *	  settlement from them -- and the market's batch settlement
+ *	  (src/settlement.c) opens its posting here (posting_open).  Also who may
+ *	  post (carbonmkt._authorize).  A posting runs as few statements as it
+ *	  can, each an SPI plan prepared once per backend:
  *
  *		1. the posting row (idempotency key, sealed-day check), before any lock;
  *		2. one statement that locks the accounts in account_id order and reads
  *		   everything the checks need (kind, status, owner, whether the kind
  *		   may hold the instrument, the chain head);
  *		3. one guarded UPDATE ... RETURNING per holding (the guard is the
- *		   available-quantity rule, so no separate read);
- *		4. one INSERT of all journal legs; the chain trigger is told the heads
- *		   read in step 2, so it does not read them again.
+ *		   available-quantity rule, so no separate read); for CCER, the serial
+ *		   blocks moved (ccer_block: lowest serials first, split and merged);
+ *		4. one INSERT of the journal legs; the chain trigger is told the heads
+ *		   read in step 2, so it does not read them again, and the heads are
+ *		   written once after the legs (src/registry.c).
  *
- *	  Every rule, message and SQLSTATE is the PL/pgSQL one it replaces.  When a
- *	  check fails, the message is raised by the SQL helper that states that
- *	  rule (carbonmkt._check_quantity, _lock_accounts, _require_available), so
- *	  the refusal reads exactly as before; CCER movements, which move serial
- *	  blocks, stay in PL/pgSQL (carbonmkt._transfer_ccer, _move).
+ *	  Every rule, message and SQLSTATE is the API's (doc/registry.md); a
+ *	  refusal changes nothing.
  *
  * Copyright (c) 2026, carbonmkt developers
  *
@@ -60,6 +61,9 @@
 /* SQLSTATEs of the registry room (doc/registry.md) */
 #define ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT		MAKE_SQLSTATE('C','M','0','0','1')
 #define ERRCODE_CARBONMKT_ACCOUNT_STATE			MAKE_SQLSTATE('C','M','0','0','3')
+#define ERRCODE_CARBONMKT_KIND_INSTRUMENT		MAKE_SQLSTATE('C','M','0','0','5')
+#define ERRCODE_CARBONMKT_NO_ISSUANCE			MAKE_SQLSTATE('C','M','0','0','6')
+#define ERRCODE_CARBONMKT_BLOCK_NOT_HELD		MAKE_SQLSTATE('C','M','0','1','0')
 #define ERRCODE_CARBONMKT_INSUFFICIENT			MAKE_SQLSTATE('C','M','0','0','4')
 #define ERRCODE_CARBONMKT_REFERENCE_REUSED		MAKE_SQLSTATE('C','M','0','0','7')
 #define ERRCODE_CARBONMKT_HOLD					MAKE_SQLSTATE('C','M','0','0','8')
@@ -76,6 +80,139 @@ PG_FUNCTION_INFO_V1(carbonmkt_cancel_cea);
 PG_FUNCTION_INFO_V1(carbonmkt_hold);
 PG_FUNCTION_INFO_V1(carbonmkt_release_hold);
 PG_FUNCTION_INFO_V1(carbonmkt_transfer_from_hold);
+PG_FUNCTION_INFO_V1(carbonmkt_transfer_ccer);
+PG_FUNCTION_INFO_V1(carbonmkt_transfer_ccer_block);
+PG_FUNCTION_INFO_V1(carbonmkt_surrender_ccer);
+PG_FUNCTION_INFO_V1(carbonmkt_cancel_ccer);
+PG_FUNCTION_INFO_V1(carbonmkt_retire_cea);
+PG_FUNCTION_INFO_V1(carbonmkt_retire_ccer);
+PG_FUNCTION_INFO_V1(carbonmkt_issue_cea);
+PG_FUNCTION_INFO_V1(carbonmkt_issue_ccer);
+PG_FUNCTION_INFO_V1(carbonmkt_deposit_cny);
+PG_FUNCTION_INFO_V1(carbonmkt_withdraw_cny);
+PG_FUNCTION_INFO_V1(carbonmkt_record_posting);
+
+/* ----------------------------------------------------------------
+ *		The registry's vocabulary, as enumerations
+ * ----------------------------------------------------------------
+ *
+ * Names arrive from SQL (enum labels, the action of _authorize) and are
+ * turned into these once, where they arrive; the posting path compares
+ * these, never strings.
+ */
+
+/* instruments, in the order of enum carbonmkt.instrument */
+typedef enum Instrument
+{
+	INSTRUMENT_CEA,
+	INSTRUMENT_CCER,
+	INSTRUMENT_CNY,
+	INSTRUMENT_UNKNOWN			/* NULL */
+} Instrument;
+
+static const char *const instrument_names[] = {"CEA", "CCER", "CNY", NULL};
+
+/* what _authorize() is asked for (doc/registry.md, Access) */
+typedef enum PostingAction
+{
+	ACTION_NONE,				/* NULL: no rule allows it */
+	ACTION_OTHER,				/* a name no rule knows */
+	ACTION_ISSUE,
+	ACTION_CASH,
+	ACTION_TRANSFER,
+	ACTION_HOLD,
+	ACTION_RELEASE,
+	ACTION_SETTLE,
+	ACTION_SURRENDER,
+	ACTION_CANCEL
+} PostingAction;
+
+static const char *const action_names[] = {
+	NULL, NULL, "issue", "cash", "transfer", "hold", "release", "settle", "surrender", "cancel"
+};
+
+/* why units are held, in the order of enum carbonmkt.hold_reason */
+typedef enum HoldReason
+{
+	REASON_ORDER,
+	REASON_PLEDGE,
+	REASON_JUDICIAL,
+	REASON_OTHER,
+	REASON_NONE					/* NULL */
+} HoldReason;
+
+static const char *const reason_names[] = {"order", "pledge", "judicial", "other", NULL};
+
+/* the journal's entry kinds a posting writes (enum carbonmkt.entry_kind) */
+typedef enum EntryKind
+{
+	ENTRY_ISSUE,
+	ENTRY_WITHDRAW,
+	ENTRY_DEBIT,
+	ENTRY_CREDIT,
+	ENTRY_HOLD,
+	ENTRY_RELEASE,
+	ENTRY_SURRENDER,
+	ENTRY_CANCEL,
+	ENTRY_RETIRE,
+	ENTRY_UNKNOWN
+} EntryKind;
+
+static const char *const entry_kind_names[] = {
+	"issue", "withdraw", "debit", "credit", "hold", "release", "surrender", "cancel", "retire", NULL
+};
+
+/* account states (enum carbonmkt.account_status) and the kinds the rules name */
+typedef enum AccountStatus
+{
+	STATUS_OPEN,
+	STATUS_FROZEN,
+	STATUS_CLOSED,
+	STATUS_OTHER
+} AccountStatus;
+
+typedef enum AccountClass
+{
+	CLASS_ORDINARY,				/* holding, cash, clearing, ... */
+	CLASS_AUTHORITY,			/* allocation, national_reserve: moved by their authority */
+	CLASS_CANCELLATION			/* retired units: never move */
+} AccountClass;
+
+/* the index of name in names[0..n-1], or dflt (NULL matches nothing) */
+static int
+name_index(const char *name, const char *const *names, int n, int dflt)
+{
+	if (name != NULL)
+		for (int i = 0; i < n; i++)
+			if (names[i] != NULL && strcmp(name, names[i]) == 0)
+				return i;
+	return dflt;
+}
+
+static Instrument
+instrument_of(const char *name)
+{
+	return (Instrument) name_index(name, instrument_names, INSTRUMENT_UNKNOWN, INSTRUMENT_UNKNOWN);
+}
+
+static PostingAction
+action_of(const char *name)
+{
+	return name == NULL ? ACTION_NONE :
+		(PostingAction) name_index(name, action_names, lengthof(action_names), ACTION_OTHER);
+}
+
+static HoldReason
+reason_of(const char *name)
+{
+	return (HoldReason) name_index(name, reason_names, REASON_NONE, REASON_NONE);
+}
+
+static EntryKind
+entry_kind_of(const char *name)
+{
+	return (EntryKind) name_index(name, entry_kind_names, ENTRY_UNKNOWN, ENTRY_UNKNOWN);
+}
 
 /* ----------------------------------------------------------------
  *		Saved plans
@@ -87,6 +224,7 @@ typedef enum PostingPlanId
 	PLAN_POSTING_NEW_ID,		/* a posting without client reference, id drawn */
 	PLAN_POSTING_NEW_REF,		/* with one; nothing if it is taken */
 	PLAN_POSTING_FIND,			/* the posting of a client reference */
+	PLAN_POSTING_NEW_REQUEST,	/* a posting recorded with its request */
 	PLAN_ACCOUNT_READ,			/* an account, unlocked (authorisation) */
 	PLAN_ACCOUNTS_LOCK,			/* lock one or two accounts, read them */
 	PLAN_ACCOUNTS_LOCK_TID,		/* the same, at known row versions */
@@ -132,6 +270,11 @@ static const PostingPlanDef plan_defs[NUM_POSTING_PLANS] = {
 		"SELECT p.posting_id, p.operation, p.request, p.result FROM carbonmkt.posting p "
 		"WHERE p.initiator = session_user AND p.reference = $1",
 		1, {TEXTOID}
+	},
+	[PLAN_POSTING_NEW_REQUEST] = {
+		"INSERT INTO carbonmkt.posting AS p (operation, initiator, request, business_date, recorded_at) "
+		"VALUES ($1, session_user, $2, $3, $4) RETURNING p.posting_id",
+		4, {TEXTOID, TEXTOID, DATEOID, TIMESTAMPTZOID}
 	},
 	[PLAN_ACCOUNT_READ] = {
 		"SELECT a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text "
@@ -266,21 +409,6 @@ col_cstring(uint64 r, int col)
 	return n ? NULL : TextDatumGetCString(d);
 }
 
-/*
- * sql_raises
- *		Run a statement that calls the SQL helper stating a rule, which is
- *		expected to raise the refusal; if it does not, the C check and the
- *		helper disagree, which is a bug.
- */
-static void
-sql_raises(const char *sql, int nargs, Oid *argtypes, Datum *values,
-		   const char *nulls, const char *rule)
-{
-	SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
-	elog(ERROR, "carbonmkt posting: %s refused the posting, but %s did not",
-		 rule, sql);
-}
-
 /* ----------------------------------------------------------------
  *		Clock, identity
  * ----------------------------------------------------------------
@@ -391,7 +519,8 @@ acting_room_authorises(void)
 static bool rules_loaded = false;
 static int	rules_npairs;
 static char rules_kind[RULES_MAX_PAIRS][NAMEDATALEN];
-static char rules_instrument[RULES_MAX_PAIRS][NAMEDATALEN];
+static Instrument rules_instrument[RULES_MAX_PAIRS];
+static bool rules_issue[RULES_MAX_PAIRS];
 static bool rules_sealed_null;
 static DateADT rules_sealed;
 
@@ -423,11 +552,12 @@ static void
 rules_load(void)
 {
 	uint64		n;
+	bool		isnull;
 
 	if (rules_loaded)
 		return;
 	posting_callback_init();
-	if (SPI_execute("SELECT kind::text, instrument::text FROM carbonmkt.account_kind_instrument",
+	if (SPI_execute("SELECT kind::text, instrument::text, may_issue FROM carbonmkt.account_kind_instrument",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading carbonmkt.account_kind_instrument failed");
 	n = SPI_processed;
@@ -436,7 +566,8 @@ rules_load(void)
 	for (uint64 r = 0; r < n; r++)
 	{
 		strlcpy(rules_kind[r], col_cstring(r, 1), NAMEDATALEN);
-		strlcpy(rules_instrument[r], col_cstring(r, 2), NAMEDATALEN);
+		rules_instrument[r] = instrument_of(col_cstring(r, 2));
+		rules_issue[r] = DatumGetBool(col_datum(r, 3, &isnull)) && !isnull;
 	}
 	rules_npairs = (int) n;
 	if (SPI_execute("SELECT max(business_date) FROM carbonmkt.day_seal", false, 0) != SPI_OK_SELECT ||
@@ -452,12 +583,23 @@ rules_load(void)
 
 /* whether an account kind may hold an instrument */
 static bool
-rules_may_hold(const char *kind, const char *instrument)
+rules_may_hold(const char *kind, Instrument instrument)
 {
 	rules_load();
 	for (int i = 0; i < rules_npairs; i++)
-		if (strcmp(rules_kind[i], kind) == 0 && strcmp(rules_instrument[i], instrument) == 0)
+		if (rules_instrument[i] == instrument && strcmp(rules_kind[i], kind) == 0)
 			return true;
+	return false;
+}
+
+/* whether issuance may credit an account kind with an instrument */
+static bool
+rules_may_issue(const char *kind, Instrument instrument)
+{
+	rules_load();
+	for (int i = 0; i < rules_npairs; i++)
+		if (rules_instrument[i] == instrument && strcmp(rules_kind[i], kind) == 0)
+			return rules_issue[i];
 	return false;
 }
 
@@ -498,6 +640,8 @@ typedef struct AccountRow
 	int64		account_id;
 	char	   *kind;
 	char	   *status;
+	AccountStatus status_code;	/* status, as an enumeration */
+	AccountClass class;			/* what the rules make of the kind */
 	bool		participant_null;
 	int64		participant_id;
 	char	   *province;		/* NULL when null */
@@ -525,6 +669,21 @@ action_words(const char *action)
 	return s;
 }
 
+/* status_code and class from the status and kind read */
+static void
+account_classify(AccountRow *a)
+{
+	static const char *const statuses[] = {"open", "frozen", "closed"};
+
+	a->status_code = (AccountStatus) name_index(a->status, statuses, lengthof(statuses), STATUS_OTHER);
+	if (strcmp(a->kind, "cancellation") == 0)
+		a->class = CLASS_CANCELLATION;
+	else if (strcmp(a->kind, "allocation") == 0 || strcmp(a->kind, "national_reserve") == 0)
+		a->class = CLASS_AUTHORITY;
+	else
+		a->class = CLASS_ORDINARY;
+}
+
 /* fill *a from columns 1..5 of row r of SPI_tuptable */
 static void
 account_from_row(uint64 r, AccountRow *a)
@@ -535,6 +694,7 @@ account_from_row(uint64 r, AccountRow *a)
 	a->status = col_cstring(r, 3);
 	a->participant_id = col_int64(r, 4, &a->participant_null);
 	a->province = col_cstring(r, 5);
+	account_classify(a);
 	a->may_hold = false;
 	a->head_hash = NULL;
 	ItemPointerSetInvalid(&a->tid);
@@ -562,15 +722,15 @@ account_read(int64 account_id, bool account_null, AccountRow *a)
  *		reason is a hold reason or NULL; action may be NULL (nothing matches).
  */
 static void
-authorize(int64 account_id, bool account_null, const AccountRow *a,
-		  const char *action, const char *reason)
+authorize_named(int64 account_id, bool account_null, const AccountRow *a,
+				PostingAction action, const char *action_name, HoldReason reason)
 {
 	bool		me_null = true;
 	int64		me = 0;
 	char	   *my_kind = NULL;
 	char	   *my_prov = NULL;
-	bool		is_issue = action && strcmp(action, "issue") == 0;
-	bool		is_cash = action && strcmp(action, "cash") == 0;
+	bool		is_issue = action == ACTION_ISSUE;
+	bool		is_cash = action == ACTION_CASH;
 	bool		authority_over;
 
 	if (!a->found)
@@ -578,12 +738,12 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 				(errcode(ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT),
 				 errmsg("account %s does not exist", int64_text(account_id, account_null))));
 	/* retired units never move again, whoever asks (清缴/注销 are final) */
-	if (strcmp(a->kind, "cancellation") == 0 && action && !is_issue && !is_cash)
+	if (a->class == CLASS_CANCELLATION && action != ACTION_NONE && !is_issue && !is_cash)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
 				 errmsg("units in the cancellation account " INT64_FORMAT " are retired and can never move",
 						account_id),
-				 errdetail("Refused action: %s.", action_words(action))));
+				 errdetail("Refused action: %s.", action_words(action_name))));
 	if (login_is_member("carbonmkt_registry"))
 		return;
 
@@ -612,8 +772,7 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 	if (my_kind != NULL && login_is_member("carbonmkt_authority"))
 	{
 		if (strcmp(my_kind, "national_authority") == 0)
-			authority_over = strcmp(a->kind, "allocation") == 0 ||
-				strcmp(a->kind, "national_reserve") == 0;
+			authority_over = a->class == CLASS_AUTHORITY;
 		else if (strcmp(my_kind, "provincial_authority") == 0)
 			authority_over = strcmp(a->kind, "allocation") == 0 &&
 				a->province != NULL && my_prov != NULL && strcmp(a->province, my_prov) == 0;
@@ -627,7 +786,7 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 		 */
 		if (authority_over ||
 			(my_kind != NULL && login_is_member("carbonmkt_authority") &&
-			 strcmp(a->kind, "allocation") != 0 && strcmp(a->kind, "national_reserve") != 0 &&
+			 a->class != CLASS_AUTHORITY &&
 			 (strcmp(my_kind, "national_authority") == 0 ||
 			  strcmp(my_kind, "provincial_authority") == 0)))
 			return;
@@ -637,48 +796,53 @@ authorize(int64 account_id, bool account_null, const AccountRow *a,
 		if (login_is_member("carbonmkt_settlement"))
 			return;
 	}
-	else if (strcmp(a->kind, "allocation") == 0 || strcmp(a->kind, "national_reserve") == 0)
+	else if (a->class == CLASS_AUTHORITY)
 	{
 		/* authority accounts move only by their authority */
 		if (authority_over)
 			return;
 	}
-	else if (reason && strcmp(reason, "judicial") == 0)
+	else if (reason == REASON_JUDICIAL)
 	{
 		/* judicial freezes are laid and lifted by the registry only */
 	}
-	else if (reason && strcmp(reason, "pledge") == 0 && action && strcmp(action, "hold") != 0)
+	else if (reason == REASON_PLEDGE && action != ACTION_NONE && action != ACTION_HOLD)
 	{
 		/* a pledge is released or enforced by the registry only */
 	}
-	else if (action &&
-			 ((strcmp(action, "hold") == 0 && reason && strcmp(reason, "order") == 0) ||
-			  strcmp(action, "settle") == 0) &&
+	else if (((action == ACTION_HOLD && reason == REASON_ORDER) || action == ACTION_SETTLE) &&
 			 login_is_member("carbonmkt_exchange"))
 	{
 		/* the exchange lays, settles and releases order holds, nothing else */
 		return;
 	}
-	else if (!a->participant_null && !me_null && a->participant_id == me && action &&
-			 (strcmp(action, "transfer") == 0 || strcmp(action, "hold") == 0 ||
-			  strcmp(action, "release") == 0 || strcmp(action, "surrender") == 0 ||
-			  strcmp(action, "cancel") == 0))
+	else if (!a->participant_null && !me_null && a->participant_id == me &&
+			 (action == ACTION_TRANSFER || action == ACTION_HOLD || action == ACTION_RELEASE ||
+			  action == ACTION_SURRENDER || action == ACTION_CANCEL))
 		return;
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("role \"%s\" may not %s on account " INT64_FORMAT,
 					GetUserNameFromId(GetSessionUserId(), false),
-					action ? action_words(action) : "<NULL>", account_id),
+					action_name ? action_words(action_name) : "<NULL>", account_id),
 			 errdetail("The login acts for participant %s%s%s.",
 					   me_null ? "(none)" : psprintf(INT64_FORMAT, me),
 					   my_kind ? ", a " : "", my_kind ? my_kind : ""),
 			 errhint("Participants move only their own accounts; authority accounts need a login mapped to their authority (doc/security.md).")));
 }
 
+/* authorize_named() for an action of the enumeration */
+static void
+authorize(int64 account_id, bool account_null, const AccountRow *a,
+		  PostingAction action, HoldReason reason)
+{
+	authorize_named(account_id, account_null, a, action, action_names[action], reason);
+}
+
 /*
  * carbonmkt._authorize(account bigint, action text, reason hold_reason) -> void
- *		The SQL face of authorize(), for the PL/pgSQL postings.
+ *		The SQL face of authorize(), for the rooms' own checks.
  */
 Datum
 carbonmkt_authorize(PG_FUNCTION_ARGS)
@@ -686,15 +850,15 @@ carbonmkt_authorize(PG_FUNCTION_ARGS)
 	bool		account_null = PG_ARGISNULL(0);
 	int64		account_id = account_null ? 0 : PG_GETARG_INT64(0);
 	char	   *action = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *reason = NULL;
+	HoldReason	reason = REASON_NONE;
 	AccountRow	a;
 
 	if (!PG_ARGISNULL(2))
-		reason = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(2)));
+		reason = reason_of(DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(2))));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	account_read(account_id, account_null, &a);
-	authorize(account_id, account_null, &a, action, reason);
+	authorize_named(account_id, account_null, &a, action_of(action), action, reason);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	PG_RETURN_VOID();
@@ -766,7 +930,7 @@ lock_one_account(int64 account_id, AccountRow *row)
  */
 static int
 lock_accounts(int64 first, bool first_null, int64 second, bool second_null,
-			  const char *instrument, AccountRow *rows)
+			  Instrument instrument, AccountRow *rows)
 {
 	Datum		args[3];
 	char		nulls[3] = {' ', ' ', ' '};
@@ -856,9 +1020,9 @@ lock_problem(const AccountRow *rows, int n, int64 debit, bool debit_null,
 
 	for (int i = 0; i < n; i++)
 	{
-		if (!rows[i].may_hold || strcmp(rows[i].status, "closed") == 0)
+		if (!rows[i].may_hold || rows[i].status_code == STATUS_CLOSED)
 			return true;
-		if (strcmp(rows[i].status, "frozen") == 0 && !debit_null &&
+		if (rows[i].status_code == STATUS_FROZEN && !debit_null &&
 			rows[i].account_id == debit)
 			return true;
 	}
@@ -1077,13 +1241,14 @@ typedef struct Leg
 {
 	int64		account_id;
 	bool		account_null;
-	const char *kind;			/* entry_kind */
+	EntryKind	kind;
 	int64		amount;			/* signed change of balance */
 	int64		held_change;	/* signed change of held */
 	int64		counterparty;
 	bool		counterparty_null;
 	int64		hold_id;
 	bool		hold_null;
+	const char *block;			/* CCER serial block (text), or NULL */
 	/* set by apply_leg() */
 	int64		balance_after;
 	int64		held_after;
@@ -1092,11 +1257,20 @@ typedef struct Leg
 /* the asset of a posting */
 typedef struct Asset
 {
-	const char *instrument;
+	const char *instrument;		/* its name, for SQL */
+	Instrument	instr;
 	int32		vintage;
 	bool		vintage_null;
 	text	   *project;
 } Asset;
+
+/* set the instrument of an asset (a label of enum carbonmkt.instrument, or NULL) */
+static void
+asset_instrument(Asset *asset, const char *name)
+{
+	asset->instr = instrument_of(name);
+	asset->instrument = name;
+}
 
 /*
  * Where this transaction last left each holding row it changed: a hint that
@@ -1305,13 +1479,13 @@ apply_two_legs(Leg *legs, const Asset *asset)
  *		$1  posting id
  *		$2  instrument, $3 vintage, $4 project, $5 period, $6 business date,
  *		$7  recorded at, $8 memo
- *		per leg, from $9 on, 8 each: account, entry kind, amount, held change,
- *		balance after, held after, counterparty, hold id
+ *		per leg, from $9 on, 9 each: account, entry kind, amount, held change,
+ *		balance after, held after, counterparty, hold id, CCER block (text)
  *		then, with heads: the two accounts whose heads to write (the same one
  *		twice for one), and with TIDs the TIDs of their locked row versions
  *		then, with the posting: the operation and the result
  */
-#define LEG_NPARAMS		8
+#define LEG_NPARAMS		9
 #define LEGS_BASE		9
 #define LEGS_MAXARGS	(LEGS_BASE - 1 + 2 * LEG_NPARAMS + 5)
 
@@ -1333,7 +1507,7 @@ journal_plan(int nlegs, bool with_posting, bool with_heads, bool by_tid)
 		static const Oid shared[LEGS_BASE - 1] = {INT8OID, TEXTOID, INT4OID, TEXTOID, INT4OID,
 		DATEOID, TIMESTAMPTZOID, TEXTOID};
 		static const Oid leg[LEG_NPARAMS] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID,
-		INT8OID, INT8OID, INT8OID};
+		INT8OID, INT8OID, INT8OID, TEXTOID};
 
 		for (int i = 0; i < LEGS_BASE - 1; i++)
 			argtypes[nargs++] = shared[i];
@@ -1382,9 +1556,9 @@ journal_plan(int nlegs, bool with_posting, bool with_heads, bool by_tid)
 			int			b = LEGS_BASE + l * LEG_NPARAMS;
 
 			appendStringInfo(&sql, "%s($1, $%d, 0, $%d::carbonmkt.entry_kind, $2::carbonmkt.instrument, "
-							 "$3, $4, NULL, $%d, $%d, $%d, $%d, $%d, $%d, $5, $6, $7, $8, "
+							 "$3, $4, $%d::carbonmkt.ccer, $%d, $%d, $%d, $%d, $%d, $%d, $5, $6, $7, $8, "
 							 "'\\x'::bytea, '\\x'::bytea)",
-							 l > 0 ? ", " : "", b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7);
+							 l > 0 ? ", " : "", b, b + 1, b + 8, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7);
 		}
 		*slot = registry_keep_plan(sql.data, nargs, argtypes);
 		pfree(sql.data);
@@ -1470,7 +1644,7 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 
 		args[b] = Int64GetDatum(legs[i].account_id);
 		nulls[b] = legs[i].account_null ? 'n' : ' ';
-		args[b + 1] = CStringGetTextDatum(legs[i].kind);
+		args[b + 1] = CStringGetTextDatum(entry_kind_names[legs[i].kind]);
 		args[b + 2] = Int64GetDatum(legs[i].amount);
 		args[b + 3] = Int64GetDatum(legs[i].held_change);
 		args[b + 4] = Int64GetDatum(legs[i].balance_after);
@@ -1479,6 +1653,8 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 		nulls[b + 6] = legs[i].counterparty_null ? 'n' : ' ';
 		args[b + 7] = Int64GetDatum(legs[i].hold_id);
 		nulls[b + 7] = legs[i].hold_null ? 'n' : ' ';
+		args[b + 8] = legs[i].block ? CStringGetTextDatum(legs[i].block) : (Datum) 0;
+		nulls[b + 8] = legs[i].block ? ' ' : 'n';
 	}
 	nargs = LEGS_BASE - 1 + LEG_NPARAMS * nlegs;
 	/*
@@ -1514,6 +1690,20 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 static void refuse_into_cancellation(int64 account_id, const char *entry_kind,
 									 const char *instrument);
 
+/* only surrender and cancellation (retire legs) reach the cancellation account */
+static void
+check_sink(const Leg *legs, int nlegs, const Asset *asset, const AccountRow *rows, int nrows)
+{
+	for (int i = 0; i < nlegs; i++)
+	{
+		const AccountRow *r = find_row(rows, nrows, legs[i].account_id, legs[i].account_null);
+
+		if (r != NULL && r->class == CLASS_CANCELLATION && legs[i].kind != ENTRY_RETIRE)
+			refuse_into_cancellation(r->account_id, entry_kind_names[legs[i].kind],
+									 asset->instrument);
+	}
+}
+
 /*
  * post_legs
  *		Change the holdings of the legs and append them to the journal
@@ -1525,15 +1715,7 @@ post_legs(Posting *p, const Asset *asset, Leg *legs, int nlegs,
 		  bool period_null, int32 period, text *memo,
 		  const AccountRow *rows, int nrows)
 {
-	/* only surrender and cancellation (retire legs) reach the cancellation account */
-	for (int i = 0; i < nlegs; i++)
-	{
-		const AccountRow *r = find_row(rows, nrows, legs[i].account_id, legs[i].account_null);
-
-		if (r != NULL && strcmp(r->kind, "cancellation") == 0 &&
-			strcmp(legs[i].kind, "retire") != 0)
-			refuse_into_cancellation(r->account_id, legs[i].kind, asset->instrument);
-	}
+	check_sink(legs, nlegs, asset, rows, nrows);
 	if (p->quick)
 	{
 		if (!(nlegs == 2 ? apply_two_legs(legs, asset) : apply_leg(&legs[0], asset)))
@@ -1554,6 +1736,408 @@ post_legs(Posting *p, const Asset *asset, Leg *legs, int nlegs,
 	return true;
 }
 
+static char *format_asset_text(const Asset *asset);
+static char *fmt_quantity(const char *instrument, int64 quantity, bool quantity_null);
+static const char *raise_text(const char *s);
+
+/* ----------------------------------------------------------------
+ *		CCER serial blocks (项目减排量序列号)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Where every CCER serial is (carbonmkt.ccer_block): a movement of CCER moves
+ * whole blocks, lowest serials first, splitting the last one (or exactly the
+ * block asked for, cut out of the block that holds it), and the blocks an
+ * account receives are merged with the adjacent ones it holds.  Blocks go to
+ * and from SQL as their text, cast there.
+ */
+typedef enum BlockPlanId
+{
+	BLK_OF_ACCOUNT,				/* an account's blocks of one lot, by serial */
+	BLK_DELETE_TIDS,			/* delete taken blocks */
+	BLK_INSERT,					/* put a block in an account */
+	BLK_CUT,					/* the block of an account containing one */
+	BLK_DELETE_ADJACENT,		/* an account's blocks adjacent to one */
+	BLK_OVERLAP,				/* any block overlapping one */
+	BLK_DELETE_EQUAL,			/* delete one block */
+	NUM_BLOCK_PLANS
+} BlockPlanId;
+
+static const PostingPlanDef block_plan_defs[NUM_BLOCK_PLANS] = {
+	[BLK_OF_ACCOUNT] = {
+		"SELECT carbonmkt.first_serial(b.block), carbonmkt.last_serial(b.block), b.ctid "
+		"FROM carbonmkt.ccer_block b WHERE b.account_id = $1 AND carbonmkt.project(b.block) = $2 "
+		"AND carbonmkt.vintage(b.block) = $3 ORDER BY carbonmkt.first_serial(b.block) LIMIT $4",
+		4, {INT8OID, TEXTOID, INT4OID, INT8OID}
+	},
+	[BLK_DELETE_TIDS] = {
+		"DELETE FROM carbonmkt.ccer_block WHERE ctid = ANY ($1)",
+		1, {TIDARRAYOID}
+	},
+	[BLK_INSERT] = {
+		"INSERT INTO carbonmkt.ccer_block (block, account_id) VALUES ($1::carbonmkt.ccer, $2)",
+		2, {TEXTOID, INT8OID}
+	},
+	[BLK_CUT] = {
+		"DELETE FROM carbonmkt.ccer_block WHERE account_id = $1 "
+		"AND block OPERATOR(carbonmkt.@>) $2::carbonmkt.ccer "
+		"RETURNING carbonmkt.first_serial(block), carbonmkt.last_serial(block)",
+		2, {INT8OID, TEXTOID}
+	},
+	[BLK_DELETE_ADJACENT] = {
+		"DELETE FROM carbonmkt.ccer_block WHERE account_id = $1 "
+		"AND block OPERATOR(carbonmkt.-|-) $2::carbonmkt.ccer "
+		"RETURNING carbonmkt.first_serial(block), carbonmkt.last_serial(block)",
+		2, {INT8OID, TEXTOID}
+	},
+	[BLK_OVERLAP] = {
+		"SELECT block::text FROM carbonmkt.ccer_block WHERE block OPERATOR(carbonmkt.&&) $1::carbonmkt.ccer LIMIT 1",
+		1, {TEXTOID}
+	},
+	[BLK_DELETE_EQUAL] = {
+		"DELETE FROM carbonmkt.ccer_block WHERE block = $1::carbonmkt.ccer",
+		1, {TEXTOID}
+	},
+};
+
+static SPIPlanPtr block_plans[NUM_BLOCK_PLANS];
+
+static uint64
+run_block_plan(BlockPlanId id, Datum *values, const char *nulls, int expected)
+{
+	int			ret;
+
+	if (block_plans[id] == NULL)
+		block_plans[id] = registry_keep_plan(block_plan_defs[id].sql, block_plan_defs[id].nargs,
+											 (Oid *) block_plan_defs[id].argtypes);
+	ret = SPI_execute_plan(block_plans[id], values, nulls, false, 0);
+	if (ret != expected)
+		elog(ERROR, "carbonmkt block statement %d failed: %s", (int) id, SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/* serials first..last of the asset's lot */
+typedef struct BlockPiece
+{
+	int64		first;
+	int64		last;
+} BlockPiece;
+
+/* the canonical text of a block of the asset's lot (as ccer_out writes it) */
+static char *
+block_text(const Asset *asset, int64 first, int64 last)
+{
+	return psprintf("CCER:%s:%d:" INT64_FORMAT "-" INT64_FORMAT,
+					text_to_cstring(asset->project), asset->vintage, first, last);
+}
+
+static void
+block_insert(int64 account_id, const Asset *asset, int64 first, int64 last)
+{
+	Datum		args[2];
+
+	args[0] = CStringGetTextDatum(block_text(asset, first, last));
+	args[1] = Int64GetDatum(account_id);
+	run_block_plan(BLK_INSERT, args, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * block_place
+ *		Put serials first..last in an account, merged with the blocks there
+ *		that are adjacent to them.
+ */
+static void
+block_place(int64 account_id, const Asset *asset, int64 first, int64 last)
+{
+	Datum		args[2];
+	uint64		n;
+
+	args[0] = Int64GetDatum(account_id);
+	args[1] = CStringGetTextDatum(block_text(asset, first, last));
+	n = run_block_plan(BLK_DELETE_ADJACENT, args, NULL, SPI_OK_DELETE_RETURNING);
+	for (uint64 r = 0; r < n; r++)
+	{
+		first = Min(first, col_int64(r, 1, NULL));
+		last = Max(last, col_int64(r, 2, NULL));
+	}
+	block_insert(account_id, asset, first, last);
+}
+
+/*
+ * block_cut
+ *		Take exactly serials first..last out of the account's block that holds
+ *		them all (CM010 when none does), leaving the rest of that block.
+ */
+static void
+block_cut(int64 account_id, const Asset *asset, int64 first, int64 last)
+{
+	Datum		args[2];
+	int64		have_first;
+	int64		have_last;
+
+	args[0] = Int64GetDatum(account_id);
+	args[1] = CStringGetTextDatum(block_text(asset, first, last));
+	if (run_block_plan(BLK_CUT, args, NULL, SPI_OK_DELETE_RETURNING) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_BLOCK_NOT_HELD),
+				 errmsg("CCER block %s is not held by account " INT64_FORMAT,
+						block_text(asset, first, last), account_id),
+				 errhint("A block moves only from the account that holds all of its serials.")));
+	have_first = col_int64(0, 1, NULL);
+	have_last = col_int64(0, 2, NULL);
+	if (have_first < first)
+		block_insert(account_id, asset, have_first, first - 1);
+	if (have_last > last)
+		block_insert(account_id, asset, last + 1, have_last);
+}
+
+/*
+ * block_take
+ *		Take quantity tonnes of the asset out of an account, lowest serials
+ *		first, splitting the last block taken; the pieces taken, in serial
+ *		order, go to *pieces.  Returns how many.  The holding said the
+ *		account has them: serial blocks that do not cover it are a broken
+ *		ledger (XX000).
+ */
+static int
+block_take(int64 account_id, const Asset *asset, int64 quantity, BlockPiece **pieces)
+{
+	Datum		args[4];
+	uint64		n;
+	int64		need = quantity;
+	int			npieces = 0;
+	Datum	   *tids;
+	int64		tail_first = 0;
+	int64		tail_last = -1;
+	int64		limit = 8;
+
+	/*
+	 * The lowest blocks first: a few, and more only when they do not cover
+	 * the quantity (an account's blocks of one lot are merged, so one
+	 * usually does).
+	 */
+	args[0] = Int64GetDatum(account_id);
+	args[1] = PointerGetDatum(asset->project);
+	args[2] = Int32GetDatum(asset->vintage);
+	for (;;)
+	{
+		int64		have = 0;
+
+		args[3] = Int64GetDatum(limit);
+		n = run_block_plan(BLK_OF_ACCOUNT, args, NULL, SPI_OK_SELECT);
+		for (uint64 r = 0; r < n && have < quantity; r++)
+			have += col_int64(r, 2, NULL) - col_int64(r, 1, NULL) + 1;
+		if (have >= quantity || n < (uint64) limit)
+			break;
+		limit *= 8;
+	}
+	*pieces = palloc(sizeof(BlockPiece) * Max(n, 1));
+	tids = palloc(sizeof(Datum) * Max(n, 1));
+	for (uint64 r = 0; r < n && need > 0; r++)
+	{
+		int64		first = col_int64(r, 1, NULL);
+		int64		last = col_int64(r, 2, NULL);
+		bool		isnull;
+		ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+		ItemPointerCopy((ItemPointer) DatumGetPointer(col_datum(r, 3, &isnull)), tid);
+		tids[npieces] = PointerGetDatum(tid);
+		if (last - first + 1 > need)
+		{
+			/* split: the head moves, the tail stays */
+			tail_first = first + need;
+			tail_last = last;
+			last = first + need - 1;
+		}
+		(*pieces)[npieces].first = first;
+		(*pieces)[npieces].last = last;
+		npieces++;
+		need -= last - first + 1;
+	}
+	if (need != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("CCER blocks of account " INT64_FORMAT " do not cover %s of %s", account_id,
+						fmt_quantity("CCER", quantity, false), raise_text(format_asset_text(asset))),
+				 errdetail("The holding and the serial blocks disagree; run carbonmkt.verify_ledger().")));
+	args[0] = PointerGetDatum(construct_array_builtin(tids, npieces, TIDOID));
+	if (run_block_plan(BLK_DELETE_TIDS, args, NULL, SPI_OK_DELETE) != (uint64) npieces)
+		elog(ERROR, "taking the CCER blocks of account " INT64_FORMAT " failed", account_id);
+	if (tail_last >= tail_first)
+		block_insert(account_id, asset, tail_first, tail_last);
+	return npieces;
+}
+
+/*
+ * block_issue
+ *		New serials first..last into an account: none may exist anywhere
+ *		already (23P01); merged with the adjacent blocks the account holds.
+ */
+static void
+block_issue(int64 account_id, const Asset *asset, int64 first, int64 last)
+{
+	Datum		args[1];
+	char	   *text = block_text(asset, first, last);
+
+	args[0] = CStringGetTextDatum(text);
+	if (run_block_plan(BLK_OVERLAP, args, NULL, SPI_OK_SELECT) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXCLUSION_VIOLATION),
+				 errmsg("CCER block %s overlaps serials already issued in block %s",
+						text, col_cstring(0, 1)),
+				 errdetail("No CCER serial may be issued twice.")));
+	/* through the exclusion constraint (a concurrent issuance waits here) */
+	block_insert(account_id, asset, first, last);
+	run_block_plan(BLK_DELETE_EQUAL, args, NULL, SPI_OK_DELETE);
+	block_place(account_id, asset, first, last);
+}
+
+/* ----------------------------------------------------------------
+ *		Movements: the legs that move a quantity between two accounts
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * available_covers
+ *		Whether the account's available quantity of the asset (balance -
+ *		held; for a spend from a hold, what is held) covers the quantity,
+ *		read under the account lock.
+ */
+static bool
+available_covers(int64 account_id, const Asset *asset, int64 quantity, bool from_hold)
+{
+	Oid			argtypes[4] = {INT8OID, TEXTOID, INT4OID, TEXTOID};
+	Datum		args[4];
+
+	args[0] = Int64GetDatum(account_id);
+	args[1] = CStringGetTextDatum(asset->instrument);
+	args[2] = Int32GetDatum(asset->vintage);
+	args[3] = PointerGetDatum(asset->project);
+	if (SPI_execute_with_args("SELECT balance, held FROM carbonmkt.holding WHERE account_id = $1 "
+							  "AND instrument = $2::carbonmkt.instrument AND vintage = $3 AND project = $4",
+							  4, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading a holding failed");
+	if (SPI_processed != 1)
+		return false;
+	if (from_hold)
+		return col_int64(0, 2, NULL) >= quantity && col_int64(0, 1, NULL) >= quantity;
+	return col_int64(0, 1, NULL) - col_int64(0, 2, NULL) >= quantity;
+}
+
+/*
+ * post_movement
+ *		The legs that move quantity of an asset from one account to another,
+ *		both locked (rows): a debit and a credit, or for CCER a debit and a
+ *		credit per serial block moved (exact: exactly serials
+ *		exact->first..last).  A spend from a hold (hold_null false) takes the
+ *		quantity out of the sender's held as well.  Returns false, having
+ *		changed nothing, when the sender's available quantity does not cover
+ *		it (the caller refuses).
+ */
+static bool
+post_movement(Posting *p, const Asset *asset, int64 from, bool from_null,
+			  int64 to, bool to_null, int64 quantity,
+			  EntryKind debit_kind, EntryKind credit_kind,
+			  int64 hold_id, bool hold_null, bool period_null, int32 period, text *memo,
+			  const BlockPiece *exact, const AccountRow *rows, int nrows)
+{
+	Leg			two[2];
+	Leg		   *legs;
+	BlockPiece *pieces;
+	int			npieces;
+	bool		ccer = asset->instr == INSTRUMENT_CCER;
+
+	memset(two, 0, sizeof(two));
+	two[0].account_id = from;
+	two[0].account_null = from_null;
+	two[0].kind = debit_kind;
+	two[0].amount = -quantity;
+	two[0].held_change = hold_null ? 0 : -quantity;
+	two[0].counterparty = to;
+	two[0].counterparty_null = to_null;
+	two[0].hold_id = hold_id;
+	two[0].hold_null = hold_null;
+	two[1].account_id = to;
+	two[1].account_null = to_null;
+	two[1].kind = credit_kind;
+	two[1].amount = quantity;
+	two[1].counterparty = from;
+	two[1].counterparty_null = from_null;
+	two[1].hold_id = hold_id;
+	two[1].hold_null = hold_null;
+	if (!ccer)
+		return post_legs(p, asset, two, 2, period_null, period, memo, rows, nrows);
+	check_sink(two, 2, asset, rows, nrows);
+
+	/*
+	 * CCER.  Quick: both holdings change by the whole quantity in one
+	 * statement (which is the availability check), and each leg's balance
+	 * after is worked back from there.  Otherwise each leg changes its
+	 * holding and goes into the journal in turn, as a room's trigger may
+	 * look in between: availability is read first.
+	 */
+	if (p->quick)
+	{
+		if (!apply_two_legs(two, asset))
+			return false;
+	}
+	else if (from_null || !available_covers(from, asset, quantity, !hold_null))
+		return false;
+
+	if (exact != NULL)
+	{
+		block_cut(from, asset, exact->first, exact->last);
+		pieces = palloc(sizeof(BlockPiece));
+		pieces[0] = *exact;
+		npieces = 1;
+	}
+	else
+		npieces = block_take(from, asset, quantity, &pieces);
+	for (int i = 0; i < npieces; i++)
+		block_place(to, asset, pieces[i].first, pieces[i].last);
+
+	legs = palloc(sizeof(Leg) * 2 * npieces);
+	{
+		int64		later = quantity;	/* tonnes moved by this piece and the ones after it */
+
+		for (int i = 0; i < npieces; i++)
+		{
+			int64		t = pieces[i].last - pieces[i].first + 1;
+			Leg		   *d = &legs[2 * i];
+			Leg		   *c = &legs[2 * i + 1];
+
+			later -= t;
+			*d = two[0];
+			*c = two[1];
+			d->amount = -t;
+			d->held_change = hold_null ? 0 : -t;
+			c->amount = t;
+			d->block = c->block = block_text(asset, pieces[i].first, pieces[i].last);
+			/* the holdings after this piece: the end state plus what later pieces move */
+			d->balance_after = two[0].balance_after + later;
+			d->held_after = two[0].held_after + (hold_null ? 0 : later);
+			c->balance_after = two[1].balance_after - later;
+			c->held_after = two[1].held_after;
+		}
+	}
+	for (int i = 0; i < npieces; i++)
+	{
+		if (!p->quick)
+		{
+			if (!apply_leg(&legs[2 * i], asset))
+				elog(ERROR, "debiting account " INT64_FORMAT " failed", from);
+			insert_legs(p, asset, &legs[2 * i], 1, period_null, period, memo, true, 0, rows, nrows);
+			if (!apply_leg(&legs[2 * i + 1], asset))
+				elog(ERROR, "crediting account " INT64_FORMAT " failed", to);
+			insert_legs(p, asset, &legs[2 * i + 1], 1, period_null, period, memo, true, 0, rows, nrows);
+		}
+		else
+			insert_legs(p, asset, &legs[2 * i], 2, period_null, period, memo, true, 0, rows, nrows);
+	}
+	return true;
+}
+
 /* ----------------------------------------------------------------
  *		Transfers (转移), surrender (清缴), cancellation (注销)
  * ----------------------------------------------------------------
@@ -1562,7 +2146,7 @@ post_legs(Posting *p, const Asset *asset, Leg *legs, int nlegs,
 typedef struct TransferRequest
 {
 	const char *operation;		/* transfer_cea, surrender_cea, ... */
-	const char *action;			/* for _authorize: transfer, surrender, cancel */
+	PostingAction action;		/* for authorize(): transfer, surrender, cancel */
 	int64		from;
 	bool		from_null;
 	int64		to;
@@ -1570,13 +2154,15 @@ typedef struct TransferRequest
 	Asset		asset;
 	int64		quantity;
 	bool		quantity_null;
-	const char *debit_kind;
-	const char *credit_kind;
+	EntryKind	debit_kind;
+	EntryKind	credit_kind;
 	int32		period;
 	bool		period_null;
 	text	   *reference;
 	text	   *memo;
 	const char *block;			/* CCER block text for the request, or NULL */
+	bool		has_exact;		/* CCER: exactly these serials */
+	BlockPiece	exact;
 } TransferRequest;
 
 /*
@@ -1587,9 +2173,9 @@ typedef struct TransferRequest
 static char *
 format_asset_text(const Asset *asset)
 {
-	if (asset->instrument != NULL && strcmp(asset->instrument, "CEA") == 0)
+	if (asset->instr == INSTRUMENT_CEA)
 		return asset->vintage_null ? NULL : psprintf("CEA %d", asset->vintage);
-	if (asset->instrument != NULL && strcmp(asset->instrument, "CCER") == 0)
+	if (asset->instr == INSTRUMENT_CCER)
 		return (asset->vintage_null || asset->project == NULL) ? NULL :
 			psprintf("CCER %s %d", text_to_cstring(asset->project), asset->vintage);
 	return pstrdup("CNY");
@@ -1623,30 +2209,63 @@ transfer_request_text(const TransferRequest *t)
 					opt_text(t->block), t->memo ? text_to_cstring(t->memo) : "");
 }
 
-/* carbonmkt._check_quantity(): quantities are positive (22023) */
-static void
-check_quantity(const char *instrument, int64 quantity, bool quantity_null)
+/*
+ * fmt_quantity
+ *		carbonmkt.format_quantity(instrument, quantity) for a message ("50,001 t",
+ *		"1,234.56 CNY"); NULL when either is NULL.  Refusals only: one statement.
+ */
+static char *
+fmt_quantity(const char *instrument, int64 quantity, bool quantity_null)
 {
 	Oid			argtypes[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
+
+	if (instrument == NULL || quantity_null)
+		return NULL;
+	args[0] = CStringGetTextDatum(instrument);
+	args[1] = Int64GetDatum(quantity);
+	if (SPI_execute_with_args("SELECT carbonmkt.format_quantity($1::carbonmkt.instrument, $2)",
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "formatting a quantity failed");
+	return col_cstring(0, 1);
+}
+
+/* a value as RAISE prints it: NULL is <NULL> */
+static const char *
+raise_text(const char *s)
+{
+	return s ? s : "<NULL>";
+}
+
+/* quantities are positive (22023) */
+static void
+check_quantity(const char *instrument, int64 quantity, bool quantity_null)
+{
+	char	   *q;
 
 	if (!quantity_null && quantity > 0)
 		return;
-	args[0] = CStringGetTextDatum(instrument);
-	args[1] = Int64GetDatum(quantity);
-	nulls[1] = quantity_null ? 'n' : ' ';
-	sql_raises("SELECT carbonmkt._check_quantity($1::carbonmkt.instrument, $2)",
-			   2, argtypes, args, nulls, "the quantity check");
+	q = fmt_quantity(instrument, quantity, quantity_null);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("quantity must be positive: %s", q ? q : "NULL")));
 }
 
-/* carbonmkt._require_available() states the refusal of a debit */
+/*
+ * refuse_unavailable
+ *		CM004: the sender's available quantity (balance - held) does not cover
+ *		the debit, naming available and requested.  Called when the guarded
+ *		change of the holding refused, under the account lock.
+ */
 static void
 refuse_unavailable(int64 account_id, const Asset *asset, int64 quantity)
 {
-	Oid			argtypes[5] = {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID};
-	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[4] = {INT8OID, TEXTOID, INT4OID, TEXTOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	int64		balance = 0;
+	int64		held = 0;
 
 	args[0] = Int64GetDatum(account_id);
 	args[1] = CStringGetTextDatum(asset->instrument);
@@ -1654,27 +2273,81 @@ refuse_unavailable(int64 account_id, const Asset *asset, int64 quantity)
 	nulls[2] = asset->vintage_null ? 'n' : ' ';
 	args[3] = PointerGetDatum(asset->project);
 	nulls[3] = asset->project == NULL ? 'n' : ' ';
-	args[4] = Int64GetDatum(quantity);
-	sql_raises("SELECT carbonmkt._require_available($1, $2::carbonmkt.instrument, $3, $4, $5)",
-			   5, argtypes, args, nulls, "the available-quantity check");
+	if (SPI_execute_with_args("SELECT balance, held FROM carbonmkt.holding WHERE account_id = $1 "
+							  "AND instrument = $2::carbonmkt.instrument AND vintage = $3 AND project = $4",
+							  4, argtypes, args, nulls, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading a holding failed");
+	if (SPI_processed == 1)
+	{
+		balance = col_int64(0, 1, NULL);
+		held = col_int64(0, 2, NULL);
+	}
+	if (balance - held >= quantity)
+		elog(ERROR, "carbonmkt posting: the holding of account " INT64_FORMAT
+			 " refused a debit it covers", account_id);
+	{
+		char	   *avail = fmt_quantity(asset->instrument, balance - held, false);
+		char	   *req = fmt_quantity(asset->instrument, quantity, false);
+		char	   *bal = fmt_quantity(asset->instrument, balance, false);
+		char	   *hld = fmt_quantity(asset->instrument, held, false);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_INSUFFICIENT),
+				 errmsg("insufficient available %s in account " INT64_FORMAT ": available %s, requested %s",
+						raise_text(format_asset_text(asset)), account_id, avail, req),
+				 errdetail("Balance %s, of which %s held.", bal, hld)));
+	}
 }
 
-/* carbonmkt._lock_accounts() states the refusal of a locked account */
+/*
+ * refuse_accounts
+ *		Why the locked accounts of a posting (rows, in account_id order) refuse
+ *		it, as lock_problem() found: an account whose kind cannot hold the
+ *		instrument (CM005), a closed account (CM003), a frozen one that is
+ *		debited (CM003), the first in account order; else an unknown one
+ *		(CM001, the lowest id).
+ */
 static void
-refuse_accounts(int64 debit, bool debit_null, int64 credit, bool credit_null,
-				const char *instrument)
+refuse_accounts(const AccountRow *rows, int nrows, int64 debit, bool debit_null,
+				int64 credit, bool credit_null, const char *instrument)
 {
-	Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	int64		missing = 0;
+	bool		any_missing = false;
 
-	args[0] = Int64GetDatum(debit);
-	nulls[0] = debit_null ? 'n' : ' ';
-	args[1] = Int64GetDatum(credit);
-	nulls[1] = credit_null ? 'n' : ' ';
-	args[2] = CStringGetTextDatum(instrument);
-	sql_raises("SELECT carbonmkt._lock_accounts(ARRAY[$1], ARRAY[$2], $3::carbonmkt.instrument)",
-			   3, argtypes, args, nulls, "the account check");
+	for (int i = 0; i < nrows; i++)
+	{
+		if (!rows[i].may_hold)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_KIND_INSTRUMENT),
+					 errmsg("account " INT64_FORMAT " (kind %s) cannot hold %s",
+							rows[i].account_id, rows[i].kind, raise_text(instrument)),
+					 errhint("See carbonmkt.account_kind_instrument for the instruments each account kind holds.")));
+		if (rows[i].status_code == STATUS_CLOSED)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
+					 errmsg("account " INT64_FORMAT " is closed", rows[i].account_id)));
+		if (rows[i].status_code == STATUS_FROZEN && !debit_null && rows[i].account_id == debit)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
+					 errmsg("account " INT64_FORMAT " is frozen", rows[i].account_id),
+					 errdetail("Nothing can leave a frozen account.")));
+	}
+	if (!debit_null && find_row(rows, nrows, debit, false) == NULL)
+	{
+		missing = debit;
+		any_missing = true;
+	}
+	if (!credit_null && find_row(rows, nrows, credit, false) == NULL &&
+		(!any_missing || credit < missing))
+	{
+		missing = credit;
+		any_missing = true;
+	}
+	if (any_missing)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT),
+				 errmsg("account " INT64_FORMAT " does not exist", missing)));
+	elog(ERROR, "carbonmkt posting: the accounts refused the posting, but no rule says why");
 }
 
 /* a movement needs two accounts (22023) */
@@ -1704,17 +2377,16 @@ post_transfer(const TransferRequest *t)
 	AccountRow	rows[2];
 	int			nrows;
 	const AccountRow *from_row;
-	Leg			legs[2];
 
 	check_quantity(t->asset.instrument, t->quantity, t->quantity_null);
-	if (strcmp(t->asset.instrument, "CNY") != 0 && !t->asset.vintage_null)
+	if (t->asset.instr != INSTRUMENT_CNY && !t->asset.vintage_null)
 		carbonmkt_check_vintage(t->asset.vintage, "allowance vintage");
 
 	posting_begin(&p, t->operation, t->reference,
 				  t->reference ? transfer_request_text(t) : NULL);
 	if (p.replay)
 		return p.posting_id;
-	check_sealed(&p, t->debit_kind, t->credit_kind);
+	check_sealed(&p, entry_kind_names[t->debit_kind], entry_kind_names[t->credit_kind]);
 
 	/*
 	 * Who may move the sender's units.  The registry and the rooms may move
@@ -1729,39 +2401,25 @@ post_transfer(const TransferRequest *t)
 
 		account_read(t->from, t->from_null, &a);
 		check_same_account(t);
-		authorize(t->from, t->from_null, &a, t->action, NULL);
+		authorize(t->from, t->from_null, &a, t->action, REASON_NONE);
 	}
 
 	nrows = lock_accounts(t->from, t->from_null, t->to, t->to_null,
-						  t->asset.instrument, rows);
+						  t->asset.instr, rows);
 	from_row = find_row(rows, nrows, t->from, t->from_null);
 	if (privileged)
 	{
 		AccountRow	missing = {0};
 
 		check_same_account(t);
-		authorize(t->from, t->from_null, from_row ? from_row : &missing, t->action, NULL);
+		authorize(t->from, t->from_null, from_row ? from_row : &missing, t->action, REASON_NONE);
 	}
 	if (lock_problem(rows, nrows, t->from, t->from_null, t->to, t->to_null))
-		refuse_accounts(t->from, t->from_null, t->to, t->to_null, t->asset.instrument);
+		refuse_accounts(rows, nrows, t->from, t->from_null, t->to, t->to_null, t->asset.instrument);
 
-	memset(legs, 0, sizeof(legs));
-	legs[0].account_id = t->from;
-	legs[0].account_null = t->from_null;
-	legs[0].kind = t->debit_kind;
-	legs[0].amount = -t->quantity;
-	legs[0].counterparty = t->to;
-	legs[0].counterparty_null = t->to_null;
-	legs[0].hold_null = true;
-	legs[1].account_id = t->to;
-	legs[1].account_null = t->to_null;
-	legs[1].kind = t->credit_kind;
-	legs[1].amount = t->quantity;
-	legs[1].counterparty = t->from;
-	legs[1].counterparty_null = t->from_null;
-	legs[1].hold_null = true;
-
-	if (!post_legs(&p, &t->asset, legs, 2, t->period_null, t->period, t->memo, rows, nrows))
+	if (!post_movement(&p, &t->asset, t->from, t->from_null, t->to, t->to_null, t->quantity,
+					   t->debit_kind, t->credit_kind, 0, true, t->period_null, t->period, t->memo,
+					   t->has_exact ? &t->exact : NULL, rows, nrows))
 		refuse_unavailable(t->from, &t->asset, t->quantity);
 	return p.posting_id;
 }
@@ -1783,7 +2441,7 @@ refuse_into_cancellation(int64 account_id, const char *entry_kind, const char *i
 			 errmsg("account " INT64_FORMAT " is the cancellation account: only surrender and cancellation reach it",
 					account_id),
 			 errdetail("Refused journal entry: %s of %s.", entry_kind, instrument),
-			 errhint("Use carbonmkt.surrender_cea/surrender_ccer or cancel_cea/cancel_ccer.")));
+			 errhint("Use carbonmkt.surrender_cea/surrender_ccer or retire_cea/retire_ccer.")));
 }
 
 static text *
@@ -1816,13 +2474,13 @@ run_transfer(TransferRequest *t)
 }
 
 static void
-transfer_init(TransferRequest *t, const char *operation, const char *action,
-			  const char *instrument, const char *debit_kind, const char *credit_kind)
+transfer_init(TransferRequest *t, const char *operation, PostingAction action,
+			  const char *instrument, EntryKind debit_kind, EntryKind credit_kind)
 {
 	memset(t, 0, sizeof(*t));
 	t->operation = operation;
 	t->action = action;
-	t->asset.instrument = instrument;
+	asset_instrument(&t->asset, instrument);
 	t->debit_kind = debit_kind;
 	t->credit_kind = credit_kind;
 	t->period_null = true;
@@ -1838,7 +2496,7 @@ carbonmkt_transfer_cea(PG_FUNCTION_ARGS)
 {
 	TransferRequest t;
 
-	transfer_init(&t, "transfer_cea", "transfer", "CEA", "debit", "credit");
+	transfer_init(&t, "transfer_cea", ACTION_TRANSFER, "CEA", ENTRY_DEBIT, ENTRY_CREDIT);
 	t.from_null = PG_ARGISNULL(0);
 	t.from = t.from_null ? 0 : PG_GETARG_INT64(0);
 	t.to_null = PG_ARGISNULL(1);
@@ -1860,7 +2518,7 @@ carbonmkt_transfer_cny(PG_FUNCTION_ARGS)
 {
 	TransferRequest t;
 
-	transfer_init(&t, "transfer_cny", "transfer", "CNY", "debit", "credit");
+	transfer_init(&t, "transfer_cny", ACTION_TRANSFER, "CNY", ENTRY_DEBIT, ENTRY_CREDIT);
 	t.from_null = PG_ARGISNULL(0);
 	t.from = t.from_null ? 0 : PG_GETARG_INT64(0);
 	t.to_null = PG_ARGISNULL(1);
@@ -1874,7 +2532,7 @@ carbonmkt_transfer_cny(PG_FUNCTION_ARGS)
 }
 
 /*
- * surrender_cea / cancel_cea (account_id, vintage, tonnes, [period,] reference, memo):
+ * surrender_cea / retire_cea (account_id, vintage, tonnes, [period,] reference, memo):
  * into the cancellation account.
  */
 static Datum
@@ -1885,9 +2543,9 @@ retire_cea(FunctionCallInfo fcinfo, bool surrender)
 	int64		posting_id;
 
 	if (surrender)
-		transfer_init(&t, "surrender_cea", "surrender", "CEA", "surrender", "retire");
+		transfer_init(&t, "surrender_cea", ACTION_SURRENDER, "CEA", ENTRY_SURRENDER, ENTRY_RETIRE);
 	else
-		transfer_init(&t, "cancel_cea", "cancel", "CEA", "cancel", "retire");
+		transfer_init(&t, "cancel_cea", ACTION_CANCEL, "CEA", ENTRY_CANCEL, ENTRY_RETIRE);
 	t.from_null = PG_ARGISNULL(a);
 	t.from = t.from_null ? 0 : PG_GETARG_INT64(a);
 	a++;
@@ -1921,6 +2579,13 @@ carbonmkt_surrender_cea(PG_FUNCTION_ARGS)
 	return retire_cea(fcinfo, true);
 }
 
+/* retire_cea(); the symbol of 0.1.0's cancel_cea() likewise */
+Datum
+carbonmkt_retire_cea(PG_FUNCTION_ARGS)
+{
+	return retire_cea(fcinfo, false);
+}
+
 Datum
 carbonmkt_cancel_cea(PG_FUNCTION_ARGS)
 {
@@ -1928,96 +2593,439 @@ carbonmkt_cancel_cea(PG_FUNCTION_ARGS)
 }
 
 /*
+ * transfer_exact
+ *		The exact CCER block of a request: its lot and serials (NULL: none).
+ */
+static void
+transfer_exact(TransferRequest *t, Datum block)
+{
+	Ccer	   *c = DatumGetCcerP(block);
+
+	t->asset.vintage = c->vintage;
+	t->asset.vintage_null = false;
+	t->asset.project = cstring_to_text(c->project);
+	t->quantity = CcerTonnes(c);
+	t->quantity_null = false;
+	t->has_exact = true;
+	t->exact.first = c->first_serial;
+	t->exact.last = c->last_serial;
+	t->block = block_text(&t->asset, c->first_serial, c->last_serial);
+}
+
+/* the project id of a CCER request, upper-cased (NULL stays NULL) */
+static text *
+project_arg(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_ARGISNULL(n))
+		return NULL;
+	return DatumGetTextPP(DirectFunctionCall1Coll(upper, DEFAULT_COLLATION_OID,
+												  PointerGetDatum(PG_GETARG_TEXT_PP(n))));
+}
+
+/*
+ * transfer_ccer(from_account, to_account, project, vintage, tonnes, reference, memo)
+ *		n tonnes of a CCER lot, lowest serials first.
+ */
+Datum
+carbonmkt_transfer_ccer(PG_FUNCTION_ARGS)
+{
+	TransferRequest t;
+
+	transfer_init(&t, "transfer_ccer", ACTION_TRANSFER, "CCER", ENTRY_DEBIT, ENTRY_CREDIT);
+	t.from_null = PG_ARGISNULL(0);
+	t.from = t.from_null ? 0 : PG_GETARG_INT64(0);
+	t.to_null = PG_ARGISNULL(1);
+	t.to = t.to_null ? 0 : PG_GETARG_INT64(1);
+	t.asset.project = project_arg(fcinfo, 2);
+	t.asset.vintage_null = PG_ARGISNULL(3);
+	t.asset.vintage = t.asset.vintage_null ? 0 : PG_GETARG_INT32(3);
+	t.quantity_null = PG_ARGISNULL(4);
+	t.quantity = t.quantity_null ? 0 : PG_GETARG_INT64(4);
+	t.reference = opt_text_arg(fcinfo, 5);
+	t.memo = opt_text_arg(fcinfo, 6);
+	PG_RETURN_INT64(run_transfer(&t));
+}
+
+/*
+ * transfer_ccer_block(from_account, to_account, block, reference, memo)
+ *		Exactly the serials of a block.
+ */
+Datum
+carbonmkt_transfer_ccer_block(PG_FUNCTION_ARGS)
+{
+	TransferRequest t;
+
+	transfer_init(&t, "transfer_ccer_block", ACTION_TRANSFER, "CCER", ENTRY_DEBIT, ENTRY_CREDIT);
+	t.from_null = PG_ARGISNULL(0);
+	t.from = t.from_null ? 0 : PG_GETARG_INT64(0);
+	t.to_null = PG_ARGISNULL(1);
+	t.to = t.to_null ? 0 : PG_GETARG_INT64(1);
+	if (PG_ARGISNULL(2))
+	{
+		t.asset.vintage_null = true;
+		t.asset.project = NULL;
+		t.quantity_null = true;
+	}
+	else
+		transfer_exact(&t, PG_GETARG_DATUM(2));
+	t.reference = opt_text_arg(fcinfo, 3);
+	t.memo = opt_text_arg(fcinfo, 4);
+	PG_RETURN_INT64(run_transfer(&t));
+}
+
+/*
+ * surrender_ccer / retire_ccer (account_id, project, vintage, tonnes, [period,] reference, memo):
+ * lowest serials first, into the cancellation account.
+ */
+static Datum
+retire_ccer(FunctionCallInfo fcinfo, bool surrender)
+{
+	TransferRequest t;
+	int			a = 0;
+	int64		posting_id;
+
+	if (surrender)
+		transfer_init(&t, "surrender_ccer", ACTION_SURRENDER, "CCER", ENTRY_SURRENDER, ENTRY_RETIRE);
+	else
+		transfer_init(&t, "cancel_ccer", ACTION_CANCEL, "CCER", ENTRY_CANCEL, ENTRY_RETIRE);
+	t.from_null = PG_ARGISNULL(a);
+	t.from = t.from_null ? 0 : PG_GETARG_INT64(a);
+	a++;
+	t.asset.project = project_arg(fcinfo, a);
+	a++;
+	t.asset.vintage_null = PG_ARGISNULL(a);
+	t.asset.vintage = t.asset.vintage_null ? 0 : PG_GETARG_INT32(a);
+	a++;
+	t.quantity_null = PG_ARGISNULL(a);
+	t.quantity = t.quantity_null ? 0 : PG_GETARG_INT64(a);
+	a++;
+	if (surrender)
+	{
+		t.period_null = PG_ARGISNULL(a);
+		t.period = t.period_null ? 0 : PG_GETARG_INT32(a);
+		a++;
+	}
+	t.reference = opt_text_arg(fcinfo, a);
+	t.memo = opt_text_arg(fcinfo, a + 1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	t.to = cancellation_account();
+	posting_id = post_transfer(&t);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(posting_id);
+}
+
+Datum
+carbonmkt_surrender_ccer(PG_FUNCTION_ARGS)
+{
+	return retire_ccer(fcinfo, true);
+}
+
+/* retire_ccer(); the symbol of 0.1.0's cancel_ccer() likewise */
+Datum
+carbonmkt_retire_ccer(PG_FUNCTION_ARGS)
+{
+	return retire_ccer(fcinfo, false);
+}
+
+Datum
+carbonmkt_cancel_ccer(PG_FUNCTION_ARGS)
+{
+	return retire_ccer(fcinfo, false);
+}
+
+/*
  * carbonmkt._transfer(operation, action, from, to, instrument, vintage,
  *					   project, quantity, debit_kind, credit_kind, period,
  *					   reference, memo, exact ccer) -> posting id
- *		The one generic movement: CEA and CNY here, CCER (serial blocks) in
- *		carbonmkt._transfer_ccer().
+ *		The generic movement of 0.1.0, whose public functions called it; 0.2.0
+ *		calls post_transfer() directly.  Kept working for a 0.1.0 catalog.
  */
 Datum
 carbonmkt_transfer(PG_FUNCTION_ARGS)
 {
 	TransferRequest t;
-	char	   *instrument;
-	int64		posting_id;
 
-	instrument = PG_ARGISNULL(4) ? NULL :
-		DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(4)));
+	if (PG_ARGISNULL(4) || PG_ARGISNULL(8) || PG_ARGISNULL(9))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the instrument and the journal entry kinds of a movement must not be null")));
+	memset(&t, 0, sizeof(t));
+	t.operation = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	t.action = action_of(PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	t.from_null = PG_ARGISNULL(2);
+	t.from = t.from_null ? 0 : PG_GETARG_INT64(2);
+	t.to_null = PG_ARGISNULL(3);
+	t.to = t.to_null ? 0 : PG_GETARG_INT64(3);
+	asset_instrument(&t.asset, DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(4))));
+	t.asset.vintage_null = PG_ARGISNULL(5);
+	t.asset.vintage = t.asset.vintage_null ? 0 : PG_GETARG_INT32(5);
+	t.asset.project = opt_text_arg(fcinfo, 6);
+	t.quantity_null = PG_ARGISNULL(7);
+	t.quantity = t.quantity_null ? 0 : PG_GETARG_INT64(7);
+	t.debit_kind = entry_kind_of(DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(8))));
+	t.credit_kind = entry_kind_of(DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(9))));
+	if (t.debit_kind == ENTRY_UNKNOWN || t.credit_kind == ENTRY_UNKNOWN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a movement posts debit and credit entries of the kinds the registry knows")));
+	t.period_null = PG_ARGISNULL(10);
+	t.period = t.period_null ? 0 : PG_GETARG_INT32(10);
+	t.reference = opt_text_arg(fcinfo, 11);
+	t.memo = opt_text_arg(fcinfo, 12);
+	if (!PG_ARGISNULL(13))
+	{
+		text	   *project = t.asset.project;
+
+		transfer_exact(&t, PG_GETARG_DATUM(13));
+		t.asset.project = project;
+	}
+	PG_RETURN_INT64(run_transfer(&t));
+}
+
+/* ----------------------------------------------------------------
+ *		Issuance (签发), cash deposit (入金) and withdrawal (出金)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * post_single
+ *		A posting of one leg on one account: units or cash created (issue,
+ *		deposit: entry kind issue) or cash taken out (withdraw).  Checks, in
+ *		order: quantity, vintage, client reference, sealed day,
+ *		authorisation, account state, then may the kind receive issuance
+ *		(CM006) and are the serials new (23P01), or is the cash available.
+ */
+static int64
+post_single(const char *operation, int64 account_id, bool account_null, Asset *asset,
+			int64 quantity, bool quantity_null, const BlockPiece *block, bool withdraw,
+			text *reference, text *memo)
+{
+	Posting		p;
+	AccountRow	a;
+	AccountRow	rows[2];
+	int			nrows;
+	Leg			leg;
+	bool		cash = asset->instr == INSTRUMENT_CNY;
+	char	   *request = NULL;
+
+	check_quantity(asset->instrument, quantity, quantity_null);
+	if (!cash && !asset->vintage_null)
+		carbonmkt_check_vintage(asset->vintage, "allowance vintage");
+	if (reference)
+	{
+		if (withdraw)
+			request = psprintf("withdraw_cny(account=%s,fen=%s,memo=%s)",
+							   opt_int64(account_id, account_null), opt_int64(quantity, quantity_null),
+							   memo ? text_to_cstring(memo) : "");
+		else
+			request = psprintf("%s(account=%s,%s,quantity=%s,block=%s,memo=%s)", operation,
+							   opt_int64(account_id, account_null), opt_text(format_asset_text(asset)),
+							   opt_int64(quantity, quantity_null),
+							   block ? block_text(asset, block->first, block->last) : "",
+							   memo ? text_to_cstring(memo) : "");
+	}
+	posting_begin(&p, operation, reference, request);
+	if (p.replay)
+		return p.posting_id;
+	check_sealed(&p, entry_kind_names[withdraw ? ENTRY_WITHDRAW : ENTRY_ISSUE], NULL);
+
+	account_read(account_id, account_null, &a);
+	authorize(account_id, account_null, &a, cash ? ACTION_CASH : ACTION_ISSUE, REASON_NONE);
+	nrows = lock_accounts(account_id, account_null, 0, true, asset->instr, rows);
+	if (withdraw ?
+		lock_problem(rows, nrows, account_id, account_null, 0, true) :
+		lock_problem(rows, nrows, 0, true, account_id, account_null))
+	{
+		if (withdraw)
+			refuse_accounts(rows, nrows, account_id, account_null, 0, true, asset->instrument);
+		refuse_accounts(rows, nrows, 0, true, account_id, account_null, asset->instrument);
+	}
+	if (!withdraw && !rules_may_issue(rows[0].kind, asset->instr))
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_NO_ISSUANCE),
+				 errmsg("account " INT64_FORMAT " (kind %s) cannot receive issuance of %s",
+						account_id, rows[0].kind, asset->instrument),
+				 errhint("CEA is issued into the national reserve or a provincial allocation account, CCER into the national reserve, cash into cash accounts.")));
+	if (block)
+		block_issue(account_id, asset, block->first, block->last);
+
+	memset(&leg, 0, sizeof(leg));
+	leg.account_id = account_id;
+	leg.kind = withdraw ? ENTRY_WITHDRAW : ENTRY_ISSUE;
+	leg.amount = withdraw ? -quantity : quantity;
+	leg.counterparty_null = true;
+	leg.hold_null = true;
+	leg.block = block ? block_text(asset, block->first, block->last) : NULL;
+	if (!post_legs(&p, asset, &leg, 1, true, 0, memo, rows, nrows))
+		refuse_unavailable(account_id, asset, quantity);
+	return p.posting_id;
+}
+
+/* run post_single() in its own SPI connection */
+static Datum
+run_single(const char *operation, FunctionCallInfo fcinfo, Asset *asset, int quantity_arg,
+		   const BlockPiece *block, bool withdraw, int reference_arg)
+{
+	int64		posting_id;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	posting_id = post_single(operation, PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0), PG_ARGISNULL(0),
+							 asset,
+							 quantity_arg < 0 || PG_ARGISNULL(quantity_arg) ? 0 : PG_GETARG_INT64(quantity_arg),
+							 quantity_arg < 0 || PG_ARGISNULL(quantity_arg),
+							 block, withdraw,
+							 opt_text_arg(fcinfo, reference_arg), opt_text_arg(fcinfo, reference_arg + 1));
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(posting_id);
+}
 
-	if (instrument == NULL || strcmp(instrument, "CCER") == 0)
+/* issue_cea(account_id, vintage, tonnes, reference, memo) */
+Datum
+carbonmkt_issue_cea(PG_FUNCTION_ARGS)
+{
+	Asset		asset;
+
+	asset_instrument(&asset, "CEA");
+	asset.vintage_null = PG_ARGISNULL(1);
+	asset.vintage = asset.vintage_null ? 0 : PG_GETARG_INT32(1);
+	asset.project = empty_text();
+	return run_single("issue_cea", fcinfo, &asset, 2, NULL, false, 3);
+}
+
+/* issue_ccer(account_id, block, reference, memo) */
+Datum
+carbonmkt_issue_ccer(PG_FUNCTION_ARGS)
+{
+	Asset		asset;
+	BlockPiece	block;
+	int64		posting_id;
+	Ccer	   *c;
+
+	asset_instrument(&asset, "CCER");
+	if (PG_ARGISNULL(1))
 	{
-		Oid			argtypes[14];
-		Datum		args[14];
-		char		nulls[14];
-
-		if (instrument != NULL && !PG_ARGISNULL(3) && !PG_ARGISNULL(9))
-		{
-			char	   *credit_kind = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(9)));
-
-			if (strcmp(credit_kind, "retire") != 0 && PG_GETARG_INT64(3) == cancellation_account())
-				refuse_into_cancellation(PG_GETARG_INT64(3), credit_kind, instrument);
-		}
-
-		for (int i = 0; i < 14; i++)
-		{
-			argtypes[i] = get_fn_expr_argtype(fcinfo->flinfo, i);
-			if (!OidIsValid(argtypes[i]))
-				elog(ERROR, "could not determine the argument types of carbonmkt._transfer");
-			args[i] = PG_GETARG_DATUM(i);
-			nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-		}
-		if (SPI_execute_with_args("SELECT carbonmkt._transfer_ccer($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-								  "$10, $11, $12, $13, $14)",
-								  14, argtypes, args, nulls, false, 0) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "carbonmkt._transfer_ccer failed");
-		{
-			bool		isnull;
-
-			posting_id = col_int64(0, 1, &isnull);
-			if (isnull)
-				elog(ERROR, "carbonmkt._transfer_ccer returned NULL");
-		}
+		asset.vintage_null = true;
+		asset.vintage = 0;
+		asset.project = NULL;
+		return run_single("issue_ccer", fcinfo, &asset, -1, NULL, false, 2);
 	}
-	else
+	c = PG_GETARG_CCER_P(1);
+	asset.vintage_null = false;
+	asset.vintage = c->vintage;
+	asset.project = cstring_to_text(c->project);
+	block.first = c->first_serial;
+	block.last = c->last_serial;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	posting_id = post_single("issue_ccer", PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0), PG_ARGISNULL(0),
+							 &asset, CcerTonnes(c), false, &block, false,
+							 opt_text_arg(fcinfo, 2), opt_text_arg(fcinfo, 3));
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_INT64(posting_id);
+}
+
+/* deposit_cny(account_id, fen, reference, memo) */
+Datum
+carbonmkt_deposit_cny(PG_FUNCTION_ARGS)
+{
+	Asset		asset;
+
+	asset_instrument(&asset, "CNY");
+	asset.vintage_null = false;
+	asset.vintage = 0;
+	asset.project = empty_text();
+	return run_single("deposit_cny", fcinfo, &asset, 1, NULL, false, 2);
+}
+
+/* withdraw_cny(account_id, fen, reference, memo) */
+Datum
+carbonmkt_withdraw_cny(PG_FUNCTION_ARGS)
+{
+	Asset		asset;
+
+	asset_instrument(&asset, "CNY");
+	asset.vintage_null = false;
+	asset.vintage = 0;
+	asset.project = empty_text();
+	return run_single("withdraw_cny", fcinfo, &asset, 1, NULL, true, 2);
+}
+
+/* ----------------------------------------------------------------
+ *		Postings without legs
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * posting_open
+ *		Start a posting whose row goes in now: with a client reference, the
+ *		one this login's reference made, if any (returns true: a replay,
+ *		*posting_id the original); else a new posting dated now by the
+ *		extension's clock, refused on a sealed day (CM012), its request
+ *		stored.  For postings that write their legs themselves
+ *		(settle_batch, src/settlement.c) or have none (a change of account
+ *		status).  Call within SPI.
+ */
+bool
+posting_open(const char *operation, text *reference, const char *request,
+			 int64 *posting_id, TimestampTz *ts, DateADT *bdate)
+{
+	Posting		p;
+
+	posting_begin(&p, operation, reference, request);
+	*posting_id = p.posting_id;
+	*ts = p.ts;
+	*bdate = p.bdate;
+	if (p.replay)
+		return true;
+	if (!p.recorded)
 	{
-		memset(&t, 0, sizeof(t));
-		t.operation = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
-		t.action = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-		t.from_null = PG_ARGISNULL(2);
-		t.from = t.from_null ? 0 : PG_GETARG_INT64(2);
-		t.to_null = PG_ARGISNULL(3);
-		t.to = t.to_null ? 0 : PG_GETARG_INT64(3);
-		t.asset.instrument = instrument;
-		t.asset.vintage_null = PG_ARGISNULL(5);
-		t.asset.vintage = t.asset.vintage_null ? 0 : PG_GETARG_INT32(5);
-		t.asset.project = opt_text_arg(fcinfo, 6);
-		t.quantity_null = PG_ARGISNULL(7);
-		t.quantity = t.quantity_null ? 0 : PG_GETARG_INT64(7);
-		if (PG_ARGISNULL(8) || PG_ARGISNULL(9))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("journal entry kinds must not be null")));
-		t.debit_kind = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(8)));
-		t.credit_kind = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(9)));
-		t.period_null = PG_ARGISNULL(10);
-		t.period = t.period_null ? 0 : PG_GETARG_INT32(10);
-		t.reference = opt_text_arg(fcinfo, 11);
-		t.memo = opt_text_arg(fcinfo, 12);
-		if (!PG_ARGISNULL(13))
+		Datum		args[5];
+		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+		if (rules_day_sealed(p.bdate))
 		{
-			Oid			outfunc;
-			bool		isvarlena;
-
-			getTypeOutputInfo(get_fn_expr_argtype(fcinfo->flinfo, 13), &outfunc, &isvarlena);
-			t.block = OidOutputFunctionCall(outfunc, PG_GETARG_DATUM(13));
+			raise_if_sealed(p.bdate);
+			elog(ERROR, "the day seals changed while posting");
 		}
-		posting_id = post_transfer(&t);
+		args[0] = CStringGetTextDatum(operation);
+		args[1] = request ? CStringGetTextDatum(request) : (Datum) 0;
+		nulls[1] = request ? ' ' : 'n';
+		args[2] = DateADTGetDatum(p.bdate);
+		args[3] = TimestampTzGetDatum(p.ts);
+		if (run_plan(PLAN_POSTING_NEW_REQUEST, args, nulls, SPI_OK_INSERT_RETURNING) != 1)
+			elog(ERROR, "recording a posting failed");
+		*posting_id = col_int64(0, 1, NULL);
 	}
+	return false;
+}
 
+/*
+ * carbonmkt._record_posting(operation text, request text) -> posting id
+ *		A posting without legs (set_account_status): recorded now, with its
+ *		request, unless the day is sealed.
+ */
+Datum
+carbonmkt_record_posting(PG_FUNCTION_ARGS)
+{
+	int64		posting_id;
+	TimestampTz ts;
+	DateADT		bdate;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the operation of a posting must not be null")));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	(void) posting_open(text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL,
+						PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+						&posting_id, &ts, &bdate);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	PG_RETURN_INT64(posting_id);
@@ -2035,11 +3043,13 @@ typedef struct HoldRow
 	int64		hold_id;
 	int64		account_id;
 	char	   *instrument;
+	Instrument	instr;
 	int32		vintage;
 	text	   *project;
 	int64		quantity;
 	int64		remaining;
 	char	   *reason;
+	HoldReason	reason_code;
 	char	   *status;
 	AccountRow	account;		/* unlocked read */
 } HoldRow;
@@ -2128,11 +3138,13 @@ hold_find(int64 hold_id, bool hold_null, HoldRow *h)
 	h->hold_id = col_int64(0, 1, NULL);
 	h->account_id = col_int64(0, 2, NULL);
 	h->instrument = col_cstring(0, 3);
+	h->instr = instrument_of(h->instrument);
 	h->vintage = DatumGetInt32(col_datum(0, 4, &isnull));
 	h->project = DatumGetTextPP(col_datum(0, 5, &isnull));
 	h->quantity = col_int64(0, 6, NULL);
 	h->remaining = col_int64(0, 7, NULL);
 	h->reason = col_cstring(0, 8);
+	h->reason_code = reason_of(h->reason);
 	h->status = col_cstring(0, 9);
 	h->account.found = true;
 	h->account.account_id = col_int64(0, 10, NULL);
@@ -2140,6 +3152,7 @@ hold_find(int64 hold_id, bool hold_null, HoldRow *h)
 	h->account.status = col_cstring(0, 12);
 	h->account.participant_id = col_int64(0, 13, &h->account.participant_null);
 	h->account.province = col_cstring(0, 14);
+	account_classify(&h->account);
 	h->account.may_hold = false;
 	h->account.head_hash = NULL;
 	ItemPointerSetInvalid(&h->account.tid);
@@ -2177,54 +3190,49 @@ hold_reread(HoldRow *h)
 				 errdetail("A hold is released or consumed exactly once.")));
 }
 
-/* the action and reason _authorize() is asked for on a hold's account */
+/* the action and reason authorize() is asked for on a hold's account */
 static void
-hold_action(const HoldRow *h, bool spend, const char **action, const char **reason)
+hold_action(const HoldRow *h, bool spend, PostingAction *action, HoldReason *reason)
 {
-	if (strcmp(h->reason, "order") == 0)
-		*action = "settle";
+	if (h->reason_code == REASON_ORDER)
+		*action = ACTION_SETTLE;
 	else
-		*action = spend ? "transfer" : "release";
-	*reason = (strcmp(h->reason, "judicial") == 0 || strcmp(h->reason, "pledge") == 0) ?
-		h->reason : NULL;
+		*action = spend ? ACTION_TRANSFER : ACTION_RELEASE;
+	*reason = (h->reason_code == REASON_JUDICIAL || h->reason_code == REASON_PLEDGE) ?
+		h->reason_code : REASON_NONE;
 }
 
-/* carbonmkt._check_asset(): a well-formed asset for the instrument */
+/*
+ * check_asset
+ *		A well-formed asset for the instrument (22023; the vintage window,
+ *		22003): CNY has no vintage or project, CEA a vintage and no project,
+ *		CCER both.
+ */
 static void
 check_asset(const Asset *asset)
 {
-	const char *instrument = asset->instrument;
-	const char *project = asset->project ? VARDATA_ANY(asset->project) : NULL;
-	int			plen = asset->project ? VARSIZE_ANY_EXHDR(asset->project) : 0;
-	bool		bad = false;
+	char	   *project = asset->project ? text_to_cstring(asset->project) : NULL;
 
-	if (instrument != NULL && strcmp(instrument, "CNY") == 0)
-		bad = (!asset->vintage_null && asset->vintage != 0) || (project != NULL && plen != 0);
-	else
+	if (asset->instr == INSTRUMENT_CNY)
 	{
-		if (!asset->vintage_null &&
-			(asset->vintage < CARBONMKT_MIN_VINTAGE || asset->vintage > CARBONMKT_MAX_VINTAGE))
-			bad = true;
-		if (instrument != NULL && strcmp(instrument, "CEA") == 0 && project != NULL && plen != 0)
-			bad = true;
-		if (instrument != NULL && strcmp(instrument, "CCER") == 0 && project != NULL && plen == 0)
-			bad = true;
+		if ((!asset->vintage_null && asset->vintage != 0) || (project != NULL && project[0] != '\0'))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cash (CNY) has no vintage or project: got vintage %s, project \"%s\"",
+							asset->vintage_null ? "<NULL>" : psprintf("%d", asset->vintage),
+							raise_text(project))));
+		return;
 	}
-	if (bad)
-	{
-		Oid			argtypes[3] = {TEXTOID, INT4OID, TEXTOID};
-		Datum		args[3];
-		char		nulls[3] = {' ', ' ', ' '};
-
-		args[0] = instrument ? CStringGetTextDatum(instrument) : (Datum) 0;
-		nulls[0] = instrument ? ' ' : 'n';
-		args[1] = Int32GetDatum(asset->vintage);
-		nulls[1] = asset->vintage_null ? 'n' : ' ';
-		args[2] = PointerGetDatum(asset->project);
-		nulls[2] = asset->project ? ' ' : 'n';
-		sql_raises("SELECT carbonmkt._check_asset($1::carbonmkt.instrument, $2, $3)",
-				   3, argtypes, args, nulls, "the asset check");
-	}
+	if (!asset->vintage_null)
+		carbonmkt_check_vintage(asset->vintage, "allowance vintage");
+	if (asset->instr == INSTRUMENT_CEA && project != NULL && project[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("CEA has no project: got \"%s\"", project)));
+	if (asset->instr == INSTRUMENT_CCER && project != NULL && project[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a CCER asset needs its project id")));
 }
 
 /*
@@ -2246,7 +3254,8 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 	Asset		asset;
 	text	   *reference = opt_text_arg(fcinfo, 6);
 	text	   *memo = opt_text_arg(fcinfo, 7);
-	bool		judicial = reason != NULL && strcmp(reason, "judicial") == 0;
+	HoldReason	reason_code = reason_of(reason);
+	bool		judicial = reason_code == REASON_JUDICIAL;
 	Posting		p;
 	bool		privileged;
 	AccountRow	rows[2];
@@ -2256,7 +3265,7 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 	char	   *request = NULL;
 
 	/* the project, upper-cased; '' for none */
-	asset.instrument = instrument;
+	asset_instrument(&asset, instrument);
 	asset.vintage_null = PG_ARGISNULL(4);
 	asset.vintage = asset.vintage_null ? 0 : PG_GETARG_INT32(4);
 	asset.project = PG_ARGISNULL(5) ? cstring_to_text("") :
@@ -2283,7 +3292,7 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 			PG_RETURN_NULL();
 		PG_RETURN_INT64(p.result);
 	}
-	check_sealed(&p, "hold", NULL);
+	check_sealed(&p, entry_kind_names[ENTRY_HOLD], NULL);
 
 	privileged = login_is_member("carbonmkt_registry") || acting_room_authorises();
 	if (!privileged)
@@ -2291,10 +3300,9 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 		AccountRow	a;
 
 		account_read(account_id, account_null, &a);
-		authorize(account_id, account_null, &a, "hold", reason);
+		authorize(account_id, account_null, &a, ACTION_HOLD, reason_code);
 	}
-	nrows = instrument ? lock_accounts(account_id, account_null, 0, true, instrument, rows) :
-		lock_accounts(account_id, account_null, 0, true, "", rows);
+	nrows = lock_accounts(account_id, account_null, 0, true, asset.instr, rows);
 	if (instrument == NULL)
 		for (int i = 0; i < nrows; i++)
 			rows[i].may_hold = false;
@@ -2302,29 +3310,17 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 	{
 		AccountRow	missing = {0};
 
-		authorize(account_id, account_null, nrows == 1 ? &rows[0] : &missing, "hold", reason);
+		authorize(account_id, account_null, nrows == 1 ? &rows[0] : &missing, ACTION_HOLD, reason_code);
 	}
 	/* a judicial freeze may be laid on a frozen account; other holds need it open */
 	if (lock_problem(rows, nrows, account_id, account_null || judicial, account_id, account_null))
-	{
-		Oid			argtypes[3] = {INT8OID, INT8OID, TEXTOID};
-		Datum		args[3];
-		char		nulls[3] = {' ', ' ', ' '};
-
-		args[0] = Int64GetDatum(account_id);
-		nulls[0] = (account_null || judicial) ? 'n' : ' ';
-		args[1] = Int64GetDatum(account_id);
-		nulls[1] = account_null ? 'n' : ' ';
-		args[2] = instrument ? CStringGetTextDatum(instrument) : (Datum) 0;
-		nulls[2] = instrument ? ' ' : 'n';
-		sql_raises("SELECT carbonmkt._lock_accounts(ARRAY[$1], ARRAY[$2], $3::carbonmkt.instrument)",
-				   3, argtypes, args, nulls, "the account check");
-	}
+		refuse_accounts(rows, nrows, account_id, account_null || judicial, account_id, account_null,
+						instrument);
 
 	memset(&leg, 0, sizeof(leg));
 	leg.account_id = account_id;
 	leg.account_null = account_null;
-	leg.kind = "hold";
+	leg.kind = ENTRY_HOLD;
 	leg.amount = 0;
 	leg.held_change = quantity;
 	leg.counterparty_null = true;
@@ -2401,28 +3397,28 @@ carbonmkt_release_hold(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_finish failed");
 		PG_RETURN_INT64(p.posting_id);
 	}
-	check_sealed(&p, "release", NULL);
+	check_sealed(&p, entry_kind_names[ENTRY_RELEASE], NULL);
 
 	hold_find(hold_id, hold_null, &h);
 	if (!h.found)
 		refuse_missing_hold(hold_id, hold_null);
 	{
-		const char *action;
-		const char *reason;
+		PostingAction action;
+		HoldReason	reason;
 
 		hold_action(&h, false, &action, &reason);
 		authorize(h.account_id, false, &h.account, action, reason);
 	}
-	nrows = lock_accounts(h.account_id, false, 0, true, h.instrument, rows);
+	nrows = lock_accounts(h.account_id, false, 0, true, h.instr, rows);
 	hold_reread(&h);
 
-	asset.instrument = h.instrument;
+	asset_instrument(&asset, h.instrument);
 	asset.vintage = h.vintage;
 	asset.vintage_null = false;
 	asset.project = h.project;
 	memset(&leg, 0, sizeof(leg));
 	leg.account_id = h.account_id;
-	leg.kind = "release";
+	leg.kind = ENTRY_RELEASE;
 	leg.amount = 0;
 	leg.held_change = -h.remaining;
 	leg.counterparty_null = true;
@@ -2447,7 +3443,7 @@ carbonmkt_release_hold(PG_FUNCTION_ARGS)
  * transfer_from_hold(hold_id, to_account, quantity, reference, memo) -> posting id
  *		Spend part or all of an active hold: move the quantity to another
  *		account (settlement); the hold is consumed when nothing remains.
- *		A CCER hold moves serial blocks: carbonmkt._transfer_from_hold_blocks().
+ *		A CCER hold moves serial blocks, lowest serials first.
  */
 Datum
 carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
@@ -2465,8 +3461,6 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 	AccountRow	rows[2];
 	int			nrows;
 	Asset		asset;
-	Leg			legs[2];
-	int64		posting_id;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -2476,8 +3470,8 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 	if (h.found)
 	{
 		/* who may spend the hold, then where it may go */
-		const char *action;
-		const char *reason;
+		PostingAction action;
+		HoldReason	reason;
 
 		hold_action(&h, true, &action, &reason);
 		authorize(h.account_id, false, &h.account, action, reason);
@@ -2492,30 +3486,8 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 							h.hold_id, to),
 					 errhint("To free held units, use carbonmkt.release_hold().")));
 		if (to == cancellation_account())
-			refuse_into_cancellation(to, "credit", h.instrument);
+			refuse_into_cancellation(to, entry_kind_names[ENTRY_CREDIT], h.instrument);
 	}
-	if (!h.found || strcmp(h.instrument, "CCER") == 0)
-	{
-		/* serial blocks, or no such hold: as carbonmkt._transfer_from_hold_blocks() says */
-		Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID};
-		Datum		args[5];
-		char		nulls[5];
-
-		for (int i = 0; i < 5; i++)
-		{
-			args[i] = PG_GETARG_DATUM(i);
-			nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-		}
-		if (SPI_execute_with_args("SELECT carbonmkt._transfer_from_hold_blocks($1, $2, $3, $4, $5)",
-								  5, argtypes, args, nulls, false, 0) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "carbonmkt._transfer_from_hold_blocks failed");
-		posting_id = col_int64(0, 1, NULL);
-		if (SPI_finish() != SPI_OK_FINISH)
-			elog(ERROR, "SPI_finish failed");
-		PG_RETURN_INT64(posting_id);
-	}
-
 	posting_begin(&p, "transfer_from_hold", reference,
 				  reference ? psprintf("transfer_from_hold(hold=%s,to=%s,quantity=%s,memo=%s)",
 									   opt_int64(hold_id, hold_null), opt_int64(to, to_null),
@@ -2527,25 +3499,27 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_finish failed");
 		PG_RETURN_INT64(p.posting_id);
 	}
-	check_sealed(&p, "debit", "credit");
+	check_sealed(&p, entry_kind_names[ENTRY_DEBIT], entry_kind_names[ENTRY_CREDIT]);
+	if (!h.found)
+		refuse_missing_hold(hold_id, hold_null);
 
 	check_quantity(h.instrument, quantity, quantity_null);
 
 	{
-		const char *action;
-		const char *reason;
+		PostingAction action;
+		HoldReason	reason;
 
 		hold_action(&h, true, &action, &reason);
 		authorize(h.account_id, false, &h.account, action, reason);
 	}
-	if (strcmp(h.reason, "judicial") == 0)
+	if (h.reason_code == REASON_JUDICIAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_HOLD),
 				 errmsg("a judicial hold cannot be spent; release it first")));
 
-	nrows = lock_accounts(h.account_id, false, to, to_null, h.instrument, rows);
+	nrows = lock_accounts(h.account_id, false, to, to_null, h.instr, rows);
 	if (lock_problem(rows, nrows, h.account_id, false, to, to_null))
-		refuse_accounts(h.account_id, false, to, to_null, h.instrument);
+		refuse_accounts(rows, nrows, h.account_id, false, to, to_null, h.instrument);
 	hold_reread(&h);
 	if (quantity > h.remaining)
 	{
@@ -2565,25 +3539,12 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 						h.hold_id, col_cstring(0, 1), col_cstring(0, 2))));
 	}
 
-	asset.instrument = h.instrument;
+	asset_instrument(&asset, h.instrument);
 	asset.vintage = h.vintage;
 	asset.vintage_null = false;
 	asset.project = h.project;
-	memset(legs, 0, sizeof(legs));
-	legs[0].account_id = h.account_id;
-	legs[0].kind = "debit";
-	legs[0].amount = -quantity;
-	legs[0].held_change = -quantity;
-	legs[0].counterparty = to;
-	legs[0].counterparty_null = to_null;
-	legs[0].hold_id = h.hold_id;
-	legs[1].account_id = to;
-	legs[1].account_null = to_null;
-	legs[1].kind = "credit";
-	legs[1].amount = quantity;
-	legs[1].counterparty = h.account_id;
-	legs[1].hold_id = h.hold_id;
-	if (!post_legs(&p, &asset, legs, 2, true, 0, memo, rows, nrows))
+	if (!post_movement(&p, &asset, h.account_id, false, to, to_null, quantity, ENTRY_DEBIT, ENTRY_CREDIT,
+					   h.hold_id, false, true, 0, memo, NULL, rows, nrows))
 		elog(ERROR, "spending hold " INT64_FORMAT " found its account's holding short", h.hold_id);
 	{
 		Datum		args[3];

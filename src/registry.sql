@@ -358,10 +358,12 @@ CREATE TABLE carbonmkt.day_seal (
     accounts        int NOT NULL,
     entries         bigint NOT NULL,
     sealed_at       timestamptz NOT NULL,
-    sealed_by       name NOT NULL
+    sealed_by       name NOT NULL,
+    prev_seal       bytea NOT NULL,           -- seal_hash of the previous seal (set by trigger)
+    seal_hash       bytea NOT NULL            -- the anchor published outside (set by trigger)
 );
 COMMENT ON TABLE carbonmkt.day_seal IS
-  'One row per sealed business day: SHA-256 over every account''s chain head at the end of that day (doc/registry.md).';
+  'One row per sealed business day: SHA-256 over every account''s chain head at the end of that day, chained to the previous seal; seal_hash is the day''s anchor for publication outside the database (doc/registry.md, Day seals).';
 
 -- Acting room --------------------------------------------------------------
 
@@ -474,346 +476,16 @@ RETURNS void
 COMMENT ON FUNCTION carbonmkt._authorize(bigint, text, carbonmkt.hold_reason) IS
   'Internal: raises 42501 unless the login may perform the action on the account.';
 
--- Idempotency: start a posting, or find the one this client reference made.
-CREATE FUNCTION carbonmkt._begin_posting(p_operation text, p_reference text, p_request text,
-                                         OUT posting_id bigint, OUT replay boolean, OUT result bigint,
-                                         OUT ts timestamptz, OUT bdate date)
-LANGUAGE plpgsql AS
-$$
-DECLARE
-    old     carbonmkt.posting;
-    sealed  date;
-BEGIN
-    replay := false;
-    IF p_reference IS NOT NULL THEN
-        SELECT * INTO old FROM carbonmkt.posting p
-         WHERE p.initiator = session_user AND p.reference = p_reference;
-        IF FOUND THEN
-            IF old.operation <> p_operation OR old.request <> p_request THEN
-                RAISE EXCEPTION 'client reference "%" was already used for a different request', p_reference
-                    USING ERRCODE = 'CM007',
-                          DETAIL = format('Posting %s was %s. This request is %s.', old.posting_id, old.request, p_request),
-                          HINT = 'Use a new client reference for a new request; resend the same request to get the original result.';
-            END IF;
-            posting_id := old.posting_id; replay := true; result := old.result;
-            ts := old.recorded_at; bdate := old.business_date;
-            RETURN;
-        END IF;
-    END IF;
-
-    ts := carbonmkt.clock_now();
-    bdate := carbonmkt.business_date(ts);
-    SELECT max(s.business_date) INTO sealed FROM carbonmkt.day_seal s;
-    IF sealed IS NOT NULL AND bdate <= sealed THEN
-        RAISE EXCEPTION 'business day % is sealed', to_char(bdate, 'YYYY-MM-DD')
-            USING ERRCODE = 'CM012',
-                  DETAIL = format('Days up to %s are sealed; no posting may be dated on or before them.',
-                                  to_char(sealed, 'YYYY-MM-DD'));
-    END IF;
-
-    INSERT INTO carbonmkt.posting AS p (operation, initiator, reference, request, business_date, recorded_at)
-    VALUES (p_operation, session_user, p_reference, p_request, bdate, ts)
-    ON CONFLICT (initiator, reference) WHERE reference IS NOT NULL DO NOTHING
-    RETURNING p.posting_id INTO posting_id;
-    IF posting_id IS NULL THEN
-        -- a concurrent session committed the same reference while we looked: retry the lookup
-        SELECT b.posting_id, b.replay, b.result, b.ts, b.bdate INTO posting_id, replay, result, ts, bdate
-          FROM carbonmkt._begin_posting(p_operation, p_reference, p_request) b;
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._begin_posting(text, text, text) IS
-  'Internal: records a posting, or returns the original one for a repeated client reference (idempotency).';
-
--- Lock the accounts of a posting in account_id order (no deadlocks), check that
--- they exist, are in a state that allows the posting and may hold the instrument.
-CREATE FUNCTION carbonmkt._lock_accounts(p_debit bigint[], p_credit bigint[], p_instrument carbonmkt.instrument)
-RETURNS void LANGUAGE plpgsql AS
-$$
-DECLARE
-    r       record;
-    n       int := 0;
-    ids     bigint[] := ARRAY(SELECT DISTINCT x FROM unnest(p_debit || p_credit) x WHERE x IS NOT NULL ORDER BY x);
-BEGIN
-    FOR r IN SELECT a.account_id, a.kind, a.status, k.instrument IS NOT NULL AS may_hold
-               FROM carbonmkt.account a
-               LEFT JOIN carbonmkt.account_kind_instrument k ON k.kind = a.kind AND k.instrument = p_instrument
-              WHERE a.account_id = ANY (ids)
-              ORDER BY a.account_id
-                FOR NO KEY UPDATE OF a
-    LOOP
-        n := n + 1;
-        IF NOT r.may_hold THEN
-            RAISE EXCEPTION 'account % (kind %) cannot hold %', r.account_id, r.kind, p_instrument
-                USING ERRCODE = 'CM005',
-                      HINT = 'See carbonmkt.account_kind_instrument for the instruments each account kind holds.';
-        END IF;
-        IF r.status = 'closed' THEN
-            RAISE EXCEPTION 'account % is closed', r.account_id USING ERRCODE = 'CM003';
-        END IF;
-        IF r.status = 'frozen' AND r.account_id = ANY (p_debit) THEN
-            RAISE EXCEPTION 'account % is frozen', r.account_id
-                USING ERRCODE = 'CM003', DETAIL = 'Nothing can leave a frozen account.';
-        END IF;
-    END LOOP;
-    IF n <> cardinality(ids) THEN
-        RAISE EXCEPTION 'account % does not exist',
-            (SELECT min(x) FROM unnest(ids) x WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.account a WHERE a.account_id = x))
-            USING ERRCODE = 'CM001';
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._lock_accounts(bigint[], bigint[], carbonmkt.instrument) IS
-  'Internal: locks accounts in account_id order and checks existence, status and instrument.';
-
-CREATE FUNCTION carbonmkt._check_quantity(p_instrument carbonmkt.instrument, p_quantity bigint)
-RETURNS void LANGUAGE plpgsql IMMUTABLE AS
-$$
-BEGIN
-    IF p_quantity IS NULL OR p_quantity <= 0 THEN
-        RAISE EXCEPTION 'quantity must be positive: %', coalesce(carbonmkt.format_quantity(p_instrument, p_quantity), 'NULL')
-            USING ERRCODE = '22023';
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._check_quantity(carbonmkt.instrument, bigint) IS 'Internal: quantities must be positive (22023).';
-
-CREATE FUNCTION carbonmkt._check_asset(p_instrument carbonmkt.instrument, p_vintage int, p_project text)
-RETURNS void LANGUAGE plpgsql IMMUTABLE AS
-$$
-BEGIN
-    IF p_instrument = 'CNY' THEN
-        IF p_vintage <> 0 OR p_project <> '' THEN
-            RAISE EXCEPTION 'cash (CNY) has no vintage or project: got vintage %, project "%"', p_vintage, p_project
-                USING ERRCODE = '22023';
-        END IF;
-        RETURN;
-    END IF;
-    PERFORM carbonmkt.cea(p_vintage, 0);        -- the vintage window (22003)
-    IF p_instrument = 'CEA' AND p_project <> '' THEN
-        RAISE EXCEPTION 'CEA has no project: got "%"', p_project USING ERRCODE = '22023';
-    END IF;
-    IF p_instrument = 'CCER' AND p_project = '' THEN
-        RAISE EXCEPTION 'a CCER asset needs its project id' USING ERRCODE = '22023';
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._check_asset(carbonmkt.instrument, int, text) IS
-  'Internal: an asset is CNY (no vintage, no project), CEA (a vintage in the types'' window, no project) or CCER (vintage and project).';
-
-CREATE FUNCTION carbonmkt._require_available(p_account bigint, p_instrument carbonmkt.instrument,
-                                             p_vintage int, p_project text, p_quantity bigint)
-RETURNS void LANGUAGE plpgsql AS
-$$
-DECLARE
-    bal bigint; hld bigint;
-BEGIN
-    SELECT balance, held INTO bal, hld FROM carbonmkt.holding
-     WHERE account_id = p_account AND instrument = p_instrument AND vintage = p_vintage AND project = p_project;
-    IF coalesce(bal - hld, 0) < p_quantity THEN
-        RAISE EXCEPTION 'insufficient available % in account %: available %, requested %',
-            carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_account,
-            carbonmkt.format_quantity(p_instrument, coalesce(bal - hld, 0)),
-            carbonmkt.format_quantity(p_instrument, p_quantity)
-            USING ERRCODE = 'CM004',
-                  DETAIL = format('Balance %s, of which %s held.', carbonmkt.format_quantity(p_instrument, coalesce(bal, 0)),
-                                  carbonmkt.format_quantity(p_instrument, coalesce(hld, 0)));
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._require_available(bigint, carbonmkt.instrument, int, text, bigint) IS
-  'Internal: raises CM004 naming available and requested unless available (balance - held) covers the quantity.';
-
--- One journal leg: change a holding and append the journal row (the chain
--- trigger sets seq, prev_hash and hash).
-CREATE FUNCTION carbonmkt._leg(p_posting bigint, p_ts timestamptz, p_date date, p_account bigint,
-                               p_kind carbonmkt.entry_kind, p_instrument carbonmkt.instrument,
-                               p_vintage int, p_project text, p_amount bigint, p_held_change bigint,
-                               p_counterparty bigint, p_hold bigint, p_period int,
-                               p_block carbonmkt.ccer, p_memo text)
-RETURNS void LANGUAGE plpgsql AS
-$$
-DECLARE
-    bal bigint; hld bigint;
-BEGIN
-    UPDATE carbonmkt.holding
-       SET balance = balance + p_amount, held = held + p_held_change
-     WHERE account_id = p_account AND instrument = p_instrument AND vintage = p_vintage AND project = p_project
-    RETURNING balance, held INTO bal, hld;
-    IF NOT FOUND THEN
-        INSERT INTO carbonmkt.holding (account_id, instrument, vintage, project, balance, held)
-        VALUES (p_account, p_instrument, p_vintage, p_project, p_amount, p_held_change)
-        RETURNING balance, held INTO bal, hld;
-    END IF;
-    INSERT INTO carbonmkt.journal (posting_id, account_id, seq, kind, instrument, vintage, project, block,
-                                   amount, held_change, balance_after, held_after, counterparty, hold_id,
-                                   period, business_date, recorded_at, memo, prev_hash, hash)
-    VALUES (p_posting, p_account, 0, p_kind, p_instrument, p_vintage, p_project, p_block,
-            p_amount, p_held_change, bal, hld, p_counterparty, p_hold,
-            p_period, p_date, p_ts, p_memo, '\x', '\x');
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._leg(bigint, timestamptz, date, bigint, carbonmkt.entry_kind, carbonmkt.instrument, int, text, bigint, bigint, bigint, bigint, int, carbonmkt.ccer, text) IS
-  'Internal: applies one journal leg to a holding and appends it to the journal.';
-
--- Put a CCER block into an account, merged with any adjacent block it already holds.
-CREATE FUNCTION carbonmkt._place_block(p_account bigint, p_block carbonmkt.ccer)
-RETURNS void LANGUAGE plpgsql AS
-$$
-DECLARE
-    merged carbonmkt.ccer := p_block;
-    nb     carbonmkt.ccer;
-BEGIN
-    FOR nb IN DELETE FROM carbonmkt.ccer_block
-               WHERE account_id = p_account AND block OPERATOR(carbonmkt.-|-) p_block
-              RETURNING block
-    LOOP
-        merged := carbonmkt.merge_blocks(merged, nb);
-    END LOOP;
-    INSERT INTO carbonmkt.ccer_block (block, account_id) VALUES (merged, p_account);
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._place_block(bigint, carbonmkt.ccer) IS
-  'Internal: places a CCER block in an account, merging it with adjacent blocks there.';
-
--- Move a quantity between two accounts: the legs for one asset.  CCER moves
--- whole serial blocks, lowest serials first, splitting the last one.
-CREATE FUNCTION carbonmkt._move(p_posting bigint, p_ts timestamptz, p_date date,
-                                p_from bigint, p_to bigint, p_instrument carbonmkt.instrument,
-                                p_vintage int, p_project text, p_quantity bigint,
-                                p_debit_kind carbonmkt.entry_kind, p_credit_kind carbonmkt.entry_kind,
-                                p_hold bigint, p_period int, p_memo text,
-                                p_exact carbonmkt.ccer DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql AS
-$$
-DECLARE
-    need    bigint := p_quantity;
-    blk     carbonmkt.ccer;
-    piece   carbonmkt.ccer;
-    part    record;
-    held    bigint := CASE WHEN p_hold IS NULL THEN 0 ELSE p_quantity END;
-BEGIN
-    IF p_instrument <> 'CCER' THEN
-        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_from, p_debit_kind, p_instrument, p_vintage, p_project,
-                               -p_quantity, -held, p_to, p_hold, p_period, NULL, p_memo);
-        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_to, p_credit_kind, p_instrument, p_vintage, p_project,
-                               p_quantity, 0, p_from, p_hold, p_period, NULL, p_memo);
-        RETURN;
-    END IF;
-
-    IF p_exact IS NOT NULL THEN
-        -- exactly this block: cut it out of the block that contains it
-        DELETE FROM carbonmkt.ccer_block
-         WHERE account_id = p_from AND block OPERATOR(carbonmkt.@>) p_exact
-        RETURNING block INTO blk;
-        IF blk IS NULL THEN
-            RAISE EXCEPTION 'CCER block % is not held by account %', p_exact, p_from
-                USING ERRCODE = 'CM010',
-                      HINT = 'A block moves only from the account that holds all of its serials.';
-        END IF;
-        IF carbonmkt.first_serial(blk) < carbonmkt.first_serial(p_exact) THEN
-            INSERT INTO carbonmkt.ccer_block VALUES
-              (carbonmkt.ccer(carbonmkt.project(blk), carbonmkt.vintage(blk), carbonmkt.first_serial(blk),
-                              carbonmkt.first_serial(p_exact) - 1), p_from);
-        END IF;
-        IF carbonmkt.last_serial(blk) > carbonmkt.last_serial(p_exact) THEN
-            INSERT INTO carbonmkt.ccer_block VALUES
-              (carbonmkt.ccer(carbonmkt.project(blk), carbonmkt.vintage(blk), carbonmkt.last_serial(p_exact) + 1,
-                              carbonmkt.last_serial(blk)), p_from);
-        END IF;
-        PERFORM carbonmkt._place_block(p_to, p_exact);
-        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_from, p_debit_kind, 'CCER', p_vintage, p_project,
-                               -p_quantity, -held, p_to, p_hold, p_period, p_exact, p_memo);
-        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_to, p_credit_kind, 'CCER', p_vintage, p_project,
-                               p_quantity, 0, p_from, p_hold, p_period, p_exact, p_memo);
-        RETURN;
-    END IF;
-
-    -- n tonnes: lowest serials first
-    FOR blk IN SELECT b.block FROM carbonmkt.ccer_block b
-                WHERE b.account_id = p_from AND carbonmkt.project(b.block) = p_project
-                  AND carbonmkt.vintage(b.block) = p_vintage
-                ORDER BY carbonmkt.first_serial(b.block)
-    LOOP
-        EXIT WHEN need = 0;
-        DELETE FROM carbonmkt.ccer_block WHERE block = blk;
-        IF carbonmkt.tonnes(blk) > need THEN
-            part := carbonmkt.split_block(blk, need);
-            piece := part.head;
-            INSERT INTO carbonmkt.ccer_block VALUES (part.tail, p_from);
-        ELSE
-            piece := blk;
-        END IF;
-        PERFORM carbonmkt._place_block(p_to, piece);
-        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_from, p_debit_kind, 'CCER', p_vintage, p_project,
-                               -carbonmkt.tonnes(piece),
-                               CASE WHEN p_hold IS NULL THEN 0 ELSE -carbonmkt.tonnes(piece) END,
-                               p_to, p_hold, p_period, piece, p_memo);
-        PERFORM carbonmkt._leg(p_posting, p_ts, p_date, p_to, p_credit_kind, 'CCER', p_vintage, p_project,
-                               carbonmkt.tonnes(piece), 0, p_from, p_hold, p_period, piece, p_memo);
-        need := need - carbonmkt.tonnes(piece);
-    END LOOP;
-    IF need <> 0 THEN
-        RAISE EXCEPTION 'CCER blocks of account % do not cover % of %', p_from,
-            carbonmkt.format_quantity('CCER', p_quantity), carbonmkt.format_asset('CCER', p_vintage, p_project)
-            USING ERRCODE = 'XX000', DETAIL = 'The holding and the serial blocks disagree; run carbonmkt.verify_ledger().';
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._move(bigint, timestamptz, date, bigint, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.entry_kind, carbonmkt.entry_kind, bigint, int, text, carbonmkt.ccer) IS
-  'Internal: the debit and credit legs that move a quantity of one asset between two accounts (CCER by serial block).';
-
-CREATE FUNCTION carbonmkt._cancellation_account() RETURNS bigint
-LANGUAGE sql STABLE AS $$ SELECT account_id FROM carbonmkt.account WHERE kind = 'cancellation' $$;
-COMMENT ON FUNCTION carbonmkt._cancellation_account() IS 'Internal: the id of the cancellation (注销) account.';
-
--- The movement of CCER (serial blocks) behind carbonmkt._transfer().
-CREATE FUNCTION carbonmkt._transfer_ccer(p_operation text, p_action text, p_from bigint, p_to bigint,
-                                    p_instrument carbonmkt.instrument, p_vintage int, p_project text,
-                                    p_quantity bigint, p_debit_kind carbonmkt.entry_kind,
-                                    p_credit_kind carbonmkt.entry_kind, p_period int,
-                                    p_reference text, p_memo text, p_exact carbonmkt.ccer DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql AS
-$$
-DECLARE
-    b record;
-BEGIN
-    PERFORM carbonmkt._check_quantity(p_instrument, p_quantity);
-    IF p_instrument <> 'CNY' THEN
-        PERFORM carbonmkt.cea(p_vintage, 0);    -- vintage window check (22003)
-    END IF;
-    b := carbonmkt._begin_posting(p_operation, p_reference,
-            format('%s(from=%s,to=%s,%s,quantity=%s,period=%s,block=%s,memo=%s)', p_operation, p_from, p_to,
-                   carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_quantity, p_period, p_exact, p_memo));
-    IF b.replay THEN
-        RETURN b.posting_id;
-    END IF;
-    IF p_from = p_to THEN
-        RAISE EXCEPTION 'cannot move units from account % to itself', p_from USING ERRCODE = '22023';
-    END IF;
-    PERFORM carbonmkt._authorize(p_from, p_action);
-    PERFORM carbonmkt._lock_accounts(ARRAY[p_from], ARRAY[p_to], p_instrument);
-    PERFORM carbonmkt._require_available(p_from, p_instrument, p_vintage, p_project, p_quantity);
-    PERFORM carbonmkt._move(b.posting_id, b.ts, b.bdate, p_from, p_to, p_instrument, p_vintage, p_project,
-                            p_quantity, p_debit_kind, p_credit_kind, NULL, p_period, p_memo, p_exact);
-    RETURN b.posting_id;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._transfer_ccer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer) IS
-  'Internal: carbonmkt._transfer() for CCER, which moves serial blocks.';
-
--- The one generic movement behind every public transfer-like function: CEA and CNY in C
--- (src/posting.c), CCER through carbonmkt._transfer_ccer().
-CREATE FUNCTION carbonmkt._transfer(p_operation text, p_action text, p_from bigint, p_to bigint,
-                                    p_instrument carbonmkt.instrument, p_vintage int, p_project text,
-                                    p_quantity bigint, p_debit_kind carbonmkt.entry_kind,
-                                    p_credit_kind carbonmkt.entry_kind, p_period int,
-                                    p_reference text, p_memo text, p_exact carbonmkt.ccer DEFAULT NULL)
+-- A posting without journal legs (a change of account status): recorded now,
+-- with its request, unless the business day is sealed (CM012).  Every posting
+-- with legs is made by the C posting engine (src/posting.c) behind the public
+-- functions below.
+CREATE FUNCTION carbonmkt._record_posting(p_operation text, p_request text)
 RETURNS bigint
-	AS 'MODULE_PATHNAME', 'carbonmkt_transfer'
+	AS 'MODULE_PATHNAME', 'carbonmkt_record_posting'
 	LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION carbonmkt._transfer(text, text, bigint, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.entry_kind, carbonmkt.entry_kind, int, text, text, carbonmkt.ccer) IS
-  'Internal: one posting that moves a quantity of one asset from one account to another.';
+COMMENT ON FUNCTION carbonmkt._record_posting(text, text) IS
+  'Internal: records a posting without journal legs (CM012 on a sealed day) and returns its id.';
 
 -- Public API: parties and accounts -------------------------------------------------
 -- Every public function is SECURITY DEFINER with a pinned search_path; who may
@@ -922,7 +594,7 @@ CREATE FUNCTION carbonmkt.set_account_status(account_id bigint, status carbonmkt
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
-    b record;
+    posting_id bigint;
 BEGIN
     PERFORM carbonmkt._require_registry('change account status');
     IF status IS NULL THEN
@@ -935,13 +607,13 @@ BEGIN
             USING ERRCODE = 'CM003',
                   DETAIL = 'Every surrender and cancellation credits it; retired units never leave it anyway.';
     END IF;
-    b := carbonmkt._begin_posting('set_account_status', NULL,
-                                  format('set_account_status(%s,%s,%s)', account_id, status, memo));
+    posting_id := carbonmkt._record_posting('set_account_status',
+                                            format('set_account_status(%s,%s,%s)', account_id, status, memo));
     UPDATE carbonmkt.account a SET status = set_account_status.status WHERE a.account_id = set_account_status.account_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
     END IF;
-    RETURN b.posting_id;
+    RETURN posting_id;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.set_account_status(bigint, carbonmkt.account_status, text) IS
@@ -949,95 +621,33 @@ COMMENT ON FUNCTION carbonmkt.set_account_status(bigint, carbonmkt.account_statu
 
 -- Public API: postings ----------------------------------------------------------
 
-CREATE FUNCTION carbonmkt._issue(p_operation text, p_account bigint, p_instrument carbonmkt.instrument,
-                                 p_vintage int, p_project text, p_quantity bigint, p_block carbonmkt.ccer,
-                                 p_reference text, p_memo text)
-RETURNS bigint LANGUAGE plpgsql AS
-$$
-DECLARE
-    b       record;
-    k       carbonmkt.account_kind;
-    other   carbonmkt.ccer;
-BEGIN
-    PERFORM carbonmkt._check_quantity(p_instrument, p_quantity);
-    IF p_instrument <> 'CNY' THEN
-        PERFORM carbonmkt.cea(p_vintage, 0);
-    END IF;
-    b := carbonmkt._begin_posting(p_operation, p_reference,
-            format('%s(account=%s,%s,quantity=%s,block=%s,memo=%s)', p_operation, p_account,
-                   carbonmkt.format_asset(p_instrument, p_vintage, p_project), p_quantity, p_block, p_memo));
-    IF b.replay THEN
-        RETURN b.posting_id;
-    END IF;
-    PERFORM carbonmkt._authorize(p_account, CASE WHEN p_instrument = 'CNY' THEN 'cash' ELSE 'issue' END);
-    PERFORM carbonmkt._lock_accounts('{}', ARRAY[p_account], p_instrument);
-    SELECT kind INTO k FROM carbonmkt.account WHERE account_id = p_account;
-    IF NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument
-                    WHERE kind = k AND instrument = p_instrument AND may_issue) THEN
-        RAISE EXCEPTION 'account % (kind %) cannot receive issuance of %', p_account, k, p_instrument
-            USING ERRCODE = 'CM006',
-                  HINT = 'CEA is issued into the national reserve or a provincial allocation account, CCER into the national reserve, cash into cash accounts.';
-    END IF;
-    IF p_block IS NOT NULL THEN
-        SELECT block INTO other FROM carbonmkt.ccer_block WHERE block OPERATOR(carbonmkt.&&) p_block LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'CCER block % overlaps serials already issued in block %', p_block, other
-                USING ERRCODE = '23P01', DETAIL = 'No CCER serial may be issued twice.';
-        END IF;
-        INSERT INTO carbonmkt.ccer_block (block, account_id) VALUES (p_block, p_account);
-        -- keep the account's blocks merged
-        DELETE FROM carbonmkt.ccer_block WHERE block = p_block;
-        PERFORM carbonmkt._place_block(p_account, p_block);
-    END IF;
-    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, p_account, 'issue', p_instrument, p_vintage, p_project,
-                           p_quantity, 0, NULL, NULL, NULL, p_block, p_memo);
-    RETURN b.posting_id;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._issue(text, bigint, carbonmkt.instrument, int, text, bigint, carbonmkt.ccer, text, text) IS
-  'Internal: creates units (or deposits cash) in an account that may receive issuance.';
-
 CREATE FUNCTION carbonmkt.issue_cea(account_id bigint, vintage int, tonnes bigint,
                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._issue('issue_cea', account_id, 'CEA', vintage, '', tonnes, NULL, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_issue_cea'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.issue_cea(bigint, int, bigint, text, text) IS
   'Issues (签发) tonnes of CEA of a vintage into the national reserve or a provincial allocation account; returns the posting id.  Authorities only.';
 
 CREATE FUNCTION carbonmkt.issue_ccer(account_id bigint, block carbonmkt.ccer,
                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._issue('issue_ccer', account_id, 'CCER', carbonmkt.vintage(block), carbonmkt.project(block),
-                           carbonmkt.tonnes(block), block, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_issue_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.issue_ccer(bigint, carbonmkt.ccer, text, text) IS
   'Issues a CCER serial block into the national reserve; a serial that exists anywhere already is refused (23P01).  Authorities only.';
 
 CREATE FUNCTION carbonmkt.deposit_cny(account_id bigint, fen bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._issue('deposit_cny', account_id, 'CNY', 0, '', fen, NULL, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_deposit_cny'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.deposit_cny(bigint, bigint, text, text) IS
   'Deposits cash (in fen) into a cash account (入金).  Settlement role only.';
 
 CREATE FUNCTION carbonmkt.withdraw_cny(account_id bigint, fen bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$
-DECLARE
-    b record;
-BEGIN
-    PERFORM carbonmkt._check_quantity('CNY', fen);
-    b := carbonmkt._begin_posting('withdraw_cny', reference,
-                                  format('withdraw_cny(account=%s,fen=%s,memo=%s)', account_id, fen, memo));
-    IF b.replay THEN
-        RETURN b.posting_id;
-    END IF;
-    PERFORM carbonmkt._authorize(account_id, 'cash');
-    PERFORM carbonmkt._lock_accounts(ARRAY[account_id], '{}', 'CNY');
-    PERFORM carbonmkt._require_available(account_id, 'CNY', 0, '', fen);
-    PERFORM carbonmkt._leg(b.posting_id, b.ts, b.bdate, account_id, 'withdraw', 'CNY', 0, '', -fen, 0,
-                           NULL, NULL, NULL, NULL, memo);
-    RETURN b.posting_id;
-END
-$$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_withdraw_cny'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.withdraw_cny(bigint, bigint, text, text) IS
   'Withdraws available cash (in fen) from a cash account (出金).  Settlement role only.';
 
@@ -1059,18 +669,17 @@ COMMENT ON FUNCTION carbonmkt.transfer_cny(bigint, bigint, bigint, text, text) I
 
 CREATE FUNCTION carbonmkt.transfer_ccer(from_account bigint, to_account bigint, project text, vintage int,
                                         tonnes bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('transfer_ccer', 'transfer', from_account, to_account, 'CCER', vintage,
-                              upper(project), tonnes, 'debit', 'credit', NULL, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.transfer_ccer(bigint, bigint, text, int, bigint, text, text) IS
   'Transfers n tonnes of CCER of a project and vintage, lowest serials first, splitting the last block.';
 
 CREATE FUNCTION carbonmkt.transfer_ccer_block(from_account bigint, to_account bigint, block carbonmkt.ccer,
                                               reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('transfer_ccer_block', 'transfer', from_account, to_account, 'CCER',
-                              carbonmkt.vintage(block), carbonmkt.project(block), carbonmkt.tonnes(block),
-                              'debit', 'credit', NULL, reference, memo, block) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_transfer_ccer_block'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.transfer_ccer_block(bigint, bigint, carbonmkt.ccer, text, text) IS
   'Transfers exactly the serials of a CCER block; the sender must hold all of them.';
 
@@ -1084,27 +693,55 @@ COMMENT ON FUNCTION carbonmkt.surrender_cea(bigint, int, bigint, int, text, text
 
 CREATE FUNCTION carbonmkt.surrender_ccer(account_id bigint, project text, vintage int, tonnes bigint, period int,
                                          reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('surrender_ccer', 'surrender', account_id, carbonmkt._cancellation_account(), 'CCER',
-                              vintage, upper(project), tonnes, 'surrender', 'retire', period, reference, memo) $$;
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_surrender_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.surrender_ccer(bigint, text, int, bigint, int, text, text) IS
   'Surrenders CCER (lowest serials first) into the cancellation account for a compliance period.';
 
-CREATE FUNCTION carbonmkt.cancel_cea(account_id bigint, vintage int, tonnes bigint,
+-- Voluntary cancellation (自愿注销) retires units: retire_cea, retire_ccer (doc/api.md, Verbs).
+-- The postings keep their operation names of 0.1.0 (cancel_cea, cancel_ccer), so that a client
+-- reference used before the rename is recognised after it.
+CREATE FUNCTION carbonmkt.retire_cea(account_id bigint, vintage int, tonnes bigint,
                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
 RETURNS bigint
-	AS 'MODULE_PATHNAME', 'carbonmkt_cancel_cea'
+	AS 'MODULE_PATHNAME', 'carbonmkt_retire_cea'
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.retire_cea(bigint, int, bigint, text, text) IS
+  'Voluntarily cancels (注销) CEA, e.g. for carbon neutrality: retires the units into the cancellation account; returns the posting id.';
+
+CREATE FUNCTION carbonmkt.retire_ccer(account_id bigint, project text, vintage int, tonnes bigint,
+                                      reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint
+	AS 'MODULE_PATHNAME', 'carbonmkt_retire_ccer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.retire_ccer(bigint, text, int, bigint, text, text) IS
+  'Voluntarily cancels (注销) CCER, lowest serials first: retires them into the cancellation account; returns the posting id.';
+
+-- The names of 0.1.0, for one release.
+CREATE FUNCTION carbonmkt.cancel_cea(account_id bigint, vintage int, tonnes bigint,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.cancel_cea() is deprecated and goes after 0.2.0: call carbonmkt.retire_cea()';
+    RETURN carbonmkt.retire_cea(account_id, vintage, tonnes, reference, memo);
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.cancel_cea(bigint, int, bigint, text, text) IS
-  'Voluntarily cancels (注销) CEA, e.g. for carbon neutrality; the units end in the cancellation account.';
+  'Deprecated (goes after 0.2.0): carbonmkt.retire_cea().';
 
 CREATE FUNCTION carbonmkt.cancel_ccer(account_id bigint, project text, vintage int, tonnes bigint,
                                       reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._transfer('cancel_ccer', 'cancel', account_id, carbonmkt._cancellation_account(), 'CCER',
-                              vintage, upper(project), tonnes, 'cancel', 'retire', NULL, reference, memo) $$;
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.cancel_ccer() is deprecated and goes after 0.2.0: call carbonmkt.retire_ccer()';
+    RETURN carbonmkt.retire_ccer(account_id, project, vintage, tonnes, reference, memo);
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.cancel_ccer(bigint, text, int, bigint, text, text) IS
-  'Voluntarily cancels (注销) CCER, lowest serials first.';
+  'Deprecated (goes after 0.2.0): carbonmkt.retire_ccer().';
 
 -- Holds ------------------------------------------------------------------------------
 
@@ -1117,80 +754,12 @@ RETURNS bigint
 COMMENT ON FUNCTION carbonmkt.hold(bigint, carbonmkt.instrument, bigint, carbonmkt.hold_reason, int, text, text, text) IS
   'Freezes a quantity of an asset on an account (order, pledge 质押, judicial 司法冻结) and returns the hold id; held units cannot be spent elsewhere.';
 
-CREATE FUNCTION carbonmkt._active_hold(p_hold bigint) RETURNS carbonmkt.hold
-LANGUAGE plpgsql AS
-$$
-DECLARE
-    h carbonmkt.hold;
-BEGIN
-    SELECT * INTO h FROM carbonmkt.hold WHERE hold_id = p_hold;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'hold % does not exist', p_hold USING ERRCODE = 'CM008';
-    END IF;
-    -- lock the account first (fixed order), then re-read the hold under the lock
-    PERFORM 1 FROM carbonmkt.account WHERE account_id = h.account_id FOR NO KEY UPDATE;
-    SELECT * INTO h FROM carbonmkt.hold WHERE hold_id = p_hold;
-    IF h.status <> 'active' THEN
-        RAISE EXCEPTION 'hold % is already %', p_hold, h.status
-            USING ERRCODE = 'CM008', DETAIL = 'A hold is released or consumed exactly once.';
-    END IF;
-    RETURN h;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._active_hold(bigint) IS 'Internal: locks a hold''s account and returns the hold if it is still active (CM008 otherwise).';
-
 CREATE FUNCTION carbonmkt.release_hold(hold_id bigint, reference text DEFAULT NULL, memo text DEFAULT NULL)
 RETURNS bigint
 	AS 'MODULE_PATHNAME', 'carbonmkt_release_hold'
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.release_hold(bigint, text, text) IS
   'Releases what remains of an active hold (exactly once); returns the posting id.';
-
--- A hold of CCER is spent by moving serial blocks (carbonmkt._move); carbonmkt.transfer_from_hold()
--- (C, src/posting.c) hands such holds, and unknown ones, to this function.
-CREATE FUNCTION carbonmkt._transfer_from_hold_blocks(hold_id bigint, to_account bigint, quantity bigint,
-                                             reference text DEFAULT NULL, memo text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql AS
-$$
-DECLARE
-    b record;
-    h carbonmkt.hold;
-BEGIN
-    b := carbonmkt._begin_posting('transfer_from_hold', reference,
-            format('transfer_from_hold(hold=%s,to=%s,quantity=%s,memo=%s)', hold_id, to_account, quantity, memo));
-    IF b.replay THEN
-        RETURN b.posting_id;
-    END IF;
-    SELECT * INTO h FROM carbonmkt.hold x WHERE x.hold_id = _transfer_from_hold_blocks.hold_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'hold % does not exist', hold_id USING ERRCODE = 'CM008';
-    END IF;
-    PERFORM carbonmkt._check_quantity(h.instrument, quantity);
-    PERFORM carbonmkt._authorize(h.account_id, CASE WHEN h.reason = 'order' THEN 'settle' ELSE 'transfer' END,
-                                 CASE WHEN h.reason IN ('judicial', 'pledge') THEN h.reason END);
-    IF h.reason = 'judicial' THEN
-        RAISE EXCEPTION 'a judicial hold cannot be spent; release it first' USING ERRCODE = 'CM008';
-    END IF;
-    PERFORM carbonmkt._lock_accounts(ARRAY[h.account_id], ARRAY[to_account], h.instrument);
-    h := carbonmkt._active_hold(hold_id);
-    IF quantity > h.remaining THEN
-        RAISE EXCEPTION 'hold % has % remaining, requested %', hold_id,
-            carbonmkt.format_quantity(h.instrument, h.remaining), carbonmkt.format_quantity(h.instrument, quantity)
-            USING ERRCODE = 'CM004';
-    END IF;
-    PERFORM carbonmkt._move(b.posting_id, b.ts, b.bdate, h.account_id, to_account, h.instrument, h.vintage, h.project,
-                            quantity, 'debit', 'credit', h.hold_id, NULL, memo);
-    UPDATE carbonmkt.hold x
-       SET remaining = x.remaining - _transfer_from_hold_blocks.quantity,
-           status = CASE WHEN x.remaining = _transfer_from_hold_blocks.quantity
-                         THEN 'consumed'::carbonmkt.hold_status ELSE 'active' END,
-           ended_posting = CASE WHEN x.remaining = _transfer_from_hold_blocks.quantity THEN b.posting_id END
-     WHERE x.hold_id = h.hold_id;
-    RETURN b.posting_id;
-END
-$$;
-COMMENT ON FUNCTION carbonmkt._transfer_from_hold_blocks(bigint, bigint, bigint, text, text) IS
-  'Internal: carbonmkt.transfer_from_hold() for a CCER hold (serial blocks) or an unknown hold.';
 
 CREATE FUNCTION carbonmkt.transfer_from_hold(hold_id bigint, to_account bigint, quantity bigint,
                                              reference text DEFAULT NULL, memo text DEFAULT NULL)
@@ -1356,9 +925,32 @@ $$
     SELECT 'unknown_posting', j.account_id, j.entry_id, format('posting %s does not exist', j.posting_id)
       FROM carbonmkt.journal j
      WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = j.posting_id)
+    UNION ALL
+    -- 9. units and cash are created only where issuance may land (account_kind_instrument.may_issue)
+    SELECT 'issue_outside_issuance_account', j.account_id, j.entry_id,
+           format('%s issued into account %s of kind %s, which cannot receive issuance of %s',
+                  carbonmkt.format_quantity(j.instrument, j.amount), j.account_id, a.kind, j.instrument)
+      FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
+     WHERE j.kind = 'issue'
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument k
+                        WHERE k.kind = a.kind AND k.instrument = j.instrument AND k.may_issue)
 $$;
 COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
-  'Recomputes every hash chain and day seal, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings, every entry belongs to a posting); one row per problem, empty when all is well.';
+  'Recomputes every hash chain, day seal and the seal chain, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings, every entry belongs to a posting, issue entries only in accounts that may receive issuance); one row per problem, empty when all is well.';
+
+CREATE FUNCTION carbonmkt.verify_ledger(anchors text[])
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+    SELECT * FROM carbonmkt.verify_ledger()
+    UNION ALL
+    SELECT * FROM carbonmkt.verify_anchors(anchors)
+$$;
+COMMENT ON FUNCTION carbonmkt.verify_ledger(text[]) IS
+  'verify_ledger() and, against the anchors kept outside the database (seal_anchor()), verify_anchors(): together they catch a consistent rewrite of history (re-hashed journal, rebuilt holdings and heads, resealed days) and deleted seals.';
+REVOKE ALL ON FUNCTION carbonmkt.verify_ledger(text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.verify_ledger(text[])
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
 
 -- The two singleton accounts exist from the start.
 INSERT INTO carbonmkt.account (kind, label) VALUES
@@ -1485,7 +1077,7 @@ CREATE TRIGGER day_seal_changed
 -- Day seals --------------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.heads_digest(d date, OUT digest bytea, OUT accounts int, OUT entries bigint)
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 	WITH heads AS (
 		SELECT DISTINCT ON (j.account_id) j.account_id, j.seq, j.hash
@@ -1503,11 +1095,128 @@ $$;
 COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
   'Chain heads as of the end of business day d: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= d, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= d.';
 
+-- The anchored seal chain (链式存证): every seal carries the previous seal's hash, and
+-- its own hash is the day's anchor, published outside the database.
+
+CREATE FUNCTION carbonmkt.seal_hash(business_date date, digest bytea, accounts int, entries bigint,
+                                    prev_seal bytea)
+RETURNS bytea LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+	SELECT sha256(convert_to('carbonmkt day seal 1' || E'\n'
+	                         || 'business_date=' || to_char(business_date, 'YYYY-MM-DD') || E'\n'
+	                         || 'digest=' || encode(digest, 'hex') || E'\n'
+	                         || 'accounts=' || accounts || E'\n'
+	                         || 'entries=' || entries || E'\n'
+	                         || 'prev_seal=' || encode(prev_seal, 'hex') || E'\n', 'UTF8'))
+$$;
+COMMENT ON FUNCTION carbonmkt.seal_hash(date, bytea, int, bigint, bytea) IS
+  'The hash of a day seal, its anchor: SHA-256 over the six lines "carbonmkt day seal 1", business_date=YYYY-MM-DD, digest=<hex>, accounts=<n>, entries=<n>, prev_seal=<hex>, each ending in a newline (doc/registry.md, Day seals).';
+
+CREATE FUNCTION carbonmkt.day_seal_chain() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    -- a restore writes both columns as they were; anything else gets them computed
+    IF NEW.prev_seal IS NULL THEN
+        NEW.prev_seal := coalesce((SELECT s.seal_hash FROM carbonmkt.day_seal s
+                                    WHERE s.business_date < NEW.business_date
+                                    ORDER BY s.business_date DESC LIMIT 1),
+                                  decode(repeat('00', 32), 'hex'));
+    END IF;
+    IF NEW.seal_hash IS NULL THEN
+        NEW.seal_hash := carbonmkt.seal_hash(NEW.business_date, NEW.digest, NEW.accounts, NEW.entries,
+                                             NEW.prev_seal);
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.day_seal_chain() IS
+  'BEFORE INSERT trigger of carbonmkt.day_seal: links the seal to the previous one (prev_seal = its seal_hash, 32 zero bytes for the first) and computes seal_hash, unless the inserter gives them (a restore); verify_chains() checks both.';
+REVOKE ALL ON FUNCTION carbonmkt.day_seal_chain() FROM PUBLIC;
+CREATE TRIGGER day_seal_chain
+	BEFORE INSERT ON carbonmkt.day_seal
+	FOR EACH ROW EXECUTE FUNCTION carbonmkt.day_seal_chain();
+
+CREATE FUNCTION carbonmkt.seal_anchor(business_date date) RETURNS text
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    h bytea;
+BEGIN
+    SELECT s.seal_hash INTO h FROM carbonmkt.day_seal s WHERE s.business_date = seal_anchor.business_date;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'business day % is not sealed', to_char(seal_anchor.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'P0002',
+                  HINT = 'Seal it first with carbonmkt.seal_day(); only a sealed day has an anchor.';
+    END IF;
+    RETURN to_char(seal_anchor.business_date, 'YYYY-MM-DD') || ' ' || encode(h, 'hex');
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.seal_anchor(date) IS
+  'The anchor of a sealed business day for publication outside the database: "YYYY-MM-DD <64 hex digits of seal_hash>".  Keep every day''s anchor outside (a newspaper, a notary, another registry); verify_anchors() and verify_ledger(text[]) compare them with the database.  P0002 when the day is not sealed.';
+
+CREATE FUNCTION carbonmkt.verify_anchors(anchors text[])
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    pattern constant text := '^\s*(\d{4}-\d{2}-\d{2})\s+(?:\\x)?([0-9A-Fa-f]{64})\s*$';
+BEGIN
+    IF anchors IS NULL THEN
+        RAISE EXCEPTION 'anchors must not be NULL' USING ERRCODE = '22004',
+              HINT = 'Pass the anchors kept outside the database, one "YYYY-MM-DD <64 hex digits>" per element.';
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(anchors, 1), 0) LOOP
+        IF regexp_match(anchors[i], pattern) IS NULL THEN
+            RAISE EXCEPTION 'anchor % is not a day seal anchor: %', i, coalesce(quote_literal(left(anchors[i], 100)), 'NULL')
+                USING ERRCODE = '22P02',
+                      HINT = 'An anchor is "YYYY-MM-DD <64 hex digits>", as carbonmkt.seal_anchor() returns it.';
+        END IF;
+    END LOOP;
+    RETURN QUERY
+    WITH a AS (SELECT m[1]::date AS business_date, decode(lower(m[2]), 'hex') AS seal_hash, u.line
+                 FROM unnest(anchors) WITH ORDINALITY u(t, line), LATERAL regexp_match(u.t, pattern) m),
+    s AS (SELECT s.business_date, s.seal_hash,
+                 carbonmkt.seal_hash(s.business_date, s.digest, s.accounts, s.entries, s.prev_seal) AS recomputed
+            FROM carbonmkt.day_seal s),
+    problems AS (
+        -- two different anchors for one day: the outside record itself is inconsistent
+        SELECT a1.business_date AS d, 1 AS o, 'anchor_conflict'::text AS p,
+               format('anchors %s and %s for %s differ', a1.line, a2.line, to_char(a1.business_date, 'YYYY-MM-DD')) AS t
+          FROM a a1 JOIN a a2 ON a1.business_date = a2.business_date AND a1.line < a2.line
+                              AND a1.seal_hash <> a2.seal_hash
+        UNION ALL
+        -- a published day whose seal is gone (deleted, or never made here)
+        SELECT a.business_date, 2, 'seal_missing',
+               format('day %s was published with anchor %s but has no seal', to_char(a.business_date, 'YYYY-MM-DD'),
+                      encode(a.seal_hash, 'hex'))
+          FROM a WHERE NOT EXISTS (SELECT 1 FROM s WHERE s.business_date = a.business_date)
+        UNION ALL
+        -- a published day whose seal (as recomputed from its row) is not the published one
+        SELECT a.business_date, 3, 'anchor_mismatch',
+               format('day %s was published with anchor %s; its seal now hashes to %s', to_char(a.business_date, 'YYYY-MM-DD'),
+                      encode(a.seal_hash, 'hex'), encode(s.recomputed, 'hex'))
+          FROM a JOIN s USING (business_date)
+         WHERE a.seal_hash <> s.recomputed
+        UNION ALL
+        -- a seal between the first and the last published day that was never published
+        SELECT s.business_date, 4, 'seal_unanchored',
+               format('day %s is sealed but has no anchor, although earlier and later days have', to_char(s.business_date, 'YYYY-MM-DD'))
+          FROM s
+         WHERE s.business_date > (SELECT min(a.business_date) FROM a)
+           AND s.business_date < (SELECT max(a.business_date) FROM a)
+           AND NOT EXISTS (SELECT 1 FROM a WHERE a.business_date = s.business_date))
+    SELECT DISTINCT ON (x.d, x.o) x.p, NULL::bigint, NULL::bigint, x.t FROM problems x ORDER BY x.d, x.o;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.verify_anchors(text[]) IS
+  'Compares day seals with anchors kept outside the database ("YYYY-MM-DD <64 hex>", from seal_anchor()); one row per problem: anchor_conflict (two different anchors for one day), seal_missing (a published day has no seal: deleted), anchor_mismatch (the seal, recomputed from its row, differs from the published anchor: history or seals rewritten), seal_unanchored (a sealed day between published days that was never published).  Empty when all agree.  Use verify_ledger(anchors) to check the journal against the seals as well.';
+
 -- Verification -----------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.verify_chains()
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
 	AS 'MODULE_PATHNAME', 'verify_chains'
-	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_chains() IS
-  'Checks every journal chain (streamed in account_id, seq order), every account head and every day seal; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch.  No rows when all is well.';
+  'Checks every journal chain (streamed in account_id, seq order), every account head, every day seal and the seal chain; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch, seal_link_mismatch, seal_hash_mismatch.  No rows when all is well.  Runs with a pinned search_path.';

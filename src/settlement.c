@@ -155,7 +155,6 @@ typedef struct BatchAccount
 
 typedef enum SettlePlan
 {
-	SP_BEGIN,
 	SP_LOCK,
 	SP_HOLDS,
 	SP_KINDS,
@@ -174,8 +173,6 @@ typedef struct SettlePlanDef
 } SettlePlanDef;
 
 static const SettlePlanDef settle_plan_defs[NUM_SETTLE_PLANS] = {
-	[SP_BEGIN] = {"SELECT b.posting_id, b.replay, b.ts, b.bdate "
-		"FROM carbonmkt._begin_posting('settle_batch', $1, $2) b", 2, {TEXTOID, TEXTOID}},
 	/* every account of the batch, locked in account_id order (the registry's fixed order) */
 	[SP_LOCK] = {"SELECT a.account_id, a.kind::text, a.status::text, a.head_seq, a.head_hash, a.ctid "
 		"FROM carbonmkt.account a "
@@ -649,30 +646,13 @@ carbonmkt_settle_batch(PG_FUNCTION_ARGS)
 	/* 3. the posting: idempotency and the sealed-day rule */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (posting_open("settle_batch", reference,
+					 reference ? request_text(holds, nholds, credits, ncredits, memo) : NULL,
+					 &posting_id, &ts, &bdate))
 	{
-		Datum		v[2];
-		char		nulls[2] = {' ', ' '};
-		HeapTuple	tup;
-		TupleDesc	desc;
-
-		v[0] = reference ? PointerGetDatum(reference) : (Datum) 0;
-		nulls[0] = reference ? ' ' : 'n';
-		if (reference)
-			v[1] = CStringGetTextDatum(request_text(holds, nholds, credits, ncredits, memo));
-		else
-			nulls[1] = 'n';
-		settle_run(SP_BEGIN, v, nulls, SPI_OK_SELECT);
-		tup = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		posting_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		if (DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull)))
-		{
-			/* the same batch again: the original posting, nothing moves */
-			SPI_finish();
-			PG_RETURN_INT64(posting_id);
-		}
-		ts = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
-		bdate = DatumGetDateADT(SPI_getbinval(tup, desc, 4, &isnull));
+		/* the same batch again: the original posting, nothing moves */
+		SPI_finish();
+		PG_RETURN_INT64(posting_id);
 	}
 
 	/* no hold twice, no credit twice */

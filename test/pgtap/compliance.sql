@@ -102,8 +102,8 @@ BEGIN
                 op := 'transfer_cea';
                 PERFORM transfer_cea(acc[a], acc[b], 2024, 1 + floor(random() * 20000)::bigint);
             ELSE
-                op := 'cancel_cea';
-                PERFORM cancel_cea(acc[a], 2023, 1 + floor(random() * 2000)::bigint);
+                op := 'retire_cea';
+                PERFORM retire_cea(acc[a], 2023, 1 + floor(random() * 2000)::bigint);
             END IF;
             INSERT INTO outcomes VALUES (i, op, 'ok');
         EXCEPTION WHEN others THEN

@@ -121,11 +121,11 @@ BEGIN
                 op := 'transfer_cny';
                 PERFORM carbonmkt.transfer_cny(c[a], c[b], 1 + floor(random() * 3000000)::bigint);
             ELSIF k < 98 THEN
-                op := 'cancel_cea';
-                PERFORM carbonmkt.cancel_cea(h[a], 2024 + floor(random() * 2)::int, 1 + floor(random() * 1000)::bigint);
+                op := 'retire_cea';
+                PERFORM carbonmkt.retire_cea(h[a], 2024 + floor(random() * 2)::int, 1 + floor(random() * 1000)::bigint);
             ELSE
-                op := 'cancel_ccer';
-                PERFORM carbonmkt.cancel_ccer(h[a], projects[p], pv[p], 1 + floor(random() * 200)::bigint);
+                op := 'retire_ccer';
+                PERFORM carbonmkt.retire_ccer(h[a], projects[p], pv[p], 1 + floor(random() * 200)::bigint);
             END IF;
             INSERT INTO outcomes VALUES (i, op, 'ok');
         EXCEPTION WHEN others THEN
