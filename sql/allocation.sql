@@ -85,6 +85,12 @@ SELECT facility_id, participant_id, code, category, capacity_mw, cooling, status
 SELECT pg_temp.err($$SELECT register_facility(9, '#1', 'gas', 100, 'water')$$) AS institution;
 SELECT pg_temp.err($$SELECT register_facility(4, '#2', 'cement_clinker')$$) AS other_sector;
 SELECT pg_temp.err($$SELECT register_facility(4, '#2', 'coal_300mw_plus', NULL, 'water')$$) AS no_capacity;
+DO $$ DECLARE d text; BEGIN
+  PERFORM register_facility(4, '#2', 'coal_300mw_plus', NULL, 'water');
+EXCEPTION WHEN others THEN
+  GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+  RAISE NOTICE '% DETAIL: %', SQLSTATE, d;       -- "Capacity missing, cooling water."
+END $$;
 SELECT pg_temp.err($$SELECT register_facility(4, '#2', 'coal_300mw_plus', 600)$$) AS no_cooling;
 SELECT pg_temp.err($$SELECT register_facility(7, 'L3', 'cement_clinker', 50)$$) AS line_with_capacity;
 SELECT pg_temp.err($$SELECT register_facility(4, '#2', 'nuclear', 1000, 'water')$$) AS unknown_category;
@@ -136,6 +142,8 @@ SELECT pg_temp.err($$SELECT record_production(1, 2023, 1, 1000, 1000, 0)$$) AS g
 SELECT pg_temp.err($$SELECT record_production(1, 2023, 1, 1000, 1000, 60, 5000, 4000)$$) AS heat_ratio_above_1;
 SELECT pg_temp.err($$SELECT record_production(1, 2023, 1, output_t => 10)$$) AS unit_with_output;
 SELECT pg_temp.err($$SELECT record_production(4, 2024, 1, 1000, 1000)$$) AS line_with_power;
+SELECT pg_temp.err($$SELECT record_production(1, 2023, 1, NULL, 1000, 60)$$) AS null_supplied;
+SELECT pg_temp.err($$SELECT record_production(4, 2024, 1, output_t => NULL, heat_total_mj => NULL)$$) AS null_output;
 SELECT count(*) AS rows_2023 FROM production WHERE year = 2023;
 
 -- Worked example 1: A #1 in 2021, factor by factor --------------------------------------
@@ -462,6 +470,11 @@ SELECT count(*) AS negative_balances FROM holding WHERE balance < 0;
 SELECT pg_temp.err($$UPDATE allocation SET tonnes = 1 WHERE participant_id = 4$$) AS append_only;
 SELECT pg_temp.err($$DELETE FROM allocation_posting$$) AS append_only_postings;
 SELECT * FROM verify_ledger();
+
+-- CM211: a participant without an open holding account (nothing can be taken back from it)
+SELECT pg_temp.err(format('SELECT recover_owed(%s, 2021)',
+       register_participant('Guangdong Power Z (no account yet)', 'key_emitter', pg_temp.uscc('91440300MA5F00099'),
+                            '440000', '440300', 'power'))) AS no_holding_account;
 
 \c postgres
 SET client_min_messages = warning;

@@ -385,6 +385,999 @@ ALTER POLICY staff_read ON carbonmkt.block_deal USING ((SELECT carbonmkt.caller_
 
 -- == Correctness: lock order, business time, messages ====================================
 
+-- Business time everywhere: the last defaults that read the wall clock.
+ALTER TABLE carbonmkt.participant ALTER COLUMN created_at SET DEFAULT carbonmkt.clock_now();
+ALTER TABLE carbonmkt.account ALTER COLUMN opened_at SET DEFAULT carbonmkt.clock_now();
+ALTER TABLE carbonmkt.production ALTER COLUMN recorded_at SET DEFAULT carbonmkt.clock_now();
+
+-- statement() and balance_as_of(): 42501 for another party's account; settlement reads all.
+
+CREATE OR REPLACE FUNCTION carbonmkt._may_read(p_account bigint) RETURNS boolean
+LANGUAGE sql STABLE AS
+$$ SELECT carbonmkt._is_member('carbonmkt_registry') OR (carbonmkt.caller_authority()).participant_id IS NOT NULL
+       OR carbonmkt._is_member('carbonmkt_bi') OR carbonmkt._is_member('carbonmkt_exchange')
+       OR carbonmkt._is_member('carbonmkt_settlement')
+       OR EXISTS (SELECT 1 FROM carbonmkt.account a
+                   WHERE a.account_id = p_account AND a.participant_id = carbonmkt.caller_participant()) $$;
+COMMENT ON FUNCTION carbonmkt._may_read(bigint) IS
+  'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, settlement, BI: the roles whose row-level security policy staff_read shows every account).';
+
+CREATE OR REPLACE FUNCTION carbonmkt._require_read(p_account bigint, p_what text) RETURNS void
+LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    IF NOT carbonmkt._may_read(p_account) THEN
+        -- the same answer whether or not the account exists: a participant learns nothing
+        RAISE EXCEPTION 'role "%" may not read the % of account %', session_user, p_what, p_account
+            USING ERRCODE = '42501',
+                  HINT = 'A participant''s login reads only its own accounts; registry, authority, exchange, settlement and BI staff read every account.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.account a WHERE a.account_id = p_account) THEN
+        RAISE EXCEPTION 'account % does not exist', p_account USING ERRCODE = 'CM001';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_read(bigint, text) IS
+  'Internal: 42501 unless the login may read the account''s history (carbonmkt._may_read), then CM001 if it does not exist; statement() and balance_as_of() call it first.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.statement(account_id bigint, from_time timestamptz, to_time timestamptz)
+RETURNS TABLE (entry_id bigint, seq bigint, recorded_at timestamptz, business_date date,
+               kind carbonmkt.entry_kind, asset text, block carbonmkt.ccer, amount bigint,
+               held_change bigint, balance_after bigint, held_after bigint, counterparty bigint,
+               posting_id bigint, memo text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    PERFORM carbonmkt._require_read(statement.account_id, 'statement');
+    RETURN QUERY
+    SELECT j.entry_id, j.seq, j.recorded_at, j.business_date, j.kind,
+           carbonmkt.format_asset(j.instrument, j.vintage, j.project), j.block, j.amount,
+           j.held_change, j.balance_after, j.held_after, j.counterparty, j.posting_id, j.memo
+      FROM carbonmkt.journal j
+     WHERE j.account_id = statement.account_id
+       AND j.recorded_at >= from_time AND j.recorded_at < to_time
+     ORDER BY j.seq;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.statement(bigint, timestamptz, timestamptz) IS
+  'An account''s journal entries recorded in [from_time, to_time), with the running balance and held quantity of each asset after each entry.  42501 for another party''s account (carbonmkt._may_read), CM001 for an unknown one.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.balance_as_of(account_id bigint, at_time timestamptz)
+RETURNS TABLE (instrument carbonmkt.instrument, vintage int, project text, balance bigint, held bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    PERFORM carbonmkt._require_read(balance_as_of.account_id, 'balance');
+    RETURN QUERY
+    SELECT DISTINCT ON (j.instrument, j.vintage, j.project)
+           j.instrument, j.vintage, j.project, j.balance_after, j.held_after
+      FROM carbonmkt.journal j
+     WHERE j.account_id = balance_as_of.account_id AND j.recorded_at <= at_time
+     ORDER BY j.instrument, j.vintage, j.project, j.seq DESC;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.balance_as_of(bigint, timestamptz) IS
+  'An account''s balance and held quantity of every asset at a past instant, from the journal.  42501 for another party''s account (carbonmkt._may_read), CM001 for an unknown one.';
+
+REVOKE ALL ON FUNCTION carbonmkt._require_read(bigint, text) FROM PUBLIC;
+
+-- Messages: the production trigger (a NULL quantity is CM203), the facility trigger's detail.
+
+CREATE OR REPLACE FUNCTION carbonmkt._facility_check() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    p   carbonmkt.participant;
+    c   carbonmkt.alloc_category;
+BEGIN
+    SELECT * INTO p FROM carbonmkt.participant WHERE participant_id = NEW.participant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % does not exist', NEW.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    IF p.kind <> 'key_emitter' THEN
+        RAISE EXCEPTION 'participant % is not a key emitting unit (重点排放单位)', p.participant_id
+            USING ERRCODE = 'CM206', DETAIL = format('Its kind is %s.', p.kind),
+                  HINT = 'Facilities belong to key emitting units.';
+    END IF;
+    SELECT * INTO c FROM carbonmkt.alloc_category WHERE code = NEW.category;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown facility category "%"', NEW.category
+            USING ERRCODE = 'CM206', HINT = 'Categories are listed in carbonmkt.alloc_category.';
+    END IF;
+    IF c.sector <> p.sector THEN
+        RAISE EXCEPTION 'category "%" belongs to sector %, but participant % is in sector %',
+                        c.code, c.sector, p.participant_id, p.sector
+            USING ERRCODE = 'CM206';
+    END IF;
+    IF c.method = 'power' AND (NEW.capacity_mw IS NULL OR NEW.cooling IS NULL) THEN
+        RAISE EXCEPTION 'generating unit "%" of participant % needs its rated capacity and cooling type',
+                        NEW.code, p.participant_id
+            USING ERRCODE = 'CM206',
+                  DETAIL = format('Capacity %s, cooling %s.', coalesce(NEW.capacity_mw::text || ' MW', 'missing'),
+                                  coalesce(NEW.cooling, 'missing')),
+                  HINT = 'The load factor needs the capacity (MW); F_cool needs the cooling type (water or air).';
+    END IF;
+    IF c.method <> 'power' AND (NEW.capacity_mw IS NOT NULL OR NEW.cooling IS NOT NULL) THEN
+        RAISE EXCEPTION 'production line "%" (category %) takes no rated capacity or cooling type', NEW.code, c.code
+            USING ERRCODE = 'CM206', HINT = 'Capacity and cooling type are for generating units (机组).';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._facility_check() IS
+  'Internal: BEFORE INSERT OR UPDATE trigger of carbonmkt.facility (CM206: owner not a key emitting unit, category of another sector, generating unit without capacity or cooling type).';
+
+CREATE OR REPLACE FUNCTION carbonmkt._production_check() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    f           record;
+    max_minutes int;
+BEGIN
+    SELECT x.facility_id, x.capacity_mw, c.method, c.code AS category
+      INTO f FROM carbonmkt.facility x JOIN carbonmkt.alloc_category c ON c.code = x.category
+     WHERE x.facility_id = NEW.facility_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'production data for unknown facility %', coalesce(NEW.facility_id::text, 'NULL')
+            USING ERRCODE = 'CM201', HINT = 'Register the facility first (carbonmkt.register_facility).';
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.allocation a JOIN carbonmkt.facility x ON x.participant_id = a.participant_id
+                WHERE x.facility_id = NEW.facility_id AND a.year IN (NEW.year, OLD.year) AND a.stage = 'final') THEN
+        RAISE EXCEPTION 'the % allocation of facility %''s participant is final: its production data can no longer change',
+                        NEW.year, NEW.facility_id
+            USING ERRCODE = 'CM209', HINT = 'Correct the allocation with carbonmkt.adjust_allocation(..., reason => ''correction'').';
+    END IF;
+    IF NEW.year IS NULL OR NEW.year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'production year % is out of range', coalesce(NEW.year::text, 'NULL')
+            USING ERRCODE = 'CM202', DETAIL = 'Years must be between 2005 and 2100.';
+    END IF;
+    IF NEW.month IS NULL OR NEW.month NOT BETWEEN 1 AND 12 THEN
+        RAISE EXCEPTION 'production month % is out of range', coalesce(NEW.month::text, 'NULL')
+            USING ERRCODE = 'CM202', DETAIL = format('Facility %s, year %s: months are 1 to 12.', NEW.facility_id, NEW.year);
+    END IF;
+    IF num_nulls(NEW.power_supplied_kwh, NEW.generation_kwh, NEW.operating_minutes, NEW.heat_supplied_mj,
+                 NEW.heat_total_mj, NEW.output_t) > 0 THEN
+        RAISE EXCEPTION 'production data for facility % in %-% has no %', NEW.facility_id, NEW.year,
+                        lpad(NEW.month::text, 2, '0'),
+                        concat_ws(', ', CASE WHEN NEW.power_supplied_kwh IS NULL THEN 'power_supplied_kwh' END,
+                                  CASE WHEN NEW.generation_kwh IS NULL THEN 'generation_kwh' END,
+                                  CASE WHEN NEW.operating_minutes IS NULL THEN 'operating_minutes' END,
+                                  CASE WHEN NEW.heat_supplied_mj IS NULL THEN 'heat_supplied_mj' END,
+                                  CASE WHEN NEW.heat_total_mj IS NULL THEN 'heat_total_mj' END,
+                                  CASE WHEN NEW.output_t IS NULL THEN 'output_t' END)
+            USING ERRCODE = 'CM203', HINT = 'Give 0 for a quantity the facility did not have (the default).';
+    END IF;
+    IF least(NEW.power_supplied_kwh, NEW.generation_kwh, NEW.operating_minutes, NEW.heat_supplied_mj,
+             NEW.heat_total_mj, NEW.output_t) < 0 THEN
+        RAISE EXCEPTION 'negative production data for facility % in %-%', NEW.facility_id, NEW.year,
+                        lpad(NEW.month::text, 2, '0')
+            USING ERRCODE = 'CM203',
+                  DETAIL = format('power supplied %s kWh, generation %s kWh, operating %s min, heat supplied %s MJ, total heat %s MJ, output %s t.',
+                                  NEW.power_supplied_kwh, NEW.generation_kwh, NEW.operating_minutes,
+                                  NEW.heat_supplied_mj, NEW.heat_total_mj, NEW.output_t);
+    END IF;
+    IF f.method = 'power' THEN
+        IF NEW.output_t <> 0 THEN
+            RAISE EXCEPTION 'generating unit % (category %) reports product output', NEW.facility_id, f.category
+                USING ERRCODE = 'CM203', HINT = 'Generating units report power and heat; output_t is for production lines.';
+        END IF;
+        IF NEW.power_supplied_kwh > NEW.generation_kwh THEN
+            RAISE EXCEPTION 'power supplied % kWh exceeds generation % kWh (facility %, %-%)',
+                            NEW.power_supplied_kwh, NEW.generation_kwh, NEW.facility_id, NEW.year, lpad(NEW.month::text, 2, '0')
+                USING ERRCODE = 'CM203', DETAIL = 'Power supplied (供电量) is generation less auxiliary use.';
+        END IF;
+        max_minutes := extract(day FROM make_date(NEW.year, NEW.month, 1) + interval '1 month' - interval '1 day')::int * 1440;
+        IF NEW.operating_minutes > max_minutes THEN
+            RAISE EXCEPTION 'operating time % min exceeds the % min of %-%', NEW.operating_minutes, max_minutes,
+                            NEW.year, lpad(NEW.month::text, 2, '0')
+                USING ERRCODE = 'CM203', DETAIL = format('Facility %s.', NEW.facility_id);
+        END IF;
+        IF NEW.operating_minutes = 0 AND NEW.generation_kwh > 0 THEN
+            RAISE EXCEPTION 'load factor of facility % in %-% is undefined: generation % kWh with zero operating minutes',
+                            NEW.facility_id, NEW.year, lpad(NEW.month::text, 2, '0'), NEW.generation_kwh
+                USING ERRCODE = 'CM205', DETAIL = 'The load factor is generation / (rated capacity x operating time) and lies in [0, 1].';
+        END IF;
+        IF NEW.generation_kwh::numeric * 60 > f.capacity_mw * 1000 * NEW.operating_minutes THEN
+            RAISE EXCEPTION 'load factor % of facility % in %-% is outside [0, 1]',
+                            round(NEW.generation_kwh::numeric * 60 / (f.capacity_mw * 1000 * NEW.operating_minutes), 6),
+                            NEW.facility_id, NEW.year, lpad(NEW.month::text, 2, '0')
+                USING ERRCODE = 'CM205',
+                      DETAIL = format('Generation %s kWh in %s operating minutes at a rated capacity of %s MW.',
+                                      NEW.generation_kwh, NEW.operating_minutes, f.capacity_mw);
+        END IF;
+        IF NEW.heat_supplied_mj > NEW.heat_total_mj THEN
+            RAISE EXCEPTION 'heat ratio of facility % in %-% is outside [0, 1]: heat supplied % MJ, total heat % MJ',
+                            NEW.facility_id, NEW.year, lpad(NEW.month::text, 2, '0'), NEW.heat_supplied_mj, NEW.heat_total_mj
+                USING ERRCODE = 'CM205', DETAIL = 'The heat ratio (供热比) is heat supplied / total heat.';
+        END IF;
+    ELSIF greatest(NEW.power_supplied_kwh, NEW.generation_kwh, NEW.operating_minutes, NEW.heat_supplied_mj,
+                   NEW.heat_total_mj) <> 0 THEN
+        RAISE EXCEPTION 'production line % (category %) reports power or heat data', NEW.facility_id, f.category
+            USING ERRCODE = 'CM203', HINT = 'Production lines report output_t only.';
+    END IF;
+    NEW.recorded_at := carbonmkt.clock_now();
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._production_check() IS
+  'Internal: BEFORE INSERT OR UPDATE trigger of carbonmkt.production: CM201 unknown facility, CM202 year or month out of range, CM203 negative or inconsistent data, CM205 monthly load factor or heat ratio outside [0, 1].';
+
+-- confirm_block by a third party; close_period on its deadline day; pilot/national overlap.
+
+CREATE OR REPLACE FUNCTION carbonmkt.confirm_block(deal_id bigint, reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    me  bigint := carbonmkt._market_actor(participant_id);
+    d   carbonmkt.block_deal;
+    e   record;
+BEGIN
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = confirm_block.deal_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
+    END IF;
+    IF me = d.proposer_id THEN
+        RAISE EXCEPTION 'only the counterparty (participant %) confirms block deal %', d.counterparty_id, deal_id
+            USING ERRCODE = 'CM313', DETAIL = format('Participant %s proposed it.', d.proposer_id);
+    END IF;
+    IF me <> d.counterparty_id THEN
+        -- a third party: the deal exists, but its parties are not the caller's to know
+        RAISE EXCEPTION 'participant % is not the counterparty of block deal %', me, deal_id
+            USING ERRCODE = 'CM313', HINT = 'Only the participant the proposer named confirms a block deal.';
+    END IF;
+    e := carbonmkt._enter_order('block', (SELECT p.code FROM carbonmkt.product p WHERE p.product_id = d.product_id),
+                                CASE d.side WHEN 'buy' THEN 'sell' ELSE 'buy' END, d.quantity, d.price_fen / 100.0,
+                                NULL, reference, me, true);
+    IF e.replay THEN
+        IF d.counter_order IS DISTINCT FROM e.order_id THEN
+            RAISE EXCEPTION 'client reference "%" was already used for a different order', reference USING ERRCODE = 'CM311';
+        END IF;
+        RETURN e.order_id;
+    END IF;
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = confirm_block.deal_id FOR UPDATE;
+    IF d.status <> 'proposed' OR d.business_date <> carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'block deal % is %', deal_id,
+            CASE WHEN d.status = 'proposed' THEN 'from ' || to_char(d.business_date, 'YYYY-MM-DD') ELSE d.status END
+            USING ERRCODE = 'CM313', HINT = 'Only a proposed deal of today can be confirmed.';
+    END IF;
+    UPDATE carbonmkt.market_order x SET status = 'open' WHERE x.order_id = e.order_id;
+    UPDATE carbonmkt.block_deal x SET counter_order = e.order_id, status = 'confirmed', confirmed_at = carbonmkt.clock_now()
+     WHERE x.deal_id = confirm_block.deal_id;
+    RETURN e.order_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.confirm_block(bigint, text, bigint) IS
+  'The named counterparty confirms a proposed block deal: its mirror order is checked like any order (session, band, funds or allowances, T+1, position limit) and held.  Returns the counterparty''s order id.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.open_period(period int, name text, first_year int, last_year int, deadline date,
+                                      jurisdiction text DEFAULT 'national')
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    other int;
+    oj    text;
+BEGIN
+    PERFORM carbonmkt._require_national('open compliance periods');
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.jurisdiction j WHERE j.code = open_period.jurisdiction) THEN
+        RAISE EXCEPTION 'unknown jurisdiction "%"', jurisdiction
+            USING ERRCODE = '22023', HINT = 'Jurisdictions are listed in carbonmkt.jurisdiction.';
+    END IF;
+    IF first_year IS NULL OR last_year IS NULL OR last_year < first_year
+       OR first_year < 2005 OR last_year > 2100 THEN
+        RAISE EXCEPTION 'a compliance period needs years first_year <= last_year in 2005-2100: got % to %',
+            coalesce(first_year::text, 'NULL'), coalesce(last_year::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF deadline IS NULL OR deadline <= make_date(last_year, 12, 31) THEN
+        RAISE EXCEPTION 'the surrender deadline % must be after the period''s last year %',
+            coalesce(to_char(deadline, 'YYYY-MM-DD'), 'NULL'), last_year
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT p.period INTO other FROM carbonmkt.compliance_period p
+     WHERE p.jurisdiction = open_period.jurisdiction
+       AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year;
+    IF FOUND THEN
+        RAISE EXCEPTION 'years %-% overlap compliance period % of jurisdiction %', first_year, last_year, other, jurisdiction
+            USING ERRCODE = '22023', DETAIL = 'A year''s emissions are due in one period only.';
+    END IF;
+    -- a unit takes part in one market per year: no period of another jurisdiction whose
+    -- units intersect this one's (the national market and any pilot; Guangdong and Shenzhen)
+    -- may cover the same years, or its units would owe the same emissions twice
+    SELECT p.period, p.jurisdiction INTO other, oj
+      FROM carbonmkt.compliance_period p
+      JOIN carbonmkt.jurisdiction a ON a.code = p.jurisdiction
+      JOIN carbonmkt.jurisdiction b ON b.code = open_period.jurisdiction
+     WHERE p.jurisdiction <> open_period.jurisdiction
+       AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year
+       AND (a.province IS NULL OR b.province IS NULL
+            OR (a.province = b.province AND (a.city IS NULL OR b.city IS NULL OR a.city = b.city)))
+     ORDER BY p.period LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'years %-% of jurisdiction % overlap compliance period % of jurisdiction %, which covers the same units',
+            first_year, last_year, jurisdiction, other, oj
+            USING ERRCODE = '22023',
+                  DETAIL = 'A key emitting unit takes part in one carbon market for a year: its emissions would otherwise be due twice and counted twice in the completion views.',
+                  HINT = 'Decree 775 (碳排放权交易管理暂行条例): units in the national market no longer take part in a local market for the same gas and sector.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.offset_rule r
+                    WHERE r.jurisdiction = open_period.jurisdiction AND r.from_year <= open_period.first_year) THEN
+        RAISE EXCEPTION 'no offset rule of jurisdiction % applies from %', jurisdiction, first_year
+            USING ERRCODE = 'CM413', HINT = 'Add a row to carbonmkt.offset_rule first.';
+    END IF;
+    INSERT INTO carbonmkt.compliance_period AS p (period, jurisdiction, name, first_year, last_year, deadline,
+                                                  opened_at, opened_by)
+    VALUES (open_period.period, open_period.jurisdiction, open_period.name, open_period.first_year,
+            open_period.last_year, open_period.deadline, carbonmkt.clock_now(), session_user);
+    RETURN period;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'compliance period % already exists', period USING ERRCODE = '23505';
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.open_period(int, text, int, int, date, text) IS
+  'Opens a compliance period (履约周期) of a jurisdiction for the given years with its surrender deadline; its rules are the rule rows that apply from its first year.  National authority or registry.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.close_period(period int)
+RETURNS TABLE (units int, compliant int, shortfalls int, no_emissions int, shortfall_t bigint, fines_fen bigint,
+               cut_t bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    per     carbonmkt._period_rules;
+    ts      timestamptz := carbonmkt.clock_now();
+    p_from  date;
+    p_to    date;
+    price   record;
+    r       record;
+    fine    bigint;
+    cut     bigint;
+    sid     bigint;
+BEGIN
+    PERFORM carbonmkt._require_national('close compliance periods');
+    PERFORM 1 FROM carbonmkt.compliance_period p WHERE p.period = close_period.period FOR UPDATE;
+    SELECT * INTO per FROM carbonmkt._period_rules p WHERE p.period = close_period.period;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'compliance period % does not exist', period USING ERRCODE = 'CM401';
+    ELSIF per.status = 'closed' THEN
+        RAISE EXCEPTION 'compliance period % (%) is already closed', period, per.name USING ERRCODE = 'CM402';
+    END IF;
+    IF carbonmkt.business_date(ts) <= per.deadline THEN
+        RAISE EXCEPTION 'compliance period % cannot close until its deadline % has passed', period,
+                        to_char(per.deadline, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM412',
+                  DETAIL = format('Today is %s; surrenders are accepted up to and including the deadline day.',
+                                  to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD')),
+                  HINT = format('The period can close from %s.', to_char(per.deadline + 1, 'YYYY-MM-DD'));
+    END IF;
+    IF per.fine_basis IS NULL THEN
+        RAISE EXCEPTION 'no penalty rule of jurisdiction % applies to period %', per.jurisdiction, period
+            USING ERRCODE = 'CM413', HINT = 'Add a row to carbonmkt.penalty_rule first.';
+    END IF;
+    IF per.fine_basis = 'price_multiple' THEN
+        p_to := per.deadline;
+        p_from := (per.deadline - make_interval(months => per.price_months))::date + 1;
+        price := carbonmkt._average_price(per.jurisdiction, p_from, p_to);
+        IF price.average_price_fen IS NULL THEN
+            RAISE EXCEPTION 'no CEA price between % and % for the penalties of period %: the market did not trade and no reference price is recorded',
+                to_char(p_from, 'YYYY-MM-DD'), to_char(p_to, 'YYYY-MM-DD'), period
+                USING ERRCODE = 'CM411',
+                      DETAIL = format('The %s rule sets fines at a multiple of the average price of the %s month(s) before the deadline.',
+                                      per.jurisdiction, per.price_months),
+                      HINT = 'Record the published price with carbonmkt.record_reference_price().';
+        END IF;
+    ELSE
+        SELECT NULL::bigint AS average_price_fen, NULL::text AS price_source, NULL::int AS market_days,
+               NULL::int AS reference_days INTO price;
+    END IF;
+
+    -- freeze every covered unit's figures
+    INSERT INTO carbonmkt.obligation AS o (participant_id, period)
+    SELECT f.participant_id, f.period FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period
+    ON CONFLICT ON CONSTRAINT obligation_pkey DO NOTHING;
+    UPDATE carbonmkt.obligation o
+       SET emissions_t = s.emissions_t, emissions_basis = s.emissions_basis, allocation_t = s.allocation_t,
+           relief = s.relief, relief_t = s.relief_t, relief_reason = s.relief_reason, obligation_t = s.obligation_t,
+           borrowed_t = s.borrowed_t, offset_cap_t = s.offset_cap_t, remaining_t = s.remaining_t,
+           status = CASE WHEN s.obligation_t IS NULL THEN 'no_emissions'
+                         WHEN s.remaining_t = 0 THEN 'compliant' ELSE 'shortfall' END::carbonmkt.compliance_status,
+           compliance_code = CASE WHEN s.obligation_t IS NULL THEN 'C' WHEN s.emissions_basis = 'estimated' THEN 'D'
+                                  WHEN s.remaining_t = 0 THEN 'A' ELSE 'B' END,
+           frozen_at = ts
+      FROM carbonmkt.obligation_status s
+     WHERE s.period = close_period.period AND o.period = s.period AND o.participant_id = s.participant_id;
+
+    -- sanctions for the shortfalls
+    FOR r IN SELECT o.participant_id, o.remaining_t FROM carbonmkt.obligation o
+              WHERE o.period = close_period.period AND o.status = 'shortfall' ORDER BY o.participant_id LOOP
+        fine := CASE per.fine_basis WHEN 'none' THEN 0
+                                    WHEN 'fixed' THEN per.fine_default_fen
+                                    ELSE round(per.multiple_default * price.average_price_fen * r.remaining_t)::bigint END;
+        cut := ceil(per.cut_multiple * r.remaining_t)::bigint;
+        INSERT INTO carbonmkt.sanction AS x (participant_id, period, shortfall_t, fine_basis, price_from, price_to,
+                                             average_price_fen, price_source, price_market_days, price_reference_days,
+                                             multiple, fine_fen, cut_multiple, cut_t, cut_unless_corrected, cut_year,
+                                             legal_basis, imposed_at, imposed_by)
+        VALUES (r.participant_id, per.period, r.remaining_t, per.fine_basis, p_from, p_to, price.average_price_fen,
+                price.price_source, price.market_days, price.reference_days,
+                CASE WHEN per.fine_basis = 'price_multiple' THEN per.multiple_default END, fine,
+                per.cut_multiple, cut, per.cut_unless_corrected, per.last_year + 1, per.penalty_source, ts, session_user)
+        RETURNING x.sanction_id INTO sid;
+        IF cut > 0 THEN
+            INSERT INTO carbonmkt.allocation_adjustment (participant_id, year, tonnes, reason, period, sanction_id,
+                                                         recorded_at, recorded_by)
+            VALUES (r.participant_id, per.last_year + 1, cut, 'penalty_cut', per.period, sid, ts, session_user);
+        END IF;
+    END LOOP;
+
+    UPDATE carbonmkt.compliance_period p SET status = 'closed', closed_at = ts, closed_by = session_user
+     WHERE p.period = close_period.period;
+
+    RETURN QUERY
+    SELECT count(*)::int, (count(*) FILTER (WHERE o.status = 'compliant'))::int,
+           (count(*) FILTER (WHERE o.status = 'shortfall'))::int,
+           (count(*) FILTER (WHERE o.status = 'no_emissions'))::int,
+           coalesce(sum(o.remaining_t) FILTER (WHERE o.status = 'shortfall'), 0)::bigint,
+           coalesce((SELECT sum(x.fine_fen) FROM carbonmkt.sanction x WHERE x.period = close_period.period), 0)::bigint,
+           coalesce((SELECT sum(x.cut_t) FROM carbonmkt.sanction x WHERE x.period = close_period.period), 0)::bigint
+      FROM carbonmkt.obligation o WHERE o.period = close_period.period;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.close_period(int) IS
+  'Closes a compliance period after its deadline: freezes every covered unit''s figures, status and code; for each shortfall (未足额清缴) records a sanction by the period''s penalty_rule (fine: fixed default, or default multiple x the average CEA price of the months before the deadline x shortfall, the price from the market''s trades and, for days it did not trade, reference prices, the source recorded in the sanction; cut of next year''s allocation: cut multiple x shortfall, also in allocation_adjustment); afterwards only late surrenders that correct a sanctioned shortfall are accepted.  Returns the counts.  National authority or registry.';
+
+-- One lock order across the registry and the market (doc/registry.md, "Lock order").
+
+CREATE OR REPLACE FUNCTION carbonmkt._lock_market(p_products int[], p_date date, p_accounts bigint[])
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    p int;
+BEGIN
+    FOR p IN SELECT DISTINCT x FROM unnest(p_products) x WHERE x IS NOT NULL ORDER BY x LOOP
+        PERFORM carbonmkt._product_day(p, p_date, true);
+    END LOOP;
+    PERFORM 1 FROM carbonmkt.account a
+      WHERE a.account_id = ANY (p_accounts)
+      ORDER BY a.account_id FOR NO KEY UPDATE;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._lock_market(int[], date, bigint[]) IS
+  'Internal: takes a market call''s locks up front in the one global order: the matcher locks of the products (product_day rows FOR NO KEY UPDATE, in product_id order), then the accounts (FOR NO KEY UPDATE, in account_id order, as every registry posting locks them).';
+
+CREATE OR REPLACE FUNCTION carbonmkt._order_accounts(p_orders bigint[]) RETURNS bigint[]
+LANGUAGE sql STABLE AS
+$$
+    SELECT coalesce(array_agg(DISTINCT a), '{}')
+      FROM carbonmkt.market_order o, unnest(ARRAY[o.holding_account, o.cash_account]) a
+     WHERE o.order_id = ANY (p_orders) AND a IS NOT NULL
+$$;
+COMMENT ON FUNCTION carbonmkt._order_accounts(bigint[]) IS
+  'Internal: the holding and cash accounts of the given orders (what a release or a settlement of them may post to).';
+
+CREATE OR REPLACE FUNCTION carbonmkt._enter_order(p_mode carbonmkt.trade_mode, p_product text, p_side text, p_quantity bigint,
+                                       p_price numeric, p_take bigint, p_reference text, p_participant bigint,
+                                       p_lock boolean, p_auction bigint DEFAULT NULL, p_role text DEFAULT 'trade',
+                                       OUT order_id bigint, OUT replay boolean)
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    me      bigint;
+    prod    carbonmkt.product;
+    sd      carbonmkt.order_side;
+    ts      timestamptz := carbonmkt.clock_now();
+    d       date := carbonmkt.business_date(ts);
+    r       carbonmkt.market_rule;
+    day     carbonmkt.product_day;
+    tr      carbonmkt.trader_rule;
+    acc     record;
+    old     carbonmkt.market_order;
+    lst     carbonmkt.market_order;
+    px      bigint;
+    notional bigint;
+    fee     bigint;
+    need    bigint;
+    avail   bigint;
+    bought  bigint;
+    bal     bigint;
+    openbuy bigint;
+    h       bigint;
+    asset   text;
+    reach   bigint[];
+BEGIN
+    replay := false;
+    me := carbonmkt._market_actor(p_participant);
+    IF p_side IS NULL OR lower(btrim(p_side)) NOT IN ('buy', 'sell') THEN
+        RAISE EXCEPTION 'side must be ''buy'' or ''sell'', not %', coalesce(quote_literal(p_side), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    sd := lower(btrim(p_side))::carbonmkt.order_side;
+    prod := carbonmkt._product(p_product);
+
+    -- idempotency: the same client reference (per login) returns the original order
+    -- (looked up again under the matcher lock below, for a concurrent twin)
+    old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+    IF old.order_id IS NOT NULL THEN
+        order_id := old.order_id;
+        replay := true;
+        RETURN;
+    END IF;
+
+    -- checks that do not depend on the book or the balances: before the matcher lock,
+    -- so that the lock is held as briefly as possible
+    r := carbonmkt._rule(p_mode, d, prod.jurisdiction);
+    px := carbonmkt._price_fen(p_price, r);
+    PERFORM carbonmkt._check_quantity(p_quantity, r);
+    IF p_mode <> 'auction' THEN
+        PERFORM carbonmkt._check_session(p_mode, ts, prod.jurisdiction);
+    ELSIF NOT carbonmkt.is_trading_day(d, prod.jurisdiction) THEN
+        RAISE EXCEPTION 'the market is closed on %: not a trading day', to_char(d, 'YYYY-MM-DD') USING ERRCODE = 'CM302';
+    END IF;
+    day := carbonmkt._product_day(prod.product_id, d, false);
+    PERFORM carbonmkt._check_band(px, day.prev_close_fen, r);      -- the previous close is fixed for the day
+    tr := carbonmkt._trader(me, d, prod.jurisdiction, p_role);
+    acc := carbonmkt._trading_accounts(me);
+    asset := carbonmkt.format_asset(prod.instrument, prod.vintage, prod.project);
+    IF px::numeric * p_quantity > 9000000000000000000 THEN
+        RAISE EXCEPTION 'order value % x % CNY is out of range', carbonmkt._t(p_quantity), carbonmkt._cny(px)
+            USING ERRCODE = '22003';
+    END IF;
+    notional := px * p_quantity;
+
+    -- the matcher lock (everything that matches at once takes it before its hold, so that
+    -- the hold never waits for an account the matcher holds while it waits for the product);
+    -- from here on the book, the day's trades and the balances are as the matcher sees them
+    IF p_lock THEN
+        day := carbonmkt._product_day(prod.product_id, d, true);
+        old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+        IF old.order_id IS NOT NULL THEN
+            order_id := old.order_id;
+            replay := true;
+            RETURN;
+        END IF;
+    END IF;
+    IF day.closed_at IS NOT NULL THEN
+        RAISE EXCEPTION 'trading in % is closed for %', prod.code, to_char(d, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302', DETAIL = format('The exchange ran end_of_day() at %s.',
+                                               to_char(day.closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'));
+    END IF;
+
+    IF sd = 'sell' THEN
+        avail := carbonmkt._available(acc.holding, prod.instrument, prod.vintage, prod.project);
+        IF avail < p_quantity THEN
+            RAISE EXCEPTION 'insufficient available % to sell: available %, requested %', asset,
+                carbonmkt._t(avail), carbonmkt._t(p_quantity)
+                USING ERRCODE = 'CM306',
+                      DETAIL = format('Holding account %s; units held for other orders or pledges are not available.', acc.holding);
+        END IF;
+        IF NOT r.same_day_resale THEN
+            SELECT coalesce(sum(t.quantity), 0) INTO bought FROM carbonmkt.trade t
+             WHERE t.buyer_id = me AND t.product_id = prod.product_id AND t.business_date = d;
+            IF avail - bought < p_quantity THEN
+                RAISE EXCEPTION 'units bought today cannot be resold today: sellable %, requested %',
+                    carbonmkt._t(greatest(avail - bought, 0)), carbonmkt._t(p_quantity)
+                    USING ERRCODE = 'CM307',
+                          DETAIL = format('Participant %s bought %s of %s on %s; available %s.', me, carbonmkt._t(bought),
+                                          asset, to_char(d, 'YYYY-MM-DD'), carbonmkt._t(avail)),
+                          HINT = 'Units bought on a trading day can be sold from the next trading day (T+1).';
+            END IF;
+        END IF;
+        need := p_quantity;
+    ELSE
+        IF tr.max_position IS NOT NULL THEN
+            SELECT coalesce(sum(h.balance), 0) INTO bal FROM carbonmkt.holding h
+             WHERE h.account_id = acc.holding AND h.instrument = prod.instrument
+               AND h.vintage = prod.vintage AND h.project = prod.project;
+            SELECT coalesce(sum(o.remaining), 0) INTO openbuy FROM carbonmkt.market_order o
+             WHERE o.participant_id = me AND o.product_id = prod.product_id AND o.side = 'buy'
+               AND o.status IN ('queued', 'open');
+            IF bal + openbuy + p_quantity > tr.max_position THEN
+                RAISE EXCEPTION 'position limit: buying % would bring participant % to % of %, above its limit of %',
+                    carbonmkt._t(p_quantity), me, carbonmkt._t(bal + openbuy + p_quantity), asset, carbonmkt._t(tr.max_position)
+                    USING ERRCODE = 'CM308',
+                          DETAIL = format('Holding %s, open buy orders %s, this order %s.', carbonmkt._t(bal),
+                                          carbonmkt._t(openbuy), carbonmkt._t(p_quantity)),
+                          HINT = 'Position limits (最大持仓量) per participant kind are in carbonmkt.trader_rule.';
+            END IF;
+        END IF;
+        fee := carbonmkt.fee_fen(notional, r.fee_rate);
+        need := notional + fee;
+        avail := carbonmkt._available(acc.cash, 'CNY', 0, '');
+        IF avail < need THEN
+            RAISE EXCEPTION 'insufficient available cash to buy % at %: available %, requested %',
+                carbonmkt._t(p_quantity), carbonmkt._cny(px), carbonmkt.format_quantity('CNY', avail),
+                carbonmkt.format_quantity('CNY', need)
+                USING ERRCODE = 'CM306',
+                      DETAIL = format('%s for the allowances plus a fee of %s (%s%% of the value); cash account %s.',
+                                      carbonmkt.format_quantity('CNY', notional), carbonmkt.format_quantity('CNY', fee),
+                                      trim_scale(r.fee_rate * 100), acc.cash);
+        END IF;
+    END IF;
+
+    -- 摘牌: the listing this order takes
+    IF p_take IS NOT NULL THEN
+        SELECT * INTO lst FROM carbonmkt.market_order o WHERE o.order_id = p_take;
+        IF NOT FOUND OR lst.mode <> 'listed' OR lst.product_id <> prod.product_id THEN
+            RAISE EXCEPTION 'order % is not a listed order of %', p_take, prod.code USING ERRCODE = 'CM310';
+        END IF;
+        IF lst.side = sd THEN
+            RAISE EXCEPTION 'listing % is a % order: a % order cannot take it', p_take, lst.side, sd USING ERRCODE = 'CM310';
+        END IF;
+        IF lst.participant_id = me THEN
+            RAISE EXCEPTION 'self-trade: listing % is participant %''s own order', p_take, me
+                USING ERRCODE = 'CM309', HINT = 'A participant never trades with itself (doc/market.md, self-trade prevention).';
+        END IF;
+        IF p_lock AND (lst.status <> 'open' OR lst.business_date <> d) THEN
+            RAISE EXCEPTION 'listing % is no longer open: it is %', p_take,
+                CASE WHEN lst.status = 'open' THEN 'from ' || to_char(lst.business_date, 'YYYY-MM-DD') ELSE lst.status::text END
+                USING ERRCODE = 'CM310';
+        END IF;
+        IF (sd = 'buy' AND px < lst.price_fen) OR (sd = 'sell' AND px > lst.price_fen) THEN
+            RAISE EXCEPTION 'a % at % cannot take listing % at %', sd, carbonmkt._cny(px), p_take, carbonmkt._cny(lst.price_fen)
+                USING ERRCODE = 'CM310', HINT = '摘牌 trades at the listing''s price: the order''s limit must reach it.';
+        END IF;
+    END IF;
+
+    -- a listed order matched at once (submit_order) settles with the resting orders it
+    -- reaches: lock their accounts, its own and the clearing account in account order before
+    -- its hold (doc/registry.md, "Lock order").  Under the matcher lock the book cannot change,
+    -- so these are the orders the engine will fill, in its price-time order, up to the
+    -- quantity; own orders in the way (self-trade prevention) only touch its own accounts.
+    IF p_lock AND p_mode = 'listed' THEN
+        IF p_take IS NOT NULL THEN
+            reach := ARRAY[lst.holding_account, lst.cash_account];
+        ELSE
+            SELECT array_agg(a) INTO reach
+              FROM (SELECT o.holding_account, o.cash_account,
+                           coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> me) OVER w, 0)
+                           - CASE WHEN o.participant_id <> me THEN o.remaining ELSE 0 END AS before
+                      FROM carbonmkt.market_order o
+                     WHERE o.product_id = prod.product_id AND o.business_date = d AND o.mode = 'listed'
+                       AND o.status = 'open' AND o.side <> sd
+                       AND CASE WHEN sd = 'buy' THEN o.price_fen <= px ELSE o.price_fen >= px END
+                    WINDOW w AS (ORDER BY CASE WHEN sd = 'buy' THEN o.price_fen ELSE -o.price_fen END,
+                                          o.priority ROWS UNBOUNDED PRECEDING)) ro,
+                   unnest(ARRAY[ro.holding_account, ro.cash_account]) a
+             WHERE ro.before < p_quantity;
+        END IF;
+        -- an order that reaches nobody only holds (one account): nothing to take up front
+        IF reach IS NOT NULL THEN
+            PERFORM 1 FROM carbonmkt.account a
+              WHERE a.account_id = ANY (reach || ARRAY[acc.holding, acc.cash, prod.clearing_account])
+              ORDER BY a.account_id FOR NO KEY UPDATE;
+        END IF;
+    END IF;
+
+    -- the hold, then the order row
+    order_id := nextval('carbonmkt.market_order_id_seq');
+    IF sd = 'sell' THEN
+        h := carbonmkt.hold(acc.holding, prod.instrument, need, 'order', prod.vintage, prod.project, NULL,
+                            'market order ' || order_id);
+    ELSE
+        h := carbonmkt.hold(acc.cash, 'CNY', need, 'order', 0, '', NULL, 'market order ' || order_id);
+    END IF;
+    INSERT INTO carbonmkt.market_order (order_id, product_id, mode, side, participant_id, quantity, price_fen, remaining,
+                                        status, take_order_id, auction_id, holding_account, cash_account, hold_id,
+                                        hold_amount, hold_left, business_date, entered_at, initiator, reference)
+    VALUES (order_id, prod.product_id, p_mode, sd, me, p_quantity, px, p_quantity, 'queued', p_take, p_auction,
+            acc.holding, acc.cash, h, need, need, d, ts, session_user, p_reference);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._enter_order(carbonmkt.trade_mode, text, text, bigint, numeric, bigint, text, bigint, boolean, bigint, text) IS
+  'Internal: validates an order against the rules (session, price step, size, band, funds or allowances, T+1, position limit, 摘牌), lays its registry hold and records it as queued; the same client reference returns the original order.';
+
+CREATE OR REPLACE PROCEDURE carbonmkt.process_queue(product text DEFAULT NULL, max_orders int DEFAULT NULL)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    p       record;
+    s       record;
+    budget  int := max_orders;
+    pid     int;
+    prods   int[];
+    serials boolean;
+BEGIN
+    PERFORM carbonmkt._require_exchange('process the order queue');
+    IF max_orders IS NOT NULL AND max_orders < 0 THEN
+        RAISE EXCEPTION 'max_orders must not be negative: %', max_orders USING ERRCODE = '22023';
+    END IF;
+    IF product IS NOT NULL THEN
+        pid := (carbonmkt._product(product)).product_id;
+    END IF;
+    -- more than one product, or serial blocks (CCER settles by one posting per hold and
+    -- account): the matcher locks of all of them, then every account their queues and books
+    -- may settle to, up front (doc/registry.md, "Lock order"); one CEA product settles in
+    -- one posting, which locks its accounts in order itself
+    SELECT array_agg(x.product_id ORDER BY x.product_id), bool_or(x.instrument <> 'CEA') INTO prods, serials
+      FROM carbonmkt.product x
+     WHERE (pid IS NULL OR x.product_id = pid)
+       AND EXISTS (SELECT 1 FROM carbonmkt.market_order o WHERE o.product_id = x.product_id AND o.status = 'queued');
+    IF cardinality(prods) > 1 OR serials THEN
+        PERFORM carbonmkt._lock_market(prods, carbonmkt.business_date(),
+            (SELECT coalesce(array_agg(DISTINCT a), '{}')
+               FROM (SELECT o.holding_account, o.cash_account FROM carbonmkt.market_order o
+                      WHERE o.product_id = ANY (prods) AND o.business_date = carbonmkt.business_date()
+                        AND o.mode = 'listed' AND o.status IN ('queued', 'open')
+                     UNION ALL
+                     SELECT x.clearing_account, NULL FROM carbonmkt.product x WHERE x.product_id = ANY (prods)) live,
+                    unnest(ARRAY[live.holding_account, live.cash_account]) a
+              WHERE a IS NOT NULL));
+    END IF;
+    FOR p IN SELECT x.product_id FROM carbonmkt.product x
+              WHERE (pid IS NULL OR x.product_id = pid)
+                AND EXISTS (SELECT 1 FROM carbonmkt.market_order o WHERE o.product_id = x.product_id AND o.status = 'queued')
+              ORDER BY x.product_id
+    LOOP
+        EXIT WHEN budget IS NOT NULL AND budget <= 0;
+        s := carbonmkt._process_queue(p.product_id, budget);
+        budget := budget - s.orders;
+        RAISE DEBUG 'process_queue: product %: % orders, % trades, % resting, % ended, % registry calls',
+            p.product_id, s.orders, s.trades, s.resting, s.ended, s.registry_calls;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE carbonmkt.process_queue(text, int) IS
+  'Matches the queued listed orders of today (of one product, or of every product in turn) in order id sequence with the C engine that submit_order uses: replay of a day, batch matching.  At most max_orders orders (all when NULL).  One transaction; exchange or registry staff only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.accept_block(deal_id bigint)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    d       carbonmkt.block_deal;
+    prod    carbonmkt.product;
+    day     carbonmkt.product_day;
+    t       bigint;
+BEGIN
+    PERFORM carbonmkt._require_exchange('accept block agreements');
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = accept_block.deal_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
+    END IF;
+    SELECT * INTO prod FROM carbonmkt.product p WHERE p.product_id = d.product_id;
+    day := carbonmkt._product_day(d.product_id, carbonmkt.business_date(), true);
+    PERFORM carbonmkt._lock_market('{}', day.business_date,
+                                   carbonmkt._order_accounts(ARRAY[d.proposer_order, d.counter_order])
+                                   || prod.clearing_account);
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = accept_block.deal_id FOR UPDATE;
+    IF d.status <> 'confirmed' OR d.business_date <> day.business_date THEN
+        RAISE EXCEPTION 'block deal % is %', deal_id,
+            CASE WHEN d.status = 'confirmed' THEN 'from ' || to_char(d.business_date, 'YYYY-MM-DD') ELSE d.status END
+            USING ERRCODE = 'CM313', HINT = 'The exchange accepts a block deal of today after its counterparty confirmed it.';
+    END IF;
+    PERFORM carbonmkt._check_session('block', carbonmkt.clock_now(), prod.jurisdiction);
+    PERFORM carbonmkt._check_band(d.price_fen, day.prev_close_fen,
+                                  carbonmkt._rule('block', day.business_date, prod.jurisdiction));
+    IF d.side = 'buy' THEN
+        t := carbonmkt._settle_fills('block', ARRAY[d.proposer_order], ARRAY[d.counter_order], ARRAY[d.quantity], ARRAY[d.price_fen]);
+    ELSE
+        t := carbonmkt._settle_fills('block', ARRAY[d.counter_order], ARRAY[d.proposer_order], ARRAY[d.quantity], ARRAY[d.price_fen]);
+    END IF;
+    UPDATE carbonmkt.block_deal x SET status = 'accepted', trade_id = t, ended_at = carbonmkt.clock_now()
+     WHERE x.deal_id = accept_block.deal_id;
+    RETURN t;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.accept_block(bigint) IS
+  'The exchange accepts a confirmed block deal in the block session and within the band: it settles delivery-versus-payment at once (the C engine''s fill and settlement code).  Returns the trade id.  Exchange or registry staff only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_block(deal_id bigint, participant_id bigint DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    d   carbonmkt.block_deal;
+    me  bigint;
+BEGIN
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = cancel_block.deal_id;
+    IF participant_id IS NOT NULL OR NOT carbonmkt._is_market_staff() THEN
+        me := carbonmkt._market_actor(participant_id);
+        IF NOT FOUND OR me NOT IN (d.proposer_id, d.counterparty_id) THEN
+            RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
+        END IF;
+    ELSIF NOT FOUND THEN
+        RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
+    END IF;
+    PERFORM carbonmkt._product_day(d.product_id, d.business_date, true);
+    PERFORM carbonmkt._lock_market('{}', d.business_date,
+                                   carbonmkt._order_accounts(ARRAY[d.proposer_order, d.counter_order]));
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = cancel_block.deal_id FOR UPDATE;
+    IF d.status NOT IN ('proposed', 'confirmed') THEN
+        RAISE EXCEPTION 'block deal % is already %', deal_id, d.status USING ERRCODE = 'CM313';
+    END IF;
+    PERFORM carbonmkt._end_order(d.proposer_order, 'cancelled', 'block deal cancelled');
+    IF d.counter_order IS NOT NULL THEN
+        PERFORM carbonmkt._end_order(d.counter_order, 'cancelled', 'block deal cancelled');
+    END IF;
+    UPDATE carbonmkt.block_deal x SET status = 'cancelled', ended_at = carbonmkt.clock_now()
+     WHERE x.deal_id = cancel_block.deal_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.cancel_block(bigint, bigint) IS
+  'Withdraws (proposer), declines (counterparty) or rejects (exchange) a block deal that is not accepted yet; both holds are released.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._close_auction(p_auction bigint, OUT allocated bigint, OUT clearing_price numeric)
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    a carbonmkt.auction;
+    r record;
+BEGIN
+    SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = p_auction;
+    PERFORM carbonmkt._product_day(a.product_id, carbonmkt.business_date(), true);
+    PERFORM carbonmkt._lock_market('{}', carbonmkt.business_date(),
+        carbonmkt._order_accounts(ARRAY(SELECT o.order_id FROM carbonmkt.market_order o
+                                         WHERE o.auction_id = p_auction AND o.status IN ('queued', 'open')))
+        || (SELECT x.clearing_account FROM carbonmkt.product x WHERE x.product_id = a.product_id));
+    SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = p_auction FOR UPDATE;
+    IF a.status <> 'open' THEN
+        RAISE EXCEPTION 'auction % is already %', p_auction, a.status USING ERRCODE = 'CM314';
+    END IF;
+    r := carbonmkt._uncross_auction(p_auction);
+    UPDATE carbonmkt.auction x SET status = 'closed', clearing_fen = r.clearing_fen, allocated = r.allocated,
+                                   closed_at = carbonmkt.clock_now()
+     WHERE x.auction_id = p_auction;
+    allocated := r.allocated;
+    clearing_price := (r.clearing_fen / 100.0)::numeric(14, 2);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._close_auction(bigint) IS 'Internal: uncrosses and settles an open auction (C engine) and records the result.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.cancel_auction(auction_id bigint)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    a carbonmkt.auction;
+    o bigint;
+BEGIN
+    a := carbonmkt._auction_for_staff_or_announcer(cancel_auction.auction_id, 'cancels');
+    PERFORM carbonmkt._product_day(a.product_id, carbonmkt.business_date(a.opens_at), true);
+    PERFORM carbonmkt._lock_market('{}', carbonmkt.business_date(a.opens_at),
+        carbonmkt._order_accounts(ARRAY(SELECT o.order_id FROM carbonmkt.market_order o
+                                         WHERE o.auction_id = cancel_auction.auction_id AND o.status IN ('queued', 'open'))));
+    SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = cancel_auction.auction_id FOR UPDATE;
+    IF a.status <> 'open' THEN
+        RAISE EXCEPTION 'auction % is already %', auction_id, a.status USING ERRCODE = 'CM314';
+    END IF;
+    FOR o IN SELECT x.order_id FROM carbonmkt.market_order x
+              WHERE x.auction_id = cancel_auction.auction_id AND x.status IN ('queued', 'open') ORDER BY x.order_id
+    LOOP
+        PERFORM carbonmkt._end_order(o, 'cancelled', 'auction cancelled');
+    END LOOP;
+    UPDATE carbonmkt.auction x SET status = 'cancelled', closed_at = carbonmkt.clock_now()
+     WHERE x.auction_id = cancel_auction.auction_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.cancel_auction(bigint) IS
+  'Cancels an auction that has not closed: the lot and every bid are released.  The exchange or the announcer.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.end_of_day(business_date date DEFAULT NULL, product text DEFAULT NULL)
+RETURNS TABLE (product_code text, day date, close numeric, listed_trades bigint, expired_orders bigint)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    d       date := coalesce(end_of_day.business_date, carbonmkt.business_date());
+    pid     int;
+    p       record;
+    x       record;
+    dayrow  carbonmkt.product_day;
+    n       bigint;
+    vwap    bigint;
+BEGIN
+    PERFORM carbonmkt._require_exchange('close the trading day');
+    IF d > carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'business day % has not begun', to_char(d, 'YYYY-MM-DD') USING ERRCODE = '22023';
+    END IF;
+    IF end_of_day.product IS NOT NULL THEN
+        pid := (carbonmkt._product(end_of_day.product)).product_id;
+    END IF;
+    -- every product's matcher lock, then every account an expiry, release or auction
+    -- settlement may post to, up front (doc/registry.md, "Lock order")
+    PERFORM carbonmkt._lock_market(
+        ARRAY(SELECT y.product_id FROM carbonmkt.product y WHERE pid IS NULL OR y.product_id = pid),
+        d,
+        (SELECT coalesce(array_agg(DISTINCT a), '{}')
+           FROM (SELECT o.holding_account, o.cash_account FROM carbonmkt.market_order o
+                  WHERE (pid IS NULL OR o.product_id = pid) AND o.status IN ('queued', 'open') AND o.business_date <= d
+                 UNION ALL
+                 SELECT y.clearing_account, NULL FROM carbonmkt.product y WHERE pid IS NULL OR y.product_id = pid) live,
+                unnest(ARRAY[live.holding_account, live.cash_account]) a
+          WHERE a IS NOT NULL));
+    FOR p IN SELECT y.product_id, y.code FROM carbonmkt.product y
+              WHERE (pid IS NULL OR y.product_id = pid) ORDER BY y.product_id
+    LOOP
+        dayrow := carbonmkt._product_day(p.product_id, d, true);
+        n := 0;
+        IF dayrow.closed_at IS NULL THEN
+            -- one-way bidding: close what has finished bidding, cancel the rest
+            FOR x IN SELECT a.auction_id, a.closes_at FROM carbonmkt.auction a
+                      WHERE a.product_id = p.product_id AND a.status = 'open'
+                        AND carbonmkt.business_date(a.opens_at) <= d ORDER BY a.auction_id
+            LOOP
+                IF carbonmkt.clock_now() >= x.closes_at AND d = carbonmkt.business_date() THEN
+                    PERFORM carbonmkt._close_auction(x.auction_id);
+                ELSE
+                    PERFORM carbonmkt._end_order(o.order_id, 'expired', 'end_of_day')
+                       FROM carbonmkt.market_order o
+                      WHERE o.auction_id = x.auction_id AND o.status IN ('queued', 'open');
+                    UPDATE carbonmkt.auction a SET status = 'cancelled', closed_at = carbonmkt.clock_now()
+                     WHERE a.auction_id = x.auction_id;
+                END IF;
+            END LOOP;
+            -- block deals that were not accepted expire with the session
+            UPDATE carbonmkt.block_deal b SET status = 'expired', ended_at = carbonmkt.clock_now()
+             WHERE b.product_id = p.product_id AND b.business_date <= d AND b.status IN ('proposed', 'confirmed');
+            -- every live order of the day (or earlier) expires and releases its hold
+            FOR x IN SELECT o.order_id FROM carbonmkt.market_order o
+                      WHERE o.product_id = p.product_id AND o.status IN ('queued', 'open') AND o.business_date <= d
+                      ORDER BY o.order_id
+            LOOP
+                PERFORM carbonmkt._end_order(x.order_id, 'expired', 'end_of_day');
+                n := n + 1;
+            END LOOP;
+            SELECT round(sum(t.price_fen::numeric * t.quantity) / sum(t.quantity))::bigint INTO vwap
+              FROM carbonmkt.trade t
+             WHERE t.product_id = p.product_id AND t.business_date = d AND t.mode = 'listed';
+            UPDATE carbonmkt.product_day y SET close_fen = coalesce(vwap, y.prev_close_fen), closed_at = carbonmkt.clock_now()
+             WHERE y.product_id = p.product_id AND y.business_date = d
+            RETURNING * INTO dayrow;
+            -- the day's statistics, kept with the close (no trades after it)
+            INSERT INTO carbonmkt.market_day_stats
+            SELECT p.product_id, d, f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t,
+                   f.listed_turnover_fen, f.block_volume_t, f.block_turnover_fen, f.auction_volume_t,
+                   f.auction_turnover_fen, f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
+              FROM (SELECT 1) one
+              LEFT JOIN carbonmkt._market_day_figures f ON f.product_id = p.product_id AND f.business_date = d;
+        END IF;
+        product_code := p.code;
+        day := d;
+        close := (dayrow.close_fen / 100.0)::numeric(14, 2);
+        SELECT count(*) INTO listed_trades FROM carbonmkt.trade t
+         WHERE t.product_id = p.product_id AND t.business_date = d AND t.mode = 'listed';
+        expired_orders := n;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.end_of_day(date, text) IS
+  'Closes a trading day (收盘) per product: closes auctions whose window ended (cancels the others), expires block deals not accepted and every live order (releasing its hold), and fixes the closing price = volume-weighted average price of the day''s listed-agreement trades, else the previous close, with the day''s statistics (market_day_stats).  No more orders that day afterwards.  Idempotent.  Exchange or registry staff only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._alloc_net_provide(p_run bigint, p_year int, p_jurisdiction text, p_stage text, p_memo text)
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    r   record;
+BEGIN
+    -- the one lock order (doc/registry.md, "Lock order"): every account the run will post to
+    -- (the provinces' allocation accounts, the units' holding accounts), up front in account
+    -- order, since the run posts unit after unit in participant order
+    PERFORM 1 FROM carbonmkt.account a
+      WHERE a.account_id IN (SELECT x.account_id FROM carbonmkt.account x
+                              WHERE x.kind = 'allocation' AND x.province IN (SELECT n.province FROM alloc_net n)
+                             UNION ALL
+                             SELECT x.account_id FROM carbonmkt.account x
+                              WHERE x.kind = 'holding' AND x.status <> 'closed'
+                                AND x.participant_id IN (SELECT n.participant_id FROM alloc_net n WHERE n.net <> 0))
+      ORDER BY a.account_id FOR NO KEY UPDATE;
+    -- issue what each province's allocation account lacks for alloc_net's positive nets, once
+    -- per province (idempotent per run and province)
+    FOR r IN SELECT n.province, sum(n.net)::bigint AS total
+               FROM alloc_net n WHERE n.net > 0 GROUP BY n.province ORDER BY n.province LOOP
+        PERFORM carbonmkt._ensure_available(carbonmkt._allocation_account(r.province), p_year, r.total,
+                                            format('carbonmkt:alloc:%s:%s:%s:run%s:%s', p_jurisdiction, p_year,
+                                                   p_stage, p_run, r.province),
+                                            p_memo);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._alloc_net_provide(bigint, int, text, text, text) IS
+  'Internal: locks every account the run will post to in account order (the global lock order), then makes each province''s allocation account hold what alloc_net''s positive nets need, issuing the difference once per province and run.';
+
+REVOKE ALL ON FUNCTION carbonmkt._lock_market(int[], date, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._order_accounts(bigint[]) FROM PUBLIC;
+
 
 -- == One way in: one C posting engine, one API vocabulary =================================
 
@@ -1621,6 +2614,7 @@ RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carb
 $$
 DECLARE
     other int;
+    oj    text;
 BEGIN
     PERFORM carbonmkt._require_national('open compliance periods');
     PERFORM carbonmkt.check_jurisdiction(jurisdiction);
@@ -1641,6 +2635,25 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION 'years %-% overlap compliance period % of jurisdiction %', first_year, last_year, other, jurisdiction
             USING ERRCODE = '22023', DETAIL = 'A year''s emissions are due in one period only.';
+    END IF;
+    -- a unit takes part in one market per year: no period of another jurisdiction whose
+    -- units intersect this one's (the national market and any pilot; Guangdong and Shenzhen)
+    -- may cover the same years, or its units would owe the same emissions twice
+    SELECT p.period, p.jurisdiction INTO other, oj
+      FROM carbonmkt.compliance_period p
+      JOIN carbonmkt.jurisdiction a ON a.code = p.jurisdiction
+      JOIN carbonmkt.jurisdiction b ON b.code = open_period.jurisdiction
+     WHERE p.jurisdiction <> open_period.jurisdiction
+       AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year
+       AND (a.province IS NULL OR b.province IS NULL
+            OR (a.province = b.province AND (a.city IS NULL OR b.city IS NULL OR a.city = b.city)))
+     ORDER BY p.period LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'years %-% of jurisdiction % overlap compliance period % of jurisdiction %, which covers the same units',
+            first_year, last_year, jurisdiction, other, oj
+            USING ERRCODE = '22023',
+                  DETAIL = 'A key emitting unit takes part in one carbon market for a year: its emissions would otherwise be due twice and counted twice in the completion views.',
+                  HINT = 'Decree 775 (碳排放权交易管理暂行条例): units in the national market no longer take part in a local market for the same gas and sector.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.offset_rule r
                     WHERE r.jurisdiction = open_period.jurisdiction AND r.from_year <= open_period.first_year
@@ -1685,8 +2698,12 @@ BEGIN
         RAISE EXCEPTION 'compliance period % (%) is already closed', period, per.name USING ERRCODE = 'CM402';
     END IF;
     IF carbonmkt.business_date(ts) <= per.deadline THEN
-        RAISE EXCEPTION 'compliance period % cannot close before its deadline %', period, to_char(per.deadline, 'YYYY-MM-DD')
-            USING ERRCODE = 'CM412', DETAIL = format('Today is %s.', to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD'));
+        RAISE EXCEPTION 'compliance period % cannot close until its deadline % has passed', period,
+                        to_char(per.deadline, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM412',
+                  DETAIL = format('Today is %s; surrenders are accepted up to and including the deadline day.',
+                                  to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD')),
+                  HINT = format('The period can close from %s.', to_char(per.deadline + 1, 'YYYY-MM-DD'));
     END IF;
     IF per.fine_basis IS NULL THEN
         RAISE EXCEPTION 'no penalty rule of jurisdiction % applies to period %', per.jurisdiction, period
@@ -3053,6 +4070,8 @@ $$;
 -- == Performance: incremental verification, storage =======================================
 
 -- -- verify_ledger (Chain engineer; doc/registry.md "Verification", doc/performance.md) --
+-- verify_chains() rebuilds every seal's digest in its one pass over the journal (C); the
+-- incremental check verifies what was written after the last seal.
 CREATE OR REPLACE FUNCTION carbonmkt.verify_ledger()
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
@@ -3139,6 +4158,121 @@ $$
 $$;
 COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
   'Recomputes every hash chain, day seal and the seal chain, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings, every entry belongs to a posting, issue entries only in accounts that may receive issuance); one row per problem, empty when all is well.';
+
+CREATE FUNCTION carbonmkt.verify_chains_since(sealed_day date)
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+	AS 'MODULE_PATHNAME', 'verify_chains_since'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.verify_chains_since(date) IS
+  'The incremental verify_chains(): the links and hashes of the entries dated after the given day (the first of each account linked to its predecessor), every account head, the seals dated on or after that day (rebuilt from the heads on that day and the new entries) and the seal chain.  What was written on or before the day is taken as verified.  Pinned search_path.';
+REVOKE ALL ON FUNCTION carbonmkt.verify_chains_since(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.verify_chains_since(date)
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+
+CREATE FUNCTION carbonmkt.verify_ledger_since(sealed_day date DEFAULT NULL)
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+    WITH since AS MATERIALIZED (
+        SELECT coalesce(sealed_day, (SELECT max(s.business_date) FROM carbonmkt.day_seal s), '-infinity'::date) AS d),
+    n AS MATERIALIZED (
+        SELECT j.* FROM carbonmkt.journal j, since WHERE j.business_date > since.d),
+    -- each asset's entries among the new ones, and the balance it had before them
+    first AS MATERIALIZED (
+        SELECT DISTINCT ON (n.account_id, n.instrument, n.vintage, n.project)
+               n.account_id, n.instrument, n.vintage, n.project, n.seq
+          FROM n ORDER BY n.account_id, n.instrument, n.vintage, n.project, n.seq),
+    base AS MATERIALIZED (
+        SELECT f.account_id, f.instrument, f.vintage, f.project,
+               coalesce(b.balance_after, 0) AS balance, coalesce(b.held_after, 0) AS held
+          FROM first f
+          LEFT JOIN LATERAL (SELECT p.balance_after, p.held_after FROM carbonmkt.journal p
+                              WHERE p.account_id = f.account_id AND p.seq < f.seq
+                                AND p.instrument = f.instrument AND p.vintage = f.vintage
+                                AND p.project = f.project
+                              ORDER BY p.seq DESC LIMIT 1) b ON true),
+    touched AS (SELECT DISTINCT f.account_id FROM first f)
+    -- 1. chains of the new entries, every head, the seals from that day on, the seal chain (C)
+    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM since, carbonmkt.verify_chains_since(since.d) v
+    UNION ALL
+    -- 2. running balances of the new entries, continuing from each asset's last earlier entry
+    SELECT 'running_balance_mismatch', r.account_id, r.entry_id,
+           format('%s: balance_after %s, held_after %s, rebuilt %s and %s', r.asset, r.balance_after,
+                  r.held_after, r.run_balance, r.run_held)
+      FROM (SELECT n.account_id, n.entry_id, n.balance_after, n.held_after,
+                   carbonmkt.format_asset(n.instrument, n.vintage, n.project) AS asset,
+                   b.balance + sum(n.amount) OVER w AS run_balance, b.held + sum(n.held_change) OVER w AS run_held
+              FROM n JOIN base b USING (account_id, instrument, vintage, project)
+            WINDOW w AS (PARTITION BY n.account_id, n.instrument, n.vintage, n.project ORDER BY n.seq)) r
+     WHERE r.balance_after <> r.run_balance OR r.held_after <> r.run_held
+    UNION ALL
+    -- 3. the holdings of every asset with new entries are their last entry's
+    SELECT 'balance_mismatch', l.account_id, NULL::bigint,
+           format('%s: holding %s/%s held, journal %s/%s held',
+                  carbonmkt.format_asset(l.instrument, l.vintage, l.project),
+                  h.balance, h.held, l.balance_after, l.held_after)
+      FROM (SELECT DISTINCT ON (n.account_id, n.instrument, n.vintage, n.project) n.*
+              FROM n ORDER BY n.account_id, n.instrument, n.vintage, n.project, n.seq DESC) l
+      LEFT JOIN carbonmkt.holding h
+             ON (h.account_id, h.instrument, h.vintage, h.project) = (l.account_id, l.instrument, l.vintage, l.project)
+     WHERE h.balance IS DISTINCT FROM l.balance_after OR h.held IS DISTINCT FROM l.held_after
+    UNION ALL
+    -- 4. no negative balance or available, holds within balances: the touched accounts
+    SELECT 'negative_or_overheld', h.account_id, NULL,
+           format('%s: balance %s, held %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project), h.balance, h.held)
+      FROM carbonmkt.holding h JOIN touched t USING (account_id)
+     WHERE h.balance < 0 OR h.held < 0 OR h.held > h.balance
+    UNION ALL
+    -- 5. held = what active holds still freeze: the touched accounts
+    SELECT 'held_mismatch', h.account_id, NULL,
+           format('%s: held %s, active holds %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project),
+                  h.held, coalesce(x.remaining, 0))
+      FROM carbonmkt.holding h JOIN touched t USING (account_id)
+      LEFT JOIN LATERAL (SELECT sum(y.remaining) AS remaining FROM carbonmkt.hold y
+                          WHERE y.account_id = h.account_id AND y.status = 'active'
+                            AND (y.instrument, y.vintage, y.project) = (h.instrument, h.vintage, h.project)) x ON true
+     WHERE h.held <> coalesce(x.remaining, 0)
+    UNION ALL
+    -- 6. CCER serial blocks cover exactly each CCER holding: the touched accounts
+    SELECT 'ccer_blocks_mismatch', coalesce(h.account_id, b.account_id), NULL,
+           format('CCER %s %s: holding %s t, blocks %s t', coalesce(h.project, b.project), coalesce(h.vintage, b.vintage),
+                  coalesce(h.balance, 0), coalesce(b.tonnes, 0))
+      FROM (SELECT x.* FROM carbonmkt.holding x JOIN touched t USING (account_id) WHERE x.instrument = 'CCER') h
+      FULL JOIN (SELECT c.account_id, carbonmkt.project(c.block) AS project, carbonmkt.vintage(c.block) AS vintage,
+                        sum(carbonmkt.tonnes(c.block)) AS tonnes
+                   FROM carbonmkt.ccer_block c JOIN touched t USING (account_id) GROUP BY 1, 2, 3) b
+             ON (h.account_id, h.project, h.vintage) = (b.account_id, b.project, b.vintage)
+     WHERE coalesce(h.balance, 0) <> coalesce(b.tonnes, 0)
+    UNION ALL
+    -- 7. conservation, posting by posting: what a new posting moves balances per asset
+    --    (only issue and withdraw entries create or destroy units and cash)
+    SELECT 'posting_unbalanced', NULL, NULL,
+           format('posting %s: its %s entries sum to %s', x.posting_id,
+                  carbonmkt.format_asset(x.instrument, x.vintage, x.project), x.total)
+      FROM (SELECT n.posting_id, n.instrument, n.vintage, n.project, sum(n.amount) AS total
+              FROM n WHERE n.kind NOT IN ('issue', 'withdraw')
+             GROUP BY 1, 2, 3, 4) x
+     WHERE x.total <> 0
+    UNION ALL
+    -- 8. every new entry belongs to a posting
+    SELECT 'unknown_posting', n.account_id, n.entry_id, format('posting %s does not exist', n.posting_id)
+      FROM n
+     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = n.posting_id)
+    UNION ALL
+    -- 9. new issue entries only where issuance may land
+    SELECT 'issue_outside_issuance_account', n.account_id, n.entry_id,
+           format('%s issued into account %s of kind %s, which cannot receive issuance of %s',
+                  carbonmkt.format_quantity(n.instrument, n.amount), n.account_id, a.kind, n.instrument)
+      FROM n JOIN carbonmkt.account a USING (account_id)
+     WHERE n.kind = 'issue'
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument k
+                        WHERE k.kind = a.kind AND k.instrument = n.instrument AND k.may_issue)
+$$;
+COMMENT ON FUNCTION carbonmkt.verify_ledger_since(date) IS
+  'The incremental verify_ledger(): checks what was written after a day (default: the last sealed day; no seal: everything) in time proportional to it: the chains of the new entries and every head (verify_chains_since), the seals from that day on and the seal chain, running balances of the new entries, the holdings, holds and CCER blocks of the accounts they touch, that every new posting balances per asset except issue and withdraw entries, that every new entry has its posting, and where issue entries land.  Run verify_ledger() (and with anchors) for everything.';
+REVOKE ALL ON FUNCTION carbonmkt.verify_ledger_since(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.verify_ledger_since(date)
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
 
 -- == Next phase: paid allocation, reserve, pledge and repo, voluntary cancellation ==========
 

@@ -186,6 +186,68 @@ SELECT length(digest) AS digest_bytes, digest = (SELECT s.digest FROM carbonmkt.
   FROM carbonmkt.heads_digest('2026-03-03');
 ROLLBACK;
 
+-- Incremental verification (verify_ledger_since) ------------------------------------------
+-- A fourth day, not sealed: what verify_ledger_since() checks is what was written after the
+-- last seal (2026-03-04), linked to what was there.
+SET carbonmkt.clock = '2026-03-05 11:00:00+08';
+SELECT transfer_cea(5, 4, 2025, 7) > 0 AS day4_a, transfer_cea(3, 5, 2025, 20) > 0 AS day4_b;
+SELECT count(*) AS problems FROM verify_ledger_since();
+SELECT count(*) AS problems FROM verify_ledger_since('2026-03-02');
+SELECT count(*) AS problems FROM verify_ledger_since('-infinity');
+SELECT count(*) AS problems FROM verify_chains_since('2026-03-04');
+SELECT pg_temp.err($$SELECT * FROM verify_chains_since(NULL)$$);
+-- a new entry altered: found by both
+BEGIN;
+ALTER TABLE journal DISABLE TRIGGER journal_append_only;
+UPDATE journal SET memo = 'changed' WHERE business_date = '2026-03-05' AND account_id = 4;
+ALTER TABLE journal ENABLE TRIGGER journal_append_only;
+SELECT problem, account_id FROM verify_ledger_since();
+SELECT problem, account_id FROM verify_ledger();
+ROLLBACK;
+-- a new entry whose link to the sealed past is broken (relinked and re-hashed)
+BEGIN;
+ALTER TABLE journal DISABLE TRIGGER journal_append_only;
+UPDATE journal j SET prev_hash = sha256('elsewhere'), hash = journal_hash(sha256('elsewhere'), j)
+ WHERE business_date = '2026-03-05' AND account_id = 5 AND kind = 'debit';
+UPDATE account a SET head_hash = (SELECT hash FROM journal j WHERE j.account_id = 5 ORDER BY seq DESC LIMIT 1)
+ WHERE account_id = 5;
+ALTER TABLE journal ENABLE TRIGGER journal_append_only;
+SELECT problem, account_id FROM verify_ledger_since();
+ROLLBACK;
+-- a new posting that creates units out of nothing (both legs credits), holdings rebuilt
+BEGIN;
+ALTER TABLE journal DISABLE TRIGGER journal_append_only;
+UPDATE journal SET kind = 'credit', amount = 7, balance_after = balance_after + 14
+ WHERE business_date = '2026-03-05' AND account_id = 5 AND amount = -7;
+UPDATE journal SET balance_after = balance_after + 14 WHERE business_date = '2026-03-05' AND account_id = 5 AND amount = 20;
+ALTER TABLE journal ENABLE TRIGGER journal_append_only;
+UPDATE holding SET balance = balance + 14 WHERE account_id = 5;
+SELECT problem, account_id FROM verify_ledger_since() WHERE problem <> 'hash_mismatch';
+ROLLBACK;
+-- a holding changed behind the journal's back (both accounts were written after the seal)
+BEGIN;
+UPDATE holding SET balance = balance + 1 WHERE account_id IN (3, 4);
+SELECT problem, account_id FROM verify_ledger_since();
+SELECT problem, account_id FROM verify_ledger() ORDER BY 1, 2;
+ROLLBACK;
+-- an entry of a sealed day altered: outside what verify_ledger_since() reads (it trusts the
+-- past up to the seal), found by the full check and the seals
+BEGIN;
+ALTER TABLE journal DISABLE TRIGGER journal_append_only;
+UPDATE journal SET memo = 'changed' WHERE business_date = '2026-03-02' AND account_id = 3 AND seq = 1;
+ALTER TABLE journal ENABLE TRIGGER journal_append_only;
+SELECT count(*) AS problems_since FROM verify_ledger_since();
+SELECT problem, account_id FROM verify_ledger();
+ROLLBACK;
+-- the seal of the day verified from is rebuilt from the heads: a forged digest is found
+BEGIN;
+ALTER TABLE day_seal DISABLE TRIGGER day_seal_append_only;
+UPDATE day_seal SET digest = sha256('forged'), seal_hash = seal_hash('2026-03-04', sha256('forged'), accounts, entries, prev_seal)
+ WHERE business_date = '2026-03-04';
+ALTER TABLE day_seal ENABLE TRIGGER day_seal_append_only;
+SELECT problem FROM verify_ledger_since();
+ROLLBACK;
+
 -- Function labels
 SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args, p.provolatile, p.proisstrict,
        p.proparallel, p.prosecdef, p.proconfig, obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented,
@@ -193,6 +255,6 @@ SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args, p.provolati
   FROM pg_proc p
  WHERE p.pronamespace = 'carbonmkt'::regnamespace
    AND p.proname IN ('seal_hash', 'seal_anchor', 'verify_anchors', 'verify_ledger', 'verify_chains',
-                     'heads_digest', 'day_seal_chain')
+                     'heads_digest', 'day_seal_chain', 'verify_ledger_since', 'verify_chains_since')
  ORDER BY 1, 2;
 

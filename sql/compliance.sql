@@ -246,6 +246,9 @@ SELECT surrender_cea(9, 2024, 280000, 2024) IS NOT NULL AS e_done, surrender_cea
 
 -- Closing the period ---------------------------------------------------------------
 SELECT pg_temp.errd($$SELECT * FROM close_period(2024)$$);
+-- on the deadline day itself: still the deadline, the message says from when it can close
+SET carbonmkt.clock = '2025-12-31 16:00:00+08';
+SELECT pg_temp.errd($$SELECT * FROM close_period(2024)$$);
 SET carbonmkt.clock = '2026-01-05 09:00:00+08';
 -- a late surrender before the close still counts; status shows the shortfall meanwhile
 SELECT participant_id, remaining_t, status FROM obligation_status WHERE period = 2024 AND participant_id = 5;
@@ -331,6 +334,13 @@ INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confir
   (4, 2023, 800000, 'verified', 2, '2024-05-30 10:00+08');     -- A, 2023 (fixture)
 -- Guangdong: <= 10% of verified emissions, >= 70% local CCER, no hydro, cut 2x the shortfall
 SELECT open_period(442023, 'Guangdong pilot 2023 (广东试点2023年度)', 2023, 2023, '2026-06-30', '440000') AS gd_pilot;
+-- a unit takes part in one market a year: no pilot period over a national period's years, nor
+-- the national market over a pilot's, nor Shenzhen (a city of Guangdong) over Guangdong's
+SELECT pg_temp.errd($$SELECT open_period(442024, 'Guangdong pilot 2024', 2024, 2024, '2025-12-31', '440000')$$);
+SELECT pg_temp.errd($$SELECT open_period(2023, 'national 2023', 2023, 2023, '2024-12-31')$$);
+SELECT pg_temp.errd($$SELECT open_period(4403, 'Shenzhen pilot 2023', 2023, 2023, '2024-12-31', '440300')$$);
+SELECT count(*) AS periods_of_2024_covering_a_guangdong_unit
+  FROM compliance_period WHERE 2024 BETWEEN first_year AND last_year AND jurisdiction IN ('CN', '440000');
 SELECT period, participant_id, emissions_t, obligation_t, offset_cap_t FROM obligation_status WHERE period = 442023;
 SELECT pg_temp.errd($$SELECT surrender_ccer(5, 'FJ-FR-0007', 2023, 1000, 442023)$$);   -- non-local first
 SELECT surrender_ccer(5, 'GD-OW-0042', 2024, 56000, 442023) IS NOT NULL AS local_56000;

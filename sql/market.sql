@@ -313,6 +313,7 @@ SELECT :deal AS deal_at_upper_edge;
 SELECT pg_temp.err($$SELECT accept_block(1)$$) AS not_confirmed;
 SELECT pg_temp.err($$SELECT confirm_block(1, participant_id => 4)$$) AS proposer_confirms;
 SELECT pg_temp.err($$SELECT confirm_block(1, participant_id => 5)$$) AS outsider_confirms;
+SELECT pg_temp.err($$SELECT confirm_block(999, participant_id => 6)$$) AS unknown_deal;
 SELECT confirm_block(:deal, participant_id => 6) AS counter_order \gset
 SELECT deal_id, proposer_order, proposer_id, counterparty_id, counter_order = :counter_order AS counter_order_ok, side,
        quantity, price_fen, status FROM block_deal;

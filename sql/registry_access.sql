@@ -85,8 +85,12 @@ SELECT account_id, block FROM ccer_block ORDER BY 1;
 SELECT DISTINCT account_id FROM journal ORDER BY 1;
 SELECT count(*) AS holds_seen FROM hold;
 SELECT count(*) AS postings_seen FROM posting;
-SELECT count(*) AS u2_statement_rows FROM statement(7, '2024-01-01', '2025-01-01');
+-- another party's history: a permission error, the same for an account that does not exist
+SELECT pg_temp.err($$SELECT count(*) FROM statement(7, '2024-01-01', '2025-01-01')$$) AS u2_statement;
+SELECT pg_temp.err($$SELECT count(*) FROM balance_as_of(7, '2025-01-01')$$) AS u2_balance;
+SELECT pg_temp.err($$SELECT count(*) FROM balance_as_of(999, '2025-01-01')$$) AS unknown_balance;
 SELECT count(*) AS own_statement_rows FROM statement(5, '2024-01-01', '2025-01-01');
+SELECT count(*) AS own_balance_rows FROM balance_as_of(5, '2025-01-01');
 SELECT pg_temp.err($$SELECT * FROM participant_login$$);
 -- moves, holds and surrenders its own account
 SELECT transfer_cea(5, 7, 2024, 100) IS NOT NULL AS own_transfer,
@@ -188,6 +192,12 @@ SELECT pg_temp.err($$SELECT transfer_cea(5, 7, 2024, 10)$$);
 SELECT pg_temp.err($$SELECT hold(6, 'CNY', 10, 'order')$$);
 SELECT pg_temp.err($$SELECT verify_ledger()$$);
 SELECT pg_temp.err($$INSERT INTO holding VALUES (6, 'CNY', 0, 'x', 1, 0)$$);
+-- reads every account, as staff: the registry tables (staff_read) and any account's
+-- statement and balance history; CM001 for an account that does not exist
+SELECT count(DISTINCT account_id) AS accounts_seen, count(*) > 0 AS journal_seen FROM journal;
+SELECT count(*) AS u1_statement_rows FROM statement(5, '2024-01-01', '2025-01-01');
+SELECT count(*) AS u2_cash_balance_rows FROM balance_as_of(8, '2030-01-01');
+SELECT pg_temp.err($$SELECT count(*) FROM statement(999, '2024-01-01', '2025-01-01')$$) AS unknown_statement;
 RESET SESSION AUTHORIZATION;
 
 -- Authorities: issue and allocate; a provincial authority only in its province --------

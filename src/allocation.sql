@@ -212,7 +212,7 @@ CREATE TABLE carbonmkt.production (
     heat_supplied_mj    bigint NOT NULL DEFAULT 0,  -- 供热量
     heat_total_mj       bigint NOT NULL DEFAULT 0,  -- 总耗热量 (denominator of the heat ratio 供热比)
     output_t            bigint NOT NULL DEFAULT 0,  -- 产品产量: clinker, crude steel, aluminium
-    recorded_at         timestamptz NOT NULL DEFAULT now(),
+    recorded_at         timestamptz NOT NULL DEFAULT carbonmkt.clock_now(),
     PRIMARY KEY (facility_id, year, month)
 );
 CREATE INDEX production_year ON carbonmkt.production (year, facility_id);
@@ -251,7 +251,7 @@ BEGIN
         RAISE EXCEPTION 'generating unit "%" of participant % needs its rated capacity and cooling type',
                         NEW.code, p.participant_id
             USING ERRCODE = 'CM206',
-                  DETAIL = format('Capacity %s MW, cooling %s.', coalesce(NEW.capacity_mw::text, 'missing'),
+                  DETAIL = format('Capacity %s, cooling %s.', coalesce(NEW.capacity_mw::text || ' MW', 'missing'),
                                   coalesce(NEW.cooling, 'missing')),
                   HINT = 'The load factor needs the capacity (MW); F_cool needs the cooling type (water or air).';
     END IF;
@@ -294,6 +294,18 @@ BEGIN
     IF NEW.month IS NULL OR NEW.month NOT BETWEEN 1 AND 12 THEN
         RAISE EXCEPTION 'production month % is out of range', coalesce(NEW.month::text, 'NULL')
             USING ERRCODE = 'CM202', DETAIL = format('Facility %s, year %s: months are 1 to 12.', NEW.facility_id, NEW.year);
+    END IF;
+    IF num_nulls(NEW.power_supplied_kwh, NEW.generation_kwh, NEW.operating_minutes, NEW.heat_supplied_mj,
+                 NEW.heat_total_mj, NEW.output_t) > 0 THEN
+        RAISE EXCEPTION 'production data for facility % in %-% has no %', NEW.facility_id, NEW.year,
+                        lpad(NEW.month::text, 2, '0'),
+                        concat_ws(', ', CASE WHEN NEW.power_supplied_kwh IS NULL THEN 'power_supplied_kwh' END,
+                                  CASE WHEN NEW.generation_kwh IS NULL THEN 'generation_kwh' END,
+                                  CASE WHEN NEW.operating_minutes IS NULL THEN 'operating_minutes' END,
+                                  CASE WHEN NEW.heat_supplied_mj IS NULL THEN 'heat_supplied_mj' END,
+                                  CASE WHEN NEW.heat_total_mj IS NULL THEN 'heat_total_mj' END,
+                                  CASE WHEN NEW.output_t IS NULL THEN 'output_t' END)
+            USING ERRCODE = 'CM203', HINT = 'Give 0 for a quantity the facility did not have (the default).';
     END IF;
     IF least(NEW.power_supplied_kwh, NEW.generation_kwh, NEW.operating_minutes, NEW.heat_supplied_mj,
              NEW.heat_total_mj, NEW.output_t) < 0 THEN
@@ -1557,6 +1569,17 @@ $$
 DECLARE
     r   record;
 BEGIN
+    -- the one lock order (doc/registry.md, "Lock order"): every account the run will post to
+    -- (the provinces' allocation accounts, the units' holding accounts), up front in account
+    -- order, since the run posts unit after unit in participant order
+    PERFORM 1 FROM carbonmkt.account a
+      WHERE a.account_id IN (SELECT x.account_id FROM carbonmkt.account x
+                              WHERE x.kind = 'allocation' AND x.province IN (SELECT n.province FROM alloc_net n)
+                             UNION ALL
+                             SELECT x.account_id FROM carbonmkt.account x
+                              WHERE x.kind = 'holding' AND x.status <> 'closed'
+                                AND x.participant_id IN (SELECT n.participant_id FROM alloc_net n WHERE n.net <> 0))
+      ORDER BY a.account_id FOR NO KEY UPDATE;
     -- issue what each province's allocation account lacks for alloc_net's positive nets, once
     -- per province (idempotent per run and province)
     FOR r IN SELECT n.province, sum(n.net)::bigint AS total
@@ -1569,7 +1592,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt._alloc_net_provide(bigint, int, text, text, text) IS
-  'Internal: makes each province''s allocation account hold what alloc_net''s positive nets need, issuing the difference once per province and run.';
+  'Internal: locks every account the run will post to in account order (the global lock order), then makes each province''s allocation account hold what alloc_net''s positive nets need, issuing the difference once per province and run.';
 
 CREATE FUNCTION carbonmkt._net_memo(p_borrowed bigint, p_cut bigint) RETURNS text
 LANGUAGE sql IMMUTABLE AS

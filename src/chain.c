@@ -51,6 +51,7 @@
 PG_FUNCTION_INFO_V1(journal_payload);
 PG_FUNCTION_INFO_V1(journal_hash);
 PG_FUNCTION_INFO_V1(verify_chains);
+PG_FUNCTION_INFO_V1(verify_chains_since);
 
 /* ----------------------------------------------------------------
  *		SHA-256
@@ -412,6 +413,24 @@ journal_hash(PG_FUNCTION_ARGS)
 
 /* ----------------------------------------------------------------
  *		Verification
+ *
+ * One pass over the journal in (account_id, seq) order checks every link
+ * and hash and, at the same time, rebuilds the heads digest of every day
+ * seal: for each seal k, an account's head is its entry of greatest seq
+ * dated on or before the seal's day, so each entry is a candidate for the
+ * first seal on or after its date and every later one.  Per account the
+ * candidates are kept per seal and folded into each seal's running SHA-256
+ * when the account ends, in account_id order as heads_digest() writes its
+ * lines.  The pass costs O(entries + accounts x seals) instead of one
+ * journal scan per seal.
+ *
+ * The incremental check (verify_chains_since) streams only the entries
+ * dated after a day (normally the last seal's); the first new entry of an
+ * account is linked to its predecessor, looked up by key, and that
+ * predecessor (or, for an account without new entries, its head) is the
+ * account's head on that day: the seals from that day on are rebuilt from
+ * those heads and the new entries alone.  Their entry counts are then the
+ * heads' seq numbers plus the new entries, exact for gap-free chains.
  * ----------------------------------------------------------------
  */
 
@@ -420,6 +439,25 @@ typedef struct VerifyState
 	Tuplestorestate *tupstore;
 	TupleDesc	tupdesc;
 } VerifyState;
+
+/* The seals being rebuilt, in date order, and one account's candidates. */
+typedef struct SealRebuild
+{
+	int			n;
+	DateADT    *dates;
+	bytea	  **stored_digest;
+	int32	   *stored_accounts;
+	int64	   *stored_entries;
+	pg_cryptohash_ctx **ctx;
+	int32	   *accounts;
+	int64	   *entries;
+	/* the current account's candidates per seal */
+	bool	   *cand_set;
+	int64	   *cand_seq;
+	uint8	   *cand_hash;		/* n * CHAIN_HASH_LEN */
+	int64	   *cand_count;		/* entries of the account first counted at seal k */
+	bool		account_any;
+} SealRebuild;
 
 static void
 emit_problem(VerifyState *vs, const char *problem, int64 account_id,
@@ -457,15 +495,294 @@ bytes_equal(const uint8 *a, size_t alen, const uint8 *b, size_t blen)
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+static pg_cryptohash_ctx *
+seal_ctx_create(void)
+{
+#if PG_VERSION_NUM >= 140000
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	return ctx;
+#else
+	pg_sha256_ctx *ctx = palloc(sizeof(pg_sha256_ctx));
+
+	pg_sha256_init(ctx);
+	return (pg_cryptohash_ctx *) ctx;
+#endif
+}
+
+static void
+seal_ctx_update(pg_cryptohash_ctx *ctx, const char *data, size_t len)
+{
+#if PG_VERSION_NUM >= 140000
+	if (pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256 hash")));
+#else
+	pg_sha256_update((pg_sha256_ctx *) ctx, (const uint8 *) data, len);
+#endif
+}
+
+static void
+seal_ctx_final(pg_cryptohash_ctx *ctx, uint8 *out)
+{
+#if PG_VERSION_NUM >= 140000
+	if (pg_cryptohash_final(ctx, out, CHAIN_HASH_LEN) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256 hash")));
+	pg_cryptohash_free(ctx);
+#else
+	pg_sha256_final((pg_sha256_ctx *) ctx, out);
+#endif
+}
+
 /*
- * verify_journal
- *		Stream the journal in (account_id, seq) order and check every link.
+ * seals_load
+ *		Read the seals dated on or after since (all when !has_since) into *sr.
+ *		Call within SPI; everything is allocated in the caller's context cxt.
  */
 static void
-verify_journal(VerifyState *vs)
+seals_load(SealRebuild *sr, bool has_since, DateADT since, MemoryContext cxt)
+{
+	Oid			argtypes[1] = {DATEOID};
+	Datum		args[1];
+	int			ret;
+	MemoryContext oldcxt;
+
+	args[0] = DateADTGetDatum(since);
+	ret = SPI_execute_with_args(has_since ?
+								"SELECT business_date, digest, accounts, entries "
+								"FROM carbonmkt.day_seal WHERE business_date >= $1 "
+								"ORDER BY business_date" :
+								"SELECT business_date, digest, accounts, entries "
+								"FROM carbonmkt.day_seal ORDER BY business_date",
+								has_since ? 1 : 0, argtypes, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading the day seals failed: %s", SPI_result_code_string(ret));
+
+	oldcxt = MemoryContextSwitchTo(cxt);
+	sr->n = (int) SPI_processed;
+	sr->dates = palloc0(sizeof(DateADT) * (sr->n + 1));
+	sr->stored_digest = palloc0(sizeof(bytea *) * (sr->n + 1));
+	sr->stored_accounts = palloc0(sizeof(int32) * (sr->n + 1));
+	sr->stored_entries = palloc0(sizeof(int64) * (sr->n + 1));
+	sr->ctx = palloc0(sizeof(pg_cryptohash_ctx *) * (sr->n + 1));
+	sr->accounts = palloc0(sizeof(int32) * (sr->n + 1));
+	sr->entries = palloc0(sizeof(int64) * (sr->n + 1));
+	sr->cand_set = palloc0(sizeof(bool) * (sr->n + 1));
+	sr->cand_seq = palloc0(sizeof(int64) * (sr->n + 1));
+	sr->cand_hash = palloc0(CHAIN_HASH_LEN * (sr->n + 1));
+	sr->cand_count = palloc0(sizeof(int64) * (sr->n + 1));
+	sr->account_any = false;
+	for (int k = 0; k < sr->n; k++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[k];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+
+		d = SPI_getbinval(tup, desc, 1, &isnull);
+		sr->dates[k] = DatumGetDateADT(d);
+		d = SPI_getbinval(tup, desc, 2, &isnull);
+		sr->stored_digest[k] = isnull ? NULL : DatumGetByteaPCopy(d);
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		sr->stored_accounts[k] = isnull ? -1 : DatumGetInt32(d);
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		sr->stored_entries[k] = isnull ? -1 : DatumGetInt64(d);
+		sr->ctx[k] = seal_ctx_create();
+	}
+	MemoryContextSwitchTo(oldcxt);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* The first seal dated on or after date (sr->n when there is none). */
+static int
+seals_index(const SealRebuild *sr, DateADT date)
+{
+	int			lo = 0,
+				hi = sr->n;
+
+	/* entries arrive in date order: the last seal is the usual answer */
+	if (sr->n == 0 || date > sr->dates[sr->n - 1])
+		return sr->n;
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (sr->dates[mid] < date)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* An entry (or a head) of the current account, counted count times. */
+static void
+seals_candidate(SealRebuild *sr, int k, int64 seq, const uint8 *hash, size_t hashlen,
+				int64 count)
+{
+	if (k >= sr->n)
+		return;
+	sr->account_any = true;
+	sr->cand_count[k] += count;
+	if (!sr->cand_set[k] || seq > sr->cand_seq[k])
+	{
+		sr->cand_set[k] = true;
+		sr->cand_seq[k] = seq;
+		memset(sr->cand_hash + (size_t) k * CHAIN_HASH_LEN, 0, CHAIN_HASH_LEN);
+		memcpy(sr->cand_hash + (size_t) k * CHAIN_HASH_LEN, hash,
+			   Min(hashlen, CHAIN_HASH_LEN));
+	}
+}
+
+/*
+ * seals_account_end
+ *		Fold the current account's heads into every seal, as heads_digest()
+ *		writes them: one line <account_id>:<seq>:<hex of hash> per seal on or
+ *		after the account's first entry.
+ */
+static void
+seals_account_end(SealRebuild *sr, int64 account_id)
+{
+	static const char digits[] = "0123456789abcdef";
+	bool		have = false;
+	int64		seq = 0;
+	const uint8 *hash = NULL;
+	int64		count = 0;
+	char		line[64 + 2 * CHAIN_HASH_LEN];
+	int			linelen = 0;
+
+	if (!sr->account_any)
+		return;
+	for (int k = 0; k < sr->n; k++)
+	{
+		count += sr->cand_count[k];
+		if (sr->cand_set[k] && (!have || sr->cand_seq[k] > seq))
+		{
+			char	   *p;
+
+			have = true;
+			seq = sr->cand_seq[k];
+			hash = sr->cand_hash + (size_t) k * CHAIN_HASH_LEN;
+			p = line;
+			p += pg_lltoa(account_id, p);
+			*p++ = ':';
+			p += pg_lltoa(seq, p);
+			*p++ = ':';
+			for (int i = 0; i < CHAIN_HASH_LEN; i++)
+			{
+				*p++ = digits[hash[i] >> 4];
+				*p++ = digits[hash[i] & 0x0F];
+			}
+			*p++ = '\n';
+			linelen = p - line;
+		}
+		sr->cand_set[k] = false;
+		sr->cand_count[k] = 0;
+		if (have)
+		{
+			seal_ctx_update(sr->ctx[k], line, linelen);
+			sr->accounts[k]++;
+		}
+		sr->entries[k] += count;
+	}
+	sr->account_any = false;
+}
+
+/* Compare every rebuilt seal with its row. */
+static void
+seals_report(VerifyState *vs, SealRebuild *sr)
+{
+	for (int k = 0; k < sr->n; k++)
+	{
+		uint8		digest[CHAIN_HASH_LEN];
+		bool		same;
+		char		datebuf[MAXDATELEN + 1];
+
+		seal_ctx_final(sr->ctx[k], digest);
+		sr->ctx[k] = NULL;
+		same = sr->stored_digest[k] != NULL &&
+			bytes_equal((const uint8 *) VARDATA_ANY(sr->stored_digest[k]),
+						VARSIZE_ANY_EXHDR(sr->stored_digest[k]),
+						digest, CHAIN_HASH_LEN) &&
+			sr->stored_accounts[k] == sr->accounts[k] &&
+			sr->stored_entries[k] == sr->entries[k];
+		if (same)
+			continue;
+		format_date(datebuf, sizeof(datebuf), sr->dates[k]);
+		emit_problem(vs, "seal_mismatch", 0, true, 0, true,
+					 psprintf("day seal of %s records digest %s over %d accounts and " INT64_FORMAT
+							  " entries, recomputed digest %s over %d accounts and " INT64_FORMAT " entries",
+							  datebuf,
+							  sr->stored_digest[k] == NULL ? "NULL" :
+							  chain_hex_text((const uint8 *) VARDATA_ANY(sr->stored_digest[k]),
+											 VARSIZE_ANY_EXHDR(sr->stored_digest[k])),
+							  sr->stored_accounts[k], sr->stored_entries[k],
+							  chain_hex_text(digest, CHAIN_HASH_LEN),
+							  sr->accounts[k], sr->entries[k]));
+	}
+}
+
+/*
+ * The accounts' heads, streamed in account_id order for the incremental
+ * check (an account without new entries has its head where it was).
+ */
+typedef struct HeadCursor
+{
+	Portal		portal;
+	SPITupleTable *batch;
+	uint64		pos;
+	bool		done;
+} HeadCursor;
+
+static bool
+head_cursor_next(HeadCursor *hc, int64 *account_id, int64 *seq, uint8 *hash, size_t *hashlen)
+{
+	bool		isnull;
+	bytea	   *h;
+
+	if (hc->done)
+		return false;
+	if (hc->batch == NULL || hc->pos >= hc->batch->numvals)
+	{
+		if (hc->batch != NULL)
+			SPI_freetuptable(hc->batch);
+		SPI_cursor_fetch(hc->portal, true, VERIFY_BATCH_ROWS);
+		hc->batch = SPI_tuptable;
+		hc->pos = 0;
+		if (SPI_processed == 0)
+		{
+			hc->done = true;
+			return false;
+		}
+	}
+	*account_id = DatumGetInt64(SPI_getbinval(hc->batch->vals[hc->pos], hc->batch->tupdesc, 1, &isnull));
+	*seq = DatumGetInt64(SPI_getbinval(hc->batch->vals[hc->pos], hc->batch->tupdesc, 2, &isnull));
+	h = DatumGetByteaPP(SPI_getbinval(hc->batch->vals[hc->pos], hc->batch->tupdesc, 3, &isnull));
+	*hashlen = Min(VARSIZE_ANY_EXHDR(h), CHAIN_HASH_LEN);
+	memcpy(hash, VARDATA_ANY(h), *hashlen);
+	hc->pos++;
+	return true;
+}
+
+/*
+ * verify_journal
+ *		Stream the journal (the entries dated after since, when has_since) in
+ *		(account_id, seq) order, check every link and hash, and rebuild the
+ *		seals dated on or after since (all seals when !has_since).
+ */
+static void
+verify_journal(VerifyState *vs, bool has_since, DateADT since, SealRebuild *srp)
 {
 	static const uint8 genesis[CHAIN_HASH_LEN] = {0};
 	SPIPlanPtr	plan;
+	SPIPlanPtr	pred_plan = NULL;
 	Portal		portal;
 	MemoryContext rowcxt;
 	MemoryContext spicxt = CurrentMemoryContext;
@@ -479,12 +796,44 @@ verify_journal(VerifyState *vs)
 	uint8	   *prev_hash = palloc(CHAIN_HASH_LEN);
 	size_t		prev_hash_len = 0;
 	size_t		prev_hash_cap = CHAIN_HASH_LEN;
+	int			bd_att = 0;
+	SealRebuild sr;
+	HeadCursor	hc = {0};
+	bool		hc_have = false;
+	int64		hc_account = 0;
+	int64		hc_seq = 0;
+	uint8		hc_hash[CHAIN_HASH_LEN];
+	size_t		hc_hashlen = 0;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		sargs[1];
+	Oid			sargtypes[1] = {DATEOID};
 
-	plan = SPI_prepare("SELECT * FROM carbonmkt.journal ORDER BY account_id, seq",
-					   0, NULL);
+	seals_load(&sr, has_since, since, spicxt);
+
+	sargs[0] = DateADTGetDatum(since);
+	plan = SPI_prepare(has_since ?
+					   "SELECT * FROM carbonmkt.journal WHERE business_date > $1 "
+					   "ORDER BY account_id, seq" :
+					   "SELECT * FROM carbonmkt.journal ORDER BY account_id, seq",
+					   has_since ? 1 : 0, sargtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	portal = SPI_cursor_open(NULL, plan, has_since ? sargs : NULL, NULL, true);
+
+	if (has_since)
+	{
+		SPIPlanPtr	hplan;
+
+		pred_plan = SPI_prepare("SELECT hash FROM carbonmkt.journal "
+								"WHERE account_id = $1 AND seq = $2", 2, argtypes);
+		if (pred_plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		hplan = SPI_prepare("SELECT account_id, head_seq, head_hash FROM carbonmkt.account "
+							"ORDER BY account_id", 0, NULL);
+		if (hplan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		hc.portal = SPI_cursor_open(NULL, hplan, NULL, NULL, true);
+	}
 
 	rowcxt = AllocSetContextCreate(spicxt, "verify_chains row",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -492,21 +841,27 @@ verify_journal(VerifyState *vs)
 	for (;;)
 	{
 		SPITupleTable *tuptable;
+		uint64		nrows;
 
 		SPI_cursor_fetch(portal, true, VERIFY_BATCH_ROWS);
-		if (SPI_processed == 0)
-			break;
+		nrows = SPI_processed;
 		tuptable = SPI_tuptable;
+		if (nrows == 0)
+		{
+			SPI_freetuptable(tuptable);
+			break;
+		}
 
 		if (!layout_ready)
 		{
 			chain_layout_init(&layout, tuptable->tupdesc, spicxt);
 			values = palloc(tuptable->tupdesc->natts * sizeof(Datum));
 			isnull = palloc(tuptable->tupdesc->natts * sizeof(bool));
+			bd_att = chain_journal_attnum(tuptable->tupdesc, "business_date");
 			layout_ready = true;
 		}
 
-		for (uint64 r = 0; r < SPI_processed; r++)
+		for (uint64 r = 0; r < nrows; r++)
 		{
 			MemoryContext oldcxt;
 			int64		account_id;
@@ -518,6 +873,8 @@ verify_journal(VerifyState *vs)
 			const uint8 *expected_prev;
 			size_t		expected_prev_len;
 			uint8		recomputed[CHAIN_HASH_LEN];
+			bool		new_account;
+			bool		check_link = true;
 
 			CHECK_FOR_INTERRUPTS();
 			oldcxt = MemoryContextSwitchTo(rowcxt);
@@ -529,21 +886,89 @@ verify_journal(VerifyState *vs)
 			stored_prev = getattr_bytea(values, isnull, layout.prev_hash_att);
 			stored_hash = getattr_bytea(values, isnull, layout.hash_att);
 
-			if (have_prev && account_id == prev_account)
+			new_account = !have_prev || account_id != prev_account;
+			if (new_account && have_prev)
+				seals_account_end(&sr, prev_account);
+
+			if (new_account && has_since)
+			{
+				/* accounts without new entries: their heads are the heads on since */
+				for (;;)
+				{
+					if (!hc_have)
+						hc_have = head_cursor_next(&hc, &hc_account, &hc_seq, hc_hash, &hc_hashlen);
+					if (!hc_have || hc_account >= account_id)
+						break;
+					if (hc_seq > 0)
+					{
+						seals_candidate(&sr, 0, hc_seq, hc_hash, hc_hashlen, hc_seq);
+						seals_account_end(&sr, hc_account);
+					}
+					hc_have = false;
+				}
+				if (hc_have && hc_account == account_id)
+					hc_have = false;
+			}
+
+			if (!new_account && seq == prev_seq + 1)
+			{
+				expected_seq = seq;
+				expected_prev = prev_hash;
+				expected_prev_len = prev_hash_len;
+			}
+			else if (!new_account && !has_since)
 			{
 				expected_seq = prev_seq + 1;
 				expected_prev = prev_hash;
 				expected_prev_len = prev_hash_len;
 			}
-			else
+			else if (seq == 1 || !has_since)
 			{
 				expected_seq = 1;
 				expected_prev = genesis;
 				expected_prev_len = CHAIN_HASH_LEN;
 			}
+			else
+			{
+				/* the first new entry: its predecessor is older than since */
+				Datum		pargs[2];
+				int			ret;
+
+				pargs[0] = Int64GetDatum(account_id);
+				pargs[1] = Int64GetDatum(seq - 1);
+				ret = SPI_execute_plan(pred_plan, pargs, NULL, true, 1);
+				if (ret != SPI_OK_SELECT)
+					elog(ERROR, "reading entry " INT64_FORMAT " of account " INT64_FORMAT " failed: %s",
+						 seq - 1, account_id, SPI_result_code_string(ret));
+				expected_seq = seq;
+				if (SPI_processed == 1)
+				{
+					bool		pnull;
+					bytea	   *ph = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+																   SPI_tuptable->tupdesc, 1,
+																   &pnull));
+
+					expected_prev_len = VARSIZE_ANY_EXHDR(ph);
+					expected_prev = (const uint8 *) VARDATA_ANY(ph);
+					/* the account's head on since */
+					if (new_account)
+						seals_candidate(&sr, 0, seq - 1, expected_prev, expected_prev_len, seq - 1);
+				}
+				else
+				{
+					emit_problem(vs, "seq_gap", account_id, false, entry_id, false,
+								 psprintf("expected seq " INT64_FORMAT " before seq " INT64_FORMAT
+										  ", found none", seq - 1, seq));
+					check_link = false;
+					expected_prev = genesis;
+					expected_prev_len = CHAIN_HASH_LEN;
+				}
+			}
 
 			/* A missing predecessor makes its link uncheckable: report the gap. */
-			if (seq != expected_seq)
+			if (!check_link)
+				;
+			else if (seq != expected_seq)
 				emit_problem(vs, "seq_gap", account_id, false, entry_id, false,
 							 psprintf("expected seq " INT64_FORMAT ", found seq " INT64_FORMAT,
 									  expected_seq, seq));
@@ -554,12 +979,12 @@ verify_journal(VerifyState *vs)
 							 psprintf("seq " INT64_FORMAT ": prev_hash is %s, the previous entry's hash is %s",
 									  seq,
 									  chain_hex_text((const uint8 *) VARDATA_ANY(stored_prev),
-											   VARSIZE_ANY_EXHDR(stored_prev)),
+													 VARSIZE_ANY_EXHDR(stored_prev)),
 									  chain_hex_text(expected_prev, expected_prev_len)));
 
 			chain_entry_hash(&layout, values, isnull,
-								 (const uint8 *) VARDATA_ANY(stored_prev),
-								 VARSIZE_ANY_EXHDR(stored_prev), recomputed);
+							 (const uint8 *) VARDATA_ANY(stored_prev),
+							 VARSIZE_ANY_EXHDR(stored_prev), recomputed);
 			if (!bytes_equal((const uint8 *) VARDATA_ANY(stored_hash),
 							 VARSIZE_ANY_EXHDR(stored_hash),
 							 recomputed, CHAIN_HASH_LEN))
@@ -567,8 +992,14 @@ verify_journal(VerifyState *vs)
 							 psprintf("seq " INT64_FORMAT ": stored hash is %s, recomputed %s",
 									  seq,
 									  chain_hex_text((const uint8 *) VARDATA_ANY(stored_hash),
-											   VARSIZE_ANY_EXHDR(stored_hash)),
+													 VARSIZE_ANY_EXHDR(stored_hash)),
 									  chain_hex_text(recomputed, CHAIN_HASH_LEN)));
+
+			/* this entry is a head candidate of the seals on or after its day */
+			if (!isnull[bd_att - 1])
+				seals_candidate(&sr, seals_index(&sr, DatumGetDateADT(values[bd_att - 1])),
+								seq, (const uint8 *) VARDATA_ANY(stored_hash),
+								VARSIZE_ANY_EXHDR(stored_hash), 1);
 
 			/* Carry this entry's stored hash to the next row. */
 			prev_hash_len = VARSIZE_ANY_EXHDR(stored_hash);
@@ -587,9 +1018,36 @@ verify_journal(VerifyState *vs)
 		}
 		SPI_freetuptable(tuptable);
 	}
+	if (have_prev)
+		seals_account_end(&sr, prev_account);
+
+	/* the accounts after the last one with new entries */
+	if (has_since)
+	{
+		for (;;)
+		{
+			if (!hc_have)
+				hc_have = head_cursor_next(&hc, &hc_account, &hc_seq, hc_hash, &hc_hashlen);
+			if (!hc_have)
+				break;
+			if (hc_seq > 0)
+			{
+				seals_candidate(&sr, 0, hc_seq, hc_hash, hc_hashlen, hc_seq);
+				seals_account_end(&sr, hc_account);
+			}
+			hc_have = false;
+		}
+		if (hc.batch != NULL)
+			SPI_freetuptable(hc.batch);
+		SPI_cursor_close(hc.portal);
+		SPI_freeplan(pred_plan);
+	}
+
 	SPI_cursor_close(portal);
 	SPI_freeplan(plan);
 	MemoryContextDelete(rowcxt);
+
+	*srp = sr;
 }
 
 /*
@@ -634,11 +1092,12 @@ verify_query(VerifyState *vs, const char *sql)
  *		day seals; no rows when all is well.  All queries run on the
  *		caller's snapshot, so the three checks see one state.
  */
-Datum
-verify_chains(PG_FUNCTION_ARGS)
+static Datum
+verify_chains_internal(FunctionCallInfo fcinfo, bool has_since, DateADT since)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	VerifyState vs;
+	SealRebuild sr;
 
 #if PG_VERSION_NUM >= 150000
 	InitMaterializedSRF(fcinfo, 0);
@@ -667,7 +1126,7 @@ verify_chains(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	verify_journal(&vs);
+	verify_journal(&vs, has_since, since, &sr);
 
 	verify_query(&vs,
 				 "SELECT 'head_mismatch'::text, a.account_id, l.entry_id, "
@@ -686,17 +1145,7 @@ verify_chains(PG_FUNCTION_ARGS)
 				 "OR a.head_hash IS DISTINCT FROM coalesce(l.hash, g.genesis) "
 				 "ORDER BY a.account_id");
 
-	verify_query(&vs,
-				 "SELECT 'seal_mismatch'::text, NULL::bigint, NULL::bigint, "
-				 "format('day seal of %s records digest %s over %s accounts and %s entries, "
-				 "recomputed digest %s over %s accounts and %s entries', "
-				 "to_char(s.business_date, 'YYYY-MM-DD'), '\\x' || encode(s.digest, 'hex'), "
-				 "s.accounts, s.entries, '\\x' || encode(h.digest, 'hex'), h.accounts, h.entries) "
-				 "FROM carbonmkt.day_seal s "
-				 "CROSS JOIN LATERAL carbonmkt.heads_digest(s.business_date) h "
-				 "WHERE (s.digest, s.accounts, s.entries) IS DISTINCT FROM "
-				 "(h.digest, h.accounts, h.entries) "
-				 "ORDER BY s.business_date");
+	seals_report(&vs, &sr);
 
 	/*
 	 * The seal chain: each seal links to the previous one's hash, and its own
@@ -733,4 +1182,30 @@ verify_chains(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_finish failed");
 
 	return (Datum) 0;
+}
+
+Datum
+verify_chains(PG_FUNCTION_ARGS)
+{
+	return verify_chains_internal(fcinfo, false, 0);
+}
+
+/*
+ * verify_chains_since(after date) -> TABLE (problem text, account_id bigint,
+ *										 entry_id bigint, detail text)
+ *		The incremental check: the links and hashes of the entries dated after
+ *		`after` (each account's first one linked to its predecessor), every
+ *		account head, the seals dated on or after `after` (rebuilt from the
+ *		heads on that day and the new entries) and the whole seal chain.
+ *		Everything written on or before `after` is taken as verified.
+ */
+Datum
+verify_chains_since(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the day to verify from must not be NULL"),
+				 errhint("Use carbonmkt.verify_chains() to check everything.")));
+	return verify_chains_internal(fcinfo, true, PG_GETARG_DATEADT(0));
 }

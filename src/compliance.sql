@@ -681,6 +681,7 @@ RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carb
 $$
 DECLARE
     other int;
+    oj    text;
 BEGIN
     PERFORM carbonmkt._require_national('open compliance periods');
     PERFORM carbonmkt.check_jurisdiction(jurisdiction);
@@ -701,6 +702,25 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION 'years %-% overlap compliance period % of jurisdiction %', first_year, last_year, other, jurisdiction
             USING ERRCODE = '22023', DETAIL = 'A year''s emissions are due in one period only.';
+    END IF;
+    -- a unit takes part in one market per year: no period of another jurisdiction whose
+    -- units intersect this one's (the national market and any pilot; Guangdong and Shenzhen)
+    -- may cover the same years, or its units would owe the same emissions twice
+    SELECT p.period, p.jurisdiction INTO other, oj
+      FROM carbonmkt.compliance_period p
+      JOIN carbonmkt.jurisdiction a ON a.code = p.jurisdiction
+      JOIN carbonmkt.jurisdiction b ON b.code = open_period.jurisdiction
+     WHERE p.jurisdiction <> open_period.jurisdiction
+       AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year
+       AND (a.province IS NULL OR b.province IS NULL
+            OR (a.province = b.province AND (a.city IS NULL OR b.city IS NULL OR a.city = b.city)))
+     ORDER BY p.period LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'years %-% of jurisdiction % overlap compliance period % of jurisdiction %, which covers the same units',
+            first_year, last_year, jurisdiction, other, oj
+            USING ERRCODE = '22023',
+                  DETAIL = 'A key emitting unit takes part in one carbon market for a year: its emissions would otherwise be due twice and counted twice in the completion views.',
+                  HINT = 'Decree 775 (碳排放权交易管理暂行条例): units in the national market no longer take part in a local market for the same gas and sector.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.offset_rule r
                     WHERE r.jurisdiction = open_period.jurisdiction AND r.from_year <= open_period.first_year
@@ -1017,8 +1037,12 @@ BEGIN
         RAISE EXCEPTION 'compliance period % (%) is already closed', period, per.name USING ERRCODE = 'CM402';
     END IF;
     IF carbonmkt.business_date(ts) <= per.deadline THEN
-        RAISE EXCEPTION 'compliance period % cannot close before its deadline %', period, to_char(per.deadline, 'YYYY-MM-DD')
-            USING ERRCODE = 'CM412', DETAIL = format('Today is %s.', to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD'));
+        RAISE EXCEPTION 'compliance period % cannot close until its deadline % has passed', period,
+                        to_char(per.deadline, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM412',
+                  DETAIL = format('Today is %s; surrenders are accepted up to and including the deadline day.',
+                                  to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD')),
+                  HINT = format('The period can close from %s.', to_char(per.deadline + 1, 'YYYY-MM-DD'));
     END IF;
     IF per.fine_basis IS NULL THEN
         RAISE EXCEPTION 'no penalty rule of jurisdiction % applies to period %', per.jurisdiction, period

@@ -518,6 +518,39 @@ $$;
 COMMENT ON FUNCTION carbonmkt._product_day(int, date, boolean) IS
   'Internal: the product''s row for a business day (created with the previous close on first use), optionally locked: the matcher lock.';
 
+-- The one lock order of the registry and the market (doc/registry.md, "Lock order"):
+-- first the matcher locks (product_day rows) in product_id order, then the accounts in
+-- account_id order, then rows (holds, orders, deals) only under those.  A market call that
+-- will post to more than one account, or lock more than one product, takes its locks here
+-- up front, before its first hold, release or settlement; the postings then find every
+-- account already locked by the transaction and wait for nothing.
+CREATE FUNCTION carbonmkt._lock_market(p_products int[], p_date date, p_accounts bigint[])
+RETURNS void LANGUAGE plpgsql AS
+$$
+DECLARE
+    p int;
+BEGIN
+    FOR p IN SELECT DISTINCT x FROM unnest(p_products) x WHERE x IS NOT NULL ORDER BY x LOOP
+        PERFORM carbonmkt._product_day(p, p_date, true);
+    END LOOP;
+    PERFORM 1 FROM carbonmkt.account a
+      WHERE a.account_id = ANY (p_accounts)
+      ORDER BY a.account_id FOR NO KEY UPDATE;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._lock_market(int[], date, bigint[]) IS
+  'Internal: takes a market call''s locks up front in the one global order: the matcher locks of the products (product_day rows FOR NO KEY UPDATE, in product_id order), then the accounts (FOR NO KEY UPDATE, in account_id order, as every registry posting locks them).';
+
+CREATE FUNCTION carbonmkt._order_accounts(p_orders bigint[]) RETURNS bigint[]
+LANGUAGE sql STABLE AS
+$$
+    SELECT coalesce(array_agg(DISTINCT a), '{}')
+      FROM carbonmkt.market_order o, unnest(ARRAY[o.holding_account, o.cash_account]) a
+     WHERE o.order_id = ANY (p_orders) AND a IS NOT NULL
+$$;
+COMMENT ON FUNCTION carbonmkt._order_accounts(bigint[]) IS
+  'Internal: the holding and cash accounts of the given orders (what a release or a settlement of them may post to).';
+
 CREATE FUNCTION carbonmkt._product(p_code text) RETURNS carbonmkt.product
 LANGUAGE plpgsql STABLE AS
 $$
@@ -745,6 +778,7 @@ DECLARE
     openbuy bigint;
     h       bigint;
     asset   text;
+    reach   bigint[];
 BEGIN
     replay := false;
     me := carbonmkt._market_actor(p_participant);
@@ -876,6 +910,36 @@ BEGIN
         IF (sd = 'buy' AND px < lst.price_fen) OR (sd = 'sell' AND px > lst.price_fen) THEN
             RAISE EXCEPTION 'a % at % cannot take listing % at %', sd, carbonmkt._cny(px), p_take, carbonmkt._cny(lst.price_fen)
                 USING ERRCODE = 'CM310', HINT = '摘牌 trades at the listing''s price: the order''s limit must reach it.';
+        END IF;
+    END IF;
+
+    -- a listed order matched at once (submit_order) settles with the resting orders it
+    -- reaches: lock their accounts, its own and the clearing account in account order before
+    -- its hold (doc/registry.md, "Lock order").  Under the matcher lock the book cannot change,
+    -- so these are the orders the engine will fill, in its price-time order, up to the
+    -- quantity; own orders in the way (self-trade prevention) only touch its own accounts.
+    IF p_lock AND p_mode = 'listed' THEN
+        IF p_take IS NOT NULL THEN
+            reach := ARRAY[lst.holding_account, lst.cash_account];
+        ELSE
+            SELECT array_agg(a) INTO reach
+              FROM (SELECT o.holding_account, o.cash_account,
+                           coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> me) OVER w, 0)
+                           - CASE WHEN o.participant_id <> me THEN o.remaining ELSE 0 END AS before
+                      FROM carbonmkt.market_order o
+                     WHERE o.product_id = prod.product_id AND o.business_date = d AND o.mode = 'listed'
+                       AND o.status = 'open' AND o.side <> sd
+                       AND CASE WHEN sd = 'buy' THEN o.price_fen <= px ELSE o.price_fen >= px END
+                    WINDOW w AS (ORDER BY CASE WHEN sd = 'buy' THEN o.price_fen ELSE -o.price_fen END,
+                                          o.priority ROWS UNBOUNDED PRECEDING)) ro,
+                   unnest(ARRAY[ro.holding_account, ro.cash_account]) a
+             WHERE ro.before < p_quantity;
+        END IF;
+        -- an order that reaches nobody only holds (one account): nothing to take up front
+        IF reach IS NOT NULL THEN
+            PERFORM 1 FROM carbonmkt.account a
+              WHERE a.account_id = ANY (reach || ARRAY[acc.holding, acc.cash, prod.clearing_account])
+              ORDER BY a.account_id FOR NO KEY UPDATE;
         END IF;
     END IF;
 
@@ -1014,6 +1078,8 @@ DECLARE
     s       record;
     budget  int := max_orders;
     pid     int;
+    prods   int[];
+    serials boolean;
 BEGIN
     PERFORM carbonmkt._require_exchange('process the order queue');
     IF max_orders IS NOT NULL AND max_orders < 0 THEN
@@ -1021,6 +1087,25 @@ BEGIN
     END IF;
     IF product IS NOT NULL THEN
         pid := (carbonmkt._product(product)).product_id;
+    END IF;
+    -- more than one product, or serial blocks (CCER settles by one posting per hold and
+    -- account): the matcher locks of all of them, then every account their queues and books
+    -- may settle to, up front (doc/registry.md, "Lock order"); one CEA product settles in
+    -- one posting, which locks its accounts in order itself
+    SELECT array_agg(x.product_id ORDER BY x.product_id), bool_or(x.instrument <> 'CEA') INTO prods, serials
+      FROM carbonmkt.product x
+     WHERE (pid IS NULL OR x.product_id = pid)
+       AND EXISTS (SELECT 1 FROM carbonmkt.market_order o WHERE o.product_id = x.product_id AND o.status = 'queued');
+    IF cardinality(prods) > 1 OR serials THEN
+        PERFORM carbonmkt._lock_market(prods, carbonmkt.business_date(),
+            (SELECT coalesce(array_agg(DISTINCT a), '{}')
+               FROM (SELECT o.holding_account, o.cash_account FROM carbonmkt.market_order o
+                      WHERE o.product_id = ANY (prods) AND o.business_date = carbonmkt.business_date()
+                        AND o.mode = 'listed' AND o.status IN ('queued', 'open')
+                     UNION ALL
+                     SELECT x.clearing_account, NULL FROM carbonmkt.product x WHERE x.product_id = ANY (prods)) live,
+                    unnest(ARRAY[live.holding_account, live.cash_account]) a
+              WHERE a IS NOT NULL));
     END IF;
     FOR p IN SELECT x.product_id FROM carbonmkt.product x
               WHERE (pid IS NULL OR x.product_id = pid)
@@ -1149,12 +1234,17 @@ DECLARE
     e   record;
 BEGIN
     SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = confirm_block.deal_id;
-    IF NOT FOUND OR (me NOT IN (d.proposer_id, d.counterparty_id)) THEN
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
     END IF;
-    IF me <> d.counterparty_id THEN
+    IF me = d.proposer_id THEN
         RAISE EXCEPTION 'only the counterparty (participant %) confirms block deal %', d.counterparty_id, deal_id
             USING ERRCODE = 'CM313', DETAIL = format('Participant %s proposed it.', d.proposer_id);
+    END IF;
+    IF me <> d.counterparty_id THEN
+        -- a third party: the deal exists, but its parties are not the caller's to know
+        RAISE EXCEPTION 'participant % is not the counterparty of block deal %', me, deal_id
+            USING ERRCODE = 'CM313', HINT = 'Only the participant the proposer named confirms a block deal.';
     END IF;
     e := carbonmkt._enter_order('block', (SELECT p.code FROM carbonmkt.product p WHERE p.product_id = d.product_id),
                                 CASE d.side WHEN 'buy' THEN 'sell' ELSE 'buy' END, d.quantity, d.price_fen / 100.0,
@@ -1197,6 +1287,9 @@ BEGIN
     END IF;
     SELECT * INTO prod FROM carbonmkt.product p WHERE p.product_id = d.product_id;
     day := carbonmkt._product_day(d.product_id, carbonmkt.business_date(), true);
+    PERFORM carbonmkt._lock_market('{}', day.business_date,
+                                   carbonmkt._order_accounts(ARRAY[d.proposer_order, d.counter_order])
+                                   || prod.clearing_account);
     SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = accept_block.deal_id FOR UPDATE;
     IF d.status <> 'confirmed' OR d.business_date <> day.business_date THEN
         RAISE EXCEPTION 'block deal % is %', deal_id,
@@ -1237,6 +1330,8 @@ BEGIN
         RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
     END IF;
     PERFORM carbonmkt._product_day(d.product_id, d.business_date, true);
+    PERFORM carbonmkt._lock_market('{}', d.business_date,
+                                   carbonmkt._order_accounts(ARRAY[d.proposer_order, d.counter_order]));
     SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = cancel_block.deal_id FOR UPDATE;
     IF d.status NOT IN ('proposed', 'confirmed') THEN
         RAISE EXCEPTION 'block deal % is already %', deal_id, d.status USING ERRCODE = 'CM313';
@@ -1369,6 +1464,10 @@ DECLARE
 BEGIN
     SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = p_auction;
     PERFORM carbonmkt._product_day(a.product_id, carbonmkt.business_date(), true);
+    PERFORM carbonmkt._lock_market('{}', carbonmkt.business_date(),
+        carbonmkt._order_accounts(ARRAY(SELECT o.order_id FROM carbonmkt.market_order o
+                                         WHERE o.auction_id = p_auction AND o.status IN ('queued', 'open')))
+        || (SELECT x.clearing_account FROM carbonmkt.product x WHERE x.product_id = a.product_id));
     SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = p_auction FOR UPDATE;
     IF a.status <> 'open' THEN
         RAISE EXCEPTION 'auction % is already %', p_auction, a.status USING ERRCODE = 'CM314';
@@ -1434,6 +1533,9 @@ DECLARE
 BEGIN
     a := carbonmkt._auction_for_staff_or_announcer(cancel_auction.auction_id, 'cancels');
     PERFORM carbonmkt._product_day(a.product_id, carbonmkt.business_date(a.opens_at), true);
+    PERFORM carbonmkt._lock_market('{}', carbonmkt.business_date(a.opens_at),
+        carbonmkt._order_accounts(ARRAY(SELECT o.order_id FROM carbonmkt.market_order o
+                                         WHERE o.auction_id = cancel_auction.auction_id AND o.status IN ('queued', 'open'))));
     SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = cancel_auction.auction_id FOR UPDATE;
     IF a.status <> 'open' THEN
         RAISE EXCEPTION 'auction % is already %', auction_id, a.status USING ERRCODE = 'CM314';
@@ -1543,6 +1645,18 @@ BEGIN
     IF end_of_day.product IS NOT NULL THEN
         pid := (carbonmkt._product(end_of_day.product)).product_id;
     END IF;
+    -- every product's matcher lock, then every account an expiry, release or auction
+    -- settlement may post to, up front (doc/registry.md, "Lock order")
+    PERFORM carbonmkt._lock_market(
+        ARRAY(SELECT y.product_id FROM carbonmkt.product y WHERE pid IS NULL OR y.product_id = pid),
+        d,
+        (SELECT coalesce(array_agg(DISTINCT a), '{}')
+           FROM (SELECT o.holding_account, o.cash_account FROM carbonmkt.market_order o
+                  WHERE (pid IS NULL OR o.product_id = pid) AND o.status IN ('queued', 'open') AND o.business_date <= d
+                 UNION ALL
+                 SELECT y.clearing_account, NULL FROM carbonmkt.product y WHERE pid IS NULL OR y.product_id = pid) live,
+                unnest(ARRAY[live.holding_account, live.cash_account]) a
+          WHERE a IS NOT NULL));
     FOR p IN SELECT y.product_id, y.code FROM carbonmkt.product y
               WHERE (pid IS NULL OR y.product_id = pid) ORDER BY y.product_id
     LOOP

@@ -99,7 +99,7 @@ CREATE TABLE carbonmkt.participant (
     province        char(6) REFERENCES carbonmkt.region,
     city            char(6),
     sector          text REFERENCES carbonmkt.sector,
-    created_at      timestamptz NOT NULL DEFAULT now(),
+    created_at      timestamptz NOT NULL,     -- DEFAULT carbonmkt.clock_now(), set below the clock
     CHECK (city IS NULL OR (province IS NOT NULL AND carbonmkt.valid_city_code(city, province))),
     CHECK (kind <> 'provincial_authority' OR province IS NOT NULL),
     CHECK (kind <> 'city_authority' OR city IS NOT NULL),
@@ -158,7 +158,7 @@ CREATE TABLE carbonmkt.account (
     province        char(6) REFERENCES carbonmkt.region,   -- allocation accounts only
     label           text,
     status          carbonmkt.account_status NOT NULL DEFAULT 'open',
-    opened_at       timestamptz NOT NULL DEFAULT now(),
+    opened_at       timestamptz NOT NULL,     -- DEFAULT carbonmkt.clock_now(), set below the clock
     -- head of this account's hash chain, maintained by the journal trigger
     head_seq        bigint NOT NULL DEFAULT 0,
     head_hash       bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000'
@@ -384,6 +384,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT (ts AT TIME ZONE 'Asia/Shanghai')::date $$;
 COMMENT ON FUNCTION carbonmkt.business_date(timestamptz) IS
   'The business date of an instant: its calendar date in China Standard Time (Asia/Shanghai), whatever the session TimeZone.';
+
+-- Every instant the extension records is business time: the defaults of the tables above
+-- (created before the clock) come from it too, so a replayed day carries no wall-clock time.
+ALTER TABLE carbonmkt.participant ALTER COLUMN created_at SET DEFAULT carbonmkt.clock_now();
+ALTER TABLE carbonmkt.account ALTER COLUMN opened_at SET DEFAULT carbonmkt.clock_now();
 
 -- Small helpers ---------------------------------------------------------------
 
@@ -776,42 +781,67 @@ RETURNS TABLE (entry_id bigint, seq bigint, recorded_at timestamptz, business_da
                kind carbonmkt.entry_kind, asset text, block carbonmkt.ccer, amount bigint,
                held_change bigint, balance_after bigint, held_after bigint, counterparty bigint,
                posting_id bigint, memo text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
+BEGIN
+    PERFORM carbonmkt._require_read(statement.account_id, 'statement');
+    RETURN QUERY
     SELECT j.entry_id, j.seq, j.recorded_at, j.business_date, j.kind,
            carbonmkt.format_asset(j.instrument, j.vintage, j.project), j.block, j.amount,
            j.held_change, j.balance_after, j.held_after, j.counterparty, j.posting_id, j.memo
       FROM carbonmkt.journal j
      WHERE j.account_id = statement.account_id
        AND j.recorded_at >= from_time AND j.recorded_at < to_time
-       AND carbonmkt._may_read(statement.account_id)
-     ORDER BY j.seq
+     ORDER BY j.seq;
+END
 $$;
 COMMENT ON FUNCTION carbonmkt.statement(bigint, timestamptz, timestamptz) IS
-  'An account''s journal entries recorded in [from_time, to_time), with the running balance and held quantity of each asset after each entry.';
+  'An account''s journal entries recorded in [from_time, to_time), with the running balance and held quantity of each asset after each entry.  42501 for another party''s account (carbonmkt._may_read), CM001 for an unknown one.';
 
 CREATE FUNCTION carbonmkt.balance_as_of(account_id bigint, at_time timestamptz)
 RETURNS TABLE (instrument carbonmkt.instrument, vintage int, project text, balance bigint, held bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
+BEGIN
+    PERFORM carbonmkt._require_read(balance_as_of.account_id, 'balance');
+    RETURN QUERY
     SELECT DISTINCT ON (j.instrument, j.vintage, j.project)
            j.instrument, j.vintage, j.project, j.balance_after, j.held_after
       FROM carbonmkt.journal j
      WHERE j.account_id = balance_as_of.account_id AND j.recorded_at <= at_time
-       AND carbonmkt._may_read(balance_as_of.account_id)
-     ORDER BY j.instrument, j.vintage, j.project, j.seq DESC
+     ORDER BY j.instrument, j.vintage, j.project, j.seq DESC;
+END
 $$;
 COMMENT ON FUNCTION carbonmkt.balance_as_of(bigint, timestamptz) IS
-  'An account''s balance and held quantity of every asset at a past instant, from the journal.';
+  'An account''s balance and held quantity of every asset at a past instant, from the journal.  42501 for another party''s account (carbonmkt._may_read), CM001 for an unknown one.';
 
 CREATE FUNCTION carbonmkt._may_read(p_account bigint) RETURNS boolean
 LANGUAGE sql STABLE AS
 $$ SELECT carbonmkt._is_member('carbonmkt_registry') OR (carbonmkt.caller_authority()).participant_id IS NOT NULL
        OR carbonmkt._is_member('carbonmkt_bi') OR carbonmkt._is_member('carbonmkt_exchange')
+       OR carbonmkt._is_member('carbonmkt_settlement')
        OR EXISTS (SELECT 1 FROM carbonmkt.account a
                    WHERE a.account_id = p_account AND a.participant_id = carbonmkt.caller_participant()) $$;
 COMMENT ON FUNCTION carbonmkt._may_read(bigint) IS
-  'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, BI).';
+  'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, settlement, BI: the roles whose row-level security policy staff_read shows every account).';
+
+CREATE FUNCTION carbonmkt._require_read(p_account bigint, p_what text) RETURNS void
+LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    IF NOT carbonmkt._may_read(p_account) THEN
+        -- the same answer whether or not the account exists: a participant learns nothing
+        RAISE EXCEPTION 'role "%" may not read the % of account %', session_user, p_what, p_account
+            USING ERRCODE = '42501',
+                  HINT = 'A participant''s login reads only its own accounts; registry, authority, exchange, settlement and BI staff read every account.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.account a WHERE a.account_id = p_account) THEN
+        RAISE EXCEPTION 'account % does not exist', p_account USING ERRCODE = 'CM001';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_read(bigint, text) IS
+  'Internal: 42501 unless the login may read the account''s history (carbonmkt._may_read), then CM001 if it does not exist; statement() and balance_as_of() call it first.';
 
 CREATE VIEW carbonmkt.account_balance WITH (security_invoker = true) AS
 SELECT h.account_id, a.kind AS account_kind, a.participant_id, h.instrument, h.vintage, h.project,
@@ -1220,3 +1250,118 @@ RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
 	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_chains() IS
   'Checks every journal chain (streamed in account_id, seq order), every account head, every day seal and the seal chain; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch, seal_link_mismatch, seal_hash_mismatch.  No rows when all is well.  Runs with a pinned search_path.';
+
+CREATE FUNCTION carbonmkt.verify_chains_since(sealed_day date)
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+	AS 'MODULE_PATHNAME', 'verify_chains_since'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.verify_chains_since(date) IS
+  'The incremental verify_chains(): the links and hashes of the entries dated after the given day (the first of each account linked to its predecessor), every account head, the seals dated on or after that day (rebuilt from the heads on that day and the new entries) and the seal chain.  What was written on or before the day is taken as verified.  Pinned search_path.';
+REVOKE ALL ON FUNCTION carbonmkt.verify_chains_since(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.verify_chains_since(date)
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+
+CREATE FUNCTION carbonmkt.verify_ledger_since(sealed_day date DEFAULT NULL)
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+    WITH since AS MATERIALIZED (
+        SELECT coalesce(sealed_day, (SELECT max(s.business_date) FROM carbonmkt.day_seal s), '-infinity'::date) AS d),
+    n AS MATERIALIZED (
+        SELECT j.* FROM carbonmkt.journal j, since WHERE j.business_date > since.d),
+    -- each asset's entries among the new ones, and the balance it had before them
+    first AS MATERIALIZED (
+        SELECT DISTINCT ON (n.account_id, n.instrument, n.vintage, n.project)
+               n.account_id, n.instrument, n.vintage, n.project, n.seq
+          FROM n ORDER BY n.account_id, n.instrument, n.vintage, n.project, n.seq),
+    base AS MATERIALIZED (
+        SELECT f.account_id, f.instrument, f.vintage, f.project,
+               coalesce(b.balance_after, 0) AS balance, coalesce(b.held_after, 0) AS held
+          FROM first f
+          LEFT JOIN LATERAL (SELECT p.balance_after, p.held_after FROM carbonmkt.journal p
+                              WHERE p.account_id = f.account_id AND p.seq < f.seq
+                                AND p.instrument = f.instrument AND p.vintage = f.vintage
+                                AND p.project = f.project
+                              ORDER BY p.seq DESC LIMIT 1) b ON true),
+    touched AS (SELECT DISTINCT f.account_id FROM first f)
+    -- 1. chains of the new entries, every head, the seals from that day on, the seal chain (C)
+    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM since, carbonmkt.verify_chains_since(since.d) v
+    UNION ALL
+    -- 2. running balances of the new entries, continuing from each asset's last earlier entry
+    SELECT 'running_balance_mismatch', r.account_id, r.entry_id,
+           format('%s: balance_after %s, held_after %s, rebuilt %s and %s', r.asset, r.balance_after,
+                  r.held_after, r.run_balance, r.run_held)
+      FROM (SELECT n.account_id, n.entry_id, n.balance_after, n.held_after,
+                   carbonmkt.format_asset(n.instrument, n.vintage, n.project) AS asset,
+                   b.balance + sum(n.amount) OVER w AS run_balance, b.held + sum(n.held_change) OVER w AS run_held
+              FROM n JOIN base b USING (account_id, instrument, vintage, project)
+            WINDOW w AS (PARTITION BY n.account_id, n.instrument, n.vintage, n.project ORDER BY n.seq)) r
+     WHERE r.balance_after <> r.run_balance OR r.held_after <> r.run_held
+    UNION ALL
+    -- 3. the holdings of every asset with new entries are their last entry's
+    SELECT 'balance_mismatch', l.account_id, NULL::bigint,
+           format('%s: holding %s/%s held, journal %s/%s held',
+                  carbonmkt.format_asset(l.instrument, l.vintage, l.project),
+                  h.balance, h.held, l.balance_after, l.held_after)
+      FROM (SELECT DISTINCT ON (n.account_id, n.instrument, n.vintage, n.project) n.*
+              FROM n ORDER BY n.account_id, n.instrument, n.vintage, n.project, n.seq DESC) l
+      LEFT JOIN carbonmkt.holding h
+             ON (h.account_id, h.instrument, h.vintage, h.project) = (l.account_id, l.instrument, l.vintage, l.project)
+     WHERE h.balance IS DISTINCT FROM l.balance_after OR h.held IS DISTINCT FROM l.held_after
+    UNION ALL
+    -- 4. no negative balance or available, holds within balances: the touched accounts
+    SELECT 'negative_or_overheld', h.account_id, NULL,
+           format('%s: balance %s, held %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project), h.balance, h.held)
+      FROM carbonmkt.holding h JOIN touched t USING (account_id)
+     WHERE h.balance < 0 OR h.held < 0 OR h.held > h.balance
+    UNION ALL
+    -- 5. held = what active holds still freeze: the touched accounts
+    SELECT 'held_mismatch', h.account_id, NULL,
+           format('%s: held %s, active holds %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project),
+                  h.held, coalesce(x.remaining, 0))
+      FROM carbonmkt.holding h JOIN touched t USING (account_id)
+      LEFT JOIN LATERAL (SELECT sum(y.remaining) AS remaining FROM carbonmkt.hold y
+                          WHERE y.account_id = h.account_id AND y.status = 'active'
+                            AND (y.instrument, y.vintage, y.project) = (h.instrument, h.vintage, h.project)) x ON true
+     WHERE h.held <> coalesce(x.remaining, 0)
+    UNION ALL
+    -- 6. CCER serial blocks cover exactly each CCER holding: the touched accounts
+    SELECT 'ccer_blocks_mismatch', coalesce(h.account_id, b.account_id), NULL,
+           format('CCER %s %s: holding %s t, blocks %s t', coalesce(h.project, b.project), coalesce(h.vintage, b.vintage),
+                  coalesce(h.balance, 0), coalesce(b.tonnes, 0))
+      FROM (SELECT x.* FROM carbonmkt.holding x JOIN touched t USING (account_id) WHERE x.instrument = 'CCER') h
+      FULL JOIN (SELECT c.account_id, carbonmkt.project(c.block) AS project, carbonmkt.vintage(c.block) AS vintage,
+                        sum(carbonmkt.tonnes(c.block)) AS tonnes
+                   FROM carbonmkt.ccer_block c JOIN touched t USING (account_id) GROUP BY 1, 2, 3) b
+             ON (h.account_id, h.project, h.vintage) = (b.account_id, b.project, b.vintage)
+     WHERE coalesce(h.balance, 0) <> coalesce(b.tonnes, 0)
+    UNION ALL
+    -- 7. conservation, posting by posting: what a new posting moves balances per asset
+    --    (only issue and withdraw entries create or destroy units and cash)
+    SELECT 'posting_unbalanced', NULL, NULL,
+           format('posting %s: its %s entries sum to %s', x.posting_id,
+                  carbonmkt.format_asset(x.instrument, x.vintage, x.project), x.total)
+      FROM (SELECT n.posting_id, n.instrument, n.vintage, n.project, sum(n.amount) AS total
+              FROM n WHERE n.kind NOT IN ('issue', 'withdraw')
+             GROUP BY 1, 2, 3, 4) x
+     WHERE x.total <> 0
+    UNION ALL
+    -- 8. every new entry belongs to a posting
+    SELECT 'unknown_posting', n.account_id, n.entry_id, format('posting %s does not exist', n.posting_id)
+      FROM n
+     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = n.posting_id)
+    UNION ALL
+    -- 9. new issue entries only where issuance may land
+    SELECT 'issue_outside_issuance_account', n.account_id, n.entry_id,
+           format('%s issued into account %s of kind %s, which cannot receive issuance of %s',
+                  carbonmkt.format_quantity(n.instrument, n.amount), n.account_id, a.kind, n.instrument)
+      FROM n JOIN carbonmkt.account a USING (account_id)
+     WHERE n.kind = 'issue'
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument k
+                        WHERE k.kind = a.kind AND k.instrument = n.instrument AND k.may_issue)
+$$;
+COMMENT ON FUNCTION carbonmkt.verify_ledger_since(date) IS
+  'The incremental verify_ledger(): checks what was written after a day (default: the last sealed day; no seal: everything) in time proportional to it: the chains of the new entries and every head (verify_chains_since), the seals from that day on and the seal chain, running balances of the new entries, the holdings, holds and CCER blocks of the accounts they touch, that every new posting balances per asset except issue and withdraw entries, that every new entry has its posting, and where issue entries land.  Run verify_ledger() (and with anchors) for everything.';
+REVOKE ALL ON FUNCTION carbonmkt.verify_ledger_since(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.verify_ledger_since(date)
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;

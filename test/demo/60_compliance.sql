@@ -189,8 +189,11 @@ SELECT asset, balance FROM account_balance WHERE account_id = :some_acct AND ass
 SELECT 'a period that does not exist' AS attempt, pg_temp.try(format('SELECT surrender_cea(%s, 2024, 1, 2023)', :some_acct)) AS outcome
 UNION ALL
 SELECT 'a unit without confirmed emissions', pg_temp.try(format('SELECT surrender_cea(%s, 2024, 1, 2024)',
-       (SELECT h.account_id FROM participant p JOIN account h ON h.participant_id = p.participant_id AND h.kind = 'holding'
-         WHERE p.kind = 'key_emitter' AND p.participant_id % 523 = 0 ORDER BY 1 LIMIT 1)))
+       (SELECT h.account_id FROM obligation_status s
+          JOIN account h ON h.participant_id = s.participant_id AND h.kind = 'holding'
+          JOIN holding b ON b.account_id = h.account_id AND b.instrument = 'CEA' AND b.vintage = 2024
+                        AND b.balance - b.held >= 1
+         WHERE s.period = 2024 AND s.status = 'no_emissions' ORDER BY 1 LIMIT 1)))
 UNION ALL
 SELECT 'CEA of 2025, not borrowed', pg_temp.try(format('SELECT surrender_cea(%s, 2025, 1, 2024)', :some_acct))
 UNION ALL
