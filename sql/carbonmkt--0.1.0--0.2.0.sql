@@ -4280,8 +4280,9 @@ GRANT EXECUTE ON FUNCTION carbonmkt.verify_ledger_since(date)
 -- == Dashboard and BI views ==================================================================
 -- MRV views rebuilt (src/mrv.sql): every key emitting unit, also without a monitoring plan
 -- (no_plan) or report (not_filed); run as their owner with the rows filtered by mrv_visible
--- (once for staff and BI) instead of security_invoker.  mrv_review_queue is unchanged.
+-- (once for staff and BI) instead of security_invoker; mrv_review_queue likewise.
 DROP VIEW carbonmkt.mrv_data_quality;
+DROP VIEW carbonmkt.mrv_review_queue;
 DROP VIEW carbonmkt.mrv_deposit_status;
 DROP VIEW carbonmkt.mrv_deposit_anomaly;
 DROP VIEW carbonmkt.mrv_report_waiting;
@@ -4318,23 +4319,30 @@ SELECT u.participant_id, u.name, u.province, u.city, u.sector, p.participant_id 
 COMMENT ON VIEW carbonmkt._mrv_unit_year IS
   'Internal: the units and years the MRV views expect data for (key emitting units with an approved monitoring plan from its first year; those of a covered sector without one, has_plan false, from the sector''s first covered year but not before the first year of any plan), up to the current business year, limited to the units the login may read (mrv_visible).';
 
-CREATE VIEW carbonmkt.mrv_deposit_status AS
+CREATE VIEW carbonmkt._mrv_deposit_year AS
+-- One row per unit and year expected (_mrv_unit_year) with its months' deposits in arrays, the
+-- 12 due dates and the number of parameters required.  Built so that no plan joins two large
+-- inputs row by row, whatever the statistics say (a view read right after a bulk load of
+-- deposits): the deposits are summed per unit, year and month, gathered with the units and
+-- years expected by one GROUP BY over both; the rule and the required parameters are small
+-- tables of their own.
 WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
-), due AS MATERIALIZED (
-    -- the rule of each province and year, looked up once (materialized: not once per row)
-    SELECT k.province, k.year, m.month, carbonmkt.mrv_deposit_due(k.year, m.month, k.due_days) AS due_date,
-           carbonmkt.mrv_deposit_due(k.year, m.month, k.due_days) >= k.today AS not_due
-      FROM (SELECT p.province, p.year, p.today, (carbonmkt.mrv_rule_for(p.province, p.year)).deposit_due_days AS due_days
-              FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) p) k
-     CROSS JOIN generate_series(1, 12) AS m(month)
+), rule AS MATERIALIZED (
+    -- per province and year: the rule's deposit deadline looked up once, the 12 due dates,
+    -- how many of them are past
+    SELECT k.province, k.year, k.today, k.due, (SELECT count(*) FROM unnest(k.due) x WHERE x < k.today)::int AS past_due
+      FROM (SELECT p.province, p.year, p.today,
+                   ARRAY(SELECT carbonmkt.mrv_deposit_due(p.year, m, p.due_days) FROM generate_series(1, 12) m ORDER BY m) AS due
+              FROM (SELECT q.province, q.year, q.today, (carbonmkt.mrv_rule_for(q.province, q.year)).deposit_due_days AS due_days
+                      FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) q) p) k
 ), req AS MATERIALIZED (
     SELECT y.sector, y.year, count(sp.parameter)::int AS required
       FROM (SELECT DISTINCT uy.sector, uy.year FROM uy) y
       LEFT JOIN carbonmkt.mrv_sector_parameter sp
         ON sp.sector = y.sector AND sp.from_year <= y.year AND (sp.until_year IS NULL OR sp.until_year >= y.year)
      GROUP BY y.sector, y.year
-), dep AS (
+), dm AS (
     -- every parameter's first version (deposit_parameters accepts only the parameters the
     -- unit's sector requires for the year): how many, and whether one came late; a later
     -- version is a correction
@@ -4344,18 +4352,44 @@ WITH uy AS MATERIALIZED (
            max(d.version) > 1 AS corrected
       FROM carbonmkt.mrv_deposit d
      GROUP BY d.participant_id, d.year, d.month
+), unit_year AS (
+    -- a unit and year expected (a uy row) with its months' deposits; deposits of a unit or
+    -- year not expected, or not visible to the login, have no uy row and drop out
+    SELECT x.participant_id, x.year, max(x.province) AS province, max(x.city) AS city, max(x.sector) AS sector,
+           bool_or(x.has_plan) AS has_plan,
+           coalesce(array_agg(x.month) FILTER (WHERE x.month IS NOT NULL), '{}') AS months,
+           coalesce(array_agg(x.deposited) FILTER (WHERE x.month IS NOT NULL), '{}') AS deposited,
+           coalesce(array_agg(x.late) FILTER (WHERE x.month IS NOT NULL), '{}') AS late,
+           coalesce(array_agg(x.corrected) FILTER (WHERE x.month IS NOT NULL), '{}') AS corrected
+      FROM (SELECT uy.participant_id, uy.year, uy.province, uy.city, uy.sector, uy.has_plan,
+                   NULL::int AS month, NULL::int AS deposited, NULL::boolean AS late, NULL::boolean AS corrected
+              FROM uy
+            UNION ALL
+            SELECT dm.participant_id, dm.year, NULL, NULL, NULL, NULL, dm.month, dm.deposited, dm.late, dm.corrected
+              FROM dm) x
+     GROUP BY x.participant_id, x.year
+    HAVING count(x.province) > 0
 )
-SELECT uy.participant_id, uy.province, uy.city, uy.sector, uy.year, due.month, due.due_date,
-       req.required, coalesce(dep.deposited, 0) AS deposited,
-       coalesce(dep.late, false) AS late, coalesce(dep.corrected, false) AS corrected,
-       CASE WHEN NOT uy.has_plan THEN 'no_plan'
-            WHEN coalesce(dep.deposited, 0) >= req.required THEN CASE WHEN dep.late THEN 'late' ELSE 'on_time' END
-            WHEN due.not_due THEN 'open'
+SELECT y.participant_id, y.province, y.city, y.sector, y.year, y.has_plan, y.months, y.deposited, y.late, y.corrected,
+       r.due, r.today, r.past_due, q.required
+  FROM unit_year y
+  JOIN rule r ON r.province = y.province AND r.year = y.year
+  JOIN req q ON q.sector = y.sector AND q.year = y.year;
+COMMENT ON VIEW carbonmkt._mrv_deposit_year IS
+  'Internal: per key emitting unit and year expected (_mrv_unit_year): the deposited months with, per month, the required parameters deposited (first versions), whether one came late and whether one was corrected (arrays in month order of months), the 12 due dates, the business date, how many due dates are past and the parameters required.  Read by mrv_deposit_status and mrv_data_quality.';
+
+CREATE VIEW carbonmkt.mrv_deposit_status AS
+SELECT y.participant_id, y.province, y.city, y.sector, y.year, m.month, y.due[m.month] AS due_date, y.required,
+       coalesce(y.deposited[i.i], 0) AS deposited, coalesce(y.late[i.i], false) AS late,
+       coalesce(y.corrected[i.i], false) AS corrected,
+       CASE WHEN NOT y.has_plan THEN 'no_plan'
+            WHEN coalesce(y.deposited[i.i], 0) >= y.required
+                 THEN CASE WHEN y.late[i.i] THEN 'late' ELSE 'on_time' END
+            WHEN y.due[m.month] >= y.today THEN 'open'
             ELSE 'missing' END AS status
-  FROM uy
-  JOIN due ON due.province = uy.province AND due.year = uy.year
-  JOIN req ON req.sector = uy.sector AND req.year = uy.year
-  LEFT JOIN dep ON dep.participant_id = uy.participant_id AND dep.year = uy.year AND dep.month = due.month;
+  FROM carbonmkt._mrv_deposit_year y
+ CROSS JOIN generate_series(1, 12) AS m(month)
+ CROSS JOIN LATERAL (SELECT array_position(y.months, m.month) AS i) i;
 COMMENT ON VIEW carbonmkt.mrv_deposit_status IS
   'Monthly deposit status (关键参数月度存证) of every key emitting unit, per year and month: units with an approved monitoring plan from the plan''s first year to now; units of a covered sector without one (status no_plan) from the sector''s first covered year, not before the first year of any plan.  Required and deposited key parameters, the due date, and status on_time, late (some parameter first deposited after the due date), missing (incomplete after the due date), open (incomplete, not yet due) or no_plan (no approved monitoring plan, 未备案监测计划); corrected when a parameter has more than one version.  An authority sees its jurisdiction, a unit itself, staff and BI every unit.';
 COMMENT ON COLUMN carbonmkt.mrv_deposit_status.participant_id IS 'The key emitting unit.';
@@ -4372,33 +4406,45 @@ COMMENT ON COLUMN carbonmkt.mrv_deposit_status.corrected IS 'Some parameter has 
 COMMENT ON COLUMN carbonmkt.mrv_deposit_status.status IS 'on_time, late, missing, open or no_plan.';
 
 CREATE VIEW carbonmkt.mrv_deposit_anomaly AS
-WITH unit AS MATERIALIZED (
-    SELECT u.participant_id, u.province, u.city
-      FROM carbonmkt.participant u
-     WHERE (SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id)
-), corrected AS MATERIALIZED (
-    -- parameters with a correction (version > 1, few): their latest version
+-- The value in force of each parameter and month: the first version where there is no
+-- correction (nearly every row), else the latest correction; the sum and number of months per
+-- unit, year and parameter beside each value; the rule's threshold per province and year,
+-- looked up once.
+WITH corrected AS MATERIALIZED (
     SELECT d.participant_id, d.year, d.month, d.parameter, max(d.version) AS version
       FROM carbonmkt.mrv_deposit d
      WHERE d.version > 1
      GROUP BY d.participant_id, d.year, d.month, d.parameter
 ), latest AS MATERIALIZED (
-    -- the value in force of every parameter and month (its latest version)
-    SELECT d.participant_id, u.province, u.city, d.year, d.month, d.parameter, d.value, d.version
+    SELECT d.participant_id, d.year, d.month, d.parameter, d.value, d.version
       FROM carbonmkt.mrv_deposit d
-      JOIN unit u ON u.participant_id = d.participant_id
-      LEFT JOIN corrected c
-        ON c.participant_id = d.participant_id AND c.year = d.year AND c.month = d.month AND c.parameter = d.parameter
-     WHERE d.version = coalesce(c.version, 1)
+     WHERE d.version = 1
+       AND NOT EXISTS (SELECT 1 FROM corrected c
+                        WHERE c.participant_id = d.participant_id AND c.year = d.year AND c.month = d.month
+                          AND c.parameter = d.parameter)
+    UNION ALL
+    SELECT d.participant_id, d.year, d.month, d.parameter, d.value, d.version
+      FROM corrected c
+      JOIN carbonmkt.mrv_deposit d
+        ON d.participant_id = c.participant_id AND d.year = c.year AND d.month = c.month
+       AND d.parameter = c.parameter AND d.version = c.version
+), rule AS MATERIALIZED (
+    SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).anomaly_threshold AS threshold
+      FROM (SELECT g.code AS province, y.year
+              FROM carbonmkt.region g CROSS JOIN (SELECT DISTINCT l.year FROM latest l) y) k
 ), total AS MATERIALIZED (
-    -- per unit, year and parameter: the sum and number of months, and the rule's threshold
-    SELECT t.*, (carbonmkt.mrv_rule_for(t.province, t.year)).anomaly_threshold AS threshold
-      FROM (SELECT l.participant_id, l.province, l.year, l.parameter, sum(l.value) AS total, count(*) AS months
+    -- per unit (visible to the login), year and parameter: the sum and number of months and
+    -- the threshold of the unit's province
+    SELECT t.participant_id, t.year, t.parameter, t.total, t.months, u.province, u.city, r.threshold
+      FROM (SELECT l.participant_id, l.year, l.parameter, sum(l.value) AS total, count(*) AS months
               FROM latest l
-             GROUP BY l.participant_id, l.province, l.year, l.parameter
+             GROUP BY l.participant_id, l.year, l.parameter
             HAVING count(*) > 1) t
+      JOIN carbonmkt.participant u ON u.participant_id = t.participant_id
+      JOIN rule r ON r.province = u.province AND r.year = t.year
+     WHERE (SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id)
 )
-SELECT x.participant_id, x.province, x.city, x.year, x.month, x.parameter, x.version, x.value,
+SELECT x.participant_id, t.province, t.city, x.year, x.month, x.parameter, x.version, x.value,
        round(m.others_mean, 3) AS others_mean,
        round(abs(x.value - m.others_mean) / m.others_mean, 4) AS deviation,
        t.threshold AS anomaly_threshold
@@ -4412,6 +4458,8 @@ COMMENT ON VIEW carbonmkt.mrv_deposit_anomaly IS
 CREATE VIEW carbonmkt.mrv_report_waiting AS
 WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
+), clock AS MATERIALIZED (
+    SELECT carbonmkt.clock_now() AS now
 )
 SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year, r.status::text AS status,
        CASE r.status WHEN 'in_review' THEN r.pending_tier::text
@@ -4420,8 +4468,9 @@ SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year
                      WHEN 'returned' THEN 'unit correction'
                      WHEN 'submitted' THEN CASE WHEN r.estimated THEN 'estimate' ELSE 'verification' END END AS waiting_for,
        r.data_version, r.national_reasons, r.state_since AS since,
-       carbonmkt.clock_now() - r.state_since AS waiting, r.due_date
+       clock.now - r.state_since AS waiting, r.due_date
   FROM carbonmkt.mrv_report r JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+ CROSS JOIN clock
  WHERE r.status <> 'confirmed'
    AND ((SELECT carbonmkt.mrv_reads_all())
         OR carbonmkt.mrv_visible(r.participant_id, r.compiled_by, r.verifier_id, r.estimator_id))
@@ -4430,10 +4479,11 @@ UNION ALL
 -- January of the next year, and is due by the rule's report deadline
 SELECT NULL, uy.participant_id, uy.name, uy.province, uy.city, uy.year, 'not_filed',
        CASE WHEN uy.has_plan THEN 'report' ELSE 'monitoring plan and report' END,
-       NULL, '{}', f.since, carbonmkt.clock_now() - f.since,
+       NULL, '{}', f.since, clock.now - f.since,
        make_date(uy.year + 1, rl.report_due_month, rl.report_due_day)
   FROM uy
  CROSS JOIN LATERAL (SELECT make_timestamptz(uy.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since) f
+ CROSS JOIN clock
  JOIN (SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).*
          FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) k) rl
    ON rl.province = uy.province AND rl.year = uy.year
@@ -4455,46 +4505,74 @@ COMMENT ON COLUMN carbonmkt.mrv_report_waiting.since IS 'Since when it waits: it
 COMMENT ON COLUMN carbonmkt.mrv_report_waiting.waiting IS 'clock_now() - since.';
 COMMENT ON COLUMN carbonmkt.mrv_report_waiting.due_date IS 'The report''s deadline (mrv_rule report_due_month and report_due_day of the following year).';
 
+CREATE VIEW carbonmkt.mrv_review_queue AS
+SELECT q.authority_id, a.name AS authority, q.task, q.report_id, q.plan_id, q.appeal_id,
+       q.unit_id, u.name AS unit, u.province, u.city, q.year, q.detail,
+       q.since, carbonmkt.clock_now() - q.since AS waiting
+  FROM (
+    SELECT a.participant_id AS authority_id, 'review ' || r.pending_tier AS task, r.report_id,
+           NULL::bigint AS plan_id, NULL::bigint AS appeal_id, r.participant_id AS unit_id, r.year,
+           format('data version %s, %s %s tCO2e%s', r.data_version, CASE WHEN r.estimated THEN 'estimated' ELSE 'verified' END,
+                  r.verified_t, CASE WHEN cardinality(r.national_reasons) > 0
+                                     THEN '; national review: ' || array_to_string(r.national_reasons, ', ') ELSE '' END) AS detail,
+           r.state_since AS since
+      FROM carbonmkt.mrv_report r
+      JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+      JOIN carbonmkt.participant a
+        ON (r.pending_tier = 'city' AND a.kind = 'city_authority' AND a.city = u.city)
+        OR (r.pending_tier = 'province' AND a.kind = 'provincial_authority' AND a.province = u.province)
+        OR (r.pending_tier = 'national' AND a.kind = 'national_authority')
+     WHERE r.status = 'in_review'
+    UNION ALL
+    SELECT a.participant_id, 'confirm', r.report_id, NULL, NULL, r.participant_id, r.year,
+           format('%s %s tCO2e, every required tier approved', CASE WHEN r.estimated THEN 'estimated' ELSE 'verified' END, r.verified_t),
+           r.state_since
+      FROM carbonmkt.mrv_report r
+      JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+      JOIN carbonmkt.participant a ON a.kind = 'provincial_authority' AND a.province = u.province
+     WHERE r.status = 'approved'
+    UNION ALL
+    SELECT a.participant_id, 'decide appeal', x.report_id, NULL, x.appeal_id, r.participant_id, r.year,
+           x.grounds, x.filed_at
+      FROM carbonmkt.mrv_appeal x
+      JOIN carbonmkt.mrv_report r ON r.report_id = x.report_id
+      JOIN carbonmkt.participant u ON u.participant_id = r.participant_id
+      JOIN carbonmkt.participant a ON a.kind = 'provincial_authority' AND a.province = u.province
+     WHERE x.decision IS NULL
+    UNION ALL
+    SELECT a.participant_id, 'approve monitoring plan', NULL, p.plan_id, NULL, p.participant_id, p.from_year,
+           format('version %s from %s', p.version, p.from_year), p.filed_at
+      FROM carbonmkt.mrv_plan p
+      JOIN carbonmkt.participant u ON u.participant_id = p.participant_id
+      JOIN carbonmkt.participant a ON a.kind = 'provincial_authority' AND a.province = u.province
+     WHERE p.status = 'filed'
+  ) q
+  JOIN carbonmkt.participant a ON a.participant_id = q.authority_id
+  JOIN carbonmkt.participant u ON u.participant_id = q.unit_id
+ WHERE (SELECT carbonmkt.mrv_reads_all()) OR q.authority_id = (SELECT carbonmkt.caller_participant());
+COMMENT ON VIEW carbonmkt.mrv_review_queue IS
+  'What waits for each authority (待办): tier reviews at its tier and jurisdiction, confirmations, appeal decisions and monitoring plans to approve (provincial authority), since when and for how long.  An authority''s login sees its own queue; staff and BI see every queue (the view runs with its owner''s rights and filters the rows itself, once per query).';
+
 CREATE VIEW carbonmkt.mrv_data_quality AS
--- the deposit figures by counting, without the unit-month grid of mrv_deposit_status: a
--- unit-month is due when complete or past its deadline, missing when past it incomplete
-WITH uy AS MATERIALIZED (
-    SELECT * FROM carbonmkt._mrv_unit_year
-), due AS MATERIALIZED (
-    SELECT k.province, k.year, m.month,
-           carbonmkt.mrv_deposit_due(k.year, m.month, k.due_days) < k.today AS past_due
-      FROM (SELECT p.province, p.year, p.today, (carbonmkt.mrv_rule_for(p.province, p.year)).deposit_due_days AS due_days
-              FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) p) k
-     CROSS JOIN generate_series(1, 12) AS m(month)
-), req AS MATERIALIZED (
-    SELECT y.sector, y.year, count(sp.parameter)::int AS required
-      FROM (SELECT DISTINCT uy.sector, uy.year FROM uy) y
-      LEFT JOIN carbonmkt.mrv_sector_parameter sp
-        ON sp.sector = y.sector AND sp.from_year <= y.year AND (sp.until_year IS NULL OR sp.until_year >= y.year)
-     GROUP BY y.sector, y.year
+-- the deposit figures counted per unit and year (_mrv_deposit_year), without spreading them
+-- over the 12 months: a unit-month is due when complete or past its deadline, missing when
+-- past it incomplete
+WITH y AS MATERIALIZED (
+    SELECT * FROM carbonmkt._mrv_deposit_year
 ), units AS (
-    SELECT uy.province, uy.year, count(*) AS units, count(*) FILTER (WHERE NOT uy.has_plan) AS units_no_plan,
-           count(*) FILTER (WHERE uy.has_plan) * max(pd.months) AS months_past_due
-      FROM uy
-      JOIN (SELECT due.province, due.year, count(*) FILTER (WHERE due.past_due) AS months
-              FROM due GROUP BY due.province, due.year) pd ON pd.province = uy.province AND pd.year = uy.year
-     GROUP BY uy.province, uy.year
+    SELECT y.province, y.year, count(*) AS units, count(*) FILTER (WHERE NOT y.has_plan) AS units_no_plan,
+           coalesce(sum(y.past_due) FILTER (WHERE y.has_plan), 0) AS months_past_due
+      FROM y GROUP BY y.province, y.year
 ), months AS (
-    SELECT uy.province, uy.year,
-           count(*) FILTER (WHERE dm.deposited >= req.required AND NOT due.past_due) AS complete_not_due,
-           count(*) FILTER (WHERE dm.deposited >= req.required AND due.past_due) AS complete_past_due,
-           count(*) FILTER (WHERE dm.deposited >= req.required AND dm.late) AS months_late,
-           count(*) FILTER (WHERE dm.corrected) AS months_corrected
-      FROM (SELECT d.participant_id, d.year, d.month,
-                   count(*) FILTER (WHERE d.version = 1) AS deposited,
-                   coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false) AS late,
-                   max(d.version) > 1 AS corrected
-              FROM carbonmkt.mrv_deposit d
-             GROUP BY d.participant_id, d.year, d.month) dm
-      JOIN uy ON uy.participant_id = dm.participant_id AND uy.year = dm.year AND uy.has_plan
-      JOIN req ON req.sector = uy.sector AND req.year = uy.year
-      JOIN due ON due.province = uy.province AND due.year = uy.year AND due.month = dm.month
-     GROUP BY uy.province, uy.year
+    SELECT y.province, y.year,
+           count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] >= y.today) AS complete_not_due,
+           count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] < y.today) AS complete_past_due,
+           count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
+           count(*) FILTER (WHERE a.corrected) AS months_corrected
+      FROM y
+     CROSS JOIN LATERAL unnest(y.months, y.deposited, y.late, y.corrected) AS a(month, deposited, late, corrected)
+     WHERE y.has_plan
+     GROUP BY y.province, y.year
 ), d AS (
     SELECT n.province, n.year, n.units, n.units_no_plan,
            n.months_past_due + coalesce(m.complete_not_due, 0) AS months_due,
@@ -4503,7 +4581,7 @@ WITH uy AS MATERIALIZED (
       FROM units n LEFT JOIN months m ON m.province = n.province AND m.year = n.year
 ), nf AS (
     SELECT uy.province, uy.year, count(*) AS not_filed
-      FROM uy
+      FROM carbonmkt._mrv_unit_year uy
      WHERE uy.year < uy.this_year
        AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year)
      GROUP BY uy.province, uy.year
@@ -4584,9 +4662,118 @@ COMMENT ON COLUMN carbonmkt.mrv_data_quality.reports_not_filed IS 'Units without
 
 GRANT SELECT ON carbonmkt.mrv_deposit_status, carbonmkt.mrv_deposit_anomaly, carbonmkt.mrv_report_waiting
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_participant, carbonmkt_bi;
-GRANT SELECT ON carbonmkt.mrv_data_quality TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+GRANT SELECT ON carbonmkt.mrv_review_queue, carbonmkt.mrv_data_quality TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
 
 -- BI views added (src/reporting.sql)
+-- the columns of the views above
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.period IS 'Compliance period.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.period_name IS 'Its name.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.participant_id IS 'The key emitting unit (重点排放单位).';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.unit_name IS 'Its name.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.credit_code IS 'Its unified social credit code (统一社会信用代码).';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.province IS 'Its province (GB/T 2260).';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.province_name IS 'The province''s Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.city IS 'Its city (GB/T 2260).';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.sector IS 'Its sector.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.sector_name IS 'The sector''s Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.period_status IS 'open or closed.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.deadline IS 'Surrender deadline (清缴截止日).';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.emissions_t IS 'Confirmed emissions of the period, t CO2e; NULL if a year is missing.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.emissions_basis IS 'verified or estimated (估算).';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.allocation_t IS 'Allocation of the period''s years, t.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.relief IS 'none, gap_cap or gas_cap.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.relief_t IS 'Tonnes of relief.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.relief_reason IS 'The relief with its numbers.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.obligation_t IS 'Tonnes due (应清缴量).';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.surrendered_cea_t IS 'CEA surrendered so far, t.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.surrendered_ccer_t IS 'CCER surrendered so far, t.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.surrendered_t IS 'surrendered_cea_t + surrendered_ccer_t.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.remaining_t IS 'Still due, t (NULL without an obligation).';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.borrowed_t IS 'Borrowed (预支) for the period, t.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.offset_cap_t IS 'The CCER cap (抵销上限), t.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.completion_ratio IS 'Surrendered (up to the obligation) / obligation, 4 decimals; 1 for an obligation of 0.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.status IS 'no_emissions, open, compliant or shortfall.';
+COMMENT ON COLUMN carbonmkt.bi_compliance_status.compliance_code IS 'A (compliant), B (short), C (no emissions), D (estimated).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.units IS 'Covered units.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.units_with_obligation IS 'Units with confirmed emissions (an obligation).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.compliant_units IS 'Units with status compliant (履约).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.shortfall_units IS 'Units with status shortfall (未足额清缴).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.open_units IS 'Units with status open.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.no_emissions_units IS 'Units without confirmed emissions.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.obligation_t IS 'Tonnes due.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.surrendered_t IS 'Tonnes surrendered, each unit counted up to its obligation.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.ccer_t IS 'Of which CCER, t.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.remaining_t IS 'Tonnes still due.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.completion_rate IS 'surrendered_t / obligation_t (配额清缴完成率), 4 decimals.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.unit_completion_rate IS 'compliant_units / units_with_obligation, 4 decimals.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.units IS 'Covered units.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.units_with_obligation IS 'Units with confirmed emissions (an obligation).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.compliant_units IS 'Units with status compliant (履约).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.shortfall_units IS 'Units with status shortfall (未足额清缴).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.open_units IS 'Units with status open.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.no_emissions_units IS 'Units without confirmed emissions.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.obligation_t IS 'Tonnes due.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.surrendered_t IS 'Tonnes surrendered, each unit counted up to its obligation.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.ccer_t IS 'Of which CCER, t.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.remaining_t IS 'Tonnes still due.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.completion_rate IS 'surrendered_t / obligation_t (配额清缴完成率), 4 decimals.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.unit_completion_rate IS 'compliant_units / units_with_obligation, 4 decimals.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.units IS 'Covered units.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.units_with_obligation IS 'Units with confirmed emissions (an obligation).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.compliant_units IS 'Units with status compliant (履约).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.shortfall_units IS 'Units with status shortfall (未足额清缴).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.open_units IS 'Units with status open.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.no_emissions_units IS 'Units without confirmed emissions.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.obligation_t IS 'Tonnes due.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.surrendered_t IS 'Tonnes surrendered, each unit counted up to its obligation.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.ccer_t IS 'Of which CCER, t.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.remaining_t IS 'Tonnes still due.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.completion_rate IS 'surrendered_t / obligation_t (配额清缴完成率), 4 decimals.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.unit_completion_rate IS 'compliant_units / units_with_obligation, 4 decimals.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.period IS 'Compliance period.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.period_name IS 'Its name.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.period_status IS 'open or closed.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_period.deadline IS 'Surrender deadline.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.period IS 'Compliance period.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.province IS 'Province (GB/T 2260).';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.province_name_en IS 'Its English name.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_province.province_name IS 'Its Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.period IS 'Compliance period.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.sector IS 'Sector code.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.sector_name_en IS 'Its English name.';
+COMMENT ON COLUMN carbonmkt.bi_completion_by_sector.sector_name IS 'Its Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_allowance_supply.vintage IS 'CEA vintage.';
+COMMENT ON COLUMN carbonmkt.bi_allowance_supply.issued_t IS 'Issued (签发): held in any account, t.';
+COMMENT ON COLUMN carbonmkt.bi_allowance_supply.unallocated_t IS 'In allocation accounts and the national reserve, t.';
+COMMENT ON COLUMN carbonmkt.bi_allowance_supply.held_t IS 'In holding and clearing accounts, t.';
+COMMENT ON COLUMN carbonmkt.bi_allowance_supply.banked_t IS 'held_t once the national period of the vintage is closed (结转), t.';
+COMMENT ON COLUMN carbonmkt.bi_allowance_supply.surrendered_t IS 'Surrendered for compliance (清缴), t.';
+COMMENT ON COLUMN carbonmkt.bi_allowance_supply.cancelled_t IS 'Voluntarily cancelled (注销), t.';
+COMMENT ON COLUMN carbonmkt.bi_allowance_supply.compliance_closed IS 'Whether the national period of the vintage is closed.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_use.period IS 'Compliance period.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_use.project_type IS 'CCER project type (unregistered: not in ccer_project).';
+COMMENT ON COLUMN carbonmkt.bi_ccer_use.project_type_name IS 'Its Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_use.units IS 'Units that surrendered CCER of the type.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_use.projects IS 'Projects of the type surrendered.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_use.tonnes IS 'CCER surrendered (抵销), t.';
+COMMENT ON COLUMN carbonmkt.bi_ccer_use.local_tonnes IS 'Of which from projects in the unit''s own province, t.';
+COMMENT ON COLUMN carbonmkt.bi_emissions_coverage.period IS 'Compliance period.';
+COMMENT ON COLUMN carbonmkt.bi_emissions_coverage.province IS 'Province (GB/T 2260).';
+COMMENT ON COLUMN carbonmkt.bi_emissions_coverage.province_name IS 'Its Chinese name.';
+COMMENT ON COLUMN carbonmkt.bi_emissions_coverage.covered_units IS 'Covered units.';
+COMMENT ON COLUMN carbonmkt.bi_emissions_coverage.confirmed_units IS 'Units with confirmed emissions for every year of the period.';
+COMMENT ON COLUMN carbonmkt.bi_emissions_coverage.missing_units IS 'Units without.';
+COMMENT ON COLUMN carbonmkt.bi_emissions_coverage.estimated_units IS 'Units whose emissions the province estimated (估算).';
+COMMENT ON COLUMN carbonmkt.bi_emissions_coverage.confirmed_t IS 'Confirmed emissions, t CO2e.';
+COMMENT ON COLUMN carbonmkt.bi_emissions_coverage.estimated_t IS 'Of which estimated, t CO2e.';
+COMMENT ON COLUMN carbonmkt.bi_emissions_coverage.coverage_rate IS 'confirmed_units / covered_units, 4 decimals.';
+COMMENT ON COLUMN carbonmkt.bi_price_history.price_date IS 'The day.';
+COMMENT ON COLUMN carbonmkt.bi_price_history.average_price_fen IS 'Average CEA price of the day, fen per t.';
+COMMENT ON COLUMN carbonmkt.bi_price_history.average_price_cny IS 'The same in CNY per t.';
+COMMENT ON COLUMN carbonmkt.bi_price_history.volume_t IS 'Volume of the day (market), or the reference price''s volume (may be NULL), t.';
+COMMENT ON COLUMN carbonmkt.bi_price_history.price_source IS 'market or reference_price.';
+COMMENT ON COLUMN carbonmkt.bi_price_history.source IS 'The trades counted, or the reference price''s source.';
+
 -------------------------------------------------------------------------------
 -- Positions, trading, concentration, CCER supply, cancellations, penalties, the monthly
 -- market summary, data quality and the as-of time (issue 18).  Views that show a

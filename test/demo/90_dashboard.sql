@@ -64,3 +64,30 @@ SELECT trade_date, product, previous_close_cny AS prev_close, close_cny AS close
        pg_temp.t(auction_volume_t) AS auction_t, pg_temp.t(volume_t) AS volume_t,
        to_char(turnover_cny, 'FM999,999,999,990.00') AS turnover_cny, trades
   FROM bi_market_daily ORDER BY trade_date, product;
+
+\echo
+\echo '== Dashboard: positions by sector of the holder (持仓, holding accounts), concentration per vintage (持仓集中度)'
+SELECT sector_name, instrument, vintage, holders, pg_temp.t(balance_t) AS balance_t, pg_temp.t(held_t) AS frozen_t
+  FROM bi_positions_by_sector ORDER BY sector NULLS LAST, instrument, vintage;
+SELECT instrument, vintage, holders, pg_temp.t(held_t) AS held_t, pg_temp.pct(top1_share) AS top1, pg_temp.pct(top10_share) AS top10, hhi
+  FROM bi_holder_concentration ORDER BY instrument, vintage;
+
+\echo
+\echo '== Dashboard: trading per sector and month (交易情况), the five most active traders'
+SELECT to_char(month, 'YYYY-MM') AS month, sector_name, instrument, participants, trades, pg_temp.t(bought_t) AS bought_t,
+       pg_temp.t(sold_t) AS sold_t, to_char(bought_cny, 'FM999,999,999,990') AS bought_cny
+  FROM bi_trading_by_sector ORDER BY month, sector NULLS LAST, instrument;
+SELECT participant_name, sector_name, trades, pg_temp.t(bought_t) AS bought_t, pg_temp.t(sold_t) AS sold_t, pg_temp.t(net_t) AS net_t
+  FROM bi_trading_activity ORDER BY bought_t + sold_t DESC, participant_id LIMIT 5;
+
+\echo
+\echo '== Dashboard: CCER supply per project (签发, 持有, 清缴抵销, 注销), penalties per period (处罚), the market per month'
+SELECT project, project_type_name, pg_temp.t(issued_t) AS issued_t, pg_temp.t(reserve_t) AS reserve_t, pg_temp.t(held_t) AS held_t,
+       pg_temp.t(surrendered_t) AS surrendered_t, pg_temp.t(cancelled_t) AS cancelled_t
+  FROM bi_ccer_supply ORDER BY project;
+SELECT period, sum(sanctions) AS sanctions, pg_temp.t(sum(shortfall_t)) AS shortfall_t, pg_temp.t(sum(corrected_t)) AS corrected_t,
+       to_char(sum(fine_cny), 'FM999,999,999,990') AS fines_cny, pg_temp.t(sum(cut_t)) AS cut_t
+  FROM bi_penalties GROUP BY period ORDER BY period;
+SELECT to_char(month, 'YYYY-MM') AS month, product, trading_days, open_cny, high_cny, low_cny, close_cny, pg_temp.t(volume_t) AS volume_t,
+       to_char(turnover_cny, 'FM999,999,999,990') AS turnover_cny
+  FROM bi_market_monthly ORDER BY month, product;
