@@ -32,7 +32,7 @@ ISOLATION   = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/is
 ISOLATION_OPTS = --inputdir=test/isolation --load-extension=$(EXTENSION)
 
 EXTRA_CLEAN = results/ output_iso/ regression.diffs regression.out \
-	test/fuzz/fuzz_io test/bench/*.log src/cli/carbonmkt-load src/cli/*.o \
+	test/fuzz/fuzz_io test/fuzz/api_fuzz test/bench/*.log src/cli/carbonmkt-load src/cli/*.o \
 	src/cli/carbonmkt-dashboard src/cli/dashboard_template.h
 
 ifneq ($(wildcard $(PGXS)),)
@@ -53,6 +53,10 @@ LIBPQ_LIBS   = -L$(shell $(PG_CONFIG) --libdir) -lpq
 test/fuzz/fuzz_io: test/fuzz/fuzz_io.c
 	$(CC) $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS)
 
+# The API fuzzer (doc/security.md): every public function, random arguments and logins.
+test/fuzz/api_fuzz: test/fuzz/api_fuzz.c
+	$(CC) $(LIBPQ_CFLAGS) -o $@ $< $(LIBPQ_LIBS)
+
 # The libpq client programs (src/cli/README.md): carbonmkt-load, the order-flow generator, and
 # carbonmkt-dashboard, the HTML dashboard of the bi_* views; built by `make`, not installed.
 all: src/cli/carbonmkt-load src/cli/carbonmkt-dashboard
@@ -66,7 +70,7 @@ deps:
 test: deps
 	$(MAKE) all
 	$(MAKE) install
-	$(MAKE) test/fuzz/fuzz_io
+	$(MAKE) test/fuzz/fuzz_io test/fuzz/api_fuzz
 	test/cluster.sh test/run-tests.sh
 
 demo: deps
@@ -74,13 +78,15 @@ demo: deps
 	$(MAKE) install
 	test/cluster.sh test/demo/run.sh
 
-# Full fuzz run: 1,000,000 inputs per input/receive function (see test/fuzz/README.md).
+# Full fuzz run: 1,000,000 inputs per input/receive function (see test/fuzz/README.md),
+# then 1,000,000 calls of the public API (test/fuzz/api_fuzz, doc/security.md).
 FUZZ_ITERATIONS ?= 1000000
+FUZZ_API_CALLS ?= 1000000
 fuzz: deps
 	$(MAKE) all
 	$(MAKE) install
-	$(MAKE) test/fuzz/fuzz_io
-	test/cluster.sh test/fuzz/run.sh $(FUZZ_ITERATIONS)
+	$(MAKE) test/fuzz/fuzz_io test/fuzz/api_fuzz
+	FUZZ_API_CALLS=$(FUZZ_API_CALLS) test/cluster.sh test/fuzz/run.sh $(FUZZ_ITERATIONS)
 
 # Benchmarks: make bench [BENCH=name]; each prints ratios (see doc/performance.md).
 BENCH ?=

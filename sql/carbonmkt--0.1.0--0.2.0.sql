@@ -178,9 +178,143 @@ GRANT EXECUTE ON FUNCTION carbonmkt.verify_ledger(text[])
 
 
 -- >> security (generated part) >>
--- fail-closed staff scope: an authority login acts and sees only through its mapping
--- login -> participant (an authority) -> jurisdiction (doc/security.md)
+-- Plausibility limits and GB 32100-2015 organisation types: rule rows (doc/security.md)
+-- Plausibility limits (合理性上限) are rule rows, not constants (doc/security.md, Plausibility;
+-- every seeded row cites its source there).  subject says what is bounded, scope narrows it
+-- (a sector, a parameter, a text argument) with '*' for every other; the largest value
+-- accepted is max_value.
+CREATE TABLE carbonmkt.plausibility_limit (
+    subject     text NOT NULL,
+    scope       text NOT NULL DEFAULT '*',
+    max_value   numeric NOT NULL CHECK (max_value > 0 AND max_value < 'Infinity'),
+    source      text NOT NULL,
+    PRIMARY KEY (subject, scope)
+);
+COMMENT ON TABLE carbonmkt.plausibility_limit IS
+  'Plausibility limits as rule rows (doc/security.md): reported_emissions_t per sector (a unit''s annual tCO2e), deposit_parameter per key parameter (a monthly value), text_length per argument (characters), deadline_years (years from a compliance period''s last year to its surrender deadline).  scope ''*'' applies where no narrower row does; source cites where the number comes from.';
+INSERT INTO carbonmkt.plausibility_limit VALUES
+  ('reported_emissions_t', 'power', 4500000000, 'S3 L80-83: the whole power sector, 2,162 units, covers about 4.5 billion t CO2 a year'),
+  ('reported_emissions_t', 'steel', 3500000000, 'S3 L83-86: the four sectors cover about 8 billion t, power about 4.5 billion: steel, cement and aluminium together 3.5 billion'),
+  ('reported_emissions_t', 'cement', 3500000000, 'S3 L83-86: as steel'),
+  ('reported_emissions_t', 'aluminium', 3500000000, 'S3 L83-86: as steel'),
+  ('reported_emissions_t', '*', 8000000000, 'S3 L86: the whole national market covers about 8 billion t CO2 a year'),
+  ('deposit_parameter', 'emissions', 4500000000, 'S3 L80-83: a month of one unit is less than a year of the whole power sector'),
+  ('deposit_parameter', '*', 1000000000000, 'operational: no monthly key parameter of one unit (t, MWh, GJ, tC/TJ) reaches 10^12; S3 L86 puts the whole market at 8x10^9 t a year'),
+  ('issue_quantity', 'CEA', 10000000000, 'S3 L86: one issuance of CEA is less than the whole market''s 8 billion t a year'),
+  ('issue_quantity', 'CCER', 10000000000, 'S3 L86: as CEA'),
+  ('issue_quantity', 'CNY', 10000000000000000, 'operational: one deposit of 10^16 fen (10^14 yuan) is below China''s GDP (about 1.35x10^14 yuan in 2024) and keeps every balance far from the int8 limit'),
+  ('text_length', 'name', 200, 'operational: registered names of legal persons are far shorter; reports print them on one line'),
+  ('text_length', 'label', 200, 'operational: as name'),
+  ('text_length', 'reference', 200, 'operational: client references are identifiers'),
+  ('text_length', 'memo', 2000, 'operational: a memo is a sentence or two kept in every journal leg'),
+  ('text_length', '*', 10000, 'operational: reasons, notes and grounds are paragraphs, not documents'),
+  ('deadline_years', '*', 5, 'RULES.md 6 [S1 Art. 31]: surrender by the deadline after the period (the first national period, 2019-2020, closed at the end of 2021); five years leave room for regional pilots and extensions and refuse infinity and year-9999 entry errors');
 
+CREATE FUNCTION carbonmkt.plausibility_max(subject text, scope text DEFAULT '*') RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT l.max_value FROM carbonmkt.plausibility_limit l
+    WHERE l.subject = plausibility_max.subject AND l.scope IN (coalesce(plausibility_max.scope, '*'), '*')
+    ORDER BY l.scope = '*' LIMIT 1 $$;
+COMMENT ON FUNCTION carbonmkt.plausibility_max(text, text) IS
+  'The plausibility limit (carbonmkt.plausibility_limit) of a subject in a scope, falling back to scope ''*''; NULL when there is none.';
+
+CREATE FUNCTION carbonmkt._check_plausible(p_function text, p_argument text, p_subject text, p_scope text, p_value numeric)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    lim numeric := carbonmkt.plausibility_max(p_subject, p_scope);
+BEGIN
+    IF p_value IS NOT NULL AND (p_value = 'NaN' OR p_value > lim OR p_value < -lim) THEN
+        RAISE EXCEPTION '%: % = % exceeds the plausibility limit % (% of %)', p_function, p_argument,
+            CASE WHEN length(p_value::text) > 30 THEN left(p_value::text, 12) || '... (' || length(p_value::text) || ' characters)'
+                 ELSE p_value::text END,
+            to_char(lim, 'FM999,999,999,999,999,999'), p_subject, coalesce(p_scope, '*')
+            USING ERRCODE = 'CM902',
+                  HINT = 'Limits are rule rows of carbonmkt.plausibility_limit (doc/security.md); a value above one is an entry error.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_plausible(text, text, text, text, numeric) IS
+  'Internal: CM902 naming the function, the argument, the value and the limit when a value exceeds its plausibility limit.';
+
+CREATE FUNCTION carbonmkt._check_text(p_function text, p_argument text, p_value text)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    lim numeric;
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN;
+    END IF;
+    lim := carbonmkt.plausibility_max('text_length', p_argument);
+    IF length(p_value) > lim THEN
+        RAISE EXCEPTION '%: argument % is % characters long, more than its limit of %', p_function, p_argument,
+            length(p_value), lim
+            USING ERRCODE = 'CM903',
+                  HINT = 'Text limits are rule rows of carbonmkt.plausibility_limit (subject text_length; doc/security.md).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_text(text, text, text) IS
+  'Internal: CM903 when a text argument is longer than its limit (plausibility_limit, subject text_length, scope the argument name or ''*'').';
+
+-- Registration authority and organisation type codes of GB 32100-2015 (统一社会信用代码, positions
+-- 1 and 2: 登记管理部门代码 and 机构类别代码), doc/security.md.
+CREATE TABLE carbonmkt.credit_code_org_type (
+    authority   char(1) NOT NULL,
+    org_type    char(1) NOT NULL,
+    name_zh     text NOT NULL,
+    PRIMARY KEY (authority, org_type)
+);
+COMMENT ON TABLE carbonmkt.credit_code_org_type IS
+  'Valid first two characters of a unified social credit code (GB 32100-2015, tables 1 and 2): registration authority (登记管理部门) and organisation type (机构类别).';
+INSERT INTO carbonmkt.credit_code_org_type VALUES
+  ('1', '1', '机构编制: 机关'), ('1', '2', '机构编制: 事业单位'), ('1', '3', '机构编制: 中央编办直接管理机构编制的群众团体'), ('1', '9', '机构编制: 其他'),
+  ('2', '1', '外交: 外国常驻新闻机构'), ('2', '9', '外交: 其他'),
+  ('3', '1', '司法行政: 律师执业机构'), ('3', '2', '司法行政: 公证处'), ('3', '3', '司法行政: 基层法律服务所'),
+  ('3', '4', '司法行政: 司法鉴定机构'), ('3', '5', '司法行政: 仲裁委员会'), ('3', '9', '司法行政: 其他'),
+  ('4', '1', '文化: 外国在华文化中心'), ('4', '9', '文化: 其他'),
+  ('5', '1', '民政: 社会团体'), ('5', '2', '民政: 民办非企业单位'), ('5', '3', '民政: 基金会'), ('5', '9', '民政: 其他'),
+  ('6', '1', '旅游: 外国旅游部门常驻代表机构'), ('6', '2', '旅游: 港澳台地区旅游部门常驻内地（大陆）代表机构'), ('6', '9', '旅游: 其他'),
+  ('7', '1', '宗教: 宗教活动场所'), ('7', '2', '宗教: 宗教院校'), ('7', '9', '宗教: 其他'),
+  ('8', '1', '工会: 基层工会'), ('8', '9', '工会: 其他'),
+  ('9', '1', '工商: 企业'), ('9', '2', '工商: 个体工商户'), ('9', '3', '工商: 农民专业合作社'),
+  ('A', '1', '中央军委改革和编制办公室: 军队事业单位'), ('A', '9', '中央军委改革和编制办公室: 其他'),
+  ('N', '1', '农业: 组级集体经济组织'), ('N', '2', '农业: 村级集体经济组织'), ('N', '3', '农业: 乡镇级集体经济组织'), ('N', '9', '农业: 其他'),
+  ('Y', '1', '其他');
+
+-- fail-closed staff scope: an authority login acts and sees only through its mapping
+-- login -> participant (an authority) -> jurisdiction; four-eyes; the API's own refusals
+
+CREATE OR REPLACE FUNCTION carbonmkt._refuse(p_type anyelement, p_code text, p_message text, p_hint text DEFAULT NULL)
+RETURNS anyelement LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RAISE EXCEPTION '%', p_message USING ERRCODE = p_code, HINT = coalesce(p_hint, '');
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._refuse(anyelement, text, text, text) IS
+  'Internal: raises the API''s own error (SQLSTATE p_code, message, hint) from inside an SQL expression; p_type fixes the result type.';
+CREATE OR REPLACE FUNCTION carbonmkt._require_second_person(p_action text, p_first_step text, p_first_login name, p_role text)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    IF p_first_login IS NULL OR p_first_login <> session_user
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper) THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                WHERE r.rolcanlogin AND NOT r.rolsuper AND r.rolname <> session_user
+                  AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = p_role)
+                  AND pg_catalog.pg_has_role(r.oid, p_role, 'MEMBER')) THEN
+        RAISE EXCEPTION 'separation of duties: login "%" %, so another login must %', session_user, p_first_step, p_action
+            USING ERRCODE = 'CM901',
+                  HINT = format('Four-eyes rule (doc/security.md): a second login of %s does this step.', p_role);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_second_person(text, text, name, text) IS
+  'Internal, four-eyes: raises CM901 when the login did the first step (p_first_login) and another non-superuser login of p_role exists to do this one.  Superusers are exempt (they can bypass every rule anyway; doc/security.md, threat model).';
 CREATE OR REPLACE FUNCTION carbonmkt.caller_authority(OUT participant_id bigint, OUT kind carbonmkt.participant_kind,
                                            OUT province char(6), OUT city char(6))
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
@@ -222,7 +356,7 @@ CREATE OR REPLACE FUNCTION carbonmkt.set_account_status(account_id bigint, statu
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
-    b record;
+    posting_id bigint;
 BEGIN
     PERFORM carbonmkt._require_registry('change account status');
     IF status IS NULL THEN
@@ -235,13 +369,13 @@ BEGIN
             USING ERRCODE = 'CM003',
                   DETAIL = 'Every surrender and cancellation credits it; retired units never leave it anyway.';
     END IF;
-    b := carbonmkt._begin_posting('set_account_status', NULL,
-                                  format('set_account_status(%s,%s,%s)', account_id, status, memo));
+    posting_id := carbonmkt._record_posting('set_account_status',
+                                            format('set_account_status(%s,%s,%s)', account_id, status, memo));
     UPDATE carbonmkt.account a SET status = set_account_status.status WHERE a.account_id = set_account_status.account_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
     END IF;
-    RETURN b.posting_id;
+    RETURN posting_id;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.set_account_status(bigint, carbonmkt.account_status, text) IS
@@ -250,10 +384,143 @@ CREATE OR REPLACE FUNCTION carbonmkt._may_read(p_account bigint) RETURNS boolean
 LANGUAGE sql STABLE AS
 $$ SELECT carbonmkt._is_member('carbonmkt_registry') OR (carbonmkt.caller_authority()).participant_id IS NOT NULL
        OR carbonmkt._is_member('carbonmkt_bi') OR carbonmkt._is_member('carbonmkt_exchange')
+       OR carbonmkt._is_member('carbonmkt_settlement')
        OR EXISTS (SELECT 1 FROM carbonmkt.account a
                    WHERE a.account_id = p_account AND a.participant_id = carbonmkt.caller_participant()) $$;
 COMMENT ON FUNCTION carbonmkt._may_read(bigint) IS
-  'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, BI).';
+  'Internal: whether the login may read an account''s history (its owner, or the registry, authorities, exchange, settlement, BI: the roles whose row-level security policy staff_read shows every account).';
+CREATE OR REPLACE FUNCTION carbonmkt.register_participant(name text, kind carbonmkt.participant_kind, credit_code text,
+                                               province char(6) DEFAULT NULL, city char(6) DEFAULT NULL,
+                                               sector text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM carbonmkt._require_registry('register participants');
+    IF name IS NULL OR kind IS NULL OR credit_code IS NULL THEN
+        RAISE EXCEPTION 'register_participant: argument % must not be NULL',
+            CASE WHEN name IS NULL THEN 'name' WHEN kind IS NULL THEN 'kind' ELSE 'credit_code' END
+            USING ERRCODE = 'CM904';
+    END IF;
+    PERFORM carbonmkt._check_text('register_participant', 'name', name);
+    IF credit_code IS NOT NULL AND length(btrim(credit_code)) = 18 AND NOT EXISTS (
+           SELECT 1 FROM carbonmkt.credit_code_org_type t
+            WHERE t.authority = upper(substr(btrim(credit_code), 1, 1)) AND t.org_type = upper(substr(btrim(credit_code), 2, 1))) THEN
+        RAISE EXCEPTION 'invalid unified social credit code "%": "%" is no registration authority and organisation type',
+            credit_code, substr(btrim(credit_code), 1, 2)
+            USING ERRCODE = 'CM009',
+                  HINT = 'GB 32100-2015: position 1 is the registration authority (1-9, A, N, Y), position 2 the organisation type; see carbonmkt.credit_code_org_type.';
+    END IF;
+    IF credit_code IS NOT NULL AND length(btrim(credit_code)) = 18
+       AND substr(btrim(credit_code), 3, 6) <> '100000'
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.region r WHERE substr(r.code, 1, 2) = substr(btrim(credit_code), 3, 2)) THEN
+        RAISE EXCEPTION 'invalid unified social credit code "%": "%" is no administrative division code', credit_code,
+            substr(btrim(credit_code), 3, 6)
+            USING ERRCODE = 'CM009',
+                  HINT = 'GB 32100-2015: positions 3-8 are the GB/T 2260 code of the registering administration (100000 for the central one).';
+    END IF;
+    IF province IS NOT NULL AND NOT EXISTS (SELECT 1 FROM carbonmkt.region r WHERE r.code = province) THEN
+        RAISE EXCEPTION 'unknown province code "%"', province
+            USING ERRCODE = '22023', HINT = 'Province codes are GB/T 2260 codes of the form PP0000, see table carbonmkt.region.';
+    END IF;
+    IF city IS NOT NULL AND NOT carbonmkt.valid_city_code(city, coalesce(province, '')) THEN
+        RAISE EXCEPTION 'city code "%" is not a city of province %', city, coalesce(province, '(none)')
+            USING ERRCODE = '22023', HINT = 'City codes are GB/T 2260 codes PPCC00 inside province PP0000.';
+    END IF;
+    IF kind = 'key_emitter' AND (province IS NULL OR sector IS NULL) THEN
+        RAISE EXCEPTION 'a key emitting unit (重点排放单位) needs a province and a sector'
+            USING ERRCODE = '22023', DETAIL = format('Province %s, sector %s.', coalesce(province, 'missing'),
+                                                     coalesce(sector, 'missing'));
+    END IF;
+    IF kind = 'provincial_authority' AND province IS NULL THEN
+        RAISE EXCEPTION 'a provincial authority needs its province' USING ERRCODE = '22023';
+    END IF;
+    IF kind = 'city_authority' AND city IS NULL THEN
+        RAISE EXCEPTION 'a city authority needs its city' USING ERRCODE = '22023';
+    END IF;
+    IF sector IS NOT NULL AND NOT EXISTS (SELECT 1 FROM carbonmkt.sector s WHERE s.code = sector) THEN
+        RAISE EXCEPTION 'unknown sector "%"', sector
+            USING ERRCODE = '22023', HINT = 'Sectors are listed in table carbonmkt.sector.';
+    END IF;
+    SELECT p.participant_id INTO id FROM carbonmkt.participant p
+     WHERE p.credit_code = upper(btrim(register_participant.credit_code));
+    IF FOUND THEN
+        RAISE EXCEPTION 'credit code % is already registered to participant %', upper(btrim(credit_code)), id
+            USING ERRCODE = '23505';
+    END IF;
+    INSERT INTO carbonmkt.participant AS p (name, kind, credit_code, province, city, sector)
+    VALUES (register_participant.name, register_participant.kind, register_participant.credit_code,
+            register_participant.province, register_participant.city, register_participant.sector)
+    RETURNING p.participant_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.register_participant(text, carbonmkt.participant_kind, text, char, char, text) IS
+  'Registers a market party; the unified social credit code (统一社会信用代码) is validated including its GB 32100-2015 check character.  Registry only.';
+CREATE OR REPLACE FUNCTION carbonmkt.open_account(participant_id bigint, kind carbonmkt.account_kind, label text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    p   carbonmkt.participant;
+    id  bigint;
+BEGIN
+    PERFORM carbonmkt._require_registry('open accounts');
+    IF kind IS NULL THEN
+        RAISE EXCEPTION 'open_account: argument kind must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
+    PERFORM carbonmkt._check_text('open_account', 'label', label);
+    SELECT * INTO p FROM carbonmkt.participant x WHERE x.participant_id = open_account.participant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % does not exist', open_account.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    IF kind IN ('national_reserve', 'cancellation') THEN
+        RAISE EXCEPTION 'the % account exists once and is created with the extension', kind USING ERRCODE = '22023';
+    END IF;
+    IF kind = 'allocation' AND p.kind <> 'provincial_authority' THEN
+        RAISE EXCEPTION 'allocation accounts belong to a provincial authority, not to a %', p.kind USING ERRCODE = '22023';
+    END IF;
+    IF kind = 'allocation' AND EXISTS (SELECT 1 FROM carbonmkt.account x WHERE x.kind = 'allocation' AND x.province = p.province) THEN
+        RAISE EXCEPTION 'province % already has its allocation account %', p.province,
+            (SELECT x.account_id FROM carbonmkt.account x WHERE x.kind = 'allocation' AND x.province = p.province)
+            USING ERRCODE = '23505', HINT = 'Each province has one allocation account (省级配额账户).';
+    END IF;
+    IF kind = 'clearing' AND p.kind <> 'exchange' THEN
+        RAISE EXCEPTION 'clearing accounts belong to the exchange, not to a %', p.kind USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO carbonmkt.account AS a (kind, participant_id, province, label)
+    VALUES (kind, p.participant_id, CASE WHEN kind = 'allocation' THEN p.province END,
+            coalesce(label, p.name || ' ' || kind))
+    RETURNING a.account_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.open_account(bigint, carbonmkt.account_kind, text) IS
+  'Opens an account of the given kind for a participant (allocation: one per province, for its provincial authority; clearing: the exchange).  Registry only.';
+CREATE OR REPLACE FUNCTION carbonmkt._check_issue(p_operation text, p_account bigint, p_instrument carbonmkt.instrument,
+                                       p_vintage int, p_project text, p_quantity bigint)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    PERFORM carbonmkt._check_plausible(p_operation, 'quantity', 'issue_quantity', p_instrument::text, p_quantity);
+    IF EXISTS (SELECT 1 FROM carbonmkt.holding h
+                WHERE h.account_id = p_account AND h.instrument = p_instrument AND h.vintage = p_vintage
+                  AND h.project = p_project AND h.balance > 9223372036854775807 - p_quantity) THEN
+        RAISE EXCEPTION '%: % more would take the balance of account % beyond the largest quantity a balance holds',
+            p_operation, carbonmkt.format_quantity(p_instrument, p_quantity), p_account
+            USING ERRCODE = 'CM902';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_issue(text, bigint, carbonmkt.instrument, int, text, bigint) IS
+  'Internal: CM902 when an issuance or deposit exceeds its plausibility limit (issue_quantity) or would take the account''s balance beyond the int8 range.';
+
+REVOKE ALL ON FUNCTION carbonmkt._require_second_person(text, text, name, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._check_plausible(text, text, text, text, numeric) FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._check_text(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._check_issue(text, bigint, carbonmkt.instrument, int, text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt._refuse(anyelement, text, text, text) TO PUBLIC;
+GRANT SELECT ON carbonmkt.plausibility_limit, carbonmkt.credit_code_org_type TO PUBLIC;
 
 CREATE OR REPLACE FUNCTION carbonmkt.caller_scope(OUT sees_all boolean, OUT province char(6), OUT city char(6),
                                        OUT participant_id bigint)
@@ -363,6 +630,680 @@ END
 $$;
 COMMENT ON FUNCTION carbonmkt.record_reference_price(date, bigint, text, bigint) IS
   'Records (or corrects) the average CEA price of a day in fen per tonne, with its source and optionally the volume.  Exchange, national authority or registry.';
+CREATE OR REPLACE FUNCTION carbonmkt.open_period(period int, name text, first_year int, last_year int, deadline date,
+                                      jurisdiction text DEFAULT 'national')
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    other int;
+    oj    text;
+BEGIN
+    PERFORM carbonmkt._require_national('open compliance periods');
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.jurisdiction j WHERE j.code = open_period.jurisdiction) THEN
+        RAISE EXCEPTION 'unknown jurisdiction "%"', jurisdiction
+            USING ERRCODE = '22023', HINT = 'Jurisdictions are listed in carbonmkt.jurisdiction.';
+    END IF;
+    IF first_year IS NULL OR last_year IS NULL OR last_year < first_year
+       OR first_year < 2005 OR last_year > 2100 THEN
+        RAISE EXCEPTION 'a compliance period needs years first_year <= last_year in 2005-2100: got % to %',
+            coalesce(first_year::text, 'NULL'), coalesce(last_year::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF deadline IS NULL OR deadline <= make_date(last_year, 12, 31) THEN
+        RAISE EXCEPTION 'the surrender deadline % must be after the period''s last year %',
+            coalesce(to_char(deadline, 'YYYY-MM-DD'), 'NULL'), last_year
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT isfinite(deadline)
+       OR deadline > make_date(last_year + carbonmkt.plausibility_max('deadline_years')::int, 12, 31) THEN
+        RAISE EXCEPTION 'open_period: deadline % is more than % years after the period''s last year %',
+            deadline, carbonmkt.plausibility_max('deadline_years'), last_year
+            USING ERRCODE = 'CM902',
+                  HINT = 'The limit is the rule row deadline_years of carbonmkt.plausibility_limit (doc/security.md).';
+    END IF;
+    SELECT p.period INTO other FROM carbonmkt.compliance_period p
+     WHERE p.jurisdiction = open_period.jurisdiction
+       AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year;
+    IF FOUND THEN
+        RAISE EXCEPTION 'years %-% overlap compliance period % of jurisdiction %', first_year, last_year, other, jurisdiction
+            USING ERRCODE = '22023', DETAIL = 'A year''s emissions are due in one period only.';
+    END IF;
+    -- a unit takes part in one market per year: no period of another jurisdiction whose
+    -- units intersect this one's (the national market and any pilot; Guangdong and Shenzhen)
+    -- may cover the same years, or its units would owe the same emissions twice
+    SELECT p.period, p.jurisdiction INTO other, oj
+      FROM carbonmkt.compliance_period p
+      JOIN carbonmkt.jurisdiction a ON a.code = p.jurisdiction
+      JOIN carbonmkt.jurisdiction b ON b.code = open_period.jurisdiction
+     WHERE p.jurisdiction <> open_period.jurisdiction
+       AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year
+       AND (a.province IS NULL OR b.province IS NULL
+            OR (a.province = b.province AND (a.city IS NULL OR b.city IS NULL OR a.city = b.city)))
+     ORDER BY p.period LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'years %-% of jurisdiction % overlap compliance period % of jurisdiction %, which covers the same units',
+            first_year, last_year, jurisdiction, other, oj
+            USING ERRCODE = '22023',
+                  DETAIL = 'A key emitting unit takes part in one carbon market for a year: its emissions would otherwise be due twice and counted twice in the completion views.',
+                  HINT = 'Decree 775 (碳排放权交易管理暂行条例): units in the national market no longer take part in a local market for the same gas and sector.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.offset_rule r
+                    WHERE r.jurisdiction = open_period.jurisdiction AND r.from_year <= open_period.first_year) THEN
+        RAISE EXCEPTION 'no offset rule of jurisdiction % applies from %', jurisdiction, first_year
+            USING ERRCODE = 'CM413', HINT = 'Add a row to carbonmkt.offset_rule first.';
+    END IF;
+    INSERT INTO carbonmkt.compliance_period AS p (period, jurisdiction, name, first_year, last_year, deadline,
+                                                  opened_at, opened_by)
+    VALUES (open_period.period, open_period.jurisdiction, open_period.name, open_period.first_year,
+            open_period.last_year, open_period.deadline, carbonmkt.clock_now(), session_user);
+    RETURN period;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'compliance period % already exists', period USING ERRCODE = '23505';
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.open_period(int, text, int, int, date, text) IS
+  'Opens a compliance period (履约周期) of a jurisdiction for the given years with its surrender deadline; its rules are the rule rows that apply from its first year.  National authority or registry.';
+
+-- four-eyes: the real login of every review and report event
+ALTER TABLE carbonmkt.mrv_review ADD COLUMN reviewer_login name;
+ALTER TABLE carbonmkt.mrv_report_event ADD COLUMN login name;
+ALTER TABLE carbonmkt.mrv_report_event ALTER COLUMN login SET DEFAULT session_user;
+
+CREATE OR REPLACE FUNCTION carbonmkt.mrv_review_four_eyes() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    t carbonmkt.mrv_tier;
+BEGIN
+    NEW.reviewer_login := session_user;
+    IF NEW.decision <> 'approve'
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper) THEN
+        RETURN NEW;
+    END IF;
+    SELECT x.tier INTO t FROM carbonmkt.mrv_review x
+     WHERE x.report_id = NEW.report_id AND x.decision = 'approve' AND x.tier <> NEW.tier
+       AND x.reviewer_login = session_user
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'separation of duties: login "%" approved the % tier of report % and may not approve its % tier too',
+            session_user, t, NEW.report_id, NEW.tier
+            USING ERRCODE = 'CM901',
+                  HINT = 'Four-eyes rule (doc/security.md): each tier of the review (三级联审) is approved by a different login, also when acting for another authority.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.mrv_report_event e
+                WHERE e.report_id = NEW.report_id AND e.event IN ('submitted', 'corrected') AND e.login = session_user) THEN
+        RAISE EXCEPTION 'separation of duties: login "%" compiled report % and may not approve it', session_user, NEW.report_id
+            USING ERRCODE = 'CM901',
+                  HINT = 'Four-eyes rule (doc/security.md): the login that submitted or corrected a report never approves it.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.mrv_review_four_eyes() IS
+  'BEFORE INSERT trigger of carbonmkt.mrv_review: records the real login (reviewer_login) and refuses (CM901) an approval by a login that approved another tier of the report or submitted or corrected it.  Superusers are exempt.';
+
+CREATE TRIGGER mrv_review_four_eyes BEFORE INSERT ON carbonmkt.mrv_review
+	FOR EACH ROW EXECUTE FUNCTION carbonmkt.mrv_review_four_eyes();
+
+CREATE OR REPLACE FUNCTION carbonmkt._mrv_verify(p_report bigint, p_kind text, p_tonnes bigint, p_findings carbonmkt.mrv_findings,
+                                      p_note text, p_acting_for bigint)
+RETURNS int LANGUAGE plpgsql AS
+$$
+DECLARE
+    me      carbonmkt.participant := carbonmkt._mrv_actor(p_acting_for, 'carbonmkt_participant');
+    r       carbonmkt.mrv_report := carbonmkt._mrv_lock_report(p_report);
+    v       int := r.data_version + 1;
+    voided  int := carbonmkt._mrv_voided(r.report_id, r.data_version);
+    a       carbonmkt.mrv_assessment;
+BEGIN
+    IF p_tonnes IS NULL OR p_tonnes < 0 THEN
+        RAISE EXCEPTION 'negative emissions: % tCO2e', coalesce(p_tonnes::text, 'NULL')
+            USING ERRCODE = 'CM101', HINT = 'Verified and estimated emissions are non-negative whole tonnes of CO2e.';
+    END IF;
+    PERFORM carbonmkt._check_plausible(CASE p_kind WHEN 'estimate' THEN 'estimate_emissions' ELSE 'verify_report' END,
+                                       CASE p_kind WHEN 'estimate' THEN 'estimated_t' ELSE 'verified_t' END,
+                                       'reported_emissions_t',
+                                       (SELECT p.sector FROM carbonmkt.participant p WHERE p.participant_id = r.participant_id),
+                                       p_tonnes);
+    IF p_kind = 'verification' AND p_findings IS NULL THEN
+        RAISE EXCEPTION 'a verification states its findings: clean or problems' USING ERRCODE = '22023';
+    END IF;
+    -- the C trigger checks the verifier and the state of the report
+    INSERT INTO carbonmkt.mrv_verification (report_id, data_version, kind, verifier_id, verified_t, findings, note)
+    VALUES (r.report_id, v, p_kind, me.participant_id, p_tonnes, p_findings, p_note);
+    UPDATE carbonmkt.mrv_report x
+       SET data_version = v, verifier_id = me.participant_id, verified_t = p_tonnes, findings = p_findings,
+           emissions_t = CASE WHEN x.estimated THEN p_tonnes ELSE x.emissions_t END
+     WHERE x.report_id = r.report_id;
+    a := carbonmkt._mrv_start_review(r.report_id);
+    PERFORM carbonmkt._mrv_event(r.report_id, v, CASE p_kind WHEN 'estimate' THEN 'estimated' ELSE 'verified' END,
+                                 me.participant_id,
+                                 format('%s tCO2e%s%s; national review: %s', p_tonnes,
+                                        coalesce(', ' || p_findings, ''),
+                                        CASE WHEN voided > 0 THEN format('; %s approval(s) of version %s voided', voided, r.data_version) ELSE '' END,
+                                        CASE WHEN cardinality(a.reasons) = 0 THEN 'not required'
+                                             ELSE array_to_string(a.reasons, ', ') END));
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._mrv_verify(bigint, text, bigint, carbonmkt.mrv_findings, text, bigint) IS
+  'Internal: records a verification or estimate as a new data version and starts the review at city.';
+CREATE OR REPLACE FUNCTION carbonmkt._mrv_store_gases(p_report bigint, p_version int, p_lines jsonb)
+RETURNS bigint LANGUAGE sql AS
+$$
+    WITH l AS (
+        INSERT INTO carbonmkt.mrv_report_gas (report_id, data_version, gas, quantity_t, gwp, co2e_t)
+        SELECT p_report, p_version, x.gas, x.quantity_t, x.gwp, x.co2e_t
+          FROM jsonb_to_recordset(p_lines) AS x(gas text, quantity_t numeric, gwp numeric, co2e_t numeric)
+        RETURNING co2e_t),
+    t AS (SELECT sum(co2e_t) AS total FROM l),
+    lim AS (SELECT carbonmkt.plausibility_max('reported_emissions_t', p.sector) AS m
+              FROM carbonmkt.mrv_report r JOIN carbonmkt.participant p ON p.participant_id = r.participant_id
+             WHERE r.report_id = p_report)
+    SELECT CASE WHEN t.total > lim.m
+                THEN carbonmkt._refuse(NULL::bigint, 'CM902',
+                         format('report %s: emissions of %s tCO2e exceed the plausibility limit %s (reported_emissions_t)',
+                                p_report, round(t.total), lim.m),
+                         'Limits are rule rows of carbonmkt.plausibility_limit (doc/security.md); a value above one is an entry error.')
+                ELSE round(t.total)::bigint END
+      FROM t, lim
+$$;
+COMMENT ON FUNCTION carbonmkt._mrv_store_gases(bigint, int, jsonb) IS
+  'Internal: stores checked gas lines (carbonmkt._mrv_gas_lines as a JSON array) for a data version and returns the total in whole tCO2e: the sum of tonnes x GWP, rounded half-up.';
+CREATE OR REPLACE FUNCTION carbonmkt.deposit_parameters(unit bigint, year int, month int, parameters jsonb, note text DEFAULT NULL)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    u       carbonmkt.participant := carbonmkt._mrv_as_unit(unit);
+    pl      carbonmkt.mrv_plan;
+    r       carbonmkt.mrv_rule;
+    k       record;
+    val     numeric;
+    pname   text;
+    due     date;
+    today   date := carbonmkt.business_date();
+    ts      timestamptz := carbonmkt.clock_now();
+    n       int := 0;
+BEGIN
+    IF month IS NULL OR month NOT BETWEEN 1 AND 12 THEN
+        RAISE EXCEPTION 'month must lie in 1..12: got %', coalesce(month::text, 'NULL')
+            USING ERRCODE = 'CM102', HINT = 'Monthly deposits (关键参数月度存证) are made per calendar month 1-12.';
+    END IF;
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'deposit year must lie in 2005..2100: got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM103';
+    END IF;
+    IF (make_date(year, month, 1) + interval '1 month')::date > today THEN
+        RAISE EXCEPTION 'month %-% is not over yet', year, lpad(month::text, 2, '0')
+            USING ERRCODE = 'CM103', DETAIL = format('The business date is %s.', to_char(today, 'YYYY-MM-DD')),
+                  HINT = 'A month''s key parameters are deposited after the month ends.';
+    END IF;
+    pl := carbonmkt._mrv_plan_in_force(u.participant_id, year);
+    r := carbonmkt._mrv_rule(u.province, year);
+    IF parameters IS NULL OR jsonb_typeof(parameters) <> 'object' OR parameters = '{}'::jsonb THEN
+        RAISE EXCEPTION 'parameters must be a JSON object of parameter and value, e.g. {"emissions": 68000}: got %',
+            coalesce(parameters::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    due := carbonmkt.mrv_deposit_due(year, month, r.deposit_due_days);
+    -- serialise this unit's deposits (version numbers)
+    PERFORM 1 FROM carbonmkt.participant x WHERE x.participant_id = u.participant_id FOR NO KEY UPDATE;
+    FOR k IN SELECT key, value FROM jsonb_each(parameters) ORDER BY key LOOP
+        pname := lower(btrim(k.key));
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_sector_parameter sp
+                        WHERE sp.sector = u.sector AND sp.parameter = pname
+                          AND sp.from_year <= deposit_parameters.year
+                          AND (sp.until_year IS NULL OR sp.until_year >= deposit_parameters.year)) THEN
+            RAISE EXCEPTION 'parameter "%" is not a key parameter of the % sector for %', pname, u.sector, year
+                USING ERRCODE = 'CM105',
+                      DETAIL = format('The %s sector deposits %s.', u.sector,
+                                      (SELECT string_agg(sp.parameter, ', ' ORDER BY sp.parameter)
+                                         FROM carbonmkt.mrv_sector_parameter sp
+                                        WHERE sp.sector = u.sector AND sp.from_year <= deposit_parameters.year
+                                          AND (sp.until_year IS NULL OR sp.until_year >= deposit_parameters.year))),
+                      HINT = 'See carbonmkt.mrv_sector_parameter.';
+        END IF;
+        IF jsonb_typeof(k.value) <> 'number' THEN
+            RAISE EXCEPTION 'parameter % must be a number: got %', pname, k.value USING ERRCODE = '22023';
+        END IF;
+        val := k.value::text::numeric;
+        IF val < 0 THEN
+            RAISE EXCEPTION 'negative value for % of %-%: %', pname, year, lpad(month::text, 2, '0'), val
+                USING ERRCODE = 'CM101', HINT = 'Key parameters and emissions are non-negative.';
+        END IF;
+        PERFORM carbonmkt._check_plausible('deposit_parameters', pname, 'deposit_parameter', pname, val);
+        INSERT INTO carbonmkt.mrv_deposit (participant_id, year, month, parameter, version, value, plan_id,
+                                           due_date, late, deposited_by, deposited_at, note)
+        SELECT u.participant_id, deposit_parameters.year, deposit_parameters.month, pname,
+               coalesce(max(d.version), 0) + 1, val, pl.plan_id, due, today > due,
+               coalesce(carbonmkt.caller_participant(), u.participant_id), ts, deposit_parameters.note
+          FROM carbonmkt.mrv_deposit d
+         WHERE d.participant_id = u.participant_id AND d.year = deposit_parameters.year
+           AND d.month = deposit_parameters.month AND d.parameter = pname;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.deposit_parameters(bigint, int, int, jsonb, text) IS
+  'Deposits a unit''s key parameters of a finished month (关键参数月度存证), e.g. {"fuel_consumption": 41000, "emissions": 68000}; a parameter deposited before gets a new version (the old one stays).  Records the due date and whether the deposit is late.  The unit (or staff).  CM102 month outside 1-12, CM103 month not over, CM104 no approved plan, CM105 parameter not of the sector, CM101 negative value.';
+CREATE OR REPLACE FUNCTION carbonmkt.decide_appeal(appeal_id bigint, upheld boolean, verified_t bigint DEFAULT NULL,
+                                        note text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me  carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
+    ap  carbonmkt.mrv_appeal;
+    r   carbonmkt.mrv_report;
+    v   int;
+    a   carbonmkt.mrv_assessment;
+BEGIN
+    SELECT * INTO ap FROM carbonmkt.mrv_appeal x WHERE x.appeal_id = decide_appeal.appeal_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'appeal % does not exist', decide_appeal.appeal_id USING ERRCODE = 'CM115';
+    END IF;
+    r := carbonmkt._mrv_lock_report(ap.report_id);
+    PERFORM carbonmkt._mrv_authority_check(me, carbonmkt._mrv_unit(r.participant_id), 'provincial_authority', 'decide appeals');
+    SELECT * INTO ap FROM carbonmkt.mrv_appeal x WHERE x.appeal_id = decide_appeal.appeal_id;
+    IF ap.decision IS NOT NULL THEN
+        RAISE EXCEPTION 'appeal % is already decided: %', ap.appeal_id, ap.decision USING ERRCODE = 'CM110';
+    END IF;
+    IF upheld IS NULL THEN
+        RAISE EXCEPTION 'an appeal is upheld or dismissed: got NULL' USING ERRCODE = '22023';
+    END IF;
+    PERFORM carbonmkt._check_plausible('decide_appeal', 'verified_t', 'reported_emissions_t',
+                                       (SELECT p.sector FROM carbonmkt.participant p WHERE p.participant_id = r.participant_id),
+                                       decide_appeal.verified_t);
+    IF upheld AND (verified_t IS NULL OR verified_t < 0) THEN
+        RAISE EXCEPTION 'an upheld appeal sets the verified emissions (non-negative whole tCO2e): got %',
+            coalesce(verified_t::text, 'NULL') USING ERRCODE = 'CM101';
+    END IF;
+    UPDATE carbonmkt.mrv_appeal x
+       SET decision = CASE WHEN upheld THEN 'upheld' ELSE 'dismissed' END, decided_by = me.participant_id,
+           decided_at = carbonmkt.clock_now(), new_verified_t = CASE WHEN upheld THEN decide_appeal.verified_t END,
+           note = decide_appeal.note
+     WHERE x.appeal_id = ap.appeal_id;
+    IF upheld THEN
+        v := r.data_version + 1;
+        UPDATE carbonmkt.mrv_report x SET data_version = v, verified_t = decide_appeal.verified_t
+         WHERE x.report_id = r.report_id;
+        a := carbonmkt._mrv_start_review(r.report_id);
+        PERFORM carbonmkt._mrv_event(r.report_id, v, 'appeal_upheld', me.participant_id,
+                                     format('verified emissions %s -> %s tCO2e; %s approval(s) voided; review restarts at city%s',
+                                            r.verified_t, decide_appeal.verified_t, carbonmkt._mrv_voided(r.report_id, r.data_version),
+                                            coalesce(': ' || note, '')));
+    ELSE
+        v := r.data_version;
+        PERFORM carbonmkt._mrv_resume(r.report_id);
+        PERFORM carbonmkt._mrv_event(r.report_id, v, 'appeal_dismissed', me.participant_id, note);
+    END IF;
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.decide_appeal(bigint, boolean, bigint, text, bigint) IS
+  'The provincial authority decides an appeal: upheld sets new verified emissions (a new data version, review restarts at city); dismissed resumes the review where it stood.  Returns the report''s data version.';
+CREATE OR REPLACE FUNCTION carbonmkt.record_sample_seed(year int, seed text, acting_for bigint DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me  carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
+    old carbonmkt.mrv_sample_seed;
+BEGIN
+    IF me.kind <> 'national_authority' THEN
+        RAISE EXCEPTION 'only the national authority records the re-review sample seed; participant % is a %',
+            me.participant_id, me.kind USING ERRCODE = 'CM107';
+    END IF;
+    IF record_sample_seed.year IS NULL OR seed IS NULL THEN
+        RAISE EXCEPTION 'record_sample_seed: argument % must not be NULL',
+            CASE WHEN record_sample_seed.year IS NULL THEN 'year' ELSE 'seed' END USING ERRCODE = 'CM904';
+    END IF;
+    IF record_sample_seed.year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'sample seed year must lie in 2005..2100: got %', record_sample_seed.year USING ERRCODE = 'CM103';
+    END IF;
+    SELECT * INTO old FROM carbonmkt.mrv_sample_seed s WHERE s.year = record_sample_seed.year;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the re-review sample seed of % is already recorded', record_sample_seed.year
+            USING ERRCODE = 'CM114', DETAIL = format('Recorded by participant %s at %s.', old.recorded_by, old.recorded_at),
+                  HINT = 'A seed is recorded once so that the sample can be replayed.';
+    END IF;
+    INSERT INTO carbonmkt.mrv_sample_seed VALUES (record_sample_seed.year, seed, me.participant_id, carbonmkt.clock_now());
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.record_sample_seed(int, text, bigint) IS
+  'Records, once, the seed of a reporting year''s random re-review sample.  National authority only.';
+CREATE OR REPLACE FUNCTION carbonmkt.mrv_deposit_due(year int, month int, due_days int) RETURNS date
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
+$$ SELECT CASE WHEN month NOT BETWEEN 1 AND 12 OR year NOT BETWEEN 1 AND 9999 OR due_days NOT BETWEEN -36600 AND 36600
+              THEN carbonmkt._refuse(NULL::date, 'CM902',
+                       format('mrv_deposit_due: no deposit due date for month %s of year %s plus %s days', month, year, due_days),
+                       'A month is 1..12 of a year 1..9999; due_days lies within a century either way.')
+              ELSE ((make_date(year, month, 1) + interval '1 month')::date - 1) + due_days END $$;
+COMMENT ON FUNCTION carbonmkt.mrv_deposit_due(int, int, int) IS
+  'Deadline of a month''s deposit: the last day of the month plus due_days (carbonmkt.mrv_rule.deposit_due_days).';
+CREATE OR REPLACE FUNCTION carbonmkt.review_report(report_id bigint, decision text, reason text DEFAULT NULL,
+                                        data_version int DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me  carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
+    t   carbonmkt.mrv_tier;
+    v   int := review_report.data_version;
+    id  bigint;
+BEGIN
+    t := CASE me.kind WHEN 'city_authority' THEN 'city' WHEN 'provincial_authority' THEN 'province'
+                      WHEN 'national_authority' THEN 'national' END;
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'participant % is a %: reports are reviewed by city, provincial and national authorities',
+            me.participant_id, me.kind USING ERRCODE = 'CM107';
+    END IF;
+    IF review_report.report_id IS NULL THEN
+        RAISE EXCEPTION 'review_report: argument report_id must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
+    IF decision IS NULL OR decision NOT IN ('approve', 'reject') THEN
+        RAISE EXCEPTION 'a review decision is approve or reject: got %', coalesce(decision, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF decision = 'reject' AND btrim(coalesce(reason, '')) = '' THEN
+        RAISE EXCEPTION 'a rejection needs a reason' USING ERRCODE = '22023',
+            HINT = 'The reason goes back to the unit with the report.';
+    END IF;
+    IF v IS NULL THEN
+        SELECT x.data_version INTO v FROM carbonmkt.mrv_report x WHERE x.report_id = review_report.report_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'report % does not exist', review_report.report_id USING ERRCODE = 'CM115';
+        END IF;
+    END IF;
+    -- the C trigger carbonmkt.mrv_review_guard() checks the tier order, the reviewer and the
+    -- data version under a lock of the report, and moves the report on
+    INSERT INTO carbonmkt.mrv_review AS x (report_id, data_version, tier, reviewer_id, decision, reason)
+    VALUES (review_report.report_id, v, t, me.participant_id, decision, reason)
+    RETURNING x.review_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.review_report(bigint, text, text, int, bigint) IS
+  'A tier''s review (三级联审) of a report: decision approve or reject (with a reason, returned to the unit).  The tier is the acting authority''s (city/provincial/national); data_version is the version reviewed (default: the current one) so that a review of data that changed meanwhile fails (CM111).  Returns the review id.';
+CREATE OR REPLACE FUNCTION carbonmkt.appoint_estimator(unit bigint, year int, firm bigint, acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me      carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
+    u       carbonmkt.participant := carbonmkt._mrv_unit(unit);
+    f       carbonmkt.participant;
+    r       carbonmkt.mrv_rule;
+    old     carbonmkt.mrv_report;
+    due     date;
+    id      bigint;
+    ts      timestamptz := carbonmkt.clock_now();
+BEGIN
+    PERFORM carbonmkt._mrv_authority_check(me, u, 'provincial_authority', 'appoint an estimator');
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'report year must lie in 2005..2100: got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM103';
+    END IF;
+    r := carbonmkt._mrv_rule(u.province, year);
+    due := make_date(year + 1, r.report_due_month, r.report_due_day);
+    SELECT * INTO old FROM carbonmkt.mrv_report x WHERE x.participant_id = u.participant_id AND x.year = appoint_estimator.year;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unit % already has report % for %', u.participant_id, old.report_id, year
+            USING ERRCODE = 'CM114', DETAIL = format('Report %s is %s.', old.report_id, old.status),
+                  HINT = 'Art. 40 estimation is for a unit that failed to report.';
+    END IF;
+    IF carbonmkt.business_date(ts) <= due THEN
+        RAISE EXCEPTION 'the % report of unit % is due %: an estimator may be appointed only after that', year,
+            u.participant_id, to_char(due, 'YYYY-MM-DD') USING ERRCODE = 'CM110';
+    END IF;
+    SELECT * INTO f FROM carbonmkt.participant x WHERE x.participant_id = firm;
+    IF NOT FOUND OR f.kind <> 'service_firm' THEN
+        RAISE EXCEPTION 'an estimate is made by a technical service firm (技术服务机构): participant % is %',
+            firm, coalesce(f.kind::text, 'unknown') USING ERRCODE = 'CM107';
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.mrv_report x JOIN carbonmkt.participant p USING (participant_id)
+                WHERE x.compiled_by = firm AND p.province = u.province AND x.year = appoint_estimator.year) THEN
+        RAISE EXCEPTION 'conflict of interest: service firm % compiles reports in province % for % and may not estimate there',
+            firm, u.province, year
+            USING ERRCODE = 'CM108', HINT = 'Decree 775: one firm may not both compile and technically review in the same province.';
+    END IF;
+    INSERT INTO carbonmkt.mrv_report AS x (participant_id, year, estimated, estimator_id, gwp_set, due_date,
+                                           submitted_at, late, state_since)
+    VALUES (u.participant_id, appoint_estimator.year, true, firm, r.gwp_set, due, ts, true, ts)
+    RETURNING x.report_id INTO id;
+    PERFORM carbonmkt._mrv_event(id, 1, 'estimator_appointed', me.participant_id,
+                                 format('unit failed to report by %s; service firm %s appointed (Art. 40)', due, firm));
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.appoint_estimator(bigint, int, bigint, bigint) IS
+  'Art. 40: when a unit has not reported by the deadline, its provincial authority appoints a technical service firm to estimate its emissions; creates the (estimated) report and returns its id.';
+CREATE OR REPLACE FUNCTION carbonmkt._mrv_gas_lines(p_sector text, p_year int, p_gwp_set text, p_gases jsonb)
+RETURNS TABLE (gas text, quantity_t numeric, gwp numeric, co2e_t numeric) LANGUAGE plpgsql AS
+$$
+DECLARE
+    g       record;
+    q       numeric;
+BEGIN
+    IF p_gases IS NULL OR jsonb_typeof(p_gases) <> 'object' OR p_gases = '{}'::jsonb THEN
+        RAISE EXCEPTION 'emissions must be a JSON object of gas and tonnes, e.g. {"CO2": 812345.5}: got %',
+            coalesce(p_gases::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    FOR g IN SELECT key, value FROM jsonb_each(p_gases) ORDER BY key LOOP
+        gas := upper(btrim(g.key));
+        IF jsonb_typeof(g.value) <> 'number' THEN
+            RAISE EXCEPTION 'emissions of % must be a number of tonnes: got %', gas, g.value USING ERRCODE = '22023';
+        END IF;
+        q := g.value::text::numeric;
+        IF q < 0 THEN
+            RAISE EXCEPTION 'negative emissions: % t of %', q, gas
+                USING ERRCODE = 'CM101', HINT = 'Emissions are reported as non-negative tonnes of each gas.';
+        END IF;
+        PERFORM carbonmkt._check_plausible('emissions report', 'tonnes of ' || gas, 'reported_emissions_t', p_sector, q);
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_sector_gas s
+                        WHERE s.sector = p_sector AND s.gas = _mrv_gas_lines.gas AND s.from_year <= p_year) THEN
+            RAISE EXCEPTION 'gas % is not reported by the % sector for %', gas, p_sector, p_year
+                USING ERRCODE = 'CM105',
+                      DETAIL = format('The %s sector reports %s.', p_sector,
+                                      (SELECT string_agg(s.gas || ' from ' || s.from_year, ', ' ORDER BY s.gas)
+                                         FROM carbonmkt.mrv_sector_gas s WHERE s.sector = p_sector)),
+                      HINT = 'See carbonmkt.mrv_sector_gas.';
+        END IF;
+        SELECT w.gwp INTO gwp FROM carbonmkt.mrv_gwp w WHERE w.gwp_set = p_gwp_set AND w.gas = _mrv_gas_lines.gas;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'GWP set % has no value for %', p_gwp_set, gas USING ERRCODE = 'CM105';
+        END IF;
+        quantity_t := round(q, 3);
+        co2e_t := quantity_t * gwp;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._mrv_gas_lines(text, int, text, jsonb) IS
+  'Internal: checks a report''s emissions per gas (tonnes, rounded to the kilogram) and converts them with the GWP set: CM101 negative, CM105 gas not reported by the sector that year or without GWP, 22023 not a JSON object of numbers.';
+CREATE OR REPLACE FUNCTION carbonmkt.name_for_national_review(unit bigint, year int, reason text, acting_for bigint DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me  carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
+    u   carbonmkt.participant := carbonmkt._mrv_unit(unit);
+    r   carbonmkt.mrv_report;
+BEGIN
+    PERFORM carbonmkt._mrv_authority_check(me, u, 'national_authority', 'name units for national review');
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'report year must lie in 2005..2100: got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM103';
+    END IF;
+    IF btrim(coalesce(reason, '')) = '' THEN
+        RAISE EXCEPTION 'naming a unit for national review needs a reason' USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.mrv_national_naming n WHERE n.participant_id = unit AND n.year = name_for_national_review.year) THEN
+        RAISE EXCEPTION 'unit % is already named for national review of %', unit, year USING ERRCODE = 'CM114';
+    END IF;
+    INSERT INTO carbonmkt.mrv_national_naming VALUES (unit, name_for_national_review.year, reason, me.participant_id, carbonmkt.clock_now());
+    SELECT * INTO r FROM carbonmkt.mrv_report x WHERE x.participant_id = unit AND x.year = name_for_national_review.year FOR UPDATE;
+    IF FOUND AND r.status IN ('in_review', 'returned', 'approved', 'appealed') THEN
+        IF NOT 'named' = ANY (r.national_reasons) THEN
+            UPDATE carbonmkt.mrv_report x
+               SET national_reasons = ARRAY['named'] || x.national_reasons,
+                   assessment = jsonb_set(coalesce(x.assessment, '{}'), '{named}', 'true')
+             WHERE x.report_id = r.report_id;
+        END IF;
+        IF r.status = 'approved' THEN
+            PERFORM carbonmkt._mrv_resume(r.report_id);   -- now waits for national review
+        END IF;
+        PERFORM carbonmkt._mrv_event(r.report_id, r.data_version, 'named', me.participant_id, reason);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.name_for_national_review(bigint, int, text, bigint) IS
+  'The national authority names a unit for re-review of a year (Art. 29(1)): its report then needs national approval, also if the province already approved it.  A confirmed figure needs carbonmkt.reopen_emissions() instead.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.fee_fen(notional_fen bigint, fee_rate numeric) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
+$$ SELECT CASE WHEN abs(notional_fen * fee_rate) >= 9223372036854775807.5
+              THEN carbonmkt._refuse(NULL::bigint, 'CM902',
+                       format('fee_fen: the fee on %s fen at rate %s exceeds the largest amount of fen', notional_fen, fee_rate))
+              ELSE round(notional_fen * fee_rate)::bigint END $$;
+COMMENT ON FUNCTION carbonmkt.fee_fen(bigint, numeric) IS
+  'The fee on a notional, fen, rounded half up.  A fill pays fee_fen(order''s notional after it) - fee_fen(before it), so an order''s fees always equal fee_fen of its total notional (what its hold reserved for).';
+CREATE OR REPLACE FUNCTION carbonmkt.list_product(code text, reference_price numeric, clearing_account bigint,
+                                       vintage int DEFAULT NULL, instrument carbonmkt.instrument DEFAULT 'CEA',
+                                       project text DEFAULT '', jurisdiction text DEFAULT 'national')
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    c   text := upper(btrim(code));
+    v   int := vintage;
+    a   record;
+    id  int;
+BEGIN
+    PERFORM carbonmkt._require_exchange('list products');
+    IF instrument IS NULL OR instrument NOT IN ('CEA', 'CCER')
+       OR (instrument = 'CCER') <> (coalesce(project, '') <> '') THEN
+        RAISE EXCEPTION 'list_product: a product is CEA without a project or CCER of a project: got %, project "%"',
+            coalesce(instrument::text, 'NULL'), coalesce(project, '')
+            USING ERRCODE = '22023';
+    END IF;
+    IF jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'list_product: argument jurisdiction must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
+    IF v IS NULL AND instrument = 'CEA' AND c ~ '^CEA[0-9]{4}$' THEN
+        v := substr(c, 4)::int;
+    END IF;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'product % needs a vintage', c USING ERRCODE = '22023',
+              HINT = 'A CEA product code CEAyyyy names its vintage; otherwise pass vintage.';
+    END IF;
+    PERFORM carbonmkt.cea(v, 0);    -- the vintage window (22003)
+    IF c IS NULL OR c !~ '^[A-Z][A-Z0-9._-]{2,39}$' THEN
+        RAISE EXCEPTION 'list_product: product code "%" is not 3-40 letters, digits, ".", "_" or "-" starting with a letter',
+            coalesce(c, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    SELECT x.kind, p.kind AS owner_kind INTO a
+      FROM carbonmkt.account x JOIN carbonmkt.participant p USING (participant_id)
+     WHERE x.account_id = clearing_account;
+    IF NOT FOUND OR a.kind <> 'clearing' OR a.owner_kind <> 'exchange' THEN
+        RAISE EXCEPTION 'account % is not a clearing account of the exchange', clearing_account
+            USING ERRCODE = '22023', HINT = 'The registry opens clearing accounts (结算账户) for the exchange with open_account(exchange, ''clearing'').';
+    END IF;
+    INSERT INTO carbonmkt.product AS p (code, instrument, vintage, project, jurisdiction, reference_price_fen,
+                                        clearing_account, listed_at)
+    VALUES (c, instrument, v, upper(coalesce(project, '')), jurisdiction,
+            (carbonmkt._price_fen(reference_price, carbonmkt._rule('listed', carbonmkt.business_date(), jurisdiction))),
+            clearing_account, carbonmkt.clock_now())
+    RETURNING p.product_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text) IS
+  'Lists a product (上市): code (CEAyyyy gives the vintage), reference price in CNY per t (the previous close before its first trade), and the exchange''s clearing account it settles through and keeps fees in.  Exchange or registry staff only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.adopt_preallocation(year int, postings bigint[], jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (participant_id bigint, posting_id bigint, tonnes bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_column
+DECLARE
+    run     bigint;
+    pst     bigint;
+    leg     record;
+    n       int := 0;
+BEGIN
+    PERFORM carbonmkt._require_authority(NULL, 'adopt registry postings as pre-allocations');
+    IF adopt_preallocation.year IS NULL OR postings IS NULL OR adopt_preallocation.jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'adopt_preallocation: argument % must not be NULL',
+            CASE WHEN adopt_preallocation.year IS NULL THEN 'year' WHEN postings IS NULL THEN 'postings' ELSE 'jurisdiction' END
+            USING ERRCODE = 'CM904';
+    END IF;
+    run := carbonmkt._begin_run('adoption', adopt_preallocation.jurisdiction, adopt_preallocation.year, NULL,
+                                array_to_string(postings, ','));
+    FOREACH pst IN ARRAY postings LOOP
+        SELECT c.account_id, c.amount, h.participant_id, d.account_id AS from_account, po.operation INTO leg
+          FROM carbonmkt.posting po
+          JOIN carbonmkt.journal c ON c.posting_id = po.posting_id AND c.kind = 'credit'
+          JOIN carbonmkt.journal d ON d.posting_id = po.posting_id AND d.kind = 'debit'
+          JOIN carbonmkt.account h ON h.account_id = c.account_id AND h.kind = 'holding'
+          JOIN carbonmkt.participant p ON p.participant_id = h.participant_id AND p.kind = 'key_emitter'
+          JOIN carbonmkt.account al ON al.account_id = d.account_id AND al.kind = 'allocation' AND al.province = p.province
+         WHERE po.posting_id = pst AND po.operation = 'transfer_cea'
+           AND c.instrument = 'CEA' AND c.vintage = adopt_preallocation.year;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'posting % is not a CEA % transfer from a province''s allocation account to one of its units', pst,
+                            adopt_preallocation.year
+                USING ERRCODE = 'CM209';
+        END IF;
+        IF EXISTS (SELECT 1 FROM carbonmkt.allocation a WHERE a.participant_id = leg.participant_id
+                      AND a.year = adopt_preallocation.year AND a.stage = 'preallocation') THEN
+            RAISE EXCEPTION 'participant % already has a % pre-allocation', leg.participant_id, adopt_preallocation.year
+                USING ERRCODE = 'CM209', DETAIL = format('Posting %s cannot be adopted.', pst);
+        END IF;
+        INSERT INTO carbonmkt.allocation VALUES (leg.participant_id, adopt_preallocation.year, 'preallocation', leg.amount,
+                                                 leg.amount, format('adopted registry posting %s', pst), run);
+        INSERT INTO carbonmkt.allocation_posting (run_id, participant_id, year, kind, entitlement_t, moved_t, owed_t,
+                                                  registry_posting, memo, recorded_at)
+        VALUES (run, leg.participant_id, adopt_preallocation.year, 'preallocation', leg.amount, leg.amount, 0, pst,
+                'adopted', carbonmkt.clock_now());
+        n := n + 1;
+    END LOOP;
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.participant_id, p.registry_posting, p.moved_t FROM carbonmkt.allocation_posting p
+                  WHERE p.run_id = run ORDER BY p.participant_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.adopt_preallocation(int, bigint[], text) IS
+  'Records registry transfers made before the allocation room (CEA of the year from a province''s allocation account to one of its units'' holding accounts) as those units'' pre-allocations, so the final allocation trues up against them.  National authority.';
+
+CREATE OR REPLACE VIEW carbonmkt.bi_allowance_supply AS
+WITH stock AS (                 -- every CEA in existence is in some account (verify_ledger: conservation)
+    SELECT h.vintage,
+           sum(h.balance)::bigint AS issued_t,
+           coalesce(sum(h.balance) FILTER (WHERE a.kind IN ('allocation', 'national_reserve')), 0)::bigint AS unallocated_t,
+           coalesce(sum(h.balance) FILTER (WHERE a.kind IN ('holding', 'clearing')), 0)::bigint AS held_t,
+           coalesce(sum(h.balance) FILTER (WHERE a.kind = 'cancellation'), 0)::bigint AS retired_t
+      FROM carbonmkt.holding h JOIN carbonmkt.account a ON a.account_id = h.account_id
+     WHERE h.instrument = 'CEA'
+     GROUP BY h.vintage),
+surrendered AS (
+    SELECT d.vintage, sum(d.tonnes)::bigint AS surrendered_t
+      FROM carbonmkt.surrender_detail d WHERE d.instrument = 'CEA' GROUP BY d.vintage)
+SELECT st.vintage, st.issued_t, st.unallocated_t, st.held_t,
+       CASE WHEN cl.closed THEN st.held_t ELSE 0 END AS banked_t,
+       coalesce(su.surrendered_t, 0) AS surrendered_t,
+       st.retired_t - coalesce(su.surrendered_t, 0) AS cancelled_t,
+       coalesce(cl.closed, false) AS compliance_closed
+  FROM stock st
+  LEFT JOIN surrendered su ON su.vintage = st.vintage
+  LEFT JOIN LATERAL (SELECT true AS closed FROM carbonmkt.compliance_period p
+                      WHERE p.jurisdiction = 'national' AND p.status = 'closed'
+                        AND st.vintage BETWEEN p.first_year AND p.last_year LIMIT 1) cl ON true
+ WHERE (SELECT carbonmkt.caller_sees_staff_rows());   -- fail closed (doc/security.md)
+COMMENT ON VIEW carbonmkt.bi_allowance_supply IS
+  'BI: CEA supply per vintage (配额供给): issued_t (签发; = everything held in any account, by the ledger''s conservation invariant), unallocated_t (in allocation accounts and the national reserve), held_t (in holding and clearing accounts), banked_t (held_t once the national period of the vintage is closed: carried over, 结转), surrendered_t (清缴, from surrender_detail), cancelled_t (voluntarily, 注销: the rest of the cancellation account), compliance_closed.  issued = unallocated + held + surrendered + cancelled.';
+CREATE OR REPLACE VIEW carbonmkt.bi_ccer_use AS
+SELECT d.period, coalesce(cp.project_type, 'unregistered') AS project_type, t.name_zh AS project_type_name,
+       count(DISTINCT d.participant_id) AS units, count(DISTINCT d.project) AS projects,
+       sum(d.tonnes)::bigint AS tonnes,
+       coalesce(sum(d.tonnes) FILTER (WHERE cp.province = p.province), 0)::bigint AS local_tonnes
+  FROM carbonmkt.surrender_detail d
+  JOIN carbonmkt.participant p ON p.participant_id = d.participant_id
+  LEFT JOIN carbonmkt.ccer_project cp ON cp.project = d.project
+  LEFT JOIN carbonmkt.ccer_project_type t ON t.code = cp.project_type
+ WHERE d.instrument = 'CCER'
+   AND (SELECT carbonmkt.caller_sees_staff_rows())   -- fail closed (doc/security.md)
+ GROUP BY d.period, coalesce(cp.project_type, 'unregistered'), t.name_zh;
 
 ALTER POLICY staff_read ON carbonmkt.participant USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 ALTER POLICY staff_read ON carbonmkt.account USING ((SELECT carbonmkt.caller_sees_staff_rows()));
@@ -673,6 +1614,13 @@ BEGIN
         RAISE EXCEPTION 'the surrender deadline % must be after the period''s last year %',
             coalesce(to_char(deadline, 'YYYY-MM-DD'), 'NULL'), last_year
             USING ERRCODE = '22023';
+    END IF;
+    IF NOT isfinite(deadline)
+       OR deadline > make_date(last_year + carbonmkt.plausibility_max('deadline_years')::int, 12, 31) THEN
+        RAISE EXCEPTION 'open_period: deadline % is more than % years after the period''s last year %',
+            deadline, carbonmkt.plausibility_max('deadline_years'), last_year
+            USING ERRCODE = 'CM902',
+                  HINT = 'The limit is the rule row deadline_years of carbonmkt.plausibility_limit (doc/security.md).';
     END IF;
     SELECT p.period INTO other FROM carbonmkt.compliance_period p
      WHERE p.jurisdiction = open_period.jurisdiction
@@ -5051,7 +5999,8 @@ SELECT st.project, cp.name AS project_name, cp.project_type, t.name_zh AS projec
   LEFT JOIN surrendered su ON su.project = st.project
   LEFT JOIN carbonmkt.ccer_project cp ON cp.project = st.project
   LEFT JOIN carbonmkt.ccer_project_type t ON t.code = cp.project_type
-  LEFT JOIN carbonmkt.region r ON r.code = cp.province;
+  LEFT JOIN carbonmkt.region r ON r.code = cp.province
+ WHERE (SELECT carbonmkt.caller_sees_staff_rows());   -- fail closed (doc/security.md)
 COMMENT ON VIEW carbonmkt.bi_ccer_supply IS
   'BI: CCER supply per project (核证自愿减排量供给): issued_t (签发; = everything held in any account, by the ledger''s conservation invariant), reserve_t (still in the national reserve), held_t (in holding and clearing accounts) and holders, surrendered_t (清缴抵销, from surrender_detail), cancelled_t (voluntarily, 注销: the rest of the cancellation account).  issued = reserve + held + surrendered + cancelled.  Project name, type and province from ccer_project (NULL for a project not registered there).';
 COMMENT ON COLUMN carbonmkt.bi_ccer_supply.project IS 'CCER project id.';

@@ -137,6 +137,95 @@ SET SESSION AUTHORIZATION regress_sec_unit2;
 SELECT transfer_cea(5, 6, 2024, 1);
 RESET SESSION AUTHORIZATION;
 
+-- Four-eyes (separation of duties) ------------------------------------------------------------
+-- A report of unit 5 (Shenzhen), submitted by the registry acting for the unit, verified by the firm.
+RESET SESSION AUTHORIZATION;
+SET carbonmkt.clock = '2025-03-01 10:00:00+08';
+SELECT file_monitoring_plan(5, 2024, '{"method": "calculation"}') AS plan, file_monitoring_plan(6, 2024, '{"method": "calculation"}') AS plan_b;
+SELECT approve_monitoring_plan(1, acting_for => 2), approve_monitoring_plan(2, acting_for => 3);
+SELECT record_sample_seed(2024, 'security-2024', acting_for => 1);
+SET SESSION AUTHORIZATION regress_sec_registry;
+SELECT submit_report(5, 2024, '{"CO2": 900}') AS report;   -- report 1, compiled through the registry's login
+SET SESSION AUTHORIZATION regress_sec_firm;
+SELECT verify_report(1, 900, 'clean') AS data_version;
+-- the registry compiled it: it may not approve it, not even acting for the city
+SET SESSION AUTHORIZATION regress_sec_registry;
+SELECT pg_temp.err($$SELECT approve_report(1, acting_for => 4)$$) AS compiler_approves;
+-- a second registry login approves the city tier acting for Shenzhen, and may not approve the next tier
+SET SESSION AUTHORIZATION regress_sec_registry2;
+SELECT approve_report(1, acting_for => 4) AS city_review;
+SELECT pg_temp.err($$SELECT approve_report(1, acting_for => 2)$$) AS same_login_second_tier;
+-- the review row records the real login
+RESET SESSION AUTHORIZATION;
+SELECT review_id, tier, reviewer_id, reviewer_login, decision FROM mrv_review ORDER BY 1;
+SELECT event, actor_id, login FROM mrv_report_event WHERE report_id = 1 ORDER BY event_id;
+-- the province's own login approves the province tier
+SET SESSION AUTHORIZATION regress_sec_gd;
+SELECT approve_report(1) AS province_review;
+RESET SESSION AUTHORIZATION;
+SELECT status, pending_tier FROM mrv_report WHERE report_id = 1;
+-- judicial holds: the registry login that laid a freeze does not lift it while a second
+-- registry login exists; the second one does
+SET SESSION AUTHORIZATION regress_sec_registry;
+SELECT hold(6, 'CEA', 7, 'judicial', 2024, '', NULL, 'court order 2') AS judicial_hold;   -- hold 2
+SELECT pg_temp.err($$SELECT release_hold(2)$$) AS same_login_lifts;
+SET SESSION AUTHORIZATION regress_sec_registry2;
+SELECT release_hold(2) IS NOT NULL AS second_login_lifts;
+RESET SESSION AUTHORIZATION;
+
+-- Defect 8: plausibility limits are rule rows --------------------------------------------------
+SELECT subject, scope, max_value FROM plausibility_limit ORDER BY 1, 2;
+SELECT count(*) AS rows_without_source FROM plausibility_limit WHERE btrim(source) = '';
+SELECT pg_temp.err($$SELECT verify_report(1, 9223372036854775807, 'clean', acting_for => 7)$$) AS verified_9e18;
+SELECT pg_temp.err($$SELECT submit_report(6, 2024, '{"CO2": 1e400}')$$) AS reported_1e400;
+SELECT pg_temp.err($$SELECT submit_report(6, 2024, '{"CO2": 3500000001}')$$) AS reported_above_cement_sector;
+SELECT pg_temp.err($$SELECT deposit_parameters(5, 2024, 1, '{"emissions": 1e400}')$$) AS deposit_1e400;
+SELECT pg_temp.err($$SELECT deposit_parameters(5, 2024, 1, '{"emissions": 4500000001}')$$) AS deposit_above_power_sector;
+SELECT deposit_parameters(5, 2024, 1, '{"emissions": 4500000000}') AS deposit_at_the_limit;
+SELECT pg_temp.err($$SELECT register_participant(repeat('x', 3000000), 'individual', pg_temp.uscc('91440300MA5F0000Q'))$$) AS name_3mb;
+SELECT pg_temp.err($$SELECT transfer_cea(5, 6, 2024, 1, NULL, repeat('m', 1000000))$$) AS memo_1mb;
+SELECT pg_temp.err($$SELECT transfer_ccer(5, 6, 'GD-OW-0042', 2024, 1, NULL, repeat('m', 1000000))$$) AS ccer_memo_1mb;
+SELECT pg_temp.err($$SELECT issue_cea(3, 2024, 1, repeat('r', 201))$$) AS reference_201;
+SELECT pg_temp.err($$SELECT open_period(2025, 'x', 2025, 2025, 'infinity')$$) AS infinite_deadline;
+SELECT pg_temp.err($$SELECT open_period(2025, 'x', 2025, 2025, '2031-01-01')$$) AS deadline_beyond_the_limit;
+SELECT pg_temp.err($$SELECT register_participant('zeros', 'individual', '000000000000000000')$$) AS all_zero_code;
+SELECT pg_temp.err($$SELECT register_participant('bad type', 'individual', pg_temp.uscc('95440300MA5F0000Q'))$$) AS org_type_5_of_9;
+SELECT pg_temp.err($$SELECT register_participant('bad region', 'individual', pg_temp.uscc('91990300MA5F0000Q'))$$) AS region_99;
+SELECT register_participant('Shenzhen Trader', 'individual', pg_temp.uscc('91440300MA5F0000Q')) AS valid_code;   -- 8
+-- a limit is data: raising it lets the value through
+UPDATE plausibility_limit SET max_value = 5000000000 WHERE subject = 'deposit_parameter' AND scope = 'emissions';
+SELECT deposit_parameters(5, 2024, 2, '{"emissions": 4500000001}') AS deposit_after_raising_the_limit;
+
+-- Defect 9: every refusal is the API's own (the arguments found raw by the API fuzzer) -----------
+SELECT pg_temp.err($$SELECT transfer_cea(5, NULL, 2024, 1)$$) AS transfer_to_null;
+SELECT pg_temp.err($$SELECT transfer_cny(7, NULL, 1)$$) AS transfer_cny_to_null;
+SELECT pg_temp.err($$SELECT hold(5, NULL, 0, 'order')$$) AS hold_null_instrument_crashed;
+SELECT pg_temp.err($$SELECT hold(5, 'CEA', 1, NULL, 2024)$$) AS hold_null_reason;
+SELECT pg_temp.err($$SELECT record_sample_seed(2030, NULL, acting_for => 1)$$) AS seed_null;
+SELECT pg_temp.err($$SELECT record_sample_seed(-2147483648, 'x', acting_for => 1)$$) AS seed_year_minint;
+SELECT pg_temp.err($$SELECT mrv_deposit_due(12, -1, 2147483647)$$) AS deposit_due_out_of_range;
+SELECT pg_temp.err($$SELECT fee_fen(4, 1e20)$$) AS fee_overflow;
+SELECT pg_temp.err($$SELECT open_account(2, NULL)$$) AS open_account_null_kind;
+SELECT pg_temp.err($$SELECT open_account(2, 'allocation')$$) AS second_allocation_account;
+SELECT pg_temp.err($$SELECT adopt_preallocation(2024, '{}', NULL)$$) AS adopt_null_jurisdiction;
+SET SESSION AUTHORIZATION regress_sec_sz;
+SELECT pg_temp.err($$SELECT approve_report(NULL)$$) AS approve_null_report;
+SET SESSION AUTHORIZATION regress_sec_gd;
+SELECT pg_temp.err($$SELECT appoint_estimator(5, 2147483647, 7)$$) AS estimator_year_maxint;
+SET SESSION AUTHORIZATION regress_sec_mee;
+SELECT pg_temp.err($$SELECT name_for_national_review(5, 1000000, 'x')$$) AS naming_year_1000000;
+RESET SESSION AUTHORIZATION;
+SELECT pg_temp.err($$SELECT register_participant('x', NULL, NULL)$$) AS register_null_kind;
+SELECT pg_temp.err($$SELECT issue_cea(3, 2024, 9223372036854775807)$$) AS issue_near_int8;
+SELECT pg_temp.err($$SELECT issue_cea(3, NULL, 10)$$) AS issue_null_vintage;
+SELECT pg_temp.err($$SELECT mrv_deposit_due(2024, 2, -2147483648)$$) AS deposit_due_minint;
+SELECT open_account(5, 'cash') AS u1_cash;   -- 7
+UPDATE plausibility_limit SET max_value = 9223372036854775807 WHERE subject = 'issue_quantity' AND scope = 'CNY';
+SELECT deposit_cny(7, 9223372036854775000) IS NOT NULL AS deposited_near_int8;
+SELECT pg_temp.err($$SELECT deposit_cny(7, 1000)$$) AS deposit_beyond_int8;
+SELECT pg_temp.err($$SELECT list_product('CEA2024', 60, 9, NULL, 'CEA', 'cement')$$) AS cea_product_with_project;
+SELECT count(*) AS ledger_problems FROM verify_ledger();
+
 \c postgres
 SET client_min_messages = warning;
 DROP DATABASE regress_security;

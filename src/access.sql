@@ -45,6 +45,11 @@ BEGIN
 END
 $$;
 
+-- carbonmkt._refuse() only raises the API's own error; SQL functions anyone may call use it.
+GRANT EXECUTE ON FUNCTION carbonmkt._refuse(anyelement, text, text, text) TO PUBLIC;
+-- rule rows are public (doc/security.md)
+GRANT SELECT ON carbonmkt.plausibility_limit, carbonmkt.credit_code_org_type TO PUBLIC;
+
 -- The API: every carbonmkt role may call it; each function checks what the
 -- caller may do to the accounts involved (carbonmkt._authorize).
 GRANT EXECUTE ON FUNCTION

@@ -1962,6 +1962,11 @@ DECLARE
     n       int := 0;
 BEGIN
     PERFORM carbonmkt._require_authority(NULL, 'adopt registry postings as pre-allocations');
+    IF adopt_preallocation.year IS NULL OR postings IS NULL OR adopt_preallocation.jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'adopt_preallocation: argument % must not be NULL',
+            CASE WHEN adopt_preallocation.year IS NULL THEN 'year' WHEN postings IS NULL THEN 'postings' ELSE 'jurisdiction' END
+            USING ERRCODE = 'CM904';
+    END IF;
     run := carbonmkt._begin_run('adoption', adopt_preallocation.jurisdiction, adopt_preallocation.year, NULL,
                                 array_to_string(postings, ','));
     FOREACH pst IN ARRAY postings LOOP

@@ -696,6 +696,13 @@ BEGIN
             coalesce(to_char(deadline, 'YYYY-MM-DD'), 'NULL'), last_year
             USING ERRCODE = '22023';
     END IF;
+    IF NOT isfinite(deadline)
+       OR deadline > make_date(last_year + carbonmkt.plausibility_max('deadline_years')::int, 12, 31) THEN
+        RAISE EXCEPTION 'open_period: deadline % is more than % years after the period''s last year %',
+            deadline, carbonmkt.plausibility_max('deadline_years'), last_year
+            USING ERRCODE = 'CM902',
+                  HINT = 'The limit is the rule row deadline_years of carbonmkt.plausibility_limit (doc/security.md).';
+    END IF;
     SELECT p.period INTO other FROM carbonmkt.compliance_period p
      WHERE p.jurisdiction = open_period.jurisdiction
        AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year;

@@ -291,7 +291,10 @@ COMMENT ON FUNCTION carbonmkt._t(bigint) IS 'Internal: tonnes for messages, e.g.
 
 CREATE FUNCTION carbonmkt.fee_fen(notional_fen bigint, fee_rate numeric) RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
-$$ SELECT round(notional_fen * fee_rate)::bigint $$;
+$$ SELECT CASE WHEN abs(notional_fen * fee_rate) >= 9223372036854775807.5
+              THEN carbonmkt._refuse(NULL::bigint, 'CM902',
+                       format('fee_fen: the fee on %s fen at rate %s exceeds the largest amount of fen', notional_fen, fee_rate))
+              ELSE round(notional_fen * fee_rate)::bigint END $$;
 COMMENT ON FUNCTION carbonmkt.fee_fen(bigint, numeric) IS
   'The fee on a notional, fen, rounded half up.  A fill pays fee_fen(order''s notional after it) - fee_fen(before it), so an order''s fees always equal fee_fen of its total notional (what its hold reserved for).';
 
@@ -1158,6 +1161,15 @@ DECLARE
     id  int;
 BEGIN
     PERFORM carbonmkt._require_exchange('list products');
+    IF instrument IS NULL OR instrument NOT IN ('CEA', 'CCER')
+       OR (instrument = 'CCER') <> (coalesce(project, '') <> '') THEN
+        RAISE EXCEPTION 'list_product: a product is CEA without a project or CCER of a project: got %, project "%"',
+            coalesce(instrument::text, 'NULL'), coalesce(project, '')
+            USING ERRCODE = '22023';
+    END IF;
+    IF jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'list_product: argument jurisdiction must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
     IF v IS NULL AND instrument = 'CEA' AND c ~ '^CEA[0-9]{4}$' THEN
         v := substr(c, 4)::int;
     END IF;
@@ -1166,6 +1178,10 @@ BEGIN
               HINT = 'A CEA product code CEAyyyy names its vintage; otherwise pass vintage.';
     END IF;
     PERFORM carbonmkt.cea(v, 0);    -- the vintage window (22003)
+    IF c IS NULL OR c !~ '^[A-Z][A-Z0-9._-]{2,39}$' THEN
+        RAISE EXCEPTION 'list_product: product code "%" is not 3-40 letters, digits, ".", "_" or "-" starting with a letter',
+            coalesce(c, 'NULL') USING ERRCODE = '22023';
+    END IF;
     SELECT x.kind, p.kind AS owner_kind INTO a
       FROM carbonmkt.account x JOIN carbonmkt.participant p USING (participant_id)
      WHERE x.account_id = clearing_account;

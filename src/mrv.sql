@@ -161,7 +161,11 @@ COMMENT ON FUNCTION carbonmkt.mrv_rule_for(char, int) IS
 
 CREATE FUNCTION carbonmkt.mrv_deposit_due(year int, month int, due_days int) RETURNS date
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
-$$ SELECT ((make_date(year, month, 1) + interval '1 month')::date - 1) + due_days $$;
+$$ SELECT CASE WHEN month NOT BETWEEN 1 AND 12 OR year NOT BETWEEN 1 AND 9999 OR due_days NOT BETWEEN -36600 AND 36600
+              THEN carbonmkt._refuse(NULL::date, 'CM902',
+                       format('mrv_deposit_due: no deposit due date for month %s of year %s plus %s days', month, year, due_days),
+                       'A month is 1..12 of a year 1..9999; due_days lies within a century either way.')
+              ELSE ((make_date(year, month, 1) + interval '1 month')::date - 1) + due_days END $$;
 COMMENT ON FUNCTION carbonmkt.mrv_deposit_due(int, int, int) IS
   'Deadline of a month''s deposit: the last day of the month plus due_days (carbonmkt.mrv_rule.deposit_due_days).';
 
@@ -315,6 +319,7 @@ CREATE TABLE carbonmkt.mrv_review (
     decision        text NOT NULL CHECK (decision IN ('approve', 'reject')),
     reason          text,
     reviewed_at     timestamptz NOT NULL DEFAULT carbonmkt.clock_now(),
+    reviewer_login  name,           -- the real login (session_user), also when acting_for another party
     CHECK (decision = 'approve' OR btrim(coalesce(reason, '')) <> '')
 );
 CREATE UNIQUE INDEX mrv_review_one_approval ON carbonmkt.mrv_review (report_id, data_version, tier)
@@ -377,7 +382,8 @@ CREATE TABLE carbonmkt.mrv_report_event (
     tier            carbonmkt.mrv_tier,
     actor_id        bigint REFERENCES carbonmkt.participant,
     at              timestamptz NOT NULL,
-    detail          text
+    detail          text,
+    login           name DEFAULT session_user    -- the real login that caused the event
 );
 CREATE INDEX mrv_report_event_report ON carbonmkt.mrv_report_event (report_id, event_id);
 COMMENT ON TABLE carbonmkt.mrv_report_event IS
@@ -408,6 +414,42 @@ CREATE FUNCTION carbonmkt.mrv_review_guard() RETURNS trigger
 	LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION carbonmkt.mrv_review_guard() IS
   'BEFORE INSERT FOR EACH ROW trigger of carbonmkt.mrv_review (三级联审): locks the report, refuses a review of a report not under review (CM110), of an outdated data version (CM111), out of tier order or of a tier already approved (CM106), by a participant that is not an authority of that tier and of the unit''s city/province (CM107), or by the organisation that compiled, verified or owns the report (CM108); then moves the report on (next tier, approved, or returned with the reason) and logs the event.';
+
+-- Separation of duties (doc/security.md): fires before mrv_review_guard (trigger name order).
+CREATE FUNCTION carbonmkt.mrv_review_four_eyes() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    t carbonmkt.mrv_tier;
+BEGIN
+    NEW.reviewer_login := session_user;
+    IF NEW.decision <> 'approve'
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper) THEN
+        RETURN NEW;
+    END IF;
+    SELECT x.tier INTO t FROM carbonmkt.mrv_review x
+     WHERE x.report_id = NEW.report_id AND x.decision = 'approve' AND x.tier <> NEW.tier
+       AND x.reviewer_login = session_user
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'separation of duties: login "%" approved the % tier of report % and may not approve its % tier too',
+            session_user, t, NEW.report_id, NEW.tier
+            USING ERRCODE = 'CM901',
+                  HINT = 'Four-eyes rule (doc/security.md): each tier of the review (三级联审) is approved by a different login, also when acting for another authority.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.mrv_report_event e
+                WHERE e.report_id = NEW.report_id AND e.event IN ('submitted', 'corrected') AND e.login = session_user) THEN
+        RAISE EXCEPTION 'separation of duties: login "%" compiled report % and may not approve it', session_user, NEW.report_id
+            USING ERRCODE = 'CM901',
+                  HINT = 'Four-eyes rule (doc/security.md): the login that submitted or corrected a report never approves it.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.mrv_review_four_eyes() IS
+  'BEFORE INSERT trigger of carbonmkt.mrv_review: records the real login (reviewer_login) and refuses (CM901) an approval by a login that approved another tier of the report or submitted or corrected it.  Superusers are exempt.';
+CREATE TRIGGER mrv_review_four_eyes BEFORE INSERT ON carbonmkt.mrv_review
+	FOR EACH ROW EXECUTE FUNCTION carbonmkt.mrv_review_four_eyes();
 
 CREATE TRIGGER mrv_review_guard BEFORE INSERT ON carbonmkt.mrv_review
 	FOR EACH ROW EXECUTE FUNCTION carbonmkt.mrv_review_guard();
@@ -710,6 +752,7 @@ BEGIN
             RAISE EXCEPTION 'negative emissions: % t of %', q, gas
                 USING ERRCODE = 'CM101', HINT = 'Emissions are reported as non-negative tonnes of each gas.';
         END IF;
+        PERFORM carbonmkt._check_plausible('emissions report', 'tonnes of ' || gas, 'reported_emissions_t', p_sector, q);
         IF NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_sector_gas s
                         WHERE s.sector = p_sector AND s.gas = _mrv_gas_lines.gas AND s.from_year <= p_year) THEN
             RAISE EXCEPTION 'gas % is not reported by the % sector for %', gas, p_sector, p_year
@@ -740,8 +783,18 @@ $$
         INSERT INTO carbonmkt.mrv_report_gas (report_id, data_version, gas, quantity_t, gwp, co2e_t)
         SELECT p_report, p_version, x.gas, x.quantity_t, x.gwp, x.co2e_t
           FROM jsonb_to_recordset(p_lines) AS x(gas text, quantity_t numeric, gwp numeric, co2e_t numeric)
-        RETURNING co2e_t)
-    SELECT round(sum(co2e_t))::bigint FROM l
+        RETURNING co2e_t),
+    t AS (SELECT sum(co2e_t) AS total FROM l),
+    lim AS (SELECT carbonmkt.plausibility_max('reported_emissions_t', p.sector) AS m
+              FROM carbonmkt.mrv_report r JOIN carbonmkt.participant p ON p.participant_id = r.participant_id
+             WHERE r.report_id = p_report)
+    SELECT CASE WHEN t.total > lim.m
+                THEN carbonmkt._refuse(NULL::bigint, 'CM902',
+                         format('report %s: emissions of %s tCO2e exceed the plausibility limit %s (reported_emissions_t)',
+                                p_report, round(t.total), lim.m),
+                         'Limits are rule rows of carbonmkt.plausibility_limit (doc/security.md); a value above one is an entry error.')
+                ELSE round(t.total)::bigint END
+      FROM t, lim
 $$;
 COMMENT ON FUNCTION carbonmkt._mrv_store_gases(bigint, int, jsonb) IS
   'Internal: stores checked gas lines (carbonmkt._mrv_gas_lines as a JSON array) for a data version and returns the total in whole tCO2e: the sum of tonnes x GWP, rounded half-up.';
@@ -770,6 +823,13 @@ BEGIN
     IF me.kind <> 'national_authority' THEN
         RAISE EXCEPTION 'only the national authority records the re-review sample seed; participant % is a %',
             me.participant_id, me.kind USING ERRCODE = 'CM107';
+    END IF;
+    IF record_sample_seed.year IS NULL OR seed IS NULL THEN
+        RAISE EXCEPTION 'record_sample_seed: argument % must not be NULL',
+            CASE WHEN record_sample_seed.year IS NULL THEN 'year' ELSE 'seed' END USING ERRCODE = 'CM904';
+    END IF;
+    IF record_sample_seed.year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'sample seed year must lie in 2005..2100: got %', record_sample_seed.year USING ERRCODE = 'CM103';
     END IF;
     SELECT * INTO old FROM carbonmkt.mrv_sample_seed s WHERE s.year = record_sample_seed.year;
     IF FOUND THEN
@@ -917,6 +977,7 @@ BEGIN
             RAISE EXCEPTION 'negative value for % of %-%: %', pname, year, lpad(month::text, 2, '0'), val
                 USING ERRCODE = 'CM101', HINT = 'Key parameters and emissions are non-negative.';
         END IF;
+        PERFORM carbonmkt._check_plausible('deposit_parameters', pname, 'deposit_parameter', pname, val);
         INSERT INTO carbonmkt.mrv_deposit (participant_id, year, month, parameter, version, value, plan_id,
                                            due_date, late, deposited_by, deposited_at, note)
         SELECT u.participant_id, deposit_parameters.year, deposit_parameters.month, pname,
@@ -1049,6 +1110,11 @@ BEGIN
         RAISE EXCEPTION 'negative emissions: % tCO2e', coalesce(p_tonnes::text, 'NULL')
             USING ERRCODE = 'CM101', HINT = 'Verified and estimated emissions are non-negative whole tonnes of CO2e.';
     END IF;
+    PERFORM carbonmkt._check_plausible(CASE p_kind WHEN 'estimate' THEN 'estimate_emissions' ELSE 'verify_report' END,
+                                       CASE p_kind WHEN 'estimate' THEN 'estimated_t' ELSE 'verified_t' END,
+                                       'reported_emissions_t',
+                                       (SELECT p.sector FROM carbonmkt.participant p WHERE p.participant_id = r.participant_id),
+                                       p_tonnes);
     IF p_kind = 'verification' AND p_findings IS NULL THEN
         RAISE EXCEPTION 'a verification states its findings: clean or problems' USING ERRCODE = '22023';
     END IF;
@@ -1094,6 +1160,9 @@ DECLARE
     ts      timestamptz := carbonmkt.clock_now();
 BEGIN
     PERFORM carbonmkt._mrv_authority_check(me, u, 'provincial_authority', 'appoint an estimator');
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'report year must lie in 2005..2100: got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM103';
+    END IF;
     r := carbonmkt._mrv_rule(u.province, year);
     due := make_date(year + 1, r.report_due_month, r.report_due_day);
     SELECT * INTO old FROM carbonmkt.mrv_report x WHERE x.participant_id = u.participant_id AND x.year = appoint_estimator.year;
@@ -1189,6 +1258,9 @@ BEGIN
     IF upheld IS NULL THEN
         RAISE EXCEPTION 'an appeal is upheld or dismissed: got NULL' USING ERRCODE = '22023';
     END IF;
+    PERFORM carbonmkt._check_plausible('decide_appeal', 'verified_t', 'reported_emissions_t',
+                                       (SELECT p.sector FROM carbonmkt.participant p WHERE p.participant_id = r.participant_id),
+                                       decide_appeal.verified_t);
     IF upheld AND (verified_t IS NULL OR verified_t < 0) THEN
         RAISE EXCEPTION 'an upheld appeal sets the verified emissions (non-negative whole tCO2e): got %',
             coalesce(verified_t::text, 'NULL') USING ERRCODE = 'CM101';
@@ -1227,6 +1299,9 @@ DECLARE
     r   carbonmkt.mrv_report;
 BEGIN
     PERFORM carbonmkt._mrv_authority_check(me, u, 'national_authority', 'name units for national review');
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'report year must lie in 2005..2100: got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM103';
+    END IF;
     IF btrim(coalesce(reason, '')) = '' THEN
         RAISE EXCEPTION 'naming a unit for national review needs a reason' USING ERRCODE = '22023';
     END IF;
@@ -1269,6 +1344,9 @@ BEGIN
     IF t IS NULL THEN
         RAISE EXCEPTION 'participant % is a %: reports are reviewed by city, provincial and national authorities',
             me.participant_id, me.kind USING ERRCODE = 'CM107';
+    END IF;
+    IF review_report.report_id IS NULL THEN
+        RAISE EXCEPTION 'review_report: argument report_id must not be NULL' USING ERRCODE = 'CM904';
     END IF;
     IF decision IS NULL OR decision NOT IN ('approve', 'reject') THEN
         RAISE EXCEPTION 'a review decision is approve or reject: got %', coalesce(decision, 'NULL') USING ERRCODE = '22023';

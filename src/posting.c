@@ -2379,6 +2379,10 @@ post_transfer(const TransferRequest *t)
 	const AccountRow *from_row;
 
 	check_quantity(t->asset.instrument, t->quantity, t->quantity_null);
+	if (t->to_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
+				 errmsg("%s: the account to credit must not be NULL", t->operation)));
 	if (t->asset.instr != INSTRUMENT_CNY && !t->asset.vintage_null)
 		carbonmkt_check_vintage(t->asset.vintage, "allowance vintage");
 
@@ -2450,6 +2454,33 @@ opt_text_arg(FunctionCallInfo fcinfo, int n)
 	return PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n);
 }
 
+/*
+ * carbonmkt._check_text(): CM903 when a memo or reference is longer than its
+ * plausibility limit (a rule row, doc/security.md).  Within SPI.
+ */
+static void
+check_text_arg(const char *function, const char *argument, text *value)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		args[3];
+
+	if (value == NULL)
+		return;
+	if (plan == NULL)
+	{
+		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+
+		plan = SPI_prepare("SELECT carbonmkt._check_text($1, $2, $3)", 3, argtypes);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "preparing the text limit check failed");
+	}
+	args[0] = CStringGetTextDatum(function);
+	args[1] = CStringGetTextDatum(argument);
+	args[2] = PointerGetDatum(value);
+	if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "the text limit check failed");
+}
+
 static text *
 empty_text(void)
 {
@@ -2467,6 +2498,8 @@ run_transfer(TransferRequest *t)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	check_text_arg(t->operation, "reference", t->reference);
+	check_text_arg(t->operation, "memo", t->memo);
 	posting_id = post_transfer(t);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
@@ -2811,7 +2844,13 @@ post_single(const char *operation, int64 account_id, bool account_null, Asset *a
 	bool		cash = asset->instr == INSTRUMENT_CNY;
 	char	   *request = NULL;
 
+	check_text_arg(operation, "reference", reference);
+	check_text_arg(operation, "memo", memo);
 	check_quantity(asset->instrument, quantity, quantity_null);
+	if (!cash && asset->vintage_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
+				 errmsg("%s: argument vintage must not be NULL", operation)));
 	if (!cash && !asset->vintage_null)
 		carbonmkt_check_vintage(asset->vintage, "allowance vintage");
 	if (reference)
@@ -2849,6 +2888,22 @@ post_single(const char *operation, int64 account_id, bool account_null, Asset *a
 				 errmsg("account " INT64_FORMAT " (kind %s) cannot receive issuance of %s",
 						account_id, rows[0].kind, asset->instrument),
 				 errhint("CEA is issued into the national reserve or a provincial allocation account, CCER into the national reserve, cash into cash accounts.")));
+	if (!withdraw)
+	{
+		/* plausibility of the quantity, and no balance beyond int8 (doc/security.md) */
+		Oid			argtypes[6] = {TEXTOID, INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID};
+		Datum		args[6];
+
+		args[0] = CStringGetTextDatum(operation);
+		args[1] = Int64GetDatum(account_id);
+		args[2] = CStringGetTextDatum(asset->instrument);
+		args[3] = Int32GetDatum(asset->vintage);
+		args[4] = PointerGetDatum(asset->project ? asset->project : empty_text());
+		args[5] = Int64GetDatum(quantity);
+		if (SPI_execute_with_args("SELECT carbonmkt._check_issue($1, $2, $3::carbonmkt.instrument, $4, $5, $6)",
+								  6, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "the issuance check failed");
+	}
 	if (block)
 		block_issue(account_id, asset, block->first, block->last);
 
@@ -3272,9 +3327,15 @@ carbonmkt_hold(PG_FUNCTION_ARGS)
 		DatumGetTextPP(DirectFunctionCall1Coll(upper, DEFAULT_COLLATION_OID,
 											   PointerGetDatum(PG_GETARG_TEXT_PP(5))));
 
+	if (instrument == NULL || reason == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
+				 errmsg("hold: argument %s must not be NULL", instrument == NULL ? "instrument" : "reason")));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	prepare_hold_plans();
+	check_text_arg("hold", "reference", reference);
+	check_text_arg("hold", "memo", memo);
 
 	check_quantity(instrument, quantity, quantity_null);
 	check_asset(&asset);
@@ -3387,6 +3448,8 @@ carbonmkt_release_hold(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	prepare_hold_plans();
+	check_text_arg("release_hold", "reference", reference);
+	check_text_arg("release_hold", "memo", memo);
 
 	posting_begin(&p, "release_hold", reference,
 				  reference ? psprintf("release_hold(hold=%s,memo=%s)", opt_int64(hold_id, hold_null),
@@ -3408,6 +3471,21 @@ carbonmkt_release_hold(PG_FUNCTION_ARGS)
 
 		hold_action(&h, false, &action, &reason);
 		authorize(h.account_id, false, &h.account, action, reason);
+	}
+	if (strcmp(h.reason, "judicial") == 0)
+	{
+		/* four-eyes: the login that laid a judicial freeze does not lift it */
+		Oid			argtypes[1] = {INT8OID};
+		Datum		args[1];
+
+		args[0] = Int64GetDatum(h.hold_id);
+		if (SPI_execute_with_args("SELECT carbonmkt._require_second_person("
+								  "format('release judicial hold %s', $1), 'laid it', "
+								  "(SELECT p.initiator FROM carbonmkt.hold h "
+								  "JOIN carbonmkt.posting p ON p.posting_id = h.created_posting "
+								  "WHERE h.hold_id = $1)::name, 'carbonmkt_registry')",
+								  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "the four-eyes check of hold " INT64_FORMAT " failed", h.hold_id);
 	}
 	nrows = lock_accounts(h.account_id, false, 0, true, h.instr, rows);
 	hold_reread(&h);
@@ -3465,6 +3543,8 @@ carbonmkt_transfer_from_hold(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	prepare_hold_plans();
+	check_text_arg("transfer_from_hold", "reference", reference);
+	check_text_arg("transfer_from_hold", "memo", memo);
 
 	hold_find(hold_id, hold_null, &h);
 	if (h.found)

@@ -84,6 +84,110 @@ INSERT INTO carbonmkt.sector VALUES
   ('paper', 'Paper', '造纸', NULL),
   ('aviation', 'Civil aviation', '航空', NULL);
 
+-- Plausibility limits (合理性上限) are rule rows, not constants (doc/security.md, Plausibility;
+-- every seeded row cites its source there).  subject says what is bounded, scope narrows it
+-- (a sector, a parameter, a text argument) with '*' for every other; the largest value
+-- accepted is max_value.
+CREATE TABLE carbonmkt.plausibility_limit (
+    subject     text NOT NULL,
+    scope       text NOT NULL DEFAULT '*',
+    max_value   numeric NOT NULL CHECK (max_value > 0 AND max_value < 'Infinity'),
+    source      text NOT NULL,
+    PRIMARY KEY (subject, scope)
+);
+COMMENT ON TABLE carbonmkt.plausibility_limit IS
+  'Plausibility limits as rule rows (doc/security.md): reported_emissions_t per sector (a unit''s annual tCO2e), deposit_parameter per key parameter (a monthly value), text_length per argument (characters), deadline_years (years from a compliance period''s last year to its surrender deadline).  scope ''*'' applies where no narrower row does; source cites where the number comes from.';
+INSERT INTO carbonmkt.plausibility_limit VALUES
+  ('reported_emissions_t', 'power', 4500000000, 'S3 L80-83: the whole power sector, 2,162 units, covers about 4.5 billion t CO2 a year'),
+  ('reported_emissions_t', 'steel', 3500000000, 'S3 L83-86: the four sectors cover about 8 billion t, power about 4.5 billion: steel, cement and aluminium together 3.5 billion'),
+  ('reported_emissions_t', 'cement', 3500000000, 'S3 L83-86: as steel'),
+  ('reported_emissions_t', 'aluminium', 3500000000, 'S3 L83-86: as steel'),
+  ('reported_emissions_t', '*', 8000000000, 'S3 L86: the whole national market covers about 8 billion t CO2 a year'),
+  ('deposit_parameter', 'emissions', 4500000000, 'S3 L80-83: a month of one unit is less than a year of the whole power sector'),
+  ('deposit_parameter', '*', 1000000000000, 'operational: no monthly key parameter of one unit (t, MWh, GJ, tC/TJ) reaches 10^12; S3 L86 puts the whole market at 8x10^9 t a year'),
+  ('issue_quantity', 'CEA', 10000000000, 'S3 L86: one issuance of CEA is less than the whole market''s 8 billion t a year'),
+  ('issue_quantity', 'CCER', 10000000000, 'S3 L86: as CEA'),
+  ('issue_quantity', 'CNY', 10000000000000000, 'operational: one deposit of 10^16 fen (10^14 yuan) is below China''s GDP (about 1.35x10^14 yuan in 2024) and keeps every balance far from the int8 limit'),
+  ('text_length', 'name', 200, 'operational: registered names of legal persons are far shorter; reports print them on one line'),
+  ('text_length', 'label', 200, 'operational: as name'),
+  ('text_length', 'reference', 200, 'operational: client references are identifiers'),
+  ('text_length', 'memo', 2000, 'operational: a memo is a sentence or two kept in every journal leg'),
+  ('text_length', '*', 10000, 'operational: reasons, notes and grounds are paragraphs, not documents'),
+  ('deadline_years', '*', 5, 'RULES.md 6 [S1 Art. 31]: surrender by the deadline after the period (the first national period, 2019-2020, closed at the end of 2021); five years leave room for regional pilots and extensions and refuse infinity and year-9999 entry errors');
+
+CREATE FUNCTION carbonmkt.plausibility_max(subject text, scope text DEFAULT '*') RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT l.max_value FROM carbonmkt.plausibility_limit l
+    WHERE l.subject = plausibility_max.subject AND l.scope IN (coalesce(plausibility_max.scope, '*'), '*')
+    ORDER BY l.scope = '*' LIMIT 1 $$;
+COMMENT ON FUNCTION carbonmkt.plausibility_max(text, text) IS
+  'The plausibility limit (carbonmkt.plausibility_limit) of a subject in a scope, falling back to scope ''*''; NULL when there is none.';
+
+CREATE FUNCTION carbonmkt._check_plausible(p_function text, p_argument text, p_subject text, p_scope text, p_value numeric)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    lim numeric := carbonmkt.plausibility_max(p_subject, p_scope);
+BEGIN
+    IF p_value IS NOT NULL AND (p_value = 'NaN' OR p_value > lim OR p_value < -lim) THEN
+        RAISE EXCEPTION '%: % = % exceeds the plausibility limit % (% of %)', p_function, p_argument,
+            CASE WHEN length(p_value::text) > 30 THEN left(p_value::text, 12) || '... (' || length(p_value::text) || ' characters)'
+                 ELSE p_value::text END,
+            to_char(lim, 'FM999,999,999,999,999,999'), p_subject, coalesce(p_scope, '*')
+            USING ERRCODE = 'CM902',
+                  HINT = 'Limits are rule rows of carbonmkt.plausibility_limit (doc/security.md); a value above one is an entry error.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_plausible(text, text, text, text, numeric) IS
+  'Internal: CM902 naming the function, the argument, the value and the limit when a value exceeds its plausibility limit.';
+
+CREATE FUNCTION carbonmkt._check_text(p_function text, p_argument text, p_value text)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    lim numeric;
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN;
+    END IF;
+    lim := carbonmkt.plausibility_max('text_length', p_argument);
+    IF length(p_value) > lim THEN
+        RAISE EXCEPTION '%: argument % is % characters long, more than its limit of %', p_function, p_argument,
+            length(p_value), lim
+            USING ERRCODE = 'CM903',
+                  HINT = 'Text limits are rule rows of carbonmkt.plausibility_limit (subject text_length; doc/security.md).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_text(text, text, text) IS
+  'Internal: CM903 when a text argument is longer than its limit (plausibility_limit, subject text_length, scope the argument name or ''*'').';
+
+-- Registration authority and organisation type codes of GB 32100-2015 (统一社会信用代码, positions
+-- 1 and 2: 登记管理部门代码 and 机构类别代码), doc/security.md.
+CREATE TABLE carbonmkt.credit_code_org_type (
+    authority   char(1) NOT NULL,
+    org_type    char(1) NOT NULL,
+    name_zh     text NOT NULL,
+    PRIMARY KEY (authority, org_type)
+);
+COMMENT ON TABLE carbonmkt.credit_code_org_type IS
+  'Valid first two characters of a unified social credit code (GB 32100-2015, tables 1 and 2): registration authority (登记管理部门) and organisation type (机构类别).';
+INSERT INTO carbonmkt.credit_code_org_type VALUES
+  ('1', '1', '机构编制: 机关'), ('1', '2', '机构编制: 事业单位'), ('1', '3', '机构编制: 中央编办直接管理机构编制的群众团体'), ('1', '9', '机构编制: 其他'),
+  ('2', '1', '外交: 外国常驻新闻机构'), ('2', '9', '外交: 其他'),
+  ('3', '1', '司法行政: 律师执业机构'), ('3', '2', '司法行政: 公证处'), ('3', '3', '司法行政: 基层法律服务所'),
+  ('3', '4', '司法行政: 司法鉴定机构'), ('3', '5', '司法行政: 仲裁委员会'), ('3', '9', '司法行政: 其他'),
+  ('4', '1', '文化: 外国在华文化中心'), ('4', '9', '文化: 其他'),
+  ('5', '1', '民政: 社会团体'), ('5', '2', '民政: 民办非企业单位'), ('5', '3', '民政: 基金会'), ('5', '9', '民政: 其他'),
+  ('6', '1', '旅游: 外国旅游部门常驻代表机构'), ('6', '2', '旅游: 港澳台地区旅游部门常驻内地（大陆）代表机构'), ('6', '9', '旅游: 其他'),
+  ('7', '1', '宗教: 宗教活动场所'), ('7', '2', '宗教: 宗教院校'), ('7', '9', '宗教: 其他'),
+  ('8', '1', '工会: 基层工会'), ('8', '9', '工会: 其他'),
+  ('9', '1', '工商: 企业'), ('9', '2', '工商: 个体工商户'), ('9', '3', '工商: 农民专业合作社'),
+  ('A', '1', '中央军委改革和编制办公室: 军队事业单位'), ('A', '9', '中央军委改革和编制办公室: 其他'),
+  ('N', '1', '农业: 组级集体经济组织'), ('N', '2', '农业: 村级集体经济组织'), ('N', '3', '农业: 乡镇级集体经济组织'), ('N', '9', '农业: 其他'),
+  ('Y', '1', '其他');
+
 CREATE FUNCTION carbonmkt.valid_city_code(city char(6), province char(6))
 RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT city ~ '^[1-9][0-9][0-9][0-9]00$' AND substr(city, 1, 2) = substr(province, 1, 2)
@@ -446,6 +550,43 @@ $$ SELECT carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('ca
 COMMENT ON FUNCTION carbonmkt.caller_sees_staff_rows() IS
   'Row-level security of the staff_read policies: true for the registry, the exchange, settlement and BI, and for an authority login mapped to an authority; false for an unmapped authority login (fail closed, doc/security.md).';
 
+-- Separation of duties (四眼原则, doc/security.md): the login that did the first step of a
+-- two-step act may not do the second when a second person is configured, i.e. another
+-- login (not a superuser) holds the role the second step needs.  Reusable by every room
+-- (judicial holds here; rule-table changes may call it the same way).
+CREATE FUNCTION carbonmkt._require_second_person(p_action text, p_first_step text, p_first_login name, p_role text)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    IF p_first_login IS NULL OR p_first_login <> session_user
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper) THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                WHERE r.rolcanlogin AND NOT r.rolsuper AND r.rolname <> session_user
+                  AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = p_role)
+                  AND pg_catalog.pg_has_role(r.oid, p_role, 'MEMBER')) THEN
+        RAISE EXCEPTION 'separation of duties: login "%" %, so another login must %', session_user, p_first_step, p_action
+            USING ERRCODE = 'CM901',
+                  HINT = format('Four-eyes rule (doc/security.md): a second login of %s does this step.', p_role);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_second_person(text, text, name, text) IS
+  'Internal, four-eyes: raises CM901 when the login did the first step (p_first_login) and another non-superuser login of p_role exists to do this one.  Superusers are exempt (they can bypass every rule anyway; doc/security.md, threat model).';
+
+-- The API's own refusal inside an SQL expression (CASE WHEN bad THEN carbonmkt._refuse(...)):
+-- the argument only fixes the result type.
+CREATE FUNCTION carbonmkt._refuse(p_type anyelement, p_code text, p_message text, p_hint text DEFAULT NULL)
+RETURNS anyelement LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RAISE EXCEPTION '%', p_message USING ERRCODE = p_code, HINT = coalesce(p_hint, '');
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._refuse(anyelement, text, text, text) IS
+  'Internal: raises the API''s own error (SQLSTATE p_code, message, hint) from inside an SQL expression; p_type fixes the result type.';
+
 CREATE FUNCTION carbonmkt._require_registry(p_action text) RETURNS void
 LANGUAGE plpgsql STABLE AS
 $$
@@ -505,6 +646,28 @@ DECLARE
     id bigint;
 BEGIN
     PERFORM carbonmkt._require_registry('register participants');
+    IF name IS NULL OR kind IS NULL OR credit_code IS NULL THEN
+        RAISE EXCEPTION 'register_participant: argument % must not be NULL',
+            CASE WHEN name IS NULL THEN 'name' WHEN kind IS NULL THEN 'kind' ELSE 'credit_code' END
+            USING ERRCODE = 'CM904';
+    END IF;
+    PERFORM carbonmkt._check_text('register_participant', 'name', name);
+    IF credit_code IS NOT NULL AND length(btrim(credit_code)) = 18 AND NOT EXISTS (
+           SELECT 1 FROM carbonmkt.credit_code_org_type t
+            WHERE t.authority = upper(substr(btrim(credit_code), 1, 1)) AND t.org_type = upper(substr(btrim(credit_code), 2, 1))) THEN
+        RAISE EXCEPTION 'invalid unified social credit code "%": "%" is no registration authority and organisation type',
+            credit_code, substr(btrim(credit_code), 1, 2)
+            USING ERRCODE = 'CM009',
+                  HINT = 'GB 32100-2015: position 1 is the registration authority (1-9, A, N, Y), position 2 the organisation type; see carbonmkt.credit_code_org_type.';
+    END IF;
+    IF credit_code IS NOT NULL AND length(btrim(credit_code)) = 18
+       AND substr(btrim(credit_code), 3, 6) <> '100000'
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.region r WHERE substr(r.code, 1, 2) = substr(btrim(credit_code), 3, 2)) THEN
+        RAISE EXCEPTION 'invalid unified social credit code "%": "%" is no administrative division code', credit_code,
+            substr(btrim(credit_code), 3, 6)
+            USING ERRCODE = 'CM009',
+                  HINT = 'GB 32100-2015: positions 3-8 are the GB/T 2260 code of the registering administration (100000 for the central one).';
+    END IF;
     IF province IS NOT NULL AND NOT EXISTS (SELECT 1 FROM carbonmkt.region r WHERE r.code = province) THEN
         RAISE EXCEPTION 'unknown province code "%"', province
             USING ERRCODE = '22023', HINT = 'Province codes are GB/T 2260 codes of the form PP0000, see table carbonmkt.region.';
@@ -572,6 +735,10 @@ DECLARE
     id  bigint;
 BEGIN
     PERFORM carbonmkt._require_registry('open accounts');
+    IF kind IS NULL THEN
+        RAISE EXCEPTION 'open_account: argument kind must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
+    PERFORM carbonmkt._check_text('open_account', 'label', label);
     SELECT * INTO p FROM carbonmkt.participant x WHERE x.participant_id = open_account.participant_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'participant % does not exist', open_account.participant_id USING ERRCODE = 'CM002';
@@ -581,6 +748,11 @@ BEGIN
     END IF;
     IF kind = 'allocation' AND p.kind <> 'provincial_authority' THEN
         RAISE EXCEPTION 'allocation accounts belong to a provincial authority, not to a %', p.kind USING ERRCODE = '22023';
+    END IF;
+    IF kind = 'allocation' AND EXISTS (SELECT 1 FROM carbonmkt.account x WHERE x.kind = 'allocation' AND x.province = p.province) THEN
+        RAISE EXCEPTION 'province % already has its allocation account %', p.province,
+            (SELECT x.account_id FROM carbonmkt.account x WHERE x.kind = 'allocation' AND x.province = p.province)
+            USING ERRCODE = '23505', HINT = 'Each province has one allocation account (省级配额账户).';
     END IF;
     IF kind = 'clearing' AND p.kind <> 'exchange' THEN
         RAISE EXCEPTION 'clearing accounts belong to the exchange, not to a %', p.kind USING ERRCODE = '22023';
@@ -625,6 +797,26 @@ COMMENT ON FUNCTION carbonmkt.set_account_status(bigint, carbonmkt.account_statu
   'Opens, freezes or closes an account; the change is recorded as a posting.  Registry only.';
 
 -- Public API: postings ----------------------------------------------------------
+
+-- Issuance and deposits: the quantity within its plausibility limit (issue_quantity), and no
+-- balance beyond the int8 range (src/posting.c, post_single).
+CREATE FUNCTION carbonmkt._check_issue(p_operation text, p_account bigint, p_instrument carbonmkt.instrument,
+                                       p_vintage int, p_project text, p_quantity bigint)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    PERFORM carbonmkt._check_plausible(p_operation, 'quantity', 'issue_quantity', p_instrument::text, p_quantity);
+    IF EXISTS (SELECT 1 FROM carbonmkt.holding h
+                WHERE h.account_id = p_account AND h.instrument = p_instrument AND h.vintage = p_vintage
+                  AND h.project = p_project AND h.balance > 9223372036854775807 - p_quantity) THEN
+        RAISE EXCEPTION '%: % more would take the balance of account % beyond the largest quantity a balance holds',
+            p_operation, carbonmkt.format_quantity(p_instrument, p_quantity), p_account
+            USING ERRCODE = 'CM902';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_issue(text, bigint, carbonmkt.instrument, int, text, bigint) IS
+  'Internal: CM902 when an issuance or deposit exceeds its plausibility limit (issue_quantity) or would take the account''s balance beyond the int8 range.';
 
 CREATE FUNCTION carbonmkt.issue_cea(account_id bigint, vintage int, tonnes bigint,
                                     reference text DEFAULT NULL, memo text DEFAULT NULL)

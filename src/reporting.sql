@@ -107,7 +107,8 @@ SELECT st.vintage, st.issued_t, st.unallocated_t, st.held_t,
   LEFT JOIN surrendered su ON su.vintage = st.vintage
   LEFT JOIN LATERAL (SELECT true AS closed FROM carbonmkt.compliance_period p
                       WHERE p.jurisdiction = 'CN' AND p.status = 'closed'
-                        AND st.vintage BETWEEN p.first_year AND p.last_year LIMIT 1) cl ON true;
+                        AND st.vintage BETWEEN p.first_year AND p.last_year LIMIT 1) cl ON true
+ WHERE (SELECT carbonmkt.caller_sees_staff_rows());   -- fail closed (doc/security.md)
 COMMENT ON VIEW carbonmkt.bi_allowance_supply IS
   'BI: CEA supply per vintage (配额供给): issued_t (签发; = everything held in any account, by the ledger''s conservation invariant), unallocated_t (in allocation accounts and the national reserve), held_t (in holding and clearing accounts), banked_t (held_t once the national period of the vintage is closed: carried over, 结转), surrendered_t (清缴, from surrender_detail), cancelled_t (voluntarily, 注销: the rest of the cancellation account), compliance_closed.  issued = unallocated + held + surrendered + cancelled.';
 
@@ -121,6 +122,7 @@ SELECT d.period, coalesce(cp.project_type, 'unregistered') AS project_type, t.na
   LEFT JOIN carbonmkt.ccer_project cp ON cp.project = d.project
   LEFT JOIN carbonmkt.ccer_project_type t ON t.code = cp.project_type
  WHERE d.instrument = 'CCER'
+   AND (SELECT carbonmkt.caller_sees_staff_rows())   -- fail closed (doc/security.md)
  GROUP BY d.period, coalesce(cp.project_type, 'unregistered'), t.name_zh;
 COMMENT ON VIEW carbonmkt.bi_ccer_use IS
   'BI: CCER used for compliance (抵销) per period and project type: units, projects, tonnes surrendered, of which from projects in the unit''s own province (local_tonnes).';
@@ -585,7 +587,8 @@ SELECT st.project, cp.name AS project_name, cp.project_type, t.name_zh AS projec
   LEFT JOIN surrendered su ON su.project = st.project
   LEFT JOIN carbonmkt.ccer_project cp ON cp.project = st.project
   LEFT JOIN carbonmkt.ccer_project_type t ON t.code = cp.project_type
-  LEFT JOIN carbonmkt.region r ON r.code = cp.province;
+  LEFT JOIN carbonmkt.region r ON r.code = cp.province
+ WHERE (SELECT carbonmkt.caller_sees_staff_rows());   -- fail closed (doc/security.md)
 COMMENT ON VIEW carbonmkt.bi_ccer_supply IS
   'BI: CCER supply per project (核证自愿减排量供给): issued_t (签发; = everything held in any account, by the ledger''s conservation invariant), reserve_t (still in the national reserve), held_t (in holding and clearing accounts) and holders, surrendered_t (清缴抵销, from surrender_detail), cancelled_t (voluntarily, 注销: the rest of the cancellation account).  issued = reserve + held + surrendered + cancelled.  Project name, type and province from ccer_project (NULL for a project not registered there).';
 COMMENT ON COLUMN carbonmkt.bi_ccer_supply.project IS 'CCER project id.';

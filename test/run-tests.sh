@@ -43,6 +43,8 @@ want fuzz && echo "== fuzz (short run; 'make fuzz' runs 1,000,000 inputs per fun
 	psql -X -q -d carbonmkt_fuzz -c "CREATE EXTENSION carbonmkt" &&
 	PGDATABASE=carbonmkt_fuzz test/fuzz/fuzz_io --seed 20261121 --iterations "${FUZZ_SHORT:-20000}" ||
 	failed+=(fuzz); }
+want fuzz && echo "== API fuzz (short run; 'make fuzz' makes 1,000,000 calls)" && { test/fuzz/api-fuzz.sh "${FUZZ_API_SHORT:-3000}" ||
+	failed+=(api-fuzz); }
 
 want cli && echo "== cli (carbonmkt-load against a stub of the market API)" && { test/cli/run.sh || failed+=(cli); }
 

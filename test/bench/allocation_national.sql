@@ -198,11 +198,14 @@ SET min_parallel_table_scan_size = 0;
 SELECT pg_temp.bench_ms('parallel', r, CASE WHEN r % 2 = 0 THEN k ELSE (ARRAY['sql', 'c'])[i] END)
   FROM generate_series(1, 5) r, unnest(ARRAY['c', 'sql']) WITH ORDINALITY u(k, i);
 
-SELECT format('%-9s C aggregates %8s ms   plain SQL %8s ms   (median of 5; parallel plans: C %s, SQL %s)',
-              pass, to_char(c, 'FM99990.0'), to_char(s, 'FM99990.0'), cp, sp)
+SELECT format('%-9s C aggregates %8s ms (%s-%s)   plain SQL %8s ms (%s-%s)   (median of 5; parallel plans: C %s, SQL %s)',
+              pass, to_char(c, 'FM99990.0'), to_char(clo, 'FM99990.0'), to_char(chi, 'FM99990.0'),
+              to_char(s, 'FM99990.0'), to_char(slo, 'FM99990.0'), to_char(shi, 'FM99990.0'), cp, sp)
   FROM (SELECT pass,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE kind = 'c') AS c,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE kind = 'sql') AS s,
+               min(ms) FILTER (WHERE kind = 'c') AS clo, max(ms) FILTER (WHERE kind = 'c') AS chi,
+               min(ms) FILTER (WHERE kind = 'sql') AS slo, max(ms) FILTER (WHERE kind = 'sql') AS shi,
                bool_or(parallel) FILTER (WHERE kind = 'c') AS cp, bool_or(parallel) FILTER (WHERE kind = 'sql') AS sp
           FROM bench_times WHERE pass <> 'warmup' GROUP BY pass) m
  ORDER BY pass DESC;

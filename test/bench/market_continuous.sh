@@ -19,7 +19,8 @@
 # full_page_writes on, the headline) and scenario a warm-up of each side (${BENCH_WARMUP:-5} s,
 # not counted), then ${BENCH_ROUNDS:-3} rounds, the order of the sides rotated per round; prints
 # median TPS (min-max), the ratio of the medians (target >= 0.50) and the load average.
-# Afterwards checks cash and allowances conserved, the clearing account holding exactly the fees,
+# Then the server time of one submit_order (resting, crossing) and of a bare registry hold() in
+# one session.  Afterwards checks cash and allowances conserved, the clearing account holding exactly the fees,
 # and verify_ledger() clean; fails otherwise or if pgbench fails.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -196,6 +197,40 @@ t0=$(date +%s%N)
 problems=$(q "SELECT count(*) FROM carbonmkt.verify_ledger()")
 echo "   verify_ledger(): $problems problems over $(q "SELECT count(*) FROM carbonmkt.journal") journal entries ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
 [ "$problems" -eq 0 ] || { echo "market_continuous: verify_ledger() found $problems problems" >&2; exit 1; }
+
+# What one order costs in the server, one session, no contention: 200 resting orders, then 200
+# that cross them, each a submit_order, against 200 bare registry holds; on a fresh trading day.
+echo
+echo "-- server time per call, one session (load average $(loadavg))"
+psql -X -q -v ON_ERROR_STOP=1 <<SQL
+SET carbonmkt.clock = '${DAYS[$day]} 10:00:00+08';
+CREATE TEMP TABLE per_call (what text, us numeric);
+DO \$\$
+DECLARE
+    t0 timestamptz;
+    n  int := 200;
+BEGIN
+    t0 := clock_timestamp();
+    FOR i IN 1..n LOOP
+        PERFORM carbonmkt.submit_order('CEA2024', CASE i % 2 WHEN 0 THEN 'buy' ELSE 'sell' END, 10,
+                                       CASE i % 2 WHEN 0 THEN 59.00 ELSE 61.00 END, participant_id => $p0 + 1 + i % $UNITS);
+    END LOOP;
+    INSERT INTO per_call VALUES ('submit_order, resting', round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / n));
+    t0 := clock_timestamp();
+    FOR i IN 1..n LOOP
+        PERFORM carbonmkt.submit_order('CEA2024', CASE i % 2 WHEN 0 THEN 'buy' ELSE 'sell' END, 5,
+                                       CASE i % 2 WHEN 0 THEN 61.00 ELSE 59.00 END, participant_id => $p0 + 1 + (i * 7) % $UNITS);
+    END LOOP;
+    INSERT INTO per_call VALUES ('submit_order, crossing', round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / n));
+    t0 := clock_timestamp();
+    FOR i IN 1..n LOOP
+        PERFORM carbonmkt.hold((SELECT a.account_id FROM carbonmkt.account a
+                                 WHERE a.participant_id = $p0 + 1 + i % $UNITS AND a.kind = 'cash'), 'CNY', 100, 'order');
+    END LOOP;
+    INSERT INTO per_call VALUES ('registry hold() alone', round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / n));
+END \$\$;
+SELECT what, us AS us_per_call FROM per_call;
+SQL
 
 echo
 echo "-- medians of $ROUNDS rounds (min-max); pgbench -n -M prepared -c $CLIENTS -j $THREADS -T $SECONDS_PER_RUN --max-tries=10"

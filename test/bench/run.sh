@@ -22,7 +22,7 @@ benches=()
 if [ $# -eq 0 ]; then
 	for f in test/bench/*.sql test/bench/*.sh; do
 		[ -e "$f" ] || continue
-		case $(basename "$f") in run.sh | lib.sh) continue ;; esac
+		case $(basename "$f") in run.sh | lib.sh | *_baseline.sql) continue ;; esac
 		benches+=("$f")
 	done
 	mapfile -t benches < <(printf '%s\n' "${benches[@]}" | sort)

@@ -100,7 +100,7 @@ SELECT pg_temp.bench_pass('parallel');
 -- Report: medians, per-row cost, ratios.
 WITH med AS (
 	SELECT pass, kind,
-		   percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms,
+		   percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS ms, min(ms) AS lo, max(ms) AS hi,
 		   bool_and(parallel) AS par
 	FROM bench_times GROUP BY pass, kind
 ), r AS (
@@ -118,8 +118,9 @@ SELECT line FROM (
 	UNION ALL
 	SELECT CASE pass WHEN 'serial' THEN 1 ELSE 2 END,
 		   CASE kind WHEN 'allowance' THEN 1 WHEN 'bigint' THEN 2 ELSE 3 END,
-		   format('  sum(%s)%s %8s ms  %5s ns/row%s', kind, repeat(' ', 10 - length(kind)),
-				  to_char(ms, 'FM99990.0'), to_char(ms * 1e6 / 1e7, 'FM990.0'),
+		   format('  sum(%s)%s %8s ms (%s-%s)  %5s ns/row%s', kind, repeat(' ', 10 - length(kind)),
+				  to_char(ms, 'FM99990.0'), to_char(lo, 'FM99990.0'), to_char(hi, 'FM99990.0'),
+				  to_char(ms * 1e6 / 1e7, 'FM990.0'),
 				  CASE WHEN par THEN '  (parallel plan)' ELSE '' END)
 	FROM med
 	UNION ALL

@@ -26,6 +26,9 @@ echo "== fuzz: seed $seed, $iterations inputs per target"
 PGDATABASE=carbonmkt_fuzz test/fuzz/fuzz_io --seed "$seed" --iterations "$iterations" "$@"
 rc=$?
 
+echo "== API fuzz: ${FUZZ_API_CALLS:-1000000} calls"
+test/fuzz/api-fuzz.sh "${FUZZ_API_CALLS:-1000000}" || rc=1
+
 if grep -E "terminated by signal|PANIC|server process .* was terminated" "$CARBONMKT_SERVER_LOG"; then
 	echo "fuzz: a backend crashed (see the server log lines above)"
 	rc=1
