@@ -2858,6 +2858,15 @@ DECLARE
     id  int;
 BEGIN
     PERFORM carbonmkt._require_exchange('list products');
+    IF instrument IS NULL OR instrument NOT IN ('CEA', 'CCER')
+       OR (instrument = 'CCER') <> (coalesce(project, '') <> '') THEN
+        RAISE EXCEPTION 'list_product: a product is CEA without a project or CCER of a project: got %, project "%"',
+            coalesce(instrument::text, 'NULL'), coalesce(project, '')
+            USING ERRCODE = '22023';
+    END IF;
+    IF jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'list_product: argument jurisdiction must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
     IF v IS NULL AND instrument = 'CEA' AND c ~ '^CEA[0-9]{4}$' THEN
         v := substr(c, 4)::int;
     END IF;
@@ -2866,6 +2875,10 @@ BEGIN
               HINT = 'A CEA product code CEAyyyy names its vintage; otherwise pass vintage.';
     END IF;
     PERFORM carbonmkt.cea(v, 0);    -- the vintage window (22003)
+    IF c IS NULL OR c !~ '^[A-Z][A-Z0-9._-]{2,39}$' THEN
+        RAISE EXCEPTION 'list_product: product code "%" is not 3-40 letters, digits, ".", "_" or "-" starting with a letter',
+            coalesce(c, 'NULL') USING ERRCODE = '22023';
+    END IF;
     SELECT x.kind, p.kind AS owner_kind INTO a
       FROM carbonmkt.account x JOIN carbonmkt.participant p USING (participant_id)
      WHERE x.account_id = clearing_account;
@@ -3577,6 +3590,13 @@ BEGIN
             coalesce(to_char(deadline, 'YYYY-MM-DD'), 'NULL'), last_year
             USING ERRCODE = '22023';
     END IF;
+    IF NOT isfinite(deadline)
+       OR deadline > make_date(last_year + carbonmkt.plausibility_max('deadline_years')::int, 12, 31) THEN
+        RAISE EXCEPTION 'open_period: deadline % is more than % years after the period''s last year %',
+            deadline, carbonmkt.plausibility_max('deadline_years'), last_year
+            USING ERRCODE = 'CM902',
+                  HINT = 'The limit is the rule row deadline_years of carbonmkt.plausibility_limit (doc/security.md).';
+    END IF;
     SELECT p.period INTO other FROM carbonmkt.compliance_period p
      WHERE p.jurisdiction = open_period.jurisdiction
        AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year;
@@ -3802,9 +3822,8 @@ SELECT st.vintage, st.issued_t, st.unallocated_t, st.held_t,
   LEFT JOIN surrendered su ON su.vintage = st.vintage
   LEFT JOIN LATERAL (SELECT true AS closed FROM carbonmkt.compliance_period p
                       WHERE p.jurisdiction = 'CN' AND p.status = 'closed'
-                        AND st.vintage BETWEEN p.first_year AND p.last_year LIMIT 1) cl ON true;
-COMMENT ON VIEW carbonmkt.bi_allowance_supply IS
-  'BI: CEA supply per vintage (配额供给): issued_t (签发; = everything held in any account, by the ledger''s conservation invariant), unallocated_t (in allocation accounts and the national reserve), held_t (in holding and clearing accounts), banked_t (held_t once the national period of the vintage is closed: carried over, 结转), surrendered_t (清缴, from surrender_detail), cancelled_t (voluntarily, 注销: the rest of the cancellation account), compliance_closed.  issued = unallocated + held + surrendered + cancelled.';
+                        AND st.vintage BETWEEN p.first_year AND p.last_year LIMIT 1) cl ON true
+ WHERE (SELECT carbonmkt.caller_sees_staff_rows());
 
 CREATE OR REPLACE VIEW carbonmkt.bi_price_history AS
 SELECT d.price_date, d.average_price_fen, round(d.average_price_fen / 100.0, 2) AS average_price_cny, d.volume_t,
