@@ -22,7 +22,7 @@ PG_CFLAGS   = -Wall -Werror
 # registers every table for pg_dump, src/operations.sql).  Released
 # versions are frozen in sql/ (carbonmkt--A.sql) with hand-written upgrade scripts
 # (carbonmkt--A--B.sql), installed beside it.  See doc/development.md.
-SQL_ORDER   = types registry settlement mrv allocation market compliance finance access reporting operations
+SQL_ORDER   = types registry settlement jurisdiction mrv allocation market compliance finance rules access reporting operations
 SQL_PARTS   = $(foreach s,$(SQL_ORDER),$(wildcard src/$(s).sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(filter-out sql/$(EXTENSION)--$(EXTVERSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))

@@ -59,6 +59,20 @@ SELECT open_account(2, 'allocation') AS gd_alloc,   -- 3
        open_account(7, 'holding') AS d_h,           -- 8
        open_account(8, 'holding') AS e_h;           -- 9
 
+-- The rules of 2024 for worked example 5: S0 names no intensity and no band, so carbonmkt
+-- ships none (doc/rules.md); the national authority loads the test's numbers (the staff
+-- superuser acts for it).
+SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2024, "rounding": "half_up"}',
+                'regression test: whole tonnes, half up', acting_for => 1) AS year_rule_2024,
+       set_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2024, "category": "cement_clinker", "benchmark": 0.8600, "illustrative": true}',
+                'regression test: an illustrative clinker intensity', acting_for => 1) AS cement_2024,
+       set_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2024, "category": "aluminium_smelting", "benchmark": 1.7000, "illustrative": true}',
+                'regression test: an illustrative aluminium intensity', acting_for => 1) AS aluminium_2024,
+       set_rule('alloc_band', '{"jurisdiction": "CN", "year": 2024, "sector": "cement", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true}',
+                'regression test: a 5% band', acting_for => 1) AS band_cement_2024,
+       set_rule('alloc_band', '{"jurisdiction": "CN", "year": 2024, "sector": "aluminium", "max_gap": 0.05, "max_surplus": 0.05, "illustrative": true}',
+                'regression test: a 5% band', acting_for => 1) AS band_aluminium_2024;
+
 -- Facilities (机组 / 生产线) ---------------------------------------------------------
 SELECT register_facility(4, '#1', 'coal_300mw_plus', 600, 'water', 'A unit 1') AS a1,          -- 1
        register_facility(5, '#1', 'coal_300mw_below', 300, 'air', 'B unit 1') AS b1,           -- 2

@@ -77,7 +77,7 @@ VALUES (1, 'listed', '2024-12-02', '2024-12-02 09:31+08', 9900, 1000, 1, 2, 4, 5
        (1, 'block', '2024-12-02', '2024-12-02 14:00+08', 9700, 100000, 5, 6, 7, 5, 0, 0);
 COMMIT;
 -- the Decree 775 price of December 2024: (999,900,000 + 10,200 x 800,000) / 903,000 = 10,143.85 -> 10,144
-SELECT * FROM _average_price('national', '2024-12-01', '2024-12-31');
+SELECT * FROM _average_price('CN', '2024-12-01', '2024-12-31');
 SELECT * FROM close_period(2023);
 -- 2024 so far: u1 banks 4,500 t of 2023 and surrenders 300,000 t of 2024; u3 in full; the fund cancels 1,000 t
 SELECT surrender_cea(5, 2023, 4500, 2024) IS NOT NULL, surrender_cea(5, 2024, 300000, 2024) IS NOT NULL,

@@ -3000,6 +3000,2550 @@ GRANT EXECUTE ON FUNCTION carbonmkt.retire_cea(bigint, int, bigint, text, text),
 
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
+-- One jurisdiction vocabulary (src/jurisdiction.sql): 'CN' for the national market, GB/T 2260
+-- codes for provinces and city pilots.  0.1.0's compliance and market rows said 'national',
+-- 'beijing', ...; every row is kept and renamed: a jurisdiction becomes its city code, else
+-- its province code, 'national' becomes 'CN'.  A jurisdiction that cannot be renamed so
+-- (no province, or two mapping to one code) stops the upgrade with a message.
+ALTER TABLE carbonmkt.compliance_period DROP CONSTRAINT compliance_period_jurisdiction_fkey;
+ALTER TABLE carbonmkt.offset_rule DROP CONSTRAINT offset_rule_jurisdiction_fkey;
+ALTER TABLE carbonmkt.relief_rule DROP CONSTRAINT relief_rule_jurisdiction_fkey;
+ALTER TABLE carbonmkt.penalty_rule DROP CONSTRAINT penalty_rule_jurisdiction_fkey;
+ALTER TABLE carbonmkt.mrv_rule DROP CONSTRAINT mrv_rule_jurisdiction_check;
+ALTER TABLE carbonmkt.jurisdiction DROP CONSTRAINT jurisdiction_code_check;
+ALTER TABLE carbonmkt.jurisdiction
+    ADD COLUMN kind text CONSTRAINT jurisdiction_kind_check CHECK (kind IN ('national', 'province', 'city')),
+    ADD COLUMN pilot boolean;
+
+DO $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT * INTO bad FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE new_code IS NULL LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'carbonmkt 0.2.0: jurisdiction "%" has no province or city and is not the national market', bad.old_code
+            USING HINT = 'Give it a province (carbonmkt.jurisdiction.province) before ALTER EXTENSION carbonmkt UPDATE: 0.2.0 names jurisdictions by GB/T 2260 codes (doc/rules.md).';
+    END IF;
+    SELECT new_code, string_agg(old_code, ', ') AS olds INTO bad FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m GROUP BY new_code HAVING count(*) > 1 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'carbonmkt 0.2.0: jurisdictions % would all become %', bad.olds, bad.new_code
+            USING HINT = '0.2.0 has one jurisdiction per province or city pilot (doc/rules.md); merge them first.';
+    END IF;
+END
+$$;
+UPDATE carbonmkt.compliance_period t SET jurisdiction = m.new_code FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE t.jurisdiction = m.old_code AND m.old_code <> m.new_code;
+UPDATE carbonmkt.offset_rule t SET jurisdiction = m.new_code FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE t.jurisdiction = m.old_code AND m.old_code <> m.new_code;
+UPDATE carbonmkt.relief_rule t SET jurisdiction = m.new_code FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE t.jurisdiction = m.old_code AND m.old_code <> m.new_code;
+UPDATE carbonmkt.penalty_rule t SET jurisdiction = m.new_code FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE t.jurisdiction = m.old_code AND m.old_code <> m.new_code;
+UPDATE carbonmkt.market_rule t SET jurisdiction = m.new_code FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE t.jurisdiction = m.old_code AND m.old_code <> m.new_code;
+UPDATE carbonmkt.market_session t SET jurisdiction = m.new_code FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE t.jurisdiction = m.old_code AND m.old_code <> m.new_code;
+UPDATE carbonmkt.trading_calendar t SET jurisdiction = m.new_code FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE t.jurisdiction = m.old_code AND m.old_code <> m.new_code;
+UPDATE carbonmkt.trader_rule t SET jurisdiction = m.new_code FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE t.jurisdiction = m.old_code AND m.old_code <> m.new_code;
+UPDATE carbonmkt.product t SET jurisdiction = m.new_code FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE t.jurisdiction = m.old_code AND m.old_code <> m.new_code;
+UPDATE carbonmkt.jurisdiction t SET code = m.new_code, kind = m.kind,
+       pilot = m.new_code <> 'CN'
+  FROM (SELECT j.code AS old_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'CN' ELSE coalesce(j.city, j.province)::text END AS new_code,
+                CASE WHEN j.code IN ('national', 'CN') THEN 'national' WHEN j.city IS NOT NULL THEN 'city' ELSE 'province' END AS kind
+           FROM carbonmkt.jurisdiction j) m WHERE t.code = m.old_code;
+ALTER TABLE carbonmkt.jurisdiction ALTER COLUMN kind SET DEFAULT 'province', ALTER COLUMN kind SET NOT NULL,
+    ALTER COLUMN pilot SET DEFAULT false, ALTER COLUMN pilot SET NOT NULL;
+INSERT INTO carbonmkt.jurisdiction (code, name, name_zh, province, city, kind, pilot)
+SELECT 'CN', 'National carbon market', '全国碳排放权交易市场', NULL, NULL, 'national', false
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.jurisdiction WHERE code = 'CN');
+INSERT INTO carbonmkt.jurisdiction (code, name, name_zh, province, city, kind, pilot)
+SELECT r.code, r.name, r.name_zh, r.code, NULL, 'province', false
+  FROM carbonmkt.region r WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.jurisdiction j WHERE j.code = r.code);
+ALTER TABLE carbonmkt.jurisdiction
+    ADD CONSTRAINT jurisdiction_code_check CHECK (code = 'CN' OR code ~ '^[1-9][0-9][0-9][0-9]00$'),
+    ADD CONSTRAINT jurisdiction_code_matches CHECK (CASE kind WHEN 'national' THEN code = 'CN' AND province IS NULL AND city IS NULL
+                                                              WHEN 'province' THEN code = province AND city IS NULL
+                                                              ELSE code = city END);
+COMMENT ON TABLE carbonmkt.jurisdiction IS
+  'Jurisdictions (管辖区) whose rules the rule tables hold, one code form in every room: ''CN'' the national market (全国碳排放权交易市场), a province by its GB/T 2260 code (e.g. ''350000'' Fujian: the province''s own rules, e.g. MRV, and its pilot market where pilot), a city pilot by its city code (''440300'' Shenzhen).  A compliance period of a jurisdiction covers the key emitting units of its province (or city), all of them for ''CN''.  doc/rules.md.';
+COMMENT ON COLUMN carbonmkt.jurisdiction.pilot IS
+  'The jurisdiction runs a pilot carbon market (试点, RULES.md 6: Beijing, Tianjin, Shanghai, Chongqing, Hubei, Guangdong, Shenzhen, Fujian).';
+
+-- a rule row of a jurisdiction that does not exist (the allocation and MRV rule tables had
+-- no foreign key in 0.1.0) stops the upgrade with its name
+DO $$
+DECLARE
+    t   text;
+    bad text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['alloc_benchmark', 'alloc_heat_factor', 'alloc_cooling_factor', 'alloc_load_piece',
+                             'alloc_year_rule', 'alloc_band', 'alloc_cap', 'allocation_run', 'mrv_rule'] LOOP
+        EXECUTE format('SELECT min(jurisdiction) FROM carbonmkt.%I x
+                         WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.jurisdiction j WHERE j.code = x.jurisdiction)', t) INTO bad;
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'carbonmkt 0.2.0: carbonmkt.% has rows of jurisdiction "%", which is not ''CN'' nor a GB/T 2260 code', t, bad
+                USING HINT = 'Rename them to a code of carbonmkt.jurisdiction before ALTER EXTENSION carbonmkt UPDATE (doc/rules.md).';
+        END IF;
+    END LOOP;
+END
+$$;
+
+ALTER TABLE carbonmkt.compliance_period ALTER COLUMN jurisdiction SET DEFAULT 'CN',
+    ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.offset_rule ADD COLUMN until_year int,
+    ADD CONSTRAINT offset_rule_period_check CHECK (until_year >= from_year AND until_year <= 2100),
+    ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.relief_rule ADD COLUMN until_year int,
+    ADD CONSTRAINT relief_rule_period_check CHECK (until_year >= from_year AND until_year <= 2100),
+    ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.penalty_rule ADD COLUMN until_year int,
+    ADD CONSTRAINT penalty_rule_period_check CHECK (until_year >= from_year AND until_year <= 2100),
+    ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.mrv_rule ADD COLUMN until_year int,
+    ADD CONSTRAINT mrv_rule_period_check CHECK (until_year >= from_year AND until_year <= 2100),
+    ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.market_rule ALTER COLUMN jurisdiction SET DEFAULT 'CN', ADD COLUMN valid_until date,
+    ADD CONSTRAINT market_rule_period_check CHECK (valid_until >= valid_from),
+    ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.market_session ALTER COLUMN jurisdiction SET DEFAULT 'CN', ADD COLUMN valid_until date,
+    ADD CONSTRAINT market_session_period_check CHECK (valid_until >= valid_from),
+    ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.trader_rule ALTER COLUMN jurisdiction SET DEFAULT 'CN', ADD COLUMN valid_until date,
+    ADD CONSTRAINT trader_rule_period_check CHECK (valid_until >= valid_from),
+    ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.trading_calendar ALTER COLUMN jurisdiction SET DEFAULT 'CN',
+    ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.product ALTER COLUMN jurisdiction SET DEFAULT 'CN',
+    ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.alloc_benchmark ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.alloc_heat_factor ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.alloc_cooling_factor ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.alloc_load_piece ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.alloc_year_rule ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.alloc_band ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.alloc_cap ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+ALTER TABLE carbonmkt.allocation_run ADD FOREIGN KEY (jurisdiction) REFERENCES carbonmkt.jurisdiction;
+
+-- The relief of 2019-2022 ends with 2022 (RULES.md 6, S4 L93): the shipped row, unless changed.
+UPDATE carbonmkt.relief_rule
+   SET until_year = 2022,
+       source = 'RULES.md 6, power-sector relief [S4 L91-96, public]: gap cap allocation + 20% of verified emissions; gas units <= allocation; gap >= 10% in hardship may borrow <= 50% of the gap; tied to 2019-2022 (S4 L93)'
+ WHERE jurisdiction = 'CN' AND from_year = 2019 AND until_year IS NULL
+   AND source = 'RULES.md 6, power-sector relief [S4 L91-96, public]: gap cap allocation + 20% of verified emissions; gas units <= allocation; gap >= 10% in hardship may borrow <= 50% of the gap';
+-- 0.1.0 shipped rows the sources do not give (doc/rules.md): illustrative cement, steel and
+-- aluminium benchmarks and bands for 2024-2026 and year rules for 2024-2026.  0.2.0 ships no
+-- such row: they are removed where unchanged and no allocation run of their year used them;
+-- rows a run used stay (a computation's rules are never deleted).
+DELETE FROM carbonmkt.alloc_benchmark b
+ WHERE b.jurisdiction = 'CN' AND b.year BETWEEN 2024 AND 2026 AND b.illustrative
+   AND b.source = 'illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0'
+   AND NOT EXISTS (SELECT 1 FROM carbonmkt.allocation_run r WHERE r.jurisdiction = b.jurisdiction AND r.year = b.year);
+DELETE FROM carbonmkt.alloc_band b
+ WHERE b.jurisdiction = 'CN' AND b.year BETWEEN 2024 AND 2026 AND b.illustrative
+   AND b.source = 'illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range'
+   AND NOT EXISTS (SELECT 1 FROM carbonmkt.allocation_run r WHERE r.jurisdiction = b.jurisdiction AND r.year = b.year);
+DELETE FROM carbonmkt.alloc_year_rule y
+ WHERE y.jurisdiction = 'CN' AND y.year BETWEEN 2024 AND 2026 AND y.preallocation_share IS NULL
+   AND y.source = 'carbonmkt default (whole tonnes, half up); no pre-allocation rule'
+   AND NOT EXISTS (SELECT 1 FROM carbonmkt.allocation_run r WHERE r.jurisdiction = y.jurisdiction AND r.year = y.year);
+
+-- The trading calendar as data: the years loaded.  0.1.0 shipped 2025; a year with rows in
+-- trading_calendar counts as loaded.
+CREATE TABLE carbonmkt.trading_calendar_year (
+    jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
+    year            int NOT NULL CHECK (year BETWEEN 2005 AND 2100),
+    source          text NOT NULL CHECK (btrim(source) <> ''),
+    loaded_by       name NOT NULL,
+    loaded_at       timestamptz NOT NULL,
+    PRIMARY KEY (jurisdiction, year)
+);
+COMMENT ON TABLE carbonmkt.trading_calendar_year IS
+  'The years whose trading calendar the exchange loaded (load_trading_calendar), with the document it implements (e.g. the State Council''s holiday notice): a date of a year without a row is refused (CM507 "no trading calendar for 2026"), never assumed a trading day.  doc/rules.md.';
+INSERT INTO carbonmkt.trading_calendar_year VALUES
+  ('CN', 2025, '国务院办公厅关于2025年部分节假日安排的通知 (国办发明电〔2024〕12号): the public holidays of 2025; the exchange does not trade on weekends',
+   'carbonmkt', '2025-01-01 00:00:00+08');
+INSERT INTO carbonmkt.trading_calendar_year
+SELECT DISTINCT c.jurisdiction, extract(year FROM c.business_date)::int,
+       'carried over from carbonmkt 0.1.0: the exceptions in carbonmkt.trading_calendar', 'carbonmkt 0.1.0', now()
+  FROM carbonmkt.trading_calendar c
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
+                    WHERE y.jurisdiction = c.jurisdiction AND y.year = extract(year FROM c.business_date));
+GRANT SELECT ON carbonmkt.trading_calendar_year TO PUBLIC;
+
+COMMENT ON TABLE carbonmkt.market_rule IS
+  'Market rules per jurisdiction, trading mode and period (the row with the latest valid_from on or before the business date applies, unless its valid_until is before it): order size limits (block threshold), lot, price step, price band around the previous close, fee rate per side, clearing rule of one-way bidding, same-day resale.  Seeded with the national defaults of RULES.md 5.';
+COMMENT ON TABLE carbonmkt.market_session IS
+  'Trading sessions per jurisdiction, mode and period, China Standard Time, [opens, closes).  The sessions of a mode on a date are the rows with the latest valid_from on or before it (none when they ended, valid_until, before it).  One-way bidding trades in each auction''s announced window instead.';
+
+-- Compliance: status pending while the allocation a relief depends on is not final; gas-fired
+-- derived from the facilities, the flag an override
+ALTER TYPE carbonmkt.compliance_status ADD VALUE 'pending';
+COMMENT ON TYPE carbonmkt.compliance_status IS
+  'no_emissions: no confirmed emissions for all years of the period; open: obligation not yet met, deadline not passed; compliant: surrendered >= obligation (履约); shortfall: not met after the deadline or at close (未足额清缴); pending: the obligation depends (by a relief rule) on an allocation not made yet (obligation_status.status_reason), never frozen at close.';
+COMMENT ON TABLE carbonmkt.unit_class IS
+  'The authority''s override of whether a key emitting unit is gas-fired (燃气机组; gas units owe at most their allocation under relief_rule.gas_cap).  Without a row, a unit is gas-fired when all its generating units are in a gas category.  Set with set_gas_fired(), validated against the facilities.';
+
+-- Functions and views that take a jurisdiction, or read the rules by period (generated from src/)
+
+CREATE OR REPLACE FUNCTION carbonmkt.check_jurisdiction(p_code text) RETURNS carbonmkt.jurisdiction
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    j   carbonmkt.jurisdiction;
+BEGIN
+    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = p_code;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(p_code, 'NULL')
+            USING ERRCODE = 'CM501',
+                  DETAIL = 'A jurisdiction is ''CN'' (the national market), a province''s GB/T 2260 code (e.g. ''350000'') or a city pilot''s code (''440300'').',
+                  HINT = 'The codes are the rows of carbonmkt.jurisdiction.';
+    END IF;
+    RETURN j;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.check_jurisdiction(text) IS
+  'The jurisdiction row of a code; CM501 for an unknown code.  Every function that takes a jurisdiction calls it.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.market_rule_at(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+RETURNS carbonmkt.market_rule LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    r   carbonmkt.market_rule;
+BEGIN
+    SELECT * INTO r FROM carbonmkt.market_rule x
+     WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date
+       AND (x.valid_until IS NULL OR x.valid_until >= p_date)
+     ORDER BY x.valid_from DESC LIMIT 1;
+    IF NOT FOUND THEN
+        PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
+    END IF;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.market_rule_at(carbonmkt.trade_mode, date, text) IS
+  'The market rule of a mode that applies on a date (latest valid_from on or before it, not ended by valid_until), or NULL; CM501 for an unknown jurisdiction.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.is_trading_day(d date, jurisdiction text DEFAULT 'CN') RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    c   boolean;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
+                    WHERE y.jurisdiction = is_trading_day.jurisdiction AND y.year = extract(year FROM d)) THEN
+        PERFORM carbonmkt.check_jurisdiction(jurisdiction);
+        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM d), jurisdiction
+            USING ERRCODE = 'CM507',
+                  DETAIL = format('%s is in a year whose trading days and holidays were not loaded.', to_char(d, 'YYYY-MM-DD')),
+                  HINT = 'The exchange loads a year''s calendar with carbonmkt.load_trading_calendar(jurisdiction, year, holidays, ...).';
+    END IF;
+    SELECT x.is_trading_day INTO c FROM carbonmkt.trading_calendar x
+     WHERE x.jurisdiction = is_trading_day.jurisdiction AND x.business_date = d;
+    RETURN coalesce(c, extract(isodow FROM d) < 6);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.is_trading_day(date, text) IS
+  'Whether a date is a trading day: Monday to Friday unless carbonmkt.trading_calendar says otherwise.  CM501 for an unknown jurisdiction, CM507 for a date of a year without a loaded calendar (trading_calendar_year).';
+
+CREATE OR REPLACE FUNCTION carbonmkt.sessions_text(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT coalesce(string_agg(to_char(s.opens, 'HH24:MI') || '–' || to_char(s.closes, 'HH24:MI'), ', ' ORDER BY s.opens),
+                   'none')
+     FROM carbonmkt.market_session s
+    WHERE (carbonmkt.check_jurisdiction(p_jurisdiction)).code = s.jurisdiction AND s.mode = p_mode
+      AND (s.valid_until IS NULL OR s.valid_until >= p_date)
+      AND s.valid_from = (SELECT max(x.valid_from) FROM carbonmkt.market_session x
+                           WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date) $$;
+COMMENT ON FUNCTION carbonmkt.sessions_text(carbonmkt.trade_mode, date, text) IS
+  'The sessions of a mode on a date as text, e.g. "09:30–11:30, 13:00–15:00".';
+
+CREATE OR REPLACE FUNCTION carbonmkt._check_session(p_mode carbonmkt.trade_mode, p_ts timestamptz, p_jurisdiction text)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    d   date := carbonmkt.business_date(p_ts);
+    t   time := (p_ts AT TIME ZONE 'Asia/Shanghai')::time;
+    why text;
+BEGIN
+    IF NOT carbonmkt.is_trading_day(d, p_jurisdiction) THEN
+        SELECT c.note INTO why FROM carbonmkt.trading_calendar c
+         WHERE c.jurisdiction = p_jurisdiction AND c.business_date = d;
+        RAISE EXCEPTION 'the market is closed on %: not a trading day', to_char(d, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302',
+                  DETAIL = coalesce(why, to_char(d, 'FMDay')) || '.',
+                  HINT = 'Trading days are Monday to Friday except the holidays in carbonmkt.trading_calendar.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.market_session s
+                    WHERE s.jurisdiction = p_jurisdiction AND s.mode = p_mode AND (s.valid_until IS NULL OR s.valid_until >= d)
+                      AND s.valid_from = (SELECT max(x.valid_from) FROM carbonmkt.market_session x
+                                           WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode
+                                             AND x.valid_from <= d)
+                      AND t >= s.opens AND t < s.closes) THEN
+        RAISE EXCEPTION 'the % session is closed at % on %', carbonmkt._mode_name(p_mode),
+            to_char(t, 'HH24:MI:SS'), to_char(d, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302',
+                  DETAIL = format('Sessions (China Standard Time): %s.', carbonmkt.sessions_text(p_mode, d, p_jurisdiction));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._check_session(carbonmkt.trade_mode, timestamptz, text) IS
+  'Internal: raises CM302 unless ts falls on a trading day inside a session of the mode.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._rule(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text)
+RETURNS carbonmkt.market_rule LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    r carbonmkt.market_rule;
+BEGIN
+    r := carbonmkt.market_rule_at(p_mode, p_date, p_jurisdiction);
+    IF r.mode IS NULL THEN
+        PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
+        RAISE EXCEPTION 'no % rule applies in jurisdiction "%" on %', carbonmkt._mode_name(p_mode), p_jurisdiction,
+            to_char(p_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302', HINT = 'See carbonmkt.market_rule.';
+    END IF;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule(carbonmkt.trade_mode, date, text) IS 'Internal: the applicable market rule, CM302 when none.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._trader(p_participant bigint, p_date date, p_jurisdiction text, p_action text)
+RETURNS carbonmkt.trader_rule LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    k   carbonmkt.participant_kind;
+    r   carbonmkt.trader_rule;
+BEGIN
+    SELECT p.kind INTO k FROM carbonmkt.participant p WHERE p.participant_id = p_participant;
+    SELECT * INTO r FROM carbonmkt.trader_rule t
+     WHERE t.jurisdiction = p_jurisdiction AND t.participant_kind = k AND t.valid_from <= p_date
+       AND (t.valid_until IS NULL OR t.valid_until >= p_date)
+     ORDER BY t.valid_from DESC LIMIT 1;
+    IF NOT FOUND OR (p_action = 'trade' AND NOT r.may_trade) OR (p_action = 'announce' AND NOT r.may_announce) THEN
+        RAISE EXCEPTION 'participant % (%) may not %', p_participant, k,
+            CASE p_action WHEN 'trade' THEN 'trade on the exchange' ELSE 'announce one-way bidding' END
+            USING ERRCODE = 'CM312', HINT = 'Who may trade and announce is set per participant kind in carbonmkt.trader_rule.';
+    END IF;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._trader(bigint, date, text, text) IS
+  'Internal: the trader rule of the participant''s kind; CM312 unless it may trade (or announce one-way bidding).';
+
+CREATE OR REPLACE FUNCTION carbonmkt.list_product(code text, reference_price numeric, clearing_account bigint,
+                                       vintage int DEFAULT NULL, instrument carbonmkt.instrument DEFAULT 'CEA',
+                                       project text DEFAULT '', jurisdiction text DEFAULT 'CN')
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    c   text := upper(btrim(code));
+    v   int := vintage;
+    a   record;
+    id  int;
+BEGIN
+    PERFORM carbonmkt._require_exchange('list products');
+    IF instrument IS NULL OR instrument NOT IN ('CEA', 'CCER')
+       OR (instrument = 'CCER') <> (coalesce(project, '') <> '') THEN
+        RAISE EXCEPTION 'list_product: a product is CEA without a project or CCER of a project: got %, project "%"',
+            coalesce(instrument::text, 'NULL'), coalesce(project, '')
+            USING ERRCODE = '22023';
+    END IF;
+    IF jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'list_product: argument jurisdiction must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
+    IF v IS NULL AND instrument = 'CEA' AND c ~ '^CEA[0-9]{4}$' THEN
+        v := substr(c, 4)::int;
+    END IF;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'product % needs a vintage', c USING ERRCODE = '22023',
+              HINT = 'A CEA product code CEAyyyy names its vintage; otherwise pass vintage.';
+    END IF;
+    PERFORM carbonmkt.cea(v, 0);    -- the vintage window (22003)
+    IF c IS NULL OR c !~ '^[A-Z][A-Z0-9._-]{2,39}$' THEN
+        RAISE EXCEPTION 'list_product: product code "%" is not 3-40 letters, digits, ".", "_" or "-" starting with a letter',
+            coalesce(c, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    SELECT x.kind, p.kind AS owner_kind INTO a
+      FROM carbonmkt.account x JOIN carbonmkt.participant p USING (participant_id)
+     WHERE x.account_id = clearing_account;
+    IF NOT FOUND OR a.kind <> 'clearing' OR a.owner_kind <> 'exchange' THEN
+        RAISE EXCEPTION 'account % is not a clearing account of the exchange', clearing_account
+            USING ERRCODE = '22023', HINT = 'The registry opens clearing accounts (结算账户) for the exchange with open_account(exchange, ''clearing'').';
+    END IF;
+    INSERT INTO carbonmkt.product AS p (code, instrument, vintage, project, jurisdiction, reference_price_fen,
+                                        clearing_account, listed_at)
+    VALUES (c, instrument, v, upper(coalesce(project, '')), jurisdiction,
+            (carbonmkt._price_fen(reference_price, carbonmkt._rule('listed', carbonmkt.business_date(), jurisdiction))),
+            clearing_account, carbonmkt.clock_now())
+    RETURNING p.product_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text) IS
+  'Lists a product (上市): code (CEAyyyy gives the vintage), reference price in CNY per t (the previous close before its first trade), and the exchange''s clearing account it settles through and keeps fees in.  Exchange or registry staff only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.propose_block(product text, side text, quantity bigint, price numeric, counterparty_id bigint,
+                                        reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    e       record;
+    o       carbonmkt.market_order;
+    deal    bigint;
+BEGIN
+    IF counterparty_id IS NULL OR NOT EXISTS (SELECT 1 FROM carbonmkt.participant p
+                                               WHERE p.participant_id = propose_block.counterparty_id) THEN
+        RAISE EXCEPTION 'counterparty % does not exist', coalesce(counterparty_id::text, 'NULL') USING ERRCODE = 'CM002';
+    END IF;
+    e := carbonmkt._enter_order('block', product, side, quantity, price, NULL, reference, participant_id, true);
+    IF e.replay THEN
+        SELECT d.deal_id INTO deal FROM carbonmkt.block_deal d WHERE d.proposer_order = e.order_id;
+        RETURN deal;
+    END IF;
+    SELECT * INTO o FROM carbonmkt.market_order x WHERE x.order_id = e.order_id;
+    IF o.participant_id = counterparty_id THEN
+        RAISE EXCEPTION 'self-trade: participant % cannot make a block agreement with itself', o.participant_id
+            USING ERRCODE = 'CM309';
+    END IF;
+    PERFORM carbonmkt._trader(counterparty_id, o.business_date, 'CN', 'trade');
+    UPDATE carbonmkt.market_order x SET status = 'open' WHERE x.order_id = o.order_id;
+    INSERT INTO carbonmkt.block_deal AS d (product_id, proposer_order, proposer_id, counterparty_id, side, quantity,
+                                          price_fen, business_date, proposed_at)
+    VALUES (o.product_id, o.order_id, o.participant_id, counterparty_id, o.side, o.quantity, o.price_fen,
+            o.business_date, o.entered_at)
+    RETURNING d.deal_id INTO deal;
+    RETURN deal;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.propose_block(text, text, bigint, numeric, bigint, text, bigint) IS
+  'Block agreement (大宗协议交易): proposes a trade of at least the block threshold (100,000 t) within ±30% of the previous close, in the block session (13:00–15:00), to a named counterparty; the proposer''s side is held at once.  Returns the deal id.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.announce_auction(product text, side text, quantity bigint, reserve_price numeric,
+                                           opens_at timestamptz, closes_at timestamptz,
+                                           reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    e   record;
+    o   carbonmkt.market_order;
+    r   carbonmkt.market_rule;
+    id  bigint;
+    ts  timestamptz := carbonmkt.clock_now();
+BEGIN
+    IF opens_at IS NULL OR closes_at IS NULL OR closes_at <= opens_at THEN
+        RAISE EXCEPTION 'the bidding window must close after it opens: % – %',
+            coalesce(to_char(opens_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'), 'NULL'),
+            coalesce(to_char(closes_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF carbonmkt.business_date(opens_at) <> carbonmkt.business_date(ts)
+       OR carbonmkt.business_date(closes_at) <> carbonmkt.business_date(ts) THEN
+        RAISE EXCEPTION 'the bidding window % – % must lie within today, %',
+            to_char(opens_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),
+            to_char(closes_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),
+            to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD')
+            USING ERRCODE = 'CM314', HINT = 'A one-way bidding lot is announced on the trading day it is bid for (China Standard Time).';
+    END IF;
+    IF closes_at <= ts THEN
+        RAISE EXCEPTION 'the bidding window % – % is over',
+            to_char(opens_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),
+            to_char(closes_at AT TIME ZONE 'Asia/Shanghai', 'HH24:MI') USING ERRCODE = 'CM314';
+    END IF;
+    e := carbonmkt._enter_order('auction', product, side, quantity, reserve_price, NULL, reference, participant_id,
+                                true, NULL, 'announce');
+    IF e.replay THEN
+        SELECT a.auction_id INTO id FROM carbonmkt.auction a WHERE a.lot_order_id = e.order_id;
+        RETURN id;
+    END IF;
+    SELECT * INTO o FROM carbonmkt.market_order x WHERE x.order_id = e.order_id;
+    r := carbonmkt._rule('auction', o.business_date, 'CN');
+    INSERT INTO carbonmkt.auction AS a (product_id, side, quantity, reserve_fen, opens_at, closes_at, clearing_rule,
+                                        lot_order_id, announced_by)
+    VALUES (o.product_id, o.side, o.quantity, o.price_fen, opens_at, closes_at, r.clearing_rule, o.order_id, o.participant_id)
+    RETURNING a.auction_id INTO id;
+    UPDATE carbonmkt.market_order x SET status = 'open', auction_id = id WHERE x.order_id = o.order_id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.announce_auction(text, text, bigint, numeric, timestamptz, timestamptz, text, bigint) IS
+  'One-way bidding (单向竞价): announces a lot (side ''sell'': allowances offered; ''buy'': allowances sought), its reserve price (lowest bid, resp. highest offer) and today''s bidding window; the lot is held at once.  Authorities sell from the national reserve or their province''s allocation account (paid allocation).  The clearing rule (uniform or pay-as-bid) comes from market_rule.  Returns the auction id.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.facility_power_params(jurisdiction text, year int)
+RETURNS TABLE (facility_id bigint, participant_id bigint, params carbonmkt.power_params)
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 3000 AS
+$$
+#variable_conflict use_column
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction($1);
+    RETURN QUERY
+    SELECT f.facility_id, f.participant_id,
+           ROW(f.facility_id, $1, $2, f.category, c.fuel, f.cooling, f.capacity_mw,
+               b.benchmark, b.heat_benchmark, h.coefficient,
+               CASE WHEN b.cool_applies THEN cf.factor ELSE 1 END,
+               coalesce(b.load_applies, false),
+               l.lower_bound, l.kind, l.a, l.b, l.pivot, l.base, l.c, l.d, y.rounding)::carbonmkt.power_params
+      FROM carbonmkt.facility f
+      JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+      LEFT JOIN carbonmkt.alloc_benchmark b ON b.jurisdiction = $1 AND b.year = $2 AND b.category = f.category
+      LEFT JOIN carbonmkt.alloc_heat_factor h ON h.jurisdiction = $1 AND h.year = $2 AND h.fuel = c.fuel
+      LEFT JOIN carbonmkt.alloc_cooling_factor cf ON cf.jurisdiction = $1 AND cf.year = $2 AND cf.fuel = c.fuel
+                                                AND cf.cooling = f.cooling
+      LEFT JOIN carbonmkt.alloc_year_rule y ON y.jurisdiction = $1 AND y.year = $2
+      CROSS JOIN (SELECT array_agg(p.lower_bound ORDER BY p.lower_bound) AS lower_bound,
+                         array_agg(p.kind ORDER BY p.lower_bound) AS kind,
+                         array_agg(p.a ORDER BY p.lower_bound) AS a, array_agg(p.b ORDER BY p.lower_bound) AS b,
+                         array_agg(p.pivot ORDER BY p.lower_bound) AS pivot,
+                         array_agg(p.base ORDER BY p.lower_bound) AS base,
+                         array_agg(p.c ORDER BY p.lower_bound) AS c, array_agg(p.d ORDER BY p.lower_bound) AS d
+                    FROM carbonmkt.alloc_load_piece p WHERE p.jurisdiction = $1 AND p.year = $2) l;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.facility_power_params(text, int) IS
+  'For every generating unit: its rules for a jurisdiction and year as a carbonmkt.power_params row (NULL fields where a rule is missing: power_allowance() then names it).  Join it to carbonmkt.production to call power_allowance().';
+
+CREATE OR REPLACE FUNCTION carbonmkt.participant_performance_params(jurisdiction text, year int)
+RETURNS TABLE (participant_id bigint, params carbonmkt.performance_params)
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 500 AS
+$$
+#variable_conflict use_column
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction($1);
+    RETURN QUERY
+    SELECT p.participant_id,
+           ROW(p.participant_id, $1, $2, p.sector, ce.emissions_t, bd.max_gap, bd.max_surplus, y.rounding)::carbonmkt.performance_params
+      FROM carbonmkt.participant p
+      LEFT JOIN carbonmkt.confirmed_emission ce ON ce.participant_id = p.participant_id AND ce.year = $2
+      LEFT JOIN carbonmkt.alloc_band bd ON bd.jurisdiction = $1 AND bd.year = $2 AND bd.sector = p.sector
+      LEFT JOIN carbonmkt.alloc_year_rule y ON y.jurisdiction = $1 AND y.year = $2
+     WHERE p.kind = 'key_emitter'
+       AND EXISTS (SELECT 1 FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category
+                    WHERE f.participant_id = p.participant_id AND c.method = 'performance');
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.participant_performance_params(text, int) IS
+  'For every participant with production lines: its confirmed emissions, band and rounding rule for a jurisdiction and year as a carbonmkt.performance_params row.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._require_rules(p_jurisdiction text, p_year int, p_participants bigint[] DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    r record;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.alloc_year_rule y WHERE y.jurisdiction = p_jurisdiction AND y.year = p_year) THEN
+        RAISE EXCEPTION 'no rounding rule for % (jurisdiction %)', p_year, p_jurisdiction
+            USING ERRCODE = 'CM204', DETAIL = format('carbonmkt.alloc_year_rule has no row for %s.', p_year),
+                  HINT = 'The national authority loads it with carbonmkt.set_rule(''alloc_year_rule'', ...); doc/rules.md.';
+    END IF;
+    SELECT f.category, count(*) AS facilities, min(f.facility_id) AS example INTO r
+      FROM carbonmkt.facility f
+     WHERE (p_participants IS NULL OR f.participant_id = ANY (p_participants))
+       AND EXISTS (SELECT 1 FROM carbonmkt.production x WHERE x.facility_id = f.facility_id AND x.year = p_year)
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.alloc_benchmark b
+                        WHERE b.jurisdiction = p_jurisdiction AND b.year = p_year AND b.category = f.category)
+     GROUP BY f.category ORDER BY f.category LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'no benchmark for category "%" in % (jurisdiction %)', r.category, p_year, p_jurisdiction
+            USING ERRCODE = 'CM204',
+                  DETAIL = format('%s facilit%s with %s production data, e.g. facility %s.', r.facilities,
+                                  CASE WHEN r.facilities = 1 THEN 'y' ELSE 'ies' END, p_year, r.example),
+                  HINT = 'carbonmkt.alloc_benchmark has no row for it: the national authority loads it with carbonmkt.set_rule(''alloc_benchmark'', ...); doc/rules.md.';
+    END IF;
+    SELECT p.sector, count(*) AS participants INTO r
+      FROM carbonmkt.participant p
+     WHERE (p_participants IS NULL OR p.participant_id = ANY (p_participants))
+       AND EXISTS (SELECT 1 FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category
+                    JOIN carbonmkt.production x ON x.facility_id = f.facility_id AND x.year = p_year
+                    WHERE f.participant_id = p.participant_id AND c.method = 'performance')
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.alloc_band b
+                        WHERE b.jurisdiction = p_jurisdiction AND b.year = p_year AND b.sector = p.sector)
+     GROUP BY p.sector ORDER BY p.sector LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'no surplus/gap band for sector "%" in % (jurisdiction %)', r.sector, p_year, p_jurisdiction
+            USING ERRCODE = 'CM204',
+                  HINT = 'carbonmkt.alloc_band has no row for it: the national authority loads it with carbonmkt.set_rule(''alloc_band'', ...); doc/rules.md.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_rules(text, int, bigint[]) IS
+  'Internal: raises CM204 naming the first missing rule (year rule, benchmark of a category in use, band of a performance sector) before a computation.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.facility_allowance(year int, jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (facility_id bigint, participant_id bigint, category text, method text, allowance_t bigint)
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$
+    SELECT x.facility_id, f.participant_id, f.category, 'power',
+           carbonmkt.power_allowance(x.facility_id, $1, x.month, x.power_supplied_kwh, x.generation_kwh,
+                                     x.operating_minutes, x.heat_supplied_mj, x.heat_total_mj, $2)
+      FROM carbonmkt.production x
+      JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
+      JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+     WHERE x.year = $1 AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+     GROUP BY x.facility_id, f.participant_id, f.category
+    UNION ALL
+    SELECT x.facility_id, f.participant_id, f.category, 'performance (before the band)',
+           carbonmkt.benchmark_allowance(x.month, x.output_t, b.benchmark, y.rounding)
+      FROM carbonmkt.production x
+      JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
+      JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'performance'
+      LEFT JOIN carbonmkt.alloc_benchmark b ON b.jurisdiction = $2 AND b.year = $1 AND b.category = f.category
+      LEFT JOIN carbonmkt.alloc_year_rule y ON y.jurisdiction = $2 AND y.year = $1
+     WHERE x.year = $1
+     GROUP BY x.facility_id, f.participant_id, f.category
+$$;
+COMMENT ON FUNCTION carbonmkt.facility_allowance(int, text) IS
+  'Allowance per facility for a year from its production data: power_allowance() per generating unit; for production lines benchmark x output before the participant-level band (see participant_allowance).';
+
+CREATE OR REPLACE FUNCTION carbonmkt.participant_allowance(year int, jurisdiction text DEFAULT 'CN', data_year int DEFAULT NULL,
+                                                province char(6) DEFAULT NULL, skip_unconfirmed boolean DEFAULT false)
+RETURNS TABLE (participant_id bigint, method text, facilities bigint, allowance_t bigint)
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$
+    WITH power AS (
+        SELECT x.facility_id,
+               carbonmkt.power_allowance(x.facility_id, $1, x.month, x.power_supplied_kwh, x.generation_kwh,
+                                         x.operating_minutes, x.heat_supplied_mj, x.heat_total_mj, $2) AS t
+          FROM carbonmkt.production x
+          JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
+         WHERE x.year = coalesce($3, $1) AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+           AND f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'power')
+           AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
+                                                     WHERE p.province = $4))
+         GROUP BY x.facility_id
+    ), lines AS (
+        SELECT f.facility_id, f.participant_id, f.category
+          FROM carbonmkt.facility f
+         WHERE f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'performance')
+           AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+           AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
+                                                     WHERE p.province = $4))
+           AND (NOT $5 OR EXISTS (SELECT 1 FROM carbonmkt.confirmed_emission ce
+                                   WHERE ce.participant_id = f.participant_id AND ce.year = $1))
+    ), performance AS (
+        -- the same year: the performance method, clamped to the band around the confirmed emissions
+        SELECT l.participant_id, count(DISTINCT l.facility_id) AS facilities,
+               carbonmkt.performance_allowance(l.participant_id, $1, x.month, x.output_t, l.category, $2) AS t
+          FROM carbonmkt.production x JOIN lines l ON l.facility_id = x.facility_id
+         WHERE x.year = $1 AND coalesce($3, $1) = $1
+         GROUP BY l.participant_id
+        UNION ALL
+        -- another year's output (a pre-allocation basis): benchmark x output
+        SELECT l.participant_id, count(DISTINCT l.facility_id),
+               carbonmkt.benchmark_allowance(x.month, x.output_t, b.benchmark, y.rounding)
+          FROM carbonmkt.production x JOIN lines l ON l.facility_id = x.facility_id
+          LEFT JOIN carbonmkt.alloc_benchmark b ON b.jurisdiction = $2 AND b.year = $1 AND b.category = l.category
+          LEFT JOIN carbonmkt.alloc_year_rule y ON y.jurisdiction = $2 AND y.year = $1
+         WHERE x.year = $3 AND $3 <> $1
+         GROUP BY l.participant_id
+    )
+    SELECT f.participant_id, 'power', count(*), sum(w.t)::bigint
+      FROM power w JOIN carbonmkt.facility f ON f.facility_id = w.facility_id
+     GROUP BY f.participant_id
+    UNION ALL
+    SELECT participant_id, 'performance', facilities, t FROM performance
+$$;
+COMMENT ON FUNCTION carbonmkt.participant_allowance(int, text, int, char, boolean) IS
+  'Allowance per participant with the rules of a jurisdiction and year, optionally for one province: the sum of its generating units'' power_allowance(), or performance_allowance() over its production lines (clamped to the band around its confirmed emissions; CM208 when they are missing, unless skip_unconfirmed leaves such participants out).  With data_year (a pre-allocation basis) the production of that year is used, and production lines count benchmark x output without the band.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._explain_rows(p_facility bigint, p_year int, p_jurisdiction text)
+RETURNS TABLE (step int, item text, value numeric, unit text, rule text)
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    f   record;
+    e   carbonmkt.power_explanation;
+    pe  carbonmkt.performance_explanation;
+    b   carbonmkt.alloc_benchmark;
+    line_output bigint;
+BEGIN
+    SELECT fa.facility_id, fa.participant_id, fa.category, c.method, c.output_unit INTO f
+      FROM carbonmkt.facility fa JOIN carbonmkt.alloc_category c ON c.code = fa.category
+     WHERE fa.facility_id = p_facility;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'facility % does not exist', p_facility USING ERRCODE = 'CM201';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.production x WHERE x.facility_id = p_facility AND x.year = p_year) THEN
+        RAISE EXCEPTION 'facility % has no production data for %', p_facility, p_year
+            USING ERRCODE = 'CM201', HINT = 'Record the monthly data first (carbonmkt.record_production).';
+    END IF;
+    IF f.method = 'power' THEN
+        e := (SELECT carbonmkt.power_allowance_explain(x.facility_id, p_year, x.month, x.power_supplied_kwh,
+                                                       x.generation_kwh, x.operating_minutes, x.heat_supplied_mj,
+                                                       x.heat_total_mj, p_jurisdiction)
+                FROM carbonmkt.production x
+               WHERE x.facility_id = p_facility AND x.year = p_year);
+        RETURN QUERY VALUES
+          (1, 'months of data', e.months::numeric, 'months', NULL::text),
+          (2, 'power supplied Q_e (供电量)', e.power_supplied_mwh, 'MWh', NULL),
+          (3, 'generation (发电量)', e.generation_mwh, 'MWh', NULL),
+          (4, 'operating hours', e.operating_hours, 'h', NULL),
+          (5, 'rated capacity', e.capacity_mw, 'MW', NULL),
+          (6, 'load factor F (负荷出力系数)', e.load_factor, 'ratio', 'generation / (capacity x operating hours)'),
+          (7, 'F_load (负荷出力系数修正系数)', e.f_load, 'factor',
+              CASE WHEN e.load_piece > 0 THEN format('piece %s: %s', e.load_piece, e.load_rule) ELSE e.load_rule END),
+          (8, 'heat supplied Q_h (供热量)', e.heat_supplied_gj, 'GJ', NULL),
+          (9, 'total heat', e.heat_total_gj, 'GJ', NULL),
+          (10, 'heat ratio (供热比)', e.heat_ratio, 'ratio', 'heat supplied / total heat'),
+          (11, 'F_heat (供热量修正系数)', e.f_heat, 'factor', format('1 - %s x heat ratio', e.heat_coefficient)),
+          (12, 'F_cool (冷却方式修正系数)', e.f_cool, 'factor', format('%s-cooled', e.cooling)),
+          (13, 'B_power (供电基准值)', e.b_power, 'tCO2/MWh', format('category %s, %s', e.category, e.year)),
+          (14, 'B_heat (供热基准值)', e.b_heat, 'tCO2/GJ', format('category %s, %s', e.category, e.year)),
+          (15, 'power part', trim_scale(round(e.power_part_t, 6)), 'tCO2', 'B_power x Q_e x F_load x F_heat x F_cool'),
+          (16, 'heat part', trim_scale(round(e.heat_part_t, 6)), 'tCO2', 'B_heat x Q_h'),
+          (17, 'exact allowance', trim_scale(round(e.exact_t, 6)), 'tCO2', 'power part + heat part (shown to 6 places)'),
+          (18, 'allowance (机组配额量)', e.allowance_t::numeric, 't', format('rounded %s', e.rounding));
+    ELSE
+        SELECT * INTO b FROM carbonmkt.alloc_benchmark ab
+         WHERE ab.jurisdiction = p_jurisdiction AND ab.year = p_year AND ab.category = f.category;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no benchmark for category "%" in % (jurisdiction %)', f.category, p_year, p_jurisdiction
+                USING ERRCODE = 'CM204',
+                      HINT = 'carbonmkt.alloc_benchmark has no row for it: the national authority loads it with carbonmkt.set_rule(''alloc_benchmark'', ...); doc/rules.md.';
+        END IF;
+        SELECT sum(x.output_t) INTO line_output FROM carbonmkt.production x WHERE x.facility_id = p_facility AND x.year = p_year;
+        pe := (SELECT carbonmkt.performance_allowance_explain(fa.participant_id, p_year, x.month, x.output_t,
+                                                              fa.category, p_jurisdiction)
+                 FROM carbonmkt.production x
+                 JOIN carbonmkt.facility fa ON fa.facility_id = x.facility_id
+                 JOIN carbonmkt.alloc_category c ON c.code = fa.category AND c.method = 'performance'
+                WHERE fa.participant_id = f.participant_id AND x.year = p_year);
+        RETURN QUERY VALUES
+          (1, 'output of this line (产量)', line_output::numeric, f.output_unit, NULL::text),
+          (2, 'reference intensity (基准/参考强度)', b.benchmark, 'tCO2/t',
+              format('category %s, %s%s', f.category, p_year, CASE WHEN b.illustrative THEN ', illustrative default' ELSE '' END)),
+          (3, 'this line: output x intensity', trim_scale(line_output * b.benchmark), 'tCO2', NULL),
+          (4, 'participant: all lines, output x intensity', pe.benchmark_t, 'tCO2', format('%s monthly rows', pe.rows)),
+          (5, 'confirmed emissions (经确认排放量)', pe.verified_t::numeric, 'tCO2', format('%s', p_year)),
+          (6, 'lower limit (largest gap)', pe.lower_t, 'tCO2', format('verified x (1 - %s)', pe.max_gap)),
+          (7, 'upper limit (largest surplus)', pe.upper_t, 'tCO2', format('verified x (1 + %s)', pe.max_surplus)),
+          (8, 'exact allowance', pe.exact_t, 'tCO2',
+              CASE pe.clamp WHEN 'gap' THEN 'raised to the lower limit' WHEN 'surplus' THEN 'cut to the upper limit'
+                           ELSE 'inside the band' END),
+          (9, 'allowance (participant)', pe.allowance_t::numeric, 't', format('rounded %s', pe.rounding));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._explain_rows(bigint, int, text) IS 'Internal: the rows of carbonmkt.explain_allocation().';
+
+CREATE OR REPLACE FUNCTION carbonmkt._begin_run(p_kind text, p_jurisdiction text, p_year int, p_province char(6), p_inputs text)
+RETURNS bigint LANGUAGE plpgsql AS
+$$
+DECLARE
+    rules   jsonb := carbonmkt._rules_snapshot((carbonmkt.check_jurisdiction(p_jurisdiction)).code, p_year);
+    ts      timestamptz := carbonmkt.clock_now();
+    id      bigint;
+BEGIN
+    INSERT INTO carbonmkt.allocation_run AS r (kind, jurisdiction, year, province, initiator, initiator_participant,
+                                               started_at, business_date, inputs_digest, rules, rules_digest)
+    VALUES (p_kind, p_jurisdiction, p_year, p_province, session_user, carbonmkt.caller_participant(),
+            ts, carbonmkt.business_date(ts), sha256(convert_to(coalesce(p_inputs, ''), 'UTF8')), rules,
+            sha256(convert_to(rules::text, 'UTF8')))
+    RETURNING r.run_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._begin_run(text, text, int, char, text) IS
+  'Internal: records the start of a run (who, when, inputs digest, rule snapshot) and returns its id.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._preallocation_candidates(p_jurisdiction text, p_year int, p_province char(6))
+RETURNS TABLE (participant_id bigint, province char(6), basis_year int, basis_t bigint, share numeric, tonnes bigint)
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    y carbonmkt.alloc_year_rule;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
+    SELECT * INTO y FROM carbonmkt.alloc_year_rule r WHERE r.jurisdiction = p_jurisdiction AND r.year = p_year;
+    IF NOT FOUND OR y.preallocation_share IS NULL THEN
+        RAISE EXCEPTION 'no pre-allocation rule for % (jurisdiction %)', p_year, p_jurisdiction
+            USING ERRCODE = 'CM204',
+                  DETAIL = format('carbonmkt.alloc_year_rule has %s for %s.',
+                                  CASE WHEN y.year IS NULL THEN 'no row' ELSE 'no preallocation_share' END, p_year),
+                  HINT = 'The national authority loads it with carbonmkt.set_rule(''alloc_year_rule'', ...) (or amend_rule: preallocation_share, preallocation_basis, basis_year); doc/rules.md.';
+    END IF;
+    IF y.preallocation_basis = 'verified_emissions' THEN
+        RETURN QUERY
+        SELECT p.participant_id, p.province, y.basis_year, ce.emissions_t, y.preallocation_share,
+               carbonmkt._round_tonnes(y.preallocation_share * ce.emissions_t, y.rounding)
+          FROM carbonmkt.participant p
+          JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= p_year
+          LEFT JOIN carbonmkt.confirmed_emission ce ON ce.participant_id = p.participant_id AND ce.year = y.basis_year
+         WHERE p.kind = 'key_emitter' AND (p_province IS NULL OR p.province = p_province)
+         ORDER BY p.participant_id;
+    ELSE
+        PERFORM carbonmkt._require_rules(p_jurisdiction, p_year);
+        RETURN QUERY
+        SELECT p.participant_id, p.province, y.basis_year, a.allowance_t, y.preallocation_share,
+               carbonmkt._round_tonnes(y.preallocation_share * a.allowance_t, y.rounding)
+          FROM carbonmkt.participant p
+          JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= p_year
+          LEFT JOIN carbonmkt.participant_allowance(p_year, p_jurisdiction, y.basis_year, p_province, true) a
+                 ON a.participant_id = p.participant_id
+         WHERE p.kind = 'key_emitter' AND (p_province IS NULL OR p.province = p_province)
+         ORDER BY p.participant_id;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._preallocation_candidates(text, int, char) IS
+  'Internal: every covered key emitting unit in scope with its pre-allocation basis (NULL when missing) and amount, by the year''s rule.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._final_candidates(p_jurisdiction text, p_year int, p_province char(6))
+RETURNS TABLE (participant_id bigint, province char(6), sector text, method text, computed_t bigint,
+               final_t bigint, basis text, status text)
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    cap record;
+    n   int;
+    who text;
+BEGIN
+    PERFORM carbonmkt._require_rules(p_jurisdiction, p_year,
+                                     ARRAY(SELECT p.participant_id FROM carbonmkt.participant p
+                                            WHERE p_province IS NULL OR p.province = p_province));
+    IF to_regclass('pg_temp.alloc_final_work') IS NULL THEN
+        CREATE TEMP TABLE alloc_final_work (participant_id bigint, province char(6), sector text, method text,
+                                            computed_t bigint, final_t bigint, basis text, status text) ON COMMIT DROP;
+    END IF;
+    TRUNCATE alloc_final_work;
+    INSERT INTO alloc_final_work
+    SELECT p.participant_id, p.province, p.sector, a.method, a.allowance_t,
+           a.allowance_t,
+           CASE a.method WHEN 'power' THEN format('benchmark method, %s generating unit(s)', a.facilities)
+                         WHEN 'performance' THEN format('performance method, %s production line(s)', a.facilities) END,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM carbonmkt.facility f WHERE f.participant_id = p.participant_id)
+                     THEN 'skipped: no facilities registered'
+                WHEN a.participant_id IS NULL
+                 AND EXISTS (SELECT 1 FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category
+                              JOIN carbonmkt.production x ON x.facility_id = f.facility_id AND x.year = p_year
+                              WHERE f.participant_id = p.participant_id AND c.method = 'performance')
+                     THEN format('pending: no %s confirmed emissions', p_year)
+                WHEN a.participant_id IS NULL THEN format('pending: no %s production data', p_year)
+                ELSE 'computed' END
+      FROM carbonmkt.participant p
+      JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= p_year
+      LEFT JOIN carbonmkt.participant_allowance(p_year, p_jurisdiction, NULL, p_province, true) a
+             ON a.participant_id = p.participant_id
+     WHERE p.kind = 'key_emitter' AND (p_province IS NULL OR p.province = p_province);
+
+    -- total-quantity control: scale each capped sector to its cap
+    FOR cap IN SELECT c.sector, c.cap_t FROM carbonmkt.alloc_cap c
+                WHERE c.jurisdiction = p_jurisdiction AND c.year = p_year ORDER BY c.sector LOOP
+        IF NOT EXISTS (SELECT 1 FROM alloc_final_work w WHERE w.sector = cap.sector) THEN
+            CONTINUE;
+        END IF;
+        IF p_province IS NOT NULL THEN
+            RAISE EXCEPTION 'sector % has a cap of % t for %: allocate it nationally', cap.sector, cap.cap_t, p_year
+                USING ERRCODE = 'CM209', HINT = 'Run the final allocation without a province (national authority).';
+        END IF;
+        SELECT count(*), string_agg(format('%s (%s)', w.participant_id, w.status), ', ' ORDER BY w.participant_id)
+          INTO n, who
+          FROM (SELECT * FROM alloc_final_work x WHERE x.sector = cap.sector AND x.final_t IS NULL
+                 ORDER BY x.participant_id LIMIT 20) w;
+        IF n > 0 THEN
+            SELECT count(*) INTO n FROM alloc_final_work w WHERE w.sector = cap.sector AND w.final_t IS NULL;
+            who := who || CASE WHEN n > 20 THEN format(' and %s more', n - 20) ELSE '' END;
+            RAISE EXCEPTION 'cannot scale sector % to its cap of % t for %: % participant(s) are not computed yet: %',
+                            cap.sector, cap.cap_t, p_year, n, who
+                USING ERRCODE = 'CM209', DETAIL = 'A cap is shared by the whole sector; every participant must be computed first.';
+        END IF;
+        UPDATE alloc_final_work w SET final_t = s.scaled,
+               basis = w.basis || format(', scaled to the %s cap of %s t', cap.sector, cap.cap_t)
+          FROM carbonmkt.scale_to_cap(cap.cap_t,
+                                      ARRAY(SELECT x.participant_id FROM alloc_final_work x WHERE x.sector = cap.sector ORDER BY 1),
+                                      ARRAY(SELECT x.final_t::numeric FROM alloc_final_work x WHERE x.sector = cap.sector ORDER BY x.participant_id)) s
+         WHERE s.id = w.participant_id;
+    END LOOP;
+    RETURN QUERY SELECT * FROM alloc_final_work w ORDER BY w.participant_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._final_candidates(text, int, char) IS
+  'Internal: every covered key emitting unit in scope with its computed final allocation (scaled to the sector''s cap where there is one) or why it has none.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.mrv_rule_for(province char(6), year int) RETURNS carbonmkt.mrv_rule
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT r.* FROM carbonmkt.mrv_rule r
+    WHERE r.jurisdiction IN (province::text, 'CN') AND r.from_year <= year AND (r.until_year IS NULL OR r.until_year >= year)
+    ORDER BY r.jurisdiction = 'CN', r.from_year DESC LIMIT 1 $$;
+COMMENT ON FUNCTION carbonmkt.mrv_rule_for(char, int) IS
+  'The MRV rule row in force for a province and reporting year: the province''s own row with the latest from_year <= year, else the national (''CN'') one; all NULL when there is none.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._mrv_rule(p_province char(6), p_year int) RETURNS carbonmkt.mrv_rule
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    r carbonmkt.mrv_rule := carbonmkt.mrv_rule_for(p_province, p_year);
+BEGIN
+    IF r.jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'no MRV rule for province % and year %', p_province, p_year
+            USING ERRCODE = 'CM113',
+                  HINT = 'carbonmkt.mrv_rule has no row in force for the year (''CN'' or the province): the national authority (or the province for its own) loads it with carbonmkt.set_rule(''mrv_rule'', ...); doc/rules.md.';
+    END IF;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._mrv_rule(char, int) IS 'Internal: the rule in force for a province and year, CM113 when none.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._average_price_fen(from_date date, to_date date, jurisdiction text DEFAULT 'CN')
+RETURNS bigint LANGUAGE sql STABLE AS
+$$ SELECT (carbonmkt._average_price(jurisdiction, from_date, to_date)).average_price_fen $$;
+COMMENT ON FUNCTION carbonmkt._average_price_fen(date, date, text) IS
+  'Internal: _average_price(jurisdiction, from_date, to_date).average_price_fen: the average CEA price in fen per tonne over the window, NULL without any price.';
+
+CREATE OR REPLACE VIEW carbonmkt._period_rules AS
+SELECT per.period, per.jurisdiction, per.name, per.first_year, per.last_year, per.deadline, per.status,
+       per.closed_at, jr.province AS j_province, jr.city AS j_city,
+       o.ratio AS offset_ratio, trim_scale(o.ratio * 100)::text AS offset_ratio_pct, o.basis AS offset_basis,
+       o.local_share_min, trim_scale(o.local_share_min * 100)::text AS local_share_pct,
+       o.ccer_min_vintage, per.last_year - o.ccer_max_age AS ccer_min_vintage_by_age,
+       o.excluded_types, o.exclude_covered_hosts, o.from_year AS offset_rule_year,
+       r.sectors AS relief_sectors, r.gap_cap_share, trim_scale(r.gap_cap_share * 100)::text AS gap_cap_pct,
+       coalesce(r.gas_cap, false) AS gas_cap, r.borrowing_min_gap_share, r.borrowing_max_share,
+       pr.fine_basis, pr.fine_min_fen, pr.fine_max_fen, pr.fine_default_fen, pr.multiple_min,
+       pr.multiple_max, pr.multiple_default, pr.price_months, pr.cut_multiple, pr.cut_unless_corrected,
+       pr.source AS penalty_source, r.from_year AS relief_rule_year, pr.from_year AS penalty_rule_year
+  FROM carbonmkt.compliance_period per
+  JOIN carbonmkt.jurisdiction jr ON jr.code = per.jurisdiction
+  LEFT JOIN LATERAL (SELECT * FROM carbonmkt.offset_rule x
+                      WHERE x.jurisdiction = per.jurisdiction AND x.from_year <= per.first_year
+                        AND (x.until_year IS NULL OR x.until_year >= per.first_year)
+                      ORDER BY x.from_year DESC LIMIT 1) o ON true
+  LEFT JOIN LATERAL (SELECT * FROM carbonmkt.relief_rule x
+                      WHERE x.jurisdiction = per.jurisdiction AND x.from_year <= per.first_year
+                        AND (x.until_year IS NULL OR x.until_year >= per.first_year)
+                      ORDER BY x.from_year DESC LIMIT 1) r ON true
+  LEFT JOIN LATERAL (SELECT * FROM carbonmkt.penalty_rule x
+                      WHERE x.jurisdiction = per.jurisdiction AND x.from_year <= per.first_year
+                        AND (x.until_year IS NULL OR x.until_year >= per.first_year)
+                      ORDER BY x.from_year DESC LIMIT 1) pr ON true;
+COMMENT ON VIEW carbonmkt._period_rules IS
+  'Internal: each compliance period with the offset, relief and penalty rule rows that apply to it (its jurisdiction''s rows with the greatest from_year <= its first year whose until_year, if any, is not before it).';
+
+CREATE OR REPLACE VIEW carbonmkt._obligation_figures AS
+SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.province, p.city, p.sector,
+       pr.status AS period_status, pr.deadline,
+       pr.last_year - pr.first_year + 1 AS years, coalesce(e.years_confirmed, 0) AS years_confirmed,
+       em.emissions_t,
+       CASE WHEN em.emissions_t IS NULL THEN NULL WHEN e.estimated THEN 'estimated' ELSE 'verified' END AS emissions_basis,
+       coalesce(al.allocated_t, 0) AS allocation_t, coalesce(al.initial_t, 0) AS initial_allocation_t,
+       al.allocation_final,
+       gas.gas_fired,
+       ob.relief, em.emissions_t - ob.obligation_t AS relief_t,
+       CASE ob.relief
+         WHEN 'gas_cap' THEN format('gas-fired unit: owes at most its allocation of %s (confirmed emissions %s)',
+                                    carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                    carbonmkt.format_quantity('CEA', em.emissions_t))
+         WHEN 'gap_cap' THEN format('gap cap: allocation %s + %s%% of confirmed emissions %s = %s',
+                                    carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)), pr.gap_cap_pct,
+                                    carbonmkt.format_quantity('CEA', em.emissions_t),
+                                    carbonmkt.format_quantity('CEA', ob.obligation_t))
+       END || CASE WHEN al.allocation_final THEN '' ELSE ' (allocation not final yet)' END AS relief_reason,
+       ob.obligation_t,
+       greatest(ob.obligation_t - coalesce(al.allocated_t, 0), 0) AS gap_t,
+       coalesce(bw.borrowed_t, 0) AS borrowed_t,
+       pr.offset_basis, pr.offset_ratio_pct, pr.local_share_min, pr.local_share_pct, pr.jurisdiction,
+       ob2.offset_basis_t, floor(pr.offset_ratio * ob2.offset_basis_t)::bigint AS offset_cap_t,
+       pr.relief_sectors, pr.borrowing_min_gap_share, pr.borrowing_max_share,
+       gas.gas_basis,
+       CASE WHEN em.emissions_t IS NOT NULL AND al.years_allocated < pr.last_year - pr.first_year + 1 AND em.relief_sector
+                 AND ((pr.gas_cap AND gas.gas_fired) OR pr.gap_cap_share IS NOT NULL)
+            THEN format('no allocation yet for %s of %s (%s allocated): the %s of the relief rule makes the obligation depend on it',
+                        pr.last_year - pr.first_year + 1 - al.years_allocated,
+                        CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
+                        carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                        CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END)
+       END AS pending_reason
+  FROM carbonmkt._period_rules pr
+  JOIN carbonmkt.participant p
+    ON p.kind = 'key_emitter'
+   AND (pr.j_province IS NULL OR p.province = pr.j_province) AND (pr.j_city IS NULL OR p.city = pr.j_city)
+  JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= pr.last_year
+  -- per unit, by primary key: confirmed emissions and allocation of the period's years
+  -- (LATERAL keeps every plan linear in the units, whatever the row estimates)
+  CROSS JOIN LATERAL (SELECT count(*)::int AS years_confirmed, sum(ce.emissions_t)::bigint AS emissions_t,
+                             bool_or(ce.basis = 'estimated') AS estimated
+                        FROM carbonmkt.confirmed_emission ce
+                       WHERE ce.participant_id = p.participant_id AND ce.year BETWEEN pr.first_year AND pr.last_year) e
+  -- (the allocation by the allocation room's slim _allocated_by_year: the same allocated_t,
+  -- initial_t and is_final as _allocation_source, by index, without allocation_result's sums)
+  CROSS JOIN LATERAL (SELECT sum(a.allocated_t)::bigint AS allocated_t, sum(a.initial_t)::bigint AS initial_t,
+                             count(*) FILTER (WHERE a.is_final) = pr.last_year - pr.first_year + 1 AS allocation_final,
+                             count(*)::int AS years_allocated
+                        FROM carbonmkt._allocated_by_year a
+                       WHERE a.participant_id = p.participant_id AND a.year BETWEEN pr.first_year AND pr.last_year) al
+  LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
+  -- gas-fired (燃气机组): every generating unit registered in a gas category, or the authority's
+  -- override (unit_class, set_gas_fired) where the facilities do not decide it
+  CROSS JOIN LATERAL (SELECT bool_and(c.fuel = 'gas') AS all_gas
+                        FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+                       WHERE f.participant_id = p.participant_id) gu
+  CROSS JOIN LATERAL (SELECT coalesce(uc.gas_fired, gu.all_gas, false) AS gas_fired,
+                             CASE WHEN uc.gas_fired IS NOT NULL THEN 'override' WHEN gu.all_gas IS NOT NULL THEN 'facilities' END
+                                 AS gas_basis) gas
+  LEFT JOIN (SELECT b.participant_id, b.period, sum(b.tonnes)::bigint AS borrowed_t
+               FROM carbonmkt.borrowing b GROUP BY b.participant_id, b.period) bw
+         ON bw.participant_id = p.participant_id AND bw.period = pr.period
+  CROSS JOIN LATERAL (SELECT CASE WHEN e.years_confirmed = pr.last_year - pr.first_year + 1
+                                  THEN e.emissions_t END AS emissions_t,
+                             coalesce(al.allocated_t, 0) AS allocation_t,
+                             coalesce(p.sector = ANY (pr.relief_sectors), false) AS relief_sector) em
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN em.emissions_t IS NULL THEN NULL
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired
+                         THEN least(em.emissions_t, em.allocation_t)
+                    WHEN em.relief_sector AND pr.gap_cap_share IS NOT NULL
+                         THEN least(em.emissions_t, em.allocation_t + floor(pr.gap_cap_share * em.emissions_t)::bigint)
+                    ELSE em.emissions_t END AS obligation_t) o1
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN o1.obligation_t IS NULL THEN NULL
+                    WHEN o1.obligation_t = em.emissions_t THEN 'none'
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired THEN 'gas_cap'
+                    ELSE 'gap_cap' END AS relief,
+               o1.obligation_t) ob
+  CROSS JOIN LATERAL (
+        SELECT CASE pr.offset_basis WHEN 'obligation' THEN ob.obligation_t
+                                    WHEN 'issued_allowances' THEN em.allocation_t
+                                    WHEN 'initial_allowances' THEN coalesce(al.initial_t, 0)
+                                    WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
+ WHERE pr.status = 'open';
+COMMENT ON VIEW carbonmkt._obligation_figures IS
+  'Internal, THE obligation formula: for every open period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation (_allocation_source: allocation_result.allocated_t) and whether it is final for every year, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap; whether the unit is gas-fired (gas_basis facilities: every generating unit in a gas category; override: set_gas_fired) and, while a year of the period has no allocation at all (no pre-allocation, final allocation or adjustment) and a relief makes the obligation depend on it, why the obligation is pending.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
+
+CREATE OR REPLACE VIEW carbonmkt.obligation_status AS
+WITH s AS MATERIALIZED (SELECT c.*, carbonmkt.business_date() AS today FROM carbonmkt.caller_scope() c)
+SELECT f.period, f.participant_id, f.unit_name, f.credit_code, f.province, f.city, f.sector,
+       f.period_status, f.deadline,
+       f.emissions_t, f.emissions_basis, f.allocation_t, f.relief, f.relief_t, f.relief_reason,
+       f.obligation_t, coalesce(o.surrendered_cea_t, 0) AS surrendered_cea_t,
+       coalesce(o.surrendered_ccer_t, 0) AS surrendered_ccer_t,
+       coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) AS surrendered_t,
+       CASE WHEN f.obligation_t IS NOT NULL
+            THEN greatest(f.obligation_t - coalesce(o.surrendered_cea_t, 0) - coalesce(o.surrendered_ccer_t, 0), 0)
+       END AS remaining_t,
+       f.borrowed_t, f.offset_cap_t, st.status,
+       CASE WHEN f.obligation_t IS NULL THEN 'C'
+            WHEN f.emissions_basis = 'estimated' THEN 'D'
+            WHEN st.status = 'compliant' THEN 'A' ELSE 'B' END::char(1) AS compliance_code,
+       CASE WHEN st.status::text = 'pending' THEN f.pending_reason END AS status_reason
+  FROM carbonmkt._obligation_figures f
+  LEFT JOIN carbonmkt.obligation o ON o.participant_id = f.participant_id AND o.period = f.period
+  CROSS JOIN s
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN f.obligation_t IS NULL THEN 'no_emissions'
+                    WHEN coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) >= f.emissions_t
+                         THEN 'compliant'
+                    WHEN f.pending_reason IS NOT NULL THEN 'pending'
+                    WHEN coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) >= f.obligation_t
+                         THEN 'compliant'
+                    WHEN s.today > f.deadline THEN 'shortfall'
+                    ELSE 'open' END::carbonmkt.compliance_status AS status) st
+ WHERE s.sees_all OR f.participant_id = s.participant_id OR f.province = s.province OR f.city = s.city
+UNION ALL
+SELECT o.period, o.participant_id, p.name, p.credit_code, p.province, p.city, p.sector,
+       per.status, per.deadline,
+       o.emissions_t, o.emissions_basis, o.allocation_t, o.relief, o.relief_t, o.relief_reason,
+       o.obligation_t, o.surrendered_cea_t, o.surrendered_ccer_t, o.surrendered_cea_t + o.surrendered_ccer_t,
+       o.remaining_t, o.borrowed_t, o.offset_cap_t, o.status, o.compliance_code, NULL::text
+  FROM carbonmkt.obligation o
+  JOIN carbonmkt.compliance_period per ON per.period = o.period AND per.status = 'closed'
+  JOIN carbonmkt.participant p ON p.participant_id = o.participant_id
+  CROSS JOIN s
+ WHERE s.sees_all OR o.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city;
+COMMENT ON VIEW carbonmkt.obligation_status IS
+  'Compliance of each key emitting unit in each period (清缴履约情况): confirmed emissions, allocation, relief applied and why, obligation, CEA and CCER surrendered, remaining, borrowing, offset cap, status and EUTL-style code (A surrendered >= obligation, B less, C no confirmed emissions, D emissions estimated by the authority); status pending (code B) while a year of the period has no allocation at all and a relief makes the obligation depend on it, with the reason in status_reason (never compliant on a provisional obligation, unless the unit surrendered its whole emissions).  Live for open periods, frozen at close for closed ones.  A participant''s login sees its own rows, a provincial authority its province.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.open_period(period int, name text, first_year int, last_year int, deadline date,
+                                      jurisdiction text DEFAULT 'CN')
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    other int;
+    oj    text;
+BEGIN
+    PERFORM carbonmkt._require_national('open compliance periods');
+    PERFORM carbonmkt.check_jurisdiction(jurisdiction);
+    IF first_year IS NULL OR last_year IS NULL OR last_year < first_year
+       OR first_year < 2005 OR last_year > 2100 THEN
+        RAISE EXCEPTION 'a compliance period needs years first_year <= last_year in 2005-2100: got % to %',
+            coalesce(first_year::text, 'NULL'), coalesce(last_year::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF deadline IS NULL OR deadline <= make_date(last_year, 12, 31) THEN
+        RAISE EXCEPTION 'the surrender deadline % must be after the period''s last year %',
+            coalesce(to_char(deadline, 'YYYY-MM-DD'), 'NULL'), last_year
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT isfinite(deadline)
+       OR deadline > make_date(last_year + carbonmkt.plausibility_max('deadline_years')::int, 12, 31) THEN
+        RAISE EXCEPTION 'open_period: deadline % is more than % years after the period''s last year %',
+            deadline, carbonmkt.plausibility_max('deadline_years'), last_year
+            USING ERRCODE = 'CM902',
+                  HINT = 'The limit is the rule row deadline_years of carbonmkt.plausibility_limit (doc/security.md).';
+    END IF;
+    SELECT p.period INTO other FROM carbonmkt.compliance_period p
+     WHERE p.jurisdiction = open_period.jurisdiction
+       AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year;
+    IF FOUND THEN
+        RAISE EXCEPTION 'years %-% overlap compliance period % of jurisdiction %', first_year, last_year, other, jurisdiction
+            USING ERRCODE = '22023', DETAIL = 'A year''s emissions are due in one period only.';
+    END IF;
+    -- a unit takes part in one market per year: no period of another jurisdiction whose
+    -- units intersect this one's (the national market and any pilot; Guangdong and Shenzhen)
+    -- may cover the same years, or its units would owe the same emissions twice
+    SELECT p.period, p.jurisdiction INTO other, oj
+      FROM carbonmkt.compliance_period p
+      JOIN carbonmkt.jurisdiction a ON a.code = p.jurisdiction
+      JOIN carbonmkt.jurisdiction b ON b.code = open_period.jurisdiction
+     WHERE p.jurisdiction <> open_period.jurisdiction
+       AND p.first_year <= open_period.last_year AND p.last_year >= open_period.first_year
+       AND (a.province IS NULL OR b.province IS NULL
+            OR (a.province = b.province AND (a.city IS NULL OR b.city IS NULL OR a.city = b.city)))
+     ORDER BY p.period LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'years %-% of jurisdiction % overlap compliance period % of jurisdiction %, which covers the same units',
+            first_year, last_year, jurisdiction, other, oj
+            USING ERRCODE = '22023',
+                  DETAIL = 'A key emitting unit takes part in one carbon market for a year: its emissions would otherwise be due twice and counted twice in the completion views.',
+                  HINT = 'Decree 775 (碳排放权交易管理暂行条例): units in the national market no longer take part in a local market for the same gas and sector.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.offset_rule r
+                    WHERE r.jurisdiction = open_period.jurisdiction AND r.from_year <= open_period.first_year
+                      AND (r.until_year IS NULL OR r.until_year >= open_period.first_year)) THEN
+        RAISE EXCEPTION 'no offset rule of jurisdiction % applies from %', jurisdiction, first_year
+            USING ERRCODE = 'CM413', HINT = 'Add a row to carbonmkt.offset_rule first.';
+    END IF;
+    INSERT INTO carbonmkt.compliance_period AS p (period, jurisdiction, name, first_year, last_year, deadline,
+                                                  opened_at, opened_by)
+    VALUES (open_period.period, open_period.jurisdiction, open_period.name, open_period.first_year,
+            open_period.last_year, open_period.deadline, carbonmkt.clock_now(), session_user);
+    RETURN period;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'compliance period % already exists', period USING ERRCODE = '23505';
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.open_period(int, text, int, int, date, text) IS
+  'Opens a compliance period (履约周期) of a jurisdiction for the given years with its surrender deadline; its rules are the rule rows that apply from its first year.  National authority or registry.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.close_period(period int)
+RETURNS TABLE (units int, compliant int, shortfalls int, no_emissions int, shortfall_t bigint, fines_fen bigint,
+               cut_t bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    per     carbonmkt._period_rules;
+    ts      timestamptz := carbonmkt.clock_now();
+    p_from  date;
+    p_to    date;
+    price   record;
+    r       record;
+    fine    bigint;
+    cut     bigint;
+    sid     bigint;
+BEGIN
+    PERFORM carbonmkt._require_national('close compliance periods');
+    PERFORM 1 FROM carbonmkt.compliance_period p WHERE p.period = close_period.period FOR UPDATE;
+    SELECT * INTO per FROM carbonmkt._period_rules p WHERE p.period = close_period.period;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'compliance period % does not exist', period USING ERRCODE = 'CM401';
+    ELSIF per.status = 'closed' THEN
+        RAISE EXCEPTION 'compliance period % (%) is already closed', period, per.name USING ERRCODE = 'CM402';
+    END IF;
+    IF carbonmkt.business_date(ts) <= per.deadline THEN
+        RAISE EXCEPTION 'compliance period % cannot close until its deadline % has passed', period,
+                        to_char(per.deadline, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM412',
+                  DETAIL = format('Today is %s; surrenders are accepted up to and including the deadline day.',
+                                  to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD')),
+                  HINT = format('The period can close from %s.', to_char(per.deadline + 1, 'YYYY-MM-DD'));
+    END IF;
+    IF per.fine_basis IS NULL THEN
+        RAISE EXCEPTION 'no penalty rule of jurisdiction % applies to period %', per.jurisdiction, period
+            USING ERRCODE = 'CM413', HINT = 'Add a row to carbonmkt.penalty_rule first.';
+    END IF;
+    IF per.fine_basis = 'price_multiple' THEN
+        p_to := per.deadline;
+        p_from := (per.deadline - make_interval(months => per.price_months))::date + 1;
+        price := carbonmkt._average_price(per.jurisdiction, p_from, p_to);
+        IF price.average_price_fen IS NULL THEN
+            RAISE EXCEPTION 'no CEA price between % and % for the penalties of period %: the market did not trade and no reference price is recorded',
+                to_char(p_from, 'YYYY-MM-DD'), to_char(p_to, 'YYYY-MM-DD'), period
+                USING ERRCODE = 'CM411',
+                      DETAIL = format('The penalty rule of jurisdiction %s sets fines at a multiple of the average price of the %s month(s) before the deadline.',
+                                      per.jurisdiction, per.price_months),
+                      HINT = 'Record the published price with carbonmkt.record_reference_price().';
+        END IF;
+    ELSE
+        SELECT NULL::bigint AS average_price_fen, NULL::text AS price_source, NULL::int AS market_days,
+               NULL::int AS reference_days INTO price;
+    END IF;
+
+    -- a unit whose obligation still waits for an allocation cannot be frozen
+    SELECT count(*) AS n,
+           string_agg(x.participant_id::text, ', ' ORDER BY x.participant_id) FILTER (WHERE x.rn <= 20)
+             || CASE WHEN count(*) > 20 THEN format(' and %s more', count(*) - 20) ELSE '' END AS who,
+           min(x.pending_reason) AS why
+      INTO r
+      FROM (SELECT f.participant_id, f.pending_reason, row_number() OVER (ORDER BY f.participant_id) AS rn
+              FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period AND f.pending_reason IS NOT NULL) x;
+    IF r.n > 0 THEN
+        RAISE EXCEPTION 'compliance period % cannot close: % unit(s) have an obligation pending on their allocation: %',
+            period, r.n, r.who
+            USING ERRCODE = 'CM509', DETAIL = format('For example: %s.', r.why),
+                  HINT = 'Allocate first (carbonmkt.preallocate, carbonmkt.finalize_allocation).';
+    END IF;
+
+    -- freeze every covered unit's figures
+    INSERT INTO carbonmkt.obligation AS o (participant_id, period)
+    SELECT f.participant_id, f.period FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period
+    ON CONFLICT ON CONSTRAINT obligation_pkey DO NOTHING;
+    UPDATE carbonmkt.obligation o
+       SET emissions_t = s.emissions_t, emissions_basis = s.emissions_basis, allocation_t = s.allocation_t,
+           relief = s.relief, relief_t = s.relief_t, relief_reason = s.relief_reason, obligation_t = s.obligation_t,
+           borrowed_t = s.borrowed_t, offset_cap_t = s.offset_cap_t, remaining_t = s.remaining_t,
+           status = CASE WHEN s.obligation_t IS NULL THEN 'no_emissions'
+                         WHEN s.remaining_t = 0 THEN 'compliant' ELSE 'shortfall' END::carbonmkt.compliance_status,
+           compliance_code = CASE WHEN s.obligation_t IS NULL THEN 'C' WHEN s.emissions_basis = 'estimated' THEN 'D'
+                                  WHEN s.remaining_t = 0 THEN 'A' ELSE 'B' END,
+           frozen_at = ts
+      FROM carbonmkt.obligation_status s
+     WHERE s.period = close_period.period AND o.period = s.period AND o.participant_id = s.participant_id;
+
+    -- sanctions for the shortfalls
+    FOR r IN SELECT o.participant_id, o.remaining_t FROM carbonmkt.obligation o
+              WHERE o.period = close_period.period AND o.status = 'shortfall' ORDER BY o.participant_id LOOP
+        fine := CASE per.fine_basis WHEN 'none' THEN 0
+                                    WHEN 'fixed' THEN per.fine_default_fen
+                                    ELSE round(per.multiple_default * price.average_price_fen * r.remaining_t)::bigint END;
+        cut := ceil(per.cut_multiple * r.remaining_t)::bigint;
+        INSERT INTO carbonmkt.sanction AS x (participant_id, period, shortfall_t, fine_basis, price_from, price_to,
+                                             average_price_fen, price_source, price_market_days, price_reference_days,
+                                             multiple, fine_fen, cut_multiple, cut_t, cut_unless_corrected, cut_year,
+                                             legal_basis, imposed_at, imposed_by)
+        VALUES (r.participant_id, per.period, r.remaining_t, per.fine_basis, p_from, p_to, price.average_price_fen,
+                price.price_source, price.market_days, price.reference_days,
+                CASE WHEN per.fine_basis = 'price_multiple' THEN per.multiple_default END, fine,
+                per.cut_multiple, cut, per.cut_unless_corrected, per.last_year + 1, per.penalty_source, ts, session_user)
+        RETURNING x.sanction_id INTO sid;
+        IF cut > 0 THEN
+            INSERT INTO carbonmkt.allocation_adjustment (participant_id, year, tonnes, reason, period, sanction_id,
+                                                         recorded_at, recorded_by)
+            VALUES (r.participant_id, per.last_year + 1, cut, 'penalty_cut', per.period, sid, ts, session_user);
+        END IF;
+    END LOOP;
+
+    UPDATE carbonmkt.compliance_period p SET status = 'closed', closed_at = ts, closed_by = session_user
+     WHERE p.period = close_period.period;
+
+    RETURN QUERY
+    SELECT count(*)::int, (count(*) FILTER (WHERE o.status = 'compliant'))::int,
+           (count(*) FILTER (WHERE o.status = 'shortfall'))::int,
+           (count(*) FILTER (WHERE o.status = 'no_emissions'))::int,
+           coalesce(sum(o.remaining_t) FILTER (WHERE o.status = 'shortfall'), 0)::bigint,
+           coalesce((SELECT sum(x.fine_fen) FROM carbonmkt.sanction x WHERE x.period = close_period.period), 0)::bigint,
+           coalesce((SELECT sum(x.cut_t) FROM carbonmkt.sanction x WHERE x.period = close_period.period), 0)::bigint
+      FROM carbonmkt.obligation o WHERE o.period = close_period.period;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.close_period(int) IS
+  'Closes a compliance period after its deadline: freezes every covered unit''s figures, status and code; for each shortfall (未足额清缴) records a sanction by the period''s penalty_rule (fine: fixed default, or default multiple x the average CEA price of the months before the deadline x shortfall, the price from the market''s trades and, for days it did not trade, reference prices, the source recorded in the sanction; cut of next year''s allocation: cut multiple x shortfall, also in allocation_adjustment); afterwards only late surrenders that correct a sanctioned shortfall are accepted.  Returns the counts.  National authority or registry.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.set_gas_fired(participant_id bigint, gas_fired boolean)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    u   record;
+BEGIN
+    PERFORM carbonmkt._require_authority_over(participant_id, 'classify units');
+    IF gas_fired IS NULL THEN
+        -- the override withdrawn: the facilities decide again
+        DELETE FROM carbonmkt.unit_class c WHERE c.participant_id = set_gas_fired.participant_id;
+        RETURN;
+    END IF;
+    SELECT count(*) AS units, count(*) FILTER (WHERE c.fuel = 'gas') AS gas_units,
+           string_agg(format('%s %s', f.code, f.category), ', ' ORDER BY f.facility_id) AS list
+      INTO u
+      FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+     WHERE f.participant_id = set_gas_fired.participant_id;
+    IF u.units > 0 AND gas_fired AND u.gas_units = 0 THEN
+        RAISE EXCEPTION 'participant % cannot be classified gas-fired: none of its % generating unit(s) is gas-fired (%)',
+            participant_id, u.units, u.list
+            USING ERRCODE = 'CM508',
+                  DETAIL = 'A unit is gas-fired (燃气机组) when its generating units are registered in a gas category; the override is for units whose facilities do not decide it (none registered, or mixed fuels).';
+    ELSIF u.units > 0 AND NOT gas_fired AND u.gas_units = u.units THEN
+        RAISE EXCEPTION 'participant % cannot be classified not gas-fired: all its % generating unit(s) are gas-fired (%)',
+            participant_id, u.units, u.list
+            USING ERRCODE = 'CM508',
+                  DETAIL = 'A unit is gas-fired (燃气机组) when its generating units are registered in a gas category; the override is for units whose facilities do not decide it (none registered, or mixed fuels).';
+    END IF;
+    INSERT INTO carbonmkt.unit_class AS u VALUES (participant_id, gas_fired, session_user, carbonmkt.clock_now())
+    ON CONFLICT ON CONSTRAINT unit_class_pkey DO UPDATE
+       SET gas_fired = excluded.gas_fired, set_by = excluded.set_by, set_at = excluded.set_at;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.set_gas_fired(bigint, boolean) IS
+  'Overrides whether a key emitting unit is gas-fired (燃气机组), for the gas cap of the relief rules; NULL withdraws the override.  Without an override a unit is gas-fired when all its generating units are registered in a gas category (the facilities decide).  The override is refused (CM508) where it contradicts the facilities: true for a unit whose generating units are all coal, false for one whose units are all gas; it decides units without registered generating units or with mixed fuels.  Its provincial authority, the national authority or the registry.';
+
+CREATE OR REPLACE VIEW carbonmkt.bi_allowance_supply AS
+WITH stock AS (                 -- every CEA in existence is in some account (verify_ledger: conservation)
+    SELECT h.vintage,
+           sum(h.balance)::bigint AS issued_t,
+           coalesce(sum(h.balance) FILTER (WHERE a.kind IN ('allocation', 'national_reserve')), 0)::bigint AS unallocated_t,
+           coalesce(sum(h.balance) FILTER (WHERE a.kind IN ('holding', 'clearing')), 0)::bigint AS held_t,
+           coalesce(sum(h.balance) FILTER (WHERE a.kind = 'cancellation'), 0)::bigint AS retired_t
+      FROM carbonmkt.holding h JOIN carbonmkt.account a ON a.account_id = h.account_id
+     WHERE h.instrument = 'CEA'
+     GROUP BY h.vintage),
+surrendered AS (
+    SELECT d.vintage, sum(d.tonnes)::bigint AS surrendered_t
+      FROM carbonmkt.surrender_detail d WHERE d.instrument = 'CEA' GROUP BY d.vintage)
+SELECT st.vintage, st.issued_t, st.unallocated_t, st.held_t,
+       CASE WHEN cl.closed THEN st.held_t ELSE 0 END AS banked_t,
+       coalesce(su.surrendered_t, 0) AS surrendered_t,
+       st.retired_t - coalesce(su.surrendered_t, 0) AS cancelled_t,
+       coalesce(cl.closed, false) AS compliance_closed
+  FROM stock st
+  LEFT JOIN surrendered su ON su.vintage = st.vintage
+  LEFT JOIN LATERAL (SELECT true AS closed FROM carbonmkt.compliance_period p
+                      WHERE p.jurisdiction = 'CN' AND p.status = 'closed'
+                        AND st.vintage BETWEEN p.first_year AND p.last_year LIMIT 1) cl ON true
+ WHERE (SELECT carbonmkt.caller_sees_staff_rows());
+
+CREATE OR REPLACE VIEW carbonmkt.bi_price_history AS
+SELECT d.price_date, d.average_price_fen, round(d.average_price_fen / 100.0, 2) AS average_price_cny, d.volume_t,
+       d.price_source, d.source
+  FROM carbonmkt._daily_prices('CN', '-infinity', 'infinity') d;
+COMMENT ON VIEW carbonmkt.bi_price_history IS
+  'BI: CEA average price per day of the national market (fen and CNY per tonne) with volume: the market''s own trades where it traded (price_source market: turnover / volume of every CEA trade of the day, from the trade tape market_trades), else the reference price recorded by hand (price_source reference_price, with its source).  The price source of the Decree 775 penalties.';
+
+-- src/rules.sql: administration, history, rules in force, rules used
+
+-------------------------------------------------------------------------------
+-- rules (规则管理): the administration of every rule table of MRV, allocation, market
+-- and compliance, with a history.  A rule is set for a jurisdiction and an effective
+-- period (a year, a year range or a date range), amended, or retired; never deleted once
+-- a computation used it.  Every change is validated (CM502 naming the rule and the
+-- numbers, CM503 for overlapping periods, CM506 for a rule a computation used) and
+-- authorised (the national authority for national rules, a provincial authority for its
+-- province's rules, the exchange for the market's rules and calendar); every change,
+-- by these functions or by a superuser's direct DML, is recorded in carbonmkt.rule_change
+-- with who, when, the old and the new row, and the document it implements.
+-- Documentation: doc/rules.md.  SQLSTATEs CM501-CM507.
+-------------------------------------------------------------------------------
+
+-- The rule tables ---------------------------------------------------------------------
+
+CREATE VIEW carbonmkt.rule_table AS
+SELECT v.rule_table, v.room, v.period_kind, v.administered_by, v.description
+  FROM (VALUES
+    ('alloc_benchmark', 'allocation', 'year', 'authority', 'benchmarks per category: B_power tCO2/MWh and B_heat tCO2/GJ, product intensity tCO2/t'),
+    ('alloc_heat_factor', 'allocation', 'year', 'authority', 'heat-supply correction coefficient per fuel'),
+    ('alloc_cooling_factor', 'allocation', 'year', 'authority', 'cooling correction factor per fuel and cooling'),
+    ('alloc_load_piece', 'allocation', 'year', 'authority', 'the pieces of the load-factor correction F_load (set a year''s whole curve at once)'),
+    ('alloc_year_rule', 'allocation', 'year', 'authority', 'rounding and pre-allocation rule'),
+    ('alloc_band', 'allocation', 'year', 'authority', 'surplus/gap band of the performance method per sector'),
+    ('alloc_cap', 'allocation', 'year', 'authority', 'total-quantity cap per sector, t'),
+    ('market_rule', 'market', 'valid_from', 'exchange', 'order size, lot, price step, price band, fee rate, clearing rule per mode'),
+    ('market_session', 'market', 'valid_from', 'exchange', 'trading sessions per mode'),
+    ('trader_rule', 'market', 'valid_from', 'exchange', 'who may trade and announce, position limit per participant kind'),
+    ('trading_calendar', 'market', 'calendar', 'exchange', 'trading days and holidays per year (load_trading_calendar, set_trading_day)'),
+    ('offset_rule', 'compliance', 'from_year', 'authority', 'CCER offset ratio, basis and eligibility'),
+    ('relief_rule', 'compliance', 'from_year', 'authority', 'gap cap, gas cap and borrowing'),
+    ('penalty_rule', 'compliance', 'from_year', 'authority', 'fines and allocation cuts for a shortfall'),
+    ('mrv_rule', 'mrv', 'from_year', 'authority', 'review sample, thresholds, deposit and report deadlines, GWP set'),
+    ('mrv_sector_parameter', 'mrv', 'from_year', 'national', 'key parameters deposited monthly per sector'),
+    ('mrv_sector_gas', 'mrv', 'none', 'national', 'gases reported per sector'),
+    ('mrv_gwp_set', 'mrv', 'none', 'national', 'sets of global warming potentials'),
+    ('mrv_gwp', 'mrv', 'none', 'national', 'global warming potential per gas and set'),
+    ('ccer_project_type', 'compliance', 'none', 'national', 'CCER project types')
+  ) v(rule_table, room, period_kind, administered_by, description);
+COMMENT ON VIEW carbonmkt.rule_table IS
+  'The rule tables (规则表) and how they are administered (doc/rules.md): period_kind year (one row per jurisdiction and year), from_year (from_year .. until_year, NULL = open), valid_from (valid_from .. valid_until, dates), calendar (load_trading_calendar), none; administered_by authority (national authority for ''CN'', the provincial authority of the province for a provincial or pilot jurisdiction), national (national authority only), exchange.';
+
+-- The history ---------------------------------------------------------------------------
+
+CREATE TABLE carbonmkt.rule_change (
+    change_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    rule_table      text NOT NULL,
+    jurisdiction    text,
+    rule_key        jsonb NOT NULL,
+    action          text NOT NULL CHECK (action IN ('seed', 'set', 'amend', 'retire', 'load', 'dml_insert', 'dml_update',
+                                                    'dml_delete')),
+    old_value       jsonb,
+    new_value       jsonb,
+    document        text NOT NULL,
+    changed_by      name NOT NULL,
+    acting_for      bigint,
+    changed_at      timestamptz NOT NULL
+);
+CREATE INDEX rule_change_rule ON carbonmkt.rule_change (rule_table, rule_key);
+COMMENT ON TABLE carbonmkt.rule_change IS
+  'The history of every rule row (规则变更记录), append-only: the table and key, what happened (seed: shipped with the extension; set, amend, retire, load: by the administration functions; dml_*: a superuser''s direct change), the old and the new row, the document it implements (e.g. a notice number), the login, the participant it acted for, and when (carbonmkt.clock_now()).  Written by the trigger carbonmkt._rule_log on every rule table.';
+CREATE TRIGGER rule_change_append_only BEFORE UPDATE OR DELETE ON carbonmkt.rule_change
+    FOR EACH ROW EXECUTE FUNCTION carbonmkt.forbid_change();
+SELECT pg_catalog.pg_extension_config_dump('carbonmkt.rule_change', 'WHERE action <> ''seed''');
+
+CREATE FUNCTION carbonmkt._rule_log() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    o   jsonb;
+    n   jsonb;
+    k   jsonb := '{}';
+    c   text;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN o := to_jsonb(OLD); END IF;
+    IF TG_OP <> 'DELETE' THEN n := to_jsonb(NEW); END IF;
+    FOREACH c IN ARRAY TG_ARGV LOOP
+        k := k || jsonb_build_object(c, coalesce(n, o) -> c);
+    END LOOP;
+    INSERT INTO carbonmkt.rule_change (rule_table, jurisdiction, rule_key, action, old_value, new_value, document,
+                                       changed_by, acting_for, changed_at)
+    VALUES (TG_TABLE_NAME, coalesce(n, o) ->> 'jurisdiction', k,
+            coalesce(nullif(current_setting('carbonmkt_rules.action', true), ''), 'dml_' || lower(TG_OP)),
+            o, n,
+            coalesce(nullif(current_setting('carbonmkt_rules.document', true), ''),
+                     format('direct %s by %s, no document', TG_OP, session_user)),
+            session_user, nullif(current_setting('carbonmkt_rules.actor', true), '')::bigint, carbonmkt.clock_now());
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_log() IS
+  'Internal: the trigger of every rule table: records the change in carbonmkt.rule_change (the trigger arguments are the key columns; the action, document and participant come from the administration function that made it, else dml_*).';
+
+-- Helpers -------------------------------------------------------------------------------
+
+CREATE FUNCTION carbonmkt._rule_meta(p_table text) RETURNS carbonmkt.rule_table
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    m   carbonmkt.rule_table;
+BEGIN
+    SELECT * INTO m FROM carbonmkt.rule_table t WHERE t.rule_table = p_table;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown rule table "%"', coalesce(p_table, 'NULL')
+            USING ERRCODE = 'CM505', HINT = 'The rule tables are listed in carbonmkt.rule_table.';
+    END IF;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_meta(text) IS 'Internal: the rule_table row of a table name; CM505 for another name.';
+
+CREATE FUNCTION carbonmkt._rule_columns(p_table text, p_key_only boolean DEFAULT false) RETURNS text[]
+LANGUAGE sql STABLE AS
+$$
+    SELECT array_agg(a.attname::text ORDER BY a.attnum)
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = ('carbonmkt.' || quote_ident(p_table))::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND (NOT p_key_only OR EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                                       WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY (i.indkey)))
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_columns(text, boolean) IS 'Internal: the columns (or the primary key columns) of a rule table.';
+
+CREATE FUNCTION carbonmkt._rule_key(p_table text, p_row jsonb) RETURNS jsonb
+LANGUAGE sql STABLE AS
+$$ SELECT coalesce(jsonb_object_agg(c, p_row -> c), '{}') FROM unnest(carbonmkt._rule_columns(p_table, true)) c $$;
+COMMENT ON FUNCTION carbonmkt._rule_key(text, jsonb) IS 'Internal: the primary key of a rule row as jsonb.';
+
+CREATE FUNCTION carbonmkt._rule_name(p_table text, p_key jsonb) RETURNS text
+LANGUAGE sql STABLE AS
+$$ SELECT p_table || ' (' || coalesce(string_agg(k || ' ' || coalesce(p_key ->> k, 'NULL'), ', ' ORDER BY o), '') || ')'
+     FROM unnest(carbonmkt._rule_columns(p_table, true)) WITH ORDINALITY u(k, o) $$;
+COMMENT ON FUNCTION carbonmkt._rule_name(text, jsonb) IS
+  'Internal: a rule row''s name for messages, e.g. "alloc_benchmark (jurisdiction CN, year 2024, category gas)".';
+
+CREATE FUNCTION carbonmkt._rule_invalid(p_table text, p_row jsonb, p_what text, p_detail text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    RAISE EXCEPTION '%: %', carbonmkt._rule_name(p_table, carbonmkt._rule_key(p_table, p_row)), p_what
+        USING ERRCODE = 'CM502', DETAIL = coalesce(p_detail, ''),
+              HINT = 'Nothing was changed.  The rule tables and their limits are described in doc/rules.md.';
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_invalid(text, jsonb, text, text) IS 'Internal: raises CM502 naming the rule row and what is wrong with it.';
+
+CREATE FUNCTION carbonmkt._num(p_table text, p_row jsonb, p_col text) RETURNS numeric
+LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    RETURN (p_row ->> p_col)::numeric;
+EXCEPTION WHEN invalid_text_representation THEN
+    RAISE EXCEPTION '%: % must be a number: got "%"', carbonmkt._rule_name(p_table, carbonmkt._rule_key(p_table, p_row)),
+        p_col, p_row ->> p_col USING ERRCODE = 'CM502', DETAIL = 'Nothing was changed.';
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._num(text, jsonb, text) IS 'Internal: a numeric field of a rule row; CM502 naming the rule when it is not a number.';
+
+-- Who may change a rule: the national authority for national rules ('CN' and the
+-- national reference tables), the provincial authority of the province for a province's
+-- or a pilot's rules (a city pilot: its province's or its city's authority), the exchange
+-- for the market's rules and calendar.  Staff (superuser, carbonmkt_registry) act for one
+-- of them with acting_for.
+CREATE FUNCTION carbonmkt._rule_actor(p_table text, p_jurisdiction text, p_acting_for bigint)
+RETURNS carbonmkt.participant LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    m   carbonmkt.rule_table := carbonmkt._rule_meta(p_table);
+    j   carbonmkt.jurisdiction;
+    me  carbonmkt.participant;
+    ok  boolean;
+    who text;
+BEGIN
+    IF p_jurisdiction IS NOT NULL THEN
+        j := carbonmkt.check_jurisdiction(p_jurisdiction);
+    END IF;
+    IF m.administered_by = 'exchange' THEN
+        me := carbonmkt._mrv_actor(p_acting_for, 'carbonmkt_exchange');
+        ok := me.kind = 'exchange';
+        who := 'the exchange (全国碳排放权交易机构)';
+    ELSE
+        me := carbonmkt._mrv_actor(p_acting_for, 'carbonmkt_authority');
+        IF m.administered_by = 'national' OR j.code = 'CN' OR j.code IS NULL THEN
+            ok := me.kind = 'national_authority';
+            who := 'the national authority (生态环境部)';
+        ELSE
+            ok := (me.kind = 'provincial_authority' AND me.province = j.province)
+                  OR (me.kind = 'city_authority' AND j.kind = 'city' AND me.city = j.city);
+            who := format('the provincial authority of %s', j.province)
+                   || CASE WHEN j.kind = 'city' THEN format(' or the city authority of %s', j.city) ELSE '' END;
+        END IF;
+    END IF;
+    IF NOT ok THEN
+        RAISE EXCEPTION 'participant % (%) may not change % rules%', me.participant_id, me.kind, p_table,
+            CASE WHEN p_jurisdiction IS NOT NULL THEN format(' of jurisdiction %s', p_jurisdiction) ELSE '' END
+            USING ERRCODE = '42501',
+                  DETAIL = format('Rules of %s%s are changed by %s.', p_table,
+                                  CASE WHEN p_jurisdiction IS NOT NULL THEN ' for ' || p_jurisdiction ELSE '' END, who),
+                  HINT = 'Who may change which rule is the matrix in doc/rules.md.';
+    END IF;
+    RETURN me;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_actor(text, text, bigint) IS
+  'Internal: the participant changing a rule of a table and jurisdiction; 42501 unless it is the national authority (national rules and reference tables), the provincial authority of the jurisdiction''s province (a city pilot: also its city authority), or the exchange (market_rule, market_session, trader_rule, trading_calendar).';
+
+-- Validation of one row (CM502), with the units and the numbers ------------------------------
+
+CREATE FUNCTION carbonmkt._rule_validate(p_table text, r jsonb) RETURNS void
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    x       numeric;
+    y       numeric;
+    z       numeric;
+    unit    text;
+    bad     text;
+BEGIN
+    SELECT string_agg(k, ', ') INTO bad
+      FROM jsonb_object_keys(r) k WHERE k <> ALL (carbonmkt._rule_columns(p_table));
+    IF bad IS NOT NULL THEN
+        PERFORM carbonmkt._rule_invalid(p_table, r, format('no such column: %s', bad),
+            format('The columns of %s are %s.', p_table, array_to_string(carbonmkt._rule_columns(p_table), ', ')));
+    END IF;
+    IF r ? 'source' AND btrim(coalesce(r ->> 'source', '')) = '' THEN
+        PERFORM carbonmkt._rule_invalid(p_table, r, 'a rule row needs its source');
+    END IF;
+    IF p_table = 'alloc_benchmark' THEN
+        SELECT CASE WHEN c.method = 'power' THEN 'tCO2/MWh' ELSE 'tCO2/' || c.output_unit END INTO unit
+          FROM carbonmkt.alloc_category c WHERE c.code = r ->> 'category';
+        IF NOT FOUND THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown category "%s"', r ->> 'category'),
+                'The categories are the rows of carbonmkt.alloc_category.');
+        END IF;
+        x := carbonmkt._num(p_table, r, 'benchmark');
+        IF x IS NULL OR x <= 0 OR x >= 10 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('benchmark must be more than 0 and less than 10 %s: got %s', unit, coalesce(x::text, 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'heat_benchmark');
+        IF x IS NOT NULL AND (x <= 0 OR x >= 1) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('heat benchmark B_heat must be more than 0 and less than 1 tCO2/GJ: got %s', x));
+        END IF;
+    ELSIF p_table = 'alloc_heat_factor' THEN
+        x := carbonmkt._num(p_table, r, 'coefficient');
+        IF x IS NULL OR x < 0 OR x > 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the heat coefficient (F_heat = 1 - coefficient x heat ratio) must be in [0, 1]: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'alloc_cooling_factor' THEN
+        x := carbonmkt._num(p_table, r, 'factor');
+        IF x IS NULL OR x <= 0 OR x > 2 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the cooling factor F_cool must be more than 0 and at most 2: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'alloc_load_piece' THEN
+        x := carbonmkt._num(p_table, r, 'lower_bound');
+        IF x IS NULL OR x < 0 OR x >= 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('a piece''s lower bound of the load factor must be in [0, 1): got %s', coalesce(x::text, 'NULL')));
+        END IF;
+        IF coalesce(r ->> 'kind', '') NOT IN ('linear', 'power') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('kind must be linear or power: got %s', coalesce(r ->> 'kind', 'NULL')));
+        END IF;
+        IF (r ->> 'kind') = 'linear' AND (r ->> 'a' IS NULL OR r ->> 'b' IS NULL OR r ->> 'pivot' IS NULL) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, 'a linear piece a + b x (pivot - 100F) needs a, b and pivot');
+        END IF;
+        IF (r ->> 'kind') = 'power' AND (r ->> 'base' IS NULL OR r ->> 'c' IS NULL OR r ->> 'd' IS NULL
+                                         OR carbonmkt._num(p_table, r, 'base') <= 0) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, 'a power piece base ^ (c - d x F) needs base > 0, c and d');
+        END IF;
+    ELSIF p_table = 'alloc_year_rule' THEN
+        IF coalesce(r ->> 'rounding', '') NOT IN ('half_up', 'down', 'up') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('rounding must be half_up, down or up: got %s', coalesce(r ->> 'rounding', 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'preallocation_share');
+        IF (x IS NULL) <> (r ->> 'preallocation_basis' IS NULL) OR (x IS NULL) <> (r ->> 'basis_year' IS NULL) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, 'a pre-allocation rule needs preallocation_share, preallocation_basis and basis_year together');
+        END IF;
+        IF x IS NOT NULL AND (x <= 0 OR x > 1) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the pre-allocation share must be more than 0 and at most 1: got %s', x));
+        END IF;
+        IF x IS NOT NULL AND ((r ->> 'basis_year')::int > (r ->> 'year')::int OR (r ->> 'basis_year')::int < (r ->> 'year')::int - 3) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the pre-allocation basis year must be one of the 3 years before %s or %s itself: got %s',
+                                                               r ->> 'year', r ->> 'year', r ->> 'basis_year'));
+        END IF;
+    ELSIF p_table = 'alloc_band' THEN
+        x := carbonmkt._num(p_table, r, 'max_gap');
+        y := carbonmkt._num(p_table, r, 'max_surplus');
+        IF x IS NULL OR y IS NULL OR x < 0 OR y < 0 OR x > 1 OR y > 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the band [1 - max_gap, 1 + max_surplus] x verified emissions = [%s, %s] must contain its centre 1 and stay within [0, 2]: max_gap %s, max_surplus %s',
+                       coalesce((1 - x)::text, 'NULL'), coalesce((1 + y)::text, 'NULL'), coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'alloc_cap' THEN
+        x := carbonmkt._num(p_table, r, 'cap_t');
+        IF x IS NULL OR x <= 0 OR x <> trunc(x) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('a cap must be a positive whole number of tonnes: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'market_rule' THEN
+        x := carbonmkt._num(p_table, r, 'min_quantity');
+        y := carbonmkt._num(p_table, r, 'below_quantity');
+        IF x IS NULL OR x < 1 OR (y IS NOT NULL AND y <= x) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('order sizes must satisfy 1 <= min_quantity < below_quantity: got %s t and %s t', coalesce(x::text, 'NULL'), coalesce(y::text, 'none')));
+        END IF;
+        IF coalesce(carbonmkt._num(p_table, r, 'lot'), 0) < 1 OR coalesce(carbonmkt._num(p_table, r, 'tick_fen'), 0) < 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the lot (t) and the price step (fen) must be at least 1: got %s t and %s fen', coalesce(r ->> 'lot', 'NULL'), coalesce(r ->> 'tick_fen', 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'band');
+        IF x IS NOT NULL AND (x <= 0 OR x >= 1) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the price band must be more than 0%% and less than 100%% of the previous close: got %s%%', trim_scale(x * 100)));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'fee_rate');
+        IF x IS NULL OR x < 0 OR x > 0.01 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the fee rate per side must be in [0, 0.01] (1%%): got %s', coalesce(x::text, 'NULL')));
+        END IF;
+        IF ((r ->> 'mode') = 'auction') <> (r ->> 'clearing_rule' IS NOT NULL) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, 'one-way bidding (mode auction), and only it, needs a clearing rule (uniform or pay_as_bid)');
+        END IF;
+    ELSIF p_table = 'market_session' THEN
+        IF (r ->> 'opens')::time >= (r ->> 'closes')::time THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('a session must open before it closes: %s to %s', r ->> 'opens', r ->> 'closes'));
+        END IF;
+    ELSIF p_table = 'trader_rule' THEN
+        x := carbonmkt._num(p_table, r, 'max_position');
+        IF x IS NOT NULL AND x <= 0 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('a position limit must be positive: got %s t', x));
+        END IF;
+    ELSIF p_table = 'offset_rule' THEN
+        x := carbonmkt._num(p_table, r, 'ratio');
+        IF x IS NULL OR x < 0 OR x > 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the offset ratio must be in [0, 1]: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'local_share_min');
+        IF x IS NOT NULL AND (x <= 0 OR x > 1) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the minimum local share must be more than 0 and at most 1: got %s', x));
+        END IF;
+    ELSIF p_table = 'relief_rule' THEN
+        x := carbonmkt._num(p_table, r, 'gap_cap_share');
+        IF x IS NOT NULL AND (x < 0 OR x > 1) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the gap cap share must be in [0, 1]: got %s', x));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'borrowing_min_gap_share');
+        y := carbonmkt._num(p_table, r, 'borrowing_max_share');
+        IF (x IS NULL) <> (y IS NULL) OR x < 0 OR x > 1 OR y <= 0 OR y > 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('borrowing needs both a minimum gap share in [0, 1] and a maximum share in (0, 1]: got %s and %s',
+                       coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'penalty_rule' THEN
+        IF (r ->> 'fine_basis') = 'fixed' THEN
+            x := carbonmkt._num(p_table, r, 'fine_min_fen');
+            y := carbonmkt._num(p_table, r, 'fine_default_fen');
+            z := carbonmkt._num(p_table, r, 'fine_max_fen');
+            IF x IS NULL OR y IS NULL OR z IS NULL OR x < 0 OR NOT (x <= y AND y <= z) THEN
+                PERFORM carbonmkt._rule_invalid(p_table, r,
+                    format('a fixed fine needs 0 <= fine_min_fen <= fine_default_fen <= fine_max_fen: got %s, %s, %s fen',
+                           coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL'), coalesce(z::text, 'NULL')));
+            END IF;
+        ELSIF (r ->> 'fine_basis') = 'price_multiple' THEN
+            x := carbonmkt._num(p_table, r, 'multiple_min');
+            y := carbonmkt._num(p_table, r, 'multiple_default');
+            z := carbonmkt._num(p_table, r, 'multiple_max');
+            IF x IS NULL OR y IS NULL OR z IS NULL OR x <= 0 OR NOT (x <= y AND y <= z)
+               OR coalesce(carbonmkt._num(p_table, r, 'price_months'), 0) NOT BETWEEN 1 AND 24 THEN
+                PERFORM carbonmkt._rule_invalid(p_table, r,
+                    format('a price-multiple fine needs 0 < multiple_min <= multiple_default <= multiple_max and price_months in 1-24: got %s, %s, %s and %s months',
+                           coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL'), coalesce(z::text, 'NULL'), coalesce(r ->> 'price_months', 'NULL')));
+            END IF;
+        END IF;
+        x := carbonmkt._num(p_table, r, 'cut_multiple');
+        IF x IS NOT NULL AND (x < 0 OR x > 10) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the allocation cut multiple must be in [0, 10]: got %s', x));
+        END IF;
+    ELSIF p_table = 'mrv_rule' THEN
+        x := carbonmkt._num(p_table, r, 'review_sample_share');
+        y := carbonmkt._num(p_table, r, 'deviation_threshold');
+        IF x IS NULL OR x < 0 OR x > 1 OR y IS NULL OR y < 0 OR y > 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the review sample share and the deviation threshold must be in [0, 1]: got %s and %s',
+                       coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'mrv_gwp' THEN
+        x := carbonmkt._num(p_table, r, 'gwp');
+        IF x IS NULL OR x <= 0 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('a GWP must be positive (tCO2e per t of the gas): got %s', coalesce(x::text, 'NULL')));
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_validate(text, jsonb) IS
+  'Internal: checks one rule row (as jsonb) against the limits of its table (doc/rules.md); CM502 naming the rule, the limit and the number.';
+
+-- The curve of F_load must be continuous and never increase with the load factor.
+CREATE FUNCTION carbonmkt._load_curve_check(p_jurisdiction text, p_year int) RETURNS void
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    f       numeric;
+    prev    numeric;
+    lprev   numeric;
+    p       carbonmkt.alloc_load_piece;
+    v       numeric;
+    w       numeric;
+    n       int := 0;
+BEGIN
+    FOR p IN SELECT * FROM carbonmkt.alloc_load_piece x WHERE x.jurisdiction = p_jurisdiction AND x.year = p_year
+              ORDER BY x.lower_bound LOOP
+        n := n + 1;
+        IF n = 1 AND p.lower_bound <> 0 THEN
+            RAISE EXCEPTION 'alloc_load_piece (jurisdiction %, year %): the first piece must start at load factor 0: got %',
+                p_jurisdiction, p_year, p.lower_bound
+                USING ERRCODE = 'CM502', HINT = 'Set a year''s pieces together: set_rule(''alloc_load_piece'', {"jurisdiction", "year", "pieces": [...]}).';
+        END IF;
+        -- the value at the lower bound, from this piece and from the one before it
+        v := CASE p.kind WHEN 'linear' THEN p.a + p.b * (p.pivot - 100 * p.lower_bound)
+                         ELSE power(p.base, p.c - p.d * p.lower_bound) END;
+        IF prev IS NOT NULL AND abs(prev - v) > 0.0005 THEN
+            RAISE EXCEPTION 'alloc_load_piece (jurisdiction %, year %): F_load jumps at load factor %: % below, % above',
+                p_jurisdiction, p_year, p.lower_bound, round(prev, 4), round(v, 4)
+                USING ERRCODE = 'CM502', DETAIL = 'Neighbouring pieces must meet at their common bound.';
+        END IF;
+        -- within the piece: never increasing with F (checked at both ends and the middle)
+        w := CASE p.kind WHEN 'linear' THEN p.a + p.b * (p.pivot - 100 * p.lower_bound - 0.5)
+                         ELSE power(p.base, p.c - p.d * (p.lower_bound + 0.005)) END;
+        IF w > v + 0.0000001 THEN
+            RAISE EXCEPTION 'alloc_load_piece (jurisdiction %, year %): F_load rises with the load factor above %: % at %, % at %',
+                p_jurisdiction, p_year, p.lower_bound, round(v, 4), p.lower_bound, round(w, 4), p.lower_bound + 0.005
+                USING ERRCODE = 'CM502', DETAIL = 'The load-factor correction must not increase as the load factor rises (monotone pieces).';
+        END IF;
+        lprev := p.lower_bound;
+        -- the value at the next bound from this piece: evaluated when the next piece is read
+        prev := NULL;
+        SELECT min(x.lower_bound) INTO f FROM carbonmkt.alloc_load_piece x
+         WHERE x.jurisdiction = p_jurisdiction AND x.year = p_year AND x.lower_bound > p.lower_bound;
+        IF f IS NOT NULL THEN
+            prev := CASE p.kind WHEN 'linear' THEN p.a + p.b * (p.pivot - 100 * f) ELSE power(p.base, p.c - p.d * f) END;
+            IF prev > v + 0.0000001 THEN
+                RAISE EXCEPTION 'alloc_load_piece (jurisdiction %, year %): F_load rises with the load factor between % and %: % to %',
+                    p_jurisdiction, p_year, p.lower_bound, f, round(v, 4), round(prev, 4)
+                    USING ERRCODE = 'CM502', DETAIL = 'The load-factor correction must not increase as the load factor rises (monotone pieces).';
+            END IF;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._load_curve_check(text, int) IS
+  'Internal: CM502 unless the load-factor pieces of a jurisdiction and year start at 0, meet at their bounds (within 0.0005) and never increase with the load factor.';
+
+-- Overlaps (CM503) and rules a computation used (CM506) ---------------------------------------
+
+CREATE FUNCTION carbonmkt._rule_group_cols(p_table text) RETURNS text[]
+LANGUAGE sql STABLE AS
+$$ SELECT array_agg(c ORDER BY o) FROM unnest(carbonmkt._rule_columns(p_table, true)) WITH ORDINALITY u(c, o)
+    WHERE c NOT IN ('from_year', 'valid_from', 'opens') $$;
+COMMENT ON FUNCTION carbonmkt._rule_group_cols(text) IS
+  'Internal: the key columns that name a rule apart from its effective period (for overlaps): the primary key without from_year, valid_from (and a session''s opening time).';
+
+CREATE FUNCTION carbonmkt._rule_overlap(p_table text, r jsonb, p_self jsonb DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    m       carbonmkt.rule_table := carbonmkt._rule_meta(p_table);
+    cond    text;
+    o       jsonb;
+BEGIN
+    SELECT string_agg(format('t.%I IS NOT DISTINCT FROM (SELECT x.%I FROM jsonb_populate_record(NULL::carbonmkt.%I, $1) x)',
+                             c, c, p_table), ' AND ')
+      INTO cond FROM unnest(carbonmkt._rule_group_cols(p_table)) c;
+    IF m.period_kind = 'from_year' THEN
+        EXECUTE format('SELECT to_jsonb(t) FROM carbonmkt.%I t WHERE %s AND ($2 IS NULL OR to_jsonb(t) <> $2)
+                          AND t.from_year <= coalesce(($1 ->> ''until_year'')::int, 2100)
+                          AND coalesce(t.until_year, 2100) >= ($1 ->> ''from_year'')::int
+                        ORDER BY t.from_year LIMIT 1', p_table, cond)
+           INTO o USING r, p_self;
+        IF o IS NOT NULL THEN
+            RAISE EXCEPTION '%: years %-% overlap the rule in force %-%', carbonmkt._rule_name(p_table, carbonmkt._rule_key(p_table, r)),
+                r ->> 'from_year', coalesce(r ->> 'until_year', '(open)'), o ->> 'from_year', coalesce(o ->> 'until_year', '(open)')
+                USING ERRCODE = 'CM503',
+                      DETAIL = 'Effective periods of one rule must not overlap; nothing was changed.',
+                      HINT = CASE WHEN (o ->> 'from_year')::int < (r ->> 'from_year')::int
+                                  THEN format('End the rule in force first: carbonmkt.retire_rule(%L, %L, document, last_year => %s).',
+                                              p_table, carbonmkt._rule_key(p_table, o), (r ->> 'from_year')::int - 1)
+                                  ELSE format('Change that rule with carbonmkt.amend_rule(%L, %L, ...), or set this one for other years.',
+                                              p_table, carbonmkt._rule_key(p_table, o)) END;
+        END IF;
+    ELSIF m.period_kind = 'valid_from' THEN
+        EXECUTE format('SELECT to_jsonb(t) FROM carbonmkt.%I t WHERE %s AND ($2 IS NULL OR to_jsonb(t) <> $2)
+                          AND t.valid_from <> ($1 ->> ''valid_from'')::date
+                          AND t.valid_from <= coalesce(($1 ->> ''valid_until'')::date, ''infinity'')
+                          AND coalesce(t.valid_until, ''infinity'') >= ($1 ->> ''valid_from'')::date
+                        ORDER BY t.valid_from LIMIT 1', p_table, cond)
+           INTO o USING r, p_self;
+        IF o IS NOT NULL THEN
+            RAISE EXCEPTION '%: days % to % overlap the rule in force % to %', carbonmkt._rule_name(p_table, carbonmkt._rule_key(p_table, r)),
+                r ->> 'valid_from', coalesce(r ->> 'valid_until', '(open)'), o ->> 'valid_from', coalesce(o ->> 'valid_until', '(open)')
+                USING ERRCODE = 'CM503',
+                      DETAIL = 'Effective periods of one rule must not overlap; nothing was changed.',
+                      HINT = CASE WHEN (o ->> 'valid_from')::date < (r ->> 'valid_from')::date
+                                  THEN format('End the rule in force first: carbonmkt.retire_rule(%L, %L, document, last_day => %L).',
+                                              p_table, carbonmkt._rule_key(p_table, o), (r ->> 'valid_from')::date - 1)
+                                  ELSE format('Change that rule with carbonmkt.amend_rule(%L, %L, ...), or set this one for other days.',
+                                              p_table, carbonmkt._rule_key(p_table, o)) END;
+        END IF;
+        IF p_table = 'market_session' THEN
+            SELECT to_jsonb(t) INTO o FROM carbonmkt.market_session t
+             WHERE t.jurisdiction = r ->> 'jurisdiction' AND t.mode::text = r ->> 'mode'
+               AND t.valid_from = (r ->> 'valid_from')::date AND (p_self IS NULL OR to_jsonb(t) <> p_self)
+               AND t.opens < (r ->> 'closes')::time AND t.closes > (r ->> 'opens')::time;
+            IF o IS NOT NULL THEN
+                RAISE EXCEPTION '%: session % to % overlaps the session % to %',
+                    carbonmkt._rule_name(p_table, carbonmkt._rule_key(p_table, r)), r ->> 'opens', r ->> 'closes',
+                    o ->> 'opens', o ->> 'closes'
+                    USING ERRCODE = 'CM503', DETAIL = 'Nothing was changed.';
+            END IF;
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_overlap(text, jsonb, jsonb) IS
+  'Internal: CM503 when a rule row''s effective period (from_year .. until_year, valid_from .. valid_until) overlaps another row of the same rule (p_self: the row being amended).';
+
+-- Whether a computation used the years or days of a rule row: p_from .. p_to are the
+-- years (or, for market rules, whether any day up to today is affected).
+CREATE FUNCTION carbonmkt._rule_in_use(p_table text, r jsonb, p_from int, p_to int) RETURNS text
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    m   carbonmkt.rule_table := carbonmkt._rule_meta(p_table);
+    j   text := r ->> 'jurisdiction';
+    x   record;
+BEGIN
+    IF m.room = 'allocation' THEN
+        SELECT run_id, kind, year INTO x FROM carbonmkt.allocation_run a
+         WHERE a.jurisdiction = j AND a.year BETWEEN p_from AND p_to ORDER BY run_id LIMIT 1;
+        IF FOUND THEN
+            RETURN format('allocation run %s (%s, %s) used it', x.run_id, x.kind, x.year);
+        END IF;
+    ELSIF m.room = 'compliance' AND m.period_kind = 'from_year' THEN
+        SELECT period, status, first_year INTO x FROM carbonmkt.compliance_period p
+         WHERE p.jurisdiction = j AND p.first_year BETWEEN p_from AND p_to ORDER BY period LIMIT 1;
+        IF FOUND THEN
+            RETURN format('compliance period %s (%s, from %s) uses it', x.period, x.status, x.first_year);
+        END IF;
+    ELSIF p_table = 'mrv_rule' THEN
+        SELECT rp.report_id, rp.year INTO x FROM carbonmkt.mrv_report rp JOIN carbonmkt.participant pt USING (participant_id)
+         WHERE rp.year BETWEEN p_from AND p_to
+           AND (j = 'CN' OR pt.province = (SELECT jj.province FROM carbonmkt.jurisdiction jj WHERE jj.code = j))
+         ORDER BY rp.report_id LIMIT 1;
+        IF FOUND THEN
+            RETURN format('emission report %s of %s was assessed under it', x.report_id, x.year);
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_in_use(text, jsonb, int, int) IS
+  'Internal: why a rule row of the given years is in use (an allocation run of its jurisdiction and year, a compliance period starting in its years, an emission report of its years), or NULL.';
+
+-- The administration functions -----------------------------------------------------------------
+
+CREATE FUNCTION carbonmkt._rule_begin(p_action text, p_document text, p_actor bigint) RETURNS void
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    IF p_document IS NULL OR btrim(p_document) = '' THEN
+        RAISE EXCEPTION 'a rule change needs the document it implements (e.g. the notice number)'
+            USING ERRCODE = 'CM502', HINT = 'Pass document => ''...''; it is recorded in carbonmkt.rule_change.';
+    END IF;
+    PERFORM set_config('carbonmkt_rules.action', p_action, true),
+            set_config('carbonmkt_rules.document', p_document, true),
+            set_config('carbonmkt_rules.actor', coalesce(p_actor::text, ''), true);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_begin(text, text, bigint) IS
+  'Internal: checks the document and tells the history trigger (carbonmkt._rule_log) the action, the document and the participant of the changes that follow in this transaction.';
+
+CREATE FUNCTION carbonmkt._rule_end() RETURNS void
+LANGUAGE sql AS
+$$ SELECT set_config('carbonmkt_rules.action', '', true), set_config('carbonmkt_rules.document', '', true),
+          set_config('carbonmkt_rules.actor', '', true) $$;
+COMMENT ON FUNCTION carbonmkt._rule_end() IS 'Internal: clears what _rule_begin told the history trigger.';
+
+CREATE FUNCTION carbonmkt._rule_insert(p_table text, r jsonb) RETURNS void
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    cols    text;
+BEGIN
+    SELECT string_agg(quote_ident(k), ', ') INTO cols FROM jsonb_object_keys(r) k;
+    EXECUTE format('INSERT INTO carbonmkt.%I (%s) SELECT %s FROM jsonb_populate_record(NULL::carbonmkt.%I, $1)',
+                   p_table, cols, cols, p_table) USING r;
+EXCEPTION
+    WHEN unique_violation THEN
+        RAISE EXCEPTION '%: exists already', carbonmkt._rule_name(p_table, carbonmkt._rule_key(p_table, r))
+            USING ERRCODE = 'CM503', DETAIL = 'Nothing was changed.',
+                  HINT = 'Change it with carbonmkt.amend_rule(), or set the rule for other years or days.';
+    WHEN check_violation OR not_null_violation OR foreign_key_violation OR invalid_text_representation
+         OR datatype_mismatch OR numeric_value_out_of_range OR invalid_datetime_format OR datetime_field_overflow
+         OR invalid_parameter_value OR string_data_right_truncation THEN
+        RAISE EXCEPTION '%: %', carbonmkt._rule_name(p_table, carbonmkt._rule_key(p_table, r)), SQLERRM
+            USING ERRCODE = 'CM502', DETAIL = format('The row was %s; nothing was changed.', r);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_insert(text, jsonb) IS
+  'Internal: inserts one rule row given as jsonb (only its keys; defaults for the rest); CM503 when it exists, CM502 for a value its table refuses.';
+
+CREATE FUNCTION carbonmkt.set_rule(rule_table text, rule jsonb, document text, acting_for bigint DEFAULT NULL)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    m       carbonmkt.rule_table := carbonmkt._rule_meta(rule_table);
+    me      carbonmkt.participant;
+    j       text := rule ->> 'jurisdiction';
+    y1      int;
+    y2      int;
+    yr      int;
+    r       jsonb;
+    todo    jsonb[] := '{}';
+    piece   jsonb;
+    why     text;
+    n       int := 0;
+BEGIN
+    IF rule IS NULL OR jsonb_typeof(rule) <> 'object' THEN
+        RAISE EXCEPTION 'a rule of % is a jsonb object of its columns: got %', rule_table, coalesce(rule::text, 'NULL')
+            USING ERRCODE = 'CM502';
+    END IF;
+    IF m.period_kind = 'calendar' THEN
+        RAISE EXCEPTION 'the trading calendar is loaded with carbonmkt.load_trading_calendar() and changed with carbonmkt.set_trading_day()'
+            USING ERRCODE = 'CM502';
+    END IF;
+    IF 'jurisdiction' = ANY (carbonmkt._rule_columns(rule_table)) THEN
+        PERFORM carbonmkt.check_jurisdiction(j);
+    END IF;
+    me := carbonmkt._rule_actor(rule_table, j, acting_for);
+    PERFORM carbonmkt._rule_begin('set', document, me.participant_id);
+    IF 'source' = ANY (carbonmkt._rule_columns(rule_table)) AND NOT rule ? 'source' THEN
+        rule := rule || jsonb_build_object('source', document);
+    END IF;
+
+    -- the rows: one per year for the year tables (year, or from_year .. to_year)
+    IF m.period_kind = 'year' THEN
+        y1 := coalesce(rule ->> 'year', rule ->> 'from_year')::int;
+        y2 := coalesce(rule ->> 'to_year', rule ->> 'year', rule ->> 'from_year')::int;
+        IF y1 IS NULL OR y2 < y1 OR y1 < 2005 OR y2 > 2100 THEN
+            RAISE EXCEPTION '% rules are set for a year or for from_year .. to_year within 2005-2100: got % to %',
+                rule_table, coalesce(y1::text, 'NULL'), coalesce(y2::text, 'NULL')
+                USING ERRCODE = 'CM502';
+        END IF;
+        rule := rule - 'year' - 'from_year' - 'to_year';
+        FOR yr IN y1 .. y2 LOOP
+            SELECT a.run_id || ' (' || a.kind || ')' INTO why FROM carbonmkt.allocation_run a
+             WHERE a.jurisdiction = j AND a.year = yr AND a.kind = 'final' ORDER BY a.run_id LIMIT 1;
+            IF why IS NOT NULL THEN
+                RAISE EXCEPTION '% rules of jurisdiction % for % cannot be added: the allocation of % is final (run %)',
+                    rule_table, j, yr, yr, why
+                    USING ERRCODE = 'CM506', DETAIL = 'Nothing was changed.';
+            END IF;
+            IF rule_table = 'alloc_load_piece' THEN
+                IF jsonb_typeof(rule -> 'pieces') IS DISTINCT FROM 'array' THEN
+                    RAISE EXCEPTION 'alloc_load_piece rules are set a year''s whole curve at once: {"jurisdiction", "year", "pieces": [{"lower_bound", "kind", ...}, ...]}'
+                        USING ERRCODE = 'CM502';
+                END IF;
+                IF EXISTS (SELECT 1 FROM carbonmkt.alloc_load_piece x WHERE x.jurisdiction = j AND x.year = yr) THEN
+                    RAISE EXCEPTION 'alloc_load_piece (jurisdiction %, year %): the year''s curve exists already', j, yr
+                        USING ERRCODE = 'CM503', DETAIL = 'Nothing was changed.', HINT = 'Change a piece with carbonmkt.amend_rule().';
+                END IF;
+                FOR piece IN SELECT value FROM jsonb_array_elements(rule -> 'pieces') LOOP
+                    todo := todo || ((rule - 'pieces') || piece || jsonb_build_object('year', yr));
+                END LOOP;
+            ELSE
+                todo := todo || (rule || jsonb_build_object('year', yr));
+            END IF;
+        END LOOP;
+    ELSE
+        todo := ARRAY[rule];
+    END IF;
+
+    FOREACH r IN ARRAY todo LOOP
+        PERFORM carbonmkt._rule_validate(rule_table, r);
+        IF m.period_kind = 'from_year' THEN
+            IF r ->> 'from_year' IS NULL THEN
+                RAISE EXCEPTION '% rules need from_year (and until_year, NULL = until replaced)', rule_table USING ERRCODE = 'CM502';
+            END IF;
+            PERFORM carbonmkt._rule_overlap(rule_table, r);
+            why := carbonmkt._rule_in_use(rule_table, r, (r ->> 'from_year')::int, coalesce((r ->> 'until_year')::int, 2100));
+            IF why IS NOT NULL THEN
+                RAISE EXCEPTION '%: cannot be set for years already under way: %',
+                    carbonmkt._rule_name(rule_table, carbonmkt._rule_key(rule_table, r)), why
+                    USING ERRCODE = 'CM506', DETAIL = 'Nothing was changed.', HINT = 'Set the rule from a later year.';
+            END IF;
+        ELSIF m.period_kind = 'valid_from' THEN
+            IF r ->> 'valid_from' IS NULL OR (r ->> 'valid_from')::date <= carbonmkt.business_date() THEN
+                RAISE EXCEPTION '%: a market rule takes effect after today (%): got valid_from %',
+                    carbonmkt._rule_name(rule_table, carbonmkt._rule_key(rule_table, r)), to_char(carbonmkt.business_date(), 'YYYY-MM-DD'),
+                    coalesce(r ->> 'valid_from', 'NULL')
+                    USING ERRCODE = 'CM506', DETAIL = 'Days already traded keep their rules; nothing was changed.';
+            END IF;
+            PERFORM carbonmkt._rule_overlap(rule_table, r);
+        END IF;
+        PERFORM carbonmkt._rule_insert(rule_table, r);
+        n := n + 1;
+    END LOOP;
+    IF rule_table = 'alloc_load_piece' THEN
+        FOR yr IN y1 .. y2 LOOP
+            PERFORM carbonmkt._load_curve_check(j, yr);
+        END LOOP;
+    END IF;
+    PERFORM carbonmkt._rule_end();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.set_rule(text, jsonb, text, bigint) IS
+  'Sets a new rule: rule is a jsonb object of the table''s columns; the year tables take year or from_year and to_year (one row per year; alloc_load_piece takes the year''s whole curve as "pieces"), the from_year tables from_year and until_year (NULL = until replaced), the market tables valid_from (after today) and valid_until.  document is what it implements (e.g. a notice number; also the row''s source unless given).  Validated (CM502), no overlap with the rule''s other periods (CM503), not for years a computation used (CM506); who may call it: doc/rules.md.  Returns the rows set.';
+
+CREATE FUNCTION carbonmkt._rule_row(p_table text, p_key jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    cond    text;
+    o       jsonb;
+    missing text;
+BEGIN
+    SELECT string_agg(c, ', ') INTO missing FROM unnest(carbonmkt._rule_columns(p_table, true)) c
+     WHERE p_key IS NULL OR NOT p_key ? c;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'a rule of % is named by its key: % missing', p_table, missing
+            USING ERRCODE = 'CM502', DETAIL = format('The key of %s is %s.', p_table,
+                                                    array_to_string(carbonmkt._rule_columns(p_table, true), ', '));
+    END IF;
+    SELECT string_agg(format('t.%I = (SELECT x.%I FROM jsonb_populate_record(NULL::carbonmkt.%I, $1) x)', c, c, p_table), ' AND ')
+      INTO cond FROM unnest(carbonmkt._rule_columns(p_table, true)) c;
+    EXECUTE format('SELECT to_jsonb(t) FROM carbonmkt.%I t WHERE %s FOR UPDATE', p_table, cond) INTO o USING p_key;
+    IF o IS NULL THEN
+        RAISE EXCEPTION 'no rule %', carbonmkt._rule_name(p_table, p_key)
+            USING ERRCODE = 'CM505', HINT = 'See carbonmkt.rules_in_force() and carbonmkt.rule_history.';
+    END IF;
+    RETURN o;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_row(text, jsonb) IS 'Internal: the rule row of a key, locked; CM505 when there is none.';
+
+CREATE FUNCTION carbonmkt._rule_update(p_table text, p_key jsonb, p_new jsonb) RETURNS void
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    cond    text;
+    cols    text;
+BEGIN
+    SELECT string_agg(format('t.%I = (SELECT x.%I FROM jsonb_populate_record(NULL::carbonmkt.%I, $1) x)', c, c, p_table), ' AND ')
+      INTO cond FROM unnest(carbonmkt._rule_columns(p_table, true)) c;
+    SELECT string_agg(quote_ident(c), ', ') INTO cols FROM unnest(carbonmkt._rule_columns(p_table)) c;
+    EXECUTE format('UPDATE carbonmkt.%I t SET (%s) = (SELECT %s FROM jsonb_populate_record(NULL::carbonmkt.%I, $2)) WHERE %s',
+                   p_table, cols, cols, p_table, cond) USING p_key, p_new;
+EXCEPTION
+    WHEN check_violation OR not_null_violation OR foreign_key_violation OR invalid_text_representation
+         OR datatype_mismatch OR numeric_value_out_of_range OR invalid_datetime_format OR datetime_field_overflow
+         OR invalid_parameter_value OR string_data_right_truncation THEN
+        RAISE EXCEPTION '%: %', carbonmkt._rule_name(p_table, p_key), SQLERRM
+            USING ERRCODE = 'CM502', DETAIL = format('The row would be %s; nothing was changed.', p_new);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._rule_update(text, jsonb, jsonb) IS 'Internal: replaces a rule row (by key) with a jsonb row; CM502 for a value its table refuses.';
+
+CREATE FUNCTION carbonmkt.amend_rule(rule_table text, rule_key jsonb, changes jsonb, document text,
+                                     acting_for bigint DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    m       carbonmkt.rule_table := carbonmkt._rule_meta(rule_table);
+    me      carbonmkt.participant;
+    o       jsonb;
+    n       jsonb;
+    why     text;
+    k       text;
+BEGIN
+    IF m.period_kind = 'calendar' THEN
+        RAISE EXCEPTION 'a trading day is changed with carbonmkt.set_trading_day()' USING ERRCODE = 'CM502';
+    END IF;
+    IF rule_key ? 'jurisdiction' THEN
+        PERFORM carbonmkt.check_jurisdiction(rule_key ->> 'jurisdiction');
+    END IF;
+    o := carbonmkt._rule_row(rule_table, rule_key);
+    me := carbonmkt._rule_actor(rule_table, o ->> 'jurisdiction', acting_for);
+    PERFORM carbonmkt._rule_begin('amend', document, me.participant_id);
+    IF changes IS NULL OR jsonb_typeof(changes) <> 'object' OR changes = '{}' THEN
+        RAISE EXCEPTION 'amend_rule needs the changed columns as a jsonb object: got %', coalesce(changes::text, 'NULL')
+            USING ERRCODE = 'CM502';
+    END IF;
+    SELECT string_agg(c, ', ') INTO k FROM jsonb_object_keys(changes) c
+     WHERE c = ANY (carbonmkt._rule_columns(rule_table, true)) AND changes -> c IS DISTINCT FROM o -> c;
+    IF k IS NOT NULL THEN
+        RAISE EXCEPTION '%: the key (%) of a rule is not amended', carbonmkt._rule_name(rule_table, rule_key), k
+            USING ERRCODE = 'CM502', HINT = 'Set a rule with the new key (set_rule) and retire this one (retire_rule).';
+    END IF;
+    n := o || changes;
+    IF 'source' = ANY (carbonmkt._rule_columns(rule_table)) AND NOT changes ? 'source' THEN
+        n := n || jsonb_build_object('source', document);
+    END IF;
+    PERFORM carbonmkt._rule_validate(rule_table, n);
+    IF m.period_kind = 'year' THEN
+        why := carbonmkt._rule_in_use(rule_table, o, (o ->> 'year')::int, (o ->> 'year')::int);
+    ELSIF m.period_kind = 'from_year' THEN
+        why := carbonmkt._rule_in_use(rule_table, o, (o ->> 'from_year')::int, coalesce((o ->> 'until_year')::int, 2100));
+        PERFORM carbonmkt._rule_overlap(rule_table, n, o);
+    ELSIF m.period_kind = 'valid_from' THEN
+        IF (o ->> 'valid_from')::date <= carbonmkt.business_date() THEN
+            why := format('it is in force since %s (today is %s)', o ->> 'valid_from', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
+        END IF;
+        PERFORM carbonmkt._rule_overlap(rule_table, n, o);
+    END IF;
+    IF why IS NOT NULL THEN
+        RAISE EXCEPTION '%: cannot be amended: %', carbonmkt._rule_name(rule_table, rule_key), why
+            USING ERRCODE = 'CM506',
+                  DETAIL = 'A rule a computation used is never changed; nothing was changed.',
+                  HINT = 'End it (retire_rule) and set the new value for the following years or days (set_rule).';
+    END IF;
+    PERFORM carbonmkt._rule_update(rule_table, rule_key, n);
+    IF rule_table = 'alloc_load_piece' THEN
+        PERFORM carbonmkt._load_curve_check(o ->> 'jurisdiction', (o ->> 'year')::int);
+    END IF;
+    PERFORM carbonmkt._rule_end();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.amend_rule(text, jsonb, jsonb, text, bigint) IS
+  'Amends a rule row named by its key (jsonb of the primary key columns) with the changed columns (not the key); validated like set_rule (CM502, CM503); refused for a rule a computation used (CM506: an allocation run of its year, a compliance period starting in its years, an emission report of its years, a market rule already in force).  Returns the new row.';
+
+CREATE FUNCTION carbonmkt.retire_rule(rule_table text, rule_key jsonb, document text, last_year int DEFAULT NULL,
+                                      last_day date DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    m       carbonmkt.rule_table := carbonmkt._rule_meta(rule_table);
+    me      carbonmkt.participant;
+    o       jsonb;
+    n       jsonb;
+    why     text;
+BEGIN
+    IF m.period_kind IN ('none', 'calendar') THEN
+        RAISE EXCEPTION 'rows of % are amended, never retired', rule_table USING ERRCODE = 'CM502';
+    END IF;
+    IF rule_key ? 'jurisdiction' THEN
+        PERFORM carbonmkt.check_jurisdiction(rule_key ->> 'jurisdiction');
+    END IF;
+    o := carbonmkt._rule_row(rule_table, rule_key);
+    me := carbonmkt._rule_actor(rule_table, o ->> 'jurisdiction', acting_for);
+    PERFORM carbonmkt._rule_begin('retire', document, me.participant_id);
+    IF m.period_kind = 'year' THEN
+        -- a year's row: removed while no computation used it
+        why := carbonmkt._rule_in_use(rule_table, o, (o ->> 'year')::int, (o ->> 'year')::int);
+        IF why IS NOT NULL THEN
+            RAISE EXCEPTION '%: cannot be retired: %', carbonmkt._rule_name(rule_table, rule_key), why
+                USING ERRCODE = 'CM506', DETAIL = 'A rule a computation used is kept; nothing was changed.';
+        END IF;
+        EXECUTE format('DELETE FROM carbonmkt.%I t WHERE to_jsonb(t) = $1', rule_table) USING o;
+        IF rule_table = 'alloc_load_piece' THEN
+            PERFORM carbonmkt._load_curve_check(o ->> 'jurisdiction', (o ->> 'year')::int);
+        END IF;
+        n := NULL;
+    ELSIF m.period_kind = 'from_year' THEN
+        IF last_year IS NULL OR last_year < (o ->> 'from_year')::int
+           OR last_year >= coalesce((o ->> 'until_year')::int, 2101) THEN
+            RAISE EXCEPTION '%: the last year must be within the rule''s years %-%: got %',
+                carbonmkt._rule_name(rule_table, rule_key), o ->> 'from_year',
+                coalesce((o ->> 'until_year')::int - 1, 2100), coalesce(last_year::text, 'NULL')
+                USING ERRCODE = 'CM502', DETAIL = 'Nothing was changed.';
+        END IF;
+        why := carbonmkt._rule_in_use(rule_table, o, last_year + 1, coalesce((o ->> 'until_year')::int, 2100));
+        IF why IS NOT NULL THEN
+            RAISE EXCEPTION '%: cannot end in %: %', carbonmkt._rule_name(rule_table, rule_key), last_year, why
+                USING ERRCODE = 'CM506', DETAIL = 'A rule a computation used is kept; nothing was changed.';
+        END IF;
+        n := o || jsonb_build_object('until_year', last_year);
+        PERFORM carbonmkt._rule_update(rule_table, rule_key, n);
+    ELSE
+        IF last_day IS NULL OR last_day < (o ->> 'valid_from')::date - 1
+           OR last_day >= coalesce((o ->> 'valid_until')::date + 1, 'infinity') THEN
+            RAISE EXCEPTION '%: the last day must be within the rule''s days % to %: got %',
+                carbonmkt._rule_name(rule_table, rule_key), o ->> 'valid_from', coalesce(o ->> 'valid_until', '(open)'),
+                coalesce(to_char(last_day, 'YYYY-MM-DD'), 'NULL')
+                USING ERRCODE = 'CM502', DETAIL = 'Nothing was changed.';
+        END IF;
+        IF last_day < carbonmkt.business_date() AND last_day >= (o ->> 'valid_from')::date THEN
+            RAISE EXCEPTION '%: cannot end on % before today (%)', carbonmkt._rule_name(rule_table, rule_key),
+                to_char(last_day, 'YYYY-MM-DD'), to_char(carbonmkt.business_date(), 'YYYY-MM-DD')
+                USING ERRCODE = 'CM506', DETAIL = 'Days already traded keep their rules; nothing was changed.';
+        END IF;
+        IF last_day < (o ->> 'valid_from')::date THEN
+            -- never in force: withdrawn
+            IF (o ->> 'valid_from')::date <= carbonmkt.business_date() THEN
+                RAISE EXCEPTION '%: in force since %, it cannot be withdrawn', carbonmkt._rule_name(rule_table, rule_key),
+                    o ->> 'valid_from' USING ERRCODE = 'CM506';
+            END IF;
+            EXECUTE format('DELETE FROM carbonmkt.%I t WHERE to_jsonb(t) = $1', rule_table) USING o;
+            n := NULL;
+        ELSE
+            n := o || jsonb_build_object('valid_until', last_day);
+            PERFORM carbonmkt._rule_update(rule_table, rule_key, n);
+        END IF;
+    END IF;
+    PERFORM carbonmkt._rule_end();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.retire_rule(text, jsonb, text, int, date, bigint) IS
+  'Retires a rule: a from_year rule ends with last_year (until_year), a market rule with last_day (valid_until, today at the earliest; a rule not yet in force is withdrawn), a year row is removed while no allocation run of its year used it.  CM506 when a computation used the years or days it would lose.  Returns the new row (NULL when removed).';
+
+-- The trading calendar ---------------------------------------------------------------------------
+
+CREATE FUNCTION carbonmkt.load_trading_calendar(jurisdiction text, year int, holidays date[], document text,
+                                                notes text[] DEFAULT NULL, weekend_trading_days date[] DEFAULT '{}',
+                                                acting_for bigint DEFAULT NULL)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me      carbonmkt.participant;
+    d       date;
+    dup     date;
+    n       int := 0;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(jurisdiction);
+    me := carbonmkt._rule_actor('trading_calendar', jurisdiction, acting_for);
+    PERFORM carbonmkt._rule_begin('load', document, me.participant_id);
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'trading_calendar: the year must be within 2005-2100: got %', coalesce(year::text, 'NULL')
+            USING ERRCODE = 'CM502';
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
+                WHERE y.jurisdiction = load_trading_calendar.jurisdiction AND y.year = load_trading_calendar.year) THEN
+        RAISE EXCEPTION 'trading_calendar (jurisdiction %, year %): the year''s calendar is loaded already', jurisdiction, year
+            USING ERRCODE = 'CM503', DETAIL = 'Nothing was changed.', HINT = 'Change a day with carbonmkt.set_trading_day().';
+    END IF;
+    IF holidays IS NULL OR array_position(holidays, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'trading_calendar (jurisdiction %, year %): holidays must be a list of dates without NULL (empty: none)',
+            jurisdiction, year USING ERRCODE = 'CM502';
+    END IF;
+    IF notes IS NOT NULL AND cardinality(notes) <> cardinality(holidays) THEN
+        RAISE EXCEPTION 'trading_calendar (jurisdiction %, year %): % notes for % holidays', jurisdiction, year,
+            cardinality(notes), cardinality(holidays) USING ERRCODE = 'CM502';
+    END IF;
+    SELECT x INTO dup FROM unnest(holidays || coalesce(weekend_trading_days, '{}')) x GROUP BY x HAVING count(*) > 1
+     ORDER BY x LIMIT 1;
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'trading_calendar (jurisdiction %, year %): day % is listed twice', jurisdiction, year, to_char(dup, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM502', DETAIL = 'Nothing was changed.';
+    END IF;
+    SELECT x INTO d FROM unnest(holidays || coalesce(weekend_trading_days, '{}')) x
+     WHERE extract(year FROM x) <> load_trading_calendar.year ORDER BY x LIMIT 1;
+    IF d IS NOT NULL THEN
+        RAISE EXCEPTION 'trading_calendar (jurisdiction %, year %): day % is not in %', jurisdiction, year, to_char(d, 'YYYY-MM-DD'), year
+            USING ERRCODE = 'CM502', DETAIL = 'Nothing was changed.';
+    END IF;
+    SELECT x INTO d FROM unnest(coalesce(weekend_trading_days, '{}')) x WHERE extract(isodow FROM x) < 6 ORDER BY x LIMIT 1;
+    IF d IS NOT NULL THEN
+        RAISE EXCEPTION 'trading_calendar (jurisdiction %, year %): % is a weekday, not a weekend trading day', jurisdiction, year,
+            to_char(d, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM502', DETAIL = 'Nothing was changed.';
+    END IF;
+    INSERT INTO carbonmkt.trading_calendar_year (jurisdiction, year, source, loaded_by, loaded_at)
+    VALUES (jurisdiction, year, document, session_user, carbonmkt.clock_now());
+    INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
+    SELECT load_trading_calendar.jurisdiction, h.d, false, h.note
+      FROM unnest(holidays, coalesce(notes, array_fill(NULL::text, ARRAY[cardinality(holidays)]))) h(d, note)
+     WHERE extract(isodow FROM h.d) < 6;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
+    SELECT load_trading_calendar.jurisdiction, w, true, 'weekend trading day'
+      FROM unnest(coalesce(weekend_trading_days, '{}')) w;
+    PERFORM carbonmkt._rule_end();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.load_trading_calendar(text, int, date[], text, text[], date[], bigint) IS
+  'The exchange loads a year''s trading calendar: its holidays (with notes; weekend holidays are not stored: the exchange never trades on weekends) and any weekend trading days, citing the document (e.g. the State Council''s holiday notice).  Refused: a year loaded already (CM503), a day listed twice, a day of another year, a weekday as weekend trading day (CM502).  Until a year is loaded its dates are refused (CM507).  Returns the weekday holidays stored.';
+
+CREATE FUNCTION carbonmkt.set_trading_day(jurisdiction text, day date, is_trading_day boolean, document text,
+                                          note text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me      carbonmkt.participant;
+    regular boolean;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(jurisdiction);
+    me := carbonmkt._rule_actor('trading_calendar', jurisdiction, acting_for);
+    PERFORM carbonmkt._rule_begin('amend', document, me.participant_id);
+    IF day IS NULL OR is_trading_day IS NULL THEN
+        RAISE EXCEPTION 'trading_calendar (jurisdiction %): a day and whether it trades are needed', jurisdiction USING ERRCODE = 'CM502';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
+                    WHERE y.jurisdiction = set_trading_day.jurisdiction AND y.year = extract(year FROM day)) THEN
+        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM day), jurisdiction
+            USING ERRCODE = 'CM507', HINT = 'Load the year first with carbonmkt.load_trading_calendar().';
+    END IF;
+    IF day <= carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'trading_calendar (jurisdiction %, business_date %): only days after today (%) can be changed',
+            jurisdiction, to_char(day, 'YYYY-MM-DD'), to_char(carbonmkt.business_date(), 'YYYY-MM-DD') USING ERRCODE = 'CM506';
+    END IF;
+    regular := extract(isodow FROM day) < 6;
+    DELETE FROM carbonmkt.trading_calendar c WHERE c.jurisdiction = set_trading_day.jurisdiction AND c.business_date = day;
+    IF is_trading_day <> regular THEN
+        INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
+        VALUES (jurisdiction, day, is_trading_day, coalesce(note, CASE WHEN is_trading_day THEN 'weekend trading day' END));
+    END IF;
+    PERFORM carbonmkt._rule_end();
+    RETURN is_trading_day;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.set_trading_day(text, date, boolean, text, text, bigint) IS
+  'The exchange makes a future day of a loaded year a holiday or a trading day (e.g. an extra holiday announced late), citing the document.  CM507 for a year without a calendar, CM506 for today or a past day.';
+
+-- Rules in force, history, and the rules a computation used ---------------------------------------
+
+CREATE FUNCTION carbonmkt.rules_in_force(on_date date DEFAULT NULL, of_jurisdiction text DEFAULT NULL)
+RETURNS TABLE (rule_table text, jurisdiction text, rule_key jsonb, rule jsonb, in_force_from date, in_force_until date,
+               change_id bigint, document text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_column
+DECLARE
+    d   date := coalesce(on_date, carbonmkt.business_date());
+    y   int := extract(year FROM coalesce(on_date, carbonmkt.business_date()));
+    m   carbonmkt.rule_table;
+    j   text := of_jurisdiction;
+    w   text;
+BEGIN
+    IF j IS NOT NULL THEN
+        PERFORM carbonmkt.check_jurisdiction(j);
+    END IF;
+    FOR m IN SELECT * FROM carbonmkt.rule_table ORDER BY room, rule_table LOOP
+        w := CASE m.period_kind
+               WHEN 'year' THEN format('t.year = %s', y)
+               WHEN 'from_year' THEN format('t.from_year <= %s AND coalesce(t.until_year, 2100) >= %s', y, y)
+               WHEN 'valid_from' THEN format('t.valid_from <= %L AND coalesce(t.valid_until, ''infinity'') >= %L', d, d)
+               WHEN 'calendar' THEN format('t.business_date = %L', d)
+               ELSE 'true' END;
+        IF 'jurisdiction' = ANY (carbonmkt._rule_columns(m.rule_table)) AND j IS NOT NULL THEN
+            w := w || format(' AND t.jurisdiction = %L', j);
+        END IF;
+        RETURN QUERY EXECUTE format(
+            'SELECT %L::text, to_jsonb(t) ->> ''jurisdiction'', carbonmkt._rule_key(%L, to_jsonb(t)), to_jsonb(t),
+                    %s, %s, h.change_id, h.document
+               FROM carbonmkt.%I t
+               LEFT JOIN LATERAL (SELECT c.change_id, c.document FROM carbonmkt.rule_change c
+                                   WHERE c.rule_table = %L AND c.rule_key = carbonmkt._rule_key(%L, to_jsonb(t))
+                                   ORDER BY c.change_id DESC LIMIT 1) h ON true
+              WHERE %s ORDER BY 3',
+            m.rule_table, m.rule_table,
+            CASE m.period_kind WHEN 'year' THEN 'make_date(t.year, 1, 1)' WHEN 'from_year' THEN 'make_date(t.from_year, 1, 1)'
+                               WHEN 'valid_from' THEN 't.valid_from' WHEN 'calendar' THEN 't.business_date' ELSE 'NULL::date' END,
+            CASE m.period_kind WHEN 'year' THEN 'make_date(t.year, 12, 31)' WHEN 'from_year' THEN 'make_date(t.until_year, 12, 31)'
+                               WHEN 'valid_from' THEN 't.valid_until' WHEN 'calendar' THEN 't.business_date' ELSE 'NULL::date' END,
+            m.rule_table, m.rule_table, m.rule_table, w);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.rules_in_force(date, text) IS
+  'Every rule row in force on a date (default: today''s business date), optionally of one jurisdiction: the year rows of its year, the from_year rows covering its year, the market rows covering the day, the day''s calendar exception, the reference tables; with the period, the last change (rule_change) and its document.  The market''s sessions are those of the latest valid_from (market_session).';
+
+CREATE VIEW carbonmkt.rule_history AS
+SELECT c.change_id, c.rule_table, c.jurisdiction, c.rule_key, c.action, c.old_value, c.new_value, c.document,
+       c.changed_by, c.acting_for, p.name AS acting_for_name, c.changed_at
+  FROM carbonmkt.rule_change c LEFT JOIN carbonmkt.participant p ON p.participant_id = c.acting_for;
+COMMENT ON VIEW carbonmkt.rule_history IS
+  'The history of every rule (规则变更记录): who (login and participant), when, the old and the new row, the document.  Filter by rule_table and rule_key (e.g. rule_key @> ''{"jurisdiction": "CN", "category": "gas"}'').';
+
+CREATE FUNCTION carbonmkt.rules_used(computation text, id bigint)
+RETURNS TABLE (rule_table text, rule_key jsonb, rule jsonb, change_id bigint, document text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_column
+DECLARE
+    run     carbonmkt.allocation_run;
+    per     carbonmkt._period_rules;
+    per_id  int;
+BEGIN
+    IF computation = 'allocation_run' THEN
+        SELECT * INTO run FROM carbonmkt.allocation_run r WHERE r.run_id = id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'allocation run % does not exist', id USING ERRCODE = 'CM505';
+        END IF;
+        RETURN QUERY
+        WITH snap AS (
+            SELECT CASE s.key WHEN 'year_rule' THEN 'alloc_year_rule' WHEN 'benchmark' THEN 'alloc_benchmark'
+                              WHEN 'heat_factor' THEN 'alloc_heat_factor' WHEN 'cooling_factor' THEN 'alloc_cooling_factor'
+                              WHEN 'load_piece' THEN 'alloc_load_piece' WHEN 'band' THEN 'alloc_band'
+                              WHEN 'cap' THEN 'alloc_cap' END AS t,
+                   CASE jsonb_typeof(s.value) WHEN 'array' THEN s.value ELSE jsonb_build_array(s.value) END AS v
+              FROM jsonb_each(run.rules) s
+             WHERE s.key IN ('year_rule', 'benchmark', 'heat_factor', 'cooling_factor', 'load_piece', 'band', 'cap')
+               AND jsonb_typeof(s.value) IN ('array', 'object'))
+        SELECT snap.t, carbonmkt._rule_key(snap.t, e.value), e.value, h.change_id, h.document
+          FROM snap CROSS JOIN LATERAL jsonb_array_elements(snap.v) e
+          LEFT JOIN LATERAL (SELECT c.change_id, c.document FROM carbonmkt.rule_change c
+                              WHERE c.rule_table = snap.t AND c.rule_key = carbonmkt._rule_key(snap.t, e.value)
+                                AND c.new_value = e.value
+                              ORDER BY c.change_id DESC LIMIT 1) h ON true
+         ORDER BY 1, 2::text;
+    ELSIF computation IN ('period', 'sanction') THEN
+        per_id := id;
+        IF computation = 'sanction' THEN
+            SELECT s.period INTO per_id FROM carbonmkt.sanction s WHERE s.sanction_id = id;
+        END IF;
+        SELECT * INTO per FROM carbonmkt._period_rules r WHERE r.period = per_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION '% % does not exist', computation, id USING ERRCODE = 'CM505';
+        END IF;
+        RETURN QUERY
+        SELECT x.t, carbonmkt._rule_key(x.t, x.v), x.v, h.change_id, h.document
+          FROM (SELECT 'offset_rule'::text AS t, to_jsonb(o) AS v FROM carbonmkt.offset_rule o
+                 WHERE computation = 'period' AND o.jurisdiction = per.jurisdiction AND o.from_year = per.offset_rule_year
+                UNION ALL
+                SELECT 'relief_rule', to_jsonb(o) FROM carbonmkt.relief_rule o
+                 WHERE computation = 'period' AND o.jurisdiction = per.jurisdiction AND o.from_year = per.relief_rule_year
+                UNION ALL
+                SELECT 'penalty_rule', to_jsonb(o) FROM carbonmkt.penalty_rule o
+                 WHERE o.jurisdiction = per.jurisdiction AND o.from_year = per.penalty_rule_year) x
+          LEFT JOIN LATERAL (SELECT c.change_id, c.document FROM carbonmkt.rule_change c
+                              WHERE c.rule_table = x.t AND c.rule_key = carbonmkt._rule_key(x.t, x.v)
+                              ORDER BY c.change_id DESC LIMIT 1) h ON true
+         ORDER BY 1;
+    ELSIF computation = 'order' THEN
+        RETURN QUERY
+        SELECT 'market_rule'::text, carbonmkt._rule_key('market_rule', to_jsonb(r)), to_jsonb(r), h.change_id, h.document
+          FROM carbonmkt.market_order o JOIN carbonmkt.product p ON p.product_id = o.product_id
+         CROSS JOIN LATERAL carbonmkt.market_rule_at(o.mode, o.business_date, p.jurisdiction) r
+          LEFT JOIN LATERAL (SELECT c.change_id, c.document FROM carbonmkt.rule_change c
+                              WHERE c.rule_table = 'market_rule' AND c.rule_key = carbonmkt._rule_key('market_rule', to_jsonb(r))
+                              ORDER BY c.change_id DESC LIMIT 1) h ON true
+         WHERE o.order_id = id;
+    ELSE
+        RAISE EXCEPTION 'unknown computation "%"', coalesce(computation, 'NULL')
+            USING ERRCODE = 'CM505', HINT = 'Computations: allocation_run, period (its obligations), sanction, order.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.rules_used(text, bigint) IS
+  'The rule rows a computation used, with the change (rule_change) that made each row what it used and its document: allocation_run (the rows its run recorded: year rule, benchmarks, correction factors, load pieces, band, cap), period (the offset, relief and penalty rules of a compliance period: its obligations), sanction (the penalty rule), order (the market rule of its mode and day: size, band, step, fee).  A rule a computation used is never amended (CM506), so the row shown is the row used.';
+
+-- The history trigger on every rule table, and the history of the shipped rows ---------------------
+
+DO $$
+DECLARE
+    t   text;
+    k   text[];
+BEGIN
+    FOR t IN SELECT rule_table FROM carbonmkt.rule_table LOOP
+        k := carbonmkt._rule_columns(t, true);
+        EXECUTE format('CREATE TRIGGER rule_history AFTER INSERT OR UPDATE OR DELETE ON carbonmkt.%I
+                          FOR EACH ROW EXECUTE FUNCTION carbonmkt._rule_log(%s)',
+                       t, (SELECT string_agg(quote_literal(c), ', ') FROM unnest(k) c));
+        EXECUTE format('INSERT INTO carbonmkt.rule_change (rule_table, jurisdiction, rule_key, action, new_value, document,
+                                                           changed_by, changed_at)
+                        SELECT %L, to_jsonb(t) ->> ''jurisdiction'', carbonmkt._rule_key(%L, to_jsonb(t)), ''seed'', to_jsonb(t),
+                               coalesce(to_jsonb(t) ->> ''source'', ''shipped with carbonmkt (doc/rules.md)''),
+                               ''carbonmkt'', ''2025-01-01 00:00:00+08''
+                          FROM carbonmkt.%I t ORDER BY 3', t, t, t);
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON carbonmkt.%I FROM PUBLIC', t);
+    END LOOP;
+END
+$$;
+
+-- Dump: the years the exchange loaded (the shipped 2025 row is recreated by CREATE EXTENSION)
+SELECT pg_catalog.pg_extension_config_dump('carbonmkt.trading_calendar_year',
+                                           'WHERE NOT (jurisdiction = ''CN'' AND year = 2025 AND loaded_by = ''carbonmkt'')');
+
+-- Access -------------------------------------------------------------------------------------
+-- The rules are public; every change goes through the functions above (who may call
+-- what is checked inside them: doc/rules.md).
+
+GRANT SELECT ON carbonmkt.rule_table, carbonmkt.rule_change, carbonmkt.rule_history, carbonmkt.trading_calendar_year TO PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt.set_rule(text, jsonb, text, bigint), carbonmkt.amend_rule(text, jsonb, jsonb, text, bigint),
+                       carbonmkt.retire_rule(text, jsonb, text, int, date, bigint),
+                       carbonmkt.load_trading_calendar(text, int, date[], text, text[], date[], bigint),
+                       carbonmkt.set_trading_day(text, date, boolean, text, text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.set_rule(text, jsonb, text, bigint), carbonmkt.amend_rule(text, jsonb, jsonb, text, bigint),
+                          carbonmkt.retire_rule(text, jsonb, text, int, date, bigint)
+   TO carbonmkt_authority, carbonmkt_exchange, carbonmkt_registry;
+GRANT EXECUTE ON FUNCTION carbonmkt.load_trading_calendar(text, int, date[], text, text[], date[], bigint),
+                          carbonmkt.set_trading_day(text, date, boolean, text, text, bigint)
+   TO carbonmkt_exchange, carbonmkt_registry;
+
+-- internal functions are not PUBLIC (as src/access.sql does for a fresh install)
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+              WHERE p.pronamespace = 'carbonmkt'::regnamespace AND p.proname LIKE '\_%' AND p.proacl IS NULL
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
 
 
 -- == Performance: incremental verification, storage =======================================

@@ -128,6 +128,13 @@ SELECT transfer_ccer(1, 5, 'GD-OW-0042', 2024, 120000) IS NOT NULL AS a_ow,
        transfer_ccer(1, 6, 'GD-OW-0042', 2024, 10000) IS NOT NULL AS b_ow;
 
 -- Periods ---------------------------------------------------------------------------
+-- The power-sector relief of the sources ends with 2022 (RULES.md 6); this test's 2024
+-- period has relief only because the national authority sets a rule for it (with the
+-- 2019-2022 numbers), through the rule administration (doc/rules.md).
+SELECT set_rule('relief_rule', '{"jurisdiction": "CN", "from_year": 2024, "until_year": 2024, "sectors": ["power"],
+                                 "gap_cap_share": 0.20, "gas_cap": true, "borrowing_min_gap_share": 0.10,
+                                 "borrowing_max_share": 0.50}',
+                'regression test: a 2024 relief rule with the 2019-2022 numbers of RULES.md 6', acting_for => 1) AS relief_2024;
 SELECT open_period(2024, '2024 annual compliance (2024年度清缴)', 2024, 2024, '2025-12-31') AS period_2024;
 SELECT open_period(2021, '2021-2022 compliance (第二个履约周期)', 2021, 2022, '2023-12-31') AS period_2021;
 SELECT pg_temp.err($$SELECT open_period(2024, 'again', 2025, 2025, '2026-12-31')$$);
@@ -135,7 +142,7 @@ SELECT pg_temp.err($$SELECT open_period(2099, 'overlap', 2022, 2023, '2024-12-31
 SELECT pg_temp.err($$SELECT open_period(2026, 'deadline inside the year', 2026, 2026, '2026-06-30')$$);
 SELECT pg_temp.err($$SELECT open_period(2027, 'years reversed', 2028, 2027, '2029-12-31')$$);
 SELECT pg_temp.err($$SELECT open_period(2027, 'nowhere', 2027, 2027, '2028-12-31', 'atlantis')$$);
-SELECT pg_temp.err($$SELECT open_period(2012, 'no rules yet', 2012, 2012, '2013-12-31', 'hubei')$$);
+SELECT pg_temp.err($$SELECT open_period(2012, 'no rules yet', 2012, 2012, '2013-12-31', '420000')$$);
 -- each period gets the rule rows in force from its first year: the 2021 Measures for
 -- 2021-2022, Decree 775 for 2024
 SELECT period, jurisdiction, offset_ratio_pct, offset_basis, gap_cap_pct, gas_cap, borrowing_min_gap_share,
@@ -265,15 +272,15 @@ SELECT pr.product_id, t.mode::trade_mode, t.d, t.d + time '10:00', t.price, t.q,
   FROM product pr, (VALUES ('listed', date '2025-12-01', 7400, 10000), ('block', '2025-12-01', 7600, 30000),
                            ('listed', '2025-12-02', 7300, 20000)) t(mode, d, price, q);
 COMMIT;
-SELECT price_date, average_price_fen, volume_t, price_source, source FROM _daily_prices('national', '2025-11-28', '2025-12-03');
+SELECT price_date, average_price_fen, volume_t, price_source, source FROM _daily_prices('CN', '2025-11-28', '2025-12-03');
 -- the two market days alone: volume-weighted, (302,000,000 + 146,000,000) / 60,000 = 7,466.67 -> 7,467
-SELECT * FROM _average_price('national', '2025-12-01', '2025-12-02');
+SELECT * FROM _average_price('CN', '2025-12-01', '2025-12-02');
 -- December: 2 market days and 21 days of reference prices without volume: the mean of the
 -- 23 daily prices, (164,600 - 7,010 - 7,020 + 7,550 + 7,300) / 23 = 7,192.17 -> 7,192
-SELECT * FROM _average_price('national', '2025-12-01', '2025-12-31');
+SELECT * FROM _average_price('CN', '2025-12-01', '2025-12-31');
 SELECT _average_price_fen('2025-12-01', '2025-12-31') AS december_average_fen;
 -- a pilot's market is not the national one: reference prices only
-SELECT * FROM _average_price('shenzhen', '2025-12-01', '2025-12-02');
+SELECT * FROM _average_price('440300', '2025-12-01', '2025-12-02');
 SELECT pg_temp.err($$SELECT record_reference_price('2025-12-01', 0, 'x')$$);
 SELECT pg_temp.err($$SELECT record_reference_price('2025-12-01', 7000, '')$$);
 SELECT * FROM close_period(2024);
@@ -326,14 +333,14 @@ SET carbonmkt.clock = '2026-01-06 09:00:00+08';
 INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confirmed_by, confirmed_at) VALUES
   (4, 2023, 800000, 'verified', 2, '2024-05-30 10:00+08');     -- A, 2023 (fixture)
 -- Guangdong: <= 10% of verified emissions, >= 70% local CCER, no hydro, cut 2x the shortfall
-SELECT open_period(442023, 'Guangdong pilot 2023 (广东试点2023年度)', 2023, 2023, '2026-06-30', 'guangdong') AS gd_pilot;
+SELECT open_period(442023, 'Guangdong pilot 2023 (广东试点2023年度)', 2023, 2023, '2026-06-30', '440000') AS gd_pilot;
 -- a unit takes part in one market a year: no pilot period over a national period's years, nor
 -- the national market over a pilot's, nor Shenzhen (a city of Guangdong) over Guangdong's
-SELECT pg_temp.errd($$SELECT open_period(442024, 'Guangdong pilot 2024', 2024, 2024, '2025-12-31', 'guangdong')$$);
+SELECT pg_temp.errd($$SELECT open_period(442024, 'Guangdong pilot 2024', 2024, 2024, '2025-12-31', '440000')$$);
 SELECT pg_temp.errd($$SELECT open_period(2023, 'national 2023', 2023, 2023, '2024-12-31')$$);
-SELECT pg_temp.errd($$SELECT open_period(4403, 'Shenzhen pilot 2023', 2023, 2023, '2024-12-31', 'shenzhen')$$);
+SELECT pg_temp.errd($$SELECT open_period(4403, 'Shenzhen pilot 2023', 2023, 2023, '2024-12-31', '440300')$$);
 SELECT count(*) AS periods_of_2024_covering_a_guangdong_unit
-  FROM compliance_period WHERE 2024 BETWEEN first_year AND last_year AND jurisdiction IN ('national', 'guangdong');
+  FROM compliance_period WHERE 2024 BETWEEN first_year AND last_year AND jurisdiction IN ('CN', '440000');
 SELECT period, participant_id, emissions_t, obligation_t, offset_cap_t FROM obligation_status WHERE period = 442023;
 SELECT pg_temp.errd($$SELECT surrender_ccer(5, 'FJ-FR-0007', 2023, 1000, 442023)$$);   -- non-local first
 SELECT surrender_ccer(5, 'GD-OW-0042', 2024, 56000, 442023) IS NOT NULL AS local_56000;
@@ -342,15 +349,15 @@ SELECT pg_temp.errd($$SELECT surrender_ccer(5, 'FJ-FR-0007', 2023, 1, 442023)$$)
 SELECT pg_temp.errd($$SELECT surrender_ccer(5, 'HB-HY-0001', 2024, 1, 442023)$$);
 -- Beijing-style window (reductions from 2013) and bases, by changing the rule row
 BEGIN;
-UPDATE offset_rule SET ccer_min_vintage = 2013, basis = 'issued_allowances' WHERE jurisdiction = 'guangdong';
+UPDATE offset_rule SET ccer_min_vintage = 2013, basis = 'issued_allowances' WHERE jurisdiction = '440000';
 SELECT pg_temp.errd($$SELECT surrender_ccer(5, 'BJ-EE-0003', 2012, 1, 442023)$$);
-UPDATE offset_rule SET ccer_min_vintage = NULL, ccer_max_age = 0, local_share_min = NULL WHERE jurisdiction = 'guangdong';
+UPDATE offset_rule SET ccer_min_vintage = NULL, ccer_max_age = 0, local_share_min = NULL WHERE jurisdiction = '440000';
 SELECT pg_temp.errd($$SELECT surrender_ccer(5, 'FJ-FR-0007', 2023, 1, 442023)$$);        -- no 2023 allocation: cap 0
 ROLLBACK;
 BEGIN;
 -- Hubei-style: 10% of the initial allowances; here A's 2024 pre-allocation 630,000 t
 UPDATE compliance_period SET first_year = 2024, last_year = 2024 WHERE period = 442023;
-UPDATE offset_rule SET basis = 'initial_allowances', local_share_min = NULL WHERE jurisdiction = 'guangdong';
+UPDATE offset_rule SET basis = 'initial_allowances', local_share_min = NULL WHERE jurisdiction = '440000';
 SELECT offset_cap_t FROM obligation_status WHERE period = 442023 AND participant_id = 4;
 SELECT pg_temp.errd($$SELECT surrender_ccer(5, 'FJ-FR-0007', 2023, 1, 442023)$$);
 ROLLBACK;

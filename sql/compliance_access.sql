@@ -66,6 +66,11 @@ SELECT register_ccer_project('GD-OW-0042', 'Offshore wind', 'offshore_wind', '44
        issue_ccer(1, 'CCER:GD-OW-0042:2024:1-100000') IS NOT NULL,
        transfer_ccer(1, 5, 'GD-OW-0042', 2024, 20000) IS NOT NULL,
        transfer_ccer(1, 6, 'GD-OW-0042', 2024, 20000) IS NOT NULL;
+-- relief for 2024 only by a rule set for it (the sources' relief ends with 2022, RULES.md 6)
+SELECT set_rule('relief_rule', '{"jurisdiction": "CN", "from_year": 2024, "until_year": 2024, "sectors": ["power"],
+                                 "gap_cap_share": 0.20, "gas_cap": true, "borrowing_min_gap_share": 0.10,
+                                 "borrowing_max_share": 0.50}',
+                'regression test: a 2024 relief rule with the 2019-2022 numbers of RULES.md 6', acting_for => 1) AS relief_2024;
 SELECT open_period(2024, '2024 annual compliance', 2024, 2024, '2025-12-31');
 -- confirmed emissions (fixture: the MRV room's contract table, written directly)
 INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confirmed_by, confirmed_at) VALUES

@@ -377,7 +377,7 @@ SELECT account_id, asset, balance, held FROM account_balance WHERE account_id IN
 SELECT pg_temp.err($$SELECT close_auction(1)$$) AS twice;
 -- pay-as-bid from the rule table: a new rule row from 2025-06-04
 INSERT INTO market_rule (jurisdiction, mode, valid_from, min_quantity, below_quantity, lot, tick_fen, band, fee_rate, clearing_rule)
-VALUES ('national', 'auction', '2025-06-04', 1, NULL, 1, 1, NULL, 0.0005, 'pay_as_bid');
+VALUES ('CN', 'auction', '2025-06-04', 1, NULL, 1, 1, NULL, 0.0005, 'pay_as_bid');
 SET carbonmkt.clock = '2025-06-04 10:00:00+08';
 SELECT announce_auction('CEA2024', 'sell', 50000, 60.00, '2025-06-04 10:00+08', '2025-06-04 11:00+08', participant_id => 1) AS auction \gset
 SELECT bid_auction(:auction, 30000, 63.00, participant_id => 6) AS b1,    -- 30,000 t at 63.00

@@ -952,7 +952,7 @@ power_f_load(ParamsRow *params, PowerResult *r)
 				 errmsg("no F_load piece covers load factor %s in %d", num_text(F, 6), r->year),
 				 errdetail("Facility " INT64_FORMAT ", category \"%s\"; %d piece(s) for that year.",
 						   r->facility_id, r->category, n),
-				 errhint("Add the pieces to carbonmkt.alloc_load_piece; the lowest must start at 0.")));
+				 errhint("carbonmkt.alloc_load_piece has no curve for the year (the lowest piece starts at 0): the national authority loads it with carbonmkt.set_rule('alloc_load_piece', ...); doc/rules.md.")));
 
 	r->load_piece = best + 1;
 	if (kind[best] != NULL && strcmp(kind[best], "linear") == 0 &&
@@ -1045,14 +1045,14 @@ power_compute(FunctionCallInfo fcinfo, PowerState *state, PowerResult *r)
 						r->category, r->year, jurisdiction),
 				 errdetail("Facility " INT64_FORMAT " needs the power benchmark B_power (供电基准值) of its category.",
 						   r->facility_id),
-				 errhint("Add the row to carbonmkt.alloc_benchmark.")));
+				 errhint("carbonmkt.alloc_benchmark has no row for it: the national authority loads it with carbonmkt.set_rule('alloc_benchmark', ...); doc/rules.md.")));
 	if (r->heat_coefficient == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_ALLOC_MISSING_RULE),
 				 errmsg("no heat-supply correction coefficient (F_heat) for fuel \"%s\" in %d (jurisdiction %s)",
 						fuel, r->year, jurisdiction),
 				 errdetail("Facility " INT64_FORMAT ", category \"%s\".", r->facility_id, r->category),
-				 errhint("Add the row to carbonmkt.alloc_heat_factor.")));
+				 errhint("carbonmkt.alloc_heat_factor has no row for it: the national authority loads it with carbonmkt.set_rule('alloc_heat_factor', ...); doc/rules.md.")));
 	if (r->f_cool == NULL)
 	{
 		if (r->cooling == NULL)
@@ -1065,13 +1065,13 @@ power_compute(FunctionCallInfo fcinfo, PowerState *state, PowerResult *r)
 				 errmsg("no cooling correction factor (F_cool) for %s-cooled %s units in %d (jurisdiction %s)",
 						r->cooling, fuel, r->year, jurisdiction),
 				 errdetail("Facility " INT64_FORMAT ", category \"%s\".", r->facility_id, r->category),
-				 errhint("Add the row to carbonmkt.alloc_cooling_factor.")));
+				 errhint("carbonmkt.alloc_cooling_factor has no row for it: the national authority loads it with carbonmkt.set_rule('alloc_cooling_factor', ...); doc/rules.md.")));
 	}
 	if (r->rounding == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_ALLOC_MISSING_RULE),
 				 errmsg("no rounding rule for %d (jurisdiction %s)", r->year, jurisdiction),
-				 errhint("Add the year's row to carbonmkt.alloc_year_rule.")));
+				 errhint("carbonmkt.alloc_year_rule has no row for the year: the national authority loads it with carbonmkt.set_rule('alloc_year_rule', ...); doc/rules.md.")));
 
 	/* annual totals */
 	r->months = 0;
@@ -1635,7 +1635,7 @@ category_total(FunctionCallInfo fcinfo, IntensityState *state, const char *juris
 					 errmsg("no benchmark for category \"%s\" in %d (jurisdiction %s)",
 							category, state->key.year, jurisdiction),
 					 errdetail("Participant " INT64_FORMAT " has production of that category.", state->key.id),
-					 errhint("Add the row to carbonmkt.alloc_benchmark.")));
+					 errhint("carbonmkt.alloc_benchmark has no row for it: the national authority loads it with carbonmkt.set_rule('alloc_benchmark', ...); doc/rules.md.")));
 		total = num_add(total, num_mul(int64_to_numeric(state->slots[i].output), (Numeric) e->value));
 	}
 	return total;
@@ -1734,12 +1734,12 @@ performance_compute(FunctionCallInfo fcinfo, IntensityState *state, PerformanceR
 				 errmsg("no surplus/gap band for sector \"%s\" in %d (jurisdiction %s)",
 						sector, r->year, jurisdiction),
 				 errdetail("Participant " INT64_FORMAT " is allocated by the performance method.", r->participant_id),
-				 errhint("Add the row to carbonmkt.alloc_band.")));
+				 errhint("carbonmkt.alloc_band has no row for it: the national authority loads it with carbonmkt.set_rule('alloc_band', ...); doc/rules.md.")));
 	if (r->rounding == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_ALLOC_MISSING_RULE),
 				 errmsg("no rounding rule for %d (jurisdiction %s)", r->year, jurisdiction),
-				 errhint("Add the year's row to carbonmkt.alloc_year_rule.")));
+				 errhint("carbonmkt.alloc_year_rule has no row for the year: the national authority loads it with carbonmkt.set_rule('alloc_year_rule', ...); doc/rules.md.")));
 
 	verified = int64_to_numeric(r->verified);
 	r->raw = category_total(fcinfo, state, jurisdiction);

@@ -36,7 +36,7 @@ INSERT INTO carbonmkt.alloc_category VALUES
   ('aluminium_smelting', 'aluminium', 'performance', NULL, 't aluminium', 'Primary aluminium (electrolysis)', '电解铝');
 
 CREATE TABLE carbonmkt.alloc_benchmark (
-    jurisdiction    text NOT NULL,
+    jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year            int NOT NULL CHECK (year BETWEEN 2005 AND 2100),
     category        text NOT NULL REFERENCES carbonmkt.alloc_category,
     benchmark       numeric NOT NULL CHECK (benchmark >= 0 AND benchmark < 'Infinity'),
@@ -58,13 +58,11 @@ INSERT INTO carbonmkt.alloc_benchmark VALUES
   ('CN', 2022, 'coal_300mw_below',    0.8729, 0.1105, true,  true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values'),
   ('CN', 2022, 'coal_unconventional', 0.9303, 0.1105, false, true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values'),
   ('CN', 2022, 'gas',                 0.3901, 0.0557, false, false, false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values');
-INSERT INTO carbonmkt.alloc_benchmark (jurisdiction, year, category, benchmark, illustrative, source)
-SELECT 'CN', y, c, b, true, 'illustrative default (not published): typical intensity of the product, for the 2024-26 start phase of S0'
-  FROM generate_series(2024, 2026) y,
-       (VALUES ('cement_clinker', 0.8600), ('steel_crude', 1.8000), ('aluminium_smelting', 1.7000)) v(c, b);
+-- No benchmark is published for 2023 on, nor any cement, steel or aluminium intensity (S0
+-- names none): those rows are loaded by the national authority with set_rule (doc/rules.md).
 
 CREATE TABLE carbonmkt.alloc_heat_factor (
-    jurisdiction    text NOT NULL,
+    jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year            int NOT NULL,
     fuel            text NOT NULL CHECK (fuel IN ('coal', 'gas')),
     coefficient     numeric NOT NULL CHECK (coefficient >= 0 AND coefficient <= 1),
@@ -78,7 +76,7 @@ SELECT 'CN', y, f, k, '2021-22 power allocation plan; S4 L102 (1 - 0.22 x heat r
   FROM generate_series(2021, 2022) y, (VALUES ('coal', 0.22), ('gas', 0.6)) v(f, k);
 
 CREATE TABLE carbonmkt.alloc_cooling_factor (
-    jurisdiction    text NOT NULL,
+    jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year            int NOT NULL,
     fuel            text NOT NULL CHECK (fuel IN ('coal', 'gas')),
     cooling         text NOT NULL CHECK (cooling IN ('water', 'air')),
@@ -93,7 +91,7 @@ SELECT 'CN', y, 'coal', c, f, '2021-22 power allocation plan; S4 L103 (water-coo
   FROM generate_series(2021, 2022) y, (VALUES ('water', 1.00), ('air', 1.05)) v(c, f);
 
 CREATE TABLE carbonmkt.alloc_load_piece (
-    jurisdiction    text NOT NULL,
+    jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year            int NOT NULL,
     lower_bound     numeric NOT NULL CHECK (lower_bound >= 0 AND lower_bound <= 1),
     kind            text NOT NULL CHECK (kind IN ('linear', 'power')),
@@ -119,7 +117,7 @@ SELECT 'CN', y, lb, k, a, b, p, base, c, d, '2019-20 and 2021-22 power allocatio
                (0.85, 'linear', 1,     0,      85, NULL, NULL, NULL)) v(lb, k, a, b, p, base, c, d);
 
 CREATE TABLE carbonmkt.alloc_year_rule (
-    jurisdiction        text NOT NULL,
+    jurisdiction        text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year                int NOT NULL CHECK (year BETWEEN 2005 AND 2100),
     rounding            text NOT NULL CHECK (rounding IN ('half_up', 'down', 'up')),
     preallocation_share numeric CHECK (preallocation_share > 0 AND preallocation_share <= 1),
@@ -136,13 +134,11 @@ INSERT INTO carbonmkt.alloc_year_rule VALUES
   ('CN', 2021, 'half_up', 0.70, 'verified_emissions', 2021,
    '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); rounding: carbonmkt default (whole tonnes, half up)'),
   ('CN', 2022, 'half_up', 0.70, 'verified_emissions', 2021,
-   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); rounding: carbonmkt default (whole tonnes, half up)'),
-  ('CN', 2024, 'half_up', NULL, NULL, NULL, 'carbonmkt default (whole tonnes, half up); no pre-allocation rule'),
-  ('CN', 2025, 'half_up', NULL, NULL, NULL, 'carbonmkt default (whole tonnes, half up); no pre-allocation rule'),
-  ('CN', 2026, 'half_up', NULL, NULL, NULL, 'carbonmkt default (whole tonnes, half up); no pre-allocation rule');
+   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); rounding: carbonmkt default (whole tonnes, half up)');
+-- Later years: no published rule in the sources; loaded with set_rule (doc/rules.md).
 
 CREATE TABLE carbonmkt.alloc_band (
-    jurisdiction    text NOT NULL,
+    jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year            int NOT NULL,
     sector          text NOT NULL REFERENCES carbonmkt.sector,
     max_gap         numeric NOT NULL CHECK (max_gap >= 0 AND max_gap <= 1),
@@ -153,13 +149,11 @@ CREATE TABLE carbonmkt.alloc_band (
 );
 COMMENT ON TABLE carbonmkt.alloc_band IS
   'Surplus/gap band of the performance method (盈缺控制): a participant''s allowance stays within [verified x (1 - max_gap), verified x (1 + max_surplus)].';
-INSERT INTO carbonmkt.alloc_band
-SELECT 'CN', y, s, 0.05, 0.05, true,
-       'illustrative default (not published): S0 says only that each firm''s surplus or gap is kept within a small range'
-  FROM generate_series(2024, 2026) y, unnest(ARRAY['cement', 'steel', 'aluminium']) s;
+-- No band is seeded: S0 says only that each firm's surplus or gap is kept "within a small
+-- range" and names no number; the national authority loads it with set_rule (doc/rules.md).
 
 CREATE TABLE carbonmkt.alloc_cap (
-    jurisdiction    text NOT NULL,
+    jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year            int NOT NULL,
     sector          text NOT NULL REFERENCES carbonmkt.sector,
     cap_t           bigint NOT NULL CHECK (cap_t >= 0),
@@ -586,6 +580,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 3000 AS
 $$
 #variable_conflict use_column
 BEGIN
+    PERFORM carbonmkt.check_jurisdiction($1);
     RETURN QUERY
     SELECT f.facility_id, f.participant_id,
            ROW(f.facility_id, $1, $2, f.category, c.fuel, f.cooling, f.capacity_mw,
@@ -618,6 +613,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 500 AS
 $$
 #variable_conflict use_column
 BEGIN
+    PERFORM carbonmkt.check_jurisdiction($1);
     RETURN QUERY
     SELECT p.participant_id,
            ROW(p.participant_id, $1, $2, p.sector, ce.emissions_t, bd.max_gap, bd.max_surplus, y.rounding)::carbonmkt.performance_params
@@ -639,9 +635,11 @@ $$
 DECLARE
     r record;
 BEGIN
+    PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.alloc_year_rule y WHERE y.jurisdiction = p_jurisdiction AND y.year = p_year) THEN
         RAISE EXCEPTION 'no rounding rule for % (jurisdiction %)', p_year, p_jurisdiction
-            USING ERRCODE = 'CM204', HINT = 'Add the year''s row to carbonmkt.alloc_year_rule.';
+            USING ERRCODE = 'CM204', DETAIL = format('carbonmkt.alloc_year_rule has no row for %s.', p_year),
+                  HINT = 'The national authority loads it with carbonmkt.set_rule(''alloc_year_rule'', ...); doc/rules.md.';
     END IF;
     SELECT f.category, count(*) AS facilities, min(f.facility_id) AS example INTO r
       FROM carbonmkt.facility f
@@ -655,7 +653,7 @@ BEGIN
             USING ERRCODE = 'CM204',
                   DETAIL = format('%s facilit%s with %s production data, e.g. facility %s.', r.facilities,
                                   CASE WHEN r.facilities = 1 THEN 'y' ELSE 'ies' END, p_year, r.example),
-                  HINT = 'Add the row to carbonmkt.alloc_benchmark.';
+                  HINT = 'carbonmkt.alloc_benchmark has no row for it: the national authority loads it with carbonmkt.set_rule(''alloc_benchmark'', ...); doc/rules.md.';
     END IF;
     SELECT p.sector, count(*) AS participants INTO r
       FROM carbonmkt.participant p
@@ -668,7 +666,8 @@ BEGIN
      GROUP BY p.sector ORDER BY p.sector LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'no surplus/gap band for sector "%" in % (jurisdiction %)', r.sector, p_year, p_jurisdiction
-            USING ERRCODE = 'CM204', HINT = 'Add the row to carbonmkt.alloc_band.';
+            USING ERRCODE = 'CM204',
+                  HINT = 'carbonmkt.alloc_band has no row for it: the national authority loads it with carbonmkt.set_rule(''alloc_band'', ...); doc/rules.md.';
     END IF;
 END
 $$;
@@ -687,7 +686,7 @@ $$
       FROM carbonmkt.production x
       JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
       JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
-     WHERE x.year = $1
+     WHERE x.year = $1 AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
      GROUP BY x.facility_id, f.participant_id, f.category
     UNION ALL
     SELECT x.facility_id, f.participant_id, f.category, 'performance (before the band)',
@@ -714,7 +713,7 @@ $$
                                          x.operating_minutes, x.heat_supplied_mj, x.heat_total_mj, $2) AS t
           FROM carbonmkt.production x
           JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
-         WHERE x.year = coalesce($3, $1)
+         WHERE x.year = coalesce($3, $1) AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
            AND f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'power')
            AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
                                                      WHERE p.province = $4))
@@ -723,6 +722,7 @@ $$
         SELECT f.facility_id, f.participant_id, f.category
           FROM carbonmkt.facility f
          WHERE f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'performance')
+           AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
            AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
                                                      WHERE p.province = $4))
            AND (NOT $5 OR EXISTS (SELECT 1 FROM carbonmkt.confirmed_emission ce
@@ -807,7 +807,8 @@ BEGIN
          WHERE ab.jurisdiction = p_jurisdiction AND ab.year = p_year AND ab.category = f.category;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'no benchmark for category "%" in % (jurisdiction %)', f.category, p_year, p_jurisdiction
-                USING ERRCODE = 'CM204', HINT = 'Add the row to carbonmkt.alloc_benchmark.';
+                USING ERRCODE = 'CM204',
+                      HINT = 'carbonmkt.alloc_benchmark has no row for it: the national authority loads it with carbonmkt.set_rule(''alloc_benchmark'', ...); doc/rules.md.';
         END IF;
         SELECT sum(x.output_t) INTO line_output FROM carbonmkt.production x WHERE x.facility_id = p_facility AND x.year = p_year;
         pe := (SELECT carbonmkt.performance_allowance_explain(fa.participant_id, p_year, x.month, x.output_t,
@@ -1033,7 +1034,7 @@ CREATE TABLE carbonmkt.allocation_run (
     run_id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind                text NOT NULL CHECK (kind IN ('preallocation', 'final', 'adjustment', 'recovery', 'adoption',
                                                       'compliance')),
-    jurisdiction        text NOT NULL,
+    jurisdiction        text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year                int NOT NULL,
     province            char(6),                -- NULL: every province
     initiator           name NOT NULL,          -- the login (session_user)
@@ -1238,7 +1239,7 @@ CREATE FUNCTION carbonmkt._begin_run(p_kind text, p_jurisdiction text, p_year in
 RETURNS bigint LANGUAGE plpgsql AS
 $$
 DECLARE
-    rules   jsonb := carbonmkt._rules_snapshot(p_jurisdiction, p_year);
+    rules   jsonb := carbonmkt._rules_snapshot((carbonmkt.check_jurisdiction(p_jurisdiction)).code, p_year);
     ts      timestamptz := carbonmkt.clock_now();
     id      bigint;
 BEGIN
@@ -1424,10 +1425,14 @@ $$
 DECLARE
     y carbonmkt.alloc_year_rule;
 BEGIN
+    PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
     SELECT * INTO y FROM carbonmkt.alloc_year_rule r WHERE r.jurisdiction = p_jurisdiction AND r.year = p_year;
     IF NOT FOUND OR y.preallocation_share IS NULL THEN
         RAISE EXCEPTION 'no pre-allocation rule for % (jurisdiction %)', p_year, p_jurisdiction
-            USING ERRCODE = 'CM204', HINT = 'Set preallocation_share, preallocation_basis and basis_year in carbonmkt.alloc_year_rule.';
+            USING ERRCODE = 'CM204',
+                  DETAIL = format('carbonmkt.alloc_year_rule has %s for %s.',
+                                  CASE WHEN y.year IS NULL THEN 'no row' ELSE 'no preallocation_share' END, p_year),
+                  HINT = 'The national authority loads it with carbonmkt.set_rule(''alloc_year_rule'', ...) (or amend_rule: preallocation_share, preallocation_basis, basis_year); doc/rules.md.';
     END IF;
     IF y.preallocation_basis = 'verified_emissions' THEN
         RETURN QUERY
@@ -1610,6 +1615,7 @@ $$
 DECLARE
     cap record;
     n   int;
+    who text;
 BEGIN
     PERFORM carbonmkt._require_rules(p_jurisdiction, p_year,
                                      ARRAY(SELECT p.participant_id FROM carbonmkt.participant p
@@ -1649,10 +1655,15 @@ BEGIN
             RAISE EXCEPTION 'sector % has a cap of % t for %: allocate it nationally', cap.sector, cap.cap_t, p_year
                 USING ERRCODE = 'CM209', HINT = 'Run the final allocation without a province (national authority).';
         END IF;
-        SELECT count(*) INTO n FROM alloc_final_work w WHERE w.sector = cap.sector AND w.final_t IS NULL;
+        SELECT count(*), string_agg(format('%s (%s)', w.participant_id, w.status), ', ' ORDER BY w.participant_id)
+          INTO n, who
+          FROM (SELECT * FROM alloc_final_work x WHERE x.sector = cap.sector AND x.final_t IS NULL
+                 ORDER BY x.participant_id LIMIT 20) w;
         IF n > 0 THEN
-            RAISE EXCEPTION 'cannot scale sector % to its cap of % t for %: % participant(s) are not computed yet',
-                            cap.sector, cap.cap_t, p_year, n
+            SELECT count(*) INTO n FROM alloc_final_work w WHERE w.sector = cap.sector AND w.final_t IS NULL;
+            who := who || CASE WHEN n > 20 THEN format(' and %s more', n - 20) ELSE '' END;
+            RAISE EXCEPTION 'cannot scale sector % to its cap of % t for %: % participant(s) are not computed yet: %',
+                            cap.sector, cap.cap_t, p_year, n, who
                 USING ERRCODE = 'CM209', DETAIL = 'A cap is shared by the whole sector; every participant must be computed first.';
         END IF;
         UPDATE alloc_final_work w SET final_t = s.scaled,

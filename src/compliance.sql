@@ -15,26 +15,7 @@
 
 -- Jurisdictions and compliance periods -------------------------------------------
 
-CREATE TABLE carbonmkt.jurisdiction (
-    code        text PRIMARY KEY CHECK (code ~ '^[a-z][a-z_]*$'),
-    name        text NOT NULL,
-    name_zh     text NOT NULL,
-    province    char(6) REFERENCES carbonmkt.region,   -- NULL: the whole country
-    city        char(6),                               -- a city pilot (Shenzhen)
-    CHECK (city IS NULL OR (province IS NOT NULL AND carbonmkt.valid_city_code(city, province)))
-);
-COMMENT ON TABLE carbonmkt.jurisdiction IS
-  'Markets whose rules the rule tables hold: the national market (national, 全国碳市场) and the pilot markets (试点) of RULES.md 6.  A period of a jurisdiction covers the key emitting units of its province (or city), all of them for the national market.';
-INSERT INTO carbonmkt.jurisdiction (code, name, name_zh, province, city) VALUES
-  ('national', 'National carbon market', '全国碳排放权交易市场', NULL, NULL),
-  ('beijing', 'Beijing pilot', '北京试点', '110000', NULL),
-  ('tianjin', 'Tianjin pilot', '天津试点', '120000', NULL),
-  ('shanghai', 'Shanghai pilot', '上海试点', '310000', NULL),
-  ('chongqing', 'Chongqing pilot', '重庆试点', '500000', NULL),
-  ('hubei', 'Hubei pilot', '湖北试点', '420000', NULL),
-  ('guangdong', 'Guangdong pilot', '广东试点', '440000', NULL),
-  ('shenzhen', 'Shenzhen pilot', '深圳试点', '440000', '440300'),
-  ('fujian', 'Fujian pilot', '福建试点', '350000', NULL);
+-- (carbonmkt.jurisdiction: src/jurisdiction.sql, the one vocabulary of every room)
 
 CREATE TYPE carbonmkt.period_status AS ENUM ('open', 'closed');
 COMMENT ON TYPE carbonmkt.period_status IS
@@ -42,7 +23,7 @@ COMMENT ON TYPE carbonmkt.period_status IS
 
 CREATE TABLE carbonmkt.compliance_period (
     period          int PRIMARY KEY CHECK (period > 0),
-    jurisdiction    text NOT NULL DEFAULT 'national' REFERENCES carbonmkt.jurisdiction,
+    jurisdiction    text NOT NULL DEFAULT 'CN' REFERENCES carbonmkt.jurisdiction,
     name            text NOT NULL CHECK (btrim(name) <> ''),
     first_year      int NOT NULL CHECK (first_year BETWEEN 2005 AND 2100),
     last_year       int NOT NULL CHECK (last_year BETWEEN 2005 AND 2100),
@@ -84,7 +65,9 @@ CREATE TABLE carbonmkt.offset_rule (
     excluded_types      text[] NOT NULL DEFAULT '{}',
     exclude_covered_hosts boolean NOT NULL DEFAULT true,
     source              text NOT NULL,
-    PRIMARY KEY (jurisdiction, from_year)
+    until_year          int,        -- last compliance year the rule applies to; NULL: until replaced
+    PRIMARY KEY (jurisdiction, from_year),
+    CONSTRAINT offset_rule_period_check CHECK (until_year >= from_year AND until_year <= 2100)
 );
 COMMENT ON TABLE carbonmkt.offset_rule IS
   'CCER offset rules (抵销): at most ratio x basis tonnes of CCER per unit and period (rounded down); at least local_share_min of the CCER surrendered from projects in the unit''s province (本地项目); CCER vintage not before ccer_min_vintage nor more than ccer_max_age years before the period''s last year; project types in excluded_types and (exclude_covered_hosts) projects hosted by a key emitting unit are not eligible.  NULL = no such limit.';
@@ -93,23 +76,23 @@ COMMENT ON COLUMN carbonmkt.offset_rule.local_share_min IS
 
 INSERT INTO carbonmkt.offset_rule (jurisdiction, from_year, ratio, basis, local_share_min, ccer_min_vintage,
                                    ccer_max_age, excluded_types, exclude_covered_hosts, source) VALUES
-  ('national', 2019, 0.05, 'obligation', NULL, NULL, NULL, '{}', true,
+  ('CN', 2019, 0.05, 'obligation', NULL, NULL, NULL, '{}', true,
    'RULES.md 6: at most 5% of the allowances due; CCER from projects inside covered units not eligible [S3, public]'),
-  ('beijing', 2013, 0.05, 'issued_allowances', 0.50, 2013, NULL, '{hydro}', true,
+  ('110000', 2013, 0.05, 'issued_allowances', 0.50, 2013, NULL, '{hydro}', true,
    'S1 L1397-1505: <=5% of issued allowances, non-local <=2.5% (local share >=50%), reductions from 2013, no hydro'),
-  ('tianjin', 2013, 0.10, 'verified_emissions', NULL, 2013, NULL, '{hydro}', true,
+  ('120000', 2013, 0.10, 'verified_emissions', NULL, 2013, NULL, '{hydro}', true,
    'S1 L1397-1505: <=10% of emissions, reductions from 2013, no hydro'),
-  ('shanghai', 2013, 0.01, 'issued_allowances', NULL, 2013, NULL, '{}', true,
+  ('310000', 2013, 0.01, 'issued_allowances', NULL, 2013, NULL, '{}', true,
    'S1 L1397-1505: <=1% of allowances, reductions from 2013'),
-  ('chongqing', 2013, 0.08, 'verified_emissions', NULL, NULL, NULL, '{hydro}', true,
+  ('500000', 2013, 0.08, 'verified_emissions', NULL, NULL, NULL, '{hydro}', true,
    'S1 L1397-1505: <=8% of verified emissions, no hydro'),
-  ('hubei', 2013, 0.10, 'initial_allowances', NULL, NULL, NULL, '{hydro}', true,
+  ('420000', 2013, 0.10, 'initial_allowances', NULL, NULL, NULL, '{hydro}', true,
    'S1 L1397-1505: <=10% of initial allowances, no large or medium hydro'),
-  ('guangdong', 2013, 0.10, 'verified_emissions', 0.70, NULL, NULL, '{hydro}', true,
+  ('440000', 2013, 0.10, 'verified_emissions', 0.70, NULL, NULL, '{hydro}', true,
    'S1 L1397-1505: <=10% of emissions, >=70% local CCER, no hydro'),
-  ('shenzhen', 2013, 0.10, 'verified_emissions', NULL, NULL, NULL, '{}', true,
+  ('440300', 2013, 0.10, 'verified_emissions', NULL, NULL, NULL, '{}', true,
    'S1 L1397-1505: <=10% of emissions'),
-  ('fujian', 2013, 0.05, 'verified_emissions', NULL, NULL, NULL, '{}', true,
+  ('350000', 2013, 0.05, 'verified_emissions', NULL, NULL, NULL, '{}', true,
    'RULES.md 6: CCER <=5% of emissions (FFCER <=10%, not modelled)');
 
 CREATE TABLE carbonmkt.relief_rule (
@@ -121,14 +104,17 @@ CREATE TABLE carbonmkt.relief_rule (
     borrowing_min_gap_share numeric CHECK (borrowing_min_gap_share >= 0 AND borrowing_min_gap_share <= 1),
     borrowing_max_share     numeric CHECK (borrowing_max_share > 0 AND borrowing_max_share <= 1),
     source                  text NOT NULL,
+    until_year              int,    -- last compliance year the rule applies to; NULL: until replaced
     PRIMARY KEY (jurisdiction, from_year),
+    CONSTRAINT relief_rule_period_check CHECK (until_year >= from_year AND until_year <= 2100),
     CHECK ((borrowing_min_gap_share IS NULL) = (borrowing_max_share IS NULL))
 );
 COMMENT ON TABLE carbonmkt.relief_rule IS
   'Relief (履约减负) for the units of the listed sectors: gap cap (配额缺口上限) obligation <= allocation + gap_cap_share x confirmed emissions; gas_cap: gas-fired units (燃气机组) owe at most their allocation; borrowing (预支): a unit in hardship whose gap (obligation - allocation) is at least borrowing_min_gap_share of its confirmed emissions may borrow up to borrowing_max_share of the gap from next year''s allocation.  NULL = no such relief.';
 INSERT INTO carbonmkt.relief_rule VALUES
-  ('national', 2019, '{power}', 0.20, true, 0.10, 0.50,
-   'RULES.md 6, power-sector relief [S4 L91-96, public]: gap cap allocation + 20% of verified emissions; gas units <= allocation; gap >= 10% in hardship may borrow <= 50% of the gap');
+  ('CN', 2019, '{power}', 0.20, true, 0.10, 0.50,
+   'RULES.md 6, power-sector relief [S4 L91-96, public]: gap cap allocation + 20% of verified emissions; gas units <= allocation; gap >= 10% in hardship may borrow <= 50% of the gap; tied to 2019-2022 (S4 L93)',
+   2022);
 
 CREATE TYPE carbonmkt.fine_basis AS ENUM ('none', 'fixed', 'price_multiple');
 COMMENT ON TYPE carbonmkt.fine_basis IS
@@ -148,7 +134,9 @@ CREATE TABLE carbonmkt.penalty_rule (
     cut_multiple        numeric NOT NULL DEFAULT 0 CHECK (cut_multiple >= 0),
     cut_unless_corrected boolean NOT NULL DEFAULT false,
     source              text NOT NULL,
+    until_year          int,        -- last compliance year the rule applies to; NULL: until replaced
     PRIMARY KEY (jurisdiction, from_year),
+    CONSTRAINT penalty_rule_period_check CHECK (until_year >= from_year AND until_year <= 2100),
     CHECK (fine_basis <> 'fixed' OR (fine_min_fen IS NOT NULL AND fine_max_fen >= fine_min_fen
                                      AND fine_default_fen BETWEEN fine_min_fen AND fine_max_fen)),
     CHECK (fine_basis <> 'price_multiple' OR (multiple_min IS NOT NULL AND multiple_max >= multiple_min
@@ -160,15 +148,15 @@ COMMENT ON TABLE carbonmkt.penalty_rule IS
 INSERT INTO carbonmkt.penalty_rule (jurisdiction, from_year, fine_basis, fine_min_fen, fine_max_fen, fine_default_fen,
                                     multiple_min, multiple_max, multiple_default, price_months, cut_multiple,
                                     cut_unless_corrected, source) VALUES
-  ('national', 2019, 'fixed', 2000000, 3000000, 2000000, NULL, NULL, NULL, NULL, 1, true,
+  ('CN', 2019, 'fixed', 2000000, 3000000, 2000000, NULL, NULL, NULL, NULL, 1, true,
    '2021 Measures (碳排放权交易管理办法（试行）): fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall'),
-  ('national', 2023, 'price_multiple', NULL, NULL, NULL, 5, 10, 5, 1, 1, true,
+  ('CN', 2023, 'price_multiple', NULL, NULL, NULL, 5, 10, 5, 1, 1, true,
    'Decree 775 (碳排放权交易管理暂行条例, from 2024-05-01): fine 5-10x the average price of the month before the deadline x shortfall; if not corrected (拒不改正), an equal cut of next year''s allocation'),
-  ('hubei', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
+  ('420000', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
    'S1 L1685-1753: next year''s allocation cut by 2x the shortfall'),
-  ('guangdong', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
+  ('440000', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
    'S1 L1685-1753: next year''s allocation cut by 2x the shortfall'),
-  ('shenzhen', 2013, 'price_multiple', NULL, NULL, NULL, 3, 3, 3, 6, 0, false,
+  ('440300', 2013, 'price_multiple', NULL, NULL, NULL, 3, 3, 3, 6, 0, false,
    'S1 L1685-1753: fine 3x the average price of the 6 months before the deadline x shortfall');
 
 -- CCER project registry ------------------------------------------------------------
@@ -216,7 +204,7 @@ CREATE TABLE carbonmkt.unit_class (
     set_at          timestamptz NOT NULL
 );
 COMMENT ON TABLE carbonmkt.unit_class IS
-  'Whether a key emitting unit is gas-fired (燃气机组; gas units owe at most their allocation under relief_rule.gas_cap).  Set with set_gas_fired().';
+  'The authority''s override of whether a key emitting unit is gas-fired (燃气机组; gas units owe at most their allocation under relief_rule.gas_cap).  Without a row, a unit is gas-fired when all its generating units are in a gas category.  Set with set_gas_fired(), validated against the facilities.';
 
 CREATE TABLE carbonmkt.hardship (
     participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
@@ -232,9 +220,9 @@ COMMENT ON TABLE carbonmkt.hardship IS
 
 -- Obligations ------------------------------------------------------------------
 
-CREATE TYPE carbonmkt.compliance_status AS ENUM ('no_emissions', 'open', 'compliant', 'shortfall');
+CREATE TYPE carbonmkt.compliance_status AS ENUM ('no_emissions', 'open', 'compliant', 'shortfall', 'pending');
 COMMENT ON TYPE carbonmkt.compliance_status IS
-  'no_emissions: no confirmed emissions for all years of the period; open: obligation not yet met, deadline not passed; compliant: surrendered >= obligation (履约); shortfall: not met after the deadline or at close (未足额清缴).';
+  'no_emissions: no confirmed emissions for all years of the period; open: obligation not yet met, deadline not passed; compliant: surrendered >= obligation (履约); shortfall: not met after the deadline or at close (未足额清缴); pending: the obligation depends (by a relief rule) on an allocation not made yet (obligation_status.status_reason), never frozen at close.';
 
 CREATE TABLE carbonmkt.obligation (
     participant_id      bigint NOT NULL REFERENCES carbonmkt.participant,
@@ -397,7 +385,7 @@ $$;
 COMMENT ON FUNCTION carbonmkt._average_price(text, date, date) IS
   'Internal: the average CEA price of a window for price-based penalties (Decree 775: 平均交易价格, the average transaction price): turnover / volume over the days of _daily_prices() when every day has a volume, else the mean of the daily prices; rounded half up to the fen; NULL without any price.  With the source (market, reference_price or market+reference_price) and the days of each.';
 
-CREATE FUNCTION carbonmkt._average_price_fen(from_date date, to_date date, jurisdiction text DEFAULT 'national')
+CREATE FUNCTION carbonmkt._average_price_fen(from_date date, to_date date, jurisdiction text DEFAULT 'CN')
 RETURNS bigint LANGUAGE sql STABLE AS
 $$ SELECT (carbonmkt._average_price(jurisdiction, from_date, to_date)).average_price_fen $$;
 COMMENT ON FUNCTION carbonmkt._average_price_fen(date, date, text) IS
@@ -437,20 +425,23 @@ SELECT per.period, per.jurisdiction, per.name, per.first_year, per.last_year, pe
        coalesce(r.gas_cap, false) AS gas_cap, r.borrowing_min_gap_share, r.borrowing_max_share,
        pr.fine_basis, pr.fine_min_fen, pr.fine_max_fen, pr.fine_default_fen, pr.multiple_min,
        pr.multiple_max, pr.multiple_default, pr.price_months, pr.cut_multiple, pr.cut_unless_corrected,
-       pr.source AS penalty_source
+       pr.source AS penalty_source, r.from_year AS relief_rule_year, pr.from_year AS penalty_rule_year
   FROM carbonmkt.compliance_period per
   JOIN carbonmkt.jurisdiction jr ON jr.code = per.jurisdiction
   LEFT JOIN LATERAL (SELECT * FROM carbonmkt.offset_rule x
                       WHERE x.jurisdiction = per.jurisdiction AND x.from_year <= per.first_year
+                        AND (x.until_year IS NULL OR x.until_year >= per.first_year)
                       ORDER BY x.from_year DESC LIMIT 1) o ON true
   LEFT JOIN LATERAL (SELECT * FROM carbonmkt.relief_rule x
                       WHERE x.jurisdiction = per.jurisdiction AND x.from_year <= per.first_year
+                        AND (x.until_year IS NULL OR x.until_year >= per.first_year)
                       ORDER BY x.from_year DESC LIMIT 1) r ON true
   LEFT JOIN LATERAL (SELECT * FROM carbonmkt.penalty_rule x
                       WHERE x.jurisdiction = per.jurisdiction AND x.from_year <= per.first_year
+                        AND (x.until_year IS NULL OR x.until_year >= per.first_year)
                       ORDER BY x.from_year DESC LIMIT 1) pr ON true;
 COMMENT ON VIEW carbonmkt._period_rules IS
-  'Internal: each compliance period with the offset, relief and penalty rule rows that apply to it (its jurisdiction''s rows with the greatest from_year <= its first year).';
+  'Internal: each compliance period with the offset, relief and penalty rule rows that apply to it (its jurisdiction''s rows with the greatest from_year <= its first year whose until_year, if any, is not before it).';
 
 CREATE VIEW carbonmkt._obligation_figures AS
 SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.province, p.city, p.sector,
@@ -460,7 +451,7 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
        CASE WHEN em.emissions_t IS NULL THEN NULL WHEN e.estimated THEN 'estimated' ELSE 'verified' END AS emissions_basis,
        coalesce(al.allocated_t, 0) AS allocation_t, coalesce(al.initial_t, 0) AS initial_allocation_t,
        al.allocation_final,
-       coalesce(uc.gas_fired, false) AS gas_fired,
+       gas.gas_fired,
        ob.relief, em.emissions_t - ob.obligation_t AS relief_t,
        CASE ob.relief
          WHEN 'gas_cap' THEN format('gas-fired unit: owes at most its allocation of %s (confirmed emissions %s)',
@@ -476,7 +467,16 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
        coalesce(bw.borrowed_t, 0) AS borrowed_t,
        pr.offset_basis, pr.offset_ratio_pct, pr.local_share_min, pr.local_share_pct, pr.jurisdiction,
        ob2.offset_basis_t, floor(pr.offset_ratio * ob2.offset_basis_t)::bigint AS offset_cap_t,
-       pr.relief_sectors, pr.borrowing_min_gap_share, pr.borrowing_max_share
+       pr.relief_sectors, pr.borrowing_min_gap_share, pr.borrowing_max_share,
+       gas.gas_basis,
+       CASE WHEN em.emissions_t IS NOT NULL AND al.years_allocated < pr.last_year - pr.first_year + 1 AND em.relief_sector
+                 AND ((pr.gas_cap AND gas.gas_fired) OR pr.gap_cap_share IS NOT NULL)
+            THEN format('no allocation yet for %s of %s (%s allocated): the %s of the relief rule makes the obligation depend on it',
+                        pr.last_year - pr.first_year + 1 - al.years_allocated,
+                        CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
+                        carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                        CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END)
+       END AS pending_reason
   FROM carbonmkt._period_rules pr
   JOIN carbonmkt.participant p
     ON p.kind = 'key_emitter'
@@ -491,10 +491,19 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
   -- (the allocation by the allocation room's slim _allocated_by_year: the same allocated_t,
   -- initial_t and is_final as _allocation_source, by index, without allocation_result's sums)
   CROSS JOIN LATERAL (SELECT sum(a.allocated_t)::bigint AS allocated_t, sum(a.initial_t)::bigint AS initial_t,
-                             count(*) FILTER (WHERE a.is_final) = pr.last_year - pr.first_year + 1 AS allocation_final
+                             count(*) FILTER (WHERE a.is_final) = pr.last_year - pr.first_year + 1 AS allocation_final,
+                             count(*)::int AS years_allocated
                         FROM carbonmkt._allocated_by_year a
                        WHERE a.participant_id = p.participant_id AND a.year BETWEEN pr.first_year AND pr.last_year) al
   LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
+  -- gas-fired (燃气机组): every generating unit registered in a gas category, or the authority's
+  -- override (unit_class, set_gas_fired) where the facilities do not decide it
+  CROSS JOIN LATERAL (SELECT bool_and(c.fuel = 'gas') AS all_gas
+                        FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+                       WHERE f.participant_id = p.participant_id) gu
+  CROSS JOIN LATERAL (SELECT coalesce(uc.gas_fired, gu.all_gas, false) AS gas_fired,
+                             CASE WHEN uc.gas_fired IS NOT NULL THEN 'override' WHEN gu.all_gas IS NOT NULL THEN 'facilities' END
+                                 AS gas_basis) gas
   LEFT JOIN (SELECT b.participant_id, b.period, sum(b.tonnes)::bigint AS borrowed_t
                FROM carbonmkt.borrowing b GROUP BY b.participant_id, b.period) bw
          ON bw.participant_id = p.participant_id AND bw.period = pr.period
@@ -504,7 +513,7 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
                              coalesce(p.sector = ANY (pr.relief_sectors), false) AS relief_sector) em
   CROSS JOIN LATERAL (
         SELECT CASE WHEN em.emissions_t IS NULL THEN NULL
-                    WHEN em.relief_sector AND pr.gas_cap AND coalesce(uc.gas_fired, false)
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired
                          THEN least(em.emissions_t, em.allocation_t)
                     WHEN em.relief_sector AND pr.gap_cap_share IS NOT NULL
                          THEN least(em.emissions_t, em.allocation_t + floor(pr.gap_cap_share * em.emissions_t)::bigint)
@@ -512,7 +521,7 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
   CROSS JOIN LATERAL (
         SELECT CASE WHEN o1.obligation_t IS NULL THEN NULL
                     WHEN o1.obligation_t = em.emissions_t THEN 'none'
-                    WHEN em.relief_sector AND pr.gas_cap AND coalesce(uc.gas_fired, false) THEN 'gas_cap'
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired THEN 'gas_cap'
                     ELSE 'gap_cap' END AS relief,
                o1.obligation_t) ob
   CROSS JOIN LATERAL (
@@ -522,7 +531,7 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
                                     WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
  WHERE pr.status = 'open';
 COMMENT ON VIEW carbonmkt._obligation_figures IS
-  'Internal, THE obligation formula: for every open period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation (_allocation_source: allocation_result.allocated_t) and whether it is final for every year, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
+  'Internal, THE obligation formula: for every open period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation (_allocation_source: allocation_result.allocated_t) and whether it is final for every year, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap; whether the unit is gas-fired (gas_basis facilities: every generating unit in a gas category; override: set_gas_fired) and, while a year of the period has no allocation at all (no pre-allocation, final allocation or adjustment) and a relief makes the obligation depend on it, why the obligation is pending.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
 
 -- Who sees which unit ----------------------------------------------------------------
 
@@ -589,12 +598,16 @@ SELECT f.period, f.participant_id, f.unit_name, f.credit_code, f.province, f.cit
        f.borrowed_t, f.offset_cap_t, st.status,
        CASE WHEN f.obligation_t IS NULL THEN 'C'
             WHEN f.emissions_basis = 'estimated' THEN 'D'
-            WHEN st.status = 'compliant' THEN 'A' ELSE 'B' END::char(1) AS compliance_code
+            WHEN st.status = 'compliant' THEN 'A' ELSE 'B' END::char(1) AS compliance_code,
+       CASE WHEN st.status::text = 'pending' THEN f.pending_reason END AS status_reason
   FROM carbonmkt._obligation_figures f
   LEFT JOIN carbonmkt.obligation o ON o.participant_id = f.participant_id AND o.period = f.period
   CROSS JOIN s
   CROSS JOIN LATERAL (
         SELECT CASE WHEN f.obligation_t IS NULL THEN 'no_emissions'
+                    WHEN coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) >= f.emissions_t
+                         THEN 'compliant'
+                    WHEN f.pending_reason IS NOT NULL THEN 'pending'
                     WHEN coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) >= f.obligation_t
                          THEN 'compliant'
                     WHEN s.today > f.deadline THEN 'shortfall'
@@ -605,14 +618,14 @@ SELECT o.period, o.participant_id, p.name, p.credit_code, p.province, p.city, p.
        per.status, per.deadline,
        o.emissions_t, o.emissions_basis, o.allocation_t, o.relief, o.relief_t, o.relief_reason,
        o.obligation_t, o.surrendered_cea_t, o.surrendered_ccer_t, o.surrendered_cea_t + o.surrendered_ccer_t,
-       o.remaining_t, o.borrowed_t, o.offset_cap_t, o.status, o.compliance_code
+       o.remaining_t, o.borrowed_t, o.offset_cap_t, o.status, o.compliance_code, NULL::text
   FROM carbonmkt.obligation o
   JOIN carbonmkt.compliance_period per ON per.period = o.period AND per.status = 'closed'
   JOIN carbonmkt.participant p ON p.participant_id = o.participant_id
   CROSS JOIN s
  WHERE s.sees_all OR o.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city;
 COMMENT ON VIEW carbonmkt.obligation_status IS
-  'Compliance of each key emitting unit in each period (清缴履约情况): confirmed emissions, allocation, relief applied and why, obligation, CEA and CCER surrendered, remaining, borrowing, offset cap, status and EUTL-style code (A surrendered >= obligation, B less, C no confirmed emissions, D emissions estimated by the authority).  Live for open periods, frozen at close for closed ones.  A participant''s login sees its own rows, a provincial authority its province.';
+  'Compliance of each key emitting unit in each period (清缴履约情况): confirmed emissions, allocation, relief applied and why, obligation, CEA and CCER surrendered, remaining, borrowing, offset cap, status and EUTL-style code (A surrendered >= obligation, B less, C no confirmed emissions, D emissions estimated by the authority); status pending (code B) while a year of the period has no allocation at all and a relief makes the obligation depend on it, with the reason in status_reason (never compliant on a provisional obligation, unless the unit surrendered its whole emissions).  Live for open periods, frozen at close for closed ones.  A participant''s login sees its own rows, a provincial authority its province.';
 
 -- Authorisation helpers ------------------------------------------------------------
 
@@ -663,7 +676,7 @@ COMMENT ON FUNCTION carbonmkt._require_national(text) IS
 -- Periods ----------------------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.open_period(period int, name text, first_year int, last_year int, deadline date,
-                                      jurisdiction text DEFAULT 'national')
+                                      jurisdiction text DEFAULT 'CN')
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
@@ -671,10 +684,7 @@ DECLARE
     oj    text;
 BEGIN
     PERFORM carbonmkt._require_national('open compliance periods');
-    IF NOT EXISTS (SELECT 1 FROM carbonmkt.jurisdiction j WHERE j.code = open_period.jurisdiction) THEN
-        RAISE EXCEPTION 'unknown jurisdiction "%"', jurisdiction
-            USING ERRCODE = '22023', HINT = 'Jurisdictions are listed in carbonmkt.jurisdiction.';
-    END IF;
+    PERFORM carbonmkt.check_jurisdiction(jurisdiction);
     IF first_year IS NULL OR last_year IS NULL OR last_year < first_year
        OR first_year < 2005 OR last_year > 2100 THEN
         RAISE EXCEPTION 'a compliance period needs years first_year <= last_year in 2005-2100: got % to %',
@@ -720,7 +730,8 @@ BEGIN
                   HINT = 'Decree 775 (碳排放权交易管理暂行条例): units in the national market no longer take part in a local market for the same gas and sector.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.offset_rule r
-                    WHERE r.jurisdiction = open_period.jurisdiction AND r.from_year <= open_period.first_year) THEN
+                    WHERE r.jurisdiction = open_period.jurisdiction AND r.from_year <= open_period.first_year
+                      AND (r.until_year IS NULL OR r.until_year >= open_period.first_year)) THEN
         RAISE EXCEPTION 'no offset rule of jurisdiction % applies from %', jurisdiction, first_year
             USING ERRCODE = 'CM413', HINT = 'Add a row to carbonmkt.offset_rule first.';
     END IF;
@@ -778,10 +789,30 @@ COMMENT ON FUNCTION carbonmkt.register_ccer_project(text, text, text, char, bigi
 CREATE FUNCTION carbonmkt.set_gas_fired(participant_id bigint, gas_fired boolean)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
+DECLARE
+    u   record;
 BEGIN
     PERFORM carbonmkt._require_authority_over(participant_id, 'classify units');
     IF gas_fired IS NULL THEN
-        RAISE EXCEPTION 'gas_fired must be true or false' USING ERRCODE = '22023';
+        -- the override withdrawn: the facilities decide again
+        DELETE FROM carbonmkt.unit_class c WHERE c.participant_id = set_gas_fired.participant_id;
+        RETURN;
+    END IF;
+    SELECT count(*) AS units, count(*) FILTER (WHERE c.fuel = 'gas') AS gas_units,
+           string_agg(format('%s %s', f.code, f.category), ', ' ORDER BY f.facility_id) AS list
+      INTO u
+      FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+     WHERE f.participant_id = set_gas_fired.participant_id;
+    IF u.units > 0 AND gas_fired AND u.gas_units = 0 THEN
+        RAISE EXCEPTION 'participant % cannot be classified gas-fired: none of its % generating unit(s) is gas-fired (%)',
+            participant_id, u.units, u.list
+            USING ERRCODE = 'CM508',
+                  DETAIL = 'A unit is gas-fired (燃气机组) when its generating units are registered in a gas category; the override is for units whose facilities do not decide it (none registered, or mixed fuels).';
+    ELSIF u.units > 0 AND NOT gas_fired AND u.gas_units = u.units THEN
+        RAISE EXCEPTION 'participant % cannot be classified not gas-fired: all its % generating unit(s) are gas-fired (%)',
+            participant_id, u.units, u.list
+            USING ERRCODE = 'CM508',
+                  DETAIL = 'A unit is gas-fired (燃气机组) when its generating units are registered in a gas category; the override is for units whose facilities do not decide it (none registered, or mixed fuels).';
     END IF;
     INSERT INTO carbonmkt.unit_class AS u VALUES (participant_id, gas_fired, session_user, carbonmkt.clock_now())
     ON CONFLICT ON CONSTRAINT unit_class_pkey DO UPDATE
@@ -789,7 +820,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.set_gas_fired(bigint, boolean) IS
-  'Marks a key emitting unit gas-fired (燃气机组) or not, for the gas cap of the relief rules.  Its provincial authority, the national authority or the registry.';
+  'Overrides whether a key emitting unit is gas-fired (燃气机组), for the gas cap of the relief rules; NULL withdraws the override.  Without an override a unit is gas-fired when all its generating units are registered in a gas category (the facilities decide).  The override is refused (CM508) where it contradicts the facilities: true for a unit whose generating units are all coal, false for one whose units are all gas; it decides units without registered generating units or with mixed fuels.  Its provincial authority, the national authority or the registry.';
 
 CREATE FUNCTION carbonmkt.flag_hardship(participant_id bigint, period int, reason text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
@@ -1032,13 +1063,28 @@ BEGIN
             RAISE EXCEPTION 'no CEA price between % and % for the penalties of period %: the market did not trade and no reference price is recorded',
                 to_char(p_from, 'YYYY-MM-DD'), to_char(p_to, 'YYYY-MM-DD'), period
                 USING ERRCODE = 'CM411',
-                      DETAIL = format('The %s rule sets fines at a multiple of the average price of the %s month(s) before the deadline.',
+                      DETAIL = format('The penalty rule of jurisdiction %s sets fines at a multiple of the average price of the %s month(s) before the deadline.',
                                       per.jurisdiction, per.price_months),
                       HINT = 'Record the published price with carbonmkt.record_reference_price().';
         END IF;
     ELSE
         SELECT NULL::bigint AS average_price_fen, NULL::text AS price_source, NULL::int AS market_days,
                NULL::int AS reference_days INTO price;
+    END IF;
+
+    -- a unit whose obligation still waits for an allocation cannot be frozen
+    SELECT count(*) AS n,
+           string_agg(x.participant_id::text, ', ' ORDER BY x.participant_id) FILTER (WHERE x.rn <= 20)
+             || CASE WHEN count(*) > 20 THEN format(' and %s more', count(*) - 20) ELSE '' END AS who,
+           min(x.pending_reason) AS why
+      INTO r
+      FROM (SELECT f.participant_id, f.pending_reason, row_number() OVER (ORDER BY f.participant_id) AS rn
+              FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period AND f.pending_reason IS NOT NULL) x;
+    IF r.n > 0 THEN
+        RAISE EXCEPTION 'compliance period % cannot close: % unit(s) have an obligation pending on their allocation: %',
+            period, r.n, r.who
+            USING ERRCODE = 'CM509', DETAIL = format('For example: %s.', r.why),
+                  HINT = 'Allocate first (carbonmkt.preallocate, carbonmkt.finalize_allocation).';
     END IF;
 
     -- freeze every covered unit's figures

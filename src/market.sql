@@ -39,7 +39,7 @@ COMMENT ON TYPE carbonmkt.order_status IS
 -- Rule tables (ARCHITECTURE.md principle 2: every number is a row) ------------------
 
 CREATE TABLE carbonmkt.market_rule (
-    jurisdiction    text NOT NULL DEFAULT 'national',
+    jurisdiction    text NOT NULL DEFAULT 'CN' REFERENCES carbonmkt.jurisdiction,
     mode            carbonmkt.trade_mode NOT NULL,
     valid_from      date NOT NULL,
     min_quantity    bigint NOT NULL CHECK (min_quantity >= 1),      -- t per order, inclusive
@@ -50,38 +50,42 @@ CREATE TABLE carbonmkt.market_rule (
     fee_rate        numeric NOT NULL CHECK (fee_rate >= 0 AND fee_rate < 1 AND fee_rate = round(fee_rate, 8)),
     clearing_rule   text CHECK (clearing_rule IN ('uniform', 'pay_as_bid')),   -- one-way bidding only
     same_day_resale boolean NOT NULL DEFAULT false,                 -- false: units bought today are not sold today
+    valid_until     date,                                           -- last day the rule applies; NULL: until replaced
     PRIMARY KEY (jurisdiction, mode, valid_from),
+    CONSTRAINT market_rule_period_check CHECK (valid_until >= valid_from),
     CHECK ((mode = 'auction') = (clearing_rule IS NOT NULL))
 );
 COMMENT ON TABLE carbonmkt.market_rule IS
-  'Market rules per jurisdiction, trading mode and period (the row with the latest valid_from on or before the business date applies): order size limits (block threshold), lot, price step, price band around the previous close, fee rate per side, clearing rule of one-way bidding, same-day resale.  Seeded with the national defaults of RULES.md 5.';
+  'Market rules per jurisdiction, trading mode and period (the row with the latest valid_from on or before the business date applies, unless its valid_until is before it): order size limits (block threshold), lot, price step, price band around the previous close, fee rate per side, clearing rule of one-way bidding, same-day resale.  Seeded with the national defaults of RULES.md 5.';
 
 -- National defaults (RULES.md 5).  Fee rates are not in RULES.md: 0.05% per side for
 -- listed agreement and one-way bidding and 0.025% for block agreement are placeholders
 -- for the exchange's published schedule (doc/market.md).
 INSERT INTO carbonmkt.market_rule
        (jurisdiction, mode, valid_from, min_quantity, below_quantity, lot, tick_fen, band, fee_rate, clearing_rule)
-VALUES ('national', 'listed',  '2021-07-16', 1,      100000, 1, 1, 0.10, 0.0005,  NULL),
-       ('national', 'block',   '2021-07-16', 100000, NULL,   1, 1, 0.30, 0.00025, NULL),
-       ('national', 'auction', '2025-06-01', 1,      NULL,   1, 1, NULL, 0.0005,  'uniform');
+VALUES ('CN', 'listed',  '2021-07-16', 1,      100000, 1, 1, 0.10, 0.0005,  NULL),
+       ('CN', 'block',   '2021-07-16', 100000, NULL,   1, 1, 0.30, 0.00025, NULL),
+       ('CN', 'auction', '2025-06-01', 1,      NULL,   1, 1, NULL, 0.0005,  'uniform');
 
 CREATE TABLE carbonmkt.market_session (
-    jurisdiction    text NOT NULL DEFAULT 'national',
+    jurisdiction    text NOT NULL DEFAULT 'CN' REFERENCES carbonmkt.jurisdiction,
     mode            carbonmkt.trade_mode NOT NULL,
     valid_from      date NOT NULL,
     opens           time NOT NULL,
     closes          time NOT NULL CHECK (closes > opens),
-    PRIMARY KEY (jurisdiction, mode, valid_from, opens)
+    valid_until     date,           -- last day the session applies; NULL: until replaced
+    PRIMARY KEY (jurisdiction, mode, valid_from, opens),
+    CONSTRAINT market_session_period_check CHECK (valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.market_session IS
-  'Trading sessions per jurisdiction, mode and period, China Standard Time, [opens, closes).  The sessions of a mode on a date are the rows with the latest valid_from on or before it.  One-way bidding trades in each auction''s announced window instead.';
+  'Trading sessions per jurisdiction, mode and period, China Standard Time, [opens, closes).  The sessions of a mode on a date are the rows with the latest valid_from on or before it (none when they ended, valid_until, before it).  One-way bidding trades in each auction''s announced window instead.';
 INSERT INTO carbonmkt.market_session VALUES
-  ('national', 'listed', '2021-07-16', '09:30', '11:30'),
-  ('national', 'listed', '2021-07-16', '13:00', '15:00'),
-  ('national', 'block',  '2021-07-16', '13:00', '15:00');
+  ('CN', 'listed', '2021-07-16', '09:30', '11:30'),
+  ('CN', 'listed', '2021-07-16', '13:00', '15:00'),
+  ('CN', 'block',  '2021-07-16', '13:00', '15:00');
 
 CREATE TABLE carbonmkt.trading_calendar (
-    jurisdiction    text NOT NULL DEFAULT 'national',
+    jurisdiction    text NOT NULL DEFAULT 'CN' REFERENCES carbonmkt.jurisdiction,
     business_date   date NOT NULL,
     is_trading_day  boolean NOT NULL,
     note            text,
@@ -101,22 +105,24 @@ SELECT d::date, false, note
  WHERE extract(isodow FROM d) < 6;
 
 CREATE TABLE carbonmkt.trader_rule (
-    jurisdiction     text NOT NULL DEFAULT 'national',
+    jurisdiction     text NOT NULL DEFAULT 'CN' REFERENCES carbonmkt.jurisdiction,
     participant_kind carbonmkt.participant_kind NOT NULL,
     valid_from       date NOT NULL,
     may_trade        boolean NOT NULL,          -- enter listed and block orders and bids
     may_announce     boolean NOT NULL,          -- announce one-way bidding lots
     max_position     bigint CHECK (max_position > 0),   -- t of one product: holding + open buy orders; NULL none
-    PRIMARY KEY (jurisdiction, participant_kind, valid_from)
+    valid_until      date,          -- last day the rule applies; NULL: until replaced
+    PRIMARY KEY (jurisdiction, participant_kind, valid_from),
+    CONSTRAINT trader_rule_period_check CHECK (valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.trader_rule IS
   'Who may trade, per participant kind and period, and the position limit (最大持仓量): a buy order may not bring holding + open buy orders of one product above max_position.  A kind without a row may not trade.  Seeded after the pilots of RULES.md 5 (Beijing: non-compliance institutions <= 1,000,000 t, natural persons <= 50,000 t; key emitting units without a fixed limit).';
 INSERT INTO carbonmkt.trader_rule VALUES
-  ('national', 'key_emitter',          '2021-07-16', true,  true,  NULL),
-  ('national', 'institution',          '2021-07-16', true,  true,  1000000),
-  ('national', 'individual',           '2021-07-16', true,  false, 50000),
-  ('national', 'national_authority',   '2021-07-16', false, true,  NULL),
-  ('national', 'provincial_authority', '2021-07-16', false, true,  NULL);
+  ('CN', 'key_emitter',          '2021-07-16', true,  true,  NULL),
+  ('CN', 'institution',          '2021-07-16', true,  true,  1000000),
+  ('CN', 'individual',           '2021-07-16', true,  false, 50000),
+  ('CN', 'national_authority',   '2021-07-16', false, true,  NULL),
+  ('CN', 'provincial_authority', '2021-07-16', false, true,  NULL);
 
 -- Products and the per-day book row ------------------------------------------------
 
@@ -126,7 +132,7 @@ CREATE TABLE carbonmkt.product (
     instrument          carbonmkt.instrument NOT NULL CHECK (instrument IN ('CEA', 'CCER')),
     vintage             int NOT NULL CHECK (vintage BETWEEN 2005 AND 2100),
     project             text NOT NULL DEFAULT '' CHECK ((instrument = 'CCER') = (project <> '')),
-    jurisdiction        text NOT NULL DEFAULT 'national',
+    jurisdiction        text NOT NULL DEFAULT 'CN' REFERENCES carbonmkt.jurisdiction,
     reference_price_fen bigint NOT NULL CHECK (reference_price_fen > 0),
     clearing_account    bigint NOT NULL REFERENCES carbonmkt.account,
     active              boolean NOT NULL DEFAULT true,
@@ -292,28 +298,68 @@ $$ SELECT CASE WHEN abs(notional_fen * fee_rate) >= 9223372036854775807.5
 COMMENT ON FUNCTION carbonmkt.fee_fen(bigint, numeric) IS
   'The fee on a notional, fen, rounded half up.  A fill pays fee_fen(order''s notional after it) - fee_fen(before it), so an order''s fees always equal fee_fen of its total notional (what its hold reserved for).';
 
-CREATE FUNCTION carbonmkt.market_rule_at(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'national')
-RETURNS carbonmkt.market_rule LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT * FROM carbonmkt.market_rule r
-    WHERE r.jurisdiction = p_jurisdiction AND r.mode = p_mode AND r.valid_from <= p_date
-    ORDER BY r.valid_from DESC LIMIT 1 $$;
+CREATE FUNCTION carbonmkt.market_rule_at(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+RETURNS carbonmkt.market_rule LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    r   carbonmkt.market_rule;
+BEGIN
+    SELECT * INTO r FROM carbonmkt.market_rule x
+     WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date
+       AND (x.valid_until IS NULL OR x.valid_until >= p_date)
+     ORDER BY x.valid_from DESC LIMIT 1;
+    IF NOT FOUND THEN
+        PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
+    END IF;
+    RETURN r;
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.market_rule_at(carbonmkt.trade_mode, date, text) IS
-  'The market rule of a mode that applies on a date (latest valid_from on or before it), or NULL.';
+  'The market rule of a mode that applies on a date (latest valid_from on or before it, not ended by valid_until), or NULL; CM501 for an unknown jurisdiction.';
 
-CREATE FUNCTION carbonmkt.is_trading_day(d date, jurisdiction text DEFAULT 'national') RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT coalesce((SELECT c.is_trading_day FROM carbonmkt.trading_calendar c
-                     WHERE c.jurisdiction = is_trading_day.jurisdiction AND c.business_date = d),
-                   extract(isodow FROM d) < 6) $$;
+CREATE TABLE carbonmkt.trading_calendar_year (
+    jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
+    year            int NOT NULL CHECK (year BETWEEN 2005 AND 2100),
+    source          text NOT NULL CHECK (btrim(source) <> ''),
+    loaded_by       name NOT NULL,
+    loaded_at       timestamptz NOT NULL,
+    PRIMARY KEY (jurisdiction, year)
+);
+COMMENT ON TABLE carbonmkt.trading_calendar_year IS
+  'The years whose trading calendar the exchange loaded (load_trading_calendar), with the document it implements (e.g. the State Council''s holiday notice): a date of a year without a row is refused (CM507 "no trading calendar for 2026"), never assumed a trading day.  doc/rules.md.';
+INSERT INTO carbonmkt.trading_calendar_year VALUES
+  ('CN', 2025, '国务院办公厅关于2025年部分节假日安排的通知 (国办发明电〔2024〕12号): the public holidays of 2025; the exchange does not trade on weekends',
+   'carbonmkt', '2025-01-01 00:00:00+08');
+
+CREATE FUNCTION carbonmkt.is_trading_day(d date, jurisdiction text DEFAULT 'CN') RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    c   boolean;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
+                    WHERE y.jurisdiction = is_trading_day.jurisdiction AND y.year = extract(year FROM d)) THEN
+        PERFORM carbonmkt.check_jurisdiction(jurisdiction);
+        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM d), jurisdiction
+            USING ERRCODE = 'CM507',
+                  DETAIL = format('%s is in a year whose trading days and holidays were not loaded.', to_char(d, 'YYYY-MM-DD')),
+                  HINT = 'The exchange loads a year''s calendar with carbonmkt.load_trading_calendar(jurisdiction, year, holidays, ...).';
+    END IF;
+    SELECT x.is_trading_day INTO c FROM carbonmkt.trading_calendar x
+     WHERE x.jurisdiction = is_trading_day.jurisdiction AND x.business_date = d;
+    RETURN coalesce(c, extract(isodow FROM d) < 6);
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.is_trading_day(date, text) IS
-  'Whether a date is a trading day: Monday to Friday unless carbonmkt.trading_calendar says otherwise.';
+  'Whether a date is a trading day: Monday to Friday unless carbonmkt.trading_calendar says otherwise.  CM501 for an unknown jurisdiction, CM507 for a date of a year without a loaded calendar (trading_calendar_year).';
 
-CREATE FUNCTION carbonmkt.sessions_text(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'national')
+CREATE FUNCTION carbonmkt.sessions_text(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
 RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS
 $$ SELECT coalesce(string_agg(to_char(s.opens, 'HH24:MI') || '–' || to_char(s.closes, 'HH24:MI'), ', ' ORDER BY s.opens),
                    'none')
      FROM carbonmkt.market_session s
-    WHERE s.jurisdiction = p_jurisdiction AND s.mode = p_mode
+    WHERE (carbonmkt.check_jurisdiction(p_jurisdiction)).code = s.jurisdiction AND s.mode = p_mode
+      AND (s.valid_until IS NULL OR s.valid_until >= p_date)
       AND s.valid_from = (SELECT max(x.valid_from) FROM carbonmkt.market_session x
                            WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date) $$;
 COMMENT ON FUNCTION carbonmkt.sessions_text(carbonmkt.trade_mode, date, text) IS
@@ -337,7 +383,7 @@ BEGIN
                   HINT = 'Trading days are Monday to Friday except the holidays in carbonmkt.trading_calendar.';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.market_session s
-                    WHERE s.jurisdiction = p_jurisdiction AND s.mode = p_mode
+                    WHERE s.jurisdiction = p_jurisdiction AND s.mode = p_mode AND (s.valid_until IS NULL OR s.valid_until >= d)
                       AND s.valid_from = (SELECT max(x.valid_from) FROM carbonmkt.market_session x
                                            WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode
                                              AND x.valid_from <= d)
@@ -360,6 +406,7 @@ DECLARE
 BEGIN
     r := carbonmkt.market_rule_at(p_mode, p_date, p_jurisdiction);
     IF r.mode IS NULL THEN
+        PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
         RAISE EXCEPTION 'no % rule applies in jurisdiction "%" on %', carbonmkt._mode_name(p_mode), p_jurisdiction,
             to_char(p_date, 'YYYY-MM-DD')
             USING ERRCODE = 'CM302', HINT = 'See carbonmkt.market_rule.';
@@ -619,6 +666,7 @@ BEGIN
     SELECT p.kind INTO k FROM carbonmkt.participant p WHERE p.participant_id = p_participant;
     SELECT * INTO r FROM carbonmkt.trader_rule t
      WHERE t.jurisdiction = p_jurisdiction AND t.participant_kind = k AND t.valid_from <= p_date
+       AND (t.valid_until IS NULL OR t.valid_until >= p_date)
      ORDER BY t.valid_from DESC LIMIT 1;
     IF NOT FOUND OR (p_action = 'trade' AND NOT r.may_trade) OR (p_action = 'announce' AND NOT r.may_announce) THEN
         RAISE EXCEPTION 'participant % (%) may not %', p_participant, k,
@@ -1103,7 +1151,7 @@ COMMENT ON FUNCTION carbonmkt._end_order(bigint, carbonmkt.order_status, text) I
 
 CREATE FUNCTION carbonmkt.list_product(code text, reference_price numeric, clearing_account bigint,
                                        vintage int DEFAULT NULL, instrument carbonmkt.instrument DEFAULT 'CEA',
-                                       project text DEFAULT '', jurisdiction text DEFAULT 'national')
+                                       project text DEFAULT '', jurisdiction text DEFAULT 'CN')
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
@@ -1179,7 +1227,7 @@ BEGIN
         RAISE EXCEPTION 'self-trade: participant % cannot make a block agreement with itself', o.participant_id
             USING ERRCODE = 'CM309';
     END IF;
-    PERFORM carbonmkt._trader(counterparty_id, o.business_date, 'national', 'trade');
+    PERFORM carbonmkt._trader(counterparty_id, o.business_date, 'CN', 'trade');
     UPDATE carbonmkt.market_order x SET status = 'open' WHERE x.order_id = o.order_id;
     INSERT INTO carbonmkt.block_deal AS d (product_id, proposer_order, proposer_id, counterparty_id, side, quantity,
                                           price_fen, business_date, proposed_at)
@@ -1356,7 +1404,7 @@ BEGIN
         RETURN id;
     END IF;
     SELECT * INTO o FROM carbonmkt.market_order x WHERE x.order_id = e.order_id;
-    r := carbonmkt._rule('auction', o.business_date, 'national');
+    r := carbonmkt._rule('auction', o.business_date, 'CN');
     INSERT INTO carbonmkt.auction AS a (product_id, side, quantity, reserve_fen, opens_at, closes_at, clearing_rule,
                                         lot_order_id, announced_by)
     VALUES (o.product_id, o.side, o.quantity, o.price_fen, opens_at, closes_at, r.clearing_rule, o.order_id, o.participant_id)
@@ -1779,6 +1827,7 @@ COMMENT ON FUNCTION carbonmkt.average_price(text, date, date) IS
 -- through the SECURITY DEFINER functions above.
 
 GRANT SELECT ON carbonmkt.market_rule, carbonmkt.market_session, carbonmkt.trading_calendar, carbonmkt.trader_rule,
+                carbonmkt.trading_calendar_year,
                 carbonmkt.product, carbonmkt.product_day, carbonmkt.market_day_stats, carbonmkt._market_day,
                 carbonmkt._market_day_figures, carbonmkt.auction,
                 carbonmkt.market_trades, carbonmkt.order_book_depth, carbonmkt.market_daily, carbonmkt.market_close

@@ -131,6 +131,7 @@ static struct
 		"       deposit_due_days, deposit_missing_tolerance, deposit_late_tolerance "
 		"  FROM carbonmkt.mrv_rule "
 		" WHERE jurisdiction IN ($1, 'CN') AND from_year <= $2 "
+		"   AND (until_year IS NULL OR until_year >= $2) "
 		" ORDER BY jurisdiction = 'CN', from_year DESC LIMIT 1",
 		2, {TEXTOID, INT4OID}
 	},
@@ -520,7 +521,7 @@ mrv_assess(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_MRV_NO_RULE),
 				 errmsg("no MRV rule for province %s and year %d", province ? province : "(none)", year),
-				 errhint("Add a row to carbonmkt.mrv_rule (jurisdiction 'CN' or the province, from_year <= year).")));
+				 errhint("carbonmkt.mrv_rule has no row in force for the year ('CN' or the province): the national authority (or the province for its own) loads it with carbonmkt.set_rule('mrv_rule', ...); doc/rules.md.")));
 	values[A_RULE_JURISDICTION] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	values[A_RULE_FROM_YEAR] = Int32GetDatum(spi_int4(2));
 	share = spi_col(3, &isnull);

@@ -116,7 +116,7 @@ INSERT INTO carbonmkt.mrv_sector_parameter (sector, parameter, uom, name_zh, cou
   ('aviation', 'emissions', 'tCO2e', '月度排放量', true);
 
 CREATE TABLE carbonmkt.mrv_rule (
-    jurisdiction    text NOT NULL CHECK (jurisdiction = 'CN' OR jurisdiction ~ '^[1-9][0-9]0000$'),
+    jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     from_year       int NOT NULL CHECK (from_year BETWEEN 2005 AND 2100),
     review_sample_share     numeric(7,6) NOT NULL CHECK (review_sample_share BETWEEN 0 AND 1),
     deviation_threshold     numeric(7,6) NOT NULL CHECK (deviation_threshold >= 0),
@@ -128,7 +128,9 @@ CREATE TABLE carbonmkt.mrv_rule (
     report_due_day          int NOT NULL CHECK (report_due_day BETWEEN 1 AND 31),
     gwp_set         text NOT NULL REFERENCES carbonmkt.mrv_gwp_set,
     source          text NOT NULL,
+    until_year      int,            -- last reporting year the rule applies to; NULL: until replaced
     PRIMARY KEY (jurisdiction, from_year),
+    CONSTRAINT mrv_rule_period_check CHECK (until_year >= from_year AND until_year <= 2100),
     CHECK (report_due_day <= extract(day FROM (make_date(2001, report_due_month, 1) + interval '1 month - 1 day')))
 );
 COMMENT ON TABLE carbonmkt.mrv_rule IS
@@ -152,7 +154,7 @@ INSERT INTO carbonmkt.mrv_rule VALUES
 CREATE FUNCTION carbonmkt.mrv_rule_for(province char(6), year int) RETURNS carbonmkt.mrv_rule
 LANGUAGE sql STABLE PARALLEL SAFE AS
 $$ SELECT r.* FROM carbonmkt.mrv_rule r
-    WHERE r.jurisdiction IN (province::text, 'CN') AND r.from_year <= year
+    WHERE r.jurisdiction IN (province::text, 'CN') AND r.from_year <= year AND (r.until_year IS NULL OR r.until_year >= year)
     ORDER BY r.jurisdiction = 'CN', r.from_year DESC LIMIT 1 $$;
 COMMENT ON FUNCTION carbonmkt.mrv_rule_for(char, int) IS
   'The MRV rule row in force for a province and reporting year: the province''s own row with the latest from_year <= year, else the national (''CN'') one; all NULL when there is none.';
@@ -600,7 +602,8 @@ DECLARE
 BEGIN
     IF r.jurisdiction IS NULL THEN
         RAISE EXCEPTION 'no MRV rule for province % and year %', p_province, p_year
-            USING ERRCODE = 'CM113', HINT = 'Add a row to carbonmkt.mrv_rule (jurisdiction ''CN'' or the province, from_year <= year).';
+            USING ERRCODE = 'CM113',
+                  HINT = 'carbonmkt.mrv_rule has no row in force for the year (''CN'' or the province): the national authority (or the province for its own) loads it with carbonmkt.set_rule(''mrv_rule'', ...); doc/rules.md.';
     END IF;
     RETURN r;
 END

@@ -106,7 +106,7 @@ SELECT st.vintage, st.issued_t, st.unallocated_t, st.held_t,
   FROM stock st
   LEFT JOIN surrendered su ON su.vintage = st.vintage
   LEFT JOIN LATERAL (SELECT true AS closed FROM carbonmkt.compliance_period p
-                      WHERE p.jurisdiction = 'national' AND p.status = 'closed'
+                      WHERE p.jurisdiction = 'CN' AND p.status = 'closed'
                         AND st.vintage BETWEEN p.first_year AND p.last_year LIMIT 1) cl ON true
  WHERE (SELECT carbonmkt.caller_sees_staff_rows());   -- fail closed (doc/security.md)
 COMMENT ON VIEW carbonmkt.bi_allowance_supply IS
@@ -145,7 +145,7 @@ COMMENT ON VIEW carbonmkt.bi_emissions_coverage IS
 CREATE VIEW carbonmkt.bi_price_history AS
 SELECT d.price_date, d.average_price_fen, round(d.average_price_fen / 100.0, 2) AS average_price_cny, d.volume_t,
        d.price_source, d.source
-  FROM carbonmkt._daily_prices('national', '-infinity', 'infinity') d;
+  FROM carbonmkt._daily_prices('CN', '-infinity', 'infinity') d;
 COMMENT ON VIEW carbonmkt.bi_price_history IS
   'BI: CEA average price per day of the national market (fen and CNY per tonne) with volume: the market''s own trades where it traded (price_source market: turnover / volume of every CEA trade of the day, from the trade tape market_trades), else the reference price recorded by hand (price_source reference_price, with its source).  The price source of the Decree 775 penalties.';
 

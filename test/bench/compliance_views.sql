@@ -203,7 +203,7 @@ BEGIN
     CREATE TEMP TABLE bench_day AS
     SELECT d::date AS d, row_number() OVER (ORDER BY d) AS k
       FROM generate_series('2025-01-02'::date, '2025-12-31', '1 day') d
-     WHERE carbonmkt.is_trading_day(d::date, 'national');
+     WHERE carbonmkt.is_trading_day(d::date, 'CN');
     INSERT INTO product_day (product_id, business_date, prev_close_fen, close_fen, closed_at)
     SELECT p.product_id, b.d, 7000 + (b.k * 37 + p.product_id * 11) % 1000, 7000 + ((b.k + 1) * 37 + p.product_id * 11) % 1000,
            b.d + time '15:05'

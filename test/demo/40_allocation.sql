@@ -8,30 +8,61 @@ SET search_path = carbonmkt, public;
 SET carbonmkt.clock = '2025-09-30 10:00:00+08';
 \set QUIET on
 
+-- runs a statement, returns 'ok' or the refusal with its SQLSTATE
+CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN others THEN
+    RETURN format('refused (SQLSTATE %s): %s', SQLSTATE, SQLERRM);
+END $$;
+
 \echo
-\echo '== 4.1 Rules for 2024 and 2025'
-\echo '   The published power benchmarks end with 2022; for this demo the 2022 values are carried'
-\echo '   forward to 2024 and 2025 (marked illustrative).  Cement, steel and aluminium use the'
-\echo '   seeded illustrative intensities and the 5% band; the 2025 pre-allocation is 70% of the'
-\echo '   confirmed 2024 emissions.'
-INSERT INTO alloc_benchmark
-SELECT jurisdiction, y, category, benchmark, heat_benchmark, load_applies, cool_applies, true,
-       'demo: the 2022 value carried forward (not a published value)'
-  FROM alloc_benchmark, generate_series(2024, 2025) y WHERE jurisdiction = 'CN' AND year = 2022;
-INSERT INTO alloc_heat_factor
-SELECT jurisdiction, y, fuel, coefficient, 'demo: the 2022 value carried forward'
-  FROM alloc_heat_factor, generate_series(2024, 2025) y WHERE jurisdiction = 'CN' AND year = 2022;
-INSERT INTO alloc_cooling_factor
-SELECT jurisdiction, y, fuel, cooling, factor, 'demo: the 2022 value carried forward'
-  FROM alloc_cooling_factor, generate_series(2024, 2025) y WHERE jurisdiction = 'CN' AND year = 2022;
-INSERT INTO alloc_load_piece
-SELECT jurisdiction, y, lower_bound, kind, a, b, pivot, base, c, d, 'demo: the 2022 pieces carried forward'
-  FROM alloc_load_piece, generate_series(2024, 2025) y WHERE jurisdiction = 'CN' AND year = 2022;
-UPDATE alloc_year_rule
-   SET preallocation_share = 0.70, preallocation_basis = 'verified_emissions', basis_year = 2024,
-       source = 'demo: 70% of the prior year''s confirmed emissions, as in the 2021-22 plan'
- WHERE jurisdiction = 'CN' AND year = 2025;
-ANALYZE alloc_benchmark, alloc_heat_factor, alloc_cooling_factor, alloc_load_piece, alloc_year_rule;
+\echo '== 4.1 Rules for 2024 and 2025, loaded by the national authority (set_rule; doc/rules.md)'
+\echo '   The published power benchmarks end with 2022 and no source gives cement, steel or aluminium'
+\echo '   numbers, so carbonmkt ships no such row.  For this demo the national authority carries the'
+\echo '   2022 power values forward to 2024 and 2025 and loads illustrative intensities and a 5% band'
+\echo '   (all marked illustrative); the 2025 pre-allocation is 70% of the confirmed 2024 emissions.'
+\echo '   Each call is validated, authorised and recorded with its document (rule_history).'
+SELECT participant_id AS mee FROM participant WHERE kind = 'national_authority' \gset
+SELECT sum(set_rule('alloc_benchmark', to_jsonb(b) - 'year' - 'source'
+                    || '{"from_year": 2024, "to_year": 2025, "illustrative": true}',
+                    'demo: the 2022 value carried forward (not a published value)', acting_for => :mee)) AS benchmarks,
+       (SELECT sum(set_rule('alloc_heat_factor', to_jsonb(h) - 'year' - 'source' || '{"from_year": 2024, "to_year": 2025}',
+                            'demo: the 2022 value carried forward', acting_for => :mee))
+          FROM alloc_heat_factor h WHERE jurisdiction = 'CN' AND year = 2022) AS heat_factors,
+       (SELECT sum(set_rule('alloc_cooling_factor', to_jsonb(c) - 'year' - 'source' || '{"from_year": 2024, "to_year": 2025}',
+                            'demo: the 2022 value carried forward', acting_for => :mee))
+          FROM alloc_cooling_factor c WHERE jurisdiction = 'CN' AND year = 2022) AS cooling_factors,
+       (SELECT set_rule('alloc_load_piece',
+                        jsonb_build_object('jurisdiction', 'CN', 'from_year', 2024, 'to_year', 2025,
+                                           'pieces', jsonb_agg(to_jsonb(l) - 'jurisdiction' - 'year' - 'source')),
+                        'demo: the 2022 pieces carried forward', acting_for => :mee)
+          FROM alloc_load_piece l WHERE jurisdiction = 'CN' AND year = 2022) AS load_pieces
+  FROM alloc_benchmark b WHERE jurisdiction = 'CN' AND year = 2022;
+SELECT set_rule('alloc_benchmark', jsonb_build_object('jurisdiction', 'CN', 'from_year', 2024, 'to_year', 2025,
+                                                      'category', c, 'benchmark', v, 'illustrative', true),
+                'demo: an illustrative intensity of the product (S0 names none)', acting_for => :mee) AS product_benchmarks,
+       set_rule('alloc_band', jsonb_build_object('jurisdiction', 'CN', 'from_year', 2024, 'to_year', 2025,
+                                                 'sector', s, 'max_gap', 0.05, 'max_surplus', 0.05, 'illustrative', true),
+                'demo: an illustrative 5% band (S0: "kept within a small range")', acting_for => :mee) AS bands
+  FROM (VALUES ('cement_clinker', 0.8600, 'cement'), ('steel_crude', 1.8000, 'steel'),
+               ('aluminium_smelting', 1.7000, 'aluminium')) v(c, v, s);
+SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2024, "rounding": "half_up"}',
+                'demo: whole tonnes, half up (carbonmkt default)', acting_for => :mee) AS year_rule_2024,
+       set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2025, "rounding": "half_up", "preallocation_share": 0.70,
+                                     "preallocation_basis": "verified_emissions", "basis_year": 2024}',
+                'demo: 70% of the prior year''s confirmed emissions, as in the 2021-22 plan', acting_for => :mee) AS year_rule_2025;
+\echo '   Refused, nothing changed: a benchmark of 0, and a change by a provincial authority:'
+SELECT pg_temp.try($$SELECT set_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2026, "category": "gas", "benchmark": 0}',
+                                       'demo', acting_for => (SELECT participant_id FROM participant WHERE kind = 'national_authority'))$$)
+       AS benchmark_zero;
+SELECT pg_temp.try($$SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2026, "rounding": "half_up"}', 'demo',
+                                       acting_for => (SELECT min(participant_id) FROM participant WHERE kind = 'provincial_authority'))$$)
+       AS by_a_province;
+ANALYZE alloc_benchmark, alloc_heat_factor, alloc_cooling_factor, alloc_load_piece, alloc_year_rule, alloc_band;
+SELECT rule_table, count(*) AS changes, min(document) AS e_g_document FROM rule_history
+ WHERE action = 'set' AND rule_table LIKE 'alloc%' GROUP BY rule_table ORDER BY rule_table;
 SELECT year, category, benchmark, heat_benchmark, illustrative FROM alloc_benchmark
  WHERE year = 2024 ORDER BY category;
 

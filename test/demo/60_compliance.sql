@@ -20,11 +20,24 @@ CREATE FUNCTION pg_temp.t(v numeric) RETURNS text LANGUAGE sql AS $$ SELECT to_c
 
 \echo
 \echo '== 6.1 Compliance period 2024 (2024年度清缴): every covered unit''s obligation and its relief'
+\echo '   The relief of the sources (gap cap, gas cap, borrowing) ends with 2022 (RULES.md 6); this demo'
+\echo '   assumes a 2024 rule with the same numbers, set by the national authority (set_rule, doc/rules.md):'
+SELECT set_rule('relief_rule', '{"jurisdiction": "CN", "from_year": 2024, "until_year": 2024, "sectors": ["power"],
+                                 "gap_cap_share": 0.20, "gas_cap": true, "borrowing_min_gap_share": 0.10,
+                                 "borrowing_max_share": 0.50}',
+                'demo: the 2019-2022 relief numbers assumed for 2024 (not a published rule)',
+                acting_for => (SELECT participant_id FROM participant WHERE kind = 'national_authority')) AS relief_rule_2024
+ WHERE NOT EXISTS (SELECT 1 FROM relief_rule WHERE jurisdiction = 'CN' AND from_year = 2024);
 SELECT open_period(2024, '2024 annual compliance (2024年度清缴)', 2024, 2024, '2025-12-31') AS period_opened
  WHERE NOT EXISTS (SELECT 1 FROM compliance_period WHERE period = 2024);
-\echo '   The provinces mark their gas-fired units (燃气机组); the allocation is the allocation room''s (allocation_result, act 4):'
-SELECT count(set_gas_fired(p.participant_id, true)) AS gas_units_marked
-  FROM participant p WHERE p.kind = 'key_emitter' AND p.sector = 'power' AND p.participant_id % 12 = 5;
+\echo '   Gas-fired units (燃气机组) are those whose generating units are all gas-fired (act 4''s facilities);'
+\echo '   the authority''s flag is only an override, refused where the facilities say otherwise:'
+SELECT count(*) FILTER (WHERE gas_fired) AS gas_fired_units, count(*) FILTER (WHERE gas_basis = 'facilities') AS decided_by_facilities
+  FROM _obligation_figures WHERE period = 2024 AND sector = 'power';
+SELECT pg_temp.try(format('SELECT set_gas_fired(%s, true)', min(f.participant_id))) AS flag_a_coal_unit_gas_fired
+  FROM facility f WHERE f.category = 'coal_300mw_plus'
+   AND NOT EXISTS (SELECT 1 FROM facility g WHERE g.participant_id = f.participant_id AND g.category = 'gas');
+\echo '   The allocation is the allocation room''s (allocation_result, act 4):'
 SELECT count(*) AS units_allocated_2024, count(*) FILTER (WHERE is_final) AS final, pg_temp.t(sum(allocated_t)) AS allocated_t
   FROM allocation_result WHERE year = 2024;
 \echo '   Obligation = confirmed emissions, capped for power units at allocation + 20% (gap cap) and for gas units at allocation:'
@@ -206,9 +219,9 @@ SET carbonmkt.clock = '2026-01-05 09:00:00+08';
 \echo '   in December in this demo, so the MEE enters the exchange''s published monthly figure:'
 SELECT count(record_reference_price('2025-12-31', 7512, 'SEEE monthly report December 2025 (entered by the MEE)'))
        AS monthly_price_entered
- WHERE (_average_price('national', '2025-12-01', '2025-12-31')).market_days = 0;
+ WHERE (_average_price('CN', '2025-12-01', '2025-12-31')).market_days = 0;
 SELECT to_char(average_price_fen / 100.0, 'FM990.00') AS december_average_cny, price_source, market_days, reference_days
-  FROM _average_price('national', '2025-12-01', '2025-12-31');
+  FROM _average_price('CN', '2025-12-01', '2025-12-31');
 SELECT units, compliant, shortfalls, no_emissions, pg_temp.t(shortfall_t) AS shortfall_t,
        to_char(fines_fen / 100.0, 'FM999,999,999,990.00') AS fines_cny, pg_temp.t(cut_t) AS cut_of_2025_t
   FROM close_period(2024);

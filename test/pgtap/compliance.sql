@@ -56,8 +56,14 @@ BEGIN
     PERFORM issue_ccer(1, format('CCER:%s:2024:1-3000000', x.prj)::ccer) FROM unnest(ARRAY['GD-OW-1', 'GD-MG-2', 'FJ-FR-3', 'HB-HY-4', 'GD-CH-5']) x(prj);
     PERFORM transfer_ccer(1, u.account_id, x.prj, 2024, 40000)
        FROM unit u, unnest(ARRAY['GD-OW-1', 'GD-MG-2', 'FJ-FR-3', 'HB-HY-4', 'GD-CH-5']) x(prj);
+    -- the relief of the sources ends with 2022 (RULES.md 6): 2024 gets relief by a rule of its own
+    PERFORM set_rule('relief_rule', '{"jurisdiction": "CN", "from_year": 2024, "until_year": 2024, "sectors": ["power"],
+                                      "gap_cap_share": 0.20, "gas_cap": true, "borrowing_min_gap_share": 0.10,
+                                      "borrowing_max_share": 0.50}', 'pgTAP: a 2024 relief rule',
+                     acting_for => register_participant('TAP MEE', 'national_authority',
+                                                        '11100000MB0134256' || credit_code_check_char('11100000MB0134256')));
     PERFORM open_period(2024, 'national 2024', 2024, 2024, '2025-12-31');
-    PERFORM open_period(442023, 'Guangdong pilot 2023', 2023, 2023, '2025-12-31', 'guangdong');
+    PERFORM open_period(442023, 'Guangdong pilot 2023', 2023, 2023, '2025-12-31', '440000');
     PERFORM flag_hardship(u.participant_id, 2024, 'TAP hardship') FROM unit u WHERE u.n % 5 = 0;
 END
 $$;

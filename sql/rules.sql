@@ -1,0 +1,302 @@
+-- Rules (规则管理): one jurisdiction vocabulary, the administration of the rule tables with
+-- validation, authorisation and history, the trading calendar as data, rules bounded to
+-- their sources (relief 2019-2022), and the compliance fixes (gas status from the
+-- facilities, pending obligations, the capped sector naming who is not computed).
+-- Numbers from RULES.md: the 20% gap cap, the 5% offset cap, B_power 0.8218 (2021).
+-- Own database for deterministic ids.  doc/rules.md.
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_rules;
+DROP ROLE IF EXISTS regress_rules_mee;
+DROP ROLE IF EXISTS regress_rules_gd;
+DROP ROLE IF EXISTS regress_rules_ex;
+DROP ROLE IF EXISTS regress_rules_unit;
+CREATE DATABASE regress_rules;
+\c regress_rules
+SET client_min_messages = warning;
+CREATE EXTENSION carbonmkt;
+RESET client_min_messages;
+SET search_path = carbonmkt, public;
+SET carbonmkt.clock = '2025-11-03 10:00:00+08';
+\set VERBOSITY default
+
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE sql;
+  RETURN 'no error';
+EXCEPTION WHEN others THEN
+  RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+GRANT EXECUTE ON FUNCTION pg_temp.err(text) TO PUBLIC;
+CREATE FUNCTION pg_temp.uscc(p text) RETURNS text LANGUAGE sql AS
+$$ SELECT p || carbonmkt.credit_code_check_char(p) $$;
+-- the number of rule changes recorded and a digest of every rule row: "nothing changed"
+CREATE FUNCTION pg_temp.state() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    t   text;
+    acc text := '';
+    d   text;
+BEGIN
+    FOR t IN SELECT rule_table FROM carbonmkt.rule_table ORDER BY 1 LOOP
+        EXECUTE format('SELECT md5(coalesce(string_agg(x::text, '','' ORDER BY x::text), '''')) FROM carbonmkt.%I x', t) INTO d;
+        acc := acc || d;
+    END LOOP;
+    RETURN (SELECT count(*) FROM carbonmkt.rule_change) || ' changes, rows ' || left(md5(acc), 8);
+END $$;
+GRANT EXECUTE ON FUNCTION pg_temp.state() TO PUBLIC;
+
+-- Parties and logins --------------------------------------------------------------------------
+CREATE ROLE regress_rules_mee LOGIN IN ROLE carbonmkt_authority;
+CREATE ROLE regress_rules_gd LOGIN IN ROLE carbonmkt_authority;
+CREATE ROLE regress_rules_ex LOGIN IN ROLE carbonmkt_exchange;
+CREATE ROLE regress_rules_unit LOGIN IN ROLE carbonmkt_participant;
+SELECT register_participant('Ministry of Ecology and Environment', 'national_authority', pg_temp.uscc('11100000MB0134256')) AS mee, -- 1
+       register_participant('Guangdong DEE', 'provincial_authority', pg_temp.uscc('11440000MB2C9251X'), '440000') AS gd,      -- 2
+       register_participant('Shanghai Environment and Energy Exchange', 'exchange', pg_temp.uscc('91310000MA1FL1MM6'), '310000') AS ex, -- 3
+       register_participant('Guangdong Coal A', 'key_emitter', pg_temp.uscc('91440300MA5F00001'), '440000', '440300', 'power') AS a,  -- 4
+       register_participant('Guangdong Gas B', 'key_emitter', pg_temp.uscc('91440100MA5F00002'), '440000', '440100', 'power') AS b,   -- 5
+       register_participant('Guangdong Gas C (not allocated)', 'key_emitter', pg_temp.uscc('91440100MA5F00003'),
+                            '440000', '440100', 'power') AS c;                                                                     -- 6
+SELECT map_login('regress_rules_mee', 1), map_login('regress_rules_gd', 2), map_login('regress_rules_ex', 3),
+       map_login('regress_rules_unit', 4);
+
+-- 1. One jurisdiction vocabulary ----------------------------------------------------------------
+-- 'CN', the 31 provinces by GB/T 2260 code, the Shenzhen city pilot
+SELECT kind, count(*) AS jurisdictions, count(*) FILTER (WHERE pilot) AS pilots FROM jurisdiction GROUP BY kind ORDER BY kind;
+SELECT code, name_zh FROM jurisdiction WHERE pilot ORDER BY code;
+-- every rule table with a jurisdiction column has a foreign key to carbonmkt.jurisdiction
+SELECT t.rule_table,
+       EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = ('carbonmkt.' || t.rule_table)::regclass AND c.contype = 'f'
+                  AND c.confrelid = 'carbonmkt.jurisdiction'::regclass) AS has_foreign_key
+  FROM rule_table t
+ WHERE EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ('carbonmkt.' || t.rule_table)::regclass
+                  AND a.attname = 'jurisdiction')
+ ORDER BY 1;
+-- an unknown jurisdiction (or 0.1.0's 'national') is an error everywhere, never another answer
+SELECT is_trading_day('2025-10-01', 'CN') AS national_day_trades, is_trading_day('2025-10-09', 'CN') AS oct_9_trades;
+SELECT pg_temp.err($$SELECT is_trading_day('2025-10-01', 'xyz')$$) AS is_trading_day_xyz;
+SELECT pg_temp.err($$SELECT is_trading_day('2025-10-01', 'national')$$) AS is_trading_day_national;
+SELECT pg_temp.err($$SELECT market_rule_at('listed', '2025-10-09', 'xyz')$$) AS market_rule_at_xyz;
+SELECT pg_temp.err($$SELECT sessions_text('listed', '2025-10-09', 'xyz')$$) AS sessions_text_xyz;
+SELECT pg_temp.err($$SELECT open_period(2030, 'x', 2030, 2030, '2031-12-31', 'xyz')$$) AS open_period_xyz;
+SELECT pg_temp.err($$SELECT * FROM facility_allowance(2021, 'xyz')$$) AS facility_allowance_xyz;
+SELECT pg_temp.err($$SELECT * FROM participant_allowance(2021, 'xyz')$$) AS participant_allowance_xyz;
+SELECT pg_temp.err($$SELECT * FROM facility_power_params('xyz', 2021)$$) AS facility_power_params_xyz;
+SELECT pg_temp.err($$SELECT * FROM preallocate(2021, jurisdiction => 'xyz')$$) AS preallocate_xyz;
+SELECT pg_temp.err($$SELECT * FROM rules_in_force('2025-01-01', 'xyz')$$) AS rules_in_force_xyz;
+SELECT pg_temp.err($$SELECT set_rule('offset_rule', '{"jurisdiction": "xyz", "from_year": 2030, "ratio": 0.05, "basis": "obligation"}',
+                                     'test', acting_for => 1)$$) AS set_rule_xyz;
+SELECT pg_temp.err($$SELECT load_trading_calendar('xyz', 2026, '{}', 'test', acting_for => 3)$$) AS calendar_xyz;
+
+-- 2. The trading calendar as data -----------------------------------------------------------------
+SELECT jurisdiction, year, source FROM trading_calendar_year ORDER BY 1, 2;
+SELECT pg_temp.err($$SELECT is_trading_day('2026-10-01')$$) AS no_calendar_2026;
+SELECT pg_temp.state() AS before;
+SET SESSION AUTHORIZATION regress_rules_ex;
+-- refused, nothing changed: a day twice, a day of another year, a weekday as weekend trading day
+SELECT pg_temp.err($$SELECT load_trading_calendar('CN', 2026, '{2026-01-01, 2026-10-01, 2026-10-01}', 'test')$$) AS duplicate_day;
+SELECT pg_temp.err($$SELECT load_trading_calendar('CN', 2026, '{2026-01-01, 2025-10-01}', 'test')$$) AS other_year;
+SELECT pg_temp.err($$SELECT load_trading_calendar('CN', 2026, '{2026-01-01}', 'test', weekend_trading_days => '{2026-01-02}')$$) AS weekday;
+SELECT pg_temp.err($$SELECT load_trading_calendar('CN', 2026, '{2026-01-01}', '')$$) AS no_document;
+RESET SESSION AUTHORIZATION;
+SELECT pg_temp.state() AS after_refusals;
+-- the national authority may not load the exchange's calendar
+SET SESSION AUTHORIZATION regress_rules_mee;
+SELECT pg_temp.err($$SELECT load_trading_calendar('CN', 2026, '{2026-01-01}', 'test')$$) AS by_the_authority;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_rules_ex;
+SELECT load_trading_calendar('CN', 2026,
+         ARRAY['2026-01-01', '2026-10-01', '2026-10-02', '2026-10-03', '2026-10-05', '2026-10-06', '2026-10-07']::date[],
+         'regression test calendar (not the published 2026 notice)',
+         ARRAY['元旦', '国庆节', '国庆节', '国庆节', '国庆节', '国庆节', '国庆节']) AS weekday_holidays_2026;
+SELECT pg_temp.err($$SELECT load_trading_calendar('CN', 2026, '{}', 'again')$$) AS twice;
+SELECT pg_temp.err($$SELECT set_trading_day('CN', '2025-11-03', false, 'too late')$$) AS today;
+SELECT set_trading_day('CN', '2026-10-08', false, 'regression test: an extra holiday', '国庆节') AS oct_8_trades;
+RESET SESSION AUTHORIZATION;
+SELECT d, is_trading_day(d) FROM unnest(ARRAY['2026-10-01', '2026-10-08', '2026-10-09', '2026-10-10']::date[]) d;
+
+-- 3. Bad rules: each refused with the rule and the numbers, nothing changed ------------------------
+SELECT pg_temp.state() AS before;
+SET SESSION AUTHORIZATION regress_rules_mee;
+SELECT pg_temp.err($$SELECT set_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2024, "category": "coal_300mw_plus", "benchmark": 0}',
+                                     'test')$$) AS benchmark_zero;
+SELECT pg_temp.err($$SELECT set_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2024, "category": "coal_300mw_plus", "benchmark": -0.8218}',
+                                     'test')$$) AS benchmark_negative;
+SELECT pg_temp.err($$SELECT set_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2024, "category": "coal_300mw_plus", "benchmark": "abc"}',
+                                     'test')$$) AS benchmark_not_a_number;
+SELECT pg_temp.err($$SELECT set_rule('alloc_band', '{"jurisdiction": "CN", "year": 2024, "sector": "cement", "max_gap": -0.05, "max_surplus": 0.10}',
+                                     'test')$$) AS band_without_its_centre;
+SELECT pg_temp.err($$SELECT set_rule('offset_rule', '{"jurisdiction": "CN", "from_year": 2024, "ratio": 0.05, "basis": "obligation"}',
+                                     'test')$$) AS overlapping_years;
+SELECT pg_temp.err($$SELECT set_rule('relief_rule', '{"jurisdiction": "CN", "from_year": 2021, "until_year": 2023, "sectors": ["power"], "gap_cap_share": 0.2}',
+                                     'test')$$) AS overlapping_relief;
+SELECT pg_temp.err($$SELECT set_rule('offset_rule', '{"jurisdiction": "CN", "from_year": 2030, "ratio": 1.5, "basis": "obligation"}',
+                                     'test')$$) AS ratio_above_1;
+SELECT pg_temp.err($$SELECT set_rule('alloc_load_piece', '{"jurisdiction": "CN", "year": 2024, "pieces": [
+                        {"lower_bound": 0, "kind": "linear", "a": 1, "b": -0.0014, "pivot": 85}]}', 'test')$$) AS load_factor_rising;
+SELECT pg_temp.err($$SELECT set_rule('alloc_load_piece', '{"jurisdiction": "CN", "year": 2024, "pieces": [
+                        {"lower_bound": 0, "kind": "linear", "a": 1.1, "b": 0, "pivot": 85},
+                        {"lower_bound": 0.85, "kind": "linear", "a": 1, "b": 0, "pivot": 85}]}', 'test')$$) AS load_factor_jump;
+SELECT pg_temp.err($$SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2024, "rounding": "half_up", "colour": "red"}',
+                                     'test')$$) AS unknown_column;
+SELECT pg_temp.err($$SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2024, "rounding": "half_up"}', NULL)$$) AS no_document;
+SELECT pg_temp.err($$SELECT set_rule('alloc_rules', '{}', 'test')$$) AS unknown_table;
+-- who may: the national authority sets no province's rule, nor the exchange's
+SELECT pg_temp.err($$SELECT set_rule('offset_rule', '{"jurisdiction": "440000", "from_year": 2030, "ratio": 0.1, "basis": "verified_emissions"}',
+                                     'test')$$) AS mee_sets_guangdong;
+SELECT pg_temp.err($$SELECT set_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2026-01-05", "min_quantity": 1,
+                                     "lot": 1, "tick_fen": 1, "band": 0.1, "fee_rate": 0.0005}', 'test')$$) AS mee_sets_market_rule;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_rules_gd;
+SELECT pg_temp.err($$SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2024, "rounding": "half_up"}', 'test')$$) AS gd_sets_national;
+SELECT pg_temp.err($$SELECT set_rule('offset_rule', '{"jurisdiction": "350000", "from_year": 2030, "ratio": 0.1, "basis": "verified_emissions"}',
+                                     'test')$$) AS gd_sets_fujian;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_rules_ex;
+SELECT pg_temp.err($$SELECT set_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2024, "category": "gas", "benchmark": 0.39}', 'test')$$) AS exchange_sets_benchmark;
+SELECT pg_temp.err($$SELECT set_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2026-01-05", "min_quantity": 1,
+                                     "lot": 1, "tick_fen": 1, "band": 1.5, "fee_rate": 0.0005}', 'test')$$) AS band_150_percent;
+SELECT pg_temp.err($$SELECT set_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2025-11-03", "min_quantity": 1,
+                                     "lot": 1, "tick_fen": 1, "band": 0.1, "fee_rate": 0.0005}', 'test')$$) AS takes_effect_today;
+SELECT pg_temp.err($$SELECT set_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2026-01-05", "min_quantity": 1,
+                                     "lot": 1, "tick_fen": 1, "band": 0.1, "fee_rate": 0.0005}', 'test')$$) AS overlaps_the_rule_in_force;
+SELECT pg_temp.err($$SELECT set_rule('market_session', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2021-07-16", "opens": "11:00", "closes": "12:00"}',
+                                     'test')$$) AS session_in_the_past;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_rules_unit;
+SELECT pg_temp.err($$SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2024, "rounding": "half_up"}', 'test')$$) AS a_unit;
+RESET SESSION AUTHORIZATION;
+SELECT pg_temp.err($$SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2024, "rounding": "half_up"}', 'test')$$) AS superuser_acting_for_nobody;
+SELECT pg_temp.state() AS after_refusals;
+-- nobody may write a rule table directly (the superuser excepted, and then it is recorded)
+SELECT r.rolname, count(*) FILTER (WHERE has_table_privilege(r.oid, ('carbonmkt.' || t.rule_table)::regclass, 'INSERT, UPDATE, DELETE, TRUNCATE'))
+       AS rule_tables_writable
+  FROM pg_roles r CROSS JOIN rule_table t
+ WHERE r.rolname LIKE 'carbonmkt\_%' OR r.rolname LIKE 'regress\_rules\_%' GROUP BY 1 ORDER BY 1;
+
+-- 4. Setting, amending and retiring rules, with their history ------------------------------------
+-- no power benchmark is published after 2022: a 2024 computation names the missing rule,
+-- its table and year, and the function that loads it
+SELECT pg_temp.err($$SELECT * FROM explain_allocation(1, 2024)$$) AS no_facility;
+SELECT register_facility(4, '#1', 'coal_300mw_plus', 600, 'water') AS a1, register_facility(5, 'GT1', 'gas', 400, 'water') AS b1,
+       register_facility(6, 'GT1', 'gas', 400, 'water') AS c1;
+SELECT count(record_production(1, 2024, m, 250000000, 273000000, 35000)) AS months FROM generate_series(1, 12) m;
+\set SHOW_CONTEXT never
+SELECT * FROM explain_allocation(1, 2024);
+\set SHOW_CONTEXT errors
+SET SESSION AUTHORIZATION regress_rules_mee;
+SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "from_year": 2024, "to_year": 2025, "rounding": "half_up"}',
+                'regression test: whole tonnes, half up') AS year_rules;
+SELECT set_rule('alloc_benchmark', '{"jurisdiction": "CN", "from_year": 2024, "to_year": 2025, "category": "coal_300mw_plus",
+                                     "benchmark": 0.8218, "heat_benchmark": 0.1111, "load_applies": true, "cool_applies": true,
+                                     "illustrative": true}',
+                'regression test: the 2021 value of the 2021-22 plan carried forward') AS benchmarks;
+SELECT pg_temp.err($$SELECT set_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2025, "category": "coal_300mw_plus", "benchmark": 0.8}',
+                                     'test')$$) AS set_twice;
+SELECT amend_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2025, "category": "coal_300mw_plus"}', '{"benchmark": 0.8177}',
+                  'regression test: the 2022 value instead') ->> 'benchmark' AS amended_2025;
+SELECT pg_temp.err($$SELECT amend_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2025, "category": "coal_300mw_plus"}',
+                                       '{"benchmark": 0}', 'test')$$) AS amend_to_zero;
+SELECT pg_temp.err($$SELECT amend_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2025, "category": "coal_300mw_plus"}',
+                                       '{"year": 2026}', 'test')$$) AS amend_the_key;
+SELECT pg_temp.err($$SELECT amend_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2027, "category": "coal_300mw_plus"}',
+                                       '{"benchmark": 0.8}', 'test')$$) AS amend_a_missing_rule;
+SELECT retire_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2025, "category": "coal_300mw_plus"}',
+                   'regression test: not needed') AS retired_2025;
+-- a load-factor curve that is continuous and never rises (the 2019-20 plan's, RULES.md 3)
+SELECT set_rule('alloc_load_piece', jsonb_build_object('jurisdiction', 'CN', 'year', 2024, 'pieces',
+                  (SELECT jsonb_agg(to_jsonb(l) - 'jurisdiction' - 'year' - 'source') FROM alloc_load_piece l
+                    WHERE l.jurisdiction = 'CN' AND l.year = 2022)),
+                'regression test: the 2021-22 pieces') AS load_pieces;
+SELECT set_rule('alloc_heat_factor', '{"jurisdiction": "CN", "year": 2024, "fuel": "coal", "coefficient": 0.22}', 'S4 L102') AS heat,
+       set_rule('alloc_cooling_factor', '{"jurisdiction": "CN", "year": 2024, "fuel": "coal", "cooling": "water", "factor": 1.00}', 'S4 L103') AS cooling;
+RESET SESSION AUTHORIZATION;
+-- B_power 0.8218 x 3,000,000 MWh x F_load x 1 x 1 (no heat): the explanation names its rules
+SELECT step, item, value, rule FROM explain_allocation(1, 2024);
+SELECT change_id > 0 AS recorded, rule_table, rule_key, action, old_value ->> 'benchmark' AS old_benchmark,
+       new_value ->> 'benchmark' AS new_benchmark, document, changed_by, acting_for, acting_for_name, changed_at
+  FROM rule_history
+ WHERE rule_table = 'alloc_benchmark' AND rule_key @> '{"category": "coal_300mw_plus"}' ORDER BY change_id;
+-- the provinces set their own rules: Guangdong's MRV rule from 2026 (the national one before)
+SET SESSION AUTHORIZATION regress_rules_gd;
+SELECT set_rule('mrv_rule', '{"jurisdiction": "440000", "from_year": 2026, "review_sample_share": 0.2, "deviation_threshold": 0.03,
+                              "deposit_due_days": 30, "deposit_missing_tolerance": 1, "deposit_late_tolerance": 3,
+                              "anomaly_threshold": 0.4, "report_due_month": 4, "report_due_day": 30, "gwp_set": "AR5"}',
+                'regression test: a Guangdong notice') AS gd_mrv_rule;
+RESET SESSION AUTHORIZATION;
+SELECT jurisdiction, from_year, review_sample_share FROM mrv_rule_for('440000', 2025)
+UNION ALL SELECT jurisdiction, from_year, review_sample_share FROM mrv_rule_for('440000', 2026);
+-- a superuser's direct change is recorded too (with no document)
+UPDATE trader_rule SET max_position = 60000 WHERE jurisdiction = 'CN' AND participant_kind = 'individual';
+SELECT rule_table, action, old_value ->> 'max_position' AS old, new_value ->> 'max_position' AS new, document
+  FROM rule_history WHERE rule_table = 'trader_rule' AND action <> 'seed';
+SELECT pg_temp.err($$UPDATE rule_change SET document = 'x'$$) AS history_is_append_only;
+-- the exchange ends a market rule and sets its successor
+SET SESSION AUTHORIZATION regress_rules_ex;
+SELECT pg_temp.err($$SELECT retire_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2021-07-16"}',
+                                        'test', last_day => '2025-10-31')$$) AS end_in_the_past;
+SELECT retire_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2021-07-16"}',
+                   'regression test: a new fee schedule', last_day => '2026-01-04') ->> 'valid_until' AS listed_until;
+SELECT set_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2026-01-05", "min_quantity": 1,
+                                 "below_quantity": 100000, "lot": 1, "tick_fen": 1, "band": 0.1, "fee_rate": 0.0004}',
+                'regression test: a new fee schedule') AS listed_2026;
+RESET SESSION AUTHORIZATION;
+SELECT d, (market_rule_at('listed', d)).fee_rate FROM unnest(ARRAY['2026-01-04', '2026-01-05']::date[]) d;
+
+-- 5. Rules bounded to their sources: the relief of 2019-2022 ------------------------------------
+SELECT rule_table, rule_key, in_force_from, in_force_until FROM rules_in_force('2022-06-30', 'CN')
+ WHERE rule_table IN ('relief_rule', 'offset_rule', 'penalty_rule') ORDER BY 1;
+SELECT rule_table, rule_key, in_force_from, in_force_until FROM rules_in_force('2024-06-30', 'CN')
+ WHERE rule_table IN ('relief_rule', 'offset_rule', 'penalty_rule') ORDER BY 1;
+SELECT open_period(2021, '2021-2022', 2021, 2022, '2023-12-31') AS p2021, open_period(2024, '2024', 2024, 2024, '2025-12-31') AS p2024;
+SELECT period, gap_cap_pct, gas_cap, borrowing_max_share FROM _period_rules ORDER BY period;
+-- A (coal): emissions 1,000,000 t a year, allocation 700,000 t a year; B (gas, by its
+-- facilities): 500,000 t a year, allocation 450,000 t; C (gas): no allocation yet
+SELECT open_account(2, 'allocation') AS gd_alloc, open_account(4, 'holding') AS a_h, open_account(5, 'holding') AS b_h,
+       open_account(6, 'holding') AS c_h;
+SELECT count(issue_cea(3, v, 5000000)) AS issued FROM generate_series(2021, 2024) v;
+SELECT count(*) AS adopted FROM generate_series(2021, 2024) v,
+       adopt_preallocation(v, ARRAY[transfer_cea(3, 4, v, 700000), transfer_cea(3, 5, v, 450000)]) a;
+INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confirmed_at)
+SELECT p, y, CASE p WHEN 4 THEN 1000000 ELSE 500000 END, 'verified', '2025-05-30 10:00+08'
+  FROM unnest(ARRAY[4, 5, 6]) p, unnest(ARRAY[2021, 2022, 2024]) y;
+-- 2021-2022: gap cap 1,400,000 + 20% x 2,000,000 = 1,800,000 t; gas cap 900,000 t;
+-- 2024: no relief rule in force, the whole emissions are due; C: pending, never compliant
+SELECT period, participant_id, emissions_t, allocation_t, relief, obligation_t, status, compliance_code, status_reason
+  FROM obligation_status ORDER BY period, participant_id;
+SELECT participant_id, gas_fired, gas_basis FROM _obligation_figures WHERE period = 2021 ORDER BY 1;
+-- which rule rows the obligations of a period use
+SELECT rule_table, rule_key, rule ->> 'gap_cap_share' AS gap_cap_share, rule ->> 'until_year' AS until_year, document IS NOT NULL AS documented
+  FROM rules_used('period', 2021);
+-- a rule a computation used is never changed
+SET SESSION AUTHORIZATION regress_rules_mee;
+SELECT pg_temp.err($$SELECT amend_rule('relief_rule', '{"jurisdiction": "CN", "from_year": 2019}', '{"gap_cap_share": 0.3}', 'test')$$) AS amend_used;
+SELECT pg_temp.err($$SELECT retire_rule('relief_rule', '{"jurisdiction": "CN", "from_year": 2019}', 'test', last_year => 2020)$$) AS retire_used;
+SELECT pg_temp.err($$SELECT set_rule('relief_rule', '{"jurisdiction": "CN", "from_year": 2024, "sectors": ["power"], "gap_cap_share": 0.2}',
+                                     'test')$$) AS set_for_an_open_period;
+RESET SESSION AUTHORIZATION;
+
+-- 6. Gas status from the facilities; the flag only as a validated override ----------------------
+SELECT pg_temp.err($$SELECT set_gas_fired(4, true)$$) AS coal_unit_as_gas;
+SELECT pg_temp.err($$SELECT set_gas_fired(5, false)$$) AS gas_unit_as_coal;
+SELECT register_participant('Guangdong Mixed D', 'key_emitter', pg_temp.uscc('91440100MA5F00004'), '440000', '440100', 'power') AS d;
+SELECT register_facility(7, '#1', 'coal_300mw_below', 300, 'air') AS d1, register_facility(7, 'GT1', 'gas', 100, 'water') AS d2;
+SELECT set_gas_fired(7, true) AS mixed_unit_overridden;
+SELECT participant_id, gas_fired, gas_basis FROM _obligation_figures WHERE period = 2021 AND participant_id = 7;
+SELECT set_gas_fired(7, NULL) AS override_withdrawn;
+SELECT participant_id, gas_fired, gas_basis FROM _obligation_figures WHERE period = 2021 AND participant_id = 7;
+
+-- 7. A pending obligation is never frozen; the capped sector names who is not computed ------------
+SET carbonmkt.clock = '2024-01-05 10:00:00+08';
+SELECT pg_temp.err($$SELECT * FROM close_period(2021)$$) AS close_with_a_pending_unit;
+SET SESSION AUTHORIZATION regress_rules_mee;
+SELECT set_rule('alloc_cap', '{"jurisdiction": "CN", "year": 2022, "sector": "power", "cap_t": 3000000}',
+                'regression test cap') AS cap_2022;
+RESET SESSION AUTHORIZATION;
+SELECT count(record_production(1, 2022, m, 250000000, 273000000, 35000)) AS months FROM generate_series(1, 12) m;
+SELECT pg_temp.err($$SELECT * FROM finalize_allocation(2022)$$) AS capped_sector;
+SELECT kind FROM allocation_run WHERE year = 2022;   -- the adoption only: nothing was run
+
+\c postgres
+SET client_min_messages = warning;
+DROP DATABASE regress_rules;
+DROP ROLE regress_rules_mee, regress_rules_gd, regress_rules_ex, regress_rules_unit;
