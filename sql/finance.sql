@@ -57,6 +57,13 @@ SELECT open_account(2, 'cash') AS mee_cash, open_account(3, 'allocation') AS gd_
        open_account(4, 'clearing') AS clearing, open_account(5, 'holding') AS a_h, open_account(5, 'cash') AS a_c,
        open_account(6, 'holding') AS b_h, open_account(6, 'cash') AS b_c, open_account(7, 'holding') AS bank_h,
        open_account(7, 'cash') AS bank_c;
+-- the exchange loads the 2027 trading calendar (illustrative holidays)
+SELECT load_trading_calendar('CN', 2027,
+         ARRAY['2027-01-01', '2027-02-08', '2027-02-09', '2027-02-10', '2027-02-11', '2027-02-12', '2027-04-05',
+               '2027-05-03', '2027-05-04', '2027-05-05', '2027-06-09', '2027-09-15', '2027-10-01', '2027-10-04',
+               '2027-10-05', '2027-10-06', '2027-10-07']::date[],
+         'illustrative 2027 holidays (the State Council publishes the year''s schedule late in the year before)',
+         acting_for => 4) AS weekday_holidays_2027;
 SELECT issue_cea(4, 2027, 100000) IS NOT NULL AS issued, transfer_cea(4, 7, 2027, 20000) IS NOT NULL AS a_units,
        transfer_cea(4, 9, 2027, 20000) IS NOT NULL AS b_units,
        deposit_cny(8, 100000000) IS NOT NULL AS a_cash, deposit_cny(10, 100000000) IS NOT NULL AS b_cash,
@@ -203,7 +210,8 @@ SELECT count(*) AS clean FROM verify_ledger();
 -- The reserve and market adjustment (配额储备和市场调节机制) -------------------------------------
 SET carbonmkt.clock = '2027-09-06 16:00:00+08';
 SELECT pg_temp.diag($$SELECT feed_reserve(2027)$$) AS no_cap;
-INSERT INTO alloc_cap VALUES ('CN', 2027, 'power', 4500000000, 'test fixture');
+SELECT set_rule('alloc_cap', '{"jurisdiction": "CN", "year": 2027, "sector": "power", "cap_t": 4500000000}',
+                'test fixture: a 2027 power cap', acting_for => 2) AS cap_set;
 -- 2% of the 4,500,000,000 t cap: 90,000,000 t set aside, once
 SELECT feed_reserve(2027) AS set_aside, feed_reserve(2027) AS again;
 SELECT pg_temp.diag($$SELECT feed_reserve(2028)$$) AS no_rule;
@@ -247,7 +255,15 @@ INSERT INTO allocation (participant_id, year, stage, computed_t, tonnes, basis, 
 VALUES (5, 2027, 'final', 20000, 20000, 'fixture', 1), (6, 2027, 'final', 12345, 12345, 'fixture', 1);
 SELECT deposit_cny(8, 10000000) IS NOT NULL AS a_cash;
 -- the Guangdong-style variant of the rule: fixed price 60.00, free units locked until bought
-UPDATE paid_allocation_rule SET method = 'fixed_price', lock_free = true WHERE sector = 'power' AND year_from = 2027;
+SELECT amend_rule('paid_allocation_rule', '{"jurisdiction": "CN", "sector": "power", "from_year": 2027}',
+                  '{"method": "fixed_price", "lock_free": true}', 'test fixture: the Guangdong-style variant', acting_for => 2)
+       ->> 'method' AS amended_method;
+-- a rule is validated and, once applied, never amended
+SELECT pg_temp.diag($$SELECT set_rule('paid_allocation_rule', '{"jurisdiction": "CN", "sector": "cement", "from_year": 2027, "until_year": 2027,
+                      "paid_share": 1.2, "method": "auction", "price_fen": 6000}', 'bad share', acting_for => 2)$$) AS share_over_1;
+SELECT pg_temp.diag($$SELECT set_rule('reserve_trigger', '{"jurisdiction": "CN", "product": "CEA2027", "kind": "price_high",
+                      "lookback_days": 5, "reference_days": 20, "multiple": 0.8, "action": "release", "quantity_t": 1000,
+                      "reserve_price_multiple": 1, "valid_from": "2027-12-01"}', 'bad multiple', acting_for => 2)$$) AS high_below_1;
 SELECT pg_temp.diag($$SELECT * FROM apply_paid_allocation(2027, 'cement')$$) AS no_rule;
 -- 5%: A owes 1,000 t, B 617 t (12,345 x 0.05 = 617.25)
 SELECT * FROM apply_paid_allocation(2027, 'power') ORDER BY participant_id;
@@ -272,11 +288,13 @@ SELECT count(*) AS clean FROM verify_ledger();
 
 -- Paid allocation by auction: 2028, 5% of unit A's allocation sold by one-way bidding at a reserve
 -- price of 60.00 (a 2028 rule row and allocation as fixtures)
-INSERT INTO paid_allocation_rule (jurisdiction, sector, year_from, year_to, paid_share, method, price_fen, lock_free, source)
-VALUES ('national', 'power', 2028, 2028, 0.05, 'auction', 6000, false, 'test fixture');
+SELECT set_rule('paid_allocation_rule', '{"jurisdiction": "CN", "sector": "power", "from_year": 2028, "until_year": 2028,
+                 "paid_share": 0.05, "method": "auction", "price_fen": 6000}', 'test fixture: 2028 by auction', acting_for => 2) AS rule_set;
 INSERT INTO allocation (participant_id, year, stage, computed_t, tonnes, basis, run_id)
 VALUES (5, 2028, 'final', 30000, 30000, 'fixture', 1);
 SELECT * FROM apply_paid_allocation(2028, 'power');
+SELECT pg_temp.diag($$SELECT amend_rule('paid_allocation_rule', '{"jurisdiction": "CN", "sector": "power", "from_year": 2028}',
+                      '{"paid_share": 0.10}', 'too late', acting_for => 2)$$) AS amend_applied_rule;
 SET carbonmkt.clock = '2027-09-08 10:00:00+08';
 SELECT list_product('CEA2028', 60.00, 6, 2028) AS product_2028;
 SELECT pg_temp.diag($$SELECT offer_paid_allocation(2027, 'power', '2027-09-08 13:00+08', '2027-09-08 14:00+08')$$) AS fixed_price_year;

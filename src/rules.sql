@@ -36,7 +36,11 @@ SELECT v.rule_table, v.room, v.period_kind, v.administered_by, v.description
     ('mrv_sector_gas', 'mrv', 'none', 'national', 'gases reported per sector'),
     ('mrv_gwp_set', 'mrv', 'none', 'national', 'sets of global warming potentials'),
     ('mrv_gwp', 'mrv', 'none', 'national', 'global warming potential per gas and set'),
-    ('ccer_project_type', 'compliance', 'none', 'national', 'CCER project types')
+    ('ccer_project_type', 'compliance', 'none', 'national', 'CCER project types'),
+    ('repo_rule', 'finance', 'valid_from', 'national', 'how a repo''s failed second leg is handled, longest term'),
+    ('reserve_feed_rule', 'finance', 'year', 'national', 'share of the year''s caps set aside into the national reserve'),
+    ('reserve_trigger', 'finance', 'valid_from', 'national', 'market adjustment triggers: price and supply, release or absorb'),
+    ('paid_allocation_rule', 'finance', 'from_year', 'authority', 'paid share of the allocation per sector, method, price, lock of free units')
   ) v(rule_table, room, period_kind, administered_by, description);
 COMMENT ON VIEW carbonmkt.rule_table IS
   'The rule tables (规则表) and how they are administered (doc/rules.md): period_kind year (one row per jurisdiction and year), from_year (from_year .. until_year, NULL = open), valid_from (valid_from .. valid_until, dates), calendar (load_trading_calendar), none; administered_by authority (national authority for ''CN'', the provincial authority of the province for a provincial or pilot jurisdiction), national (national authority only), exchange.';
@@ -389,6 +393,74 @@ BEGIN
         IF x IS NULL OR x <= 0 THEN
             PERFORM carbonmkt._rule_invalid(p_table, r, format('a GWP must be positive (tCO2e per t of the gas): got %s', coalesce(x::text, 'NULL')));
         END IF;
+    ELSIF p_table = 'repo_rule' THEN
+        IF coalesce(r ->> 'on_failure', '') NOT IN ('close_out', 'retry_then_close_out') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('on_failure must be close_out or retry_then_close_out: got %s', coalesce(r ->> 'on_failure', 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'grace_days');
+        y := carbonmkt._num(p_table, r, 'max_term_days');
+        IF coalesce(x, 0) < 0 OR coalesce(x, 0) > 30 OR y IS NULL OR y < 1 OR y > 3650 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('grace_days must be in 0-30 and max_term_days in 1-3650: got %s and %s',
+                                                               coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'reserve_feed_rule' THEN
+        x := carbonmkt._num(p_table, r, 'cap_share');
+        IF x IS NULL OR x < 0 OR x >= 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the share of the caps set aside must be in [0, 1): got %s', coalesce(x::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'reserve_trigger' THEN
+        IF coalesce(r ->> 'kind', '') NOT IN ('price_high', 'price_low', 'supply_high', 'supply_low')
+           OR coalesce(r ->> 'action', '') NOT IN ('release', 'absorb') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('kind must be price_high, price_low, supply_high or supply_low and action release or absorb: got %s and %s',
+                                                               coalesce(r ->> 'kind', 'NULL'), coalesce(r ->> 'action', 'NULL')));
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.product p WHERE p.code = r ->> 'product') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown product "%s"', coalesce(r ->> 'product', 'NULL')),
+                                            'The products are the rows of carbonmkt.product (carbonmkt.list_product).');
+        END IF;
+        IF (r ->> 'kind') LIKE 'price%' THEN
+            x := carbonmkt._num(p_table, r, 'lookback_days');
+            y := carbonmkt._num(p_table, r, 'reference_days');
+            z := carbonmkt._num(p_table, r, 'multiple');
+            IF x IS NULL OR x < 1 OR x > 250 OR y IS NULL OR y < 1 OR y > 750 OR z IS NULL OR z <= 0 OR r ? 'threshold_t' THEN
+                PERFORM carbonmkt._rule_invalid(p_table, r,
+                    format('a price trigger needs lookback_days in 1-250, reference_days in 1-750, a positive multiple and no threshold_t: got %s, %s, %s',
+                           coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL'), coalesce(z::text, 'NULL')));
+            END IF;
+            IF ((r ->> 'kind') = 'price_high' AND z <= 1) OR ((r ->> 'kind') = 'price_low' AND z >= 1) THEN
+                PERFORM carbonmkt._rule_invalid(p_table, r,
+                    format('a %s trigger''s multiple must be %s 1: got %s', r ->> 'kind',
+                           CASE r ->> 'kind' WHEN 'price_high' THEN 'above' ELSE 'below' END, z));
+            END IF;
+        ELSE
+            x := carbonmkt._num(p_table, r, 'threshold_t');
+            IF x IS NULL OR x <= 0 OR r ? 'multiple' OR r ? 'lookback_days' OR r ? 'reference_days' THEN
+                PERFORM carbonmkt._rule_invalid(p_table, r,
+                    format('a supply trigger needs a positive threshold_t (t) and no price window: got %s', coalesce(x::text, 'NULL')));
+            END IF;
+        END IF;
+        x := carbonmkt._num(p_table, r, 'quantity_t');
+        y := carbonmkt._num(p_table, r, 'reserve_price_multiple');
+        IF x IS NULL OR x <= 0 OR y IS NULL OR y <= 0 OR coalesce(carbonmkt._num(p_table, r, 'cooldown_days'), 0) < 0 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('quantity_t and reserve_price_multiple must be positive and cooldown_days not negative: got %s, %s and %s',
+                       coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL'), coalesce(r ->> 'cooldown_days', '0')));
+        END IF;
+    ELSIF p_table = 'paid_allocation_rule' THEN
+        x := carbonmkt._num(p_table, r, 'paid_share');
+        IF x IS NULL OR x <= 0 OR x >= 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the paid share must be more than 0 and less than 1: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+        IF coalesce(r ->> 'method', '') NOT IN ('auction', 'fixed_price') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('method must be auction or fixed_price: got %s', coalesce(r ->> 'method', 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'price_fen');
+        IF x IS NULL OR x <= 0 OR x <> trunc(x) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('price_fen (fixed price or reserve price, fen per t) must be a positive whole number: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.sector q WHERE q.code = r ->> 'sector') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown sector "%s"', coalesce(r ->> 'sector', 'NULL')));
+        END IF;
     END IF;
 END
 $$;
@@ -545,6 +617,12 @@ BEGIN
          WHERE p.jurisdiction = j AND p.first_year BETWEEN p_from AND p_to ORDER BY period LIMIT 1;
         IF FOUND THEN
             RETURN format('compliance period %s (%s, from %s) uses it', x.period, x.status, x.first_year);
+        END IF;
+    ELSIF p_table = 'paid_allocation_rule' THEN
+        SELECT e.participant_id, e.year INTO x FROM carbonmkt.paid_entitlement e JOIN carbonmkt.participant pt USING (participant_id)
+         WHERE e.year BETWEEN p_from AND p_to AND pt.sector = r ->> 'sector' ORDER BY e.year, e.participant_id LIMIT 1;
+        IF FOUND THEN
+            RETURN format('the paid allocation of %s was applied under it (participant %s first)', x.year, x.participant_id);
         END IF;
     ELSIF p_table = 'mrv_rule' THEN
         SELECT rp.report_id, rp.year INTO x FROM carbonmkt.mrv_report rp JOIN carbonmkt.participant pt USING (participant_id)

@@ -22,13 +22,26 @@ END $$;
 \echo '== 7.1 2027: the year''s rules, the pre-allocation, and a paid share of 5% for the power sector'
 SELECT participant_id AS mee FROM participant WHERE kind = 'national_authority' \gset
 SELECT participant_id AS exchange FROM participant WHERE kind = 'exchange' \gset
--- the year's pre-allocation rule: 70% of the 2024 verified emissions (illustrative, like 2021-22's)
-INSERT INTO alloc_year_rule VALUES ('CN', 2027, 'half_up', 0.70, 'verified_emissions', 2024,
-  'illustrative: the 2021-22 rule (70% of verified emissions, S4 L91) carried to 2027 for the demo');
+-- the year's rules, by the national authority and the exchange (set_rule, load_trading_calendar;
+-- doc/rules.md): a pre-allocation of 70% of the 2024 verified emissions (illustrative, like 2021-22's),
+-- a 2027 cap for the power sector (total-quantity control from 2027, S2), the 2027 trading calendar
+SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2027, "rounding": "half_up", "preallocation_share": 0.70,
+                 "preallocation_basis": "verified_emissions", "basis_year": 2024}',
+                'illustrative: the 2021-22 pre-allocation rule (70% of verified emissions, S4 L91) carried to 2027', acting_for => :mee)
+       AS year_rule,
+       set_rule('alloc_cap', '{"jurisdiction": "CN", "year": 2027, "sector": "power", "cap_t": 4500000000}',
+                'illustrative: a total-quantity cap for the power sector in 2027 (S2: total-quantity control from 2027)',
+                acting_for => :mee) AS power_cap;
+SELECT load_trading_calendar('CN', 2027,
+         ARRAY['2027-01-01', '2027-02-08', '2027-02-09', '2027-02-10', '2027-02-11', '2027-02-12', '2027-04-05',
+               '2027-05-03', '2027-05-04', '2027-05-05', '2027-06-09', '2027-09-15', '2027-10-01', '2027-10-04',
+               '2027-10-05', '2027-10-06', '2027-10-07']::date[],
+         'illustrative 2027 holidays (the State Council publishes the year''s schedule late in the year before)',
+         acting_for => :exchange) AS weekday_holidays_2027;
 SELECT count(*) AS units_preallocated, to_char(sum(tonnes), 'FM999,999,999,999') AS tonnes
   FROM preallocate(2027) WHERE status = 'pre-allocated';
 \echo '   The paid allocation rule (有偿分配; illustrative):'
-SELECT sector, year_from, paid_share, method, (price_fen / 100.0)::numeric(10, 2) AS reserve_price, lock_free, source
+SELECT sector, from_year, paid_share, method, (price_fen / 100.0)::numeric(10, 2) AS reserve_price, lock_free, source
   FROM paid_allocation_rule;
 CREATE TEMP TABLE paid AS SELECT * FROM apply_paid_allocation(2027, 'power');
 SELECT count(*) AS power_units, to_char(sum(allocated_t), 'FM999,999,999,999') AS allocated_t,
@@ -71,8 +84,6 @@ SELECT year, sector, units, to_char(allocated_t, 'FM999,999,999,999') AS allocat
 SELECT trigger_id, kind, product, lookback_days, reference_days, multiple, action, quantity_t, cooldown_days
   FROM reserve_trigger ORDER BY trigger_id;
 \echo '   The reserve is fed by rule: 2% of the year''s caps (illustrative), issued once:'
-INSERT INTO alloc_cap VALUES ('CN', 2027, 'power', 4500000000,
-  'illustrative: a total-quantity cap for the power sector in 2027 (S2: total-quantity control from 2027)');
 SELECT to_char(feed_reserve(2027), 'FM999,999,999') AS set_aside_t;
 \echo '   Thirty trading days of CEA2027: twenty around 60 CNY, then a climb of up to +10% a day (the band);'
 \echo '   each day one listed trade between two units, the close, and the adjustment evaluation:'
