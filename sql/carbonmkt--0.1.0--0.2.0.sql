@@ -5546,6 +5546,9 @@ END
 $$;
 
 
+-- rule_change's sequence in every dump (src/operations.sql)
+SELECT pg_catalog.pg_extension_config_dump('carbonmkt.rule_change_change_id_seq', '');
+
 -- == Performance: incremental verification, storage =======================================
 
 -- -- verify_ledger (Chain engineer; doc/registry.md "Verification", doc/performance.md) --

@@ -131,7 +131,7 @@ static struct
 		"       deposit_due_days, deposit_missing_tolerance, deposit_late_tolerance "
 		"  FROM carbonmkt.mrv_rule "
 		" WHERE jurisdiction IN ($1, 'CN') AND from_year <= $2 "
-		"   AND (until_year IS NULL OR until_year >= $2) "
+		"   AND coalesce((to_jsonb(mrv_rule) ->> 'until_year')::int, $2) >= $2 "	/* until_year: 0.2.0 */
 		" ORDER BY jurisdiction = 'CN', from_year DESC LIMIT 1",
 		2, {TEXTOID, INT4OID}
 	},
@@ -152,7 +152,7 @@ static struct
 		"  SELECT sp.parameter, sp.counts_to_emissions "
 		"    FROM carbonmkt.mrv_sector_parameter sp "
 		"   WHERE sp.sector = $3 AND sp.from_year <= $2 "
-		"     AND (sp.until_year IS NULL OR sp.until_year >= $2)), "
+		"     AND coalesce((to_jsonb(sp) ->> 'until_year')::int, $2) >= $2), "	/* until_year: 0.2.0 */
 		"dep AS ("
 		"  SELECT d.month, d.parameter, d.version, d.value, d.late "
 		"    FROM carbonmkt.mrv_deposit d "

@@ -228,6 +228,8 @@ SELECT carbonmkt._dump_register('carbonmkt.reference_price');
 -- security (doc/security.md): plausibility limits and the credit code's organisation types
 SELECT carbonmkt._dump_register('carbonmkt.plausibility_limit', seeded => true);
 SELECT carbonmkt._dump_register('carbonmkt.credit_code_org_type', seeded => true);
+-- rules (doc/rules.md): rule_change registers itself with its filter; its sequence here
+SELECT pg_catalog.pg_extension_config_dump('carbonmkt.rule_change_change_id_seq', '');
 -- finance (doc/finance.md)
 SELECT carbonmkt._dump_register('carbonmkt.voluntary_retirement');
 SELECT carbonmkt._dump_register('carbonmkt.pledge');

@@ -31,11 +31,16 @@ psql -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS ops_fres
 psql -d ops_fresh -c "CREATE EXTENSION carbonmkt"
 "$here/schema-snapshot.sh" ops_fresh >"$work/fresh.sql"
 
-# the rows of every table, over the columns it has now (run again after the update)
+# the rows of every table, over the columns it has now (run again after the update).  The one
+# intended change of a row is the jurisdiction vocabulary (doc/rules.md: 0.1.0's 'national'
+# became 'CN'), so a jurisdiction column is compared through that mapping.
 row_digest_queries() {
 	psql -At -d "$1" <<'SQL'
 SELECT format($q$SELECT %L || ' ' || count(*) || ' ' || coalesce(md5(string_agg(t::text, E'\n' ORDER BY t::text)), '-') FROM (SELECT %s FROM carbonmkt.%I) t;$q$,
-              c.relname, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), c.relname)
+              c.relname,
+              string_agg(CASE WHEN a.attname = 'jurisdiction'
+                              THEN format('CASE %1$I::text WHEN ''national'' THEN ''CN'' ELSE %1$I::text END AS %1$I', a.attname)
+                              ELSE quote_ident(a.attname) END, ', ' ORDER BY a.attnum), c.relname)
   FROM pg_class c
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
  WHERE c.relnamespace = 'carbonmkt'::regnamespace AND c.relkind = 'r'
