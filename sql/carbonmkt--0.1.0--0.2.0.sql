@@ -4238,6 +4238,92 @@ REVOKE ALL ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, tex
 GRANT EXECUTE ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text)
    TO carbonmkt_authority;
 
+-- The product is product, a date of business business_date, a jurisdiction jurisdiction
+-- (the Rules section below defines market_rule_at, sessions_text, is_trading_day and
+-- list_product last, under these names).
+DROP FUNCTION carbonmkt.market_rule_at(carbonmkt.trade_mode, date, text);
+DROP FUNCTION carbonmkt.sessions_text(carbonmkt.trade_mode, date, text);
+DROP FUNCTION carbonmkt.is_trading_day(date, text);
+DROP FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text);
+DROP FUNCTION carbonmkt.heads_digest(date);
+
+CREATE FUNCTION carbonmkt.list_product(product text, reference_price numeric, clearing_account bigint,
+                                       vintage int DEFAULT NULL, instrument carbonmkt.instrument DEFAULT 'CEA',
+                                       project text DEFAULT '', jurisdiction text DEFAULT 'CN')
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    c   text := upper(btrim(list_product.product));
+    v   int := vintage;
+    a   record;
+    id  int;
+BEGIN
+    PERFORM carbonmkt._require_exchange('list products');
+    IF instrument IS NULL OR instrument NOT IN ('CEA', 'CCER')
+       OR (instrument = 'CCER') <> (coalesce(project, '') <> '') THEN
+        RAISE EXCEPTION 'list_product: a product is CEA without a project or CCER of a project: got %, project "%"',
+            coalesce(instrument::text, 'NULL'), coalesce(project, '')
+            USING ERRCODE = '22023';
+    END IF;
+    IF jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'list_product: argument jurisdiction must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
+    IF v IS NULL AND instrument = 'CEA' AND c ~ '^CEA[0-9]{4}$' THEN
+        v := substr(c, 4)::int;
+    END IF;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'product % needs a vintage', c USING ERRCODE = '22023',
+              HINT = 'A CEA product code CEAyyyy names its vintage; otherwise pass vintage.';
+    END IF;
+    PERFORM carbonmkt.cea(v, 0);    -- the vintage window (22003)
+    IF c IS NULL OR c !~ '^[A-Z][A-Z0-9._-]{2,39}$' THEN
+        RAISE EXCEPTION 'list_product: product code "%" is not 3-40 letters, digits, ".", "_" or "-" starting with a letter',
+            coalesce(c, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    SELECT x.kind, p.kind AS owner_kind INTO a
+      FROM carbonmkt.account x JOIN carbonmkt.participant p USING (participant_id)
+     WHERE x.account_id = clearing_account;
+    IF NOT FOUND OR a.kind <> 'clearing' OR a.owner_kind <> 'exchange' THEN
+        RAISE EXCEPTION 'account % is not a clearing account of the exchange', clearing_account
+            USING ERRCODE = '22023', HINT = 'The registry opens clearing accounts (结算账户) for the exchange with open_account(exchange, ''clearing'').';
+    END IF;
+    INSERT INTO carbonmkt.product AS p (code, instrument, vintage, project, jurisdiction, reference_price_fen,
+                                        clearing_account, listed_at)
+    VALUES (c, instrument, v, upper(coalesce(project, '')), jurisdiction,
+            (carbonmkt._price_fen(reference_price, carbonmkt._rule('listed', carbonmkt.business_date(), jurisdiction))),
+            clearing_account, carbonmkt.clock_now())
+    RETURNING p.product_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text) IS
+  'Lists a product (上市): code (CEAyyyy gives the vintage), reference price in CNY per t (the previous close before its first trade), and the exchange''s clearing account it settles through and keeps fees in.  Exchange or registry staff only.';
+
+CREATE FUNCTION carbonmkt.heads_digest(business_date date, OUT digest bytea, OUT accounts int, OUT entries bigint)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+	WITH heads AS (
+		SELECT DISTINCT ON (j.account_id) j.account_id, j.seq, j.hash
+		FROM carbonmkt.journal j
+		WHERE j.business_date <= heads_digest.business_date
+		ORDER BY j.account_id, j.seq DESC
+	)
+	SELECT sha256(convert_to(coalesce(string_agg(h.account_id || ':' || h.seq || ':'
+											   || encode(h.hash, 'hex') || E'\n', ''
+											   ORDER BY h.account_id), ''), 'UTF8')),
+		   count(*)::int,
+		   (SELECT count(*) FROM carbonmkt.journal j WHERE j.business_date <= heads_digest.business_date)
+	FROM heads h
+$$;
+COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
+  'Chain heads as of the end of a business day: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= the day, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= the day.';
+
+REVOKE ALL ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text),
+                       carbonmkt.heads_digest(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text)
+   TO carbonmkt_exchange, carbonmkt_registry;
+GRANT EXECUTE ON FUNCTION carbonmkt.heads_digest(date) TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
 -- One jurisdiction vocabulary (src/jurisdiction.sql): 'CN' for the national market, GB/T 2260
@@ -4453,15 +4539,15 @@ COMMENT ON TABLE carbonmkt.unit_class IS
 
 -- Functions and views that take a jurisdiction, or read the rules by period (generated from src/)
 
-CREATE OR REPLACE FUNCTION carbonmkt.check_jurisdiction(p_code text) RETURNS carbonmkt.jurisdiction
+CREATE OR REPLACE FUNCTION carbonmkt.check_jurisdiction(jurisdiction text) RETURNS carbonmkt.jurisdiction
 LANGUAGE plpgsql STABLE AS
 $$
 DECLARE
     j   carbonmkt.jurisdiction;
 BEGIN
-    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = p_code;
+    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = check_jurisdiction.jurisdiction;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(p_code, 'NULL')
+        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(check_jurisdiction.jurisdiction, 'NULL')
             USING ERRCODE = 'CM501',
                   DETAIL = 'A jurisdiction is ''CN'' (the national market), a province''s GB/T 2260 code (e.g. ''350000'') or a city pilot''s code (''440300'').',
                   HINT = 'The codes are the rows of carbonmkt.jurisdiction.';
@@ -4472,18 +4558,18 @@ $$;
 COMMENT ON FUNCTION carbonmkt.check_jurisdiction(text) IS
   'The jurisdiction row of a code; CM501 for an unknown code.  Every function that takes a jurisdiction calls it.';
 
-CREATE OR REPLACE FUNCTION carbonmkt.market_rule_at(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+CREATE OR REPLACE FUNCTION carbonmkt.market_rule_at(mode carbonmkt.trade_mode, business_date date, jurisdiction text DEFAULT 'CN')
 RETURNS carbonmkt.market_rule LANGUAGE plpgsql STABLE PARALLEL SAFE AS
 $$
 DECLARE
     r   carbonmkt.market_rule;
 BEGIN
     SELECT * INTO r FROM carbonmkt.market_rule x
-     WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date
-       AND (x.valid_until IS NULL OR x.valid_until >= p_date)
+     WHERE x.jurisdiction = market_rule_at.jurisdiction AND x.mode = market_rule_at.mode AND x.valid_from <= market_rule_at.business_date
+       AND (x.valid_until IS NULL OR x.valid_until >= market_rule_at.business_date)
      ORDER BY x.valid_from DESC LIMIT 1;
     IF NOT FOUND THEN
-        PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
+        PERFORM carbonmkt.check_jurisdiction(market_rule_at.jurisdiction);
     END IF;
     RETURN r;
 END
@@ -4491,37 +4577,37 @@ $$;
 COMMENT ON FUNCTION carbonmkt.market_rule_at(carbonmkt.trade_mode, date, text) IS
   'The market rule of a mode that applies on a date (latest valid_from on or before it, not ended by valid_until), or NULL; CM501 for an unknown jurisdiction.';
 
-CREATE OR REPLACE FUNCTION carbonmkt.is_trading_day(d date, jurisdiction text DEFAULT 'CN') RETURNS boolean
+CREATE OR REPLACE FUNCTION carbonmkt.is_trading_day(business_date date, jurisdiction text DEFAULT 'CN') RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS
 $$
 DECLARE
     c   boolean;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
-                    WHERE y.jurisdiction = is_trading_day.jurisdiction AND y.year = extract(year FROM d)) THEN
+                    WHERE y.jurisdiction = is_trading_day.jurisdiction AND y.year = extract(year FROM is_trading_day.business_date)) THEN
         PERFORM carbonmkt.check_jurisdiction(jurisdiction);
-        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM d), jurisdiction
+        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM is_trading_day.business_date), jurisdiction
             USING ERRCODE = 'CM507',
-                  DETAIL = format('%s is in a year whose trading days and holidays were not loaded.', to_char(d, 'YYYY-MM-DD')),
+                  DETAIL = format('%s is in a year whose trading days and holidays were not loaded.', to_char(is_trading_day.business_date, 'YYYY-MM-DD')),
                   HINT = 'The exchange loads a year''s calendar with carbonmkt.load_trading_calendar(jurisdiction, year, holidays, ...).';
     END IF;
     SELECT x.is_trading_day INTO c FROM carbonmkt.trading_calendar x
-     WHERE x.jurisdiction = is_trading_day.jurisdiction AND x.business_date = d;
-    RETURN coalesce(c, extract(isodow FROM d) < 6);
+     WHERE x.jurisdiction = is_trading_day.jurisdiction AND x.business_date = is_trading_day.business_date;
+    RETURN coalesce(c, extract(isodow FROM is_trading_day.business_date) < 6);
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.is_trading_day(date, text) IS
   'Whether a date is a trading day: Monday to Friday unless carbonmkt.trading_calendar says otherwise.  CM501 for an unknown jurisdiction, CM507 for a date of a year without a loaded calendar (trading_calendar_year).';
 
-CREATE OR REPLACE FUNCTION carbonmkt.sessions_text(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+CREATE OR REPLACE FUNCTION carbonmkt.sessions_text(mode carbonmkt.trade_mode, business_date date, jurisdiction text DEFAULT 'CN')
 RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS
 $$ SELECT coalesce(string_agg(to_char(s.opens, 'HH24:MI') || '–' || to_char(s.closes, 'HH24:MI'), ', ' ORDER BY s.opens),
                    'none')
      FROM carbonmkt.market_session s
-    WHERE (carbonmkt.check_jurisdiction(p_jurisdiction)).code = s.jurisdiction AND s.mode = p_mode
-      AND (s.valid_until IS NULL OR s.valid_until >= p_date)
+    WHERE (carbonmkt.check_jurisdiction(sessions_text.jurisdiction)).code = s.jurisdiction AND s.mode = sessions_text.mode
+      AND (s.valid_until IS NULL OR s.valid_until >= sessions_text.business_date)
       AND s.valid_from = (SELECT max(x.valid_from) FROM carbonmkt.market_session x
-                           WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date) $$;
+                           WHERE x.jurisdiction = sessions_text.jurisdiction AND x.mode = sessions_text.mode AND x.valid_from <= sessions_text.business_date) $$;
 COMMENT ON FUNCTION carbonmkt.sessions_text(carbonmkt.trade_mode, date, text) IS
   'The sessions of a mode on a date as text, e.g. "09:30–11:30, 13:00–15:00".';
 
@@ -4598,13 +4684,13 @@ $$;
 COMMENT ON FUNCTION carbonmkt._trader(bigint, date, text, text) IS
   'Internal: the trader rule of the participant''s kind; CM312 unless it may trade (or announce one-way bidding).';
 
-CREATE OR REPLACE FUNCTION carbonmkt.list_product(code text, reference_price numeric, clearing_account bigint,
+CREATE OR REPLACE FUNCTION carbonmkt.list_product(product text, reference_price numeric, clearing_account bigint,
                                        vintage int DEFAULT NULL, instrument carbonmkt.instrument DEFAULT 'CEA',
                                        project text DEFAULT '', jurisdiction text DEFAULT 'CN')
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
-    c   text := upper(btrim(code));
+    c   text := upper(btrim(list_product.product));
     v   int := vintage;
     a   record;
     id  int;
