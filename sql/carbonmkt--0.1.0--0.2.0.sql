@@ -4232,8 +4232,68 @@ $$;
 COMMENT ON FUNCTION carbonmkt._production_check() IS
   'Internal: BEFORE INSERT OR UPDATE trigger of carbonmkt.production: CM201 unknown facility, CM202 year or month out of range, CM203 negative or inconsistent data, CM205 monthly load factor or heat ratio outside [0, 1].';
 
+DROP FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text);
+CREATE FUNCTION carbonmkt.change_facility(facility_id bigint, kind text, effective_on date,
+                                          capacity_mw numeric DEFAULT NULL, to_participant bigint DEFAULT NULL,
+                                          memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_column
+DECLARE
+    f       carbonmkt.facility;
+    prov    char(6);
+    old_v   text;
+    new_v   text;
+    id      bigint;
+BEGIN
+    SELECT * INTO f FROM carbonmkt.facility x WHERE x.facility_id = change_facility.facility_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'facility % does not exist', change_facility.facility_id USING ERRCODE = 'CM201';
+    END IF;
+    SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = f.participant_id;
+    PERFORM carbonmkt._require_authority(prov, 'change facilities');
+    CASE change_facility.kind
+    WHEN 'closure', 'stoppage', 'restart' THEN
+        old_v := f.status;
+        new_v := CASE change_facility.kind WHEN 'closure' THEN 'closed' WHEN 'stoppage' THEN 'stopped' ELSE 'operating' END;
+        IF f.status = 'closed' THEN
+            RAISE EXCEPTION 'facility % is closed', f.facility_id USING ERRCODE = 'CM206';
+        END IF;
+        UPDATE carbonmkt.facility x SET status = new_v WHERE x.facility_id = f.facility_id;
+    WHEN 'capacity_change' THEN
+        IF change_facility.capacity_mw IS NULL OR change_facility.capacity_mw <= 0 THEN
+            RAISE EXCEPTION 'a capacity change needs the new rated capacity (MW > 0)' USING ERRCODE = '22023';
+        END IF;
+        old_v := f.capacity_mw::text;
+        new_v := change_facility.capacity_mw::text;
+        UPDATE carbonmkt.facility x SET capacity_mw = change_facility.capacity_mw WHERE x.facility_id = f.facility_id;
+    WHEN 'transfer' THEN
+        -- merger or split: the facility changes hands (both provinces' authorities must agree: the
+        -- receiving side is checked here, the giving side above)
+        IF change_facility.to_participant IS NULL THEN
+            RAISE EXCEPTION 'a transfer needs the receiving participant' USING ERRCODE = '22023';
+        END IF;
+        PERFORM carbonmkt._require_authority((SELECT p.province FROM carbonmkt.participant p
+                                               WHERE p.participant_id = change_facility.to_participant),
+                                             'transfer facilities');
+        old_v := f.participant_id::text;
+        new_v := change_facility.to_participant::text;
+        UPDATE carbonmkt.facility x SET participant_id = change_facility.to_participant WHERE x.facility_id = f.facility_id;
+    ELSE
+        RAISE EXCEPTION 'unknown facility change "%"', change_facility.kind
+            USING ERRCODE = '22023', HINT = 'Changes are closure, stoppage, restart, capacity_change and transfer (merger, split).';
+    END CASE;
+    INSERT INTO carbonmkt.facility_event AS e (facility_id, kind, effective_on, old_value, new_value, memo, recorded_by, recorded_at)
+    VALUES (f.facility_id, change_facility.kind, change_facility.effective_on, old_v, new_v, change_facility.memo,
+            session_user, carbonmkt.clock_now())
+    RETURNING e.event_id INTO id;
+    RETURN id;
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) IS
   'Records a change of a facility (closure, stoppage, restart, capacity_change, transfer to another participant for a merger or split) in carbonmkt.facility_event and applies it; returns the event id.  Allowance consequences are posted with carbonmkt.amend_allocation().';
+REVOKE ALL ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) TO carbonmkt_authority;
 REVOKE ALL ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text)
    TO carbonmkt_authority;
