@@ -7725,6 +7725,100 @@ DROP VIEW carbonmkt.mrv_deposit_status;
 DROP VIEW carbonmkt.mrv_deposit_anomaly;
 DROP VIEW carbonmkt.mrv_report_waiting;
 
+-- The deposits summarised (for the MRV views), kept in step by a trigger on every change of
+-- carbonmkt.mrv_deposit: each INSERT statement recomputes the rows of the units, years, months
+-- and parameters it wrote from their deposits; TRUNCATE empties them.  Not triggered in a
+-- restore (session_replication_role = replica): pg_dump keeps these rows with the deposits.
+CREATE TABLE carbonmkt._mrv_deposit_month (
+    participant_id  bigint NOT NULL,
+    year            int NOT NULL,
+    month           int NOT NULL,
+    deposited       int NOT NULL,
+    late            boolean NOT NULL,
+    corrected       boolean NOT NULL,
+    PRIMARY KEY (participant_id, year, month)
+);
+COMMENT ON TABLE carbonmkt._mrv_deposit_month IS
+  'Internal: the monthly deposits (carbonmkt.mrv_deposit) summarised per unit, year and month with at least one deposit, kept by the trigger mrv_deposit_summary; read by mrv_deposit_status and mrv_data_quality instead of every deposit.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_month.deposited IS 'Parameters deposited for the month (their first versions).';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_month.late IS 'Some parameter''s first version came after the due date.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_month.corrected IS 'Some parameter has more than one version.';
+
+CREATE TABLE carbonmkt._mrv_deposit_parameter_year (
+    participant_id  bigint NOT NULL,
+    year            int NOT NULL,
+    parameter       text NOT NULL,
+    months          int NOT NULL,
+    total           numeric NOT NULL,
+    min_value       numeric NOT NULL,
+    max_value       numeric NOT NULL,
+    PRIMARY KEY (participant_id, year, parameter)
+);
+COMMENT ON TABLE carbonmkt._mrv_deposit_parameter_year IS
+  'Internal: the values in force (latest version of each month) of a unit''s parameter in a year, summarised from carbonmkt.mrv_deposit by the trigger mrv_deposit_summary: months with a value, their total, the smallest and the largest; read by mrv_deposit_anomaly to find the parameters with an anomaly without reading every deposit.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.months IS 'Months with a value.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.total IS 'Sum of the values in force.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.min_value IS 'Smallest value in force.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.max_value IS 'Largest value in force.';
+
+CREATE FUNCTION carbonmkt._mrv_deposit_summary() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        TRUNCATE carbonmkt._mrv_deposit_month, carbonmkt._mrv_deposit_parameter_year;
+        RETURN NULL;
+    END IF;
+    -- the units written, locked in id order as deposit_parameters locks its unit: one writer
+    -- of a unit's deposits at a time, so each recomputation below sees every deposit
+    -- committed before it (held already when deposit_parameters writes)
+    PERFORM 1 FROM carbonmkt.participant p
+     WHERE p.participant_id IN (SELECT n.participant_id FROM new_deposit n)
+     ORDER BY p.participant_id
+       FOR NO KEY UPDATE;
+    INSERT INTO carbonmkt._mrv_deposit_month AS s (participant_id, year, month, deposited, late, corrected)
+    SELECT d.participant_id, d.year, d.month, count(*) FILTER (WHERE d.version = 1),
+           coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false), max(d.version) > 1
+      FROM carbonmkt.mrv_deposit d
+     WHERE (d.participant_id, d.year, d.month) IN (SELECT n.participant_id, n.year, n.month FROM new_deposit n)
+     GROUP BY d.participant_id, d.year, d.month
+        ON CONFLICT (participant_id, year, month) DO UPDATE
+       SET deposited = excluded.deposited, late = excluded.late, corrected = excluded.corrected;
+    INSERT INTO carbonmkt._mrv_deposit_parameter_year AS s (participant_id, year, parameter, months, total, min_value, max_value)
+    SELECT v.participant_id, v.year, v.parameter, count(*), sum(v.value), min(v.value), max(v.value)
+      FROM (SELECT DISTINCT ON (d.participant_id, d.year, d.parameter, d.month) d.participant_id, d.year, d.parameter, d.value
+              FROM carbonmkt.mrv_deposit d
+             WHERE (d.participant_id, d.year, d.parameter) IN (SELECT n.participant_id, n.year, n.parameter FROM new_deposit n)
+             ORDER BY d.participant_id, d.year, d.parameter, d.month, d.version DESC) v
+     GROUP BY v.participant_id, v.year, v.parameter
+        ON CONFLICT (participant_id, year, parameter) DO UPDATE
+       SET months = excluded.months, total = excluded.total, min_value = excluded.min_value, max_value = excluded.max_value;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._mrv_deposit_summary() IS
+  'Internal: AFTER INSERT (per statement) and AFTER TRUNCATE trigger of carbonmkt.mrv_deposit: recomputes from the deposits the rows of _mrv_deposit_month and _mrv_deposit_parameter_year the statement''s new deposits belong to (after locking their units, as deposit_parameters does); empties both on TRUNCATE.';
+CREATE TRIGGER mrv_deposit_summary AFTER INSERT ON carbonmkt.mrv_deposit
+    REFERENCING NEW TABLE AS new_deposit
+    FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt._mrv_deposit_summary();
+CREATE TRIGGER mrv_deposit_summary_truncate AFTER TRUNCATE ON carbonmkt.mrv_deposit
+    FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt._mrv_deposit_summary();
+REVOKE ALL ON FUNCTION carbonmkt._mrv_deposit_summary() FROM PUBLIC;
+-- filled from the deposits already made (the trigger keeps them from here on)
+INSERT INTO carbonmkt._mrv_deposit_month (participant_id, year, month, deposited, late, corrected)
+SELECT d.participant_id, d.year, d.month, count(*) FILTER (WHERE d.version = 1),
+       coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false), max(d.version) > 1
+  FROM carbonmkt.mrv_deposit d
+ GROUP BY d.participant_id, d.year, d.month;
+INSERT INTO carbonmkt._mrv_deposit_parameter_year (participant_id, year, parameter, months, total, min_value, max_value)
+SELECT v.participant_id, v.year, v.parameter, count(*), sum(v.value), min(v.value), max(v.value)
+  FROM (SELECT DISTINCT ON (d.participant_id, d.year, d.parameter, d.month) d.participant_id, d.year, d.parameter, d.value
+          FROM carbonmkt.mrv_deposit d
+         ORDER BY d.participant_id, d.year, d.parameter, d.month, d.version DESC) v
+ GROUP BY v.participant_id, v.year, v.parameter;
+SELECT carbonmkt._dump_register('carbonmkt._mrv_deposit_month');
+SELECT carbonmkt._dump_register('carbonmkt._mrv_deposit_parameter_year');
+
 -- The units MRV expects data from, and the years: every key emitting unit with an approved
 -- monitoring plan, from the plan's first year; and every key emitting unit of a covered sector
 -- without one ("no plan"), from its sector's first covered year (sector.covered_from) but not
@@ -7758,76 +7852,53 @@ COMMENT ON VIEW carbonmkt._mrv_unit_year IS
   'Internal: the units and years the MRV views expect data for (key emitting units with an approved monitoring plan from its first year; those of a covered sector without one, has_plan false, from the sector''s first covered year but not before the first year of any plan), up to the current business year, limited to the units the login may read (mrv_visible).';
 
 CREATE VIEW carbonmkt._mrv_deposit_year AS
--- One row per unit and year expected (_mrv_unit_year) with its months' deposits in arrays, the
--- 12 due dates and the number of parameters required.  Built so that no plan joins two large
--- inputs row by row, whatever the statistics say (a view read right after a bulk load of
--- deposits): the deposits are summed per unit, year and month, gathered with the units and
--- years expected by one GROUP BY over both; the rule and the required parameters are small
--- tables of their own.
+-- One row per unit and year expected (_mrv_unit_year) with the 12 due dates of its deposits,
+-- how many of them are past and the number of parameters required; the deposits themselves
+-- are read from their summary per unit and month (_mrv_deposit_month) by the views.  The rule
+-- is looked up once per province and year, the due dates computed once per year and deadline.
 WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
 ), rule AS MATERIALIZED (
-    -- per province and year: the rule's deposit deadline looked up once, the 12 due dates,
-    -- how many of them are past
-    SELECT k.province, k.year, k.today, k.due, (SELECT count(*) FROM unnest(k.due) x WHERE x < k.today)::int AS past_due
-      FROM (SELECT p.province, p.year, p.today,
+    SELECT q.province, q.year, q.today, (carbonmkt.mrv_rule_for(q.province, q.year)).deposit_due_days AS due_days
+      FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) q
+), due AS MATERIALIZED (
+    SELECT r.province, r.year, r.today, d.due, (SELECT count(*) FROM unnest(d.due) x WHERE x < r.today)::int AS past_due
+      FROM rule r
+      LEFT JOIN (SELECT p.year, p.due_days,
                    ARRAY(SELECT carbonmkt.mrv_deposit_due(p.year, m, p.due_days) FROM generate_series(1, 12) m ORDER BY m) AS due
-              FROM (SELECT q.province, q.year, q.today, (carbonmkt.mrv_rule_for(q.province, q.year)).deposit_due_days AS due_days
-                      FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) q) p) k
+              FROM (SELECT DISTINCT r.year, r.due_days FROM rule r) p) d
+        ON d.year = r.year AND d.due_days IS NOT DISTINCT FROM r.due_days
 ), req AS MATERIALIZED (
     SELECT y.sector, y.year, count(sp.parameter)::int AS required
       FROM (SELECT DISTINCT uy.sector, uy.year FROM uy) y
       LEFT JOIN carbonmkt.mrv_sector_parameter sp
         ON sp.sector = y.sector AND sp.from_year <= y.year AND (sp.until_year IS NULL OR sp.until_year >= y.year)
      GROUP BY y.sector, y.year
-), dm AS (
-    -- every parameter's first version (deposit_parameters accepts only the parameters the
-    -- unit's sector requires for the year): how many, and whether one came late; a later
-    -- version is a correction
-    SELECT d.participant_id, d.year, d.month,
-           count(*) FILTER (WHERE d.version = 1)::int AS deposited,
-           coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false) AS late,
-           max(d.version) > 1 AS corrected
-      FROM carbonmkt.mrv_deposit d
-     GROUP BY d.participant_id, d.year, d.month
-), unit_year AS (
-    -- a unit and year expected (a uy row) with its months' deposits; deposits of a unit or
-    -- year not expected, or not visible to the login, have no uy row and drop out
-    SELECT x.participant_id, x.year, max(x.province) AS province, max(x.city) AS city, max(x.sector) AS sector,
-           bool_or(x.has_plan) AS has_plan,
-           coalesce(array_agg(x.month) FILTER (WHERE x.month IS NOT NULL), '{}') AS months,
-           coalesce(array_agg(x.deposited) FILTER (WHERE x.month IS NOT NULL), '{}') AS deposited,
-           coalesce(array_agg(x.late) FILTER (WHERE x.month IS NOT NULL), '{}') AS late,
-           coalesce(array_agg(x.corrected) FILTER (WHERE x.month IS NOT NULL), '{}') AS corrected
-      FROM (SELECT uy.participant_id, uy.year, uy.province, uy.city, uy.sector, uy.has_plan,
-                   NULL::int AS month, NULL::int AS deposited, NULL::boolean AS late, NULL::boolean AS corrected
-              FROM uy
-            UNION ALL
-            SELECT dm.participant_id, dm.year, NULL, NULL, NULL, NULL, dm.month, dm.deposited, dm.late, dm.corrected
-              FROM dm) x
-     GROUP BY x.participant_id, x.year
-    HAVING count(x.province) > 0
 )
-SELECT y.participant_id, y.province, y.city, y.sector, y.year, y.has_plan, y.months, y.deposited, y.late, y.corrected,
-       r.due, r.today, r.past_due, q.required
-  FROM unit_year y
-  JOIN rule r ON r.province = y.province AND r.year = y.year
-  JOIN req q ON q.sector = y.sector AND q.year = y.year;
+SELECT uy.participant_id, uy.province, uy.city, uy.sector, uy.year, uy.has_plan, d.due, d.today, uy.this_year,
+       d.past_due, q.required
+  FROM uy
+  -- every unit and year has its one row of due and req (made from uy): LEFT JOIN only so that
+  -- the planner estimates the rows of uy here, not a product of selectivities near 1 row
+  -- (which made later steps loop over whole inputs once per row)
+  LEFT JOIN due d ON d.province = uy.province AND d.year = uy.year
+  LEFT JOIN req q ON q.sector = uy.sector AND q.year = uy.year;
 COMMENT ON VIEW carbonmkt._mrv_deposit_year IS
-  'Internal: per key emitting unit and year expected (_mrv_unit_year): the deposited months with, per month, the required parameters deposited (first versions), whether one came late and whether one was corrected (arrays in month order of months), the 12 due dates, the business date, how many due dates are past and the parameters required.  Read by mrv_deposit_status and mrv_data_quality.';
+  'Internal: per key emitting unit and year expected (_mrv_unit_year): the 12 due dates of its monthly deposits, the business date, how many due dates are past and the parameters required.  Read by mrv_deposit_status and mrv_data_quality with the deposits per unit and month (_mrv_deposit_month).';
 
 CREATE VIEW carbonmkt.mrv_deposit_status AS
+-- the unit-years expected, 12 months each, with their months' deposit summary
 SELECT y.participant_id, y.province, y.city, y.sector, y.year, m.month, y.due[m.month] AS due_date, y.required,
-       coalesce(y.deposited[i.i], 0) AS deposited, coalesce(y.late[i.i], false) AS late,
-       coalesce(y.corrected[i.i], false) AS corrected,
+       coalesce(s.deposited, 0) AS deposited, coalesce(s.late, false) AS late,
+       coalesce(s.corrected, false) AS corrected,
        CASE WHEN NOT y.has_plan THEN 'no_plan'
-            WHEN coalesce(y.deposited[i.i], 0) >= y.required
-                 THEN CASE WHEN y.late[i.i] THEN 'late' ELSE 'on_time' END
+            WHEN coalesce(s.deposited, 0) >= y.required
+                 THEN CASE WHEN s.late THEN 'late' ELSE 'on_time' END
             WHEN y.due[m.month] >= y.today THEN 'open'
             ELSE 'missing' END AS status
   FROM carbonmkt._mrv_deposit_year y
  CROSS JOIN generate_series(1, 12) AS m(month)
- CROSS JOIN LATERAL (SELECT array_position(y.months, m.month) AS i) i;
+  LEFT JOIN carbonmkt._mrv_deposit_month s ON s.participant_id = y.participant_id AND s.year = y.year AND s.month = m.month;
 COMMENT ON VIEW carbonmkt.mrv_deposit_status IS
   'Monthly deposit status (关键参数月度存证) of every key emitting unit, per year and month: units with an approved monitoring plan from the plan''s first year to now; units of a covered sector without one (status no_plan) from the sector''s first covered year, not before the first year of any plan.  Required and deposited key parameters, the due date, and status on_time, late (some parameter first deposited after the due date), missing (incomplete after the due date), open (incomplete, not yet due) or no_plan (no approved monitoring plan, 未备案监测计划); corrected when a parameter has more than one version.  An authority sees its jurisdiction, a unit itself, staff and BI every unit.';
 COMMENT ON COLUMN carbonmkt.mrv_deposit_status.participant_id IS 'The key emitting unit.';
@@ -7844,50 +7915,43 @@ COMMENT ON COLUMN carbonmkt.mrv_deposit_status.corrected IS 'Some parameter has 
 COMMENT ON COLUMN carbonmkt.mrv_deposit_status.status IS 'on_time, late, missing, open or no_plan.';
 
 CREATE VIEW carbonmkt.mrv_deposit_anomaly AS
--- The value in force of each parameter and month: the first version where there is no
--- correction (nearly every row), else the latest correction; the sum and number of months per
--- unit, year and parameter beside each value; the rule's threshold per province and year,
--- looked up once.
-WITH corrected AS MATERIALIZED (
-    SELECT d.participant_id, d.year, d.month, d.parameter, max(d.version) AS version
-      FROM carbonmkt.mrv_deposit d
-     WHERE d.version > 1
-     GROUP BY d.participant_id, d.year, d.month, d.parameter
-), latest AS MATERIALIZED (
-    SELECT d.participant_id, d.year, d.month, d.parameter, d.value, d.version
-      FROM carbonmkt.mrv_deposit d
-     WHERE d.version = 1
-       AND NOT EXISTS (SELECT 1 FROM corrected c
-                        WHERE c.participant_id = d.participant_id AND c.year = d.year AND c.month = d.month
-                          AND c.parameter = d.parameter)
-    UNION ALL
-    SELECT d.participant_id, d.year, d.month, d.parameter, d.value, d.version
-      FROM corrected c
-      JOIN carbonmkt.mrv_deposit d
-        ON d.participant_id = c.participant_id AND d.year = c.year AND d.month = c.month
-       AND d.parameter = c.parameter AND d.version = c.version
+-- Read from the summary per unit, year and parameter (_mrv_deposit_parameter_year: months with
+-- a value, their total, the smallest and the largest value in force), not from every deposit.
+-- A value x among n months of total S deviates from the mean of the other months by
+-- |n x - S| / (S - x), which grows with x above the mean and falls with it below: so a unit,
+-- year and parameter has an anomaly only if its largest or its smallest value is one.  Only
+-- those are read from the deposits (the value in force of each month: its latest version),
+-- and each month's deviation is computed as before.  The rule's threshold is looked up once
+-- per province and year.
+WITH py AS MATERIALIZED (
+    SELECT s.participant_id, s.year, s.parameter, s.months, s.total, s.min_value, s.max_value, u.province, u.city
+      FROM carbonmkt._mrv_deposit_parameter_year s
+      JOIN carbonmkt.participant u ON u.participant_id = s.participant_id
+     WHERE s.months > 1
+       AND ((SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id))
 ), rule AS MATERIALIZED (
     SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).anomaly_threshold AS threshold
-      FROM (SELECT g.code AS province, y.year
-              FROM carbonmkt.region g CROSS JOIN (SELECT DISTINCT l.year FROM latest l) y) k
-), total AS MATERIALIZED (
-    -- per unit (visible to the login), year and parameter: the sum and number of months and
-    -- the threshold of the unit's province
-    SELECT t.participant_id, t.year, t.parameter, t.total, t.months, u.province, u.city, r.threshold
-      FROM (SELECT l.participant_id, l.year, l.parameter, sum(l.value) AS total, count(*) AS months
-              FROM latest l
-             GROUP BY l.participant_id, l.year, l.parameter
-            HAVING count(*) > 1) t
-      JOIN carbonmkt.participant u ON u.participant_id = t.participant_id
-      JOIN rule r ON r.province = u.province AND r.year = t.year
-     WHERE (SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id)
+      FROM (SELECT DISTINCT py.province, py.year FROM py) k
+), t AS MATERIALIZED (
+    -- the candidates: the largest or smallest value deviates by more than the threshold
+    -- (exact products, with a margin of 1e-6 so that no rounding of the division below can
+    -- drop a unit, year and parameter; the months themselves are filtered exactly below)
+    SELECT py.participant_id, py.year, py.parameter, py.months, py.total, py.province, py.city, r.threshold
+      FROM py JOIN rule r ON r.province = py.province AND r.year = py.year
+     WHERE (py.total > py.max_value AND abs(py.months * py.max_value - py.total) >= r.threshold * (py.total - py.max_value) * 0.999999)
+        OR (py.total > py.min_value AND abs(py.months * py.min_value - py.total) >= r.threshold * (py.total - py.min_value) * 0.999999)
+), x AS (
+    SELECT DISTINCT ON (d.participant_id, d.year, d.parameter, d.month)
+           d.participant_id, d.year, d.month, d.parameter, d.version, d.value
+      FROM t JOIN carbonmkt.mrv_deposit d ON d.participant_id = t.participant_id AND d.year = t.year AND d.parameter = t.parameter
+     ORDER BY d.participant_id, d.year, d.parameter, d.month, d.version DESC
 )
 SELECT x.participant_id, t.province, t.city, x.year, x.month, x.parameter, x.version, x.value,
        round(m.others_mean, 3) AS others_mean,
        round(abs(x.value - m.others_mean) / m.others_mean, 4) AS deviation,
        t.threshold AS anomaly_threshold
-  FROM latest x
-  JOIN total t ON t.participant_id = x.participant_id AND t.year = x.year AND t.parameter = x.parameter
+  FROM x
+  JOIN t ON t.participant_id = x.participant_id AND t.year = x.year AND t.parameter = x.parameter
  CROSS JOIN LATERAL (SELECT (t.total - x.value) / (t.months - 1) AS others_mean) m
  WHERE m.others_mean > 0 AND abs(x.value - m.others_mean) / m.others_mean > t.threshold;
 COMMENT ON VIEW carbonmkt.mrv_deposit_anomaly IS
@@ -7992,41 +8056,43 @@ COMMENT ON VIEW carbonmkt.mrv_review_queue IS
   'What waits for each authority (待办): tier reviews at its tier and jurisdiction, confirmations, appeal decisions and monitoring plans to approve (provincial authority), since when and for how long.  An authority''s login sees its own queue; staff and BI see every queue (the view runs with its owner''s rights and filters the rows itself, once per query).';
 
 CREATE VIEW carbonmkt.mrv_data_quality AS
--- the deposit figures counted per unit and year (_mrv_deposit_year), without spreading them
--- over the 12 months: a unit-month is due when complete or past its deadline, missing when
--- past it incomplete
+-- the deposit figures counted per unit and year expected (_mrv_deposit_year) from the summary
+-- of its deposited months (_mrv_deposit_month), without spreading them over the 12 months: a
+-- unit-month is due when complete or past its deadline, missing when past it incomplete
 WITH y AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_deposit_year
-), units AS (
+), units AS MATERIALIZED (
     SELECT y.province, y.year, count(*) AS units, count(*) FILTER (WHERE NOT y.has_plan) AS units_no_plan,
            coalesce(sum(y.past_due) FILTER (WHERE y.has_plan), 0) AS months_past_due
       FROM y GROUP BY y.province, y.year
-), months AS (
+), months AS MATERIALIZED (
     SELECT y.province, y.year,
            count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] >= y.today) AS complete_not_due,
            count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] < y.today) AS complete_past_due,
            count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
            count(*) FILTER (WHERE a.corrected) AS months_corrected
       FROM y
-     CROSS JOIN LATERAL unnest(y.months, y.deposited, y.late, y.corrected) AS a(month, deposited, late, corrected)
+      JOIN carbonmkt._mrv_deposit_month a ON a.participant_id = y.participant_id AND a.year = y.year
      WHERE y.has_plan
      GROUP BY y.province, y.year
-), d AS (
+), d AS MATERIALIZED (
     SELECT n.province, n.year, n.units, n.units_no_plan,
            n.months_past_due + coalesce(m.complete_not_due, 0) AS months_due,
            n.months_past_due - coalesce(m.complete_past_due, 0) AS months_missing,
            coalesce(m.months_late, 0) AS months_late, coalesce(m.months_corrected, 0) AS months_corrected
       FROM units n LEFT JOIN months m ON m.province = n.province AND m.year = n.year
-), nf AS (
-    SELECT uy.province, uy.year, count(*) AS not_filed
-      FROM carbonmkt._mrv_unit_year uy
-     WHERE uy.year < uy.this_year
-       AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year)
-     GROUP BY uy.province, uy.year
-), a AS (
+), filed AS MATERIALIZED (
+    SELECT r.participant_id, r.year FROM carbonmkt.mrv_report r
+), nf AS MATERIALIZED (
+    SELECT y.province, y.year, count(*) AS not_filed
+      FROM y
+     WHERE y.year < y.this_year
+       AND NOT EXISTS (SELECT 1 FROM filed r WHERE r.participant_id = y.participant_id AND r.year = y.year)
+     GROUP BY y.province, y.year
+), a AS MATERIALIZED (
     SELECT x.province, x.year, count(*) AS anomalies
       FROM carbonmkt.mrv_deposit_anomaly x GROUP BY x.province, x.year
-), r AS (
+), r AS MATERIALIZED (
     SELECT u.province, r.year, count(*) AS reports,
            count(*) FILTER (WHERE r.late) AS reports_late,
            count(*) FILTER (WHERE r.estimated) AS estimated,
