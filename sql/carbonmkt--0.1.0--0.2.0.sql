@@ -1836,6 +1836,48 @@ COMMENT ON FUNCTION carbonmkt.seal_day(date) IS
   'Seals a finished business day with a SHA-256 digest over every account''s chain head at its end; no posting may be dated on or before a sealed day.  Registry only.';
 
 
+-- register_ccer_project: a NULL name is the API's refusal (CM904), not a raw not-null error;
+-- open_period likewise (its last CREATE, in the Rules section, carries the check).
+CREATE OR REPLACE FUNCTION carbonmkt.register_ccer_project(project text, name text, project_type text, province char(6),
+                                                host_participant bigint DEFAULT NULL, methodology text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    prj text := upper(btrim(project));
+BEGIN
+    PERFORM carbonmkt._require_national('register CCER projects');
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'register_ccer_project: argument name must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
+    IF prj IS NULL OR prj !~ '^[A-Z0-9._-]{1,64}$' THEN
+        RAISE EXCEPTION 'invalid CCER project id "%"', project
+            USING ERRCODE = '22023', HINT = 'A project id is 1 to 64 characters of A-Z 0-9 . _ - (as in the ccer serial blocks).';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.ccer_project_type t WHERE t.code = project_type) THEN
+        RAISE EXCEPTION 'unknown CCER project type "%"', project_type
+            USING ERRCODE = '22023', HINT = 'Project types are listed in carbonmkt.ccer_project_type.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.region r WHERE r.code = province) THEN
+        RAISE EXCEPTION 'unknown province code "%"', province USING ERRCODE = '22023';
+    END IF;
+    IF host_participant IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.participant p WHERE p.participant_id = host_participant) THEN
+        RAISE EXCEPTION 'participant % does not exist', host_participant USING ERRCODE = 'CM002';
+    END IF;
+    INSERT INTO carbonmkt.ccer_project AS c (project, name, project_type, province, host_participant, methodology,
+                                             registered_at, registered_by)
+    VALUES (prj, register_ccer_project.name, register_ccer_project.project_type, register_ccer_project.province,
+            register_ccer_project.host_participant, register_ccer_project.methodology, carbonmkt.clock_now(), session_user)
+    ON CONFLICT ON CONSTRAINT ccer_project_pkey DO UPDATE
+       SET name = excluded.name, project_type = excluded.project_type, province = excluded.province,
+           host_participant = excluded.host_participant, methodology = excluded.methodology,
+           registered_at = excluded.registered_at, registered_by = excluded.registered_by;
+    RETURN prj;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.register_ccer_project(text, text, text, char, bigint, text) IS
+  'Records (or corrects) a CCER project: type, province and the participant whose site hosts it, if any.  National authority or registry.';
+
 -- == Correctness: lock order, business time, messages ====================================
 
 -- Business time everywhere: the last defaults that read the wall clock.
@@ -4090,6 +4132,10 @@ DECLARE
     oj    text;
 BEGIN
     PERFORM carbonmkt._require_national('open compliance periods');
+    IF open_period.period IS NULL OR open_period.name IS NULL THEN
+        RAISE EXCEPTION 'open_period: argument % must not be NULL',
+            CASE WHEN open_period.period IS NULL THEN 'period' ELSE 'name' END USING ERRCODE = 'CM904';
+    END IF;
     PERFORM carbonmkt.check_jurisdiction(jurisdiction);
     IF first_year IS NULL OR last_year IS NULL OR last_year < first_year
        OR first_year < 2005 OR last_year > 2100 THEN
