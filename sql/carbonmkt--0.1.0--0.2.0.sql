@@ -9170,23 +9170,24 @@ DROP VIEW carbonmkt.mrv_deposit_anomaly;
 DROP VIEW carbonmkt.mrv_report_waiting;
 
 -- The deposits summarised (for the MRV views), kept in step by a trigger on every change of
--- carbonmkt.mrv_deposit: each INSERT statement recomputes the rows of the units, years, months
--- and parameters it wrote from their deposits; TRUNCATE empties them.  Not triggered in a
--- restore (session_replication_role = replica): pg_dump keeps these rows with the deposits.
-CREATE TABLE carbonmkt._mrv_deposit_month (
+-- carbonmkt.mrv_deposit (append-only: INSERT and TRUNCATE): each new deposit is added to its
+-- unit's month and, when it is the value in force of its month, to its parameter's year;
+-- TRUNCATE empties them.  Not triggered in a restore (session_replication_role = replica):
+-- pg_dump keeps these rows with the deposits.
+CREATE TABLE carbonmkt._mrv_deposit_months (
     participant_id  bigint NOT NULL,
     year            int NOT NULL,
-    month           int NOT NULL,
-    deposited       int NOT NULL,
-    late            boolean NOT NULL,
-    corrected       boolean NOT NULL,
-    PRIMARY KEY (participant_id, year, month)
+    deposited       int[] NOT NULL,
+    late            boolean[] NOT NULL,
+    corrected       boolean[] NOT NULL,
+    PRIMARY KEY (participant_id, year),
+    CHECK (array_dims(deposited) = '[1:12]' AND array_dims(late) = '[1:12]' AND array_dims(corrected) = '[1:12]')
 );
-COMMENT ON TABLE carbonmkt._mrv_deposit_month IS
-  'Internal: the monthly deposits (carbonmkt.mrv_deposit) summarised per unit, year and month with at least one deposit, kept by the trigger mrv_deposit_summary; read by mrv_deposit_status and mrv_data_quality instead of every deposit.';
-COMMENT ON COLUMN carbonmkt._mrv_deposit_month.deposited IS 'Parameters deposited for the month (their first versions).';
-COMMENT ON COLUMN carbonmkt._mrv_deposit_month.late IS 'Some parameter''s first version came after the due date.';
-COMMENT ON COLUMN carbonmkt._mrv_deposit_month.corrected IS 'Some parameter has more than one version.';
+COMMENT ON TABLE carbonmkt._mrv_deposit_months IS
+  'Internal: the monthly deposits (carbonmkt.mrv_deposit) summarised per unit and year with at least one deposit, element m of each array for month m (0 and false for a month without deposits); kept by the trigger mrv_deposit_summary, read by mrv_deposit_status and mrv_data_quality instead of every deposit.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_months.deposited IS 'Per month: parameters deposited (their first versions).';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_months.late IS 'Per month: some parameter''s first version came after the due date.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_months.corrected IS 'Per month: some parameter has more than one version.';
 
 CREATE TABLE carbonmkt._mrv_deposit_parameter_year (
     participant_id  bigint NOT NULL,
@@ -9208,59 +9209,84 @@ COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.max_value IS 'Largest va
 CREATE FUNCTION carbonmkt._mrv_deposit_summary() RETURNS trigger
 LANGUAGE plpgsql AS
 $$
+DECLARE
+    prev    record;
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        TRUNCATE carbonmkt._mrv_deposit_month, carbonmkt._mrv_deposit_parameter_year;
+        TRUNCATE carbonmkt._mrv_deposit_months, carbonmkt._mrv_deposit_parameter_year;
         RETURN NULL;
     END IF;
-    -- the units written, locked in id order as deposit_parameters locks its unit: one writer
-    -- of a unit's deposits at a time, so each recomputation below sees every deposit
-    -- committed before it (held already when deposit_parameters writes)
-    PERFORM 1 FROM carbonmkt.participant p
-     WHERE p.participant_id IN (SELECT n.participant_id FROM new_deposit n)
-     ORDER BY p.participant_id
-       FOR NO KEY UPDATE;
-    INSERT INTO carbonmkt._mrv_deposit_month AS s (participant_id, year, month, deposited, late, corrected)
-    SELECT d.participant_id, d.year, d.month, count(*) FILTER (WHERE d.version = 1),
-           coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false), max(d.version) > 1
+    -- one writer of a unit's deposits at a time, as deposit_parameters (which holds this lock
+    -- already): what is read below is what the writers before committed
+    PERFORM 1 FROM carbonmkt.participant p WHERE p.participant_id = NEW.participant_id FOR NO KEY UPDATE;
+    -- the month: one more parameter deposited (a first version, late or not), or a correction
+    INSERT INTO carbonmkt._mrv_deposit_months AS s (participant_id, year, deposited, late, corrected)
+    VALUES (NEW.participant_id, NEW.year,
+            array_fill(0, ARRAY[NEW.month - 1]) || (NEW.version = 1)::int || array_fill(0, ARRAY[12 - NEW.month]),
+            array_fill(false, ARRAY[NEW.month - 1]) || (NEW.version = 1 AND NEW.late) || array_fill(false, ARRAY[12 - NEW.month]),
+            array_fill(false, ARRAY[NEW.month - 1]) || (NEW.version > 1) || array_fill(false, ARRAY[12 - NEW.month]))
+        ON CONFLICT (participant_id, year) DO UPDATE
+       SET deposited[NEW.month] = s.deposited[NEW.month] + (NEW.version = 1)::int,
+           late[NEW.month] = s.late[NEW.month] OR (NEW.version = 1 AND NEW.late),
+           corrected[NEW.month] = s.corrected[NEW.month] OR NEW.version > 1;
+    -- the parameter's value in force for the month: the new row unless a later version exists
+    SELECT d.version, d.value INTO prev
       FROM carbonmkt.mrv_deposit d
-     WHERE (d.participant_id, d.year, d.month) IN (SELECT n.participant_id, n.year, n.month FROM new_deposit n)
-     GROUP BY d.participant_id, d.year, d.month
-        ON CONFLICT (participant_id, year, month) DO UPDATE
-       SET deposited = excluded.deposited, late = excluded.late, corrected = excluded.corrected;
-    INSERT INTO carbonmkt._mrv_deposit_parameter_year AS s (participant_id, year, parameter, months, total, min_value, max_value)
-    SELECT v.participant_id, v.year, v.parameter, count(*), sum(v.value), min(v.value), max(v.value)
-      FROM (SELECT DISTINCT ON (d.participant_id, d.year, d.parameter, d.month) d.participant_id, d.year, d.parameter, d.value
-              FROM carbonmkt.mrv_deposit d
-             WHERE (d.participant_id, d.year, d.parameter) IN (SELECT n.participant_id, n.year, n.parameter FROM new_deposit n)
-             ORDER BY d.participant_id, d.year, d.parameter, d.month, d.version DESC) v
-     GROUP BY v.participant_id, v.year, v.parameter
-        ON CONFLICT (participant_id, year, parameter) DO UPDATE
-       SET months = excluded.months, total = excluded.total, min_value = excluded.min_value, max_value = excluded.max_value;
+     WHERE d.participant_id = NEW.participant_id AND d.year = NEW.year AND d.month = NEW.month
+       AND d.parameter = NEW.parameter AND d.version <> NEW.version
+     ORDER BY d.version DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        INSERT INTO carbonmkt._mrv_deposit_parameter_year AS s (participant_id, year, parameter, months, total, min_value, max_value)
+        VALUES (NEW.participant_id, NEW.year, NEW.parameter, 1, NEW.value, NEW.value, NEW.value)
+            ON CONFLICT (participant_id, year, parameter) DO UPDATE
+           SET months = s.months + 1, total = s.total + NEW.value,
+               min_value = least(s.min_value, NEW.value), max_value = greatest(s.max_value, NEW.value);
+    ELSIF prev.version < NEW.version THEN
+        -- prev.value is replaced by NEW.value; an extreme that was prev's is found again
+        UPDATE carbonmkt._mrv_deposit_parameter_year s
+           SET total = s.total - prev.value + NEW.value,
+               min_value = CASE WHEN prev.value > s.min_value OR NEW.value <= s.min_value THEN least(s.min_value, NEW.value)
+                                ELSE (SELECT min(v.value) FROM (SELECT DISTINCT ON (d.month) d.value FROM carbonmkt.mrv_deposit d
+                                                                 WHERE d.participant_id = NEW.participant_id AND d.year = NEW.year
+                                                                   AND d.parameter = NEW.parameter
+                                                                 ORDER BY d.month, d.version DESC) v) END,
+               max_value = CASE WHEN prev.value < s.max_value OR NEW.value >= s.max_value THEN greatest(s.max_value, NEW.value)
+                                ELSE (SELECT max(v.value) FROM (SELECT DISTINCT ON (d.month) d.value FROM carbonmkt.mrv_deposit d
+                                                                 WHERE d.participant_id = NEW.participant_id AND d.year = NEW.year
+                                                                   AND d.parameter = NEW.parameter
+                                                                 ORDER BY d.month, d.version DESC) v) END
+         WHERE s.participant_id = NEW.participant_id AND s.year = NEW.year AND s.parameter = NEW.parameter;
+    END IF;
     RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt._mrv_deposit_summary() IS
-  'Internal: AFTER INSERT (per statement) and AFTER TRUNCATE trigger of carbonmkt.mrv_deposit: recomputes from the deposits the rows of _mrv_deposit_month and _mrv_deposit_parameter_year the statement''s new deposits belong to (after locking their units, as deposit_parameters does); empties both on TRUNCATE.';
+  'Internal: AFTER INSERT (per row) and AFTER TRUNCATE trigger of carbonmkt.mrv_deposit: locks the unit (as deposit_parameters does), adds the new deposit to its month in _mrv_deposit_months (a parameter deposited, late, corrected) and, when it is the value in force of its month, to _mrv_deposit_parameter_year (months, total, smallest and largest value; the extremes read again from the deposits when the value they came from is replaced); empties both on TRUNCATE.';
 CREATE TRIGGER mrv_deposit_summary AFTER INSERT ON carbonmkt.mrv_deposit
-    REFERENCING NEW TABLE AS new_deposit
-    FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt._mrv_deposit_summary();
+    FOR EACH ROW EXECUTE FUNCTION carbonmkt._mrv_deposit_summary();
 CREATE TRIGGER mrv_deposit_summary_truncate AFTER TRUNCATE ON carbonmkt.mrv_deposit
     FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt._mrv_deposit_summary();
 REVOKE ALL ON FUNCTION carbonmkt._mrv_deposit_summary() FROM PUBLIC;
 -- filled from the deposits already made (the trigger keeps them from here on)
-INSERT INTO carbonmkt._mrv_deposit_month (participant_id, year, month, deposited, late, corrected)
-SELECT d.participant_id, d.year, d.month, count(*) FILTER (WHERE d.version = 1),
-       coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false), max(d.version) > 1
-  FROM carbonmkt.mrv_deposit d
- GROUP BY d.participant_id, d.year, d.month;
+INSERT INTO carbonmkt._mrv_deposit_months (participant_id, year, deposited, late, corrected)
+SELECT k.participant_id, k.year, array_agg(coalesce(m.deposited, 0) ORDER BY i),
+       array_agg(coalesce(m.late, false) ORDER BY i), array_agg(coalesce(m.corrected, false) ORDER BY i)
+  FROM (SELECT DISTINCT d.participant_id, d.year FROM carbonmkt.mrv_deposit d) k
+ CROSS JOIN generate_series(1, 12) i
+  LEFT JOIN (SELECT d.participant_id, d.year, d.month, count(*) FILTER (WHERE d.version = 1)::int AS deposited,
+                    coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false) AS late, max(d.version) > 1 AS corrected
+               FROM carbonmkt.mrv_deposit d
+              GROUP BY d.participant_id, d.year, d.month) m
+    ON m.participant_id = k.participant_id AND m.year = k.year AND m.month = i
+ GROUP BY k.participant_id, k.year;
 INSERT INTO carbonmkt._mrv_deposit_parameter_year (participant_id, year, parameter, months, total, min_value, max_value)
 SELECT v.participant_id, v.year, v.parameter, count(*), sum(v.value), min(v.value), max(v.value)
   FROM (SELECT DISTINCT ON (d.participant_id, d.year, d.parameter, d.month) d.participant_id, d.year, d.parameter, d.value
           FROM carbonmkt.mrv_deposit d
          ORDER BY d.participant_id, d.year, d.parameter, d.month, d.version DESC) v
  GROUP BY v.participant_id, v.year, v.parameter;
-SELECT carbonmkt._dump_register('carbonmkt._mrv_deposit_month');
+SELECT carbonmkt._dump_register('carbonmkt._mrv_deposit_months');
 SELECT carbonmkt._dump_register('carbonmkt._mrv_deposit_parameter_year');
 
 -- The units MRV expects data from, and the years: every key emitting unit with an approved
@@ -9286,9 +9312,11 @@ SELECT u.participant_id, u.name, u.province, u.city, u.sector, p.participant_id 
   LEFT JOIN plan p ON p.participant_id = u.participant_id
  CROSS JOIN span
   -- the years as a join on a constant series (the range of mrv_plan.from_year), not a series
-  -- per unit: the planner then knows it is a few years a unit, not a thousand
+  -- per unit: the planner then knows it is a few years a unit, not a thousand; no unit's first
+  -- year is before the first year of any plan, which bounds the series before the join
   JOIN generate_series(2005, 2100) AS y(year)
     ON y.year BETWEEN coalesce(p.first_year, greatest(sec.covered_from, span.mrv_first_year)) AND span.this_year
+   AND y.year >= coalesce(span.mrv_first_year, 2005)
  WHERE u.kind = 'key_emitter'
    AND (p.participant_id IS NOT NULL OR sec.covered_from IS NOT NULL)
    AND ((SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id));
@@ -9298,7 +9326,7 @@ COMMENT ON VIEW carbonmkt._mrv_unit_year IS
 CREATE VIEW carbonmkt._mrv_deposit_year AS
 -- One row per unit and year expected (_mrv_unit_year) with the 12 due dates of its deposits,
 -- how many of them are past and the number of parameters required; the deposits themselves
--- are read from their summary per unit and month (_mrv_deposit_month) by the views.  The rule
+-- are read from their summary per unit and month (_mrv_deposit_months) by the views.  The rule
 -- is looked up once per province and year, the due dates computed once per year and deadline.
 WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
@@ -9318,31 +9346,36 @@ WITH uy AS MATERIALIZED (
       LEFT JOIN carbonmkt.mrv_sector_parameter sp
         ON sp.sector = y.sector AND sp.from_year <= y.year AND (sp.until_year IS NULL OR sp.until_year >= y.year)
      GROUP BY y.sector, y.year
+), cell AS MATERIALIZED (
+    -- per province, sector and year: the due dates and the parameters required
+    SELECT c.province, c.sector, c.year, d.due, d.today, d.past_due, q.required
+      FROM (SELECT DISTINCT uy.province, uy.sector, uy.year FROM uy) c
+      JOIN due d ON d.province = c.province AND d.year = c.year
+      JOIN req q ON q.sector = c.sector AND q.year = c.year
 )
-SELECT uy.participant_id, uy.province, uy.city, uy.sector, uy.year, uy.has_plan, d.due, d.today, uy.this_year,
-       d.past_due, q.required
+SELECT uy.participant_id, uy.province, uy.city, uy.sector, uy.year, uy.has_plan, k.due, k.today, uy.this_year,
+       k.past_due, k.required
   FROM uy
-  -- every unit and year has its one row of due and req (made from uy): LEFT JOIN only so that
-  -- the planner estimates the rows of uy here, not a product of selectivities near 1 row
-  -- (which made later steps loop over whole inputs once per row)
-  LEFT JOIN due d ON d.province = uy.province AND d.year = uy.year
-  LEFT JOIN req q ON q.sector = uy.sector AND q.year = uy.year;
+  -- every unit and year has its one row of cell (made from uy): LEFT JOIN only so that the
+  -- planner estimates the rows of uy here, not a product of selectivities near 1 row (which
+  -- made later steps loop over whole inputs once per row)
+  LEFT JOIN cell k ON k.province = uy.province AND k.sector = uy.sector AND k.year = uy.year;
 COMMENT ON VIEW carbonmkt._mrv_deposit_year IS
-  'Internal: per key emitting unit and year expected (_mrv_unit_year): the 12 due dates of its monthly deposits, the business date, how many due dates are past and the parameters required.  Read by mrv_deposit_status and mrv_data_quality with the deposits per unit and month (_mrv_deposit_month).';
+  'Internal: per key emitting unit and year expected (_mrv_unit_year): the 12 due dates of its monthly deposits, the business date, how many due dates are past and the parameters required.  Read by mrv_deposit_status and mrv_data_quality with the deposits per unit and month (_mrv_deposit_months).';
 
 CREATE VIEW carbonmkt.mrv_deposit_status AS
--- the unit-years expected, 12 months each, with their months' deposit summary
+-- the unit-years expected with their months' deposit summary, spread over the 12 months
 SELECT y.participant_id, y.province, y.city, y.sector, y.year, m.month, y.due[m.month] AS due_date, y.required,
-       coalesce(s.deposited, 0) AS deposited, coalesce(s.late, false) AS late,
-       coalesce(s.corrected, false) AS corrected,
+       coalesce(s.deposited[m.month], 0) AS deposited, coalesce(s.late[m.month], false) AS late,
+       coalesce(s.corrected[m.month], false) AS corrected,
        CASE WHEN NOT y.has_plan THEN 'no_plan'
-            WHEN coalesce(s.deposited, 0) >= y.required
-                 THEN CASE WHEN s.late THEN 'late' ELSE 'on_time' END
+            WHEN coalesce(s.deposited[m.month], 0) >= y.required
+                 THEN CASE WHEN s.late[m.month] THEN 'late' ELSE 'on_time' END
             WHEN y.due[m.month] >= y.today THEN 'open'
             ELSE 'missing' END AS status
   FROM carbonmkt._mrv_deposit_year y
- CROSS JOIN generate_series(1, 12) AS m(month)
-  LEFT JOIN carbonmkt._mrv_deposit_month s ON s.participant_id = y.participant_id AND s.year = y.year AND s.month = m.month;
+  LEFT JOIN carbonmkt._mrv_deposit_months s ON s.participant_id = y.participant_id AND s.year = y.year
+ CROSS JOIN generate_series(1, 12) AS m(month);
 COMMENT ON VIEW carbonmkt.mrv_deposit_status IS
   'Monthly deposit status (关键参数月度存证) of every key emitting unit, per year and month: units with an approved monitoring plan from the plan''s first year to now; units of a covered sector without one (status no_plan) from the sector''s first covered year, not before the first year of any plan.  Required and deposited key parameters, the due date, and status on_time, late (some parameter first deposited after the due date), missing (incomplete after the due date), open (incomplete, not yet due) or no_plan (no approved monitoring plan, 未备案监测计划); corrected when a parameter has more than one version.  An authority sees its jurisdiction, a unit itself, staff and BI every unit.';
 COMMENT ON COLUMN carbonmkt.mrv_deposit_status.participant_id IS 'The key emitting unit.';
@@ -9363,27 +9396,25 @@ CREATE VIEW carbonmkt.mrv_deposit_anomaly AS
 -- a value, their total, the smallest and the largest value in force), not from every deposit.
 -- A value x among n months of total S deviates from the mean of the other months by
 -- |n x - S| / (S - x), which grows with x above the mean and falls with it below: so a unit,
--- year and parameter has an anomaly only if its largest or its smallest value is one.  Only
--- those are read from the deposits (the value in force of each month: its latest version),
--- and each month's deviation is computed as before.  The rule's threshold is looked up once
--- per province and year.
-WITH py AS MATERIALIZED (
-    SELECT s.participant_id, s.year, s.parameter, s.months, s.total, s.min_value, s.max_value, u.province, u.city
+-- year and parameter has an anomaly only if its largest or its smallest value is one.  Those
+-- are picked with exact products against the lowest threshold of any rule (minus a margin of
+-- 1e-6, so that no rounding can drop one), then the rule's own threshold is looked up for the
+-- few left, their deposits read (the value in force of each month: its latest version) and
+-- each month's deviation computed and compared as before.
+WITH t0 AS MATERIALIZED (
+    SELECT s.participant_id, s.year, s.parameter, s.months, s.total, u.province, u.city
       FROM carbonmkt._mrv_deposit_parameter_year s
       JOIN carbonmkt.participant u ON u.participant_id = s.participant_id
+     CROSS JOIN (SELECT min(r.anomaly_threshold) * 0.999999 AS lowest FROM carbonmkt.mrv_rule r) k
      WHERE s.months > 1
+       AND ((s.total > s.max_value AND abs(s.months * s.max_value - s.total) >= k.lowest * (s.total - s.max_value))
+            OR (s.total > s.min_value AND abs(s.months * s.min_value - s.total) >= k.lowest * (s.total - s.min_value)))
        AND ((SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id))
 ), rule AS MATERIALIZED (
     SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).anomaly_threshold AS threshold
-      FROM (SELECT DISTINCT py.province, py.year FROM py) k
+      FROM (SELECT DISTINCT t0.province, t0.year FROM t0) k
 ), t AS MATERIALIZED (
-    -- the candidates: the largest or smallest value deviates by more than the threshold
-    -- (exact products, with a margin of 1e-6 so that no rounding of the division below can
-    -- drop a unit, year and parameter; the months themselves are filtered exactly below)
-    SELECT py.participant_id, py.year, py.parameter, py.months, py.total, py.province, py.city, r.threshold
-      FROM py JOIN rule r ON r.province = py.province AND r.year = py.year
-     WHERE (py.total > py.max_value AND abs(py.months * py.max_value - py.total) >= r.threshold * (py.total - py.max_value) * 0.999999)
-        OR (py.total > py.min_value AND abs(py.months * py.min_value - py.total) >= r.threshold * (py.total - py.min_value) * 0.999999)
+    SELECT t0.*, r.threshold FROM t0 JOIN rule r ON r.province = t0.province AND r.year = t0.year
 ), x AS (
     SELECT DISTINCT ON (d.participant_id, d.year, d.parameter, d.month)
            d.participant_id, d.year, d.month, d.parameter, d.version, d.value
@@ -9406,6 +9437,13 @@ WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
 ), clock AS MATERIALIZED (
     SELECT carbonmkt.clock_now() AS now
+), rl AS MATERIALIZED (
+    -- per province and year over: when the wait for the report starts, when it is due (the rule
+    -- looked up once per province and year)
+    SELECT k.province, k.year, make_timestamptz(k.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since,
+           make_date(k.year + 1, (k.r).report_due_month, (k.r).report_due_day) AS due_date
+      FROM (SELECT q.province, q.year, carbonmkt.mrv_rule_for(q.province, q.year) AS r
+              FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) q) k
 )
 SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year, r.status::text AS status,
        CASE r.status WHEN 'in_review' THEN r.pending_tier::text
@@ -9425,14 +9463,10 @@ UNION ALL
 -- January of the next year, and is due by the rule's report deadline
 SELECT NULL, uy.participant_id, uy.name, uy.province, uy.city, uy.year, 'not_filed',
        CASE WHEN uy.has_plan THEN 'report' ELSE 'monitoring plan and report' END,
-       NULL, '{}', f.since, clock.now - f.since,
-       make_date(uy.year + 1, rl.report_due_month, rl.report_due_day)
+       NULL, '{}', rl.since, clock.now - rl.since, rl.due_date
   FROM uy
- CROSS JOIN LATERAL (SELECT make_timestamptz(uy.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since) f
  CROSS JOIN clock
- JOIN (SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).*
-         FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) k) rl
-   ON rl.province = uy.province AND rl.year = uy.year
+ JOIN rl ON rl.province = uy.province AND rl.year = uy.year
  WHERE uy.year < uy.this_year
    AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year);
 COMMENT ON VIEW carbonmkt.mrv_report_waiting IS
@@ -9501,7 +9535,7 @@ COMMENT ON VIEW carbonmkt.mrv_review_queue IS
 
 CREATE VIEW carbonmkt.mrv_data_quality AS
 -- the deposit figures counted per unit and year expected (_mrv_deposit_year) from the summary
--- of its deposited months (_mrv_deposit_month), without spreading them over the 12 months: a
+-- of its deposited months (_mrv_deposit_months), without spreading them over the 12 months: a
 -- unit-month is due when complete or past its deadline, missing when past it incomplete
 WITH y AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_deposit_year
@@ -9516,8 +9550,9 @@ WITH y AS MATERIALIZED (
            count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
            count(*) FILTER (WHERE a.corrected) AS months_corrected
       FROM y
-      JOIN carbonmkt._mrv_deposit_month a ON a.participant_id = y.participant_id AND a.year = y.year
-     WHERE y.has_plan
+      JOIN carbonmkt._mrv_deposit_months s ON s.participant_id = y.participant_id AND s.year = y.year
+     CROSS JOIN LATERAL unnest(s.deposited, s.late, s.corrected) WITH ORDINALITY AS a(deposited, late, corrected, month)
+     WHERE y.has_plan AND a.deposited > 0
      GROUP BY y.province, y.year
 ), d AS MATERIALIZED (
     SELECT n.province, n.year, n.units, n.units_no_plan,
