@@ -554,10 +554,19 @@ static uint64 chain_subxact_aborts = 0;
 static ChainPosting chain_posting;
 static MemoryContext chain_posting_cxt = NULL;
 
-/* The layout of journal rows, for the relation descriptor it was built for. */
+/*
+ * The layout of journal rows, for the relation descriptor it was built for.
+ * A relcache invalidation drops it, and one can arrive while chain_append()
+ * is using it (its SPI statements take locks, and a room's trigger on the
+ * account row may run DDL): while any chain_append() has it pinned, a
+ * dropped layout's context is only retired, and freed once none has, or at
+ * the end of the transaction.
+ */
 static JournalLayout *chain_layout = NULL;
 static TupleDesc chain_layout_desc = NULL;
 static MemoryContext chain_layout_cxt = NULL;
+static MemoryContext chain_layout_retired = NULL;
+static int	chain_layout_pins = 0;
 
 static bool chain_callback_registered = false;
 static Oid	journal_relid = InvalidOid;
@@ -572,15 +581,46 @@ static SPIPlanPtr head_update_two_id_plan = NULL;
 static SPIPlanPtr head_update_many_plan = NULL;
 static SPIPlanPtr head_update_many_tid_plan = NULL;
 
+/*
+ * chain_layout_drop
+ *		Forget the layout: free it, or retire it while a chain_append() may
+ *		still read it.
+ */
+static void
+chain_layout_drop(void)
+{
+	chain_layout = NULL;
+	chain_layout_desc = NULL;
+	if (chain_layout_cxt == NULL)
+		return;
+	if (chain_layout_pins > 0)
+	{
+		if (chain_layout_retired == NULL)
+			chain_layout_retired = AllocSetContextCreate(TopMemoryContext,
+														 "carbonmkt retired journal layouts",
+														 ALLOCSET_SMALL_SIZES);
+		MemoryContextSetParent(chain_layout_cxt, chain_layout_retired);
+		chain_layout_cxt = NULL;
+	}
+	else
+		MemoryContextReset(chain_layout_cxt);
+}
+
+/* no chain_append() reads a layout any more: free the retired ones */
+static void
+chain_layout_unpin_all(void)
+{
+	chain_layout_pins = 0;
+	if (chain_layout_retired != NULL)
+		MemoryContextReset(chain_layout_retired);
+}
+
 static void
 chain_cache_forget(Datum arg, Oid relid)
 {
 	/* entries go stale; the table itself is dropped at a safe point */
 	chain_generation++;
-	chain_layout = NULL;
-	chain_layout_desc = NULL;
-	if (chain_layout_cxt != NULL)
-		MemoryContextReset(chain_layout_cxt);
+	chain_layout_drop();
 	journal_relid = InvalidOid;
 }
 
@@ -623,6 +663,9 @@ chain_xact_callback(XactEvent event, void *arg)
 	if (chain_posting.lxid != InvalidLocalTransactionId ||
 		chain_posting.acc != chain_posting.fixed)
 		chain_posting_end();
+	/* (a trigger that failed never unpinned its layout) */
+	if (chain_layout_pins > 0)
+		chain_layout_unpin_all();
 }
 
 static void
@@ -1709,7 +1752,8 @@ journal_only_trigger(bool kind_null, Datum kind)
 /*
  * chain_layout_for
  *		The journal layout for a relation descriptor, built once per backend
- *		(and again after a relcache invalidation).
+ *		(and again after a relcache invalidation).  The caller pins it
+ *		(chain_layout_pins) for as long as it reads it.
  */
 static const JournalLayout *
 chain_layout_for(TupleDesc tupdesc)
@@ -1719,12 +1763,11 @@ chain_layout_for(TupleDesc tupdesc)
 	{
 		MemoryContext oldcxt;
 
+		chain_layout_drop();
 		if (chain_layout_cxt == NULL)
 			chain_layout_cxt = AllocSetContextCreate(TopMemoryContext,
 													 "carbonmkt journal layout",
 													 ALLOCSET_SMALL_SIZES);
-		MemoryContextReset(chain_layout_cxt);
-		chain_layout = NULL;
 		oldcxt = MemoryContextSwitchTo(chain_layout_cxt);
 		chain_layout = palloc(sizeof(JournalLayout));
 		chain_layout_init(chain_layout, tupdesc, chain_layout_cxt);
@@ -1798,6 +1841,8 @@ chain_append(TriggerData *trigdata)
 	/* (this may take invalidations: before the layout is taken) */
 	journal_triggers_read(trigdata->tg_relation);
 	layout = chain_layout_for(tupdesc);
+	/* (SPI below may take invalidations: the layout stays until unpinned) */
+	chain_layout_pins++;
 
 	values = palloc(tupdesc->natts * sizeof(Datum));
 	isnull = palloc(tupdesc->natts * sizeof(bool));
@@ -1976,6 +2021,8 @@ chain_append(TriggerData *trigdata)
 	cols[2] = layout->hash_att;
 	newvals[2] = PointerGetDatum(new_hash);
 
+	if (--chain_layout_pins == 0 && chain_layout_retired != NULL)
+		chain_layout_unpin_all();
 	return heap_modify_tuple_by_cols(tuple, tupdesc, 3, cols, newvals, newnulls);
 }
 
