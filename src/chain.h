@@ -25,6 +25,7 @@
 #include "access/tupdesc.h"
 #include "common/sha2.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 
 /* Length of every chain hash, seal digest and seal hash: SHA-256. */
 #define CHAIN_HASH_LEN			PG_SHA256_DIGEST_LENGTH
@@ -72,6 +73,15 @@ extern void chain_layout_init(JournalLayout *layout, TupleDesc tupdesc,
 extern void chain_entry_hash(const JournalLayout *layout, const Datum *values,
 							 const bool *isnull, const uint8 *prev, size_t prevlen,
 							 uint8 *out);
+
+/*
+ * chain_entry_payload
+ *		Append the canonical payload of the row (deformed as for
+ *		chain_entry_hash) to buf, in the server encoding: what
+ *		chain_entry_hash hashes after converting it to UTF-8.
+ */
+extern void chain_entry_payload(StringInfo buf, const JournalLayout *layout,
+								const Datum *values, const bool *isnull);
 
 /* The attribute number of a journal column of tupdesc, or ERROR 42703. */
 extern int	chain_journal_attnum(TupleDesc tupdesc, const char *name);
