@@ -133,15 +133,75 @@ typedef struct AssetInfo
 	vsum		holdings;
 } AssetInfo;
 
-/* One asset of the account being streamed. */
+/* One asset of an account: its running balance in seq order. */
 typedef struct CurAsset
 {
 	int			asset_no;
+	int			next;			/* the account's next asset (index), or -1 */
+	bool		base_loaded;	/* incremental: balance before the new entries read */
 	vsum		run_balance;
 	vsum		run_held;
 	int64		last_balance;
 	int64		last_held;
 } CurAsset;
+
+/*
+ * What the checks in seq order need of an entry.  prev and hash point into
+ * the row while it is checked at once, into copies when it waits.
+ */
+typedef struct Rec
+{
+	int64		seq;
+	int64		entry_id;
+	int			asset;			/* CurAsset index */
+	int			k;				/* seals_index() of its day, -1 without day */
+	int64		amount;
+	int64		held_change;
+	int64		balance_after;
+	int64		held_after;
+	const uint8 *prev;
+	size_t		prevlen;
+	const uint8 *hash;
+	size_t		hashlen;
+} Rec;
+
+/* An account's head candidate for the seals from seal k on (as in chain.c). */
+typedef struct SealCand
+{
+	int			k;
+	int64		seq;
+	int64		count;
+	size_t		hashlen;
+	uint8		hash[CHAIN_HASH_LEN];
+} SealCand;
+
+/* Per account: where its chain is, its assets, what waits for its turn. */
+typedef struct AcctState
+{
+	int64		account_id;		/* hash key */
+	bool		known;			/* in carbonmkt.account */
+	Oid			kind;
+	bool		started;		/* its first entry in seq order is checked */
+	int64		last_seq;
+	uint8	   *last_hash;
+	size_t		last_len;
+	size_t		last_cap;
+	int			first_asset;	/* CurAsset index, or -1 */
+	Rec		   *stash;			/* entries read before their turn: a min-heap on seq */
+	int			nstash;
+	int			maxstash;
+	SealCand   *cands;
+	int			ncands;
+	int			maxcands;
+} AcctState;
+
+/* An entry whose posting is checked once the new entries are read (incremental). */
+typedef struct PostingRef
+{
+	int64		posting_id;
+	int64		account_id;
+	int64		entry_id;
+} PostingRef;
 
 /* What the journal says an (account, asset) holds. */
 typedef struct Rebuilt
@@ -270,12 +330,7 @@ typedef struct Pass
 	StringInfoData payload;
 
 	/* chain state */
-	bool		have_prev;
-	int64		prev_account;
-	int64		prev_seq;
-	uint8	   *prev_hash;
-	size_t		prev_hash_len;
-	size_t		prev_hash_cap;
+	HTAB	   *acct_tab;		/* AcctState per account with entries */
 	SealRebuild sr;
 	SPIPlanPtr	pred_plan;
 	HeadCursor	hc;
@@ -285,12 +340,10 @@ typedef struct Pass
 	uint8		hc_hash[CHAIN_HASH_LEN];
 	size_t		hc_hashlen;
 
-	/* the account being streamed */
-	bool		cur_known;		/* the account exists */
-	Oid			cur_kind;
-	CurAsset   *cur;
-	int			ncur;
-	int			maxcur;
+	/* the accounts' assets */
+	CurAsset   *apool;
+	int			napool;
+	int			maxapool;
 
 	/* assets */
 	HTAB	   *asset_tab;
@@ -316,6 +369,9 @@ typedef struct Pass
 
 	PostingSet postings;
 	HTAB	   *posting_sums;	/* incremental */
+	PostingRef *prefs;			/* incremental */
+	int64		nprefs;
+	int64		maxprefs;
 
 	/* problems by check */
 	ProblemList p_chain;
@@ -1176,16 +1232,555 @@ layout_prepare(Pass *ps, TupleDesc desc)
 	ps->layout_ready = true;
 }
 
-/* The account that was streamed ends: its rebuilt holdings, conservation, seals. */
-static void
-account_end(Pass *ps)
+/* The state of an account, made on its first entry. */
+static AcctState *
+acct_get(Pass *ps, int64 account_id)
 {
-	if (!ps->have_prev)
-		return;
-	seals_account_end(&ps->sr, ps->prev_account);
-	for (int i = 0; i < ps->ncur; i++)
+	bool		found;
+	AcctState  *as = hash_search(ps->acct_tab, &account_id, HASH_ENTER, &found);
+
+	if (!found)
 	{
-		CurAsset   *ca = &ps->cur[i];
+		AccountEntry *ae = hash_search(ps->account_tab, &account_id, HASH_FIND, NULL);
+
+		as->known = ae != NULL;
+		as->kind = ae ? ae->kind : InvalidOid;
+		as->started = false;
+		as->last_seq = 0;
+		as->last_cap = CHAIN_HASH_LEN;
+		as->last_hash = MemoryContextAlloc(ps->cxt, as->last_cap);
+		as->last_len = 0;
+		as->first_asset = -1;
+		as->stash = NULL;
+		as->nstash = 0;
+		as->maxstash = 0;
+		as->cands = NULL;
+		as->ncands = 0;
+		as->maxcands = 0;
+	}
+	return as;
+}
+
+/* The account's asset of an entry (a CurAsset index), numbering it on first sight. */
+static int
+acct_asset(Pass *ps, AcctState *as, Oid instrument, int32 vintage, Datum project_d)
+{
+	text	   *pt = DatumGetTextPP(project_d);
+	const char *project = VARDATA_ANY(pt);
+	int			projlen = VARSIZE_ANY_EXHDR(pt);
+	int			i;
+	CurAsset   *ca;
+
+	for (i = as->first_asset; i >= 0; i = ps->apool[i].next)
+	{
+		AssetInfo  *ai = &ps->assets[ps->apool[i].asset_no];
+
+		if (ai->instrument == instrument && ai->vintage == vintage &&
+			ai->projlen == projlen && memcmp(ai->project, project, projlen) == 0)
+			return i;
+	}
+	if (ps->napool >= ps->maxapool)
+	{
+		ps->maxapool *= 2;
+		ps->apool = repalloc_huge(ps->apool, sizeof(CurAsset) * ps->maxapool);
+	}
+	i = ps->napool++;
+	ca = &ps->apool[i];
+	memset(ca, 0, sizeof(CurAsset));
+	ca->asset_no = asset_number(ps, instrument, vintage, project, projlen);
+	ca->next = as->first_asset;
+	as->first_asset = i;
+	return i;
+}
+
+/* An entry (or a head) of the account, counted count times, for the seals from k on. */
+static void
+acct_seal_candidate(Pass *ps, AcctState *as, int k, int64 seq, const uint8 *hash,
+					size_t hashlen, int64 count)
+{
+	SealCand   *c = NULL;
+
+	if (k < 0 || k >= ps->sr.n)
+		return;
+	/* entries come in date order: the last candidate is the usual one */
+	for (int i = as->ncands - 1; i >= 0; i--)
+		if (as->cands[i].k == k)
+		{
+			c = &as->cands[i];
+			break;
+		}
+	if (c == NULL)
+	{
+		if (as->ncands >= as->maxcands)
+		{
+			as->maxcands = as->maxcands == 0 ? 4 : as->maxcands * 2;
+			as->cands = as->cands == NULL ?
+				MemoryContextAlloc(ps->cxt, sizeof(SealCand) * as->maxcands) :
+				repalloc(as->cands, sizeof(SealCand) * as->maxcands);
+		}
+		c = &as->cands[as->ncands++];
+		c->k = k;
+		c->count = 0;
+		c->seq = PG_INT64_MIN;
+		c->hashlen = 0;
+	}
+	c->count += count;
+	if (seq > c->seq)
+	{
+		c->seq = seq;
+		c->hashlen = Min(hashlen, CHAIN_HASH_LEN);
+		memcpy(c->hash, hash, c->hashlen);
+	}
+}
+
+/*
+ * pred_lookup
+ *		The hash (palloc'd copy) and day of entry seq of an account; false
+ *		when there is none.
+ */
+static bool
+pred_lookup(Pass *ps, int64 account_id, int64 seq, uint8 **hash, size_t *hashlen,
+			DateADT *day, bool *day_null)
+{
+	Datum		pargs[2];
+	int			ret;
+	bool		hnull;
+	bytea	   *ph;
+
+	pargs[0] = Int64GetDatum(account_id);
+	pargs[1] = Int64GetDatum(seq);
+	ret = SPI_execute_plan(ps->pred_plan, pargs, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading entry " INT64_FORMAT " of account " INT64_FORMAT " failed: %s",
+			 seq, account_id, SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return false;
+	}
+	ph = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &hnull));
+	*hashlen = VARSIZE_ANY_EXHDR(ph);
+	*hash = palloc(*hashlen + 1);
+	memcpy(*hash, VARDATA_ANY(ph), *hashlen);
+	*day = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, day_null));
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
+/*
+ * ordered_step
+ *		Check an entry of an account in seq order (as verify_chains() and the
+ *		running balances do): its seq and link, its seal candidacy, its
+ *		running balance.  first: the account's first entry in seq order.
+ */
+static void
+ordered_step(Pass *ps, AcctState *as, const Rec *r, bool first)
+{
+	static const uint8 genesis[CHAIN_HASH_LEN] = {0};
+	int64		account_id = as->account_id;
+	int64		expected_seq;
+	const uint8 *expected_prev;
+	size_t		expected_prev_len;
+	bool		check_link = true;
+	bool		lookup = false;
+	CurAsset   *ca;
+
+	if (!first && r->seq == as->last_seq + 1)
+	{
+		expected_seq = r->seq;
+		expected_prev = as->last_hash;
+		expected_prev_len = as->last_len;
+	}
+	else if (!first && !ps->since_mode)
+	{
+		expected_seq = as->last_seq + 1;
+		expected_prev = as->last_hash;
+		expected_prev_len = as->last_len;
+	}
+	else if (r->seq == 1 || !ps->since_mode)
+	{
+		expected_seq = 1;
+		expected_prev = genesis;
+		expected_prev_len = CHAIN_HASH_LEN;
+	}
+	else
+		lookup = true;
+
+	if (lookup)
+	{
+		/* the entry before: older than the day (first entry) or missing */
+		uint8	   *ph;
+		size_t		phlen;
+		DateADT		pday;
+		bool		pday_null;
+
+		expected_seq = r->seq;
+		if (pred_lookup(ps, account_id, r->seq - 1, &ph, &phlen, &pday, &pday_null))
+		{
+			expected_prev = ph;
+			expected_prev_len = phlen;
+			/* the account's head on the day */
+			if (first)
+				acct_seal_candidate(ps, as, 0, r->seq - 1, ph, phlen, r->seq - 1);
+		}
+		else
+		{
+			problem_add(ps, &ps->p_chain, "seq_gap", account_id, false, r->entry_id, false,
+						psprintf("expected seq " INT64_FORMAT " before seq " INT64_FORMAT
+								 ", found none", r->seq - 1, r->seq),
+						account_id, r->seq * 2);
+			check_link = false;
+			expected_prev = genesis;
+			expected_prev_len = CHAIN_HASH_LEN;
+		}
+	}
+
+	if (!check_link)
+		;
+	else if (r->seq != expected_seq)
+		problem_add(ps, &ps->p_chain, "seq_gap", account_id, false, r->entry_id, false,
+					psprintf("expected seq " INT64_FORMAT ", found seq " INT64_FORMAT,
+							 expected_seq, r->seq), account_id, r->seq * 2);
+	else if (!bytes_equal(r->prev, r->prevlen, expected_prev, expected_prev_len))
+		problem_add(ps, &ps->p_chain, "prev_hash_mismatch", account_id, false, r->entry_id, false,
+					psprintf("seq " INT64_FORMAT ": prev_hash is %s, the previous entry's hash is %s",
+							 r->seq, chain_hex_text(r->prev, r->prevlen),
+							 chain_hex_text(expected_prev, expected_prev_len)),
+					account_id, r->seq * 2);
+
+	/* a head candidate of the seals on or after its day */
+	acct_seal_candidate(ps, as, r->k, r->seq, r->hash, r->hashlen, 1);
+
+	if (r->hashlen > as->last_cap)
+	{
+		as->last_hash = repalloc(as->last_hash, r->hashlen);
+		as->last_cap = r->hashlen;
+	}
+	memcpy(as->last_hash, r->hash, r->hashlen);
+	as->last_len = r->hashlen;
+	as->last_seq = r->seq;
+	as->started = true;
+
+	/* running balance and held of the asset */
+	ca = &ps->apool[r->asset];
+	if (!ca->base_loaded)
+	{
+		ca->base_loaded = true;
+		if (ps->since_mode && r->seq > 1)
+		{
+			/* the balance after the asset's last entry before the new ones */
+			AssetInfo  *ai = &ps->assets[ca->asset_no];
+			Datum		args[5];
+			int			ret;
+
+			args[0] = Int64GetDatum(account_id);
+			args[1] = Int64GetDatum(r->seq);
+			args[2] = ObjectIdGetDatum(ai->instrument);
+			args[3] = Int32GetDatum(ai->vintage);
+			args[4] = PointerGetDatum(cstring_to_text_with_len(ai->project, ai->projlen));
+			ret = SPI_execute_plan(ps->base_plan, args, NULL, true, 1);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "reading the balance before entry " INT64_FORMAT " of account " INT64_FORMAT " failed: %s",
+					 r->seq, account_id, SPI_result_code_string(ret));
+			if (SPI_processed == 1)
+			{
+				bool		isnull;
+
+				ca->run_balance = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				ca->run_held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+	}
+	ca->run_balance += r->amount;
+	ca->run_held += r->held_change;
+	ca->last_balance = r->balance_after;
+	ca->last_held = r->held_after;
+	if (ca->run_balance != r->balance_after || ca->run_held != r->held_after)
+		problem_add(ps, &ps->p_running, "running_balance_mismatch", account_id, false, r->entry_id, false,
+					psprintf("%s: balance_after " INT64_FORMAT ", held_after " INT64_FORMAT
+							 ", rebuilt %s and %s", asset_text(ps, ca->asset_no),
+							 r->balance_after, r->held_after,
+							 vsum_text(ca->run_balance), vsum_text(ca->run_held)),
+					account_id, r->seq);
+}
+
+/* The stash of an account: a min-heap on seq. */
+static void
+stash_push(Pass *ps, AcctState *as, const Rec *r)
+{
+	Rec		   *c;
+	uint8	   *copy;
+	int			i;
+
+	if (as->nstash >= as->maxstash)
+	{
+		as->maxstash = as->maxstash == 0 ? 8 : as->maxstash * 2;
+		as->stash = as->stash == NULL ?
+			MemoryContextAllocHuge(ps->cxt, sizeof(Rec) * as->maxstash) :
+			repalloc_huge(as->stash, sizeof(Rec) * as->maxstash);
+	}
+	copy = MemoryContextAlloc(ps->cxt, r->prevlen + r->hashlen + 1);
+	memcpy(copy, r->prev, r->prevlen);
+	memcpy(copy + r->prevlen, r->hash, r->hashlen);
+	i = as->nstash++;
+	while (i > 0 && as->stash[(i - 1) / 2].seq > r->seq)
+	{
+		as->stash[i] = as->stash[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	c = &as->stash[i];
+	*c = *r;
+	c->prev = copy;
+	c->hash = copy + r->prevlen;
+}
+
+static Rec
+stash_pop(AcctState *as)
+{
+	Rec			top = as->stash[0];
+	Rec			last = as->stash[--as->nstash];
+	int			i = 0;
+
+	for (;;)
+	{
+		int			child = 2 * i + 1;
+
+		if (child >= as->nstash)
+			break;
+		if (child + 1 < as->nstash && as->stash[child + 1].seq < as->stash[child].seq)
+			child++;
+		if (as->stash[child].seq >= last.seq)
+			break;
+		as->stash[i] = as->stash[child];
+		i = child;
+	}
+	if (as->nstash > 0)
+		as->stash[i] = last;
+	return top;
+}
+
+/* Check the entries that waited for the one just checked. */
+static void
+stash_drain(Pass *ps, AcctState *as)
+{
+	while (as->nstash > 0 && as->stash[0].seq == as->last_seq + 1)
+	{
+		Rec			r = stash_pop(as);
+
+		ordered_step(ps, as, &r, false);
+	}
+}
+
+/*
+ * feed_row
+ *		One journal entry, in whatever order the journal is read.  What does
+ *		not depend on order is checked at once; the rest when the entry's turn
+ *		in its account's seq order comes (at once, normally: entries are
+ *		written in seq order).
+ */
+static void
+feed_row(Pass *ps, Datum *values, bool *isnull)
+{
+	int64		account_id = DatumGetInt64(values[ps->a_account]);
+	int64		posting_id = DatumGetInt64(values[ps->a_posting]);
+	Oid			kind = DatumGetObjectId(values[ps->a_kind]);
+	Oid			instrument = DatumGetObjectId(values[ps->a_instrument]);
+	AcctState  *as = acct_get(ps, account_id);
+	Rec			r;
+	uint8		recomputed[CHAIN_HASH_LEN];
+	const char *utf8;
+	size_t		utf8len;
+	int			asset_no;
+
+	r.seq = DatumGetInt64(values[ps->a_seq]);
+	r.entry_id = DatumGetInt64(values[ps->a_entry]);
+	r.amount = DatumGetInt64(values[ps->a_amount]);
+	r.held_change = DatumGetInt64(values[ps->a_held_change]);
+	r.balance_after = DatumGetInt64(values[ps->a_balance_after]);
+	r.held_after = DatumGetInt64(values[ps->a_held_after]);
+	r.asset = acct_asset(ps, as, instrument, DatumGetInt32(values[ps->a_vintage]),
+						 values[ps->a_project]);
+	asset_no = ps->apool[r.asset].asset_no;
+	r.k = isnull[ps->a_business_date] ? -1 :
+		seals_index(&ps->sr, DatumGetDateADT(values[ps->a_business_date]));
+	r.prev = (const uint8 *) "";
+	r.prevlen = 0;
+	r.hash = (const uint8 *) "";
+	r.hashlen = 0;
+	if (!isnull[ps->a_prev_hash])
+	{
+		bytea	   *b = DatumGetByteaPP(values[ps->a_prev_hash]);
+
+		r.prev = (const uint8 *) VARDATA_ANY(b);
+		r.prevlen = VARSIZE_ANY_EXHDR(b);
+	}
+	if (!isnull[ps->a_hash])
+	{
+		bytea	   *b = DatumGetByteaPP(values[ps->a_hash]);
+
+		r.hash = (const uint8 *) VARDATA_ANY(b);
+		r.hashlen = VARSIZE_ANY_EXHDR(b);
+	}
+
+	/* its hash: SHA-256(stored prev_hash || UTF-8 payload), one context for the pass */
+	resetStringInfo(&ps->payload);
+	chain_entry_payload(&ps->payload, &ps->layout, values, isnull);
+	utf8 = pg_server_to_any(ps->payload.data, ps->payload.len, PG_UTF8);
+	utf8len = (utf8 == ps->payload.data) ? (size_t) ps->payload.len : strlen(utf8);
+	if (pg_cryptohash_init(ps->sha) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256 hash")));
+	sha_update(ps->sha, r.prev, r.prevlen);
+	sha_update(ps->sha, utf8, utf8len);
+	sha_final(ps->sha, recomputed);
+	if (!bytes_equal(r.hash, r.hashlen, recomputed, CHAIN_HASH_LEN))
+		problem_add(ps, &ps->p_chain, "hash_mismatch", account_id, false, r.entry_id, false,
+					psprintf("seq " INT64_FORMAT ": stored hash is %s, recomputed %s",
+							 r.seq, chain_hex_text(r.hash, r.hashlen),
+							 chain_hex_text(recomputed, CHAIN_HASH_LEN)),
+					account_id, r.seq * 2 + 1);
+
+	/* conservation (full) or the posting's balance per asset (incremental) */
+	if (!ps->since_mode)
+	{
+		if (as->known)
+		{
+			AssetInfo  *ai = &ps->assets[asset_no];
+
+			ai->any = true;
+			if (kind == ps->k_issue)
+			{
+				ai->issued += r.amount;
+				ai->any_issue = true;
+			}
+			else if (kind == ps->k_retire)
+				ai->retired += r.amount;
+			else if (kind == ps->k_withdraw)
+				ai->withdrawn -= r.amount;
+			if (as->kind != ps->ak_cancellation)
+				ai->holdings += r.amount;
+		}
+	}
+	else if (kind != ps->k_issue && kind != ps->k_withdraw)
+	{
+		PostingSumKey key;
+		PostingSumEntry *pe;
+		bool		found;
+
+		memset(&key, 0, sizeof(key));
+		key.posting_id = posting_id;
+		key.asset_no = asset_no;
+		pe = hash_search(ps->posting_sums, &key, HASH_ENTER, &found);
+		if (!found)
+			pe->total = 0;
+		pe->total += r.amount;
+	}
+
+	/* its posting: now (full), or once the new entries' postings are read */
+	if (!ps->since_mode)
+	{
+		if (!posting_set_has(&ps->postings, posting_id))
+			problem_add(ps, &ps->p_unknown, "unknown_posting", account_id, false, r.entry_id, false,
+						psprintf("posting " INT64_FORMAT " does not exist", posting_id), r.entry_id, 0);
+	}
+	else
+	{
+		if (ps->nprefs >= ps->maxprefs)
+		{
+			ps->maxprefs *= 2;
+			ps->prefs = repalloc_huge(ps->prefs, sizeof(PostingRef) * ps->maxprefs);
+		}
+		ps->prefs[ps->nprefs].posting_id = posting_id;
+		ps->prefs[ps->nprefs].account_id = account_id;
+		ps->prefs[ps->nprefs].entry_id = r.entry_id;
+		ps->nprefs++;
+	}
+
+	/* issuance only where it may land */
+	if (kind == ps->k_issue && as->known && !may_issue(ps, as->kind, instrument))
+	{
+		Oid			argtypes[2] = {TEXTOID, INT8OID};
+		Datum		args[2];
+		const char *ilabel = enum_label_of(ps, instrument);
+		const char *klabel = enum_label_of(ps, as->kind);
+		int			ret;
+		bool		qnull;
+		char	   *qty;
+
+		args[0] = CStringGetTextDatum(ilabel ? ilabel : "");
+		args[1] = Int64GetDatum(r.amount);
+		ret = SPI_execute_with_args("SELECT carbonmkt.format_quantity($1::carbonmkt.instrument, $2)",
+									2, argtypes, args, NULL, true, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "format_quantity failed: %s", SPI_result_code_string(ret));
+		qty = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &qnull));
+		SPI_freetuptable(SPI_tuptable);
+		problem_add(ps, &ps->p_issue, "issue_outside_issuance_account", account_id, false, r.entry_id, false,
+					psprintf("%s issued into account " INT64_FORMAT " of kind %s, which cannot receive issuance of %s",
+							 qty, account_id, klabel ? klabel : "", ilabel ? ilabel : ""),
+					r.entry_id, 0);
+	}
+
+	/* its turn in the account's seq order */
+	if (!as->started)
+	{
+		bool		start = false;
+
+		if (r.seq == 1)
+			start = true;
+		else if (ps->since_mode)
+		{
+			/* the first new entry follows one dated on or before the day */
+			uint8	   *ph;
+			size_t		phlen;
+			DateADT		pday;
+			bool		pday_null;
+
+			start = pred_lookup(ps, account_id, r.seq - 1, &ph, &phlen, &pday, &pday_null) &&
+				!pday_null && pday <= ps->since;
+		}
+		if (start)
+		{
+			ordered_step(ps, as, &r, true);
+			stash_drain(ps, as);
+		}
+		else
+			stash_push(ps, as, &r);
+	}
+	else if (r.seq == as->last_seq + 1)
+	{
+		ordered_step(ps, as, &r, false);
+		stash_drain(ps, as);
+	}
+	else
+		stash_push(ps, as, &r);
+}
+
+/*
+ * acct_finish
+ *		After the journal is read: the account's waiting entries in seq order
+ *		(gaps, or an account whose first entries are missing), its seal heads
+ *		folded into the seals (call in account_id order), its holdings.
+ */
+static void
+acct_finish(Pass *ps, AcctState *as)
+{
+	while (as->nstash > 0)
+	{
+		Rec			r = stash_pop(as);
+
+		ordered_step(ps, as, &r, !as->started);
+	}
+	for (int i = 0; i < as->ncands; i++)
+		seals_candidate(&ps->sr, as->cands[i].k, as->cands[i].seq, as->cands[i].hash,
+						as->cands[i].hashlen, as->cands[i].count);
+	seals_account_end(&ps->sr, as->account_id);
+
+	for (int i = as->first_asset; i >= 0; i = ps->apool[i].next)
+	{
+		CurAsset   *ca = &ps->apool[i];
 		Rebuilt    *rb;
 
 		if (ps->nrebuilt >= ps->maxrebuilt)
@@ -1194,7 +1789,7 @@ account_end(Pass *ps)
 			ps->rebuilt = repalloc_huge(ps->rebuilt, sizeof(Rebuilt) * ps->maxrebuilt);
 		}
 		rb = &ps->rebuilt[ps->nrebuilt++];
-		rb->account_id = ps->prev_account;
+		rb->account_id = as->account_id;
 		rb->asset_no = ca->asset_no;
 		if (ps->since_mode)
 		{
@@ -1207,314 +1802,47 @@ account_end(Pass *ps)
 			rb->held = ca->run_held;
 		}
 	}
-	ps->ncur = 0;
+	if (ps->ntouched >= ps->maxtouched)
+	{
+		ps->maxtouched *= 2;
+		ps->touched = repalloc_huge(ps->touched, sizeof(int64) * ps->maxtouched);
+	}
+	ps->touched[ps->ntouched++] = as->account_id;
 }
 
-/* The account's asset of this entry, with its balance before the pass. */
-static CurAsset *
-current_asset(Pass *ps, int64 account_id, int64 seq, Datum instrument_d, Oid instrument,
-			  int32 vintage, Datum project_d)
+static int
+acct_cmp(const void *a, const void *b)
 {
-	text	   *pt = DatumGetTextPP(project_d);
-	const char *project = VARDATA_ANY(pt);
-	int			projlen = VARSIZE_ANY_EXHDR(pt);
-	CurAsset   *ca;
-	int			asset_no;
+	int64		x = (*(AcctState *const *) a)->account_id;
+	int64		y = (*(AcctState *const *) b)->account_id;
 
-	for (int i = 0; i < ps->ncur; i++)
-	{
-		AssetInfo  *ai = &ps->assets[ps->cur[i].asset_no];
-
-		if (ai->instrument == instrument && ai->vintage == vintage &&
-			ai->projlen == projlen && memcmp(ai->project, project, projlen) == 0)
-			return &ps->cur[i];
-	}
-	asset_no = asset_number(ps, instrument, vintage, project, projlen);
-	if (ps->ncur >= ps->maxcur)
-	{
-		ps->maxcur *= 2;
-		ps->cur = repalloc(ps->cur, sizeof(CurAsset) * ps->maxcur);
-	}
-	ca = &ps->cur[ps->ncur++];
-	memset(ca, 0, sizeof(CurAsset));
-	ca->asset_no = asset_no;
-	if (ps->since_mode && seq > 1)
-	{
-		/* the balance after the asset's last entry before the new ones */
-		Datum		args[5];
-		int			ret;
-
-		args[0] = Int64GetDatum(account_id);
-		args[1] = Int64GetDatum(seq);
-		args[2] = instrument_d;
-		args[3] = Int32GetDatum(vintage);
-		args[4] = PointerGetDatum(pt);
-		ret = SPI_execute_plan(ps->base_plan, args, NULL, true, 1);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "reading the balance before entry " INT64_FORMAT " of account " INT64_FORMAT " failed: %s",
-				 seq, account_id, SPI_result_code_string(ret));
-		if (SPI_processed == 1)
-		{
-			bool		isnull;
-
-			ca->run_balance = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			ca->run_held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	return ca;
+	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
-/*
- * process_entry
- *		Check one journal entry; entries arrive in (account_id, seq) order.
- */
+/* Every account with entries, in account_id order (and, incremental, the others' heads). */
 static void
-process_entry(Pass *ps, Datum *values, bool *isnull)
+finish_accounts(Pass *ps)
 {
-	static const uint8 genesis[CHAIN_HASH_LEN] = {0};
-	int64		account_id = DatumGetInt64(values[ps->a_account]);
-	int64		entry_id = DatumGetInt64(values[ps->a_entry]);
-	int64		seq = DatumGetInt64(values[ps->a_seq]);
-	int64		posting_id = DatumGetInt64(values[ps->a_posting]);
-	Oid			kind = DatumGetObjectId(values[ps->a_kind]);
-	Oid			instrument = DatumGetObjectId(values[ps->a_instrument]);
-	int32		vintage = DatumGetInt32(values[ps->a_vintage]);
-	int64		amount = DatumGetInt64(values[ps->a_amount]);
-	int64		held_change = DatumGetInt64(values[ps->a_held_change]);
-	int64		balance_after = DatumGetInt64(values[ps->a_balance_after]);
-	int64		held_after = DatumGetInt64(values[ps->a_held_after]);
-	const uint8 *stored_prev = (const uint8 *) "";
-	size_t		stored_prev_len = 0;
-	const uint8 *stored_hash = (const uint8 *) "";
-	size_t		stored_hash_len = 0;
-	int64		expected_seq;
-	const uint8 *expected_prev;
-	size_t		expected_prev_len;
-	uint8		recomputed[CHAIN_HASH_LEN];
-	bool		new_account;
-	bool		check_link = true;
-	CurAsset   *ca;
-	const char *utf8;
-	size_t		utf8len;
+	long		n = hash_get_num_entries(ps->acct_tab);
+	AcctState **all = MemoryContextAllocHuge(ps->cxt, sizeof(AcctState *) * (n + 1));
+	HASH_SEQ_STATUS status;
+	AcctState  *as;
+	long		i = 0;
 
-	if (!isnull[ps->a_prev_hash])
+	hash_seq_init(&status, ps->acct_tab);
+	while ((as = hash_seq_search(&status)) != NULL)
+		all[i++] = as;
+	if (n > 1)
+		qsort(all, n, sizeof(AcctState *), acct_cmp);
+	for (i = 0; i < n; i++)
 	{
-		bytea	   *b = DatumGetByteaPP(values[ps->a_prev_hash]);
-
-		stored_prev = (const uint8 *) VARDATA_ANY(b);
-		stored_prev_len = VARSIZE_ANY_EXHDR(b);
-	}
-	if (!isnull[ps->a_hash])
-	{
-		bytea	   *b = DatumGetByteaPP(values[ps->a_hash]);
-
-		stored_hash = (const uint8 *) VARDATA_ANY(b);
-		stored_hash_len = VARSIZE_ANY_EXHDR(b);
-	}
-
-	new_account = !ps->have_prev || account_id != ps->prev_account;
-	if (new_account)
-	{
-		AccountEntry *ae;
-
-		account_end(ps);
+		CHECK_FOR_INTERRUPTS();
 		if (ps->since_mode)
-			heads_until(ps, true, account_id);
-		ae = hash_search(ps->account_tab, &account_id, HASH_FIND, NULL);
-		ps->cur_known = ae != NULL;
-		ps->cur_kind = ae ? ae->kind : InvalidOid;
-		if (ps->ntouched >= ps->maxtouched)
-		{
-			ps->maxtouched *= 2;
-			ps->touched = repalloc_huge(ps->touched, sizeof(int64) * ps->maxtouched);
-		}
-		ps->touched[ps->ntouched++] = account_id;
+			heads_until(ps, true, all[i]->account_id);
+		acct_finish(ps, all[i]);
 	}
-
-	/* 1. the chain (as verify_chains()) */
-	if (!new_account && seq == ps->prev_seq + 1)
-	{
-		expected_seq = seq;
-		expected_prev = ps->prev_hash;
-		expected_prev_len = ps->prev_hash_len;
-	}
-	else if (!new_account && !ps->since_mode)
-	{
-		expected_seq = ps->prev_seq + 1;
-		expected_prev = ps->prev_hash;
-		expected_prev_len = ps->prev_hash_len;
-	}
-	else if (seq == 1 || !ps->since_mode)
-	{
-		expected_seq = 1;
-		expected_prev = genesis;
-		expected_prev_len = CHAIN_HASH_LEN;
-	}
-	else
-	{
-		/* the first new entry: its predecessor is older than the day */
-		Datum		pargs[2];
-		int			ret;
-
-		pargs[0] = Int64GetDatum(account_id);
-		pargs[1] = Int64GetDatum(seq - 1);
-		ret = SPI_execute_plan(ps->pred_plan, pargs, NULL, true, 1);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "reading entry " INT64_FORMAT " of account " INT64_FORMAT " failed: %s",
-				 seq - 1, account_id, SPI_result_code_string(ret));
-		expected_seq = seq;
-		if (SPI_processed == 1)
-		{
-			bool		pnull;
-			bytea	   *ph = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 1, &pnull));
-
-			expected_prev_len = VARSIZE_ANY_EXHDR(ph);
-			expected_prev = (const uint8 *) VARDATA_ANY(ph);
-			if (new_account)
-				seals_candidate(&ps->sr, 0, seq - 1, expected_prev, expected_prev_len, seq - 1);
-		}
-		else
-		{
-			problem_add(ps, &ps->p_chain, "seq_gap", account_id, false, entry_id, false,
-						psprintf("expected seq " INT64_FORMAT " before seq " INT64_FORMAT
-								 ", found none", seq - 1, seq), 0, 0);
-			check_link = false;
-			expected_prev = genesis;
-			expected_prev_len = CHAIN_HASH_LEN;
-		}
-	}
-
-	if (!check_link)
-		;
-	else if (seq != expected_seq)
-		problem_add(ps, &ps->p_chain, "seq_gap", account_id, false, entry_id, false,
-					psprintf("expected seq " INT64_FORMAT ", found seq " INT64_FORMAT,
-							 expected_seq, seq), 0, 0);
-	else if (!bytes_equal(stored_prev, stored_prev_len, expected_prev, expected_prev_len))
-		problem_add(ps, &ps->p_chain, "prev_hash_mismatch", account_id, false, entry_id, false,
-					psprintf("seq " INT64_FORMAT ": prev_hash is %s, the previous entry's hash is %s",
-							 seq, chain_hex_text(stored_prev, stored_prev_len),
-							 chain_hex_text(expected_prev, expected_prev_len)), 0, 0);
-
-	/* SHA-256(stored prev_hash || UTF-8 payload), one context for the pass */
-	resetStringInfo(&ps->payload);
-	chain_entry_payload(&ps->payload, &ps->layout, values, isnull);
-	utf8 = pg_server_to_any(ps->payload.data, ps->payload.len, PG_UTF8);
-	utf8len = (utf8 == ps->payload.data) ? (size_t) ps->payload.len : strlen(utf8);
-	if (pg_cryptohash_init(ps->sha) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash")));
-	sha_update(ps->sha, stored_prev, stored_prev_len);
-	sha_update(ps->sha, utf8, utf8len);
-	sha_final(ps->sha, recomputed);
-	if (!bytes_equal(stored_hash, stored_hash_len, recomputed, CHAIN_HASH_LEN))
-		problem_add(ps, &ps->p_chain, "hash_mismatch", account_id, false, entry_id, false,
-					psprintf("seq " INT64_FORMAT ": stored hash is %s, recomputed %s",
-							 seq, chain_hex_text(stored_hash, stored_hash_len),
-							 chain_hex_text(recomputed, CHAIN_HASH_LEN)), 0, 0);
-
-	/* a head candidate of the seals on or after its day */
-	if (!isnull[ps->a_business_date])
-		seals_candidate(&ps->sr, seals_index(&ps->sr, DatumGetDateADT(values[ps->a_business_date])),
-						seq, stored_hash, stored_hash_len, 1);
-
-	if (stored_hash_len > ps->prev_hash_cap)
-	{
-		ps->prev_hash = repalloc(ps->prev_hash, stored_hash_len);
-		ps->prev_hash_cap = stored_hash_len;
-	}
-	memcpy(ps->prev_hash, stored_hash, stored_hash_len);
-	ps->prev_hash_len = stored_hash_len;
-	ps->prev_seq = seq;
-	ps->prev_account = account_id;
-	ps->have_prev = true;
-
-	/* 2. running balance and held of the asset */
-	ca = current_asset(ps, account_id, seq, values[ps->a_instrument], instrument, vintage,
-					   values[ps->a_project]);
-	ca->run_balance += amount;
-	ca->run_held += held_change;
-	ca->last_balance = balance_after;
-	ca->last_held = held_after;
-	if (ca->run_balance != balance_after || ca->run_held != held_after)
-	{
-		char	   *rb = vsum_text(ca->run_balance);
-		char	   *rh = vsum_text(ca->run_held);
-
-		problem_add(ps, &ps->p_running, "running_balance_mismatch", account_id, false, entry_id, false,
-					psprintf("%s: balance_after " INT64_FORMAT ", held_after " INT64_FORMAT
-							 ", rebuilt %s and %s", asset_text(ps, ca->asset_no),
-							 balance_after, held_after, rb, rh), 0, 0);
-	}
-
-	/* 7. conservation (full) or the posting's balance per asset (incremental) */
-	if (!ps->since_mode)
-	{
-		if (ps->cur_known)
-		{
-			AssetInfo  *ai = &ps->assets[ca->asset_no];
-
-			ai->any = true;
-			if (kind == ps->k_issue)
-			{
-				ai->issued += amount;
-				ai->any_issue = true;
-			}
-			else if (kind == ps->k_retire)
-				ai->retired += amount;
-			else if (kind == ps->k_withdraw)
-				ai->withdrawn -= amount;
-			if (ps->cur_kind != ps->ak_cancellation)
-				ai->holdings += amount;
-		}
-	}
-	else if (kind != ps->k_issue && kind != ps->k_withdraw)
-	{
-		PostingSumKey key;
-		PostingSumEntry *pe;
-		bool		found;
-
-		memset(&key, 0, sizeof(key));
-		key.posting_id = posting_id;
-		key.asset_no = ca->asset_no;
-		pe = hash_search(ps->posting_sums, &key, HASH_ENTER, &found);
-		if (!found)
-			pe->total = 0;
-		pe->total += amount;
-	}
-
-	/* 8. its posting */
-	if (!posting_set_has(&ps->postings, posting_id))
-		problem_add(ps, &ps->p_unknown, "unknown_posting", account_id, false, entry_id, false,
-					psprintf("posting " INT64_FORMAT " does not exist", posting_id), entry_id, 0);
-
-	/* 9. issuance only where it may land */
-	if (kind == ps->k_issue && ps->cur_known && !may_issue(ps, ps->cur_kind, instrument))
-	{
-		Oid			argtypes[2] = {TEXTOID, INT8OID};
-		Datum		args[2];
-		const char *ilabel = enum_label_of(ps, instrument);
-		const char *klabel = enum_label_of(ps, ps->cur_kind);
-		int			ret;
-		bool		qnull;
-		char	   *qty;
-
-		args[0] = CStringGetTextDatum(ilabel ? ilabel : "");
-		args[1] = Int64GetDatum(amount);
-		ret = SPI_execute_with_args("SELECT carbonmkt.format_quantity($1::carbonmkt.instrument, $2)",
-									2, argtypes, args, NULL, true, 1);
-		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "format_quantity failed: %s", SPI_result_code_string(ret));
-		qty = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &qnull));
-		SPI_freetuptable(SPI_tuptable);
-		problem_add(ps, &ps->p_issue, "issue_outside_issuance_account", account_id, false, entry_id, false,
-					psprintf("%s issued into account " INT64_FORMAT " of kind %s, which cannot receive issuance of %s",
-							 qty, account_id, klabel ? klabel : "", ilabel ? ilabel : ""),
-					entry_id, 0);
-	}
+	if (ps->since_mode)
+		heads_until(ps, false, 0);
 }
 
 /* ----------------------------------------------------------------
@@ -1773,141 +2101,106 @@ check_postings_balance(Pass *ps, Tuplestorestate *ts, TupleDesc desc)
  * ----------------------------------------------------------------
  */
 
-/* The journal's b-tree on (account_id, seq). */
-static Oid
-journal_order_index(Relation rel)
-{
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	int			acc = chain_journal_attnum(RelationGetDescr(rel), "account_id");
-	int			seq = chain_journal_attnum(RelationGetDescr(rel), "seq");
-	Oid			result = InvalidOid;
-
-	foreach(lc, indexes)
-	{
-		Oid			indexoid = lfirst_oid(lc);
-		Relation	idx = index_open(indexoid, AccessShareLock);
-		Form_pg_index form = idx->rd_index;
-
-		if (form->indnkeyatts == 2 && form->indkey.values[0] == acc &&
-			form->indkey.values[1] == seq && idx->rd_rel->relam == BTREE_AM_OID &&
-			form->indisvalid && RelationGetIndexPredicate(idx) == NIL &&
-			RelationGetIndexExpressions(idx) == NIL)
-			result = indexoid;
-		index_close(idx, AccessShareLock);
-		if (OidIsValid(result))
-			break;
-	}
-	list_free(indexes);
-	if (!OidIsValid(result))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("carbonmkt.journal has no index on (account_id, seq)")));
-	return result;
-}
-
-/* Full check: the whole journal through its (account_id, seq) index. */
+/* Full check: the whole journal, in its physical order (a sequential scan). */
 static void
-stream_all(Pass *ps, Relation rel)
+read_all(Pass *ps, Relation rel)
 {
-	Relation	idx = index_open(journal_order_index(rel), AccessShareLock);
-	IndexScanDesc scan;
+	TableScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 0, 0);
-	index_rescan(scan, NULL, 0, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	layout_prepare(ps, RelationGetDescr(rel));
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		MemoryContext oldcxt;
 
 		CHECK_FOR_INTERRUPTS();
 		slot_getallattrs(slot);
 		oldcxt = MemoryContextSwitchTo(ps->rowcxt);
-		process_entry(ps, slot->tts_values, slot->tts_isnull);
+		feed_row(ps, slot->tts_values, slot->tts_isnull);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(ps->rowcxt);
 	}
-	index_endscan(scan);
+	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
 }
 
 /*
- * Incremental check: the positions of the entries dated after the day, in
- * (account_id, seq) order (the block-range index on business_date finds
- * them), then each entry fetched by its position.
+ * Incremental check: the entries dated after the day (the block-range index
+ * on business_date finds them), in physical order; then the postings they
+ * name, read once.
  */
 static void
-stream_since(Pass *ps, Relation rel)
+read_since(Pass *ps)
 {
 	Oid			argtypes[1] = {DATEOID};
 	Datum		args[1];
 	SPIPlanPtr	plan;
 	Portal		portal;
-	ItemPointerData *tids;
-	int64		ntids = 0;
-	int64		maxtids = 1024;
+	Datum	   *values = NULL;
+	bool	   *isnull = NULL;
 	int64		lo = PG_INT64_MAX;
 	int64		hi = PG_INT64_MIN;
-	TupleTableSlot *slot;
-	Snapshot	snap = GetActiveSnapshot();
 
-	tids = MemoryContextAllocHuge(ps->cxt, sizeof(ItemPointerData) * maxtids);
 	args[0] = DateADTGetDatum(ps->since);
-	plan = SPI_prepare("SELECT ctid, posting_id FROM carbonmkt.journal WHERE business_date > $1 "
-					   "ORDER BY account_id, seq", 1, argtypes);
+	plan = SPI_prepare("SELECT * FROM carbonmkt.journal WHERE business_date > $1", 1, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
 	for (;;)
 	{
-		SPI_cursor_fetch(portal, true, VERIFY_FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			ItemPointer tid = (ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[r],
-																		  SPI_tuptable->tupdesc, 1, &isnull));
-			int64		pid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
-														  SPI_tuptable->tupdesc, 2, &isnull));
+		SPITupleTable *tuptable;
+		uint64		nrows;
 
-			if (ntids >= maxtids)
-			{
-				maxtids *= 2;
-				tids = repalloc_huge(tids, sizeof(ItemPointerData) * maxtids);
-			}
-			ItemPointerCopy(tid, &tids[ntids]);
-			ntids++;
-			lo = Min(lo, pid);
-			hi = Max(hi, pid);
+		SPI_cursor_fetch(portal, true, VERIFY_FETCH_ROWS);
+		nrows = SPI_processed;
+		tuptable = SPI_tuptable;
+		if (nrows == 0)
+		{
+			SPI_freetuptable(tuptable);
+			break;
 		}
-		SPI_freetuptable(SPI_tuptable);
+		if (!ps->layout_ready)
+		{
+			layout_prepare(ps, tuptable->tupdesc);
+			values = MemoryContextAlloc(ps->cxt, sizeof(Datum) * tuptable->tupdesc->natts);
+			isnull = MemoryContextAlloc(ps->cxt, sizeof(bool) * tuptable->tupdesc->natts);
+		}
+		for (uint64 r = 0; r < nrows; r++)
+		{
+			MemoryContext oldcxt;
+
+			CHECK_FOR_INTERRUPTS();
+			heap_deform_tuple(tuptable->vals[r], tuptable->tupdesc, values, isnull);
+			oldcxt = MemoryContextSwitchTo(ps->rowcxt);
+			feed_row(ps, values, isnull);
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextReset(ps->rowcxt);
+		}
+		SPI_freetuptable(tuptable);
 	}
 	SPI_cursor_close(portal);
 	SPI_freeplan(plan);
 
-	if (ntids > 0)
+	/* every new entry belongs to a posting */
+	for (int64 i = 0; i < ps->nprefs; i++)
+	{
+		lo = Min(lo, ps->prefs[i].posting_id);
+		hi = Max(hi, ps->prefs[i].posting_id);
+	}
+	if (ps->nprefs > 0)
 		postings_load_range(ps, lo, hi);
 	else
 		ps->postings.empty = true;
-
-	slot = table_slot_create(rel, NULL);
-	for (int64 i = 0; i < ntids; i++)
+	for (int64 i = 0; i < ps->nprefs; i++)
 	{
-		MemoryContext oldcxt;
+		PostingRef *pr = &ps->prefs[i];
 
-		CHECK_FOR_INTERRUPTS();
-		if (!table_tuple_fetch_row_version(rel, &tids[i], snap, slot))
-			elog(ERROR, "journal entry at (%u,%u) vanished during verification",
-				 ItemPointerGetBlockNumber(&tids[i]), ItemPointerGetOffsetNumber(&tids[i]));
-		slot_getallattrs(slot);
-		oldcxt = MemoryContextSwitchTo(ps->rowcxt);
-		process_entry(ps, slot->tts_values, slot->tts_isnull);
-		MemoryContextSwitchTo(oldcxt);
-		MemoryContextReset(ps->rowcxt);
+		if (!posting_set_has(&ps->postings, pr->posting_id))
+			problem_add(ps, &ps->p_unknown, "unknown_posting", pr->account_id, false, pr->entry_id, false,
+						psprintf("posting " INT64_FORMAT " does not exist", pr->posting_id),
+						pr->entry_id, 0);
 	}
-	ExecDropSingleTupleTableSlot(slot);
 }
 
 /*
@@ -1942,16 +2235,16 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since)
 	ps->rowcxt = AllocSetContextCreate(cxt, "verify_ledger row", ALLOCSET_SMALL_SIZES);
 	ps->since_mode = since_mode;
 	ps->since = since;
-	ps->maxcur = 8;
-	ps->cur = MemoryContextAlloc(cxt, sizeof(CurAsset) * ps->maxcur);
+	ps->maxapool = 1024;
+	ps->apool = MemoryContextAllocHuge(cxt, sizeof(CurAsset) * ps->maxapool);
+	ps->maxprefs = 1024;
+	ps->prefs = MemoryContextAllocHuge(cxt, sizeof(PostingRef) * ps->maxprefs);
 	ps->maxassets = 64;
 	ps->assets = MemoryContextAlloc(cxt, sizeof(AssetInfo) * ps->maxassets);
 	ps->maxrebuilt = 1024;
 	ps->rebuilt = MemoryContextAllocHuge(cxt, sizeof(Rebuilt) * ps->maxrebuilt);
 	ps->maxtouched = 1024;
 	ps->touched = MemoryContextAllocHuge(cxt, sizeof(int64) * ps->maxtouched);
-	ps->prev_hash_cap = CHAIN_HASH_LEN;
-	ps->prev_hash = MemoryContextAlloc(cxt, ps->prev_hash_cap);
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 
@@ -1967,6 +2260,12 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since)
 	ctl.hcxt = cxt;
 	ps->asset_tab = hash_create("verify assets", 256, &ctl,
 								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(AcctState);
+	ctl.hcxt = cxt;
+	ps->acct_tab = hash_create("verify account states", 1024, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	if (since_mode)
 	{
 		memset(&ctl, 0, sizeof(ctl));
@@ -1991,42 +2290,46 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since)
 	if (!OidIsValid(relid))
 		elog(ERROR, "carbonmkt.journal not found");
 	rel = table_open(relid, AccessShareLock);
-	layout_prepare(ps, RelationGetDescr(rel));
+	ps->a_instrument = chain_journal_attnum(RelationGetDescr(rel), "instrument") - 1;
+	ps->instrument_type = TupleDescAttr(RelationGetDescr(rel), ps->a_instrument)->atttypid;
+	{
+		Oid			pred_types[2] = {INT8OID, INT8OID};
+
+		ps->pred_plan = SPI_prepare("SELECT hash, business_date FROM carbonmkt.journal "
+									"WHERE account_id = $1 AND seq = $2", 2, pred_types);
+		if (ps->pred_plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	}
 
 	if (since_mode)
 	{
-		Oid			pred_types[2] = {INT8OID, INT8OID};
 		Oid			base_types[5];
 		SPIPlanPtr	hplan;
 
-		ps->instrument_type = TupleDescAttr(RelationGetDescr(rel), ps->a_instrument)->atttypid;
 		base_types[0] = INT8OID;
 		base_types[1] = INT8OID;
 		base_types[2] = ps->instrument_type;
 		base_types[3] = INT4OID;
 		base_types[4] = TEXTOID;
-		ps->pred_plan = SPI_prepare("SELECT hash FROM carbonmkt.journal "
-									"WHERE account_id = $1 AND seq = $2", 2, pred_types);
 		ps->base_plan = SPI_prepare("SELECT balance_after, held_after FROM carbonmkt.journal "
 									"WHERE account_id = $1 AND seq < $2 AND instrument = $3 "
 									"AND vintage = $4 AND project = $5 ORDER BY seq DESC LIMIT 1",
 									5, base_types);
 		hplan = SPI_prepare("SELECT account_id, head_seq, head_hash FROM carbonmkt.account "
 							"ORDER BY account_id", 0, NULL);
-		if (ps->pred_plan == NULL || ps->base_plan == NULL || hplan == NULL)
+		if (ps->base_plan == NULL || hplan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		read_since(ps);
 		ps->hc.portal = SPI_cursor_open(NULL, hplan, NULL, NULL, true);
-		stream_since(ps, rel);
 	}
 	else
 	{
 		postings_load_all(ps, nsp);
-		stream_all(ps, rel);
+		read_all(ps, rel);
 	}
-	account_end(ps);
+	finish_accounts(ps);
 	if (since_mode)
 	{
-		heads_until(ps, false, 0);
 		if (ps->hc.batch != NULL)
 			SPI_freetuptable(ps->hc.batch);
 		SPI_cursor_close(ps->hc.portal);
@@ -2036,12 +2339,12 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since)
 	ps->sha = NULL;
 
 	/* 1. chains, heads, seals, the seal chain */
-	emit_list(ts, desc, &ps->p_chain, false);
+	emit_list(ts, desc, &ps->p_chain, true);
 	emit_query(ts, desc, head_query, NULL);
 	seals_report(ts, desc, &ps->sr);
 	emit_query(ts, desc, seal_chain_query, NULL);
 	/* 2. running balances */
-	emit_list(ts, desc, &ps->p_running, false);
+	emit_list(ts, desc, &ps->p_running, true);
 	/* 3. holdings */
 	if (since_mode)
 		touched = touched_array(ps);
