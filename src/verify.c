@@ -4,28 +4,33 @@
  *	  verify_ledger() and verify_ledger_since(): every check of the ledger
  *	  that reads the journal, done in one pass over it.
  *
- * The journal is streamed once in (account_id, seq) order: the full check
- * walks the (account_id, seq) index of the journal through the table access
- * method (no SPI copy of each row, no sort); the incremental check reads the
- * positions (ctid) of the entries dated after the day verified from in that
- * order, then fetches each entry.  Each entry is checked, in that one pass,
- * for
- *	- its chain: seq, link to the previous entry, recomputed SHA-256 hash
- *	  (chain_entry_payload() of src/chain.c hashed with one reused SHA-256
- *	  context), and its place in the day seals being rebuilt (as
- *	  verify_chains() of src/chain.c does, whose results these are);
- *	- its running balance and held quantity per (account, asset);
- *	- its posting (a bitmap of the posting ids read once);
- *	- issuance only into accounts whose kind may receive it;
- * and adds to what is compared afterwards: the holdings rebuilt from the
- * journal (compared with carbonmkt.holding), conservation per asset (full
- * check) or the balance of every new posting per asset (incremental check).
- * The checks that read small tables (heads, seal chain, holdings against
- * holds and CCER blocks) are SQL, run through SPI.
+ * The journal is read once, in physical order: the full check scans the
+ * table through the table access method (no SPI copy of each row); the
+ * incremental check reads the entries dated after the day verified from
+ * (a bitmap scan of the block-range index on business_date).  What does
+ * not depend on order is checked as each entry is read:
+ *	- its SHA-256 hash (chain_entry_payload() of src/chain.c, hashed with one
+ *	  reused SHA-256 context);
+ *	- its posting (a bitmap of the posting ids, read once), issuance only
+ *	  into accounts whose kind may receive it, and its part in conservation
+ *	  per asset (full check) or in its posting's balance (incremental check).
+ * What does depend on order is checked in each account's seq order, with
+ * per-account state (ordered_step()): its seq and link to the previous
+ * entry, its candidacy as the account's head for the day seals (rebuilt as
+ * verify_chains() in src/chain.c does), its running balance and held per
+ * asset.  Entries are written in seq order, so an entry's turn nearly always
+ * comes as it is read; one read before its predecessor waits in its
+ * account's min-heap, and what still waits at the end (gaps) is checked in
+ * seq order then.  Afterwards the holdings rebuilt from the journal are
+ * compared with carbonmkt.holding, and the seal heads are folded account by
+ * account in account_id order.  The checks that read small tables (heads,
+ * seal chain, holdings against holds and CCER blocks) are SQL, run through
+ * SPI.  Memory: per account its assets, its waiting entries and one seal
+ * candidate per sealed day it has entries in.
  *
  * Results are the rows of the SQL implementations they replace, in the same
  * order of checks (doc/registry.md, "Verification"): chain problems in
- * journal order, head_mismatch, seal_mismatch, seal chain, then
+ * (account_id, seq) order, head_mismatch, seal_mismatch, seal chain, then
  * running_balance_mismatch, balance_mismatch, negative_or_overheld,
  * held_mismatch, ccer_blocks_mismatch, conservation or posting_unbalanced,
  * unknown_posting and issue_outside_issuance_account.
@@ -38,13 +43,10 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_am.h"
-#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
