@@ -6809,7 +6809,7 @@ COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
 
 CREATE FUNCTION carbonmkt.verify_chains_since(sealed_day date)
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
-	AS 'MODULE_PATHNAME', 'verify_chains_since'
+	AS 'MODULE_PATHNAME', 'verify_chains_since_pass'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_chains_since(date) IS
   'The incremental verify_chains(): the links and hashes of the entries dated after the given day (the first of each account linked to its predecessor), every account head, the seals dated on or after that day (rebuilt from the heads on that day and the new entries) and the seal chain.  What was written on or before the day is taken as verified.  Pinned search_path.';
@@ -6826,6 +6826,15 @@ COMMENT ON FUNCTION carbonmkt.verify_ledger_since(date) IS
 REVOKE ALL ON FUNCTION carbonmkt.verify_ledger_since(date) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION carbonmkt.verify_ledger_since(date)
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+
+-- verify_chains() is the chain part of verify_ledger()'s one pass (src/verify.c); chain.c's
+-- verify_chains symbol stays for 0.1.0 catalogs.
+CREATE OR REPLACE FUNCTION carbonmkt.verify_chains()
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+	AS 'MODULE_PATHNAME', 'verify_chains_pass'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.verify_chains() IS
+  'Checks every journal chain (each account''s entries in seq order), every account head, every day seal and the seal chain: the chain part of verify_ledger()''s one pass over the journal; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch, seal_link_mismatch, seal_hash_mismatch.  No rows when all is well.  Runs with a pinned search_path.';
 
 -- == Next phase: paid allocation, reserve, pledge and repo, voluntary cancellation ==========
 

@@ -1368,16 +1368,18 @@ COMMENT ON FUNCTION carbonmkt.verify_anchors(text[]) IS
 
 -- Verification -----------------------------------------------------------------
 
+-- The chain part of verify_ledger()'s pass (src/verify.c); src/chain.c's verify_chains and
+-- verify_chains_since symbols remain for 0.1.0 catalogs (and the benchmark's baseline).
 CREATE FUNCTION carbonmkt.verify_chains()
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
-	AS 'MODULE_PATHNAME', 'verify_chains'
+	AS 'MODULE_PATHNAME', 'verify_chains_pass'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_chains() IS
-  'Checks every journal chain (streamed in account_id, seq order), every account head, every day seal and the seal chain; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch, seal_link_mismatch, seal_hash_mismatch.  No rows when all is well.  Runs with a pinned search_path.';
+  'Checks every journal chain (each account''s entries in seq order), every account head, every day seal and the seal chain: the chain part of verify_ledger()''s one pass over the journal; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch, seal_link_mismatch, seal_hash_mismatch.  No rows when all is well.  Runs with a pinned search_path.';
 
 CREATE FUNCTION carbonmkt.verify_chains_since(sealed_day date)
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
-	AS 'MODULE_PATHNAME', 'verify_chains_since'
+	AS 'MODULE_PATHNAME', 'verify_chains_since_pass'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_chains_since(date) IS
   'The incremental verify_chains(): the links and hashes of the entries dated after the given day (the first of each account linked to its predecessor), every account head, the seals dated on or after that day (rebuilt from the heads on that day and the new entries) and the seal chain.  What was written on or before the day is taken as verified.  Pinned search_path.';

@@ -75,6 +75,8 @@
 
 PG_FUNCTION_INFO_V1(verify_ledger_full);
 PG_FUNCTION_INFO_V1(verify_ledger_incremental);
+PG_FUNCTION_INFO_V1(verify_chains_pass);
+PG_FUNCTION_INFO_V1(verify_chains_since_pass);
 
 #define VERIFY_FETCH_ROWS		10000
 
@@ -296,6 +298,7 @@ typedef struct EnumLabel
 typedef struct Pass
 {
 	bool		since_mode;
+	bool		chains_only;	/* verify_chains(): chains, heads and seals only */
 	DateADT		since;
 	MemoryContext cxt;
 	MemoryContext rowcxt;
@@ -1464,6 +1467,8 @@ ordered_step(Pass *ps, AcctState *as, const Rec *r, bool first)
 	as->started = true;
 
 	/* running balance and held of the asset */
+	if (r->asset < 0)
+		return;
 	ca = &ps->apool[r->asset];
 	if (!ca->base_loaded)
 	{
@@ -1601,9 +1606,17 @@ feed_row(Pass *ps, Datum *values, bool *isnull)
 	r.held_change = DatumGetInt64(values[ps->a_held_change]);
 	r.balance_after = DatumGetInt64(values[ps->a_balance_after]);
 	r.held_after = DatumGetInt64(values[ps->a_held_after]);
-	r.asset = acct_asset(ps, as, instrument, DatumGetInt32(values[ps->a_vintage]),
-						 values[ps->a_project]);
-	asset_no = ps->apool[r.asset].asset_no;
+	if (ps->chains_only)
+	{
+		r.asset = -1;
+		asset_no = -1;
+	}
+	else
+	{
+		r.asset = acct_asset(ps, as, instrument, DatumGetInt32(values[ps->a_vintage]),
+							 values[ps->a_project]);
+		asset_no = ps->apool[r.asset].asset_no;
+	}
 	r.k = isnull[ps->a_business_date] ? -1 :
 		seals_index(&ps->sr, DatumGetDateADT(values[ps->a_business_date]));
 	r.prev = (const uint8 *) "";
@@ -1645,7 +1658,9 @@ feed_row(Pass *ps, Datum *values, bool *isnull)
 					account_id, r.seq * 2 + 1);
 
 	/* conservation (full) or the posting's balance per asset (incremental) */
-	if (!ps->since_mode)
+	if (ps->chains_only)
+		;
+	else if (!ps->since_mode)
 	{
 		if (as->known)
 		{
@@ -1681,7 +1696,9 @@ feed_row(Pass *ps, Datum *values, bool *isnull)
 	}
 
 	/* its posting: now (full), or once the new entries' postings are read */
-	if (!ps->since_mode)
+	if (ps->chains_only)
+		;
+	else if (!ps->since_mode)
 	{
 		if (!posting_set_has(&ps->postings, posting_id))
 			problem_add(ps, &ps->p_unknown, "unknown_posting", account_id, false, r.entry_id, false,
@@ -1701,7 +1718,8 @@ feed_row(Pass *ps, Datum *values, bool *isnull)
 	}
 
 	/* issuance only where it may land */
-	if (kind == ps->k_issue && as->known && !may_issue(ps, as->kind, instrument))
+	if (!ps->chains_only && kind == ps->k_issue && as->known &&
+		!may_issue(ps, as->kind, instrument))
 	{
 		Oid			argtypes[2] = {TEXTOID, INT8OID};
 		Datum		args[2];
@@ -2185,6 +2203,8 @@ read_since(Pass *ps)
 	SPI_freeplan(plan);
 
 	/* every new entry belongs to a posting */
+	if (ps->chains_only)
+		return;
 	for (int64 i = 0; i < ps->nprefs; i++)
 	{
 		lo = Min(lo, ps->prefs[i].posting_id);
@@ -2211,7 +2231,8 @@ read_since(Pass *ps)
  *		materialized set.
  */
 static void
-verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since)
+verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since,
+					   bool chains_only)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Tuplestorestate *ts;
@@ -2237,6 +2258,7 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since)
 	ps->rowcxt = AllocSetContextCreate(cxt, "verify_ledger row", ALLOCSET_SMALL_SIZES);
 	ps->since_mode = since_mode;
 	ps->since = since;
+	ps->chains_only = chains_only;
 	ps->maxapool = 1024;
 	ps->apool = MemoryContextAllocHuge(cxt, sizeof(CurAsset) * ps->maxapool);
 	ps->maxprefs = 1024;
@@ -2326,7 +2348,8 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since)
 	}
 	else
 	{
-		postings_load_all(ps, nsp);
+		if (!chains_only)
+			postings_load_all(ps, nsp);
 		read_all(ps, rel);
 	}
 	finish_accounts(ps);
@@ -2345,6 +2368,8 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since)
 	emit_query(ts, desc, head_query, NULL);
 	seals_report(ts, desc, &ps->sr);
 	emit_query(ts, desc, seal_chain_query, NULL);
+	if (chains_only)
+		goto done;
 	/* 2. running balances */
 	emit_list(ts, desc, &ps->p_running, true);
 	/* 3. holdings */
@@ -2368,6 +2393,7 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since)
 	emit_list(ts, desc, &ps->p_unknown, true);
 	emit_list(ts, desc, &ps->p_issue, true);
 
+done:
 	/* cxt is a child of SPI's procedure context: delete it first */
 	MemoryContextDelete(cxt);
 	if (SPI_finish() != SPI_OK_FINISH)
@@ -2382,7 +2408,7 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since)
 Datum
 verify_ledger_full(PG_FUNCTION_ARGS)
 {
-	verify_ledger_internal(fcinfo, false, 0);
+	verify_ledger_internal(fcinfo, false, 0, false);
 	return (Datum) 0;
 }
 
@@ -2419,6 +2445,36 @@ verify_ledger_incremental(PG_FUNCTION_ARGS)
 	}
 	else
 		since = PG_GETARG_DATEADT(0);
-	verify_ledger_internal(fcinfo, true, since);
+	verify_ledger_internal(fcinfo, true, since, false);
+	return (Datum) 0;
+}
+
+/*
+ * verify_chains() -> TABLE (problem text, account_id bigint, entry_id bigint,
+ *							 detail text)
+ *		The chain part of verify_ledger() alone, in the same pass: every
+ *		chain, account head, day seal and the seal chain (the rows of
+ *		verify_chains() in src/chain.c, kept there for 0.1.0 catalogs).
+ */
+Datum
+verify_chains_pass(PG_FUNCTION_ARGS)
+{
+	verify_ledger_internal(fcinfo, false, 0, true);
+	return (Datum) 0;
+}
+
+/*
+ * verify_chains_since(sealed_day date) -> TABLE (...)
+ *		The chain part of verify_ledger_since(sealed_day) alone.
+ */
+Datum
+verify_chains_since_pass(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the day to verify from must not be NULL"),
+				 errhint("Use carbonmkt.verify_chains() to check everything.")));
+	verify_ledger_internal(fcinfo, true, PG_GETARG_DATEADT(0), true);
 	return (Datum) 0;
 }

@@ -11,11 +11,13 @@
 --                    implementation the one C pass (src/verify.c) replaced
 --                    (test/bench/verify_ledger_baseline.sql)
 --   chains           SELECT count(*) FROM carbonmkt.verify_chains()         the chain/seal part alone
+--   chains_c         SELECT count(*) FROM bench.verify_chains_chain_c()    baseline: src/chain.c's
+--                    verify_chains() (what verify_chains() ran before it became part of the pass)
 --   incremental      SELECT count(*) FROM carbonmkt.verify_ledger_since()   what was written after
 --                    the last seal
 --   incremental_sql  SELECT count(*) FROM bench.verify_ledger_since_sql()   baseline, its SQL
 -- BENCH_ROUNDS rounds (default 3) after one warm-up round that is not counted; the order of
--- the five rotates per round; medians and min-max are printed, with the load average before
+-- the six rotates per round; medians and min-max are printed, with the load average before
 -- and after (the machine may be shared: the load average says how much).  Then, in a
 -- transaction rolled back, the ledger is tampered with (an amount, a memo, a holding, before
 -- and after the last seal) and the C and SQL implementations must report the same rows.
@@ -135,17 +137,18 @@ CREATE TEMP TABLE timing (variant text, round int, seconds float8);
 \ir verify_ledger_baseline.sql
 DO $$
 DECLARE
-    variants text[] := ARRAY['full', 'full_sql', 'chains', 'incremental', 'incremental_sql'];
+    variants text[] := ARRAY['full', 'full_sql', 'chains', 'chains_c', 'incremental', 'incremental_sql'];
     queries text[] := ARRAY['SELECT count(*) FROM carbonmkt.verify_ledger()',
                             'SELECT count(*) FROM bench.verify_ledger_sql()',
                             'SELECT count(*) FROM carbonmkt.verify_chains()',
+                            'SELECT count(*) FROM bench.verify_chains_chain_c()',
                             'SELECT count(*) FROM carbonmkt.verify_ledger_since()',
                             'SELECT count(*) FROM bench.verify_ledger_since_sql()'];
     v int;
 BEGIN
     FOR r IN 0 .. current_setting('bench.rounds')::int LOOP
-        FOR i IN 0 .. 4 LOOP
-            v := 1 + (i + r) % 5;
+        FOR i IN 0 .. 5 LOOP
+            v := 1 + (i + r) % 6;
             INSERT INTO pg_temp.timing VALUES (variants[v], r, pg_temp.run(queries[v]));
         END LOOP;
     END LOOP;
@@ -159,15 +162,17 @@ WITH s AS (
 n AS (SELECT (SELECT count(*) FROM journal) AS entries,
              (SELECT count(*) FROM journal WHERE business_date > '2026-03-06') AS new_entries),
 l AS (SELECT s.*, CASE s.variant
-                  WHEN 'full' THEN 1 WHEN 'full_sql' THEN 2 WHEN 'chains' THEN 3
-                  WHEN 'incremental' THEN 4 ELSE 5 END AS o FROM s)
+                  WHEN 'full' THEN 1 WHEN 'full_sql' THEN 2 WHEN 'chains' THEN 3 WHEN 'chains_c' THEN 4
+                  WHEN 'incremental' THEN 5 ELSE 6 END AS o FROM s)
 SELECT CASE l.variant
        WHEN 'full' THEN format('full verify_ledger() (one C pass): %s entries, median %s s (min %s, max %s, %s rounds) = %s entries/s (target >= 500000) %s',
                                n.entries, round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3), l.rounds,
                                round(n.entries / l.med), CASE WHEN n.entries / l.med >= 500000 THEN 'ok' ELSE 'MISSED' END)
        WHEN 'full_sql' THEN format('baseline: the SQL verify_ledger(): median %s s (min %s, max %s) = %s entries/s',
                                round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3), round(n.entries / l.med))
-       WHEN 'chains' THEN format('verify_chains() alone (src/chain.c): median %s s (min %s, max %s) = %s entries/s',
+       WHEN 'chains' THEN format('verify_chains() (the same pass, chain checks only): median %s s (min %s, max %s) = %s entries/s',
+                               round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3), round(n.entries / l.med))
+       WHEN 'chains_c' THEN format('baseline: src/chain.c''s verify_chains() (index order, SPI): median %s s (min %s, max %s) = %s entries/s',
                                round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3), round(n.entries / l.med))
        WHEN 'incremental' THEN format('incremental verify_ledger_since() (one C pass): %s new entries, median %s s (min %s, max %s, %s rounds) (target < 1 s) %s',
                    n.new_entries, round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3), l.rounds,
@@ -176,11 +181,13 @@ SELECT CASE l.variant
                    round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3))
        END
   FROM l, n ORDER BY l.o;
-SELECT format('ratio full SQL/C %s, incremental SQL/C %s',
+SELECT format('ratio full SQL/C %s, incremental SQL/C %s, verify_chains chain.c/pass %s',
               round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'full_sql')
                      / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'full'))::numeric, 2),
               round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'incremental_sql')
-                     / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'incremental'))::numeric, 2))
+                     / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'incremental'))::numeric, 2),
+              round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'chains_c')
+                     / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'chains'))::numeric, 2))
   FROM timing WHERE round > 0;
 
 -- Same rows as the SQL implementations on a tampered ledger (rolled back).

@@ -1,17 +1,27 @@
 -- test/bench/verify_ledger_baseline.sql: the baseline of test/bench/verify_ledger.sql, the SQL
 -- implementations of verify_ledger() and verify_ledger_since() as they were before the one-pass
--- C implementation (src/verify.c), verbatim but for their names (schema bench) and SECURITY
--- DEFINER (the benchmark runs as the superuser): a UNION ALL of verify_chains() /
--- verify_chains_since() (C, src/chain.c) and SQL checks that each read the journal (or the new
--- entries) again.  Not a benchmark itself (run.sh skips *_baseline.sql).
+-- C implementation (src/verify.c), verbatim but for their names (schema bench), SECURITY
+-- DEFINER (the benchmark runs as the superuser) and the chain checks they call: a UNION ALL of
+-- src/chain.c's verify_chains() / verify_chains_since() (bench.verify_chains_chain_c() and
+-- bench.verify_chains_since_chain_c(), the C symbols 0.1.0 catalogs still use) and SQL checks
+-- that each read the journal (or the new entries) again.  Not a benchmark itself (run.sh skips
+-- *_baseline.sql); sql/verify_order.sql loads it too.
 CREATE SCHEMA IF NOT EXISTS bench;
+CREATE FUNCTION bench.verify_chains_chain_c()
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+	AS '$libdir/carbonmkt', 'verify_chains'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
+CREATE FUNCTION bench.verify_chains_since_chain_c(sealed_day date)
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+	AS '$libdir/carbonmkt', 'verify_chains_since'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
 
 CREATE FUNCTION bench.verify_ledger_sql()
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
     -- 1. chains, heads and seals (C)
-    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM carbonmkt.verify_chains() v
+    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM bench.verify_chains_chain_c() v
     UNION ALL
     -- 2. each entry's balance_after/held_after is the running sum of the asset's entries
     SELECT 'running_balance_mismatch', r.account_id, r.entry_id,
@@ -115,7 +125,7 @@ $$
                               ORDER BY p.seq DESC LIMIT 1) b ON true),
     touched AS (SELECT DISTINCT f.account_id FROM first f)
     -- 1. chains of the new entries, every head, the seals from that day on, the seal chain (C)
-    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM since, carbonmkt.verify_chains_since(since.d) v
+    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM since, bench.verify_chains_since_chain_c(since.d) v
     UNION ALL
     -- 2. running balances of the new entries, continuing from each asset's last earlier entry
     SELECT 'running_balance_mismatch', r.account_id, r.entry_id,
