@@ -739,7 +739,7 @@ chain_head_tid(int64 account_id, ItemPointer tid)
  */
 void
 chain_head_locked(int64 account_id, int64 seq, const bytea *hash,
-					  const ItemPointerData *tid)
+				  const ItemPointerData *tid)
 {
 	if (hash == NULL || VARSIZE_ANY_EXHDR(hash) != CHAIN_HASH_LEN)
 	{
@@ -1260,7 +1260,7 @@ chain_can_defer(const char *const *kinds, int nkinds)
  */
 bool
 chain_defer_add(int64 account_id, int64 seq, const bytea *hash,
-				   const ItemPointerData *tid)
+				const ItemPointerData *tid)
 {
 	ChainPostingAccount *a;
 	ChainHead  *h;
@@ -1367,7 +1367,7 @@ prepare_head_plans(void)
 
 		posting_exists_plan =
 			carbonmkt_keep_lookup_plan("SELECT 1 FROM carbonmkt.posting WHERE posting_id = $1",
-							   1, argtypes);
+									   1, argtypes);
 	}
 	if (head_select_plan == NULL)
 	{
