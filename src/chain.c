@@ -372,6 +372,18 @@ chain_entry_hash(const JournalLayout *layout, const Datum *values,
 }
 
 /*
+ * chain_entry_payload
+ *		Append the canonical payload of a row to buf, in the server encoding
+ *		(for callers that hash many rows with one SHA-256 context).
+ */
+void
+chain_entry_payload(StringInfo buf, const JournalLayout *layout,
+					const Datum *values, const bool *isnull)
+{
+	journal_payload_build(buf, layout, values, isnull);
+}
+
+/*
  * deform_journal_arg
  *		Deform a carbonmkt.journal composite argument; sets up *layout.
  */
