@@ -4384,6 +4384,14 @@ GRANT EXECUTE ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, car
    TO carbonmkt_exchange, carbonmkt_registry;
 GRANT EXECUTE ON FUNCTION carbonmkt.heads_digest(date) TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
 
+-- Tonnes are tonnes.
+DROP FUNCTION carbonmkt.split_block(carbonmkt.ccer, bigint);
+CREATE FUNCTION carbonmkt.split_block(block carbonmkt.ccer, tonnes bigint,
+									  OUT head carbonmkt.ccer, OUT tail carbonmkt.ccer)
+	AS 'MODULE_PATHNAME', 'ccer_split_block' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION carbonmkt.split_block(carbonmkt.ccer, bigint) IS
+	'split a CCER block into its first tonnes (lowest serials) and the rest (NULL when that is the whole block)';
+
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
 -- One jurisdiction vocabulary (src/jurisdiction.sql): 'CN' for the national market, GB/T 2260
