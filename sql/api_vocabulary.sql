@@ -8,7 +8,7 @@ CREATE TEMP VIEW public_arg AS
 SELECT p.proname, p.oid::regprocedure::text AS signature, a.name, a.pos,
        p.proargtypes::oid[] @> ARRAY['carbonmkt.instrument'::regtype::oid] AS takes_instrument
   FROM pg_proc p
- CROSS JOIN LATERAL unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[cardinality(p.proargnames)])))
+ CROSS JOIN LATERAL unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[coalesce(cardinality(p.proargnames), 0)])))
        WITH ORDINALITY a(name, mode, pos)
  WHERE p.pronamespace = 'carbonmkt'::regnamespace AND p.proname NOT LIKE '\_%'
    AND p.prokind = 'f' AND a.mode IN ('i', 'v') AND a.name <> '';
