@@ -102,7 +102,7 @@ SELECT pg_temp.err($$SELECT open_period(2025, 'x', 2025, 2025, '2026-12-31')$$) 
 SELECT pg_temp.err($$SELECT close_period(2024)$$) AS close_period;
 SELECT pg_temp.err($$SELECT flag_hardship(5, 2024, 'x')$$) AS flag_hardship;
 SELECT pg_temp.err($$SELECT set_gas_fired(5, true)$$) AS set_gas_fired;
-SELECT pg_temp.err($$SELECT record_reference_price('2025-06-01', 6000, 'x')$$) AS record_reference_price;
+SELECT pg_temp.err($$SELECT record_average_price('2025-06-01', 60.00, 'x')$$) AS record_reference_price;
 SELECT pg_temp.err($$SELECT count(*) FROM statement(5, '2024-01-01', '2026-01-01')$$) AS statement;   -- 42501, not 0 rows
 SET SESSION AUTHORIZATION regress_sec_sz;
 SELECT province, city, sees_all FROM caller_scope();
@@ -294,12 +294,12 @@ SELECT pg_temp.err($$SELECT * FROM heads_digest('2025-06-02')$$) AS loose_digest
 SELECT pg_temp.err($$SELECT count(*) FROM facility_allowance(2024)$$) AS loose_computes_allowances;
 SELECT pg_temp.err($$SELECT count(*) FROM participant_allowance(2024)$$) AS loose_computes_participant_allowances;
 -- borrowing asks who calls before it says anything about the account
-SELECT pg_temp.err($$SELECT borrow_allowances(7, 2024, 10)$$) AS loose_borrows_on_a_cash_account;
+SELECT pg_temp.err($$SELECT borrow_cea(7, 10, 2024)$$) AS loose_borrows_on_a_cash_account;
 SET SESSION AUTHORIZATION regress_sec_unit2;
-SELECT pg_temp.err($$SELECT borrow_allowances(7, 2024, 10)$$) AS other_unit_borrows_on_a_cash_account;
-SELECT pg_temp.err($$SELECT borrow_allowances(99, 2024, 10)$$) AS other_unit_borrows_on_no_account;
+SELECT pg_temp.err($$SELECT borrow_cea(7, 10, 2024)$$) AS other_unit_borrows_on_a_cash_account;
+SELECT pg_temp.err($$SELECT borrow_cea(99, 10, 2024)$$) AS other_unit_borrows_on_no_account;
 SET SESSION AUTHORIZATION regress_sec_unit1;
-SELECT pg_temp.err($$SELECT borrow_allowances(7, 2024, 10)$$) AS unit_borrows_on_its_cash_account;
+SELECT pg_temp.err($$SELECT borrow_cea(7, 10, 2024)$$) AS unit_borrows_on_its_cash_account;
 -- mapped, the same roles work: settlement for a settlement bank (an institution), BI for the
 -- national authority, the registry for the registry
 RESET SESSION AUTHORIZATION;

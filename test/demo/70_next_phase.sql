@@ -101,8 +101,8 @@ BEGIN
             price := CASE WHEN k <= 20 THEN 60.00 + (k % 3) * 0.50
                           ELSE trunc(price * 1.099, 2) END;
             PERFORM set_config('carbonmkt.clock', d::text || ' 10:00:00+08', false);
-            PERFORM submit_order('CEA2027', 'sell', 1000, price, participant_id => seller);
-            PERFORM submit_order('CEA2027', 'buy', 1000, price, participant_id => buyer);
+            PERFORM submit_order('CEA2027', 'sell', 1000, price, acting_for => seller);
+            PERFORM submit_order('CEA2027', 'buy', 1000, price, acting_for => buyer);
             PERFORM set_config('carbonmkt.clock', d::text || ' 15:30:00+08', false);
             PERFORM end_of_day(d, 'CEA2027');
             PERFORM evaluate_market_adjustment(d);
