@@ -249,6 +249,9 @@ SELECT pg_temp.err($$SELECT surrender_ccer(5, NULL::text, NULL::int, 2, 10199464
 SELECT pg_temp.err($$SELECT retire_cea(5, 2024, 9223372036854775807)$$) AS retire_int8_max;
 SELECT pg_temp.err($$SELECT transfer_cea(5, 6, 2024, 9223372036854775807)$$) AS transfer_int8_max;
 SELECT pg_temp.err($$SELECT hold(5, 'CEA', 9223372036854775807, 'other', 2024)$$) AS hold_int8_max;
+-- a price far beyond its plausibility limit overflowed the int8 fen (raw 22003, the 1,000,000-call run)
+SELECT pg_temp.err($$SELECT record_average_price('2024-12-31', 99999999999999999999.99, 'x')$$) AS average_price_1e20;
+SELECT pg_temp.err($$SELECT record_reference_price('2024-12-31', 9223372036854775806, 'x')$$) AS reference_price_int8;
 -- NULL names reached a NOT NULL column (raw 23502)
 SELECT pg_temp.err($$SELECT open_period(2030, NULL, 2030, 2030, '2031-12-31')$$) AS open_period_null_name;
 SELECT pg_temp.err($$SELECT open_period(NULL, 'x', 2030, 2030, '2031-12-31')$$) AS open_period_null_period;

@@ -872,6 +872,8 @@ BEGIN
             coalesce(to_char(price_date, 'YYYY-MM-DD'), 'NULL'), coalesce(average_price::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    -- above its plausibility limit (a rule row) the price in fen would leave the int8 range
+    PERFORM carbonmkt._check_plausible('record_average_price', 'average_price', 'price_cny', 'average_price', average_price);
     IF average_price * 100 <> trunc(average_price * 100) THEN
         RAISE EXCEPTION 'average_price % has more than two decimals', average_price
             USING ERRCODE = '22023', HINT = 'A price is CNY per tonne to the fen (0.01).';

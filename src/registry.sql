@@ -1351,25 +1351,25 @@ CREATE TRIGGER day_seal_changed
 
 -- Day seals --------------------------------------------------------------------
 
-CREATE FUNCTION carbonmkt.heads_digest(d date, OUT digest bytea, OUT accounts int, OUT entries bigint)
+CREATE FUNCTION carbonmkt.heads_digest(business_date date, OUT digest bytea, OUT accounts int, OUT entries bigint)
 LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 	WITH heads AS (
 		SELECT DISTINCT ON (j.account_id) j.account_id, j.seq, j.hash
 		FROM carbonmkt.journal j
-		WHERE j.business_date <= d
+		WHERE j.business_date <= heads_digest.business_date
 		ORDER BY j.account_id, j.seq DESC
 	)
 	SELECT sha256(convert_to(coalesce(string_agg(h.account_id || ':' || h.seq || ':'
 											   || encode(h.hash, 'hex') || E'\n', ''
 											   ORDER BY h.account_id), ''), 'UTF8')),
 		   count(*)::int,
-		   (SELECT count(*) FROM carbonmkt.journal j WHERE j.business_date <= d)
+		   (SELECT count(*) FROM carbonmkt.journal j WHERE j.business_date <= heads_digest.business_date)
 	FROM heads h
 	WHERE carbonmkt._require_scope('compute the heads digest')
 $$;
 COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
-  'Chain heads as of the end of business day d: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= d, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= d.';
+  'Chain heads as of the end of a business day: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= the day, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= the day.';
 
 -- The anchored seal chain (链式存证): every seal carries the previous seal's hash, and
 -- its own hash is the day's anchor, published outside the database.
