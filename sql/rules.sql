@@ -260,9 +260,16 @@ INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confir
 SELECT p, y, CASE p WHEN 4 THEN 1000000 ELSE 500000 END, 'verified', '2025-05-30 10:00+08'
   FROM unnest(ARRAY[4, 5, 6]) p, unnest(ARRAY[2021, 2022, 2024]) y;
 -- 2021-2022: gap cap 1,400,000 + 20% x 2,000,000 = 1,800,000 t; gas cap 900,000 t;
--- 2024: no relief rule in force, the whole emissions are due; C: pending, never compliant
+-- 2024: no relief rule in force, the whole emissions are due.  2021-2022: A and B have only
+-- pre-allocations (预分配, 70% of the verified emissions as in S4 L91) and C nothing: the relief
+-- is computed on the final allocation (核定配额, S4 L94), so all three are pending
 SELECT period, participant_id, emissions_t, allocation_t, relief, obligation_t, status, compliance_code, status_reason
   FROM obligation_status ORDER BY period, participant_id;
+-- A surrenders its whole provisional obligation, 1,800,000 t: still pending, never compliant
+SELECT transfer_cea(3, 4, 2022, 400000) IS NOT NULL AS a_buys_400000;
+SELECT surrender_cea(4, 2021, 700000, 2021) IS NOT NULL AS a_2021, surrender_cea(4, 2022, 1100000, 2021) IS NOT NULL AS a_2022;
+SELECT participant_id, obligation_t, surrendered_t, remaining_t, status, compliance_code, status_reason IS NOT NULL AS has_reason
+  FROM obligation_status WHERE period = 2021 AND participant_id = 4;
 SELECT participant_id, gas_fired, gas_basis FROM _obligation_figures WHERE period = 2021 ORDER BY 1;
 -- which rule rows the obligations of a period use
 SELECT rule_table, rule_key, rule ->> 'gap_cap_share' AS gap_cap_share, rule ->> 'until_year' AS until_year, document IS NOT NULL AS documented
@@ -288,6 +295,11 @@ SELECT participant_id, gas_fired, gas_basis FROM _obligation_figures WHERE perio
 -- 7. A pending obligation is never frozen; the capped sector names who is not computed ------------
 SET carbonmkt.clock = '2024-01-05 10:00:00+08';
 SELECT pg_temp.err($$SELECT * FROM close_period(2021)$$) AS close_with_a_pending_unit;
+-- A's 2021 allocation made final (B and C have no 2021 production data): A stays pending on 2022
+SELECT count(record_production(1, 2021, m, 250000000, 273000000, 35000)) AS months FROM generate_series(1, 12) m;
+SELECT participant_id, status FROM finalize_allocation(2021) ORDER BY 1;
+SELECT participant_id, allocation_t, obligation_t, status, status_reason
+  FROM obligation_status WHERE period = 2021 AND participant_id = 4;
 SET SESSION AUTHORIZATION regress_rules_mee;
 SELECT set_rule('alloc_cap', '{"jurisdiction": "CN", "year": 2022, "sector": "power", "cap_t": 3000000}',
                 'regression test cap') AS cap_2022;
