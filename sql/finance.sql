@@ -315,6 +315,64 @@ SELECT acct, asset, balance FROM bal WHERE acct = 3;
 SELECT count(*) AS clean FROM verify_ledger();
 
 
+-- Withholding (absorb by taking volume out of the reserve's planned auctions) ----------------------
+SET carbonmkt.clock = '2027-09-08 16:00:00+08';
+-- the national authority plans two sales of CEA2027 from the reserve: 300,000 t on 2027-09-13, 400,000 t on 2027-09-14
+SELECT plan_reserve_auction('CEA2027', '2027-09-13', 300000, 'Q3 sale 1') AS plan_1,
+       plan_reserve_auction('CEA2027', '2027-09-14', 400000) AS plan_2 \gset
+SELECT :plan_1 AS plan_1, :plan_2 AS plan_2;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', '2027-09-07', 1000)$$) AS in_the_past;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', '2027-09-11', 1000)$$) AS saturday;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2099', '2027-09-13', 1000)$$) AS unknown_product;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', '2027-09-13', 0)$$) AS zero_tonnes;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', '2027-09-13', 10000000001)$$) AS implausible;
+SET SESSION AUTHORIZATION regress_fin_unit_a;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', '2027-09-13', 1000)$$) AS participant_plans;
+RESET SESSION AUTHORIZATION;
+-- a withholding trigger: more than 1,000 t in circulation (a fixture threshold) withholds 500,000 t
+SELECT set_rule('reserve_trigger', '{"jurisdiction": "CN", "product": "CEA2027", "kind": "supply_high", "threshold_t": 1000,
+                 "action": "withhold", "quantity_t": 500000, "reserve_price_multiple": 1, "valid_from": "2027-09-09"}',
+                'test fixture: withhold on a long supply', acting_for => 2) IS NOT NULL AS trigger_set;
+-- a high price or a short supply cannot withhold
+SELECT pg_temp.diag($$SELECT set_rule('reserve_trigger', '{"jurisdiction": "CN", "product": "CEA2027", "kind": "price_high",
+                      "lookback_days": 5, "reference_days": 20, "multiple": 1.5, "action": "withhold", "quantity_t": 1000,
+                      "reserve_price_multiple": 1, "valid_from": "2027-12-01"}', 'bad action', acting_for => 2)$$) AS high_price_withholds;
+-- the end of 2027-09-09: the supply trigger is met and schedules a withholding
+SET carbonmkt.clock = '2027-09-09 16:00:00+08';
+SELECT count(*) AS decided FROM evaluate_market_adjustment('2027-09-09');
+SELECT business_date, kind, trigger_action, met, status, quantity_t, explanation
+  FROM market_adjustment_decisions WHERE business_date = '2027-09-09' ORDER BY trigger_id;
+SELECT decision_id AS withhold_decision FROM reserve_decision WHERE business_date = '2027-09-09' AND action = 'withhold' \gset
+SELECT pg_temp.diag(format($$SELECT execute_reserve_decision(%s, '2027-09-09 13:00+08', '2027-09-09 14:00+08')$$, :withhold_decision)) AS not_an_auction;
+SET SESSION AUTHORIZATION regress_fin_unit_a;
+SELECT pg_temp.diag(format($$SELECT withhold_auction_volume(%s)$$, :withhold_decision)) AS participant_withholds;
+RESET SESSION AUTHORIZATION;
+-- 500,000 t: all 300,000 t of the first plan, 200,000 t of the second
+SELECT withhold_auction_volume(:withhold_decision) AS withheld_t;
+SELECT pg_temp.diag(format($$SELECT withhold_auction_volume(%s)$$, :withhold_decision)) AS twice;
+SELECT plan_id - :plan_1 AS plan, product, auction_date, planned_t, withheld_t, offered_t, status,
+       withheld_by = format('decision %s: %s t', :withhold_decision, withheld_t) AS withheld_by_decision
+  FROM reserve_auction_schedule ORDER BY plan_id;
+SELECT status, quantity_t, withheld_t FROM market_adjustment_decisions WHERE decision_id = :withhold_decision;
+-- the first plan's day: nothing is left to offer; the second is not for today
+SET carbonmkt.clock = '2027-09-13 10:00:00+08';
+SELECT pg_temp.diag(format($$SELECT offer_planned_auction(%s, 95.00, '2027-09-13 13:00+08', '2027-09-13 14:00+08')$$, :plan_1)) AS withheld_plan;
+SELECT pg_temp.diag(format($$SELECT offer_planned_auction(%s, 95.00, '2027-09-13 13:00+08', '2027-09-13 14:00+08')$$, :plan_2)) AS not_today;
+-- the second plan's day: 200,000 t of the 400,000 t planned are offered from the reserve
+SET carbonmkt.clock = '2027-09-14 10:00:00+08';
+SELECT pg_temp.diag(format($$SELECT offer_planned_auction(%s, 0, '2027-09-14 13:00+08', '2027-09-14 14:00+08')$$, :plan_2)) AS zero_price;
+SELECT offer_planned_auction(:plan_2, 95.00, '2027-09-14 13:00+08', '2027-09-14 14:00+08') AS planned_auction \gset
+SELECT a.side, a.quantity, a.reserve_fen, a.status, o.holding_account
+  FROM auction a JOIN market_order o ON o.order_id = a.lot_order_id WHERE a.auction_id = :planned_auction;
+SELECT plan_id - :plan_1 AS plan, status, auction_id = :planned_auction AS offered FROM reserve_auction_plan ORDER BY plan_id;
+-- met again at the end of 2027-09-14 (no cooldown) with nothing planned any more: refused, left scheduled
+SET carbonmkt.clock = '2027-09-14 16:00:00+08';
+SELECT count(*) AS decided FROM evaluate_market_adjustment('2027-09-14');
+SELECT pg_temp.diag(format($$SELECT withhold_auction_volume(%s)$$,
+       (SELECT decision_id FROM reserve_decision WHERE business_date = '2027-09-14' AND action = 'withhold'))) AS nothing_planned;
+SELECT status, withheld_t FROM reserve_decision WHERE business_date = '2027-09-14' AND action = 'withhold';
+SELECT count(*) AS clean FROM verify_ledger();
+
 -- A party without the account an operation needs: CM702 naming it
 SELECT register_participant('Bank without accounts', 'institution', pg_temp.uscc('91440300MA5G00009')) AS bare_bank \gset
 SELECT pg_temp.diag(format($$SELECT propose_repo(5, 2027, 10, 70.00, 71.00, '2027-12-01', NULL, %s)$$, :bare_bank)) AS buyer_without_accounts;

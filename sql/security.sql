@@ -224,6 +224,24 @@ UPDATE plausibility_limit SET max_value = 9223372036854775807 WHERE subject = 'i
 SELECT deposit_cny(7, 9223372036854775000) IS NOT NULL AS deposited_near_int8;
 SELECT pg_temp.err($$SELECT deposit_cny(7, 1000)$$) AS deposit_beyond_int8;
 SELECT pg_temp.err($$SELECT list_product('CEA2024', 60, 9, NULL, 'CEA', 'cement')$$) AS cea_product_with_project;
+-- NULL lots (the 1,000,000-call API fuzz run): a NULL CCER project or vintage reached the
+-- holding look-up as a NULL pointer and crashed the backend; now the API's CM904
+SET SESSION AUTHORIZATION regress_sec_unit1;
+SELECT pg_temp.err($$SELECT surrender_ccer(5, NULL::text, NULL::int, 2, 1019946472, 'x', 'y')$$) AS surrender_null_project_crashed;
+SELECT pg_temp.err($$SELECT surrender_ccer(5, 'GD-OW-0042', NULL, 2, 2024)$$) AS surrender_ccer_null_vintage;
+SELECT pg_temp.err($$SELECT transfer_ccer(5, 6, NULL, 2024, 1)$$) AS transfer_ccer_null_project;
+SELECT pg_temp.err($$SELECT transfer_ccer(5, 6, 'GD-OW-0042', NULL, 1)$$) AS transfer_ccer_null_vintage;
+SELECT pg_temp.err($$SELECT retire_ccer(5, NULL, 2024, 1)$$) AS retire_ccer_null_project;
+SELECT pg_temp.err($$SELECT surrender_cea(5, NULL, 1, 2024)$$) AS surrender_cea_null_vintage;
+SELECT pg_temp.err($$SELECT retire_cea(5, NULL, 1)$$) AS retire_cea_null_vintage;
+SELECT pg_temp.err($$SELECT hold(5, 'CEA', 1, 'other', NULL)$$) AS hold_cea_null_vintage;
+SELECT pg_temp.err($$SELECT hold(5, 'CCER', 1, 'other', NULL, 'GD-OW-0042')$$) AS hold_ccer_null_vintage;
+RESET SESSION AUTHORIZATION;
+SELECT pg_temp.err($$SELECT surrender_ccer(5, NULL::text, NULL::int, 2, 1019946472, 'x', 'y')$$) AS superuser_surrender_null_project;
+-- NULL names reached a NOT NULL column (raw 23502)
+SELECT pg_temp.err($$SELECT open_period(2030, NULL, 2030, 2030, '2031-12-31')$$) AS open_period_null_name;
+SELECT pg_temp.err($$SELECT open_period(NULL, 'x', 2030, 2030, '2031-12-31')$$) AS open_period_null_period;
+SELECT pg_temp.err($$SELECT register_ccer_project('GD-PV-0001', NULL, 'solar_pv', '440000')$$) AS ccer_project_null_name;
 SELECT count(*) AS ledger_problems FROM verify_ledger();
 
 \c postgres

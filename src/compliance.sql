@@ -696,6 +696,10 @@ DECLARE
     oj    text;
 BEGIN
     PERFORM carbonmkt._require_national('open compliance periods');
+    IF open_period.period IS NULL OR open_period.name IS NULL THEN
+        RAISE EXCEPTION 'open_period: argument % must not be NULL',
+            CASE WHEN open_period.period IS NULL THEN 'period' ELSE 'name' END USING ERRCODE = 'CM904';
+    END IF;
     PERFORM carbonmkt.check_jurisdiction(jurisdiction);
     IF first_year IS NULL OR last_year IS NULL OR last_year < first_year
        OR first_year < 2005 OR last_year > 2100 THEN
@@ -769,6 +773,9 @@ DECLARE
     prj text := upper(btrim(project));
 BEGIN
     PERFORM carbonmkt._require_national('register CCER projects');
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'register_ccer_project: argument name must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
     IF prj IS NULL OR prj !~ '^[A-Z0-9._-]{1,64}$' THEN
         RAISE EXCEPTION 'invalid CCER project id "%"', project
             USING ERRCODE = '22023', HINT = 'A project id is 1 to 64 characters of A-Z 0-9 . _ - (as in the ccer serial blocks).';

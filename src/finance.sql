@@ -15,22 +15,35 @@
 
 -- Small helpers ---------------------------------------------------------------------------
 
-CREATE FUNCTION carbonmkt._finance_text(p_value text, p_argument text, p_max int DEFAULT 500)
-RETURNS text LANGUAGE plpgsql IMMUTABLE AS
+-- The finance API's plausibility limits (doc/security.md, doc/finance.md): rule rows of
+-- carbonmkt.plausibility_limit like the registry's, entry-error bounds rather than policy.
+INSERT INTO carbonmkt.plausibility_limit (subject, scope, max_value, source) VALUES
+  ('price_cny', '*', 100000000, 'operational: a price of 10^8 CNY per t is over a million times any CEA close so far (RULES.md 5: 48 CNY/t at launch, about 75 CNY/t in mid-2025 [S3]); refuses entry errors and keeps every amount in fen far from the int8 limit'),
+  ('amount_cny', 'secured_amount', 1000000000000, 'operational: 10^12 CNY secured by one pledge is above the value of the whole national market''s allowances (about 8x10^9 t [S3] L86 at under 100 CNY per t)'),
+  ('term_days', 'pledge', 3660, 'operational: a pledge term of at most ten years; allowance pledge loans run for months to a few years'),
+  ('text_length', 'beneficiary', 200, 'operational: as name (a legal or natural person, an event or a product)'),
+  ('text_length', 'purpose', 500, 'operational: a sentence saying what the retirement offsets');
+
+
+CREATE FUNCTION carbonmkt._finance_text(p_value text, p_argument text)
+RETURNS text LANGUAGE plpgsql STABLE AS
 $$
+DECLARE
+    lim numeric := carbonmkt.plausibility_max('text_length', p_argument);
 BEGIN
     IF p_value IS NULL OR btrim(p_value) = '' THEN
         RAISE EXCEPTION '% is required', p_argument USING ERRCODE = 'CM701';
     END IF;
-    IF length(p_value) > p_max THEN
-        RAISE EXCEPTION '% is % characters long, more than the % allowed', p_argument, length(p_value), p_max
+    IF length(p_value) > lim THEN
+        RAISE EXCEPTION '% is % characters long, more than the % allowed (plausibility_limit text_length, %)',
+            p_argument, length(p_value), lim, p_argument
             USING ERRCODE = 'CM701';
     END IF;
     RETURN btrim(p_value);
 END
 $$;
-COMMENT ON FUNCTION carbonmkt._finance_text(text, text, int) IS
-  'Internal: a required free-text argument, trimmed; CM701 when missing or longer than allowed.';
+COMMENT ON FUNCTION carbonmkt._finance_text(text, text) IS
+  'Internal: a required free-text argument, trimmed; CM701 when missing or longer than its plausibility limit (subject text_length, scope the argument).';
 
 CREATE FUNCTION carbonmkt._finance_quantity(p_value bigint, p_argument text)
 RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS
@@ -47,20 +60,22 @@ COMMENT ON FUNCTION carbonmkt._finance_quantity(bigint, text) IS
   'Internal: a required positive quantity in tonnes; CM701 otherwise.';
 
 CREATE FUNCTION carbonmkt._finance_price(p_value numeric, p_argument text, p_unit text DEFAULT 'CNY per t',
-                                          p_max numeric DEFAULT 100000000)
-RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS
+                                          p_subject text DEFAULT 'price_cny')
+RETURNS bigint LANGUAGE plpgsql STABLE AS
 $$
+DECLARE
+    lim numeric := carbonmkt.plausibility_max(p_subject, p_argument);
 BEGIN
-    IF p_value IS NULL OR p_value <= 0 OR p_value * 100 <> trunc(p_value * 100) OR p_value > p_max THEN
-        RAISE EXCEPTION '% must be a positive amount in % with at most two decimals, at most %, got %',
-            p_argument, p_unit, to_char(p_max, 'FM999,999,999,999,990'), coalesce(p_value::text, 'NULL')
+    IF p_value IS NULL OR p_value <= 0 OR p_value * 100 <> trunc(p_value * 100) OR p_value > lim THEN
+        RAISE EXCEPTION '% must be a positive amount in % with at most two decimals, at most % (plausibility_limit %), got %',
+            p_argument, p_unit, to_char(lim, 'FM999,999,999,999,990'), p_subject, coalesce(p_value::text, 'NULL')
             USING ERRCODE = 'CM701';
     END IF;
     RETURN (p_value * 100)::bigint;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt._finance_price(numeric, text, text, numeric) IS
-  'Internal: an amount of money in CNY (a price per t by default; step 0.01 CNY) converted to fen; CM701 naming the argument and the bound otherwise.';
+COMMENT ON FUNCTION carbonmkt._finance_price(numeric, text, text, text) IS
+  'Internal: an amount of money in CNY (a price per t by default; step 0.01 CNY) converted to fen; CM701 naming the argument and its plausibility limit (subject price_cny, or amount_cny for a total, scope the argument) otherwise.';
 
 -- The participant a finance call is for: a participant's login acts for itself; registry
 -- staff (and superusers) may act for any participant.
@@ -171,8 +186,8 @@ DECLARE
     v_entry     carbonmkt.journal;
     v_id        bigint;
     v_cert      text;
-    v_benef     text := carbonmkt._finance_text(beneficiary, 'beneficiary', 200);
-    v_purpose   text := carbonmkt._finance_text(purpose, 'purpose', 500);
+    v_benef     text := carbonmkt._finance_text(beneficiary, 'beneficiary');
+    v_purpose   text := carbonmkt._finance_text(purpose, 'purpose');
     v_project   text := upper(coalesce(project, ''));
 BEGIN
     IF purpose_kind IS NULL OR purpose_kind NOT IN ('event', 'product', 'organisation', 'individual', 'other') THEN
@@ -341,7 +356,7 @@ DECLARE
     me      bigint := carbonmkt._finance_actor(participant_id, 'propose a pledge');
     k       carbonmkt.participant_kind;
     acct    bigint;
-    fen     bigint := carbonmkt._finance_price(secured_amount, 'secured_amount', 'CNY', 1000000000000);
+    fen     bigint := carbonmkt._finance_price(secured_amount, 'secured_amount', 'CNY', 'amount_cny');
     id      bigint;
 BEGIN
     PERFORM carbonmkt._finance_quantity(tonnes, 'tonnes');
@@ -357,9 +372,10 @@ BEGIN
         RAISE EXCEPTION 'participant % cannot pledge to itself', me USING ERRCODE = 'CM703';
     END IF;
     IF term_end IS NULL OR NOT isfinite(term_end) OR term_end <= carbonmkt.business_date()
-       OR term_end > carbonmkt.business_date() + 3660 THEN
-        RAISE EXCEPTION 'term_end % must be after today, %, and within ten years', coalesce(term_end::text, 'NULL'),
-            carbonmkt.business_date() USING ERRCODE = 'CM701';
+       OR term_end > carbonmkt.business_date() + carbonmkt.plausibility_max('term_days', 'pledge')::int THEN
+        RAISE EXCEPTION 'term_end % must be after today, %, and at most % days ahead (plausibility_limit term_days, pledge)',
+            coalesce(term_end::text, 'NULL'), carbonmkt.business_date(), carbonmkt.plausibility_max('term_days', 'pledge')
+            USING ERRCODE = 'CM701';
     END IF;
     IF vintage IS NULL OR vintage NOT BETWEEN 2005 AND 2100 THEN
         RAISE EXCEPTION 'vintage must be a year within 2005-2100, got %', coalesce(vintage::text, 'NULL') USING ERRCODE = 'CM701';
@@ -834,7 +850,7 @@ CREATE TABLE carbonmkt.reserve_trigger (
     reference_days  int CHECK (reference_days BETWEEN 1 AND 750),    -- the reference average's window before them
     multiple        numeric CHECK (multiple > 0),                    -- price trigger: N-day average vs multiple x reference
     threshold_t     bigint CHECK (threshold_t > 0),                  -- supply trigger: allowances in circulation
-    action          text NOT NULL CHECK (action IN ('release', 'absorb')),
+    action          text NOT NULL CHECK (action IN ('release', 'absorb', 'withhold')),
     quantity_t      bigint NOT NULL CHECK (quantity_t > 0),
     reserve_price_multiple numeric NOT NULL CHECK (reserve_price_multiple > 0),  -- of the N-day average
     cooldown_days   int NOT NULL DEFAULT 0 CHECK (cooldown_days >= 0),
@@ -848,7 +864,7 @@ CREATE TABLE carbonmkt.reserve_trigger (
     CHECK (valid_until IS NULL OR valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.reserve_trigger IS
-  'Market adjustment triggers (市场调节): price_high / price_low compare the average close of the last lookback_days trading days with multiple x the average of the reference_days before them (like RGGI''s cost- and emissions-containment reserves); supply_high / supply_low compare the allowances in circulation (CEA held by participants) with threshold_t (like the EU market stability reserve).  A met trigger schedules action release (the reserve sells quantity_t by one-way bidding) or absorb (the reserve buys back quantity_t by one-way bidding), at reserve_price_multiple x the N-day average, at most once per cooldown_days.  Rule data; shipped rows are illustrative.';
+  'Market adjustment triggers (市场调节): price_high / price_low compare the average close of the last lookback_days trading days with multiple x the average of the reference_days before them (like RGGI''s cost- and emissions-containment reserves); supply_high / supply_low compare the allowances in circulation (CEA held by participants) with threshold_t (like the EU market stability reserve).  A met trigger schedules action release (the reserve sells quantity_t by one-way bidding), absorb (the reserve buys back quantity_t by one-way bidding), at reserve_price_multiple x the N-day average, or withhold (quantity_t is taken out of the reserve''s planned auctions of the product, reserve_auction_plan), at most once per cooldown_days.  Rule data; shipped rows are illustrative.';
 
 INSERT INTO carbonmkt.reserve_trigger (jurisdiction, product, kind, lookback_days, reference_days, multiple, threshold_t,
                                        action, quantity_t, reserve_price_multiple, cooldown_days, valid_from, illustrative, source)
@@ -864,18 +880,19 @@ CREATE TABLE carbonmkt.reserve_decision (
     met             boolean NOT NULL,
     inputs          jsonb NOT NULL,            -- prices, averages, circulation, thresholds used
     explanation     text NOT NULL,
-    action          text CHECK (action IN ('release', 'absorb')),
+    action          text CHECK (action IN ('release', 'absorb', 'withhold')),
     quantity_t      bigint,
     status          text NOT NULL CHECK (status IN ('no_action', 'scheduled', 'executed', 'skipped')),
     auction_id      bigint REFERENCES carbonmkt.auction,
     decided_at      timestamptz NOT NULL,
     decided_by      name NOT NULL,
     executed_at     timestamptz,
+    withheld_t      bigint CHECK (withheld_t >= 0),   -- a withholding: what it took out of planned auctions
     UNIQUE (business_date, trigger_id),
     CHECK ((status IN ('scheduled', 'executed')) = (action IS NOT NULL))
 );
 COMMENT ON TABLE carbonmkt.reserve_decision IS
-  'One decision per trigger and trading day (idempotent): whether the trigger was met, its inputs (jsonb) and a sentence saying why, and what was scheduled: a release or an absorption, executed as a one-way bidding lot (auction_id).  Replays deterministically with the business clock.';
+  'One decision per trigger and trading day (idempotent): whether the trigger was met, its inputs (jsonb) and a sentence saying why, and what was scheduled: a release or an absorption, executed as a one-way bidding lot (auction_id), or a withholding, executed by taking withheld_t out of the reserve''s planned auctions (reserve_withholding).  Replays deterministically with the business clock.';
 
 CREATE FUNCTION carbonmkt._reserve_account() RETURNS bigint
 LANGUAGE plpgsql STABLE AS
@@ -1079,6 +1096,10 @@ BEGIN
     IF r.status <> 'scheduled' THEN
         RAISE EXCEPTION 'reserve decision % is %, not scheduled', decision_id, r.status USING ERRCODE = 'CM705';
     END IF;
+    IF r.action = 'withhold' THEN
+        RAISE EXCEPTION 'reserve decision % withholds auction volume: it is executed by carbonmkt.withhold_auction_volume(%), not by an auction',
+            decision_id, decision_id USING ERRCODE = 'CM705';
+    END IF;
     SELECT * INTO t FROM carbonmkt.reserve_trigger x WHERE x.trigger_id = r.trigger_id;
     price := round(coalesce((r.inputs->>'average_fen')::numeric,
                             (SELECT p.reference_price_fen FROM carbonmkt.product p WHERE p.code = t.product))
@@ -1093,15 +1114,179 @@ $$;
 COMMENT ON FUNCTION carbonmkt.execute_reserve_decision(bigint, timestamptz, timestamptz) IS
   'Executes a scheduled reserve decision as a one-way bidding lot of the national authority in today''s window: a release sells quantity_t from the national reserve (reserve price = reserve_price_multiple x the N-day average close), an absorption buys quantity_t back into it (highest price the same).  Proceeds go to, and purchases are paid from, the national authority''s cash account.  Unsold volume stays in the reserve.  National authority only.  Returns the auction id.';
 
+-- Withholding (暂停或减少拍卖): the reserve's planned auctions, and a decision that takes volume
+-- out of them.  Paid allocation is not withheld: it is each unit's own allocation sold to it.
+CREATE TABLE carbonmkt.reserve_auction_plan (
+    plan_id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    product         text NOT NULL,              -- the product sold (e.g. CEA2027)
+    auction_date    date NOT NULL,              -- the trading day it is to be offered on
+    planned_t       bigint NOT NULL CHECK (planned_t > 0),
+    withheld_t      bigint NOT NULL DEFAULT 0 CHECK (withheld_t >= 0 AND withheld_t <= planned_t),
+    status          text NOT NULL DEFAULT 'planned' CHECK (status IN ('planned', 'offered', 'withheld')),
+    auction_id      bigint REFERENCES carbonmkt.auction,
+    memo            text,
+    planned_by      name NOT NULL,
+    planned_at      timestamptz NOT NULL,
+    CHECK ((status = 'offered') = (auction_id IS NOT NULL)),
+    CHECK ((status = 'withheld') = (withheld_t = planned_t))
+);
+CREATE INDEX reserve_auction_plan_due ON carbonmkt.reserve_auction_plan (product, auction_date) WHERE status = 'planned';
+COMMENT ON TABLE carbonmkt.reserve_auction_plan IS
+  'The national reserve''s planned one-way bidding sales (拍卖计划): planned_t of a product on a trading day.  A withholding decision takes volume out of them before they are offered (withheld_t; status withheld when nothing is left); carbonmkt.offer_planned_auction() offers planned_t - withheld_t on the day (status offered, auction_id).  Public market information.';
+
+CREATE TABLE carbonmkt.reserve_withholding (
+    decision_id     bigint NOT NULL REFERENCES carbonmkt.reserve_decision,
+    plan_id         bigint NOT NULL REFERENCES carbonmkt.reserve_auction_plan,
+    withheld_t      bigint NOT NULL CHECK (withheld_t > 0),
+    withheld_at     timestamptz NOT NULL,
+    PRIMARY KEY (decision_id, plan_id)
+);
+COMMENT ON TABLE carbonmkt.reserve_withholding IS
+  'What each withholding decision took out of which planned reserve auction (tonnes): the units stay in the national reserve instead of entering circulation.';
+
+CREATE FUNCTION carbonmkt.plan_reserve_auction(product text, auction_date date, tonnes bigint, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_variable
+DECLARE
+    me  bigint := carbonmkt._require_national_authority('plan a reserve auction');
+    id  bigint;
+BEGIN
+    PERFORM carbonmkt._finance_quantity(tonnes, 'tonnes');
+    PERFORM carbonmkt._check_plausible('plan_reserve_auction', 'tonnes', 'issue_quantity', 'CEA', tonnes);
+    PERFORM carbonmkt._check_text('plan_reserve_auction', 'memo', memo);
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.product p WHERE p.code = product) THEN
+        RAISE EXCEPTION 'product % does not exist', coalesce(product, 'NULL') USING ERRCODE = 'CM705',
+            HINT = 'The products are the rows of carbonmkt.product (carbonmkt.list_product).';
+    END IF;
+    IF auction_date IS NULL OR NOT isfinite(auction_date) OR auction_date < carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'auction_date % must be today (%) or later', coalesce(auction_date::text, 'NULL'), carbonmkt.business_date()
+            USING ERRCODE = 'CM705';
+    END IF;
+    IF NOT carbonmkt.is_trading_day(auction_date, 'CN') THEN
+        RAISE EXCEPTION 'auction_date % is not a trading day', auction_date USING ERRCODE = 'CM705',
+            HINT = 'A one-way bidding lot is offered on a trading day (carbonmkt.is_trading_day).';
+    END IF;
+    INSERT INTO carbonmkt.reserve_auction_plan AS x (product, auction_date, planned_t, memo, planned_by, planned_at)
+    VALUES (product, auction_date, tonnes, memo, session_user, carbonmkt.clock_now())
+    RETURNING x.plan_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.plan_reserve_auction(text, date, bigint, text) IS
+  'Plans a sale of tonnes of a product from the national reserve by one-way bidding on a trading day (reserve_auction_plan): the volume a withholding decision can take out before the day.  National authority only.  Returns the plan id.';
+
+CREATE FUNCTION carbonmkt.withhold_auction_volume(decision_id bigint)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_variable
+DECLARE
+    r      carbonmkt.reserve_decision;
+    t      carbonmkt.reserve_trigger;
+    me     bigint := carbonmkt._require_national_authority('withhold auction volume');
+    pl     carbonmkt.reserve_auction_plan;
+    left_t bigint;
+    w      bigint;
+    ts     timestamptz := carbonmkt.clock_now();
+BEGIN
+    SELECT * INTO r FROM carbonmkt.reserve_decision d WHERE d.decision_id = withhold_auction_volume.decision_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'reserve decision % does not exist', coalesce(decision_id::text, 'NULL') USING ERRCODE = 'CM705';
+    END IF;
+    IF r.status <> 'scheduled' OR r.action <> 'withhold' THEN
+        RAISE EXCEPTION 'reserve decision % is %, not a scheduled withholding', decision_id,
+            r.status || coalesce(' ' || r.action, '') USING ERRCODE = 'CM705';
+    END IF;
+    SELECT * INTO t FROM carbonmkt.reserve_trigger x WHERE x.trigger_id = r.trigger_id;
+    left_t := r.quantity_t;
+    -- the earliest planned auctions first, from today on
+    FOR pl IN SELECT * FROM carbonmkt.reserve_auction_plan p
+              WHERE p.product = t.product AND p.status = 'planned' AND p.auction_date >= carbonmkt.business_date()
+              ORDER BY p.auction_date, p.plan_id FOR UPDATE LOOP
+        EXIT WHEN left_t = 0;
+        w := least(left_t, pl.planned_t - pl.withheld_t);
+        UPDATE carbonmkt.reserve_auction_plan p
+           SET withheld_t = p.withheld_t + w,
+               status = CASE WHEN p.withheld_t + w = p.planned_t THEN 'withheld' ELSE 'planned' END
+         WHERE p.plan_id = pl.plan_id;
+        INSERT INTO carbonmkt.reserve_withholding (decision_id, plan_id, withheld_t, withheld_at)
+        VALUES (r.decision_id, pl.plan_id, w, ts);
+        left_t := left_t - w;
+    END LOOP;
+    IF left_t = r.quantity_t THEN
+        RAISE EXCEPTION 'no planned reserve auction of % from % on to withhold %', t.product, carbonmkt.business_date(),
+            carbonmkt._t(r.quantity_t) USING ERRCODE = 'CM705',
+            HINT = 'The national authority plans the reserve''s sales with carbonmkt.plan_reserve_auction(); or absorb by buy-back (a trigger with action absorb).';
+    END IF;
+    UPDATE carbonmkt.reserve_decision d SET status = 'executed', executed_at = ts, withheld_t = r.quantity_t - left_t
+     WHERE d.decision_id = r.decision_id;
+    RETURN r.quantity_t - left_t;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.withhold_auction_volume(bigint) IS
+  'Executes a scheduled withholding decision: takes its quantity_t out of the national reserve''s planned auctions of the trigger''s product (reserve_auction_plan, the earliest from today first), so the units stay in the reserve; what it could not find planned is not withheld.  Records each plan''s part (reserve_withholding).  National authority only.  Returns the tonnes withheld; CM705 when nothing is planned.';
+
+CREATE FUNCTION carbonmkt.offer_planned_auction(plan_id bigint, reserve_price numeric, opens_at timestamptz,
+                                                closes_at timestamptz)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_variable
+DECLARE
+    me  bigint := carbonmkt._require_national_authority('offer a planned reserve auction');
+    x   carbonmkt.reserve_auction_plan;
+    id  bigint;
+BEGIN
+    PERFORM carbonmkt._finance_price(reserve_price, 'reserve_price');
+    SELECT * INTO x FROM carbonmkt.reserve_auction_plan p WHERE p.plan_id = offer_planned_auction.plan_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'reserve auction plan % does not exist', coalesce(plan_id::text, 'NULL') USING ERRCODE = 'CM705';
+    END IF;
+    IF x.status <> 'planned' THEN
+        RAISE EXCEPTION 'reserve auction plan % is %: % of % planned were withheld', plan_id, x.status,
+            carbonmkt._t(x.withheld_t), carbonmkt._t(x.planned_t) USING ERRCODE = 'CM705';
+    END IF;
+    IF x.auction_date <> carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'reserve auction plan % is for %, not today (%)', plan_id, x.auction_date, carbonmkt.business_date()
+            USING ERRCODE = 'CM705';
+    END IF;
+    id := carbonmkt.announce_auction(x.product, 'sell', x.planned_t - x.withheld_t, reserve_price, opens_at, closes_at,
+                                     format('carbonmkt:reserve:plan:%s', x.plan_id), me);
+    UPDATE carbonmkt.reserve_auction_plan p SET status = 'offered', auction_id = id WHERE p.plan_id = x.plan_id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.offer_planned_auction(bigint, numeric, timestamptz, timestamptz) IS
+  'Offers a planned reserve auction on its day: a one-way bidding lot of the national authority selling planned_t - withheld_t from the national reserve at the reserve price, in today''s window.  National authority only.  Returns the auction id.';
+
+CREATE VIEW carbonmkt.reserve_auction_schedule WITH (security_invoker = true) AS
+SELECT p.plan_id, p.product, p.auction_date, p.planned_t, p.withheld_t, p.planned_t - p.withheld_t AS offered_t,
+       p.status, p.auction_id,
+       (SELECT string_agg(format('decision %s: %s t', w.decision_id, w.withheld_t), '; ' ORDER BY w.decision_id)
+          FROM carbonmkt.reserve_withholding w WHERE w.plan_id = p.plan_id) AS withheld_by,
+       p.memo
+  FROM carbonmkt.reserve_auction_plan p;
+COMMENT ON VIEW carbonmkt.reserve_auction_schedule IS
+  'The national reserve''s planned auctions (拍卖计划): planned, withheld by which market adjustment decisions, and what is (or was) offered.  Public market information.';
+COMMENT ON COLUMN carbonmkt.reserve_auction_schedule.plan_id IS 'The plan (carbonmkt.plan_reserve_auction).';
+COMMENT ON COLUMN carbonmkt.reserve_auction_schedule.product IS 'The product to be sold, e.g. CEA2027.';
+COMMENT ON COLUMN carbonmkt.reserve_auction_schedule.auction_date IS 'The trading day it is to be offered on.';
+COMMENT ON COLUMN carbonmkt.reserve_auction_schedule.planned_t IS 'Tonnes planned.';
+COMMENT ON COLUMN carbonmkt.reserve_auction_schedule.withheld_t IS 'Tonnes withheld by withholding decisions (they stay in the reserve).';
+COMMENT ON COLUMN carbonmkt.reserve_auction_schedule.offered_t IS 'Tonnes left to offer: planned_t - withheld_t.';
+COMMENT ON COLUMN carbonmkt.reserve_auction_schedule.status IS 'planned, offered (auction_id) or withheld (nothing left).';
+COMMENT ON COLUMN carbonmkt.reserve_auction_schedule.auction_id IS 'The one-way bidding lot it was offered as.';
+COMMENT ON COLUMN carbonmkt.reserve_auction_schedule.withheld_by IS 'Which decisions withheld how much.';
+COMMENT ON COLUMN carbonmkt.reserve_auction_schedule.memo IS 'The authority''s note.';
+
 CREATE VIEW carbonmkt.market_adjustment_decisions WITH (security_invoker = true) AS
 SELECT r.business_date, r.decision_id, t.trigger_id, t.kind, t.product, t.action AS trigger_action, r.met, r.status,
        r.quantity_t, r.explanation, r.inputs, r.auction_id, a.allocated AS auction_allocated_t,
-       a.clearing_fen AS auction_clearing_fen, t.illustrative, t.source
+       a.clearing_fen AS auction_clearing_fen, t.illustrative, t.source, r.withheld_t
   FROM carbonmkt.reserve_decision r
   JOIN carbonmkt.reserve_trigger t ON t.trigger_id = r.trigger_id
   LEFT JOIN carbonmkt.auction a ON a.auction_id = r.auction_id;
 COMMENT ON VIEW carbonmkt.market_adjustment_decisions IS
-  'Why each market adjustment decision was taken: the trigger (kind, product, whether illustrative, its source), whether it was met, the inputs and the sentence that explains it, what was scheduled and what its auction allocated at which price.  Public market information.';
+  'Why each market adjustment decision was taken: the trigger (kind, product, whether illustrative, its source), whether it was met, the inputs and the sentence that explains it, what was scheduled and what its auction allocated at which price, or what a withholding took out of the planned auctions (withheld_t).  Public market information.';
 
 -- Paid allocation (有偿分配) --------------------------------------------------------------------
 
@@ -1436,8 +1621,8 @@ COMMENT ON COLUMN carbonmkt.bi_paid_allocation.clearing_fen IS 'Highest clearing
 
 -- Access --------------------------------------------------------------------------------------
 
-REVOKE ALL ON FUNCTION carbonmkt._finance_text(text, text, int), carbonmkt._finance_quantity(bigint, text),
-                       carbonmkt._finance_price(numeric, text, text, numeric), carbonmkt._finance_actor(bigint, text),
+REVOKE ALL ON FUNCTION carbonmkt._finance_text(text, text), carbonmkt._finance_quantity(bigint, text),
+                       carbonmkt._finance_price(numeric, text, text, text), carbonmkt._finance_actor(bigint, text),
                        carbonmkt._finance_account(bigint, carbonmkt.account_kind),
                        carbonmkt._require_national_authority(text), carbonmkt._pledge(bigint, boolean),
                        carbonmkt._pledge_state(carbonmkt.pledge, text, text), carbonmkt._pledge_end_offers(bigint, bigint),
@@ -1456,6 +1641,8 @@ REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument
                        carbonmkt.feed_reserve(int), carbonmkt.absorb_closed_unit(bigint, int, text),
                        carbonmkt.evaluate_market_adjustment(date),
                        carbonmkt.execute_reserve_decision(bigint, timestamptz, timestamptz),
+                       carbonmkt.plan_reserve_auction(text, date, bigint, text), carbonmkt.withhold_auction_volume(bigint),
+                       carbonmkt.offer_planned_auction(bigint, numeric, timestamptz, timestamptz),
                        carbonmkt.apply_paid_allocation(int, text), carbonmkt.buy_paid_allocation(int, bigint, bigint),
                        carbonmkt.offer_paid_allocation(int, text, timestamptz, timestamptz),
                        carbonmkt.record_paid_auction(bigint, int), carbonmkt.paid_lock_status(bigint)
@@ -1480,6 +1667,8 @@ GRANT EXECUTE ON FUNCTION carbonmkt.settle_repos(date), carbonmkt.evaluate_marke
 GRANT EXECUTE ON FUNCTION carbonmkt.feed_reserve(int), carbonmkt.absorb_closed_unit(bigint, int, text),
                           carbonmkt.evaluate_market_adjustment(date),
                           carbonmkt.execute_reserve_decision(bigint, timestamptz, timestamptz),
+                          carbonmkt.plan_reserve_auction(text, date, bigint, text), carbonmkt.withhold_auction_volume(bigint),
+                          carbonmkt.offer_planned_auction(bigint, numeric, timestamptz, timestamptz),
                           carbonmkt.apply_paid_allocation(int, text),
                           carbonmkt.offer_paid_allocation(int, text, timestamptz, timestamptz),
                           carbonmkt.record_paid_auction(bigint, int), carbonmkt.paid_lock_status(bigint)
@@ -1489,7 +1678,8 @@ GRANT EXECUTE ON FUNCTION carbonmkt.paid_lock_status(bigint) TO carbonmkt_bi, ca
 GRANT EXECUTE ON FUNCTION carbonmkt.verify_certificate(text) TO PUBLIC;
 
 GRANT SELECT ON carbonmkt.repo_rule, carbonmkt.reserve_feed_rule, carbonmkt.reserve_trigger,
-                carbonmkt.paid_allocation_rule, carbonmkt.reserve_decision, carbonmkt.market_adjustment_decisions
+                carbonmkt.paid_allocation_rule, carbonmkt.reserve_decision, carbonmkt.market_adjustment_decisions,
+                carbonmkt.reserve_auction_plan, carbonmkt.reserve_withholding, carbonmkt.reserve_auction_schedule
   TO PUBLIC;
 GRANT SELECT ON carbonmkt.voluntary_retirement, carbonmkt.voluntary_retirements, carbonmkt.pledge, carbonmkt.pledge_offer,
                 carbonmkt.repo, carbonmkt.repo_leg, carbonmkt.paid_entitlement, carbonmkt.paid_sale

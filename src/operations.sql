@@ -240,6 +240,8 @@ SELECT carbonmkt._dump_register('carbonmkt.repo_leg');
 SELECT carbonmkt._dump_register('carbonmkt.reserve_feed_rule', seeded => true);
 SELECT carbonmkt._dump_register('carbonmkt.reserve_trigger', seeded => true);
 SELECT carbonmkt._dump_register('carbonmkt.reserve_decision');
+SELECT carbonmkt._dump_register('carbonmkt.reserve_auction_plan');
+SELECT carbonmkt._dump_register('carbonmkt.reserve_withholding');
 SELECT carbonmkt._dump_register('carbonmkt.paid_allocation_rule', seeded => true);
 SELECT carbonmkt._dump_register('carbonmkt.paid_entitlement');
 SELECT carbonmkt._dump_register('carbonmkt.paid_sale');

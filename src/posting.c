@@ -2013,14 +2013,17 @@ available_covers(int64 account_id, const Asset *asset, int64 quantity, bool from
 {
 	Oid			argtypes[4] = {INT8OID, TEXTOID, INT4OID, TEXTOID};
 	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	args[0] = Int64GetDatum(account_id);
 	args[1] = CStringGetTextDatum(asset->instrument);
 	args[2] = Int32GetDatum(asset->vintage);
+	nulls[2] = asset->vintage_null ? 'n' : ' ';
 	args[3] = PointerGetDatum(asset->project);
+	nulls[3] = asset->project == NULL ? 'n' : ' ';
 	if (SPI_execute_with_args("SELECT balance, held FROM carbonmkt.holding WHERE account_id = $1 "
 							  "AND instrument = $2::carbonmkt.instrument AND vintage = $3 AND project = $4",
-							  4, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+							  4, argtypes, args, nulls, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading a holding failed");
 	if (SPI_processed != 1)
 		return false;
@@ -2405,7 +2408,16 @@ post_transfer(const TransferRequest *t)
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
 				 errmsg("%s: the account to credit must not be NULL", t->operation)));
-	if (t->asset.instr != INSTRUMENT_CNY && !t->asset.vintage_null)
+	/* a NULL lot would reach the holding and block look-ups (CM904) */
+	if (t->asset.instr == INSTRUMENT_CCER && t->asset.project == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
+				 errmsg("%s: argument project must not be NULL", t->operation)));
+	if (t->asset.instr != INSTRUMENT_CNY && t->asset.vintage_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
+				 errmsg("%s: argument vintage must not be NULL", t->operation)));
+	if (t->asset.instr != INSTRUMENT_CNY)
 		carbonmkt_check_vintage(t->asset.vintage, "allowance vintage");
 
 	posting_begin(&p, t->operation, t->reference,
@@ -3309,8 +3321,8 @@ hold_action(const HoldRow *h, bool spend, PostingAction *action, HoldReason *rea
 /*
  * check_asset
  *		A well-formed asset for the instrument (22023; the vintage window,
- *		22003): CNY has no vintage or project, CEA a vintage and no project,
- *		CCER both.
+ *		22003; a NULL vintage, CM904): CNY has no vintage or project, CEA a
+ *		vintage and no project, CCER both.
  */
 static void
 check_asset(const Asset *asset)
@@ -3327,8 +3339,11 @@ check_asset(const Asset *asset)
 							raise_text(project))));
 		return;
 	}
-	if (!asset->vintage_null)
-		carbonmkt_check_vintage(asset->vintage, "allowance vintage");
+	if (asset->vintage_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_MISSING_ARGUMENT),
+				 errmsg("hold: argument vintage must not be NULL for %s", asset->instrument)));
+	carbonmkt_check_vintage(asset->vintage, "allowance vintage");
 	if (asset->instr == INSTRUMENT_CEA && project != NULL && project[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -39,7 +39,7 @@ SELECT v.rule_table, v.room, v.period_kind, v.administered_by, v.description
     ('ccer_project_type', 'compliance', 'none', 'national', 'CCER project types'),
     ('repo_rule', 'finance', 'valid_from', 'national', 'how a repo''s failed second leg is handled, longest term'),
     ('reserve_feed_rule', 'finance', 'year', 'national', 'share of the year''s caps set aside into the national reserve'),
-    ('reserve_trigger', 'finance', 'valid_from', 'national', 'market adjustment triggers: price and supply, release or absorb'),
+    ('reserve_trigger', 'finance', 'valid_from', 'national', 'market adjustment triggers: price and supply, release, absorb (buy back) or withhold (planned auction volume)'),
     ('paid_allocation_rule', 'finance', 'from_year', 'authority', 'paid share of the allocation per sector, method, price, lock of free units')
   ) v(rule_table, room, period_kind, administered_by, description);
 COMMENT ON VIEW carbonmkt.rule_table IS
@@ -410,9 +410,14 @@ BEGIN
         END IF;
     ELSIF p_table = 'reserve_trigger' THEN
         IF coalesce(r ->> 'kind', '') NOT IN ('price_high', 'price_low', 'supply_high', 'supply_low')
-           OR coalesce(r ->> 'action', '') NOT IN ('release', 'absorb') THEN
-            PERFORM carbonmkt._rule_invalid(p_table, r, format('kind must be price_high, price_low, supply_high or supply_low and action release or absorb: got %s and %s',
+           OR coalesce(r ->> 'action', '') NOT IN ('release', 'absorb', 'withhold') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('kind must be price_high, price_low, supply_high or supply_low and action release, absorb or withhold: got %s and %s',
                                                                coalesce(r ->> 'kind', 'NULL'), coalesce(r ->> 'action', 'NULL')));
+        END IF;
+        IF ((r ->> 'kind') IN ('price_high', 'supply_low')) <> ((r ->> 'action') = 'release') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('a %s trigger cannot %s: a high price or a short supply releases units, a low price or a long supply absorbs or withholds them',
+                       r ->> 'kind', r ->> 'action'));
         END IF;
         IF NOT EXISTS (SELECT 1 FROM carbonmkt.product p WHERE p.code = r ->> 'product') THEN
             PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown product "%s"', coalesce(r ->> 'product', 'NULL')),
