@@ -382,15 +382,17 @@ SELECT * FROM recover_owed(5, 2021);
 SELECT * FROM allocation_result WHERE participant_id = 5;
 
 -- Adjustments (S1 Art. 15): recorded postings with a reason, idempotent per reference ------
+SELECT * FROM amend_allocation(6, -50000, 2021, 'closure', reference => 'gd-2021-c-closure', memo => 'GT1 closed 2021-12-01');
+SELECT * FROM amend_allocation(6, -50000, 2021, 'closure', reference => 'gd-2021-c-closure', memo => 'GT1 closed 2021-12-01');   -- replay
+-- the name and argument order of 0.1.0 (year before tonnes), with a notice: the same adjustment, a replay
 SELECT * FROM adjust_allocation(6, 2021, -50000, 'closure', 'gd-2021-c-closure', 'GT1 closed 2021-12-01');
-SELECT * FROM adjust_allocation(6, 2021, -50000, 'closure', 'gd-2021-c-closure', 'GT1 closed 2021-12-01');   -- replay
-SELECT * FROM adjust_allocation(4, 2021, 1000, 'capacity_change', 'gd-2021-a-uprate');
-SELECT pg_temp.err($$SELECT * FROM adjust_allocation(4, 2021, 2000, 'capacity_change', 'gd-2021-a-uprate')$$) AS reference_reused;
-SELECT pg_temp.err($$SELECT * FROM adjust_allocation(4, 2021, 2000, 'bonus', 'x1')$$) AS unknown_reason;
-SELECT pg_temp.err($$SELECT * FROM adjust_allocation(4, 2021, 0, 'correction', 'x2')$$) AS zero;
-SELECT pg_temp.err($$SELECT * FROM adjust_allocation(4, 2021, 5, 'correction', NULL)$$) AS no_reference;
-SELECT pg_temp.err($$SELECT * FROM adjust_allocation(4, 2021, -9999999, 'correction', 'x3')$$) AS below_zero;
-SELECT pg_temp.err($$SELECT * FROM adjust_allocation(9, 2021, 5, 'correction', 'x4')$$) AS not_a_unit;
+SELECT * FROM amend_allocation(4, 1000, 2021, 'capacity_change', reference => 'gd-2021-a-uprate');
+SELECT pg_temp.err($$SELECT * FROM amend_allocation(4, 2000, 2021, 'capacity_change', reference => 'gd-2021-a-uprate')$$) AS reference_reused;
+SELECT pg_temp.err($$SELECT * FROM amend_allocation(4, 2000, 2021, 'bonus', reference => 'x1')$$) AS unknown_reason;
+SELECT pg_temp.err($$SELECT * FROM amend_allocation(4, 0, 2021, 'correction', reference => 'x2')$$) AS zero;
+SELECT pg_temp.err($$SELECT * FROM amend_allocation(4, 5, 2021, 'correction', reference => NULL)$$) AS no_reference;
+SELECT pg_temp.err($$SELECT * FROM amend_allocation(4, -9999999, 2021, 'correction', reference => 'x3')$$) AS below_zero;
+SELECT pg_temp.err($$SELECT * FROM amend_allocation(9, 5, 2021, 'correction', reference => 'x4')$$) AS not_a_unit;
 SELECT change_facility(3, 'closure', '2021-12-01', memo => 'GT1 closed') AS event;
 SELECT facility_id, kind, effective_on, old_value, new_value, memo FROM facility_event ORDER BY event_id;
 SELECT * FROM allocation_result ORDER BY participant_id, year;

@@ -70,13 +70,13 @@ SELECT register_facility(5, '#1', 'gas', 400, 'water') AS s1;
 SELECT count(record_production(2, 2021, m, 50000000, 52000000, 30000)) AS months FROM generate_series(1, 12) m;
 SELECT participant_id, tonnes, status FROM preallocate(2021);
 SELECT participant_id, final_t, topup_t, deducted_t, owed_t, status FROM finalize_allocation(2021);
-SELECT * FROM adjust_allocation(5, 2021, -1000, 'stoppage', 'sh-2021-s-stop');
+SELECT * FROM amend_allocation(5, -1000, 2021, 'stoppage', reference => 'sh-2021-s-stop');
 SELECT step, item, value FROM explain_allocation(2, 2021) WHERE step IN (6, 18);
 RESET SESSION AUTHORIZATION;
 
 -- The Guangdong authority may read everything, adjust only its own units ----------------------
 SET SESSION AUTHORIZATION regress_alloc_gd;
-SELECT pg_temp.err($$SELECT * FROM adjust_allocation(5, 2021, -1, 'correction', 'gd-tries-sh')$$) AS adjust_other_province;
+SELECT pg_temp.err($$SELECT * FROM amend_allocation(5, -1, 2021, 'correction', reference => 'gd-tries-sh')$$) AS adjust_other_province;
 SELECT pg_temp.err($$SELECT * FROM recover_owed(5, 2021)$$) AS recover_other_province;
 SELECT pg_temp.err($$SELECT change_facility(2, 'closure', '2021-12-31')$$) AS close_other_province;
 SELECT step, value FROM explain_allocation(2, 2021) WHERE step = 18;
@@ -107,7 +107,7 @@ SELECT participant_id, kind, entitlement_t FROM allocation_posting ORDER BY entr
 SELECT step, item, value FROM explain_allocation(1, 2021) WHERE step IN (6, 7, 18);
 SELECT pg_temp.err($$SELECT * FROM explain_allocation(2, 2021)$$) AS other_unit;
 SELECT pg_temp.err($$SELECT * FROM preallocate(2021, province => '440000', preview => true)$$) AS unit_preview;
-SELECT pg_temp.err($$SELECT * FROM adjust_allocation(4, 2021, 100000, 'correction', 'unit-wants-more')$$) AS unit_adjusts;
+SELECT pg_temp.err($$SELECT * FROM amend_allocation(4, 100000, 2021, 'correction', reference => 'unit-wants-more')$$) AS unit_adjusts;
 SELECT pg_temp.err($$SELECT record_production(1, 2022, 1, 1, 1, 60)$$) AS unit_records;
 SELECT count(*) AS runs_seen FROM allocation_run;   -- row-level security: none of them
 SELECT pg_temp.err($$SELECT * FROM participant_allowance(2021)$$) AS compute;

@@ -58,8 +58,8 @@ SELECT surrender_ccer(5, 'GD-OW-0042', 2023, 14500, 2023) IS NOT NULL, surrender
        surrender_cea(6, 2023, 185000, 2023) IS NOT NULL, surrender_ccer(6, 'FJ-FR-0007', 2023, 5000, 2023) IS NOT NULL,
        surrender_ccer(8, 'FJ-FR-0007', 2023, 12000, 2023) IS NOT NULL, surrender_cea(8, 2023, 228000, 2023) IS NOT NULL;
 SET carbonmkt.clock = '2025-01-06 10:00:00+08';
-SELECT record_reference_price('2024-12-02', 9800, 'SEEE daily report', 1200000),
-       record_reference_price('2024-12-03', 10200, 'SEEE daily report', 800000);
+SELECT record_average_price('2024-12-02', 98.00, 'SEEE daily report', 1200000),
+       record_average_price('2024-12-03', 102.00, 'SEEE daily report', 800000);
 -- the market traded CEA2023 on 2 December (fixture rows, written directly; the market's flows
 -- are tested in sql/market.sql): listed 1,000 t at 99.00 and 2,000 t at 100.00, block
 -- 100,000 t at 97.00; on 3 December orders but no trade.  2 December's price is the market's:

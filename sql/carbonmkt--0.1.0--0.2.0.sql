@@ -3040,6 +3040,1204 @@ GRANT EXECUTE ON FUNCTION carbonmkt.retire_cea(bigint, int, bigint, text, text),
                           carbonmkt.retire_ccer(bigint, text, int, bigint, text, text)
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_participant;
 
+-- The API vocabulary (doc/api.md): argument renames.  CREATE OR REPLACE cannot rename an
+-- argument, so each function is dropped and created again with its comment and grants;
+-- positional callers are unaffected, named-notation callers use the new names (doc/api.md,
+-- "Renamed in 0.2.0").  Sections after this one replace these functions under the new names.
+
+-- Market: the acting party is acting_for, tonnes are tonnes.
+DROP FUNCTION carbonmkt.submit_order(text, text, bigint, numeric, bigint, text, bigint);
+DROP FUNCTION carbonmkt.queue_order(text, text, bigint, numeric, bigint, text, bigint);
+DROP FUNCTION carbonmkt.propose_block(text, text, bigint, numeric, bigint, text, bigint);
+DROP FUNCTION carbonmkt.confirm_block(bigint, text, bigint);
+DROP FUNCTION carbonmkt.cancel_block(bigint, bigint);
+DROP FUNCTION carbonmkt.announce_auction(text, text, bigint, numeric, timestamptz, timestamptz, text, bigint);
+DROP FUNCTION carbonmkt.bid_auction(bigint, bigint, numeric, text, bigint);
+
+CREATE OR REPLACE FUNCTION carbonmkt._market_actor(p_participant bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    me bigint := carbonmkt.caller_participant();
+BEGIN
+    IF p_participant IS NULL THEN
+        IF me IS NULL THEN
+            RAISE EXCEPTION 'login "%" acts for no participant', session_user
+                USING ERRCODE = '42501',
+                      HINT = 'A participant''s login is mapped with carbonmkt.map_login(); exchange staff pass acting_for.';
+        END IF;
+        RETURN me;
+    END IF;
+    IF p_participant = me THEN
+        RETURN me;
+    END IF;
+    IF NOT (carbonmkt._is_member('carbonmkt_exchange') OR carbonmkt._is_member('carbonmkt_registry')) THEN
+        RAISE EXCEPTION 'login "%" may not act for participant %', session_user, p_participant
+            USING ERRCODE = '42501',
+                  DETAIL = format('The login acts for participant %s.', coalesce(me::text, '(none)')),
+                  HINT = 'Only exchange (carbonmkt_exchange) or registry staff act for other participants.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.participant p WHERE p.participant_id = p_participant) THEN
+        RAISE EXCEPTION 'participant % does not exist', p_participant USING ERRCODE = 'CM002';
+    END IF;
+    RETURN p_participant;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._market_actor(bigint) IS
+  'Internal: the participant an order is entered for; 42501 when the login may not act for it.';
+
+CREATE FUNCTION carbonmkt.submit_order(product text, side text, tonnes bigint, price numeric,
+                                       take_order_id bigint DEFAULT NULL, reference text DEFAULT NULL,
+                                       acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    e record;
+BEGIN
+    e := carbonmkt._enter_order('listed', product, side, tonnes, price, take_order_id, reference, acting_for, true);
+    IF NOT e.replay THEN
+        PERFORM carbonmkt._match_order(e.order_id, (carbonmkt._product(product)).product_id);
+    END IF;
+    RETURN e.order_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.submit_order(text, text, bigint, numeric, bigint, text, bigint) IS
+  'Listed agreement (挂牌协议交易): enters an order (product code, ''buy''|''sell'', tonnes, limit price in CNY per t with a step of 0.01, optional listing to take (摘牌), client reference, participant for staff) and returns its id.  Validates, holds cash incl. fee (buy) or allowances (sell), matches at once in C by price-time priority and settles every fill delivery-versus-payment; the rest rests in the book until filled, cancelled or the end of the day.';
+
+CREATE FUNCTION carbonmkt.queue_order(product text, side text, tonnes bigint, price numeric,
+                                      take_order_id bigint DEFAULT NULL, reference text DEFAULT NULL,
+                                      acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    e record;
+BEGIN
+    e := carbonmkt._enter_order('listed', product, side, tonnes, price, take_order_id, reference, acting_for, false);
+    RETURN e.order_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.queue_order(text, text, bigint, numeric, bigint, text, bigint) IS
+  'Like submit_order (same arguments and checks, the hold is laid) but does not match: the order waits, status queued, until CALL carbonmkt.process_queue() matches the queue in order id sequence with the same engine.';
+
+CREATE FUNCTION carbonmkt.propose_block(product text, side text, tonnes bigint, price numeric, counterparty_id bigint,
+                                        reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    e       record;
+    o       carbonmkt.market_order;
+    deal    bigint;
+BEGIN
+    IF counterparty_id IS NULL OR NOT EXISTS (SELECT 1 FROM carbonmkt.participant p
+                                               WHERE p.participant_id = propose_block.counterparty_id) THEN
+        RAISE EXCEPTION 'counterparty % does not exist', coalesce(counterparty_id::text, 'NULL') USING ERRCODE = 'CM002';
+    END IF;
+    e := carbonmkt._enter_order('block', product, side, tonnes, price, NULL, reference, acting_for, true);
+    IF e.replay THEN
+        SELECT d.deal_id INTO deal FROM carbonmkt.block_deal d WHERE d.proposer_order = e.order_id;
+        RETURN deal;
+    END IF;
+    SELECT * INTO o FROM carbonmkt.market_order x WHERE x.order_id = e.order_id;
+    IF o.participant_id = counterparty_id THEN
+        RAISE EXCEPTION 'self-trade: participant % cannot make a block agreement with itself', o.participant_id
+            USING ERRCODE = 'CM309';
+    END IF;
+    PERFORM carbonmkt._trader(counterparty_id, o.business_date, 'CN', 'trade');
+    UPDATE carbonmkt.market_order x SET status = 'open' WHERE x.order_id = o.order_id;
+    INSERT INTO carbonmkt.block_deal AS d (product_id, proposer_order, proposer_id, counterparty_id, side, quantity,
+                                          price_fen, business_date, proposed_at)
+    VALUES (o.product_id, o.order_id, o.participant_id, counterparty_id, o.side, o.quantity, o.price_fen,
+            o.business_date, o.entered_at)
+    RETURNING d.deal_id INTO deal;
+    RETURN deal;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.propose_block(text, text, bigint, numeric, bigint, text, bigint) IS
+  'Block agreement (大宗协议交易): proposes a trade of at least the block threshold (100,000 t) within ±30% of the previous close, in the block session (13:00–15:00), to a named counterparty; the proposer''s side is held at once.  Returns the deal id.';
+
+CREATE FUNCTION carbonmkt.confirm_block(deal_id bigint, reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    me  bigint := carbonmkt._market_actor(acting_for);
+    d   carbonmkt.block_deal;
+    e   record;
+BEGIN
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = confirm_block.deal_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
+    END IF;
+    IF me = d.proposer_id THEN
+        RAISE EXCEPTION 'only the counterparty (participant %) confirms block deal %', d.counterparty_id, deal_id
+            USING ERRCODE = 'CM313', DETAIL = format('Participant %s proposed it.', d.proposer_id);
+    END IF;
+    IF me <> d.counterparty_id THEN
+        -- a third party: the deal exists, but its parties are not the caller's to know
+        RAISE EXCEPTION 'participant % is not the counterparty of block deal %', me, deal_id
+            USING ERRCODE = 'CM313', HINT = 'Only the participant the proposer named confirms a block deal.';
+    END IF;
+    e := carbonmkt._enter_order('block', (SELECT p.code FROM carbonmkt.product p WHERE p.product_id = d.product_id),
+                                CASE d.side WHEN 'buy' THEN 'sell' ELSE 'buy' END, d.quantity, d.price_fen / 100.0,
+                                NULL, reference, me, true);
+    IF e.replay THEN
+        IF d.counter_order IS DISTINCT FROM e.order_id THEN
+            RAISE EXCEPTION 'client reference "%" was already used for a different order', reference USING ERRCODE = 'CM311';
+        END IF;
+        RETURN e.order_id;
+    END IF;
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = confirm_block.deal_id FOR UPDATE;
+    IF d.status <> 'proposed' OR d.business_date <> carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'block deal % is %', deal_id,
+            CASE WHEN d.status = 'proposed' THEN 'from ' || to_char(d.business_date, 'YYYY-MM-DD') ELSE d.status END
+            USING ERRCODE = 'CM313', HINT = 'Only a proposed deal of today can be confirmed.';
+    END IF;
+    UPDATE carbonmkt.market_order x SET status = 'open' WHERE x.order_id = e.order_id;
+    UPDATE carbonmkt.block_deal x SET counter_order = e.order_id, status = 'confirmed', confirmed_at = carbonmkt.clock_now()
+     WHERE x.deal_id = confirm_block.deal_id;
+    RETURN e.order_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.confirm_block(bigint, text, bigint) IS
+  'The named counterparty confirms a proposed block deal: its mirror order is checked like any order (session, band, funds or allowances, T+1, position limit) and held.  Returns the counterparty''s order id.';
+
+CREATE FUNCTION carbonmkt.cancel_block(deal_id bigint, acting_for bigint DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    d   carbonmkt.block_deal;
+    me  bigint;
+BEGIN
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = cancel_block.deal_id;
+    IF acting_for IS NOT NULL OR NOT carbonmkt._is_market_staff() THEN
+        me := carbonmkt._market_actor(acting_for);
+        IF NOT FOUND OR me NOT IN (d.proposer_id, d.counterparty_id) THEN
+            RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
+        END IF;
+    ELSIF NOT FOUND THEN
+        RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
+    END IF;
+    PERFORM carbonmkt._product_day(d.product_id, d.business_date, true);
+    PERFORM carbonmkt._lock_market('{}', d.business_date,
+                                   carbonmkt._order_accounts(ARRAY[d.proposer_order, d.counter_order]));
+    SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = cancel_block.deal_id FOR UPDATE;
+    IF d.status NOT IN ('proposed', 'confirmed') THEN
+        RAISE EXCEPTION 'block deal % is already %', deal_id, d.status USING ERRCODE = 'CM313';
+    END IF;
+    PERFORM carbonmkt._end_order(d.proposer_order, 'cancelled', 'block deal cancelled');
+    IF d.counter_order IS NOT NULL THEN
+        PERFORM carbonmkt._end_order(d.counter_order, 'cancelled', 'block deal cancelled');
+    END IF;
+    UPDATE carbonmkt.block_deal x SET status = 'cancelled', ended_at = carbonmkt.clock_now()
+     WHERE x.deal_id = cancel_block.deal_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.cancel_block(bigint, bigint) IS
+  'Withdraws (proposer), declines (counterparty) or rejects (exchange) a block deal that is not accepted yet; both holds are released.';
+
+CREATE FUNCTION carbonmkt.announce_auction(product text, side text, tonnes bigint, reserve_price numeric,
+                                           opens_at timestamptz, closes_at timestamptz,
+                                           reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    e   record;
+    o   carbonmkt.market_order;
+    r   carbonmkt.market_rule;
+    id  bigint;
+    ts  timestamptz := carbonmkt.clock_now();
+BEGIN
+    IF opens_at IS NULL OR closes_at IS NULL OR closes_at <= opens_at THEN
+        RAISE EXCEPTION 'the bidding window must close after it opens: % – %',
+            coalesce(to_char(opens_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'), 'NULL'),
+            coalesce(to_char(closes_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF carbonmkt.business_date(opens_at) <> carbonmkt.business_date(ts)
+       OR carbonmkt.business_date(closes_at) <> carbonmkt.business_date(ts) THEN
+        RAISE EXCEPTION 'the bidding window % – % must lie within today, %',
+            to_char(opens_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),
+            to_char(closes_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),
+            to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD')
+            USING ERRCODE = 'CM314', HINT = 'A one-way bidding lot is announced on the trading day it is bid for (China Standard Time).';
+    END IF;
+    IF closes_at <= ts THEN
+        RAISE EXCEPTION 'the bidding window % – % is over',
+            to_char(opens_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),
+            to_char(closes_at AT TIME ZONE 'Asia/Shanghai', 'HH24:MI') USING ERRCODE = 'CM314';
+    END IF;
+    e := carbonmkt._enter_order('auction', product, side, tonnes, reserve_price, NULL, reference, acting_for,
+                                true, NULL, 'announce');
+    IF e.replay THEN
+        SELECT a.auction_id INTO id FROM carbonmkt.auction a WHERE a.lot_order_id = e.order_id;
+        RETURN id;
+    END IF;
+    SELECT * INTO o FROM carbonmkt.market_order x WHERE x.order_id = e.order_id;
+    r := carbonmkt._rule('auction', o.business_date, 'CN');
+    INSERT INTO carbonmkt.auction AS a (product_id, side, quantity, reserve_fen, opens_at, closes_at, clearing_rule,
+                                        lot_order_id, announced_by)
+    VALUES (o.product_id, o.side, o.quantity, o.price_fen, opens_at, closes_at, r.clearing_rule, o.order_id, o.participant_id)
+    RETURNING a.auction_id INTO id;
+    UPDATE carbonmkt.market_order x SET status = 'open', auction_id = id WHERE x.order_id = o.order_id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.announce_auction(text, text, bigint, numeric, timestamptz, timestamptz, text, bigint) IS
+  'One-way bidding (单向竞价): announces a lot (side ''sell'': allowances offered; ''buy'': allowances sought), its reserve price (lowest bid, resp. highest offer) and today''s bidding window; the lot is held at once.  Authorities sell from the national reserve or their province''s allocation account (paid allocation).  The clearing rule (uniform or pay-as-bid) comes from market_rule.  Returns the auction id.';
+
+CREATE FUNCTION carbonmkt.bid_auction(auction_id bigint, tonnes bigint, price numeric,
+                                      reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    a       carbonmkt.auction;
+    me      bigint := carbonmkt._market_actor(acting_for);
+    ts      timestamptz := carbonmkt.clock_now();
+    e       record;
+    prio    bigint;
+BEGIN
+    SELECT * INTO a FROM carbonmkt.auction x WHERE x.auction_id = bid_auction.auction_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'auction % does not exist', auction_id USING ERRCODE = 'CM314';
+    END IF;
+    IF me = a.announced_by THEN
+        RAISE EXCEPTION 'self-trade: participant % announced auction %', me, auction_id USING ERRCODE = 'CM309';
+    END IF;
+    IF a.status <> 'open' OR ts < a.opens_at OR ts >= a.closes_at THEN
+        RAISE EXCEPTION 'bidding for auction % is closed at %', auction_id, to_char(ts AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS')
+            USING ERRCODE = 'CM314',
+                  DETAIL = format('The auction is %s; its window is %s – %s (China Standard Time).', a.status,
+                                  to_char(a.opens_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),
+                                  to_char(a.closes_at AT TIME ZONE 'Asia/Shanghai', 'HH24:MI'));
+    END IF;
+    IF price IS NOT NULL AND ((a.side = 'sell' AND price * 100 < a.reserve_fen) OR (a.side = 'buy' AND price * 100 > a.reserve_fen)) THEN
+        RAISE EXCEPTION '% % is % the reserve price % of auction %', CASE a.side WHEN 'sell' THEN 'bid' ELSE 'offer' END,
+            price, CASE a.side WHEN 'sell' THEN 'below' ELSE 'above' END, carbonmkt._cny(a.reserve_fen), auction_id
+            USING ERRCODE = 'CM314';
+    END IF;
+    IF tonnes > a.quantity THEN
+        RAISE EXCEPTION 'bid quantity % exceeds the lot of %', carbonmkt._t(tonnes), carbonmkt._t(a.quantity)
+            USING ERRCODE = 'CM305';
+    END IF;
+    e := carbonmkt._enter_order('auction', (SELECT p.code FROM carbonmkt.product p WHERE p.product_id = a.product_id),
+                                CASE a.side WHEN 'sell' THEN 'buy' ELSE 'sell' END, tonnes, price, NULL, reference,
+                                acting_for, true, a.auction_id);
+    IF e.replay THEN
+        RETURN e.order_id;
+    END IF;
+    -- under the matcher lock now: the auction may have closed while we waited
+    IF (SELECT x.status FROM carbonmkt.auction x WHERE x.auction_id = bid_auction.auction_id) <> 'open' THEN
+        RAISE EXCEPTION 'bidding for auction % is closed', auction_id USING ERRCODE = 'CM314';
+    END IF;
+    UPDATE carbonmkt.product_day d SET book_seq = d.book_seq + 1
+     WHERE d.product_id = a.product_id AND d.business_date = carbonmkt.business_date(ts)
+    RETURNING d.book_seq INTO prio;
+    UPDATE carbonmkt.market_order x SET status = 'open', priority = prio WHERE x.order_id = e.order_id;
+    RETURN e.order_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.bid_auction(bigint, bigint, numeric, text, bigint) IS
+  'Bids in a one-way bidding window (a buy bid for a sell lot, a sell offer for a buy lot): at least the reserve price (at most, for a buy lot), no more than the lot; held like any order.  Returns the bid''s order id; cancel_order() withdraws it before the close.';
+
+REVOKE ALL ON FUNCTION
+    carbonmkt.submit_order(text, text, bigint, numeric, bigint, text, bigint),
+    carbonmkt.queue_order(text, text, bigint, numeric, bigint, text, bigint),
+    carbonmkt.propose_block(text, text, bigint, numeric, bigint, text, bigint),
+    carbonmkt.confirm_block(bigint, text, bigint),
+    carbonmkt.cancel_block(bigint, bigint),
+    carbonmkt.announce_auction(text, text, bigint, numeric, timestamptz, timestamptz, text, bigint),
+    carbonmkt.bid_auction(bigint, bigint, numeric, text, bigint)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    carbonmkt.submit_order(text, text, bigint, numeric, bigint, text, bigint),
+    carbonmkt.queue_order(text, text, bigint, numeric, bigint, text, bigint),
+    carbonmkt.propose_block(text, text, bigint, numeric, bigint, text, bigint),
+    carbonmkt.confirm_block(bigint, text, bigint),
+    carbonmkt.cancel_block(bigint, bigint),
+    carbonmkt.announce_auction(text, text, bigint, numeric, timestamptz, timestamptz, text, bigint),
+    carbonmkt.bid_auction(bigint, bigint, numeric, text, bigint)
+   TO carbonmkt_participant, carbonmkt_exchange, carbonmkt_registry, carbonmkt_authority;
+
+-- MRV: the subject unit is participant_id, optional free text memo, an appeal's grounds its reason.
+DROP FUNCTION carbonmkt.file_monitoring_plan(bigint, int, jsonb);
+DROP FUNCTION carbonmkt.approve_monitoring_plan(bigint, text, bigint);
+DROP FUNCTION carbonmkt.deposit_parameters(bigint, int, int, jsonb, text);
+DROP FUNCTION carbonmkt.submit_report(bigint, int, jsonb, bigint);
+DROP FUNCTION carbonmkt.correct_report(bigint, jsonb, text);
+DROP FUNCTION carbonmkt.verify_report(bigint, bigint, carbonmkt.mrv_findings, text, bigint);
+DROP FUNCTION carbonmkt.appoint_estimator(bigint, int, bigint, bigint);
+DROP FUNCTION carbonmkt.estimate_emissions(bigint, bigint, text, bigint);
+DROP FUNCTION carbonmkt.appeal_verification(bigint, text);
+DROP FUNCTION carbonmkt.decide_appeal(bigint, boolean, bigint, text, bigint);
+DROP FUNCTION carbonmkt.name_for_national_review(bigint, int, text, bigint);
+DROP FUNCTION carbonmkt.reopen_emissions(bigint, int, text, bigint);
+
+CREATE FUNCTION carbonmkt.file_monitoring_plan(participant_id bigint, from_year int, content jsonb DEFAULT '{}')
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    u   carbonmkt.participant := carbonmkt._mrv_as_unit(file_monitoring_plan.participant_id);
+    v   int;
+    id  bigint;
+BEGIN
+    IF from_year IS NULL OR from_year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'a monitoring plan''s first year must lie in 2005..2100: got %', coalesce(from_year::text, 'NULL')
+            USING ERRCODE = 'CM103';
+    END IF;
+    PERFORM 1 FROM carbonmkt.participant x WHERE x.participant_id = u.participant_id FOR NO KEY UPDATE;
+    SELECT coalesce(max(x.version), 0) + 1 INTO v FROM carbonmkt.mrv_plan x WHERE x.participant_id = u.participant_id;
+    -- an earlier version still waiting is withdrawn by the new one
+    UPDATE carbonmkt.mrv_plan x SET status = 'superseded'
+     WHERE x.participant_id = u.participant_id AND x.status = 'filed';
+    INSERT INTO carbonmkt.mrv_plan AS x (participant_id, version, from_year, content, filed_by, filed_at)
+    VALUES (u.participant_id, v, file_monitoring_plan.from_year, coalesce(content, '{}'),
+            coalesce(carbonmkt.caller_participant(), u.participant_id), carbonmkt.clock_now())
+    RETURNING x.plan_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.file_monitoring_plan(bigint, int, jsonb) IS
+  'Files a new version of a unit''s monitoring plan (排放监测计划, Art. 25) valid from a reporting year; it needs the provincial authority''s approval, and the version in force stays in force until then.  The unit (or staff).';
+
+CREATE FUNCTION carbonmkt.approve_monitoring_plan(plan_id bigint, memo text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._mrv_decide_plan(plan_id, true, memo, acting_for) $$;
+COMMENT ON FUNCTION carbonmkt.approve_monitoring_plan(bigint, text, bigint) IS
+  'Approves (备案) a filed monitoring plan; it replaces the version in force.  The unit''s provincial authority (CM107 otherwise).';
+
+CREATE FUNCTION carbonmkt.deposit_parameters(participant_id bigint, year int, month int, parameters jsonb, memo text DEFAULT NULL)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    u       carbonmkt.participant := carbonmkt._mrv_as_unit(deposit_parameters.participant_id);
+    pl      carbonmkt.mrv_plan;
+    r       carbonmkt.mrv_rule;
+    k       record;
+    val     numeric;
+    pname   text;
+    due     date;
+    today   date := carbonmkt.business_date();
+    ts      timestamptz := carbonmkt.clock_now();
+    n       int := 0;
+BEGIN
+    IF month IS NULL OR month NOT BETWEEN 1 AND 12 THEN
+        RAISE EXCEPTION 'month must lie in 1..12: got %', coalesce(month::text, 'NULL')
+            USING ERRCODE = 'CM102', HINT = 'Monthly deposits (关键参数月度存证) are made per calendar month 1-12.';
+    END IF;
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'deposit year must lie in 2005..2100: got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM103';
+    END IF;
+    IF (make_date(year, month, 1) + interval '1 month')::date > today THEN
+        RAISE EXCEPTION 'month %-% is not over yet', year, lpad(month::text, 2, '0')
+            USING ERRCODE = 'CM103', DETAIL = format('The business date is %s.', to_char(today, 'YYYY-MM-DD')),
+                  HINT = 'A month''s key parameters are deposited after the month ends.';
+    END IF;
+    pl := carbonmkt._mrv_plan_in_force(u.participant_id, year);
+    r := carbonmkt._mrv_rule(u.province, year);
+    IF parameters IS NULL OR jsonb_typeof(parameters) <> 'object' OR parameters = '{}'::jsonb THEN
+        RAISE EXCEPTION 'parameters must be a JSON object of parameter and value, e.g. {"emissions": 68000}: got %',
+            coalesce(parameters::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    due := carbonmkt.mrv_deposit_due(year, month, r.deposit_due_days);
+    -- serialise this unit's deposits (version numbers)
+    PERFORM 1 FROM carbonmkt.participant x WHERE x.participant_id = u.participant_id FOR NO KEY UPDATE;
+    FOR k IN SELECT key, value FROM jsonb_each(parameters) ORDER BY key LOOP
+        pname := lower(btrim(k.key));
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_sector_parameter sp
+                        WHERE sp.sector = u.sector AND sp.parameter = pname
+                          AND sp.from_year <= deposit_parameters.year
+                          AND (sp.until_year IS NULL OR sp.until_year >= deposit_parameters.year)) THEN
+            RAISE EXCEPTION 'parameter "%" is not a key parameter of the % sector for %', pname, u.sector, year
+                USING ERRCODE = 'CM105',
+                      DETAIL = format('The %s sector deposits %s.', u.sector,
+                                      (SELECT string_agg(sp.parameter, ', ' ORDER BY sp.parameter)
+                                         FROM carbonmkt.mrv_sector_parameter sp
+                                        WHERE sp.sector = u.sector AND sp.from_year <= deposit_parameters.year
+                                          AND (sp.until_year IS NULL OR sp.until_year >= deposit_parameters.year))),
+                      HINT = 'See carbonmkt.mrv_sector_parameter.';
+        END IF;
+        IF jsonb_typeof(k.value) <> 'number' THEN
+            RAISE EXCEPTION 'parameter % must be a number: got %', pname, k.value USING ERRCODE = '22023';
+        END IF;
+        val := k.value::text::numeric;
+        IF val < 0 THEN
+            RAISE EXCEPTION 'negative value for % of %-%: %', pname, year, lpad(month::text, 2, '0'), val
+                USING ERRCODE = 'CM101', HINT = 'Key parameters and emissions are non-negative.';
+        END IF;
+        PERFORM carbonmkt._check_plausible('deposit_parameters', pname, 'deposit_parameter', pname, val);
+        INSERT INTO carbonmkt.mrv_deposit (participant_id, year, month, parameter, version, value, plan_id,
+                                           due_date, late, deposited_by, deposited_at, note)
+        SELECT u.participant_id, deposit_parameters.year, deposit_parameters.month, pname,
+               coalesce(max(d.version), 0) + 1, val, pl.plan_id, due, today > due,
+               coalesce(carbonmkt.caller_participant(), u.participant_id), ts, deposit_parameters.memo
+          FROM carbonmkt.mrv_deposit d
+         WHERE d.participant_id = u.participant_id AND d.year = deposit_parameters.year
+           AND d.month = deposit_parameters.month AND d.parameter = pname;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.deposit_parameters(bigint, int, int, jsonb, text) IS
+  'Deposits a unit''s key parameters of a finished month (关键参数月度存证), e.g. {"fuel_consumption": 41000, "emissions": 68000}; a parameter deposited before gets a new version (the old one stays).  Records the due date and whether the deposit is late.  The unit (or staff).  CM102 month outside 1-12, CM103 month not over, CM104 no approved plan, CM105 parameter not of the sector, CM101 negative value.';
+
+CREATE FUNCTION carbonmkt.submit_report(participant_id bigint, year int, emissions jsonb, compiled_by bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    u       carbonmkt.participant := carbonmkt._mrv_as_unit(submit_report.participant_id);
+    r       carbonmkt.mrv_rule;
+    old     carbonmkt.mrv_report;
+    firm    carbonmkt.participant;
+    other   bigint;
+    id      bigint;
+    total   bigint;
+    lines   jsonb;
+    due     date;
+    ts      timestamptz := carbonmkt.clock_now();
+BEGIN
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'report year must lie in 2005..2100: got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM103';
+    END IF;
+    IF year >= extract(year FROM carbonmkt.business_date(ts)) THEN
+        RAISE EXCEPTION 'a report covers a finished year: % is not over', year
+            USING ERRCODE = 'CM103', DETAIL = format('The business date is %s.', to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD')),
+                  HINT = 'Art. 26: each year a unit reports the previous year''s emissions.';
+    END IF;
+    IF u.city IS NULL THEN
+        RAISE EXCEPTION 'unit % has no city: no city authority can review its report', u.participant_id
+            USING ERRCODE = 'CM107', HINT = 'Every report passes the city tier first; the registry records the unit''s city.';
+    END IF;
+    PERFORM carbonmkt._mrv_plan_in_force(u.participant_id, year);
+    r := carbonmkt._mrv_rule(u.province, year);
+    SELECT * INTO old FROM carbonmkt.mrv_report x WHERE x.participant_id = u.participant_id AND x.year = submit_report.year;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unit % already has report % for %', u.participant_id, old.report_id, year
+            USING ERRCODE = 'CM114', DETAIL = format('Report %s is %s.', old.report_id, old.status),
+                  HINT = 'Change a report with carbonmkt.correct_report().';
+    END IF;
+    IF compiled_by IS NOT NULL AND compiled_by <> u.participant_id THEN
+        SELECT * INTO firm FROM carbonmkt.participant x WHERE x.participant_id = compiled_by;
+        IF NOT FOUND OR firm.kind <> 'service_firm' THEN
+            RAISE EXCEPTION 'a report is compiled by the unit itself or a technical service firm (技术服务机构): participant % is %',
+                compiled_by, coalesce(firm.kind::text, 'unknown') USING ERRCODE = 'CM107';
+        END IF;
+        other := carbonmkt._mrv_firm_verified_in(compiled_by, u.province, year);
+        IF other IS NOT NULL THEN
+            RAISE EXCEPTION 'conflict of interest: service firm % verifies reports in province % for % (report %) and may not compile one there',
+                compiled_by, u.province, year, other
+                USING ERRCODE = 'CM108',
+                      HINT = 'Decree 775: a technical service firm may not both compile annual reports and technically review them in the same province.';
+        END IF;
+    END IF;
+    lines := (SELECT jsonb_agg(l) FROM carbonmkt._mrv_gas_lines(u.sector, year, r.gwp_set, emissions) l);
+    due := make_date(year + 1, r.report_due_month, r.report_due_day);
+    INSERT INTO carbonmkt.mrv_report AS x (participant_id, year, compiled_by, gwp_set, due_date, submitted_at, late, state_since)
+    VALUES (u.participant_id, submit_report.year, coalesce(compiled_by, u.participant_id), r.gwp_set, due, ts,
+            carbonmkt.business_date(ts) > due, ts)
+    RETURNING x.report_id INTO id;
+    total := carbonmkt._mrv_store_gases(id, 1, lines);
+    UPDATE carbonmkt.mrv_report x SET emissions_t = total WHERE x.report_id = id;
+    PERFORM carbonmkt._mrv_event(id, 1, 'submitted', coalesce(carbonmkt.caller_participant(), u.participant_id),
+                                 format('%s tCO2e (%s)%s', total, r.gwp_set,
+                                        CASE WHEN carbonmkt.business_date(ts) > due THEN ', late: due ' || due ELSE '' END));
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.submit_report(bigint, int, jsonb, bigint) IS
+  'Submits a unit''s annual emission report for a finished year: emissions per gas in tonnes, e.g. {"CO2": 812345.5, "CF4": 2.1}, converted to whole tCO2e with the GWP set of the rule in force; compiled_by names the technical service firm that compiled it (default the unit).  Returns the report id; the report waits for verification.  The unit (or staff).';
+
+CREATE FUNCTION carbonmkt.correct_report(report_id bigint, emissions jsonb, memo text DEFAULT NULL)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    r       carbonmkt.mrv_report := carbonmkt._mrv_lock_report(report_id);
+    u       carbonmkt.participant := carbonmkt._mrv_as_unit(r.participant_id);
+    v       int := r.data_version + 1;
+    voided  int := carbonmkt._mrv_voided(r.report_id, r.data_version);
+    total   bigint;
+BEGIN
+    IF r.estimated OR r.status IN ('appealed', 'confirmed') THEN
+        IF r.estimated THEN
+            RAISE EXCEPTION 'report % is an estimate (Art. 40) and cannot be corrected by the unit', r.report_id
+                USING ERRCODE = 'CM110';
+        END IF;
+        PERFORM carbonmkt._mrv_state_error(r, 'corrected');
+    END IF;
+    total := carbonmkt._mrv_store_gases(r.report_id, v,
+                 (SELECT jsonb_agg(l) FROM carbonmkt._mrv_gas_lines(u.sector, r.year, r.gwp_set, emissions) l));
+    UPDATE carbonmkt.mrv_report x
+       SET data_version = v, emissions_t = total, status = 'submitted', pending_tier = NULL,
+           verifier_id = NULL, verified_t = NULL, findings = NULL, national_reasons = '{}', assessment = NULL,
+           return_reason = NULL, state_since = carbonmkt.clock_now()
+     WHERE x.report_id = r.report_id;
+    PERFORM carbonmkt._mrv_event(r.report_id, v, 'corrected', coalesce(carbonmkt.caller_participant(), u.participant_id),
+                                 format('%s tCO2e; %s approval(s) of version %s voided; re-verification needed%s',
+                                        total, voided, r.data_version, coalesce(': ' || correct_report.memo, '')));
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.correct_report(bigint, jsonb, text) IS
+  'Corrects a report''s emissions per gas: a new data version that voids every approval of the old one; the report waits for verification again, then review restarts at city.  Not while appealed, once confirmed, or for an estimate.  The unit (or staff); returns the new data version.';
+
+CREATE FUNCTION carbonmkt.verify_report(report_id bigint, verified_t bigint, findings carbonmkt.mrv_findings,
+                                        memo text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._mrv_verify(report_id, 'verification', verified_t, findings, memo, acting_for) $$;
+COMMENT ON FUNCTION carbonmkt.verify_report(bigint, bigint, carbonmkt.mrv_findings, text, bigint) IS
+  'Verification (核查) by a technical service firm: the verified emissions in whole tCO2e and the findings (clean / problems).  A new data version; the national-review reasons are assessed and the tiered review starts at city.  A firm that compiled a report in the same province and year may not verify (CM108).  Returns the data version.';
+
+CREATE FUNCTION carbonmkt.appoint_estimator(participant_id bigint, year int, firm bigint, acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me      carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
+    u       carbonmkt.participant := carbonmkt._mrv_unit(appoint_estimator.participant_id);
+    f       carbonmkt.participant;
+    r       carbonmkt.mrv_rule;
+    old     carbonmkt.mrv_report;
+    due     date;
+    id      bigint;
+    ts      timestamptz := carbonmkt.clock_now();
+BEGIN
+    PERFORM carbonmkt._mrv_authority_check(me, u, 'provincial_authority', 'appoint an estimator');
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'report year must lie in 2005..2100: got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM103';
+    END IF;
+    r := carbonmkt._mrv_rule(u.province, year);
+    due := make_date(year + 1, r.report_due_month, r.report_due_day);
+    SELECT * INTO old FROM carbonmkt.mrv_report x WHERE x.participant_id = u.participant_id AND x.year = appoint_estimator.year;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unit % already has report % for %', u.participant_id, old.report_id, year
+            USING ERRCODE = 'CM114', DETAIL = format('Report %s is %s.', old.report_id, old.status),
+                  HINT = 'Art. 40 estimation is for a unit that failed to report.';
+    END IF;
+    IF carbonmkt.business_date(ts) <= due THEN
+        RAISE EXCEPTION 'the % report of unit % is due %: an estimator may be appointed only after that', year,
+            u.participant_id, to_char(due, 'YYYY-MM-DD') USING ERRCODE = 'CM110';
+    END IF;
+    SELECT * INTO f FROM carbonmkt.participant x WHERE x.participant_id = firm;
+    IF NOT FOUND OR f.kind <> 'service_firm' THEN
+        RAISE EXCEPTION 'an estimate is made by a technical service firm (技术服务机构): participant % is %',
+            firm, coalesce(f.kind::text, 'unknown') USING ERRCODE = 'CM107';
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.mrv_report x JOIN carbonmkt.participant p USING (participant_id)
+                WHERE x.compiled_by = firm AND p.province = u.province AND x.year = appoint_estimator.year) THEN
+        RAISE EXCEPTION 'conflict of interest: service firm % compiles reports in province % for % and may not estimate there',
+            firm, u.province, year
+            USING ERRCODE = 'CM108', HINT = 'Decree 775: one firm may not both compile and technically review in the same province.';
+    END IF;
+    INSERT INTO carbonmkt.mrv_report AS x (participant_id, year, estimated, estimator_id, gwp_set, due_date,
+                                           submitted_at, late, state_since)
+    VALUES (u.participant_id, appoint_estimator.year, true, firm, r.gwp_set, due, ts, true, ts)
+    RETURNING x.report_id INTO id;
+    PERFORM carbonmkt._mrv_event(id, 1, 'estimator_appointed', me.participant_id,
+                                 format('unit failed to report by %s; service firm %s appointed (Art. 40)', due, firm));
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.appoint_estimator(bigint, int, bigint, bigint) IS
+  'Art. 40: when a unit has not reported by the deadline, its provincial authority appoints a technical service firm to estimate its emissions; creates the (estimated) report and returns its id.';
+
+CREATE FUNCTION carbonmkt.estimate_emissions(report_id bigint, estimated_t bigint, memo text DEFAULT NULL,
+                                             acting_for bigint DEFAULT NULL)
+RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._mrv_verify(report_id, 'estimate', estimated_t, NULL, memo, acting_for) $$;
+COMMENT ON FUNCTION carbonmkt.estimate_emissions(bigint, bigint, text, bigint) IS
+  'The appointed firm''s estimate (测算, Art. 40) in whole tCO2e: it stands as the basis (confirmed with basis ''estimated'') once the tiers approve it.  Returns the data version.';
+
+CREATE FUNCTION carbonmkt.appeal_verification(report_id bigint, reason text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    r   carbonmkt.mrv_report := carbonmkt._mrv_lock_report(report_id);
+    u   carbonmkt.participant := carbonmkt._mrv_as_unit(r.participant_id);
+    id  bigint;
+BEGIN
+    IF r.estimated OR r.status NOT IN ('in_review', 'returned', 'approved') THEN
+        IF r.estimated THEN
+            RAISE EXCEPTION 'report % is an estimate (Art. 40), not a verification result', r.report_id USING ERRCODE = 'CM110';
+        END IF;
+        PERFORM carbonmkt._mrv_state_error(r, 'appealed');
+    END IF;
+    IF btrim(coalesce(appeal_verification.reason, '')) = '' THEN
+        RAISE EXCEPTION 'an appeal needs its grounds' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO carbonmkt.mrv_appeal AS x (report_id, data_version, grounds, filed_by, filed_at)
+    VALUES (r.report_id, r.data_version, appeal_verification.reason, coalesce(carbonmkt.caller_participant(), u.participant_id), carbonmkt.clock_now())
+    RETURNING x.appeal_id INTO id;
+    UPDATE carbonmkt.mrv_report x SET status = 'appealed', pending_tier = NULL, state_since = carbonmkt.clock_now()
+     WHERE x.report_id = r.report_id;
+    PERFORM carbonmkt._mrv_event(r.report_id, r.data_version, 'appealed', u.participant_id, appeal_verification.reason);
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.appeal_verification(bigint, text) IS
+  'The unit appeals (申诉, Art. 28) the verification result of its report to the provincial authority; review pauses until the appeal is decided.  Returns the appeal id.';
+
+CREATE FUNCTION carbonmkt.decide_appeal(appeal_id bigint, upheld boolean, verified_t bigint DEFAULT NULL,
+                                        memo text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me  carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
+    ap  carbonmkt.mrv_appeal;
+    r   carbonmkt.mrv_report;
+    v   int;
+    a   carbonmkt.mrv_assessment;
+BEGIN
+    SELECT * INTO ap FROM carbonmkt.mrv_appeal x WHERE x.appeal_id = decide_appeal.appeal_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'appeal % does not exist', decide_appeal.appeal_id USING ERRCODE = 'CM115';
+    END IF;
+    r := carbonmkt._mrv_lock_report(ap.report_id);
+    PERFORM carbonmkt._mrv_authority_check(me, carbonmkt._mrv_unit(r.participant_id), 'provincial_authority', 'decide appeals');
+    SELECT * INTO ap FROM carbonmkt.mrv_appeal x WHERE x.appeal_id = decide_appeal.appeal_id;
+    IF ap.decision IS NOT NULL THEN
+        RAISE EXCEPTION 'appeal % is already decided: %', ap.appeal_id, ap.decision USING ERRCODE = 'CM110';
+    END IF;
+    IF upheld IS NULL THEN
+        RAISE EXCEPTION 'an appeal is upheld or dismissed: got NULL' USING ERRCODE = '22023';
+    END IF;
+    PERFORM carbonmkt._check_plausible('decide_appeal', 'verified_t', 'reported_emissions_t',
+                                       (SELECT p.sector FROM carbonmkt.participant p WHERE p.participant_id = r.participant_id),
+                                       decide_appeal.verified_t);
+    IF upheld AND (verified_t IS NULL OR verified_t < 0) THEN
+        RAISE EXCEPTION 'an upheld appeal sets the verified emissions (non-negative whole tCO2e): got %',
+            coalesce(verified_t::text, 'NULL') USING ERRCODE = 'CM101';
+    END IF;
+    UPDATE carbonmkt.mrv_appeal x
+       SET decision = CASE WHEN upheld THEN 'upheld' ELSE 'dismissed' END, decided_by = me.participant_id,
+           decided_at = carbonmkt.clock_now(), new_verified_t = CASE WHEN upheld THEN decide_appeal.verified_t END,
+           note = decide_appeal.memo
+     WHERE x.appeal_id = ap.appeal_id;
+    IF upheld THEN
+        v := r.data_version + 1;
+        UPDATE carbonmkt.mrv_report x SET data_version = v, verified_t = decide_appeal.verified_t
+         WHERE x.report_id = r.report_id;
+        a := carbonmkt._mrv_start_review(r.report_id);
+        PERFORM carbonmkt._mrv_event(r.report_id, v, 'appeal_upheld', me.participant_id,
+                                     format('verified emissions %s -> %s tCO2e; %s approval(s) voided; review restarts at city%s',
+                                            r.verified_t, decide_appeal.verified_t, carbonmkt._mrv_voided(r.report_id, r.data_version),
+                                            coalesce(': ' || decide_appeal.memo, '')));
+    ELSE
+        v := r.data_version;
+        PERFORM carbonmkt._mrv_resume(r.report_id);
+        PERFORM carbonmkt._mrv_event(r.report_id, v, 'appeal_dismissed', me.participant_id, decide_appeal.memo);
+    END IF;
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.decide_appeal(bigint, boolean, bigint, text, bigint) IS
+  'The provincial authority decides an appeal: upheld sets new verified emissions (a new data version, review restarts at city); dismissed resumes the review where it stood.  Returns the report''s data version.';
+
+CREATE FUNCTION carbonmkt.name_for_national_review(participant_id bigint, year int, reason text, acting_for bigint DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me  carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
+    u   carbonmkt.participant := carbonmkt._mrv_unit(name_for_national_review.participant_id);
+    r   carbonmkt.mrv_report;
+BEGIN
+    PERFORM carbonmkt._mrv_authority_check(me, u, 'national_authority', 'name units for national review');
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'report year must lie in 2005..2100: got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM103';
+    END IF;
+    IF btrim(coalesce(reason, '')) = '' THEN
+        RAISE EXCEPTION 'naming a unit for national review needs a reason' USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.mrv_national_naming n WHERE n.participant_id = name_for_national_review.participant_id AND n.year = name_for_national_review.year) THEN
+        RAISE EXCEPTION 'unit % is already named for national review of %', name_for_national_review.participant_id, year USING ERRCODE = 'CM114';
+    END IF;
+    INSERT INTO carbonmkt.mrv_national_naming VALUES (name_for_national_review.participant_id, name_for_national_review.year, reason, me.participant_id, carbonmkt.clock_now());
+    SELECT * INTO r FROM carbonmkt.mrv_report x WHERE x.participant_id = name_for_national_review.participant_id AND x.year = name_for_national_review.year FOR UPDATE;
+    IF FOUND AND r.status IN ('in_review', 'returned', 'approved', 'appealed') THEN
+        IF NOT 'named' = ANY (r.national_reasons) THEN
+            UPDATE carbonmkt.mrv_report x
+               SET national_reasons = ARRAY['named'] || x.national_reasons,
+                   assessment = jsonb_set(coalesce(x.assessment, '{}'), '{named}', 'true')
+             WHERE x.report_id = r.report_id;
+        END IF;
+        IF r.status = 'approved' THEN
+            PERFORM carbonmkt._mrv_resume(r.report_id);   -- now waits for national review
+        END IF;
+        PERFORM carbonmkt._mrv_event(r.report_id, r.data_version, 'named', me.participant_id, reason);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.name_for_national_review(bigint, int, text, bigint) IS
+  'The national authority names a unit for re-review of a year (Art. 29(1)): its report then needs national approval, also if the province already approved it.  A confirmed figure needs carbonmkt.reopen_emissions() instead.';
+
+CREATE FUNCTION carbonmkt.reopen_emissions(participant_id bigint, year int, reason text, acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'mrv' AS
+$$
+DECLARE
+    me  carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
+    u   carbonmkt.participant := carbonmkt._mrv_unit(reopen_emissions.participant_id);
+    c   carbonmkt.confirmed_emission;
+    r   carbonmkt.mrv_report;
+    v   int;
+    ts  timestamptz := carbonmkt.clock_now();
+BEGIN
+    PERFORM carbonmkt._mrv_authority_check(me, u, 'national_authority', 're-open confirmed emissions');
+    IF btrim(coalesce(reason, '')) = '' THEN
+        RAISE EXCEPTION 'a re-opening needs a reason' USING ERRCODE = '22023';
+    END IF;
+    SELECT * INTO c FROM carbonmkt.confirmed_emission x
+     WHERE x.participant_id = reopen_emissions.participant_id AND x.year = reopen_emissions.year FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unit % has no confirmed emissions for %', reopen_emissions.participant_id, year USING ERRCODE = 'CM115';
+    END IF;
+    IF c.report_id IS NOT NULL THEN
+        SELECT * INTO r FROM carbonmkt.mrv_report x WHERE x.report_id = c.report_id FOR UPDATE;
+    END IF;
+    INSERT INTO carbonmkt.mrv_reopening (participant_id, year, report_id, old_emissions_t, old_basis, old_confirmed_by,
+                                         old_confirmed_at, reason, reopened_by, reopened_at)
+    VALUES (c.participant_id, c.year, c.report_id, c.emissions_t, c.basis, c.confirmed_by, c.confirmed_at,
+            reason, me.participant_id, ts);
+    -- the guard lets this through: the re-opening is recorded and acting_room is 'mrv'
+    DELETE FROM carbonmkt.confirmed_emission x WHERE x.participant_id = reopen_emissions.participant_id AND x.year = reopen_emissions.year;
+    IF r.report_id IS NOT NULL THEN
+        v := r.data_version + 1;
+        UPDATE carbonmkt.mrv_report x SET data_version = v WHERE x.report_id = r.report_id;
+        PERFORM carbonmkt._mrv_start_review(r.report_id);
+        PERFORM carbonmkt._mrv_event(r.report_id, v, 'reopened', me.participant_id,
+                                     format('confirmed %s tCO2e (%s) re-opened: %s; review restarts at city, national review required',
+                                            c.emissions_t, c.basis, reason));
+    END IF;
+    RETURN r.report_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.reopen_emissions(bigint, int, text, bigint) IS
+  'The national authority re-opens a unit''s confirmed emissions of a year: records the confirmed row and the reason (carbonmkt.mrv_reopening), removes it from carbonmkt.confirmed_emission, and sends the report back to review at city with national review required.  Returns the report id.';
+
+REVOKE ALL ON FUNCTION
+    carbonmkt.file_monitoring_plan(bigint, int, jsonb),
+    carbonmkt.approve_monitoring_plan(bigint, text, bigint),
+    carbonmkt.deposit_parameters(bigint, int, int, jsonb, text),
+    carbonmkt.submit_report(bigint, int, jsonb, bigint),
+    carbonmkt.correct_report(bigint, jsonb, text),
+    carbonmkt.verify_report(bigint, bigint, carbonmkt.mrv_findings, text, bigint),
+    carbonmkt.appoint_estimator(bigint, int, bigint, bigint),
+    carbonmkt.estimate_emissions(bigint, bigint, text, bigint),
+    carbonmkt.appeal_verification(bigint, text),
+    carbonmkt.decide_appeal(bigint, boolean, bigint, text, bigint),
+    carbonmkt.name_for_national_review(bigint, int, text, bigint),
+    carbonmkt.reopen_emissions(bigint, int, text, bigint)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    carbonmkt.file_monitoring_plan(bigint, int, jsonb),
+    carbonmkt.deposit_parameters(bigint, int, int, jsonb, text),
+    carbonmkt.submit_report(bigint, int, jsonb, bigint),
+    carbonmkt.correct_report(bigint, jsonb, text),
+    carbonmkt.appeal_verification(bigint, text),
+    carbonmkt.verify_report(bigint, bigint, carbonmkt.mrv_findings, text, bigint),
+    carbonmkt.estimate_emissions(bigint, bigint, text, bigint)
+   TO carbonmkt_participant, carbonmkt_registry;
+GRANT EXECUTE ON FUNCTION
+    carbonmkt.approve_monitoring_plan(bigint, text, bigint),
+    carbonmkt.decide_appeal(bigint, boolean, bigint, text, bigint),
+    carbonmkt.appoint_estimator(bigint, int, bigint, bigint),
+    carbonmkt.name_for_national_review(bigint, int, text, bigint),
+    carbonmkt.reopen_emissions(bigint, int, text, bigint)
+   TO carbonmkt_authority, carbonmkt_registry;
+
+-- Compliance: optional free text memo.
+DROP FUNCTION carbonmkt.revise_fine(bigint, int, numeric, bigint, text);
+
+CREATE FUNCTION carbonmkt.revise_fine(participant_id bigint, period int, multiple numeric DEFAULT NULL,
+                                      fine_fen bigint DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    x   carbonmkt.sanction;
+    pr  carbonmkt._period_rules;
+    f   bigint;
+BEGIN
+    PERFORM carbonmkt._require_authority_over(participant_id, 'revise fines');
+    SELECT * INTO x FROM carbonmkt.sanction s
+     WHERE s.participant_id = revise_fine.participant_id AND s.period = revise_fine.period FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % has no sanction for period %', participant_id, period USING ERRCODE = 'CM414';
+    END IF;
+    SELECT * INTO pr FROM carbonmkt._period_rules r WHERE r.period = revise_fine.period;
+    IF x.fine_basis = 'price_multiple' THEN
+        IF multiple IS NULL OR fine_fen IS NOT NULL OR multiple < pr.multiple_min OR multiple > pr.multiple_max THEN
+            RAISE EXCEPTION 'the fine of period % is a multiple of the average price between % and %: got %',
+                period, pr.multiple_min, pr.multiple_max, coalesce(multiple::text, 'none')
+                USING ERRCODE = '22023', DETAIL = pr.penalty_source;
+        END IF;
+        f := round(multiple * x.average_price_fen * x.shortfall_t)::bigint;
+    ELSIF x.fine_basis = 'fixed' THEN
+        IF fine_fen IS NULL OR multiple IS NOT NULL OR fine_fen < pr.fine_min_fen OR fine_fen > pr.fine_max_fen THEN
+            RAISE EXCEPTION 'the fine of period % is between % and %: got %', period,
+                carbonmkt.format_quantity('CNY', pr.fine_min_fen), carbonmkt.format_quantity('CNY', pr.fine_max_fen),
+                coalesce(carbonmkt.format_quantity('CNY', fine_fen), 'none')
+                USING ERRCODE = '22023', DETAIL = pr.penalty_source;
+        END IF;
+        f := fine_fen;
+    ELSE
+        RAISE EXCEPTION 'the penalty rule of period % sets no fine', period USING ERRCODE = '22023';
+    END IF;
+    UPDATE carbonmkt.sanction s
+       SET fine_fen = f, multiple = CASE WHEN x.fine_basis = 'price_multiple' THEN revise_fine.multiple END,
+           revised_at = carbonmkt.clock_now(), revised_by = session_user, revision_note = revise_fine.memo
+     WHERE s.sanction_id = x.sanction_id;
+    RETURN f;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.revise_fine(bigint, int, numeric, bigint, text) IS
+  'Sets a sanction''s fine within its penalty rule''s range (a multiple for price_multiple rules, a fine in fen for fixed ones) and returns the fine in fen.  The unit''s provincial authority, the national authority or the registry.';
+
+REVOKE ALL ON FUNCTION carbonmkt.revise_fine(bigint, int, numeric, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.revise_fine(bigint, int, numeric, bigint, text) TO carbonmkt_registry, carbonmkt_authority;
+
+-- Compliance: the quantity before the period (borrow_cea), a price per tonne in CNY
+-- (record_average_price).  The names of 0.1.0 stay for one release as wrappers that raise a
+-- deprecation NOTICE: a positional call of 0.1.0 keeps its meaning.
+CREATE FUNCTION carbonmkt.record_average_price(price_date date, average_price numeric, source text,
+                                               volume_t bigint DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    fen bigint;
+BEGIN
+    IF NOT (carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('carbonmkt_exchange')
+            OR (carbonmkt.caller_authority()).kind IS NOT DISTINCT FROM 'national_authority') THEN
+        RAISE EXCEPTION 'only the exchange, the national authority or the registry may record reference prices'
+            USING ERRCODE = '42501';
+    END IF;
+    IF price_date IS NULL OR average_price IS NULL OR average_price <= 0 THEN
+        RAISE EXCEPTION 'a reference price needs a date and a positive price in CNY per tonne: got %, %',
+            coalesce(to_char(price_date, 'YYYY-MM-DD'), 'NULL'), coalesce(average_price::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF average_price * 100 <> trunc(average_price * 100) THEN
+        RAISE EXCEPTION 'average_price % has more than two decimals', average_price
+            USING ERRCODE = '22023', HINT = 'A price is CNY per tonne to the fen (0.01).';
+    END IF;
+    fen := (average_price * 100)::bigint;
+    IF volume_t < 0 THEN
+        RAISE EXCEPTION 'volume must not be negative: %', volume_t USING ERRCODE = '22023';
+    END IF;
+    IF source IS NULL OR btrim(source) = '' THEN
+        RAISE EXCEPTION 'a reference price needs its source' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO carbonmkt.reference_price AS r VALUES (price_date, fen, volume_t, source, session_user,
+                                                       carbonmkt.clock_now())
+    ON CONFLICT ON CONSTRAINT reference_price_pkey DO UPDATE
+       SET average_price_fen = excluded.average_price_fen, volume_t = excluded.volume_t, source = excluded.source,
+           recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.record_average_price(date, numeric, text, bigint) IS
+  'Records (or corrects) the reference price of a day (参考价格): the average CEA price in CNY per tonne (two decimals, stored in fen), with its source and optionally the volume; price-based penalties use it for days the market did not trade.  Exchange, national authority or registry.';
+
+CREATE FUNCTION carbonmkt.borrow_cea(account_id bigint, tonnes bigint, period int,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'compliance' AS
+$$
+DECLARE
+    a       carbonmkt.account;
+    u       carbonmkt.participant;
+    per     carbonmkt.compliance_period;
+    old     carbonmkt.borrowing;
+    f       carbonmkt._obligation_figures;
+    src     bigint;
+    pid     bigint;
+    bid     bigint;
+BEGIN
+    IF tonnes IS NULL OR tonnes <= 0 THEN
+        RAISE EXCEPTION 'quantity must be positive: %', coalesce(carbonmkt.format_quantity('CEA', tonnes), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_cea.account_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
+    END IF;
+    SELECT * INTO u FROM carbonmkt.participant p WHERE p.participant_id = a.participant_id;
+    IF a.kind <> 'holding' OR u.kind IS DISTINCT FROM 'key_emitter' THEN
+        RAISE EXCEPTION 'account % is not the holding account of a key emitting unit', account_id
+            USING ERRCODE = 'CM403', DETAIL = format('It is a %s account of a %s.', a.kind, coalesce(u.kind::text, 'registry'));
+    END IF;
+    IF u.participant_id IS DISTINCT FROM carbonmkt.caller_participant() THEN
+        PERFORM carbonmkt._require_authority_over(u.participant_id, 'borrow allowances');
+    END IF;
+    -- a repeated client reference returns the original borrowing
+    IF reference IS NOT NULL THEN
+        SELECT * INTO old FROM carbonmkt.borrowing b WHERE b.requested_by = session_user AND b.reference = borrow_cea.reference;
+        IF FOUND THEN
+            IF (old.account_id, old.period, old.tonnes) IS DISTINCT FROM (borrow_cea.account_id, borrow_cea.period, borrow_cea.tonnes) THEN
+                RAISE EXCEPTION 'client reference "%" was already used for a different request', reference
+                    USING ERRCODE = 'CM007',
+                          DETAIL = format('Borrowing %s was %s for period %s into account %s.', old.borrowing_id,
+                                          carbonmkt.format_quantity('CEA', old.tonnes), old.period, old.account_id);
+            END IF;
+            RETURN old.borrowing_id;
+        END IF;
+    END IF;
+    SELECT * INTO per FROM carbonmkt.compliance_period p WHERE p.period = borrow_cea.period FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'compliance period % does not exist', period USING ERRCODE = 'CM401';
+    ELSIF per.status = 'closed' THEN
+        RAISE EXCEPTION 'compliance period % (%) is closed', period, per.name USING ERRCODE = 'CM402';
+    END IF;
+    -- the rules first (clear refusals), then the move, then the rules again under the
+    -- unit's obligation lock (accounts before obligation row, as in a surrender)
+    PERFORM carbonmkt._check_borrowing(u.participant_id, per.period, tonnes);
+    SELECT x.account_id INTO src FROM carbonmkt.account x WHERE x.kind = 'allocation' AND x.province = u.province;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'province % has no allocation account to borrow from', u.province USING ERRCODE = 'CM001';
+    END IF;
+    pid := carbonmkt.transfer_cea(src, a.account_id, per.last_year + 1, tonnes,
+                                  CASE WHEN reference IS NOT NULL THEN 'borrow:' || reference END,
+                                  coalesce(memo, format('borrowing (预支) for period %s', per.period)));
+    INSERT INTO carbonmkt.obligation AS o (participant_id, period) VALUES (u.participant_id, per.period)
+    ON CONFLICT ON CONSTRAINT obligation_pkey DO NOTHING;
+    PERFORM 1 FROM carbonmkt.obligation o WHERE o.participant_id = u.participant_id AND o.period = per.period FOR UPDATE;
+    f := carbonmkt._check_borrowing(u.participant_id, per.period, tonnes);
+    INSERT INTO carbonmkt.borrowing AS b (participant_id, period, account_id, vintage, tonnes, gap_t, emissions_t,
+                                          posting_id, requested_by, reference, borrowed_at)
+    VALUES (u.participant_id, per.period, a.account_id, per.last_year + 1, tonnes, f.gap_t, f.emissions_t,
+            pid, session_user, reference, carbonmkt.clock_now())
+    RETURNING b.borrowing_id INTO bid;
+    INSERT INTO carbonmkt.allocation_adjustment (participant_id, year, tonnes, reason, period, borrowing_id,
+                                                 recorded_at, recorded_by)
+    VALUES (u.participant_id, per.last_year + 1, tonnes, 'borrowing', per.period, bid, carbonmkt.clock_now(), session_user);
+    RETURN bid;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.borrow_cea(bigint, bigint, int, text, text) IS
+  'Borrowing (预支): moves tonnes of CEA of the vintage after the period from the unit''s provincial allocation account into its holding account, usable for this period''s surrender, and records the same cut of next year''s allocation (allocation_adjustment).  Only for a unit in hardship whose gap is at least the rule''s share of its confirmed emissions, up to the rule''s share of the gap (national: gap >= 10%, <= 50% of the gap); CM410 otherwise.  The unit itself or its authority; idempotent per client reference.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.record_reference_price(price_date date, average_price_fen bigint, source text,
+                                                 volume_t bigint DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.record_reference_price() is deprecated and goes after 0.2.0: call carbonmkt.record_average_price() with the price in CNY per tonne';
+    PERFORM carbonmkt.record_average_price(price_date, average_price_fen / 100.0, source, volume_t);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.record_reference_price(date, bigint, text, bigint) IS
+  'Deprecated (goes after 0.2.0): carbonmkt.record_average_price(price_date, average_price_fen / 100.0, source, volume_t), the same with the price in CNY.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.borrow_allowances(account_id bigint, period int, tonnes bigint,
+                                            reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.borrow_allowances() is deprecated and goes after 0.2.0: call carbonmkt.borrow_cea(account_id, tonnes, period, reference, memo)';
+    RETURN carbonmkt.borrow_cea(account_id, tonnes, period, reference, memo);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.borrow_allowances(bigint, int, bigint, text, text) IS
+  'Deprecated (goes after 0.2.0): carbonmkt.borrow_cea(account_id, tonnes, period, reference, memo), the same with the quantity before the period.';
+
+REVOKE ALL ON FUNCTION carbonmkt.record_average_price(date, numeric, text, bigint),
+                       carbonmkt.borrow_cea(bigint, bigint, int, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.record_average_price(date, numeric, text, bigint)
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange;
+GRANT EXECUTE ON FUNCTION carbonmkt.borrow_cea(bigint, bigint, int, text, text)
+   TO carbonmkt_registry, carbonmkt_authority, carbonmkt_participant;
+
+-- Allocation: the quantity before the year, the jurisdiction before the reference
+-- (amend_allocation); adjust_allocation stays for one release as a wrapper.
+CREATE FUNCTION carbonmkt.amend_allocation(participant_id bigint, tonnes bigint, year int, reason text,
+                                           jurisdiction text DEFAULT 'CN', reference text DEFAULT NULL,
+                                           memo text DEFAULT NULL)
+RETURNS TABLE (entry_id bigint, moved_t bigint, owed_t bigint, registry_posting bigint, replay boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    prov    char(6);
+    old     carbonmkt.allocation_posting;
+    run     bigint;
+    e       record;
+    entitled bigint;
+BEGIN
+    SELECT p.province INTO prov FROM carbonmkt.participant p
+     WHERE p.participant_id = amend_allocation.participant_id AND p.kind = 'key_emitter';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % is not a key emitting unit', amend_allocation.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    PERFORM carbonmkt._require_authority(prov, 'adjust allocations');
+    IF amend_allocation.reference IS NULL OR btrim(amend_allocation.reference) = '' THEN
+        RAISE EXCEPTION 'an adjustment needs a client reference' USING ERRCODE = '22023',
+              HINT = 'The reference makes the adjustment idempotent: resending it changes nothing.';
+    END IF;
+    SELECT * INTO old FROM carbonmkt.allocation_posting p
+     WHERE p.kind = 'adjustment' AND p.reference = amend_allocation.reference;
+    IF FOUND THEN
+        IF (old.participant_id, old.year, old.entitlement_t, old.reason) IS DISTINCT FROM
+           (amend_allocation.participant_id, amend_allocation.year, amend_allocation.tonnes, amend_allocation.reason) THEN
+            RAISE EXCEPTION 'adjustment reference "%" was already used for a different adjustment', amend_allocation.reference
+                USING ERRCODE = 'CM209',
+                      DETAIL = format('Entry %s: participant %s, %s, %s t, %s.', old.entry_id, old.participant_id,
+                                      old.year, old.entitlement_t, old.reason);
+        END IF;
+        RETURN QUERY SELECT old.entry_id, old.moved_t, old.owed_t, old.registry_posting, true;
+        RETURN;
+    END IF;
+    IF amend_allocation.reason IS NULL
+       OR amend_allocation.reason NOT IN ('closure', 'stoppage', 'merger', 'split', 'capacity_change', 'correction') THEN
+        RAISE EXCEPTION 'unknown adjustment reason "%"', coalesce(amend_allocation.reason, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Reasons are closure, stoppage, merger, split, capacity_change and correction (RULES.md 3, S1 Art. 15).';
+    END IF;
+    IF amend_allocation.tonnes IS NULL OR amend_allocation.tonnes = 0 THEN
+        RAISE EXCEPTION 'an adjustment must change the allocation: % t', coalesce(amend_allocation.tonnes::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM carbonmkt.cea(amend_allocation.year, 0);      -- vintage window (22003)
+    SELECT coalesce(sum(p.entitlement_t), 0) INTO entitled FROM carbonmkt.allocation_posting p
+     WHERE p.participant_id = amend_allocation.participant_id AND p.year = amend_allocation.year;
+    IF entitled + amend_allocation.tonnes < 0 THEN
+        RAISE EXCEPTION 'adjustment of % t would make the % entitlement of participant % negative',
+                        amend_allocation.tonnes, amend_allocation.year, amend_allocation.participant_id
+            USING ERRCODE = 'CM209', DETAIL = format('Its entitlement is %s t.', entitled);
+    END IF;
+    run := carbonmkt._begin_run('adjustment', amend_allocation.jurisdiction, amend_allocation.year, prov,
+                                format('%s:%s:%s:%s:%s', amend_allocation.participant_id, amend_allocation.year,
+                                       amend_allocation.tonnes, amend_allocation.reason, amend_allocation.reference));
+    e := carbonmkt._post_entry(run, amend_allocation.participant_id, amend_allocation.year, amend_allocation.jurisdiction,
+                               'adjustment', amend_allocation.tonnes, amend_allocation.reason,
+                               amend_allocation.reference, amend_allocation.memo);
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.entry_id, p.moved_t, p.owed_t, p.registry_posting, false
+                   FROM carbonmkt.allocation_posting p WHERE p.run_id = run;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text) IS
+  'Adjusts a participant''s allocation for a year by a signed number of tonnes for a reason (closure, stoppage, merger, split, capacity_change, correction; S1 Art. 15) as a recorded posting: positive is issued and transferred, negative taken back as far as the unit holds and the rest owed.  Idempotent per client reference.  Authorities only.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.adjust_allocation(participant_id bigint, year int, tonnes bigint, reason text,
+                                            reference text, memo text DEFAULT NULL, jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (entry_id bigint, moved_t bigint, owed_t bigint, registry_posting bigint, replay boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.adjust_allocation() is deprecated and goes after 0.2.0: call carbonmkt.amend_allocation(participant_id, tonnes, year, reason, jurisdiction, reference, memo)';
+    RETURN QUERY SELECT * FROM carbonmkt.amend_allocation(adjust_allocation.participant_id, adjust_allocation.tonnes,
+                                                          adjust_allocation.year, adjust_allocation.reason,
+                                                          adjust_allocation.jurisdiction, adjust_allocation.reference,
+                                                          adjust_allocation.memo);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.adjust_allocation(bigint, int, bigint, text, text, text, text) IS
+  'Deprecated (goes after 0.2.0): carbonmkt.amend_allocation(participant_id, tonnes, year, reason, jurisdiction, reference, memo), the same with the quantity before the year and the jurisdiction before the reference.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._production_check() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    f           record;
+    max_minutes int;
+BEGIN
+    SELECT x.facility_id, x.capacity_mw, c.method, c.code AS category
+      INTO f FROM carbonmkt.facility x JOIN carbonmkt.alloc_category c ON c.code = x.category
+     WHERE x.facility_id = NEW.facility_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'production data for unknown facility %', coalesce(NEW.facility_id::text, 'NULL')
+            USING ERRCODE = 'CM201', HINT = 'Register the facility first (carbonmkt.register_facility).';
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.allocation a JOIN carbonmkt.facility x ON x.participant_id = a.participant_id
+                WHERE x.facility_id = NEW.facility_id AND a.year IN (NEW.year, OLD.year) AND a.stage = 'final') THEN
+        RAISE EXCEPTION 'the % allocation of facility %''s participant is final: its production data can no longer change',
+                        NEW.year, NEW.facility_id
+            USING ERRCODE = 'CM209', HINT = 'Correct the allocation with carbonmkt.amend_allocation(..., reason => ''correction'').';
+    END IF;
+    IF NEW.year IS NULL OR NEW.year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'production year % is out of range', coalesce(NEW.year::text, 'NULL')
+            USING ERRCODE = 'CM202', DETAIL = 'Years must be between 2005 and 2100.';
+    END IF;
+    IF NEW.month IS NULL OR NEW.month NOT BETWEEN 1 AND 12 THEN
+        RAISE EXCEPTION 'production month % is out of range', coalesce(NEW.month::text, 'NULL')
+            USING ERRCODE = 'CM202', DETAIL = format('Facility %s, year %s: months are 1 to 12.', NEW.facility_id, NEW.year);
+    END IF;
+    IF num_nulls(NEW.power_supplied_kwh, NEW.generation_kwh, NEW.operating_minutes, NEW.heat_supplied_mj,
+                 NEW.heat_total_mj, NEW.output_t) > 0 THEN
+        RAISE EXCEPTION 'production data for facility % in %-% has no %', NEW.facility_id, NEW.year,
+                        lpad(NEW.month::text, 2, '0'),
+                        concat_ws(', ', CASE WHEN NEW.power_supplied_kwh IS NULL THEN 'power_supplied_kwh' END,
+                                  CASE WHEN NEW.generation_kwh IS NULL THEN 'generation_kwh' END,
+                                  CASE WHEN NEW.operating_minutes IS NULL THEN 'operating_minutes' END,
+                                  CASE WHEN NEW.heat_supplied_mj IS NULL THEN 'heat_supplied_mj' END,
+                                  CASE WHEN NEW.heat_total_mj IS NULL THEN 'heat_total_mj' END,
+                                  CASE WHEN NEW.output_t IS NULL THEN 'output_t' END)
+            USING ERRCODE = 'CM203', HINT = 'Give 0 for a quantity the facility did not have (the default).';
+    END IF;
+    IF least(NEW.power_supplied_kwh, NEW.generation_kwh, NEW.operating_minutes, NEW.heat_supplied_mj,
+             NEW.heat_total_mj, NEW.output_t) < 0 THEN
+        RAISE EXCEPTION 'negative production data for facility % in %-%', NEW.facility_id, NEW.year,
+                        lpad(NEW.month::text, 2, '0')
+            USING ERRCODE = 'CM203',
+                  DETAIL = format('power supplied %s kWh, generation %s kWh, operating %s min, heat supplied %s MJ, total heat %s MJ, output %s t.',
+                                  NEW.power_supplied_kwh, NEW.generation_kwh, NEW.operating_minutes,
+                                  NEW.heat_supplied_mj, NEW.heat_total_mj, NEW.output_t);
+    END IF;
+    IF f.method = 'power' THEN
+        IF NEW.output_t <> 0 THEN
+            RAISE EXCEPTION 'generating unit % (category %) reports product output', NEW.facility_id, f.category
+                USING ERRCODE = 'CM203', HINT = 'Generating units report power and heat; output_t is for production lines.';
+        END IF;
+        IF NEW.power_supplied_kwh > NEW.generation_kwh THEN
+            RAISE EXCEPTION 'power supplied % kWh exceeds generation % kWh (facility %, %-%)',
+                            NEW.power_supplied_kwh, NEW.generation_kwh, NEW.facility_id, NEW.year, lpad(NEW.month::text, 2, '0')
+                USING ERRCODE = 'CM203', DETAIL = 'Power supplied (供电量) is generation less auxiliary use.';
+        END IF;
+        max_minutes := extract(day FROM make_date(NEW.year, NEW.month, 1) + interval '1 month' - interval '1 day')::int * 1440;
+        IF NEW.operating_minutes > max_minutes THEN
+            RAISE EXCEPTION 'operating time % min exceeds the % min of %-%', NEW.operating_minutes, max_minutes,
+                            NEW.year, lpad(NEW.month::text, 2, '0')
+                USING ERRCODE = 'CM203', DETAIL = format('Facility %s.', NEW.facility_id);
+        END IF;
+        IF NEW.operating_minutes = 0 AND NEW.generation_kwh > 0 THEN
+            RAISE EXCEPTION 'load factor of facility % in %-% is undefined: generation % kWh with zero operating minutes',
+                            NEW.facility_id, NEW.year, lpad(NEW.month::text, 2, '0'), NEW.generation_kwh
+                USING ERRCODE = 'CM205', DETAIL = 'The load factor is generation / (rated capacity x operating time) and lies in [0, 1].';
+        END IF;
+        IF NEW.generation_kwh::numeric * 60 > f.capacity_mw * 1000 * NEW.operating_minutes THEN
+            RAISE EXCEPTION 'load factor % of facility % in %-% is outside [0, 1]',
+                            round(NEW.generation_kwh::numeric * 60 / (f.capacity_mw * 1000 * NEW.operating_minutes), 6),
+                            NEW.facility_id, NEW.year, lpad(NEW.month::text, 2, '0')
+                USING ERRCODE = 'CM205',
+                      DETAIL = format('Generation %s kWh in %s operating minutes at a rated capacity of %s MW.',
+                                      NEW.generation_kwh, NEW.operating_minutes, f.capacity_mw);
+        END IF;
+        IF NEW.heat_supplied_mj > NEW.heat_total_mj THEN
+            RAISE EXCEPTION 'heat ratio of facility % in %-% is outside [0, 1]: heat supplied % MJ, total heat % MJ',
+                            NEW.facility_id, NEW.year, lpad(NEW.month::text, 2, '0'), NEW.heat_supplied_mj, NEW.heat_total_mj
+                USING ERRCODE = 'CM205', DETAIL = 'The heat ratio (供热比) is heat supplied / total heat.';
+        END IF;
+    ELSIF greatest(NEW.power_supplied_kwh, NEW.generation_kwh, NEW.operating_minutes, NEW.heat_supplied_mj,
+                   NEW.heat_total_mj) <> 0 THEN
+        RAISE EXCEPTION 'production line % (category %) reports power or heat data', NEW.facility_id, f.category
+            USING ERRCODE = 'CM203', HINT = 'Production lines report output_t only.';
+    END IF;
+    NEW.recorded_at := carbonmkt.clock_now();
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._production_check() IS
+  'Internal: BEFORE INSERT OR UPDATE trigger of carbonmkt.production: CM201 unknown facility, CM202 year or month out of range, CM203 negative or inconsistent data, CM205 monthly load factor or heat ratio outside [0, 1].';
+
+COMMENT ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) IS
+  'Records a change of a facility (closure, stoppage, restart, capacity_change, transfer to another participant for a merger or split) in carbonmkt.facility_event and applies it; returns the event id.  Allowance consequences are posted with carbonmkt.amend_allocation().';
+REVOKE ALL ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text)
+   TO carbonmkt_authority;
+
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
 -- One jurisdiction vocabulary (src/jurisdiction.sql): 'CN' for the national market, GB/T 2260
@@ -3452,8 +4650,8 @@ $$;
 COMMENT ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text) IS
   'Lists a product (上市): code (CEAyyyy gives the vintage), reference price in CNY per t (the previous close before its first trade), and the exchange''s clearing account it settles through and keeps fees in.  Exchange or registry staff only.';
 
-CREATE OR REPLACE FUNCTION carbonmkt.propose_block(product text, side text, quantity bigint, price numeric, counterparty_id bigint,
-                                        reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+CREATE OR REPLACE FUNCTION carbonmkt.propose_block(product text, side text, tonnes bigint, price numeric, counterparty_id bigint,
+                                        reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
 $$
@@ -3466,7 +4664,7 @@ BEGIN
                                                WHERE p.participant_id = propose_block.counterparty_id) THEN
         RAISE EXCEPTION 'counterparty % does not exist', coalesce(counterparty_id::text, 'NULL') USING ERRCODE = 'CM002';
     END IF;
-    e := carbonmkt._enter_order('block', product, side, quantity, price, NULL, reference, participant_id, true);
+    e := carbonmkt._enter_order('block', product, side, tonnes, price, NULL, reference, acting_for, true);
     IF e.replay THEN
         SELECT d.deal_id INTO deal FROM carbonmkt.block_deal d WHERE d.proposer_order = e.order_id;
         RETURN deal;
@@ -3489,9 +4687,9 @@ $$;
 COMMENT ON FUNCTION carbonmkt.propose_block(text, text, bigint, numeric, bigint, text, bigint) IS
   'Block agreement (大宗协议交易): proposes a trade of at least the block threshold (100,000 t) within ±30% of the previous close, in the block session (13:00–15:00), to a named counterparty; the proposer''s side is held at once.  Returns the deal id.';
 
-CREATE OR REPLACE FUNCTION carbonmkt.announce_auction(product text, side text, quantity bigint, reserve_price numeric,
+CREATE OR REPLACE FUNCTION carbonmkt.announce_auction(product text, side text, tonnes bigint, reserve_price numeric,
                                            opens_at timestamptz, closes_at timestamptz,
-                                           reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+                                           reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
 $$
@@ -3521,7 +4719,7 @@ BEGIN
             to_char(opens_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),
             to_char(closes_at AT TIME ZONE 'Asia/Shanghai', 'HH24:MI') USING ERRCODE = 'CM314';
     END IF;
-    e := carbonmkt._enter_order('auction', product, side, quantity, reserve_price, NULL, reference, participant_id,
+    e := carbonmkt._enter_order('auction', product, side, tonnes, reserve_price, NULL, reference, acting_for,
                                 true, NULL, 'announce');
     IF e.replay THEN
         SELECT a.auction_id INTO id FROM carbonmkt.auction a WHERE a.lot_order_id = e.order_id;
@@ -4245,7 +5443,7 @@ BEGIN
                 USING ERRCODE = 'CM411',
                       DETAIL = format('The penalty rule of jurisdiction %s sets fines at a multiple of the average price of the %s month(s) before the deadline.',
                                       per.jurisdiction, per.price_months),
-                      HINT = 'Record the published price with carbonmkt.record_reference_price().';
+                      HINT = 'Record the published price with carbonmkt.record_average_price().';
         END IF;
     ELSE
         SELECT NULL::bigint AS average_price_fen, NULL::text AS price_source, NULL::int AS market_days,
@@ -5306,7 +6504,7 @@ COMMENT ON FUNCTION carbonmkt.retire_rule(text, jsonb, text, int, date, bigint) 
 -- The trading calendar ---------------------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.load_trading_calendar(jurisdiction text, year int, holidays date[], document text,
-                                                notes text[] DEFAULT NULL, weekend_trading_days date[] DEFAULT '{}',
+                                                memos text[] DEFAULT NULL, weekend_trading_days date[] DEFAULT '{}',
                                                 acting_for bigint DEFAULT NULL)
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
@@ -5332,9 +6530,9 @@ BEGIN
         RAISE EXCEPTION 'trading_calendar (jurisdiction %, year %): holidays must be a list of dates without NULL (empty: none)',
             jurisdiction, year USING ERRCODE = 'CM502';
     END IF;
-    IF notes IS NOT NULL AND cardinality(notes) <> cardinality(holidays) THEN
+    IF memos IS NOT NULL AND cardinality(memos) <> cardinality(holidays) THEN
         RAISE EXCEPTION 'trading_calendar (jurisdiction %, year %): % notes for % holidays', jurisdiction, year,
-            cardinality(notes), cardinality(holidays) USING ERRCODE = 'CM502';
+            cardinality(memos), cardinality(holidays) USING ERRCODE = 'CM502';
     END IF;
     SELECT x INTO dup FROM unnest(holidays || coalesce(weekend_trading_days, '{}')) x GROUP BY x HAVING count(*) > 1
      ORDER BY x LIMIT 1;
@@ -5358,7 +6556,7 @@ BEGIN
     VALUES (jurisdiction, year, document, session_user, carbonmkt.clock_now());
     INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
     SELECT load_trading_calendar.jurisdiction, h.d, false, h.note
-      FROM unnest(holidays, coalesce(notes, array_fill(NULL::text, ARRAY[cardinality(holidays)]))) h(d, note)
+      FROM unnest(holidays, coalesce(memos, array_fill(NULL::text, ARRAY[cardinality(holidays)]))) h(d, note)
      WHERE extract(isodow FROM h.d) < 6;
     GET DIAGNOSTICS n = ROW_COUNT;
     INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
@@ -5372,7 +6570,7 @@ COMMENT ON FUNCTION carbonmkt.load_trading_calendar(text, int, date[], text, tex
   'The exchange loads a year''s trading calendar: its holidays (with notes; weekend holidays are not stored: the exchange never trades on weekends) and any weekend trading days, citing the document (e.g. the State Council''s holiday notice).  Refused: a year loaded already (CM503), a day listed twice, a day of another year, a weekday as weekend trading day (CM502).  Until a year is loaded its dates are refused (CM507).  Returns the weekday holidays stored.';
 
 CREATE FUNCTION carbonmkt.set_trading_day(jurisdiction text, day date, is_trading_day boolean, document text,
-                                          note text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+                                          memo text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
@@ -5398,7 +6596,7 @@ BEGIN
     DELETE FROM carbonmkt.trading_calendar c WHERE c.jurisdiction = set_trading_day.jurisdiction AND c.business_date = day;
     IF is_trading_day <> regular THEN
         INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
-        VALUES (jurisdiction, day, is_trading_day, coalesce(note, CASE WHEN is_trading_day THEN 'weekend trading day' END));
+        VALUES (jurisdiction, day, is_trading_day, coalesce(memo, CASE WHEN is_trading_day THEN 'weekend trading day' END));
     END IF;
     PERFORM carbonmkt._rule_end();
     RETURN is_trading_day;
@@ -5972,7 +7170,7 @@ COMMENT ON VIEW carbonmkt.allocation_result IS
 -- carbonmkt.plausibility_limit like the registry's, entry-error bounds rather than policy.
 INSERT INTO carbonmkt.plausibility_limit (subject, scope, max_value, source) VALUES
   ('price_cny', '*', 100000000, 'operational: a price of 10^8 CNY per t is over a million times any CEA close so far (RULES.md 5: 48 CNY/t at launch, about 75 CNY/t in mid-2025 [S3]); refuses entry errors and keeps every amount in fen far from the int8 limit'),
-  ('amount_cny', 'secured_amount', 1000000000000, 'operational: 10^12 CNY secured by one pledge is above the value of the whole national market''s allowances (about 8x10^9 t [S3] L86 at under 100 CNY per t)'),
+  ('amount_fen', 'secured_fen', 100000000000000, 'operational: 10^14 fen (10^12 CNY) secured by one pledge is above the value of the whole national market''s allowances (about 8x10^9 t [S3] L86 at under 100 CNY per t)'),
   ('term_days', 'pledge', 3660, 'operational: a pledge term of at most ten years; allowance pledge loans run for months to a few years'),
   ('text_length', 'beneficiary', 200, 'operational: as name (a legal or natural person, an event or a product)'),
   ('text_length', 'purpose', 500, 'operational: a sentence saying what the retirement offsets');
@@ -6028,7 +7226,24 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt._finance_price(numeric, text, text, text) IS
-  'Internal: an amount of money in CNY (a price per t by default; step 0.01 CNY) converted to fen; CM701 naming the argument and its plausibility limit (subject price_cny, or amount_cny for a total, scope the argument) otherwise.';
+  'Internal: a price in CNY per t (step 0.01 CNY) converted to fen; CM701 naming the argument and its plausibility limit (subject price_cny, scope the argument) otherwise.';
+
+CREATE FUNCTION carbonmkt._finance_fen(p_value bigint, p_argument text)
+RETURNS bigint LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    lim numeric := carbonmkt.plausibility_max('amount_fen', p_argument);
+BEGIN
+    IF p_value IS NULL OR p_value <= 0 OR p_value > lim THEN
+        RAISE EXCEPTION '% must be a positive amount of fen (0.01 CNY), at most % (plausibility_limit amount_fen), got %',
+            p_argument, to_char(lim, 'FM999,999,999,999,999,990'), coalesce(p_value::text, 'NULL')
+            USING ERRCODE = 'CM701';
+    END IF;
+    RETURN p_value;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._finance_fen(bigint, text) IS
+  'Internal: a required amount of money in fen; CM701 naming the argument and its plausibility limit (subject amount_fen, scope the argument) when not positive or above it.';
 
 -- The participant a finance call is for: a participant's login acts for itself; registry
 -- staff (and superusers) may act for any participant.
@@ -6126,8 +7341,8 @@ CREATE INDEX voluntary_retirement_participant ON carbonmkt.voluntary_retirement 
 COMMENT ON TABLE carbonmkt.voluntary_retirement IS
   'Voluntary retirements (自愿注销) for carbon neutrality: CEA or CCER taken out of circulation into the cancellation account on behalf of a beneficiary, for a purpose, with a certificate number that carbonmkt.verify_certificate() checks publicly.  Append-only; made with carbonmkt.retire_voluntarily().';
 
-CREATE FUNCTION carbonmkt.retire_voluntarily(account_id bigint, instrument carbonmkt.instrument, tonnes bigint,
-                                             vintage int, project text, beneficiary text, purpose_kind text,
+CREATE FUNCTION carbonmkt.retire_voluntarily(account_id bigint, instrument carbonmkt.instrument, vintage int,
+                                             project text, tonnes bigint, beneficiary text, purpose_kind text,
                                              purpose text, emissions_year int DEFAULT NULL,
                                              reference text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
@@ -6190,7 +7405,7 @@ BEGIN
     RETURN v_cert;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, bigint, int, text, text, text, text, int, text) IS
+COMMENT ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, int, text, bigint, text, text, text, int, text) IS
   'Voluntary retirement (自愿注销) for carbon neutrality: retires tonnes of CEA (vintage) or CCER (project, vintage; lowest serials first) from the account into the cancellation account on behalf of a beneficiary, for a purpose (purpose_kind: event, product, organisation, individual, other) and optionally the year of emissions it offsets.  One registry posting; returns the certificate number (VR<year>-<8 digits>-<8 hex of the journal entry''s hash>).  Idempotent per client reference.  The account''s own participant (or the registry).  Retiring units is not withdrawing an order (carbonmkt.cancel_order).';
 
 CREATE FUNCTION carbonmkt.verify_certificate(certificate text)
@@ -6300,16 +7515,16 @@ END
 $$;
 COMMENT ON FUNCTION carbonmkt._pledge_state(carbonmkt.pledge, text, text) IS 'Internal: CM703 unless the pledge is in the expected state.';
 
-CREATE FUNCTION carbonmkt.propose_pledge(pledgee_id bigint, vintage int, tonnes bigint, secured_amount numeric,
-                                         term_end date, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.propose_pledge(pledgee_id bigint, vintage int, tonnes bigint, secured_fen bigint,
+                                         term_end date, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 #variable_conflict use_variable
 DECLARE
-    me      bigint := carbonmkt._finance_actor(participant_id, 'propose a pledge');
+    me      bigint := carbonmkt._finance_actor(acting_for, 'propose a pledge');
     k       carbonmkt.participant_kind;
     acct    bigint;
-    fen     bigint := carbonmkt._finance_price(secured_amount, 'secured_amount', 'CNY', 'amount_cny');
+    fen     bigint := carbonmkt._finance_fen(secured_fen, 'secured_fen');
     id      bigint;
 BEGIN
     PERFORM carbonmkt._finance_quantity(tonnes, 'tonnes');
@@ -6346,16 +7561,16 @@ BEGIN
     RETURN id;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt.propose_pledge(bigint, int, bigint, numeric, date, bigint) IS
+COMMENT ON FUNCTION carbonmkt.propose_pledge(bigint, int, bigint, bigint, date, bigint) IS
   'The pledgor (a participant''s login, or the registry for it) proposes to pledge tonnes of CEA of a vintage from its holding account to a financial institution (pledgee) securing an amount (CNY) until term_end.  Nothing is frozen yet: the pledgee accepts, then the registry registers.  Returns the pledge id.';
 
-CREATE FUNCTION carbonmkt.accept_pledge(pledge_id bigint, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.accept_pledge(pledge_id bigint, acting_for bigint DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 #variable_conflict use_variable
 DECLARE
     g   carbonmkt.pledge := carbonmkt._pledge(pledge_id, true);
-    me  bigint := carbonmkt._finance_actor(participant_id, 'accept a pledge');
+    me  bigint := carbonmkt._finance_actor(acting_for, 'accept a pledge');
 BEGIN
     IF me <> g.pledgee_id THEN
         RAISE EXCEPTION 'only the pledgee may accept pledge %', pledge_id USING ERRCODE = '42501';
@@ -6409,7 +7624,7 @@ $$;
 COMMENT ON FUNCTION carbonmkt._pledge_end_offers(bigint, bigint) IS
   'Internal: releases the cash of every open offer for a pledge but the one taken (they lapse).';
 
-CREATE FUNCTION carbonmkt.discharge_pledge(pledge_id bigint, reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.discharge_pledge(pledge_id bigint, reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
@@ -6420,7 +7635,7 @@ DECLARE
     p   bigint;
 BEGIN
     IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
-        me := carbonmkt._finance_actor(participant_id, 'discharge a pledge');
+        me := carbonmkt._finance_actor(acting_for, 'discharge a pledge');
         IF me <> g.pledgee_id THEN
             RAISE EXCEPTION 'only the pledgee or the registry may discharge pledge %', pledge_id
                 USING ERRCODE = '42501', DETAIL = 'The pledgee confirms that the secured claim is repaid.';
@@ -6437,14 +7652,14 @@ $$;
 COMMENT ON FUNCTION carbonmkt.discharge_pledge(bigint, text, bigint) IS
   'Discharge (解除质押): the pledgee (or the registry) ends a registered pledge; the pledge hold is released (one registry posting) and open offers lapse.  Returns the posting id.';
 
-CREATE FUNCTION carbonmkt.offer_for_pledge(pledge_id bigint, price numeric, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.offer_for_pledge(pledge_id bigint, price numeric, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
 #variable_conflict use_variable
 DECLARE
     g    carbonmkt.pledge := carbonmkt._pledge(pledge_id, true);
-    me   bigint := carbonmkt._finance_actor(participant_id, 'offer for a pledge');
+    me   bigint := carbonmkt._finance_actor(acting_for, 'offer for a pledge');
     fen  bigint := carbonmkt._finance_price(price, 'price');
     cash bigint;
     h    bigint;
@@ -6612,12 +7827,12 @@ COMMENT ON FUNCTION carbonmkt._repo_rule(date) IS 'Internal: the repo rule in fo
 
 CREATE FUNCTION carbonmkt.propose_repo(buyer_id bigint, vintage int, tonnes bigint, price numeric,
                                        repurchase_price numeric, repurchase_date date,
-                                       reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+                                       reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 #variable_conflict use_variable
 DECLARE
-    me    bigint := carbonmkt._finance_actor(participant_id, 'propose a repo');
+    me    bigint := carbonmkt._finance_actor(acting_for, 'propose a repo');
     p1    bigint := carbonmkt._finance_price(price, 'price');
     p2    bigint := carbonmkt._finance_price(repurchase_price, 'repurchase_price');
     today date := carbonmkt.business_date();
@@ -6684,14 +7899,14 @@ $$;
 COMMENT ON FUNCTION carbonmkt._repo_leg(carbonmkt.repo, int) IS
   'Internal: settles one leg of a repo delivery versus payment (a units posting and a cash posting in one transaction) and writes it to the repo tape.';
 
-CREATE FUNCTION carbonmkt.confirm_repo(repo_id bigint, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.confirm_repo(repo_id bigint, acting_for bigint DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
 #variable_conflict use_variable
 DECLARE
     x   carbonmkt.repo;
-    me  bigint := carbonmkt._finance_actor(participant_id, 'confirm a repo');
+    me  bigint := carbonmkt._finance_actor(acting_for, 'confirm a repo');
 BEGIN
     SELECT * INTO x FROM carbonmkt.repo r WHERE r.repo_id = confirm_repo.repo_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -7097,7 +8312,7 @@ CREATE TABLE carbonmkt.reserve_withholding (
 COMMENT ON TABLE carbonmkt.reserve_withholding IS
   'What each withholding decision took out of which planned reserve auction (tonnes): the units stay in the national reserve instead of entering circulation.';
 
-CREATE FUNCTION carbonmkt.plan_reserve_auction(product text, auction_date date, tonnes bigint, memo text DEFAULT NULL)
+CREATE FUNCTION carbonmkt.plan_reserve_auction(product text, tonnes bigint, auction_date date, memo text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 #variable_conflict use_variable
@@ -7126,7 +8341,7 @@ BEGIN
     RETURN id;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt.plan_reserve_auction(text, date, bigint, text) IS
+COMMENT ON FUNCTION carbonmkt.plan_reserve_auction(text, bigint, date, text) IS
   'Plans a sale of tonnes of a product from the national reserve by one-way bidding on a trading day (reserve_auction_plan): the volume a withholding decision can take out before the day.  National authority only.  Returns the plan id.';
 
 CREATE FUNCTION carbonmkt.withhold_auction_volume(decision_id bigint)
@@ -7405,13 +8620,13 @@ $$;
 COMMENT ON FUNCTION carbonmkt._paid_lock_detail(bigint, int) IS
   'Internal: the sentence the registry''s available-quantity refusal (CM004) gives for an account whose free allowances of a vintage are locked by paid allocation: the unit, its share, its due and what it still has to buy.';
 
-CREATE FUNCTION carbonmkt.buy_paid_allocation(year int, tonnes bigint, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.buy_paid_allocation(year int, tonnes bigint, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
 #variable_conflict use_variable
 DECLARE
-    me      bigint := carbonmkt._finance_actor(participant_id, 'buy paid allocation');
+    me      bigint := carbonmkt._finance_actor(acting_for, 'buy paid allocation');
     e       carbonmkt.paid_entitlement;
     prov    char(6);
     src     bigint;
@@ -7575,7 +8790,8 @@ COMMENT ON COLUMN carbonmkt.bi_paid_allocation.clearing_fen IS 'Highest clearing
 -- Access --------------------------------------------------------------------------------------
 
 REVOKE ALL ON FUNCTION carbonmkt._finance_text(text, text), carbonmkt._finance_quantity(bigint, text),
-                       carbonmkt._finance_price(numeric, text, text, text), carbonmkt._finance_actor(bigint, text),
+                       carbonmkt._finance_price(numeric, text, text, text), carbonmkt._finance_fen(bigint, text),
+                       carbonmkt._finance_actor(bigint, text),
                        carbonmkt._finance_account(bigint, carbonmkt.account_kind),
                        carbonmkt._require_national_authority(text), carbonmkt._pledge(bigint, boolean),
                        carbonmkt._pledge_state(carbonmkt.pledge, text, text), carbonmkt._pledge_end_offers(bigint, bigint),
@@ -7584,8 +8800,8 @@ REVOKE ALL ON FUNCTION carbonmkt._finance_text(text, text), carbonmkt._finance_q
                        carbonmkt._paid_rule(text, int), carbonmkt._paid_bought(bigint, int, bigint),
                        carbonmkt._paid_lock_detail(bigint, int)
   FROM PUBLIC;
-REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, bigint, int, text, text, text, text, int, text),
-                       carbonmkt.propose_pledge(bigint, int, bigint, numeric, date, bigint),
+REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, int, text, bigint, text, text, text, int, text),
+                       carbonmkt.propose_pledge(bigint, int, bigint, bigint, date, bigint),
                        carbonmkt.accept_pledge(bigint, bigint), carbonmkt.register_pledge(bigint, text),
                        carbonmkt.discharge_pledge(bigint, text, bigint), carbonmkt.offer_for_pledge(bigint, numeric, bigint),
                        carbonmkt.enforce_pledge(bigint, text, bigint, text),
@@ -7594,7 +8810,7 @@ REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument
                        carbonmkt.feed_reserve(int), carbonmkt.absorb_closed_unit(bigint, int, text),
                        carbonmkt.evaluate_market_adjustment(date),
                        carbonmkt.execute_reserve_decision(bigint, timestamptz, timestamptz),
-                       carbonmkt.plan_reserve_auction(text, date, bigint, text), carbonmkt.withhold_auction_volume(bigint),
+                       carbonmkt.plan_reserve_auction(text, bigint, date, text), carbonmkt.withhold_auction_volume(bigint),
                        carbonmkt.offer_planned_auction(bigint, numeric, timestamptz, timestamptz),
                        carbonmkt.apply_paid_allocation(int, text), carbonmkt.buy_paid_allocation(int, bigint, bigint),
                        carbonmkt.offer_paid_allocation(int, text, timestamptz, timestamptz),
@@ -7602,8 +8818,8 @@ REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument
   FROM PUBLIC;
 -- participants (and the registry acting for them)
 GRANT EXECUTE ON FUNCTION
-    carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, bigint, int, text, text, text, text, int, text),
-    carbonmkt.propose_pledge(bigint, int, bigint, numeric, date, bigint),
+    carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, int, text, bigint, text, text, text, int, text),
+    carbonmkt.propose_pledge(bigint, int, bigint, bigint, date, bigint),
     carbonmkt.accept_pledge(bigint, bigint), carbonmkt.discharge_pledge(bigint, text, bigint),
     carbonmkt.offer_for_pledge(bigint, numeric, bigint),
     carbonmkt.propose_repo(bigint, int, bigint, numeric, numeric, date, text, bigint),
@@ -7620,7 +8836,7 @@ GRANT EXECUTE ON FUNCTION carbonmkt.settle_repos(date), carbonmkt.evaluate_marke
 GRANT EXECUTE ON FUNCTION carbonmkt.feed_reserve(int), carbonmkt.absorb_closed_unit(bigint, int, text),
                           carbonmkt.evaluate_market_adjustment(date),
                           carbonmkt.execute_reserve_decision(bigint, timestamptz, timestamptz),
-                          carbonmkt.plan_reserve_auction(text, date, bigint, text), carbonmkt.withhold_auction_volume(bigint),
+                          carbonmkt.plan_reserve_auction(text, bigint, date, text), carbonmkt.withhold_auction_volume(bigint),
                           carbonmkt.offer_planned_auction(bigint, numeric, timestamptz, timestamptz),
                           carbonmkt.apply_paid_allocation(int, text),
                           carbonmkt.offer_paid_allocation(int, text, timestamptz, timestamptz),

@@ -93,8 +93,8 @@ SELECT participant_id, tonnes FROM adopt_preallocation(2024, ARRAY[
          transfer_cea(4, 9, 2024, 300000),
          transfer_cea(4, 11, 2024, 50000),
          transfer_cea(3, 12, 2024, 100000)]) ORDER BY 1;
-SELECT moved_t FROM adjust_allocation(4, 2024, 270000, 'correction', 'a-2024-trueup', 'true-up');   -- ... + 270,000 = 900,000
-SELECT moved_t FROM adjust_allocation(6, 2024, -30000, 'correction', 'c-2024-deduction');          -- ... - 30,000 = 450,000
+SELECT moved_t FROM amend_allocation(4, 270000, 2024, 'correction', reference => 'a-2024-trueup', memo => 'true-up');   -- ... + 270,000 = 900,000
+SELECT moved_t FROM amend_allocation(6, -30000, 2024, 'correction', reference => 'c-2024-deduction');          -- ... - 30,000 = 450,000
 SELECT participant_id, tonnes FROM adopt_preallocation(2023, ARRAY[transfer_cea(3, 5, 2023, 200000)]);   -- A's 2023, banked
 SELECT transfer_cea(3, 10, 2024, 10000) IS NOT NULL AS fund_gets_some,      -- not an allocation: a fund
        transfer_cea(3, 10, 2025, 10000) IS NOT NULL AS fund_2025,
@@ -220,14 +220,16 @@ SELECT participant_id, relief, obligation_t, surrendered_t, remaining_t, status 
 -- Borrowing (预支) -------------------------------------------------------------------
 -- B's gap: 900,000 - 700,000 = 200,000 t = 20% of its emissions (>= 10%): it may borrow
 -- up to 100,000 t (50%) once the province declares hardship.
-SELECT pg_temp.errd($$SELECT borrow_allowances(6, 2024, 50000)$$);
+SELECT pg_temp.errd($$SELECT borrow_cea(6, 50000, 2024)$$);
 SELECT flag_hardship(5, 2024, 'coal price spike; losses in 2024');
-SELECT pg_temp.errd($$SELECT borrow_allowances(6, 2024, 100001)$$);
-SELECT borrow_allowances(6, 2024, 60000, 'b-borrow-1') AS borrowing_1;
-SELECT borrow_allowances(6, 2024, 60000, 'b-borrow-1') AS same_reference_same_borrowing;
-SELECT pg_temp.err($$SELECT borrow_allowances(6, 2024, 1000, 'b-borrow-1')$$);
-SELECT pg_temp.errd($$SELECT borrow_allowances(6, 2024, 40001)$$);
-SELECT borrow_allowances(6, 2024, 40000) AS borrowing_2;
+SELECT pg_temp.errd($$SELECT borrow_cea(6, 100001, 2024)$$);
+SELECT borrow_cea(6, 60000, 2024, 'b-borrow-1') AS borrowing_1;
+SELECT borrow_cea(6, 60000, 2024, 'b-borrow-1') AS same_reference_same_borrowing;
+-- the name and argument order of 0.1.0 (period before tonnes) still work for 0.2.0, with a notice: the same request
+SELECT borrow_allowances(6, 2024, 60000, 'b-borrow-1') AS deprecated_name_same_borrowing;
+SELECT pg_temp.err($$SELECT borrow_cea(6, 1000, 2024, 'b-borrow-1')$$);
+SELECT pg_temp.errd($$SELECT borrow_cea(6, 40001, 2024)$$);
+SELECT borrow_cea(6, 40000, 2024) AS borrowing_2;
 SELECT borrowing_id, participant_id, period, account_id, vintage, tonnes, gap_t, emissions_t FROM borrowing ORDER BY 1;
 -- next year's allocation records the reduction: the allocation room shows the 100,000 t as
 -- delivered early and will issue B's 2025 allocation net of them (pending_t)
@@ -241,11 +243,11 @@ SELECT pg_temp.errd($$SELECT surrender_cea(6, 2025, 1, 2024)$$);
 -- A (gap 100,000 t = exactly 10%) qualifies on the gap but has no hardship flag;
 -- C (gas: owes its allocation) has no gap at all
 SELECT flag_hardship(6, 2024, 'gas supply cut');
-SELECT pg_temp.errd($$SELECT borrow_allowances(7, 2024, 1)$$);
-SELECT pg_temp.errd($$SELECT borrow_allowances(5, 2024, 1)$$);
-SELECT pg_temp.err($$SELECT borrow_allowances(10, 2024, 1)$$);             -- not a unit
-SELECT pg_temp.err($$SELECT borrow_allowances(6, 2024, 0)$$);
-SELECT pg_temp.err($$SELECT borrow_allowances(6, 1999, 1)$$);
+SELECT pg_temp.errd($$SELECT borrow_cea(7, 1, 2024)$$);
+SELECT pg_temp.errd($$SELECT borrow_cea(5, 1, 2024)$$);
+SELECT pg_temp.err($$SELECT borrow_cea(10, 1, 2024)$$);             -- not a unit
+SELECT pg_temp.err($$SELECT borrow_cea(6, 0, 2024)$$);
+SELECT pg_temp.err($$SELECT borrow_cea(6, 1, 1999)$$);
 SELECT pg_temp.err($$SELECT flag_hardship(5, 2024, '  ')$$);
 -- B also surrenders 10,000 t CCER and 600,000 t CEA of 2024: 190,000 t short of 900,000
 SELECT surrender_ccer(6, 'GD-OW-0042', 2024, 10000, 2024) IS NOT NULL AS b_ccer,
@@ -267,8 +269,12 @@ SELECT participant_id, remaining_t, status FROM obligation_status WHERE period =
 SELECT surrender_cea(6, 2024, 10000, 2024) IS NOT NULL AS b_late;
 -- Decree 775: 5x the average price of the month before the deadline x the shortfall
 SELECT pg_temp.errd($$SELECT * FROM close_period(2024)$$);
-SELECT record_reference_price('2025-11-28', 7600, 'SEEE daily report 2025-11-28');   -- before the window
-SELECT record_reference_price(d::date, 7000 + 10 * extract(day FROM d)::int, 'SEEE daily report ' || d::date)
+SELECT record_average_price('2025-11-28', 76.00, 'SEEE daily report 2025-11-28');   -- before the window
+-- the name of 0.1.0 takes fen, with a notice: 7610 fen is 76.10 CNY per t
+SELECT record_reference_price('2025-11-27', 7610, 'SEEE daily report 2025-11-27');
+SELECT price_date, average_price_fen FROM carbonmkt.reference_price WHERE price_date IN ('2025-11-27', '2025-11-28') ORDER BY 1;
+SELECT pg_temp.err($$SELECT record_average_price('2025-11-27', 76.105, 'x')$$) AS three_decimals;
+SELECT record_average_price(d::date, (7000 + 10 * extract(day FROM d)::int) / 100.0, 'SEEE daily report ' || d::date)
   FROM generate_series('2025-12-01'::date, '2025-12-31', '1 day') d WHERE extract(isodow FROM d) < 6;
 SELECT _average_price_fen('2025-12-01', '2025-12-31') AS december_average_fen_reference_only;
 -- the market's own prices come first: fixture trades of CEA2025 on 1 and 2 December (written
@@ -293,8 +299,8 @@ SELECT * FROM _average_price('CN', '2025-12-01', '2025-12-31');
 SELECT _average_price_fen('2025-12-01', '2025-12-31') AS december_average_fen;
 -- a pilot's market is not the national one: reference prices only
 SELECT * FROM _average_price('440300', '2025-12-01', '2025-12-02');
-SELECT pg_temp.err($$SELECT record_reference_price('2025-12-01', 0, 'x')$$);
-SELECT pg_temp.err($$SELECT record_reference_price('2025-12-01', 7000, '')$$);
+SELECT pg_temp.err($$SELECT record_average_price('2025-12-01', 0.00, 'x')$$);
+SELECT pg_temp.err($$SELECT record_average_price('2025-12-01', 70.00, '')$$);
 SELECT * FROM close_period(2024);
 SELECT pg_temp.err($$SELECT * FROM close_period(2024)$$);
 SELECT participant_id, emissions_t, allocation_t, relief, obligation_t, surrendered_t, remaining_t, borrowed_t,
@@ -307,7 +313,7 @@ SELECT participant_id, year, tonnes, reason, period FROM allocation_adjustment O
 SELECT credit_code, unit_name, province_name, period, shortfall_t, fine, cut_t, cut_year, decided_on, record_text
   FROM credit_platform_record;
 -- a fine may be revised within the rule's range (5-10x)
-SELECT revise_fine(5, 2024, 8, note => 'repeat offence') AS revised_fine_fen;
+SELECT revise_fine(5, 2024, 8, memo => 'repeat offence') AS revised_fine_fen;
 SELECT pg_temp.err($$SELECT revise_fine(5, 2024, 11)$$);
 SELECT pg_temp.err($$SELECT revise_fine(5, 2024, fine_fen => 100)$$);
 SELECT pg_temp.err($$SELECT revise_fine(4, 2024, 6)$$);
@@ -338,7 +344,7 @@ SELECT participant_id, obligation_t, surrendered_t, remaining_t, status, complia
 SELECT shortfall_t, fine, cut_t, cut_in_force_t, corrected_t, corrected_on, record_text FROM credit_platform_record;
 -- closed: nothing more is accepted
 SELECT pg_temp.errd($$SELECT surrender_cea(6, 2024, 1, 2024)$$);
-SELECT pg_temp.err($$SELECT borrow_allowances(6, 2024, 1)$$);
+SELECT pg_temp.err($$SELECT borrow_cea(6, 1, 2024)$$);
 
 -- Pilot rules by rule rows --------------------------------------------------------------
 SET carbonmkt.clock = '2026-01-06 09:00:00+08';

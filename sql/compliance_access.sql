@@ -95,12 +95,12 @@ SELECT participant_id, period, surrendered_cea_t, surrendered_ccer_t FROM obliga
 -- another unit's units, and its obligation
 SELECT pg_temp.err($$SELECT surrender_cea(6, 2024, 1, 2024)$$);
 SELECT pg_temp.err($$SELECT surrender_ccer(6, 'GD-OW-0042', 2024, 1, 2024)$$);
-SELECT pg_temp.err($$SELECT borrow_allowances(6, 2024, 1)$$);
+SELECT pg_temp.err($$SELECT borrow_cea(6, 1, 2024)$$);
 -- authority and internal functions, tables
 SELECT pg_temp.err($$SELECT open_period(2025, 'x', 2025, 2025, '2026-12-31')$$);
 SELECT pg_temp.err($$SELECT flag_hardship(6, 2024, 'me')$$);
 SELECT pg_temp.err($$SELECT set_gas_fired(6, true)$$);
-SELECT pg_temp.err($$SELECT record_reference_price('2025-12-01', 1, 'me')$$);
+SELECT pg_temp.err($$SELECT record_average_price('2025-12-01', 0.01, 'me')$$);
 SELECT pg_temp.err($$SELECT * FROM close_period(2024)$$);
 SELECT pg_temp.err($$SELECT * FROM _obligation_figures$$);
 SELECT pg_temp.err($$SELECT _average_price_fen('2025-01-01', '2025-12-31')$$);
@@ -122,7 +122,7 @@ SELECT pg_temp.err($$SELECT flag_hardship(8, 2024, 'not mine')$$);
 SELECT pg_temp.err($$SELECT set_gas_fired(8, false)$$);
 SELECT set_gas_fired(7, false);
 -- it may borrow on a unit's behalf, but never surrender for it; it does not open periods
-SELECT borrow_allowances(5, 2024, 5000) AS borrowed_for_unit1;
+SELECT borrow_cea(5, 5000, 2024) AS borrowed_for_unit1;
 SELECT pg_temp.err($$SELECT surrender_cea(6, 2024, 1, 2024)$$);
 SELECT pg_temp.err($$SELECT open_period(2025, 'x', 2025, 2025, '2026-12-31')$$);
 SELECT pg_temp.err($$SELECT register_ccer_project('GD-X-1', 'x', 'hydro', '440000')$$);
@@ -137,7 +137,7 @@ RESET SESSION AUTHORIZATION;
 
 -- Unit 1 borrows for itself once its province flagged it ------------------------------
 SET SESSION AUTHORIZATION regress_cm_unit1;
-SELECT borrow_allowances(5, 2024, 10000) AS own_borrowing;
+SELECT borrow_cea(5, 10000, 2024) AS own_borrowing;
 SELECT participant_id, tonnes, requested_by FROM borrowing ORDER BY 1, 2;
 SELECT participant_id, year, tonnes, reason FROM allocation_adjustment ORDER BY 1, 3;
 SELECT participant_id, reason FROM hardship;
@@ -154,13 +154,13 @@ RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION regress_cm_hb;
 SELECT participant_id, unit_name, obligation_t FROM obligation_status ORDER BY 1;
 SELECT count(*) AS guangdong_rows_seen FROM obligation WHERE participant_id IN (6, 7);
-SELECT pg_temp.err($$SELECT borrow_allowances(5, 2024, 1)$$);
+SELECT pg_temp.err($$SELECT borrow_cea(5, 1, 2024)$$);
 RESET SESSION AUTHORIZATION;
 
 -- The exchange records reference prices, and sees no obligation -------------------------
 SET carbonmkt.clock = '2026-01-05 09:00:00+08';
 SET SESSION AUTHORIZATION regress_cm_exchange;
-SELECT record_reference_price(d::date, 7500, 'SEEE daily report') FROM generate_series('2025-12-01'::date, '2025-12-05', '1 day') d;
+SELECT record_average_price(d::date, 75.00, 'SEEE daily report') FROM generate_series('2025-12-01'::date, '2025-12-05', '1 day') d;
 SELECT pg_temp.err($$SELECT * FROM obligation_status$$);
 SELECT pg_temp.err($$SELECT * FROM sanction$$);
 RESET SESSION AUTHORIZATION;
@@ -190,7 +190,7 @@ SELECT pg_temp.err($$SELECT revise_fine(6, 2024, 6)$$);
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION regress_cm_gd;
 SELECT unit_name, shortfall_t, fine, cut_t, cut_year FROM credit_platform_record ORDER BY 1;
-SELECT revise_fine(6, 2024, 7, note => 'second offence') AS revised_fen;
+SELECT revise_fine(6, 2024, 7, memo => 'second offence') AS revised_fen;
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION regress_cm_bi;
 SELECT * FROM caller_scope();

@@ -75,21 +75,21 @@ SELECT map_login('regress_fin_unit_a', 5), map_login('regress_fin_unit_b', 6), m
 
 -- Voluntary retirement (自愿注销) -----------------------------------------------------------
 SET SESSION AUTHORIZATION regress_fin_unit_a;
-SELECT retire_voluntarily(7, 'CEA', 100, 2027, NULL, 'Hangzhou Asian Games Organising Committee', 'event',
+SELECT retire_voluntarily(7, 'CEA', 2027, NULL, 100, 'Hangzhou Asian Games Organising Committee', 'event',
                           'Carbon-neutral 19th Asian Games', 2026, 'vr-1') AS certificate \gset
 SELECT :'certificate' ~ '^VR2027-00000001-[0-9A-F]{8}$' AS well_formed;
 -- a retry with the same reference returns the same certificate and retires nothing more
-SELECT retire_voluntarily(7, 'CEA', 100, 2027, NULL, 'Hangzhou Asian Games Organising Committee', 'event',
+SELECT retire_voluntarily(7, 'CEA', 2027, NULL, 100, 'Hangzhou Asian Games Organising Committee', 'event',
                           'Carbon-neutral 19th Asian Games', 2026, 'vr-1') = :'certificate' AS same_certificate;
 SELECT count(*) AS retirements FROM voluntary_retirements;
 -- refusals: the purpose kind, the beneficiary, the quantity, cash, someone else's account
-SELECT pg_temp.diag($$SELECT retire_voluntarily(7, 'CEA', 100, 2027, NULL, 'X', 'party', 'y')$$) AS bad_kind;
-SELECT pg_temp.diag($$SELECT retire_voluntarily(7, 'CEA', 100, 2027, NULL, '  ', 'event', 'y')$$) AS no_beneficiary;
-SELECT pg_temp.diag($$SELECT retire_voluntarily(7, 'CEA', 0, 2027, NULL, 'X', 'event', 'y')$$) AS zero;
-SELECT pg_temp.diag($$SELECT retire_voluntarily(7, 'CNY', 10, 2027, NULL, 'X', 'event', 'y')$$) AS cash;
-SELECT pg_temp.diag($$SELECT retire_voluntarily(7, 'CEA', 19901, 2027, NULL, 'X', 'event', 'y')$$) AS too_many;
-SELECT pg_temp.diag($$SELECT retire_voluntarily(9, 'CEA', 10, 2027, NULL, 'X', 'event', 'y')$$) AS not_mine;
-SELECT pg_temp.diag(format($$SELECT retire_voluntarily(7, 'CEA', 10, 2027, NULL, 'X', 'event', %L)$$, repeat('y', 501))) AS too_long;
+SELECT pg_temp.diag($$SELECT retire_voluntarily(7, 'CEA', 2027, NULL, 100, 'X', 'party', 'y')$$) AS bad_kind;
+SELECT pg_temp.diag($$SELECT retire_voluntarily(7, 'CEA', 2027, NULL, 100, '  ', 'event', 'y')$$) AS no_beneficiary;
+SELECT pg_temp.diag($$SELECT retire_voluntarily(7, 'CEA', 2027, NULL, 0, 'X', 'event', 'y')$$) AS zero;
+SELECT pg_temp.diag($$SELECT retire_voluntarily(7, 'CNY', 2027, NULL, 10, 'X', 'event', 'y')$$) AS cash;
+SELECT pg_temp.diag($$SELECT retire_voluntarily(7, 'CEA', 2027, NULL, 19901, 'X', 'event', 'y')$$) AS too_many;
+SELECT pg_temp.diag($$SELECT retire_voluntarily(9, 'CEA', 2027, NULL, 10, 'X', 'event', 'y')$$) AS not_mine;
+SELECT pg_temp.diag(format($$SELECT retire_voluntarily(7, 'CEA', 2027, NULL, 10, 'X', 'event', %L)$$, repeat('y', 501))) AS too_long;
 SET SESSION AUTHORIZATION regress_fin_unit_b;
 -- B cannot see A's retirement in the view, but anyone can verify a certificate
 SELECT count(*) AS b_sees FROM voluntary_retirements;
@@ -106,13 +106,14 @@ SELECT acct, asset, balance FROM bal WHERE acct IN (2, 7);
 
 -- Pledge (质押) -----------------------------------------------------------------------------
 SET SESSION AUTHORIZATION regress_fin_unit_a;
-SELECT propose_pledge(7, 2027, 1000, 50000.00, '2027-06-30') AS pledge_1,
-       propose_pledge(7, 2027, 2000, 100000.00, '2027-06-30') AS pledge_2,
-       propose_pledge(7, 2027, 3000, 150000.00, '2027-06-30') AS pledge_3;
-SELECT pg_temp.diag($$SELECT propose_pledge(6, 2027, 1000, 50000, '2027-06-30')$$) AS pledgee_not_institution;
-SELECT pg_temp.diag($$SELECT propose_pledge(7, 2027, 1000, 50000.001, '2027-06-30')$$) AS amount_step;
-SELECT pg_temp.diag($$SELECT propose_pledge(7, 2027, 1000, 50000, '2027-03-01')$$) AS term_today;
-SELECT pg_temp.diag($$SELECT propose_pledge(7, 2027, 19901, 50000, '2027-06-30')$$) AS more_than_available;
+SELECT propose_pledge(7, 2027, 1000, 5000000, '2027-06-30') AS pledge_1,
+       propose_pledge(7, 2027, 2000, 10000000, '2027-06-30') AS pledge_2,
+       propose_pledge(7, 2027, 3000, 15000000, '2027-06-30') AS pledge_3;
+SELECT pg_temp.diag($$SELECT propose_pledge(6, 2027, 1000, 5000000, '2027-06-30')$$) AS pledgee_not_institution;
+SELECT pg_temp.diag($$SELECT propose_pledge(7, 2027, 1000, 0, '2027-06-30')$$) AS amount_zero;
+SELECT pg_temp.diag($$SELECT propose_pledge(7, 2027, 1000, 100000000000001, '2027-06-30')$$) AS amount_implausible;
+SELECT pg_temp.diag($$SELECT propose_pledge(7, 2027, 1000, 5000000, '2027-03-01')$$) AS term_today;
+SELECT pg_temp.diag($$SELECT propose_pledge(7, 2027, 19901, 5000000, '2027-06-30')$$) AS more_than_available;
 -- the pledgor cannot accept its own pledge, nor register it
 SELECT pg_temp.diag($$SELECT accept_pledge(1)$$) AS pledgor_accepts;
 SELECT pg_temp.diag($$SELECT register_pledge(1)$$) AS pledgor_registers;
@@ -318,16 +319,16 @@ SELECT count(*) AS clean FROM verify_ledger();
 -- Withholding (absorb by taking volume out of the reserve's planned auctions) ----------------------
 SET carbonmkt.clock = '2027-09-08 16:00:00+08';
 -- the national authority plans two sales of CEA2027 from the reserve: 300,000 t on 2027-09-13, 400,000 t on 2027-09-14
-SELECT plan_reserve_auction('CEA2027', '2027-09-13', 300000, 'Q3 sale 1') AS plan_1,
-       plan_reserve_auction('CEA2027', '2027-09-14', 400000) AS plan_2 \gset
+SELECT plan_reserve_auction('CEA2027', 300000, '2027-09-13', 'Q3 sale 1') AS plan_1,
+       plan_reserve_auction('CEA2027', 400000, '2027-09-14') AS plan_2 \gset
 SELECT :plan_1 AS plan_1, :plan_2 AS plan_2;
-SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', '2027-09-07', 1000)$$) AS in_the_past;
-SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', '2027-09-11', 1000)$$) AS saturday;
-SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2099', '2027-09-13', 1000)$$) AS unknown_product;
-SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', '2027-09-13', 0)$$) AS zero_tonnes;
-SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', '2027-09-13', 10000000001)$$) AS implausible;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', 1000, '2027-09-07')$$) AS in_the_past;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', 1000, '2027-09-11')$$) AS saturday;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2099', 1000, '2027-09-13')$$) AS unknown_product;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', 0, '2027-09-13')$$) AS zero_tonnes;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', 10000000001, '2027-09-13')$$) AS implausible;
 SET SESSION AUTHORIZATION regress_fin_unit_a;
-SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', '2027-09-13', 1000)$$) AS participant_plans;
+SELECT pg_temp.diag($$SELECT plan_reserve_auction('CEA2027', 1000, '2027-09-13')$$) AS participant_plans;
 RESET SESSION AUTHORIZATION;
 -- a withholding trigger: more than 1,000 t in circulation (a fixture threshold) withholds 500,000 t
 SELECT set_rule('reserve_trigger', '{"jurisdiction": "CN", "product": "CEA2027", "kind": "supply_high", "threshold_t": 1000,
@@ -376,4 +377,4 @@ SELECT count(*) AS clean FROM verify_ledger();
 -- A party without the account an operation needs: CM702 naming it
 SELECT register_participant('Bank without accounts', 'institution', pg_temp.uscc('91440300MA5G00009')) AS bare_bank \gset
 SELECT pg_temp.diag(format($$SELECT propose_repo(5, 2027, 10, 70.00, 71.00, '2027-12-01', NULL, %s)$$, :bare_bank)) AS buyer_without_accounts;
-SELECT pg_temp.diag(format($$SELECT propose_pledge(7, 2027, 10, 1000.00, '2027-12-01', %s)$$, :bare_bank)) AS no_holding_account;
+SELECT pg_temp.diag(format($$SELECT propose_pledge(7, 2027, 10, 100000, '2027-12-01', %s)$$, :bare_bank)) AS no_holding_account;

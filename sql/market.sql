@@ -110,52 +110,52 @@ SELECT pg_temp.err($$SELECT list_product('X1', 60.00, 4)$$) AS no_vintage;
 -- Listed agreement: sessions ----------------------------------------------------------
 SELECT pg_temp.state() AS before_refusals \gset
 SET carbonmkt.clock = '2025-04-01 09:29:59+08';
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, participant_id => 4)$$) AS before_open;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 4)$$) AS before_open;
 SET carbonmkt.clock = '2025-04-01 11:30:00+08';
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, participant_id => 4)$$) AS at_1130;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 4)$$) AS at_1130;
 SET carbonmkt.clock = '2025-04-01 12:59:59+08';
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, participant_id => 4)$$) AS lunch;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 4)$$) AS lunch;
 SET carbonmkt.clock = '2025-04-01 15:00:00+08';
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, participant_id => 4)$$) AS at_1500;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 4)$$) AS at_1500;
 SET carbonmkt.clock = '2025-04-04 10:00:00+08';
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, participant_id => 4)$$) AS qingming;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 4)$$) AS qingming;
 SET carbonmkt.clock = '2025-04-05 10:00:00+08';
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, participant_id => 4)$$) AS saturday;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 4)$$) AS saturday;
 
 -- Listed agreement: bad input, each refused with nothing held or moved ------------------
 SET carbonmkt.clock = '2025-04-01 09:30:00+08';
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 100, 60.005, participant_id => 6)$$) AS off_tick;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 0, participant_id => 6)$$) AS zero_price;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, NULL, participant_id => 6)$$) AS null_price;
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 100, 66.01, participant_id => 6)$$) AS above_band;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 53.99, participant_id => 4)$$) AS below_band;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100000, 60.00, participant_id => 4)$$) AS block_size;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 0, 60.00, participant_id => 4)$$) AS zero_quantity;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', -5, 60.00, participant_id => 4)$$) AS negative_quantity;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'hold', 100, 60.00, participant_id => 4)$$) AS bad_side;
-SELECT pg_temp.err($$SELECT submit_order('CEA2099', 'sell', 100, 60.00, participant_id => 4)$$) AS unknown_product;
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 300001, 60.00, participant_id => 4)$$) AS too_large;
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 1, 60.00, participant_id => 7)$$) AS no_allowances;
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 1001, 60.00, participant_id => 6)$$) AS insufficient_allowances;
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 99999, 60.00, participant_id => 5)$$) AS insufficient_cash;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 60.00, participant_id => 8)$$) AS service_firm;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 60.00, participant_id => 99)$$) AS unknown_participant;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 100, 60.005, acting_for => 6)$$) AS off_tick;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 0, acting_for => 6)$$) AS zero_price;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, NULL, acting_for => 6)$$) AS null_price;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 100, 66.01, acting_for => 6)$$) AS above_band;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 53.99, acting_for => 4)$$) AS below_band;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100000, 60.00, acting_for => 4)$$) AS block_size;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 0, 60.00, acting_for => 4)$$) AS zero_quantity;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', -5, 60.00, acting_for => 4)$$) AS negative_quantity;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'hold', 100, 60.00, acting_for => 4)$$) AS bad_side;
+SELECT pg_temp.err($$SELECT submit_order('CEA2099', 'sell', 100, 60.00, acting_for => 4)$$) AS unknown_product;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 300001, 60.00, acting_for => 4)$$) AS too_large;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 1, 60.00, acting_for => 7)$$) AS no_allowances;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 1001, 60.00, acting_for => 6)$$) AS insufficient_allowances;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 99999, 60.00, acting_for => 5)$$) AS insufficient_cash;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 60.00, acting_for => 8)$$) AS service_firm;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 60.00, acting_for => 99)$$) AS unknown_participant;
 SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 60.00)$$) AS superuser_without_participant;
 SELECT pg_temp.state() = :'before_refusals' AS nothing_held_or_moved;
 
 -- the band edges are inside: ±10% of the previous close 60.00 (the reference price)
-SELECT submit_order('CEA2024', 'sell', 100, 66.00, participant_id => 4) AS s_at_upper_edge;      -- 1
-SELECT submit_order('CEA2024', 'buy', 100, 54.00, participant_id => 6) AS b_at_lower_edge;       -- 2
+SELECT submit_order('CEA2024', 'sell', 100, 66.00, acting_for => 4) AS s_at_upper_edge;      -- 1
+SELECT submit_order('CEA2024', 'buy', 100, 54.00, acting_for => 6) AS b_at_lower_edge;       -- 2
 SELECT * FROM orders;
 SELECT acct, asset, balance, held, available FROM bal WHERE acct IN (6, 11);
 
 -- Price-time priority, partial fills, fees, DvP ------------------------------------------
-SELECT submit_order('CEA2024', 'sell', 1000, 61.00, participant_id => 4) AS s_61_u1;   -- 3
-SELECT submit_order('CEA2024', 'sell', 500, 60.50, participant_id => 5) AS s_6050_u2;  -- 4
-SELECT submit_order('CEA2024', 'sell', 400, 61.00, participant_id => 5) AS s_61_u2;    -- 5
+SELECT submit_order('CEA2024', 'sell', 1000, 61.00, acting_for => 4) AS s_61_u1;   -- 3
+SELECT submit_order('CEA2024', 'sell', 500, 60.50, acting_for => 5) AS s_6050_u2;  -- 4
+SELECT submit_order('CEA2024', 'sell', 400, 61.00, acting_for => 5) AS s_61_u2;    -- 5
 SELECT * FROM order_book('CEA2024');
 -- a buy of 1,200 t at 61.00 takes the best price first (60.50), then 61.00 in time order (order 3 before 5)
-SELECT submit_order('CEA2024', 'buy', 1200, 61.00, participant_id => 6) AS b_1200;    -- 6
+SELECT submit_order('CEA2024', 'buy', 1200, 61.00, acting_for => 6) AS b_1200;    -- 6
 SELECT * FROM trades;
 SELECT * FROM orders WHERE id >= 3;
 -- fees: 0.05% of the value per side, rounded half up; each order's fees = fee of its total value
@@ -177,30 +177,30 @@ SELECT * FROM verify_ledger();
 -- Self-trade prevention: a resting order of the same participant that would trade is
 -- cancelled (its hold released) and matching goes on.  U1 rests 200 t at 60.80 and still
 -- has 300 t at 61.00 (order 3); its buy of 300 t at 61.00 cancels both and buys from U2.
-SELECT submit_order('CEA2024', 'sell', 200, 60.80, participant_id => 4) AS u1_rests_6080;  -- 7
-SELECT submit_order('CEA2024', 'buy', 300, 61.00, participant_id => 4) AS u1_buys;        -- 8
+SELECT submit_order('CEA2024', 'sell', 200, 60.80, acting_for => 4) AS u1_rests_6080;  -- 7
+SELECT submit_order('CEA2024', 'buy', 300, 61.00, acting_for => 4) AS u1_buys;        -- 8
 SELECT * FROM orders WHERE id IN (3, 5, 7, 8);
 SELECT * FROM trades WHERE id > 2;
 
 -- 摘牌: take a named listing, at its price, even when a better one exists -------------------
-SELECT submit_order('CEA2024', 'sell', 300, 60.20, participant_id => 5) AS best_offer;   -- 9
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 61.00, take_order_id => 5, participant_id => 5)$$) AS take_own;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 60.90, take_order_id => 5, participant_id => 6)$$) AS limit_below_listing;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, take_order_id => 5, participant_id => 4)$$) AS same_side;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 61.00, take_order_id => 4, participant_id => 6)$$) AS listing_filled;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 61.00, take_order_id => 7, participant_id => 6)$$) AS listing_cancelled;
-SELECT pg_temp.err($$SELECT submit_order('CEA2025', 'buy', 100, 61.00, take_order_id => 5, participant_id => 6)$$) AS other_product;
+SELECT submit_order('CEA2024', 'sell', 300, 60.20, acting_for => 5) AS best_offer;   -- 9
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 61.00, take_order_id => 5, acting_for => 5)$$) AS take_own;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 60.90, take_order_id => 5, acting_for => 6)$$) AS limit_below_listing;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, take_order_id => 5, acting_for => 4)$$) AS same_side;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 61.00, take_order_id => 4, acting_for => 6)$$) AS listing_filled;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 100, 61.00, take_order_id => 7, acting_for => 6)$$) AS listing_cancelled;
+SELECT pg_temp.err($$SELECT submit_order('CEA2025', 'buy', 100, 61.00, take_order_id => 5, acting_for => 6)$$) AS other_product;
 -- order 5 (100 t left at 61.00) is taken for 150 t: 100 t trade at 61.00, the rest is cancelled;
 -- the better offer at 60.20 (order 9) is not touched
-SELECT submit_order('CEA2024', 'buy', 150, 61.00, take_order_id => 5, participant_id => 6) AS taker;  -- 10
+SELECT submit_order('CEA2024', 'buy', 150, 61.00, take_order_id => 5, acting_for => 6) AS taker;  -- 10
 SELECT * FROM orders WHERE id IN (5, 9, 10);
 SELECT * FROM trades WHERE id > 3;
 
 -- Idempotent client references --------------------------------------------------------------
-SELECT submit_order('CEA2024', 'buy', 10, 55.00, reference => 'fund-0001', participant_id => 6) AS first_time;   -- 11
-SELECT submit_order('CEA2024', 'buy', 10, 55.00, reference => 'fund-0001', participant_id => 6) AS resent;
-SELECT submit_order('CEA2024', 'buy', 10, 55.0, reference => 'fund-0001', participant_id => 6) AS same_price_written_differently;
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 11, 55.00, reference => 'fund-0001', participant_id => 6)$$) AS different_order;
+SELECT submit_order('CEA2024', 'buy', 10, 55.00, reference => 'fund-0001', acting_for => 6) AS first_time;   -- 11
+SELECT submit_order('CEA2024', 'buy', 10, 55.00, reference => 'fund-0001', acting_for => 6) AS resent;
+SELECT submit_order('CEA2024', 'buy', 10, 55.0, reference => 'fund-0001', acting_for => 6) AS same_price_written_differently;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 11, 55.00, reference => 'fund-0001', acting_for => 6)$$) AS different_order;
 SELECT count(*) AS orders_with_that_reference FROM market_order WHERE reference = 'fund-0001';
 
 -- Cancel -----------------------------------------------------------------------------------
@@ -215,21 +215,21 @@ SELECT h.quantity, h.status, h.remaining FROM hold h JOIN market_order o USING (
 -- T+1: units bought today are not resold today.  The fund held 1,000 t before today and
 -- bought 1,300 t today (orders 6 and 10): it may sell 1,000 t, not 1,001 t.
 SELECT available FROM bal WHERE acct = 10;
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 1001, 66.00, participant_id => 6)$$) AS resale_today;
-SELECT submit_order('CEA2024', 'sell', 1000, 66.00, participant_id => 6) AS old_units;   -- 12
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'sell', 1001, 66.00, acting_for => 6)$$) AS resale_today;
+SELECT submit_order('CEA2024', 'sell', 1000, 66.00, acting_for => 6) AS old_units;   -- 12
 
 -- Position limit: natural person 50,000 t (Beijing pilot, RULES.md 5): holding + open buys
-SELECT submit_order('CEA2024', 'buy', 30000, 55.00, participant_id => 7) AS person_30000;   -- 13
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 20001, 55.00, participant_id => 7)$$) AS person_over_limit;
-SELECT submit_order('CEA2024', 'buy', 20000, 55.00, participant_id => 7) AS person_at_limit; -- 14
+SELECT submit_order('CEA2024', 'buy', 30000, 55.00, acting_for => 7) AS person_30000;   -- 13
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 20001, 55.00, acting_for => 7)$$) AS person_over_limit;
+SELECT submit_order('CEA2024', 'buy', 20000, 55.00, acting_for => 7) AS person_at_limit; -- 14
 
 -- The queue: queue_order validates and holds; process_queue matches in order id sequence ------
 SET carbonmkt.clock = '2025-04-01 13:05:00+08';
-SELECT queue_order('CEA2025', 'sell', 500, 60.00, participant_id => 4) AS q1,   -- 15
-       queue_order('CEA2025', 'buy', 200, 59.00, participant_id => 6) AS q2,    -- 16
-       queue_order('CEA2025', 'buy', 300, 60.50, participant_id => 5) AS q3,    -- 17
-       queue_order('CEA2025', 'buy', 400, 60.00, participant_id => 6) AS q4;    -- 18
-SELECT pg_temp.err($$SELECT queue_order('CEA2025', 'buy', 100, 66.01, participant_id => 6)$$) AS queue_checks_too;
+SELECT queue_order('CEA2025', 'sell', 500, 60.00, acting_for => 4) AS q1,   -- 15
+       queue_order('CEA2025', 'buy', 200, 59.00, acting_for => 6) AS q2,    -- 16
+       queue_order('CEA2025', 'buy', 300, 60.50, acting_for => 5) AS q3,    -- 17
+       queue_order('CEA2025', 'buy', 400, 60.00, acting_for => 6) AS q4;    -- 18
+SELECT pg_temp.err($$SELECT queue_order('CEA2025', 'buy', 100, 66.01, acting_for => 6)$$) AS queue_checks_too;
 SELECT * FROM orders WHERE id >= 15;
 SELECT pg_temp.err($$CALL process_queue('CEA2099')$$) AS unknown_product;
 SELECT pg_temp.err($$CALL process_queue(max_orders => -1)$$) AS negative;
@@ -259,13 +259,13 @@ SELECT sum(px * qty) AS value_fen, sum(qty) AS tonnes, round(sum(px::numeric * q
   FROM trades t JOIN market_order o ON o.order_id = t.buy WHERE o.product_id = 1 AND t.mode = 'listed';
 SELECT * FROM market_close ORDER BY product;
 SELECT * FROM market_daily ORDER BY product, mode;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 10, 60.00, participant_id => 6)$$) AS after_the_session;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 10, 60.00, acting_for => 6)$$) AS after_the_session;
 
 -- The next trading day: the band moves to the new previous close 60.84 (54.76–66.92) -----------
 SET carbonmkt.clock = '2025-04-02 10:00:00+08';
-SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 10, 66.93, participant_id => 6)$$) AS above_new_band;
-SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 10, 54.75, participant_id => 6)$$) AS below_new_band;
-SELECT submit_order('CEA2024', 'sell', 1300, 66.92, participant_id => 6) AS fund_sells_yesterdays_units;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2024', 'buy', 10, 66.93, acting_for => 6)$$) AS above_new_band;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'buy', 10, 54.75, acting_for => 6)$$) AS below_new_band;
+SELECT submit_order('CEA2024', 'sell', 1300, 66.92, acting_for => 6) AS fund_sells_yesterdays_units;
 SELECT business_date, prev_close_fen FROM product_day WHERE product_id = 1 ORDER BY 1;
 -- Settlement of a batch: like a single order (above), one posting for the whole batch
 -- (统一交收): three sells of unit 1 meet three buys of unit 2 at their limit; one journal row per
@@ -274,8 +274,8 @@ SELECT business_date, prev_close_fen FROM product_day WHERE product_id = 1 ORDER
 -- 1 registry call.  _process_queue is internal: process_queue runs it as the market room, so
 -- calling it directly needs the room set (carbonmkt.settle_batch refuses anyone else).
 SELECT max(posting_id) AS p FROM posting \gset
-SELECT queue_order('CEA2024', 'sell', 100, 60.00, participant_id => 4) FROM generate_series(1, 3);
-SELECT queue_order('CEA2024', 'buy', 100, 60.00, participant_id => 5) FROM generate_series(1, 3);
+SELECT queue_order('CEA2024', 'sell', 100, 60.00, acting_for => 4) FROM generate_series(1, 3);
+SELECT queue_order('CEA2024', 'buy', 100, 60.00, acting_for => 5) FROM generate_series(1, 3);
 SELECT max(posting_id) AS p FROM posting \gset
 SELECT pg_temp.err($$SELECT _process_queue(1, NULL)$$) AS not_as_the_market_room;
 SET carbonmkt.acting_room = 'market';
@@ -288,7 +288,7 @@ SELECT hold_id, quantity, remaining, status, ended_posting = :p + 1 AS ended_by_
 SELECT * FROM verify_ledger();
 -- the exchange closes CEA2025 early: no more orders in it today
 SELECT * FROM end_of_day(product => 'CEA2025');
-SELECT pg_temp.errd($$SELECT submit_order('CEA2025', 'buy', 10, 60.00, participant_id => 6)$$) AS product_closed;
+SELECT pg_temp.errd($$SELECT submit_order('CEA2025', 'buy', 10, 60.00, acting_for => 6)$$) AS product_closed;
 SELECT closing_price('CEA2024', '2025-03-31') AS before_first_trade, closing_price('CEA2024', '2025-04-01') AS apr_1,
        closing_price('CEA2024', '2025-04-03') AS apr_3_carried, closing_price('CEA2025', '2025-04-01') AS cea2025_apr_1,
        closing_price('CEA2099', '2025-04-01') AS unknown;
@@ -298,23 +298,23 @@ SELECT * FROM average_price('CEA2024', '2025-04-01', '2025-04-30');
 
 -- Block agreement (大宗协议交易): >= 100,000 t, ±30% (60.84: 42.59–79.09), 13:00–15:00 --------
 SELECT pg_temp.state() AS before_refusals \gset
-SELECT pg_temp.errd($$SELECT propose_block('CEA2024', 'sell', 100000, 60.00, 6, participant_id => 4)$$) AS morning;
+SELECT pg_temp.errd($$SELECT propose_block('CEA2024', 'sell', 100000, 60.00, 6, acting_for => 4)$$) AS morning;
 SET carbonmkt.clock = '2025-04-02 13:30:00+08';
-SELECT pg_temp.errd($$SELECT propose_block('CEA2024', 'sell', 99999, 60.00, 6, participant_id => 4)$$) AS below_threshold;
-SELECT pg_temp.errd($$SELECT propose_block('CEA2024', 'sell', 100000, 79.10, 6, participant_id => 4)$$) AS above_band;
-SELECT pg_temp.err($$SELECT propose_block('CEA2024', 'sell', 100000, 42.58, 6, participant_id => 4)$$) AS below_band;
-SELECT pg_temp.err($$SELECT propose_block('CEA2024', 'sell', 100000, 60.00, 4, participant_id => 4)$$) AS with_itself;
-SELECT pg_temp.err($$SELECT propose_block('CEA2024', 'sell', 100000, 60.00, 8, participant_id => 4)$$) AS counterparty_may_not_trade;
-SELECT pg_temp.err($$SELECT propose_block('CEA2024', 'sell', 100000, 60.00, 99, participant_id => 4)$$) AS unknown_counterparty;
-SELECT pg_temp.errd($$SELECT propose_block('CEA2024', 'sell', 300001, 60.00, 6, participant_id => 4)$$) AS more_than_held;
+SELECT pg_temp.errd($$SELECT propose_block('CEA2024', 'sell', 99999, 60.00, 6, acting_for => 4)$$) AS below_threshold;
+SELECT pg_temp.errd($$SELECT propose_block('CEA2024', 'sell', 100000, 79.10, 6, acting_for => 4)$$) AS above_band;
+SELECT pg_temp.err($$SELECT propose_block('CEA2024', 'sell', 100000, 42.58, 6, acting_for => 4)$$) AS below_band;
+SELECT pg_temp.err($$SELECT propose_block('CEA2024', 'sell', 100000, 60.00, 4, acting_for => 4)$$) AS with_itself;
+SELECT pg_temp.err($$SELECT propose_block('CEA2024', 'sell', 100000, 60.00, 8, acting_for => 4)$$) AS counterparty_may_not_trade;
+SELECT pg_temp.err($$SELECT propose_block('CEA2024', 'sell', 100000, 60.00, 99, acting_for => 4)$$) AS unknown_counterparty;
+SELECT pg_temp.errd($$SELECT propose_block('CEA2024', 'sell', 300001, 60.00, 6, acting_for => 4)$$) AS more_than_held;
 SELECT pg_temp.state() = :'before_refusals' AS nothing_held_or_moved;
-SELECT propose_block('CEA2024', 'sell', 150000, 79.09, 6, participant_id => 4) AS deal \gset
+SELECT propose_block('CEA2024', 'sell', 150000, 79.09, 6, acting_for => 4) AS deal \gset
 SELECT :deal AS deal_at_upper_edge;
 SELECT pg_temp.err($$SELECT accept_block(1)$$) AS not_confirmed;
-SELECT pg_temp.err($$SELECT confirm_block(1, participant_id => 4)$$) AS proposer_confirms;
-SELECT pg_temp.err($$SELECT confirm_block(1, participant_id => 5)$$) AS outsider_confirms;
-SELECT pg_temp.err($$SELECT confirm_block(999, participant_id => 6)$$) AS unknown_deal;
-SELECT confirm_block(:deal, participant_id => 6) AS counter_order \gset
+SELECT pg_temp.err($$SELECT confirm_block(1, acting_for => 4)$$) AS proposer_confirms;
+SELECT pg_temp.err($$SELECT confirm_block(1, acting_for => 5)$$) AS outsider_confirms;
+SELECT pg_temp.err($$SELECT confirm_block(999, acting_for => 6)$$) AS unknown_deal;
+SELECT confirm_block(:deal, acting_for => 6) AS counter_order \gset
 SELECT deal_id, proposer_order, proposer_id, counterparty_id, counter_order = :counter_order AS counter_order_ok, side,
        quantity, price_fen, status FROM block_deal;
 SET carbonmkt.clock = '2025-04-02 15:00:00+08';
@@ -326,48 +326,48 @@ SELECT o.* FROM orders o JOIN block_deal d ON o.id IN (d.proposer_order, d.count
 SELECT pg_temp.err($$SELECT accept_block(1)$$) AS twice;
 SELECT pg_temp.err($$SELECT cancel_block(1)$$) AS cancel_accepted;
 -- a second deal, declined by the counterparty: both holds released
-SELECT propose_block('CEA2024', 'buy', 100000, 60.00, 5, participant_id => 6) AS deal \gset
-SELECT confirm_block(:deal, participant_id => 5) IS NOT NULL AS confirmed;
-SELECT pg_temp.err($$SELECT cancel_block(2, participant_id => 7)$$) AS outsider_cancels;
-SELECT cancel_block(:deal, participant_id => 5);
+SELECT propose_block('CEA2024', 'buy', 100000, 60.00, 5, acting_for => 6) AS deal \gset
+SELECT confirm_block(:deal, acting_for => 5) IS NOT NULL AS confirmed;
+SELECT pg_temp.err($$SELECT cancel_block(2, acting_for => 7)$$) AS outsider_cancels;
+SELECT cancel_block(:deal, acting_for => 5);
 SELECT o.id, o.side, o.pid, o.status, o.hold_left, o.end_reason, h.status AS hold_status
   FROM orders o JOIN block_deal d ON o.id IN (d.proposer_order, d.counter_order) JOIN hold h ON h.hold_id = (SELECT hold_id FROM market_order WHERE order_id = o.id)
  WHERE d.deal_id = :deal;
 -- a third deal is left proposed: it expires at the end of the day
-SELECT propose_block('CEA2024', 'sell', 100000, 61.00, 6, participant_id => 5) AS deal_3;
+SELECT propose_block('CEA2024', 'sell', 100000, 61.00, 6, acting_for => 5) AS deal_3;
 SELECT deal_id, status FROM block_deal ORDER BY 1;
 SELECT * FROM verify_ledger();
 
 -- One-way bidding (单向竞价) ----------------------------------------------------------------
 -- the mode starts in June 2025 (market_rule: auction valid from 2025-06-01)
-SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-04-02 14:59:30+08', '2025-04-02 15:30+08', participant_id => 1)$$) AS before_june_2025;
+SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-04-02 14:59:30+08', '2025-04-02 15:30+08', acting_for => 1)$$) AS before_june_2025;
 SET carbonmkt.clock = '2025-04-03 15:30:00+08';
 SELECT * FROM end_of_day('2025-04-02');
 SELECT deal_id, status FROM block_deal ORDER BY 1;
 SELECT count(*) AS live_orders FROM market_order WHERE status IN ('queued', 'open');
 -- the national authority sells 100,000 t of CEA 2024 from the national reserve (paid allocation)
 SET carbonmkt.clock = '2025-06-03 14:00:00+08';
-SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-06-03 14:10+08', '2025-06-03 14:00+08', participant_id => 1)$$) AS window_backwards;
-SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-06-03 14:10+08', '2025-06-04 14:30+08', participant_id => 1)$$) AS two_days;
-SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-06-03 13:00+08', '2025-06-03 13:30+08', participant_id => 1)$$) AS over;
-SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-06-03 14:10+08', '2025-06-03 14:30+08', participant_id => 7)$$) AS individual_may_not_announce;
-SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 500001, 60.00, '2025-06-03 14:10+08', '2025-06-03 14:30+08', participant_id => 1)$$) AS more_than_the_reserve;
-SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-06-03 14:10+08', '2025-06-03 14:30+08', participant_id => 1) AS auction \gset
+SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-06-03 14:10+08', '2025-06-03 14:00+08', acting_for => 1)$$) AS window_backwards;
+SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-06-03 14:10+08', '2025-06-04 14:30+08', acting_for => 1)$$) AS two_days;
+SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-06-03 13:00+08', '2025-06-03 13:30+08', acting_for => 1)$$) AS over;
+SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-06-03 14:10+08', '2025-06-03 14:30+08', acting_for => 7)$$) AS individual_may_not_announce;
+SELECT pg_temp.err($$SELECT announce_auction('CEA2024', 'sell', 500001, 60.00, '2025-06-03 14:10+08', '2025-06-03 14:30+08', acting_for => 1)$$) AS more_than_the_reserve;
+SELECT announce_auction('CEA2024', 'sell', 100000, 60.00, '2025-06-03 14:10+08', '2025-06-03 14:30+08', acting_for => 1) AS auction \gset
 SELECT auction_id, product_id, side, quantity, reserve_fen, clearing_rule, status FROM auction;
-SELECT pg_temp.err($$SELECT bid_auction(1, 1000, 61.00, participant_id => 6)$$) AS before_window;
+SELECT pg_temp.err($$SELECT bid_auction(1, 1000, 61.00, acting_for => 6)$$) AS before_window;
 SET carbonmkt.clock = '2025-06-03 14:15:00+08';
-SELECT pg_temp.err($$SELECT bid_auction(1, 1000, 59.99, participant_id => 6)$$) AS below_reserve;
-SELECT pg_temp.err($$SELECT bid_auction(1, 1000, 60.001, participant_id => 6)$$) AS off_tick;
-SELECT pg_temp.err($$SELECT bid_auction(1, 100001, 61.00, participant_id => 6)$$) AS more_than_the_lot;
-SELECT pg_temp.err($$SELECT bid_auction(1, 1000, 61.00, participant_id => 1)$$) AS announcer_bids;
-SELECT pg_temp.err($$SELECT bid_auction(9, 1000, 61.00, participant_id => 6)$$) AS unknown_auction;
+SELECT pg_temp.err($$SELECT bid_auction(1, 1000, 59.99, acting_for => 6)$$) AS below_reserve;
+SELECT pg_temp.err($$SELECT bid_auction(1, 1000, 60.001, acting_for => 6)$$) AS off_tick;
+SELECT pg_temp.err($$SELECT bid_auction(1, 100001, 61.00, acting_for => 6)$$) AS more_than_the_lot;
+SELECT pg_temp.err($$SELECT bid_auction(1, 1000, 61.00, acting_for => 1)$$) AS announcer_bids;
+SELECT pg_temp.err($$SELECT bid_auction(9, 1000, 61.00, acting_for => 6)$$) AS unknown_auction;
 SELECT pg_temp.err($$SELECT close_auction(1)$$) AS still_bidding;
-SELECT bid_auction(:auction, 60000, 62.00, participant_id => 6) AS b1,    -- 60,000 t
-       bid_auction(:auction, 30000, 61.00, participant_id => 5) AS b2,    -- 30,000 t
-       bid_auction(:auction, 30000, 61.00, participant_id => 4) AS b3,    -- same price, later: the last 10,000 t
-       bid_auction(:auction, 20000, 60.50, participant_id => 7) AS b4;    -- not allocated
+SELECT bid_auction(:auction, 60000, 62.00, acting_for => 6) AS b1,    -- 60,000 t
+       bid_auction(:auction, 30000, 61.00, acting_for => 5) AS b2,    -- 30,000 t
+       bid_auction(:auction, 30000, 61.00, acting_for => 4) AS b3,    -- same price, later: the last 10,000 t
+       bid_auction(:auction, 20000, 60.50, acting_for => 7) AS b4;    -- not allocated
 SET carbonmkt.clock = '2025-06-03 14:30:00+08';
-SELECT pg_temp.err($$SELECT bid_auction(1, 1000, 65.00, participant_id => 6)$$) AS after_window;
+SELECT pg_temp.err($$SELECT bid_auction(1, 1000, 65.00, acting_for => 6)$$) AS after_window;
 -- uniform price (market_rule): everyone allocated pays the marginal accepted bid, 61.00
 SELECT * FROM close_auction(:auction);
 SELECT auction_id, status, clearing_fen, allocated FROM auction;
@@ -379,23 +379,23 @@ SELECT pg_temp.err($$SELECT close_auction(1)$$) AS twice;
 INSERT INTO market_rule (jurisdiction, mode, valid_from, min_quantity, below_quantity, lot, tick_fen, band, fee_rate, clearing_rule)
 VALUES ('CN', 'auction', '2025-06-04', 1, NULL, 1, 1, NULL, 0.0005, 'pay_as_bid');
 SET carbonmkt.clock = '2025-06-04 10:00:00+08';
-SELECT announce_auction('CEA2024', 'sell', 50000, 60.00, '2025-06-04 10:00+08', '2025-06-04 11:00+08', participant_id => 1) AS auction \gset
-SELECT bid_auction(:auction, 30000, 63.00, participant_id => 6) AS b1,    -- 30,000 t at 63.00
-       bid_auction(:auction, 30000, 62.00, participant_id => 5) AS b2;    -- 20,000 t at 62.00
+SELECT announce_auction('CEA2024', 'sell', 50000, 60.00, '2025-06-04 10:00+08', '2025-06-04 11:00+08', acting_for => 1) AS auction \gset
+SELECT bid_auction(:auction, 30000, 63.00, acting_for => 6) AS b1,    -- 30,000 t at 63.00
+       bid_auction(:auction, 30000, 62.00, acting_for => 5) AS b2;    -- 20,000 t at 62.00
 SET carbonmkt.clock = '2025-06-04 11:00:00+08';
 SELECT * FROM close_auction(:auction);
 SELECT auction_id, status, clearing_rule, clearing_fen, allocated FROM auction WHERE auction_id = :auction;
 SELECT * FROM trades WHERE mode = 'auction' AND business_date = '2025-06-04';
 -- an auction cancelled by its announcer: lot and bids released
-SELECT announce_auction('CEA2024', 'sell', 1000, 60.00, '2025-06-04 11:00+08', '2025-06-04 12:00+08', participant_id => 1) AS auction \gset
+SELECT announce_auction('CEA2024', 'sell', 1000, 60.00, '2025-06-04 11:00+08', '2025-06-04 12:00+08', acting_for => 1) AS auction \gset
 SET carbonmkt.clock = '2025-06-04 11:10:00+08';
-SELECT bid_auction(:auction, 500, 60.00, participant_id => 6) AS bid \gset
+SELECT bid_auction(:auction, 500, 60.00, acting_for => 6) AS bid \gset
 SELECT pg_temp.err(format('SELECT cancel_order(%s)', (SELECT lot_order_id FROM auction WHERE auction_id = :auction))) AS cancel_lot_as_order;
 SELECT cancel_auction(:auction);
 SELECT status, hold_left, end_reason FROM market_order WHERE auction_id = :auction ORDER BY order_id;
 -- a bid withdrawn before the close
-SELECT announce_auction('CEA2024', 'sell', 1000, 60.00, '2025-06-04 11:10+08', '2025-06-04 12:00+08', participant_id => 1) AS auction \gset
-SELECT bid_auction(:auction, 500, 60.00, participant_id => 6) AS bid \gset
+SELECT announce_auction('CEA2024', 'sell', 1000, 60.00, '2025-06-04 11:10+08', '2025-06-04 12:00+08', acting_for => 1) AS auction \gset
+SELECT bid_auction(:auction, 500, 60.00, acting_for => 6) AS bid \gset
 SELECT cancel_order(:bid);
 SELECT status, hold_left, end_reason FROM market_order WHERE order_id = :bid;
 -- only the exchange or the announcer closes or cancels an auction: a bidder's login may not
@@ -408,7 +408,7 @@ SELECT pg_temp.err(format('SELECT carbonmkt.close_auction(%s)', :auction)) AS bi
 RESET SESSION AUTHORIZATION;
 SELECT status FROM auction WHERE auction_id = :auction;
 -- an auction left open past its window is closed by end_of_day
-SELECT bid_auction(:auction, 400, 60.10, participant_id => 5) AS late_bid;
+SELECT bid_auction(:auction, 400, 60.10, acting_for => 5) AS late_bid;
 SET carbonmkt.clock = '2025-06-04 15:30:00+08';
 SELECT * FROM end_of_day();
 SELECT auction_id, status, clearing_fen, allocated FROM auction ORDER BY 1;

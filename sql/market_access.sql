@@ -66,8 +66,8 @@ RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION regress_mkt_unit2;
 SELECT session_user, caller_participant();
 SELECT submit_order('CEA2024', 'sell', 500, 60.00) AS u2_sells;                       -- 1
-SELECT submit_order('CEA2024', 'sell', 300, 61.00, participant_id => 3) AS own_id_ok;   -- 2
-SELECT pg_temp.err($$SELECT carbonmkt.submit_order('CEA2024', 'sell', 100, 60.00, participant_id => 2)$$) AS for_someone_else;
+SELECT submit_order('CEA2024', 'sell', 300, 61.00, acting_for => 3) AS own_id_ok;   -- 2
+SELECT pg_temp.err($$SELECT carbonmkt.submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 2)$$) AS for_someone_else;
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION regress_mkt_unit1;
 -- the buy fills against unit 2's listing: the settlement spends unit 2's hold and credits
@@ -133,7 +133,7 @@ RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION regress_mkt_exchange;
 SELECT pg_temp.err($$SELECT carbonmkt.submit_order('CEA2024', 'buy', 1, 60.00)$$) AS exchange_for_itself;
 SELECT accept_block(1) AS block_trade;
-SELECT queue_order('CEA2024', 'buy', 100, 61.00, participant_id => 2) AS queued;
+SELECT queue_order('CEA2024', 'buy', 100, 61.00, acting_for => 2) AS queued;
 CALL process_queue();
 SELECT order_id, participant_id, side, remaining, status FROM market_order ORDER BY 1;
 SELECT pg_temp.err($$SET carbonmkt.clock = '2025-04-01 15:30:00+08'$$) AS exchange_sets_the_clock;

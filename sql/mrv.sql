@@ -278,7 +278,7 @@ SELECT pg_temp.errd($$SELECT confirm_emissions(2, acting_for => 2)$$) AS confirm
 SELECT pg_temp.err($$SELECT verify_report(2, 1, 'clean', acting_for => 11)$$) AS verify_under_appeal;
 SELECT pg_temp.err($$SELECT decide_appeal(1, false, acting_for => 5)$$) AS decided_by_fujian;
 SELECT pg_temp.err($$SELECT decide_appeal(1, true, acting_for => 2)$$) AS upheld_without_figure;
-SELECT decide_appeal(1, false, note => 'the month was counted once', acting_for => 2) AS b_version;
+SELECT decide_appeal(1, false, memo => 'the month was counted once', acting_for => 2) AS b_version;
 SELECT report_id, data_version, status, pending_tier FROM mrv_report WHERE report_id = 2;
 SELECT pg_temp.err($$SELECT decide_appeal(1, true, 1, acting_for => 2)$$) AS decided_twice;
 SELECT appeal_verification(2, 'new evidence: the meter certificate') AS appeal_2;

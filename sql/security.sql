@@ -97,7 +97,7 @@ SELECT pg_temp.err($$SELECT open_period(2025, 'x', 2025, 2025, '2026-12-31')$$) 
 SELECT pg_temp.err($$SELECT close_period(2024)$$) AS close_period;
 SELECT pg_temp.err($$SELECT flag_hardship(5, 2024, 'x')$$) AS flag_hardship;
 SELECT pg_temp.err($$SELECT set_gas_fired(5, true)$$) AS set_gas_fired;
-SELECT pg_temp.err($$SELECT record_reference_price('2025-06-01', 6000, 'x')$$) AS record_reference_price;
+SELECT pg_temp.err($$SELECT record_average_price('2025-06-01', 60.00, 'x')$$) AS record_reference_price;
 SELECT pg_temp.err($$SELECT count(*) FROM statement(5, '2024-01-01', '2026-01-01')$$) AS statement;   -- 42501, not 0 rows
 SET SESSION AUTHORIZATION regress_sec_sz;
 SELECT province, city, sees_all FROM caller_scope();

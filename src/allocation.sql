@@ -285,7 +285,7 @@ BEGIN
                 WHERE x.facility_id = NEW.facility_id AND a.year IN (NEW.year, OLD.year) AND a.stage = 'final') THEN
         RAISE EXCEPTION 'the % allocation of facility %''s participant is final: its production data can no longer change',
                         NEW.year, NEW.facility_id
-            USING ERRCODE = 'CM209', HINT = 'Correct the allocation with carbonmkt.adjust_allocation(..., reason => ''correction'').';
+            USING ERRCODE = 'CM209', HINT = 'Correct the allocation with carbonmkt.amend_allocation(..., reason => ''correction'').';
     END IF;
     IF NEW.year IS NULL OR NEW.year NOT BETWEEN 2005 AND 2100 THEN
         RAISE EXCEPTION 'production year % is out of range', coalesce(NEW.year::text, 'NULL')
@@ -994,7 +994,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) IS
-  'Records a change of a facility (closure, stoppage, restart, capacity_change, transfer to another participant for a merger or split) in carbonmkt.facility_event and applies it; returns the event id.  Allowance consequences are posted with carbonmkt.adjust_allocation().';
+  'Records a change of a facility (closure, stoppage, restart, capacity_change, transfer to another participant for a merger or split) in carbonmkt.facility_event and applies it; returns the event id.  Allowance consequences are posted with carbonmkt.amend_allocation().';
 
 CREATE FUNCTION carbonmkt.record_production(facility_id bigint, year int, month int,
                                             power_supplied_kwh bigint DEFAULT 0, generation_kwh bigint DEFAULT 0,
@@ -1789,8 +1789,9 @@ COMMENT ON FUNCTION carbonmkt.finalize_allocation(int, char, text, boolean) IS
 
 -- Adjustments and recovery ----------------------------------------------------------
 
-CREATE FUNCTION carbonmkt.adjust_allocation(participant_id bigint, year int, tonnes bigint, reason text,
-                                            reference text, memo text DEFAULT NULL, jurisdiction text DEFAULT 'CN')
+CREATE FUNCTION carbonmkt.amend_allocation(participant_id bigint, tonnes bigint, year int, reason text,
+                                           jurisdiction text DEFAULT 'CN', reference text DEFAULT NULL,
+                                           memo text DEFAULT NULL)
 RETURNS TABLE (entry_id bigint, moved_t bigint, owed_t bigint, registry_posting bigint, replay boolean)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'allocation' AS
@@ -1804,21 +1805,21 @@ DECLARE
     entitled bigint;
 BEGIN
     SELECT p.province INTO prov FROM carbonmkt.participant p
-     WHERE p.participant_id = adjust_allocation.participant_id AND p.kind = 'key_emitter';
+     WHERE p.participant_id = amend_allocation.participant_id AND p.kind = 'key_emitter';
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'participant % is not a key emitting unit', adjust_allocation.participant_id USING ERRCODE = 'CM002';
+        RAISE EXCEPTION 'participant % is not a key emitting unit', amend_allocation.participant_id USING ERRCODE = 'CM002';
     END IF;
     PERFORM carbonmkt._require_authority(prov, 'adjust allocations');
-    IF adjust_allocation.reference IS NULL OR btrim(adjust_allocation.reference) = '' THEN
+    IF amend_allocation.reference IS NULL OR btrim(amend_allocation.reference) = '' THEN
         RAISE EXCEPTION 'an adjustment needs a client reference' USING ERRCODE = '22023',
               HINT = 'The reference makes the adjustment idempotent: resending it changes nothing.';
     END IF;
     SELECT * INTO old FROM carbonmkt.allocation_posting p
-     WHERE p.kind = 'adjustment' AND p.reference = adjust_allocation.reference;
+     WHERE p.kind = 'adjustment' AND p.reference = amend_allocation.reference;
     IF FOUND THEN
         IF (old.participant_id, old.year, old.entitlement_t, old.reason) IS DISTINCT FROM
-           (adjust_allocation.participant_id, adjust_allocation.year, adjust_allocation.tonnes, adjust_allocation.reason) THEN
-            RAISE EXCEPTION 'adjustment reference "%" was already used for a different adjustment', adjust_allocation.reference
+           (amend_allocation.participant_id, amend_allocation.year, amend_allocation.tonnes, amend_allocation.reason) THEN
+            RAISE EXCEPTION 'adjustment reference "%" was already used for a different adjustment', amend_allocation.reference
                 USING ERRCODE = 'CM209',
                       DETAIL = format('Entry %s: participant %s, %s, %s t, %s.', old.entry_id, old.participant_id,
                                       old.year, old.entitlement_t, old.reason);
@@ -1826,36 +1827,54 @@ BEGIN
         RETURN QUERY SELECT old.entry_id, old.moved_t, old.owed_t, old.registry_posting, true;
         RETURN;
     END IF;
-    IF adjust_allocation.reason IS NULL
-       OR adjust_allocation.reason NOT IN ('closure', 'stoppage', 'merger', 'split', 'capacity_change', 'correction') THEN
-        RAISE EXCEPTION 'unknown adjustment reason "%"', coalesce(adjust_allocation.reason, 'NULL')
+    IF amend_allocation.reason IS NULL
+       OR amend_allocation.reason NOT IN ('closure', 'stoppage', 'merger', 'split', 'capacity_change', 'correction') THEN
+        RAISE EXCEPTION 'unknown adjustment reason "%"', coalesce(amend_allocation.reason, 'NULL')
             USING ERRCODE = '22023', HINT = 'Reasons are closure, stoppage, merger, split, capacity_change and correction (RULES.md 3, S1 Art. 15).';
     END IF;
-    IF adjust_allocation.tonnes IS NULL OR adjust_allocation.tonnes = 0 THEN
-        RAISE EXCEPTION 'an adjustment must change the allocation: % t', coalesce(adjust_allocation.tonnes::text, 'NULL')
+    IF amend_allocation.tonnes IS NULL OR amend_allocation.tonnes = 0 THEN
+        RAISE EXCEPTION 'an adjustment must change the allocation: % t', coalesce(amend_allocation.tonnes::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    PERFORM carbonmkt.cea(adjust_allocation.year, 0);      -- vintage window (22003)
+    PERFORM carbonmkt.cea(amend_allocation.year, 0);      -- vintage window (22003)
     SELECT coalesce(sum(p.entitlement_t), 0) INTO entitled FROM carbonmkt.allocation_posting p
-     WHERE p.participant_id = adjust_allocation.participant_id AND p.year = adjust_allocation.year;
-    IF entitled + adjust_allocation.tonnes < 0 THEN
+     WHERE p.participant_id = amend_allocation.participant_id AND p.year = amend_allocation.year;
+    IF entitled + amend_allocation.tonnes < 0 THEN
         RAISE EXCEPTION 'adjustment of % t would make the % entitlement of participant % negative',
-                        adjust_allocation.tonnes, adjust_allocation.year, adjust_allocation.participant_id
+                        amend_allocation.tonnes, amend_allocation.year, amend_allocation.participant_id
             USING ERRCODE = 'CM209', DETAIL = format('Its entitlement is %s t.', entitled);
     END IF;
-    run := carbonmkt._begin_run('adjustment', adjust_allocation.jurisdiction, adjust_allocation.year, prov,
-                                format('%s:%s:%s:%s:%s', adjust_allocation.participant_id, adjust_allocation.year,
-                                       adjust_allocation.tonnes, adjust_allocation.reason, adjust_allocation.reference));
-    e := carbonmkt._post_entry(run, adjust_allocation.participant_id, adjust_allocation.year, adjust_allocation.jurisdiction,
-                               'adjustment', adjust_allocation.tonnes, adjust_allocation.reason,
-                               adjust_allocation.reference, adjust_allocation.memo);
+    run := carbonmkt._begin_run('adjustment', amend_allocation.jurisdiction, amend_allocation.year, prov,
+                                format('%s:%s:%s:%s:%s', amend_allocation.participant_id, amend_allocation.year,
+                                       amend_allocation.tonnes, amend_allocation.reason, amend_allocation.reference));
+    e := carbonmkt._post_entry(run, amend_allocation.participant_id, amend_allocation.year, amend_allocation.jurisdiction,
+                               'adjustment', amend_allocation.tonnes, amend_allocation.reason,
+                               amend_allocation.reference, amend_allocation.memo);
     PERFORM carbonmkt._finish_run(run, 0);
     RETURN QUERY SELECT p.entry_id, p.moved_t, p.owed_t, p.registry_posting, false
                    FROM carbonmkt.allocation_posting p WHERE p.run_id = run;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt.adjust_allocation(bigint, int, bigint, text, text, text, text) IS
+COMMENT ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text) IS
   'Adjusts a participant''s allocation for a year by a signed number of tonnes for a reason (closure, stoppage, merger, split, capacity_change, correction; S1 Art. 15) as a recorded posting: positive is issued and transferred, negative taken back as far as the unit holds and the rest owed.  Idempotent per client reference.  Authorities only.';
+
+-- The name and argument order of 0.1.0 (the year before the quantity, the jurisdiction after
+-- the memo), for one release.
+CREATE FUNCTION carbonmkt.adjust_allocation(participant_id bigint, year int, tonnes bigint, reason text,
+                                            reference text, memo text DEFAULT NULL, jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (entry_id bigint, moved_t bigint, owed_t bigint, registry_posting bigint, replay boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.adjust_allocation() is deprecated and goes after 0.2.0: call carbonmkt.amend_allocation(participant_id, tonnes, year, reason, jurisdiction, reference, memo)';
+    RETURN QUERY SELECT * FROM carbonmkt.amend_allocation(adjust_allocation.participant_id, adjust_allocation.tonnes,
+                                                          adjust_allocation.year, adjust_allocation.reason,
+                                                          adjust_allocation.jurisdiction, adjust_allocation.reference,
+                                                          adjust_allocation.memo);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.adjust_allocation(bigint, int, bigint, text, text, text, text) IS
+  'Deprecated (goes after 0.2.0): carbonmkt.amend_allocation(participant_id, tonnes, year, reason, jurisdiction, reference, memo), the same with the quantity before the year and the jurisdiction before the reference.';
 
 CREATE FUNCTION carbonmkt.recover_owed(participant_id bigint, year int, jurisdiction text DEFAULT 'CN')
 RETURNS TABLE (entry_id bigint, recovered_t bigint, still_owed_t bigint)
@@ -2058,6 +2077,7 @@ REVOKE ALL ON FUNCTION
     carbonmkt.record_production(bigint, int, int, bigint, bigint, int, bigint, bigint, bigint),
     carbonmkt.preallocate(int, char, text, boolean),
     carbonmkt.finalize_allocation(int, char, text, boolean),
+    carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text),
     carbonmkt.adjust_allocation(bigint, int, bigint, text, text, text, text),
     carbonmkt.recover_owed(bigint, int, text),
     carbonmkt.settle_allocation_adjustments(int, char, text),
@@ -2074,6 +2094,7 @@ GRANT EXECUTE ON FUNCTION
     carbonmkt.record_production(bigint, int, int, bigint, bigint, int, bigint, bigint, bigint),
     carbonmkt.preallocate(int, char, text, boolean),
     carbonmkt.finalize_allocation(int, char, text, boolean),
+    carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text),
     carbonmkt.adjust_allocation(bigint, int, bigint, text, text, text, text),
     carbonmkt.recover_owed(bigint, int, text),
     carbonmkt.settle_allocation_adjustments(int, char, text),

@@ -14,6 +14,8 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/plancache.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "carbonmkt.h"
@@ -133,5 +135,34 @@ carbonmkt_keep_plan(const char *sql, int nargs, Oid *argtypes, int cursor_option
 			 sql, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
+	return plan;
+}
+
+/*
+ * carbonmkt_keep_lookup_plan
+ *		SPI_prepare a statement and keep the plan for the life of the backend.
+ *		The plan is generic (parameters are never looked at when planning):
+ *		every statement prepared this way is a lookup by key, so it is
+ *		planned with sequential scans disabled; otherwise a backend that
+ *		first posts while a table is still empty (or analysed so) would keep
+ *		a sequential scan of it until the next ANALYZE.
+ */
+SPIPlanPtr
+carbonmkt_keep_lookup_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	int			nestlevel = NewGUCNestLevel();
+	SPIPlanPtr	plan;
+	CachedPlan *cplan;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	plan = carbonmkt_keep_plan(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+	/* plan now, under this setting (else the first execution would) */
+	cplan = SPI_plan_get_cached_plan(plan);
+	if (cplan != NULL)
+		ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	AtEOXact_GUC(true, nestlevel);
+
 	return plan;
 }

@@ -69,6 +69,7 @@ typedef struct Ccer
 extern void carbonmkt_check_vintage(int32 vintage, const char *what);
 extern SPIPlanPtr carbonmkt_keep_plan(const char *sql, int nargs, Oid *argtypes,
 									  int cursor_options);
+extern SPIPlanPtr carbonmkt_keep_lookup_plan(const char *sql, int nargs, Oid *argtypes);
 
 /* operations.c */
 extern void carbonmkt_operations_init(void);

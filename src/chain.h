@@ -2,15 +2,18 @@
  *
  * chain.h
  *	  The registry's hash chain (src/chain.c): the canonical payload of a
- *	  journal row and its SHA-256 chain hash, day-seal digests and the
- *	  verification of chains, heads and seals.
+ *	  journal row and its SHA-256 chain hash, the chain heads (the append
+ *	  trigger's body, what a backend knows about heads, the deferred heads
+ *	  of a posting), day-seal digests and the verification of chains, heads
+ *	  and seals.
  *
- * Data flows one way: SQL function -> posting (posting.c, settlement.c)
- * -> chain.  The posting path and the chain trigger (registry.c) hash a
- * journal row with chain_layout_init() once per tuple descriptor and
- * chain_entry_hash() per row; nothing in chain.c calls back into them.
- * These declarations are the stable interface: change them only together
- * with every caller.
+ * Data flows one way: SQL function (registry.c, settlement.c, ...) ->
+ * posting (posting.c) -> chain.  chain.c owns every chain head: it is the
+ * only code that reads or writes account.head_seq/head_hash for a
+ * posting; the posting engine tells it what it locked and which postings
+ * defer their heads, and nothing in chain.c calls back into the posting
+ * engine.  The hashing declarations are the stable interface: change them
+ * only together with every caller.
  *
  * Copyright (c) 2026, carbonmkt developers
  *
@@ -23,8 +26,10 @@
 
 #include "postgres.h"
 #include "access/tupdesc.h"
+#include "commands/trigger.h"
 #include "common/sha2.h"
 #include "fmgr.h"
+#include "storage/itemptr.h"
 
 /* Length of every chain hash, seal digest and seal hash: SHA-256. */
 #define CHAIN_HASH_LEN			PG_SHA256_DIGEST_LENGTH
@@ -82,5 +87,33 @@ extern void chain_sha256(const uint8 *a, size_t alen, const uint8 *b, size_t ble
 
 /* "\x" and the lower-case hex digits of len bytes, palloc'd. */
 extern char *chain_hex_text(const uint8 *bytes, size_t len);
+
+/*
+ * Chain heads (src/chain.c, "Chain heads").  A posting that locked an
+ * account row FOR NO KEY UPDATE and read its head tells the chain
+ * (chain_head_locked); chain_head_tid gives the TID of the row version
+ * this transaction last locked or wrote, if known (a hint).
+ */
+extern void chain_head_locked(int64 account_id, int64 seq, const bytea *hash,
+							  const ItemPointerData *tid);
+extern bool chain_head_tid(int64 account_id, ItemPointer tid);
+
+/*
+ * Deferred heads: a posting whose journal rows have these entry kinds may
+ * have its heads written after its legs (chain_can_defer); it then begins
+ * (chain_defer_begin), registers each locked account with the head read
+ * under the lock (chain_defer_add, which returns whether this transaction
+ * wrote the row before), inserts its legs, and finishes
+ * (chain_defer_finish), which writes every head still pending.
+ */
+extern bool chain_can_defer(const char *const *kinds, int nkinds);
+extern void chain_defer_begin(int64 posting_id);
+extern bool chain_defer_add(int64 account_id, int64 seq, const bytea *hash,
+							const ItemPointerData *tid);
+extern void chain_defer_finish(void);
+extern void chain_deferred_head(int64 account_id, int64 *seq, uint8 *hash);
+
+/* The body of the journal_chain trigger: the row with seq, prev_hash, hash. */
+extern HeapTuple chain_append(TriggerData *trigdata);
 
 #endif							/* CARBONMKT_CHAIN_H */

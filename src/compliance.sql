@@ -867,36 +867,56 @@ $$;
 COMMENT ON FUNCTION carbonmkt.flag_hardship(bigint, int, text) IS
   'Declares a key emitting unit in hardship (经营困难) for an open period, a condition of borrowing.  Its provincial authority, the national authority or the registry.';
 
-CREATE FUNCTION carbonmkt.record_reference_price(price_date date, average_price_fen bigint, source text,
-                                                 volume_t bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.record_average_price(price_date date, average_price numeric, source text,
+                                               volume_t bigint DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
+DECLARE
+    fen bigint;
 BEGIN
     IF NOT (carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('carbonmkt_exchange')
             OR (carbonmkt.caller_authority()).kind IS NOT DISTINCT FROM 'national_authority') THEN
         RAISE EXCEPTION 'only the exchange, the national authority or the registry may record reference prices'
             USING ERRCODE = '42501';
     END IF;
-    IF price_date IS NULL OR average_price_fen IS NULL OR average_price_fen <= 0 THEN
-        RAISE EXCEPTION 'a reference price needs a date and a positive price in fen: got %, %',
-            coalesce(to_char(price_date, 'YYYY-MM-DD'), 'NULL'), coalesce(average_price_fen::text, 'NULL')
+    IF price_date IS NULL OR average_price IS NULL OR average_price <= 0 THEN
+        RAISE EXCEPTION 'a reference price needs a date and a positive price in CNY per tonne: got %, %',
+            coalesce(to_char(price_date, 'YYYY-MM-DD'), 'NULL'), coalesce(average_price::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    IF average_price * 100 <> trunc(average_price * 100) THEN
+        RAISE EXCEPTION 'average_price % has more than two decimals', average_price
+            USING ERRCODE = '22023', HINT = 'A price is CNY per tonne to the fen (0.01).';
+    END IF;
+    fen := (average_price * 100)::bigint;
     IF volume_t < 0 THEN
         RAISE EXCEPTION 'volume must not be negative: %', volume_t USING ERRCODE = '22023';
     END IF;
     IF source IS NULL OR btrim(source) = '' THEN
         RAISE EXCEPTION 'a reference price needs its source' USING ERRCODE = '22023';
     END IF;
-    INSERT INTO carbonmkt.reference_price AS r VALUES (price_date, average_price_fen, volume_t, source, session_user,
+    INSERT INTO carbonmkt.reference_price AS r VALUES (price_date, fen, volume_t, source, session_user,
                                                        carbonmkt.clock_now())
     ON CONFLICT ON CONSTRAINT reference_price_pkey DO UPDATE
        SET average_price_fen = excluded.average_price_fen, volume_t = excluded.volume_t, source = excluded.source,
            recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at;
 END
 $$;
+COMMENT ON FUNCTION carbonmkt.record_average_price(date, numeric, text, bigint) IS
+  'Records (or corrects) the reference price of a day (参考价格): the average CEA price in CNY per tonne (two decimals, stored in fen), with its source and optionally the volume; price-based penalties use it for days the market did not trade.  Exchange, national authority or registry.';
+
+-- The name of 0.1.0, with the price in fen, for one release.
+CREATE FUNCTION carbonmkt.record_reference_price(price_date date, average_price_fen bigint, source text,
+                                                 volume_t bigint DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.record_reference_price() is deprecated and goes after 0.2.0: call carbonmkt.record_average_price() with the price in CNY per tonne';
+    PERFORM carbonmkt.record_average_price(price_date, average_price_fen / 100.0, source, volume_t);
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.record_reference_price(date, bigint, text, bigint) IS
-  'Records (or corrects) the average CEA price of a day in fen per tonne, with its source and optionally the volume.  Exchange, national authority or registry.';
+  'Deprecated (goes after 0.2.0): carbonmkt.record_average_price(price_date, average_price_fen / 100.0, source, volume_t), the same with the price in CNY.';
 
 -- Borrowing (预支) --------------------------------------------------------------------
 
@@ -958,8 +978,8 @@ $$;
 COMMENT ON FUNCTION carbonmkt._check_borrowing(bigint, int, bigint) IS
   'Internal: the borrowing rules (hardship flag, gap >= threshold share of confirmed emissions, total <= max share of the gap); raises CM403, CM404 or CM410 naming the rule and the numbers, else returns the unit''s figures.';
 
-CREATE FUNCTION carbonmkt.borrow_allowances(account_id bigint, period int, tonnes bigint,
-                                            reference text DEFAULT NULL, memo text DEFAULT NULL)
+CREATE FUNCTION carbonmkt.borrow_cea(account_id bigint, tonnes bigint, period int,
+                                     reference text DEFAULT NULL, memo text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'compliance' AS
 $$
@@ -977,7 +997,7 @@ BEGIN
         RAISE EXCEPTION 'quantity must be positive: %', coalesce(carbonmkt.format_quantity('CEA', tonnes), 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_allowances.account_id;
+    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_cea.account_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
     END IF;
@@ -991,9 +1011,9 @@ BEGIN
     END IF;
     -- a repeated client reference returns the original borrowing
     IF reference IS NOT NULL THEN
-        SELECT * INTO old FROM carbonmkt.borrowing b WHERE b.requested_by = session_user AND b.reference = borrow_allowances.reference;
+        SELECT * INTO old FROM carbonmkt.borrowing b WHERE b.requested_by = session_user AND b.reference = borrow_cea.reference;
         IF FOUND THEN
-            IF (old.account_id, old.period, old.tonnes) IS DISTINCT FROM (borrow_allowances.account_id, borrow_allowances.period, borrow_allowances.tonnes) THEN
+            IF (old.account_id, old.period, old.tonnes) IS DISTINCT FROM (borrow_cea.account_id, borrow_cea.period, borrow_cea.tonnes) THEN
                 RAISE EXCEPTION 'client reference "%" was already used for a different request', reference
                     USING ERRCODE = 'CM007',
                           DETAIL = format('Borrowing %s was %s for period %s into account %s.', old.borrowing_id,
@@ -1002,7 +1022,7 @@ BEGIN
             RETURN old.borrowing_id;
         END IF;
     END IF;
-    SELECT * INTO per FROM carbonmkt.compliance_period p WHERE p.period = borrow_allowances.period FOR SHARE;
+    SELECT * INTO per FROM carbonmkt.compliance_period p WHERE p.period = borrow_cea.period FOR SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'compliance period % does not exist', period USING ERRCODE = 'CM401';
     ELSIF per.status = 'closed' THEN
@@ -1033,8 +1053,21 @@ BEGIN
     RETURN bid;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt.borrow_allowances(bigint, int, bigint, text, text) IS
+COMMENT ON FUNCTION carbonmkt.borrow_cea(bigint, bigint, int, text, text) IS
   'Borrowing (预支): moves tonnes of CEA of the vintage after the period from the unit''s provincial allocation account into its holding account, usable for this period''s surrender, and records the same cut of next year''s allocation (allocation_adjustment).  Only for a unit in hardship whose gap is at least the rule''s share of its confirmed emissions, up to the rule''s share of the gap (national: gap >= 10%, <= 50% of the gap); CM410 otherwise.  The unit itself or its authority; idempotent per client reference.';
+
+-- The name and argument order of 0.1.0 (the period before the quantity), for one release.
+CREATE FUNCTION carbonmkt.borrow_allowances(account_id bigint, period int, tonnes bigint,
+                                            reference text DEFAULT NULL, memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RAISE NOTICE 'carbonmkt.borrow_allowances() is deprecated and goes after 0.2.0: call carbonmkt.borrow_cea(account_id, tonnes, period, reference, memo)';
+    RETURN carbonmkt.borrow_cea(account_id, tonnes, period, reference, memo);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.borrow_allowances(bigint, int, bigint, text, text) IS
+  'Deprecated (goes after 0.2.0): carbonmkt.borrow_cea(account_id, tonnes, period, reference, memo), the same with the quantity before the period.';
 
 -- Closing a period, penalties, sanctions ------------------------------------------------
 
@@ -1084,7 +1117,7 @@ BEGIN
                 USING ERRCODE = 'CM411',
                       DETAIL = format('The penalty rule of jurisdiction %s sets fines at a multiple of the average price of the %s month(s) before the deadline.',
                                       per.jurisdiction, per.price_months),
-                      HINT = 'Record the published price with carbonmkt.record_reference_price().';
+                      HINT = 'Record the published price with carbonmkt.record_average_price().';
         END IF;
     ELSE
         SELECT NULL::bigint AS average_price_fen, NULL::text AS price_source, NULL::int AS market_days,
@@ -1162,7 +1195,7 @@ COMMENT ON FUNCTION carbonmkt.close_period(int) IS
   'Closes a compliance period after its deadline: freezes every covered unit''s figures, status and code; for each shortfall (未足额清缴) records a sanction by the period''s penalty_rule (fine: fixed default, or default multiple x the average CEA price of the months before the deadline x shortfall, the price from the market''s trades and, for days it did not trade, reference prices, the source recorded in the sanction; cut of next year''s allocation: cut multiple x shortfall, also in allocation_adjustment); afterwards only late surrenders that correct a sanctioned shortfall are accepted.  Returns the counts.  National authority or registry.';
 
 CREATE FUNCTION carbonmkt.revise_fine(participant_id bigint, period int, multiple numeric DEFAULT NULL,
-                                      fine_fen bigint DEFAULT NULL, note text DEFAULT NULL)
+                                      fine_fen bigint DEFAULT NULL, memo text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
@@ -1197,7 +1230,7 @@ BEGIN
     END IF;
     UPDATE carbonmkt.sanction s
        SET fine_fen = f, multiple = CASE WHEN x.fine_basis = 'price_multiple' THEN revise_fine.multiple END,
-           revised_at = carbonmkt.clock_now(), revised_by = session_user, revision_note = note
+           revised_at = carbonmkt.clock_now(), revised_by = session_user, revision_note = revise_fine.memo
      WHERE s.sanction_id = x.sanction_id;
     RETURN f;
 END
@@ -1366,7 +1399,9 @@ REVOKE ALL ON FUNCTION carbonmkt._average_price_fen(date, date, text), carbonmkt
                        carbonmkt.open_period(int, text, int, int, date, text),
                        carbonmkt.register_ccer_project(text, text, text, char, bigint, text),
                        carbonmkt.set_gas_fired(bigint, boolean), carbonmkt.flag_hardship(bigint, int, text),
+                       carbonmkt.record_average_price(date, numeric, text, bigint),
                        carbonmkt.record_reference_price(date, bigint, text, bigint),
+                       carbonmkt.borrow_cea(bigint, bigint, int, text, text),
                        carbonmkt.borrow_allowances(bigint, int, bigint, text, text),
                        carbonmkt.close_period(int), carbonmkt.revise_fine(bigint, int, numeric, bigint, text)
    FROM PUBLIC;
@@ -1378,7 +1413,9 @@ GRANT EXECUTE ON FUNCTION
     carbonmkt.close_period(int),
     carbonmkt.revise_fine(bigint, int, numeric, bigint, text)
    TO carbonmkt_registry, carbonmkt_authority;
-GRANT EXECUTE ON FUNCTION carbonmkt.record_reference_price(date, bigint, text, bigint)
+GRANT EXECUTE ON FUNCTION carbonmkt.record_average_price(date, numeric, text, bigint),
+                          carbonmkt.record_reference_price(date, bigint, text, bigint)
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange;
-GRANT EXECUTE ON FUNCTION carbonmkt.borrow_allowances(bigint, int, bigint, text, text)
+GRANT EXECUTE ON FUNCTION carbonmkt.borrow_cea(bigint, bigint, int, text, text),
+                          carbonmkt.borrow_allowances(bigint, int, bigint, text, text)
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_participant;

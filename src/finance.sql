@@ -19,7 +19,7 @@
 -- carbonmkt.plausibility_limit like the registry's, entry-error bounds rather than policy.
 INSERT INTO carbonmkt.plausibility_limit (subject, scope, max_value, source) VALUES
   ('price_cny', '*', 100000000, 'operational: a price of 10^8 CNY per t is over a million times any CEA close so far (RULES.md 5: 48 CNY/t at launch, about 75 CNY/t in mid-2025 [S3]); refuses entry errors and keeps every amount in fen far from the int8 limit'),
-  ('amount_cny', 'secured_amount', 1000000000000, 'operational: 10^12 CNY secured by one pledge is above the value of the whole national market''s allowances (about 8x10^9 t [S3] L86 at under 100 CNY per t)'),
+  ('amount_fen', 'secured_fen', 100000000000000, 'operational: 10^14 fen (10^12 CNY) secured by one pledge is above the value of the whole national market''s allowances (about 8x10^9 t [S3] L86 at under 100 CNY per t)'),
   ('term_days', 'pledge', 3660, 'operational: a pledge term of at most ten years; allowance pledge loans run for months to a few years'),
   ('text_length', 'beneficiary', 200, 'operational: as name (a legal or natural person, an event or a product)'),
   ('text_length', 'purpose', 500, 'operational: a sentence saying what the retirement offsets');
@@ -75,7 +75,24 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt._finance_price(numeric, text, text, text) IS
-  'Internal: an amount of money in CNY (a price per t by default; step 0.01 CNY) converted to fen; CM701 naming the argument and its plausibility limit (subject price_cny, or amount_cny for a total, scope the argument) otherwise.';
+  'Internal: a price in CNY per t (step 0.01 CNY) converted to fen; CM701 naming the argument and its plausibility limit (subject price_cny, scope the argument) otherwise.';
+
+CREATE FUNCTION carbonmkt._finance_fen(p_value bigint, p_argument text)
+RETURNS bigint LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    lim numeric := carbonmkt.plausibility_max('amount_fen', p_argument);
+BEGIN
+    IF p_value IS NULL OR p_value <= 0 OR p_value > lim THEN
+        RAISE EXCEPTION '% must be a positive amount of fen (0.01 CNY), at most % (plausibility_limit amount_fen), got %',
+            p_argument, to_char(lim, 'FM999,999,999,999,999,990'), coalesce(p_value::text, 'NULL')
+            USING ERRCODE = 'CM701';
+    END IF;
+    RETURN p_value;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._finance_fen(bigint, text) IS
+  'Internal: a required amount of money in fen; CM701 naming the argument and its plausibility limit (subject amount_fen, scope the argument) when not positive or above it.';
 
 -- The participant a finance call is for: a participant's login acts for itself; registry
 -- staff (and superusers) may act for any participant.
@@ -173,8 +190,8 @@ CREATE INDEX voluntary_retirement_participant ON carbonmkt.voluntary_retirement 
 COMMENT ON TABLE carbonmkt.voluntary_retirement IS
   'Voluntary retirements (自愿注销) for carbon neutrality: CEA or CCER taken out of circulation into the cancellation account on behalf of a beneficiary, for a purpose, with a certificate number that carbonmkt.verify_certificate() checks publicly.  Append-only; made with carbonmkt.retire_voluntarily().';
 
-CREATE FUNCTION carbonmkt.retire_voluntarily(account_id bigint, instrument carbonmkt.instrument, tonnes bigint,
-                                             vintage int, project text, beneficiary text, purpose_kind text,
+CREATE FUNCTION carbonmkt.retire_voluntarily(account_id bigint, instrument carbonmkt.instrument, vintage int,
+                                             project text, tonnes bigint, beneficiary text, purpose_kind text,
                                              purpose text, emissions_year int DEFAULT NULL,
                                              reference text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
@@ -237,7 +254,7 @@ BEGIN
     RETURN v_cert;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, bigint, int, text, text, text, text, int, text) IS
+COMMENT ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, int, text, bigint, text, text, text, int, text) IS
   'Voluntary retirement (自愿注销) for carbon neutrality: retires tonnes of CEA (vintage) or CCER (project, vintage; lowest serials first) from the account into the cancellation account on behalf of a beneficiary, for a purpose (purpose_kind: event, product, organisation, individual, other) and optionally the year of emissions it offsets.  One registry posting; returns the certificate number (VR<year>-<8 digits>-<8 hex of the journal entry''s hash>).  Idempotent per client reference.  The account''s own participant (or the registry).  Retiring units is not withdrawing an order (carbonmkt.cancel_order).';
 
 CREATE FUNCTION carbonmkt.verify_certificate(certificate text)
@@ -347,16 +364,16 @@ END
 $$;
 COMMENT ON FUNCTION carbonmkt._pledge_state(carbonmkt.pledge, text, text) IS 'Internal: CM703 unless the pledge is in the expected state.';
 
-CREATE FUNCTION carbonmkt.propose_pledge(pledgee_id bigint, vintage int, tonnes bigint, secured_amount numeric,
-                                         term_end date, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.propose_pledge(pledgee_id bigint, vintage int, tonnes bigint, secured_fen bigint,
+                                         term_end date, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 #variable_conflict use_variable
 DECLARE
-    me      bigint := carbonmkt._finance_actor(participant_id, 'propose a pledge');
+    me      bigint := carbonmkt._finance_actor(acting_for, 'propose a pledge');
     k       carbonmkt.participant_kind;
     acct    bigint;
-    fen     bigint := carbonmkt._finance_price(secured_amount, 'secured_amount', 'CNY', 'amount_cny');
+    fen     bigint := carbonmkt._finance_fen(secured_fen, 'secured_fen');
     id      bigint;
 BEGIN
     PERFORM carbonmkt._finance_quantity(tonnes, 'tonnes');
@@ -393,16 +410,16 @@ BEGIN
     RETURN id;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt.propose_pledge(bigint, int, bigint, numeric, date, bigint) IS
+COMMENT ON FUNCTION carbonmkt.propose_pledge(bigint, int, bigint, bigint, date, bigint) IS
   'The pledgor (a participant''s login, or the registry for it) proposes to pledge tonnes of CEA of a vintage from its holding account to a financial institution (pledgee) securing an amount (CNY) until term_end.  Nothing is frozen yet: the pledgee accepts, then the registry registers.  Returns the pledge id.';
 
-CREATE FUNCTION carbonmkt.accept_pledge(pledge_id bigint, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.accept_pledge(pledge_id bigint, acting_for bigint DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 #variable_conflict use_variable
 DECLARE
     g   carbonmkt.pledge := carbonmkt._pledge(pledge_id, true);
-    me  bigint := carbonmkt._finance_actor(participant_id, 'accept a pledge');
+    me  bigint := carbonmkt._finance_actor(acting_for, 'accept a pledge');
 BEGIN
     IF me <> g.pledgee_id THEN
         RAISE EXCEPTION 'only the pledgee may accept pledge %', pledge_id USING ERRCODE = '42501';
@@ -456,7 +473,7 @@ $$;
 COMMENT ON FUNCTION carbonmkt._pledge_end_offers(bigint, bigint) IS
   'Internal: releases the cash of every open offer for a pledge but the one taken (they lapse).';
 
-CREATE FUNCTION carbonmkt.discharge_pledge(pledge_id bigint, reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.discharge_pledge(pledge_id bigint, reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
@@ -467,7 +484,7 @@ DECLARE
     p   bigint;
 BEGIN
     IF NOT carbonmkt._is_member('carbonmkt_registry') THEN
-        me := carbonmkt._finance_actor(participant_id, 'discharge a pledge');
+        me := carbonmkt._finance_actor(acting_for, 'discharge a pledge');
         IF me <> g.pledgee_id THEN
             RAISE EXCEPTION 'only the pledgee or the registry may discharge pledge %', pledge_id
                 USING ERRCODE = '42501', DETAIL = 'The pledgee confirms that the secured claim is repaid.';
@@ -484,14 +501,14 @@ $$;
 COMMENT ON FUNCTION carbonmkt.discharge_pledge(bigint, text, bigint) IS
   'Discharge (解除质押): the pledgee (or the registry) ends a registered pledge; the pledge hold is released (one registry posting) and open offers lapse.  Returns the posting id.';
 
-CREATE FUNCTION carbonmkt.offer_for_pledge(pledge_id bigint, price numeric, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.offer_for_pledge(pledge_id bigint, price numeric, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
 #variable_conflict use_variable
 DECLARE
     g    carbonmkt.pledge := carbonmkt._pledge(pledge_id, true);
-    me   bigint := carbonmkt._finance_actor(participant_id, 'offer for a pledge');
+    me   bigint := carbonmkt._finance_actor(acting_for, 'offer for a pledge');
     fen  bigint := carbonmkt._finance_price(price, 'price');
     cash bigint;
     h    bigint;
@@ -659,12 +676,12 @@ COMMENT ON FUNCTION carbonmkt._repo_rule(date) IS 'Internal: the repo rule in fo
 
 CREATE FUNCTION carbonmkt.propose_repo(buyer_id bigint, vintage int, tonnes bigint, price numeric,
                                        repurchase_price numeric, repurchase_date date,
-                                       reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+                                       reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 #variable_conflict use_variable
 DECLARE
-    me    bigint := carbonmkt._finance_actor(participant_id, 'propose a repo');
+    me    bigint := carbonmkt._finance_actor(acting_for, 'propose a repo');
     p1    bigint := carbonmkt._finance_price(price, 'price');
     p2    bigint := carbonmkt._finance_price(repurchase_price, 'repurchase_price');
     today date := carbonmkt.business_date();
@@ -731,14 +748,14 @@ $$;
 COMMENT ON FUNCTION carbonmkt._repo_leg(carbonmkt.repo, int) IS
   'Internal: settles one leg of a repo delivery versus payment (a units posting and a cash posting in one transaction) and writes it to the repo tape.';
 
-CREATE FUNCTION carbonmkt.confirm_repo(repo_id bigint, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.confirm_repo(repo_id bigint, acting_for bigint DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
 #variable_conflict use_variable
 DECLARE
     x   carbonmkt.repo;
-    me  bigint := carbonmkt._finance_actor(participant_id, 'confirm a repo');
+    me  bigint := carbonmkt._finance_actor(acting_for, 'confirm a repo');
 BEGIN
     SELECT * INTO x FROM carbonmkt.repo r WHERE r.repo_id = confirm_repo.repo_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -1144,7 +1161,7 @@ CREATE TABLE carbonmkt.reserve_withholding (
 COMMENT ON TABLE carbonmkt.reserve_withholding IS
   'What each withholding decision took out of which planned reserve auction (tonnes): the units stay in the national reserve instead of entering circulation.';
 
-CREATE FUNCTION carbonmkt.plan_reserve_auction(product text, auction_date date, tonnes bigint, memo text DEFAULT NULL)
+CREATE FUNCTION carbonmkt.plan_reserve_auction(product text, tonnes bigint, auction_date date, memo text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 #variable_conflict use_variable
@@ -1173,7 +1190,7 @@ BEGIN
     RETURN id;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt.plan_reserve_auction(text, date, bigint, text) IS
+COMMENT ON FUNCTION carbonmkt.plan_reserve_auction(text, bigint, date, text) IS
   'Plans a sale of tonnes of a product from the national reserve by one-way bidding on a trading day (reserve_auction_plan): the volume a withholding decision can take out before the day.  National authority only.  Returns the plan id.';
 
 CREATE FUNCTION carbonmkt.withhold_auction_volume(decision_id bigint)
@@ -1452,13 +1469,13 @@ $$;
 COMMENT ON FUNCTION carbonmkt._paid_lock_detail(bigint, int) IS
   'Internal: the sentence the registry''s available-quantity refusal (CM004) gives for an account whose free allowances of a vintage are locked by paid allocation: the unit, its share, its due and what it still has to buy.';
 
-CREATE FUNCTION carbonmkt.buy_paid_allocation(year int, tonnes bigint, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.buy_paid_allocation(year int, tonnes bigint, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
 #variable_conflict use_variable
 DECLARE
-    me      bigint := carbonmkt._finance_actor(participant_id, 'buy paid allocation');
+    me      bigint := carbonmkt._finance_actor(acting_for, 'buy paid allocation');
     e       carbonmkt.paid_entitlement;
     prov    char(6);
     src     bigint;
@@ -1622,7 +1639,8 @@ COMMENT ON COLUMN carbonmkt.bi_paid_allocation.clearing_fen IS 'Highest clearing
 -- Access --------------------------------------------------------------------------------------
 
 REVOKE ALL ON FUNCTION carbonmkt._finance_text(text, text), carbonmkt._finance_quantity(bigint, text),
-                       carbonmkt._finance_price(numeric, text, text, text), carbonmkt._finance_actor(bigint, text),
+                       carbonmkt._finance_price(numeric, text, text, text), carbonmkt._finance_fen(bigint, text),
+                       carbonmkt._finance_actor(bigint, text),
                        carbonmkt._finance_account(bigint, carbonmkt.account_kind),
                        carbonmkt._require_national_authority(text), carbonmkt._pledge(bigint, boolean),
                        carbonmkt._pledge_state(carbonmkt.pledge, text, text), carbonmkt._pledge_end_offers(bigint, bigint),
@@ -1631,8 +1649,8 @@ REVOKE ALL ON FUNCTION carbonmkt._finance_text(text, text), carbonmkt._finance_q
                        carbonmkt._paid_rule(text, int), carbonmkt._paid_bought(bigint, int, bigint),
                        carbonmkt._paid_lock_detail(bigint, int)
   FROM PUBLIC;
-REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, bigint, int, text, text, text, text, int, text),
-                       carbonmkt.propose_pledge(bigint, int, bigint, numeric, date, bigint),
+REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, int, text, bigint, text, text, text, int, text),
+                       carbonmkt.propose_pledge(bigint, int, bigint, bigint, date, bigint),
                        carbonmkt.accept_pledge(bigint, bigint), carbonmkt.register_pledge(bigint, text),
                        carbonmkt.discharge_pledge(bigint, text, bigint), carbonmkt.offer_for_pledge(bigint, numeric, bigint),
                        carbonmkt.enforce_pledge(bigint, text, bigint, text),
@@ -1641,7 +1659,7 @@ REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument
                        carbonmkt.feed_reserve(int), carbonmkt.absorb_closed_unit(bigint, int, text),
                        carbonmkt.evaluate_market_adjustment(date),
                        carbonmkt.execute_reserve_decision(bigint, timestamptz, timestamptz),
-                       carbonmkt.plan_reserve_auction(text, date, bigint, text), carbonmkt.withhold_auction_volume(bigint),
+                       carbonmkt.plan_reserve_auction(text, bigint, date, text), carbonmkt.withhold_auction_volume(bigint),
                        carbonmkt.offer_planned_auction(bigint, numeric, timestamptz, timestamptz),
                        carbonmkt.apply_paid_allocation(int, text), carbonmkt.buy_paid_allocation(int, bigint, bigint),
                        carbonmkt.offer_paid_allocation(int, text, timestamptz, timestamptz),
@@ -1649,8 +1667,8 @@ REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument
   FROM PUBLIC;
 -- participants (and the registry acting for them)
 GRANT EXECUTE ON FUNCTION
-    carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, bigint, int, text, text, text, text, int, text),
-    carbonmkt.propose_pledge(bigint, int, bigint, numeric, date, bigint),
+    carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, int, text, bigint, text, text, text, int, text),
+    carbonmkt.propose_pledge(bigint, int, bigint, bigint, date, bigint),
     carbonmkt.accept_pledge(bigint, bigint), carbonmkt.discharge_pledge(bigint, text, bigint),
     carbonmkt.offer_for_pledge(bigint, numeric, bigint),
     carbonmkt.propose_repo(bigint, int, bigint, numeric, numeric, date, text, bigint),
@@ -1667,7 +1685,7 @@ GRANT EXECUTE ON FUNCTION carbonmkt.settle_repos(date), carbonmkt.evaluate_marke
 GRANT EXECUTE ON FUNCTION carbonmkt.feed_reserve(int), carbonmkt.absorb_closed_unit(bigint, int, text),
                           carbonmkt.evaluate_market_adjustment(date),
                           carbonmkt.execute_reserve_decision(bigint, timestamptz, timestamptz),
-                          carbonmkt.plan_reserve_auction(text, date, bigint, text), carbonmkt.withhold_auction_volume(bigint),
+                          carbonmkt.plan_reserve_auction(text, bigint, date, text), carbonmkt.withhold_auction_volume(bigint),
                           carbonmkt.offer_planned_auction(bigint, numeric, timestamptz, timestamptz),
                           carbonmkt.apply_paid_allocation(int, text),
                           carbonmkt.offer_paid_allocation(int, text, timestamptz, timestamptz),

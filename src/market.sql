@@ -614,7 +614,7 @@ BEGIN
         IF me IS NULL THEN
             RAISE EXCEPTION 'login "%" acts for no participant', session_user
                 USING ERRCODE = '42501',
-                      HINT = 'A participant''s login is mapped with carbonmkt.map_login(); exchange staff pass participant_id.';
+                      HINT = 'A participant''s login is mapped with carbonmkt.map_login(); exchange staff pass acting_for.';
         END IF;
         RETURN me;
     END IF;
@@ -966,16 +966,16 @@ COMMENT ON FUNCTION carbonmkt._enter_order(carbonmkt.trade_mode, text, text, big
 
 -- Listed agreement: submit, queue, cancel, process ----------------------------------------
 
-CREATE FUNCTION carbonmkt.submit_order(product text, side text, quantity bigint, price numeric,
+CREATE FUNCTION carbonmkt.submit_order(product text, side text, tonnes bigint, price numeric,
                                        take_order_id bigint DEFAULT NULL, reference text DEFAULT NULL,
-                                       participant_id bigint DEFAULT NULL)
+                                       acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
 $$
 DECLARE
     e record;
 BEGIN
-    e := carbonmkt._enter_order('listed', product, side, quantity, price, take_order_id, reference, participant_id, true);
+    e := carbonmkt._enter_order('listed', product, side, tonnes, price, take_order_id, reference, acting_for, true);
     IF NOT e.replay THEN
         PERFORM carbonmkt._match_order(e.order_id, (carbonmkt._product(product)).product_id);
     END IF;
@@ -985,16 +985,16 @@ $$;
 COMMENT ON FUNCTION carbonmkt.submit_order(text, text, bigint, numeric, bigint, text, bigint) IS
   'Listed agreement (挂牌协议交易): enters an order (product code, ''buy''|''sell'', tonnes, limit price in CNY per t with a step of 0.01, optional listing to take (摘牌), client reference, participant for staff) and returns its id.  Validates, holds cash incl. fee (buy) or allowances (sell), matches at once in C by price-time priority and settles every fill delivery-versus-payment; the rest rests in the book until filled, cancelled or the end of the day.';
 
-CREATE FUNCTION carbonmkt.queue_order(product text, side text, quantity bigint, price numeric,
+CREATE FUNCTION carbonmkt.queue_order(product text, side text, tonnes bigint, price numeric,
                                       take_order_id bigint DEFAULT NULL, reference text DEFAULT NULL,
-                                      participant_id bigint DEFAULT NULL)
+                                      acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
 $$
 DECLARE
     e record;
 BEGIN
-    e := carbonmkt._enter_order('listed', product, side, quantity, price, take_order_id, reference, participant_id, false);
+    e := carbonmkt._enter_order('listed', product, side, tonnes, price, take_order_id, reference, acting_for, false);
     RETURN e.order_id;
 END
 $$;
@@ -1203,8 +1203,8 @@ COMMENT ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt
 
 -- Block agreement (大宗协议交易) -----------------------------------------------------------------
 
-CREATE FUNCTION carbonmkt.propose_block(product text, side text, quantity bigint, price numeric, counterparty_id bigint,
-                                        reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.propose_block(product text, side text, tonnes bigint, price numeric, counterparty_id bigint,
+                                        reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
 $$
@@ -1217,7 +1217,7 @@ BEGIN
                                                WHERE p.participant_id = propose_block.counterparty_id) THEN
         RAISE EXCEPTION 'counterparty % does not exist', coalesce(counterparty_id::text, 'NULL') USING ERRCODE = 'CM002';
     END IF;
-    e := carbonmkt._enter_order('block', product, side, quantity, price, NULL, reference, participant_id, true);
+    e := carbonmkt._enter_order('block', product, side, tonnes, price, NULL, reference, acting_for, true);
     IF e.replay THEN
         SELECT d.deal_id INTO deal FROM carbonmkt.block_deal d WHERE d.proposer_order = e.order_id;
         RETURN deal;
@@ -1240,12 +1240,12 @@ $$;
 COMMENT ON FUNCTION carbonmkt.propose_block(text, text, bigint, numeric, bigint, text, bigint) IS
   'Block agreement (大宗协议交易): proposes a trade of at least the block threshold (100,000 t) within ±30% of the previous close, in the block session (13:00–15:00), to a named counterparty; the proposer''s side is held at once.  Returns the deal id.';
 
-CREATE FUNCTION carbonmkt.confirm_block(deal_id bigint, reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.confirm_block(deal_id bigint, reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
 $$
 DECLARE
-    me  bigint := carbonmkt._market_actor(participant_id);
+    me  bigint := carbonmkt._market_actor(acting_for);
     d   carbonmkt.block_deal;
     e   record;
 BEGIN
@@ -1328,7 +1328,7 @@ $$;
 COMMENT ON FUNCTION carbonmkt.accept_block(bigint) IS
   'The exchange accepts a confirmed block deal in the block session and within the band: it settles delivery-versus-payment at once (the C engine''s fill and settlement code).  Returns the trade id.  Exchange or registry staff only.';
 
-CREATE FUNCTION carbonmkt.cancel_block(deal_id bigint, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.cancel_block(deal_id bigint, acting_for bigint DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
 $$
@@ -1337,8 +1337,8 @@ DECLARE
     me  bigint;
 BEGIN
     SELECT * INTO d FROM carbonmkt.block_deal x WHERE x.deal_id = cancel_block.deal_id;
-    IF participant_id IS NOT NULL OR NOT carbonmkt._is_market_staff() THEN
-        me := carbonmkt._market_actor(participant_id);
+    IF acting_for IS NOT NULL OR NOT carbonmkt._is_market_staff() THEN
+        me := carbonmkt._market_actor(acting_for);
         IF NOT FOUND OR me NOT IN (d.proposer_id, d.counterparty_id) THEN
             RAISE EXCEPTION 'block deal % does not exist', deal_id USING ERRCODE = 'CM313';
         END IF;
@@ -1365,9 +1365,9 @@ COMMENT ON FUNCTION carbonmkt.cancel_block(bigint, bigint) IS
 
 -- One-way bidding (单向竞价) ---------------------------------------------------------------------
 
-CREATE FUNCTION carbonmkt.announce_auction(product text, side text, quantity bigint, reserve_price numeric,
+CREATE FUNCTION carbonmkt.announce_auction(product text, side text, tonnes bigint, reserve_price numeric,
                                            opens_at timestamptz, closes_at timestamptz,
-                                           reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+                                           reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
 $$
@@ -1397,7 +1397,7 @@ BEGIN
             to_char(opens_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),
             to_char(closes_at AT TIME ZONE 'Asia/Shanghai', 'HH24:MI') USING ERRCODE = 'CM314';
     END IF;
-    e := carbonmkt._enter_order('auction', product, side, quantity, reserve_price, NULL, reference, participant_id,
+    e := carbonmkt._enter_order('auction', product, side, tonnes, reserve_price, NULL, reference, acting_for,
                                 true, NULL, 'announce');
     IF e.replay THEN
         SELECT a.auction_id INTO id FROM carbonmkt.auction a WHERE a.lot_order_id = e.order_id;
@@ -1416,14 +1416,14 @@ $$;
 COMMENT ON FUNCTION carbonmkt.announce_auction(text, text, bigint, numeric, timestamptz, timestamptz, text, bigint) IS
   'One-way bidding (单向竞价): announces a lot (side ''sell'': allowances offered; ''buy'': allowances sought), its reserve price (lowest bid, resp. highest offer) and today''s bidding window; the lot is held at once.  Authorities sell from the national reserve or their province''s allocation account (paid allocation).  The clearing rule (uniform or pay-as-bid) comes from market_rule.  Returns the auction id.';
 
-CREATE FUNCTION carbonmkt.bid_auction(auction_id bigint, quantity bigint, price numeric,
-                                      reference text DEFAULT NULL, participant_id bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.bid_auction(auction_id bigint, tonnes bigint, price numeric,
+                                      reference text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
 $$
 DECLARE
     a       carbonmkt.auction;
-    me      bigint := carbonmkt._market_actor(participant_id);
+    me      bigint := carbonmkt._market_actor(acting_for);
     ts      timestamptz := carbonmkt.clock_now();
     e       record;
     prio    bigint;
@@ -1447,13 +1447,13 @@ BEGIN
             price, CASE a.side WHEN 'sell' THEN 'below' ELSE 'above' END, carbonmkt._cny(a.reserve_fen), auction_id
             USING ERRCODE = 'CM314';
     END IF;
-    IF quantity > a.quantity THEN
-        RAISE EXCEPTION 'bid quantity % exceeds the lot of %', carbonmkt._t(quantity), carbonmkt._t(a.quantity)
+    IF tonnes > a.quantity THEN
+        RAISE EXCEPTION 'bid quantity % exceeds the lot of %', carbonmkt._t(tonnes), carbonmkt._t(a.quantity)
             USING ERRCODE = 'CM305';
     END IF;
     e := carbonmkt._enter_order('auction', (SELECT p.code FROM carbonmkt.product p WHERE p.product_id = a.product_id),
-                                CASE a.side WHEN 'sell' THEN 'buy' ELSE 'sell' END, quantity, price, NULL, reference,
-                                participant_id, true, a.auction_id);
+                                CASE a.side WHEN 'sell' THEN 'buy' ELSE 'sell' END, tonnes, price, NULL, reference,
+                                acting_for, true, a.auction_id);
     IF e.replay THEN
         RETURN e.order_id;
     END IF;

@@ -845,11 +845,11 @@ COMMENT ON FUNCTION carbonmkt.record_sample_seed(int, text, bigint) IS
 
 -- Public API: monitoring plans -----------------------------------------------------------
 
-CREATE FUNCTION carbonmkt.file_monitoring_plan(unit bigint, from_year int, content jsonb DEFAULT '{}')
+CREATE FUNCTION carbonmkt.file_monitoring_plan(participant_id bigint, from_year int, content jsonb DEFAULT '{}')
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
-    u   carbonmkt.participant := carbonmkt._mrv_as_unit(unit);
+    u   carbonmkt.participant := carbonmkt._mrv_as_unit(file_monitoring_plan.participant_id);
     v   int;
     id  bigint;
 BEGIN
@@ -904,9 +904,9 @@ END
 $$;
 COMMENT ON FUNCTION carbonmkt._mrv_decide_plan(bigint, boolean, text, bigint) IS 'Internal: approves or rejects a filed monitoring plan.';
 
-CREATE FUNCTION carbonmkt.approve_monitoring_plan(plan_id bigint, note text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.approve_monitoring_plan(plan_id bigint, memo text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._mrv_decide_plan(plan_id, true, note, acting_for) $$;
+$$ SELECT carbonmkt._mrv_decide_plan(plan_id, true, memo, acting_for) $$;
 COMMENT ON FUNCTION carbonmkt.approve_monitoring_plan(bigint, text, bigint) IS
   'Approves (备案) a filed monitoring plan; it replaces the version in force.  The unit''s provincial authority (CM107 otherwise).';
 
@@ -918,11 +918,11 @@ COMMENT ON FUNCTION carbonmkt.reject_monitoring_plan(bigint, text, bigint) IS
 
 -- Public API: monthly deposits -----------------------------------------------------------
 
-CREATE FUNCTION carbonmkt.deposit_parameters(unit bigint, year int, month int, parameters jsonb, note text DEFAULT NULL)
+CREATE FUNCTION carbonmkt.deposit_parameters(participant_id bigint, year int, month int, parameters jsonb, memo text DEFAULT NULL)
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
-    u       carbonmkt.participant := carbonmkt._mrv_as_unit(unit);
+    u       carbonmkt.participant := carbonmkt._mrv_as_unit(deposit_parameters.participant_id);
     pl      carbonmkt.mrv_plan;
     r       carbonmkt.mrv_rule;
     k       record;
@@ -982,7 +982,7 @@ BEGIN
                                            due_date, late, deposited_by, deposited_at, note)
         SELECT u.participant_id, deposit_parameters.year, deposit_parameters.month, pname,
                coalesce(max(d.version), 0) + 1, val, pl.plan_id, due, today > due,
-               coalesce(carbonmkt.caller_participant(), u.participant_id), ts, deposit_parameters.note
+               coalesce(carbonmkt.caller_participant(), u.participant_id), ts, deposit_parameters.memo
           FROM carbonmkt.mrv_deposit d
          WHERE d.participant_id = u.participant_id AND d.year = deposit_parameters.year
            AND d.month = deposit_parameters.month AND d.parameter = pname;
@@ -996,11 +996,11 @@ COMMENT ON FUNCTION carbonmkt.deposit_parameters(bigint, int, int, jsonb, text) 
 
 -- Public API: reports ----------------------------------------------------------------------
 
-CREATE FUNCTION carbonmkt.submit_report(unit bigint, year int, emissions jsonb, compiled_by bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.submit_report(participant_id bigint, year int, emissions jsonb, compiled_by bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
-    u       carbonmkt.participant := carbonmkt._mrv_as_unit(unit);
+    u       carbonmkt.participant := carbonmkt._mrv_as_unit(submit_report.participant_id);
     r       carbonmkt.mrv_rule;
     old     carbonmkt.mrv_report;
     firm    carbonmkt.participant;
@@ -1062,7 +1062,7 @@ $$;
 COMMENT ON FUNCTION carbonmkt.submit_report(bigint, int, jsonb, bigint) IS
   'Submits a unit''s annual emission report for a finished year: emissions per gas in tonnes, e.g. {"CO2": 812345.5, "CF4": 2.1}, converted to whole tCO2e with the GWP set of the rule in force; compiled_by names the technical service firm that compiled it (default the unit).  Returns the report id; the report waits for verification.  The unit (or staff).';
 
-CREATE FUNCTION carbonmkt.correct_report(report_id bigint, emissions jsonb, note text DEFAULT NULL)
+CREATE FUNCTION carbonmkt.correct_report(report_id bigint, emissions jsonb, memo text DEFAULT NULL)
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
@@ -1088,7 +1088,7 @@ BEGIN
      WHERE x.report_id = r.report_id;
     PERFORM carbonmkt._mrv_event(r.report_id, v, 'corrected', coalesce(carbonmkt.caller_participant(), u.participant_id),
                                  format('%s tCO2e; %s approval(s) of version %s voided; re-verification needed%s',
-                                        total, voided, r.data_version, coalesce(': ' || note, '')));
+                                        total, voided, r.data_version, coalesce(': ' || correct_report.memo, '')));
     RETURN v;
 END
 $$;
@@ -1140,18 +1140,18 @@ COMMENT ON FUNCTION carbonmkt._mrv_verify(bigint, text, bigint, carbonmkt.mrv_fi
   'Internal: records a verification or estimate as a new data version and starts the review at city.';
 
 CREATE FUNCTION carbonmkt.verify_report(report_id bigint, verified_t bigint, findings carbonmkt.mrv_findings,
-                                        note text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+                                        memo text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._mrv_verify(report_id, 'verification', verified_t, findings, note, acting_for) $$;
+$$ SELECT carbonmkt._mrv_verify(report_id, 'verification', verified_t, findings, memo, acting_for) $$;
 COMMENT ON FUNCTION carbonmkt.verify_report(bigint, bigint, carbonmkt.mrv_findings, text, bigint) IS
   'Verification (核查) by a technical service firm: the verified emissions in whole tCO2e and the findings (clean / problems).  A new data version; the national-review reasons are assessed and the tiered review starts at city.  A firm that compiled a report in the same province and year may not verify (CM108).  Returns the data version.';
 
-CREATE FUNCTION carbonmkt.appoint_estimator(unit bigint, year int, firm bigint, acting_for bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.appoint_estimator(participant_id bigint, year int, firm bigint, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
     me      carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
-    u       carbonmkt.participant := carbonmkt._mrv_unit(unit);
+    u       carbonmkt.participant := carbonmkt._mrv_unit(appoint_estimator.participant_id);
     f       carbonmkt.participant;
     r       carbonmkt.mrv_rule;
     old     carbonmkt.mrv_report;
@@ -1198,14 +1198,14 @@ $$;
 COMMENT ON FUNCTION carbonmkt.appoint_estimator(bigint, int, bigint, bigint) IS
   'Art. 40: when a unit has not reported by the deadline, its provincial authority appoints a technical service firm to estimate its emissions; creates the (estimated) report and returns its id.';
 
-CREATE FUNCTION carbonmkt.estimate_emissions(report_id bigint, estimated_t bigint, note text DEFAULT NULL,
+CREATE FUNCTION carbonmkt.estimate_emissions(report_id bigint, estimated_t bigint, memo text DEFAULT NULL,
                                              acting_for bigint DEFAULT NULL)
 RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT carbonmkt._mrv_verify(report_id, 'estimate', estimated_t, NULL, note, acting_for) $$;
+$$ SELECT carbonmkt._mrv_verify(report_id, 'estimate', estimated_t, NULL, memo, acting_for) $$;
 COMMENT ON FUNCTION carbonmkt.estimate_emissions(bigint, bigint, text, bigint) IS
   'The appointed firm''s estimate (测算, Art. 40) in whole tCO2e: it stands as the basis (confirmed with basis ''estimated'') once the tiers approve it.  Returns the data version.';
 
-CREATE FUNCTION carbonmkt.appeal_verification(report_id bigint, grounds text)
+CREATE FUNCTION carbonmkt.appeal_verification(report_id bigint, reason text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
@@ -1219,15 +1219,15 @@ BEGIN
         END IF;
         PERFORM carbonmkt._mrv_state_error(r, 'appealed');
     END IF;
-    IF btrim(coalesce(grounds, '')) = '' THEN
+    IF btrim(coalesce(appeal_verification.reason, '')) = '' THEN
         RAISE EXCEPTION 'an appeal needs its grounds' USING ERRCODE = '22023';
     END IF;
     INSERT INTO carbonmkt.mrv_appeal AS x (report_id, data_version, grounds, filed_by, filed_at)
-    VALUES (r.report_id, r.data_version, grounds, coalesce(carbonmkt.caller_participant(), u.participant_id), carbonmkt.clock_now())
+    VALUES (r.report_id, r.data_version, appeal_verification.reason, coalesce(carbonmkt.caller_participant(), u.participant_id), carbonmkt.clock_now())
     RETURNING x.appeal_id INTO id;
     UPDATE carbonmkt.mrv_report x SET status = 'appealed', pending_tier = NULL, state_since = carbonmkt.clock_now()
      WHERE x.report_id = r.report_id;
-    PERFORM carbonmkt._mrv_event(r.report_id, r.data_version, 'appealed', u.participant_id, grounds);
+    PERFORM carbonmkt._mrv_event(r.report_id, r.data_version, 'appealed', u.participant_id, appeal_verification.reason);
     RETURN id;
 END
 $$;
@@ -1235,7 +1235,7 @@ COMMENT ON FUNCTION carbonmkt.appeal_verification(bigint, text) IS
   'The unit appeals (申诉, Art. 28) the verification result of its report to the provincial authority; review pauses until the appeal is decided.  Returns the appeal id.';
 
 CREATE FUNCTION carbonmkt.decide_appeal(appeal_id bigint, upheld boolean, verified_t bigint DEFAULT NULL,
-                                        note text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+                                        memo text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
@@ -1268,7 +1268,7 @@ BEGIN
     UPDATE carbonmkt.mrv_appeal x
        SET decision = CASE WHEN upheld THEN 'upheld' ELSE 'dismissed' END, decided_by = me.participant_id,
            decided_at = carbonmkt.clock_now(), new_verified_t = CASE WHEN upheld THEN decide_appeal.verified_t END,
-           note = decide_appeal.note
+           note = decide_appeal.memo
      WHERE x.appeal_id = ap.appeal_id;
     IF upheld THEN
         v := r.data_version + 1;
@@ -1278,11 +1278,11 @@ BEGIN
         PERFORM carbonmkt._mrv_event(r.report_id, v, 'appeal_upheld', me.participant_id,
                                      format('verified emissions %s -> %s tCO2e; %s approval(s) voided; review restarts at city%s',
                                             r.verified_t, decide_appeal.verified_t, carbonmkt._mrv_voided(r.report_id, r.data_version),
-                                            coalesce(': ' || note, '')));
+                                            coalesce(': ' || decide_appeal.memo, '')));
     ELSE
         v := r.data_version;
         PERFORM carbonmkt._mrv_resume(r.report_id);
-        PERFORM carbonmkt._mrv_event(r.report_id, v, 'appeal_dismissed', me.participant_id, note);
+        PERFORM carbonmkt._mrv_event(r.report_id, v, 'appeal_dismissed', me.participant_id, decide_appeal.memo);
     END IF;
     RETURN v;
 END
@@ -1290,12 +1290,12 @@ $$;
 COMMENT ON FUNCTION carbonmkt.decide_appeal(bigint, boolean, bigint, text, bigint) IS
   'The provincial authority decides an appeal: upheld sets new verified emissions (a new data version, review restarts at city); dismissed resumes the review where it stood.  Returns the report''s data version.';
 
-CREATE FUNCTION carbonmkt.name_for_national_review(unit bigint, year int, reason text, acting_for bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.name_for_national_review(participant_id bigint, year int, reason text, acting_for bigint DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
     me  carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
-    u   carbonmkt.participant := carbonmkt._mrv_unit(unit);
+    u   carbonmkt.participant := carbonmkt._mrv_unit(name_for_national_review.participant_id);
     r   carbonmkt.mrv_report;
 BEGIN
     PERFORM carbonmkt._mrv_authority_check(me, u, 'national_authority', 'name units for national review');
@@ -1305,11 +1305,11 @@ BEGIN
     IF btrim(coalesce(reason, '')) = '' THEN
         RAISE EXCEPTION 'naming a unit for national review needs a reason' USING ERRCODE = '22023';
     END IF;
-    IF EXISTS (SELECT 1 FROM carbonmkt.mrv_national_naming n WHERE n.participant_id = unit AND n.year = name_for_national_review.year) THEN
-        RAISE EXCEPTION 'unit % is already named for national review of %', unit, year USING ERRCODE = 'CM114';
+    IF EXISTS (SELECT 1 FROM carbonmkt.mrv_national_naming n WHERE n.participant_id = name_for_national_review.participant_id AND n.year = name_for_national_review.year) THEN
+        RAISE EXCEPTION 'unit % is already named for national review of %', name_for_national_review.participant_id, year USING ERRCODE = 'CM114';
     END IF;
-    INSERT INTO carbonmkt.mrv_national_naming VALUES (unit, name_for_national_review.year, reason, me.participant_id, carbonmkt.clock_now());
-    SELECT * INTO r FROM carbonmkt.mrv_report x WHERE x.participant_id = unit AND x.year = name_for_national_review.year FOR UPDATE;
+    INSERT INTO carbonmkt.mrv_national_naming VALUES (name_for_national_review.participant_id, name_for_national_review.year, reason, me.participant_id, carbonmkt.clock_now());
+    SELECT * INTO r FROM carbonmkt.mrv_report x WHERE x.participant_id = name_for_national_review.participant_id AND x.year = name_for_national_review.year FOR UPDATE;
     IF FOUND AND r.status IN ('in_review', 'returned', 'approved', 'appealed') THEN
         IF NOT 'named' = ANY (r.national_reasons) THEN
             UPDATE carbonmkt.mrv_report x
@@ -1422,14 +1422,14 @@ $$;
 COMMENT ON FUNCTION carbonmkt.confirm_emissions(bigint, bigint) IS
   'Confirms (确认, Art. 30) a report''s emissions once every required tier approved its current data version (CM109 naming the missing tiers otherwise): writes carbonmkt.confirmed_emission (verified or estimated basis, who, when).  The unit''s provincial authority; returns the confirmed tCO2e.';
 
-CREATE FUNCTION carbonmkt.reopen_emissions(unit bigint, year int, reason text, acting_for bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.reopen_emissions(participant_id bigint, year int, reason text, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'mrv' AS
 $$
 DECLARE
     me  carbonmkt.participant := carbonmkt._mrv_actor(acting_for, 'carbonmkt_authority');
-    u   carbonmkt.participant := carbonmkt._mrv_unit(unit);
+    u   carbonmkt.participant := carbonmkt._mrv_unit(reopen_emissions.participant_id);
     c   carbonmkt.confirmed_emission;
     r   carbonmkt.mrv_report;
     v   int;
@@ -1440,9 +1440,9 @@ BEGIN
         RAISE EXCEPTION 'a re-opening needs a reason' USING ERRCODE = '22023';
     END IF;
     SELECT * INTO c FROM carbonmkt.confirmed_emission x
-     WHERE x.participant_id = unit AND x.year = reopen_emissions.year FOR UPDATE;
+     WHERE x.participant_id = reopen_emissions.participant_id AND x.year = reopen_emissions.year FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unit % has no confirmed emissions for %', unit, year USING ERRCODE = 'CM115';
+        RAISE EXCEPTION 'unit % has no confirmed emissions for %', reopen_emissions.participant_id, year USING ERRCODE = 'CM115';
     END IF;
     IF c.report_id IS NOT NULL THEN
         SELECT * INTO r FROM carbonmkt.mrv_report x WHERE x.report_id = c.report_id FOR UPDATE;
@@ -1452,7 +1452,7 @@ BEGIN
     VALUES (c.participant_id, c.year, c.report_id, c.emissions_t, c.basis, c.confirmed_by, c.confirmed_at,
             reason, me.participant_id, ts);
     -- the guard lets this through: the re-opening is recorded and acting_room is 'mrv'
-    DELETE FROM carbonmkt.confirmed_emission x WHERE x.participant_id = unit AND x.year = reopen_emissions.year;
+    DELETE FROM carbonmkt.confirmed_emission x WHERE x.participant_id = reopen_emissions.participant_id AND x.year = reopen_emissions.year;
     IF r.report_id IS NOT NULL THEN
         v := r.data_version + 1;
         UPDATE carbonmkt.mrv_report x SET data_version = v WHERE x.report_id = r.report_id;

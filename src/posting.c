@@ -19,7 +19,7 @@
  *		   blocks moved (ccer_block: lowest serials first, split and merged);
  *		4. one INSERT of the journal legs; the chain trigger is told the heads
  *		   read in step 2, so it does not read them again, and the heads are
- *		   written once after the legs (src/registry.c).
+ *		   written once after the legs (src/chain.c owns the heads).
  *
  *	  Every rule, message and SQLSTATE is the API's (doc/registry.md); a
  *	  refusal changes nothing.
@@ -56,6 +56,7 @@
 #include "utils/timestamp.h"
 
 #include "carbonmkt.h"
+#include "chain.h"
 #include "posting.h"
 
 /* SQLSTATEs of the registry room (doc/registry.md) */
@@ -361,7 +362,7 @@ posting_plan(PostingPlanId id)
 	{
 		const PostingPlanDef *def = &plan_defs[id];
 
-		posting_plans[id] = registry_keep_plan(def->sql, def->nargs,
+		posting_plans[id] = carbonmkt_keep_lookup_plan(def->sql, def->nargs,
 											   (Oid *) def->argtypes);
 	}
 	return posting_plans[id];
@@ -891,8 +892,8 @@ locked_row(uint64 r, AccountRow *row)
 		ItemPointerCopy((ItemPointer) DatumGetPointer(d), &row->tid);
 	else
 		ItemPointerSetInvalid(&row->tid);
-	/* from here on the chain trigger knows this head (registry.c) */
-	registry_chain_locked(row->account_id, row->head_seq, row->head_hash, &row->tid);
+	/* from here on the chain trigger knows this head (chain.c) */
+	chain_head_locked(row->account_id, row->head_seq, row->head_hash, &row->tid);
 }
 
 /* lock one account (straight at the row version this transaction left, if known) */
@@ -903,7 +904,7 @@ lock_one_account(int64 account_id, AccountRow *row)
 	Datum		args[2];
 
 	args[0] = Int64GetDatum(account_id);
-	if (registry_chain_tid(account_id, &tid))
+	if (chain_head_tid(account_id, &tid))
 	{
 		args[1] = PointerGetDatum(&tid);
 		if (run_plan(PLAN_ACCOUNT_LOCK_ONE_TID, args, NULL, SPI_OK_SELECT) == 1)
@@ -959,8 +960,8 @@ lock_accounts(int64 first, bool first_null, int64 second, bool second_null,
 		second_null = true;
 	}
 	want = (first_null ? 0 : 1) + (second_null ? 0 : 1);
-	hint[0] = !first_null && registry_chain_tid(first, &tids[0]);
-	hint[1] = !second_null && registry_chain_tid(second, &tids[1]);
+	hint[0] = !first_null && chain_head_tid(first, &tids[0]);
+	hint[1] = !second_null && chain_head_tid(second, &tids[1]);
 
 	if (want == 2 && hint[0] != hint[1])
 	{
@@ -1205,7 +1206,7 @@ check_sealed(Posting *p, const char *kind1, const char *kind2)
  * posting_mode
  *		How the posting writes.  When no room's trigger runs on the tables a
  *		posting writes, nor on the journal for rows of the posting's entry
- *		kinds (registry_chain_can_defer()), nothing can run between its
+ *		kinds (chain_can_defer()), nothing can run between its
  *		statements, and it writes in as few statements as it can: both
  *		holdings in one, then the journal legs with the posting row and the
  *		heads.  Otherwise another room's trigger may post, or read what this
@@ -1219,7 +1220,7 @@ posting_mode(Posting *p, const char *kind1, const char *kind2)
 {
 	const char *kinds[2] = {kind1, kind2};
 
-	p->quick = registry_chain_can_defer(kinds, kind2 == NULL ? 1 : 2);
+	p->quick = chain_can_defer(kinds, kind2 == NULL ? 1 : 2);
 	if (!p->quick && !p->recorded)
 	{
 		Datum		args[5];
@@ -1474,7 +1475,7 @@ apply_two_legs(Leg *legs, const Asset *asset)
 /*
  * The statement that appends the journal legs of a posting (one or two)
  * when the chain trigger leaves the heads to the posting
- * (registry_chain_can_defer()): the journal INSERT, with two data-modifying
+ * (chain_can_defer()): the journal INSERT, with two data-modifying
  * CTEs that PostgreSQL runs after it, once it has inserted every leg
  * (ExecPostprocessPlan): the posting row, when it is not in yet, and the
  * heads of the posting's accounts, as the trigger advanced them
@@ -1564,7 +1565,7 @@ journal_plan(int nlegs, bool with_posting, bool with_heads, bool by_tid)
 							 "'\\x'::bytea, '\\x'::bytea)",
 							 l > 0 ? ", " : "", b, b + 1, b + 8, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7);
 		}
-		*slot = registry_keep_plan(sql.data, nargs, argtypes);
+		*slot = carbonmkt_keep_lookup_plan(sql.data, nargs, argtypes);
 		pfree(sql.data);
 	}
 	return *slot;
@@ -1579,7 +1580,7 @@ journal_plan(int nlegs, bool with_posting, bool with_heads, bool by_tid)
  *		chain trigger sets seq, prev_hash and hash of every leg: for a quick
  *		posting (posting_mode) from the heads registered here, advanced in
  *		memory and written after the legs; otherwise from what the trigger
- *		knows when the leg goes in (registry.c), which includes anything a
+ *		knows when the leg goes in (chain.c), which includes anything a
  *		room's trigger appended since the accounts were locked, each head
  *		written as it advances.
  */
@@ -1602,10 +1603,10 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 	if (defer)
 	{
 		/* the trigger advances these heads in memory; written below */
-		registry_chain_begin(p->posting_id);
+		chain_defer_begin(p->posting_id);
 		for (int i = 0; i < nrows; i++)
 			if (rows[i].head_hash != NULL)
-				by_tid |= registry_chain_add(rows[i].account_id, rows[i].head_seq,
+				by_tid |= chain_defer_add(rows[i].account_id, rows[i].head_seq,
 											 rows[i].head_hash, &rows[i].tid);
 	}
 
@@ -1663,7 +1664,7 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 	nargs = LEGS_BASE - 1 + LEG_NPARAMS * nlegs;
 	/*
 	 * The heads are written by the statement itself, unless this transaction
-	 * wrote these account rows before: registry_chain_finish() then writes
+	 * wrote these account rows before: chain_defer_finish() then writes
 	 * them straight at the row versions, instead of walking their HOT chains.
 	 */
 	with_heads = defer && !by_tid;
@@ -1688,7 +1689,7 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 	p->recorded = true;
 	/* any head the statement did not write */
 	if (defer)
-		registry_chain_finish();
+		chain_defer_finish();
 }
 
 static void refuse_into_cancellation(int64 account_id, const char *entry_kind,
@@ -1813,7 +1814,7 @@ run_block_plan(BlockPlanId id, Datum *values, const char *nulls, int expected)
 	int			ret;
 
 	if (block_plans[id] == NULL)
-		block_plans[id] = registry_keep_plan(block_plan_defs[id].sql, block_plan_defs[id].nargs,
+		block_plans[id] = carbonmkt_keep_lookup_plan(block_plan_defs[id].sql, block_plan_defs[id].nargs,
 											 (Oid *) block_plan_defs[id].argtypes);
 	ret = SPI_execute_plan(block_plans[id], values, nulls, false, 0);
 	if (ret != expected)
@@ -3184,7 +3185,7 @@ prepare_hold_plans(void)
 	{
 		Oid			argtypes[1] = {INT8OID};
 
-		hold_find_plan = registry_keep_plan(
+		hold_find_plan = carbonmkt_keep_lookup_plan(
 			"SELECT h.hold_id, h.account_id, h.instrument::text, h.vintage, h.project, h.quantity, "
 			"h.remaining, h.reason::text, h.status::text, "
 			"a.account_id, a.kind::text, a.status::text, a.participant_id, a.province::text "
@@ -3195,7 +3196,7 @@ prepare_hold_plans(void)
 	{
 		Oid			argtypes[1] = {INT8OID};
 
-		hold_reread_plan = registry_keep_plan(
+		hold_reread_plan = carbonmkt_keep_lookup_plan(
 			"SELECT h.remaining, h.status::text FROM carbonmkt.hold h WHERE h.hold_id = $1",
 			1, argtypes);
 	}
@@ -3203,7 +3204,7 @@ prepare_hold_plans(void)
 	{
 		Oid			argtypes[7] = {INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID, TEXTOID, INT8OID};
 
-		hold_insert_plan = registry_keep_plan(
+		hold_insert_plan = carbonmkt_keep_lookup_plan(
 			"INSERT INTO carbonmkt.hold (account_id, instrument, vintage, project, quantity, remaining, "
 			"reason, created_posting) VALUES ($1, $2::carbonmkt.instrument, $3, $4, $5, $5, "
 			"$6::carbonmkt.hold_reason, $7) RETURNING hold_id", 7, argtypes);
@@ -3212,7 +3213,7 @@ prepare_hold_plans(void)
 	{
 		Oid			argtypes[2] = {INT8OID, INT8OID};
 
-		hold_release_plan = registry_keep_plan(
+		hold_release_plan = carbonmkt_keep_lookup_plan(
 			"UPDATE carbonmkt.hold SET status = 'released', ended_posting = $2 WHERE hold_id = $1",
 			2, argtypes);
 	}
@@ -3220,7 +3221,7 @@ prepare_hold_plans(void)
 	{
 		Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 
-		hold_consume_plan = registry_keep_plan(
+		hold_consume_plan = carbonmkt_keep_lookup_plan(
 			"UPDATE carbonmkt.hold SET remaining = remaining - $2, "
 			"status = CASE WHEN remaining = $2 THEN 'consumed'::carbonmkt.hold_status ELSE 'active' END, "
 			"ended_posting = CASE WHEN remaining = $2 THEN $3 END WHERE hold_id = $1",
@@ -3230,7 +3231,7 @@ prepare_hold_plans(void)
 	{
 		Oid			argtypes[2] = {INT8OID, INT8OID};
 
-		posting_result_plan = registry_keep_plan(
+		posting_result_plan = carbonmkt_keep_lookup_plan(
 			"UPDATE carbonmkt.posting SET result = $2 WHERE posting_id = $1", 2, argtypes);
 	}
 }

@@ -996,7 +996,7 @@ COMMENT ON FUNCTION carbonmkt.retire_rule(text, jsonb, text, int, date, bigint) 
 -- The trading calendar ---------------------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt.load_trading_calendar(jurisdiction text, year int, holidays date[], document text,
-                                                notes text[] DEFAULT NULL, weekend_trading_days date[] DEFAULT '{}',
+                                                memos text[] DEFAULT NULL, weekend_trading_days date[] DEFAULT '{}',
                                                 acting_for bigint DEFAULT NULL)
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
@@ -1022,9 +1022,9 @@ BEGIN
         RAISE EXCEPTION 'trading_calendar (jurisdiction %, year %): holidays must be a list of dates without NULL (empty: none)',
             jurisdiction, year USING ERRCODE = 'CM502';
     END IF;
-    IF notes IS NOT NULL AND cardinality(notes) <> cardinality(holidays) THEN
+    IF memos IS NOT NULL AND cardinality(memos) <> cardinality(holidays) THEN
         RAISE EXCEPTION 'trading_calendar (jurisdiction %, year %): % notes for % holidays', jurisdiction, year,
-            cardinality(notes), cardinality(holidays) USING ERRCODE = 'CM502';
+            cardinality(memos), cardinality(holidays) USING ERRCODE = 'CM502';
     END IF;
     SELECT x INTO dup FROM unnest(holidays || coalesce(weekend_trading_days, '{}')) x GROUP BY x HAVING count(*) > 1
      ORDER BY x LIMIT 1;
@@ -1048,7 +1048,7 @@ BEGIN
     VALUES (jurisdiction, year, document, session_user, carbonmkt.clock_now());
     INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
     SELECT load_trading_calendar.jurisdiction, h.d, false, h.note
-      FROM unnest(holidays, coalesce(notes, array_fill(NULL::text, ARRAY[cardinality(holidays)]))) h(d, note)
+      FROM unnest(holidays, coalesce(memos, array_fill(NULL::text, ARRAY[cardinality(holidays)]))) h(d, note)
      WHERE extract(isodow FROM h.d) < 6;
     GET DIAGNOSTICS n = ROW_COUNT;
     INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
@@ -1062,7 +1062,7 @@ COMMENT ON FUNCTION carbonmkt.load_trading_calendar(text, int, date[], text, tex
   'The exchange loads a year''s trading calendar: its holidays (with notes; weekend holidays are not stored: the exchange never trades on weekends) and any weekend trading days, citing the document (e.g. the State Council''s holiday notice).  Refused: a year loaded already (CM503), a day listed twice, a day of another year, a weekday as weekend trading day (CM502).  Until a year is loaded its dates are refused (CM507).  Returns the weekday holidays stored.';
 
 CREATE FUNCTION carbonmkt.set_trading_day(jurisdiction text, day date, is_trading_day boolean, document text,
-                                          note text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+                                          memo text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
@@ -1088,7 +1088,7 @@ BEGIN
     DELETE FROM carbonmkt.trading_calendar c WHERE c.jurisdiction = set_trading_day.jurisdiction AND c.business_date = day;
     IF is_trading_day <> regular THEN
         INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
-        VALUES (jurisdiction, day, is_trading_day, coalesce(note, CASE WHEN is_trading_day THEN 'weekend trading day' END));
+        VALUES (jurisdiction, day, is_trading_day, coalesce(memo, CASE WHEN is_trading_day THEN 'weekend trading day' END));
     END IF;
     PERFORM carbonmkt._rule_end();
     RETURN is_trading_day;

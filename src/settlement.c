@@ -21,13 +21,13 @@
  * with one statement, and every journal row with one INSERT -- one row per
  * hold (its spend and release, so each hold's history stays on the journal)
  * and one per receiving account and asset.  The journal rows go through the
- * chain trigger (journal_chain, src/registry.c) like every other row, which
+ * chain trigger (journal_chain, src/chain.c) like every other row, which
  * sets seq, prev_hash and hash and advances each account's head; the rows of
  * one account are consecutive.  When no other trigger may fire for the rows
- * (registry_chain_can_defer), the batch registers its accounts with the
+ * (chain_can_defer), the batch registers its accounts with the
  * heads it read under their locks, the trigger advances them in memory and
  * one UPDATE writes each account's head once after the INSERT (deferred
- * heads, src/registry.c); otherwise the trigger writes each head as it goes.
+ * heads, src/chain.c); otherwise the trigger writes each head as it goes.
  *
  * Only the market room may call it (carbonmkt.acting_room = 'market'): the
  * market has authorised the orders behind the holds by its own rules.
@@ -55,6 +55,7 @@
 #include "utils/timestamp.h"
 
 #include "carbonmkt.h"
+#include "chain.h"
 #include "posting.h"
 
 /* SQLSTATEs of the registry (doc/registry.md) */
@@ -1136,29 +1137,29 @@ carbonmkt_settle_batch(PG_FUNCTION_ARGS)
 		v[13] = int8_array_datum(jh, nrows);
 
 		/*
-		 * Deferred heads (registry.c, "What this backend knows about chain
+		 * Deferred heads (chain.c, "What this backend knows about chain
 		 * heads"): when no trigger but the chain's can run while the rows go
 		 * in, the trigger advances each account's head in memory and
-		 * registry_chain_finish() writes all of them with one UPDATE, once
+		 * chain_defer_finish() writes all of them with one UPDATE, once
 		 * per account instead of once per row.  The accounts were locked
 		 * and their heads read above (step 4), in account_id order, and
 		 * nothing has appended to them since.  Otherwise each row's head is
 		 * written as it goes, as for any journal row.
 		 */
-		defer = registry_chain_can_defer(row_kinds, lengthof(row_kinds));
+		defer = chain_can_defer(row_kinds, lengthof(row_kinds));
 		if (defer)
 		{
-			registry_chain_begin(posting_id);
+			chain_defer_begin(posting_id);
 			for (int i = 0; i < naccounts; i++)
 				if (accounts[i].head_hash != NULL && accounts[i].head_seq >= 0)
-					(void) registry_chain_add(accounts[i].account_id, accounts[i].head_seq,
+					(void) chain_defer_add(accounts[i].account_id, accounts[i].head_seq,
 											  accounts[i].head_hash, &accounts[i].tid);
 		}
 		if (settle_run(SP_WRITE_JOURNAL, v, nulls, SPI_OK_INSERT) != (uint64) nrows)
 			elog(ERROR, "settle_batch: %d journal rows to write but " UINT64_FORMAT " were inserted",
 				 nrows, SPI_processed);
 		if (defer)
-			registry_chain_finish();
+			chain_defer_finish();
 	}
 
 	if (SPI_finish() != SPI_OK_FINISH)

@@ -107,8 +107,8 @@ BEGIN
                                     CASE WHEN u.n % 5 = 0 THEN pg_temp.allocation(u.n, y) * 7 / 10
                                          ELSE pg_temp.allocation(u.n, y) END)
                   FROM unit u ORDER BY u.n));
-    PERFORM adjust_allocation(u.participant_id, y, pg_temp.allocation(u.n, y) - pg_temp.allocation(u.n, y) * 7 / 10,
-                              'correction', format('bench-trueup-%s-%s', y, u.n))
+    PERFORM amend_allocation(u.participant_id, pg_temp.allocation(u.n, y) - pg_temp.allocation(u.n, y) * 7 / 10, y,
+                              'correction', reference => format('bench-trueup-%s-%s', y, u.n))
        FROM unit u WHERE u.n % 5 = 0 ORDER BY u.n;
     INSERT INTO build_times VALUES (y || ' allocation', extract(epoch FROM clock_timestamp() - t0));
 
@@ -150,7 +150,7 @@ DECLARE
     t0 timestamptz := clock_timestamp();
 BEGIN
     PERFORM set_config('carbonmkt.clock', (y + 2) || '-01-05 09:00:00+08', false);
-    PERFORM record_reference_price(d::date, 6000 + y * 10 + extract(day FROM d)::int, 'bench')
+    PERFORM record_average_price(d::date, (6000 + y * 10 + extract(day FROM d)::int) / 100.0, 'bench')
        FROM generate_series(make_date(y + 1, 12, 1), make_date(y + 1, 12, 31), '1 day') d;
     PERFORM close_period(y);
     INSERT INTO build_times VALUES (y || ' close', extract(epoch FROM clock_timestamp() - t0));

@@ -98,7 +98,7 @@ cat >"$work/carbonmkt.sql" <<'SQL'
 \set q random(1, 100)
 \set px CASE WHEN :cross = 1 THEN 6000 + random(-30, 70) - 40 * :side ELSE 5900 + random(0, 50) + 150 * :side END
 SELECT carbonmkt.submit_order('CEA2024', CASE :side::int WHEN 0 THEN 'buy' ELSE 'sell' END, :q::bigint,
-                              :px::numeric / 100, participant_id => :p0::bigint + :u::bigint);
+                              :px::numeric / 100, acting_for => :p0::bigint + :u::bigint);
 SQL
 # the floor, one round trip: the hold (balance update, ledger row) and the order row
 cat >"$work/floor.sql" <<'SQL'
@@ -213,13 +213,13 @@ BEGIN
     t0 := clock_timestamp();
     FOR i IN 1..n LOOP
         PERFORM carbonmkt.submit_order('CEA2024', CASE i % 2 WHEN 0 THEN 'buy' ELSE 'sell' END, 10,
-                                       CASE i % 2 WHEN 0 THEN 59.00 ELSE 61.00 END, participant_id => $p0 + 1 + i % $UNITS);
+                                       CASE i % 2 WHEN 0 THEN 59.00 ELSE 61.00 END, acting_for => $p0 + 1 + i % $UNITS);
     END LOOP;
     INSERT INTO per_call VALUES ('submit_order, resting', round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / n));
     t0 := clock_timestamp();
     FOR i IN 1..n LOOP
         PERFORM carbonmkt.submit_order('CEA2024', CASE i % 2 WHEN 0 THEN 'buy' ELSE 'sell' END, 5,
-                                       CASE i % 2 WHEN 0 THEN 61.00 ELSE 59.00 END, participant_id => $p0 + 1 + (i * 7) % $UNITS);
+                                       CASE i % 2 WHEN 0 THEN 61.00 ELSE 59.00 END, acting_for => $p0 + 1 + (i * 7) % $UNITS);
     END LOOP;
     INSERT INTO per_call VALUES ('submit_order, crossing', round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / n));
     t0 := clock_timestamp();

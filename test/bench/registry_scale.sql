@@ -148,7 +148,7 @@ BEGIN
     END LOOP;
     IF surrender_share >= 1 THEN
         PERFORM set_config('carbonmkt.clock', (y + 2) || '-01-05 09:00:00+08', false);
-        PERFORM record_reference_price(d::date, 6000 + y * 10 + extract(day FROM d)::int, 'bench')
+        PERFORM record_average_price(d::date, (6000 + y * 10 + extract(day FROM d)::int) / 100.0, 'bench')
            FROM generate_series(make_date(y + 1, 12, 1), make_date(y + 1, 12, 31), '1 day') d;
         -- close_period's UPDATE ... FROM obligation_status picks a nested loop over the view once
         -- a period is closed (minutes at 3,000 units; reported): the build runs it without

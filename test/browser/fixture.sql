@@ -109,7 +109,7 @@ END $$;
 
 SELECT pg_temp.play_year(2023, 100);
 SET carbonmkt.clock = '2025-01-05 09:00:00+08';
-SELECT record_reference_price(d::date, 8000 + extract(day FROM d)::int * 10, 'fixture: exchange daily report')
+SELECT record_average_price(d::date, (8000 + extract(day FROM d)::int * 10) / 100.0, 'fixture: exchange daily report')
   FROM generate_series(date '2024-12-01', date '2024-12-31', '1 day') d;
 SELECT close_period(2023);
 SELECT pg_temp.play_year(2024, 80);

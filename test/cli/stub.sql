@@ -133,20 +133,20 @@ BEGIN
     RETURN id;
 END $$;
 
-CREATE FUNCTION carbonmkt.submit_order(product text, side text, quantity bigint, price numeric,
+CREATE FUNCTION carbonmkt.submit_order(product text, side text, tonnes bigint, price numeric,
                                        take_order_id bigint DEFAULT NULL, reference text DEFAULT NULL,
-                                       participant_id bigint DEFAULT NULL)
+                                       acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE sql AS $$
-    SELECT carbonmkt._stub_order('submit', product, side, quantity, price, take_order_id, reference,
-                                 participant_id)
+    SELECT carbonmkt._stub_order('submit', product, side, tonnes, price, take_order_id, reference,
+                                 acting_for)
 $$;
 
-CREATE FUNCTION carbonmkt.queue_order(product text, side text, quantity bigint, price numeric,
+CREATE FUNCTION carbonmkt.queue_order(product text, side text, tonnes bigint, price numeric,
                                       take_order_id bigint DEFAULT NULL, reference text DEFAULT NULL,
-                                      participant_id bigint DEFAULT NULL)
+                                      acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE sql AS $$
-    SELECT carbonmkt._stub_order('queue', product, side, quantity, price, take_order_id, reference,
-                                 participant_id)
+    SELECT carbonmkt._stub_order('queue', product, side, tonnes, price, take_order_id, reference,
+                                 acting_for)
 $$;
 
 CREATE FUNCTION carbonmkt.cancel_order(order_id bigint, reference text DEFAULT NULL)

@@ -37,18 +37,18 @@ SELECT participant_id AS u7 FROM trader WHERE n = 7 \gset
 \echo
 \echo '== 5.2 Listed agreement (挂牌协议交易), 09:30: the first quotes by hand, price-time priority, 摘牌'
 SET carbonmkt.clock = '2025-06-03 09:30:00+08';
-SELECT submit_order('CEA2024', 'sell', 5000, 75.50, participant_id => :u2) AS u2_sells_5000_at_7550,
-       submit_order('CEA2024', 'sell', 3000, 75.20, participant_id => :u3) AS u3_sells_3000_at_7520,
-       submit_order('CEA2024', 'buy', 4000, 74.80, participant_id => :u4) AS u4_bids_4000_at_7480,
-       submit_order('CEA2024', 'buy', 2000, 74.90, participant_id => :u5) AS u5_bids_2000_at_7490;
+SELECT submit_order('CEA2024', 'sell', 5000, 75.50, acting_for => :u2) AS u2_sells_5000_at_7550,
+       submit_order('CEA2024', 'sell', 3000, 75.20, acting_for => :u3) AS u3_sells_3000_at_7520,
+       submit_order('CEA2024', 'buy', 4000, 74.80, acting_for => :u4) AS u4_bids_4000_at_7480,
+       submit_order('CEA2024', 'buy', 2000, 74.90, acting_for => :u5) AS u5_bids_2000_at_7490;
 \echo '   The book, best five levels each side:'
 SELECT * FROM order_book('CEA2024', 5);
 \echo '   Unit 0006 buys 6,000 t up to 75.50: the best offer first, then the next:'
-SELECT submit_order('CEA2024', 'buy', 6000, 75.50, participant_id => :u6) AS u6_order;
+SELECT submit_order('CEA2024', 'buy', 6000, 75.50, acting_for => :u6) AS u6_order;
 SELECT trade_id, price, quantity, value_cny, aggressor FROM market_trades ORDER BY trade_id;
 \echo '   Unit 0007 takes (摘牌) Unit 0004''s bid of 74.80 by its order id, although 74.90 bids more:'
 SELECT order_id AS u4_bid FROM market_order WHERE participant_id = :u4 \gset
-SELECT submit_order('CEA2024', 'sell', 1000, 74.80, take_order_id => :u4_bid, participant_id => :u7) AS u7_order;
+SELECT submit_order('CEA2024', 'sell', 1000, 74.80, take_order_id => :u4_bid, acting_for => :u7) AS u7_order;
 SELECT trade_id, price, quantity, value_cny, aggressor FROM market_trades ORDER BY trade_id DESC LIMIT 1;
 \echo '   Delivery versus payment: Unit 0006 paid price + fee, Unit 0003 received price - fee; held cash released:'
 SELECT t.n AS unit, b.asset, b.balance, b.held FROM trader t JOIN account_balance b ON b.account_id IN (t.holding, t.cash)

@@ -74,7 +74,7 @@ SELECT * FROM order_book('CEA2024', 5);
 SELECT order_id, reference, side, quantity, (price_fen / 100.0)::numeric(14, 2) AS price, participant_id AS unit
   FROM market_order WHERE reference LIKE 'demo-am-%' AND status = 'filled' ORDER BY order_id LIMIT 1 \gset o_
 SELECT (SELECT count(*) FROM trade) AS trades_before,
-       submit_order('CEA2024', :'o_side', :o_quantity, :o_price, reference => :'o_reference', participant_id => :o_unit)
+       submit_order('CEA2024', :'o_side', :o_quantity, :o_price, reference => :'o_reference', acting_for => :o_unit)
        = :o_order_id AS same_order_id,
        (SELECT count(*) FROM trade) AS trades_after;
 SQL

@@ -17,8 +17,8 @@ SET carbonmkt.clock = '2025-06-03 13:30:00+08';
 SELECT t.participant_id AS seller, t.n AS seller_unit FROM trader t JOIN account_balance b ON b.account_id = t.holding
  ORDER BY b.available DESC LIMIT 1 \gset
 SELECT participant_id AS buyer FROM trader WHERE n = 1 \gset
-SELECT propose_block('CEA2024', 'sell', 150000, 76.00, :buyer, reference => 'block-0603-1', participant_id => :seller) AS deal \gset
-SELECT confirm_block(:deal, participant_id => :buyer) IS NOT NULL AS confirmed_by_unit_0001;
+SELECT propose_block('CEA2024', 'sell', 150000, 76.00, :buyer, reference => 'block-0603-1', acting_for => :seller) AS deal \gset
+SELECT confirm_block(:deal, acting_for => :buyer) IS NOT NULL AS confirmed_by_unit_0001;
 SELECT accept_block(:deal) AS block_trade_id;
 SELECT deal_id, quantity, (price_fen / 100.0)::numeric(14, 2) AS price, status FROM block_deal;
 \echo '   A block below 100,000 t or outside ±30% is refused:'
@@ -26,12 +26,12 @@ DO $$
 BEGIN
     BEGIN
         PERFORM propose_block('CEA2024', 'sell', 99999, 76.00, (SELECT participant_id FROM trader WHERE n = 1),
-                              participant_id => (SELECT participant_id FROM trader WHERE n = 20));
+                              acting_for => (SELECT participant_id FROM trader WHERE n = 20));
     EXCEPTION WHEN others THEN RAISE NOTICE 'refused (SQLSTATE %): %', SQLSTATE, SQLERRM;
     END;
     BEGIN
         PERFORM propose_block('CEA2024', 'sell', 100000, 97.60, (SELECT participant_id FROM trader WHERE n = 1),
-                              participant_id => (SELECT participant_id FROM trader WHERE n = 20));
+                              acting_for => (SELECT participant_id FROM trader WHERE n = 20));
     EXCEPTION WHEN others THEN RAISE NOTICE 'refused (SQLSTATE %): %', SQLSTATE, SQLERRM;
     END;
 END $$;
@@ -42,9 +42,9 @@ SET carbonmkt.clock = '2025-06-03 13:55:00+08';
 SELECT issue_cea(1, 2024, 1000000, 'reserve-2024', 'national reserve for paid allocation') IS NOT NULL AS reserve_issued,
        open_account(:mee, 'cash', 'MEE auction proceeds') AS mee_cash;
 SELECT announce_auction('CEA2024', 'sell', 200000, 74.00, '2025-06-03 14:00+08', '2025-06-03 14:30+08',
-                        participant_id => :mee) AS auction \gset
+                        acting_for => :mee) AS auction \gset
 SET carbonmkt.clock = '2025-06-03 14:10:00+08';
-SELECT count(bid_auction(:auction, q, px, participant_id => (SELECT participant_id FROM trader WHERE n = u))) AS bids
+SELECT count(bid_auction(:auction, q, px, acting_for => (SELECT participant_id FROM trader WHERE n = u))) AS bids
   FROM (VALUES (21, 50000, 75.60), (22, 40000, 75.40), (23, 60000, 75.10), (24, 30000, 75.10),
                (25, 50000, 74.80), (26, 20000, 74.50), (27, 10000, 74.00)) b(u, q, px);
 SET carbonmkt.clock = '2025-06-03 14:30:00+08';

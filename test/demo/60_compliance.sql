@@ -90,16 +90,16 @@ SELECT unit_name, pg_temp.t(emissions_t) AS emissions_t, pg_temp.t(allocation_t)
        round(100.0 * (obligation_t - allocation_t) / emissions_t, 1) AS gap_pct
   FROM obligation_status WHERE period = 2024 AND participant_id = :hard_id;
 \echo '   Without its province''s hardship flag, borrowing is refused:'
-SELECT pg_temp.try(format('SELECT borrow_allowances(%s, 2024, 1000)', :hard_acct)) AS before_the_flag;
+SELECT pg_temp.try(format('SELECT borrow_cea(%s, 1000, 2024)', :hard_acct)) AS before_the_flag;
 SELECT 'hardship flagged' AS province_decision
   FROM (SELECT flag_hardship(:hard_id, 2024, 'coal price spike and a four-month outage in 2024 (demo)')) x;
 \echo '   It may borrow up to 50% of its gap, not one tonne more:'
-SELECT pg_temp.try(format('SELECT borrow_allowances(%s, 2024, %s)', :hard_acct, :hard_max + 1)) AS above_half_the_gap;
+SELECT pg_temp.try(format('SELECT borrow_cea(%s, %s, 2024)', :hard_acct, :hard_max + 1)) AS above_half_the_gap;
 \echo '   The province lends from its allocation account: it issues the 2025 allowances it lends there first:'
 SELECT issue_cea(a.account_id, 2025, :hard_max, 'demo-borrow-reserve', 'reserve for borrowing (预支)') IS NOT NULL AS lending_reserve_issued
   FROM account a
  WHERE a.kind = 'allocation' AND a.province = (SELECT province FROM participant WHERE participant_id = :hard_id);
-SELECT borrow_allowances(:hard_acct, 2024, :hard_max, 'demo-borrow-1') AS borrowing_id;
+SELECT borrow_cea(:hard_acct, :hard_max, 2024, 'demo-borrow-1') AS borrowing_id;
 SELECT participant_id, period, vintage, pg_temp.t(tonnes) AS tonnes, pg_temp.t(gap_t) AS gap_t FROM borrowing;
 \echo '   ... and next year''s allocation records it (the allocation room reads allocation_adjustment): delivered early,'
 \echo '   so the final 2025 true-up will issue that much less (pending_t):'
@@ -217,7 +217,7 @@ SET carbonmkt.clock = '2026-01-05 09:00:00+08';
 -- traded, else a reference price: here the exchange's monthly report, entered by the MEE
 \echo '   Decree 775 prices the fine at the average price of the month before the deadline; the market did not trade'
 \echo '   in December in this demo, so the MEE enters the exchange''s published monthly figure:'
-SELECT count(record_reference_price('2025-12-31', 7512, 'SEEE monthly report December 2025 (entered by the MEE)'))
+SELECT count(record_average_price('2025-12-31', 75.12, 'SEEE monthly report December 2025 (entered by the MEE)'))
        AS monthly_price_entered
  WHERE (_average_price('CN', '2025-12-01', '2025-12-31')).market_days = 0;
 SELECT to_char(average_price_fen / 100.0, 'FM990.00') AS december_average_cny, price_source, market_days, reference_days

@@ -101,8 +101,8 @@ BEGIN
             price := CASE WHEN k <= 20 THEN 60.00 + (k % 3) * 0.50
                           ELSE trunc(price * 1.099, 2) END;
             PERFORM set_config('carbonmkt.clock', d::text || ' 10:00:00+08', false);
-            PERFORM submit_order('CEA2027', 'sell', 1000, price, participant_id => seller);
-            PERFORM submit_order('CEA2027', 'buy', 1000, price, participant_id => buyer);
+            PERFORM submit_order('CEA2027', 'sell', 1000, price, acting_for => seller);
+            PERFORM submit_order('CEA2027', 'buy', 1000, price, acting_for => buyer);
             PERFORM set_config('carbonmkt.clock', d::text || ' 15:30:00+08', false);
             PERFORM end_of_day(d, 'CEA2027');
             PERFORM evaluate_market_adjustment(d);
@@ -142,7 +142,7 @@ SELECT register_participant('Industrial Bank Guangzhou Branch', 'institution',
 SELECT open_account(:bank, 'holding', 'bank holding') AS bank_holding, open_account(:bank, 'cash', 'bank cash') AS bank_cash \gset
 SELECT deposit_cny(:bank_cash, 10000000000, 'bank-cash') IS NOT NULL AS bank_funded;
 SELECT participant_id AS pledgor, holding AS pledgor_holding FROM bidder WHERE n = 23 \gset
-SELECT propose_pledge(:bank, 2027, 50000, 3000000.00, '2027-12-31', :pledgor) AS pledge \gset
+SELECT propose_pledge(:bank, 2027, 50000, 300000000, '2027-12-31', :pledgor) AS pledge \gset
 SELECT accept_pledge(:pledge, :bank);
 SELECT register_pledge(:pledge) AS registration_no;
 SELECT asset, balance, held, available FROM account_balance WHERE account_id = :pledgor_holding;
@@ -168,7 +168,7 @@ SELECT repo_id, leg, business_date, (price_fen / 100.0)::numeric(10, 2) AS price
 \echo
 \echo '== 7.6 Voluntary retirement (自愿注销) for a carbon-neutral event, with its public certificate'
 SELECT participant_id AS retiring_unit, holding AS retiring_holding FROM bidder WHERE n = 25 \gset
-SELECT retire_voluntarily(:retiring_holding, 'CEA', 12000, 2027, NULL, 'Guangzhou Marathon 2027 Organising Committee',
+SELECT retire_voluntarily(:retiring_holding, 'CEA', 2027, NULL, 12000, 'Guangzhou Marathon 2027 Organising Committee',
                           'event', 'Carbon-neutral Guangzhou Marathon 2027', 2027, 'gz-marathon-2027') AS certificate \gset
 \echo '   Anyone holding the certificate can check it:'
 SELECT valid, instrument, vintage, tonnes, beneficiary, purpose, retired_by, business_date, left(entry_hash, 16) || '…' AS entry_hash

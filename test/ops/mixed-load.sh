@@ -150,7 +150,7 @@ $(s submit_order 25 <<'EOF'
 \set prod random(0, 1)
 \set q random(1, 500)
 \set px random(5800, 6200)
-SELECT mix.try(format('SELECT carbonmkt.submit_order(%L, %L, %s, %s, participant_id => %s)',
+SELECT mix.try(format('SELECT carbonmkt.submit_order(%L, %L, %s, %s, acting_for => %s)',
                       'CEA202' || (4 + :prod), CASE :side WHEN 0 THEN 'buy' ELSE 'sell' END, :q, :px / 100.0, :a + 1));
 EOF
 )
@@ -158,7 +158,7 @@ $(s take_listing 5 <<'EOF'
 \set a random(1, 8)
 \set prod random(0, 1)
 \set q random(1, 500)
-SELECT mix.try(format('SELECT carbonmkt.submit_order(%L, %L, %s, %s, take_order_id => %s, participant_id => %s)',
+SELECT mix.try(format('SELECT carbonmkt.submit_order(%L, %L, %s, %s, take_order_id => %s, acting_for => %s)',
                       'CEA202' || (4 + :prod), CASE o.side WHEN 'buy' THEN 'sell' ELSE 'buy' END, :q,
                       o.price_fen / 100.0, o.order_id, :a + 1))
   FROM (SELECT mix.listing(:a, 'CEA202' || (4 + :prod)) AS id) l JOIN carbonmkt.market_order o ON o.order_id = l.id;
@@ -170,7 +170,7 @@ $(s queue_order 15 <<'EOF'
 \set prod random(0, 1)
 \set q random(1, 500)
 \set px random(5800, 6200)
-SELECT mix.try(format('SELECT carbonmkt.queue_order(%L, %L, %s, %s, participant_id => %s)',
+SELECT mix.try(format('SELECT carbonmkt.queue_order(%L, %L, %s, %s, acting_for => %s)',
                       'CEA202' || (4 + :prod), CASE :side WHEN 0 THEN 'buy' ELSE 'sell' END, :q, :px / 100.0, :a + 1));
 EOF
 )
@@ -192,15 +192,15 @@ $(s block 3 <<'EOF'
 \set side random(0, 1)
 \set px random(5500, 6500)
 \set r random(1, 4)
-SELECT mix.try(format('SELECT carbonmkt.propose_block(%L, %L, 100000, %s, %s, participant_id => %s)',
+SELECT mix.try(format('SELECT carbonmkt.propose_block(%L, %L, 100000, %s, %s, acting_for => %s)',
                       'CEA202' || (4 + :prod), CASE :side WHEN 0 THEN 'buy' ELSE 'sell' END, :px / 100.0, :b + 1, :a + 1))
  WHERE :a <> :b;
-SELECT mix.try(format('SELECT carbonmkt.confirm_block(%s, participant_id => %s)', max(d.deal_id), :b + 1))
+SELECT mix.try(format('SELECT carbonmkt.confirm_block(%s, acting_for => %s)', max(d.deal_id), :b + 1))
   FROM carbonmkt.block_deal d WHERE d.proposer_id = :a + 1 AND d.counterparty_id = :b + 1 AND d.status = 'proposed'
 HAVING max(d.deal_id) IS NOT NULL AND :r > 1;
 SELECT mix.try(format('SELECT carbonmkt.accept_block(%s)', max(d.deal_id)))
   FROM carbonmkt.block_deal d WHERE d.proposer_id = :a + 1 AND d.status = 'confirmed' HAVING max(d.deal_id) IS NOT NULL AND :r > 2;
-SELECT mix.try(format('SELECT carbonmkt.cancel_block(%s, participant_id => %s)', max(d.deal_id), :a + 1))
+SELECT mix.try(format('SELECT carbonmkt.cancel_block(%s, acting_for => %s)', max(d.deal_id), :a + 1))
   FROM carbonmkt.block_deal d WHERE d.proposer_id = :a + 1 AND d.status IN ('proposed', 'confirmed')
 HAVING max(d.deal_id) IS NOT NULL AND :r = 2;
 EOF
@@ -209,17 +209,17 @@ $(s auction 2 <<'EOF'
 \set a random(1, 8)
 \set prod random(0, 1)
 \set r random(1, 4)
-SELECT mix.try(format('SELECT carbonmkt.announce_auction(%L, ''sell'', 2000, 59.00, ''2025-06-04 13:30+08'', ''2025-06-04 14:00+08'', participant_id => %s)',
+SELECT mix.try(format('SELECT carbonmkt.announce_auction(%L, ''sell'', 2000, 59.00, ''2025-06-04 13:30+08'', ''2025-06-04 14:00+08'', acting_for => %s)',
                       'CEA202' || (4 + :prod), :a + 1));
-SELECT mix.try(format('SELECT carbonmkt.bid_auction(%s, %s, %s, participant_id => %s)', max(auction_id), 100 * 1, 59 + 1 / 4.0, 2 + (:a + 1) % 8))
+SELECT mix.try(format('SELECT carbonmkt.bid_auction(%s, %s, %s, acting_for => %s)', max(auction_id), 100 * 1, 59 + 1 / 4.0, 2 + (:a + 1) % 8))
   FROM carbonmkt.auction WHERE announced_by = :a + 1 AND status = 'open' HAVING max(auction_id) IS NOT NULL;
-SELECT mix.try(format('SELECT carbonmkt.bid_auction(%s, %s, %s, participant_id => %s)', max(auction_id), 100 * 2, 59 + 2 / 4.0, 2 + (:a + 2) % 8))
+SELECT mix.try(format('SELECT carbonmkt.bid_auction(%s, %s, %s, acting_for => %s)', max(auction_id), 100 * 2, 59 + 2 / 4.0, 2 + (:a + 2) % 8))
   FROM carbonmkt.auction WHERE announced_by = :a + 1 AND status = 'open' HAVING max(auction_id) IS NOT NULL;
-SELECT mix.try(format('SELECT carbonmkt.bid_auction(%s, %s, %s, participant_id => %s)', max(auction_id), 100 * 3, 59 + 3 / 4.0, 2 + (:a + 3) % 8))
+SELECT mix.try(format('SELECT carbonmkt.bid_auction(%s, %s, %s, acting_for => %s)', max(auction_id), 100 * 3, 59 + 3 / 4.0, 2 + (:a + 3) % 8))
   FROM carbonmkt.auction WHERE announced_by = :a + 1 AND status = 'open' HAVING max(auction_id) IS NOT NULL;
-SELECT mix.try(format('SELECT carbonmkt.bid_auction(%s, %s, %s, participant_id => %s)', max(auction_id), 100 * 4, 59 + 4 / 4.0, 2 + (:a + 4) % 8))
+SELECT mix.try(format('SELECT carbonmkt.bid_auction(%s, %s, %s, acting_for => %s)', max(auction_id), 100 * 4, 59 + 4 / 4.0, 2 + (:a + 4) % 8))
   FROM carbonmkt.auction WHERE announced_by = :a + 1 AND status = 'open' HAVING max(auction_id) IS NOT NULL;
-SELECT mix.try(format('SELECT carbonmkt.bid_auction(%s, %s, %s, participant_id => %s)', max(auction_id), 100 * 5, 59 + 5 / 4.0, 2 + (:a + 5) % 8))
+SELECT mix.try(format('SELECT carbonmkt.bid_auction(%s, %s, %s, acting_for => %s)', max(auction_id), 100 * 5, 59 + 5 / 4.0, 2 + (:a + 5) % 8))
   FROM carbonmkt.auction WHERE announced_by = :a + 1 AND status = 'open' HAVING max(auction_id) IS NOT NULL;
 SET carbonmkt.clock = '2025-06-04 14:00:00+08';
 SELECT mix.try(format('SELECT carbonmkt.close_auction(%s)', max(auction_id)))

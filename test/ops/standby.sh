@@ -91,7 +91,7 @@ write_fails() {	# write_fails LABEL SQL
 write_fails "a transfer" "SELECT carbonmkt.transfer_cea(3, 4, 2024, 1, 'ops-standby-write')"
 write_fails "an issuance" "SELECT carbonmkt.issue_cea(1, 2024, 1)"
 write_fails "a day seal" "SELECT carbonmkt.seal_day('2025-06-03')"
-write_fails "an order" "SELECT carbonmkt.submit_order('CEA2024', 'buy', 1000, 70.00, participant_id => (SELECT min(participant_id) FROM carbonmkt.participant WHERE kind = 'key_emitter'))"
+write_fails "an order" "SELECT carbonmkt.submit_order('CEA2024', 'buy', 1000, 70.00, acting_for => (SELECT min(participant_id) FROM carbonmkt.participant WHERE kind = 'key_emitter'))"
 write_fails "registering a participant" "SELECT carbonmkt.register_participant('x', 'individual', '91110000MA00000000')"
 ok "$(on primary qa -d registry -c "SELECT count(*) FROM carbonmkt.verify_ledger()" | sed 's/^0$/0/;t;s/.*/1/')" "the primary still verifies"
 

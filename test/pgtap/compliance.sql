@@ -104,7 +104,7 @@ BEGIN
                                        periods[1 + floor(random() * 4)::int]);
             ELSIF k < 80 THEN
                 op := 'borrow';
-                PERFORM borrow_allowances(acc[a], 2024, 1 + floor(random() * 40000)::bigint);
+                PERFORM borrow_cea(acc[a], 1 + floor(random() * 40000)::bigint, 2024);
             ELSIF k < 95 THEN
                 op := 'transfer_cea';
                 PERFORM transfer_cea(acc[a], acc[b], 2024, 1 + floor(random() * 20000)::bigint);
@@ -192,7 +192,7 @@ SELECT is_empty('SELECT * FROM verify_ledger()', 'verify_ledger() finds no probl
 
 -- Closing the period: the sanctions follow the rule ----------------------------------------
 SET LOCAL carbonmkt.clock = '2026-01-05 09:00:00+08';
-SELECT record_reference_price(d::date, 7000 + (extract(day FROM d)::int * 37) % 900, 'TAP')
+SELECT record_average_price(d::date, (7000 + (extract(day FROM d)::int * 37) % 900) / 100.0, 'TAP')
   FROM generate_series('2025-12-01'::date, '2025-12-31', '1 day') d;
 SELECT lives_ok('SELECT * FROM close_period(2024)', 'period 2024 closes');
 SELECT is_empty($$SELECT participant_id FROM obligation WHERE period = 2024

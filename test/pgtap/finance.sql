@@ -59,13 +59,13 @@ BEGIN
             WHEN 'transfer' THEN
                 PERFORM transfer_cea(h[a], h[b], 2027, 1 + floor(random() * 5000)::bigint);
             WHEN 'retire_cea' THEN
-                PERFORM retire_voluntarily(h[a], 'CEA', 1 + floor(random() * 500)::bigint, 2027, NULL, 'beneficiary ' || i,
+                PERFORM retire_voluntarily(h[a], 'CEA', 2027, NULL, 1 + floor(random() * 500)::bigint, 'beneficiary ' || i,
                                            'event', 'purpose ' || i, 2026);
             WHEN 'retire_ccer' THEN
-                PERFORM retire_voluntarily(h[a], 'CCER', 1 + floor(random() * 300)::bigint, 2026, 'GD-OW-0042',
+                PERFORM retire_voluntarily(h[a], 'CCER', 2026, 'GD-OW-0042', 1 + floor(random() * 300)::bigint,
                                            'beneficiary ' || i, 'product', 'purpose ' || i);
             WHEN 'pledge' THEN
-                PERFORM propose_pledge(p[b], 2027, 1 + floor(random() * 8000)::bigint, 10000.00, d + 1 + floor(random() * 20)::int, p[a]);
+                PERFORM propose_pledge(p[b], 2027, 1 + floor(random() * 8000)::bigint, 1000000, d + 1 + floor(random() * 20)::int, p[a]);
             WHEN 'accept' THEN
                 SELECT g.pledge_id, g.pledgee_id INTO id, b FROM pledge g WHERE g.status = 'proposed' ORDER BY random() LIMIT 1;
                 CONTINUE WHEN id IS NULL;

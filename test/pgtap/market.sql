@@ -73,7 +73,7 @@ BEGIN
         BEGIN
             CASE op
             WHEN 'submit' THEN
-                PERFORM submit_order(prod, CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END, qty, px, participant_id => pid);
+                PERFORM submit_order(prod, CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END, qty, px, acting_for => pid);
             WHEN 'take' THEN
                 SELECT o.order_id INTO x FROM market_order o JOIN product p USING (product_id)
                  WHERE p.code = prod AND o.status = 'open' AND o.mode = 'listed' ORDER BY random() LIMIT 1;
@@ -82,9 +82,9 @@ BEGIN
                 END IF;
                 PERFORM submit_order(prod, CASE (SELECT side FROM market_order WHERE order_id = x) WHEN 'buy' THEN 'sell' ELSE 'buy' END,
                                      qty, (SELECT price_fen FROM market_order WHERE order_id = x) / 100.0,
-                                     take_order_id => x, participant_id => pid);
+                                     take_order_id => x, acting_for => pid);
             WHEN 'queue' THEN
-                PERFORM queue_order(prod, CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END, qty, px, participant_id => pid);
+                PERFORM queue_order(prod, CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END, qty, px, acting_for => pid);
             WHEN 'cancel' THEN
                 SELECT o.order_id INTO x FROM market_order o
                  WHERE o.status IN ('open', 'queued') AND o.mode = 'listed' ORDER BY random() LIMIT 1;
@@ -95,11 +95,11 @@ BEGIN
             WHEN 'process' THEN
                 CALL process_queue(CASE WHEN random() < 0.5 THEN prod END, CASE WHEN random() < 0.5 THEN 5 END);
             WHEN 'offtick' THEN
-                PERFORM submit_order(prod, 'buy', qty, px + 0.005, participant_id => pid);
+                PERFORM submit_order(prod, 'buy', qty, px + 0.005, acting_for => pid);
             WHEN 'outband' THEN
-                PERFORM submit_order(prod, 'buy', qty, round(prev * 1.11, 2), participant_id => pid);
+                PERFORM submit_order(prod, 'buy', qty, round(prev * 1.11, 2), acting_for => pid);
             WHEN 'selloff' THEN     -- large sells: exercise insufficient allowances and T+1
-                PERFORM submit_order(prod, 'sell', 99999, px, participant_id => pid);
+                PERFORM submit_order(prod, 'sell', 99999, px, acting_for => pid);
             END CASE;
             INSERT INTO outcomes VALUES (d, op, 'ok');
         EXCEPTION WHEN OTHERS THEN
@@ -112,19 +112,19 @@ BEGIN
     PERFORM set_config('carbonmkt.clock', format('2025-06-0%s 13:30:00+08', d + 2), true);
     other := (SELECT participant_id FROM units WHERE n = 6 + d);    -- an institution buys the block
     BEGIN
-        deal := propose_block('CEA2024', 'sell', 100000, 60.00, other, participant_id => seller);
-        PERFORM confirm_block(deal, participant_id => other);
+        deal := propose_block('CEA2024', 'sell', 100000, 60.00, other, acting_for => seller);
+        PERFORM confirm_block(deal, acting_for => other);
         PERFORM accept_block(deal);
         INSERT INTO outcomes VALUES (d, 'block', 'ok');
     EXCEPTION WHEN OTHERS THEN
         INSERT INTO outcomes VALUES (d, 'block', SQLSTATE);
     END;
     auc := announce_auction('CEA2025', 'sell', 20000, 55.00, format('2025-06-0%s 13:30+08', d + 2)::timestamptz,
-                            format('2025-06-0%s 14:00+08', d + 2)::timestamptz, participant_id => seller);
+                            format('2025-06-0%s 14:00+08', d + 2)::timestamptz, acting_for => seller);
     FOR i IN 1..12 LOOP
         BEGIN
             PERFORM bid_auction(auc, 1000 + floor(random() * 4000)::bigint, 55.00 + floor(random() * 500)::numeric / 100,
-                                participant_id => ids[1 + i % 7]);
+                                acting_for => ids[1 + i % 7]);
             INSERT INTO outcomes VALUES (d, 'bid', 'ok');
         EXCEPTION WHEN OTHERS THEN
             INSERT INTO outcomes VALUES (d, 'bid', SQLSTATE);
@@ -155,7 +155,7 @@ BEGIN
         BEGIN
             PERFORM queue_order(prod, CASE WHEN random() < 0.5 THEN 'buy' ELSE 'sell' END,
                                 1 + floor(random() ^ 2 * 2000)::bigint, round(prev * (0.95 + random() * 0.10)::numeric, 2),
-                                participant_id => ids[1 + floor(random() * 8)::int]);
+                                acting_for => ids[1 + floor(random() * 8)::int]);
             INSERT INTO outcomes VALUES (3, 'queue', 'ok');
         EXCEPTION WHEN OTHERS THEN
             INSERT INTO outcomes VALUES (3, 'queue', SQLSTATE);
