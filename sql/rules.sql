@@ -308,6 +308,49 @@ SELECT count(record_production(1, 2022, m, 250000000, 273000000, 35000)) AS mont
 SELECT pg_temp.err($$SELECT * FROM finalize_allocation(2022)$$) AS capped_sector;
 SELECT kind FROM allocation_run WHERE year = 2022;   -- the adoption only: nothing was run
 
+-- 8. Every shipped row cites its source; a number no source gives is not shipped -------------------
+-- (test/ops/rule-sources.sh checks each citation against the seed documents and doc/rules.md)
+SELECT rule_table, count(*) AS shipped,
+       count(*) FILTER (WHERE document ~ '\mS[0-4]\M|\[public|RULES\.md [1-7]') AS citing_a_source,
+       count(*) FILTER (WHERE document ~* 'illustrative') AS illustrative
+  FROM rule_change WHERE action = 'seed' GROUP BY 1 ORDER BY 1;
+-- the exchange's fees: no source, not shipped; an order is refused naming the missing rule
+SELECT mode, valid_from, fee_rate, source FROM market_rule WHERE jurisdiction = 'CN' AND valid_from < '2026-01-01' ORDER BY mode;
+SET carbonmkt.clock = '2025-11-04 10:00:00+08';
+SELECT list_product('CEA2024', 60.00, open_account(3, 'clearing', 'clearing CEA2024')) AS product;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 4)$$) AS order_without_a_fee;
+-- the exchange fills it while the rule is in force (no order used the rule without it); the
+-- document is added to the row's source.  Once set, it is used: a change is refused (CM506),
+-- and so is filling a column that was not missing
+SET SESSION AUTHORIZATION regress_rules_ex;
+SELECT amend_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2021-07-16"}', '{"fee_rate": 0.0005}',
+                  'regression test: the fee') ->> 'source' AS listed_source;
+SELECT pg_temp.err($$SELECT amend_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2021-07-16"}',
+                                       '{"fee_rate": 0.0004}', 'test')$$) AS fee_changed_in_force;
+SELECT pg_temp.err($$SELECT amend_rule('market_rule', '{"jurisdiction": "CN", "mode": "block", "valid_from": "2021-07-16"}',
+                                       '{"fee_rate": 0.00025, "band": 0.2}', 'test')$$) AS fill_and_change;
+RESET SESSION AUTHORIZATION;
+-- the order now passes the rules (A has no cash account: CM312)
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 4)$$) AS order_with_the_fee;
+-- MRV: the report deadline is shipped, the sample share, thresholds, deposit deadline and
+-- tolerances are not; a deposit is refused naming the missing rule
+SELECT from_year, review_sample_share, deviation_threshold, deposit_due_days, deposit_missing_tolerance, deposit_late_tolerance,
+       anomaly_threshold, report_due_month, report_due_day, gwp_set FROM mrv_rule WHERE jurisdiction = 'CN';
+SELECT file_monitoring_plan(4, 2024) AS plan \gset
+SELECT approve_monitoring_plan(:plan, acting_for => 2);
+SELECT pg_temp.err($$SELECT deposit_parameters(4, 2024, 1, '{"emissions": 68000}')$$) AS deposit_without_a_deadline;
+SET SESSION AUTHORIZATION regress_rules_gd;
+SELECT pg_temp.err($$SELECT amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}', '{"deposit_due_days": 40}', 'test')$$)
+       AS province_fills_national_rule;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_rules_mee;
+SELECT amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}', '{"deposit_due_days": 40}',
+                  'regression test: a deposit deadline') ->> 'deposit_due_days' AS deposit_due_days;
+RESET SESSION AUTHORIZATION;
+SELECT deposit_parameters(4, 2024, 1, '{"emissions": 68000}') IS NOT NULL AS deposited;
+SELECT rule_table, action, old_value ->> 'deposit_due_days' AS old, new_value ->> 'deposit_due_days' AS new, document
+  FROM rule_history WHERE rule_table = 'mrv_rule' AND action <> 'seed';
+
 \c postgres
 SET client_min_messages = warning;
 DROP DATABASE regress_rules;

@@ -149,9 +149,9 @@ INSERT INTO carbonmkt.penalty_rule (jurisdiction, from_year, fine_basis, fine_mi
                                     multiple_min, multiple_max, multiple_default, price_months, cut_multiple,
                                     cut_unless_corrected, source) VALUES
   ('CN', 2019, 'fixed', 2000000, 3000000, 2000000, NULL, NULL, NULL, NULL, 1, true,
-   '2021 Measures (碳排放权交易管理办法（试行）): fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall'),
+   'RULES.md 6 [public: the 2021 Measures, 碳排放权交易管理办法（试行）]: fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall'),
   ('CN', 2023, 'price_multiple', NULL, NULL, NULL, 5, 10, 5, 1, 1, true,
-   'Decree 775 (碳排放权交易管理暂行条例, from 2024-05-01): fine 5-10x the average price of the month before the deadline x shortfall; if not corrected (拒不改正), an equal cut of next year''s allocation'),
+   'RULES.md 6 [public: Decree 775, 碳排放权交易管理暂行条例, from 2024-05-01]: fine 5-10x the average price of the month before the deadline x shortfall; if not corrected (拒不改正), an equal cut of next year''s allocation'),
   ('420000', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
    'S1 L1685-1753: next year''s allocation cut by 2x the shortfall'),
   ('440000', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
@@ -164,22 +164,25 @@ INSERT INTO carbonmkt.penalty_rule (jurisdiction, from_year, fine_basis, fine_mi
 CREATE TABLE carbonmkt.ccer_project_type (
     code        text PRIMARY KEY CHECK (code ~ '^[a-z][a-z_]*$'),
     name        text NOT NULL,
-    name_zh     text NOT NULL
+    name_zh     text NOT NULL,
+    source      text NOT NULL   -- the document it implements (doc/rules.md)
 );
 COMMENT ON TABLE carbonmkt.ccer_project_type IS
   'CCER project types (项目类型), the unit of the offset rules'' type exclusions (e.g. hydro 水电).';
 INSERT INTO carbonmkt.ccer_project_type VALUES
-  ('afforestation', 'Afforestation carbon sink', '造林碳汇'),
-  ('mangrove', 'Mangrove restoration', '红树林营造'),
-  ('offshore_wind', 'Grid-connected offshore wind', '并网海上风力发电'),
-  ('solar_thermal', 'Grid-connected solar thermal power', '并网光热发电'),
-  ('onshore_wind', 'Onshore wind power', '陆上风力发电'),
-  ('solar_pv', 'Solar photovoltaic power', '光伏发电'),
-  ('hydro', 'Hydropower', '水电'),
-  ('methane_recovery', 'Methane recovery and use', '甲烷回收利用'),
-  ('biomass', 'Biomass energy', '生物质能'),
-  ('waste_heat', 'Waste heat and pressure recovery', '余热余压利用'),
-  ('energy_efficiency', 'Energy efficiency', '节能');
+  ('afforestation', 'Afforestation carbon sink', '造林碳汇',
+   'S3 L313: the CCER methodologies since 2023 include afforestation (造林碳汇) [public: the MEE methodologies of 2023]'),
+  ('mangrove', 'Mangrove restoration', '红树林营造', '[public: the MEE CCER methodologies of 2023, 红树林营造]; S3 L313 (6 methodologies)'),
+  ('offshore_wind', 'Grid-connected offshore wind', '并网海上风力发电',
+   'S3 L313: the CCER methodologies since 2023 include offshore wind (海上风电) [public: the MEE methodologies of 2023]'),
+  ('solar_thermal', 'Grid-connected solar thermal power', '并网光热发电', '[public: the MEE CCER methodologies of 2023, 并网光热发电]; S3 L313 (6 methodologies)'),
+  ('onshore_wind', 'Onshore wind power', '陆上风力发电', '[public: the CCER project types registered 2012-2017]'),
+  ('solar_pv', 'Solar photovoltaic power', '光伏发电', '[public: the CCER project types registered 2012-2017]'),
+  ('hydro', 'Hydropower', '水电', 'S1 L1397-1505: hydro CCER, excluded by several pilots (RULES.md 6) [public: CCER project types 2012-2017]'),
+  ('methane_recovery', 'Methane recovery and use', '甲烷回收利用', '[public: the MEE CCER methodologies of 2024, coal mine methane (煤矿瓦斯) use]; S3 L313 (6 methodologies)'),
+  ('biomass', 'Biomass energy', '生物质能', '[public: the CCER project types registered 2012-2017]'),
+  ('waste_heat', 'Waste heat and pressure recovery', '余热余压利用', '[public: the CCER project types registered 2012-2017]'),
+  ('energy_efficiency', 'Energy efficiency', '节能', '[public: the MEE CCER methodologies of 2024, road tunnel lighting (公路隧道照明系统节能)]; S3 L313 (6 methodologies)');
 
 CREATE TABLE carbonmkt.ccer_project (
     project             text PRIMARY KEY CHECK (project ~ '^[A-Z0-9._-]{1,64}$'),
