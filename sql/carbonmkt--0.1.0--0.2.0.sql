@@ -4232,11 +4232,157 @@ $$;
 COMMENT ON FUNCTION carbonmkt._production_check() IS
   'Internal: BEFORE INSERT OR UPDATE trigger of carbonmkt.production: CM201 unknown facility, CM202 year or month out of range, CM203 negative or inconsistent data, CM205 monthly load factor or heat ratio outside [0, 1].';
 
+DROP FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text);
+CREATE FUNCTION carbonmkt.change_facility(facility_id bigint, kind text, effective_on date,
+                                          capacity_mw numeric DEFAULT NULL, to_participant bigint DEFAULT NULL,
+                                          memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_column
+DECLARE
+    f       carbonmkt.facility;
+    prov    char(6);
+    old_v   text;
+    new_v   text;
+    id      bigint;
+BEGIN
+    SELECT * INTO f FROM carbonmkt.facility x WHERE x.facility_id = change_facility.facility_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'facility % does not exist', change_facility.facility_id USING ERRCODE = 'CM201';
+    END IF;
+    SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = f.participant_id;
+    PERFORM carbonmkt._require_authority(prov, 'change facilities');
+    CASE change_facility.kind
+    WHEN 'closure', 'stoppage', 'restart' THEN
+        old_v := f.status;
+        new_v := CASE change_facility.kind WHEN 'closure' THEN 'closed' WHEN 'stoppage' THEN 'stopped' ELSE 'operating' END;
+        IF f.status = 'closed' THEN
+            RAISE EXCEPTION 'facility % is closed', f.facility_id USING ERRCODE = 'CM206';
+        END IF;
+        UPDATE carbonmkt.facility x SET status = new_v WHERE x.facility_id = f.facility_id;
+    WHEN 'capacity_change' THEN
+        IF change_facility.capacity_mw IS NULL OR change_facility.capacity_mw <= 0 THEN
+            RAISE EXCEPTION 'a capacity change needs the new rated capacity (MW > 0)' USING ERRCODE = '22023';
+        END IF;
+        old_v := f.capacity_mw::text;
+        new_v := change_facility.capacity_mw::text;
+        UPDATE carbonmkt.facility x SET capacity_mw = change_facility.capacity_mw WHERE x.facility_id = f.facility_id;
+    WHEN 'transfer' THEN
+        -- merger or split: the facility changes hands (both provinces' authorities must agree: the
+        -- receiving side is checked here, the giving side above)
+        IF change_facility.to_participant IS NULL THEN
+            RAISE EXCEPTION 'a transfer needs the receiving participant' USING ERRCODE = '22023';
+        END IF;
+        PERFORM carbonmkt._require_authority((SELECT p.province FROM carbonmkt.participant p
+                                               WHERE p.participant_id = change_facility.to_participant),
+                                             'transfer facilities');
+        old_v := f.participant_id::text;
+        new_v := change_facility.to_participant::text;
+        UPDATE carbonmkt.facility x SET participant_id = change_facility.to_participant WHERE x.facility_id = f.facility_id;
+    ELSE
+        RAISE EXCEPTION 'unknown facility change "%"', change_facility.kind
+            USING ERRCODE = '22023', HINT = 'Changes are closure, stoppage, restart, capacity_change and transfer (merger, split).';
+    END CASE;
+    INSERT INTO carbonmkt.facility_event AS e (facility_id, kind, effective_on, old_value, new_value, memo, recorded_by, recorded_at)
+    VALUES (f.facility_id, change_facility.kind, change_facility.effective_on, old_v, new_v, change_facility.memo,
+            session_user, carbonmkt.clock_now())
+    RETURNING e.event_id INTO id;
+    RETURN id;
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) IS
   'Records a change of a facility (closure, stoppage, restart, capacity_change, transfer to another participant for a merger or split) in carbonmkt.facility_event and applies it; returns the event id.  Allowance consequences are posted with carbonmkt.amend_allocation().';
+REVOKE ALL ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) TO carbonmkt_authority;
 REVOKE ALL ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text)
    TO carbonmkt_authority;
+
+-- The product is product, a date of business business_date, a jurisdiction jurisdiction
+-- (the Rules section below defines market_rule_at, sessions_text, is_trading_day and
+-- list_product last, under these names).
+DROP FUNCTION carbonmkt.market_rule_at(carbonmkt.trade_mode, date, text);
+DROP FUNCTION carbonmkt.sessions_text(carbonmkt.trade_mode, date, text);
+DROP FUNCTION carbonmkt.is_trading_day(date, text);
+DROP FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text);
+DROP FUNCTION carbonmkt.heads_digest(date);
+
+CREATE FUNCTION carbonmkt.list_product(product text, reference_price numeric, clearing_account bigint,
+                                       vintage int DEFAULT NULL, instrument carbonmkt.instrument DEFAULT 'CEA',
+                                       project text DEFAULT '', jurisdiction text DEFAULT 'CN')
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    c   text := upper(btrim(list_product.product));
+    v   int := vintage;
+    a   record;
+    id  int;
+BEGIN
+    PERFORM carbonmkt._require_exchange('list products');
+    IF instrument IS NULL OR instrument NOT IN ('CEA', 'CCER')
+       OR (instrument = 'CCER') <> (coalesce(project, '') <> '') THEN
+        RAISE EXCEPTION 'list_product: a product is CEA without a project or CCER of a project: got %, project "%"',
+            coalesce(instrument::text, 'NULL'), coalesce(project, '')
+            USING ERRCODE = '22023';
+    END IF;
+    IF jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'list_product: argument jurisdiction must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
+    IF v IS NULL AND instrument = 'CEA' AND c ~ '^CEA[0-9]{4}$' THEN
+        v := substr(c, 4)::int;
+    END IF;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'product % needs a vintage', c USING ERRCODE = '22023',
+              HINT = 'A CEA product code CEAyyyy names its vintage; otherwise pass vintage.';
+    END IF;
+    PERFORM carbonmkt.cea(v, 0);    -- the vintage window (22003)
+    IF c IS NULL OR c !~ '^[A-Z][A-Z0-9._-]{2,39}$' THEN
+        RAISE EXCEPTION 'list_product: product code "%" is not 3-40 letters, digits, ".", "_" or "-" starting with a letter',
+            coalesce(c, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    SELECT x.kind, p.kind AS owner_kind INTO a
+      FROM carbonmkt.account x JOIN carbonmkt.participant p USING (participant_id)
+     WHERE x.account_id = clearing_account;
+    IF NOT FOUND OR a.kind <> 'clearing' OR a.owner_kind <> 'exchange' THEN
+        RAISE EXCEPTION 'account % is not a clearing account of the exchange', clearing_account
+            USING ERRCODE = '22023', HINT = 'The registry opens clearing accounts (结算账户) for the exchange with open_account(exchange, ''clearing'').';
+    END IF;
+    INSERT INTO carbonmkt.product AS p (code, instrument, vintage, project, jurisdiction, reference_price_fen,
+                                        clearing_account, listed_at)
+    VALUES (c, instrument, v, upper(coalesce(project, '')), jurisdiction,
+            (carbonmkt._price_fen(reference_price, carbonmkt._rule('listed', carbonmkt.business_date(), jurisdiction))),
+            clearing_account, carbonmkt.clock_now())
+    RETURNING p.product_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text) IS
+  'Lists a product (上市): code (CEAyyyy gives the vintage), reference price in CNY per t (the previous close before its first trade), and the exchange''s clearing account it settles through and keeps fees in.  Exchange or registry staff only.';
+
+CREATE FUNCTION carbonmkt.heads_digest(business_date date, OUT digest bytea, OUT accounts int, OUT entries bigint)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+	WITH heads AS (
+		SELECT DISTINCT ON (j.account_id) j.account_id, j.seq, j.hash
+		FROM carbonmkt.journal j
+		WHERE j.business_date <= heads_digest.business_date
+		ORDER BY j.account_id, j.seq DESC
+	)
+	SELECT sha256(convert_to(coalesce(string_agg(h.account_id || ':' || h.seq || ':'
+											   || encode(h.hash, 'hex') || E'\n', ''
+											   ORDER BY h.account_id), ''), 'UTF8')),
+		   count(*)::int,
+		   (SELECT count(*) FROM carbonmkt.journal j WHERE j.business_date <= heads_digest.business_date)
+	FROM heads h
+$$;
+COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
+  'Chain heads as of the end of a business day: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= the day, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= the day.';
+
+REVOKE ALL ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text),
+                       carbonmkt.heads_digest(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text)
+   TO carbonmkt_exchange, carbonmkt_registry;
+GRANT EXECUTE ON FUNCTION carbonmkt.heads_digest(date) TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
 
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
@@ -4453,15 +4599,15 @@ COMMENT ON TABLE carbonmkt.unit_class IS
 
 -- Functions and views that take a jurisdiction, or read the rules by period (generated from src/)
 
-CREATE OR REPLACE FUNCTION carbonmkt.check_jurisdiction(p_code text) RETURNS carbonmkt.jurisdiction
+CREATE OR REPLACE FUNCTION carbonmkt.check_jurisdiction(jurisdiction text) RETURNS carbonmkt.jurisdiction
 LANGUAGE plpgsql STABLE AS
 $$
 DECLARE
     j   carbonmkt.jurisdiction;
 BEGIN
-    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = p_code;
+    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = check_jurisdiction.jurisdiction;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(p_code, 'NULL')
+        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(check_jurisdiction.jurisdiction, 'NULL')
             USING ERRCODE = 'CM501',
                   DETAIL = 'A jurisdiction is ''CN'' (the national market), a province''s GB/T 2260 code (e.g. ''350000'') or a city pilot''s code (''440300'').',
                   HINT = 'The codes are the rows of carbonmkt.jurisdiction.';
@@ -4472,18 +4618,18 @@ $$;
 COMMENT ON FUNCTION carbonmkt.check_jurisdiction(text) IS
   'The jurisdiction row of a code; CM501 for an unknown code.  Every function that takes a jurisdiction calls it.';
 
-CREATE OR REPLACE FUNCTION carbonmkt.market_rule_at(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+CREATE OR REPLACE FUNCTION carbonmkt.market_rule_at(mode carbonmkt.trade_mode, business_date date, jurisdiction text DEFAULT 'CN')
 RETURNS carbonmkt.market_rule LANGUAGE plpgsql STABLE PARALLEL SAFE AS
 $$
 DECLARE
     r   carbonmkt.market_rule;
 BEGIN
     SELECT * INTO r FROM carbonmkt.market_rule x
-     WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date
-       AND (x.valid_until IS NULL OR x.valid_until >= p_date)
+     WHERE x.jurisdiction = market_rule_at.jurisdiction AND x.mode = market_rule_at.mode AND x.valid_from <= market_rule_at.business_date
+       AND (x.valid_until IS NULL OR x.valid_until >= market_rule_at.business_date)
      ORDER BY x.valid_from DESC LIMIT 1;
     IF NOT FOUND THEN
-        PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
+        PERFORM carbonmkt.check_jurisdiction(market_rule_at.jurisdiction);
     END IF;
     RETURN r;
 END
@@ -4491,37 +4637,37 @@ $$;
 COMMENT ON FUNCTION carbonmkt.market_rule_at(carbonmkt.trade_mode, date, text) IS
   'The market rule of a mode that applies on a date (latest valid_from on or before it, not ended by valid_until), or NULL; CM501 for an unknown jurisdiction.';
 
-CREATE OR REPLACE FUNCTION carbonmkt.is_trading_day(d date, jurisdiction text DEFAULT 'CN') RETURNS boolean
+CREATE OR REPLACE FUNCTION carbonmkt.is_trading_day(business_date date, jurisdiction text DEFAULT 'CN') RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS
 $$
 DECLARE
     c   boolean;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
-                    WHERE y.jurisdiction = is_trading_day.jurisdiction AND y.year = extract(year FROM d)) THEN
+                    WHERE y.jurisdiction = is_trading_day.jurisdiction AND y.year = extract(year FROM is_trading_day.business_date)) THEN
         PERFORM carbonmkt.check_jurisdiction(jurisdiction);
-        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM d), jurisdiction
+        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM is_trading_day.business_date), jurisdiction
             USING ERRCODE = 'CM507',
-                  DETAIL = format('%s is in a year whose trading days and holidays were not loaded.', to_char(d, 'YYYY-MM-DD')),
+                  DETAIL = format('%s is in a year whose trading days and holidays were not loaded.', to_char(is_trading_day.business_date, 'YYYY-MM-DD')),
                   HINT = 'The exchange loads a year''s calendar with carbonmkt.load_trading_calendar(jurisdiction, year, holidays, ...).';
     END IF;
     SELECT x.is_trading_day INTO c FROM carbonmkt.trading_calendar x
-     WHERE x.jurisdiction = is_trading_day.jurisdiction AND x.business_date = d;
-    RETURN coalesce(c, extract(isodow FROM d) < 6);
+     WHERE x.jurisdiction = is_trading_day.jurisdiction AND x.business_date = is_trading_day.business_date;
+    RETURN coalesce(c, extract(isodow FROM is_trading_day.business_date) < 6);
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.is_trading_day(date, text) IS
   'Whether a date is a trading day: Monday to Friday unless carbonmkt.trading_calendar says otherwise.  CM501 for an unknown jurisdiction, CM507 for a date of a year without a loaded calendar (trading_calendar_year).';
 
-CREATE OR REPLACE FUNCTION carbonmkt.sessions_text(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+CREATE OR REPLACE FUNCTION carbonmkt.sessions_text(mode carbonmkt.trade_mode, business_date date, jurisdiction text DEFAULT 'CN')
 RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS
 $$ SELECT coalesce(string_agg(to_char(s.opens, 'HH24:MI') || '–' || to_char(s.closes, 'HH24:MI'), ', ' ORDER BY s.opens),
                    'none')
      FROM carbonmkt.market_session s
-    WHERE (carbonmkt.check_jurisdiction(p_jurisdiction)).code = s.jurisdiction AND s.mode = p_mode
-      AND (s.valid_until IS NULL OR s.valid_until >= p_date)
+    WHERE (carbonmkt.check_jurisdiction(sessions_text.jurisdiction)).code = s.jurisdiction AND s.mode = sessions_text.mode
+      AND (s.valid_until IS NULL OR s.valid_until >= sessions_text.business_date)
       AND s.valid_from = (SELECT max(x.valid_from) FROM carbonmkt.market_session x
-                           WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date) $$;
+                           WHERE x.jurisdiction = sessions_text.jurisdiction AND x.mode = sessions_text.mode AND x.valid_from <= sessions_text.business_date) $$;
 COMMENT ON FUNCTION carbonmkt.sessions_text(carbonmkt.trade_mode, date, text) IS
   'The sessions of a mode on a date as text, e.g. "09:30–11:30, 13:00–15:00".';
 
@@ -4598,13 +4744,13 @@ $$;
 COMMENT ON FUNCTION carbonmkt._trader(bigint, date, text, text) IS
   'Internal: the trader rule of the participant''s kind; CM312 unless it may trade (or announce one-way bidding).';
 
-CREATE OR REPLACE FUNCTION carbonmkt.list_product(code text, reference_price numeric, clearing_account bigint,
+CREATE OR REPLACE FUNCTION carbonmkt.list_product(product text, reference_price numeric, clearing_account bigint,
                                        vintage int DEFAULT NULL, instrument carbonmkt.instrument DEFAULT 'CEA',
                                        project text DEFAULT '', jurisdiction text DEFAULT 'CN')
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
-    c   text := upper(btrim(code));
+    c   text := upper(btrim(list_product.product));
     v   int := vintage;
     a   record;
     id  int;
@@ -7796,96 +7942,18 @@ $$;
 -- -- verify_ledger (Chain engineer; doc/registry.md "Verification", doc/performance.md) --
 -- verify_chains() rebuilds every seal's digest in its one pass over the journal (C); the
 -- incremental check verifies what was written after the last seal.
+-- verify_ledger() is one pass of C over the journal (src/verify.c) since issue 16's
+-- performance work; its rows are those of the SQL implementation it replaces.
 CREATE OR REPLACE FUNCTION carbonmkt.verify_ledger()
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$
-    -- 1. chains, heads and seals (C)
-    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM carbonmkt.verify_chains() v
-    UNION ALL
-    -- 2. each entry's balance_after/held_after is the running sum of the asset's entries
-    SELECT 'running_balance_mismatch', r.account_id, r.entry_id,
-           format('%s: balance_after %s, held_after %s, rebuilt %s and %s', r.asset, r.balance_after,
-                  r.held_after, r.run_balance, r.run_held)
-      FROM (SELECT j.account_id, j.entry_id, j.balance_after, j.held_after,
-                   carbonmkt.format_asset(j.instrument, j.vintage, j.project) AS asset,
-                   sum(j.amount) OVER w AS run_balance, sum(j.held_change) OVER w AS run_held
-              FROM carbonmkt.journal j
-            WINDOW w AS (PARTITION BY j.account_id, j.instrument, j.vintage, j.project ORDER BY j.seq)) r
-     WHERE r.balance_after <> r.run_balance OR r.held_after <> r.run_held
-    UNION ALL
-    -- 3. holdings rebuilt from the journal
-    SELECT 'balance_mismatch', coalesce(h.account_id, j.account_id), NULL::bigint,
-           format('%s: holding %s/%s held, journal %s/%s held',
-                  carbonmkt.format_asset(coalesce(h.instrument, j.instrument), coalesce(h.vintage, j.vintage),
-                                         coalesce(h.project, j.project)),
-                  h.balance, h.held, j.balance, j.held)
-      FROM carbonmkt.holding h
-      FULL JOIN (SELECT x.account_id, x.instrument, x.vintage, x.project,
-                        sum(x.amount) AS balance, sum(x.held_change) AS held
-                   FROM carbonmkt.journal x GROUP BY 1, 2, 3, 4) j
-             ON (h.account_id, h.instrument, h.vintage, h.project) = (j.account_id, j.instrument, j.vintage, j.project)
-     WHERE h.balance IS DISTINCT FROM j.balance::bigint OR h.held IS DISTINCT FROM j.held::bigint
-    UNION ALL
-    -- 4. no negative balance or available, holds never exceed balances
-    SELECT 'negative_or_overheld', h.account_id, NULL,
-           format('%s: balance %s, held %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project), h.balance, h.held)
-      FROM carbonmkt.holding h WHERE h.balance < 0 OR h.held < 0 OR h.held > h.balance
-    UNION ALL
-    -- 5. held = what active holds still freeze
-    SELECT 'held_mismatch', h.account_id, NULL,
-           format('%s: held %s, active holds %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project),
-                  h.held, coalesce(x.remaining, 0))
-      FROM carbonmkt.holding h
-      LEFT JOIN (SELECT y.account_id, y.instrument, y.vintage, y.project, sum(y.remaining) AS remaining
-                   FROM carbonmkt.hold y WHERE y.status = 'active' GROUP BY 1, 2, 3, 4) x
-             ON (h.account_id, h.instrument, h.vintage, h.project) = (x.account_id, x.instrument, x.vintage, x.project)
-     WHERE h.held <> coalesce(x.remaining, 0)
-    UNION ALL
-    -- 6. CCER serial blocks cover exactly each CCER holding
-    SELECT 'ccer_blocks_mismatch', coalesce(h.account_id, b.account_id), NULL,
-           format('CCER %s %s: holding %s t, blocks %s t', coalesce(h.project, b.project), coalesce(h.vintage, b.vintage),
-                  coalesce(h.balance, 0), coalesce(b.tonnes, 0))
-      FROM (SELECT * FROM carbonmkt.holding WHERE instrument = 'CCER') h
-      FULL JOIN (SELECT c.account_id, carbonmkt.project(c.block) AS project, carbonmkt.vintage(c.block) AS vintage,
-                        sum(carbonmkt.tonnes(c.block)) AS tonnes
-                   FROM carbonmkt.ccer_block c GROUP BY 1, 2, 3) b
-             ON (h.account_id, h.project, h.vintage) = (b.account_id, b.project, b.vintage)
-     WHERE coalesce(h.balance, 0) <> coalesce(b.tonnes, 0)
-    UNION ALL
-    -- 7. conservation: issued - retired - withdrawn = holdings outside the cancellation account
-    SELECT 'conservation', NULL, NULL,
-           format('%s: issued %s, retired %s, withdrawn %s, held outside cancellation %s',
-                  carbonmkt.format_asset(c.instrument, c.vintage, c.project), c.issued, c.retired, c.withdrawn, c.holdings)
-      FROM (SELECT j.instrument, j.vintage, j.project,
-                   sum(j.amount) FILTER (WHERE j.kind = 'issue') AS issued,
-                   coalesce(sum(j.amount) FILTER (WHERE j.kind = 'retire'), 0) AS retired,
-                   coalesce(-sum(j.amount) FILTER (WHERE j.kind = 'withdraw'), 0) AS withdrawn,
-                   coalesce(sum(j.amount) FILTER (WHERE a.kind <> 'cancellation'), 0) AS holdings
-              FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
-             GROUP BY 1, 2, 3) c
-     WHERE coalesce(c.issued, 0) - c.retired - c.withdrawn <> c.holdings
-    UNION ALL
-    -- 8. every entry belongs to a posting (journal.posting_id has no foreign key)
-    SELECT 'unknown_posting', j.account_id, j.entry_id, format('posting %s does not exist', j.posting_id)
-      FROM carbonmkt.journal j
-     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = j.posting_id)
-    UNION ALL
-    -- 9. units and cash are created only where issuance may land (account_kind_instrument.may_issue)
-    SELECT 'issue_outside_issuance_account', j.account_id, j.entry_id,
-           format('%s issued into account %s of kind %s, which cannot receive issuance of %s',
-                  carbonmkt.format_quantity(j.instrument, j.amount), j.account_id, a.kind, j.instrument)
-      FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
-     WHERE j.kind = 'issue'
-       AND NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument k
-                        WHERE k.kind = a.kind AND k.instrument = j.instrument AND k.may_issue)
-$$;
+	AS 'MODULE_PATHNAME', 'verify_ledger_full'
+	LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
   'Recomputes every hash chain, day seal and the seal chain, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings, every entry belongs to a posting, issue entries only in accounts that may receive issuance); one row per problem, empty when all is well.';
 
 CREATE FUNCTION carbonmkt.verify_chains_since(sealed_day date)
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
-	AS 'MODULE_PATHNAME', 'verify_chains_since'
+	AS 'MODULE_PATHNAME', 'verify_chains_since_pass'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_chains_since(date) IS
   'The incremental verify_chains(): the links and hashes of the entries dated after the given day (the first of each account linked to its predecessor), every account head, the seals dated on or after that day (rebuilt from the heads on that day and the new entries) and the seal chain.  What was written on or before the day is taken as verified.  Pinned search_path.';
@@ -7895,108 +7963,22 @@ GRANT EXECUTE ON FUNCTION carbonmkt.verify_chains_since(date)
 
 CREATE FUNCTION carbonmkt.verify_ledger_since(sealed_day date DEFAULT NULL)
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$
-    WITH since AS MATERIALIZED (
-        SELECT coalesce(sealed_day, (SELECT max(s.business_date) FROM carbonmkt.day_seal s), '-infinity'::date) AS d),
-    n AS MATERIALIZED (
-        SELECT j.* FROM carbonmkt.journal j, since WHERE j.business_date > since.d),
-    -- each asset's entries among the new ones, and the balance it had before them
-    first AS MATERIALIZED (
-        SELECT DISTINCT ON (n.account_id, n.instrument, n.vintage, n.project)
-               n.account_id, n.instrument, n.vintage, n.project, n.seq
-          FROM n ORDER BY n.account_id, n.instrument, n.vintage, n.project, n.seq),
-    base AS MATERIALIZED (
-        SELECT f.account_id, f.instrument, f.vintage, f.project,
-               coalesce(b.balance_after, 0) AS balance, coalesce(b.held_after, 0) AS held
-          FROM first f
-          LEFT JOIN LATERAL (SELECT p.balance_after, p.held_after FROM carbonmkt.journal p
-                              WHERE p.account_id = f.account_id AND p.seq < f.seq
-                                AND p.instrument = f.instrument AND p.vintage = f.vintage
-                                AND p.project = f.project
-                              ORDER BY p.seq DESC LIMIT 1) b ON true),
-    touched AS (SELECT DISTINCT f.account_id FROM first f)
-    -- 1. chains of the new entries, every head, the seals from that day on, the seal chain (C)
-    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM since, carbonmkt.verify_chains_since(since.d) v
-    UNION ALL
-    -- 2. running balances of the new entries, continuing from each asset's last earlier entry
-    SELECT 'running_balance_mismatch', r.account_id, r.entry_id,
-           format('%s: balance_after %s, held_after %s, rebuilt %s and %s', r.asset, r.balance_after,
-                  r.held_after, r.run_balance, r.run_held)
-      FROM (SELECT n.account_id, n.entry_id, n.balance_after, n.held_after,
-                   carbonmkt.format_asset(n.instrument, n.vintage, n.project) AS asset,
-                   b.balance + sum(n.amount) OVER w AS run_balance, b.held + sum(n.held_change) OVER w AS run_held
-              FROM n JOIN base b USING (account_id, instrument, vintage, project)
-            WINDOW w AS (PARTITION BY n.account_id, n.instrument, n.vintage, n.project ORDER BY n.seq)) r
-     WHERE r.balance_after <> r.run_balance OR r.held_after <> r.run_held
-    UNION ALL
-    -- 3. the holdings of every asset with new entries are their last entry's
-    SELECT 'balance_mismatch', l.account_id, NULL::bigint,
-           format('%s: holding %s/%s held, journal %s/%s held',
-                  carbonmkt.format_asset(l.instrument, l.vintage, l.project),
-                  h.balance, h.held, l.balance_after, l.held_after)
-      FROM (SELECT DISTINCT ON (n.account_id, n.instrument, n.vintage, n.project) n.*
-              FROM n ORDER BY n.account_id, n.instrument, n.vintage, n.project, n.seq DESC) l
-      LEFT JOIN carbonmkt.holding h
-             ON (h.account_id, h.instrument, h.vintage, h.project) = (l.account_id, l.instrument, l.vintage, l.project)
-     WHERE h.balance IS DISTINCT FROM l.balance_after OR h.held IS DISTINCT FROM l.held_after
-    UNION ALL
-    -- 4. no negative balance or available, holds within balances: the touched accounts
-    SELECT 'negative_or_overheld', h.account_id, NULL,
-           format('%s: balance %s, held %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project), h.balance, h.held)
-      FROM carbonmkt.holding h JOIN touched t USING (account_id)
-     WHERE h.balance < 0 OR h.held < 0 OR h.held > h.balance
-    UNION ALL
-    -- 5. held = what active holds still freeze: the touched accounts
-    SELECT 'held_mismatch', h.account_id, NULL,
-           format('%s: held %s, active holds %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project),
-                  h.held, coalesce(x.remaining, 0))
-      FROM carbonmkt.holding h JOIN touched t USING (account_id)
-      LEFT JOIN LATERAL (SELECT sum(y.remaining) AS remaining FROM carbonmkt.hold y
-                          WHERE y.account_id = h.account_id AND y.status = 'active'
-                            AND (y.instrument, y.vintage, y.project) = (h.instrument, h.vintage, h.project)) x ON true
-     WHERE h.held <> coalesce(x.remaining, 0)
-    UNION ALL
-    -- 6. CCER serial blocks cover exactly each CCER holding: the touched accounts
-    SELECT 'ccer_blocks_mismatch', coalesce(h.account_id, b.account_id), NULL,
-           format('CCER %s %s: holding %s t, blocks %s t', coalesce(h.project, b.project), coalesce(h.vintage, b.vintage),
-                  coalesce(h.balance, 0), coalesce(b.tonnes, 0))
-      FROM (SELECT x.* FROM carbonmkt.holding x JOIN touched t USING (account_id) WHERE x.instrument = 'CCER') h
-      FULL JOIN (SELECT c.account_id, carbonmkt.project(c.block) AS project, carbonmkt.vintage(c.block) AS vintage,
-                        sum(carbonmkt.tonnes(c.block)) AS tonnes
-                   FROM carbonmkt.ccer_block c JOIN touched t USING (account_id) GROUP BY 1, 2, 3) b
-             ON (h.account_id, h.project, h.vintage) = (b.account_id, b.project, b.vintage)
-     WHERE coalesce(h.balance, 0) <> coalesce(b.tonnes, 0)
-    UNION ALL
-    -- 7. conservation, posting by posting: what a new posting moves balances per asset
-    --    (only issue and withdraw entries create or destroy units and cash)
-    SELECT 'posting_unbalanced', NULL, NULL,
-           format('posting %s: its %s entries sum to %s', x.posting_id,
-                  carbonmkt.format_asset(x.instrument, x.vintage, x.project), x.total)
-      FROM (SELECT n.posting_id, n.instrument, n.vintage, n.project, sum(n.amount) AS total
-              FROM n WHERE n.kind NOT IN ('issue', 'withdraw')
-             GROUP BY 1, 2, 3, 4) x
-     WHERE x.total <> 0
-    UNION ALL
-    -- 8. every new entry belongs to a posting
-    SELECT 'unknown_posting', n.account_id, n.entry_id, format('posting %s does not exist', n.posting_id)
-      FROM n
-     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = n.posting_id)
-    UNION ALL
-    -- 9. new issue entries only where issuance may land
-    SELECT 'issue_outside_issuance_account', n.account_id, n.entry_id,
-           format('%s issued into account %s of kind %s, which cannot receive issuance of %s',
-                  carbonmkt.format_quantity(n.instrument, n.amount), n.account_id, a.kind, n.instrument)
-      FROM n JOIN carbonmkt.account a USING (account_id)
-     WHERE n.kind = 'issue'
-       AND NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument k
-                        WHERE k.kind = a.kind AND k.instrument = n.instrument AND k.may_issue)
-$$;
+	AS 'MODULE_PATHNAME', 'verify_ledger_incremental'
+	LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_ledger_since(date) IS
   'The incremental verify_ledger(): checks what was written after a day (default: the last sealed day; no seal: everything) in time proportional to it: the chains of the new entries and every head (verify_chains_since), the seals from that day on and the seal chain, running balances of the new entries, the holdings, holds and CCER blocks of the accounts they touch, that every new posting balances per asset except issue and withdraw entries, that every new entry has its posting, and where issue entries land.  Run verify_ledger() (and with anchors) for everything.';
 REVOKE ALL ON FUNCTION carbonmkt.verify_ledger_since(date) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION carbonmkt.verify_ledger_since(date)
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+
+-- verify_chains() is the chain part of verify_ledger()'s one pass (src/verify.c); chain.c's
+-- verify_chains symbol stays for 0.1.0 catalogs.
+CREATE OR REPLACE FUNCTION carbonmkt.verify_chains()
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+	AS 'MODULE_PATHNAME', 'verify_chains_pass'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.verify_chains() IS
+  'Checks every journal chain (each account''s entries in seq order), every account head, every day seal and the seal chain: the chain part of verify_ledger()''s one pass over the journal; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch, seal_link_mismatch, seal_hash_mismatch.  No rows when all is well.  Runs with a pinned search_path.';
 
 -- == Next phase: paid allocation, reserve, pledge and repo, voluntary cancellation ==========
 
@@ -10186,6 +10168,126 @@ DROP VIEW carbonmkt.mrv_deposit_status;
 DROP VIEW carbonmkt.mrv_deposit_anomaly;
 DROP VIEW carbonmkt.mrv_report_waiting;
 
+-- The deposits summarised (for the MRV views), kept in step by a trigger on every change of
+-- carbonmkt.mrv_deposit (append-only: INSERT and TRUNCATE): each new deposit is added to its
+-- unit's month and, when it is the value in force of its month, to its parameter's year;
+-- TRUNCATE empties them.  Not triggered in a restore (session_replication_role = replica):
+-- pg_dump keeps these rows with the deposits.
+CREATE TABLE carbonmkt._mrv_deposit_months (
+    participant_id  bigint NOT NULL,
+    year            int NOT NULL,
+    deposited       int[] NOT NULL,
+    late            boolean[] NOT NULL,
+    corrected       boolean[] NOT NULL,
+    PRIMARY KEY (participant_id, year),
+    CHECK (array_dims(deposited) = '[1:12]' AND array_dims(late) = '[1:12]' AND array_dims(corrected) = '[1:12]')
+);
+COMMENT ON TABLE carbonmkt._mrv_deposit_months IS
+  'Internal: the monthly deposits (carbonmkt.mrv_deposit) summarised per unit and year with at least one deposit, element m of each array for month m (0 and false for a month without deposits); kept by the trigger mrv_deposit_summary, read by mrv_deposit_status and mrv_data_quality instead of every deposit.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_months.deposited IS 'Per month: parameters deposited (their first versions).';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_months.late IS 'Per month: some parameter''s first version came after the due date.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_months.corrected IS 'Per month: some parameter has more than one version.';
+
+CREATE TABLE carbonmkt._mrv_deposit_parameter_year (
+    participant_id  bigint NOT NULL,
+    year            int NOT NULL,
+    parameter       text NOT NULL,
+    months          int NOT NULL,
+    total           numeric NOT NULL,
+    min_value       numeric NOT NULL,
+    max_value       numeric NOT NULL,
+    PRIMARY KEY (participant_id, year, parameter)
+);
+COMMENT ON TABLE carbonmkt._mrv_deposit_parameter_year IS
+  'Internal: the values in force (latest version of each month) of a unit''s parameter in a year, summarised from carbonmkt.mrv_deposit by the trigger mrv_deposit_summary: months with a value, their total, the smallest and the largest; read by mrv_deposit_anomaly to find the parameters with an anomaly without reading every deposit.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.months IS 'Months with a value.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.total IS 'Sum of the values in force.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.min_value IS 'Smallest value in force.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.max_value IS 'Largest value in force.';
+
+CREATE FUNCTION carbonmkt._mrv_deposit_summary() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    prev    record;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        TRUNCATE carbonmkt._mrv_deposit_months, carbonmkt._mrv_deposit_parameter_year;
+        RETURN NULL;
+    END IF;
+    -- one writer of a unit's deposits at a time, as deposit_parameters (which holds this lock
+    -- already): what is read below is what the writers before committed
+    PERFORM 1 FROM carbonmkt.participant p WHERE p.participant_id = NEW.participant_id FOR NO KEY UPDATE;
+    -- the month: one more parameter deposited (a first version, late or not), or a correction
+    INSERT INTO carbonmkt._mrv_deposit_months AS s (participant_id, year, deposited, late, corrected)
+    VALUES (NEW.participant_id, NEW.year,
+            array_fill(0, ARRAY[NEW.month - 1]) || (NEW.version = 1)::int || array_fill(0, ARRAY[12 - NEW.month]),
+            array_fill(false, ARRAY[NEW.month - 1]) || (NEW.version = 1 AND NEW.late) || array_fill(false, ARRAY[12 - NEW.month]),
+            array_fill(false, ARRAY[NEW.month - 1]) || (NEW.version > 1) || array_fill(false, ARRAY[12 - NEW.month]))
+        ON CONFLICT (participant_id, year) DO UPDATE
+       SET deposited[NEW.month] = s.deposited[NEW.month] + (NEW.version = 1)::int,
+           late[NEW.month] = s.late[NEW.month] OR (NEW.version = 1 AND NEW.late),
+           corrected[NEW.month] = s.corrected[NEW.month] OR NEW.version > 1;
+    -- the parameter's value in force for the month: the new row unless a later version exists
+    SELECT d.version, d.value INTO prev
+      FROM carbonmkt.mrv_deposit d
+     WHERE d.participant_id = NEW.participant_id AND d.year = NEW.year AND d.month = NEW.month
+       AND d.parameter = NEW.parameter AND d.version <> NEW.version
+     ORDER BY d.version DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        INSERT INTO carbonmkt._mrv_deposit_parameter_year AS s (participant_id, year, parameter, months, total, min_value, max_value)
+        VALUES (NEW.participant_id, NEW.year, NEW.parameter, 1, NEW.value, NEW.value, NEW.value)
+            ON CONFLICT (participant_id, year, parameter) DO UPDATE
+           SET months = s.months + 1, total = s.total + NEW.value,
+               min_value = least(s.min_value, NEW.value), max_value = greatest(s.max_value, NEW.value);
+    ELSIF prev.version < NEW.version THEN
+        -- prev.value is replaced by NEW.value; an extreme that was prev's is found again
+        UPDATE carbonmkt._mrv_deposit_parameter_year s
+           SET total = s.total - prev.value + NEW.value,
+               min_value = CASE WHEN prev.value > s.min_value OR NEW.value <= s.min_value THEN least(s.min_value, NEW.value)
+                                ELSE (SELECT min(v.value) FROM (SELECT DISTINCT ON (d.month) d.value FROM carbonmkt.mrv_deposit d
+                                                                 WHERE d.participant_id = NEW.participant_id AND d.year = NEW.year
+                                                                   AND d.parameter = NEW.parameter
+                                                                 ORDER BY d.month, d.version DESC) v) END,
+               max_value = CASE WHEN prev.value < s.max_value OR NEW.value >= s.max_value THEN greatest(s.max_value, NEW.value)
+                                ELSE (SELECT max(v.value) FROM (SELECT DISTINCT ON (d.month) d.value FROM carbonmkt.mrv_deposit d
+                                                                 WHERE d.participant_id = NEW.participant_id AND d.year = NEW.year
+                                                                   AND d.parameter = NEW.parameter
+                                                                 ORDER BY d.month, d.version DESC) v) END
+         WHERE s.participant_id = NEW.participant_id AND s.year = NEW.year AND s.parameter = NEW.parameter;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._mrv_deposit_summary() IS
+  'Internal: AFTER INSERT (per row) and AFTER TRUNCATE trigger of carbonmkt.mrv_deposit: locks the unit (as deposit_parameters does), adds the new deposit to its month in _mrv_deposit_months (a parameter deposited, late, corrected) and, when it is the value in force of its month, to _mrv_deposit_parameter_year (months, total, smallest and largest value; the extremes read again from the deposits when the value they came from is replaced); empties both on TRUNCATE.';
+CREATE TRIGGER mrv_deposit_summary AFTER INSERT ON carbonmkt.mrv_deposit
+    FOR EACH ROW EXECUTE FUNCTION carbonmkt._mrv_deposit_summary();
+CREATE TRIGGER mrv_deposit_summary_truncate AFTER TRUNCATE ON carbonmkt.mrv_deposit
+    FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt._mrv_deposit_summary();
+REVOKE ALL ON FUNCTION carbonmkt._mrv_deposit_summary() FROM PUBLIC;
+-- filled from the deposits already made (the trigger keeps them from here on)
+INSERT INTO carbonmkt._mrv_deposit_months (participant_id, year, deposited, late, corrected)
+SELECT k.participant_id, k.year, array_agg(coalesce(m.deposited, 0) ORDER BY i),
+       array_agg(coalesce(m.late, false) ORDER BY i), array_agg(coalesce(m.corrected, false) ORDER BY i)
+  FROM (SELECT DISTINCT d.participant_id, d.year FROM carbonmkt.mrv_deposit d) k
+ CROSS JOIN generate_series(1, 12) i
+  LEFT JOIN (SELECT d.participant_id, d.year, d.month, count(*) FILTER (WHERE d.version = 1)::int AS deposited,
+                    coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false) AS late, max(d.version) > 1 AS corrected
+               FROM carbonmkt.mrv_deposit d
+              GROUP BY d.participant_id, d.year, d.month) m
+    ON m.participant_id = k.participant_id AND m.year = k.year AND m.month = i
+ GROUP BY k.participant_id, k.year;
+INSERT INTO carbonmkt._mrv_deposit_parameter_year (participant_id, year, parameter, months, total, min_value, max_value)
+SELECT v.participant_id, v.year, v.parameter, count(*), sum(v.value), min(v.value), max(v.value)
+  FROM (SELECT DISTINCT ON (d.participant_id, d.year, d.parameter, d.month) d.participant_id, d.year, d.parameter, d.value
+          FROM carbonmkt.mrv_deposit d
+         ORDER BY d.participant_id, d.year, d.parameter, d.month, d.version DESC) v
+ GROUP BY v.participant_id, v.year, v.parameter;
+SELECT carbonmkt._dump_register('carbonmkt._mrv_deposit_months');
+SELECT carbonmkt._dump_register('carbonmkt._mrv_deposit_parameter_year');
+
 -- The units MRV expects data from, and the years: every key emitting unit with an approved
 -- monitoring plan, from the plan's first year; and every key emitting unit of a covered sector
 -- without one ("no plan"), from its sector's first covered year (sector.covered_from) but not
@@ -10209,9 +10311,11 @@ SELECT u.participant_id, u.name, u.province, u.city, u.sector, p.participant_id 
   LEFT JOIN plan p ON p.participant_id = u.participant_id
  CROSS JOIN span
   -- the years as a join on a constant series (the range of mrv_plan.from_year), not a series
-  -- per unit: the planner then knows it is a few years a unit, not a thousand
+  -- per unit: the planner then knows it is a few years a unit, not a thousand; no unit's first
+  -- year is before the first year of any plan, which bounds the series before the join
   JOIN generate_series(2005, 2100) AS y(year)
     ON y.year BETWEEN coalesce(p.first_year, greatest(sec.covered_from, span.mrv_first_year)) AND span.this_year
+   AND y.year >= coalesce(span.mrv_first_year, 2005)
  WHERE u.kind = 'key_emitter'
    AND (p.participant_id IS NOT NULL OR sec.covered_from IS NOT NULL)
    AND ((SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id));
@@ -10219,76 +10323,58 @@ COMMENT ON VIEW carbonmkt._mrv_unit_year IS
   'Internal: the units and years the MRV views expect data for (key emitting units with an approved monitoring plan from its first year; those of a covered sector without one, has_plan false, from the sector''s first covered year but not before the first year of any plan), up to the current business year, limited to the units the login may read (mrv_visible).';
 
 CREATE VIEW carbonmkt._mrv_deposit_year AS
--- One row per unit and year expected (_mrv_unit_year) with its months' deposits in arrays, the
--- 12 due dates and the number of parameters required.  Built so that no plan joins two large
--- inputs row by row, whatever the statistics say (a view read right after a bulk load of
--- deposits): the deposits are summed per unit, year and month, gathered with the units and
--- years expected by one GROUP BY over both; the rule and the required parameters are small
--- tables of their own.
+-- One row per unit and year expected (_mrv_unit_year) with the 12 due dates of its deposits,
+-- how many of them are past and the number of parameters required; the deposits themselves
+-- are read from their summary per unit and month (_mrv_deposit_months) by the views.  The rule
+-- is looked up once per province and year, the due dates computed once per year and deadline.
 WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
 ), rule AS MATERIALIZED (
-    -- per province and year: the rule's deposit deadline looked up once, the 12 due dates,
-    -- how many of them are past
-    SELECT k.province, k.year, k.today, k.due, (SELECT count(*) FROM unnest(k.due) x WHERE x < k.today)::int AS past_due
-      FROM (SELECT p.province, p.year, p.today,
+    SELECT q.province, q.year, q.today, (carbonmkt.mrv_rule_for(q.province, q.year)).deposit_due_days AS due_days
+      FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) q
+), due AS MATERIALIZED (
+    SELECT r.province, r.year, r.today, d.due, (SELECT count(*) FROM unnest(d.due) x WHERE x < r.today)::int AS past_due
+      FROM rule r
+      LEFT JOIN (SELECT p.year, p.due_days,
                    ARRAY(SELECT carbonmkt.mrv_deposit_due(p.year, m, p.due_days) FROM generate_series(1, 12) m ORDER BY m) AS due
-              FROM (SELECT q.province, q.year, q.today, (carbonmkt.mrv_rule_for(q.province, q.year)).deposit_due_days AS due_days
-                      FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) q) p) k
+              FROM (SELECT DISTINCT r.year, r.due_days FROM rule r) p) d
+        ON d.year = r.year AND d.due_days IS NOT DISTINCT FROM r.due_days
 ), req AS MATERIALIZED (
     SELECT y.sector, y.year, count(sp.parameter)::int AS required
       FROM (SELECT DISTINCT uy.sector, uy.year FROM uy) y
       LEFT JOIN carbonmkt.mrv_sector_parameter sp
         ON sp.sector = y.sector AND sp.from_year <= y.year AND (sp.until_year IS NULL OR sp.until_year >= y.year)
      GROUP BY y.sector, y.year
-), dm AS (
-    -- every parameter's first version (deposit_parameters accepts only the parameters the
-    -- unit's sector requires for the year): how many, and whether one came late; a later
-    -- version is a correction
-    SELECT d.participant_id, d.year, d.month,
-           count(*) FILTER (WHERE d.version = 1)::int AS deposited,
-           coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false) AS late,
-           max(d.version) > 1 AS corrected
-      FROM carbonmkt.mrv_deposit d
-     GROUP BY d.participant_id, d.year, d.month
-), unit_year AS (
-    -- a unit and year expected (a uy row) with its months' deposits; deposits of a unit or
-    -- year not expected, or not visible to the login, have no uy row and drop out
-    SELECT x.participant_id, x.year, max(x.province) AS province, max(x.city) AS city, max(x.sector) AS sector,
-           bool_or(x.has_plan) AS has_plan,
-           coalesce(array_agg(x.month) FILTER (WHERE x.month IS NOT NULL), '{}') AS months,
-           coalesce(array_agg(x.deposited) FILTER (WHERE x.month IS NOT NULL), '{}') AS deposited,
-           coalesce(array_agg(x.late) FILTER (WHERE x.month IS NOT NULL), '{}') AS late,
-           coalesce(array_agg(x.corrected) FILTER (WHERE x.month IS NOT NULL), '{}') AS corrected
-      FROM (SELECT uy.participant_id, uy.year, uy.province, uy.city, uy.sector, uy.has_plan,
-                   NULL::int AS month, NULL::int AS deposited, NULL::boolean AS late, NULL::boolean AS corrected
-              FROM uy
-            UNION ALL
-            SELECT dm.participant_id, dm.year, NULL, NULL, NULL, NULL, dm.month, dm.deposited, dm.late, dm.corrected
-              FROM dm) x
-     GROUP BY x.participant_id, x.year
-    HAVING count(x.province) > 0
+), cell AS MATERIALIZED (
+    -- per province, sector and year: the due dates and the parameters required
+    SELECT c.province, c.sector, c.year, d.due, d.today, d.past_due, q.required
+      FROM (SELECT DISTINCT uy.province, uy.sector, uy.year FROM uy) c
+      JOIN due d ON d.province = c.province AND d.year = c.year
+      JOIN req q ON q.sector = c.sector AND q.year = c.year
 )
-SELECT y.participant_id, y.province, y.city, y.sector, y.year, y.has_plan, y.months, y.deposited, y.late, y.corrected,
-       r.due, r.today, r.past_due, q.required
-  FROM unit_year y
-  JOIN rule r ON r.province = y.province AND r.year = y.year
-  JOIN req q ON q.sector = y.sector AND q.year = y.year;
+SELECT uy.participant_id, uy.province, uy.city, uy.sector, uy.year, uy.has_plan, k.due, k.today, uy.this_year,
+       k.past_due, k.required
+  FROM uy
+  -- every unit and year has its one row of cell (made from uy): LEFT JOIN only so that the
+  -- planner estimates the rows of uy here, not a product of selectivities near 1 row (which
+  -- made later steps loop over whole inputs once per row)
+  LEFT JOIN cell k ON k.province = uy.province AND k.sector = uy.sector AND k.year = uy.year;
 COMMENT ON VIEW carbonmkt._mrv_deposit_year IS
-  'Internal: per key emitting unit and year expected (_mrv_unit_year): the deposited months with, per month, the required parameters deposited (first versions), whether one came late and whether one was corrected (arrays in month order of months), the 12 due dates, the business date, how many due dates are past and the parameters required.  Read by mrv_deposit_status and mrv_data_quality.';
+  'Internal: per key emitting unit and year expected (_mrv_unit_year): the 12 due dates of its monthly deposits, the business date, how many due dates are past and the parameters required.  Read by mrv_deposit_status and mrv_data_quality with the deposits per unit and month (_mrv_deposit_months).';
 
 CREATE VIEW carbonmkt.mrv_deposit_status AS
+-- the unit-years expected with their months' deposit summary, spread over the 12 months
 SELECT y.participant_id, y.province, y.city, y.sector, y.year, m.month, y.due[m.month] AS due_date, y.required,
-       coalesce(y.deposited[i.i], 0) AS deposited, coalesce(y.late[i.i], false) AS late,
-       coalesce(y.corrected[i.i], false) AS corrected,
+       coalesce(s.deposited[m.month], 0) AS deposited, coalesce(s.late[m.month], false) AS late,
+       coalesce(s.corrected[m.month], false) AS corrected,
        CASE WHEN NOT y.has_plan THEN 'no_plan'
-            WHEN coalesce(y.deposited[i.i], 0) >= y.required
-                 THEN CASE WHEN y.late[i.i] THEN 'late' ELSE 'on_time' END
+            WHEN coalesce(s.deposited[m.month], 0) >= y.required
+                 THEN CASE WHEN s.late[m.month] THEN 'late' ELSE 'on_time' END
             WHEN y.due[m.month] >= y.today THEN 'open'
             ELSE 'missing' END AS status
   FROM carbonmkt._mrv_deposit_year y
- CROSS JOIN generate_series(1, 12) AS m(month)
- CROSS JOIN LATERAL (SELECT array_position(y.months, m.month) AS i) i;
+  LEFT JOIN carbonmkt._mrv_deposit_months s ON s.participant_id = y.participant_id AND s.year = y.year
+ CROSS JOIN generate_series(1, 12) AS m(month);
 COMMENT ON VIEW carbonmkt.mrv_deposit_status IS
   'Monthly deposit status (关键参数月度存证) of every key emitting unit, per year and month: units with an approved monitoring plan from the plan''s first year to now; units of a covered sector without one (status no_plan) from the sector''s first covered year, not before the first year of any plan.  Required and deposited key parameters, the due date, and status on_time, late (some parameter first deposited after the due date), missing (incomplete after the due date), open (incomplete, not yet due) or no_plan (no approved monitoring plan, 未备案监测计划); corrected when a parameter has more than one version.  An authority sees its jurisdiction, a unit itself, staff and BI every unit.';
 COMMENT ON COLUMN carbonmkt.mrv_deposit_status.participant_id IS 'The key emitting unit.';
@@ -10305,50 +10391,41 @@ COMMENT ON COLUMN carbonmkt.mrv_deposit_status.corrected IS 'Some parameter has 
 COMMENT ON COLUMN carbonmkt.mrv_deposit_status.status IS 'on_time, late, missing, open or no_plan.';
 
 CREATE VIEW carbonmkt.mrv_deposit_anomaly AS
--- The value in force of each parameter and month: the first version where there is no
--- correction (nearly every row), else the latest correction; the sum and number of months per
--- unit, year and parameter beside each value; the rule's threshold per province and year,
--- looked up once.
-WITH corrected AS MATERIALIZED (
-    SELECT d.participant_id, d.year, d.month, d.parameter, max(d.version) AS version
-      FROM carbonmkt.mrv_deposit d
-     WHERE d.version > 1
-     GROUP BY d.participant_id, d.year, d.month, d.parameter
-), latest AS MATERIALIZED (
-    SELECT d.participant_id, d.year, d.month, d.parameter, d.value, d.version
-      FROM carbonmkt.mrv_deposit d
-     WHERE d.version = 1
-       AND NOT EXISTS (SELECT 1 FROM corrected c
-                        WHERE c.participant_id = d.participant_id AND c.year = d.year AND c.month = d.month
-                          AND c.parameter = d.parameter)
-    UNION ALL
-    SELECT d.participant_id, d.year, d.month, d.parameter, d.value, d.version
-      FROM corrected c
-      JOIN carbonmkt.mrv_deposit d
-        ON d.participant_id = c.participant_id AND d.year = c.year AND d.month = c.month
-       AND d.parameter = c.parameter AND d.version = c.version
+-- Read from the summary per unit, year and parameter (_mrv_deposit_parameter_year: months with
+-- a value, their total, the smallest and the largest value in force), not from every deposit.
+-- A value x among n months of total S deviates from the mean of the other months by
+-- |n x - S| / (S - x), which grows with x above the mean and falls with it below: so a unit,
+-- year and parameter has an anomaly only if its largest or its smallest value is one.  Those
+-- are picked with exact products against the lowest threshold of any rule (minus a margin of
+-- 1e-6, so that no rounding can drop one), then the rule's own threshold is looked up for the
+-- few left, their deposits read (the value in force of each month: its latest version) and
+-- each month's deviation computed and compared as before.
+WITH t0 AS MATERIALIZED (
+    SELECT s.participant_id, s.year, s.parameter, s.months, s.total, u.province, u.city
+      FROM carbonmkt._mrv_deposit_parameter_year s
+      JOIN carbonmkt.participant u ON u.participant_id = s.participant_id
+     CROSS JOIN (SELECT min(r.anomaly_threshold) * 0.999999 AS lowest FROM carbonmkt.mrv_rule r) k
+     WHERE s.months > 1
+       AND ((s.total > s.max_value AND abs(s.months * s.max_value - s.total) >= k.lowest * (s.total - s.max_value))
+            OR (s.total > s.min_value AND abs(s.months * s.min_value - s.total) >= k.lowest * (s.total - s.min_value)))
+       AND ((SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id))
 ), rule AS MATERIALIZED (
     SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).anomaly_threshold AS threshold
-      FROM (SELECT g.code AS province, y.year
-              FROM carbonmkt.region g CROSS JOIN (SELECT DISTINCT l.year FROM latest l) y) k
-), total AS MATERIALIZED (
-    -- per unit (visible to the login), year and parameter: the sum and number of months and
-    -- the threshold of the unit's province
-    SELECT t.participant_id, t.year, t.parameter, t.total, t.months, u.province, u.city, r.threshold
-      FROM (SELECT l.participant_id, l.year, l.parameter, sum(l.value) AS total, count(*) AS months
-              FROM latest l
-             GROUP BY l.participant_id, l.year, l.parameter
-            HAVING count(*) > 1) t
-      JOIN carbonmkt.participant u ON u.participant_id = t.participant_id
-      JOIN rule r ON r.province = u.province AND r.year = t.year
-     WHERE (SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id)
+      FROM (SELECT DISTINCT t0.province, t0.year FROM t0) k
+), t AS MATERIALIZED (
+    SELECT t0.*, r.threshold FROM t0 JOIN rule r ON r.province = t0.province AND r.year = t0.year
+), x AS (
+    SELECT DISTINCT ON (d.participant_id, d.year, d.parameter, d.month)
+           d.participant_id, d.year, d.month, d.parameter, d.version, d.value
+      FROM t JOIN carbonmkt.mrv_deposit d ON d.participant_id = t.participant_id AND d.year = t.year AND d.parameter = t.parameter
+     ORDER BY d.participant_id, d.year, d.parameter, d.month, d.version DESC
 )
 SELECT x.participant_id, t.province, t.city, x.year, x.month, x.parameter, x.version, x.value,
        round(m.others_mean, 3) AS others_mean,
        round(abs(x.value - m.others_mean) / m.others_mean, 4) AS deviation,
        t.threshold AS anomaly_threshold
-  FROM latest x
-  JOIN total t ON t.participant_id = x.participant_id AND t.year = x.year AND t.parameter = x.parameter
+  FROM x
+  JOIN t ON t.participant_id = x.participant_id AND t.year = x.year AND t.parameter = x.parameter
  CROSS JOIN LATERAL (SELECT (t.total - x.value) / (t.months - 1) AS others_mean) m
  WHERE m.others_mean > 0 AND abs(x.value - m.others_mean) / m.others_mean > t.threshold;
 COMMENT ON VIEW carbonmkt.mrv_deposit_anomaly IS
@@ -10359,6 +10436,13 @@ WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
 ), clock AS MATERIALIZED (
     SELECT carbonmkt.clock_now() AS now
+), rl AS MATERIALIZED (
+    -- per province and year over: when the wait for the report starts, when it is due (the rule
+    -- looked up once per province and year)
+    SELECT k.province, k.year, make_timestamptz(k.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since,
+           make_date(k.year + 1, (k.r).report_due_month, (k.r).report_due_day) AS due_date
+      FROM (SELECT q.province, q.year, carbonmkt.mrv_rule_for(q.province, q.year) AS r
+              FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) q) k
 )
 SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year, r.status::text AS status,
        CASE r.status WHEN 'in_review' THEN r.pending_tier::text
@@ -10378,14 +10462,10 @@ UNION ALL
 -- January of the next year, and is due by the rule's report deadline
 SELECT NULL, uy.participant_id, uy.name, uy.province, uy.city, uy.year, 'not_filed',
        CASE WHEN uy.has_plan THEN 'report' ELSE 'monitoring plan and report' END,
-       NULL, '{}', f.since, clock.now - f.since,
-       make_date(uy.year + 1, rl.report_due_month, rl.report_due_day)
+       NULL, '{}', rl.since, clock.now - rl.since, rl.due_date
   FROM uy
- CROSS JOIN LATERAL (SELECT make_timestamptz(uy.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since) f
  CROSS JOIN clock
- JOIN (SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).*
-         FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) k) rl
-   ON rl.province = uy.province AND rl.year = uy.year
+ JOIN rl ON rl.province = uy.province AND rl.year = uy.year
  WHERE uy.year < uy.this_year
    AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year);
 COMMENT ON VIEW carbonmkt.mrv_report_waiting IS
@@ -10453,41 +10533,44 @@ COMMENT ON VIEW carbonmkt.mrv_review_queue IS
   'What waits for each authority (待办): tier reviews at its tier and jurisdiction, confirmations, appeal decisions and monitoring plans to approve (provincial authority), since when and for how long.  An authority''s login sees its own queue; staff and BI see every queue (the view runs with its owner''s rights and filters the rows itself, once per query).';
 
 CREATE VIEW carbonmkt.mrv_data_quality AS
--- the deposit figures counted per unit and year (_mrv_deposit_year), without spreading them
--- over the 12 months: a unit-month is due when complete or past its deadline, missing when
--- past it incomplete
+-- the deposit figures counted per unit and year expected (_mrv_deposit_year) from the summary
+-- of its deposited months (_mrv_deposit_months), without spreading them over the 12 months: a
+-- unit-month is due when complete or past its deadline, missing when past it incomplete
 WITH y AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_deposit_year
-), units AS (
+), units AS MATERIALIZED (
     SELECT y.province, y.year, count(*) AS units, count(*) FILTER (WHERE NOT y.has_plan) AS units_no_plan,
            coalesce(sum(y.past_due) FILTER (WHERE y.has_plan), 0) AS months_past_due
       FROM y GROUP BY y.province, y.year
-), months AS (
+), months AS MATERIALIZED (
     SELECT y.province, y.year,
            count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] >= y.today) AS complete_not_due,
            count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] < y.today) AS complete_past_due,
            count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
            count(*) FILTER (WHERE a.corrected) AS months_corrected
       FROM y
-     CROSS JOIN LATERAL unnest(y.months, y.deposited, y.late, y.corrected) AS a(month, deposited, late, corrected)
-     WHERE y.has_plan
+      JOIN carbonmkt._mrv_deposit_months s ON s.participant_id = y.participant_id AND s.year = y.year
+     CROSS JOIN LATERAL unnest(s.deposited, s.late, s.corrected) WITH ORDINALITY AS a(deposited, late, corrected, month)
+     WHERE y.has_plan AND a.deposited > 0
      GROUP BY y.province, y.year
-), d AS (
+), d AS MATERIALIZED (
     SELECT n.province, n.year, n.units, n.units_no_plan,
            n.months_past_due + coalesce(m.complete_not_due, 0) AS months_due,
            n.months_past_due - coalesce(m.complete_past_due, 0) AS months_missing,
            coalesce(m.months_late, 0) AS months_late, coalesce(m.months_corrected, 0) AS months_corrected
       FROM units n LEFT JOIN months m ON m.province = n.province AND m.year = n.year
-), nf AS (
-    SELECT uy.province, uy.year, count(*) AS not_filed
-      FROM carbonmkt._mrv_unit_year uy
-     WHERE uy.year < uy.this_year
-       AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year)
-     GROUP BY uy.province, uy.year
-), a AS (
+), filed AS MATERIALIZED (
+    SELECT r.participant_id, r.year FROM carbonmkt.mrv_report r
+), nf AS MATERIALIZED (
+    SELECT y.province, y.year, count(*) AS not_filed
+      FROM y
+     WHERE y.year < y.this_year
+       AND NOT EXISTS (SELECT 1 FROM filed r WHERE r.participant_id = y.participant_id AND r.year = y.year)
+     GROUP BY y.province, y.year
+), a AS MATERIALIZED (
     SELECT x.province, x.year, count(*) AS anomalies
       FROM carbonmkt.mrv_deposit_anomaly x GROUP BY x.province, x.year
-), r AS (
+), r AS MATERIALIZED (
     SELECT u.province, r.year, count(*) AS reports,
            count(*) FILTER (WHERE r.late) AS reports_late,
            count(*) FILTER (WHERE r.estimated) AS estimated,

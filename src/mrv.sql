@@ -249,6 +249,105 @@ CREATE TABLE carbonmkt.mrv_deposit (
 COMMENT ON TABLE carbonmkt.mrv_deposit IS
   'Monthly deposits of key parameters (关键参数月度存证), append-only: a correction is version n+1 and keeps version n.  due_date and late are fixed when the row is made (carbonmkt.mrv_rule.deposit_due_days).';
 
+-- The deposits summarised (for the MRV views), kept in step by a trigger on every change of
+-- carbonmkt.mrv_deposit (append-only: INSERT and TRUNCATE): each new deposit is added to its
+-- unit's month and, when it is the value in force of its month, to its parameter's year;
+-- TRUNCATE empties them.  Not triggered in a restore (session_replication_role = replica):
+-- pg_dump keeps these rows with the deposits.
+CREATE TABLE carbonmkt._mrv_deposit_months (
+    participant_id  bigint NOT NULL,
+    year            int NOT NULL,
+    deposited       int[] NOT NULL,
+    late            boolean[] NOT NULL,
+    corrected       boolean[] NOT NULL,
+    PRIMARY KEY (participant_id, year),
+    CHECK (array_dims(deposited) = '[1:12]' AND array_dims(late) = '[1:12]' AND array_dims(corrected) = '[1:12]')
+);
+COMMENT ON TABLE carbonmkt._mrv_deposit_months IS
+  'Internal: the monthly deposits (carbonmkt.mrv_deposit) summarised per unit and year with at least one deposit, element m of each array for month m (0 and false for a month without deposits); kept by the trigger mrv_deposit_summary, read by mrv_deposit_status and mrv_data_quality instead of every deposit.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_months.deposited IS 'Per month: parameters deposited (their first versions).';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_months.late IS 'Per month: some parameter''s first version came after the due date.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_months.corrected IS 'Per month: some parameter has more than one version.';
+
+CREATE TABLE carbonmkt._mrv_deposit_parameter_year (
+    participant_id  bigint NOT NULL,
+    year            int NOT NULL,
+    parameter       text NOT NULL,
+    months          int NOT NULL,
+    total           numeric NOT NULL,
+    min_value       numeric NOT NULL,
+    max_value       numeric NOT NULL,
+    PRIMARY KEY (participant_id, year, parameter)
+);
+COMMENT ON TABLE carbonmkt._mrv_deposit_parameter_year IS
+  'Internal: the values in force (latest version of each month) of a unit''s parameter in a year, summarised from carbonmkt.mrv_deposit by the trigger mrv_deposit_summary: months with a value, their total, the smallest and the largest; read by mrv_deposit_anomaly to find the parameters with an anomaly without reading every deposit.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.months IS 'Months with a value.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.total IS 'Sum of the values in force.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.min_value IS 'Smallest value in force.';
+COMMENT ON COLUMN carbonmkt._mrv_deposit_parameter_year.max_value IS 'Largest value in force.';
+
+CREATE FUNCTION carbonmkt._mrv_deposit_summary() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    prev    record;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        TRUNCATE carbonmkt._mrv_deposit_months, carbonmkt._mrv_deposit_parameter_year;
+        RETURN NULL;
+    END IF;
+    -- one writer of a unit's deposits at a time, as deposit_parameters (which holds this lock
+    -- already): what is read below is what the writers before committed
+    PERFORM 1 FROM carbonmkt.participant p WHERE p.participant_id = NEW.participant_id FOR NO KEY UPDATE;
+    -- the month: one more parameter deposited (a first version, late or not), or a correction
+    INSERT INTO carbonmkt._mrv_deposit_months AS s (participant_id, year, deposited, late, corrected)
+    VALUES (NEW.participant_id, NEW.year,
+            array_fill(0, ARRAY[NEW.month - 1]) || (NEW.version = 1)::int || array_fill(0, ARRAY[12 - NEW.month]),
+            array_fill(false, ARRAY[NEW.month - 1]) || (NEW.version = 1 AND NEW.late) || array_fill(false, ARRAY[12 - NEW.month]),
+            array_fill(false, ARRAY[NEW.month - 1]) || (NEW.version > 1) || array_fill(false, ARRAY[12 - NEW.month]))
+        ON CONFLICT (participant_id, year) DO UPDATE
+       SET deposited[NEW.month] = s.deposited[NEW.month] + (NEW.version = 1)::int,
+           late[NEW.month] = s.late[NEW.month] OR (NEW.version = 1 AND NEW.late),
+           corrected[NEW.month] = s.corrected[NEW.month] OR NEW.version > 1;
+    -- the parameter's value in force for the month: the new row unless a later version exists
+    SELECT d.version, d.value INTO prev
+      FROM carbonmkt.mrv_deposit d
+     WHERE d.participant_id = NEW.participant_id AND d.year = NEW.year AND d.month = NEW.month
+       AND d.parameter = NEW.parameter AND d.version <> NEW.version
+     ORDER BY d.version DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        INSERT INTO carbonmkt._mrv_deposit_parameter_year AS s (participant_id, year, parameter, months, total, min_value, max_value)
+        VALUES (NEW.participant_id, NEW.year, NEW.parameter, 1, NEW.value, NEW.value, NEW.value)
+            ON CONFLICT (participant_id, year, parameter) DO UPDATE
+           SET months = s.months + 1, total = s.total + NEW.value,
+               min_value = least(s.min_value, NEW.value), max_value = greatest(s.max_value, NEW.value);
+    ELSIF prev.version < NEW.version THEN
+        -- prev.value is replaced by NEW.value; an extreme that was prev's is found again
+        UPDATE carbonmkt._mrv_deposit_parameter_year s
+           SET total = s.total - prev.value + NEW.value,
+               min_value = CASE WHEN prev.value > s.min_value OR NEW.value <= s.min_value THEN least(s.min_value, NEW.value)
+                                ELSE (SELECT min(v.value) FROM (SELECT DISTINCT ON (d.month) d.value FROM carbonmkt.mrv_deposit d
+                                                                 WHERE d.participant_id = NEW.participant_id AND d.year = NEW.year
+                                                                   AND d.parameter = NEW.parameter
+                                                                 ORDER BY d.month, d.version DESC) v) END,
+               max_value = CASE WHEN prev.value < s.max_value OR NEW.value >= s.max_value THEN greatest(s.max_value, NEW.value)
+                                ELSE (SELECT max(v.value) FROM (SELECT DISTINCT ON (d.month) d.value FROM carbonmkt.mrv_deposit d
+                                                                 WHERE d.participant_id = NEW.participant_id AND d.year = NEW.year
+                                                                   AND d.parameter = NEW.parameter
+                                                                 ORDER BY d.month, d.version DESC) v) END
+         WHERE s.participant_id = NEW.participant_id AND s.year = NEW.year AND s.parameter = NEW.parameter;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._mrv_deposit_summary() IS
+  'Internal: AFTER INSERT (per row) and AFTER TRUNCATE trigger of carbonmkt.mrv_deposit: locks the unit (as deposit_parameters does), adds the new deposit to its month in _mrv_deposit_months (a parameter deposited, late, corrected) and, when it is the value in force of its month, to _mrv_deposit_parameter_year (months, total, smallest and largest value; the extremes read again from the deposits when the value they came from is replaced); empties both on TRUNCATE.';
+CREATE TRIGGER mrv_deposit_summary AFTER INSERT ON carbonmkt.mrv_deposit
+    FOR EACH ROW EXECUTE FUNCTION carbonmkt._mrv_deposit_summary();
+CREATE TRIGGER mrv_deposit_summary_truncate AFTER TRUNCATE ON carbonmkt.mrv_deposit
+    FOR EACH STATEMENT EXECUTE FUNCTION carbonmkt._mrv_deposit_summary();
+
 -- Annual emission reports (温室气体排放报告) ------------------------------------------
 
 CREATE TYPE carbonmkt.mrv_tier AS ENUM ('city', 'province', 'national');
@@ -1558,9 +1657,11 @@ SELECT u.participant_id, u.name, u.province, u.city, u.sector, p.participant_id 
   LEFT JOIN plan p ON p.participant_id = u.participant_id
  CROSS JOIN span
   -- the years as a join on a constant series (the range of mrv_plan.from_year), not a series
-  -- per unit: the planner then knows it is a few years a unit, not a thousand
+  -- per unit: the planner then knows it is a few years a unit, not a thousand; no unit's first
+  -- year is before the first year of any plan, which bounds the series before the join
   JOIN generate_series(2005, 2100) AS y(year)
     ON y.year BETWEEN coalesce(p.first_year, greatest(sec.covered_from, span.mrv_first_year)) AND span.this_year
+   AND y.year >= coalesce(span.mrv_first_year, 2005)
  WHERE u.kind = 'key_emitter'
    AND (p.participant_id IS NOT NULL OR sec.covered_from IS NOT NULL)
    AND ((SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id));
@@ -1568,76 +1669,58 @@ COMMENT ON VIEW carbonmkt._mrv_unit_year IS
   'Internal: the units and years the MRV views expect data for (key emitting units with an approved monitoring plan from its first year; those of a covered sector without one, has_plan false, from the sector''s first covered year but not before the first year of any plan), up to the current business year, limited to the units the login may read (mrv_visible).';
 
 CREATE VIEW carbonmkt._mrv_deposit_year AS
--- One row per unit and year expected (_mrv_unit_year) with its months' deposits in arrays, the
--- 12 due dates and the number of parameters required.  Built so that no plan joins two large
--- inputs row by row, whatever the statistics say (a view read right after a bulk load of
--- deposits): the deposits are summed per unit, year and month, gathered with the units and
--- years expected by one GROUP BY over both; the rule and the required parameters are small
--- tables of their own.
+-- One row per unit and year expected (_mrv_unit_year) with the 12 due dates of its deposits,
+-- how many of them are past and the number of parameters required; the deposits themselves
+-- are read from their summary per unit and month (_mrv_deposit_months) by the views.  The rule
+-- is looked up once per province and year, the due dates computed once per year and deadline.
 WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
 ), rule AS MATERIALIZED (
-    -- per province and year: the rule's deposit deadline looked up once, the 12 due dates,
-    -- how many of them are past
-    SELECT k.province, k.year, k.today, k.due, (SELECT count(*) FROM unnest(k.due) x WHERE x < k.today)::int AS past_due
-      FROM (SELECT p.province, p.year, p.today,
+    SELECT q.province, q.year, q.today, (carbonmkt.mrv_rule_for(q.province, q.year)).deposit_due_days AS due_days
+      FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) q
+), due AS MATERIALIZED (
+    SELECT r.province, r.year, r.today, d.due, (SELECT count(*) FROM unnest(d.due) x WHERE x < r.today)::int AS past_due
+      FROM rule r
+      LEFT JOIN (SELECT p.year, p.due_days,
                    ARRAY(SELECT carbonmkt.mrv_deposit_due(p.year, m, p.due_days) FROM generate_series(1, 12) m ORDER BY m) AS due
-              FROM (SELECT q.province, q.year, q.today, (carbonmkt.mrv_rule_for(q.province, q.year)).deposit_due_days AS due_days
-                      FROM (SELECT DISTINCT uy.province, uy.year, uy.today FROM uy) q) p) k
+              FROM (SELECT DISTINCT r.year, r.due_days FROM rule r) p) d
+        ON d.year = r.year AND d.due_days IS NOT DISTINCT FROM r.due_days
 ), req AS MATERIALIZED (
     SELECT y.sector, y.year, count(sp.parameter)::int AS required
       FROM (SELECT DISTINCT uy.sector, uy.year FROM uy) y
       LEFT JOIN carbonmkt.mrv_sector_parameter sp
         ON sp.sector = y.sector AND sp.from_year <= y.year AND (sp.until_year IS NULL OR sp.until_year >= y.year)
      GROUP BY y.sector, y.year
-), dm AS (
-    -- every parameter's first version (deposit_parameters accepts only the parameters the
-    -- unit's sector requires for the year): how many, and whether one came late; a later
-    -- version is a correction
-    SELECT d.participant_id, d.year, d.month,
-           count(*) FILTER (WHERE d.version = 1)::int AS deposited,
-           coalesce(bool_or(d.late) FILTER (WHERE d.version = 1), false) AS late,
-           max(d.version) > 1 AS corrected
-      FROM carbonmkt.mrv_deposit d
-     GROUP BY d.participant_id, d.year, d.month
-), unit_year AS (
-    -- a unit and year expected (a uy row) with its months' deposits; deposits of a unit or
-    -- year not expected, or not visible to the login, have no uy row and drop out
-    SELECT x.participant_id, x.year, max(x.province) AS province, max(x.city) AS city, max(x.sector) AS sector,
-           bool_or(x.has_plan) AS has_plan,
-           coalesce(array_agg(x.month) FILTER (WHERE x.month IS NOT NULL), '{}') AS months,
-           coalesce(array_agg(x.deposited) FILTER (WHERE x.month IS NOT NULL), '{}') AS deposited,
-           coalesce(array_agg(x.late) FILTER (WHERE x.month IS NOT NULL), '{}') AS late,
-           coalesce(array_agg(x.corrected) FILTER (WHERE x.month IS NOT NULL), '{}') AS corrected
-      FROM (SELECT uy.participant_id, uy.year, uy.province, uy.city, uy.sector, uy.has_plan,
-                   NULL::int AS month, NULL::int AS deposited, NULL::boolean AS late, NULL::boolean AS corrected
-              FROM uy
-            UNION ALL
-            SELECT dm.participant_id, dm.year, NULL, NULL, NULL, NULL, dm.month, dm.deposited, dm.late, dm.corrected
-              FROM dm) x
-     GROUP BY x.participant_id, x.year
-    HAVING count(x.province) > 0
+), cell AS MATERIALIZED (
+    -- per province, sector and year: the due dates and the parameters required
+    SELECT c.province, c.sector, c.year, d.due, d.today, d.past_due, q.required
+      FROM (SELECT DISTINCT uy.province, uy.sector, uy.year FROM uy) c
+      JOIN due d ON d.province = c.province AND d.year = c.year
+      JOIN req q ON q.sector = c.sector AND q.year = c.year
 )
-SELECT y.participant_id, y.province, y.city, y.sector, y.year, y.has_plan, y.months, y.deposited, y.late, y.corrected,
-       r.due, r.today, r.past_due, q.required
-  FROM unit_year y
-  JOIN rule r ON r.province = y.province AND r.year = y.year
-  JOIN req q ON q.sector = y.sector AND q.year = y.year;
+SELECT uy.participant_id, uy.province, uy.city, uy.sector, uy.year, uy.has_plan, k.due, k.today, uy.this_year,
+       k.past_due, k.required
+  FROM uy
+  -- every unit and year has its one row of cell (made from uy): LEFT JOIN only so that the
+  -- planner estimates the rows of uy here, not a product of selectivities near 1 row (which
+  -- made later steps loop over whole inputs once per row)
+  LEFT JOIN cell k ON k.province = uy.province AND k.sector = uy.sector AND k.year = uy.year;
 COMMENT ON VIEW carbonmkt._mrv_deposit_year IS
-  'Internal: per key emitting unit and year expected (_mrv_unit_year): the deposited months with, per month, the required parameters deposited (first versions), whether one came late and whether one was corrected (arrays in month order of months), the 12 due dates, the business date, how many due dates are past and the parameters required.  Read by mrv_deposit_status and mrv_data_quality.';
+  'Internal: per key emitting unit and year expected (_mrv_unit_year): the 12 due dates of its monthly deposits, the business date, how many due dates are past and the parameters required.  Read by mrv_deposit_status and mrv_data_quality with the deposits per unit and month (_mrv_deposit_months).';
 
 CREATE VIEW carbonmkt.mrv_deposit_status AS
+-- the unit-years expected with their months' deposit summary, spread over the 12 months
 SELECT y.participant_id, y.province, y.city, y.sector, y.year, m.month, y.due[m.month] AS due_date, y.required,
-       coalesce(y.deposited[i.i], 0) AS deposited, coalesce(y.late[i.i], false) AS late,
-       coalesce(y.corrected[i.i], false) AS corrected,
+       coalesce(s.deposited[m.month], 0) AS deposited, coalesce(s.late[m.month], false) AS late,
+       coalesce(s.corrected[m.month], false) AS corrected,
        CASE WHEN NOT y.has_plan THEN 'no_plan'
-            WHEN coalesce(y.deposited[i.i], 0) >= y.required
-                 THEN CASE WHEN y.late[i.i] THEN 'late' ELSE 'on_time' END
+            WHEN coalesce(s.deposited[m.month], 0) >= y.required
+                 THEN CASE WHEN s.late[m.month] THEN 'late' ELSE 'on_time' END
             WHEN y.due[m.month] >= y.today THEN 'open'
             ELSE 'missing' END AS status
   FROM carbonmkt._mrv_deposit_year y
- CROSS JOIN generate_series(1, 12) AS m(month)
- CROSS JOIN LATERAL (SELECT array_position(y.months, m.month) AS i) i;
+  LEFT JOIN carbonmkt._mrv_deposit_months s ON s.participant_id = y.participant_id AND s.year = y.year
+ CROSS JOIN generate_series(1, 12) AS m(month);
 COMMENT ON VIEW carbonmkt.mrv_deposit_status IS
   'Monthly deposit status (关键参数月度存证) of every key emitting unit, per year and month: units with an approved monitoring plan from the plan''s first year to now; units of a covered sector without one (status no_plan) from the sector''s first covered year, not before the first year of any plan.  Required and deposited key parameters, the due date, and status on_time, late (some parameter first deposited after the due date), missing (incomplete after the due date), open (incomplete, not yet due) or no_plan (no approved monitoring plan, 未备案监测计划); corrected when a parameter has more than one version.  An authority sees its jurisdiction, a unit itself, staff and BI every unit.';
 COMMENT ON COLUMN carbonmkt.mrv_deposit_status.participant_id IS 'The key emitting unit.';
@@ -1654,50 +1737,41 @@ COMMENT ON COLUMN carbonmkt.mrv_deposit_status.corrected IS 'Some parameter has 
 COMMENT ON COLUMN carbonmkt.mrv_deposit_status.status IS 'on_time, late, missing, open or no_plan.';
 
 CREATE VIEW carbonmkt.mrv_deposit_anomaly AS
--- The value in force of each parameter and month: the first version where there is no
--- correction (nearly every row), else the latest correction; the sum and number of months per
--- unit, year and parameter beside each value; the rule's threshold per province and year,
--- looked up once.
-WITH corrected AS MATERIALIZED (
-    SELECT d.participant_id, d.year, d.month, d.parameter, max(d.version) AS version
-      FROM carbonmkt.mrv_deposit d
-     WHERE d.version > 1
-     GROUP BY d.participant_id, d.year, d.month, d.parameter
-), latest AS MATERIALIZED (
-    SELECT d.participant_id, d.year, d.month, d.parameter, d.value, d.version
-      FROM carbonmkt.mrv_deposit d
-     WHERE d.version = 1
-       AND NOT EXISTS (SELECT 1 FROM corrected c
-                        WHERE c.participant_id = d.participant_id AND c.year = d.year AND c.month = d.month
-                          AND c.parameter = d.parameter)
-    UNION ALL
-    SELECT d.participant_id, d.year, d.month, d.parameter, d.value, d.version
-      FROM corrected c
-      JOIN carbonmkt.mrv_deposit d
-        ON d.participant_id = c.participant_id AND d.year = c.year AND d.month = c.month
-       AND d.parameter = c.parameter AND d.version = c.version
+-- Read from the summary per unit, year and parameter (_mrv_deposit_parameter_year: months with
+-- a value, their total, the smallest and the largest value in force), not from every deposit.
+-- A value x among n months of total S deviates from the mean of the other months by
+-- |n x - S| / (S - x), which grows with x above the mean and falls with it below: so a unit,
+-- year and parameter has an anomaly only if its largest or its smallest value is one.  Those
+-- are picked with exact products against the lowest threshold of any rule (minus a margin of
+-- 1e-6, so that no rounding can drop one), then the rule's own threshold is looked up for the
+-- few left, their deposits read (the value in force of each month: its latest version) and
+-- each month's deviation computed and compared as before.
+WITH t0 AS MATERIALIZED (
+    SELECT s.participant_id, s.year, s.parameter, s.months, s.total, u.province, u.city
+      FROM carbonmkt._mrv_deposit_parameter_year s
+      JOIN carbonmkt.participant u ON u.participant_id = s.participant_id
+     CROSS JOIN (SELECT min(r.anomaly_threshold) * 0.999999 AS lowest FROM carbonmkt.mrv_rule r) k
+     WHERE s.months > 1
+       AND ((s.total > s.max_value AND abs(s.months * s.max_value - s.total) >= k.lowest * (s.total - s.max_value))
+            OR (s.total > s.min_value AND abs(s.months * s.min_value - s.total) >= k.lowest * (s.total - s.min_value)))
+       AND ((SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id))
 ), rule AS MATERIALIZED (
     SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).anomaly_threshold AS threshold
-      FROM (SELECT g.code AS province, y.year
-              FROM carbonmkt.region g CROSS JOIN (SELECT DISTINCT l.year FROM latest l) y) k
-), total AS MATERIALIZED (
-    -- per unit (visible to the login), year and parameter: the sum and number of months and
-    -- the threshold of the unit's province
-    SELECT t.participant_id, t.year, t.parameter, t.total, t.months, u.province, u.city, r.threshold
-      FROM (SELECT l.participant_id, l.year, l.parameter, sum(l.value) AS total, count(*) AS months
-              FROM latest l
-             GROUP BY l.participant_id, l.year, l.parameter
-            HAVING count(*) > 1) t
-      JOIN carbonmkt.participant u ON u.participant_id = t.participant_id
-      JOIN rule r ON r.province = u.province AND r.year = t.year
-     WHERE (SELECT carbonmkt.mrv_reads_all()) OR carbonmkt.mrv_visible(u.participant_id)
+      FROM (SELECT DISTINCT t0.province, t0.year FROM t0) k
+), t AS MATERIALIZED (
+    SELECT t0.*, r.threshold FROM t0 JOIN rule r ON r.province = t0.province AND r.year = t0.year
+), x AS (
+    SELECT DISTINCT ON (d.participant_id, d.year, d.parameter, d.month)
+           d.participant_id, d.year, d.month, d.parameter, d.version, d.value
+      FROM t JOIN carbonmkt.mrv_deposit d ON d.participant_id = t.participant_id AND d.year = t.year AND d.parameter = t.parameter
+     ORDER BY d.participant_id, d.year, d.parameter, d.month, d.version DESC
 )
 SELECT x.participant_id, t.province, t.city, x.year, x.month, x.parameter, x.version, x.value,
        round(m.others_mean, 3) AS others_mean,
        round(abs(x.value - m.others_mean) / m.others_mean, 4) AS deviation,
        t.threshold AS anomaly_threshold
-  FROM latest x
-  JOIN total t ON t.participant_id = x.participant_id AND t.year = x.year AND t.parameter = x.parameter
+  FROM x
+  JOIN t ON t.participant_id = x.participant_id AND t.year = x.year AND t.parameter = x.parameter
  CROSS JOIN LATERAL (SELECT (t.total - x.value) / (t.months - 1) AS others_mean) m
  WHERE m.others_mean > 0 AND abs(x.value - m.others_mean) / m.others_mean > t.threshold;
 COMMENT ON VIEW carbonmkt.mrv_deposit_anomaly IS
@@ -1708,6 +1782,13 @@ WITH uy AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_unit_year
 ), clock AS MATERIALIZED (
     SELECT carbonmkt.clock_now() AS now
+), rl AS MATERIALIZED (
+    -- per province and year over: when the wait for the report starts, when it is due (the rule
+    -- looked up once per province and year)
+    SELECT k.province, k.year, make_timestamptz(k.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since,
+           make_date(k.year + 1, (k.r).report_due_month, (k.r).report_due_day) AS due_date
+      FROM (SELECT q.province, q.year, carbonmkt.mrv_rule_for(q.province, q.year) AS r
+              FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) q) k
 )
 SELECT r.report_id, r.participant_id, u.name AS unit, u.province, u.city, r.year, r.status::text AS status,
        CASE r.status WHEN 'in_review' THEN r.pending_tier::text
@@ -1727,14 +1808,10 @@ UNION ALL
 -- January of the next year, and is due by the rule's report deadline
 SELECT NULL, uy.participant_id, uy.name, uy.province, uy.city, uy.year, 'not_filed',
        CASE WHEN uy.has_plan THEN 'report' ELSE 'monitoring plan and report' END,
-       NULL, '{}', f.since, clock.now - f.since,
-       make_date(uy.year + 1, rl.report_due_month, rl.report_due_day)
+       NULL, '{}', rl.since, clock.now - rl.since, rl.due_date
   FROM uy
- CROSS JOIN LATERAL (SELECT make_timestamptz(uy.year + 1, 1, 1, 0, 0, 0, 'Asia/Shanghai') AS since) f
  CROSS JOIN clock
- JOIN (SELECT k.province, k.year, (carbonmkt.mrv_rule_for(k.province, k.year)).*
-         FROM (SELECT DISTINCT x.province, x.year FROM uy x WHERE x.year < x.this_year) k) rl
-   ON rl.province = uy.province AND rl.year = uy.year
+ JOIN rl ON rl.province = uy.province AND rl.year = uy.year
  WHERE uy.year < uy.this_year
    AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year);
 COMMENT ON VIEW carbonmkt.mrv_report_waiting IS
@@ -1802,41 +1879,44 @@ COMMENT ON VIEW carbonmkt.mrv_review_queue IS
   'What waits for each authority (待办): tier reviews at its tier and jurisdiction, confirmations, appeal decisions and monitoring plans to approve (provincial authority), since when and for how long.  An authority''s login sees its own queue; staff and BI see every queue (the view runs with its owner''s rights and filters the rows itself, once per query).';
 
 CREATE VIEW carbonmkt.mrv_data_quality AS
--- the deposit figures counted per unit and year (_mrv_deposit_year), without spreading them
--- over the 12 months: a unit-month is due when complete or past its deadline, missing when
--- past it incomplete
+-- the deposit figures counted per unit and year expected (_mrv_deposit_year) from the summary
+-- of its deposited months (_mrv_deposit_months), without spreading them over the 12 months: a
+-- unit-month is due when complete or past its deadline, missing when past it incomplete
 WITH y AS MATERIALIZED (
     SELECT * FROM carbonmkt._mrv_deposit_year
-), units AS (
+), units AS MATERIALIZED (
     SELECT y.province, y.year, count(*) AS units, count(*) FILTER (WHERE NOT y.has_plan) AS units_no_plan,
            coalesce(sum(y.past_due) FILTER (WHERE y.has_plan), 0) AS months_past_due
       FROM y GROUP BY y.province, y.year
-), months AS (
+), months AS MATERIALIZED (
     SELECT y.province, y.year,
            count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] >= y.today) AS complete_not_due,
            count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] < y.today) AS complete_past_due,
            count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
            count(*) FILTER (WHERE a.corrected) AS months_corrected
       FROM y
-     CROSS JOIN LATERAL unnest(y.months, y.deposited, y.late, y.corrected) AS a(month, deposited, late, corrected)
-     WHERE y.has_plan
+      JOIN carbonmkt._mrv_deposit_months s ON s.participant_id = y.participant_id AND s.year = y.year
+     CROSS JOIN LATERAL unnest(s.deposited, s.late, s.corrected) WITH ORDINALITY AS a(deposited, late, corrected, month)
+     WHERE y.has_plan AND a.deposited > 0
      GROUP BY y.province, y.year
-), d AS (
+), d AS MATERIALIZED (
     SELECT n.province, n.year, n.units, n.units_no_plan,
            n.months_past_due + coalesce(m.complete_not_due, 0) AS months_due,
            n.months_past_due - coalesce(m.complete_past_due, 0) AS months_missing,
            coalesce(m.months_late, 0) AS months_late, coalesce(m.months_corrected, 0) AS months_corrected
       FROM units n LEFT JOIN months m ON m.province = n.province AND m.year = n.year
-), nf AS (
-    SELECT uy.province, uy.year, count(*) AS not_filed
-      FROM carbonmkt._mrv_unit_year uy
-     WHERE uy.year < uy.this_year
-       AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report r WHERE r.participant_id = uy.participant_id AND r.year = uy.year)
-     GROUP BY uy.province, uy.year
-), a AS (
+), filed AS MATERIALIZED (
+    SELECT r.participant_id, r.year FROM carbonmkt.mrv_report r
+), nf AS MATERIALIZED (
+    SELECT y.province, y.year, count(*) AS not_filed
+      FROM y
+     WHERE y.year < y.this_year
+       AND NOT EXISTS (SELECT 1 FROM filed r WHERE r.participant_id = y.participant_id AND r.year = y.year)
+     GROUP BY y.province, y.year
+), a AS MATERIALIZED (
     SELECT x.province, x.year, count(*) AS anomalies
       FROM carbonmkt.mrv_deposit_anomaly x GROUP BY x.province, x.year
-), r AS (
+), r AS MATERIALIZED (
     SELECT u.province, r.year, count(*) AS reports,
            count(*) FILTER (WHERE r.late) AS reports_late,
            count(*) FILTER (WHERE r.estimated) AS estimated,

@@ -173,6 +173,8 @@ SELECT carbonmkt._dump_register('carbonmkt.mrv_rule', seeded => true);
 SELECT carbonmkt._dump_register('carbonmkt.mrv_sample_seed');
 SELECT carbonmkt._dump_register('carbonmkt.mrv_plan');
 SELECT carbonmkt._dump_register('carbonmkt.mrv_deposit');
+SELECT carbonmkt._dump_register('carbonmkt._mrv_deposit_months');
+SELECT carbonmkt._dump_register('carbonmkt._mrv_deposit_parameter_year');
 SELECT carbonmkt._dump_register('carbonmkt.mrv_report');
 SELECT carbonmkt._dump_register('carbonmkt.mrv_report_gas');
 SELECT carbonmkt._dump_register('carbonmkt.mrv_verification');

@@ -129,6 +129,30 @@ for frozen in $(ls sql/carbonmkt--*.sql | sed -n 's|^sql/carbonmkt--\([0-9.]*\)\
 	check "$([ "$(psql -At -d "$db" -c "SELECT count(*) FROM carbonmkt.verify_ledger()")" = 0 ] &&
 		[ "$(psql -At -d "$db" -c "SELECT encode(digest, 'hex') FROM carbonmkt.heads_digest('2100-01-01')")" = "$heads_before" ] &&
 		echo 0 || echo 1)" "$frozen -> $version: verify_ledger() is empty and the heads digest unchanged after the update"
+	# the MRV deposit summaries the update creates are filled from the deposits made before it
+	# (an independent recomputation; rows in one and not the other)
+	summary_diff=$(psql -At -d "$db" <<'SQL'
+WITH m AS (SELECT d.participant_id, d.year, d.month, count(DISTINCT d.parameter)::int AS deposited,
+                  bool_or(d.late AND d.version = 1) AS late, count(*) > count(DISTINCT d.parameter) AS corrected
+             FROM carbonmkt.mrv_deposit d GROUP BY 1, 2, 3),
+     s AS (SELECT x.participant_id, x.year, i AS month, x.deposited[i] AS deposited, x.late[i] AS late, x.corrected[i] AS corrected
+             FROM carbonmkt._mrv_deposit_months x CROSS JOIN generate_series(1, 12) i
+            WHERE x.deposited[i] <> 0 OR x.late[i] OR x.corrected[i]),
+     v AS (SELECT d.participant_id, d.year, d.parameter, d.value FROM carbonmkt.mrv_deposit d
+            WHERE d.version = (SELECT max(x.version) FROM carbonmkt.mrv_deposit x WHERE x.participant_id = d.participant_id
+                                  AND x.year = d.year AND x.month = d.month AND x.parameter = d.parameter)),
+     p AS (SELECT participant_id, year, parameter, count(*)::int AS months, sum(value) AS total, min(value), max(value)
+             FROM v GROUP BY 1, 2, 3)
+SELECT (SELECT count(*) FROM m) || ' ' || (SELECT count(*) FROM p) || ' ' ||
+       (SELECT count(*) FROM ((TABLE m EXCEPT ALL TABLE s) UNION ALL (TABLE s EXCEPT ALL TABLE m)) x)
+       + (SELECT count(*) FROM carbonmkt._mrv_deposit_months x WHERE NOT 0 < ANY (x.deposited)) || ' ' ||
+       (SELECT count(*) FROM ((TABLE p EXCEPT ALL TABLE carbonmkt._mrv_deposit_parameter_year)
+                              UNION ALL (TABLE carbonmkt._mrv_deposit_parameter_year EXCEPT ALL TABLE p)) x)
+SQL
+)
+	read -r months params mdiff pdiff <<<"$summary_diff"
+	check "$([ "$months" -gt 0 ] && [ "$mdiff" = 0 ] && [ "$pdiff" = 0 ] && echo 0 || echo 1)" \
+		"$frozen -> $version: the deposit summaries are filled from the deposits ($months unit-months, $params unit-year parameters; $mdiff and $pdiff rows differ)"
 done
 
 # bad input: an unknown version, to or from
