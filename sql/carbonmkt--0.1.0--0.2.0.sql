@@ -4232,11 +4232,165 @@ $$;
 COMMENT ON FUNCTION carbonmkt._production_check() IS
   'Internal: BEFORE INSERT OR UPDATE trigger of carbonmkt.production: CM201 unknown facility, CM202 year or month out of range, CM203 negative or inconsistent data, CM205 monthly load factor or heat ratio outside [0, 1].';
 
+DROP FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text);
+CREATE FUNCTION carbonmkt.change_facility(facility_id bigint, kind text, effective_on date,
+                                          capacity_mw numeric DEFAULT NULL, to_participant bigint DEFAULT NULL,
+                                          memo text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_column
+DECLARE
+    f       carbonmkt.facility;
+    prov    char(6);
+    old_v   text;
+    new_v   text;
+    id      bigint;
+BEGIN
+    SELECT * INTO f FROM carbonmkt.facility x WHERE x.facility_id = change_facility.facility_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'facility % does not exist', change_facility.facility_id USING ERRCODE = 'CM201';
+    END IF;
+    SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = f.participant_id;
+    PERFORM carbonmkt._require_authority(prov, 'change facilities');
+    CASE change_facility.kind
+    WHEN 'closure', 'stoppage', 'restart' THEN
+        old_v := f.status;
+        new_v := CASE change_facility.kind WHEN 'closure' THEN 'closed' WHEN 'stoppage' THEN 'stopped' ELSE 'operating' END;
+        IF f.status = 'closed' THEN
+            RAISE EXCEPTION 'facility % is closed', f.facility_id USING ERRCODE = 'CM206';
+        END IF;
+        UPDATE carbonmkt.facility x SET status = new_v WHERE x.facility_id = f.facility_id;
+    WHEN 'capacity_change' THEN
+        IF change_facility.capacity_mw IS NULL OR change_facility.capacity_mw <= 0 THEN
+            RAISE EXCEPTION 'a capacity change needs the new rated capacity (MW > 0)' USING ERRCODE = '22023';
+        END IF;
+        old_v := f.capacity_mw::text;
+        new_v := change_facility.capacity_mw::text;
+        UPDATE carbonmkt.facility x SET capacity_mw = change_facility.capacity_mw WHERE x.facility_id = f.facility_id;
+    WHEN 'transfer' THEN
+        -- merger or split: the facility changes hands (both provinces' authorities must agree: the
+        -- receiving side is checked here, the giving side above)
+        IF change_facility.to_participant IS NULL THEN
+            RAISE EXCEPTION 'a transfer needs the receiving participant' USING ERRCODE = '22023';
+        END IF;
+        PERFORM carbonmkt._require_authority((SELECT p.province FROM carbonmkt.participant p
+                                               WHERE p.participant_id = change_facility.to_participant),
+                                             'transfer facilities');
+        old_v := f.participant_id::text;
+        new_v := change_facility.to_participant::text;
+        UPDATE carbonmkt.facility x SET participant_id = change_facility.to_participant WHERE x.facility_id = f.facility_id;
+    ELSE
+        RAISE EXCEPTION 'unknown facility change "%"', change_facility.kind
+            USING ERRCODE = '22023', HINT = 'Changes are closure, stoppage, restart, capacity_change and transfer (merger, split).';
+    END CASE;
+    INSERT INTO carbonmkt.facility_event AS e (facility_id, kind, effective_on, old_value, new_value, memo, recorded_by, recorded_at)
+    VALUES (f.facility_id, change_facility.kind, change_facility.effective_on, old_v, new_v, change_facility.memo,
+            session_user, carbonmkt.clock_now())
+    RETURNING e.event_id INTO id;
+    RETURN id;
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) IS
   'Records a change of a facility (closure, stoppage, restart, capacity_change, transfer to another participant for a merger or split) in carbonmkt.facility_event and applies it; returns the event id.  Allowance consequences are posted with carbonmkt.amend_allocation().';
+REVOKE ALL ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.change_facility(bigint, text, date, numeric, bigint, text) TO carbonmkt_authority;
 REVOKE ALL ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text)
    TO carbonmkt_authority;
+
+-- The product is product, a date of business business_date, a jurisdiction jurisdiction
+-- (the Rules section below defines market_rule_at, sessions_text, is_trading_day and
+-- list_product last, under these names).
+DROP FUNCTION carbonmkt.market_rule_at(carbonmkt.trade_mode, date, text);
+DROP FUNCTION carbonmkt.sessions_text(carbonmkt.trade_mode, date, text);
+DROP FUNCTION carbonmkt.is_trading_day(date, text);
+DROP FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text);
+DROP FUNCTION carbonmkt.heads_digest(date);
+
+CREATE FUNCTION carbonmkt.list_product(product text, reference_price numeric, clearing_account bigint,
+                                       vintage int DEFAULT NULL, instrument carbonmkt.instrument DEFAULT 'CEA',
+                                       project text DEFAULT '', jurisdiction text DEFAULT 'CN')
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    c   text := upper(btrim(list_product.product));
+    v   int := vintage;
+    a   record;
+    id  int;
+BEGIN
+    PERFORM carbonmkt._require_exchange('list products');
+    IF instrument IS NULL OR instrument NOT IN ('CEA', 'CCER')
+       OR (instrument = 'CCER') <> (coalesce(project, '') <> '') THEN
+        RAISE EXCEPTION 'list_product: a product is CEA without a project or CCER of a project: got %, project "%"',
+            coalesce(instrument::text, 'NULL'), coalesce(project, '')
+            USING ERRCODE = '22023';
+    END IF;
+    IF jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'list_product: argument jurisdiction must not be NULL' USING ERRCODE = 'CM904';
+    END IF;
+    IF v IS NULL AND instrument = 'CEA' AND c ~ '^CEA[0-9]{4}$' THEN
+        v := substr(c, 4)::int;
+    END IF;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'product % needs a vintage', c USING ERRCODE = '22023',
+              HINT = 'A CEA product code CEAyyyy names its vintage; otherwise pass vintage.';
+    END IF;
+    PERFORM carbonmkt.cea(v, 0);    -- the vintage window (22003)
+    IF c IS NULL OR c !~ '^[A-Z][A-Z0-9._-]{2,39}$' THEN
+        RAISE EXCEPTION 'list_product: product code "%" is not 3-40 letters, digits, ".", "_" or "-" starting with a letter',
+            coalesce(c, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    SELECT x.kind, p.kind AS owner_kind INTO a
+      FROM carbonmkt.account x JOIN carbonmkt.participant p USING (participant_id)
+     WHERE x.account_id = clearing_account;
+    IF NOT FOUND OR a.kind <> 'clearing' OR a.owner_kind <> 'exchange' THEN
+        RAISE EXCEPTION 'account % is not a clearing account of the exchange', clearing_account
+            USING ERRCODE = '22023', HINT = 'The registry opens clearing accounts (结算账户) for the exchange with open_account(exchange, ''clearing'').';
+    END IF;
+    INSERT INTO carbonmkt.product AS p (code, instrument, vintage, project, jurisdiction, reference_price_fen,
+                                        clearing_account, listed_at)
+    VALUES (c, instrument, v, upper(coalesce(project, '')), jurisdiction,
+            (carbonmkt._price_fen(reference_price, carbonmkt._rule('listed', carbonmkt.business_date(), jurisdiction))),
+            clearing_account, carbonmkt.clock_now())
+    RETURNING p.product_id INTO id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text) IS
+  'Lists a product (上市): code (CEAyyyy gives the vintage), reference price in CNY per t (the previous close before its first trade), and the exchange''s clearing account it settles through and keeps fees in.  Exchange or registry staff only.';
+
+CREATE FUNCTION carbonmkt.heads_digest(business_date date, OUT digest bytea, OUT accounts int, OUT entries bigint)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+	WITH heads AS (
+		SELECT DISTINCT ON (j.account_id) j.account_id, j.seq, j.hash
+		FROM carbonmkt.journal j
+		WHERE j.business_date <= heads_digest.business_date
+		ORDER BY j.account_id, j.seq DESC
+	)
+	SELECT sha256(convert_to(coalesce(string_agg(h.account_id || ':' || h.seq || ':'
+											   || encode(h.hash, 'hex') || E'\n', ''
+											   ORDER BY h.account_id), ''), 'UTF8')),
+		   count(*)::int,
+		   (SELECT count(*) FROM carbonmkt.journal j WHERE j.business_date <= heads_digest.business_date)
+	FROM heads h
+$$;
+COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
+  'Chain heads as of the end of a business day: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= the day, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= the day.';
+
+REVOKE ALL ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text),
+                       carbonmkt.heads_digest(date) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text)
+   TO carbonmkt_exchange, carbonmkt_registry;
+GRANT EXECUTE ON FUNCTION carbonmkt.heads_digest(date) TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+
+-- Tonnes are tonnes.
+DROP FUNCTION carbonmkt.split_block(carbonmkt.ccer, bigint);
+CREATE FUNCTION carbonmkt.split_block(block carbonmkt.ccer, tonnes bigint,
+									  OUT head carbonmkt.ccer, OUT tail carbonmkt.ccer)
+	AS 'MODULE_PATHNAME', 'ccer_split_block' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION carbonmkt.split_block(carbonmkt.ccer, bigint) IS
+	'split a CCER block into its first tonnes (lowest serials) and the rest (NULL when that is the whole block)';
 
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
@@ -4453,15 +4607,15 @@ COMMENT ON TABLE carbonmkt.unit_class IS
 
 -- Functions and views that take a jurisdiction, or read the rules by period (generated from src/)
 
-CREATE OR REPLACE FUNCTION carbonmkt.check_jurisdiction(p_code text) RETURNS carbonmkt.jurisdiction
+CREATE OR REPLACE FUNCTION carbonmkt.check_jurisdiction(jurisdiction text) RETURNS carbonmkt.jurisdiction
 LANGUAGE plpgsql STABLE AS
 $$
 DECLARE
     j   carbonmkt.jurisdiction;
 BEGIN
-    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = p_code;
+    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = check_jurisdiction.jurisdiction;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(p_code, 'NULL')
+        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(check_jurisdiction.jurisdiction, 'NULL')
             USING ERRCODE = 'CM501',
                   DETAIL = 'A jurisdiction is ''CN'' (the national market), a province''s GB/T 2260 code (e.g. ''350000'') or a city pilot''s code (''440300'').',
                   HINT = 'The codes are the rows of carbonmkt.jurisdiction.';
@@ -4472,18 +4626,18 @@ $$;
 COMMENT ON FUNCTION carbonmkt.check_jurisdiction(text) IS
   'The jurisdiction row of a code; CM501 for an unknown code.  Every function that takes a jurisdiction calls it.';
 
-CREATE OR REPLACE FUNCTION carbonmkt.market_rule_at(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+CREATE OR REPLACE FUNCTION carbonmkt.market_rule_at(mode carbonmkt.trade_mode, business_date date, jurisdiction text DEFAULT 'CN')
 RETURNS carbonmkt.market_rule LANGUAGE plpgsql STABLE PARALLEL SAFE AS
 $$
 DECLARE
     r   carbonmkt.market_rule;
 BEGIN
     SELECT * INTO r FROM carbonmkt.market_rule x
-     WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date
-       AND (x.valid_until IS NULL OR x.valid_until >= p_date)
+     WHERE x.jurisdiction = market_rule_at.jurisdiction AND x.mode = market_rule_at.mode AND x.valid_from <= market_rule_at.business_date
+       AND (x.valid_until IS NULL OR x.valid_until >= market_rule_at.business_date)
      ORDER BY x.valid_from DESC LIMIT 1;
     IF NOT FOUND THEN
-        PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
+        PERFORM carbonmkt.check_jurisdiction(market_rule_at.jurisdiction);
     END IF;
     RETURN r;
 END
@@ -4491,37 +4645,37 @@ $$;
 COMMENT ON FUNCTION carbonmkt.market_rule_at(carbonmkt.trade_mode, date, text) IS
   'The market rule of a mode that applies on a date (latest valid_from on or before it, not ended by valid_until), or NULL; CM501 for an unknown jurisdiction.';
 
-CREATE OR REPLACE FUNCTION carbonmkt.is_trading_day(d date, jurisdiction text DEFAULT 'CN') RETURNS boolean
+CREATE OR REPLACE FUNCTION carbonmkt.is_trading_day(business_date date, jurisdiction text DEFAULT 'CN') RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS
 $$
 DECLARE
     c   boolean;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
-                    WHERE y.jurisdiction = is_trading_day.jurisdiction AND y.year = extract(year FROM d)) THEN
+                    WHERE y.jurisdiction = is_trading_day.jurisdiction AND y.year = extract(year FROM is_trading_day.business_date)) THEN
         PERFORM carbonmkt.check_jurisdiction(jurisdiction);
-        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM d), jurisdiction
+        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM is_trading_day.business_date), jurisdiction
             USING ERRCODE = 'CM507',
-                  DETAIL = format('%s is in a year whose trading days and holidays were not loaded.', to_char(d, 'YYYY-MM-DD')),
+                  DETAIL = format('%s is in a year whose trading days and holidays were not loaded.', to_char(is_trading_day.business_date, 'YYYY-MM-DD')),
                   HINT = 'The exchange loads a year''s calendar with carbonmkt.load_trading_calendar(jurisdiction, year, holidays, ...).';
     END IF;
     SELECT x.is_trading_day INTO c FROM carbonmkt.trading_calendar x
-     WHERE x.jurisdiction = is_trading_day.jurisdiction AND x.business_date = d;
-    RETURN coalesce(c, extract(isodow FROM d) < 6);
+     WHERE x.jurisdiction = is_trading_day.jurisdiction AND x.business_date = is_trading_day.business_date;
+    RETURN coalesce(c, extract(isodow FROM is_trading_day.business_date) < 6);
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.is_trading_day(date, text) IS
   'Whether a date is a trading day: Monday to Friday unless carbonmkt.trading_calendar says otherwise.  CM501 for an unknown jurisdiction, CM507 for a date of a year without a loaded calendar (trading_calendar_year).';
 
-CREATE OR REPLACE FUNCTION carbonmkt.sessions_text(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+CREATE OR REPLACE FUNCTION carbonmkt.sessions_text(mode carbonmkt.trade_mode, business_date date, jurisdiction text DEFAULT 'CN')
 RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS
 $$ SELECT coalesce(string_agg(to_char(s.opens, 'HH24:MI') || '–' || to_char(s.closes, 'HH24:MI'), ', ' ORDER BY s.opens),
                    'none')
      FROM carbonmkt.market_session s
-    WHERE (carbonmkt.check_jurisdiction(p_jurisdiction)).code = s.jurisdiction AND s.mode = p_mode
-      AND (s.valid_until IS NULL OR s.valid_until >= p_date)
+    WHERE (carbonmkt.check_jurisdiction(sessions_text.jurisdiction)).code = s.jurisdiction AND s.mode = sessions_text.mode
+      AND (s.valid_until IS NULL OR s.valid_until >= sessions_text.business_date)
       AND s.valid_from = (SELECT max(x.valid_from) FROM carbonmkt.market_session x
-                           WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date) $$;
+                           WHERE x.jurisdiction = sessions_text.jurisdiction AND x.mode = sessions_text.mode AND x.valid_from <= sessions_text.business_date) $$;
 COMMENT ON FUNCTION carbonmkt.sessions_text(carbonmkt.trade_mode, date, text) IS
   'The sessions of a mode on a date as text, e.g. "09:30–11:30, 13:00–15:00".';
 
@@ -4598,13 +4752,13 @@ $$;
 COMMENT ON FUNCTION carbonmkt._trader(bigint, date, text, text) IS
   'Internal: the trader rule of the participant''s kind; CM312 unless it may trade (or announce one-way bidding).';
 
-CREATE OR REPLACE FUNCTION carbonmkt.list_product(code text, reference_price numeric, clearing_account bigint,
+CREATE OR REPLACE FUNCTION carbonmkt.list_product(product text, reference_price numeric, clearing_account bigint,
                                        vintage int DEFAULT NULL, instrument carbonmkt.instrument DEFAULT 'CEA',
                                        project text DEFAULT '', jurisdiction text DEFAULT 'CN')
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
-    c   text := upper(btrim(code));
+    c   text := upper(btrim(list_product.product));
     v   int := vintage;
     a   record;
     id  int;
@@ -6798,96 +6952,18 @@ SELECT pg_catalog.pg_extension_config_dump('carbonmkt.rule_change_change_id_seq'
 -- -- verify_ledger (Chain engineer; doc/registry.md "Verification", doc/performance.md) --
 -- verify_chains() rebuilds every seal's digest in its one pass over the journal (C); the
 -- incremental check verifies what was written after the last seal.
+-- verify_ledger() is one pass of C over the journal (src/verify.c) since issue 16's
+-- performance work; its rows are those of the SQL implementation it replaces.
 CREATE OR REPLACE FUNCTION carbonmkt.verify_ledger()
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$
-    -- 1. chains, heads and seals (C)
-    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM carbonmkt.verify_chains() v
-    UNION ALL
-    -- 2. each entry's balance_after/held_after is the running sum of the asset's entries
-    SELECT 'running_balance_mismatch', r.account_id, r.entry_id,
-           format('%s: balance_after %s, held_after %s, rebuilt %s and %s', r.asset, r.balance_after,
-                  r.held_after, r.run_balance, r.run_held)
-      FROM (SELECT j.account_id, j.entry_id, j.balance_after, j.held_after,
-                   carbonmkt.format_asset(j.instrument, j.vintage, j.project) AS asset,
-                   sum(j.amount) OVER w AS run_balance, sum(j.held_change) OVER w AS run_held
-              FROM carbonmkt.journal j
-            WINDOW w AS (PARTITION BY j.account_id, j.instrument, j.vintage, j.project ORDER BY j.seq)) r
-     WHERE r.balance_after <> r.run_balance OR r.held_after <> r.run_held
-    UNION ALL
-    -- 3. holdings rebuilt from the journal
-    SELECT 'balance_mismatch', coalesce(h.account_id, j.account_id), NULL::bigint,
-           format('%s: holding %s/%s held, journal %s/%s held',
-                  carbonmkt.format_asset(coalesce(h.instrument, j.instrument), coalesce(h.vintage, j.vintage),
-                                         coalesce(h.project, j.project)),
-                  h.balance, h.held, j.balance, j.held)
-      FROM carbonmkt.holding h
-      FULL JOIN (SELECT x.account_id, x.instrument, x.vintage, x.project,
-                        sum(x.amount) AS balance, sum(x.held_change) AS held
-                   FROM carbonmkt.journal x GROUP BY 1, 2, 3, 4) j
-             ON (h.account_id, h.instrument, h.vintage, h.project) = (j.account_id, j.instrument, j.vintage, j.project)
-     WHERE h.balance IS DISTINCT FROM j.balance::bigint OR h.held IS DISTINCT FROM j.held::bigint
-    UNION ALL
-    -- 4. no negative balance or available, holds never exceed balances
-    SELECT 'negative_or_overheld', h.account_id, NULL,
-           format('%s: balance %s, held %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project), h.balance, h.held)
-      FROM carbonmkt.holding h WHERE h.balance < 0 OR h.held < 0 OR h.held > h.balance
-    UNION ALL
-    -- 5. held = what active holds still freeze
-    SELECT 'held_mismatch', h.account_id, NULL,
-           format('%s: held %s, active holds %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project),
-                  h.held, coalesce(x.remaining, 0))
-      FROM carbonmkt.holding h
-      LEFT JOIN (SELECT y.account_id, y.instrument, y.vintage, y.project, sum(y.remaining) AS remaining
-                   FROM carbonmkt.hold y WHERE y.status = 'active' GROUP BY 1, 2, 3, 4) x
-             ON (h.account_id, h.instrument, h.vintage, h.project) = (x.account_id, x.instrument, x.vintage, x.project)
-     WHERE h.held <> coalesce(x.remaining, 0)
-    UNION ALL
-    -- 6. CCER serial blocks cover exactly each CCER holding
-    SELECT 'ccer_blocks_mismatch', coalesce(h.account_id, b.account_id), NULL,
-           format('CCER %s %s: holding %s t, blocks %s t', coalesce(h.project, b.project), coalesce(h.vintage, b.vintage),
-                  coalesce(h.balance, 0), coalesce(b.tonnes, 0))
-      FROM (SELECT * FROM carbonmkt.holding WHERE instrument = 'CCER') h
-      FULL JOIN (SELECT c.account_id, carbonmkt.project(c.block) AS project, carbonmkt.vintage(c.block) AS vintage,
-                        sum(carbonmkt.tonnes(c.block)) AS tonnes
-                   FROM carbonmkt.ccer_block c GROUP BY 1, 2, 3) b
-             ON (h.account_id, h.project, h.vintage) = (b.account_id, b.project, b.vintage)
-     WHERE coalesce(h.balance, 0) <> coalesce(b.tonnes, 0)
-    UNION ALL
-    -- 7. conservation: issued - retired - withdrawn = holdings outside the cancellation account
-    SELECT 'conservation', NULL, NULL,
-           format('%s: issued %s, retired %s, withdrawn %s, held outside cancellation %s',
-                  carbonmkt.format_asset(c.instrument, c.vintage, c.project), c.issued, c.retired, c.withdrawn, c.holdings)
-      FROM (SELECT j.instrument, j.vintage, j.project,
-                   sum(j.amount) FILTER (WHERE j.kind = 'issue') AS issued,
-                   coalesce(sum(j.amount) FILTER (WHERE j.kind = 'retire'), 0) AS retired,
-                   coalesce(-sum(j.amount) FILTER (WHERE j.kind = 'withdraw'), 0) AS withdrawn,
-                   coalesce(sum(j.amount) FILTER (WHERE a.kind <> 'cancellation'), 0) AS holdings
-              FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
-             GROUP BY 1, 2, 3) c
-     WHERE coalesce(c.issued, 0) - c.retired - c.withdrawn <> c.holdings
-    UNION ALL
-    -- 8. every entry belongs to a posting (journal.posting_id has no foreign key)
-    SELECT 'unknown_posting', j.account_id, j.entry_id, format('posting %s does not exist', j.posting_id)
-      FROM carbonmkt.journal j
-     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = j.posting_id)
-    UNION ALL
-    -- 9. units and cash are created only where issuance may land (account_kind_instrument.may_issue)
-    SELECT 'issue_outside_issuance_account', j.account_id, j.entry_id,
-           format('%s issued into account %s of kind %s, which cannot receive issuance of %s',
-                  carbonmkt.format_quantity(j.instrument, j.amount), j.account_id, a.kind, j.instrument)
-      FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
-     WHERE j.kind = 'issue'
-       AND NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument k
-                        WHERE k.kind = a.kind AND k.instrument = j.instrument AND k.may_issue)
-$$;
+	AS 'MODULE_PATHNAME', 'verify_ledger_full'
+	LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_ledger() IS
   'Recomputes every hash chain, day seal and the seal chain, rebuilds balances from the journal and checks the invariants (conservation, no negative balance, holds within balances, CCER blocks cover holdings, every entry belongs to a posting, issue entries only in accounts that may receive issuance); one row per problem, empty when all is well.';
 
 CREATE FUNCTION carbonmkt.verify_chains_since(sealed_day date)
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
-	AS 'MODULE_PATHNAME', 'verify_chains_since'
+	AS 'MODULE_PATHNAME', 'verify_chains_since_pass'
 	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_chains_since(date) IS
   'The incremental verify_chains(): the links and hashes of the entries dated after the given day (the first of each account linked to its predecessor), every account head, the seals dated on or after that day (rebuilt from the heads on that day and the new entries) and the seal chain.  What was written on or before the day is taken as verified.  Pinned search_path.';
@@ -6897,108 +6973,22 @@ GRANT EXECUTE ON FUNCTION carbonmkt.verify_chains_since(date)
 
 CREATE FUNCTION carbonmkt.verify_ledger_since(sealed_day date DEFAULT NULL)
 RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$
-    WITH since AS MATERIALIZED (
-        SELECT coalesce(sealed_day, (SELECT max(s.business_date) FROM carbonmkt.day_seal s), '-infinity'::date) AS d),
-    n AS MATERIALIZED (
-        SELECT j.* FROM carbonmkt.journal j, since WHERE j.business_date > since.d),
-    -- each asset's entries among the new ones, and the balance it had before them
-    first AS MATERIALIZED (
-        SELECT DISTINCT ON (n.account_id, n.instrument, n.vintage, n.project)
-               n.account_id, n.instrument, n.vintage, n.project, n.seq
-          FROM n ORDER BY n.account_id, n.instrument, n.vintage, n.project, n.seq),
-    base AS MATERIALIZED (
-        SELECT f.account_id, f.instrument, f.vintage, f.project,
-               coalesce(b.balance_after, 0) AS balance, coalesce(b.held_after, 0) AS held
-          FROM first f
-          LEFT JOIN LATERAL (SELECT p.balance_after, p.held_after FROM carbonmkt.journal p
-                              WHERE p.account_id = f.account_id AND p.seq < f.seq
-                                AND p.instrument = f.instrument AND p.vintage = f.vintage
-                                AND p.project = f.project
-                              ORDER BY p.seq DESC LIMIT 1) b ON true),
-    touched AS (SELECT DISTINCT f.account_id FROM first f)
-    -- 1. chains of the new entries, every head, the seals from that day on, the seal chain (C)
-    SELECT v.problem, v.account_id, v.entry_id, v.detail FROM since, carbonmkt.verify_chains_since(since.d) v
-    UNION ALL
-    -- 2. running balances of the new entries, continuing from each asset's last earlier entry
-    SELECT 'running_balance_mismatch', r.account_id, r.entry_id,
-           format('%s: balance_after %s, held_after %s, rebuilt %s and %s', r.asset, r.balance_after,
-                  r.held_after, r.run_balance, r.run_held)
-      FROM (SELECT n.account_id, n.entry_id, n.balance_after, n.held_after,
-                   carbonmkt.format_asset(n.instrument, n.vintage, n.project) AS asset,
-                   b.balance + sum(n.amount) OVER w AS run_balance, b.held + sum(n.held_change) OVER w AS run_held
-              FROM n JOIN base b USING (account_id, instrument, vintage, project)
-            WINDOW w AS (PARTITION BY n.account_id, n.instrument, n.vintage, n.project ORDER BY n.seq)) r
-     WHERE r.balance_after <> r.run_balance OR r.held_after <> r.run_held
-    UNION ALL
-    -- 3. the holdings of every asset with new entries are their last entry's
-    SELECT 'balance_mismatch', l.account_id, NULL::bigint,
-           format('%s: holding %s/%s held, journal %s/%s held',
-                  carbonmkt.format_asset(l.instrument, l.vintage, l.project),
-                  h.balance, h.held, l.balance_after, l.held_after)
-      FROM (SELECT DISTINCT ON (n.account_id, n.instrument, n.vintage, n.project) n.*
-              FROM n ORDER BY n.account_id, n.instrument, n.vintage, n.project, n.seq DESC) l
-      LEFT JOIN carbonmkt.holding h
-             ON (h.account_id, h.instrument, h.vintage, h.project) = (l.account_id, l.instrument, l.vintage, l.project)
-     WHERE h.balance IS DISTINCT FROM l.balance_after OR h.held IS DISTINCT FROM l.held_after
-    UNION ALL
-    -- 4. no negative balance or available, holds within balances: the touched accounts
-    SELECT 'negative_or_overheld', h.account_id, NULL,
-           format('%s: balance %s, held %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project), h.balance, h.held)
-      FROM carbonmkt.holding h JOIN touched t USING (account_id)
-     WHERE h.balance < 0 OR h.held < 0 OR h.held > h.balance
-    UNION ALL
-    -- 5. held = what active holds still freeze: the touched accounts
-    SELECT 'held_mismatch', h.account_id, NULL,
-           format('%s: held %s, active holds %s', carbonmkt.format_asset(h.instrument, h.vintage, h.project),
-                  h.held, coalesce(x.remaining, 0))
-      FROM carbonmkt.holding h JOIN touched t USING (account_id)
-      LEFT JOIN LATERAL (SELECT sum(y.remaining) AS remaining FROM carbonmkt.hold y
-                          WHERE y.account_id = h.account_id AND y.status = 'active'
-                            AND (y.instrument, y.vintage, y.project) = (h.instrument, h.vintage, h.project)) x ON true
-     WHERE h.held <> coalesce(x.remaining, 0)
-    UNION ALL
-    -- 6. CCER serial blocks cover exactly each CCER holding: the touched accounts
-    SELECT 'ccer_blocks_mismatch', coalesce(h.account_id, b.account_id), NULL,
-           format('CCER %s %s: holding %s t, blocks %s t', coalesce(h.project, b.project), coalesce(h.vintage, b.vintage),
-                  coalesce(h.balance, 0), coalesce(b.tonnes, 0))
-      FROM (SELECT x.* FROM carbonmkt.holding x JOIN touched t USING (account_id) WHERE x.instrument = 'CCER') h
-      FULL JOIN (SELECT c.account_id, carbonmkt.project(c.block) AS project, carbonmkt.vintage(c.block) AS vintage,
-                        sum(carbonmkt.tonnes(c.block)) AS tonnes
-                   FROM carbonmkt.ccer_block c JOIN touched t USING (account_id) GROUP BY 1, 2, 3) b
-             ON (h.account_id, h.project, h.vintage) = (b.account_id, b.project, b.vintage)
-     WHERE coalesce(h.balance, 0) <> coalesce(b.tonnes, 0)
-    UNION ALL
-    -- 7. conservation, posting by posting: what a new posting moves balances per asset
-    --    (only issue and withdraw entries create or destroy units and cash)
-    SELECT 'posting_unbalanced', NULL, NULL,
-           format('posting %s: its %s entries sum to %s', x.posting_id,
-                  carbonmkt.format_asset(x.instrument, x.vintage, x.project), x.total)
-      FROM (SELECT n.posting_id, n.instrument, n.vintage, n.project, sum(n.amount) AS total
-              FROM n WHERE n.kind NOT IN ('issue', 'withdraw')
-             GROUP BY 1, 2, 3, 4) x
-     WHERE x.total <> 0
-    UNION ALL
-    -- 8. every new entry belongs to a posting
-    SELECT 'unknown_posting', n.account_id, n.entry_id, format('posting %s does not exist', n.posting_id)
-      FROM n
-     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.posting p WHERE p.posting_id = n.posting_id)
-    UNION ALL
-    -- 9. new issue entries only where issuance may land
-    SELECT 'issue_outside_issuance_account', n.account_id, n.entry_id,
-           format('%s issued into account %s of kind %s, which cannot receive issuance of %s',
-                  carbonmkt.format_quantity(n.instrument, n.amount), n.account_id, a.kind, n.instrument)
-      FROM n JOIN carbonmkt.account a USING (account_id)
-     WHERE n.kind = 'issue'
-       AND NOT EXISTS (SELECT 1 FROM carbonmkt.account_kind_instrument k
-                        WHERE k.kind = a.kind AND k.instrument = n.instrument AND k.may_issue)
-$$;
+	AS 'MODULE_PATHNAME', 'verify_ledger_incremental'
+	LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp;
 COMMENT ON FUNCTION carbonmkt.verify_ledger_since(date) IS
   'The incremental verify_ledger(): checks what was written after a day (default: the last sealed day; no seal: everything) in time proportional to it: the chains of the new entries and every head (verify_chains_since), the seals from that day on and the seal chain, running balances of the new entries, the holdings, holds and CCER blocks of the accounts they touch, that every new posting balances per asset except issue and withdraw entries, that every new entry has its posting, and where issue entries land.  Run verify_ledger() (and with anchors) for everything.';
 REVOKE ALL ON FUNCTION carbonmkt.verify_ledger_since(date) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION carbonmkt.verify_ledger_since(date)
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+
+-- verify_chains() is the chain part of verify_ledger()'s one pass (src/verify.c); chain.c's
+-- verify_chains symbol stays for 0.1.0 catalogs.
+CREATE OR REPLACE FUNCTION carbonmkt.verify_chains()
+RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
+	AS 'MODULE_PATHNAME', 'verify_chains_pass'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, carbonmkt, pg_temp;
+COMMENT ON FUNCTION carbonmkt.verify_chains() IS
+  'Checks every journal chain (each account''s entries in seq order), every account head, every day seal and the seal chain: the chain part of verify_ledger()''s one pass over the journal; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch, seal_link_mismatch, seal_hash_mismatch.  No rows when all is well.  Runs with a pinned search_path.';
 
 -- == Next phase: paid allocation, reserve, pledge and repo, voluntary cancellation ==========
 

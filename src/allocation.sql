@@ -937,7 +937,7 @@ COMMENT ON FUNCTION carbonmkt.register_facility(bigint, text, text, numeric, tex
   'Registers a generating unit (机组: category, rated capacity MW, cooling water/air) or production line (生产线: category) of a key emitting unit; returns the facility id.  The province''s authority or the national authority.';
 
 CREATE FUNCTION carbonmkt.change_facility(facility_id bigint, kind text, effective_on date,
-                                          capacity_mw numeric DEFAULT NULL, participant_id bigint DEFAULT NULL,
+                                          capacity_mw numeric DEFAULT NULL, to_participant bigint DEFAULT NULL,
                                           memo text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
@@ -973,15 +973,15 @@ BEGIN
     WHEN 'transfer' THEN
         -- merger or split: the facility changes hands (both provinces' authorities must agree: the
         -- receiving side is checked here, the giving side above)
-        IF change_facility.participant_id IS NULL THEN
+        IF change_facility.to_participant IS NULL THEN
             RAISE EXCEPTION 'a transfer needs the receiving participant' USING ERRCODE = '22023';
         END IF;
         PERFORM carbonmkt._require_authority((SELECT p.province FROM carbonmkt.participant p
-                                               WHERE p.participant_id = change_facility.participant_id),
+                                               WHERE p.participant_id = change_facility.to_participant),
                                              'transfer facilities');
         old_v := f.participant_id::text;
-        new_v := change_facility.participant_id::text;
-        UPDATE carbonmkt.facility x SET participant_id = change_facility.participant_id WHERE x.facility_id = f.facility_id;
+        new_v := change_facility.to_participant::text;
+        UPDATE carbonmkt.facility x SET participant_id = change_facility.to_participant WHERE x.facility_id = f.facility_id;
     ELSE
         RAISE EXCEPTION 'unknown facility change "%"', change_facility.kind
             USING ERRCODE = '22023', HINT = 'Changes are closure, stoppage, restart, capacity_change and transfer (merger, split).';

@@ -372,6 +372,18 @@ chain_entry_hash(const JournalLayout *layout, const Datum *values,
 }
 
 /*
+ * chain_entry_payload
+ *		Append the canonical payload of a row to buf, in the server encoding
+ *		(for callers that hash many rows with one SHA-256 context).
+ */
+void
+chain_entry_payload(StringInfo buf, const JournalLayout *layout,
+					const Datum *values, const bool *isnull)
+{
+	journal_payload_build(buf, layout, values, isnull);
+}
+
+/*
  * deform_journal_arg
  *		Deform a carbonmkt.journal composite argument; sets up *layout.
  */
@@ -727,7 +739,7 @@ chain_head_tid(int64 account_id, ItemPointer tid)
  */
 void
 chain_head_locked(int64 account_id, int64 seq, const bytea *hash,
-					  const ItemPointerData *tid)
+				  const ItemPointerData *tid)
 {
 	if (hash == NULL || VARSIZE_ANY_EXHDR(hash) != CHAIN_HASH_LEN)
 	{
@@ -1248,7 +1260,7 @@ chain_can_defer(const char *const *kinds, int nkinds)
  */
 bool
 chain_defer_add(int64 account_id, int64 seq, const bytea *hash,
-				   const ItemPointerData *tid)
+				const ItemPointerData *tid)
 {
 	ChainPostingAccount *a;
 	ChainHead  *h;
@@ -1355,7 +1367,7 @@ prepare_head_plans(void)
 
 		posting_exists_plan =
 			carbonmkt_keep_lookup_plan("SELECT 1 FROM carbonmkt.posting WHERE posting_id = $1",
-							   1, argtypes);
+									   1, argtypes);
 	}
 	if (head_select_plan == NULL)
 	{

@@ -29,6 +29,7 @@
 #include "commands/trigger.h"
 #include "common/sha2.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "storage/itemptr.h"
 
 /* Length of every chain hash, seal digest and seal hash: SHA-256. */
@@ -77,6 +78,15 @@ extern void chain_layout_init(JournalLayout *layout, TupleDesc tupdesc,
 extern void chain_entry_hash(const JournalLayout *layout, const Datum *values,
 							 const bool *isnull, const uint8 *prev, size_t prevlen,
 							 uint8 *out);
+
+/*
+ * chain_entry_payload
+ *		Append the canonical payload of the row (deformed as for
+ *		chain_entry_hash) to buf, in the server encoding: what
+ *		chain_entry_hash hashes after converting it to UTF-8.
+ */
+extern void chain_entry_payload(StringInfo buf, const JournalLayout *layout,
+								const Datum *values, const bool *isnull);
 
 /* The attribute number of a journal column of tupdesc, or ERROR 42703. */
 extern int	chain_journal_attnum(TupleDesc tupdesc, const char *name);

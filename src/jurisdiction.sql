@@ -36,15 +36,15 @@ SELECT r.code, r.name, r.name_zh, r.code, NULL, 'province',
        r.code IN ('110000', '120000', '310000', '500000', '420000', '440000', '350000')
   FROM carbonmkt.region r;
 
-CREATE FUNCTION carbonmkt.check_jurisdiction(p_code text) RETURNS carbonmkt.jurisdiction
+CREATE FUNCTION carbonmkt.check_jurisdiction(jurisdiction text) RETURNS carbonmkt.jurisdiction
 LANGUAGE plpgsql STABLE AS
 $$
 DECLARE
     j   carbonmkt.jurisdiction;
 BEGIN
-    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = p_code;
+    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = check_jurisdiction.jurisdiction;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(p_code, 'NULL')
+        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(check_jurisdiction.jurisdiction, 'NULL')
             USING ERRCODE = 'CM501',
                   DETAIL = 'A jurisdiction is ''CN'' (the national market), a province''s GB/T 2260 code (e.g. ''350000'') or a city pilot''s code (''440300'').',
                   HINT = 'The codes are the rows of carbonmkt.jurisdiction.';

@@ -298,18 +298,18 @@ $$ SELECT CASE WHEN abs(notional_fen * fee_rate) >= 9223372036854775807.5
 COMMENT ON FUNCTION carbonmkt.fee_fen(bigint, numeric) IS
   'The fee on a notional, fen, rounded half up.  A fill pays fee_fen(order''s notional after it) - fee_fen(before it), so an order''s fees always equal fee_fen of its total notional (what its hold reserved for).';
 
-CREATE FUNCTION carbonmkt.market_rule_at(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+CREATE FUNCTION carbonmkt.market_rule_at(mode carbonmkt.trade_mode, business_date date, jurisdiction text DEFAULT 'CN')
 RETURNS carbonmkt.market_rule LANGUAGE plpgsql STABLE PARALLEL SAFE AS
 $$
 DECLARE
     r   carbonmkt.market_rule;
 BEGIN
     SELECT * INTO r FROM carbonmkt.market_rule x
-     WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date
-       AND (x.valid_until IS NULL OR x.valid_until >= p_date)
+     WHERE x.jurisdiction = market_rule_at.jurisdiction AND x.mode = market_rule_at.mode AND x.valid_from <= market_rule_at.business_date
+       AND (x.valid_until IS NULL OR x.valid_until >= market_rule_at.business_date)
      ORDER BY x.valid_from DESC LIMIT 1;
     IF NOT FOUND THEN
-        PERFORM carbonmkt.check_jurisdiction(p_jurisdiction);
+        PERFORM carbonmkt.check_jurisdiction(market_rule_at.jurisdiction);
     END IF;
     RETURN r;
 END
@@ -331,37 +331,37 @@ INSERT INTO carbonmkt.trading_calendar_year VALUES
   ('CN', 2025, '国务院办公厅关于2025年部分节假日安排的通知 (国办发明电〔2024〕12号): the public holidays of 2025; the exchange does not trade on weekends',
    'carbonmkt', '2025-01-01 00:00:00+08');
 
-CREATE FUNCTION carbonmkt.is_trading_day(d date, jurisdiction text DEFAULT 'CN') RETURNS boolean
+CREATE FUNCTION carbonmkt.is_trading_day(business_date date, jurisdiction text DEFAULT 'CN') RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS
 $$
 DECLARE
     c   boolean;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
-                    WHERE y.jurisdiction = is_trading_day.jurisdiction AND y.year = extract(year FROM d)) THEN
+                    WHERE y.jurisdiction = is_trading_day.jurisdiction AND y.year = extract(year FROM is_trading_day.business_date)) THEN
         PERFORM carbonmkt.check_jurisdiction(jurisdiction);
-        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM d), jurisdiction
+        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM is_trading_day.business_date), jurisdiction
             USING ERRCODE = 'CM507',
-                  DETAIL = format('%s is in a year whose trading days and holidays were not loaded.', to_char(d, 'YYYY-MM-DD')),
+                  DETAIL = format('%s is in a year whose trading days and holidays were not loaded.', to_char(is_trading_day.business_date, 'YYYY-MM-DD')),
                   HINT = 'The exchange loads a year''s calendar with carbonmkt.load_trading_calendar(jurisdiction, year, holidays, ...).';
     END IF;
     SELECT x.is_trading_day INTO c FROM carbonmkt.trading_calendar x
-     WHERE x.jurisdiction = is_trading_day.jurisdiction AND x.business_date = d;
-    RETURN coalesce(c, extract(isodow FROM d) < 6);
+     WHERE x.jurisdiction = is_trading_day.jurisdiction AND x.business_date = is_trading_day.business_date;
+    RETURN coalesce(c, extract(isodow FROM is_trading_day.business_date) < 6);
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.is_trading_day(date, text) IS
   'Whether a date is a trading day: Monday to Friday unless carbonmkt.trading_calendar says otherwise.  CM501 for an unknown jurisdiction, CM507 for a date of a year without a loaded calendar (trading_calendar_year).';
 
-CREATE FUNCTION carbonmkt.sessions_text(p_mode carbonmkt.trade_mode, p_date date, p_jurisdiction text DEFAULT 'CN')
+CREATE FUNCTION carbonmkt.sessions_text(mode carbonmkt.trade_mode, business_date date, jurisdiction text DEFAULT 'CN')
 RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS
 $$ SELECT coalesce(string_agg(to_char(s.opens, 'HH24:MI') || '–' || to_char(s.closes, 'HH24:MI'), ', ' ORDER BY s.opens),
                    'none')
      FROM carbonmkt.market_session s
-    WHERE (carbonmkt.check_jurisdiction(p_jurisdiction)).code = s.jurisdiction AND s.mode = p_mode
-      AND (s.valid_until IS NULL OR s.valid_until >= p_date)
+    WHERE (carbonmkt.check_jurisdiction(sessions_text.jurisdiction)).code = s.jurisdiction AND s.mode = sessions_text.mode
+      AND (s.valid_until IS NULL OR s.valid_until >= sessions_text.business_date)
       AND s.valid_from = (SELECT max(x.valid_from) FROM carbonmkt.market_session x
-                           WHERE x.jurisdiction = p_jurisdiction AND x.mode = p_mode AND x.valid_from <= p_date) $$;
+                           WHERE x.jurisdiction = sessions_text.jurisdiction AND x.mode = sessions_text.mode AND x.valid_from <= sessions_text.business_date) $$;
 COMMENT ON FUNCTION carbonmkt.sessions_text(carbonmkt.trade_mode, date, text) IS
   'The sessions of a mode on a date as text, e.g. "09:30–11:30, 13:00–15:00".';
 
@@ -1149,13 +1149,13 @@ COMMENT ON FUNCTION carbonmkt._end_order(bigint, carbonmkt.order_status, text) I
 
 -- Products --------------------------------------------------------------------------------
 
-CREATE FUNCTION carbonmkt.list_product(code text, reference_price numeric, clearing_account bigint,
+CREATE FUNCTION carbonmkt.list_product(product text, reference_price numeric, clearing_account bigint,
                                        vintage int DEFAULT NULL, instrument carbonmkt.instrument DEFAULT 'CEA',
                                        project text DEFAULT '', jurisdiction text DEFAULT 'CN')
 RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
-    c   text := upper(btrim(code));
+    c   text := upper(btrim(list_product.product));
     v   int := vintage;
     a   record;
     id  int;

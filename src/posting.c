@@ -5,8 +5,8 @@
  *	  is made here -- issuance (签发) of CEA and CCER, cash deposit (入金) and
  *	  withdrawal (出金), transfers (转移) of every instrument, surrender (清缴)
  *	  and voluntary cancellation (注销), holds (冻结), their release and
- *	  settlement from them -- and the market's batch settlement
- *	  (src/settlement.c) opens its posting here (posting_open).  Also who may
+ *	  settlement from them -- and the market's batch settlement, whose legs
+ *	  settle_batch (src/settlement.c) hands to posting_batch().  Also who may
  *	  post (carbonmkt._authorize).  A posting runs as few statements as it
  *	  can, each an SPI plan prepared once per backend:
  *
@@ -34,6 +34,7 @@
 
 #include "catalog/dependency.h"
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -102,15 +103,7 @@ PG_FUNCTION_INFO_V1(carbonmkt_record_posting);
  * these, never strings.
  */
 
-/* instruments, in the order of enum carbonmkt.instrument */
-typedef enum Instrument
-{
-	INSTRUMENT_CEA,
-	INSTRUMENT_CCER,
-	INSTRUMENT_CNY,
-	INSTRUMENT_UNKNOWN			/* NULL */
-} Instrument;
-
+/* instruments: enum Instrument (posting.h), in the order of enum carbonmkt.instrument */
 static const char *const instrument_names[] = {"CEA", "CCER", "CNY", NULL};
 
 /* what _authorize() is asked for (doc/registry.md, Access) */
@@ -363,7 +356,7 @@ posting_plan(PostingPlanId id)
 		const PostingPlanDef *def = &plan_defs[id];
 
 		posting_plans[id] = carbonmkt_keep_lookup_plan(def->sql, def->nargs,
-											   (Oid *) def->argtypes);
+													   (Oid *) def->argtypes);
 	}
 	return posting_plans[id];
 }
@@ -1490,6 +1483,16 @@ apply_two_legs(Leg *legs, const Asset *asset)
  *		twice for one), and with TIDs the TIDs of their locked row versions
  *		then, with the posting: the operation and the result
  */
+/*
+ * The one statement head that appends to the journal: every posting's legs
+ * (journal_plan) and a batch's rows (posting_batch) go in through it.  The
+ * chain trigger (src/chain.c) sets seq, prev_hash and hash of every row.
+ */
+#define JOURNAL_INSERT \
+	"INSERT INTO carbonmkt.journal (posting_id, account_id, seq, kind, instrument, " \
+	"vintage, project, block, amount, held_change, balance_after, held_after, " \
+	"counterparty, hold_id, period, business_date, recorded_at, memo, prev_hash, hash) "
+
 #define LEG_NPARAMS		9
 #define LEGS_BASE		9
 #define LEGS_MAXARGS	(LEGS_BASE - 1 + 2 * LEG_NPARAMS + 5)
@@ -1551,11 +1554,7 @@ journal_plan(int nlegs, bool with_posting, bool with_heads, bool by_tid)
 							 "WHERE %sa.account_id IN ($%d, $%d)) ",
 							 by_tid ? psprintf("a.ctid = ANY ($%d) AND ", heads_arg + 2) : "",
 							 heads_arg, heads_arg + 1);
-		appendStringInfoString(&sql,
-							   "INSERT INTO carbonmkt.journal (posting_id, account_id, seq, kind, instrument, "
-							   "vintage, project, block, amount, held_change, balance_after, held_after, "
-							   "counterparty, hold_id, period, business_date, recorded_at, memo, prev_hash, hash) "
-							   "VALUES ");
+		appendStringInfoString(&sql, JOURNAL_INSERT "VALUES ");
 		for (int l = 0; l < nlegs; l++)
 		{
 			int			b = LEGS_BASE + l * LEG_NPARAMS;
@@ -1607,7 +1606,7 @@ insert_legs(Posting *p, const Asset *asset, const Leg *legs, int nlegs,
 		for (int i = 0; i < nrows; i++)
 			if (rows[i].head_hash != NULL)
 				by_tid |= chain_defer_add(rows[i].account_id, rows[i].head_seq,
-											 rows[i].head_hash, &rows[i].tid);
+										  rows[i].head_hash, &rows[i].tid);
 	}
 
 	if (!defer && !p->recorded)
@@ -1815,7 +1814,7 @@ run_block_plan(BlockPlanId id, Datum *values, const char *nulls, int expected)
 
 	if (block_plans[id] == NULL)
 		block_plans[id] = carbonmkt_keep_lookup_plan(block_plan_defs[id].sql, block_plan_defs[id].nargs,
-											 (Oid *) block_plan_defs[id].argtypes);
+													 (Oid *) block_plan_defs[id].argtypes);
 	ret = SPI_execute_plan(block_plans[id], values, nulls, false, 0);
 	if (ret != expected)
 		elog(ERROR, "carbonmkt block statement %d failed: %s", (int) id, SPI_result_code_string(ret));
@@ -3146,6 +3145,895 @@ carbonmkt_record_posting(PG_FUNCTION_ARGS)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	PG_RETURN_INT64(posting_id);
+}
+
+/* ----------------------------------------------------------------
+ *		Batch postings: the market's unified settlement (统一交收)
+ *
+ * settle_batch (src/settlement.c) checks its arguments, opens its posting
+ * (posting_open) and hands the batch -- per order hold what it spends and
+ * whether the rest is released, per receiving account and asset the net
+ * credit -- to posting_batch(), which makes the posting set-based: it
+ * locks every account of the batch in account_id order, reads the holds,
+ * checks every rule the per-call path (transfer_from_hold, release_hold)
+ * checks and that the batch balances per asset, computes the holdings
+ * with their running balances (no balance, held or available quantity
+ * negative), and writes every hold with one UPDATE, every holding with
+ * one statement and every journal row with one INSERT -- one row per
+ * hold (its spend and release, so each hold's history stays on the
+ * journal) and one per receiving account and asset, the rows of one
+ * account consecutive.  The rows go through the chain trigger
+ * (src/chain.c) like every other journal row; when no other trigger may
+ * fire for them (chain_can_defer), the batch registers its accounts with
+ * the heads read under their locks, the trigger advances them in memory
+ * and one UPDATE writes each account's head once after the INSERT.
+ * ----------------------------------------------------------------
+ */
+
+#define ERRCODE_CARBONMKT_UNBALANCED			MAKE_SQLSTATE('C','M','0','1','3')
+
+/* account kinds that can appear, with what each may hold */
+#define MAX_KINDS	16
+
+/* a holding touched by the batch */
+typedef struct BatchHolding
+{
+	PostingAsset key;
+	int64		balance;
+	int64		held;
+	bool		exists;			/* a row of carbonmkt.holding (else inserted) */
+} BatchHolding;
+
+/* a journal row to write */
+typedef struct BatchRow
+{
+	PostingAsset asset;
+	int			order;			/* 0 hold rows, 1 credit rows */
+	int64		hold_id;		/* 0 for a credit */
+	const char *kind;
+	int64		amount;
+	int64		held_change;
+	int64		balance_after;
+	int64		held_after;
+} BatchRow;
+
+/* an account of the batch, locked */
+typedef struct BatchAccount
+{
+	int64		account_id;
+	char	   *kind;
+	char	   *status;
+	bool		debited;		/* a hold of it is spent */
+	bool		credited;
+	/* its chain head, read under the lock (for deferred heads) */
+	int64		head_seq;
+	bytea	   *head_hash;		/* NULL if null */
+	ItemPointerData tid;		/* the locked row version */
+} BatchAccount;
+
+/* ----------------------------------------------------------------
+ *		Saved plans
+ * ----------------------------------------------------------------
+ */
+
+typedef enum BatchPlan
+{
+	BP_LOCK,
+	BP_HOLDS,
+	BP_KINDS,
+	BP_HOLDINGS,
+	BP_WRITE_HOLDS,
+	BP_WRITE_HOLDINGS,
+	BP_WRITE_JOURNAL,
+	NUM_BATCH_PLANS
+} BatchPlan;
+
+typedef struct BatchPlanDef
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[14];
+} BatchPlanDef;
+
+static const BatchPlanDef batch_plan_defs[NUM_BATCH_PLANS] = {
+	/* every account of the batch, locked in account_id order (the registry's fixed order) */
+	[BP_LOCK] = {"SELECT a.account_id, a.kind::text, a.status::text, a.head_seq, a.head_hash, a.ctid "
+		"FROM carbonmkt.account a "
+		"WHERE a.account_id IN (SELECT h.account_id FROM carbonmkt.hold h WHERE h.hold_id = ANY ($1) "
+		"UNION SELECT unnest($2::int8[])) "
+		"ORDER BY a.account_id FOR NO KEY UPDATE OF a", 2, {INT8ARRAYOID, INT8ARRAYOID}},
+	[BP_HOLDS] = {"SELECT h.hold_id, h.account_id, h.instrument::text, h.vintage, h.project, h.remaining, "
+		"h.reason::text, h.status::text FROM carbonmkt.hold h WHERE h.hold_id = ANY ($1)",
+	1, {INT8ARRAYOID}},
+	[BP_KINDS] = {"SELECT k.kind::text, k.instrument::text FROM carbonmkt.account_kind_instrument k", 0, {0}},
+	[BP_HOLDINGS] = {"SELECT h.account_id, h.instrument::text, h.vintage, h.project, h.balance, h.held "
+		"FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[]) AS k(a, i, v, p) "
+		"JOIN carbonmkt.holding h ON h.account_id = k.a AND h.instrument = k.i::carbonmkt.instrument "
+		"AND h.vintage = k.v AND h.project = k.p", 4, {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID}},
+	[BP_WRITE_HOLDS] = {"UPDATE carbonmkt.hold h SET remaining = u.rem, "
+		"status = u.st::carbonmkt.hold_status, "
+		"ended_posting = CASE WHEN u.st <> 'active' THEN $1 END "
+		"FROM unnest($2::int8[], $3::int8[], $4::text[]) AS u(id, rem, st) "
+		"WHERE h.hold_id = u.id AND h.status = 'active'", 4, {INT8OID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID}},
+	/* the holdings, as computed under the locks: updated, or inserted when new */
+	[BP_WRITE_HOLDINGS] = {"WITH v AS (SELECT * FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[], "
+		"$5::int8[], $6::int8[], $7::bool[]) AS v(a, i, vi, p, bal, hld, old)), "
+		"u AS (UPDATE carbonmkt.holding h SET balance = v.bal, held = v.hld FROM v "
+		"WHERE v.old AND h.account_id = v.a AND h.instrument = v.i::carbonmkt.instrument "
+		"AND h.vintage = v.vi AND h.project = v.p RETURNING 1), "
+		"n AS (INSERT INTO carbonmkt.holding (account_id, instrument, vintage, project, balance, held) "
+		"SELECT v.a, v.i::carbonmkt.instrument, v.vi, v.p, v.bal, v.hld FROM v WHERE NOT v.old RETURNING 1) "
+		"SELECT (SELECT count(*) FROM u) + (SELECT count(*) FROM n)",
+	7, {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, BOOLARRAYOID}},
+	/* the chain trigger sets seq, prev_hash and hash, row by row in this order */
+	[BP_WRITE_JOURNAL] = {JOURNAL_INSERT
+		"SELECT $1, u.a, 0, u.k::carbonmkt.entry_kind, u.i::carbonmkt.instrument, u.v, u.p, "
+		"NULL::carbonmkt.ccer, u.am, u.hc, u.ba, u.ha, NULL::bigint, nullif(u.h, 0), NULL::int, "
+		"$2, $3, $4, '\\x', '\\x' "
+		"FROM unnest($5::int8[], $6::text[], $7::text[], $8::int4[], $9::text[], $10::int8[], $11::int8[], "
+		"$12::int8[], $13::int8[], $14::int8[]) WITH ORDINALITY AS u(a, k, i, v, p, am, hc, ba, ha, h, n) "
+		"ORDER BY u.n",
+	14, {INT8OID, DATEOID, TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+	TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}},
+};
+
+static SPIPlanPtr batch_plans[NUM_BATCH_PLANS];
+
+static SPIPlanPtr
+batch_plan(BatchPlan id)
+{
+	if (batch_plans[id] == NULL)
+	{
+		const BatchPlanDef *d = &batch_plan_defs[id];
+
+		batch_plans[id] = carbonmkt_keep_plan(d->sql, d->nargs, (Oid *) d->argtypes,
+											  CURSOR_OPT_GENERIC_PLAN);
+	}
+	return batch_plans[id];
+}
+
+static uint64
+batch_run(BatchPlan id, Datum *values, const char *nulls, int expect)
+{
+	int			ret = SPI_execute_plan(batch_plan(id), values, nulls, false, 0);
+
+	if (ret != expect)
+		elog(ERROR, "settle_batch: statement %d failed: %s", (int) id, SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
+ * posting_instrument
+ *		The instrument of a label of enum carbonmkt.instrument (ERROR for any
+ *		other), and the label of an instrument.
+ */
+Instrument
+posting_instrument(const char *label)
+{
+	for (int i = 0; i < INSTRUMENT_UNKNOWN; i++)
+		if (strcmp(label, instrument_names[i]) == 0)
+			return (Instrument) i;
+	elog(ERROR, "settle_batch: unknown instrument \"%s\"", label);
+	return INSTRUMENT_UNKNOWN;	/* keep compiler quiet */
+}
+
+const char *
+posting_instrument_label(Instrument instr)
+{
+	switch (instr)
+	{
+		case INSTRUMENT_CEA:
+		case INSTRUMENT_CCER:
+		case INSTRUMENT_CNY:
+			return instrument_names[instr];
+		default:
+			break;
+	}
+	elog(ERROR, "unknown instrument %d", (int) instr);
+	return NULL;				/* keep compiler quiet */
+}
+
+/* "1,234 t" or "12.34 CNY", like carbonmkt.format_quantity() */
+char *
+posting_format_qty(Instrument instr, int64 q)
+{
+	char		digits[32];
+	char		out[48];
+	int			len;
+	int			o = 0;
+	uint64		u = q < 0 ? -(uint64) q : (uint64) q;
+	int			frac = -1;
+
+	if (instr == INSTRUMENT_CNY)
+	{
+		frac = (int) (u % 100);
+		u /= 100;
+	}
+	len = snprintf(digits, sizeof(digits), UINT64_FORMAT, u);
+	if (q < 0)
+		out[o++] = '-';
+	for (int i = 0; i < len; i++)
+	{
+		if (i > 0 && (len - i) % 3 == 0)
+			out[o++] = ',';
+		out[o++] = digits[i];
+	}
+	out[o] = '\0';
+	if (frac >= 0)
+		return psprintf("%s.%02d CNY", out, frac);
+	return psprintf("%s t", out);
+}
+
+/* "CEA 2024", "CCER P 2024", "CNY", like carbonmkt.format_asset() */
+char *
+posting_format_asset(const PostingAsset *k)
+{
+	if (k->instr == INSTRUMENT_CNY)
+		return pstrdup("CNY");
+	if (k->instr == INSTRUMENT_CCER)
+		return psprintf("CCER %s %d", k->project, k->vintage);
+	return psprintf("CEA %d", k->vintage);
+}
+
+static int
+cmp_asset_only(const PostingAsset *a, const PostingAsset *b)
+{
+	if (a->instr != b->instr)
+		return a->instr < b->instr ? -1 : 1;
+	if (a->vintage != b->vintage)
+		return a->vintage < b->vintage ? -1 : 1;
+	return strcmp(a->project, b->project);
+}
+
+/* order of assets: by account, instrument, vintage, project */
+int
+posting_asset_cmp(const PostingAsset *a, const PostingAsset *b)
+{
+	if (a->account != b->account)
+		return a->account < b->account ? -1 : 1;
+	return cmp_asset_only(a, b);
+}
+
+static int
+cmp_batch_holding(const void *a, const void *b)
+{
+	return posting_asset_cmp(&((const BatchHolding *) a)->key, &((const BatchHolding *) b)->key);
+}
+
+/* qsort/bsearch orders of a batch's holds (hold_id) and credits (asset) */
+int
+posting_batch_hold_cmp(const void *a, const void *b)
+{
+	int64		x = ((const PostingBatchHold *) a)->hold_id;
+	int64		y = ((const PostingBatchHold *) b)->hold_id;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+int
+posting_batch_credit_cmp(const void *a, const void *b)
+{
+	return posting_asset_cmp(&((const PostingBatchCredit *) a)->asset,
+							 &((const PostingBatchCredit *) b)->asset);
+}
+
+static int
+cmp_batch_row(const void *a, const void *b)
+{
+	const BatchRow *x = (const BatchRow *) a;
+	const BatchRow *y = (const BatchRow *) b;
+
+	if (x->asset.account != y->asset.account)
+		return x->asset.account < y->asset.account ? -1 : 1;
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	if (x->hold_id != y->hold_id)
+		return x->hold_id < y->hold_id ? -1 : 1;
+	return cmp_asset_only(&x->asset, &y->asset);
+}
+
+/* the holding of a key in a sorted array, or NULL */
+static BatchHolding *
+find_batch_holding(BatchHolding *h, int n, const PostingAsset *k)
+{
+	BatchHolding probe;
+
+	memset(&probe, 0, sizeof(probe));
+	probe.key = *k;
+	return (BatchHolding *) bsearch(&probe, h, n, sizeof(BatchHolding), cmp_batch_holding);
+}
+
+static BatchAccount *
+find_batch_account(BatchAccount *a, int n, int64 id)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (a[mid].account_id == id)
+			return &a[mid];
+		if (a[mid].account_id < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+static int64
+add_or_raise(int64 a, int64 b, const char *what)
+{
+	int64		r;
+
+	if (pg_add_s64_overflow(a, b, &r))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("settlement batch: %s is out of range", what)));
+	return r;
+}
+
+static Datum
+int8_array_datum(const int64 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+static Datum
+int4_array_datum(const int32 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int32GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+}
+
+static Datum
+text_array_datum(const char *const *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+bool_array_datum(const bool *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = BoolGetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+}
+
+/*
+ * posting_batch
+ *		Make the posting of a market batch (see above): posting_id, ts and
+ *		bdate are its posting row's, opened by posting_open().  holds are
+ *		sorted by hold_id and credits by asset, each given once (settle_batch
+ *		checks both); the engine fills the rest of each hold.  Call within
+ *		SPI; every refusal is an ERROR and changes nothing.
+ */
+void
+posting_batch(int64 posting_id, TimestampTz ts, DateADT bdate, const char *memo,
+			  PostingBatchHold *holds, int nholds,
+			  PostingBatchCredit *credits, int ncredits)
+{
+	BatchAccount *accounts;
+	int			naccounts;
+	BatchHolding *holdings;
+	int			nholdings;
+	BatchRow   *rows;
+	int			nrows;
+	int			n;
+	bool		isnull;
+	bool		may_hold[MAX_KINDS][INSTRUMENT_UNKNOWN];
+	char	   *kind_name[MAX_KINDS];
+	int			nkinds = 0;
+	MemoryContext callercxt = CurrentMemoryContext;
+
+	for (int i = 1; i < nholds; i++)
+		if (holds[i].hold_id <= holds[i - 1].hold_id)
+			elog(ERROR, "posting_batch: the holds are not sorted and distinct");
+	for (int i = 1; i < ncredits; i++)
+		if (posting_asset_cmp(&credits[i].asset, &credits[i - 1].asset) <= 0)
+			elog(ERROR, "posting_batch: the credits are not sorted and distinct");
+
+	/* 1. lock every account of the batch in account_id order */
+	{
+		int64	   *ids = palloc(sizeof(int64) * nholds);
+		int64	   *cids = palloc(sizeof(int64) * Max(ncredits, 1));
+		Datum		v[2];
+		SPITupleTable *tt;
+		MemoryContext old;
+		Datum		d;
+
+		for (int i = 0; i < nholds; i++)
+			ids[i] = holds[i].hold_id;
+		for (int i = 0; i < ncredits; i++)
+			cids[i] = credits[i].asset.account;
+		v[0] = int8_array_datum(ids, nholds);
+		v[1] = int8_array_datum(cids, ncredits);
+		naccounts = (int) batch_run(BP_LOCK, v, NULL, SPI_OK_SELECT);
+		tt = SPI_tuptable;
+		old = MemoryContextSwitchTo(callercxt);
+		accounts = palloc0(sizeof(BatchAccount) * Max(naccounts, 1));
+		for (int i = 0; i < naccounts; i++)
+		{
+			accounts[i].account_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			accounts[i].kind = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+			accounts[i].status = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+			accounts[i].head_seq = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+			if (isnull)
+				accounts[i].head_seq = -1;
+			d = SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull);
+			accounts[i].head_hash = isnull ? NULL : DatumGetByteaPCopy(d);
+			d = SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull);
+			if (isnull)
+				ItemPointerSetInvalid(&accounts[i].tid);
+			else
+				ItemPointerCopy((ItemPointer) DatumGetPointer(d), &accounts[i].tid);
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(tt);
+
+		/* 2. the holds, under their accounts' locks */
+		n = (int) batch_run(BP_HOLDS, v, NULL, SPI_OK_SELECT);
+		tt = SPI_tuptable;
+		old = MemoryContextSwitchTo(callercxt);
+		for (int i = 0; i < n; i++)
+		{
+			PostingBatchHold	probe;
+			PostingBatchHold  *h;
+
+			memset(&probe, 0, sizeof(probe));
+			probe.hold_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			h = bsearch(&probe, holds, nholds, sizeof(PostingBatchHold), posting_batch_hold_cmp);
+			if (h == NULL)
+				elog(ERROR, "settle_batch: hold " INT64_FORMAT " was not asked for", probe.hold_id);
+			h->found = true;
+			h->asset.account = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+			h->asset.instr = posting_instrument(SPI_getvalue(tt->vals[i], tt->tupdesc, 3));
+			h->asset.vintage = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+			h->asset.project = SPI_getvalue(tt->vals[i], tt->tupdesc, 5);
+			h->remaining = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
+			h->reason = SPI_getvalue(tt->vals[i], tt->tupdesc, 7);
+			h->status = SPI_getvalue(tt->vals[i], tt->tupdesc, 8);
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(tt);
+
+		/* which kind holds what (a handful of rows) */
+		n = (int) batch_run(BP_KINDS, NULL, NULL, SPI_OK_SELECT);
+		tt = SPI_tuptable;
+		memset(may_hold, 0, sizeof(may_hold));
+		old = MemoryContextSwitchTo(callercxt);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *k = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+			Instrument	instr = posting_instrument(SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
+			int			j;
+
+			for (j = 0; j < nkinds; j++)
+				if (strcmp(kind_name[j], k) == 0)
+					break;
+			if (j == nkinds)
+			{
+				if (nkinds == MAX_KINDS)
+					elog(ERROR, "settle_batch: too many account kinds");
+				kind_name[nkinds++] = k;
+			}
+			may_hold[j][instr] = true;
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(tt);
+	}
+
+	/* 3. the rules of each hold and account */
+	for (int i = 0; i < nholds; i++)
+	{
+		PostingBatchHold  *h = &holds[i];
+		BatchAccount *acc;
+
+		if (!h->found)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_HOLD),
+					 errmsg("hold " INT64_FORMAT " does not exist", h->hold_id)));
+		if (strcmp(h->status, "active") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_HOLD),
+					 errmsg("hold " INT64_FORMAT " is already %s", h->hold_id, h->status),
+					 errdetail("A hold is released or consumed exactly once.")));
+		if (strcmp(h->reason, "order") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_HOLD),
+					 errmsg("hold " INT64_FORMAT " is a %s hold; a market batch settles order holds only",
+							h->hold_id, h->reason),
+					 errhint("Pledges and judicial freezes are released by the registry (release_hold).")));
+		if (h->asset.instr == INSTRUMENT_CCER)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("hold " INT64_FORMAT " freezes %s: a batch settles CEA and CNY only",
+							h->hold_id, posting_format_asset(&h->asset)),
+					 errhint("CCER moves by serial block: settle it with transfer_from_hold().")));
+		if (h->spent > h->remaining)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_INSUFFICIENT),
+					 errmsg("hold " INT64_FORMAT " has %s remaining, requested %s", h->hold_id,
+							posting_format_qty(h->asset.instr, h->remaining), posting_format_qty(h->asset.instr, h->spent)),
+					 errdetail("Account " INT64_FORMAT ", %s.", h->asset.account, posting_format_asset(&h->asset))));
+		h->released = h->release ? h->remaining - h->spent : 0;
+		h->new_status = h->remaining == h->spent ? "consumed" : h->release ? "released" : "active";
+		acc = find_batch_account(accounts, naccounts, h->asset.account);
+		if (acc == NULL)
+			elog(ERROR, "settle_batch: account " INT64_FORMAT " of hold " INT64_FORMAT " was not locked",
+				 h->asset.account, h->hold_id);
+		if (h->spent > 0)
+			acc->debited = true;
+	}
+	for (int i = 0; i < ncredits; i++)
+	{
+		BatchAccount *acc = find_batch_account(accounts, naccounts, credits[i].asset.account);
+
+		if (acc == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_UNKNOWN_ACCOUNT),
+					 errmsg("account " INT64_FORMAT " does not exist", credits[i].asset.account)));
+		acc->credited = true;
+		if (credits[i].asset.instr == INSTRUMENT_CCER)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the credit to account " INT64_FORMAT " is %s: a batch settles CEA and CNY only",
+							acc->account_id, posting_format_asset(&credits[i].asset)),
+					 errhint("CCER moves by serial block: settle it with transfer_from_hold().")));
+	}
+	for (int i = 0; i < naccounts; i++)
+	{
+		BatchAccount *acc = &accounts[i];
+
+		if (!acc->debited && !acc->credited)
+			continue;			/* only holds released: as release_hold, any status */
+		if (strcmp(acc->kind, "cancellation") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
+					 errmsg("account " INT64_FORMAT " is the cancellation account", acc->account_id),
+					 errdetail("Retired units never move, and units reach it only by surrender or cancellation.")));
+		if (strcmp(acc->status, "closed") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
+					 errmsg("account " INT64_FORMAT " is closed", acc->account_id)));
+		if (acc->debited && strcmp(acc->status, "frozen") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_ACCOUNT_STATE),
+					 errmsg("account " INT64_FORMAT " is frozen", acc->account_id),
+					 errdetail("Nothing can leave a frozen account.")));
+	}
+
+	/* every asset an account takes part in must be one its kind may hold */
+	{
+		PostingAsset *chk = palloc(sizeof(PostingAsset) * (nholds + ncredits));
+		int			nchk = 0;
+
+		for (int i = 0; i < nholds; i++)
+			if (holds[i].spent > 0)
+				chk[nchk++] = holds[i].asset;
+		for (int i = 0; i < ncredits; i++)
+			chk[nchk++] = credits[i].asset;
+		for (int i = 0; i < nchk; i++)
+		{
+			BatchAccount *acc = find_batch_account(accounts, naccounts, chk[i].account);
+			int			j;
+
+			for (j = 0; j < nkinds; j++)
+				if (strcmp(kind_name[j], acc->kind) == 0)
+					break;
+			if (j == nkinds || !may_hold[j][chk[i].instr])
+				ereport(ERROR,
+						(errcode(ERRCODE_CARBONMKT_KIND_INSTRUMENT),
+						 errmsg("account " INT64_FORMAT " (kind %s) cannot hold %s", acc->account_id, acc->kind,
+								instrument_names[chk[i].instr]),
+						 errhint("See carbonmkt.account_kind_instrument for the instruments each account kind holds.")));
+		}
+	}
+
+	/*
+	 * 4. The batch balances per asset, to the tonne and the fen: what the
+	 * holds give up is what the receiving accounts get.
+	 */
+	{
+		typedef struct AssetSum
+		{
+			PostingAsset asset;
+			int64		spent;
+			int64		credited;
+		} AssetSum;
+		AssetSum   *sums = palloc0(sizeof(AssetSum) * (nholds + ncredits));
+		int			nsums = 0;
+
+		for (int pass = 0; pass < 2; pass++)
+		{
+			int			count = pass == 0 ? nholds : ncredits;
+
+			for (int i = 0; i < count; i++)
+			{
+				PostingAsset k = pass == 0 ? holds[i].asset : credits[i].asset;
+				int64		amt = pass == 0 ? holds[i].spent : credits[i].amount;
+				int			j;
+
+				if (pass == 0 && amt == 0)
+					continue;
+				k.account = 0;
+				for (j = 0; j < nsums; j++)
+					if (cmp_asset_only(&sums[j].asset, &k) == 0)
+						break;
+				if (j == nsums)
+					sums[nsums++].asset = k;
+				if (pass == 0)
+					sums[j].spent = add_or_raise(sums[j].spent, amt, "the sum spent");
+				else
+					sums[j].credited = add_or_raise(sums[j].credited, amt, "the sum credited");
+			}
+		}
+		for (int j = 0; j < nsums; j++)
+			if (sums[j].spent != sums[j].credited)
+				ereport(ERROR,
+						(errcode(ERRCODE_CARBONMKT_UNBALANCED),
+						 errmsg("settlement batch does not balance in %s: holds give up %s, accounts receive %s",
+								posting_format_asset(&sums[j].asset), posting_format_qty(sums[j].asset.instr, sums[j].spent),
+								posting_format_qty(sums[j].asset.instr, sums[j].credited)),
+						 errdetail("Unified settlement (统一交收) moves, per asset, exactly what the holds give up to the receiving accounts."),
+						 errhint("Every fee is a credit to the exchange's clearing account; what a party pays leaves through its order's hold.")));
+	}
+
+	/* 5. the holdings, read under the locks */
+	{
+		BatchHolding    *all = palloc(sizeof(BatchHolding) * (nholds + ncredits));
+		int			nall = 0;
+		int64	   *ka;
+		const char **ki;
+		int32	   *kv;
+		const char **kp;
+		Datum		v[4];
+		SPITupleTable *tt;
+
+		for (int i = 0; i < nholds; i++)
+			all[nall++].key = holds[i].asset;
+		for (int i = 0; i < ncredits; i++)
+			all[nall++].key = credits[i].asset;
+		qsort(all, nall, sizeof(BatchHolding), cmp_batch_holding);
+		nholdings = 0;
+		for (int i = 0; i < nall; i++)
+			if (nholdings == 0 || posting_asset_cmp(&all[i].key, &all[nholdings - 1].key) != 0)
+			{
+				all[nholdings] = all[i];
+				all[nholdings].balance = 0;
+				all[nholdings].held = 0;
+				all[nholdings].exists = false;
+				nholdings++;
+			}
+		holdings = all;
+
+		ka = palloc(sizeof(int64) * nholdings);
+		ki = palloc(sizeof(char *) * nholdings);
+		kv = palloc(sizeof(int32) * nholdings);
+		kp = palloc(sizeof(char *) * nholdings);
+		for (int i = 0; i < nholdings; i++)
+		{
+			ka[i] = holdings[i].key.account;
+			ki[i] = instrument_names[holdings[i].key.instr];
+			kv[i] = holdings[i].key.vintage;
+			kp[i] = holdings[i].key.project;
+		}
+		v[0] = int8_array_datum(ka, nholdings);
+		v[1] = text_array_datum(ki, nholdings);
+		v[2] = int4_array_datum(kv, nholdings);
+		v[3] = text_array_datum(kp, nholdings);
+		n = (int) batch_run(BP_HOLDINGS, v, NULL, SPI_OK_SELECT);
+		tt = SPI_tuptable;
+		for (int i = 0; i < n; i++)
+		{
+			PostingAsset k;
+			BatchHolding    *h;
+			char	   *instr = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+			char	   *project = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
+
+			k.account = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			k.instr = posting_instrument(instr);
+			k.vintage = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+			k.project = project;
+			h = find_batch_holding(holdings, nholdings, &k);
+			if (h == NULL)
+				elog(ERROR, "settle_batch: holding of account " INT64_FORMAT " was not asked for", k.account);
+			h->balance = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
+			h->held = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
+			h->exists = true;
+		}
+		SPI_freetuptable(tt);
+	}
+
+	/* 6. the journal rows in account order, with the running balances */
+	nrows = 0;
+	rows = palloc(sizeof(BatchRow) * (nholds + ncredits));
+	for (int i = 0; i < nholds; i++)
+	{
+		BatchRow	   *r = &rows[nrows++];
+
+		r->asset = holds[i].asset;
+		r->order = 0;
+		r->hold_id = holds[i].hold_id;
+		r->kind = holds[i].spent > 0 ? "debit" : "release";
+		r->amount = -holds[i].spent;
+		r->held_change = -(holds[i].spent + holds[i].released);
+	}
+	for (int i = 0; i < ncredits; i++)
+	{
+		BatchRow	   *r = &rows[nrows++];
+
+		r->asset = credits[i].asset;
+		r->order = 1;
+		r->hold_id = 0;
+		r->kind = "credit";
+		r->amount = credits[i].amount;
+		r->held_change = 0;
+	}
+	qsort(rows, nrows, sizeof(BatchRow), cmp_batch_row);
+	for (int i = 0; i < nrows; i++)
+	{
+		BatchRow	   *r = &rows[i];
+		BatchHolding    *h = find_batch_holding(holdings, nholdings, &r->asset);
+
+		h->balance = add_or_raise(h->balance, r->amount, "a balance");
+		h->held = add_or_raise(h->held, r->held_change, "a held quantity");
+		if (h->balance < 0 || h->held < 0 || h->held > h->balance)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARBONMKT_INSUFFICIENT),
+					 errmsg("settlement batch would leave account " INT64_FORMAT " with %s balance %s, held %s",
+							r->asset.account, posting_format_asset(&r->asset), posting_format_qty(r->asset.instr, h->balance),
+							posting_format_qty(r->asset.instr, h->held)),
+					 errdetail("No balance, held quantity or available quantity (balance - held) may be negative."),
+					 errhint("The holding and the account's active holds disagree; run carbonmkt.verify_ledger().")));
+		r->balance_after = h->balance;
+		r->held_after = h->held;
+	}
+
+	/* 7. write: the holds, the holdings, the journal */
+	{
+		int64	   *id = palloc(sizeof(int64) * nholds);
+		int64	   *rem = palloc(sizeof(int64) * nholds);
+		const char **st = palloc(sizeof(char *) * nholds);
+		Datum		v[14];
+
+		for (int i = 0; i < nholds; i++)
+		{
+			id[i] = holds[i].hold_id;
+			rem[i] = holds[i].remaining - holds[i].spent;
+			st[i] = holds[i].new_status;
+		}
+		v[0] = Int64GetDatum(posting_id);
+		v[1] = int8_array_datum(id, nholds);
+		v[2] = int8_array_datum(rem, nholds);
+		v[3] = text_array_datum(st, nholds);
+		if (batch_run(BP_WRITE_HOLDS, v, NULL, SPI_OK_UPDATE) != (uint64) nholds)
+			elog(ERROR, "settle_batch: %d holds to change but " UINT64_FORMAT " were updated",
+				 nholds, SPI_processed);
+	}
+	{
+		int64	   *ka = palloc(sizeof(int64) * nholdings);
+		const char **ki = palloc(sizeof(char *) * nholdings);
+		int32	   *kv = palloc(sizeof(int32) * nholdings);
+		const char **kp = palloc(sizeof(char *) * nholdings);
+		int64	   *bal = palloc(sizeof(int64) * nholdings);
+		int64	   *hld = palloc(sizeof(int64) * nholdings);
+		bool	   *old = palloc(sizeof(bool) * nholdings);
+		Datum		v[7];
+		int64		written;
+
+		for (int i = 0; i < nholdings; i++)
+		{
+			ka[i] = holdings[i].key.account;
+			ki[i] = instrument_names[holdings[i].key.instr];
+			kv[i] = holdings[i].key.vintage;
+			kp[i] = holdings[i].key.project;
+			bal[i] = holdings[i].balance;
+			hld[i] = holdings[i].held;
+			old[i] = holdings[i].exists;
+		}
+		v[0] = int8_array_datum(ka, nholdings);
+		v[1] = text_array_datum(ki, nholdings);
+		v[2] = int4_array_datum(kv, nholdings);
+		v[3] = text_array_datum(kp, nholdings);
+		v[4] = int8_array_datum(bal, nholdings);
+		v[5] = int8_array_datum(hld, nholdings);
+		v[6] = bool_array_datum(old, nholdings);
+		batch_run(BP_WRITE_HOLDINGS, v, NULL, SPI_OK_SELECT);
+		written = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (written != nholdings)
+			elog(ERROR, "settle_batch: %d holdings to write but " INT64_FORMAT " were written",
+				 nholdings, written);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	{
+		int64	   *ja = palloc(sizeof(int64) * nrows);
+		const char **jk = palloc(sizeof(char *) * nrows);
+		const char **ji = palloc(sizeof(char *) * nrows);
+		int32	   *jv = palloc(sizeof(int32) * nrows);
+		const char **jp = palloc(sizeof(char *) * nrows);
+		int64	   *jam = palloc(sizeof(int64) * nrows);
+		int64	   *jhc = palloc(sizeof(int64) * nrows);
+		int64	   *jba = palloc(sizeof(int64) * nrows);
+		int64	   *jha = palloc(sizeof(int64) * nrows);
+		int64	   *jh = palloc(sizeof(int64) * nrows);
+		Datum		v[14];
+		char		nulls[14];
+		static const char *const row_kinds[3] = {"debit", "release", "credit"};
+		bool		defer;
+
+		for (int i = 0; i < nrows; i++)
+		{
+			ja[i] = rows[i].asset.account;
+			jk[i] = rows[i].kind;
+			ji[i] = instrument_names[rows[i].asset.instr];
+			jv[i] = rows[i].asset.vintage;
+			jp[i] = rows[i].asset.project;
+			jam[i] = rows[i].amount;
+			jhc[i] = rows[i].held_change;
+			jba[i] = rows[i].balance_after;
+			jha[i] = rows[i].held_after;
+			jh[i] = rows[i].hold_id;
+		}
+		memset(nulls, ' ', sizeof(nulls));
+		v[0] = Int64GetDatum(posting_id);
+		v[1] = DateADTGetDatum(bdate);
+		v[2] = TimestampTzGetDatum(ts);
+		if (memo)
+			v[3] = CStringGetTextDatum(memo);
+		else
+			nulls[3] = 'n';
+		v[4] = int8_array_datum(ja, nrows);
+		v[5] = text_array_datum(jk, nrows);
+		v[6] = text_array_datum(ji, nrows);
+		v[7] = int4_array_datum(jv, nrows);
+		v[8] = text_array_datum(jp, nrows);
+		v[9] = int8_array_datum(jam, nrows);
+		v[10] = int8_array_datum(jhc, nrows);
+		v[11] = int8_array_datum(jba, nrows);
+		v[12] = int8_array_datum(jha, nrows);
+		v[13] = int8_array_datum(jh, nrows);
+
+		/*
+		 * Deferred heads (chain.c, "What this backend knows about chain
+		 * heads"): when no trigger but the chain's can run while the rows go
+		 * in, the trigger advances each account's head in memory and
+		 * chain_defer_finish() writes all of them with one UPDATE, once
+		 * per account instead of once per row.  The accounts were locked
+		 * and their heads read above (step 1), in account_id order, and
+		 * nothing has appended to them since.  Otherwise each row's head is
+		 * written as it goes, as for any journal row.
+		 */
+		defer = chain_can_defer(row_kinds, lengthof(row_kinds));
+		if (defer)
+		{
+			chain_defer_begin(posting_id);
+			for (int i = 0; i < naccounts; i++)
+				if (accounts[i].head_hash != NULL && accounts[i].head_seq >= 0)
+					(void) chain_defer_add(accounts[i].account_id, accounts[i].head_seq,
+										   accounts[i].head_hash, &accounts[i].tid);
+		}
+		if (batch_run(BP_WRITE_JOURNAL, v, nulls, SPI_OK_INSERT) != (uint64) nrows)
+			elog(ERROR, "settle_batch: %d journal rows to write but " UINT64_FORMAT " were inserted",
+				 nrows, SPI_processed);
+		if (defer)
+			chain_defer_finish();
+	}
 }
 
 /* ----------------------------------------------------------------

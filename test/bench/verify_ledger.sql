@@ -6,13 +6,21 @@
 -- over 5 business days, each day sealed; then one more day of BENCH_VERIFY_DAY new entries
 -- (default 100,000), not sealed yet.  Measured, inside the server (clock_timestamp() around
 -- EXECUTE), every result checked to be empty (a problem fails the benchmark):
---   full         SELECT count(*) FROM carbonmkt.verify_ledger()          every check, everything
---   chains       SELECT count(*) FROM carbonmkt.verify_chains()          its hash-chain/seal part
---   incremental  SELECT count(*) FROM carbonmkt.verify_ledger_since()    what was written after
---                the last seal (skipped when the function does not exist, i.e. before it was built)
+--   full             SELECT count(*) FROM carbonmkt.verify_ledger()         every check, everything
+--   full_sql         SELECT count(*) FROM bench.verify_ledger_sql()         baseline: the SQL
+--                    implementation the one C pass (src/verify.c) replaced
+--                    (test/bench/verify_ledger_baseline.sql)
+--   chains           SELECT count(*) FROM carbonmkt.verify_chains()         the chain/seal part alone
+--   chains_c         SELECT count(*) FROM bench.verify_chains_chain_c()    baseline: src/chain.c's
+--                    verify_chains() (what verify_chains() ran before it became part of the pass)
+--   incremental      SELECT count(*) FROM carbonmkt.verify_ledger_since()   what was written after
+--                    the last seal
+--   incremental_sql  SELECT count(*) FROM bench.verify_ledger_since_sql()   baseline, its SQL
 -- BENCH_ROUNDS rounds (default 3) after one warm-up round that is not counted; the order of
--- the three rotates per round; medians and min-max are printed, with the load average before
--- and after (the machine may be shared: the load average says how much).
+-- the six rotates per round; medians and min-max are printed, with the load average before
+-- and after (the machine may be shared: the load average says how much).  Then, in a
+-- transaction rolled back, the ledger is tampered with (an amount, a memo, a holding, before
+-- and after the last seal) and the C and SQL implementations must report the same rows.
 -- Targets (issue 16): full >= 500,000 entries/s; incremental < 1 s for a day of 100,000.
 \set ON_ERROR_STOP 1
 \set QUIET 1
@@ -125,20 +133,22 @@ BEGIN
     RETURN extract(epoch FROM clock_timestamp() - t0);
 END $$;
 CREATE TEMP TABLE timing (variant text, round int, seconds float8);
-SELECT to_regprocedure('carbonmkt.verify_ledger_since(date)') IS NOT NULL AS has_since \gset
+-- The baseline: the SQL implementations the one C pass replaced (schema bench).
+\ir verify_ledger_baseline.sql
 DO $$
 DECLARE
-    variants text[] := ARRAY['full', 'chains', 'incremental'];
+    variants text[] := ARRAY['full', 'full_sql', 'chains', 'chains_c', 'incremental', 'incremental_sql'];
     queries text[] := ARRAY['SELECT count(*) FROM carbonmkt.verify_ledger()',
+                            'SELECT count(*) FROM bench.verify_ledger_sql()',
                             'SELECT count(*) FROM carbonmkt.verify_chains()',
-                            'SELECT count(*) FROM carbonmkt.verify_ledger_since()'];
-    have_since boolean := to_regprocedure('carbonmkt.verify_ledger_since(date)') IS NOT NULL;
+                            'SELECT count(*) FROM bench.verify_chains_chain_c()',
+                            'SELECT count(*) FROM carbonmkt.verify_ledger_since()',
+                            'SELECT count(*) FROM bench.verify_ledger_since_sql()'];
     v int;
 BEGIN
     FOR r IN 0 .. current_setting('bench.rounds')::int LOOP
-        FOR i IN 0 .. 2 LOOP
-            v := 1 + (i + r) % 3;
-            CONTINUE WHEN v = 3 AND NOT have_since;
+        FOR i IN 0 .. 5 LOOP
+            v := 1 + (i + r) % 6;
             INSERT INTO pg_temp.timing VALUES (variants[v], r, pg_temp.run(queries[v]));
         END LOOP;
     END LOOP;
@@ -150,15 +160,63 @@ WITH s AS (
            percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS med, min(seconds) AS lo, max(seconds) AS hi
       FROM timing WHERE round > 0 GROUP BY variant),
 n AS (SELECT (SELECT count(*) FROM journal) AS entries,
-             (SELECT count(*) FROM journal WHERE business_date > '2026-03-06') AS new_entries)
-SELECT CASE s.variant
-       WHEN 'full' THEN format('full verify_ledger(): %s entries, median %s s (min %s, max %s, %s rounds) = %s entries/s (target >= 500000) %s',
-                               n.entries, round(s.med::numeric, 3), round(s.lo::numeric, 3), round(s.hi::numeric, 3), s.rounds,
-                               round(n.entries / s.med), CASE WHEN n.entries / s.med >= 500000 THEN 'ok' ELSE 'MISSED' END)
-       WHEN 'chains' THEN format('verify_chains() alone: median %s s (min %s, max %s) = %s entries/s',
-                               round(s.med::numeric, 3), round(s.lo::numeric, 3), round(s.hi::numeric, 3), round(n.entries / s.med))
-       ELSE format('incremental verify_ledger_since(): %s new entries, median %s s (min %s, max %s, %s rounds) (target < 1 s) %s',
-                   n.new_entries, round(s.med::numeric, 3), round(s.lo::numeric, 3), round(s.hi::numeric, 3), s.rounds,
-                   CASE WHEN s.med < 1 THEN 'ok' ELSE 'MISSED' END)
+             (SELECT count(*) FROM journal WHERE business_date > '2026-03-06') AS new_entries),
+l AS (SELECT s.*, CASE s.variant
+                  WHEN 'full' THEN 1 WHEN 'full_sql' THEN 2 WHEN 'chains' THEN 3 WHEN 'chains_c' THEN 4
+                  WHEN 'incremental' THEN 5 ELSE 6 END AS o FROM s)
+SELECT CASE l.variant
+       WHEN 'full' THEN format('full verify_ledger() (one C pass): %s entries, median %s s (min %s, max %s, %s rounds) = %s entries/s (target >= 500000) %s',
+                               n.entries, round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3), l.rounds,
+                               round(n.entries / l.med), CASE WHEN n.entries / l.med >= 500000 THEN 'ok' ELSE 'MISSED' END)
+       WHEN 'full_sql' THEN format('baseline: the SQL verify_ledger(): median %s s (min %s, max %s) = %s entries/s',
+                               round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3), round(n.entries / l.med))
+       WHEN 'chains' THEN format('verify_chains() (the same pass, chain checks only): median %s s (min %s, max %s) = %s entries/s',
+                               round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3), round(n.entries / l.med))
+       WHEN 'chains_c' THEN format('baseline: src/chain.c''s verify_chains() (index order, SPI): median %s s (min %s, max %s) = %s entries/s',
+                               round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3), round(n.entries / l.med))
+       WHEN 'incremental' THEN format('incremental verify_ledger_since() (one C pass): %s new entries, median %s s (min %s, max %s, %s rounds) (target < 1 s) %s',
+                   n.new_entries, round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3), l.rounds,
+                   CASE WHEN l.med < 1 THEN 'ok' ELSE 'MISSED' END)
+       ELSE format('baseline: the SQL verify_ledger_since(): median %s s (min %s, max %s)',
+                   round(l.med::numeric, 3), round(l.lo::numeric, 3), round(l.hi::numeric, 3))
        END
-  FROM s, n ORDER BY s.variant DESC;
+  FROM l, n ORDER BY l.o;
+SELECT format('ratio full SQL/C %s, incremental SQL/C %s, verify_chains chain.c/pass %s',
+              round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'full_sql')
+                     / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'full'))::numeric, 2),
+              round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'incremental_sql')
+                     / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'incremental'))::numeric, 2),
+              round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'chains_c')
+                     / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'chains'))::numeric, 2))
+  FROM timing WHERE round > 0;
+
+-- Same rows as the SQL implementations on a tampered ledger (rolled back).
+BEGIN;
+ALTER TABLE carbonmkt.journal DISABLE TRIGGER USER;
+UPDATE carbonmkt.journal SET amount = amount + 1, balance_after = balance_after + 1
+ WHERE entry_id = (SELECT min(entry_id) + 1000 FROM carbonmkt.journal);
+UPDATE carbonmkt.journal SET memo = 'tampered'
+ WHERE entry_id = (SELECT max(entry_id) - 1000 FROM carbonmkt.journal WHERE business_date <= '2026-03-06');
+UPDATE carbonmkt.journal SET memo = 'tampered', held_after = held_after + 2
+ WHERE entry_id = (SELECT max(entry_id) - 10 FROM carbonmkt.journal);
+ALTER TABLE carbonmkt.journal ENABLE TRIGGER USER;
+UPDATE carbonmkt.holding SET balance = balance + 1
+ WHERE account_id = (SELECT account_id FROM carbonmkt.journal ORDER BY entry_id DESC LIMIT 1);
+CREATE TEMP TABLE c_full AS SELECT * FROM carbonmkt.verify_ledger();
+CREATE TEMP TABLE s_full AS SELECT * FROM bench.verify_ledger_sql();
+CREATE TEMP TABLE c_since AS SELECT * FROM carbonmkt.verify_ledger_since();
+CREATE TEMP TABLE s_since AS SELECT * FROM bench.verify_ledger_since_sql();
+SELECT format('tampered ledger: full %s rows (SQL %s), %s differ; incremental %s rows (SQL %s), %s differ',
+              (SELECT count(*) FROM c_full), (SELECT count(*) FROM s_full),
+              (SELECT count(*) FROM ((TABLE c_full EXCEPT ALL TABLE s_full) UNION ALL (TABLE s_full EXCEPT ALL TABLE c_full)) d),
+              (SELECT count(*) FROM c_since), (SELECT count(*) FROM s_since),
+              (SELECT count(*) FROM ((TABLE c_since EXCEPT ALL TABLE s_since) UNION ALL (TABLE s_since EXCEPT ALL TABLE c_since)) d));
+DO $$
+BEGIN
+    IF (SELECT count(*) FROM c_full) = 0 OR (SELECT count(*) FROM c_since) = 0
+       OR EXISTS ((TABLE c_full EXCEPT ALL TABLE s_full) UNION ALL (TABLE s_full EXCEPT ALL TABLE c_full))
+       OR EXISTS ((TABLE c_since EXCEPT ALL TABLE s_since) UNION ALL (TABLE s_since EXCEPT ALL TABLE c_since)) THEN
+        RAISE EXCEPTION 'the C verification and its SQL baseline disagree on a tampered ledger';
+    END IF;
+END $$;
+ROLLBACK;
