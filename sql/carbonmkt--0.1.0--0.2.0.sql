@@ -4384,6 +4384,14 @@ GRANT EXECUTE ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, car
    TO carbonmkt_exchange, carbonmkt_registry;
 GRANT EXECUTE ON FUNCTION carbonmkt.heads_digest(date) TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
 
+-- Tonnes are tonnes.
+DROP FUNCTION carbonmkt.split_block(carbonmkt.ccer, bigint);
+CREATE FUNCTION carbonmkt.split_block(block carbonmkt.ccer, tonnes bigint,
+									  OUT head carbonmkt.ccer, OUT tail carbonmkt.ccer)
+	AS 'MODULE_PATHNAME', 'ccer_split_block' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION carbonmkt.split_block(carbonmkt.ccer, bigint) IS
+	'split a CCER block into its first tonnes (lowest serials) and the rest (NULL when that is the whole block)';
+
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
 -- One jurisdiction vocabulary (src/jurisdiction.sql): 'CN' for the national market, GB/T 2260
@@ -10543,15 +10551,19 @@ WITH y AS MATERIALIZED (
            coalesce(sum(y.past_due) FILTER (WHERE y.has_plan), 0) AS months_past_due
       FROM y GROUP BY y.province, y.year
 ), months AS MATERIALIZED (
-    SELECT y.province, y.year,
-           count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] >= y.today) AS complete_not_due,
-           count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] < y.today) AS complete_past_due,
-           count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
-           count(*) FILTER (WHERE a.corrected) AS months_corrected
+    -- counted per unit and year over its 12 months first, then summed per province and year
+    SELECT y.province, y.year, sum(c.complete_not_due) AS complete_not_due, sum(c.complete_past_due) AS complete_past_due,
+           sum(c.months_late) AS months_late, sum(c.months_corrected) AS months_corrected
       FROM y
       JOIN carbonmkt._mrv_deposit_months s ON s.participant_id = y.participant_id AND s.year = y.year
-     CROSS JOIN LATERAL unnest(s.deposited, s.late, s.corrected) WITH ORDINALITY AS a(deposited, late, corrected, month)
-     WHERE y.has_plan AND a.deposited > 0
+     CROSS JOIN LATERAL (
+           SELECT count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] >= y.today) AS complete_not_due,
+                  count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] < y.today) AS complete_past_due,
+                  count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
+                  count(*) FILTER (WHERE a.corrected) AS months_corrected
+             FROM unnest(s.deposited, s.late, s.corrected) WITH ORDINALITY AS a(deposited, late, corrected, month)
+            WHERE a.deposited > 0) c
+     WHERE y.has_plan
      GROUP BY y.province, y.year
 ), d AS MATERIALIZED (
     SELECT n.province, n.year, n.units, n.units_no_plan,
