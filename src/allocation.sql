@@ -50,14 +50,14 @@ CREATE TABLE carbonmkt.alloc_benchmark (
 COMMENT ON TABLE carbonmkt.alloc_benchmark IS
   'Benchmarks per category and year: power B_power (供电基准值, tCO2/MWh) and B_heat (供热基准值, tCO2/GJ) with whether F_load and F_cool apply; cement/steel/aluminium reference intensity (tCO2 per t of product).  illustrative = not a published value.';
 INSERT INTO carbonmkt.alloc_benchmark VALUES
-  ('CN', 2021, 'coal_300mw_plus',     0.8218, 0.1111, true,  true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values'),
-  ('CN', 2021, 'coal_300mw_below',    0.8773, 0.1111, true,  true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values'),
-  ('CN', 2021, 'coal_unconventional', 0.9350, 0.1111, false, true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values'),
-  ('CN', 2021, 'gas',                 0.3920, 0.0560, false, false, false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values'),
-  ('CN', 2022, 'coal_300mw_plus',     0.8177, 0.1105, true,  true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values'),
-  ('CN', 2022, 'coal_300mw_below',    0.8729, 0.1105, true,  true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values'),
-  ('CN', 2022, 'coal_unconventional', 0.9303, 0.1105, false, true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values'),
-  ('CN', 2022, 'gas',                 0.3901, 0.0557, false, false, false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values');
+  ('CN', 2021, 'coal_300mw_plus',     0.8218, 0.1111, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2021, 'coal_300mw_below',    0.8773, 0.1111, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2021, 'coal_unconventional', 0.9350, 0.1111, false, true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2021, 'gas',                 0.3920, 0.0560, false, false, false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2022, 'coal_300mw_plus',     0.8177, 0.1105, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103'),
+  ('CN', 2022, 'coal_300mw_below',    0.8729, 0.1105, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103'),
+  ('CN', 2022, 'coal_unconventional', 0.9303, 0.1105, false, true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103'),
+  ('CN', 2022, 'gas',                 0.3901, 0.0557, false, false, false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103');
 -- No benchmark is published for 2023 on, nor any cement, steel or aluminium intensity (S0
 -- names none): those rows are loaded by the national authority with set_rule (doc/rules.md).
 
@@ -132,9 +132,9 @@ COMMENT ON TABLE carbonmkt.alloc_year_rule IS
   'Per jurisdiction and year: the rounding rule (applied once, to each computed allowance) and the pre-allocation rule (预分配): share x basis, where the basis is the verified emissions of basis_year or benchmark x output of basis_year; NULL share = no pre-allocation.';
 INSERT INTO carbonmkt.alloc_year_rule VALUES
   ('CN', 2021, 'half_up', 0.70, 'verified_emissions', 2021,
-   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); rounding: carbonmkt default (whole tonnes, half up)'),
+   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); allowances in whole tonnes (RULES.md 2); the sources give no rounding direction: half up'),
   ('CN', 2022, 'half_up', 0.70, 'verified_emissions', 2021,
-   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); rounding: carbonmkt default (whole tonnes, half up)');
+   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); allowances in whole tonnes (RULES.md 2); the sources give no rounding direction: half up');
 -- Later years: no published rule in the sources; loaded with set_rule (doc/rules.md).
 
 CREATE TABLE carbonmkt.alloc_band (

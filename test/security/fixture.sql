@@ -24,6 +24,11 @@
 -- (other), 2 judicial on B.  MRV: plan 1 (A, approved), report 1 (A 2024, verified).
 -- Compliance: period 2024 open, confirmed emissions of A and B.
 SET client_min_messages = warning;
+-- numbers no source gives (doc/rules.md), as test values: the exchange's fees, 0.05% per side
+-- (block 0.025%); the MRV rule's sample 10%, deviation 5%, deposits due 40 days after the
+-- month, 0 missing and 2 late months tolerated, anomaly 50%
+UPDATE carbonmkt.market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
+UPDATE carbonmkt.mrv_rule SET review_sample_share = 0.1, deviation_threshold = 0.05, deposit_due_days = 40, deposit_missing_tolerance = 0, deposit_late_tolerance = 2, anomaly_threshold = 0.5 WHERE jurisdiction = 'CN' AND from_year = 2019 AND deposit_due_days IS NULL;
 DO $$
 DECLARE
     r record;
