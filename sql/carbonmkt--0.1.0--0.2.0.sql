@@ -1878,6 +1878,134 @@ $$;
 COMMENT ON FUNCTION carbonmkt.register_ccer_project(text, text, text, char, bigint, text) IS
   'Records (or corrects) a CCER project: type, province and the participant whose site hosts it, if any.  National authority or registry.';
 
+-- Staff scope that fails closed for every staff role (doc/security.md): a login of the
+-- registry, the exchange, settlement, BI or an authority has its role's capabilities only when
+-- mapped to a party of the kind the role stands for; the read-only staff functions refuse an
+-- unmapped staff login (42501); borrowing (borrow_cea, in the One way in section) asks who calls
+-- before it says anything about the account.
+CREATE OR REPLACE FUNCTION carbonmkt._staff_kinds(role_name text) RETURNS carbonmkt.participant_kind[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT CASE role_name
+            WHEN 'carbonmkt_registry' THEN '{registry}'
+            WHEN 'carbonmkt_exchange' THEN '{exchange}'
+            WHEN 'carbonmkt_settlement' THEN '{registry,institution}'
+            WHEN 'carbonmkt_bi' THEN '{registry,national_authority}'
+            WHEN 'carbonmkt_authority' THEN '{national_authority,provincial_authority,city_authority}'
+          END::carbonmkt.participant_kind[] $$;
+COMMENT ON FUNCTION carbonmkt._staff_kinds(text) IS
+  'Internal: the kinds of party a login of a staff role must be mapped to for the role to count (carbonmkt._is_member); NULL for a role that is not staff.  doc/security.md, "Staff scope that fails closed".';
+
+CREATE OR REPLACE FUNCTION carbonmkt._login_kind() RETURNS carbonmkt.participant_kind
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT p.kind FROM carbonmkt.participant_login l
+     JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+    WHERE l.role_name = session_user $$;
+COMMENT ON FUNCTION carbonmkt._login_kind() IS
+  'Internal: the kind of the party the login (session_user) is mapped to, or NULL.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._is_member(role_name text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+       OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name)
+           AND pg_catalog.pg_has_role(session_user, role_name, 'MEMBER')
+           AND (carbonmkt._staff_kinds(role_name) IS NULL
+                OR coalesce(carbonmkt._login_kind() = ANY (carbonmkt._staff_kinds(role_name)), false))) $$;
+COMMENT ON FUNCTION carbonmkt._is_member(text) IS
+  'Internal: true when the login is a superuser, or a member of the named carbonmkt role and, for a staff role (registry, exchange, settlement, BI, authority), mapped to a party of a kind the role stands for (carbonmkt._staff_kinds): an unmapped staff login has no staff capability (fail closed, doc/security.md).';
+
+CREATE OR REPLACE FUNCTION carbonmkt.caller_authority(OUT participant_id bigint, OUT kind carbonmkt.participant_kind,
+                                           OUT province char(6), OUT city char(6))
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT p.participant_id, p.kind, p.province, p.city
+     FROM carbonmkt.participant_login l
+     JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+    WHERE l.role_name = session_user
+      AND p.kind IN ('national_authority', 'provincial_authority', 'city_authority')
+      AND carbonmkt._is_member('carbonmkt_authority') $$;
+COMMENT ON FUNCTION carbonmkt.caller_authority() IS
+  'The authority (生态环境主管部门) the login acts for: its participant, kind (national/provincial/city) and jurisdiction, when the login is in carbonmkt_authority and mapped (map_login) to an authority; no values otherwise.  An unmapped authority login can do nothing and sees nothing (doc/security.md).';
+
+CREATE OR REPLACE FUNCTION carbonmkt.caller_sees_staff_rows() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('carbonmkt_exchange')
+       OR carbonmkt._is_member('carbonmkt_settlement') OR carbonmkt._is_member('carbonmkt_bi')
+       OR (carbonmkt.caller_authority()).participant_id IS NOT NULL $$;
+COMMENT ON FUNCTION carbonmkt.caller_sees_staff_rows() IS
+  'Row-level security of the staff_read policies: true for a login of the registry, the exchange, settlement, BI or an authority that is mapped to a party of the kind its role stands for (carbonmkt._is_member); false for an unmapped staff login (fail closed, doc/security.md).';
+
+CREATE OR REPLACE FUNCTION carbonmkt._require_scope(p_action text) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    IF carbonmkt.caller_sees_staff_rows()
+       OR (carbonmkt._is_member('carbonmkt_participant') AND carbonmkt.caller_participant() IS NOT NULL) THEN
+        RETURN true;
+    END IF;
+    RAISE EXCEPTION 'role "%" may not %: it acts for no party', session_user, p_action
+        USING ERRCODE = '42501',
+              HINT = 'A staff login acts only through its mapping to a party (carbonmkt.map_login); doc/security.md, "Staff scope that fails closed".';
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_scope(text) IS
+  'Internal: true when the login acts for a party: a staff login mapped to a party of its role''s kind (carbonmkt.caller_sees_staff_rows()), or a participant''s login mapped to its participant; else 42501 naming the action.  The guard of the read-only functions that answer staff (verify_chains, heads_digest, the allocation calculators): an unmapped staff login learns nothing from them.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._require_second_person(p_action text, p_first_step text, p_first_login name, p_role text)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    IF p_first_login IS NULL OR p_first_login <> session_user
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper) THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                WHERE r.rolcanlogin AND NOT r.rolsuper AND r.rolname <> session_user
+                  AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = p_role)
+                  AND pg_catalog.pg_has_role(r.oid, p_role, 'MEMBER')
+                  -- a staff login counts only when mapped to a party of the role's kind
+                  AND (carbonmkt._staff_kinds(p_role) IS NULL
+                       OR EXISTS (SELECT 1 FROM carbonmkt.participant_login l
+                                    JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+                                   WHERE l.role_name = r.rolname
+                                     AND p.kind = ANY (carbonmkt._staff_kinds(p_role))))) THEN
+        RAISE EXCEPTION 'separation of duties: login "%" %, so another login must %', session_user, p_first_step, p_action
+            USING ERRCODE = 'CM901',
+                  HINT = format('Four-eyes rule (doc/security.md): a second login of %s does this step.', p_role);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_second_person(text, text, name, text) IS
+  'Internal, four-eyes: raises CM901 when the login did the first step (p_first_login) and another non-superuser login of p_role, mapped to a party of the role''s kind, exists to do this one.  Superusers are exempt (they can bypass every rule anyway; doc/security.md, threat model).';
+
+CREATE OR REPLACE FUNCTION carbonmkt.heads_digest(d date, OUT digest bytea, OUT accounts int, OUT entries bigint)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+	WITH heads AS (
+		SELECT DISTINCT ON (j.account_id) j.account_id, j.seq, j.hash
+		FROM carbonmkt.journal j
+		WHERE j.business_date <= d
+		ORDER BY j.account_id, j.seq DESC
+	)
+	SELECT sha256(convert_to(coalesce(string_agg(h.account_id || ':' || h.seq || ':'
+											   || encode(h.hash, 'hex') || E'\n', ''
+											   ORDER BY h.account_id), ''), 'UTF8')),
+		   count(*)::int,
+		   (SELECT count(*) FROM carbonmkt.journal j WHERE j.business_date <= d)
+	FROM heads h
+	WHERE carbonmkt._require_scope('compute the heads digest')
+$$;
+COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
+  'Chain heads as of the end of business day d: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= d, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= d.';
+
+
+REVOKE ALL ON FUNCTION carbonmkt._staff_kinds(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._login_kind() FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._require_scope(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt._require_scope(text) TO PUBLIC;
+-- the login mappings: the registry's (mapped) logins only
+ALTER TABLE carbonmkt.participant_login ENABLE ROW LEVEL SECURITY;
+CREATE POLICY staff_read ON carbonmkt.participant_login FOR SELECT TO carbonmkt_registry
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
+
 -- == Correctness: lock order, business time, messages ====================================
 
 -- Business time everywhere: the last defaults that read the wall clock.
@@ -3920,6 +4048,8 @@ BEGIN
             coalesce(to_char(price_date, 'YYYY-MM-DD'), 'NULL'), coalesce(average_price::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    -- above its plausibility limit (a rule row) the price in fen would leave the int8 range
+    PERFORM carbonmkt._check_plausible('record_average_price', 'average_price', 'price_cny', 'average_price', average_price);
     IF average_price * 100 <> trunc(average_price * 100) THEN
         RAISE EXCEPTION 'average_price % has more than two decimals', average_price
             USING ERRCODE = '22023', HINT = 'A price is CNY per tonne to the fen (0.01).';
@@ -3956,21 +4086,30 @@ DECLARE
     pid     bigint;
     bid     bigint;
 BEGIN
+    -- who asks comes first (doc/security.md): a caller that may not borrow for the account's
+    -- owner learns nothing about the account
+    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_cea.account_id;
+    SELECT * INTO u FROM carbonmkt.participant p WHERE p.participant_id = a.participant_id;
+    IF u.participant_id IS NULL OR u.participant_id IS DISTINCT FROM carbonmkt.caller_participant() THEN
+        IF NOT carbonmkt._is_member('carbonmkt_registry') AND (carbonmkt.caller_authority()).kind IS NULL THEN
+            RAISE EXCEPTION 'role "%" may not borrow allowances on account %', session_user, account_id
+                USING ERRCODE = '42501',
+                      HINT = 'The unit itself, its provincial or city authority, the national authority or the registry borrows (doc/compliance.md).';
+        END IF;
+        IF u.participant_id IS NOT NULL THEN
+            PERFORM carbonmkt._require_authority_over(u.participant_id, 'borrow allowances');
+        END IF;
+    END IF;
     IF tonnes IS NULL OR tonnes <= 0 THEN
         RAISE EXCEPTION 'quantity must be positive: %', coalesce(carbonmkt.format_quantity('CEA', tonnes), 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_cea.account_id;
-    IF NOT FOUND THEN
+    IF a.account_id IS NULL THEN
         RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
     END IF;
-    SELECT * INTO u FROM carbonmkt.participant p WHERE p.participant_id = a.participant_id;
     IF a.kind <> 'holding' OR u.kind IS DISTINCT FROM 'key_emitter' THEN
         RAISE EXCEPTION 'account % is not the holding account of a key emitting unit', account_id
             USING ERRCODE = 'CM403', DETAIL = format('It is a %s account of a %s.', a.kind, coalesce(u.kind::text, 'registry'));
-    END IF;
-    IF u.participant_id IS DISTINCT FROM carbonmkt.caller_participant() THEN
-        PERFORM carbonmkt._require_authority_over(u.participant_id, 'borrow allowances');
     END IF;
     -- a repeated client reference returns the original borrowing
     IF reference IS NOT NULL THEN
@@ -4374,6 +4513,7 @@ $$
 		   count(*)::int,
 		   (SELECT count(*) FROM carbonmkt.journal j WHERE j.business_date <= heads_digest.business_date)
 	FROM heads h
+	WHERE carbonmkt._require_scope('compute the heads digest')
 $$;
 COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
   'Chain heads as of the end of a business day: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= the day, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= the day.';
@@ -4383,6 +4523,14 @@ REVOKE ALL ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbon
 GRANT EXECUTE ON FUNCTION carbonmkt.list_product(text, numeric, bigint, int, carbonmkt.instrument, text, text)
    TO carbonmkt_exchange, carbonmkt_registry;
 GRANT EXECUTE ON FUNCTION carbonmkt.heads_digest(date) TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
+
+-- Tonnes are tonnes.
+DROP FUNCTION carbonmkt.split_block(carbonmkt.ccer, bigint);
+CREATE FUNCTION carbonmkt.split_block(block carbonmkt.ccer, tonnes bigint,
+									  OUT head carbonmkt.ccer, OUT tail carbonmkt.ccer)
+	AS 'MODULE_PATHNAME', 'ccer_split_block' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION carbonmkt.split_block(carbonmkt.ccer, bigint) IS
+	'split a CCER block into its first tonnes (lowest serials) and the rest (NULL when that is the whole block)';
 
 
 -- == Rules: administration with history, one jurisdiction vocabulary =======================
@@ -4891,6 +5039,7 @@ $$
 #variable_conflict use_column
 BEGIN
     PERFORM carbonmkt.check_jurisdiction($1);
+    PERFORM carbonmkt._require_scope('read the allocation parameters');
     RETURN QUERY
     SELECT f.facility_id, f.participant_id,
            ROW(f.facility_id, $1, $2, f.category, c.fuel, f.cooling, f.capacity_mw,
@@ -4924,6 +5073,7 @@ $$
 #variable_conflict use_column
 BEGIN
     PERFORM carbonmkt.check_jurisdiction($1);
+    PERFORM carbonmkt._require_scope('read the allocation parameters');
     RETURN QUERY
     SELECT p.participant_id,
            ROW(p.participant_id, $1, $2, p.sector, ce.emissions_t, bd.max_gap, bd.max_surplus, y.rounding)::carbonmkt.performance_params
@@ -4995,6 +5145,7 @@ $$
       JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
       JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
      WHERE x.year = $1 AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+       AND carbonmkt._require_scope('compute allowances')
      GROUP BY x.facility_id, f.participant_id, f.category
     UNION ALL
     SELECT x.facility_id, f.participant_id, f.category, 'performance (before the band)',
@@ -5004,7 +5155,7 @@ $$
       JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'performance'
       LEFT JOIN carbonmkt.alloc_benchmark b ON b.jurisdiction = $2 AND b.year = $1 AND b.category = f.category
       LEFT JOIN carbonmkt.alloc_year_rule y ON y.jurisdiction = $2 AND y.year = $1
-     WHERE x.year = $1
+     WHERE x.year = $1 AND carbonmkt._require_scope('compute allowances')
      GROUP BY x.facility_id, f.participant_id, f.category
 $$;
 COMMENT ON FUNCTION carbonmkt.facility_allowance(int, text) IS
@@ -5022,6 +5173,7 @@ $$
           FROM carbonmkt.production x
           JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
          WHERE x.year = coalesce($3, $1) AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+           AND carbonmkt._require_scope('compute allowances')
            AND f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'power')
            AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
                                                      WHERE p.province = $4))
@@ -5031,6 +5183,7 @@ $$
           FROM carbonmkt.facility f
          WHERE f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'performance')
            AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+           AND carbonmkt._require_scope('compute allowances')
            AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
                                                      WHERE p.province = $4))
            AND (NOT $5 OR EXISTS (SELECT 1 FROM carbonmkt.confirmed_emission ce
@@ -6939,6 +7092,1004 @@ $$;
 -- rule_change's sequence in every dump (src/operations.sql)
 SELECT pg_catalog.pg_extension_config_dump('carbonmkt.rule_change_change_id_seq', '');
 
+-- Rules, follow-up (issue 15): pending until the final allocation; rule rows with their sources ------
+COMMENT ON TYPE carbonmkt.compliance_status IS
+  'no_emissions: no confirmed emissions for all years of the period; open: obligation not yet met, deadline not passed; compliant: surrendered >= obligation (履约); shortfall: not met after the deadline or at close (未足额清缴); pending: the obligation depends (by a relief rule) on a final allocation not made yet (none, or only a pre-allocation; obligation_status.status_reason), never frozen at close.';
+
+CREATE OR REPLACE VIEW carbonmkt._obligation_figures AS
+SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.province, p.city, p.sector,
+       pr.status AS period_status, pr.deadline,
+       pr.last_year - pr.first_year + 1 AS years, coalesce(e.years_confirmed, 0) AS years_confirmed,
+       em.emissions_t,
+       CASE WHEN em.emissions_t IS NULL THEN NULL WHEN e.estimated THEN 'estimated' ELSE 'verified' END AS emissions_basis,
+       coalesce(al.allocated_t, 0) AS allocation_t, coalesce(al.initial_t, 0) AS initial_allocation_t,
+       al.allocation_final,
+       gas.gas_fired,
+       ob.relief, em.emissions_t - ob.obligation_t AS relief_t,
+       CASE ob.relief
+         WHEN 'gas_cap' THEN format('gas-fired unit: owes at most its allocation of %s (confirmed emissions %s)',
+                                    carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                    carbonmkt.format_quantity('CEA', em.emissions_t))
+         WHEN 'gap_cap' THEN format('gap cap: allocation %s + %s%% of confirmed emissions %s = %s',
+                                    carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)), pr.gap_cap_pct,
+                                    carbonmkt.format_quantity('CEA', em.emissions_t),
+                                    carbonmkt.format_quantity('CEA', ob.obligation_t))
+       END || CASE WHEN al.allocation_final THEN '' ELSE ' (allocation not final yet)' END AS relief_reason,
+       ob.obligation_t,
+       greatest(ob.obligation_t - coalesce(al.allocated_t, 0), 0) AS gap_t,
+       coalesce(bw.borrowed_t, 0) AS borrowed_t,
+       pr.offset_basis, pr.offset_ratio_pct, pr.local_share_min, pr.local_share_pct, pr.jurisdiction,
+       ob2.offset_basis_t, floor(pr.offset_ratio * ob2.offset_basis_t)::bigint AS offset_cap_t,
+       pr.relief_sectors, pr.borrowing_min_gap_share, pr.borrowing_max_share,
+       gas.gas_basis,
+       -- pending: the relief (gas cap, gap cap) is computed on the final allocation (核定配额,
+       -- S4 L94 "在核定配额环节"); a pre-allocation (预分配) is trued up after verification
+       -- (S1 L2646-2650), so an obligation computed from it is provisional
+       CASE WHEN em.emissions_t IS NOT NULL AND al.years_final < pr.last_year - pr.first_year + 1 AND em.relief_sector
+                 AND ((pr.gas_cap AND gas.gas_fired) OR pr.gap_cap_share IS NOT NULL)
+            THEN CASE WHEN al.years_allocated < pr.last_year - pr.first_year + 1
+                      THEN format('no allocation yet for %s of %s (%s allocated): the %s of the relief rule makes the obligation depend on it',
+                                  pr.last_year - pr.first_year + 1 - al.years_allocated,
+                                  CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
+                                  carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                  CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END)
+                      ELSE format('no final allocation (核定配额) yet for %s of %s (%s allocated, pre-allocation until final): the %s of the relief rule applies to the final allocation, so the obligation of %s is provisional',
+                                  pr.last_year - pr.first_year + 1 - al.years_final,
+                                  CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
+                                  carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                  CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END,
+                                  carbonmkt.format_quantity('CEA', ob.obligation_t))
+                 END
+       END AS pending_reason
+  FROM carbonmkt._period_rules pr
+  JOIN carbonmkt.participant p
+    ON p.kind = 'key_emitter'
+   AND (pr.j_province IS NULL OR p.province = pr.j_province) AND (pr.j_city IS NULL OR p.city = pr.j_city)
+  JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= pr.last_year
+  -- per unit, by primary key: confirmed emissions and allocation of the period's years
+  -- (LATERAL keeps every plan linear in the units, whatever the row estimates)
+  CROSS JOIN LATERAL (SELECT count(*)::int AS years_confirmed, sum(ce.emissions_t)::bigint AS emissions_t,
+                             bool_or(ce.basis = 'estimated') AS estimated
+                        FROM carbonmkt.confirmed_emission ce
+                       WHERE ce.participant_id = p.participant_id AND ce.year BETWEEN pr.first_year AND pr.last_year) e
+  -- (the allocation by the allocation room's slim _allocated_by_year: the same allocated_t,
+  -- initial_t and is_final as _allocation_source, by index, without allocation_result's sums)
+  CROSS JOIN LATERAL (SELECT sum(a.allocated_t)::bigint AS allocated_t, sum(a.initial_t)::bigint AS initial_t,
+                             count(*) FILTER (WHERE a.is_final) = pr.last_year - pr.first_year + 1 AS allocation_final,
+                             count(*)::int AS years_allocated,
+                             (count(*) FILTER (WHERE a.is_final))::int AS years_final
+                        FROM carbonmkt._allocated_by_year a
+                       WHERE a.participant_id = p.participant_id AND a.year BETWEEN pr.first_year AND pr.last_year) al
+  LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
+  -- gas-fired (燃气机组): every generating unit registered in a gas category, or the authority's
+  -- override (unit_class, set_gas_fired) where the facilities do not decide it
+  CROSS JOIN LATERAL (SELECT bool_and(c.fuel = 'gas') AS all_gas
+                        FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+                       WHERE f.participant_id = p.participant_id) gu
+  CROSS JOIN LATERAL (SELECT coalesce(uc.gas_fired, gu.all_gas, false) AS gas_fired,
+                             CASE WHEN uc.gas_fired IS NOT NULL THEN 'override' WHEN gu.all_gas IS NOT NULL THEN 'facilities' END
+                                 AS gas_basis) gas
+  LEFT JOIN (SELECT b.participant_id, b.period, sum(b.tonnes)::bigint AS borrowed_t
+               FROM carbonmkt.borrowing b GROUP BY b.participant_id, b.period) bw
+         ON bw.participant_id = p.participant_id AND bw.period = pr.period
+  CROSS JOIN LATERAL (SELECT CASE WHEN e.years_confirmed = pr.last_year - pr.first_year + 1
+                                  THEN e.emissions_t END AS emissions_t,
+                             coalesce(al.allocated_t, 0) AS allocation_t,
+                             coalesce(p.sector = ANY (pr.relief_sectors), false) AS relief_sector) em
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN em.emissions_t IS NULL THEN NULL
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired
+                         THEN least(em.emissions_t, em.allocation_t)
+                    WHEN em.relief_sector AND pr.gap_cap_share IS NOT NULL
+                         THEN least(em.emissions_t, em.allocation_t + floor(pr.gap_cap_share * em.emissions_t)::bigint)
+                    ELSE em.emissions_t END AS obligation_t) o1
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN o1.obligation_t IS NULL THEN NULL
+                    WHEN o1.obligation_t = em.emissions_t THEN 'none'
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired THEN 'gas_cap'
+                    ELSE 'gap_cap' END AS relief,
+               o1.obligation_t) ob
+  CROSS JOIN LATERAL (
+        SELECT CASE pr.offset_basis WHEN 'obligation' THEN ob.obligation_t
+                                    WHEN 'issued_allowances' THEN em.allocation_t
+                                    WHEN 'initial_allowances' THEN coalesce(al.initial_t, 0)
+                                    WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
+ WHERE pr.status = 'open';
+
+COMMENT ON VIEW carbonmkt._obligation_figures IS
+  'Internal, THE obligation formula: for every open period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation (_allocation_source: allocation_result.allocated_t) and whether it is final for every year, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap; whether the unit is gas-fired (gas_basis facilities: every generating unit in a gas category; override: set_gas_fired) and, while a year of the period has no final allocation (核定配额: none at all, or only a pre-allocation) and a relief makes the obligation depend on it, why the obligation is pending.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
+
+COMMENT ON VIEW carbonmkt.obligation_status IS
+  'Compliance of each key emitting unit in each period (清缴履约情况): confirmed emissions, allocation, relief applied and why, obligation, CEA and CCER surrendered, remaining, borrowing, offset cap, status and EUTL-style code (A surrendered >= obligation, B less, C no confirmed emissions, D emissions estimated by the authority); status pending (code B) while a year of the period has no final allocation (none at all, or only a pre-allocation) and a relief makes the obligation depend on it, with the reason in status_reason (never compliant on a provisional obligation, unless the unit surrendered its whole emissions).  Live for open periods, frozen at close for closed ones.  A participant''s login sees its own rows, a provincial authority its province.';
+
+
+-- Every shipped rule row cites its source (doc/rules.md, "The rows shipped with the
+-- extension, and their sources"), and the numbers no source gives are not shipped: the
+-- market's fee rates and the MRV rule's sample share, thresholds, deposit deadline and
+-- tolerances become NULL (refused until an authority sets them, carbonmkt.amend_rule) where
+-- a 0.1.0 database has them as 0.1.0 shipped them and no computation used them (an order of
+-- the mode; an emission report or a deposit of the rule's years).  Used ones stay as they
+-- were.  A row gets the source of a fresh install where it equals the fresh row (but for the
+-- source) and no computation used it; any other row without a source says so.  The history
+-- records these changes (action amend, with this document).
+SELECT set_config('carbonmkt_rules.action', 'amend', true),
+       set_config('carbonmkt_rules.document', 'carbonmkt 0.2.0 upgrade: shipped rule rows cite their sources; numbers no source gives are not shipped (doc/rules.md)', true);
+ALTER TABLE carbonmkt.market_rule ALTER COLUMN fee_rate DROP NOT NULL;
+ALTER TABLE carbonmkt.market_rule ADD COLUMN source text;
+ALTER TABLE carbonmkt.market_session ADD COLUMN source text;
+ALTER TABLE carbonmkt.trader_rule ADD COLUMN source text;
+ALTER TABLE carbonmkt.mrv_gwp ADD COLUMN source text;
+ALTER TABLE carbonmkt.mrv_sector_gas ADD COLUMN source text;
+ALTER TABLE carbonmkt.mrv_sector_parameter ADD COLUMN source text;
+ALTER TABLE carbonmkt.ccer_project_type ADD COLUMN source text;
+ALTER TABLE carbonmkt.mrv_rule ALTER COLUMN review_sample_share DROP NOT NULL,
+                               ALTER COLUMN deviation_threshold DROP NOT NULL,
+                               ALTER COLUMN deposit_due_days DROP NOT NULL,
+                               ALTER COLUMN deposit_missing_tolerance DROP NOT NULL,
+                               ALTER COLUMN deposit_late_tolerance DROP NOT NULL,
+                               ALTER COLUMN anomaly_threshold DROP NOT NULL;
+-- the rows a fresh install ships (the INSERTs of src/*.sql, into look-alike tables dropped below)
+
+CREATE TABLE carbonmkt._fresh_market_rule (LIKE carbonmkt.market_rule INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_market_rule
+       (jurisdiction, mode, valid_from, min_quantity, below_quantity, lot, tick_fen, band, fee_rate, clearing_rule, source)
+VALUES ('CN', 'listed',  '2021-07-16', 1,      100000, 1, 1, 0.10, NULL,    NULL,
+        'RULES.md 5 [public: the national exchange''s trading rules, 2021]: listed agreement (挂牌协议交易) below 100,000 t per order, price band +/-10% of the previous close, lot 1 t, price step 0.01 CNY, from the launch on 2021-07-16 (S3); the sources give no fee rate (NULL)'),
+       ('CN', 'block',   '2021-07-16', 100000, NULL,   1, 1, 0.30, NULL,    NULL,
+        'RULES.md 5 [public: the national exchange''s trading rules, 2021]: block agreement (大宗协议交易) from 100,000 t per order, price band +/-30% of the previous close, lot 1 t, price step 0.01 CNY; the sources give no fee rate (NULL)'),
+       ('CN', 'auction', '2025-06-01', 1,      NULL,   1, 1, NULL, NULL,    'uniform',
+        'RULES.md 5 [S3 L211-214: one-way bidding (单向竞价) in use since June 2025]: an announced lot, one clearing price; the sources give no fee rate (NULL)');
+
+CREATE TABLE carbonmkt._fresh_market_session (LIKE carbonmkt.market_session INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_market_session VALUES
+  ('CN', 'listed', '2021-07-16', '09:30', '11:30', NULL, 'RULES.md 5 [public: the national exchange''s trading rules, 2021]: listed agreement 9:30-11:30 and 13:00-15:00 on trading days'),
+  ('CN', 'listed', '2021-07-16', '13:00', '15:00', NULL, 'RULES.md 5 [public: the national exchange''s trading rules, 2021]: listed agreement 9:30-11:30 and 13:00-15:00 on trading days'),
+  ('CN', 'block',  '2021-07-16', '13:00', '15:00', NULL, 'RULES.md 5 [public: the national exchange''s trading rules, 2021]: block agreement 13:00-15:00 on trading days');
+
+CREATE TABLE carbonmkt._fresh_trader_rule (LIKE carbonmkt.trader_rule INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_trader_rule VALUES
+  ('CN', 'key_emitter',          '2021-07-16', true,  true,  NULL, NULL,
+   'RULES.md 1 and 5 [public: 碳排放权交易管理办法（试行） 2021 Art. 20, the trading parties]: key emitting units trade; no position limit (the Beijing pilot allows its own allocation + 1,000,000 t, S1 L1203-1204)'),
+  ('CN', 'institution',          '2021-07-16', true,  true,  1000000, NULL,
+   'RULES.md 1 and 5 [public: 2021 Measures Art. 20]: institutions trade; position limit 1,000,000 t after the Beijing pilot''s limit for non-compliance institutions (S1 L1205)'),
+  ('CN', 'individual',           '2021-07-16', true,  false, 50000, NULL,
+   'RULES.md 1 and 5 [public: 2021 Measures Art. 20]: individuals trade; position limit 50,000 t after the Beijing pilot''s limit for natural persons (S1 L1207)'),
+  ('CN', 'national_authority',   '2021-07-16', false, true,  NULL, NULL,
+   'RULES.md 1 and 7 [S1 Art. 11: the national reserve, auctions]: the national authority announces one-way bidding lots, does not trade'),
+  ('CN', 'provincial_authority', '2021-07-16', false, true,  NULL, NULL,
+   'RULES.md 1 and 3 [S1 L1041-1182: paid allocation by auction]: a provincial authority announces one-way bidding lots, does not trade');
+
+CREATE TABLE carbonmkt._fresh_trading_calendar_year (LIKE carbonmkt.trading_calendar_year INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_trading_calendar_year VALUES
+  ('CN', 2025, '[public: 国务院办公厅关于2025年部分节假日安排的通知, 国办发明电〔2024〕12号]: the public holidays of 2025; the exchange does not trade on weekends (RULES.md 5: trading days)',
+   'carbonmkt', '2025-01-01 00:00:00+08');
+
+CREATE TABLE carbonmkt._fresh_mrv_gwp_set (LIKE carbonmkt.mrv_gwp_set INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_mrv_gwp_set VALUES
+  ('AR5', '100-year GWP of the IPCC Fifth Assessment Report',
+   '[public] IPCC AR5 WG1 (2013), chapter 8, table 8.A.1: CO2 1, CF4 6630, C2F6 11100'),
+  ('AR4', '100-year GWP of the IPCC Fourth Assessment Report',
+   '[public] IPCC AR4 WG1 (2007), chapter 2, table 2.14: CO2 1, CF4 7390, C2F6 12200');
+
+CREATE TABLE carbonmkt._fresh_mrv_gwp (LIKE carbonmkt.mrv_gwp INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_mrv_gwp
+SELECT g, gas, gwp, CASE g WHEN 'AR5' THEN '[public] IPCC AR5 WG1 (2013), chapter 8, table 8.A.1 (100-year GWP)'
+                          ELSE '[public] IPCC AR4 WG1 (2007), chapter 2, table 2.14 (100-year GWP)' END
+  FROM (VALUES ('AR5', 'CO2', 1), ('AR5', 'CF4', 6630), ('AR5', 'C2F6', 11100),
+               ('AR4', 'CO2', 1), ('AR4', 'CF4', 7390), ('AR4', 'C2F6', 12200)) v(g, gas, gwp);
+
+CREATE TABLE carbonmkt._fresh_mrv_sector_gas (LIKE carbonmkt.mrv_sector_gas INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_mrv_sector_gas
+SELECT code, 'CO2', 2013,
+       'S1 L4129-4131 [public: the sector accounting and reporting guidelines 发改办气候〔2013〕2526号, 〔2014〕2920号, 〔2015〕1722号]: CO2 reported from the 2013 data; S0 L127-131: the controlled gas of power, cement and steel is CO2'
+  FROM carbonmkt.sector;
+
+INSERT INTO carbonmkt._fresh_mrv_sector_gas VALUES
+  ('aluminium', 'CF4', 2024, 'S0 L129-131: the controlled gases of aluminium smelting are CO2, CF4 and C2F6, from its coverage (2024, S0)'),
+  ('aluminium', 'C2F6', 2024, 'S0 L129-131: the controlled gases of aluminium smelting are CO2, CF4 and C2F6, from its coverage (2024, S0)');
+
+CREATE TABLE carbonmkt._fresh_mrv_sector_parameter (LIKE carbonmkt.mrv_sector_parameter INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_mrv_sector_parameter (sector, parameter, uom, name_zh, counts_to_emissions, source)
+SELECT sector, parameter, uom, name_zh, counts_to_emissions,
+       'S0 L170-174: key parameters deposited monthly (关键参数月度存证), after the power sector''s practice, anomalies screened; S0 L176-177: fossil fuel consumption a key parameter; RULES.md 4: fuel consumption, carbon content, output; the month''s emissions for the annual check'
+  FROM (VALUES
+  ('power', 'fuel_consumption', 't', '燃料消耗量', false),
+  ('power', 'carbon_content', 'tC/GJ', '单位热值含碳量', false),
+  ('power', 'power_supplied', 'MWh', '供电量', false),
+  ('power', 'emissions', 'tCO2e', '月度排放量', true),
+  ('cement', 'fuel_consumption', 't', '燃料消耗量', false),
+  ('cement', 'clinker_output', 't', '熟料产量', false),
+  ('cement', 'emissions', 'tCO2e', '月度排放量', true),
+  ('steel', 'fuel_consumption', 't', '燃料消耗量', false),
+  ('steel', 'crude_steel_output', 't', '粗钢产量', false),
+  ('steel', 'emissions', 'tCO2e', '月度排放量', true),
+  ('aluminium', 'power_consumed', 'MWh', '电解用电量', false),
+  ('aluminium', 'aluminium_output', 't', '原铝产量', false),
+  ('aluminium', 'emissions', 'tCO2e', '月度排放量', true),
+  ('petrochemical', 'fuel_consumption', 't', '燃料消耗量', false),
+  ('petrochemical', 'emissions', 'tCO2e', '月度排放量', true),
+  ('chemical', 'fuel_consumption', 't', '燃料消耗量', false),
+  ('chemical', 'emissions', 'tCO2e', '月度排放量', true),
+  ('paper', 'fuel_consumption', 't', '燃料消耗量', false),
+  ('paper', 'emissions', 'tCO2e', '月度排放量', true),
+  ('aviation', 'fuel_consumption', 't', '燃料消耗量', false),
+  ('aviation', 'emissions', 'tCO2e', '月度排放量', true)) v(sector, parameter, uom, name_zh, counts_to_emissions);
+
+CREATE TABLE carbonmkt._fresh_mrv_rule (LIKE carbonmkt.mrv_rule INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_mrv_rule VALUES
+  ('CN', 2019, NULL, NULL, NULL, NULL, NULL, NULL, 3, 31, 'AR5',
+   'RULES.md 4 [S1 L4261, L4344]: the annual report of a year is due 31 March of the following year; GWP set AR5 [public: IPCC AR5 WG1 table 8.A.1] for the gases of S0 (CO2; CF4 and C2F6 of aluminium); the sources give no sample share (Art. 29(3) "一定比例"), deviation threshold, deposit deadline, tolerances or anomaly threshold (NULL)');
+
+CREATE TABLE carbonmkt._fresh_ccer_project_type (LIKE carbonmkt.ccer_project_type INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_ccer_project_type VALUES
+  ('afforestation', 'Afforestation carbon sink', '造林碳汇',
+   'S3 L313: the CCER methodologies since 2023 include afforestation (造林碳汇) [public: the MEE methodologies of 2023]'),
+  ('mangrove', 'Mangrove restoration', '红树林营造', '[public: the MEE CCER methodologies of 2023, 红树林营造]; S3 L313 (6 methodologies)'),
+  ('offshore_wind', 'Grid-connected offshore wind', '并网海上风力发电',
+   'S3 L313: the CCER methodologies since 2023 include offshore wind (海上风电) [public: the MEE methodologies of 2023]'),
+  ('solar_thermal', 'Grid-connected solar thermal power', '并网光热发电', '[public: the MEE CCER methodologies of 2023, 并网光热发电]; S3 L313 (6 methodologies)'),
+  ('onshore_wind', 'Onshore wind power', '陆上风力发电', '[public: the CCER project types registered 2012-2017]'),
+  ('solar_pv', 'Solar photovoltaic power', '光伏发电', '[public: the CCER project types registered 2012-2017]'),
+  ('hydro', 'Hydropower', '水电', 'S1 L1397-1505: hydro CCER, excluded by several pilots (RULES.md 6) [public: CCER project types 2012-2017]'),
+  ('methane_recovery', 'Methane recovery and use', '甲烷回收利用', '[public: the MEE CCER methodologies of 2024, coal mine methane (煤矿瓦斯) use]; S3 L313 (6 methodologies)'),
+  ('biomass', 'Biomass energy', '生物质能', '[public: the CCER project types registered 2012-2017]'),
+  ('waste_heat', 'Waste heat and pressure recovery', '余热余压利用', '[public: the CCER project types registered 2012-2017]'),
+  ('energy_efficiency', 'Energy efficiency', '节能', '[public: the MEE CCER methodologies of 2024, road tunnel lighting (公路隧道照明系统节能)]; S3 L313 (6 methodologies)');
+
+CREATE TABLE carbonmkt._fresh_penalty_rule (LIKE carbonmkt.penalty_rule INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_penalty_rule (jurisdiction, from_year, fine_basis, fine_min_fen, fine_max_fen, fine_default_fen,
+                                    multiple_min, multiple_max, multiple_default, price_months, cut_multiple,
+                                    cut_unless_corrected, source) VALUES
+  ('CN', 2019, 'fixed', 2000000, 3000000, 2000000, NULL, NULL, NULL, NULL, 1, true,
+   'RULES.md 6 [public: the 2021 Measures, 碳排放权交易管理办法（试行）]: fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall'),
+  ('CN', 2023, 'price_multiple', NULL, NULL, NULL, 5, 10, 5, 1, 1, true,
+   'RULES.md 6 [public: Decree 775, 碳排放权交易管理暂行条例, from 2024-05-01]: fine 5-10x the average price of the month before the deadline x shortfall; if not corrected (拒不改正), an equal cut of next year''s allocation'),
+  ('420000', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
+   'S1 L1685-1753: next year''s allocation cut by 2x the shortfall'),
+  ('440000', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
+   'S1 L1685-1753: next year''s allocation cut by 2x the shortfall'),
+  ('440300', 2013, 'price_multiple', NULL, NULL, NULL, 3, 3, 3, 6, 0, false,
+   'S1 L1685-1753: fine 3x the average price of the 6 months before the deadline x shortfall');
+
+CREATE TABLE carbonmkt._fresh_alloc_benchmark (LIKE carbonmkt.alloc_benchmark INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_alloc_benchmark VALUES
+  ('CN', 2021, 'coal_300mw_plus',     0.8218, 0.1111, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2021, 'coal_300mw_below',    0.8773, 0.1111, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2021, 'coal_unconventional', 0.9350, 0.1111, false, true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2021, 'gas',                 0.3920, 0.0560, false, false, false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2022, 'coal_300mw_plus',     0.8177, 0.1105, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103'),
+  ('CN', 2022, 'coal_300mw_below',    0.8729, 0.1105, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103'),
+  ('CN', 2022, 'coal_unconventional', 0.9303, 0.1105, false, true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103'),
+  ('CN', 2022, 'gas',                 0.3901, 0.0557, false, false, false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103');
+
+CREATE TABLE carbonmkt._fresh_alloc_year_rule (LIKE carbonmkt.alloc_year_rule INCLUDING DEFAULTS);
+
+INSERT INTO carbonmkt._fresh_alloc_year_rule VALUES
+  ('CN', 2021, 'half_up', 0.70, 'verified_emissions', 2021,
+   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); allowances in whole tonnes (RULES.md 2); the sources give no rounding direction: half up'),
+  ('CN', 2022, 'half_up', 0.70, 'verified_emissions', 2021,
+   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); allowances in whole tonnes (RULES.md 2); the sources give no rounding direction: half up');
+
+-- the numbers no source gives, as 0.1.0 shipped them, where no computation used them
+UPDATE carbonmkt.market_rule r
+   SET fee_rate = NULL
+ WHERE r.jurisdiction = 'CN' AND (r.mode, r.valid_from, r.fee_rate) IN (('listed', DATE '2021-07-16', 0.0005), ('block', DATE '2021-07-16', 0.00025),
+                                                                        ('auction', DATE '2025-06-01', 0.0005))
+   AND NOT EXISTS (SELECT 1 FROM carbonmkt.market_order o JOIN carbonmkt.product p ON p.product_id = o.product_id
+                    WHERE p.jurisdiction = r.jurisdiction AND o.mode = r.mode AND o.business_date >= r.valid_from
+                      AND (r.valid_until IS NULL OR o.business_date <= r.valid_until));
+UPDATE carbonmkt.mrv_rule r
+   SET review_sample_share = NULL, deviation_threshold = NULL, deposit_due_days = NULL, deposit_missing_tolerance = NULL,
+       deposit_late_tolerance = NULL, anomaly_threshold = NULL
+ WHERE r.jurisdiction = 'CN' AND r.from_year = 2019
+   AND (r.review_sample_share, r.deviation_threshold, r.deposit_due_days, r.deposit_missing_tolerance, r.deposit_late_tolerance,
+        r.anomaly_threshold) = (0.1, 0.05, 40, 0, 2, 0.5)
+   AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_report x WHERE x.year >= r.from_year AND (r.until_year IS NULL OR x.year <= r.until_year))
+   AND NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_deposit x WHERE x.year >= r.from_year AND (r.until_year IS NULL OR x.year <= r.until_year));
+-- the sources of the fresh install, for rows equal to its rows but for the source and unused
+DO $$
+DECLARE
+    t       text;
+    k       text;
+    used    text;
+BEGIN
+    FOR t, used IN VALUES
+        ('market_rule', 'false'), ('market_session', 'false'), ('trader_rule', 'false'), ('trading_calendar_year', 'false'),
+        ('mrv_gwp_set', 'false'), ('mrv_gwp', 'false'), ('mrv_sector_gas', 'false'), ('mrv_sector_parameter', 'false'),
+        ('ccer_project_type', 'false'),
+        ('mrv_rule', 'EXISTS (SELECT 1 FROM carbonmkt.mrv_report x WHERE x.year >= x_.from_year AND (x_.until_year IS NULL OR x.year <= x_.until_year))'),
+        ('penalty_rule', 'carbonmkt._rule_in_use(''penalty_rule'', to_jsonb(x_), x_.from_year, coalesce(x_.until_year, 2100)) IS NOT NULL'),
+        ('alloc_benchmark', 'carbonmkt._rule_in_use(''alloc_benchmark'', to_jsonb(x_), x_.year, x_.year) IS NOT NULL'),
+        ('alloc_year_rule', 'carbonmkt._rule_in_use(''alloc_year_rule'', to_jsonb(x_), x_.year, x_.year) IS NOT NULL')
+    LOOP
+        SELECT string_agg(format('x_.%1$I IS NOT DISTINCT FROM f.%1$I', a.attname), ' AND ') INTO k
+          FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+         WHERE i.indrelid = ('carbonmkt.' || t)::regclass AND i.indisprimary;
+        EXECUTE format('UPDATE carbonmkt.%1$I x_ SET source = f.source FROM carbonmkt.%2$I f
+                         WHERE %3$s AND x_.source IS DISTINCT FROM f.source
+                           AND to_jsonb(x_) - ''source'' = to_jsonb(f) - ''source'' AND NOT (%4$s)',
+                       t, '_fresh_' || t, k, used);
+    END LOOP;
+END
+$$;
+UPDATE carbonmkt.market_rule SET source = 'carbonmkt 0.1.0: set before sources were recorded (a fee rate no source gives, used by orders; doc/rules.md)' WHERE source IS NULL;
+UPDATE carbonmkt.market_session SET source = 'carbonmkt 0.1.0: set before sources were recorded (doc/rules.md)' WHERE source IS NULL;
+UPDATE carbonmkt.trader_rule SET source = 'carbonmkt 0.1.0: set before sources were recorded (doc/rules.md)' WHERE source IS NULL;
+UPDATE carbonmkt.mrv_gwp SET source = 'carbonmkt 0.1.0: set before sources were recorded (doc/rules.md)' WHERE source IS NULL;
+UPDATE carbonmkt.mrv_sector_gas SET source = 'carbonmkt 0.1.0: set before sources were recorded (doc/rules.md)' WHERE source IS NULL;
+UPDATE carbonmkt.mrv_sector_parameter SET source = 'carbonmkt 0.1.0: set before sources were recorded (doc/rules.md)' WHERE source IS NULL;
+UPDATE carbonmkt.ccer_project_type SET source = 'carbonmkt 0.1.0: set before sources were recorded (doc/rules.md)' WHERE source IS NULL;
+ALTER TABLE carbonmkt.market_rule ALTER COLUMN source SET NOT NULL;
+ALTER TABLE carbonmkt.market_session ALTER COLUMN source SET NOT NULL;
+ALTER TABLE carbonmkt.trader_rule ALTER COLUMN source SET NOT NULL;
+ALTER TABLE carbonmkt.mrv_gwp ALTER COLUMN source SET NOT NULL;
+ALTER TABLE carbonmkt.mrv_sector_gas ALTER COLUMN source SET NOT NULL;
+ALTER TABLE carbonmkt.mrv_sector_parameter ALTER COLUMN source SET NOT NULL;
+ALTER TABLE carbonmkt.ccer_project_type ALTER COLUMN source SET NOT NULL;
+SELECT set_config('carbonmkt_rules.action', '', true), set_config('carbonmkt_rules.document', '', true);
+
+DROP TABLE carbonmkt._fresh_market_rule, carbonmkt._fresh_market_session, carbonmkt._fresh_trader_rule, carbonmkt._fresh_trading_calendar_year, carbonmkt._fresh_mrv_gwp_set, carbonmkt._fresh_mrv_gwp, carbonmkt._fresh_mrv_sector_gas, carbonmkt._fresh_mrv_sector_parameter, carbonmkt._fresh_mrv_rule, carbonmkt._fresh_ccer_project_type, carbonmkt._fresh_penalty_rule, carbonmkt._fresh_alloc_benchmark, carbonmkt._fresh_alloc_year_rule;
+
+COMMENT ON TABLE carbonmkt.market_rule IS
+  'Market rules per jurisdiction, trading mode and period (the row with the latest valid_from on or before the business date applies, unless its valid_until is before it): order size limits (block threshold), lot, price step, price band around the previous close, fee rate per side (NULL: not set, orders are refused until the exchange sets it), clearing rule of one-way bidding, same-day resale, and the document the row implements (source).  Seeded with the national rules of RULES.md 5 (doc/rules.md).';
+
+CREATE OR REPLACE FUNCTION carbonmkt._enter_order(p_mode carbonmkt.trade_mode, p_product text, p_side text, p_quantity bigint,
+                                       p_price numeric, p_take bigint, p_reference text, p_participant bigint,
+                                       p_lock boolean, p_auction bigint DEFAULT NULL, p_role text DEFAULT 'trade',
+                                       OUT order_id bigint, OUT replay boolean)
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    me      bigint;
+    prod    carbonmkt.product;
+    sd      carbonmkt.order_side;
+    ts      timestamptz := carbonmkt.clock_now();
+    d       date := carbonmkt.business_date(ts);
+    r       carbonmkt.market_rule;
+    day     carbonmkt.product_day;
+    tr      carbonmkt.trader_rule;
+    acc     record;
+    old     carbonmkt.market_order;
+    lst     carbonmkt.market_order;
+    px      bigint;
+    notional bigint;
+    fee     bigint;
+    need    bigint;
+    avail   bigint;
+    bought  bigint;
+    bal     bigint;
+    openbuy bigint;
+    h       bigint;
+    asset   text;
+    reach   bigint[];
+BEGIN
+    replay := false;
+    me := carbonmkt._market_actor(p_participant);
+    IF p_side IS NULL OR lower(btrim(p_side)) NOT IN ('buy', 'sell') THEN
+        RAISE EXCEPTION 'side must be ''buy'' or ''sell'', not %', coalesce(quote_literal(p_side), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    sd := lower(btrim(p_side))::carbonmkt.order_side;
+    prod := carbonmkt._product(p_product);
+
+    -- idempotency: the same client reference (per login) returns the original order
+    -- (looked up again under the matcher lock below, for a concurrent twin)
+    old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+    IF old.order_id IS NOT NULL THEN
+        order_id := old.order_id;
+        replay := true;
+        RETURN;
+    END IF;
+
+    -- checks that do not depend on the book or the balances: before the matcher lock,
+    -- so that the lock is held as briefly as possible
+    r := carbonmkt._rule(p_mode, d, prod.jurisdiction);
+    -- a fee the exchange has not set is refused, never charged as 0
+    IF r.fee_rate IS NULL THEN
+        RAISE EXCEPTION 'no fee rate for % in jurisdiction "%" on %: market_rule (jurisdiction %, mode %, valid_from %) has none',
+            carbonmkt._mode_name(p_mode), prod.jurisdiction, to_char(d, 'YYYY-MM-DD'), r.jurisdiction, r.mode,
+            to_char(r.valid_from, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302',
+                  DETAIL = 'The sources give no fee schedule of the exchange: carbonmkt ships the market rules without a fee rate.',
+                  HINT = 'The exchange sets it with carbonmkt.amend_rule(''market_rule'', key, ''{"fee_rate": ...}'', document); doc/rules.md.';
+    END IF;
+    px := carbonmkt._price_fen(p_price, r);
+    PERFORM carbonmkt._check_quantity(p_quantity, r);
+    IF p_mode <> 'auction' THEN
+        PERFORM carbonmkt._check_session(p_mode, ts, prod.jurisdiction);
+    ELSIF NOT carbonmkt.is_trading_day(d, prod.jurisdiction) THEN
+        RAISE EXCEPTION 'the market is closed on %: not a trading day', to_char(d, 'YYYY-MM-DD') USING ERRCODE = 'CM302';
+    END IF;
+    day := carbonmkt._product_day(prod.product_id, d, false);
+    PERFORM carbonmkt._check_band(px, day.prev_close_fen, r);      -- the previous close is fixed for the day
+    tr := carbonmkt._trader(me, d, prod.jurisdiction, p_role);
+    acc := carbonmkt._trading_accounts(me);
+    asset := carbonmkt.format_asset(prod.instrument, prod.vintage, prod.project);
+    IF px::numeric * p_quantity > 9000000000000000000 THEN
+        RAISE EXCEPTION 'order value % x % CNY is out of range', carbonmkt._t(p_quantity), carbonmkt._cny(px)
+            USING ERRCODE = '22003';
+    END IF;
+    notional := px * p_quantity;
+
+    -- the matcher lock (everything that matches at once takes it before its hold, so that
+    -- the hold never waits for an account the matcher holds while it waits for the product);
+    -- from here on the book, the day's trades and the balances are as the matcher sees them
+    IF p_lock THEN
+        day := carbonmkt._product_day(prod.product_id, d, true);
+        old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+        IF old.order_id IS NOT NULL THEN
+            order_id := old.order_id;
+            replay := true;
+            RETURN;
+        END IF;
+    END IF;
+    IF day.closed_at IS NOT NULL THEN
+        RAISE EXCEPTION 'trading in % is closed for %', prod.code, to_char(d, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302', DETAIL = format('The exchange ran end_of_day() at %s.',
+                                               to_char(day.closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'));
+    END IF;
+
+    IF sd = 'sell' THEN
+        avail := carbonmkt._available(acc.holding, prod.instrument, prod.vintage, prod.project);
+        IF avail < p_quantity THEN
+            RAISE EXCEPTION 'insufficient available % to sell: available %, requested %', asset,
+                carbonmkt._t(avail), carbonmkt._t(p_quantity)
+                USING ERRCODE = 'CM306',
+                      DETAIL = format('Holding account %s; units held for other orders or pledges are not available.', acc.holding);
+        END IF;
+        IF NOT r.same_day_resale THEN
+            SELECT coalesce(sum(t.quantity), 0) INTO bought FROM carbonmkt.trade t
+             WHERE t.buyer_id = me AND t.product_id = prod.product_id AND t.business_date = d;
+            IF avail - bought < p_quantity THEN
+                RAISE EXCEPTION 'units bought today cannot be resold today: sellable %, requested %',
+                    carbonmkt._t(greatest(avail - bought, 0)), carbonmkt._t(p_quantity)
+                    USING ERRCODE = 'CM307',
+                          DETAIL = format('Participant %s bought %s of %s on %s; available %s.', me, carbonmkt._t(bought),
+                                          asset, to_char(d, 'YYYY-MM-DD'), carbonmkt._t(avail)),
+                          HINT = 'Units bought on a trading day can be sold from the next trading day (T+1).';
+            END IF;
+        END IF;
+        need := p_quantity;
+    ELSE
+        IF tr.max_position IS NOT NULL THEN
+            SELECT coalesce(sum(h.balance), 0) INTO bal FROM carbonmkt.holding h
+             WHERE h.account_id = acc.holding AND h.instrument = prod.instrument
+               AND h.vintage = prod.vintage AND h.project = prod.project;
+            SELECT coalesce(sum(o.remaining), 0) INTO openbuy FROM carbonmkt.market_order o
+             WHERE o.participant_id = me AND o.product_id = prod.product_id AND o.side = 'buy'
+               AND o.status IN ('queued', 'open');
+            IF bal + openbuy + p_quantity > tr.max_position THEN
+                RAISE EXCEPTION 'position limit: buying % would bring participant % to % of %, above its limit of %',
+                    carbonmkt._t(p_quantity), me, carbonmkt._t(bal + openbuy + p_quantity), asset, carbonmkt._t(tr.max_position)
+                    USING ERRCODE = 'CM308',
+                          DETAIL = format('Holding %s, open buy orders %s, this order %s.', carbonmkt._t(bal),
+                                          carbonmkt._t(openbuy), carbonmkt._t(p_quantity)),
+                          HINT = 'Position limits (最大持仓量) per participant kind are in carbonmkt.trader_rule.';
+            END IF;
+        END IF;
+        fee := carbonmkt.fee_fen(notional, r.fee_rate);
+        need := notional + fee;
+        avail := carbonmkt._available(acc.cash, 'CNY', 0, '');
+        IF avail < need THEN
+            RAISE EXCEPTION 'insufficient available cash to buy % at %: available %, requested %',
+                carbonmkt._t(p_quantity), carbonmkt._cny(px), carbonmkt.format_quantity('CNY', avail),
+                carbonmkt.format_quantity('CNY', need)
+                USING ERRCODE = 'CM306',
+                      DETAIL = format('%s for the allowances plus a fee of %s (%s%% of the value); cash account %s.',
+                                      carbonmkt.format_quantity('CNY', notional), carbonmkt.format_quantity('CNY', fee),
+                                      trim_scale(r.fee_rate * 100), acc.cash);
+        END IF;
+    END IF;
+
+    -- 摘牌: the listing this order takes
+    IF p_take IS NOT NULL THEN
+        SELECT * INTO lst FROM carbonmkt.market_order o WHERE o.order_id = p_take;
+        IF NOT FOUND OR lst.mode <> 'listed' OR lst.product_id <> prod.product_id THEN
+            RAISE EXCEPTION 'order % is not a listed order of %', p_take, prod.code USING ERRCODE = 'CM310';
+        END IF;
+        IF lst.side = sd THEN
+            RAISE EXCEPTION 'listing % is a % order: a % order cannot take it', p_take, lst.side, sd USING ERRCODE = 'CM310';
+        END IF;
+        IF lst.participant_id = me THEN
+            RAISE EXCEPTION 'self-trade: listing % is participant %''s own order', p_take, me
+                USING ERRCODE = 'CM309', HINT = 'A participant never trades with itself (doc/market.md, self-trade prevention).';
+        END IF;
+        IF p_lock AND (lst.status <> 'open' OR lst.business_date <> d) THEN
+            RAISE EXCEPTION 'listing % is no longer open: it is %', p_take,
+                CASE WHEN lst.status = 'open' THEN 'from ' || to_char(lst.business_date, 'YYYY-MM-DD') ELSE lst.status::text END
+                USING ERRCODE = 'CM310';
+        END IF;
+        IF (sd = 'buy' AND px < lst.price_fen) OR (sd = 'sell' AND px > lst.price_fen) THEN
+            RAISE EXCEPTION 'a % at % cannot take listing % at %', sd, carbonmkt._cny(px), p_take, carbonmkt._cny(lst.price_fen)
+                USING ERRCODE = 'CM310', HINT = '摘牌 trades at the listing''s price: the order''s limit must reach it.';
+        END IF;
+    END IF;
+
+    -- a listed order matched at once (submit_order) settles with the resting orders it
+    -- reaches: lock their accounts, its own and the clearing account in account order before
+    -- its hold (doc/registry.md, "Lock order").  Under the matcher lock the book cannot change,
+    -- so these are the orders the engine will fill, in its price-time order, up to the
+    -- quantity; own orders in the way (self-trade prevention) only touch its own accounts.
+    IF p_lock AND p_mode = 'listed' THEN
+        IF p_take IS NOT NULL THEN
+            reach := ARRAY[lst.holding_account, lst.cash_account];
+        ELSE
+            SELECT array_agg(a) INTO reach
+              FROM (SELECT o.holding_account, o.cash_account,
+                           coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> me) OVER w, 0)
+                           - CASE WHEN o.participant_id <> me THEN o.remaining ELSE 0 END AS before
+                      FROM carbonmkt.market_order o
+                     WHERE o.product_id = prod.product_id AND o.business_date = d AND o.mode = 'listed'
+                       AND o.status = 'open' AND o.side <> sd
+                       AND CASE WHEN sd = 'buy' THEN o.price_fen <= px ELSE o.price_fen >= px END
+                    WINDOW w AS (ORDER BY CASE WHEN sd = 'buy' THEN o.price_fen ELSE -o.price_fen END,
+                                          o.priority ROWS UNBOUNDED PRECEDING)) ro,
+                   unnest(ARRAY[ro.holding_account, ro.cash_account]) a
+             WHERE ro.before < p_quantity;
+        END IF;
+        -- an order that reaches nobody only holds (one account): nothing to take up front
+        IF reach IS NOT NULL THEN
+            PERFORM 1 FROM carbonmkt.account a
+              WHERE a.account_id = ANY (reach || ARRAY[acc.holding, acc.cash, prod.clearing_account])
+              ORDER BY a.account_id FOR NO KEY UPDATE;
+        END IF;
+    END IF;
+
+    -- the hold, then the order row
+    order_id := nextval('carbonmkt.market_order_id_seq');
+    IF sd = 'sell' THEN
+        h := carbonmkt.hold(acc.holding, prod.instrument, need, 'order', prod.vintage, prod.project, NULL,
+                            'market order ' || order_id);
+    ELSE
+        h := carbonmkt.hold(acc.cash, 'CNY', need, 'order', 0, '', NULL, 'market order ' || order_id);
+    END IF;
+    INSERT INTO carbonmkt.market_order (order_id, product_id, mode, side, participant_id, quantity, price_fen, remaining,
+                                        status, take_order_id, auction_id, holding_account, cash_account, hold_id,
+                                        hold_amount, hold_left, business_date, entered_at, initiator, reference)
+    VALUES (order_id, prod.product_id, p_mode, sd, me, p_quantity, px, p_quantity, 'queued', p_take, p_auction,
+            acc.holding, acc.cash, h, need, need, d, ts, session_user, p_reference);
+END
+$$;
+
+COMMENT ON TABLE carbonmkt.mrv_rule IS
+  'MRV rule numbers per jurisdiction (''CN'' national default or a province code) from a reporting year on: re-review sample share (Art. 29(3) 一定比例), deviation threshold between the annual figure and the sum of monthly deposits, deposit deadline (days after the month), tolerated missing and late months, deposit anomaly threshold, report deadline, GWP set; a number the sources do not give is NULL until an authority sets it (carbonmkt.amend_rule), and what needs it is refused until then (doc/rules.md).  The rule for a province and year is its own row with the latest from_year <= year, else the national one (carbonmkt.mrv_rule_for).';
+
+CREATE OR REPLACE FUNCTION carbonmkt.deposit_parameters(participant_id bigint, year int, month int, parameters jsonb, memo text DEFAULT NULL)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    u       carbonmkt.participant := carbonmkt._mrv_as_unit(deposit_parameters.participant_id);
+    pl      carbonmkt.mrv_plan;
+    r       carbonmkt.mrv_rule;
+    k       record;
+    val     numeric;
+    pname   text;
+    due     date;
+    today   date := carbonmkt.business_date();
+    ts      timestamptz := carbonmkt.clock_now();
+    n       int := 0;
+BEGIN
+    IF month IS NULL OR month NOT BETWEEN 1 AND 12 THEN
+        RAISE EXCEPTION 'month must lie in 1..12: got %', coalesce(month::text, 'NULL')
+            USING ERRCODE = 'CM102', HINT = 'Monthly deposits (关键参数月度存证) are made per calendar month 1-12.';
+    END IF;
+    IF year IS NULL OR year NOT BETWEEN 2005 AND 2100 THEN
+        RAISE EXCEPTION 'deposit year must lie in 2005..2100: got %', coalesce(year::text, 'NULL') USING ERRCODE = 'CM103';
+    END IF;
+    IF (make_date(year, month, 1) + interval '1 month')::date > today THEN
+        RAISE EXCEPTION 'month %-% is not over yet', year, lpad(month::text, 2, '0')
+            USING ERRCODE = 'CM103', DETAIL = format('The business date is %s.', to_char(today, 'YYYY-MM-DD')),
+                  HINT = 'A month''s key parameters are deposited after the month ends.';
+    END IF;
+    pl := carbonmkt._mrv_plan_in_force(u.participant_id, year);
+    r := carbonmkt._mrv_rule(u.province, year);
+    IF parameters IS NULL OR jsonb_typeof(parameters) <> 'object' OR parameters = '{}'::jsonb THEN
+        RAISE EXCEPTION 'parameters must be a JSON object of parameter and value, e.g. {"emissions": 68000}: got %',
+            coalesce(parameters::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF r.deposit_due_days IS NULL THEN
+        RAISE EXCEPTION 'no deposit deadline for province % and year %: mrv_rule (jurisdiction %, from_year %) has no deposit_due_days',
+            u.province, year, r.jurisdiction, r.from_year
+            USING ERRCODE = 'CM113',
+                  DETAIL = 'The sources give no deadline for the monthly deposit of key parameters: carbonmkt ships none.',
+                  HINT = 'The national authority (or the province for its own rule) sets it with carbonmkt.amend_rule(''mrv_rule'', ...); doc/rules.md.';
+    END IF;
+    due := carbonmkt.mrv_deposit_due(year, month, r.deposit_due_days);
+    -- serialise this unit's deposits (version numbers)
+    PERFORM 1 FROM carbonmkt.participant x WHERE x.participant_id = u.participant_id FOR NO KEY UPDATE;
+    FOR k IN SELECT key, value FROM jsonb_each(parameters) ORDER BY key LOOP
+        pname := lower(btrim(k.key));
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_sector_parameter sp
+                        WHERE sp.sector = u.sector AND sp.parameter = pname
+                          AND sp.from_year <= deposit_parameters.year
+                          AND (sp.until_year IS NULL OR sp.until_year >= deposit_parameters.year)) THEN
+            RAISE EXCEPTION 'parameter "%" is not a key parameter of the % sector for %', pname, u.sector, year
+                USING ERRCODE = 'CM105',
+                      DETAIL = format('The %s sector deposits %s.', u.sector,
+                                      (SELECT string_agg(sp.parameter, ', ' ORDER BY sp.parameter)
+                                         FROM carbonmkt.mrv_sector_parameter sp
+                                        WHERE sp.sector = u.sector AND sp.from_year <= deposit_parameters.year
+                                          AND (sp.until_year IS NULL OR sp.until_year >= deposit_parameters.year))),
+                      HINT = 'See carbonmkt.mrv_sector_parameter.';
+        END IF;
+        IF jsonb_typeof(k.value) <> 'number' THEN
+            RAISE EXCEPTION 'parameter % must be a number: got %', pname, k.value USING ERRCODE = '22023';
+        END IF;
+        val := k.value::text::numeric;
+        IF val < 0 THEN
+            RAISE EXCEPTION 'negative value for % of %-%: %', pname, year, lpad(month::text, 2, '0'), val
+                USING ERRCODE = 'CM101', HINT = 'Key parameters and emissions are non-negative.';
+        END IF;
+        PERFORM carbonmkt._check_plausible('deposit_parameters', pname, 'deposit_parameter', pname, val);
+        INSERT INTO carbonmkt.mrv_deposit (participant_id, year, month, parameter, version, value, plan_id,
+                                           due_date, late, deposited_by, deposited_at, note)
+        SELECT u.participant_id, deposit_parameters.year, deposit_parameters.month, pname,
+               coalesce(max(d.version), 0) + 1, val, pl.plan_id, due, today > due,
+               coalesce(carbonmkt.caller_participant(), u.participant_id), ts, deposit_parameters.memo
+          FROM carbonmkt.mrv_deposit d
+         WHERE d.participant_id = u.participant_id AND d.year = deposit_parameters.year
+           AND d.month = deposit_parameters.month AND d.parameter = pname;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt.amend_rule(rule_table text, rule_key jsonb, changes jsonb, document text,
+                                     acting_for bigint DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    m       carbonmkt.rule_table := carbonmkt._rule_meta(rule_table);
+    me      carbonmkt.participant;
+    o       jsonb;
+    n       jsonb;
+    why     text;
+    k       text;
+    fill    boolean;
+BEGIN
+    IF m.period_kind = 'calendar' THEN
+        RAISE EXCEPTION 'a trading day is changed with carbonmkt.set_trading_day()' USING ERRCODE = 'CM502';
+    END IF;
+    IF rule_key ? 'jurisdiction' THEN
+        PERFORM carbonmkt.check_jurisdiction(rule_key ->> 'jurisdiction');
+    END IF;
+    o := carbonmkt._rule_row(rule_table, rule_key);
+    me := carbonmkt._rule_actor(rule_table, o ->> 'jurisdiction', acting_for);
+    PERFORM carbonmkt._rule_begin('amend', document, me.participant_id);
+    IF changes IS NULL OR jsonb_typeof(changes) <> 'object' OR changes = '{}' THEN
+        RAISE EXCEPTION 'amend_rule needs the changed columns as a jsonb object: got %', coalesce(changes::text, 'NULL')
+            USING ERRCODE = 'CM502';
+    END IF;
+    SELECT string_agg(c, ', ') INTO k FROM jsonb_object_keys(changes) c
+     WHERE c = ANY (carbonmkt._rule_columns(rule_table, true)) AND changes -> c IS DISTINCT FROM o -> c;
+    IF k IS NOT NULL THEN
+        RAISE EXCEPTION '%: the key (%) of a rule is not amended', carbonmkt._rule_name(rule_table, rule_key), k
+            USING ERRCODE = 'CM502', HINT = 'Set a rule with the new key (set_rule) and retire this one (retire_rule).';
+    END IF;
+    -- filling numbers the sources do not give: columns shipped NULL whose users refuse while
+    -- they are NULL (doc/rules.md, "Missing rules"), so no computation used the row without them
+    fill := NOT EXISTS (SELECT 1 FROM jsonb_object_keys(changes) c
+                         WHERE c <> ALL (CASE rule_table
+                                           WHEN 'market_rule' THEN ARRAY['fee_rate']
+                                           WHEN 'mrv_rule' THEN ARRAY['review_sample_share', 'deviation_threshold', 'deposit_due_days',
+                                                                      'deposit_missing_tolerance', 'deposit_late_tolerance',
+                                                                      'anomaly_threshold']
+                                           ELSE '{}'::text[] END)
+                            OR coalesce(o -> c, 'null'::jsonb) <> 'null'::jsonb
+                            OR coalesce(changes -> c, 'null'::jsonb) = 'null'::jsonb);
+    n := o || changes;
+    IF 'source' = ANY (carbonmkt._rule_columns(rule_table)) AND NOT changes ? 'source' THEN
+        n := n || jsonb_build_object('source', CASE WHEN fill
+                                                    THEN format('%s; %s: %s', o ->> 'source',
+                                                                (SELECT string_agg(c, ', ' ORDER BY c) FROM jsonb_object_keys(changes) c),
+                                                                document)
+                                                    ELSE document END);
+    END IF;
+    PERFORM carbonmkt._rule_validate(rule_table, n);
+    IF m.period_kind = 'year' THEN
+        why := carbonmkt._rule_in_use(rule_table, o, (o ->> 'year')::int, (o ->> 'year')::int);
+    ELSIF m.period_kind = 'from_year' THEN
+        why := carbonmkt._rule_in_use(rule_table, o, (o ->> 'from_year')::int, coalesce((o ->> 'until_year')::int, 2100));
+        PERFORM carbonmkt._rule_overlap(rule_table, n, o);
+    ELSIF m.period_kind = 'valid_from' THEN
+        IF (o ->> 'valid_from')::date <= carbonmkt.business_date() THEN
+            why := format('it is in force since %s (today is %s)', o ->> 'valid_from', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
+        END IF;
+        PERFORM carbonmkt._rule_overlap(rule_table, n, o);
+    END IF;
+    IF why IS NOT NULL AND NOT fill THEN
+        RAISE EXCEPTION '%: cannot be amended: %', carbonmkt._rule_name(rule_table, rule_key), why
+            USING ERRCODE = 'CM506',
+                  DETAIL = 'A rule a computation used is never changed; nothing was changed.',
+                  HINT = 'End it (retire_rule) and set the new value for the following years or days (set_rule).';
+    END IF;
+    PERFORM carbonmkt._rule_update(rule_table, rule_key, n);
+    IF rule_table = 'alloc_load_piece' THEN
+        PERFORM carbonmkt._load_curve_check(o ->> 'jurisdiction', (o ->> 'year')::int);
+    END IF;
+    PERFORM carbonmkt._rule_end();
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION carbonmkt.amend_rule(text, jsonb, jsonb, text, bigint) IS
+  'Amends a rule row named by its key (jsonb of the primary key columns) with the changed columns (not the key); validated like set_rule (CM502, CM503); refused for a rule a computation used (CM506: an allocation run of its year, a compliance period starting in its years, an emission report of its years, a market rule already in force), except filling a number the sources do not give (market_rule.fee_rate, the NULL numbers of mrv_rule: refused while NULL, so never used), whose document is added to the row''s source.  Returns the new row.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._rule_validate(p_table text, r jsonb) RETURNS void
+LANGUAGE plpgsql STABLE AS
+$$
+DECLARE
+    x       numeric;
+    y       numeric;
+    z       numeric;
+    unit    text;
+    bad     text;
+BEGIN
+    SELECT string_agg(k, ', ') INTO bad
+      FROM jsonb_object_keys(r) k WHERE k <> ALL (carbonmkt._rule_columns(p_table));
+    IF bad IS NOT NULL THEN
+        PERFORM carbonmkt._rule_invalid(p_table, r, format('no such column: %s', bad),
+            format('The columns of %s are %s.', p_table, array_to_string(carbonmkt._rule_columns(p_table), ', ')));
+    END IF;
+    IF r ? 'source' AND btrim(coalesce(r ->> 'source', '')) = '' THEN
+        PERFORM carbonmkt._rule_invalid(p_table, r, 'a rule row needs its source');
+    END IF;
+    IF p_table = 'alloc_benchmark' THEN
+        SELECT CASE WHEN c.method = 'power' THEN 'tCO2/MWh' ELSE 'tCO2/' || c.output_unit END INTO unit
+          FROM carbonmkt.alloc_category c WHERE c.code = r ->> 'category';
+        IF NOT FOUND THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown category "%s"', r ->> 'category'),
+                'The categories are the rows of carbonmkt.alloc_category.');
+        END IF;
+        x := carbonmkt._num(p_table, r, 'benchmark');
+        IF x IS NULL OR x <= 0 OR x >= 10 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('benchmark must be more than 0 and less than 10 %s: got %s', unit, coalesce(x::text, 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'heat_benchmark');
+        IF x IS NOT NULL AND (x <= 0 OR x >= 1) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('heat benchmark B_heat must be more than 0 and less than 1 tCO2/GJ: got %s', x));
+        END IF;
+    ELSIF p_table = 'alloc_heat_factor' THEN
+        x := carbonmkt._num(p_table, r, 'coefficient');
+        IF x IS NULL OR x < 0 OR x > 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the heat coefficient (F_heat = 1 - coefficient x heat ratio) must be in [0, 1]: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'alloc_cooling_factor' THEN
+        x := carbonmkt._num(p_table, r, 'factor');
+        IF x IS NULL OR x <= 0 OR x > 2 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the cooling factor F_cool must be more than 0 and at most 2: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'alloc_load_piece' THEN
+        x := carbonmkt._num(p_table, r, 'lower_bound');
+        IF x IS NULL OR x < 0 OR x >= 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('a piece''s lower bound of the load factor must be in [0, 1): got %s', coalesce(x::text, 'NULL')));
+        END IF;
+        IF coalesce(r ->> 'kind', '') NOT IN ('linear', 'power') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('kind must be linear or power: got %s', coalesce(r ->> 'kind', 'NULL')));
+        END IF;
+        IF (r ->> 'kind') = 'linear' AND (r ->> 'a' IS NULL OR r ->> 'b' IS NULL OR r ->> 'pivot' IS NULL) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, 'a linear piece a + b x (pivot - 100F) needs a, b and pivot');
+        END IF;
+        IF (r ->> 'kind') = 'power' AND (r ->> 'base' IS NULL OR r ->> 'c' IS NULL OR r ->> 'd' IS NULL
+                                         OR carbonmkt._num(p_table, r, 'base') <= 0) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, 'a power piece base ^ (c - d x F) needs base > 0, c and d');
+        END IF;
+    ELSIF p_table = 'alloc_year_rule' THEN
+        IF coalesce(r ->> 'rounding', '') NOT IN ('half_up', 'down', 'up') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('rounding must be half_up, down or up: got %s', coalesce(r ->> 'rounding', 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'preallocation_share');
+        IF (x IS NULL) <> (r ->> 'preallocation_basis' IS NULL) OR (x IS NULL) <> (r ->> 'basis_year' IS NULL) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, 'a pre-allocation rule needs preallocation_share, preallocation_basis and basis_year together');
+        END IF;
+        IF x IS NOT NULL AND (x <= 0 OR x > 1) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the pre-allocation share must be more than 0 and at most 1: got %s', x));
+        END IF;
+        IF x IS NOT NULL AND ((r ->> 'basis_year')::int > (r ->> 'year')::int OR (r ->> 'basis_year')::int < (r ->> 'year')::int - 3) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the pre-allocation basis year must be one of the 3 years before %s or %s itself: got %s',
+                                                               r ->> 'year', r ->> 'year', r ->> 'basis_year'));
+        END IF;
+    ELSIF p_table = 'alloc_band' THEN
+        x := carbonmkt._num(p_table, r, 'max_gap');
+        y := carbonmkt._num(p_table, r, 'max_surplus');
+        IF x IS NULL OR y IS NULL OR x < 0 OR y < 0 OR x > 1 OR y > 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the band [1 - max_gap, 1 + max_surplus] x verified emissions = [%s, %s] must contain its centre 1 and stay within [0, 2]: max_gap %s, max_surplus %s',
+                       coalesce((1 - x)::text, 'NULL'), coalesce((1 + y)::text, 'NULL'), coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'alloc_cap' THEN
+        x := carbonmkt._num(p_table, r, 'cap_t');
+        IF x IS NULL OR x <= 0 OR x <> trunc(x) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('a cap must be a positive whole number of tonnes: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'market_rule' THEN
+        x := carbonmkt._num(p_table, r, 'min_quantity');
+        y := carbonmkt._num(p_table, r, 'below_quantity');
+        IF x IS NULL OR x < 1 OR (y IS NOT NULL AND y <= x) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('order sizes must satisfy 1 <= min_quantity < below_quantity: got %s t and %s t', coalesce(x::text, 'NULL'), coalesce(y::text, 'none')));
+        END IF;
+        IF coalesce(carbonmkt._num(p_table, r, 'lot'), 0) < 1 OR coalesce(carbonmkt._num(p_table, r, 'tick_fen'), 0) < 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the lot (t) and the price step (fen) must be at least 1: got %s t and %s fen', coalesce(r ->> 'lot', 'NULL'), coalesce(r ->> 'tick_fen', 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'band');
+        IF x IS NOT NULL AND (x <= 0 OR x >= 1) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the price band must be more than 0%% and less than 100%% of the previous close: got %s%%', trim_scale(x * 100)));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'fee_rate');
+        IF x IS NULL OR x < 0 OR x > 0.01 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the fee rate per side must be in [0, 0.01] (1%%): got %s', coalesce(x::text, 'NULL')));
+        END IF;
+        IF ((r ->> 'mode') = 'auction') <> (r ->> 'clearing_rule' IS NOT NULL) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, 'one-way bidding (mode auction), and only it, needs a clearing rule (uniform or pay_as_bid)');
+        END IF;
+    ELSIF p_table = 'market_session' THEN
+        IF (r ->> 'opens')::time >= (r ->> 'closes')::time THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('a session must open before it closes: %s to %s', r ->> 'opens', r ->> 'closes'));
+        END IF;
+    ELSIF p_table = 'trader_rule' THEN
+        x := carbonmkt._num(p_table, r, 'max_position');
+        IF x IS NOT NULL AND x <= 0 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('a position limit must be positive: got %s t', x));
+        END IF;
+    ELSIF p_table = 'offset_rule' THEN
+        x := carbonmkt._num(p_table, r, 'ratio');
+        IF x IS NULL OR x < 0 OR x > 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the offset ratio must be in [0, 1]: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'local_share_min');
+        IF x IS NOT NULL AND (x <= 0 OR x > 1) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the minimum local share must be more than 0 and at most 1: got %s', x));
+        END IF;
+    ELSIF p_table = 'relief_rule' THEN
+        x := carbonmkt._num(p_table, r, 'gap_cap_share');
+        IF x IS NOT NULL AND (x < 0 OR x > 1) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the gap cap share must be in [0, 1]: got %s', x));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'borrowing_min_gap_share');
+        y := carbonmkt._num(p_table, r, 'borrowing_max_share');
+        IF (x IS NULL) <> (y IS NULL) OR x < 0 OR x > 1 OR y <= 0 OR y > 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('borrowing needs both a minimum gap share in [0, 1] and a maximum share in (0, 1]: got %s and %s',
+                       coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'penalty_rule' THEN
+        IF (r ->> 'fine_basis') = 'fixed' THEN
+            x := carbonmkt._num(p_table, r, 'fine_min_fen');
+            y := carbonmkt._num(p_table, r, 'fine_default_fen');
+            z := carbonmkt._num(p_table, r, 'fine_max_fen');
+            IF x IS NULL OR y IS NULL OR z IS NULL OR x < 0 OR NOT (x <= y AND y <= z) THEN
+                PERFORM carbonmkt._rule_invalid(p_table, r,
+                    format('a fixed fine needs 0 <= fine_min_fen <= fine_default_fen <= fine_max_fen: got %s, %s, %s fen',
+                           coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL'), coalesce(z::text, 'NULL')));
+            END IF;
+        ELSIF (r ->> 'fine_basis') = 'price_multiple' THEN
+            x := carbonmkt._num(p_table, r, 'multiple_min');
+            y := carbonmkt._num(p_table, r, 'multiple_default');
+            z := carbonmkt._num(p_table, r, 'multiple_max');
+            IF x IS NULL OR y IS NULL OR z IS NULL OR x <= 0 OR NOT (x <= y AND y <= z)
+               OR coalesce(carbonmkt._num(p_table, r, 'price_months'), 0) NOT BETWEEN 1 AND 24 THEN
+                PERFORM carbonmkt._rule_invalid(p_table, r,
+                    format('a price-multiple fine needs 0 < multiple_min <= multiple_default <= multiple_max and price_months in 1-24: got %s, %s, %s and %s months',
+                           coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL'), coalesce(z::text, 'NULL'), coalesce(r ->> 'price_months', 'NULL')));
+            END IF;
+        END IF;
+        x := carbonmkt._num(p_table, r, 'cut_multiple');
+        IF x IS NOT NULL AND (x < 0 OR x > 10) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the allocation cut multiple must be in [0, 10]: got %s', x));
+        END IF;
+    ELSIF p_table = 'mrv_rule' THEN
+        x := carbonmkt._num(p_table, r, 'review_sample_share');
+        y := carbonmkt._num(p_table, r, 'deviation_threshold');
+        -- NULL: a number not set (refused where needed until an authority sets it)
+        IF x < 0 OR x > 1 OR y < 0 OR y > 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('the review sample share and the deviation threshold must be in [0, 1]: got %s and %s',
+                       coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'mrv_gwp' THEN
+        x := carbonmkt._num(p_table, r, 'gwp');
+        IF x IS NULL OR x <= 0 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('a GWP must be positive (tCO2e per t of the gas): got %s', coalesce(x::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'repo_rule' THEN
+        IF coalesce(r ->> 'on_failure', '') NOT IN ('close_out', 'retry_then_close_out') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('on_failure must be close_out or retry_then_close_out: got %s', coalesce(r ->> 'on_failure', 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'grace_days');
+        y := carbonmkt._num(p_table, r, 'max_term_days');
+        IF coalesce(x, 0) < 0 OR coalesce(x, 0) > 30 OR y IS NULL OR y < 1 OR y > 3650 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('grace_days must be in 0-30 and max_term_days in 1-3650: got %s and %s',
+                                                               coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'reserve_feed_rule' THEN
+        x := carbonmkt._num(p_table, r, 'cap_share');
+        IF x IS NULL OR x < 0 OR x >= 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the share of the caps set aside must be in [0, 1): got %s', coalesce(x::text, 'NULL')));
+        END IF;
+    ELSIF p_table = 'reserve_trigger' THEN
+        IF coalesce(r ->> 'kind', '') NOT IN ('price_high', 'price_low', 'supply_high', 'supply_low')
+           OR coalesce(r ->> 'action', '') NOT IN ('release', 'absorb', 'withhold') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('kind must be price_high, price_low, supply_high or supply_low and action release, absorb or withhold: got %s and %s',
+                                                               coalesce(r ->> 'kind', 'NULL'), coalesce(r ->> 'action', 'NULL')));
+        END IF;
+        IF ((r ->> 'kind') IN ('price_high', 'supply_low')) <> ((r ->> 'action') = 'release') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('a %s trigger cannot %s: a high price or a short supply releases units, a low price or a long supply absorbs or withholds them',
+                       r ->> 'kind', r ->> 'action'));
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.product p WHERE p.code = r ->> 'product') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown product "%s"', coalesce(r ->> 'product', 'NULL')),
+                                            'The products are the rows of carbonmkt.product (carbonmkt.list_product).');
+        END IF;
+        IF (r ->> 'kind') LIKE 'price%' THEN
+            x := carbonmkt._num(p_table, r, 'lookback_days');
+            y := carbonmkt._num(p_table, r, 'reference_days');
+            z := carbonmkt._num(p_table, r, 'multiple');
+            IF x IS NULL OR x < 1 OR x > 250 OR y IS NULL OR y < 1 OR y > 750 OR z IS NULL OR z <= 0 OR r ? 'threshold_t' THEN
+                PERFORM carbonmkt._rule_invalid(p_table, r,
+                    format('a price trigger needs lookback_days in 1-250, reference_days in 1-750, a positive multiple and no threshold_t: got %s, %s, %s',
+                           coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL'), coalesce(z::text, 'NULL')));
+            END IF;
+            IF ((r ->> 'kind') = 'price_high' AND z <= 1) OR ((r ->> 'kind') = 'price_low' AND z >= 1) THEN
+                PERFORM carbonmkt._rule_invalid(p_table, r,
+                    format('a %s trigger''s multiple must be %s 1: got %s', r ->> 'kind',
+                           CASE r ->> 'kind' WHEN 'price_high' THEN 'above' ELSE 'below' END, z));
+            END IF;
+        ELSE
+            x := carbonmkt._num(p_table, r, 'threshold_t');
+            IF x IS NULL OR x <= 0 OR r ? 'multiple' OR r ? 'lookback_days' OR r ? 'reference_days' THEN
+                PERFORM carbonmkt._rule_invalid(p_table, r,
+                    format('a supply trigger needs a positive threshold_t (t) and no price window: got %s', coalesce(x::text, 'NULL')));
+            END IF;
+        END IF;
+        x := carbonmkt._num(p_table, r, 'quantity_t');
+        y := carbonmkt._num(p_table, r, 'reserve_price_multiple');
+        IF x IS NULL OR x <= 0 OR y IS NULL OR y <= 0 OR coalesce(carbonmkt._num(p_table, r, 'cooldown_days'), 0) < 0 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r,
+                format('quantity_t and reserve_price_multiple must be positive and cooldown_days not negative: got %s, %s and %s',
+                       coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL'), coalesce(r ->> 'cooldown_days', '0')));
+        END IF;
+    ELSIF p_table = 'paid_allocation_rule' THEN
+        x := carbonmkt._num(p_table, r, 'paid_share');
+        IF x IS NULL OR x <= 0 OR x >= 1 THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the paid share must be more than 0 and less than 1: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+        IF coalesce(r ->> 'method', '') NOT IN ('auction', 'fixed_price') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('method must be auction or fixed_price: got %s', coalesce(r ->> 'method', 'NULL')));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'price_fen');
+        IF x IS NULL OR x <= 0 OR x <> trunc(x) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('price_fen (fixed price or reserve price, fen per t) must be a positive whole number: got %s', coalesce(x::text, 'NULL')));
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.sector q WHERE q.code = r ->> 'sector') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown sector "%s"', coalesce(r ->> 'sector', 'NULL')));
+        END IF;
+    END IF;
+END
+$$;
+-- (end of the Rules follow-up)
+
 -- == Performance: incremental verification, storage =======================================
 
 -- -- verify_ledger (Chain engineer; doc/registry.md "Verification", doc/performance.md) --
@@ -8491,7 +9642,7 @@ $$;
 COMMENT ON FUNCTION carbonmkt._paid_lock_detail(bigint, int) IS
   'Internal: the sentence the registry''s available-quantity refusal (CM004) gives for an account whose free allowances of a vintage are locked by paid allocation: the unit, its share, its due and what it still has to buy.';
 
-CREATE FUNCTION carbonmkt.buy_paid_allocation(year int, tonnes bigint, acting_for bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.buy_paid_allocation(vintage int, tonnes bigint, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
@@ -8507,40 +9658,40 @@ DECLARE
     id      bigint;
 BEGIN
     PERFORM carbonmkt._finance_quantity(tonnes, 'tonnes');
-    SELECT * INTO e FROM carbonmkt.paid_entitlement x WHERE x.participant_id = me AND x.year = buy_paid_allocation.year FOR UPDATE;
+    SELECT * INTO e FROM carbonmkt.paid_entitlement x WHERE x.participant_id = me AND x.year = buy_paid_allocation.vintage FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'participant % has no paid allocation for %', me, coalesce(year::text, 'NULL') USING ERRCODE = 'CM706';
+        RAISE EXCEPTION 'participant % has no paid allocation for %', me, coalesce(vintage::text, 'NULL') USING ERRCODE = 'CM706';
     END IF;
     IF e.method <> 'fixed_price' THEN
-        RAISE EXCEPTION 'the paid allocation of % is sold by auction, not at a fixed price', year USING ERRCODE = 'CM706',
+        RAISE EXCEPTION 'the paid allocation of % is sold by auction, not at a fixed price', vintage USING ERRCODE = 'CM706',
             HINT = 'Bid in the authority''s one-way bidding (carbonmkt.bid_auction).';
     END IF;
     IF tonnes > e.paid_due_t - e.bought_t THEN
         RAISE EXCEPTION 'participant % may buy % more of its % paid allocation, not %', me,
-            carbonmkt._t(e.paid_due_t - e.bought_t), year, carbonmkt._t(tonnes) USING ERRCODE = 'CM706',
+            carbonmkt._t(e.paid_due_t - e.bought_t), vintage, carbonmkt._t(tonnes) USING ERRCODE = 'CM706',
             DETAIL = format('Paid share %s of %s = %s; bought %s.', e.paid_share, carbonmkt._t(e.allocated_t),
                             carbonmkt._t(e.paid_due_t), carbonmkt._t(e.bought_t));
     END IF;
     SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = me;
     src := carbonmkt._allocation_account(prov);
     fiscal := carbonmkt._finance_account((SELECT a.participant_id FROM carbonmkt.account a WHERE a.account_id = src), 'cash');
-    PERFORM carbonmkt._ensure_available(src, year, tonnes, format('carbonmkt:paid:%s:%s:%s', me, year, e.bought_t),
-                                        format('paid allocation %s for participant %s', year, me));
+    PERFORM carbonmkt._ensure_available(src, vintage, tonnes, format('carbonmkt:paid:%s:%s:%s', me, vintage, e.bought_t),
+                                        format('paid allocation %s for participant %s', vintage, me));
     -- delivery versus payment: cash to the province's fiscal account, units to the unit
     c := carbonmkt.transfer_cny(carbonmkt._finance_account(me, 'cash'), fiscal, e.price_fen * tonnes, NULL,
-                                format('paid allocation %s: %s t at %s CNY/t', year, tonnes, e.price_fen / 100.0));
-    u := carbonmkt.transfer_cea(src, carbonmkt._finance_account(me, 'holding'), year, tonnes, NULL,
-                                format('paid allocation %s (有偿分配)', year));
+                                format('paid allocation %s: %s t at %s CNY/t', vintage, tonnes, e.price_fen / 100.0));
+    u := carbonmkt.transfer_cea(src, carbonmkt._finance_account(me, 'holding'), vintage, tonnes, NULL,
+                                format('paid allocation %s (有偿分配)', vintage));
     INSERT INTO carbonmkt.paid_sale AS s (participant_id, year, tonnes, price_fen, method, units_posting, cash_posting,
                                           business_date, recorded_at)
-    VALUES (me, year, tonnes, e.price_fen, 'fixed_price', u, c, carbonmkt.business_date(), carbonmkt.clock_now())
+    VALUES (me, vintage, tonnes, e.price_fen, 'fixed_price', u, c, carbonmkt.business_date(), carbonmkt.clock_now())
     RETURNING s.sale_id INTO id;
-    PERFORM carbonmkt._paid_bought(me, year, tonnes);
+    PERFORM carbonmkt._paid_bought(me, vintage, tonnes);
     RETURN id;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.buy_paid_allocation(int, bigint, bigint) IS
-  'Buys part or all of the unit''s paid allocation of a year at the rule''s fixed price (fixed_price method): cash to the province''s fiscal (cash) account, units from its allocation account, delivery versus payment in one transaction.  Lifts the unit''s lock once its share is bought.  Returns the sale id.';
+  'Buys tonnes of the unit''s paid allocation of a year (vintage: the allocation year, whose CEA it receives) at the rule''s fixed price (fixed_price method): cash to the province''s fiscal (cash) account, units from its allocation account, delivery versus payment in one transaction.  Lifts the unit''s lock once its share is bought.  Returns the sale id.';
 
 CREATE FUNCTION carbonmkt.offer_paid_allocation(year int, sector text, opens_at timestamptz, closes_at timestamptz)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
@@ -8987,7 +10138,8 @@ BEGIN
     ELSIF p_table = 'mrv_rule' THEN
         x := carbonmkt._num(p_table, r, 'review_sample_share');
         y := carbonmkt._num(p_table, r, 'deviation_threshold');
-        IF x IS NULL OR x < 0 OR x > 1 OR y IS NULL OR y < 0 OR y > 1 THEN
+        -- NULL: a number not set (refused where needed until an authority sets it)
+        IF x < 0 OR x > 1 OR y < 0 OR y > 1 THEN
             PERFORM carbonmkt._rule_invalid(p_table, r,
                 format('the review sample share and the deviation threshold must be in [0, 1]: got %s and %s',
                        coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
@@ -9544,15 +10696,19 @@ WITH y AS MATERIALIZED (
            coalesce(sum(y.past_due) FILTER (WHERE y.has_plan), 0) AS months_past_due
       FROM y GROUP BY y.province, y.year
 ), months AS MATERIALIZED (
-    SELECT y.province, y.year,
-           count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] >= y.today) AS complete_not_due,
-           count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] < y.today) AS complete_past_due,
-           count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
-           count(*) FILTER (WHERE a.corrected) AS months_corrected
+    -- counted per unit and year over its 12 months first, then summed per province and year
+    SELECT y.province, y.year, sum(c.complete_not_due) AS complete_not_due, sum(c.complete_past_due) AS complete_past_due,
+           sum(c.months_late) AS months_late, sum(c.months_corrected) AS months_corrected
       FROM y
       JOIN carbonmkt._mrv_deposit_months s ON s.participant_id = y.participant_id AND s.year = y.year
-     CROSS JOIN LATERAL unnest(s.deposited, s.late, s.corrected) WITH ORDINALITY AS a(deposited, late, corrected, month)
-     WHERE y.has_plan AND a.deposited > 0
+     CROSS JOIN LATERAL (
+           SELECT count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] >= y.today) AS complete_not_due,
+                  count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] < y.today) AS complete_past_due,
+                  count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
+                  count(*) FILTER (WHERE a.corrected) AS months_corrected
+             FROM unnest(s.deposited, s.late, s.corrected) WITH ORDINALITY AS a(deposited, late, corrected, month)
+            WHERE a.deposited > 0) c
+     WHERE y.has_plan
      GROUP BY y.province, y.year
 ), d AS MATERIALIZED (
     SELECT n.province, n.year, n.units, n.units_no_plan,

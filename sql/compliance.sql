@@ -161,6 +161,18 @@ INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confir
 -- (D, Hubei cement, has no confirmed emissions)
 
 -- Obligations: relief applied and why ------------------------------------------------
+-- Only pre-allocations so far: the relief (gap cap, gas cap) is computed on the final
+-- allocation (核定配额, S4 L94), so the power units' obligations are provisional: pending.
+SELECT participant_id, allocation_t, relief, obligation_t, status, compliance_code, status_reason
+  FROM obligation_status WHERE period = 2024 ORDER BY participant_id;
+-- The allocation room's final allocations of 2024 (fixture: an allocation run; the final
+-- runs are tested in sql/allocation.sql): equal to the pre-allocations, so A keeps its
+-- true-up and C its deduction
+INSERT INTO allocation_run (kind, jurisdiction, year, initiator, started_at, business_date, inputs_digest, rules, rules_digest)
+VALUES ('final', 'CN', 2024, 'postgres', '2025-06-02 10:00+08', '2025-06-02', '\x00', '{}', '\x00') RETURNING run_id AS final_run \gset
+INSERT INTO allocation (participant_id, year, stage, computed_t, tonnes, basis, run_id)
+SELECT participant_id, year, 'final', tonnes, tonnes, 'fixture: final = pre-allocation', :final_run
+  FROM allocation WHERE year = 2024 AND stage = 'preallocation' AND participant_id IN (4, 5, 6, 11);
 SELECT participant_id, unit_name, emissions_t, emissions_basis, allocation_t, relief, relief_t, relief_reason,
        obligation_t, offset_cap_t, remaining_t, status, compliance_code
   FROM obligation_status WHERE period = 2024 ORDER BY participant_id;

@@ -53,6 +53,7 @@ SELECT register_participant('Ministry of Ecology and Environment', 'national_aut
 SELECT map_login('regress_cm_mee', 1), map_login('regress_cm_gd', 2), map_login('regress_cm_hb', 3),
        map_login('regress_cm_sz', 4), map_login('regress_cm_exchange', 5), map_login('regress_cm_unit1', 6),
        map_login('regress_cm_unit2', 7), map_login('regress_cm_unit3', 8);
+SELECT map_login('regress_cm_bi', 1);   -- BI for the national authority (doc/security.md)
 SELECT open_account(2, 'allocation') AS gd_alloc,   -- 3
        open_account(3, 'allocation') AS hb_alloc,   -- 4
        open_account(6, 'holding') AS u1,            -- 5
@@ -62,6 +63,13 @@ SELECT issue_cea(3, 2024, 3000000) IS NOT NULL, issue_cea(3, 2025, 500000) IS NO
 -- the 2024 allocation, adopted by the allocation room as pre-allocations
 SELECT count(*) AS adopted FROM adopt_preallocation(2024, ARRAY[transfer_cea(3, 5, 2024, 850000), transfer_cea(3, 6, 2024, 950000),
                                                                 transfer_cea(4, 7, 2024, 500000)]);
+-- and made final (fixture: an allocation run; the final equals the pre-allocation): a relief
+-- rule applies to the final allocation, so without it the power units would be pending
+INSERT INTO allocation_run (kind, jurisdiction, year, initiator, started_at, business_date, inputs_digest, rules, rules_digest)
+VALUES ('final', 'CN', 2024, 'postgres', '2025-06-02 10:00+08', '2025-06-02', '\x00', '{}', '\x00') RETURNING run_id AS final_run \gset
+INSERT INTO allocation (participant_id, year, stage, computed_t, tonnes, basis, run_id)
+SELECT participant_id, year, 'final', tonnes, tonnes, 'fixture: final = pre-allocation', :final_run
+  FROM allocation WHERE year = 2024 AND stage = 'preallocation';
 SELECT register_ccer_project('GD-OW-0042', 'Offshore wind', 'offshore_wind', '440000'),
        issue_ccer(1, 'CCER:GD-OW-0042:2024:1-100000') IS NOT NULL,
        transfer_ccer(1, 5, 'GD-OW-0042', 2024, 20000) IS NOT NULL,

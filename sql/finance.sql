@@ -15,6 +15,8 @@ SET client_min_messages = warning;
 CREATE EXTENSION carbonmkt;
 RESET client_min_messages;
 SET search_path = carbonmkt, public;
+-- the exchange's fees are in no source (doc/rules.md): test values, 0.05% per side (block 0.025%)
+UPDATE carbonmkt.market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
 SET datestyle = 'ISO, YMD';
 \set VERBOSITY default
 

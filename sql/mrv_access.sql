@@ -15,6 +15,8 @@ SET client_min_messages = warning;
 CREATE EXTENSION carbonmkt;
 RESET client_min_messages;
 SET search_path = carbonmkt, public;
+-- the MRV numbers the sources do not give (doc/rules.md): test values, sample 10%, deviation 5%, deposits due 40 days after the month, 0 missing and 2 late months tolerated, anomaly 50%
+UPDATE carbonmkt.mrv_rule SET review_sample_share = 0.1, deviation_threshold = 0.05, deposit_due_days = 40, deposit_missing_tolerance = 0, deposit_late_tolerance = 2, anomaly_threshold = 0.5 WHERE jurisdiction = 'CN' AND from_year = 2019 AND deposit_due_days IS NULL;
 SET carbonmkt.clock = '2024-01-10 10:00:00+08';
 SET datestyle = 'ISO, YMD';
 SET timezone = 'Asia/Shanghai';
@@ -70,6 +72,9 @@ SELECT register_participant('Ministry of Ecology and Environment', 'national_aut
 SELECT map_login('regress_mrv_mee', 1), map_login('regress_mrv_gd', 2), map_login('regress_mrv_sz', 3),
        map_login('regress_mrv_gz', 4), map_login('regress_mrv_fj', 5), map_login('regress_mrv_unit_a', 6),
        map_login('regress_mrv_unit_b', 7), map_login('regress_mrv_verifier', 8);
+-- staff logins act through their mapping too (doc/security.md)
+SELECT register_participant('National Carbon Registry', 'registry', pg_temp.uscc('12420000MB1F00001'), '420000') AS registry;   -- 9
+SELECT map_login('regress_mrv_registry', 9), map_login('regress_mrv_bi', 1);
 
 -- Monitoring plans: each unit files its own; its province approves --------------------------
 SET SESSION AUTHORIZATION regress_mrv_unit_a;

@@ -260,9 +260,16 @@ INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confir
 SELECT p, y, CASE p WHEN 4 THEN 1000000 ELSE 500000 END, 'verified', '2025-05-30 10:00+08'
   FROM unnest(ARRAY[4, 5, 6]) p, unnest(ARRAY[2021, 2022, 2024]) y;
 -- 2021-2022: gap cap 1,400,000 + 20% x 2,000,000 = 1,800,000 t; gas cap 900,000 t;
--- 2024: no relief rule in force, the whole emissions are due; C: pending, never compliant
+-- 2024: no relief rule in force, the whole emissions are due.  2021-2022: A and B have only
+-- pre-allocations (预分配, 70% of the verified emissions as in S4 L91) and C nothing: the relief
+-- is computed on the final allocation (核定配额, S4 L94), so all three are pending
 SELECT period, participant_id, emissions_t, allocation_t, relief, obligation_t, status, compliance_code, status_reason
   FROM obligation_status ORDER BY period, participant_id;
+-- A surrenders its whole provisional obligation, 1,800,000 t: still pending, never compliant
+SELECT transfer_cea(3, 4, 2022, 400000) IS NOT NULL AS a_buys_400000;
+SELECT surrender_cea(4, 2021, 700000, 2021) IS NOT NULL AS a_2021, surrender_cea(4, 2022, 1100000, 2021) IS NOT NULL AS a_2022;
+SELECT participant_id, obligation_t, surrendered_t, remaining_t, status, compliance_code, status_reason IS NOT NULL AS has_reason
+  FROM obligation_status WHERE period = 2021 AND participant_id = 4;
 SELECT participant_id, gas_fired, gas_basis FROM _obligation_figures WHERE period = 2021 ORDER BY 1;
 -- which rule rows the obligations of a period use
 SELECT rule_table, rule_key, rule ->> 'gap_cap_share' AS gap_cap_share, rule ->> 'until_year' AS until_year, document IS NOT NULL AS documented
@@ -288,6 +295,11 @@ SELECT participant_id, gas_fired, gas_basis FROM _obligation_figures WHERE perio
 -- 7. A pending obligation is never frozen; the capped sector names who is not computed ------------
 SET carbonmkt.clock = '2024-01-05 10:00:00+08';
 SELECT pg_temp.err($$SELECT * FROM close_period(2021)$$) AS close_with_a_pending_unit;
+-- A's 2021 allocation made final (B and C have no 2021 production data): A stays pending on 2022
+SELECT count(record_production(1, 2021, m, 250000000, 273000000, 35000)) AS months FROM generate_series(1, 12) m;
+SELECT participant_id, status FROM finalize_allocation(2021) ORDER BY 1;
+SELECT participant_id, allocation_t, obligation_t, status, status_reason
+  FROM obligation_status WHERE period = 2021 AND participant_id = 4;
 SET SESSION AUTHORIZATION regress_rules_mee;
 SELECT set_rule('alloc_cap', '{"jurisdiction": "CN", "year": 2022, "sector": "power", "cap_t": 3000000}',
                 'regression test cap') AS cap_2022;
@@ -295,6 +307,49 @@ RESET SESSION AUTHORIZATION;
 SELECT count(record_production(1, 2022, m, 250000000, 273000000, 35000)) AS months FROM generate_series(1, 12) m;
 SELECT pg_temp.err($$SELECT * FROM finalize_allocation(2022)$$) AS capped_sector;
 SELECT kind FROM allocation_run WHERE year = 2022;   -- the adoption only: nothing was run
+
+-- 8. Every shipped row cites its source; a number no source gives is not shipped -------------------
+-- (test/ops/rule-sources.sh checks each citation against the seed documents and doc/rules.md)
+SELECT rule_table, count(*) AS shipped,
+       count(*) FILTER (WHERE document ~ '\mS[0-4]\M|\[public|RULES\.md [1-7]') AS citing_a_source,
+       count(*) FILTER (WHERE document ~* 'illustrative') AS illustrative
+  FROM rule_change WHERE action = 'seed' GROUP BY 1 ORDER BY 1;
+-- the exchange's fees: no source, not shipped; an order is refused naming the missing rule
+SELECT mode, valid_from, fee_rate, source FROM market_rule WHERE jurisdiction = 'CN' AND valid_from < '2026-01-01' ORDER BY mode;
+SET carbonmkt.clock = '2025-11-04 10:00:00+08';
+SELECT list_product('CEA2024', 60.00, open_account(3, 'clearing', 'clearing CEA2024')) AS product;
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 4)$$) AS order_without_a_fee;
+-- the exchange fills it while the rule is in force (no order used the rule without it); the
+-- document is added to the row's source.  Once set, it is used: a change is refused (CM506),
+-- and so is filling a column that was not missing
+SET SESSION AUTHORIZATION regress_rules_ex;
+SELECT amend_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2021-07-16"}', '{"fee_rate": 0.0005}',
+                  'regression test: the fee') ->> 'source' AS listed_source;
+SELECT pg_temp.err($$SELECT amend_rule('market_rule', '{"jurisdiction": "CN", "mode": "listed", "valid_from": "2021-07-16"}',
+                                       '{"fee_rate": 0.0004}', 'test')$$) AS fee_changed_in_force;
+SELECT pg_temp.err($$SELECT amend_rule('market_rule', '{"jurisdiction": "CN", "mode": "block", "valid_from": "2021-07-16"}',
+                                       '{"fee_rate": 0.00025, "band": 0.2}', 'test')$$) AS fill_and_change;
+RESET SESSION AUTHORIZATION;
+-- the order now passes the rules (A has no cash account: CM312)
+SELECT pg_temp.err($$SELECT submit_order('CEA2024', 'sell', 100, 60.00, acting_for => 4)$$) AS order_with_the_fee;
+-- MRV: the report deadline is shipped, the sample share, thresholds, deposit deadline and
+-- tolerances are not; a deposit is refused naming the missing rule
+SELECT from_year, review_sample_share, deviation_threshold, deposit_due_days, deposit_missing_tolerance, deposit_late_tolerance,
+       anomaly_threshold, report_due_month, report_due_day, gwp_set FROM mrv_rule WHERE jurisdiction = 'CN';
+SELECT file_monitoring_plan(4, 2024) AS plan \gset
+SELECT approve_monitoring_plan(:plan, acting_for => 2);
+SELECT pg_temp.err($$SELECT deposit_parameters(4, 2024, 1, '{"emissions": 68000}')$$) AS deposit_without_a_deadline;
+SET SESSION AUTHORIZATION regress_rules_gd;
+SELECT pg_temp.err($$SELECT amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}', '{"deposit_due_days": 40}', 'test')$$)
+       AS province_fills_national_rule;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_rules_mee;
+SELECT amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}', '{"deposit_due_days": 40}',
+                  'regression test: a deposit deadline') ->> 'deposit_due_days' AS deposit_due_days;
+RESET SESSION AUTHORIZATION;
+SELECT deposit_parameters(4, 2024, 1, '{"emissions": 68000}') IS NOT NULL AS deposited;
+SELECT rule_table, action, old_value ->> 'deposit_due_days' AS old, new_value ->> 'deposit_due_days' AS new, document
+  FROM rule_history WHERE rule_table = 'mrv_rule' AND action <> 'seed';
 
 \c postgres
 SET client_min_messages = warning;

@@ -50,14 +50,14 @@ CREATE TABLE carbonmkt.alloc_benchmark (
 COMMENT ON TABLE carbonmkt.alloc_benchmark IS
   'Benchmarks per category and year: power B_power (供电基准值, tCO2/MWh) and B_heat (供热基准值, tCO2/GJ) with whether F_load and F_cool apply; cement/steel/aluminium reference intensity (tCO2 per t of product).  illustrative = not a published value.';
 INSERT INTO carbonmkt.alloc_benchmark VALUES
-  ('CN', 2021, 'coal_300mw_plus',     0.8218, 0.1111, true,  true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values'),
-  ('CN', 2021, 'coal_300mw_below',    0.8773, 0.1111, true,  true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values'),
-  ('CN', 2021, 'coal_unconventional', 0.9350, 0.1111, false, true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values'),
-  ('CN', 2021, 'gas',                 0.3920, 0.0560, false, false, false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2021 values'),
-  ('CN', 2022, 'coal_300mw_plus',     0.8177, 0.1105, true,  true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values'),
-  ('CN', 2022, 'coal_300mw_below',    0.8729, 0.1105, true,  true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values'),
-  ('CN', 2022, 'coal_unconventional', 0.9303, 0.1105, false, true,  false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values'),
-  ('CN', 2022, 'gas',                 0.3901, 0.0557, false, false, false, '2021-22 power allocation plan (国环规气候〔2023〕1号), 2022 values');
+  ('CN', 2021, 'coal_300mw_plus',     0.8218, 0.1111, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2021, 'coal_300mw_below',    0.8773, 0.1111, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2021, 'coal_unconventional', 0.9350, 0.1111, false, true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2021, 'gas',                 0.3920, 0.0560, false, false, false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2021 values; the formula S4 L98-103'),
+  ('CN', 2022, 'coal_300mw_plus',     0.8177, 0.1105, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103'),
+  ('CN', 2022, 'coal_300mw_below',    0.8729, 0.1105, true,  true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103'),
+  ('CN', 2022, 'coal_unconventional', 0.9303, 0.1105, false, true,  false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103'),
+  ('CN', 2022, 'gas',                 0.3901, 0.0557, false, false, false, 'RULES.md 3 [public: the 2021-22 power allocation plan, 国环规气候〔2023〕1号], 2022 values; the formula S4 L98-103');
 -- No benchmark is published for 2023 on, nor any cement, steel or aluminium intensity (S0
 -- names none): those rows are loaded by the national authority with set_rule (doc/rules.md).
 
@@ -132,9 +132,9 @@ COMMENT ON TABLE carbonmkt.alloc_year_rule IS
   'Per jurisdiction and year: the rounding rule (applied once, to each computed allowance) and the pre-allocation rule (预分配): share x basis, where the basis is the verified emissions of basis_year or benchmark x output of basis_year; NULL share = no pre-allocation.';
 INSERT INTO carbonmkt.alloc_year_rule VALUES
   ('CN', 2021, 'half_up', 0.70, 'verified_emissions', 2021,
-   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); rounding: carbonmkt default (whole tonnes, half up)'),
+   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); allowances in whole tonnes (RULES.md 2); the sources give no rounding direction: half up'),
   ('CN', 2022, 'half_up', 0.70, 'verified_emissions', 2021,
-   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); rounding: carbonmkt default (whole tonnes, half up)');
+   '2021-22 power plan: pre-allocation = 70% of the unit''s 2021 verified emissions (S4 L91); allowances in whole tonnes (RULES.md 2); the sources give no rounding direction: half up');
 -- Later years: no published rule in the sources; loaded with set_rule (doc/rules.md).
 
 CREATE TABLE carbonmkt.alloc_band (
@@ -581,6 +581,7 @@ $$
 #variable_conflict use_column
 BEGIN
     PERFORM carbonmkt.check_jurisdiction($1);
+    PERFORM carbonmkt._require_scope('read the allocation parameters');
     RETURN QUERY
     SELECT f.facility_id, f.participant_id,
            ROW(f.facility_id, $1, $2, f.category, c.fuel, f.cooling, f.capacity_mw,
@@ -614,6 +615,7 @@ $$
 #variable_conflict use_column
 BEGIN
     PERFORM carbonmkt.check_jurisdiction($1);
+    PERFORM carbonmkt._require_scope('read the allocation parameters');
     RETURN QUERY
     SELECT p.participant_id,
            ROW(p.participant_id, $1, $2, p.sector, ce.emissions_t, bd.max_gap, bd.max_surplus, y.rounding)::carbonmkt.performance_params
@@ -687,6 +689,7 @@ $$
       JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
       JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
      WHERE x.year = $1 AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+       AND carbonmkt._require_scope('compute allowances')
      GROUP BY x.facility_id, f.participant_id, f.category
     UNION ALL
     SELECT x.facility_id, f.participant_id, f.category, 'performance (before the band)',
@@ -696,7 +699,7 @@ $$
       JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'performance'
       LEFT JOIN carbonmkt.alloc_benchmark b ON b.jurisdiction = $2 AND b.year = $1 AND b.category = f.category
       LEFT JOIN carbonmkt.alloc_year_rule y ON y.jurisdiction = $2 AND y.year = $1
-     WHERE x.year = $1
+     WHERE x.year = $1 AND carbonmkt._require_scope('compute allowances')
      GROUP BY x.facility_id, f.participant_id, f.category
 $$;
 COMMENT ON FUNCTION carbonmkt.facility_allowance(int, text) IS
@@ -714,6 +717,7 @@ $$
           FROM carbonmkt.production x
           JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
          WHERE x.year = coalesce($3, $1) AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+           AND carbonmkt._require_scope('compute allowances')
            AND f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'power')
            AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
                                                      WHERE p.province = $4))
@@ -723,6 +727,7 @@ $$
           FROM carbonmkt.facility f
          WHERE f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'performance')
            AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+           AND carbonmkt._require_scope('compute allowances')
            AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
                                                      WHERE p.province = $4))
            AND (NOT $5 OR EXISTS (SELECT 1 FROM carbonmkt.confirmed_emission ce

@@ -2713,6 +2713,39 @@ verify_query(VerifyState *vs, const char *sql)
 }
 
 /*
+ * verify_prerequisites
+ *		Before any check: the catalog has the seal chain (a catalog of 0.1.0,
+ *		before ALTER EXTENSION carbonmkt UPDATE, has not: 55000 saying so
+ *		rather than a missing column), and the login has staff scope
+ *		(carbonmkt._require_scope(), 42501 for an unmapped staff login;
+ *		doc/security.md).  Within SPI.
+ */
+static void
+verify_prerequisites(void)
+{
+	bool		isnull;
+	bool		has_seal_chain;
+	bool		has_guard;
+
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a "
+					"WHERE a.attrelid = 'carbonmkt.day_seal'::pg_catalog.regclass "
+					"AND a.attname = 'seal_hash' AND NOT a.attisdropped), "
+					"pg_catalog.to_regprocedure('carbonmkt._require_scope(text)') IS NOT NULL",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading the catalog of carbonmkt failed");
+	has_seal_chain = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	has_guard = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (!has_seal_chain)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the carbonmkt catalog is older than its library and has no seal chain to verify; run ALTER EXTENSION carbonmkt UPDATE"),
+				 errhint("See doc/operations.md, Upgrades.")));
+	if (has_guard &&
+		SPI_execute("SELECT carbonmkt._require_scope('verify the ledger')", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "the staff scope check failed");
+}
+
+/*
  * verify_chains() -> TABLE (problem text, account_id bigint, entry_id bigint,
  *							 detail text)
  *		Every inconsistency of the journal chains, the account heads and the
@@ -2752,6 +2785,7 @@ verify_chains_internal(FunctionCallInfo fcinfo, bool has_since, DateADT since)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	verify_prerequisites();
 
 	verify_journal(&vs, has_since, since, &sr);
 

@@ -149,9 +149,9 @@ INSERT INTO carbonmkt.penalty_rule (jurisdiction, from_year, fine_basis, fine_mi
                                     multiple_min, multiple_max, multiple_default, price_months, cut_multiple,
                                     cut_unless_corrected, source) VALUES
   ('CN', 2019, 'fixed', 2000000, 3000000, 2000000, NULL, NULL, NULL, NULL, 1, true,
-   '2021 Measures (碳排放权交易管理办法（试行）): fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall'),
+   'RULES.md 6 [public: the 2021 Measures, 碳排放权交易管理办法（试行）]: fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall'),
   ('CN', 2023, 'price_multiple', NULL, NULL, NULL, 5, 10, 5, 1, 1, true,
-   'Decree 775 (碳排放权交易管理暂行条例, from 2024-05-01): fine 5-10x the average price of the month before the deadline x shortfall; if not corrected (拒不改正), an equal cut of next year''s allocation'),
+   'RULES.md 6 [public: Decree 775, 碳排放权交易管理暂行条例, from 2024-05-01]: fine 5-10x the average price of the month before the deadline x shortfall; if not corrected (拒不改正), an equal cut of next year''s allocation'),
   ('420000', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
    'S1 L1685-1753: next year''s allocation cut by 2x the shortfall'),
   ('440000', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
@@ -164,22 +164,25 @@ INSERT INTO carbonmkt.penalty_rule (jurisdiction, from_year, fine_basis, fine_mi
 CREATE TABLE carbonmkt.ccer_project_type (
     code        text PRIMARY KEY CHECK (code ~ '^[a-z][a-z_]*$'),
     name        text NOT NULL,
-    name_zh     text NOT NULL
+    name_zh     text NOT NULL,
+    source      text NOT NULL   -- the document it implements (doc/rules.md)
 );
 COMMENT ON TABLE carbonmkt.ccer_project_type IS
   'CCER project types (项目类型), the unit of the offset rules'' type exclusions (e.g. hydro 水电).';
 INSERT INTO carbonmkt.ccer_project_type VALUES
-  ('afforestation', 'Afforestation carbon sink', '造林碳汇'),
-  ('mangrove', 'Mangrove restoration', '红树林营造'),
-  ('offshore_wind', 'Grid-connected offshore wind', '并网海上风力发电'),
-  ('solar_thermal', 'Grid-connected solar thermal power', '并网光热发电'),
-  ('onshore_wind', 'Onshore wind power', '陆上风力发电'),
-  ('solar_pv', 'Solar photovoltaic power', '光伏发电'),
-  ('hydro', 'Hydropower', '水电'),
-  ('methane_recovery', 'Methane recovery and use', '甲烷回收利用'),
-  ('biomass', 'Biomass energy', '生物质能'),
-  ('waste_heat', 'Waste heat and pressure recovery', '余热余压利用'),
-  ('energy_efficiency', 'Energy efficiency', '节能');
+  ('afforestation', 'Afforestation carbon sink', '造林碳汇',
+   'S3 L313: the CCER methodologies since 2023 include afforestation (造林碳汇) [public: the MEE methodologies of 2023]'),
+  ('mangrove', 'Mangrove restoration', '红树林营造', '[public: the MEE CCER methodologies of 2023, 红树林营造]; S3 L313 (6 methodologies)'),
+  ('offshore_wind', 'Grid-connected offshore wind', '并网海上风力发电',
+   'S3 L313: the CCER methodologies since 2023 include offshore wind (海上风电) [public: the MEE methodologies of 2023]'),
+  ('solar_thermal', 'Grid-connected solar thermal power', '并网光热发电', '[public: the MEE CCER methodologies of 2023, 并网光热发电]; S3 L313 (6 methodologies)'),
+  ('onshore_wind', 'Onshore wind power', '陆上风力发电', '[public: the CCER project types registered 2012-2017]'),
+  ('solar_pv', 'Solar photovoltaic power', '光伏发电', '[public: the CCER project types registered 2012-2017]'),
+  ('hydro', 'Hydropower', '水电', 'S1 L1397-1505: hydro CCER, excluded by several pilots (RULES.md 6) [public: CCER project types 2012-2017]'),
+  ('methane_recovery', 'Methane recovery and use', '甲烷回收利用', '[public: the MEE CCER methodologies of 2024, coal mine methane (煤矿瓦斯) use]; S3 L313 (6 methodologies)'),
+  ('biomass', 'Biomass energy', '生物质能', '[public: the CCER project types registered 2012-2017]'),
+  ('waste_heat', 'Waste heat and pressure recovery', '余热余压利用', '[public: the CCER project types registered 2012-2017]'),
+  ('energy_efficiency', 'Energy efficiency', '节能', '[public: the MEE CCER methodologies of 2024, road tunnel lighting (公路隧道照明系统节能)]; S3 L313 (6 methodologies)');
 
 CREATE TABLE carbonmkt.ccer_project (
     project             text PRIMARY KEY CHECK (project ~ '^[A-Z0-9._-]{1,64}$'),
@@ -222,7 +225,7 @@ COMMENT ON TABLE carbonmkt.hardship IS
 
 CREATE TYPE carbonmkt.compliance_status AS ENUM ('no_emissions', 'open', 'compliant', 'shortfall', 'pending');
 COMMENT ON TYPE carbonmkt.compliance_status IS
-  'no_emissions: no confirmed emissions for all years of the period; open: obligation not yet met, deadline not passed; compliant: surrendered >= obligation (履约); shortfall: not met after the deadline or at close (未足额清缴); pending: the obligation depends (by a relief rule) on an allocation not made yet (obligation_status.status_reason), never frozen at close.';
+  'no_emissions: no confirmed emissions for all years of the period; open: obligation not yet met, deadline not passed; compliant: surrendered >= obligation (履约); shortfall: not met after the deadline or at close (未足额清缴); pending: the obligation depends (by a relief rule) on a final allocation not made yet (none, or only a pre-allocation; obligation_status.status_reason), never frozen at close.';
 
 CREATE TABLE carbonmkt.obligation (
     participant_id      bigint NOT NULL REFERENCES carbonmkt.participant,
@@ -469,13 +472,24 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
        ob2.offset_basis_t, floor(pr.offset_ratio * ob2.offset_basis_t)::bigint AS offset_cap_t,
        pr.relief_sectors, pr.borrowing_min_gap_share, pr.borrowing_max_share,
        gas.gas_basis,
-       CASE WHEN em.emissions_t IS NOT NULL AND al.years_allocated < pr.last_year - pr.first_year + 1 AND em.relief_sector
+       -- pending: the relief (gas cap, gap cap) is computed on the final allocation (核定配额,
+       -- S4 L94 "在核定配额环节"); a pre-allocation (预分配) is trued up after verification
+       -- (S1 L2646-2650), so an obligation computed from it is provisional
+       CASE WHEN em.emissions_t IS NOT NULL AND al.years_final < pr.last_year - pr.first_year + 1 AND em.relief_sector
                  AND ((pr.gas_cap AND gas.gas_fired) OR pr.gap_cap_share IS NOT NULL)
-            THEN format('no allocation yet for %s of %s (%s allocated): the %s of the relief rule makes the obligation depend on it',
-                        pr.last_year - pr.first_year + 1 - al.years_allocated,
-                        CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
-                        carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
-                        CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END)
+            THEN CASE WHEN al.years_allocated < pr.last_year - pr.first_year + 1
+                      THEN format('no allocation yet for %s of %s (%s allocated): the %s of the relief rule makes the obligation depend on it',
+                                  pr.last_year - pr.first_year + 1 - al.years_allocated,
+                                  CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
+                                  carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                  CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END)
+                      ELSE format('no final allocation (核定配额) yet for %s of %s (%s allocated, pre-allocation until final): the %s of the relief rule applies to the final allocation, so the obligation of %s is provisional',
+                                  pr.last_year - pr.first_year + 1 - al.years_final,
+                                  CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
+                                  carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                  CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END,
+                                  carbonmkt.format_quantity('CEA', ob.obligation_t))
+                 END
        END AS pending_reason
   FROM carbonmkt._period_rules pr
   JOIN carbonmkt.participant p
@@ -492,7 +506,8 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
   -- initial_t and is_final as _allocation_source, by index, without allocation_result's sums)
   CROSS JOIN LATERAL (SELECT sum(a.allocated_t)::bigint AS allocated_t, sum(a.initial_t)::bigint AS initial_t,
                              count(*) FILTER (WHERE a.is_final) = pr.last_year - pr.first_year + 1 AS allocation_final,
-                             count(*)::int AS years_allocated
+                             count(*)::int AS years_allocated,
+                             (count(*) FILTER (WHERE a.is_final))::int AS years_final
                         FROM carbonmkt._allocated_by_year a
                        WHERE a.participant_id = p.participant_id AND a.year BETWEEN pr.first_year AND pr.last_year) al
   LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
@@ -531,7 +546,7 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
                                     WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
  WHERE pr.status = 'open';
 COMMENT ON VIEW carbonmkt._obligation_figures IS
-  'Internal, THE obligation formula: for every open period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation (_allocation_source: allocation_result.allocated_t) and whether it is final for every year, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap; whether the unit is gas-fired (gas_basis facilities: every generating unit in a gas category; override: set_gas_fired) and, while a year of the period has no allocation at all (no pre-allocation, final allocation or adjustment) and a relief makes the obligation depend on it, why the obligation is pending.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
+  'Internal, THE obligation formula: for every open period and every key emitting unit it covers (jurisdiction''s province or city, sector covered by the period''s last year), the live figures: confirmed emissions of all the period''s years (NULL if a year is missing), allocation (_allocation_source: allocation_result.allocated_t) and whether it is final for every year, relief (gas cap, gap cap) and why, obligation, gap, borrowing, the offset basis and cap; whether the unit is gas-fired (gas_basis facilities: every generating unit in a gas category; override: set_gas_fired) and, while a year of the period has no final allocation (核定配额: none at all, or only a pre-allocation) and a relief makes the obligation depend on it, why the obligation is pending.  Used by the surrender trigger, borrowing, close_period() and obligation_status.';
 
 -- Who sees which unit ----------------------------------------------------------------
 
@@ -625,7 +640,7 @@ SELECT o.period, o.participant_id, p.name, p.credit_code, p.province, p.city, p.
   CROSS JOIN s
  WHERE s.sees_all OR o.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city;
 COMMENT ON VIEW carbonmkt.obligation_status IS
-  'Compliance of each key emitting unit in each period (清缴履约情况): confirmed emissions, allocation, relief applied and why, obligation, CEA and CCER surrendered, remaining, borrowing, offset cap, status and EUTL-style code (A surrendered >= obligation, B less, C no confirmed emissions, D emissions estimated by the authority); status pending (code B) while a year of the period has no allocation at all and a relief makes the obligation depend on it, with the reason in status_reason (never compliant on a provisional obligation, unless the unit surrendered its whole emissions).  Live for open periods, frozen at close for closed ones.  A participant''s login sees its own rows, a provincial authority its province.';
+  'Compliance of each key emitting unit in each period (清缴履约情况): confirmed emissions, allocation, relief applied and why, obligation, CEA and CCER surrendered, remaining, borrowing, offset cap, status and EUTL-style code (A surrendered >= obligation, B less, C no confirmed emissions, D emissions estimated by the authority); status pending (code B) while a year of the period has no final allocation (none at all, or only a pre-allocation) and a relief makes the obligation depend on it, with the reason in status_reason (never compliant on a provisional obligation, unless the unit surrendered its whole emissions).  Live for open periods, frozen at close for closed ones.  A participant''s login sees its own rows, a provincial authority its province.';
 
 -- Authorisation helpers ------------------------------------------------------------
 
@@ -872,6 +887,8 @@ BEGIN
             coalesce(to_char(price_date, 'YYYY-MM-DD'), 'NULL'), coalesce(average_price::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    -- above its plausibility limit (a rule row) the price in fen would leave the int8 range
+    PERFORM carbonmkt._check_plausible('record_average_price', 'average_price', 'price_cny', 'average_price', average_price);
     IF average_price * 100 <> trunc(average_price * 100) THEN
         RAISE EXCEPTION 'average_price % has more than two decimals', average_price
             USING ERRCODE = '22023', HINT = 'A price is CNY per tonne to the fen (0.01).';
@@ -981,21 +998,30 @@ DECLARE
     pid     bigint;
     bid     bigint;
 BEGIN
+    -- who asks comes first (doc/security.md): a caller that may not borrow for the account's
+    -- owner learns nothing about the account
+    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_cea.account_id;
+    SELECT * INTO u FROM carbonmkt.participant p WHERE p.participant_id = a.participant_id;
+    IF u.participant_id IS NULL OR u.participant_id IS DISTINCT FROM carbonmkt.caller_participant() THEN
+        IF NOT carbonmkt._is_member('carbonmkt_registry') AND (carbonmkt.caller_authority()).kind IS NULL THEN
+            RAISE EXCEPTION 'role "%" may not borrow allowances on account %', session_user, account_id
+                USING ERRCODE = '42501',
+                      HINT = 'The unit itself, its provincial or city authority, the national authority or the registry borrows (doc/compliance.md).';
+        END IF;
+        IF u.participant_id IS NOT NULL THEN
+            PERFORM carbonmkt._require_authority_over(u.participant_id, 'borrow allowances');
+        END IF;
+    END IF;
     IF tonnes IS NULL OR tonnes <= 0 THEN
         RAISE EXCEPTION 'quantity must be positive: %', coalesce(carbonmkt.format_quantity('CEA', tonnes), 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_cea.account_id;
-    IF NOT FOUND THEN
+    IF a.account_id IS NULL THEN
         RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
     END IF;
-    SELECT * INTO u FROM carbonmkt.participant p WHERE p.participant_id = a.participant_id;
     IF a.kind <> 'holding' OR u.kind IS DISTINCT FROM 'key_emitter' THEN
         RAISE EXCEPTION 'account % is not the holding account of a key emitting unit', account_id
             USING ERRCODE = 'CM403', DETAIL = format('It is a %s account of a %s.', a.kind, coalesce(u.kind::text, 'registry'));
-    END IF;
-    IF u.participant_id IS DISTINCT FROM carbonmkt.caller_participant() THEN
-        PERFORM carbonmkt._require_authority_over(u.participant_id, 'borrow allowances');
     END IF;
     -- a repeated client reference returns the original borrowing
     IF reference IS NOT NULL THEN

@@ -47,25 +47,29 @@ CREATE TABLE carbonmkt.market_rule (
     lot             bigint NOT NULL CHECK (lot >= 1),               -- quantity step, t
     tick_fen        bigint NOT NULL CHECK (tick_fen >= 1),          -- price step, fen
     band            numeric CHECK (band > 0 AND band < 1),          -- price band, fraction of the previous close; NULL none
-    fee_rate        numeric NOT NULL CHECK (fee_rate >= 0 AND fee_rate < 1 AND fee_rate = round(fee_rate, 8)),
+    fee_rate        numeric CHECK (fee_rate >= 0 AND fee_rate < 1 AND fee_rate = round(fee_rate, 8)),   -- NULL: not set (refused)
     clearing_rule   text CHECK (clearing_rule IN ('uniform', 'pay_as_bid')),   -- one-way bidding only
     same_day_resale boolean NOT NULL DEFAULT false,                 -- false: units bought today are not sold today
     valid_until     date,                                           -- last day the rule applies; NULL: until replaced
+    source          text NOT NULL,                                  -- the document it implements (doc/rules.md)
     PRIMARY KEY (jurisdiction, mode, valid_from),
     CONSTRAINT market_rule_period_check CHECK (valid_until >= valid_from),
     CHECK ((mode = 'auction') = (clearing_rule IS NOT NULL))
 );
 COMMENT ON TABLE carbonmkt.market_rule IS
-  'Market rules per jurisdiction, trading mode and period (the row with the latest valid_from on or before the business date applies, unless its valid_until is before it): order size limits (block threshold), lot, price step, price band around the previous close, fee rate per side, clearing rule of one-way bidding, same-day resale.  Seeded with the national defaults of RULES.md 5.';
+  'Market rules per jurisdiction, trading mode and period (the row with the latest valid_from on or before the business date applies, unless its valid_until is before it): order size limits (block threshold), lot, price step, price band around the previous close, fee rate per side (NULL: not set, orders are refused until the exchange sets it), clearing rule of one-way bidding, same-day resale, and the document the row implements (source).  Seeded with the national rules of RULES.md 5 (doc/rules.md).';
 
--- National defaults (RULES.md 5).  Fee rates are not in RULES.md: 0.05% per side for
--- listed agreement and one-way bidding and 0.025% for block agreement are placeholders
--- for the exchange's published schedule (doc/market.md).
+-- The national rules (RULES.md 5).  No source gives the exchange's fee schedule: the
+-- shipped rows have no fee rate (NULL), and an order is refused until the exchange sets it
+-- (carbonmkt.amend_rule('market_rule', ..., '{"fee_rate": ...}'); doc/rules.md).
 INSERT INTO carbonmkt.market_rule
-       (jurisdiction, mode, valid_from, min_quantity, below_quantity, lot, tick_fen, band, fee_rate, clearing_rule)
-VALUES ('CN', 'listed',  '2021-07-16', 1,      100000, 1, 1, 0.10, 0.0005,  NULL),
-       ('CN', 'block',   '2021-07-16', 100000, NULL,   1, 1, 0.30, 0.00025, NULL),
-       ('CN', 'auction', '2025-06-01', 1,      NULL,   1, 1, NULL, 0.0005,  'uniform');
+       (jurisdiction, mode, valid_from, min_quantity, below_quantity, lot, tick_fen, band, fee_rate, clearing_rule, source)
+VALUES ('CN', 'listed',  '2021-07-16', 1,      100000, 1, 1, 0.10, NULL,    NULL,
+        'RULES.md 5 [public: the national exchange''s trading rules, 2021]: listed agreement (挂牌协议交易) below 100,000 t per order, price band +/-10% of the previous close, lot 1 t, price step 0.01 CNY, from the launch on 2021-07-16 (S3); the sources give no fee rate (NULL)'),
+       ('CN', 'block',   '2021-07-16', 100000, NULL,   1, 1, 0.30, NULL,    NULL,
+        'RULES.md 5 [public: the national exchange''s trading rules, 2021]: block agreement (大宗协议交易) from 100,000 t per order, price band +/-30% of the previous close, lot 1 t, price step 0.01 CNY; the sources give no fee rate (NULL)'),
+       ('CN', 'auction', '2025-06-01', 1,      NULL,   1, 1, NULL, NULL,    'uniform',
+        'RULES.md 5 [S3 L211-214: one-way bidding (单向竞价) in use since June 2025]: an announced lot, one clearing price; the sources give no fee rate (NULL)');
 
 CREATE TABLE carbonmkt.market_session (
     jurisdiction    text NOT NULL DEFAULT 'CN' REFERENCES carbonmkt.jurisdiction,
@@ -74,15 +78,16 @@ CREATE TABLE carbonmkt.market_session (
     opens           time NOT NULL,
     closes          time NOT NULL CHECK (closes > opens),
     valid_until     date,           -- last day the session applies; NULL: until replaced
+    source          text NOT NULL,  -- the document it implements (doc/rules.md)
     PRIMARY KEY (jurisdiction, mode, valid_from, opens),
     CONSTRAINT market_session_period_check CHECK (valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.market_session IS
   'Trading sessions per jurisdiction, mode and period, China Standard Time, [opens, closes).  The sessions of a mode on a date are the rows with the latest valid_from on or before it (none when they ended, valid_until, before it).  One-way bidding trades in each auction''s announced window instead.';
 INSERT INTO carbonmkt.market_session VALUES
-  ('CN', 'listed', '2021-07-16', '09:30', '11:30'),
-  ('CN', 'listed', '2021-07-16', '13:00', '15:00'),
-  ('CN', 'block',  '2021-07-16', '13:00', '15:00');
+  ('CN', 'listed', '2021-07-16', '09:30', '11:30', NULL, 'RULES.md 5 [public: the national exchange''s trading rules, 2021]: listed agreement 9:30-11:30 and 13:00-15:00 on trading days'),
+  ('CN', 'listed', '2021-07-16', '13:00', '15:00', NULL, 'RULES.md 5 [public: the national exchange''s trading rules, 2021]: listed agreement 9:30-11:30 and 13:00-15:00 on trading days'),
+  ('CN', 'block',  '2021-07-16', '13:00', '15:00', NULL, 'RULES.md 5 [public: the national exchange''s trading rules, 2021]: block agreement 13:00-15:00 on trading days');
 
 CREATE TABLE carbonmkt.trading_calendar (
     jurisdiction    text NOT NULL DEFAULT 'CN' REFERENCES carbonmkt.jurisdiction,
@@ -112,17 +117,23 @@ CREATE TABLE carbonmkt.trader_rule (
     may_announce     boolean NOT NULL,          -- announce one-way bidding lots
     max_position     bigint CHECK (max_position > 0),   -- t of one product: holding + open buy orders; NULL none
     valid_until      date,          -- last day the rule applies; NULL: until replaced
+    source           text NOT NULL, -- the document it implements (doc/rules.md)
     PRIMARY KEY (jurisdiction, participant_kind, valid_from),
     CONSTRAINT trader_rule_period_check CHECK (valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.trader_rule IS
   'Who may trade, per participant kind and period, and the position limit (最大持仓量): a buy order may not bring holding + open buy orders of one product above max_position.  A kind without a row may not trade.  Seeded after the pilots of RULES.md 5 (Beijing: non-compliance institutions <= 1,000,000 t, natural persons <= 50,000 t; key emitting units without a fixed limit).';
 INSERT INTO carbonmkt.trader_rule VALUES
-  ('CN', 'key_emitter',          '2021-07-16', true,  true,  NULL),
-  ('CN', 'institution',          '2021-07-16', true,  true,  1000000),
-  ('CN', 'individual',           '2021-07-16', true,  false, 50000),
-  ('CN', 'national_authority',   '2021-07-16', false, true,  NULL),
-  ('CN', 'provincial_authority', '2021-07-16', false, true,  NULL);
+  ('CN', 'key_emitter',          '2021-07-16', true,  true,  NULL, NULL,
+   'RULES.md 1 and 5 [public: 碳排放权交易管理办法（试行） 2021 Art. 20, the trading parties]: key emitting units trade; no position limit (the Beijing pilot allows its own allocation + 1,000,000 t, S1 L1203-1204)'),
+  ('CN', 'institution',          '2021-07-16', true,  true,  1000000, NULL,
+   'RULES.md 1 and 5 [public: 2021 Measures Art. 20]: institutions trade; position limit 1,000,000 t after the Beijing pilot''s limit for non-compliance institutions (S1 L1205)'),
+  ('CN', 'individual',           '2021-07-16', true,  false, 50000, NULL,
+   'RULES.md 1 and 5 [public: 2021 Measures Art. 20]: individuals trade; position limit 50,000 t after the Beijing pilot''s limit for natural persons (S1 L1207)'),
+  ('CN', 'national_authority',   '2021-07-16', false, true,  NULL, NULL,
+   'RULES.md 1 and 7 [S1 Art. 11: the national reserve, auctions]: the national authority announces one-way bidding lots, does not trade'),
+  ('CN', 'provincial_authority', '2021-07-16', false, true,  NULL, NULL,
+   'RULES.md 1 and 3 [S1 L1041-1182: paid allocation by auction]: a provincial authority announces one-way bidding lots, does not trade');
 
 -- Products and the per-day book row ------------------------------------------------
 
@@ -328,7 +339,7 @@ CREATE TABLE carbonmkt.trading_calendar_year (
 COMMENT ON TABLE carbonmkt.trading_calendar_year IS
   'The years whose trading calendar the exchange loaded (load_trading_calendar), with the document it implements (e.g. the State Council''s holiday notice): a date of a year without a row is refused (CM507 "no trading calendar for 2026"), never assumed a trading day.  doc/rules.md.';
 INSERT INTO carbonmkt.trading_calendar_year VALUES
-  ('CN', 2025, '国务院办公厅关于2025年部分节假日安排的通知 (国办发明电〔2024〕12号): the public holidays of 2025; the exchange does not trade on weekends',
+  ('CN', 2025, '[public: 国务院办公厅关于2025年部分节假日安排的通知, 国办发明电〔2024〕12号]: the public holidays of 2025; the exchange does not trade on weekends (RULES.md 5: trading days)',
    'carbonmkt', '2025-01-01 00:00:00+08');
 
 CREATE FUNCTION carbonmkt.is_trading_day(business_date date, jurisdiction text DEFAULT 'CN') RETURNS boolean
@@ -804,6 +815,15 @@ BEGIN
     -- checks that do not depend on the book or the balances: before the matcher lock,
     -- so that the lock is held as briefly as possible
     r := carbonmkt._rule(p_mode, d, prod.jurisdiction);
+    -- a fee the exchange has not set is refused, never charged as 0
+    IF r.fee_rate IS NULL THEN
+        RAISE EXCEPTION 'no fee rate for % in jurisdiction "%" on %: market_rule (jurisdiction %, mode %, valid_from %) has none',
+            carbonmkt._mode_name(p_mode), prod.jurisdiction, to_char(d, 'YYYY-MM-DD'), r.jurisdiction, r.mode,
+            to_char(r.valid_from, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302',
+                  DETAIL = 'The sources give no fee schedule of the exchange: carbonmkt ships the market rules without a fee rate.',
+                  HINT = 'The exchange sets it with carbonmkt.amend_rule(''market_rule'', key, ''{"fee_rate": ...}'', document); doc/rules.md.';
+    END IF;
     px := carbonmkt._price_fen(p_price, r);
     PERFORM carbonmkt._check_quantity(p_quantity, r);
     IF p_mode <> 'auction' THEN

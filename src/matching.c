@@ -865,6 +865,14 @@ engine_begin(int32 product_id, const char *mode, bool lazy, bool batch)
 	e->project = SPI_getvalue(tup, desc, 4);
 	MemoryContextSwitchTo(old);
 	e->clearing = get_int8(tup, desc, 5);
+	/* a fee rate the exchange has not set is refused, never charged as 0 */
+	(void) SPI_getbinval(tup, desc, 6, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARBONMKT_MARKET_CLOSED),
+				 errmsg("no fee rate for %s trading of product %d on %s", mode, product_id,
+						DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(e->bdate)))),
+				 errhint("The exchange sets it with carbonmkt.amend_rule('market_rule', ...); doc/rules.md.")));
 	e->fee_e8 = get_int8(tup, desc, 6);
 	SPI_freetuptable(SPI_tuptable);
 	return e;

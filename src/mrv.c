@@ -524,6 +524,23 @@ mrv_assess(PG_FUNCTION_ARGS)
 				 errhint("carbonmkt.mrv_rule has no row in force for the year ('CN' or the province): the national authority (or the province for its own) loads it with carbonmkt.set_rule('mrv_rule', ...); doc/rules.md.")));
 	values[A_RULE_JURISDICTION] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	values[A_RULE_FROM_YEAR] = Int32GetDatum(spi_int4(2));
+	/* a number the sources do not give is NULL until an authority sets it: refused */
+	for (int c = 3; c <= 7; c++)
+	{
+		(void) spi_col(c, &isnull);
+		if (isnull)
+		{
+			char	   *rj = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			ereport(ERROR,
+					(errcode(ERRCODE_MRV_NO_RULE),
+					 errmsg("no %s for province %s and year %d: mrv_rule (jurisdiction %s, from_year %d) has none",
+							SPI_fname(SPI_tuptable->tupdesc, c), province ? province : "(none)", year,
+							rj ? rj : "?", spi_int4(2)),
+					 errdetail("The sources give no number for it: carbonmkt ships none."),
+					 errhint("The national authority (or the province for its own rule) sets it with carbonmkt.amend_rule('mrv_rule', ...); doc/rules.md.")));
+		}
+	}
 	share = spi_col(3, &isnull);
 	threshold = spi_col(4, &isnull);
 	due_days = spi_int4(5);

@@ -50,33 +50,41 @@ COMMENT ON TABLE carbonmkt.mrv_gwp_set IS
   'Sets of global warming potentials (全球变暖潜势, GWP); carbonmkt.mrv_rule names the set a jurisdiction and year uses.';
 INSERT INTO carbonmkt.mrv_gwp_set VALUES
   ('AR5', '100-year GWP of the IPCC Fifth Assessment Report',
-   'IPCC AR5 WG1 (2013), chapter 8, table 8.A.1: CO2 1, CF4 6630, C2F6 11100'),
+   '[public] IPCC AR5 WG1 (2013), chapter 8, table 8.A.1: CO2 1, CF4 6630, C2F6 11100'),
   ('AR4', '100-year GWP of the IPCC Fourth Assessment Report',
-   'IPCC AR4 WG1 (2007), chapter 2, table 2.14: CO2 1, CF4 7390, C2F6 12200');
+   '[public] IPCC AR4 WG1 (2007), chapter 2, table 2.14: CO2 1, CF4 7390, C2F6 12200');
 
 CREATE TABLE carbonmkt.mrv_gwp (
     gwp_set     text NOT NULL REFERENCES carbonmkt.mrv_gwp_set,
     gas         text NOT NULL REFERENCES carbonmkt.mrv_gas,
     gwp         numeric NOT NULL CHECK (gwp > 0),
+    source      text NOT NULL,      -- the document it implements (doc/rules.md)
     PRIMARY KEY (gwp_set, gas)
 );
 COMMENT ON TABLE carbonmkt.mrv_gwp IS
   'Global warming potential of each gas in each GWP set: tonnes of CO2-equivalent per tonne of the gas.';
-INSERT INTO carbonmkt.mrv_gwp VALUES
-  ('AR5', 'CO2', 1), ('AR5', 'CF4', 6630), ('AR5', 'C2F6', 11100),
-  ('AR4', 'CO2', 1), ('AR4', 'CF4', 7390), ('AR4', 'C2F6', 12200);
+INSERT INTO carbonmkt.mrv_gwp
+SELECT g, gas, gwp, CASE g WHEN 'AR5' THEN '[public] IPCC AR5 WG1 (2013), chapter 8, table 8.A.1 (100-year GWP)'
+                          ELSE '[public] IPCC AR4 WG1 (2007), chapter 2, table 2.14 (100-year GWP)' END
+  FROM (VALUES ('AR5', 'CO2', 1), ('AR5', 'CF4', 6630), ('AR5', 'C2F6', 11100),
+               ('AR4', 'CO2', 1), ('AR4', 'CF4', 7390), ('AR4', 'C2F6', 12200)) v(g, gas, gwp);
 
 CREATE TABLE carbonmkt.mrv_sector_gas (
     sector      text NOT NULL REFERENCES carbonmkt.sector,
     gas         text NOT NULL REFERENCES carbonmkt.mrv_gas,
     from_year   int NOT NULL CHECK (from_year BETWEEN 2005 AND 2100),
+    source      text NOT NULL,      -- the document it implements (doc/rules.md)
     PRIMARY KEY (sector, gas)
 );
 COMMENT ON TABLE carbonmkt.mrv_sector_gas IS
   'Which gases a sector reports, from which reporting year: CO2 for every sector (annual reporting since 2013), CF4 and C2F6 for aluminium from 2024 (S0).';
 INSERT INTO carbonmkt.mrv_sector_gas
-SELECT code, 'CO2', 2013 FROM carbonmkt.sector;
-INSERT INTO carbonmkt.mrv_sector_gas VALUES ('aluminium', 'CF4', 2024), ('aluminium', 'C2F6', 2024);
+SELECT code, 'CO2', 2013,
+       'S1 L4129-4131 [public: the sector accounting and reporting guidelines 发改办气候〔2013〕2526号, 〔2014〕2920号, 〔2015〕1722号]: CO2 reported from the 2013 data; S0 L127-131: the controlled gas of power, cement and steel is CO2'
+  FROM carbonmkt.sector;
+INSERT INTO carbonmkt.mrv_sector_gas VALUES
+  ('aluminium', 'CF4', 2024, 'S0 L129-131: the controlled gases of aluminium smelting are CO2, CF4 and C2F6, from its coverage (2024, S0)'),
+  ('aluminium', 'C2F6', 2024, 'S0 L129-131: the controlled gases of aluminium smelting are CO2, CF4 and C2F6, from its coverage (2024, S0)');
 
 CREATE TABLE carbonmkt.mrv_sector_parameter (
     sector      text NOT NULL REFERENCES carbonmkt.sector,
@@ -86,13 +94,17 @@ CREATE TABLE carbonmkt.mrv_sector_parameter (
     counts_to_emissions boolean NOT NULL DEFAULT false,
     from_year   int NOT NULL DEFAULT 2013 CHECK (from_year BETWEEN 2005 AND 2100),
     until_year  int CHECK (until_year >= from_year),
+    source      text NOT NULL,      -- the document it implements (doc/rules.md)
     PRIMARY KEY (sector, parameter)
 );
 CREATE UNIQUE INDEX mrv_sector_parameter_one_emissions ON carbonmkt.mrv_sector_parameter (sector)
   WHERE counts_to_emissions;
 COMMENT ON TABLE carbonmkt.mrv_sector_parameter IS
   'Key parameters each sector deposits every month (关键参数月度存证), valid for reporting years from_year..until_year.  The one parameter with counts_to_emissions is the month''s emissions in tCO2e; the sum of its twelve monthly values is compared with the annual report.';
-INSERT INTO carbonmkt.mrv_sector_parameter (sector, parameter, uom, name_zh, counts_to_emissions) VALUES
+INSERT INTO carbonmkt.mrv_sector_parameter (sector, parameter, uom, name_zh, counts_to_emissions, source)
+SELECT sector, parameter, uom, name_zh, counts_to_emissions,
+       'S0 L170-174: key parameters deposited monthly (关键参数月度存证), after the power sector''s practice, anomalies screened; S0 L176-177: fossil fuel consumption a key parameter; RULES.md 4: fuel consumption, carbon content, output; the month''s emissions for the annual check'
+  FROM (VALUES
   ('power', 'fuel_consumption', 't', '燃料消耗量', false),
   ('power', 'carbon_content', 'tC/GJ', '单位热值含碳量', false),
   ('power', 'power_supplied', 'MWh', '供电量', false),
@@ -113,17 +125,18 @@ INSERT INTO carbonmkt.mrv_sector_parameter (sector, parameter, uom, name_zh, cou
   ('paper', 'fuel_consumption', 't', '燃料消耗量', false),
   ('paper', 'emissions', 'tCO2e', '月度排放量', true),
   ('aviation', 'fuel_consumption', 't', '燃料消耗量', false),
-  ('aviation', 'emissions', 'tCO2e', '月度排放量', true);
+  ('aviation', 'emissions', 'tCO2e', '月度排放量', true)) v(sector, parameter, uom, name_zh, counts_to_emissions);
 
 CREATE TABLE carbonmkt.mrv_rule (
     jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     from_year       int NOT NULL CHECK (from_year BETWEEN 2005 AND 2100),
-    review_sample_share     numeric(7,6) NOT NULL CHECK (review_sample_share BETWEEN 0 AND 1),
-    deviation_threshold     numeric(7,6) NOT NULL CHECK (deviation_threshold >= 0),
-    deposit_due_days        int NOT NULL CHECK (deposit_due_days BETWEEN 0 AND 366),
-    deposit_missing_tolerance int NOT NULL CHECK (deposit_missing_tolerance BETWEEN 0 AND 12),
-    deposit_late_tolerance  int NOT NULL CHECK (deposit_late_tolerance BETWEEN 0 AND 12),
-    anomaly_threshold       numeric(7,4) NOT NULL CHECK (anomaly_threshold > 0),
+    -- the numbers the sources do not give are NULL until an authority sets them (refused until then)
+    review_sample_share     numeric(7,6) CHECK (review_sample_share BETWEEN 0 AND 1),
+    deviation_threshold     numeric(7,6) CHECK (deviation_threshold >= 0),
+    deposit_due_days        int CHECK (deposit_due_days BETWEEN 0 AND 366),
+    deposit_missing_tolerance int CHECK (deposit_missing_tolerance BETWEEN 0 AND 12),
+    deposit_late_tolerance  int CHECK (deposit_late_tolerance BETWEEN 0 AND 12),
+    anomaly_threshold       numeric(7,4) CHECK (anomaly_threshold > 0),
     report_due_month        int NOT NULL CHECK (report_due_month BETWEEN 1 AND 12),
     report_due_day          int NOT NULL CHECK (report_due_day BETWEEN 1 AND 31),
     gwp_set         text NOT NULL REFERENCES carbonmkt.mrv_gwp_set,
@@ -134,7 +147,7 @@ CREATE TABLE carbonmkt.mrv_rule (
     CHECK (report_due_day <= extract(day FROM (make_date(2001, report_due_month, 1) + interval '1 month - 1 day')))
 );
 COMMENT ON TABLE carbonmkt.mrv_rule IS
-  'MRV rule numbers per jurisdiction (''CN'' national default or a province code) from a reporting year on: re-review sample share (Art. 29(3) 一定比例), deviation threshold between the annual figure and the sum of monthly deposits, deposit deadline (days after the month), tolerated missing and late months, deposit anomaly threshold, report deadline, GWP set.  The rule for a province and year is its own row with the latest from_year <= year, else the national one (carbonmkt.mrv_rule_for).';
+  'MRV rule numbers per jurisdiction (''CN'' national default or a province code) from a reporting year on: re-review sample share (Art. 29(3) 一定比例), deviation threshold between the annual figure and the sum of monthly deposits, deposit deadline (days after the month), tolerated missing and late months, deposit anomaly threshold, report deadline, GWP set; a number the sources do not give is NULL until an authority sets it (carbonmkt.amend_rule), and what needs it is refused until then (doc/rules.md).  The rule for a province and year is its own row with the latest from_year <= year, else the national one (carbonmkt.mrv_rule_for).';
 COMMENT ON COLUMN carbonmkt.mrv_rule.review_sample_share IS
   'Share of units drawn for national re-review (复查) by the deterministic sample: drawn when carbonmkt.mrv_sample_draw(seed, unit) < share.';
 COMMENT ON COLUMN carbonmkt.mrv_rule.deviation_threshold IS
@@ -147,9 +160,13 @@ COMMENT ON COLUMN carbonmkt.mrv_rule.deposit_late_tolerance IS
   'National review when more months than this were first deposited late.';
 COMMENT ON COLUMN carbonmkt.mrv_rule.anomaly_threshold IS
   'A monthly value is an anomaly (data-quality view) when it deviates from the mean of the same parameter''s other months by more than this ratio.';
+-- The national rule: the report deadline of the sources and the GWP set.  The sources give no
+-- re-review sample share (Art. 29(3) says only "一定比例"), deviation threshold, deposit
+-- deadline, tolerated missing or late months or anomaly threshold: NULL, set by the national
+-- authority (or a province for its own rule) with carbonmkt.amend_rule('mrv_rule', ...).
 INSERT INTO carbonmkt.mrv_rule VALUES
-  ('CN', 2019, 0.100000, 0.050000, 40, 0, 2, 0.5000, 3, 31, 'AR5',
-   'carbonmkt national defaults (doc/mrv.md): report due 31 March of the following year (RULES.md 4); the sources name no deposit deadline, sample share (Art. 29(3) "一定比例"), deviation threshold or tolerances: 40 days after the month, 10 %, 5 %, 0 missing and 2 late months, anomaly 50 % are carbonmkt defaults; GWP IPCC AR5 (CF4 and C2F6 for aluminium, S0).');
+  ('CN', 2019, NULL, NULL, NULL, NULL, NULL, NULL, 3, 31, 'AR5',
+   'RULES.md 4 [S1 L4261, L4344]: the annual report of a year is due 31 March of the following year; GWP set AR5 [public: IPCC AR5 WG1 table 8.A.1] for the gases of S0 (CO2; CF4 and C2F6 of aluminium); the sources give no sample share (Art. 29(3) "一定比例"), deviation threshold, deposit deadline, tolerances or anomaly threshold (NULL)');
 
 CREATE FUNCTION carbonmkt.mrv_rule_for(province char(6), year int) RETURNS carbonmkt.mrv_rule
 LANGUAGE sql STABLE PARALLEL SAFE AS
@@ -1050,6 +1067,13 @@ BEGIN
         RAISE EXCEPTION 'parameters must be a JSON object of parameter and value, e.g. {"emissions": 68000}: got %',
             coalesce(parameters::text, 'NULL') USING ERRCODE = '22023';
     END IF;
+    IF r.deposit_due_days IS NULL THEN
+        RAISE EXCEPTION 'no deposit deadline for province % and year %: mrv_rule (jurisdiction %, from_year %) has no deposit_due_days',
+            u.province, year, r.jurisdiction, r.from_year
+            USING ERRCODE = 'CM113',
+                  DETAIL = 'The sources give no deadline for the monthly deposit of key parameters: carbonmkt ships none.',
+                  HINT = 'The national authority (or the province for its own rule) sets it with carbonmkt.amend_rule(''mrv_rule'', ...); doc/rules.md.';
+    END IF;
     due := carbonmkt.mrv_deposit_due(year, month, r.deposit_due_days);
     -- serialise this unit's deposits (version numbers)
     PERFORM 1 FROM carbonmkt.participant x WHERE x.participant_id = u.participant_id FOR NO KEY UPDATE;
@@ -1865,15 +1889,19 @@ WITH y AS MATERIALIZED (
            coalesce(sum(y.past_due) FILTER (WHERE y.has_plan), 0) AS months_past_due
       FROM y GROUP BY y.province, y.year
 ), months AS MATERIALIZED (
-    SELECT y.province, y.year,
-           count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] >= y.today) AS complete_not_due,
-           count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] < y.today) AS complete_past_due,
-           count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
-           count(*) FILTER (WHERE a.corrected) AS months_corrected
+    -- counted per unit and year over its 12 months first, then summed per province and year
+    SELECT y.province, y.year, sum(c.complete_not_due) AS complete_not_due, sum(c.complete_past_due) AS complete_past_due,
+           sum(c.months_late) AS months_late, sum(c.months_corrected) AS months_corrected
       FROM y
       JOIN carbonmkt._mrv_deposit_months s ON s.participant_id = y.participant_id AND s.year = y.year
-     CROSS JOIN LATERAL unnest(s.deposited, s.late, s.corrected) WITH ORDINALITY AS a(deposited, late, corrected, month)
-     WHERE y.has_plan AND a.deposited > 0
+     CROSS JOIN LATERAL (
+           SELECT count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] >= y.today) AS complete_not_due,
+                  count(*) FILTER (WHERE a.deposited >= y.required AND y.due[a.month] < y.today) AS complete_past_due,
+                  count(*) FILTER (WHERE a.deposited >= y.required AND a.late) AS months_late,
+                  count(*) FILTER (WHERE a.corrected) AS months_corrected
+             FROM unnest(s.deposited, s.late, s.corrected) WITH ORDINALITY AS a(deposited, late, corrected, month)
+            WHERE a.deposited > 0) c
+     WHERE y.has_plan
      GROUP BY y.province, y.year
 ), d AS MATERIALIZED (
     SELECT n.province, n.year, n.units, n.units_no_plan,

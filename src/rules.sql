@@ -383,7 +383,8 @@ BEGIN
     ELSIF p_table = 'mrv_rule' THEN
         x := carbonmkt._num(p_table, r, 'review_sample_share');
         y := carbonmkt._num(p_table, r, 'deviation_threshold');
-        IF x IS NULL OR x < 0 OR x > 1 OR y IS NULL OR y < 0 OR y > 1 THEN
+        -- NULL: a number not set (refused where needed until an authority sets it)
+        IF x < 0 OR x > 1 OR y < 0 OR y > 1 THEN
             PERFORM carbonmkt._rule_invalid(p_table, r,
                 format('the review sample share and the deviation threshold must be in [0, 1]: got %s and %s',
                        coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
@@ -860,6 +861,7 @@ DECLARE
     n       jsonb;
     why     text;
     k       text;
+    fill    boolean;
 BEGIN
     IF m.period_kind = 'calendar' THEN
         RAISE EXCEPTION 'a trading day is changed with carbonmkt.set_trading_day()' USING ERRCODE = 'CM502';
@@ -880,9 +882,24 @@ BEGIN
         RAISE EXCEPTION '%: the key (%) of a rule is not amended', carbonmkt._rule_name(rule_table, rule_key), k
             USING ERRCODE = 'CM502', HINT = 'Set a rule with the new key (set_rule) and retire this one (retire_rule).';
     END IF;
+    -- filling numbers the sources do not give: columns shipped NULL whose users refuse while
+    -- they are NULL (doc/rules.md, "Missing rules"), so no computation used the row without them
+    fill := NOT EXISTS (SELECT 1 FROM jsonb_object_keys(changes) c
+                         WHERE c <> ALL (CASE rule_table
+                                           WHEN 'market_rule' THEN ARRAY['fee_rate']
+                                           WHEN 'mrv_rule' THEN ARRAY['review_sample_share', 'deviation_threshold', 'deposit_due_days',
+                                                                      'deposit_missing_tolerance', 'deposit_late_tolerance',
+                                                                      'anomaly_threshold']
+                                           ELSE '{}'::text[] END)
+                            OR coalesce(o -> c, 'null'::jsonb) <> 'null'::jsonb
+                            OR coalesce(changes -> c, 'null'::jsonb) = 'null'::jsonb);
     n := o || changes;
     IF 'source' = ANY (carbonmkt._rule_columns(rule_table)) AND NOT changes ? 'source' THEN
-        n := n || jsonb_build_object('source', document);
+        n := n || jsonb_build_object('source', CASE WHEN fill
+                                                    THEN format('%s; %s: %s', o ->> 'source',
+                                                                (SELECT string_agg(c, ', ' ORDER BY c) FROM jsonb_object_keys(changes) c),
+                                                                document)
+                                                    ELSE document END);
     END IF;
     PERFORM carbonmkt._rule_validate(rule_table, n);
     IF m.period_kind = 'year' THEN
@@ -896,7 +913,7 @@ BEGIN
         END IF;
         PERFORM carbonmkt._rule_overlap(rule_table, n, o);
     END IF;
-    IF why IS NOT NULL THEN
+    IF why IS NOT NULL AND NOT fill THEN
         RAISE EXCEPTION '%: cannot be amended: %', carbonmkt._rule_name(rule_table, rule_key), why
             USING ERRCODE = 'CM506',
                   DETAIL = 'A rule a computation used is never changed; nothing was changed.',
@@ -911,7 +928,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.amend_rule(text, jsonb, jsonb, text, bigint) IS
-  'Amends a rule row named by its key (jsonb of the primary key columns) with the changed columns (not the key); validated like set_rule (CM502, CM503); refused for a rule a computation used (CM506: an allocation run of its year, a compliance period starting in its years, an emission report of its years, a market rule already in force).  Returns the new row.';
+  'Amends a rule row named by its key (jsonb of the primary key columns) with the changed columns (not the key); validated like set_rule (CM502, CM503); refused for a rule a computation used (CM506: an allocation run of its year, a compliance period starting in its years, an emission report of its years, a market rule already in force), except filling a number the sources do not give (market_rule.fee_rate, the NULL numbers of mrv_rule: refused while NULL, so never used), whose document is added to the row''s source.  Returns the new row.';
 
 CREATE FUNCTION carbonmkt.retire_rule(rule_table text, rule_key jsonb, document text, last_year int DEFAULT NULL,
                                       last_day date DEFAULT NULL, acting_for bigint DEFAULT NULL)
@@ -1240,7 +1257,11 @@ BEGIN
         EXECUTE format('INSERT INTO carbonmkt.rule_change (rule_table, jurisdiction, rule_key, action, new_value, document,
                                                            changed_by, changed_at)
                         SELECT %L, to_jsonb(t) ->> ''jurisdiction'', carbonmkt._rule_key(%L, to_jsonb(t)), ''seed'', to_jsonb(t),
-                               coalesce(to_jsonb(t) ->> ''source'', ''shipped with carbonmkt (doc/rules.md)''),
+                               coalesce(to_jsonb(t) ->> ''source'',
+                                        (SELECT y.source FROM carbonmkt.trading_calendar_year y
+                                          WHERE y.jurisdiction = to_jsonb(t) ->> ''jurisdiction''
+                                            AND y.year = extract(year FROM (to_jsonb(t) ->> ''business_date'')::date)),
+                                        ''shipped with carbonmkt, no source (doc/rules.md)''),
                                ''carbonmkt'', ''2025-01-01 00:00:00+08''
                           FROM carbonmkt.%I t ORDER BY 3', t, t, t);
         EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON carbonmkt.%I FROM PUBLIC', t);

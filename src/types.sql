@@ -438,11 +438,11 @@ COMMENT ON FUNCTION carbonmkt.tonnes(carbonmkt.ccer) IS 'tonnes CO2e in a CCER b
 
 -- split and merge
 
-CREATE FUNCTION carbonmkt.split_block(block carbonmkt.ccer, n bigint,
+CREATE FUNCTION carbonmkt.split_block(block carbonmkt.ccer, tonnes bigint,
 									  OUT head carbonmkt.ccer, OUT tail carbonmkt.ccer)
 	AS 'MODULE_PATHNAME', 'ccer_split_block' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION carbonmkt.split_block(carbonmkt.ccer, bigint) IS
-	'split a CCER block into its first n tonnes (lowest serials) and the rest (NULL when n is the whole block)';
+	'split a CCER block into its first tonnes (lowest serials) and the rest (NULL when that is the whole block)';
 
 CREATE FUNCTION carbonmkt.merge_blocks(a carbonmkt.ccer, b carbonmkt.ccer) RETURNS carbonmkt.ccer
 	AS 'MODULE_PATHNAME', 'ccer_merge_blocks' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

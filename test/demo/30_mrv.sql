@@ -11,6 +11,19 @@ SET intervalstyle = 'postgres';
 \set QUIET on
 
 \echo
+\echo '== 3.0 The MRV rule: the sources give the report deadline (31 March) but no re-review share,'
+\echo '   deviation threshold, deposit deadline, tolerances or anomaly threshold, so carbonmkt ships'
+\echo '   none and refuses deposits and reviews until they are set (doc/rules.md).  For this demo the'
+\echo '   national authority sets illustrative numbers through amend_rule:'
+SELECT participant_id AS mee FROM participant WHERE kind = 'national_authority' \gset
+SELECT r ->> 'review_sample_share' AS sample_share, r ->> 'deviation_threshold' AS deviation, r ->> 'deposit_due_days' AS deposit_due_days,
+       r ->> 'deposit_missing_tolerance' AS missing_ok, r ->> 'deposit_late_tolerance' AS late_ok, r ->> 'anomaly_threshold' AS anomaly
+  FROM amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}',
+                  '{"review_sample_share": 0.1, "deviation_threshold": 0.05, "deposit_due_days": 40, "deposit_missing_tolerance": 0,
+                    "deposit_late_tolerance": 2, "anomaly_threshold": 0.5}',
+                  'demo values (illustrative: no source gives these numbers)', acting_for => :mee) r;
+
+\echo
 \echo '== 3.1 MRV parties: a city authority (设区市) for every city with units, a compiling and a verifying service firm per province'
 DO $$
 BEGIN

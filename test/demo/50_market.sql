@@ -18,6 +18,14 @@ SELECT participant_id AS exchange FROM participant WHERE kind = 'exchange' \gset
 SELECT participant_id AS mee FROM participant WHERE kind = 'national_authority' \gset
 SELECT list_product('CEA2024', 75.00, open_account(:exchange, 'clearing', 'SEEE clearing CEA2024')) AS product_id;
 SELECT code, instrument, vintage, (reference_price_fen / 100.0)::numeric(14, 2) AS reference_price, clearing_account FROM product;
+\echo '   The fee schedule: no source gives the exchange''s fees, so carbonmkt ships the market rules'
+\echo '   without one and refuses orders until the exchange sets it (doc/rules.md).  For this demo the'
+\echo '   exchange sets illustrative fees through amend_rule (a missing number can be filled while the'
+\echo '   rule is in force; the document is added to the row''s source): 0.05% per side, block 0.025%.'
+SELECT mode, amend_rule('market_rule', jsonb_build_object('jurisdiction', jurisdiction, 'mode', mode, 'valid_from', valid_from),
+                        jsonb_build_object('fee_rate', CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END),
+                        'demo values (illustrative, not the exchange''s published fees)', acting_for => :exchange) ->> 'fee_rate' AS fee_rate
+  FROM market_rule WHERE jurisdiction = 'CN' AND fee_rate IS NULL ORDER BY mode;
 \echo '   The rules of the day (market_rule, market_session; RULES.md 5):'
 SELECT mode, min_quantity, below_quantity, band, tick_fen, fee_rate, clearing_rule FROM market_rule ORDER BY mode;
 SELECT mode, sessions_text(mode, '2025-06-03') AS sessions FROM (VALUES ('listed'::trade_mode), ('block')) m(mode);

@@ -36,6 +36,8 @@ PGOPTIONS="$clock" psql -d "$db" -v units=$units <<'SQL' >/dev/null || { echo "n
 CREATE EXTENSION carbonmkt;
 SET search_path = carbonmkt, public;
 SET mix.units = :'units';
+-- no source gives the exchange's fees (doc/rules.md): test values
+UPDATE market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
 -- accounts: 1 reserve, 2 cancellation, 3/4 clearing CEA2024/CEA2025,
 -- unit u (participant u + 1): holding 3 + 2u, cash 4 + 2u
 DO $$

@@ -44,6 +44,13 @@ BEGIN
                 SELECT transfer_cea(a.account_id, u.account_id, v, CASE v WHEN 2023 THEN 20000 ELSE 5000 END)
                   FROM unit u JOIN account a ON a.kind = 'allocation' AND a.province = u.province ORDER BY u.n))
        FROM unnest(ARRAY[2023, 2025]) v;
+    -- the 2024 pre-allocations made final (fixture: an allocation run, final = pre-allocation):
+    -- the relief applies to the final allocation, without it the power units stay pending
+    INSERT INTO allocation_run (kind, jurisdiction, year, initiator, started_at, business_date, inputs_digest, rules, rules_digest)
+    VALUES ('final', 'CN', 2024, 'postgres', '2025-06-02 10:00+08', '2025-06-02', '\x00', '{}', '\x00') RETURNING run_id INTO p;
+    INSERT INTO allocation (participant_id, year, stage, computed_t, tonnes, basis, run_id)
+    SELECT x.participant_id, x.year, 'final', x.tonnes, x.tonnes, 'fixture: final = pre-allocation', p
+      FROM allocation x WHERE x.year = 2024 AND x.stage = 'preallocation';
     INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confirmed_at)
     SELECT u.participant_id, y, 100000 + (u.n * 7919) % 400000, 'verified', '2025-05-30'
       FROM unit u, generate_series(2023, 2024) y WHERE u.n % 13 <> 0;     -- three units never confirmed

@@ -11,6 +11,8 @@
 BEGIN;
 SELECT plan(23);
 SET LOCAL search_path = carbonmkt, public;
+-- the MRV numbers the sources do not give (doc/rules.md): test values, sample 10%, deviation 5%, deposits due 40 days after the month, 0 missing and 2 late months tolerated, anomaly 50%
+UPDATE carbonmkt.mrv_rule SET review_sample_share = 0.1, deviation_threshold = 0.05, deposit_due_days = 40, deposit_missing_tolerance = 0, deposit_late_tolerance = 2, anomaly_threshold = 0.5 WHERE jurisdiction = 'CN' AND from_year = 2019 AND deposit_due_days IS NULL;
 SET LOCAL carbonmkt.clock = '2024-01-05 10:00:00+08';
 SELECT setseed(0.42);
 

@@ -11,8 +11,8 @@
 --   cmsec_norole      (none)                  -
 --   cmsec_registry    carbonmkt_registry      9  the registry
 --   cmsec_exchange    carbonmkt_exchange      5  the exchange
---   cmsec_settlement  carbonmkt_settlement    -
---   cmsec_bi          carbonmkt_bi            -
+--   cmsec_settlement  carbonmkt_settlement    9  the registry (注册登记结算机构: registration and settlement)
+--   cmsec_bi          carbonmkt_bi            1  BI for the national authority (the whole market)
 --   cmsec_national    carbonmkt_authority     1  Ministry of Ecology and Environment
 --   cmsec_gd          carbonmkt_authority     2  Guangdong (440000)
 --   cmsec_hb          carbonmkt_authority     3  Hubei (420000)
@@ -24,6 +24,11 @@
 -- (other), 2 judicial on B.  MRV: plan 1 (A, approved), report 1 (A 2024, verified).
 -- Compliance: period 2024 open, confirmed emissions of A and B.
 SET client_min_messages = warning;
+-- numbers no source gives (doc/rules.md), as test values: the exchange's fees, 0.05% per side
+-- (block 0.025%); the MRV rule's sample 10%, deviation 5%, deposits due 40 days after the
+-- month, 0 missing and 2 late months tolerated, anomaly 50%
+UPDATE carbonmkt.market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
+UPDATE carbonmkt.mrv_rule SET review_sample_share = 0.1, deviation_threshold = 0.05, deposit_due_days = 40, deposit_missing_tolerance = 0, deposit_late_tolerance = 2, anomaly_threshold = 0.5 WHERE jurisdiction = 'CN' AND from_year = 2019 AND deposit_due_days IS NULL;
 DO $$
 DECLARE
     r record;
@@ -66,7 +71,8 @@ SELECT carbonmkt.register_participant('Ministry of Ecology and Environment', 'na
            '12420000MB1F00001' || carbonmkt.credit_code_check_char('12420000MB1F00001'), '420000') AS registry;
 SELECT carbonmkt.map_login('cmsec_national', 1), carbonmkt.map_login('cmsec_gd', 2), carbonmkt.map_login('cmsec_hb', 3),
        carbonmkt.map_login('cmsec_sz', 4), carbonmkt.map_login('cmsec_exchange', 5), carbonmkt.map_login('cmsec_unit_a', 6),
-       carbonmkt.map_login('cmsec_unit_b', 7), carbonmkt.map_login('cmsec_firm', 8), carbonmkt.map_login('cmsec_registry', 9);
+       carbonmkt.map_login('cmsec_unit_b', 7), carbonmkt.map_login('cmsec_firm', 8), carbonmkt.map_login('cmsec_registry', 9),
+       carbonmkt.map_login('cmsec_settlement', 9), carbonmkt.map_login('cmsec_bi', 1);
 SELECT carbonmkt.open_account(2, 'allocation'), carbonmkt.open_account(3, 'allocation'),
        carbonmkt.open_account(6, 'holding'), carbonmkt.open_account(6, 'cash'),
        carbonmkt.open_account(7, 'holding'), carbonmkt.open_account(7, 'cash'),
