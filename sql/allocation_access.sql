@@ -42,6 +42,10 @@ SELECT register_participant('Ministry of Ecology and Environment', 'national_aut
        register_participant('Guangdong Power A', 'key_emitter', pg_temp.uscc('91440300MA5F00001'), '440000', '440300', 'power') AS a, -- 4
        register_participant('Shanghai Power S', 'key_emitter', pg_temp.uscc('91310000MA1F00003'), '310000', '310100', 'power') AS s;  -- 5
 SELECT map_login('regress_alloc_mee', 1), map_login('regress_alloc_gd', 2), map_login('regress_alloc_unit', 4);
+-- staff logins act through their mapping too (doc/security.md): the registry for the registry,
+-- BI for the national authority
+SELECT register_participant('National Carbon Registry', 'registry', pg_temp.uscc('12420000MB1F00001'), '420000') AS registry;   -- 6
+SELECT map_login('regress_alloc_registry', 6), map_login('regress_alloc_bi', 1);
 SELECT open_account(2, 'allocation') AS gd_alloc, open_account(3, 'allocation') AS sh_alloc,    -- 3, 4
        open_account(4, 'holding') AS a_h, open_account(5, 'holding') AS s_h;                    -- 5, 6
 

@@ -1878,6 +1878,134 @@ $$;
 COMMENT ON FUNCTION carbonmkt.register_ccer_project(text, text, text, char, bigint, text) IS
   'Records (or corrects) a CCER project: type, province and the participant whose site hosts it, if any.  National authority or registry.';
 
+-- Staff scope that fails closed for every staff role (doc/security.md): a login of the
+-- registry, the exchange, settlement, BI or an authority has its role's capabilities only when
+-- mapped to a party of the kind the role stands for; the read-only staff functions refuse an
+-- unmapped staff login (42501); borrowing (borrow_cea, in the One way in section) asks who calls
+-- before it says anything about the account.
+CREATE OR REPLACE FUNCTION carbonmkt._staff_kinds(role_name text) RETURNS carbonmkt.participant_kind[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT CASE role_name
+            WHEN 'carbonmkt_registry' THEN '{registry}'
+            WHEN 'carbonmkt_exchange' THEN '{exchange}'
+            WHEN 'carbonmkt_settlement' THEN '{registry,institution}'
+            WHEN 'carbonmkt_bi' THEN '{registry,national_authority}'
+            WHEN 'carbonmkt_authority' THEN '{national_authority,provincial_authority,city_authority}'
+          END::carbonmkt.participant_kind[] $$;
+COMMENT ON FUNCTION carbonmkt._staff_kinds(text) IS
+  'Internal: the kinds of party a login of a staff role must be mapped to for the role to count (carbonmkt._is_member); NULL for a role that is not staff.  doc/security.md, "Staff scope that fails closed".';
+
+CREATE OR REPLACE FUNCTION carbonmkt._login_kind() RETURNS carbonmkt.participant_kind
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT p.kind FROM carbonmkt.participant_login l
+     JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+    WHERE l.role_name = session_user $$;
+COMMENT ON FUNCTION carbonmkt._login_kind() IS
+  'Internal: the kind of the party the login (session_user) is mapped to, or NULL.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._is_member(role_name text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+       OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name)
+           AND pg_catalog.pg_has_role(session_user, role_name, 'MEMBER')
+           AND (carbonmkt._staff_kinds(role_name) IS NULL
+                OR coalesce(carbonmkt._login_kind() = ANY (carbonmkt._staff_kinds(role_name)), false))) $$;
+COMMENT ON FUNCTION carbonmkt._is_member(text) IS
+  'Internal: true when the login is a superuser, or a member of the named carbonmkt role and, for a staff role (registry, exchange, settlement, BI, authority), mapped to a party of a kind the role stands for (carbonmkt._staff_kinds): an unmapped staff login has no staff capability (fail closed, doc/security.md).';
+
+CREATE OR REPLACE FUNCTION carbonmkt.caller_authority(OUT participant_id bigint, OUT kind carbonmkt.participant_kind,
+                                           OUT province char(6), OUT city char(6))
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT p.participant_id, p.kind, p.province, p.city
+     FROM carbonmkt.participant_login l
+     JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+    WHERE l.role_name = session_user
+      AND p.kind IN ('national_authority', 'provincial_authority', 'city_authority')
+      AND carbonmkt._is_member('carbonmkt_authority') $$;
+COMMENT ON FUNCTION carbonmkt.caller_authority() IS
+  'The authority (生态环境主管部门) the login acts for: its participant, kind (national/provincial/city) and jurisdiction, when the login is in carbonmkt_authority and mapped (map_login) to an authority; no values otherwise.  An unmapped authority login can do nothing and sees nothing (doc/security.md).';
+
+CREATE OR REPLACE FUNCTION carbonmkt.caller_sees_staff_rows() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('carbonmkt_exchange')
+       OR carbonmkt._is_member('carbonmkt_settlement') OR carbonmkt._is_member('carbonmkt_bi')
+       OR (carbonmkt.caller_authority()).participant_id IS NOT NULL $$;
+COMMENT ON FUNCTION carbonmkt.caller_sees_staff_rows() IS
+  'Row-level security of the staff_read policies: true for a login of the registry, the exchange, settlement, BI or an authority that is mapped to a party of the kind its role stands for (carbonmkt._is_member); false for an unmapped staff login (fail closed, doc/security.md).';
+
+CREATE OR REPLACE FUNCTION carbonmkt._require_scope(p_action text) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    IF carbonmkt.caller_sees_staff_rows()
+       OR (carbonmkt._is_member('carbonmkt_participant') AND carbonmkt.caller_participant() IS NOT NULL) THEN
+        RETURN true;
+    END IF;
+    RAISE EXCEPTION 'role "%" may not %: it acts for no party', session_user, p_action
+        USING ERRCODE = '42501',
+              HINT = 'A staff login acts only through its mapping to a party (carbonmkt.map_login); doc/security.md, "Staff scope that fails closed".';
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_scope(text) IS
+  'Internal: true when the login acts for a party: a staff login mapped to a party of its role''s kind (carbonmkt.caller_sees_staff_rows()), or a participant''s login mapped to its participant; else 42501 naming the action.  The guard of the read-only functions that answer staff (verify_chains, heads_digest, the allocation calculators): an unmapped staff login learns nothing from them.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._require_second_person(p_action text, p_first_step text, p_first_login name, p_role text)
+RETURNS void LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    IF p_first_login IS NULL OR p_first_login <> session_user
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper) THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                WHERE r.rolcanlogin AND NOT r.rolsuper AND r.rolname <> session_user
+                  AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = p_role)
+                  AND pg_catalog.pg_has_role(r.oid, p_role, 'MEMBER')
+                  -- a staff login counts only when mapped to a party of the role's kind
+                  AND (carbonmkt._staff_kinds(p_role) IS NULL
+                       OR EXISTS (SELECT 1 FROM carbonmkt.participant_login l
+                                    JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+                                   WHERE l.role_name = r.rolname
+                                     AND p.kind = ANY (carbonmkt._staff_kinds(p_role))))) THEN
+        RAISE EXCEPTION 'separation of duties: login "%" %, so another login must %', session_user, p_first_step, p_action
+            USING ERRCODE = 'CM901',
+                  HINT = format('Four-eyes rule (doc/security.md): a second login of %s does this step.', p_role);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_second_person(text, text, name, text) IS
+  'Internal, four-eyes: raises CM901 when the login did the first step (p_first_login) and another non-superuser login of p_role, mapped to a party of the role''s kind, exists to do this one.  Superusers are exempt (they can bypass every rule anyway; doc/security.md, threat model).';
+
+CREATE OR REPLACE FUNCTION carbonmkt.heads_digest(d date, OUT digest bytea, OUT accounts int, OUT entries bigint)
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+	WITH heads AS (
+		SELECT DISTINCT ON (j.account_id) j.account_id, j.seq, j.hash
+		FROM carbonmkt.journal j
+		WHERE j.business_date <= d
+		ORDER BY j.account_id, j.seq DESC
+	)
+	SELECT sha256(convert_to(coalesce(string_agg(h.account_id || ':' || h.seq || ':'
+											   || encode(h.hash, 'hex') || E'\n', ''
+											   ORDER BY h.account_id), ''), 'UTF8')),
+		   count(*)::int,
+		   (SELECT count(*) FROM carbonmkt.journal j WHERE j.business_date <= d)
+	FROM heads h
+	WHERE carbonmkt._require_scope('compute the heads digest')
+$$;
+COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
+  'Chain heads as of the end of business day d: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= d, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= d.';
+
+
+REVOKE ALL ON FUNCTION carbonmkt._staff_kinds(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._login_kind() FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._require_scope(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt._require_scope(text) TO PUBLIC;
+-- the login mappings: the registry's (mapped) logins only
+ALTER TABLE carbonmkt.participant_login ENABLE ROW LEVEL SECURITY;
+CREATE POLICY staff_read ON carbonmkt.participant_login FOR SELECT TO carbonmkt_registry
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
+
 -- == Correctness: lock order, business time, messages ====================================
 
 -- Business time everywhere: the last defaults that read the wall clock.
@@ -3920,6 +4048,8 @@ BEGIN
             coalesce(to_char(price_date, 'YYYY-MM-DD'), 'NULL'), coalesce(average_price::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    -- above its plausibility limit (a rule row) the price in fen would leave the int8 range
+    PERFORM carbonmkt._check_plausible('record_average_price', 'average_price', 'price_cny', 'average_price', average_price);
     IF average_price * 100 <> trunc(average_price * 100) THEN
         RAISE EXCEPTION 'average_price % has more than two decimals', average_price
             USING ERRCODE = '22023', HINT = 'A price is CNY per tonne to the fen (0.01).';
@@ -3956,21 +4086,30 @@ DECLARE
     pid     bigint;
     bid     bigint;
 BEGIN
+    -- who asks comes first (doc/security.md): a caller that may not borrow for the account's
+    -- owner learns nothing about the account
+    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_cea.account_id;
+    SELECT * INTO u FROM carbonmkt.participant p WHERE p.participant_id = a.participant_id;
+    IF u.participant_id IS NULL OR u.participant_id IS DISTINCT FROM carbonmkt.caller_participant() THEN
+        IF NOT carbonmkt._is_member('carbonmkt_registry') AND (carbonmkt.caller_authority()).kind IS NULL THEN
+            RAISE EXCEPTION 'role "%" may not borrow allowances on account %', session_user, account_id
+                USING ERRCODE = '42501',
+                      HINT = 'The unit itself, its provincial or city authority, the national authority or the registry borrows (doc/compliance.md).';
+        END IF;
+        IF u.participant_id IS NOT NULL THEN
+            PERFORM carbonmkt._require_authority_over(u.participant_id, 'borrow allowances');
+        END IF;
+    END IF;
     IF tonnes IS NULL OR tonnes <= 0 THEN
         RAISE EXCEPTION 'quantity must be positive: %', coalesce(carbonmkt.format_quantity('CEA', tonnes), 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_cea.account_id;
-    IF NOT FOUND THEN
+    IF a.account_id IS NULL THEN
         RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
     END IF;
-    SELECT * INTO u FROM carbonmkt.participant p WHERE p.participant_id = a.participant_id;
     IF a.kind <> 'holding' OR u.kind IS DISTINCT FROM 'key_emitter' THEN
         RAISE EXCEPTION 'account % is not the holding account of a key emitting unit', account_id
             USING ERRCODE = 'CM403', DETAIL = format('It is a %s account of a %s.', a.kind, coalesce(u.kind::text, 'registry'));
-    END IF;
-    IF u.participant_id IS DISTINCT FROM carbonmkt.caller_participant() THEN
-        PERFORM carbonmkt._require_authority_over(u.participant_id, 'borrow allowances');
     END IF;
     -- a repeated client reference returns the original borrowing
     IF reference IS NOT NULL THEN
@@ -4374,6 +4513,7 @@ $$
 		   count(*)::int,
 		   (SELECT count(*) FROM carbonmkt.journal j WHERE j.business_date <= heads_digest.business_date)
 	FROM heads h
+	WHERE carbonmkt._require_scope('compute the heads digest')
 $$;
 COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
   'Chain heads as of the end of a business day: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= the day, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= the day.';
@@ -4899,6 +5039,7 @@ $$
 #variable_conflict use_column
 BEGIN
     PERFORM carbonmkt.check_jurisdiction($1);
+    PERFORM carbonmkt._require_scope('read the allocation parameters');
     RETURN QUERY
     SELECT f.facility_id, f.participant_id,
            ROW(f.facility_id, $1, $2, f.category, c.fuel, f.cooling, f.capacity_mw,
@@ -4932,6 +5073,7 @@ $$
 #variable_conflict use_column
 BEGIN
     PERFORM carbonmkt.check_jurisdiction($1);
+    PERFORM carbonmkt._require_scope('read the allocation parameters');
     RETURN QUERY
     SELECT p.participant_id,
            ROW(p.participant_id, $1, $2, p.sector, ce.emissions_t, bd.max_gap, bd.max_surplus, y.rounding)::carbonmkt.performance_params
@@ -5003,6 +5145,7 @@ $$
       JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
       JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
      WHERE x.year = $1 AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+       AND carbonmkt._require_scope('compute allowances')
      GROUP BY x.facility_id, f.participant_id, f.category
     UNION ALL
     SELECT x.facility_id, f.participant_id, f.category, 'performance (before the band)',
@@ -5012,7 +5155,7 @@ $$
       JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'performance'
       LEFT JOIN carbonmkt.alloc_benchmark b ON b.jurisdiction = $2 AND b.year = $1 AND b.category = f.category
       LEFT JOIN carbonmkt.alloc_year_rule y ON y.jurisdiction = $2 AND y.year = $1
-     WHERE x.year = $1
+     WHERE x.year = $1 AND carbonmkt._require_scope('compute allowances')
      GROUP BY x.facility_id, f.participant_id, f.category
 $$;
 COMMENT ON FUNCTION carbonmkt.facility_allowance(int, text) IS
@@ -5030,6 +5173,7 @@ $$
           FROM carbonmkt.production x
           JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
          WHERE x.year = coalesce($3, $1) AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+           AND carbonmkt._require_scope('compute allowances')
            AND f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'power')
            AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
                                                      WHERE p.province = $4))
@@ -5039,6 +5183,7 @@ $$
           FROM carbonmkt.facility f
          WHERE f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'performance')
            AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+           AND carbonmkt._require_scope('compute allowances')
            AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
                                                      WHERE p.province = $4))
            AND (NOT $5 OR EXISTS (SELECT 1 FROM carbonmkt.confirmed_emission ce
@@ -9497,7 +9642,7 @@ $$;
 COMMENT ON FUNCTION carbonmkt._paid_lock_detail(bigint, int) IS
   'Internal: the sentence the registry''s available-quantity refusal (CM004) gives for an account whose free allowances of a vintage are locked by paid allocation: the unit, its share, its due and what it still has to buy.';
 
-CREATE FUNCTION carbonmkt.buy_paid_allocation(year int, tonnes bigint, acting_for bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.buy_paid_allocation(vintage int, tonnes bigint, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
@@ -9513,40 +9658,40 @@ DECLARE
     id      bigint;
 BEGIN
     PERFORM carbonmkt._finance_quantity(tonnes, 'tonnes');
-    SELECT * INTO e FROM carbonmkt.paid_entitlement x WHERE x.participant_id = me AND x.year = buy_paid_allocation.year FOR UPDATE;
+    SELECT * INTO e FROM carbonmkt.paid_entitlement x WHERE x.participant_id = me AND x.year = buy_paid_allocation.vintage FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'participant % has no paid allocation for %', me, coalesce(year::text, 'NULL') USING ERRCODE = 'CM706';
+        RAISE EXCEPTION 'participant % has no paid allocation for %', me, coalesce(vintage::text, 'NULL') USING ERRCODE = 'CM706';
     END IF;
     IF e.method <> 'fixed_price' THEN
-        RAISE EXCEPTION 'the paid allocation of % is sold by auction, not at a fixed price', year USING ERRCODE = 'CM706',
+        RAISE EXCEPTION 'the paid allocation of % is sold by auction, not at a fixed price', vintage USING ERRCODE = 'CM706',
             HINT = 'Bid in the authority''s one-way bidding (carbonmkt.bid_auction).';
     END IF;
     IF tonnes > e.paid_due_t - e.bought_t THEN
         RAISE EXCEPTION 'participant % may buy % more of its % paid allocation, not %', me,
-            carbonmkt._t(e.paid_due_t - e.bought_t), year, carbonmkt._t(tonnes) USING ERRCODE = 'CM706',
+            carbonmkt._t(e.paid_due_t - e.bought_t), vintage, carbonmkt._t(tonnes) USING ERRCODE = 'CM706',
             DETAIL = format('Paid share %s of %s = %s; bought %s.', e.paid_share, carbonmkt._t(e.allocated_t),
                             carbonmkt._t(e.paid_due_t), carbonmkt._t(e.bought_t));
     END IF;
     SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = me;
     src := carbonmkt._allocation_account(prov);
     fiscal := carbonmkt._finance_account((SELECT a.participant_id FROM carbonmkt.account a WHERE a.account_id = src), 'cash');
-    PERFORM carbonmkt._ensure_available(src, year, tonnes, format('carbonmkt:paid:%s:%s:%s', me, year, e.bought_t),
-                                        format('paid allocation %s for participant %s', year, me));
+    PERFORM carbonmkt._ensure_available(src, vintage, tonnes, format('carbonmkt:paid:%s:%s:%s', me, vintage, e.bought_t),
+                                        format('paid allocation %s for participant %s', vintage, me));
     -- delivery versus payment: cash to the province's fiscal account, units to the unit
     c := carbonmkt.transfer_cny(carbonmkt._finance_account(me, 'cash'), fiscal, e.price_fen * tonnes, NULL,
-                                format('paid allocation %s: %s t at %s CNY/t', year, tonnes, e.price_fen / 100.0));
-    u := carbonmkt.transfer_cea(src, carbonmkt._finance_account(me, 'holding'), year, tonnes, NULL,
-                                format('paid allocation %s (有偿分配)', year));
+                                format('paid allocation %s: %s t at %s CNY/t', vintage, tonnes, e.price_fen / 100.0));
+    u := carbonmkt.transfer_cea(src, carbonmkt._finance_account(me, 'holding'), vintage, tonnes, NULL,
+                                format('paid allocation %s (有偿分配)', vintage));
     INSERT INTO carbonmkt.paid_sale AS s (participant_id, year, tonnes, price_fen, method, units_posting, cash_posting,
                                           business_date, recorded_at)
-    VALUES (me, year, tonnes, e.price_fen, 'fixed_price', u, c, carbonmkt.business_date(), carbonmkt.clock_now())
+    VALUES (me, vintage, tonnes, e.price_fen, 'fixed_price', u, c, carbonmkt.business_date(), carbonmkt.clock_now())
     RETURNING s.sale_id INTO id;
-    PERFORM carbonmkt._paid_bought(me, year, tonnes);
+    PERFORM carbonmkt._paid_bought(me, vintage, tonnes);
     RETURN id;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.buy_paid_allocation(int, bigint, bigint) IS
-  'Buys part or all of the unit''s paid allocation of a year at the rule''s fixed price (fixed_price method): cash to the province''s fiscal (cash) account, units from its allocation account, delivery versus payment in one transaction.  Lifts the unit''s lock once its share is bought.  Returns the sale id.';
+  'Buys tonnes of the unit''s paid allocation of a year (vintage: the allocation year, whose CEA it receives) at the rule''s fixed price (fixed_price method): cash to the province''s fiscal (cash) account, units from its allocation account, delivery versus payment in one transaction.  Lifts the unit''s lock once its share is bought.  Returns the sale id.';
 
 CREATE FUNCTION carbonmkt.offer_paid_allocation(year int, sector text, opens_at timestamptz, closes_at timestamptz)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp

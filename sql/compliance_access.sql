@@ -53,6 +53,7 @@ SELECT register_participant('Ministry of Ecology and Environment', 'national_aut
 SELECT map_login('regress_cm_mee', 1), map_login('regress_cm_gd', 2), map_login('regress_cm_hb', 3),
        map_login('regress_cm_sz', 4), map_login('regress_cm_exchange', 5), map_login('regress_cm_unit1', 6),
        map_login('regress_cm_unit2', 7), map_login('regress_cm_unit3', 8);
+SELECT map_login('regress_cm_bi', 1);   -- BI for the national authority (doc/security.md)
 SELECT open_account(2, 'allocation') AS gd_alloc,   -- 3
        open_account(3, 'allocation') AS hb_alloc,   -- 4
        open_account(6, 'holding') AS u1,            -- 5

@@ -47,6 +47,9 @@ SELECT register_participant('Shanghai Environment and Energy Exchange', 'exchang
        register_participant('Everbright Carbon Fund', 'institution', pg_temp.uscc('91110000MA01ABCD3'), '110000') AS fund;         -- 4
 SELECT map_login('regress_mkt_exchange', 1), map_login('regress_mkt_unit1', 2), map_login('regress_mkt_unit2', 3),
        map_login('regress_mkt_unit3', 4);
+-- BI acts through its mapping too (doc/security.md): BI for the registry
+SELECT register_participant('National Carbon Registry', 'registry', pg_temp.uscc('12420000MB1F00001'), '420000') AS registry;   -- 5
+SELECT map_login('regress_mkt_bi', 5);
 SELECT open_account(1, 'clearing') AS clearing,   -- 3
        open_account(2, 'holding') AS u1,          -- 4
        open_account(2, 'cash') AS u1_cash,        -- 5

@@ -72,6 +72,9 @@ SELECT register_participant('Ministry of Ecology and Environment', 'national_aut
 SELECT map_login('regress_mrv_mee', 1), map_login('regress_mrv_gd', 2), map_login('regress_mrv_sz', 3),
        map_login('regress_mrv_gz', 4), map_login('regress_mrv_fj', 5), map_login('regress_mrv_unit_a', 6),
        map_login('regress_mrv_unit_b', 7), map_login('regress_mrv_verifier', 8);
+-- staff logins act through their mapping too (doc/security.md)
+SELECT register_participant('National Carbon Registry', 'registry', pg_temp.uscc('12420000MB1F00001'), '420000') AS registry;   -- 9
+SELECT map_login('regress_mrv_registry', 9), map_login('regress_mrv_bi', 1);
 
 -- Monitoring plans: each unit files its own; its province approves --------------------------
 SET SESSION AUTHORIZATION regress_mrv_unit_a;

@@ -53,6 +53,10 @@ SELECT register_participant('Ministry of Ecology and Environment', 'national_aut
 -- Logins act for participants through map_login() (registry only).
 SELECT map_login('regress_authority', 1), map_login('regress_gd_authority', 2), map_login('regress_exchange', 3),
        map_login('regress_unit1', 4), map_login('regress_unit2', 5);
+-- staff logins too (doc/security.md): settlement for the registration and settlement
+-- institution, BI for the national authority
+SELECT register_participant('National Carbon Registry', 'registry', pg_temp.uscc('12420000MB1F00001'), '420000') AS registry;   -- 7
+SELECT map_login('regress_settlement', 7), map_login('regress_bi', 1);
 SELECT map_login('regress_unit1', 4) AS remapped_idempotently;
 SELECT role_name, participant_id FROM participant_login ORDER BY 1;
 SELECT open_account(2, 'allocation') AS gd_alloc,          -- 3

@@ -222,6 +222,9 @@ CREATE ROLE regress_post_gd LOGIN IN ROLE carbonmkt_authority;
 CREATE ROLE regress_post_settlement LOGIN IN ROLE carbonmkt_settlement;
 SELECT map_login('regress_post_unit1', 4), map_login('regress_post_unit2', 5), map_login('regress_post_exchange', 3),
        map_login('regress_post_gd', 2);
+-- settlement acts for the registration and settlement institution (doc/security.md)
+SELECT register_participant('National Carbon Registry', 'registry', pg_temp.uscc('12420000MB1F00001'), '420000') AS registry;   -- 6
+SELECT map_login('regress_post_settlement', 6);
 SELECT hold(7, 'CEA', 100, 'order', 2024) AS h5_u2_order, hold(7, 'CEA', 50, 'pledge', 2024) AS h6_u2_pledge,
        hold(5, 'CEA', 30, 'order', 2024) AS h7_u1_order;
 SET SESSION AUTHORIZATION regress_post_unit1;

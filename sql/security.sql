@@ -7,7 +7,9 @@
 SET client_min_messages = warning;
 DROP DATABASE IF EXISTS regress_security;
 DROP ROLE IF EXISTS regress_sec_mee, regress_sec_gd, regress_sec_hb, regress_sec_sz, regress_sec_loose,
-                    regress_sec_unit1, regress_sec_unit2, regress_sec_registry, regress_sec_registry2, regress_sec_firm;
+                    regress_sec_unit1, regress_sec_unit2, regress_sec_registry, regress_sec_registry2, regress_sec_firm,
+                    regress_sec_bare_registry, regress_sec_bare_exchange, regress_sec_bare_settlement,
+                    regress_sec_bare_bi, regress_sec_misfit;
 CREATE DATABASE regress_security;
 \c regress_security
 SET client_min_messages = warning;
@@ -54,6 +56,9 @@ SELECT register_participant('Ministry of Ecology and Environment', 'national_aut
 SELECT map_login('regress_sec_mee', 1), map_login('regress_sec_gd', 2), map_login('regress_sec_hb', 3),
        map_login('regress_sec_sz', 4), map_login('regress_sec_unit1', 5), map_login('regress_sec_unit2', 6),
        map_login('regress_sec_firm', 7);
+-- the registry's logins act for the registry (a staff role counts only through its mapping)
+SELECT register_participant('National Carbon Registry', 'registry', pg_temp.uscc('12420000MB1F00001'), '420000') AS registry; -- 8
+SELECT map_login('regress_sec_registry', 8), map_login('regress_sec_registry2', 8);
 SELECT open_account(2, 'allocation') AS gd_alloc,   -- 3
        open_account(3, 'allocation') AS hb_alloc,   -- 4
        open_account(5, 'holding') AS u1,            -- 5
@@ -193,7 +198,7 @@ SELECT pg_temp.err($$SELECT open_period(2025, 'x', 2025, 2025, '2031-01-01')$$) 
 SELECT pg_temp.err($$SELECT register_participant('zeros', 'individual', '000000000000000000')$$) AS all_zero_code;
 SELECT pg_temp.err($$SELECT register_participant('bad type', 'individual', pg_temp.uscc('95440300MA5F0000Q'))$$) AS org_type_5_of_9;
 SELECT pg_temp.err($$SELECT register_participant('bad region', 'individual', pg_temp.uscc('91990300MA5F0000Q'))$$) AS region_99;
-SELECT register_participant('Shenzhen Trader', 'individual', pg_temp.uscc('91440300MA5F0000Q')) AS valid_code;   -- 8
+SELECT register_participant('Shenzhen Trader', 'individual', pg_temp.uscc('91440300MA5F0000Q')) AS valid_code;   -- 9
 -- a limit is data: raising it lets the value through
 UPDATE plausibility_limit SET max_value = 5000000000 WHERE subject = 'deposit_parameter' AND scope = 'emissions';
 SELECT deposit_parameters(5, 2024, 2, '{"emissions": 4500000001}') AS deposit_after_raising_the_limit;
@@ -240,14 +245,88 @@ SELECT pg_temp.err($$SELECT hold(5, 'CEA', 1, 'other', NULL)$$) AS hold_cea_null
 SELECT pg_temp.err($$SELECT hold(5, 'CCER', 1, 'other', NULL, 'GD-OW-0042')$$) AS hold_ccer_null_vintage;
 RESET SESSION AUTHORIZATION;
 SELECT pg_temp.err($$SELECT surrender_ccer(5, NULL::text, NULL::int, 2, 1019946472, 'x', 'y')$$) AS superuser_surrender_null_project;
+-- int8-sized quantities (the 1,000,000-call run): more than the sender holds, and the receiver's
+-- balance (the cancellation account's, after earlier retirements) or the held sum would overflow
+-- inside the guarded change; now CM004 like any quantity not covered
+SELECT pg_temp.err($$SELECT retire_cea(5, 2024, 9223372036854775807)$$) AS retire_int8_max;
+SELECT pg_temp.err($$SELECT transfer_cea(5, 6, 2024, 9223372036854775807)$$) AS transfer_int8_max;
+SELECT pg_temp.err($$SELECT hold(5, 'CEA', 9223372036854775807, 'other', 2024)$$) AS hold_int8_max;
+-- a price far beyond its plausibility limit overflowed the int8 fen (raw 22003, the 1,000,000-call run)
+SELECT pg_temp.err($$SELECT record_average_price('2024-12-31', 99999999999999999999.99, 'x')$$) AS average_price_1e20;
+SELECT pg_temp.err($$SELECT record_reference_price('2024-12-31', 9223372036854775806, 'x')$$) AS reference_price_int8;
 -- NULL names reached a NOT NULL column (raw 23502)
 SELECT pg_temp.err($$SELECT open_period(2030, NULL, 2030, 2030, '2031-12-31')$$) AS open_period_null_name;
 SELECT pg_temp.err($$SELECT open_period(NULL, 'x', 2030, 2030, '2031-12-31')$$) AS open_period_null_period;
 SELECT pg_temp.err($$SELECT register_ccer_project('GD-PV-0001', NULL, 'solar_pv', '440000')$$) AS ccer_project_null_name;
+
+-- Staff scope fails closed for every staff role -------------------------------------------------
+-- A login of the registry, exchange, settlement or BI role that is mapped to nobody, or to a
+-- party of another kind, can do nothing and sees nothing; mapped, the same role works.
+CREATE ROLE regress_sec_bare_registry LOGIN IN ROLE carbonmkt_registry;
+CREATE ROLE regress_sec_bare_exchange LOGIN IN ROLE carbonmkt_exchange;
+CREATE ROLE regress_sec_bare_settlement LOGIN IN ROLE carbonmkt_settlement;
+CREATE ROLE regress_sec_bare_bi LOGIN IN ROLE carbonmkt_bi;
+CREATE ROLE regress_sec_misfit LOGIN IN ROLE carbonmkt_registry;
+SELECT map_login('regress_sec_misfit', 5);   -- the registry role, mapped to a key emitting unit
+SET SESSION AUTHORIZATION regress_sec_bare_registry;
+SELECT (SELECT count(*) FROM participant) AS participants, (SELECT count(*) FROM account) AS accounts,
+       (SELECT count(*) FROM journal) AS entries, (SELECT count(*) FROM obligation_status) AS obligations;
+SELECT pg_temp.err($$SELECT register_participant('x', 'individual', pg_temp.uscc('91440300MA5F0000Q'))$$) AS bare_registry_registers;
+SELECT pg_temp.err($$SELECT open_account(5, 'cash')$$) AS bare_registry_opens;
+SELECT pg_temp.err($$SELECT transfer_cea(5, 6, 2024, 1)$$) AS bare_registry_moves;
+SELECT pg_temp.err($$SELECT hold(6, 'CEA', 1, 'judicial', 2024, '', NULL, 'order')$$) AS bare_registry_freezes;
+SELECT pg_temp.err($$SELECT count(*) FROM verify_ledger()$$) AS bare_registry_verifies;
+SET SESSION AUTHORIZATION regress_sec_misfit;
+SELECT (SELECT count(*) FROM participant) AS participants, (SELECT count(*) FROM account) AS accounts;
+SELECT pg_temp.err($$SELECT register_participant('x', 'individual', pg_temp.uscc('91440300MA5F0000Q'))$$) AS misfit_registers;
+SELECT pg_temp.err($$SELECT transfer_cea(6, 5, 2024, 1)$$) AS misfit_moves_another_unit;
+SET SESSION AUTHORIZATION regress_sec_bare_exchange;
+SELECT (SELECT count(*) FROM account) AS accounts, (SELECT count(*) FROM holding) AS holdings;
+SELECT pg_temp.err($$SELECT hold(5, 'CEA', 1, 'order', 2024)$$) AS bare_exchange_holds_for_an_order;
+SET SESSION AUTHORIZATION regress_sec_bare_settlement;
+SELECT (SELECT count(*) FROM account) AS accounts, (SELECT count(*) FROM journal) AS entries;
+SELECT pg_temp.err($$SELECT deposit_cny(7, 100)$$) AS bare_settlement_deposits;
+SET SESSION AUTHORIZATION regress_sec_bare_bi;
+SELECT (SELECT count(*) FROM bi_positions) AS positions, (SELECT count(*) FROM mrv_report) AS reports,
+       (SELECT count(*) FROM obligation_status) AS obligations, (SELECT count(*) FROM journal) AS entries;
+SELECT pg_temp.err($$SELECT count(*) FROM verify_chains()$$) AS bare_bi_verifies;
+SELECT pg_temp.err($$SELECT * FROM heads_digest('2025-06-02')$$) AS bare_bi_digests;
+-- the unmapped authority: the read-only staff functions refuse it too
+SET SESSION AUTHORIZATION regress_sec_loose;
+SELECT pg_temp.err($$SELECT count(*) FROM verify_ledger(ARRAY[]::text[])$$) AS loose_verifies_anchors;
+SELECT pg_temp.err($$SELECT count(*) FROM verify_ledger_since()$$) AS loose_verifies_since;
+SELECT pg_temp.err($$SELECT * FROM heads_digest('2025-06-02')$$) AS loose_digests;
+SELECT pg_temp.err($$SELECT count(*) FROM facility_allowance(2024)$$) AS loose_computes_allowances;
+SELECT pg_temp.err($$SELECT count(*) FROM participant_allowance(2024)$$) AS loose_computes_participant_allowances;
+-- borrowing asks who calls before it says anything about the account
+SELECT pg_temp.err($$SELECT borrow_cea(7, 10, 2024)$$) AS loose_borrows_on_a_cash_account;
+SET SESSION AUTHORIZATION regress_sec_unit2;
+SELECT pg_temp.err($$SELECT borrow_cea(7, 10, 2024)$$) AS other_unit_borrows_on_a_cash_account;
+SELECT pg_temp.err($$SELECT borrow_cea(99, 10, 2024)$$) AS other_unit_borrows_on_no_account;
+SET SESSION AUTHORIZATION regress_sec_unit1;
+SELECT pg_temp.err($$SELECT borrow_cea(7, 10, 2024)$$) AS unit_borrows_on_its_cash_account;
+-- mapped, the same roles work: settlement for a settlement bank (an institution), BI for the
+-- national authority, the registry for the registry
+RESET SESSION AUTHORIZATION;
+SELECT register_participant('Settlement Bank', 'institution', pg_temp.uscc('91110000MA01ABCD3'), '110000') AS bank; -- 10
+SELECT map_login('regress_sec_bare_settlement', 10), map_login('regress_sec_bare_bi', 1),
+       map_login('regress_sec_bare_registry', 8), map_login('regress_sec_bare_exchange', 8);
+SET SESSION AUTHORIZATION regress_sec_bare_settlement;
+SELECT deposit_cny(7, 100) IS NOT NULL AS mapped_settlement_deposits;
+SET SESSION AUTHORIZATION regress_sec_bare_bi;
+SELECT (SELECT count(*) FROM journal) > 0 AS mapped_bi_sees_entries, (SELECT count(*) FROM verify_chains()) AS chain_problems;
+SET SESSION AUTHORIZATION regress_sec_bare_registry;
+SELECT (SELECT count(*) FROM account) > 0 AS mapped_registry_sees_accounts;
+-- the exchange role mapped to the registry (not an exchange) still has no exchange capability
+SET SESSION AUTHORIZATION regress_sec_bare_exchange;
+SELECT pg_temp.err($$SELECT hold(5, 'CEA', 1, 'order', 2024)$$) AS exchange_role_for_the_registry_holds;
+RESET SESSION AUTHORIZATION;
 SELECT count(*) AS ledger_problems FROM verify_ledger();
 
 \c postgres
 SET client_min_messages = warning;
 DROP DATABASE regress_security;
 DROP ROLE regress_sec_mee, regress_sec_gd, regress_sec_hb, regress_sec_sz, regress_sec_loose,
-          regress_sec_unit1, regress_sec_unit2, regress_sec_registry, regress_sec_registry2, regress_sec_firm;
+          regress_sec_unit1, regress_sec_unit2, regress_sec_registry, regress_sec_registry2, regress_sec_firm,
+          regress_sec_bare_registry, regress_sec_bare_exchange, regress_sec_bare_settlement,
+          regress_sec_bare_bi, regress_sec_misfit;

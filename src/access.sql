@@ -47,6 +47,9 @@ $$;
 
 -- carbonmkt._refuse() only raises the API's own error; SQL functions anyone may call use it.
 GRANT EXECUTE ON FUNCTION carbonmkt._refuse(anyelement, text, text, text) TO PUBLIC;
+-- carbonmkt._require_scope() only answers true or refuses; the caller-rights staff
+-- functions (heads_digest, the allocation calculators) call it.
+GRANT EXECUTE ON FUNCTION carbonmkt._require_scope(text) TO PUBLIC;
 -- rule rows are public (doc/security.md)
 GRANT SELECT ON carbonmkt.plausibility_limit, carbonmkt.credit_code_org_type TO PUBLIC;
 
@@ -134,6 +137,11 @@ CREATE POLICY staff_read ON carbonmkt.posting FOR SELECT
     USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 CREATE POLICY own_read ON carbonmkt.posting FOR SELECT TO carbonmkt_participant
     USING (initiator = session_user);
+
+-- the login mappings: the registry's (mapped) logins only
+ALTER TABLE carbonmkt.participant_login ENABLE ROW LEVEL SECURITY;
+CREATE POLICY staff_read ON carbonmkt.participant_login FOR SELECT TO carbonmkt_registry
+    USING ((SELECT carbonmkt.caller_sees_staff_rows()));
 
 CREATE POLICY staff_read ON carbonmkt.ccer_block FOR SELECT
     TO carbonmkt_registry, carbonmkt_authority, carbonmkt_exchange, carbonmkt_settlement, carbonmkt_bi

@@ -581,6 +581,7 @@ $$
 #variable_conflict use_column
 BEGIN
     PERFORM carbonmkt.check_jurisdiction($1);
+    PERFORM carbonmkt._require_scope('read the allocation parameters');
     RETURN QUERY
     SELECT f.facility_id, f.participant_id,
            ROW(f.facility_id, $1, $2, f.category, c.fuel, f.cooling, f.capacity_mw,
@@ -614,6 +615,7 @@ $$
 #variable_conflict use_column
 BEGIN
     PERFORM carbonmkt.check_jurisdiction($1);
+    PERFORM carbonmkt._require_scope('read the allocation parameters');
     RETURN QUERY
     SELECT p.participant_id,
            ROW(p.participant_id, $1, $2, p.sector, ce.emissions_t, bd.max_gap, bd.max_surplus, y.rounding)::carbonmkt.performance_params
@@ -687,6 +689,7 @@ $$
       JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
       JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
      WHERE x.year = $1 AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+       AND carbonmkt._require_scope('compute allowances')
      GROUP BY x.facility_id, f.participant_id, f.category
     UNION ALL
     SELECT x.facility_id, f.participant_id, f.category, 'performance (before the band)',
@@ -696,7 +699,7 @@ $$
       JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'performance'
       LEFT JOIN carbonmkt.alloc_benchmark b ON b.jurisdiction = $2 AND b.year = $1 AND b.category = f.category
       LEFT JOIN carbonmkt.alloc_year_rule y ON y.jurisdiction = $2 AND y.year = $1
-     WHERE x.year = $1
+     WHERE x.year = $1 AND carbonmkt._require_scope('compute allowances')
      GROUP BY x.facility_id, f.participant_id, f.category
 $$;
 COMMENT ON FUNCTION carbonmkt.facility_allowance(int, text) IS
@@ -714,6 +717,7 @@ $$
           FROM carbonmkt.production x
           JOIN carbonmkt.facility f ON f.facility_id = x.facility_id
          WHERE x.year = coalesce($3, $1) AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+           AND carbonmkt._require_scope('compute allowances')
            AND f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'power')
            AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
                                                      WHERE p.province = $4))
@@ -723,6 +727,7 @@ $$
           FROM carbonmkt.facility f
          WHERE f.category IN (SELECT c.code FROM carbonmkt.alloc_category c WHERE c.method = 'performance')
            AND (carbonmkt.check_jurisdiction($2)).code IS NOT NULL
+           AND carbonmkt._require_scope('compute allowances')
            AND ($4 IS NULL OR f.participant_id IN (SELECT p.participant_id FROM carbonmkt.participant p
                                                      WHERE p.province = $4))
            AND (NOT $5 OR EXISTS (SELECT 1 FROM carbonmkt.confirmed_emission ce

@@ -566,10 +566,19 @@ static uint64 chain_subxact_aborts = 0;
 static ChainPosting chain_posting;
 static MemoryContext chain_posting_cxt = NULL;
 
-/* The layout of journal rows, for the relation descriptor it was built for. */
+/*
+ * The layout of journal rows, for the relation descriptor it was built for.
+ * A relcache invalidation drops it, and one can arrive while chain_append()
+ * is using it (its SPI statements take locks, and a room's trigger on the
+ * account row may run DDL): while any chain_append() has it pinned, a
+ * dropped layout's context is only retired, and freed once none has, or at
+ * the end of the transaction.
+ */
 static JournalLayout *chain_layout = NULL;
 static TupleDesc chain_layout_desc = NULL;
 static MemoryContext chain_layout_cxt = NULL;
+static MemoryContext chain_layout_retired = NULL;
+static int	chain_layout_pins = 0;
 
 static bool chain_callback_registered = false;
 static Oid	journal_relid = InvalidOid;
@@ -584,15 +593,46 @@ static SPIPlanPtr head_update_two_id_plan = NULL;
 static SPIPlanPtr head_update_many_plan = NULL;
 static SPIPlanPtr head_update_many_tid_plan = NULL;
 
+/*
+ * chain_layout_drop
+ *		Forget the layout: free it, or retire it while a chain_append() may
+ *		still read it.
+ */
+static void
+chain_layout_drop(void)
+{
+	chain_layout = NULL;
+	chain_layout_desc = NULL;
+	if (chain_layout_cxt == NULL)
+		return;
+	if (chain_layout_pins > 0)
+	{
+		if (chain_layout_retired == NULL)
+			chain_layout_retired = AllocSetContextCreate(TopMemoryContext,
+														 "carbonmkt retired journal layouts",
+														 ALLOCSET_SMALL_SIZES);
+		MemoryContextSetParent(chain_layout_cxt, chain_layout_retired);
+		chain_layout_cxt = NULL;
+	}
+	else
+		MemoryContextReset(chain_layout_cxt);
+}
+
+/* no chain_append() reads a layout any more: free the retired ones */
+static void
+chain_layout_unpin_all(void)
+{
+	chain_layout_pins = 0;
+	if (chain_layout_retired != NULL)
+		MemoryContextReset(chain_layout_retired);
+}
+
 static void
 chain_cache_forget(Datum arg, Oid relid)
 {
 	/* entries go stale; the table itself is dropped at a safe point */
 	chain_generation++;
-	chain_layout = NULL;
-	chain_layout_desc = NULL;
-	if (chain_layout_cxt != NULL)
-		MemoryContextReset(chain_layout_cxt);
+	chain_layout_drop();
 	journal_relid = InvalidOid;
 }
 
@@ -635,6 +675,9 @@ chain_xact_callback(XactEvent event, void *arg)
 	if (chain_posting.lxid != InvalidLocalTransactionId ||
 		chain_posting.acc != chain_posting.fixed)
 		chain_posting_end();
+	/* (a trigger that failed never unpinned its layout) */
+	if (chain_layout_pins > 0)
+		chain_layout_unpin_all();
 }
 
 static void
@@ -1721,7 +1764,8 @@ journal_only_trigger(bool kind_null, Datum kind)
 /*
  * chain_layout_for
  *		The journal layout for a relation descriptor, built once per backend
- *		(and again after a relcache invalidation).
+ *		(and again after a relcache invalidation).  The caller pins it
+ *		(chain_layout_pins) for as long as it reads it.
  */
 static const JournalLayout *
 chain_layout_for(TupleDesc tupdesc)
@@ -1731,12 +1775,11 @@ chain_layout_for(TupleDesc tupdesc)
 	{
 		MemoryContext oldcxt;
 
+		chain_layout_drop();
 		if (chain_layout_cxt == NULL)
 			chain_layout_cxt = AllocSetContextCreate(TopMemoryContext,
 													 "carbonmkt journal layout",
 													 ALLOCSET_SMALL_SIZES);
-		MemoryContextReset(chain_layout_cxt);
-		chain_layout = NULL;
 		oldcxt = MemoryContextSwitchTo(chain_layout_cxt);
 		chain_layout = palloc(sizeof(JournalLayout));
 		chain_layout_init(chain_layout, tupdesc, chain_layout_cxt);
@@ -1810,6 +1853,8 @@ chain_append(TriggerData *trigdata)
 	/* (this may take invalidations: before the layout is taken) */
 	journal_triggers_read(trigdata->tg_relation);
 	layout = chain_layout_for(tupdesc);
+	/* (SPI below may take invalidations: the layout stays until unpinned) */
+	chain_layout_pins++;
 
 	values = palloc(tupdesc->natts * sizeof(Datum));
 	isnull = palloc(tupdesc->natts * sizeof(bool));
@@ -1988,6 +2033,8 @@ chain_append(TriggerData *trigdata)
 	cols[2] = layout->hash_att;
 	newvals[2] = PointerGetDatum(new_hash);
 
+	if (--chain_layout_pins == 0 && chain_layout_retired != NULL)
+		chain_layout_unpin_all();
 	return heap_modify_tuple_by_cols(tuple, tupdesc, 3, cols, newvals, newnulls);
 }
 
@@ -2666,6 +2713,39 @@ verify_query(VerifyState *vs, const char *sql)
 }
 
 /*
+ * verify_prerequisites
+ *		Before any check: the catalog has the seal chain (a catalog of 0.1.0,
+ *		before ALTER EXTENSION carbonmkt UPDATE, has not: 55000 saying so
+ *		rather than a missing column), and the login has staff scope
+ *		(carbonmkt._require_scope(), 42501 for an unmapped staff login;
+ *		doc/security.md).  Within SPI.
+ */
+static void
+verify_prerequisites(void)
+{
+	bool		isnull;
+	bool		has_seal_chain;
+	bool		has_guard;
+
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a "
+					"WHERE a.attrelid = 'carbonmkt.day_seal'::pg_catalog.regclass "
+					"AND a.attname = 'seal_hash' AND NOT a.attisdropped), "
+					"pg_catalog.to_regprocedure('carbonmkt._require_scope(text)') IS NOT NULL",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading the catalog of carbonmkt failed");
+	has_seal_chain = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	has_guard = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (!has_seal_chain)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the carbonmkt catalog is older than its library and has no seal chain to verify; run ALTER EXTENSION carbonmkt UPDATE"),
+				 errhint("See doc/operations.md, Upgrades.")));
+	if (has_guard &&
+		SPI_execute("SELECT carbonmkt._require_scope('verify the ledger')", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "the staff scope check failed");
+}
+
+/*
  * verify_chains() -> TABLE (problem text, account_id bigint, entry_id bigint,
  *							 detail text)
  *		Every inconsistency of the journal chains, the account heads and the
@@ -2705,6 +2785,7 @@ verify_chains_internal(FunctionCallInfo fcinfo, bool has_since, DateADT since)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	verify_prerequisites();
 
 	verify_journal(&vs, has_since, since, &sr);
 

@@ -887,6 +887,8 @@ BEGIN
             coalesce(to_char(price_date, 'YYYY-MM-DD'), 'NULL'), coalesce(average_price::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    -- above its plausibility limit (a rule row) the price in fen would leave the int8 range
+    PERFORM carbonmkt._check_plausible('record_average_price', 'average_price', 'price_cny', 'average_price', average_price);
     IF average_price * 100 <> trunc(average_price * 100) THEN
         RAISE EXCEPTION 'average_price % has more than two decimals', average_price
             USING ERRCODE = '22023', HINT = 'A price is CNY per tonne to the fen (0.01).';
@@ -996,21 +998,30 @@ DECLARE
     pid     bigint;
     bid     bigint;
 BEGIN
+    -- who asks comes first (doc/security.md): a caller that may not borrow for the account's
+    -- owner learns nothing about the account
+    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_cea.account_id;
+    SELECT * INTO u FROM carbonmkt.participant p WHERE p.participant_id = a.participant_id;
+    IF u.participant_id IS NULL OR u.participant_id IS DISTINCT FROM carbonmkt.caller_participant() THEN
+        IF NOT carbonmkt._is_member('carbonmkt_registry') AND (carbonmkt.caller_authority()).kind IS NULL THEN
+            RAISE EXCEPTION 'role "%" may not borrow allowances on account %', session_user, account_id
+                USING ERRCODE = '42501',
+                      HINT = 'The unit itself, its provincial or city authority, the national authority or the registry borrows (doc/compliance.md).';
+        END IF;
+        IF u.participant_id IS NOT NULL THEN
+            PERFORM carbonmkt._require_authority_over(u.participant_id, 'borrow allowances');
+        END IF;
+    END IF;
     IF tonnes IS NULL OR tonnes <= 0 THEN
         RAISE EXCEPTION 'quantity must be positive: %', coalesce(carbonmkt.format_quantity('CEA', tonnes), 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    SELECT * INTO a FROM carbonmkt.account x WHERE x.account_id = borrow_cea.account_id;
-    IF NOT FOUND THEN
+    IF a.account_id IS NULL THEN
         RAISE EXCEPTION 'account % does not exist', account_id USING ERRCODE = 'CM001';
     END IF;
-    SELECT * INTO u FROM carbonmkt.participant p WHERE p.participant_id = a.participant_id;
     IF a.kind <> 'holding' OR u.kind IS DISTINCT FROM 'key_emitter' THEN
         RAISE EXCEPTION 'account % is not the holding account of a key emitting unit', account_id
             USING ERRCODE = 'CM403', DETAIL = format('It is a %s account of a %s.', a.kind, coalesce(u.kind::text, 'registry'));
-    END IF;
-    IF u.participant_id IS DISTINCT FROM carbonmkt.caller_participant() THEN
-        PERFORM carbonmkt._require_authority_over(u.participant_id, 'borrow allowances');
     END IF;
     -- a repeated client reference returns the original borrowing
     IF reference IS NOT NULL THEN

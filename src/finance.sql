@@ -1469,7 +1469,7 @@ $$;
 COMMENT ON FUNCTION carbonmkt._paid_lock_detail(bigint, int) IS
   'Internal: the sentence the registry''s available-quantity refusal (CM004) gives for an account whose free allowances of a vintage are locked by paid allocation: the unit, its share, its due and what it still has to buy.';
 
-CREATE FUNCTION carbonmkt.buy_paid_allocation(year int, tonnes bigint, acting_for bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.buy_paid_allocation(vintage int, tonnes bigint, acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
@@ -1485,40 +1485,40 @@ DECLARE
     id      bigint;
 BEGIN
     PERFORM carbonmkt._finance_quantity(tonnes, 'tonnes');
-    SELECT * INTO e FROM carbonmkt.paid_entitlement x WHERE x.participant_id = me AND x.year = buy_paid_allocation.year FOR UPDATE;
+    SELECT * INTO e FROM carbonmkt.paid_entitlement x WHERE x.participant_id = me AND x.year = buy_paid_allocation.vintage FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'participant % has no paid allocation for %', me, coalesce(year::text, 'NULL') USING ERRCODE = 'CM706';
+        RAISE EXCEPTION 'participant % has no paid allocation for %', me, coalesce(vintage::text, 'NULL') USING ERRCODE = 'CM706';
     END IF;
     IF e.method <> 'fixed_price' THEN
-        RAISE EXCEPTION 'the paid allocation of % is sold by auction, not at a fixed price', year USING ERRCODE = 'CM706',
+        RAISE EXCEPTION 'the paid allocation of % is sold by auction, not at a fixed price', vintage USING ERRCODE = 'CM706',
             HINT = 'Bid in the authority''s one-way bidding (carbonmkt.bid_auction).';
     END IF;
     IF tonnes > e.paid_due_t - e.bought_t THEN
         RAISE EXCEPTION 'participant % may buy % more of its % paid allocation, not %', me,
-            carbonmkt._t(e.paid_due_t - e.bought_t), year, carbonmkt._t(tonnes) USING ERRCODE = 'CM706',
+            carbonmkt._t(e.paid_due_t - e.bought_t), vintage, carbonmkt._t(tonnes) USING ERRCODE = 'CM706',
             DETAIL = format('Paid share %s of %s = %s; bought %s.', e.paid_share, carbonmkt._t(e.allocated_t),
                             carbonmkt._t(e.paid_due_t), carbonmkt._t(e.bought_t));
     END IF;
     SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = me;
     src := carbonmkt._allocation_account(prov);
     fiscal := carbonmkt._finance_account((SELECT a.participant_id FROM carbonmkt.account a WHERE a.account_id = src), 'cash');
-    PERFORM carbonmkt._ensure_available(src, year, tonnes, format('carbonmkt:paid:%s:%s:%s', me, year, e.bought_t),
-                                        format('paid allocation %s for participant %s', year, me));
+    PERFORM carbonmkt._ensure_available(src, vintage, tonnes, format('carbonmkt:paid:%s:%s:%s', me, vintage, e.bought_t),
+                                        format('paid allocation %s for participant %s', vintage, me));
     -- delivery versus payment: cash to the province's fiscal account, units to the unit
     c := carbonmkt.transfer_cny(carbonmkt._finance_account(me, 'cash'), fiscal, e.price_fen * tonnes, NULL,
-                                format('paid allocation %s: %s t at %s CNY/t', year, tonnes, e.price_fen / 100.0));
-    u := carbonmkt.transfer_cea(src, carbonmkt._finance_account(me, 'holding'), year, tonnes, NULL,
-                                format('paid allocation %s (有偿分配)', year));
+                                format('paid allocation %s: %s t at %s CNY/t', vintage, tonnes, e.price_fen / 100.0));
+    u := carbonmkt.transfer_cea(src, carbonmkt._finance_account(me, 'holding'), vintage, tonnes, NULL,
+                                format('paid allocation %s (有偿分配)', vintage));
     INSERT INTO carbonmkt.paid_sale AS s (participant_id, year, tonnes, price_fen, method, units_posting, cash_posting,
                                           business_date, recorded_at)
-    VALUES (me, year, tonnes, e.price_fen, 'fixed_price', u, c, carbonmkt.business_date(), carbonmkt.clock_now())
+    VALUES (me, vintage, tonnes, e.price_fen, 'fixed_price', u, c, carbonmkt.business_date(), carbonmkt.clock_now())
     RETURNING s.sale_id INTO id;
-    PERFORM carbonmkt._paid_bought(me, year, tonnes);
+    PERFORM carbonmkt._paid_bought(me, vintage, tonnes);
     RETURN id;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.buy_paid_allocation(int, bigint, bigint) IS
-  'Buys part or all of the unit''s paid allocation of a year at the rule''s fixed price (fixed_price method): cash to the province''s fiscal (cash) account, units from its allocation account, delivery versus payment in one transaction.  Lifts the unit''s lock once its share is bought.  Returns the sale id.';
+  'Buys tonnes of the unit''s paid allocation of a year (vintage: the allocation year, whose CEA it receives) at the rule''s fixed price (fixed_price method): cash to the province''s fiscal (cash) account, units from its allocation account, delivery versus payment in one transaction.  Lifts the unit''s lock once its share is bought.  Returns the sale id.';
 
 CREATE FUNCTION carbonmkt.offer_paid_allocation(year int, sector text, opens_at timestamptz, closes_at timestamptz)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp

@@ -520,19 +520,46 @@ $$ SELECT participant_id FROM carbonmkt.participant_login WHERE role_name = sess
 COMMENT ON FUNCTION carbonmkt.caller_participant() IS
   'The participant the session''s login role acts for (participant_login), or NULL.';
 
+-- Staff scope fails closed (doc/security.md): a staff role gives its login nothing until the
+-- login is mapped (map_login) to a party of a kind that role stands for, whose jurisdiction is
+-- the login's: the registry (注册登记机构), the exchange, the registration and settlement
+-- institution or a settlement bank (an institution), BI for the registry or the national
+-- authority (the whole market), an authority for itself.
+CREATE FUNCTION carbonmkt._staff_kinds(role_name text) RETURNS carbonmkt.participant_kind[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT CASE role_name
+            WHEN 'carbonmkt_registry' THEN '{registry}'
+            WHEN 'carbonmkt_exchange' THEN '{exchange}'
+            WHEN 'carbonmkt_settlement' THEN '{registry,institution}'
+            WHEN 'carbonmkt_bi' THEN '{registry,national_authority}'
+            WHEN 'carbonmkt_authority' THEN '{national_authority,provincial_authority,city_authority}'
+          END::carbonmkt.participant_kind[] $$;
+COMMENT ON FUNCTION carbonmkt._staff_kinds(text) IS
+  'Internal: the kinds of party a login of a staff role must be mapped to for the role to count (carbonmkt._is_member); NULL for a role that is not staff.  doc/security.md, "Staff scope that fails closed".';
+
+CREATE FUNCTION carbonmkt._login_kind() RETURNS carbonmkt.participant_kind
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$ SELECT p.kind FROM carbonmkt.participant_login l
+     JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+    WHERE l.role_name = session_user $$;
+COMMENT ON FUNCTION carbonmkt._login_kind() IS
+  'Internal: the kind of the party the login (session_user) is mapped to, or NULL.';
+
 CREATE FUNCTION carbonmkt._is_member(role_name text) RETURNS boolean
-LANGUAGE sql STABLE AS
+LANGUAGE sql STABLE PARALLEL SAFE AS
 $$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
        OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name)
-           AND pg_catalog.pg_has_role(session_user, role_name, 'MEMBER')) $$;
+           AND pg_catalog.pg_has_role(session_user, role_name, 'MEMBER')
+           AND (carbonmkt._staff_kinds(role_name) IS NULL
+                OR coalesce(carbonmkt._login_kind() = ANY (carbonmkt._staff_kinds(role_name)), false))) $$;
 COMMENT ON FUNCTION carbonmkt._is_member(text) IS
-  'Internal: true when the login is a superuser or a member of the named carbonmkt role.';
+  'Internal: true when the login is a superuser, or a member of the named carbonmkt role and, for a staff role (registry, exchange, settlement, BI, authority), mapped to a party of a kind the role stands for (carbonmkt._staff_kinds): an unmapped staff login has no staff capability (fail closed, doc/security.md).';
 
 -- Staff scope fails closed (doc/security.md): an authority login acts, and sees, only
 -- through its explicit mapping login -> participant (an authority) -> jurisdiction.
 CREATE FUNCTION carbonmkt.caller_authority(OUT participant_id bigint, OUT kind carbonmkt.participant_kind,
                                            OUT province char(6), OUT city char(6))
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$ SELECT p.participant_id, p.kind, p.province, p.city
      FROM carbonmkt.participant_login l
      JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
@@ -543,12 +570,28 @@ COMMENT ON FUNCTION carbonmkt.caller_authority() IS
   'The authority (生态环境主管部门) the login acts for: its participant, kind (national/provincial/city) and jurisdiction, when the login is in carbonmkt_authority and mapped (map_login) to an authority; no values otherwise.  An unmapped authority login can do nothing and sees nothing (doc/security.md).';
 
 CREATE FUNCTION carbonmkt.caller_sees_staff_rows() RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$ SELECT carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('carbonmkt_exchange')
        OR carbonmkt._is_member('carbonmkt_settlement') OR carbonmkt._is_member('carbonmkt_bi')
        OR (carbonmkt.caller_authority()).participant_id IS NOT NULL $$;
 COMMENT ON FUNCTION carbonmkt.caller_sees_staff_rows() IS
-  'Row-level security of the staff_read policies: true for the registry, the exchange, settlement and BI, and for an authority login mapped to an authority; false for an unmapped authority login (fail closed, doc/security.md).';
+  'Row-level security of the staff_read policies: true for a login of the registry, the exchange, settlement, BI or an authority that is mapped to a party of the kind its role stands for (carbonmkt._is_member); false for an unmapped staff login (fail closed, doc/security.md).';
+
+CREATE FUNCTION carbonmkt._require_scope(p_action text) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    IF carbonmkt.caller_sees_staff_rows()
+       OR (carbonmkt._is_member('carbonmkt_participant') AND carbonmkt.caller_participant() IS NOT NULL) THEN
+        RETURN true;
+    END IF;
+    RAISE EXCEPTION 'role "%" may not %: it acts for no party', session_user, p_action
+        USING ERRCODE = '42501',
+              HINT = 'A staff login acts only through its mapping to a party (carbonmkt.map_login); doc/security.md, "Staff scope that fails closed".';
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._require_scope(text) IS
+  'Internal: true when the login acts for a party: a staff login mapped to a party of its role''s kind (carbonmkt.caller_sees_staff_rows()), or a participant''s login mapped to its participant; else 42501 naming the action.  The guard of the read-only functions that answer staff (verify_chains, heads_digest, the allocation calculators): an unmapped staff login learns nothing from them.';
 
 -- Separation of duties (四眼原则, doc/security.md): the login that did the first step of a
 -- two-step act may not do the second when a second person is configured, i.e. another
@@ -565,7 +608,13 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
                 WHERE r.rolcanlogin AND NOT r.rolsuper AND r.rolname <> session_user
                   AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname = p_role)
-                  AND pg_catalog.pg_has_role(r.oid, p_role, 'MEMBER')) THEN
+                  AND pg_catalog.pg_has_role(r.oid, p_role, 'MEMBER')
+                  -- a staff login counts only when mapped to a party of the role's kind
+                  AND (carbonmkt._staff_kinds(p_role) IS NULL
+                       OR EXISTS (SELECT 1 FROM carbonmkt.participant_login l
+                                    JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+                                   WHERE l.role_name = r.rolname
+                                     AND p.kind = ANY (carbonmkt._staff_kinds(p_role))))) THEN
         RAISE EXCEPTION 'separation of duties: login "%" %, so another login must %', session_user, p_first_step, p_action
             USING ERRCODE = 'CM901',
                   HINT = format('Four-eyes rule (doc/security.md): a second login of %s does this step.', p_role);
@@ -573,7 +622,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt._require_second_person(text, text, name, text) IS
-  'Internal, four-eyes: raises CM901 when the login did the first step (p_first_login) and another non-superuser login of p_role exists to do this one.  Superusers are exempt (they can bypass every rule anyway; doc/security.md, threat model).';
+  'Internal, four-eyes: raises CM901 when the login did the first step (p_first_login) and another non-superuser login of p_role, mapped to a party of the role''s kind, exists to do this one.  Superusers are exempt (they can bypass every rule anyway; doc/security.md, threat model).';
 
 -- The API's own refusal inside an SQL expression (CASE WHEN bad THEN carbonmkt._refuse(...)):
 -- the argument only fixes the result type.
@@ -1245,6 +1294,7 @@ $$
 		   count(*)::int,
 		   (SELECT count(*) FROM carbonmkt.journal j WHERE j.business_date <= heads_digest.business_date)
 	FROM heads h
+	WHERE carbonmkt._require_scope('compute the heads digest')
 $$;
 COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
   'Chain heads as of the end of a business day: digest = SHA-256 over the lines <account_id>:<seq>:<lower-case hex of hash>\n of every account''s last entry (max seq) with business_date <= the day, in account_id order; accounts = number of such accounts; entries = journal rows with business_date <= the day.';

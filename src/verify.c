@@ -2226,6 +2226,25 @@ read_since(Pass *ps)
 }
 
 /*
+ * require_scope
+ *		The login must act for a party (doc/security.md, staff scope fails
+ *		closed): carbonmkt._require_scope() raises 42501 for an unmapped or
+ *		mis-mapped staff login, before anything is read.  Within SPI.
+ */
+static void
+require_scope(void)
+{
+	bool		isnull;
+
+	if (SPI_execute("SELECT pg_catalog.to_regprocedure('carbonmkt._require_scope(text)') IS NOT NULL",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading the catalog of carbonmkt failed");
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+		SPI_execute("SELECT carbonmkt._require_scope('verify the ledger')", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "the scope check failed");
+}
+
+/*
  * verify_ledger_internal
  *		The pass and everything after it; results into the caller's
  *		materialized set.
@@ -2251,6 +2270,7 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	require_scope();
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "verify_ledger", ALLOCSET_DEFAULT_SIZES);
 	ps = MemoryContextAllocZero(cxt, sizeof(Pass));

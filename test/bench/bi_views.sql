@@ -109,6 +109,7 @@ SELECT pg_temp.time_all('superuser', 10, false);
 SELECT pg_temp.time_all('superuser', 3, true);
 DROP ROLE IF EXISTS bench_bi;
 CREATE ROLE bench_bi LOGIN IN ROLE carbonmkt_bi;
+SELECT carbonmkt.map_login('bench_bi', (SELECT participant_id FROM carbonmkt.participant WHERE kind = 'national_authority' ORDER BY participant_id LIMIT 1));   -- BI for the national authority (doc/security.md)
 SET SESSION AUTHORIZATION bench_bi;
 SELECT pg_temp.time_all('bi', 5, false);
 RESET SESSION AUTHORIZATION;

@@ -25,7 +25,8 @@ export PGDATABASE=$db
 psql -X -q -c "CREATE EXTENSION carbonmkt"
 psql -X -q -At -f test/browser/fixture.sql | sed 's/^/# /'
 psql -X -q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS carbonmkt_browser_bi" \
-	-c "CREATE ROLE carbonmkt_browser_bi LOGIN IN ROLE carbonmkt_bi"
+	-c "CREATE ROLE carbonmkt_browser_bi LOGIN IN ROLE carbonmkt_bi" \
+	-c "SELECT carbonmkt.map_login('carbonmkt_browser_bi', (SELECT participant_id FROM carbonmkt.participant WHERE kind = 'national_authority' ORDER BY participant_id LIMIT 1))" >/dev/null
 
 # The program reads only bi_* views: every object its queries name is one.
 others=$(grep -o 'carbonmkt\.[a-z_]*' src/cli/dashboard_main.c | { grep -v '^carbonmkt\.bi_' || true; } | sort -u | tr '\n' ' ')

@@ -32,7 +32,9 @@ done
 # one self-contained HTML file (src/cli/README.md, doc/bi.md).
 echo
 echo '== The dashboard (carbonmkt-dashboard as a login with the BI role carbonmkt_bi)'
-psql -X -q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS demo_bi" -c "CREATE ROLE demo_bi LOGIN IN ROLE carbonmkt_bi"
+# A staff login acts only through its mapping (doc/security.md): BI for the national authority.
+psql -X -q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS demo_bi" -c "CREATE ROLE demo_bi LOGIN IN ROLE carbonmkt_bi" \
+	-c "SELECT carbonmkt.map_login('demo_bi', (SELECT participant_id FROM carbonmkt.participant WHERE kind = 'national_authority' ORDER BY participant_id LIMIT 1))" >/dev/null
 echo "   \$ PGUSER=demo_bi carbonmkt-dashboard -o carbonmkt-dashboard.html"
 PGUSER=demo_bi "$repo/src/cli/carbonmkt-dashboard" -o "$repo/carbonmkt-dashboard.html" | sed 's/^/   /'
 echo

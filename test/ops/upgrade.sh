@@ -101,6 +101,13 @@ for frozen in $(ls sql/carbonmkt--*.sql | sed -n 's|^sql/carbonmkt--\([0-9.]*\)\
 	check "$([ "$crashed" -eq 0 ] && [ "$(psql -At -d "$db" -c 'SELECT 1')" = 1 ] && echo 0 || echo 1)" \
 		"$frozen catalog against the new library: $answered of ${#reads[@]} reads answered, ${#refused[@]} refused with an error, no crash"
 	for r in "${refused[@]}"; do echo "#   refused: $r"; done
+	# a refusal says what to do, never what is missing underneath (a column, a function)
+	unclear=0
+	for r in "${refused[@]}"; do
+		grep -q 'ALTER EXTENSION carbonmkt UPDATE' <<<"$r" || unclear=$((unclear + 1))
+	done
+	check "$([ "$unclear" -eq 0 ] && echo 0 || echo 1)" \
+		"$frozen catalog against the new library: every refused read asks for ALTER EXTENSION carbonmkt UPDATE ($unclear do not)"
 	row_digest_queries "$db" >"$work/$db.rows.sql"
 	psql -At -d "$db" -f "$work/$db.rows.sql" >"$work/$db.rows.before"
 	heads_before=$(psql -At -d "$db" -c "SELECT encode(digest, 'hex') FROM carbonmkt.heads_digest('2100-01-01')")

@@ -11,8 +11,8 @@
 --   cmsec_norole      (none)                  -
 --   cmsec_registry    carbonmkt_registry      9  the registry
 --   cmsec_exchange    carbonmkt_exchange      5  the exchange
---   cmsec_settlement  carbonmkt_settlement    -
---   cmsec_bi          carbonmkt_bi            -
+--   cmsec_settlement  carbonmkt_settlement    9  the registry (注册登记结算机构: registration and settlement)
+--   cmsec_bi          carbonmkt_bi            1  BI for the national authority (the whole market)
 --   cmsec_national    carbonmkt_authority     1  Ministry of Ecology and Environment
 --   cmsec_gd          carbonmkt_authority     2  Guangdong (440000)
 --   cmsec_hb          carbonmkt_authority     3  Hubei (420000)
@@ -71,7 +71,8 @@ SELECT carbonmkt.register_participant('Ministry of Ecology and Environment', 'na
            '12420000MB1F00001' || carbonmkt.credit_code_check_char('12420000MB1F00001'), '420000') AS registry;
 SELECT carbonmkt.map_login('cmsec_national', 1), carbonmkt.map_login('cmsec_gd', 2), carbonmkt.map_login('cmsec_hb', 3),
        carbonmkt.map_login('cmsec_sz', 4), carbonmkt.map_login('cmsec_exchange', 5), carbonmkt.map_login('cmsec_unit_a', 6),
-       carbonmkt.map_login('cmsec_unit_b', 7), carbonmkt.map_login('cmsec_firm', 8), carbonmkt.map_login('cmsec_registry', 9);
+       carbonmkt.map_login('cmsec_unit_b', 7), carbonmkt.map_login('cmsec_firm', 8), carbonmkt.map_login('cmsec_registry', 9),
+       carbonmkt.map_login('cmsec_settlement', 9), carbonmkt.map_login('cmsec_bi', 1);
 SELECT carbonmkt.open_account(2, 'allocation'), carbonmkt.open_account(3, 'allocation'),
        carbonmkt.open_account(6, 'holding'), carbonmkt.open_account(6, 'cash'),
        carbonmkt.open_account(7, 'holding'), carbonmkt.open_account(7, 'cash'),
