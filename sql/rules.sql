@@ -351,6 +351,39 @@ SELECT deposit_parameters(4, 2024, 1, '{"emissions": 68000}') IS NOT NULL AS dep
 SELECT rule_table, action, old_value ->> 'deposit_due_days' AS old, new_value ->> 'deposit_due_days' AS new, document
   FROM rule_history WHERE rule_table = 'mrv_rule' AND action <> 'seed';
 
+-- 9. The reference tables and the trader rules through the same functions ---------------------------
+SET SESSION AUTHORIZATION regress_rules_mee;
+SELECT set_rule('mrv_gwp_set', '{"gwp_set": "AR6", "description": "100-year GWP of the IPCC Sixth Assessment Report"}',
+                'regression test: a GWP set') AS gwp_set,
+       set_rule('mrv_gwp', '{"gwp_set": "AR6", "gas": "CF4", "gwp": 7380}', 'regression test: a GWP') AS gwp;
+SELECT pg_temp.err($$SELECT set_rule('mrv_gwp', '{"gwp_set": "AR6", "gas": "C2F6", "gwp": 0}', 'test')$$) AS gwp_of_zero;
+SELECT set_rule('ccer_project_type', '{"code": "tidal", "name": "Tidal power", "name_zh": "潮汐发电"}',
+                'regression test: a CCER type') AS project_type;
+SELECT amend_rule('ccer_project_type', '{"code": "tidal"}', '{"name": "Tidal and wave power"}', 'regression test: renamed') ->> 'name'
+       AS renamed;
+SELECT pg_temp.err($$SELECT retire_rule('ccer_project_type', '{"code": "tidal"}', 'test')$$) AS reference_rows_are_not_retired;
+SELECT set_rule('mrv_sector_parameter', '{"sector": "cement", "parameter": "limestone", "uom": "t", "name_zh": "石灰石消耗量",
+                                          "from_year": 2026}', 'regression test: a key parameter') AS sector_parameter;
+SELECT pg_temp.err($$SELECT set_rule('trader_rule', '{"jurisdiction": "CN", "participant_kind": "institution", "valid_from": "2026-01-01",
+                                                     "may_trade": true, "may_announce": true}', 'test')$$) AS authority_sets_trader_rule;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_rules_ex;
+SELECT pg_temp.err($$SELECT set_rule('ccer_project_type', '{"code": "wave", "name": "Wave", "name_zh": "波浪"}', 'test')$$)
+       AS exchange_sets_project_type;
+-- a new position limit from 2026: the rule in force is ended first (CM503 names how)
+SELECT pg_temp.err($$SELECT set_rule('trader_rule', '{"jurisdiction": "CN", "participant_kind": "institution", "valid_from": "2026-01-01",
+                                                     "may_trade": true, "may_announce": true, "max_position": 2000000}', 'test')$$) AS overlap;
+SELECT retire_rule('trader_rule', '{"jurisdiction": "CN", "participant_kind": "institution", "valid_from": "2021-07-16"}',
+                   'regression test: a new limit', last_day => '2025-12-31') ->> 'valid_until' AS institution_until;
+SELECT set_rule('trader_rule', '{"jurisdiction": "CN", "participant_kind": "institution", "valid_from": "2026-01-01",
+                                 "may_trade": true, "may_announce": true, "max_position": 2000000}', 'regression test: a new limit') AS limit_2026;
+SELECT pg_temp.err($$SELECT set_rule('trader_rule', '{"jurisdiction": "CN", "participant_kind": "individual", "valid_from": "2026-01-01",
+                                                     "may_trade": true, "may_announce": false, "max_position": 0}', 'test')$$) AS limit_of_zero;
+RESET SESSION AUTHORIZATION;
+SELECT rule_table, action, rule_key, document FROM rule_history
+ WHERE rule_table IN ('mrv_gwp_set', 'mrv_gwp', 'ccer_project_type', 'mrv_sector_parameter', 'trader_rule') AND action <> 'seed'
+ ORDER BY change_id;
+
 \c postgres
 SET client_min_messages = warning;
 DROP DATABASE regress_rules;
