@@ -8584,7 +8584,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.propose_pledge(bigint, int, bigint, bigint, date, bigint) IS
-  'The pledgor (a participant''s login, or the registry for it) proposes to pledge tonnes of CEA of a vintage from its holding account to a financial institution (pledgee) securing an amount (CNY) until term_end.  Nothing is frozen yet: the pledgee accepts, then the registry registers.  Returns the pledge id.';
+  'The pledgor (a participant''s login, or the registry for it) proposes to pledge tonnes of CEA of a vintage from its holding account to a financial institution (pledgee) securing secured_fen (fen, 0.01 CNY) until term_end.  Nothing is frozen yet: the pledgee accepts, then the registry registers.  Returns the pledge id.';
 
 CREATE FUNCTION carbonmkt.accept_pledge(pledge_id bigint, acting_for bigint DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
