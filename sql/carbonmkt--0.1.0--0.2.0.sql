@@ -8133,6 +8133,26 @@ RETURNS TABLE (problem text, account_id bigint, entry_id bigint, detail text)
 COMMENT ON FUNCTION carbonmkt.verify_chains() IS
   'Checks every journal chain (each account''s entries in seq order), every account head, every day seal and the seal chain: the chain part of verify_ledger()''s one pass over the journal; one row per problem: seq_gap, prev_hash_mismatch, hash_mismatch, head_mismatch, seal_mismatch, seal_link_mismatch, seal_hash_mismatch.  No rows when all is well.  Runs with a pinned search_path.';
 
+-- -- Performance/seal (issue 16, session 3): the daily seal from the previous seal (seal_day, heads_digest) --
+-- (end of Performance/seal)
+
+
+-- -- Performance/hotpath (issue 16, session 3): the transfer posting path and the batch settlement (WAL, storage) --
+-- (end of Performance/hotpath)
+
+
+-- -- Performance/orders (issue 16, session 3): continuous order entry (submit_order) --
+-- (end of Performance/orders)
+
+
+-- -- Performance/bivw (issue 16, session 3): BI and compliance views at ten-year scale; close_period --
+-- (end of Performance/bivw)
+
+
+-- -- Performance/scale (issue 16, session 3): registry_scale support --
+-- (end of Performance/scale)
+
+
 -- == Next phase: paid allocation, reserve, pledge and repo, voluntary cancellation ==========
 
 -- The registry's hold reason for paid-allocation locks (有偿分配): laid, lifted and never
@@ -11349,6 +11369,14 @@ GRANT SELECT ON carbonmkt.bi_positions_by_province, carbonmkt.bi_positions_by_se
                 carbonmkt.bi_data_quality
    TO carbonmkt_registry, carbonmkt_authority, carbonmkt_bi;
 GRANT SELECT ON carbonmkt.bi_market_monthly, carbonmkt.bi_as_of TO PUBLIC;
+
+
+-- -- One way in, follow-up (issue 14): changes that must follow the Dashboard section (views and policies it recreates) (session 3) --
+-- (end of api4)
+
+
+-- -- Rules, follow-up (issue 15): changes that must follow the Next phase and Dashboard sections (session 3) --
+-- (end of rules4)
 
 
 -- == End of 0.1.0 -> 0.2.0 ====================================================================
