@@ -10,12 +10,26 @@
 # Tests run with fsync, synchronous_commit and full_page_writes off (nothing here must
 # survive a crash); CARBONMKT_DURABLE=1 keeps PostgreSQL's durable defaults (all three on),
 # which make bench uses so that benchmark figures are the ones a DBA will see.
+# CARBONMKT_CLUSTER_DIR=DIR keeps the cluster: a new DIR is initialised and left in place
+# (server stopped) afterwards; an existing DIR (a kept cluster) is started again as it is,
+# its postgresql.conf unchanged (registry_scale measures a built registry again this way).
 set -euo pipefail
 
 PG_CONFIG=${PG_CONFIG:-$(ls /usr/lib/postgresql/15/bin/pg_config 2>/dev/null || command -v pg_config)}
 bindir=$("$PG_CONFIG" --bindir)
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/carbonmkt-cluster.XXXXXX")
+keep=0 reuse=0
+if [ -n "${CARBONMKT_CLUSTER_DIR:-}" ]; then
+	keep=1
+	tmp=$(realpath -m "$CARBONMKT_CLUSTER_DIR")
+	if [ -f "$tmp/data/PG_VERSION" ]; then
+		reuse=1
+	else
+		mkdir "$tmp"
+	fi
+else
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/carbonmkt-cluster.XXXXXX")
+fi
 chmod 755 "$tmp"
 as_pg=()
 if [ "$(id -u)" -eq 0 ]; then
@@ -34,12 +48,13 @@ cleanup() {
 	if [ "$rc" -ne 0 ] && [ -f "$tmp/server.log" ] && [ -n "${CARBONMKT_KEEP_LOG:-}" ]; then
 		cp "$tmp/server.log" "$CARBONMKT_KEEP_LOG" || true
 	fi
-	rm -rf "$tmp"
+	[ "$keep" -eq 1 ] || rm -rf "$tmp"
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+if [ "$reuse" -eq 0 ]; then
 "${as_pg[@]}" "$bindir/initdb" -D "$tmp/data" -U postgres -A trust -E UTF8 \
 	--locale=C --no-sync >"$tmp/initdb.log" 2>&1 ||
 	{ cat "$tmp/initdb.log" >&2; exit 1; }
@@ -66,6 +81,7 @@ lc_messages = 'C'
 datestyle = 'iso, ymd'
 deadlock_timeout = '100ms'
 CONF
+fi
 
 # A port with no socket or lock file anywhere we can see; retry if start-up fails.
 for attempt in 1 2 3 4 5; do

@@ -11,6 +11,9 @@
 #             e.g. to drive pgbench ($CARBONMKT_PG_BINDIR/pgbench)
 # The exit status is non-zero if a benchmark failed (an error, a wrong result); a
 # missed performance target is reported ("MISSED") but is not a failure.
+# BENCH_REUSE_DB=1 runs against the existing carbonmkt_bench (a kept cluster,
+# CARBONMKT_CLUSTER_DIR in test/cluster.sh) instead of a fresh one; with a kept cluster
+# the database is left in place afterwards.
 # See test/bench/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,10 +52,12 @@ failed=()
 for f in "${benches[@]}"; do
 	name=$(basename "$f"); name=${name%.*}
 	echo "== bench $name (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-	psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
-		-c "DROP DATABASE IF EXISTS carbonmkt_bench" \
-		-c "CREATE DATABASE carbonmkt_bench" &&
-		psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION carbonmkt" || exit 2
+	if [ -z "${BENCH_REUSE_DB:-}" ]; then
+		psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
+			-c "DROP DATABASE IF EXISTS carbonmkt_bench" \
+			-c "CREATE DATABASE carbonmkt_bench" &&
+			psql -X -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION carbonmkt" || exit 2
+	fi
 	start=$(date +%s)
 	case "$f" in
 	*.sql) psql -X -v ON_ERROR_STOP=1 -f "$f" 2>&1 ;;
@@ -62,5 +67,5 @@ for f in "${benches[@]}"; do
 	echo "== bench $name: $([ "$rc" -eq 0 ] && echo done || echo FAILED) in $(( $(date +%s) - start )) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	[ "$rc" -eq 0 ] || failed+=("$name")
 done
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS carbonmkt_bench"
+[ -n "${CARBONMKT_CLUSTER_DIR:-}" ] || psql -X -q -d postgres -c "DROP DATABASE IF EXISTS carbonmkt_bench"
 [ ${#failed[@]} -eq 0 ] || { echo "bench: FAILED: ${failed[*]}"; exit 1; }
