@@ -76,6 +76,11 @@ SET carbonmkt.clock = '2022-01-04 09:00:00+08';
 \else
 \set full_verify 1
 \endif
+\getenv seal_baseline BENCH_SCALE_SEAL_BASELINE
+\if :{?seal_baseline}
+\else
+\set seal_baseline 0
+\endif
 \getenv measure_only BENCH_SCALE_MEASURE
 \if :{?measure_only}
 \else
@@ -537,6 +542,27 @@ SELECT carbonmkt.seal_day(:'last_day') IS NOT NULL AS sealed \gset
 INSERT INTO bench.timing VALUES ('seal_day, the last trading day (' || :'last_day' || ')', 1,
                                  extract(epoch FROM clock_timestamp() - :'t0') * 1000, 1000,
                                  (SELECT entries || ' entries, ' || accounts || ' accounts' FROM day_seal WHERE business_date = :'last_day'));
+-- the seal's heads digest of that day again (it must equal the seal); with
+-- BENCH_SCALE_SEAL_BASELINE=1 also its former definition, which read every entry up to the day
+-- (test/bench/seal_baseline.sql; minutes at 20 M entries), which must agree
+SELECT to_regprocedure('bench.heads_digest_old(date)') IS NULL AS load_seal_baseline \gset
+\if :load_seal_baseline
+\ir seal_baseline.sql
+\endif
+SELECT clock_timestamp() AS t0 \gset
+SELECT (h.digest, h.accounts, h.entries) = (s.digest, s.accounts, s.entries) AS seal_same
+  FROM heads_digest(:'last_day') h, day_seal s WHERE s.business_date = :'last_day' \gset
+INSERT INTO bench.timing VALUES ('heads_digest, the last trading day', 1, extract(epoch FROM clock_timestamp() - :'t0') * 1000, 1000,
+                                 CASE WHEN :'seal_same' THEN 'equals its seal' ELSE 'DIFFERS from its seal' END);
+\if :seal_baseline
+SELECT clock_timestamp() AS t0 \gset
+SELECT (h.digest, h.accounts, h.entries) = (s.digest, s.accounts, s.entries) AS seal_old_same
+  FROM bench.heads_digest_old(:'last_day') h, day_seal s WHERE s.business_date = :'last_day' \gset
+INSERT INTO bench.timing VALUES ('baseline: the former heads_digest, the last trading day', 1, extract(epoch FROM clock_timestamp() - :'t0') * 1000, NULL,
+                                 CASE WHEN :'seal_old_same' THEN 'equals the seal' ELSE 'DIFFERS from the seal' END);
+\else
+\set seal_old_same true
+\endif
 SELECT count(*) AS day_entries FROM journal WHERE business_date = :'last_day' \gset
 SELECT clock_timestamp() AS t0 \gset
 SELECT count(*) AS problems_since FROM verify_ledger_since(:'prev_day') \gset
@@ -557,6 +583,14 @@ SELECT what, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) 
        CASE WHEN max(target_ms) IS NULL THEN '' WHEN percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) < max(target_ms)
             THEN 'ok (< ' || max(target_ms) || ' ms)' ELSE 'MISSED (< ' || max(target_ms) || ' ms)' END AS target
   FROM bench.timing WHERE round > 0 GROUP BY what ORDER BY min(round), min(ctid), what;
+\if :seal_same
+\else
+DO $$ BEGIN RAISE EXCEPTION 'registry_scale: heads_digest() of the sealed day differs from its seal'; END $$;
+\endif
+\if :seal_old_same
+\else
+DO $$ BEGIN RAISE EXCEPTION 'registry_scale: the former heads_digest() of the sealed day differs from its seal'; END $$;
+\endif
 SELECT (:problems_since = 0) AS verified \gset
 \if :verified
 \else
