@@ -11372,6 +11372,190 @@ GRANT SELECT ON carbonmkt.bi_market_monthly, carbonmkt.bi_as_of TO PUBLIC;
 
 
 -- -- One way in, follow-up (issue 14): changes that must follow the Dashboard section (views and policies it recreates) (session 3) --
+-- mrv_visible(unit, VARIADIC others) becomes mrv_visible(participant_id, VARIADIC
+-- other_participants) (doc/api.md: a unit, the subject, is a participant_id).  PostgreSQL
+-- renames an argument only by dropping the function, and what calls it goes with it: the
+-- mrv_read policies of five MRV tables and the views that call it, with the views built on
+-- them.  They are made again from their definitions as the sections above left them
+-- (pg_get_viewdef, pg_get_expr), with their options, comments and grants, so that this
+-- block neither repeats those definitions nor falls behind a later change to them.  A view
+-- made again from its deparsed text must parse to what its source parses to: its source
+-- avoids what deparses otherwise (BETWEEN comes back as a flat AND; see _mrv_unit_year), and
+-- test/ops/upgrade.sh compares the result with a fresh install.
+DO $api4$
+DECLARE
+    path      text := current_setting('search_path');
+    fn        regprocedure := 'carbonmkt.mrv_visible(bigint, bigint[])';
+    redo      text[] := '{}';
+    undo      text[] := '{}';
+    r         record;
+    g         record;
+BEGIN
+    -- deparsed with every name schema-qualified
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog', true);
+    -- the views that call the function, and those built on them, the deepest last
+    FOR r IN
+        WITH RECURSIVE dep(relid, depth) AS (
+            SELECT rw.ev_class, 1
+              FROM pg_depend d JOIN pg_rewrite rw ON rw.oid = d.objid
+             WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_proc'::regclass
+               AND d.refobjid = fn
+            UNION ALL
+            SELECT rw.ev_class, dep.depth + 1
+              FROM dep JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = dep.relid
+              JOIN pg_rewrite rw ON rw.oid = d.objid AND rw.ev_class <> dep.relid
+             WHERE d.classid = 'pg_rewrite'::regclass AND dep.depth < 20
+        )
+        SELECT c.oid, c.oid::regclass AS name, c.relowner, c.relacl, c.reloptions, max(dep.depth) AS depth
+          FROM dep JOIN pg_class c ON c.oid = dep.relid
+         GROUP BY c.oid ORDER BY max(dep.depth), c.oid::regclass::text
+    LOOP
+        IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = r.oid)
+           OR EXISTS (SELECT 1 FROM pg_rewrite w WHERE w.ev_class = r.oid AND w.rulename <> '_RETURN') THEN
+            RAISE EXCEPTION 'carbonmkt upgrade: view % has triggers or rules; recreate it explicitly', r.name;
+        END IF;
+        undo := format('DROP VIEW %s', r.name) || undo;
+        redo := redo || format('CREATE VIEW %s%s AS %s', r.name,
+                               CASE WHEN r.reloptions IS NOT NULL
+                                    THEN format(' WITH (%s)', array_to_string(r.reloptions, ', ')) ELSE '' END,
+                               pg_get_viewdef(r.oid));
+        IF obj_description(r.oid, 'pg_class') IS NOT NULL THEN
+            redo := redo || format('COMMENT ON VIEW %s IS %L', r.name, obj_description(r.oid, 'pg_class'));
+        END IF;
+        FOR g IN SELECT a.attname, col_description(r.oid, a.attnum) AS note
+                   FROM pg_attribute a
+                  WHERE a.attrelid = r.oid AND a.attnum > 0 AND col_description(r.oid, a.attnum) IS NOT NULL
+                  ORDER BY a.attnum
+        LOOP
+            redo := redo || format('COMMENT ON COLUMN %s.%I IS %L', r.name, g.attname, g.note);
+        END LOOP;
+        -- the grants, grantee by grantee in the order of the ACL (the owner's are implicit)
+        FOR g IN SELECT x.grantee, string_agg(x.privilege_type, ', ' ORDER BY x.privilege_type) AS privs,
+                        bool_or(x.is_grantable) AS grantable, min(x.ord) AS ord
+                   FROM aclexplode(r.relacl) WITH ORDINALITY x(grantor, grantee, privilege_type, is_grantable, ord)
+                  WHERE x.grantee <> r.relowner
+                  GROUP BY x.grantee ORDER BY min(x.ord)
+        LOOP
+            redo := redo || format('GRANT %s ON %s TO %s%s', g.privs, r.name,
+                                   CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(g.grantee::regrole::text) END,
+                                   CASE WHEN g.grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+        END LOOP;
+    END LOOP;
+    -- the policies that call it
+    FOR r IN SELECT p.oid, p.polname, p.polrelid::regclass AS tab, p.polcmd, p.polpermissive, p.polroles,
+                    pg_get_expr(p.polqual, p.polrelid) AS qual, pg_get_expr(p.polwithcheck, p.polrelid) AS chk
+               FROM pg_policy p
+              WHERE p.oid IN (SELECT d.objid FROM pg_depend d
+                               WHERE d.classid = 'pg_policy'::regclass AND d.refclassid = 'pg_proc'::regclass
+                                 AND d.refobjid = fn)
+              ORDER BY p.polrelid::regclass::text, p.polname
+    LOOP
+        undo := format('DROP POLICY %I ON %s', r.polname, r.tab) || undo;
+        redo := redo || format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', r.polname, r.tab,
+                               CASE WHEN r.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                               CASE r.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                             WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+                               (SELECT string_agg(CASE WHEN x.role = 0 THEN 'PUBLIC' ELSE quote_ident(x.role::regrole::text) END,
+                                                  ', ' ORDER BY x.n)
+                                  FROM unnest(r.polroles) WITH ORDINALITY x(role, n)),
+                               CASE WHEN r.qual IS NOT NULL THEN format(' USING (%s)', r.qual) ELSE '' END,
+                               CASE WHEN r.chk IS NOT NULL THEN format(' WITH CHECK (%s)', r.chk) ELSE '' END);
+        IF obj_description(r.oid, 'pg_policy') IS NOT NULL THEN
+            redo := redo || format('COMMENT ON POLICY %I ON %s IS %L', r.polname, r.tab, obj_description(r.oid, 'pg_policy'));
+        END IF;
+    END LOOP;
+    IF cardinality(undo) = 0 THEN
+        RAISE EXCEPTION 'carbonmkt upgrade: nothing calls %: this block expected the MRV policies and views', fn;
+    END IF;
+
+    FOR r IN SELECT unnest(undo) AS stmt LOOP
+        EXECUTE r.stmt;
+    END LOOP;
+    DROP FUNCTION carbonmkt.mrv_visible(bigint, bigint[]);
+    EXECUTE $fn$
+CREATE FUNCTION carbonmkt.mrv_visible(participant_id bigint, VARIADIC other_participants bigint[] DEFAULT '{}')
+RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me  bigint;
+    m   carbonmkt.participant;
+    u   carbonmkt.participant;
+BEGIN
+    IF carbonmkt.mrv_reads_all() THEN
+        RETURN true;
+    END IF;
+    me := carbonmkt.caller_participant();
+    IF me IS NULL THEN
+        RETURN false;
+    END IF;
+    IF me = mrv_visible.participant_id OR me = ANY (other_participants) THEN
+        RETURN true;
+    END IF;
+    SELECT * INTO m FROM carbonmkt.participant x WHERE x.participant_id = me;
+    IF m.kind NOT IN ('national_authority', 'provincial_authority', 'city_authority')
+       OR NOT carbonmkt._is_member('carbonmkt_authority') THEN
+        RETURN false;
+    END IF;
+    IF m.kind = 'national_authority' THEN
+        RETURN true;
+    END IF;
+    SELECT * INTO u FROM carbonmkt.participant x WHERE x.participant_id = mrv_visible.participant_id;
+    RETURN CASE m.kind WHEN 'provincial_authority' THEN u.province = m.province
+                       ELSE u.city = m.city END;
+END
+$$
+$fn$;
+    COMMENT ON FUNCTION carbonmkt.mrv_visible(bigint, bigint[]) IS
+      'Row-level security of the MRV tables: whether the login may read the MRV data of a unit (participant_id): the unit itself (or a participant among other_participants, e.g. the firm that compiled or verified a report), the authorities of its city, province or the nation, staff and BI.';
+    FOR r IN SELECT unnest(redo) AS stmt LOOP
+        EXECUTE r.stmt;
+    END LOOP;
+    PERFORM pg_catalog.set_config('search_path', path, true);
+END
+$api4$;
+
+-- set_trading_day(jurisdiction, day, ...) becomes set_trading_day(jurisdiction, business_date,
+-- ...) (doc/api.md: a date of business is business_date, as in is_trading_day).  New in 0.2.0:
+-- no 0.1.0 form to keep.
+DROP FUNCTION carbonmkt.set_trading_day(text, date, boolean, text, text, bigint);
+CREATE FUNCTION carbonmkt.set_trading_day(jurisdiction text, business_date date, is_trading_day boolean, document text,
+                                          memo text DEFAULT NULL, acting_for bigint DEFAULT NULL)
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    me      carbonmkt.participant;
+    regular boolean;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(jurisdiction);
+    me := carbonmkt._rule_actor('trading_calendar', jurisdiction, acting_for);
+    PERFORM carbonmkt._rule_begin('amend', document, me.participant_id);
+    IF set_trading_day.business_date IS NULL OR is_trading_day IS NULL THEN
+        RAISE EXCEPTION 'trading_calendar (jurisdiction %): a day and whether it trades are needed', jurisdiction USING ERRCODE = 'CM502';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
+                    WHERE y.jurisdiction = set_trading_day.jurisdiction AND y.year = extract(year FROM set_trading_day.business_date)) THEN
+        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM set_trading_day.business_date), jurisdiction
+            USING ERRCODE = 'CM507', HINT = 'Load the year first with carbonmkt.load_trading_calendar().';
+    END IF;
+    IF set_trading_day.business_date <= carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'trading_calendar (jurisdiction %, business_date %): only days after today (%) can be changed',
+            jurisdiction, to_char(set_trading_day.business_date, 'YYYY-MM-DD'), to_char(carbonmkt.business_date(), 'YYYY-MM-DD') USING ERRCODE = 'CM506';
+    END IF;
+    regular := extract(isodow FROM set_trading_day.business_date) < 6;
+    DELETE FROM carbonmkt.trading_calendar c WHERE c.jurisdiction = set_trading_day.jurisdiction AND c.business_date = set_trading_day.business_date;
+    IF is_trading_day <> regular THEN
+        INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
+        VALUES (jurisdiction, set_trading_day.business_date, is_trading_day, coalesce(memo, CASE WHEN is_trading_day THEN 'weekend trading day' END));
+    END IF;
+    PERFORM carbonmkt._rule_end();
+    RETURN is_trading_day;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.set_trading_day(text, date, boolean, text, text, bigint) IS
+  'The exchange makes a future day of a loaded year a holiday or a trading day (e.g. an extra holiday announced late), citing the document.  CM507 for a year without a calendar, CM506 for today or a past day.';
+REVOKE ALL ON FUNCTION carbonmkt.set_trading_day(text, date, boolean, text, text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION carbonmkt.set_trading_day(text, date, boolean, text, text, bigint)
+   TO carbonmkt_exchange, carbonmkt_registry;
 -- (end of api4)
 
 

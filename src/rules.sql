@@ -1078,7 +1078,7 @@ $$;
 COMMENT ON FUNCTION carbonmkt.load_trading_calendar(text, int, date[], text, text[], date[], bigint) IS
   'The exchange loads a year''s trading calendar: its holidays (with notes; weekend holidays are not stored: the exchange never trades on weekends) and any weekend trading days, citing the document (e.g. the State Council''s holiday notice).  Refused: a year loaded already (CM503), a day listed twice, a day of another year, a weekday as weekend trading day (CM502).  Until a year is loaded its dates are refused (CM507).  Returns the weekday holidays stored.';
 
-CREATE FUNCTION carbonmkt.set_trading_day(jurisdiction text, day date, is_trading_day boolean, document text,
+CREATE FUNCTION carbonmkt.set_trading_day(jurisdiction text, business_date date, is_trading_day boolean, document text,
                                           memo text DEFAULT NULL, acting_for bigint DEFAULT NULL)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
@@ -1089,23 +1089,23 @@ BEGIN
     PERFORM carbonmkt.check_jurisdiction(jurisdiction);
     me := carbonmkt._rule_actor('trading_calendar', jurisdiction, acting_for);
     PERFORM carbonmkt._rule_begin('amend', document, me.participant_id);
-    IF day IS NULL OR is_trading_day IS NULL THEN
+    IF set_trading_day.business_date IS NULL OR is_trading_day IS NULL THEN
         RAISE EXCEPTION 'trading_calendar (jurisdiction %): a day and whether it trades are needed', jurisdiction USING ERRCODE = 'CM502';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM carbonmkt.trading_calendar_year y
-                    WHERE y.jurisdiction = set_trading_day.jurisdiction AND y.year = extract(year FROM day)) THEN
-        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM day), jurisdiction
+                    WHERE y.jurisdiction = set_trading_day.jurisdiction AND y.year = extract(year FROM set_trading_day.business_date)) THEN
+        RAISE EXCEPTION 'no trading calendar for % (jurisdiction %)', extract(year FROM set_trading_day.business_date), jurisdiction
             USING ERRCODE = 'CM507', HINT = 'Load the year first with carbonmkt.load_trading_calendar().';
     END IF;
-    IF day <= carbonmkt.business_date() THEN
+    IF set_trading_day.business_date <= carbonmkt.business_date() THEN
         RAISE EXCEPTION 'trading_calendar (jurisdiction %, business_date %): only days after today (%) can be changed',
-            jurisdiction, to_char(day, 'YYYY-MM-DD'), to_char(carbonmkt.business_date(), 'YYYY-MM-DD') USING ERRCODE = 'CM506';
+            jurisdiction, to_char(set_trading_day.business_date, 'YYYY-MM-DD'), to_char(carbonmkt.business_date(), 'YYYY-MM-DD') USING ERRCODE = 'CM506';
     END IF;
-    regular := extract(isodow FROM day) < 6;
-    DELETE FROM carbonmkt.trading_calendar c WHERE c.jurisdiction = set_trading_day.jurisdiction AND c.business_date = day;
+    regular := extract(isodow FROM set_trading_day.business_date) < 6;
+    DELETE FROM carbonmkt.trading_calendar c WHERE c.jurisdiction = set_trading_day.jurisdiction AND c.business_date = set_trading_day.business_date;
     IF is_trading_day <> regular THEN
         INSERT INTO carbonmkt.trading_calendar AS c (jurisdiction, business_date, is_trading_day, note)
-        VALUES (jurisdiction, day, is_trading_day, coalesce(memo, CASE WHEN is_trading_day THEN 'weekend trading day' END));
+        VALUES (jurisdiction, set_trading_day.business_date, is_trading_day, coalesce(memo, CASE WHEN is_trading_day THEN 'weekend trading day' END));
     END IF;
     PERFORM carbonmkt._rule_end();
     RETURN is_trading_day;
