@@ -50,7 +50,7 @@ SELECT p.oid::regprocedure AS deprecated, obj_description(p.oid, 'pg_proc') ~ '^
        p.prosrc ~ 'RAISE NOTICE ''carbonmkt\.[a-z_]+\(\) is deprecated and goes after 0\.2\.0' AS raises_notice
   FROM pg_proc p
  WHERE p.pronamespace = 'carbonmkt'::regnamespace AND obj_description(p.oid, 'pg_proc') ~ '^Deprecated'
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- Every argument name: each input argument of every public function and procedure (named, not
 -- a deprecated 0.1.0 form) has a name of the vocabulary (doc/api.md, "Every argument name";
@@ -137,3 +137,17 @@ SELECT signature, prev_name || ' before ' || name AS out_of_order FROM o
 SELECT v.name AS unused_name FROM vocabulary v
  WHERE NOT EXISTS (SELECT 1 FROM public_input i WHERE i.name = v.name)
  ORDER BY 1;
+
+-- a client reference where a function posts on a caller's request: the public SQL and PL/pgSQL
+-- functions that call a posting function and take no reference are the staff steps whose
+-- repetition their subject's state refuses or makes a no-op, and the documented deviations
+-- of doc/api.md (the C posting functions all take one: the engine's idempotency)
+SELECT p.oid::regprocedure AS posts_without_reference
+  FROM pg_proc p
+ WHERE p.pronamespace = 'carbonmkt'::regnamespace AND p.proname NOT LIKE '\_%' AND p.prokind IN ('f', 'p')
+   AND p.prorettype <> 'trigger'::regtype AND p.provolatile = 'v'
+   AND p.prolang IN (SELECT l.oid FROM pg_language l WHERE l.lanname IN ('sql', 'plpgsql'))
+   AND p.prosrc ~ 'carbonmkt\.(hold|release_hold|transfer_[a-z_]+|issue_[a-z]+|deposit_cny|withdraw_cny|surrender_[a-z]+|retire_[a-z]+|settle_batch|_post[a-z_]*)\('
+   AND NOT ('reference' = ANY (coalesce(p.proargnames, '{}')))
+   AND coalesce(obj_description(p.oid, 'pg_proc'), '') !~ '^Deprecated'
+ ORDER BY p.oid::regprocedure::text;
