@@ -8146,10 +8146,11 @@ COMMENT ON FUNCTION carbonmkt.verify_chains() IS
 
 
 -- -- Performance/bivw (issue 16, session 3): BI and compliance views at ten-year scale; close_period --
--- The price source from the kept daily statistics (_market_day) instead of the whole tape; the
--- obligation formula set-based (grouped rows joined per unit and open period instead of
--- per-unit lookups); close_period freezes from the period's figures computed once;
--- adopt_preallocation finds the legs through the accounts.  Rows unchanged (doc/performance.md).
+-- The price source from the kept daily statistics (_market_day, a hash join over the closed
+-- days) instead of the whole tape; the obligation formula set-based (grouped rows joined per
+-- unit and open period instead of per-unit lookups); close_period freezes from the period's
+-- figures computed once; adopt_preallocation finds the legs through the accounts; a partial
+-- index for the voluntary cancellations.  Rows unchanged (doc/performance.md).
 
 CREATE OR REPLACE FUNCTION carbonmkt._daily_prices(p_jurisdiction text, p_from date, p_to date)
 RETURNS TABLE (price_date date, average_price_fen bigint, volume_t bigint, turnover_fen numeric, trades bigint,
@@ -8533,6 +8534,33 @@ BEGIN
                   WHERE p.run_id = run ORDER BY p.participant_id;
 END
 $$;
+
+CREATE OR REPLACE VIEW carbonmkt._market_day AS
+-- a closed day: the row end_of_day() kept (a hash join over every day); a day not closed yet
+-- (no kept row): the tape's figures by index (OFFSET 0: the figures stay a per-day lookup,
+-- never an aggregate over the whole tape)
+SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
+       s.open_fen, s.high_fen, s.low_fen, s.last_fen, s.listed_volume_t, s.listed_turnover_fen,
+       s.block_volume_t, s.block_turnover_fen, s.auction_volume_t, s.auction_turnover_fen,
+       s.volume_t, s.turnover_fen, s.trades
+  FROM carbonmkt.product_day d
+  JOIN carbonmkt.market_day_stats s ON s.product_id = d.product_id AND s.business_date = d.business_date
+UNION ALL
+SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
+       f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t, f.listed_turnover_fen,
+       f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
+       f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
+  FROM carbonmkt.product_day d
+  LEFT JOIN LATERAL (SELECT f.* FROM carbonmkt._market_day_figures f
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f ON true
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                    WHERE s.product_id = d.product_id AND s.business_date = d.business_date);
+COMMENT ON VIEW carbonmkt._market_day IS
+  'Internal, public market data: every product_day (previous close, close, closed_at) with the day''s statistics in fen and t: the row end_of_day() kept in market_day_stats, else (a day not closed yet) computed from the tape (_market_day_figures, by index); NULLs and trades 0 without trades.  A filter on business_date reaches product_day.  Read by bi_market_daily and by the compliance room''s price source _daily_prices.';
+
+-- the voluntary cancellations among the journal's entries, without reading the journal: a
+-- partial index (a transfer's legs are not cancellations: nothing is added to their writes)
+CREATE INDEX journal_cancel ON carbonmkt.journal (business_date) WHERE kind = 'cancel';
 -- (end of Performance/bivw)
 
 

@@ -10,8 +10,11 @@
 --      * old: the definition before (the views of bench_old), where there is one;
 --      * floor: the same rows copied into a table and read the same way (handing out that many
 --        rows, without computing them);
---    one warm-up round, then :rounds rounds, every measurement in its own transaction, the order
---    rotated each round; median (min-max), target < 100 ms.
+--    and the CPU time the backend spent per read (utime + stime of /proc/PID/stat, 10 ms ticks;
+--    mean of the rounds): what a read costs on an idle core, which wall-clock time on a shared
+--    machine does not show;
+--    one warm-up round, then 5 rounds (or BENCH_ROUNDS if more), every measurement in its own
+--    transaction, the order rotated each round; median (min-max), target < 100 ms.
 \ir ../bi_views_baseline.sql
 
 \echo
@@ -62,36 +65,47 @@ SELECT c.relname, s.side,
  CROSS JOIN (VALUES ('new'), ('old'), ('floor')) s(side)
  WHERE c.relnamespace = 'carbonmkt'::regnamespace AND c.relkind = 'v' AND c.relname LIKE 'bi\_%'
    AND (s.side <> 'old' OR to_regclass('bench_old.' || c.relname) IS NOT NULL);
-CREATE TABLE bench.bi_t (view text, side text, round int, ms float8, nrows bigint);
+CREATE TABLE bench.bi_t (view text, side text, round int, ms float8, cpu_ms float8, nrows bigint);
+-- CPU time of this backend so far, ms (utime + stime, 10 ms ticks)
+CREATE FUNCTION bench.cpu_ms() RETURNS float8 LANGUAGE sql AS $$
+    SELECT (f[12]::float8 + f[13]::float8) * 1000 / 100
+      FROM (SELECT string_to_array(split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ') ', 2), ' ') AS f) s $$;
 CREATE PROCEDURE bench.bi_time(rounds int) LANGUAGE plpgsql AS $$
 DECLARE
     q  record;
     t0 timestamptz;
+    c0 float8;
     n  bigint;
     l  bigint;
     k  int := (SELECT count(*) FROM bench.bi_q);
 BEGIN
     FOR r IN 0..rounds LOOP                 -- round 0: warm-up, not counted
         FOR q IN SELECT * FROM bench.bi_q ORDER BY (ord + r * 7) % k LOOP
+            c0 := bench.cpu_ms();
             t0 := clock_timestamp();
             EXECUTE q.sql INTO n, l;
-            INSERT INTO bench.bi_t VALUES (q.view, q.side, r, extract(epoch FROM clock_timestamp() - t0) * 1000, n);
+            INSERT INTO bench.bi_t VALUES (q.view, q.side, r, extract(epoch FROM clock_timestamp() - t0) * 1000,
+                                           bench.cpu_ms() - c0, n);
             COMMIT;
         END LOOP;
     END LOOP;
 END $$;
 \! echo "-- bi_* views: load average before $(cut -d' ' -f1-3 /proc/loadavg)"
-CALL bench.bi_time(:rounds);
+SELECT greatest(:rounds, 5) AS bi_rounds \gset
+CALL bench.bi_time(:bi_rounds);
 \! echo "-- bi_* views: load average after $(cut -d' ' -f1-3 /proc/loadavg)"
-\echo '-- bi_* views read in full (every row, every column), ms of server time, median of the counted rounds (min-max)'
+\echo '-- bi_* views read in full (every row, every column), ms of server time, median of the counted rounds (min-max); cpu: CPU ms per read (mean)'
 WITH m AS (
-    SELECT view, side, max(nrows) AS nrows,
+    SELECT view, side, max(nrows) AS nrows, avg(cpu_ms) AS cpu,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS med, min(ms) AS lo, max(ms) AS hi
       FROM bench.bi_t WHERE round > 0 GROUP BY view, side)
 SELECT n.view, n.nrows AS rows,
        round(n.med::numeric, 1) || ' (' || round(n.lo::numeric, 1) || '-' || round(n.hi::numeric, 1) || ')' AS ms,
+       round(n.cpu::numeric) AS cpu,
        coalesce(round(o.med::numeric, 1) || ' (' || round(o.lo::numeric, 1) || '-' || round(o.hi::numeric, 1) || ')', '') AS old_ms,
+       coalesce(round(o.cpu::numeric)::text, '') AS old_cpu,
        round(f.med::numeric, 1) || ' (' || round(f.lo::numeric, 1) || '-' || round(f.hi::numeric, 1) || ')' AS floor_ms,
+       round(f.cpu::numeric) AS floor_cpu,
        CASE WHEN n.med < 100 THEN 'ok (< 100 ms)' ELSE 'MISSED (< 100 ms)' END AS target
   FROM m n LEFT JOIN m o ON o.view = n.view AND o.side = 'old' JOIN m f ON f.view = n.view AND f.side = 'floor'
  WHERE n.side = 'new' ORDER BY n.view;
