@@ -8191,6 +8191,421 @@ COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
 
 
 -- -- Performance/bivw (issue 16, session 3): BI and compliance views at ten-year scale; close_period --
+-- The price source from the kept daily statistics (_market_day, a hash join over the closed
+-- days) instead of the whole tape; the obligation formula set-based (grouped rows joined per
+-- unit and open period instead of per-unit lookups); close_period freezes from the period's
+-- figures computed once; adopt_preallocation finds the legs through the accounts; a partial
+-- index for the voluntary cancellations.  Rows unchanged (doc/performance.md).
+
+CREATE OR REPLACE FUNCTION carbonmkt._daily_prices(p_jurisdiction text, p_from date, p_to date)
+RETURNS TABLE (price_date date, average_price_fen bigint, volume_t bigint, turnover_fen numeric, trades bigint,
+               price_source text, source text)
+LANGUAGE sql STABLE AS
+$$
+    -- the trade tape's statistics per product and day with trades (_market_day: integer sums
+    -- in fen; a closed day's row as end_of_day() kept it, a day not closed yet from the tape),
+    -- summed over the jurisdiction's CEA products
+    WITH m AS (SELECT d.business_date AS day, sum(d.volume_t)::bigint AS volume_t,
+                      round(sum(d.turnover_fen), 2) AS turnover_fen, sum(d.trades)::bigint AS trades
+                 FROM carbonmkt._market_day d JOIN carbonmkt.product pr ON pr.product_id = d.product_id
+                WHERE pr.instrument = 'CEA' AND pr.jurisdiction = p_jurisdiction
+                  AND d.business_date BETWEEN p_from AND p_to AND d.trades > 0
+                GROUP BY d.business_date)
+    SELECT m.day, round(m.turnover_fen / m.volume_t)::bigint, m.volume_t, m.turnover_fen, m.trades, 'market',
+           format('%s trade(s) of CEA on the exchange', m.trades)
+      FROM m
+    UNION ALL
+    SELECT r.price_date, r.average_price_fen, r.volume_t, r.average_price_fen::numeric * r.volume_t, NULL::bigint,
+           'reference_price', r.source
+      FROM carbonmkt.reference_price r
+     WHERE r.price_date BETWEEN p_from AND p_to AND NOT EXISTS (SELECT 1 FROM m WHERE m.day = r.price_date)
+$$;
+COMMENT ON FUNCTION carbonmkt._daily_prices(text, date, date) IS
+  'Internal, THE price source of the compliance room: one row per day in [p_from, p_to] with a CEA price of the jurisdiction''s market: the market''s own trades where it traded (the trade tape''s statistics per product and day, _market_day: as end_of_day() kept them for a closed day, from the tape for a day not closed yet; every CEA product and mode: the day''s average transaction price = turnover / volume, price_source market), else a reference price recorded by hand (price_source reference_price, with its source).';
+
+CREATE OR REPLACE VIEW carbonmkt._obligation_figures AS
+SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.province, p.city, p.sector,
+       pr.status AS period_status, pr.deadline,
+       pr.last_year - pr.first_year + 1 AS years, coalesce(e.years_confirmed, 0) AS years_confirmed,
+       em.emissions_t,
+       CASE WHEN em.emissions_t IS NULL THEN NULL WHEN e.estimated THEN 'estimated' ELSE 'verified' END AS emissions_basis,
+       coalesce(al.allocated_t, 0) AS allocation_t, coalesce(al.initial_t, 0) AS initial_allocation_t,
+       al.allocation_final,
+       gas.gas_fired,
+       ob.relief, em.emissions_t - ob.obligation_t AS relief_t,
+       CASE ob.relief
+         WHEN 'gas_cap' THEN format('gas-fired unit: owes at most its allocation of %s (confirmed emissions %s)',
+                                    carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                    carbonmkt.format_quantity('CEA', em.emissions_t))
+         WHEN 'gap_cap' THEN format('gap cap: allocation %s + %s%% of confirmed emissions %s = %s',
+                                    carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)), pr.gap_cap_pct,
+                                    carbonmkt.format_quantity('CEA', em.emissions_t),
+                                    carbonmkt.format_quantity('CEA', ob.obligation_t))
+       END || CASE WHEN al.allocation_final THEN '' ELSE ' (allocation not final yet)' END AS relief_reason,
+       ob.obligation_t,
+       greatest(ob.obligation_t - coalesce(al.allocated_t, 0), 0) AS gap_t,
+       coalesce(bw.borrowed_t, 0) AS borrowed_t,
+       pr.offset_basis, pr.offset_ratio_pct, pr.local_share_min, pr.local_share_pct, pr.jurisdiction,
+       ob2.offset_basis_t, floor(pr.offset_ratio * ob2.offset_basis_t)::bigint AS offset_cap_t,
+       pr.relief_sectors, pr.borrowing_min_gap_share, pr.borrowing_max_share,
+       gas.gas_basis,
+       -- pending: the relief (gas cap, gap cap) is computed on the final allocation (核定配额,
+       -- S4 L94 "在核定配额环节"); a pre-allocation (预分配) is trued up after verification
+       -- (S1 L2646-2650), so an obligation computed from it is provisional
+       CASE WHEN em.emissions_t IS NOT NULL AND al.years_final < pr.last_year - pr.first_year + 1 AND em.relief_sector
+                 AND ((pr.gas_cap AND gas.gas_fired) OR pr.gap_cap_share IS NOT NULL)
+            THEN CASE WHEN al.years_allocated < pr.last_year - pr.first_year + 1
+                      THEN format('no allocation yet for %s of %s (%s allocated): the %s of the relief rule makes the obligation depend on it',
+                                  pr.last_year - pr.first_year + 1 - al.years_allocated,
+                                  CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
+                                  carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                  CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END)
+                      ELSE format('no final allocation (核定配额) yet for %s of %s (%s allocated, pre-allocation until final): the %s of the relief rule applies to the final allocation, so the obligation of %s is provisional',
+                                  pr.last_year - pr.first_year + 1 - al.years_final,
+                                  CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
+                                  carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                  CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END,
+                                  carbonmkt.format_quantity('CEA', ob.obligation_t))
+                 END
+       END AS pending_reason
+  FROM carbonmkt._period_rules pr
+  JOIN carbonmkt.participant p
+    ON p.kind = 'key_emitter'
+   AND (pr.j_province IS NULL OR p.province = pr.j_province) AND (pr.j_city IS NULL OR p.city = pr.j_city)
+  JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= pr.last_year
+  -- per unit and open period, set-based: confirmed emissions, allocation and facilities of the
+  -- period's years grouped by unit and joined on the grouping keys (hash joins over every
+  -- unit: about 5x faster than per-unit lookups at 3,000 units); a filter on participant_id or
+  -- period (the surrender trigger, borrowing) reaches the grouped rows as an index condition
+  LEFT JOIN (SELECT ce.participant_id, cp.period, count(*)::int AS years_confirmed,
+                    sum(ce.emissions_t)::bigint AS emissions_t, bool_or(ce.basis = 'estimated') AS estimated
+               FROM carbonmkt.compliance_period cp
+               JOIN carbonmkt.confirmed_emission ce ON ce.year BETWEEN cp.first_year AND cp.last_year
+              WHERE cp.status = 'open'
+              GROUP BY ce.participant_id, cp.period) e ON e.participant_id = p.participant_id AND e.period = pr.period
+  -- (the allocation by the allocation room's slim _allocated_by_year: the same allocated_t,
+  -- initial_t and is_final as _allocation_source, without allocation_result's sums)
+  LEFT JOIN (SELECT cp.period, a.*
+               FROM carbonmkt.compliance_period cp
+               -- (per open period: its years reach the allocation rows before they are grouped)
+               CROSS JOIN LATERAL (SELECT a.participant_id, sum(a.allocated_t)::bigint AS allocated_t,
+                                          sum(a.initial_t)::bigint AS initial_t, count(*)::int AS years_allocated,
+                                          (count(*) FILTER (WHERE a.is_final))::int AS years_final
+                                     FROM carbonmkt._allocated_by_year a
+                                    WHERE a.year BETWEEN cp.first_year AND cp.last_year
+                                    GROUP BY a.participant_id) a
+              WHERE cp.status = 'open') al0 ON al0.participant_id = p.participant_id AND al0.period = pr.period
+  CROSS JOIN LATERAL (SELECT al0.allocated_t, al0.initial_t,
+                             coalesce(al0.years_final, 0) = pr.last_year - pr.first_year + 1 AS allocation_final,
+                             coalesce(al0.years_allocated, 0) AS years_allocated,
+                             coalesce(al0.years_final, 0) AS years_final) al
+  LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
+  -- gas-fired (燃气机组): every generating unit registered in a gas category, or the authority's
+  -- override (unit_class, set_gas_fired) where the facilities do not decide it
+  LEFT JOIN (SELECT f.participant_id, bool_and(c.fuel = 'gas') AS all_gas
+               FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+              GROUP BY f.participant_id) gu ON gu.participant_id = p.participant_id
+  CROSS JOIN LATERAL (SELECT coalesce(uc.gas_fired, gu.all_gas, false) AS gas_fired,
+                             CASE WHEN uc.gas_fired IS NOT NULL THEN 'override' WHEN gu.all_gas IS NOT NULL THEN 'facilities' END
+                                 AS gas_basis) gas
+  LEFT JOIN (SELECT b.participant_id, b.period, sum(b.tonnes)::bigint AS borrowed_t
+               FROM carbonmkt.borrowing b GROUP BY b.participant_id, b.period) bw
+         ON bw.participant_id = p.participant_id AND bw.period = pr.period
+  CROSS JOIN LATERAL (SELECT CASE WHEN e.years_confirmed = pr.last_year - pr.first_year + 1
+                                  THEN e.emissions_t END AS emissions_t,
+                             coalesce(al.allocated_t, 0) AS allocation_t,
+                             coalesce(p.sector = ANY (pr.relief_sectors), false) AS relief_sector) em
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN em.emissions_t IS NULL THEN NULL
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired
+                         THEN least(em.emissions_t, em.allocation_t)
+                    WHEN em.relief_sector AND pr.gap_cap_share IS NOT NULL
+                         THEN least(em.emissions_t, em.allocation_t + floor(pr.gap_cap_share * em.emissions_t)::bigint)
+                    ELSE em.emissions_t END AS obligation_t) o1
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN o1.obligation_t IS NULL THEN NULL
+                    WHEN o1.obligation_t = em.emissions_t THEN 'none'
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired THEN 'gas_cap'
+                    ELSE 'gap_cap' END AS relief,
+               o1.obligation_t) ob
+  CROSS JOIN LATERAL (
+        SELECT CASE pr.offset_basis WHEN 'obligation' THEN ob.obligation_t
+                                    WHEN 'issued_allowances' THEN em.allocation_t
+                                    WHEN 'initial_allowances' THEN coalesce(al.initial_t, 0)
+                                    WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
+ WHERE pr.status = 'open';
+
+CREATE OR REPLACE VIEW carbonmkt.obligation_status AS
+WITH s AS MATERIALIZED (SELECT c.*, carbonmkt.business_date() AS today FROM carbonmkt.caller_scope() c)
+SELECT f.period, f.participant_id, f.unit_name, f.credit_code, f.province, f.city, f.sector,
+       f.period_status, f.deadline,
+       f.emissions_t, f.emissions_basis, f.allocation_t, f.relief, f.relief_t, f.relief_reason,
+       f.obligation_t, coalesce(o.surrendered_cea_t, 0) AS surrendered_cea_t,
+       coalesce(o.surrendered_ccer_t, 0) AS surrendered_ccer_t,
+       coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) AS surrendered_t,
+       CASE WHEN f.obligation_t IS NOT NULL
+            THEN greatest(f.obligation_t - coalesce(o.surrendered_cea_t, 0) - coalesce(o.surrendered_ccer_t, 0), 0)
+       END AS remaining_t,
+       f.borrowed_t, f.offset_cap_t, st.status,
+       CASE WHEN f.obligation_t IS NULL THEN 'C'
+            WHEN f.emissions_basis = 'estimated' THEN 'D'
+            WHEN st.status = 'compliant' THEN 'A' ELSE 'B' END::char(1) AS compliance_code,
+       CASE WHEN st.status::text = 'pending' THEN f.pending_reason END AS status_reason
+  FROM carbonmkt._obligation_figures f
+  -- the unit's surrender totals, by primary key (both columns; OFFSET 0: not flattened into a
+  -- join whose index condition would be the unit alone, reading every period's row)
+  LEFT JOIN LATERAL (SELECT x.surrendered_cea_t, x.surrendered_ccer_t FROM carbonmkt.obligation x
+                      WHERE x.participant_id = f.participant_id AND x.period = f.period OFFSET 0) o ON true
+  CROSS JOIN s
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN f.obligation_t IS NULL THEN 'no_emissions'
+                    WHEN coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) >= f.emissions_t
+                         THEN 'compliant'
+                    WHEN f.pending_reason IS NOT NULL THEN 'pending'
+                    WHEN coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) >= f.obligation_t
+                         THEN 'compliant'
+                    WHEN s.today > f.deadline THEN 'shortfall'
+                    ELSE 'open' END::carbonmkt.compliance_status AS status) st
+ WHERE s.sees_all OR f.participant_id = s.participant_id OR f.province = s.province OR f.city = s.city
+UNION ALL
+SELECT o.period, o.participant_id, p.name, p.credit_code, p.province, p.city, p.sector,
+       per.status, per.deadline,
+       o.emissions_t, o.emissions_basis, o.allocation_t, o.relief, o.relief_t, o.relief_reason,
+       o.obligation_t, o.surrendered_cea_t, o.surrendered_ccer_t, o.surrendered_cea_t + o.surrendered_ccer_t,
+       o.remaining_t, o.borrowed_t, o.offset_cap_t, o.status, o.compliance_code, NULL::text
+  FROM carbonmkt.obligation o
+  JOIN carbonmkt.compliance_period per ON per.period = o.period AND per.status = 'closed'
+  JOIN carbonmkt.participant p ON p.participant_id = o.participant_id
+  CROSS JOIN s
+ WHERE s.sees_all OR o.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city;
+
+CREATE OR REPLACE FUNCTION carbonmkt.close_period(period int)
+RETURNS TABLE (units int, compliant int, shortfalls int, no_emissions int, shortfall_t bigint, fines_fen bigint,
+               cut_t bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    per     carbonmkt._period_rules;
+    ts      timestamptz := carbonmkt.clock_now();
+    p_from  date;
+    p_to    date;
+    price   record;
+    r       record;
+    fine    bigint;
+    cut     bigint;
+    sid     bigint;
+BEGIN
+    PERFORM carbonmkt._require_national('close compliance periods');
+    PERFORM 1 FROM carbonmkt.compliance_period p WHERE p.period = close_period.period FOR UPDATE;
+    SELECT * INTO per FROM carbonmkt._period_rules p WHERE p.period = close_period.period;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'compliance period % does not exist', period USING ERRCODE = 'CM401';
+    ELSIF per.status = 'closed' THEN
+        RAISE EXCEPTION 'compliance period % (%) is already closed', period, per.name USING ERRCODE = 'CM402';
+    END IF;
+    IF carbonmkt.business_date(ts) <= per.deadline THEN
+        RAISE EXCEPTION 'compliance period % cannot close until its deadline % has passed', period,
+                        to_char(per.deadline, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM412',
+                  DETAIL = format('Today is %s; surrenders are accepted up to and including the deadline day.',
+                                  to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD')),
+                  HINT = format('The period can close from %s.', to_char(per.deadline + 1, 'YYYY-MM-DD'));
+    END IF;
+    IF per.fine_basis IS NULL THEN
+        RAISE EXCEPTION 'no penalty rule of jurisdiction % applies to period %', per.jurisdiction, period
+            USING ERRCODE = 'CM413', HINT = 'Add a row to carbonmkt.penalty_rule first.';
+    END IF;
+    IF per.fine_basis = 'price_multiple' THEN
+        p_to := per.deadline;
+        p_from := (per.deadline - make_interval(months => per.price_months))::date + 1;
+        price := carbonmkt._average_price(per.jurisdiction, p_from, p_to);
+        IF price.average_price_fen IS NULL THEN
+            RAISE EXCEPTION 'no CEA price between % and % for the penalties of period %: the market did not trade and no reference price is recorded',
+                to_char(p_from, 'YYYY-MM-DD'), to_char(p_to, 'YYYY-MM-DD'), period
+                USING ERRCODE = 'CM411',
+                      DETAIL = format('The penalty rule of jurisdiction %s sets fines at a multiple of the average price of the %s month(s) before the deadline.',
+                                      per.jurisdiction, per.price_months),
+                      HINT = 'Record the published price with carbonmkt.record_average_price().';
+        END IF;
+    ELSE
+        SELECT NULL::bigint AS average_price_fen, NULL::text AS price_source, NULL::int AS market_days,
+               NULL::int AS reference_days INTO price;
+    END IF;
+
+    -- a unit whose obligation still waits for an allocation cannot be frozen
+    SELECT count(*) AS n,
+           string_agg(x.participant_id::text, ', ' ORDER BY x.participant_id) FILTER (WHERE x.rn <= 20)
+             || CASE WHEN count(*) > 20 THEN format(' and %s more', count(*) - 20) ELSE '' END AS who,
+           min(x.pending_reason) AS why
+      INTO r
+      FROM (SELECT f.participant_id, f.pending_reason, row_number() OVER (ORDER BY f.participant_id) AS rn
+              FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period AND f.pending_reason IS NOT NULL) x;
+    IF r.n > 0 THEN
+        RAISE EXCEPTION 'compliance period % cannot close: % unit(s) have an obligation pending on their allocation: %',
+            period, r.n, r.who
+            USING ERRCODE = 'CM509', DETAIL = format('For example: %s.', r.why),
+                  HINT = 'Allocate first (carbonmkt.preallocate, carbonmkt.finalize_allocation).';
+    END IF;
+
+    -- freeze every covered unit's figures: the period's figures computed once (MATERIALIZED:
+    -- never re-evaluated per obligation row, whatever the row estimates), each unit's
+    -- remaining tonnes from its own obligation row (its surrender totals), as obligation_status
+    INSERT INTO carbonmkt.obligation AS o (participant_id, period)
+    SELECT f.participant_id, f.period FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period
+    ON CONFLICT ON CONSTRAINT obligation_pkey DO NOTHING;
+    WITH f AS MATERIALIZED (
+        SELECT x.participant_id, x.emissions_t, x.emissions_basis, x.allocation_t, x.relief, x.relief_t,
+               x.relief_reason, x.obligation_t, x.borrowed_t, x.offset_cap_t
+          FROM carbonmkt._obligation_figures x WHERE x.period = close_period.period),
+    s AS (
+        SELECT f.*, CASE WHEN f.obligation_t IS NOT NULL
+                         THEN greatest(f.obligation_t - o.surrendered_cea_t - o.surrendered_ccer_t, 0) END AS remaining_t
+          FROM f JOIN carbonmkt.obligation o ON o.participant_id = f.participant_id AND o.period = close_period.period)
+    UPDATE carbonmkt.obligation o
+       SET emissions_t = s.emissions_t, emissions_basis = s.emissions_basis, allocation_t = s.allocation_t,
+           relief = s.relief, relief_t = s.relief_t, relief_reason = s.relief_reason, obligation_t = s.obligation_t,
+           borrowed_t = s.borrowed_t, offset_cap_t = s.offset_cap_t, remaining_t = s.remaining_t,
+           status = CASE WHEN s.obligation_t IS NULL THEN 'no_emissions'
+                         WHEN s.remaining_t = 0 THEN 'compliant' ELSE 'shortfall' END::carbonmkt.compliance_status,
+           compliance_code = CASE WHEN s.obligation_t IS NULL THEN 'C' WHEN s.emissions_basis = 'estimated' THEN 'D'
+                                  WHEN s.remaining_t = 0 THEN 'A' ELSE 'B' END,
+           frozen_at = ts
+      FROM s
+     WHERE o.period = close_period.period AND o.participant_id = s.participant_id;
+
+    -- sanctions for the shortfalls
+    FOR r IN SELECT o.participant_id, o.remaining_t FROM carbonmkt.obligation o
+              WHERE o.period = close_period.period AND o.status = 'shortfall' ORDER BY o.participant_id LOOP
+        fine := CASE per.fine_basis WHEN 'none' THEN 0
+                                    WHEN 'fixed' THEN per.fine_default_fen
+                                    ELSE round(per.multiple_default * price.average_price_fen * r.remaining_t)::bigint END;
+        cut := ceil(per.cut_multiple * r.remaining_t)::bigint;
+        INSERT INTO carbonmkt.sanction AS x (participant_id, period, shortfall_t, fine_basis, price_from, price_to,
+                                             average_price_fen, price_source, price_market_days, price_reference_days,
+                                             multiple, fine_fen, cut_multiple, cut_t, cut_unless_corrected, cut_year,
+                                             legal_basis, imposed_at, imposed_by)
+        VALUES (r.participant_id, per.period, r.remaining_t, per.fine_basis, p_from, p_to, price.average_price_fen,
+                price.price_source, price.market_days, price.reference_days,
+                CASE WHEN per.fine_basis = 'price_multiple' THEN per.multiple_default END, fine,
+                per.cut_multiple, cut, per.cut_unless_corrected, per.last_year + 1, per.penalty_source, ts, session_user)
+        RETURNING x.sanction_id INTO sid;
+        IF cut > 0 THEN
+            INSERT INTO carbonmkt.allocation_adjustment (participant_id, year, tonnes, reason, period, sanction_id,
+                                                         recorded_at, recorded_by)
+            VALUES (r.participant_id, per.last_year + 1, cut, 'penalty_cut', per.period, sid, ts, session_user);
+        END IF;
+    END LOOP;
+
+    UPDATE carbonmkt.compliance_period p SET status = 'closed', closed_at = ts, closed_by = session_user
+     WHERE p.period = close_period.period;
+
+    RETURN QUERY
+    SELECT count(*)::int, (count(*) FILTER (WHERE o.status = 'compliant'))::int,
+           (count(*) FILTER (WHERE o.status = 'shortfall'))::int,
+           (count(*) FILTER (WHERE o.status = 'no_emissions'))::int,
+           coalesce(sum(o.remaining_t) FILTER (WHERE o.status = 'shortfall'), 0)::bigint,
+           coalesce((SELECT sum(x.fine_fen) FROM carbonmkt.sanction x WHERE x.period = close_period.period), 0)::bigint,
+           coalesce((SELECT sum(x.cut_t) FROM carbonmkt.sanction x WHERE x.period = close_period.period), 0)::bigint
+      FROM carbonmkt.obligation o WHERE o.period = close_period.period;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt.adopt_preallocation(year int, postings bigint[], jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (participant_id bigint, posting_id bigint, tonnes bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_column
+DECLARE
+    run     bigint;
+    pst     bigint;
+    leg     record;
+    debits  jsonb;
+    n       int := 0;
+BEGIN
+    PERFORM carbonmkt._require_authority(NULL, 'adopt registry postings as pre-allocations');
+    IF adopt_preallocation.year IS NULL OR postings IS NULL OR adopt_preallocation.jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'adopt_preallocation: argument % must not be NULL',
+            CASE WHEN adopt_preallocation.year IS NULL THEN 'year' WHEN postings IS NULL THEN 'postings' ELSE 'jurisdiction' END
+            USING ERRCODE = 'CM904';
+    END IF;
+    run := carbonmkt._begin_run('adoption', adopt_preallocation.jurisdiction, adopt_preallocation.year, NULL,
+                                array_to_string(postings, ','));
+    -- The legs are found through the accounts, by the journal's (account_id, seq) index: the
+    -- journal has no b-tree on posting_id (its block-range index would read a range of the
+    -- journal per posting).  First the debits of the allocation accounts among the postings,
+    -- once (posting -> [allocation account, counterparty]); then per posting its credit in the
+    -- counterparty's account, newest entries first.  (OFFSET 0 keeps the posting filter out
+    -- of the index scans.)
+    SELECT jsonb_object_agg(d.posting_id::text, jsonb_build_array(d.account_id, d.counterparty)) INTO debits
+      FROM (SELECT j.posting_id, j.account_id, j.counterparty
+              FROM carbonmkt.account al JOIN carbonmkt.journal j ON j.account_id = al.account_id
+             WHERE al.kind = 'allocation' AND j.kind = 'debit' OFFSET 0) d
+     WHERE d.posting_id = ANY (postings);
+    FOREACH pst IN ARRAY postings LOOP
+        SELECT c.account_id, c.amount, h.participant_id, al.account_id AS from_account, po.operation INTO leg
+          FROM carbonmkt.posting po
+          CROSS JOIN LATERAL (SELECT x.account_id, x.amount, x.instrument, x.vintage
+                                FROM (SELECT j.account_id, j.amount, j.instrument, j.vintage, j.posting_id
+                                        FROM carbonmkt.journal j
+                                       WHERE j.account_id = (debits -> pst::text ->> 1)::bigint AND j.kind = 'credit'
+                                       ORDER BY j.seq DESC OFFSET 0) x
+                               WHERE x.posting_id = po.posting_id LIMIT 1) c
+          JOIN carbonmkt.account h ON h.account_id = c.account_id AND h.kind = 'holding'
+          JOIN carbonmkt.participant p ON p.participant_id = h.participant_id AND p.kind = 'key_emitter'
+          JOIN carbonmkt.account al ON al.account_id = (debits -> pst::text ->> 0)::bigint AND al.kind = 'allocation'
+                                   AND al.province = p.province
+         WHERE po.posting_id = pst AND po.operation = 'transfer_cea'
+           AND c.instrument = 'CEA' AND c.vintage = adopt_preallocation.year;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'posting % is not a CEA % transfer from a province''s allocation account to one of its units', pst,
+                            adopt_preallocation.year
+                USING ERRCODE = 'CM209';
+        END IF;
+        IF EXISTS (SELECT 1 FROM carbonmkt.allocation a WHERE a.participant_id = leg.participant_id
+                      AND a.year = adopt_preallocation.year AND a.stage = 'preallocation') THEN
+            RAISE EXCEPTION 'participant % already has a % pre-allocation', leg.participant_id, adopt_preallocation.year
+                USING ERRCODE = 'CM209', DETAIL = format('Posting %s cannot be adopted.', pst);
+        END IF;
+        INSERT INTO carbonmkt.allocation VALUES (leg.participant_id, adopt_preallocation.year, 'preallocation', leg.amount,
+                                                 leg.amount, format('adopted registry posting %s', pst), run);
+        INSERT INTO carbonmkt.allocation_posting (run_id, participant_id, year, kind, entitlement_t, moved_t, owed_t,
+                                                  registry_posting, memo, recorded_at)
+        VALUES (run, leg.participant_id, adopt_preallocation.year, 'preallocation', leg.amount, leg.amount, 0, pst,
+                'adopted', carbonmkt.clock_now());
+        n := n + 1;
+    END LOOP;
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.participant_id, p.registry_posting, p.moved_t FROM carbonmkt.allocation_posting p
+                  WHERE p.run_id = run ORDER BY p.participant_id;
+END
+$$;
+
+CREATE OR REPLACE VIEW carbonmkt._market_day AS
+-- a closed day: the row end_of_day() kept (a hash join over every day); a day not closed yet
+-- (no kept row): the tape's figures by index (OFFSET 0: the figures stay a per-day lookup,
+-- never an aggregate over the whole tape)
+SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
+       s.open_fen, s.high_fen, s.low_fen, s.last_fen, s.listed_volume_t, s.listed_turnover_fen,
+       s.block_volume_t, s.block_turnover_fen, s.auction_volume_t, s.auction_turnover_fen,
+       s.volume_t, s.turnover_fen, s.trades
+  FROM carbonmkt.product_day d
+  JOIN carbonmkt.market_day_stats s ON s.product_id = d.product_id AND s.business_date = d.business_date
+UNION ALL
+SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
+       f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t, f.listed_turnover_fen,
+       f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
+       f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
+  FROM carbonmkt.product_day d
+  LEFT JOIN LATERAL (SELECT f.* FROM carbonmkt._market_day_figures f
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f ON true
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                    WHERE s.product_id = d.product_id AND s.business_date = d.business_date);
+COMMENT ON VIEW carbonmkt._market_day IS
+  'Internal, public market data: every product_day (previous close, close, closed_at) with the day''s statistics in fen and t: the row end_of_day() kept in market_day_stats, else (a day not closed yet) computed from the tape (_market_day_figures, by index); NULLs and trades 0 without trades.  A filter on business_date reaches product_day.  Read by bi_market_daily and by the compliance room''s price source _daily_prices.';
+
+-- the voluntary cancellations among the journal's entries, without reading the journal: a
+-- partial index (a transfer's legs are not cancellations: nothing is added to their writes)
+CREATE INDEX journal_cancel ON carbonmkt.journal (business_date) WHERE kind = 'cancel';
 -- (end of Performance/bivw)
 
 

@@ -1637,26 +1637,27 @@ COMMENT ON TABLE carbonmkt.market_day_stats IS
   'Daily statistics of a closed trading day per product (日行情), the row of _market_day_figures (NULLs and trades 0 without trades) written by end_of_day() in the transaction that closes the day (product_day.closed_at): after the close the day takes no trades, so the row stays the tape''s.  Read by bi_market_daily; public market data.';
 
 CREATE VIEW carbonmkt._market_day AS
+-- a closed day: the row end_of_day() kept (a hash join over every day); a day not closed yet
+-- (no kept row): the tape's figures by index (OFFSET 0: the figures stay a per-day lookup,
+-- never an aggregate over the whole tape)
 SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
-       m.open_fen, m.high_fen, m.low_fen, m.last_fen, m.listed_volume_t, m.listed_turnover_fen,
-       m.block_volume_t, m.block_turnover_fen, m.auction_volume_t, m.auction_turnover_fen,
-       m.volume_t, m.turnover_fen, coalesce(m.trades, 0) AS trades
+       s.open_fen, s.high_fen, s.low_fen, s.last_fen, s.listed_volume_t, s.listed_turnover_fen,
+       s.block_volume_t, s.block_turnover_fen, s.auction_volume_t, s.auction_turnover_fen,
+       s.volume_t, s.turnover_fen, s.trades
   FROM carbonmkt.product_day d
-  LEFT JOIN LATERAL (SELECT s.open_fen, s.high_fen, s.low_fen, s.last_fen, s.listed_volume_t, s.listed_turnover_fen,
-                            s.block_volume_t, s.block_turnover_fen, s.auction_volume_t, s.auction_turnover_fen,
-                            s.volume_t, s.turnover_fen, s.trades
-                       FROM carbonmkt.market_day_stats s
-                      WHERE s.product_id = d.product_id AND s.business_date = d.business_date
-                     UNION ALL
-                     SELECT f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t, f.listed_turnover_fen,
-                            f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
-                            f.volume_t, f.turnover_fen, f.trades
-                       FROM carbonmkt._market_day_figures f
-                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date
-                        AND NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
-                                         WHERE s.product_id = d.product_id AND s.business_date = d.business_date)) m ON true;
+  JOIN carbonmkt.market_day_stats s ON s.product_id = d.product_id AND s.business_date = d.business_date
+UNION ALL
+SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
+       f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t, f.listed_turnover_fen,
+       f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
+       f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
+  FROM carbonmkt.product_day d
+  LEFT JOIN LATERAL (SELECT f.* FROM carbonmkt._market_day_figures f
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f ON true
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                    WHERE s.product_id = d.product_id AND s.business_date = d.business_date);
 COMMENT ON VIEW carbonmkt._market_day IS
-  'Internal, public market data: every product_day (previous close, close, closed_at) with the day''s statistics in fen and t: the row end_of_day() kept in market_day_stats, else (a day not closed yet) computed from the tape (_market_day_figures, by index); NULLs and trades 0 without trades.  A filter on business_date reaches product_day.  Read by bi_market_daily.';
+  'Internal, public market data: every product_day (previous close, close, closed_at) with the day''s statistics in fen and t: the row end_of_day() kept in market_day_stats, else (a day not closed yet) computed from the tape (_market_day_figures, by index); NULLs and trades 0 without trades.  A filter on business_date reaches product_day.  Read by bi_market_daily and by the compliance room''s price source _daily_prices.';
 
 -- End of day ---------------------------------------------------------------------------------
 
