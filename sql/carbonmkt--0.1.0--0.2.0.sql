@@ -8187,6 +8187,437 @@ COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
 
 
 -- -- Performance/orders (issue 16, session 3): continuous order entry (submit_order) --
+-- Orders that rest behind the best price of their side enter side by side under a shared
+-- lock of the book (_rests_behind, _book_gate, _enter_order); every listed order that rests
+-- draws its time priority from one sequence (the engine too), above every priority given so far.
+CREATE SEQUENCE carbonmkt.market_priority_seq;
+COMMENT ON SEQUENCE carbonmkt.market_priority_seq IS
+  'Time priority (时间优先) of listed orders: an order draws the next value when it comes to rest in the book (market_order.priority).  It only grows, and an order draws it while it holds a lock on its book until commit (the matcher lock, or FOR SHARE when it rests without matching), so at one price a smaller value is an earlier order.';
+SELECT pg_catalog.setval('carbonmkt.market_priority_seq',
+       greatest((SELECT max(o.priority) FROM carbonmkt.market_order o), (SELECT max(d.book_seq) FROM carbonmkt.product_day d), 0) + 1, false);
+SELECT pg_catalog.pg_extension_config_dump('carbonmkt.market_priority_seq', '');  -- time priority of listed orders
+COMMENT ON TABLE carbonmkt.product_day IS
+  'One row per product and trading day, created with the day''s first order: the previous close (the band''s centre), the time-priority counter of one-way bidding''s bids and, after end_of_day(), the closing price.  Its row lock (FOR NO KEY UPDATE) is the product''s matcher lock: one matcher per product at a time, products never wait on each other.  A listed order that rests behind the best price of its side without reaching the other side locks it FOR SHARE instead (_rests_behind): such orders enter side by side, and every matcher waits for them.';
+
+-- hot helpers in PL/pgSQL (plans kept for the session) rather than SQL (planned on every call)
+CREATE OR REPLACE FUNCTION carbonmkt.plausibility_max(subject text, scope text DEFAULT '*') RETURNS numeric
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RETURN (SELECT l.max_value FROM carbonmkt.plausibility_limit l
+             WHERE l.subject = plausibility_max.subject AND l.scope IN (coalesce(plausibility_max.scope, '*'), '*')
+             ORDER BY l.scope = '*' LIMIT 1);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt.format_asset(instrument carbonmkt.instrument, vintage int, project text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RETURN CASE instrument WHEN 'CEA' THEN 'CEA ' || vintage
+                           WHEN 'CCER' THEN 'CCER ' || project || ' ' || vintage
+                           ELSE 'CNY' END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt.caller_participant() RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt AS
+$$
+BEGIN
+    RETURN (SELECT l.participant_id FROM carbonmkt.participant_login l WHERE l.role_name = session_user);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt._login_kind() RETURNS carbonmkt.participant_kind
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RETURN (SELECT p.kind FROM carbonmkt.participant_login l
+              JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+             WHERE l.role_name = session_user);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt._is_member(role_name text) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+        OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = _is_member.role_name)
+            AND pg_catalog.pg_has_role(session_user, _is_member.role_name, 'MEMBER')
+            AND (carbonmkt._staff_kinds(_is_member.role_name) IS NULL
+                 OR coalesce(carbonmkt._login_kind() = ANY (carbonmkt._staff_kinds(_is_member.role_name)), false)));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt.fee_fen(notional_fen bigint, fee_rate numeric) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS
+$$
+BEGIN
+    IF abs(notional_fen * fee_rate) >= 9223372036854775807.5 THEN
+        RETURN carbonmkt._refuse(NULL::bigint, 'CM902',
+                   format('fee_fen: the fee on %s fen at rate %s exceeds the largest amount of fen', notional_fen, fee_rate));
+    END IF;
+    RETURN round(notional_fen * fee_rate)::bigint;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt._available(p_account bigint, p_instrument carbonmkt.instrument, p_vintage int, p_project text)
+RETURNS bigint LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    RETURN coalesce((SELECT h.balance - h.held FROM carbonmkt.holding h
+                      WHERE h.account_id = p_account AND h.instrument = p_instrument
+                        AND h.vintage = p_vintage AND h.project = p_project), 0);
+END
+$$;
+
+CREATE FUNCTION carbonmkt._book_gate() RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT 1129139010 $$;
+COMMENT ON FUNCTION carbonmkt._book_gate() IS
+  'Internal: the first key of the advisory lock (key, product_id) that gates a listed book: exclusive for the matcher lock, shared for orders that rest side by side (doc/market.md, "Concurrency").';
+REVOKE ALL ON FUNCTION carbonmkt._book_gate() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION carbonmkt._product_day(p_product int, p_date date, p_lock boolean)
+RETURNS carbonmkt.product_day LANGUAGE plpgsql AS
+$$
+DECLARE
+    r carbonmkt.product_day;
+BEGIN
+    IF p_lock THEN
+        -- the book's gate first (see _enter_order): a matcher queues ahead of orders that
+        -- would rest side by side after it, so a stream of them never starves it
+        PERFORM pg_advisory_xact_lock(carbonmkt._book_gate(), p_product);
+        SELECT * INTO r FROM carbonmkt.product_day d
+         WHERE d.product_id = p_product AND d.business_date = p_date FOR NO KEY UPDATE;
+    ELSE
+        SELECT * INTO r FROM carbonmkt.product_day d WHERE d.product_id = p_product AND d.business_date = p_date;
+    END IF;
+    IF NOT FOUND THEN
+        INSERT INTO carbonmkt.product_day (product_id, business_date, prev_close_fen)
+        VALUES (p_product, p_date, carbonmkt._previous_close(p_product, p_date))
+        ON CONFLICT DO NOTHING;
+        IF p_lock THEN
+            SELECT * INTO STRICT r FROM carbonmkt.product_day d
+             WHERE d.product_id = p_product AND d.business_date = p_date FOR NO KEY UPDATE;
+        ELSE
+            SELECT * INTO STRICT r FROM carbonmkt.product_day d WHERE d.product_id = p_product AND d.business_date = p_date;
+        END IF;
+    END IF;
+    RETURN r;
+END
+$$;
+
+CREATE FUNCTION carbonmkt._rests_behind(p_product int, p_date date, p_side carbonmkt.order_side, p_price_fen bigint)
+RETURNS boolean
+	AS 'MODULE_PATHNAME', 'market_rests_behind'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION carbonmkt._rests_behind(int, date, carbonmkt.order_side, bigint) IS
+  'Internal (C): true when a listed order at this price would rest at or behind the best price of its side without reaching the other side (no trade, best prices unchanged); false otherwise, also on an empty side.';
+REVOKE ALL ON FUNCTION carbonmkt._rests_behind(int, date, carbonmkt.order_side, bigint) FROM PUBLIC;
+
+CREATE FUNCTION carbonmkt._reach(p_product int, p_date date, p_side carbonmkt.order_side, p_price_fen bigint,
+                                 p_quantity bigint, p_participant bigint)
+RETURNS bigint[] LANGUAGE plpgsql STABLE SET enable_sort = off AS
+$$
+DECLARE
+    reach bigint[];
+BEGIN
+    IF p_side = 'buy' THEN
+        SELECT array_agg(a) INTO reach
+          FROM (SELECT o.holding_account, o.cash_account,
+                       coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> p_participant) OVER w, 0)
+                       - CASE WHEN o.participant_id <> p_participant THEN o.remaining ELSE 0 END AS before
+                  FROM carbonmkt.market_order o
+                 WHERE o.product_id = p_product AND o.business_date = p_date AND o.status = 'open'
+                   AND o.mode = 'listed' AND o.side = 'sell' AND o.price_fen <= p_price_fen
+                WINDOW w AS (ORDER BY o.price_fen, o.priority ROWS UNBOUNDED PRECEDING)) ro,
+               unnest(ARRAY[ro.holding_account, ro.cash_account]) a
+         WHERE ro.before < p_quantity;
+    ELSE
+        SELECT array_agg(a) INTO reach
+          FROM (SELECT o.holding_account, o.cash_account,
+                       coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> p_participant) OVER w, 0)
+                       - CASE WHEN o.participant_id <> p_participant THEN o.remaining ELSE 0 END AS before
+                  FROM carbonmkt.market_order o
+                 WHERE o.product_id = p_product AND o.business_date = p_date AND o.status = 'open'
+                   AND o.mode = 'listed' AND o.side = 'buy' AND o.price_fen >= p_price_fen
+                WINDOW w AS (ORDER BY o.price_fen DESC, o.priority ROWS UNBOUNDED PRECEDING)) ro,
+               unnest(ARRAY[ro.holding_account, ro.cash_account]) a
+         WHERE ro.before < p_quantity;
+    END IF;
+    RETURN reach;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._reach(int, date, carbonmkt.order_side, bigint, bigint, bigint) IS
+  'Internal: the holding and cash accounts of the resting listed orders an incoming order at this price and quantity reaches, in price-time order (own orders in the way do not count); NULL when none.';
+REVOKE ALL ON FUNCTION carbonmkt._reach(int, date, carbonmkt.order_side, bigint, bigint, bigint) FROM PUBLIC;
+
+DROP FUNCTION carbonmkt._enter_order(carbonmkt.trade_mode, text, text, bigint, numeric, bigint, text, bigint, boolean, bigint, text);
+CREATE FUNCTION carbonmkt._enter_order(p_mode carbonmkt.trade_mode, p_product text, p_side text, p_quantity bigint,
+                                       p_price numeric, p_take bigint, p_reference text, p_participant bigint,
+                                       p_lock boolean, p_auction bigint DEFAULT NULL, p_role text DEFAULT 'trade',
+                                       OUT order_id bigint, OUT replay boolean, OUT rested boolean)
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    me      bigint;
+    prod    carbonmkt.product;
+    sd      carbonmkt.order_side;
+    ts      timestamptz := carbonmkt.clock_now();
+    d       date := carbonmkt.business_date(ts);
+    r       carbonmkt.market_rule;
+    day     carbonmkt.product_day;
+    tr      carbonmkt.trader_rule;
+    acc     record;
+    old     carbonmkt.market_order;
+    lst     carbonmkt.market_order;
+    px      bigint;
+    notional bigint;
+    fee     bigint;
+    need    bigint;
+    avail   bigint;
+    bought  bigint;
+    bal     bigint;
+    openbuy bigint;
+    h       bigint;
+    asset   text;
+    reach   bigint[];
+BEGIN
+    replay := false;
+    rested := false;
+    me := carbonmkt._market_actor(p_participant);
+    IF p_side IS NULL OR lower(btrim(p_side)) NOT IN ('buy', 'sell') THEN
+        RAISE EXCEPTION 'side must be ''buy'' or ''sell'', not %', coalesce(quote_literal(p_side), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    sd := lower(btrim(p_side))::carbonmkt.order_side;
+    prod := carbonmkt._product(p_product);
+
+    -- idempotency: the same client reference (per login) returns the original order
+    -- (looked up again under the matcher lock below, for a concurrent twin)
+    old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+    IF old.order_id IS NOT NULL THEN
+        order_id := old.order_id;
+        replay := true;
+        RETURN;
+    END IF;
+
+    -- checks that do not depend on the book or the balances: before the matcher lock,
+    -- so that the lock is held as briefly as possible
+    r := carbonmkt._rule(p_mode, d, prod.jurisdiction);
+    -- a fee the exchange has not set is refused, never charged as 0
+    IF r.fee_rate IS NULL THEN
+        RAISE EXCEPTION 'no fee rate for % in jurisdiction "%" on %: market_rule (jurisdiction %, mode %, valid_from %) has none',
+            carbonmkt._mode_name(p_mode), prod.jurisdiction, to_char(d, 'YYYY-MM-DD'), r.jurisdiction, r.mode,
+            to_char(r.valid_from, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302',
+                  DETAIL = 'The sources give no fee schedule of the exchange: carbonmkt ships the market rules without a fee rate.',
+                  HINT = 'The exchange sets it with carbonmkt.amend_rule(''market_rule'', key, ''{"fee_rate": ...}'', document); doc/rules.md.';
+    END IF;
+    px := carbonmkt._price_fen(p_price, r);
+    PERFORM carbonmkt._check_quantity(p_quantity, r);
+    IF p_mode <> 'auction' THEN
+        PERFORM carbonmkt._check_session(p_mode, ts, prod.jurisdiction);
+    ELSIF NOT carbonmkt.is_trading_day(d, prod.jurisdiction) THEN
+        RAISE EXCEPTION 'the market is closed on %: not a trading day', to_char(d, 'YYYY-MM-DD') USING ERRCODE = 'CM302';
+    END IF;
+    day := carbonmkt._product_day(prod.product_id, d, false);
+    PERFORM carbonmkt._check_band(px, day.prev_close_fen, r);      -- the previous close is fixed for the day
+    tr := carbonmkt._trader(me, d, prod.jurisdiction, p_role);
+    acc := carbonmkt._trading_accounts(me);
+    asset := carbonmkt.format_asset(prod.instrument, prod.vintage, prod.project);
+    IF px::numeric * p_quantity > 9000000000000000000 THEN
+        RAISE EXCEPTION 'order value % x % CNY is out of range', carbonmkt._t(p_quantity), carbonmkt._cny(px)
+            USING ERRCODE = '22003';
+    END IF;
+    notional := px * p_quantity;
+
+    -- A listed order that will rest behind the best price of its side without reaching the
+    -- other side (_rests_behind) trades with nobody and moves no best price: it enters under
+    -- a SHARED lock of the book (the gate, then the product_day row FOR SHARE), side by side
+    -- with others like it, rests at once with the next time priority, and the matcher is
+    -- not called.  Every matcher waits for these orders to commit (FOR NO KEY UPDATE
+    -- conflicts with FOR SHARE), so it sees all of them; two of them cannot cross each other
+    -- (a buy at or below the best bid, a sell at or above the best ask, of a book that is
+    -- never left crossed).  The first look is without a lock; under the shared lock it is
+    -- looked at again, and if the book moved in between the shared lock is given back (the
+    -- subtransaction) and the order takes the matcher lock like any other.  Orders with a
+    -- client reference (a concurrent twin must find the original) and 摘牌 always take the
+    -- matcher lock.  doc/market.md, "Concurrency".
+    IF p_lock AND p_mode = 'listed' AND p_take IS NULL AND p_reference IS NULL
+       AND carbonmkt._rests_behind(prod.product_id, d, sd, px) THEN
+        BEGIN
+            PERFORM pg_advisory_xact_lock_shared(carbonmkt._book_gate(), prod.product_id);
+            SELECT * INTO STRICT day FROM carbonmkt.product_day x
+             WHERE x.product_id = prod.product_id AND x.business_date = d FOR SHARE;
+            IF NOT carbonmkt._rests_behind(prod.product_id, d, sd, px) THEN
+                RAISE EXCEPTION 'the book moved' USING ERRCODE = 'CM399';
+            END IF;
+            rested := true;
+        EXCEPTION WHEN SQLSTATE 'CM399' THEN
+            rested := false;        -- the shared lock went with the subtransaction
+        END;
+        IF rested THEN
+            -- the account the hold will post to, so that the checks below see this
+            -- participant's other orders (a twin on another session waits here)
+            PERFORM 1 FROM carbonmkt.account a
+              WHERE a.account_id = CASE WHEN sd = 'sell' THEN acc.holding ELSE acc.cash END FOR NO KEY UPDATE;
+        END IF;
+    END IF;
+
+    -- the matcher lock (everything that matches at once takes it before its hold, so that
+    -- the hold never waits for an account the matcher holds while it waits for the product);
+    -- from here on the book, the day's trades and the balances are as the matcher sees them
+    IF p_lock AND NOT rested THEN
+        day := carbonmkt._product_day(prod.product_id, d, true);
+        old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+        IF old.order_id IS NOT NULL THEN
+            order_id := old.order_id;
+            replay := true;
+            RETURN;
+        END IF;
+    END IF;
+    IF day.closed_at IS NOT NULL THEN
+        RAISE EXCEPTION 'trading in % is closed for %', prod.code, to_char(d, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302', DETAIL = format('The exchange ran end_of_day() at %s.',
+                                               to_char(day.closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'));
+    END IF;
+
+    IF sd = 'sell' THEN
+        avail := carbonmkt._available(acc.holding, prod.instrument, prod.vintage, prod.project);
+        IF avail < p_quantity THEN
+            RAISE EXCEPTION 'insufficient available % to sell: available %, requested %', asset,
+                carbonmkt._t(avail), carbonmkt._t(p_quantity)
+                USING ERRCODE = 'CM306',
+                      DETAIL = format('Holding account %s; units held for other orders or pledges are not available.', acc.holding);
+        END IF;
+        IF NOT r.same_day_resale THEN
+            SELECT coalesce(sum(t.quantity), 0) INTO bought FROM carbonmkt.trade t
+             WHERE t.buyer_id = me AND t.product_id = prod.product_id AND t.business_date = d;
+            IF avail - bought < p_quantity THEN
+                RAISE EXCEPTION 'units bought today cannot be resold today: sellable %, requested %',
+                    carbonmkt._t(greatest(avail - bought, 0)), carbonmkt._t(p_quantity)
+                    USING ERRCODE = 'CM307',
+                          DETAIL = format('Participant %s bought %s of %s on %s; available %s.', me, carbonmkt._t(bought),
+                                          asset, to_char(d, 'YYYY-MM-DD'), carbonmkt._t(avail)),
+                          HINT = 'Units bought on a trading day can be sold from the next trading day (T+1).';
+            END IF;
+        END IF;
+        need := p_quantity;
+    ELSE
+        IF tr.max_position IS NOT NULL THEN
+            SELECT coalesce(sum(h.balance), 0) INTO bal FROM carbonmkt.holding h
+             WHERE h.account_id = acc.holding AND h.instrument = prod.instrument
+               AND h.vintage = prod.vintage AND h.project = prod.project;
+            SELECT coalesce(sum(o.remaining), 0) INTO openbuy FROM carbonmkt.market_order o
+             WHERE o.participant_id = me AND o.product_id = prod.product_id AND o.side = 'buy'
+               AND o.status IN ('queued', 'open');
+            IF bal + openbuy + p_quantity > tr.max_position THEN
+                RAISE EXCEPTION 'position limit: buying % would bring participant % to % of %, above its limit of %',
+                    carbonmkt._t(p_quantity), me, carbonmkt._t(bal + openbuy + p_quantity), asset, carbonmkt._t(tr.max_position)
+                    USING ERRCODE = 'CM308',
+                          DETAIL = format('Holding %s, open buy orders %s, this order %s.', carbonmkt._t(bal),
+                                          carbonmkt._t(openbuy), carbonmkt._t(p_quantity)),
+                          HINT = 'Position limits (最大持仓量) per participant kind are in carbonmkt.trader_rule.';
+            END IF;
+        END IF;
+        fee := carbonmkt.fee_fen(notional, r.fee_rate);
+        need := notional + fee;
+        avail := carbonmkt._available(acc.cash, 'CNY', 0, '');
+        IF avail < need THEN
+            RAISE EXCEPTION 'insufficient available cash to buy % at %: available %, requested %',
+                carbonmkt._t(p_quantity), carbonmkt._cny(px), carbonmkt.format_quantity('CNY', avail),
+                carbonmkt.format_quantity('CNY', need)
+                USING ERRCODE = 'CM306',
+                      DETAIL = format('%s for the allowances plus a fee of %s (%s%% of the value); cash account %s.',
+                                      carbonmkt.format_quantity('CNY', notional), carbonmkt.format_quantity('CNY', fee),
+                                      trim_scale(r.fee_rate * 100), acc.cash);
+        END IF;
+    END IF;
+
+    -- 摘牌: the listing this order takes
+    IF p_take IS NOT NULL THEN
+        SELECT * INTO lst FROM carbonmkt.market_order o WHERE o.order_id = p_take;
+        IF NOT FOUND OR lst.mode <> 'listed' OR lst.product_id <> prod.product_id THEN
+            RAISE EXCEPTION 'order % is not a listed order of %', p_take, prod.code USING ERRCODE = 'CM310';
+        END IF;
+        IF lst.side = sd THEN
+            RAISE EXCEPTION 'listing % is a % order: a % order cannot take it', p_take, lst.side, sd USING ERRCODE = 'CM310';
+        END IF;
+        IF lst.participant_id = me THEN
+            RAISE EXCEPTION 'self-trade: listing % is participant %''s own order', p_take, me
+                USING ERRCODE = 'CM309', HINT = 'A participant never trades with itself (doc/market.md, self-trade prevention).';
+        END IF;
+        IF p_lock AND (lst.status <> 'open' OR lst.business_date <> d) THEN
+            RAISE EXCEPTION 'listing % is no longer open: it is %', p_take,
+                CASE WHEN lst.status = 'open' THEN 'from ' || to_char(lst.business_date, 'YYYY-MM-DD') ELSE lst.status::text END
+                USING ERRCODE = 'CM310';
+        END IF;
+        IF (sd = 'buy' AND px < lst.price_fen) OR (sd = 'sell' AND px > lst.price_fen) THEN
+            RAISE EXCEPTION 'a % at % cannot take listing % at %', sd, carbonmkt._cny(px), p_take, carbonmkt._cny(lst.price_fen)
+                USING ERRCODE = 'CM310', HINT = '摘牌 trades at the listing''s price: the order''s limit must reach it.';
+        END IF;
+    END IF;
+
+    -- a listed order matched at once (submit_order) settles with the resting orders it
+    -- reaches: lock their accounts, its own and the clearing account in account order before
+    -- its hold (doc/registry.md, "Lock order").  Under the matcher lock the book cannot change,
+    -- so these are the orders the engine will fill, in its price-time order, up to the
+    -- quantity; own orders in the way (self-trade prevention) only touch its own accounts.
+    IF p_lock AND p_mode = 'listed' AND NOT rested THEN
+        IF p_take IS NOT NULL THEN
+            reach := ARRAY[lst.holding_account, lst.cash_account];
+        ELSE
+            reach := carbonmkt._reach(prod.product_id, d, sd, px, p_quantity, me);
+        END IF;
+        -- an order that reaches nobody only holds (one account): nothing to take up front
+        IF reach IS NOT NULL THEN
+            PERFORM 1 FROM carbonmkt.account a
+              WHERE a.account_id = ANY (reach || ARRAY[acc.holding, acc.cash, prod.clearing_account])
+              ORDER BY a.account_id FOR NO KEY UPDATE;
+        END IF;
+    END IF;
+
+    -- the hold, then the order row
+    order_id := nextval('carbonmkt.market_order_id_seq');
+    IF sd = 'sell' THEN
+        h := carbonmkt.hold(acc.holding, prod.instrument, need, 'order', prod.vintage, prod.project, NULL,
+                            'market order ' || order_id);
+    ELSE
+        h := carbonmkt.hold(acc.cash, 'CNY', need, 'order', 0, '', NULL, 'market order ' || order_id);
+    END IF;
+    INSERT INTO carbonmkt.market_order (order_id, product_id, mode, side, participant_id, quantity, price_fen, remaining,
+                                        status, priority, take_order_id, auction_id, holding_account, cash_account, hold_id,
+                                        hold_amount, hold_left, business_date, entered_at, initiator, reference)
+    VALUES (order_id, prod.product_id, p_mode, sd, me, p_quantity, px, p_quantity,
+            CASE WHEN rested THEN 'open' ELSE 'queued' END::carbonmkt.order_status,
+            CASE WHEN rested THEN nextval('carbonmkt.market_priority_seq') END, p_take, p_auction,
+            acc.holding, acc.cash, h, need, need, d, ts, session_user, p_reference);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._enter_order(carbonmkt.trade_mode, text, text, bigint, numeric, bigint, text, bigint, boolean, bigint, text) IS
+  'Internal: validates an order against the rules (session, price step, size, band, funds or allowances, T+1, position limit, 摘牌), lays its registry hold and records it as queued, or, a listed order that rests behind the best price of its side without reaching the other side, as open in the book under a shared lock (rested); the same client reference returns the original order.';
+REVOKE ALL ON FUNCTION carbonmkt._enter_order(carbonmkt.trade_mode, text, text, bigint, numeric, bigint, text, bigint, boolean, bigint, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION carbonmkt.submit_order(product text, side text, tonnes bigint, price numeric,
+                                       take_order_id bigint DEFAULT NULL, reference text DEFAULT NULL,
+                                       acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    e record;
+BEGIN
+    e := carbonmkt._enter_order('listed', product, side, tonnes, price, take_order_id, reference, acting_for, true);
+    IF NOT e.replay AND NOT e.rested THEN
+        PERFORM carbonmkt._match_order(e.order_id, (carbonmkt._product(product)).product_id);
+    END IF;
+    RETURN e.order_id;
+END
+$$;
+
 -- (end of Performance/orders)
 
 
