@@ -8183,6 +8183,15 @@ COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
 
 
 -- -- Performance/hotpath (issue 16, session 3): the transfer posting path and the batch settlement (WAL, storage) --
+-- The journal's key is (account_id, seq), its place in the account's chain; entry_id keeps its
+-- identity and is served by a block-range index (src/registry.sql).  The primary key index is
+-- built anew (an index that backs a UNIQUE constraint cannot become the primary key's): on a
+-- large journal this update takes as long as one index build, under an exclusive lock.
+ALTER TABLE carbonmkt.journal DROP CONSTRAINT journal_pkey;
+ALTER TABLE carbonmkt.journal DROP CONSTRAINT journal_account_id_seq_key;
+ALTER TABLE carbonmkt.journal ADD CONSTRAINT journal_pkey PRIMARY KEY (account_id, seq);
+CREATE INDEX journal_entry ON carbonmkt.journal USING brin (entry_id)
+  WITH (pages_per_range = 32, autosummarize = on);
 -- (end of Performance/hotpath)
 
 

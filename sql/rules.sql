@@ -349,7 +349,7 @@ SELECT amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}', '{"de
 RESET SESSION AUTHORIZATION;
 SELECT deposit_parameters(4, 2024, 1, '{"emissions": 68000}') IS NOT NULL AS deposited;
 SELECT rule_table, action, old_value ->> 'deposit_due_days' AS old, new_value ->> 'deposit_due_days' AS new, document
-  FROM rule_history WHERE rule_table = 'mrv_rule' AND action <> 'seed';
+  FROM rule_history WHERE rule_table = 'mrv_rule' AND action <> 'seed' ORDER BY change_id;
 
 -- 9. The reference tables and the trader rules through the same functions ---------------------------
 SET SESSION AUTHORIZATION regress_rules_mee;
