@@ -15,8 +15,6 @@ SET client_min_messages = warning;
 CREATE EXTENSION carbonmkt;
 RESET client_min_messages;
 SET search_path = carbonmkt, public;
--- the exchange's fees are in no source (doc/rules.md): test values, 0.05% per side (block 0.025%)
-UPDATE carbonmkt.market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
 SET datestyle = 'ISO, YMD';
 \set VERBOSITY default
 
@@ -117,6 +115,12 @@ SELECT pg_temp.diag($$SELECT set_rule('reserve_feed_rule', '{"jurisdiction": "CN
 SELECT pg_temp.diag($$SELECT set_rule('repo_rule', '{"jurisdiction": "XX", "valid_from": "2027-06-01", "on_failure": "close_out",
                       "max_term_days": 30}', 'unknown', acting_for => 2)$$) AS repo_rule_unknown_jurisdiction;
 SELECT count(*) AS repo_rules, (SELECT count(*) FROM reserve_feed_rule) AS feed_rules FROM repo_rule;
+-- the exchange's fees are in no source (doc/rules.md): the exchange (participant 4) fills test
+-- values through amend_rule, 0.05% per side (block 0.025%)
+SELECT count(amend_rule('market_rule', jsonb_build_object('jurisdiction', r.jurisdiction, 'mode', r.mode, 'valid_from', r.valid_from),
+                        jsonb_build_object('fee_rate', CASE r.mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END),
+                        'test fixture: fees no source gives, 0.05% per side (block 0.025%)', acting_for => 4)) AS fees_filled
+  FROM market_rule r WHERE r.jurisdiction = 'CN' AND r.fee_rate IS NULL;
 SET carbonmkt.clock = '2027-03-01 10:00:00+08';
 CREATE ROLE regress_fin_unit_a LOGIN IN ROLE carbonmkt_participant;
 CREATE ROLE regress_fin_unit_b LOGIN IN ROLE carbonmkt_participant;
