@@ -11607,6 +11607,211 @@ UPDATE carbonmkt.penalty_rule p
    AND NOT EXISTS (SELECT 1 FROM carbonmkt._period_rules r
                     WHERE r.jurisdiction = 'CN' AND r.penalty_rule_year = 2019 AND r.last_year > 2022);
 SELECT carbonmkt._rule_end();
+
+-- An unknown jurisdiction is CM501 in every function that takes one: also amend_allocation,
+-- recover_owed and settle_allocation_adjustments (which refused nothing when there was nothing
+-- to do) and mrv_rule_for (an unknown province code was no rule); check_jurisdiction only
+-- reads, PARALLEL SAFE like mrv_rule_for.
+CREATE OR REPLACE FUNCTION carbonmkt.check_jurisdiction(jurisdiction text) RETURNS carbonmkt.jurisdiction
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    j   carbonmkt.jurisdiction;
+BEGIN
+    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = check_jurisdiction.jurisdiction;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(check_jurisdiction.jurisdiction, 'NULL')
+            USING ERRCODE = 'CM501',
+                  DETAIL = 'A jurisdiction is ''CN'' (the national market), a province''s GB/T 2260 code (e.g. ''350000'') or a city pilot''s code (''440300'').',
+                  HINT = 'The codes are the rows of carbonmkt.jurisdiction.';
+    END IF;
+    RETURN j;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.check_jurisdiction(text) IS
+  'The jurisdiction row of a code; CM501 for an unknown code.  Every function that takes a jurisdiction calls it.';
+CREATE OR REPLACE FUNCTION carbonmkt.amend_allocation(participant_id bigint, tonnes bigint, year int, reason text,
+                                           jurisdiction text DEFAULT 'CN', reference text DEFAULT NULL,
+                                           memo text DEFAULT NULL)
+RETURNS TABLE (entry_id bigint, moved_t bigint, owed_t bigint, registry_posting bigint, replay boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    prov    char(6);
+    old     carbonmkt.allocation_posting;
+    run     bigint;
+    e       record;
+    entitled bigint;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(amend_allocation.jurisdiction);
+    SELECT p.province INTO prov FROM carbonmkt.participant p
+     WHERE p.participant_id = amend_allocation.participant_id AND p.kind = 'key_emitter';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % is not a key emitting unit', amend_allocation.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    PERFORM carbonmkt._require_authority(prov, 'adjust allocations');
+    IF amend_allocation.reference IS NULL OR btrim(amend_allocation.reference) = '' THEN
+        RAISE EXCEPTION 'an adjustment needs a client reference' USING ERRCODE = '22023',
+              HINT = 'The reference makes the adjustment idempotent: resending it changes nothing.';
+    END IF;
+    SELECT * INTO old FROM carbonmkt.allocation_posting p
+     WHERE p.kind = 'adjustment' AND p.reference = amend_allocation.reference;
+    IF FOUND THEN
+        IF (old.participant_id, old.year, old.entitlement_t, old.reason) IS DISTINCT FROM
+           (amend_allocation.participant_id, amend_allocation.year, amend_allocation.tonnes, amend_allocation.reason) THEN
+            RAISE EXCEPTION 'adjustment reference "%" was already used for a different adjustment', amend_allocation.reference
+                USING ERRCODE = 'CM209',
+                      DETAIL = format('Entry %s: participant %s, %s, %s t, %s.', old.entry_id, old.participant_id,
+                                      old.year, old.entitlement_t, old.reason);
+        END IF;
+        RETURN QUERY SELECT old.entry_id, old.moved_t, old.owed_t, old.registry_posting, true;
+        RETURN;
+    END IF;
+    IF amend_allocation.reason IS NULL
+       OR amend_allocation.reason NOT IN ('closure', 'stoppage', 'merger', 'split', 'capacity_change', 'correction') THEN
+        RAISE EXCEPTION 'unknown adjustment reason "%"', coalesce(amend_allocation.reason, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Reasons are closure, stoppage, merger, split, capacity_change and correction (RULES.md 3, S1 Art. 15).';
+    END IF;
+    IF amend_allocation.tonnes IS NULL OR amend_allocation.tonnes = 0 THEN
+        RAISE EXCEPTION 'an adjustment must change the allocation: % t', coalesce(amend_allocation.tonnes::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM carbonmkt.cea(amend_allocation.year, 0);      -- vintage window (22003)
+    SELECT coalesce(sum(p.entitlement_t), 0) INTO entitled FROM carbonmkt.allocation_posting p
+     WHERE p.participant_id = amend_allocation.participant_id AND p.year = amend_allocation.year;
+    IF entitled + amend_allocation.tonnes < 0 THEN
+        RAISE EXCEPTION 'adjustment of % t would make the % entitlement of participant % negative',
+                        amend_allocation.tonnes, amend_allocation.year, amend_allocation.participant_id
+            USING ERRCODE = 'CM209', DETAIL = format('Its entitlement is %s t.', entitled);
+    END IF;
+    run := carbonmkt._begin_run('adjustment', amend_allocation.jurisdiction, amend_allocation.year, prov,
+                                format('%s:%s:%s:%s:%s', amend_allocation.participant_id, amend_allocation.year,
+                                       amend_allocation.tonnes, amend_allocation.reason, amend_allocation.reference));
+    e := carbonmkt._post_entry(run, amend_allocation.participant_id, amend_allocation.year, amend_allocation.jurisdiction,
+                               'adjustment', amend_allocation.tonnes, amend_allocation.reason,
+                               amend_allocation.reference, amend_allocation.memo);
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.entry_id, p.moved_t, p.owed_t, p.registry_posting, false
+                   FROM carbonmkt.allocation_posting p WHERE p.run_id = run;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text) IS
+  'Adjusts a participant''s allocation for a year by a signed number of tonnes for a reason (closure, stoppage, merger, split, capacity_change, correction; S1 Art. 15) as a recorded posting: positive is issued and transferred, negative taken back as far as the unit holds and the rest owed.  Idempotent per client reference.  Authorities only.';
+CREATE OR REPLACE FUNCTION carbonmkt.recover_owed(participant_id bigint, year int, jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (entry_id bigint, recovered_t bigint, still_owed_t bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    prov    char(6);
+    owed    bigint;
+    avail   bigint;
+    take    bigint;
+    run     bigint;
+    pid     bigint;
+    unit    bigint;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(recover_owed.jurisdiction);
+    SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = recover_owed.participant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % does not exist', recover_owed.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    PERFORM carbonmkt._require_authority(prov, 'recover owed allowances');
+    -- one recovery at a time per participant and year
+    PERFORM pg_advisory_xact_lock(hashtext('carbonmkt.recover_owed'), recover_owed.participant_id::int);
+    SELECT coalesce(sum(p.owed_t), 0) INTO owed FROM carbonmkt.allocation_posting p
+     WHERE p.participant_id = recover_owed.participant_id AND p.year = recover_owed.year;
+    unit := carbonmkt._holding_account(recover_owed.participant_id);
+    SELECT balance - held INTO avail FROM carbonmkt.holding
+     WHERE account_id = unit AND instrument = 'CEA' AND vintage = recover_owed.year AND project = '';
+    take := least(owed, coalesce(avail, 0));
+    IF take <= 0 THEN
+        RETURN QUERY SELECT NULL::bigint, 0::bigint, owed;
+        RETURN;
+    END IF;
+    run := carbonmkt._begin_run('recovery', recover_owed.jurisdiction, recover_owed.year, prov,
+                                format('%s:%s:owed %s:available %s', recover_owed.participant_id, recover_owed.year, owed, avail));
+    pid := carbonmkt.transfer_cea(unit, carbonmkt._allocation_account(prov), recover_owed.year, take,
+                                  format('carbonmkt:alloc:%s:%s:recovery:run%s', recover_owed.jurisdiction, recover_owed.year, run),
+                                  format('%s recovery of owed allowances', recover_owed.year));
+    INSERT INTO carbonmkt.allocation_posting AS p (run_id, participant_id, year, kind, entitlement_t, moved_t, owed_t,
+                                                   registry_posting, recorded_at)
+    VALUES (run, recover_owed.participant_id, recover_owed.year, 'recovery', 0, -take, -take, pid, carbonmkt.clock_now());
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.entry_id, take, owed - take FROM carbonmkt.allocation_posting p WHERE p.run_id = run;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.recover_owed(bigint, int, text) IS
+  'Takes back owed tonnes (deducted but not held at the time) of a year as far as the unit now holds available CEA of that year, recorded as a recovery posting.  Authorities only.';
+CREATE OR REPLACE FUNCTION carbonmkt.settle_allocation_adjustments(year int, province char(6) DEFAULT NULL,
+                                                        jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (participant_id bigint, pending_t bigint, moved_t bigint, owed_t bigint, run_id bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    run     bigint;
+    r       record;
+    inputs  text;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(settle_allocation_adjustments.jurisdiction);
+    PERFORM carbonmkt._require_authority(settle_allocation_adjustments.province, 'settle allocation adjustments');
+    IF settle_allocation_adjustments.province IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.region g WHERE g.code = settle_allocation_adjustments.province) THEN
+        RAISE EXCEPTION 'unknown province code "%"', settle_allocation_adjustments.province USING ERRCODE = '22023';
+    END IF;
+    -- one settlement of a year at a time; what is pending is read after the lock
+    PERFORM pg_advisory_xact_lock(hashtext('carbonmkt.settle_allocation_adjustments'), settle_allocation_adjustments.year);
+    PERFORM carbonmkt._alloc_net_reset();
+    -- only final years: before that the final true-up nets the reductions (and borrowed
+    -- tonnes are not taken back before the unit could surrender them)
+    INSERT INTO alloc_net
+    SELECT x.participant_id, p.province, x.pending_t, x.borrowed_t, x.penalty_cut_t
+      FROM carbonmkt.allocation_result x JOIN carbonmkt.participant p ON p.participant_id = x.participant_id
+     WHERE x.year = settle_allocation_adjustments.year AND x.is_final AND x.pending_t <> 0
+       AND (settle_allocation_adjustments.province IS NULL OR p.province = settle_allocation_adjustments.province);
+    IF NOT EXISTS (SELECT 1 FROM alloc_net) THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(format('%s:%s:%s:%s', n.participant_id, n.net, n.borrowed, n.cut), E'\n' ORDER BY n.participant_id)
+      INTO inputs FROM alloc_net n;
+    run := carbonmkt._begin_run('compliance', settle_allocation_adjustments.jurisdiction, settle_allocation_adjustments.year,
+                                settle_allocation_adjustments.province, inputs);
+    PERFORM carbonmkt._alloc_net_provide(run, settle_allocation_adjustments.year, settle_allocation_adjustments.jurisdiction,
+                                         'compliance', format('%s withdrawn penalty cuts, run %s', settle_allocation_adjustments.year, run));
+    FOR r IN SELECT n.* FROM alloc_net n ORDER BY n.participant_id LOOP
+        PERFORM carbonmkt._post_entry(run, r.participant_id, settle_allocation_adjustments.year,
+                                      settle_allocation_adjustments.jurisdiction, 'compliance', r.net, NULL,
+                                      format('run%s:%s', run, r.participant_id), carbonmkt._net_memo(r.borrowed, r.cut));
+    END LOOP;
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.participant_id, p.entitlement_t, p.moved_t, p.owed_t, p.run_id
+                   FROM carbonmkt.allocation_posting p WHERE p.run_id = run ORDER BY p.participant_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.settle_allocation_adjustments(int, char, text) IS
+  'Applies to a year whose allocation is final the compliance room''s reductions recorded or withdrawn since (allocation_result.pending_t <> 0: a penalty cut recorded after the final allocation is taken back as far as the unit holds CEA of the year and owed for the rest; a cut withdrawn after a correction is issued back), as postings of kind compliance.  Before the final allocation there is nothing to settle: the final true-up nets them.  Authorities only.';
+CREATE OR REPLACE FUNCTION carbonmkt.mrv_rule_for(province char(6), year int) RETURNS carbonmkt.mrv_rule
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    r   carbonmkt.mrv_rule;
+BEGIN
+    IF province IS NOT NULL THEN
+        PERFORM carbonmkt.check_jurisdiction(province::text);      -- an unknown code: CM501, never no rule
+    END IF;
+    SELECT x.* INTO r FROM carbonmkt.mrv_rule x
+     WHERE x.jurisdiction IN (province::text, 'CN') AND x.from_year <= year AND (x.until_year IS NULL OR x.until_year >= year)
+     ORDER BY x.jurisdiction = 'CN', x.from_year DESC LIMIT 1;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.mrv_rule_for(char, int) IS
+  'The MRV rule row in force for a province and reporting year: the province''s own row with the latest from_year <= year, else the national (''CN'') one; all NULL when there is none.  An unknown province code is CM501.';
 -- (end of rules4)
 
 

@@ -86,6 +86,21 @@ SELECT pg_temp.err($$SELECT * FROM rules_in_force('2025-01-01', 'xyz')$$) AS rul
 SELECT pg_temp.err($$SELECT set_rule('offset_rule', '{"jurisdiction": "xyz", "from_year": 2030, "ratio": 0.05, "basis": "obligation"}',
                                      'test', acting_for => 1)$$) AS set_rule_xyz;
 SELECT pg_temp.err($$SELECT load_trading_calendar('xyz', 2026, '{}', 'test', acting_for => 3)$$) AS calendar_xyz;
+SELECT pg_temp.err($$SELECT set_trading_day('xyz', '2025-12-01', false, 'test', acting_for => 3)$$) AS trading_day_xyz;
+SELECT pg_temp.err($$SELECT amend_rule('offset_rule', '{"jurisdiction": "xyz", "from_year": 2019}', '{"ratio": 0.05}', 'test',
+                                       acting_for => 1)$$) AS amend_rule_xyz;
+SELECT pg_temp.err($$SELECT retire_rule('offset_rule', '{"jurisdiction": "xyz", "from_year": 2019}', 'test', 2030, acting_for => 1)$$)
+       AS retire_rule_xyz;
+SELECT pg_temp.err($$SELECT * FROM finalize_allocation(2021, jurisdiction => 'xyz')$$) AS finalize_allocation_xyz;
+SELECT pg_temp.err($$SELECT * FROM adopt_preallocation(2021, ARRAY[]::bigint[], 'xyz')$$) AS adopt_preallocation_xyz;
+SELECT pg_temp.err($$SELECT power_allowance(1, 2021, 1, 10, 10, 60, 0, 0, 'xyz')$$) AS power_allowance_xyz;
+SELECT pg_temp.err($$SELECT performance_allowance(4, 2024, 1, 1, 'cement_clinker', 'xyz')$$) AS performance_allowance_xyz;
+-- also where there is nothing to do: an adjustment, a recovery, a settlement, an MRV rule lookup
+SELECT pg_temp.err($$SELECT * FROM amend_allocation(4, 1, 2024, 'correction', 'xyz', 'ref-xyz')$$) AS amend_allocation_xyz;
+SELECT pg_temp.err($$SELECT * FROM recover_owed(4, 2024, 'xyz')$$) AS recover_owed_xyz;
+SELECT pg_temp.err($$SELECT * FROM settle_allocation_adjustments(2024, NULL, 'xyz')$$) AS settle_adjustments_xyz;
+SELECT pg_temp.err($$SELECT mrv_rule_for('xyz', 2024)$$) AS mrv_rule_for_xyz,
+       (mrv_rule_for('440000', 2024)).jurisdiction AS mrv_rule_for_440000;
 
 -- 2. The trading calendar as data -----------------------------------------------------------------
 SELECT jurisdiction, year, source FROM trading_calendar_year ORDER BY 1, 2;
