@@ -125,6 +125,80 @@ chain_sha256(const uint8 *a, size_t alen, const uint8 *b, size_t blen,
 }
 
 /*
+ * chain_sha_create, chain_sha_restart, chain_sha_update, chain_sha_final,
+ * chain_sha_free
+ *		One SHA-256 digest computed piecewise, with a context that may be
+ *		started again for the next digest (chain.h).
+ */
+ChainSha *
+chain_sha_create(void)
+{
+#if PG_VERSION_NUM >= 140000
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	return (ChainSha *) ctx;
+#else
+	pg_sha256_ctx *ctx = palloc(sizeof(pg_sha256_ctx));
+
+	pg_sha256_init(ctx);
+	return (ChainSha *) ctx;
+#endif
+}
+
+void
+chain_sha_restart(ChainSha *sha)
+{
+#if PG_VERSION_NUM >= 140000
+	if (pg_cryptohash_init((pg_cryptohash_ctx *) sha) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256 hash")));
+#else
+	pg_sha256_init((pg_sha256_ctx *) sha);
+#endif
+}
+
+void
+chain_sha_update(ChainSha *sha, const void *data, size_t len)
+{
+#if PG_VERSION_NUM >= 140000
+	if (pg_cryptohash_update((pg_cryptohash_ctx *) sha, (const uint8 *) data, len) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256 hash")));
+#else
+	pg_sha256_update((pg_sha256_ctx *) sha, (const uint8 *) data, len);
+#endif
+}
+
+void
+chain_sha_final(ChainSha *sha, uint8 *out)
+{
+#if PG_VERSION_NUM >= 140000
+	if (pg_cryptohash_final((pg_cryptohash_ctx *) sha, out, CHAIN_HASH_LEN) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256 hash")));
+#else
+	pg_sha256_final((pg_sha256_ctx *) sha, out);
+#endif
+}
+
+void
+chain_sha_free(ChainSha *sha)
+{
+#if PG_VERSION_NUM >= 140000
+	pg_cryptohash_free((pg_cryptohash_ctx *) sha);
+#else
+	pfree(sha);
+#endif
+}
+
+/*
  * chain_hex_text
  *		"\x" followed by the lower-case hex digits of len bytes, palloc'd.
  */
@@ -2075,7 +2149,7 @@ typedef struct SealRebuild
 	bytea	  **stored_digest;
 	int32	   *stored_accounts;
 	int64	   *stored_entries;
-	pg_cryptohash_ctx **ctx;
+	ChainSha  **ctx;
 	int32	   *accounts;
 	int64	   *entries;
 	/* the current account's candidates per seal */
@@ -2122,52 +2196,6 @@ bytes_equal(const uint8 *a, size_t alen, const uint8 *b, size_t blen)
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
-static pg_cryptohash_ctx *
-seal_ctx_create(void)
-{
-#if PG_VERSION_NUM >= 140000
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	return ctx;
-#else
-	pg_sha256_ctx *ctx = palloc(sizeof(pg_sha256_ctx));
-
-	pg_sha256_init(ctx);
-	return (pg_cryptohash_ctx *) ctx;
-#endif
-}
-
-static void
-seal_ctx_update(pg_cryptohash_ctx *ctx, const char *data, size_t len)
-{
-#if PG_VERSION_NUM >= 140000
-	if (pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash")));
-#else
-	pg_sha256_update((pg_sha256_ctx *) ctx, (const uint8 *) data, len);
-#endif
-}
-
-static void
-seal_ctx_final(pg_cryptohash_ctx *ctx, uint8 *out)
-{
-#if PG_VERSION_NUM >= 140000
-	if (pg_cryptohash_final(ctx, out, CHAIN_HASH_LEN) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash")));
-	pg_cryptohash_free(ctx);
-#else
-	pg_sha256_final((pg_sha256_ctx *) ctx, out);
-#endif
-}
-
 /*
  * seals_load
  *		Read the seals dated on or after since (all when !has_since) into *sr.
@@ -2198,7 +2226,7 @@ seals_load(SealRebuild *sr, bool has_since, DateADT since, MemoryContext cxt)
 	sr->stored_digest = palloc0(sizeof(bytea *) * (sr->n + 1));
 	sr->stored_accounts = palloc0(sizeof(int32) * (sr->n + 1));
 	sr->stored_entries = palloc0(sizeof(int64) * (sr->n + 1));
-	sr->ctx = palloc0(sizeof(pg_cryptohash_ctx *) * (sr->n + 1));
+	sr->ctx = palloc0(sizeof(ChainSha *) * (sr->n + 1));
 	sr->accounts = palloc0(sizeof(int32) * (sr->n + 1));
 	sr->entries = palloc0(sizeof(int64) * (sr->n + 1));
 	sr->cand_set = palloc0(sizeof(bool) * (sr->n + 1));
@@ -2221,7 +2249,7 @@ seals_load(SealRebuild *sr, bool has_since, DateADT since, MemoryContext cxt)
 		sr->stored_accounts[k] = isnull ? -1 : DatumGetInt32(d);
 		d = SPI_getbinval(tup, desc, 4, &isnull);
 		sr->stored_entries[k] = isnull ? -1 : DatumGetInt64(d);
-		sr->ctx[k] = seal_ctx_create();
+		sr->ctx[k] = chain_sha_create();
 	}
 	MemoryContextSwitchTo(oldcxt);
 	SPI_freetuptable(SPI_tuptable);
@@ -2314,7 +2342,7 @@ seals_account_end(SealRebuild *sr, int64 account_id)
 		sr->cand_count[k] = 0;
 		if (have)
 		{
-			seal_ctx_update(sr->ctx[k], line, linelen);
+			chain_sha_update(sr->ctx[k], line, linelen);
 			sr->accounts[k]++;
 		}
 		sr->entries[k] += count;
@@ -2332,7 +2360,8 @@ seals_report(VerifyState *vs, SealRebuild *sr)
 		bool		same;
 		char		datebuf[MAXDATELEN + 1];
 
-		seal_ctx_final(sr->ctx[k], digest);
+		chain_sha_final(sr->ctx[k], digest);
+		chain_sha_free(sr->ctx[k]);
 		sr->ctx[k] = NULL;
 		same = sr->stored_digest[k] != NULL &&
 			bytes_equal((const uint8 *) VARDATA_ANY(sr->stored_digest[k]),

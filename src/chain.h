@@ -95,6 +95,23 @@ extern int	chain_journal_attnum(TupleDesc tupdesc, const char *name);
 extern void chain_sha256(const uint8 *a, size_t alen, const uint8 *b, size_t blen,
 						 uint8 *out);
 
+/*
+ * A SHA-256 digest computed piecewise, for the callers that hash many
+ * pieces or many rows with one context (day-seal digests, the
+ * verification pass): chain_sha_create() returns a context ready for
+ * chain_sha_update(), allocated in CurrentMemoryContext; chain_sha_final()
+ * writes the digest (CHAIN_HASH_LEN bytes) and leaves the context to be
+ * started again by chain_sha_restart() or released by chain_sha_free().
+ * Errors are ERRORs (out of memory 53200, a failing hash XX000).
+ */
+typedef struct ChainSha ChainSha;
+
+extern ChainSha *chain_sha_create(void);
+extern void chain_sha_restart(ChainSha *sha);
+extern void chain_sha_update(ChainSha *sha, const void *data, size_t len);
+extern void chain_sha_final(ChainSha *sha, uint8 *out);
+extern void chain_sha_free(ChainSha *sha);
+
 /* "\x" and the lower-case hex digits of len bytes, palloc'd. */
 extern char *chain_hex_text(const uint8 *bytes, size_t len);
 

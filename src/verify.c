@@ -67,7 +67,6 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
-#include "common/cryptohash.h"
 #include "common/sha2.h"
 
 #include "carbonmkt.h"
@@ -270,7 +269,7 @@ typedef struct SealRebuild
 	bytea	  **stored_digest;
 	int32	   *stored_accounts;
 	int64	   *stored_entries;
-	pg_cryptohash_ctx **ctx;
+	ChainSha  **ctx;
 	int32	   *accounts;
 	int64	   *entries;
 	bool	   *cand_set;
@@ -331,7 +330,7 @@ typedef struct Pass
 	Oid			ak_cancellation;
 
 	/* hashing */
-	pg_cryptohash_ctx *sha;
+	ChainSha   *sha;
 	StringInfoData payload;
 
 	/* chain state */
@@ -563,36 +562,6 @@ verify_enum_out(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-static pg_cryptohash_ctx *
-sha_create(void)
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	return ctx;
-}
-
-static void
-sha_update(pg_cryptohash_ctx *ctx, const void *data, size_t len)
-{
-	if (pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash")));
-}
-
-static void
-sha_final(pg_cryptohash_ctx *ctx, uint8 *out)
-{
-	if (pg_cryptohash_final(ctx, out, CHAIN_HASH_LEN) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash")));
-}
-
 static bool
 bytes_equal(const uint8 *a, size_t alen, const uint8 *b, size_t blen)
 {
@@ -643,7 +612,7 @@ seals_load(SealRebuild *sr, bool has_since, DateADT since, MemoryContext cxt)
 	sr->stored_digest = palloc0(sizeof(bytea *) * (sr->n + 1));
 	sr->stored_accounts = palloc0(sizeof(int32) * (sr->n + 1));
 	sr->stored_entries = palloc0(sizeof(int64) * (sr->n + 1));
-	sr->ctx = palloc0(sizeof(pg_cryptohash_ctx *) * (sr->n + 1));
+	sr->ctx = palloc0(sizeof(ChainSha *) * (sr->n + 1));
 	sr->accounts = palloc0(sizeof(int32) * (sr->n + 1));
 	sr->entries = palloc0(sizeof(int64) * (sr->n + 1));
 	sr->cand_set = palloc0(sizeof(bool) * (sr->n + 1));
@@ -666,7 +635,7 @@ seals_load(SealRebuild *sr, bool has_since, DateADT since, MemoryContext cxt)
 		sr->stored_accounts[k] = isnull ? -1 : DatumGetInt32(d);
 		d = SPI_getbinval(tup, desc, 4, &isnull);
 		sr->stored_entries[k] = isnull ? -1 : DatumGetInt64(d);
-		sr->ctx[k] = sha_create();
+		sr->ctx[k] = chain_sha_create();
 	}
 	MemoryContextSwitchTo(oldcxt);
 	SPI_freetuptable(SPI_tuptable);
@@ -752,7 +721,7 @@ seals_account_end(SealRebuild *sr, int64 account_id)
 		sr->cand_count[k] = 0;
 		if (have)
 		{
-			sha_update(sr->ctx[k], line, linelen);
+			chain_sha_update(sr->ctx[k], line, linelen);
 			sr->accounts[k]++;
 		}
 		sr->entries[k] += count;
@@ -769,8 +738,8 @@ seals_report(Tuplestorestate *ts, TupleDesc desc, SealRebuild *sr)
 		bool		same;
 		char		datebuf[MAXDATELEN + 1];
 
-		sha_final(sr->ctx[k], digest);
-		pg_cryptohash_free(sr->ctx[k]);
+		chain_sha_final(sr->ctx[k], digest);
+		chain_sha_free(sr->ctx[k]);
 		sr->ctx[k] = NULL;
 		same = sr->stored_digest[k] != NULL &&
 			bytes_equal((const uint8 *) VARDATA_ANY(sr->stored_digest[k]),
@@ -1643,13 +1612,10 @@ feed_row(Pass *ps, Datum *values, bool *isnull)
 	chain_entry_payload(&ps->payload, &ps->layout, values, isnull);
 	utf8 = pg_server_to_any(ps->payload.data, ps->payload.len, PG_UTF8);
 	utf8len = (utf8 == ps->payload.data) ? (size_t) ps->payload.len : strlen(utf8);
-	if (pg_cryptohash_init(ps->sha) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash")));
-	sha_update(ps->sha, r.prev, r.prevlen);
-	sha_update(ps->sha, utf8, utf8len);
-	sha_final(ps->sha, recomputed);
+	chain_sha_restart(ps->sha);
+	chain_sha_update(ps->sha, r.prev, r.prevlen);
+	chain_sha_update(ps->sha, utf8, utf8len);
+	chain_sha_final(ps->sha, recomputed);
 	if (!bytes_equal(r.hash, r.hashlen, recomputed, CHAIN_HASH_LEN))
 		problem_add(ps, &ps->p_chain, "hash_mismatch", account_id, false, r.entry_id, false,
 					psprintf("seq " INT64_FORMAT ": stored hash is %s, recomputed %s",
@@ -2325,7 +2291,7 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since,
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 
-		ps->sha = sha_create();
+		ps->sha = chain_sha_create();
 		MemoryContextSwitchTo(oldcxt);
 	}
 
@@ -2380,7 +2346,7 @@ verify_ledger_internal(FunctionCallInfo fcinfo, bool since_mode, DateADT since,
 		SPI_cursor_close(ps->hc.portal);
 	}
 	table_close(rel, AccessShareLock);
-	pg_cryptohash_free(ps->sha);
+	chain_sha_free(ps->sha);
 	ps->sha = NULL;
 
 	/* 1. chains, heads, seals, the seal chain */

@@ -60,6 +60,11 @@ SET carbonmkt.clock = '2022-01-04 09:00:00+08';
 \else
 \set full_verify 0
 \endif
+\getenv seal_baseline BENCH_SCALE_SEAL_BASELINE
+\if :{?seal_baseline}
+\else
+\set seal_baseline 0
+\endif
 \o /dev/null
 SELECT set_config('bench.units', :'units', false), set_config('bench.trades', :'trades', false),
        set_config('bench.tape', :'tape', false);
@@ -387,6 +392,24 @@ SELECT clock_timestamp() AS t0 \gset
 SELECT carbonmkt.seal_day(:'last_day') IS NOT NULL AS sealed \gset
 INSERT INTO bench.timing VALUES ('seal_day, the last trading day', 1, extract(epoch FROM clock_timestamp() - :'t0') * 1000, 1000,
                                  (SELECT entries || ' entries, ' || accounts || ' accounts' FROM day_seal WHERE business_date = :'last_day'));
+-- the seal's heads digest of that day again (it must equal the seal); with
+-- BENCH_SCALE_SEAL_BASELINE=1 also its former definition, which read every entry up to the day
+-- (test/bench/seal_baseline.sql; minutes at 20 M entries), which must agree
+\ir seal_baseline.sql
+SELECT clock_timestamp() AS t0 \gset
+SELECT (h.digest, h.accounts, h.entries) = (s.digest, s.accounts, s.entries) AS seal_same
+  FROM heads_digest(:'last_day') h, day_seal s WHERE s.business_date = :'last_day' \gset
+INSERT INTO bench.timing VALUES ('heads_digest, the last trading day', 1, extract(epoch FROM clock_timestamp() - :'t0') * 1000, 1000,
+                                 CASE WHEN :'seal_same' THEN 'equals its seal' ELSE 'DIFFERS from its seal' END);
+\if :seal_baseline
+SELECT clock_timestamp() AS t0 \gset
+SELECT (h.digest, h.accounts, h.entries) = (s.digest, s.accounts, s.entries) AS seal_old_same
+  FROM bench.heads_digest_old(:'last_day') h, day_seal s WHERE s.business_date = :'last_day' \gset
+INSERT INTO bench.timing VALUES ('baseline: the former heads_digest, the last trading day', 1, extract(epoch FROM clock_timestamp() - :'t0') * 1000, NULL,
+                                 CASE WHEN :'seal_old_same' THEN 'equals the seal' ELSE 'DIFFERS from the seal' END);
+\else
+\set seal_old_same true
+\endif
 \if :full_verify
 SELECT clock_timestamp() AS t0 \gset
 SELECT count(*) AS problems FROM verify_ledger() \gset
@@ -400,6 +423,16 @@ SELECT what, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) 
        CASE WHEN max(target_ms) IS NULL THEN '' WHEN percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) < max(target_ms)
             THEN 'ok (< ' || max(target_ms) || ' ms)' ELSE 'MISSED (< ' || max(target_ms) || ' ms)' END AS target
   FROM bench.timing WHERE round > 0 GROUP BY what ORDER BY min(round), what;
+\if :seal_same
+\else
+\warn 'registry_scale: heads_digest() of the sealed day differs from its seal'
+\quit 1
+\endif
+\if :seal_old_same
+\else
+\warn 'registry_scale: the former heads_digest() of the sealed day differs from its seal'
+\quit 1
+\endif
 \if :full_verify
 SELECT (:problems = 0) AS verified \gset
 \if :verified

@@ -22,6 +22,16 @@
 -- transaction rolled back, the ledger is tampered with (an amount, a memo, a holding, before
 -- and after the last seal) and the C and SQL implementations must report the same rows.
 -- Targets (issue 16): full >= 500,000 entries/s; incremental < 1 s for a day of 100,000.
+-- The daily seal on the same ledger (target < 1 s), against its baseline, the definition
+-- heads_digest() had before it worked from the accounts' heads (test/bench/seal_baseline.sql:
+-- every entry up to the day, sorted by account): first the new and the former heads_digest()
+-- must agree on every day, then BENCH_ROUNDS rounds after a warm-up, rotated:
+--   seal_day         seal_day('2026-03-07'), the day of the new entries (rolled back each time)
+--   seal_day_old     bench.seal_day_old('2026-03-07'), the same with the former heads_digest()
+--   digest_back      heads_digest('2026-03-06'), the last sealed day: its 100,000 successors
+--                    are the entries the backward probes step over (the new definition's worst
+--                    case on this ledger)
+--   digest_back_old  bench.heads_digest_old('2026-03-06')
 \set ON_ERROR_STOP 1
 \set QUIET 1
 \pset tuples_only on
@@ -188,6 +198,90 @@ SELECT format('ratio full SQL/C %s, incremental SQL/C %s, verify_chains chain.c/
                      / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'incremental'))::numeric, 2),
               round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'chains_c')
                      / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'chains'))::numeric, 2))
+  FROM timing WHERE round > 0;
+
+-- The daily seal --------------------------------------------------------------------------
+\ir seal_baseline.sql
+SELECT format('heads_digest() and its former definition: %s of %s days differ',
+              count(*) FILTER (WHERE (n.digest, n.accounts, n.entries) IS DISTINCT FROM (o.digest, o.accounts, o.entries)),
+              count(*))
+  FROM generate_series(date '2026-02-28', date '2026-03-08', interval '1 day') d,
+       LATERAL heads_digest(d::date) n, LATERAL bench.heads_digest_old(d::date) o;
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM generate_series(date '2026-02-28', date '2026-03-08', interval '1 day') d,
+                      LATERAL heads_digest(d::date) n, LATERAL bench.heads_digest_old(d::date) o
+                WHERE (n.digest, n.accounts, n.entries) IS DISTINCT FROM (o.digest, o.accounts, o.entries))
+       OR EXISTS (SELECT FROM day_seal s, LATERAL heads_digest(s.business_date) n
+                   WHERE (s.digest, s.accounts, s.entries) IS DISTINCT FROM (n.digest, n.accounts, n.entries)) THEN
+        RAISE EXCEPTION 'heads_digest() and its former definition (or a stored seal) disagree';
+    END IF;
+END $$;
+-- a statement timed, then rolled back (a day is sealed once)
+CREATE FUNCTION pg_temp.run_undone(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz;
+    secs float8;
+BEGIN
+    BEGIN
+        t0 := clock_timestamp();
+        EXECUTE q;
+        secs := extract(epoch FROM clock_timestamp() - t0);
+        RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'undo';
+    EXCEPTION WHEN assert_failure THEN
+        NULL;
+    END;
+    IF secs IS NULL THEN
+        RAISE EXCEPTION 'not timed: %', q;
+    END IF;
+    RETURN secs;
+END $$;
+SET carbonmkt.clock = '2026-03-08 09:00:00+08';
+SELECT 'load average before the seal: ' || pg_read_file('/proc/loadavg');
+DO $$
+DECLARE
+    variants text[] := ARRAY['seal_day', 'seal_day_old', 'digest_back', 'digest_back_old'];
+    queries text[] := ARRAY['SELECT carbonmkt.seal_day(''2026-03-07'')',
+                            'SELECT bench.seal_day_old(''2026-03-07'')',
+                            'SELECT carbonmkt.heads_digest(''2026-03-06'')',
+                            'SELECT bench.heads_digest_old(''2026-03-06'')'];
+    v int;
+BEGIN
+    FOR r IN 0 .. current_setting('bench.rounds')::int LOOP
+        FOR i IN 0 .. 3 LOOP
+            v := 1 + (i + r) % 4;
+            INSERT INTO pg_temp.timing VALUES (variants[v], r, pg_temp.run_undone(queries[v]));
+        END LOOP;
+    END LOOP;
+END $$;
+SELECT 'load average after the seal: ' || pg_read_file('/proc/loadavg');
+RESET carbonmkt.clock;
+WITH s AS (
+    SELECT variant, count(*) AS rounds,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS med, min(seconds) AS lo, max(seconds) AS hi
+      FROM timing WHERE round > 0 AND variant IN ('seal_day', 'seal_day_old', 'digest_back', 'digest_back_old')
+     GROUP BY variant),
+n AS (SELECT (SELECT count(*) FROM journal) AS entries,
+             (SELECT count(*) FROM journal WHERE business_date = '2026-03-07') AS day_entries,
+             (SELECT count(DISTINCT account_id) FROM journal) AS accounts)
+SELECT CASE s.variant
+       WHEN 'seal_day' THEN format('seal_day() of a day of %s entries (%s accounts, %s entries in all): median %s ms (min %s, max %s, %s rounds) (target < 1 s) %s',
+                                   n.day_entries, n.accounts, n.entries, round((s.med * 1000)::numeric, 1), round((s.lo * 1000)::numeric, 1),
+                                   round((s.hi * 1000)::numeric, 1), s.rounds, CASE WHEN s.med < 1 THEN 'ok' ELSE 'MISSED' END)
+       WHEN 'seal_day_old' THEN format('baseline: seal_day() with the former heads_digest(): median %s ms (min %s, max %s)',
+                                   round((s.med * 1000)::numeric, 1), round((s.lo * 1000)::numeric, 1), round((s.hi * 1000)::numeric, 1))
+       WHEN 'digest_back' THEN format('heads_digest() of the last sealed day, %s entries dated after it: median %s ms (min %s, max %s)',
+                                   n.day_entries, round((s.med * 1000)::numeric, 1), round((s.lo * 1000)::numeric, 1), round((s.hi * 1000)::numeric, 1))
+       ELSE format('baseline: the former heads_digest() of that day: median %s ms (min %s, max %s)',
+                   round((s.med * 1000)::numeric, 1), round((s.lo * 1000)::numeric, 1), round((s.hi * 1000)::numeric, 1))
+       END
+  FROM s, n
+ ORDER BY array_position(ARRAY['seal_day', 'seal_day_old', 'digest_back', 'digest_back_old'], s.variant);
+SELECT format('ratio seal_day former/new %s, heads_digest of the last sealed day former/new %s',
+              round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'seal_day_old')
+                     / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'seal_day'))::numeric, 1),
+              round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'digest_back_old')
+                     / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'digest_back'))::numeric, 1))
   FROM timing WHERE round > 0;
 
 -- Same rows as the SQL implementations on a tampered ledger (rolled back).
