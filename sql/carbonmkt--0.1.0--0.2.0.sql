@@ -9694,17 +9694,14 @@ CREATE TABLE carbonmkt.repo_rule (
     on_failure      text NOT NULL CHECK (on_failure IN ('close_out', 'retry_then_close_out')),
     grace_days      int NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 30),
     max_term_days   int NOT NULL CHECK (max_term_days BETWEEN 1 AND 3650),
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, valid_from),
     CHECK (valid_until IS NULL OR valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.repo_rule IS
-  'How a repo''s second leg that cannot settle is handled (on_failure: close_out at once, or retry_then_close_out after grace_days trading days) and the longest term allowed, from valid_from until valid_until (NULL: until replaced).  Rule data (doc/finance.md), administered with carbonmkt.set_rule() (doc/rules.md); the shipped row is illustrative.';
+  'How a repo''s second leg that cannot settle is handled (on_failure: close_out at once, or retry_then_close_out after grace_days trading days) and the longest term allowed, from valid_from until valid_until (NULL: until replaced).  Rule data (doc/finance.md), administered with carbonmkt.set_rule() by the national authority (doc/rules.md).  None is shipped (no source fixes it): propose_repo refuses (CM704) on a day without one.';
 
-INSERT INTO carbonmkt.repo_rule (jurisdiction, valid_from, on_failure, grace_days, max_term_days, illustrative, source)
-VALUES ('CN', DATE '2021-07-16', 'retry_then_close_out', 2, 365, true,
-        'illustrative: repo is named in RULES.md 7 [S2, S3]; no national rule fixes its failure handling');
 
 CREATE TABLE carbonmkt.repo (
     repo_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -9759,8 +9756,9 @@ BEGIN
      WHERE x.jurisdiction = 'CN' AND x.valid_from <= p_date AND (x.valid_until IS NULL OR x.valid_until >= p_date)
      ORDER BY x.valid_from DESC LIMIT 1;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no repo rule for % in carbonmkt.repo_rule', p_date USING ERRCODE = 'CM704',
-            HINT = 'The national authority sets one: carbonmkt.set_rule(''repo_rule'', ...) (doc/rules.md).';
+        RAISE EXCEPTION 'no repo rule in force on % (jurisdiction CN): carbonmkt.repo_rule has no row for it', p_date
+            USING ERRCODE = 'CM704',
+            HINT = 'No source fixes a repo''s failure handling and longest term, so none is shipped: the national authority loads it with carbonmkt.set_rule(''repo_rule'', ...) (doc/rules.md).';
     END IF;
     RETURN r;
 END
@@ -9890,7 +9888,6 @@ BEGIN
     IF NOT isfinite(d) THEN
         RAISE EXCEPTION 'business_date must be a finite date, got %', d USING ERRCODE = 'CM701';
     END IF;
-    r := carbonmkt._repo_rule(d);
     FOR x IN SELECT * FROM carbonmkt.repo y WHERE y.status = 'open' AND y.repurchase_date <= d
               ORDER BY y.repo_id FOR UPDATE LOOP
         BEGIN
@@ -9903,7 +9900,11 @@ BEGIN
         EXCEPTION WHEN SQLSTATE 'CM004' OR SQLSTATE 'CM003' OR SQLSTATE 'CM702' THEN
             GET STACKED DIAGNOSTICS why = MESSAGE_TEXT;
         END;
-        -- the second leg could not settle: nothing of it moved (the block rolled back)
+        -- the second leg could not settle: nothing of it moved (the block rolled back); the
+        -- repo rule of the day says what happens (CM704 when there is none: nothing changes)
+        IF r.jurisdiction IS NULL THEN
+            r := carbonmkt._repo_rule(d);
+        END IF;
         IF r.on_failure = 'retry_then_close_out'
            AND (SELECT count(*) FROM generate_series(x.repurchase_date + 1, d, interval '1 day') g(day)
                  WHERE carbonmkt.is_trading_day(g.day::date)) < r.grace_days THEN
@@ -9932,7 +9933,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.settle_repos(date) IS
-  'End-of-day repo processing (exchange): settles the second leg of every open repo due on or before the date, delivery versus payment.  A leg that cannot settle (units or cash missing) moves nothing and is handled by repo_rule: retried on the next trading days up to grace_days, then closed out — each side keeps what it has, and the difference between the repurchase amount and the units'' value at the last close is recorded as the other side''s claim.  Returns each repo''s outcome.';
+  'End-of-day repo processing (exchange): settles the second leg of every open repo due on or before the date, delivery versus payment.  A leg that cannot settle (units or cash missing) moves nothing and is handled by the repo_rule in force that day (none: CM704, and nothing of the day is settled): retried on the next trading days up to grace_days, then closed out — each side keeps what it has, and the difference between the repurchase amount and the units'' value at the last close is recorded as the other side''s claim.  Returns each repo''s outcome.';
 
 -- The allowance reserve and market adjustment (配额储备和市场调节机制) ------------------------------
 
@@ -9940,16 +9941,13 @@ CREATE TABLE carbonmkt.reserve_feed_rule (
     jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year            int NOT NULL CHECK (year BETWEEN 2005 AND 2100),
     cap_share       numeric NOT NULL CHECK (cap_share >= 0 AND cap_share < 1),    -- set aside from the cap
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, year)
 );
 COMMENT ON TABLE carbonmkt.reserve_feed_rule IS
-  'How the national reserve is fed in a year: cap_share of the year''s capped sectors'' caps (alloc_cap) is issued into the reserve (预留).  Unsold auction volume of the reserve stays in it; allowances of closed units are moved into it by carbonmkt.absorb_closed_unit().  Rule data; shipped rows are illustrative.';
+  'How the national reserve is fed in a year: cap_share of the year''s capped sectors'' caps (alloc_cap) is issued into the reserve (预留).  Unsold auction volume of the reserve stays in it; allowances of closed units are moved into it by carbonmkt.absorb_closed_unit().  Rule data, set per year by the national authority with carbonmkt.set_rule() (doc/rules.md); none is shipped (no source gives the share): feed_reserve refuses (CM705) for a year without one.';
 
-INSERT INTO carbonmkt.reserve_feed_rule (jurisdiction, year, cap_share, illustrative, source)
-VALUES ('CN', 2027, 0.02, true,
-        'illustrative: the 2025 opinion [S2] commits to a reserve (建立配额储备) without a number; 2% is a placeholder');
 
 CREATE TABLE carbonmkt.reserve_trigger (
     trigger_id      int GENERATED BY DEFAULT AS IDENTITY UNIQUE,
@@ -9966,7 +9964,7 @@ CREATE TABLE carbonmkt.reserve_trigger (
     cooldown_days   int NOT NULL DEFAULT 0 CHECK (cooldown_days >= 0),
     valid_from      date NOT NULL,
     valid_until     date,
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, product, kind, valid_from),
     CHECK ((kind IN ('price_high', 'price_low')) = (lookback_days IS NOT NULL AND reference_days IS NOT NULL AND multiple IS NOT NULL)),
@@ -9974,14 +9972,8 @@ CREATE TABLE carbonmkt.reserve_trigger (
     CHECK (valid_until IS NULL OR valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.reserve_trigger IS
-  'Market adjustment triggers (市场调节): price_high / price_low compare the average close of the last lookback_days trading days with multiple x the average of the reference_days before them (like RGGI''s cost- and emissions-containment reserves); supply_high / supply_low compare the allowances in circulation (CEA held by participants) with threshold_t (like the EU market stability reserve).  A met trigger schedules action release (the reserve sells quantity_t by one-way bidding), absorb (the reserve buys back quantity_t by one-way bidding), at reserve_price_multiple x the N-day average, or withhold (quantity_t is taken out of the reserve''s planned auctions of the product, reserve_auction_plan), at most once per cooldown_days.  Rule data; shipped rows are illustrative.';
+  'Market adjustment triggers (市场调节): price_high / price_low compare the average close of the last lookback_days trading days with multiple x the average of the reference_days before them (like RGGI''s cost- and emissions-containment reserves); supply_high / supply_low compare the allowances in circulation (CEA held by participants) with threshold_t (like the EU market stability reserve).  A met trigger schedules action release (the reserve sells quantity_t by one-way bidding), absorb (the reserve buys back quantity_t by one-way bidding), at reserve_price_multiple x the N-day average, or withhold (quantity_t is taken out of the reserve''s planned auctions of the product, reserve_auction_plan), at most once per cooldown_days.  Rule data, set by the national authority with carbonmkt.set_rule() (doc/rules.md); none is shipped (no source gives a trigger): on a day without a trigger in force there is nothing to decide.';
 
-INSERT INTO carbonmkt.reserve_trigger (jurisdiction, product, kind, lookback_days, reference_days, multiple, threshold_t,
-                                       action, quantity_t, reserve_price_multiple, cooldown_days, valid_from, illustrative, source)
-VALUES ('CN', 'CEA2027', 'price_high', 5, 20, 1.5, NULL, 'release', 1000000, 1.0, 20, DATE '2027-01-01', true,
-        'illustrative: [S2] 建立配额储备和市场调节机制; numbers modelled on RGGI''s cost-containment reserve (trigger at a multiple of a reference price)'),
-       ('CN', 'CEA2027', 'price_low', 5, 20, 0.6, NULL, 'absorb', 1000000, 1.0, 20, DATE '2027-01-01', true,
-        'illustrative: [S2]; modelled on RGGI''s emissions-containment reserve (withhold or buy back below a trigger price)');
 
 CREATE TABLE carbonmkt.reserve_decision (
     decision_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -10033,8 +10025,9 @@ BEGIN
     PERFORM carbonmkt._require_national_authority('feed the reserve');
     SELECT * INTO f FROM carbonmkt.reserve_feed_rule r WHERE r.jurisdiction = 'CN' AND r.year = feed_reserve.year;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no reserve feed rule for % in carbonmkt.reserve_feed_rule', coalesce(year::text, 'NULL')
-            USING ERRCODE = 'CM705', HINT = 'The national authority sets one per year: carbonmkt.set_rule(''reserve_feed_rule'', ...) (doc/rules.md).';
+        RAISE EXCEPTION 'no reserve feed rule for % (jurisdiction CN): carbonmkt.reserve_feed_rule has no row for it', coalesce(year::text, 'NULL')
+            USING ERRCODE = 'CM705',
+            HINT = 'No source gives the share set aside, so none is shipped: the national authority loads it per year with carbonmkt.set_rule(''reserve_feed_rule'', ...) (doc/rules.md).';
     END IF;
     SELECT sum(c.cap_t) INTO cap FROM carbonmkt.alloc_cap c WHERE c.jurisdiction = 'CN' AND c.year = feed_reserve.year;
     IF cap IS NULL THEN
@@ -10409,17 +10402,13 @@ CREATE TABLE carbonmkt.paid_allocation_rule (
     method          text NOT NULL CHECK (method IN ('auction', 'fixed_price')),
     price_fen       bigint NOT NULL CHECK (price_fen > 0),    -- fixed price, or the auction's reserve price
     lock_free       boolean NOT NULL DEFAULT false,           -- Guangdong: free units locked until the paid share is bought
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, sector, from_year)
 );
 COMMENT ON TABLE carbonmkt.paid_allocation_rule IS
-  'Paid allocation (有偿分配) per jurisdiction, sector and years: the paid share of each unit''s allocation, the method (auction: one-way bidding with price_fen as reserve price; fixed_price: sold at price_fen), and lock_free (the Guangdong pilot''s rule, RULES.md 3 [S1 L1095]: a unit''s free allowances can be neither traded nor surrendered until it has bought its paid share).  Rule data; the shipped row is illustrative.';
+  'Paid allocation (有偿分配) per jurisdiction, sector and years: the paid share of each unit''s allocation, the method (auction: one-way bidding with price_fen as reserve price; fixed_price: sold at price_fen), and lock_free (the Guangdong pilot''s rule, RULES.md 3 [S1 L1095]: a unit''s free allowances can be neither traded nor surrendered until it has bought its paid share).  Rule data, set with carbonmkt.set_rule() (doc/rules.md); none is shipped (no source gives a share): apply_paid_allocation and offer_paid_allocation refuse (CM706) for a sector and year without one.';
 
-INSERT INTO carbonmkt.paid_allocation_rule (jurisdiction, sector, from_year, until_year, paid_share, method, price_fen,
-                                            lock_free, illustrative, source)
-VALUES ('CN', 'power', 2027, 2027, 0.05, 'auction', 6000, false, true,
-        'illustrative: [S2] 免费和有偿相结合…有序提高有偿分配比例 gives no share; 5% and 60 CNY/t are placeholders');
 
 CREATE TABLE carbonmkt.paid_entitlement (
     participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
@@ -10483,10 +10472,10 @@ BEGIN
     PERFORM carbonmkt._require_national_authority('apply paid allocation');
     r := carbonmkt._paid_rule(apply_paid_allocation.sector, apply_paid_allocation.year);
     IF r.sector IS NULL THEN
-        RAISE EXCEPTION 'no paid allocation rule for sector % in % in carbonmkt.paid_allocation_rule',
+        RAISE EXCEPTION 'no paid allocation rule for sector % in % (jurisdiction CN): carbonmkt.paid_allocation_rule has no row for it',
             coalesce(apply_paid_allocation.sector, 'NULL'), coalesce(apply_paid_allocation.year::text, 'NULL')
             USING ERRCODE = 'CM706',
-                  HINT = 'The national authority sets one: carbonmkt.set_rule(''paid_allocation_rule'', ...) (doc/rules.md).';
+                  HINT = 'No source gives a paid share, so none is shipped: the national authority loads it with carbonmkt.set_rule(''paid_allocation_rule'', ...) (doc/rules.md).';
     END IF;
     FOR u IN SELECT a.participant_id, a.allocated_t
                FROM carbonmkt._allocated_by_year a JOIN carbonmkt.participant p ON p.participant_id = a.participant_id
@@ -10625,8 +10614,11 @@ DECLARE
     code   text := 'CEA' || year;
 BEGIN
     IF r.sector IS NULL OR r.method <> 'auction' THEN
-        RAISE EXCEPTION 'no paid allocation rule selling sector % of % by auction', coalesce(sector, 'NULL'), coalesce(year::text, 'NULL')
-            USING ERRCODE = 'CM706';
+        RAISE EXCEPTION 'no paid allocation rule selling sector % of % by auction (jurisdiction CN): carbonmkt.paid_allocation_rule has %',
+            coalesce(sector, 'NULL'), coalesce(year::text, 'NULL'),
+            CASE WHEN r.sector IS NULL THEN 'no row for it' ELSE 'a rule selling at a fixed price (buy_paid_allocation)' END
+            USING ERRCODE = 'CM706',
+                  HINT = 'The national authority loads the rule with carbonmkt.set_rule(''paid_allocation_rule'', ...) (doc/rules.md).';
     END IF;
     SELECT sum(e.paid_due_t - e.bought_t) INTO total
       FROM carbonmkt.paid_entitlement e JOIN carbonmkt.participant p ON p.participant_id = e.participant_id
@@ -11064,6 +11056,19 @@ BEGIN
                 format('the review sample share and the deviation threshold must be in [0, 1]: got %s and %s',
                        coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
         END IF;
+    ELSIF p_table = 'mrv_sector_gas' THEN
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.sector q WHERE q.code = r ->> 'sector') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown sector "%s"', coalesce(r ->> 'sector', 'NULL')),
+                'The sectors are the rows of carbonmkt.sector.');
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_gas g WHERE g.gas = r ->> 'gas') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown gas "%s"', coalesce(r ->> 'gas', 'NULL')),
+                format('The gases are %s (carbonmkt.mrv_gas).', (SELECT string_agg(g.gas, ', ' ORDER BY g.gas) FROM carbonmkt.mrv_gas g)));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'from_year');
+        IF x IS NULL OR x < 2005 OR x > 2100 OR x <> trunc(x) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the first reporting year must be a year within 2005-2100: got %s', coalesce(r ->> 'from_year', 'NULL')));
+        END IF;
     ELSIF p_table = 'mrv_gwp' THEN
         x := carbonmkt._num(p_table, r, 'gwp');
         IF x IS NULL OR x <= 0 THEN
@@ -11170,6 +11175,13 @@ BEGIN
          WHERE e.year BETWEEN p_from AND p_to AND pt.sector = r ->> 'sector' ORDER BY e.year, e.participant_id LIMIT 1;
         IF FOUND THEN
             RETURN format('the paid allocation of %s was applied under it (participant %s first)', x.year, x.participant_id);
+        END IF;
+    ELSIF p_table = 'mrv_sector_gas' THEN
+        -- the gases a sector reports in the years of its reports
+        SELECT rp.report_id, rp.year INTO x FROM carbonmkt.mrv_report rp JOIN carbonmkt.participant pt USING (participant_id)
+         WHERE rp.year BETWEEN p_from AND p_to AND pt.sector = r ->> 'sector' ORDER BY rp.year, rp.report_id LIMIT 1;
+        IF FOUND THEN
+            RETURN format('emission report %s of %s (sector %s) was filed with the gases of its year', x.report_id, x.year, r ->> 'sector');
         END IF;
     ELSIF p_table = 'mrv_rule' THEN
         SELECT rp.report_id, rp.year INTO x FROM carbonmkt.mrv_report rp JOIN carbonmkt.participant pt USING (participant_id)
@@ -12460,6 +12472,430 @@ GRANT EXECUTE ON FUNCTION carbonmkt.set_trading_day(text, date, boolean, text, t
 
 
 -- -- Rules, follow-up (issue 15): changes that must follow the Next phase and Dashboard sections (session 3) --
+
+-- The gases per sector (mrv_sector_gas) are set and amended only for years not reported yet
+-- (CM506): set_rule and amend_rule (_rule_validate and _rule_in_use: the Next phase section,
+-- generated from src/rules.sql).
+COMMENT ON FUNCTION carbonmkt._rule_in_use(text, jsonb, int, int) IS
+  'Internal: why a rule row of the given years is in use (an allocation run of its jurisdiction and year, a compliance period starting in its years, an emission report of its years; for mrv_sector_gas an emission report of its sector in those years; for paid_allocation_rule an entitlement applied), or NULL.';
+CREATE OR REPLACE FUNCTION carbonmkt.set_rule(rule_table text, rule jsonb, document text, acting_for bigint DEFAULT NULL)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    m       carbonmkt.rule_table := carbonmkt._rule_meta(rule_table);
+    me      carbonmkt.participant;
+    j       text := rule ->> 'jurisdiction';
+    y1      int;
+    y2      int;
+    yr      int;
+    r       jsonb;
+    todo    jsonb[] := '{}';
+    piece   jsonb;
+    why     text;
+    n       int := 0;
+BEGIN
+    IF rule IS NULL OR jsonb_typeof(rule) <> 'object' THEN
+        RAISE EXCEPTION 'a rule of % is a jsonb object of its columns: got %', rule_table, coalesce(rule::text, 'NULL')
+            USING ERRCODE = 'CM502';
+    END IF;
+    IF m.period_kind = 'calendar' THEN
+        RAISE EXCEPTION 'the trading calendar is loaded with carbonmkt.load_trading_calendar() and changed with carbonmkt.set_trading_day()'
+            USING ERRCODE = 'CM502';
+    END IF;
+    IF 'jurisdiction' = ANY (carbonmkt._rule_columns(rule_table)) THEN
+        PERFORM carbonmkt.check_jurisdiction(j);
+    END IF;
+    me := carbonmkt._rule_actor(rule_table, j, acting_for);
+    PERFORM carbonmkt._rule_begin('set', document, me.participant_id);
+    IF 'source' = ANY (carbonmkt._rule_columns(rule_table)) AND NOT rule ? 'source' THEN
+        rule := rule || jsonb_build_object('source', document);
+    END IF;
+
+    -- the rows: one per year for the year tables (year, or from_year .. to_year)
+    IF m.period_kind = 'year' THEN
+        y1 := coalesce(rule ->> 'year', rule ->> 'from_year')::int;
+        y2 := coalesce(rule ->> 'to_year', rule ->> 'year', rule ->> 'from_year')::int;
+        IF y1 IS NULL OR y2 < y1 OR y1 < 2005 OR y2 > 2100 THEN
+            RAISE EXCEPTION '% rules are set for a year or for from_year .. to_year within 2005-2100: got % to %',
+                rule_table, coalesce(y1::text, 'NULL'), coalesce(y2::text, 'NULL')
+                USING ERRCODE = 'CM502';
+        END IF;
+        rule := rule - 'year' - 'from_year' - 'to_year';
+        FOR yr IN y1 .. y2 LOOP
+            SELECT a.run_id || ' (' || a.kind || ')' INTO why FROM carbonmkt.allocation_run a
+             WHERE a.jurisdiction = j AND a.year = yr AND a.kind = 'final' ORDER BY a.run_id LIMIT 1;
+            IF why IS NOT NULL THEN
+                RAISE EXCEPTION '% rules of jurisdiction % for % cannot be added: the allocation of % is final (run %)',
+                    rule_table, j, yr, yr, why
+                    USING ERRCODE = 'CM506', DETAIL = 'Nothing was changed.';
+            END IF;
+            IF rule_table = 'alloc_load_piece' THEN
+                IF jsonb_typeof(rule -> 'pieces') IS DISTINCT FROM 'array' THEN
+                    RAISE EXCEPTION 'alloc_load_piece rules are set a year''s whole curve at once: {"jurisdiction", "year", "pieces": [{"lower_bound", "kind", ...}, ...]}'
+                        USING ERRCODE = 'CM502';
+                END IF;
+                IF EXISTS (SELECT 1 FROM carbonmkt.alloc_load_piece x WHERE x.jurisdiction = j AND x.year = yr) THEN
+                    RAISE EXCEPTION 'alloc_load_piece (jurisdiction %, year %): the year''s curve exists already', j, yr
+                        USING ERRCODE = 'CM503', DETAIL = 'Nothing was changed.', HINT = 'Change a piece with carbonmkt.amend_rule().';
+                END IF;
+                FOR piece IN SELECT value FROM jsonb_array_elements(rule -> 'pieces') LOOP
+                    todo := todo || ((rule - 'pieces') || piece || jsonb_build_object('year', yr));
+                END LOOP;
+            ELSE
+                todo := todo || (rule || jsonb_build_object('year', yr));
+            END IF;
+        END LOOP;
+    ELSE
+        todo := ARRAY[rule];
+    END IF;
+
+    FOREACH r IN ARRAY todo LOOP
+        PERFORM carbonmkt._rule_validate(rule_table, r);
+        IF m.period_kind = 'from_year' THEN
+            IF r ->> 'from_year' IS NULL THEN
+                RAISE EXCEPTION '% rules need from_year (and until_year, NULL = until replaced)', rule_table USING ERRCODE = 'CM502';
+            END IF;
+            PERFORM carbonmkt._rule_overlap(rule_table, r);
+            why := carbonmkt._rule_in_use(rule_table, r, (r ->> 'from_year')::int, coalesce((r ->> 'until_year')::int, 2100));
+            IF why IS NOT NULL THEN
+                RAISE EXCEPTION '%: cannot be set for years already under way: %',
+                    carbonmkt._rule_name(rule_table, carbonmkt._rule_key(rule_table, r)), why
+                    USING ERRCODE = 'CM506', DETAIL = 'Nothing was changed.', HINT = 'Set the rule from a later year.';
+            END IF;
+        ELSIF m.period_kind = 'valid_from' THEN
+            IF r ->> 'valid_from' IS NULL OR (r ->> 'valid_from')::date <= carbonmkt.business_date() THEN
+                RAISE EXCEPTION '%: a market rule takes effect after today (%): got valid_from %',
+                    carbonmkt._rule_name(rule_table, carbonmkt._rule_key(rule_table, r)), to_char(carbonmkt.business_date(), 'YYYY-MM-DD'),
+                    coalesce(r ->> 'valid_from', 'NULL')
+                    USING ERRCODE = 'CM506', DETAIL = 'Days already traded keep their rules; nothing was changed.';
+            END IF;
+            PERFORM carbonmkt._rule_overlap(rule_table, r);
+        ELSIF rule_table = 'mrv_sector_gas' THEN
+            -- a gas added from a year whose reports were filed without it
+            why := carbonmkt._rule_in_use(rule_table, r, (r ->> 'from_year')::int, 2100);
+            IF why IS NOT NULL THEN
+                RAISE EXCEPTION '%: cannot be set for years already reported: %',
+                    carbonmkt._rule_name(rule_table, carbonmkt._rule_key(rule_table, r)), why
+                    USING ERRCODE = 'CM506', DETAIL = 'Nothing was changed.', HINT = 'Set the gas from a year not reported yet.';
+            END IF;
+        END IF;
+        PERFORM carbonmkt._rule_insert(rule_table, r);
+        n := n + 1;
+    END LOOP;
+    IF rule_table = 'alloc_load_piece' THEN
+        FOR yr IN y1 .. y2 LOOP
+            PERFORM carbonmkt._load_curve_check(j, yr);
+        END LOOP;
+    END IF;
+    PERFORM carbonmkt._rule_end();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.set_rule(text, jsonb, text, bigint) IS
+  'Sets a new rule: rule is a jsonb object of the table''s columns; the year tables take year or from_year and to_year (one row per year; alloc_load_piece takes the year''s whole curve as "pieces"), the from_year tables from_year and until_year (NULL = until replaced), the market tables valid_from (after today) and valid_until.  document is what it implements (e.g. a notice number; also the row''s source unless given).  Validated (CM502), no overlap with the rule''s other periods (CM503), not for years a computation used (CM506); who may call it: doc/rules.md.  Returns the rows set.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.amend_rule(rule_table text, rule_key jsonb, changes jsonb, document text,
+                                     acting_for bigint DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    m       carbonmkt.rule_table := carbonmkt._rule_meta(rule_table);
+    me      carbonmkt.participant;
+    o       jsonb;
+    n       jsonb;
+    why     text;
+    k       text;
+    fill    boolean;
+BEGIN
+    IF m.period_kind = 'calendar' THEN
+        RAISE EXCEPTION 'a trading day is changed with carbonmkt.set_trading_day()' USING ERRCODE = 'CM502';
+    END IF;
+    IF rule_key ? 'jurisdiction' THEN
+        PERFORM carbonmkt.check_jurisdiction(rule_key ->> 'jurisdiction');
+    END IF;
+    o := carbonmkt._rule_row(rule_table, rule_key);
+    me := carbonmkt._rule_actor(rule_table, o ->> 'jurisdiction', acting_for);
+    PERFORM carbonmkt._rule_begin('amend', document, me.participant_id);
+    IF changes IS NULL OR jsonb_typeof(changes) <> 'object' OR changes = '{}' THEN
+        RAISE EXCEPTION 'amend_rule needs the changed columns as a jsonb object: got %', coalesce(changes::text, 'NULL')
+            USING ERRCODE = 'CM502';
+    END IF;
+    SELECT string_agg(c, ', ') INTO k FROM jsonb_object_keys(changes) c
+     WHERE c = ANY (carbonmkt._rule_columns(rule_table, true)) AND changes -> c IS DISTINCT FROM o -> c;
+    IF k IS NOT NULL THEN
+        RAISE EXCEPTION '%: the key (%) of a rule is not amended', carbonmkt._rule_name(rule_table, rule_key), k
+            USING ERRCODE = 'CM502', HINT = 'Set a rule with the new key (set_rule) and retire this one (retire_rule).';
+    END IF;
+    -- filling numbers the sources do not give: columns shipped NULL whose users refuse while
+    -- they are NULL (doc/rules.md, "Missing rules"), so no computation used the row without them
+    fill := NOT EXISTS (SELECT 1 FROM jsonb_object_keys(changes) c
+                         WHERE c <> ALL (CASE rule_table
+                                           WHEN 'market_rule' THEN ARRAY['fee_rate']
+                                           WHEN 'mrv_rule' THEN ARRAY['review_sample_share', 'deviation_threshold', 'deposit_due_days',
+                                                                      'deposit_missing_tolerance', 'deposit_late_tolerance',
+                                                                      'anomaly_threshold']
+                                           ELSE '{}'::text[] END)
+                            OR coalesce(o -> c, 'null'::jsonb) <> 'null'::jsonb
+                            OR coalesce(changes -> c, 'null'::jsonb) = 'null'::jsonb);
+    n := o || changes;
+    IF 'source' = ANY (carbonmkt._rule_columns(rule_table)) AND NOT changes ? 'source' THEN
+        n := n || jsonb_build_object('source', CASE WHEN fill
+                                                    THEN format('%s; %s: %s', o ->> 'source',
+                                                                (SELECT string_agg(c, ', ' ORDER BY c) FROM jsonb_object_keys(changes) c),
+                                                                document)
+                                                    ELSE document END);
+    END IF;
+    PERFORM carbonmkt._rule_validate(rule_table, n);
+    IF m.period_kind = 'year' THEN
+        why := carbonmkt._rule_in_use(rule_table, o, (o ->> 'year')::int, (o ->> 'year')::int);
+    ELSIF m.period_kind = 'from_year' THEN
+        why := carbonmkt._rule_in_use(rule_table, o, (o ->> 'from_year')::int, coalesce((o ->> 'until_year')::int, 2100));
+        PERFORM carbonmkt._rule_overlap(rule_table, n, o);
+    ELSIF m.period_kind = 'valid_from' THEN
+        IF (o ->> 'valid_from')::date <= carbonmkt.business_date() THEN
+            why := format('it is in force since %s (today is %s)', o ->> 'valid_from', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
+        END IF;
+        PERFORM carbonmkt._rule_overlap(rule_table, n, o);
+    ELSIF rule_table = 'mrv_sector_gas' AND (n ->> 'from_year') IS DISTINCT FROM (o ->> 'from_year') THEN
+        -- a new first year changes the gases of the years between the old and the new one
+        why := carbonmkt._rule_in_use(rule_table, o, least((o ->> 'from_year')::int, (n ->> 'from_year')::int),
+                                      greatest((o ->> 'from_year')::int, (n ->> 'from_year')::int) - 1);
+    END IF;
+    IF why IS NOT NULL AND NOT fill THEN
+        RAISE EXCEPTION '%: cannot be amended: %', carbonmkt._rule_name(rule_table, rule_key), why
+            USING ERRCODE = 'CM506',
+                  DETAIL = 'A rule a computation used is never changed; nothing was changed.',
+                  HINT = 'End it (retire_rule) and set the new value for the following years or days (set_rule).';
+    END IF;
+    PERFORM carbonmkt._rule_update(rule_table, rule_key, n);
+    IF rule_table = 'alloc_load_piece' THEN
+        PERFORM carbonmkt._load_curve_check(o ->> 'jurisdiction', (o ->> 'year')::int);
+    END IF;
+    PERFORM carbonmkt._rule_end();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.amend_rule(text, jsonb, jsonb, text, bigint) IS
+  'Amends a rule row named by its key (jsonb of the primary key columns) with the changed columns (not the key); validated like set_rule (CM502, CM503); refused for a rule a computation used (CM506: an allocation run of its year, a compliance period starting in its years, an emission report of its years, a market rule already in force, a gas''s first year moved across reported years of its sector), except filling a number the sources do not give (market_rule.fee_rate, the NULL numbers of mrv_rule: refused while NULL, so never used), whose document is added to the row''s source.  Returns the new row.';
+
+-- The 2021 Measures' fines (the shipped CN 2019 penalty row) end with the 2022 compliance year,
+-- Decree 775's apply from 2023 (RULES.md 6): as in a fresh install, the shipped row unless
+-- changed or used by a period after 2022.  Recorded in the history as a retirement.
+SELECT set_config('carbonmkt_rules.action', 'retire', true),
+       set_config('carbonmkt_rules.document', 'carbonmkt 0.2.0: the 2021 Measures'' fines end with the 2022 compliance year (Decree 775 from 2023, RULES.md 6)', true);
+UPDATE carbonmkt.penalty_rule p
+   SET until_year = 2022,
+       source = 'RULES.md 6 [public: the 2021 Measures, 碳排放权交易管理办法（试行）]: fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall; until the 2022 year (Decree 775''s fines from 2023)'
+ WHERE p.jurisdiction = 'CN' AND p.from_year = 2019 AND p.until_year IS NULL AND p.fine_basis = 'fixed'
+   AND p.source = 'RULES.md 6 [public: the 2021 Measures, 碳排放权交易管理办法（试行）]: fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall'
+   AND NOT EXISTS (SELECT 1 FROM carbonmkt._period_rules r
+                    WHERE r.jurisdiction = 'CN' AND r.penalty_rule_year = 2019 AND r.last_year > 2022);
+SELECT carbonmkt._rule_end();
+
+-- An unknown jurisdiction is CM501 in every function that takes one: also amend_allocation,
+-- recover_owed and settle_allocation_adjustments (which refused nothing when there was nothing
+-- to do) and mrv_rule_for (an unknown province code was no rule); check_jurisdiction only
+-- reads, PARALLEL SAFE like mrv_rule_for.
+CREATE OR REPLACE FUNCTION carbonmkt.check_jurisdiction(jurisdiction text) RETURNS carbonmkt.jurisdiction
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    j   carbonmkt.jurisdiction;
+BEGIN
+    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = check_jurisdiction.jurisdiction;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(check_jurisdiction.jurisdiction, 'NULL')
+            USING ERRCODE = 'CM501',
+                  DETAIL = 'A jurisdiction is ''CN'' (the national market), a province''s GB/T 2260 code (e.g. ''350000'') or a city pilot''s code (''440300'').',
+                  HINT = 'The codes are the rows of carbonmkt.jurisdiction.';
+    END IF;
+    RETURN j;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.check_jurisdiction(text) IS
+  'The jurisdiction row of a code; CM501 for an unknown code.  Every function that takes a jurisdiction calls it.';
+CREATE OR REPLACE FUNCTION carbonmkt.amend_allocation(participant_id bigint, tonnes bigint, year int, reason text,
+                                           jurisdiction text DEFAULT 'CN', reference text DEFAULT NULL,
+                                           memo text DEFAULT NULL)
+RETURNS TABLE (entry_id bigint, moved_t bigint, owed_t bigint, registry_posting bigint, replay boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    prov    char(6);
+    old     carbonmkt.allocation_posting;
+    run     bigint;
+    e       record;
+    entitled bigint;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(amend_allocation.jurisdiction);
+    SELECT p.province INTO prov FROM carbonmkt.participant p
+     WHERE p.participant_id = amend_allocation.participant_id AND p.kind = 'key_emitter';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % is not a key emitting unit', amend_allocation.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    PERFORM carbonmkt._require_authority(prov, 'adjust allocations');
+    IF amend_allocation.reference IS NULL OR btrim(amend_allocation.reference) = '' THEN
+        RAISE EXCEPTION 'an adjustment needs a client reference' USING ERRCODE = '22023',
+              HINT = 'The reference makes the adjustment idempotent: resending it changes nothing.';
+    END IF;
+    SELECT * INTO old FROM carbonmkt.allocation_posting p
+     WHERE p.kind = 'adjustment' AND p.reference = amend_allocation.reference;
+    IF FOUND THEN
+        IF (old.participant_id, old.year, old.entitlement_t, old.reason) IS DISTINCT FROM
+           (amend_allocation.participant_id, amend_allocation.year, amend_allocation.tonnes, amend_allocation.reason) THEN
+            RAISE EXCEPTION 'adjustment reference "%" was already used for a different adjustment', amend_allocation.reference
+                USING ERRCODE = 'CM209',
+                      DETAIL = format('Entry %s: participant %s, %s, %s t, %s.', old.entry_id, old.participant_id,
+                                      old.year, old.entitlement_t, old.reason);
+        END IF;
+        RETURN QUERY SELECT old.entry_id, old.moved_t, old.owed_t, old.registry_posting, true;
+        RETURN;
+    END IF;
+    IF amend_allocation.reason IS NULL
+       OR amend_allocation.reason NOT IN ('closure', 'stoppage', 'merger', 'split', 'capacity_change', 'correction') THEN
+        RAISE EXCEPTION 'unknown adjustment reason "%"', coalesce(amend_allocation.reason, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Reasons are closure, stoppage, merger, split, capacity_change and correction (RULES.md 3, S1 Art. 15).';
+    END IF;
+    IF amend_allocation.tonnes IS NULL OR amend_allocation.tonnes = 0 THEN
+        RAISE EXCEPTION 'an adjustment must change the allocation: % t', coalesce(amend_allocation.tonnes::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM carbonmkt.cea(amend_allocation.year, 0);      -- vintage window (22003)
+    SELECT coalesce(sum(p.entitlement_t), 0) INTO entitled FROM carbonmkt.allocation_posting p
+     WHERE p.participant_id = amend_allocation.participant_id AND p.year = amend_allocation.year;
+    IF entitled + amend_allocation.tonnes < 0 THEN
+        RAISE EXCEPTION 'adjustment of % t would make the % entitlement of participant % negative',
+                        amend_allocation.tonnes, amend_allocation.year, amend_allocation.participant_id
+            USING ERRCODE = 'CM209', DETAIL = format('Its entitlement is %s t.', entitled);
+    END IF;
+    run := carbonmkt._begin_run('adjustment', amend_allocation.jurisdiction, amend_allocation.year, prov,
+                                format('%s:%s:%s:%s:%s', amend_allocation.participant_id, amend_allocation.year,
+                                       amend_allocation.tonnes, amend_allocation.reason, amend_allocation.reference));
+    e := carbonmkt._post_entry(run, amend_allocation.participant_id, amend_allocation.year, amend_allocation.jurisdiction,
+                               'adjustment', amend_allocation.tonnes, amend_allocation.reason,
+                               amend_allocation.reference, amend_allocation.memo);
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.entry_id, p.moved_t, p.owed_t, p.registry_posting, false
+                   FROM carbonmkt.allocation_posting p WHERE p.run_id = run;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text) IS
+  'Adjusts a participant''s allocation for a year by a signed number of tonnes for a reason (closure, stoppage, merger, split, capacity_change, correction; S1 Art. 15) as a recorded posting: positive is issued and transferred, negative taken back as far as the unit holds and the rest owed.  Idempotent per client reference.  Authorities only.';
+CREATE OR REPLACE FUNCTION carbonmkt.recover_owed(participant_id bigint, year int, jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (entry_id bigint, recovered_t bigint, still_owed_t bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    prov    char(6);
+    owed    bigint;
+    avail   bigint;
+    take    bigint;
+    run     bigint;
+    pid     bigint;
+    unit    bigint;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(recover_owed.jurisdiction);
+    SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = recover_owed.participant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % does not exist', recover_owed.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    PERFORM carbonmkt._require_authority(prov, 'recover owed allowances');
+    -- one recovery at a time per participant and year
+    PERFORM pg_advisory_xact_lock(hashtext('carbonmkt.recover_owed'), recover_owed.participant_id::int);
+    SELECT coalesce(sum(p.owed_t), 0) INTO owed FROM carbonmkt.allocation_posting p
+     WHERE p.participant_id = recover_owed.participant_id AND p.year = recover_owed.year;
+    unit := carbonmkt._holding_account(recover_owed.participant_id);
+    SELECT balance - held INTO avail FROM carbonmkt.holding
+     WHERE account_id = unit AND instrument = 'CEA' AND vintage = recover_owed.year AND project = '';
+    take := least(owed, coalesce(avail, 0));
+    IF take <= 0 THEN
+        RETURN QUERY SELECT NULL::bigint, 0::bigint, owed;
+        RETURN;
+    END IF;
+    run := carbonmkt._begin_run('recovery', recover_owed.jurisdiction, recover_owed.year, prov,
+                                format('%s:%s:owed %s:available %s', recover_owed.participant_id, recover_owed.year, owed, avail));
+    pid := carbonmkt.transfer_cea(unit, carbonmkt._allocation_account(prov), recover_owed.year, take,
+                                  format('carbonmkt:alloc:%s:%s:recovery:run%s', recover_owed.jurisdiction, recover_owed.year, run),
+                                  format('%s recovery of owed allowances', recover_owed.year));
+    INSERT INTO carbonmkt.allocation_posting AS p (run_id, participant_id, year, kind, entitlement_t, moved_t, owed_t,
+                                                   registry_posting, recorded_at)
+    VALUES (run, recover_owed.participant_id, recover_owed.year, 'recovery', 0, -take, -take, pid, carbonmkt.clock_now());
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.entry_id, take, owed - take FROM carbonmkt.allocation_posting p WHERE p.run_id = run;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.recover_owed(bigint, int, text) IS
+  'Takes back owed tonnes (deducted but not held at the time) of a year as far as the unit now holds available CEA of that year, recorded as a recovery posting.  Authorities only.';
+CREATE OR REPLACE FUNCTION carbonmkt.settle_allocation_adjustments(year int, province char(6) DEFAULT NULL,
+                                                        jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (participant_id bigint, pending_t bigint, moved_t bigint, owed_t bigint, run_id bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    run     bigint;
+    r       record;
+    inputs  text;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(settle_allocation_adjustments.jurisdiction);
+    PERFORM carbonmkt._require_authority(settle_allocation_adjustments.province, 'settle allocation adjustments');
+    IF settle_allocation_adjustments.province IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.region g WHERE g.code = settle_allocation_adjustments.province) THEN
+        RAISE EXCEPTION 'unknown province code "%"', settle_allocation_adjustments.province USING ERRCODE = '22023';
+    END IF;
+    -- one settlement of a year at a time; what is pending is read after the lock
+    PERFORM pg_advisory_xact_lock(hashtext('carbonmkt.settle_allocation_adjustments'), settle_allocation_adjustments.year);
+    PERFORM carbonmkt._alloc_net_reset();
+    -- only final years: before that the final true-up nets the reductions (and borrowed
+    -- tonnes are not taken back before the unit could surrender them)
+    INSERT INTO alloc_net
+    SELECT x.participant_id, p.province, x.pending_t, x.borrowed_t, x.penalty_cut_t
+      FROM carbonmkt.allocation_result x JOIN carbonmkt.participant p ON p.participant_id = x.participant_id
+     WHERE x.year = settle_allocation_adjustments.year AND x.is_final AND x.pending_t <> 0
+       AND (settle_allocation_adjustments.province IS NULL OR p.province = settle_allocation_adjustments.province);
+    IF NOT EXISTS (SELECT 1 FROM alloc_net) THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(format('%s:%s:%s:%s', n.participant_id, n.net, n.borrowed, n.cut), E'\n' ORDER BY n.participant_id)
+      INTO inputs FROM alloc_net n;
+    run := carbonmkt._begin_run('compliance', settle_allocation_adjustments.jurisdiction, settle_allocation_adjustments.year,
+                                settle_allocation_adjustments.province, inputs);
+    PERFORM carbonmkt._alloc_net_provide(run, settle_allocation_adjustments.year, settle_allocation_adjustments.jurisdiction,
+                                         'compliance', format('%s withdrawn penalty cuts, run %s', settle_allocation_adjustments.year, run));
+    FOR r IN SELECT n.* FROM alloc_net n ORDER BY n.participant_id LOOP
+        PERFORM carbonmkt._post_entry(run, r.participant_id, settle_allocation_adjustments.year,
+                                      settle_allocation_adjustments.jurisdiction, 'compliance', r.net, NULL,
+                                      format('run%s:%s', run, r.participant_id), carbonmkt._net_memo(r.borrowed, r.cut));
+    END LOOP;
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.participant_id, p.entitlement_t, p.moved_t, p.owed_t, p.run_id
+                   FROM carbonmkt.allocation_posting p WHERE p.run_id = run ORDER BY p.participant_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.settle_allocation_adjustments(int, char, text) IS
+  'Applies to a year whose allocation is final the compliance room''s reductions recorded or withdrawn since (allocation_result.pending_t <> 0: a penalty cut recorded after the final allocation is taken back as far as the unit holds CEA of the year and owed for the rest; a cut withdrawn after a correction is issued back), as postings of kind compliance.  Before the final allocation there is nothing to settle: the final true-up nets them.  Authorities only.';
+CREATE OR REPLACE FUNCTION carbonmkt.mrv_rule_for(province char(6), year int) RETURNS carbonmkt.mrv_rule
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    r   carbonmkt.mrv_rule;
+BEGIN
+    IF province IS NOT NULL THEN
+        PERFORM carbonmkt.check_jurisdiction(province::text);      -- an unknown code: CM501, never no rule
+    END IF;
+    SELECT x.* INTO r FROM carbonmkt.mrv_rule x
+     WHERE x.jurisdiction IN (province::text, 'CN') AND x.from_year <= year AND (x.until_year IS NULL OR x.until_year >= year)
+     ORDER BY x.jurisdiction = 'CN', x.from_year DESC LIMIT 1;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.mrv_rule_for(char, int) IS
+  'The MRV rule row in force for a province and reporting year: the province''s own row with the latest from_year <= year, else the national (''CN'') one; all NULL when there is none.  An unknown province code is CM501.';
 -- (end of rules4)
 
 
