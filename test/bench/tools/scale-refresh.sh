@@ -14,7 +14,7 @@
 # applied to DB (default carbonmkt_bench) as an extension update (to a version 0.2.0+refresh
 # and back, through two scripts written into the extension directory for the moment and
 # removed afterwards), so new objects become members of the extension as in a fresh install.
-# Then the schema of DB (schema bench left out) is compared with a fresh CREATE EXTENSION
+# Then the schema of DB (schemas bench and bench_old left out) is compared with a fresh CREATE EXTENSION
 # carbonmkt, object by object, as test/ops/upgrade.sh does (test/ops/schema-snapshot.sh's
 # form): any difference is printed and the exit status is 1, and the measurement must then
 # not be taken as one of this code.  An upgrade-script change that is not a pure addition
@@ -54,8 +54,8 @@ echo "== scale-refresh: applied in $(( $(date +%s) - start )) s"
 psql -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS scale_refresh_fresh" \
 	-c "CREATE DATABASE scale_refresh_fresh"
 psql -d scale_refresh_fresh -c "CREATE EXTENSION carbonmkt"
-snapshot() {	# as test/ops/schema-snapshot.sh, schema bench (the benchmark's own tables) left out
-	pg_dump --schema-only --binary-upgrade --no-owner -N bench "$1" 2>/dev/null |
+snapshot() {	# as test/ops/schema-snapshot.sh, schemas bench and bench_old (the benchmark's own) left out
+	pg_dump --schema-only --binary-upgrade --no-owner -N 'bench*' "$1" 2>/dev/null |
 		perl -ne '
 			if (/^UPDATE pg_catalog\.pg_class$/) { $skip = 3 }
 			if ($skip) { $skip--; next }
