@@ -61,7 +61,10 @@ snapshot() {	# as test/ops/schema-snapshot.sh, schemas bench and bench_old (the 
 			if ($skip) { $skip--; next }
 			next if /^-- (Dumped|Started|Completed|For binary upgrade)|^\\(un)?restrict |binary_upgrade_set_|^-- Name: |^$|^SELECT pg_catalog\.setval\(/;
 			s/(binary_upgrade_create_empty_extension\((?:[^,]*,){4}).*/$1 .../;
-			print'
+			print' |
+		# object by object, in name order: the order of pg_dump follows the whole database
+		# (the benchmark'"'"'s own schemas too), the objects do not
+		perl -e 'local $/; my @o = split /^--\n/m, <STDIN>; print join("--\n", sort @o)'
 	psql -At -d "$1" -c "
 		SELECT c.conf::regclass::text || ' ' || coalesce(quote_literal(c.cond), 'NULL')
 		  FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS c(conf, cond)
