@@ -1809,6 +1809,7 @@ DECLARE
     e       record;
     entitled bigint;
 BEGIN
+    PERFORM carbonmkt.check_jurisdiction(amend_allocation.jurisdiction);
     SELECT p.province INTO prov FROM carbonmkt.participant p
      WHERE p.participant_id = amend_allocation.participant_id AND p.kind = 'key_emitter';
     IF NOT FOUND THEN
@@ -1896,6 +1897,7 @@ DECLARE
     pid     bigint;
     unit    bigint;
 BEGIN
+    PERFORM carbonmkt.check_jurisdiction(recover_owed.jurisdiction);
     SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = recover_owed.participant_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'participant % does not exist', recover_owed.participant_id USING ERRCODE = 'CM002';
@@ -1940,6 +1942,7 @@ DECLARE
     r       record;
     inputs  text;
 BEGIN
+    PERFORM carbonmkt.check_jurisdiction(settle_allocation_adjustments.jurisdiction);
     PERFORM carbonmkt._require_authority(settle_allocation_adjustments.province, 'settle allocation adjustments');
     IF settle_allocation_adjustments.province IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM carbonmkt.region g WHERE g.code = settle_allocation_adjustments.province) THEN

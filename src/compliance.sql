@@ -147,17 +147,17 @@ COMMENT ON TABLE carbonmkt.penalty_rule IS
   'Penalties for a surrender shortfall (未足额清缴): the fine (fixed range, or multiple_default x the average reference price of the price_months months up to the deadline x the shortfall) and the cut of next year''s allocation (cut_multiple x the shortfall, 等量核减 when 1); cut_unless_corrected: the cut applies only to what is not corrected (逾期未改正 / 拒不改正), so a late surrender after the close withdraws it in proportion, the fine stands.  Defaults are the lower bounds; an authority may revise a fine within the range (revise_fine).  The price of price_multiple fines is the average transaction price (平均交易价格: turnover / volume) of the market''s CEA trades in the window, reference prices for days the market did not trade (_daily_prices).';
 INSERT INTO carbonmkt.penalty_rule (jurisdiction, from_year, fine_basis, fine_min_fen, fine_max_fen, fine_default_fen,
                                     multiple_min, multiple_max, multiple_default, price_months, cut_multiple,
-                                    cut_unless_corrected, source) VALUES
+                                    cut_unless_corrected, source, until_year) VALUES
   ('CN', 2019, 'fixed', 2000000, 3000000, 2000000, NULL, NULL, NULL, NULL, 1, true,
-   'RULES.md 6 [public: the 2021 Measures, 碳排放权交易管理办法（试行）]: fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall'),
+   'RULES.md 6 [public: the 2021 Measures, 碳排放权交易管理办法（试行）]: fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall; until the 2022 year (Decree 775''s fines from 2023)', 2022),
   ('CN', 2023, 'price_multiple', NULL, NULL, NULL, 5, 10, 5, 1, 1, true,
-   'RULES.md 6 [public: Decree 775, 碳排放权交易管理暂行条例, from 2024-05-01]: fine 5-10x the average price of the month before the deadline x shortfall; if not corrected (拒不改正), an equal cut of next year''s allocation'),
+   'RULES.md 6 [public: Decree 775, 碳排放权交易管理暂行条例, from 2024-05-01]: fine 5-10x the average price of the month before the deadline x shortfall; if not corrected (拒不改正), an equal cut of next year''s allocation', NULL),
   ('420000', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
-   'S1 L1685-1753: next year''s allocation cut by 2x the shortfall'),
+   'S1 L1685-1753: next year''s allocation cut by 2x the shortfall', NULL),
   ('440000', 2013, 'none', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, false,
-   'S1 L1685-1753: next year''s allocation cut by 2x the shortfall'),
+   'S1 L1685-1753: next year''s allocation cut by 2x the shortfall', NULL),
   ('440300', 2013, 'price_multiple', NULL, NULL, NULL, 3, 3, 3, 6, 0, false,
-   'S1 L1685-1753: fine 3x the average price of the 6 months before the deadline x shortfall');
+   'S1 L1685-1753: fine 3x the average price of the 6 months before the deadline x shortfall', NULL);
 
 -- CCER project registry ------------------------------------------------------------
 
