@@ -8632,10 +8632,10 @@ $$;
 
 -- -- Performance/bivw (issue 16, session 3): BI and compliance views at ten-year scale; close_period --
 -- The price source from the kept daily statistics (_market_day, a hash join over the closed
--- days) instead of the whole tape; the obligation formula set-based (grouped rows joined per
--- unit and open period instead of per-unit lookups); close_period freezes from the period's
--- figures computed once; adopt_preallocation finds the legs through the accounts; a partial
--- index for the voluntary cancellations.  Rows unchanged (doc/performance.md).
+-- days) instead of the whole tape; obligation_status reads each open-period unit's surrender
+-- totals by the whole primary key; close_period freezes from the period's figures computed
+-- once; adopt_preallocation finds the legs through the accounts; a partial index for the
+-- voluntary cancellations.  Rows unchanged (doc/performance.md).
 
 CREATE OR REPLACE FUNCTION carbonmkt._daily_prices(p_jurisdiction text, p_from date, p_to date)
 RETURNS TABLE (price_date date, average_price_fen bigint, volume_t bigint, turnover_fen numeric, trades bigint,
@@ -8662,118 +8662,6 @@ $$
 $$;
 COMMENT ON FUNCTION carbonmkt._daily_prices(text, date, date) IS
   'Internal, THE price source of the compliance room: one row per day in [p_from, p_to] with a CEA price of the jurisdiction''s market: the market''s own trades where it traded (the trade tape''s statistics per product and day, _market_day: as end_of_day() kept them for a closed day, from the tape for a day not closed yet; every CEA product and mode: the day''s average transaction price = turnover / volume, price_source market), else a reference price recorded by hand (price_source reference_price, with its source).';
-
-CREATE OR REPLACE VIEW carbonmkt._obligation_figures AS
-SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.province, p.city, p.sector,
-       pr.status AS period_status, pr.deadline,
-       pr.last_year - pr.first_year + 1 AS years, coalesce(e.years_confirmed, 0) AS years_confirmed,
-       em.emissions_t,
-       CASE WHEN em.emissions_t IS NULL THEN NULL WHEN e.estimated THEN 'estimated' ELSE 'verified' END AS emissions_basis,
-       coalesce(al.allocated_t, 0) AS allocation_t, coalesce(al.initial_t, 0) AS initial_allocation_t,
-       al.allocation_final,
-       gas.gas_fired,
-       ob.relief, em.emissions_t - ob.obligation_t AS relief_t,
-       CASE ob.relief
-         WHEN 'gas_cap' THEN format('gas-fired unit: owes at most its allocation of %s (confirmed emissions %s)',
-                                    carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
-                                    carbonmkt.format_quantity('CEA', em.emissions_t))
-         WHEN 'gap_cap' THEN format('gap cap: allocation %s + %s%% of confirmed emissions %s = %s',
-                                    carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)), pr.gap_cap_pct,
-                                    carbonmkt.format_quantity('CEA', em.emissions_t),
-                                    carbonmkt.format_quantity('CEA', ob.obligation_t))
-       END || CASE WHEN al.allocation_final THEN '' ELSE ' (allocation not final yet)' END AS relief_reason,
-       ob.obligation_t,
-       greatest(ob.obligation_t - coalesce(al.allocated_t, 0), 0) AS gap_t,
-       coalesce(bw.borrowed_t, 0) AS borrowed_t,
-       pr.offset_basis, pr.offset_ratio_pct, pr.local_share_min, pr.local_share_pct, pr.jurisdiction,
-       ob2.offset_basis_t, floor(pr.offset_ratio * ob2.offset_basis_t)::bigint AS offset_cap_t,
-       pr.relief_sectors, pr.borrowing_min_gap_share, pr.borrowing_max_share,
-       gas.gas_basis,
-       -- pending: the relief (gas cap, gap cap) is computed on the final allocation (核定配额,
-       -- S4 L94 "在核定配额环节"); a pre-allocation (预分配) is trued up after verification
-       -- (S1 L2646-2650), so an obligation computed from it is provisional
-       CASE WHEN em.emissions_t IS NOT NULL AND al.years_final < pr.last_year - pr.first_year + 1 AND em.relief_sector
-                 AND ((pr.gas_cap AND gas.gas_fired) OR pr.gap_cap_share IS NOT NULL)
-            THEN CASE WHEN al.years_allocated < pr.last_year - pr.first_year + 1
-                      THEN format('no allocation yet for %s of %s (%s allocated): the %s of the relief rule makes the obligation depend on it',
-                                  pr.last_year - pr.first_year + 1 - al.years_allocated,
-                                  CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
-                                  carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
-                                  CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END)
-                      ELSE format('no final allocation (核定配额) yet for %s of %s (%s allocated, pre-allocation until final): the %s of the relief rule applies to the final allocation, so the obligation of %s is provisional',
-                                  pr.last_year - pr.first_year + 1 - al.years_final,
-                                  CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
-                                  carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
-                                  CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END,
-                                  carbonmkt.format_quantity('CEA', ob.obligation_t))
-                 END
-       END AS pending_reason
-  FROM carbonmkt._period_rules pr
-  JOIN carbonmkt.participant p
-    ON p.kind = 'key_emitter'
-   AND (pr.j_province IS NULL OR p.province = pr.j_province) AND (pr.j_city IS NULL OR p.city = pr.j_city)
-  JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= pr.last_year
-  -- per unit and open period, set-based: confirmed emissions, allocation and facilities of the
-  -- period's years grouped by unit and joined on the grouping keys (hash joins over every
-  -- unit: about 5x faster than per-unit lookups at 3,000 units); a filter on participant_id or
-  -- period (the surrender trigger, borrowing) reaches the grouped rows as an index condition
-  LEFT JOIN (SELECT ce.participant_id, cp.period, count(*)::int AS years_confirmed,
-                    sum(ce.emissions_t)::bigint AS emissions_t, bool_or(ce.basis = 'estimated') AS estimated
-               FROM carbonmkt.compliance_period cp
-               JOIN carbonmkt.confirmed_emission ce ON ce.year BETWEEN cp.first_year AND cp.last_year
-              WHERE cp.status = 'open'
-              GROUP BY ce.participant_id, cp.period) e ON e.participant_id = p.participant_id AND e.period = pr.period
-  -- (the allocation by the allocation room's slim _allocated_by_year: the same allocated_t,
-  -- initial_t and is_final as _allocation_source, without allocation_result's sums)
-  LEFT JOIN (SELECT cp.period, a.*
-               FROM carbonmkt.compliance_period cp
-               -- (per open period: its years reach the allocation rows before they are grouped)
-               CROSS JOIN LATERAL (SELECT a.participant_id, sum(a.allocated_t)::bigint AS allocated_t,
-                                          sum(a.initial_t)::bigint AS initial_t, count(*)::int AS years_allocated,
-                                          (count(*) FILTER (WHERE a.is_final))::int AS years_final
-                                     FROM carbonmkt._allocated_by_year a
-                                    WHERE a.year BETWEEN cp.first_year AND cp.last_year
-                                    GROUP BY a.participant_id) a
-              WHERE cp.status = 'open') al0 ON al0.participant_id = p.participant_id AND al0.period = pr.period
-  CROSS JOIN LATERAL (SELECT al0.allocated_t, al0.initial_t,
-                             coalesce(al0.years_final, 0) = pr.last_year - pr.first_year + 1 AS allocation_final,
-                             coalesce(al0.years_allocated, 0) AS years_allocated,
-                             coalesce(al0.years_final, 0) AS years_final) al
-  LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
-  -- gas-fired (燃气机组): every generating unit registered in a gas category, or the authority's
-  -- override (unit_class, set_gas_fired) where the facilities do not decide it
-  LEFT JOIN (SELECT f.participant_id, bool_and(c.fuel = 'gas') AS all_gas
-               FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
-              GROUP BY f.participant_id) gu ON gu.participant_id = p.participant_id
-  CROSS JOIN LATERAL (SELECT coalesce(uc.gas_fired, gu.all_gas, false) AS gas_fired,
-                             CASE WHEN uc.gas_fired IS NOT NULL THEN 'override' WHEN gu.all_gas IS NOT NULL THEN 'facilities' END
-                                 AS gas_basis) gas
-  LEFT JOIN (SELECT b.participant_id, b.period, sum(b.tonnes)::bigint AS borrowed_t
-               FROM carbonmkt.borrowing b GROUP BY b.participant_id, b.period) bw
-         ON bw.participant_id = p.participant_id AND bw.period = pr.period
-  CROSS JOIN LATERAL (SELECT CASE WHEN e.years_confirmed = pr.last_year - pr.first_year + 1
-                                  THEN e.emissions_t END AS emissions_t,
-                             coalesce(al.allocated_t, 0) AS allocation_t,
-                             coalesce(p.sector = ANY (pr.relief_sectors), false) AS relief_sector) em
-  CROSS JOIN LATERAL (
-        SELECT CASE WHEN em.emissions_t IS NULL THEN NULL
-                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired
-                         THEN least(em.emissions_t, em.allocation_t)
-                    WHEN em.relief_sector AND pr.gap_cap_share IS NOT NULL
-                         THEN least(em.emissions_t, em.allocation_t + floor(pr.gap_cap_share * em.emissions_t)::bigint)
-                    ELSE em.emissions_t END AS obligation_t) o1
-  CROSS JOIN LATERAL (
-        SELECT CASE WHEN o1.obligation_t IS NULL THEN NULL
-                    WHEN o1.obligation_t = em.emissions_t THEN 'none'
-                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired THEN 'gas_cap'
-                    ELSE 'gap_cap' END AS relief,
-               o1.obligation_t) ob
-  CROSS JOIN LATERAL (
-        SELECT CASE pr.offset_basis WHEN 'obligation' THEN ob.obligation_t
-                                    WHEN 'issued_allowances' THEN em.allocation_t
-                                    WHEN 'initial_allowances' THEN coalesce(al.initial_t, 0)
-                                    WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
- WHERE pr.status = 'open';
 
 CREATE OR REPLACE VIEW carbonmkt.obligation_status AS
 WITH s AS MATERIALIZED (SELECT c.*, carbonmkt.business_date() AS today FROM carbonmkt.caller_scope() c)
@@ -8889,7 +8777,8 @@ BEGIN
 
     -- freeze every covered unit's figures: the period's figures computed once (MATERIALIZED:
     -- never re-evaluated per obligation row, whatever the row estimates), each unit's
-    -- remaining tonnes from its own obligation row (its surrender totals), as obligation_status
+    -- remaining tonnes from its own obligation row's surrender totals (by primary key), as
+    -- obligation_status has them
     INSERT INTO carbonmkt.obligation AS o (participant_id, period)
     SELECT f.participant_id, f.period FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period
     ON CONFLICT ON CONSTRAINT obligation_pkey DO NOTHING;
@@ -8900,7 +8789,9 @@ BEGIN
     s AS (
         SELECT f.*, CASE WHEN f.obligation_t IS NOT NULL
                          THEN greatest(f.obligation_t - o.surrendered_cea_t - o.surrendered_ccer_t, 0) END AS remaining_t
-          FROM f JOIN carbonmkt.obligation o ON o.participant_id = f.participant_id AND o.period = close_period.period)
+          FROM f
+          CROSS JOIN LATERAL (SELECT y.surrendered_cea_t, y.surrendered_ccer_t FROM carbonmkt.obligation y
+                               WHERE y.participant_id = f.participant_id AND y.period = close_period.period OFFSET 0) o)
     UPDATE carbonmkt.obligation o
        SET emissions_t = s.emissions_t, emissions_basis = s.emissions_basis, allocation_t = s.allocation_t,
            relief = s.relief, relief_t = s.relief_t, relief_reason = s.relief_reason, obligation_t = s.obligation_t,

@@ -497,38 +497,26 @@ SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.provin
     ON p.kind = 'key_emitter'
    AND (pr.j_province IS NULL OR p.province = pr.j_province) AND (pr.j_city IS NULL OR p.city = pr.j_city)
   JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= pr.last_year
-  -- per unit and open period, set-based: confirmed emissions, allocation and facilities of the
-  -- period's years grouped by unit and joined on the grouping keys (hash joins over every
-  -- unit: about 5x faster than per-unit lookups at 3,000 units); a filter on participant_id or
-  -- period (the surrender trigger, borrowing) reaches the grouped rows as an index condition
-  LEFT JOIN (SELECT ce.participant_id, cp.period, count(*)::int AS years_confirmed,
-                    sum(ce.emissions_t)::bigint AS emissions_t, bool_or(ce.basis = 'estimated') AS estimated
-               FROM carbonmkt.compliance_period cp
-               JOIN carbonmkt.confirmed_emission ce ON ce.year BETWEEN cp.first_year AND cp.last_year
-              WHERE cp.status = 'open'
-              GROUP BY ce.participant_id, cp.period) e ON e.participant_id = p.participant_id AND e.period = pr.period
+  -- per unit, by primary key: confirmed emissions and allocation of the period's years
+  -- (LATERAL keeps every plan linear in the units, whatever the row estimates)
+  CROSS JOIN LATERAL (SELECT count(*)::int AS years_confirmed, sum(ce.emissions_t)::bigint AS emissions_t,
+                             bool_or(ce.basis = 'estimated') AS estimated
+                        FROM carbonmkt.confirmed_emission ce
+                       WHERE ce.participant_id = p.participant_id AND ce.year BETWEEN pr.first_year AND pr.last_year) e
   -- (the allocation by the allocation room's slim _allocated_by_year: the same allocated_t,
-  -- initial_t and is_final as _allocation_source, without allocation_result's sums)
-  LEFT JOIN (SELECT cp.period, a.*
-               FROM carbonmkt.compliance_period cp
-               -- (per open period: its years reach the allocation rows before they are grouped)
-               CROSS JOIN LATERAL (SELECT a.participant_id, sum(a.allocated_t)::bigint AS allocated_t,
-                                          sum(a.initial_t)::bigint AS initial_t, count(*)::int AS years_allocated,
-                                          (count(*) FILTER (WHERE a.is_final))::int AS years_final
-                                     FROM carbonmkt._allocated_by_year a
-                                    WHERE a.year BETWEEN cp.first_year AND cp.last_year
-                                    GROUP BY a.participant_id) a
-              WHERE cp.status = 'open') al0 ON al0.participant_id = p.participant_id AND al0.period = pr.period
-  CROSS JOIN LATERAL (SELECT al0.allocated_t, al0.initial_t,
-                             coalesce(al0.years_final, 0) = pr.last_year - pr.first_year + 1 AS allocation_final,
-                             coalesce(al0.years_allocated, 0) AS years_allocated,
-                             coalesce(al0.years_final, 0) AS years_final) al
+  -- initial_t and is_final as _allocation_source, by index, without allocation_result's sums)
+  CROSS JOIN LATERAL (SELECT sum(a.allocated_t)::bigint AS allocated_t, sum(a.initial_t)::bigint AS initial_t,
+                             count(*) FILTER (WHERE a.is_final) = pr.last_year - pr.first_year + 1 AS allocation_final,
+                             count(*)::int AS years_allocated,
+                             (count(*) FILTER (WHERE a.is_final))::int AS years_final
+                        FROM carbonmkt._allocated_by_year a
+                       WHERE a.participant_id = p.participant_id AND a.year BETWEEN pr.first_year AND pr.last_year) al
   LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
   -- gas-fired (燃气机组): every generating unit registered in a gas category, or the authority's
   -- override (unit_class, set_gas_fired) where the facilities do not decide it
-  LEFT JOIN (SELECT f.participant_id, bool_and(c.fuel = 'gas') AS all_gas
-               FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
-              GROUP BY f.participant_id) gu ON gu.participant_id = p.participant_id
+  CROSS JOIN LATERAL (SELECT bool_and(c.fuel = 'gas') AS all_gas
+                        FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+                       WHERE f.participant_id = p.participant_id) gu
   CROSS JOIN LATERAL (SELECT coalesce(uc.gas_fired, gu.all_gas, false) AS gas_fired,
                              CASE WHEN uc.gas_fired IS NOT NULL THEN 'override' WHEN gu.all_gas IS NOT NULL THEN 'facilities' END
                                  AS gas_basis) gas
@@ -1171,7 +1159,8 @@ BEGIN
 
     -- freeze every covered unit's figures: the period's figures computed once (MATERIALIZED:
     -- never re-evaluated per obligation row, whatever the row estimates), each unit's
-    -- remaining tonnes from its own obligation row (its surrender totals), as obligation_status
+    -- remaining tonnes from its own obligation row's surrender totals (by primary key), as
+    -- obligation_status has them
     INSERT INTO carbonmkt.obligation AS o (participant_id, period)
     SELECT f.participant_id, f.period FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period
     ON CONFLICT ON CONSTRAINT obligation_pkey DO NOTHING;
@@ -1182,7 +1171,9 @@ BEGIN
     s AS (
         SELECT f.*, CASE WHEN f.obligation_t IS NOT NULL
                          THEN greatest(f.obligation_t - o.surrendered_cea_t - o.surrendered_ccer_t, 0) END AS remaining_t
-          FROM f JOIN carbonmkt.obligation o ON o.participant_id = f.participant_id AND o.period = close_period.period)
+          FROM f
+          CROSS JOIN LATERAL (SELECT y.surrendered_cea_t, y.surrendered_ccer_t FROM carbonmkt.obligation y
+                               WHERE y.participant_id = f.participant_id AND y.period = close_period.period OFFSET 0) o)
     UPDATE carbonmkt.obligation o
        SET emissions_t = s.emissions_t, emissions_basis = s.emissions_basis, allocation_t = s.allocation_t,
            relief = s.relief, relief_t = s.relief_t, relief_reason = s.relief_reason, obligation_t = s.obligation_t,
