@@ -169,12 +169,22 @@ INSERT INTO carbonmkt.mrv_rule VALUES
    'RULES.md 4 [S1 L4261, L4344]: the annual report of a year is due 31 March of the following year; GWP set AR5 [public: IPCC AR5 WG1 table 8.A.1] for the gases of S0 (CO2; CF4 and C2F6 of aluminium); the sources give no sample share (Art. 29(3) "一定比例"), deviation threshold, deposit deadline, tolerances or anomaly threshold (NULL)');
 
 CREATE FUNCTION carbonmkt.mrv_rule_for(province char(6), year int) RETURNS carbonmkt.mrv_rule
-LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT r.* FROM carbonmkt.mrv_rule r
-    WHERE r.jurisdiction IN (province::text, 'CN') AND r.from_year <= year AND (r.until_year IS NULL OR r.until_year >= year)
-    ORDER BY r.jurisdiction = 'CN', r.from_year DESC LIMIT 1 $$;
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    r   carbonmkt.mrv_rule;
+BEGIN
+    IF province IS NOT NULL THEN
+        PERFORM carbonmkt.check_jurisdiction(province::text);      -- an unknown code: CM501, never no rule
+    END IF;
+    SELECT x.* INTO r FROM carbonmkt.mrv_rule x
+     WHERE x.jurisdiction IN (province::text, 'CN') AND x.from_year <= year AND (x.until_year IS NULL OR x.until_year >= year)
+     ORDER BY x.jurisdiction = 'CN', x.from_year DESC LIMIT 1;
+    RETURN r;
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.mrv_rule_for(char, int) IS
-  'The MRV rule row in force for a province and reporting year: the province''s own row with the latest from_year <= year, else the national (''CN'') one; all NULL when there is none.';
+  'The MRV rule row in force for a province and reporting year: the province''s own row with the latest from_year <= year, else the national (''CN'') one; all NULL when there is none.  An unknown province code is CM501.';
 
 CREATE FUNCTION carbonmkt.mrv_deposit_due(year int, month int, due_days int) RETURNS date
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
@@ -1598,7 +1608,7 @@ $$ SELECT carbonmkt._is_member('carbonmkt_registry') OR carbonmkt._is_member('ca
 COMMENT ON FUNCTION carbonmkt.mrv_reads_all() IS
   'True when the login reads all MRV data: a superuser, the registry (staff) or BI.';
 
-CREATE FUNCTION carbonmkt.mrv_visible(unit bigint, VARIADIC others bigint[] DEFAULT '{}')
+CREATE FUNCTION carbonmkt.mrv_visible(participant_id bigint, VARIADIC other_participants bigint[] DEFAULT '{}')
 RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
 DECLARE
@@ -1613,7 +1623,7 @@ BEGIN
     IF me IS NULL THEN
         RETURN false;
     END IF;
-    IF me = unit OR me = ANY (others) THEN
+    IF me = mrv_visible.participant_id OR me = ANY (other_participants) THEN
         RETURN true;
     END IF;
     SELECT * INTO m FROM carbonmkt.participant x WHERE x.participant_id = me;
@@ -1624,13 +1634,13 @@ BEGIN
     IF m.kind = 'national_authority' THEN
         RETURN true;
     END IF;
-    SELECT * INTO u FROM carbonmkt.participant x WHERE x.participant_id = unit;
+    SELECT * INTO u FROM carbonmkt.participant x WHERE x.participant_id = mrv_visible.participant_id;
     RETURN CASE m.kind WHEN 'provincial_authority' THEN u.province = m.province
                        ELSE u.city = m.city END;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.mrv_visible(bigint, bigint[]) IS
-  'Row-level security of the MRV tables: whether the login may read a unit''s MRV data: the unit itself (or a participant among others, e.g. the firm that compiled or verified a report), the authorities of its city, province or the nation, staff and BI.';
+  'Row-level security of the MRV tables: whether the login may read the MRV data of a unit (participant_id): the unit itself (or a participant among other_participants, e.g. the firm that compiled or verified a report), the authorities of its city, province or the nation, staff and BI.';
 
 -- Views for authorities -----------------------------------------------------------------
 
@@ -1658,9 +1668,12 @@ SELECT u.participant_id, u.name, u.province, u.city, u.sector, p.participant_id 
  CROSS JOIN span
   -- the years as a join on a constant series (the range of mrv_plan.from_year), not a series
   -- per unit: the planner then knows it is a few years a unit, not a thousand; no unit's first
-  -- year is before the first year of any plan, which bounds the series before the join
+  -- year is before the first year of any plan, which bounds the series before the join (no
+  -- BETWEEN: the upgrade script recreates this view from its deparsed text, and BETWEEN's
+  -- nested AND would come back flat)
   JOIN generate_series(2005, 2100) AS y(year)
-    ON y.year BETWEEN coalesce(p.first_year, greatest(sec.covered_from, span.mrv_first_year)) AND span.this_year
+    ON y.year >= coalesce(p.first_year, greatest(sec.covered_from, span.mrv_first_year))
+   AND y.year <= span.this_year
    AND y.year >= coalesce(span.mrv_first_year, 2005)
  WHERE u.kind = 'key_emitter'
    AND (p.participant_id IS NOT NULL OR sec.covered_from IS NOT NULL)
