@@ -15,6 +15,10 @@ PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 MODULE_big  = $(EXTENSION)
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 PG_CFLAGS   = -Wall -Werror
+# src/chain.c hashes with OpenSSL directly when the server was built with it (USE_OPENSSL)
+ifneq (,$(findstring -lcrypto,$(shell $(PG_CONFIG) --libs 2>/dev/null)))
+SHLIB_LINK += -lcrypto
+endif
 
 # The install script of the version in development (EXTVERSION) is the concatenation
 # of src/<room>.sql in this fixed order (types first: everything else uses them; access

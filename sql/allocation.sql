@@ -197,27 +197,32 @@ SELECT pg_temp.err($$SELECT power_allowance(1, y, 1, 10, 10, 60, 0, 0, 'CN') FRO
 SELECT pg_temp.err($$SELECT power_allowance(1, 2021, 1, 10, 10, 60, 0, 0, NULL)$$) AS no_jurisdiction;
 SELECT pg_temp.err($$SELECT power_allowance(4, 2024, 1, 10, 10, 60, 0, 0, 'CN')$$) AS not_a_generating_unit;
 SELECT pg_temp.err($$SELECT power_allowance(42, 2021, 1, 10, 10, 60, 0, 0, 'CN')$$) AS unknown_facility;
--- missing rules, each named (each removed in a transaction that is rolled back)
+-- missing rules, each named (each removed by the national authority, retire_rule, in a
+-- transaction that is rolled back)
 SELECT pg_temp.err($$SELECT power_allowance(1, 2023, 1, 10, 10, 60, 0, 0, 'CN')$$) AS no_benchmark;
 SELECT pg_temp.err($$SELECT power_allowance(1, 2021, 1, 10, 10, 60, 0, 0, 'XX')$$) AS other_jurisdiction;
 BEGIN;
-DELETE FROM alloc_heat_factor WHERE year = 2021 AND fuel = 'coal';
+SELECT retire_rule('alloc_heat_factor', '{"jurisdiction": "CN", "year": 2021, "fuel": "coal"}', 'regression test: a missing rule', acting_for => 1) IS NULL AS removed;
 SELECT pg_temp.err($$SELECT * FROM facility_allowance(2021)$$) AS no_heat_coefficient;
 ROLLBACK;
 BEGIN;
-DELETE FROM alloc_cooling_factor WHERE year = 2021 AND cooling = 'air';
+SELECT retire_rule('alloc_cooling_factor', '{"jurisdiction": "CN", "year": 2021, "fuel": "coal", "cooling": "air"}', 'regression test: a missing rule', acting_for => 1) IS NULL AS removed;
 SELECT pg_temp.err($$SELECT * FROM facility_allowance(2021)$$) AS no_cooling_factor;
 ROLLBACK;
 BEGIN;
-DELETE FROM alloc_load_piece WHERE year = 2021 AND lower_bound = 0;
+-- (the curve's pieces from the top: each remaining curve must still start at 0)
+SELECT count(retire_rule('alloc_load_piece', jsonb_build_object('jurisdiction', 'CN', 'year', 2021, 'lower_bound', l.lower_bound),
+                         'regression test: a missing rule', acting_for => 1) IS NULL) AS removed
+  FROM (SELECT lower_bound FROM alloc_load_piece WHERE jurisdiction = 'CN' AND year = 2021 ORDER BY lower_bound DESC) l;
 SELECT pg_temp.err($$SELECT * FROM facility_allowance(2021)$$) AS no_load_piece;
 ROLLBACK;
 BEGIN;
-UPDATE alloc_benchmark SET heat_benchmark = NULL WHERE year = 2021 AND category = 'coal_300mw_plus';
+SELECT amend_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2021, "category": "coal_300mw_plus"}',
+                  '{"heat_benchmark": null}', 'regression test: a missing rule', acting_for => 1) ->> 'heat_benchmark' AS heat_benchmark;
 SELECT pg_temp.err($$SELECT * FROM facility_allowance(2021)$$) AS no_heat_benchmark;
 ROLLBACK;
 BEGIN;
-DELETE FROM alloc_year_rule WHERE year = 2021;
+SELECT retire_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2021}', 'regression test: a missing rule', acting_for => 1) IS NULL AS removed;
 SELECT pg_temp.err($$SELECT * FROM facility_allowance(2021)$$) AS no_rounding;
 SELECT pg_temp.err($$SELECT * FROM explain_allocation(1, 2021)$$) AS no_rounding_explain;
 ROLLBACK;
@@ -320,11 +325,11 @@ SELECT pg_temp.err($$SELECT * FROM explain_allocation(6, 2024)$$) AS no_confirme
 SELECT participant_id, allowance_t FROM participant_allowance(2024, skip_unconfirmed => true) ORDER BY 1;
 ROLLBACK;
 BEGIN;
-DELETE FROM alloc_band WHERE year = 2024 AND sector = 'aluminium';
+SELECT retire_rule('alloc_band', '{"jurisdiction": "CN", "year": 2024, "sector": "aluminium"}', 'regression test: a missing rule', acting_for => 1) IS NULL AS removed;
 SELECT pg_temp.err($$SELECT * FROM participant_allowance(2024)$$) AS no_band;
 ROLLBACK;
 BEGIN;
-DELETE FROM alloc_benchmark WHERE year = 2024 AND category = 'aluminium_smelting';
+SELECT retire_rule('alloc_benchmark', '{"jurisdiction": "CN", "year": 2024, "category": "aluminium_smelting"}', 'regression test: a missing rule', acting_for => 1) IS NULL AS removed;
 SELECT pg_temp.err($$SELECT * FROM participant_allowance(2024)$$) AS no_benchmark;
 SELECT pg_temp.err($$SELECT * FROM explain_allocation(6, 2024)$$) AS no_benchmark_explain;
 ROLLBACK;
@@ -426,7 +431,8 @@ SELECT participant_id, year, allocated_t, borrowed_t, penalty_cut_t, adjustment_
 SELECT participant_id, tonnes, status FROM preallocate(2022);
 SELECT participant_id, kind, entitlement_t, moved_t, owed_t, memo FROM allocation_posting WHERE year = 2022 ORDER BY entry_id;
 -- final allocation scaled to the cap (A 2,525,496, B 1,141,396, C 333,108): the true-ups need no new netting
-INSERT INTO alloc_cap VALUES ('CN', 2022, 'power', 4000000, 'regression test cap');
+SELECT set_rule('alloc_cap', '{"jurisdiction": "CN", "year": 2022, "sector": "power", "cap_t": 4000000}', 'regression test cap',
+                acting_for => 1) AS cap_set;
 SELECT participant_id, final_t, preallocated_t, topup_t, deducted_t, owed_t, status FROM finalize_allocation(2022);
 SELECT participant_id, year, preallocated_t, final_t, allocated_t, borrowed_t, penalty_cut_t, entitlement_t, issued_t,
        owed_t, pending_t, is_final
@@ -447,7 +453,8 @@ SELECT account_id, asset, balance FROM account_balance WHERE asset = 'CEA 2022' 
 ROLLBACK;
 
 SELECT participant_id, tonnes, status FROM preallocate(2022);
-INSERT INTO alloc_cap VALUES ('CN', 2022, 'power', 4000000, 'regression test cap');
+SELECT set_rule('alloc_cap', '{"jurisdiction": "CN", "year": 2022, "sector": "power", "cap_t": 4000000}', 'regression test cap',
+                acting_for => 1) AS cap_set;
 SELECT pg_temp.err($$SELECT * FROM finalize_allocation(2022, province => '440000')$$) AS capped_sector_by_province;
 SELECT participant_id, computed_t, final_t, preallocated_t, topup_t, deducted_t, owed_t, status FROM finalize_allocation(2022);
 SELECT sum(tonnes) AS final_2022_total, sum(computed_t) AS computed_2022_total

@@ -8183,14 +8183,869 @@ COMMENT ON FUNCTION carbonmkt.heads_digest(date) IS
 
 
 -- -- Performance/hotpath (issue 16, session 3): the transfer posting path and the batch settlement (WAL, storage) --
+-- The journal's key is (account_id, seq), its place in the account's chain; entry_id keeps its
+-- identity and is served by a block-range index (src/registry.sql).  The primary key index is
+-- built anew (an index that backs a UNIQUE constraint cannot become the primary key's): on a
+-- large journal this update takes as long as one index build, under an exclusive lock.
+ALTER TABLE carbonmkt.journal DROP CONSTRAINT journal_pkey;
+ALTER TABLE carbonmkt.journal DROP CONSTRAINT journal_account_id_seq_key;
+ALTER TABLE carbonmkt.journal ADD CONSTRAINT journal_pkey PRIMARY KEY (account_id, seq);
+CREATE INDEX journal_entry ON carbonmkt.journal USING brin (entry_id)
+  WITH (pages_per_range = 32, autosummarize = on);
 -- (end of Performance/hotpath)
 
 
 -- -- Performance/orders (issue 16, session 3): continuous order entry (submit_order) --
+-- Orders that rest behind the best price of their side enter side by side under a shared
+-- lock of the book (_rests_behind, _book_gate, _enter_order); every listed order that rests
+-- draws its time priority from one sequence (the engine too), above every priority given so far.
+CREATE SEQUENCE carbonmkt.market_priority_seq;
+COMMENT ON SEQUENCE carbonmkt.market_priority_seq IS
+  'Time priority (时间优先) of listed orders: an order draws the next value when it comes to rest in the book (market_order.priority).  It only grows, and an order draws it while it holds a lock on its book until commit (the matcher lock, or FOR SHARE when it rests without matching), so at one price a smaller value is an earlier order.';
+SELECT pg_catalog.setval('carbonmkt.market_priority_seq',
+       greatest((SELECT max(o.priority) FROM carbonmkt.market_order o), (SELECT max(d.book_seq) FROM carbonmkt.product_day d), 0) + 1, false);
+SELECT pg_catalog.pg_extension_config_dump('carbonmkt.market_priority_seq', '');  -- time priority of listed orders
+COMMENT ON TABLE carbonmkt.product_day IS
+  'One row per product and trading day, created with the day''s first order: the previous close (the band''s centre), the time-priority counter of one-way bidding''s bids and, after end_of_day(), the closing price.  Its row lock (FOR NO KEY UPDATE) is the product''s matcher lock: one matcher per product at a time, products never wait on each other.  A listed order that rests behind the best price of its side without reaching the other side locks it FOR SHARE instead (_rests_behind): such orders enter side by side, and every matcher waits for them.';
+
+-- hot helpers in PL/pgSQL (plans kept for the session) rather than SQL (planned on every call)
+CREATE OR REPLACE FUNCTION carbonmkt.plausibility_max(subject text, scope text DEFAULT '*') RETURNS numeric
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RETURN (SELECT l.max_value FROM carbonmkt.plausibility_limit l
+             WHERE l.subject = plausibility_max.subject AND l.scope IN (coalesce(plausibility_max.scope, '*'), '*')
+             ORDER BY l.scope = '*' LIMIT 1);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt.format_asset(instrument carbonmkt.instrument, vintage int, project text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RETURN CASE instrument WHEN 'CEA' THEN 'CEA ' || vintage
+                           WHEN 'CCER' THEN 'CCER ' || project || ' ' || vintage
+                           ELSE 'CNY' END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt.caller_participant() RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt AS
+$$
+BEGIN
+    RETURN (SELECT l.participant_id FROM carbonmkt.participant_login l WHERE l.role_name = session_user);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt._login_kind() RETURNS carbonmkt.participant_kind
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RETURN (SELECT p.kind FROM carbonmkt.participant_login l
+              JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+             WHERE l.role_name = session_user);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt._is_member(role_name text) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+        OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = _is_member.role_name)
+            AND pg_catalog.pg_has_role(session_user, _is_member.role_name, 'MEMBER')
+            AND (carbonmkt._staff_kinds(_is_member.role_name) IS NULL
+                 OR coalesce(carbonmkt._login_kind() = ANY (carbonmkt._staff_kinds(_is_member.role_name)), false)));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt.fee_fen(notional_fen bigint, fee_rate numeric) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS
+$$
+BEGIN
+    IF abs(notional_fen * fee_rate) >= 9223372036854775807.5 THEN
+        RETURN carbonmkt._refuse(NULL::bigint, 'CM902',
+                   format('fee_fen: the fee on %s fen at rate %s exceeds the largest amount of fen', notional_fen, fee_rate));
+    END IF;
+    RETURN round(notional_fen * fee_rate)::bigint;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt._available(p_account bigint, p_instrument carbonmkt.instrument, p_vintage int, p_project text)
+RETURNS bigint LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    RETURN coalesce((SELECT h.balance - h.held FROM carbonmkt.holding h
+                      WHERE h.account_id = p_account AND h.instrument = p_instrument
+                        AND h.vintage = p_vintage AND h.project = p_project), 0);
+END
+$$;
+
+CREATE FUNCTION carbonmkt._book_gate() RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT 1129139010 $$;
+COMMENT ON FUNCTION carbonmkt._book_gate() IS
+  'Internal: the first key of the advisory lock (key, product_id) that gates a listed book: exclusive for the matcher lock, shared for orders that rest side by side (doc/market.md, "Concurrency").';
+REVOKE ALL ON FUNCTION carbonmkt._book_gate() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION carbonmkt._product_day(p_product int, p_date date, p_lock boolean)
+RETURNS carbonmkt.product_day LANGUAGE plpgsql AS
+$$
+DECLARE
+    r carbonmkt.product_day;
+BEGIN
+    IF p_lock THEN
+        -- the book's gate first (see _enter_order): a matcher queues ahead of orders that
+        -- would rest side by side after it, so a stream of them never starves it
+        PERFORM pg_advisory_xact_lock(carbonmkt._book_gate(), p_product);
+        SELECT * INTO r FROM carbonmkt.product_day d
+         WHERE d.product_id = p_product AND d.business_date = p_date FOR NO KEY UPDATE;
+    ELSE
+        SELECT * INTO r FROM carbonmkt.product_day d WHERE d.product_id = p_product AND d.business_date = p_date;
+    END IF;
+    IF NOT FOUND THEN
+        INSERT INTO carbonmkt.product_day (product_id, business_date, prev_close_fen)
+        VALUES (p_product, p_date, carbonmkt._previous_close(p_product, p_date))
+        ON CONFLICT DO NOTHING;
+        IF p_lock THEN
+            SELECT * INTO STRICT r FROM carbonmkt.product_day d
+             WHERE d.product_id = p_product AND d.business_date = p_date FOR NO KEY UPDATE;
+        ELSE
+            SELECT * INTO STRICT r FROM carbonmkt.product_day d WHERE d.product_id = p_product AND d.business_date = p_date;
+        END IF;
+    END IF;
+    RETURN r;
+END
+$$;
+
+CREATE FUNCTION carbonmkt._rests_behind(p_product int, p_date date, p_side carbonmkt.order_side, p_price_fen bigint)
+RETURNS boolean
+	AS 'MODULE_PATHNAME', 'market_rests_behind'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION carbonmkt._rests_behind(int, date, carbonmkt.order_side, bigint) IS
+  'Internal (C): true when a listed order at this price would rest at or behind the best price of its side without reaching the other side (no trade, best prices unchanged); false otherwise, also on an empty side.';
+REVOKE ALL ON FUNCTION carbonmkt._rests_behind(int, date, carbonmkt.order_side, bigint) FROM PUBLIC;
+
+CREATE FUNCTION carbonmkt._reach(p_product int, p_date date, p_side carbonmkt.order_side, p_price_fen bigint,
+                                 p_quantity bigint, p_participant bigint)
+RETURNS bigint[] LANGUAGE plpgsql STABLE SET enable_sort = off AS
+$$
+DECLARE
+    reach bigint[];
+BEGIN
+    IF p_side = 'buy' THEN
+        SELECT array_agg(a) INTO reach
+          FROM (SELECT o.holding_account, o.cash_account,
+                       coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> p_participant) OVER w, 0)
+                       - CASE WHEN o.participant_id <> p_participant THEN o.remaining ELSE 0 END AS before
+                  FROM carbonmkt.market_order o
+                 WHERE o.product_id = p_product AND o.business_date = p_date AND o.status = 'open'
+                   AND o.mode = 'listed' AND o.side = 'sell' AND o.price_fen <= p_price_fen
+                WINDOW w AS (ORDER BY o.price_fen, o.priority ROWS UNBOUNDED PRECEDING)) ro,
+               unnest(ARRAY[ro.holding_account, ro.cash_account]) a
+         WHERE ro.before < p_quantity;
+    ELSE
+        SELECT array_agg(a) INTO reach
+          FROM (SELECT o.holding_account, o.cash_account,
+                       coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> p_participant) OVER w, 0)
+                       - CASE WHEN o.participant_id <> p_participant THEN o.remaining ELSE 0 END AS before
+                  FROM carbonmkt.market_order o
+                 WHERE o.product_id = p_product AND o.business_date = p_date AND o.status = 'open'
+                   AND o.mode = 'listed' AND o.side = 'buy' AND o.price_fen >= p_price_fen
+                WINDOW w AS (ORDER BY o.price_fen DESC, o.priority ROWS UNBOUNDED PRECEDING)) ro,
+               unnest(ARRAY[ro.holding_account, ro.cash_account]) a
+         WHERE ro.before < p_quantity;
+    END IF;
+    RETURN reach;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._reach(int, date, carbonmkt.order_side, bigint, bigint, bigint) IS
+  'Internal: the holding and cash accounts of the resting listed orders an incoming order at this price and quantity reaches, in price-time order (own orders in the way do not count); NULL when none.';
+REVOKE ALL ON FUNCTION carbonmkt._reach(int, date, carbonmkt.order_side, bigint, bigint, bigint) FROM PUBLIC;
+
+DROP FUNCTION carbonmkt._enter_order(carbonmkt.trade_mode, text, text, bigint, numeric, bigint, text, bigint, boolean, bigint, text);
+CREATE FUNCTION carbonmkt._enter_order(p_mode carbonmkt.trade_mode, p_product text, p_side text, p_quantity bigint,
+                                       p_price numeric, p_take bigint, p_reference text, p_participant bigint,
+                                       p_lock boolean, p_auction bigint DEFAULT NULL, p_role text DEFAULT 'trade',
+                                       OUT order_id bigint, OUT replay boolean, OUT rested boolean)
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    me      bigint;
+    prod    carbonmkt.product;
+    sd      carbonmkt.order_side;
+    ts      timestamptz := carbonmkt.clock_now();
+    d       date := carbonmkt.business_date(ts);
+    r       carbonmkt.market_rule;
+    day     carbonmkt.product_day;
+    tr      carbonmkt.trader_rule;
+    acc     record;
+    old     carbonmkt.market_order;
+    lst     carbonmkt.market_order;
+    px      bigint;
+    notional bigint;
+    fee     bigint;
+    need    bigint;
+    avail   bigint;
+    bought  bigint;
+    bal     bigint;
+    openbuy bigint;
+    h       bigint;
+    asset   text;
+    reach   bigint[];
+BEGIN
+    replay := false;
+    rested := false;
+    me := carbonmkt._market_actor(p_participant);
+    IF p_side IS NULL OR lower(btrim(p_side)) NOT IN ('buy', 'sell') THEN
+        RAISE EXCEPTION 'side must be ''buy'' or ''sell'', not %', coalesce(quote_literal(p_side), 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    sd := lower(btrim(p_side))::carbonmkt.order_side;
+    prod := carbonmkt._product(p_product);
+
+    -- idempotency: the same client reference (per login) returns the original order
+    -- (looked up again under the matcher lock below, for a concurrent twin)
+    old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+    IF old.order_id IS NOT NULL THEN
+        order_id := old.order_id;
+        replay := true;
+        RETURN;
+    END IF;
+
+    -- checks that do not depend on the book or the balances: before the matcher lock,
+    -- so that the lock is held as briefly as possible
+    r := carbonmkt._rule(p_mode, d, prod.jurisdiction);
+    -- a fee the exchange has not set is refused, never charged as 0
+    IF r.fee_rate IS NULL THEN
+        RAISE EXCEPTION 'no fee rate for % in jurisdiction "%" on %: market_rule (jurisdiction %, mode %, valid_from %) has none',
+            carbonmkt._mode_name(p_mode), prod.jurisdiction, to_char(d, 'YYYY-MM-DD'), r.jurisdiction, r.mode,
+            to_char(r.valid_from, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302',
+                  DETAIL = 'The sources give no fee schedule of the exchange: carbonmkt ships the market rules without a fee rate.',
+                  HINT = 'The exchange sets it with carbonmkt.amend_rule(''market_rule'', key, ''{"fee_rate": ...}'', document); doc/rules.md.';
+    END IF;
+    px := carbonmkt._price_fen(p_price, r);
+    PERFORM carbonmkt._check_quantity(p_quantity, r);
+    IF p_mode <> 'auction' THEN
+        PERFORM carbonmkt._check_session(p_mode, ts, prod.jurisdiction);
+    ELSIF NOT carbonmkt.is_trading_day(d, prod.jurisdiction) THEN
+        RAISE EXCEPTION 'the market is closed on %: not a trading day', to_char(d, 'YYYY-MM-DD') USING ERRCODE = 'CM302';
+    END IF;
+    day := carbonmkt._product_day(prod.product_id, d, false);
+    PERFORM carbonmkt._check_band(px, day.prev_close_fen, r);      -- the previous close is fixed for the day
+    tr := carbonmkt._trader(me, d, prod.jurisdiction, p_role);
+    acc := carbonmkt._trading_accounts(me);
+    asset := carbonmkt.format_asset(prod.instrument, prod.vintage, prod.project);
+    IF px::numeric * p_quantity > 9000000000000000000 THEN
+        RAISE EXCEPTION 'order value % x % CNY is out of range', carbonmkt._t(p_quantity), carbonmkt._cny(px)
+            USING ERRCODE = '22003';
+    END IF;
+    notional := px * p_quantity;
+
+    -- A listed order that will rest behind the best price of its side without reaching the
+    -- other side (_rests_behind) trades with nobody and moves no best price: it enters under
+    -- a SHARED lock of the book (the gate, then the product_day row FOR SHARE), side by side
+    -- with others like it, rests at once with the next time priority, and the matcher is
+    -- not called.  Every matcher waits for these orders to commit (FOR NO KEY UPDATE
+    -- conflicts with FOR SHARE), so it sees all of them; two of them cannot cross each other
+    -- (a buy at or below the best bid, a sell at or above the best ask, of a book that is
+    -- never left crossed).  The first look is without a lock; under the shared lock it is
+    -- looked at again, and if the book moved in between the shared lock is given back (the
+    -- subtransaction) and the order takes the matcher lock like any other.  Orders with a
+    -- client reference (a concurrent twin must find the original) and 摘牌 always take the
+    -- matcher lock.  doc/market.md, "Concurrency".
+    IF p_lock AND p_mode = 'listed' AND p_take IS NULL AND p_reference IS NULL
+       AND carbonmkt._rests_behind(prod.product_id, d, sd, px) THEN
+        BEGIN
+            PERFORM pg_advisory_xact_lock_shared(carbonmkt._book_gate(), prod.product_id);
+            SELECT * INTO STRICT day FROM carbonmkt.product_day x
+             WHERE x.product_id = prod.product_id AND x.business_date = d FOR SHARE;
+            IF NOT carbonmkt._rests_behind(prod.product_id, d, sd, px) THEN
+                RAISE EXCEPTION 'the book moved' USING ERRCODE = 'CM399';
+            END IF;
+            rested := true;
+        EXCEPTION WHEN SQLSTATE 'CM399' THEN
+            rested := false;        -- the shared lock went with the subtransaction
+        END;
+        IF rested THEN
+            -- the account the hold will post to, so that the checks below see this
+            -- participant's other orders (a twin on another session waits here)
+            PERFORM 1 FROM carbonmkt.account a
+              WHERE a.account_id = CASE WHEN sd = 'sell' THEN acc.holding ELSE acc.cash END FOR NO KEY UPDATE;
+        END IF;
+    END IF;
+
+    -- the matcher lock (everything that matches at once takes it before its hold, so that
+    -- the hold never waits for an account the matcher holds while it waits for the product);
+    -- from here on the book, the day's trades and the balances are as the matcher sees them
+    IF p_lock AND NOT rested THEN
+        day := carbonmkt._product_day(prod.product_id, d, true);
+        old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
+        IF old.order_id IS NOT NULL THEN
+            order_id := old.order_id;
+            replay := true;
+            RETURN;
+        END IF;
+    END IF;
+    IF day.closed_at IS NOT NULL THEN
+        RAISE EXCEPTION 'trading in % is closed for %', prod.code, to_char(d, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM302', DETAIL = format('The exchange ran end_of_day() at %s.',
+                                               to_char(day.closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'));
+    END IF;
+
+    IF sd = 'sell' THEN
+        avail := carbonmkt._available(acc.holding, prod.instrument, prod.vintage, prod.project);
+        IF avail < p_quantity THEN
+            RAISE EXCEPTION 'insufficient available % to sell: available %, requested %', asset,
+                carbonmkt._t(avail), carbonmkt._t(p_quantity)
+                USING ERRCODE = 'CM306',
+                      DETAIL = format('Holding account %s; units held for other orders or pledges are not available.', acc.holding);
+        END IF;
+        IF NOT r.same_day_resale THEN
+            SELECT coalesce(sum(t.quantity), 0) INTO bought FROM carbonmkt.trade t
+             WHERE t.buyer_id = me AND t.product_id = prod.product_id AND t.business_date = d;
+            IF avail - bought < p_quantity THEN
+                RAISE EXCEPTION 'units bought today cannot be resold today: sellable %, requested %',
+                    carbonmkt._t(greatest(avail - bought, 0)), carbonmkt._t(p_quantity)
+                    USING ERRCODE = 'CM307',
+                          DETAIL = format('Participant %s bought %s of %s on %s; available %s.', me, carbonmkt._t(bought),
+                                          asset, to_char(d, 'YYYY-MM-DD'), carbonmkt._t(avail)),
+                          HINT = 'Units bought on a trading day can be sold from the next trading day (T+1).';
+            END IF;
+        END IF;
+        need := p_quantity;
+    ELSE
+        IF tr.max_position IS NOT NULL THEN
+            SELECT coalesce(sum(h.balance), 0) INTO bal FROM carbonmkt.holding h
+             WHERE h.account_id = acc.holding AND h.instrument = prod.instrument
+               AND h.vintage = prod.vintage AND h.project = prod.project;
+            SELECT coalesce(sum(o.remaining), 0) INTO openbuy FROM carbonmkt.market_order o
+             WHERE o.participant_id = me AND o.product_id = prod.product_id AND o.side = 'buy'
+               AND o.status IN ('queued', 'open');
+            IF bal + openbuy + p_quantity > tr.max_position THEN
+                RAISE EXCEPTION 'position limit: buying % would bring participant % to % of %, above its limit of %',
+                    carbonmkt._t(p_quantity), me, carbonmkt._t(bal + openbuy + p_quantity), asset, carbonmkt._t(tr.max_position)
+                    USING ERRCODE = 'CM308',
+                          DETAIL = format('Holding %s, open buy orders %s, this order %s.', carbonmkt._t(bal),
+                                          carbonmkt._t(openbuy), carbonmkt._t(p_quantity)),
+                          HINT = 'Position limits (最大持仓量) per participant kind are in carbonmkt.trader_rule.';
+            END IF;
+        END IF;
+        fee := carbonmkt.fee_fen(notional, r.fee_rate);
+        need := notional + fee;
+        avail := carbonmkt._available(acc.cash, 'CNY', 0, '');
+        IF avail < need THEN
+            RAISE EXCEPTION 'insufficient available cash to buy % at %: available %, requested %',
+                carbonmkt._t(p_quantity), carbonmkt._cny(px), carbonmkt.format_quantity('CNY', avail),
+                carbonmkt.format_quantity('CNY', need)
+                USING ERRCODE = 'CM306',
+                      DETAIL = format('%s for the allowances plus a fee of %s (%s%% of the value); cash account %s.',
+                                      carbonmkt.format_quantity('CNY', notional), carbonmkt.format_quantity('CNY', fee),
+                                      trim_scale(r.fee_rate * 100), acc.cash);
+        END IF;
+    END IF;
+
+    -- 摘牌: the listing this order takes
+    IF p_take IS NOT NULL THEN
+        SELECT * INTO lst FROM carbonmkt.market_order o WHERE o.order_id = p_take;
+        IF NOT FOUND OR lst.mode <> 'listed' OR lst.product_id <> prod.product_id THEN
+            RAISE EXCEPTION 'order % is not a listed order of %', p_take, prod.code USING ERRCODE = 'CM310';
+        END IF;
+        IF lst.side = sd THEN
+            RAISE EXCEPTION 'listing % is a % order: a % order cannot take it', p_take, lst.side, sd USING ERRCODE = 'CM310';
+        END IF;
+        IF lst.participant_id = me THEN
+            RAISE EXCEPTION 'self-trade: listing % is participant %''s own order', p_take, me
+                USING ERRCODE = 'CM309', HINT = 'A participant never trades with itself (doc/market.md, self-trade prevention).';
+        END IF;
+        IF p_lock AND (lst.status <> 'open' OR lst.business_date <> d) THEN
+            RAISE EXCEPTION 'listing % is no longer open: it is %', p_take,
+                CASE WHEN lst.status = 'open' THEN 'from ' || to_char(lst.business_date, 'YYYY-MM-DD') ELSE lst.status::text END
+                USING ERRCODE = 'CM310';
+        END IF;
+        IF (sd = 'buy' AND px < lst.price_fen) OR (sd = 'sell' AND px > lst.price_fen) THEN
+            RAISE EXCEPTION 'a % at % cannot take listing % at %', sd, carbonmkt._cny(px), p_take, carbonmkt._cny(lst.price_fen)
+                USING ERRCODE = 'CM310', HINT = '摘牌 trades at the listing''s price: the order''s limit must reach it.';
+        END IF;
+    END IF;
+
+    -- a listed order matched at once (submit_order) settles with the resting orders it
+    -- reaches: lock their accounts, its own and the clearing account in account order before
+    -- its hold (doc/registry.md, "Lock order").  Under the matcher lock the book cannot change,
+    -- so these are the orders the engine will fill, in its price-time order, up to the
+    -- quantity; own orders in the way (self-trade prevention) only touch its own accounts.
+    IF p_lock AND p_mode = 'listed' AND NOT rested THEN
+        IF p_take IS NOT NULL THEN
+            reach := ARRAY[lst.holding_account, lst.cash_account];
+        ELSE
+            reach := carbonmkt._reach(prod.product_id, d, sd, px, p_quantity, me);
+        END IF;
+        -- an order that reaches nobody only holds (one account): nothing to take up front
+        IF reach IS NOT NULL THEN
+            PERFORM 1 FROM carbonmkt.account a
+              WHERE a.account_id = ANY (reach || ARRAY[acc.holding, acc.cash, prod.clearing_account])
+              ORDER BY a.account_id FOR NO KEY UPDATE;
+        END IF;
+    END IF;
+
+    -- the hold, then the order row
+    order_id := nextval('carbonmkt.market_order_id_seq');
+    IF sd = 'sell' THEN
+        h := carbonmkt.hold(acc.holding, prod.instrument, need, 'order', prod.vintage, prod.project, NULL,
+                            'market order ' || order_id);
+    ELSE
+        h := carbonmkt.hold(acc.cash, 'CNY', need, 'order', 0, '', NULL, 'market order ' || order_id);
+    END IF;
+    INSERT INTO carbonmkt.market_order (order_id, product_id, mode, side, participant_id, quantity, price_fen, remaining,
+                                        status, priority, take_order_id, auction_id, holding_account, cash_account, hold_id,
+                                        hold_amount, hold_left, business_date, entered_at, initiator, reference)
+    VALUES (order_id, prod.product_id, p_mode, sd, me, p_quantity, px, p_quantity,
+            CASE WHEN rested THEN 'open' ELSE 'queued' END::carbonmkt.order_status,
+            CASE WHEN rested THEN nextval('carbonmkt.market_priority_seq') END, p_take, p_auction,
+            acc.holding, acc.cash, h, need, need, d, ts, session_user, p_reference);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._enter_order(carbonmkt.trade_mode, text, text, bigint, numeric, bigint, text, bigint, boolean, bigint, text) IS
+  'Internal: validates an order against the rules (session, price step, size, band, funds or allowances, T+1, position limit, 摘牌), lays its registry hold and records it as queued, or, a listed order that rests behind the best price of its side without reaching the other side, as open in the book under a shared lock (rested); the same client reference returns the original order.';
+REVOKE ALL ON FUNCTION carbonmkt._enter_order(carbonmkt.trade_mode, text, text, bigint, numeric, bigint, text, bigint, boolean, bigint, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION carbonmkt.submit_order(product text, side text, tonnes bigint, price numeric,
+                                       take_order_id bigint DEFAULT NULL, reference text DEFAULT NULL,
+                                       acting_for bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    e record;
+BEGIN
+    e := carbonmkt._enter_order('listed', product, side, tonnes, price, take_order_id, reference, acting_for, true);
+    IF NOT e.replay AND NOT e.rested THEN
+        PERFORM carbonmkt._match_order(e.order_id, (carbonmkt._product(product)).product_id);
+    END IF;
+    RETURN e.order_id;
+END
+$$;
+
 -- (end of Performance/orders)
 
 
 -- -- Performance/bivw (issue 16, session 3): BI and compliance views at ten-year scale; close_period --
+-- The price source from the kept daily statistics (_market_day, a hash join over the closed
+-- days) instead of the whole tape; the obligation formula set-based (grouped rows joined per
+-- unit and open period instead of per-unit lookups); close_period freezes from the period's
+-- figures computed once; adopt_preallocation finds the legs through the accounts; a partial
+-- index for the voluntary cancellations.  Rows unchanged (doc/performance.md).
+
+CREATE OR REPLACE FUNCTION carbonmkt._daily_prices(p_jurisdiction text, p_from date, p_to date)
+RETURNS TABLE (price_date date, average_price_fen bigint, volume_t bigint, turnover_fen numeric, trades bigint,
+               price_source text, source text)
+LANGUAGE sql STABLE AS
+$$
+    -- the trade tape's statistics per product and day with trades (_market_day: integer sums
+    -- in fen; a closed day's row as end_of_day() kept it, a day not closed yet from the tape),
+    -- summed over the jurisdiction's CEA products
+    WITH m AS (SELECT d.business_date AS day, sum(d.volume_t)::bigint AS volume_t,
+                      round(sum(d.turnover_fen), 2) AS turnover_fen, sum(d.trades)::bigint AS trades
+                 FROM carbonmkt._market_day d JOIN carbonmkt.product pr ON pr.product_id = d.product_id
+                WHERE pr.instrument = 'CEA' AND pr.jurisdiction = p_jurisdiction
+                  AND d.business_date BETWEEN p_from AND p_to AND d.trades > 0
+                GROUP BY d.business_date)
+    SELECT m.day, round(m.turnover_fen / m.volume_t)::bigint, m.volume_t, m.turnover_fen, m.trades, 'market',
+           format('%s trade(s) of CEA on the exchange', m.trades)
+      FROM m
+    UNION ALL
+    SELECT r.price_date, r.average_price_fen, r.volume_t, r.average_price_fen::numeric * r.volume_t, NULL::bigint,
+           'reference_price', r.source
+      FROM carbonmkt.reference_price r
+     WHERE r.price_date BETWEEN p_from AND p_to AND NOT EXISTS (SELECT 1 FROM m WHERE m.day = r.price_date)
+$$;
+COMMENT ON FUNCTION carbonmkt._daily_prices(text, date, date) IS
+  'Internal, THE price source of the compliance room: one row per day in [p_from, p_to] with a CEA price of the jurisdiction''s market: the market''s own trades where it traded (the trade tape''s statistics per product and day, _market_day: as end_of_day() kept them for a closed day, from the tape for a day not closed yet; every CEA product and mode: the day''s average transaction price = turnover / volume, price_source market), else a reference price recorded by hand (price_source reference_price, with its source).';
+
+CREATE OR REPLACE VIEW carbonmkt._obligation_figures AS
+SELECT pr.period, p.participant_id, p.name AS unit_name, p.credit_code, p.province, p.city, p.sector,
+       pr.status AS period_status, pr.deadline,
+       pr.last_year - pr.first_year + 1 AS years, coalesce(e.years_confirmed, 0) AS years_confirmed,
+       em.emissions_t,
+       CASE WHEN em.emissions_t IS NULL THEN NULL WHEN e.estimated THEN 'estimated' ELSE 'verified' END AS emissions_basis,
+       coalesce(al.allocated_t, 0) AS allocation_t, coalesce(al.initial_t, 0) AS initial_allocation_t,
+       al.allocation_final,
+       gas.gas_fired,
+       ob.relief, em.emissions_t - ob.obligation_t AS relief_t,
+       CASE ob.relief
+         WHEN 'gas_cap' THEN format('gas-fired unit: owes at most its allocation of %s (confirmed emissions %s)',
+                                    carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                    carbonmkt.format_quantity('CEA', em.emissions_t))
+         WHEN 'gap_cap' THEN format('gap cap: allocation %s + %s%% of confirmed emissions %s = %s',
+                                    carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)), pr.gap_cap_pct,
+                                    carbonmkt.format_quantity('CEA', em.emissions_t),
+                                    carbonmkt.format_quantity('CEA', ob.obligation_t))
+       END || CASE WHEN al.allocation_final THEN '' ELSE ' (allocation not final yet)' END AS relief_reason,
+       ob.obligation_t,
+       greatest(ob.obligation_t - coalesce(al.allocated_t, 0), 0) AS gap_t,
+       coalesce(bw.borrowed_t, 0) AS borrowed_t,
+       pr.offset_basis, pr.offset_ratio_pct, pr.local_share_min, pr.local_share_pct, pr.jurisdiction,
+       ob2.offset_basis_t, floor(pr.offset_ratio * ob2.offset_basis_t)::bigint AS offset_cap_t,
+       pr.relief_sectors, pr.borrowing_min_gap_share, pr.borrowing_max_share,
+       gas.gas_basis,
+       -- pending: the relief (gas cap, gap cap) is computed on the final allocation (核定配额,
+       -- S4 L94 "在核定配额环节"); a pre-allocation (预分配) is trued up after verification
+       -- (S1 L2646-2650), so an obligation computed from it is provisional
+       CASE WHEN em.emissions_t IS NOT NULL AND al.years_final < pr.last_year - pr.first_year + 1 AND em.relief_sector
+                 AND ((pr.gas_cap AND gas.gas_fired) OR pr.gap_cap_share IS NOT NULL)
+            THEN CASE WHEN al.years_allocated < pr.last_year - pr.first_year + 1
+                      THEN format('no allocation yet for %s of %s (%s allocated): the %s of the relief rule makes the obligation depend on it',
+                                  pr.last_year - pr.first_year + 1 - al.years_allocated,
+                                  CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
+                                  carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                  CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END)
+                      ELSE format('no final allocation (核定配额) yet for %s of %s (%s allocated, pre-allocation until final): the %s of the relief rule applies to the final allocation, so the obligation of %s is provisional',
+                                  pr.last_year - pr.first_year + 1 - al.years_final,
+                                  CASE WHEN pr.first_year = pr.last_year THEN pr.first_year::text ELSE pr.first_year || '-' || pr.last_year END,
+                                  carbonmkt.format_quantity('CEA', coalesce(al.allocated_t, 0)),
+                                  CASE WHEN pr.gas_cap AND gas.gas_fired THEN 'gas cap' ELSE 'gap cap' END,
+                                  carbonmkt.format_quantity('CEA', ob.obligation_t))
+                 END
+       END AS pending_reason
+  FROM carbonmkt._period_rules pr
+  JOIN carbonmkt.participant p
+    ON p.kind = 'key_emitter'
+   AND (pr.j_province IS NULL OR p.province = pr.j_province) AND (pr.j_city IS NULL OR p.city = pr.j_city)
+  JOIN carbonmkt.sector s ON s.code = p.sector AND s.covered_from <= pr.last_year
+  -- per unit and open period, set-based: confirmed emissions, allocation and facilities of the
+  -- period's years grouped by unit and joined on the grouping keys (hash joins over every
+  -- unit: about 5x faster than per-unit lookups at 3,000 units); a filter on participant_id or
+  -- period (the surrender trigger, borrowing) reaches the grouped rows as an index condition
+  LEFT JOIN (SELECT ce.participant_id, cp.period, count(*)::int AS years_confirmed,
+                    sum(ce.emissions_t)::bigint AS emissions_t, bool_or(ce.basis = 'estimated') AS estimated
+               FROM carbonmkt.compliance_period cp
+               JOIN carbonmkt.confirmed_emission ce ON ce.year BETWEEN cp.first_year AND cp.last_year
+              WHERE cp.status = 'open'
+              GROUP BY ce.participant_id, cp.period) e ON e.participant_id = p.participant_id AND e.period = pr.period
+  -- (the allocation by the allocation room's slim _allocated_by_year: the same allocated_t,
+  -- initial_t and is_final as _allocation_source, without allocation_result's sums)
+  LEFT JOIN (SELECT cp.period, a.*
+               FROM carbonmkt.compliance_period cp
+               -- (per open period: its years reach the allocation rows before they are grouped)
+               CROSS JOIN LATERAL (SELECT a.participant_id, sum(a.allocated_t)::bigint AS allocated_t,
+                                          sum(a.initial_t)::bigint AS initial_t, count(*)::int AS years_allocated,
+                                          (count(*) FILTER (WHERE a.is_final))::int AS years_final
+                                     FROM carbonmkt._allocated_by_year a
+                                    WHERE a.year BETWEEN cp.first_year AND cp.last_year
+                                    GROUP BY a.participant_id) a
+              WHERE cp.status = 'open') al0 ON al0.participant_id = p.participant_id AND al0.period = pr.period
+  CROSS JOIN LATERAL (SELECT al0.allocated_t, al0.initial_t,
+                             coalesce(al0.years_final, 0) = pr.last_year - pr.first_year + 1 AS allocation_final,
+                             coalesce(al0.years_allocated, 0) AS years_allocated,
+                             coalesce(al0.years_final, 0) AS years_final) al
+  LEFT JOIN carbonmkt.unit_class uc ON uc.participant_id = p.participant_id
+  -- gas-fired (燃气机组): every generating unit registered in a gas category, or the authority's
+  -- override (unit_class, set_gas_fired) where the facilities do not decide it
+  LEFT JOIN (SELECT f.participant_id, bool_and(c.fuel = 'gas') AS all_gas
+               FROM carbonmkt.facility f JOIN carbonmkt.alloc_category c ON c.code = f.category AND c.method = 'power'
+              GROUP BY f.participant_id) gu ON gu.participant_id = p.participant_id
+  CROSS JOIN LATERAL (SELECT coalesce(uc.gas_fired, gu.all_gas, false) AS gas_fired,
+                             CASE WHEN uc.gas_fired IS NOT NULL THEN 'override' WHEN gu.all_gas IS NOT NULL THEN 'facilities' END
+                                 AS gas_basis) gas
+  LEFT JOIN (SELECT b.participant_id, b.period, sum(b.tonnes)::bigint AS borrowed_t
+               FROM carbonmkt.borrowing b GROUP BY b.participant_id, b.period) bw
+         ON bw.participant_id = p.participant_id AND bw.period = pr.period
+  CROSS JOIN LATERAL (SELECT CASE WHEN e.years_confirmed = pr.last_year - pr.first_year + 1
+                                  THEN e.emissions_t END AS emissions_t,
+                             coalesce(al.allocated_t, 0) AS allocation_t,
+                             coalesce(p.sector = ANY (pr.relief_sectors), false) AS relief_sector) em
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN em.emissions_t IS NULL THEN NULL
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired
+                         THEN least(em.emissions_t, em.allocation_t)
+                    WHEN em.relief_sector AND pr.gap_cap_share IS NOT NULL
+                         THEN least(em.emissions_t, em.allocation_t + floor(pr.gap_cap_share * em.emissions_t)::bigint)
+                    ELSE em.emissions_t END AS obligation_t) o1
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN o1.obligation_t IS NULL THEN NULL
+                    WHEN o1.obligation_t = em.emissions_t THEN 'none'
+                    WHEN em.relief_sector AND pr.gas_cap AND gas.gas_fired THEN 'gas_cap'
+                    ELSE 'gap_cap' END AS relief,
+               o1.obligation_t) ob
+  CROSS JOIN LATERAL (
+        SELECT CASE pr.offset_basis WHEN 'obligation' THEN ob.obligation_t
+                                    WHEN 'issued_allowances' THEN em.allocation_t
+                                    WHEN 'initial_allowances' THEN coalesce(al.initial_t, 0)
+                                    WHEN 'verified_emissions' THEN em.emissions_t END AS offset_basis_t) ob2
+ WHERE pr.status = 'open';
+
+CREATE OR REPLACE VIEW carbonmkt.obligation_status AS
+WITH s AS MATERIALIZED (SELECT c.*, carbonmkt.business_date() AS today FROM carbonmkt.caller_scope() c)
+SELECT f.period, f.participant_id, f.unit_name, f.credit_code, f.province, f.city, f.sector,
+       f.period_status, f.deadline,
+       f.emissions_t, f.emissions_basis, f.allocation_t, f.relief, f.relief_t, f.relief_reason,
+       f.obligation_t, coalesce(o.surrendered_cea_t, 0) AS surrendered_cea_t,
+       coalesce(o.surrendered_ccer_t, 0) AS surrendered_ccer_t,
+       coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) AS surrendered_t,
+       CASE WHEN f.obligation_t IS NOT NULL
+            THEN greatest(f.obligation_t - coalesce(o.surrendered_cea_t, 0) - coalesce(o.surrendered_ccer_t, 0), 0)
+       END AS remaining_t,
+       f.borrowed_t, f.offset_cap_t, st.status,
+       CASE WHEN f.obligation_t IS NULL THEN 'C'
+            WHEN f.emissions_basis = 'estimated' THEN 'D'
+            WHEN st.status = 'compliant' THEN 'A' ELSE 'B' END::char(1) AS compliance_code,
+       CASE WHEN st.status::text = 'pending' THEN f.pending_reason END AS status_reason
+  FROM carbonmkt._obligation_figures f
+  -- the unit's surrender totals, by primary key (both columns; OFFSET 0: not flattened into a
+  -- join whose index condition would be the unit alone, reading every period's row)
+  LEFT JOIN LATERAL (SELECT x.surrendered_cea_t, x.surrendered_ccer_t FROM carbonmkt.obligation x
+                      WHERE x.participant_id = f.participant_id AND x.period = f.period OFFSET 0) o ON true
+  CROSS JOIN s
+  CROSS JOIN LATERAL (
+        SELECT CASE WHEN f.obligation_t IS NULL THEN 'no_emissions'
+                    WHEN coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) >= f.emissions_t
+                         THEN 'compliant'
+                    WHEN f.pending_reason IS NOT NULL THEN 'pending'
+                    WHEN coalesce(o.surrendered_cea_t, 0) + coalesce(o.surrendered_ccer_t, 0) >= f.obligation_t
+                         THEN 'compliant'
+                    WHEN s.today > f.deadline THEN 'shortfall'
+                    ELSE 'open' END::carbonmkt.compliance_status AS status) st
+ WHERE s.sees_all OR f.participant_id = s.participant_id OR f.province = s.province OR f.city = s.city
+UNION ALL
+SELECT o.period, o.participant_id, p.name, p.credit_code, p.province, p.city, p.sector,
+       per.status, per.deadline,
+       o.emissions_t, o.emissions_basis, o.allocation_t, o.relief, o.relief_t, o.relief_reason,
+       o.obligation_t, o.surrendered_cea_t, o.surrendered_ccer_t, o.surrendered_cea_t + o.surrendered_ccer_t,
+       o.remaining_t, o.borrowed_t, o.offset_cap_t, o.status, o.compliance_code, NULL::text
+  FROM carbonmkt.obligation o
+  JOIN carbonmkt.compliance_period per ON per.period = o.period AND per.status = 'closed'
+  JOIN carbonmkt.participant p ON p.participant_id = o.participant_id
+  CROSS JOIN s
+ WHERE s.sees_all OR o.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city;
+
+CREATE OR REPLACE FUNCTION carbonmkt.close_period(period int)
+RETURNS TABLE (units int, compliant int, shortfalls int, no_emissions int, shortfall_t bigint, fines_fen bigint,
+               cut_t bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    per     carbonmkt._period_rules;
+    ts      timestamptz := carbonmkt.clock_now();
+    p_from  date;
+    p_to    date;
+    price   record;
+    r       record;
+    fine    bigint;
+    cut     bigint;
+    sid     bigint;
+BEGIN
+    PERFORM carbonmkt._require_national('close compliance periods');
+    PERFORM 1 FROM carbonmkt.compliance_period p WHERE p.period = close_period.period FOR UPDATE;
+    SELECT * INTO per FROM carbonmkt._period_rules p WHERE p.period = close_period.period;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'compliance period % does not exist', period USING ERRCODE = 'CM401';
+    ELSIF per.status = 'closed' THEN
+        RAISE EXCEPTION 'compliance period % (%) is already closed', period, per.name USING ERRCODE = 'CM402';
+    END IF;
+    IF carbonmkt.business_date(ts) <= per.deadline THEN
+        RAISE EXCEPTION 'compliance period % cannot close until its deadline % has passed', period,
+                        to_char(per.deadline, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM412',
+                  DETAIL = format('Today is %s; surrenders are accepted up to and including the deadline day.',
+                                  to_char(carbonmkt.business_date(ts), 'YYYY-MM-DD')),
+                  HINT = format('The period can close from %s.', to_char(per.deadline + 1, 'YYYY-MM-DD'));
+    END IF;
+    IF per.fine_basis IS NULL THEN
+        RAISE EXCEPTION 'no penalty rule of jurisdiction % applies to period %', per.jurisdiction, period
+            USING ERRCODE = 'CM413', HINT = 'Add a row to carbonmkt.penalty_rule first.';
+    END IF;
+    IF per.fine_basis = 'price_multiple' THEN
+        p_to := per.deadline;
+        p_from := (per.deadline - make_interval(months => per.price_months))::date + 1;
+        price := carbonmkt._average_price(per.jurisdiction, p_from, p_to);
+        IF price.average_price_fen IS NULL THEN
+            RAISE EXCEPTION 'no CEA price between % and % for the penalties of period %: the market did not trade and no reference price is recorded',
+                to_char(p_from, 'YYYY-MM-DD'), to_char(p_to, 'YYYY-MM-DD'), period
+                USING ERRCODE = 'CM411',
+                      DETAIL = format('The penalty rule of jurisdiction %s sets fines at a multiple of the average price of the %s month(s) before the deadline.',
+                                      per.jurisdiction, per.price_months),
+                      HINT = 'Record the published price with carbonmkt.record_average_price().';
+        END IF;
+    ELSE
+        SELECT NULL::bigint AS average_price_fen, NULL::text AS price_source, NULL::int AS market_days,
+               NULL::int AS reference_days INTO price;
+    END IF;
+
+    -- a unit whose obligation still waits for an allocation cannot be frozen
+    SELECT count(*) AS n,
+           string_agg(x.participant_id::text, ', ' ORDER BY x.participant_id) FILTER (WHERE x.rn <= 20)
+             || CASE WHEN count(*) > 20 THEN format(' and %s more', count(*) - 20) ELSE '' END AS who,
+           min(x.pending_reason) AS why
+      INTO r
+      FROM (SELECT f.participant_id, f.pending_reason, row_number() OVER (ORDER BY f.participant_id) AS rn
+              FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period AND f.pending_reason IS NOT NULL) x;
+    IF r.n > 0 THEN
+        RAISE EXCEPTION 'compliance period % cannot close: % unit(s) have an obligation pending on their allocation: %',
+            period, r.n, r.who
+            USING ERRCODE = 'CM509', DETAIL = format('For example: %s.', r.why),
+                  HINT = 'Allocate first (carbonmkt.preallocate, carbonmkt.finalize_allocation).';
+    END IF;
+
+    -- freeze every covered unit's figures: the period's figures computed once (MATERIALIZED:
+    -- never re-evaluated per obligation row, whatever the row estimates), each unit's
+    -- remaining tonnes from its own obligation row (its surrender totals), as obligation_status
+    INSERT INTO carbonmkt.obligation AS o (participant_id, period)
+    SELECT f.participant_id, f.period FROM carbonmkt._obligation_figures f WHERE f.period = close_period.period
+    ON CONFLICT ON CONSTRAINT obligation_pkey DO NOTHING;
+    WITH f AS MATERIALIZED (
+        SELECT x.participant_id, x.emissions_t, x.emissions_basis, x.allocation_t, x.relief, x.relief_t,
+               x.relief_reason, x.obligation_t, x.borrowed_t, x.offset_cap_t
+          FROM carbonmkt._obligation_figures x WHERE x.period = close_period.period),
+    s AS (
+        SELECT f.*, CASE WHEN f.obligation_t IS NOT NULL
+                         THEN greatest(f.obligation_t - o.surrendered_cea_t - o.surrendered_ccer_t, 0) END AS remaining_t
+          FROM f JOIN carbonmkt.obligation o ON o.participant_id = f.participant_id AND o.period = close_period.period)
+    UPDATE carbonmkt.obligation o
+       SET emissions_t = s.emissions_t, emissions_basis = s.emissions_basis, allocation_t = s.allocation_t,
+           relief = s.relief, relief_t = s.relief_t, relief_reason = s.relief_reason, obligation_t = s.obligation_t,
+           borrowed_t = s.borrowed_t, offset_cap_t = s.offset_cap_t, remaining_t = s.remaining_t,
+           status = CASE WHEN s.obligation_t IS NULL THEN 'no_emissions'
+                         WHEN s.remaining_t = 0 THEN 'compliant' ELSE 'shortfall' END::carbonmkt.compliance_status,
+           compliance_code = CASE WHEN s.obligation_t IS NULL THEN 'C' WHEN s.emissions_basis = 'estimated' THEN 'D'
+                                  WHEN s.remaining_t = 0 THEN 'A' ELSE 'B' END,
+           frozen_at = ts
+      FROM s
+     WHERE o.period = close_period.period AND o.participant_id = s.participant_id;
+
+    -- sanctions for the shortfalls
+    FOR r IN SELECT o.participant_id, o.remaining_t FROM carbonmkt.obligation o
+              WHERE o.period = close_period.period AND o.status = 'shortfall' ORDER BY o.participant_id LOOP
+        fine := CASE per.fine_basis WHEN 'none' THEN 0
+                                    WHEN 'fixed' THEN per.fine_default_fen
+                                    ELSE round(per.multiple_default * price.average_price_fen * r.remaining_t)::bigint END;
+        cut := ceil(per.cut_multiple * r.remaining_t)::bigint;
+        INSERT INTO carbonmkt.sanction AS x (participant_id, period, shortfall_t, fine_basis, price_from, price_to,
+                                             average_price_fen, price_source, price_market_days, price_reference_days,
+                                             multiple, fine_fen, cut_multiple, cut_t, cut_unless_corrected, cut_year,
+                                             legal_basis, imposed_at, imposed_by)
+        VALUES (r.participant_id, per.period, r.remaining_t, per.fine_basis, p_from, p_to, price.average_price_fen,
+                price.price_source, price.market_days, price.reference_days,
+                CASE WHEN per.fine_basis = 'price_multiple' THEN per.multiple_default END, fine,
+                per.cut_multiple, cut, per.cut_unless_corrected, per.last_year + 1, per.penalty_source, ts, session_user)
+        RETURNING x.sanction_id INTO sid;
+        IF cut > 0 THEN
+            INSERT INTO carbonmkt.allocation_adjustment (participant_id, year, tonnes, reason, period, sanction_id,
+                                                         recorded_at, recorded_by)
+            VALUES (r.participant_id, per.last_year + 1, cut, 'penalty_cut', per.period, sid, ts, session_user);
+        END IF;
+    END LOOP;
+
+    UPDATE carbonmkt.compliance_period p SET status = 'closed', closed_at = ts, closed_by = session_user
+     WHERE p.period = close_period.period;
+
+    RETURN QUERY
+    SELECT count(*)::int, (count(*) FILTER (WHERE o.status = 'compliant'))::int,
+           (count(*) FILTER (WHERE o.status = 'shortfall'))::int,
+           (count(*) FILTER (WHERE o.status = 'no_emissions'))::int,
+           coalesce(sum(o.remaining_t) FILTER (WHERE o.status = 'shortfall'), 0)::bigint,
+           coalesce((SELECT sum(x.fine_fen) FROM carbonmkt.sanction x WHERE x.period = close_period.period), 0)::bigint,
+           coalesce((SELECT sum(x.cut_t) FROM carbonmkt.sanction x WHERE x.period = close_period.period), 0)::bigint
+      FROM carbonmkt.obligation o WHERE o.period = close_period.period;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION carbonmkt.adopt_preallocation(year int, postings bigint[], jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (participant_id bigint, posting_id bigint, tonnes bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+#variable_conflict use_column
+DECLARE
+    run     bigint;
+    pst     bigint;
+    leg     record;
+    debits  jsonb;
+    n       int := 0;
+BEGIN
+    PERFORM carbonmkt._require_authority(NULL, 'adopt registry postings as pre-allocations');
+    IF adopt_preallocation.year IS NULL OR postings IS NULL OR adopt_preallocation.jurisdiction IS NULL THEN
+        RAISE EXCEPTION 'adopt_preallocation: argument % must not be NULL',
+            CASE WHEN adopt_preallocation.year IS NULL THEN 'year' WHEN postings IS NULL THEN 'postings' ELSE 'jurisdiction' END
+            USING ERRCODE = 'CM904';
+    END IF;
+    run := carbonmkt._begin_run('adoption', adopt_preallocation.jurisdiction, adopt_preallocation.year, NULL,
+                                array_to_string(postings, ','));
+    -- The legs are found through the accounts, by the journal's (account_id, seq) index: the
+    -- journal has no b-tree on posting_id (its block-range index would read a range of the
+    -- journal per posting).  First the debits of the allocation accounts among the postings,
+    -- once (posting -> [allocation account, counterparty]); then per posting its credit in the
+    -- counterparty's account, newest entries first.  (OFFSET 0 keeps the posting filter out
+    -- of the index scans.)
+    SELECT jsonb_object_agg(d.posting_id::text, jsonb_build_array(d.account_id, d.counterparty)) INTO debits
+      FROM (SELECT j.posting_id, j.account_id, j.counterparty
+              FROM carbonmkt.account al JOIN carbonmkt.journal j ON j.account_id = al.account_id
+             WHERE al.kind = 'allocation' AND j.kind = 'debit' OFFSET 0) d
+     WHERE d.posting_id = ANY (postings);
+    FOREACH pst IN ARRAY postings LOOP
+        SELECT c.account_id, c.amount, h.participant_id, al.account_id AS from_account, po.operation INTO leg
+          FROM carbonmkt.posting po
+          CROSS JOIN LATERAL (SELECT x.account_id, x.amount, x.instrument, x.vintage
+                                FROM (SELECT j.account_id, j.amount, j.instrument, j.vintage, j.posting_id
+                                        FROM carbonmkt.journal j
+                                       WHERE j.account_id = (debits -> pst::text ->> 1)::bigint AND j.kind = 'credit'
+                                       ORDER BY j.seq DESC OFFSET 0) x
+                               WHERE x.posting_id = po.posting_id LIMIT 1) c
+          JOIN carbonmkt.account h ON h.account_id = c.account_id AND h.kind = 'holding'
+          JOIN carbonmkt.participant p ON p.participant_id = h.participant_id AND p.kind = 'key_emitter'
+          JOIN carbonmkt.account al ON al.account_id = (debits -> pst::text ->> 0)::bigint AND al.kind = 'allocation'
+                                   AND al.province = p.province
+         WHERE po.posting_id = pst AND po.operation = 'transfer_cea'
+           AND c.instrument = 'CEA' AND c.vintage = adopt_preallocation.year;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'posting % is not a CEA % transfer from a province''s allocation account to one of its units', pst,
+                            adopt_preallocation.year
+                USING ERRCODE = 'CM209';
+        END IF;
+        IF EXISTS (SELECT 1 FROM carbonmkt.allocation a WHERE a.participant_id = leg.participant_id
+                      AND a.year = adopt_preallocation.year AND a.stage = 'preallocation') THEN
+            RAISE EXCEPTION 'participant % already has a % pre-allocation', leg.participant_id, adopt_preallocation.year
+                USING ERRCODE = 'CM209', DETAIL = format('Posting %s cannot be adopted.', pst);
+        END IF;
+        INSERT INTO carbonmkt.allocation VALUES (leg.participant_id, adopt_preallocation.year, 'preallocation', leg.amount,
+                                                 leg.amount, format('adopted registry posting %s', pst), run);
+        INSERT INTO carbonmkt.allocation_posting (run_id, participant_id, year, kind, entitlement_t, moved_t, owed_t,
+                                                  registry_posting, memo, recorded_at)
+        VALUES (run, leg.participant_id, adopt_preallocation.year, 'preallocation', leg.amount, leg.amount, 0, pst,
+                'adopted', carbonmkt.clock_now());
+        n := n + 1;
+    END LOOP;
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.participant_id, p.registry_posting, p.moved_t FROM carbonmkt.allocation_posting p
+                  WHERE p.run_id = run ORDER BY p.participant_id;
+END
+$$;
+
+CREATE OR REPLACE VIEW carbonmkt._market_day AS
+-- a closed day: the row end_of_day() kept (a hash join over every day); a day not closed yet
+-- (no kept row): the tape's figures by index (OFFSET 0: the figures stay a per-day lookup,
+-- never an aggregate over the whole tape)
+SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
+       s.open_fen, s.high_fen, s.low_fen, s.last_fen, s.listed_volume_t, s.listed_turnover_fen,
+       s.block_volume_t, s.block_turnover_fen, s.auction_volume_t, s.auction_turnover_fen,
+       s.volume_t, s.turnover_fen, s.trades
+  FROM carbonmkt.product_day d
+  JOIN carbonmkt.market_day_stats s ON s.product_id = d.product_id AND s.business_date = d.business_date
+UNION ALL
+SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
+       f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t, f.listed_turnover_fen,
+       f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
+       f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
+  FROM carbonmkt.product_day d
+  LEFT JOIN LATERAL (SELECT f.* FROM carbonmkt._market_day_figures f
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f ON true
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                    WHERE s.product_id = d.product_id AND s.business_date = d.business_date);
+COMMENT ON VIEW carbonmkt._market_day IS
+  'Internal, public market data: every product_day (previous close, close, closed_at) with the day''s statistics in fen and t: the row end_of_day() kept in market_day_stats, else (a day not closed yet) computed from the tape (_market_day_figures, by index); NULLs and trades 0 without trades.  A filter on business_date reaches product_day.  Read by bi_market_daily and by the compliance room''s price source _daily_prices.';
+
+-- the voluntary cancellations among the journal's entries, without reading the journal: a
+-- partial index (a transfer's legs are not cancellations: nothing is added to their writes)
+CREATE INDEX journal_cancel ON carbonmkt.journal (business_date) WHERE kind = 'cancel';
 -- (end of Performance/bivw)
 
 
@@ -8839,17 +9694,14 @@ CREATE TABLE carbonmkt.repo_rule (
     on_failure      text NOT NULL CHECK (on_failure IN ('close_out', 'retry_then_close_out')),
     grace_days      int NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 30),
     max_term_days   int NOT NULL CHECK (max_term_days BETWEEN 1 AND 3650),
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, valid_from),
     CHECK (valid_until IS NULL OR valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.repo_rule IS
-  'How a repo''s second leg that cannot settle is handled (on_failure: close_out at once, or retry_then_close_out after grace_days trading days) and the longest term allowed, from valid_from until valid_until (NULL: until replaced).  Rule data (doc/finance.md), administered with carbonmkt.set_rule() (doc/rules.md); the shipped row is illustrative.';
+  'How a repo''s second leg that cannot settle is handled (on_failure: close_out at once, or retry_then_close_out after grace_days trading days) and the longest term allowed, from valid_from until valid_until (NULL: until replaced).  Rule data (doc/finance.md), administered with carbonmkt.set_rule() by the national authority (doc/rules.md).  None is shipped (no source fixes it): propose_repo refuses (CM704) on a day without one.';
 
-INSERT INTO carbonmkt.repo_rule (jurisdiction, valid_from, on_failure, grace_days, max_term_days, illustrative, source)
-VALUES ('CN', DATE '2021-07-16', 'retry_then_close_out', 2, 365, true,
-        'illustrative: repo is named in RULES.md 7 [S2, S3]; no national rule fixes its failure handling');
 
 CREATE TABLE carbonmkt.repo (
     repo_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -8904,8 +9756,9 @@ BEGIN
      WHERE x.jurisdiction = 'CN' AND x.valid_from <= p_date AND (x.valid_until IS NULL OR x.valid_until >= p_date)
      ORDER BY x.valid_from DESC LIMIT 1;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no repo rule for % in carbonmkt.repo_rule', p_date USING ERRCODE = 'CM704',
-            HINT = 'The national authority sets one: carbonmkt.set_rule(''repo_rule'', ...) (doc/rules.md).';
+        RAISE EXCEPTION 'no repo rule in force on % (jurisdiction CN): carbonmkt.repo_rule has no row for it', p_date
+            USING ERRCODE = 'CM704',
+            HINT = 'No source fixes a repo''s failure handling and longest term, so none is shipped: the national authority loads it with carbonmkt.set_rule(''repo_rule'', ...) (doc/rules.md).';
     END IF;
     RETURN r;
 END
@@ -9035,7 +9888,6 @@ BEGIN
     IF NOT isfinite(d) THEN
         RAISE EXCEPTION 'business_date must be a finite date, got %', d USING ERRCODE = 'CM701';
     END IF;
-    r := carbonmkt._repo_rule(d);
     FOR x IN SELECT * FROM carbonmkt.repo y WHERE y.status = 'open' AND y.repurchase_date <= d
               ORDER BY y.repo_id FOR UPDATE LOOP
         BEGIN
@@ -9048,7 +9900,11 @@ BEGIN
         EXCEPTION WHEN SQLSTATE 'CM004' OR SQLSTATE 'CM003' OR SQLSTATE 'CM702' THEN
             GET STACKED DIAGNOSTICS why = MESSAGE_TEXT;
         END;
-        -- the second leg could not settle: nothing of it moved (the block rolled back)
+        -- the second leg could not settle: nothing of it moved (the block rolled back); the
+        -- repo rule of the day says what happens (CM704 when there is none: nothing changes)
+        IF r.jurisdiction IS NULL THEN
+            r := carbonmkt._repo_rule(d);
+        END IF;
         IF r.on_failure = 'retry_then_close_out'
            AND (SELECT count(*) FROM generate_series(x.repurchase_date + 1, d, interval '1 day') g(day)
                  WHERE carbonmkt.is_trading_day(g.day::date)) < r.grace_days THEN
@@ -9077,7 +9933,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.settle_repos(date) IS
-  'End-of-day repo processing (exchange): settles the second leg of every open repo due on or before the date, delivery versus payment.  A leg that cannot settle (units or cash missing) moves nothing and is handled by repo_rule: retried on the next trading days up to grace_days, then closed out — each side keeps what it has, and the difference between the repurchase amount and the units'' value at the last close is recorded as the other side''s claim.  Returns each repo''s outcome.';
+  'End-of-day repo processing (exchange): settles the second leg of every open repo due on or before the date, delivery versus payment.  A leg that cannot settle (units or cash missing) moves nothing and is handled by the repo_rule in force that day (none: CM704, and nothing of the day is settled): retried on the next trading days up to grace_days, then closed out — each side keeps what it has, and the difference between the repurchase amount and the units'' value at the last close is recorded as the other side''s claim.  Returns each repo''s outcome.';
 
 -- The allowance reserve and market adjustment (配额储备和市场调节机制) ------------------------------
 
@@ -9085,16 +9941,13 @@ CREATE TABLE carbonmkt.reserve_feed_rule (
     jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year            int NOT NULL CHECK (year BETWEEN 2005 AND 2100),
     cap_share       numeric NOT NULL CHECK (cap_share >= 0 AND cap_share < 1),    -- set aside from the cap
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, year)
 );
 COMMENT ON TABLE carbonmkt.reserve_feed_rule IS
-  'How the national reserve is fed in a year: cap_share of the year''s capped sectors'' caps (alloc_cap) is issued into the reserve (预留).  Unsold auction volume of the reserve stays in it; allowances of closed units are moved into it by carbonmkt.absorb_closed_unit().  Rule data; shipped rows are illustrative.';
+  'How the national reserve is fed in a year: cap_share of the year''s capped sectors'' caps (alloc_cap) is issued into the reserve (预留).  Unsold auction volume of the reserve stays in it; allowances of closed units are moved into it by carbonmkt.absorb_closed_unit().  Rule data, set per year by the national authority with carbonmkt.set_rule() (doc/rules.md); none is shipped (no source gives the share): feed_reserve refuses (CM705) for a year without one.';
 
-INSERT INTO carbonmkt.reserve_feed_rule (jurisdiction, year, cap_share, illustrative, source)
-VALUES ('CN', 2027, 0.02, true,
-        'illustrative: the 2025 opinion [S2] commits to a reserve (建立配额储备) without a number; 2% is a placeholder');
 
 CREATE TABLE carbonmkt.reserve_trigger (
     trigger_id      int GENERATED BY DEFAULT AS IDENTITY UNIQUE,
@@ -9111,7 +9964,7 @@ CREATE TABLE carbonmkt.reserve_trigger (
     cooldown_days   int NOT NULL DEFAULT 0 CHECK (cooldown_days >= 0),
     valid_from      date NOT NULL,
     valid_until     date,
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, product, kind, valid_from),
     CHECK ((kind IN ('price_high', 'price_low')) = (lookback_days IS NOT NULL AND reference_days IS NOT NULL AND multiple IS NOT NULL)),
@@ -9119,14 +9972,8 @@ CREATE TABLE carbonmkt.reserve_trigger (
     CHECK (valid_until IS NULL OR valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.reserve_trigger IS
-  'Market adjustment triggers (市场调节): price_high / price_low compare the average close of the last lookback_days trading days with multiple x the average of the reference_days before them (like RGGI''s cost- and emissions-containment reserves); supply_high / supply_low compare the allowances in circulation (CEA held by participants) with threshold_t (like the EU market stability reserve).  A met trigger schedules action release (the reserve sells quantity_t by one-way bidding), absorb (the reserve buys back quantity_t by one-way bidding), at reserve_price_multiple x the N-day average, or withhold (quantity_t is taken out of the reserve''s planned auctions of the product, reserve_auction_plan), at most once per cooldown_days.  Rule data; shipped rows are illustrative.';
+  'Market adjustment triggers (市场调节): price_high / price_low compare the average close of the last lookback_days trading days with multiple x the average of the reference_days before them (like RGGI''s cost- and emissions-containment reserves); supply_high / supply_low compare the allowances in circulation (CEA held by participants) with threshold_t (like the EU market stability reserve).  A met trigger schedules action release (the reserve sells quantity_t by one-way bidding), absorb (the reserve buys back quantity_t by one-way bidding), at reserve_price_multiple x the N-day average, or withhold (quantity_t is taken out of the reserve''s planned auctions of the product, reserve_auction_plan), at most once per cooldown_days.  Rule data, set by the national authority with carbonmkt.set_rule() (doc/rules.md); none is shipped (no source gives a trigger): on a day without a trigger in force there is nothing to decide.';
 
-INSERT INTO carbonmkt.reserve_trigger (jurisdiction, product, kind, lookback_days, reference_days, multiple, threshold_t,
-                                       action, quantity_t, reserve_price_multiple, cooldown_days, valid_from, illustrative, source)
-VALUES ('CN', 'CEA2027', 'price_high', 5, 20, 1.5, NULL, 'release', 1000000, 1.0, 20, DATE '2027-01-01', true,
-        'illustrative: [S2] 建立配额储备和市场调节机制; numbers modelled on RGGI''s cost-containment reserve (trigger at a multiple of a reference price)'),
-       ('CN', 'CEA2027', 'price_low', 5, 20, 0.6, NULL, 'absorb', 1000000, 1.0, 20, DATE '2027-01-01', true,
-        'illustrative: [S2]; modelled on RGGI''s emissions-containment reserve (withhold or buy back below a trigger price)');
 
 CREATE TABLE carbonmkt.reserve_decision (
     decision_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -9178,8 +10025,9 @@ BEGIN
     PERFORM carbonmkt._require_national_authority('feed the reserve');
     SELECT * INTO f FROM carbonmkt.reserve_feed_rule r WHERE r.jurisdiction = 'CN' AND r.year = feed_reserve.year;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no reserve feed rule for % in carbonmkt.reserve_feed_rule', coalesce(year::text, 'NULL')
-            USING ERRCODE = 'CM705', HINT = 'The national authority sets one per year: carbonmkt.set_rule(''reserve_feed_rule'', ...) (doc/rules.md).';
+        RAISE EXCEPTION 'no reserve feed rule for % (jurisdiction CN): carbonmkt.reserve_feed_rule has no row for it', coalesce(year::text, 'NULL')
+            USING ERRCODE = 'CM705',
+            HINT = 'No source gives the share set aside, so none is shipped: the national authority loads it per year with carbonmkt.set_rule(''reserve_feed_rule'', ...) (doc/rules.md).';
     END IF;
     SELECT sum(c.cap_t) INTO cap FROM carbonmkt.alloc_cap c WHERE c.jurisdiction = 'CN' AND c.year = feed_reserve.year;
     IF cap IS NULL THEN
@@ -9554,17 +10402,13 @@ CREATE TABLE carbonmkt.paid_allocation_rule (
     method          text NOT NULL CHECK (method IN ('auction', 'fixed_price')),
     price_fen       bigint NOT NULL CHECK (price_fen > 0),    -- fixed price, or the auction's reserve price
     lock_free       boolean NOT NULL DEFAULT false,           -- Guangdong: free units locked until the paid share is bought
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, sector, from_year)
 );
 COMMENT ON TABLE carbonmkt.paid_allocation_rule IS
-  'Paid allocation (有偿分配) per jurisdiction, sector and years: the paid share of each unit''s allocation, the method (auction: one-way bidding with price_fen as reserve price; fixed_price: sold at price_fen), and lock_free (the Guangdong pilot''s rule, RULES.md 3 [S1 L1095]: a unit''s free allowances can be neither traded nor surrendered until it has bought its paid share).  Rule data; the shipped row is illustrative.';
+  'Paid allocation (有偿分配) per jurisdiction, sector and years: the paid share of each unit''s allocation, the method (auction: one-way bidding with price_fen as reserve price; fixed_price: sold at price_fen), and lock_free (the Guangdong pilot''s rule, RULES.md 3 [S1 L1095]: a unit''s free allowances can be neither traded nor surrendered until it has bought its paid share).  Rule data, set with carbonmkt.set_rule() (doc/rules.md); none is shipped (no source gives a share): apply_paid_allocation and offer_paid_allocation refuse (CM706) for a sector and year without one.';
 
-INSERT INTO carbonmkt.paid_allocation_rule (jurisdiction, sector, from_year, until_year, paid_share, method, price_fen,
-                                            lock_free, illustrative, source)
-VALUES ('CN', 'power', 2027, 2027, 0.05, 'auction', 6000, false, true,
-        'illustrative: [S2] 免费和有偿相结合…有序提高有偿分配比例 gives no share; 5% and 60 CNY/t are placeholders');
 
 CREATE TABLE carbonmkt.paid_entitlement (
     participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
@@ -9628,10 +10472,10 @@ BEGIN
     PERFORM carbonmkt._require_national_authority('apply paid allocation');
     r := carbonmkt._paid_rule(apply_paid_allocation.sector, apply_paid_allocation.year);
     IF r.sector IS NULL THEN
-        RAISE EXCEPTION 'no paid allocation rule for sector % in % in carbonmkt.paid_allocation_rule',
+        RAISE EXCEPTION 'no paid allocation rule for sector % in % (jurisdiction CN): carbonmkt.paid_allocation_rule has no row for it',
             coalesce(apply_paid_allocation.sector, 'NULL'), coalesce(apply_paid_allocation.year::text, 'NULL')
             USING ERRCODE = 'CM706',
-                  HINT = 'The national authority sets one: carbonmkt.set_rule(''paid_allocation_rule'', ...) (doc/rules.md).';
+                  HINT = 'No source gives a paid share, so none is shipped: the national authority loads it with carbonmkt.set_rule(''paid_allocation_rule'', ...) (doc/rules.md).';
     END IF;
     FOR u IN SELECT a.participant_id, a.allocated_t
                FROM carbonmkt._allocated_by_year a JOIN carbonmkt.participant p ON p.participant_id = a.participant_id
@@ -9770,8 +10614,11 @@ DECLARE
     code   text := 'CEA' || year;
 BEGIN
     IF r.sector IS NULL OR r.method <> 'auction' THEN
-        RAISE EXCEPTION 'no paid allocation rule selling sector % of % by auction', coalesce(sector, 'NULL'), coalesce(year::text, 'NULL')
-            USING ERRCODE = 'CM706';
+        RAISE EXCEPTION 'no paid allocation rule selling sector % of % by auction (jurisdiction CN): carbonmkt.paid_allocation_rule has %',
+            coalesce(sector, 'NULL'), coalesce(year::text, 'NULL'),
+            CASE WHEN r.sector IS NULL THEN 'no row for it' ELSE 'a rule selling at a fixed price (buy_paid_allocation)' END
+            USING ERRCODE = 'CM706',
+                  HINT = 'The national authority loads the rule with carbonmkt.set_rule(''paid_allocation_rule'', ...) (doc/rules.md).';
     END IF;
     SELECT sum(e.paid_due_t - e.bought_t) INTO total
       FROM carbonmkt.paid_entitlement e JOIN carbonmkt.participant p ON p.participant_id = e.participant_id
@@ -10209,6 +11056,19 @@ BEGIN
                 format('the review sample share and the deviation threshold must be in [0, 1]: got %s and %s',
                        coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
         END IF;
+    ELSIF p_table = 'mrv_sector_gas' THEN
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.sector q WHERE q.code = r ->> 'sector') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown sector "%s"', coalesce(r ->> 'sector', 'NULL')),
+                'The sectors are the rows of carbonmkt.sector.');
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_gas g WHERE g.gas = r ->> 'gas') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown gas "%s"', coalesce(r ->> 'gas', 'NULL')),
+                format('The gases are %s (carbonmkt.mrv_gas).', (SELECT string_agg(g.gas, ', ' ORDER BY g.gas) FROM carbonmkt.mrv_gas g)));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'from_year');
+        IF x IS NULL OR x < 2005 OR x > 2100 OR x <> trunc(x) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the first reporting year must be a year within 2005-2100: got %s', coalesce(r ->> 'from_year', 'NULL')));
+        END IF;
     ELSIF p_table = 'mrv_gwp' THEN
         x := carbonmkt._num(p_table, r, 'gwp');
         IF x IS NULL OR x <= 0 THEN
@@ -10315,6 +11175,13 @@ BEGIN
          WHERE e.year BETWEEN p_from AND p_to AND pt.sector = r ->> 'sector' ORDER BY e.year, e.participant_id LIMIT 1;
         IF FOUND THEN
             RETURN format('the paid allocation of %s was applied under it (participant %s first)', x.year, x.participant_id);
+        END IF;
+    ELSIF p_table = 'mrv_sector_gas' THEN
+        -- the gases a sector reports in the years of its reports
+        SELECT rp.report_id, rp.year INTO x FROM carbonmkt.mrv_report rp JOIN carbonmkt.participant pt USING (participant_id)
+         WHERE rp.year BETWEEN p_from AND p_to AND pt.sector = r ->> 'sector' ORDER BY rp.year, rp.report_id LIMIT 1;
+        IF FOUND THEN
+            RETURN format('emission report %s of %s (sector %s) was filed with the gases of its year', x.report_id, x.year, r ->> 'sector');
         END IF;
     ELSIF p_table = 'mrv_rule' THEN
         SELECT rp.report_id, rp.year INTO x FROM carbonmkt.mrv_report rp JOIN carbonmkt.participant pt USING (participant_id)
@@ -11605,6 +12472,430 @@ GRANT EXECUTE ON FUNCTION carbonmkt.set_trading_day(text, date, boolean, text, t
 
 
 -- -- Rules, follow-up (issue 15): changes that must follow the Next phase and Dashboard sections (session 3) --
+
+-- The gases per sector (mrv_sector_gas) are set and amended only for years not reported yet
+-- (CM506): set_rule and amend_rule (_rule_validate and _rule_in_use: the Next phase section,
+-- generated from src/rules.sql).
+COMMENT ON FUNCTION carbonmkt._rule_in_use(text, jsonb, int, int) IS
+  'Internal: why a rule row of the given years is in use (an allocation run of its jurisdiction and year, a compliance period starting in its years, an emission report of its years; for mrv_sector_gas an emission report of its sector in those years; for paid_allocation_rule an entitlement applied), or NULL.';
+CREATE OR REPLACE FUNCTION carbonmkt.set_rule(rule_table text, rule jsonb, document text, acting_for bigint DEFAULT NULL)
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    m       carbonmkt.rule_table := carbonmkt._rule_meta(rule_table);
+    me      carbonmkt.participant;
+    j       text := rule ->> 'jurisdiction';
+    y1      int;
+    y2      int;
+    yr      int;
+    r       jsonb;
+    todo    jsonb[] := '{}';
+    piece   jsonb;
+    why     text;
+    n       int := 0;
+BEGIN
+    IF rule IS NULL OR jsonb_typeof(rule) <> 'object' THEN
+        RAISE EXCEPTION 'a rule of % is a jsonb object of its columns: got %', rule_table, coalesce(rule::text, 'NULL')
+            USING ERRCODE = 'CM502';
+    END IF;
+    IF m.period_kind = 'calendar' THEN
+        RAISE EXCEPTION 'the trading calendar is loaded with carbonmkt.load_trading_calendar() and changed with carbonmkt.set_trading_day()'
+            USING ERRCODE = 'CM502';
+    END IF;
+    IF 'jurisdiction' = ANY (carbonmkt._rule_columns(rule_table)) THEN
+        PERFORM carbonmkt.check_jurisdiction(j);
+    END IF;
+    me := carbonmkt._rule_actor(rule_table, j, acting_for);
+    PERFORM carbonmkt._rule_begin('set', document, me.participant_id);
+    IF 'source' = ANY (carbonmkt._rule_columns(rule_table)) AND NOT rule ? 'source' THEN
+        rule := rule || jsonb_build_object('source', document);
+    END IF;
+
+    -- the rows: one per year for the year tables (year, or from_year .. to_year)
+    IF m.period_kind = 'year' THEN
+        y1 := coalesce(rule ->> 'year', rule ->> 'from_year')::int;
+        y2 := coalesce(rule ->> 'to_year', rule ->> 'year', rule ->> 'from_year')::int;
+        IF y1 IS NULL OR y2 < y1 OR y1 < 2005 OR y2 > 2100 THEN
+            RAISE EXCEPTION '% rules are set for a year or for from_year .. to_year within 2005-2100: got % to %',
+                rule_table, coalesce(y1::text, 'NULL'), coalesce(y2::text, 'NULL')
+                USING ERRCODE = 'CM502';
+        END IF;
+        rule := rule - 'year' - 'from_year' - 'to_year';
+        FOR yr IN y1 .. y2 LOOP
+            SELECT a.run_id || ' (' || a.kind || ')' INTO why FROM carbonmkt.allocation_run a
+             WHERE a.jurisdiction = j AND a.year = yr AND a.kind = 'final' ORDER BY a.run_id LIMIT 1;
+            IF why IS NOT NULL THEN
+                RAISE EXCEPTION '% rules of jurisdiction % for % cannot be added: the allocation of % is final (run %)',
+                    rule_table, j, yr, yr, why
+                    USING ERRCODE = 'CM506', DETAIL = 'Nothing was changed.';
+            END IF;
+            IF rule_table = 'alloc_load_piece' THEN
+                IF jsonb_typeof(rule -> 'pieces') IS DISTINCT FROM 'array' THEN
+                    RAISE EXCEPTION 'alloc_load_piece rules are set a year''s whole curve at once: {"jurisdiction", "year", "pieces": [{"lower_bound", "kind", ...}, ...]}'
+                        USING ERRCODE = 'CM502';
+                END IF;
+                IF EXISTS (SELECT 1 FROM carbonmkt.alloc_load_piece x WHERE x.jurisdiction = j AND x.year = yr) THEN
+                    RAISE EXCEPTION 'alloc_load_piece (jurisdiction %, year %): the year''s curve exists already', j, yr
+                        USING ERRCODE = 'CM503', DETAIL = 'Nothing was changed.', HINT = 'Change a piece with carbonmkt.amend_rule().';
+                END IF;
+                FOR piece IN SELECT value FROM jsonb_array_elements(rule -> 'pieces') LOOP
+                    todo := todo || ((rule - 'pieces') || piece || jsonb_build_object('year', yr));
+                END LOOP;
+            ELSE
+                todo := todo || (rule || jsonb_build_object('year', yr));
+            END IF;
+        END LOOP;
+    ELSE
+        todo := ARRAY[rule];
+    END IF;
+
+    FOREACH r IN ARRAY todo LOOP
+        PERFORM carbonmkt._rule_validate(rule_table, r);
+        IF m.period_kind = 'from_year' THEN
+            IF r ->> 'from_year' IS NULL THEN
+                RAISE EXCEPTION '% rules need from_year (and until_year, NULL = until replaced)', rule_table USING ERRCODE = 'CM502';
+            END IF;
+            PERFORM carbonmkt._rule_overlap(rule_table, r);
+            why := carbonmkt._rule_in_use(rule_table, r, (r ->> 'from_year')::int, coalesce((r ->> 'until_year')::int, 2100));
+            IF why IS NOT NULL THEN
+                RAISE EXCEPTION '%: cannot be set for years already under way: %',
+                    carbonmkt._rule_name(rule_table, carbonmkt._rule_key(rule_table, r)), why
+                    USING ERRCODE = 'CM506', DETAIL = 'Nothing was changed.', HINT = 'Set the rule from a later year.';
+            END IF;
+        ELSIF m.period_kind = 'valid_from' THEN
+            IF r ->> 'valid_from' IS NULL OR (r ->> 'valid_from')::date <= carbonmkt.business_date() THEN
+                RAISE EXCEPTION '%: a market rule takes effect after today (%): got valid_from %',
+                    carbonmkt._rule_name(rule_table, carbonmkt._rule_key(rule_table, r)), to_char(carbonmkt.business_date(), 'YYYY-MM-DD'),
+                    coalesce(r ->> 'valid_from', 'NULL')
+                    USING ERRCODE = 'CM506', DETAIL = 'Days already traded keep their rules; nothing was changed.';
+            END IF;
+            PERFORM carbonmkt._rule_overlap(rule_table, r);
+        ELSIF rule_table = 'mrv_sector_gas' THEN
+            -- a gas added from a year whose reports were filed without it
+            why := carbonmkt._rule_in_use(rule_table, r, (r ->> 'from_year')::int, 2100);
+            IF why IS NOT NULL THEN
+                RAISE EXCEPTION '%: cannot be set for years already reported: %',
+                    carbonmkt._rule_name(rule_table, carbonmkt._rule_key(rule_table, r)), why
+                    USING ERRCODE = 'CM506', DETAIL = 'Nothing was changed.', HINT = 'Set the gas from a year not reported yet.';
+            END IF;
+        END IF;
+        PERFORM carbonmkt._rule_insert(rule_table, r);
+        n := n + 1;
+    END LOOP;
+    IF rule_table = 'alloc_load_piece' THEN
+        FOR yr IN y1 .. y2 LOOP
+            PERFORM carbonmkt._load_curve_check(j, yr);
+        END LOOP;
+    END IF;
+    PERFORM carbonmkt._rule_end();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.set_rule(text, jsonb, text, bigint) IS
+  'Sets a new rule: rule is a jsonb object of the table''s columns; the year tables take year or from_year and to_year (one row per year; alloc_load_piece takes the year''s whole curve as "pieces"), the from_year tables from_year and until_year (NULL = until replaced), the market tables valid_from (after today) and valid_until.  document is what it implements (e.g. a notice number; also the row''s source unless given).  Validated (CM502), no overlap with the rule''s other periods (CM503), not for years a computation used (CM506); who may call it: doc/rules.md.  Returns the rows set.';
+
+CREATE OR REPLACE FUNCTION carbonmkt.amend_rule(rule_table text, rule_key jsonb, changes jsonb, document text,
+                                     acting_for bigint DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    m       carbonmkt.rule_table := carbonmkt._rule_meta(rule_table);
+    me      carbonmkt.participant;
+    o       jsonb;
+    n       jsonb;
+    why     text;
+    k       text;
+    fill    boolean;
+BEGIN
+    IF m.period_kind = 'calendar' THEN
+        RAISE EXCEPTION 'a trading day is changed with carbonmkt.set_trading_day()' USING ERRCODE = 'CM502';
+    END IF;
+    IF rule_key ? 'jurisdiction' THEN
+        PERFORM carbonmkt.check_jurisdiction(rule_key ->> 'jurisdiction');
+    END IF;
+    o := carbonmkt._rule_row(rule_table, rule_key);
+    me := carbonmkt._rule_actor(rule_table, o ->> 'jurisdiction', acting_for);
+    PERFORM carbonmkt._rule_begin('amend', document, me.participant_id);
+    IF changes IS NULL OR jsonb_typeof(changes) <> 'object' OR changes = '{}' THEN
+        RAISE EXCEPTION 'amend_rule needs the changed columns as a jsonb object: got %', coalesce(changes::text, 'NULL')
+            USING ERRCODE = 'CM502';
+    END IF;
+    SELECT string_agg(c, ', ') INTO k FROM jsonb_object_keys(changes) c
+     WHERE c = ANY (carbonmkt._rule_columns(rule_table, true)) AND changes -> c IS DISTINCT FROM o -> c;
+    IF k IS NOT NULL THEN
+        RAISE EXCEPTION '%: the key (%) of a rule is not amended', carbonmkt._rule_name(rule_table, rule_key), k
+            USING ERRCODE = 'CM502', HINT = 'Set a rule with the new key (set_rule) and retire this one (retire_rule).';
+    END IF;
+    -- filling numbers the sources do not give: columns shipped NULL whose users refuse while
+    -- they are NULL (doc/rules.md, "Missing rules"), so no computation used the row without them
+    fill := NOT EXISTS (SELECT 1 FROM jsonb_object_keys(changes) c
+                         WHERE c <> ALL (CASE rule_table
+                                           WHEN 'market_rule' THEN ARRAY['fee_rate']
+                                           WHEN 'mrv_rule' THEN ARRAY['review_sample_share', 'deviation_threshold', 'deposit_due_days',
+                                                                      'deposit_missing_tolerance', 'deposit_late_tolerance',
+                                                                      'anomaly_threshold']
+                                           ELSE '{}'::text[] END)
+                            OR coalesce(o -> c, 'null'::jsonb) <> 'null'::jsonb
+                            OR coalesce(changes -> c, 'null'::jsonb) = 'null'::jsonb);
+    n := o || changes;
+    IF 'source' = ANY (carbonmkt._rule_columns(rule_table)) AND NOT changes ? 'source' THEN
+        n := n || jsonb_build_object('source', CASE WHEN fill
+                                                    THEN format('%s; %s: %s', o ->> 'source',
+                                                                (SELECT string_agg(c, ', ' ORDER BY c) FROM jsonb_object_keys(changes) c),
+                                                                document)
+                                                    ELSE document END);
+    END IF;
+    PERFORM carbonmkt._rule_validate(rule_table, n);
+    IF m.period_kind = 'year' THEN
+        why := carbonmkt._rule_in_use(rule_table, o, (o ->> 'year')::int, (o ->> 'year')::int);
+    ELSIF m.period_kind = 'from_year' THEN
+        why := carbonmkt._rule_in_use(rule_table, o, (o ->> 'from_year')::int, coalesce((o ->> 'until_year')::int, 2100));
+        PERFORM carbonmkt._rule_overlap(rule_table, n, o);
+    ELSIF m.period_kind = 'valid_from' THEN
+        IF (o ->> 'valid_from')::date <= carbonmkt.business_date() THEN
+            why := format('it is in force since %s (today is %s)', o ->> 'valid_from', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
+        END IF;
+        PERFORM carbonmkt._rule_overlap(rule_table, n, o);
+    ELSIF rule_table = 'mrv_sector_gas' AND (n ->> 'from_year') IS DISTINCT FROM (o ->> 'from_year') THEN
+        -- a new first year changes the gases of the years between the old and the new one
+        why := carbonmkt._rule_in_use(rule_table, o, least((o ->> 'from_year')::int, (n ->> 'from_year')::int),
+                                      greatest((o ->> 'from_year')::int, (n ->> 'from_year')::int) - 1);
+    END IF;
+    IF why IS NOT NULL AND NOT fill THEN
+        RAISE EXCEPTION '%: cannot be amended: %', carbonmkt._rule_name(rule_table, rule_key), why
+            USING ERRCODE = 'CM506',
+                  DETAIL = 'A rule a computation used is never changed; nothing was changed.',
+                  HINT = 'End it (retire_rule) and set the new value for the following years or days (set_rule).';
+    END IF;
+    PERFORM carbonmkt._rule_update(rule_table, rule_key, n);
+    IF rule_table = 'alloc_load_piece' THEN
+        PERFORM carbonmkt._load_curve_check(o ->> 'jurisdiction', (o ->> 'year')::int);
+    END IF;
+    PERFORM carbonmkt._rule_end();
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.amend_rule(text, jsonb, jsonb, text, bigint) IS
+  'Amends a rule row named by its key (jsonb of the primary key columns) with the changed columns (not the key); validated like set_rule (CM502, CM503); refused for a rule a computation used (CM506: an allocation run of its year, a compliance period starting in its years, an emission report of its years, a market rule already in force, a gas''s first year moved across reported years of its sector), except filling a number the sources do not give (market_rule.fee_rate, the NULL numbers of mrv_rule: refused while NULL, so never used), whose document is added to the row''s source.  Returns the new row.';
+
+-- The 2021 Measures' fines (the shipped CN 2019 penalty row) end with the 2022 compliance year,
+-- Decree 775's apply from 2023 (RULES.md 6): as in a fresh install, the shipped row unless
+-- changed or used by a period after 2022.  Recorded in the history as a retirement.
+SELECT set_config('carbonmkt_rules.action', 'retire', true),
+       set_config('carbonmkt_rules.document', 'carbonmkt 0.2.0: the 2021 Measures'' fines end with the 2022 compliance year (Decree 775 from 2023, RULES.md 6)', true);
+UPDATE carbonmkt.penalty_rule p
+   SET until_year = 2022,
+       source = 'RULES.md 6 [public: the 2021 Measures, 碳排放权交易管理办法（试行）]: fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall; until the 2022 year (Decree 775''s fines from 2023)'
+ WHERE p.jurisdiction = 'CN' AND p.from_year = 2019 AND p.until_year IS NULL AND p.fine_basis = 'fixed'
+   AND p.source = 'RULES.md 6 [public: the 2021 Measures, 碳排放权交易管理办法（试行）]: fine 20,000-30,000 CNY; if not corrected in time (逾期未改正), next year''s allocation cut by the shortfall'
+   AND NOT EXISTS (SELECT 1 FROM carbonmkt._period_rules r
+                    WHERE r.jurisdiction = 'CN' AND r.penalty_rule_year = 2019 AND r.last_year > 2022);
+SELECT carbonmkt._rule_end();
+
+-- An unknown jurisdiction is CM501 in every function that takes one: also amend_allocation,
+-- recover_owed and settle_allocation_adjustments (which refused nothing when there was nothing
+-- to do) and mrv_rule_for (an unknown province code was no rule); check_jurisdiction only
+-- reads, PARALLEL SAFE like mrv_rule_for.
+CREATE OR REPLACE FUNCTION carbonmkt.check_jurisdiction(jurisdiction text) RETURNS carbonmkt.jurisdiction
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    j   carbonmkt.jurisdiction;
+BEGIN
+    SELECT * INTO j FROM carbonmkt.jurisdiction x WHERE x.code = check_jurisdiction.jurisdiction;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown jurisdiction "%"', coalesce(check_jurisdiction.jurisdiction, 'NULL')
+            USING ERRCODE = 'CM501',
+                  DETAIL = 'A jurisdiction is ''CN'' (the national market), a province''s GB/T 2260 code (e.g. ''350000'') or a city pilot''s code (''440300'').',
+                  HINT = 'The codes are the rows of carbonmkt.jurisdiction.';
+    END IF;
+    RETURN j;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.check_jurisdiction(text) IS
+  'The jurisdiction row of a code; CM501 for an unknown code.  Every function that takes a jurisdiction calls it.';
+CREATE OR REPLACE FUNCTION carbonmkt.amend_allocation(participant_id bigint, tonnes bigint, year int, reason text,
+                                           jurisdiction text DEFAULT 'CN', reference text DEFAULT NULL,
+                                           memo text DEFAULT NULL)
+RETURNS TABLE (entry_id bigint, moved_t bigint, owed_t bigint, registry_posting bigint, replay boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    prov    char(6);
+    old     carbonmkt.allocation_posting;
+    run     bigint;
+    e       record;
+    entitled bigint;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(amend_allocation.jurisdiction);
+    SELECT p.province INTO prov FROM carbonmkt.participant p
+     WHERE p.participant_id = amend_allocation.participant_id AND p.kind = 'key_emitter';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % is not a key emitting unit', amend_allocation.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    PERFORM carbonmkt._require_authority(prov, 'adjust allocations');
+    IF amend_allocation.reference IS NULL OR btrim(amend_allocation.reference) = '' THEN
+        RAISE EXCEPTION 'an adjustment needs a client reference' USING ERRCODE = '22023',
+              HINT = 'The reference makes the adjustment idempotent: resending it changes nothing.';
+    END IF;
+    SELECT * INTO old FROM carbonmkt.allocation_posting p
+     WHERE p.kind = 'adjustment' AND p.reference = amend_allocation.reference;
+    IF FOUND THEN
+        IF (old.participant_id, old.year, old.entitlement_t, old.reason) IS DISTINCT FROM
+           (amend_allocation.participant_id, amend_allocation.year, amend_allocation.tonnes, amend_allocation.reason) THEN
+            RAISE EXCEPTION 'adjustment reference "%" was already used for a different adjustment', amend_allocation.reference
+                USING ERRCODE = 'CM209',
+                      DETAIL = format('Entry %s: participant %s, %s, %s t, %s.', old.entry_id, old.participant_id,
+                                      old.year, old.entitlement_t, old.reason);
+        END IF;
+        RETURN QUERY SELECT old.entry_id, old.moved_t, old.owed_t, old.registry_posting, true;
+        RETURN;
+    END IF;
+    IF amend_allocation.reason IS NULL
+       OR amend_allocation.reason NOT IN ('closure', 'stoppage', 'merger', 'split', 'capacity_change', 'correction') THEN
+        RAISE EXCEPTION 'unknown adjustment reason "%"', coalesce(amend_allocation.reason, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Reasons are closure, stoppage, merger, split, capacity_change and correction (RULES.md 3, S1 Art. 15).';
+    END IF;
+    IF amend_allocation.tonnes IS NULL OR amend_allocation.tonnes = 0 THEN
+        RAISE EXCEPTION 'an adjustment must change the allocation: % t', coalesce(amend_allocation.tonnes::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    PERFORM carbonmkt.cea(amend_allocation.year, 0);      -- vintage window (22003)
+    SELECT coalesce(sum(p.entitlement_t), 0) INTO entitled FROM carbonmkt.allocation_posting p
+     WHERE p.participant_id = amend_allocation.participant_id AND p.year = amend_allocation.year;
+    IF entitled + amend_allocation.tonnes < 0 THEN
+        RAISE EXCEPTION 'adjustment of % t would make the % entitlement of participant % negative',
+                        amend_allocation.tonnes, amend_allocation.year, amend_allocation.participant_id
+            USING ERRCODE = 'CM209', DETAIL = format('Its entitlement is %s t.', entitled);
+    END IF;
+    run := carbonmkt._begin_run('adjustment', amend_allocation.jurisdiction, amend_allocation.year, prov,
+                                format('%s:%s:%s:%s:%s', amend_allocation.participant_id, amend_allocation.year,
+                                       amend_allocation.tonnes, amend_allocation.reason, amend_allocation.reference));
+    e := carbonmkt._post_entry(run, amend_allocation.participant_id, amend_allocation.year, amend_allocation.jurisdiction,
+                               'adjustment', amend_allocation.tonnes, amend_allocation.reason,
+                               amend_allocation.reference, amend_allocation.memo);
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.entry_id, p.moved_t, p.owed_t, p.registry_posting, false
+                   FROM carbonmkt.allocation_posting p WHERE p.run_id = run;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.amend_allocation(bigint, bigint, int, text, text, text, text) IS
+  'Adjusts a participant''s allocation for a year by a signed number of tonnes for a reason (closure, stoppage, merger, split, capacity_change, correction; S1 Art. 15) as a recorded posting: positive is issued and transferred, negative taken back as far as the unit holds and the rest owed.  Idempotent per client reference.  Authorities only.';
+CREATE OR REPLACE FUNCTION carbonmkt.recover_owed(participant_id bigint, year int, jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (entry_id bigint, recovered_t bigint, still_owed_t bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    prov    char(6);
+    owed    bigint;
+    avail   bigint;
+    take    bigint;
+    run     bigint;
+    pid     bigint;
+    unit    bigint;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(recover_owed.jurisdiction);
+    SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = recover_owed.participant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'participant % does not exist', recover_owed.participant_id USING ERRCODE = 'CM002';
+    END IF;
+    PERFORM carbonmkt._require_authority(prov, 'recover owed allowances');
+    -- one recovery at a time per participant and year
+    PERFORM pg_advisory_xact_lock(hashtext('carbonmkt.recover_owed'), recover_owed.participant_id::int);
+    SELECT coalesce(sum(p.owed_t), 0) INTO owed FROM carbonmkt.allocation_posting p
+     WHERE p.participant_id = recover_owed.participant_id AND p.year = recover_owed.year;
+    unit := carbonmkt._holding_account(recover_owed.participant_id);
+    SELECT balance - held INTO avail FROM carbonmkt.holding
+     WHERE account_id = unit AND instrument = 'CEA' AND vintage = recover_owed.year AND project = '';
+    take := least(owed, coalesce(avail, 0));
+    IF take <= 0 THEN
+        RETURN QUERY SELECT NULL::bigint, 0::bigint, owed;
+        RETURN;
+    END IF;
+    run := carbonmkt._begin_run('recovery', recover_owed.jurisdiction, recover_owed.year, prov,
+                                format('%s:%s:owed %s:available %s', recover_owed.participant_id, recover_owed.year, owed, avail));
+    pid := carbonmkt.transfer_cea(unit, carbonmkt._allocation_account(prov), recover_owed.year, take,
+                                  format('carbonmkt:alloc:%s:%s:recovery:run%s', recover_owed.jurisdiction, recover_owed.year, run),
+                                  format('%s recovery of owed allowances', recover_owed.year));
+    INSERT INTO carbonmkt.allocation_posting AS p (run_id, participant_id, year, kind, entitlement_t, moved_t, owed_t,
+                                                   registry_posting, recorded_at)
+    VALUES (run, recover_owed.participant_id, recover_owed.year, 'recovery', 0, -take, -take, pid, carbonmkt.clock_now());
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.entry_id, take, owed - take FROM carbonmkt.allocation_posting p WHERE p.run_id = run;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.recover_owed(bigint, int, text) IS
+  'Takes back owed tonnes (deducted but not held at the time) of a year as far as the unit now holds available CEA of that year, recorded as a recovery posting.  Authorities only.';
+CREATE OR REPLACE FUNCTION carbonmkt.settle_allocation_adjustments(year int, province char(6) DEFAULT NULL,
+                                                        jurisdiction text DEFAULT 'CN')
+RETURNS TABLE (participant_id bigint, pending_t bigint, moved_t bigint, owed_t bigint, run_id bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
+SET carbonmkt.acting_room = 'allocation' AS
+$$
+#variable_conflict use_column
+DECLARE
+    run     bigint;
+    r       record;
+    inputs  text;
+BEGIN
+    PERFORM carbonmkt.check_jurisdiction(settle_allocation_adjustments.jurisdiction);
+    PERFORM carbonmkt._require_authority(settle_allocation_adjustments.province, 'settle allocation adjustments');
+    IF settle_allocation_adjustments.province IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM carbonmkt.region g WHERE g.code = settle_allocation_adjustments.province) THEN
+        RAISE EXCEPTION 'unknown province code "%"', settle_allocation_adjustments.province USING ERRCODE = '22023';
+    END IF;
+    -- one settlement of a year at a time; what is pending is read after the lock
+    PERFORM pg_advisory_xact_lock(hashtext('carbonmkt.settle_allocation_adjustments'), settle_allocation_adjustments.year);
+    PERFORM carbonmkt._alloc_net_reset();
+    -- only final years: before that the final true-up nets the reductions (and borrowed
+    -- tonnes are not taken back before the unit could surrender them)
+    INSERT INTO alloc_net
+    SELECT x.participant_id, p.province, x.pending_t, x.borrowed_t, x.penalty_cut_t
+      FROM carbonmkt.allocation_result x JOIN carbonmkt.participant p ON p.participant_id = x.participant_id
+     WHERE x.year = settle_allocation_adjustments.year AND x.is_final AND x.pending_t <> 0
+       AND (settle_allocation_adjustments.province IS NULL OR p.province = settle_allocation_adjustments.province);
+    IF NOT EXISTS (SELECT 1 FROM alloc_net) THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(format('%s:%s:%s:%s', n.participant_id, n.net, n.borrowed, n.cut), E'\n' ORDER BY n.participant_id)
+      INTO inputs FROM alloc_net n;
+    run := carbonmkt._begin_run('compliance', settle_allocation_adjustments.jurisdiction, settle_allocation_adjustments.year,
+                                settle_allocation_adjustments.province, inputs);
+    PERFORM carbonmkt._alloc_net_provide(run, settle_allocation_adjustments.year, settle_allocation_adjustments.jurisdiction,
+                                         'compliance', format('%s withdrawn penalty cuts, run %s', settle_allocation_adjustments.year, run));
+    FOR r IN SELECT n.* FROM alloc_net n ORDER BY n.participant_id LOOP
+        PERFORM carbonmkt._post_entry(run, r.participant_id, settle_allocation_adjustments.year,
+                                      settle_allocation_adjustments.jurisdiction, 'compliance', r.net, NULL,
+                                      format('run%s:%s', run, r.participant_id), carbonmkt._net_memo(r.borrowed, r.cut));
+    END LOOP;
+    PERFORM carbonmkt._finish_run(run, 0);
+    RETURN QUERY SELECT p.participant_id, p.entitlement_t, p.moved_t, p.owed_t, p.run_id
+                   FROM carbonmkt.allocation_posting p WHERE p.run_id = run ORDER BY p.participant_id;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.settle_allocation_adjustments(int, char, text) IS
+  'Applies to a year whose allocation is final the compliance room''s reductions recorded or withdrawn since (allocation_result.pending_t <> 0: a penalty cut recorded after the final allocation is taken back as far as the unit holds CEA of the year and owed for the rest; a cut withdrawn after a correction is issued back), as postings of kind compliance.  Before the final allocation there is nothing to settle: the final true-up nets them.  Authorities only.';
+CREATE OR REPLACE FUNCTION carbonmkt.mrv_rule_for(province char(6), year int) RETURNS carbonmkt.mrv_rule
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    r   carbonmkt.mrv_rule;
+BEGIN
+    IF province IS NOT NULL THEN
+        PERFORM carbonmkt.check_jurisdiction(province::text);      -- an unknown code: CM501, never no rule
+    END IF;
+    SELECT x.* INTO r FROM carbonmkt.mrv_rule x
+     WHERE x.jurisdiction IN (province::text, 'CN') AND x.from_year <= year AND (x.until_year IS NULL OR x.until_year >= year)
+     ORDER BY x.jurisdiction = 'CN', x.from_year DESC LIMIT 1;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.mrv_rule_for(char, int) IS
+  'The MRV rule row in force for a province and reporting year: the province''s own row with the latest from_year <= year, else the national (''CN'') one; all NULL when there is none.  An unknown province code is CM501.';
 -- (end of rules4)
 
 

@@ -277,13 +277,16 @@ SELECT pg_temp.err($$SELECT record_average_price('2025-11-27', 76.105, 'x')$$) A
 SELECT record_average_price(d::date, (7000 + 10 * extract(day FROM d)::int) / 100.0, 'SEEE daily report ' || d::date)
   FROM generate_series('2025-12-01'::date, '2025-12-31', '1 day') d WHERE extract(isodow FROM d) < 6;
 SELECT _average_price_fen('2025-12-01', '2025-12-31') AS december_average_fen_reference_only;
--- the market's own prices come first: fixture trades of CEA2025 on 1 and 2 December (written
--- directly; the market's flows are tested in sql/market.sql).  1 Dec: 10,000 t at 74.00 listed
--- and 30,000 t at 76.00 block = 75.50; 2 Dec: 20,000 t at 73.00
+-- the market's own prices come first: fixture trades of CEA2025 on 1 and 2 December, with
+-- their product days, not closed (written directly; the market's flows are tested in
+-- sql/market.sql).  1 Dec: 10,000 t at 74.00 listed and 30,000 t at 76.00 block = 75.50;
+-- 2 Dec: 20,000 t at 73.00
 BEGIN;
 SET LOCAL session_replication_role = replica;     -- fixture: no orders or clearing account behind these rows
 INSERT INTO product (code, instrument, vintage, reference_price_fen, clearing_account, listed_at)
 VALUES ('CEA2025', 'CEA', 2025, 7500, 1, '2025-06-02 09:00+08');
+INSERT INTO product_day (product_id, business_date, prev_close_fen)
+SELECT pr.product_id, d, 7500 FROM product pr, (VALUES (date '2025-12-01'), ('2025-12-02')) v(d);
 INSERT INTO trade (product_id, mode, business_date, executed_at, price_fen, quantity, buy_order_id, sell_order_id,
                    buyer_id, seller_id, buyer_fee_fen, seller_fee_fen)
 SELECT pr.product_id, t.mode::trade_mode, t.d, t.d + time '10:00', t.price, t.q, 1, 2, 4, 5, 0, 0

@@ -15,8 +15,6 @@ SET client_min_messages = warning;
 CREATE EXTENSION carbonmkt;
 RESET client_min_messages;
 SET search_path = carbonmkt, public;
--- the exchange's fees are in no source (doc/rules.md): test values, 0.05% per side (block 0.025%)
-UPDATE carbonmkt.market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
 SET datestyle = 'ISO, YMD';
 \set VERBOSITY default
 
@@ -47,7 +45,7 @@ SELECT account_id AS acct, asset, balance, held, available FROM carbonmkt.accoun
 -- cancellation account 2, both created with the extension), Guangdong's authority (allocation
 -- 4, fiscal cash 5), the exchange (clearing 6), units A (holding 7, cash 8) and B (holding 9,
 -- cash 10) in Guangdong's power sector, a bank (holding 11, cash 12).
-SET carbonmkt.clock = '2027-03-01 10:00:00+08';
+SET carbonmkt.clock = '2027-02-26 10:00:00+08';
 SELECT register_participant('Registry', 'registry', pg_temp.uscc('12420000MB1A00001')) AS registry,          -- 1
        register_participant('MEE', 'national_authority', pg_temp.uscc('11100000MB0134256')) AS mee,          -- 2
        register_participant('Guangdong DEE', 'provincial_authority', pg_temp.uscc('11440000MB2C00002'), '440000') AS gd,  -- 3
@@ -70,6 +68,60 @@ SELECT issue_cea(4, 2027, 100000) IS NOT NULL AS issued, transfer_cea(4, 7, 2027
        transfer_cea(4, 9, 2027, 20000) IS NOT NULL AS b_units,
        deposit_cny(8, 100000000) IS NOT NULL AS a_cash, deposit_cny(10, 100000000) IS NOT NULL AS b_cash,
        deposit_cny(12, 1000000000) IS NOT NULL AS bank_cash;
+-- The finance room's rules: no source gives their numbers, so none is shipped (doc/rules.md,
+-- doc/finance.md) and what needs one refuses, naming the missing rule, its table and who loads it
+SELECT count(*) AS shipped_rows FROM (SELECT jurisdiction FROM repo_rule UNION ALL SELECT jurisdiction FROM reserve_feed_rule
+       UNION ALL SELECT jurisdiction FROM reserve_trigger UNION ALL SELECT jurisdiction FROM paid_allocation_rule) x;
+SELECT pg_temp.diag($$SELECT propose_repo(7, 2027, 500, 70.00, 71.00, '2027-09-01', NULL, 5)$$) AS no_repo_rule;
+SELECT pg_temp.diag($$SELECT feed_reserve(2027)$$) AS no_feed_rule;
+SELECT pg_temp.diag($$SELECT * FROM apply_paid_allocation(2027, 'power')$$) AS no_paid_rule;
+SELECT pg_temp.diag($$SELECT offer_paid_allocation(2027, 'power', '2027-09-08 13:00+08', '2027-09-08 14:00+08')$$) AS no_paid_rule_to_offer;
+SELECT count(*) AS nothing_to_decide FROM evaluate_market_adjustment('2027-02-26');
+-- the national authority (participant 2) sets them as test fixtures (the values the demo uses,
+-- marked illustrative), through the administration functions: a market rule (repo, triggers)
+-- takes effect after today
+SELECT set_rule('repo_rule', '{"jurisdiction": "CN", "valid_from": "2027-03-01", "on_failure": "retry_then_close_out",
+                 "grace_days": 2, "max_term_days": 365, "illustrative": true}',
+                'test fixture: retry 2 trading days, then close out; terms up to 365 days', acting_for => 2) AS repo_rule,
+       set_rule('reserve_feed_rule', '{"jurisdiction": "CN", "year": 2027, "cap_share": 0.02, "illustrative": true}',
+                'test fixture: 2% of the caps into the reserve', acting_for => 2) AS feed_rule,
+       set_rule('paid_allocation_rule', '{"jurisdiction": "CN", "sector": "power", "from_year": 2027, "until_year": 2027,
+                 "paid_share": 0.05, "method": "auction", "price_fen": 6000, "illustrative": true}',
+                'test fixture: 5% of the power sector by one-way bidding, reserve price 60.00', acting_for => 2) AS paid_rule;
+-- triggers 1 (release on a high price) and 2 (absorb on a low price); the product must exist
+SELECT list_product('CEA2027', 60.00, 6, 2027) AS product;
+SELECT set_rule('reserve_trigger', '{"jurisdiction": "CN", "product": "CEA2027", "kind": "price_high", "lookback_days": 5,
+                 "reference_days": 20, "multiple": 1.5, "action": "release", "quantity_t": 1000000,
+                 "reserve_price_multiple": 1.0, "cooldown_days": 20, "valid_from": "2027-03-01", "illustrative": true}',
+                'test fixture: release 1,000,000 t when the 5-day average exceeds 1.5 x the 20 days before', acting_for => 2)
+       AS trigger_1,
+       set_rule('reserve_trigger', '{"jurisdiction": "CN", "product": "CEA2027", "kind": "price_low", "lookback_days": 5,
+                 "reference_days": 20, "multiple": 0.6, "action": "absorb", "quantity_t": 1000000,
+                 "reserve_price_multiple": 1.0, "cooldown_days": 20, "valid_from": "2027-03-01", "illustrative": true}',
+                'test fixture: absorb 1,000,000 t when the 5-day average falls below 0.6 x the 20 days before', acting_for => 2)
+       AS trigger_2;
+SELECT trigger_id, kind, action, multiple, valid_from FROM reserve_trigger ORDER BY trigger_id;
+SELECT rule_table, action, document, changed_by, acting_for, changed_at FROM rule_change
+ WHERE rule_table IN ('repo_rule', 'reserve_feed_rule', 'reserve_trigger', 'paid_allocation_rule') ORDER BY change_id;
+-- a rule of a day already begun, a unit setting a rule, an overlap: refused, nothing set
+SELECT pg_temp.diag($$SELECT set_rule('repo_rule', '{"jurisdiction": "CN", "valid_from": "2027-02-26", "on_failure": "close_out",
+                      "max_term_days": 30}', 'today', acting_for => 2)$$) AS repo_rule_today;
+SELECT pg_temp.diag($$SELECT set_rule('reserve_feed_rule', '{"jurisdiction": "CN", "year": 2028, "cap_share": 0.02}',
+                      'a unit', acting_for => 5)$$) AS unit_sets_feed;
+SELECT pg_temp.diag($$SELECT set_rule('repo_rule', '{"jurisdiction": "CN", "valid_from": "2027-06-01", "on_failure": "close_out",
+                      "max_term_days": 30}', 'overlap', acting_for => 2)$$) AS repo_rule_overlap;
+SELECT pg_temp.diag($$SELECT set_rule('reserve_feed_rule', '{"jurisdiction": "CN", "year": 2028, "cap_share": 1}',
+                      'all of it', acting_for => 2)$$) AS feed_all;
+SELECT pg_temp.diag($$SELECT set_rule('repo_rule', '{"jurisdiction": "XX", "valid_from": "2027-06-01", "on_failure": "close_out",
+                      "max_term_days": 30}', 'unknown', acting_for => 2)$$) AS repo_rule_unknown_jurisdiction;
+SELECT count(*) AS repo_rules, (SELECT count(*) FROM reserve_feed_rule) AS feed_rules FROM repo_rule;
+-- the exchange's fees are in no source (doc/rules.md): the exchange (participant 4) fills test
+-- values through amend_rule, 0.05% per side (block 0.025%)
+SELECT count(amend_rule('market_rule', jsonb_build_object('jurisdiction', r.jurisdiction, 'mode', r.mode, 'valid_from', r.valid_from),
+                        jsonb_build_object('fee_rate', CASE r.mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END),
+                        'test fixture: fees no source gives, 0.05% per side (block 0.025%)', acting_for => 4)) AS fees_filled
+  FROM market_rule r WHERE r.jurisdiction = 'CN' AND r.fee_rate IS NULL;
+SET carbonmkt.clock = '2027-03-01 10:00:00+08';
 CREATE ROLE regress_fin_unit_a LOGIN IN ROLE carbonmkt_participant;
 CREATE ROLE regress_fin_unit_b LOGIN IN ROLE carbonmkt_participant;
 CREATE ROLE regress_fin_bank LOGIN IN ROLE carbonmkt_participant;
@@ -161,7 +213,6 @@ SELECT count(*) AS clean FROM verify_ledger();
 
 -- Repo (回购) -------------------------------------------------------------------------------
 -- the market: closing prices of CEA2027 (a fixture; they also drive the reserve triggers below): 20 trading days at 60.00, then 5 at 95.00 (95 > 1.5 x 60 = 90)
-SELECT list_product('CEA2027', 60.00, 6, 2027) AS product;
 INSERT INTO product_day (product_id, business_date, prev_close_fen, close_fen, closed_at)
 SELECT 1, d, 6000, CASE WHEN k > 20 THEN 9500 ELSE 6000 END, d + time '15:30'
   FROM (SELECT d::date, row_number() OVER (ORDER BY d) AS k

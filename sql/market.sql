@@ -12,8 +12,6 @@ SET client_min_messages = warning;
 CREATE EXTENSION carbonmkt;
 RESET client_min_messages;
 SET search_path = carbonmkt, public;
--- the exchange's fees are in no source (doc/rules.md): test values, 0.05% per side (block 0.025%)
-UPDATE carbonmkt.market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
 SET datestyle = 'ISO, YMD';
 \set VERBOSITY default
 
@@ -94,6 +92,13 @@ SELECT open_account(2, 'allocation') AS gd_alloc,  -- 3
        open_account(8, 'holding') AS verifier,     -- 14
        open_account(8, 'cash') AS verifier_cash,   -- 15
        open_account(1, 'cash') AS mee_cash;        -- 16
+-- the exchange's fees are in no source (doc/rules.md): the exchange (participant 3) fills test
+-- values through amend_rule, 0.05% per side (block 0.025%)
+SELECT count(amend_rule('market_rule', jsonb_build_object('jurisdiction', r.jurisdiction, 'mode', r.mode, 'valid_from', r.valid_from),
+                        jsonb_build_object('fee_rate', CASE r.mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END),
+                        'test fixture: fees no source gives, 0.05% per side (block 0.025%)', acting_for => 3)) AS fees_filled
+  FROM market_rule r WHERE r.jurisdiction = 'CN' AND r.fee_rate IS NULL;
+SELECT mode, valid_from, fee_rate FROM market_rule ORDER BY mode;
 SELECT issue_cea(3, 2024, 1000000) IS NOT NULL AS issued_2024, issue_cea(3, 2025, 1000000) IS NOT NULL AS issued_2025,
        issue_cea(1, 2024, 500000) IS NOT NULL AS reserve_2024,
        transfer_cea(3, 6, 2024, 300000) IS NOT NULL AS u1_2024, transfer_cea(3, 8, 2024, 300000) IS NOT NULL AS u2_2024,
@@ -377,9 +382,13 @@ SELECT * FROM trades WHERE mode = 'auction';
 SELECT * FROM orders WHERE mode = 'auction';
 SELECT account_id, asset, balance, held FROM account_balance WHERE account_id IN (1, 16) ORDER BY 1, 2;
 SELECT pg_temp.err($$SELECT close_auction(1)$$) AS twice;
--- pay-as-bid from the rule table: a new rule row from 2025-06-04
-INSERT INTO market_rule (jurisdiction, mode, valid_from, min_quantity, below_quantity, lot, tick_fen, band, fee_rate, clearing_rule, source)
-VALUES ('CN', 'auction', '2025-06-04', 1, NULL, 1, 1, NULL, 0.0005, 'pay_as_bid', 'regression test: pay-as-bid clearing');
+-- pay-as-bid from the rule table: the exchange ends the uniform-price rule today and sets a
+-- pay-as-bid rule from 2025-06-04 (set_rule: a market rule takes effect after today)
+SELECT retire_rule('market_rule', '{"jurisdiction": "CN", "mode": "auction", "valid_from": "2025-06-01"}',
+                   'regression test: pay-as-bid clearing', last_day => '2025-06-03', acting_for => 3) ->> 'valid_until' AS uniform_until,
+       set_rule('market_rule', '{"jurisdiction": "CN", "mode": "auction", "valid_from": "2025-06-04", "min_quantity": 1, "lot": 1,
+                                 "tick_fen": 1, "fee_rate": 0.0005, "clearing_rule": "pay_as_bid"}',
+                'regression test: pay-as-bid clearing', acting_for => 3) AS pay_as_bid_set;
 SET carbonmkt.clock = '2025-06-04 10:00:00+08';
 SELECT announce_auction('CEA2024', 'sell', 50000, 60.00, '2025-06-04 10:00+08', '2025-06-04 11:00+08', acting_for => 1) AS auction \gset
 SELECT bid_auction(:auction, 30000, 63.00, acting_for => 6) AS b1,    -- 30,000 t at 63.00

@@ -14,8 +14,6 @@ SET client_min_messages = warning;
 CREATE EXTENSION carbonmkt;
 RESET client_min_messages;
 SET search_path = carbonmkt, public;
--- the exchange's fees are in no source (doc/rules.md): test values, 0.05% per side (block 0.025%)
-UPDATE carbonmkt.market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
 SET datestyle = 'ISO, YMD';
 SET carbonmkt.clock = '2025-04-01 10:00:00+08';
 \set VERBOSITY default
@@ -47,6 +45,12 @@ SELECT register_participant('Shanghai Environment and Energy Exchange', 'exchang
        register_participant('Everbright Carbon Fund', 'institution', pg_temp.uscc('91110000MA01ABCD3'), '110000') AS fund;         -- 4
 SELECT map_login('regress_mkt_exchange', 1), map_login('regress_mkt_unit1', 2), map_login('regress_mkt_unit2', 3),
        map_login('regress_mkt_unit3', 4);
+-- the exchange's fees are in no source (doc/rules.md): the exchange (participant 1) fills test
+-- values through amend_rule, 0.05% per side (block 0.025%)
+SELECT count(amend_rule('market_rule', jsonb_build_object('jurisdiction', r.jurisdiction, 'mode', r.mode, 'valid_from', r.valid_from),
+                        jsonb_build_object('fee_rate', CASE r.mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END),
+                        'test fixture: fees no source gives, 0.05% per side (block 0.025%)', acting_for => 1)) AS fees_filled
+  FROM market_rule r WHERE r.jurisdiction = 'CN' AND r.fee_rate IS NULL;
 -- BI acts through its mapping too (doc/security.md): BI for the registry
 SELECT register_participant('National Carbon Registry', 'registry', pg_temp.uscc('12420000MB1F00001'), '420000') AS registry;   -- 5
 SELECT map_login('regress_mkt_bi', 5);

@@ -13,8 +13,6 @@ SET client_min_messages = warning;
 CREATE EXTENSION carbonmkt;
 RESET client_min_messages;
 SET search_path = carbonmkt, public;
--- the MRV numbers the sources do not give (doc/rules.md): test values, sample 10%, deviation 5%, deposits due 40 days after the month, 0 missing and 2 late months tolerated, anomaly 50%
-UPDATE carbonmkt.mrv_rule SET review_sample_share = 0.1, deviation_threshold = 0.05, deposit_due_days = 40, deposit_missing_tolerance = 0, deposit_late_tolerance = 2, anomaly_threshold = 0.5 WHERE jurisdiction = 'CN' AND from_year = 2019 AND deposit_due_days IS NULL;
 SET carbonmkt.clock = '2023-12-01 10:00:00+08';
 SET datestyle = 'ISO, YMD';
 SET timezone = 'Asia/Shanghai';
@@ -77,12 +75,6 @@ SELECT sector, string_agg(gas || ' from ' || from_year, ', ' ORDER BY gas) AS ga
  WHERE sector IN ('power', 'cement', 'steel', 'aluminium') GROUP BY sector ORDER BY sector;
 SELECT sector, string_agg(parameter || CASE WHEN counts_to_emissions THEN ' (emissions)' ELSE '' END, ', ' ORDER BY parameter) AS parameters
   FROM mrv_sector_parameter WHERE sector IN ('power', 'cement', 'steel', 'aluminium') GROUP BY sector ORDER BY sector;
--- a province's own row wins over the national one from its from_year on
-INSERT INTO mrv_rule VALUES ('440000', 2025, 0.2, 0.03, 30, 1, 3, 0.4, 4, 30, 'AR4', 'Guangdong test override');
-SELECT p.province, p.year, (mrv_rule_for(p.province, p.year)).jurisdiction,
-       (mrv_rule_for(p.province, p.year)).review_sample_share, (mrv_rule_for(p.province, p.year)).gwp_set
-  FROM (VALUES ('440000', 2024), ('440000', 2025), ('350000', 2025), ('440000', 2018)) p(province, year);
-DELETE FROM mrv_rule WHERE jurisdiction = '440000';
 SELECT mrv_deposit_due(2024, 1, 40) AS jan_due, mrv_deposit_due(2024, 2, 40) AS feb_due_leap_year,
        mrv_deposit_due(2024, 12, 40) AS dec_due;
 
@@ -116,6 +108,26 @@ SELECT register_participant('Shenzhen Power Unit A', 'key_emitter', pg_temp.uscc
        register_participant('Minjiang Verifiers Z', 'service_firm', pg_temp.uscc('91350000MA5F0000Q'), '350000') AS firm_z,                         -- 11
        register_participant('Fuzhou Power Unit E', 'key_emitter', pg_temp.uscc('91350100MA5F0000E'), '350000', '350100', 'power') AS e,             -- 12
        register_participant('Guangdong Steel Unit F (no city)', 'key_emitter', pg_temp.uscc('91440000MA5F0000F'), '440000', NULL, 'steel') AS f;    -- 13
+-- the MRV numbers the sources do not give (doc/rules.md): the national authority (participant 1)
+-- fills test values through amend_rule: sample 10%, deviation 5%, deposits due 40 days after the
+-- month, 0 missing and 2 late months tolerated, anomaly 50%
+SELECT amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}',
+                  '{"review_sample_share": 0.1, "deviation_threshold": 0.05, "deposit_due_days": 40, "deposit_missing_tolerance": 0,
+                    "deposit_late_tolerance": 2, "anomaly_threshold": 0.5}',
+                  'test fixture: MRV numbers no source gives', acting_for => 1) ->> 'deposit_due_days' AS mrv_due_days_filled;
+SELECT jurisdiction, from_year, review_sample_share, deviation_threshold, deposit_due_days,
+       deposit_missing_tolerance, deposit_late_tolerance, anomaly_threshold, source FROM mrv_rule;
+-- a province's own row wins over the national one from its from_year on: Guangdong's authority
+-- (participant 2) sets one from 2025 (set_rule; in a transaction rolled back)
+BEGIN;
+SELECT set_rule('mrv_rule', '{"jurisdiction": "440000", "from_year": 2025, "review_sample_share": 0.2, "deviation_threshold": 0.03,
+                              "deposit_due_days": 30, "deposit_missing_tolerance": 1, "deposit_late_tolerance": 3,
+                              "anomaly_threshold": 0.4, "report_due_month": 4, "report_due_day": 30, "gwp_set": "AR4"}',
+                'Guangdong test override', acting_for => 2) AS gd_rule;
+SELECT p.province, p.year, (mrv_rule_for(p.province, p.year)).jurisdiction,
+       (mrv_rule_for(p.province, p.year)).review_sample_share, (mrv_rule_for(p.province, p.year)).gwp_set
+  FROM (VALUES ('440000', 2024), ('440000', 2025), ('350000', 2025), ('440000', 2018)) p(province, year);
+ROLLBACK;
 
 -- Monitoring plans (监测计划) -----------------------------------------------------------
 SELECT file_monitoring_plan(6, 2024, '{"method": "calculation", "fuel": "bituminous coal"}') AS plan_a,   -- 1

@@ -15,8 +15,6 @@ SET client_min_messages = warning;
 CREATE EXTENSION carbonmkt;
 RESET client_min_messages;
 SET search_path = carbonmkt, public;
--- the MRV numbers the sources do not give (doc/rules.md): test values, sample 10%, deviation 5%, deposits due 40 days after the month, 0 missing and 2 late months tolerated, anomaly 50%
-UPDATE carbonmkt.mrv_rule SET review_sample_share = 0.1, deviation_threshold = 0.05, deposit_due_days = 40, deposit_missing_tolerance = 0, deposit_late_tolerance = 2, anomaly_threshold = 0.5 WHERE jurisdiction = 'CN' AND from_year = 2019 AND deposit_due_days IS NULL;
 SET carbonmkt.clock = '2024-01-10 10:00:00+08';
 SET datestyle = 'ISO, YMD';
 SET timezone = 'Asia/Shanghai';
@@ -69,6 +67,13 @@ SELECT register_participant('Ministry of Ecology and Environment', 'national_aut
        register_participant('Shenzhen Power Unit A', 'key_emitter', pg_temp.uscc('91440300MA5F0000A'), '440000', '440300', 'power') AS a,     -- 6
        register_participant('Guangzhou Power Unit B', 'key_emitter', pg_temp.uscc('91440100MA5F0000B'), '440000', '440100', 'power') AS b,    -- 7
        register_participant('Green Verifiers Y', 'service_firm', pg_temp.uscc('91440000MA5F0000Y'), '440000') AS firm_y;                      -- 8
+-- the MRV numbers the sources do not give (doc/rules.md): the national authority (participant 1)
+-- fills test values through amend_rule: sample 10%, deviation 5%, deposits due 40 days after the
+-- month, 0 missing and 2 late months tolerated, anomaly 50%
+SELECT amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}',
+                  '{"review_sample_share": 0.1, "deviation_threshold": 0.05, "deposit_due_days": 40, "deposit_missing_tolerance": 0,
+                    "deposit_late_tolerance": 2, "anomaly_threshold": 0.5}',
+                  'test fixture: MRV numbers no source gives', acting_for => 1) ->> 'deposit_due_days' AS mrv_due_days_filled;
 SELECT map_login('regress_mrv_mee', 1), map_login('regress_mrv_gd', 2), map_login('regress_mrv_sz', 3),
        map_login('regress_mrv_gz', 4), map_login('regress_mrv_fj', 5), map_login('regress_mrv_unit_a', 6),
        map_login('regress_mrv_unit_b', 7), map_login('regress_mrv_verifier', 8);

@@ -86,6 +86,21 @@ SELECT pg_temp.err($$SELECT * FROM rules_in_force('2025-01-01', 'xyz')$$) AS rul
 SELECT pg_temp.err($$SELECT set_rule('offset_rule', '{"jurisdiction": "xyz", "from_year": 2030, "ratio": 0.05, "basis": "obligation"}',
                                      'test', acting_for => 1)$$) AS set_rule_xyz;
 SELECT pg_temp.err($$SELECT load_trading_calendar('xyz', 2026, '{}', 'test', acting_for => 3)$$) AS calendar_xyz;
+SELECT pg_temp.err($$SELECT set_trading_day('xyz', '2025-12-01', false, 'test', acting_for => 3)$$) AS trading_day_xyz;
+SELECT pg_temp.err($$SELECT amend_rule('offset_rule', '{"jurisdiction": "xyz", "from_year": 2019}', '{"ratio": 0.05}', 'test',
+                                       acting_for => 1)$$) AS amend_rule_xyz;
+SELECT pg_temp.err($$SELECT retire_rule('offset_rule', '{"jurisdiction": "xyz", "from_year": 2019}', 'test', 2030, acting_for => 1)$$)
+       AS retire_rule_xyz;
+SELECT pg_temp.err($$SELECT * FROM finalize_allocation(2021, jurisdiction => 'xyz')$$) AS finalize_allocation_xyz;
+SELECT pg_temp.err($$SELECT * FROM adopt_preallocation(2021, ARRAY[]::bigint[], 'xyz')$$) AS adopt_preallocation_xyz;
+SELECT pg_temp.err($$SELECT power_allowance(1, 2021, 1, 10, 10, 60, 0, 0, 'xyz')$$) AS power_allowance_xyz;
+SELECT pg_temp.err($$SELECT performance_allowance(4, 2024, 1, 1, 'cement_clinker', 'xyz')$$) AS performance_allowance_xyz;
+-- also where there is nothing to do: an adjustment, a recovery, a settlement, an MRV rule lookup
+SELECT pg_temp.err($$SELECT * FROM amend_allocation(4, 1, 2024, 'correction', 'xyz', 'ref-xyz')$$) AS amend_allocation_xyz;
+SELECT pg_temp.err($$SELECT * FROM recover_owed(4, 2024, 'xyz')$$) AS recover_owed_xyz;
+SELECT pg_temp.err($$SELECT * FROM settle_allocation_adjustments(2024, NULL, 'xyz')$$) AS settle_adjustments_xyz;
+SELECT pg_temp.err($$SELECT mrv_rule_for('xyz', 2024)$$) AS mrv_rule_for_xyz,
+       (mrv_rule_for('440000', 2024)).jurisdiction AS mrv_rule_for_440000;
 
 -- 2. The trading calendar as data -----------------------------------------------------------------
 SELECT jurisdiction, year, source FROM trading_calendar_year ORDER BY 1, 2;
@@ -314,6 +329,27 @@ SELECT rule_table, count(*) AS shipped,
        count(*) FILTER (WHERE document ~ '\mS[0-4]\M|\[public|RULES\.md [1-7]') AS citing_a_source,
        count(*) FILTER (WHERE document ~* 'illustrative') AS illustrative
   FROM rule_change WHERE action = 'seed' GROUP BY 1 ORDER BY 1;
+-- no two shipped rows of one rule overlap in their years or days (the 2021 Measures' fines end
+-- with 2022, Decree 775's start in 2023; the relief ends with 2022)
+CREATE FUNCTION pg_temp.shipped_overlaps() RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    t   text;
+    r   jsonb;
+BEGIN
+    FOR t IN SELECT rule_table FROM carbonmkt.rule_table WHERE period_kind IN ('from_year', 'valid_from') ORDER BY 1 LOOP
+        FOR r IN EXECUTE format('SELECT to_jsonb(t) FROM carbonmkt.%I t', t) LOOP
+            BEGIN
+                PERFORM carbonmkt._rule_overlap(t, r, r);
+            EXCEPTION WHEN SQLSTATE 'CM503' THEN
+                RETURN NEXT SQLERRM;
+            END;
+        END LOOP;
+    END LOOP;
+END $$;
+SELECT count(*) AS overlapping_shipped_rows FROM pg_temp.shipped_overlaps();
+SELECT rule_table, rule_key, in_force_from, in_force_until FROM rules_in_force('2022-06-30', 'CN') WHERE rule_table = 'penalty_rule'
+UNION ALL
+SELECT rule_table, rule_key, in_force_from, in_force_until FROM rules_in_force('2023-06-30', 'CN') WHERE rule_table = 'penalty_rule';
 -- the exchange's fees: no source, not shipped; an order is refused naming the missing rule
 SELECT mode, valid_from, fee_rate, source FROM market_rule WHERE jurisdiction = 'CN' AND valid_from < '2026-01-01' ORDER BY mode;
 SET carbonmkt.clock = '2025-11-04 10:00:00+08';
@@ -349,7 +385,7 @@ SELECT amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}', '{"de
 RESET SESSION AUTHORIZATION;
 SELECT deposit_parameters(4, 2024, 1, '{"emissions": 68000}') IS NOT NULL AS deposited;
 SELECT rule_table, action, old_value ->> 'deposit_due_days' AS old, new_value ->> 'deposit_due_days' AS new, document
-  FROM rule_history WHERE rule_table = 'mrv_rule' AND action <> 'seed';
+  FROM rule_history WHERE rule_table = 'mrv_rule' AND action <> 'seed' ORDER BY change_id;
 
 -- 9. The reference tables and the trader rules through the same functions ---------------------------
 SET SESSION AUTHORIZATION regress_rules_mee;
@@ -383,6 +419,137 @@ RESET SESSION AUTHORIZATION;
 SELECT rule_table, action, rule_key, document FROM rule_history
  WHERE rule_table IN ('mrv_gwp_set', 'mrv_gwp', 'ccer_project_type', 'mrv_sector_parameter', 'trader_rule') AND action <> 'seed'
  ORDER BY change_id;
+
+-- 10. The penalties and the gases per sector through the same functions, with their history ----------
+-- The penalties (RULES.md 6): the 2021 Measures (fine 20,000-30,000 CNY, an equal cut if not
+-- corrected) from 2019, Decree 775 (5-10 x the average price of the month before the deadline,
+-- an equal cut if not corrected) from 2023; the 2024 period uses Decree 775's
+SELECT jurisdiction, from_year, until_year, fine_basis, fine_min_fen, fine_max_fen, fine_default_fen,
+       multiple_min, multiple_max, multiple_default, price_months, cut_multiple, cut_unless_corrected
+  FROM penalty_rule WHERE jurisdiction = 'CN' ORDER BY from_year;
+SELECT period, penalty_rule_year FROM _period_rules ORDER BY period;
+SELECT pg_temp.state() AS before_penalty_refusals \gset
+SET SESSION AUTHORIZATION regress_rules_mee;
+-- a rule a period used is never amended, nor ended before the period's years (CM506)
+SELECT pg_temp.err($$SELECT amend_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2023}', '{"multiple_default": 10}',
+                                       'test')$$) AS amend_a_used_penalty;
+SELECT pg_temp.err($$SELECT retire_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2023}', 'test', last_year => 2023)$$)
+       AS end_before_its_period;
+-- bad values, each refused with the rule and the numbers (CM502): a default outside 5-10 x, a
+-- fixed fine whose minimum 30,000 CNY exceeds its maximum 20,000 CNY, a multiple of 0
+SELECT pg_temp.err($$SELECT set_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2026, "fine_basis": "price_multiple",
+                                     "multiple_min": 5, "multiple_max": 10, "multiple_default": 12, "price_months": 1,
+                                     "cut_multiple": 1, "cut_unless_corrected": true}', 'test')$$) AS default_above_the_range;
+SELECT pg_temp.err($$SELECT set_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2026, "fine_basis": "fixed",
+                                     "fine_min_fen": 3000000, "fine_max_fen": 2000000, "fine_default_fen": 2000000,
+                                     "cut_multiple": 1}', 'test')$$) AS fixed_fine_min_above_max;
+SELECT pg_temp.err($$SELECT set_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2026, "fine_basis": "price_multiple",
+                                     "multiple_min": 0, "multiple_max": 10, "multiple_default": 5, "price_months": 1}',
+                                     'test')$$) AS multiple_of_zero;
+-- an overlap with the rule in force (CM503, naming how to end it), an unknown jurisdiction (CM501)
+SELECT pg_temp.err($$SELECT set_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2026, "fine_basis": "price_multiple",
+                                     "multiple_min": 5, "multiple_max": 10, "multiple_default": 10, "price_months": 1,
+                                     "cut_multiple": 1, "cut_unless_corrected": true}', 'test')$$) AS overlap;
+SELECT pg_temp.err($$SELECT set_rule('penalty_rule', '{"jurisdiction": "xyz", "from_year": 2026, "fine_basis": "price_multiple",
+                                     "multiple_min": 5, "multiple_max": 10, "multiple_default": 5, "price_months": 1}',
+                                     'test')$$) AS unknown_jurisdiction;
+RESET SESSION AUTHORIZATION;
+-- the wrong party: Guangdong's authority a national rule, the exchange, a unit (42501)
+SET SESSION AUTHORIZATION regress_rules_gd;
+SELECT pg_temp.err($$SELECT amend_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2019}', '{"fine_default_fen": 3000000}',
+                                       'test')$$) AS province_amends_national;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_rules_ex;
+SELECT pg_temp.err($$SELECT retire_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2023}', 'test', last_year => 2025)$$)
+       AS exchange_ends_penalty;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_rules_unit;
+SELECT pg_temp.err($$SELECT retire_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2023}', 'test', last_year => 2025)$$)
+       AS unit_ends_penalty;
+RESET SESSION AUTHORIZATION;
+SELECT pg_temp.state() = :'before_penalty_refusals' AS nothing_changed;
+-- the national authority ends Decree 775's row after 2025 and sets its successor from 2026 with
+-- the same range (RULES.md 6: 5-10 x, an equal cut if not corrected), the default at 10 x, then
+-- amends the default back to 5 x (no period uses 2026 yet)
+SET SESSION AUTHORIZATION regress_rules_mee;
+SELECT retire_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2023}', 'regression test: Decree 775 fines up to the 2025 period',
+                   last_year => 2025) ->> 'until_year' AS decree_775_until;
+SELECT set_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2026, "fine_basis": "price_multiple", "multiple_min": 5,
+                                  "multiple_max": 10, "multiple_default": 10, "price_months": 1, "cut_multiple": 1,
+                                  "cut_unless_corrected": true}',
+                'regression test: a notice fining at 10 x from 2026 (Decree 775, RULES.md 6)') AS penalty_2026;
+SELECT amend_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2026}', '{"multiple_default": 5}',
+                  'regression test: the default back to 5 x') ->> 'multiple_default' AS amended_default;
+SELECT pg_temp.err($$SELECT amend_rule('penalty_rule', '{"jurisdiction": "CN", "from_year": 2026}', '{"multiple_default": 11}',
+                                       'test')$$) AS amend_outside_the_range;
+RESET SESSION AUTHORIZATION;
+-- Guangdong's own rule (S1 L1685-1753: next year's allocation cut by 2 x the shortfall) is its
+-- authority's: ended after 2025 and set again from 2026 with the 2021 Measures' fine added
+SET SESSION AUTHORIZATION regress_rules_gd;
+SELECT retire_rule('penalty_rule', '{"jurisdiction": "440000", "from_year": 2013}', 'regression test: a Guangdong notice',
+                   last_year => 2025) ->> 'until_year' AS gd_until,
+       set_rule('penalty_rule', '{"jurisdiction": "440000", "from_year": 2026, "fine_basis": "fixed", "fine_min_fen": 2000000,
+                                  "fine_max_fen": 3000000, "fine_default_fen": 2000000, "cut_multiple": 2}',
+                'regression test: a Guangdong notice') AS gd_2026;
+RESET SESSION AUTHORIZATION;
+SELECT jurisdiction, from_year, until_year, fine_basis, fine_min_fen, fine_max_fen, multiple_min, multiple_max, multiple_default,
+       cut_multiple, source FROM penalty_rule WHERE from_year >= 2013 AND jurisdiction IN ('CN', '440000') ORDER BY 1, 2;
+SELECT action, rule_key, old_value ->> 'until_year' AS old_until, new_value ->> 'until_year' AS new_until,
+       old_value ->> 'multiple_default' AS old_default, new_value ->> 'multiple_default' AS new_default, document,
+       changed_by, acting_for_name, changed_at
+  FROM rule_history WHERE rule_table = 'penalty_rule' AND action <> 'seed' ORDER BY change_id;
+SELECT rule_key, in_force_from, in_force_until FROM rules_in_force('2026-06-30', 'CN') WHERE rule_table = 'penalty_rule';
+
+-- The gases per sector (RULES.md 2: CO2, plus CF4 and C2F6 for aluminium, S0): national
+-- reference rows.  Unit A (power) reports 2024.
+SELECT file_monitoring_plan(4, 2024) AS plan_a \gset
+SELECT approve_monitoring_plan(:plan_a, acting_for => 2);
+SELECT submit_report(4, 2024, '{"CO2": 1000000}') AS report_a;
+SELECT pg_temp.state() AS before_gas_refusals \gset
+SET SESSION AUTHORIZATION regress_rules_mee;
+-- a gas added to years already reported, a first year moved across them (CM506)
+SELECT pg_temp.err($$SELECT set_rule('mrv_sector_gas', '{"sector": "power", "gas": "CF4", "from_year": 2024}', 'test')$$)
+       AS gas_for_reported_years;
+SELECT pg_temp.err($$SELECT amend_rule('mrv_sector_gas', '{"sector": "power", "gas": "CO2"}', '{"from_year": 2025}', 'test')$$)
+       AS first_year_across_reports;
+-- bad values (CM502), a row that exists (CM503), a key without a row (CM505), a jurisdiction (CM501)
+SELECT pg_temp.err($$SELECT set_rule('mrv_sector_gas', '{"sector": "glass", "gas": "CO2", "from_year": 2026}', 'test')$$)
+       AS unknown_sector;
+SELECT pg_temp.err($$SELECT set_rule('mrv_sector_gas', '{"sector": "steel", "gas": "SF6", "from_year": 2026}', 'test')$$)
+       AS unknown_gas;
+SELECT pg_temp.err($$SELECT set_rule('mrv_sector_gas', '{"sector": "steel", "gas": "CF4", "from_year": 1990}', 'test')$$)
+       AS year_out_of_range;
+SELECT pg_temp.err($$SELECT set_rule('mrv_sector_gas', '{"sector": "aluminium", "gas": "CF4", "from_year": 2026}', 'test')$$)
+       AS exists_already;
+SELECT pg_temp.err($$SELECT amend_rule('mrv_sector_gas', '{"sector": "steel", "gas": "C2F6"}', '{"from_year": 2026}', 'test')$$)
+       AS no_such_row;
+SELECT pg_temp.err($$SELECT set_rule('mrv_sector_gas', '{"sector": "steel", "gas": "CF4", "from_year": 2026, "jurisdiction": "xyz"}',
+                                     'test')$$) AS unknown_jurisdiction;
+SELECT pg_temp.err($$SELECT retire_rule('mrv_sector_gas', '{"sector": "aluminium", "gas": "CF4"}', 'test')$$) AS reference_rows_are_not_retired;
+RESET SESSION AUTHORIZATION;
+-- the wrong party: a provincial authority, the exchange (42501)
+SET SESSION AUTHORIZATION regress_rules_gd;
+SELECT pg_temp.err($$SELECT amend_rule('mrv_sector_gas', '{"sector": "aluminium", "gas": "CF4"}', '{"from_year": 2026}', 'test')$$)
+       AS province_amends_gases;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_rules_ex;
+SELECT pg_temp.err($$SELECT set_rule('mrv_sector_gas', '{"sector": "steel", "gas": "CF4", "from_year": 2026}', 'test')$$)
+       AS exchange_sets_gases;
+RESET SESSION AUTHORIZATION;
+SELECT pg_temp.state() = :'before_gas_refusals' AS nothing_changed;
+-- the national authority postpones aluminium's CF4 to 2026 and restores S0's 2024 (no aluminium
+-- report yet), and adds a gas to a sector from a year not reported
+SET SESSION AUTHORIZATION regress_rules_mee;
+SELECT amend_rule('mrv_sector_gas', '{"sector": "aluminium", "gas": "CF4"}', '{"from_year": 2026}',
+                  'regression test: PFC reporting postponed') ->> 'from_year' AS cf4_from,
+       amend_rule('mrv_sector_gas', '{"sector": "aluminium", "gas": "CF4"}', '{"from_year": 2024}',
+                  'regression test: S0 L127-131, from 2024 again') ->> 'from_year' AS cf4_from_again;
+SELECT set_rule('mrv_sector_gas', '{"sector": "power", "gas": "CF4", "from_year": 2026}', 'regression test: a notice adding CF4') AS gas_set;
+RESET SESSION AUTHORIZATION;
+SELECT sector, gas, from_year, source FROM mrv_sector_gas WHERE sector IN ('power', 'aluminium') ORDER BY 1, 2;
+SELECT action, rule_key, old_value ->> 'from_year' AS old_from, new_value ->> 'from_year' AS new_from, document,
+       changed_by, acting_for_name, changed_at
+  FROM rule_history WHERE rule_table = 'mrv_sector_gas' AND action <> 'seed' ORDER BY change_id;
 
 \c postgres
 SET client_min_messages = warning;

@@ -16,8 +16,6 @@ SET client_min_messages = warning;
 CREATE EXTENSION carbonmkt;
 RESET client_min_messages;
 SET search_path = carbonmkt, public;
--- the MRV numbers the sources do not give (doc/rules.md): test values, sample 10%, deviation 5%, deposits due 40 days after the month, 0 missing and 2 late months tolerated, anomaly 50%
-UPDATE carbonmkt.mrv_rule SET review_sample_share = 0.1, deviation_threshold = 0.05, deposit_due_days = 40, deposit_missing_tolerance = 0, deposit_late_tolerance = 2, anomaly_threshold = 0.5 WHERE jurisdiction = 'CN' AND from_year = 2019 AND deposit_due_days IS NULL;
 SET carbonmkt.clock = '2025-06-02 10:00:00+08';
 \set VERBOSITY default
 
@@ -53,6 +51,13 @@ SELECT register_participant('Ministry of Ecology and Environment', 'national_aut
        register_participant('Shenzhen Power 1', 'key_emitter', pg_temp.uscc('91440300MA5F00001'), '440000', '440300', 'power') AS unit1, -- 5
        register_participant('Wuhan Cement 2', 'key_emitter', pg_temp.uscc('91420100MA5F00003'), '420000', '420100', 'cement') AS unit2,  -- 6
        register_participant('Pearl River Carbon Verification', 'service_firm', pg_temp.uscc('91440101MA5F00007'), '440000') AS firm;     -- 7
+-- the MRV numbers the sources do not give (doc/rules.md): the national authority (participant 1)
+-- fills test values through amend_rule: sample 10%, deviation 5%, deposits due 40 days after the
+-- month, 0 missing and 2 late months tolerated, anomaly 50%
+SELECT amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}',
+                  '{"review_sample_share": 0.1, "deviation_threshold": 0.05, "deposit_due_days": 40, "deposit_missing_tolerance": 0,
+                    "deposit_late_tolerance": 2, "anomaly_threshold": 0.5}',
+                  'test fixture: MRV numbers no source gives', acting_for => 1) ->> 'deposit_due_days' AS mrv_due_days_filled;
 SELECT map_login('regress_sec_mee', 1), map_login('regress_sec_gd', 2), map_login('regress_sec_hb', 3),
        map_login('regress_sec_sz', 4), map_login('regress_sec_unit1', 5), map_login('regress_sec_unit2', 6),
        map_login('regress_sec_firm', 7);

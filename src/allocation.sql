@@ -1809,6 +1809,7 @@ DECLARE
     e       record;
     entitled bigint;
 BEGIN
+    PERFORM carbonmkt.check_jurisdiction(amend_allocation.jurisdiction);
     SELECT p.province INTO prov FROM carbonmkt.participant p
      WHERE p.participant_id = amend_allocation.participant_id AND p.kind = 'key_emitter';
     IF NOT FOUND THEN
@@ -1896,6 +1897,7 @@ DECLARE
     pid     bigint;
     unit    bigint;
 BEGIN
+    PERFORM carbonmkt.check_jurisdiction(recover_owed.jurisdiction);
     SELECT p.province INTO prov FROM carbonmkt.participant p WHERE p.participant_id = recover_owed.participant_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'participant % does not exist', recover_owed.participant_id USING ERRCODE = 'CM002';
@@ -1940,6 +1942,7 @@ DECLARE
     r       record;
     inputs  text;
 BEGIN
+    PERFORM carbonmkt.check_jurisdiction(settle_allocation_adjustments.jurisdiction);
     PERFORM carbonmkt._require_authority(settle_allocation_adjustments.province, 'settle allocation adjustments');
     IF settle_allocation_adjustments.province IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM carbonmkt.region g WHERE g.code = settle_allocation_adjustments.province) THEN
@@ -1986,6 +1989,7 @@ DECLARE
     run     bigint;
     pst     bigint;
     leg     record;
+    debits  jsonb;
     n       int := 0;
 BEGIN
     PERFORM carbonmkt._require_authority(NULL, 'adopt registry postings as pre-allocations');
@@ -1996,14 +2000,30 @@ BEGIN
     END IF;
     run := carbonmkt._begin_run('adoption', adopt_preallocation.jurisdiction, adopt_preallocation.year, NULL,
                                 array_to_string(postings, ','));
+    -- The legs are found through the accounts, by the journal's (account_id, seq) index: the
+    -- journal has no b-tree on posting_id (its block-range index would read a range of the
+    -- journal per posting).  First the debits of the allocation accounts among the postings,
+    -- once (posting -> [allocation account, counterparty]); then per posting its credit in the
+    -- counterparty's account, newest entries first.  (OFFSET 0 keeps the posting filter out
+    -- of the index scans.)
+    SELECT jsonb_object_agg(d.posting_id::text, jsonb_build_array(d.account_id, d.counterparty)) INTO debits
+      FROM (SELECT j.posting_id, j.account_id, j.counterparty
+              FROM carbonmkt.account al JOIN carbonmkt.journal j ON j.account_id = al.account_id
+             WHERE al.kind = 'allocation' AND j.kind = 'debit' OFFSET 0) d
+     WHERE d.posting_id = ANY (postings);
     FOREACH pst IN ARRAY postings LOOP
-        SELECT c.account_id, c.amount, h.participant_id, d.account_id AS from_account, po.operation INTO leg
+        SELECT c.account_id, c.amount, h.participant_id, al.account_id AS from_account, po.operation INTO leg
           FROM carbonmkt.posting po
-          JOIN carbonmkt.journal c ON c.posting_id = po.posting_id AND c.kind = 'credit'
-          JOIN carbonmkt.journal d ON d.posting_id = po.posting_id AND d.kind = 'debit'
+          CROSS JOIN LATERAL (SELECT x.account_id, x.amount, x.instrument, x.vintage
+                                FROM (SELECT j.account_id, j.amount, j.instrument, j.vintage, j.posting_id
+                                        FROM carbonmkt.journal j
+                                       WHERE j.account_id = (debits -> pst::text ->> 1)::bigint AND j.kind = 'credit'
+                                       ORDER BY j.seq DESC OFFSET 0) x
+                               WHERE x.posting_id = po.posting_id LIMIT 1) c
           JOIN carbonmkt.account h ON h.account_id = c.account_id AND h.kind = 'holding'
           JOIN carbonmkt.participant p ON p.participant_id = h.participant_id AND p.kind = 'key_emitter'
-          JOIN carbonmkt.account al ON al.account_id = d.account_id AND al.kind = 'allocation' AND al.province = p.province
+          JOIN carbonmkt.account al ON al.account_id = (debits -> pst::text ->> 0)::bigint AND al.kind = 'allocation'
+                                   AND al.province = p.province
          WHERE po.posting_id = pst AND po.operation = 'transfer_cea'
            AND c.instrument = 'CEA' AND c.vintage = adopt_preallocation.year;
         IF NOT FOUND THEN

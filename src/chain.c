@@ -63,6 +63,9 @@
 #include "common/cryptohash.h"
 #endif
 #include "common/sha2.h"
+#ifdef USE_OPENSSL
+#include <openssl/evp.h>
+#endif
 
 #include "carbonmkt.h"
 #include "chain.h"
@@ -83,14 +86,167 @@ PG_FUNCTION_INFO_V1(verify_chains_since);
  */
 
 /*
+ * chain_sha_create, chain_sha_restart, chain_sha_update, chain_sha_final,
+ * chain_sha_free
+ *		One SHA-256 digest computed piecewise, with a context that may be
+ *		started again for the next digest (chain.h).
+ *
+ * With OpenSSL 3 the context is OpenSSL's own, started again with a digest
+ * implementation fetched once per backend: pg_cryptohash_init() passes
+ * EVP_sha256(), which makes OpenSSL fetch the implementation from its
+ * provider store (under a lock) at every start, a cost per journal row for
+ * the verification pass.  The context is freed by chain_sha_free() or,
+ * after an error, when the memory context it was created in goes away.
+ */
+#if defined(USE_OPENSSL) && OPENSSL_VERSION_NUMBER >= 0x30000000L
+#define CHAIN_SHA_EVP 1
+#endif
+
+struct ChainSha
+{
+#ifdef CHAIN_SHA_EVP
+	EVP_MD_CTX *evp;
+	MemoryContextCallback cb;
+#elif PG_VERSION_NUM >= 140000
+	pg_cryptohash_ctx *ctx;
+#else
+	pg_sha256_ctx ctx;
+#endif
+};
+
+static void
+chain_sha_fail(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("could not compute SHA-256 hash")));
+}
+
+#ifdef CHAIN_SHA_EVP
+static EVP_MD *chain_sha_md = NULL;
+
+static void
+chain_sha_release(void *arg)
+{
+	ChainSha   *sha = (ChainSha *) arg;
+
+	if (sha->evp != NULL)
+		EVP_MD_CTX_free(sha->evp);
+	sha->evp = NULL;
+}
+#endif
+
+ChainSha *
+chain_sha_create(void)
+{
+	ChainSha   *sha = palloc0(sizeof(ChainSha));
+
+#ifdef CHAIN_SHA_EVP
+	if (chain_sha_md == NULL)
+	{
+		chain_sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+		if (chain_sha_md == NULL)
+			chain_sha_fail();
+	}
+	sha->evp = EVP_MD_CTX_new();
+	if (sha->evp == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	sha->cb.func = chain_sha_release;
+	sha->cb.arg = sha;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &sha->cb);
+#elif PG_VERSION_NUM >= 140000
+	sha->ctx = pg_cryptohash_create(PG_SHA256);
+	if (sha->ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+#endif
+	chain_sha_restart(sha);
+	return sha;
+}
+
+void
+chain_sha_restart(ChainSha *sha)
+{
+#ifdef CHAIN_SHA_EVP
+	if (EVP_DigestInit_ex2(sha->evp, chain_sha_md, NULL) != 1)
+		chain_sha_fail();
+#elif PG_VERSION_NUM >= 140000
+	if (pg_cryptohash_init(sha->ctx) < 0)
+		chain_sha_fail();
+#else
+	pg_sha256_init(&sha->ctx);
+#endif
+}
+
+void
+chain_sha_update(ChainSha *sha, const void *data, size_t len)
+{
+#ifdef CHAIN_SHA_EVP
+	if (EVP_DigestUpdate(sha->evp, data, len) != 1)
+		chain_sha_fail();
+#elif PG_VERSION_NUM >= 140000
+	if (pg_cryptohash_update(sha->ctx, (const uint8 *) data, len) < 0)
+		chain_sha_fail();
+#else
+	pg_sha256_update(&sha->ctx, (const uint8 *) data, len);
+#endif
+}
+
+void
+chain_sha_final(ChainSha *sha, uint8 *out)
+{
+#ifdef CHAIN_SHA_EVP
+	if (EVP_DigestFinal_ex(sha->evp, out, NULL) != 1)
+		chain_sha_fail();
+#elif PG_VERSION_NUM >= 140000
+	if (pg_cryptohash_final(sha->ctx, out, CHAIN_HASH_LEN) < 0)
+		chain_sha_fail();
+#else
+	pg_sha256_final(&sha->ctx, out);
+#endif
+}
+
+/* The struct itself stays until its memory context goes (the callback reads it). */
+void
+chain_sha_free(ChainSha *sha)
+{
+#ifdef CHAIN_SHA_EVP
+	chain_sha_release(sha);
+#elif PG_VERSION_NUM >= 140000
+	pg_cryptohash_free(sha->ctx);
+	sha->ctx = NULL;
+#endif
+}
+
+/*
  * chain_sha256
  *		out = SHA-256(a || b).  out must have room for CHAIN_HASH_LEN bytes.
+ *		With OpenSSL 3, one context kept for the backend's life serves every
+ *		call (a journal row's hash, twice per transfer).
  */
 void
 chain_sha256(const uint8 *a, size_t alen, const uint8 *b, size_t blen,
 			 uint8 *out)
 {
-#if PG_VERSION_NUM >= 140000
+#ifdef CHAIN_SHA_EVP
+	static ChainSha *sha = NULL;
+
+	if (sha == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		sha = chain_sha_create();
+		MemoryContextSwitchTo(oldcxt);
+	}
+	else
+		chain_sha_restart(sha);
+	chain_sha_update(sha, a, alen);
+	chain_sha_update(sha, b, blen);
+	chain_sha_final(sha, out);
+#elif PG_VERSION_NUM >= 140000
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
 	if (ctx == NULL)
@@ -121,80 +277,6 @@ chain_sha256(const uint8 *a, size_t alen, const uint8 *b, size_t blen,
 	pg_sha256_update(&ctx, a, alen);
 	pg_sha256_update(&ctx, b, blen);
 	pg_sha256_final(&ctx, out);
-#endif
-}
-
-/*
- * chain_sha_create, chain_sha_restart, chain_sha_update, chain_sha_final,
- * chain_sha_free
- *		One SHA-256 digest computed piecewise, with a context that may be
- *		started again for the next digest (chain.h).
- */
-ChainSha *
-chain_sha_create(void)
-{
-#if PG_VERSION_NUM >= 140000
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	return (ChainSha *) ctx;
-#else
-	pg_sha256_ctx *ctx = palloc(sizeof(pg_sha256_ctx));
-
-	pg_sha256_init(ctx);
-	return (ChainSha *) ctx;
-#endif
-}
-
-void
-chain_sha_restart(ChainSha *sha)
-{
-#if PG_VERSION_NUM >= 140000
-	if (pg_cryptohash_init((pg_cryptohash_ctx *) sha) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash")));
-#else
-	pg_sha256_init((pg_sha256_ctx *) sha);
-#endif
-}
-
-void
-chain_sha_update(ChainSha *sha, const void *data, size_t len)
-{
-#if PG_VERSION_NUM >= 140000
-	if (pg_cryptohash_update((pg_cryptohash_ctx *) sha, (const uint8 *) data, len) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash")));
-#else
-	pg_sha256_update((pg_sha256_ctx *) sha, (const uint8 *) data, len);
-#endif
-}
-
-void
-chain_sha_final(ChainSha *sha, uint8 *out)
-{
-#if PG_VERSION_NUM >= 140000
-	if (pg_cryptohash_final((pg_cryptohash_ctx *) sha, out, CHAIN_HASH_LEN) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute SHA-256 hash")));
-#else
-	pg_sha256_final((pg_sha256_ctx *) sha, out);
-#endif
-}
-
-void
-chain_sha_free(ChainSha *sha)
-{
-#if PG_VERSION_NUM >= 140000
-	pg_cryptohash_free((pg_cryptohash_ctx *) sha);
-#else
-	pfree(sha);
 #endif
 }
 
@@ -316,7 +398,22 @@ format_date(char *buf, size_t size, DateADT date)
 	else
 	{
 		j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
-		if (year > 0)
+		if (year > 0 && year <= 9999 && size > 10)
+		{
+			/* "%04d-%02d-%02d" without snprintf: once per journal row */
+			buf[0] = '0' + year / 1000;
+			buf[1] = '0' + year / 100 % 10;
+			buf[2] = '0' + year / 10 % 10;
+			buf[3] = '0' + year % 10;
+			buf[4] = '-';
+			buf[5] = '0' + month / 10;
+			buf[6] = '0' + month % 10;
+			buf[7] = '-';
+			buf[8] = '0' + day / 10;
+			buf[9] = '0' + day % 10;
+			buf[10] = '\0';
+		}
+		else if (year > 0)
 			snprintf(buf, size, "%04d-%02d-%02d", year, month, day);
 		else
 			snprintf(buf, size, "%04d-%02d-%02d BC", 1 - year, month, day);
@@ -336,6 +433,8 @@ format_epoch_usec(char *buf, size_t size, TimestampTz ts)
 		snprintf(buf, size, "-infinity");
 	else if (TIMESTAMP_IS_NOEND(ts))
 		snprintf(buf, size, "infinity");
+	else if (ts >= 0 && size > MAXINT8LEN)
+		buf[pg_ulltoa_n((uint64) ts + (uint64) offset, buf)] = '\0';
 	else if (ts >= 0)
 		snprintf(buf, size, UINT64_FORMAT, (uint64) ts + (uint64) offset);
 	else
@@ -359,6 +458,12 @@ static void
 journal_payload_build(StringInfo buf, const JournalLayout *layout,
 					  const Datum *values, const bool *isnull)
 {
+	static int	field_len[PAYLOAD_NFIELDS];
+
+	if (field_len[0] == 0)
+		for (int i = 0; i < PAYLOAD_NFIELDS; i++)
+			field_len[i] = strlen(payload_fields[i]);
+
 	for (int i = 0; i < PAYLOAD_NFIELDS; i++)
 	{
 		int			att = layout->attnums[i] - 1;
@@ -368,11 +473,16 @@ journal_payload_build(StringInfo buf, const JournalLayout *layout,
 		int			len;
 		const char *utf8;
 		int			utf8len;
+		char	   *p;
 
-		appendStringInfoString(buf, payload_fields[i]);
 		if (isnull[att])
 		{
-			appendBinaryStringInfo(buf, "=\\N\n", 4);
+			enlargeStringInfo(buf, field_len[i] + 4);
+			p = buf->data + buf->len;
+			memcpy(p, payload_fields[i], field_len[i]);
+			memcpy(p + field_len[i], "=\\N\n", 4);
+			buf->len += field_len[i] + 4;
+			buf->data[buf->len] = '\0';
 			continue;
 		}
 
@@ -413,12 +523,19 @@ journal_payload_build(StringInfo buf, const JournalLayout *layout,
 		utf8 = pg_server_to_any(str, len, PG_UTF8);
 		utf8len = (utf8 == str) ? len : (int) strlen(utf8);
 
-		appendStringInfoChar(buf, '=');
-		enlargeStringInfo(buf, 12);
-		buf->len += pg_ltoa(utf8len, buf->data + buf->len);
-		appendStringInfoChar(buf, ':');
-		appendBinaryStringInfo(buf, str, len);
-		appendStringInfoChar(buf, '\n');
+		/* <field>=<utf8len>:<value>\n, room made once */
+		enlargeStringInfo(buf, field_len[i] + 1 + MAXINT8LEN + 1 + len + 1);
+		p = buf->data + buf->len;
+		memcpy(p, payload_fields[i], field_len[i]);
+		p += field_len[i];
+		*p++ = '=';
+		p += pg_ltoa(utf8len, p);
+		*p++ = ':';
+		memcpy(p, str, len);
+		p += len;
+		*p++ = '\n';
+		*p = '\0';
+		buf->len = p - buf->data;
 	}
 }
 

@@ -9,8 +9,10 @@
 -- Every movement goes through the registry's posting functions (ARCHITECTURE.md
 -- principle 1), called from SECURITY DEFINER functions that authorise their caller and
 -- carry SET carbonmkt.acting_room = 'finance' where the registry must let the room act.
--- Every number is a rule row (finance_rule tables below); the shipped trigger and share
--- rows are illustrative and labelled so.  Documentation: doc/finance.md.
+-- Every number is a rule row (the rule tables below).  No source gives the numbers of
+-- these mechanisms (repo failure handling, the reserve's feed and triggers, the paid share),
+-- so no row is shipped: the authority sets them with carbonmkt.set_rule() (doc/rules.md),
+-- and what needs a missing one refuses naming it.  Documentation: doc/finance.md.
 -------------------------------------------------------------------------------
 
 -- Small helpers ---------------------------------------------------------------------------
@@ -601,17 +603,14 @@ CREATE TABLE carbonmkt.repo_rule (
     on_failure      text NOT NULL CHECK (on_failure IN ('close_out', 'retry_then_close_out')),
     grace_days      int NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 30),
     max_term_days   int NOT NULL CHECK (max_term_days BETWEEN 1 AND 3650),
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, valid_from),
     CHECK (valid_until IS NULL OR valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.repo_rule IS
-  'How a repo''s second leg that cannot settle is handled (on_failure: close_out at once, or retry_then_close_out after grace_days trading days) and the longest term allowed, from valid_from until valid_until (NULL: until replaced).  Rule data (doc/finance.md), administered with carbonmkt.set_rule() (doc/rules.md); the shipped row is illustrative.';
+  'How a repo''s second leg that cannot settle is handled (on_failure: close_out at once, or retry_then_close_out after grace_days trading days) and the longest term allowed, from valid_from until valid_until (NULL: until replaced).  Rule data (doc/finance.md), administered with carbonmkt.set_rule() by the national authority (doc/rules.md).  None is shipped (no source fixes it): propose_repo refuses (CM704) on a day without one.';
 
-INSERT INTO carbonmkt.repo_rule (jurisdiction, valid_from, on_failure, grace_days, max_term_days, illustrative, source)
-VALUES ('CN', DATE '2021-07-16', 'retry_then_close_out', 2, 365, true,
-        'illustrative: repo is named in RULES.md 7 [S2, S3]; no national rule fixes its failure handling');
 
 CREATE TABLE carbonmkt.repo (
     repo_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -666,8 +665,9 @@ BEGIN
      WHERE x.jurisdiction = 'CN' AND x.valid_from <= p_date AND (x.valid_until IS NULL OR x.valid_until >= p_date)
      ORDER BY x.valid_from DESC LIMIT 1;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no repo rule for % in carbonmkt.repo_rule', p_date USING ERRCODE = 'CM704',
-            HINT = 'The national authority sets one: carbonmkt.set_rule(''repo_rule'', ...) (doc/rules.md).';
+        RAISE EXCEPTION 'no repo rule in force on % (jurisdiction CN): carbonmkt.repo_rule has no row for it', p_date
+            USING ERRCODE = 'CM704',
+            HINT = 'No source fixes a repo''s failure handling and longest term, so none is shipped: the national authority loads it with carbonmkt.set_rule(''repo_rule'', ...) (doc/rules.md).';
     END IF;
     RETURN r;
 END
@@ -797,7 +797,6 @@ BEGIN
     IF NOT isfinite(d) THEN
         RAISE EXCEPTION 'business_date must be a finite date, got %', d USING ERRCODE = 'CM701';
     END IF;
-    r := carbonmkt._repo_rule(d);
     FOR x IN SELECT * FROM carbonmkt.repo y WHERE y.status = 'open' AND y.repurchase_date <= d
               ORDER BY y.repo_id FOR UPDATE LOOP
         BEGIN
@@ -810,7 +809,11 @@ BEGIN
         EXCEPTION WHEN SQLSTATE 'CM004' OR SQLSTATE 'CM003' OR SQLSTATE 'CM702' THEN
             GET STACKED DIAGNOSTICS why = MESSAGE_TEXT;
         END;
-        -- the second leg could not settle: nothing of it moved (the block rolled back)
+        -- the second leg could not settle: nothing of it moved (the block rolled back); the
+        -- repo rule of the day says what happens (CM704 when there is none: nothing changes)
+        IF r.jurisdiction IS NULL THEN
+            r := carbonmkt._repo_rule(d);
+        END IF;
         IF r.on_failure = 'retry_then_close_out'
            AND (SELECT count(*) FROM generate_series(x.repurchase_date + 1, d, interval '1 day') g(day)
                  WHERE carbonmkt.is_trading_day(g.day::date)) < r.grace_days THEN
@@ -839,7 +842,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.settle_repos(date) IS
-  'End-of-day repo processing (exchange): settles the second leg of every open repo due on or before the date, delivery versus payment.  A leg that cannot settle (units or cash missing) moves nothing and is handled by repo_rule: retried on the next trading days up to grace_days, then closed out — each side keeps what it has, and the difference between the repurchase amount and the units'' value at the last close is recorded as the other side''s claim.  Returns each repo''s outcome.';
+  'End-of-day repo processing (exchange): settles the second leg of every open repo due on or before the date, delivery versus payment.  A leg that cannot settle (units or cash missing) moves nothing and is handled by the repo_rule in force that day (none: CM704, and nothing of the day is settled): retried on the next trading days up to grace_days, then closed out — each side keeps what it has, and the difference between the repurchase amount and the units'' value at the last close is recorded as the other side''s claim.  Returns each repo''s outcome.';
 
 -- The allowance reserve and market adjustment (配额储备和市场调节机制) ------------------------------
 
@@ -847,16 +850,13 @@ CREATE TABLE carbonmkt.reserve_feed_rule (
     jurisdiction    text NOT NULL REFERENCES carbonmkt.jurisdiction,
     year            int NOT NULL CHECK (year BETWEEN 2005 AND 2100),
     cap_share       numeric NOT NULL CHECK (cap_share >= 0 AND cap_share < 1),    -- set aside from the cap
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, year)
 );
 COMMENT ON TABLE carbonmkt.reserve_feed_rule IS
-  'How the national reserve is fed in a year: cap_share of the year''s capped sectors'' caps (alloc_cap) is issued into the reserve (预留).  Unsold auction volume of the reserve stays in it; allowances of closed units are moved into it by carbonmkt.absorb_closed_unit().  Rule data; shipped rows are illustrative.';
+  'How the national reserve is fed in a year: cap_share of the year''s capped sectors'' caps (alloc_cap) is issued into the reserve (预留).  Unsold auction volume of the reserve stays in it; allowances of closed units are moved into it by carbonmkt.absorb_closed_unit().  Rule data, set per year by the national authority with carbonmkt.set_rule() (doc/rules.md); none is shipped (no source gives the share): feed_reserve refuses (CM705) for a year without one.';
 
-INSERT INTO carbonmkt.reserve_feed_rule (jurisdiction, year, cap_share, illustrative, source)
-VALUES ('CN', 2027, 0.02, true,
-        'illustrative: the 2025 opinion [S2] commits to a reserve (建立配额储备) without a number; 2% is a placeholder');
 
 CREATE TABLE carbonmkt.reserve_trigger (
     trigger_id      int GENERATED BY DEFAULT AS IDENTITY UNIQUE,
@@ -873,7 +873,7 @@ CREATE TABLE carbonmkt.reserve_trigger (
     cooldown_days   int NOT NULL DEFAULT 0 CHECK (cooldown_days >= 0),
     valid_from      date NOT NULL,
     valid_until     date,
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, product, kind, valid_from),
     CHECK ((kind IN ('price_high', 'price_low')) = (lookback_days IS NOT NULL AND reference_days IS NOT NULL AND multiple IS NOT NULL)),
@@ -881,14 +881,8 @@ CREATE TABLE carbonmkt.reserve_trigger (
     CHECK (valid_until IS NULL OR valid_until >= valid_from)
 );
 COMMENT ON TABLE carbonmkt.reserve_trigger IS
-  'Market adjustment triggers (市场调节): price_high / price_low compare the average close of the last lookback_days trading days with multiple x the average of the reference_days before them (like RGGI''s cost- and emissions-containment reserves); supply_high / supply_low compare the allowances in circulation (CEA held by participants) with threshold_t (like the EU market stability reserve).  A met trigger schedules action release (the reserve sells quantity_t by one-way bidding), absorb (the reserve buys back quantity_t by one-way bidding), at reserve_price_multiple x the N-day average, or withhold (quantity_t is taken out of the reserve''s planned auctions of the product, reserve_auction_plan), at most once per cooldown_days.  Rule data; shipped rows are illustrative.';
+  'Market adjustment triggers (市场调节): price_high / price_low compare the average close of the last lookback_days trading days with multiple x the average of the reference_days before them (like RGGI''s cost- and emissions-containment reserves); supply_high / supply_low compare the allowances in circulation (CEA held by participants) with threshold_t (like the EU market stability reserve).  A met trigger schedules action release (the reserve sells quantity_t by one-way bidding), absorb (the reserve buys back quantity_t by one-way bidding), at reserve_price_multiple x the N-day average, or withhold (quantity_t is taken out of the reserve''s planned auctions of the product, reserve_auction_plan), at most once per cooldown_days.  Rule data, set by the national authority with carbonmkt.set_rule() (doc/rules.md); none is shipped (no source gives a trigger): on a day without a trigger in force there is nothing to decide.';
 
-INSERT INTO carbonmkt.reserve_trigger (jurisdiction, product, kind, lookback_days, reference_days, multiple, threshold_t,
-                                       action, quantity_t, reserve_price_multiple, cooldown_days, valid_from, illustrative, source)
-VALUES ('CN', 'CEA2027', 'price_high', 5, 20, 1.5, NULL, 'release', 1000000, 1.0, 20, DATE '2027-01-01', true,
-        'illustrative: [S2] 建立配额储备和市场调节机制; numbers modelled on RGGI''s cost-containment reserve (trigger at a multiple of a reference price)'),
-       ('CN', 'CEA2027', 'price_low', 5, 20, 0.6, NULL, 'absorb', 1000000, 1.0, 20, DATE '2027-01-01', true,
-        'illustrative: [S2]; modelled on RGGI''s emissions-containment reserve (withhold or buy back below a trigger price)');
 
 CREATE TABLE carbonmkt.reserve_decision (
     decision_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -940,8 +934,9 @@ BEGIN
     PERFORM carbonmkt._require_national_authority('feed the reserve');
     SELECT * INTO f FROM carbonmkt.reserve_feed_rule r WHERE r.jurisdiction = 'CN' AND r.year = feed_reserve.year;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no reserve feed rule for % in carbonmkt.reserve_feed_rule', coalesce(year::text, 'NULL')
-            USING ERRCODE = 'CM705', HINT = 'The national authority sets one per year: carbonmkt.set_rule(''reserve_feed_rule'', ...) (doc/rules.md).';
+        RAISE EXCEPTION 'no reserve feed rule for % (jurisdiction CN): carbonmkt.reserve_feed_rule has no row for it', coalesce(year::text, 'NULL')
+            USING ERRCODE = 'CM705',
+            HINT = 'No source gives the share set aside, so none is shipped: the national authority loads it per year with carbonmkt.set_rule(''reserve_feed_rule'', ...) (doc/rules.md).';
     END IF;
     SELECT sum(c.cap_t) INTO cap FROM carbonmkt.alloc_cap c WHERE c.jurisdiction = 'CN' AND c.year = feed_reserve.year;
     IF cap IS NULL THEN
@@ -1316,17 +1311,13 @@ CREATE TABLE carbonmkt.paid_allocation_rule (
     method          text NOT NULL CHECK (method IN ('auction', 'fixed_price')),
     price_fen       bigint NOT NULL CHECK (price_fen > 0),    -- fixed price, or the auction's reserve price
     lock_free       boolean NOT NULL DEFAULT false,           -- Guangdong: free units locked until the paid share is bought
-    illustrative    boolean NOT NULL DEFAULT true,
+    illustrative    boolean NOT NULL DEFAULT false,   -- true: not a published value (a demo's, a test's)
     source          text NOT NULL,
     PRIMARY KEY (jurisdiction, sector, from_year)
 );
 COMMENT ON TABLE carbonmkt.paid_allocation_rule IS
-  'Paid allocation (有偿分配) per jurisdiction, sector and years: the paid share of each unit''s allocation, the method (auction: one-way bidding with price_fen as reserve price; fixed_price: sold at price_fen), and lock_free (the Guangdong pilot''s rule, RULES.md 3 [S1 L1095]: a unit''s free allowances can be neither traded nor surrendered until it has bought its paid share).  Rule data; the shipped row is illustrative.';
+  'Paid allocation (有偿分配) per jurisdiction, sector and years: the paid share of each unit''s allocation, the method (auction: one-way bidding with price_fen as reserve price; fixed_price: sold at price_fen), and lock_free (the Guangdong pilot''s rule, RULES.md 3 [S1 L1095]: a unit''s free allowances can be neither traded nor surrendered until it has bought its paid share).  Rule data, set with carbonmkt.set_rule() (doc/rules.md); none is shipped (no source gives a share): apply_paid_allocation and offer_paid_allocation refuse (CM706) for a sector and year without one.';
 
-INSERT INTO carbonmkt.paid_allocation_rule (jurisdiction, sector, from_year, until_year, paid_share, method, price_fen,
-                                            lock_free, illustrative, source)
-VALUES ('CN', 'power', 2027, 2027, 0.05, 'auction', 6000, false, true,
-        'illustrative: [S2] 免费和有偿相结合…有序提高有偿分配比例 gives no share; 5% and 60 CNY/t are placeholders');
 
 CREATE TABLE carbonmkt.paid_entitlement (
     participant_id  bigint NOT NULL REFERENCES carbonmkt.participant,
@@ -1390,10 +1381,10 @@ BEGIN
     PERFORM carbonmkt._require_national_authority('apply paid allocation');
     r := carbonmkt._paid_rule(apply_paid_allocation.sector, apply_paid_allocation.year);
     IF r.sector IS NULL THEN
-        RAISE EXCEPTION 'no paid allocation rule for sector % in % in carbonmkt.paid_allocation_rule',
+        RAISE EXCEPTION 'no paid allocation rule for sector % in % (jurisdiction CN): carbonmkt.paid_allocation_rule has no row for it',
             coalesce(apply_paid_allocation.sector, 'NULL'), coalesce(apply_paid_allocation.year::text, 'NULL')
             USING ERRCODE = 'CM706',
-                  HINT = 'The national authority sets one: carbonmkt.set_rule(''paid_allocation_rule'', ...) (doc/rules.md).';
+                  HINT = 'No source gives a paid share, so none is shipped: the national authority loads it with carbonmkt.set_rule(''paid_allocation_rule'', ...) (doc/rules.md).';
     END IF;
     FOR u IN SELECT a.participant_id, a.allocated_t
                FROM carbonmkt._allocated_by_year a JOIN carbonmkt.participant p ON p.participant_id = a.participant_id
@@ -1532,8 +1523,11 @@ DECLARE
     code   text := 'CEA' || year;
 BEGIN
     IF r.sector IS NULL OR r.method <> 'auction' THEN
-        RAISE EXCEPTION 'no paid allocation rule selling sector % of % by auction', coalesce(sector, 'NULL'), coalesce(year::text, 'NULL')
-            USING ERRCODE = 'CM706';
+        RAISE EXCEPTION 'no paid allocation rule selling sector % of % by auction (jurisdiction CN): carbonmkt.paid_allocation_rule has %',
+            coalesce(sector, 'NULL'), coalesce(year::text, 'NULL'),
+            CASE WHEN r.sector IS NULL THEN 'no row for it' ELSE 'a rule selling at a fixed price (buy_paid_allocation)' END
+            USING ERRCODE = 'CM706',
+                  HINT = 'The national authority loads the rule with carbonmkt.set_rule(''paid_allocation_rule'', ...) (doc/rules.md).';
     END IF;
     SELECT sum(e.paid_due_t - e.bought_t) INTO total
       FROM carbonmkt.paid_entitlement e JOIN carbonmkt.participant p ON p.participant_id = e.participant_id

@@ -37,7 +37,7 @@ SELECT r.code, r.name, r.name_zh, r.code, NULL, 'province',
   FROM carbonmkt.region r;
 
 CREATE FUNCTION carbonmkt.check_jurisdiction(jurisdiction text) RETURNS carbonmkt.jurisdiction
-LANGUAGE plpgsql STABLE AS
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
 $$
 DECLARE
     j   carbonmkt.jurisdiction;

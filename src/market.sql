@@ -156,18 +156,22 @@ CREATE TABLE carbonmkt.product_day (
     product_id      int NOT NULL REFERENCES carbonmkt.product,
     business_date   date NOT NULL,
     prev_close_fen  bigint NOT NULL,        -- previous close: the band's centre for the day
-    book_seq        bigint NOT NULL DEFAULT 0,   -- time priority counter of the day's book
+    book_seq        bigint NOT NULL DEFAULT 0,   -- time priority counter of one-way bidding's bids
     close_fen       bigint,                 -- closing price, set by end_of_day()
     closed_at       timestamptz,            -- end_of_day() ran: no more orders this day
     PRIMARY KEY (product_id, business_date)
 );
 COMMENT ON TABLE carbonmkt.product_day IS
-  'One row per product and trading day, created with the day''s first order: the previous close (the band''s centre), the time-priority counter of the book and, after end_of_day(), the closing price.  Its row lock (FOR NO KEY UPDATE) is the product''s matcher lock: one matcher per product at a time, products never wait on each other.';
+  'One row per product and trading day, created with the day''s first order: the previous close (the band''s centre), the time-priority counter of one-way bidding''s bids and, after end_of_day(), the closing price.  Its row lock (FOR NO KEY UPDATE) is the product''s matcher lock: one matcher per product at a time, products never wait on each other.  A listed order that rests behind the best price of its side without reaching the other side locks it FOR SHARE instead (_rests_behind): such orders enter side by side, and every matcher waits for them.';
 
 -- Orders, trades, block deals, auctions --------------------------------------------
 
 CREATE SEQUENCE carbonmkt.market_order_id_seq;
 COMMENT ON SEQUENCE carbonmkt.market_order_id_seq IS 'Order ids (the order id is known before the hold is laid, so the hold''s memo names it).';
+
+CREATE SEQUENCE carbonmkt.market_priority_seq;
+COMMENT ON SEQUENCE carbonmkt.market_priority_seq IS
+  'Time priority (时间优先) of listed orders: an order draws the next value when it comes to rest in the book (market_order.priority).  It only grows, and an order draws it while it holds a lock on its book until commit (the matcher lock, or FOR SHARE when it rests without matching), so at one price a smaller value is an earlier order.';
 
 CREATE TABLE carbonmkt.auction (
     auction_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -300,12 +304,19 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
 $$ SELECT to_char(tonnes, 'FM999,999,999,999,999,990') || ' t' $$;
 COMMENT ON FUNCTION carbonmkt._t(bigint) IS 'Internal: tonnes for messages, e.g. "100,000 t".';
 
+-- PL/pgSQL, not SQL: every buy order calls it, and a SQL function that is not inlined is
+-- planned again on every call (doc/performance.md, "continuous order entry").
 CREATE FUNCTION carbonmkt.fee_fen(notional_fen bigint, fee_rate numeric) RETURNS bigint
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
-$$ SELECT CASE WHEN abs(notional_fen * fee_rate) >= 9223372036854775807.5
-              THEN carbonmkt._refuse(NULL::bigint, 'CM902',
-                       format('fee_fen: the fee on %s fen at rate %s exceeds the largest amount of fen', notional_fen, fee_rate))
-              ELSE round(notional_fen * fee_rate)::bigint END $$;
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS
+$$
+BEGIN
+    IF abs(notional_fen * fee_rate) >= 9223372036854775807.5 THEN
+        RETURN carbonmkt._refuse(NULL::bigint, 'CM902',
+                   format('fee_fen: the fee on %s fen at rate %s exceeds the largest amount of fen', notional_fen, fee_rate));
+    END IF;
+    RETURN round(notional_fen * fee_rate)::bigint;
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.fee_fen(bigint, numeric) IS
   'The fee on a notional, fen, rounded half up.  A fill pays fee_fen(order''s notional after it) - fee_fen(before it), so an order''s fees always equal fee_fen of its total notional (what its hold reserved for).';
 
@@ -501,6 +512,16 @@ $$;
 COMMENT ON FUNCTION carbonmkt._previous_close(int, date) IS
   'Internal: the previous close before a date (VWAP of the latest earlier day with listed trades, else the reference price), fen.';
 
+-- The first key of the book's gate, an advisory lock (class, product_id) taken before the
+-- product_day row: exclusive with the matcher lock, shared by the orders that rest side by
+-- side (_enter_order).  Its lock queue is fair, unlike a row's shared lock, so a matcher is
+-- not starved by resting orders that keep coming.  The class is 'CMKB' in ASCII.
+CREATE FUNCTION carbonmkt._book_gate() RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT 1129139010 $$;
+COMMENT ON FUNCTION carbonmkt._book_gate() IS
+  'Internal: the first key of the advisory lock (key, product_id) that gates a listed book: exclusive for the matcher lock, shared for orders that rest side by side (doc/market.md, "Concurrency").';
+
 -- The product's row for a day, created with the previous close on first use; locked
 -- FOR NO KEY UPDATE when p_lock (the matcher lock).
 CREATE FUNCTION carbonmkt._product_day(p_product int, p_date date, p_lock boolean)
@@ -510,6 +531,9 @@ DECLARE
     r carbonmkt.product_day;
 BEGIN
     IF p_lock THEN
+        -- the book's gate first (see _enter_order): a matcher queues ahead of orders that
+        -- would rest side by side after it, so a stream of them never starves it
+        PERFORM pg_advisory_xact_lock(carbonmkt._book_gate(), p_product);
         SELECT * INTO r FROM carbonmkt.product_day d
          WHERE d.product_id = p_product AND d.business_date = p_date FOR NO KEY UPDATE;
     ELSE
@@ -721,10 +745,14 @@ COMMENT ON FUNCTION carbonmkt._trading_accounts(bigint) IS
   'Internal: the holding (or, for an authority, reserve/allocation) and cash accounts a participant trades from; CM312 when missing.';
 
 CREATE FUNCTION carbonmkt._available(p_account bigint, p_instrument carbonmkt.instrument, p_vintage int, p_project text)
-RETURNS bigint LANGUAGE sql STABLE AS
-$$ SELECT coalesce((SELECT h.balance - h.held FROM carbonmkt.holding h
-                     WHERE h.account_id = p_account AND h.instrument = p_instrument
-                       AND h.vintage = p_vintage AND h.project = p_project), 0) $$;
+RETURNS bigint LANGUAGE plpgsql STABLE AS
+$$
+BEGIN
+    RETURN coalesce((SELECT h.balance - h.held FROM carbonmkt.holding h
+                      WHERE h.account_id = p_account AND h.instrument = p_instrument
+                        AND h.vintage = p_vintage AND h.project = p_project), 0);
+END
+$$;
 COMMENT ON FUNCTION carbonmkt._available(bigint, carbonmkt.instrument, int, text) IS
   'Internal: available (balance - held) quantity of an asset in an account, 0 when none.';
 
@@ -759,6 +787,60 @@ $$;
 COMMENT ON FUNCTION carbonmkt._order_by_reference(text, carbonmkt.trade_mode, carbonmkt.order_side, bigint, carbonmkt.product, bigint, numeric, bigint, bigint) IS
   'Internal: the order a client reference of this login already made (NULL if none); CM311 when that order differs from this one.';
 
+-- Whether a listed order at price px (fen) would rest without trading and without
+-- improving its side: a buy at or below the best bid and below the best ask, a sell at or
+-- above the best ask and above the best bid.  Two such orders never cross each other (a buy
+-- at or below the best bid, a sell at or above the best ask, and the book is never left
+-- crossed), and they do not move the best prices, so they enter side by side under a shared
+-- lock of the book; anything else takes the matcher lock.
+CREATE FUNCTION carbonmkt._rests_behind(p_product int, p_date date, p_side carbonmkt.order_side, p_price_fen bigint)
+RETURNS boolean
+	AS 'MODULE_PATHNAME', 'market_rests_behind'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION carbonmkt._rests_behind(int, date, carbonmkt.order_side, bigint) IS
+  'Internal (C): true when a listed order at this price would rest at or behind the best price of its side without reaching the other side (no trade, best prices unchanged); false otherwise, also on an empty side.';
+
+-- The accounts of the resting orders an incoming listed order will reach (their holding and
+-- cash accounts), in the engine's price-time order up to its quantity; own orders in the way
+-- (self-trade prevention) do not count towards it.  NULL when it reaches none.  One query per
+-- side, so that it walks that side's partial index (market_order_asks, market_order_bids) in
+-- price-time order; sorting is off so that it does so also before the book was analysed.
+CREATE FUNCTION carbonmkt._reach(p_product int, p_date date, p_side carbonmkt.order_side, p_price_fen bigint,
+                                 p_quantity bigint, p_participant bigint)
+RETURNS bigint[] LANGUAGE plpgsql STABLE SET enable_sort = off AS
+$$
+DECLARE
+    reach bigint[];
+BEGIN
+    IF p_side = 'buy' THEN
+        SELECT array_agg(a) INTO reach
+          FROM (SELECT o.holding_account, o.cash_account,
+                       coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> p_participant) OVER w, 0)
+                       - CASE WHEN o.participant_id <> p_participant THEN o.remaining ELSE 0 END AS before
+                  FROM carbonmkt.market_order o
+                 WHERE o.product_id = p_product AND o.business_date = p_date AND o.status = 'open'
+                   AND o.mode = 'listed' AND o.side = 'sell' AND o.price_fen <= p_price_fen
+                WINDOW w AS (ORDER BY o.price_fen, o.priority ROWS UNBOUNDED PRECEDING)) ro,
+               unnest(ARRAY[ro.holding_account, ro.cash_account]) a
+         WHERE ro.before < p_quantity;
+    ELSE
+        SELECT array_agg(a) INTO reach
+          FROM (SELECT o.holding_account, o.cash_account,
+                       coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> p_participant) OVER w, 0)
+                       - CASE WHEN o.participant_id <> p_participant THEN o.remaining ELSE 0 END AS before
+                  FROM carbonmkt.market_order o
+                 WHERE o.product_id = p_product AND o.business_date = p_date AND o.status = 'open'
+                   AND o.mode = 'listed' AND o.side = 'buy' AND o.price_fen >= p_price_fen
+                WINDOW w AS (ORDER BY o.price_fen DESC, o.priority ROWS UNBOUNDED PRECEDING)) ro,
+               unnest(ARRAY[ro.holding_account, ro.cash_account]) a
+         WHERE ro.before < p_quantity;
+    END IF;
+    RETURN reach;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._reach(int, date, carbonmkt.order_side, bigint, bigint, bigint) IS
+  'Internal: the holding and cash accounts of the resting listed orders an incoming order at this price and quantity reaches, in price-time order (own orders in the way do not count); NULL when none.';
+
 -- Validates an order, lays its hold and records it as 'queued'.  Shared by
 -- submit_order, queue_order, block agreements and one-way bidding.  Every check comes
 -- before the hold, so a refused order holds and moves nothing.  p_lock takes the
@@ -767,7 +849,7 @@ COMMENT ON FUNCTION carbonmkt._order_by_reference(text, carbonmkt.trade_mode, ca
 CREATE FUNCTION carbonmkt._enter_order(p_mode carbonmkt.trade_mode, p_product text, p_side text, p_quantity bigint,
                                        p_price numeric, p_take bigint, p_reference text, p_participant bigint,
                                        p_lock boolean, p_auction bigint DEFAULT NULL, p_role text DEFAULT 'trade',
-                                       OUT order_id bigint, OUT replay boolean)
+                                       OUT order_id bigint, OUT replay boolean, OUT rested boolean)
 LANGUAGE plpgsql AS
 $$
 DECLARE
@@ -795,6 +877,7 @@ DECLARE
     reach   bigint[];
 BEGIN
     replay := false;
+    rested := false;
     me := carbonmkt._market_actor(p_participant);
     IF p_side IS NULL OR lower(btrim(p_side)) NOT IN ('buy', 'sell') THEN
         RAISE EXCEPTION 'side must be ''buy'' or ''sell'', not %', coalesce(quote_literal(p_side), 'NULL')
@@ -842,10 +925,43 @@ BEGIN
     END IF;
     notional := px * p_quantity;
 
+    -- A listed order that will rest behind the best price of its side without reaching the
+    -- other side (_rests_behind) trades with nobody and moves no best price: it enters under
+    -- a SHARED lock of the book (the gate, then the product_day row FOR SHARE), side by side
+    -- with others like it, rests at once with the next time priority, and the matcher is
+    -- not called.  Every matcher waits for these orders to commit (FOR NO KEY UPDATE
+    -- conflicts with FOR SHARE), so it sees all of them; two of them cannot cross each other
+    -- (a buy at or below the best bid, a sell at or above the best ask, of a book that is
+    -- never left crossed).  The first look is without a lock; under the shared lock it is
+    -- looked at again, and if the book moved in between the shared lock is given back (the
+    -- subtransaction) and the order takes the matcher lock like any other.  Orders with a
+    -- client reference (a concurrent twin must find the original) and 摘牌 always take the
+    -- matcher lock.  doc/market.md, "Concurrency".
+    IF p_lock AND p_mode = 'listed' AND p_take IS NULL AND p_reference IS NULL
+       AND carbonmkt._rests_behind(prod.product_id, d, sd, px) THEN
+        BEGIN
+            PERFORM pg_advisory_xact_lock_shared(carbonmkt._book_gate(), prod.product_id);
+            SELECT * INTO STRICT day FROM carbonmkt.product_day x
+             WHERE x.product_id = prod.product_id AND x.business_date = d FOR SHARE;
+            IF NOT carbonmkt._rests_behind(prod.product_id, d, sd, px) THEN
+                RAISE EXCEPTION 'the book moved' USING ERRCODE = 'CM399';
+            END IF;
+            rested := true;
+        EXCEPTION WHEN SQLSTATE 'CM399' THEN
+            rested := false;        -- the shared lock went with the subtransaction
+        END;
+        IF rested THEN
+            -- the account the hold will post to, so that the checks below see this
+            -- participant's other orders (a twin on another session waits here)
+            PERFORM 1 FROM carbonmkt.account a
+              WHERE a.account_id = CASE WHEN sd = 'sell' THEN acc.holding ELSE acc.cash END FOR NO KEY UPDATE;
+        END IF;
+    END IF;
+
     -- the matcher lock (everything that matches at once takes it before its hold, so that
     -- the hold never waits for an account the matcher holds while it waits for the product);
     -- from here on the book, the day's trades and the balances are as the matcher sees them
-    IF p_lock THEN
+    IF p_lock AND NOT rested THEN
         day := carbonmkt._product_day(prod.product_id, d, true);
         old := carbonmkt._order_by_reference(p_reference, p_mode, sd, me, prod, p_quantity, p_price, p_take, p_auction);
         IF old.order_id IS NOT NULL THEN
@@ -941,22 +1057,11 @@ BEGIN
     -- its hold (doc/registry.md, "Lock order").  Under the matcher lock the book cannot change,
     -- so these are the orders the engine will fill, in its price-time order, up to the
     -- quantity; own orders in the way (self-trade prevention) only touch its own accounts.
-    IF p_lock AND p_mode = 'listed' THEN
+    IF p_lock AND p_mode = 'listed' AND NOT rested THEN
         IF p_take IS NOT NULL THEN
             reach := ARRAY[lst.holding_account, lst.cash_account];
         ELSE
-            SELECT array_agg(a) INTO reach
-              FROM (SELECT o.holding_account, o.cash_account,
-                           coalesce(sum(o.remaining) FILTER (WHERE o.participant_id <> me) OVER w, 0)
-                           - CASE WHEN o.participant_id <> me THEN o.remaining ELSE 0 END AS before
-                      FROM carbonmkt.market_order o
-                     WHERE o.product_id = prod.product_id AND o.business_date = d AND o.mode = 'listed'
-                       AND o.status = 'open' AND o.side <> sd
-                       AND CASE WHEN sd = 'buy' THEN o.price_fen <= px ELSE o.price_fen >= px END
-                    WINDOW w AS (ORDER BY CASE WHEN sd = 'buy' THEN o.price_fen ELSE -o.price_fen END,
-                                          o.priority ROWS UNBOUNDED PRECEDING)) ro,
-                   unnest(ARRAY[ro.holding_account, ro.cash_account]) a
-             WHERE ro.before < p_quantity;
+            reach := carbonmkt._reach(prod.product_id, d, sd, px, p_quantity, me);
         END IF;
         -- an order that reaches nobody only holds (one account): nothing to take up front
         IF reach IS NOT NULL THEN
@@ -975,14 +1080,16 @@ BEGIN
         h := carbonmkt.hold(acc.cash, 'CNY', need, 'order', 0, '', NULL, 'market order ' || order_id);
     END IF;
     INSERT INTO carbonmkt.market_order (order_id, product_id, mode, side, participant_id, quantity, price_fen, remaining,
-                                        status, take_order_id, auction_id, holding_account, cash_account, hold_id,
+                                        status, priority, take_order_id, auction_id, holding_account, cash_account, hold_id,
                                         hold_amount, hold_left, business_date, entered_at, initiator, reference)
-    VALUES (order_id, prod.product_id, p_mode, sd, me, p_quantity, px, p_quantity, 'queued', p_take, p_auction,
+    VALUES (order_id, prod.product_id, p_mode, sd, me, p_quantity, px, p_quantity,
+            CASE WHEN rested THEN 'open' ELSE 'queued' END::carbonmkt.order_status,
+            CASE WHEN rested THEN nextval('carbonmkt.market_priority_seq') END, p_take, p_auction,
             acc.holding, acc.cash, h, need, need, d, ts, session_user, p_reference);
 END
 $$;
 COMMENT ON FUNCTION carbonmkt._enter_order(carbonmkt.trade_mode, text, text, bigint, numeric, bigint, text, bigint, boolean, bigint, text) IS
-  'Internal: validates an order against the rules (session, price step, size, band, funds or allowances, T+1, position limit, 摘牌), lays its registry hold and records it as queued; the same client reference returns the original order.';
+  'Internal: validates an order against the rules (session, price step, size, band, funds or allowances, T+1, position limit, 摘牌), lays its registry hold and records it as queued, or, a listed order that rests behind the best price of its side without reaching the other side, as open in the book under a shared lock (rested); the same client reference returns the original order.';
 
 -- Listed agreement: submit, queue, cancel, process ----------------------------------------
 
@@ -996,7 +1103,7 @@ DECLARE
     e record;
 BEGIN
     e := carbonmkt._enter_order('listed', product, side, tonnes, price, take_order_id, reference, acting_for, true);
-    IF NOT e.replay THEN
+    IF NOT e.replay AND NOT e.rested THEN
         PERFORM carbonmkt._match_order(e.order_id, (carbonmkt._product(product)).product_id);
     END IF;
     RETURN e.order_id;
@@ -1637,26 +1744,27 @@ COMMENT ON TABLE carbonmkt.market_day_stats IS
   'Daily statistics of a closed trading day per product (日行情), the row of _market_day_figures (NULLs and trades 0 without trades) written by end_of_day() in the transaction that closes the day (product_day.closed_at): after the close the day takes no trades, so the row stays the tape''s.  Read by bi_market_daily; public market data.';
 
 CREATE VIEW carbonmkt._market_day AS
+-- a closed day: the row end_of_day() kept (a hash join over every day); a day not closed yet
+-- (no kept row): the tape's figures by index (OFFSET 0: the figures stay a per-day lookup,
+-- never an aggregate over the whole tape)
 SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
-       m.open_fen, m.high_fen, m.low_fen, m.last_fen, m.listed_volume_t, m.listed_turnover_fen,
-       m.block_volume_t, m.block_turnover_fen, m.auction_volume_t, m.auction_turnover_fen,
-       m.volume_t, m.turnover_fen, coalesce(m.trades, 0) AS trades
+       s.open_fen, s.high_fen, s.low_fen, s.last_fen, s.listed_volume_t, s.listed_turnover_fen,
+       s.block_volume_t, s.block_turnover_fen, s.auction_volume_t, s.auction_turnover_fen,
+       s.volume_t, s.turnover_fen, s.trades
   FROM carbonmkt.product_day d
-  LEFT JOIN LATERAL (SELECT s.open_fen, s.high_fen, s.low_fen, s.last_fen, s.listed_volume_t, s.listed_turnover_fen,
-                            s.block_volume_t, s.block_turnover_fen, s.auction_volume_t, s.auction_turnover_fen,
-                            s.volume_t, s.turnover_fen, s.trades
-                       FROM carbonmkt.market_day_stats s
-                      WHERE s.product_id = d.product_id AND s.business_date = d.business_date
-                     UNION ALL
-                     SELECT f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t, f.listed_turnover_fen,
-                            f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
-                            f.volume_t, f.turnover_fen, f.trades
-                       FROM carbonmkt._market_day_figures f
-                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date
-                        AND NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
-                                         WHERE s.product_id = d.product_id AND s.business_date = d.business_date)) m ON true;
+  JOIN carbonmkt.market_day_stats s ON s.product_id = d.product_id AND s.business_date = d.business_date
+UNION ALL
+SELECT d.product_id, d.business_date, d.prev_close_fen, d.close_fen, d.closed_at,
+       f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t, f.listed_turnover_fen,
+       f.block_volume_t, f.block_turnover_fen, f.auction_volume_t, f.auction_turnover_fen,
+       f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
+  FROM carbonmkt.product_day d
+  LEFT JOIN LATERAL (SELECT f.* FROM carbonmkt._market_day_figures f
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f ON true
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                    WHERE s.product_id = d.product_id AND s.business_date = d.business_date);
 COMMENT ON VIEW carbonmkt._market_day IS
-  'Internal, public market data: every product_day (previous close, close, closed_at) with the day''s statistics in fen and t: the row end_of_day() kept in market_day_stats, else (a day not closed yet) computed from the tape (_market_day_figures, by index); NULLs and trades 0 without trades.  A filter on business_date reaches product_day.  Read by bi_market_daily.';
+  'Internal, public market data: every product_day (previous close, close, closed_at) with the day''s statistics in fen and t: the row end_of_day() kept in market_day_stats, else (a day not closed yet) computed from the tape (_market_day_figures, by index); NULLs and trades 0 without trades.  A filter on business_date reaches product_day.  Read by bi_market_daily and by the compliance room''s price source _daily_prices.';
 
 -- End of day ---------------------------------------------------------------------------------
 

@@ -63,8 +63,11 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "carbonmkt.h"
@@ -82,6 +85,7 @@ PG_FUNCTION_INFO_V1(market_match_order);
 PG_FUNCTION_INFO_V1(market_process_queue);
 PG_FUNCTION_INFO_V1(market_settle_fills);
 PG_FUNCTION_INFO_V1(market_uncross_auction);
+PG_FUNCTION_INFO_V1(market_rests_behind);
 
 typedef enum OrderState
 {
@@ -170,7 +174,11 @@ typedef struct Engine
 	char	   *project;
 	int64		clearing;
 	int64		fee_e8;			/* fee rate * 1e8 */
-	int64		book_seq;
+	int64	   *prio;			/* time priorities drawn from the sequence, unused */
+	int			nprio;
+	int			nextprio;
+	bool		prio_seq;		/* false: a 0.1.0 catalog, the day's book_seq counts */
+	int64		book_seq;		/* (0.1.0 catalog) */
 	int64		book_seq0;
 	Heap		bids;
 	Heap		asks;
@@ -228,6 +236,9 @@ typedef enum PlanId
 	P_INSERT_TRADES,
 	P_UPDATE_ORDERS,
 	P_SET_SEQ,
+	P_PRIORITY,
+	P_BEST_BID,
+	P_BEST_ASK,
 	P_FROM_HOLD,
 	P_CNY,
 	P_RELEASE,
@@ -246,7 +257,8 @@ typedef struct PlanDef
 
 static const PlanDef plan_defs[NUM_PLANS] = {
 	[P_NOW] = {"SELECT t, carbonmkt.business_date(t) FROM carbonmkt.clock_now() t", 0, {0}},
-	[P_LOCK_DAY] = {"SELECT book_seq, closed_at IS NOT NULL FROM carbonmkt.product_day "
+	[P_LOCK_DAY] = {"SELECT closed_at IS NOT NULL, book_seq, "
+		"pg_catalog.to_regclass('carbonmkt.market_priority_seq') IS NOT NULL FROM carbonmkt.product_day "
 		"WHERE product_id = $1 AND business_date = $2 FOR NO KEY UPDATE", 2, {INT4OID, DATEOID}},
 	[P_PRODUCT] = {"SELECT p.code, p.instrument::text, p.vintage, p.project, p.clearing_account, "
 		"(r.fee_rate * 100000000)::int8 "
@@ -292,8 +304,15 @@ static const PlanDef plan_defs[NUM_PLANS] = {
 		"$9::text[]) AS u(id, rem, st, prio, hl, nt, fe, why) WHERE o.order_id = u.id",
 	9, {INT8ARRAYOID, TIMESTAMPTZOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
 	INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID}},
+	[P_BEST_BID] = {"SELECT o.price_fen FROM carbonmkt.market_order o "
+		"WHERE o.product_id = $1 AND o.business_date = $2 AND o.status = 'open' AND o.mode = 'listed' "
+		"AND o.side = 'buy' ORDER BY o.price_fen DESC LIMIT 1", 2, {INT4OID, DATEOID}},
+	[P_BEST_ASK] = {"SELECT o.price_fen FROM carbonmkt.market_order o "
+		"WHERE o.product_id = $1 AND o.business_date = $2 AND o.status = 'open' AND o.mode = 'listed' "
+		"AND o.side = 'sell' ORDER BY o.price_fen LIMIT 1", 2, {INT4OID, DATEOID}},
 	[P_SET_SEQ] = {"UPDATE carbonmkt.product_day SET book_seq = $3 WHERE product_id = $1 AND business_date = $2",
 	3, {INT4OID, DATEOID, INT8OID}},
+	[P_PRIORITY] = {"SELECT nextval('carbonmkt.market_priority_seq') FROM generate_series(1, $1)", 1, {INT4OID}},
 	[P_FROM_HOLD] = {"SELECT carbonmkt.transfer_from_hold($1, $2, $3, NULL, $4)", 4,
 	{INT8OID, INT8OID, INT8OID, TEXTOID}},
 	[P_CNY] = {"SELECT carbonmkt.transfer_cny($1, $2, $3, NULL, $4)", 4, {INT8OID, INT8OID, INT8OID, TEXTOID}},
@@ -308,6 +327,12 @@ static SPIPlanPtr plans[NUM_PLANS];
 /*
  * plan
  *		The saved plan for a statement, prepared on first use in this backend.
+ *		The lazy chunks of the book and its best prices are planned once, generic, with sorting
+ *		disabled: they must walk the side's partial index (market_order_asks,
+ *		market_order_bids) in price-time order.  Without statistics (a book
+ *		that grew since the last ANALYZE) the planner would otherwise guess
+ *		one open order per day and read the whole day's orders through
+ *		market_order_day to sort them, for every incoming order.
  */
 static SPIPlanPtr
 plan(PlanId id)
@@ -315,7 +340,22 @@ plan(PlanId id)
 	if (plans[id] == NULL)
 	{
 		const PlanDef *d = &plan_defs[id];
-		plans[id] = carbonmkt_keep_plan(d->sql, d->nargs, (Oid *) d->argtypes, 0);
+
+		if (id == P_CHUNK_ASKS || id == P_CHUNK_BIDS || id == P_BEST_BID || id == P_BEST_ASK)
+		{
+			int			nestlevel = NewGUCNestLevel();
+			CachedPlan *cplan;
+
+			(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+			plans[id] = carbonmkt_keep_plan(d->sql, d->nargs, (Oid *) d->argtypes, CURSOR_OPT_GENERIC_PLAN);
+			cplan = SPI_plan_get_cached_plan(plans[id]);
+			if (cplan != NULL)
+				ReleaseCachedPlan(cplan, CurrentResourceOwner);
+			AtEOXact_GUC(true, nestlevel);
+		}
+		else
+			plans[id] = carbonmkt_keep_plan(d->sql, d->nargs, (Oid *) d->argtypes, 0);
 	}
 	return plans[id];
 }
@@ -717,6 +757,49 @@ crosses(const MktOrder *in, const MktOrder *resting)
 }
 
 /*
+ * next_priority
+ *		The time priority of an order that comes to rest: the next value of
+ *		carbonmkt.market_priority_seq, which every order that rests in a listed
+ *		book draws (submit_order's orders that rest without matching draw it
+ *		in SQL).  The sequence only grows, and an order that draws a value
+ *		holds a lock on the book (shared or the matcher lock) until it
+ *		commits, so a later value is a later order.  A batch draws them a
+ *		chunk at a time; values drawn and not used are gaps, harmless.  On a
+ *		0.1.0 catalog (no sequence yet; its SQL has no side-by-side entry) the
+ *		counter of the day in product_day.book_seq gives them, as it did there.
+ */
+static int64
+next_priority(Engine *e)
+{
+	if (!e->prio_seq)
+		return ++e->book_seq;	/* a 0.1.0 catalog: the counter of the day */
+	if (e->nextprio >= e->nprio)
+	{
+		int			want = e->lazy ? 1 : Min(Max(2 * e->nprio, 16), 4096);
+		Datum		v[1];
+		uint64		n;
+		uint64		i;
+		MemoryContext old;
+
+		v[0] = Int32GetDatum(want);
+		n = run(P_PRIORITY, v, NULL, 0, SPI_OK_SELECT);
+		if (n != (uint64) want)
+			elog(ERROR, "market: drew " UINT64_FORMAT " of %d priorities", n, want);
+		old = MemoryContextSwitchTo(e->cxt);
+		if (e->prio != NULL)
+			pfree(e->prio);
+		e->prio = palloc(sizeof(int64) * want);
+		MemoryContextSwitchTo(old);
+		for (i = 0; i < n; i++)
+			e->prio[i] = get_int8(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		SPI_freetuptable(SPI_tuptable);
+		e->nprio = want;
+		e->nextprio = 0;
+	}
+	return e->prio[e->nextprio++];
+}
+
+/*
  * match_incoming
  *		One incoming listed order against the book.  It trades at the resting
  *		order's price, best price first and, at one price, the earliest
@@ -772,7 +855,7 @@ match_incoming(Engine *e, MktOrder *in)
 	{
 		MemoryContext old = MemoryContextSwitchTo(e->cxt);
 
-		in->priority = ++e->book_seq;
+		in->priority = next_priority(e);
 		heap_push(in->buy ? &e->bids : &e->asks, in);
 		MemoryContextSwitchTo(old);
 		e->resting++;
@@ -841,8 +924,9 @@ engine_begin(int32 product_id, const char *mode, bool lazy, bool batch)
 				 errhint("Orders enter through carbonmkt.submit_order() or carbonmkt.queue_order().")));
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	e->book_seq = e->book_seq0 = get_int8(tup, desc, 1);
-	if (DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull)))
+	e->book_seq = e->book_seq0 = get_int8(tup, desc, 2);
+	e->prio_seq = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	if (DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_CARBONMKT_MARKET_CLOSED),
 				 errmsg("trading in product %d is closed for %s", product_id,
@@ -1393,8 +1477,8 @@ execute_unified(Engine *e, Unified *u)
 
 /*
  * engine_flush
- *		Plan the settlement, write the trades and the orders, advance the
- *		book's priority counter, settle.  Returns the first trade id (0 when
+ *		Plan the settlement, write the trades and the orders (on a 0.1.0
+ *		catalog also the book's priority counter), settle.  Returns the first trade id (0 when
  *		nothing traded).
  */
 static int64
@@ -1414,7 +1498,7 @@ engine_flush(Engine *e)
 		st = plan_settlement(e);
 	first = write_trades(e);
 	write_orders(e);
-	if (e->book_seq != e->book_seq0)
+	if (!e->prio_seq && e->book_seq != e->book_seq0)
 	{
 		Datum		v[3];
 
@@ -1743,4 +1827,48 @@ market_uncross_auction(PG_FUNCTION_ARGS)
 	result[1] = Int64GetDatum(clearing);
 	nulls[1] = (nwon == 0);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, result, nulls)));
+}
+
+/*
+ * _rests_behind(product_id int, business_date date, side order_side, price_fen bigint):
+ * whether a listed order at this price would rest at or behind the best
+ * price of its side without reaching the other side: a buy at or below the
+ * best bid and below the best ask, a sell at or above the best ask and above
+ * the best bid.  False on an empty side (the order would set the best price).
+ * Two such orders never cross each other, and neither moves a best price, so
+ * _enter_order lets them enter side by side under a shared lock of the book.
+ */
+Datum
+market_rests_behind(PG_FUNCTION_ARGS)
+{
+	int32		product_id = PG_GETARG_INT32(0);
+	DateADT		bdate = PG_GETARG_DATEADT(1);
+	char	   *side = DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(2)));
+	int64		price = PG_GETARG_INT64(3);
+	bool		buy = strcmp(side, "buy") == 0;
+	Datum		v[2];
+	int64		best[2] = {0, 0};
+	bool		have[2] = {false, false};
+	bool		result;
+
+	v[0] = Int32GetDatum(product_id);
+	v[1] = DateADTGetDatum(bdate);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (int s = SIDE_BIDS; s <= SIDE_ASKS; s++)
+	{
+		if (run(s == SIDE_BIDS ? P_BEST_BID : P_BEST_ASK, v, NULL, 1, SPI_OK_SELECT) == 1)
+		{
+			best[s] = get_int8(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			have[s] = true;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	if (buy)
+		result = have[SIDE_BIDS] && price <= best[SIDE_BIDS] && (!have[SIDE_ASKS] || price < best[SIDE_ASKS]);
+	else
+		result = have[SIDE_ASKS] && price >= best[SIDE_ASKS] && (!have[SIDE_BIDS] || price > best[SIDE_BIDS]);
+	PG_RETURN_BOOL(result);
 }

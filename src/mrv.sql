@@ -169,12 +169,22 @@ INSERT INTO carbonmkt.mrv_rule VALUES
    'RULES.md 4 [S1 L4261, L4344]: the annual report of a year is due 31 March of the following year; GWP set AR5 [public: IPCC AR5 WG1 table 8.A.1] for the gases of S0 (CO2; CF4 and C2F6 of aluminium); the sources give no sample share (Art. 29(3) "一定比例"), deviation threshold, deposit deadline, tolerances or anomaly threshold (NULL)');
 
 CREATE FUNCTION carbonmkt.mrv_rule_for(province char(6), year int) RETURNS carbonmkt.mrv_rule
-LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT r.* FROM carbonmkt.mrv_rule r
-    WHERE r.jurisdiction IN (province::text, 'CN') AND r.from_year <= year AND (r.until_year IS NULL OR r.until_year >= year)
-    ORDER BY r.jurisdiction = 'CN', r.from_year DESC LIMIT 1 $$;
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+DECLARE
+    r   carbonmkt.mrv_rule;
+BEGIN
+    IF province IS NOT NULL THEN
+        PERFORM carbonmkt.check_jurisdiction(province::text);      -- an unknown code: CM501, never no rule
+    END IF;
+    SELECT x.* INTO r FROM carbonmkt.mrv_rule x
+     WHERE x.jurisdiction IN (province::text, 'CN') AND x.from_year <= year AND (x.until_year IS NULL OR x.until_year >= year)
+     ORDER BY x.jurisdiction = 'CN', x.from_year DESC LIMIT 1;
+    RETURN r;
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.mrv_rule_for(char, int) IS
-  'The MRV rule row in force for a province and reporting year: the province''s own row with the latest from_year <= year, else the national (''CN'') one; all NULL when there is none.';
+  'The MRV rule row in force for a province and reporting year: the province''s own row with the latest from_year <= year, else the national (''CN'') one; all NULL when there is none.  An unknown province code is CM501.';
 
 CREATE FUNCTION carbonmkt.mrv_deposit_due(year int, month int, due_days int) RETURNS date
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS

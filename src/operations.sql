@@ -207,6 +207,7 @@ SELECT carbonmkt._dump_register('carbonmkt.trader_rule', seeded => true);
 SELECT carbonmkt._dump_register('carbonmkt.product');
 SELECT carbonmkt._dump_register('carbonmkt.product_day');
 SELECT pg_catalog.pg_extension_config_dump('carbonmkt.market_order_id_seq', '');   -- shared by order kinds
+SELECT pg_catalog.pg_extension_config_dump('carbonmkt.market_priority_seq', '');  -- time priority of listed orders
 SELECT carbonmkt._dump_register('carbonmkt.auction');
 SELECT carbonmkt._dump_register('carbonmkt.market_order');
 SELECT carbonmkt._dump_register('carbonmkt.trade');

@@ -115,11 +115,18 @@ INSERT INTO carbonmkt.plausibility_limit VALUES
   ('text_length', '*', 10000, 'operational: reasons, notes and grounds are paragraphs, not documents'),
   ('deadline_years', '*', 5, 'RULES.md 6 [S1 Art. 31]: surrender by the deadline after the period (the first national period, 2019-2020, closed at the end of 2021); five years leave room for regional pilots and extensions and refuse infinity and year-9999 entry errors');
 
+-- PL/pgSQL rather than SQL (here and in the helpers below that every posting or order
+-- calls): a SQL function that cannot be inlined is planned again on every call, PL/pgSQL
+-- keeps its plans for the session (doc/performance.md, "continuous order entry").
 CREATE FUNCTION carbonmkt.plausibility_max(subject text, scope text DEFAULT '*') RETURNS numeric
-LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT l.max_value FROM carbonmkt.plausibility_limit l
-    WHERE l.subject = plausibility_max.subject AND l.scope IN (coalesce(plausibility_max.scope, '*'), '*')
-    ORDER BY l.scope = '*' LIMIT 1 $$;
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RETURN (SELECT l.max_value FROM carbonmkt.plausibility_limit l
+             WHERE l.subject = plausibility_max.subject AND l.scope IN (coalesce(plausibility_max.scope, '*'), '*')
+             ORDER BY l.scope = '*' LIMIT 1);
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.plausibility_max(text, text) IS
   'The plausibility limit (carbonmkt.plausibility_limit) of a subject in a scope, falling back to scope ''*''; NULL when there is none.';
 
@@ -393,7 +400,7 @@ CREATE TYPE carbonmkt.entry_kind AS ENUM (
 COMMENT ON TYPE carbonmkt.entry_kind IS 'Kinds of journal entries (doc/registry.md).';
 
 CREATE TABLE carbonmkt.journal (
-    entry_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    entry_id        bigint GENERATED ALWAYS AS IDENTITY,  -- in append order; no b-tree (below)
     posting_id      bigint NOT NULL,          -- checked by the chain trigger (below)
     account_id      bigint NOT NULL,          -- checked and locked by the chain trigger (below)
     seq             bigint NOT NULL,          -- 1, 2, 3 ... per account (set by trigger)
@@ -414,7 +421,7 @@ CREATE TABLE carbonmkt.journal (
     memo            text,
     prev_hash       bytea NOT NULL,           -- set by trigger
     hash            bytea NOT NULL,           -- set by trigger
-    UNIQUE (account_id, seq)
+    PRIMARY KEY (account_id, seq)
 );
 -- Entries arrive in business-date and posting order, so block-range indexes serve date
 -- ranges (day seals, reports) and a posting's legs (a posting's id is drawn just before its
@@ -423,6 +430,15 @@ CREATE TABLE carbonmkt.journal (
 CREATE INDEX journal_date ON carbonmkt.journal USING brin (business_date)
   WITH (pages_per_range = 32, autosummarize = on);
 CREATE INDEX journal_posting ON carbonmkt.journal USING brin (posting_id)
+  WITH (pages_per_range = 32, autosummarize = on);
+-- The key of an entry is its place in its account's chain, (account_id, seq): the chain
+-- trigger and every per-account read go through it.  entry_id, drawn from the identity in
+-- append order, is unique as the identity makes it (only a restore gives it values, and the
+-- trigger refuses history elsewhere); nothing on the posting path looks an entry up by it, and
+-- the few reads that do (a certificate's entry, ranges of new entries) are served by a
+-- block-range index: a b-tree on it cost every journal row an index insert, about 60 bytes of
+-- WAL and 20 bytes stored (doc/performance.md, "What a transfer writes").
+CREATE INDEX journal_entry ON carbonmkt.journal USING brin (entry_id)
   WITH (pages_per_range = 32, autosummarize = on);
 COMMENT ON TABLE carbonmkt.journal IS
   'The legal record: append-only, one row per account leg of a posting, SHA-256 hash-chained per account (doc/registry.md).';
@@ -505,18 +521,26 @@ COMMENT ON FUNCTION carbonmkt.format_quantity(carbonmkt.instrument, bigint) IS
   'Formats a quantity for messages: tonnes with thousands separators ("50,001 t"), or fen as yuan ("1,234.56 CNY").';
 
 CREATE FUNCTION carbonmkt.format_asset(instrument carbonmkt.instrument, vintage int, project text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT CASE instrument WHEN 'CEA' THEN 'CEA ' || vintage
-                          WHEN 'CCER' THEN 'CCER ' || project || ' ' || vintage
-                          ELSE 'CNY' END $$;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RETURN CASE instrument WHEN 'CEA' THEN 'CEA ' || vintage
+                           WHEN 'CCER' THEN 'CCER ' || project || ' ' || vintage
+                           ELSE 'CNY' END;
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.format_asset(carbonmkt.instrument, int, text) IS
   'Names an asset for messages: "CEA 2024", "CCER GD-OW-0042 2024", "CNY".';
 
 -- The identity a posting is made by: the login (session_user).  SET ROLE does not
 -- change whose accounts a session may move (doc/registry.md, Access).
 CREATE FUNCTION carbonmkt.caller_participant() RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt AS
-$$ SELECT participant_id FROM carbonmkt.participant_login WHERE role_name = session_user $$;
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt AS
+$$
+BEGIN
+    RETURN (SELECT l.participant_id FROM carbonmkt.participant_login l WHERE l.role_name = session_user);
+END
+$$;
 COMMENT ON FUNCTION carbonmkt.caller_participant() IS
   'The participant the session''s login role acts for (participant_login), or NULL.';
 
@@ -538,20 +562,28 @@ COMMENT ON FUNCTION carbonmkt._staff_kinds(text) IS
   'Internal: the kinds of party a login of a staff role must be mapped to for the role to count (carbonmkt._is_member); NULL for a role that is not staff.  doc/security.md, "Staff scope that fails closed".';
 
 CREATE FUNCTION carbonmkt._login_kind() RETURNS carbonmkt.participant_kind
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
-$$ SELECT p.kind FROM carbonmkt.participant_login l
-     JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
-    WHERE l.role_name = session_user $$;
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+BEGIN
+    RETURN (SELECT p.kind FROM carbonmkt.participant_login l
+              JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+             WHERE l.role_name = session_user);
+END
+$$;
 COMMENT ON FUNCTION carbonmkt._login_kind() IS
   'Internal: the kind of the party the login (session_user) is mapped to, or NULL.';
 
 CREATE FUNCTION carbonmkt._is_member(role_name text) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
-       OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name)
-           AND pg_catalog.pg_has_role(session_user, role_name, 'MEMBER')
-           AND (carbonmkt._staff_kinds(role_name) IS NULL
-                OR coalesce(carbonmkt._login_kind() = ANY (carbonmkt._staff_kinds(role_name)), false))) $$;
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+$$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+        OR (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = _is_member.role_name)
+            AND pg_catalog.pg_has_role(session_user, _is_member.role_name, 'MEMBER')
+            AND (carbonmkt._staff_kinds(_is_member.role_name) IS NULL
+                 OR coalesce(carbonmkt._login_kind() = ANY (carbonmkt._staff_kinds(_is_member.role_name)), false)));
+END
+$$;
 COMMENT ON FUNCTION carbonmkt._is_member(text) IS
   'Internal: true when the login is a superuser, or a member of the named carbonmkt role and, for a staff role (registry, exchange, settlement, BI, authority), mapped to a party of a kind the role stands for (carbonmkt._staff_kinds): an unmapped staff login has no staff capability (fail closed, doc/security.md).';
 

@@ -604,6 +604,10 @@ COMMENT ON COLUMN carbonmkt.bi_ccer_supply.holders IS 'Participants holding some
 COMMENT ON COLUMN carbonmkt.bi_ccer_supply.surrendered_t IS 'Surrendered for compliance (清缴抵销), t.';
 COMMENT ON COLUMN carbonmkt.bi_ccer_supply.cancelled_t IS 'Voluntarily cancelled (自愿注销), t.';
 
+-- the voluntary cancellations among the journal's entries, without reading the journal: a
+-- partial index (a transfer's legs are not cancellations: nothing is added to their writes)
+CREATE INDEX journal_cancel ON carbonmkt.journal (business_date) WHERE kind = 'cancel';
+
 CREATE VIEW carbonmkt.bi_voluntary_cancellations AS
 WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
 SELECT j.entry_id, j.posting_id, j.business_date, j.recorded_at, p.participant_id, p.name AS participant_name,

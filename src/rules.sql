@@ -389,6 +389,19 @@ BEGIN
                 format('the review sample share and the deviation threshold must be in [0, 1]: got %s and %s',
                        coalesce(x::text, 'NULL'), coalesce(y::text, 'NULL')));
         END IF;
+    ELSIF p_table = 'mrv_sector_gas' THEN
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.sector q WHERE q.code = r ->> 'sector') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown sector "%s"', coalesce(r ->> 'sector', 'NULL')),
+                'The sectors are the rows of carbonmkt.sector.');
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM carbonmkt.mrv_gas g WHERE g.gas = r ->> 'gas') THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('unknown gas "%s"', coalesce(r ->> 'gas', 'NULL')),
+                format('The gases are %s (carbonmkt.mrv_gas).', (SELECT string_agg(g.gas, ', ' ORDER BY g.gas) FROM carbonmkt.mrv_gas g)));
+        END IF;
+        x := carbonmkt._num(p_table, r, 'from_year');
+        IF x IS NULL OR x < 2005 OR x > 2100 OR x <> trunc(x) THEN
+            PERFORM carbonmkt._rule_invalid(p_table, r, format('the first reporting year must be a year within 2005-2100: got %s', coalesce(r ->> 'from_year', 'NULL')));
+        END IF;
     ELSIF p_table = 'mrv_gwp' THEN
         x := carbonmkt._num(p_table, r, 'gwp');
         IF x IS NULL OR x <= 0 THEN
@@ -630,6 +643,13 @@ BEGIN
         IF FOUND THEN
             RETURN format('the paid allocation of %s was applied under it (participant %s first)', x.year, x.participant_id);
         END IF;
+    ELSIF p_table = 'mrv_sector_gas' THEN
+        -- the gases a sector reports in the years of its reports
+        SELECT rp.report_id, rp.year INTO x FROM carbonmkt.mrv_report rp JOIN carbonmkt.participant pt USING (participant_id)
+         WHERE rp.year BETWEEN p_from AND p_to AND pt.sector = r ->> 'sector' ORDER BY rp.year, rp.report_id LIMIT 1;
+        IF FOUND THEN
+            RETURN format('emission report %s of %s (sector %s) was filed with the gases of its year', x.report_id, x.year, r ->> 'sector');
+        END IF;
     ELSIF p_table = 'mrv_rule' THEN
         SELECT rp.report_id, rp.year INTO x FROM carbonmkt.mrv_report rp JOIN carbonmkt.participant pt USING (participant_id)
          WHERE rp.year BETWEEN p_from AND p_to
@@ -643,7 +663,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt._rule_in_use(text, jsonb, int, int) IS
-  'Internal: why a rule row of the given years is in use (an allocation run of its jurisdiction and year, a compliance period starting in its years, an emission report of its years), or NULL.';
+  'Internal: why a rule row of the given years is in use (an allocation run of its jurisdiction and year, a compliance period starting in its years, an emission report of its years; for mrv_sector_gas an emission report of its sector in those years; for paid_allocation_rule an entitlement applied), or NULL.';
 
 -- The administration functions -----------------------------------------------------------------
 
@@ -785,6 +805,14 @@ BEGIN
                     USING ERRCODE = 'CM506', DETAIL = 'Days already traded keep their rules; nothing was changed.';
             END IF;
             PERFORM carbonmkt._rule_overlap(rule_table, r);
+        ELSIF rule_table = 'mrv_sector_gas' THEN
+            -- a gas added from a year whose reports were filed without it
+            why := carbonmkt._rule_in_use(rule_table, r, (r ->> 'from_year')::int, 2100);
+            IF why IS NOT NULL THEN
+                RAISE EXCEPTION '%: cannot be set for years already reported: %',
+                    carbonmkt._rule_name(rule_table, carbonmkt._rule_key(rule_table, r)), why
+                    USING ERRCODE = 'CM506', DETAIL = 'Nothing was changed.', HINT = 'Set the gas from a year not reported yet.';
+            END IF;
         END IF;
         PERFORM carbonmkt._rule_insert(rule_table, r);
         n := n + 1;
@@ -912,6 +940,10 @@ BEGIN
             why := format('it is in force since %s (today is %s)', o ->> 'valid_from', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
         END IF;
         PERFORM carbonmkt._rule_overlap(rule_table, n, o);
+    ELSIF rule_table = 'mrv_sector_gas' AND (n ->> 'from_year') IS DISTINCT FROM (o ->> 'from_year') THEN
+        -- a new first year changes the gases of the years between the old and the new one
+        why := carbonmkt._rule_in_use(rule_table, o, least((o ->> 'from_year')::int, (n ->> 'from_year')::int),
+                                      greatest((o ->> 'from_year')::int, (n ->> 'from_year')::int) - 1);
     END IF;
     IF why IS NOT NULL AND NOT fill THEN
         RAISE EXCEPTION '%: cannot be amended: %', carbonmkt._rule_name(rule_table, rule_key), why
@@ -928,7 +960,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.amend_rule(text, jsonb, jsonb, text, bigint) IS
-  'Amends a rule row named by its key (jsonb of the primary key columns) with the changed columns (not the key); validated like set_rule (CM502, CM503); refused for a rule a computation used (CM506: an allocation run of its year, a compliance period starting in its years, an emission report of its years, a market rule already in force), except filling a number the sources do not give (market_rule.fee_rate, the NULL numbers of mrv_rule: refused while NULL, so never used), whose document is added to the row''s source.  Returns the new row.';
+  'Amends a rule row named by its key (jsonb of the primary key columns) with the changed columns (not the key); validated like set_rule (CM502, CM503); refused for a rule a computation used (CM506: an allocation run of its year, a compliance period starting in its years, an emission report of its years, a market rule already in force, a gas''s first year moved across reported years of its sector), except filling a number the sources do not give (market_rule.fee_rate, the NULL numbers of mrv_rule: refused while NULL, so never used), whose document is added to the row''s source.  Returns the new row.';
 
 CREATE FUNCTION carbonmkt.retire_rule(rule_table text, rule_key jsonb, document text, last_year int DEFAULT NULL,
                                       last_day date DEFAULT NULL, acting_for bigint DEFAULT NULL)

@@ -294,6 +294,9 @@ typedef struct EnumLabel
 	char	   *label;
 } EnumLabel;
 
+/* Slots of the account cache in front of acct_tab (a power of 2). */
+#define ACCT_CACHE_SLOTS	4096
+
 typedef struct Pass
 {
 	bool		since_mode;
@@ -335,6 +338,7 @@ typedef struct Pass
 
 	/* chain state */
 	HTAB	   *acct_tab;		/* AcctState per account with entries */
+	AcctState  *acct_cache[ACCT_CACHE_SLOTS];	/* acct_tab's last entries, by id */
 	SealRebuild sr;
 	SPIPlanPtr	pred_plan;
 	HeadCursor	hc;
@@ -1210,9 +1214,15 @@ layout_prepare(Pass *ps, TupleDesc desc)
 static AcctState *
 acct_get(Pass *ps, int64 account_id)
 {
+	AcctState **slot = &ps->acct_cache[(uint64) account_id & (ACCT_CACHE_SLOTS - 1)];
 	bool		found;
-	AcctState  *as = hash_search(ps->acct_tab, &account_id, HASH_ENTER, &found);
+	AcctState  *as;
 
+	/* a posting's legs alternate between a few accounts: a direct-mapped cache */
+	if (*slot != NULL && (*slot)->account_id == account_id)
+		return *slot;
+	as = hash_search(ps->acct_tab, &account_id, HASH_ENTER, &found);
+	*slot = as;
 	if (!found)
 	{
 		AccountEntry *ae = hash_search(ps->account_tab, &account_id, HASH_FIND, NULL);

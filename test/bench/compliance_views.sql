@@ -4,7 +4,8 @@
 --
 -- The market is built through the public functions (allocation: transfer_cea from each
 -- province's allocation account adopted by the allocation room as pre-allocations, the
--- true-up of one unit in five by adjust_allocation; purchases, surrender_cea/surrender_ccer
+-- true-up of one unit in five by amend_allocation, final allocations equal to the
+-- pre-allocations as fixture rows; purchases, surrender_cea/surrender_ccer
 -- through the C trigger, close_period), except the trading volume: 300,000 journal legs
 -- (150,000 CEA trades between units) are inserted directly, as journal volume for the
 -- views to read past (they do not move holdings; the views do not read them), and the
@@ -90,6 +91,7 @@ DECLARE
     need bigint;
     have bigint;
     ccer bigint;
+    run  bigint;
     prj text[] := ARRAY['GD-OW-0001', 'FJ-FR-0002', 'QH-ST-0003', 'HN-MG-0004'];
 BEGIN
     t0 := clock_timestamp();
@@ -110,6 +112,14 @@ BEGIN
     PERFORM amend_allocation(u.participant_id, pg_temp.allocation(u.n, y) - pg_temp.allocation(u.n, y) * 7 / 10, y,
                               'correction', reference => format('bench-trueup-%s-%s', y, u.n))
        FROM unit u WHERE u.n % 5 = 0 ORDER BY u.n;
+    -- the final allocations (核定配额), equal to the pre-allocations, as fixture rows of the
+    -- allocation room (no facilities or production data behind them): without a final
+    -- allocation the relief rule of 2019-2022 keeps the power units' obligations pending and
+    -- the period cannot close (CM509)
+    run := carbonmkt._begin_run('final', 'CN', y, NULL, 'compliance_views fixture');
+    INSERT INTO allocation (participant_id, year, stage, computed_t, tonnes, basis, run_id)
+    SELECT a.participant_id, y, 'final', a.tonnes, a.tonnes, 'compliance_views fixture', run
+      FROM allocation a WHERE a.year = y AND a.stage = 'preallocation';
     INSERT INTO build_times VALUES (y || ' allocation', extract(epoch FROM clock_timestamp() - t0));
 
     INSERT INTO confirmed_emission (participant_id, year, emissions_t, basis, confirmed_at)

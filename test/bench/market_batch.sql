@@ -56,6 +56,11 @@ DECLARE
 BEGIN
     ex := register_participant('Bench exchange', 'exchange', '9131000000BEN0000' || credit_code_check_char('9131000000BEN0000'));
     PERFORM list_product('CEA2024', 60.00, open_account(ex, 'clearing'));
+    -- no fee schedule is shipped (doc/market.md): the exchange sets the tests' fixture values
+    PERFORM amend_rule('market_rule', jsonb_build_object('jurisdiction', r.jurisdiction, 'mode', r.mode, 'valid_from', r.valid_from),
+                       jsonb_build_object('fee_rate', CASE r.mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END),
+                       'benchmark fixture (illustrative, not the exchange''s published fees)', acting_for => ex)
+       FROM market_rule r WHERE r.jurisdiction = 'CN' AND r.fee_rate IS NULL;
     PERFORM issue_cea(1, 2024, 1000000000);
     FOR i IN 1..current_setting('bench.units')::int LOOP
         c17 := '9144030000BEN' || lpad(i::text, 4, '0');

@@ -130,19 +130,30 @@ SELECT format('journal: %s entries, %s of them on 2026-03-07 after the last seal
               (SELECT count(*) FROM day_seal));
 
 -- Timing -------------------------------------------------------------------------------------
+-- The CPU time the backend used (utime + stime in /proc/self/stat, clock ticks of 10 ms): on a
+-- shared machine, the wall time includes the time the backend waited for a core.
+CREATE FUNCTION pg_temp.cpu() RETURNS float8 LANGUAGE sql AS $$
+    SELECT (f[12]::float8 + f[13]::float8) / 100
+      FROM string_to_array(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ') f $$;
+-- wall seconds; the CPU seconds go to bench.cpu
 CREATE FUNCTION pg_temp.run(q text) RETURNS float8 LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz;
+    c0 float8;
     n bigint;
+    secs float8;
 BEGIN
+    c0 := pg_temp.cpu();
     t0 := clock_timestamp();
     EXECUTE q INTO n;
+    secs := extract(epoch FROM clock_timestamp() - t0);
+    PERFORM set_config('bench.cpu', (pg_temp.cpu() - c0)::text, false);
     IF n <> 0 THEN
         RAISE EXCEPTION 'verification reported % problems: %', n, q;
     END IF;
-    RETURN extract(epoch FROM clock_timestamp() - t0);
+    RETURN secs;
 END $$;
-CREATE TEMP TABLE timing (variant text, round int, seconds float8);
+CREATE TEMP TABLE timing (variant text, round int, seconds float8, cpu float8);
 -- The baseline: the SQL implementations the one C pass replaced (schema bench).
 \ir verify_ledger_baseline.sql
 DO $$
@@ -155,11 +166,13 @@ DECLARE
                             'SELECT count(*) FROM carbonmkt.verify_ledger_since()',
                             'SELECT count(*) FROM bench.verify_ledger_since_sql()'];
     v int;
+    secs float8;
 BEGIN
     FOR r IN 0 .. current_setting('bench.rounds')::int LOOP
         FOR i IN 0 .. 5 LOOP
             v := 1 + (i + r) % 6;
-            INSERT INTO pg_temp.timing VALUES (variants[v], r, pg_temp.run(queries[v]));
+            secs := pg_temp.run(queries[v]);
+            INSERT INTO pg_temp.timing VALUES (variants[v], r, secs, current_setting('bench.cpu')::float8);
         END LOOP;
     END LOOP;
 END $$;
@@ -199,6 +212,13 @@ SELECT format('ratio full SQL/C %s, incremental SQL/C %s, verify_chains chain.c/
               round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'chains_c')
                      / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'chains'))::numeric, 2))
   FROM timing WHERE round > 0;
+SELECT format('server CPU time, median (min-max): %s',
+              string_agg(format('%s %s s (%s-%s)', variant, round(med::numeric, 2), round(lo::numeric, 2), round(hi::numeric, 2))
+                         || CASE WHEN variant IN ('full', 'chains') THEN format(' = %s entries per CPU second', round((SELECT count(*) FROM journal) / nullif(med, 0)))
+                                 ELSE '' END, '; '
+                         ORDER BY array_position(ARRAY['full', 'full_sql', 'chains', 'chains_c', 'incremental', 'incremental_sql'], variant)))
+  FROM (SELECT variant, percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu) AS med, min(cpu) AS lo, max(cpu) AS hi
+          FROM timing WHERE round > 0 GROUP BY variant) c;
 
 -- The daily seal --------------------------------------------------------------------------
 \ir seal_baseline.sql
@@ -221,12 +241,16 @@ END $$;
 CREATE FUNCTION pg_temp.run_undone(q text) RETURNS float8 LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz;
+    c0 float8;
     secs float8;
+    used float8;
 BEGIN
     BEGIN
+        c0 := pg_temp.cpu();
         t0 := clock_timestamp();
         EXECUTE q;
         secs := extract(epoch FROM clock_timestamp() - t0);
+        used := pg_temp.cpu() - c0;
         RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'undo';
     EXCEPTION WHEN assert_failure THEN
         NULL;
@@ -234,6 +258,7 @@ BEGIN
     IF secs IS NULL THEN
         RAISE EXCEPTION 'not timed: %', q;
     END IF;
+    PERFORM set_config('bench.cpu', used::text, false);   -- not in the block: it is undone
     RETURN secs;
 END $$;
 SET carbonmkt.clock = '2026-03-08 09:00:00+08';
@@ -246,11 +271,13 @@ DECLARE
                             'SELECT carbonmkt.heads_digest(''2026-03-06'')',
                             'SELECT bench.heads_digest_old(''2026-03-06'')'];
     v int;
+    secs float8;
 BEGIN
     FOR r IN 0 .. current_setting('bench.rounds')::int LOOP
         FOR i IN 0 .. 3 LOOP
             v := 1 + (i + r) % 4;
-            INSERT INTO pg_temp.timing VALUES (variants[v], r, pg_temp.run_undone(queries[v]));
+            secs := pg_temp.run_undone(queries[v]);
+            INSERT INTO pg_temp.timing VALUES (variants[v], r, secs, current_setting('bench.cpu')::float8);
         END LOOP;
     END LOOP;
 END $$;
@@ -283,6 +310,12 @@ SELECT format('ratio seal_day former/new %s, heads_digest of the last sealed day
               round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'digest_back_old')
                      / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE variant = 'digest_back'))::numeric, 1))
   FROM timing WHERE round > 0;
+SELECT format('server CPU time, median (min-max): %s',
+              string_agg(format('%s %s ms (%s-%s)', variant, round((med * 1000)::numeric), round((lo * 1000)::numeric), round((hi * 1000)::numeric)), '; '
+                         ORDER BY array_position(ARRAY['seal_day', 'seal_day_old', 'digest_back', 'digest_back_old'], variant)))
+  FROM (SELECT variant, percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu) AS med, min(cpu) AS lo, max(cpu) AS hi
+          FROM timing WHERE round > 0 AND variant IN ('seal_day', 'seal_day_old', 'digest_back', 'digest_back_old')
+         GROUP BY variant) c;
 
 -- Same rows as the SQL implementations on a tampered ledger (rolled back).
 BEGIN;

@@ -4,7 +4,8 @@
 -- neutrality.  Here: the 2027 pre-allocation with a paid share sold by one-way bidding, a price
 -- spike that triggers a reserve release, a pledge registered and discharged, a repo and its
 -- second leg, and a voluntary retirement with its public certificate.  Every movement is a
--- registry posting; the shipped numbers of these mechanisms are illustrative rule rows.
+-- registry posting.  No source gives the numbers of these mechanisms, so the extension ships
+-- none (doc/rules.md): the national authority sets the demo's, marked illustrative, with set_rule.
 SET search_path = carbonmkt, public;
 \set QUIET on
 \pset footer off
@@ -32,6 +33,19 @@ SELECT set_rule('alloc_year_rule', '{"jurisdiction": "CN", "year": 2027, "roundi
        set_rule('alloc_cap', '{"jurisdiction": "CN", "year": 2027, "sector": "power", "cap_t": 4500000000}',
                 'illustrative: a total-quantity cap for the power sector in 2027 (S2: total-quantity control from 2027)',
                 acting_for => :mee) AS power_cap;
+\echo '   No paid share ships with the extension (no source gives one): applying it is refused, naming the rule'
+SELECT pg_temp.err($$SELECT * FROM carbonmkt.apply_paid_allocation(2027, 'power')$$) AS no_paid_rule;
+SELECT set_rule('paid_allocation_rule', '{"jurisdiction": "CN", "sector": "power", "from_year": 2027, "until_year": 2027,
+                 "paid_share": 0.05, "method": "auction", "price_fen": 6000, "lock_free": false, "illustrative": true}',
+                'illustrative: 5% of the power sector by one-way bidding at a reserve price of 60.00 CNY/t (S2: a rising paid share, no number)',
+                acting_for => :mee) AS paid_rule,
+       set_rule('reserve_feed_rule', '{"jurisdiction": "CN", "year": 2027, "cap_share": 0.02, "illustrative": true}',
+                'illustrative: 2% of the year''s caps set aside into the reserve (S2 建立配额储备, no number)', acting_for => :mee)
+       AS reserve_feed_rule,
+       set_rule('repo_rule', '{"jurisdiction": "CN", "valid_from": "2027-01-05", "on_failure": "retry_then_close_out",
+                 "grace_days": 2, "max_term_days": 365, "illustrative": true}',
+                'illustrative: a failed second leg retried for 2 trading days, then closed out; terms up to 365 days (RULES.md 7 names repo, no rule)',
+                acting_for => :mee) AS repo_rule;
 SELECT load_trading_calendar('CN', 2027,
          ARRAY['2027-01-01', '2027-02-08', '2027-02-09', '2027-02-10', '2027-02-11', '2027-02-12', '2027-04-05',
                '2027-05-03', '2027-05-04', '2027-05-05', '2027-06-09', '2027-09-15', '2027-10-01', '2027-10-04',
@@ -80,7 +94,18 @@ SELECT year, sector, units, to_char(allocated_t, 'FM999,999,999,999') AS allocat
 
 \echo
 \echo '== 7.3 A price spike triggers a release from the reserve (配额储备和市场调节机制)'
-\echo '   The triggers (illustrative rule rows):'
+\echo '   The triggers, set by the national authority (illustrative: S2 names the mechanism, no number;'
+\echo '   modelled on RGGI''s cost- and emissions-containment reserves), in force from the next day:'
+SELECT set_rule('reserve_trigger', '{"jurisdiction": "CN", "product": "CEA2027", "kind": "price_high", "lookback_days": 5,
+                 "reference_days": 20, "multiple": 1.5, "action": "release", "quantity_t": 1000000,
+                 "reserve_price_multiple": 1.0, "cooldown_days": 20, "valid_from": "2027-01-06", "illustrative": true}',
+                'illustrative: release 1,000,000 t when the 5-day average close exceeds 1.5 x the 20 days before (RGGI-style cost containment)',
+                acting_for => :mee) AS release_trigger,
+       set_rule('reserve_trigger', '{"jurisdiction": "CN", "product": "CEA2027", "kind": "price_low", "lookback_days": 5,
+                 "reference_days": 20, "multiple": 0.6, "action": "absorb", "quantity_t": 1000000,
+                 "reserve_price_multiple": 1.0, "cooldown_days": 20, "valid_from": "2027-01-06", "illustrative": true}',
+                'illustrative: absorb 1,000,000 t when the 5-day average close falls below 0.6 x the 20 days before (RGGI-style emissions containment)',
+                acting_for => :mee) AS absorb_trigger;
 SELECT trigger_id, kind, product, lookback_days, reference_days, multiple, action, quantity_t, cooldown_days
   FROM reserve_trigger ORDER BY trigger_id;
 \echo '   The reserve is fed by rule: 2% of the year''s caps (illustrative), issued once:'

@@ -36,8 +36,6 @@ PGOPTIONS="$clock" psql -d "$db" -v units=$units <<'SQL' >/dev/null || { echo "n
 CREATE EXTENSION carbonmkt;
 SET search_path = carbonmkt, public;
 SET mix.units = :'units';
--- no source gives the exchange's fees (doc/rules.md): test values
-UPDATE market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
 -- accounts: 1 reserve, 2 cancellation, 3/4 clearing CEA2024/CEA2025,
 -- unit u (participant u + 1): holding 3 + 2u, cash 4 + 2u
 DO $$
@@ -45,6 +43,11 @@ DECLARE
     p bigint;
 BEGIN
     p := register_participant('Exchange', 'exchange', '913100000000000E0' || credit_code_check_char('913100000000000E0'), '310000');
+    -- no source gives the exchange's fees (doc/rules.md): it fills test values through amend_rule
+    PERFORM amend_rule('market_rule', jsonb_build_object('jurisdiction', r.jurisdiction, 'mode', r.mode, 'valid_from', r.valid_from),
+                       jsonb_build_object('fee_rate', CASE r.mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END),
+                       'mixed-load fixture: fees no source gives', acting_for => p)
+       FROM market_rule r WHERE r.jurisdiction = 'CN' AND r.fee_rate IS NULL;
     PERFORM open_account(p, 'clearing', 'clearing CEA2024'), open_account(p, 'clearing', 'clearing CEA2025');
     FOR u IN 1..current_setting('mix.units')::int LOOP
         p := register_participant('Load unit ' || u, 'key_emitter',

@@ -9,7 +9,8 @@
 #   - each line it cites ("S1 L1203", "S3 L211-214", "S1 L4261, L4344") exists in that seed
 #     document (design/../seeds/) and is not empty;
 #   - doc/rules.md's table of shipped rows has a row for every table with shipped rows, and
-#     that row cites every seed line its rows cite; a table the doc lists as "none" ships none.
+#     that row cites every seed line its rows cite; every other rule table is listed there as
+#     "none" (and ships none).
 # Runs against the cluster of test/cluster.sh (PGHOST/PGPORT set); prints "ok"/"not ok"
 # lines and exits non-zero on any failure.
 set -euo pipefail
@@ -50,13 +51,14 @@ $$;
 SQL
 ); then missing=""; else missing=$(grep -o 'ERROR: .*' <<<"$out" || echo "$out"); fi
 psql -At -d ops_rule_sources -c "SELECT rule_table || E'\t' || rule_key::text || E'\t' || document FROM carbonmkt.rule_change WHERE action = 'seed' ORDER BY change_id" >"$work/seeded"
+psql -At -d ops_rule_sources -c "SELECT rule_table FROM carbonmkt.rule_table ORDER BY 1" >"$work/tables"
 check "$([ "$(wc -l <"$work/seeded")" -gt 0 ] && echo 0 || echo 1)" \
 	"a fresh install ships $(wc -l <"$work/seeded") rule rows in $(cut -f1 "$work/seeded" | sort -u | wc -l) tables, each with its seed history row"
 
 [ -d "$seeds" ] || { echo "ok - # skip: no seed documents in $seeds (CARBONMKT_SEEDS): the cited lines are not checked"; seeds=""; }
 SEEDS="$seeds" perl -CSD -e '
 use strict; use warnings;
-my ($seeded, $doc) = @ARGV;
+my ($seeded, $doc, $ruletables) = @ARGV;
 my $fail = 0;
 # the seed documents: S0..S4 by their order in seeds/
 my (@files, @lines);
@@ -90,10 +92,6 @@ while (my $l = <$sh>) {
 		print "not ok - $name: no source\n"; $fail = 1; next;
 	}
 	if ($src =~ /placeholder|illustrative|carbonmkt default|not published/i) {
-		# the rows of the finance room (issue 17) are shipped marked illustrative: a known gap, listed
-		if ($t =~ /^(repo_rule|reserve_feed_rule|reserve_trigger|paid_allocation_rule)$/ && $src =~ /^illustrative/) {
-			print "not ok - $name: illustrative, no source gives its numbers # TODO the finance room (issue 17) ships it\n"; next;
-		}
 		print "not ok - $name: its source says it is not a source: $src\n"; $fail = 1; next;
 	}
 	if ($src =~ /the sources give no ([^;(]*)/) { $gaps{"$t: $1"}++; }
@@ -140,13 +138,21 @@ for my $t (sort keys %tables) {
 	if (@miss) { print "not ok - doc/rules.md: the row of $t does not cite @miss, which its shipped rows cite\n"; $fail = 1; }
 	else { print "ok - doc/rules.md cites the sources of the $tables{$t} shipped rows of $t\n"; }
 }
+# every rule table (carbonmkt.rule_table) has its row in the doc: its shipped rows, or "none"
+open(my $rt, "<:encoding(UTF-8)", $ruletables) or die;
+while (my $t = <$rt>) {
+	chomp $t;
+	next if $tables{$t};
+	if (!$docrow{$t}) { print "not ok - doc/rules.md lists no row of the rule table $t (it ships none: say none)\n"; $fail = 1; }
+	elsif ($docrow{$t} !~ /^\|[^|]*`\Q$t\E`[^|]*\|\s*none\b/m) { print "not ok - doc/rules.md lists rows of $t, but a fresh install ships none\n"; $fail = 1; }
+}
 for my $t (sort keys %docrow) {
 	next if $tables{$t};
 	next unless $docrow{$t} =~ /^\|[^|]*`\Q$t\E`[^|]*\|\s*none\b/m;
 	print "ok - $t: shipped with no rows, as doc/rules.md says\n";
 }
 exit $fail;
-' "$work/seeded" doc/rules.md || fail=1
+' "$work/seeded" doc/rules.md "$work/tables" || fail=1
 check "$([ -z "$missing" ] && echo 0 || echo 1)" "every shipped row has its seed history row${missing:+: $missing}"
 psql -c "SET client_min_messages = warning" -c "DROP DATABASE ops_rule_sources"
 exit $fail

@@ -204,7 +204,9 @@ INSERT INTO production (facility_id, year, month, power_supplied_kwh, generation
 SELECT facility_id, 2022, month, power_supplied_kwh, generation_kwh, operating_minutes, heat_supplied_mj, heat_total_mj
   FROM production WHERE year = 2021;
 SELECT sum(allowance_t) AS computed_2022 FROM participant_allowance(2022) \gset
-INSERT INTO alloc_cap VALUES ('CN', 2022, 'power', floor(:computed_2022 * 0.93)::bigint, 'pgTAP cap');
+SELECT set_rule('alloc_cap', jsonb_build_object('jurisdiction', 'CN', 'year', 2022, 'sector', 'power',
+                                              'cap_t', floor(:computed_2022 * 0.93)::bigint),
+                'pgTAP cap', acting_for => (SELECT participant_id FROM participant WHERE name = 'TAP MEE')) AS cap_set \gset
 CREATE TEMP TABLE pre22 ON COMMIT DROP AS SELECT * FROM preallocate(2022);
 CREATE TEMP TABLE fin22 ON COMMIT DROP AS SELECT * FROM finalize_allocation(2022);
 SELECT is((SELECT sum(tonnes) FROM allocation WHERE year = 2022 AND stage = 'final'),

@@ -9,8 +9,16 @@
 BEGIN;
 SELECT plan(14);
 SET LOCAL search_path = carbonmkt, public;
-SET LOCAL carbonmkt.clock = '2027-03-01 10:00:00+08';
 SELECT setseed(0.27);
+
+-- The repo rule: none is shipped (no source gives one, doc/rules.md); the national authority sets
+-- the demo's (retry 2 trading days, then close out; terms up to 365 days) from 2027-03-01
+SET LOCAL carbonmkt.clock = '2027-02-26 10:00:00+08';
+SELECT set_rule('repo_rule', '{"jurisdiction": "CN", "valid_from": "2027-03-01", "on_failure": "retry_then_close_out",
+                 "grace_days": 2, "max_term_days": 365, "illustrative": true}', 'pgTAP fixture: the demo''s repo rule',
+                acting_for => register_participant('TAP finance MEE', 'national_authority',
+                                                   '11100000MB0TAF001' || credit_code_check_char('11100000MB0TAF001'))) AS repo_rule \gset
+SET LOCAL carbonmkt.clock = '2027-03-01 10:00:00+08';
 
 -- Four units and two banks, each with a holding and a cash account --------------------
 CREATE TEMP TABLE units ON COMMIT DROP AS

@@ -10,8 +10,6 @@
 BEGIN;
 SELECT plan(30);
 SET LOCAL search_path = carbonmkt, public;
--- the exchange's fees are in no source (doc/rules.md): test values, 0.05% per side (block 0.025%)
-UPDATE carbonmkt.market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
 SELECT setseed(0.42);
 
 CREATE TEMP TABLE units (n int, participant_id bigint, holding_id bigint, cash_id bigint) ON COMMIT DROP;
@@ -25,6 +23,12 @@ DECLARE
     p   bigint;
 BEGIN
     ex := register_participant('TAP exchange', 'exchange', '9131000000MKT0000' || credit_code_check_char('9131000000MKT0000'));
+    -- the exchange's fees are in no source (doc/rules.md): it fills test values through amend_rule,
+    -- 0.05% per side (block 0.025%)
+    PERFORM amend_rule('market_rule', jsonb_build_object('jurisdiction', r.jurisdiction, 'mode', r.mode, 'valid_from', r.valid_from),
+                       jsonb_build_object('fee_rate', CASE r.mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END),
+                       'pgTAP fixture: fees no source gives', acting_for => ex)
+       FROM market_rule r WHERE r.jurisdiction = 'CN' AND r.fee_rate IS NULL;
     PERFORM list_product('CEA2024', 60.00, open_account(ex, 'clearing')),
             list_product('CEA2025', 58.00, open_account(ex, 'clearing'));
     FOR i IN 1..8 LOOP

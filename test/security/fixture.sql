@@ -24,11 +24,6 @@
 -- (other), 2 judicial on B.  MRV: plan 1 (A, approved), report 1 (A 2024, verified).
 -- Compliance: period 2024 open, confirmed emissions of A and B.
 SET client_min_messages = warning;
--- numbers no source gives (doc/rules.md), as test values: the exchange's fees, 0.05% per side
--- (block 0.025%); the MRV rule's sample 10%, deviation 5%, deposits due 40 days after the
--- month, 0 missing and 2 late months tolerated, anomaly 50%
-UPDATE carbonmkt.market_rule SET fee_rate = CASE mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END WHERE jurisdiction = 'CN' AND fee_rate IS NULL;
-UPDATE carbonmkt.mrv_rule SET review_sample_share = 0.1, deviation_threshold = 0.05, deposit_due_days = 40, deposit_missing_tolerance = 0, deposit_late_tolerance = 2, anomaly_threshold = 0.5 WHERE jurisdiction = 'CN' AND from_year = 2019 AND deposit_due_days IS NULL;
 DO $$
 DECLARE
     r record;
@@ -69,6 +64,24 @@ SELECT carbonmkt.register_participant('Ministry of Ecology and Environment', 'na
            '91440101MA5F00007' || carbonmkt.credit_code_check_char('91440101MA5F00007'), '440000') AS firm,
        carbonmkt.register_participant('National Carbon Registry', 'registry',
            '12420000MB1F00001' || carbonmkt.credit_code_check_char('12420000MB1F00001'), '420000') AS registry;
+-- numbers no source gives (doc/rules.md), as test values, filled through the administration
+-- functions: the exchange's fees, 0.05% per side (block 0.025%); the MRV rule's sample 10%,
+-- deviation 5%, deposits due 40 days after the month, 0 missing and 2 late months tolerated,
+-- anomaly 50% (the national authority); the demo's repo rule, in force from the fixture's day
+-- (set the day before: a market-type rule takes effect after today)
+SELECT count(carbonmkt.amend_rule('market_rule', jsonb_build_object('jurisdiction', r.jurisdiction, 'mode', r.mode, 'valid_from', r.valid_from),
+                                  jsonb_build_object('fee_rate', CASE r.mode WHEN 'block' THEN 0.00025 ELSE 0.0005 END),
+                                  'security fixture: fees no source gives (test values)', acting_for => 5))
+  FROM carbonmkt.market_rule r WHERE r.jurisdiction = 'CN' AND r.fee_rate IS NULL;
+SELECT carbonmkt.amend_rule('mrv_rule', '{"jurisdiction": "CN", "from_year": 2019}',
+                            '{"review_sample_share": 0.1, "deviation_threshold": 0.05, "deposit_due_days": 40,
+                              "deposit_missing_tolerance": 0, "deposit_late_tolerance": 2, "anomaly_threshold": 0.5}',
+                            'security fixture: MRV numbers no source gives (test values)', acting_for => 1);
+SET carbonmkt.clock = '2025-02-28 10:00:00+08';
+SELECT carbonmkt.set_rule('repo_rule', '{"jurisdiction": "CN", "valid_from": "2025-03-01", "on_failure": "retry_then_close_out",
+                                         "grace_days": 2, "max_term_days": 365, "illustrative": true}',
+                          'security fixture: the demo''s repo rule (no source gives one)', acting_for => 1);
+SET carbonmkt.clock = '2025-03-01 10:00:00+08';
 SELECT carbonmkt.map_login('cmsec_national', 1), carbonmkt.map_login('cmsec_gd', 2), carbonmkt.map_login('cmsec_hb', 3),
        carbonmkt.map_login('cmsec_sz', 4), carbonmkt.map_login('cmsec_exchange', 5), carbonmkt.map_login('cmsec_unit_a', 6),
        carbonmkt.map_login('cmsec_unit_b', 7), carbonmkt.map_login('cmsec_firm', 8), carbonmkt.map_login('cmsec_registry', 9),
