@@ -151,3 +151,17 @@ SELECT p.oid::regprocedure AS posts_without_reference
    AND NOT ('reference' = ANY (coalesce(p.proargnames, '{}')))
    AND coalesce(obj_description(p.oid, 'pg_proc'), '') !~ '^Deprecated'
  ORDER BY p.oid::regprocedure::text;
+
+-- the types the vocabulary gives its names: tonnes and fen (and *_t, *_fen) bigint, prices CNY
+-- numeric, periods, years and vintages int, the acting party bigint, free text and codes text
+SELECT p.oid::regprocedure AS signature, a.name, format_type(a.t, NULL) AS wrong_type
+  FROM pg_proc p
+ CROSS JOIN LATERAL unnest(p.proargnames, coalesce(p.proallargtypes, p.proargtypes::oid[]),
+                           coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[p.pronargs]::int[]))) a(name, t, mode)
+ WHERE p.pronamespace = 'carbonmkt'::regnamespace AND p.proname NOT LIKE '\_%' AND a.mode IN ('i', 'v', 'b')
+   AND ((a.name IN ('tonnes', 'quantity', 'fen') OR a.name ~ '(_t|_fen)$') AND a.t <> 'bigint'::regtype
+        OR a.name ~ '(^|_)price$' AND a.t <> 'numeric'::regtype
+        OR a.name IN ('period', 'year', 'vintage') AND a.t <> 'integer'::regtype
+        OR a.name = 'acting_for' AND a.t <> 'bigint'::regtype
+        OR a.name IN ('memo', 'reason', 'reference', 'jurisdiction', 'document') AND a.t NOT IN ('text'::regtype, 'carbonmkt.hold_reason'::regtype))
+ ORDER BY p.oid::regprocedure::text, a.name;
