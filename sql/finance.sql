@@ -189,7 +189,11 @@ SELECT count(*) AS a_sees_pledges FROM pledge;
 SET SESSION AUTHORIZATION regress_fin_unit_b;
 SELECT count(*) AS b_sees_pledges FROM pledge;
 -- B offers 80 CNY/t for pledge 3's 3,000 t: its cash is frozen at once
-SELECT offer_for_pledge(3, 80.00) AS offer_1;
+SELECT offer_for_pledge(3, 80.00, 'B-offer-pledge-3') AS offer_1;
+-- a retry with the same client reference returns the same offer and freezes nothing more
+SELECT offer_for_pledge(3, 80.00, 'B-offer-pledge-3') AS offer_1_retried;
+SELECT pg_temp.diag($$SELECT offer_for_pledge(3, 81.00, 'B-offer-pledge-3')$$) AS reference_reused;
+SELECT count(*) AS offers_for_pledge_3 FROM carbonmkt.pledge_offer o WHERE o.pledge_id = 3;
 SET SESSION AUTHORIZATION regress_fin_bank;
 SELECT count(*) AS bank_sees_pledges FROM pledge;
 -- the bank discharges pledge 1 (the loan is repaid): the units are free again
@@ -330,7 +334,11 @@ SELECT pg_temp.diag($$SELECT release_hold((SELECT lock_hold_id FROM carbonmkt.pa
 SELECT participant_id, year, paid_due_t, bought_t, still_to_buy_t, locked_t, message FROM paid_lock_status();
 SELECT pg_temp.diag($$SELECT buy_paid_allocation(2027, 1001)$$) AS more_than_due;
 -- A buys 400 t, then 600 t at 60.00: the lock is lifted once the 1,000 t are bought
-SELECT buy_paid_allocation(2027, 400) AS sale_1;
+SELECT buy_paid_allocation(2027, 400, 'A-paid-2027-1') AS sale_1;
+SELECT still_to_buy_t, locked_t FROM paid_lock_status();
+-- a retry with the same client reference returns the same sale and buys nothing more (still 600 t to buy)
+SELECT buy_paid_allocation(2027, 400, 'A-paid-2027-1') AS sale_1_retried;
+SELECT pg_temp.diag($$SELECT buy_paid_allocation(2027, 500, 'A-paid-2027-1')$$) AS reference_reused;
 SELECT still_to_buy_t, locked_t FROM paid_lock_status();
 SELECT buy_paid_allocation(2027, 600) AS sale_2;
 SELECT still_to_buy_t, locked_t, message FROM paid_lock_status();

@@ -329,9 +329,11 @@ CREATE TABLE carbonmkt.pledge_offer (
     hold_id         bigint NOT NULL REFERENCES carbonmkt.hold,         -- the buyer's cash, frozen
     status          text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'taken', 'withdrawn', 'lapsed')),
     offered_at      timestamptz NOT NULL,
-    ended_at        timestamptz
+    ended_at        timestamptz,
+    reference       text                                                -- the buyer's client reference (idempotency)
 );
 CREATE INDEX pledge_offer_pledge ON carbonmkt.pledge_offer (pledge_id);
+CREATE UNIQUE INDEX pledge_offer_reference ON carbonmkt.pledge_offer (buyer_id, reference) WHERE reference IS NOT NULL;
 COMMENT ON TABLE carbonmkt.pledge_offer IS
   'Firm offers to buy the units of a registered pledge if it is enforced by sale (质押物处置): the buyer''s cash for price x tonnes is frozen by a registry hold until the offer is taken, withdrawn, or lapses when the pledge ends otherwise.';
 
@@ -503,7 +505,8 @@ $$;
 COMMENT ON FUNCTION carbonmkt.discharge_pledge(bigint, text, bigint) IS
   'Discharge (解除质押): the pledgee (or the registry) ends a registered pledge; the pledge hold is released (one registry posting) and open offers lapse.  Returns the posting id.';
 
-CREATE FUNCTION carbonmkt.offer_for_pledge(pledge_id bigint, price numeric, acting_for bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.offer_for_pledge(pledge_id bigint, price numeric, reference text DEFAULT NULL,
+                                           acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
@@ -516,6 +519,19 @@ DECLARE
     h    bigint;
     id   bigint;
 BEGIN
+    -- a retry with the same reference returns the offer it made
+    IF reference IS NOT NULL THEN
+        SELECT o.offer_id, o.pledge_id, o.price_fen INTO id, cash, h
+          FROM carbonmkt.pledge_offer o WHERE o.buyer_id = me AND o.reference = offer_for_pledge.reference;
+        IF FOUND THEN
+            IF (cash, h) IS DISTINCT FROM (g.pledge_id, fen) THEN
+                RAISE EXCEPTION 'client reference "%" was already used for a different request', reference
+                    USING ERRCODE = 'CM007',
+                          DETAIL = format('Offer %s was for pledge %s at %s CNY/t.', id, cash, round(h / 100.0, 2));
+            END IF;
+            RETURN id;
+        END IF;
+    END IF;
     PERFORM carbonmkt._pledge_state(g, 'registered', 'offered for');
     IF me IN (g.pledgor_id, g.pledgee_id) THEN
         RAISE EXCEPTION 'participant % is a party to pledge % and cannot buy its units', me, pledge_id USING ERRCODE = 'CM703';
@@ -526,13 +542,13 @@ BEGIN
     END IF;
     h := carbonmkt.hold(cash, 'CNY', fen * g.tonnes, 'other', 0, '', NULL,
                         format('offer for the %s t of pledge %s at %s CNY/t', g.tonnes, g.pledge_id, price));
-    INSERT INTO carbonmkt.pledge_offer AS o (pledge_id, buyer_id, price_fen, hold_id, offered_at)
-    VALUES (g.pledge_id, me, fen, h, carbonmkt.clock_now()) RETURNING o.offer_id INTO id;
+    INSERT INTO carbonmkt.pledge_offer AS o (pledge_id, buyer_id, price_fen, hold_id, offered_at, reference)
+    VALUES (g.pledge_id, me, fen, h, carbonmkt.clock_now(), reference) RETURNING o.offer_id INTO id;
     RETURN id;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt.offer_for_pledge(bigint, numeric, bigint) IS
-  'A firm offer to buy all units of a registered pledge at a price (CNY per t) if it is enforced by sale: the buyer''s cash for price x tonnes is frozen at once (one registry posting).  Returns the offer id.';
+COMMENT ON FUNCTION carbonmkt.offer_for_pledge(bigint, numeric, text, bigint) IS
+  'A firm offer to buy all units of a registered pledge at a price (CNY per t) if it is enforced by sale: the buyer''s cash for price x tonnes is frozen at once (one registry posting).  Returns the offer id.  Idempotent per client reference (per buyer).';
 
 CREATE FUNCTION carbonmkt.enforce_pledge(pledge_id bigint, method text, offer_id bigint DEFAULT NULL,
                                          reference text DEFAULT NULL)
@@ -1349,8 +1365,10 @@ CREATE TABLE carbonmkt.paid_sale (
     cash_posting    bigint,
     business_date   date NOT NULL,
     recorded_at     timestamptz NOT NULL,
+    reference       text,                                               -- the buyer's client reference (idempotency)
     CHECK ((method = 'auction') = (auction_id IS NOT NULL))
 );
+CREATE UNIQUE INDEX paid_sale_reference ON carbonmkt.paid_sale (participant_id, reference) WHERE reference IS NOT NULL;
 CREATE UNIQUE INDEX paid_sale_trade ON carbonmkt.paid_sale (trade_id) WHERE trade_id IS NOT NULL;
 CREATE INDEX paid_sale_unit ON carbonmkt.paid_sale (participant_id, year);
 COMMENT ON TABLE carbonmkt.paid_sale IS
@@ -1460,7 +1478,8 @@ $$;
 COMMENT ON FUNCTION carbonmkt._paid_lock_detail(bigint, int) IS
   'Internal: the sentence the registry''s available-quantity refusal (CM004) gives for an account whose free allowances of a vintage are locked by paid allocation: the unit, its share, its due and what it still has to buy.';
 
-CREATE FUNCTION carbonmkt.buy_paid_allocation(vintage int, tonnes bigint, acting_for bigint DEFAULT NULL)
+CREATE FUNCTION carbonmkt.buy_paid_allocation(vintage int, tonnes bigint, reference text DEFAULT NULL,
+                                              acting_for bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
 SET carbonmkt.acting_room = 'finance' AS
 $$
@@ -1475,6 +1494,19 @@ DECLARE
     c       bigint;
     id      bigint;
 BEGIN
+    -- a retry with the same reference returns the sale it made
+    IF reference IS NOT NULL THEN
+        SELECT s.sale_id, s.year, s.tonnes INTO id, u, c
+          FROM carbonmkt.paid_sale s WHERE s.participant_id = me AND s.reference = buy_paid_allocation.reference;
+        IF FOUND THEN
+            IF (u, c) IS DISTINCT FROM (vintage::bigint, tonnes) THEN
+                RAISE EXCEPTION 'client reference "%" was already used for a different request', reference
+                    USING ERRCODE = 'CM007',
+                          DETAIL = format('Sale %s bought %s of the %s paid allocation.', id, carbonmkt._t(c), u);
+            END IF;
+            RETURN id;
+        END IF;
+    END IF;
     PERFORM carbonmkt._finance_quantity(tonnes, 'tonnes');
     SELECT * INTO e FROM carbonmkt.paid_entitlement x WHERE x.participant_id = me AND x.year = buy_paid_allocation.vintage FOR UPDATE;
     IF NOT FOUND THEN
@@ -1501,15 +1533,15 @@ BEGIN
     u := carbonmkt.transfer_cea(src, carbonmkt._finance_account(me, 'holding'), vintage, tonnes, NULL,
                                 format('paid allocation %s (有偿分配)', vintage));
     INSERT INTO carbonmkt.paid_sale AS s (participant_id, year, tonnes, price_fen, method, units_posting, cash_posting,
-                                          business_date, recorded_at)
-    VALUES (me, vintage, tonnes, e.price_fen, 'fixed_price', u, c, carbonmkt.business_date(), carbonmkt.clock_now())
+                                          business_date, recorded_at, reference)
+    VALUES (me, vintage, tonnes, e.price_fen, 'fixed_price', u, c, carbonmkt.business_date(), carbonmkt.clock_now(), reference)
     RETURNING s.sale_id INTO id;
     PERFORM carbonmkt._paid_bought(me, vintage, tonnes);
     RETURN id;
 END
 $$;
-COMMENT ON FUNCTION carbonmkt.buy_paid_allocation(int, bigint, bigint) IS
-  'Buys tonnes of the unit''s paid allocation of a year (vintage: the allocation year, whose CEA it receives) at the rule''s fixed price (fixed_price method): cash to the province''s fiscal (cash) account, units from its allocation account, delivery versus payment in one transaction.  Lifts the unit''s lock once its share is bought.  Returns the sale id.';
+COMMENT ON FUNCTION carbonmkt.buy_paid_allocation(int, bigint, text, bigint) IS
+  'Buys tonnes of the unit''s paid allocation of a year (vintage: the allocation year, whose CEA it receives) at the rule''s fixed price (fixed_price method): cash to the province''s fiscal (cash) account, units from its allocation account, delivery versus payment in one transaction.  Lifts the unit''s lock once its share is bought.  Returns the sale id.  Idempotent per client reference (per unit).';
 
 CREATE FUNCTION carbonmkt.offer_paid_allocation(year int, sector text, opens_at timestamptz, closes_at timestamptz)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp
@@ -1646,7 +1678,7 @@ REVOKE ALL ON FUNCTION carbonmkt._finance_text(text, text), carbonmkt._finance_q
 REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, int, text, bigint, text, text, text, int, text),
                        carbonmkt.propose_pledge(bigint, int, bigint, bigint, date, bigint),
                        carbonmkt.accept_pledge(bigint, bigint), carbonmkt.register_pledge(bigint, text),
-                       carbonmkt.discharge_pledge(bigint, text, bigint), carbonmkt.offer_for_pledge(bigint, numeric, bigint),
+                       carbonmkt.discharge_pledge(bigint, text, bigint), carbonmkt.offer_for_pledge(bigint, numeric, text, bigint),
                        carbonmkt.enforce_pledge(bigint, text, bigint, text),
                        carbonmkt.propose_repo(bigint, int, bigint, numeric, numeric, date, text, bigint),
                        carbonmkt.confirm_repo(bigint, bigint), carbonmkt.settle_repos(date),
@@ -1655,7 +1687,7 @@ REVOKE ALL ON FUNCTION carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument
                        carbonmkt.execute_reserve_decision(bigint, timestamptz, timestamptz),
                        carbonmkt.plan_reserve_auction(text, bigint, date, text), carbonmkt.withhold_auction_volume(bigint),
                        carbonmkt.offer_planned_auction(bigint, numeric, timestamptz, timestamptz),
-                       carbonmkt.apply_paid_allocation(int, text), carbonmkt.buy_paid_allocation(int, bigint, bigint),
+                       carbonmkt.apply_paid_allocation(int, text), carbonmkt.buy_paid_allocation(int, bigint, text, bigint),
                        carbonmkt.offer_paid_allocation(int, text, timestamptz, timestamptz),
                        carbonmkt.record_paid_auction(bigint, int), carbonmkt.paid_lock_status(bigint)
   FROM PUBLIC;
@@ -1664,10 +1696,10 @@ GRANT EXECUTE ON FUNCTION
     carbonmkt.retire_voluntarily(bigint, carbonmkt.instrument, int, text, bigint, text, text, text, int, text),
     carbonmkt.propose_pledge(bigint, int, bigint, bigint, date, bigint),
     carbonmkt.accept_pledge(bigint, bigint), carbonmkt.discharge_pledge(bigint, text, bigint),
-    carbonmkt.offer_for_pledge(bigint, numeric, bigint),
+    carbonmkt.offer_for_pledge(bigint, numeric, text, bigint),
     carbonmkt.propose_repo(bigint, int, bigint, numeric, numeric, date, text, bigint),
     carbonmkt.confirm_repo(bigint, bigint),
-    carbonmkt.buy_paid_allocation(int, bigint, bigint), carbonmkt.paid_lock_status(bigint)
+    carbonmkt.buy_paid_allocation(int, bigint, text, bigint), carbonmkt.paid_lock_status(bigint)
   TO carbonmkt_participant, carbonmkt_registry;
 -- the registry
 GRANT EXECUTE ON FUNCTION carbonmkt.register_pledge(bigint, text), carbonmkt.enforce_pledge(bigint, text, bigint, text)

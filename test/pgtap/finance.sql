@@ -94,7 +94,7 @@ BEGIN
                 SELECT g.pledge_id INTO id FROM pledge g
                  WHERE g.status = 'registered' AND p[a] NOT IN (g.pledgor_id, g.pledgee_id) ORDER BY random() LIMIT 1;
                 CONTINUE WHEN id IS NULL;
-                PERFORM offer_for_pledge(id, 40 + floor(random() * 60)::numeric, p[a]);
+                PERFORM offer_for_pledge(id, 40 + floor(random() * 60)::numeric, NULL, p[a]);
             WHEN 'enforce_sale' THEN
                 SELECT o.pledge_id, o.offer_id INTO id, b FROM pledge_offer o WHERE o.status = 'open' ORDER BY random() LIMIT 1;
                 CONTINUE WHEN id IS NULL;
