@@ -1031,9 +1031,10 @@ find_row(const AccountRow *rows, int n, int64 account_id, bool account_null)
 
 /*
  * lock_problem
- *		Whether carbonmkt._lock_accounts() would refuse these locked rows: an
- *		account whose kind cannot hold the instrument, a closed account, a
- *		frozen one that is debited, or an unknown one.
+ *		Whether the locked rows may take part in the posting (the checks of
+ *		0.1.0's PL/pgSQL _lock_accounts()): an account whose kind cannot hold
+ *		the instrument, a closed account, a frozen one that is debited, or an
+ *		unknown one.
  */
 static bool
 lock_problem(const AccountRow *rows, int n, int64 debit, bool debit_null,
@@ -1105,14 +1106,15 @@ raise_if_sealed(DateADT bdate)
 
 /*
  * posting_begin
- *		carbonmkt._begin_posting(): a posting dated now by the extension's
- *		clock.  With a client reference, record it now, or find the one this
- *		login's reference made (p->replay); request, the canonical text of
- *		the request, is what a retry is compared with and is stored only
- *		then.  Without a reference the row is inserted with the journal legs
- *		(insert_legs), and the sealed-day rule is checked by check_sealed()
- *		on the first statement's reading, so it still wins over every later
- *		check, as it did when _begin_posting came first.
+ *		Start a posting, as 0.1.0's PL/pgSQL _begin_posting() did: dated
+ *		now by the extension's clock.  With a client reference, record it
+ *		now, or find the one this login's reference made (p->replay);
+ *		request, the canonical text of the request, is what a retry is
+ *		compared with and is stored only then.  Without a reference the
+ *		row is inserted with the journal legs (insert_legs), and the
+ *		sealed-day rule is checked by check_sealed() on the first
+ *		statement's reading, so it still wins over every later check, as
+ *		it did when _begin_posting came first.
  */
 static void
 posting_begin(Posting *p, const char *operation, text *reference, const char *request)
