@@ -12874,4 +12874,24 @@ COMMENT ON FUNCTION carbonmkt.mrv_rule_for(char, int) IS
 -- (end of rules4)
 
 
+-- -- Performance/tape (issue 16, session 4): the bi_* views at ten years (kept per-participant trading statistics, compliance summaries); after every other section, so its definitions are final --
+
+-- (end of Performance/tape)
+
+
+-- -- Performance/asof (issue 16, session 4): balance_as_of at 20 M entries; after every other section, so its definitions are final --
+
+-- (end of Performance/asof)
+
+
+-- -- Performance/settle (issue 16, session 4): settle_batch and the market's settlement cost; after every other section, so its definitions are final --
+
+-- (end of Performance/settle)
+
+
+-- -- Performance/wal (issue 16, session 4): the transfer posting path (server time, WAL); after every other section, so its definitions are final --
+
+-- (end of Performance/wal)
+
+
 -- == End of 0.1.0 -> 0.2.0 ====================================================================
