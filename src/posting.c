@@ -3207,9 +3207,6 @@ carbonmkt_record_posting(PG_FUNCTION_ARGS)
 
 #define ERRCODE_CARBONMKT_UNBALANCED			MAKE_SQLSTATE('C','M','0','1','3')
 
-/* account kinds that can appear, with what each may hold */
-#define MAX_KINDS	16
-
 /* a holding touched by the batch */
 typedef struct BatchHolding
 {
@@ -3255,7 +3252,6 @@ typedef enum BatchPlan
 {
 	BP_LOCK,
 	BP_HOLDS,
-	BP_KINDS,
 	BP_HOLDINGS,
 	BP_WRITE_HOLDS,
 	BP_WRITE_HOLDINGS,
@@ -3271,16 +3267,23 @@ typedef struct BatchPlanDef
 } BatchPlanDef;
 
 static const BatchPlanDef batch_plan_defs[NUM_BATCH_PLANS] = {
-	/* every account of the batch, locked in account_id order (the registry's fixed order) */
+	/*
+	 * every account of the batch, locked in account_id order (the registry's
+	 * fixed order): one scan of account_pkey for the array of their ids (the
+	 * holds' accounts and the credited ones; the index scan sorts the array
+	 * and skips repeated ids), which returns them in key order, so the rows
+	 * are locked in that order without a sort.  The earlier shape (IN over a
+	 * UNION) was planned generic as a hash join over a sequential scan of
+	 * every account.
+	 */
 	[BP_LOCK] = {"SELECT a.account_id, a.kind::text, a.status::text, a.head_seq, a.head_hash, a.ctid "
 		"FROM carbonmkt.account a "
-		"WHERE a.account_id IN (SELECT h.account_id FROM carbonmkt.hold h WHERE h.hold_id = ANY ($1) "
-		"UNION SELECT unnest($2::int8[])) "
+		"WHERE a.account_id = ANY (ARRAY(SELECT h.account_id FROM carbonmkt.hold h "
+		"WHERE h.hold_id = ANY ($1)) || $2) "
 		"ORDER BY a.account_id FOR NO KEY UPDATE OF a", 2, {INT8ARRAYOID, INT8ARRAYOID}},
 	[BP_HOLDS] = {"SELECT h.hold_id, h.account_id, h.instrument::text, h.vintage, h.project, h.remaining, "
 		"h.reason::text, h.status::text FROM carbonmkt.hold h WHERE h.hold_id = ANY ($1)",
 	1, {INT8ARRAYOID}},
-	[BP_KINDS] = {"SELECT k.kind::text, k.instrument::text FROM carbonmkt.account_kind_instrument k", 0, {0}},
 	[BP_HOLDINGS] = {"SELECT h.account_id, h.instrument::text, h.vintage, h.project, h.balance, h.held "
 		"FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[]) AS k(a, i, v, p) "
 		"JOIN carbonmkt.holding h ON h.account_id = k.a AND h.instrument = k.i::carbonmkt.instrument "
@@ -3314,6 +3317,14 @@ static const BatchPlanDef batch_plan_defs[NUM_BATCH_PLANS] = {
 
 static SPIPlanPtr batch_plans[NUM_BATCH_PLANS];
 
+/*
+ * batch_plan
+ *		The saved plan of a batch statement, generic.  Every statement reads
+ *		and writes by key, so they are planned as lookups
+ *		(carbonmkt_keep_lookup_plan: sequential scans off while planning),
+ *		whatever the tables' size and statistics when the backend first
+ *		settles.
+ */
 static SPIPlanPtr
 batch_plan(BatchPlan id)
 {
@@ -3321,8 +3332,7 @@ batch_plan(BatchPlan id)
 	{
 		const BatchPlanDef *d = &batch_plan_defs[id];
 
-		batch_plans[id] = carbonmkt_keep_plan(d->sql, d->nargs, (Oid *) d->argtypes,
-											  CURSOR_OPT_GENERIC_PLAN);
+		batch_plans[id] = carbonmkt_keep_lookup_plan(d->sql, d->nargs, (Oid *) d->argtypes);
 	}
 	return batch_plans[id];
 }
@@ -3571,9 +3581,6 @@ posting_batch(int64 posting_id, TimestampTz ts, DateADT bdate, const char *memo,
 	int			nrows;
 	int			n;
 	bool		isnull;
-	bool		may_hold[MAX_KINDS][INSTRUMENT_UNKNOWN];
-	char	   *kind_name[MAX_KINDS];
-	int			nkinds = 0;
 	MemoryContext callercxt = CurrentMemoryContext;
 
 	for (int i = 1; i < nholds; i++)
@@ -3643,31 +3650,6 @@ posting_batch(int64 posting_id, TimestampTz ts, DateADT bdate, const char *memo,
 			h->remaining = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
 			h->reason = SPI_getvalue(tt->vals[i], tt->tupdesc, 7);
 			h->status = SPI_getvalue(tt->vals[i], tt->tupdesc, 8);
-		}
-		MemoryContextSwitchTo(old);
-		SPI_freetuptable(tt);
-
-		/* which kind holds what (a handful of rows) */
-		n = (int) batch_run(BP_KINDS, NULL, NULL, SPI_OK_SELECT);
-		tt = SPI_tuptable;
-		memset(may_hold, 0, sizeof(may_hold));
-		old = MemoryContextSwitchTo(callercxt);
-		for (int i = 0; i < n; i++)
-		{
-			char	   *k = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-			Instrument	instr = posting_instrument(SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
-			int			j;
-
-			for (j = 0; j < nkinds; j++)
-				if (strcmp(kind_name[j], k) == 0)
-					break;
-			if (j == nkinds)
-			{
-				if (nkinds == MAX_KINDS)
-					elog(ERROR, "settle_batch: too many account kinds");
-				kind_name[nkinds++] = k;
-			}
-			may_hold[j][instr] = true;
 		}
 		MemoryContextSwitchTo(old);
 		SPI_freetuptable(tt);
@@ -3763,15 +3745,12 @@ posting_batch(int64 posting_id, TimestampTz ts, DateADT bdate, const char *memo,
 				chk[nchk++] = holds[i].asset;
 		for (int i = 0; i < ncredits; i++)
 			chk[nchk++] = credits[i].asset;
+		/* which kind holds what: the rules every posting keeps (rules_load) */
 		for (int i = 0; i < nchk; i++)
 		{
 			BatchAccount *acc = find_batch_account(accounts, naccounts, chk[i].account);
-			int			j;
 
-			for (j = 0; j < nkinds; j++)
-				if (strcmp(kind_name[j], acc->kind) == 0)
-					break;
-			if (j == nkinds || !may_hold[j][chk[i].instr])
+			if (!rules_may_hold(acc->kind, chk[i].instr))
 				ereport(ERROR,
 						(errcode(ERRCODE_CARBONMKT_KIND_INSTRUMENT),
 						 errmsg("account " INT64_FORMAT " (kind %s) cannot hold %s", acc->account_id, acc->kind,
