@@ -3266,6 +3266,13 @@ typedef struct BatchPlanDef
 	Oid			argtypes[14];
 } BatchPlanDef;
 
+/*
+ * The arrays are walked with unnest() in a select list, in step, and not in
+ * FROM: a function scan in FROM first copies each array's elements into a
+ * tuplestore of its own (ten of them per journal row here), a select list
+ * returns them as it reads them.  The row order the chain needs is kept by
+ * ORDER BY over the elements' positions.
+ */
 static const BatchPlanDef batch_plan_defs[NUM_BATCH_PLANS] = {
 	/*
 	 * every account of the batch, locked in account_id order (the registry's
@@ -3285,17 +3292,19 @@ static const BatchPlanDef batch_plan_defs[NUM_BATCH_PLANS] = {
 		"h.reason::text, h.status::text FROM carbonmkt.hold h WHERE h.hold_id = ANY ($1)",
 	1, {INT8ARRAYOID}},
 	[BP_HOLDINGS] = {"SELECT h.account_id, h.instrument::text, h.vintage, h.project, h.balance, h.held "
-		"FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[]) AS k(a, i, v, p) "
+		"FROM (SELECT unnest($1::int8[]) AS a, unnest($2::text[]) AS i, unnest($3::int4[]) AS v, "
+		"unnest($4::text[]) AS p) AS k "
 		"JOIN carbonmkt.holding h ON h.account_id = k.a AND h.instrument = k.i::carbonmkt.instrument "
 		"AND h.vintage = k.v AND h.project = k.p", 4, {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID}},
 	[BP_WRITE_HOLDS] = {"UPDATE carbonmkt.hold h SET remaining = u.rem, "
 		"status = u.st::carbonmkt.hold_status, "
 		"ended_posting = CASE WHEN u.st <> 'active' THEN $1 END "
-		"FROM unnest($2::int8[], $3::int8[], $4::text[]) AS u(id, rem, st) "
+		"FROM (SELECT unnest($2::int8[]) AS id, unnest($3::int8[]) AS rem, unnest($4::text[]) AS st) AS u "
 		"WHERE h.hold_id = u.id AND h.status = 'active'", 4, {INT8OID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID}},
 	/* the holdings, as computed under the locks: updated, or inserted when new */
-	[BP_WRITE_HOLDINGS] = {"WITH v AS (SELECT * FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[], "
-		"$5::int8[], $6::int8[], $7::bool[]) AS v(a, i, vi, p, bal, hld, old)), "
+	[BP_WRITE_HOLDINGS] = {"WITH v AS (SELECT unnest($1::int8[]) AS a, unnest($2::text[]) AS i, "
+		"unnest($3::int4[]) AS vi, unnest($4::text[]) AS p, unnest($5::int8[]) AS bal, "
+		"unnest($6::int8[]) AS hld, unnest($7::bool[]) AS old), "
 		"u AS (UPDATE carbonmkt.holding h SET balance = v.bal, held = v.hld FROM v "
 		"WHERE v.old AND h.account_id = v.a AND h.instrument = v.i::carbonmkt.instrument "
 		"AND h.vintage = v.vi AND h.project = v.p RETURNING 1), "
@@ -3308,8 +3317,10 @@ static const BatchPlanDef batch_plan_defs[NUM_BATCH_PLANS] = {
 		"SELECT $1, u.a, 0, u.k::carbonmkt.entry_kind, u.i::carbonmkt.instrument, u.v, u.p, "
 		"NULL::carbonmkt.ccer, u.am, u.hc, u.ba, u.ha, NULL::bigint, nullif(u.h, 0), NULL::int, "
 		"$2, $3, $4, '\\x', '\\x' "
-		"FROM unnest($5::int8[], $6::text[], $7::text[], $8::int4[], $9::text[], $10::int8[], $11::int8[], "
-		"$12::int8[], $13::int8[], $14::int8[]) WITH ORDINALITY AS u(a, k, i, v, p, am, hc, ba, ha, h, n) "
+		"FROM (SELECT unnest($5::int8[]) AS a, unnest($6::text[]) AS k, unnest($7::text[]) AS i, "
+		"unnest($8::int4[]) AS v, unnest($9::text[]) AS p, unnest($10::int8[]) AS am, "
+		"unnest($11::int8[]) AS hc, unnest($12::int8[]) AS ba, unnest($13::int8[]) AS ha, "
+		"unnest($14::int8[]) AS h, generate_series(1, cardinality($5::int8[])) AS n) AS u "
 		"ORDER BY u.n",
 	14, {INT8OID, DATEOID, TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
 	TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}},
