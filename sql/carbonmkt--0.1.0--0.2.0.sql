@@ -12925,16 +12925,21 @@ CREATE TABLE carbonmkt.trading_month_stats (
 COMMENT ON TABLE carbonmkt.trading_month_stats IS
   'Trading statistics per participant, month and instrument (交易情况) of the closed trading days (a product''s day with its market_day_stats row): the sums of _trading_day_figures over those days, first and last of them with a trade.  end_of_day() adds each day it closes, in the transaction that writes the day''s market_day_stats (after the close the day takes no trades, so the rows stay the tape''s).  Read by bi_trading_activity and bi_trading_by_sector (through _trading_month), which add the days not closed yet from the tape.  Not public: per-participant data, read through the views'' scope.';
 
-CREATE FUNCTION carbonmkt._keep_trading_day(p_product int, p_day date) RETURNS void
+CREATE FUNCTION carbonmkt._keep_trading_day(p_products int[], p_day date) RETURNS void
 LANGUAGE sql AS
 $$
-    -- in participant order: two closes adding to the same months lock their rows in one order
+    -- one row per participant and instrument, in key order: closes of other days adding to the
+    -- same months (concurrently) lock the rows they share in one order, never in a cycle
     INSERT INTO carbonmkt.trading_month_stats AS k
-    SELECT f.participant_id, date_trunc('month', f.business_date)::date, pr.instrument, f.trades, f.bought_t, f.sold_t,
-           f.bought_fen, f.sold_fen, f.fees_fen, f.listed_t, f.block_t, f.auction_t, f.business_date, f.business_date
-      FROM carbonmkt._trading_day_figures f JOIN carbonmkt.product pr ON pr.product_id = f.product_id
-     WHERE f.product_id = p_product AND f.business_date = p_day
-     ORDER BY f.participant_id
+    SELECT f.participant_id, date_trunc('month', p_day)::date, pr.instrument, sum(f.trades), sum(f.bought_t),
+           sum(f.sold_t), sum(f.bought_fen), sum(f.sold_fen), sum(f.fees_fen), sum(f.listed_t), sum(f.block_t),
+           sum(f.auction_t), p_day, p_day
+      FROM unnest(p_products) u(product_id)
+      JOIN carbonmkt.product pr ON pr.product_id = u.product_id
+     CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
+                          WHERE f.product_id = u.product_id AND f.business_date = p_day OFFSET 0) f
+     GROUP BY f.participant_id, pr.instrument
+     ORDER BY f.participant_id, pr.instrument
         ON CONFLICT (participant_id, month, instrument) DO UPDATE
        SET trades = k.trades + excluded.trades, bought_t = k.bought_t + excluded.bought_t,
            sold_t = k.sold_t + excluded.sold_t, bought_fen = k.bought_fen + excluded.bought_fen,
@@ -12944,8 +12949,8 @@ $$
            first_trade_date = least(k.first_trade_date, excluded.first_trade_date),
            last_trade_date = greatest(k.last_trade_date, excluded.last_trade_date)
 $$;
-COMMENT ON FUNCTION carbonmkt._keep_trading_day(int, date) IS
-  'Internal, for end_of_day(): adds the trades of one product''s day (_trading_day_figures) to each participant''s month in trading_month_stats, in the transaction that closes the day and writes its market_day_stats row.  Call it once per day: a second call would count the day twice.';
+COMMENT ON FUNCTION carbonmkt._keep_trading_day(int[], date) IS
+  'Internal, for end_of_day(): adds the trades of the products'' day (_trading_day_figures) to each participant''s month in trading_month_stats, in the transaction that closes those days and writes their market_day_stats rows.  Once per product and day: a second call would count the day twice.';
 
 CREATE FUNCTION carbonmkt._keep_trading_months() RETURNS bigint
 LANGUAGE sql AS
@@ -12966,7 +12971,7 @@ $$;
 COMMENT ON FUNCTION carbonmkt._keep_trading_months() IS
   'Internal: rebuilds trading_month_stats from the trade tape of every closed day (a day with its market_day_stats row); returns the rows kept.  For the upgrade to 0.2.0 (days closed before) and for fixtures that write market_day_stats directly; end_of_day() keeps each day as it closes it (_keep_trading_day).';
 SELECT carbonmkt._dump_register('carbonmkt.trading_month_stats');
-REVOKE ALL ON FUNCTION carbonmkt._keep_trading_day(int, date), carbonmkt._keep_trading_months() FROM PUBLIC;
+REVOKE ALL ON FUNCTION carbonmkt._keep_trading_day(int[], date), carbonmkt._keep_trading_months() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION carbonmkt.end_of_day(business_date date DEFAULT NULL, product text DEFAULT NULL)
 RETURNS TABLE (product_code text, day date, close numeric, listed_trades bigint, expired_orders bigint)
@@ -12981,6 +12986,7 @@ DECLARE
     dayrow  carbonmkt.product_day;
     n       bigint;
     vwap    bigint;
+    closed  int[] := '{}';      -- the products whose day this call closes
 BEGIN
     PERFORM carbonmkt._require_exchange('close the trading day');
     IF d > carbonmkt.business_date() THEN
@@ -13046,8 +13052,7 @@ BEGIN
                    f.auction_turnover_fen, f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
               FROM (SELECT 1) one
               LEFT JOIN carbonmkt._market_day_figures f ON f.product_id = p.product_id AND f.business_date = d;
-            -- and each participant's trades of the day, added to its month (bi_trading_*)
-            PERFORM carbonmkt._keep_trading_day(p.product_id, d);
+            closed := closed || p.product_id;
         END IF;
         product_code := p.code;
         day := d;
@@ -13057,6 +13062,8 @@ BEGIN
         expired_orders := n;
         RETURN NEXT;
     END LOOP;
+    -- each participant's trades of the days just closed, added to its month (bi_trading_*)
+    PERFORM carbonmkt._keep_trading_day(closed, d);
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.end_of_day(date, text) IS
