@@ -25,11 +25,15 @@ endif
 # and reporting next: they grant on and read from every other room; operations last: it
 # registers every table for pg_dump, src/operations.sql).  Released
 # versions are frozen in sql/ (carbonmkt--A.sql) with hand-written upgrade scripts
-# (carbonmkt--A--B.sql), installed beside it.  See doc/development.md.
+# (carbonmkt--A--B.sql), installed beside it.  Once EXTVERSION is released its script is
+# the frozen one in sql/, and src/*.sql must still equal it (test/ops/frozen.sh): a change
+# begins the next version.  See doc/development.md.
 SQL_ORDER   = types registry settlement jurisdiction mrv allocation market compliance finance rules access reporting operations
 SQL_PARTS   = $(foreach s,$(SQL_ORDER),$(wildcard src/$(s).sql))
+ifeq ($(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql),)
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
-DATA        = $(filter-out sql/$(EXTENSION)--$(EXTVERSION).sql,$(wildcard sql/$(EXTENSION)--*.sql))
+endif
+DATA        = $(wildcard sql/$(EXTENSION)--*.sql)
 
 REGRESS     = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
