@@ -2022,20 +2022,36 @@ static const JournalLayout *
 chain_layout_for(TupleDesc tupdesc)
 {
 	chain_cache_init();
-	if (chain_layout == NULL || chain_layout_desc != tupdesc)
+	while (chain_layout == NULL || chain_layout_desc != tupdesc)
 	{
 		MemoryContext oldcxt;
+		MemoryContext cxt;
+		JournalLayout *layout;
 
 		chain_layout_drop();
 		if (chain_layout_cxt == NULL)
 			chain_layout_cxt = AllocSetContextCreate(TopMemoryContext,
 													 "carbonmkt journal layout",
 													 ALLOCSET_SMALL_SIZES);
-		oldcxt = MemoryContextSwitchTo(chain_layout_cxt);
-		chain_layout = palloc(sizeof(JournalLayout));
-		chain_layout_init(chain_layout, tupdesc, chain_layout_cxt);
+		cxt = chain_layout_cxt;
+
+		/*
+		 * Building it looks types and functions up, which may take locks and
+		 * with them invalidations: one drops the layout being built.  Pinned
+		 * meanwhile, so its memory is only retired (freed once unpinned);
+		 * built again if that happened.
+		 */
+		chain_layout_pins++;
+		oldcxt = MemoryContextSwitchTo(cxt);
+		layout = palloc(sizeof(JournalLayout));
+		chain_layout_init(layout, tupdesc, cxt);
 		MemoryContextSwitchTo(oldcxt);
-		chain_layout_desc = tupdesc;
+		chain_layout_pins--;
+		if (chain_layout_cxt == cxt)
+		{
+			chain_layout = layout;
+			chain_layout_desc = tupdesc;
+		}
 	}
 	return chain_layout;
 }
