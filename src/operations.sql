@@ -162,6 +162,7 @@ SELECT carbonmkt._dump_register('carbonmkt.hold');
 SELECT carbonmkt._dump_register('carbonmkt.posting');
 SELECT carbonmkt._dump_register('carbonmkt.journal');
 SELECT carbonmkt._dump_register('carbonmkt.day_seal');
+SELECT carbonmkt._dump_register('carbonmkt.balance_snapshot');
 -- mrv
 SELECT carbonmkt._dump_register('carbonmkt.confirmed_emission');
 SELECT carbonmkt._dump_register('carbonmkt.mrv_gas', seeded => true);
