@@ -29,10 +29,13 @@
 --      query: the two sorts and the writing use both cores) with its b-tree indexes dropped
 --      and rebuilt afterwards (the same definitions), and the accounts' heads are set from it.
 --      Nothing is faked: verify_ledger() on the result checks chains, heads and balances and
---      must find 0 problems (the benchmark fails otherwise).
+--      must find 0 problems (the benchmark fails otherwise).  Then the balance snapshots
+--      balance_as_of() reads (carbonmkt._snapshot_balances(), as the upgrade from 0.1.0 writes
+--      them for the journal it finds).
 -- Then, durable (fsync etc. on), each timed in the server, a warm-up and BENCH_ROUNDS (default 3)
 -- rounds, median (min-max): statement of one account for one business year (target < 20 ms),
--- balance_as_of (< 5 ms), the daily seal (< 1 s; the day before is sealed first, untimed),
+-- balance_as_of (< 5 ms; beside its plain definition, registry_scale/balance_as_of_plain.sql,
+-- in rounds alternating which goes first; the run fails unless both give the same rows), the daily seal (< 1 s; the day before is sealed first, untimed),
 -- verify_ledger_since() of that one day, verify_ledger() over everything (BENCH_SCALE_VERIFY,
 -- default 1); the storage per business year; then every bi_* view read in full (< 100 ms;
 -- registry_scale/bi_views.sql: the same rows as before, the times beside the definitions before
