@@ -9,6 +9,12 @@
 #   stats V...              "median min max" of the values
 #   ratio A B               A / B to two places
 #   verdict R OP T          ok or MISSED for R OP T (OP is >= or <=)
+#   holding_accounts N Q    registry_transfer's setup in $PGDATABASE: a provincial allocation
+#                           account and N key emitting units with a holding account of Q t of
+#                           CEA 2024 each (issued and transferred out), and the floor's bare
+#                           tables bench_balance (Q each) and bench_journal
+#   need_debian CMD PKG     CMD on the PATH, else apt-get install PKG when root (as test/deps.sh
+#                           does), else print the apt command and fail
 # The benchmarks print the load average before and after each part, and every figure as the
 # median of >= 3 rounds with min-max (test/bench/README.md).
 
@@ -34,4 +40,53 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b == 0) ? 0 : a / b }
 
 verdict() {
 	awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == ">=") ? (r >= t) : (r <= t); print ok ? "ok" : "MISSED" }'
+}
+
+holding_accounts() {
+	psql -X -q -v ON_ERROR_STOP=1 <<SQL
+SET search_path = carbonmkt, public;
+DO \$\$
+DECLARE
+    r       record;
+    code17  text;
+    pid     bigint;
+    alloc   bigint;
+    sectors text[] := ARRAY['power', 'power', 'power', 'power', 'power', 'cement', 'steel', 'aluminium'];
+BEGIN
+    code17 := '11440000MB2C9251X';
+    pid := register_participant('Guangdong Department of Ecology and Environment', 'provincial_authority',
+                                code17 || credit_code_check_char(code17), '440000');
+    alloc := open_account(pid, 'allocation', '广东省配额账户');
+    FOR i IN 1..$1 LOOP
+        SELECT code INTO r FROM region ORDER BY code OFFSET (i * 7) % 31 LIMIT 1;
+        code17 := '91' || r.code || 'MA' || lpad(i::text, 7, '0');
+        pid := register_participant(format('Unit %s (%s)', lpad(i::text, 4, '0'), sectors[1 + i % 8]), 'key_emitter',
+                                    code17 || credit_code_check_char(code17), r.code,
+                                    substr(r.code, 1, 2) || '0100', sectors[1 + i % 8]);
+        PERFORM open_account(pid, 'holding');
+    END LOOP;
+    PERFORM issue_cea(alloc, 2024, $1::bigint * $2, 'bench-2024', 'bench issuance');
+    FOR r IN SELECT account_id FROM account WHERE kind = 'holding' ORDER BY account_id LOOP
+        PERFORM transfer_cea(alloc, r.account_id, 2024, $2, 'bench-alloc-' || r.account_id);
+    END LOOP;
+END \$\$;
+RESET search_path;
+CREATE TABLE bench_balance (account_id bigint PRIMARY KEY, balance bigint);
+CREATE TABLE bench_journal (id bigserial PRIMARY KEY, from_account bigint, to_account bigint, amount bigint,
+                            at timestamptz DEFAULT now());
+INSERT INTO bench_balance SELECT account_id, $2 FROM carbonmkt.account WHERE kind = 'holding';
+VACUUM ANALYZE;
+SQL
+}
+
+need_debian() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	local cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $2"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing $1 (Debian package $2); run as root:  $cmd" >&2
+		return 1
+	fi
+	echo "-- installing the Debian package $2 (for $1)"
+	apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2" >/dev/null
+	command -v "$1" >/dev/null 2>&1
 }
