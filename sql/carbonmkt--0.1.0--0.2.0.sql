@@ -12876,6 +12876,273 @@ COMMENT ON FUNCTION carbonmkt.mrv_rule_for(char, int) IS
 
 -- -- Performance/tape (issue 16, session 4): the bi_* views at ten years (kept per-participant trading statistics, compliance summaries); after every other section, so its definitions are final --
 
+-- kept trading statistics per participant, month and instrument (trading_month_stats, written
+-- by end_of_day() with each close) instead of aggregating the whole tape on each read of
+-- bi_trading_activity and bi_trading_by_sector (src/market.sql, src/reporting.sql)
+-- Trading statistics per participant (bi_trading_activity, bi_trading_by_sector) ---------------
+-- _trading_day_figures computes one participant's figures of one product and day from the
+-- tape (a filter on product_id and business_date reaches the index trade_product_day);
+-- end_of_day() adds a closed day's to trading_month_stats in the transaction that closes the
+-- day and writes its market_day_stats row: a day's trades are in the kept rows exactly when
+-- the day has its market_day_stats row, and the BI views read the tape only for the others.
+
+CREATE VIEW carbonmkt._trading_day_figures AS
+SELECT t.product_id, t.business_date, x.participant_id,
+       count(*) AS trades,
+       coalesce(sum(t.quantity) FILTER (WHERE x.buys), 0)::bigint AS bought_t,
+       coalesce(sum(t.quantity) FILTER (WHERE NOT x.buys), 0)::bigint AS sold_t,
+       coalesce(sum(t.price_fen * t.quantity) FILTER (WHERE x.buys), 0)::bigint AS bought_fen,
+       coalesce(sum(t.price_fen * t.quantity) FILTER (WHERE NOT x.buys), 0)::bigint AS sold_fen,
+       sum(x.fee_fen)::bigint AS fees_fen,
+       coalesce(sum(t.quantity) FILTER (WHERE t.mode = 'listed'), 0)::bigint AS listed_t,
+       coalesce(sum(t.quantity) FILTER (WHERE t.mode = 'block'), 0)::bigint AS block_t,
+       coalesce(sum(t.quantity) FILTER (WHERE t.mode NOT IN ('listed', 'block')), 0)::bigint AS auction_t
+  FROM carbonmkt.trade t
+ CROSS JOIN LATERAL (VALUES (t.buyer_id, true, t.buyer_fee_fen), (t.seller_id, false, t.seller_fee_fen)) x(participant_id, buys, fee_fen)
+ GROUP BY t.product_id, t.business_date, x.participant_id;
+COMMENT ON VIEW carbonmkt._trading_day_figures IS
+  'Internal: the trade tape per product, day and participant (each trade once for its buyer, once for its seller): trades (fills, 成交), tonnes bought and sold, their value (price x quantity) and that side''s fees in fen, tonnes per trading mode (listed 挂牌协议, block 大宗协议, the rest one-way bidding 单向竞价).  end_of_day() adds a closed day''s rows to trading_month_stats; the BI views read it live for a day not closed yet (_trading_month).';
+
+CREATE TABLE carbonmkt.trading_month_stats (
+    participant_id      bigint NOT NULL REFERENCES carbonmkt.participant,
+    month               date NOT NULL CHECK (extract(day FROM month) = 1),
+    instrument          carbonmkt.instrument NOT NULL,
+    trades              bigint NOT NULL CHECK (trades > 0),
+    bought_t            bigint NOT NULL CHECK (bought_t >= 0),
+    sold_t              bigint NOT NULL CHECK (sold_t >= 0),
+    bought_fen          bigint NOT NULL CHECK (bought_fen >= 0),
+    sold_fen            bigint NOT NULL CHECK (sold_fen >= 0),
+    fees_fen            bigint NOT NULL CHECK (fees_fen >= 0),
+    listed_t            bigint NOT NULL CHECK (listed_t >= 0),
+    block_t             bigint NOT NULL CHECK (block_t >= 0),
+    auction_t           bigint NOT NULL CHECK (auction_t >= 0),
+    first_trade_date    date NOT NULL,
+    last_trade_date     date NOT NULL,
+    PRIMARY KEY (participant_id, month, instrument),
+    CHECK (month <= first_trade_date AND first_trade_date <= last_trade_date
+           AND last_trade_date < (month + interval '1 month')::date)
+);
+COMMENT ON TABLE carbonmkt.trading_month_stats IS
+  'Trading statistics per participant, month and instrument (交易情况) of the closed trading days (a product''s day with its market_day_stats row): the sums of _trading_day_figures over those days, first and last of them with a trade.  end_of_day() adds each day it closes, in the transaction that writes the day''s market_day_stats (after the close the day takes no trades, so the rows stay the tape''s).  Read by bi_trading_activity and bi_trading_by_sector (through _trading_month), which add the days not closed yet from the tape.  Not public: per-participant data, read through the views'' scope.';
+
+CREATE FUNCTION carbonmkt._keep_trading_day(p_products int[], p_day date) RETURNS void
+LANGUAGE sql AS
+$$
+    -- one row per participant and instrument, in key order: closes of other days adding to the
+    -- same months (concurrently) lock the rows they share in one order, never in a cycle
+    INSERT INTO carbonmkt.trading_month_stats AS k
+    SELECT f.participant_id, date_trunc('month', p_day)::date, pr.instrument, sum(f.trades), sum(f.bought_t),
+           sum(f.sold_t), sum(f.bought_fen), sum(f.sold_fen), sum(f.fees_fen), sum(f.listed_t), sum(f.block_t),
+           sum(f.auction_t), p_day, p_day
+      FROM unnest(p_products) u(product_id)
+      JOIN carbonmkt.product pr ON pr.product_id = u.product_id
+     CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
+                          WHERE f.product_id = u.product_id AND f.business_date = p_day OFFSET 0) f
+     GROUP BY f.participant_id, pr.instrument
+     ORDER BY f.participant_id, pr.instrument
+        ON CONFLICT (participant_id, month, instrument) DO UPDATE
+       SET trades = k.trades + excluded.trades, bought_t = k.bought_t + excluded.bought_t,
+           sold_t = k.sold_t + excluded.sold_t, bought_fen = k.bought_fen + excluded.bought_fen,
+           sold_fen = k.sold_fen + excluded.sold_fen, fees_fen = k.fees_fen + excluded.fees_fen,
+           listed_t = k.listed_t + excluded.listed_t, block_t = k.block_t + excluded.block_t,
+           auction_t = k.auction_t + excluded.auction_t,
+           first_trade_date = least(k.first_trade_date, excluded.first_trade_date),
+           last_trade_date = greatest(k.last_trade_date, excluded.last_trade_date)
+$$;
+COMMENT ON FUNCTION carbonmkt._keep_trading_day(int[], date) IS
+  'Internal, for end_of_day(): adds the trades of the products'' day (_trading_day_figures) to each participant''s month in trading_month_stats, in the transaction that closes those days and writes their market_day_stats rows.  Once per product and day: a second call would count the day twice.';
+
+CREATE FUNCTION carbonmkt._keep_trading_months() RETURNS bigint
+LANGUAGE sql AS
+$$
+    DELETE FROM carbonmkt.trading_month_stats;
+    WITH kept AS (
+        INSERT INTO carbonmkt.trading_month_stats
+        SELECT f.participant_id, date_trunc('month', f.business_date)::date, pr.instrument, sum(f.trades),
+               sum(f.bought_t), sum(f.sold_t), sum(f.bought_fen), sum(f.sold_fen), sum(f.fees_fen),
+               sum(f.listed_t), sum(f.block_t), sum(f.auction_t), min(f.business_date), max(f.business_date)
+          FROM carbonmkt._trading_day_figures f
+          JOIN carbonmkt.market_day_stats s ON s.product_id = f.product_id AND s.business_date = f.business_date
+          JOIN carbonmkt.product pr ON pr.product_id = f.product_id
+         GROUP BY f.participant_id, date_trunc('month', f.business_date), pr.instrument
+        RETURNING 1)
+    SELECT count(*) FROM kept
+$$;
+COMMENT ON FUNCTION carbonmkt._keep_trading_months() IS
+  'Internal: rebuilds trading_month_stats from the trade tape of every closed day (a day with its market_day_stats row); returns the rows kept.  For the upgrade to 0.2.0 (days closed before) and for fixtures that write market_day_stats directly; end_of_day() keeps each day as it closes it (_keep_trading_day).';
+SELECT carbonmkt._dump_register('carbonmkt.trading_month_stats');
+REVOKE ALL ON FUNCTION carbonmkt._keep_trading_day(int[], date), carbonmkt._keep_trading_months() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION carbonmkt.end_of_day(business_date date DEFAULT NULL, product text DEFAULT NULL)
+RETURNS TABLE (product_code text, day date, close numeric, listed_trades bigint, expired_orders bigint)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, carbonmkt, pg_temp SET carbonmkt.acting_room = 'market' AS
+$$
+DECLARE
+    d       date := coalesce(end_of_day.business_date, carbonmkt.business_date());
+    pid     int;
+    p       record;
+    x       record;
+    dayrow  carbonmkt.product_day;
+    n       bigint;
+    vwap    bigint;
+    closed  int[] := '{}';      -- the products whose day this call closes
+BEGIN
+    PERFORM carbonmkt._require_exchange('close the trading day');
+    IF d > carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'business day % has not begun', to_char(d, 'YYYY-MM-DD') USING ERRCODE = '22023';
+    END IF;
+    IF end_of_day.product IS NOT NULL THEN
+        pid := (carbonmkt._product(end_of_day.product)).product_id;
+    END IF;
+    -- every product's matcher lock, then every account an expiry, release or auction
+    -- settlement may post to, up front (doc/registry.md, "Lock order")
+    PERFORM carbonmkt._lock_market(
+        ARRAY(SELECT y.product_id FROM carbonmkt.product y WHERE pid IS NULL OR y.product_id = pid),
+        d,
+        (SELECT coalesce(array_agg(DISTINCT a), '{}')
+           FROM (SELECT o.holding_account, o.cash_account FROM carbonmkt.market_order o
+                  WHERE (pid IS NULL OR o.product_id = pid) AND o.status IN ('queued', 'open') AND o.business_date <= d
+                 UNION ALL
+                 SELECT y.clearing_account, NULL FROM carbonmkt.product y WHERE pid IS NULL OR y.product_id = pid) live,
+                unnest(ARRAY[live.holding_account, live.cash_account]) a
+          WHERE a IS NOT NULL));
+    FOR p IN SELECT y.product_id, y.code FROM carbonmkt.product y
+              WHERE (pid IS NULL OR y.product_id = pid) ORDER BY y.product_id
+    LOOP
+        dayrow := carbonmkt._product_day(p.product_id, d, true);
+        n := 0;
+        IF dayrow.closed_at IS NULL THEN
+            -- one-way bidding: close what has finished bidding, cancel the rest
+            FOR x IN SELECT a.auction_id, a.closes_at FROM carbonmkt.auction a
+                      WHERE a.product_id = p.product_id AND a.status = 'open'
+                        AND carbonmkt.business_date(a.opens_at) <= d ORDER BY a.auction_id
+            LOOP
+                IF carbonmkt.clock_now() >= x.closes_at AND d = carbonmkt.business_date() THEN
+                    PERFORM carbonmkt._close_auction(x.auction_id);
+                ELSE
+                    PERFORM carbonmkt._end_order(o.order_id, 'expired', 'end_of_day')
+                       FROM carbonmkt.market_order o
+                      WHERE o.auction_id = x.auction_id AND o.status IN ('queued', 'open');
+                    UPDATE carbonmkt.auction a SET status = 'cancelled', closed_at = carbonmkt.clock_now()
+                     WHERE a.auction_id = x.auction_id;
+                END IF;
+            END LOOP;
+            -- block deals that were not accepted expire with the session
+            UPDATE carbonmkt.block_deal b SET status = 'expired', ended_at = carbonmkt.clock_now()
+             WHERE b.product_id = p.product_id AND b.business_date <= d AND b.status IN ('proposed', 'confirmed');
+            -- every live order of the day (or earlier) expires and releases its hold
+            FOR x IN SELECT o.order_id FROM carbonmkt.market_order o
+                      WHERE o.product_id = p.product_id AND o.status IN ('queued', 'open') AND o.business_date <= d
+                      ORDER BY o.order_id
+            LOOP
+                PERFORM carbonmkt._end_order(x.order_id, 'expired', 'end_of_day');
+                n := n + 1;
+            END LOOP;
+            SELECT round(sum(t.price_fen::numeric * t.quantity) / sum(t.quantity))::bigint INTO vwap
+              FROM carbonmkt.trade t
+             WHERE t.product_id = p.product_id AND t.business_date = d AND t.mode = 'listed';
+            UPDATE carbonmkt.product_day y SET close_fen = coalesce(vwap, y.prev_close_fen), closed_at = carbonmkt.clock_now()
+             WHERE y.product_id = p.product_id AND y.business_date = d
+            RETURNING * INTO dayrow;
+            -- the day's statistics, kept with the close (no trades after it)
+            INSERT INTO carbonmkt.market_day_stats
+            SELECT p.product_id, d, f.open_fen, f.high_fen, f.low_fen, f.last_fen, f.listed_volume_t,
+                   f.listed_turnover_fen, f.block_volume_t, f.block_turnover_fen, f.auction_volume_t,
+                   f.auction_turnover_fen, f.volume_t, f.turnover_fen, coalesce(f.trades, 0)
+              FROM (SELECT 1) one
+              LEFT JOIN carbonmkt._market_day_figures f ON f.product_id = p.product_id AND f.business_date = d;
+            closed := closed || p.product_id;
+        END IF;
+        product_code := p.code;
+        day := d;
+        close := (dayrow.close_fen / 100.0)::numeric(14, 2);
+        SELECT count(*) INTO listed_trades FROM carbonmkt.trade t
+         WHERE t.product_id = p.product_id AND t.business_date = d AND t.mode = 'listed';
+        expired_orders := n;
+        RETURN NEXT;
+    END LOOP;
+    -- each participant's trades of the days just closed, added to its month (bi_trading_*)
+    PERFORM carbonmkt._keep_trading_day(closed, d);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.end_of_day(date, text) IS
+  'Closes a trading day (收盘) per product: closes auctions whose window ended (cancels the others), expires block deals not accepted and every live order (releasing its hold), and fixes the closing price = volume-weighted average price of the day''s listed-agreement trades, else the previous close, with the day''s statistics (market_day_stats) and each participant''s trades of the day added to its month (trading_month_stats).  No more orders that day afterwards.  Idempotent.  Exchange or registry staff only.';
+
+-- Trading activity: per participant, month and instrument.  A closed day's trades are in the
+-- rows end_of_day() kept (trading_month_stats), a day not closed yet is read from the tape
+CREATE VIEW carbonmkt._trading_month AS
+-- the kept rows of the closed days, full-joined (by hash) with the days not closed yet (no
+-- market_day_stats row): their figures from the tape by index (OFFSET 0: a lookup per open
+-- day, never an aggregate over the whole tape)
+WITH live AS (
+    SELECT f.participant_id, date_trunc('month', d.business_date)::date AS month, pr.instrument,
+           sum(f.trades)::bigint AS trades, sum(f.bought_t)::bigint AS bought_t, sum(f.sold_t)::bigint AS sold_t,
+           sum(f.bought_fen)::bigint AS bought_fen, sum(f.sold_fen)::bigint AS sold_fen, sum(f.fees_fen)::bigint AS fees_fen,
+           sum(f.listed_t)::bigint AS listed_t, sum(f.block_t)::bigint AS block_t, sum(f.auction_t)::bigint AS auction_t,
+           min(d.business_date) AS first_trade_date, max(d.business_date) AS last_trade_date
+      FROM carbonmkt.product_day d
+      JOIN carbonmkt.product pr ON pr.product_id = d.product_id
+     CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
+                          WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f
+     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                        WHERE s.product_id = d.product_id AND s.business_date = d.business_date)
+     GROUP BY f.participant_id, date_trunc('month', d.business_date), pr.instrument)
+SELECT coalesce(k.participant_id, l.participant_id) AS participant_id, coalesce(k.month, l.month) AS month,
+       coalesce(k.instrument, l.instrument) AS instrument,
+       coalesce(k.trades, 0) + coalesce(l.trades, 0) AS trades,
+       coalesce(k.bought_t, 0) + coalesce(l.bought_t, 0) AS bought_t,
+       coalesce(k.sold_t, 0) + coalesce(l.sold_t, 0) AS sold_t,
+       coalesce(k.bought_fen, 0) + coalesce(l.bought_fen, 0) AS bought_fen,
+       coalesce(k.sold_fen, 0) + coalesce(l.sold_fen, 0) AS sold_fen,
+       coalesce(k.fees_fen, 0) + coalesce(l.fees_fen, 0) AS fees_fen,
+       coalesce(k.listed_t, 0) + coalesce(l.listed_t, 0) AS listed_t,
+       coalesce(k.block_t, 0) + coalesce(l.block_t, 0) AS block_t,
+       coalesce(k.auction_t, 0) + coalesce(l.auction_t, 0) AS auction_t,
+       least(k.first_trade_date, l.first_trade_date) AS first_trade_date,
+       greatest(k.last_trade_date, l.last_trade_date) AS last_trade_date
+  FROM carbonmkt.trading_month_stats k
+  FULL JOIN live l ON l.participant_id = k.participant_id AND l.month = k.month AND l.instrument = k.instrument;
+COMMENT ON VIEW carbonmkt._trading_month IS
+  'Internal: the trade tape per participant, month and instrument (fen and t): the rows end_of_day() kept for the closed days (trading_month_stats) plus, for the days not closed yet (a product_day without its market_day_stats row; every trade follows an order of its day, which created the day), their figures from the tape (_trading_day_figures, by index).  Unscoped: read by bi_trading_activity and bi_trading_by_sector, which apply the caller''s scope.';
+
+CREATE OR REPLACE VIEW carbonmkt.bi_trading_activity AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT m.participant_id, p.name AS participant_name, p.kind::text AS participant_kind, p.province,
+       r.name_zh AS province_name, p.sector, sec.name_zh AS sector_name,
+       m.month, m.instrument::text AS instrument, m.trades, m.bought_t, m.sold_t, m.bought_t - m.sold_t AS net_t,
+       round(m.bought_fen / 100.0, 2) AS bought_cny, round(m.sold_fen / 100.0, 2) AS sold_cny,
+       round(m.fees_fen / 100.0, 2) AS fees_cny, m.listed_t, m.block_t, m.auction_t,
+       m.first_trade_date, m.last_trade_date
+  FROM carbonmkt._trading_month m
+  JOIN carbonmkt.participant p ON p.participant_id = m.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ CROSS JOIN s
+ WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city;
+COMMENT ON VIEW carbonmkt.bi_trading_activity IS
+  'BI: trading activity (交易情况) per participant, month and instrument, from the trade tape (a closed day from the rows end_of_day() kept, trading_month_stats; a day not closed yet from the tape itself): trades (fills, 成交), tonnes bought, sold and net, their value and the fees paid in CNY, tonnes per trading mode (listed 挂牌协议, block 大宗协议, one-way bidding 单向竞价), first and last trading day.  A participant''s login sees its own rows, an authority its jurisdiction, registry and BI every participant.';
+CREATE OR REPLACE VIEW carbonmkt.bi_trading_by_sector AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT m.month, p.sector, sec.name AS sector_name_en,
+       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, m.instrument::text AS instrument,
+       count(*) AS participants, sum(m.trades)::bigint AS trades,
+       sum(m.bought_t)::bigint AS bought_t, sum(m.sold_t)::bigint AS sold_t,
+       round(sum(m.bought_fen) / 100.0, 2) AS bought_cny, round(sum(m.sold_fen) / 100.0, 2) AS sold_cny,
+       round(sum(m.fees_fen) / 100.0, 2) AS fees_cny
+  FROM carbonmkt._trading_month m
+  JOIN carbonmkt.participant p ON p.participant_id = m.participant_id
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ CROSS JOIN s
+ WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city
+ GROUP BY m.month, p.sector, sec.name, sec.name_zh, m.instrument;
+COMMENT ON VIEW carbonmkt.bi_trading_by_sector IS
+  'BI: trading activity per month, sector of the participant (NULL: not a key emitting unit, 非重点排放单位) and instrument: participants, trades (a trade between two participants of one sector counts once per side), tonnes bought and sold, their value and fees in CNY.  From the trade tape as bi_trading_activity reads it (closed days from the rows end_of_day() kept, trading_month_stats).';
+DROP VIEW carbonmkt._trade_legs;
+
+-- the days closed before this upgrade: their trades into the kept rows (the views answer as before)
+SELECT carbonmkt._keep_trading_months() IS NOT NULL AS kept;
+
 -- (end of Performance/tape)
 
 

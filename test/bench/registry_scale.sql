@@ -41,6 +41,9 @@
 -- registry_scale/bi_views.sql: the same rows as before, the times beside the definitions before
 -- and beside the floor).
 --
+-- BENCH_SCALE_BI_ONLY=1 leaves out the registry's timings (statement, balance_as_of, seal,
+-- verify) and measures only the bi_* views (with BENCH_SCALE_MEASURE=1: the views of a kept
+-- registry, e.g. BENCH_SCALE_TRADES=50000, on new code).
 -- Measuring a built registry again (e.g. after the seal or the views changed): keep the cluster
 -- (CARBONMKT_CLUSTER_DIR=DIR in test/cluster.sh, which also keeps the database), then run the
 -- measurements alone against it with BENCH_SCALE_MEASURE=1 BENCH_REUSE_DB=1 (day seals and the
@@ -82,6 +85,11 @@ SET carbonmkt.clock = '2022-01-04 09:00:00+08';
 \if :{?seal_baseline}
 \else
 \set seal_baseline 0
+\endif
+\getenv bi_only BENCH_SCALE_BI_ONLY
+\if :{?bi_only}
+\else
+\set bi_only 0
 \endif
 \getenv measure_only BENCH_SCALE_MEASURE
 \if :{?measure_only}
@@ -249,6 +257,8 @@ BEGIN
       FROM product_day d
       LEFT JOIN _market_day_figures f ON f.product_id = d.product_id AND f.business_date = d.business_date
      WHERE d.closed_at IS NOT NULL;
+    -- and the trading statistics per participant end_of_day() keeps with each close
+    PERFORM carbonmkt._keep_trading_months();
     INSERT INTO bench.build_times VALUES ('market tape', extract(epoch FROM clock_timestamp() - t0));
 END $$;
 SET session_replication_role = origin;
@@ -489,6 +499,9 @@ SELECT i.indexrelid::regclass AS journal_index, pg_size_pretty(pg_relation_size(
   FROM pg_index i WHERE i.indrelid = 'carbonmkt.journal'::regclass ORDER BY 1::text;
 SELECT pg_size_pretty(pg_database_size(current_database())) AS database_size;
 
+\if :bi_only
+\echo '-- BENCH_SCALE_BI_ONLY: the registry''s timings left out, only its bi_* views'
+\else
 -- Timings ----------------------------------------------------------------------------------------
 \! echo "-- load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u '+%H:%M:%S UTC'); fsync etc.: $(psql -X -At -c "SELECT current_setting('fsync') || '/' || current_setting('synchronous_commit') || '/' || current_setting('full_page_writes')")"
 DROP TABLE IF EXISTS bench.timing;
@@ -642,6 +655,7 @@ SELECT (:problems = 0) AS verified \gset
 \else
 SELECT problem, count(*), min(entry_id), min(detail) FROM verify_ledger() GROUP BY 1;
 DO $$ BEGIN RAISE EXCEPTION 'registry_scale: verify_ledger() found problems in the generated registry'; END $$;
+\endif
 \endif
 \endif
 

@@ -181,6 +181,57 @@ SQL
 	read -r months params mdiff pdiff <<<"$summary_diff"
 	check "$([ "$months" -gt 0 ] && [ "$mdiff" = 0 ] && [ "$pdiff" = 0 ] && echo 0 || echo 1)" \
 		"$frozen -> $version: the deposit summaries are filled from the deposits ($months unit-months, $params unit-year parameters; $mdiff and $pdiff rows differ)"
+	# the trading statistics the update keeps (trading_month_stats) are filled from the tape of
+	# the days closed before it: bi_trading_activity and bi_trading_by_sector answer what the
+	# tape's aggregate (their definition before) answers; rows in one and not the other
+	trading_diff=$(psql -At -d "$db" <<'SQL'
+CREATE TEMP VIEW legs AS
+SELECT t.buyer_id AS participant_id, 'buy'::text AS side, t.business_date, t.product_id, t.mode, t.quantity,
+       t.price_fen * t.quantity AS notional_fen, t.buyer_fee_fen AS fee_fen FROM carbonmkt.trade t
+UNION ALL
+SELECT t.seller_id, 'sell', t.business_date, t.product_id, t.mode, t.quantity, t.price_fen * t.quantity, t.seller_fee_fen
+  FROM carbonmkt.trade t;
+CREATE TEMP VIEW a AS
+SELECT l.participant_id, p.name AS participant_name, p.kind::text AS participant_kind, p.province,
+       r.name_zh AS province_name, p.sector, sec.name_zh AS sector_name,
+       date_trunc('month', l.business_date)::date AS month, pr.instrument::text AS instrument, count(*) AS trades,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
+       (coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0) - coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0))::bigint AS net_t,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
+       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'listed'), 0)::bigint AS listed_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'block'), 0)::bigint AS block_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode NOT IN ('listed', 'block')), 0)::bigint AS auction_t,
+       min(l.business_date) AS first_trade_date, max(l.business_date) AS last_trade_date
+  FROM legs l JOIN carbonmkt.product pr ON pr.product_id = l.product_id
+  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ GROUP BY l.participant_id, p.name, p.kind, p.province, r.name_zh, p.sector, sec.name_zh,
+          date_trunc('month', l.business_date), pr.instrument;
+CREATE TEMP VIEW s AS
+SELECT date_trunc('month', l.business_date)::date AS month, p.sector, sec.name AS sector_name_en,
+       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, pr.instrument::text AS instrument,
+       count(DISTINCT l.participant_id) AS participants, count(*) AS trades,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
+       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny
+  FROM legs l JOIN carbonmkt.product pr ON pr.product_id = l.product_id
+  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ GROUP BY date_trunc('month', l.business_date), p.sector, sec.name, sec.name_zh, pr.instrument;
+SELECT (SELECT count(*) FROM carbonmkt.trading_month_stats) || ' ' || (SELECT count(*) FROM a) || ' ' ||
+       (SELECT count(*) FROM ((TABLE a EXCEPT ALL TABLE carbonmkt.bi_trading_activity)
+                              UNION ALL (TABLE carbonmkt.bi_trading_activity EXCEPT ALL TABLE a)) x) || ' ' ||
+       (SELECT count(*) FROM ((TABLE s EXCEPT ALL TABLE carbonmkt.bi_trading_by_sector)
+                              UNION ALL (TABLE carbonmkt.bi_trading_by_sector EXCEPT ALL TABLE s)) x)
+SQL
+)
+	read -r kept arows adiff sdiff <<<"$trading_diff"
+	check "$([ "$kept" -gt 0 ] && [ "$adiff" = 0 ] && [ "$sdiff" = 0 ] && echo 0 || echo 1)" \
+		"$frozen -> $version: the kept trading statistics are filled from the closed days ($kept kept rows; bi_trading_activity's $arows rows; $adiff and $sdiff rows differ from the tape's aggregate)"
 done
 
 # bad input: an unknown version, to or from
