@@ -496,7 +496,9 @@ COMMENT ON TABLE carbonmkt.day_seal IS
 -- need not grow with seq; these two bounds are what lets balance_as_of() give exactly the
 -- rows of the plain definition for any instant (doc/registry.md, Balances in the past).
 CREATE TABLE carbonmkt.balance_snapshot (
-    account_id      bigint NOT NULL,
+    -- a TRUNCATE of the accounts (CASCADE) takes the snapshots with it; an account with
+    -- entries is never deleted (account_keeps_journal)
+    account_id      bigint NOT NULL REFERENCES carbonmkt.account,
     seq             bigint NOT NULL,          -- the state after this entry of the account's chain
     from_seq        bigint NOT NULL,          -- the first entry the previous snapshot does not cover
     first_recorded  timestamptz NOT NULL,     -- min(recorded_at) of entries from_seq .. seq
@@ -1121,9 +1123,11 @@ DECLARE
     tail    bigint;     -- the last entry any snapshot covers
 BEGIN
     PERFORM carbonmkt._require_read(balance_as_of.account_id, 'balance');
+    -- the snapshots' bounds are read from the primary key's index alone; the base row by its key
     SELECT s.* INTO base FROM carbonmkt.balance_snapshot s
-     WHERE s.account_id = balance_as_of.account_id AND s.through_recorded <= at_time
-     ORDER BY s.seq DESC LIMIT 1;
+     WHERE s.account_id = balance_as_of.account_id
+       AND s.seq = (SELECT max(z.seq) FROM carbonmkt.balance_snapshot z
+                     WHERE z.account_id = balance_as_of.account_id AND z.through_recorded <= at_time);
     SELECT max(s.seq) INTO upto FROM carbonmkt.balance_snapshot s
      WHERE s.account_id = balance_as_of.account_id AND s.seq > coalesce(base.seq, 0)
        AND s.first_recorded <= at_time;
