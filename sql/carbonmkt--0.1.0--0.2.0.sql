@@ -13143,6 +13143,216 @@ DROP VIEW carbonmkt._trade_legs;
 -- the days closed before this upgrade: their trades into the kept rows (the views answer as before)
 SELECT carbonmkt._keep_trading_months() IS NOT NULL AS kept;
 
+-- the sums per month, instrument and sector kept beside the participant-months
+-- (trading_sector_month; bi_trading_by_sector for a caller who sees every participant), one
+-- writer of the kept statistics at a time, a participant's sector change moves its months
+CREATE TABLE carbonmkt.trading_sector_month (
+    month               date NOT NULL CHECK (extract(day FROM month) = 1),
+    instrument          carbonmkt.instrument NOT NULL,
+    sector              text REFERENCES carbonmkt.sector,
+    participants        bigint NOT NULL CHECK (participants >= 0),   -- 0: a day's candidate row whose participants are all kept already
+    trades              bigint NOT NULL CHECK (trades > 0),
+    bought_t            bigint NOT NULL CHECK (bought_t >= 0),
+    sold_t              bigint NOT NULL CHECK (sold_t >= 0),
+    bought_fen          bigint NOT NULL CHECK (bought_fen >= 0),
+    sold_fen            bigint NOT NULL CHECK (sold_fen >= 0),
+    fees_fen            bigint NOT NULL CHECK (fees_fen >= 0),
+    UNIQUE NULLS NOT DISTINCT (month, instrument, sector)
+);
+COMMENT ON TABLE carbonmkt.trading_sector_month IS
+  'The rows of trading_month_stats summed per month, instrument and the participant''s sector (NULL: none, 非重点排放单位): participants (their participant-months), trades, tonnes bought and sold, their value and fees in fen.  Kept with them: end_of_day() adds each closed day (_keep_trading_day), and a participant whose sector changes moves its months to the new sector (trigger trading_sector_moved on participant).  Read by bi_trading_by_sector for a caller who sees every participant.  Not public.';
+SELECT carbonmkt._dump_register('carbonmkt.trading_sector_month');
+
+CREATE OR REPLACE FUNCTION carbonmkt._keep_trading_day(p_products int[], p_day date) RETURNS void
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    m date := date_trunc('month', p_day)::date;
+BEGIN
+    -- one writer of the kept trading statistics at a time (end_of_day runs once a day and
+    -- product; readers are not blocked): which participant-months are new is then exact, and
+    -- no two closes lock shared rows in a cycle
+    LOCK TABLE carbonmkt.trading_month_stats IN SHARE ROW EXCLUSIVE MODE;
+    WITH day AS MATERIALIZED (
+        SELECT f.participant_id, pr.instrument, sum(f.trades)::bigint AS trades, sum(f.bought_t)::bigint AS bought_t,
+               sum(f.sold_t)::bigint AS sold_t, sum(f.bought_fen)::bigint AS bought_fen, sum(f.sold_fen)::bigint AS sold_fen,
+               sum(f.fees_fen)::bigint AS fees_fen, sum(f.listed_t)::bigint AS listed_t, sum(f.block_t)::bigint AS block_t,
+               sum(f.auction_t)::bigint AS auction_t,
+               NOT EXISTS (SELECT 1 FROM carbonmkt.trading_month_stats k
+                            WHERE k.participant_id = f.participant_id AND k.month = m AND k.instrument = pr.instrument) AS first
+          FROM unnest(p_products) u(product_id)
+          JOIN carbonmkt.product pr ON pr.product_id = u.product_id
+         CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
+                              WHERE f.product_id = u.product_id AND f.business_date = p_day OFFSET 0) f
+         GROUP BY f.participant_id, pr.instrument),
+    by_sector AS (
+        INSERT INTO carbonmkt.trading_sector_month AS k
+        SELECT m, d.instrument, p.sector, count(*) FILTER (WHERE d.first), sum(d.trades), sum(d.bought_t), sum(d.sold_t),
+               sum(d.bought_fen), sum(d.sold_fen), sum(d.fees_fen)
+          FROM day d JOIN carbonmkt.participant p ON p.participant_id = d.participant_id
+         GROUP BY d.instrument, p.sector
+            ON CONFLICT (month, instrument, sector) DO UPDATE
+           SET participants = k.participants + excluded.participants, trades = k.trades + excluded.trades,
+               bought_t = k.bought_t + excluded.bought_t, sold_t = k.sold_t + excluded.sold_t,
+               bought_fen = k.bought_fen + excluded.bought_fen, sold_fen = k.sold_fen + excluded.sold_fen,
+               fees_fen = k.fees_fen + excluded.fees_fen)
+    INSERT INTO carbonmkt.trading_month_stats AS k
+    SELECT d.participant_id, m, d.instrument, d.trades, d.bought_t, d.sold_t, d.bought_fen, d.sold_fen, d.fees_fen,
+           d.listed_t, d.block_t, d.auction_t, p_day, p_day
+      FROM day d
+        ON CONFLICT (participant_id, month, instrument) DO UPDATE
+       SET trades = k.trades + excluded.trades, bought_t = k.bought_t + excluded.bought_t,
+           sold_t = k.sold_t + excluded.sold_t, bought_fen = k.bought_fen + excluded.bought_fen,
+           sold_fen = k.sold_fen + excluded.sold_fen, fees_fen = k.fees_fen + excluded.fees_fen,
+           listed_t = k.listed_t + excluded.listed_t, block_t = k.block_t + excluded.block_t,
+           auction_t = k.auction_t + excluded.auction_t,
+           first_trade_date = least(k.first_trade_date, excluded.first_trade_date),
+           last_trade_date = greatest(k.last_trade_date, excluded.last_trade_date);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._keep_trading_day(int[], date) IS
+  'Internal, for end_of_day(): adds the trades of the products'' day (_trading_day_figures) to each participant''s month in trading_month_stats and to its sector''s month in trading_sector_month (a participant-month kept for the first time counts one participant more), in the transaction that closes those days and writes their market_day_stats rows; one writer at a time (a SHARE ROW EXCLUSIVE lock on trading_month_stats).  Once per product and day: a second call would count the day twice.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._keep_trading_months() RETURNS bigint
+LANGUAGE sql AS
+$$
+    LOCK TABLE carbonmkt.trading_month_stats IN SHARE ROW EXCLUSIVE MODE;
+    DELETE FROM carbonmkt.trading_sector_month;
+    DELETE FROM carbonmkt.trading_month_stats;
+    INSERT INTO carbonmkt.trading_month_stats
+    SELECT f.participant_id, date_trunc('month', f.business_date)::date, pr.instrument, sum(f.trades),
+           sum(f.bought_t), sum(f.sold_t), sum(f.bought_fen), sum(f.sold_fen), sum(f.fees_fen),
+           sum(f.listed_t), sum(f.block_t), sum(f.auction_t), min(f.business_date), max(f.business_date)
+      FROM carbonmkt._trading_day_figures f
+      JOIN carbonmkt.market_day_stats s ON s.product_id = f.product_id AND s.business_date = f.business_date
+      JOIN carbonmkt.product pr ON pr.product_id = f.product_id
+     GROUP BY f.participant_id, date_trunc('month', f.business_date), pr.instrument;
+    INSERT INTO carbonmkt.trading_sector_month
+    SELECT k.month, k.instrument, p.sector, count(*), sum(k.trades), sum(k.bought_t), sum(k.sold_t),
+           sum(k.bought_fen), sum(k.sold_fen), sum(k.fees_fen)
+      FROM carbonmkt.trading_month_stats k JOIN carbonmkt.participant p ON p.participant_id = k.participant_id
+     GROUP BY k.month, k.instrument, p.sector;
+    SELECT count(*) FROM carbonmkt.trading_month_stats
+$$;
+COMMENT ON FUNCTION carbonmkt._keep_trading_months() IS
+  'Internal: rebuilds trading_month_stats from the trade tape of every closed day (a day with its market_day_stats row) and trading_sector_month from it; returns the participant-months kept.  For the upgrade to 0.2.0 (days closed before) and for fixtures that write market_day_stats directly; end_of_day() keeps each day as it closes it (_keep_trading_day).';
+
+CREATE FUNCTION carbonmkt._trading_sector_moved() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    LOCK TABLE carbonmkt.trading_month_stats IN SHARE ROW EXCLUSIVE MODE;
+    -- the participant's kept months leave its former sector ...
+    UPDATE carbonmkt.trading_sector_month x
+       SET participants = x.participants - 1, trades = x.trades - k.trades, bought_t = x.bought_t - k.bought_t,
+           sold_t = x.sold_t - k.sold_t, bought_fen = x.bought_fen - k.bought_fen, sold_fen = x.sold_fen - k.sold_fen,
+           fees_fen = x.fees_fen - k.fees_fen
+      FROM carbonmkt.trading_month_stats k
+     WHERE k.participant_id = NEW.participant_id AND x.month = k.month AND x.instrument = k.instrument
+       AND x.sector IS NOT DISTINCT FROM OLD.sector AND x.participants > 1;
+    DELETE FROM carbonmkt.trading_sector_month x
+     USING carbonmkt.trading_month_stats k
+     WHERE k.participant_id = NEW.participant_id AND x.month = k.month AND x.instrument = k.instrument
+       AND x.sector IS NOT DISTINCT FROM OLD.sector AND x.participants = 1;
+    -- ... for its new one
+    INSERT INTO carbonmkt.trading_sector_month AS x
+    SELECT k.month, k.instrument, NEW.sector, 1, k.trades, k.bought_t, k.sold_t, k.bought_fen, k.sold_fen, k.fees_fen
+      FROM carbonmkt.trading_month_stats k
+     WHERE k.participant_id = NEW.participant_id
+        ON CONFLICT (month, instrument, sector) DO UPDATE
+       SET participants = x.participants + 1, trades = x.trades + excluded.trades,
+           bought_t = x.bought_t + excluded.bought_t, sold_t = x.sold_t + excluded.sold_t,
+           bought_fen = x.bought_fen + excluded.bought_fen, sold_fen = x.sold_fen + excluded.sold_fen,
+           fees_fen = x.fees_fen + excluded.fees_fen;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._trading_sector_moved() IS
+  'Internal, trigger trading_sector_moved on participant (its sector changed): moves the participant''s kept months (trading_month_stats) from its former sector''s rows of trading_sector_month to the new sector''s, so that bi_trading_by_sector stays the tape''s aggregate by the current sector.';
+CREATE TRIGGER trading_sector_moved AFTER UPDATE OF sector ON carbonmkt.participant
+    FOR EACH ROW WHEN (OLD.sector IS DISTINCT FROM NEW.sector) EXECUTE FUNCTION carbonmkt._trading_sector_moved();
+REVOKE ALL ON FUNCTION carbonmkt._trading_sector_moved() FROM PUBLIC;
+
+CREATE VIEW carbonmkt._trading_month_live AS
+-- the days not closed yet (no market_day_stats row): their figures from the tape by index
+-- (OFFSET 0: a lookup per open day, never an aggregate over the whole tape)
+SELECT f.participant_id, date_trunc('month', d.business_date)::date AS month, pr.instrument,
+       sum(f.trades)::bigint AS trades, sum(f.bought_t)::bigint AS bought_t, sum(f.sold_t)::bigint AS sold_t,
+       sum(f.bought_fen)::bigint AS bought_fen, sum(f.sold_fen)::bigint AS sold_fen, sum(f.fees_fen)::bigint AS fees_fen,
+       sum(f.listed_t)::bigint AS listed_t, sum(f.block_t)::bigint AS block_t, sum(f.auction_t)::bigint AS auction_t,
+       min(d.business_date) AS first_trade_date, max(d.business_date) AS last_trade_date
+  FROM carbonmkt.product_day d
+  JOIN carbonmkt.product pr ON pr.product_id = d.product_id
+ CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                    WHERE s.product_id = d.product_id AND s.business_date = d.business_date)
+ GROUP BY f.participant_id, date_trunc('month', d.business_date), pr.instrument;
+COMMENT ON VIEW carbonmkt._trading_month_live IS
+  'Internal: the trade tape of the days not closed yet (a product_day without its market_day_stats row; every trade follows an order of its day, which created the day) per participant, month and instrument (fen and t), from _trading_day_figures by index: what trading_month_stats does not hold yet.  Unscoped.';
+
+CREATE OR REPLACE VIEW carbonmkt._trading_month AS
+-- the kept rows of the closed days, full-joined (by hash) with the days not closed yet
+SELECT coalesce(k.participant_id, l.participant_id) AS participant_id, coalesce(k.month, l.month) AS month,
+       coalesce(k.instrument, l.instrument) AS instrument,
+       coalesce(k.trades, 0) + coalesce(l.trades, 0) AS trades,
+       coalesce(k.bought_t, 0) + coalesce(l.bought_t, 0) AS bought_t,
+       coalesce(k.sold_t, 0) + coalesce(l.sold_t, 0) AS sold_t,
+       coalesce(k.bought_fen, 0) + coalesce(l.bought_fen, 0) AS bought_fen,
+       coalesce(k.sold_fen, 0) + coalesce(l.sold_fen, 0) AS sold_fen,
+       coalesce(k.fees_fen, 0) + coalesce(l.fees_fen, 0) AS fees_fen,
+       coalesce(k.listed_t, 0) + coalesce(l.listed_t, 0) AS listed_t,
+       coalesce(k.block_t, 0) + coalesce(l.block_t, 0) AS block_t,
+       coalesce(k.auction_t, 0) + coalesce(l.auction_t, 0) AS auction_t,
+       least(k.first_trade_date, l.first_trade_date) AS first_trade_date,
+       greatest(k.last_trade_date, l.last_trade_date) AS last_trade_date
+  FROM carbonmkt.trading_month_stats k
+  FULL JOIN carbonmkt._trading_month_live l
+    ON l.participant_id = k.participant_id AND l.month = k.month AND l.instrument = k.instrument;
+COMMENT ON VIEW carbonmkt._trading_month IS
+  'Internal: the trade tape per participant, month and instrument (fen and t): the rows end_of_day() kept for the closed days (trading_month_stats) plus the days not closed yet (_trading_month_live).  Unscoped: read by bi_trading_activity and bi_trading_by_sector, which apply the caller''s scope.';
+
+CREATE OR REPLACE VIEW carbonmkt.bi_trading_by_sector AS
+WITH s AS MATERIALIZED (SELECT c.sees_all IS TRUE AS sees_all, c.participant_id, c.province, c.city
+                          FROM carbonmkt.caller_scope() c),
+x AS (
+    -- a caller who sees every participant: the sums kept per sector (trading_sector_month) plus
+    -- the days not closed yet, a participant counted once per month (not if its month is kept)
+    SELECT k.month, k.instrument, k.sector, k.participants, k.trades, k.bought_t, k.sold_t,
+           k.bought_fen, k.sold_fen, k.fees_fen
+      FROM carbonmkt.trading_sector_month k
+     WHERE (SELECT s.sees_all FROM s)
+    UNION ALL
+    SELECT l.month, l.instrument, p.sector,
+           CASE WHEN EXISTS (SELECT 1 FROM carbonmkt.trading_month_stats k
+                              WHERE k.participant_id = l.participant_id AND k.month = l.month
+                                AND k.instrument = l.instrument) THEN 0 ELSE 1 END,
+           l.trades, l.bought_t, l.sold_t, l.bought_fen, l.sold_fen, l.fees_fen
+      FROM carbonmkt._trading_month_live l
+      JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+     WHERE (SELECT s.sees_all FROM s)
+    UNION ALL
+    -- anyone else: the participant-months of its scope
+    SELECT m.month, m.instrument, p.sector, 1, m.trades, m.bought_t, m.sold_t, m.bought_fen, m.sold_fen, m.fees_fen
+      FROM carbonmkt._trading_month m
+      JOIN carbonmkt.participant p ON p.participant_id = m.participant_id
+     CROSS JOIN s
+     WHERE NOT (SELECT s.sees_all FROM s)
+       AND (p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city))
+SELECT x.month, x.sector, sec.name AS sector_name_en,
+       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, x.instrument::text AS instrument,
+       sum(x.participants)::bigint AS participants, sum(x.trades)::bigint AS trades,
+       sum(x.bought_t)::bigint AS bought_t, sum(x.sold_t)::bigint AS sold_t,
+       round(sum(x.bought_fen) / 100.0, 2) AS bought_cny, round(sum(x.sold_fen) / 100.0, 2) AS sold_cny,
+       round(sum(x.fees_fen) / 100.0, 2) AS fees_cny
+  FROM x
+  LEFT JOIN carbonmkt.sector sec ON sec.code = x.sector
+ GROUP BY x.month, x.sector, sec.name, sec.name_zh, x.instrument;
+COMMENT ON VIEW carbonmkt.bi_trading_by_sector IS
+  'BI: trading activity per month, sector of the participant (NULL: not a key emitting unit, 非重点排放单位) and instrument: participants, trades (a trade between two participants of one sector counts once per side), tonnes bought and sold, their value and fees in CNY.  From the trade tape: for a caller who sees every participant the sums end_of_day() kept per sector for the closed days (trading_sector_month) plus the days not closed yet; for anyone else the participant-months of its scope as bi_trading_activity reads them.';
+-- the kept rows again, now with the sums per sector
+SELECT carbonmkt._keep_trading_months() IS NOT NULL AS kept;
+
 -- (end of Performance/tape)
 
 

@@ -215,6 +215,7 @@ SELECT carbonmkt._dump_register('carbonmkt.trade');
 SELECT carbonmkt._dump_register('carbonmkt.block_deal');
 SELECT carbonmkt._dump_register('carbonmkt.market_day_stats');
 SELECT carbonmkt._dump_register('carbonmkt.trading_month_stats');
+SELECT carbonmkt._dump_register('carbonmkt.trading_sector_month');
 -- compliance
 SELECT carbonmkt._dump_register('carbonmkt.jurisdiction', seeded => true);
 SELECT carbonmkt._dump_register('carbonmkt.compliance_period');

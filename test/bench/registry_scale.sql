@@ -662,7 +662,8 @@ DO $$ BEGIN RAISE EXCEPTION 'registry_scale: verify_ledger() found problems in t
 -- the bi_* views (< 100 ms), against their definitions before and their floors (what an earlier
 -- measurement of this registry left goes first)
 DROP SCHEMA IF EXISTS bench_old CASCADE;
-DROP TABLE IF EXISTS bench.bi_same, bench.bi_q, bench.bi_t;
+DROP TABLE IF EXISTS bench.bi_same, bench.bi_q, bench.bi_t, bench.bi_split;
+DROP PROCEDURE IF EXISTS bench.bi_split_time(int);
 DROP FUNCTION IF EXISTS bench.cpu_ms();
 DROP PROCEDURE IF EXISTS bench.bi_time(int);
 SELECT format('DROP TABLE bench.%I', relname) FROM pg_class
