@@ -286,12 +286,15 @@ static const PlanDef plan_defs[NUM_PLANS] = {
 		"FROM carbonmkt.auction a WHERE a.auction_id = $1", 1, {INT8OID}},
 	[P_AUCTION_BIDS] = {"SELECT " ORDER_COLS " FROM carbonmkt.market_order o "
 		"WHERE o.auction_id = $1 AND o.status = 'open' AND o.order_id <> $2", 2, {INT8OID, INT8OID}},
+	/* arrays walked by unnest() in a select list, not in FROM (see posting.c's batch plans) */
 	[P_INSERT_TRADES] = {"WITH ins AS (INSERT INTO carbonmkt.trade (product_id, mode, business_date, executed_at, "
 		"price_fen, quantity, buy_order_id, sell_order_id, buyer_id, seller_id, buyer_fee_fen, seller_fee_fen, aggressor) "
 		"SELECT $1, $2::carbonmkt.trade_mode, $3, $4, u.p, u.q, u.b, u.s, u.bp, u.sp, u.bf, u.sf, "
 		"(CASE u.a WHEN 1 THEN 'buy' WHEN 2 THEN 'sell' END)::carbonmkt.order_side "
-		"FROM unnest($5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], "
-		"$12::int8[], $13::int8[]) WITH ORDINALITY AS u(p, q, b, s, bp, sp, bf, sf, a, n) ORDER BY u.n "
+		"FROM (SELECT unnest($5::int8[]) AS p, unnest($6::int8[]) AS q, unnest($7::int8[]) AS b, "
+		"unnest($8::int8[]) AS s, unnest($9::int8[]) AS bp, unnest($10::int8[]) AS sp, unnest($11::int8[]) AS bf, "
+		"unnest($12::int8[]) AS sf, unnest($13::int8[]) AS a, generate_series(1, cardinality($5::int8[])) AS n) AS u "
+		"ORDER BY u.n "
 		"RETURNING trade_id) SELECT min(trade_id) FROM ins",
 	13, {INT4OID, TEXTOID, DATEOID, TIMESTAMPTZOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
 	INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}},
@@ -300,8 +303,9 @@ static const PlanDef plan_defs[NUM_PLANS] = {
 		"filled_notional = u.nt, fees_fen = u.fe, "
 		"ended_at = CASE WHEN u.st IN ('filled', 'cancelled', 'expired') THEN $2 END, "
 		"end_reason = nullif(u.why, '') "
-		"FROM unnest($1::int8[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], "
-		"$9::text[]) AS u(id, rem, st, prio, hl, nt, fe, why) WHERE o.order_id = u.id",
+		"FROM (SELECT unnest($1::int8[]) AS id, unnest($3::int8[]) AS rem, unnest($4::text[]) AS st, "
+		"unnest($5::int8[]) AS prio, unnest($6::int8[]) AS hl, unnest($7::int8[]) AS nt, unnest($8::int8[]) AS fe, "
+		"unnest($9::text[]) AS why) AS u WHERE o.order_id = u.id",
 	9, {INT8ARRAYOID, TIMESTAMPTZOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
 	INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID}},
 	[P_BEST_BID] = {"SELECT o.price_fen FROM carbonmkt.market_order o "

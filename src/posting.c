@@ -3712,9 +3712,6 @@ carbonmkt_record_posting(PG_FUNCTION_ARGS)
 
 #define ERRCODE_CARBONMKT_UNBALANCED			MAKE_SQLSTATE('C','M','0','1','3')
 
-/* account kinds that can appear, with what each may hold */
-#define MAX_KINDS	16
-
 /* a holding touched by the batch */
 typedef struct BatchHolding
 {
@@ -3760,7 +3757,6 @@ typedef enum BatchPlan
 {
 	BP_LOCK,
 	BP_HOLDS,
-	BP_KINDS,
 	BP_HOLDINGS,
 	BP_WRITE_HOLDS,
 	BP_WRITE_HOLDINGS,
@@ -3775,29 +3771,45 @@ typedef struct BatchPlanDef
 	Oid			argtypes[14];
 } BatchPlanDef;
 
+/*
+ * The arrays are walked with unnest() in a select list, in step, and not in
+ * FROM: a function scan in FROM first copies each array's elements into a
+ * tuplestore of its own (ten of them per journal row here), a select list
+ * returns them as it reads them.  The row order the chain needs is kept by
+ * ORDER BY over the elements' positions.
+ */
 static const BatchPlanDef batch_plan_defs[NUM_BATCH_PLANS] = {
-	/* every account of the batch, locked in account_id order (the registry's fixed order) */
+	/*
+	 * every account of the batch, locked in account_id order (the registry's
+	 * fixed order): one scan of account_pkey for the array of their ids (the
+	 * holds' accounts and the credited ones; the index scan sorts the array
+	 * and skips repeated ids), which returns them in key order, so the rows
+	 * are locked in that order without a sort.  The earlier shape (IN over a
+	 * UNION) was planned generic as a hash join over a sequential scan of
+	 * every account.
+	 */
 	[BP_LOCK] = {"SELECT a.account_id, a.kind::text, a.status::text, a.head_seq, a.head_hash, a.ctid "
 		"FROM carbonmkt.account a "
-		"WHERE a.account_id IN (SELECT h.account_id FROM carbonmkt.hold h WHERE h.hold_id = ANY ($1) "
-		"UNION SELECT unnest($2::int8[])) "
+		"WHERE a.account_id = ANY (ARRAY(SELECT h.account_id FROM carbonmkt.hold h "
+		"WHERE h.hold_id = ANY ($1)) || $2) "
 		"ORDER BY a.account_id FOR NO KEY UPDATE OF a", 2, {INT8ARRAYOID, INT8ARRAYOID}},
 	[BP_HOLDS] = {"SELECT h.hold_id, h.account_id, h.instrument::text, h.vintage, h.project, h.remaining, "
 		"h.reason::text, h.status::text FROM carbonmkt.hold h WHERE h.hold_id = ANY ($1)",
 	1, {INT8ARRAYOID}},
-	[BP_KINDS] = {"SELECT k.kind::text, k.instrument::text FROM carbonmkt.account_kind_instrument k", 0, {0}},
 	[BP_HOLDINGS] = {"SELECT h.account_id, h.instrument::text, h.vintage, h.project, h.balance, h.held "
-		"FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[]) AS k(a, i, v, p) "
+		"FROM (SELECT unnest($1::int8[]) AS a, unnest($2::text[]) AS i, unnest($3::int4[]) AS v, "
+		"unnest($4::text[]) AS p) AS k "
 		"JOIN carbonmkt.holding h ON h.account_id = k.a AND h.instrument = k.i::carbonmkt.instrument "
 		"AND h.vintage = k.v AND h.project = k.p", 4, {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID}},
 	[BP_WRITE_HOLDS] = {"UPDATE carbonmkt.hold h SET remaining = u.rem, "
 		"status = u.st::carbonmkt.hold_status, "
 		"ended_posting = CASE WHEN u.st <> 'active' THEN $1 END "
-		"FROM unnest($2::int8[], $3::int8[], $4::text[]) AS u(id, rem, st) "
+		"FROM (SELECT unnest($2::int8[]) AS id, unnest($3::int8[]) AS rem, unnest($4::text[]) AS st) AS u "
 		"WHERE h.hold_id = u.id AND h.status = 'active'", 4, {INT8OID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID}},
 	/* the holdings, as computed under the locks: updated, or inserted when new */
-	[BP_WRITE_HOLDINGS] = {"WITH v AS (SELECT * FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[], "
-		"$5::int8[], $6::int8[], $7::bool[]) AS v(a, i, vi, p, bal, hld, old)), "
+	[BP_WRITE_HOLDINGS] = {"WITH v AS (SELECT unnest($1::int8[]) AS a, unnest($2::text[]) AS i, "
+		"unnest($3::int4[]) AS vi, unnest($4::text[]) AS p, unnest($5::int8[]) AS bal, "
+		"unnest($6::int8[]) AS hld, unnest($7::bool[]) AS old), "
 		"u AS (UPDATE carbonmkt.holding h SET balance = v.bal, held = v.hld FROM v "
 		"WHERE v.old AND h.account_id = v.a AND h.instrument = v.i::carbonmkt.instrument "
 		"AND h.vintage = v.vi AND h.project = v.p RETURNING 1), "
@@ -3810,8 +3822,10 @@ static const BatchPlanDef batch_plan_defs[NUM_BATCH_PLANS] = {
 		"SELECT $1, u.a, 0, u.k::carbonmkt.entry_kind, u.i::carbonmkt.instrument, u.v, u.p, "
 		"NULL::carbonmkt.ccer, u.am, u.hc, u.ba, u.ha, NULL::bigint, nullif(u.h, 0), NULL::int, "
 		"$2, $3, $4, '\\x', '\\x' "
-		"FROM unnest($5::int8[], $6::text[], $7::text[], $8::int4[], $9::text[], $10::int8[], $11::int8[], "
-		"$12::int8[], $13::int8[], $14::int8[]) WITH ORDINALITY AS u(a, k, i, v, p, am, hc, ba, ha, h, n) "
+		"FROM (SELECT unnest($5::int8[]) AS a, unnest($6::text[]) AS k, unnest($7::text[]) AS i, "
+		"unnest($8::int4[]) AS v, unnest($9::text[]) AS p, unnest($10::int8[]) AS am, "
+		"unnest($11::int8[]) AS hc, unnest($12::int8[]) AS ba, unnest($13::int8[]) AS ha, "
+		"unnest($14::int8[]) AS h, generate_series(1, cardinality($5::int8[])) AS n) AS u "
 		"ORDER BY u.n",
 	14, {INT8OID, DATEOID, TIMESTAMPTZOID, TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
 	TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}},
@@ -3819,6 +3833,14 @@ static const BatchPlanDef batch_plan_defs[NUM_BATCH_PLANS] = {
 
 static SPIPlanPtr batch_plans[NUM_BATCH_PLANS];
 
+/*
+ * batch_plan
+ *		The saved plan of a batch statement, generic.  Every statement reads
+ *		and writes by key, so they are planned as lookups
+ *		(carbonmkt_keep_lookup_plan: sequential scans off while planning),
+ *		whatever the tables' size and statistics when the backend first
+ *		settles.
+ */
 static SPIPlanPtr
 batch_plan(BatchPlan id)
 {
@@ -3826,8 +3848,7 @@ batch_plan(BatchPlan id)
 	{
 		const BatchPlanDef *d = &batch_plan_defs[id];
 
-		batch_plans[id] = carbonmkt_keep_plan(d->sql, d->nargs, (Oid *) d->argtypes,
-											  CURSOR_OPT_GENERIC_PLAN);
+		batch_plans[id] = carbonmkt_keep_lookup_plan(d->sql, d->nargs, (Oid *) d->argtypes);
 	}
 	return batch_plans[id];
 }
@@ -4076,9 +4097,6 @@ posting_batch(int64 posting_id, TimestampTz ts, DateADT bdate, const char *memo,
 	int			nrows;
 	int			n;
 	bool		isnull;
-	bool		may_hold[MAX_KINDS][INSTRUMENT_UNKNOWN];
-	char	   *kind_name[MAX_KINDS];
-	int			nkinds = 0;
 	MemoryContext callercxt = CurrentMemoryContext;
 
 	for (int i = 1; i < nholds; i++)
@@ -4148,31 +4166,6 @@ posting_batch(int64 posting_id, TimestampTz ts, DateADT bdate, const char *memo,
 			h->remaining = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 6, &isnull));
 			h->reason = SPI_getvalue(tt->vals[i], tt->tupdesc, 7);
 			h->status = SPI_getvalue(tt->vals[i], tt->tupdesc, 8);
-		}
-		MemoryContextSwitchTo(old);
-		SPI_freetuptable(tt);
-
-		/* which kind holds what (a handful of rows) */
-		n = (int) batch_run(BP_KINDS, NULL, NULL, SPI_OK_SELECT);
-		tt = SPI_tuptable;
-		memset(may_hold, 0, sizeof(may_hold));
-		old = MemoryContextSwitchTo(callercxt);
-		for (int i = 0; i < n; i++)
-		{
-			char	   *k = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-			Instrument	instr = posting_instrument(SPI_getvalue(tt->vals[i], tt->tupdesc, 2));
-			int			j;
-
-			for (j = 0; j < nkinds; j++)
-				if (strcmp(kind_name[j], k) == 0)
-					break;
-			if (j == nkinds)
-			{
-				if (nkinds == MAX_KINDS)
-					elog(ERROR, "settle_batch: too many account kinds");
-				kind_name[nkinds++] = k;
-			}
-			may_hold[j][instr] = true;
 		}
 		MemoryContextSwitchTo(old);
 		SPI_freetuptable(tt);
@@ -4268,15 +4261,12 @@ posting_batch(int64 posting_id, TimestampTz ts, DateADT bdate, const char *memo,
 				chk[nchk++] = holds[i].asset;
 		for (int i = 0; i < ncredits; i++)
 			chk[nchk++] = credits[i].asset;
+		/* which kind holds what: the rules every posting keeps (rules_load) */
 		for (int i = 0; i < nchk; i++)
 		{
 			BatchAccount *acc = find_batch_account(accounts, naccounts, chk[i].account);
-			int			j;
 
-			for (j = 0; j < nkinds; j++)
-				if (strcmp(kind_name[j], acc->kind) == 0)
-					break;
-			if (j == nkinds || !may_hold[j][chk[i].instr])
+			if (!rules_may_hold(acc->kind, chk[i].instr))
 				ereport(ERROR,
 						(errcode(ERRCODE_CARBONMKT_KIND_INSTRUMENT),
 						 errmsg("account " INT64_FORMAT " (kind %s) cannot hold %s", acc->account_id, acc->kind,

@@ -472,45 +472,64 @@ COMMENT ON COLUMN carbonmkt.bi_holder_concentration.top5_share IS 'Share of the 
 COMMENT ON COLUMN carbonmkt.bi_holder_concentration.top10_share IS 'Share of the 10 largest holders.';
 COMMENT ON COLUMN carbonmkt.bi_holder_concentration.hhi IS 'Herfindahl-Hirschman index: sum of the squared percentage shares (10,000 = one holder).';
 
--- one leg per side of every trade
-CREATE VIEW carbonmkt._trade_legs AS
-SELECT t.trade_id, t.buyer_id AS participant_id, 'buy'::text AS side, t.business_date, t.product_id, t.mode,
-       t.quantity, t.price_fen * t.quantity AS notional_fen, t.buyer_fee_fen AS fee_fen
-  FROM carbonmkt.trade t
-UNION ALL
-SELECT t.trade_id, t.seller_id, 'sell', t.business_date, t.product_id, t.mode,
-       t.quantity, t.price_fen * t.quantity, t.seller_fee_fen
-  FROM carbonmkt.trade t;
-COMMENT ON VIEW carbonmkt._trade_legs IS
-  'Internal: every trade twice, once per side (buy: the buyer, sell: the seller), with its quantity, value and that side''s fee in fen.';
+-- Trading activity: per participant, month and instrument.  A closed day's trades are in the
+-- rows end_of_day() kept (trading_month_stats, trading_sector_month), a day not closed yet is
+-- read from the tape
+CREATE VIEW carbonmkt._trading_month_live AS
+-- the days not closed yet (no market_day_stats row): their figures from the tape by index
+-- (OFFSET 0: a lookup per open day, never an aggregate over the whole tape)
+SELECT f.participant_id, date_trunc('month', d.business_date)::date AS month, pr.instrument,
+       sum(f.trades)::bigint AS trades, sum(f.bought_t)::bigint AS bought_t, sum(f.sold_t)::bigint AS sold_t,
+       sum(f.bought_fen)::bigint AS bought_fen, sum(f.sold_fen)::bigint AS sold_fen, sum(f.fees_fen)::bigint AS fees_fen,
+       sum(f.listed_t)::bigint AS listed_t, sum(f.block_t)::bigint AS block_t, sum(f.auction_t)::bigint AS auction_t,
+       min(d.business_date) AS first_trade_date, max(d.business_date) AS last_trade_date
+  FROM carbonmkt.product_day d
+  JOIN carbonmkt.product pr ON pr.product_id = d.product_id
+ CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                    WHERE s.product_id = d.product_id AND s.business_date = d.business_date)
+ GROUP BY f.participant_id, date_trunc('month', d.business_date), pr.instrument;
+COMMENT ON VIEW carbonmkt._trading_month_live IS
+  'Internal: the trade tape of the days not closed yet (a product_day without its market_day_stats row; every trade follows an order of its day, which created the day) per participant, month and instrument (fen and t), from _trading_day_figures by index: what trading_month_stats does not hold yet.  Unscoped.';
+
+CREATE VIEW carbonmkt._trading_month AS
+-- the kept rows of the closed days, full-joined (by hash) with the days not closed yet
+SELECT coalesce(k.participant_id, l.participant_id) AS participant_id, coalesce(k.month, l.month) AS month,
+       coalesce(k.instrument, l.instrument) AS instrument,
+       coalesce(k.trades, 0) + coalesce(l.trades, 0) AS trades,
+       coalesce(k.bought_t, 0) + coalesce(l.bought_t, 0) AS bought_t,
+       coalesce(k.sold_t, 0) + coalesce(l.sold_t, 0) AS sold_t,
+       coalesce(k.bought_fen, 0) + coalesce(l.bought_fen, 0) AS bought_fen,
+       coalesce(k.sold_fen, 0) + coalesce(l.sold_fen, 0) AS sold_fen,
+       coalesce(k.fees_fen, 0) + coalesce(l.fees_fen, 0) AS fees_fen,
+       coalesce(k.listed_t, 0) + coalesce(l.listed_t, 0) AS listed_t,
+       coalesce(k.block_t, 0) + coalesce(l.block_t, 0) AS block_t,
+       coalesce(k.auction_t, 0) + coalesce(l.auction_t, 0) AS auction_t,
+       least(k.first_trade_date, l.first_trade_date) AS first_trade_date,
+       greatest(k.last_trade_date, l.last_trade_date) AS last_trade_date
+  FROM carbonmkt.trading_month_stats k
+  FULL JOIN carbonmkt._trading_month_live l
+    ON l.participant_id = k.participant_id AND l.month = k.month AND l.instrument = k.instrument;
+COMMENT ON VIEW carbonmkt._trading_month IS
+  'Internal: the trade tape per participant, month and instrument (fen and t): the rows end_of_day() kept for the closed days (trading_month_stats) plus the days not closed yet (_trading_month_live).  Unscoped: read by bi_trading_activity and bi_trading_by_sector, which apply the caller''s scope.';
 
 CREATE VIEW carbonmkt.bi_trading_activity AS
 WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
-SELECT l.participant_id, p.name AS participant_name, p.kind::text AS participant_kind, p.province,
+SELECT m.participant_id, p.name AS participant_name, p.kind::text AS participant_kind, p.province,
        r.name_zh AS province_name, p.sector, sec.name_zh AS sector_name,
-       date_trunc('month', l.business_date)::date AS month, pr.instrument::text AS instrument,
-       count(*) AS trades,
-       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
-       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
-       (coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0) - coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0))::bigint AS net_t,
-       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
-       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
-       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny,
-       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'listed'), 0)::bigint AS listed_t,
-       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'block'), 0)::bigint AS block_t,
-       coalesce(sum(l.quantity) FILTER (WHERE l.mode NOT IN ('listed', 'block')), 0)::bigint AS auction_t,
-       min(l.business_date) AS first_trade_date, max(l.business_date) AS last_trade_date
-  FROM carbonmkt._trade_legs l
-  JOIN carbonmkt.product pr ON pr.product_id = l.product_id
-  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+       m.month, m.instrument::text AS instrument, m.trades, m.bought_t, m.sold_t, m.bought_t - m.sold_t AS net_t,
+       round(m.bought_fen / 100.0, 2) AS bought_cny, round(m.sold_fen / 100.0, 2) AS sold_cny,
+       round(m.fees_fen / 100.0, 2) AS fees_cny, m.listed_t, m.block_t, m.auction_t,
+       m.first_trade_date, m.last_trade_date
+  FROM carbonmkt._trading_month m
+  JOIN carbonmkt.participant p ON p.participant_id = m.participant_id
   LEFT JOIN carbonmkt.region r ON r.code = p.province
   LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
  CROSS JOIN s
- WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city
- GROUP BY l.participant_id, p.name, p.kind, p.province, r.name_zh, p.sector, sec.name_zh,
-          date_trunc('month', l.business_date), pr.instrument;
+ WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city;
 COMMENT ON VIEW carbonmkt.bi_trading_activity IS
-  'BI: trading activity (交易情况) per participant, month and instrument, from the trade tape: trades (fills, 成交), tonnes bought, sold and net, their value and the fees paid in CNY, tonnes per trading mode (listed 挂牌协议, block 大宗协议, one-way bidding 单向竞价), first and last trading day.  A participant''s login sees its own rows, an authority its jurisdiction, registry and BI every participant.';
+  'BI: trading activity (交易情况) per participant, month and instrument, from the trade tape (a closed day from the rows end_of_day() kept, trading_month_stats; a day not closed yet from the tape itself): trades (fills, 成交), tonnes bought, sold and net, their value and the fees paid in CNY, tonnes per trading mode (listed 挂牌协议, block 大宗协议, one-way bidding 单向竞价), first and last trading day.  A participant''s login sees its own rows, an authority its jurisdiction, registry and BI every participant.';
 COMMENT ON COLUMN carbonmkt.bi_trading_activity.participant_id IS 'The trading participant.';
 COMMENT ON COLUMN carbonmkt.bi_trading_activity.participant_name IS 'Its name.';
 COMMENT ON COLUMN carbonmkt.bi_trading_activity.participant_kind IS 'participant_kind.';
@@ -534,24 +553,43 @@ COMMENT ON COLUMN carbonmkt.bi_trading_activity.first_trade_date IS 'First busin
 COMMENT ON COLUMN carbonmkt.bi_trading_activity.last_trade_date IS 'Last business day with a trade in the month.';
 
 CREATE VIEW carbonmkt.bi_trading_by_sector AS
-WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
-SELECT date_trunc('month', l.business_date)::date AS month, p.sector, sec.name AS sector_name_en,
-       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, pr.instrument::text AS instrument,
-       count(DISTINCT l.participant_id) AS participants, count(*) AS trades,
-       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
-       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
-       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
-       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
-       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny
-  FROM carbonmkt._trade_legs l
-  JOIN carbonmkt.product pr ON pr.product_id = l.product_id
-  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
-  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
- CROSS JOIN s
- WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city
- GROUP BY date_trunc('month', l.business_date), p.sector, sec.name, sec.name_zh, pr.instrument;
+WITH s AS MATERIALIZED (SELECT c.sees_all IS TRUE AS sees_all, c.participant_id, c.province, c.city
+                          FROM carbonmkt.caller_scope() c),
+x AS (
+    -- a caller who sees every participant: the sums kept per sector (trading_sector_month) plus
+    -- the days not closed yet, a participant counted once per month (not if its month is kept)
+    SELECT k.month, k.instrument, k.sector, k.participants, k.trades, k.bought_t, k.sold_t,
+           k.bought_fen, k.sold_fen, k.fees_fen
+      FROM carbonmkt.trading_sector_month k
+     WHERE (SELECT s.sees_all FROM s)
+    UNION ALL
+    SELECT l.month, l.instrument, p.sector,
+           CASE WHEN EXISTS (SELECT 1 FROM carbonmkt.trading_month_stats k
+                              WHERE k.participant_id = l.participant_id AND k.month = l.month
+                                AND k.instrument = l.instrument) THEN 0 ELSE 1 END,
+           l.trades, l.bought_t, l.sold_t, l.bought_fen, l.sold_fen, l.fees_fen
+      FROM carbonmkt._trading_month_live l
+      JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+     WHERE (SELECT s.sees_all FROM s)
+    UNION ALL
+    -- anyone else: the participant-months of its scope
+    SELECT m.month, m.instrument, p.sector, 1, m.trades, m.bought_t, m.sold_t, m.bought_fen, m.sold_fen, m.fees_fen
+      FROM carbonmkt._trading_month m
+      JOIN carbonmkt.participant p ON p.participant_id = m.participant_id
+     CROSS JOIN s
+     WHERE NOT (SELECT s.sees_all FROM s)
+       AND (p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city))
+SELECT x.month, x.sector, sec.name AS sector_name_en,
+       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, x.instrument::text AS instrument,
+       sum(x.participants)::bigint AS participants, sum(x.trades)::bigint AS trades,
+       sum(x.bought_t)::bigint AS bought_t, sum(x.sold_t)::bigint AS sold_t,
+       round(sum(x.bought_fen) / 100.0, 2) AS bought_cny, round(sum(x.sold_fen) / 100.0, 2) AS sold_cny,
+       round(sum(x.fees_fen) / 100.0, 2) AS fees_cny
+  FROM x
+  LEFT JOIN carbonmkt.sector sec ON sec.code = x.sector
+ GROUP BY x.month, x.sector, sec.name, sec.name_zh, x.instrument;
 COMMENT ON VIEW carbonmkt.bi_trading_by_sector IS
-  'BI: trading activity per month, sector of the participant (NULL: not a key emitting unit, 非重点排放单位) and instrument: participants, trades (a trade between two participants of one sector counts once per side), tonnes bought and sold, their value and fees in CNY.';
+  'BI: trading activity per month, sector of the participant (NULL: not a key emitting unit, 非重点排放单位) and instrument: participants, trades (a trade between two participants of one sector counts once per side), tonnes bought and sold, their value and fees in CNY.  From the trade tape: for a caller who sees every participant the sums end_of_day() kept per sector for the closed days (trading_sector_month) plus the days not closed yet; for anyone else the participant-months of its scope as bi_trading_activity reads them.';
 COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.month IS 'First day of the month.';
 COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.sector IS 'Sector code, NULL for participants without one.';
 COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.sector_name_en IS 'Its English name.';

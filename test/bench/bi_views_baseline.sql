@@ -247,3 +247,58 @@ CREATE VIEW bench_old.bi_price_history AS
 SELECT d.price_date, d.average_price_fen, round(d.average_price_fen / 100.0, 2) AS average_price_cny, d.volume_t,
        d.price_source, d.source
   FROM bench_old._daily_prices('CN', '-infinity', 'infinity') d;
+
+-- the two trading views before end_of_day() kept trading statistics per participant and month
+-- (main at b3c0a57): the whole tape aggregated on each read
+CREATE VIEW bench_old._trade_legs AS
+SELECT t.trade_id, t.buyer_id AS participant_id, 'buy'::text AS side, t.business_date, t.product_id, t.mode,
+       t.quantity, t.price_fen * t.quantity AS notional_fen, t.buyer_fee_fen AS fee_fen
+  FROM carbonmkt.trade t
+UNION ALL
+SELECT t.trade_id, t.seller_id, 'sell', t.business_date, t.product_id, t.mode,
+       t.quantity, t.price_fen * t.quantity, t.seller_fee_fen
+  FROM carbonmkt.trade t;
+
+CREATE VIEW bench_old.bi_trading_activity AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT l.participant_id, p.name AS participant_name, p.kind::text AS participant_kind, p.province,
+       r.name_zh AS province_name, p.sector, sec.name_zh AS sector_name,
+       date_trunc('month', l.business_date)::date AS month, pr.instrument::text AS instrument,
+       count(*) AS trades,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
+       (coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0) - coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0))::bigint AS net_t,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
+       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'listed'), 0)::bigint AS listed_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'block'), 0)::bigint AS block_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode NOT IN ('listed', 'block')), 0)::bigint AS auction_t,
+       min(l.business_date) AS first_trade_date, max(l.business_date) AS last_trade_date
+  FROM bench_old._trade_legs l
+  JOIN carbonmkt.product pr ON pr.product_id = l.product_id
+  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ CROSS JOIN s
+ WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city
+ GROUP BY l.participant_id, p.name, p.kind, p.province, r.name_zh, p.sector, sec.name_zh,
+          date_trunc('month', l.business_date), pr.instrument;
+
+CREATE VIEW bench_old.bi_trading_by_sector AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
+SELECT date_trunc('month', l.business_date)::date AS month, p.sector, sec.name AS sector_name_en,
+       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, pr.instrument::text AS instrument,
+       count(DISTINCT l.participant_id) AS participants, count(*) AS trades,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
+       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny
+  FROM bench_old._trade_legs l
+  JOIN carbonmkt.product pr ON pr.product_id = l.product_id
+  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ CROSS JOIN s
+ WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city
+ GROUP BY date_trunc('month', l.business_date), p.sector, sec.name, sec.name_zh, pr.instrument;

@@ -235,6 +235,8 @@ BEGIN
       FROM product_day d
       LEFT JOIN _market_day_figures f ON f.product_id = d.product_id AND f.business_date = d.business_date
      WHERE d.closed_at IS NOT NULL;
+    -- and the trading statistics per participant end_of_day() keeps with each close
+    PERFORM carbonmkt._keep_trading_months();
     INSERT INTO build_times VALUES ('market tape (' || current_setting('bench.trades') || ' trades)', extract(epoch FROM clock_timestamp() - t0));
 END $$;
 SET session_replication_role = origin;

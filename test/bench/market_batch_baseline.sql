@@ -3,13 +3,14 @@
 -- A PL/pgSQL implementation of the same matching rules as the C engine's process_queue
 -- (src/matching.c), written the way one would in PL/pgSQL: for each queued listed order
 -- of today, in order id sequence, find the best crossing resting order with an index
--- query, fill, write the trade and both orders at once, and settle each fill
--- delivery-versus-payment through the registry's public functions right away.
+-- query, fill, write the trade and both orders at once, and settle the batch once at the
+-- end through the same set-based settle_batch as the engine (below).
 --
 -- Same rules: price-time priority at the resting order's price; partial fills; 摘牌
 -- (take_order_id) trades with its listing only and cancels its remainder; self-trade
 -- prevention cancels the resting order; fees per side fee_fen(N + n) - fee_fen(N) on the
--- order's cumulative value; a resting order gets the next priority of the product's day;
+-- order's cumulative value; a resting order gets the next value of the book's priority
+-- sequence (carbonmkt.market_priority_seq, as the engine draws it);
 -- an order that ends releases what its hold still freezes.  The resulting trades, orders
 -- and balances must equal the C engine's (market_batch.sql checks it).
 --
@@ -39,7 +40,6 @@ DECLARE
     ts          timestamptz := carbonmkt.clock_now();
     rate        numeric := (carbonmkt.market_rule_at('listed', carbonmkt.business_date())).fee_rate;
     clearing    bigint;
-    seq         bigint;
     inc         carbonmkt.market_order;
     best        carbonmkt.market_order;
     buy         carbonmkt.market_order;
@@ -62,7 +62,8 @@ BEGIN
                                                   project text, amount bigint) ON COMMIT DROP;
     SELECT p.clearing_account, p.instrument, p.vintage, p.project INTO clearing, p_instr, p_vintage, p_project
       FROM carbonmkt.product p WHERE p.product_id = p_product;
-    SELECT pd.book_seq INTO seq FROM carbonmkt.product_day pd
+    -- the matcher lock of the book, as the engine takes it
+    PERFORM FROM carbonmkt.product_day pd
      WHERE pd.product_id = p_product AND pd.business_date = d FOR NO KEY UPDATE;
 
     FOR inc IN SELECT * FROM carbonmkt.market_order o
@@ -161,14 +162,13 @@ BEGIN
                    ended_at = ts, end_reason = CASE WHEN inc.remaining = 0 THEN 'filled' ELSE reason END
              WHERE o.order_id = inc.order_id;
         ELSE
-            seq := seq + 1;
             UPDATE carbonmkt.market_order o
                SET remaining = inc.remaining, filled_notional = inc.filled_notional, fees_fen = inc.fees_fen,
-                   hold_left = inc.hold_left, status = 'open', priority = seq
+                   hold_left = inc.hold_left, status = 'open',
+                   priority = nextval('carbonmkt.market_priority_seq')
              WHERE o.order_id = inc.order_id;
         END IF;
     END LOOP;
-    UPDATE carbonmkt.product_day pd SET book_seq = seq WHERE pd.product_id = p_product AND pd.business_date = d;
 
     -- the batch's settlement: one set-based registry posting (统一交收), like the engine's
     t0 := clock_timestamp();

@@ -182,6 +182,8 @@ SELECT d.product_id, d.business_date, f.open_fen, f.high_fen, f.low_fen, f.last_
   FROM product_day d
   LEFT JOIN _market_day_figures f ON f.product_id = d.product_id AND f.business_date = d.business_date
  WHERE d.closed_at IS NOT NULL;
+-- and the trading statistics per participant end_of_day() keeps with each close
+SELECT carbonmkt._keep_trading_months() IS NOT NULL AS kept;
 SET session_replication_role = origin;
 ANALYZE;
 \o

@@ -136,6 +136,27 @@ for frozen in $(ls sql/carbonmkt--*.sql | sed -n 's|^sql/carbonmkt--\([0-9.]*\)\
 	check "$([ "$(psql -At -d "$db" -c "SELECT count(*) FROM carbonmkt.verify_ledger()")" = 0 ] &&
 		[ "$(psql -At -d "$db" -c "SELECT encode(digest, 'hex') FROM carbonmkt.heads_digest('2100-01-01')")" = "$heads_before" ] &&
 		echo 0 || echo 1)" "$frozen -> $version: verify_ledger() is empty and the heads digest unchanged after the update"
+	# the balance snapshots the update writes for the journal it finds: balance_as_of() from them
+	# gives the rows of its plain definition (the whole journal) for every account that has them,
+	# at each of its entries' instants and a microsecond before
+	read -r snaps asof_pairs asof_diff <<<"$(psql -At -F ' ' -d "$db" <<'SQL'
+WITH a AS (SELECT DISTINCT account_id FROM carbonmkt.balance_snapshot),
+     i AS (SELECT DISTINCT j.account_id, j.recorded_at + d * interval '1 microsecond' AS t
+             FROM carbonmkt.journal j JOIN a USING (account_id) CROSS JOIN (VALUES (-1), (0)) v(d))
+SELECT (SELECT count(*) FROM carbonmkt.balance_snapshot), count(*),
+       count(*) FILTER (WHERE ARRAY(SELECT b::text FROM carbonmkt.balance_as_of(i.account_id, i.t) b)
+                              IS DISTINCT FROM
+                              ARRAY(SELECT x::text FROM (
+                                      SELECT DISTINCT ON (j.instrument, j.vintage, j.project)
+                                             j.instrument, j.vintage, j.project, j.balance_after, j.held_after
+                                        FROM carbonmkt.journal j
+                                       WHERE j.account_id = i.account_id AND j.recorded_at <= i.t
+                                       ORDER BY j.instrument, j.vintage, j.project, j.seq DESC) x))
+  FROM i
+SQL
+)"
+	check "$([ "${snaps:-0}" -gt 0 ] && [ "$asof_diff" = 0 ] && echo 0 || echo 1)" \
+		"$frozen -> $version: the update wrote $snaps balance snapshots; balance_as_of() from them equals the plain definition ($asof_pairs account-instants, $asof_diff differ)"
 	# the MRV deposit summaries the update creates are filled from the deposits made before it
 	# (an independent recomputation; rows in one and not the other)
 	summary_diff=$(psql -At -d "$db" <<'SQL'
@@ -160,6 +181,57 @@ SQL
 	read -r months params mdiff pdiff <<<"$summary_diff"
 	check "$([ "$months" -gt 0 ] && [ "$mdiff" = 0 ] && [ "$pdiff" = 0 ] && echo 0 || echo 1)" \
 		"$frozen -> $version: the deposit summaries are filled from the deposits ($months unit-months, $params unit-year parameters; $mdiff and $pdiff rows differ)"
+	# the trading statistics the update keeps (trading_month_stats) are filled from the tape of
+	# the days closed before it: bi_trading_activity and bi_trading_by_sector answer what the
+	# tape's aggregate (their definition before) answers; rows in one and not the other
+	trading_diff=$(psql -At -d "$db" <<'SQL'
+CREATE TEMP VIEW legs AS
+SELECT t.buyer_id AS participant_id, 'buy'::text AS side, t.business_date, t.product_id, t.mode, t.quantity,
+       t.price_fen * t.quantity AS notional_fen, t.buyer_fee_fen AS fee_fen FROM carbonmkt.trade t
+UNION ALL
+SELECT t.seller_id, 'sell', t.business_date, t.product_id, t.mode, t.quantity, t.price_fen * t.quantity, t.seller_fee_fen
+  FROM carbonmkt.trade t;
+CREATE TEMP VIEW a AS
+SELECT l.participant_id, p.name AS participant_name, p.kind::text AS participant_kind, p.province,
+       r.name_zh AS province_name, p.sector, sec.name_zh AS sector_name,
+       date_trunc('month', l.business_date)::date AS month, pr.instrument::text AS instrument, count(*) AS trades,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
+       (coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0) - coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0))::bigint AS net_t,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
+       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'listed'), 0)::bigint AS listed_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'block'), 0)::bigint AS block_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode NOT IN ('listed', 'block')), 0)::bigint AS auction_t,
+       min(l.business_date) AS first_trade_date, max(l.business_date) AS last_trade_date
+  FROM legs l JOIN carbonmkt.product pr ON pr.product_id = l.product_id
+  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ GROUP BY l.participant_id, p.name, p.kind, p.province, r.name_zh, p.sector, sec.name_zh,
+          date_trunc('month', l.business_date), pr.instrument;
+CREATE TEMP VIEW s AS
+SELECT date_trunc('month', l.business_date)::date AS month, p.sector, sec.name AS sector_name_en,
+       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, pr.instrument::text AS instrument,
+       count(DISTINCT l.participant_id) AS participants, count(*) AS trades,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
+       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny
+  FROM legs l JOIN carbonmkt.product pr ON pr.product_id = l.product_id
+  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ GROUP BY date_trunc('month', l.business_date), p.sector, sec.name, sec.name_zh, pr.instrument;
+SELECT (SELECT count(*) FROM carbonmkt.trading_month_stats) || ' ' || (SELECT count(*) FROM a) || ' ' ||
+       (SELECT count(*) FROM ((TABLE a EXCEPT ALL TABLE carbonmkt.bi_trading_activity)
+                              UNION ALL (TABLE carbonmkt.bi_trading_activity EXCEPT ALL TABLE a)) x) || ' ' ||
+       (SELECT count(*) FROM ((TABLE s EXCEPT ALL TABLE carbonmkt.bi_trading_by_sector)
+                              UNION ALL (TABLE carbonmkt.bi_trading_by_sector EXCEPT ALL TABLE s)) x)
+SQL
+)
+	read -r kept arows adiff sdiff <<<"$trading_diff"
+	check "$([ "$kept" -gt 0 ] && [ "$adiff" = 0 ] && [ "$sdiff" = 0 ] && echo 0 || echo 1)" \
+		"$frozen -> $version: the kept trading statistics are filled from the closed days ($kept kept rows; bi_trading_activity's $arows rows; $adiff and $sdiff rows differ from the tape's aggregate)"
 done
 
 # bad input: an unknown version, to or from

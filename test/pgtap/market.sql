@@ -8,7 +8,7 @@
 -- tonne (buyer + seller + fees), every order and hold ended exactly once, every fill
 -- respects its limits, the band and self-trade prevention.  Everything is rolled back.
 BEGIN;
-SELECT plan(30);
+SELECT plan(39);
 SET LOCAL search_path = carbonmkt, public;
 SELECT setseed(0.42);
 
@@ -44,6 +44,58 @@ BEGIN
     PERFORM deposit_cny(u.cash_id, 1000000000) FROM units u WHERE u.n > 6;   -- institutions: cash only
     INSERT INTO start SELECT h.account_id, h.instrument, h.vintage, h.balance FROM holding h;
 END $$;
+
+-- bi_trading_activity and bi_trading_by_sector as they were before end_of_day() kept the
+-- trading statistics (the whole tape aggregated on each read): the kept rows must give the same
+CREATE TEMP VIEW tape_activity AS
+WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c),
+l AS (SELECT t.buyer_id AS participant_id, 'buy'::text AS side, t.business_date, t.product_id, t.mode,
+             t.quantity, t.price_fen * t.quantity AS notional_fen, t.buyer_fee_fen AS fee_fen FROM carbonmkt.trade t
+      UNION ALL
+      SELECT t.seller_id, 'sell', t.business_date, t.product_id, t.mode, t.quantity, t.price_fen * t.quantity, t.seller_fee_fen
+        FROM carbonmkt.trade t)
+SELECT l.participant_id, p.name AS participant_name, p.kind::text AS participant_kind, p.province,
+       r.name_zh AS province_name, p.sector, sec.name_zh AS sector_name,
+       date_trunc('month', l.business_date)::date AS month, pr.instrument::text AS instrument,
+       count(*) AS trades,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
+       (coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0) - coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0))::bigint AS net_t,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
+       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'listed'), 0)::bigint AS listed_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode = 'block'), 0)::bigint AS block_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.mode NOT IN ('listed', 'block')), 0)::bigint AS auction_t,
+       min(l.business_date) AS first_trade_date, max(l.business_date) AS last_trade_date
+  FROM l
+  JOIN carbonmkt.product pr ON pr.product_id = l.product_id
+  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+  LEFT JOIN carbonmkt.region r ON r.code = p.province
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ CROSS JOIN s
+ WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city
+ GROUP BY l.participant_id, p.name, p.kind, p.province, r.name_zh, p.sector, sec.name_zh,
+          date_trunc('month', l.business_date), pr.instrument;
+CREATE TEMP VIEW tape_by_sector AS
+WITH l AS (SELECT t.buyer_id AS participant_id, 'buy'::text AS side, t.business_date, t.product_id,
+                  t.quantity, t.price_fen * t.quantity AS notional_fen, t.buyer_fee_fen AS fee_fen FROM carbonmkt.trade t
+           UNION ALL
+           SELECT t.seller_id, 'sell', t.business_date, t.product_id, t.quantity, t.price_fen * t.quantity, t.seller_fee_fen
+             FROM carbonmkt.trade t)
+SELECT date_trunc('month', l.business_date)::date AS month, p.sector, sec.name AS sector_name_en,
+       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, pr.instrument::text AS instrument,
+       count(DISTINCT l.participant_id) AS participants, count(*) AS trades,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'buy'), 0)::bigint AS bought_t,
+       coalesce(sum(l.quantity) FILTER (WHERE l.side = 'sell'), 0)::bigint AS sold_t,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'buy'), 0) / 100.0, 2) AS bought_cny,
+       round(coalesce(sum(l.notional_fen) FILTER (WHERE l.side = 'sell'), 0) / 100.0, 2) AS sold_cny,
+       round(sum(l.fee_fen) / 100.0, 2) AS fees_cny
+  FROM l
+  JOIN carbonmkt.product pr ON pr.product_id = l.product_id
+  JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
+ GROUP BY date_trunc('month', l.business_date), p.sector, sec.name, sec.name_zh, pr.instrument;
 
 -- The random run ---------------------------------------------------------------------
 CREATE FUNCTION pg_temp.run_day(d int) RETURNS void LANGUAGE plpgsql AS $$
@@ -186,8 +238,41 @@ SELECT is_empty($$SELECT o.order_id FROM market_order o
                      AND (SELECT count(*) FROM journal j WHERE j.hold_id = o.hold_id
                            AND j.posting_id > (SELECT posting_id FROM batch_mark)) <> 1$$,
                 'every order the batch filled or ended has exactly one journal row for its hold in the batch');
+-- Trading statistics with days 1 and 2 closed (kept by end_of_day) and day 3 not closed yet
+-- (read from the tape), all in June 2025: each participant's month adds both
+SELECT isnt_empty($$SELECT 1 FROM trading_month_stats$$, 'end_of_day kept trading statistics for the closed days');
+SELECT bag_eq($$SELECT * FROM bi_trading_activity$$, $$SELECT * FROM tape_activity$$,
+              'bi_trading_activity = the tape''s aggregate, with closed days kept and a day not closed yet');
+SELECT bag_eq($$SELECT * FROM bi_trading_by_sector$$, $$SELECT * FROM tape_by_sector$$,
+              'bi_trading_by_sector = the tape''s aggregate, with closed days kept and a day not closed yet');
 SET LOCAL carbonmkt.clock = '2025-06-05 15:30:00+08';
 DO $$ BEGIN PERFORM * FROM carbonmkt.end_of_day(); END $$;
+-- every day closed: the kept rows alone are the tape's; a second end_of_day adds nothing
+SELECT bag_eq($$SELECT participant_id, month, instrument, trades, bought_t, sold_t, bought_fen, sold_fen, fees_fen,
+                       listed_t, block_t, auction_t, first_trade_date, last_trade_date FROM trading_month_stats$$,
+              $$SELECT t.participant_id, t.month, t.instrument::instrument, t.trades, t.bought_t, t.sold_t,
+                       (t.bought_cny * 100)::bigint AS bought_fen, (t.sold_cny * 100)::bigint AS sold_fen, (t.fees_cny * 100)::bigint AS fees_fen,
+                       t.listed_t, t.block_t, t.auction_t, t.first_trade_date, t.last_trade_date FROM tape_activity t$$,
+              'after the last close the kept trading statistics are the whole tape''s');
+DO $$ BEGIN PERFORM * FROM carbonmkt.end_of_day(); END $$;
+SELECT bag_eq($$SELECT * FROM bi_trading_activity$$, $$SELECT * FROM tape_activity$$,
+              'bi_trading_activity = the tape''s aggregate after every close (end_of_day twice)');
+SELECT bag_eq($$SELECT * FROM bi_trading_by_sector$$, $$SELECT * FROM tape_by_sector$$,
+              'bi_trading_by_sector = the tape''s aggregate after every close');
+SELECT bag_eq($$SELECT month, instrument, sector, participants, trades, bought_t, sold_t, bought_fen, sold_fen, fees_fen
+                  FROM trading_sector_month$$,
+              $$SELECT k.month, k.instrument, p.sector, count(*) AS participants, sum(k.trades)::bigint AS trades,
+                       sum(k.bought_t)::bigint AS bought_t, sum(k.sold_t)::bigint AS sold_t, sum(k.bought_fen)::bigint AS bought_fen,
+                       sum(k.sold_fen)::bigint AS sold_fen, sum(k.fees_fen)::bigint AS fees_fen
+                  FROM trading_month_stats k JOIN participant p USING (participant_id) GROUP BY 1, 2, 3$$,
+              'the sums kept per sector are the kept participant-months'' by sector');
+-- two participants change sector (one to none): the sums kept per sector follow
+UPDATE participant SET sector = 'cement' WHERE participant_id = (SELECT participant_id FROM units WHERE n = 1);
+UPDATE participant SET sector = NULL WHERE participant_id = (SELECT participant_id FROM units WHERE n = 8);
+SELECT bag_eq($$SELECT * FROM bi_trading_by_sector$$, $$SELECT * FROM tape_by_sector$$,
+              'bi_trading_by_sector = the tape''s aggregate by the current sectors after two participants changed sector');
+SELECT is((SELECT count(DISTINCT sector IS NULL) FROM bi_trading_by_sector)::int, 2,
+          'a participant without a sector traded, in a row of its own');
 
 -- The run did something -------------------------------------------------------------------
 SELECT is((SELECT count(*) FROM outcomes WHERE op IN ('block', 'bid') AND outcome <> 'ok'), 0::bigint,
