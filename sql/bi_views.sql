@@ -192,6 +192,8 @@ RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION regress_bv_hb;
 SELECT DISTINCT province FROM bi_positions ORDER BY 1;
 SELECT DISTINCT province FROM bi_trading_activity ORDER BY 1;
+-- its province's participants only (the sums kept per sector serve a caller who sees everyone)
+SELECT * FROM bi_trading_by_sector ORDER BY month, sector NULLS LAST;
 SELECT province, instrument, vintage, holders, balance_t FROM bi_positions_by_province ORDER BY 1, 2, 3;
 RESET SESSION AUTHORIZATION;
 

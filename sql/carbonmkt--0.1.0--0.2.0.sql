@@ -13143,10 +13143,412 @@ DROP VIEW carbonmkt._trade_legs;
 -- the days closed before this upgrade: their trades into the kept rows (the views answer as before)
 SELECT carbonmkt._keep_trading_months() IS NOT NULL AS kept;
 
+-- the sums per month, instrument and sector kept beside the participant-months
+-- (trading_sector_month; bi_trading_by_sector for a caller who sees every participant), one
+-- writer of the kept statistics at a time, a participant's sector change moves its months
+CREATE TABLE carbonmkt.trading_sector_month (
+    month               date NOT NULL CHECK (extract(day FROM month) = 1),
+    instrument          carbonmkt.instrument NOT NULL,
+    sector              text REFERENCES carbonmkt.sector,
+    participants        bigint NOT NULL CHECK (participants >= 0),   -- 0: a day's candidate row whose participants are all kept already
+    trades              bigint NOT NULL CHECK (trades > 0),
+    bought_t            bigint NOT NULL CHECK (bought_t >= 0),
+    sold_t              bigint NOT NULL CHECK (sold_t >= 0),
+    bought_fen          bigint NOT NULL CHECK (bought_fen >= 0),
+    sold_fen            bigint NOT NULL CHECK (sold_fen >= 0),
+    fees_fen            bigint NOT NULL CHECK (fees_fen >= 0),
+    UNIQUE NULLS NOT DISTINCT (month, instrument, sector)
+);
+COMMENT ON TABLE carbonmkt.trading_sector_month IS
+  'The rows of trading_month_stats summed per month, instrument and the participant''s sector (NULL: none, 非重点排放单位): participants (their participant-months), trades, tonnes bought and sold, their value and fees in fen.  Kept with them: end_of_day() adds each closed day (_keep_trading_day), and a participant whose sector changes moves its months to the new sector (trigger trading_sector_moved on participant).  Read by bi_trading_by_sector for a caller who sees every participant.  Not public.';
+SELECT carbonmkt._dump_register('carbonmkt.trading_sector_month');
+
+CREATE OR REPLACE FUNCTION carbonmkt._keep_trading_day(p_products int[], p_day date) RETURNS void
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    m date := date_trunc('month', p_day)::date;
+BEGIN
+    -- one writer of the kept trading statistics at a time (end_of_day runs once a day and
+    -- product; readers are not blocked): which participant-months are new is then exact, and
+    -- no two closes lock shared rows in a cycle
+    LOCK TABLE carbonmkt.trading_month_stats IN SHARE ROW EXCLUSIVE MODE;
+    WITH day AS MATERIALIZED (
+        SELECT f.participant_id, pr.instrument, sum(f.trades)::bigint AS trades, sum(f.bought_t)::bigint AS bought_t,
+               sum(f.sold_t)::bigint AS sold_t, sum(f.bought_fen)::bigint AS bought_fen, sum(f.sold_fen)::bigint AS sold_fen,
+               sum(f.fees_fen)::bigint AS fees_fen, sum(f.listed_t)::bigint AS listed_t, sum(f.block_t)::bigint AS block_t,
+               sum(f.auction_t)::bigint AS auction_t,
+               NOT EXISTS (SELECT 1 FROM carbonmkt.trading_month_stats k
+                            WHERE k.participant_id = f.participant_id AND k.month = m AND k.instrument = pr.instrument) AS first
+          FROM unnest(p_products) u(product_id)
+          JOIN carbonmkt.product pr ON pr.product_id = u.product_id
+         CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
+                              WHERE f.product_id = u.product_id AND f.business_date = p_day OFFSET 0) f
+         GROUP BY f.participant_id, pr.instrument),
+    by_sector AS (
+        INSERT INTO carbonmkt.trading_sector_month AS k
+        SELECT m, d.instrument, p.sector, count(*) FILTER (WHERE d.first), sum(d.trades), sum(d.bought_t), sum(d.sold_t),
+               sum(d.bought_fen), sum(d.sold_fen), sum(d.fees_fen)
+          FROM day d JOIN carbonmkt.participant p ON p.participant_id = d.participant_id
+         GROUP BY d.instrument, p.sector
+            ON CONFLICT (month, instrument, sector) DO UPDATE
+           SET participants = k.participants + excluded.participants, trades = k.trades + excluded.trades,
+               bought_t = k.bought_t + excluded.bought_t, sold_t = k.sold_t + excluded.sold_t,
+               bought_fen = k.bought_fen + excluded.bought_fen, sold_fen = k.sold_fen + excluded.sold_fen,
+               fees_fen = k.fees_fen + excluded.fees_fen)
+    INSERT INTO carbonmkt.trading_month_stats AS k
+    SELECT d.participant_id, m, d.instrument, d.trades, d.bought_t, d.sold_t, d.bought_fen, d.sold_fen, d.fees_fen,
+           d.listed_t, d.block_t, d.auction_t, p_day, p_day
+      FROM day d
+        ON CONFLICT (participant_id, month, instrument) DO UPDATE
+       SET trades = k.trades + excluded.trades, bought_t = k.bought_t + excluded.bought_t,
+           sold_t = k.sold_t + excluded.sold_t, bought_fen = k.bought_fen + excluded.bought_fen,
+           sold_fen = k.sold_fen + excluded.sold_fen, fees_fen = k.fees_fen + excluded.fees_fen,
+           listed_t = k.listed_t + excluded.listed_t, block_t = k.block_t + excluded.block_t,
+           auction_t = k.auction_t + excluded.auction_t,
+           first_trade_date = least(k.first_trade_date, excluded.first_trade_date),
+           last_trade_date = greatest(k.last_trade_date, excluded.last_trade_date);
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._keep_trading_day(int[], date) IS
+  'Internal, for end_of_day(): adds the trades of the products'' day (_trading_day_figures) to each participant''s month in trading_month_stats and to its sector''s month in trading_sector_month (a participant-month kept for the first time counts one participant more), in the transaction that closes those days and writes their market_day_stats rows; one writer at a time (a SHARE ROW EXCLUSIVE lock on trading_month_stats).  Once per product and day: a second call would count the day twice.';
+
+CREATE OR REPLACE FUNCTION carbonmkt._keep_trading_months() RETURNS bigint
+LANGUAGE sql AS
+$$
+    LOCK TABLE carbonmkt.trading_month_stats IN SHARE ROW EXCLUSIVE MODE;
+    DELETE FROM carbonmkt.trading_sector_month;
+    DELETE FROM carbonmkt.trading_month_stats;
+    INSERT INTO carbonmkt.trading_month_stats
+    SELECT f.participant_id, date_trunc('month', f.business_date)::date, pr.instrument, sum(f.trades),
+           sum(f.bought_t), sum(f.sold_t), sum(f.bought_fen), sum(f.sold_fen), sum(f.fees_fen),
+           sum(f.listed_t), sum(f.block_t), sum(f.auction_t), min(f.business_date), max(f.business_date)
+      FROM carbonmkt._trading_day_figures f
+      JOIN carbonmkt.market_day_stats s ON s.product_id = f.product_id AND s.business_date = f.business_date
+      JOIN carbonmkt.product pr ON pr.product_id = f.product_id
+     GROUP BY f.participant_id, date_trunc('month', f.business_date), pr.instrument;
+    INSERT INTO carbonmkt.trading_sector_month
+    SELECT k.month, k.instrument, p.sector, count(*), sum(k.trades), sum(k.bought_t), sum(k.sold_t),
+           sum(k.bought_fen), sum(k.sold_fen), sum(k.fees_fen)
+      FROM carbonmkt.trading_month_stats k JOIN carbonmkt.participant p ON p.participant_id = k.participant_id
+     GROUP BY k.month, k.instrument, p.sector;
+    SELECT count(*) FROM carbonmkt.trading_month_stats
+$$;
+COMMENT ON FUNCTION carbonmkt._keep_trading_months() IS
+  'Internal: rebuilds trading_month_stats from the trade tape of every closed day (a day with its market_day_stats row) and trading_sector_month from it; returns the participant-months kept.  For the upgrade to 0.2.0 (days closed before) and for fixtures that write market_day_stats directly; end_of_day() keeps each day as it closes it (_keep_trading_day).';
+
+CREATE FUNCTION carbonmkt._trading_sector_moved() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    LOCK TABLE carbonmkt.trading_month_stats IN SHARE ROW EXCLUSIVE MODE;
+    -- the participant's kept months leave its former sector ...
+    UPDATE carbonmkt.trading_sector_month x
+       SET participants = x.participants - 1, trades = x.trades - k.trades, bought_t = x.bought_t - k.bought_t,
+           sold_t = x.sold_t - k.sold_t, bought_fen = x.bought_fen - k.bought_fen, sold_fen = x.sold_fen - k.sold_fen,
+           fees_fen = x.fees_fen - k.fees_fen
+      FROM carbonmkt.trading_month_stats k
+     WHERE k.participant_id = NEW.participant_id AND x.month = k.month AND x.instrument = k.instrument
+       AND x.sector IS NOT DISTINCT FROM OLD.sector AND x.participants > 1;
+    DELETE FROM carbonmkt.trading_sector_month x
+     USING carbonmkt.trading_month_stats k
+     WHERE k.participant_id = NEW.participant_id AND x.month = k.month AND x.instrument = k.instrument
+       AND x.sector IS NOT DISTINCT FROM OLD.sector AND x.participants = 1;
+    -- ... for its new one
+    INSERT INTO carbonmkt.trading_sector_month AS x
+    SELECT k.month, k.instrument, NEW.sector, 1, k.trades, k.bought_t, k.sold_t, k.bought_fen, k.sold_fen, k.fees_fen
+      FROM carbonmkt.trading_month_stats k
+     WHERE k.participant_id = NEW.participant_id
+        ON CONFLICT (month, instrument, sector) DO UPDATE
+       SET participants = x.participants + 1, trades = x.trades + excluded.trades,
+           bought_t = x.bought_t + excluded.bought_t, sold_t = x.sold_t + excluded.sold_t,
+           bought_fen = x.bought_fen + excluded.bought_fen, sold_fen = x.sold_fen + excluded.sold_fen,
+           fees_fen = x.fees_fen + excluded.fees_fen;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._trading_sector_moved() IS
+  'Internal, trigger trading_sector_moved on participant (its sector changed): moves the participant''s kept months (trading_month_stats) from its former sector''s rows of trading_sector_month to the new sector''s, so that bi_trading_by_sector stays the tape''s aggregate by the current sector.';
+CREATE TRIGGER trading_sector_moved AFTER UPDATE OF sector ON carbonmkt.participant
+    FOR EACH ROW WHEN (OLD.sector IS DISTINCT FROM NEW.sector) EXECUTE FUNCTION carbonmkt._trading_sector_moved();
+REVOKE ALL ON FUNCTION carbonmkt._trading_sector_moved() FROM PUBLIC;
+
+CREATE VIEW carbonmkt._trading_month_live AS
+-- the days not closed yet (no market_day_stats row): their figures from the tape by index
+-- (OFFSET 0: a lookup per open day, never an aggregate over the whole tape)
+SELECT f.participant_id, date_trunc('month', d.business_date)::date AS month, pr.instrument,
+       sum(f.trades)::bigint AS trades, sum(f.bought_t)::bigint AS bought_t, sum(f.sold_t)::bigint AS sold_t,
+       sum(f.bought_fen)::bigint AS bought_fen, sum(f.sold_fen)::bigint AS sold_fen, sum(f.fees_fen)::bigint AS fees_fen,
+       sum(f.listed_t)::bigint AS listed_t, sum(f.block_t)::bigint AS block_t, sum(f.auction_t)::bigint AS auction_t,
+       min(d.business_date) AS first_trade_date, max(d.business_date) AS last_trade_date
+  FROM carbonmkt.product_day d
+  JOIN carbonmkt.product pr ON pr.product_id = d.product_id
+ CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                    WHERE s.product_id = d.product_id AND s.business_date = d.business_date)
+ GROUP BY f.participant_id, date_trunc('month', d.business_date), pr.instrument;
+COMMENT ON VIEW carbonmkt._trading_month_live IS
+  'Internal: the trade tape of the days not closed yet (a product_day without its market_day_stats row; every trade follows an order of its day, which created the day) per participant, month and instrument (fen and t), from _trading_day_figures by index: what trading_month_stats does not hold yet.  Unscoped.';
+
+CREATE OR REPLACE VIEW carbonmkt._trading_month AS
+-- the kept rows of the closed days, full-joined (by hash) with the days not closed yet
+SELECT coalesce(k.participant_id, l.participant_id) AS participant_id, coalesce(k.month, l.month) AS month,
+       coalesce(k.instrument, l.instrument) AS instrument,
+       coalesce(k.trades, 0) + coalesce(l.trades, 0) AS trades,
+       coalesce(k.bought_t, 0) + coalesce(l.bought_t, 0) AS bought_t,
+       coalesce(k.sold_t, 0) + coalesce(l.sold_t, 0) AS sold_t,
+       coalesce(k.bought_fen, 0) + coalesce(l.bought_fen, 0) AS bought_fen,
+       coalesce(k.sold_fen, 0) + coalesce(l.sold_fen, 0) AS sold_fen,
+       coalesce(k.fees_fen, 0) + coalesce(l.fees_fen, 0) AS fees_fen,
+       coalesce(k.listed_t, 0) + coalesce(l.listed_t, 0) AS listed_t,
+       coalesce(k.block_t, 0) + coalesce(l.block_t, 0) AS block_t,
+       coalesce(k.auction_t, 0) + coalesce(l.auction_t, 0) AS auction_t,
+       least(k.first_trade_date, l.first_trade_date) AS first_trade_date,
+       greatest(k.last_trade_date, l.last_trade_date) AS last_trade_date
+  FROM carbonmkt.trading_month_stats k
+  FULL JOIN carbonmkt._trading_month_live l
+    ON l.participant_id = k.participant_id AND l.month = k.month AND l.instrument = k.instrument;
+COMMENT ON VIEW carbonmkt._trading_month IS
+  'Internal: the trade tape per participant, month and instrument (fen and t): the rows end_of_day() kept for the closed days (trading_month_stats) plus the days not closed yet (_trading_month_live).  Unscoped: read by bi_trading_activity and bi_trading_by_sector, which apply the caller''s scope.';
+
+CREATE OR REPLACE VIEW carbonmkt.bi_trading_by_sector AS
+WITH s AS MATERIALIZED (SELECT c.sees_all IS TRUE AS sees_all, c.participant_id, c.province, c.city
+                          FROM carbonmkt.caller_scope() c),
+x AS (
+    -- a caller who sees every participant: the sums kept per sector (trading_sector_month) plus
+    -- the days not closed yet, a participant counted once per month (not if its month is kept)
+    SELECT k.month, k.instrument, k.sector, k.participants, k.trades, k.bought_t, k.sold_t,
+           k.bought_fen, k.sold_fen, k.fees_fen
+      FROM carbonmkt.trading_sector_month k
+     WHERE (SELECT s.sees_all FROM s)
+    UNION ALL
+    SELECT l.month, l.instrument, p.sector,
+           CASE WHEN EXISTS (SELECT 1 FROM carbonmkt.trading_month_stats k
+                              WHERE k.participant_id = l.participant_id AND k.month = l.month
+                                AND k.instrument = l.instrument) THEN 0 ELSE 1 END,
+           l.trades, l.bought_t, l.sold_t, l.bought_fen, l.sold_fen, l.fees_fen
+      FROM carbonmkt._trading_month_live l
+      JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+     WHERE (SELECT s.sees_all FROM s)
+    UNION ALL
+    -- anyone else: the participant-months of its scope
+    SELECT m.month, m.instrument, p.sector, 1, m.trades, m.bought_t, m.sold_t, m.bought_fen, m.sold_fen, m.fees_fen
+      FROM carbonmkt._trading_month m
+      JOIN carbonmkt.participant p ON p.participant_id = m.participant_id
+     CROSS JOIN s
+     WHERE NOT (SELECT s.sees_all FROM s)
+       AND (p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city))
+SELECT x.month, x.sector, sec.name AS sector_name_en,
+       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, x.instrument::text AS instrument,
+       sum(x.participants)::bigint AS participants, sum(x.trades)::bigint AS trades,
+       sum(x.bought_t)::bigint AS bought_t, sum(x.sold_t)::bigint AS sold_t,
+       round(sum(x.bought_fen) / 100.0, 2) AS bought_cny, round(sum(x.sold_fen) / 100.0, 2) AS sold_cny,
+       round(sum(x.fees_fen) / 100.0, 2) AS fees_cny
+  FROM x
+  LEFT JOIN carbonmkt.sector sec ON sec.code = x.sector
+ GROUP BY x.month, x.sector, sec.name, sec.name_zh, x.instrument;
+COMMENT ON VIEW carbonmkt.bi_trading_by_sector IS
+  'BI: trading activity per month, sector of the participant (NULL: not a key emitting unit, 非重点排放单位) and instrument: participants, trades (a trade between two participants of one sector counts once per side), tonnes bought and sold, their value and fees in CNY.  From the trade tape: for a caller who sees every participant the sums end_of_day() kept per sector for the closed days (trading_sector_month) plus the days not closed yet; for anyone else the participant-months of its scope as bi_trading_activity reads them.';
+-- the kept rows again, now with the sums per sector
+SELECT carbonmkt._keep_trading_months() IS NOT NULL AS kept;
+
 -- (end of Performance/tape)
 
 
 -- -- Performance/asof (issue 16, session 4): balance_as_of at 20 M entries; after every other section, so its definitions are final --
+
+-- balance_as_of() from per-account balance snapshots written by seal_day() off the posting path
+-- (doc/registry.md, Balances in the past; doc/performance.md, registry_scale).
+-- Balance snapshots (期初余额): what balance_as_of() starts from instead of reading an account's
+-- whole history.  Written off the posting path, by seal_day() (carbonmkt._snapshot_balances),
+-- for an account once it has a span of entries (64, or as many as the assets it holds) that
+-- no snapshot covers yet; nothing on the posting path reads or writes them.  A snapshot is
+-- a fact about a fixed stretch of an append-only chain, so it never changes: the state of
+-- every asset after entry seq (the last entry of each asset up to it), the earliest
+-- recorded_at of its own stretch (from_seq .. seq) and the latest recorded_at of everything
+-- up to it.  recorded_at is the posting's clock, read before the accounts are locked, so it
+-- need not grow with seq; these two bounds are what lets balance_as_of() give exactly the
+-- rows of the plain definition for any instant (doc/registry.md, Balances in the past).
+CREATE TABLE carbonmkt.balance_snapshot (
+    -- a TRUNCATE of the accounts (CASCADE) takes the snapshots with it; an account with
+    -- entries is never deleted (account_keeps_journal)
+    account_id      bigint NOT NULL REFERENCES carbonmkt.account,
+    seq             bigint NOT NULL,          -- the state after this entry of the account's chain
+    from_seq        bigint NOT NULL,          -- the first entry the previous snapshot does not cover
+    first_recorded  timestamptz NOT NULL,     -- min(recorded_at) of entries from_seq .. seq
+    through_recorded timestamptz NOT NULL,    -- max(recorded_at) of entries 1 .. seq
+    -- every asset with an entry up to seq: its balance_after and held_after there
+    instruments     carbonmkt.instrument[] NOT NULL,
+    vintages        int[] NOT NULL,
+    projects        text[] NOT NULL,
+    balances        bigint[] NOT NULL,
+    helds           bigint[] NOT NULL,
+    -- balance_as_of() walks the bounds of an account's snapshots after an instant in this index alone
+    PRIMARY KEY (account_id, seq) INCLUDE (first_recorded, through_recorded)
+);
+COMMENT ON TABLE carbonmkt.balance_snapshot IS
+  'Per-account balance snapshots (期初余额) written by seal_day() off the posting path: the balance and held quantity of every asset after entry seq, the earliest recorded_at of the entries from_seq..seq and the latest of entries 1..seq; balance_as_of() reads one of them and the few entries since (doc/registry.md, Balances in the past).  Derived from the journal; never changed.';
+SELECT carbonmkt._dump_register('carbonmkt.balance_snapshot');
+
+-- The balance snapshots, written by seal_day() (and by the upgrade from 0.1.0 for the journal
+-- it finds): for every account whose entries since its last snapshot reach a span (span, or
+-- as many as the assets of that snapshot, so that a snapshot is never larger than the
+-- entries it saves reading), one snapshot per span, from the previous one and the span's
+-- entries; repeated until no account has a full span left.  Only committed entries up to
+-- the account's committed head are read (one statement each round), and they never change.
+CREATE FUNCTION carbonmkt._snapshot_balances(span int DEFAULT 64) RETURNS bigint
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    todo    bigint[];   -- the accounts of the next round (NULL: every account)
+    written bigint := 0;
+    k       bigint;
+BEGIN
+    IF span IS NULL OR span < 1 THEN
+        RAISE EXCEPTION '_snapshot_balances: span must be a positive number of entries, got %', coalesce(span::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    -- one writer at a time (two would compute the same snapshots); readers go on
+    LOCK TABLE carbonmkt.balance_snapshot IN SHARE ROW EXCLUSIVE MODE;
+    LOOP
+        WITH cand AS (
+            SELECT a.account_id, coalesce(p.seq, 0) AS prev_seq, p.through_recorded AS prev_through,
+                   p.instruments, p.vintages, p.projects, p.balances, p.helds,
+                   greatest(span, coalesce(cardinality(p.instruments), 0)) AS size
+              FROM carbonmkt.account a
+              LEFT JOIN LATERAL (SELECT s.* FROM carbonmkt.balance_snapshot s
+                                  WHERE s.account_id = a.account_id ORDER BY s.seq DESC LIMIT 1) p ON true
+             WHERE (todo IS NULL OR a.account_id = ANY (todo))
+               AND a.head_seq - coalesce(p.seq, 0) >= greatest(span, coalesce(cardinality(p.instruments), 0))),
+        ins AS (
+            INSERT INTO carbonmkt.balance_snapshot
+            SELECT c.account_id, e.last_seq, c.prev_seq + 1, e.lo, greatest(c.prev_through, e.hi),
+                   st.instruments, st.vintages, st.projects, st.balances, st.helds
+              FROM cand c
+             CROSS JOIN LATERAL (
+                   SELECT min(j.recorded_at) AS lo, max(j.recorded_at) AS hi, max(j.seq) AS last_seq, count(*) AS n
+                     FROM carbonmkt.journal j
+                    WHERE j.account_id = c.account_id AND j.seq > c.prev_seq AND j.seq <= c.prev_seq + c.size) e
+             CROSS JOIN LATERAL (
+                   SELECT array_agg(x.instrument ORDER BY x.instrument, x.vintage, x.project) AS instruments,
+                          array_agg(x.vintage ORDER BY x.instrument, x.vintage, x.project) AS vintages,
+                          array_agg(x.project ORDER BY x.instrument, x.vintage, x.project) AS projects,
+                          array_agg(x.balance ORDER BY x.instrument, x.vintage, x.project) AS balances,
+                          array_agg(x.held ORDER BY x.instrument, x.vintage, x.project) AS helds
+                     FROM (SELECT DISTINCT ON (y.instrument, y.vintage, y.project) y.*
+                             FROM (SELECT u.instrument, u.vintage, u.project, u.balance, u.held, 0::bigint AS seq
+                                     FROM unnest(c.instruments, c.vintages, c.projects, c.balances, c.helds)
+                                          u(instrument, vintage, project, balance, held)
+                                   UNION ALL
+                                   SELECT j.instrument, j.vintage, j.project, j.balance_after, j.held_after, j.seq
+                                     FROM carbonmkt.journal j
+                                    WHERE j.account_id = c.account_id
+                                      AND j.seq > c.prev_seq AND j.seq <= c.prev_seq + c.size) y
+                            ORDER BY y.instrument, y.vintage, y.project, y.seq DESC) x) st
+             -- the whole span, contiguous (the chain has no gaps)
+             WHERE e.n = c.size AND e.last_seq = c.prev_seq + c.size
+            RETURNING balance_snapshot.account_id)
+        SELECT array_agg(i.account_id), count(*) INTO todo, k FROM ins i;
+        EXIT WHEN k = 0;
+        written := written + k;
+    END LOOP;
+    RETURN written;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._snapshot_balances(int) IS
+  'Internal: writes the balance snapshots (carbonmkt.balance_snapshot) every account is due: one per span of entries (span, or the number of assets of its last snapshot if larger) not yet covered; returns how many it wrote.  seal_day() calls it; the upgrade from 0.1.0 calls it once for the journal it finds.';
+REVOKE ALL ON FUNCTION carbonmkt._snapshot_balances(int) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION carbonmkt.seal_day(business_date date)
+RETURNS bytea LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    d record;
+BEGIN
+    PERFORM carbonmkt._require_registry('seal a business day');
+    IF seal_day.business_date IS NULL OR NOT isfinite(seal_day.business_date) THEN
+        RAISE EXCEPTION 'seal_day: business_date must be a finite date, got %', coalesce(seal_day.business_date::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF seal_day.business_date >= carbonmkt.business_date() THEN
+        RAISE EXCEPTION 'business day % is not over yet', to_char(seal_day.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = '22023', DETAIL = format('Today is %s.', to_char(carbonmkt.business_date(), 'YYYY-MM-DD'));
+    END IF;
+    IF EXISTS (SELECT 1 FROM carbonmkt.day_seal s WHERE s.business_date >= seal_day.business_date) THEN
+        RAISE EXCEPTION 'business day % or a later one is already sealed', to_char(seal_day.business_date, 'YYYY-MM-DD')
+            USING ERRCODE = 'CM012';
+    END IF;
+    -- every account's chain, as it stands: no other posting may interleave
+    LOCK TABLE carbonmkt.day_seal IN EXCLUSIVE MODE;
+    d := carbonmkt.heads_digest(seal_day.business_date);
+    INSERT INTO carbonmkt.day_seal VALUES (seal_day.business_date, d.digest, d.accounts, d.entries,
+                                           carbonmkt.clock_now(), session_user);
+    -- the balance snapshots the accounts are due (off the posting path: balance_as_of() reads them)
+    PERFORM carbonmkt._snapshot_balances();
+    RETURN d.digest;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.seal_day(date) IS
+  'Seals a finished business day with a SHA-256 digest over every account''s chain head at its end; no posting may be dated on or before a sealed day.  Then writes the balance snapshots the accounts are due (carbonmkt._snapshot_balances).  Registry only.';
+
+-- balance_as_of() gives, for every asset of the account, the balance_after and held_after of
+-- its entry with the highest seq among those recorded at or before at_time:
+--     SELECT DISTINCT ON (instrument, vintage, project) instrument, vintage, project,
+--            balance_after, held_after
+--       FROM carbonmkt.journal WHERE account_id = $1 AND recorded_at <= $2
+--      ORDER BY instrument, vintage, project, seq DESC
+-- (the plain definition, which reads the account's whole history), from a snapshot and the
+-- entries since.  recorded_at need not grow with seq, so: base is the last snapshot all of
+-- whose entries 1..seq were recorded by at_time (through_recorded, which grows with seq), so
+-- its state is the answer up to its seq; after it, only the stretches of snapshots with an
+-- entry recorded by at_time (first_recorded <= at_time) and the entries no snapshot covers
+-- yet can hold more, and those are read, filtered on recorded_at as the definition does.
+CREATE OR REPLACE FUNCTION carbonmkt.balance_as_of(account_id bigint, at_time timestamptz)
+RETURNS TABLE (instrument carbonmkt.instrument, vintage int, project text, balance bigint, held bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
+$$
+DECLARE
+    base    carbonmkt.balance_snapshot;   -- all NULL when there is none
+    upto    bigint;     -- the entries after base.seq that may have been recorded by at_time end here
+    tail    bigint;     -- the last entry any snapshot covers
+BEGIN
+    PERFORM carbonmkt._require_read(balance_as_of.account_id, 'balance');
+    -- the snapshots' bounds are read from the primary key's index alone; the base row by its key
+    SELECT s.* INTO base FROM carbonmkt.balance_snapshot s
+     WHERE s.account_id = balance_as_of.account_id
+       AND s.seq = (SELECT max(z.seq) FROM carbonmkt.balance_snapshot z
+                     WHERE z.account_id = balance_as_of.account_id AND z.through_recorded <= at_time);
+    SELECT max(s.seq) INTO upto FROM carbonmkt.balance_snapshot s
+     WHERE s.account_id = balance_as_of.account_id AND s.seq > coalesce(base.seq, 0)
+       AND s.first_recorded <= at_time;
+    SELECT max(s.seq) INTO tail FROM carbonmkt.balance_snapshot s
+     WHERE s.account_id = balance_as_of.account_id;
+    RETURN QUERY
+    SELECT DISTINCT ON (x.instrument, x.vintage, x.project)
+           x.instrument, x.vintage, x.project, x.balance, x.held
+      FROM (SELECT u.instrument, u.vintage, u.project, u.balance, u.held, 0::bigint AS seq
+              FROM unnest(base.instruments, base.vintages, base.projects, base.balances, base.helds)
+                   u(instrument, vintage, project, balance, held)
+            UNION ALL
+            SELECT j.instrument, j.vintage, j.project, j.balance_after, j.held_after, j.seq
+              FROM carbonmkt.journal j
+             WHERE j.account_id = balance_as_of.account_id
+               AND j.seq > coalesce(base.seq, 0) AND j.seq <= coalesce(upto, base.seq, 0)
+               AND j.recorded_at <= at_time
+            UNION ALL
+            SELECT j.instrument, j.vintage, j.project, j.balance_after, j.held_after, j.seq
+              FROM carbonmkt.journal j
+             WHERE j.account_id = balance_as_of.account_id AND j.seq > coalesce(tail, 0)
+               AND j.recorded_at <= at_time) x
+     ORDER BY x.instrument, x.vintage, x.project, x.seq DESC;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt.balance_as_of(bigint, timestamptz) IS
+  'An account''s balance and held quantity of every asset at a past instant: of each asset that has an entry recorded at or before it, the balance and held quantity after the latest such entry (in chain order), from a balance snapshot (balance_snapshot) and the entries since.  42501 for another party''s account (carbonmkt._may_read), CM001 for an unknown one.';
+
+-- the snapshots of the journal this database already holds
+SELECT carbonmkt._snapshot_balances();
 
 -- (end of Performance/asof)
 

@@ -43,20 +43,17 @@ $$ SELECT CASE WHEN bad.n = 0 AND v.n = 0 THEN 'heads agree, ledger verified'
            WHERE a.head_seq <> coalesce(j.seq, 0) OR coalesce(j.rows, 0) <> a.head_seq
               OR (j.seq IS NOT NULL AND a.head_hash <> j.hash)) bad,
           (SELECT count(*) AS n FROM carbonmkt.verify_ledger()) v $$;
--- helper: how many times the journal statement of a posting wrote the heads after its legs in
--- this transaction (carbonmkt._posting_head_seq, once per account; needs track_functions = 'all')
-CREATE FUNCTION pg_temp.head_calls() RETURNS bigint LANGUAGE sql AS
-$$ SELECT coalesce(pg_stat_get_xact_function_calls('carbonmkt._posting_head_seq(bigint)'::regprocedure), 0) $$;
--- helper: run a posting, say which way it wrote its heads: 'after the legs' (the journal
--- statement wrote them) or 'as it went' (each with its leg)
+-- helper: run a posting, say which way it wrote its heads: 'after the legs' (once all its legs
+-- were in, in the command that inserted them: the posting's journal statement, or its rows
+-- written without one, src/posting.c) or 'as it went' (each by the chain trigger's own
+-- statement, a later command than the leg's).  Tells them apart by the command ids (cmin) of
+-- the posting's legs and of its accounts' row versions, within the transaction.
 CREATE FUNCTION pg_temp.post(post text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-  before bigint;
 BEGIN
-  SET LOCAL track_functions = 'all';
-  before := pg_temp.head_calls();
   EXECUTE 'SELECT ' || post;
-  RETURN CASE WHEN pg_temp.head_calls() > before THEN 'after the legs' ELSE 'as it went' END;
+  RETURN (SELECT CASE WHEN bool_and(a.cmin = j.cmin) THEN 'after the legs' ELSE 'as it went' END
+            FROM carbonmkt.journal j JOIN carbonmkt.account a USING (account_id)
+           WHERE j.posting_id = (SELECT max(p.posting_id) FROM carbonmkt.posting p));
 END $$;
 
 SELECT register_participant('Ministry of Ecology and Environment', 'national_authority', pg_temp.uscc('11100000MB0134256')) AS mee,
@@ -228,8 +225,7 @@ BEGIN
   END IF;
   RETURN result;
 END $$;
--- (each in a transaction of its own: a posting to rows this transaction wrote before writes
--- their heads straight at the row versions, without carbonmkt._posting_head_seq)
+-- (each in a transaction of its own)
 CREATE TEMP TABLE modes (ord serial, when_clause text, post text, heads_written text);
 INSERT INTO modes (when_clause, post) VALUES
   (NULL, 'transfer_cea(3, 4, 2024, 1)'),

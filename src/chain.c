@@ -1940,6 +1940,66 @@ chain_defer_finish(void)
 }
 
 /*
+ * chain_defer_pending
+ *		The heads of the posting begun by chain_defer_begin() that its legs
+ *		advanced and that wait to be written, for a posting that writes them
+ *		itself, row by row (posting.c, insert_legs_direct): up to max, in
+ *		account_id order, each with the row version the posting locked.
+ *		Returns -1 when they cannot be written that way (not this
+ *		subtransaction's posting, an account appended to by another path
+ *		meanwhile, a row version not known, more than max); then, as for
+ *		any head chain_defer_written() was not told of, chain_defer_finish()
+ *		writes them.
+ */
+int
+chain_defer_pending(ChainPendingHead *out, int max)
+{
+	int			n = 0;
+
+	if (chain_posting.lxid != MyProc->lxid ||
+		chain_posting.subxid != GetCurrentSubTransactionId())
+		return -1;
+	for (int i = 0; i < chain_posting.n; i++)
+	{
+		ChainPostingAccount *a = &chain_posting.acc[i];
+
+		if (a->disturbed)
+			return -1;
+		if (!a->pending)
+			continue;
+		if (n == max || !ItemPointerIsValid(&a->tid))
+			return -1;
+		out[n].account_id = a->account_id;
+		out[n].seq = a->seq;
+		memcpy(out[n].hash, a->hash, CHAIN_HASH_LEN);
+		ItemPointerCopy(&a->tid, &out[n].tid);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * chain_defer_written
+ *		The head of an account that chain_defer_pending() returned is now in
+ *		its row, at row version tid: record it (chain_heads), and the
+ *		posting no longer waits for it.
+ */
+void
+chain_defer_written(int64 account_id, const ItemPointerData *tid)
+{
+	ChainPostingAccount *a = chain_posting_account(account_id);
+
+	if (a == NULL || a->disturbed || !a->pending ||
+		chain_posting.subxid != GetCurrentSubTransactionId())
+		elog(ERROR, "no journal head of account " INT64_FORMAT " is waiting to be written",
+			 account_id);
+	chain_head_store(account_id, a->seq, a->hash, tid, true);
+	a->pending = false;
+	a->written_seq = a->seq;
+	ItemPointerCopy(tid, &a->tid);
+}
+
+/*
  * journal_only_trigger
  *		True when no INSERT trigger of the journal but journal_chain fires for
  *		a row of this entry kind (internal foreign-key checks aside): then
@@ -1962,20 +2022,36 @@ static const JournalLayout *
 chain_layout_for(TupleDesc tupdesc)
 {
 	chain_cache_init();
-	if (chain_layout == NULL || chain_layout_desc != tupdesc)
+	while (chain_layout == NULL || chain_layout_desc != tupdesc)
 	{
 		MemoryContext oldcxt;
+		MemoryContext cxt;
+		JournalLayout *layout;
 
 		chain_layout_drop();
 		if (chain_layout_cxt == NULL)
 			chain_layout_cxt = AllocSetContextCreate(TopMemoryContext,
 													 "carbonmkt journal layout",
 													 ALLOCSET_SMALL_SIZES);
-		oldcxt = MemoryContextSwitchTo(chain_layout_cxt);
-		chain_layout = palloc(sizeof(JournalLayout));
-		chain_layout_init(chain_layout, tupdesc, chain_layout_cxt);
+		cxt = chain_layout_cxt;
+
+		/*
+		 * Building it looks types and functions up, which may take locks and
+		 * with them invalidations: one drops the layout being built.  Pinned
+		 * meanwhile, so its memory is only retired (freed once unpinned);
+		 * built again if that happened.
+		 */
+		chain_layout_pins++;
+		oldcxt = MemoryContextSwitchTo(cxt);
+		layout = palloc(sizeof(JournalLayout));
+		chain_layout_init(layout, tupdesc, cxt);
 		MemoryContextSwitchTo(oldcxt);
-		chain_layout_desc = tupdesc;
+		chain_layout_pins--;
+		if (chain_layout_cxt == cxt)
+		{
+			chain_layout = layout;
+			chain_layout_desc = tupdesc;
+		}
 	}
 	return chain_layout;
 }

@@ -140,6 +140,23 @@ extern bool chain_defer_add(int64 account_id, int64 seq, const bytea *hash,
 extern void chain_defer_finish(void);
 extern void chain_deferred_head(int64 account_id, int64 *seq, uint8 *hash);
 
+/*
+ * A head a deferred posting's legs advanced, waiting to be written into its
+ * account row, which the posting holds locked at row version tid
+ * (chain_defer_pending, chain_defer_written: a posting that writes the rows
+ * itself, posting.c).
+ */
+typedef struct ChainPendingHead
+{
+	int64		account_id;
+	int64		seq;
+	uint8		hash[CHAIN_HASH_LEN];
+	ItemPointerData tid;
+} ChainPendingHead;
+
+extern int	chain_defer_pending(ChainPendingHead *out, int max);
+extern void chain_defer_written(int64 account_id, const ItemPointerData *tid);
+
 /* The body of the journal_chain trigger: the row with seq, prev_hash, hash. */
 extern HeapTuple chain_append(TriggerData *trigdata);
 

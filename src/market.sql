@@ -1769,9 +1769,10 @@ COMMENT ON VIEW carbonmkt._market_day IS
 -- Trading statistics per participant (bi_trading_activity, bi_trading_by_sector) ---------------
 -- _trading_day_figures computes one participant's figures of one product and day from the
 -- tape (a filter on product_id and business_date reaches the index trade_product_day);
--- end_of_day() adds a closed day's to trading_month_stats in the transaction that closes the
--- day and writes its market_day_stats row: a day's trades are in the kept rows exactly when
--- the day has its market_day_stats row, and the BI views read the tape only for the others.
+-- end_of_day() adds a closed day's to trading_month_stats (and their sums per sector to
+-- trading_sector_month) in the transaction that closes the day and writes its market_day_stats
+-- row: a day's trades are in the kept rows exactly when the day has its market_day_stats row,
+-- and the BI views read the tape only for the others.
 
 CREATE VIEW carbonmkt._trading_day_figures AS
 SELECT t.product_id, t.business_date, x.participant_id,
@@ -1812,21 +1813,59 @@ CREATE TABLE carbonmkt.trading_month_stats (
 COMMENT ON TABLE carbonmkt.trading_month_stats IS
   'Trading statistics per participant, month and instrument (交易情况) of the closed trading days (a product''s day with its market_day_stats row): the sums of _trading_day_figures over those days, first and last of them with a trade.  end_of_day() adds each day it closes, in the transaction that writes the day''s market_day_stats (after the close the day takes no trades, so the rows stay the tape''s).  Read by bi_trading_activity and bi_trading_by_sector (through _trading_month), which add the days not closed yet from the tape.  Not public: per-participant data, read through the views'' scope.';
 
+CREATE TABLE carbonmkt.trading_sector_month (
+    month               date NOT NULL CHECK (extract(day FROM month) = 1),
+    instrument          carbonmkt.instrument NOT NULL,
+    sector              text REFERENCES carbonmkt.sector,
+    participants        bigint NOT NULL CHECK (participants >= 0),   -- 0: a day's candidate row whose participants are all kept already
+    trades              bigint NOT NULL CHECK (trades > 0),
+    bought_t            bigint NOT NULL CHECK (bought_t >= 0),
+    sold_t              bigint NOT NULL CHECK (sold_t >= 0),
+    bought_fen          bigint NOT NULL CHECK (bought_fen >= 0),
+    sold_fen            bigint NOT NULL CHECK (sold_fen >= 0),
+    fees_fen            bigint NOT NULL CHECK (fees_fen >= 0),
+    UNIQUE NULLS NOT DISTINCT (month, instrument, sector)
+);
+COMMENT ON TABLE carbonmkt.trading_sector_month IS
+  'The rows of trading_month_stats summed per month, instrument and the participant''s sector (NULL: none, 非重点排放单位): participants (their participant-months), trades, tonnes bought and sold, their value and fees in fen.  Kept with them: end_of_day() adds each closed day (_keep_trading_day), and a participant whose sector changes moves its months to the new sector (trigger trading_sector_moved on participant).  Read by bi_trading_by_sector for a caller who sees every participant.  Not public.';
+
 CREATE FUNCTION carbonmkt._keep_trading_day(p_products int[], p_day date) RETURNS void
-LANGUAGE sql AS
+LANGUAGE plpgsql AS
 $$
-    -- one row per participant and instrument, in key order: closes of other days adding to the
-    -- same months (concurrently) lock the rows they share in one order, never in a cycle
+DECLARE
+    m date := date_trunc('month', p_day)::date;
+BEGIN
+    -- one writer of the kept trading statistics at a time (end_of_day runs once a day and
+    -- product; readers are not blocked): which participant-months are new is then exact, and
+    -- no two closes lock shared rows in a cycle
+    LOCK TABLE carbonmkt.trading_month_stats IN SHARE ROW EXCLUSIVE MODE;
+    WITH day AS MATERIALIZED (
+        SELECT f.participant_id, pr.instrument, sum(f.trades)::bigint AS trades, sum(f.bought_t)::bigint AS bought_t,
+               sum(f.sold_t)::bigint AS sold_t, sum(f.bought_fen)::bigint AS bought_fen, sum(f.sold_fen)::bigint AS sold_fen,
+               sum(f.fees_fen)::bigint AS fees_fen, sum(f.listed_t)::bigint AS listed_t, sum(f.block_t)::bigint AS block_t,
+               sum(f.auction_t)::bigint AS auction_t,
+               NOT EXISTS (SELECT 1 FROM carbonmkt.trading_month_stats k
+                            WHERE k.participant_id = f.participant_id AND k.month = m AND k.instrument = pr.instrument) AS first
+          FROM unnest(p_products) u(product_id)
+          JOIN carbonmkt.product pr ON pr.product_id = u.product_id
+         CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
+                              WHERE f.product_id = u.product_id AND f.business_date = p_day OFFSET 0) f
+         GROUP BY f.participant_id, pr.instrument),
+    by_sector AS (
+        INSERT INTO carbonmkt.trading_sector_month AS k
+        SELECT m, d.instrument, p.sector, count(*) FILTER (WHERE d.first), sum(d.trades), sum(d.bought_t), sum(d.sold_t),
+               sum(d.bought_fen), sum(d.sold_fen), sum(d.fees_fen)
+          FROM day d JOIN carbonmkt.participant p ON p.participant_id = d.participant_id
+         GROUP BY d.instrument, p.sector
+            ON CONFLICT (month, instrument, sector) DO UPDATE
+           SET participants = k.participants + excluded.participants, trades = k.trades + excluded.trades,
+               bought_t = k.bought_t + excluded.bought_t, sold_t = k.sold_t + excluded.sold_t,
+               bought_fen = k.bought_fen + excluded.bought_fen, sold_fen = k.sold_fen + excluded.sold_fen,
+               fees_fen = k.fees_fen + excluded.fees_fen)
     INSERT INTO carbonmkt.trading_month_stats AS k
-    SELECT f.participant_id, date_trunc('month', p_day)::date, pr.instrument, sum(f.trades), sum(f.bought_t),
-           sum(f.sold_t), sum(f.bought_fen), sum(f.sold_fen), sum(f.fees_fen), sum(f.listed_t), sum(f.block_t),
-           sum(f.auction_t), p_day, p_day
-      FROM unnest(p_products) u(product_id)
-      JOIN carbonmkt.product pr ON pr.product_id = u.product_id
-     CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
-                          WHERE f.product_id = u.product_id AND f.business_date = p_day OFFSET 0) f
-     GROUP BY f.participant_id, pr.instrument
-     ORDER BY f.participant_id, pr.instrument
+    SELECT d.participant_id, m, d.instrument, d.trades, d.bought_t, d.sold_t, d.bought_fen, d.sold_fen, d.fees_fen,
+           d.listed_t, d.block_t, d.auction_t, p_day, p_day
+      FROM day d
         ON CONFLICT (participant_id, month, instrument) DO UPDATE
        SET trades = k.trades + excluded.trades, bought_t = k.bought_t + excluded.bought_t,
            sold_t = k.sold_t + excluded.sold_t, bought_fen = k.bought_fen + excluded.bought_fen,
@@ -1834,29 +1873,70 @@ $$
            listed_t = k.listed_t + excluded.listed_t, block_t = k.block_t + excluded.block_t,
            auction_t = k.auction_t + excluded.auction_t,
            first_trade_date = least(k.first_trade_date, excluded.first_trade_date),
-           last_trade_date = greatest(k.last_trade_date, excluded.last_trade_date)
+           last_trade_date = greatest(k.last_trade_date, excluded.last_trade_date);
+END
 $$;
 COMMENT ON FUNCTION carbonmkt._keep_trading_day(int[], date) IS
-  'Internal, for end_of_day(): adds the trades of the products'' day (_trading_day_figures) to each participant''s month in trading_month_stats, in the transaction that closes those days and writes their market_day_stats rows.  Once per product and day: a second call would count the day twice.';
+  'Internal, for end_of_day(): adds the trades of the products'' day (_trading_day_figures) to each participant''s month in trading_month_stats and to its sector''s month in trading_sector_month (a participant-month kept for the first time counts one participant more), in the transaction that closes those days and writes their market_day_stats rows; one writer at a time (a SHARE ROW EXCLUSIVE lock on trading_month_stats).  Once per product and day: a second call would count the day twice.';
 
 CREATE FUNCTION carbonmkt._keep_trading_months() RETURNS bigint
 LANGUAGE sql AS
 $$
+    LOCK TABLE carbonmkt.trading_month_stats IN SHARE ROW EXCLUSIVE MODE;
+    DELETE FROM carbonmkt.trading_sector_month;
     DELETE FROM carbonmkt.trading_month_stats;
-    WITH kept AS (
-        INSERT INTO carbonmkt.trading_month_stats
-        SELECT f.participant_id, date_trunc('month', f.business_date)::date, pr.instrument, sum(f.trades),
-               sum(f.bought_t), sum(f.sold_t), sum(f.bought_fen), sum(f.sold_fen), sum(f.fees_fen),
-               sum(f.listed_t), sum(f.block_t), sum(f.auction_t), min(f.business_date), max(f.business_date)
-          FROM carbonmkt._trading_day_figures f
-          JOIN carbonmkt.market_day_stats s ON s.product_id = f.product_id AND s.business_date = f.business_date
-          JOIN carbonmkt.product pr ON pr.product_id = f.product_id
-         GROUP BY f.participant_id, date_trunc('month', f.business_date), pr.instrument
-        RETURNING 1)
-    SELECT count(*) FROM kept
+    INSERT INTO carbonmkt.trading_month_stats
+    SELECT f.participant_id, date_trunc('month', f.business_date)::date, pr.instrument, sum(f.trades),
+           sum(f.bought_t), sum(f.sold_t), sum(f.bought_fen), sum(f.sold_fen), sum(f.fees_fen),
+           sum(f.listed_t), sum(f.block_t), sum(f.auction_t), min(f.business_date), max(f.business_date)
+      FROM carbonmkt._trading_day_figures f
+      JOIN carbonmkt.market_day_stats s ON s.product_id = f.product_id AND s.business_date = f.business_date
+      JOIN carbonmkt.product pr ON pr.product_id = f.product_id
+     GROUP BY f.participant_id, date_trunc('month', f.business_date), pr.instrument;
+    INSERT INTO carbonmkt.trading_sector_month
+    SELECT k.month, k.instrument, p.sector, count(*), sum(k.trades), sum(k.bought_t), sum(k.sold_t),
+           sum(k.bought_fen), sum(k.sold_fen), sum(k.fees_fen)
+      FROM carbonmkt.trading_month_stats k JOIN carbonmkt.participant p ON p.participant_id = k.participant_id
+     GROUP BY k.month, k.instrument, p.sector;
+    SELECT count(*) FROM carbonmkt.trading_month_stats
 $$;
 COMMENT ON FUNCTION carbonmkt._keep_trading_months() IS
-  'Internal: rebuilds trading_month_stats from the trade tape of every closed day (a day with its market_day_stats row); returns the rows kept.  For the upgrade to 0.2.0 (days closed before) and for fixtures that write market_day_stats directly; end_of_day() keeps each day as it closes it (_keep_trading_day).';
+  'Internal: rebuilds trading_month_stats from the trade tape of every closed day (a day with its market_day_stats row) and trading_sector_month from it; returns the participant-months kept.  For the upgrade to 0.2.0 (days closed before) and for fixtures that write market_day_stats directly; end_of_day() keeps each day as it closes it (_keep_trading_day).';
+
+CREATE FUNCTION carbonmkt._trading_sector_moved() RETURNS trigger
+LANGUAGE plpgsql AS
+$$
+BEGIN
+    LOCK TABLE carbonmkt.trading_month_stats IN SHARE ROW EXCLUSIVE MODE;
+    -- the participant's kept months leave its former sector ...
+    UPDATE carbonmkt.trading_sector_month x
+       SET participants = x.participants - 1, trades = x.trades - k.trades, bought_t = x.bought_t - k.bought_t,
+           sold_t = x.sold_t - k.sold_t, bought_fen = x.bought_fen - k.bought_fen, sold_fen = x.sold_fen - k.sold_fen,
+           fees_fen = x.fees_fen - k.fees_fen
+      FROM carbonmkt.trading_month_stats k
+     WHERE k.participant_id = NEW.participant_id AND x.month = k.month AND x.instrument = k.instrument
+       AND x.sector IS NOT DISTINCT FROM OLD.sector AND x.participants > 1;
+    DELETE FROM carbonmkt.trading_sector_month x
+     USING carbonmkt.trading_month_stats k
+     WHERE k.participant_id = NEW.participant_id AND x.month = k.month AND x.instrument = k.instrument
+       AND x.sector IS NOT DISTINCT FROM OLD.sector AND x.participants = 1;
+    -- ... for its new one
+    INSERT INTO carbonmkt.trading_sector_month AS x
+    SELECT k.month, k.instrument, NEW.sector, 1, k.trades, k.bought_t, k.sold_t, k.bought_fen, k.sold_fen, k.fees_fen
+      FROM carbonmkt.trading_month_stats k
+     WHERE k.participant_id = NEW.participant_id
+        ON CONFLICT (month, instrument, sector) DO UPDATE
+       SET participants = x.participants + 1, trades = x.trades + excluded.trades,
+           bought_t = x.bought_t + excluded.bought_t, sold_t = x.sold_t + excluded.sold_t,
+           bought_fen = x.bought_fen + excluded.bought_fen, sold_fen = x.sold_fen + excluded.sold_fen,
+           fees_fen = x.fees_fen + excluded.fees_fen;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._trading_sector_moved() IS
+  'Internal, trigger trading_sector_moved on participant (its sector changed): moves the participant''s kept months (trading_month_stats) from its former sector''s rows of trading_sector_month to the new sector''s, so that bi_trading_by_sector stays the tape''s aggregate by the current sector.';
+CREATE TRIGGER trading_sector_moved AFTER UPDATE OF sector ON carbonmkt.participant
+    FOR EACH ROW WHEN (OLD.sector IS DISTINCT FROM NEW.sector) EXECUTE FUNCTION carbonmkt._trading_sector_moved();
 
 -- End of day ---------------------------------------------------------------------------------
 

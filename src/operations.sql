@@ -162,6 +162,7 @@ SELECT carbonmkt._dump_register('carbonmkt.hold');
 SELECT carbonmkt._dump_register('carbonmkt.posting');
 SELECT carbonmkt._dump_register('carbonmkt.journal');
 SELECT carbonmkt._dump_register('carbonmkt.day_seal');
+SELECT carbonmkt._dump_register('carbonmkt.balance_snapshot');
 -- mrv
 SELECT carbonmkt._dump_register('carbonmkt.confirmed_emission');
 SELECT carbonmkt._dump_register('carbonmkt.mrv_gas', seeded => true);
@@ -214,6 +215,7 @@ SELECT carbonmkt._dump_register('carbonmkt.trade');
 SELECT carbonmkt._dump_register('carbonmkt.block_deal');
 SELECT carbonmkt._dump_register('carbonmkt.market_day_stats');
 SELECT carbonmkt._dump_register('carbonmkt.trading_month_stats');
+SELECT carbonmkt._dump_register('carbonmkt.trading_sector_month');
 -- compliance
 SELECT carbonmkt._dump_register('carbonmkt.jurisdiction', seeded => true);
 SELECT carbonmkt._dump_register('carbonmkt.compliance_period');

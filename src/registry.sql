@@ -485,6 +485,36 @@ CREATE TABLE carbonmkt.day_seal (
 COMMENT ON TABLE carbonmkt.day_seal IS
   'One row per sealed business day: SHA-256 over every account''s chain head at the end of that day, chained to the previous seal; seal_hash is the day''s anchor for publication outside the database (doc/registry.md, Day seals).';
 
+-- Balance snapshots (期初余额): what balance_as_of() starts from instead of reading an account's
+-- whole history.  Written off the posting path, by seal_day() (carbonmkt._snapshot_balances),
+-- for an account once it has a span of entries (64, or as many as the assets it holds) that
+-- no snapshot covers yet; nothing on the posting path reads or writes them.  A snapshot is
+-- a fact about a fixed stretch of an append-only chain, so it never changes: the state of
+-- every asset after entry seq (the last entry of each asset up to it), the earliest
+-- recorded_at of its own stretch (from_seq .. seq) and the latest recorded_at of everything
+-- up to it.  recorded_at is the posting's clock, read before the accounts are locked, so it
+-- need not grow with seq; these two bounds are what lets balance_as_of() give exactly the
+-- rows of the plain definition for any instant (doc/registry.md, Balances in the past).
+CREATE TABLE carbonmkt.balance_snapshot (
+    -- a TRUNCATE of the accounts (CASCADE) takes the snapshots with it; an account with
+    -- entries is never deleted (account_keeps_journal)
+    account_id      bigint NOT NULL REFERENCES carbonmkt.account,
+    seq             bigint NOT NULL,          -- the state after this entry of the account's chain
+    from_seq        bigint NOT NULL,          -- the first entry the previous snapshot does not cover
+    first_recorded  timestamptz NOT NULL,     -- min(recorded_at) of entries from_seq .. seq
+    through_recorded timestamptz NOT NULL,    -- max(recorded_at) of entries 1 .. seq
+    -- every asset with an entry up to seq: its balance_after and held_after there
+    instruments     carbonmkt.instrument[] NOT NULL,
+    vintages        int[] NOT NULL,
+    projects        text[] NOT NULL,
+    balances        bigint[] NOT NULL,
+    helds           bigint[] NOT NULL,
+    -- balance_as_of() walks the bounds of an account's snapshots after an instant in this index alone
+    PRIMARY KEY (account_id, seq) INCLUDE (first_recorded, through_recorded)
+);
+COMMENT ON TABLE carbonmkt.balance_snapshot IS
+  'Per-account balance snapshots (期初余额) written by seal_day() off the posting path: the balance and held quantity of every asset after entry seq, the earliest recorded_at of the entries from_seq..seq and the latest of entries 1..seq; balance_as_of() reads one of them and the few entries since (doc/registry.md, Balances in the past).  Derived from the journal; never changed.';
+
 -- Acting room --------------------------------------------------------------
 
 CREATE FUNCTION carbonmkt._acting_room() RETURNS text
@@ -1071,22 +1101,60 @@ $$;
 COMMENT ON FUNCTION carbonmkt.statement(bigint, timestamptz, timestamptz) IS
   'An account''s journal entries recorded in [from_time, to_time), with the running balance and held quantity of each asset after each entry.  42501 for another party''s account (carbonmkt._may_read), CM001 for an unknown one.';
 
+-- balance_as_of() gives, for every asset of the account, the balance_after and held_after of
+-- its entry with the highest seq among those recorded at or before at_time:
+--     SELECT DISTINCT ON (instrument, vintage, project) instrument, vintage, project,
+--            balance_after, held_after
+--       FROM carbonmkt.journal WHERE account_id = $1 AND recorded_at <= $2
+--      ORDER BY instrument, vintage, project, seq DESC
+-- (the plain definition, which reads the account's whole history), from a snapshot and the
+-- entries since.  recorded_at need not grow with seq, so: base is the last snapshot all of
+-- whose entries 1..seq were recorded by at_time (through_recorded, which grows with seq), so
+-- its state is the answer up to its seq; after it, only the stretches of snapshots with an
+-- entry recorded by at_time (first_recorded <= at_time) and the entries no snapshot covers
+-- yet can hold more, and those are read, filtered on recorded_at as the definition does.
 CREATE FUNCTION carbonmkt.balance_as_of(account_id bigint, at_time timestamptz)
 RETURNS TABLE (instrument carbonmkt.instrument, vintage int, project text, balance bigint, held bigint)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
+DECLARE
+    base    carbonmkt.balance_snapshot;   -- all NULL when there is none
+    upto    bigint;     -- the entries after base.seq that may have been recorded by at_time end here
+    tail    bigint;     -- the last entry any snapshot covers
 BEGIN
     PERFORM carbonmkt._require_read(balance_as_of.account_id, 'balance');
+    -- the snapshots' bounds are read from the primary key's index alone; the base row by its key
+    SELECT s.* INTO base FROM carbonmkt.balance_snapshot s
+     WHERE s.account_id = balance_as_of.account_id
+       AND s.seq = (SELECT max(z.seq) FROM carbonmkt.balance_snapshot z
+                     WHERE z.account_id = balance_as_of.account_id AND z.through_recorded <= at_time);
+    SELECT max(s.seq) INTO upto FROM carbonmkt.balance_snapshot s
+     WHERE s.account_id = balance_as_of.account_id AND s.seq > coalesce(base.seq, 0)
+       AND s.first_recorded <= at_time;
+    SELECT max(s.seq) INTO tail FROM carbonmkt.balance_snapshot s
+     WHERE s.account_id = balance_as_of.account_id;
     RETURN QUERY
-    SELECT DISTINCT ON (j.instrument, j.vintage, j.project)
-           j.instrument, j.vintage, j.project, j.balance_after, j.held_after
-      FROM carbonmkt.journal j
-     WHERE j.account_id = balance_as_of.account_id AND j.recorded_at <= at_time
-     ORDER BY j.instrument, j.vintage, j.project, j.seq DESC;
+    SELECT DISTINCT ON (x.instrument, x.vintage, x.project)
+           x.instrument, x.vintage, x.project, x.balance, x.held
+      FROM (SELECT u.instrument, u.vintage, u.project, u.balance, u.held, 0::bigint AS seq
+              FROM unnest(base.instruments, base.vintages, base.projects, base.balances, base.helds)
+                   u(instrument, vintage, project, balance, held)
+            UNION ALL
+            SELECT j.instrument, j.vintage, j.project, j.balance_after, j.held_after, j.seq
+              FROM carbonmkt.journal j
+             WHERE j.account_id = balance_as_of.account_id
+               AND j.seq > coalesce(base.seq, 0) AND j.seq <= coalesce(upto, base.seq, 0)
+               AND j.recorded_at <= at_time
+            UNION ALL
+            SELECT j.instrument, j.vintage, j.project, j.balance_after, j.held_after, j.seq
+              FROM carbonmkt.journal j
+             WHERE j.account_id = balance_as_of.account_id AND j.seq > coalesce(tail, 0)
+               AND j.recorded_at <= at_time) x
+     ORDER BY x.instrument, x.vintage, x.project, x.seq DESC;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.balance_as_of(bigint, timestamptz) IS
-  'An account''s balance and held quantity of every asset at a past instant, from the journal.  42501 for another party''s account (carbonmkt._may_read), CM001 for an unknown one.';
+  'An account''s balance and held quantity of every asset at a past instant: of each asset that has an entry recorded at or before it, the balance and held quantity after the latest such entry (in chain order), from a balance snapshot (balance_snapshot) and the entries since.  42501 for another party''s account (carbonmkt._may_read), CM001 for an unknown one.';
 
 CREATE FUNCTION carbonmkt._may_read(p_account bigint) RETURNS boolean
 LANGUAGE sql STABLE AS
@@ -1126,6 +1194,74 @@ COMMENT ON VIEW carbonmkt.account_balance IS
 
 -- Day seals --------------------------------------------------------------------------
 
+-- The balance snapshots, written by seal_day() (and by the upgrade from 0.1.0 for the journal
+-- it finds): for every account whose entries since its last snapshot reach a span (span, or
+-- as many as the assets of that snapshot, so that a snapshot is never larger than the
+-- entries it saves reading), one snapshot per span, from the previous one and the span's
+-- entries; repeated until no account has a full span left.  Only committed entries up to
+-- the account's committed head are read (one statement each round), and they never change.
+CREATE FUNCTION carbonmkt._snapshot_balances(span int DEFAULT 64) RETURNS bigint
+LANGUAGE plpgsql AS
+$$
+DECLARE
+    todo    bigint[];   -- the accounts of the next round (NULL: every account)
+    written bigint := 0;
+    k       bigint;
+BEGIN
+    IF span IS NULL OR span < 1 THEN
+        RAISE EXCEPTION '_snapshot_balances: span must be a positive number of entries, got %', coalesce(span::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    -- one writer at a time (two would compute the same snapshots); readers go on
+    LOCK TABLE carbonmkt.balance_snapshot IN SHARE ROW EXCLUSIVE MODE;
+    LOOP
+        WITH cand AS (
+            SELECT a.account_id, coalesce(p.seq, 0) AS prev_seq, p.through_recorded AS prev_through,
+                   p.instruments, p.vintages, p.projects, p.balances, p.helds,
+                   greatest(span, coalesce(cardinality(p.instruments), 0)) AS size
+              FROM carbonmkt.account a
+              LEFT JOIN LATERAL (SELECT s.* FROM carbonmkt.balance_snapshot s
+                                  WHERE s.account_id = a.account_id ORDER BY s.seq DESC LIMIT 1) p ON true
+             WHERE (todo IS NULL OR a.account_id = ANY (todo))
+               AND a.head_seq - coalesce(p.seq, 0) >= greatest(span, coalesce(cardinality(p.instruments), 0))),
+        ins AS (
+            INSERT INTO carbonmkt.balance_snapshot
+            SELECT c.account_id, e.last_seq, c.prev_seq + 1, e.lo, greatest(c.prev_through, e.hi),
+                   st.instruments, st.vintages, st.projects, st.balances, st.helds
+              FROM cand c
+             CROSS JOIN LATERAL (
+                   SELECT min(j.recorded_at) AS lo, max(j.recorded_at) AS hi, max(j.seq) AS last_seq, count(*) AS n
+                     FROM carbonmkt.journal j
+                    WHERE j.account_id = c.account_id AND j.seq > c.prev_seq AND j.seq <= c.prev_seq + c.size) e
+             CROSS JOIN LATERAL (
+                   SELECT array_agg(x.instrument ORDER BY x.instrument, x.vintage, x.project) AS instruments,
+                          array_agg(x.vintage ORDER BY x.instrument, x.vintage, x.project) AS vintages,
+                          array_agg(x.project ORDER BY x.instrument, x.vintage, x.project) AS projects,
+                          array_agg(x.balance ORDER BY x.instrument, x.vintage, x.project) AS balances,
+                          array_agg(x.held ORDER BY x.instrument, x.vintage, x.project) AS helds
+                     FROM (SELECT DISTINCT ON (y.instrument, y.vintage, y.project) y.*
+                             FROM (SELECT u.instrument, u.vintage, u.project, u.balance, u.held, 0::bigint AS seq
+                                     FROM unnest(c.instruments, c.vintages, c.projects, c.balances, c.helds)
+                                          u(instrument, vintage, project, balance, held)
+                                   UNION ALL
+                                   SELECT j.instrument, j.vintage, j.project, j.balance_after, j.held_after, j.seq
+                                     FROM carbonmkt.journal j
+                                    WHERE j.account_id = c.account_id
+                                      AND j.seq > c.prev_seq AND j.seq <= c.prev_seq + c.size) y
+                            ORDER BY y.instrument, y.vintage, y.project, y.seq DESC) x) st
+             -- the whole span, contiguous (the chain has no gaps)
+             WHERE e.n = c.size AND e.last_seq = c.prev_seq + c.size
+            RETURNING balance_snapshot.account_id)
+        SELECT array_agg(i.account_id), count(*) INTO todo, k FROM ins i;
+        EXIT WHEN k = 0;
+        written := written + k;
+    END LOOP;
+    RETURN written;
+END
+$$;
+COMMENT ON FUNCTION carbonmkt._snapshot_balances(int) IS
+  'Internal: writes the balance snapshots (carbonmkt.balance_snapshot) every account is due: one per span of entries (span, or the number of assets of its last snapshot if larger) not yet covered; returns how many it wrote.  seal_day() calls it; the upgrade from 0.1.0 calls it once for the journal it finds.';
+
 CREATE FUNCTION carbonmkt.seal_day(business_date date)
 RETURNS bytea LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, carbonmkt, pg_temp AS
 $$
@@ -1150,11 +1286,13 @@ BEGIN
     d := carbonmkt.heads_digest(seal_day.business_date);
     INSERT INTO carbonmkt.day_seal VALUES (seal_day.business_date, d.digest, d.accounts, d.entries,
                                            carbonmkt.clock_now(), session_user);
+    -- the balance snapshots the accounts are due (off the posting path: balance_as_of() reads them)
+    PERFORM carbonmkt._snapshot_balances();
     RETURN d.digest;
 END
 $$;
 COMMENT ON FUNCTION carbonmkt.seal_day(date) IS
-  'Seals a finished business day with a SHA-256 digest over every account''s chain head at its end; no posting may be dated on or before a sealed day.  Registry only.';
+  'Seals a finished business day with a SHA-256 digest over every account''s chain head at its end; no posting may be dated on or before a sealed day.  Then writes the balance snapshots the accounts are due (carbonmkt._snapshot_balances).  Registry only.';
 
 -- Verification -----------------------------------------------------------------------
 

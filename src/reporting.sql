@@ -473,24 +473,28 @@ COMMENT ON COLUMN carbonmkt.bi_holder_concentration.top10_share IS 'Share of the
 COMMENT ON COLUMN carbonmkt.bi_holder_concentration.hhi IS 'Herfindahl-Hirschman index: sum of the squared percentage shares (10,000 = one holder).';
 
 -- Trading activity: per participant, month and instrument.  A closed day's trades are in the
--- rows end_of_day() kept (trading_month_stats), a day not closed yet is read from the tape
+-- rows end_of_day() kept (trading_month_stats, trading_sector_month), a day not closed yet is
+-- read from the tape
+CREATE VIEW carbonmkt._trading_month_live AS
+-- the days not closed yet (no market_day_stats row): their figures from the tape by index
+-- (OFFSET 0: a lookup per open day, never an aggregate over the whole tape)
+SELECT f.participant_id, date_trunc('month', d.business_date)::date AS month, pr.instrument,
+       sum(f.trades)::bigint AS trades, sum(f.bought_t)::bigint AS bought_t, sum(f.sold_t)::bigint AS sold_t,
+       sum(f.bought_fen)::bigint AS bought_fen, sum(f.sold_fen)::bigint AS sold_fen, sum(f.fees_fen)::bigint AS fees_fen,
+       sum(f.listed_t)::bigint AS listed_t, sum(f.block_t)::bigint AS block_t, sum(f.auction_t)::bigint AS auction_t,
+       min(d.business_date) AS first_trade_date, max(d.business_date) AS last_trade_date
+  FROM carbonmkt.product_day d
+  JOIN carbonmkt.product pr ON pr.product_id = d.product_id
+ CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
+                      WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f
+ WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
+                    WHERE s.product_id = d.product_id AND s.business_date = d.business_date)
+ GROUP BY f.participant_id, date_trunc('month', d.business_date), pr.instrument;
+COMMENT ON VIEW carbonmkt._trading_month_live IS
+  'Internal: the trade tape of the days not closed yet (a product_day without its market_day_stats row; every trade follows an order of its day, which created the day) per participant, month and instrument (fen and t), from _trading_day_figures by index: what trading_month_stats does not hold yet.  Unscoped.';
+
 CREATE VIEW carbonmkt._trading_month AS
--- the kept rows of the closed days, full-joined (by hash) with the days not closed yet (no
--- market_day_stats row): their figures from the tape by index (OFFSET 0: a lookup per open
--- day, never an aggregate over the whole tape)
-WITH live AS (
-    SELECT f.participant_id, date_trunc('month', d.business_date)::date AS month, pr.instrument,
-           sum(f.trades)::bigint AS trades, sum(f.bought_t)::bigint AS bought_t, sum(f.sold_t)::bigint AS sold_t,
-           sum(f.bought_fen)::bigint AS bought_fen, sum(f.sold_fen)::bigint AS sold_fen, sum(f.fees_fen)::bigint AS fees_fen,
-           sum(f.listed_t)::bigint AS listed_t, sum(f.block_t)::bigint AS block_t, sum(f.auction_t)::bigint AS auction_t,
-           min(d.business_date) AS first_trade_date, max(d.business_date) AS last_trade_date
-      FROM carbonmkt.product_day d
-      JOIN carbonmkt.product pr ON pr.product_id = d.product_id
-     CROSS JOIN LATERAL (SELECT f.* FROM carbonmkt._trading_day_figures f
-                          WHERE f.product_id = d.product_id AND f.business_date = d.business_date OFFSET 0) f
-     WHERE NOT EXISTS (SELECT 1 FROM carbonmkt.market_day_stats s
-                        WHERE s.product_id = d.product_id AND s.business_date = d.business_date)
-     GROUP BY f.participant_id, date_trunc('month', d.business_date), pr.instrument)
+-- the kept rows of the closed days, full-joined (by hash) with the days not closed yet
 SELECT coalesce(k.participant_id, l.participant_id) AS participant_id, coalesce(k.month, l.month) AS month,
        coalesce(k.instrument, l.instrument) AS instrument,
        coalesce(k.trades, 0) + coalesce(l.trades, 0) AS trades,
@@ -505,9 +509,10 @@ SELECT coalesce(k.participant_id, l.participant_id) AS participant_id, coalesce(
        least(k.first_trade_date, l.first_trade_date) AS first_trade_date,
        greatest(k.last_trade_date, l.last_trade_date) AS last_trade_date
   FROM carbonmkt.trading_month_stats k
-  FULL JOIN live l ON l.participant_id = k.participant_id AND l.month = k.month AND l.instrument = k.instrument;
+  FULL JOIN carbonmkt._trading_month_live l
+    ON l.participant_id = k.participant_id AND l.month = k.month AND l.instrument = k.instrument;
 COMMENT ON VIEW carbonmkt._trading_month IS
-  'Internal: the trade tape per participant, month and instrument (fen and t): the rows end_of_day() kept for the closed days (trading_month_stats) plus, for the days not closed yet (a product_day without its market_day_stats row; every trade follows an order of its day, which created the day), their figures from the tape (_trading_day_figures, by index).  Unscoped: read by bi_trading_activity and bi_trading_by_sector, which apply the caller''s scope.';
+  'Internal: the trade tape per participant, month and instrument (fen and t): the rows end_of_day() kept for the closed days (trading_month_stats) plus the days not closed yet (_trading_month_live).  Unscoped: read by bi_trading_activity and bi_trading_by_sector, which apply the caller''s scope.';
 
 CREATE VIEW carbonmkt.bi_trading_activity AS
 WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
@@ -548,21 +553,43 @@ COMMENT ON COLUMN carbonmkt.bi_trading_activity.first_trade_date IS 'First busin
 COMMENT ON COLUMN carbonmkt.bi_trading_activity.last_trade_date IS 'Last business day with a trade in the month.';
 
 CREATE VIEW carbonmkt.bi_trading_by_sector AS
-WITH s AS MATERIALIZED (SELECT c.* FROM carbonmkt.caller_scope() c)
-SELECT m.month, p.sector, sec.name AS sector_name_en,
-       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, m.instrument::text AS instrument,
-       count(*) AS participants, sum(m.trades)::bigint AS trades,
-       sum(m.bought_t)::bigint AS bought_t, sum(m.sold_t)::bigint AS sold_t,
-       round(sum(m.bought_fen) / 100.0, 2) AS bought_cny, round(sum(m.sold_fen) / 100.0, 2) AS sold_cny,
-       round(sum(m.fees_fen) / 100.0, 2) AS fees_cny
-  FROM carbonmkt._trading_month m
-  JOIN carbonmkt.participant p ON p.participant_id = m.participant_id
-  LEFT JOIN carbonmkt.sector sec ON sec.code = p.sector
- CROSS JOIN s
- WHERE s.sees_all OR p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city
- GROUP BY m.month, p.sector, sec.name, sec.name_zh, m.instrument;
+WITH s AS MATERIALIZED (SELECT c.sees_all IS TRUE AS sees_all, c.participant_id, c.province, c.city
+                          FROM carbonmkt.caller_scope() c),
+x AS (
+    -- a caller who sees every participant: the sums kept per sector (trading_sector_month) plus
+    -- the days not closed yet, a participant counted once per month (not if its month is kept)
+    SELECT k.month, k.instrument, k.sector, k.participants, k.trades, k.bought_t, k.sold_t,
+           k.bought_fen, k.sold_fen, k.fees_fen
+      FROM carbonmkt.trading_sector_month k
+     WHERE (SELECT s.sees_all FROM s)
+    UNION ALL
+    SELECT l.month, l.instrument, p.sector,
+           CASE WHEN EXISTS (SELECT 1 FROM carbonmkt.trading_month_stats k
+                              WHERE k.participant_id = l.participant_id AND k.month = l.month
+                                AND k.instrument = l.instrument) THEN 0 ELSE 1 END,
+           l.trades, l.bought_t, l.sold_t, l.bought_fen, l.sold_fen, l.fees_fen
+      FROM carbonmkt._trading_month_live l
+      JOIN carbonmkt.participant p ON p.participant_id = l.participant_id
+     WHERE (SELECT s.sees_all FROM s)
+    UNION ALL
+    -- anyone else: the participant-months of its scope
+    SELECT m.month, m.instrument, p.sector, 1, m.trades, m.bought_t, m.sold_t, m.bought_fen, m.sold_fen, m.fees_fen
+      FROM carbonmkt._trading_month m
+      JOIN carbonmkt.participant p ON p.participant_id = m.participant_id
+     CROSS JOIN s
+     WHERE NOT (SELECT s.sees_all FROM s)
+       AND (p.participant_id = s.participant_id OR p.province = s.province OR p.city = s.city))
+SELECT x.month, x.sector, sec.name AS sector_name_en,
+       coalesce(sec.name_zh, '非重点排放单位') AS sector_name, x.instrument::text AS instrument,
+       sum(x.participants)::bigint AS participants, sum(x.trades)::bigint AS trades,
+       sum(x.bought_t)::bigint AS bought_t, sum(x.sold_t)::bigint AS sold_t,
+       round(sum(x.bought_fen) / 100.0, 2) AS bought_cny, round(sum(x.sold_fen) / 100.0, 2) AS sold_cny,
+       round(sum(x.fees_fen) / 100.0, 2) AS fees_cny
+  FROM x
+  LEFT JOIN carbonmkt.sector sec ON sec.code = x.sector
+ GROUP BY x.month, x.sector, sec.name, sec.name_zh, x.instrument;
 COMMENT ON VIEW carbonmkt.bi_trading_by_sector IS
-  'BI: trading activity per month, sector of the participant (NULL: not a key emitting unit, 非重点排放单位) and instrument: participants, trades (a trade between two participants of one sector counts once per side), tonnes bought and sold, their value and fees in CNY.  From the trade tape as bi_trading_activity reads it (closed days from the rows end_of_day() kept, trading_month_stats).';
+  'BI: trading activity per month, sector of the participant (NULL: not a key emitting unit, 非重点排放单位) and instrument: participants, trades (a trade between two participants of one sector counts once per side), tonnes bought and sold, their value and fees in CNY.  From the trade tape: for a caller who sees every participant the sums end_of_day() kept per sector for the closed days (trading_sector_month) plus the days not closed yet; for anyone else the participant-months of its scope as bi_trading_activity reads them.';
 COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.month IS 'First day of the month.';
 COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.sector IS 'Sector code, NULL for participants without one.';
 COMMENT ON COLUMN carbonmkt.bi_trading_by_sector.sector_name_en IS 'Its English name.';

@@ -29,10 +29,13 @@
 --      query: the two sorts and the writing use both cores) with its b-tree indexes dropped
 --      and rebuilt afterwards (the same definitions), and the accounts' heads are set from it.
 --      Nothing is faked: verify_ledger() on the result checks chains, heads and balances and
---      must find 0 problems (the benchmark fails otherwise).
+--      must find 0 problems (the benchmark fails otherwise).  Then the balance snapshots
+--      balance_as_of() reads (carbonmkt._snapshot_balances(), as the upgrade from 0.1.0 writes
+--      them for the journal it finds).
 -- Then, durable (fsync etc. on), each timed in the server, a warm-up and BENCH_ROUNDS (default 3)
 -- rounds, median (min-max): statement of one account for one business year (target < 20 ms),
--- balance_as_of (< 5 ms), the daily seal (< 1 s; the day before is sealed first, untimed),
+-- balance_as_of (< 5 ms; beside its plain definition, registry_scale/balance_as_of_plain.sql,
+-- in rounds alternating which goes first; the run fails unless both give the same rows), the daily seal (< 1 s; the day before is sealed first, untimed),
 -- verify_ledger_since() of that one day, verify_ledger() over everything (BENCH_SCALE_VERIFY,
 -- default 1); the storage per business year; then every bi_* view read in full (< 100 ms;
 -- registry_scale/bi_views.sql: the same rows as before, the times beside the definitions before
@@ -445,6 +448,15 @@ UPDATE account a SET (head_seq, head_hash) = (SELECT j.seq, j.hash FROM journal 
 DROP VIEW bench.jrows;
 DROP VIEW bench.leg;
 DROP TABLE bench.oldj, bench.spost, bench.jstage, bench.part_done;
+INSERT INTO bench.build_times VALUES ('heads', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz));
+-- the balance snapshots balance_as_of() reads, as the upgrade from 0.1.0 writes them for the
+-- journal it finds (and seal_day() for each day's: the journal here was written past it)
+\echo '-- building: balance snapshots'
+SELECT clock_timestamp() AS t0 \gset
+SELECT carbonmkt._snapshot_balances() AS snapshots \gset
+INSERT INTO bench.build_times VALUES ('balance snapshots (' || to_char(:snapshots, 'FM999,999,999') || ', carbonmkt._snapshot_balances())',
+                                      extract(epoch FROM clock_timestamp() - :'t0'::timestamptz));
+SELECT clock_timestamp() AS t0 \gset
 \echo '-- building: VACUUM ANALYZE'
 VACUUM ANALYZE;
 ALTER SYSTEM RESET max_wal_size;
@@ -453,7 +465,7 @@ CHECKPOINT;
 RESET synchronous_commit;
 RESET work_mem;
 RESET maintenance_work_mem;
-INSERT INTO bench.build_times VALUES ('heads, VACUUM ANALYZE, checkpoint', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz));
+INSERT INTO bench.build_times VALUES ('VACUUM ANALYZE, checkpoint', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz));
 \echo
 SELECT step, round(s, 1) AS seconds FROM bench.build_times;
 \! echo "-- built: load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u '+%H:%M:%S UTC')"
@@ -501,6 +513,27 @@ SELECT account_id AS acc, n AS acc_entries FROM (
       FROM journal WHERE account_id IN (SELECT account_id FROM bench.unit) GROUP BY account_id) x
  WHERE r = m / 2 \gset
 \echo '   account' :acc 'with' :acc_entries 'entries over ten years'
+-- two sides in the same rounds, which goes first alternating per round (round 0: warm-up)
+CREATE OR REPLACE PROCEDURE bench.time_pair(what_a text, sql_a text, what_b text, sql_b text, target_ms float8, rounds int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz;
+    n  bigint;
+BEGIN
+    FOR r IN 0..rounds LOOP
+        FOR side IN 0..1 LOOP
+            t0 := clock_timestamp();
+            IF (side + r) % 2 = 0 THEN
+                EXECUTE sql_a INTO n;
+                INSERT INTO bench.timing VALUES (what_a, r, extract(epoch FROM clock_timestamp() - t0) * 1000, target_ms, n || ' rows');
+            ELSE
+                EXECUTE sql_b INTO n;
+                INSERT INTO bench.timing VALUES (what_b, r, extract(epoch FROM clock_timestamp() - t0) * 1000, NULL, n || ' rows');
+            END IF;
+            COMMIT;
+        END LOOP;
+    END LOOP;
+END $$;
 CREATE OR REPLACE PROCEDURE bench.time(what text, sql text, target_ms float8, rounds int) LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz;
@@ -517,9 +550,27 @@ SELECT format('CALL bench.time(%L, %L, 20, %s)', 'statement, one account, busine
               format('SELECT count(*) FROM (SELECT s::text FROM carbonmkt.statement(%s, %L, %L) s) x',
                      :acc, make_date(y, 1, 1)::timestamptz, make_date(y + 1, 1, 1)::timestamptz), :rounds)
   FROM (VALUES (2022), (2027), (2031)) v(y) \gexec
-SELECT format('CALL bench.time(%L, %L, 5, %s)', 'balance_as_of, one account, ' || t,
-              format('SELECT count(*) FROM (SELECT b::text FROM carbonmkt.balance_as_of(%s, %L) b) x', :acc, t::timestamptz), :rounds)
+-- balance_as_of beside its plain definition (before issue 16 session 4: every entry of the
+-- account recorded by the instant, DISTINCT ON the asset; test/bench/registry_scale/
+-- balance_as_of_plain.sql), in rounds alternating which goes first; both must give the same rows
+\ir registry_scale/balance_as_of_plain.sql
+SELECT count(*) AS snapshots_due FROM (SELECT 1 FROM account a
+  WHERE a.head_seq - coalesce((SELECT max(s.seq) FROM balance_snapshot s WHERE s.account_id = a.account_id), 0) >= 64) x \gset
+\echo '   balance snapshots:' `psql -X -At -c "SELECT count(*) || ' of ' || count(DISTINCT account_id) || ' accounts, ' || pg_size_pretty(pg_total_relation_size('carbonmkt.balance_snapshot')) FROM carbonmkt.balance_snapshot"` '; accounts with a span of 64 entries due:' :snapshots_due
+SELECT (SELECT count(*) FROM carbonmkt.balance_snapshot WHERE account_id = :acc) AS acc_snapshots,
+       (SELECT :acc_entries - max(seq) FROM carbonmkt.balance_snapshot WHERE account_id = :acc) AS acc_tail \gset
+\echo '   account' :acc 'has' :acc_snapshots 'snapshots;' :acc_tail 'entries after the last'
+SELECT format('CALL bench.time_pair(%L, %L, %L, %L, 5, %s)',
+              'balance_as_of, one account, ' || t,
+              format('SELECT count(*) FROM (SELECT b::text FROM carbonmkt.balance_as_of(%s, %L) b) x', :acc, t::timestamptz),
+              'baseline: balance_as_of plain definition, ' || t,
+              format('SELECT count(*) FROM (SELECT b::text FROM bench.balance_as_of_plain(%s, %L) b) x', :acc, t::timestamptz),
+              :rounds)
   FROM (VALUES ('2022-06-30 12:00+08'), ('2027-06-30 12:00+08'), ('2031-10-30 12:00+08')) v(t) \gexec
+SELECT count(*) AS asof_differs FROM (VALUES ('2022-06-30 12:00+08'), ('2027-06-30 12:00+08'), ('2031-10-30 12:00+08'),
+                                             ('2021-01-01 00:00+08'), ('2031-12-31 00:00+08')) v(t)
+ WHERE ARRAY(SELECT b::text FROM carbonmkt.balance_as_of(:acc, t::timestamptz) b)
+       IS DISTINCT FROM ARRAY(SELECT b::text FROM bench.balance_as_of_plain(:acc, t::timestamptz) b) \gset
 -- the daily seal: the day before the last (not timed), then the last trading day (timed, once: a
 -- day is sealed once); durable.  Seals of an earlier measurement of this registry go first
 -- (as fixtures: the append-only trigger does not fire for a replica)
@@ -579,6 +630,11 @@ SELECT what, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) 
        CASE WHEN max(target_ms) IS NULL THEN '' WHEN percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) < max(target_ms)
             THEN 'ok (< ' || max(target_ms) || ' ms)' ELSE 'MISSED (< ' || max(target_ms) || ' ms)' END AS target
   FROM bench.timing WHERE round > 0 GROUP BY what ORDER BY min(round), min(ctid), what;
+SELECT (:asof_differs = 0) AS asof_same \gset
+\if :asof_same
+\else
+DO $$ BEGIN RAISE EXCEPTION 'registry_scale: balance_as_of() differs from its plain definition'; END $$;
+\endif
 \if :seal_same
 \else
 DO $$ BEGIN RAISE EXCEPTION 'registry_scale: heads_digest() of the sealed day differs from its seal'; END $$;
@@ -606,7 +662,8 @@ DO $$ BEGIN RAISE EXCEPTION 'registry_scale: verify_ledger() found problems in t
 -- the bi_* views (< 100 ms), against their definitions before and their floors (what an earlier
 -- measurement of this registry left goes first)
 DROP SCHEMA IF EXISTS bench_old CASCADE;
-DROP TABLE IF EXISTS bench.bi_same, bench.bi_q, bench.bi_t;
+DROP TABLE IF EXISTS bench.bi_same, bench.bi_q, bench.bi_t, bench.bi_split;
+DROP PROCEDURE IF EXISTS bench.bi_split_time(int);
 DROP FUNCTION IF EXISTS bench.cpu_ms();
 DROP PROCEDURE IF EXISTS bench.bi_time(int);
 SELECT format('DROP TABLE bench.%I', relname) FROM pg_class

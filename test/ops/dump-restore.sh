@@ -25,6 +25,9 @@ UPDATE carbonmkt.sector SET name = 'Power generation (thermal)' WHERE code = 'po
 INSERT INTO carbonmkt.sector VALUES ('glass', 'Flat glass', '平板玻璃', NULL);
 DROP ROLE IF EXISTS ops_unit_login;
 CREATE ROLE ops_unit_login LOGIN IN ROLE carbonmkt_participant;
+-- balance snapshots of a small span, so that the data set has some in every account with a
+-- few entries (seal_day() writes them every 64): a restore must give them back as they are
+SELECT carbonmkt._snapshot_balances(8);
 SELECT carbonmkt.map_login('ops_unit_login',
        (SELECT min(participant_id) FROM carbonmkt.participant p
          WHERE kind = 'key_emitter' AND EXISTS (SELECT FROM carbonmkt.holding h JOIN carbonmkt.account a USING (account_id)
@@ -32,6 +35,8 @@ SELECT carbonmkt.map_login('ops_unit_login',
 SQL
 ledger_digest -d "$src" >"$work/src.digest"
 ok "$(grep -c '^heads ' "$work/src.digest" | sed 's/^1$/0/')" "source digest taken ($(wc -l <"$work/src.digest") lines)"
+ok "$(grep -q '^carbonmkt.balance_snapshot [1-9]' "$work/src.digest" && echo 0 || echo 1)" \
+	"the source has balance snapshots ($(grep '^carbonmkt.balance_snapshot ' "$work/src.digest" | cut -d' ' -f2))"
 rows=$(qa -d "$src" -c "SELECT sum(split_part(l, ' ', 2)::bigint) FROM unnest(string_to_array(\$\$$(grep -v -e '^heads' -e '^seal' -e '_seq ' "$work/src.digest")\$\$, E'\n')) l")
 echo "# data set: $rows rows in registered tables"
 

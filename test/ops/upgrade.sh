@@ -136,6 +136,27 @@ for frozen in $(ls sql/carbonmkt--*.sql | sed -n 's|^sql/carbonmkt--\([0-9.]*\)\
 	check "$([ "$(psql -At -d "$db" -c "SELECT count(*) FROM carbonmkt.verify_ledger()")" = 0 ] &&
 		[ "$(psql -At -d "$db" -c "SELECT encode(digest, 'hex') FROM carbonmkt.heads_digest('2100-01-01')")" = "$heads_before" ] &&
 		echo 0 || echo 1)" "$frozen -> $version: verify_ledger() is empty and the heads digest unchanged after the update"
+	# the balance snapshots the update writes for the journal it finds: balance_as_of() from them
+	# gives the rows of its plain definition (the whole journal) for every account that has them,
+	# at each of its entries' instants and a microsecond before
+	read -r snaps asof_pairs asof_diff <<<"$(psql -At -F ' ' -d "$db" <<'SQL'
+WITH a AS (SELECT DISTINCT account_id FROM carbonmkt.balance_snapshot),
+     i AS (SELECT DISTINCT j.account_id, j.recorded_at + d * interval '1 microsecond' AS t
+             FROM carbonmkt.journal j JOIN a USING (account_id) CROSS JOIN (VALUES (-1), (0)) v(d))
+SELECT (SELECT count(*) FROM carbonmkt.balance_snapshot), count(*),
+       count(*) FILTER (WHERE ARRAY(SELECT b::text FROM carbonmkt.balance_as_of(i.account_id, i.t) b)
+                              IS DISTINCT FROM
+                              ARRAY(SELECT x::text FROM (
+                                      SELECT DISTINCT ON (j.instrument, j.vintage, j.project)
+                                             j.instrument, j.vintage, j.project, j.balance_after, j.held_after
+                                        FROM carbonmkt.journal j
+                                       WHERE j.account_id = i.account_id AND j.recorded_at <= i.t
+                                       ORDER BY j.instrument, j.vintage, j.project, j.seq DESC) x))
+  FROM i
+SQL
+)"
+	check "$([ "${snaps:-0}" -gt 0 ] && [ "$asof_diff" = 0 ] && echo 0 || echo 1)" \
+		"$frozen -> $version: the update wrote $snaps balance snapshots; balance_as_of() from them equals the plain definition ($asof_pairs account-instants, $asof_diff differ)"
 	# the MRV deposit summaries the update creates are filled from the deposits made before it
 	# (an independent recomputation; rows in one and not the other)
 	summary_diff=$(psql -At -d "$db" <<'SQL'

@@ -8,7 +8,7 @@
 -- tonne (buyer + seller + fees), every order and hold ended exactly once, every fill
 -- respects its limits, the band and self-trade prevention.  Everything is rolled back.
 BEGIN;
-SELECT plan(36);
+SELECT plan(39);
 SET LOCAL search_path = carbonmkt, public;
 SELECT setseed(0.42);
 
@@ -259,6 +259,20 @@ SELECT bag_eq($$SELECT * FROM bi_trading_activity$$, $$SELECT * FROM tape_activi
               'bi_trading_activity = the tape''s aggregate after every close (end_of_day twice)');
 SELECT bag_eq($$SELECT * FROM bi_trading_by_sector$$, $$SELECT * FROM tape_by_sector$$,
               'bi_trading_by_sector = the tape''s aggregate after every close');
+SELECT bag_eq($$SELECT month, instrument, sector, participants, trades, bought_t, sold_t, bought_fen, sold_fen, fees_fen
+                  FROM trading_sector_month$$,
+              $$SELECT k.month, k.instrument, p.sector, count(*) AS participants, sum(k.trades)::bigint AS trades,
+                       sum(k.bought_t)::bigint AS bought_t, sum(k.sold_t)::bigint AS sold_t, sum(k.bought_fen)::bigint AS bought_fen,
+                       sum(k.sold_fen)::bigint AS sold_fen, sum(k.fees_fen)::bigint AS fees_fen
+                  FROM trading_month_stats k JOIN participant p USING (participant_id) GROUP BY 1, 2, 3$$,
+              'the sums kept per sector are the kept participant-months'' by sector');
+-- two participants change sector (one to none): the sums kept per sector follow
+UPDATE participant SET sector = 'cement' WHERE participant_id = (SELECT participant_id FROM units WHERE n = 1);
+UPDATE participant SET sector = NULL WHERE participant_id = (SELECT participant_id FROM units WHERE n = 8);
+SELECT bag_eq($$SELECT * FROM bi_trading_by_sector$$, $$SELECT * FROM tape_by_sector$$,
+              'bi_trading_by_sector = the tape''s aggregate by the current sectors after two participants changed sector');
+SELECT is((SELECT count(DISTINCT sector IS NULL) FROM bi_trading_by_sector)::int, 2,
+          'a participant without a sector traded, in a row of its own');
 
 -- The run did something -------------------------------------------------------------------
 SELECT is((SELECT count(*) FROM outcomes WHERE op IN ('block', 'bid') AND outcome <> 'ok'), 0::bigint,

@@ -114,3 +114,36 @@ SELECT n.view, n.nrows AS rows,
        CASE WHEN n.med < 100 THEN 'ok (< 100 ms)' ELSE 'MISSED (< 100 ms)' END AS target
   FROM m n LEFT JOIN m o ON o.view = n.view AND o.side = 'old' JOIN m f ON f.view = n.view AND f.side = 'floor'
  WHERE n.side = 'new' ORDER BY n.view;
+
+-- What the compliance views cost, split: obligation_status (which they all read) for the open
+-- period alone (computed per unit on each read) and for the closed ones alone (their frozen
+-- rows), read in full the same way; the same rounds, order alternated
+CREATE TABLE bench.bi_split (what text, round int, ms float8, cpu_ms float8, nrows bigint);
+CREATE PROCEDURE bench.bi_split_time(rounds int) LANGUAGE plpgsql AS $$
+DECLARE
+    q  text[] := ARRAY['open period',
+                       'SELECT count(*) FROM (SELECT o::text FROM carbonmkt.obligation_status o WHERE o.period_status <> ''closed'') x',
+                       'closed periods',
+                       'SELECT count(*) FROM (SELECT o::text FROM carbonmkt.obligation_status o WHERE o.period_status = ''closed'') x'];
+    t0 timestamptz;
+    c0 float8;
+    n  bigint;
+BEGIN
+    FOR r IN 0..rounds LOOP
+        FOR i IN 0..1 LOOP
+            c0 := bench.cpu_ms();
+            t0 := clock_timestamp();
+            EXECUTE q[2 * ((i + r) % 2) + 2] INTO n;
+            INSERT INTO bench.bi_split VALUES (q[2 * ((i + r) % 2) + 1], r, extract(epoch FROM clock_timestamp() - t0) * 1000,
+                                               bench.cpu_ms() - c0, n);
+            COMMIT;
+        END LOOP;
+    END LOOP;
+END $$;
+CALL bench.bi_split_time(:bi_rounds);
+\echo '-- obligation_status read in full, the open period alone and the closed ones alone: ms (median, min-max), CPU ms per read (mean)'
+SELECT what, max(nrows) AS rows,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' (' || round(min(ms)::numeric, 1) || '-' ||
+       round(max(ms)::numeric, 1) || ')' AS ms, round(avg(cpu_ms)::numeric) AS cpu
+  FROM bench.bi_split WHERE round > 0 GROUP BY what ORDER BY what DESC;
+\! echo "-- bi_* views: load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
