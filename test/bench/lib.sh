@@ -13,6 +13,8 @@
 #                           account and N key emitting units with a holding account of Q t of
 #                           CEA 2024 each (issued and transferred out), and the floor's bare
 #                           tables bench_balance (Q each) and bench_journal
+#   transfer_scripts DIR    registry_transfer's two pgbench scripts into DIR: carbonmkt.sql
+#                           (one transfer_cea) and floor.sql (the one-round-trip floor)
 #   need_debian CMD PKG     CMD on the PATH, else apt-get install PKG when root (as test/deps.sh
 #                           does), else print the apt command and fail
 # The benchmarks print the load average before and after each part, and every figure as the
@@ -76,6 +78,34 @@ CREATE TABLE bench_journal (id bigserial PRIMARY KEY, from_account bigint, to_ac
                             at timestamptz DEFAULT now());
 INSERT INTO bench_balance SELECT account_id, $2 FROM carbonmkt.account WHERE kind = 'holding';
 VACUUM ANALYZE;
+SQL
+}
+
+transfer_scripts() {
+	# registry_transfer's two pgbench scripts in DIR ($1): carbonmkt.sql and floor.sql.
+	# Variables: lo (first account id), n (how many accounts).
+	cat >"$1/carbonmkt.sql" <<'SQL'
+\set a :lo + random(0, :n - 1)
+\set b :lo + (:a - :lo + random(1, :n - 1)) % :n
+\set q random(1, 100)
+SELECT carbonmkt.transfer_cea(:a, :b, 2024, :q);
+SQL
+	# one round trip: pgbench sends the five statements as one pipeline and waits once
+	cat >"$1/floor.sql" <<'SQL'
+\set a :lo + random(0, :n - 1)
+\set b :lo + (:a - :lo + random(1, :n - 1)) % :n
+\set q random(1, 100)
+\set first least(:a, :b)
+\set second greatest(:a, :b)
+\set dfirst CASE WHEN :first = :a THEN -:q ELSE :q END
+\set dsecond -:dfirst
+\startpipeline
+BEGIN;
+UPDATE bench_balance SET balance = balance + :dfirst WHERE account_id = :first;
+UPDATE bench_balance SET balance = balance + :dsecond WHERE account_id = :second;
+INSERT INTO bench_journal (from_account, to_account, amount) VALUES (:a, :b, :q);
+END;
+\endpipeline
 SQL
 }
 

@@ -44,40 +44,8 @@ q() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
 
 echo "-- load average $(loadavg); setup: 1 provincial authority + allocation account, $ACCOUNTS key emitting units with holding accounts"
 t0=$(date +%s)
+holding_accounts "$ACCOUNTS" "$PER_ACCOUNT"
 psql -X -q -v ON_ERROR_STOP=1 <<SQL
-SET search_path = carbonmkt, public;
-DO \$\$
-DECLARE
-    r       record;
-    code17  text;
-    pid     bigint;
-    alloc   bigint;
-    sectors text[] := ARRAY['power', 'power', 'power', 'power', 'power', 'cement', 'steel', 'aluminium'];
-BEGIN
-    code17 := '11440000MB2C9251X';
-    pid := register_participant('Guangdong Department of Ecology and Environment', 'provincial_authority',
-                                code17 || credit_code_check_char(code17), '440000');
-    alloc := open_account(pid, 'allocation', '广东省配额账户');
-    FOR i IN 1..$ACCOUNTS LOOP
-        SELECT code INTO r FROM region ORDER BY code OFFSET (i * 7) % 31 LIMIT 1;
-        code17 := '91' || r.code || 'MA' || lpad(i::text, 7, '0');
-        pid := register_participant(format('Unit %s (%s)', lpad(i::text, 4, '0'), sectors[1 + i % 8]), 'key_emitter',
-                                    code17 || credit_code_check_char(code17), r.code,
-                                    substr(r.code, 1, 2) || '0100', sectors[1 + i % 8]);
-        PERFORM open_account(pid, 'holding');
-    END LOOP;
-    PERFORM issue_cea(alloc, 2024, $ACCOUNTS::bigint * $PER_ACCOUNT, 'bench-2024', 'bench issuance');
-    FOR r IN SELECT account_id FROM account WHERE kind = 'holding' ORDER BY account_id LOOP
-        PERFORM transfer_cea(alloc, r.account_id, 2024, $PER_ACCOUNT, 'bench-alloc-' || r.account_id);
-    END LOOP;
-END \$\$;
-RESET search_path;
-
-CREATE TABLE bench_balance (account_id bigint PRIMARY KEY, balance bigint);
-CREATE TABLE bench_journal (id bigserial PRIMARY KEY, from_account bigint, to_account bigint, amount bigint,
-                            at timestamptz DEFAULT now());
-INSERT INTO bench_balance SELECT account_id, $PER_ACCOUNT FROM carbonmkt.account WHERE kind = 'holding';
-
 CREATE VIEW bench_sizes AS
 SELECT (SELECT sum(pg_total_relation_size(c))::bigint
           FROM unnest(ARRAY['carbonmkt.journal', 'carbonmkt.posting', 'carbonmkt.holding',
@@ -99,30 +67,8 @@ read -r lo hi n <<<"$(q "SELECT min(account_id), max(account_id), count(*) FROM 
 	{ echo "registry_transfer: holding accounts not contiguous ($lo..$hi, $n)" >&2; exit 1; }
 echo "   holding accounts $lo..$hi, $(q "SELECT to_char(sum(balance), 'FM999,999,999,990') FROM carbonmkt.holding h JOIN carbonmkt.account a USING (account_id) WHERE a.kind = 'holding'") t CEA 2024; $(( $(date +%s) - t0 )) s"
 
-# The two pgbench scripts.  Variables: lo (first account id), n (how many accounts).
-cat >"$work/carbonmkt.sql" <<'SQL'
-\set a :lo + random(0, :n - 1)
-\set b :lo + (:a - :lo + random(1, :n - 1)) % :n
-\set q random(1, 100)
-SELECT carbonmkt.transfer_cea(:a, :b, 2024, :q);
-SQL
-# one round trip: pgbench sends the five statements as one pipeline and waits once
-cat >"$work/floor.sql" <<'SQL'
-\set a :lo + random(0, :n - 1)
-\set b :lo + (:a - :lo + random(1, :n - 1)) % :n
-\set q random(1, 100)
-\set first least(:a, :b)
-\set second greatest(:a, :b)
-\set dfirst CASE WHEN :first = :a THEN -:q ELSE :q END
-\set dsecond -:dfirst
-\startpipeline
-BEGIN;
-UPDATE bench_balance SET balance = balance + :dfirst WHERE account_id = :first;
-UPDATE bench_balance SET balance = balance + :dsecond WHERE account_id = :second;
-INSERT INTO bench_journal (from_account, to_account, amount) VALUES (:a, :b, :q);
-END;
-\endpipeline
-SQL
+# The two pgbench scripts (lib.sh)
+transfer_scripts "$work"
 
 # run_pgbench SIDE NACCOUNTS SECONDS -> sets tps, failed, done, grown, wal
 run_pgbench() {

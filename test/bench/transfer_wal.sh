@@ -40,29 +40,8 @@ durability off
 read -r lo n <<<"$(q "SELECT min(account_id), count(*) FROM carbonmkt.account WHERE kind = 'holding'" | tr '|' ' ')"
 pgwal=$(q "SHOW data_directory")/pg_wal
 
-# registry_transfer's two scripts
-cat >"$work/carbonmkt.sql" <<'SQL'
-\set a :lo + random(0, :n - 1)
-\set b :lo + (:a - :lo + random(1, :n - 1)) % :n
-\set q random(1, 100)
-SELECT carbonmkt.transfer_cea(:a, :b, 2024, :q);
-SQL
-cat >"$work/floor.sql" <<'SQL'
-\set a :lo + random(0, :n - 1)
-\set b :lo + (:a - :lo + random(1, :n - 1)) % :n
-\set q random(1, 100)
-\set first least(:a, :b)
-\set second greatest(:a, :b)
-\set dfirst CASE WHEN :first = :a THEN -:q ELSE :q END
-\set dsecond -:dfirst
-\startpipeline
-BEGIN;
-UPDATE bench_balance SET balance = balance + :dfirst WHERE account_id = :first;
-UPDATE bench_balance SET balance = balance + :dsecond WHERE account_id = :second;
-INSERT INTO bench_journal (from_account, to_account, amount) VALUES (:a, :b, :q);
-END;
-\endpipeline
-SQL
+# registry_transfer's two scripts (lib.sh)
+transfer_scripts "$work"
 
 # relfilenode -> relation name, for the records' block references
 relnames() {
